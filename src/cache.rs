@@ -1,0 +1,521 @@
+//! The cache: L1 in memory, L2 on disk, L3 the loader, and the rules that tie
+//! them together.
+//!
+//! Lock order, the one rule that keeps this deadlock-free: an L1 shard lock
+//! may be held while the log's lock is taken, never the other way round, and
+//! no lock at all is held while the loader runs. Writes of a key hold its
+//! shard lock across the L2 append, so L1 and L2 see the writes of one key in
+//! the same order. A get reads L2 without the shard lock and promotes the
+//! value only if the shard saw no write in the meantime (`Shard::seq`).
+
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::clock::{expiry, is_expired, now_ms};
+use crate::error::{Error, Result, Status};
+use crate::loader::{outcome_of, Flights, Join, Loaded, Loader};
+use crate::log::{key_hash, Log, LogConfig};
+use crate::memory::{Entry, Evicted, Lookup, Memory, Shard};
+use crate::options::{Options, SyncPolicy, WritePolicy, MAX_KEY_LEN};
+use crate::stats::{Counters, Stats, L2_NONE, L2_OK};
+
+pub struct Cache {
+    memory: Memory,
+    log: Option<Arc<Log>>,
+    loader: RwLock<Option<Arc<dyn Loader>>>,
+    flights: Flights,
+    counters: Arc<Counters>,
+    write_policy: WritePolicy,
+    default_ttl_ms: u64,
+    max_value_len: u64,
+    syncer: Option<Syncer>,
+    closed: bool,
+}
+
+/// The thread that writes out and fsyncs the log under `TC_SYNC_INTERVAL`.
+struct Syncer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start(log: Arc<Log>, every: Duration) -> Syncer {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("tiercache-sync".into())
+            .spawn(move || {
+                let (lock, cv) = &*s;
+                let mut stopped = lock.lock();
+                while !*stopped {
+                    if cv.wait_for(&mut stopped, every).timed_out() {
+                        // Failures are counted in `io_errors` by the log.
+                        let _ = log.flush();
+                    }
+                }
+            })
+            .expect("spawn the tiercache sync thread");
+        Syncer {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(&mut self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn check_key(key: &[u8]) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::invalid("key: must be at least 1 byte long"));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(Error::new(
+            Status::TC_TOO_LARGE,
+            format!("key: {} bytes is over the limit of {MAX_KEY_LEN}", key.len()),
+        ));
+    }
+    Ok(())
+}
+
+impl Cache {
+    /// Opens a cache: memory only if `opts.dir` is `None`, otherwise with its
+    /// L2 in that directory (created if missing, locked while open).
+    pub fn open(opts: &Options) -> Result<Cache> {
+        let counters = Arc::new(Counters::default());
+        let log = match &opts.dir {
+            None => None,
+            Some(dir) => Some(Arc::new(Log::open(
+                dir,
+                LogConfig {
+                    sync: opts.sync_policy,
+                    segment_bytes: opts.segment_bytes,
+                },
+                counters.clone(),
+            )?)),
+        };
+        let syncer = match (&log, opts.sync_policy) {
+            (Some(log), SyncPolicy::TC_SYNC_INTERVAL) => Some(Syncer::start(
+                log.clone(),
+                Duration::from_millis(opts.sync_interval_ms.max(1)),
+            )),
+            _ => None,
+        };
+        Ok(Cache {
+            memory: Memory::new(opts.l1_max_entries, opts.l1_max_bytes),
+            log,
+            loader: RwLock::new(None),
+            flights: Flights::default(),
+            counters,
+            write_policy: opts.write_policy,
+            default_ttl_ms: opts.default_ttl_ms,
+            max_value_len: opts.max_value_len,
+            syncer,
+            closed: false,
+        })
+    }
+
+    fn check_value(&self, value: &[u8]) -> Result<()> {
+        if value.len() as u64 > self.max_value_len {
+            return Err(Error::new(
+                Status::TC_TOO_LARGE,
+                format!(
+                    "value: {} bytes is over the configured maximum of {}",
+                    value.len(),
+                    self.max_value_len
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The largest value this cache accepts.
+    pub fn max_value_len(&self) -> u64 {
+        self.max_value_len
+    }
+
+    fn write_back(&self) -> bool {
+        self.write_policy == WritePolicy::TC_WRITE_BACK && self.log.is_some()
+    }
+
+    /// The value of `key`: from L1, else L2 (promoted into L1), else the
+    /// loader (stored in both). `TC_NOT_FOUND` if none has it.
+    pub fn get(&self, key: &[u8]) -> Result<Arc<[u8]>> {
+        check_key(key)?;
+        let h = key_hash(key);
+        let now = now_ms();
+        let seq = {
+            let mut shard = self.memory.lock(h);
+            match shard.get(key, now) {
+                Lookup::Hit(v) => {
+                    Counters::bump(&self.counters.l1_hits);
+                    return Ok(v);
+                }
+                Lookup::Miss => {}
+                Lookup::ExpiredDirty => self.supersede_on_disk(&mut shard, key, h, now),
+            }
+            shard.seq
+        };
+        if let Some(v) = self.get_l2(key, h, now, seq) {
+            return Ok(v);
+        }
+        let r = self.load(key, h);
+        if r.is_err() {
+            Counters::bump(&self.counters.misses);
+        }
+        r
+    }
+
+    /// L2's value of `key`, promoted into L1 unless the shard saw a write since `seq`.
+    fn get_l2(&self, key: &[u8], h: u64, now: u64, seq: u64) -> Option<Arc<[u8]>> {
+        let (value, expires_at) = self.log.as_ref()?.get(key, h, now)?;
+        Counters::bump(&self.counters.l2_hits);
+        let mut shard = self.memory.lock(h);
+        if shard.seq == seq && shard.fits(key, &value) {
+            let mut evicted = Vec::new();
+            let entry = Entry {
+                value: value.clone(),
+                expires_at,
+                dirty: false,
+            };
+            shard.insert(key, entry, &mut evicted);
+            self.evicted(evicted);
+        }
+        Some(value)
+    }
+
+    /// Asks the loader, once per key however many threads ask at once.
+    fn load(&self, key: &[u8], h: u64) -> Result<Arc<[u8]>> {
+        let Some(loader) = self.loader.read().clone() else {
+            return Err(Error::not_found());
+        };
+        let flight = match self.flights.join(key) {
+            Join::Recursive => {
+                return Err(Error::new(
+                    Status::TC_NOT_FOUND,
+                    "the loader asked the cache for the key it is loading",
+                ))
+            }
+            Join::Follower(f) => return f.wait(),
+            Join::Leader(f) => f,
+        };
+        // Publishes a failure if anything below unwinds, so waiters never hang.
+        struct Finish<'a> {
+            flights: &'a Flights,
+            key: &'a [u8],
+            flight: &'a crate::loader::Flight,
+            done: bool,
+        }
+        impl Drop for Finish<'_> {
+            fn drop(&mut self) {
+                if !self.done {
+                    let err = Error::new(Status::TC_PANIC, "the load of this key panicked");
+                    self.flights.finish(self.key, self.flight, Err(err));
+                }
+            }
+        }
+        let mut finish = Finish {
+            flights: &self.flights,
+            key,
+            flight: &flight,
+            done: false,
+        };
+        // Another leader may have stored the value just before this one started.
+        let now = now_ms();
+        let (lookup, seq) = {
+            let mut shard = self.memory.lock(h);
+            (shard.get(key, now), shard.seq)
+        };
+        if let Lookup::Hit(v) = lookup {
+            finish.done = true;
+            self.flights.finish(key, &flight, Ok(v.clone()));
+            Counters::bump(&self.counters.l1_hits);
+            return Ok(v);
+        }
+        if let Some(v) = self.get_l2(key, h, now, seq) {
+            finish.done = true;
+            self.flights.finish(key, &flight, Ok(v.clone()));
+            return Ok(v);
+        }
+        Counters::bump(&self.counters.l3_loads);
+        let loaded = catch_unwind(AssertUnwindSafe(|| loader.load(key)))
+            .unwrap_or_else(|_| Loaded::Failed("the loader panicked".into()));
+        let mut outcome = outcome_of(&loaded);
+        if let Loaded::Value { value, ttl_ms } = &loaded {
+            match self.check_value(value) {
+                Err(e) => {
+                    outcome = Err(Error::new(
+                        Status::TC_LOADER_FAILED,
+                        format!("the loader's {}", e.message()),
+                    ))
+                }
+                Ok(()) => {
+                    let v = outcome.clone().unwrap();
+                    // A failure to store is counted; the caller still gets the value.
+                    let _ = self.store(key, h, v, *ttl_ms, || !flight.superseded());
+                }
+            }
+        }
+        finish.done = true;
+        self.flights.finish(key, &flight, outcome.clone());
+        outcome
+    }
+
+    /// Whether `key` has a value in L1 or L2. Never calls the loader, never promotes.
+    pub fn contains(&self, key: &[u8]) -> Result<bool> {
+        check_key(key)?;
+        let h = key_hash(key);
+        let now = now_ms();
+        {
+            let shard = self.memory.lock(h);
+            if shard.contains(key, now) {
+                return Ok(true);
+            }
+        }
+        Ok(self.log.as_ref().is_some_and(|l| l.contains(key, h, now)))
+    }
+
+    /// Stores `value` under `key` for `ttl_ms` (0: the default TTL).
+    pub fn put(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
+        check_key(key)?;
+        self.check_value(value)?;
+        let h = key_hash(key);
+        self.flights.supersede(|k| k == key);
+        self.store(key, h, Arc::from(value), ttl_ms, || true)
+    }
+
+    /// Writes a value to the tiers the write policy names, if `still_wanted`
+    /// says yes once the key's shard is locked.
+    fn store(
+        &self,
+        key: &[u8],
+        h: u64,
+        value: Arc<[u8]>,
+        ttl_ms: u64,
+        still_wanted: impl FnOnce() -> bool,
+    ) -> Result<()> {
+        let ttl = if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms };
+        let expires_at = expiry(now_ms(), ttl);
+        let mut shard = self.memory.lock(h);
+        if !still_wanted() {
+            return Ok(());
+        }
+        shard.seq += 1;
+        let fits = shard.fits(key, &value);
+        let dirty = self.write_back() && fits;
+        if let Some(log) = &self.log {
+            if !dirty {
+                log.put(key, h, &value, expires_at)?;
+            }
+        } else if !fits {
+            shard.remove(key);
+            return Err(Error::new(
+                Status::TC_TOO_LARGE,
+                format!(
+                    "value: {} bytes does not fit the memory tier of a cache without a directory",
+                    value.len()
+                ),
+            ));
+        }
+        if fits {
+            let mut evicted = Vec::new();
+            shard.insert(key, Entry { value, expires_at, dirty }, &mut evicted);
+            self.evicted(evicted);
+        } else {
+            shard.remove(key);
+        }
+        Ok(())
+    }
+
+    /// Deals with entries L1 pushed out (the caller still holds their shard):
+    /// counts them, and under write-back writes the dirty ones to L2.
+    fn evicted(&self, evicted: Vec<Evicted>) {
+        for (k, e) in evicted {
+            Counters::bump(&self.counters.l1_evictions);
+            if e.dirty {
+                if let Some(log) = &self.log {
+                    // The log counts the failure in `io_errors`.
+                    let _ = log.put(&k, key_hash(&k), &e.value, e.expires_at);
+                }
+            }
+        }
+    }
+
+    /// A dirty L1 entry expired: L2 may hold an older value that the entry
+    /// had replaced, which must not come back.
+    fn supersede_on_disk(&self, shard: &mut Shard, key: &[u8], h: u64, now: u64) {
+        shard.seq += 1;
+        if let Some(log) = &self.log {
+            let _ = log.remove(key, h, now);
+        }
+    }
+
+    /// Removes `key` from every tier (a tombstone on disk); `TC_NOT_FOUND` if
+    /// no tier had an unexpired value.
+    pub fn remove(&self, key: &[u8]) -> Result<()> {
+        check_key(key)?;
+        let h = key_hash(key);
+        let now = now_ms();
+        self.flights.supersede(|k| k == key);
+        let mut shard = self.memory.lock(h);
+        shard.seq += 1;
+        let in_l1 = shard
+            .remove(key)
+            .is_some_and(|e| !is_expired(e.expires_at, now));
+        let in_l2 = match &self.log {
+            Some(log) => log.remove(key, h, now)?,
+            None => false,
+        };
+        if in_l1 || in_l2 {
+            Ok(())
+        } else {
+            Err(Error::not_found())
+        }
+    }
+
+    /// Removes every key starting with `prefix` from every tier; returns how
+    /// many keys had an unexpired value.
+    pub fn remove_prefix(&self, prefix: &[u8]) -> Result<u64> {
+        let now = now_ms();
+        self.flights.supersede(|k| k.starts_with(prefix));
+        let mut removed: HashSet<Box<[u8]>> = HashSet::new();
+        self.memory.for_each_shard(|shard| {
+            shard.seq += 1;
+            for (k, e) in shard.remove_where(|k, _| k.starts_with(prefix)) {
+                if !is_expired(e.expires_at, now) {
+                    removed.insert(k);
+                }
+            }
+        });
+        if let Some(log) = &self.log {
+            removed.extend(log.remove_prefix(prefix, now)?.into_iter().map(Vec::into_boxed_slice));
+        }
+        Ok(removed.len() as u64)
+    }
+
+    /// Empties L1, and unless `memory_only`, L2 too (persistently). Under
+    /// write-back, dropping memory only writes dirty entries to L2 first, so
+    /// nothing put is lost.
+    pub fn clear(&self, memory_only: bool) -> Result<()> {
+        if memory_only {
+            self.write_dirty()?;
+        } else {
+            self.flights.supersede(|_| true);
+        }
+        self.memory.for_each_shard(|shard| {
+            shard.seq += 1;
+            shard.clear();
+        });
+        match &self.log {
+            Some(log) if !memory_only => log.clear(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Write-back: writes every dirty L1 entry to L2.
+    fn write_dirty(&self) -> Result<()> {
+        let Some(log) = self.log.as_ref().filter(|_| self.write_back()) else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        self.memory.for_each_shard(|shard| {
+            if result.is_ok() {
+                result = shard.clean_dirty(|k, e| log.put(k, key_hash(k), &e.value, e.expires_at));
+            }
+        });
+        result
+    }
+
+    /// Writes everything to L2 (dirty entries, the append buffer) and fsyncs
+    /// as the sync policy says.
+    pub fn flush(&self) -> Result<()> {
+        self.write_dirty()?;
+        match &self.log {
+            Some(log) => log.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops every expired entry from every tier; returns how many keys.
+    pub fn purge_expired(&self) -> Result<u64> {
+        let now = now_ms();
+        let mut removed: HashSet<Box<[u8]>> = HashSet::new();
+        self.memory.for_each_shard(|shard| {
+            for (k, e) in shard.remove_where(|_, e| is_expired(e.expires_at, now)) {
+                if e.dirty {
+                    self.supersede_on_disk(shard, &k, key_hash(&k), now);
+                }
+                removed.insert(k);
+            }
+        });
+        if let Some(log) = &self.log {
+            removed.extend(log.purge_expired(now).into_iter().map(Vec::into_boxed_slice));
+        }
+        Ok(removed.len() as u64)
+    }
+
+    /// Sets (or with `None`, removes) the loader. A load already running
+    /// keeps the loader it started with.
+    pub fn set_loader(&self, loader: Option<Arc<dyn Loader>>) {
+        let old = std::mem::replace(&mut *self.loader.write(), loader);
+        // Dropped here, outside the lock: its destructor may be user code.
+        drop(old);
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut s = self.counters.snapshot();
+        (s.l1_entries, s.l1_bytes) = self.memory.sizes();
+        match &self.log {
+            Some(log) => {
+                let sizes = log.sizes();
+                s.l2_entries = sizes.entries;
+                s.l2_bytes = sizes.live_bytes;
+                s.l2_file_bytes = sizes.file_bytes;
+                s.l2_state = L2_OK;
+            }
+            None => s.l2_state = L2_NONE,
+        }
+        s
+    }
+
+    /// The live L2 records (expired ones included), for tools that list a directory.
+    pub fn log(&self) -> Option<&Log> {
+        self.log.as_deref()
+    }
+
+    /// Flushes and releases the directory. Dropping a cache does the same but
+    /// cannot report a failure.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        if let Some(s) = &mut self.syncer {
+            s.stop();
+        }
+        let r = self.flush();
+        // The loader's user data is released when the cache is.
+        self.set_loader(None);
+        r
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}

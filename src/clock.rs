@@ -1,0 +1,28 @@
+//! Wall-clock time in milliseconds since the UNIX epoch.
+//!
+//! Expiry times are absolute wall-clock milliseconds so that they mean the same
+//! thing after a restart; this module is the one place that reads the clock.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the UNIX epoch (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The absolute expiry of an entry written `now` with `ttl_ms` (0: never).
+pub fn expiry(now: u64, ttl_ms: u64) -> u64 {
+    if ttl_ms == 0 {
+        0
+    } else {
+        now.saturating_add(ttl_ms)
+    }
+}
+
+/// Whether an entry with absolute expiry `expires_at` (0: never) is expired at `now`.
+pub fn is_expired(expires_at: u64, now: u64) -> bool {
+    expires_at != 0 && expires_at <= now
+}

@@ -1,0 +1,113 @@
+//! What every `tc_…` function does at the C boundary: turn NULL pointers and
+//! bad enum values into `TC_INVALID_ARGUMENT`, catch panics as `TC_PANIC`,
+//! and keep the thread's last error message for `tc_last_error()`.
+//!
+//! Values of enum type that come from C (statuses, policies) arrive as plain
+//! integers (`RawStatus` and friends, which cbindgen names after the enum): a
+//! C caller can pass any number, and an out-of-range Rust enum would be
+//! undefined behaviour.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::{Error, Result, Status};
+
+/// A `tc_status` as received from C: any `u32`.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawStatus(pub u32);
+
+/// A `tc_write_policy` as received from C.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct RawWritePolicy(pub u32);
+
+/// A `tc_sync_policy` as received from C.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct RawSyncPolicy(pub u32);
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Records `msg` as this thread's last error.
+pub fn set_last_error(msg: &str) {
+    // Interior NULs would cut the message short in C: show them instead.
+    let c = CString::new(msg.replace('\0', "\\0")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// This thread's last error message (empty if none yet).
+pub fn last_error_ptr() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Runs the body of a `tc_…` function: its error becomes the returned status
+/// and the thread's last error; a panic becomes `TC_PANIC`.
+pub fn guard(func: &str, body: impl FnOnce() -> Result<()>) -> Status {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => Status::TC_OK,
+        Ok(Err(e)) => {
+            set_last_error(&format!("{func}: {}", e.message()));
+            e.status()
+        }
+        Err(p) => {
+            set_last_error(&format!("{func}: internal panic: {}", panic_message(&*p)));
+            Status::TC_PANIC
+        }
+    }
+}
+
+/// Runs a body that returns nothing (free and close functions), swallowing panics.
+pub fn guard_void(func: &str, body: impl FnOnce()) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(body)) {
+        set_last_error(&format!("{func}: internal panic: {}", panic_message(&*p)));
+    }
+}
+
+/// `p` as a shared reference, or `TC_INVALID_ARGUMENT` naming `name`.
+///
+/// # Safety
+/// `p` must be NULL or point to a live `T` for the returned lifetime.
+pub unsafe fn arg<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
+    p.as_ref().ok_or_else(|| null(name))
+}
+
+/// `p` as an exclusive reference, or `TC_INVALID_ARGUMENT` naming `name`.
+///
+/// # Safety
+/// `p` must be NULL or point to a live `T` that nothing else uses meanwhile.
+pub unsafe fn arg_mut<'a, T>(p: *mut T, name: &str) -> Result<&'a mut T> {
+    p.as_mut().ok_or_else(|| null(name))
+}
+
+/// The `len` bytes at `p`, or `TC_INVALID_ARGUMENT` if `p` is NULL (even
+/// when `len` is 0: an empty buffer is passed as any non-NULL pointer).
+///
+/// # Safety
+/// `p` must be NULL or valid for reads of `len` bytes for the returned lifetime.
+pub unsafe fn bytes<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
+    if p.is_null() {
+        return Err(null(name));
+    }
+    if len > isize::MAX as usize {
+        return Err(Error::invalid(format!("{name}: length {len} is impossible")));
+    }
+    Ok(std::slice::from_raw_parts(p, len))
+}
+
+fn null(name: &str) -> Error {
+    Error::invalid(format!("{name} is NULL"))
+}

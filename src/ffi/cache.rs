@@ -1,0 +1,322 @@
+//! `tc_cache` and the data functions: open, close, get, put, remove, flush,
+//! statistics.
+
+use super::boundary::{arg, arg_mut, bytes, guard, guard_void, set_last_error};
+use super::options::tc_options;
+use crate::cache::Cache;
+use crate::error::{tc_status, Error, Status};
+use crate::options::Options;
+use crate::stats::tc_stats;
+
+/// An open cache: an opaque handle. Every function taking one is safe to call
+/// from many threads at once, except `tc_cache_close`.
+#[allow(non_camel_case_types)]
+pub struct tc_cache {
+    pub(crate) cache: Cache,
+}
+
+/// Bytes handed out by the library (`tc_get`): `len` bytes at `data`, which is
+/// NULL when `len` is 0. Free them with `tc_bytes_free`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct tc_bytes {
+    pub data: *mut u8,
+    pub len: usize,
+}
+
+/// Opens a cache. With `opts` NULL, or without a directory set, it is memory
+/// only with default sizes; otherwise its L2 lives in the directory, which is
+/// created if missing and locked for as long as the cache is open. The
+/// options are copied; the caller still frees them.
+///
+/// Ownership: on success `*out` is a new handle the caller closes with
+/// `tc_cache_close`. Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `out` is NULL
+/// or the path is not a directory; `TC_LOCKED` if another handle, in this
+/// process or another, has the directory open; `TC_IO_ERROR` if the directory
+/// cannot be created, read or written; `TC_CORRUPT` if it holds segments of a
+/// newer format.
+///
+/// # Safety
+/// `opts` is NULL or a live options object; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_cache_open(opts: *const tc_options, out: *mut *mut tc_cache) -> tc_status {
+    guard("tc_cache_open", || {
+        let out = arg_mut(out, "out")?;
+        let default = Options::default();
+        let opts = opts.as_ref().map_or(&default, |o| &o.opts);
+        let cache = Cache::open(opts)?;
+        *out = Box::into_raw(Box::new(tc_cache { cache }));
+        Ok(())
+    })
+}
+
+/// Flushes the cache (dirty entries, buffered records, fsync as the sync
+/// policy says), releases the directory lock and frees the handle, and the
+/// loader's user data through its destructor. NULL is a no-op. A flush failure
+/// cannot be returned: it is left in `tc_last_error()`; call `tc_flush` first
+/// to see it. Must be the last call on the handle, with no other thread using it.
+///
+/// # Safety
+/// `cache` is NULL or a handle from `tc_cache_open` not closed before.
+#[no_mangle]
+pub unsafe extern "C" fn tc_cache_close(cache: *mut tc_cache) {
+    if cache.is_null() {
+        return;
+    }
+    guard_void("tc_cache_close", || {
+        let c = Box::from_raw(cache);
+        if let Err(e) = c.cache.close() {
+            set_last_error(&format!("tc_cache_close: {}", e.message()));
+        }
+    });
+}
+
+/// Stores `value` under `key` in L1 and, under write-through, appends it to L2
+/// before returning. `ttl_ms` is the time to live in milliseconds; 0 means
+/// the cache's default TTL (none unless set). Key and value are copied.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache`, `key` or `value` is NULL
+/// (pass any non-NULL pointer for an empty value) or `key_len` is 0;
+/// `TC_TOO_LARGE` if the key is over 64 KiB or the value over the configured
+/// maximum (or, memory only, over L1's per-shard byte budget); `TC_IO_ERROR`
+/// if L2 cannot be written (nothing is stored then).
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `key` and `value` are NULL or valid for
+/// their lengths.
+#[no_mangle]
+pub unsafe extern "C" fn tc_put(
+    cache: *mut tc_cache,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    ttl_ms: u64,
+) -> tc_status {
+    guard("tc_put", || {
+        let c = arg(cache, "cache")?;
+        let key = bytes(key, key_len, "key")?;
+        let value = bytes(value, value_len, "value")?;
+        c.cache.put(key, value, ttl_ms)
+    })
+}
+
+/// Looks `key` up in L1, then L2 (promoting a hit into L1), then asks the
+/// loader, once per key however many threads miss it at once.
+///
+/// Ownership: on success `*out` holds a copy the caller frees with
+/// `tc_bytes_free`; on failure `*out` is untouched. Returns `TC_OK`;
+/// `TC_NOT_FOUND` if no tier and no loader has a value; `TC_LOADER_FAILED` if
+/// the loader failed (nothing is cached); `TC_INVALID_ARGUMENT` if `cache`,
+/// `key` or `out` is NULL or `key_len` is 0; `TC_TOO_LARGE` if the key is over
+/// 64 KiB.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `key` is NULL or valid for `key_len`
+/// bytes; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: usize, out: *mut tc_bytes) -> tc_status {
+    guard("tc_get", || {
+        let c = arg(cache, "cache")?;
+        let key = bytes(key, key_len, "key")?;
+        let out = arg_mut(out, "out")?;
+        let value = c.cache.get(key)?;
+        *out = if value.is_empty() {
+            tc_bytes {
+                data: std::ptr::null_mut(),
+                len: 0,
+            }
+        } else {
+            let b: Box<[u8]> = Box::from(&*value);
+            let len = b.len();
+            tc_bytes {
+                data: Box::into_raw(b) as *mut u8,
+                len,
+            }
+        };
+        Ok(())
+    })
+}
+
+/// Frees what `tc_get` handed out and sets `data` to NULL and `len` to 0.
+/// NULL, and a `tc_bytes` whose `data` is NULL, are no-ops.
+///
+/// # Safety
+/// `bytes` is NULL or holds NULL or exactly what `tc_get` returned, not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn tc_bytes_free(bytes: *mut tc_bytes) {
+    let Some(b) = bytes.as_mut() else { return };
+    if !b.data.is_null() {
+        let (data, len) = (b.data, b.len);
+        guard_void("tc_bytes_free", || {
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len)));
+        });
+    }
+    b.data = std::ptr::null_mut();
+    b.len = 0;
+}
+
+/// Like `tc_get`, but copies the value into the caller's buffer: no
+/// allocation is handed out.
+///
+/// On `TC_OK`, `*value_len` is the value's length and `buf` holds it. Returns
+/// `TC_BUFFER_TOO_SMALL` with `*value_len` set to the size needed if
+/// `buf_cap` is smaller (the value is cached all the same); otherwise as
+/// `tc_get`, and `TC_INVALID_ARGUMENT` if `buf` or `value_len` is NULL.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `key` is NULL or valid for `key_len`
+/// bytes; `buf` is NULL or writable for `buf_cap` bytes; `value_len` is NULL
+/// or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_get_into(
+    cache: *mut tc_cache,
+    key: *const u8,
+    key_len: usize,
+    buf: *mut u8,
+    buf_cap: usize,
+    value_len: *mut usize,
+) -> tc_status {
+    guard("tc_get_into", || {
+        let c = arg(cache, "cache")?;
+        let key = bytes(key, key_len, "key")?;
+        if buf.is_null() {
+            return Err(Error::invalid("buf is NULL"));
+        }
+        let value_len = arg_mut(value_len, "value_len")?;
+        let value = c.cache.get(key)?;
+        if value.len() > buf_cap {
+            *value_len = value.len();
+            return Err(Error::new(
+                Status::TC_BUFFER_TOO_SMALL,
+                format!("buf: the value needs {} bytes, buf_cap is {buf_cap}", value.len()),
+            ));
+        }
+        std::ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len());
+        *value_len = value.len();
+        Ok(())
+    })
+}
+
+/// Sets `*present` to whether `key` has an unexpired value in L1 or L2. Never
+/// calls the loader and never promotes.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL or `key_len`
+/// is 0; `TC_TOO_LARGE` if the key is over 64 KiB.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `key` is NULL or valid for `key_len`
+/// bytes; `present` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_contains(cache: *mut tc_cache, key: *const u8, key_len: usize, present: *mut bool) -> tc_status {
+    guard("tc_contains", || {
+        let c = arg(cache, "cache")?;
+        let key = bytes(key, key_len, "key")?;
+        let present = arg_mut(present, "present")?;
+        *present = c.cache.contains(key)?;
+        Ok(())
+    })
+}
+
+/// Removes `key` from every tier; a tombstone in L2 keeps it removed after a
+/// restart.
+///
+/// Returns `TC_OK`; `TC_NOT_FOUND` if no tier had an unexpired value;
+/// `TC_INVALID_ARGUMENT` if `cache` or `key` is NULL or `key_len` is 0;
+/// `TC_TOO_LARGE` if the key is over 64 KiB; `TC_IO_ERROR` if the tombstone
+/// cannot be written.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `key` is NULL or valid for `key_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tc_remove(cache: *mut tc_cache, key: *const u8, key_len: usize) -> tc_status {
+    guard("tc_remove", || {
+        let c = arg(cache, "cache")?;
+        c.cache.remove(bytes(key, key_len, "key")?)
+    })
+}
+
+/// Removes every key that starts with the `prefix_len` bytes at `prefix` (a
+/// namespace) from every tier, persistently; `prefix_len` 0 matches every
+/// key. `*removed` is set to how many keys had an unexpired value.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL; `TC_IO_ERROR`
+/// if tombstones cannot be written.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `prefix` is NULL or valid for
+/// `prefix_len` bytes; `removed` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_remove_prefix(
+    cache: *mut tc_cache,
+    prefix: *const u8,
+    prefix_len: usize,
+    removed: *mut u64,
+) -> tc_status {
+    guard("tc_remove_prefix", || {
+        let c = arg(cache, "cache")?;
+        let prefix = bytes(prefix, prefix_len, "prefix")?;
+        let removed = arg_mut(removed, "removed")?;
+        *removed = c.cache.remove_prefix(prefix)?;
+        Ok(())
+    })
+}
+
+/// Empties the cache. With `memory_only`, only L1 is dropped (under
+/// write-back, dirty entries are written to L2 first); otherwise L2 is
+/// emptied too, persistently.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache` is NULL; `TC_IO_ERROR` if
+/// L2 cannot be written.
+///
+/// # Safety
+/// `cache` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn tc_clear(cache: *mut tc_cache, memory_only: bool) -> tc_status {
+    guard("tc_clear", || arg(cache, "cache")?.cache.clear(memory_only))
+}
+
+/// Writes dirty entries (write-back) and buffered records to L2, and fsyncs
+/// unless the sync policy is `TC_SYNC_NEVER`.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache` is NULL; `TC_IO_ERROR` if
+/// L2 cannot be written or synced.
+///
+/// # Safety
+/// `cache` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn tc_flush(cache: *mut tc_cache) -> tc_status {
+    guard("tc_flush", || arg(cache, "cache")?.cache.flush())
+}
+
+/// Drops every expired entry from every tier and sets `*removed` to how many
+/// keys were dropped. (Expired entries are never returned even before this.)
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `removed` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_purge_expired(cache: *mut tc_cache, removed: *mut u64) -> tc_status {
+    guard("tc_purge_expired", || {
+        let c = arg(cache, "cache")?;
+        let removed = arg_mut(removed, "removed")?;
+        *removed = c.cache.purge_expired()?;
+        Ok(())
+    })
+}
+
+/// Fills `*out` with the counters since open and the sizes now.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_stats_get(cache: *const tc_cache, out: *mut tc_stats) -> tc_status {
+    guard("tc_stats_get", || {
+        let c = arg(cache, "cache")?;
+        *arg_mut(out, "out")? = c.cache.stats();
+        Ok(())
+    })
+}

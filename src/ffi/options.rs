@@ -1,0 +1,188 @@
+//! `tc_options`: the builder a C caller fills in before `tc_cache_open`.
+
+use std::ffi::{c_char, CStr, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use super::boundary::{arg, arg_mut, guard, guard_void, RawSyncPolicy, RawWritePolicy};
+use crate::error::{tc_status, Error};
+use crate::options::{Options, SyncPolicy, WritePolicy};
+
+/// Options for `tc_cache_open`: an opaque builder.
+#[allow(non_camel_case_types)]
+pub struct tc_options {
+    pub(crate) opts: Options,
+}
+
+/// Creates options with every default: memory only (no directory), L1 bounded
+/// at 64 MiB of keys plus values and no entry bound, L2 bounded at 1 GiB on
+/// disk, write-through, `TC_SYNC_ON_FLUSH`, no default TTL, values up to
+/// 16 MiB, L2 segments of 64 MiB.
+///
+/// Ownership: the caller owns the result and frees it with `tc_options_free`
+/// (`tc_cache_open` copies what it needs). Returns NULL only if memory is
+/// exhausted. Thread safety: an options object must not be used from two
+/// threads at once.
+#[no_mangle]
+pub extern "C" fn tc_options_new() -> *mut tc_options {
+    let mut out = std::ptr::null_mut();
+    guard_void("tc_options_new", || {
+        out = Box::into_raw(Box::new(tc_options {
+            opts: Options::default(),
+        }));
+    });
+    out
+}
+
+/// Frees options made by `tc_options_new`. NULL is a no-op.
+///
+/// # Safety
+/// `opts` is NULL or came from `tc_options_new` and was not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_free(opts: *mut tc_options) {
+    if !opts.is_null() {
+        guard_void("tc_options_free", || drop(Box::from_raw(opts)));
+    }
+}
+
+/// Sets the L2 directory (a NUL-terminated path, created with mode 0700 if
+/// missing). Unset, the cache is memory only. The path is copied.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` or `path` is NULL or
+/// `path` is empty.
+///
+/// # Safety
+/// `opts` is a live options object; `path` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_dir(opts: *mut tc_options, path: *const c_char) -> tc_status {
+    guard("tc_options_set_dir", || {
+        let opts = arg_mut(opts, "opts")?;
+        let path = CStr::from_ptr(arg(path, "path")?);
+        if path.is_empty() {
+            return Err(Error::invalid("path is empty"));
+        }
+        opts.opts.dir = Some(PathBuf::from(OsStr::from_bytes(path.to_bytes())));
+        Ok(())
+    })
+}
+
+/// Bounds L1 by entries and by key plus value bytes; 0 means no bound on that
+/// dimension. A value larger than the byte bound divided among L1's shards is
+/// not kept in L1 (it is served from L2).
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_l1_capacity(
+    opts: *mut tc_options,
+    max_entries: u64,
+    max_bytes: u64,
+) -> tc_status {
+    guard("tc_options_set_l1_capacity", || {
+        let opts = arg_mut(opts, "opts")?;
+        opts.opts.l1_max_entries = max_entries;
+        opts.opts.l1_max_bytes = max_bytes;
+        Ok(())
+    })
+}
+
+/// Bounds the bytes L2 keeps on disk; 0 means no bound.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_l2_capacity(opts: *mut tc_options, max_bytes: u64) -> tc_status {
+    guard("tc_options_set_l2_capacity", || {
+        arg_mut(opts, "opts")?.opts.l2_max_bytes = max_bytes;
+        Ok(())
+    })
+}
+
+/// Chooses write-through (default) or write-back.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL or `policy` is not
+/// a `tc_write_policy` value.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_write_policy(opts: *mut tc_options, policy: RawWritePolicy) -> tc_status {
+    guard("tc_options_set_write_policy", || {
+        let opts = arg_mut(opts, "opts")?;
+        opts.opts.write_policy = WritePolicy::from_u32(policy.0)
+            .ok_or_else(|| Error::invalid(format!("policy: {} is not a tc_write_policy", policy.0)))?;
+        Ok(())
+    })
+}
+
+/// Chooses when L2 is fsynced. `interval_ms` is read only with
+/// `TC_SYNC_INTERVAL`, where it must be at least 1.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL, `policy` is not a
+/// `tc_sync_policy` value, or the interval is 0 with `TC_SYNC_INTERVAL`.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_sync_policy(
+    opts: *mut tc_options,
+    policy: RawSyncPolicy,
+    interval_ms: u64,
+) -> tc_status {
+    guard("tc_options_set_sync_policy", || {
+        let opts = arg_mut(opts, "opts")?;
+        let policy = SyncPolicy::from_u32(policy.0)
+            .ok_or_else(|| Error::invalid(format!("policy: {} is not a tc_sync_policy", policy.0)))?;
+        opts.opts.set_sync_policy(policy, interval_ms)
+    })
+}
+
+/// Sets the TTL, in milliseconds, of puts and loads that pass a TTL of 0;
+/// 0 (the default) means such entries never expire.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_default_ttl(opts: *mut tc_options, ttl_ms: u64) -> tc_status {
+    guard("tc_options_set_default_ttl", || {
+        arg_mut(opts, "opts")?.opts.default_ttl_ms = ttl_ms;
+        Ok(())
+    })
+}
+
+/// Sets the largest value accepted, in bytes (default 16 MiB, at most 1 GiB);
+/// a larger value is refused with `TC_TOO_LARGE`.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL or `max_bytes` is
+/// 0 or over 1 GiB.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_max_value_size(opts: *mut tc_options, max_bytes: u64) -> tc_status {
+    guard("tc_options_set_max_value_size", || {
+        arg_mut(opts, "opts")?.opts.set_max_value_len(max_bytes)
+    })
+}
+
+/// Sets the size at which the active L2 segment file is sealed and a new one
+/// started (default 64 MiB, at least 4096 bytes).
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL or the size is out
+/// of range.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_segment_size(opts: *mut tc_options, max_bytes: u64) -> tc_status {
+    guard("tc_options_set_segment_size", || {
+        arg_mut(opts, "opts")?.opts.set_segment_bytes(max_bytes)
+    })
+}
+

@@ -1,0 +1,24 @@
+//! tiercache: a persistent, tiered key-value cache with a C ABI.
+//!
+//! A get looks in L1 (a sharded in-memory LRU, [`memory`]), then L2 (an
+//! append-only log of checksummed CBOR records on disk, [`log`]), then asks L3
+//! (a loader supplied by the caller, [`loader`]). [`Cache`] ties the tiers
+//! together; [`ffi`] exposes it to C as the `tc_…` functions declared in
+//! `include/tiercache.h`, which cbindgen generates from that module.
+
+pub mod cache;
+pub mod clock;
+pub mod error;
+pub mod ffi;
+pub mod loader;
+pub mod log;
+pub mod memory;
+pub mod options;
+pub mod record;
+pub mod stats;
+
+pub use cache::Cache;
+pub use error::{Error, Result, Status};
+pub use loader::{Loaded, Loader};
+pub use options::{Options, SyncPolicy, WritePolicy};
+pub use stats::Stats;

@@ -1,0 +1,181 @@
+//! The L2 index: a 64-bit key hash → where the key's live record is.
+//!
+//! It holds no keys, so its RAM per entry is small (a 16-byte slot in a hash
+//! table) and independent of key length. Two keys whose hashes collide are
+//! told apart by the caller, who reads the key stored in the record at a
+//! location (`same_key`); the second and later keys of one hash live in a small
+//! overflow table. The index never does I/O itself and has no lock: the log
+//! guards it.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Where a record starts: segment id (24 bits) and byte offset in it (40 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Loc(u64);
+
+impl Loc {
+    pub const MAX_SEGMENT: u32 = (1 << 24) - 1;
+    pub const MAX_OFFSET: u64 = (1 << 40) - 1;
+
+    pub fn new(segment: u32, offset: u64) -> Loc {
+        debug_assert!(segment <= Self::MAX_SEGMENT && offset <= Self::MAX_OFFSET);
+        Loc((u64::from(segment) << 40) | offset)
+    }
+
+    pub fn segment(self) -> u32 {
+        (self.0 >> 40) as u32
+    }
+
+    pub fn offset(self) -> u64 {
+        self.0 & Self::MAX_OFFSET
+    }
+}
+
+/// The keys of the index are already hashes: use them as they are.
+#[derive(Default)]
+pub struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; fold anything else in for completeness.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashIndexed<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+
+/// The 64-bit hash of a key used by the index (and by hint files, so it must
+/// never change: xxh3 is specified and stable).
+pub fn key_hash(key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key)
+}
+
+#[derive(Default)]
+pub struct Index {
+    main: HashIndexed<Loc>,
+    /// Further keys whose hash equals one in `main`: almost always empty.
+    overflow: HashIndexed<Vec<Loc>>,
+    len: usize,
+}
+
+impl Index {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn clear(&mut self) {
+        *self = Index::default();
+    }
+
+    /// The location of the key with hash `h` for which `same_key` says yes.
+    pub fn get(&self, h: u64, mut same_key: impl FnMut(Loc) -> bool) -> Option<Loc> {
+        let first = *self.main.get(&h)?;
+        if same_key(first) {
+            return Some(first);
+        }
+        self.overflow.get(&h)?.iter().copied().find(|l| same_key(*l))
+    }
+
+    /// Points the key at `loc`, returning the location it replaces.
+    pub fn insert(&mut self, h: u64, loc: Loc, mut same_key: impl FnMut(Loc) -> bool) -> Option<Loc> {
+        let Some(first) = self.main.get_mut(&h) else {
+            self.main.insert(h, loc);
+            self.len += 1;
+            return None;
+        };
+        if same_key(*first) {
+            return Some(std::mem::replace(first, loc));
+        }
+        let chain = self.overflow.entry(h).or_default();
+        if let Some(slot) = chain.iter_mut().find(|l| same_key(**l)) {
+            return Some(std::mem::replace(slot, loc));
+        }
+        chain.push(loc);
+        self.len += 1;
+        None
+    }
+
+    /// Forgets the key, returning where its record was.
+    pub fn remove(&mut self, h: u64, mut same_key: impl FnMut(Loc) -> bool) -> Option<Loc> {
+        let first = *self.main.get(&h)?;
+        if same_key(first) {
+            // Promote an overflow entry, if any, into the main slot.
+            match self.overflow.get_mut(&h).and_then(|c| c.pop()) {
+                Some(next) => {
+                    self.main.insert(h, next);
+                    if self.overflow.get(&h).is_some_and(|c| c.is_empty()) {
+                        self.overflow.remove(&h);
+                    }
+                }
+                None => {
+                    self.main.remove(&h);
+                }
+            }
+            self.len -= 1;
+            return Some(first);
+        }
+        let chain = self.overflow.get_mut(&h)?;
+        let i = chain.iter().position(|l| same_key(*l))?;
+        let loc = chain.swap_remove(i);
+        if chain.is_empty() {
+            self.overflow.remove(&h);
+        }
+        self.len -= 1;
+        Some(loc)
+    }
+
+    /// Every (hash, location) pair, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Loc)> + '_ {
+        self.main
+            .iter()
+            .map(|(h, l)| (*h, *l))
+            .chain(self.overflow.iter().flat_map(|(h, c)| c.iter().map(move |l| (*h, *l))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loc_packs_both_fields() {
+        let l = Loc::new(Loc::MAX_SEGMENT, Loc::MAX_OFFSET);
+        assert_eq!((l.segment(), l.offset()), (Loc::MAX_SEGMENT, Loc::MAX_OFFSET));
+        let l = Loc::new(3, 17);
+        assert_eq!((l.segment(), l.offset()), (3, 17));
+    }
+
+    #[test]
+    fn colliding_keys_are_chained() {
+        // Keys are modelled as the offsets of their locations: key k lives at Loc(0, k).
+        let mut idx = Index::default();
+        let key_of = |l: Loc| l.offset() % 100;
+        for k in [1u64, 2, 3] {
+            assert_eq!(idx.insert(7, Loc::new(0, k), |l| key_of(l) == k), None);
+        }
+        assert_eq!(idx.len(), 3);
+        // Overwrite key 2: same hash, new location.
+        assert_eq!(idx.insert(7, Loc::new(0, 102), |l| key_of(l) == 2), Some(Loc::new(0, 2)));
+        assert_eq!(idx.len(), 3);
+        assert_eq!(idx.get(7, |l| key_of(l) == 2), Some(Loc::new(0, 102)));
+        assert_eq!(idx.get(7, |l| key_of(l) == 4), None);
+        // Remove the one in the main slot: an overflow entry takes its place.
+        assert_eq!(idx.remove(7, |l| key_of(l) == 1), Some(Loc::new(0, 1)));
+        assert_eq!(idx.get(7, |l| key_of(l) == 3), Some(Loc::new(0, 3)));
+        assert_eq!(idx.get(7, |l| key_of(l) == 2), Some(Loc::new(0, 102)));
+        assert_eq!(idx.remove(7, |l| key_of(l) == 3), Some(Loc::new(0, 3)));
+        assert_eq!(idx.remove(7, |l| key_of(l) == 2), Some(Loc::new(0, 102)));
+        assert_eq!(idx.len(), 0);
+        assert_eq!(idx.iter().count(), 0);
+        assert_eq!(idx.remove(7, |_| true), None);
+    }
+}

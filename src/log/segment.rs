@@ -1,0 +1,239 @@
+//! One segment file of the L2 log: its header, its bytes on disk and the
+//! memory map they are read through.
+//!
+//! A segment is appended to with plain positioned writes, never through the
+//! map, so a full disk is an error from `write`, not a SIGBUS. The map may be
+//! longer than the file (the active segment's map grows by doubling rather
+//! than on every write), so only the first `len` bytes are ever read. This
+//! module knows nothing about records beyond the header: the log scans them.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use memmap2::{Mmap, MmapOptions};
+
+/// Size of the segment header.
+pub const HEADER_LEN: u64 = 16;
+/// First four bytes of every segment file.
+pub const MAGIC: [u8; 4] = *b"TCL2";
+/// Format version written in bytes 4..6.
+pub const VERSION: u16 = 1;
+/// The smallest map of an active segment; it doubles from there.
+const MIN_MAP: u64 = 1 << 20;
+
+/// File name of segment `id`.
+pub fn file_name(id: u32) -> String {
+    format!("{id:010}.tcl")
+}
+
+/// The id in a segment file name, if the name is one.
+pub fn parse_file_name(name: &str) -> Option<u32> {
+    let digits = name.strip_suffix(".tcl")?;
+    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn header(id: u32) -> [u8; HEADER_LEN as usize] {
+    let mut h = [0u8; HEADER_LEN as usize];
+    h[0..4].copy_from_slice(&MAGIC);
+    h[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    h[8..16].copy_from_slice(&u64::from(id).to_le_bytes());
+    h
+}
+
+/// What the first bytes of a segment file say.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HeaderCheck {
+    Ok,
+    /// Shorter than a header: a segment whose creation was cut short.
+    Short,
+    /// Not a tiercache segment, or not the id its name says.
+    Bad,
+    /// Written by a newer format version that this one cannot read.
+    NewerVersion(u16),
+}
+
+pub struct Segment {
+    pub id: u32,
+    pub path: PathBuf,
+    file: File,
+    map: Option<Mmap>,
+    /// Bytes in the file; all of them are covered by `map`.
+    len: u64,
+    /// Bytes of records in this segment that are no longer live.
+    pub dead: u64,
+}
+
+impl Segment {
+    /// Creates a new, empty segment holding only its header.
+    pub fn create(dir: &Path, id: u32) -> io::Result<Segment> {
+        let path = dir.join(file_name(id));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        let mut seg = Segment {
+            id,
+            path,
+            file,
+            map: None,
+            len: 0,
+            dead: 0,
+        };
+        seg.append(&header(id))?;
+        Ok(seg)
+    }
+
+    /// Opens an existing segment and maps what it holds.
+    pub fn open(path: &Path, id: u32) -> io::Result<(Segment, HeaderCheck)> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let len = file.metadata()?.len();
+        let mut seg = Segment {
+            id,
+            path: path.to_path_buf(),
+            file,
+            map: None,
+            len,
+            dead: 0,
+        };
+        seg.remap(len)?;
+        let check = seg.check_header();
+        Ok((seg, check))
+    }
+
+    fn check_header(&self) -> HeaderCheck {
+        let b = self.bytes();
+        if b.len() < HEADER_LEN as usize {
+            return HeaderCheck::Short;
+        }
+        if b[0..4] != MAGIC {
+            return HeaderCheck::Bad;
+        }
+        let version = u16::from_le_bytes([b[4], b[5]]);
+        if version > VERSION {
+            return HeaderCheck::NewerVersion(version);
+        }
+        if version != VERSION || b[8..16] != u64::from(self.id).to_le_bytes() {
+            return HeaderCheck::Bad;
+        }
+        HeaderCheck::Ok
+    }
+
+    /// Rewrites a segment whose header was cut short as a fresh, empty one.
+    pub fn reset(&mut self) -> io::Result<()> {
+        self.truncate(0)?;
+        self.append(&header(self.id))
+    }
+
+    /// Bytes in the file.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The file's bytes, read through the map.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.map {
+            // The map covers at least `len` bytes; bytes past the end of the
+            // file are never touched.
+            Some(m) => &m[..self.len as usize],
+            None => &[],
+        }
+    }
+
+    /// Appends `data` at the end of the file with positioned writes. On error
+    /// the file is cut back to its old length, so no partial record stays.
+    pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        let start = self.len;
+        let mut done = 0usize;
+        while done < data.len() {
+            match self.file.write_at(&data[done..], start + done as u64) {
+                Ok(0) => {
+                    let _ = self.file.set_len(start);
+                    return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0"));
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Best effort: if this fails too, the partial record is a
+                    // torn tail that the next open cuts off.
+                    let _ = self.file.set_len(start);
+                    return Err(e);
+                }
+            }
+        }
+        let new_len = start + data.len() as u64;
+        let want = new_len.max(MIN_MAP).next_power_of_two();
+        if self.map.as_ref().map_or(0, |m| m.len() as u64) < new_len {
+            self.remap(want)?;
+        }
+        self.len = new_len;
+        Ok(())
+    }
+
+    /// Cuts the file to `len` bytes.
+    pub fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)?;
+        self.len = self.len.min(len);
+        Ok(())
+    }
+
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// Maps `map_len` bytes of the file (which may be more than it holds).
+    fn remap(&mut self, map_len: u64) -> io::Result<()> {
+        if map_len == 0 {
+            self.map = None;
+            return Ok(());
+        }
+        // SAFETY: the directory is locked by this handle and its files are
+        // private to the owner, so nothing else truncates the file under the
+        // map; bytes past the file's end are never read (see `bytes`).
+        let map = unsafe { MmapOptions::new().len(map_len as usize).map(&self.file)? };
+        self.map = Some(map);
+        Ok(())
+    }
+}
+
+/// fsyncs a directory, so that files created, renamed or deleted in it stay so.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(file_name(42), "0000000042.tcl");
+        assert_eq!(parse_file_name("0000000042.tcl"), Some(42));
+        assert_eq!(parse_file_name("42.tcl"), None);
+        assert_eq!(parse_file_name("000000004x.tcl"), None);
+        assert_eq!(parse_file_name("0000000042.tmp"), None);
+    }
+
+    #[test]
+    fn append_grows_map_and_reopen_sees_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Segment::create(dir.path(), 3).unwrap();
+        assert_eq!(s.len(), HEADER_LEN);
+        let big = vec![7u8; 3 << 20];
+        s.append(&big).unwrap();
+        assert_eq!(s.bytes().len() as u64, HEADER_LEN + big.len() as u64);
+        assert_eq!(s.bytes()[HEADER_LEN as usize + 5], 7);
+        drop(s);
+        let (s, check) = Segment::open(&dir.path().join(file_name(3)), 3).unwrap();
+        assert_eq!(check, HeaderCheck::Ok);
+        assert_eq!(s.len(), HEADER_LEN + big.len() as u64);
+        let (_, check) = Segment::open(&dir.path().join(file_name(3)), 4).unwrap();
+        assert_eq!(check, HeaderCheck::Bad);
+    }
+}

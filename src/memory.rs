@@ -1,0 +1,260 @@
+//! L1: the in-memory tier, a sharded LRU bounded by entries and bytes.
+//!
+//! Each shard is an `lru::LruCache` behind its own `parking_lot::Mutex`; a
+//! key's shard is chosen by the same 64-bit hash the L2 index uses. The bounds
+//! are split evenly between the shards, so a value larger than one shard's
+//! byte budget is never held in L1 (it is served from L2). Values are
+//! `Arc<[u8]>`: a hit clones the pointer under the lock and copies the bytes
+//! out after it is released.
+//!
+//! This module only stores and evicts; it never does I/O. The cache decides
+//! what happens to evicted entries (write-back writes dirty ones to L2), and
+//! uses each shard's `seq` to avoid promoting a value read from L2 after a
+//! newer write to the same shard.
+
+use std::sync::Arc;
+
+use lru::LruCache;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::clock::is_expired;
+
+/// Most shards a cache has.
+const MAX_SHARDS: usize = 16;
+/// Fewest entries a shard should be able to hold before the cache uses fewer shards.
+const MIN_ENTRIES_PER_SHARD: u64 = 64;
+/// Fewest bytes a shard should be able to hold before the cache uses fewer shards.
+const MIN_BYTES_PER_SHARD: u64 = 1 << 20;
+
+/// One cached value.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Arc<[u8]>,
+    /// Absolute expiry in ms since the epoch (0: never).
+    pub expires_at: u64,
+    /// Write-back only: L2 does not have this value yet.
+    pub dirty: bool,
+}
+
+/// What L1 has for a key.
+#[derive(Debug)]
+pub enum Lookup {
+    Hit(Arc<[u8]>),
+    Miss,
+    /// The entry had expired and was dropped, and it was dirty: L2 may still
+    /// hold an older value of the key, which the write superseded.
+    ExpiredDirty,
+}
+
+/// An entry pushed out of L1 by an insert.
+pub type Evicted = (Box<[u8]>, Entry);
+
+/// The bytes an entry counts against the L1 bound.
+pub fn entry_size(key: &[u8], value: &[u8]) -> u64 {
+    (key.len() + value.len()) as u64
+}
+
+pub struct Shard {
+    lru: LruCache<Box<[u8]>, Entry>,
+    bytes: u64,
+    max_entries: u64,
+    max_bytes: u64,
+    /// Bumped by every write of a key in this shard (see the module doc).
+    pub seq: u64,
+}
+
+/// Cache-line aligned so that neighbouring shards' locks do not share a line.
+#[repr(align(64))]
+struct Padded(Mutex<Shard>);
+
+pub struct Memory {
+    shards: Box<[Padded]>,
+}
+
+impl Memory {
+    /// An L1 bounded by `max_entries` and `max_bytes` (0: no bound on that).
+    pub fn new(max_entries: u64, max_bytes: u64) -> Memory {
+        let mut n = MAX_SHARDS as u64;
+        if max_entries > 0 {
+            n = n.min((max_entries / MIN_ENTRIES_PER_SHARD).max(1));
+        }
+        if max_bytes > 0 {
+            n = n.min((max_bytes / MIN_BYTES_PER_SHARD).max(1));
+        }
+        // A power of two, so the shard is picked with a mask.
+        let n = 1u64 << (63 - n.leading_zeros());
+        let shards = (0..n)
+            .map(|_| {
+                Padded(Mutex::new(Shard {
+                    lru: LruCache::unbounded(),
+                    bytes: 0,
+                    max_entries: max_entries.div_ceil(n),
+                    max_bytes: max_bytes.div_ceil(n),
+                    seq: 0,
+                }))
+            })
+            .collect();
+        Memory { shards }
+    }
+
+    /// Locks the shard of the key with hash `h`.
+    pub fn lock(&self, h: u64) -> MutexGuard<'_, Shard> {
+        // The low bits of xxh3 are as good as the high ones.
+        self.shards[(h as usize) & (self.shards.len() - 1)].0.lock()
+    }
+
+    /// Every shard, one at a time, for whole-tier operations.
+    pub fn for_each_shard(&self, mut f: impl FnMut(&mut Shard)) {
+        for s in self.shards.iter() {
+            f(&mut s.0.lock());
+        }
+    }
+
+    /// (entries, bytes) now.
+    pub fn sizes(&self) -> (u64, u64) {
+        let (mut entries, mut bytes) = (0, 0);
+        self.for_each_shard(|s| {
+            entries += s.lru.len() as u64;
+            bytes += s.bytes;
+        });
+        (entries, bytes)
+    }
+}
+
+impl Shard {
+    /// The unexpired value of `key`, marking it most recently used. An expired
+    /// entry is dropped on the way.
+    pub fn get(&mut self, key: &[u8], now: u64) -> Lookup {
+        let Some(e) = self.lru.get(key) else {
+            return Lookup::Miss;
+        };
+        if is_expired(e.expires_at, now) {
+            let dirty = e.dirty;
+            self.remove(key);
+            return if dirty { Lookup::ExpiredDirty } else { Lookup::Miss };
+        }
+        Lookup::Hit(e.value.clone())
+    }
+
+    /// Whether `key` has an unexpired value, without touching its recency.
+    pub fn contains(&self, key: &[u8], now: u64) -> bool {
+        self.lru.peek(key).is_some_and(|e| !is_expired(e.expires_at, now))
+    }
+
+    /// Whether an entry this size can be held at all.
+    pub fn fits(&self, key: &[u8], value: &[u8]) -> bool {
+        self.max_bytes == 0 || entry_size(key, value) <= self.max_bytes
+    }
+
+    /// Stores `entry` (the caller has checked `fits`); entries pushed out to
+    /// stay within the bounds are appended to `evicted`, least recent first.
+    pub fn insert(&mut self, key: &[u8], entry: Entry, evicted: &mut Vec<Evicted>) {
+        self.bytes += entry_size(key, &entry.value);
+        if let Some((k, old)) = self.lru.push(key.into(), entry) {
+            // `push` hands back the replaced entry of the same key.
+            self.bytes -= entry_size(&k, &old.value);
+        }
+        while (self.max_entries > 0 && self.lru.len() as u64 > self.max_entries)
+            || (self.max_bytes > 0 && self.bytes > self.max_bytes)
+        {
+            let Some((k, e)) = self.lru.pop_lru() else { break };
+            self.bytes -= entry_size(&k, &e.value);
+            evicted.push((k, e));
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.lru.pop(key)?;
+        self.bytes -= entry_size(key, &e.value);
+        Some(e)
+    }
+
+    /// Removes every entry for which `doomed` says yes, returning them.
+    pub fn remove_where(&mut self, mut doomed: impl FnMut(&[u8], &Entry) -> bool) -> Vec<Evicted> {
+        let keys: Vec<Box<[u8]>> = self
+            .lru
+            .iter()
+            .filter(|(k, e)| doomed(k, e))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| {
+                let e = self.remove(&k)?;
+                Some((k, e))
+            })
+            .collect()
+    }
+
+    /// Calls `f` on every dirty entry, marking it clean when `f` succeeds.
+    pub fn clean_dirty<E>(&mut self, mut f: impl FnMut(&[u8], &Entry) -> Result<(), E>) -> Result<(), E> {
+        for (k, e) in self.lru.iter_mut() {
+            if e.dirty {
+                f(k, e)?;
+                e.dirty = false;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn clear(&mut self) {
+        self.lru.clear();
+        self.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(v: &[u8]) -> Entry {
+        Entry {
+            value: Arc::from(v),
+            expires_at: 0,
+            dirty: false,
+        }
+    }
+
+    #[test]
+    fn small_bounds_use_one_shard_and_evict_lru() {
+        let m = Memory::new(2, 0);
+        assert_eq!(m.shards.len(), 1);
+        let mut ev = Vec::new();
+        let mut s = m.lock(0);
+        s.insert(b"a", entry(b"1"), &mut ev);
+        s.insert(b"b", entry(b"2"), &mut ev);
+        assert!(matches!(s.get(b"a", 0), Lookup::Hit(_))); // a is now most recent
+        s.insert(b"c", entry(b"3"), &mut ev);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(&*ev[0].0, b"b");
+        assert_eq!(s.bytes, 4);
+    }
+
+    #[test]
+    fn byte_bound_and_replacement_accounting() {
+        let m = Memory::new(0, 10);
+        let mut ev = Vec::new();
+        let mut s = m.lock(0);
+        assert!(!s.fits(b"k", &[0; 10]));
+        s.insert(b"k", entry(&[0; 5]), &mut ev);
+        s.insert(b"k", entry(&[0; 3]), &mut ev);
+        assert_eq!(s.bytes, 4);
+        s.insert(b"j", entry(&[0; 8]), &mut ev);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(s.bytes, 9);
+    }
+
+    #[test]
+    fn expired_entries_are_not_returned() {
+        let m = Memory::new(0, 0);
+        assert_eq!(m.shards.len(), MAX_SHARDS);
+        let mut ev = Vec::new();
+        let mut s = m.lock(5);
+        let mut e = entry(b"v");
+        e.expires_at = 100;
+        s.insert(b"k", e, &mut ev);
+        assert!(s.contains(b"k", 99));
+        assert!(!s.contains(b"k", 100));
+        assert!(matches!(s.get(b"k", 100), Lookup::Miss));
+        assert_eq!(s.lru.len(), 0);
+    }
+}

@@ -1,0 +1,170 @@
+//! How a cache is configured: sizes, policies, limits, and their defaults.
+//!
+//! `Options` is a plain value, validated by its setters; the C ABI's
+//! `tc_options` builder wraps one and `Cache::open` takes a copy. Nothing here
+//! touches the disk.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// The longest key accepted, in bytes (64 KiB).
+pub const MAX_KEY_LEN: usize = 64 * 1024;
+/// The largest value-size limit that may be configured (1 GiB): a record must
+/// fit the log's 32-bit frame length with room to spare.
+pub const MAX_VALUE_LIMIT: u64 = 1 << 30;
+
+/// Default L1 bound on entries: none.
+pub const DEFAULT_L1_MAX_ENTRIES: u64 = 0;
+/// Default L1 bound on bytes (keys plus values): 64 MiB.
+pub const DEFAULT_L1_MAX_BYTES: u64 = 64 << 20;
+/// Default L2 bound on bytes on disk: 1 GiB.
+pub const DEFAULT_L2_MAX_BYTES: u64 = 1 << 30;
+/// Default largest value: 16 MiB.
+pub const DEFAULT_MAX_VALUE_LEN: u64 = 16 << 20;
+/// Default size at which the active segment is sealed and a new one started.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+
+/// When `put` writes to L2.
+#[repr(C)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum tc_write_policy {
+    /// `put` appends to L2 at once, so values survive a restart (default).
+    TC_WRITE_THROUGH = 0,
+    /// L2 is written only when L1 evicts an entry, on flush and on close.
+    TC_WRITE_BACK = 1,
+}
+
+/// The Rust name of `tc_write_policy`.
+pub type WritePolicy = tc_write_policy;
+
+impl tc_write_policy {
+    pub fn from_u32(n: u32) -> Option<WritePolicy> {
+        match n {
+            0 => Some(WritePolicy::TC_WRITE_THROUGH),
+            1 => Some(WritePolicy::TC_WRITE_BACK),
+            _ => None,
+        }
+    }
+}
+
+/// When L2 data is forced to stable storage with fsync.
+#[repr(C)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum tc_sync_policy {
+    /// Never fsync; the OS writes data back when it chooses.
+    TC_SYNC_NEVER = 0,
+    /// fsync on `tc_flush` and on close (default).
+    TC_SYNC_ON_FLUSH = 1,
+    /// Every put returns only after its record is written and fsynced.
+    TC_SYNC_ALWAYS = 2,
+    /// Write out and fsync every `interval_ms` milliseconds, and on flush and close.
+    TC_SYNC_INTERVAL = 3,
+}
+
+/// The Rust name of `tc_sync_policy`.
+pub type SyncPolicy = tc_sync_policy;
+
+impl tc_sync_policy {
+    pub fn from_u32(n: u32) -> Option<SyncPolicy> {
+        match n {
+            0 => Some(SyncPolicy::TC_SYNC_NEVER),
+            1 => Some(SyncPolicy::TC_SYNC_ON_FLUSH),
+            2 => Some(SyncPolicy::TC_SYNC_ALWAYS),
+            3 => Some(SyncPolicy::TC_SYNC_INTERVAL),
+            _ => None,
+        }
+    }
+}
+
+/// Everything `Cache::open` needs to know.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The L2 directory; `None` means memory only (no L2).
+    pub dir: Option<PathBuf>,
+    /// L1 bound on entries (0: none).
+    pub l1_max_entries: u64,
+    /// L1 bound on key plus value bytes (0: none).
+    pub l1_max_bytes: u64,
+    /// L2 bound on bytes on disk (0: none).
+    pub l2_max_bytes: u64,
+    pub write_policy: WritePolicy,
+    pub sync_policy: SyncPolicy,
+    /// Period of `TC_SYNC_INTERVAL`, in milliseconds (at least 1).
+    pub sync_interval_ms: u64,
+    /// TTL given to puts that pass 0, in milliseconds (0: entries never expire).
+    pub default_ttl_ms: u64,
+    /// Largest value accepted, in bytes.
+    pub max_value_len: u64,
+    /// Size at which the active L2 segment is sealed.
+    pub segment_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            dir: None,
+            l1_max_entries: DEFAULT_L1_MAX_ENTRIES,
+            l1_max_bytes: DEFAULT_L1_MAX_BYTES,
+            l2_max_bytes: DEFAULT_L2_MAX_BYTES,
+            write_policy: WritePolicy::TC_WRITE_THROUGH,
+            sync_policy: SyncPolicy::TC_SYNC_ON_FLUSH,
+            sync_interval_ms: 1000,
+            default_ttl_ms: 0,
+            max_value_len: DEFAULT_MAX_VALUE_LEN,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        }
+    }
+}
+
+impl Options {
+    /// Options for a memory-only cache with default sizes.
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    /// Options for a cache persisted in `dir`.
+    pub fn with_dir(dir: impl Into<PathBuf>) -> Options {
+        Options {
+            dir: Some(dir.into()),
+            ..Options::default()
+        }
+    }
+
+    pub fn set_sync_policy(&mut self, policy: SyncPolicy, interval_ms: u64) -> Result<()> {
+        if policy == SyncPolicy::TC_SYNC_INTERVAL && interval_ms == 0 {
+            return Err(Error::invalid(
+                "interval_ms: TC_SYNC_INTERVAL needs an interval of at least 1 ms",
+            ));
+        }
+        self.sync_policy = policy;
+        if policy == SyncPolicy::TC_SYNC_INTERVAL {
+            self.sync_interval_ms = interval_ms;
+        }
+        Ok(())
+    }
+
+    pub fn set_max_value_len(&mut self, max: u64) -> Result<()> {
+        if max == 0 || max > MAX_VALUE_LIMIT {
+            return Err(Error::invalid(format!(
+                "max_value_len: {max} is outside 1..={MAX_VALUE_LIMIT}"
+            )));
+        }
+        self.max_value_len = max;
+        Ok(())
+    }
+
+    pub fn set_segment_bytes(&mut self, bytes: u64) -> Result<()> {
+        // A segment must hold at least its header and a small record; the top
+        // bound keeps offsets inside the index's 40-bit field.
+        if !(4096..=(1u64 << 40)).contains(&bytes) {
+            return Err(Error::invalid(format!(
+                "segment_bytes: {bytes} is outside 4096..=2^40"
+            )));
+        }
+        self.segment_bytes = bytes;
+        Ok(())
+    }
+}

@@ -1,0 +1,418 @@
+//! The L2 record format: a fixed frame around a CBOR payload.
+//!
+//! This module owns the bytes of one record and nothing else: it encodes a
+//! record into a buffer and checks and decodes one found in a slice. It never
+//! does I/O and never trusts what it reads: a length is checked against the
+//! bytes available and a hard cap before anything is allocated, the checksum
+//! before anything is decoded, and CBOR nesting is capped. `docs/FORMAT.md`
+//! describes the same bytes for people.
+//!
+//! ```text
+//! frame:   u32 LE  payload length N (1 ..= MAX_PAYLOAD)
+//!          u32 LE  CRC32 (IEEE) of the 4 length bytes followed by the payload
+//!          N bytes CBOR payload
+//! payload: a definite-length CBOR map with unsigned-integer keys
+//!          0: kind        uint  1 put, 2 tombstone, 3 clear   (always first)
+//!          1: key         bstr  (absent for clear)
+//!          2: value       bstr  (put only)
+//!          3: expires_at  uint  ms since the UNIX epoch; absent or 0: never
+//!          4: written_at  uint  ms since the UNIX epoch
+//!          other keys: skipped, so later versions may add optional fields
+//! ```
+
+use ciborium_ll::{Decoder, Encoder, Header};
+
+use crate::options::{MAX_KEY_LEN, MAX_VALUE_LIMIT};
+
+/// Bytes of the fixed frame before the payload.
+pub const FRAME_HEADER: usize = 8;
+/// Largest payload a reader accepts: the largest key and value plus room for
+/// the map's other fields.
+pub const MAX_PAYLOAD: usize = MAX_KEY_LEN + MAX_VALUE_LIMIT as usize + 256;
+/// Deepest CBOR nesting accepted inside an unknown field.
+const MAX_DEPTH: usize = 8;
+
+const FIELD_KIND: u64 = 0;
+const FIELD_KEY: u64 = 1;
+const FIELD_VALUE: u64 = 2;
+const FIELD_EXPIRES: u64 = 3;
+const FIELD_WRITTEN: u64 = 4;
+
+/// What a record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The key has this value (until `expires_at`).
+    Put = 1,
+    /// The key has no value.
+    Tombstone = 2,
+    /// No key written before this record has a value.
+    Clear = 3,
+}
+
+/// A decoded record borrowing its key and value from the bytes it was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub kind: Kind,
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub expires_at: u64,
+    pub written_at: u64,
+}
+
+/// What `check_frame` found at an offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// A whole record whose checksum matches; `len` counts frame and payload.
+    Valid { len: usize },
+    /// The bytes end before the record does: a torn write at the tail.
+    Truncated,
+    /// The length is impossible or the checksum does not match.
+    Corrupt,
+}
+
+/// Appends the framed record to `out`. The caller has checked key and value
+/// sizes against the limits.
+pub fn encode(out: &mut Vec<u8>, rec: &RecordRef<'_>) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; FRAME_HEADER]);
+    {
+        let mut enc = Encoder::from(&mut *out);
+        let fields = match rec.kind {
+            Kind::Put => 3 + usize::from(rec.expires_at != 0) + 1,
+            Kind::Tombstone => 3,
+            Kind::Clear => 2,
+        };
+        // Writing into a Vec cannot fail.
+        let _ = enc.push(Header::Map(Some(fields)));
+        let _ = enc.push(Header::Positive(FIELD_KIND));
+        let _ = enc.push(Header::Positive(rec.kind as u64));
+        if rec.kind != Kind::Clear {
+            let _ = enc.push(Header::Positive(FIELD_KEY));
+            let _ = enc.bytes(rec.key, None);
+        }
+        if rec.kind == Kind::Put {
+            let _ = enc.push(Header::Positive(FIELD_VALUE));
+            let _ = enc.bytes(rec.value, None);
+            if rec.expires_at != 0 {
+                let _ = enc.push(Header::Positive(FIELD_EXPIRES));
+                let _ = enc.push(Header::Positive(rec.expires_at));
+            }
+        }
+        let _ = enc.push(Header::Positive(FIELD_WRITTEN));
+        let _ = enc.push(Header::Positive(rec.written_at));
+    }
+    let payload_len = (out.len() - start - FRAME_HEADER) as u32;
+    let len_bytes = payload_len.to_le_bytes();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&len_bytes);
+    crc.update(&out[start + FRAME_HEADER..]);
+    let crc = crc.finalize();
+    out[start..start + 4].copy_from_slice(&len_bytes);
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The length of the framed record at the start of `bytes`, without checking
+/// its checksum: for bytes this process wrote itself.
+pub fn frame_len(bytes: &[u8]) -> Option<usize> {
+    let header: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+    Some(FRAME_HEADER + u32::from_le_bytes(header) as usize)
+}
+
+/// Checks the frame at the start of `bytes`: its length against what is there
+/// and against `MAX_PAYLOAD`, then its checksum.
+pub fn check_frame(bytes: &[u8]) -> Frame {
+    if bytes.len() < FRAME_HEADER {
+        return Frame::Truncated;
+    }
+    let len = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
+    if len == 0 || len > MAX_PAYLOAD {
+        return Frame::Corrupt;
+    }
+    if bytes.len() - FRAME_HEADER < len {
+        return Frame::Truncated;
+    }
+    let want = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[0..4]);
+    crc.update(&bytes[FRAME_HEADER..FRAME_HEADER + len]);
+    if crc.finalize() == want {
+        Frame::Valid {
+            len: FRAME_HEADER + len,
+        }
+    } else {
+        Frame::Corrupt
+    }
+}
+
+/// Whether a record could plausibly start at the start of `bytes`: a cheap
+/// filter used when searching for the next record after a corrupt one, before
+/// the checksum is computed. It relies on writers putting the kind field first.
+pub fn looks_like_frame(bytes: &[u8]) -> bool {
+    if bytes.len() < FRAME_HEADER + 3 {
+        return false;
+    }
+    let p = &bytes[FRAME_HEADER..];
+    // Map of 2..=23 entries, first key 0, kind 1..=3.
+    (0xa2..=0xb7).contains(&p[0]) && p[1] == 0x00 && (1..=3).contains(&p[2])
+}
+
+/// The payload of a frame that `check_frame` found valid.
+pub fn payload(frame: &[u8]) -> &[u8] {
+    let len = u32::from_le_bytes(frame[0..4].try_into().unwrap()) as usize;
+    &frame[FRAME_HEADER..FRAME_HEADER + len]
+}
+
+/// Decodes a payload. `None` means it is not a record this version can read.
+pub fn decode(payload: &[u8]) -> Option<RecordRef<'_>> {
+    let mut cur = Cursor { bytes: payload, pos: 0 };
+    let fields = match cur.header()? {
+        Header::Map(Some(n)) => n,
+        _ => return None,
+    };
+    let (mut kind, mut key, mut value) = (None, None, None);
+    let (mut expires_at, mut written_at) = (0, 0);
+    for _ in 0..fields {
+        let field = match cur.header()? {
+            Header::Positive(n) => n,
+            other => {
+                // A key of another type: skip it and its value.
+                cur.skip_after(other, 0)?;
+                let h = cur.header()?;
+                cur.skip_after(h, 0)?;
+                continue;
+            }
+        };
+        match field {
+            FIELD_KIND => {
+                kind = Some(match cur.uint()? {
+                    1 => Kind::Put,
+                    2 => Kind::Tombstone,
+                    3 => Kind::Clear,
+                    _ => return None,
+                })
+            }
+            FIELD_KEY => key = Some(cur.bytes()?),
+            FIELD_VALUE => value = Some(cur.bytes()?),
+            FIELD_EXPIRES => expires_at = cur.uint()?,
+            FIELD_WRITTEN => written_at = cur.uint()?,
+            _ => {
+                let h = cur.header()?;
+                cur.skip_after(h, 0)?;
+            }
+        }
+    }
+    if cur.pos != payload.len() {
+        return None;
+    }
+    let kind = kind?;
+    let key = match kind {
+        Kind::Clear => key.unwrap_or(&[]),
+        _ => key.filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)?,
+    };
+    let value = match kind {
+        Kind::Put => value?,
+        _ => &[],
+    };
+    Some(RecordRef {
+        kind,
+        key,
+        value,
+        expires_at,
+        written_at,
+    })
+}
+
+/// A position in a payload, pulling CBOR items with `ciborium_ll`.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn header(&mut self) -> Option<Header> {
+        let rest = self.bytes.get(self.pos..)?;
+        let mut dec = Decoder::from(rest);
+        let h = dec.pull().ok()?;
+        self.pos += dec.offset();
+        Some(h)
+    }
+
+    fn uint(&mut self) -> Option<u64> {
+        match self.header()? {
+            Header::Positive(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// `n` bytes from here, checked against what is left before slicing.
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.bytes.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        match self.header()? {
+            Header::Bytes(Some(n)) => self.take(n),
+            _ => None,
+        }
+    }
+
+    /// Skips the body of an item whose header `h` was just pulled.
+    fn skip_after(&mut self, h: Header, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match h {
+            Header::Positive(_)
+            | Header::Negative(_)
+            | Header::Float(_)
+            | Header::Simple(_) => Some(()),
+            Header::Bytes(Some(n)) | Header::Text(Some(n)) => self.take(n).map(|_| ()),
+            Header::Tag(_) => {
+                let inner = self.header()?;
+                self.skip_after(inner, depth + 1)
+            }
+            Header::Array(Some(n)) => self.skip_items(n, depth),
+            Header::Map(Some(n)) => self.skip_items(n.checked_mul(2)?, depth),
+            // Indefinite lengths and stray breaks are never written by tiercache.
+            _ => None,
+        }
+    }
+
+    fn skip_items(&mut self, n: usize, depth: usize) -> Option<()> {
+        // Every item takes at least one byte: a count beyond what is left is a lie.
+        if n > self.bytes.len() - self.pos {
+            return None;
+        }
+        for _ in 0..n {
+            let h = self.header()?;
+            self.skip_after(h, depth + 1)?;
+        }
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &[u8], value: &[u8], expires_at: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(
+            &mut out,
+            &RecordRef {
+                kind: Kind::Put,
+                key,
+                value,
+                expires_at,
+                written_at: 1234,
+            },
+        );
+        out
+    }
+
+    #[test]
+    fn round_trip() {
+        let buf = put(b"key", b"value", 99);
+        let Frame::Valid { len } = check_frame(&buf) else {
+            panic!("frame not valid")
+        };
+        assert_eq!(len, buf.len());
+        assert_eq!(frame_len(&buf), Some(buf.len()));
+        assert!(looks_like_frame(&buf));
+        let rec = decode(payload(&buf)).unwrap();
+        assert_eq!(rec.kind, Kind::Put);
+        assert_eq!(rec.key, b"key");
+        assert_eq!(rec.value, b"value");
+        assert_eq!(rec.expires_at, 99);
+        assert_eq!(rec.written_at, 1234);
+    }
+
+    #[test]
+    fn tombstone_and_clear_round_trip() {
+        for kind in [Kind::Tombstone, Kind::Clear] {
+            let mut out = Vec::new();
+            encode(
+                &mut out,
+                &RecordRef {
+                    kind,
+                    key: b"k",
+                    value: b"",
+                    expires_at: 0,
+                    written_at: 5,
+                },
+            );
+            assert!(matches!(check_frame(&out), Frame::Valid { .. }));
+            let rec = decode(payload(&out)).unwrap();
+            assert_eq!(rec.kind, kind);
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_detected() {
+        let buf = put(b"key", b"some value", 0);
+        for cut in 0..buf.len() {
+            assert_eq!(check_frame(&buf[..cut]), Frame::Truncated, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn every_flipped_bit_is_detected() {
+        let buf = put(b"key", b"some value", 7);
+        for i in 0..buf.len() {
+            for bit in 0..8 {
+                let mut bad = buf.clone();
+                bad[i] ^= 1 << bit;
+                match check_frame(&bad) {
+                    Frame::Valid { .. } => panic!("flip at byte {i} bit {bit} passed"),
+                    Frame::Corrupt | Frame::Truncated => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped() {
+        // {0: 1, 1: h'6b', 9: [1, {"a": -1}], 2: h'76', 4: 0}
+        let payload = [
+            0xa5, 0x00, 0x01, 0x01, 0x41, b'k', 0x09, 0x82, 0x01, 0xa1, 0x61, b'a', 0x20, 0x02,
+            0x41, b'v', 0x04, 0x00,
+        ];
+        let rec = decode(&payload).unwrap();
+        assert_eq!((rec.key, rec.value), (&b"k"[..], &b"v"[..]));
+    }
+
+    #[test]
+    fn hostile_payloads_are_rejected() {
+        let cases: &[&[u8]] = &[
+            &[],
+            &[0xa1],
+            &[0xa1, 0x00, 0x09],                         // unknown kind
+            &[0xa2, 0x00, 0x01, 0x01, 0x5a, 0xff, 0xff, 0xff, 0xff], // key longer than payload
+            &[0xa1, 0x09, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // huge array
+            &[0xa2, 0x00, 0x01, 0x01, 0x40],             // empty key
+            &[0xa1, 0x00, 0x01],                          // put without key
+            &[0xa2, 0x00, 0x01, 0x01, 0x41, b'k'],        // put without value
+            &[0xa1, 0x00, 0x02, 0x00],                    // trailing byte
+        ];
+        for c in cases {
+            assert_eq!(decode(c), None, "{c:x?}");
+        }
+        // Deep nesting in an unknown field.
+        let mut deep = vec![0xa2, 0x00, 0x03, 0x09];
+        deep.extend(std::iter::repeat(0x81).take(100));
+        deep.push(0x00);
+        assert_eq!(decode(&deep), None);
+    }
+
+    #[test]
+    fn impossible_lengths_are_corrupt_not_allocated() {
+        let mut buf = vec![0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+        buf.extend_from_slice(&[0; 16]);
+        assert_eq!(check_frame(&buf), Frame::Corrupt);
+        buf[0..4].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(check_frame(&buf), Frame::Corrupt);
+    }
+}

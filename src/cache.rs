@@ -82,7 +82,10 @@ fn check_key(key: &[u8]) -> Result<()> {
     if key.len() > MAX_KEY_LEN {
         return Err(Error::new(
             Status::TC_TOO_LARGE,
-            format!("key: {} bytes is over the limit of {MAX_KEY_LEN}", key.len()),
+            format!(
+                "key: {} bytes is over the limit of {MAX_KEY_LEN}",
+                key.len()
+            ),
         ));
     }
     Ok(())
@@ -304,7 +307,11 @@ impl Cache {
         ttl_ms: u64,
         still_wanted: impl FnOnce() -> bool,
     ) -> Result<()> {
-        let ttl = if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms };
+        let ttl = if ttl_ms == 0 {
+            self.default_ttl_ms
+        } else {
+            ttl_ms
+        };
         let expires_at = expiry(now_ms(), ttl);
         let mut shard = self.memory.lock(h);
         if !still_wanted() {
@@ -329,7 +336,15 @@ impl Cache {
         }
         if fits {
             let mut evicted = Vec::new();
-            shard.insert(key, Entry { value, expires_at, dirty }, &mut evicted);
+            shard.insert(
+                key,
+                Entry {
+                    value,
+                    expires_at,
+                    dirty,
+                },
+                &mut evicted,
+            );
             self.evicted(evicted);
         } else {
             shard.remove(key);
@@ -398,7 +413,11 @@ impl Cache {
             }
         });
         if let Some(log) = &self.log {
-            removed.extend(log.remove_prefix(prefix, now)?.into_iter().map(Vec::into_boxed_slice));
+            removed.extend(
+                log.remove_prefix(prefix, now)?
+                    .into_iter()
+                    .map(Vec::into_boxed_slice),
+            );
         }
         Ok(removed.len() as u64)
     }
@@ -459,7 +478,11 @@ impl Cache {
             }
         });
         if let Some(log) = &self.log {
-            removed.extend(log.purge_expired(now).into_iter().map(Vec::into_boxed_slice));
+            removed.extend(
+                log.purge_expired(now)
+                    .into_iter()
+                    .map(Vec::into_boxed_slice),
+            );
         }
         Ok(removed.len() as u64)
     }

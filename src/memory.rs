@@ -131,14 +131,20 @@ impl Shard {
         if is_expired(e.expires_at, now) {
             let dirty = e.dirty;
             self.remove(key);
-            return if dirty { Lookup::ExpiredDirty } else { Lookup::Miss };
+            return if dirty {
+                Lookup::ExpiredDirty
+            } else {
+                Lookup::Miss
+            };
         }
         Lookup::Hit(e.value.clone())
     }
 
     /// Whether `key` has an unexpired value, without touching its recency.
     pub fn contains(&self, key: &[u8], now: u64) -> bool {
-        self.lru.peek(key).is_some_and(|e| !is_expired(e.expires_at, now))
+        self.lru
+            .peek(key)
+            .is_some_and(|e| !is_expired(e.expires_at, now))
     }
 
     /// Whether an entry this size can be held at all.
@@ -157,7 +163,9 @@ impl Shard {
         while (self.max_entries > 0 && self.lru.len() as u64 > self.max_entries)
             || (self.max_bytes > 0 && self.bytes > self.max_bytes)
         {
-            let Some((k, e)) = self.lru.pop_lru() else { break };
+            let Some((k, e)) = self.lru.pop_lru() else {
+                break;
+            };
             self.bytes -= entry_size(&k, &e.value);
             evicted.push((k, e));
         }
@@ -186,7 +194,10 @@ impl Shard {
     }
 
     /// Calls `f` on every dirty entry, marking it clean when `f` succeeds.
-    pub fn clean_dirty<E>(&mut self, mut f: impl FnMut(&[u8], &Entry) -> Result<(), E>) -> Result<(), E> {
+    pub fn clean_dirty<E>(
+        &mut self,
+        mut f: impl FnMut(&[u8], &Entry) -> Result<(), E>,
+    ) -> Result<(), E> {
         for (k, e) in self.lru.iter_mut() {
             if e.dirty {
                 f(k, e)?;

@@ -24,8 +24,14 @@ pub struct tc_sink {
 /// cached and the caller gets `TC_LOADER_FAILED`). It may be called from many
 /// threads at once, for different keys.
 #[allow(non_camel_case_types)]
-pub type tc_loader_fn =
-    Option<unsafe extern "C" fn(user_data: *mut c_void, key: *const u8, key_len: usize, sink: *mut tc_sink) -> RawStatus>;
+pub type tc_loader_fn = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        key: *const u8,
+        key_len: usize,
+        sink: *mut tc_sink,
+    ) -> RawStatus,
+>;
 
 /// A user data destructor.
 #[allow(non_camel_case_types)]
@@ -43,12 +49,19 @@ type tc_free_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 /// `sink` is NULL or the sink passed to the running loader call; `value` is
 /// NULL or valid for `value_len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn tc_sink_put(sink: *mut tc_sink, value: *const u8, value_len: usize, ttl_ms: u64) -> tc_status {
+pub unsafe extern "C" fn tc_sink_put(
+    sink: *mut tc_sink,
+    value: *const u8,
+    value_len: usize,
+    ttl_ms: u64,
+) -> tc_status {
     guard("tc_sink_put", || {
         let sink = arg_mut(sink, "sink")?;
         let value = bytes(value, value_len, "value")?;
         if sink.value.is_some() {
-            return Err(Error::invalid("sink: a value was already given for this load"));
+            return Err(Error::invalid(
+                "sink: a value was already given for this load",
+            ));
         }
         if value.len() as u64 > sink.max_value_len {
             return Err(Error::new(
@@ -89,10 +102,15 @@ impl Loader for CLoader {
         let status = unsafe { (self.func)(self.user_data, key.as_ptr(), key.len(), &mut sink) };
         match (Status::from_u32(status.0), sink.value) {
             (Some(Status::TC_OK), Some((value, ttl_ms))) => Loaded::Value { value, ttl_ms },
-            (Some(Status::TC_OK), None) => Loaded::Failed("the loader returned TC_OK without calling tc_sink_put".into()),
+            (Some(Status::TC_OK), None) => {
+                Loaded::Failed("the loader returned TC_OK without calling tc_sink_put".into())
+            }
             (Some(Status::TC_NOT_FOUND), _) => Loaded::NotFound,
             (Some(s), _) => Loaded::Failed(format!("the loader returned {s:?} ({})", s.describe())),
-            (None, _) => Loaded::Failed(format!("the loader returned {}, which is not a tc_status", status.0)),
+            (None, _) => Loaded::Failed(format!(
+                "the loader returned {}, which is not a tc_status",
+                status.0
+            )),
         }
     }
 }
@@ -149,4 +167,3 @@ pub unsafe extern "C" fn tc_cache_set_loader(
         Ok(())
     })
 }
-

@@ -14,8 +14,8 @@ pub mod options;
 
 use std::ffi::c_char;
 
-use boundary::RawStatus;
 use crate::error::Status;
+use boundary::RawStatus;
 
 /// A static, NUL-terminated description of `status` ("unknown status" for a
 /// number that is not one). Never NULL; never freed.

@@ -82,11 +82,20 @@ impl Index {
         if same_key(first) {
             return Some(first);
         }
-        self.overflow.get(&h)?.iter().copied().find(|l| same_key(*l))
+        self.overflow
+            .get(&h)?
+            .iter()
+            .copied()
+            .find(|l| same_key(*l))
     }
 
     /// Points the key at `loc`, returning the location it replaces.
-    pub fn insert(&mut self, h: u64, loc: Loc, mut same_key: impl FnMut(Loc) -> bool) -> Option<Loc> {
+    pub fn insert(
+        &mut self,
+        h: u64,
+        loc: Loc,
+        mut same_key: impl FnMut(Loc) -> bool,
+    ) -> Option<Loc> {
         let Some(first) = self.main.get_mut(&h) else {
             self.main.insert(h, loc);
             self.len += 1;
@@ -135,10 +144,11 @@ impl Index {
 
     /// Every (hash, location) pair, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, Loc)> + '_ {
-        self.main
-            .iter()
-            .map(|(h, l)| (*h, *l))
-            .chain(self.overflow.iter().flat_map(|(h, c)| c.iter().map(move |l| (*h, *l))))
+        self.main.iter().map(|(h, l)| (*h, *l)).chain(
+            self.overflow
+                .iter()
+                .flat_map(|(h, c)| c.iter().map(move |l| (*h, *l))),
+        )
     }
 }
 
@@ -149,7 +159,10 @@ mod tests {
     #[test]
     fn loc_packs_both_fields() {
         let l = Loc::new(Loc::MAX_SEGMENT, Loc::MAX_OFFSET);
-        assert_eq!((l.segment(), l.offset()), (Loc::MAX_SEGMENT, Loc::MAX_OFFSET));
+        assert_eq!(
+            (l.segment(), l.offset()),
+            (Loc::MAX_SEGMENT, Loc::MAX_OFFSET)
+        );
         let l = Loc::new(3, 17);
         assert_eq!((l.segment(), l.offset()), (3, 17));
     }
@@ -164,7 +177,10 @@ mod tests {
         }
         assert_eq!(idx.len(), 3);
         // Overwrite key 2: same hash, new location.
-        assert_eq!(idx.insert(7, Loc::new(0, 102), |l| key_of(l) == 2), Some(Loc::new(0, 2)));
+        assert_eq!(
+            idx.insert(7, Loc::new(0, 102), |l| key_of(l) == 2),
+            Some(Loc::new(0, 2))
+        );
         assert_eq!(idx.len(), 3);
         assert_eq!(idx.get(7, |l| key_of(l) == 2), Some(Loc::new(0, 102)));
         assert_eq!(idx.get(7, |l| key_of(l) == 4), None);

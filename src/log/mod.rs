@@ -99,7 +99,10 @@ enum Bad {
 
 impl Store {
     fn active(&self) -> &Segment {
-        self.segments.values().next_back().expect("the log always has an active segment")
+        self.segments
+            .values()
+            .next_back()
+            .expect("the log always has an active segment")
     }
 
     fn active_mut(&mut self) -> &mut Segment {
@@ -132,7 +135,9 @@ impl Store {
     fn record(&self, loc: Loc) -> std::result::Result<RecordRef<'_>, Bad> {
         let bytes = self.bytes_at(loc).ok_or(Bad::Missing)?;
         match record::check_frame(bytes) {
-            Frame::Valid { len } => record::decode(record::payload(&bytes[..len])).ok_or(Bad::Corrupt),
+            Frame::Valid { len } => {
+                record::decode(record::payload(&bytes[..len])).ok_or(Bad::Corrupt)
+            }
             _ => Err(Bad::Corrupt),
         }
     }
@@ -164,20 +169,26 @@ impl Store {
 
     /// Seals the active segment and starts segment `id` as the new active one.
     fn start_segment(&mut self, sync: bool) -> Result<()> {
-        self.write_buffer().map_err(|e| Error::io("write the log", e))?;
+        self.write_buffer()
+            .map_err(|e| Error::io("write the log", e))?;
         let old = self.active();
         if sync {
-            old.sync().map_err(|e| Error::io(format!("fsync {}", old.path.display()), e))?;
+            old.sync()
+                .map_err(|e| Error::io(format!("fsync {}", old.path.display()), e))?;
         }
         let id = old.id + 1;
         if id > Loc::MAX_SEGMENT {
-            return Err(Error::io("start a segment", io::Error::other("segment ids exhausted")));
+            return Err(Error::io(
+                "start a segment",
+                io::Error::other("segment ids exhausted"),
+            ));
         }
         let seg = Segment::create(&self.dir, id)
             .map_err(|e| Error::io(format!("create segment {}", segment::file_name(id)), e))?;
         self.segments.insert(id, seg);
         if sync {
-            segment::sync_dir(&self.dir).map_err(|e| Error::io(format!("fsync {}", self.dir.display()), e))?;
+            segment::sync_dir(&self.dir)
+                .map_err(|e| Error::io(format!("fsync {}", self.dir.display()), e))?;
         }
         Ok(())
     }
@@ -195,7 +206,10 @@ impl Log {
                 .map_err(|e| Error::io(format!("create cache directory {}", dir.display()), e))?;
         }
         if !dir.is_dir() {
-            return Err(Error::invalid(format!("{} is not a directory", dir.display())));
+            return Err(Error::invalid(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
         }
         let lock = DirLock::acquire(dir)?;
         let mut ids = Vec::new();
@@ -231,7 +245,8 @@ impl Log {
                 }
                 HeaderCheck::Short if Some(id) == last => {
                     // Its creation was cut short by a crash: start it afresh.
-                    seg.reset().map_err(|e| Error::io(format!("rewrite {}", path.display()), e))?;
+                    seg.reset()
+                        .map_err(|e| Error::io(format!("rewrite {}", path.display()), e))?;
                 }
                 HeaderCheck::Short | HeaderCheck::Bad => {
                     // Not ours to delete, not ours to read: count it and leave it.
@@ -244,15 +259,16 @@ impl Log {
             if let Some(at) = cut {
                 if Some(id) == last {
                     let seg = state.store.segments.get_mut(&id).unwrap();
-                    seg.truncate(at)
-                        .and_then(|_| seg.sync())
-                        .map_err(|e| Error::io(format!("cut the torn tail of {}", path.display()), e))?;
+                    seg.truncate(at).and_then(|_| seg.sync()).map_err(|e| {
+                        Error::io(format!("cut the torn tail of {}", path.display()), e)
+                    })?;
                 }
             }
         }
         if state.store.segments.is_empty() {
-            let seg = Segment::create(dir, 1)
-                .map_err(|e| Error::io(format!("create the first segment in {}", dir.display()), e))?;
+            let seg = Segment::create(dir, 1).map_err(|e| {
+                Error::io(format!("create the first segment in {}", dir.display()), e)
+            })?;
             state.store.segments.insert(1, seg);
             segment::sync_dir(dir).map_err(|e| Error::io(format!("fsync {}", dir.display()), e))?;
         } else if Some(state.store.active().id) != last {
@@ -283,7 +299,9 @@ impl Log {
             }
             Ok(_) => false,
             Err(_) => {
-                self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .corrupt_records
+                    .fetch_add(1, Ordering::Relaxed);
                 false
             }
         });
@@ -320,7 +338,11 @@ impl Log {
         let mut st = self.state.write();
         let loc = self.append(&mut st.store, &rec)?;
         let len = st.store.frame_len(loc);
-        let State { index, store, live_bytes } = &mut *st;
+        let State {
+            index,
+            store,
+            live_bytes,
+        } = &mut *st;
         if let Some(old) = index.insert(h, loc, |l| store.key_is(l, key)) {
             self.mark_dead(store, live_bytes, old);
         }
@@ -336,7 +358,10 @@ impl Log {
         let Some(loc) = index.get(h, |l| store.key_is(l, key)) else {
             return Ok(false);
         };
-        let live = store.record(loc).map(|r| !is_expired(r.expires_at, now)).unwrap_or(false);
+        let live = store
+            .record(loc)
+            .map(|r| !is_expired(r.expires_at, now))
+            .unwrap_or(false);
         self.tombstone(&mut st, key, h)?;
         self.after_append(&mut st.store)?;
         Ok(live)
@@ -377,7 +402,11 @@ impl Log {
                 }
             }
         }
-        let State { index, store, live_bytes } = &mut *st;
+        let State {
+            index,
+            store,
+            live_bytes,
+        } = &mut *st;
         for (h, loc, _) in &doomed {
             if index.remove(*h, |l| l == *loc).is_some() {
                 self.mark_dead(store, live_bytes, *loc);
@@ -401,20 +430,33 @@ impl Log {
             written_at: now_ms(),
         };
         self.append(&mut st.store, &rec)?;
-        st.store.write_buffer().map_err(|e| self.io_error("write the log", e))?;
+        st.store
+            .write_buffer()
+            .map_err(|e| self.io_error("write the log", e))?;
         if sync {
-            st.store.active().sync().map_err(|e| self.io_error("fsync the log", e))?;
+            st.store
+                .active()
+                .sync()
+                .map_err(|e| self.io_error("fsync the log", e))?;
         }
         let active = st.store.active().id;
-        let old: Vec<u32> = st.store.segments.keys().copied().filter(|id| *id != active).collect();
+        let old: Vec<u32> = st
+            .store
+            .segments
+            .keys()
+            .copied()
+            .filter(|id| *id != active)
+            .collect();
         st.index.clear();
         st.live_bytes = 0;
         for id in old {
             let seg = st.store.segments.remove(&id).unwrap();
-            fs::remove_file(&seg.path).map_err(|e| self.io_error(format!("delete {}", seg.path.display()), e))?;
+            fs::remove_file(&seg.path)
+                .map_err(|e| self.io_error(format!("delete {}", seg.path.display()), e))?;
         }
         if sync {
-            segment::sync_dir(&self.dir).map_err(|e| self.io_error(format!("fsync {}", self.dir.display()), e))?;
+            segment::sync_dir(&self.dir)
+                .map_err(|e| self.io_error(format!("fsync {}", self.dir.display()), e))?;
         }
         let len = st.store.active().len() - segment::HEADER_LEN;
         st.store.active_mut().dead = len;
@@ -424,10 +466,13 @@ impl Log {
     /// Writes the append buffer out, and fsyncs unless the policy is NEVER.
     pub fn flush(&self) -> Result<()> {
         let mut st = self.state.write();
-        st.store.write_buffer().map_err(|e| self.io_error("write the log", e))?;
+        st.store
+            .write_buffer()
+            .map_err(|e| self.io_error("write the log", e))?;
         if self.config.sync != SyncPolicy::TC_SYNC_NEVER {
             let seg = st.store.active();
-            seg.sync().map_err(|e| self.io_error(format!("fsync {}", seg.path.display()), e))?;
+            seg.sync()
+                .map_err(|e| self.io_error(format!("fsync {}", seg.path.display()), e))?;
         }
         Ok(())
     }
@@ -437,7 +482,8 @@ impl Log {
         LogSizes {
             entries: st.index.len() as u64,
             live_bytes: st.live_bytes,
-            file_bytes: st.store.segments.values().map(|s| s.len()).sum::<u64>() + st.store.buf.len() as u64,
+            file_bytes: st.store.segments.values().map(|s| s.len()).sum::<u64>()
+                + st.store.buf.len() as u64,
         }
     }
 
@@ -471,9 +517,12 @@ impl Log {
     fn after_append(&self, store: &mut Store) -> Result<()> {
         let sync = self.config.sync;
         if sync == SyncPolicy::TC_SYNC_ALWAYS {
-            store.write_buffer().map_err(|e| self.io_error("write the log", e))?;
+            store
+                .write_buffer()
+                .map_err(|e| self.io_error("write the log", e))?;
             let seg = store.active();
-            seg.sync().map_err(|e| self.io_error(format!("fsync {}", seg.path.display()), e))?;
+            seg.sync()
+                .map_err(|e| self.io_error(format!("fsync {}", seg.path.display()), e))?;
         }
         let active = store.active();
         if active.len() + store.buf.len() as u64 >= self.config.segment_bytes {
@@ -496,7 +545,11 @@ impl Log {
             written_at: now_ms(),
         };
         let loc = self.append(&mut st.store, &rec)?;
-        let State { index, store, live_bytes } = st;
+        let State {
+            index,
+            store,
+            live_bytes,
+        } = st;
         if let Some(old) = index.remove(h, |l| store.key_is(l, key)) {
             self.mark_dead(store, live_bytes, old);
         }
@@ -557,7 +610,11 @@ impl State {
     }
 
     fn apply(&mut self, loc: Loc, len: u64, now: u64, counters: &Counters) {
-        let State { index, store, live_bytes } = self;
+        let State {
+            index,
+            store,
+            live_bytes,
+        } = self;
         let Ok(rec) = store.record(loc) else {
             // The checksum matched but the payload is not a record we can read.
             counters.corrupt_records.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the test suites need and a fresh machine may lack. Idempotent:
+# it checks first and installs only what is missing (apt-get needs root).
+set -euo pipefail
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have_pkg() { dpkg -s "$1" >/dev/null 2>&1; }
+
+have cc || need_apt+=(gcc)
+have c++ || need_apt+=(g++)
+have make || need_apt+=(make)
+have cmake || need_apt+=(cmake)
+have pkg-config || need_apt+=(pkg-config)
+have_pkg libgtest-dev || need_apt+=(libgtest-dev)
+have_pkg nlohmann-json3-dev || need_apt+=(nlohmann-json3-dev)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+
+if ((${#need_apt[@]})); then
+  echo "deps: installing ${need_apt[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: not root; install these packages and run again: ${need_apt[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! have cargo; then
+  echo "deps: Rust (cargo) is missing; install it with rustup, then run again" >&2
+  exit 1
+fi
+if ! have go; then
+  echo "deps: Go is missing; install Go 1.22 or newer, then run again" >&2
+  exit 1
+fi
+echo "deps: all present"

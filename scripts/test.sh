@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every test suite of the project: Rust (with fmt and clippy), C (plain
+# and under ASan+UBSan), C++, Go, Python and the cross-language directory
+# test. Each suite runs even if an earlier one failed; the last line counts
+# suites passed and failed, and the exit status is non-zero if any failed.
+#
+# Long torture runs are small by default; TIERCACHE_TORTURE=large makes them long.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/deps.sh || exit 1
+
+passed=0
+failed=0
+failures=()
+suite() {
+  local name=$1
+  shift
+  echo
+  echo "=== $name: $*"
+  local start=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "=== $name: ok ($((SECONDS - start)) s)"
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    echo "=== $name: FAILED ($((SECONDS - start)) s)"
+  fi
+}
+
+suite "rust format" cargo fmt --all -- --check
+suite "rust clippy" cargo clippy --workspace --all-targets -- -D warnings
+suite "rust tests" cargo test --workspace
+suite "release build" cargo build --release --workspace
+suite "readme c quick start" bash tests/readme/check.sh
+suite "c" bash tests/c/run.sh
+suite "c++" bash bindings/cpp/test.sh
+suite "go" bash bindings/go/test.sh
+suite "python" bash bindings/python/test.sh
+suite "cross-language" bash tests/cross_language.sh
+
+echo
+if ((failed)); then
+  echo "failed suites: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+((failed == 0))

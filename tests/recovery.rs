@@ -1,0 +1,274 @@
+//! L2 against damage: a tail torn at every byte offset, a flipped byte
+//! anywhere, bit rot under a running cache, the directory lock (same process,
+//! other process, killed owner) and owner-only permissions.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{get, open};
+use tiercache::{Cache, Options, Status};
+
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tcl"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn key(i: usize) -> Vec<u8> {
+    format!("key-{i}").into_bytes()
+}
+
+fn value(i: usize) -> Vec<u8> {
+    format!("value-{i}-").repeat(i % 4 + 1).into_bytes()
+}
+
+/// Writes `n` records and returns the segment's bytes and where each record ends.
+fn written(dir: &Path, n: usize) -> (Vec<u8>, Vec<usize>) {
+    let mut ends = Vec::new();
+    let c = open(dir, 0);
+    for i in 0..n {
+        c.put(&key(i), &value(i), 0).unwrap();
+        c.flush().unwrap();
+        ends.push(fs::metadata(&segment_files(dir)[0]).unwrap().len() as usize);
+    }
+    c.close().unwrap();
+    (fs::read(&segment_files(dir)[0]).unwrap(), ends)
+}
+
+#[test]
+fn a_tail_torn_at_every_offset_keeps_exactly_the_complete_records() {
+    let src = tempfile::tempdir().unwrap();
+    let n = 6;
+    let (bytes, ends) = written(src.path(), n);
+    let seg_name = segment_files(src.path())[0].file_name().unwrap().to_owned();
+    // Every offset inside the last three records.
+    for cut in ends[n - 4]..=bytes.len() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(&seg_name), &bytes[..cut]).unwrap();
+        let complete = ends.iter().filter(|e| **e <= cut).count();
+        let c = open(dir.path(), 0);
+        for i in 0..n {
+            let want = if i < complete {
+                Ok(value(i))
+            } else {
+                Err(Status::TC_NOT_FOUND)
+            };
+            assert_eq!(get(&c, &key(i)), want, "cut at {cut}, key {i}");
+        }
+        let s = c.stats();
+        assert_eq!(s.l2_entries, complete as u64, "cut at {cut}");
+        assert_eq!(
+            s.corrupt_records, 0,
+            "a torn tail is not corruption (cut at {cut})"
+        );
+        // The torn bytes are gone, and appending after them works.
+        c.put(b"after", b"cut", 0).unwrap();
+        c.close().unwrap();
+        let c = open(dir.path(), 0);
+        assert_eq!(get(&c, b"after"), Ok(b"cut".to_vec()), "cut at {cut}");
+        assert_eq!(c.stats().l2_entries, complete as u64 + 1);
+    }
+}
+
+#[test]
+fn a_flipped_byte_anywhere_never_yields_a_wrong_value() {
+    let src = tempfile::tempdir().unwrap();
+    let n = 5;
+    let (bytes, ends) = written(src.path(), n);
+    let seg_name = segment_files(src.path())[0].file_name().unwrap().to_owned();
+    let header = 16;
+    for at in header..bytes.len() {
+        for mask in [0x01u8, 0x80, 0xff] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut bad = bytes.clone();
+            bad[at] ^= mask;
+            fs::write(dir.path().join(&seg_name), &bad).unwrap();
+            let c = open(dir.path(), 0);
+            let hit = ends.iter().position(|e| at < *e).unwrap();
+            for i in 0..n {
+                match get(&c, &key(i)) {
+                    Ok(v) => assert_eq!(
+                        v,
+                        value(i),
+                        "flip {mask:#x} at {at}: wrong value for key {i}"
+                    ),
+                    Err(s) => {
+                        assert_eq!(s, Status::TC_NOT_FOUND);
+                        assert_eq!(
+                            i, hit,
+                            "flip {mask:#x} at {at} lost key {i}, not only key {hit}"
+                        );
+                    }
+                }
+            }
+            let s = c.stats();
+            if hit < n - 1 {
+                assert!(
+                    s.corrupt_records >= 1,
+                    "flip {mask:#x} at {at} in record {hit} not counted"
+                );
+                assert_eq!(s.l2_entries, n as u64 - 1, "flip at {at}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bit_rot_under_a_running_cache_is_caught_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path(), 1);
+    c.put(b"victim", b"precious value", 0).unwrap();
+    c.put(b"other", b"x", 0).unwrap(); // pushes victim out of L1
+    c.flush().unwrap();
+    let seg = &segment_files(dir.path())[0];
+    let mut bytes = fs::read(seg).unwrap();
+    let pos = bytes.windows(9).position(|w| w == b"precious ").unwrap();
+    bytes[pos] ^= 0x20; // "Precious": same length, wrong content
+    fs::write(seg, &bytes).unwrap();
+    assert_eq!(get(&c, b"victim"), Err(Status::TC_NOT_FOUND));
+    assert!(c.stats().corrupt_records >= 1);
+}
+
+#[test]
+fn a_second_open_in_this_process_is_locked_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path(), 0);
+    let err = Cache::open(&Options::with_dir(dir.path()))
+        .err()
+        .expect("second open must fail");
+    assert_eq!(err.status(), Status::TC_LOCKED);
+    assert!(
+        err.message().contains(&dir.path().display().to_string()),
+        "{}",
+        err.message()
+    );
+    drop(c);
+    open(dir.path(), 0); // free again after close
+}
+
+/// Child mode for the cross-process tests: opens the directory named in the
+/// environment, reports the outcome on stdout, and holds it while asked to.
+#[test]
+fn child_process_helper() {
+    let Ok(dir) = std::env::var("TIERCACHE_TEST_CHILD_DIR") else {
+        return;
+    };
+    match Cache::open(&Options::with_dir(&dir)) {
+        Ok(c) => {
+            c.put(b"child", b"was here", 0).unwrap();
+            c.flush().unwrap();
+            println!("CHILD-OPENED");
+            if std::env::var("TIERCACHE_TEST_CHILD_HOLD").is_ok() {
+                std::thread::sleep(Duration::from_secs(60));
+            }
+        }
+        Err(e) => println!("CHILD-{:?}", e.status()),
+    }
+}
+
+fn child(dir: &Path, hold: bool) -> std::process::Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "child_process_helper",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("TIERCACHE_TEST_CHILD_DIR", dir)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    if hold {
+        cmd.env("TIERCACHE_TEST_CHILD_HOLD", "1");
+    }
+    cmd.spawn().unwrap()
+}
+
+#[test]
+fn another_process_is_locked_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path(), 0);
+    let out = child(dir.path(), false).wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("CHILD-TC_LOCKED"), "child said: {text}");
+    drop(c);
+    let out = child(dir.path(), false).wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CHILD-OPENED"));
+}
+
+#[test]
+fn the_lock_is_free_after_its_owner_is_killed() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut owner = child(dir.path(), true);
+    // Wait until the child says it holds the directory.
+    let mut stdout = owner.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("CHILD-OPENED") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "child exited early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert_eq!(
+        Cache::open(&Options::with_dir(dir.path()))
+            .err()
+            .unwrap()
+            .status(),
+        Status::TC_LOCKED
+    );
+    owner.kill().unwrap(); // SIGKILL
+    owner.wait().unwrap();
+    let c = open(dir.path(), 0);
+    assert_eq!(get(&c, b"child"), Ok(b"was here".to_vec()));
+}
+
+#[test]
+fn directory_and_files_are_private_to_the_owner() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("nested").join("cache");
+    let c = open(&dir, 0);
+    c.put(b"k", b"v", 0).unwrap();
+    c.close().unwrap();
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&parent.path().join("nested")), 0o700);
+    let files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(files.len() >= 2, "{files:?}");
+    for f in files {
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+}
+
+#[test]
+fn a_segment_from_a_newer_format_is_refused_not_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path(), 0).put(b"k", b"v", 0).unwrap();
+    let seg = &segment_files(dir.path())[0];
+    let mut bytes = fs::read(seg).unwrap();
+    bytes[4] = 9; // format version 9
+    fs::write(seg, &bytes).unwrap();
+    let err = Cache::open(&Options::with_dir(dir.path())).err().unwrap();
+    assert_eq!(err.status(), Status::TC_CORRUPT);
+    assert_eq!(fs::read(seg).unwrap(), bytes, "the file is left as it was");
+}
+
+#[test]
+fn a_file_where_the_directory_should_be_is_an_error() {
+    let parent = tempfile::tempdir().unwrap();
+    let file = parent.path().join("f");
+    fs::write(&file, b"x").unwrap();
+    let err = Cache::open(&Options::with_dir(&file)).err().unwrap();
+    assert_eq!(err.status(), Status::TC_INVALID_ARGUMENT);
+}

@@ -82,10 +82,7 @@ fn check_key(key: &[u8]) -> Result<()> {
     if key.len() > MAX_KEY_LEN {
         return Err(Error::new(
             Status::TC_TOO_LARGE,
-            format!(
-                "key: {} bytes is over the limit of {MAX_KEY_LEN}",
-                key.len()
-            ),
+            format!("key: {} bytes is over the limit of {MAX_KEY_LEN}", key.len()),
         ));
     }
     Ok(())
@@ -164,13 +161,19 @@ impl Cache {
                     Counters::bump(&self.counters.l1_hits);
                     return Ok(v);
                 }
-                Lookup::Miss => {}
-                Lookup::ExpiredDirty => self.supersede_on_disk(&mut shard, key, h, now),
+                Lookup::Miss => Some(shard.seq),
+                Lookup::Expired { dirty } => {
+                    if dirty {
+                        self.supersede_on_disk(&mut shard, key, h, now);
+                    }
+                    None
+                }
             }
-            shard.seq
         };
-        if let Some(v) = self.get_l2(key, h, now, seq) {
-            return Ok(v);
+        if let Some(seq) = seq {
+            if let Some(v) = self.get_l2(key, h, now, seq) {
+                return Ok(v);
+            }
         }
         let r = self.load(key, h);
         if r.is_err() {
@@ -239,13 +242,15 @@ impl Cache {
             let mut shard = self.memory.lock(h);
             (shard.get(key, now), shard.seq)
         };
-        if let Lookup::Hit(v) = lookup {
-            finish.done = true;
-            self.flights.finish(key, &flight, Ok(v.clone()));
-            Counters::bump(&self.counters.l1_hits);
-            return Ok(v);
-        }
-        if let Some(v) = self.get_l2(key, h, now, seq) {
+        let found = match lookup {
+            Lookup::Hit(v) => {
+                Counters::bump(&self.counters.l1_hits);
+                Some(v)
+            }
+            Lookup::Miss => self.get_l2(key, h, now, seq),
+            Lookup::Expired { .. } => None,
+        };
+        if let Some(v) = found {
             finish.done = true;
             self.flights.finish(key, &flight, Ok(v.clone()));
             return Ok(v);
@@ -279,11 +284,8 @@ impl Cache {
         check_key(key)?;
         let h = key_hash(key);
         let now = now_ms();
-        {
-            let shard = self.memory.lock(h);
-            if shard.contains(key, now) {
-                return Ok(true);
-            }
+        if let Some(live) = self.memory.lock(h).peek_live(key, now) {
+            return Ok(live);
         }
         Ok(self.log.as_ref().is_some_and(|l| l.contains(key, h, now)))
     }
@@ -307,11 +309,7 @@ impl Cache {
         ttl_ms: u64,
         still_wanted: impl FnOnce() -> bool,
     ) -> Result<()> {
-        let ttl = if ttl_ms == 0 {
-            self.default_ttl_ms
-        } else {
-            ttl_ms
-        };
+        let ttl = if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms };
         let expires_at = expiry(now_ms(), ttl);
         let mut shard = self.memory.lock(h);
         if !still_wanted() {
@@ -384,14 +382,13 @@ impl Cache {
         self.flights.supersede(|k| k == key);
         let mut shard = self.memory.lock(h);
         shard.seq += 1;
-        let in_l1 = shard
-            .remove(key)
-            .is_some_and(|e| !is_expired(e.expires_at, now));
+        let in_l1 = shard.remove(key).map(|e| !is_expired(e.expires_at, now));
         let in_l2 = match &self.log {
             Some(log) => log.remove(key, h, now)?,
             None => false,
         };
-        if in_l1 || in_l2 {
+        // An L1 entry, live or expired, is the newest word on the key.
+        if in_l1.unwrap_or(in_l2) {
             Ok(())
         } else {
             Err(Error::not_found())
@@ -404,20 +401,25 @@ impl Cache {
         let now = now_ms();
         self.flights.supersede(|k| k.starts_with(prefix));
         let mut removed: HashSet<Box<[u8]>> = HashSet::new();
+        // Keys whose L1 entry had expired: an older L2 value does not count.
+        let mut expired: HashSet<Box<[u8]>> = HashSet::new();
         self.memory.for_each_shard(|shard| {
             shard.seq += 1;
             for (k, e) in shard.remove_where(|k, _| k.starts_with(prefix)) {
-                if !is_expired(e.expires_at, now) {
+                if is_expired(e.expires_at, now) {
+                    expired.insert(k);
+                } else {
                     removed.insert(k);
                 }
             }
         });
         if let Some(log) = &self.log {
-            removed.extend(
-                log.remove_prefix(prefix, now)?
-                    .into_iter()
-                    .map(Vec::into_boxed_slice),
-            );
+            for k in log.remove_prefix(prefix, now)? {
+                let k = k.into_boxed_slice();
+                if !expired.contains(&k) {
+                    removed.insert(k);
+                }
+            }
         }
         Ok(removed.len() as u64)
     }
@@ -478,11 +480,7 @@ impl Cache {
             }
         });
         if let Some(log) = &self.log {
-            removed.extend(
-                log.purge_expired(now)
-                    .into_iter()
-                    .map(Vec::into_boxed_slice),
-            );
+            removed.extend(log.purge_expired(now).into_iter().map(Vec::into_boxed_slice));
         }
         Ok(removed.len() as u64)
     }

@@ -136,9 +136,6 @@ pub fn outcome_of(loaded: &Loaded) -> Outcome {
     match loaded {
         Loaded::Value { value, .. } => Ok(Arc::from(value.as_slice())),
         Loaded::NotFound => Err(Error::not_found()),
-        Loaded::Failed(msg) => Err(Error::new(
-            crate::error::Status::TC_LOADER_FAILED,
-            msg.clone(),
-        )),
+        Loaded::Failed(msg) => Err(Error::new(crate::error::Status::TC_LOADER_FAILED, msg.clone())),
     }
 }

@@ -37,13 +37,20 @@ pub struct Entry {
 }
 
 /// What L1 has for a key.
+///
+/// When L1 holds an entry for a key, expired or not, it is the newest word on
+/// that key: L2 holds the same record (write-through) or an older one
+/// (write-back). So an expired entry means "no value", not "ask L2".
 #[derive(Debug)]
 pub enum Lookup {
     Hit(Arc<[u8]>),
+    /// No entry: L2 may have the key.
     Miss,
-    /// The entry had expired and was dropped, and it was dirty: L2 may still
+    /// The entry had expired and was dropped. If it was dirty, L2 may still
     /// hold an older value of the key, which the write superseded.
-    ExpiredDirty,
+    Expired {
+        dirty: bool,
+    },
 }
 
 /// An entry pushed out of L1 by an insert.
@@ -131,20 +138,15 @@ impl Shard {
         if is_expired(e.expires_at, now) {
             let dirty = e.dirty;
             self.remove(key);
-            return if dirty {
-                Lookup::ExpiredDirty
-            } else {
-                Lookup::Miss
-            };
+            return Lookup::Expired { dirty };
         }
         Lookup::Hit(e.value.clone())
     }
 
-    /// Whether `key` has an unexpired value, without touching its recency.
-    pub fn contains(&self, key: &[u8], now: u64) -> bool {
-        self.lru
-            .peek(key)
-            .is_some_and(|e| !is_expired(e.expires_at, now))
+    /// `Some(live)` if L1 has an entry for `key` (live: not expired), `None`
+    /// if it has none. Does not touch recency.
+    pub fn peek_live(&self, key: &[u8], now: u64) -> Option<bool> {
+        self.lru.peek(key).map(|e| !is_expired(e.expires_at, now))
     }
 
     /// Whether an entry this size can be held at all.
@@ -194,10 +196,7 @@ impl Shard {
     }
 
     /// Calls `f` on every dirty entry, marking it clean when `f` succeeds.
-    pub fn clean_dirty<E>(
-        &mut self,
-        mut f: impl FnMut(&[u8], &Entry) -> Result<(), E>,
-    ) -> Result<(), E> {
+    pub fn clean_dirty<E>(&mut self, mut f: impl FnMut(&[u8], &Entry) -> Result<(), E>) -> Result<(), E> {
         for (k, e) in self.lru.iter_mut() {
             if e.dirty {
                 f(k, e)?;
@@ -263,8 +262,10 @@ mod tests {
         let mut e = entry(b"v");
         e.expires_at = 100;
         s.insert(b"k", e, &mut ev);
-        assert!(s.contains(b"k", 99));
-        assert!(!s.contains(b"k", 100));
+        assert_eq!(s.peek_live(b"k", 99), Some(true));
+        assert_eq!(s.peek_live(b"k", 100), Some(false));
+        assert_eq!(s.peek_live(b"j", 100), None);
+        assert!(matches!(s.get(b"k", 100), Lookup::Expired { dirty: false }));
         assert!(matches!(s.get(b"k", 100), Lookup::Miss));
         assert_eq!(s.lru.len(), 0);
     }

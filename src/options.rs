@@ -160,9 +160,7 @@ impl Options {
         // A segment must hold at least its header and a small record; the top
         // bound keeps offsets inside the index's 40-bit field.
         if !(4096..=(1u64 << 40)).contains(&bytes) {
-            return Err(Error::invalid(format!(
-                "segment_bytes: {bytes} is outside 4096..=2^40"
-            )));
+            return Err(Error::invalid(format!("segment_bytes: {bytes} is outside 4096..=2^40")));
         }
         self.segment_bytes = bytes;
         Ok(())

@@ -164,10 +164,7 @@ pub fn payload(frame: &[u8]) -> &[u8] {
 
 /// Decodes a payload. `None` means it is not a record this version can read.
 pub fn decode(payload: &[u8]) -> Option<RecordRef<'_>> {
-    let mut cur = Cursor {
-        bytes: payload,
-        pos: 0,
-    };
+    let mut cur = Cursor { bytes: payload, pos: 0 };
     let fields = match cur.header()? {
         Header::Map(Some(n)) => n,
         _ => return None,
@@ -268,9 +265,7 @@ impl<'a> Cursor<'a> {
             return None;
         }
         match h {
-            Header::Positive(_) | Header::Negative(_) | Header::Float(_) | Header::Simple(_) => {
-                Some(())
-            }
+            Header::Positive(_) | Header::Negative(_) | Header::Float(_) | Header::Simple(_) => Some(()),
             Header::Bytes(Some(n)) | Header::Text(Some(n)) => self.take(n).map(|_| ()),
             Header::Tag(_) => {
                 let inner = self.header()?;
@@ -379,8 +374,7 @@ mod tests {
     fn unknown_fields_are_skipped() {
         // {0: 1, 1: h'6b', 9: [1, {"a": -1}], 2: h'76', 4: 0}
         let payload = [
-            0xa5, 0x00, 0x01, 0x01, 0x41, b'k', 0x09, 0x82, 0x01, 0xa1, 0x61, b'a', 0x20, 0x02,
-            0x41, b'v', 0x04, 0x00,
+            0xa5, 0x00, 0x01, 0x01, 0x41, b'k', 0x09, 0x82, 0x01, 0xa1, 0x61, b'a', 0x20, 0x02, 0x41, b'v', 0x04, 0x00,
         ];
         let rec = decode(&payload).unwrap();
         assert_eq!((rec.key, rec.value), (&b"k"[..], &b"v"[..]));
@@ -391,15 +385,13 @@ mod tests {
         let cases: &[&[u8]] = &[
             &[],
             &[0xa1],
-            &[0xa1, 0x00, 0x09], // unknown kind
-            &[0xa2, 0x00, 0x01, 0x01, 0x5a, 0xff, 0xff, 0xff, 0xff], // key longer than payload
-            &[
-                0xa1, 0x09, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-            ], // huge array
-            &[0xa2, 0x00, 0x01, 0x01, 0x40], // empty key
-            &[0xa1, 0x00, 0x01], // put without key
-            &[0xa2, 0x00, 0x01, 0x01, 0x41, b'k'], // put without value
-            &[0xa1, 0x00, 0x02, 0x00], // trailing byte
+            &[0xa1, 0x00, 0x09],                                                 // unknown kind
+            &[0xa2, 0x00, 0x01, 0x01, 0x5a, 0xff, 0xff, 0xff, 0xff],             // key longer than payload
+            &[0xa1, 0x09, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // huge array
+            &[0xa2, 0x00, 0x01, 0x01, 0x40],                                     // empty key
+            &[0xa1, 0x00, 0x01],                                                 // put without key
+            &[0xa2, 0x00, 0x01, 0x01, 0x41, b'k'],                               // put without value
+            &[0xa1, 0x00, 0x02, 0x00],                                           // trailing byte
         ];
         for c in cases {
             assert_eq!(decode(c), None, "{c:x?}");

@@ -61,11 +61,7 @@ fn write_back_writes_on_eviction() {
     let c = write_back(dir.path(), 2);
     c.put(b"a", b"1", 0).unwrap();
     c.put(b"b", b"2", 0).unwrap();
-    assert_eq!(
-        c.stats().l2_entries,
-        0,
-        "nothing on disk before an eviction"
-    );
+    assert_eq!(c.stats().l2_entries, 0, "nothing on disk before an eviction");
     c.put(b"c", b"3", 0).unwrap(); // evicts a
     assert_eq!(c.stats().l2_entries, 1);
     assert!(c.contains(b"a").unwrap());
@@ -128,25 +124,13 @@ fn ttl_holds_in_every_tier_and_after_reopen() {
         let c = open(dir.path(), 0);
         assert_eq!(get(&c, b"short"), Ok(b"v".to_vec()));
         thread::sleep(Duration::from_millis(80));
-        assert_eq!(
-            get(&c, b"short"),
-            Err(Status::TC_NOT_FOUND),
-            "expired in L1"
-        );
+        assert_eq!(get(&c, b"short"), Err(Status::TC_NOT_FOUND), "expired in L1");
         c.clear(true).unwrap();
-        assert_eq!(
-            get(&c, b"short"),
-            Err(Status::TC_NOT_FOUND),
-            "expired in L2"
-        );
+        assert_eq!(get(&c, b"short"), Err(Status::TC_NOT_FOUND), "expired in L2");
         assert!(!c.contains(b"short").unwrap());
     }
     let c = open(dir.path(), 0);
-    assert_eq!(
-        get(&c, b"short"),
-        Err(Status::TC_NOT_FOUND),
-        "expired after reopen"
-    );
+    assert_eq!(get(&c, b"short"), Err(Status::TC_NOT_FOUND), "expired after reopen");
     assert_eq!(get(&c, b"long"), Ok(b"v".to_vec()));
     assert_eq!(
         c.stats().l2_entries,
@@ -180,10 +164,7 @@ fn remove_persists_and_reports_absence() {
         c.put(b"k", b"v", 0).unwrap();
         c.remove(b"k").unwrap();
         assert_eq!(c.remove(b"k").unwrap_err().status(), Status::TC_NOT_FOUND);
-        assert_eq!(
-            c.remove(b"never").unwrap_err().status(),
-            Status::TC_NOT_FOUND
-        );
+        assert_eq!(c.remove(b"never").unwrap_err().status(), Status::TC_NOT_FOUND);
         c.close().unwrap();
     }
     let c = open(dir.path(), 0);
@@ -214,11 +195,7 @@ fn remove_prefix_reaches_every_tier_and_persists() {
     assert_eq!(get(&c, b"user:3"), Err(Status::TC_NOT_FOUND));
     assert_eq!(get(&c, b"team:3"), Ok(b"t".to_vec()));
     assert_eq!(c.stats().l2_entries, 20);
-    assert_eq!(
-        c.remove_prefix(b"").unwrap(),
-        20,
-        "the empty prefix matches every key"
-    );
+    assert_eq!(c.remove_prefix(b"").unwrap(), 20, "the empty prefix matches every key");
 }
 
 #[test]
@@ -240,13 +217,7 @@ fn clear_persists_and_memory_only_clear_keeps_disk() {
     assert_eq!(get(&c, b"b"), Ok(b"after clear".to_vec()));
     let segments = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".tcl")
-        })
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tcl"))
         .count();
     assert_eq!(segments, 1, "clear deletes the old segments");
 }
@@ -294,5 +265,32 @@ fn segments_roll_and_all_are_read_back() {
     let c = Cache::open(&o).unwrap();
     for i in (0..2000u32).step_by(37) {
         assert_eq!(get(&c, &i.to_be_bytes()), Ok(vec![i as u8; 200]));
+    }
+}
+
+#[test]
+fn write_back_expired_overwrite_hides_the_old_value_everywhere() {
+    // Found by the C suite: contains, remove and remove_prefix let the older
+    // disk value through when the newer in-memory one had expired.
+    let dir = tempfile::tempdir().unwrap();
+    let c = write_back(dir.path(), 0);
+    for k in [&b"p:a"[..], b"p:b", b"p:c"] {
+        c.put(k, b"old", 0).unwrap();
+    }
+    c.flush().unwrap();
+    for k in [&b"p:a"[..], b"p:b", b"p:c"] {
+        c.put(k, b"new", 30).unwrap();
+    }
+    thread::sleep(Duration::from_millis(60));
+    assert!(!c.contains(b"p:a").unwrap());
+    assert_eq!(c.remove(b"p:b").unwrap_err().status(), Status::TC_NOT_FOUND);
+    assert_eq!(c.remove_prefix(b"p:").unwrap(), 0);
+    for k in [&b"p:a"[..], b"p:b", b"p:c"] {
+        assert_eq!(get(&c, k), Err(Status::TC_NOT_FOUND));
+    }
+    c.close().unwrap();
+    let c = open(dir.path(), 0);
+    for k in [&b"p:a"[..], b"p:b", b"p:c"] {
+        assert_eq!(get(&c, k), Err(Status::TC_NOT_FOUND), "{k:?} came back after reopen");
     }
 }

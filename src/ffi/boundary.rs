@@ -103,9 +103,7 @@ pub unsafe fn bytes<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]
         return Err(null(name));
     }
     if len > isize::MAX as usize {
-        return Err(Error::invalid(format!(
-            "{name}: length {len} is impossible"
-        )));
+        return Err(Error::invalid(format!("{name}: length {len} is impossible")));
     }
     Ok(std::slice::from_raw_parts(p, len))
 }

@@ -39,10 +39,7 @@ pub struct tc_bytes {
 /// # Safety
 /// `opts` is NULL or a live options object; `out` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn tc_cache_open(
-    opts: *const tc_options,
-    out: *mut *mut tc_cache,
-) -> tc_status {
+pub unsafe extern "C" fn tc_cache_open(opts: *const tc_options, out: *mut *mut tc_cache) -> tc_status {
     guard("tc_cache_open", || {
         let out = arg_mut(out, "out")?;
         let default = Options::default();
@@ -118,12 +115,7 @@ pub unsafe extern "C" fn tc_put(
 /// `cache` is NULL or a live handle; `key` is NULL or valid for `key_len`
 /// bytes; `out` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn tc_get(
-    cache: *mut tc_cache,
-    key: *const u8,
-    key_len: usize,
-    out: *mut tc_bytes,
-) -> tc_status {
+pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: usize, out: *mut tc_bytes) -> tc_status {
     guard("tc_get", || {
         let c = arg(cache, "cache")?;
         let key = bytes(key, key_len, "key")?;
@@ -197,10 +189,7 @@ pub unsafe extern "C" fn tc_get_into(
             *value_len = value.len();
             return Err(Error::new(
                 Status::TC_BUFFER_TOO_SMALL,
-                format!(
-                    "buf: the value needs {} bytes, buf_cap is {buf_cap}",
-                    value.len()
-                ),
+                format!("buf: the value needs {} bytes, buf_cap is {buf_cap}", value.len()),
             ));
         }
         std::ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len());
@@ -245,11 +234,7 @@ pub unsafe extern "C" fn tc_contains(
 /// # Safety
 /// `cache` is NULL or a live handle; `key` is NULL or valid for `key_len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn tc_remove(
-    cache: *mut tc_cache,
-    key: *const u8,
-    key_len: usize,
-) -> tc_status {
+pub unsafe extern "C" fn tc_remove(cache: *mut tc_cache, key: *const u8, key_len: usize) -> tc_status {
     guard("tc_remove", || {
         let c = arg(cache, "cache")?;
         c.cache.remove(bytes(key, key_len, "key")?)

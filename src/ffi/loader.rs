@@ -25,12 +25,7 @@ pub struct tc_sink {
 /// threads at once, for different keys.
 #[allow(non_camel_case_types)]
 pub type tc_loader_fn = Option<
-    unsafe extern "C" fn(
-        user_data: *mut c_void,
-        key: *const u8,
-        key_len: usize,
-        sink: *mut tc_sink,
-    ) -> RawStatus,
+    unsafe extern "C" fn(user_data: *mut c_void, key: *const u8, key_len: usize, sink: *mut tc_sink) -> RawStatus,
 >;
 
 /// A user data destructor.
@@ -49,19 +44,12 @@ type tc_free_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 /// `sink` is NULL or the sink passed to the running loader call; `value` is
 /// NULL or valid for `value_len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn tc_sink_put(
-    sink: *mut tc_sink,
-    value: *const u8,
-    value_len: usize,
-    ttl_ms: u64,
-) -> tc_status {
+pub unsafe extern "C" fn tc_sink_put(sink: *mut tc_sink, value: *const u8, value_len: usize, ttl_ms: u64) -> tc_status {
     guard("tc_sink_put", || {
         let sink = arg_mut(sink, "sink")?;
         let value = bytes(value, value_len, "value")?;
         if sink.value.is_some() {
-            return Err(Error::invalid(
-                "sink: a value was already given for this load",
-            ));
+            return Err(Error::invalid("sink: a value was already given for this load"));
         }
         if value.len() as u64 > sink.max_value_len {
             return Err(Error::new(
@@ -107,10 +95,7 @@ impl Loader for CLoader {
             }
             (Some(Status::TC_NOT_FOUND), _) => Loaded::NotFound,
             (Some(s), _) => Loaded::Failed(format!("the loader returned {s:?} ({})", s.describe())),
-            (None, _) => Loaded::Failed(format!(
-                "the loader returned {}, which is not a tc_status",
-                status.0
-            )),
+            (None, _) => Loaded::Failed(format!("the loader returned {}, which is not a tc_status", status.0)),
         }
     }
 }

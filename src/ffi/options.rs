@@ -54,10 +54,7 @@ pub unsafe extern "C" fn tc_options_free(opts: *mut tc_options) {
 /// # Safety
 /// `opts` is a live options object; `path` is NULL or a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn tc_options_set_dir(
-    opts: *mut tc_options,
-    path: *const c_char,
-) -> tc_status {
+pub unsafe extern "C" fn tc_options_set_dir(opts: *mut tc_options, path: *const c_char) -> tc_status {
     guard("tc_options_set_dir", || {
         let opts = arg_mut(opts, "opts")?;
         let path = CStr::from_ptr(arg(path, "path")?);
@@ -98,10 +95,7 @@ pub unsafe extern "C" fn tc_options_set_l1_capacity(
 /// # Safety
 /// `opts` is NULL or a live options object.
 #[no_mangle]
-pub unsafe extern "C" fn tc_options_set_l2_capacity(
-    opts: *mut tc_options,
-    max_bytes: u64,
-) -> tc_status {
+pub unsafe extern "C" fn tc_options_set_l2_capacity(opts: *mut tc_options, max_bytes: u64) -> tc_status {
     guard("tc_options_set_l2_capacity", || {
         arg_mut(opts, "opts")?.opts.l2_max_bytes = max_bytes;
         Ok(())
@@ -116,15 +110,11 @@ pub unsafe extern "C" fn tc_options_set_l2_capacity(
 /// # Safety
 /// `opts` is NULL or a live options object.
 #[no_mangle]
-pub unsafe extern "C" fn tc_options_set_write_policy(
-    opts: *mut tc_options,
-    policy: RawWritePolicy,
-) -> tc_status {
+pub unsafe extern "C" fn tc_options_set_write_policy(opts: *mut tc_options, policy: RawWritePolicy) -> tc_status {
     guard("tc_options_set_write_policy", || {
         let opts = arg_mut(opts, "opts")?;
-        opts.opts.write_policy = WritePolicy::from_u32(policy.0).ok_or_else(|| {
-            Error::invalid(format!("policy: {} is not a tc_write_policy", policy.0))
-        })?;
+        opts.opts.write_policy = WritePolicy::from_u32(policy.0)
+            .ok_or_else(|| Error::invalid(format!("policy: {} is not a tc_write_policy", policy.0)))?;
         Ok(())
     })
 }
@@ -145,9 +135,8 @@ pub unsafe extern "C" fn tc_options_set_sync_policy(
 ) -> tc_status {
     guard("tc_options_set_sync_policy", || {
         let opts = arg_mut(opts, "opts")?;
-        let policy = SyncPolicy::from_u32(policy.0).ok_or_else(|| {
-            Error::invalid(format!("policy: {} is not a tc_sync_policy", policy.0))
-        })?;
+        let policy = SyncPolicy::from_u32(policy.0)
+            .ok_or_else(|| Error::invalid(format!("policy: {} is not a tc_sync_policy", policy.0)))?;
         opts.opts.set_sync_policy(policy, interval_ms)
     })
 }
@@ -160,10 +149,7 @@ pub unsafe extern "C" fn tc_options_set_sync_policy(
 /// # Safety
 /// `opts` is NULL or a live options object.
 #[no_mangle]
-pub unsafe extern "C" fn tc_options_set_default_ttl(
-    opts: *mut tc_options,
-    ttl_ms: u64,
-) -> tc_status {
+pub unsafe extern "C" fn tc_options_set_default_ttl(opts: *mut tc_options, ttl_ms: u64) -> tc_status {
     guard("tc_options_set_default_ttl", || {
         arg_mut(opts, "opts")?.opts.default_ttl_ms = ttl_ms;
         Ok(())
@@ -179,10 +165,7 @@ pub unsafe extern "C" fn tc_options_set_default_ttl(
 /// # Safety
 /// `opts` is NULL or a live options object.
 #[no_mangle]
-pub unsafe extern "C" fn tc_options_set_max_value_size(
-    opts: *mut tc_options,
-    max_bytes: u64,
-) -> tc_status {
+pub unsafe extern "C" fn tc_options_set_max_value_size(opts: *mut tc_options, max_bytes: u64) -> tc_status {
     guard("tc_options_set_max_value_size", || {
         arg_mut(opts, "opts")?.opts.set_max_value_len(max_bytes)
     })
@@ -197,10 +180,7 @@ pub unsafe extern "C" fn tc_options_set_max_value_size(
 /// # Safety
 /// `opts` is NULL or a live options object.
 #[no_mangle]
-pub unsafe extern "C" fn tc_options_set_segment_size(
-    opts: *mut tc_options,
-    max_bytes: u64,
-) -> tc_status {
+pub unsafe extern "C" fn tc_options_set_segment_size(opts: *mut tc_options, max_bytes: u64) -> tc_status {
     guard("tc_options_set_segment_size", || {
         arg_mut(opts, "opts")?.opts.set_segment_bytes(max_bytes)
     })

@@ -82,20 +82,11 @@ impl Index {
         if same_key(first) {
             return Some(first);
         }
-        self.overflow
-            .get(&h)?
-            .iter()
-            .copied()
-            .find(|l| same_key(*l))
+        self.overflow.get(&h)?.iter().copied().find(|l| same_key(*l))
     }
 
     /// Points the key at `loc`, returning the location it replaces.
-    pub fn insert(
-        &mut self,
-        h: u64,
-        loc: Loc,
-        mut same_key: impl FnMut(Loc) -> bool,
-    ) -> Option<Loc> {
+    pub fn insert(&mut self, h: u64, loc: Loc, mut same_key: impl FnMut(Loc) -> bool) -> Option<Loc> {
         let Some(first) = self.main.get_mut(&h) else {
             self.main.insert(h, loc);
             self.len += 1;
@@ -144,11 +135,10 @@ impl Index {
 
     /// Every (hash, location) pair, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, Loc)> + '_ {
-        self.main.iter().map(|(h, l)| (*h, *l)).chain(
-            self.overflow
-                .iter()
-                .flat_map(|(h, c)| c.iter().map(move |l| (*h, *l))),
-        )
+        self.main
+            .iter()
+            .map(|(h, l)| (*h, *l))
+            .chain(self.overflow.iter().flat_map(|(h, c)| c.iter().map(move |l| (*h, *l))))
     }
 }
 
@@ -159,10 +149,7 @@ mod tests {
     #[test]
     fn loc_packs_both_fields() {
         let l = Loc::new(Loc::MAX_SEGMENT, Loc::MAX_OFFSET);
-        assert_eq!(
-            (l.segment(), l.offset()),
-            (Loc::MAX_SEGMENT, Loc::MAX_OFFSET)
-        );
+        assert_eq!((l.segment(), l.offset()), (Loc::MAX_SEGMENT, Loc::MAX_OFFSET));
         let l = Loc::new(3, 17);
         assert_eq!((l.segment(), l.offset()), (3, 17));
     }

@@ -11,6 +11,7 @@
 //! skips bad records elsewhere, and rebuilds the index. A record whose checksum
 //! or key does not match is never returned.
 
+pub mod fileio;
 mod index;
 mod lock;
 mod segment;
@@ -135,9 +136,7 @@ impl Store {
     fn record(&self, loc: Loc) -> std::result::Result<RecordRef<'_>, Bad> {
         let bytes = self.bytes_at(loc).ok_or(Bad::Missing)?;
         match record::check_frame(bytes) {
-            Frame::Valid { len } => {
-                record::decode(record::payload(&bytes[..len])).ok_or(Bad::Corrupt)
-            }
+            Frame::Valid { len } => record::decode(record::payload(&bytes[..len])).ok_or(Bad::Corrupt),
             _ => Err(Bad::Corrupt),
         }
     }
@@ -169,8 +168,7 @@ impl Store {
 
     /// Seals the active segment and starts segment `id` as the new active one.
     fn start_segment(&mut self, sync: bool) -> Result<()> {
-        self.write_buffer()
-            .map_err(|e| Error::io("write the log", e))?;
+        self.write_buffer().map_err(|e| Error::io("write the log", e))?;
         let old = self.active();
         if sync {
             old.sync()
@@ -178,17 +176,13 @@ impl Store {
         }
         let id = old.id + 1;
         if id > Loc::MAX_SEGMENT {
-            return Err(Error::io(
-                "start a segment",
-                io::Error::other("segment ids exhausted"),
-            ));
+            return Err(Error::io("start a segment", io::Error::other("segment ids exhausted")));
         }
         let seg = Segment::create(&self.dir, id)
             .map_err(|e| Error::io(format!("create segment {}", segment::file_name(id)), e))?;
         self.segments.insert(id, seg);
         if sync {
-            segment::sync_dir(&self.dir)
-                .map_err(|e| Error::io(format!("fsync {}", self.dir.display()), e))?;
+            fileio::sync_dir(&self.dir).map_err(|e| Error::io(format!("fsync {}", self.dir.display()), e))?;
         }
         Ok(())
     }
@@ -206,10 +200,7 @@ impl Log {
                 .map_err(|e| Error::io(format!("create cache directory {}", dir.display()), e))?;
         }
         if !dir.is_dir() {
-            return Err(Error::invalid(format!(
-                "{} is not a directory",
-                dir.display()
-            )));
+            return Err(Error::invalid(format!("{} is not a directory", dir.display())));
         }
         let lock = DirLock::acquire(dir)?;
         let mut ids = Vec::new();
@@ -233,8 +224,8 @@ impl Log {
         let last = ids.last().copied();
         for id in ids {
             let path = dir.join(segment::file_name(id));
-            let (mut seg, check) = Segment::open(&path, id)
-                .map_err(|e| Error::io(format!("open segment {}", path.display()), e))?;
+            let (mut seg, check) =
+                Segment::open(&path, id).map_err(|e| Error::io(format!("open segment {}", path.display()), e))?;
             match check {
                 HeaderCheck::Ok => {}
                 HeaderCheck::NewerVersion(v) => {
@@ -259,18 +250,17 @@ impl Log {
             if let Some(at) = cut {
                 if Some(id) == last {
                     let seg = state.store.segments.get_mut(&id).unwrap();
-                    seg.truncate(at).and_then(|_| seg.sync()).map_err(|e| {
-                        Error::io(format!("cut the torn tail of {}", path.display()), e)
-                    })?;
+                    seg.truncate(at)
+                        .and_then(|_| seg.sync())
+                        .map_err(|e| Error::io(format!("cut the torn tail of {}", path.display()), e))?;
                 }
             }
         }
         if state.store.segments.is_empty() {
-            let seg = Segment::create(dir, 1).map_err(|e| {
-                Error::io(format!("create the first segment in {}", dir.display()), e)
-            })?;
+            let seg = Segment::create(dir, 1)
+                .map_err(|e| Error::io(format!("create the first segment in {}", dir.display()), e))?;
             state.store.segments.insert(1, seg);
-            segment::sync_dir(dir).map_err(|e| Error::io(format!("fsync {}", dir.display()), e))?;
+            fileio::sync_dir(dir).map_err(|e| Error::io(format!("fsync {}", dir.display()), e))?;
         } else if Some(state.store.active().id) != last {
             // The last file was unreadable: append to a fresh one after it.
             state.store.start_segment(true)?;
@@ -299,9 +289,7 @@ impl Log {
             }
             Ok(_) => false,
             Err(_) => {
-                self.counters
-                    .corrupt_records
-                    .fetch_add(1, Ordering::Relaxed);
+                self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
                 false
             }
         });
@@ -430,9 +418,7 @@ impl Log {
             written_at: now_ms(),
         };
         self.append(&mut st.store, &rec)?;
-        st.store
-            .write_buffer()
-            .map_err(|e| self.io_error("write the log", e))?;
+        st.store.write_buffer().map_err(|e| self.io_error("write the log", e))?;
         if sync {
             st.store
                 .active()
@@ -440,23 +426,15 @@ impl Log {
                 .map_err(|e| self.io_error("fsync the log", e))?;
         }
         let active = st.store.active().id;
-        let old: Vec<u32> = st
-            .store
-            .segments
-            .keys()
-            .copied()
-            .filter(|id| *id != active)
-            .collect();
+        let old: Vec<u32> = st.store.segments.keys().copied().filter(|id| *id != active).collect();
         st.index.clear();
         st.live_bytes = 0;
         for id in old {
             let seg = st.store.segments.remove(&id).unwrap();
-            fs::remove_file(&seg.path)
-                .map_err(|e| self.io_error(format!("delete {}", seg.path.display()), e))?;
+            fileio::remove(&seg.path).map_err(|e| self.io_error(format!("delete {}", seg.path.display()), e))?;
         }
         if sync {
-            segment::sync_dir(&self.dir)
-                .map_err(|e| self.io_error(format!("fsync {}", self.dir.display()), e))?;
+            fileio::sync_dir(&self.dir).map_err(|e| self.io_error(format!("fsync {}", self.dir.display()), e))?;
         }
         let len = st.store.active().len() - segment::HEADER_LEN;
         st.store.active_mut().dead = len;
@@ -466,9 +444,7 @@ impl Log {
     /// Writes the append buffer out, and fsyncs unless the policy is NEVER.
     pub fn flush(&self) -> Result<()> {
         let mut st = self.state.write();
-        st.store
-            .write_buffer()
-            .map_err(|e| self.io_error("write the log", e))?;
+        st.store.write_buffer().map_err(|e| self.io_error("write the log", e))?;
         if self.config.sync != SyncPolicy::TC_SYNC_NEVER {
             let seg = st.store.active();
             seg.sync()
@@ -482,8 +458,7 @@ impl Log {
         LogSizes {
             entries: st.index.len() as u64,
             live_bytes: st.live_bytes,
-            file_bytes: st.store.segments.values().map(|s| s.len()).sum::<u64>()
-                + st.store.buf.len() as u64,
+            file_bytes: st.store.segments.values().map(|s| s.len()).sum::<u64>() + st.store.buf.len() as u64,
         }
     }
 
@@ -517,9 +492,7 @@ impl Log {
     fn after_append(&self, store: &mut Store) -> Result<()> {
         let sync = self.config.sync;
         if sync == SyncPolicy::TC_SYNC_ALWAYS {
-            store
-                .write_buffer()
-                .map_err(|e| self.io_error("write the log", e))?;
+            store.write_buffer().map_err(|e| self.io_error("write the log", e))?;
             let seg = store.active();
             seg.sync()
                 .map_err(|e| self.io_error(format!("fsync {}", seg.path.display()), e))?;

@@ -9,10 +9,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use memmap2::{Mmap, MmapOptions};
+use memmap2::Mmap;
+
+use super::fileio;
 
 /// Size of the segment header.
 pub const HEADER_LEN: u64 = 16;
@@ -72,6 +74,7 @@ impl Segment {
     /// Creates a new, empty segment holding only its header.
     pub fn create(dir: &Path, id: u32) -> io::Result<Segment> {
         let path = dir.join(file_name(id));
+        fileio::create(&path)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -152,9 +155,9 @@ impl Segment {
         let start = self.len;
         let mut done = 0usize;
         while done < data.len() {
-            match self.file.write_at(&data[done..], start + done as u64) {
+            match fileio::write_at(&self.file, &self.path, &data[done..], start + done as u64) {
                 Ok(0) => {
-                    let _ = self.file.set_len(start);
+                    let _ = fileio::set_len(&self.file, &self.path, start);
                     return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0"));
                 }
                 Ok(n) => done += n,
@@ -162,7 +165,7 @@ impl Segment {
                 Err(e) => {
                     // Best effort: if this fails too, the partial record is a
                     // torn tail that the next open cuts off.
-                    let _ = self.file.set_len(start);
+                    let _ = fileio::set_len(&self.file, &self.path, start);
                     return Err(e);
                 }
             }
@@ -178,13 +181,18 @@ impl Segment {
 
     /// Cuts the file to `len` bytes.
     pub fn truncate(&mut self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)?;
+        fileio::set_len(&self.file, &self.path, len)?;
         self.len = self.len.min(len);
         Ok(())
     }
 
     pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+        fileio::sync_data(&self.file, &self.path)
+    }
+
+    /// A second handle on the file, to fsync it without holding the log's lock.
+    pub fn handle(&self) -> io::Result<File> {
+        self.file.try_clone()
     }
 
     /// Maps `map_len` bytes of the file (which may be more than it holds).
@@ -193,18 +201,9 @@ impl Segment {
             self.map = None;
             return Ok(());
         }
-        // SAFETY: the directory is locked by this handle and its files are
-        // private to the owner, so nothing else truncates the file under the
-        // map; bytes past the file's end are never read (see `bytes`).
-        let map = unsafe { MmapOptions::new().len(map_len as usize).map(&self.file)? };
-        self.map = Some(map);
+        self.map = Some(fileio::map(&self.file, &self.path, map_len)?);
         Ok(())
     }
-}
-
-/// fsyncs a directory, so that files created, renamed or deleted in it stay so.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -1,0 +1,149 @@
+//! The file layer: every system call the log makes on its files and
+//! directory goes through these functions, so that tests can make the Nth
+//! write, fsync, set_len, rename, map, create or remove fail with ENOSPC or
+//! EIO, once or from then on (`inject`).
+//!
+//! With no plan injected the only cost is one relaxed atomic load per call,
+//! next to a system call. Plans are keyed by directory, so tests running in
+//! parallel threads on different directories do not disturb each other.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use memmap2::{Mmap, MmapOptions};
+use parking_lot::Mutex;
+
+/// A kind of file operation that can be made to fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Write,
+    Sync,
+    SetLen,
+    Rename,
+    Map,
+    Create,
+    Remove,
+}
+
+impl Op {
+    pub const ALL: [Op; 7] = [
+        Op::Write,
+        Op::Sync,
+        Op::SetLen,
+        Op::Rename,
+        Op::Map,
+        Op::Create,
+        Op::Remove,
+    ];
+}
+
+/// Makes operations of one kind fail under one directory.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub op: Op,
+    /// The first call that fails (1: the next one).
+    pub nth: u64,
+    /// Whether every later call of this kind fails too.
+    pub persistent: bool,
+    /// The OS error to report, e.g. `libc::ENOSPC` or `libc::EIO`.
+    pub errno: i32,
+}
+
+struct Armed {
+    dir: PathBuf,
+    plan: Plan,
+    seen: u64,
+}
+
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static PLANS: Mutex<Vec<Armed>> = Mutex::new(Vec::new());
+
+/// Arms `plan` for every file under `dir` (test support; not for production use).
+#[doc(hidden)]
+pub fn inject(dir: &Path, plan: Plan) {
+    let mut plans = PLANS.lock();
+    plans.push(Armed {
+        dir: dir.to_path_buf(),
+        plan,
+        seen: 0,
+    });
+    ACTIVE.store(true, Ordering::Release);
+}
+
+/// Disarms every plan under `dir`: the disk "comes back".
+#[doc(hidden)]
+pub fn heal(dir: &Path) {
+    let mut plans = PLANS.lock();
+    plans.retain(|a| a.dir != dir);
+    ACTIVE.store(!plans.is_empty(), Ordering::Release);
+}
+
+/// Counts calls of `op` on `path` and says whether this one must fail.
+fn check(path: &Path, op: Op) -> io::Result<()> {
+    if !ACTIVE.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let mut plans = PLANS.lock();
+    for a in plans.iter_mut() {
+        if a.plan.op == op && path.starts_with(&a.dir) {
+            a.seen += 1;
+            if a.seen == a.plan.nth || (a.plan.persistent && a.seen > a.plan.nth) {
+                return Err(io::Error::from_raw_os_error(a.plan.errno));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One positioned write. An injected failure first writes half the buffer,
+/// as a full disk does.
+pub fn write_at(file: &File, path: &Path, buf: &[u8], offset: u64) -> io::Result<usize> {
+    if let Err(e) = check(path, Op::Write) {
+        let _ = file.write_at(&buf[..buf.len() / 2], offset);
+        return Err(e);
+    }
+    file.write_at(buf, offset)
+}
+
+pub fn sync_data(file: &File, path: &Path) -> io::Result<()> {
+    check(path, Op::Sync)?;
+    file.sync_data()
+}
+
+pub fn set_len(file: &File, path: &Path, len: u64) -> io::Result<()> {
+    check(path, Op::SetLen)?;
+    file.set_len(len)
+}
+
+pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    check(to, Op::Rename)?;
+    fs::rename(from, to)
+}
+
+pub fn remove(path: &Path) -> io::Result<()> {
+    check(path, Op::Remove)?;
+    fs::remove_file(path)
+}
+
+/// Checks that `path` may be created; the caller opens it.
+pub fn create(path: &Path) -> io::Result<()> {
+    check(path, Op::Create)
+}
+
+/// Maps `len` bytes of `file`, which may be more than it holds.
+pub fn map(file: &File, path: &Path, len: u64) -> io::Result<Mmap> {
+    check(path, Op::Map)?;
+    // SAFETY: the cache directory is locked by this handle and private to
+    // its owner, so nothing else truncates the file under the map; callers
+    // never read past the file's end (see `Segment::bytes`).
+    unsafe { MmapOptions::new().len(len as usize).map(file) }
+}
+
+/// fsyncs a directory, so that files created, renamed or deleted in it stay so.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    check(dir, Op::Sync)?;
+    File::open(dir)?.sync_all()
+}

@@ -1,0 +1,184 @@
+//! Hint files: a compact summary of a sealed segment, so that opening a
+//! directory reads a few bytes per record instead of every record.
+//!
+//! A hint is written once, when its segment is sealed, through a temporary
+//! file that is fsynced and renamed into place (then the directory is
+//! fsynced). It is checksummed as a whole and names the segment and its
+//! length: a hint that is short, damaged, or describes another length is
+//! ignored (the segment is scanned instead) and written afresh.
+//!
+//! ```text
+//! header  (32 bytes): "TCH1", u16 version (1), u16 0, u64 segment id,
+//!                     u64 segment length, u64 entry count
+//! entry   (29 bytes): u64 key hash, u64 offset, u32 frame length,
+//!                     u8 kind (1 put, 2 tombstone, 3 clear), u64 expires_at
+//! trailer  (4 bytes): CRC32 of everything before it
+//! ```
+//! All integers little-endian.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::fileio;
+use crate::record::Kind;
+
+const MAGIC: [u8; 4] = *b"TCH1";
+const VERSION: u16 = 1;
+const HEADER: usize = 32;
+const ENTRY: usize = 29;
+
+/// What a hint says about one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HintEntry {
+    pub hash: u64,
+    pub offset: u64,
+    pub len: u32,
+    pub kind: Kind,
+    pub expires_at: u64,
+}
+
+pub fn file_name(id: u32) -> String {
+    format!("{id:010}.hint")
+}
+
+pub fn path(dir: &Path, id: u32) -> PathBuf {
+    dir.join(file_name(id))
+}
+
+fn encode(id: u32, seg_len: u64, entries: &[HintEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + entries.len() * ENTRY + 4);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&u64::from(id).to_le_bytes());
+    out.extend_from_slice(&seg_len.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    for e in entries {
+        out.extend_from_slice(&e.hash.to_le_bytes());
+        out.extend_from_slice(&e.offset.to_le_bytes());
+        out.extend_from_slice(&e.len.to_le_bytes());
+        out.push(e.kind as u8);
+        out.extend_from_slice(&e.expires_at.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Writes the hint of segment `id` (of `seg_len` bytes): temp file, fsync,
+/// rename, fsync the directory.
+pub fn write(dir: &Path, id: u32, seg_len: u64, entries: &[HintEntry]) -> io::Result<()> {
+    let bytes = encode(id, seg_len, entries);
+    let tmp = dir.join(format!("{}.tmp", file_name(id)));
+    fileio::create(&tmp)?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let result = (|| {
+        // Written with plain writes through the file layer, like segments.
+        let mut done = 0;
+        while done < bytes.len() {
+            done += fileio::write_at(&f, &tmp, &bytes[done..], done as u64)?;
+        }
+        f.flush()?;
+        fileio::sync_data(&f, &tmp)?;
+        fileio::rename(&tmp, &path(dir, id))?;
+        fileio::sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Reads the hint of segment `id`, if there is a sound one for a segment of
+/// exactly `seg_len` bytes.
+pub fn read(dir: &Path, id: u32, seg_len: u64) -> Option<Vec<HintEntry>> {
+    let bytes = fs::read(path(dir, id)).ok()?;
+    decode(&bytes, id, seg_len)
+}
+
+fn decode(bytes: &[u8], id: u32, seg_len: u64) -> Option<Vec<HintEntry>> {
+    if bytes.len() < HEADER + 4 {
+        return None;
+    }
+    let (body, trailer) = bytes.split_at(bytes.len() - 4);
+    if crc32fast::hash(body).to_le_bytes() != trailer {
+        return None;
+    }
+    let u64_at = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().unwrap());
+    if body[0..4] != MAGIC
+        || u16::from_le_bytes([body[4], body[5]]) != VERSION
+        || u64_at(8) != u64::from(id)
+        || u64_at(16) != seg_len
+    {
+        return None;
+    }
+    let count = u64_at(24);
+    if (body.len() - HEADER) as u64 != count.checked_mul(ENTRY as u64)? {
+        return None;
+    }
+    body[HEADER..]
+        .chunks_exact(ENTRY)
+        .map(|e| {
+            let kind = match e[20] {
+                1 => Kind::Put,
+                2 => Kind::Tombstone,
+                3 => Kind::Clear,
+                _ => return None,
+            };
+            let entry = HintEntry {
+                hash: u64::from_le_bytes(e[0..8].try_into().unwrap()),
+                offset: u64::from_le_bytes(e[8..16].try_into().unwrap()),
+                len: u32::from_le_bytes(e[16..20].try_into().unwrap()),
+                kind,
+                expires_at: u64::from_le_bytes(e[21..29].try_into().unwrap()),
+            };
+            // Every record must lie inside the segment it describes.
+            (entry.offset.checked_add(u64::from(entry.len))? <= seg_len).then_some(entry)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<HintEntry> {
+        vec![
+            HintEntry { hash: 1, offset: 16, len: 30, kind: Kind::Put, expires_at: 0 },
+            HintEntry { hash: 2, offset: 46, len: 20, kind: Kind::Tombstone, expires_at: 9 },
+        ]
+    }
+
+    #[test]
+    fn round_trip_and_rejects_mismatches() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), 7, 66, &sample()).unwrap();
+        assert_eq!(read(dir.path(), 7, 66), Some(sample()));
+        assert_eq!(read(dir.path(), 7, 67), None, "another segment length");
+        assert_eq!(read(dir.path(), 8, 66), None, "no such file");
+        let bytes = fs::read(path(dir.path(), 7)).unwrap();
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x10;
+            assert_eq!(decode(&bad, 7, 66), None, "flip at {i}");
+        }
+        for cut in 0..bytes.len() {
+            assert_eq!(decode(&bytes[..cut], 7, 66), None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn an_entry_outside_the_segment_is_refused() {
+        let mut e = sample();
+        e[1].offset = 60;
+        let bytes = encode(3, 66, &e);
+        assert_eq!(decode(&bytes, 3, 66), None);
+    }
+}

@@ -427,6 +427,38 @@ enum tc_status tc_purge_expired(struct tc_cache *cache, uint64_t *removed);
 enum tc_status tc_stats_get(const struct tc_cache *cache, struct tc_stats *out);
 
 /*
+ Compacts L2 now: every sealed segment with dead records has its live
+ records appended again and is deleted. Readers are served throughout.
+ (L2 also compacts by itself, in the background, segments that are
+ mostly dead.) A memory-only cache has nothing to compact.
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache` is NULL; `TC_IO_ERROR` if
+ the log cannot be written, synced or its old files deleted (the cache is
+ then degraded, as `tc_stats` reports).
+
+ # Safety
+ `cache` is NULL or a live handle.
+ */
+enum tc_status tc_compact(struct tc_cache *cache);
+
+/*
+ Reads one counter by name, for counters that `tc_stats` does not carry
+ (its layout is fixed): "l2_readmissions" (entries of a retired segment
+ appended again because they had been read) and "l2_segments" (segment
+ files now). Every `tc_stats` field can be read this way too, by its name.
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL; `TC_NOT_FOUND`
+ if no counter has that name.
+
+ # Safety
+ `cache` is NULL or a live handle; `name` is NULL or a NUL-terminated
+ string; `value` is NULL or writable.
+ */
+enum tc_status tc_stats_get_counter(const struct tc_cache *cache,
+                                    const char *name,
+                                    uint64_t *value);
+
+/*
  Gives the loader's answer: the value (copied) and its TTL in milliseconds
  (0: the cache's default TTL). Call it at most once per loader call, from
  inside that call.

@@ -21,8 +21,8 @@ use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, Flights, Join, Loaded, Loader};
 use crate::log::{key_hash, Log, LogConfig};
 use crate::memory::{Entry, Evicted, Lookup, Memory, Shard};
-use crate::options::{Options, SyncPolicy, WritePolicy, MAX_KEY_LEN};
-use crate::stats::{Counters, Stats, L2_NONE, L2_OK};
+use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
+use crate::stats::{Counters, Stats, L2_DEGRADED, L2_NONE, L2_OK};
 
 pub struct Cache {
     memory: Memory,
@@ -33,34 +33,51 @@ pub struct Cache {
     write_policy: WritePolicy,
     default_ttl_ms: u64,
     max_value_len: u64,
-    syncer: Option<Syncer>,
+    maintenance: Option<Maintenance>,
     closed: bool,
 }
 
-/// The thread that writes out and fsyncs the log under `TC_SYNC_INTERVAL`.
-struct Syncer {
+/// The background thread that looks after L2: it writes out and fsyncs the
+/// log every interval under `TC_SYNC_INTERVAL`, compacts segments that are
+/// mostly dead, and probes a failing disk so L2 comes back by itself.
+struct Maintenance {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Syncer {
-    fn start(log: Arc<Log>, every: Duration) -> Syncer {
+/// How often maintenance looks at the log when no sync interval is set.
+const MAINTENANCE_TICK: Duration = Duration::from_millis(250);
+
+impl Maintenance {
+    fn start(log: Arc<Log>, sync_every: Option<Duration>) -> Maintenance {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let s = stop.clone();
+        let tick = sync_every.unwrap_or(MAINTENANCE_TICK).min(MAINTENANCE_TICK);
         let thread = std::thread::Builder::new()
-            .name("tiercache-sync".into())
+            .name("tiercache-maintenance".into())
             .spawn(move || {
                 let (lock, cv) = &*s;
+                let mut last_sync = std::time::Instant::now();
                 let mut stopped = lock.lock();
                 while !*stopped {
-                    if cv.wait_for(&mut stopped, every).timed_out() {
-                        // Failures are counted in `io_errors` by the log.
-                        let _ = log.flush();
+                    if !cv.wait_for(&mut stopped, tick).timed_out() {
+                        continue;
+                    }
+                    // Failures are counted in `io_errors` and degrade the log.
+                    if let Some(every) = sync_every {
+                        if last_sync.elapsed() >= every {
+                            let _ = log.flush();
+                            last_sync = std::time::Instant::now();
+                        }
+                    }
+                    log.maybe_recover();
+                    if log.wants_compaction() {
+                        let _ = log.compact(false);
                     }
                 }
             })
-            .expect("spawn the tiercache sync thread");
-        Syncer {
+            .expect("spawn the tiercache maintenance thread");
+        Maintenance {
             stop,
             thread: Some(thread),
         }
@@ -72,6 +89,18 @@ impl Syncer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// The segment size: as configured, except that with an L2 bound and the
+/// default size, segments are an eighth of the bound (64 KiB at least), so
+/// that retiring one gives back a fair share of the disk and the bound plus
+/// one segment stays close to the bound.
+fn segment_bytes(opts: &Options) -> u64 {
+    if opts.segment_bytes == DEFAULT_SEGMENT_BYTES && opts.l2_max_bytes > 0 {
+        (opts.l2_max_bytes / 8).clamp(64 << 10, DEFAULT_SEGMENT_BYTES)
+    } else {
+        opts.segment_bytes
     }
 }
 
@@ -99,18 +128,17 @@ impl Cache {
                 dir,
                 LogConfig {
                     sync: opts.sync_policy,
-                    segment_bytes: opts.segment_bytes,
+                    segment_bytes: segment_bytes(opts),
+                    max_bytes: opts.l2_max_bytes,
                 },
                 counters.clone(),
             )?)),
         };
-        let syncer = match (&log, opts.sync_policy) {
-            (Some(log), SyncPolicy::TC_SYNC_INTERVAL) => Some(Syncer::start(
-                log.clone(),
-                Duration::from_millis(opts.sync_interval_ms.max(1)),
-            )),
-            _ => None,
-        };
+        let maintenance = log.as_ref().map(|log| {
+            let every = (opts.sync_policy == SyncPolicy::TC_SYNC_INTERVAL)
+                .then(|| Duration::from_millis(opts.sync_interval_ms.max(1)));
+            Maintenance::start(log.clone(), every)
+        });
         Ok(Cache {
             memory: Memory::new(opts.l1_max_entries, opts.l1_max_bytes),
             log,
@@ -120,7 +148,7 @@ impl Cache {
             write_policy: opts.write_policy,
             default_ttl_ms: opts.default_ttl_ms,
             max_value_len: opts.max_value_len,
-            syncer,
+            maintenance,
             closed: false,
         })
     }
@@ -318,19 +346,28 @@ impl Cache {
         shard.seq += 1;
         let fits = shard.fits(key, &value);
         let dirty = self.write_back() && fits;
-        if let Some(log) = &self.log {
-            if !dirty {
-                log.put(key, h, &value, expires_at)?;
+        let mut ticket = None;
+        match &self.log {
+            Some(log) if !dirty => {
+                ticket = log.put(key, h, &value, expires_at);
+                if ticket.is_none() && !fits {
+                    // L2 is failing and L1 cannot hold it: nowhere to keep it.
+                    shard.remove(key);
+                    return log.wait_durable(None);
+                }
             }
-        } else if !fits {
-            shard.remove(key);
-            return Err(Error::new(
-                Status::TC_TOO_LARGE,
-                format!(
-                    "value: {} bytes does not fit the memory tier of a cache without a directory",
-                    value.len()
-                ),
-            ));
+            Some(_) => {}
+            None if !fits => {
+                shard.remove(key);
+                return Err(Error::new(
+                    Status::TC_TOO_LARGE,
+                    format!(
+                        "value: {} bytes does not fit the memory tier of a cache without a directory",
+                        value.len()
+                    ),
+                ));
+            }
+            None => {}
         }
         if fits {
             let mut evicted = Vec::new();
@@ -347,6 +384,13 @@ impl Cache {
         } else {
             shard.remove(key);
         }
+        drop(shard);
+        if let (Some(log), Some(_)) = (&self.log, ticket) {
+            // Group commit, with no lock held. If the fsync fails the log is
+            // degraded and counts it; L1 (or the log's buffer) still holds the
+            // value, so the put stands, as a degraded put does.
+            let _ = log.wait_durable(ticket);
+        }
         Ok(())
     }
 
@@ -357,8 +401,9 @@ impl Cache {
             Counters::bump(&self.counters.l1_evictions);
             if e.dirty {
                 if let Some(log) = &self.log {
-                    // The log counts the failure in `io_errors`.
-                    let _ = log.put(&k, key_hash(&k), &e.value, e.expires_at);
+                    // If L2 is failing the value is lost with the eviction;
+                    // the log then forgets the key so no older value returns.
+                    log.put(&k, key_hash(&k), &e.value, e.expires_at);
                 }
             }
         }
@@ -368,8 +413,9 @@ impl Cache {
     /// had replaced, which must not come back.
     fn supersede_on_disk(&self, shard: &mut Shard, key: &[u8], h: u64, now: u64) {
         shard.seq += 1;
+        let _ = now;
         if let Some(log) = &self.log {
-            let _ = log.remove(key, h, now);
+            log.supersede(key, h);
         }
     }
 
@@ -384,7 +430,7 @@ impl Cache {
         shard.seq += 1;
         let in_l1 = shard.remove(key).map(|e| !is_expired(e.expires_at, now));
         let in_l2 = match &self.log {
-            Some(log) => log.remove(key, h, now)?,
+            Some(log) => log.remove(key, h, now),
             None => false,
         };
         // An L1 entry, live or expired, is the newest word on the key.
@@ -414,7 +460,7 @@ impl Cache {
             }
         });
         if let Some(log) = &self.log {
-            for k in log.remove_prefix(prefix, now)? {
+            for k in log.remove_prefix(prefix, now) {
                 let k = k.into_boxed_slice();
                 if !expired.contains(&k) {
                     removed.insert(k);
@@ -437,10 +483,10 @@ impl Cache {
             shard.seq += 1;
             shard.clear();
         });
-        match &self.log {
-            Some(log) if !memory_only => log.clear(),
-            _ => Ok(()),
+        if let Some(log) = self.log.as_ref().filter(|_| !memory_only) {
+            log.clear();
         }
+        Ok(())
     }
 
     /// Write-back: writes every dirty L1 entry to L2.
@@ -451,7 +497,11 @@ impl Cache {
         let mut result = Ok(());
         self.memory.for_each_shard(|shard| {
             if result.is_ok() {
-                result = shard.clean_dirty(|k, e| log.put(k, key_hash(k), &e.value, e.expires_at));
+                // An entry stays dirty if L2 could not take it.
+                result = shard.clean_dirty(|k, e| match log.put(k, key_hash(k), &e.value, e.expires_at) {
+                    Some(_) => Ok(()),
+                    None => log.wait_durable(None),
+                });
             }
         });
         result
@@ -460,10 +510,20 @@ impl Cache {
     /// Writes everything to L2 (dirty entries, the append buffer) and fsyncs
     /// as the sync policy says.
     pub fn flush(&self) -> Result<()> {
+        let Some(log) = &self.log else { return Ok(()) };
+        if log.is_degraded() {
+            // Probes the disk; fails while it is still bad.
+            log.flush()?;
+        }
         self.write_dirty()?;
+        log.flush()
+    }
+
+    /// Compacts every L2 segment that has dead records, now.
+    pub fn compact(&self) -> Result<crate::log::CompactReport> {
         match &self.log {
-            Some(log) => log.flush(),
-            None => Ok(()),
+            Some(log) => log.compact(true),
+            None => Ok(Default::default()),
         }
     }
 
@@ -502,11 +562,36 @@ impl Cache {
                 s.l2_entries = sizes.entries;
                 s.l2_bytes = sizes.live_bytes;
                 s.l2_file_bytes = sizes.file_bytes;
-                s.l2_state = L2_OK;
+                s.l2_state = if log.is_degraded() { L2_DEGRADED } else { L2_OK };
             }
             None => s.l2_state = L2_NONE,
         }
         s
+    }
+
+    /// One counter by name: every `Stats` field, and those it has no room for.
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        let s = self.stats();
+        Some(match name {
+            "l1_hits" => s.l1_hits,
+            "l2_hits" => s.l2_hits,
+            "l3_loads" => s.l3_loads,
+            "misses" => s.misses,
+            "l1_entries" => s.l1_entries,
+            "l1_bytes" => s.l1_bytes,
+            "l2_entries" => s.l2_entries,
+            "l2_bytes" => s.l2_bytes,
+            "l2_file_bytes" => s.l2_file_bytes,
+            "l1_evictions" => s.l1_evictions,
+            "l2_evictions" => s.l2_evictions,
+            "compactions" => s.compactions,
+            "corrupt_records" => s.corrupt_records,
+            "io_errors" => s.io_errors,
+            "l2_state" => u64::from(s.l2_state),
+            "l2_readmissions" => self.counters.l2_readmissions.load(std::sync::atomic::Ordering::Relaxed),
+            "l2_segments" => self.log.as_ref().map_or(0, |l| l.sizes().segments),
+            _ => return None,
+        })
     }
 
     /// The live L2 records (expired ones included), for tools that list a directory.
@@ -525,8 +610,8 @@ impl Cache {
             return Ok(());
         }
         self.closed = true;
-        if let Some(s) = &mut self.syncer {
-            s.stop();
+        if let Some(m) = &mut self.maintenance {
+            m.stop();
         }
         let r = self.flush();
         // The loader's user data is released when the cache is.

@@ -16,6 +16,8 @@ pub struct Counters {
     pub misses: AtomicU64,
     pub l1_evictions: AtomicU64,
     pub l2_evictions: AtomicU64,
+    /// Entries of a retired segment re-appended because they were read.
+    pub l2_readmissions: AtomicU64,
     pub compactions: AtomicU64,
     pub corrupt_records: AtomicU64,
     pub io_errors: AtomicU64,

@@ -53,19 +53,10 @@ fn every_null_pointer_is_an_invalid_argument() {
         invalid(tc_get(null_mut(), k, 3, &mut out), "cache");
         invalid(tc_get(c, null(), 3, &mut out), "key");
         invalid(tc_get(c, k, 3, null_mut()), "out");
-        invalid(
-            tc_get_into(null_mut(), k, 3, buf.as_mut_ptr(), 8, &mut n),
-            "cache",
-        );
-        invalid(
-            tc_get_into(c, null(), 3, buf.as_mut_ptr(), 8, &mut n),
-            "key",
-        );
+        invalid(tc_get_into(null_mut(), k, 3, buf.as_mut_ptr(), 8, &mut n), "cache");
+        invalid(tc_get_into(c, null(), 3, buf.as_mut_ptr(), 8, &mut n), "key");
         invalid(tc_get_into(c, k, 3, null_mut(), 8, &mut n), "buf");
-        invalid(
-            tc_get_into(c, k, 3, buf.as_mut_ptr(), 8, null_mut()),
-            "value_len",
-        );
+        invalid(tc_get_into(c, k, 3, buf.as_mut_ptr(), 8, null_mut()), "value_len");
         invalid(tc_contains(null_mut(), k, 3, &mut b), "cache");
         invalid(tc_contains(c, null(), 3, &mut b), "key");
         invalid(tc_contains(c, k, 3, null_mut()), "present");
@@ -81,39 +72,24 @@ fn every_null_pointer_is_an_invalid_argument() {
         invalid(tc_stats_get(null(), &mut stats), "cache");
         invalid(tc_stats_get(c, null_mut()), "out");
         invalid(tc_sink_put(null_mut(), k, 3, 0), "sink");
-        invalid(
-            tc_cache_set_loader(null_mut(), None, null_mut(), None),
-            "cache",
-        );
+        invalid(tc_cache_set_loader(null_mut(), None, null_mut(), None), "cache");
         invalid(tc_options_set_dir(null_mut(), c"/tmp/x".as_ptr()), "opts");
         let o = tc_options_new();
         invalid(tc_options_set_dir(o, null()), "path");
         invalid(tc_options_set_dir(o, c"".as_ptr()), "path");
         invalid(tc_options_set_l1_capacity(null_mut(), 1, 1), "opts");
         invalid(tc_options_set_l2_capacity(null_mut(), 1), "opts");
-        invalid(
-            tc_options_set_write_policy(null_mut(), RawWritePolicy(0)),
-            "opts",
-        );
-        invalid(
-            tc_options_set_sync_policy(null_mut(), RawSyncPolicy(0), 0),
-            "opts",
-        );
+        invalid(tc_options_set_write_policy(null_mut(), RawWritePolicy(0)), "opts");
+        invalid(tc_options_set_sync_policy(null_mut(), RawSyncPolicy(0), 0), "opts");
         invalid(tc_options_set_default_ttl(null_mut(), 1), "opts");
         invalid(tc_options_set_max_value_size(null_mut(), 1), "opts");
         invalid(tc_options_set_segment_size(null_mut(), 1 << 20), "opts");
         // Out-of-range enum values and settings.
         invalid(tc_options_set_write_policy(o, RawWritePolicy(7)), "policy");
         invalid(tc_options_set_sync_policy(o, RawSyncPolicy(4), 0), "policy");
-        invalid(
-            tc_options_set_sync_policy(o, RawSyncPolicy(3), 0),
-            "interval_ms",
-        );
+        invalid(tc_options_set_sync_policy(o, RawSyncPolicy(3), 0), "interval_ms");
         invalid(tc_options_set_max_value_size(o, 0), "max_value_len");
-        invalid(
-            tc_options_set_max_value_size(o, (1 << 30) + 1),
-            "max_value_len",
-        );
+        invalid(tc_options_set_max_value_size(o, (1 << 30) + 1), "max_value_len");
         invalid(tc_options_set_segment_size(o, 10), "segment_bytes");
         tc_options_free(o);
         // Frees and close accept NULL.
@@ -141,23 +117,12 @@ fn keys_and_values_respect_their_limits() {
     unsafe {
         invalid(tc_put(c, key.as_ptr(), 0, v.as_ptr(), 1, 0), "key");
         invalid(tc_get(c, key.as_ptr(), 0, &mut out), "key");
-        assert_eq!(
-            tc_put(c, key.as_ptr(), 65537, v.as_ptr(), 1, 0),
-            TC_TOO_LARGE
-        );
-        assert!(
-            last_error().contains("key: 65537 bytes"),
-            "{}",
-            last_error()
-        );
+        assert_eq!(tc_put(c, key.as_ptr(), 65537, v.as_ptr(), 1, 0), TC_TOO_LARGE);
+        assert!(last_error().contains("key: 65537 bytes"), "{}", last_error());
         assert_eq!(tc_get(c, key.as_ptr(), 65537, &mut out), TC_TOO_LARGE);
         assert_eq!(tc_put(c, key.as_ptr(), 65536, v.as_ptr(), 100, 0), TC_OK);
         assert_eq!(tc_put(c, key.as_ptr(), 1, v.as_ptr(), 101, 0), TC_TOO_LARGE);
-        assert!(
-            last_error().contains("value: 101 bytes"),
-            "{}",
-            last_error()
-        );
+        assert!(last_error().contains("value: 101 bytes"), "{}", last_error());
         // An empty value is stored as such: a non-NULL pointer with length 0.
         assert_eq!(tc_put(c, b"e".as_ptr(), 1, v.as_ptr(), 0, 0), TC_OK);
         assert_eq!(tc_get(c, b"e".as_ptr(), 1, &mut out), TC_OK);
@@ -179,10 +144,7 @@ fn get_into_reports_the_size_it_needs() {
         );
         assert_eq!(n, 5);
         let mut big = [0u8; 5];
-        assert_eq!(
-            tc_get_into(c, b"k".as_ptr(), 1, big.as_mut_ptr(), 5, &mut n),
-            TC_OK
-        );
+        assert_eq!(tc_get_into(c, b"k".as_ptr(), 1, big.as_mut_ptr(), 5, &mut n), TC_OK);
         assert_eq!((&big, n), (b"hello", 5));
         n = 99;
         assert_eq!(
@@ -219,11 +181,7 @@ fn open_reports_path_and_lock() {
         assert_eq!(tc_cache_open(o, &mut a), TC_OK);
         assert_eq!(tc_cache_open(o, &mut b), TC_LOCKED);
         assert!(b.is_null());
-        assert!(
-            last_error().contains(dir.path().to_str().unwrap()),
-            "{}",
-            last_error()
-        );
+        assert!(last_error().contains(dir.path().to_str().unwrap()), "{}", last_error());
         tc_cache_close(a);
         assert_eq!(tc_cache_open(o, &mut b), TC_OK);
         tc_cache_close(b);
@@ -255,9 +213,7 @@ fn the_last_error_is_per_thread() {
         );
     }
     let mine = last_error();
-    std::thread::spawn(|| assert_eq!(last_error(), ""))
-        .join()
-        .unwrap();
+    std::thread::spawn(|| assert_eq!(last_error(), "")).join().unwrap();
     assert_eq!(last_error(), mine);
     unsafe { tc_cache_close(c as *mut tc_cache) };
 }

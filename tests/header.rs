@@ -4,9 +4,8 @@
 #[test]
 fn committed_header_matches_the_source() {
     let fresh = include_str!(concat!(env!("OUT_DIR"), "/tiercache.h"));
-    let committed =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/tiercache.h"))
-            .expect("include/tiercache.h is missing");
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/tiercache.h"))
+        .expect("include/tiercache.h is missing");
     assert!(
         fresh == committed,
         "include/tiercache.h is stale: rebuild outside CI (build.rs rewrites it) and commit it"

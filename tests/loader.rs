@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use common::get;
 use tiercache::ffi::boundary::RawStatus;
-use tiercache::ffi::cache::{
-    tc_bytes, tc_bytes_free, tc_cache, tc_cache_close, tc_cache_open, tc_get, tc_put,
-};
+use tiercache::ffi::cache::{tc_bytes, tc_bytes_free, tc_cache, tc_cache_close, tc_cache_open, tc_get, tc_put};
 use tiercache::ffi::loader::{tc_cache_set_loader, tc_sink, tc_sink_put};
 use tiercache::{Cache, Loaded, Options, Status};
 
@@ -106,10 +104,7 @@ fn loader_may_call_back_into_the_cache() {
             let other = c.get(b"other").unwrap();
             c.put(b"side-effect", b"yes", 0).unwrap();
             // Asking for its own key does not deadlock: it is simply not there yet.
-            assert_eq!(
-                c.get(b"derived").unwrap_err().status(),
-                Status::TC_NOT_FOUND
-            );
+            assert_eq!(c.get(b"derived").unwrap_err().status(), Status::TC_NOT_FOUND);
             Loaded::Value {
                 value: [&*base, b"+", &*other].concat(),
                 ttl_ms: 0,
@@ -138,16 +133,8 @@ fn a_put_during_a_load_wins() {
             ttl_ms: 0,
         }
     })));
-    assert_eq!(
-        get(&c, b"k"),
-        Ok(b"old".to_vec()),
-        "the caller gets what it asked for"
-    );
-    assert_eq!(
-        get(&c, b"k"),
-        Ok(b"new".to_vec()),
-        "but the newer write is what stays"
-    );
+    assert_eq!(get(&c, b"k"), Ok(b"old".to_vec()), "the caller gets what it asked for");
+    assert_eq!(get(&c, b"k"), Ok(b"new".to_vec()), "but the newer write is what stays");
 }
 
 #[test]
@@ -170,12 +157,7 @@ struct Counter {
     frees: Arc<AtomicUsize>,
 }
 
-unsafe extern "C" fn c_loader(
-    user: *mut c_void,
-    key: *const u8,
-    key_len: usize,
-    sink: *mut tc_sink,
-) -> RawStatus {
+unsafe extern "C" fn c_loader(user: *mut c_void, key: *const u8, key_len: usize, sink: *mut tc_sink) -> RawStatus {
     let counter = &*(user as *const Counter);
     counter.calls.fetch_add(1, Ordering::SeqCst);
     let key = std::slice::from_raw_parts(key, key_len);
@@ -188,10 +170,7 @@ unsafe extern "C" fn c_loader(
             let v = [b"c:", key].concat();
             assert_eq!(tc_sink_put(sink, v.as_ptr(), v.len(), 0), Status::TC_OK);
             // A second answer is refused.
-            assert_eq!(
-                tc_sink_put(sink, v.as_ptr(), v.len(), 0),
-                Status::TC_INVALID_ARGUMENT
-            );
+            assert_eq!(tc_sink_put(sink, v.as_ptr(), v.len(), 0), Status::TC_INVALID_ARGUMENT);
             RawStatus(0)
         }
     }
@@ -231,10 +210,7 @@ fn counter(frees: &Arc<AtomicUsize>) -> *mut c_void {
 #[test]
 fn c_loader_statuses_and_destructor_runs_exactly_once() {
     let mut c: *mut tc_cache = std::ptr::null_mut();
-    assert_eq!(
-        unsafe { tc_cache_open(std::ptr::null(), &mut c) },
-        Status::TC_OK
-    );
+    assert_eq!(unsafe { tc_cache_open(std::ptr::null(), &mut c) }, Status::TC_OK);
     let first = Arc::new(AtomicUsize::new(0));
     let second = Arc::new(AtomicUsize::new(0));
     unsafe {
@@ -274,19 +250,13 @@ fn c_loader_statuses_and_destructor_runs_exactly_once() {
     assert_eq!(third.load(Ordering::SeqCst), 2);
     assert_eq!(c_get(c, b"nobody"), Err(Status::TC_NOT_FOUND));
     unsafe { tc_cache_close(c) };
-    assert_eq!(
-        (first.load(Ordering::SeqCst), second.load(Ordering::SeqCst)),
-        (1, 1)
-    );
+    assert_eq!((first.load(Ordering::SeqCst), second.load(Ordering::SeqCst)), (1, 1));
 }
 
 #[test]
 fn c_loader_destructor_runs_at_close() {
     let mut c: *mut tc_cache = std::ptr::null_mut();
-    assert_eq!(
-        unsafe { tc_cache_open(std::ptr::null(), &mut c) },
-        Status::TC_OK
-    );
+    assert_eq!(unsafe { tc_cache_open(std::ptr::null(), &mut c) }, Status::TC_OK);
     let frees = Arc::new(AtomicUsize::new(0));
     unsafe {
         tc_cache_set_loader(c, Some(c_loader), counter(&frees), Some(c_free));

@@ -66,10 +66,7 @@ fn a_tail_torn_at_every_offset_keeps_exactly_the_complete_records() {
         }
         let s = c.stats();
         assert_eq!(s.l2_entries, complete as u64, "cut at {cut}");
-        assert_eq!(
-            s.corrupt_records, 0,
-            "a torn tail is not corruption (cut at {cut})"
-        );
+        assert_eq!(s.corrupt_records, 0, "a torn tail is not corruption (cut at {cut})");
         // The torn bytes are gone, and appending after them works.
         c.put(b"after", b"cut", 0).unwrap();
         c.close().unwrap();
@@ -96,17 +93,10 @@ fn a_flipped_byte_anywhere_never_yields_a_wrong_value() {
             let hit = ends.iter().position(|e| at < *e).unwrap();
             for i in 0..n {
                 match get(&c, &key(i)) {
-                    Ok(v) => assert_eq!(
-                        v,
-                        value(i),
-                        "flip {mask:#x} at {at}: wrong value for key {i}"
-                    ),
+                    Ok(v) => assert_eq!(v, value(i), "flip {mask:#x} at {at}: wrong value for key {i}"),
                     Err(s) => {
                         assert_eq!(s, Status::TC_NOT_FOUND);
-                        assert_eq!(
-                            i, hit,
-                            "flip {mask:#x} at {at} lost key {i}, not only key {hit}"
-                        );
+                        assert_eq!(i, hit, "flip {mask:#x} at {at} lost key {i}, not only key {hit}");
                     }
                 }
             }
@@ -177,15 +167,10 @@ fn child_process_helper() {
 
 fn child(dir: &Path, hold: bool) -> std::process::Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "child_process_helper",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env("TIERCACHE_TEST_CHILD_DIR", dir)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    cmd.args(["--exact", "child_process_helper", "--nocapture", "--test-threads=1"])
+        .env("TIERCACHE_TEST_CHILD_DIR", dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     if hold {
         cmd.env("TIERCACHE_TEST_CHILD_HOLD", "1");
     }
@@ -219,10 +204,7 @@ fn the_lock_is_free_after_its_owner_is_killed() {
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert_eq!(
-        Cache::open(&Options::with_dir(dir.path()))
-            .err()
-            .unwrap()
-            .status(),
+        Cache::open(&Options::with_dir(dir.path())).err().unwrap().status(),
         Status::TC_LOCKED
     );
     owner.kill().unwrap(); // SIGKILL
@@ -241,10 +223,7 @@ fn directory_and_files_are_private_to_the_owner() {
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&parent.path().join("nested")), 0o700);
-    let files: Vec<_> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let files: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     assert!(files.len() >= 2, "{files:?}");
     for f in files {
         assert_eq!(mode(&f), 0o600, "{}", f.display());

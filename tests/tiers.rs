@@ -65,9 +65,7 @@ fn contains_never_loads_or_promotes() {
     let c = open(dir.path(), 1);
     c.put(b"a", b"1", 0).unwrap();
     c.put(b"b", b"2", 0).unwrap();
-    c.set_loader(Some(Arc::new(|_: &[u8]| {
-        panic!("contains must not call the loader")
-    })));
+    c.set_loader(Some(Arc::new(|_: &[u8]| panic!("contains must not call the loader"))));
     assert!(c.contains(b"a").unwrap()); // in L2 only
     assert!(!c.contains(b"x").unwrap());
     let s = c.stats();

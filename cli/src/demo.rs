@@ -39,8 +39,7 @@ fn show(d: Duration) -> String {
 }
 
 pub fn run() -> Result<()> {
-    let tmp =
-        tempfile::tempdir().map_err(|e| tiercache::Error::io("create a temporary directory", e))?;
+    let tmp = tempfile::tempdir().map_err(|e| tiercache::Error::io("create a temporary directory", e))?;
     let dir = tmp.path().join("cache");
     println!(
         "tiercache {} demo: a cache with default settings in {}",
@@ -58,10 +57,11 @@ pub fn run() -> Result<()> {
 
     println!("1. First run of the program");
     let (v, t) = timed_get(&cache, "page:/home")?;
-    println!("   get page:/home  -> {v:?} in {}: nothing in memory or on disk, so the loader (L3) rendered it;", show(t));
     println!(
-        "                      the answer was stored in memory (L1) and appended to disk (L2)."
+        "   get page:/home  -> {v:?} in {}: nothing in memory or on disk, so the loader (L3) rendered it;",
+        show(t)
     );
+    println!("                      the answer was stored in memory (L1) and appended to disk (L2).");
     let (_, t) = timed_get(&cache, "page:/home")?;
     println!(
         "   get page:/home  -> the same, in {}: answered from memory (L1).",
@@ -98,10 +98,7 @@ pub fn run() -> Result<()> {
     );
     println!("                      and promoted into memory. The loader was not called.");
     let (_, t) = timed_get(&cache, "page:/home")?;
-    println!(
-        "   get page:/home  -> again in {}: from memory (L1).",
-        show(t)
-    );
+    println!("   get page:/home  -> again in {}: from memory (L1).", show(t));
     let (v, t) = timed_get(&cache, "page:/blog")?;
     println!(
         "   get page:/blog  -> {v:?} in {}: new key, so the loader ran.",

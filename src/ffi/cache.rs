@@ -325,3 +325,49 @@ pub unsafe extern "C" fn tc_stats_get(cache: *const tc_cache, out: *mut tc_stats
         Ok(())
     })
 }
+
+/// Compacts L2 now: every sealed segment with dead records has its live
+/// records appended again and is deleted. Readers are served throughout.
+/// (L2 also compacts by itself, in the background, segments that are
+/// mostly dead.) A memory-only cache has nothing to compact.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache` is NULL; `TC_IO_ERROR` if
+/// the log cannot be written, synced or its old files deleted (the cache is
+/// then degraded, as `tc_stats` reports).
+///
+/// # Safety
+/// `cache` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn tc_compact(cache: *mut tc_cache) -> tc_status {
+    guard("tc_compact", || arg(cache, "cache")?.cache.compact().map(|_| ()))
+}
+
+/// Reads one counter by name, for counters that `tc_stats` does not carry
+/// (its layout is fixed): "l2_readmissions" (entries of a retired segment
+/// appended again because they had been read) and "l2_segments" (segment
+/// files now). Every `tc_stats` field can be read this way too, by its name.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL; `TC_NOT_FOUND`
+/// if no counter has that name.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `name` is NULL or a NUL-terminated
+/// string; `value` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_stats_get_counter(
+    cache: *const tc_cache,
+    name: *const std::ffi::c_char,
+    value: *mut u64,
+) -> tc_status {
+    guard("tc_stats_get_counter", || {
+        let c = arg(cache, "cache")?;
+        let name = std::ffi::CStr::from_ptr(arg(name, "name")?);
+        let value = arg_mut(value, "value")?;
+        let name = name.to_str().unwrap_or("");
+        *value = c
+            .cache
+            .counter(name)
+            .ok_or_else(|| Error::new(Status::TC_NOT_FOUND, format!("name: no counter is called {name:?}")))?;
+        Ok(())
+    })
+}

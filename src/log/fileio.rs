@@ -26,6 +26,8 @@ pub enum Op {
     Map,
     Create,
     Remove,
+    /// In a plan: every kind above, counted together.
+    Any,
 }
 
 impl Op {
@@ -48,7 +50,8 @@ pub struct Plan {
     pub nth: u64,
     /// Whether every later call of this kind fails too.
     pub persistent: bool,
-    /// The OS error to report, e.g. `libc::ENOSPC` or `libc::EIO`.
+    /// The OS error to report, e.g. `libc::ENOSPC` or `libc::EIO`; 0 aborts
+    /// the process instead, as a crash at that very step would.
     pub errno: i32,
 }
 
@@ -88,9 +91,12 @@ fn check(path: &Path, op: Op) -> io::Result<()> {
     }
     let mut plans = PLANS.lock();
     for a in plans.iter_mut() {
-        if a.plan.op == op && path.starts_with(&a.dir) {
+        if (a.plan.op == op || a.plan.op == Op::Any) && path.starts_with(&a.dir) {
             a.seen += 1;
             if a.seen == a.plan.nth || (a.plan.persistent && a.seen > a.plan.nth) {
+                if a.plan.errno == 0 {
+                    std::process::abort();
+                }
                 return Err(io::Error::from_raw_os_error(a.plan.errno));
             }
         }

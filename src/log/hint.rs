@@ -151,8 +151,20 @@ mod tests {
 
     fn sample() -> Vec<HintEntry> {
         vec![
-            HintEntry { hash: 1, offset: 16, len: 30, kind: Kind::Put, expires_at: 0 },
-            HintEntry { hash: 2, offset: 46, len: 20, kind: Kind::Tombstone, expires_at: 9 },
+            HintEntry {
+                hash: 1,
+                offset: 16,
+                len: 30,
+                kind: Kind::Put,
+                expires_at: 0,
+            },
+            HintEntry {
+                hash: 2,
+                offset: 46,
+                len: 20,
+                kind: Kind::Tombstone,
+                expires_at: 9,
+            },
         ]
     }
 

@@ -1,22 +1,30 @@
 //! L2: the on-disk tier, an append-only log of records in segment files.
 //!
 //! `Log` owns a cache directory while it is open: the lock, the segments, the
-//! user-space append buffer and the in-memory index of live records. All of
-//! that state sits behind one `RwLock`: lookups share it, appends take it
-//! exclusively (an append is a copy into the buffer, so the write lock is
-//! short). The log never calls user code and never touches L1.
+//! append buffer and the in-memory index of live records. That state sits
+//! behind one `RwLock`: lookups share it, appends take it exclusively (an
+//! append is a copy into the buffer, so the write lock is short), and no
+//! fsync is ever made while holding it. The log never calls user code and
+//! never touches L1.
 //!
-//! Recovery is the read path run over every record: open scans the segments in
-//! order, checks each frame, cuts a torn tail off the last segment, counts and
-//! skips bad records elsewhere, and rebuilds the index. A record whose checksum
-//! or key does not match is never returned.
+//! Failure model: the first write or fsync that fails puts the log in the
+//! degraded state (`commit.rs`). Writes then leave the disk alone: each key
+//! written while degraded is dropped from the index, so the stale value on
+//! disk is never served, and remembered; when a later probe of the disk
+//! succeeds, tombstones for those keys are appended and the log is healthy
+//! again. Only `flush` and `compact` report the failure to the caller.
 
+mod commit;
+mod compact;
 pub mod fileio;
+mod hint;
 mod index;
 mod lock;
+mod recovery;
 mod segment;
+mod store;
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
@@ -24,27 +32,28 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::clock::{is_expired, now_ms};
 use crate::error::{Error, Result};
 use crate::options::SyncPolicy;
-use crate::record::{self, Frame, Kind, RecordRef};
+use crate::record::{Kind, RecordRef};
 use crate::stats::Counters;
 
+use commit::{Commit, Turn};
+pub use compact::CompactReport;
 pub use index::key_hash;
 use index::{Index, Loc};
 use lock::DirLock;
-use segment::{HeaderCheck, Segment};
-
-/// Appends collect here until this many bytes are waiting.
-const BUFFER_BYTES: usize = 64 * 1024;
+use store::Store;
 
 /// What the log needs to know from the cache's options.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
     pub sync: SyncPolicy,
     pub segment_bytes: u64,
+    /// Bound on bytes on disk (0: none).
+    pub max_bytes: u64,
 }
 
 /// Sizes of the log now.
@@ -54,138 +63,46 @@ pub struct LogSizes {
     pub entries: u64,
     /// Bytes of live records.
     pub live_bytes: u64,
-    /// Bytes in segment files plus the append buffer.
+    /// Bytes of segment and hint files plus the append buffer.
     pub file_bytes: u64,
+    /// Number of segment files.
+    pub segments: u64,
 }
 
-/// A live record's key, value and expiry, copied out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub key: Vec<u8>,
-    pub value: Vec<u8>,
-    pub expires_at: u64,
-}
+/// A position in the log that a put's record ends at; `Log::wait_durable`
+/// waits until it is on stable storage. `None`: the record was not written
+/// (the log is degraded).
+pub type Ticket = Option<u64>;
 
 pub struct Log {
     dir: PathBuf,
     config: LogConfig,
     counters: Arc<Counters>,
     state: RwLock<State>,
+    commit: Commit,
+    /// Hashes of keys read from L2 since they were last written: the entries
+    /// that retiring a segment re-appends instead of dropping.
+    read_marks: Mutex<HashSet<u64>>,
+    /// What the disk still holds wrongly because writes failed while degraded.
+    pending: Mutex<Pending>,
+    /// Serialises compactions (automatic and requested).
+    compacting: Mutex<()>,
     _lock: DirLock,
 }
 
-struct State {
+#[derive(Default)]
+struct Pending {
+    /// Keys written or removed while degraded: tombstoned on recovery.
+    keys: HashSet<Box<[u8]>>,
+    /// A clear was asked for while degraded.
+    clear: bool,
+}
+
+pub(crate) struct State {
     index: Index,
     store: Store,
     /// Bytes of the records the index points at.
     live_bytes: u64,
-}
-
-/// The segments and the append buffer: everything a location can point into.
-struct Store {
-    dir: PathBuf,
-    /// Every segment, by id; the last one is the active one.
-    segments: BTreeMap<u32, Segment>,
-    /// Records appended after the end of the active segment's file.
-    buf: Vec<u8>,
-}
-
-/// Why a location did not yield a record.
-enum Bad {
-    /// The bytes there fail their checksum or do not decode.
-    Corrupt,
-    /// No such segment or offset (never expected; treated like corrupt).
-    Missing,
-}
-
-impl Store {
-    fn active(&self) -> &Segment {
-        self.segments
-            .values()
-            .next_back()
-            .expect("the log always has an active segment")
-    }
-
-    fn active_mut(&mut self) -> &mut Segment {
-        self.segments
-            .values_mut()
-            .next_back()
-            .expect("the log always has an active segment")
-    }
-
-    /// The location the next appended byte will have.
-    fn next_loc(&self) -> Loc {
-        let a = self.active();
-        Loc::new(a.id, a.len() + self.buf.len() as u64)
-    }
-
-    /// The bytes from `loc` to the end of what is readable there.
-    fn bytes_at(&self, loc: Loc) -> Option<&[u8]> {
-        let seg = self.segments.get(&loc.segment())?;
-        let off = loc.offset();
-        if off < seg.len() {
-            return seg.bytes().get(off as usize..);
-        }
-        if seg.id == self.active().id {
-            return self.buf.get((off - seg.len()) as usize..);
-        }
-        None
-    }
-
-    /// The checked, decoded record at `loc`.
-    fn record(&self, loc: Loc) -> std::result::Result<RecordRef<'_>, Bad> {
-        let bytes = self.bytes_at(loc).ok_or(Bad::Missing)?;
-        match record::check_frame(bytes) {
-            Frame::Valid { len } => record::decode(record::payload(&bytes[..len])).ok_or(Bad::Corrupt),
-            _ => Err(Bad::Corrupt),
-        }
-    }
-
-    /// Length of the frame at `loc`, trusting our own bytes (0 if unreadable).
-    fn frame_len(&self, loc: Loc) -> u64 {
-        self.bytes_at(loc).and_then(record::frame_len).unwrap_or(0) as u64
-    }
-
-    fn key_is(&self, loc: Loc, key: &[u8]) -> bool {
-        matches!(self.record(loc), Ok(r) if r.key == key)
-    }
-
-    /// Writes the buffer to the active segment's file.
-    fn write_buffer(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let buf = std::mem::take(&mut self.buf);
-        let res = self.active_mut().append(&buf);
-        self.buf = buf;
-        res?;
-        self.buf.clear();
-        if self.buf.capacity() > 4 * BUFFER_BYTES {
-            self.buf.shrink_to(BUFFER_BYTES);
-        }
-        Ok(())
-    }
-
-    /// Seals the active segment and starts segment `id` as the new active one.
-    fn start_segment(&mut self, sync: bool) -> Result<()> {
-        self.write_buffer().map_err(|e| Error::io("write the log", e))?;
-        let old = self.active();
-        if sync {
-            old.sync()
-                .map_err(|e| Error::io(format!("fsync {}", old.path.display()), e))?;
-        }
-        let id = old.id + 1;
-        if id > Loc::MAX_SEGMENT {
-            return Err(Error::io("start a segment", io::Error::other("segment ids exhausted")));
-        }
-        let seg = Segment::create(&self.dir, id)
-            .map_err(|e| Error::io(format!("create segment {}", segment::file_name(id)), e))?;
-        self.segments.insert(id, seg);
-        if sync {
-            fileio::sync_dir(&self.dir).map_err(|e| Error::io(format!("fsync {}", self.dir.display()), e))?;
-        }
-        Ok(())
-    }
 }
 
 impl Log {
@@ -203,75 +120,23 @@ impl Log {
             return Err(Error::invalid(format!("{} is not a directory", dir.display())));
         }
         let lock = DirLock::acquire(dir)?;
-        let mut ids = Vec::new();
-        for ent in fs::read_dir(dir).map_err(|e| Error::io(format!("list {}", dir.display()), e))? {
-            let ent = ent.map_err(|e| Error::io(format!("list {}", dir.display()), e))?;
-            if let Some(id) = ent.file_name().to_str().and_then(segment::parse_file_name) {
-                ids.push(id);
-            }
-        }
-        ids.sort_unstable();
-
-        let mut state = State {
-            index: Index::default(),
-            store: Store {
-                dir: dir.to_path_buf(),
-                segments: BTreeMap::new(),
-                buf: Vec::with_capacity(BUFFER_BYTES),
-            },
-            live_bytes: 0,
-        };
-        let last = ids.last().copied();
-        for id in ids {
-            let path = dir.join(segment::file_name(id));
-            let (mut seg, check) =
-                Segment::open(&path, id).map_err(|e| Error::io(format!("open segment {}", path.display()), e))?;
-            match check {
-                HeaderCheck::Ok => {}
-                HeaderCheck::NewerVersion(v) => {
-                    return Err(Error::corrupt(format!(
-                        "{} was written by a newer tiercache (format version {v})",
-                        path.display()
-                    )))
-                }
-                HeaderCheck::Short if Some(id) == last => {
-                    // Its creation was cut short by a crash: start it afresh.
-                    seg.reset()
-                        .map_err(|e| Error::io(format!("rewrite {}", path.display()), e))?;
-                }
-                HeaderCheck::Short | HeaderCheck::Bad => {
-                    // Not ours to delete, not ours to read: count it and leave it.
-                    counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-            }
-            state.store.segments.insert(id, seg);
-            let cut = state.scan_segment(id, &counters);
-            if let Some(at) = cut {
-                if Some(id) == last {
-                    let seg = state.store.segments.get_mut(&id).unwrap();
-                    seg.truncate(at)
-                        .and_then(|_| seg.sync())
-                        .map_err(|e| Error::io(format!("cut the torn tail of {}", path.display()), e))?;
-                }
-            }
-        }
-        if state.store.segments.is_empty() {
-            let seg = Segment::create(dir, 1)
-                .map_err(|e| Error::io(format!("create the first segment in {}", dir.display()), e))?;
-            state.store.segments.insert(1, seg);
-            fileio::sync_dir(dir).map_err(|e| Error::io(format!("fsync {}", dir.display()), e))?;
-        } else if Some(state.store.active().id) != last {
-            // The last file was unreadable: append to a fresh one after it.
-            state.store.start_segment(true)?;
-        }
-        Ok(Log {
+        let state = recovery::rebuild(dir, &counters)?;
+        let log = Log {
             dir: dir.to_path_buf(),
             config,
             counters,
             state: RwLock::new(state),
+            commit: Commit::default(),
+            read_marks: Mutex::new(HashSet::new()),
+            pending: Mutex::new(Pending::default()),
+            compacting: Mutex::new(()),
             _lock: lock,
-        })
+        };
+        // A directory opened with a smaller bound than it was written with.
+        let mut st = log.state.write();
+        log.enforce_capacity(&mut st);
+        drop(st);
+        Ok(log)
     }
 
     pub fn dir(&self) -> &Path {
@@ -297,7 +162,13 @@ impl Log {
         if is_expired(r.expires_at, now) {
             return None;
         }
-        Some((Arc::from(r.value), r.expires_at))
+        let value = Arc::from(r.value);
+        let expires_at = r.expires_at;
+        drop(st);
+        if self.config.max_bytes > 0 {
+            self.read_marks.lock().insert(h);
+        }
+        Some((value, expires_at))
     }
 
     /// Whether `key` has a live, unexpired value.
@@ -314,8 +185,12 @@ impl Log {
         found.is_some_and(|exp| !is_expired(exp, now))
     }
 
-    /// Appends a put of `key` and points the index at it.
-    pub fn put(&self, key: &[u8], h: u64, value: &[u8], expires_at: u64) -> Result<()> {
+    /// Appends a put of `key` and points the index at it. While degraded it
+    /// writes nothing: the key is forgotten on disk instead (see the module
+    /// doc). Wait for the ticket with `wait_durable` when the policy is
+    /// `TC_SYNC_ALWAYS`.
+    pub fn put(&self, key: &[u8], h: u64, value: &[u8], expires_at: u64) -> Ticket {
+        self.maybe_recover();
         let rec = RecordRef {
             kind: Kind::Put,
             key,
@@ -324,40 +199,100 @@ impl Log {
             written_at: now_ms(),
         };
         let mut st = self.state.write();
-        let loc = self.append(&mut st.store, &rec)?;
-        let len = st.store.frame_len(loc);
+        if self.config.max_bytes > 0 {
+            self.read_marks.lock().remove(&h);
+        }
+        if self.commit.is_degraded() {
+            self.forget(&mut st, key, h);
+            return None;
+        }
+        let (loc, len) = match st.store.append(&rec) {
+            Ok(x) => x,
+            Err(e) => {
+                self.fail("write the log", e);
+                self.forget(&mut st, key, h);
+                return None;
+            }
+        };
         let State {
             index,
             store,
             live_bytes,
         } = &mut *st;
         if let Some(old) = index.insert(h, loc, |l| store.key_is(l, key)) {
-            self.mark_dead(store, live_bytes, old);
+            mark_dead(store, live_bytes, old);
         }
         *live_bytes += len;
-        self.after_append(&mut st.store)
+        let ticket = st.store.appended;
+        self.after_append(&mut st);
+        Some(ticket)
     }
 
-    /// Appends a tombstone for `key` if it has a record; says whether it had an
-    /// unexpired one.
-    pub fn remove(&self, key: &[u8], h: u64, now: u64) -> Result<bool> {
+    /// Under `TC_SYNC_ALWAYS`, returns once the record of `ticket` is written
+    /// and fsynced, sharing the fsync with concurrent writers (group commit).
+    /// Other policies return at once.
+    pub fn wait_durable(&self, ticket: Ticket) -> Result<()> {
+        let Some(pos) = ticket else {
+            return Err(self.degraded_error());
+        };
+        if self.config.sync != SyncPolicy::TC_SYNC_ALWAYS {
+            return Ok(());
+        }
+        loop {
+            match self.commit.wait_turn(pos) {
+                Turn::Done => return Ok(()),
+                Turn::Lead => {
+                    let r = self.sync_now();
+                    self.commit.led(r.as_ref().ok().copied());
+                    r?;
+                }
+            }
+        }
+    }
+
+    /// Writes the buffer out and fsyncs the active segment, holding the log's
+    /// lock only for the write. Returns the position now durable.
+    fn sync_now(&self) -> Result<u64> {
+        let (pos, file, path) = {
+            let mut st = self.state.write();
+            st.store.write_buffer().map_err(|e| self.fail("write the log", e))?;
+            let a = st.store.active();
+            (st.store.appended, a.handle(), a.path.clone())
+        };
+        fileio::sync_data(&file, &path).map_err(|e| self.fail(format!("fsync {}", path.display()), e))?;
+        Ok(pos)
+    }
+
+    /// Appends a tombstone for `key` if it has a record; says whether it had
+    /// an unexpired one.
+    pub fn remove(&self, key: &[u8], h: u64, now: u64) -> bool {
+        self.maybe_recover();
         let mut st = self.state.write();
         let State { index, store, .. } = &mut *st;
         let Some(loc) = index.get(h, |l| store.key_is(l, key)) else {
-            return Ok(false);
+            return false;
         };
         let live = store
             .record(loc)
             .map(|r| !is_expired(r.expires_at, now))
             .unwrap_or(false);
-        self.tombstone(&mut st, key, h)?;
-        self.after_append(&mut st.store)?;
-        Ok(live)
+        self.tombstone(&mut st, key, h);
+        self.after_append(&mut st);
+        live
     }
 
-    /// Appends tombstones for every live key that starts with `prefix`; returns
-    /// the unexpired keys removed.
-    pub fn remove_prefix(&self, prefix: &[u8], now: u64) -> Result<Vec<Vec<u8>>> {
+    /// Appends a tombstone whether or not the index knows the key: for a key
+    /// whose newer value lived only in memory (write-back) and expired.
+    pub fn supersede(&self, key: &[u8], h: u64) {
+        let mut st = self.state.write();
+        self.tombstone(&mut st, key, h);
+        self.after_append(&mut st);
+    }
+
+    /// Appends tombstones for every live key that starts with `prefix`;
+    /// returns the unexpired keys removed.
+    pub fn remove_prefix(&self, prefix: &[u8], now: u64) -> Vec<Vec<u8>> {
+        self.maybe_recover();
         let mut st = self.state.write();
         let mut doomed = Vec::new();
         for (h, loc) in st.index.iter() {
@@ -369,13 +304,13 @@ impl Log {
         }
         let mut removed = Vec::new();
         for (h, key, live) in doomed {
-            self.tombstone(&mut st, &key, h)?;
+            self.tombstone(&mut st, &key, h);
             if live {
                 removed.push(key);
             }
         }
-        self.after_append(&mut st.store)?;
-        Ok(removed)
+        self.after_append(&mut st);
+        removed
     }
 
     /// Forgets every expired record (no tombstone is needed: an expired record
@@ -397,7 +332,7 @@ impl Log {
         } = &mut *st;
         for (h, loc, _) in &doomed {
             if index.remove(*h, |l| l == *loc).is_some() {
-                self.mark_dead(store, live_bytes, *loc);
+                mark_dead(store, live_bytes, *loc);
             }
         }
         doomed.into_iter().map(|(_, _, k)| k).collect()
@@ -405,11 +340,27 @@ impl Log {
 
     /// Drops every record: a clear record goes first in a new segment, then
     /// every older segment is deleted. A crash in between leaves the clear
-    /// record to hide what was not deleted yet.
-    pub fn clear(&self) -> Result<()> {
+    /// record to hide what was not deleted yet (and open finishes the job).
+    pub fn clear(&self) {
+        self.maybe_recover();
         let mut st = self.state.write();
+        st.index.clear();
+        st.live_bytes = 0;
+        if self.commit.is_degraded() {
+            let mut p = self.pending.lock();
+            p.keys.clear();
+            p.clear = true;
+            return;
+        }
+        if let Err(e) = self.clear_on_disk(&mut st) {
+            self.fail("clear the log", e);
+            self.pending.lock().clear = true;
+        }
+    }
+
+    fn clear_on_disk(&self, st: &mut State) -> io::Result<()> {
         let sync = self.config.sync != SyncPolicy::TC_SYNC_NEVER;
-        st.store.start_segment(sync)?;
+        st.store.seal_and_start(sync)?.ok();
         let rec = RecordRef {
             kind: Kind::Clear,
             key: &[],
@@ -417,48 +368,101 @@ impl Log {
             expires_at: 0,
             written_at: now_ms(),
         };
-        self.append(&mut st.store, &rec)?;
-        st.store.write_buffer().map_err(|e| self.io_error("write the log", e))?;
-        if sync {
-            st.store
-                .active()
-                .sync()
-                .map_err(|e| self.io_error("fsync the log", e))?;
-        }
+        st.store.append(&rec)?;
+        // On disk before anything is deleted, whatever the sync policy.
+        st.store.write_buffer()?;
+        st.store.active().sync()?;
         let active = st.store.active().id;
         let old: Vec<u32> = st.store.segments.keys().copied().filter(|id| *id != active).collect();
-        st.index.clear();
-        st.live_bytes = 0;
         for id in old {
-            let seg = st.store.segments.remove(&id).unwrap();
-            fileio::remove(&seg.path).map_err(|e| self.io_error(format!("delete {}", seg.path.display()), e))?;
+            st.store.delete_segment(id)?;
         }
-        if sync {
-            fileio::sync_dir(&self.dir).map_err(|e| self.io_error(format!("fsync {}", self.dir.display()), e))?;
-        }
-        let len = st.store.active().len() - segment::HEADER_LEN;
-        st.store.active_mut().dead = len;
+        fileio::sync_dir(&self.dir)?;
+        let a = st.store.active_mut();
+        a.dead = a.payload_bytes();
+        self.commit.synced_upto(st.store.appended);
         Ok(())
     }
 
     /// Writes the append buffer out, and fsyncs unless the policy is NEVER.
+    /// While degraded, probes the disk first and fails if it is still bad.
     pub fn flush(&self) -> Result<()> {
+        if self.commit.is_degraded() && !self.recover() {
+            return Err(self.degraded_error());
+        }
         let mut st = self.state.write();
-        st.store.write_buffer().map_err(|e| self.io_error("write the log", e))?;
+        st.store.write_buffer().map_err(|e| self.fail("write the log", e))?;
         if self.config.sync != SyncPolicy::TC_SYNC_NEVER {
             let seg = st.store.active();
             seg.sync()
-                .map_err(|e| self.io_error(format!("fsync {}", seg.path.display()), e))?;
+                .map_err(|e| self.fail(format!("fsync {}", seg.path.display()), e))?;
+            self.commit.synced_upto(st.store.appended);
         }
         Ok(())
     }
 
+    pub fn is_degraded(&self) -> bool {
+        self.commit.is_degraded()
+    }
+
+    /// Probes the disk if the log is degraded and the backoff allows.
+    pub fn maybe_recover(&self) {
+        if self.commit.probe_due() {
+            self.recover();
+        }
+    }
+
+    /// Tries to leave the degraded state: writes the buffer, replays what
+    /// was asked while degraded, fsyncs. Says whether the log is healthy.
+    fn recover(&self) -> bool {
+        let mut st = self.state.write();
+        if !self.commit.is_degraded() {
+            return true;
+        }
+        let result = (|| -> io::Result<()> {
+            st.store.write_buffer()?;
+            let mut p = self.pending.lock();
+            if p.clear {
+                self.clear_on_disk(&mut st)?;
+                p.clear = false;
+            }
+            for key in p.keys.iter() {
+                let rec = RecordRef {
+                    kind: Kind::Tombstone,
+                    key,
+                    value: &[],
+                    expires_at: 0,
+                    written_at: now_ms(),
+                };
+                let (loc, len) = st.store.append(&rec)?;
+                st.store.segments.get_mut(&loc.segment()).unwrap().dead += len;
+            }
+            st.store.write_buffer()?;
+            st.store.active().sync()?;
+            p.keys.clear();
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                self.commit.synced_upto(st.store.appended);
+                self.commit.recovered();
+                true
+            }
+            Err(e) => {
+                self.fail("probe the disk", e);
+                false
+            }
+        }
+    }
+
     pub fn sizes(&self) -> LogSizes {
+        self.maybe_recover();
         let st = self.state.read();
         LogSizes {
             entries: st.index.len() as u64,
             live_bytes: st.live_bytes,
-            file_bytes: st.store.segments.values().map(|s| s.len()).sum::<u64>() + st.store.buf.len() as u64,
+            file_bytes: st.store.disk_bytes(),
+            segments: st.store.segments.len() as u64,
         }
     }
 
@@ -472,44 +476,36 @@ impl Log {
         }
     }
 
-    /// Encodes `rec` into the buffer (writing it out when full) and returns its
-    /// location. On error nothing of `rec` stays in the log.
-    fn append(&self, store: &mut Store, rec: &RecordRef<'_>) -> Result<Loc> {
-        let loc = store.next_loc();
-        let before = store.buf.len();
-        record::encode(&mut store.buf, rec);
-        if store.buf.len() >= BUFFER_BYTES {
-            if let Err(e) = store.write_buffer() {
-                store.buf.truncate(before);
-                return Err(self.io_error("write the log", e));
+    /// What every append does after the index is updated: roll the segment
+    /// when it is full, and keep the directory within its bound.
+    fn after_append(&self, st: &mut State) {
+        if st.store.active_len() < self.config.segment_bytes || self.commit.is_degraded() {
+            return;
+        }
+        let sync = self.config.sync != SyncPolicy::TC_SYNC_NEVER;
+        match st.store.seal_and_start(sync) {
+            Ok(hint) => {
+                if hint.is_err() {
+                    // Only an optimisation: the segment is scanned on open.
+                    self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                if sync {
+                    self.commit.synced_upto(st.store.appended - st.store.buf.len() as u64);
+                }
+                self.enforce_capacity(st);
+            }
+            Err(e) => {
+                self.fail("start a new segment", e);
             }
         }
-        Ok(loc)
-    }
-
-    /// What every append does after the index is updated: honour SYNC_ALWAYS
-    /// and roll the segment when it is full.
-    fn after_append(&self, store: &mut Store) -> Result<()> {
-        let sync = self.config.sync;
-        if sync == SyncPolicy::TC_SYNC_ALWAYS {
-            store.write_buffer().map_err(|e| self.io_error("write the log", e))?;
-            let seg = store.active();
-            seg.sync()
-                .map_err(|e| self.io_error(format!("fsync {}", seg.path.display()), e))?;
-        }
-        let active = store.active();
-        if active.len() + store.buf.len() as u64 >= self.config.segment_bytes {
-            store
-                .start_segment(sync != SyncPolicy::TC_SYNC_NEVER)
-                .inspect_err(|_| {
-                    self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
-                })?;
-        }
-        Ok(())
     }
 
     /// Appends a tombstone for `key` and removes it from the index.
-    fn tombstone(&self, st: &mut State, key: &[u8], h: u64) -> Result<()> {
+    fn tombstone(&self, st: &mut State, key: &[u8], h: u64) {
+        if self.commit.is_degraded() {
+            self.forget(st, key, h);
+            return;
+        }
         let rec = RecordRef {
             kind: Kind::Tombstone,
             key,
@@ -517,121 +513,62 @@ impl Log {
             expires_at: 0,
             written_at: now_ms(),
         };
-        let loc = self.append(&mut st.store, &rec)?;
+        let (loc, len) = match st.store.append(&rec) {
+            Ok(x) => x,
+            Err(e) => {
+                self.fail("write the log", e);
+                self.forget(st, key, h);
+                return;
+            }
+        };
         let State {
             index,
             store,
             live_bytes,
         } = st;
         if let Some(old) = index.remove(h, |l| store.key_is(l, key)) {
-            self.mark_dead(store, live_bytes, old);
+            mark_dead(store, live_bytes, old);
         }
         // The tombstone itself is dead weight as soon as it is written.
-        let len = store.frame_len(loc);
-        if let Some(seg) = store.segments.get_mut(&loc.segment()) {
-            seg.dead += len;
-        }
-        Ok(())
+        store.segments.get_mut(&loc.segment()).unwrap().dead += len;
     }
 
-    fn mark_dead(&self, store: &mut Store, live_bytes: &mut u64, loc: Loc) {
-        let len = store.frame_len(loc);
-        *live_bytes = live_bytes.saturating_sub(len);
-        if let Some(seg) = store.segments.get_mut(&loc.segment()) {
-            seg.dead += len;
-        }
-    }
-
-    fn io_error(&self, what: impl std::fmt::Display, e: io::Error) -> Error {
-        self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
-        Error::io(format!("{what} in {}", self.dir.display()), e)
-    }
-}
-
-impl State {
-    /// Applies every record of segment `id` to the index, in order. Returns
-    /// where the segment's readable records end if something after that point
-    /// is unreadable (a torn tail, or garbage with no record after it).
-    fn scan_segment(&mut self, id: u32, counters: &Counters) -> Option<u64> {
-        let now = now_ms();
-        let seg_len = self.store.segments[&id].len();
-        let mut pos = segment::HEADER_LEN;
-        while pos < seg_len {
-            let bytes = &self.store.segments[&id].bytes()[pos as usize..];
-            let frame = record::check_frame(bytes);
-            let len = match frame {
-                Frame::Valid { len } => len,
-                Frame::Truncated | Frame::Corrupt => match next_valid_frame(bytes) {
-                    Some(skip) => {
-                        counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
-                        pos += skip as u64;
-                        continue;
-                    }
-                    None => {
-                        if frame == Frame::Corrupt {
-                            counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
-                        }
-                        return Some(pos);
-                    }
-                },
-            };
-            let loc = Loc::new(id, pos);
-            self.apply(loc, len as u64, now, counters);
-            pos += len as u64;
-        }
-        None
-    }
-
-    fn apply(&mut self, loc: Loc, len: u64, now: u64, counters: &Counters) {
+    /// Degraded: the disk's value of `key` can no longer be replaced, so the
+    /// index forgets it and recovery will tombstone it.
+    fn forget(&self, st: &mut State, key: &[u8], h: u64) {
         let State {
             index,
             store,
             live_bytes,
-        } = self;
-        let Ok(rec) = store.record(loc) else {
-            // The checksum matched but the payload is not a record we can read.
-            counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
-            store.segments.get_mut(&loc.segment()).unwrap().dead += len;
-            return;
-        };
-        if rec.kind == Kind::Clear {
-            index.clear();
-            *live_bytes = 0;
-            for seg in store.segments.values_mut() {
-                seg.dead = if seg.id == loc.segment() {
-                    loc.offset() + len - segment::HEADER_LEN
-                } else {
-                    seg.len() - segment::HEADER_LEN
-                };
-            }
-            return;
+        } = st;
+        if let Some(old) = index.remove(h, |l| store.key_is(l, key)) {
+            mark_dead(store, live_bytes, old);
         }
-        let key = rec.key.to_vec();
-        let h = key_hash(&key);
-        // An expired put hides older versions just as a tombstone does.
-        let live = rec.kind == Kind::Put && !is_expired(rec.expires_at, now);
-        let old = if live {
-            index.insert(h, loc, |l| store.key_is(l, &key))
-        } else {
-            index.remove(h, |l| store.key_is(l, &key))
-        };
-        if let Some(old) = old {
-            let old_len = store.frame_len(old);
-            *live_bytes -= old_len;
-            store.segments.get_mut(&old.segment()).unwrap().dead += old_len;
-        }
-        if live {
-            *live_bytes += len;
-        } else {
-            store.segments.get_mut(&loc.segment()).unwrap().dead += len;
-        }
+        self.pending.lock().keys.insert(key.into());
+    }
+
+    /// Counts a failed operation, degrades the log, and describes the failure.
+    fn fail(&self, what: impl std::fmt::Display, e: io::Error) -> Error {
+        self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+        self.commit.degrade();
+        Error::io(format!("{what} in {}", self.dir.display()), e)
+    }
+
+    fn degraded_error(&self) -> Error {
+        Error::new(
+            crate::error::Status::TC_IO_ERROR,
+            format!(
+                "the disk tier in {} is failing; serving from memory until it recovers",
+                self.dir.display()
+            ),
+        )
     }
 }
 
-/// The distance from the start of `bytes` to the next valid frame after it.
-fn next_valid_frame(bytes: &[u8]) -> Option<usize> {
-    (1..bytes.len()).find(|&i| {
-        let b = &bytes[i..];
-        record::looks_like_frame(b) && matches!(record::check_frame(b), Frame::Valid { .. })
-    })
+fn mark_dead(store: &mut Store, live_bytes: &mut u64, loc: Loc) {
+    let len = store.frame_len(loc);
+    *live_bytes = live_bytes.saturating_sub(len);
+    if let Some(seg) = store.segments.get_mut(&loc.segment()) {
+        seg.dead += len;
+    }
 }

@@ -11,6 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 
@@ -62,12 +63,14 @@ pub enum HeaderCheck {
 pub struct Segment {
     pub id: u32,
     pub path: PathBuf,
-    file: File,
+    file: Arc<File>,
     map: Option<Mmap>,
     /// Bytes in the file; all of them are covered by `map`.
     len: u64,
     /// Bytes of records in this segment that are no longer live.
     pub dead: u64,
+    /// Bytes of this segment's hint file (0 if it has none).
+    pub hint_bytes: u64,
 }
 
 impl Segment {
@@ -84,10 +87,11 @@ impl Segment {
         let mut seg = Segment {
             id,
             path,
-            file,
+            file: Arc::new(file),
             map: None,
             len: 0,
             dead: 0,
+            hint_bytes: 0,
         };
         seg.append(&header(id))?;
         Ok(seg)
@@ -100,10 +104,11 @@ impl Segment {
         let mut seg = Segment {
             id,
             path: path.to_path_buf(),
-            file,
+            file: Arc::new(file),
             map: None,
             len,
             dead: 0,
+            hint_bytes: 0,
         };
         seg.remap(len)?;
         let check = seg.check_header();
@@ -190,9 +195,14 @@ impl Segment {
         fileio::sync_data(&self.file, &self.path)
     }
 
-    /// A second handle on the file, to fsync it without holding the log's lock.
-    pub fn handle(&self) -> io::Result<File> {
-        self.file.try_clone()
+    /// A shared handle on the file, to fsync it without holding the log's lock.
+    pub fn handle(&self) -> Arc<File> {
+        self.file.clone()
+    }
+
+    /// Bytes of record payload: everything after the header.
+    pub fn payload_bytes(&self) -> u64 {
+        self.len.saturating_sub(HEADER_LEN)
     }
 
     /// Maps `map_len` bytes of the file (which may be more than it holds).

@@ -1,0 +1,204 @@
+//! Opening a log: rebuilding the index from what the directory holds.
+//!
+//! Segments are read in id order. A sealed segment with a sound hint file is
+//! applied from the hint; any other is scanned record by record (and gets a
+//! fresh hint if it is sealed). The last segment's torn tail is cut off. A
+//! clear record whose clear was interrupted by a crash is finished here: the
+//! segments before it are deleted. Leftover temporary files are removed.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use super::hint::{self, HintEntry};
+use super::index::Loc;
+use super::segment::{self, HeaderCheck, Segment};
+use super::store::{self, Store};
+use super::{fileio, State};
+use crate::clock::{is_expired, now_ms};
+use crate::error::{Error, Result};
+use crate::record::Kind;
+use crate::stats::Counters;
+
+/// Reads every segment of `dir` into a fresh state.
+pub fn rebuild(dir: &Path, counters: &Counters) -> Result<State> {
+    let mut ids = Vec::new();
+    let list_err = |e| Error::io(format!("list {}", dir.display()), e);
+    for ent in fs::read_dir(dir).map_err(list_err)? {
+        let ent = ent.map_err(list_err)?;
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(id) = segment::parse_file_name(name) {
+            ids.push(id);
+        } else if name.ends_with(".tmp") {
+            // A hint whose writing was cut short: never renamed into place.
+            let _ = fs::remove_file(ent.path());
+        }
+    }
+    ids.sort_unstable();
+
+    let mut state = State {
+        index: Default::default(),
+        store: Store::new(dir.to_path_buf()),
+        live_bytes: 0,
+    };
+    let now = now_ms();
+    let last = ids.last().copied();
+    let mut last_clear = None;
+    for id in ids {
+        let path = dir.join(segment::file_name(id));
+        let (mut seg, check) =
+            Segment::open(&path, id).map_err(|e| Error::io(format!("open segment {}", path.display()), e))?;
+        match check {
+            HeaderCheck::Ok => {}
+            HeaderCheck::NewerVersion(v) => {
+                return Err(Error::corrupt(format!(
+                    "{} was written by a newer tiercache (format version {v})",
+                    path.display()
+                )))
+            }
+            HeaderCheck::Short if Some(id) == last => {
+                // Its creation was cut short by a crash: start it afresh.
+                seg.reset()
+                    .map_err(|e| Error::io(format!("rewrite {}", path.display()), e))?;
+            }
+            HeaderCheck::Short | HeaderCheck::Bad => {
+                // Not ours to delete, not ours to read: count it and leave it.
+                counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        }
+        let sealed = Some(id) != last;
+        let hinted = if sealed { hint::read(dir, id, seg.len()) } else { None };
+        if hinted.is_some() {
+            seg.hint_bytes = fs::metadata(hint::path(dir, id)).map_or(0, |m| m.len());
+        }
+        state.store.segments.insert(id, seg);
+        let entries = match hinted {
+            Some(entries) => entries,
+            None => {
+                let seg = &state.store.segments[&id];
+                let scan = store::scan(seg);
+                counters.corrupt_records.fetch_add(scan.corrupt, Ordering::Relaxed);
+                if let Some(at) = scan.cut_at {
+                    if !sealed {
+                        let seg = state.store.segments.get_mut(&id).unwrap();
+                        seg.truncate(at)
+                            .and_then(|_| seg.sync())
+                            .map_err(|e| Error::io(format!("cut the torn tail of {}", path.display()), e))?;
+                    }
+                }
+                if sealed {
+                    // Rebuild the missing or bad hint; without it open is only slower.
+                    let seg = state.store.segments.get_mut(&id).unwrap();
+                    if hint::write(dir, id, seg.len(), &scan.entries).is_ok() {
+                        seg.hint_bytes = fs::metadata(hint::path(dir, id)).map_or(0, |m| m.len());
+                    }
+                }
+                scan.entries
+            }
+        };
+        for e in &entries {
+            if e.kind == Kind::Clear {
+                last_clear = Some(id);
+            }
+            state.apply(id, e, now);
+        }
+        // The last segment read becomes the active one; should the file after
+        // it be unreadable, this is also what its hint will say when sealed.
+        state.store.active_entries = entries;
+    }
+
+    if let Some(clear_id) = last_clear {
+        finish_clear(&mut state.store, clear_id)
+            .map_err(|e| Error::io(format!("finish an interrupted clear in {}", dir.display()), e))?;
+    }
+    // Hints whose segment is gone (deleted by compaction or a clear).
+    if let Ok(rd) = fs::read_dir(dir) {
+        for ent in rd.flatten() {
+            let name = ent.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".hint"))
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !state.store.segments.contains_key(&id) {
+                let _ = fs::remove_file(ent.path());
+            }
+        }
+    }
+    if state.store.segments.is_empty() {
+        let seg = Segment::create(dir, 1)
+            .map_err(|e| Error::io(format!("create the first segment in {}", dir.display()), e))?;
+        state.store.segments.insert(1, seg);
+        fileio::sync_dir(dir).map_err(|e| Error::io(format!("fsync {}", dir.display()), e))?;
+    } else if Some(state.store.active().id) != last {
+        // The last file was unreadable: append to a fresh segment after it.
+        state
+            .store
+            .seal_and_start(true)
+            .map_err(|e| Error::io(format!("start a segment in {}", dir.display()), e))?
+            .ok();
+    }
+    Ok(state)
+}
+
+/// Deletes the segments before `clear_id`, which a clear record hides.
+fn finish_clear(store: &mut Store, clear_id: u32) -> io::Result<()> {
+    let older: Vec<u32> = store.segments.keys().copied().filter(|id| *id < clear_id).collect();
+    if older.is_empty() {
+        return Ok(());
+    }
+    for id in older {
+        store.delete_segment(id)?;
+    }
+    fileio::sync_dir(&store.dir)
+}
+
+impl State {
+    /// Applies one record of segment `seg` to the index, in log order.
+    pub(super) fn apply(&mut self, seg: u32, e: &HintEntry, now: u64) {
+        let loc = Loc::new(seg, e.offset);
+        let len = u64::from(e.len);
+        let State {
+            index,
+            store,
+            live_bytes,
+        } = self;
+        if e.kind == Kind::Clear {
+            index.clear();
+            *live_bytes = 0;
+            for s in store.segments.values_mut() {
+                s.dead = if s.id == seg {
+                    e.offset + len - segment::HEADER_LEN
+                } else {
+                    s.payload_bytes()
+                };
+            }
+            return;
+        }
+        // An expired put hides older versions just as a tombstone does.
+        let live = e.kind == Kind::Put && !is_expired(e.expires_at, now);
+        // Keys are compared only when the hash is already in the index.
+        let old = if live {
+            index.insert(e.hash, loc, |l| store.same_key(l, loc))
+        } else {
+            index.remove(e.hash, |l| store.same_key(l, loc))
+        };
+        if let Some(old) = old {
+            let old_len = store.frame_len(old);
+            *live_bytes = live_bytes.saturating_sub(old_len);
+            if let Some(s) = store.segments.get_mut(&old.segment()) {
+                s.dead += old_len;
+            }
+        }
+        if live {
+            *live_bytes += len;
+        } else if let Some(s) = store.segments.get_mut(&seg) {
+            s.dead += len;
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The bytes of the log: its segments, the append buffer, and the entry list
+//! of the active segment that becomes its hint file when it is sealed.
+//!
+//! A `Loc` points into a segment's file or, past its end, into the buffer
+//! (records appended but not yet written). `Store` only stores and reads; it
+//! keeps no index and decides nothing about liveness (that is `Log`'s job),
+//! and it reports I/O errors as they are, for `Log` to count and act on.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+
+use super::fileio;
+use super::hint::{self, HintEntry};
+use super::index::{key_hash, Loc};
+use super::segment::{self, Segment};
+use crate::record::{self, Frame, Kind, RecordRef};
+
+/// Appends collect here until this many bytes are waiting.
+pub const BUFFER_BYTES: usize = 64 * 1024;
+
+pub struct Store {
+    pub dir: PathBuf,
+    /// Every segment, by id; the last one is the active one.
+    pub segments: BTreeMap<u32, Segment>,
+    /// Records appended after the end of the active segment's file.
+    pub buf: Vec<u8>,
+    /// What each record of the active segment is, for its hint file.
+    pub active_entries: Vec<HintEntry>,
+    /// Bytes appended since open: the positions group commit waits for.
+    pub appended: u64,
+}
+
+/// Why a location did not yield a record.
+#[derive(Debug)]
+pub enum Bad {
+    /// The bytes there fail their checksum or do not decode.
+    Corrupt,
+    /// No such segment or offset.
+    Missing,
+}
+
+impl Store {
+    pub fn new(dir: PathBuf) -> Store {
+        Store {
+            dir,
+            segments: BTreeMap::new(),
+            buf: Vec::with_capacity(BUFFER_BYTES),
+            active_entries: Vec::new(),
+            appended: 0,
+        }
+    }
+
+    pub fn active(&self) -> &Segment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("the log always has an active segment")
+    }
+
+    pub fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("the log always has an active segment")
+    }
+
+    pub fn oldest_id(&self) -> u32 {
+        *self
+            .segments
+            .keys()
+            .next()
+            .expect("the log always has an active segment")
+    }
+
+    /// The location the next appended byte will have.
+    pub fn next_loc(&self) -> Loc {
+        let a = self.active();
+        Loc::new(a.id, a.len() + self.buf.len() as u64)
+    }
+
+    /// Bytes of the active segment, written and buffered.
+    pub fn active_len(&self) -> u64 {
+        self.active().len() + self.buf.len() as u64
+    }
+
+    /// Bytes on disk: segment files, their hint files, and the buffer that
+    /// is about to join them.
+    pub fn disk_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.len() + s.hint_bytes).sum::<u64>() + self.buf.len() as u64
+    }
+
+    /// The bytes from `loc` to the end of what is readable there.
+    pub fn bytes_at(&self, loc: Loc) -> Option<&[u8]> {
+        let seg = self.segments.get(&loc.segment())?;
+        let off = loc.offset();
+        if off < seg.len() {
+            return seg.bytes().get(off as usize..);
+        }
+        if seg.id == self.active().id {
+            return self.buf.get((off - seg.len()) as usize..);
+        }
+        None
+    }
+
+    /// The checked, decoded record at `loc`.
+    pub fn record(&self, loc: Loc) -> Result<RecordRef<'_>, Bad> {
+        let bytes = self.bytes_at(loc).ok_or(Bad::Missing)?;
+        match record::check_frame(bytes) {
+            Frame::Valid { len } => record::decode(record::payload(&bytes[..len])).ok_or(Bad::Corrupt),
+            _ => Err(Bad::Corrupt),
+        }
+    }
+
+    /// Length of the frame at `loc`, trusting our own bytes (0 if unreadable).
+    pub fn frame_len(&self, loc: Loc) -> u64 {
+        self.bytes_at(loc).and_then(record::frame_len).unwrap_or(0) as u64
+    }
+
+    pub fn key_is(&self, loc: Loc, key: &[u8]) -> bool {
+        matches!(self.record(loc), Ok(r) if r.key == key)
+    }
+
+    /// Whether the records at `a` and `b` have the same key.
+    pub fn same_key(&self, a: Loc, b: Loc) -> bool {
+        match (self.record(a), self.record(b)) {
+            (Ok(x), Ok(y)) => x.key == y.key,
+            _ => false,
+        }
+    }
+
+    /// Encodes `rec` into the buffer, writing the buffer out when it is full.
+    /// Returns the record's location and length; on error nothing of `rec`
+    /// stays in the log.
+    pub fn append(&mut self, rec: &RecordRef<'_>) -> io::Result<(Loc, u64)> {
+        let loc = self.next_loc();
+        let before = self.buf.len();
+        record::encode(&mut self.buf, rec);
+        let len = (self.buf.len() - before) as u64;
+        if self.buf.len() >= BUFFER_BYTES {
+            if let Err(e) = self.write_buffer() {
+                self.buf.truncate(before);
+                return Err(e);
+            }
+        }
+        self.active_entries.push(HintEntry {
+            hash: if rec.kind == Kind::Clear { 0 } else { key_hash(rec.key) },
+            offset: loc.offset(),
+            len: len as u32,
+            kind: rec.kind,
+            expires_at: rec.expires_at,
+        });
+        self.appended += len;
+        Ok((loc, len))
+    }
+
+    /// Writes the buffer to the active segment's file.
+    pub fn write_buffer(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let res = self.active_mut().append(&buf);
+        self.buf = buf;
+        res?;
+        self.buf.clear();
+        if self.buf.capacity() > 4 * BUFFER_BYTES {
+            self.buf.shrink_to(BUFFER_BYTES);
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment (fsynced if `sync`, with its hint file) and
+    /// starts the next one. Returns the result of writing the hint, which is
+    /// only an optimisation: a segment without one is scanned on open.
+    pub fn seal_and_start(&mut self, sync: bool) -> io::Result<io::Result<()>> {
+        self.write_buffer()?;
+        let old = self.active();
+        if sync {
+            old.sync()?;
+        }
+        let (old_id, old_len) = (old.id, old.len());
+        let id = old_id + 1;
+        if id > Loc::MAX_SEGMENT {
+            return Err(io::Error::other("segment ids exhausted"));
+        }
+        let hint_result = hint::write(&self.dir, old_id, old_len, &self.active_entries);
+        if hint_result.is_ok() {
+            let bytes = std::fs::metadata(hint::path(&self.dir, old_id)).map_or(0, |m| m.len());
+            self.segments.get_mut(&old_id).unwrap().hint_bytes = bytes;
+        }
+        let seg = Segment::create(&self.dir, id)?;
+        self.segments.insert(id, seg);
+        self.active_entries.clear();
+        if sync {
+            fileio::sync_dir(&self.dir)?;
+        }
+        Ok(hint_result)
+    }
+
+    /// Deletes sealed segment `id` and its hint (hint first: a segment
+    /// without a hint is merely slower to open).
+    pub fn delete_segment(&mut self, id: u32) -> io::Result<()> {
+        let Some(seg) = self.segments.get(&id) else {
+            return Ok(());
+        };
+        if seg.hint_bytes > 0 || hint::path(&self.dir, id).exists() {
+            fileio::remove(&hint::path(&self.dir, id)).or_else(ignore_missing)?;
+        }
+        let path = seg.path.clone();
+        self.segments.remove(&id);
+        fileio::remove(&path).or_else(ignore_missing)
+    }
+
+    /// What each record of sealed segment `id` is: from its hint if it has a
+    /// sound one, else by reading the records.
+    pub fn entries_of(&self, id: u32) -> Vec<HintEntry> {
+        let Some(seg) = self.segments.get(&id) else {
+            return Vec::new();
+        };
+        if id == self.active().id {
+            return self.active_entries.clone();
+        }
+        hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan(seg).entries)
+    }
+}
+
+fn ignore_missing(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// What reading a segment's records front to back found.
+pub struct Scan {
+    /// Every readable record, in order.
+    pub entries: Vec<HintEntry>,
+    /// Records that failed their checksum or did not decode.
+    pub corrupt: u64,
+    /// Where the readable records end, if unreadable bytes follow them with
+    /// no record after (a torn tail, or garbage).
+    pub cut_at: Option<u64>,
+}
+
+/// Reads every record of `seg`, skipping corrupt ones: after a bad frame it
+/// searches forward for the next valid one.
+pub fn scan(seg: &Segment) -> Scan {
+    let bytes = seg.bytes();
+    let mut out = Scan {
+        entries: Vec::new(),
+        corrupt: 0,
+        cut_at: None,
+    };
+    let mut pos = segment::HEADER_LEN as usize;
+    while pos < bytes.len() {
+        let here = &bytes[pos..];
+        let frame = record::check_frame(here);
+        let len = match frame {
+            Frame::Valid { len } => len,
+            Frame::Truncated | Frame::Corrupt => match next_valid_frame(here) {
+                Some(skip) => {
+                    out.corrupt += 1;
+                    pos += skip;
+                    continue;
+                }
+                None => {
+                    if frame == Frame::Corrupt {
+                        out.corrupt += 1;
+                    }
+                    out.cut_at = Some(pos as u64);
+                    return out;
+                }
+            },
+        };
+        match record::decode(record::payload(&here[..len])) {
+            Some(r) => out.entries.push(HintEntry {
+                hash: if r.kind == Kind::Clear { 0 } else { key_hash(r.key) },
+                offset: pos as u64,
+                len: len as u32,
+                kind: r.kind,
+                expires_at: r.expires_at,
+            }),
+            // The checksum matched but the payload is not a record we can read.
+            None => out.corrupt += 1,
+        }
+        pos += len;
+    }
+    out
+}
+
+/// The distance from the start of `bytes` to the next valid frame after it.
+fn next_valid_frame(bytes: &[u8]) -> Option<usize> {
+    (1..bytes.len()).find(|&i| {
+        let b = &bytes[i..];
+        record::looks_like_frame(b) && matches!(record::check_frame(b), Frame::Valid { .. })
+    })
+}

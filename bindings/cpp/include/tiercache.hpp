@@ -1,0 +1,390 @@
+// tiercache.hpp: the header-only C++17 wrapper over the tiercache C ABI
+// (tiercache.h). It adds C++ idioms and nothing else: RAII handles, an
+// exception per failed call, std::string_view in, std::optional out, and
+// std::function loaders. Every behaviour (tiers, TTL, persistence,
+// single-flight loading) is the library's; see tiercache.h for the details
+// of each call.
+//
+// Thread safety is the C library's: one Cache may be used from many threads
+// at once, except that destroying, moving from or assigning to it must be
+// the last thing done to it.
+#ifndef TIERCACHE_HPP
+#define TIERCACHE_HPP
+
+#include <tiercache.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace tiercache {
+
+using Status = tc_status;
+// Counters since open and sizes now; field by field in tiercache.h.
+// l2_state: 0 memory only, 1 disk working, 2 disk failing (degraded).
+using Stats = tc_stats;
+
+enum class WritePolicy : std::underlying_type_t<tc_write_policy> {
+  through = TC_WRITE_THROUGH,  // put appends to disk at once (default)
+  back = TC_WRITE_BACK,        // disk written on eviction, flush and close
+};
+
+enum class SyncPolicy : std::underlying_type_t<tc_sync_policy> {
+  never = TC_SYNC_NEVER,
+  on_flush = TC_SYNC_ON_FLUSH,  // default
+  always = TC_SYNC_ALWAYS,
+  interval = TC_SYNC_INTERVAL,
+};
+
+// The library's version string, e.g. "0.1.0".
+inline std::string_view version() noexcept { return tc_version(); }
+
+// Thrown by every call that fails for a reason other than "not found".
+// what() is the library's explanation (tc_last_error(): function, argument
+// or path, OS error), read on the failing thread right after the call,
+// because the C library overwrites it on that thread's next failure.
+class Error : public std::runtime_error {
+ public:
+  Error(Status status, const std::string& message)
+      : std::runtime_error(message.empty() ? tc_status_str(status) : message),
+        status_(status) {}
+
+  Status status() const noexcept { return status_; }
+  // A fixed description of the status, e.g. for logs.
+  const char* status_str() const noexcept { return tc_status_str(status_); }
+
+ private:
+  Status status_;
+};
+
+// What a loader may return to give a TTL with its value; a TTL of zero
+// means the cache's default TTL (none unless Options::default_ttl was set).
+struct Loaded {
+  std::string value;
+  std::chrono::milliseconds ttl{0};
+};
+
+namespace detail {
+
+[[noreturn]] inline void fail(Status status) {
+  throw Error(status, tc_last_error());
+}
+
+inline void check(Status status) {
+  if (status != TC_OK) fail(status);
+}
+
+// The C API wants a non-NULL pointer even for zero bytes (an empty value
+// or prefix), while an empty std::string_view may hold nullptr.
+inline const std::uint8_t* bytes(std::string_view s) noexcept {
+  static const std::uint8_t empty = 0;
+  return s.data() != nullptr ? reinterpret_cast<const std::uint8_t*>(s.data())
+                             : &empty;
+}
+
+inline std::uint64_t to_ms(std::chrono::milliseconds d) {
+  if (d.count() < 0) {
+    throw Error(TC_INVALID_ARGUMENT, "tiercache: a TTL or interval must not be negative");
+  }
+  return static_cast<std::uint64_t>(d.count());
+}
+
+// tc_bytes freed by the library even if copying it out throws.
+struct OwnedBytes {
+  tc_bytes raw{nullptr, 0};
+  OwnedBytes() = default;
+  OwnedBytes(const OwnedBytes&) = delete;
+  OwnedBytes& operator=(const OwnedBytes&) = delete;
+  ~OwnedBytes() { tc_bytes_free(&raw); }
+};
+
+struct CacheCloser {
+  void operator()(tc_cache* cache) const noexcept { tc_cache_close(cache); }
+};
+
+struct OptionsFreer {
+  void operator()(tc_options* opts) const noexcept { tc_options_free(opts); }
+};
+
+// The one loader type stored behind the C callback's user data.
+using LoaderFn = std::function<std::optional<Loaded>(std::string_view)>;
+
+// An exception thrown by a loader, parked until the get() that ran it
+// returns. The C library runs a loader on the thread that missed (the get's
+// own thread), and waiting threads of a single-flight load never run it, so
+// a thread-local slot hands the exception to exactly the right caller.
+inline std::exception_ptr& pending_loader_exception() noexcept {
+  thread_local std::exception_ptr pending;
+  return pending;
+}
+
+// The C callback. It must never let an exception unwind into the Rust
+// frames that called it, so everything is caught and turned into a failed
+// load (nothing is cached; the caller sees TC_LOADER_FAILED).
+inline tc_status loader_trampoline(void* user_data, const std::uint8_t* key,
+                                   std::size_t key_len, tc_sink* sink) noexcept {
+  try {
+    const auto& fn = *static_cast<const LoaderFn*>(user_data);
+    std::optional<Loaded> found =
+        fn(std::string_view(reinterpret_cast<const char*>(key), key_len));
+    if (!found) return TC_NOT_FOUND;
+    // TC_TOO_LARGE and friends fail the load; get() then throws.
+    return tc_sink_put(sink, bytes(found->value), found->value.size(), to_ms(found->ttl));
+  } catch (...) {
+    pending_loader_exception() = std::current_exception();
+    return TC_LOADER_FAILED;
+  }
+}
+
+inline void loader_free(void* user_data) noexcept {
+  delete static_cast<LoaderFn*>(user_data);
+}
+
+// Called after a C call that may have run the loader: a C++ exception the
+// loader threw on this thread wins over the status it was turned into.
+inline void check_load(Status status) {
+  std::exception_ptr thrown = std::exchange(pending_loader_exception(), nullptr);
+  if (status == TC_OK || status == TC_NOT_FOUND || status == TC_BUFFER_TOO_SMALL) return;
+  if (thrown) std::rethrow_exception(thrown);
+  fail(status);
+}
+
+}  // namespace detail
+
+// Builder for Cache's options; owns a tc_options. Each setter calls its
+// tc_options_set_* at once, so a bad value throws Error where it is set.
+// Setters chain on both lvalues and temporaries:
+//   tiercache::Cache cache(tiercache::Options().dir("/tmp/c").default_ttl(5min));
+class Options {
+ public:
+  Options() : opts_(tc_options_new()) {
+    if (!opts_) throw std::bad_alloc();
+  }
+
+  // Directory of the disk tier (created if missing). Unset: memory only.
+  Options& dir(const std::string& path) & {
+    detail::check(tc_options_set_dir(opts_.get(), path.c_str()));
+    return *this;
+  }
+  // Bounds on memory: entries and key+value bytes; 0 means unbounded.
+  Options& l1_capacity(std::uint64_t max_entries, std::uint64_t max_bytes) & {
+    detail::check(tc_options_set_l1_capacity(opts_.get(), max_entries, max_bytes));
+    return *this;
+  }
+  // Bound on bytes on disk; 0 means unbounded.
+  Options& l2_capacity(std::uint64_t max_bytes) & {
+    detail::check(tc_options_set_l2_capacity(opts_.get(), max_bytes));
+    return *this;
+  }
+  Options& write_policy(WritePolicy policy) & {
+    detail::check(tc_options_set_write_policy(opts_.get(), static_cast<tc_write_policy>(policy)));
+    return *this;
+  }
+  // interval is read only with SyncPolicy::interval, where it must be >= 1ms.
+  Options& sync_policy(SyncPolicy policy,
+                       std::chrono::milliseconds interval = std::chrono::milliseconds{0}) & {
+    detail::check(tc_options_set_sync_policy(opts_.get(), static_cast<tc_sync_policy>(policy),
+                                             detail::to_ms(interval)));
+    return *this;
+  }
+  // TTL of puts and loads that give none; zero means never expire.
+  Options& default_ttl(std::chrono::milliseconds ttl) & {
+    detail::check(tc_options_set_default_ttl(opts_.get(), detail::to_ms(ttl)));
+    return *this;
+  }
+  // Largest value accepted (default 16 MiB, at most 1 GiB).
+  Options& max_value_size(std::uint64_t max_bytes) & {
+    detail::check(tc_options_set_max_value_size(opts_.get(), max_bytes));
+    return *this;
+  }
+  // Size at which a disk segment file is sealed (default 64 MiB, >= 4096).
+  Options& segment_size(std::uint64_t max_bytes) & {
+    detail::check(tc_options_set_segment_size(opts_.get(), max_bytes));
+    return *this;
+  }
+
+  // The same setters on a temporary, so a chain can be moved into a variable.
+  Options&& dir(const std::string& path) && { return std::move(dir(path)); }
+  Options&& l1_capacity(std::uint64_t e, std::uint64_t b) && { return std::move(l1_capacity(e, b)); }
+  Options&& l2_capacity(std::uint64_t b) && { return std::move(l2_capacity(b)); }
+  Options&& write_policy(WritePolicy p) && { return std::move(write_policy(p)); }
+  Options&& sync_policy(SyncPolicy p, std::chrono::milliseconds i = std::chrono::milliseconds{0}) && {
+    return std::move(sync_policy(p, i));
+  }
+  Options&& default_ttl(std::chrono::milliseconds t) && { return std::move(default_ttl(t)); }
+  Options&& max_value_size(std::uint64_t b) && { return std::move(max_value_size(b)); }
+  Options&& segment_size(std::uint64_t b) && { return std::move(segment_size(b)); }
+
+  const tc_options* get() const noexcept { return opts_.get(); }
+
+ private:
+  std::unique_ptr<tc_options, detail::OptionsFreer> opts_;
+};
+
+// An open cache. Move-only: it owns the handle, and destroying it flushes
+// and closes the cache, releasing the directory lock. A flush failure at
+// destruction cannot be reported; call flush() or close() first to see it.
+// A moved-from Cache is empty: every call on it throws Error(TC_INVALID_ARGUMENT).
+class Cache {
+ public:
+  // Memory only, default sizes.
+  Cache() : Cache(nullptr) {}
+  explicit Cache(const Options& opts) : Cache(opts.get()) {}
+
+  Cache(Cache&&) noexcept = default;
+  Cache& operator=(Cache&&) noexcept = default;
+  Cache(const Cache&) = delete;
+  Cache& operator=(const Cache&) = delete;
+  ~Cache() = default;  // the deleter closes; it is noexcept
+
+  // Stores value under key. A ttl of zero means the default TTL.
+  void put(std::string_view key, std::string_view value,
+           std::chrono::milliseconds ttl = std::chrono::milliseconds{0}) {
+    detail::check(tc_put(handle_.get(), detail::bytes(key), key.size(), detail::bytes(value),
+                         value.size(), detail::to_ms(ttl)));
+  }
+
+  // The value from memory, disk or the loader; nullopt if there is none.
+  // An exception thrown by the loader during this call is rethrown here;
+  // other threads waiting for that same load get Error(TC_LOADER_FAILED).
+  std::optional<std::string> get(std::string_view key) {
+    detail::OwnedBytes out;
+    Status status = tc_get(handle_.get(), detail::bytes(key), key.size(), &out.raw);
+    detail::check_load(status);
+    if (status == TC_NOT_FOUND) return std::nullopt;
+    return std::string(reinterpret_cast<const char*>(out.raw.data), out.raw.len);
+  }
+
+  // get() into the caller's buffer, without allocating. Returns nullopt if
+  // there is no value, else the value's size n: if n <= capacity the value
+  // is in buf; if n > capacity nothing was copied (like snprintf) and the
+  // caller may retry with n bytes. buf may be nullptr when capacity is 0.
+  std::optional<std::size_t> get_into(std::string_view key, void* buf, std::size_t capacity) {
+    static std::uint8_t dummy;  // the C call wants a non-NULL buffer even for 0 bytes
+    auto* dst = capacity == 0 ? &dummy : static_cast<std::uint8_t*>(buf);
+    std::size_t len = 0;
+    Status status = tc_get_into(handle_.get(), detail::bytes(key), key.size(), dst, capacity, &len);
+    detail::check_load(status);
+    if (status == TC_NOT_FOUND) return std::nullopt;
+    return len;
+  }
+
+  // Whether memory or disk holds an unexpired value; never runs the loader.
+  bool contains(std::string_view key) {
+    bool present = false;
+    detail::check(tc_contains(handle_.get(), detail::bytes(key), key.size(), &present));
+    return present;
+  }
+
+  // Removes key from every tier, persistently; false if it had no value.
+  bool remove(std::string_view key) {
+    Status status = tc_remove(handle_.get(), detail::bytes(key), key.size());
+    if (status == TC_NOT_FOUND) return false;
+    detail::check(status);
+    return true;
+  }
+
+  // Removes every key starting with prefix (empty: every key); returns how
+  // many had a value.
+  std::uint64_t remove_prefix(std::string_view prefix) {
+    std::uint64_t removed = 0;
+    detail::check(tc_remove_prefix(handle_.get(), detail::bytes(prefix), prefix.size(), &removed));
+    return removed;
+  }
+
+  // Empties memory only (memory_only = true; write-back entries are saved
+  // to disk first) or every tier, persistently.
+  void clear(bool memory_only) { detail::check(tc_clear(handle_.get(), memory_only)); }
+
+  // Writes pending entries and records to disk and fsyncs (unless the sync
+  // policy is never).
+  void flush() { detail::check(tc_flush(handle_.get())); }
+
+  // Drops expired entries from every tier; returns how many.
+  std::uint64_t purge_expired() {
+    std::uint64_t removed = 0;
+    detail::check(tc_purge_expired(handle_.get(), &removed));
+    return removed;
+  }
+
+  Stats stats() const {
+    Stats out{};
+    detail::check(tc_stats_get(handle_.get(), &out));
+    return out;
+  }
+
+  // Sets the loader asked on a miss, replacing any earlier one (which is
+  // destroyed once no call of it is running). fn takes the key as a
+  // std::string_view and returns one of:
+  //   std::optional<std::string>   nullopt: no such value
+  //   std::optional<Loaded>        to give a TTL with the value
+  //   std::string                  always found
+  // It runs with no lock held, may call back into this cache, and may run
+  // on several threads at once for different keys, but once per key at a
+  // time. If it throws, nothing is cached and the get() that ran it
+  // rethrows the exception.
+  template <class F>
+  void set_loader(F fn) {
+    using R = std::invoke_result_t<F&, std::string_view>;
+    auto holder = std::make_unique<detail::LoaderFn>();
+    if constexpr (std::is_convertible_v<R, std::optional<std::string>>) {
+      *holder = [f = std::move(fn)](std::string_view key) mutable -> std::optional<Loaded> {
+        std::optional<std::string> value = f(key);
+        if (!value) return std::nullopt;
+        return Loaded{std::move(*value), std::chrono::milliseconds{0}};
+      };
+    } else {
+      static_assert(std::is_convertible_v<R, std::optional<Loaded>>,
+                    "a loader returns std::optional<std::string> or std::optional<Loaded>");
+      *holder = std::move(fn);
+    }
+    // The library owns the std::function from here and frees it through
+    // loader_free; it does so only if the call succeeds.
+    detail::check(tc_cache_set_loader(handle_.get(), &detail::loader_trampoline, holder.get(),
+                                      &detail::loader_free));
+    holder.release();
+  }
+
+  // Removes the loader: misses are misses again.
+  void clear_loader() {
+    detail::check(tc_cache_set_loader(handle_.get(), nullptr, nullptr, nullptr));
+  }
+
+  // Flushes and closes now, reporting a flush failure (the destructor
+  // cannot). The cache is closed even if this throws. Idempotent.
+  void close() {
+    if (!handle_) return;
+    Status status = tc_flush(handle_.get());
+    std::string message = status == TC_OK ? std::string() : tc_last_error();
+    handle_.reset();
+    if (status != TC_OK) throw Error(status, message);
+  }
+
+  // False once moved from or closed.
+  explicit operator bool() const noexcept { return handle_ != nullptr; }
+  // The C handle, for calls this wrapper does not cover; still owned here.
+  tc_cache* handle() const noexcept { return handle_.get(); }
+
+ private:
+  explicit Cache(const tc_options* opts) {
+    tc_cache* raw = nullptr;
+    detail::check(tc_cache_open(opts, &raw));
+    handle_.reset(raw);
+  }
+
+  std::unique_ptr<tc_cache, detail::CacheCloser> handle_;
+};
+
+}  // namespace tiercache
+
+#endif  // TIERCACHE_HPP

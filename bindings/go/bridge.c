@@ -1,0 +1,144 @@
+/* bridge.c: see bridge.h for why this layer exists. */
+#include <stdlib.h>
+#include <string.h>
+#include "bridge.h"
+
+/* Implemented in Go (loader.go, //export). */
+extern tc_status tcgoLoaderCall(uintptr_t handle, uint8_t *key, size_t key_len,
+                                tc_sink *sink, uintptr_t *slot);
+extern void tcgoLoaderFree(uintptr_t handle);
+
+/* The loader runs on the thread that missed, inside that thread's tc_get.
+ * Each bridged call that may run the loader points this thread-local at its
+ * own result slot for the duration of the call (restoring the previous one
+ * afterwards, so a loader may call back into the cache). The Go trampoline
+ * writes a cgo.Handle of the loader's panic or error there, and the Go
+ * caller picks it up after C returns. */
+static __thread uintptr_t *tcgo_call_slot;
+
+static tcgo_ret ret_of(tc_status s) {
+  tcgo_ret r;
+  memset(&r, 0, sizeof r);
+  r.status = s;
+  if (s != TC_OK) {
+    r.msg = strdup(tc_last_error());
+  }
+  return r;
+}
+
+#define WITH_SLOT(r, call)                         \
+  do {                                             \
+    uintptr_t slot_ = 0;                           \
+    uintptr_t *prev_ = tcgo_call_slot;             \
+    tcgo_call_slot = &slot_;                       \
+    tc_status s_ = (call);                         \
+    tcgo_call_slot = prev_;                        \
+    (r) = ret_of(s_);                              \
+    (r).loader_result = slot_;                     \
+  } while (0)
+
+tcgo_ret tcgo_open(tcgo_options o) {
+  tc_status s = TC_OK;
+  tc_cache *cache = NULL;
+  tc_options *opts = tc_options_new();
+  if (opts == NULL) {
+    tcgo_ret r;
+    memset(&r, 0, sizeof r);
+    r.status = TC_PANIC;
+    r.msg = strdup("tc_options_new: out of memory");
+    return r;
+  }
+  if (s == TC_OK && o.dir != NULL) s = tc_options_set_dir(opts, o.dir);
+  if (s == TC_OK && o.set_l1) s = tc_options_set_l1_capacity(opts, o.l1_max_entries, o.l1_max_bytes);
+  if (s == TC_OK && o.set_l2) s = tc_options_set_l2_capacity(opts, o.l2_max_bytes);
+  if (s == TC_OK && o.set_write) s = tc_options_set_write_policy(opts, (tc_write_policy)o.write_policy);
+  if (s == TC_OK && o.set_sync) s = tc_options_set_sync_policy(opts, (tc_sync_policy)o.sync_policy, o.sync_interval_ms);
+  if (s == TC_OK && o.default_ttl_ms != 0) s = tc_options_set_default_ttl(opts, o.default_ttl_ms);
+  if (s == TC_OK && o.max_value_size != 0) s = tc_options_set_max_value_size(opts, o.max_value_size);
+  if (s == TC_OK && o.segment_size != 0) s = tc_options_set_segment_size(opts, o.segment_size);
+  if (s == TC_OK) s = tc_cache_open(opts, &cache);
+  tcgo_ret r = ret_of(s); /* reads tc_last_error before tc_options_free */
+  tc_options_free(opts);
+  if (s == TC_OK) r.cache = cache;
+  return r;
+}
+
+tcgo_ret tcgo_put(tc_cache *c, const uint8_t *key, size_t key_len,
+                  const uint8_t *value, size_t value_len, uint64_t ttl_ms) {
+  return ret_of(tc_put(c, key, key_len, value, value_len, ttl_ms));
+}
+
+tcgo_ret tcgo_get(tc_cache *c, const uint8_t *key, size_t key_len) {
+  tcgo_ret r;
+  tc_bytes out = {NULL, 0};
+  WITH_SLOT(r, tc_get(c, key, key_len, &out));
+  if (r.status == TC_OK) {
+    r.data = out.data;
+    r.len = out.len;
+  }
+  return r;
+}
+
+void tcgo_bytes_free(uint8_t *data, size_t len) {
+  tc_bytes b = {data, len};
+  tc_bytes_free(&b);
+}
+
+tcgo_ret tcgo_get_into(tc_cache *c, const uint8_t *key, size_t key_len,
+                       uint8_t *buf, size_t buf_cap) {
+  tcgo_ret r;
+  size_t n = 0;
+  WITH_SLOT(r, tc_get_into(c, key, key_len, buf, buf_cap, &n));
+  if (r.status == TC_OK || r.status == TC_BUFFER_TOO_SMALL) r.len = n;
+  return r;
+}
+
+tcgo_ret tcgo_contains(tc_cache *c, const uint8_t *key, size_t key_len) {
+  bool present = false;
+  tcgo_ret r = ret_of(tc_contains(c, key, key_len, &present));
+  r.present = present;
+  return r;
+}
+
+tcgo_ret tcgo_remove(tc_cache *c, const uint8_t *key, size_t key_len) {
+  return ret_of(tc_remove(c, key, key_len));
+}
+
+tcgo_ret tcgo_remove_prefix(tc_cache *c, const uint8_t *prefix, size_t prefix_len) {
+  uint64_t n = 0;
+  tcgo_ret r = ret_of(tc_remove_prefix(c, prefix, prefix_len, &n));
+  r.count = n;
+  return r;
+}
+
+tcgo_ret tcgo_clear(tc_cache *c, bool memory_only) { return ret_of(tc_clear(c, memory_only)); }
+tcgo_ret tcgo_flush(tc_cache *c) { return ret_of(tc_flush(c)); }
+
+tcgo_ret tcgo_purge_expired(tc_cache *c) {
+  uint64_t n = 0;
+  tcgo_ret r = ret_of(tc_purge_expired(c, &n));
+  r.count = n;
+  return r;
+}
+
+/* out may be Go memory: a tc_stats holds no pointers and is written only
+ * during the call, which the cgo pointer rules allow. */
+tcgo_ret tcgo_stats(tc_cache *c, tc_stats *out) { return ret_of(tc_stats_get(c, out)); }
+
+static tc_status tcgo_loader(void *user_data, const uint8_t *key, size_t key_len, tc_sink *sink) {
+  /* The handle travels as void*; turning it back into an integer here keeps
+   * uintptr->unsafe.Pointer conversions (which go vet flags) out of Go. */
+  return tcgoLoaderCall((uintptr_t)user_data, (uint8_t *)key, key_len, sink, tcgo_call_slot);
+}
+
+static void tcgo_loader_free(void *user_data) { tcgoLoaderFree((uintptr_t)user_data); }
+
+tcgo_ret tcgo_set_loader(tc_cache *c, uintptr_t handle) {
+  return ret_of(tc_cache_set_loader(c, tcgo_loader, (void *)handle, tcgo_loader_free));
+}
+
+tcgo_ret tcgo_clear_loader(tc_cache *c) { return ret_of(tc_cache_set_loader(c, NULL, NULL, NULL)); }
+
+tcgo_ret tcgo_sink_put(tc_sink *sink, const uint8_t *value, size_t value_len, uint64_t ttl_ms) {
+  return ret_of(tc_sink_put(sink, value, value_len, ttl_ms));
+}

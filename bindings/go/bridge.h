@@ -1,0 +1,68 @@
+/*
+ * bridge.h: the small C layer between Go and tiercache.h.
+ *
+ * Why it exists:
+ *   - tc_last_error() is thread-local and only valid until the thread's next
+ *     failing call. A goroutine may move to another OS thread between two cgo
+ *     calls, so the message is copied (malloc'd) inside the same C call that
+ *     failed, and freed by Go.
+ *   - Results come back as one struct by value, so Go never passes the
+ *     address of a local variable to C (which would move it to the heap).
+ *   - The loader trampoline needs a C function pointer and must tell the Go
+ *     side which Go call is waiting for it (see tcgo_call_slot in bridge.c).
+ */
+#ifndef TIERCACHE_GO_BRIDGE_H
+#define TIERCACHE_GO_BRIDGE_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include "tiercache.h"
+
+/* What a bridged call returns. msg is NULL on TC_OK, otherwise a malloc'd
+ * copy of tc_last_error() that the caller frees with free(). */
+typedef struct tcgo_ret {
+  tc_status status;
+  char *msg;
+  /* A cgo.Handle set by the Go loader trampoline when the loader run by this
+   * very call panicked or returned an error (0 otherwise). */
+  uintptr_t loader_result;
+  /* Outputs of the call, by function. */
+  uint8_t *data;   /* tcgo_get */
+  size_t len;      /* tcgo_get, tcgo_get_into */
+  uint64_t count;  /* tcgo_remove_prefix, tcgo_purge_expired */
+  bool present;    /* tcgo_contains */
+  tc_cache *cache; /* tcgo_open */
+} tcgo_ret;
+
+/* Options are passed flat; a zero field means "leave the library default". */
+typedef struct tcgo_options {
+  const char *dir;
+  bool set_l1; uint64_t l1_max_entries, l1_max_bytes;
+  bool set_l2; uint64_t l2_max_bytes;
+  bool set_write; uint32_t write_policy;
+  bool set_sync; uint32_t sync_policy; uint64_t sync_interval_ms;
+  uint64_t default_ttl_ms;
+  uint64_t max_value_size;
+  uint64_t segment_size;
+} tcgo_options;
+
+tcgo_ret tcgo_open(tcgo_options o);
+tcgo_ret tcgo_put(tc_cache *c, const uint8_t *key, size_t key_len,
+                  const uint8_t *value, size_t value_len, uint64_t ttl_ms);
+tcgo_ret tcgo_get(tc_cache *c, const uint8_t *key, size_t key_len);
+void tcgo_bytes_free(uint8_t *data, size_t len);
+tcgo_ret tcgo_get_into(tc_cache *c, const uint8_t *key, size_t key_len,
+                       uint8_t *buf, size_t buf_cap);
+tcgo_ret tcgo_contains(tc_cache *c, const uint8_t *key, size_t key_len);
+tcgo_ret tcgo_remove(tc_cache *c, const uint8_t *key, size_t key_len);
+tcgo_ret tcgo_remove_prefix(tc_cache *c, const uint8_t *prefix, size_t prefix_len);
+tcgo_ret tcgo_clear(tc_cache *c, bool memory_only);
+tcgo_ret tcgo_flush(tc_cache *c);
+tcgo_ret tcgo_purge_expired(tc_cache *c);
+tcgo_ret tcgo_stats(tc_cache *c, tc_stats *out);
+tcgo_ret tcgo_set_loader(tc_cache *c, uintptr_t handle);
+tcgo_ret tcgo_clear_loader(tc_cache *c);
+tcgo_ret tcgo_sink_put(tc_sink *sink, const uint8_t *value, size_t value_len, uint64_t ttl_ms);
+
+#endif

@@ -1,0 +1,154 @@
+package tiercache
+
+/*
+#include "bridge.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/cgo"
+	"time"
+	"unsafe"
+)
+
+// Loader computes the value of a key the cache does not have (the L3 tier).
+// The key is the loader's own copy. Return the value to have it cached and
+// returned; return an error matching ErrNotFound (errors.Is) to say there is
+// no such value (Get then fails with ErrNotFound); return any other error to
+// fail the load (nothing is cached; Get fails with ErrLoaderFailed, and the
+// Get that ran the loader also wraps this error).
+//
+// The cache calls a loader once per key however many goroutines miss it at
+// once (the others wait for that answer), possibly from many goroutines at
+// once for different keys, and with no lock held: a loader may call back
+// into the same cache for other keys. It must not call Close.
+type Loader func(key []byte) ([]byte, error)
+
+// loaderEntry is what the cgo.Handle given to C as user data refers to.
+type loaderEntry struct {
+	fn  Loader
+	ttl C.uint64_t
+}
+
+// loaderPanic carries a loader's panic value back to the Get that ran it.
+type loaderPanic struct{ value any }
+
+// SetLoader sets the loader asked on a miss, replacing any earlier one; its
+// values are cached with the cache's DefaultTTL. nil removes the loader.
+func (c *Cache) SetLoader(fn Loader) error { return c.SetLoaderTTL(fn, 0) }
+
+// SetLoaderTTL is SetLoader with a time to live for the values the loader
+// returns (0: the cache's DefaultTTL; rounded up to whole milliseconds).
+func (c *Cache) SetLoaderTTL(fn Loader, ttl time.Duration) error {
+	ms, err := ttlMs("SetLoader", ttl)
+	if err != nil {
+		return err
+	}
+	if !c.acquire() {
+		return ErrClosed
+	}
+	defer c.release()
+	if fn == nil {
+		return check("SetLoader", C.tcgo_clear_loader(c.ptr))
+	}
+	// The library owns the handle from here: it calls tcgoLoaderFree exactly
+	// once, when this loader is replaced (after its last call) or the cache
+	// closes. If registration fails it is not called, so delete it here.
+	h := cgo.NewHandle(&loaderEntry{fn: fn, ttl: ms})
+	if err := check("SetLoader", C.tcgo_set_loader(c.ptr, C.uintptr_t(h))); err != nil {
+		h.Delete()
+		return err
+	}
+	return nil
+}
+
+// tcgoLoaderCall is the loader the library calls (through tcgo_loader in
+// bridge.c), on the thread of the Get that missed. It never lets a Go panic
+// unwind into C: a panic or an error is stored, as a cgo.Handle, in slot —
+// the result slot of the bridged Get running on this thread — and the Get
+// picks it up once C has returned. slot is NULL only if the library called
+// the loader outside a bridged call, in which case the detail is dropped
+// and only the status remains.
+//
+//export tcgoLoaderCall
+func tcgoLoaderCall(handle C.uintptr_t, key *C.uint8_t, keyLen C.size_t, sink *C.tc_sink, slot *C.uintptr_t) (status C.tc_status) {
+	defer func() {
+		if p := recover(); p != nil {
+			setLoaderResult(slot, loaderPanic{p})
+			status = C.TC_LOADER_FAILED
+		}
+	}()
+	e := cgo.Handle(handle).Value().(*loaderEntry)
+	// The key lives only for this call; the loader gets its own copy.
+	k := C.GoBytes(unsafe.Pointer(key), C.int(keyLen))
+	v, err := e.fn(k)
+	if err != nil {
+		setLoaderResult(slot, err)
+		if errors.Is(err, ErrNotFound) {
+			return C.TC_NOT_FOUND
+		}
+		return C.TC_LOADER_FAILED
+	}
+	r := C.tcgo_sink_put(sink, bytesPtr(v), C.size_t(len(v)), e.ttl)
+	runtime.KeepAlive(v)
+	if r.status != C.TC_OK {
+		// E.g. the value is over MaxValueSize: the load fails, and the
+		// caller learns why.
+		setLoaderResult(slot, check("Loader", r))
+		return r.status
+	}
+	return C.TC_OK
+}
+
+// tcgoLoaderFree is the user-data destructor: the library calls it once per
+// registered loader, on any thread.
+//
+//export tcgoLoaderFree
+func tcgoLoaderFree(handle C.uintptr_t) {
+	cgo.Handle(handle).Delete()
+}
+
+func setLoaderResult(slot *C.uintptr_t, v any) {
+	if slot == nil {
+		return
+	}
+	if *slot != 0 {
+		// Only one loader runs per bridged call; be safe anyway.
+		cgo.Handle(*slot).Delete()
+	}
+	*slot = C.uintptr_t(cgo.NewHandle(v))
+}
+
+// takeLoaderResult collects what the loader left for this call: it
+// re-panics a loader panic on the caller's goroutine, now that C has
+// returned, and otherwise returns the loader's error (or nil).
+func takeLoaderResult(h C.uintptr_t) error {
+	if h == 0 {
+		return nil
+	}
+	hd := cgo.Handle(h)
+	v := hd.Value()
+	hd.Delete()
+	switch v := v.(type) {
+	case loaderPanic:
+		panic(v.value)
+	case error:
+		return v
+	}
+	panic(fmt.Sprintf("tiercache: unexpected loader result %T", v))
+}
+
+// withCause attaches the loader's error to a failed Get's error.
+func withCause(err, cause error) error {
+	if err == nil || cause == nil || cause == ErrNotFound {
+		// A bare ErrNotFound from the loader adds nothing to the status.
+		return err
+	}
+	if e, ok := err.(*Error); ok {
+		e.Cause = cause
+	}
+	return err
+}

@@ -1,0 +1,185 @@
+package tiercache
+
+/*
+#include <stdlib.h>
+#include "bridge.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"time"
+	"unsafe"
+)
+
+// NoLimit, as a capacity in Options, removes the bound on that dimension
+// (the C API's 0). In Options, 0 already means "the library default".
+const NoLimit = -1
+
+// WritePolicy says when a Put reaches the disk tier (L2).
+type WritePolicy int
+
+const (
+	// WriteThrough appends every Put to L2 before returning, so values survive
+	// a restart. It is the default (the zero value).
+	WriteThrough WritePolicy = iota
+	// WriteBack writes to L2 only when L1 evicts an entry, on Flush and on Close.
+	WriteBack
+)
+
+// SyncPolicy says when L2 is forced to stable storage with fsync. The Go
+// values differ from the C ones so that the zero value is the library
+// default.
+type SyncPolicy int
+
+const (
+	// SyncOnFlush fsyncs on Flush and on Close (the default: the zero value).
+	SyncOnFlush SyncPolicy = iota
+	// SyncNever never fsyncs; the OS writes data back when it chooses.
+	SyncNever
+	// SyncAlways makes every Put return only after its record is written and
+	// fsynced (concurrent writers share one fsync).
+	SyncAlways
+	// SyncEvery writes out and fsyncs every Options.SyncInterval, and on Flush
+	// and Close.
+	SyncEvery
+)
+
+// Options configure Open. The zero value of every field means the library
+// default, so Options{} is a memory-only cache with default sizes and
+// Options{Dir: d} a persistent one.
+type Options struct {
+	// Dir is the L2 directory, created (mode 0700) if missing and locked for
+	// as long as the cache is open. Empty: memory only, no L2.
+	Dir string
+
+	// L1MaxEntries bounds the entries kept in memory. 0 (the default) or
+	// NoLimit: no bound on entries.
+	L1MaxEntries int64
+	// L1MaxBytes bounds the key plus value bytes kept in memory. 0: the
+	// library default (64 MiB); NoLimit: no bound. A value larger than this
+	// bound divided among L1's shards is not kept in L1 (it is served from L2).
+	L1MaxBytes int64
+	// L2MaxBytes bounds the bytes kept on disk. 0: the library default
+	// (1 GiB); NoLimit: no bound.
+	L2MaxBytes int64
+
+	// WritePolicy: WriteThrough (the default) or WriteBack.
+	WritePolicy WritePolicy
+	// SyncPolicy: SyncOnFlush (the default), SyncNever, SyncAlways or SyncEvery.
+	SyncPolicy SyncPolicy
+	// SyncInterval is the period of SyncEvery (at least 1ms; rounded up to
+	// whole milliseconds). It is ignored by the other policies and must be
+	// set with SyncEvery.
+	SyncInterval time.Duration
+
+	// DefaultTTL is the time to live of Puts and loads that give a TTL of 0.
+	// 0 (the default): such entries never expire. Rounded up to whole
+	// milliseconds.
+	DefaultTTL time.Duration
+	// MaxValueSize is the largest value accepted, in bytes. 0: the library
+	// default (16 MiB); at most 1 GiB.
+	MaxValueSize int64
+	// SegmentSize is the size at which an L2 segment file is sealed and a new
+	// one started. 0: the library default (64 MiB); at least 4096.
+	SegmentSize int64
+}
+
+// defaultL1MaxBytes mirrors tc_options_new's L1 byte bound. The C setter
+// takes entries and bytes together, so setting only L1MaxEntries must pass
+// the default byte bound explicitly.
+const defaultL1MaxBytes = 64 << 20
+
+// durationMs converts d to whole milliseconds, rounding up so that a short
+// positive duration never becomes 0 (which the library reads as "default").
+func durationMs(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// capacity converts an Options capacity to the C one: NoLimit → 0 (no
+// bound); 0 → def.
+func capacity(name string, v int64, def uint64) (uint64, error) {
+	switch {
+	case v == NoLimit:
+		return 0, nil
+	case v == 0:
+		return def, nil
+	case v < 0:
+		return 0, fmt.Errorf("%s: %d is negative (use NoLimit for no bound)", name, v)
+	}
+	return uint64(v), nil
+}
+
+// toC checks o and lays it out for tcgo_open. The caller frees dir with
+// C.free if it is not nil.
+func (o *Options) toC() (C.tcgo_options, error) {
+	var c C.tcgo_options
+	if o.L1MaxEntries != 0 || o.L1MaxBytes != 0 {
+		e, err := capacity("L1MaxEntries", o.L1MaxEntries, 0)
+		if err != nil {
+			return c, err
+		}
+		b, err := capacity("L1MaxBytes", o.L1MaxBytes, defaultL1MaxBytes)
+		if err != nil {
+			return c, err
+		}
+		c.set_l1, c.l1_max_entries, c.l1_max_bytes = true, C.uint64_t(e), C.uint64_t(b)
+	}
+	if o.L2MaxBytes != 0 {
+		b, err := capacity("L2MaxBytes", o.L2MaxBytes, 0)
+		if err != nil {
+			return c, err
+		}
+		c.set_l2, c.l2_max_bytes = true, C.uint64_t(b)
+	}
+	switch o.WritePolicy {
+	case WriteThrough:
+	case WriteBack:
+		c.set_write, c.write_policy = true, C.TC_WRITE_BACK
+	default:
+		return c, fmt.Errorf("WritePolicy: unknown value %d", o.WritePolicy)
+	}
+	switch o.SyncPolicy {
+	case SyncOnFlush:
+	case SyncNever:
+		c.set_sync, c.sync_policy = true, C.TC_SYNC_NEVER
+	case SyncAlways:
+		c.set_sync, c.sync_policy = true, C.TC_SYNC_ALWAYS
+	case SyncEvery:
+		if o.SyncInterval <= 0 {
+			return c, fmt.Errorf("SyncInterval: must be positive with SyncEvery, got %v", o.SyncInterval)
+		}
+		c.set_sync, c.sync_policy = true, C.TC_SYNC_INTERVAL
+		c.sync_interval_ms = C.uint64_t(durationMs(o.SyncInterval))
+	default:
+		return c, fmt.Errorf("SyncPolicy: unknown value %d", o.SyncPolicy)
+	}
+	if o.DefaultTTL < 0 {
+		return c, fmt.Errorf("DefaultTTL: %v is negative", o.DefaultTTL)
+	}
+	c.default_ttl_ms = C.uint64_t(durationMs(o.DefaultTTL))
+	if o.MaxValueSize < 0 || o.SegmentSize < 0 {
+		return c, fmt.Errorf("MaxValueSize and SegmentSize must not be negative")
+	}
+	c.max_value_size = C.uint64_t(o.MaxValueSize)
+	c.segment_size = C.uint64_t(o.SegmentSize)
+	if o.Dir != "" {
+		for i := 0; i < len(o.Dir); i++ {
+			if o.Dir[i] == 0 {
+				return c, fmt.Errorf("Dir: contains a NUL byte")
+			}
+		}
+		c.dir = C.CString(o.Dir)
+	}
+	return c, nil
+}
+
+// freeOptions releases what toC allocated.
+func freeOptions(c *C.tcgo_options) {
+	if c.dir != nil {
+		C.free(unsafe.Pointer(c.dir))
+	}
+}

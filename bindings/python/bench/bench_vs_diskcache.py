@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""tiercache against diskcache: get and set latency, same keys and values, same run.
+
+    python bench/bench_vs_diskcache.py [--keys N] [--value-size B] [--rounds R] [--quick]
+
+Both caches are persistent and open on a fresh temporary directory with their
+default settings (tiercache: write-through, fsync on flush/close; diskcache:
+SQLite in WAL mode).  For each operation it times every call separately and
+prints the median and the 99th percentile in microseconds, and the ratio of
+the medians (diskcache / tiercache: above 1 means tiercache is faster).
+
+Phases: ``set`` (insert every key), ``get hit`` (read every key, warm), ``get
+miss`` (keys never written), and for tiercache ``get L2`` (memory tier dropped
+with clear(memory_only=True) before each round, so reads come from disk).
+``--quick`` is a smoke run for the tests: few keys, one round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Sequence
+
+import tiercache
+
+try:
+    import diskcache  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover
+    sys.exit("bench_vs_diskcache: `pip install diskcache` first")
+
+
+def timed(op: Callable[[bytes], object], keys: Sequence[bytes]) -> List[int]:
+    """Nanoseconds of each call of ``op``, one per key."""
+    clock = time.perf_counter_ns
+    out = []
+    for key in keys:
+        start = clock()
+        op(key)
+        out.append(clock() - start)
+    return out
+
+
+def summary(samples: List[int]) -> Dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "median": statistics.median(samples) / 1000,
+        "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))] / 1000,
+    }
+
+
+def run(n_keys: int, value_size: int, rounds: int) -> Dict[str, Dict[str, Dict[str, float]]]:
+    rng = random.Random(42)
+    keys = [f"bench:key:{i:08d}".encode() for i in range(n_keys)]
+    misses = [f"bench:absent:{i:08d}".encode() for i in range(n_keys)]
+    values = {k: rng.randbytes(value_size) for k in keys}
+    results: Dict[str, Dict[str, List[int]]] = {"tiercache": {}, "diskcache": {}}
+
+    def add(lib: str, phase: str, samples: List[int]) -> None:
+        results[lib].setdefault(phase, []).extend(samples)
+
+    with tempfile.TemporaryDirectory(prefix="tc-bench-") as tmp:
+        tc = tiercache.Cache(Path(tmp) / "tiercache")
+        dc = diskcache.Cache(str(Path(tmp) / "diskcache"))
+        try:
+            for _ in range(rounds):
+                order = keys[:]
+                rng.shuffle(order)
+                # Interleave the two libraries phase by phase, so that machine
+                # noise (other jobs, CPU frequency) hits both alike.
+                add("tiercache", "set", timed(lambda k: tc.put(k, values[k]), order))
+                add("diskcache", "set", timed(lambda k: dc.set(k, values[k]), order))
+                add("tiercache", "get hit", timed(tc.get, order))
+                add("diskcache", "get hit", timed(dc.get, order))
+                add("tiercache", "get miss", timed(tc.get, misses))
+                add("diskcache", "get miss", timed(dc.get, misses))
+                tc.clear(memory_only=True)
+                add("tiercache", "get L2", timed(tc.get, order))
+            # Sanity: both hold the same data.
+            sample = keys[:: max(1, n_keys // 50)]
+            assert all(tc.get(k) == values[k] == dc.get(k) for k in sample), "caches disagree"
+        finally:
+            tc.close()
+            dc.close()
+    return {lib: {phase: summary(s) for phase, s in phases.items()} for lib, phases in results.items()}
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keys", type=int, default=20000)
+    parser.add_argument("--value-size", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 300 keys, 1 round")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.keys, args.rounds = 300, 1
+
+    res = run(args.keys, args.value_size, args.rounds)
+    print(
+        f"tiercache {tiercache.__version__} (library {tiercache.library_version()}) vs diskcache "
+        f"{diskcache.__version__}: {args.keys} keys, {args.value_size}-byte values, {args.rounds} round(s)"
+    )
+    print(f"{'operation':<10} {'tiercache µs':>13} {'p99':>7} {'diskcache µs':>13} {'p99':>7} {'ratio':>7}")
+    for phase in ("set", "get hit", "get miss", "get L2"):
+        t = res["tiercache"].get(phase)
+        d = res["diskcache"].get(phase)
+        assert t is not None
+        if d is None:
+            print(f"{phase:<10} {t['median']:>13.2f} {t['p99']:>7.1f} {'-':>13} {'-':>7} {'-':>7}")
+            continue
+        ratio = d["median"] / t["median"] if t["median"] else float("inf")
+        print(f"{phase:<10} {t['median']:>13.2f} {t['p99']:>7.1f} {d['median']:>13.2f} {d['p99']:>7.1f} {ratio:>6.1f}x")
+    print("ratio = diskcache median / tiercache median (above 1: tiercache faster)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,51 @@
+"""The ctypes declarations against the committed C header."""
+
+from __future__ import annotations
+
+import ctypes
+import re
+
+import pytest
+
+import tiercache
+from tiercache import _native
+
+from conftest import REPO
+
+HEADER = REPO / "include" / "tiercache.h"
+
+pytestmark = pytest.mark.skipif(not HEADER.is_file(), reason="needs the repository's include/tiercache.h")
+
+
+def _header() -> str:
+    return HEADER.read_text()
+
+
+def test_every_header_function_is_declared() -> None:
+    # A declaration: a return type, the tc_ name, "(", at the start of a line.
+    names = set(re.findall(r"^[a-z][\w ]*?\**\s*\**(tc_\w+)\(", _header(), re.M))
+    assert names, "no functions found in the header"
+    assert names == set(_native.DECLARED_FUNCTIONS)
+    for name in names:
+        func = getattr(_native.lib, name)
+        assert func.argtypes is not None, name
+
+
+def test_status_values_match_header() -> None:
+    values = {m.group(1): int(m.group(2)) for m in re.finditer(r"\bTC_(\w+) = (\d+)", _header())}
+    for status in tiercache.Status:
+        assert values[status.name] == status.value
+    assert {k for k in values if k in tiercache.Status.__members__} == set(tiercache.Status.__members__)
+
+
+def test_stats_struct_mirrors_header() -> None:
+    body = re.search(r"typedef struct tc_stats \{(.*?)\} tc_stats;", _header(), re.S)
+    assert body
+    fields = re.findall(r"^\s*(uint\d+_t) (\w+);", body.group(1), re.M)
+    ctypes_of = {"uint64_t": ctypes.c_uint64, "uint32_t": ctypes.c_uint32}
+    assert [(n, ctypes_of[t]) for t, n in fields] == list(_native.TcStats._fields_)
+
+
+def test_status_str() -> None:
+    assert _native.status_str(tiercache.Status.LOCKED)
+    assert _native.status_str(12345)  # "unknown status", never NULL

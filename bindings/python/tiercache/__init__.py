@@ -1,0 +1,67 @@
+"""tiercache: a persistent, tiered key-value cache (memory, disk, loader).
+
+Python bindings over the tiercache C library, through ctypes::
+
+    import tiercache
+
+    with tiercache.Cache("/tmp/my-cache") as cache:
+        cache["greeting"] = "hello"          # str is stored as UTF-8
+        assert cache["greeting"] == b"hello"  # values come back as bytes
+
+See :class:`Cache` for the options and the methods.  The C library is found
+through ``$TIERCACHE_LIBRARY``, else the copy bundled at install time, else a
+repository checkout's ``target/release``; :data:`library_path` says which.
+"""
+
+from __future__ import annotations
+
+from ._native import LIBRARY_ENV, Status, library_path
+from ._native import lib as _lib
+from .cache import Cache
+from .errors import (
+    BufferTooSmall,
+    ClosedError,
+    Corrupt,
+    Error,
+    InvalidArgument,
+    Locked,
+    LoaderFailed,
+    NotFound,
+    Panic,
+    StorageError,
+    TooLarge,
+)
+from .loaders import Loader, LoaderResult
+from .stats import L2State, Stats
+
+__version__ = "0.1.0"
+
+
+def library_version() -> str:
+    """The version of the loaded C library (``tc_version()``)."""
+    raw: bytes = _lib.tc_version()
+    return raw.decode("ascii")
+
+
+__all__ = [
+    "BufferTooSmall",
+    "Cache",
+    "ClosedError",
+    "Corrupt",
+    "Error",
+    "InvalidArgument",
+    "L2State",
+    "LIBRARY_ENV",
+    "Loader",
+    "LoaderFailed",
+    "LoaderResult",
+    "Locked",
+    "NotFound",
+    "Panic",
+    "Stats",
+    "Status",
+    "StorageError",
+    "TooLarge",
+    "library_path",
+    "library_version",
+]

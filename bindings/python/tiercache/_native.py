@@ -1,0 +1,224 @@
+"""The C library: where it is found, and the ctypes signature of every function.
+
+This module is the only place that knows the C ABI of ``include/tiercache.h``.
+It locates ``libtiercache`` (see :func:`_candidates`), loads it, and declares
+``argtypes`` and ``restype`` for every function the header exports, so that a
+wrong argument type fails in Python instead of corrupting memory in C.
+
+Byte-string parameters (``const uint8_t *``) are declared as ``c_char_p``:
+ctypes then passes a ``bytes`` object's own buffer, without a copy, and the
+length travels in the following ``size_t`` argument, so embedded NUL bytes are
+fine.  Callers must convert bytearray/memoryview to ``bytes`` first.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import os
+import sys
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_bool,
+    c_char_p,
+    c_int,
+    c_size_t,
+    c_uint8,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+#: Environment variable naming the shared library to load, overriding the rest.
+LIBRARY_ENV = "TIERCACHE_LIBRARY"
+
+
+class Status(enum.IntEnum):
+    """``tc_status``: the outcome of a C call. The numbers are fixed by the C contract."""
+
+    OK = 0
+    NOT_FOUND = 1
+    INVALID_ARGUMENT = 2
+    TOO_LARGE = 3
+    IO_ERROR = 4
+    LOCKED = 5
+    CORRUPT = 6
+    LOADER_FAILED = 7
+    BUFFER_TOO_SMALL = 8
+    PANIC = 9
+
+
+class WritePolicy(enum.IntEnum):
+    """``tc_write_policy``."""
+
+    THROUGH = 0
+    BACK = 1
+
+
+class SyncPolicy(enum.IntEnum):
+    """``tc_sync_policy``."""
+
+    NEVER = 0
+    ON_FLUSH = 1
+    ALWAYS = 2
+    INTERVAL = 3
+
+
+class TcBytes(Structure):
+    """``tc_bytes``: bytes handed out by ``tc_get``, freed with ``tc_bytes_free``."""
+
+    _fields_ = [("data", c_void_p), ("len", c_size_t)]
+
+
+class TcStats(Structure):
+    """``tc_stats``, field for field and in the header's order."""
+
+    _fields_ = [
+        ("l1_hits", c_uint64),
+        ("l2_hits", c_uint64),
+        ("l3_loads", c_uint64),
+        ("misses", c_uint64),
+        ("l1_entries", c_uint64),
+        ("l1_bytes", c_uint64),
+        ("l2_entries", c_uint64),
+        ("l2_bytes", c_uint64),
+        ("l2_file_bytes", c_uint64),
+        ("l1_evictions", c_uint64),
+        ("l2_evictions", c_uint64),
+        ("compactions", c_uint64),
+        ("corrupt_records", c_uint64),
+        ("io_errors", c_uint64),
+        ("l2_state", c_uint32),
+    ]
+
+
+# C enums are passed and returned as int (the header's enums all fit).
+tc_status = c_int
+
+#: ``tc_loader_fn``: (user_data, key, key_len, sink) -> tc_status.  The key is
+#: declared ``c_void_p`` so the trampoline receives a plain address to copy from.
+LOADER_FN = CFUNCTYPE(tc_status, c_void_p, c_void_p, c_size_t, c_void_p)
+
+#: The loader's user-data destructor: void (*)(void *).
+FREE_FN = CFUNCTYPE(None, c_void_p)
+
+# Opaque handles (tc_options *, tc_cache *, tc_sink *) are plain c_void_p.
+_SIGNATURES: List[Tuple[str, object, List[object]]] = [
+    # name, restype, argtypes
+    ("tc_status_str", c_char_p, [tc_status]),
+    ("tc_last_error", c_char_p, []),
+    ("tc_version", c_char_p, []),
+    ("tc_options_new", c_void_p, []),
+    ("tc_options_free", None, [c_void_p]),
+    ("tc_options_set_dir", tc_status, [c_void_p, c_char_p]),
+    ("tc_options_set_l1_capacity", tc_status, [c_void_p, c_uint64, c_uint64]),
+    ("tc_options_set_l2_capacity", tc_status, [c_void_p, c_uint64]),
+    ("tc_options_set_write_policy", tc_status, [c_void_p, c_int]),
+    ("tc_options_set_sync_policy", tc_status, [c_void_p, c_int, c_uint64]),
+    ("tc_options_set_default_ttl", tc_status, [c_void_p, c_uint64]),
+    ("tc_options_set_max_value_size", tc_status, [c_void_p, c_uint64]),
+    ("tc_options_set_segment_size", tc_status, [c_void_p, c_uint64]),
+    ("tc_cache_open", tc_status, [c_void_p, POINTER(c_void_p)]),
+    ("tc_cache_close", None, [c_void_p]),
+    ("tc_put", tc_status, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t, c_uint64]),
+    ("tc_get", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(TcBytes)]),
+    ("tc_bytes_free", None, [POINTER(TcBytes)]),
+    (
+        "tc_get_into",
+        tc_status,
+        [c_void_p, c_char_p, c_size_t, POINTER(c_uint8), c_size_t, POINTER(c_size_t)],
+    ),
+    ("tc_contains", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(c_bool)]),
+    ("tc_remove", tc_status, [c_void_p, c_char_p, c_size_t]),
+    ("tc_remove_prefix", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(c_uint64)]),
+    ("tc_clear", tc_status, [c_void_p, c_bool]),
+    ("tc_flush", tc_status, [c_void_p]),
+    ("tc_purge_expired", tc_status, [c_void_p, POINTER(c_uint64)]),
+    ("tc_stats_get", tc_status, [c_void_p, POINTER(TcStats)]),
+    ("tc_sink_put", tc_status, [c_void_p, c_char_p, c_size_t, c_uint64]),
+    ("tc_cache_set_loader", tc_status, [c_void_p, LOADER_FN, c_void_p, FREE_FN]),
+]
+
+#: Every C function this module declares (the tests compare it with the header).
+DECLARED_FUNCTIONS = frozenset(name for name, _, _ in _SIGNATURES)
+
+
+def library_filename() -> str:
+    """The shared library's file name on this platform, as cargo names it."""
+    if sys.platform == "darwin":
+        return "libtiercache.dylib"
+    if sys.platform == "win32":
+        return "tiercache.dll"
+    return "libtiercache.so"
+
+
+def _candidates() -> List[Tuple[str, Path]]:
+    """Where to look, in order: ``(why, path)`` pairs.
+
+    An explicit ``TIERCACHE_LIBRARY`` is the only candidate when set, so that a
+    typo in it is an error rather than a silent fallback to another copy.
+    """
+    override = os.environ.get(LIBRARY_ENV)
+    if override:
+        return [(f"${LIBRARY_ENV}", Path(override))]
+    here = Path(__file__).resolve().parent
+    found = [("bundled with the package", here / library_filename())]
+    # Running from a checkout: bindings/python/tiercache/ -> the repository root.
+    repo = here.parents[2] if len(here.parents) > 2 else None
+    if repo is not None and (repo / "Cargo.toml").is_file():
+        found.append(("the repository's cargo build", repo / "target" / "release" / library_filename()))
+    return found
+
+
+def _load() -> Tuple[ctypes.CDLL, Path]:
+    """Loads the first candidate that exists and exports the whole API."""
+    tried = []
+    for why, path in _candidates():
+        if not path.is_file():
+            tried.append(f"  {path} ({why}): no such file")
+            continue
+        try:
+            # CDLL (not PyDLL) releases the GIL during each call, so threads
+            # really run in parallel inside the library.
+            lib = ctypes.CDLL(str(path))
+        except OSError as exc:
+            tried.append(f"  {path} ({why}): {exc}")
+            continue
+        missing = [name for name in DECLARED_FUNCTIONS if not hasattr(lib, name)]
+        if missing:
+            tried.append(f"  {path} ({why}): lacks {', '.join(sorted(missing))} (an older build?)")
+            continue
+        return lib, path
+    raise ImportError(
+        "tiercache: cannot load the tiercache C library. Tried:\n"
+        + "\n".join(tried)
+        + f"\nSet {LIBRARY_ENV} to the path of {library_filename()}, or reinstall the package "
+        "from a repository where `cargo build --release` has run."
+    )
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    for name, restype, argtypes in _SIGNATURES:
+        func = getattr(lib, name)
+        func.restype = restype
+        func.argtypes = argtypes
+
+
+lib, library_path = _load()
+_declare(lib)
+
+
+def last_error() -> str:
+    """``tc_last_error()``: the calling thread's last failure message ("" if none)."""
+    raw: Optional[bytes] = lib.tc_last_error()
+    return raw.decode("utf-8", "replace") if raw else ""
+
+
+def status_str(status: int) -> str:
+    """``tc_status_str()``: the library's short description of a status."""
+    raw: Optional[bytes] = lib.tc_status_str(status)
+    return raw.decode("utf-8", "replace") if raw else ""

@@ -1,0 +1,142 @@
+"""L3 loaders: Python callables called by the C library on a miss.
+
+How a Python function becomes a C loader:
+
+* One module-level ``CFUNCTYPE`` trampoline (:data:`_TRAMPOLINE`) is the only
+  function pointer C ever sees.  Each registered callable gets an integer id in
+  :data:`_registry`, and that id travels to C as the loader's ``user_data``.
+  The library calls the destructor (:data:`_DESTRUCTOR`) exactly once, when the
+  loader is replaced or the cache closes; it removes the registry entry.  Both
+  ``CFUNCTYPE`` objects are module globals, so they outlive every cache.
+* Python exceptions must never unwind into C.  The trampoline catches
+  everything; it stores the exception in the calling thread's innermost
+  :class:`_Call` (pushed by ``Cache.get`` around the C call; the library runs a
+  loader on the thread that missed) and returns ``TC_LOADER_FAILED`` so that
+  nothing is cached.  ``Cache.get`` then re-raises it after ``tc_get`` returns.
+  A stack rather than one slot, because a loader may itself call ``get``.
+
+What a loader returns (see :func:`_answer`): ``bytes``-like or ``str`` (the
+value, cached with the default TTL); ``None`` (no such value: ``KeyError`` /
+the ``get`` default); or a ``(value, ttl)`` pair, ``ttl`` in seconds as for
+``Cache.put`` (``None``: the default TTL).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import threading
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+from . import errors
+from ._native import FREE_FN, LOADER_FN, Status, lib
+from .values import TTL, Value, to_bytes, ttl_to_ms
+
+#: What a loader may return.
+LoaderResult = Union[None, Value, Tuple[Value, Optional[TTL]]]
+#: The loader type: key bytes in, see :data:`LoaderResult` out.
+Loader = Callable[[bytes], LoaderResult]
+
+_registry: Dict[int, Loader] = {}
+_ids = itertools.count(1)  # 0 would be a NULL user_data
+_local = threading.local()
+
+
+class _Call:
+    """One ``Cache.get`` in progress on this thread: where its loader's exception goes."""
+
+    __slots__ = ("owner", "exc")
+
+    def __init__(self, owner: object) -> None:
+        self.owner = owner  # the Cache whose get this is
+        self.exc: Optional[BaseException] = None
+
+
+def _stack() -> List[_Call]:
+    try:
+        return _local.calls  # type: ignore[no-any-return]
+    except AttributeError:
+        _local.calls = []
+        return _local.calls  # type: ignore[no-any-return]
+
+
+def begin_call(owner: object) -> _Call:
+    """Called by ``Cache.get`` before ``tc_get``; pair with :func:`end_call`."""
+    call = _Call(owner)
+    _stack().append(call)
+    return call
+
+
+def end_call(call: _Call) -> Optional[BaseException]:
+    """Called after ``tc_get`` returns: the exception its loader raised, if any."""
+    stack = _stack()
+    stack.remove(call)  # normally the last item
+    return call.exc
+
+
+def in_call(owner: object) -> bool:
+    """Whether this thread is inside a ``get`` of ``owner`` (i.e. in its loader)."""
+    return any(call.owner is owner for call in _stack())
+
+
+def _answer(result: Any, sink: int) -> int:
+    """Gives the loader's result to the sink; returns the status for C."""
+    if result is None:
+        return Status.NOT_FOUND
+    if isinstance(result, tuple):
+        if len(result) != 2:
+            raise TypeError(f"a loader's tuple must be (value, ttl), got {len(result)} items")
+        value, ttl_ms = to_bytes(result[0], "value"), ttl_to_ms(result[1])
+    else:
+        value, ttl_ms = to_bytes(result, "value"), 0
+    status = lib.tc_sink_put(sink, value, len(value), ttl_ms)
+    if status != Status.OK:
+        # E.g. TOO_LARGE: surface that status to the caller, not a bare LoaderFailed.
+        raise errors.error_for(status)
+    return Status.OK
+
+
+def _trampoline(user_data: Optional[int], key: Optional[int], key_len: int, sink: Optional[int]) -> int:
+    """The C loader for every Python loader.  Never raises."""
+    try:
+        func = _registry[user_data or 0]
+        return _answer(func(ctypes.string_at(key or 0, key_len) if key_len else b""), sink or 0)
+    except BaseException as exc:  # noqa: BLE001 - nothing may unwind into C
+        stack = getattr(_local, "calls", None)
+        if stack:
+            stack[-1].exc = exc
+        # else: the loader ran outside any Cache.get on this thread (not expected);
+        # the caller still gets LoaderFailed, only the Python exception is lost.
+        return Status.LOADER_FAILED
+
+
+def _destructor(user_data: Optional[int]) -> None:
+    """Called once by C when a loader is replaced or its cache closes."""
+    _registry.pop(user_data or 0, None)
+
+
+# Module globals, so they stay alive for as long as any cache may call them.
+_TRAMPOLINE = LOADER_FN(_trampoline)
+_DESTRUCTOR = FREE_FN(_destructor)
+
+
+def install(handle: int, func: Optional[Loader]) -> None:
+    """Makes ``func`` the loader of the cache ``handle`` (``None``: no loader)."""
+    if func is None:
+        status = lib.tc_cache_set_loader(handle, LOADER_FN(), None, FREE_FN())
+        if status != Status.OK:
+            raise errors.error_for(status)
+        return
+    if not callable(func):
+        raise TypeError(f"a loader must be callable or None, not {type(func).__name__}")
+    ident = next(_ids)
+    _registry[ident] = func
+    status = lib.tc_cache_set_loader(handle, _TRAMPOLINE, ident, _DESTRUCTOR)
+    if status != Status.OK:
+        _registry.pop(ident, None)  # the library did not take ownership
+        raise errors.error_for(status)
+
+
+def registered_count() -> int:
+    """How many loaders the library still holds (for tests of the destructor)."""
+    return len(_registry)

@@ -23,6 +23,7 @@ mod lock;
 mod recovery;
 mod segment;
 mod store;
+pub mod verify;
 
 use std::collections::HashSet;
 use std::fs;

@@ -80,7 +80,9 @@ pub fn rebuild(dir: &Path, counters: &Counters) -> Result<State> {
             None => {
                 let seg = &state.store.segments[&id];
                 let scan = store::scan(seg);
-                counters.corrupt_records.fetch_add(scan.corrupt, Ordering::Relaxed);
+                counters
+                    .corrupt_records
+                    .fetch_add(scan.bad.len() as u64, Ordering::Relaxed);
                 if let Some(at) = scan.cut_at {
                     if !sealed {
                         let seg = state.store.segments.get_mut(&id).unwrap();

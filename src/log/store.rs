@@ -237,8 +237,8 @@ fn ignore_missing(e: io::Error) -> io::Result<()> {
 pub struct Scan {
     /// Every readable record, in order.
     pub entries: Vec<HintEntry>,
-    /// Records that failed their checksum or did not decode.
-    pub corrupt: u64,
+    /// Records that failed their checksum or did not decode: where, and why.
+    pub bad: Vec<(u64, &'static str)>,
     /// Where the readable records end, if unreadable bytes follow them with
     /// no record after (a torn tail, or garbage).
     pub cut_at: Option<u64>,
@@ -250,7 +250,7 @@ pub fn scan(seg: &Segment) -> Scan {
     let bytes = seg.bytes();
     let mut out = Scan {
         entries: Vec::new(),
-        corrupt: 0,
+        bad: Vec::new(),
         cut_at: None,
     };
     let mut pos = segment::HEADER_LEN as usize;
@@ -261,13 +261,19 @@ pub fn scan(seg: &Segment) -> Scan {
             Frame::Valid { len } => len,
             Frame::Truncated | Frame::Corrupt => match next_valid_frame(here) {
                 Some(skip) => {
-                    out.corrupt += 1;
+                    let why = if frame == Frame::Corrupt {
+                        "bad length or checksum"
+                    } else {
+                        "bad length"
+                    };
+                    out.bad.push((pos as u64, why));
                     pos += skip;
                     continue;
                 }
                 None => {
                     if frame == Frame::Corrupt {
-                        out.corrupt += 1;
+                        out.bad
+                            .push((pos as u64, "bad length or checksum, at the end of the segment"));
                     }
                     out.cut_at = Some(pos as u64);
                     return out;
@@ -283,7 +289,9 @@ pub fn scan(seg: &Segment) -> Scan {
                 expires_at: r.expires_at,
             }),
             // The checksum matched but the payload is not a record we can read.
-            None => out.corrupt += 1,
+            None => out
+                .bad
+                .push((pos as u64, "checksum matches but the payload is not a record")),
         }
         pos += len;
     }

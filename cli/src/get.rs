@@ -1,0 +1,35 @@
+//! `tiercache get DIR KEY`: writes the value of KEY to stdout exactly as
+//! stored (no newline added). Exit status 1, with one line on stderr, if the
+//! key has no live value.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::Path;
+
+use tiercache::Status;
+
+use crate::bytes;
+use crate::cachedir::{self, Create};
+use crate::failure::Failure;
+
+pub fn run(dir: &Path, key: &OsStr, hex: bool) -> Result<(), Failure> {
+    let key = bytes::from_arg(key, hex, "KEY")?;
+    let cache = cachedir::open(dir, Create::No)?;
+    let value = cache.get(&key);
+    cache.close()?;
+    let value = match value {
+        Ok(v) => v,
+        Err(e) if e.status() == Status::TC_NOT_FOUND => {
+            return Err(Failure::no(format!(
+                "{}: not found in {}",
+                bytes::show(&key),
+                dir.display()
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(&value)
+        .and_then(|()| out.flush())
+        .map_err(Failure::output)
+}

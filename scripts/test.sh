@@ -29,15 +29,17 @@ suite() {
   fi
 }
 
+# The workspace's default members: the library and the CLI. The peer
+# benchmarks (benchmarks/) are built only when asked for (BENCHMARKS.md).
 suite "rust format" cargo fmt --all -- --check
-suite "rust clippy" cargo clippy --workspace --all-targets -- -D warnings
-suite "rust tests" cargo test --workspace
-suite "release build" cargo build --release --workspace
-suite "readme c quick start" bash tests/readme/check.sh
+suite "rust clippy" cargo clippy --all-targets -- -D warnings
+suite "rust tests" cargo test
+suite "release build" cargo build --release
 suite "c" bash tests/c/run.sh
 suite "c++" bash bindings/cpp/test.sh
 suite "go" bash bindings/go/test.sh
 suite "python" bash bindings/python/test.sh
+suite "readme quick starts" bash tests/readme/check.sh
 suite "cross-language" bash tests/cross_language.sh
 
 echo

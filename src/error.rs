@@ -5,6 +5,7 @@
 //! message that `tc_last_error()` hands to C callers; every fallible function in
 //! the crate returns `Result<T, Error>`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Outcome of a call. The numeric values are fixed by the C contract.
@@ -78,18 +79,19 @@ impl tc_status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     status: Status,
-    message: String,
+    // Borrowed for the common static messages, so a miss allocates nothing.
+    message: Cow<'static, str>,
 }
 
 impl Error {
-    pub fn new(status: Status, message: impl Into<String>) -> Error {
+    pub fn new(status: Status, message: impl Into<Cow<'static, str>>) -> Error {
         Error {
             status,
             message: message.into(),
         }
     }
 
-    pub fn invalid(message: impl Into<String>) -> Error {
+    pub fn invalid(message: impl Into<Cow<'static, str>>) -> Error {
         Error::new(Status::TC_INVALID_ARGUMENT, message)
     }
 
@@ -97,7 +99,7 @@ impl Error {
         Error::new(Status::TC_NOT_FOUND, "key not found")
     }
 
-    pub fn corrupt(message: impl Into<String>) -> Error {
+    pub fn corrupt(message: impl Into<Cow<'static, str>>) -> Error {
         Error::new(Status::TC_CORRUPT, message)
     }
 

@@ -8,7 +8,7 @@
 //! undefined behaviour.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, CString};
+use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::{Error, Result, Status};
@@ -29,19 +29,40 @@ pub struct RawWritePolicy(pub u32);
 pub struct RawSyncPolicy(pub u32);
 
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// The last failure's message, NUL-terminated. The buffer is reused, so
+    /// reporting a failure (a miss, say) allocates nothing once it has grown.
+    static LAST_ERROR: RefCell<Vec<u8>> = RefCell::new(vec![0]);
+}
+
+/// Records `parts`, concatenated, as this thread's last error.
+pub fn set_last_error_parts(parts: &[&str]) {
+    LAST_ERROR.with(|e| {
+        let mut buf = e.borrow_mut();
+        buf.clear();
+        for p in parts {
+            // Interior NULs would cut the message short in C: show them instead.
+            for b in p.bytes() {
+                if b == 0 {
+                    buf.extend_from_slice(b"\\0");
+                } else {
+                    buf.push(b);
+                }
+            }
+        }
+        buf.push(0);
+    });
 }
 
 /// Records `msg` as this thread's last error.
 pub fn set_last_error(msg: &str) {
-    // Interior NULs would cut the message short in C: show them instead.
-    let c = CString::new(msg.replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    set_last_error_parts(&[msg]);
 }
 
 /// This thread's last error message (empty if none yet).
 pub fn last_error_ptr() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    // The pointer stays valid until this thread's next failing call, which is
+    // the only thing that writes the buffer.
+    LAST_ERROR.with(|e| e.borrow().as_ptr() as *const c_char)
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -60,7 +81,7 @@ pub fn guard(func: &str, body: impl FnOnce() -> Result<()>) -> Status {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => Status::TC_OK,
         Ok(Err(e)) => {
-            set_last_error(&format!("{func}: {}", e.message()));
+            set_last_error_parts(&[func, ": ", e.message()]);
             e.status()
         }
         Err(p) => {

@@ -5,7 +5,7 @@
 
 /* Implemented in Go (loader.go, //export). */
 extern tc_status tcgoLoaderCall(uintptr_t handle, uint8_t *key, size_t key_len,
-                                tc_sink *sink, uintptr_t *slot);
+                                tc_sink *sink, uintptr_t *slot, size_t keep_over);
 extern void tcgoLoaderFree(uintptr_t handle);
 
 /* The loader runs on the thread that missed, inside that thread's tc_get.
@@ -15,6 +15,10 @@ extern void tcgoLoaderFree(uintptr_t handle);
  * writes a cgo.Handle of the loader's panic or error there, and the Go
  * caller picks it up after C returns. */
 static __thread uintptr_t *tcgo_call_slot;
+/* Set with the slot by tcgo_get_fast (0 by every other call): the loader
+ * leaves its value in the slot if it is longer than this, i.e. if it will not
+ * fit in the Get's buffer. */
+static __thread size_t tcgo_call_keep_over;
 
 static tcgo_ret ret_of(tc_status s) {
   tcgo_ret r;
@@ -30,9 +34,12 @@ static tcgo_ret ret_of(tc_status s) {
   do {                                             \
     uintptr_t slot_ = 0;                           \
     uintptr_t *prev_ = tcgo_call_slot;             \
+    size_t prev_keep_ = tcgo_call_keep_over;       \
     tcgo_call_slot = &slot_;                       \
+    tcgo_call_keep_over = 0;                       \
     tc_status s_ = (call);                         \
     tcgo_call_slot = prev_;                        \
+    tcgo_call_keep_over = prev_keep_;              \
     (r) = ret_of(s_);                              \
     (r).loader_result = slot_;                     \
   } while (0)
@@ -68,28 +75,43 @@ tcgo_ret tcgo_put(tc_cache *c, const uint8_t *key, size_t key_len,
   return ret_of(tc_put(c, key, key_len, value, value_len, ttl_ms));
 }
 
-tcgo_ret tcgo_get(tc_cache *c, const uint8_t *key, size_t key_len) {
-  tcgo_ret r;
-  tc_bytes out = {NULL, 0};
-  WITH_SLOT(r, tc_get(c, key, key_len, &out));
-  if (r.status == TC_OK) {
-    r.data = out.data;
-    r.len = out.len;
-  }
-  return r;
-}
-
-void tcgo_bytes_free(uint8_t *data, size_t len) {
-  tc_bytes b = {data, len};
-  tc_bytes_free(&b);
-}
-
 tcgo_ret tcgo_get_into(tc_cache *c, const uint8_t *key, size_t key_len,
                        uint8_t *buf, size_t buf_cap) {
   tcgo_ret r;
   size_t n = 0;
   WITH_SLOT(r, tc_get_into(c, key, key_len, buf, buf_cap, &n));
   if (r.status == TC_OK || r.status == TC_BUFFER_TOO_SMALL) r.len = n;
+  return r;
+}
+
+tcgo_get_ret tcgo_get_fast(tc_cache *c, const uint8_t *key, size_t key_len,
+                           uint8_t *buf, size_t buf_cap) {
+  tcgo_get_ret r;
+  uintptr_t slot = 0;
+  size_t n = 0;
+  uintptr_t *prev = tcgo_call_slot;
+  size_t prev_keep = tcgo_call_keep_over;
+  tcgo_call_slot = &slot;
+  tcgo_call_keep_over = buf_cap;
+  r.status = tc_get_into(c, key, key_len, buf, buf_cap, &n);
+  tcgo_call_slot = prev;
+  tcgo_call_keep_over = prev_keep;
+  r.loader_result = slot;
+  r.len = (r.status == TC_OK || r.status == TC_BUFFER_TOO_SMALL) ? n : 0;
+  r.msg = NULL;
+  r.note[0] = '\0';
+  if (r.status == TC_NOT_FOUND) {
+    /* A miss is common: copy its message without a malloc and a free. */
+    const char *m = tc_last_error();
+    size_t len = strlen(m);
+    if (len < sizeof r.note) {
+      memcpy(r.note, m, len + 1);
+    } else {
+      r.msg = strdup(m);
+    }
+  } else if (r.status != TC_OK && r.status != TC_BUFFER_TOO_SMALL) {
+    r.msg = strdup(tc_last_error());
+  }
   return r;
 }
 
@@ -125,10 +147,20 @@ tcgo_ret tcgo_purge_expired(tc_cache *c) {
  * during the call, which the cgo pointer rules allow. */
 tcgo_ret tcgo_stats(tc_cache *c, tc_stats *out) { return ret_of(tc_stats_get(c, out)); }
 
+tcgo_ret tcgo_compact(tc_cache *c) { return ret_of(tc_compact(c)); }
+
+tcgo_ret tcgo_counter(tc_cache *c, const char *name) {
+  uint64_t v = 0;
+  tcgo_ret r = ret_of(tc_stats_get_counter(c, name, &v));
+  r.count = v;
+  return r;
+}
+
 static tc_status tcgo_loader(void *user_data, const uint8_t *key, size_t key_len, tc_sink *sink) {
   /* The handle travels as void*; turning it back into an integer here keeps
    * uintptr->unsafe.Pointer conversions (which go vet flags) out of Go. */
-  return tcgoLoaderCall((uintptr_t)user_data, (uint8_t *)key, key_len, sink, tcgo_call_slot);
+  return tcgoLoaderCall((uintptr_t)user_data, (uint8_t *)key, key_len, sink, tcgo_call_slot,
+                        tcgo_call_keep_over);
 }
 
 static void tcgo_loader_free(void *user_data) { tcgoLoaderFree((uintptr_t)user_data); }

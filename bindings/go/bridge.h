@@ -28,8 +28,7 @@ typedef struct tcgo_ret {
    * very call panicked or returned an error (0 otherwise). */
   uintptr_t loader_result;
   /* Outputs of the call, by function. */
-  uint8_t *data;   /* tcgo_get */
-  size_t len;      /* tcgo_get, tcgo_get_into */
+  size_t len;      /* tcgo_get_into */
   uint64_t count;  /* tcgo_remove_prefix, tcgo_purge_expired */
   bool present;    /* tcgo_contains */
   tc_cache *cache; /* tcgo_open */
@@ -47,13 +46,25 @@ typedef struct tcgo_options {
   uint64_t segment_size;
 } tcgo_options;
 
+/* What tcgo_get_fast returns: Get's hot path, so no malloc on a hit or a miss. */
+typedef struct tcgo_get_ret {
+  tc_status status;
+  size_t len;                /* TC_OK: the value's length; TC_BUFFER_TOO_SMALL: the size needed */
+  uintptr_t loader_result;   /* as in tcgo_ret, and see tcgo_get_fast */
+  char *msg;                 /* a failure's message as in tcgo_ret, unless it is in note */
+  char note[112];            /* TC_NOT_FOUND: tc_last_error() copied here if it fits (then msg is NULL) */
+} tcgo_get_ret;
+
 tcgo_ret tcgo_open(tcgo_options o);
 tcgo_ret tcgo_put(tc_cache *c, const uint8_t *key, size_t key_len,
                   const uint8_t *value, size_t value_len, uint64_t ttl_ms);
-tcgo_ret tcgo_get(tc_cache *c, const uint8_t *key, size_t key_len);
-void tcgo_bytes_free(uint8_t *data, size_t len);
 tcgo_ret tcgo_get_into(tc_cache *c, const uint8_t *key, size_t key_len,
                        uint8_t *buf, size_t buf_cap);
+/* tc_get_into into buf (Go memory, pinned by cgo for the call). A loader run
+ * by this call whose value does not fit in buf leaves that value, as a
+ * cgo.Handle in loader_result, so that Get need not ask again (see loader.go). */
+tcgo_get_ret tcgo_get_fast(tc_cache *c, const uint8_t *key, size_t key_len,
+                           uint8_t *buf, size_t buf_cap);
 tcgo_ret tcgo_contains(tc_cache *c, const uint8_t *key, size_t key_len);
 tcgo_ret tcgo_remove(tc_cache *c, const uint8_t *key, size_t key_len);
 tcgo_ret tcgo_remove_prefix(tc_cache *c, const uint8_t *prefix, size_t prefix_len);
@@ -61,6 +72,8 @@ tcgo_ret tcgo_clear(tc_cache *c, bool memory_only);
 tcgo_ret tcgo_flush(tc_cache *c);
 tcgo_ret tcgo_purge_expired(tc_cache *c);
 tcgo_ret tcgo_stats(tc_cache *c, tc_stats *out);
+tcgo_ret tcgo_compact(tc_cache *c);
+tcgo_ret tcgo_counter(tc_cache *c, const char *name); /* value in count */
 tcgo_ret tcgo_set_loader(tc_cache *c, uintptr_t handle);
 tcgo_ret tcgo_clear_loader(tc_cache *c);
 tcgo_ret tcgo_sink_put(tc_sink *sink, const uint8_t *value, size_t value_len, uint64_t ttl_ms);

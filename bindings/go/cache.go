@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // Cache is an open tiercache: memory (L1), optionally a directory (L2), and
@@ -144,25 +143,76 @@ func (c *Cache) Put(key, value []byte, ttl time.Duration) error {
 // If the loader panicked during this call, Get re-panics with the same value
 // on the calling goroutine after the library has returned (other goroutines
 // waiting for the same key get ErrLoaderFailed).
+//
+// A value of up to getScratchLen bytes costs one cgo call and one
+// allocation. A larger one is asked for again with a buffer of its size
+// (the library keeps a value it found, so the second lookup finds it too,
+// and the statistics count two hits), unless this call's loader produced it.
 func (c *Cache) Get(key []byte) ([]byte, error) {
 	if !c.acquire() {
 		return nil, ErrClosed
 	}
 	defer c.release()
-	r := C.tcgo_get(c.ptr, bytesPtr(key), C.size_t(len(key)))
-	runtime.KeepAlive(key)
-	err := check("Get", r)                     // frees the message first: the next line may panic
-	cause := takeLoaderResult(r.loader_result) // re-panics a loader panic
-	if err != nil {
-		return nil, withCause(err, cause)
+	sp := getScratch.Get().(*[]byte)
+	buf := *sp
+	r := C.tcgo_get_fast(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
+	if r.status == C.TC_OK && r.loader_result == 0 {
+		v := make([]byte, int(r.len))
+		copy(v, buf)
+		getScratch.Put(sp)
+		runtime.KeepAlive(key)
+		return v, nil
 	}
-	// C.GoBytes copies; the library's copy is then freed by the library.
-	// An empty value comes back as data NULL, len 0: GoBytes gives []byte{}.
-	v := C.GoBytes(unsafe.Pointer(r.data), C.int(r.len))
-	if r.data != nil {
-		C.tcgo_bytes_free(r.data, r.len)
+	getScratch.Put(sp)
+	for {
+		err := getErr(r)                                    // frees the message first: the next line may panic
+		loaded, cause := takeLoaderOutcome(r.loader_result) // re-panics a loader panic
+		switch {
+		case r.status == C.TC_OK: // the value is in buf (loaded is nil: it fitted)
+			v := make([]byte, int(r.len))
+			copy(v, buf)
+			runtime.KeepAlive(key)
+			return v, nil
+		case r.status != C.TC_BUFFER_TOO_SMALL:
+			runtime.KeepAlive(key)
+			return nil, withCause(err, cause)
+		case loaded != nil:
+			runtime.KeepAlive(key)
+			return loaded, nil
+		}
+		// Too small: ask again with a buffer of the size needed. (If the
+		// value grew meanwhile, again.)
+		buf = make([]byte, int(r.len))
+		r = C.tcgo_get_fast(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
+		if r.status == C.TC_OK && r.loader_result == 0 {
+			runtime.KeepAlive(key)
+			return buf[:int(r.len):int(r.len)], nil
+		}
 	}
-	return v, nil
+}
+
+// getScratchLen is the size of Get's pooled buffers: values up to this size
+// are copied out of one into an exact-size slice.
+const getScratchLen = 16 << 10
+
+// getScratch holds *[]byte of getScratchLen bytes (Go memory, passed to C
+// for the duration of one call as the cgo rules allow).
+var getScratch = sync.Pool{New: func() any {
+	b := make([]byte, getScratchLen)
+	return &b
+}}
+
+// getErr is check for tcgo_get_fast: the message is inline for TC_NOT_FOUND
+// (no malloc, no free), and TC_BUFFER_TOO_SMALL is no error to Get.
+func getErr(r C.tcgo_get_ret) error {
+	switch r.status {
+	case C.TC_OK, C.TC_BUFFER_TOO_SMALL:
+		return nil
+	}
+	if r.msg == nil {
+		return newError("Get", Status(r.status), C.GoString(&r.note[0]))
+	}
+	return newError("Get", Status(r.status), takeMsg(r.msg))
 }
 
 // GetInto is Get without an allocation: it copies key's value into buf and
@@ -250,6 +300,20 @@ func (c *Cache) Flush() error {
 	}
 	defer c.release()
 	return check("Flush", C.tcgo_flush(c.ptr))
+}
+
+// Compact compacts the disk tier now: every sealed segment with dead records
+// has its live records written again and is deleted. Reads are served
+// throughout. (The disk tier also compacts mostly-dead segments by itself.)
+// A memory-only cache has nothing to compact. An error matching ErrIO means
+// the log could not be written, synced or its old files deleted; the cache
+// is then degraded, as Stats reports.
+func (c *Cache) Compact() error {
+	if !c.acquire() {
+		return ErrClosed
+	}
+	defer c.release()
+	return check("Compact", C.tcgo_compact(c.ptr))
 }
 
 // PurgeExpired drops every expired entry from every tier and returns how

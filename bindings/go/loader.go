@@ -36,6 +36,12 @@ type loaderEntry struct {
 // loaderPanic carries a loader's panic value back to the Get that ran it.
 type loaderPanic struct{ value any }
 
+// loadedValue carries a copy of a loader's value back to the Get that ran
+// it, when the value is larger than that Get's buffer: the library answered
+// TC_BUFFER_TOO_SMALL, and asking it again could run the loader again if it
+// could not keep the value.
+type loadedValue struct{ value []byte }
+
 // SetLoader sets the loader asked on a miss, replacing any earlier one; its
 // values are cached with the cache's DefaultTTL. nil removes the loader.
 func (c *Cache) SetLoader(fn Loader) error { return c.SetLoaderTTL(fn, 0) }
@@ -73,8 +79,11 @@ func (c *Cache) SetLoaderTTL(fn Loader, ttl time.Duration) error {
 // the loader outside a bridged call, in which case the detail is dropped
 // and only the status remains.
 //
+// keepOver is the buffer size of the Get running on this thread (0 for other
+// calls): a value longer than that is also left in slot, as a loadedValue.
+//
 //export tcgoLoaderCall
-func tcgoLoaderCall(handle C.uintptr_t, key *C.uint8_t, keyLen C.size_t, sink *C.tc_sink, slot *C.uintptr_t) (status C.tc_status) {
+func tcgoLoaderCall(handle C.uintptr_t, key *C.uint8_t, keyLen C.size_t, sink *C.tc_sink, slot *C.uintptr_t, keepOver C.size_t) (status C.tc_status) {
 	defer func() {
 		if p := recover(); p != nil {
 			setLoaderResult(slot, loaderPanic{p})
@@ -99,6 +108,9 @@ func tcgoLoaderCall(handle C.uintptr_t, key *C.uint8_t, keyLen C.size_t, sink *C
 		// caller learns why.
 		setLoaderResult(slot, check("Loader", r))
 		return r.status
+	}
+	if keepOver != 0 && uint64(len(v)) > uint64(keepOver) {
+		setLoaderResult(slot, loadedValue{append([]byte(nil), v...)})
 	}
 	return C.TC_OK
 }
@@ -126,8 +138,15 @@ func setLoaderResult(slot *C.uintptr_t, v any) {
 // re-panics a loader panic on the caller's goroutine, now that C has
 // returned, and otherwise returns the loader's error (or nil).
 func takeLoaderResult(h C.uintptr_t) error {
+	_, err := takeLoaderOutcome(h)
+	return err
+}
+
+// takeLoaderOutcome is takeLoaderResult that also returns the loader's
+// value, if it left one (see loadedValue).
+func takeLoaderOutcome(h C.uintptr_t) ([]byte, error) {
 	if h == 0 {
-		return nil
+		return nil, nil
 	}
 	hd := cgo.Handle(h)
 	v := hd.Value()
@@ -136,7 +155,9 @@ func takeLoaderResult(h C.uintptr_t) error {
 	case loaderPanic:
 		panic(v.value)
 	case error:
-		return v
+		return nil, v
+	case loadedValue:
+		return v.value, nil
 	}
 	panic(fmt.Sprintf("tiercache: unexpected loader result %T", v))
 }

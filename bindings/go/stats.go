@@ -1,9 +1,16 @@
 package tiercache
 
 /*
+#include <stdlib.h>
 #include "bridge.h"
 */
 import "C"
+
+import (
+	"strconv"
+	"strings"
+	"unsafe"
+)
 
 // L2State is the state of the disk tier.
 type L2State uint32
@@ -74,4 +81,27 @@ func (c *Cache) Stats() (Stats, error) {
 		IOErrors:       uint64(s.io_errors),
 		L2State:        L2State(s.l2_state),
 	}, nil
+}
+
+// Counter reads one counter by name: "l2_readmissions" (entries of a retired
+// disk segment written again because they had been read), "l2_segments"
+// (segment files now), or any field of the C tc_stats by its C name
+// ("l1_hits", "l2_file_bytes", ...). An unknown name gives an error matching
+// ErrNotFound.
+func (c *Cache) Counter(name string) (uint64, error) {
+	if !c.acquire() {
+		return 0, ErrClosed
+	}
+	defer c.release()
+	if strings.IndexByte(name, 0) >= 0 {
+		// It cannot reach C intact, and no counter has such a name.
+		return 0, newError("Counter", StatusNotFound, "no counter named "+strconv.Quote(name))
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	r := C.tcgo_counter(c.ptr, cname)
+	if err := check("Counter", r); err != nil {
+		return 0, err
+	}
+	return uint64(r.count), nil
 }

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace tiercache {
 
@@ -99,15 +100,6 @@ inline std::uint64_t to_ms(std::chrono::milliseconds d) {
   return static_cast<std::uint64_t>(d.count());
 }
 
-// tc_bytes freed by the library even if copying it out throws.
-struct OwnedBytes {
-  tc_bytes raw{nullptr, 0};
-  OwnedBytes() = default;
-  OwnedBytes(const OwnedBytes&) = delete;
-  OwnedBytes& operator=(const OwnedBytes&) = delete;
-  ~OwnedBytes() { tc_bytes_free(&raw); }
-};
-
 struct CacheCloser {
   void operator()(tc_cache* cache) const noexcept { tc_cache_close(cache); }
 };
@@ -128,6 +120,42 @@ inline std::exception_ptr& pending_loader_exception() noexcept {
   return pending;
 }
 
+// The get() running on this thread, for the loader it may run: get() copies
+// the value with tc_get_into into a per-thread buffer, and a loaded value
+// longer than that buffer (keep_over) is also kept here, so that get()
+// returns it rather than asking again (which could run the loader again if
+// the library did not keep the value). Calls other than get() set it to
+// nullptr, so a loader's own calls into the cache never see the outer one.
+struct GetCall {
+  std::size_t keep_over = 0;
+  std::optional<std::string> loaded;
+};
+
+inline GetCall*& current_get_call() noexcept {
+  thread_local GetCall* current = nullptr;
+  return current;
+}
+
+// Sets current_get_call() for one C call and restores it afterwards.
+class GetCallScope {
+ public:
+  explicit GetCallScope(GetCall* call) noexcept : prev_(std::exchange(current_get_call(), call)) {}
+  ~GetCallScope() { current_get_call() = prev_; }
+  GetCallScope(const GetCallScope&) = delete;
+  GetCallScope& operator=(const GetCallScope&) = delete;
+
+ private:
+  GetCall* prev_;
+};
+
+// get()'s per-thread buffer. Values up to its size cost one lookup and one
+// allocation (the std::string returned).
+inline constexpr std::size_t kGetScratch = 16 * 1024;
+inline std::uint8_t* get_scratch() {
+  thread_local std::vector<std::uint8_t> scratch(kGetScratch);
+  return scratch.data();
+}
+
 // The C callback. It must never let an exception unwind into the Rust
 // frames that called it, so everything is caught and turned into a failed
 // load (nothing is cached; the caller sees TC_LOADER_FAILED).
@@ -139,7 +167,16 @@ inline tc_status loader_trampoline(void* user_data, const std::uint8_t* key,
         fn(std::string_view(reinterpret_cast<const char*>(key), key_len));
     if (!found) return TC_NOT_FOUND;
     // TC_TOO_LARGE and friends fail the load; get() then throws.
-    return tc_sink_put(sink, bytes(found->value), found->value.size(), to_ms(found->ttl));
+    tc_status status = tc_sink_put(sink, bytes(found->value), found->value.size(), to_ms(found->ttl));
+    GetCall* call = current_get_call();
+    if (status == TC_OK && call != nullptr && found->value.size() > call->keep_over) {
+      try {
+        call->loaded = std::move(found->value);
+      } catch (...) {
+        // get() asks the library again instead.
+      }
+    }
+    return status;
   } catch (...) {
     pending_loader_exception() = std::current_exception();
     return TC_LOADER_FAILED;
@@ -257,12 +294,45 @@ class Cache {
   // The value from memory, disk or the loader; nullopt if there is none.
   // An exception thrown by the loader during this call is rethrown here;
   // other threads waiting for that same load get Error(TC_LOADER_FAILED).
+  //
+  // A value of up to 16 KiB (detail::kGetScratch) is copied into a
+  // per-thread buffer by tc_get_into, then into the string returned: one
+  // lookup and one allocation. A larger one is asked for again straight into
+  // a string of its size (the library keeps a value it found, so the second
+  // lookup finds it too, and the statistics count two hits), unless this
+  // call's loader produced it. A miss never reads tc_last_error().
   std::optional<std::string> get(std::string_view key) {
-    detail::OwnedBytes out;
-    Status status = tc_get(handle_.get(), detail::bytes(key), key.size(), &out.raw);
+    std::uint8_t* scratch = detail::get_scratch();
+    detail::GetCall call{detail::kGetScratch, std::nullopt};
+    std::size_t len = 0;
+    Status status;
+    {
+      detail::GetCallScope scope(&call);
+      status = tc_get_into(handle_.get(), detail::bytes(key), key.size(), scratch,
+                           detail::kGetScratch, &len);
+    }
     detail::check_load(status);
+    if (status == TC_OK) return std::string(reinterpret_cast<const char*>(scratch), len);
     if (status == TC_NOT_FOUND) return std::nullopt;
-    return std::string(reinterpret_cast<const char*>(out.raw.data), out.raw.len);
+    // TC_BUFFER_TOO_SMALL: len is the size needed.
+    if (call.loaded) return std::move(call.loaded);
+    std::string value;
+    for (;;) {
+      value.resize(len);
+      call = detail::GetCall{len, std::nullopt};
+      {
+        detail::GetCallScope scope(&call);
+        status = tc_get_into(handle_.get(), detail::bytes(key), key.size(),
+                             reinterpret_cast<std::uint8_t*>(value.data()), value.size(), &len);
+      }
+      detail::check_load(status);
+      if (status == TC_OK) {
+        value.resize(len);
+        return value;
+      }
+      if (status == TC_NOT_FOUND) return std::nullopt;
+      if (call.loaded) return std::move(call.loaded);
+    }
   }
 
   // get() into the caller's buffer, without allocating. Returns nullopt if
@@ -273,7 +343,11 @@ class Cache {
     static std::uint8_t dummy;  // the C call wants a non-NULL buffer even for 0 bytes
     auto* dst = capacity == 0 ? &dummy : static_cast<std::uint8_t*>(buf);
     std::size_t len = 0;
-    Status status = tc_get_into(handle_.get(), detail::bytes(key), key.size(), dst, capacity, &len);
+    Status status;
+    {
+      detail::GetCallScope scope(nullptr);
+      status = tc_get_into(handle_.get(), detail::bytes(key), key.size(), dst, capacity, &len);
+    }
     detail::check_load(status);
     if (status == TC_NOT_FOUND) return std::nullopt;
     return len;
@@ -322,6 +396,27 @@ class Cache {
     detail::check(tc_stats_get(handle_.get(), &out));
     return out;
   }
+
+  // One counter by name: "l2_readmissions" (entries of a retired disk
+  // segment written again because they had been read), "l2_segments"
+  // (segment files now), or any tc_stats field by its name ("l1_hits", ...).
+  // nullopt for an unknown name (without reading tc_last_error()).
+  std::optional<std::uint64_t> counter(std::string_view name) const {
+    if (name.find('\0') != std::string_view::npos) return std::nullopt;  // no such name
+    std::string cname(name);
+    std::uint64_t value = 0;
+    Status status = tc_stats_get_counter(handle_.get(), cname.c_str(), &value);
+    if (status == TC_NOT_FOUND) return std::nullopt;
+    detail::check(status);
+    return value;
+  }
+
+  // Compacts the disk tier now: every sealed segment with dead records has
+  // its live records written again and is deleted; reads are served
+  // throughout. A memory-only cache has nothing to compact. Throws
+  // Error(TC_IO_ERROR) if the log cannot be written, synced or its old files
+  // deleted (the cache is then degraded, as stats() reports).
+  void compact() { detail::check(tc_compact(handle_.get())); }
 
   // Sets the loader asked on a miss, replacing any earlier one (which is
   // destroyed once no call of it is running). fn takes the key as a

@@ -139,6 +139,8 @@ _SIGNATURES: List[Tuple[str, object, List[object]]] = [
     ("tc_flush", tc_status, [c_void_p]),
     ("tc_purge_expired", tc_status, [c_void_p, POINTER(c_uint64)]),
     ("tc_stats_get", tc_status, [c_void_p, POINTER(TcStats)]),
+    ("tc_compact", tc_status, [c_void_p]),
+    ("tc_stats_get_counter", tc_status, [c_void_p, c_char_p, POINTER(c_uint64)]),
     ("tc_sink_put", tc_status, [c_void_p, c_char_p, c_size_t, c_uint64]),
     ("tc_cache_set_loader", tc_status, [c_void_p, LOADER_FN, c_void_p, FREE_FN]),
 ]
@@ -210,6 +212,19 @@ def _declare(lib: ctypes.CDLL) -> None:
 
 lib, library_path = _load()
 _declare(lib)
+
+#: ``tc_get_into`` for the get hot path: a second function object (``lib[name]``
+#: makes a new one; ``lib.name`` is the declared one) with *no* ``argtypes``.
+#: With argtypes, ctypes runs a ``from_param`` conversion per argument on every
+#: call, which costs more than the lookup itself.  Without them, every argument
+#: must already have its C type: the caller passes the handle as a ``c_void_p``,
+#: the key as ``bytes`` (passed as a pointer to its buffer, no copy), the
+#: lengths as ``c_size_t`` objects, the buffer as a ctypes ``c_char`` array and
+#: the out-length as ``byref(c_size_t)``.  Never pass a Python ``int``: it would
+#: become a C ``int``.  Only ``Cache._get`` uses it.
+tc_get_into_unchecked = lib["tc_get_into"]
+tc_get_into_unchecked.restype = tc_status
+tc_get_into_unchecked.argtypes = None
 
 
 def last_error() -> str:

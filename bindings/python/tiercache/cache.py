@@ -6,11 +6,11 @@ import ctypes
 import os
 import threading
 import time
-from ctypes import byref, c_bool, c_uint64, c_void_p
+from ctypes import byref, c_bool, c_size_t, c_uint64, c_void_p, create_string_buffer
 from typing import Any, Dict, List, NoReturn, Optional, Union
 
 from . import errors, loaders
-from ._native import Status, SyncPolicy, TcBytes, TcStats, WritePolicy, lib
+from ._native import Status, SyncPolicy, TcStats, WritePolicy, lib, tc_get_into_unchecked
 from .errors import ClosedError, NotFound
 from .stats import Stats
 from .values import TTL, Value, to_bytes, ttl_to_ms
@@ -30,16 +30,45 @@ _SYNC_POLICIES: Dict[str, SyncPolicy] = {
 }
 
 # Bound once: attribute lookups on the CDLL cost more than the calls' setup.
-_tc_get = lib.tc_get
+_tc_get_into = tc_get_into_unchecked  # no argtypes: see _native; only _get calls it
 _tc_put = lib.tc_put
 _tc_contains = lib.tc_contains
-_tc_bytes_free = lib.tc_bytes_free
-_string_at = ctypes.string_at
 
 _MISSING: Any = object()
 # Plain ints for the hot paths: comparing with Status.OK costs an enum lookup.
 _OK = int(Status.OK)
 _NOT_FOUND = int(Status.NOT_FOUND)
+_BUFFER_TOO_SMALL = int(Status.BUFFER_TOO_SMALL)
+
+# get copies values with tc_get_into into a scratch buffer, then slices it into
+# a bytes object: one C call and one allocation per hit.  The GIL is released
+# during the call, so a buffer belongs to one call at a time: each cache keeps
+# a pool of them (see Cache.__init__), as many as gets have ever run on it at
+# once.  A buffer starts at _SCRATCH_START bytes and grows to the largest value
+# read through it, up to _SCRATCH_KEEP; a larger value gets a buffer of its own.
+_SCRATCH_START = 64 * 1024
+_SCRATCH_KEEP = 1024 * 1024
+
+#: [buffer, byref(buffer), its capacity, the capacity as a size_t argument,
+#: the value length out-parameter, byref(value length)]: a list, so that a
+#: buffer can grow in place.  The arguments are built once: _tc_get_into has
+#: no argtypes, and ready CArgObjects (what byref() and from_param() return)
+#: are the cheapest arguments ctypes takes.
+_Scratch = List[Any]
+
+
+def _new_scratch(cap: int) -> _Scratch:
+    buf = create_string_buffer(cap)
+    value_len = c_size_t(0)
+    return [buf, byref(buf), cap, c_size_t.from_param(cap), value_len, byref(value_len)]
+
+
+#: Key lengths as size_t arguments, ready made for short keys.
+_KEY_LEN_ARGS = tuple(c_size_t.from_param(n) for n in range(256))
+
+
+def _key_len_arg(n: int) -> Any:
+    return _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n)
 
 
 def _u64(name: str, value: Optional[int]) -> Optional[int]:
@@ -115,12 +144,22 @@ class Cache:
         # sets _closing and only then waits for _running to empty.  Whichever
         # order the two interleave in, either close() sees the call or the call
         # sees _closing.  _lock serialises only the final hand-over of _handle.
+        #
+        # get and __getitem__ register differently, to save a list operation
+        # on the hot path: by taking a scratch buffer out of _pool (creating
+        # one, counted in _scratch_count under _lock, if the pool is empty) and
+        # putting it back when done.  A call is running while _running is not
+        # empty or a scratch is out of the pool (_busy), and get checks _fast,
+        # which close() clears before looking, instead of _closing.
         self._lock = threading.Lock()
         self._running: List[None] = []
+        self._pool: List[_Scratch] = []
+        self._scratch_count = 0
         self._handle: Optional[int] = None
         self._closing = False
         self._close_deferred = False
         self._has_loader = False
+        self._fast = False
         self.dir: Optional[str] = os.fspath(dir) if dir is not None else None
 
         opts = lib.tc_options_new()
@@ -144,6 +183,13 @@ class Cache:
         finally:
             lib.tc_options_free(opts)
         self._handle = handle.value
+        # The handle as a ready argument for _tc_get_into (which has no argtypes).
+        self._handle_arg = c_void_p.from_param(handle.value)
+        # Whether get may take the fast path: open and without a loader.  Set
+        # False by close() *before* it looks for running calls, and never set
+        # True once _closing is (see set_loader), so a get that sees it True
+        # was registered (see _busy) in time for close() to wait for it.
+        self._fast = True
         if loader is not None:
             self.set_loader(loader)
 
@@ -206,13 +252,28 @@ class Cache:
 
     def _leave(self) -> None:
         self._running.pop()
-        if self._closing and self._close_deferred and not self._running:
+        if self._closing:
+            self._leave_closing()
+
+    def _leave_closing(self) -> None:
+        """After a call ended during close(): closes if close() deferred it to us."""
+        if self._close_deferred and not self._busy():
             self._close_now()
+
+    def _busy(self) -> bool:
+        """Whether a call is running: registered in _running, or a get holding a scratch."""
+        return bool(self._running) or len(self._pool) != self._scratch_count
+
+    def _add_scratch(self) -> _Scratch:
+        """A new scratch buffer for a get, which will put it in the pool when done."""
+        with self._lock:  # += is not atomic; and _close_now reads the count under _lock
+            self._scratch_count += 1
+        return _new_scratch(_SCRATCH_START)
 
     def _close_now(self) -> None:
         """Closes the handle if nobody else has (under _lock, so exactly once)."""
         with self._lock:
-            if self._running:
+            if self._busy():
                 return
             handle, self._handle = self._handle, None
         if handle:
@@ -224,9 +285,37 @@ class Cache:
 
     # -- the mapping protocol ---------------------------------------------------
 
+    # get and __getitem__ are the hot path, so each is written out in full: a
+    # hit is one C call (tc_get_into into a scratch buffer) and one bytes
+    # object, with the close protocol inlined (taking a scratch out of the pool
+    # registers the call; see __init__).  With a loader set, after close, and
+    # for values larger than the buffer, they hand over to _get_slow.  A miss
+    # (TC_NOT_FOUND) never reads tc_last_error.
+
     def __getitem__(self, key: Value) -> bytes:
         """``cache[key]``: the value, from memory, disk or the loader; KeyError on a miss."""
-        value = self._get(key)
+        k = key if type(key) is bytes else key.encode() if type(key) is str else to_bytes(key)
+        pool = self._pool
+        try:
+            scratch = pool.pop()
+        except IndexError:
+            scratch = self._add_scratch()
+        try:
+            if self._fast:
+                buf, buf_arg, _, cap_arg, value_len, value_len_ref = scratch
+                n = len(k)
+                status = _tc_get_into(
+                    self._handle_arg, k, _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n), buf_arg, cap_arg, value_len_ref
+                )
+                if status == _OK:
+                    return buf[: value_len.value]  # type: ignore[no-any-return]
+                value = self._get_failed(k, status, scratch)
+            else:
+                value = self._get_slow(k, scratch)
+        finally:
+            pool.append(scratch)  # after the value was copied out of it
+            if self._closing:
+                self._leave_closing()
         if value is _MISSING:
             raise NotFound(f"no value for key {key!r}")
         return value  # type: ignore[no-any-return]
@@ -237,35 +326,88 @@ class Cache:
         An exception raised by the loader is re-raised here; a loader failure on
         another thread that was loading the same key raises :class:`LoaderFailed`.
         """
-        value = self._get(key)
+        k = key if type(key) is bytes else key.encode() if type(key) is str else to_bytes(key)
+        pool = self._pool
+        try:
+            scratch = pool.pop()
+        except IndexError:
+            scratch = self._add_scratch()
+        try:
+            if self._fast:
+                buf, buf_arg, _, cap_arg, value_len, value_len_ref = scratch
+                n = len(k)
+                status = _tc_get_into(
+                    self._handle_arg, k, _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n), buf_arg, cap_arg, value_len_ref
+                )
+                if status == _OK:
+                    return buf[: value_len.value]
+                if status == _NOT_FOUND:
+                    return default
+                value = self._get_failed(k, status, scratch)
+            else:
+                value = self._get_slow(k, scratch)
+        finally:
+            pool.append(scratch)  # after the value was copied out of it
+            if self._closing:
+                self._leave_closing()
         return default if value is _MISSING else value
 
-    def _get(self, key: Value) -> Any:
-        k = key if type(key) is bytes else to_bytes(key)
-        handle = self._enter()
-        try:
-            out = TcBytes()
-            exc: Optional[BaseException] = None
-            if self._has_loader:
+    def _get_failed(self, k: bytes, status: int, scratch: _Scratch) -> Any:
+        """The rest of a get without loader whose call did not return TC_OK:
+        _MISSING, the value (the buffer was too small), or the exception.
+        Called right after that call, so tc_last_error() is still its own."""
+        if status == _NOT_FOUND:
+            return _MISSING
+        if status == _BUFFER_TOO_SMALL:
+            return self._get_large(k, scratch[4].value, False, scratch)
+        raise errors.error_for(status)
+
+    def _get_slow(self, k: bytes, scratch: _Scratch) -> Any:
+        """A get after close (raises ClosedError) or with a loader set: the value
+        or _MISSING.  The loader's exception, if any, is re-raised here."""
+        if self._closing:
+            self._raise_closed()
+        return self._get_large(k, 0, True, scratch)
+
+    def _get_large(self, k: bytes, needed: int, loading: bool, scratch: _Scratch) -> Any:
+        """A get with the loader bookkeeping (``loading``, see loaders.py) or
+        without, through ``scratch`` grown to at least ``needed`` bytes, and
+        again while the value outgrows it: the value or _MISSING.
+
+        A value larger than the buffer is still in the cache after
+        TC_BUFFER_TOO_SMALL, so asking again finds it (the statistics then
+        count two hits).  Unless this thread's loader just produced it: then
+        that value is the answer (the library might not have kept it, and
+        asking again would run the loader again)."""
+        while True:
+            use = scratch
+            if needed > scratch[2]:
+                if needed <= _SCRATCH_KEEP:  # grow the pool's buffer
+                    scratch[:] = _new_scratch(min(max(needed, 2 * scratch[2]), _SCRATCH_KEEP))
+                else:  # a buffer for this value alone
+                    use = _new_scratch(needed)
+            buf, buf_arg, _, cap_arg, value_len, value_len_ref = use
+            exc = None
+            call = None
+            if loading:
                 call = loaders.begin_call(self)
                 try:
-                    status = _tc_get(handle, k, len(k), byref(out))
+                    status = _tc_get_into(self._handle_arg, k, _key_len_arg(len(k)), buf_arg, cap_arg, value_len_ref)
                 finally:
                     exc = loaders.end_call(call)
             else:
-                status = _tc_get(handle, k, len(k), byref(out))
+                status = _tc_get_into(self._handle_arg, k, _key_len_arg(len(k)), buf_arg, cap_arg, value_len_ref)
             if status == _OK:
-                try:
-                    return _string_at(out.data, out.len) if out.len else b""
-                finally:
-                    _tc_bytes_free(byref(out))
+                return buf[: value_len.value]
             if exc is not None:
                 raise exc
             if status == _NOT_FOUND:
                 return _MISSING
-            raise errors.error_for(status)
-        finally:
-            self._leave()
+            if status != _BUFFER_TOO_SMALL:
+                raise errors.error_for(status)
+            if call is not None and call.value is not None:
+                return call.value
+            needed = value_len.value
 
     def __setitem__(self, key: Value, value: Value) -> None:
         """``cache[key] = value``: stores with the default TTL."""
@@ -377,6 +519,42 @@ class Cache:
             self._leave()
         return Stats._from_c(raw)
 
+    def counter(self, name: str) -> int:
+        """One counter by name: ``"l2_readmissions"`` (entries of a retired disk
+        segment written again because they had been read), ``"l2_segments"``
+        (segment files now), or any :class:`Stats` field name.
+
+        Raises :class:`tiercache.NotFound` (a ``KeyError``) for an unknown name.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"a counter name must be str, not {type(name).__name__}")
+        raw = name.encode("utf-8", "surrogateescape")
+        if b"\0" in raw:  # cannot reach C; and no counter has such a name
+            raise NotFound(f"no counter named {name!r}")
+        value = c_uint64()
+        handle = self._enter()
+        try:
+            _check(lib.tc_stats_get_counter(handle, raw, byref(value)))
+        finally:
+            self._leave()
+        return value.value
+
+    def compact(self) -> None:
+        """Compacts the disk tier now: every sealed segment with dead records has
+        its live records written again and is deleted.  Reads are served
+        throughout.  (The disk tier also compacts mostly-dead segments by itself.)
+        A memory-only cache has nothing to compact.
+
+        Raises :class:`tiercache.StorageError` if the log cannot be written,
+        synced or its old files deleted (the cache is then degraded, as
+        :meth:`stats` reports).
+        """
+        handle = self._enter()
+        try:
+            _check(lib.tc_compact(handle))
+        finally:
+            self._leave()
+
     def set_loader(self, loader: Optional[loaders.Loader]) -> None:
         """Sets the function that answers misses (L3), replacing any earlier one.
 
@@ -398,6 +576,9 @@ class Cache:
         try:
             loaders.install(handle, loader)
             self._has_loader = loader is not None
+            self._fast = loader is None
+            if self._closing:  # close() ran meanwhile: it may have missed the line above
+                self._fast = False
         finally:
             self._leave()
 
@@ -417,11 +598,12 @@ class Cache:
         A flush failure cannot be reported here: call :meth:`flush` first.
         """
         self._closing = True  # from now on no call starts
-        if self._running and self._has_loader and loaders.in_call(self):
+        self._fast = False  # before looking for running calls: see __init__
+        if self._busy() and self._has_loader and loaders.in_call(self):
             self._close_deferred = True  # the get running this loader closes it
             return
         while self._handle is not None:
-            if self._running:  # rare and short: let calls already running finish
+            if self._busy():  # rare and short: let calls already running finish
                 time.sleep(0.0005)
             else:
                 self._close_now()
@@ -437,7 +619,7 @@ class Cache:
         # can be done about an error here (and at interpreter exit, modules may
         # already be torn down).
         try:
-            if getattr(self, "_handle", None) and not self._running:
+            if getattr(self, "_handle", None) and not self._busy():
                 self.close()
         except Exception:  # noqa: BLE001
             pass

@@ -12,7 +12,7 @@ How a Python function becomes a C loader:
   everything; it stores the exception in the calling thread's innermost
   :class:`_Call` (pushed by ``Cache.get`` around the C call; the library runs a
   loader on the thread that missed) and returns ``TC_LOADER_FAILED`` so that
-  nothing is cached.  ``Cache.get`` then re-raises it after ``tc_get`` returns.
+  nothing is cached.  ``Cache.get`` then re-raises it after ``tc_get_into`` returns.
   A stack rather than one slot, because a loader may itself call ``get``.
 
 What a loader returns (see :func:`_answer`): ``bytes``-like or ``str`` (the
@@ -45,11 +45,16 @@ _local = threading.local()
 class _Call:
     """One ``Cache.get`` in progress on this thread: where its loader's exception goes."""
 
-    __slots__ = ("owner", "exc")
+    __slots__ = ("owner", "exc", "value")
 
     def __init__(self, owner: object) -> None:
         self.owner = owner  # the Cache whose get this is
         self.exc: Optional[BaseException] = None
+        # The value this thread's loader gave the library during this get, so
+        # that a get whose buffer turned out too small returns it instead of
+        # asking again (which could run the loader again if the library could
+        # not keep the value).
+        self.value: Optional[bytes] = None
 
 
 def _stack() -> List[_Call]:
@@ -61,14 +66,15 @@ def _stack() -> List[_Call]:
 
 
 def begin_call(owner: object) -> _Call:
-    """Called by ``Cache.get`` before ``tc_get``; pair with :func:`end_call`."""
+    """Called by ``Cache.get`` before ``tc_get_into``; pair with :func:`end_call`."""
     call = _Call(owner)
     _stack().append(call)
     return call
 
 
 def end_call(call: _Call) -> Optional[BaseException]:
-    """Called after ``tc_get`` returns: the exception its loader raised, if any."""
+    """Called after the C call returns: the exception its loader raised, if any
+    (the value it gave, if any, is in ``call.value``)."""
     stack = _stack()
     stack.remove(call)  # normally the last item
     return call.exc
@@ -93,6 +99,11 @@ def _answer(result: Any, sink: int) -> int:
     if status != Status.OK:
         # E.g. TOO_LARGE: surface that status to the caller, not a bare LoaderFailed.
         raise errors.error_for(status)
+    stack = getattr(_local, "calls", None)
+    if stack:
+        # The innermost get on this thread is the one whose miss runs this
+        # loader (a get made by the loader itself has returned by now).
+        stack[-1].value = value
     return Status.OK
 
 

@@ -1,0 +1,108 @@
+"""get's buffers: values larger than a scratch buffer, nested and concurrent gets."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import List
+
+import pytest
+
+import tiercache
+from tiercache import cache as cache_module
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 64 * 1024, 64 * 1024 + 1, 300_000, 1024 * 1024 + 7, 3_000_000])
+def test_values_of_every_size(cache_dir: Path, size: int) -> None:
+    value = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    with tiercache.Cache(cache_dir) as c:
+        c["k"] = value
+        assert c["k"] == value
+        assert c.get("k") == value
+        assert c["k"] == value  # again, with the grown buffer
+        c.clear(memory_only=True)
+        assert c.get(b"k") == value  # from disk
+
+
+def test_value_growing_between_gets(cache: tiercache.Cache) -> None:
+    for size in (10, 70_000, 10, 2_000_000, 500_000, 0):
+        cache["k"] = b"v" * size
+        assert cache["k"] == b"v" * size
+
+
+def test_large_value_from_loader_is_loaded_once() -> None:
+    big = b"L" * 200_000
+    calls: List[bytes] = []
+
+    def loader(key: bytes) -> bytes:
+        calls.append(key)
+        return big
+
+    with tiercache.Cache(loader=loader) as c:
+        assert c["big"] == big
+        assert calls == [b"big"]
+        assert c.stats().l3_loads == 1
+
+
+def test_loader_answer_kept_even_if_not_cached() -> None:
+    """A value too large for L1 (memory only) is not kept: the get still returns
+    the loader's answer, with one loader call, although it exceeds the buffer."""
+    big = b"Z" * 300_000
+    calls: List[bytes] = []
+
+    def loader(key: bytes) -> bytes:
+        calls.append(key)
+        return big
+
+    with tiercache.Cache(l1_max_bytes=256 * 1024, loader=loader) as c:
+        assert c.get("k") == big
+        assert calls == [b"k"]
+
+
+def test_loader_calling_get_uses_its_own_buffer() -> None:
+    with tiercache.Cache() as c:
+        c["inner"] = b"i" * 100_000
+
+        def loader(key: bytes) -> bytes:
+            inner = c["inner"]
+            return b"outer:" + inner[:10] + key
+
+        c.set_loader(loader)
+        assert c.get("x") == b"outer:" + b"i" * 10 + b"x"
+        assert c["inner"] == b"i" * 100_000
+
+
+def test_concurrent_gets_of_different_sizes() -> None:
+    sizes = [1, 1000, 70_000, 1_200_000]
+    errors: List[str] = []
+    with tiercache.Cache(l1_max_bytes=64 * 1024 * 1024) as c:
+        for s in sizes:
+            c[f"k{s}"] = bytes([s % 251]) * s
+
+        def worker(t: int) -> None:
+            for i in range(300):
+                s = sizes[(i + t) % len(sizes)]
+                got = c.get(f"k{s}")
+                if got != bytes([s % 251]) * s:
+                    errors.append(f"{s}: {len(got or b'')}")
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=120)
+        # Every scratch buffer is back in the pool, none over the size kept.
+        assert len(c._pool) == c._scratch_count
+        assert all(s[2] <= cache_module._SCRATCH_KEEP for s in c._pool)
+    assert not errors, errors[:5]
+
+
+def test_miss_does_not_read_last_error(cache: tiercache.Cache, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail() -> str:
+        raise AssertionError("tc_last_error read on a miss")
+
+    monkeypatch.setattr(tiercache.errors, "last_error", fail)
+    assert cache.get("absent") is None
+    assert cache.get("absent", 5) == 5
+    with pytest.raises(KeyError):
+        cache["absent"]

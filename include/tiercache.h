@@ -615,6 +615,22 @@ enum tc_status tc_options_set_max_value_size(struct tc_options *opts, uint64_t m
  */
 enum tc_status tc_options_set_segment_size(struct tc_options *opts, uint64_t max_bytes);
 
+/*
+ Opens the directory without changing it: for tools that look inside a
+ cache directory. The directory must exist and hold segments. Nothing is
+ repaired (bytes after a torn tail are ignored, not cut; missing hints are
+ not rewritten), no background work runs, and `tc_put`, `tc_remove`,
+ `tc_remove_prefix`, `tc_clear(cache, false)`, `tc_purge_expired` and
+ `tc_compact` return `TC_INVALID_ARGUMENT`; values a loader gives are kept
+ in memory only. The directory is still locked while open.
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL.
+
+ # Safety
+ `opts` is NULL or a live options object.
+ */
+enum tc_status tc_options_set_read_only(struct tc_options *opts, bool read_only);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

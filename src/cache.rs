@@ -33,6 +33,8 @@ pub struct Cache {
     write_policy: WritePolicy,
     default_ttl_ms: u64,
     max_value_len: u64,
+    /// Opened read-only: writes are refused, loaded values stay in memory.
+    read_only: bool,
     maintenance: Option<Maintenance>,
     closed: bool,
 }
@@ -130,11 +132,12 @@ impl Cache {
                     sync: opts.sync_policy,
                     segment_bytes: segment_bytes(opts),
                     max_bytes: opts.l2_max_bytes,
+                    read_only: opts.read_only,
                 },
                 counters.clone(),
             )?)),
         };
-        let maintenance = log.as_ref().map(|log| {
+        let maintenance = log.as_ref().filter(|_| !opts.read_only).map(|log| {
             let every = (opts.sync_policy == SyncPolicy::TC_SYNC_INTERVAL)
                 .then(|| Duration::from_millis(opts.sync_interval_ms.max(1)));
             Maintenance::start(log.clone(), every)
@@ -148,6 +151,7 @@ impl Cache {
             write_policy: opts.write_policy,
             default_ttl_ms: opts.default_ttl_ms,
             max_value_len: opts.max_value_len,
+            read_only: opts.read_only,
             maintenance,
             closed: false,
         })
@@ -163,6 +167,14 @@ impl Cache {
                     self.max_value_len
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a write to a cache opened read-only.
+    fn writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::invalid("the cache was opened read-only"));
         }
         Ok(())
     }
@@ -320,6 +332,7 @@ impl Cache {
 
     /// Stores `value` under `key` for `ttl_ms` (0: the default TTL).
     pub fn put(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
+        self.writable()?;
         check_key(key)?;
         self.check_value(value)?;
         let h = key_hash(key);
@@ -348,6 +361,8 @@ impl Cache {
         let dirty = self.write_back() && fits;
         let mut ticket = None;
         match &self.log {
+            // Read-only: a loaded value is kept in memory only.
+            Some(_) if self.read_only => {}
             Some(log) if !dirty => {
                 ticket = log.put(key, h, &value, expires_at);
                 if ticket.is_none() && !fits {
@@ -422,6 +437,7 @@ impl Cache {
     /// Removes `key` from every tier (a tombstone on disk); `TC_NOT_FOUND` if
     /// no tier had an unexpired value.
     pub fn remove(&self, key: &[u8]) -> Result<()> {
+        self.writable()?;
         check_key(key)?;
         let h = key_hash(key);
         let now = now_ms();
@@ -444,6 +460,7 @@ impl Cache {
     /// Removes every key starting with `prefix` from every tier; returns how
     /// many keys had an unexpired value.
     pub fn remove_prefix(&self, prefix: &[u8]) -> Result<u64> {
+        self.writable()?;
         let now = now_ms();
         self.flights.supersede(|k| k.starts_with(prefix));
         let mut removed: HashSet<Box<[u8]>> = HashSet::new();
@@ -474,6 +491,9 @@ impl Cache {
     /// write-back, dropping memory only writes dirty entries to L2 first, so
     /// nothing put is lost.
     pub fn clear(&self, memory_only: bool) -> Result<()> {
+        if !memory_only {
+            self.writable()?;
+        }
         if memory_only {
             self.write_dirty()?;
         } else {
@@ -521,6 +541,7 @@ impl Cache {
 
     /// Compacts every L2 segment that has dead records, now.
     pub fn compact(&self) -> Result<crate::log::CompactReport> {
+        self.writable()?;
         match &self.log {
             Some(log) => log.compact(true),
             None => Ok(Default::default()),
@@ -529,6 +550,7 @@ impl Cache {
 
     /// Drops every expired entry from every tier; returns how many keys.
     pub fn purge_expired(&self) -> Result<u64> {
+        self.writable()?;
         let now = now_ms();
         let mut removed: HashSet<Box<[u8]>> = HashSet::new();
         self.memory.for_each_shard(|shard| {

@@ -100,6 +100,8 @@ pub struct Options {
     pub max_value_len: u64,
     /// Size at which the active L2 segment is sealed.
     pub segment_bytes: u64,
+    /// Open an existing directory without changing it (see `Cache::open`).
+    pub read_only: bool,
 }
 
 impl Default for Options {
@@ -115,6 +117,7 @@ impl Default for Options {
             default_ttl_ms: 0,
             max_value_len: DEFAULT_MAX_VALUE_LEN,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
+            read_only: false,
         }
     }
 }

@@ -84,6 +84,7 @@ fn every_null_pointer_is_an_invalid_argument() {
         invalid(tc_options_set_default_ttl(null_mut(), 1), "opts");
         invalid(tc_options_set_max_value_size(null_mut(), 1), "opts");
         invalid(tc_options_set_segment_size(null_mut(), 1 << 20), "opts");
+        invalid(tc_options_set_read_only(null_mut(), true), "opts");
         // Out-of-range enum values and settings.
         invalid(tc_options_set_write_policy(o, RawWritePolicy(7)), "policy");
         invalid(tc_options_set_sync_policy(o, RawSyncPolicy(4), 0), "policy");

@@ -5,6 +5,7 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -250,4 +251,75 @@ fn a_file_where_the_directory_should_be_is_an_error() {
     fs::write(&file, b"x").unwrap();
     let err = Cache::open(&Options::with_dir(&file)).err().unwrap();
     assert_eq!(err.status(), Status::TC_INVALID_ARGUMENT);
+}
+
+/// Every file of `dir` with its bytes, to tell whether anything changed.
+fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| (e.path(), fs::read(e.path()).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_read_only_open_changes_nothing_and_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut o = Options::with_dir(dir.path());
+        o.set_segment_bytes(4096).unwrap();
+        let c = Cache::open(&o).unwrap();
+        for i in 0..200usize {
+            c.put(&key(i), &value(i), 0).unwrap();
+        }
+        c.close().unwrap();
+    }
+    // A torn tail and a missing hint: an ordinary open would repair both.
+    let segs = segment_files(dir.path());
+    fs::OpenOptions::new()
+        .append(true)
+        .open(segs.last().unwrap())
+        .unwrap()
+        .write_all(&[9, 0, 0])
+        .unwrap();
+    let hint = segs[0].with_extension("hint");
+    fs::remove_file(&hint).unwrap();
+    let before = contents(dir.path());
+
+    let mut o = Options::with_dir(dir.path());
+    o.read_only = true;
+    let c = Cache::open(&o).unwrap();
+    assert_eq!(get(&c, &key(7)), Ok(value(7)));
+    assert_eq!(c.stats().l2_entries, 200);
+    for e in [
+        c.put(b"k", b"v", 0).unwrap_err(),
+        c.remove(&key(1)).unwrap_err(),
+        c.remove_prefix(b"key").unwrap_err(),
+        c.clear(false).unwrap_err(),
+        c.purge_expired().unwrap_err(),
+        c.compact().unwrap_err(),
+    ] {
+        assert_eq!(e.status(), Status::TC_INVALID_ARGUMENT);
+        assert!(e.message().contains("read-only"), "{}", e.message());
+    }
+    c.set_loader(Some(std::sync::Arc::new(|_: &[u8]| tiercache::Loaded::Value {
+        value: b"L".to_vec(),
+        ttl_ms: 0,
+    })));
+    assert_eq!(
+        get(&c, b"new"),
+        Ok(b"L".to_vec()),
+        "loaded values are served from memory"
+    );
+    c.flush().unwrap();
+    c.close().unwrap();
+    assert_eq!(contents(dir.path()), before, "a read-only open changed the directory");
+
+    let missing = dir.path().join("nowhere");
+    let mut o = Options::with_dir(&missing);
+    o.read_only = true;
+    assert_eq!(Cache::open(&o).err().unwrap().status(), Status::TC_INVALID_ARGUMENT);
+    assert!(!missing.exists(), "a read-only open created a directory");
 }

@@ -5,13 +5,14 @@
 //! (`NNNNNNNNNN.tcl`), so that a mistyped path is reported instead of being
 //! turned into an empty cache (which is what `Cache::open` would do).
 //!
-//! The tool opens the directory the way an application does, with one
-//! difference: no bound on L2 (the tool does not know the bound the owning
-//! application uses, and opening with a smaller one would retire segments).
-//! Opening takes the
-//! directory's lock, so a directory in use by a running application is
-//! refused with one line saying so. Like any open, it cuts off a torn tail
-//! left by a crash.
+//! Commands that only look (`stats`, `dump`, `get`) open the directory
+//! read-only, which changes nothing in it: no torn tail is cut, no hint
+//! rewritten, no background compaction. Commands that write open it the way
+//! an application does, with one difference: no bound on L2 (the tool does
+//! not know the bound the owning application uses, and opening with a
+//! smaller one would retire segments). Either way the directory's lock is
+//! taken, so a directory in use by a running application is refused with one
+//! line saying so.
 
 use std::fs;
 use std::path::Path;
@@ -27,19 +28,27 @@ pub enum Create {
     IfMissing,
 }
 
-/// The options the tool opens a directory with.
+/// The options the tool opens a directory with to change it.
 pub fn options(dir: &Path) -> Options {
     let mut opts = Options::with_dir(dir);
     opts.l2_max_bytes = 0;
     opts
 }
 
-/// Opens the cache in `dir` (see the module's doc for the checks).
+/// Opens the cache in `dir` to change it (see the module's doc for the checks).
 pub fn open(dir: &Path, create: Create) -> Result<Cache, Failure> {
     if create == Create::No || dir.exists() {
         check_existing(dir, create)?;
     }
     Ok(Cache::open(&options(dir))?)
+}
+
+/// Opens the cache in `dir` only to look inside: nothing in it changes.
+pub fn open_read_only(dir: &Path) -> Result<Cache, Failure> {
+    check_existing(dir, Create::No)?;
+    let mut opts = options(dir);
+    opts.read_only = true;
+    Ok(Cache::open(&opts)?)
 }
 
 /// Fails unless `dir` exists and, unless it may be made a cache, looks like

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tiercache::record::Kind;
 
 use crate::bytes;
-use crate::cachedir::{self, Create};
+use crate::cachedir;
 use crate::failure::Failure;
 use crate::units;
 
@@ -26,7 +26,7 @@ struct Line {
 }
 
 pub fn run(dir: &Path, values: bool, hex: bool) -> Result<(), Failure> {
-    let cache = cachedir::open(dir, Create::No)?;
+    let cache = cachedir::open_read_only(dir)?;
     let mut lines = Vec::new();
     if let Some(log) = cache.log() {
         log.for_each(|r| {

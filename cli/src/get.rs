@@ -9,12 +9,12 @@ use std::path::Path;
 use tiercache::Status;
 
 use crate::bytes;
-use crate::cachedir::{self, Create};
+use crate::cachedir;
 use crate::failure::Failure;
 
 pub fn run(dir: &Path, key: &OsStr, hex: bool) -> Result<(), Failure> {
     let key = bytes::from_arg(key, hex, "KEY")?;
-    let cache = cachedir::open(dir, Create::No)?;
+    let cache = cachedir::open_read_only(dir)?;
     let value = cache.get(&key);
     cache.close()?;
     let value = match value {

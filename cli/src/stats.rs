@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::json;
 use tiercache::Cache;
 
-use crate::cachedir::{self, Create};
+use crate::cachedir;
 use crate::failure::Failure;
 use crate::units;
 
@@ -53,7 +53,7 @@ fn l2_state_words(state: u32) -> &'static str {
 }
 
 pub fn run(dir: &Path, as_json: bool) -> Result<(), Failure> {
-    let cache = cachedir::open(dir, Create::No)?;
+    let cache = cachedir::open_read_only(dir)?;
     let snap = Snapshot::of(&cache);
     cache.close()?;
     let mut out = std::io::stdout().lock();

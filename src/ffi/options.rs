@@ -185,3 +185,23 @@ pub unsafe extern "C" fn tc_options_set_segment_size(opts: *mut tc_options, max_
         arg_mut(opts, "opts")?.opts.set_segment_bytes(max_bytes)
     })
 }
+
+/// Opens the directory without changing it: for tools that look inside a
+/// cache directory. The directory must exist and hold segments. Nothing is
+/// repaired (bytes after a torn tail are ignored, not cut; missing hints are
+/// not rewritten), no background work runs, and `tc_put`, `tc_remove`,
+/// `tc_remove_prefix`, `tc_clear(cache, false)`, `tc_purge_expired` and
+/// `tc_compact` return `TC_INVALID_ARGUMENT`; values a loader gives are kept
+/// in memory only. The directory is still locked while open.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_read_only(opts: *mut tc_options, read_only: bool) -> tc_status {
+    guard("tc_options_set_read_only", || {
+        arg_mut(opts, "opts")?.opts.read_only = read_only;
+        Ok(())
+    })
+}

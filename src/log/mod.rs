@@ -55,6 +55,8 @@ pub struct LogConfig {
     pub segment_bytes: u64,
     /// Bound on bytes on disk (0: none).
     pub max_bytes: u64,
+    /// Change nothing on disk: no tail cut, no hint rewritten, no appends.
+    pub read_only: bool,
 }
 
 /// Sizes of the log now.
@@ -110,6 +112,9 @@ impl Log {
     /// Opens (creating if need be) the log in `dir`, taking its lock and
     /// rebuilding the index from the segments.
     pub fn open(dir: &Path, config: LogConfig, counters: Arc<Counters>) -> Result<Log> {
+        if config.read_only && !dir.is_dir() {
+            return Err(Error::invalid(format!("no cache directory at {}", dir.display())));
+        }
         if !dir.exists() {
             fs::DirBuilder::new()
                 .recursive(true)
@@ -121,7 +126,7 @@ impl Log {
             return Err(Error::invalid(format!("{} is not a directory", dir.display())));
         }
         let lock = DirLock::acquire(dir)?;
-        let state = recovery::rebuild(dir, &counters)?;
+        let state = recovery::rebuild(dir, &counters, config.read_only)?;
         let log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -134,9 +139,10 @@ impl Log {
             _lock: lock,
         };
         // A directory opened with a smaller bound than it was written with.
-        let mut st = log.state.write();
-        log.enforce_capacity(&mut st);
-        drop(st);
+        if !log.config.read_only {
+            let mut st = log.state.write();
+            log.enforce_capacity(&mut st);
+        }
         Ok(log)
     }
 
@@ -388,6 +394,9 @@ impl Log {
     /// Writes the append buffer out, and fsyncs unless the policy is NEVER.
     /// While degraded, probes the disk first and fails if it is still bad.
     pub fn flush(&self) -> Result<()> {
+        if self.config.read_only {
+            return Ok(());
+        }
         if self.commit.is_degraded() && !self.recover() {
             return Err(self.degraded_error());
         }

@@ -5,6 +5,8 @@
 //! fresh hint if it is sealed). The last segment's torn tail is cut off. A
 //! clear record whose clear was interrupted by a crash is finished here: the
 //! segments before it are deleted. Leftover temporary files are removed.
+//! Opened read-only, none of these repairs is made: bytes past a torn tail
+//! are ignored, and segments a clear hides are ignored, not deleted.
 
 use std::fs;
 use std::io;
@@ -22,7 +24,7 @@ use crate::record::Kind;
 use crate::stats::Counters;
 
 /// Reads every segment of `dir` into a fresh state.
-pub fn rebuild(dir: &Path, counters: &Counters) -> Result<State> {
+pub fn rebuild(dir: &Path, counters: &Counters, read_only: bool) -> Result<State> {
     let mut ids = Vec::new();
     let list_err = |e| Error::io(format!("list {}", dir.display()), e);
     for ent in fs::read_dir(dir).map_err(list_err)? {
@@ -31,7 +33,7 @@ pub fn rebuild(dir: &Path, counters: &Counters) -> Result<State> {
         let Some(name) = name.to_str() else { continue };
         if let Some(id) = segment::parse_file_name(name) {
             ids.push(id);
-        } else if name.ends_with(".tmp") {
+        } else if name.ends_with(".tmp") && !read_only {
             // A hint whose writing was cut short: never renamed into place.
             let _ = fs::remove_file(ent.path());
         }
@@ -58,7 +60,7 @@ pub fn rebuild(dir: &Path, counters: &Counters) -> Result<State> {
                     path.display()
                 )))
             }
-            HeaderCheck::Short if Some(id) == last => {
+            HeaderCheck::Short if Some(id) == last && !read_only => {
                 // Its creation was cut short by a crash: start it afresh.
                 seg.reset()
                     .map_err(|e| Error::io(format!("rewrite {}", path.display()), e))?;
@@ -84,14 +86,14 @@ pub fn rebuild(dir: &Path, counters: &Counters) -> Result<State> {
                     .corrupt_records
                     .fetch_add(scan.bad.len() as u64, Ordering::Relaxed);
                 if let Some(at) = scan.cut_at {
-                    if !sealed {
+                    if !sealed && !read_only {
                         let seg = state.store.segments.get_mut(&id).unwrap();
                         seg.truncate(at)
                             .and_then(|_| seg.sync())
                             .map_err(|e| Error::io(format!("cut the torn tail of {}", path.display()), e))?;
                     }
                 }
-                if sealed {
+                if sealed && !read_only {
                     // Rebuild the missing or bad hint; without it open is only slower.
                     let seg = state.store.segments.get_mut(&id).unwrap();
                     if hint::write(dir, id, seg.len(), &scan.entries).is_ok() {
@@ -112,6 +114,12 @@ pub fn rebuild(dir: &Path, counters: &Counters) -> Result<State> {
         state.store.active_entries = entries;
     }
 
+    if read_only {
+        if state.store.segments.is_empty() {
+            return Err(Error::invalid(format!("{} holds no tiercache segments", dir.display())));
+        }
+        return Ok(state);
+    }
     if let Some(clear_id) = last_clear {
         finish_clear(&mut state.store, clear_id)
             .map_err(|e| Error::io(format!("finish an interrupted clear in {}", dir.display()), e))?;

@@ -1,0 +1,350 @@
+//! The systems under test behind one small trait: tiercache (through its C
+//! ABI), a bare `lru::LruCache` under one `parking_lot::Mutex`, moka, foyer's
+//! HybridCache, SQLite (rusqlite, WAL, prepared statements), LMDB (heed) and
+//! redb.
+//!
+//! Every `get` hands back an owned copy of the value (`Vec<u8>`), because
+//! that is what `tc_get` does: the comparison is lookup + copy out for all.
+
+use std::ffi::CString;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+#[allow(unused_imports)]
+use redb::{ReadableDatabase, ReadableTable};
+use tiercache::error::tc_status;
+use tiercache::ffi::boundary::RawSyncPolicy;
+use tiercache::ffi::cache::{
+    tc_bytes, tc_bytes_free, tc_cache, tc_cache_close, tc_cache_open, tc_get, tc_get_into, tc_put,
+};
+use tiercache::ffi::options::{
+    tc_options_free, tc_options_new, tc_options_set_dir, tc_options_set_l1_capacity, tc_options_set_l2_capacity,
+    tc_options_set_sync_policy,
+};
+
+/// A key-value store as the workloads see it. `t` is the calling thread's
+/// index (0..threads), for stores that keep a connection per thread.
+pub trait Kv: Sync {
+    fn get(&self, t: usize, k: &[u8]) -> Option<Vec<u8>>;
+    fn put(&self, t: usize, k: &[u8], v: &[u8]);
+    /// Gets of every key in `keys` in turn; returns how many hit. Stores with
+    /// an async API override this to run the whole loop in one `block_on`.
+    fn get_all(&self, t: usize, keys: &[Vec<u8>]) -> u64 {
+        keys.iter().map(|k| u64::from(self.get(t, k).is_some())).sum()
+    }
+    fn put_all(&self, t: usize, keys: &[Vec<u8>], v: &[u8]) {
+        for k in keys {
+            self.put(t, k, v);
+        }
+    }
+}
+
+fn ok(st: tc_status, what: &str) {
+    assert_eq!(st, tc_status::TC_OK, "tiercache {what}");
+}
+
+/// tiercache through the C ABI; closed on drop.
+pub struct Tc {
+    pub c: *mut tc_cache,
+    /// Use `tc_get_into` into a thread-local buffer instead of `tc_get`.
+    pub into: bool,
+}
+unsafe impl Send for Tc {}
+unsafe impl Sync for Tc {}
+
+pub struct TcSetup<'a> {
+    pub dir: Option<&'a Path>,
+    pub l1_entries: u64,
+    pub l1_bytes: u64,
+    pub l2_bytes: u64,
+    /// 0 never, 1 on flush, 2 always.
+    pub sync: u32,
+}
+
+impl Tc {
+    pub fn open(s: TcSetup<'_>) -> Tc {
+        unsafe {
+            let o = tc_options_new();
+            if let Some(dir) = s.dir {
+                let p = CString::new(dir.to_str().unwrap()).unwrap();
+                ok(tc_options_set_dir(o, p.as_ptr()), "set_dir");
+            }
+            ok(tc_options_set_l1_capacity(o, s.l1_entries, s.l1_bytes), "l1");
+            ok(tc_options_set_l2_capacity(o, s.l2_bytes), "l2");
+            ok(tc_options_set_sync_policy(o, RawSyncPolicy(s.sync), 0), "sync");
+            let mut c = std::ptr::null_mut();
+            ok(tc_cache_open(o, &mut c), "open");
+            tc_options_free(o);
+            Tc { c, into: false }
+        }
+    }
+
+    pub fn stats(&self) -> tiercache::stats::tc_stats {
+        let mut s = tiercache::stats::tc_stats::default();
+        ok(unsafe { tiercache::ffi::cache::tc_stats_get(self.c, &mut s) }, "stats");
+        s
+    }
+}
+
+thread_local! {
+    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 1 << 20]);
+}
+
+impl Kv for Tc {
+    fn get(&self, _t: usize, k: &[u8]) -> Option<Vec<u8>> {
+        if self.into {
+            return BUF.with(|b| {
+                let mut b = b.borrow_mut();
+                let mut n = 0;
+                let st = unsafe { tc_get_into(self.c, k.as_ptr(), k.len(), b.as_mut_ptr(), b.len(), &mut n) };
+                // An empty Vec: no allocation, as a caller of tc_get_into has none.
+                (st == tc_status::TC_OK).then(Vec::new)
+            });
+        }
+        let mut out = tc_bytes {
+            data: std::ptr::null_mut(),
+            len: 0,
+        };
+        let st = unsafe { tc_get(self.c, k.as_ptr(), k.len(), &mut out) };
+        if st != tc_status::TC_OK {
+            return None;
+        }
+        // The caller of the C ABI reads the bytes in place, then frees them:
+        // no second copy.
+        let r = Some(Vec::new());
+        std::hint::black_box(out.data);
+        unsafe { tc_bytes_free(&mut out) };
+        r
+    }
+    fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
+        ok(
+            unsafe { tc_put(self.c, k.as_ptr(), k.len(), v.as_ptr(), v.len(), 0) },
+            "put",
+        );
+    }
+}
+
+impl Drop for Tc {
+    fn drop(&mut self) {
+        unsafe { tc_cache_close(self.c) };
+    }
+}
+
+/// The baseline: one `lru::LruCache` under one mutex, bounded by entries.
+pub struct MutexLru(pub Mutex<lru::LruCache<Vec<u8>, Vec<u8>>>);
+
+impl MutexLru {
+    pub fn new(entries: usize) -> MutexLru {
+        MutexLru(Mutex::new(lru::LruCache::new(entries.try_into().unwrap())))
+    }
+}
+
+impl Kv for MutexLru {
+    fn get(&self, _t: usize, k: &[u8]) -> Option<Vec<u8>> {
+        self.0.lock().get(k).map(|v| v.to_vec())
+    }
+    fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
+        self.0.lock().put(k.to_vec(), v.to_vec());
+    }
+}
+
+/// moka's synchronous cache, bounded by key + value bytes.
+pub struct Moka(pub moka::sync::Cache<Vec<u8>, Arc<[u8]>>);
+
+impl Moka {
+    pub fn new(bytes: u64) -> Moka {
+        Moka(
+            moka::sync::Cache::builder()
+                .weigher(|k: &Vec<u8>, v: &Arc<[u8]>| (k.len() + v.len()).try_into().unwrap_or(u32::MAX))
+                .max_capacity(bytes)
+                .build(),
+        )
+    }
+}
+
+impl Kv for Moka {
+    fn get(&self, _t: usize, k: &[u8]) -> Option<Vec<u8>> {
+        self.0.get(k).map(|v| v.to_vec())
+    }
+    fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
+        self.0.insert(k.to_vec(), Arc::from(v));
+    }
+}
+
+/// foyer's HybridCache: memory in front of a block engine on a file device.
+pub struct Foyer {
+    pub rt: tokio::runtime::Runtime,
+    pub c: foyer::HybridCache<Vec<u8>, Vec<u8>>,
+}
+
+impl Foyer {
+    /// `dir` None: memory only (no storage).
+    pub fn open(dir: Option<&Path>, memory_bytes: usize, disk_bytes: usize) -> Foyer {
+        use foyer::{BlockEngineConfig, DeviceBuilder, FsDeviceBuilder, HybridCacheBuilder, HybridCachePolicy};
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let c = rt.block_on(async {
+            let b = HybridCacheBuilder::new()
+                .with_policy(HybridCachePolicy::WriteOnInsertion)
+                .memory(memory_bytes)
+                .with_weighter(|k: &Vec<u8>, v: &Vec<u8>| k.len() + v.len())
+                .storage();
+            let b = match dir {
+                Some(dir) => b.with_engine_config(BlockEngineConfig::new(
+                    FsDeviceBuilder::new(dir).with_capacity(disk_bytes).build().unwrap(),
+                )),
+                None => b,
+            };
+            b.build().await.unwrap()
+        });
+        Foyer { rt, c }
+    }
+}
+
+impl Kv for Foyer {
+    fn get(&self, _t: usize, k: &[u8]) -> Option<Vec<u8>> {
+        let k = k.to_vec();
+        self.rt
+            .block_on(async { self.c.get(&k).await.ok().flatten().map(|e| e.value().clone()) })
+    }
+    fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
+        self.c.insert(k.to_vec(), v.to_vec());
+    }
+    fn get_all(&self, _t: usize, keys: &[Vec<u8>]) -> u64 {
+        self.rt.block_on(async {
+            let mut hits = 0;
+            for k in keys {
+                if let Some(e) = self.c.get(k).await.ok().flatten() {
+                    std::hint::black_box(e.value().clone());
+                    hits += 1;
+                }
+            }
+            hits
+        })
+    }
+}
+
+impl Drop for Foyer {
+    fn drop(&mut self) {
+        let _ = self.rt.block_on(self.c.close());
+    }
+}
+
+/// SQLite as a key-value cache table: WAL, `INSERT OR REPLACE`, prepared
+/// (cached) statements, one connection per thread.
+pub struct Sqlite(pub Vec<Mutex<rusqlite::Connection>>);
+
+impl Sqlite {
+    pub fn open(dir: &Path, threads: usize, durable: bool) -> Sqlite {
+        let path = dir.join("kv.sqlite");
+        let conns = (0..threads.max(1))
+            .map(|_| {
+                let c = rusqlite::Connection::open(&path).unwrap();
+                let _: String = c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).unwrap();
+                c.execute_batch(if durable {
+                    "PRAGMA synchronous=FULL;"
+                } else {
+                    "PRAGMA synchronous=OFF;"
+                })
+                .unwrap();
+                c.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+                c.execute_batch("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;")
+                    .unwrap();
+                Mutex::new(c)
+            })
+            .collect();
+        Sqlite(conns)
+    }
+}
+
+impl Kv for Sqlite {
+    fn get(&self, t: usize, k: &[u8]) -> Option<Vec<u8>> {
+        use rusqlite::OptionalExtension;
+        let c = self.0[t].lock();
+        let mut st = c.prepare_cached("SELECT v FROM kv WHERE k = ?1").unwrap();
+        st.query_row([k], |r| r.get::<_, Vec<u8>>(0)).optional().unwrap()
+    }
+    fn put(&self, t: usize, k: &[u8], v: &[u8]) {
+        let c = self.0[t].lock();
+        let mut st = c
+            .prepare_cached("INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)")
+            .unwrap();
+        st.execute(rusqlite::params![k, v]).unwrap();
+    }
+}
+
+/// LMDB through heed: one read transaction per get, one write transaction
+/// per put (NO_SYNC unless durable).
+pub struct Lmdb {
+    pub env: heed::Env,
+    pub db: heed::Database<heed::types::Bytes, heed::types::Bytes>,
+}
+
+impl Lmdb {
+    pub fn open(dir: &Path, durable: bool) -> Lmdb {
+        let mut o = heed::EnvOpenOptions::new();
+        o.map_size(8 << 30).max_dbs(1);
+        if !durable {
+            unsafe { o.flags(heed::EnvFlags::NO_SYNC) };
+        }
+        let env = unsafe { o.open(dir) }.unwrap();
+        let mut w = env.write_txn().unwrap();
+        let db = env.create_database(&mut w, None).unwrap();
+        w.commit().unwrap();
+        Lmdb { env, db }
+    }
+}
+
+impl Kv for Lmdb {
+    fn get(&self, _t: usize, k: &[u8]) -> Option<Vec<u8>> {
+        let r = self.env.read_txn().unwrap();
+        self.db.get(&r, k).unwrap().map(|v| v.to_vec())
+    }
+    fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
+        let mut w = self.env.write_txn().unwrap();
+        self.db.put(&mut w, k, v).unwrap();
+        w.commit().unwrap();
+    }
+}
+
+const REDB_TABLE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("kv");
+
+/// redb: one read transaction per get, one write transaction per put
+/// (`Durability::None` unless durable).
+pub struct Redb {
+    pub db: redb::Database,
+    pub durable: bool,
+}
+
+impl Redb {
+    pub fn open(dir: &Path, durable: bool) -> Redb {
+        let db = redb::Database::create(dir.join("kv.redb")).unwrap();
+        let w = db.begin_write().unwrap();
+        w.open_table(REDB_TABLE).unwrap();
+        w.commit().unwrap();
+        Redb { db, durable }
+    }
+}
+
+impl Kv for Redb {
+    fn get(&self, _t: usize, k: &[u8]) -> Option<Vec<u8>> {
+        let r = self.db.begin_read().unwrap();
+        let t = r.open_table(REDB_TABLE).unwrap();
+        t.get(k).unwrap().map(|g| g.value().to_vec())
+    }
+    fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
+        let mut w = self.db.begin_write().unwrap();
+        if !self.durable {
+            w.set_durability(redb::Durability::None).unwrap();
+        }
+        {
+            let mut t = w.open_table(REDB_TABLE).unwrap();
+            t.insert(k, v).unwrap();
+        }
+        w.commit().unwrap();
+    }
+}

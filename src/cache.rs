@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::clock::{expiry, is_expired, now_ms};
+use crate::clock::{expiry, is_expired, now_ms, Now};
 use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, Flights, Join, Loaded, Loader};
 use crate::log::{key_hash, Log, LogConfig};
@@ -193,10 +193,10 @@ impl Cache {
     pub fn get(&self, key: &[u8]) -> Result<Arc<[u8]>> {
         check_key(key)?;
         let h = key_hash(key);
-        let now = now_ms();
+        let now = Now::new();
         let seq = {
             let mut shard = self.memory.lock(h);
-            match shard.get(key, now) {
+            match shard.get(key, &now) {
                 Lookup::Hit(v) => {
                     Counters::bump(&self.counters.l1_hits);
                     return Ok(v);
@@ -204,14 +204,14 @@ impl Cache {
                 Lookup::Miss => Some(shard.seq),
                 Lookup::Expired { dirty } => {
                     if dirty {
-                        self.supersede_on_disk(&mut shard, key, h, now);
+                        self.supersede_on_disk(&mut shard, key, h);
                     }
                     None
                 }
             }
         };
         if let Some(seq) = seq {
-            if let Some(v) = self.get_l2(key, h, now, seq) {
+            if let Some(v) = self.get_l2(key, h, &now, seq) {
                 return Ok(v);
             }
         }
@@ -223,7 +223,7 @@ impl Cache {
     }
 
     /// L2's value of `key`, promoted into L1 unless the shard saw a write since `seq`.
-    fn get_l2(&self, key: &[u8], h: u64, now: u64, seq: u64) -> Option<Arc<[u8]>> {
+    fn get_l2(&self, key: &[u8], h: u64, now: &Now, seq: u64) -> Option<Arc<[u8]>> {
         let (value, expires_at) = self.log.as_ref()?.get(key, h, now)?;
         Counters::bump(&self.counters.l2_hits);
         let mut shard = self.memory.lock(h);
@@ -277,17 +277,17 @@ impl Cache {
             done: false,
         };
         // Another leader may have stored the value just before this one started.
-        let now = now_ms();
+        let now = Now::new();
         let (lookup, seq) = {
             let mut shard = self.memory.lock(h);
-            (shard.get(key, now), shard.seq)
+            (shard.get(key, &now), shard.seq)
         };
         let found = match lookup {
             Lookup::Hit(v) => {
                 Counters::bump(&self.counters.l1_hits);
                 Some(v)
             }
-            Lookup::Miss => self.get_l2(key, h, now, seq),
+            Lookup::Miss => self.get_l2(key, h, &now, seq),
             Lookup::Expired { .. } => None,
         };
         if let Some(v) = found {
@@ -323,11 +323,11 @@ impl Cache {
     pub fn contains(&self, key: &[u8]) -> Result<bool> {
         check_key(key)?;
         let h = key_hash(key);
-        let now = now_ms();
-        if let Some(live) = self.memory.lock(h).peek_live(key, now) {
+        let now = Now::new();
+        if let Some(live) = self.memory.lock(h).peek_live(key, &now) {
             return Ok(live);
         }
-        Ok(self.log.as_ref().is_some_and(|l| l.contains(key, h, now)))
+        Ok(self.log.as_ref().is_some_and(|l| l.contains(key, h, &now)))
     }
 
     /// Stores `value` under `key` for `ttl_ms` (0: the default TTL).
@@ -426,9 +426,8 @@ impl Cache {
 
     /// A dirty L1 entry expired: L2 may hold an older value that the entry
     /// had replaced, which must not come back.
-    fn supersede_on_disk(&self, shard: &mut Shard, key: &[u8], h: u64, now: u64) {
+    fn supersede_on_disk(&self, shard: &mut Shard, key: &[u8], h: u64) {
         shard.seq += 1;
-        let _ = now;
         if let Some(log) = &self.log {
             log.supersede(key, h);
         }
@@ -556,7 +555,7 @@ impl Cache {
         self.memory.for_each_shard(|shard| {
             for (k, e) in shard.remove_where(|_, e| is_expired(e.expires_at, now)) {
                 if e.dirty {
-                    self.supersede_on_disk(shard, &k, key_hash(&k), now);
+                    self.supersede_on_disk(shard, &k, key_hash(&k));
                 }
                 removed.insert(k);
             }
@@ -636,6 +635,9 @@ impl Cache {
             m.stop();
         }
         let r = self.flush();
+        if let (Ok(()), Some(log)) = (&r, &self.log) {
+            log.write_active_hint();
+        }
         // The loader's user data is released when the cache is.
         self.set_loader(None);
         r

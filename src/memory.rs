@@ -17,7 +17,7 @@ use std::sync::Arc;
 use lru::LruCache;
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::clock::is_expired;
+use crate::clock::Now;
 
 /// Most shards a cache has.
 const MAX_SHARDS: usize = 16;
@@ -131,11 +131,11 @@ impl Memory {
 impl Shard {
     /// The unexpired value of `key`, marking it most recently used. An expired
     /// entry is dropped on the way.
-    pub fn get(&mut self, key: &[u8], now: u64) -> Lookup {
+    pub fn get(&mut self, key: &[u8], now: &Now) -> Lookup {
         let Some(e) = self.lru.get(key) else {
             return Lookup::Miss;
         };
-        if is_expired(e.expires_at, now) {
+        if now.expired(e.expires_at) {
             let dirty = e.dirty;
             self.remove(key);
             return Lookup::Expired { dirty };
@@ -145,8 +145,8 @@ impl Shard {
 
     /// `Some(live)` if L1 has an entry for `key` (live: not expired), `None`
     /// if it has none. Does not touch recency.
-    pub fn peek_live(&self, key: &[u8], now: u64) -> Option<bool> {
-        self.lru.peek(key).map(|e| !is_expired(e.expires_at, now))
+    pub fn peek_live(&self, key: &[u8], now: &Now) -> Option<bool> {
+        self.lru.peek(key).map(|e| !now.expired(e.expires_at))
     }
 
     /// Whether an entry this size can be held at all.
@@ -232,7 +232,7 @@ mod tests {
         let mut s = m.lock(0);
         s.insert(b"a", entry(b"1"), &mut ev);
         s.insert(b"b", entry(b"2"), &mut ev);
-        assert!(matches!(s.get(b"a", 0), Lookup::Hit(_))); // a is now most recent
+        assert!(matches!(s.get(b"a", &Now::new()), Lookup::Hit(_))); // a is now most recent
         s.insert(b"c", entry(b"3"), &mut ev);
         assert_eq!(ev.len(), 1);
         assert_eq!(&*ev[0].0, b"b");
@@ -262,11 +262,12 @@ mod tests {
         let mut e = entry(b"v");
         e.expires_at = 100;
         s.insert(b"k", e, &mut ev);
-        assert_eq!(s.peek_live(b"k", 99), Some(true));
-        assert_eq!(s.peek_live(b"k", 100), Some(false));
-        assert_eq!(s.peek_live(b"j", 100), None);
-        assert!(matches!(s.get(b"k", 100), Lookup::Expired { dirty: false }));
-        assert!(matches!(s.get(b"k", 100), Lookup::Miss));
+        let (before, after) = (Now::at(99), Now::at(100));
+        assert_eq!(s.peek_live(b"k", &before), Some(true));
+        assert_eq!(s.peek_live(b"k", &after), Some(false));
+        assert_eq!(s.peek_live(b"j", &after), None);
+        assert!(matches!(s.get(b"k", &after), Lookup::Expired { dirty: false }));
+        assert!(matches!(s.get(b"k", &after), Lookup::Miss));
         assert_eq!(s.lru.len(), 0);
     }
 }

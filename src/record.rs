@@ -162,6 +162,30 @@ pub fn payload(frame: &[u8]) -> &[u8] {
     &frame[FRAME_HEADER..FRAME_HEADER + len]
 }
 
+/// The key of the framed record at the start of `bytes`, without verifying
+/// its checksum: for telling keys apart on the write path, where a record
+/// written by this process is compared with the key being written (a read
+/// that returns a value always verifies the checksum). Lengths are still
+/// checked against the bytes before slicing.
+pub fn key_of(bytes: &[u8]) -> Option<&[u8]> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let payload = bytes.get(FRAME_HEADER..FRAME_HEADER.checked_add(len)?)?;
+    let mut cur = Cursor { bytes: payload, pos: 0 };
+    let Header::Map(Some(fields)) = cur.header()? else {
+        return None;
+    };
+    for _ in 0..fields {
+        match cur.uint()? {
+            FIELD_KEY => return cur.bytes(),
+            _ => {
+                let h = cur.header()?;
+                cur.skip_after(h, 0)?;
+            }
+        }
+    }
+    None
+}
+
 /// Decodes a payload. `None` means it is not a record this version can read.
 pub fn decode(payload: &[u8]) -> Option<RecordRef<'_>> {
     let mut cur = Cursor { bytes: payload, pos: 0 };
@@ -320,6 +344,8 @@ mod tests {
         assert_eq!(frame_len(&buf), Some(buf.len()));
         assert!(looks_like_frame(&buf));
         let rec = decode(payload(&buf)).unwrap();
+        assert_eq!(key_of(&buf), Some(&b"key"[..]));
+        assert_eq!(key_of(&buf[..10]), None);
         assert_eq!(rec.kind, Kind::Put);
         assert_eq!(rec.key, b"key");
         assert_eq!(rec.value, b"value");

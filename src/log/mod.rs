@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::clock::{is_expired, now_ms};
+use crate::clock::{is_expired, now_ms, Now};
 use crate::error::{Error, Result};
 use crate::options::SyncPolicy;
 use crate::record::{Kind, RecordRef};
@@ -151,7 +151,7 @@ impl Log {
     }
 
     /// The live, unexpired value of `key`, checked against its checksum and key.
-    pub fn get(&self, key: &[u8], h: u64, now: u64) -> Option<(Arc<[u8]>, u64)> {
+    pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<(Arc<[u8]>, u64)> {
         let st = self.state.read();
         let mut found = None;
         st.index.get(h, |loc| match st.store.record(loc) {
@@ -166,7 +166,7 @@ impl Log {
             }
         });
         let r = found?;
-        if is_expired(r.expires_at, now) {
+        if now.expired(r.expires_at) {
             return None;
         }
         let value = Arc::from(r.value);
@@ -179,7 +179,7 @@ impl Log {
     }
 
     /// Whether `key` has a live, unexpired value.
-    pub fn contains(&self, key: &[u8], h: u64, now: u64) -> bool {
+    pub fn contains(&self, key: &[u8], h: u64, now: &Now) -> bool {
         let st = self.state.read();
         let mut found = None;
         st.index.get(h, |loc| match st.store.record(loc) {
@@ -189,7 +189,7 @@ impl Log {
             }
             _ => false,
         });
-        found.is_some_and(|exp| !is_expired(exp, now))
+        found.is_some_and(|exp| !now.expired(exp))
     }
 
     /// Appends a put of `key` and points the index at it. While degraded it
@@ -413,6 +413,28 @@ impl Log {
 
     pub fn is_degraded(&self) -> bool {
         self.commit.is_degraded()
+    }
+
+    /// On a clean close: writes a hint for the active segment too, so the
+    /// next open reads no segment record by record. Bytes before a hint's
+    /// length never change, so it stays right until the segment grows; then
+    /// its length no longer matches and it is ignored until the seal
+    /// rewrites it. A failure only costs the next open some time.
+    pub fn write_active_hint(&self) {
+        if self.config.read_only || self.commit.is_degraded() {
+            return;
+        }
+        let mut st = self.state.write();
+        if st.store.write_buffer().is_err() {
+            return;
+        }
+        let (id, len) = (st.store.active().id, st.store.active().len());
+        if hint::write(&self.dir, id, len, &st.store.active_entries).is_ok() {
+            let bytes = fs::metadata(hint::path(&self.dir, id)).map_or(0, |m| m.len());
+            st.store.active_mut().hint_bytes = bytes;
+        } else {
+            self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Probes the disk if the log is degraded and the backoff allows.

@@ -1,8 +1,8 @@
 //! Opening a log: rebuilding the index from what the directory holds.
 //!
-//! Segments are read in id order. A sealed segment with a sound hint file is
-//! applied from the hint; any other is scanned record by record (and gets a
-//! fresh hint if it is sealed). The last segment's torn tail is cut off. A
+//! Segments are read in id order. A segment with a sound hint file (one whose
+//! length matches the segment's) is applied from the hint; any other is
+//! scanned record by record (and gets a fresh hint if it is sealed). The last segment's torn tail is cut off. A
 //! clear record whose clear was interrupted by a crash is finished here: the
 //! segments before it are deleted. Leftover temporary files are removed.
 //! Opened read-only, none of these repairs is made: bytes past a torn tail
@@ -72,7 +72,9 @@ pub fn rebuild(dir: &Path, counters: &Counters, read_only: bool) -> Result<State
             }
         }
         let sealed = Some(id) != last;
-        let hinted = if sealed { hint::read(dir, id, seg.len()) } else { None };
+        // The active segment has a hint too if the last close wrote one and
+        // nothing was appended since (the lengths match).
+        let hinted = hint::read(dir, id, seg.len());
         if hinted.is_some() {
             seg.hint_bytes = fs::metadata(hint::path(dir, id)).map_or(0, |m| m.len());
         }

@@ -7,6 +7,7 @@
 //! overflow table. The index never does I/O itself and has no lock: the log
 //! guards it.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -72,6 +73,12 @@ impl Index {
         self.len
     }
 
+    /// Makes room for `additional` more keys, so that rebuilding an index of
+    /// millions of entries does not rehash it at every doubling.
+    pub fn reserve(&mut self, additional: usize) {
+        self.main.reserve(additional);
+    }
+
     pub fn clear(&mut self) {
         *self = Index::default();
     }
@@ -87,10 +94,14 @@ impl Index {
 
     /// Points the key at `loc`, returning the location it replaces.
     pub fn insert(&mut self, h: u64, loc: Loc, mut same_key: impl FnMut(Loc) -> bool) -> Option<Loc> {
-        let Some(first) = self.main.get_mut(&h) else {
-            self.main.insert(h, loc);
-            self.len += 1;
-            return None;
+        // One probe of the table for the common case, a new key.
+        let first = match self.main.entry(h) {
+            Entry::Vacant(v) => {
+                v.insert(loc);
+                self.len += 1;
+                return None;
+            }
+            Entry::Occupied(o) => o.into_mut(),
         };
         if same_key(*first) {
             return Some(std::mem::replace(first, loc));

@@ -105,6 +105,7 @@ pub fn rebuild(dir: &Path, counters: &Counters, read_only: bool) -> Result<State
                 scan.entries
             }
         };
+        state.index.reserve(entries.len());
         for e in &entries {
             if e.kind == Kind::Clear {
                 last_clear = Some(id);

@@ -323,3 +323,93 @@ fn a_read_only_open_changes_nothing_and_refuses_writes() {
     assert_eq!(Cache::open(&o).err().unwrap().status(), Status::TC_INVALID_ARGUMENT);
     assert!(!missing.exists(), "a read-only open created a directory");
 }
+
+// --- Found by fuzzing (fuzz/README.md has the inputs). ---
+
+#[test]
+fn segment_files_with_ids_past_the_location_range_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path(), 0).put(b"k", b"live", 0).unwrap();
+    // A file named like a segment with id 2^24 + 1 would alias segment 1 in
+    // the index and could serve its records in place of the live ones.
+    let mut alias = fs::read(&segment_files(dir.path())[0]).unwrap();
+    alias[8..16].copy_from_slice(&((1u64 << 24) + 1).to_le_bytes());
+    let stale = alias.windows(4).position(|w| w == b"live").unwrap();
+    alias[stale..stale + 4].copy_from_slice(b"old!");
+    fs::write(dir.path().join("0016777217.tcl"), &alias).unwrap();
+    let c = open(dir.path(), 0);
+    assert_eq!(get(&c, b"k"), Ok(b"live".to_vec()));
+}
+
+#[test]
+fn an_unreadable_last_segment_does_not_lock_the_directory_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path(), 0).put(b"k", b"v", 0).unwrap();
+    // A last segment whose header is not ours: skipped, and the next segment
+    // must not try to take its name.
+    fs::write(dir.path().join("0000000002.tcl"), b"XXXXXXXXXXXXXXXXXXXXXXXX").unwrap();
+    for round in 0..3 {
+        let c = open(dir.path(), 0);
+        assert_eq!(get(&c, b"k"), Ok(b"v".to_vec()), "round {round}");
+        c.put(format!("r{round}").as_bytes(), b"x", 0).unwrap();
+        c.close().unwrap();
+    }
+    let c = open(dir.path(), 0);
+    assert_eq!(get(&c, b"r2"), Ok(b"x".to_vec()));
+    // The only segment being unreadable is no different.
+    let only = tempfile::tempdir().unwrap();
+    fs::write(
+        only.path().join("0000000001.tcl"),
+        b"TCL2\x01\x00\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00",
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let c = open(only.path(), 0);
+        c.put(b"a", b"b", 0).unwrap();
+        c.close().unwrap();
+    }
+    assert_eq!(get(&open(only.path(), 0), b"a"), Ok(b"b".to_vec()));
+}
+
+#[test]
+fn bytes_that_look_like_frames_everywhere_cannot_stall_recovery() {
+    // After one bad byte, a value made of a frame-like pattern every 11 bytes,
+    // each claiming to run to the end: checking every candidate's checksum
+    // made opening quadratic (hours for a 64 MiB segment).
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let c = open(dir.path(), 0);
+        c.put(b"before", b"ok", 0).unwrap();
+        c.close().unwrap();
+    }
+    let seg = segment_files(dir.path())[0].clone();
+    let mut bytes = fs::read(&seg).unwrap();
+    bytes.push(0xff); // the bad byte
+    let start = bytes.len();
+    let reps = (4 << 20) / 11;
+    let end = start + 11 * reps;
+    for j in 0..reps {
+        // Each candidate's frame runs exactly to the end of the file.
+        let len = (end - (start + 11 * j) - 8) as u32;
+        bytes.extend_from_slice(&len.to_le_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 0, 0xa2, 0x00, 0x01]);
+    }
+    fs::write(&seg, &bytes).unwrap();
+    for h in fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "hint"))
+    {
+        fs::remove_file(h).unwrap();
+    }
+    let c = open(dir.path(), 0);
+    assert_eq!(get(&c, b"before"), Ok(b"ok".to_vec()));
+    assert!(c.stats().corrupt_records >= 1);
+    // New records are not hidden behind the bytes the scan gave up on.
+    c.put(b"after", b"new", 0).unwrap();
+    c.close().unwrap();
+    let c = open(dir.path(), 0);
+    assert_eq!(get(&c, b"before"), Ok(b"ok".to_vec()));
+    assert_eq!(get(&c, b"after"), Ok(b"new".to_vec()));
+}

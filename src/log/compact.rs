@@ -139,7 +139,13 @@ impl Log {
             Fate::Tombstone => Kind::Tombstone,
         };
         // Copy the record out: appending may move the buffer it lives in.
-        let (key, value, expires_at) = match st.store.record(from) {
+        // A kept record is an index entry's, so it gets the index's check.
+        let read = if kind == Kind::Put {
+            st.store.indexed(e.hash, from)
+        } else {
+            st.store.record(from)
+        };
+        let (key, value, expires_at) = match read {
             Ok(r) => (r.key.to_vec(), r.value.to_vec(), r.expires_at),
             Err(_) => {
                 // Unreadable now: leave it out rather than copy a bad record.

@@ -20,7 +20,13 @@ impl Loc {
     pub const MAX_OFFSET: u64 = (1 << 40) - 1;
 
     pub fn new(segment: u32, offset: u64) -> Loc {
-        debug_assert!(segment <= Self::MAX_SEGMENT && offset <= Self::MAX_OFFSET);
+        // Callers keep to these (segment ids are checked where files are
+        // named, offsets by the segment size limit); a location that aliased
+        // another would read the wrong record.
+        assert!(
+            segment <= Self::MAX_SEGMENT && offset <= Self::MAX_OFFSET,
+            "location out of range"
+        );
         Loc((u64::from(segment) << 40) | offset)
     }
 

@@ -154,7 +154,7 @@ impl Log {
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<(Arc<[u8]>, u64)> {
         let st = self.state.read();
         let mut found = None;
-        st.index.get(h, |loc| match st.store.record(loc) {
+        st.index.get(h, |loc| match st.store.indexed(h, loc) {
             Ok(r) if r.key == key => {
                 found = Some(r);
                 true
@@ -182,7 +182,7 @@ impl Log {
     pub fn contains(&self, key: &[u8], h: u64, now: &Now) -> bool {
         let st = self.state.read();
         let mut found = None;
-        st.index.get(h, |loc| match st.store.record(loc) {
+        st.index.get(h, |loc| match st.store.indexed(h, loc) {
             Ok(r) if r.key == key => {
                 found = Some(r.expires_at);
                 true
@@ -303,7 +303,7 @@ impl Log {
         let mut st = self.state.write();
         let mut doomed = Vec::new();
         for (h, loc) in st.index.iter() {
-            if let Ok(r) = st.store.record(loc) {
+            if let Ok(r) = st.store.indexed(h, loc) {
                 if r.key.starts_with(prefix) {
                     doomed.push((h, r.key.to_vec(), !is_expired(r.expires_at, now)));
                 }
@@ -326,7 +326,7 @@ impl Log {
         let mut st = self.state.write();
         let mut doomed = Vec::new();
         for (h, loc) in st.index.iter() {
-            if let Ok(r) = st.store.record(loc) {
+            if let Ok(r) = st.store.indexed(h, loc) {
                 if is_expired(r.expires_at, now) {
                     doomed.push((h, loc, r.key.to_vec()));
                 }
@@ -501,8 +501,8 @@ impl Log {
     /// Calls `f` with every live record (expired ones included), in no order.
     pub fn for_each(&self, mut f: impl FnMut(&RecordRef<'_>)) {
         let st = self.state.read();
-        for (_, loc) in st.index.iter() {
-            if let Ok(r) = st.store.record(loc) {
+        for (h, loc) in st.index.iter() {
+            if let Ok(r) = st.store.indexed(h, loc) {
                 f(&r);
             }
         }
@@ -553,29 +553,15 @@ impl Log {
                 return;
             }
         };
-        let State {
-            index,
-            store,
-            live_bytes,
-        } = st;
-        if let Some(old) = index.remove(h, |l| store.key_is(l, key)) {
-            mark_dead(store, live_bytes, old);
-        }
+        st.unindex(key, h);
         // The tombstone itself is dead weight as soon as it is written.
-        store.segments.get_mut(&loc.segment()).unwrap().dead += len;
+        st.store.segments.get_mut(&loc.segment()).unwrap().dead += len;
     }
 
     /// Degraded: the disk's value of `key` can no longer be replaced, so the
     /// index forgets it and recovery will tombstone it.
     fn forget(&self, st: &mut State, key: &[u8], h: u64) {
-        let State {
-            index,
-            store,
-            live_bytes,
-        } = st;
-        if let Some(old) = index.remove(h, |l| store.key_is(l, key)) {
-            mark_dead(store, live_bytes, old);
-        }
+        st.unindex(key, h);
         self.pending.lock().keys.insert(key.into());
     }
 
@@ -594,6 +580,20 @@ impl Log {
                 self.dir.display()
             ),
         )
+    }
+}
+
+impl State {
+    /// Drops `key` from the index; its record's bytes become dead.
+    fn unindex(&mut self, key: &[u8], h: u64) {
+        let State {
+            index,
+            store,
+            live_bytes,
+        } = self;
+        if let Some(old) = index.remove(h, |l| store.key_is(l, key)) {
+            mark_dead(store, live_bytes, old);
+        }
     }
 }
 

@@ -47,7 +47,11 @@ pub fn rebuild(dir: &Path, counters: &Counters, read_only: bool) -> Result<State
     };
     let now = now_ms();
     let last = ids.last().copied();
+    state.store.max_id_seen = last.unwrap_or(0);
     let mut last_clear = None;
+    // Appending after bytes that the scan gave up on would hide the new
+    // records behind them: such a last segment is sealed, not cut.
+    let mut seal_last = false;
     for id in ids {
         let path = dir.join(segment::file_name(id));
         let (mut seg, check) =
@@ -87,7 +91,7 @@ pub fn rebuild(dir: &Path, counters: &Counters, read_only: bool) -> Result<State
                 counters
                     .corrupt_records
                     .fetch_add(scan.bad.len() as u64, Ordering::Relaxed);
-                if let Some(at) = scan.cut_at {
+                if let Some(at) = scan.cut_at.filter(|_| !scan.gave_up) {
                     if !sealed && !read_only {
                         let seg = state.store.segments.get_mut(&id).unwrap();
                         seg.truncate(at)
@@ -95,6 +99,7 @@ pub fn rebuild(dir: &Path, counters: &Counters, read_only: bool) -> Result<State
                             .map_err(|e| Error::io(format!("cut the torn tail of {}", path.display()), e))?;
                     }
                 }
+                seal_last |= scan.gave_up && !sealed;
                 if sealed && !read_only {
                     // Rebuild the missing or bad hint; without it open is only slower.
                     let seg = state.store.segments.get_mut(&id).unwrap();
@@ -144,11 +149,17 @@ pub fn rebuild(dir: &Path, counters: &Counters, read_only: bool) -> Result<State
         }
     }
     if state.store.segments.is_empty() {
-        let seg = Segment::create(dir, 1)
+        // After any unreadable file, so as not to collide with it.
+        let id = state.store.max_id_seen + 1;
+        if id > segment::MAX_ID {
+            return Err(Error::corrupt(format!("{}: segment ids are exhausted", dir.display())));
+        }
+        let seg = Segment::create(dir, id)
             .map_err(|e| Error::io(format!("create the first segment in {}", dir.display()), e))?;
-        state.store.segments.insert(1, seg);
+        state.store.max_id_seen = id;
+        state.store.segments.insert(id, seg);
         fileio::sync_dir(dir).map_err(|e| Error::io(format!("fsync {}", dir.display()), e))?;
-    } else if Some(state.store.active().id) != last {
+    } else if Some(state.store.active().id) != last || seal_last {
         // The last file was unreadable: append to a fresh segment after it.
         state
             .store

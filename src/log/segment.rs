@@ -31,14 +31,18 @@ pub fn file_name(id: u32) -> String {
     format!("{id:010}.tcl")
 }
 
-/// The id in a segment file name, if the name is one.
+/// The id in a segment file name, if the name is one. Ids outside
+/// 1 ..= `MAX_ID` are never written, and would not fit a location.
 pub fn parse_file_name(name: &str) -> Option<u32> {
     let digits = name.strip_suffix(".tcl")?;
     if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok()
+    digits.parse().ok().filter(|id| (1..=MAX_ID).contains(id))
 }
+
+/// The largest segment id (ids share a 64-bit location with a 40-bit offset).
+pub const MAX_ID: u32 = (1 << 24) - 1;
 
 fn header(id: u32) -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
@@ -227,6 +231,9 @@ mod tests {
         assert_eq!(parse_file_name("42.tcl"), None);
         assert_eq!(parse_file_name("000000004x.tcl"), None);
         assert_eq!(parse_file_name("0000000042.tmp"), None);
+        assert_eq!(parse_file_name("0000000000.tcl"), None);
+        assert_eq!(parse_file_name("0016777215.tcl"), Some(MAX_ID));
+        assert_eq!(parse_file_name("0016777216.tcl"), None, "past 2^24 - 1");
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct Store {
     pub active_entries: Vec<HintEntry>,
     /// Bytes appended since open: the positions group commit waits for.
     pub appended: u64,
+    /// The highest segment id of any segment file in the directory, readable
+    /// or not: a new segment takes the next one, never a skipped file's.
+    pub max_id_seen: u32,
 }
 
 /// Why a location did not yield a record.
@@ -48,6 +51,7 @@ impl Store {
             buf: Vec::with_capacity(BUFFER_BYTES),
             active_entries: Vec::new(),
             appended: 0,
+            max_id_seen: 0,
         }
     }
 
@@ -110,6 +114,18 @@ impl Store {
             Frame::Valid { len } => record::decode(record::payload(&bytes[..len])).ok_or(Bad::Corrupt),
             _ => Err(Bad::Corrupt),
         }
+    }
+
+    /// The record an index entry `h → loc` points at, checked: a put whose
+    /// key hashes to `h`. Entries rebuilt from a hint file that lies (a bug,
+    /// or damage that was checksummed again) cannot make the index serve a
+    /// tombstone as a value, or one key's old record under another's hash.
+    pub fn indexed(&self, h: u64, loc: Loc) -> Result<RecordRef<'_>, Bad> {
+        let r = self.record(loc)?;
+        if r.kind != Kind::Put || key_hash(r.key) != h {
+            return Err(Bad::Corrupt);
+        }
+        Ok(r)
     }
 
     /// Length of the frame at `loc`, trusting our own bytes (0 if unreadable).
@@ -187,7 +203,7 @@ impl Store {
             old.sync()?;
         }
         let (old_id, old_len) = (old.id, old.len());
-        let id = old_id + 1;
+        let id = old_id.max(self.max_id_seen) + 1;
         if id > Loc::MAX_SEGMENT {
             return Err(io::Error::other("segment ids exhausted"));
         }
@@ -197,6 +213,7 @@ impl Store {
             self.segments.get_mut(&old_id).unwrap().hint_bytes = bytes;
         }
         let seg = Segment::create(&self.dir, id)?;
+        self.max_id_seen = id;
         self.segments.insert(id, seg);
         self.active_entries.clear();
         if sync {
@@ -249,6 +266,9 @@ pub struct Scan {
     /// Where the readable records end, if unreadable bytes follow them with
     /// no record after (a torn tail, or garbage).
     pub cut_at: Option<u64>,
+    /// The search for a record after bad bytes hit its work bound, so valid
+    /// records may lie after `cut_at`: the segment must not be cut there.
+    pub gave_up: bool,
 }
 
 /// Reads every record of `seg`, skipping corrupt ones: after a bad frame it
@@ -259,6 +279,7 @@ pub fn scan(seg: &Segment) -> Scan {
         entries: Vec::new(),
         bad: Vec::new(),
         cut_at: None,
+        gave_up: false,
     };
     let mut pos = segment::HEADER_LEN as usize;
     while pos < bytes.len() {
@@ -267,7 +288,14 @@ pub fn scan(seg: &Segment) -> Scan {
         let len = match frame {
             Frame::Valid { len } => len,
             Frame::Truncated | Frame::Corrupt => match next_valid_frame(here) {
-                Some(skip) => {
+                Resync::GaveUp => {
+                    out.bad
+                        .push((pos as u64, "unreadable bytes; the search for the next record gave up"));
+                    out.cut_at = Some(pos as u64);
+                    out.gave_up = true;
+                    return out;
+                }
+                Resync::Found(skip) => {
                     let why = if frame == Frame::Corrupt {
                         "bad length or checksum"
                     } else {
@@ -277,7 +305,7 @@ pub fn scan(seg: &Segment) -> Scan {
                     pos += skip;
                     continue;
                 }
-                None => {
+                Resync::None => {
                     if frame == Frame::Corrupt {
                         out.bad
                             .push((pos as u64, "bad length or checksum, at the end of the segment"));
@@ -305,10 +333,42 @@ pub fn scan(seg: &Segment) -> Scan {
     out
 }
 
-/// The distance from the start of `bytes` to the next valid frame after it.
-fn next_valid_frame(bytes: &[u8]) -> Option<usize> {
-    (1..bytes.len()).find(|&i| {
+/// What the search for the next record after bad bytes found.
+enum Resync {
+    /// A valid frame starts this many bytes further on.
+    Found(usize),
+    /// No valid frame follows.
+    None,
+    /// The search stopped at its work bound.
+    GaveUp,
+}
+
+/// Finds the next valid frame after the start of `bytes`. Each candidate
+/// costs up to its claimed length (decoding, then the checksum), and bytes
+/// crafted to look like a frame every few bytes would make the search
+/// quadratic, so the candidates' lengths are bounded in total by sixteen
+/// times the bytes searched (at least 1 MiB). Past that bound the rest of the
+/// segment is given up: only bytes crafted after a corruption get there.
+fn next_valid_frame(bytes: &[u8]) -> Resync {
+    let mut budget = bytes.len().saturating_mul(16).max(1 << 20);
+    for i in 1..bytes.len() {
         let b = &bytes[i..];
-        record::looks_like_frame(b) && matches!(record::check_frame(b), Frame::Valid { .. })
-    })
+        if !record::looks_like_frame(b) {
+            continue;
+        }
+        let Some(len) = record::frame_len(b).filter(|len| *len <= b.len()) else {
+            continue;
+        };
+        if len > budget {
+            return Resync::GaveUp;
+        }
+        budget -= len;
+        // Decoding reads only headers, so it rejects most impostors before
+        // the checksum reads them whole.
+        if record::decode(record::payload(&b[..len])).is_some() && matches!(record::check_frame(b), Frame::Valid { .. })
+        {
+            return Resync::Found(i);
+        }
+    }
+    Resync::None
 }

@@ -44,6 +44,7 @@ typedef struct tcgo_options {
   uint64_t default_ttl_ms;
   uint64_t max_value_size;
   uint64_t segment_size;
+  bool read_only;
 } tcgo_options;
 
 /* What tcgo_get_fast returns: Get's hot path, so no malloc on a hit or a miss. */

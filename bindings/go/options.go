@@ -83,6 +83,10 @@ type Options struct {
 	// SegmentSize is the size at which an L2 segment file is sealed and a new
 	// one started. 0: the library default (64 MiB); at least 4096.
 	SegmentSize int64
+	// ReadOnly opens an existing directory without changing it, for tools
+	// that look inside one: nothing is repaired, no background work runs,
+	// writes fail with ErrInvalidArgument, and loaded values stay in memory.
+	ReadOnly bool
 }
 
 // defaultL1MaxBytes mirrors tc_options_new's L1 byte bound. The C setter
@@ -166,6 +170,7 @@ func (o *Options) toC() (C.tcgo_options, error) {
 	}
 	c.max_value_size = C.uint64_t(o.MaxValueSize)
 	c.segment_size = C.uint64_t(o.SegmentSize)
+	c.read_only = C.bool(o.ReadOnly)
 	if o.Dir != "" {
 		for i := 0; i < len(o.Dir); i++ {
 			if o.Dir[i] == 0 {

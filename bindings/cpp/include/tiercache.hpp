@@ -250,6 +250,14 @@ class Options {
     return *this;
   }
 
+  // Open an existing directory without changing it (for tools that look
+  // inside one): writes throw Error(TC_INVALID_ARGUMENT), loaded values stay
+  // in memory, nothing is repaired and no background work runs.
+  Options& read_only(bool on = true) & {
+    detail::check(tc_options_set_read_only(opts_.get(), on));
+    return *this;
+  }
+
   // The same setters on a temporary, so a chain can be moved into a variable.
   Options&& dir(const std::string& path) && { return std::move(dir(path)); }
   Options&& l1_capacity(std::uint64_t e, std::uint64_t b) && { return std::move(l1_capacity(e, b)); }
@@ -261,6 +269,7 @@ class Options {
   Options&& default_ttl(std::chrono::milliseconds t) && { return std::move(default_ttl(t)); }
   Options&& max_value_size(std::uint64_t b) && { return std::move(max_value_size(b)); }
   Options&& segment_size(std::uint64_t b) && { return std::move(segment_size(b)); }
+  Options&& read_only(bool on = true) && { return std::move(read_only(on)); }
 
   const tc_options* get() const noexcept { return opts_.get(); }
 

@@ -178,3 +178,20 @@ TEST(Header, EveryFunctionIsWrapped) {
   }
   EXPECT_GT(found, 20);
 }
+
+TEST(ReadOnly, ReadsAndRefusesWrites) {
+  tctest::TempDir dir;
+  const std::string path = dir.sub("c");
+  {
+    Cache cache(Options().dir(path));
+    cache.put("k", "v");
+  }
+  Cache ro(Options().dir(path).read_only());
+  EXPECT_EQ(ro.get("k"), std::optional<std::string>("v"));
+  try {
+    ro.put("x", "y");
+    FAIL() << "put on a read-only cache did not throw";
+  } catch (const tiercache::Error& e) {
+    EXPECT_EQ(e.status(), TC_INVALID_ARGUMENT);
+  }
+}

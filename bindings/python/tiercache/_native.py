@@ -122,6 +122,7 @@ _SIGNATURES: List[Tuple[str, object, List[object]]] = [
     ("tc_options_set_default_ttl", tc_status, [c_void_p, c_uint64]),
     ("tc_options_set_max_value_size", tc_status, [c_void_p, c_uint64]),
     ("tc_options_set_segment_size", tc_status, [c_void_p, c_uint64]),
+    ("tc_options_set_read_only", tc_status, [c_void_p, c_bool]),
     ("tc_cache_open", tc_status, [c_void_p, POINTER(c_void_p)]),
     ("tc_cache_close", None, [c_void_p]),
     ("tc_put", tc_status, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t, c_uint64]),

@@ -115,6 +115,9 @@ class Cache:
         max_value_size: largest value accepted, in bytes (default 16 MiB, at
             most 1 GiB); larger ones raise :class:`tiercache.TooLarge`.
         segment_size: size at which a disk segment file is sealed (default 64 MiB).
+        read_only: open an existing directory without changing it, for tools
+            that look inside one: writes raise :class:`tiercache.InvalidArgument`,
+            loaded values stay in memory, nothing is repaired.
         loader: see :meth:`set_loader`.
 
     Every method may be called from many threads at once.  Use the cache as a
@@ -135,6 +138,7 @@ class Cache:
         default_ttl: Optional[TTL] = None,
         max_value_size: Optional[int] = None,
         segment_size: Optional[int] = None,
+        read_only: bool = False,
         loader: Optional[loaders.Loader] = None,
     ) -> None:
         # The close protocol.  tc_cache_close must be the handle's last call, so
@@ -177,6 +181,7 @@ class Cache:
                 default_ttl=default_ttl,
                 max_value_size=_u64("max_value_size", max_value_size),
                 segment_size=_u64("segment_size", segment_size),
+                read_only=read_only,
             )
             handle = c_void_p()
             _check(lib.tc_cache_open(opts, byref(handle)))
@@ -206,6 +211,7 @@ class Cache:
         default_ttl: Optional[TTL],
         max_value_size: Optional[int],
         segment_size: Optional[int],
+        read_only: bool,
     ) -> None:
         """Fills a tc_options object; only options that were given are set."""
         if self.dir is not None:
@@ -239,6 +245,8 @@ class Cache:
             _check(lib.tc_options_set_max_value_size(opts, max_value_size))
         if segment_size is not None:
             _check(lib.tc_options_set_segment_size(opts, segment_size))
+        if read_only:
+            _check(lib.tc_options_set_read_only(opts, True))
 
     # -- the guard around every call on the handle ------------------------------
 

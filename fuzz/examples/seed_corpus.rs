@@ -1,0 +1,188 @@
+//! Writes seed corpora made by the real library:
+//!
+//! ```text
+//! cargo run --manifest-path fuzz/Cargo.toml --example seed_corpus [OUT_DIR]
+//! ```
+//!
+//! OUT_DIR defaults to `fuzz/corpus`; it gets `record_decode/`, `open_dir/`
+//! and `hint_decode/` with one file per seed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use tiercache::record::{self, Kind, RecordRef};
+use tiercache::{Cache, Options};
+use tiercache_fuzz::{flag, sample_dir, Layout};
+
+fn rec(kind: Kind, key: &[u8], value: &[u8], expires_at: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    record::encode(
+        &mut out,
+        &RecordRef {
+            kind,
+            key,
+            value,
+            expires_at,
+            written_at: 1_700_000_000_000,
+        },
+    );
+    out
+}
+
+fn save(dir: &Path, name: &str, bytes: &[u8]) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join(name), bytes).unwrap();
+}
+
+/// A directory written through the public API with small segments, as laid out on disk.
+fn written(segment_bytes: u64, puts: usize, value_len: usize, with_clear: bool) -> Layout {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut opts = Options::with_dir(tmp.path());
+    opts.set_segment_bytes(segment_bytes).unwrap();
+    let cache = Cache::open(&opts).unwrap();
+    for i in 0..puts {
+        let key = format!("key{}", i % 9);
+        if i % 5 == 4 {
+            let _ = cache.remove(key.as_bytes());
+        } else {
+            let ttl = if i % 6 == 1 { 365 * 24 * 3600 * 1000 } else { 0 };
+            cache
+                .put(key.as_bytes(), &vec![b'a' + (i % 26) as u8; value_len + i % 3], ttl)
+                .unwrap();
+        }
+        if with_clear && i == puts / 2 {
+            cache.clear(false).unwrap();
+        }
+    }
+    cache.close().unwrap();
+    Layout::read(tmp.path())
+}
+
+fn main() {
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/corpus").into()),
+    );
+
+    // record_decode: single frames of every kind, and bare payloads.
+    let rd = out.join("record_decode");
+    let frames = [
+        rec(Kind::Put, b"key", b"value", 0),
+        rec(Kind::Put, b"k", b"", 1_800_000_000_000),
+        rec(Kind::Put, &[0u8; 40], &[7u8; 300], 0),
+        rec(Kind::Tombstone, b"key", b"", 0),
+        rec(Kind::Clear, b"", b"", 0),
+    ];
+    for (i, f) in frames.iter().enumerate() {
+        save(&rd, &format!("frame-{i}"), f);
+        save(&rd, &format!("payload-{i}"), record::payload(f));
+    }
+    // An unknown field with nesting, between known ones.
+    save(
+        &rd,
+        "payload-unknown-field",
+        &[
+            0xa5, 0x00, 0x01, 0x01, 0x41, b'k', 0x09, 0x82, 0x01, 0xa1, 0x61, b'a', 0x20, 0x02, 0x41, b'v', 0x04, 0x00,
+        ],
+    );
+
+    // open_dir: directories written by the library, as fuzz inputs.
+    let od = out.join("open_dir");
+    let mut n = 0;
+    for (layout, what) in [
+        (written(4096, 30, 20, false), "one-segment"),
+        (written(4096, 200, 40, false), "sealed-segments-with-hints"),
+        (written(4096, 120, 40, true), "after-clear"),
+        (written(4096, 60, 200, false), "bigger-values"),
+    ] {
+        // Keep at most 4 segments: the last ones.
+        let mut l = layout.clone();
+        if l.segments.len() > 4 {
+            l.segments.drain(..l.segments.len() - 4);
+        }
+        let first = l.segments[0].0;
+        // Renumber from 1 (ids are implicit in the input); headers carry the id.
+        for (i, (id, seg)) in l.segments.iter_mut().enumerate() {
+            *id = i as u32 + 1;
+            seg[8..16].copy_from_slice(&u64::from(*id).to_le_bytes());
+        }
+        let hint = layout.hints.iter().find(|(id, _)| *id == first).map(|(_, h)| h.clone());
+        let mut plain = l.clone();
+        plain.hints.clear();
+        save(&od, &format!("{n:02}-{what}"), &plain.to_fuzz(0));
+        n += 1;
+        if let Some(mut h) = hint {
+            // The hint of (renumbered) segment 1: fix its id and CRC.
+            h[8..16].copy_from_slice(&1u64.to_le_bytes());
+            let body = h.len() - 4;
+            let crc = crc32fast::hash(&h[..body]);
+            h[body..].copy_from_slice(&crc.to_le_bytes());
+            let mut hinted = plain.clone();
+            hinted.hints.push((1, h));
+            save(&od, &format!("{n:02}-{what}-hint"), &hinted.to_fuzz(0));
+            n += 1;
+        }
+        // The same records without their headers, for the HEADER and FIX_CRC flags.
+        let mut bare = plain.to_fuzz(0);
+        bare[0] |= flag::HEADER | flag::FIX_CRC;
+        let stripped: Vec<u8> = {
+            let mut v = bare[..2].to_vec();
+            for (i, (_, seg)) in plain.segments.iter().enumerate() {
+                if i > 0 {
+                    v.extend_from_slice(tiercache_fuzz::SEP);
+                }
+                v.extend_from_slice(&seg[16..]);
+            }
+            v
+        };
+        save(&od, &format!("{n:02}-{what}-headerless"), &stripped);
+        n += 1;
+    }
+    // A torn tail and a flipped byte in the active segment.
+    let base = written(4096, 20, 20, false);
+    let mut torn = base.segments[0].1.clone();
+    torn.truncate(torn.len() - 5);
+    save(
+        &od,
+        &format!("{n:02}-torn-tail"),
+        &Layout {
+            segments: vec![(1, torn)],
+            hints: vec![],
+        }
+        .to_fuzz(0),
+    );
+    n += 1;
+    let mut flipped = base.segments[0].1.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    save(
+        &od,
+        &format!("{n:02}-flipped-byte"),
+        &Layout {
+            segments: vec![(1, flipped)],
+            hints: vec![],
+        }
+        .to_fuzz(0),
+    );
+
+    // hint_decode: the real hint of the sample directory's first segment,
+    // whole (flag 0) and as entries for the fixing mode (flag 1).
+    let hd = out.join("hint_decode");
+    let sample = sample_dir();
+    let (id, _) = sample.segments[0];
+    let hint = &sample
+        .hints
+        .iter()
+        .find(|(h, _)| *h == id)
+        .expect("sample has a hint")
+        .1;
+    let mut whole = vec![0u8];
+    whole.extend_from_slice(hint);
+    save(&hd, "whole", &whole);
+    let mut entries = vec![1u8];
+    entries.extend_from_slice(&hint[32..hint.len() - 4]);
+    save(&hd, "entries", &entries);
+    save(&hd, "entries-first-3", &entries[..1 + 3 * 29]);
+    println!("seeds written under {}", out.display());
+}

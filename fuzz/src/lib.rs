@@ -1,0 +1,731 @@
+//! The logic of tiercache's fuzz targets, shared by the libFuzzer binaries in
+//! `fuzz_targets/` and by the plain `#[test]` that replays `regressions/`
+//! (so the regressions run on stable Rust, without cargo-fuzz).
+//!
+//! Each target takes arbitrary bytes and panics only when the library does
+//! something wrong: panics, allocates from a corrupt length, or returns a
+//! value that the input does not hold.
+//!
+//! - [`record_decode`]: one record frame / CBOR payload.
+//! - [`open_dir`]: the bytes become a cache directory (segment files and
+//!   optionally a hint file, see [`Layout::from_fuzz`]); the directory is
+//!   opened, read, verified, closed and opened again.
+//! - [`hint_decode`]: the bytes become the hint file of a sealed segment of a
+//!   directory written by the real library.
+
+use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use tiercache::record::{self, Frame, Kind, RecordRef};
+use tiercache::{Cache, Options, Status};
+
+// ---------------------------------------------------------------------------
+// An allocator that watches allocation sizes, to catch an allocation made from
+// a corrupt length even without AddressSanitizer's malloc hooks.
+
+struct Watch;
+
+// Counted per thread, so tests running in parallel do not see each other's
+// allocations. (Const-initialised thread-locals with no destructor never
+// allocate, so the allocator may use them.) Allocations of threads that `f`
+// starts itself, such as the cache's maintenance thread, are not counted.
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Watch {
+    unsafe fn alloc(&self, layout: AllocLayout) -> *mut u8 {
+        note(layout.size());
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: AllocLayout) -> *mut u8 {
+        note(layout.size());
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: AllocLayout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        System.realloc(ptr, layout, new_size)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: AllocLayout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+fn note(size: usize) {
+    if ARMED.with(Cell::get) {
+        ALLOCS.with(|a| a.set(a.get() + 1));
+        LARGEST.with(|l| l.set(l.get().max(size)));
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Watch = Watch;
+
+/// Runs `f` and returns (allocations made, largest single allocation) while it
+/// ran, on this thread.
+fn watch_allocs<R>(f: impl FnOnce() -> R) -> (R, usize, usize) {
+    ALLOCS.with(|a| a.set(0));
+    LARGEST.with(|l| l.set(0));
+    ARMED.with(|a| a.set(true));
+    let r = f();
+    ARMED.with(|a| a.set(false));
+    (r, ALLOCS.with(Cell::get), LARGEST.with(Cell::get))
+}
+
+// ---------------------------------------------------------------------------
+// An independent reading of the record frame (docs in src/record.rs): what the
+// oracle trusts, written without the library's `check_frame`.
+
+const FRAME_HEADER: usize = 8;
+const SEGMENT_HEADER: usize = 16;
+/// Highest segment id the index can address (`Loc::MAX_SEGMENT`).
+const MAX_SEGMENT_ID: u32 = (1 << 24) - 1;
+
+fn crc_of_frame(len_bytes: &[u8], payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(len_bytes);
+    h.update(payload);
+    h.finalize()
+}
+
+/// Total length of a frame at the start of `b` whose length is sane and
+/// whose CRC matches.
+fn valid_frame_len(b: &[u8]) -> Option<usize> {
+    if b.len() < FRAME_HEADER {
+        return None;
+    }
+    let n = u32::from_le_bytes(b[0..4].try_into().unwrap()) as usize;
+    if n == 0 || n > record::MAX_PAYLOAD || b.len() - FRAME_HEADER < n {
+        return None;
+    }
+    let want = u32::from_le_bytes(b[4..8].try_into().unwrap());
+    (crc_of_frame(&b[0..4], &b[FRAME_HEADER..FRAME_HEADER + n]) == want).then_some(FRAME_HEADER + n)
+}
+
+fn within(outer: &[u8], inner: &[u8]) -> bool {
+    let (o, i) = (outer.as_ptr() as usize, inner.as_ptr() as usize);
+    inner.is_empty() || (i >= o && i + inner.len() <= o + outer.len())
+}
+
+// ---------------------------------------------------------------------------
+// Target 1: record_decode
+
+/// `check_frame`, `payload`, `decode`, `frame_len` and `looks_like_frame` on
+/// arbitrary bytes: no panic, answers consistent with an independent reading,
+/// and no allocation at all while decoding (the decoder borrows).
+pub fn record_decode(data: &[u8]) {
+    let (frame, allocs, _) = watch_allocs(|| record::check_frame(data));
+    assert_eq!(allocs, 0, "check_frame allocated");
+    match frame {
+        Frame::Valid { len } => {
+            assert_eq!(
+                Some(len),
+                valid_frame_len(data),
+                "check_frame: Valid but the CRC or length is wrong"
+            );
+            assert_eq!(record::frame_len(data), Some(len));
+            let payload = record::payload(&data[..len]);
+            assert!(std::ptr::eq(payload.as_ptr(), data[FRAME_HEADER..].as_ptr()));
+            assert_eq!(payload.len(), len - FRAME_HEADER);
+            check_decode(payload);
+        }
+        Frame::Truncated => {
+            let short = data.len() < FRAME_HEADER || {
+                let n = u32::from_le_bytes(data[0..4].try_into().unwrap()) as usize;
+                n != 0 && n <= record::MAX_PAYLOAD && data.len() - FRAME_HEADER < n
+            };
+            assert!(short, "check_frame: Truncated but the whole frame is there");
+        }
+        Frame::Corrupt => assert_eq!(
+            valid_frame_len(data),
+            None,
+            "check_frame: Corrupt but the frame is valid"
+        ),
+    }
+    check_decode(data);
+    if data.len() >= FRAME_HEADER {
+        check_decode(&data[FRAME_HEADER..]);
+    }
+    let _ = record::looks_like_frame(data);
+}
+
+/// Decodes `payload` watching allocations; checks what it returns.
+fn check_decode(payload: &[u8]) {
+    let (rec, allocs, largest) = watch_allocs(|| record::decode(payload));
+    assert_eq!(
+        allocs,
+        0,
+        "decode allocated ({largest} bytes at most) on a {}-byte payload",
+        payload.len()
+    );
+    let Some(r) = rec else { return };
+    assert!(within(payload, r.key), "key not borrowed from the payload");
+    assert!(within(payload, r.value), "value not borrowed from the payload");
+    match r.kind {
+        Kind::Put => assert!(!r.key.is_empty() && r.key.len() <= tiercache::options::MAX_KEY_LEN),
+        Kind::Tombstone => assert!(!r.key.is_empty() && r.value.is_empty()),
+        Kind::Clear => assert!(r.value.is_empty()),
+    }
+    // What was decoded encodes and decodes to the same record.
+    let mut buf = Vec::new();
+    record::encode(&mut buf, &r);
+    assert_eq!(record::check_frame(&buf), Frame::Valid { len: buf.len() });
+    let r2 = record::decode(record::payload(&buf)).expect("a re-encoded record decodes");
+    assert_eq!((r2.kind, r2.value, r2.written_at), (r.kind, r.value, r.written_at));
+    if r.kind != Kind::Clear {
+        assert_eq!(r2.key, r.key);
+    }
+    if r.kind == Kind::Put {
+        assert_eq!(r2.expires_at, r.expires_at);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Directories
+
+/// The files of a cache directory to write.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    /// Segment files by id (file name `{id:010}.tcl`).
+    pub segments: Vec<(u32, Vec<u8>)>,
+    /// Hint files by id (file name `{id:010}.hint`).
+    pub hints: Vec<(u32, Vec<u8>)>,
+}
+
+/// Separates the files in an `open_dir` input.
+pub const SEP: &[u8] = b"\xfe\xedSEG";
+
+/// Flags in the first byte of an `open_dir` input.
+pub mod flag {
+    /// Bits 0-1: number of segment files minus one.
+    pub const COUNT: u8 = 0b11;
+    /// The chunk after the segments is a hint file.
+    pub const HINT: u8 = 1 << 2;
+    /// Prepend a correct 16-byte segment header to every segment.
+    pub const HEADER: u8 = 1 << 3;
+    /// Recompute the CRC of every frame the segment's lengths chain through.
+    pub const FIX_CRC: u8 = 1 << 4;
+    /// Give the hint a correct header (id, segment length, count) and CRC.
+    pub const FIX_HINT: u8 = 1 << 5;
+    /// Segment ids start near the top of the index's 24-bit range.
+    pub const HIGH_IDS: u8 = 1 << 6;
+    /// The second segment's id is the first's plus 2^24 (the index keeps 24
+    /// bits of a segment id).
+    pub const GAPS: u8 = 1 << 7;
+}
+
+pub fn segment_header(id: u32) -> [u8; SEGMENT_HEADER] {
+    let mut h = [0u8; SEGMENT_HEADER];
+    h[0..4].copy_from_slice(b"TCL2");
+    h[4..6].copy_from_slice(&1u16.to_le_bytes());
+    h[8..16].copy_from_slice(&u64::from(id).to_le_bytes());
+    h
+}
+
+/// Rewrites the CRC of each frame from the segment header on, following the
+/// length fields while they stay inside the file.
+pub fn fix_crcs(seg: &mut [u8]) {
+    let mut pos = SEGMENT_HEADER;
+    while pos + FRAME_HEADER <= seg.len() {
+        let n = u32::from_le_bytes(seg[pos..pos + 4].try_into().unwrap()) as usize;
+        if n == 0 || seg.len() - pos - FRAME_HEADER < n {
+            return;
+        }
+        let crc = crc_of_frame(&seg[pos..pos + 4], &seg[pos + FRAME_HEADER..pos + FRAME_HEADER + n]);
+        seg[pos + 4..pos + 8].copy_from_slice(&crc.to_le_bytes());
+        pos += FRAME_HEADER + n;
+    }
+}
+
+/// A hint file for segment `id` of `seg_len` bytes holding `entries` (a
+/// multiple of 29 bytes is used; the rest is dropped), with a correct CRC.
+pub fn make_hint(id: u32, seg_len: u64, entries: &[u8]) -> Vec<u8> {
+    let entries = &entries[..entries.len() / 29 * 29];
+    let mut out = Vec::with_capacity(32 + entries.len() + 4);
+    out.extend_from_slice(b"TCH1");
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&u64::from(id).to_le_bytes());
+    out.extend_from_slice(&seg_len.to_le_bytes());
+    out.extend_from_slice(&((entries.len() / 29) as u64).to_le_bytes());
+    out.extend_from_slice(entries);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+fn split(mut rest: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while let Some(i) = rest.windows(SEP.len()).position(|w| w == SEP) {
+        out.push(&rest[..i]);
+        rest = &rest[i + SEP.len()..];
+    }
+    out.push(rest);
+    out
+}
+
+impl Layout {
+    /// Reads an `open_dir` input: byte 0 holds [`flag`]s, byte 1 picks the
+    /// segment the hint belongs to, and the rest is split on [`SEP`] into the
+    /// segment files (in id order) and then the hint.
+    pub fn from_fuzz(data: &[u8]) -> Layout {
+        let (flags, pick, rest) = match data {
+            [f, p, rest @ ..] => (*f, *p, rest),
+            [f] => (*f, 0, &[][..]),
+            [] => (0, 0, &[][..]),
+        };
+        let n = usize::from(flags & flag::COUNT) + 1;
+        let chunks = split(rest);
+        let base: u32 = if flags & flag::HIGH_IDS != 0 {
+            MAX_SEGMENT_ID - 1
+        } else {
+            1
+        };
+        let mut layout = Layout::default();
+        let mut id = base;
+        for i in 0..n {
+            let chunk = chunks.get(i).copied().unwrap_or(&[]);
+            let mut seg = Vec::new();
+            if flags & flag::HEADER != 0 {
+                seg.extend_from_slice(&segment_header(id));
+            }
+            seg.extend_from_slice(chunk);
+            if flags & flag::FIX_CRC != 0 {
+                fix_crcs(&mut seg);
+            }
+            layout.segments.push((id, seg));
+            id = id.wrapping_add(if flags & flag::GAPS != 0 && i == 0 { 1 << 24 } else { 1 });
+        }
+        if flags & flag::HINT != 0 {
+            let chunk = chunks.get(n).copied().unwrap_or(&[]);
+            let (hid, seg) = &layout.segments[usize::from(pick) % n];
+            let hint = if flags & flag::FIX_HINT != 0 {
+                make_hint(*hid, seg.len() as u64, chunk)
+            } else {
+                chunk.to_vec()
+            };
+            layout.hints.push((*hid, hint));
+        }
+        layout
+    }
+
+    /// The inverse of `from_fuzz` for layouts it can express (used by the
+    /// seed generator): segment ids consecutive from 1, at most 4 of them, at
+    /// most one hint, no separator inside a file.
+    pub fn to_fuzz(&self, hint_of: usize) -> Vec<u8> {
+        assert!((1..=4).contains(&self.segments.len()) && self.hints.len() <= 1);
+        let mut flags = (self.segments.len() - 1) as u8;
+        if !self.hints.is_empty() {
+            flags |= flag::HINT;
+        }
+        let mut out = vec![flags, hint_of as u8];
+        for (i, (_, seg)) in self.segments.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(SEP);
+            }
+            out.extend_from_slice(seg);
+        }
+        if let Some((_, hint)) = self.hints.first() {
+            out.extend_from_slice(SEP);
+            out.extend_from_slice(hint);
+        }
+        out
+    }
+
+    pub fn write(&self, dir: &Path) {
+        for (id, bytes) in &self.segments {
+            fs::write(dir.join(format!("{id:010}.tcl")), bytes).unwrap();
+        }
+        for (id, bytes) in &self.hints {
+            fs::write(dir.join(format!("{id:010}.hint")), bytes).unwrap();
+        }
+    }
+
+    /// Reads a directory written by the library (segments and hints only).
+    pub fn read(dir: &Path) -> Layout {
+        let mut layout = Layout::default();
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        for name in names {
+            let parse = |suffix: &str| name.strip_suffix(suffix).and_then(|d| d.parse::<u32>().ok());
+            if let Some(id) = parse(".tcl") {
+                layout.segments.push((id, fs::read(dir.join(&name)).unwrap()));
+            } else if let Some(id) = parse(".hint") {
+                layout.hints.push((id, fs::read(dir.join(&name)).unwrap()));
+            }
+        }
+        layout
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The model: what a directory holds, read independently of the library.
+
+/// What the oracle knows about the input directory.
+struct Model {
+    /// Every (key, value) of a CRC-valid put record at any offset of any file:
+    /// the only values a get may ever return.
+    puts: HashSet<(Vec<u8>, Vec<u8>)>,
+    /// Every key of a CRC-valid record (capped): the keys the harness asks for.
+    keys: Vec<Vec<u8>>,
+    /// Keys with a record whose expiry is close to now: left out of the
+    /// exact checks, as the clock moves while the test runs.
+    uncertain: HashSet<Vec<u8>>,
+    /// Some segment is written by a newer format version: open must fail.
+    newer: bool,
+    /// The live values by the log's rules (recovery read front to back,
+    /// last record wins), when the directory has no hint file; `None` when
+    /// hints (which the model does not interpret) take part.
+    live: Option<BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+const MAX_KEYS: usize = 24;
+
+fn looks_like_frame(b: &[u8]) -> bool {
+    b.len() >= FRAME_HEADER + 3 && (0xa2..=0xb7).contains(&b[8]) && b[9] == 0 && (1..=3).contains(&b[10])
+}
+
+enum HeaderState {
+    Ok,
+    Short,
+    Bad,
+    Newer,
+}
+
+fn header_state(id: u32, b: &[u8]) -> HeaderState {
+    if b.len() < SEGMENT_HEADER {
+        return HeaderState::Short;
+    }
+    if &b[0..4] != b"TCL2" {
+        return HeaderState::Bad;
+    }
+    let v = u16::from_le_bytes([b[4], b[5]]);
+    if v > 1 {
+        return HeaderState::Newer;
+    }
+    if v != 1 || b[8..16] != u64::from(id).to_le_bytes() {
+        return HeaderState::Bad;
+    }
+    HeaderState::Ok
+}
+
+impl Model {
+    fn of(layout: &Layout, now: u64) -> Model {
+        let mut m = Model {
+            puts: HashSet::new(),
+            keys: Vec::new(),
+            uncertain: HashSet::new(),
+            newer: false,
+            live: None,
+        };
+        let mut seen_keys = HashSet::new();
+        // Files named with an id outside 1 ..= MAX_SEGMENT_ID are not
+        // segments (finding 1, fixed): the library never reads them.
+        let segments: Vec<&(u32, Vec<u8>)> = layout
+            .segments
+            .iter()
+            .filter(|(id, _)| (1..=MAX_SEGMENT_ID).contains(id))
+            .collect();
+        // Every valid frame at every offset.
+        for (_, bytes) in segments.iter().copied() {
+            for pos in 0..bytes.len() {
+                let Some(len) = valid_frame_len(&bytes[pos..]) else {
+                    continue;
+                };
+                let Some(r) = record::decode(&bytes[pos + FRAME_HEADER..pos + len]) else {
+                    continue;
+                };
+                if r.kind == Kind::Clear {
+                    continue;
+                }
+                if r.expires_at != 0 && r.expires_at.abs_diff(now) < 10 * 60 * 1000 {
+                    m.uncertain.insert(r.key.to_vec());
+                }
+                if r.kind == Kind::Put {
+                    m.puts.insert((r.key.to_vec(), r.value.to_vec()));
+                }
+                if m.keys.len() < MAX_KEYS && seen_keys.insert(r.key.to_vec()) {
+                    m.keys.push(r.key.to_vec());
+                }
+            }
+        }
+        let mut segs = segments;
+        segs.sort_by_key(|(id, _)| *id);
+        m.newer = segs
+            .iter()
+            .any(|(id, b)| matches!(header_state(*id, b), HeaderState::Newer));
+        if layout.hints.is_empty() {
+            let mut live = BTreeMap::new();
+            for (id, bytes) in segs {
+                if !matches!(header_state(*id, bytes), HeaderState::Ok) {
+                    continue;
+                }
+                for r in model_scan(bytes) {
+                    match r.kind {
+                        Kind::Clear => live.clear(),
+                        Kind::Put if r.expires_at == 0 || r.expires_at > now => {
+                            live.insert(r.key.to_vec(), r.value.to_vec());
+                        }
+                        _ => {
+                            live.remove(r.key);
+                        }
+                    }
+                }
+            }
+            m.live = Some(live);
+        }
+        m
+    }
+
+    fn exact(&self, key: &[u8]) -> Option<Option<&Vec<u8>>> {
+        if self.uncertain.contains(key) {
+            return None;
+        }
+        self.live.as_ref().map(|l| l.get(key))
+    }
+}
+
+/// The records of a segment in the order recovery applies them: a valid
+/// frame is taken whole; after an invalid one, reading resumes at the next
+/// offset holding a frame that looks like tiercache's, is valid and decodes.
+fn model_scan(bytes: &[u8]) -> Vec<RecordRef<'_>> {
+    let mut out = Vec::new();
+    let mut pos = SEGMENT_HEADER;
+    while pos < bytes.len() {
+        match valid_frame_len(&bytes[pos..]) {
+            Some(len) => {
+                if let Some(r) = record::decode(&bytes[pos + FRAME_HEADER..pos + len]) {
+                    out.push(r);
+                }
+                pos += len;
+            }
+            None => {
+                match (pos + 1..bytes.len()).find(|&i| {
+                    looks_like_frame(&bytes[i..])
+                        && valid_frame_len(&bytes[i..])
+                            .is_some_and(|len| record::decode(&bytes[i + FRAME_HEADER..i + len]).is_some())
+                }) {
+                    Some(i) => pos = i,
+                    None => break,
+                }
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Target 2: open_dir
+
+/// Interprets `data` as a cache directory (see [`Layout::from_fuzz`]) and checks it.
+pub fn open_dir(data: &[u8]) {
+    check_dir(&Layout::from_fuzz(data));
+}
+
+fn tmp_root() -> &'static Path {
+    static ROOT: OnceLock<std::path::PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() && tempfile::tempdir_in(shm).is_ok() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        }
+    })
+}
+
+/// What one open of the directory answered.
+#[derive(Debug, PartialEq, Eq)]
+struct Answers {
+    gets: Vec<Option<Vec<u8>>>,
+    listed: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+/// Writes `layout` into a fresh directory, opens it, reads it, closes it,
+/// verifies it, and opens it again: no panic, no value the input does not
+/// hold, and (when the model can tell) exactly the live values.
+pub fn check_dir(layout: &Layout) {
+    let tmp = tempfile::tempdir_in(tmp_root()).expect("temporary directory");
+    let dir = tmp.path();
+    layout.write(dir);
+    let now = tiercache::clock::now_ms();
+    let model = Model::of(layout, now);
+    let input_bytes: usize = layout.segments.iter().map(|s| s.1.len()).sum::<usize>()
+        + layout.hints.iter().map(|h| h.1.len()).sum::<usize>();
+
+    let (first, _, largest) = watch_allocs(|| open_and_read(dir, &model));
+    // The library's own buffers are 64 KiB; anything far above the input's
+    // size was sized from a length read from disk.
+    let cap = (1 << 20) + 16 * input_bytes;
+    assert!(
+        largest <= cap,
+        "an allocation of {largest} bytes for {input_bytes} bytes of input"
+    );
+    let Some(first) = first else { return };
+
+    let report = tiercache::log::verify::verify(dir, |done, total| assert!(done <= total))
+        .unwrap_or_else(|e| panic!("verify after a clean close failed: {e:?}"));
+    let _ = report.problems();
+
+    // Recovery wrote hints and cut tails: a second open must agree with the first.
+    let second = open_and_read(dir, &model).expect("the second open failed where the first succeeded");
+    for (i, key) in model.keys.iter().enumerate() {
+        if !model.uncertain.contains(key) {
+            assert_eq!(first.gets[i], second.gets[i], "key {key:x?} changed between two opens");
+        }
+    }
+    let certain = |a: &BTreeMap<Vec<u8>, Vec<u8>>| -> BTreeMap<Vec<u8>, Vec<u8>> {
+        a.iter()
+            .filter(|(k, _)| !model.uncertain.contains(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    assert_eq!(
+        certain(&first.listed),
+        certain(&second.listed),
+        "the live records changed between two opens"
+    );
+}
+
+/// Opens `dir` and asks it for every key of the model. `None` if the open
+/// failed in a way the model allows.
+fn open_and_read(dir: &Path, model: &Model) -> Option<Answers> {
+    let cache = match Cache::open(&Options::with_dir(dir)) {
+        Ok(c) => c,
+        Err(e) => {
+            if model.newer && e.status() == Status::TC_CORRUPT {
+                return None;
+            }
+            panic!("open failed: {:?}: {}", e.status(), e.message());
+        }
+    };
+    assert!(
+        !model.newer,
+        "opened a directory holding a segment of a newer format version"
+    );
+    let mut gets = Vec::new();
+    for key in &model.keys {
+        let got = match cache.get(key) {
+            Ok(v) => Some(v.to_vec()),
+            Err(e) if e.status() == Status::TC_NOT_FOUND => None,
+            Err(e) => panic!("get {key:x?}: {:?}: {}", e.status(), e.message()),
+        };
+        if let Some(v) = &got {
+            assert!(
+                model.puts.contains(&(key.clone(), v.clone())),
+                "get {key:x?} returned {v:x?}, which no valid put record of the input holds"
+            );
+        }
+        if let Some(want) = model.exact(key) {
+            assert_eq!(got.as_ref(), want, "get {key:x?}: not the live value");
+        }
+        // A second get (now from L1) agrees.
+        let again = cache.get(key).ok().map(|v| v.to_vec());
+        assert_eq!(again, got, "get {key:x?} changed between two calls");
+        if !model.uncertain.contains(key) {
+            assert_eq!(
+                cache.contains(key).unwrap(),
+                got.is_some(),
+                "contains {key:x?} disagrees with get"
+            );
+        }
+        gets.push(got);
+    }
+    let mut listed = BTreeMap::new();
+    cache.log().expect("a cache with a directory has a log").for_each(|r| {
+        assert_eq!(
+            r.kind,
+            Kind::Put,
+            "for_each gave a {:?} record for {:x?}",
+            r.kind,
+            r.key
+        );
+        assert!(
+            model.puts.contains(&(r.key.to_vec(), r.value.to_vec())),
+            "for_each gave {:x?} = {:x?}, which no valid put record holds",
+            r.key,
+            r.value
+        );
+        let twice = listed.insert(r.key.to_vec(), r.value.to_vec()).is_some();
+        // Finding 5 (fixed): a hint whose hash is not its key's indexed the key twice.
+        assert!(!twice, "for_each gave {:x?} twice", r.key);
+    });
+    if let Some(live) = &model.live {
+        for (k, v) in live {
+            if !model.uncertain.contains(k) {
+                assert_eq!(listed.get(k), Some(v), "for_each misses the live {k:x?}");
+            }
+        }
+    }
+    let _ = cache.stats();
+    cache.close().expect("close");
+    Some(Answers { gets, listed })
+}
+
+// ---------------------------------------------------------------------------
+// Target 3: hint_decode
+
+/// A directory of two sealed segments and an active one, written by the
+/// library (with segment_bytes at its minimum, 4096).
+pub fn sample_dir() -> &'static Layout {
+    static L: OnceLock<Layout> = OnceLock::new();
+    L.get_or_init(|| {
+        let tmp = tempfile::tempdir_in(tmp_root()).unwrap();
+        let mut opts = Options::with_dir(tmp.path());
+        opts.set_segment_bytes(4096).unwrap();
+        let cache = Cache::open(&opts).unwrap();
+        let mut i = 0u32;
+        while cache.log().unwrap().sizes().segments < 3 {
+            let key = format!("k{}", i % 40);
+            match i % 7 {
+                3 => {
+                    let _ = cache.remove(key.as_bytes());
+                }
+                5 => cache.put(key.as_bytes(), b"", 0).unwrap(),
+                _ => cache
+                    .put(key.as_bytes(), format!("value {i} of {key}").repeat(3).as_bytes(), 0)
+                    .unwrap(),
+            }
+            i += 1;
+        }
+        cache.close().unwrap();
+        Layout::read(tmp.path())
+    })
+}
+
+/// `data` is the hint file of the first sealed segment of [`sample_dir`]:
+/// byte 0 bit 0 set means "give it a correct header and CRC around the
+/// entries in the rest"; otherwise the rest is the whole file.
+pub fn hint_decode(data: &[u8]) {
+    let base = sample_dir();
+    let (first_id, first_seg) = &base.segments[0];
+    let hint = match data {
+        [f, rest @ ..] if f & 1 != 0 => make_hint(*first_id, first_seg.len() as u64, rest),
+        [_, rest @ ..] => rest.to_vec(),
+        [] => Vec::new(),
+    };
+    let mut layout = base.clone();
+    layout.hints.retain(|(id, _)| id != first_id);
+    layout.hints.push((*first_id, hint));
+    check_dir(&layout);
+}
+
+/// Runs the target named `target` on `data` (for the regression test).
+pub fn run(target: &str, data: &[u8]) {
+    match target {
+        "record_decode" => record_decode(data),
+        "open_dir" => open_dir(data),
+        "hint_decode" => hint_decode(data),
+        other => panic!("no fuzz target {other}"),
+    }
+}

@@ -1,0 +1,53 @@
+//! Replays every input under `fuzz/regressions/<target>/` through the same
+//! code the fuzz targets run, and the seed-like smoke inputs below; runs on
+//! stable Rust: `cargo test --manifest-path fuzz/Cargo.toml`.
+
+use std::fs;
+use std::panic;
+use std::path::Path;
+
+const TARGETS: [&str; 3] = ["record_decode", "open_dir", "hint_decode"];
+
+#[test]
+fn regressions_replay() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions");
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for target in TARGETS {
+        let Ok(rd) = fs::read_dir(root.join(target)) else {
+            continue;
+        };
+        let mut files: Vec<_> = rd.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+        files.sort();
+        for path in files {
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.') || n == "README.md")
+            {
+                continue;
+            }
+            let data = fs::read(&path).unwrap();
+            ran += 1;
+            if panic::catch_unwind(|| tiercache_fuzz::run(target, &data)).is_err() {
+                failed.push(path.display().to_string());
+            }
+        }
+    }
+    eprintln!("replayed {ran} regression inputs");
+    assert!(
+        failed.is_empty(),
+        "{} regression inputs fail:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn smoke_inputs() {
+    tiercache_fuzz::record_decode(b"");
+    tiercache_fuzz::record_decode(&[0xff; 64]);
+    tiercache_fuzz::open_dir(b"");
+    tiercache_fuzz::open_dir(&[0x0b, 0, 1, 2, 3]);
+    tiercache_fuzz::hint_decode(&[1]);
+    tiercache_fuzz::hint_decode(&[0]);
+}

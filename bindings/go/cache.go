@@ -140,9 +140,10 @@ func (c *Cache) Put(key, value []byte, ttl time.Duration) error {
 // memory), then the loader. It returns an error matching ErrNotFound if no
 // tier and no loader has a value, and ErrLoaderFailed if the loader failed.
 //
-// If the loader panicked during this call, Get re-panics with the same value
-// on the calling goroutine after the library has returned (other goroutines
-// waiting for the same key get ErrLoaderFailed).
+// If the loader panicked during this call, Get returns an error matching
+// ErrLoaderFailed whose cause is a *LoaderPanic with the panic's value and
+// stack (errors.As); the panic never unwinds into C. Other goroutines
+// waiting for the same key get ErrLoaderFailed too.
 //
 // A value of up to getScratchLen bytes costs one cgo call and one
 // allocation. A larger one is asked for again with a buffer of its size
@@ -165,8 +166,8 @@ func (c *Cache) Get(key []byte) ([]byte, error) {
 	}
 	getScratch.Put(sp)
 	for {
-		err := getErr(r)                                    // frees the message first: the next line may panic
-		loaded, cause := takeLoaderOutcome(r.loader_result) // re-panics a loader panic
+		err := getErr(r) // frees the message
+		loaded, cause := takeLoaderOutcome(r.loader_result)
 		switch {
 		case r.status == C.TC_OK: // the value is in buf (loaded is nil: it fitted)
 			v := make([]byte, int(r.len))
@@ -219,7 +220,7 @@ func getErr(r C.tcgo_get_ret) error {
 // returns the value's length. If buf is too small, the error matches
 // ErrBufferTooSmall and n is the size needed (the value is cached all the
 // same, so a retry with a bigger buffer does not call the loader again).
-// Loader panics are re-raised as with Get.
+// A loader panic is returned as an error, as with Get.
 func (c *Cache) GetInto(key, buf []byte) (n int, err error) {
 	if !c.acquire() {
 		return 0, ErrClosed

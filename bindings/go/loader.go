@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/cgo"
+	"runtime/debug"
 	"time"
 	"unsafe"
 )
@@ -33,8 +34,17 @@ type loaderEntry struct {
 	ttl C.uint64_t
 }
 
-// loaderPanic carries a loader's panic value back to the Get that ran it.
-type loaderPanic struct{ value any }
+// LoaderPanic is the cause of the error a Get returns when the loader it ran
+// panicked: the panic is recovered before it can unwind into C and becomes
+// an error matching ErrLoaderFailed, with this as its cause (use errors.As).
+type LoaderPanic struct {
+	Value any    // what the loader panicked with
+	Stack []byte // the loader's goroutine stack at the panic
+}
+
+func (p *LoaderPanic) Error() string {
+	return fmt.Sprintf("the loader panicked: %v", p.Value)
+}
 
 // loadedValue carries a copy of a loader's value back to the Get that ran
 // it, when the value is larger than that Get's buffer: the library answered
@@ -86,7 +96,7 @@ func (c *Cache) SetLoaderTTL(fn Loader, ttl time.Duration) error {
 func tcgoLoaderCall(handle C.uintptr_t, key *C.uint8_t, keyLen C.size_t, sink *C.tc_sink, slot *C.uintptr_t, keepOver C.size_t) (status C.tc_status) {
 	defer func() {
 		if p := recover(); p != nil {
-			setLoaderResult(slot, loaderPanic{p})
+			setLoaderResult(slot, error(&LoaderPanic{Value: p, Stack: debug.Stack()}))
 			status = C.TC_LOADER_FAILED
 		}
 	}()
@@ -134,9 +144,8 @@ func setLoaderResult(slot *C.uintptr_t, v any) {
 	*slot = C.uintptr_t(cgo.NewHandle(v))
 }
 
-// takeLoaderResult collects what the loader left for this call: it
-// re-panics a loader panic on the caller's goroutine, now that C has
-// returned, and otherwise returns the loader's error (or nil).
+// takeLoaderResult collects what the loader left for this call: the
+// loader's error, a *LoaderPanic if it panicked, or nil.
 func takeLoaderResult(h C.uintptr_t) error {
 	_, err := takeLoaderOutcome(h)
 	return err
@@ -152,8 +161,6 @@ func takeLoaderOutcome(h C.uintptr_t) ([]byte, error) {
 	v := hd.Value()
 	hd.Delete()
 	switch v := v.(type) {
-	case loaderPanic:
-		panic(v.value)
 	case error:
 		return nil, v
 	case loadedValue:

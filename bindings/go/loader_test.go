@@ -189,7 +189,7 @@ func TestLoaderCalledOnceFor16Goroutines(t *testing.T) {
 	}
 }
 
-func TestLoaderPanicReRaised(t *testing.T) {
+func TestLoaderPanicBecomesAnError(t *testing.T) {
 	c := open(t, Options{})
 	type boom struct{ why string }
 	c.SetLoader(func(k []byte) ([]byte, error) {
@@ -198,24 +198,25 @@ func TestLoaderPanicReRaised(t *testing.T) {
 		}
 		return k, nil
 	})
-	func() {
-		defer func() {
-			p := recover()
-			if b, ok := p.(boom); !ok || b.why != "kaboom" {
-				t.Fatalf("recovered %#v, want the loader's panic value", p)
-			}
-		}()
-		c.Get([]byte("bad"))
-		t.Fatal("Get returned instead of re-panicking")
-	}()
-	func() {
-		defer func() {
-			if _, ok := recover().(boom); !ok {
-				t.Fatal("GetInto did not re-panic")
-			}
-		}()
-		c.GetInto([]byte("bad"), make([]byte, 8))
-	}()
+	for _, get := range []func() error{
+		func() error { _, err := c.Get([]byte("bad")); return err },
+		func() error { _, err := c.GetInto([]byte("bad"), make([]byte, 8)); return err },
+	} {
+		err := get()
+		if !errors.Is(err, ErrLoaderFailed) {
+			t.Fatalf("got %v, want ErrLoaderFailed", err)
+		}
+		var p *LoaderPanic
+		if !errors.As(err, &p) {
+			t.Fatalf("%v has no *LoaderPanic cause", err)
+		}
+		if b, ok := p.Value.(boom); !ok || b.why != "kaboom" {
+			t.Fatalf("panic value %#v, want the loader's", p.Value)
+		}
+		if !strings.Contains(string(p.Stack), "loader_test.go") {
+			t.Fatalf("the stack does not show the loader:\n%s", p.Stack)
+		}
+	}
 	// The cache is intact afterwards, and nothing was cached for the key.
 	wantValue(t, c, "good", "good")
 	if ok, _ := c.Contains([]byte("bad")); ok {
@@ -226,8 +227,8 @@ func TestLoaderPanicReRaised(t *testing.T) {
 	}
 }
 
-// Goroutines waiting on a load that panics get ErrLoaderFailed; only the one
-// that ran the loader re-panics.
+// Goroutines waiting on a load that panics get ErrLoaderFailed; the one that
+// ran the loader gets it with a *LoaderPanic cause. Nobody panics.
 func TestLoaderPanicWithWaiters(t *testing.T) {
 	c := open(t, Options{})
 	release := make(chan struct{})
@@ -242,12 +243,12 @@ func TestLoaderPanicWithWaiters(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() {
-				if recover() != nil {
-					panics.Add(1)
-				}
-			}()
-			if _, err := c.Get([]byte("k")); errors.Is(err, ErrLoaderFailed) {
+			_, err := c.Get([]byte("k"))
+			var p *LoaderPanic
+			if errors.As(err, &p) {
+				panics.Add(1)
+			}
+			if errors.Is(err, ErrLoaderFailed) {
 				failed.Add(1)
 			}
 		}()
@@ -257,7 +258,7 @@ func TestLoaderPanicWithWaiters(t *testing.T) {
 	wg.Wait()
 	// Normally one load and n-1 waiters; a goroutine that arrives after the
 	// first load failed runs its own load (and panics too).
-	if panics.Load() < 1 || panics.Load()+failed.Load() != n {
-		t.Fatalf("panics %d, failed %d, want >=1 panic and the rest ErrLoaderFailed", panics.Load(), failed.Load())
+	if panics.Load() < 1 || failed.Load() != n {
+		t.Fatalf("%d carried the panic, %d ErrLoaderFailed; want >=1 and all %d", panics.Load(), failed.Load(), n)
 	}
 }

@@ -149,23 +149,28 @@ pub fn rebuild(dir: &Path, counters: &Counters, read_only: bool) -> Result<State
         }
     }
     if state.store.segments.is_empty() {
-        // After any unreadable file, so as not to collide with it.
-        let id = state.store.max_id_seen + 1;
-        if id > segment::MAX_ID {
-            return Err(Error::corrupt(format!("{}: segment ids are exhausted", dir.display())));
-        }
+        // No readable segment: start one, with an id no file has (normally
+        // past every file seen, so that later ids keep increasing).
+        let id = if state.store.max_id_seen < segment::MAX_ID {
+            state.store.max_id_seen + 1
+        } else {
+            (1..=segment::MAX_ID)
+                .find(|id| !dir.join(segment::file_name(*id)).exists())
+                .ok_or_else(|| Error::corrupt(format!("{}: every segment id is taken", dir.display())))?
+        };
         let seg = Segment::create(dir, id)
             .map_err(|e| Error::io(format!("create the first segment in {}", dir.display()), e))?;
-        state.store.max_id_seen = id;
+        state.store.max_id_seen = state.store.max_id_seen.max(id);
         state.store.segments.insert(id, seg);
         fileio::sync_dir(dir).map_err(|e| Error::io(format!("fsync {}", dir.display()), e))?;
-    } else if Some(state.store.active().id) != last || seal_last {
-        // The last file was unreadable: append to a fresh segment after it.
-        state
-            .store
-            .seal_and_start(true)
-            .map_err(|e| Error::io(format!("start a segment in {}", dir.display()), e))?
-            .ok();
+    } else if seal_last {
+        // Appends must not land behind bytes the scan gave up on. (An
+        // unreadable file after the last readable segment needs nothing: it
+        // is skipped on every open, and new segment ids go past it.) If no id
+        // is left, appending behind them is the lesser harm.
+        if let Ok(hint) = state.store.seal_and_start(true) {
+            hint.ok();
+        }
     }
     Ok(state)
 }

@@ -186,7 +186,7 @@ fn killed_writers_lose_nothing_they_acknowledged() {
     }
     // The kills landed mid-work, not before the first write.
     assert!(
-        total_acked > 5 * kills,
+        total_acked > kills,
         "only {total_acked} writes acknowledged in {kills} runs"
     );
 }

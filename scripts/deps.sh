@@ -13,7 +13,6 @@ have make || need_apt+=(make)
 have cmake || need_apt+=(cmake)
 have pkg-config || need_apt+=(pkg-config)
 have_pkg libgtest-dev || need_apt+=(libgtest-dev)
-have_pkg nlohmann-json3-dev || need_apt+=(nlohmann-json3-dev)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 
 if ((${#need_apt[@]})); then

@@ -274,3 +274,17 @@ bool hex_decode(const char *hex, size_t hex_len, uint8_t **out, size_t *out_len)
   *out_len = hex_len / 2;
   return true;
 }
+
+json *json_load_file(const char *path) {
+  size_t len;
+  char *text = json_read_file(path, &len);
+  if (text == NULL) {
+    perror(path);
+    return NULL;
+  }
+  char err[128];
+  json *doc = json_parse(text, len, err, sizeof err);
+  free(text);
+  if (doc == NULL) fprintf(stderr, "%s: %s\n", path, err);
+  return doc;
+}

@@ -36,6 +36,10 @@ const json *json_get(const json *obj, const char *key);
 /* Whole file into a malloc'd buffer (NUL-terminated); NULL on failure. */
 char *json_read_file(const char *path, size_t *len);
 
+/* json_read_file and json_parse together: the document at path, or NULL
+   after saying on stderr what went wrong (the file or the parse error). */
+json *json_load_file(const char *path);
+
 /* Hex text to bytes (malloc'd, at least 1 byte allocated). Returns false on
    an odd length or a non-hex digit. */
 bool hex_decode(const char *hex, size_t hex_len, uint8_t **out, size_t *out_len);

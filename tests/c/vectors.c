@@ -187,19 +187,8 @@ static void run_current_case(void) {
 
 int main(int argc, char **argv) {
   const char *path = argc > 1 ? argv[1] : "tests/vectors/vectors.json";
-  size_t len;
-  char *text = json_read_file(path, &len);
-  if (text == NULL) {
-    perror(path);
-    return 2;
-  }
-  char err[128];
-  json *doc = json_parse(text, len, err, sizeof err);
-  free(text);
-  if (doc == NULL) {
-    fprintf(stderr, "%s: %s\n", path, err);
-    return 2;
-  }
+  json *doc = json_load_file(path);
+  if (doc == NULL) return 2;
   const json *version = json_get(doc, "version");
   const json *cases = json_get(doc, "cases");
   if (version == NULL || version->type != JSON_INT || version->integer != 1 || cases == NULL ||

@@ -136,19 +136,8 @@ int main(int argc, char **argv) {
   }
   bool writing = strcmp(argv[1], "write") == 0;
   const char *path = argc > 3 ? argv[3] : "tests/vectors/xlang.json";
-  size_t len;
-  char *text = json_read_file(path, &len);
-  if (text == NULL) {
-    perror(path);
-    return 2;
-  }
-  char err[128];
-  json *doc = json_parse(text, len, err, sizeof err);
-  free(text);
-  if (doc == NULL) {
-    fprintf(stderr, "%s: %s\n", path, err);
-    return 2;
-  }
+  json *doc = json_load_file(path);
+  if (doc == NULL) return 2;
   const json *entries = json_get(doc, "entries"), *removed = json_get(doc, "removed_hex");
   if (entries == NULL || entries->type != JSON_ARRAY || removed == NULL || removed->type != JSON_ARRAY) {
     fprintf(stderr, "%s: expected \"entries\" and \"removed_hex\" arrays\n", path);

@@ -68,8 +68,8 @@ fn encode(id: u32, seg_len: u64, entries: &[HintEntry]) -> Vec<u8> {
 }
 
 /// Writes the hint of segment `id` (of `seg_len` bytes): temp file, fsync,
-/// rename, fsync the directory.
-pub fn write(dir: &Path, id: u32, seg_len: u64, entries: &[HintEntry]) -> io::Result<()> {
+/// rename, fsync the directory. Returns the hint file's size.
+pub fn write(dir: &Path, id: u32, seg_len: u64, entries: &[HintEntry]) -> io::Result<u64> {
     let bytes = encode(id, seg_len, entries);
     let tmp = dir.join(format!("{}.tmp", file_name(id)));
     fileio::create(&tmp)?;
@@ -93,7 +93,7 @@ pub fn write(dir: &Path, id: u32, seg_len: u64, entries: &[HintEntry]) -> io::Re
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result
+    result.map(|()| bytes.len() as u64)
 }
 
 /// Reads the hint of segment `id`, if there is a sound one for a segment of

@@ -146,10 +146,6 @@ impl Log {
         Ok(log)
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The live, unexpired value of `key`, checked against its checksum and key.
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<(Arc<[u8]>, u64)> {
         let st = self.state.read();
@@ -429,11 +425,11 @@ impl Log {
             return;
         }
         let (id, len) = (st.store.active().id, st.store.active().len());
-        if hint::write(&self.dir, id, len, &st.store.active_entries).is_ok() {
-            let bytes = fs::metadata(hint::path(&self.dir, id)).map_or(0, |m| m.len());
-            st.store.active_mut().hint_bytes = bytes;
-        } else {
-            self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+        match hint::write(&self.dir, id, len, &st.store.active_entries) {
+            Ok(bytes) => st.store.active_mut().hint_bytes = bytes,
+            Err(_) => {
+                self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 

@@ -103,8 +103,8 @@ pub fn rebuild(dir: &Path, counters: &Counters, read_only: bool) -> Result<State
                 if sealed && !read_only {
                     // Rebuild the missing or bad hint; without it open is only slower.
                     let seg = state.store.segments.get_mut(&id).unwrap();
-                    if hint::write(dir, id, seg.len(), &scan.entries).is_ok() {
-                        seg.hint_bytes = fs::metadata(hint::path(dir, id)).map_or(0, |m| m.len());
+                    if let Ok(bytes) = hint::write(dir, id, seg.len(), &scan.entries) {
+                        seg.hint_bytes = bytes;
                     }
                 }
                 scan.entries

@@ -207,11 +207,8 @@ impl Store {
         if id > Loc::MAX_SEGMENT {
             return Err(io::Error::other("segment ids exhausted"));
         }
-        let hint_result = hint::write(&self.dir, old_id, old_len, &self.active_entries);
-        if hint_result.is_ok() {
-            let bytes = std::fs::metadata(hint::path(&self.dir, old_id)).map_or(0, |m| m.len());
-            self.segments.get_mut(&old_id).unwrap().hint_bytes = bytes;
-        }
+        let hint_result = hint::write(&self.dir, old_id, old_len, &self.active_entries)
+            .map(|bytes| self.segments.get_mut(&old_id).unwrap().hint_bytes = bytes);
         let seg = Segment::create(&self.dir, id)?;
         self.max_id_seen = id;
         self.segments.insert(id, seg);

@@ -541,7 +541,7 @@ fn hit_ratio() {
                 l2_bytes: l2,
                 sync: 0,
             });
-            set_loader(&tc, len as usize);
+            tc.h.set_constant_loader(len as usize);
             let mut r = Rng(99);
             // Warm up, then measure.
             for _ in 0..gets {
@@ -565,21 +565,6 @@ fn hit_ratio() {
             );
         }
     }
-}
-
-fn set_loader(tc: &Tc, len: usize) {
-    use std::ffi::c_void;
-    use tiercache::ffi::boundary::RawStatus;
-    use tiercache::ffi::loader::{tc_cache_set_loader, tc_sink, tc_sink_put};
-    unsafe extern "C" fn load(user: *mut c_void, _k: *const u8, _kl: usize, sink: *mut tc_sink) -> RawStatus {
-        let v = &*(user as *const Vec<u8>);
-        RawStatus(tc_sink_put(sink, v.as_ptr(), v.len(), 0) as u32)
-    }
-    unsafe extern "C" fn free(user: *mut c_void) {
-        drop(Box::from_raw(user as *mut Vec<u8>));
-    }
-    let user = Box::into_raw(Box::new(vec![7u8; len])) as *mut c_void;
-    unsafe { tc_cache_set_loader(tc.c, Some(load), user, Some(free)) };
 }
 
 fn status_kib(field: &str) -> u64 {

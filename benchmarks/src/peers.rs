@@ -6,7 +6,6 @@
 //! Every `get` hands back an owned copy of the value (`Vec<u8>`), because
 //! that is what `tc_get` does: the comparison is lookup + copy out for all.
 
-use std::ffi::CString;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,14 +13,7 @@ use parking_lot::Mutex;
 #[allow(unused_imports)]
 use redb::{ReadableDatabase, ReadableTable};
 use tiercache::error::tc_status;
-use tiercache::ffi::boundary::RawSyncPolicy;
-use tiercache::ffi::cache::{
-    tc_bytes, tc_bytes_free, tc_cache, tc_cache_close, tc_cache_open, tc_get, tc_get_into, tc_put,
-};
-use tiercache::ffi::options::{
-    tc_options_free, tc_options_new, tc_options_set_dir, tc_options_set_l1_capacity, tc_options_set_l2_capacity,
-    tc_options_set_sync_policy,
-};
+use tiercache::ffi::cache::{tc_bytes, tc_bytes_free, tc_get, tc_get_into};
 
 /// A key-value store as the workloads see it. `t` is the calling thread's
 /// index (0..threads), for stores that keep a connection per thread.
@@ -40,50 +32,29 @@ pub trait Kv: Sync {
     }
 }
 
-fn ok(st: tc_status, what: &str) {
-    assert_eq!(st, tc_status::TC_OK, "tiercache {what}");
-}
+// The tiercache handle the criterion benchmarks use too, so both time the
+// same C calls.
+#[path = "../../benches/support/handle.rs"]
+mod handle;
+pub use handle::Setup as TcSetup;
 
-/// tiercache through the C ABI; closed on drop.
+/// tiercache through the C ABI (the shared handle; closed on drop).
 pub struct Tc {
-    pub c: *mut tc_cache,
+    pub h: handle::Tc,
     /// Use `tc_get_into` into a thread-local buffer instead of `tc_get`.
     pub into: bool,
-}
-unsafe impl Send for Tc {}
-unsafe impl Sync for Tc {}
-
-pub struct TcSetup<'a> {
-    pub dir: Option<&'a Path>,
-    pub l1_entries: u64,
-    pub l1_bytes: u64,
-    pub l2_bytes: u64,
-    /// 0 never, 1 on flush, 2 always.
-    pub sync: u32,
 }
 
 impl Tc {
     pub fn open(s: TcSetup<'_>) -> Tc {
-        unsafe {
-            let o = tc_options_new();
-            if let Some(dir) = s.dir {
-                let p = CString::new(dir.to_str().unwrap()).unwrap();
-                ok(tc_options_set_dir(o, p.as_ptr()), "set_dir");
-            }
-            ok(tc_options_set_l1_capacity(o, s.l1_entries, s.l1_bytes), "l1");
-            ok(tc_options_set_l2_capacity(o, s.l2_bytes), "l2");
-            ok(tc_options_set_sync_policy(o, RawSyncPolicy(s.sync), 0), "sync");
-            let mut c = std::ptr::null_mut();
-            ok(tc_cache_open(o, &mut c), "open");
-            tc_options_free(o);
-            Tc { c, into: false }
+        Tc {
+            h: handle::Tc::open(s),
+            into: false,
         }
     }
 
     pub fn stats(&self) -> tiercache::stats::tc_stats {
-        let mut s = tiercache::stats::tc_stats::default();
-        ok(unsafe { tiercache::ffi::cache::tc_stats_get(self.c, &mut s) }, "stats");
-        s
+        self.h.stats()
     }
 }
 
@@ -97,7 +68,7 @@ impl Kv for Tc {
             return BUF.with(|b| {
                 let mut b = b.borrow_mut();
                 let mut n = 0;
-                let st = unsafe { tc_get_into(self.c, k.as_ptr(), k.len(), b.as_mut_ptr(), b.len(), &mut n) };
+                let st = unsafe { tc_get_into(self.h.0, k.as_ptr(), k.len(), b.as_mut_ptr(), b.len(), &mut n) };
                 // An empty Vec: no allocation, as a caller of tc_get_into has none.
                 (st == tc_status::TC_OK).then(Vec::new)
             });
@@ -106,7 +77,7 @@ impl Kv for Tc {
             data: std::ptr::null_mut(),
             len: 0,
         };
-        let st = unsafe { tc_get(self.c, k.as_ptr(), k.len(), &mut out) };
+        let st = unsafe { tc_get(self.h.0, k.as_ptr(), k.len(), &mut out) };
         if st != tc_status::TC_OK {
             return None;
         }
@@ -118,16 +89,7 @@ impl Kv for Tc {
         r
     }
     fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
-        ok(
-            unsafe { tc_put(self.c, k.as_ptr(), k.len(), v.as_ptr(), v.len(), 0) },
-            "put",
-        );
-    }
-}
-
-impl Drop for Tc {
-    fn drop(&mut self) {
-        unsafe { tc_cache_close(self.c) };
+        self.h.put(k, v);
     }
 }
 

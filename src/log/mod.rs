@@ -150,12 +150,12 @@ impl Log {
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<(Arc<[u8]>, u64)> {
         let st = self.state.read();
         let mut found = None;
-        st.index.get(h, |loc| match st.store.indexed(h, loc) {
-            Ok(r) if r.key == key => {
+        st.index.get(h, |loc| match st.store.indexed_as(h, loc, key) {
+            Ok(Some(r)) => {
                 found = Some(r);
                 true
             }
-            Ok(_) => false,
+            Ok(None) => false,
             Err(_) => {
                 self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
                 false
@@ -178,8 +178,8 @@ impl Log {
     pub fn contains(&self, key: &[u8], h: u64, now: &Now) -> bool {
         let st = self.state.read();
         let mut found = None;
-        st.index.get(h, |loc| match st.store.indexed(h, loc) {
-            Ok(r) if r.key == key => {
+        st.index.get(h, |loc| match st.store.indexed_as(h, loc, key) {
+            Ok(Some(r)) => {
                 found = Some(r.expires_at);
                 true
             }

@@ -128,6 +128,23 @@ impl Store {
         Ok(r)
     }
 
+    /// `indexed` for a lookup of `key` (whose hash is `h`): `Ok(Some)` if the
+    /// record is `key`'s put, `Ok(None)` if it is another key's. A record
+    /// holding `key` itself needs no hash check, so a hit hashes nothing.
+    pub fn indexed_as(&self, h: u64, loc: Loc, key: &[u8]) -> Result<Option<RecordRef<'_>>, Bad> {
+        let r = self.record(loc)?;
+        if r.kind != Kind::Put {
+            return Err(Bad::Corrupt);
+        }
+        if r.key == key {
+            return Ok(Some(r));
+        }
+        if key_hash(r.key) != h {
+            return Err(Bad::Corrupt);
+        }
+        Ok(None)
+    }
+
     /// Length of the frame at `loc`, trusting our own bytes (0 if unreadable).
     pub fn frame_len(&self, loc: Loc) -> u64 {
         self.bytes_at(loc).and_then(record::frame_len).unwrap_or(0) as u64

@@ -65,6 +65,11 @@ typedef enum tc_status {
    A bug inside the library was caught at the C boundary.
    */
   TC_PANIC = 9,
+  /*
+   The handle was shut down (`tc_cache_shutdown`), or was inherited from
+   the parent across `fork()` and so belongs to another process.
+   */
+  TC_CLOSED = 10,
 } tc_status;
 
 /*
@@ -104,8 +109,11 @@ typedef enum tc_sync_policy {
 } tc_sync_policy;
 
 /*
- An open cache: an opaque handle. Every function taking one is safe to call
- from many threads at once, except `tc_cache_close`.
+ An open cache: an opaque handle. Every function taking one is safe to
+ call from many threads at once; `tc_cache_shutdown` too; only
+ `tc_cache_close` must be the last call. Every function taking a handle
+ returns `TC_CLOSED` once `tc_cache_shutdown` has begun, and in a child
+ process that inherited the handle through `fork()`.
  */
 typedef struct tc_cache tc_cache;
 
@@ -250,11 +258,38 @@ const char *tc_version(void);
 enum tc_status tc_cache_open(const struct tc_options *opts, struct tc_cache **out);
 
 /*
- Flushes the cache (dirty entries, buffered records, fsync as the sync
- policy says), releases the directory lock and frees the handle, and the
- loader's user data through its destructor. NULL is a no-op. A flush failure
- cannot be returned: it is left in `tc_last_error()`; call `tc_flush` first
- to see it. Must be the last call on the handle, with no other thread using it.
+ Shuts the cache down while leaving the handle's memory valid: waits for
+ every call other threads are making on the handle (including loaders
+ they are running) to return, then flushes (dirty entries, buffered
+ records, fsync as the sync policy says), writes the active segment's hint,
+ releases the directory lock, stops the background thread and frees the
+ loader's user data. Every call that starts after it returns `TC_CLOSED`.
+ Made for wrappers whose `close` may race with other threads' calls; free
+ the handle later with `tc_cache_close`. Idempotent: a second shutdown
+ waits for the first to finish and returns `TC_OK`.
+
+ In a child process that inherited the handle through `fork()`, it only
+ marks the handle closed: the directory, lock and files are the parent's
+ and are left alone (every other call there returns `TC_CLOSED`).
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache` is NULL, or if called
+ from inside a call on the same handle (from its loader: it would wait for
+ itself); `TC_IO_ERROR` if the final flush failed (the handle is shut down
+ all the same, and what could not be written is lost).
+
+ # Safety
+ `cache` is NULL or a handle from `tc_cache_open` not yet closed.
+ */
+enum tc_status tc_cache_shutdown(struct tc_cache *cache);
+
+/*
+ Shuts the cache down if `tc_cache_shutdown` has not (flush, directory
+ lock released, loader's user data freed), then frees the handle. NULL is
+ a no-op. A flush failure cannot be returned: it is left in
+ `tc_last_error()`; call `tc_flush` or `tc_cache_shutdown` first to see it.
+ Must be the last call on the handle, with no other thread using it or
+ about to. In a forked child that inherited the handle, it frees the
+ handle without touching the parent's directory, lock or files.
 
  # Safety
  `cache` is NULL or a handle from `tc_cache_open` not closed before.

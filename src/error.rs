@@ -33,6 +33,9 @@ pub enum tc_status {
     TC_BUFFER_TOO_SMALL = 8,
     /// A bug inside the library was caught at the C boundary.
     TC_PANIC = 9,
+    /// The handle was shut down (`tc_cache_shutdown`), or was inherited from
+    /// the parent across `fork()` and so belongs to another process.
+    TC_CLOSED = 10,
 }
 
 /// The Rust name of `tc_status`.
@@ -40,7 +43,7 @@ pub type Status = tc_status;
 
 impl tc_status {
     /// Every status, in numeric order.
-    pub const ALL: [tc_status; 10] = [
+    pub const ALL: [tc_status; 11] = [
         tc_status::TC_OK,
         tc_status::TC_NOT_FOUND,
         tc_status::TC_INVALID_ARGUMENT,
@@ -51,6 +54,7 @@ impl tc_status {
         tc_status::TC_LOADER_FAILED,
         tc_status::TC_BUFFER_TOO_SMALL,
         tc_status::TC_PANIC,
+        tc_status::TC_CLOSED,
     ];
 
     /// The status with this number, if there is one.
@@ -71,6 +75,7 @@ impl tc_status {
             tc_status::TC_LOADER_FAILED => "loader failed",
             tc_status::TC_BUFFER_TOO_SMALL => "buffer too small",
             tc_status::TC_PANIC => "internal panic",
+            tc_status::TC_CLOSED => "the cache handle is closed",
         }
     }
 }
@@ -93,6 +98,10 @@ impl Error {
 
     pub fn invalid(message: impl Into<Cow<'static, str>>) -> Error {
         Error::new(Status::TC_INVALID_ARGUMENT, message)
+    }
+
+    pub fn closed(message: impl Into<Cow<'static, str>>) -> Error {
+        Error::new(Status::TC_CLOSED, message)
     }
 
     pub fn not_found() -> Error {
@@ -137,7 +146,8 @@ mod tests {
             assert_eq!(*s as u32, n as u32);
             assert_eq!(tc_status::from_u32(n as u32), Some(*s));
         }
-        assert_eq!(tc_status::from_u32(10), None);
+        assert_eq!(tc_status::from_u32(11), None);
+        assert_eq!(tc_status::TC_CLOSED as u32, 10);
         assert_eq!(tc_status::TC_PANIC as u32, 9);
     }
 }

@@ -129,6 +129,25 @@ pub unsafe fn bytes<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]
     Ok(std::slice::from_raw_parts(p, len))
 }
 
+/// A key's `len` bytes at `p`: as `bytes`, but a length over the key limit
+/// is `TC_TOO_LARGE` whatever it is (even one no buffer could have), as the
+/// header promises, and is refused before the pointer is used.
+///
+/// # Safety
+/// As `bytes`.
+pub unsafe fn key_bytes<'a>(p: *const u8, len: usize) -> Result<&'a [u8]> {
+    if p.is_null() {
+        return Err(null("key"));
+    }
+    if len > crate::options::MAX_KEY_LEN {
+        return Err(Error::new(
+            Status::TC_TOO_LARGE,
+            format!("key: {len} bytes is over the limit of {}", crate::options::MAX_KEY_LEN),
+        ));
+    }
+    bytes(p, len, "key")
+}
+
 fn null(name: &str) -> Error {
     Error::invalid(format!("{name} is NULL"))
 }

@@ -1,18 +1,23 @@
 //! `tc_cache` and the data functions: open, close, get, put, remove, flush,
 //! statistics.
 
-use super::boundary::{arg, arg_mut, bytes, guard, guard_void, set_last_error};
+use super::boundary::{arg, arg_mut, bytes, guard, guard_void, key_bytes, set_last_error};
 use super::options::tc_options;
 use crate::cache::Cache;
 use crate::error::{tc_status, Error, Status};
 use crate::options::Options;
 use crate::stats::tc_stats;
 
-/// An open cache: an opaque handle. Every function taking one is safe to call
-/// from many threads at once, except `tc_cache_close`.
-#[allow(non_camel_case_types)]
-pub struct tc_cache {
-    pub(crate) cache: Cache,
+pub use super::handle::tc_cache;
+use super::handle::Inside;
+
+/// The cache behind a handle, entered for one call: `TC_INVALID_ARGUMENT`
+/// if NULL, `TC_CLOSED` after `tc_cache_shutdown` or in a forked child.
+///
+/// # Safety
+/// `cache` is NULL or a handle from `tc_cache_open` not yet closed.
+pub(crate) unsafe fn handle<'a>(cache: *const tc_cache) -> crate::error::Result<Inside<'a>> {
+    arg(cache, "cache")?.enter()
 }
 
 /// Bytes handed out by the library (`tc_get`): `len` bytes at `data`, which is
@@ -45,16 +50,44 @@ pub unsafe extern "C" fn tc_cache_open(opts: *const tc_options, out: *mut *mut t
         let default = Options::default();
         let opts = opts.as_ref().map_or(&default, |o| &o.opts);
         let cache = Cache::open(opts)?;
-        *out = Box::into_raw(Box::new(tc_cache { cache }));
+        *out = Box::into_raw(Box::new(tc_cache::new(cache)));
         Ok(())
     })
 }
 
-/// Flushes the cache (dirty entries, buffered records, fsync as the sync
-/// policy says), releases the directory lock and frees the handle, and the
-/// loader's user data through its destructor. NULL is a no-op. A flush failure
-/// cannot be returned: it is left in `tc_last_error()`; call `tc_flush` first
-/// to see it. Must be the last call on the handle, with no other thread using it.
+/// Shuts the cache down while leaving the handle's memory valid: waits for
+/// every call other threads are making on the handle (including loaders
+/// they are running) to return, then flushes (dirty entries, buffered
+/// records, fsync as the sync policy says), writes the active segment's hint,
+/// releases the directory lock, stops the background thread and frees the
+/// loader's user data. Every call that starts after it returns `TC_CLOSED`.
+/// Made for wrappers whose `close` may race with other threads' calls; free
+/// the handle later with `tc_cache_close`. Idempotent: a second shutdown
+/// waits for the first to finish and returns `TC_OK`.
+///
+/// In a child process that inherited the handle through `fork()`, it only
+/// marks the handle closed: the directory, lock and files are the parent's
+/// and are left alone (every other call there returns `TC_CLOSED`).
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache` is NULL, or if called
+/// from inside a call on the same handle (from its loader: it would wait for
+/// itself); `TC_IO_ERROR` if the final flush failed (the handle is shut down
+/// all the same, and what could not be written is lost).
+///
+/// # Safety
+/// `cache` is NULL or a handle from `tc_cache_open` not yet closed.
+#[no_mangle]
+pub unsafe extern "C" fn tc_cache_shutdown(cache: *mut tc_cache) -> tc_status {
+    guard("tc_cache_shutdown", || arg(cache, "cache")?.shutdown())
+}
+
+/// Shuts the cache down if `tc_cache_shutdown` has not (flush, directory
+/// lock released, loader's user data freed), then frees the handle. NULL is
+/// a no-op. A flush failure cannot be returned: it is left in
+/// `tc_last_error()`; call `tc_flush` or `tc_cache_shutdown` first to see it.
+/// Must be the last call on the handle, with no other thread using it or
+/// about to. In a forked child that inherited the handle, it frees the
+/// handle without touching the parent's directory, lock or files.
 ///
 /// # Safety
 /// `cache` is NULL or a handle from `tc_cache_open` not closed before.
@@ -64,8 +97,7 @@ pub unsafe extern "C" fn tc_cache_close(cache: *mut tc_cache) {
         return;
     }
     guard_void("tc_cache_close", || {
-        let c = Box::from_raw(cache);
-        if let Err(e) = c.cache.close() {
+        if let Err(e) = tc_cache::close(Box::from_raw(cache)) {
             set_last_error(&format!("tc_cache_close: {}", e.message()));
         }
     });
@@ -94,10 +126,10 @@ pub unsafe extern "C" fn tc_put(
     ttl_ms: u64,
 ) -> tc_status {
     guard("tc_put", || {
-        let c = arg(cache, "cache")?;
-        let key = bytes(key, key_len, "key")?;
+        let c = handle(cache)?;
+        let key = key_bytes(key, key_len)?;
         let value = bytes(value, value_len, "value")?;
-        c.cache.put(key, value, ttl_ms)
+        c.put(key, value, ttl_ms)
     })
 }
 
@@ -117,10 +149,10 @@ pub unsafe extern "C" fn tc_put(
 #[no_mangle]
 pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: usize, out: *mut tc_bytes) -> tc_status {
     guard("tc_get", || {
-        let c = arg(cache, "cache")?;
-        let key = bytes(key, key_len, "key")?;
+        let c = handle(cache)?;
+        let key = key_bytes(key, key_len)?;
         let out = arg_mut(out, "out")?;
-        let value = c.cache.get(key)?;
+        let value = c.get(key)?;
         *out = if value.is_empty() {
             tc_bytes {
                 data: std::ptr::null_mut(),
@@ -178,13 +210,13 @@ pub unsafe extern "C" fn tc_get_into(
     value_len: *mut usize,
 ) -> tc_status {
     guard("tc_get_into", || {
-        let c = arg(cache, "cache")?;
-        let key = bytes(key, key_len, "key")?;
+        let c = handle(cache)?;
+        let key = key_bytes(key, key_len)?;
         if buf.is_null() {
             return Err(Error::invalid("buf is NULL"));
         }
         let value_len = arg_mut(value_len, "value_len")?;
-        let value = c.cache.get(key)?;
+        let value = c.get(key)?;
         if value.len() > buf_cap {
             *value_len = value.len();
             return Err(Error::new(
@@ -215,10 +247,10 @@ pub unsafe extern "C" fn tc_contains(
     present: *mut bool,
 ) -> tc_status {
     guard("tc_contains", || {
-        let c = arg(cache, "cache")?;
-        let key = bytes(key, key_len, "key")?;
+        let c = handle(cache)?;
+        let key = key_bytes(key, key_len)?;
         let present = arg_mut(present, "present")?;
-        *present = c.cache.contains(key)?;
+        *present = c.contains(key)?;
         Ok(())
     })
 }
@@ -236,8 +268,8 @@ pub unsafe extern "C" fn tc_contains(
 #[no_mangle]
 pub unsafe extern "C" fn tc_remove(cache: *mut tc_cache, key: *const u8, key_len: usize) -> tc_status {
     guard("tc_remove", || {
-        let c = arg(cache, "cache")?;
-        c.cache.remove(bytes(key, key_len, "key")?)
+        let c = handle(cache)?;
+        c.remove(key_bytes(key, key_len)?)
     })
 }
 
@@ -259,10 +291,10 @@ pub unsafe extern "C" fn tc_remove_prefix(
     removed: *mut u64,
 ) -> tc_status {
     guard("tc_remove_prefix", || {
-        let c = arg(cache, "cache")?;
+        let c = handle(cache)?;
         let prefix = bytes(prefix, prefix_len, "prefix")?;
         let removed = arg_mut(removed, "removed")?;
-        *removed = c.cache.remove_prefix(prefix)?;
+        *removed = c.remove_prefix(prefix)?;
         Ok(())
     })
 }
@@ -278,7 +310,7 @@ pub unsafe extern "C" fn tc_remove_prefix(
 /// `cache` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn tc_clear(cache: *mut tc_cache, memory_only: bool) -> tc_status {
-    guard("tc_clear", || arg(cache, "cache")?.cache.clear(memory_only))
+    guard("tc_clear", || handle(cache)?.clear(memory_only))
 }
 
 /// Writes dirty entries (write-back) and buffered records to L2, and fsyncs
@@ -291,7 +323,7 @@ pub unsafe extern "C" fn tc_clear(cache: *mut tc_cache, memory_only: bool) -> tc
 /// `cache` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn tc_flush(cache: *mut tc_cache) -> tc_status {
-    guard("tc_flush", || arg(cache, "cache")?.cache.flush())
+    guard("tc_flush", || handle(cache)?.flush())
 }
 
 /// Drops every expired entry from every tier and sets `*removed` to how many
@@ -304,9 +336,9 @@ pub unsafe extern "C" fn tc_flush(cache: *mut tc_cache) -> tc_status {
 #[no_mangle]
 pub unsafe extern "C" fn tc_purge_expired(cache: *mut tc_cache, removed: *mut u64) -> tc_status {
     guard("tc_purge_expired", || {
-        let c = arg(cache, "cache")?;
+        let c = handle(cache)?;
         let removed = arg_mut(removed, "removed")?;
-        *removed = c.cache.purge_expired()?;
+        *removed = c.purge_expired()?;
         Ok(())
     })
 }
@@ -320,8 +352,8 @@ pub unsafe extern "C" fn tc_purge_expired(cache: *mut tc_cache, removed: *mut u6
 #[no_mangle]
 pub unsafe extern "C" fn tc_stats_get(cache: *const tc_cache, out: *mut tc_stats) -> tc_status {
     guard("tc_stats_get", || {
-        let c = arg(cache, "cache")?;
-        *arg_mut(out, "out")? = c.cache.stats();
+        let c = handle(cache)?;
+        *arg_mut(out, "out")? = c.stats();
         Ok(())
     })
 }
@@ -339,7 +371,7 @@ pub unsafe extern "C" fn tc_stats_get(cache: *const tc_cache, out: *mut tc_stats
 /// `cache` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn tc_compact(cache: *mut tc_cache) -> tc_status {
-    guard("tc_compact", || arg(cache, "cache")?.cache.compact().map(|_| ()))
+    guard("tc_compact", || handle(cache)?.compact().map(|_| ()))
 }
 
 /// Reads one counter by name, for counters that `tc_stats` does not carry
@@ -360,12 +392,11 @@ pub unsafe extern "C" fn tc_stats_get_counter(
     value: *mut u64,
 ) -> tc_status {
     guard("tc_stats_get_counter", || {
-        let c = arg(cache, "cache")?;
+        let c = handle(cache)?;
         let name = std::ffi::CStr::from_ptr(arg(name, "name")?);
         let value = arg_mut(value, "value")?;
         let name = name.to_str().unwrap_or("");
         *value = c
-            .cache
             .counter(name)
             .ok_or_else(|| Error::new(Status::TC_NOT_FOUND, format!("name: no counter is called {name:?}")))?;
         Ok(())

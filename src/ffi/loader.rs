@@ -4,7 +4,7 @@
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use super::boundary::{arg, arg_mut, bytes, guard, RawStatus};
+use super::boundary::{arg_mut, bytes, guard, RawStatus};
 use super::cache::tc_cache;
 use crate::error::{tc_status, Error, Status};
 use crate::loader::{Loaded, Loader};
@@ -133,13 +133,13 @@ pub unsafe extern "C" fn tc_cache_set_loader(
     free_user_data: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
 ) -> tc_status {
     guard("tc_cache_set_loader", || {
-        let c = arg(cache, "cache")?;
+        let c = super::cache::handle(cache)?;
         let new: Option<Arc<dyn Loader>> = match loader {
             Some(func) => Some(Arc::new(CLoader {
                 func,
                 user_data,
                 free: free_user_data,
-                max_value_len: c.cache.max_value_len(),
+                max_value_len: c.max_value_len(),
             })),
             None => {
                 if let Some(free) = free_user_data {
@@ -148,7 +148,7 @@ pub unsafe extern "C" fn tc_cache_set_loader(
                 None
             }
         };
-        c.cache.set_loader(new);
+        c.set_loader(new);
         Ok(())
     })
 }

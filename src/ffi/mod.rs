@@ -9,6 +9,7 @@
 
 pub mod boundary;
 pub mod cache;
+mod handle;
 pub mod loader;
 pub mod options;
 
@@ -39,7 +40,8 @@ pub extern "C" fn tc_status_str(status: RawStatus) -> *const c_char {
         TC_CORRUPT,
         TC_LOADER_FAILED,
         TC_BUFFER_TOO_SMALL,
-        TC_PANIC
+        TC_PANIC,
+        TC_CLOSED
     );
     p as *const c_char
 }

@@ -1,0 +1,237 @@
+//! The life of a `tc_cache` handle: calls in flight, shutdown, and fork.
+//!
+//! A garbage-collected wrapper (Go, Python) cannot promise that no other
+//! thread is inside a call when its user closes a cache, so the handle itself
+//! keeps the rule: every call enters the handle's [`Gate`] and leaves it on
+//! return; `tc_cache_shutdown` closes the gate, waits until the calls inside
+//! have left, and only then drops the cache (flush, lock, files). Calls that
+//! come later get `TC_CLOSED`. The handle's memory lives on until
+//! `tc_cache_close`, so a late call reads a closed gate, never freed memory.
+//!
+//! A handle inherited by a child of `fork()` belongs to the parent: its lock,
+//! its files and its threads are the parent's (the threads do not even exist
+//! in the child). A fork counter bumped in the child by a `pthread_atfork`
+//! handler tells the handle it is in another process; every call there is
+//! refused with `TC_CLOSED` before it touches any lock or file, and closing
+//! it in the child frees the handle without flushing, unlocking or joining
+//! anything of the parent's (the cache's memory is left to the child's exit).
+
+use std::cell::{RefCell, UnsafeCell};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+
+/// Bumped in the child of every `fork()` (see the module doc).
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+static ATFORK: Once = Once::new();
+
+extern "C" fn in_forked_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+fn fork_generation() -> u64 {
+    ATFORK.call_once(|| {
+        // SAFETY: registers a handler that only bumps an atomic, which is
+        // async-signal-safe as a fork child handler must be.
+        unsafe { libc::pthread_atfork(None, None, Some(in_forked_child)) };
+    });
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
+thread_local! {
+    /// The gates the calling thread is inside (a loader may call back in,
+    /// so there can be several), for refusing a shutdown that would wait
+    /// for its own caller.
+    static INSIDE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Bit of `Gate::state` set once the gate is closed; the bits below count
+/// the calls inside.
+const CLOSED: u64 = 1 << 63;
+
+/// Counts the calls inside a handle and lets shutdown wait for them.
+struct Gate {
+    state: AtomicU64,
+    /// Guards nothing but the wait for the last call to leave, and whether
+    /// the shutdown has finished (for a second shutdown to wait on).
+    done: Mutex<bool>,
+    left: Condvar,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            state: AtomicU64::new(0),
+            done: Mutex::new(false),
+            left: Condvar::new(),
+        }
+    }
+
+    /// Enters unless closed.
+    fn enter(&self) -> bool {
+        let prev = self.state.fetch_add(1, Ordering::Acquire);
+        if prev & CLOSED != 0 {
+            self.leave();
+            return false;
+        }
+        true
+    }
+
+    fn leave(&self) {
+        let prev = self.state.fetch_sub(1, Ordering::Release);
+        if prev == CLOSED | 1 {
+            // The last call out of a closed gate wakes the shutdown. Taking
+            // the mutex orders this after the shutdown's check of the count.
+            let _g = self.done.lock();
+            self.left.notify_all();
+        }
+    }
+
+    /// Closes the gate and waits until no call is inside. Returns whether
+    /// this was the first close (the caller then drops the cache and calls
+    /// `finished`); a later close waits for that to finish.
+    fn close(&self) -> bool {
+        let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
+        let mut done = self.done.lock();
+        if prev & CLOSED != 0 {
+            while !*done {
+                self.left.wait(&mut done);
+            }
+            return false;
+        }
+        while self.state.load(Ordering::Acquire) != CLOSED {
+            self.left.wait(&mut done);
+        }
+        true
+    }
+
+    fn finished(&self) {
+        *self.done.lock() = true;
+        self.left.notify_all();
+    }
+}
+
+/// An open cache: an opaque handle. Every function taking one is safe to
+/// call from many threads at once; `tc_cache_shutdown` too; only
+/// `tc_cache_close` must be the last call. Every function taking a handle
+/// returns `TC_CLOSED` once `tc_cache_shutdown` has begun, and in a child
+/// process that inherited the handle through `fork()`.
+#[allow(non_camel_case_types)]
+pub struct tc_cache {
+    gate: Gate,
+    /// The process (fork generation) that opened the handle.
+    generation: u64,
+    /// `Some` until shutdown. Read only by calls inside the gate; taken only
+    /// by the shutdown that closed the gate, once no call is inside.
+    cache: UnsafeCell<Option<Cache>>,
+}
+
+// SAFETY: `cache` is shared only between calls inside the gate, which take
+// `&Cache` (and `Cache` is Sync), and taken by the one shutdown that closed
+// the gate after every call left it.
+unsafe impl Sync for tc_cache {}
+unsafe impl Send for tc_cache {}
+
+/// A call's pass through the gate: derefs to the cache, leaves on drop.
+pub struct Inside<'a> {
+    handle: &'a tc_cache,
+    cache: &'a Cache,
+}
+
+impl std::ops::Deref for Inside<'_> {
+    type Target = Cache;
+    fn deref(&self) -> &Cache {
+        self.cache
+    }
+}
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        let me = &self.handle.gate as *const Gate as usize;
+        INSIDE.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(i) = s.iter().rposition(|g| *g == me) {
+                s.swap_remove(i);
+            }
+        });
+        self.handle.gate.leave();
+    }
+}
+
+impl tc_cache {
+    pub(crate) fn new(cache: Cache) -> tc_cache {
+        tc_cache {
+            gate: Gate::new(),
+            generation: fork_generation(),
+            cache: UnsafeCell::new(Some(cache)),
+        }
+    }
+
+    fn forked(&self) -> bool {
+        FORK_GENERATION.load(Ordering::Relaxed) != self.generation
+    }
+
+    /// Enters the handle for one call, or `TC_CLOSED`.
+    pub(crate) fn enter(&self) -> Result<Inside<'_>> {
+        if self.forked() {
+            return Err(Error::closed(
+                "the handle was opened by the parent of this process (before fork()); open the cache again here",
+            ));
+        }
+        if !self.gate.enter() {
+            return Err(Error::closed("the cache was shut down"));
+        }
+        // SAFETY: inside the gate, the cache is not taken (see `cache`).
+        let cache = match unsafe { &*self.cache.get() } {
+            Some(c) => c,
+            None => {
+                self.gate.leave();
+                return Err(Error::closed("the cache was shut down"));
+            }
+        };
+        let me = &self.gate as *const Gate as usize;
+        INSIDE.with(|s| s.borrow_mut().push(me));
+        Ok(Inside { handle: self, cache })
+    }
+
+    /// Closes the gate, waits for the calls inside, and drops the cache:
+    /// flush, hint, lock and files released, loader's user data freed.
+    /// Idempotent; in a forked child it only closes the gate.
+    pub(crate) fn shutdown(&self) -> Result<()> {
+        let me = &self.gate as *const Gate as usize;
+        if INSIDE.with(|s| s.borrow().contains(&me)) {
+            return Err(Error::invalid(
+                "called from inside a call on the same handle (a loader?): it would wait for itself",
+            ));
+        }
+        if self.forked() {
+            self.gate.state.fetch_or(CLOSED, Ordering::AcqRel);
+            return Ok(());
+        }
+        if !self.gate.close() {
+            return Ok(());
+        }
+        // SAFETY: the gate is closed and empty, and only the first close
+        // gets here: nothing else can read the cache any more.
+        let cache = unsafe { (*self.cache.get()).take() };
+        let r = cache.map_or(Ok(()), Cache::close);
+        self.gate.finished();
+        r
+    }
+
+    /// Frees a handle: shuts it down first, except in a forked child, where
+    /// the parent's cache is leaked rather than flushed and unlocked.
+    pub(crate) fn close(handle: Box<tc_cache>) -> Result<()> {
+        if handle.forked() {
+            // SAFETY: the child is the only user of this copy of the handle;
+            // the cache stays allocated (and untouched) until the child exits.
+            std::mem::forget(unsafe { (*handle.cache.get()).take() });
+            return Ok(());
+        }
+        handle.shutdown()
+    }
+}

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::clock::{expiry, is_expired, now_ms, Now};
+use crate::clock::{expiry, is_expired, Clock, Now};
 use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, Flights, Join, Loaded, Loader};
 use crate::log::{key_hash, Log, LogConfig};
@@ -36,6 +36,7 @@ pub struct Cache {
     /// Opened read-only: writes are refused, loaded values stay in memory.
     read_only: bool,
     maintenance: Option<Maintenance>,
+    clock: Clock,
     closed: bool,
 }
 
@@ -133,6 +134,7 @@ impl Cache {
                     segment_bytes: segment_bytes(opts),
                     max_bytes: opts.l2_max_bytes,
                     read_only: opts.read_only,
+                    clock: opts.clock.clone(),
                 },
                 counters.clone(),
             )?)),
@@ -153,6 +155,7 @@ impl Cache {
             max_value_len: opts.max_value_len,
             read_only: opts.read_only,
             maintenance,
+            clock: opts.clock.clone(),
             closed: false,
         })
     }
@@ -193,7 +196,7 @@ impl Cache {
     pub fn get(&self, key: &[u8]) -> Result<Arc<[u8]>> {
         check_key(key)?;
         let h = key_hash(key);
-        let now = Now::new();
+        let now = Now::new(&self.clock);
         let seq = {
             let mut shard = self.memory.lock(h);
             match shard.get(key, &now) {
@@ -277,7 +280,7 @@ impl Cache {
             done: false,
         };
         // Another leader may have stored the value just before this one started.
-        let now = Now::new();
+        let now = Now::new(&self.clock);
         let (lookup, seq) = {
             let mut shard = self.memory.lock(h);
             (shard.get(key, &now), shard.seq)
@@ -323,7 +326,7 @@ impl Cache {
     pub fn contains(&self, key: &[u8]) -> Result<bool> {
         check_key(key)?;
         let h = key_hash(key);
-        let now = Now::new();
+        let now = Now::new(&self.clock);
         if let Some(live) = self.memory.lock(h).peek_live(key, &now) {
             return Ok(live);
         }
@@ -351,7 +354,7 @@ impl Cache {
         still_wanted: impl FnOnce() -> bool,
     ) -> Result<()> {
         let ttl = if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms };
-        let expires_at = expiry(now_ms(), ttl);
+        let expires_at = expiry(self.clock.now_ms(), ttl);
         let mut shard = self.memory.lock(h);
         if !still_wanted() {
             return Ok(());
@@ -439,7 +442,7 @@ impl Cache {
         self.writable()?;
         check_key(key)?;
         let h = key_hash(key);
-        let now = now_ms();
+        let now = self.clock.now_ms();
         self.flights.supersede(|k| k == key);
         let mut shard = self.memory.lock(h);
         shard.seq += 1;
@@ -460,7 +463,7 @@ impl Cache {
     /// many keys had an unexpired value.
     pub fn remove_prefix(&self, prefix: &[u8]) -> Result<u64> {
         self.writable()?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         self.flights.supersede(|k| k.starts_with(prefix));
         let mut removed: HashSet<Box<[u8]>> = HashSet::new();
         // Keys whose L1 entry had expired: an older L2 value does not count.
@@ -550,7 +553,7 @@ impl Cache {
     /// Drops every expired entry from every tier; returns how many keys.
     pub fn purge_expired(&self) -> Result<u64> {
         self.writable()?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut removed: HashSet<Box<[u8]>> = HashSet::new();
         self.memory.for_each_shard(|shard| {
             for (k, e) in shard.remove_where(|_, e| is_expired(e.expires_at, now)) {
@@ -624,6 +627,22 @@ impl Cache {
     /// cannot report a failure.
     pub fn close(mut self) -> Result<()> {
         self.shutdown()
+    }
+
+    /// Ends the cache as `kill -9` would end its process: nothing is
+    /// flushed, memory (dirty entries too) and the log's append buffer are
+    /// lost, no hint is written; the directory lock is released. For tests
+    /// that check what a crash leaves behind without forking a process.
+    #[doc(hidden)]
+    pub fn simulate_crash(mut self) {
+        self.closed = true;
+        if let Some(m) = &mut self.maintenance {
+            m.stop();
+        }
+        if let Some(log) = &self.log {
+            log.discard_unwritten();
+        }
+        self.set_loader(None);
     }
 
     fn shutdown(&mut self) -> Result<()> {

@@ -1,17 +1,67 @@
-//! Wall-clock time in milliseconds since the UNIX epoch.
+//! Time, in milliseconds since the UNIX epoch, as a cache sees it.
 //!
-//! Expiry times are absolute wall-clock milliseconds so that they mean the same
-//! thing after a restart; this module is the one place that reads the clock.
+//! Expiry times are absolute wall-clock milliseconds so that they mean the
+//! same thing after a restart. Every reading of the time goes through a
+//! cache's [`Clock`]: the system clock normally, or a manual clock that a
+//! test sets and advances, so that no test result depends on how fast the
+//! machine runs.
 
 use std::cell::Cell;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Milliseconds since the UNIX epoch (0 if the clock is before 1970).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+/// Where a cache reads the time. Cloning a manual clock shares it.
+#[derive(Clone, Default)]
+pub struct Clock(Option<Arc<AtomicU64>>);
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("Clock::System"),
+            Some(t) => write!(f, "Clock::Manual({})", t.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl Clock {
+    /// The system's wall clock (the default).
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock that stands at `start_ms` until it is set or advanced.
+    pub fn manual(start_ms: u64) -> Clock {
+        Clock(Some(Arc::new(AtomicU64::new(start_ms))))
+    }
+
+    /// Milliseconds since the UNIX epoch (0 if the system clock is before 1970).
+    pub fn now_ms(&self) -> u64 {
+        match &self.0 {
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+            Some(t) => t.load(Ordering::Acquire),
+        }
+    }
+
+    /// Moves a manual clock forward by `ms`. Panics on the system clock.
+    pub fn advance(&self, ms: u64) {
+        self.0
+            .as_ref()
+            .expect("only a manual clock can be advanced")
+            .fetch_add(ms, Ordering::AcqRel);
+    }
+
+    /// Sets a manual clock to `ms`. Panics on the system clock.
+    pub fn set(&self, ms: u64) {
+        self.0
+            .as_ref()
+            .expect("only a manual clock can be set")
+            .store(ms, Ordering::Release);
+    }
 }
 
 /// The absolute expiry of an entry written `now` with `ttl_ms` (0: never).
@@ -26,24 +76,24 @@ pub fn expiry(now: u64, ttl_ms: u64) -> u64 {
 /// The time of one operation, read from the clock at most once and only if
 /// asked: most entries never expire, and a hit on one should not pay for a
 /// clock read.
-#[derive(Default)]
-pub struct Now(Cell<u64>);
+pub struct Now<'a> {
+    clock: &'a Clock,
+    ms: Cell<u64>,
+}
 
-impl Now {
-    pub fn new() -> Now {
-        Now(Cell::new(0))
-    }
-
-    /// A time fixed at `ms` (for tests and for operations that have read the clock).
-    pub fn at(ms: u64) -> Now {
-        Now(Cell::new(ms.max(1)))
+impl<'a> Now<'a> {
+    pub fn new(clock: &'a Clock) -> Now<'a> {
+        Now {
+            clock,
+            ms: Cell::new(0),
+        }
     }
 
     pub fn get(&self) -> u64 {
-        if self.0.get() == 0 {
-            self.0.set(now_ms().max(1));
+        if self.ms.get() == 0 {
+            self.ms.set(self.clock.now_ms().max(1));
         }
-        self.0.get()
+        self.ms.get()
     }
 
     /// Whether an entry with absolute expiry `expires_at` (0: never) is expired.
@@ -55,4 +105,23 @@ impl Now {
 /// Whether an entry with absolute expiry `expires_at` (0: never) is expired at `now`.
 pub fn is_expired(expires_at: u64, now: u64) -> bool {
     expires_at != 0 && expires_at <= now
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_is_shared_and_drives_expiry() {
+        let c = Clock::manual(1000);
+        let c2 = c.clone();
+        c.advance(5);
+        assert_eq!(c2.now_ms(), 1005);
+        let now = Now::new(&c2);
+        assert!(!now.expired(1006));
+        assert!(now.expired(1005));
+        assert!(!now.expired(0));
+        c.set(7);
+        assert_eq!(c2.now_ms(), 7);
+    }
 }

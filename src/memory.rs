@@ -232,7 +232,10 @@ mod tests {
         let mut s = m.lock(0);
         s.insert(b"a", entry(b"1"), &mut ev);
         s.insert(b"b", entry(b"2"), &mut ev);
-        assert!(matches!(s.get(b"a", &Now::new()), Lookup::Hit(_))); // a is now most recent
+        assert!(matches!(
+            s.get(b"a", &Now::new(&crate::clock::Clock::manual(1))),
+            Lookup::Hit(_)
+        )); // a is now most recent
         s.insert(b"c", entry(b"3"), &mut ev);
         assert_eq!(ev.len(), 1);
         assert_eq!(&*ev[0].0, b"b");
@@ -262,7 +265,10 @@ mod tests {
         let mut e = entry(b"v");
         e.expires_at = 100;
         s.insert(b"k", e, &mut ev);
-        let (before, after) = (Now::at(99), Now::at(100));
+        let clock = crate::clock::Clock::manual(99);
+        let before = Now::new(&clock);
+        let clock2 = crate::clock::Clock::manual(100);
+        let after = Now::new(&clock2);
         assert_eq!(s.peek_live(b"k", &before), Some(true));
         assert_eq!(s.peek_live(b"k", &after), Some(false));
         assert_eq!(s.peek_live(b"j", &after), None);

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 
 /// The longest key accepted, in bytes (64 KiB).
@@ -102,6 +103,9 @@ pub struct Options {
     pub segment_bytes: u64,
     /// Open an existing directory without changing it (see `Cache::open`).
     pub read_only: bool,
+    /// Where the cache reads the time (the system clock unless a test sets
+    /// a manual one). Not part of the C ABI.
+    pub clock: Clock,
 }
 
 impl Default for Options {
@@ -118,6 +122,7 @@ impl Default for Options {
             max_value_len: DEFAULT_MAX_VALUE_LEN,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             read_only: false,
+            clock: Clock::system(),
         }
     }
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use super::hint::HintEntry;
 use super::index::Loc;
 use super::{fileio, Log, State};
-use crate::clock::{is_expired, now_ms};
+use crate::clock::is_expired;
 use crate::error::{Error, Result};
 use crate::options::SyncPolicy;
 use crate::record::{Kind, RecordRef};
@@ -95,7 +95,7 @@ impl Log {
                 if e.kind == Kind::Clear && !oldest {
                     return Ok(false);
                 }
-                let fate = fate(&st, id, e, oldest);
+                let fate = fate(&st, id, e, oldest, self.config.clock.now_ms());
                 self.move_record(&mut st, id, e, fate)
                     .map_err(|e| self.fail(format!("compact segment {id}"), e))?;
             }
@@ -161,7 +161,7 @@ impl Log {
             key: &key,
             value: if kind == Kind::Put { &value } else { &[] },
             expires_at: if kind == Kind::Put { expires_at } else { 0 },
-            written_at: now_ms(),
+            written_at: self.config.clock.now_ms(),
         };
         let (to, len) = st.store.append(&rec)?;
         if kind == Kind::Put {
@@ -242,9 +242,8 @@ fn candidates(st: &State, force: bool) -> Vec<u32> {
 }
 
 /// Decides what becomes of record `e` of segment `id`.
-fn fate(st: &State, id: u32, e: &HintEntry, oldest: bool) -> Fate {
+fn fate(st: &State, id: u32, e: &HintEntry, oldest: bool, now: u64) -> Fate {
     let loc = Loc::new(id, e.offset);
-    let now = now_ms();
     match e.kind {
         Kind::Put if !is_expired(e.expires_at, now) => {
             if st.index.get(e.hash, |l| l == loc).is_some() {

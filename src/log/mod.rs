@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::clock::{is_expired, now_ms, Now};
+use crate::clock::{is_expired, Clock, Now};
 use crate::error::{Error, Result};
 use crate::options::SyncPolicy;
 use crate::record::{Kind, RecordRef};
@@ -57,6 +57,8 @@ pub struct LogConfig {
     pub max_bytes: u64,
     /// Change nothing on disk: no tail cut, no hint rewritten, no appends.
     pub read_only: bool,
+    /// Where the time comes from (write times, expiry at open and compaction).
+    pub clock: Clock,
 }
 
 /// Sizes of the log now.
@@ -126,7 +128,7 @@ impl Log {
             return Err(Error::invalid(format!("{} is not a directory", dir.display())));
         }
         let lock = DirLock::acquire(dir)?;
-        let state = recovery::rebuild(dir, &counters, config.read_only)?;
+        let state = recovery::rebuild(dir, &counters, config.read_only, config.clock.now_ms())?;
         let log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -199,7 +201,7 @@ impl Log {
             key,
             value,
             expires_at,
-            written_at: now_ms(),
+            written_at: self.config.clock.now_ms(),
         };
         let mut st = self.state.write();
         if self.config.max_bytes > 0 {
@@ -369,7 +371,7 @@ impl Log {
             key: &[],
             value: &[],
             expires_at: 0,
-            written_at: now_ms(),
+            written_at: self.config.clock.now_ms(),
         };
         st.store.append(&rec)?;
         // On disk before anything is deleted, whatever the sync policy.
@@ -405,6 +407,12 @@ impl Log {
             self.commit.synced_upto(st.store.appended);
         }
         Ok(())
+    }
+
+    /// Drops what was appended but not yet written to a file, as a crash
+    /// of the process would (see `Cache::simulate_crash`).
+    pub fn discard_unwritten(&self) {
+        self.state.write().store.buf.clear();
     }
 
     pub fn is_degraded(&self) -> bool {
@@ -460,7 +468,7 @@ impl Log {
                     key,
                     value: &[],
                     expires_at: 0,
-                    written_at: now_ms(),
+                    written_at: self.config.clock.now_ms(),
                 };
                 let (loc, len) = st.store.append(&rec)?;
                 st.store.segments.get_mut(&loc.segment()).unwrap().dead += len;
@@ -539,7 +547,7 @@ impl Log {
             key,
             value: &[],
             expires_at: 0,
-            written_at: now_ms(),
+            written_at: self.config.clock.now_ms(),
         };
         let (loc, len) = match st.store.append(&rec) {
             Ok(x) => x,

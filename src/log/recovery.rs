@@ -18,13 +18,13 @@ use super::index::Loc;
 use super::segment::{self, HeaderCheck, Segment};
 use super::store::{self, Store};
 use super::{fileio, State};
-use crate::clock::{is_expired, now_ms};
+use crate::clock::is_expired;
 use crate::error::{Error, Result};
 use crate::record::Kind;
 use crate::stats::Counters;
 
 /// Reads every segment of `dir` into a fresh state.
-pub fn rebuild(dir: &Path, counters: &Counters, read_only: bool) -> Result<State> {
+pub fn rebuild(dir: &Path, counters: &Counters, read_only: bool, now: u64) -> Result<State> {
     let mut ids = Vec::new();
     let list_err = |e| Error::io(format!("list {}", dir.display()), e);
     for ent in fs::read_dir(dir).map_err(list_err)? {
@@ -45,7 +45,6 @@ pub fn rebuild(dir: &Path, counters: &Counters, read_only: bool) -> Result<State
         store: Store::new(dir.to_path_buf()),
         live_bytes: 0,
     };
-    let now = now_ms();
     let last = ids.last().copied();
     state.store.max_id_seen = last.unwrap_or(0);
     let mut last_clear = None;

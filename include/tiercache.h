@@ -10,8 +10,14 @@
  * 64 KiB of arbitrary bytes. Memory the library hands out is freed by the
  * library's own free functions. tc_last_error() explains the last failure
  * on the calling thread. Every function is safe to call from many threads on
- * one handle at once, except tc_cache_close, which must be the last call on
- * its handle.
+ * one handle at once, tc_cache_shutdown included, except tc_cache_close,
+ * which must be the last call on its handle.
+ *
+ * Consistency: per key, calls are linearizable whichever tier answers; a
+ * loader's answer never overwrites a newer write; clear and remove_prefix
+ * are atomic against puts; nothing expired, removed or superseded comes
+ * back, also after a restart. docs/CONSISTENCY.md says exactly what holds,
+ * per write and sync policy, and after a crash.
  */
 
 #ifndef TIERCACHE_H
@@ -521,8 +527,9 @@ enum tc_status tc_sink_put(struct tc_sink *sink,
  Thread safety: the loader and the destructor may be called from any
  thread, the loader from several at once for different keys.
 
- Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache` is NULL (the destructor
- is not called then).
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache` is NULL; `TC_CLOSED`
+ if the handle was shut down or inherited across `fork()`. On any failure
+ the destructor is not called: `user_data` stays the caller's.
 
  # Safety
  `cache` is NULL or a live handle; `loader` and `free_user_data` are NULL

@@ -1,21 +1,27 @@
-//! L3: the loader, and the single-flight rule that calls it once per key.
+//! L3: the loader, and the flight that makes one load serve every caller
+//! who missed the same key at once.
 //!
 //! A `Loader` answers a miss with a value, "not found" or a failure. When many
 //! threads miss the same key at once, the first becomes the leader and calls
 //! the loader; the others wait on the leader's `Flight` and get the same
 //! answer. No lock is held while the loader runs, so it may call back into the
-//! cache. A write to a key while its load is in flight marks the flight
-//! superseded, so the loaded (older) value is returned to the callers who
-//! asked for it but not stored over the newer write.
+//! cache.
+//!
+//! Flights are registered in the L1 shard of their key, under that shard's
+//! lock (`memory::Shard::join`), and every write of the key deregisters its
+//! flight under the same lock. So a leader's answer is stored only if its
+//! flight is still registered when it comes back — that is, only if no write
+//! of the key completed after the miss that started the load — and a caller
+//! who misses after such a write starts a new flight instead of joining the
+//! old one. The rule holds by construction, not by a flag that each writer
+//! must remember to set.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, ThreadId};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// What a loader says about a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,11 +54,24 @@ pub struct Flight {
     owner: ThreadId,
     result: Mutex<Option<Outcome>>,
     done: Condvar,
-    superseded: AtomicBool,
 }
 
 impl Flight {
-    /// Blocks until the leader finishes, then returns its answer.
+    /// A flight led by the calling thread.
+    pub fn new() -> Arc<Flight> {
+        Arc::new(Flight {
+            owner: thread::current().id(),
+            result: Mutex::new(None),
+            done: Condvar::new(),
+        })
+    }
+
+    /// Whether the calling thread leads it (a loader asking for its own key).
+    pub fn led_by_me(&self) -> bool {
+        self.owner == thread::current().id()
+    }
+
+    /// Blocks until the leader publishes, then returns its answer.
     pub fn wait(&self) -> Outcome {
         let mut r = self.result.lock();
         while r.is_none() {
@@ -61,15 +80,17 @@ impl Flight {
         r.clone().unwrap()
     }
 
-    /// Whether a write to the key happened while the load ran.
-    pub fn superseded(&self) -> bool {
-        self.superseded.load(Ordering::Acquire)
+    /// Hands the leader's answer to every waiter.
+    pub fn publish(&self, outcome: Outcome) {
+        *self.result.lock() = Some(outcome);
+        self.done.notify_all();
     }
 }
 
 /// How a caller joins the load of a key.
 pub enum Join {
-    /// Nobody is loading the key: call the loader, then `Flights::finish`.
+    /// Nobody is loading the key: call the loader, store the answer if the
+    /// flight is still registered, then publish.
     Leader(Arc<Flight>),
     /// Another thread is loading it: `wait` for its answer.
     Follower(Arc<Flight>),
@@ -77,65 +98,14 @@ pub enum Join {
     Recursive,
 }
 
-/// The loads in progress, by key.
-#[derive(Default)]
-pub struct Flights {
-    map: Mutex<HashMap<Box<[u8]>, Arc<Flight>>>,
-    /// `map.len()`, readable without the lock so writes skip it when no load runs.
-    active: AtomicUsize,
-}
-
-impl Flights {
-    pub fn join(&self, key: &[u8]) -> Join {
-        let me = thread::current().id();
-        let mut map = self.map.lock();
-        if let Some(f) = map.get(key) {
-            return if f.owner == me {
-                Join::Recursive
-            } else {
-                Join::Follower(f.clone())
-            };
-        }
-        let f = Arc::new(Flight {
-            owner: me,
-            result: Mutex::new(None),
-            done: Condvar::new(),
-            superseded: AtomicBool::new(false),
-        });
-        map.insert(key.into(), f.clone());
-        self.active.store(map.len(), Ordering::Release);
-        Join::Leader(f)
-    }
-
-    /// Publishes the leader's answer and retires the flight.
-    pub fn finish(&self, key: &[u8], flight: &Flight, outcome: Outcome) {
-        {
-            let mut map = self.map.lock();
-            map.remove(key);
-            self.active.store(map.len(), Ordering::Release);
-        }
-        *flight.result.lock() = Some(outcome);
-        flight.done.notify_all();
-    }
-
-    /// Marks every flight whose key `matches` as superseded by a write.
-    pub fn supersede(&self, mut matches: impl FnMut(&[u8]) -> bool) {
-        if self.active.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        for (k, f) in self.map.lock().iter() {
-            if matches(k) {
-                f.superseded.store(true, Ordering::Release);
-            }
-        }
-    }
-}
-
 /// Turns a loader's answer into the flight's outcome.
 pub fn outcome_of(loaded: &Loaded) -> Outcome {
     match loaded {
         Loaded::Value { value, .. } => Ok(Arc::from(value.as_slice())),
-        Loaded::NotFound => Err(Error::not_found()),
-        Loaded::Failed(msg) => Err(Error::new(crate::error::Status::TC_LOADER_FAILED, msg.clone())),
+        Loaded::NotFound => Err(crate::error::Error::not_found()),
+        Loaded::Failed(msg) => Err(crate::error::Error::new(
+            crate::error::Status::TC_LOADER_FAILED,
+            msg.clone(),
+        )),
     }
 }

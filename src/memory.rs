@@ -8,16 +8,23 @@
 //! out after it is released.
 //!
 //! This module only stores and evicts; it never does I/O. The cache decides
-//! what happens to evicted entries (write-back writes dirty ones to L2), and
-//! uses each shard's `seq` to avoid promoting a value read from L2 after a
-//! newer write to the same shard.
+//! what happens to entries that leave (write-back writes dirty ones to L2):
+//! every method that takes entries out hands them back, marked `must_use`.
+//!
+//! A shard also holds what its keys' writers and readers coordinate on, under
+//! the shard's lock: `seq`, bumped by every write of a key in the shard (a
+//! get promotes a value read from L2 only if `seq` has not moved since its
+//! miss), and the loads in flight for its keys (see `loader`). Both change
+//! only through `wrote` and `wrote_where`, which every write calls.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use lru::LruCache;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock::Now;
+use crate::loader::{Flight, Join};
 
 /// Most shards a cache has.
 const MAX_SHARDS: usize = 16;
@@ -67,7 +74,9 @@ pub struct Shard {
     max_entries: u64,
     max_bytes: u64,
     /// Bumped by every write of a key in this shard (see the module doc).
-    pub seq: u64,
+    seq: u64,
+    /// The loads in flight for keys of this shard, by key.
+    flights: HashMap<Box<[u8]>, Arc<Flight>>,
 }
 
 /// Cache-line aligned so that neighbouring shards' locks do not share a line.
@@ -98,6 +107,7 @@ impl Memory {
                     max_entries: max_entries.div_ceil(n),
                     max_bytes: max_bytes.div_ceil(n),
                     seq: 0,
+                    flights: HashMap::new(),
                 }))
             })
             .collect();
@@ -110,11 +120,17 @@ impl Memory {
         self.shards[(h as usize) & (self.shards.len() - 1)].0.lock()
     }
 
-    /// Every shard, one at a time, for whole-tier operations.
+    /// Every shard, one at a time.
     pub fn for_each_shard(&self, mut f: impl FnMut(&mut Shard)) {
         for s in self.shards.iter() {
             f(&mut s.0.lock());
         }
+    }
+
+    /// Every shard at once, locked in order: an operation on the whole
+    /// cache holding them is atomic with respect to every write of a key.
+    pub fn lock_all(&self) -> Vec<MutexGuard<'_, Shard>> {
+        self.shards.iter().map(|s| s.0.lock()).collect()
     }
 
     /// (entries, bytes) now.
@@ -129,6 +145,53 @@ impl Memory {
 }
 
 impl Shard {
+    /// The write counter now (see the module doc).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Every write of `key` calls this, under the shard's lock, before it
+    /// changes anything: promotions read before it are refused, and a load
+    /// of the key that started before it will not be stored.
+    pub fn wrote(&mut self, key: &[u8]) {
+        self.seq += 1;
+        if !self.flights.is_empty() {
+            self.flights.remove(key);
+        }
+    }
+
+    /// `wrote` for every key for which `matches` says yes (whole-cache writes).
+    pub fn wrote_where(&mut self, mut matches: impl FnMut(&[u8]) -> bool) {
+        self.seq += 1;
+        self.flights.retain(|k, _| !matches(k));
+    }
+
+    /// Joins the load of `key`, registering a new flight if none is in the air.
+    pub fn join(&mut self, key: &[u8]) -> Join {
+        if let Some(f) = self.flights.get(key) {
+            return if f.led_by_me() {
+                Join::Recursive
+            } else {
+                Join::Follower(f.clone())
+            };
+        }
+        let f = Flight::new();
+        self.flights.insert(key.into(), f.clone());
+        Join::Leader(f)
+    }
+
+    /// Ends `flight`'s registration; says whether it was still registered,
+    /// that is, whether no write of the key came since it began.
+    pub fn land(&mut self, key: &[u8], flight: &Arc<Flight>) -> bool {
+        match self.flights.get(key) {
+            Some(f) if Arc::ptr_eq(f, flight) => {
+                self.flights.remove(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The unexpired value of `key`, marking it most recently used. An expired
     /// entry is dropped on the way.
     pub fn get(&mut self, key: &[u8], now: &Now) -> Lookup {
@@ -137,7 +200,8 @@ impl Shard {
         };
         if now.expired(e.expires_at) {
             let dirty = e.dirty;
-            self.remove(key);
+            // The caller learns of a dirty entry through `Lookup::Expired`.
+            let _ = self.remove(key);
             return Lookup::Expired { dirty };
         }
         Lookup::Hit(e.value.clone())
@@ -155,7 +219,8 @@ impl Shard {
     }
 
     /// Stores `entry` (the caller has checked `fits`); entries pushed out to
-    /// stay within the bounds are appended to `evicted`, least recent first.
+    /// stay within the bounds are appended to `evicted`, least recent first,
+    /// for the caller to deal with (dirty ones must reach L2).
     pub fn insert(&mut self, key: &[u8], entry: Entry, evicted: &mut Vec<Evicted>) {
         self.bytes += entry_size(key, &entry.value);
         if let Some((k, old)) = self.lru.push(key.into(), entry) {
@@ -173,6 +238,7 @@ impl Shard {
         }
     }
 
+    #[must_use = "a dirty entry taken out must be written to L2 or meant to go"]
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let e = self.lru.pop(key)?;
         self.bytes -= entry_size(key, &e.value);
@@ -180,6 +246,7 @@ impl Shard {
     }
 
     /// Removes every entry for which `doomed` says yes, returning them.
+    #[must_use = "a dirty entry taken out must be written to L2 or meant to go"]
     pub fn remove_where(&mut self, mut doomed: impl FnMut(&[u8], &Entry) -> bool) -> Vec<Evicted> {
         let keys: Vec<Box<[u8]>> = self
             .lru
@@ -206,6 +273,7 @@ impl Shard {
         Ok(())
     }
 
+    /// Drops every entry, dirty ones too: for a clear of the whole cache.
     pub fn clear(&mut self) {
         self.lru.clear();
         self.bytes = 0;

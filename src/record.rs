@@ -17,6 +17,8 @@
 //!          2: value       bstr  (put only)
 //!          3: expires_at  uint  ms since the UNIX epoch; absent or 0: never
 //!          4: written_at  uint  ms since the UNIX epoch
+//!          5: seq         uint  the record's sequence number (format 2 on;
+//!                               absent in format 1 records: 0 here)
 //!          other keys: skipped, so later versions may add optional fields
 //! ```
 
@@ -37,6 +39,7 @@ const FIELD_KEY: u64 = 1;
 const FIELD_VALUE: u64 = 2;
 const FIELD_EXPIRES: u64 = 3;
 const FIELD_WRITTEN: u64 = 4;
+const FIELD_SEQ: u64 = 5;
 
 /// What a record says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +60,10 @@ pub struct RecordRef<'a> {
     pub value: &'a [u8],
     pub expires_at: u64,
     pub written_at: u64,
+    /// Where the record stands in the directory's history: every record
+    /// appended gets the next number, so a higher one is always newer
+    /// (see `log::store`). 0 in records of format 1, which had none.
+    pub seq: u64,
 }
 
 /// What `check_frame` found at an offset.
@@ -78,9 +85,9 @@ pub fn encode(out: &mut Vec<u8>, rec: &RecordRef<'_>) {
     {
         let mut enc = Encoder::from(&mut *out);
         let fields = match rec.kind {
-            Kind::Put => 3 + usize::from(rec.expires_at != 0) + 1,
-            Kind::Tombstone => 3,
-            Kind::Clear => 2,
+            Kind::Put => 4 + usize::from(rec.expires_at != 0) + 1,
+            Kind::Tombstone => 4,
+            Kind::Clear => 3,
         };
         // Writing into a Vec cannot fail.
         let _ = enc.push(Header::Map(Some(fields)));
@@ -100,6 +107,8 @@ pub fn encode(out: &mut Vec<u8>, rec: &RecordRef<'_>) {
         }
         let _ = enc.push(Header::Positive(FIELD_WRITTEN));
         let _ = enc.push(Header::Positive(rec.written_at));
+        let _ = enc.push(Header::Positive(FIELD_SEQ));
+        let _ = enc.push(Header::Positive(rec.seq));
     }
     let payload_len = (out.len() - start - FRAME_HEADER) as u32;
     let len_bytes = payload_len.to_le_bytes();
@@ -242,11 +251,11 @@ fn head(p: &[u8], pos: &mut usize) -> Option<(u8, u64)> {
 fn decode_known(p: &[u8]) -> Option<RecordRef<'_>> {
     let mut pos = 0;
     let (5, fields) = head(p, &mut pos)? else { return None };
-    if fields > 5 {
+    if fields > 6 {
         return None;
     }
     let (mut kind, mut key, mut value) = (None, None, None);
-    let (mut expires_at, mut written_at) = (0, 0);
+    let (mut expires_at, mut written_at, mut seq) = (0, 0, 0);
     let uint = |pos: &mut usize| match head(p, pos)? {
         (0, n) => Some(n),
         _ => None,
@@ -274,13 +283,14 @@ fn decode_known(p: &[u8]) -> Option<RecordRef<'_>> {
             FIELD_VALUE => value = Some(bytes(&mut pos)?),
             FIELD_EXPIRES => expires_at = uint(&mut pos)?,
             FIELD_WRITTEN => written_at = uint(&mut pos)?,
+            FIELD_SEQ => seq = uint(&mut pos)?,
             _ => return None,
         }
     }
     if pos != p.len() {
         return None;
     }
-    finish(kind?, key, value, expires_at, written_at)
+    finish(kind?, key, value, expires_at, written_at, seq)
 }
 
 /// The rules both decoding paths end with: which fields each kind needs.
@@ -290,6 +300,7 @@ fn finish<'a>(
     value: Option<&'a [u8]>,
     expires_at: u64,
     written_at: u64,
+    seq: u64,
 ) -> Option<RecordRef<'a>> {
     let key = match kind {
         Kind::Clear => key.unwrap_or(&[]),
@@ -305,6 +316,7 @@ fn finish<'a>(
         value,
         expires_at,
         written_at,
+        seq,
     })
 }
 
@@ -316,7 +328,7 @@ fn decode_general(payload: &[u8]) -> Option<RecordRef<'_>> {
         _ => return None,
     };
     let (mut kind, mut key, mut value) = (None, None, None);
-    let (mut expires_at, mut written_at) = (0, 0);
+    let (mut expires_at, mut written_at, mut seq) = (0, 0, 0);
     for _ in 0..fields {
         let field = match cur.header()? {
             Header::Positive(n) => n,
@@ -341,6 +353,7 @@ fn decode_general(payload: &[u8]) -> Option<RecordRef<'_>> {
             FIELD_VALUE => value = Some(cur.bytes()?),
             FIELD_EXPIRES => expires_at = cur.uint()?,
             FIELD_WRITTEN => written_at = cur.uint()?,
+            FIELD_SEQ => seq = cur.uint()?,
             _ => {
                 let h = cur.header()?;
                 cur.skip_after(h, 0)?;
@@ -350,7 +363,7 @@ fn decode_general(payload: &[u8]) -> Option<RecordRef<'_>> {
     if cur.pos != payload.len() {
         return None;
     }
-    finish(kind?, key, value, expires_at, written_at)
+    finish(kind?, key, value, expires_at, written_at, seq)
 }
 
 /// A position in a payload, pulling CBOR items with `ciborium_ll`.
@@ -436,6 +449,7 @@ mod tests {
                 value,
                 expires_at,
                 written_at: 1234,
+                seq: 77,
             },
         );
         out
@@ -459,6 +473,7 @@ mod tests {
         assert_eq!(rec.value, b"value");
         assert_eq!(rec.expires_at, 99);
         assert_eq!(rec.written_at, 1234);
+        assert_eq!(rec.seq, 77);
     }
 
     #[test]
@@ -473,11 +488,13 @@ mod tests {
                     value: b"",
                     expires_at: 0,
                     written_at: 5,
+                    seq: 1 << 40,
                 },
             );
             assert!(matches!(check_frame(&out), Frame::Valid { .. }));
             let rec = decode(payload(&out)).unwrap();
             assert_eq!(rec.kind, kind);
+            assert_eq!(rec.seq, 1 << 40);
         }
     }
 
@@ -525,6 +542,7 @@ mod tests {
                     value,
                     expires_at: exp,
                     written_at: 1 << 33,
+                    seq: exp / 3,
                 },
             );
             samples.push(payload(&out).to_vec());
@@ -559,6 +577,8 @@ mod tests {
         ];
         let rec = decode(&payload).unwrap();
         assert_eq!((rec.key, rec.value), (&b"k"[..], &b"v"[..]));
+        // A record of format 1 has no sequence number.
+        assert_eq!(rec.seq, 0);
     }
 
     #[test]

@@ -148,6 +148,28 @@ pub unsafe fn key_bytes<'a>(p: *const u8, len: usize) -> Result<&'a [u8]> {
     bytes(p, len, "key")
 }
 
+/// A value's `len` bytes at `p`: as `bytes`, but a length over the largest
+/// value any cache accepts is `TC_TOO_LARGE` before the pointer is used (the
+/// cache checks its own, smaller, maximum).
+///
+/// # Safety
+/// As `bytes`.
+pub unsafe fn value_bytes<'a>(p: *const u8, len: usize) -> Result<&'a [u8]> {
+    if p.is_null() {
+        return Err(null("value"));
+    }
+    if len as u64 > crate::options::MAX_VALUE_LIMIT {
+        return Err(Error::new(
+            Status::TC_TOO_LARGE,
+            format!(
+                "value: {len} bytes is over the largest value tiercache stores ({})",
+                crate::options::MAX_VALUE_LIMIT
+            ),
+        ));
+    }
+    bytes(p, len, "value")
+}
+
 fn null(name: &str) -> Error {
     Error::invalid(format!("{name} is NULL"))
 }

@@ -1,7 +1,7 @@
 //! `tc_cache` and the data functions: open, close, get, put, remove, flush,
 //! statistics.
 
-use super::boundary::{arg, arg_mut, bytes, guard, guard_void, key_bytes, set_last_error};
+use super::boundary::{arg, arg_mut, bytes, guard, guard_void, key_bytes, set_last_error, value_bytes};
 use super::options::tc_options;
 use crate::cache::Cache;
 use crate::error::{tc_status, Error, Status};
@@ -128,7 +128,7 @@ pub unsafe extern "C" fn tc_put(
     guard("tc_put", || {
         let c = handle(cache)?;
         let key = key_bytes(key, key_len)?;
-        let value = bytes(value, value_len, "value")?;
+        let value = value_bytes(value, value_len)?;
         c.put(key, value, ttl_ms)
     })
 }

@@ -47,6 +47,8 @@ thread_local! {
     /// so there can be several), for refusing a shutdown that would wait
     /// for its own caller.
     static INSIDE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// The gates whose shutdown the calling thread is running.
+    static SHUTTING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Bit of `Gate::state` set once the gate is closed; the bits below count
@@ -203,6 +205,11 @@ impl tc_cache {
     /// Idempotent; in a forked child it only closes the gate.
     pub(crate) fn shutdown(&self) -> Result<()> {
         let me = &self.gate as *const Gate as usize;
+        if SHUTTING.with(|s| s.borrow().contains(&me)) {
+            // Called by a destructor that this very shutdown is running (the
+            // loader's user data): the handle is already on its way down.
+            return Ok(());
+        }
         if INSIDE.with(|s| s.borrow().contains(&me)) {
             return Err(Error::invalid(
                 "called from inside a call on the same handle (a loader?): it would wait for itself",
@@ -218,13 +225,23 @@ impl tc_cache {
         // SAFETY: the gate is closed and empty, and only the first close
         // gets here: nothing else can read the cache any more.
         let cache = unsafe { (*self.cache.get()).take() };
-        let r = cache.map_or(Ok(()), Cache::close);
-        self.gate.finished();
-        r
+        // Whatever happens while the cache goes (a panic included), the
+        // shutdown finishes, so a later close does not wait for ever.
+        struct Finished<'a>(&'a Gate, usize);
+        impl Drop for Finished<'_> {
+            fn drop(&mut self) {
+                SHUTTING.with(|s| s.borrow_mut().retain(|g| *g != self.1));
+                self.0.finished();
+            }
+        }
+        SHUTTING.with(|s| s.borrow_mut().push(me));
+        let _finished = Finished(&self.gate, me);
+        cache.map_or(Ok(()), Cache::close)
     }
 
     /// Frees a handle: shuts it down first, except in a forked child, where
     /// the parent's cache is leaked rather than flushed and unlocked.
+    #[allow(clippy::boxed_local)] // it is the handle's allocation, freed here
     pub(crate) fn close(handle: Box<tc_cache>) -> Result<()> {
         if handle.forked() {
             // SAFETY: the child is the only user of this copy of the handle;

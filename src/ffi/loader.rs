@@ -4,7 +4,7 @@
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use super::boundary::{arg_mut, bytes, guard, RawStatus};
+use super::boundary::{arg_mut, guard, value_bytes, RawStatus};
 use super::cache::tc_cache;
 use crate::error::{tc_status, Error, Status};
 use crate::loader::{Loaded, Loader};
@@ -47,7 +47,7 @@ type tc_free_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 pub unsafe extern "C" fn tc_sink_put(sink: *mut tc_sink, value: *const u8, value_len: usize, ttl_ms: u64) -> tc_status {
     guard("tc_sink_put", || {
         let sink = arg_mut(sink, "sink")?;
-        let value = bytes(value, value_len, "value")?;
+        let value = value_bytes(value, value_len)?;
         if sink.value.is_some() {
             return Err(Error::invalid("sink: a value was already given for this load"));
         }
@@ -119,8 +119,9 @@ impl Drop for CLoader {
 /// Thread safety: the loader and the destructor may be called from any
 /// thread, the loader from several at once for different keys.
 ///
-/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache` is NULL (the destructor
-/// is not called then).
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache` is NULL; `TC_CLOSED`
+/// if the handle was shut down or inherited across `fork()`. On any failure
+/// the destructor is not called: `user_data` stays the caller's.
 ///
 /// # Safety
 /// `cache` is NULL or a live handle; `loader` and `free_user_data` are NULL

@@ -6,23 +6,28 @@
 //! when the index points at its very location, so liveness needs no key
 //! comparison and hint files suffice to find the records. Crash safety needs
 //! no temporary files: until the old segment is deleted, its records and
-//! their copies say the same thing, and the copies are fsynced before it is.
+//! their copies say the same thing, and the copies are written (and fsynced,
+//! unless the policy never fsyncs) before it is.
 //!
-//! Tombstones (and expired puts, which hide older values the same way) are
-//! carried forward as tombstones unless their segment is the oldest, since an
-//! older segment may still hold the value they hide. A clear record is only
-//! ever in the oldest segment (open and `clear` delete what is before it), so
-//! a segment holding one that is not the oldest is left alone.
+//! Every decision compares sequence numbers. A copy is a new record with a
+//! new number, so the numbers keep growing along the log. A record that is
+//! not its key's live one matters after a restart only if it hides older
+//! records of its key: a tombstone, or an expired put (the key's newest word,
+//! even when `purge_expired` has already dropped it from the index). Such a
+//! record is carried forward as a tombstone while some other segment holds
+//! records older than it and no newer live record of its key exists;
+//! otherwise it is dropped. A clear record hides everything older, so a
+//! segment holding one is left alone while another segment has older records
+//! (open and `clear` delete those, so that is only ever for an instant).
 
 use std::sync::atomic::Ordering;
 
 use super::hint::HintEntry;
 use super::index::Loc;
-use super::{fileio, Log, State};
+use super::{Log, State};
 use crate::clock::is_expired;
 use crate::error::{Error, Result};
-use crate::options::SyncPolicy;
-use crate::record::{Kind, RecordRef};
+use crate::record::Kind;
 
 /// A segment is compacted once at least this share of its payload is dead.
 const DEAD_RATIO: f64 = 0.5;
@@ -38,13 +43,20 @@ pub struct CompactReport {
     pub bytes_freed: u64,
 }
 
-/// What to do with one record of a segment being emptied.
+/// What becomes of one record of a segment being emptied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
-    /// Append it again at the end of the log.
+    /// The key's live put: append it again at the end of the log.
     Keep,
-    /// Append a tombstone for its key.
+    /// The key's live put, expired: it turns dead and, like a tombstone,
+    /// may still need to hide older records.
+    Expire { forward: bool },
+    /// Append a tombstone for its key (it hides older records).
     Tombstone,
+    /// Nothing needs it.
     Drop,
+    /// A clear record that still hides older segments: leave the segment.
+    Stay,
 }
 
 impl Log {
@@ -90,21 +102,20 @@ impl Log {
             if !st.store.segments.contains_key(&id) {
                 return Ok(false); // a clear took it meanwhile
             }
-            let oldest = st.store.oldest_id() == id;
+            let now = self.config.clock.now_ms();
             for e in chunk {
-                if e.kind == Kind::Clear && !oldest {
+                let fate = fate(&st, id, e, now);
+                if fate == Fate::Stay {
                     return Ok(false);
                 }
-                let fate = fate(&st, id, e, oldest, self.config.clock.now_ms());
-                self.move_record(&mut st, id, e, fate)
+                self.carry_out(&mut st, id, e, fate)
                     .map_err(|e| self.fail(format!("compact segment {id}"), e))?;
             }
             // The copies fill segments like any appends (but retire nothing:
             // this may be the oldest segment).
             if st.store.active_len() >= self.config.segment_bytes {
-                let sync = self.config.sync != SyncPolicy::TC_SYNC_NEVER;
                 st.store
-                    .seal_and_start(sync)
+                    .seal_and_start()
                     .map_err(|e| self.fail("start a new segment", e))?
                     .ok();
             }
@@ -113,63 +124,61 @@ impl Log {
         if !st.store.segments.contains_key(&id) {
             return Ok(false);
         }
-        // The copies reach the disk before the originals leave it.
-        self.make_durable(&mut st).map_err(|e| self.fail("fsync the log", e))?;
-        st.store
-            .delete_segment(id)
+        self.delete_emptied(&mut st, id)
             .map_err(|e| self.fail(format!("delete segment {id}"), e))?;
-        fileio::sync_dir(&self.dir).map_err(|e| self.fail(format!("fsync {}", self.dir.display()), e))?;
         Ok(true)
     }
 
-    /// Writes the buffer out and fsyncs the active segment (and, through
-    /// rolling, every segment before it), whatever the sync policy.
-    fn make_durable(&self, st: &mut State) -> std::io::Result<()> {
+    /// Deletes a segment whose records were carried out: the copies reach
+    /// the disk before the originals leave it.
+    fn delete_emptied(&self, st: &mut State, id: u32) -> std::io::Result<()> {
         st.store.write_buffer()?;
-        st.store.active().sync()?;
-        self.commit.synced_upto(st.store.appended);
-        Ok(())
+        st.store.sync_active()?;
+        if st.store.is_durable() {
+            self.commit.synced_upto(st.store.appended);
+        }
+        st.store.delete_segment(id)?;
+        st.store.sync_dir()
     }
 
-    fn move_record(&self, st: &mut State, id: u32, e: &HintEntry, fate: Fate) -> std::io::Result<()> {
+    /// Does what `fate` decided for record `e` of segment `id`.
+    fn carry_out(&self, st: &mut State, id: u32, e: &HintEntry, fate: Fate) -> std::io::Result<()> {
         let from = Loc::new(id, e.offset);
-        let kind = match fate {
-            Fate::Drop => return Ok(()),
-            Fate::Keep => Kind::Put,
-            Fate::Tombstone => Kind::Tombstone,
+        let (kind, unindex) = match fate {
+            Fate::Drop | Fate::Stay => return Ok(()),
+            Fate::Keep => (Kind::Put, false),
+            Fate::Expire { forward: false } => {
+                st.kill_at(e.hash, from);
+                return Ok(());
+            }
+            Fate::Expire { forward: true } => (Kind::Tombstone, true),
+            Fate::Tombstone => (Kind::Tombstone, false),
         };
         // Copy the record out: appending may move the buffer it lives in.
-        // A kept record is an index entry's, so it gets the index's check.
-        let read = if kind == Kind::Put {
-            st.store.indexed(e.hash, from)
-        } else {
+        // A live record is an index entry's, so it gets the index's check.
+        let read = if fate == Fate::Tombstone {
             st.store.record(from)
+        } else {
+            st.store.indexed(e.hash, from)
         };
         let (key, value, expires_at) = match read {
             Ok(r) => (r.key.to_vec(), r.value.to_vec(), r.expires_at),
             Err(_) => {
                 // Unreadable now: leave it out rather than copy a bad record.
                 self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
-                if kind == Kind::Put {
-                    st.index.remove(e.hash, |l| l == from);
-                }
+                st.kill_at(e.hash, from);
                 return Ok(());
             }
         };
-        let rec = RecordRef {
-            kind,
-            key: &key,
-            value: if kind == Kind::Put { &value } else { &[] },
-            expires_at: if kind == Kind::Put { expires_at } else { 0 },
-            written_at: self.config.clock.now_ms(),
-        };
-        let (to, len) = st.store.append(&rec)?;
+        if unindex {
+            st.kill_at(e.hash, from);
+        }
         if kind == Kind::Put {
-            st.index.insert(e.hash, to, |l| l == from);
-            // The copy's write time may encode to another length.
-            st.live_bytes = (st.live_bytes + len).saturating_sub(u64::from(e.len));
+            let a = st.store.append(&self.draft(Kind::Put, &key, &value, expires_at))?;
+            st.set_live(e.hash, a.loc, a.len, |_, l| l == from);
         } else {
-            st.store.segments.get_mut(&to.segment()).unwrap().dead += len;
+            let a = st.store.append(&self.draft(Kind::Tombstone, &key, &[], 0))?;
+            st.born_dead(a.loc, a.len);
         }
         Ok(())
     }
@@ -177,7 +186,9 @@ impl Log {
     /// Retires the oldest sealed segments while the directory is over its
     /// bound. Live entries read since they were written are re-appended while
     /// the active segment has room; the rest are dropped (`l2_evictions`).
-    /// Runs with the log's lock held, from the append that rolled a segment.
+    /// The oldest segment holds the oldest records, so its tombstones hide
+    /// nothing any more and go with it. Runs with the log's lock held, from
+    /// the append that rolled a segment.
     pub(super) fn enforce_capacity(&self, st: &mut State) {
         let max = self.config.max_bytes;
         if max == 0 {
@@ -189,32 +200,20 @@ impl Log {
             let mut marks = self.read_marks.lock();
             for e in &entries {
                 let loc = Loc::new(id, e.offset);
-                if e.kind != Kind::Put || st.index.get(e.hash, |l| l == loc).is_none() {
+                if e.kind != Kind::Put || !st.is_live(e.hash, loc) {
                     continue; // dead, or a tombstone with nothing older to hide
                 }
                 let room = st.store.active_len() + u64::from(e.len) <= self.config.segment_bytes;
-                if room && marks.remove(&e.hash) && self.move_record(st, id, e, Fate::Keep).is_ok() {
+                if room && marks.remove(&e.hash) && self.carry_out(st, id, e, Fate::Keep).is_ok() {
                     self.counters.l2_readmissions.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                st.index.remove(e.hash, |l| l == loc);
-                st.live_bytes = st.live_bytes.saturating_sub(u64::from(e.len));
+                st.kill_at(e.hash, loc);
                 marks.remove(&e.hash);
                 self.counters.l2_evictions.fetch_add(1, Ordering::Relaxed);
             }
             drop(marks);
-            let sync = self.config.sync != SyncPolicy::TC_SYNC_NEVER;
-            let res = (|| {
-                if sync {
-                    self.make_durable(st)?;
-                }
-                st.store.delete_segment(id)?;
-                if sync {
-                    fileio::sync_dir(&self.dir)?;
-                }
-                Ok(())
-            })();
-            if let Err(e) = res {
+            if let Err(e) = self.delete_emptied(st, id) {
                 let _: Error = self.fail(format!("retire segment {id}"), e);
                 return;
             }
@@ -241,27 +240,50 @@ fn candidates(st: &State, force: bool) -> Vec<u32> {
         .collect()
 }
 
-/// Decides what becomes of record `e` of segment `id`.
-fn fate(st: &State, id: u32, e: &HintEntry, oldest: bool, now: u64) -> Fate {
+/// Whether a segment other than `id` holds records older than `seq`.
+fn older_records_elsewhere(st: &State, id: u32, seq: u64) -> bool {
+    st.store.segments.values().any(|s| s.id != id && s.first_seq < seq)
+}
+
+/// Decides what becomes of record `e` of segment `id` (see the module doc).
+fn fate(st: &State, id: u32, e: &HintEntry, now: u64) -> Fate {
     let loc = Loc::new(id, e.offset);
+    // Hints of format 1 segments carry no numbers; such a segment is older
+    // than every format 2 one, so its records are older than all of theirs.
+    let seq = if e.seq == 0 {
+        st.store.segments[&id].first_seq
+    } else {
+        e.seq
+    };
+    let hides_older = || older_records_elsewhere(st, id, seq);
+    let expired = is_expired(e.expires_at, now);
     match e.kind {
-        Kind::Put if !is_expired(e.expires_at, now) => {
-            if st.index.get(e.hash, |l| l == loc).is_some() {
-                Fate::Keep
+        Kind::Clear if hides_older() => Fate::Stay,
+        Kind::Clear => Fate::Drop,
+        Kind::Put if st.is_live(e.hash, loc) => {
+            if expired {
+                Fate::Expire { forward: hides_older() }
             } else {
-                Fate::Drop
+                Fate::Keep
             }
         }
-        // An expired put or a tombstone: it may hide an older value.
-        Kind::Put | Kind::Tombstone if !oldest => {
+        // Superseded by a newer record of its key, which hides what it hid.
+        Kind::Put if !expired => Fate::Drop,
+        // A tombstone or an expired put that is not live.
+        _ => {
+            if !hides_older() {
+                return Fate::Drop;
+            }
             let Ok(r) = st.store.record(loc) else { return Fate::Drop };
-            // A newer live value of the key makes it redundant.
-            if st.index.get(e.hash, |l| st.store.key_is(l, r.key)).is_some() {
+            let newer_live = st
+                .find_by(e.hash, |l| st.store.key_is(l, r.key))
+                .and_then(|l| st.store.seq_at(l))
+                .is_some_and(|live_seq| live_seq > seq);
+            if newer_live {
                 Fate::Drop
             } else {
                 Fate::Tombstone
             }
         }
-        _ => Fate::Drop,
     }
 }

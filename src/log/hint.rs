@@ -3,15 +3,17 @@
 //!
 //! A hint is written once, when its segment is sealed, through a temporary
 //! file that is fsynced and renamed into place (then the directory is
-//! fsynced). It is checksummed as a whole and names the segment and its
+//! fsynced; under `TC_SYNC_NEVER` nothing is fsynced, and a hint that a
+//! crash leaves short or stale fails its checks and is rebuilt). It is checksummed as a whole and names the segment and its
 //! length: a hint that is short, damaged, or describes another length is
 //! ignored (the segment is scanned instead) and written afresh.
 //!
 //! ```text
-//! header  (32 bytes): "TCH1", u16 version (1), u16 0, u64 segment id,
+//! header  (32 bytes): "TCH1", u16 version (2), u16 0, u64 segment id,
 //!                     u64 segment length, u64 entry count
-//! entry   (29 bytes): u64 key hash, u64 offset, u32 frame length,
-//!                     u8 kind (1 put, 2 tombstone, 3 clear), u64 expires_at
+//! entry   (37 bytes): u64 key hash, u64 offset, u32 frame length,
+//!                     u8 kind (1 put, 2 tombstone, 3 clear), u64 expires_at,
+//!                     u64 seq (0 for the records of a format 1 segment)
 //! trailer  (4 bytes): CRC32 of everything before it
 //! ```
 //! All integers little-endian.
@@ -25,9 +27,11 @@ use super::fileio;
 use crate::record::Kind;
 
 const MAGIC: [u8; 4] = *b"TCH1";
-const VERSION: u16 = 1;
+/// Version 1 hints had no sequence numbers: they are ignored (the segment
+/// is scanned and the hint written again).
+const VERSION: u16 = 2;
 const HEADER: usize = 32;
-const ENTRY: usize = 29;
+const ENTRY: usize = 37;
 
 /// What a hint says about one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +41,7 @@ pub struct HintEntry {
     pub len: u32,
     pub kind: Kind,
     pub expires_at: u64,
+    pub seq: u64,
 }
 
 pub fn file_name(id: u32) -> String {
@@ -61,6 +66,7 @@ fn encode(id: u32, seg_len: u64, entries: &[HintEntry]) -> Vec<u8> {
         out.extend_from_slice(&e.len.to_le_bytes());
         out.push(e.kind as u8);
         out.extend_from_slice(&e.expires_at.to_le_bytes());
+        out.extend_from_slice(&e.seq.to_le_bytes());
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -68,8 +74,9 @@ fn encode(id: u32, seg_len: u64, entries: &[HintEntry]) -> Vec<u8> {
 }
 
 /// Writes the hint of segment `id` (of `seg_len` bytes): temp file, fsync,
-/// rename, fsync the directory. Returns the hint file's size.
-pub fn write(dir: &Path, id: u32, seg_len: u64, entries: &[HintEntry]) -> io::Result<u64> {
+/// rename, fsync the directory (the fsyncs only if `durable`). Returns the
+/// hint file's size.
+pub fn write(dir: &Path, id: u32, seg_len: u64, entries: &[HintEntry], durable: bool) -> io::Result<u64> {
     let bytes = encode(id, seg_len, entries);
     let tmp = dir.join(format!("{}.tmp", file_name(id)));
     fileio::create(&tmp)?;
@@ -86,9 +93,14 @@ pub fn write(dir: &Path, id: u32, seg_len: u64, entries: &[HintEntry]) -> io::Re
             done += fileio::write_at(&f, &tmp, &bytes[done..], done as u64)?;
         }
         f.flush()?;
-        fileio::sync_data(&f, &tmp)?;
+        if durable {
+            fileio::sync_data(&f, &tmp)?;
+        }
         fileio::rename(&tmp, &path(dir, id))?;
-        fileio::sync_dir(dir)
+        if durable {
+            fileio::sync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -138,6 +150,7 @@ fn decode(bytes: &[u8], id: u32, seg_len: u64) -> Option<Vec<HintEntry>> {
                 len: u32::from_le_bytes(e[16..20].try_into().unwrap()),
                 kind,
                 expires_at: u64::from_le_bytes(e[21..29].try_into().unwrap()),
+                seq: u64::from_le_bytes(e[29..37].try_into().unwrap()),
             };
             // Every record must lie inside the segment it describes.
             (entry.offset.checked_add(u64::from(entry.len))? <= seg_len).then_some(entry)
@@ -157,6 +170,7 @@ mod tests {
                 len: 30,
                 kind: Kind::Put,
                 expires_at: 0,
+                seq: 3,
             },
             HintEntry {
                 hash: 2,
@@ -164,6 +178,7 @@ mod tests {
                 len: 20,
                 kind: Kind::Tombstone,
                 expires_at: 9,
+                seq: 4,
             },
         ]
     }
@@ -171,7 +186,7 @@ mod tests {
     #[test]
     fn round_trip_and_rejects_mismatches() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), 7, 66, &sample()).unwrap();
+        write(dir.path(), 7, 66, &sample(), true).unwrap();
         assert_eq!(read(dir.path(), 7, 66), Some(sample()));
         assert_eq!(read(dir.path(), 7, 67), None, "another segment length");
         assert_eq!(read(dir.path(), 8, 66), None, "no such file");

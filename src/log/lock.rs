@@ -18,22 +18,34 @@ pub const LOCK_FILE: &str = "LOCK";
 /// Holds the lock until dropped.
 #[derive(Debug)]
 pub struct DirLock {
-    _file: File,
+    _file: Option<File>,
 }
 
 impl DirLock {
-    pub fn acquire(dir: &Path) -> Result<DirLock> {
+    /// Takes the lock of `dir`: exclusive, or shared if `read_only`.
+    pub fn acquire(dir: &Path, read_only: bool) -> Result<DirLock> {
         let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::io(format!("open lock file {}", path.display()), e))?;
+        let opened = if read_only {
+            OpenOptions::new().read(true).open(&path)
+        } else {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)
+        };
+        let file = match opened {
+            Ok(f) => f,
+            Err(e) if read_only && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(DirLock { _file: None });
+            }
+            Err(e) => return Err(Error::io(format!("open lock file {}", path.display()), e)),
+        };
+        let how = if read_only { libc::LOCK_SH } else { libc::LOCK_EX };
         // SAFETY: flock on a descriptor we own; it touches no memory.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        let rc = unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) };
         if rc != 0 {
             let err = std::io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
@@ -47,6 +59,6 @@ impl DirLock {
             }
             return Err(Error::io(format!("lock {}", path.display()), err));
         }
-        Ok(DirLock { _file: file })
+        Ok(DirLock { _file: Some(file) })
     }
 }

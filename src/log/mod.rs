@@ -22,6 +22,7 @@ mod index;
 mod lock;
 mod recovery;
 mod segment;
+mod state;
 mod store;
 pub mod verify;
 
@@ -44,9 +45,9 @@ use crate::stats::Counters;
 use commit::{Commit, Turn};
 pub use compact::CompactReport;
 pub use index::key_hash;
-use index::{Index, Loc};
 use lock::DirLock;
-use store::Store;
+pub(crate) use state::State;
+use store::Draft;
 
 /// What the log needs to know from the cache's options.
 #[derive(Debug, Clone)]
@@ -59,6 +60,13 @@ pub struct LogConfig {
     pub read_only: bool,
     /// Where the time comes from (write times, expiry at open and compaction).
     pub clock: Clock,
+}
+
+impl LogConfig {
+    /// Whether the log ever fsyncs (never under `TC_SYNC_NEVER`).
+    pub fn durable(&self) -> bool {
+        self.sync != SyncPolicy::TC_SYNC_NEVER
+    }
 }
 
 /// Sizes of the log now.
@@ -103,16 +111,10 @@ struct Pending {
     clear: bool,
 }
 
-pub(crate) struct State {
-    index: Index,
-    store: Store,
-    /// Bytes of the records the index points at.
-    live_bytes: u64,
-}
-
 impl Log {
-    /// Opens (creating if need be) the log in `dir`, taking its lock and
-    /// rebuilding the index from the segments.
+    /// Opens (creating if need be, unless read-only) the log in `dir`,
+    /// taking its lock (shared when read-only) and rebuilding the index from
+    /// the segments.
     pub fn open(dir: &Path, config: LogConfig, counters: Arc<Counters>) -> Result<Log> {
         if config.read_only && !dir.is_dir() {
             return Err(Error::invalid(format!("no cache directory at {}", dir.display())));
@@ -127,8 +129,8 @@ impl Log {
         if !dir.is_dir() {
             return Err(Error::invalid(format!("{} is not a directory", dir.display())));
         }
-        let lock = DirLock::acquire(dir)?;
-        let state = recovery::rebuild(dir, &counters, config.read_only, config.clock.now_ms())?;
+        let lock = DirLock::acquire(dir, config.read_only)?;
+        let state = recovery::rebuild(dir, &counters, &config)?;
         let log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -151,19 +153,7 @@ impl Log {
     /// The live, unexpired value of `key`, checked against its checksum and key.
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<(Arc<[u8]>, u64)> {
         let st = self.state.read();
-        let mut found = None;
-        st.index.get(h, |loc| match st.store.indexed_as(h, loc, key) {
-            Ok(Some(r)) => {
-                found = Some(r);
-                true
-            }
-            Ok(None) => false,
-            Err(_) => {
-                self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-        });
-        let r = found?;
+        let r = self.read_live(&st, key, h)?;
         if now.expired(r.expires_at) {
             return None;
         }
@@ -179,30 +169,44 @@ impl Log {
     /// Whether `key` has a live, unexpired value.
     pub fn contains(&self, key: &[u8], h: u64, now: &Now) -> bool {
         let st = self.state.read();
-        let mut found = None;
-        st.index.get(h, |loc| match st.store.indexed_as(h, loc, key) {
-            Ok(Some(r)) => {
-                found = Some(r.expires_at);
-                true
-            }
-            _ => false,
-        });
-        found.is_some_and(|exp| !now.expired(exp))
+        self.read_live(&st, key, h).is_some_and(|r| !now.expired(r.expires_at))
     }
 
-    /// Appends a put of `key` and points the index at it. While degraded it
-    /// writes nothing: the key is forgotten on disk instead (see the module
-    /// doc). Wait for the ticket with `wait_durable` when the policy is
-    /// `TC_SYNC_ALWAYS`.
-    pub fn put(&self, key: &[u8], h: u64, value: &[u8], expires_at: u64) -> Ticket {
-        self.maybe_recover();
-        let rec = RecordRef {
-            kind: Kind::Put,
+    /// `key`'s live record, verified (a record that fails is counted corrupt).
+    fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<RecordRef<'a>> {
+        let mut found = None;
+        st.find_by(h, |loc| match st.store.indexed_as(h, loc, key) {
+            Ok(Some(r)) => {
+                found = Some(r);
+                true
+            }
+            Ok(None) => false,
+            Err(_) => {
+                self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        });
+        found
+    }
+
+    /// A record to append now.
+    fn draft<'a>(&self, kind: Kind, key: &'a [u8], value: &'a [u8], expires_at: u64) -> Draft<'a> {
+        Draft {
+            kind,
             key,
             value,
             expires_at,
             written_at: self.config.clock.now_ms(),
-        };
+        }
+    }
+
+    /// Appends a put of `key` and makes it the key's live record. While
+    /// degraded it writes nothing: the key is forgotten on disk instead (see
+    /// the module doc). Wait for the ticket with `wait_durable` when the
+    /// policy is `TC_SYNC_ALWAYS`.
+    pub fn put(&self, key: &[u8], h: u64, value: &[u8], expires_at: u64) -> Ticket {
+        self.maybe_recover();
+        let draft = self.draft(Kind::Put, key, value, expires_at);
         let mut st = self.state.write();
         if self.config.max_bytes > 0 {
             self.read_marks.lock().remove(&h);
@@ -211,23 +215,15 @@ impl Log {
             self.forget(&mut st, key, h);
             return None;
         }
-        let (loc, len) = match st.store.append(&rec) {
-            Ok(x) => x,
+        let a = match st.store.append(&draft) {
+            Ok(a) => a,
             Err(e) => {
                 self.fail("write the log", e);
                 self.forget(&mut st, key, h);
                 return None;
             }
         };
-        let State {
-            index,
-            store,
-            live_bytes,
-        } = &mut *st;
-        if let Some(old) = index.insert(h, loc, |l| store.key_is(l, key)) {
-            mark_dead(store, live_bytes, old);
-        }
-        *live_bytes += len;
+        st.set_live(h, a.loc, a.len, |s, l| s.key_is(l, key));
         let ticket = st.store.appended;
         self.after_append(&mut st);
         Some(ticket)
@@ -273,11 +269,11 @@ impl Log {
     pub fn remove(&self, key: &[u8], h: u64, now: u64) -> bool {
         self.maybe_recover();
         let mut st = self.state.write();
-        let State { index, store, .. } = &mut *st;
-        let Some(loc) = index.get(h, |l| store.key_is(l, key)) else {
+        let Some(loc) = st.find(h, key) else {
             return false;
         };
-        let live = store
+        let live = st
+            .store
             .record(loc)
             .map(|r| !is_expired(r.expires_at, now))
             .unwrap_or(false);
@@ -300,7 +296,7 @@ impl Log {
         self.maybe_recover();
         let mut st = self.state.write();
         let mut doomed = Vec::new();
-        for (h, loc) in st.index.iter() {
+        for (h, loc) in st.live() {
             if let Ok(r) = st.store.indexed(h, loc) {
                 if r.key.starts_with(prefix) {
                     doomed.push((h, r.key.to_vec(), !is_expired(r.expires_at, now)));
@@ -319,26 +315,20 @@ impl Log {
     }
 
     /// Forgets every expired record (no tombstone is needed: an expired record
-    /// stays expired after a restart); returns the keys forgotten.
+    /// stays expired after a restart, and compaction carries it forward as a
+    /// tombstone while it may hide an older value); returns the keys forgotten.
     pub fn purge_expired(&self, now: u64) -> Vec<Vec<u8>> {
         let mut st = self.state.write();
         let mut doomed = Vec::new();
-        for (h, loc) in st.index.iter() {
+        for (h, loc) in st.live() {
             if let Ok(r) = st.store.indexed(h, loc) {
                 if is_expired(r.expires_at, now) {
                     doomed.push((h, loc, r.key.to_vec()));
                 }
             }
         }
-        let State {
-            index,
-            store,
-            live_bytes,
-        } = &mut *st;
         for (h, loc, _) in &doomed {
-            if index.remove(*h, |l| l == *loc).is_some() {
-                mark_dead(store, live_bytes, *loc);
-            }
+            st.kill_at(*h, *loc);
         }
         doomed.into_iter().map(|(_, _, k)| k).collect()
     }
@@ -349,43 +339,43 @@ impl Log {
     pub fn clear(&self) {
         self.maybe_recover();
         let mut st = self.state.write();
-        st.index.clear();
-        st.live_bytes = 0;
         if self.commit.is_degraded() {
-            let mut p = self.pending.lock();
-            p.keys.clear();
-            p.clear = true;
+            self.forget_all(&mut st);
             return;
         }
         if let Err(e) = self.clear_on_disk(&mut st) {
             self.fail("clear the log", e);
-            self.pending.lock().clear = true;
+            self.forget_all(&mut st);
         }
     }
 
+    /// Degraded: the index forgets everything, and recovery will clear the
+    /// disk (a clear hides every key, so the pending keys need nothing more).
+    fn forget_all(&self, st: &mut State) {
+        let (loc, len) = (st.store.next_loc(), 0);
+        st.clear_all(loc, len);
+        let mut p = self.pending.lock();
+        p.keys.clear();
+        p.clear = true;
+    }
+
     fn clear_on_disk(&self, st: &mut State) -> io::Result<()> {
-        let sync = self.config.sync != SyncPolicy::TC_SYNC_NEVER;
-        st.store.seal_and_start(sync)?.ok();
-        let rec = RecordRef {
-            kind: Kind::Clear,
-            key: &[],
-            value: &[],
-            expires_at: 0,
-            written_at: self.config.clock.now_ms(),
-        };
-        st.store.append(&rec)?;
-        // On disk before anything is deleted, whatever the sync policy.
+        st.store.seal_and_start()?.ok();
+        let a = st.store.append(&self.draft(Kind::Clear, &[], &[], 0))?;
+        // On disk before anything is deleted (fsynced unless the policy
+        // never fsyncs: even then a killed process leaves it written).
         st.store.write_buffer()?;
-        st.store.active().sync()?;
+        st.store.sync_active()?;
+        st.clear_all(a.loc, a.len);
         let active = st.store.active().id;
         let old: Vec<u32> = st.store.segments.keys().copied().filter(|id| *id != active).collect();
         for id in old {
             st.store.delete_segment(id)?;
         }
-        fileio::sync_dir(&self.dir)?;
-        let a = st.store.active_mut();
-        a.dead = a.payload_bytes();
-        self.commit.synced_upto(st.store.appended);
+        st.store.sync_dir()?;
+        if st.store.is_durable() {
+            self.commit.synced_upto(st.store.appended);
+        }
         Ok(())
     }
 
@@ -400,10 +390,11 @@ impl Log {
         }
         let mut st = self.state.write();
         st.store.write_buffer().map_err(|e| self.fail("write the log", e))?;
-        if self.config.sync != SyncPolicy::TC_SYNC_NEVER {
-            let seg = st.store.active();
-            seg.sync()
-                .map_err(|e| self.fail(format!("fsync {}", seg.path.display()), e))?;
+        if st.store.is_durable() {
+            let path = st.store.active().path.clone();
+            st.store
+                .sync_active()
+                .map_err(|e| self.fail(format!("fsync {}", path.display()), e))?;
             self.commit.synced_upto(st.store.appended);
         }
         Ok(())
@@ -412,7 +403,11 @@ impl Log {
     /// Drops what was appended but not yet written to a file, as a crash
     /// of the process would (see `Cache::simulate_crash`).
     pub fn discard_unwritten(&self) {
-        self.state.write().store.buf.clear();
+        let mut st = self.state.write();
+        let n = st.store.buf.len();
+        st.store.buf.clear();
+        // Keep `appended` honest for anything still waiting on a ticket.
+        st.store.appended -= n as u64;
     }
 
     pub fn is_degraded(&self) -> bool {
@@ -433,7 +428,7 @@ impl Log {
             return;
         }
         let (id, len) = (st.store.active().id, st.store.active().len());
-        match hint::write(&self.dir, id, len, &st.store.active_entries) {
+        match hint::write(&self.dir, id, len, &st.store.active_entries, st.store.is_durable()) {
             Ok(bytes) => st.store.active_mut().hint_bytes = bytes,
             Err(_) => {
                 self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
@@ -463,18 +458,11 @@ impl Log {
                 p.clear = false;
             }
             for key in p.keys.iter() {
-                let rec = RecordRef {
-                    kind: Kind::Tombstone,
-                    key,
-                    value: &[],
-                    expires_at: 0,
-                    written_at: self.config.clock.now_ms(),
-                };
-                let (loc, len) = st.store.append(&rec)?;
-                st.store.segments.get_mut(&loc.segment()).unwrap().dead += len;
+                let a = st.store.append(&self.draft(Kind::Tombstone, key, &[], 0))?;
+                st.born_dead(a.loc, a.len);
             }
             st.store.write_buffer()?;
-            st.store.active().sync()?;
+            st.store.sync_active()?;
             p.keys.clear();
             Ok(())
         })();
@@ -495,17 +483,23 @@ impl Log {
         self.maybe_recover();
         let st = self.state.read();
         LogSizes {
-            entries: st.index.len() as u64,
-            live_bytes: st.live_bytes,
+            entries: st.entries() as u64,
+            live_bytes: st.live_bytes(),
             file_bytes: st.store.disk_bytes(),
             segments: st.store.segments.len() as u64,
         }
     }
 
+    /// Checks that the counts agree with the records (see `State::check`).
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+        self.state.read().check()
+    }
+
     /// Calls `f` with every live record (expired ones included), in no order.
     pub fn for_each(&self, mut f: impl FnMut(&RecordRef<'_>)) {
         let st = self.state.read();
-        for (h, loc) in st.index.iter() {
+        for (h, loc) in st.live() {
             if let Ok(r) = st.store.indexed(h, loc) {
                 f(&r);
             }
@@ -518,15 +512,14 @@ impl Log {
         if st.store.active_len() < self.config.segment_bytes || self.commit.is_degraded() {
             return;
         }
-        let sync = self.config.sync != SyncPolicy::TC_SYNC_NEVER;
-        match st.store.seal_and_start(sync) {
+        match st.store.seal_and_start() {
             Ok(hint) => {
                 if hint.is_err() {
                     // Only an optimisation: the segment is scanned on open.
                     self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
                 }
-                if sync {
-                    self.commit.synced_upto(st.store.appended - st.store.buf.len() as u64);
+                if st.store.is_durable() {
+                    self.commit.synced_upto(st.store.appended);
                 }
                 self.enforce_capacity(st);
             }
@@ -542,30 +535,22 @@ impl Log {
             self.forget(st, key, h);
             return;
         }
-        let rec = RecordRef {
-            kind: Kind::Tombstone,
-            key,
-            value: &[],
-            expires_at: 0,
-            written_at: self.config.clock.now_ms(),
-        };
-        let (loc, len) = match st.store.append(&rec) {
-            Ok(x) => x,
+        let a = match st.store.append(&self.draft(Kind::Tombstone, key, &[], 0)) {
+            Ok(a) => a,
             Err(e) => {
                 self.fail("write the log", e);
                 self.forget(st, key, h);
                 return;
             }
         };
-        st.unindex(key, h);
-        // The tombstone itself is dead weight as soon as it is written.
-        st.store.segments.get_mut(&loc.segment()).unwrap().dead += len;
+        st.kill_key(h, key);
+        st.born_dead(a.loc, a.len);
     }
 
     /// Degraded: the disk's value of `key` can no longer be replaced, so the
     /// index forgets it and recovery will tombstone it.
     fn forget(&self, st: &mut State, key: &[u8], h: u64) {
-        st.unindex(key, h);
+        st.kill_key(h, key);
         self.pending.lock().keys.insert(key.into());
     }
 
@@ -584,27 +569,5 @@ impl Log {
                 self.dir.display()
             ),
         )
-    }
-}
-
-impl State {
-    /// Drops `key` from the index; its record's bytes become dead.
-    fn unindex(&mut self, key: &[u8], h: u64) {
-        let State {
-            index,
-            store,
-            live_bytes,
-        } = self;
-        if let Some(old) = index.remove(h, |l| store.key_is(l, key)) {
-            mark_dead(store, live_bytes, old);
-        }
-    }
-}
-
-fn mark_dead(store: &mut Store, live_bytes: &mut u64, loc: Loc) {
-    let len = store.frame_len(loc);
-    *live_bytes = live_bytes.saturating_sub(len);
-    if let Some(seg) = store.segments.get_mut(&loc.segment()) {
-        seg.dead += len;
     }
 }

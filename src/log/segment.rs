@@ -21,8 +21,11 @@ use super::fileio;
 pub const HEADER_LEN: u64 = 16;
 /// First four bytes of every segment file.
 pub const MAGIC: [u8; 4] = *b"TCL2";
-/// Format version written in bytes 4..6.
-pub const VERSION: u16 = 1;
+/// Format version written in bytes 4..6. Version 2 records carry sequence
+/// numbers; version 1 segments (whose records have none) are still read.
+pub const VERSION: u16 = 2;
+/// The oldest format version this one reads.
+pub const OLDEST_READABLE: u16 = 1;
 /// The smallest map of an active segment; it doubles from there.
 const MIN_MAP: u64 = 1 << 20;
 
@@ -75,6 +78,13 @@ pub struct Segment {
     pub dead: u64,
     /// Bytes of this segment's hint file (0 if it has none).
     pub hint_bytes: u64,
+    /// The format version in its header (`VERSION` for every segment this
+    /// version creates).
+    pub format: u16,
+    /// The sequence number of its first record (`u64::MAX` while it has
+    /// none): every record in it is at least this new, since sequence
+    /// numbers grow along the log.
+    pub first_seq: u64,
 }
 
 impl Segment {
@@ -96,14 +106,17 @@ impl Segment {
             len: 0,
             dead: 0,
             hint_bytes: 0,
+            format: VERSION,
+            first_seq: u64::MAX,
         };
         seg.append(&header(id))?;
         Ok(seg)
     }
 
-    /// Opens an existing segment and maps what it holds.
-    pub fn open(path: &Path, id: u32) -> io::Result<(Segment, HeaderCheck)> {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
+    /// Opens an existing segment and maps what it holds; for reading only
+    /// unless `writable` (a read-only cache needs no write permission).
+    pub fn open(path: &Path, id: u32, writable: bool) -> io::Result<(Segment, HeaderCheck)> {
+        let file = OpenOptions::new().read(true).write(writable).open(path)?;
         let len = file.metadata()?.len();
         let mut seg = Segment {
             id,
@@ -113,9 +126,14 @@ impl Segment {
             len,
             dead: 0,
             hint_bytes: 0,
+            format: VERSION,
+            first_seq: u64::MAX,
         };
         seg.remap(len)?;
         let check = seg.check_header();
+        if check == HeaderCheck::Ok {
+            seg.format = u16::from_le_bytes([seg.bytes()[4], seg.bytes()[5]]);
+        }
         Ok((seg, check))
     }
 
@@ -131,7 +149,7 @@ impl Segment {
         if version > VERSION {
             return HeaderCheck::NewerVersion(version);
         }
-        if version != VERSION || b[8..16] != u64::from(self.id).to_le_bytes() {
+        if version < OLDEST_READABLE || b[8..16] != u64::from(self.id).to_le_bytes() {
             return HeaderCheck::Bad;
         }
         HeaderCheck::Ok
@@ -246,10 +264,10 @@ mod tests {
         assert_eq!(s.bytes().len() as u64, HEADER_LEN + big.len() as u64);
         assert_eq!(s.bytes()[HEADER_LEN as usize + 5], 7);
         drop(s);
-        let (s, check) = Segment::open(&dir.path().join(file_name(3)), 3).unwrap();
+        let (s, check) = Segment::open(&dir.path().join(file_name(3)), 3, false).unwrap();
         assert_eq!(check, HeaderCheck::Ok);
         assert_eq!(s.len(), HEADER_LEN + big.len() as u64);
-        let (_, check) = Segment::open(&dir.path().join(file_name(3)), 4).unwrap();
+        let (_, check) = Segment::open(&dir.path().join(file_name(3)), 4, false).unwrap();
         assert_eq!(check, HeaderCheck::Bad);
     }
 }

@@ -5,6 +5,17 @@
 //! (records appended but not yet written). `Store` only stores and reads; it
 //! keeps no index and decides nothing about liveness (that is `Log`'s job),
 //! and it reports I/O errors as they are, for `Log` to count and act on.
+//!
+//! `Store` is the one place that gives records their sequence numbers:
+//! `append` takes a [`Draft`], which has none, and stamps it with the next
+//! one. So sequence numbers grow strictly along the log (segment id, then
+//! offset), whoever appends — a put, a tombstone, a clear, or a copy made by
+//! compaction or readmission, which is a new record with a new number.
+//! Recovery checks that they do and trusts nothing that does not.
+//!
+//! It is also the one place that writes or fsyncs: a store opened read-only
+//! refuses every write, and one whose sync policy is `TC_SYNC_NEVER` never
+//! calls fsync (`durable` is false).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -32,6 +43,31 @@ pub struct Store {
     /// The highest segment id of any segment file in the directory, readable
     /// or not: a new segment takes the next one, never a skipped file's.
     pub max_id_seen: u32,
+    /// The sequence number the next appended record gets.
+    next_seq: u64,
+    /// fsync at all (false under `TC_SYNC_NEVER`).
+    durable: bool,
+    /// Refuse every change to the directory.
+    read_only: bool,
+}
+
+/// A record to append: everything but its sequence number, which only
+/// `Store::append` gives.
+#[derive(Debug, Clone, Copy)]
+pub struct Draft<'a> {
+    pub kind: Kind,
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub expires_at: u64,
+    pub written_at: u64,
+}
+
+/// Where `append` put a record.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended {
+    pub loc: Loc,
+    /// Frame and payload bytes.
+    pub len: u64,
 }
 
 /// Why a location did not yield a record.
@@ -44,7 +80,7 @@ pub enum Bad {
 }
 
 impl Store {
-    pub fn new(dir: PathBuf) -> Store {
+    pub fn new(dir: PathBuf, durable: bool, read_only: bool) -> Store {
         Store {
             dir,
             segments: BTreeMap::new(),
@@ -52,7 +88,51 @@ impl Store {
             active_entries: Vec::new(),
             appended: 0,
             max_id_seen: 0,
+            next_seq: 1,
+            durable,
+            read_only,
         }
+    }
+
+    /// After recovery has read records up to `seq`: the next append gets a
+    /// higher number.
+    pub fn seen_seq(&mut self, seq: u64) {
+        self.next_seq = self.next_seq.max(seq + 1);
+    }
+
+    /// The sequence number the last appended (or recovered) record has.
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    fn writable(&self) -> io::Result<()> {
+        if self.read_only {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the cache was opened read-only",
+            ));
+        }
+        Ok(())
+    }
+
+    /// fsyncs the active segment's file, unless the policy never fsyncs.
+    pub fn sync_active(&self) -> io::Result<()> {
+        if self.durable {
+            self.active().sync()?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the directory, unless the policy never fsyncs.
+    pub fn sync_dir(&self) -> io::Result<()> {
+        if self.durable {
+            fileio::sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    pub fn is_durable(&self) -> bool {
+        self.durable
     }
 
     pub fn active(&self) -> &Segment {
@@ -169,13 +249,27 @@ impl Store {
         }
     }
 
-    /// Encodes `rec` into the buffer, writing the buffer out when it is full.
-    /// Returns the record's location and length; on error nothing of `rec`
-    /// stays in the log.
-    pub fn append(&mut self, rec: &RecordRef<'_>) -> io::Result<(Loc, u64)> {
+    /// The sequence number of the record at `loc` (checked, like `record`).
+    pub fn seq_at(&self, loc: Loc) -> Option<u64> {
+        self.record(loc).ok().map(|r| r.seq)
+    }
+
+    /// Stamps `draft` with the next sequence number and encodes it into the
+    /// buffer, writing the buffer out when it is full. On error nothing of
+    /// the record stays in the log and its number is not used.
+    pub fn append(&mut self, draft: &Draft<'_>) -> io::Result<Appended> {
+        self.writable()?;
+        let rec = RecordRef {
+            kind: draft.kind,
+            key: draft.key,
+            value: draft.value,
+            expires_at: draft.expires_at,
+            written_at: draft.written_at,
+            seq: self.next_seq,
+        };
         let loc = self.next_loc();
         let before = self.buf.len();
-        record::encode(&mut self.buf, rec);
+        record::encode(&mut self.buf, &rec);
         let len = (self.buf.len() - before) as u64;
         if self.buf.len() >= BUFFER_BYTES {
             if let Err(e) = self.write_buffer() {
@@ -189,9 +283,13 @@ impl Store {
             len: len as u32,
             kind: rec.kind,
             expires_at: rec.expires_at,
+            seq: rec.seq,
         });
         self.appended += len;
-        Ok((loc, len))
+        self.next_seq += 1;
+        let seg = self.active_mut();
+        seg.first_seq = seg.first_seq.min(rec.seq);
+        Ok(Appended { loc, len })
     }
 
     /// Writes the buffer to the active segment's file.
@@ -199,6 +297,7 @@ impl Store {
         if self.buf.is_empty() {
             return Ok(());
         }
+        self.writable()?;
         let buf = std::mem::take(&mut self.buf);
         let res = self.active_mut().append(&buf);
         self.buf = buf;
@@ -210,35 +309,34 @@ impl Store {
         Ok(())
     }
 
-    /// Seals the active segment (fsynced if `sync`, with its hint file) and
-    /// starts the next one. Returns the result of writing the hint, which is
-    /// only an optimisation: a segment without one is scanned on open.
-    pub fn seal_and_start(&mut self, sync: bool) -> io::Result<io::Result<()>> {
+    /// Seals the active segment (fsynced unless the policy never fsyncs,
+    /// with its hint file) and starts the next one. Returns the result of
+    /// writing the hint, which is only an optimisation: a segment without one
+    /// is scanned on open.
+    pub fn seal_and_start(&mut self) -> io::Result<io::Result<()>> {
+        self.writable()?;
         self.write_buffer()?;
+        self.sync_active()?;
         let old = self.active();
-        if sync {
-            old.sync()?;
-        }
         let (old_id, old_len) = (old.id, old.len());
         let id = old_id.max(self.max_id_seen) + 1;
         if id > Loc::MAX_SEGMENT {
             return Err(io::Error::other("segment ids exhausted"));
         }
-        let hint_result = hint::write(&self.dir, old_id, old_len, &self.active_entries)
+        let hint_result = hint::write(&self.dir, old_id, old_len, &self.active_entries, self.durable)
             .map(|bytes| self.segments.get_mut(&old_id).unwrap().hint_bytes = bytes);
         let seg = Segment::create(&self.dir, id)?;
         self.max_id_seen = id;
         self.segments.insert(id, seg);
         self.active_entries.clear();
-        if sync {
-            fileio::sync_dir(&self.dir)?;
-        }
+        self.sync_dir()?;
         Ok(hint_result)
     }
 
     /// Deletes sealed segment `id` and its hint (hint first: a segment
     /// without a hint is merely slower to open).
     pub fn delete_segment(&mut self, id: u32) -> io::Result<()> {
+        self.writable()?;
         let Some(seg) = self.segments.get(&id) else {
             return Ok(());
         };
@@ -336,6 +434,7 @@ pub fn scan(seg: &Segment) -> Scan {
                 len: len as u32,
                 kind: r.kind,
                 expires_at: r.expires_at,
+                seq: r.seq,
             }),
             // The checksum matched but the payload is not a record we can read.
             None => out

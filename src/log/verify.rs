@@ -60,7 +60,7 @@ pub fn verify(dir: &Path, mut progress: impl FnMut(u64, u64)) -> Result<VerifyRe
     if !dir.is_dir() {
         return Err(Error::invalid(format!("{} is not a cache directory", dir.display())));
     }
-    let _lock = DirLock::acquire(dir)?;
+    let _lock = DirLock::acquire(dir, true)?;
     let mut ids: Vec<u32> = fs::read_dir(dir)
         .map_err(|e| Error::io(format!("list {}", dir.display()), e))?
         .flatten()
@@ -72,7 +72,8 @@ pub fn verify(dir: &Path, mut progress: impl FnMut(u64, u64)) -> Result<VerifyRe
     let mut done = 0;
     let mut report = VerifyReport::default();
     for (i, (id, path)) in ids.iter().zip(&paths).enumerate() {
-        let (seg, check) = Segment::open(path, *id).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+        let (seg, check) =
+            Segment::open(path, *id, false).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
         let mut r = SegmentReport {
             path: path.clone(),
             bytes: seg.len(),

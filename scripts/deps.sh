@@ -31,7 +31,7 @@ if ! have cargo; then
   exit 1
 fi
 if ! have go; then
-  echo "deps: Go is missing; install Go 1.22 or newer, then run again" >&2
+  echo "deps: Go is missing; install Go 1.24 or newer, then run again" >&2
   exit 1
 fi
 echo "deps: all present"

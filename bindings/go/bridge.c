@@ -71,6 +71,8 @@ tcgo_ret tcgo_open(tcgo_options o) {
   return r;
 }
 
+tcgo_ret tcgo_shutdown(tc_cache *c) { return ret_of(tc_cache_shutdown(c)); }
+
 tcgo_ret tcgo_put(tc_cache *c, const uint8_t *key, size_t key_len,
                   const uint8_t *value, size_t value_len, uint64_t ttl_ms) {
   return ret_of(tc_put(c, key, key_len, value, value_len, ttl_ms));

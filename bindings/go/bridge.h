@@ -57,6 +57,9 @@ typedef struct tcgo_get_ret {
 } tcgo_get_ret;
 
 tcgo_ret tcgo_open(tcgo_options o);
+/* tc_cache_shutdown: Close. The handle itself is freed by the Go cleanup
+ * with tc_cache_close. */
+tcgo_ret tcgo_shutdown(tc_cache *c);
 tcgo_ret tcgo_put(tc_cache *c, const uint8_t *key, size_t key_len,
                   const uint8_t *value, size_t value_len, uint64_t ttl_ms);
 tcgo_ret tcgo_get_into(tc_cache *c, const uint8_t *key, size_t key_len,

@@ -8,37 +8,36 @@ import "C"
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Cache is an open tiercache: memory (L1), optionally a directory (L2), and
 // optionally a loader (L3) asked on a miss. All methods are safe to call from
 // many goroutines at once, including Close.
 //
-// A Cache must be closed: Close flushes, releases the directory lock and
-// frees the loader. There is no finalizer doing it for you, because a
-// forgotten Close would otherwise hold the directory lock until some
-// unpredictable garbage collection.
+// Close a Cache when done with it: Close flushes, releases the directory
+// lock and frees the loader, and reports a flush failure. A Cache that
+// becomes unreachable without Close is closed by the garbage collector (a
+// cleanup registered by Open), which also frees the C handle of a closed one;
+// relying on it leaves the directory locked until some unpredictable
+// collection, and loses any flush error.
 type Cache struct {
-	ptr *C.tc_cache // set by Open, never changed; freed by Close once no call is running
+	// ptr is set by Open and never changed. The handle's memory stays valid
+	// until the cleanup frees it, which the garbage collector runs only
+	// once no method of c is running (each ends with runtime.KeepAlive(c));
+	// a call made after Close is refused by the library with TC_CLOSED.
+	ptr *C.tc_cache
 
-	// inflight counts running calls into C; closedBit is set by Close. A call
-	// that sees closedBit returns ErrClosed without touching ptr. Close waits
-	// until the count drops to zero before tc_cache_close, because the C
-	// contract says close must be the last call on its handle. (A counter,
-	// not a sync.RWMutex: a loader may call back into the same cache, and a
-	// recursive RLock deadlocks once a writer is waiting.)
-	inflight atomic.Int64
-	drained  chan struct{} // signalled when inflight reaches closedBit exactly
-
-	closeMu sync.Mutex // serialises Close
+	// loaders holds the registered loaders' functions: cgo.Handle -> *loaderEntry.
+	// The handle the library holds refers to the Cache only weakly (see
+	// loader.go), so a loader that refers to its own Cache does not keep it
+	// reachable for ever.
+	loaders sync.Map
 }
-
-const closedBit = math.MinInt64
 
 // Open opens a cache with the given options. With Options{} it is memory
 // only; with Dir set, L2 lives in that directory, and a second Open of the
@@ -54,48 +53,38 @@ func Open(opts Options) (*Cache, error) {
 	if err := check("Open", r); err != nil {
 		return nil, err
 	}
-	return &Cache{ptr: r.cache, drained: make(chan struct{}, 1)}, nil
+	c := &Cache{ptr: r.cache}
+	runtime.AddCleanup(c, freeHandle, r.cache)
+	return c, nil
 }
 
-// acquire marks a call as running; false means the cache is closed.
-func (c *Cache) acquire() bool {
-	if c.inflight.Add(1) < 0 {
-		c.release()
-		return false
-	}
-	return true
-}
-
-func (c *Cache) release() {
-	if c.inflight.Add(-1) == closedBit {
-		// Closed, and this was the last running call: wake Close (without
-		// blocking, in case nobody waits any more).
-		select {
-		case c.drained <- struct{}{}:
-		default:
-		}
+// freeHandle is the cleanup of an unreachable Cache: tc_cache_close shuts the
+// cache down if Close did not (flush, lock released, loader freed), then
+// frees the handle. Nothing can report a failure here.
+func freeHandle(p *C.tc_cache) {
+	C.tc_cache_close(p)
+	if hook := handleFreed.Load(); hook != nil {
+		(*hook)(uintptr(unsafe.Pointer(p)))
 	}
 }
 
-// Close flushes the cache, releases the directory lock and frees the C
-// handle and the loader. It waits for calls already running (including
-// loaders) to finish; calls made after it return ErrClosed. It returns the
-// flush's error, if any (the cache is closed all the same: the C close
-// cannot report one, so Close runs Flush itself first). It is idempotent: a
-// second Close returns nil. Close must not be called from inside a loader of
-// the same cache (it would wait for itself).
+// handleFreed, if set, is called with each handle's address once freeHandle
+// has freed it (for the tests of the cleanup).
+var handleFreed atomic.Pointer[func(uintptr)]
+
+// Close flushes the cache, releases the directory lock and frees the loader
+// (tc_cache_shutdown). It waits for calls already running on other
+// goroutines (including loaders) to return; calls made after it return an
+// error matching ErrClosed. It returns the final flush's error, if any (the
+// cache is closed all the same). It is idempotent: a later Close returns
+// nil. Called from inside a loader of the same cache it returns an error
+// matching ErrInvalidArgument and closes nothing (it would wait for itself).
+//
+// The C handle's memory is freed later, by the garbage collector, once the
+// Cache is unreachable.
 func (c *Cache) Close() error {
-	c.closeMu.Lock()
-	defer c.closeMu.Unlock()
-	if c.inflight.Load() < 0 {
-		return nil // already closed
-	}
-	if c.inflight.Add(closedBit) != closedBit {
-		<-c.drained
-	}
-	// No call is running and none can start: this goroutine owns the handle.
-	err := check("Close", C.tcgo_flush(c.ptr))
-	C.tc_cache_close(c.ptr)
+	err := check("Close", C.tcgo_shutdown(c.ptr))
+	runtime.KeepAlive(c)
 	return err
 }
 
@@ -126,11 +115,8 @@ func (c *Cache) Put(key, value []byte, ttl time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if !c.acquire() {
-		return ErrClosed
-	}
-	defer c.release()
 	r := C.tcgo_put(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(value), C.size_t(len(value)), ms)
+	runtime.KeepAlive(c)
 	runtime.KeepAlive(key)
 	runtime.KeepAlive(value)
 	return check("Put", r)
@@ -150,10 +136,7 @@ func (c *Cache) Put(key, value []byte, ttl time.Duration) error {
 // (the library keeps a value it found, so the second lookup finds it too,
 // and the statistics count two hits), unless this call's loader produced it.
 func (c *Cache) Get(key []byte) ([]byte, error) {
-	if !c.acquire() {
-		return nil, ErrClosed
-	}
-	defer c.release()
+	defer runtime.KeepAlive(c)
 	sp := getScratch.Get().(*[]byte)
 	buf := *sp
 	r := C.tcgo_get_fast(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
@@ -222,10 +205,7 @@ func getErr(r C.tcgo_get_ret) error {
 // same, so a retry with a bigger buffer does not call the loader again).
 // A loader panic is returned as an error, as with Get.
 func (c *Cache) GetInto(key, buf []byte) (n int, err error) {
-	if !c.acquire() {
-		return 0, ErrClosed
-	}
-	defer c.release()
+	defer runtime.KeepAlive(c)
 	r := C.tcgo_get_into(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
 	runtime.KeepAlive(key)
 	runtime.KeepAlive(buf)
@@ -240,10 +220,7 @@ func (c *Cache) GetInto(key, buf []byte) (n int, err error) {
 // Contains reports whether key has an unexpired value in memory or on disk.
 // It never calls the loader and never promotes the entry.
 func (c *Cache) Contains(key []byte) (bool, error) {
-	if !c.acquire() {
-		return false, ErrClosed
-	}
-	defer c.release()
+	defer runtime.KeepAlive(c)
 	r := C.tcgo_contains(c.ptr, bytesPtr(key), C.size_t(len(key)))
 	runtime.KeepAlive(key)
 	if err := check("Contains", r); err != nil {
@@ -256,10 +233,7 @@ func (c *Cache) Contains(key []byte) (bool, error) {
 // after a restart. It returns an error matching ErrNotFound if no tier had
 // an unexpired value.
 func (c *Cache) Remove(key []byte) error {
-	if !c.acquire() {
-		return ErrClosed
-	}
-	defer c.release()
+	defer runtime.KeepAlive(c)
 	r := C.tcgo_remove(c.ptr, bytesPtr(key), C.size_t(len(key)))
 	runtime.KeepAlive(key)
 	return check("Remove", r)
@@ -269,10 +243,7 @@ func (c *Cache) Remove(key []byte) error {
 // persistently, and returns how many keys had an unexpired value. An empty
 // prefix matches every key.
 func (c *Cache) RemovePrefix(prefix []byte) (uint64, error) {
-	if !c.acquire() {
-		return 0, ErrClosed
-	}
-	defer c.release()
+	defer runtime.KeepAlive(c)
 	r := C.tcgo_remove_prefix(c.ptr, bytesPtr(prefix), C.size_t(len(prefix)))
 	runtime.KeepAlive(prefix)
 	if err := check("RemovePrefix", r); err != nil {
@@ -285,10 +256,7 @@ func (c *Cache) RemovePrefix(prefix []byte) (uint64, error) {
 // WriteBack, dirty entries are written to disk first); otherwise the disk
 // tier is emptied too, persistently.
 func (c *Cache) Clear(memoryOnly bool) error {
-	if !c.acquire() {
-		return ErrClosed
-	}
-	defer c.release()
+	defer runtime.KeepAlive(c)
 	return check("Clear", C.tcgo_clear(c.ptr, C.bool(memoryOnly)))
 }
 
@@ -296,10 +264,7 @@ func (c *Cache) Clear(memoryOnly bool) error {
 // fsyncs unless the sync policy is SyncNever. It reports an L2 failure that
 // Puts may have hidden by degrading to memory only.
 func (c *Cache) Flush() error {
-	if !c.acquire() {
-		return ErrClosed
-	}
-	defer c.release()
+	defer runtime.KeepAlive(c)
 	return check("Flush", C.tcgo_flush(c.ptr))
 }
 
@@ -310,10 +275,7 @@ func (c *Cache) Flush() error {
 // the log could not be written, synced or its old files deleted; the cache
 // is then degraded, as Stats reports.
 func (c *Cache) Compact() error {
-	if !c.acquire() {
-		return ErrClosed
-	}
-	defer c.release()
+	defer runtime.KeepAlive(c)
 	return check("Compact", C.tcgo_compact(c.ptr))
 }
 
@@ -321,10 +283,7 @@ func (c *Cache) Compact() error {
 // many keys were dropped. Expired entries are never returned even without
 // it; it only reclaims their space.
 func (c *Cache) PurgeExpired() (uint64, error) {
-	if !c.acquire() {
-		return 0, ErrClosed
-	}
-	defer c.release()
+	defer runtime.KeepAlive(c)
 	r := C.tcgo_purge_expired(c.ptr)
 	if err := check("PurgeExpired", r); err != nil {
 		return 0, err

@@ -266,23 +266,38 @@ func TestCloseIdempotentAndUseAfterClose(t *testing.T) {
 		}
 	}
 	k := []byte("k")
-	_, err = c.Get(k)
-	wantErr(t, err, ErrClosed)
-	_, err = c.GetInto(k, make([]byte, 4))
-	wantErr(t, err, ErrClosed)
-	wantErr(t, c.Put(k, k, 0), ErrClosed)
-	_, err = c.Contains(k)
-	wantErr(t, err, ErrClosed)
-	wantErr(t, c.Remove(k), ErrClosed)
-	_, err = c.RemovePrefix(k)
-	wantErr(t, err, ErrClosed)
-	wantErr(t, c.Clear(true), ErrClosed)
-	wantErr(t, c.Flush(), ErrClosed)
-	_, err = c.PurgeExpired()
-	wantErr(t, err, ErrClosed)
-	_, err = c.Stats()
-	wantErr(t, err, ErrClosed)
-	wantErr(t, c.SetLoader(nil), ErrClosed)
+	loader := func(k []byte) ([]byte, error) { return k, nil }
+	calls := map[string]func() error{
+		"Get":          func() error { _, err := c.Get(k); return err },
+		"GetInto":      func() error { _, err := c.GetInto(k, make([]byte, 4)); return err },
+		"Put":          func() error { return c.Put(k, k, 0) },
+		"Contains":     func() error { _, err := c.Contains(k); return err },
+		"Remove":       func() error { return c.Remove(k) },
+		"RemovePrefix": func() error { _, err := c.RemovePrefix(k); return err },
+		"Clear":        func() error { return c.Clear(true) },
+		"ClearAll":     func() error { return c.Clear(false) },
+		"Flush":        func() error { return c.Flush() },
+		"Compact":      func() error { return c.Compact() },
+		"PurgeExpired": func() error { _, err := c.PurgeExpired(); return err },
+		"Stats":        func() error { _, err := c.Stats(); return err },
+		"Counter":      func() error { _, err := c.Counter("l1_hits"); return err },
+		"SetLoader":    func() error { return c.SetLoader(loader) },
+		"SetLoaderNil": func() error { return c.SetLoader(nil) },
+	}
+	for name, call := range calls {
+		err := call()
+		wantErr(t, err, ErrClosed)
+		var e *Error
+		if !errors.As(err, &e) || e.Status != StatusClosed || e.Msg == "" {
+			t.Errorf("%s after Close: %#v, want *Error with StatusClosed and the library's message", name, err)
+		}
+	}
+	// A loader refused after Close is not kept.
+	n := 0
+	c.loaders.Range(func(any, any) bool { n++; return true })
+	if n != 0 {
+		t.Errorf("%d loaders still held after Close", n)
+	}
 }
 
 func TestCloseReleasesLock(t *testing.T) {

@@ -78,11 +78,12 @@ func TestConcurrentDisk(t *testing.T) {
 	hammer(t, c, 8, 300)
 }
 
-// Close while other goroutines are mid-call: they finish or get ErrClosed;
-// nothing crashes and nothing touches a freed handle.
+// Close while other goroutines are mid-call on every method: each call
+// returns its normal answer or ErrClosed, never anything else and never a
+// crash; once a goroutine has seen ErrClosed it sees nothing else.
 func TestCloseWhileInUse(t *testing.T) {
 	for round := 0; round < 20; round++ {
-		c, err := Open(Options{Dir: t.TempDir()})
+		c, err := Open(Options{Dir: t.TempDir(), L1MaxEntries: 50})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,21 +94,43 @@ func TestCloseWhileInUse(t *testing.T) {
 		})
 		var wg sync.WaitGroup
 		start := make(chan struct{})
-		for g := 0; g < 4; g++ {
+		for g := 0; g < 8; g++ {
 			wg.Add(1)
 			go func(g int) {
 				defer wg.Done()
 				<-start
-				for i := 0; ; i++ {
-					k := []byte(fmt.Sprintf("%d-%d", g, i))
-					err := c.Put(k, k, 0)
-					if err == nil {
+				buf := make([]byte, 64)
+				closed := 0
+				for i := 0; closed < 50; i++ {
+					k := []byte(fmt.Sprintf("%d-%d", g, i%40))
+					var err error
+					switch i % 10 {
+					case 0, 1:
+						err = c.Put(k, k, 0)
+					case 2:
 						_, err = c.Get([]byte(fmt.Sprintf("miss-%d-%d", g, i)))
+					case 3:
+						_, err = c.GetInto(k, buf)
+					case 4:
+						_, err = c.Contains(k)
+					case 5:
+						err = c.Remove(k)
+					case 6:
+						_, err = c.Stats()
+					case 7:
+						_, err = c.Counter("l2_segments")
+					case 8:
+						_, err = c.RemovePrefix([]byte(fmt.Sprintf("%d-3", g)))
+					case 9:
+						_, err = c.Get(k)
 					}
-					if errors.Is(err, ErrClosed) {
+					switch {
+					case errors.Is(err, ErrClosed):
+						closed++
+					case closed > 0:
+						t.Errorf("after ErrClosed: %v", err)
 						return
-					}
-					if err != nil {
+					case err != nil && !errors.Is(err, ErrNotFound):
 						t.Errorf("unexpected %v", err)
 						return
 					}
@@ -115,9 +138,24 @@ func TestCloseWhileInUse(t *testing.T) {
 			}(g)
 		}
 		close(start)
-		c.Close()
-		c.Close()
+		runtime.Gosched()
+		if err := c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if err := c.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
 		wg.Wait()
+	}
+}
+
+// waitClosing returns once Close has begun on c (a new call is refused).
+func waitClosing(c *Cache) {
+	for {
+		if _, err := c.Contains([]byte("probe")); errors.Is(err, ErrClosed) {
+			return
+		}
+		runtime.Gosched()
 	}
 }
 
@@ -144,9 +182,7 @@ func TestCloseWaitsForRunningLoader(t *testing.T) {
 	<-inLoader
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
-	for c.inflight.Load() >= 0 { // until Close has marked the cache closed
-		runtime.Gosched()
-	}
+	waitClosing(c)
 	select {
 	case <-closed:
 		t.Fatal("Close returned while a loader was running")
@@ -161,5 +197,23 @@ func TestCloseWaitsForRunningLoader(t *testing.T) {
 	}
 	if !errors.Is(innerErr, ErrClosed) {
 		t.Fatalf("call from the loader during Close: %v, want ErrClosed", innerErr)
+	}
+}
+
+// Close from inside a loader of the same cache would wait for itself: it
+// fails with ErrInvalidArgument, and the cache keeps working.
+func TestCloseFromLoaderIsRefused(t *testing.T) {
+	c := open(t, Options{})
+	var closeErr error
+	c.SetLoader(func(k []byte) ([]byte, error) {
+		closeErr = c.Close()
+		return []byte("loaded"), nil
+	})
+	wantValue(t, c, "k", "loaded")
+	wantErr(t, closeErr, ErrInvalidArgument)
+	mustPut(t, c, "after", "v")
+	wantValue(t, c, "after", "v")
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
 	}
 }

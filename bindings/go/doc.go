@@ -17,7 +17,7 @@
 // Errors: every failure of the library is an *Error carrying the status and
 // the library's message; errors.Is matches it against the sentinel of its
 // status (ErrNotFound, ErrInvalidArgument, ...). Methods called after Close
-// return ErrClosed.
+// return an error matching ErrClosed.
 //
 // Keys are 1 byte to 64 KiB; values are any bytes up to Options.MaxValueSize,
 // empty included. Keys and values are copied in both directions: slices

@@ -21,6 +21,7 @@ const (
 	StatusLoaderFailed   Status = 7
 	StatusBufferTooSmall Status = 8
 	StatusPanic          Status = 9
+	StatusClosed         Status = 10
 )
 
 // Name is the C enumerator's name, e.g. "TC_NOT_FOUND" (used by the shared
@@ -37,6 +38,7 @@ func (s Status) String() string { return s.Name() }
 var statusNames = [...]string{
 	"TC_OK", "TC_NOT_FOUND", "TC_INVALID_ARGUMENT", "TC_TOO_LARGE", "TC_IO_ERROR",
 	"TC_LOCKED", "TC_CORRUPT", "TC_LOADER_FAILED", "TC_BUFFER_TOO_SMALL", "TC_PANIC",
+	"TC_CLOSED",
 }
 
 // Sentinel errors, one per failure status. Every error this package returns
@@ -52,9 +54,8 @@ var (
 	ErrLoaderFailed    = errors.New("tiercache: loader failed")
 	ErrBufferTooSmall  = errors.New("tiercache: buffer too small")
 	ErrPanic           = errors.New("tiercache: internal panic in the library")
-
-	// ErrClosed is returned by every method called after Close. It is not a
-	// library status: the handle is gone and C is never called.
+	// ErrClosed matches the error of every method called after Close (or
+	// while Close is running): the library's TC_CLOSED.
 	ErrClosed = errors.New("tiercache: cache is closed")
 )
 
@@ -68,6 +69,7 @@ var sentinels = [...]error{
 	StatusLoaderFailed:   ErrLoaderFailed,
 	StatusBufferTooSmall: ErrBufferTooSmall,
 	StatusPanic:          ErrPanic,
+	StatusClosed:         ErrClosed,
 }
 
 // Sentinel is the sentinel error for s (nil for StatusOK or an unknown status).

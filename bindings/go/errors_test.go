@@ -27,6 +27,9 @@ func TestSentinels(t *testing.T) {
 	_, notFoundErr := c.Get([]byte("none"))
 	_, loaderErr := c.Get([]byte("fail"))
 	_, smallErr := c.GetInto([]byte("twelve bytes"), make([]byte, 4))
+	closed := open(t, Options{})
+	closed.Close()
+	closedErr := closed.Put([]byte("k"), []byte("v"), 0)
 
 	cases := []struct {
 		name   string
@@ -41,6 +44,7 @@ func TestSentinels(t *testing.T) {
 		{"not found", notFoundErr, ErrNotFound, StatusNotFound},
 		{"loader failed", loaderErr, ErrLoaderFailed, StatusLoaderFailed},
 		{"buffer too small", smallErr, ErrBufferTooSmall, StatusBufferTooSmall},
+		{"closed", closedErr, ErrClosed, StatusClosed},
 	}
 	all := []error{ErrNotFound, ErrInvalidArgument, ErrTooLarge, ErrIO, ErrLocked,
 		ErrCorrupt, ErrLoaderFailed, ErrBufferTooSmall, ErrPanic, ErrClosed}
@@ -71,7 +75,7 @@ func TestSentinels(t *testing.T) {
 }
 
 func TestStatusNames(t *testing.T) {
-	for s := StatusOK; s <= StatusPanic; s++ {
+	for s := StatusOK; s <= StatusClosed; s++ {
 		if (s == StatusOK) != (s.Sentinel() == nil) {
 			t.Errorf("%v: sentinel %v", s, s.Sentinel())
 		}

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"time"
 	"unsafe"
+	"weak"
 )
 
 // Loader computes the value of a key the cache does not have (the L3 tier).
@@ -25,13 +26,25 @@ import (
 // The cache calls a loader once per key however many goroutines miss it at
 // once (the others wait for that answer), possibly from many goroutines at
 // once for different keys, and with no lock held: a loader may call back
-// into the same cache for other keys. It must not call Close.
+// into the same cache for other keys. Close called from a loader of the
+// same cache fails with ErrInvalidArgument (it would wait for the loader).
 type Loader func(key []byte) ([]byte, error)
 
-// loaderEntry is what the cgo.Handle given to C as user data refers to.
+// loaderEntry is a registered loader, held by its Cache (Cache.loaders).
 type loaderEntry struct {
 	fn  Loader
 	ttl C.uint64_t
+}
+
+// loaderRef is what the cgo.Handle given to C as user data refers to. The
+// handle is a GC root until the library frees it (when the loader is
+// replaced or the cache shut down), so it holds the Cache only weakly: a
+// loader closing over its own Cache then keeps nothing alive, and an
+// unreachable Cache is still collected and closed by its cleanup (which
+// frees the handle). While the library runs the loader, a method of the
+// Cache is running, so the weak pointer is never nil then.
+type loaderRef struct {
+	cache weak.Pointer[Cache]
 }
 
 // LoaderPanic is the cause of the error a Get returns when the loader it ran
@@ -63,22 +76,36 @@ func (c *Cache) SetLoaderTTL(fn Loader, ttl time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if !c.acquire() {
-		return ErrClosed
-	}
-	defer c.release()
+	defer runtime.KeepAlive(c)
 	if fn == nil {
 		return check("SetLoader", C.tcgo_clear_loader(c.ptr))
 	}
 	// The library owns the handle from here: it calls tcgoLoaderFree exactly
 	// once, when this loader is replaced (after its last call) or the cache
-	// closes. If registration fails it is not called, so delete it here.
-	h := cgo.NewHandle(&loaderEntry{fn: fn, ttl: ms})
+	// closes. If registration fails (TC_CLOSED after Close) it is not
+	// called, so delete it here.
+	h := cgo.NewHandle(&loaderRef{cache: weak.Make(c)})
+	c.loaders.Store(h, &loaderEntry{fn: fn, ttl: ms})
 	if err := check("SetLoader", C.tcgo_set_loader(c.ptr, C.uintptr_t(h))); err != nil {
+		c.loaders.Delete(h)
 		h.Delete()
 		return err
 	}
 	return nil
+}
+
+// loaderOf is the loader registered as handle h, or nil if its Cache is gone
+// (which the library's contract rules out while the loader can be called).
+func loaderOf(h cgo.Handle) *loaderEntry {
+	c := h.Value().(*loaderRef).cache.Value()
+	if c == nil {
+		return nil
+	}
+	e, ok := c.loaders.Load(h)
+	if !ok {
+		return nil
+	}
+	return e.(*loaderEntry)
 }
 
 // tcgoLoaderCall is the loader the library calls (through tcgo_loader in
@@ -100,7 +127,11 @@ func tcgoLoaderCall(handle C.uintptr_t, key *C.uint8_t, keyLen C.size_t, sink *C
 			status = C.TC_LOADER_FAILED
 		}
 	}()
-	e := cgo.Handle(handle).Value().(*loaderEntry)
+	e := loaderOf(cgo.Handle(handle))
+	if e == nil {
+		setLoaderResult(slot, errors.New("tiercache: the loader was called after its cache was freed"))
+		return C.TC_LOADER_FAILED
+	}
 	// The key lives only for this call; the loader gets its own copy.
 	k := C.GoBytes(unsafe.Pointer(key), C.int(keyLen))
 	v, err := e.fn(k)
@@ -126,11 +157,17 @@ func tcgoLoaderCall(handle C.uintptr_t, key *C.uint8_t, keyLen C.size_t, sink *C
 }
 
 // tcgoLoaderFree is the user-data destructor: the library calls it once per
-// registered loader, on any thread.
+// registered loader, on any thread: when the loader is replaced, or when the
+// cache is shut down (by Close, or by the cleanup of an unreachable Cache, in
+// which case the Cache, and its loaders map, are already gone).
 //
 //export tcgoLoaderFree
 func tcgoLoaderFree(handle C.uintptr_t) {
-	cgo.Handle(handle).Delete()
+	h := cgo.Handle(handle)
+	if c := h.Value().(*loaderRef).cache.Value(); c != nil {
+		c.loaders.Delete(h)
+	}
+	h.Delete()
 }
 
 func setLoaderResult(slot *C.uintptr_t, v any) {

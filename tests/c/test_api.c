@@ -288,15 +288,16 @@ static void test_empty_value_bytes(void) {
 }
 
 static void test_status_strings(void) {
-  const char *seen[10];
-  for (int s = 0; s <= 9; s++) {
+  const char *seen[11];
+  for (int s = 0; s <= 10; s++) {
     const char *str = tc_status_str((tc_status)s);
     CHECK(str != NULL && strlen(str) > 0);
     CHECK(strcmp(str, "unknown status") != 0);
     for (int t = 0; t < s; t++) CHECK(strcmp(seen[t], str) != 0);
     seen[s] = str;
   }
-  CHECK(strcmp(tc_status_str((tc_status)10), "unknown status") == 0);
+  CHECK(strcmp(tc_status_str(TC_CLOSED), "TC_CLOSED") == 0);
+  CHECK(strcmp(tc_status_str((tc_status)11), "unknown status") == 0);
   CHECK(strcmp(tc_status_str((tc_status)12345), "unknown status") == 0);
   CHECK(strcmp(tc_status_str((tc_status)-1), "unknown status") == 0);
 }

@@ -18,7 +18,7 @@
 
 static const char *status_names[] = {"TC_OK",      "TC_NOT_FOUND", "TC_INVALID_ARGUMENT", "TC_TOO_LARGE",
                                      "TC_IO_ERROR", "TC_LOCKED",   "TC_CORRUPT",          "TC_LOADER_FAILED",
-                                     "TC_BUFFER_TOO_SMALL", "TC_PANIC"};
+                                     "TC_BUFFER_TOO_SMALL", "TC_PANIC", "TC_CLOSED"};
 
 static bool status_by_name(const json *name, tc_status *out) {
   if (name == NULL || name->type != JSON_STRING) return false;

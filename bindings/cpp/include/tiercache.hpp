@@ -6,13 +6,15 @@
 // of each call.
 //
 // Thread safety is the C library's: one Cache may be used from many threads
-// at once, except that destroying, moving from or assigning to it must be
-// the last thing done to it.
+// at once, close() included (calls made after it throw ClosedError), except
+// that destroying, moving from or assigning to it must be the last thing
+// done to it.
 #ifndef TIERCACHE_HPP
 #define TIERCACHE_HPP
 
 #include <tiercache.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -68,6 +70,15 @@ class Error : public std::runtime_error {
   Status status_;
 };
 
+// The Error of every call on a Cache after close() (or while close() is
+// running): status() is TC_CLOSED. Also thrown in a child process made by
+// fork() for every call on a Cache inherited from the parent, which belongs
+// to the parent.
+class ClosedError : public Error {
+ public:
+  explicit ClosedError(const std::string& message) : Error(TC_CLOSED, message) {}
+};
+
 // What a loader may return to give a TTL with its value; a TTL of zero
 // means the cache's default TTL (none unless Options::default_ttl was set).
 struct Loaded {
@@ -77,7 +88,9 @@ struct Loaded {
 
 namespace detail {
 
+// The status -> exception table: ClosedError for TC_CLOSED, Error otherwise.
 [[noreturn]] inline void fail(Status status) {
+  if (status == TC_CLOSED) throw ClosedError(tc_last_error());
   throw Error(status, tc_last_error());
 }
 
@@ -100,6 +113,8 @@ inline std::uint64_t to_ms(std::chrono::milliseconds d) {
   return static_cast<std::uint64_t>(d.count());
 }
 
+// Frees the handle, shutting it down first unless close() did (in a forked
+// child: without touching the parent's directory, lock or files).
 struct CacheCloser {
   void operator()(tc_cache* cache) const noexcept { tc_cache_close(cache); }
 };
@@ -277,21 +292,31 @@ class Options {
   std::unique_ptr<tc_options, detail::OptionsFreer> opts_;
 };
 
-// An open cache. Move-only: it owns the handle, and destroying it flushes
-// and closes the cache, releasing the directory lock. A flush failure at
-// destruction cannot be reported; call flush() or close() first to see it.
-// A moved-from Cache is empty: every call on it throws Error(TC_INVALID_ARGUMENT).
+// An open cache. Move-only: it owns the handle. close() shuts the cache
+// down (flush, directory lock released, loader destroyed), even while other
+// threads are using it; every call after it throws ClosedError. The
+// destructor frees the handle, shutting the cache down first if close() was
+// not called; a flush failure there cannot be reported, so call close()
+// first to see it. A moved-from Cache is empty: every call on it throws
+// Error(TC_INVALID_ARGUMENT).
 class Cache {
  public:
   // Memory only, default sizes.
   Cache() : Cache(nullptr) {}
   explicit Cache(const Options& opts) : Cache(opts.get()) {}
 
-  Cache(Cache&&) noexcept = default;
-  Cache& operator=(Cache&&) noexcept = default;
+  Cache(Cache&& other) noexcept
+      : handle_(std::move(other.handle_)), closed_(other.closed_.load(std::memory_order_relaxed)) {}
+  Cache& operator=(Cache&& other) noexcept {
+    if (this != &other) {
+      handle_ = std::move(other.handle_);  // frees (and shuts down) the old handle
+      closed_.store(other.closed_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    }
+    return *this;
+  }
   Cache(const Cache&) = delete;
   Cache& operator=(const Cache&) = delete;
-  ~Cache() = default;  // the deleter closes; it is noexcept
+  ~Cache() = default;  // the deleter is tc_cache_close; it is noexcept
 
   // Stores value under key. A ttl of zero means the default TTL.
   void put(std::string_view key, std::string_view value,
@@ -464,19 +489,27 @@ class Cache {
     detail::check(tc_cache_set_loader(handle_.get(), nullptr, nullptr, nullptr));
   }
 
-  // Flushes and closes now, reporting a flush failure (the destructor
-  // cannot). The cache is closed even if this throws. Idempotent.
+  // Shuts the cache down now (tc_cache_shutdown): waits for the calls other
+  // threads are making on it (loaders included), flushes, releases the
+  // directory lock and destroys the loader; calls made after it throw
+  // ClosedError. Throws Error(TC_IO_ERROR) if the final flush failed (the
+  // cache is closed all the same), and Error(TC_INVALID_ARGUMENT) if called
+  // from inside a loader of this cache (it would wait for itself; nothing is
+  // closed). Idempotent; a no-op on a moved-from Cache. The handle's memory
+  // is freed by the destructor.
   void close() {
     if (!handle_) return;
-    Status status = tc_flush(handle_.get());
-    std::string message = status == TC_OK ? std::string() : tc_last_error();
-    handle_.reset();
-    if (status != TC_OK) throw Error(status, message);
+    Status status = tc_cache_shutdown(handle_.get());
+    if (status != TC_INVALID_ARGUMENT) closed_.store(true, std::memory_order_relaxed);
+    detail::check(status);
   }
 
   // False once moved from or closed.
-  explicit operator bool() const noexcept { return handle_ != nullptr; }
-  // The C handle, for calls this wrapper does not cover; still owned here.
+  explicit operator bool() const noexcept {
+    return handle_ != nullptr && !closed_.load(std::memory_order_relaxed);
+  }
+  // The C handle, for calls this wrapper does not cover; still owned here
+  // (and valid, if closed, until the destructor).
   tc_cache* handle() const noexcept { return handle_.get(); }
 
  private:
@@ -487,6 +520,7 @@ class Cache {
   }
 
   std::unique_ptr<tc_cache, detail::CacheCloser> handle_;
+  std::atomic<bool> closed_{false};  // close() succeeded (for operator bool)
 };
 
 }  // namespace tiercache

@@ -53,6 +53,7 @@ tc_status status_named(const std::string& name) {
       {"TC_LOADER_FAILED", TC_LOADER_FAILED},
       {"TC_BUFFER_TOO_SMALL", TC_BUFFER_TOO_SMALL},
       {"TC_PANIC", TC_PANIC},
+      {"TC_CLOSED", TC_CLOSED},
   };
   for (const auto& [n, s] : names) {
     if (name == n) return s;

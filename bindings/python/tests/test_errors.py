@@ -31,6 +31,7 @@ def test_hierarchy() -> None:
         (tiercache.LoaderFailed, Status.LOADER_FAILED),
         (tiercache.BufferTooSmall, Status.BUFFER_TOO_SMALL),
         (tiercache.Panic, Status.PANIC),
+        (tiercache.ClosedError, Status.CLOSED),
     ]:
         assert issubclass(cls, tiercache.Error)
         assert cls.status == status

@@ -255,23 +255,41 @@ def test_destructor_empties_registry() -> None:
     assert loaders.registered_count() == before
 
 
-def test_loader_can_close_its_cache() -> None:
-    """close() from inside a loader can't wait for the get running it: it takes
-    effect when that get returns, and the get still answers."""
+def test_loader_cannot_close_its_cache() -> None:
+    """close() from inside a loader would wait for the get running it: the
+    library refuses (InvalidArgument), the get still answers and the cache
+    stays open."""
     c = tiercache.Cache()
+    refused: List[BaseException] = []
 
     def load(key: bytes) -> bytes:
-        c.close()
-        with pytest.raises(tiercache.ClosedError):
-            c["other"]
+        try:
+            c.close()
+        except tiercache.InvalidArgument as e:
+            refused.append(e)
         return b"v"
 
     c.set_loader(load)
     assert c["k"] == b"v"
+    assert len(refused) == 1 and not isinstance(refused[0], tiercache.ClosedError)
+    assert "tc_cache_shutdown" in refused[0].message
+    assert not c.closed
+    c["after"] = b"still open"
+    assert c["after"] == b"still open"
+    c.close()
     assert c.closed
     with pytest.raises(tiercache.ClosedError):
         c["k"]
+
+
+def test_set_loader_after_close_keeps_nothing() -> None:
+    c = tiercache.Cache()
     c.close()
+    before = loaders.registered_count()
+    with pytest.raises(tiercache.ClosedError):
+        c.set_loader(lambda key: b"v")
+    assert loaders.registered_count() == before
+    assert c._loaders == {}
 
 
 def test_loader_with_threads_and_distinct_keys(cache: tiercache.Cache) -> None:

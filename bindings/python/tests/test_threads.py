@@ -50,30 +50,63 @@ def test_threads_hammer_put_get(cache_dir: Path, on_disk: bool) -> None:
             assert s.l2_entries == n_threads * 300 + 50
 
 
-def test_close_waits_for_running_calls() -> None:
-    """close() while other threads work: they finish or get ClosedError, never a crash."""
-    c = tiercache.Cache()
-    c["k"] = "v"
-    stop = threading.Event()
-    outcomes: List[str] = []
+@pytest.mark.parametrize("with_loader", [False, True], ids=["no-loader", "loader"])
+@pytest.mark.parametrize("on_disk", [False, True], ids=["memory", "disk"])
+def test_close_while_threads_hammer(cache_dir: Path, on_disk: bool, with_loader: bool) -> None:
+    """close() while 8 threads call every kind of method: each call answers or
+    raises ClosedError (and only ClosedError once it has), never a crash."""
+    for _ in range(5):
+        c = tiercache.Cache(cache_dir if on_disk else None, l1_max_entries=100)
+        if with_loader:
+            # Calls back into the cache, racing with close() too.
+            c.set_loader(lambda key: None if key.startswith(b"none") else bytes(key) + (b"!" if "x" in c else b"?"))
+        started = threading.Barrier(9)
+        outcomes: List[str] = []
 
-    def worker() -> None:
-        while not stop.is_set():
-            try:
-                c["k"] = b"v" * 100
-                c.get("k")
-            except tiercache.ClosedError:
-                outcomes.append("closed")
-                return
-            except Exception as e:  # noqa: BLE001
-                outcomes.append(repr(e))
-                return
+        def worker(t: int) -> None:
+            closed = 0
+            i = 0
+            started.wait()
+            while closed < 30:
+                i += 1
+                key = f"t{t}:{i % 50}"
+                try:
+                    step = i % 8
+                    if step < 2:
+                        c[key] = key * 10
+                    elif step == 2:
+                        c.get(key)
+                    elif step == 3:
+                        c.get(f"miss{i}")
+                    elif step == 4:
+                        _ = key in c
+                    elif step == 5:
+                        try:
+                            del c[key]
+                        except KeyError:
+                            pass
+                    elif step == 6:
+                        c.stats()
+                    else:
+                        c.get(f"none{i}", b"default")
+                    if closed:
+                        outcomes.append(f"answered after ClosedError (step {step})")
+                        return
+                except tiercache.ClosedError:
+                    closed += 1
+                except Exception as e:  # noqa: BLE001
+                    outcomes.append(repr(e))
+                    return
+            outcomes.append("closed")
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for th in threads:
-        th.start()
-    c.close()
-    stop.set()
-    for th in threads:
-        th.join(timeout=30)
-    assert outcomes == ["closed"] * len(outcomes)
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        started.wait()
+        c.close()
+        for th in threads:
+            th.join(timeout=60)
+        assert not any(th.is_alive() for th in threads)
+        assert outcomes == ["closed"] * len(threads), outcomes[:5]
+        c.close()
+        del c

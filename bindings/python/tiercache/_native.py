@@ -50,6 +50,7 @@ class Status(enum.IntEnum):
     LOADER_FAILED = 7
     BUFFER_TOO_SMALL = 8
     PANIC = 9
+    CLOSED = 10
 
 
 class WritePolicy(enum.IntEnum):
@@ -124,6 +125,7 @@ _SIGNATURES: List[Tuple[str, object, List[object]]] = [
     ("tc_options_set_segment_size", tc_status, [c_void_p, c_uint64]),
     ("tc_options_set_read_only", tc_status, [c_void_p, c_bool]),
     ("tc_cache_open", tc_status, [c_void_p, POINTER(c_void_p)]),
+    ("tc_cache_shutdown", tc_status, [c_void_p]),
     ("tc_cache_close", None, [c_void_p]),
     ("tc_put", tc_status, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t, c_uint64]),
     ("tc_get", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(TcBytes)]),

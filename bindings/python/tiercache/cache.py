@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
-import threading
-import time
 from ctypes import byref, c_bool, c_size_t, c_uint64, c_void_p, create_string_buffer
 from typing import Any, Dict, List, NoReturn, Optional, Union
 
 from . import errors, loaders
 from ._native import Status, SyncPolicy, TcStats, WritePolicy, lib, tc_get_into_unchecked
-from .errors import ClosedError, NotFound
+from .errors import NotFound
 from .stats import Stats
 from .values import TTL, Value, to_bytes, ttl_to_ms
 
@@ -43,8 +40,8 @@ _BUFFER_TOO_SMALL = int(Status.BUFFER_TOO_SMALL)
 # get copies values with tc_get_into into a scratch buffer, then slices it into
 # a bytes object: one C call and one allocation per hit.  The GIL is released
 # during the call, so a buffer belongs to one call at a time: each cache keeps
-# a pool of them (see Cache.__init__), as many as gets have ever run on it at
-# once.  A buffer starts at _SCRATCH_START bytes and grows to the largest value
+# a pool of them (Cache._pool; list.pop and append are atomic under the GIL),
+# as many as gets have ever run on it at once.  A buffer starts at _SCRATCH_START bytes and grows to the largest value
 # read through it, up to _SCRATCH_KEEP; a larger value gets a buffer of its own.
 _SCRATCH_START = 64 * 1024
 _SCRATCH_KEEP = 1024 * 1024
@@ -120,9 +117,15 @@ class Cache:
             loaded values stay in memory, nothing is repaired.
         loader: see :meth:`set_loader`.
 
-    Every method may be called from many threads at once.  Use the cache as a
-    context manager, or call :meth:`close`, to flush it and release the
-    directory; afterwards every method raises :class:`tiercache.ClosedError`.
+    Every method may be called from many threads at once, :meth:`close`
+    included.  Use the cache as a context manager, or call :meth:`close`, to
+    flush it and release the directory; afterwards every method raises
+    :class:`tiercache.ClosedError`.  A cache that is garbage collected without
+    :meth:`close` is closed then (its errors lost).  A cache cannot be copied
+    or pickled (``TypeError``): it is an open handle.  In a child process made
+    by ``os.fork()``, a cache inherited from the parent belongs to the parent:
+    every method raises :class:`tiercache.ClosedError` there, and closing it
+    (or collecting it) leaves the parent's directory and lock alone.
     """
 
     def __init__(
@@ -141,29 +144,23 @@ class Cache:
         read_only: bool = False,
         loader: Optional[loaders.Loader] = None,
     ) -> None:
-        # The close protocol.  tc_cache_close must be the handle's last call, so
-        # close() waits until no call is running.  Each call registers in
-        # _running (list.append/pop are atomic under the GIL, far cheaper than
-        # a lock round trip per call) and only then checks _closing; close()
-        # sets _closing and only then waits for _running to empty.  Whichever
-        # order the two interleave in, either close() sees the call or the call
-        # sees _closing.  _lock serialises only the final hand-over of _handle.
-        #
-        # get and __getitem__ register differently, to save a list operation
-        # on the hot path: by taking a scratch buffer out of _pool (creating
-        # one, counted in _scratch_count under _lock, if the pool is empty) and
-        # putting it back when done.  A call is running while _running is not
-        # empty or a scratch is out of the pool (_busy), and get checks _fast,
-        # which close() clears before looking, instead of _closing.
-        self._lock = threading.Lock()
-        self._running: List[None] = []
-        self._pool: List[_Scratch] = []
-        self._scratch_count = 0
+        # The C handle (an int address), from tc_cache_open.  tc_cache_shutdown
+        # (close()) may run while other threads are inside calls on it: the
+        # library waits for them, and refuses later calls with TC_CLOSED.  Its
+        # memory stays valid until tc_cache_close, which only __del__ calls:
+        # by then no method is running (each holds a reference to self).
         self._handle: Optional[int] = None
-        self._closing = False
-        self._close_deferred = False
-        self._has_loader = False
+        self._closed = False
+        # Whether get may take the fast path, without the loader bookkeeping:
+        # True while no loader is set (see set_loader).
         self._fast = False
+        # Scratch buffers for get (see _Scratch).
+        self._pool: List[_Scratch] = []
+        # The loaders the library may call, by id (see loaders.py), and the
+        # ctypes callbacks it calls them through, kept alive with the cache.
+        self._loaders: Dict[int, loaders.Loader] = {}
+        self._callbacks: Any = None
+        self._has_loader = False
         self.dir: Optional[str] = os.fspath(dir) if dir is not None else None
 
         opts = lib.tc_options_new()
@@ -190,10 +187,6 @@ class Cache:
         self._handle = handle.value
         # The handle as a ready argument for _tc_get_into (which has no argtypes).
         self._handle_arg = c_void_p.from_param(handle.value)
-        # Whether get may take the fast path: open and without a loader.  Set
-        # False by close() *before* it looks for running calls, and never set
-        # True once _closing is (see set_loader), so a get that sees it True
-        # was registered (see _busy) in time for close() to wait for it.
         self._fast = True
         if loader is not None:
             self.set_loader(loader)
@@ -248,57 +241,13 @@ class Cache:
         if read_only:
             _check(lib.tc_options_set_read_only(opts, True))
 
-    # -- the guard around every call on the handle ------------------------------
-
-    def _enter(self) -> int:
-        """Registers a running call and returns the live handle, or raises ClosedError."""
-        self._running.append(None)
-        if self._closing:
-            self._leave()
-            self._raise_closed()
-        return self._handle  # type: ignore[return-value]
-
-    def _leave(self) -> None:
-        self._running.pop()
-        if self._closing:
-            self._leave_closing()
-
-    def _leave_closing(self) -> None:
-        """After a call ended during close(): closes if close() deferred it to us."""
-        if self._close_deferred and not self._busy():
-            self._close_now()
-
-    def _busy(self) -> bool:
-        """Whether a call is running: registered in _running, or a get holding a scratch."""
-        return bool(self._running) or len(self._pool) != self._scratch_count
-
-    def _add_scratch(self) -> _Scratch:
-        """A new scratch buffer for a get, which will put it in the pool when done."""
-        with self._lock:  # += is not atomic; and _close_now reads the count under _lock
-            self._scratch_count += 1
-        return _new_scratch(_SCRATCH_START)
-
-    def _close_now(self) -> None:
-        """Closes the handle if nobody else has (under _lock, so exactly once)."""
-        with self._lock:
-            if self._busy():
-                return
-            handle, self._handle = self._handle, None
-        if handle:
-            lib.tc_cache_close(handle)
-
-    @staticmethod
-    def _raise_closed() -> NoReturn:
-        raise ClosedError("the cache is closed")
-
     # -- the mapping protocol ---------------------------------------------------
 
     # get and __getitem__ are the hot path, so each is written out in full: a
     # hit is one C call (tc_get_into into a scratch buffer) and one bytes
-    # object, with the close protocol inlined (taking a scratch out of the pool
-    # registers the call; see __init__).  With a loader set, after close, and
-    # for values larger than the buffer, they hand over to _get_slow.  A miss
-    # (TC_NOT_FOUND) never reads tc_last_error.
+    # object.  With a loader set they hand over to _get_large, and so do values
+    # larger than the buffer.  A miss (TC_NOT_FOUND) never reads
+    # tc_last_error.  After close() the call returns TC_CLOSED: ClosedError.
 
     def __getitem__(self, key: Value) -> bytes:
         """``cache[key]``: the value, from memory, disk or the loader; KeyError on a miss."""
@@ -307,7 +256,7 @@ class Cache:
         try:
             scratch = pool.pop()
         except IndexError:
-            scratch = self._add_scratch()
+            scratch = _new_scratch(_SCRATCH_START)
         try:
             if self._fast:
                 buf, buf_arg, _, cap_arg, value_len, value_len_ref = scratch
@@ -319,11 +268,9 @@ class Cache:
                     return buf[: value_len.value]  # type: ignore[no-any-return]
                 value = self._get_failed(k, status, scratch)
             else:
-                value = self._get_slow(k, scratch)
+                value = self._get_large(k, 0, True, scratch)
         finally:
             pool.append(scratch)  # after the value was copied out of it
-            if self._closing:
-                self._leave_closing()
         if value is _MISSING:
             raise NotFound(f"no value for key {key!r}")
         return value  # type: ignore[no-any-return]
@@ -339,7 +286,7 @@ class Cache:
         try:
             scratch = pool.pop()
         except IndexError:
-            scratch = self._add_scratch()
+            scratch = _new_scratch(_SCRATCH_START)
         try:
             if self._fast:
                 buf, buf_arg, _, cap_arg, value_len, value_len_ref = scratch
@@ -353,11 +300,9 @@ class Cache:
                     return default
                 value = self._get_failed(k, status, scratch)
             else:
-                value = self._get_slow(k, scratch)
+                value = self._get_large(k, 0, True, scratch)
         finally:
             pool.append(scratch)  # after the value was copied out of it
-            if self._closing:
-                self._leave_closing()
         return default if value is _MISSING else value
 
     def _get_failed(self, k: bytes, status: int, scratch: _Scratch) -> Any:
@@ -369,13 +314,6 @@ class Cache:
         if status == _BUFFER_TOO_SMALL:
             return self._get_large(k, scratch[4].value, False, scratch)
         raise errors.error_for(status)
-
-    def _get_slow(self, k: bytes, scratch: _Scratch) -> Any:
-        """A get after close (raises ClosedError) or with a loader set: the value
-        or _MISSING.  The loader's exception, if any, is re-raised here."""
-        if self._closing:
-            self._raise_closed()
-        return self._get_large(k, 0, True, scratch)
 
     def _get_large(self, k: bytes, needed: int, loading: bool, scratch: _Scratch) -> Any:
         """A get with the loader bookkeeping (``loading``, see loaders.py) or
@@ -432,13 +370,9 @@ class Cache:
         k = key if type(key) is bytes else to_bytes(key)
         v = value if type(value) is bytes else to_bytes(value, "value")
         ttl_ms = ttl_to_ms(ttl) if ttl is not None else 0
-        handle = self._enter()
-        try:
-            status = _tc_put(handle, k, len(k), v, len(v), ttl_ms)
-            if status != _OK:
-                raise errors.error_for(status)
-        finally:
-            self._leave()
+        status = _tc_put(self._handle, k, len(k), v, len(v), ttl_ms)
+        if status != _OK:
+            raise errors.error_for(status)
 
     def __contains__(self, key: object) -> bool:
         """``key in cache``: whether memory or disk holds an unexpired value.
@@ -447,26 +381,18 @@ class Cache:
         """
         k = to_bytes(key)
         present = c_bool()
-        handle = self._enter()
-        try:
-            status = _tc_contains(handle, k, len(k), byref(present))
-            if status != _OK:
-                raise errors.error_for(status)
-        finally:
-            self._leave()
+        status = _tc_contains(self._handle, k, len(k), byref(present))
+        if status != _OK:
+            raise errors.error_for(status)
         return present.value
 
     def __delitem__(self, key: Value) -> None:
         """``del cache[key]``: removes it from every tier, persistently; KeyError if absent."""
         k = to_bytes(key)
-        handle = self._enter()
-        try:
-            status = lib.tc_remove(handle, k, len(k))
-            if status == _NOT_FOUND:
-                raise NotFound(f"no value for key {key!r}")
-            _check(status)
-        finally:
-            self._leave()
+        status = lib.tc_remove(self._handle, k, len(k))
+        if status == _NOT_FOUND:
+            raise NotFound(f"no value for key {key!r}")
+        _check(status)
 
     def __iter__(self) -> NoReturn:
         # Without this, Python would "iterate" by calling cache[0], cache[1], ...
@@ -479,52 +405,32 @@ class Cache:
         persistently, and returns how many had a value.  An empty prefix matches all."""
         p = to_bytes(prefix, "prefix")
         removed = c_uint64()
-        handle = self._enter()
-        try:
-            _check(lib.tc_remove_prefix(handle, p, len(p), byref(removed)))
-        finally:
-            self._leave()
+        _check(lib.tc_remove_prefix(self._handle, p, len(p), byref(removed)))
         return removed.value
 
     def clear(self, memory_only: bool = False) -> None:
         """Empties the cache.  With ``memory_only``, only memory is dropped
         (under write-back, dirty entries are written to disk first)."""
-        handle = self._enter()
-        try:
-            _check(lib.tc_clear(handle, bool(memory_only)))
-        finally:
-            self._leave()
+        _check(lib.tc_clear(self._handle, bool(memory_only)))
 
     def flush(self) -> None:
         """Writes pending data to disk and fsyncs it (unless ``sync_policy="never"``).
 
         Raises :class:`tiercache.StorageError` if the disk tier is failing.
         """
-        handle = self._enter()
-        try:
-            _check(lib.tc_flush(handle))
-        finally:
-            self._leave()
+        _check(lib.tc_flush(self._handle))
 
     def purge_expired(self) -> int:
         """Drops every expired entry from every tier; returns how many.
         (Expired entries are never returned, purged or not.)"""
         removed = c_uint64()
-        handle = self._enter()
-        try:
-            _check(lib.tc_purge_expired(handle, byref(removed)))
-        finally:
-            self._leave()
+        _check(lib.tc_purge_expired(self._handle, byref(removed)))
         return removed.value
 
     def stats(self) -> Stats:
         """A snapshot of the counters since open and of the sizes now."""
         raw = TcStats()
-        handle = self._enter()
-        try:
-            _check(lib.tc_stats_get(handle, byref(raw)))
-        finally:
-            self._leave()
+        _check(lib.tc_stats_get(self._handle, byref(raw)))
         return Stats._from_c(raw)
 
     def counter(self, name: str) -> int:
@@ -540,11 +446,7 @@ class Cache:
         if b"\0" in raw:  # cannot reach C; and no counter has such a name
             raise NotFound(f"no counter named {name!r}")
         value = c_uint64()
-        handle = self._enter()
-        try:
-            _check(lib.tc_stats_get_counter(handle, raw, byref(value)))
-        finally:
-            self._leave()
+        _check(lib.tc_stats_get_counter(self._handle, raw, byref(value)))
         return value.value
 
     def compact(self) -> None:
@@ -557,11 +459,7 @@ class Cache:
         synced or its old files deleted (the cache is then degraded, as
         :meth:`stats` reports).
         """
-        handle = self._enter()
-        try:
-            _check(lib.tc_compact(handle))
-        finally:
-            self._leave()
+        _check(lib.tc_compact(self._handle))
 
     def set_loader(self, loader: Optional[loaders.Loader]) -> None:
         """Sets the function that answers misses (L3), replacing any earlier one.
@@ -578,43 +476,49 @@ class Cache:
         If it raises, nothing is cached and the ``get`` that called it re-raises
         the exception; other threads waiting for the same key get
         :class:`tiercache.LoaderFailed`.  It may call back into this cache, but
-        not for the key it is loading.  ``None`` removes the loader.
+        not for the key it is loading, and may refer to this cache (that
+        reference cycle is collectable); :meth:`close` called from it raises
+        :class:`tiercache.InvalidArgument`.  ``None`` removes the loader.
         """
-        handle = self._enter()
+        if loader is not None:
+            # Before the library can call it: a get on the fast path would not
+            # collect the loader's exception.
+            self._fast = False
+            self._callbacks = loaders.CALLBACKS
         try:
-            loaders.install(handle, loader)
-            self._has_loader = loader is not None
-            self._fast = loader is None
-            if self._closing:  # close() ran meanwhile: it may have missed the line above
-                self._fast = False
-        finally:
-            self._leave()
+            loaders.install(self, self._handle, loader)
+        except BaseException:
+            self._fast = not self._has_loader  # as it was: the loader did not change
+            raise
+        self._has_loader = loader is not None
+        self._fast = loader is None
 
     # -- lifecycle ----------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
-        return self._closing
+        """Whether :meth:`close` has been called (successfully)."""
+        return self._closed
 
     def close(self) -> None:
-        """Flushes the cache, releases its directory and frees it.  Idempotent.
+        """Flushes the cache, releases its directory and frees the loader.  Idempotent.
 
-        Waits for calls running on other threads to finish.  Called from inside
-        a loader of this cache, it cannot wait for the ``get`` that runs the
-        loader, so the handle is closed as soon as that ``get`` returns.
-        A flush failure cannot be reported here: call :meth:`flush` first.
+        May be called while other threads are using the cache: it waits for the
+        calls they are making (loaders included) to return; calls made after it
+        raise :class:`tiercache.ClosedError`.  Raises :class:`tiercache.StorageError`
+        if the final flush failed (the cache is closed all the same).  Called
+        from inside a loader of this cache it raises
+        :class:`tiercache.InvalidArgument` and closes nothing: it would wait for
+        the ``get`` that runs the loader.  (The C handle's memory is freed when
+        the object is garbage collected.)
         """
-        self._closing = True  # from now on no call starts
-        self._fast = False  # before looking for running calls: see __init__
-        if self._busy() and self._has_loader and loaders.in_call(self):
-            self._close_deferred = True  # the get running this loader closes it
+        handle = self._handle
+        if handle is None:  # __init__ failed: nothing was opened
             return
-        while self._handle is not None:
-            if self._busy():  # rare and short: let calls already running finish
-                time.sleep(0.0005)
-            else:
-                self._close_now()
+        status = lib.tc_cache_shutdown(handle)
+        if status != Status.INVALID_ARGUMENT:  # shut down (a flush error too)
+            self._closed = True
+        _check(status)
 
     def __enter__(self) -> "Cache":
         return self
@@ -622,16 +526,42 @@ class Cache:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        # A forgotten cache still flushes and unlocks its directory.  Nothing
-        # can be done about an error here (and at interpreter exit, modules may
-        # already be torn down).
+    def __del__(self, _close: Any = lib.tc_cache_close) -> None:
+        # The last reference is gone, so no method is running: free the handle
+        # (tc_cache_close also shuts a forgotten cache down, flushing it and
+        # unlocking its directory; in a forked child it touches nothing of the
+        # parent's).  Nothing can be done about an error here, and at
+        # interpreter exit module globals may already be gone: hence the
+        # function bound as a default argument, and no exception escapes.
         try:
-            if getattr(self, "_handle", None) and not self._busy():
-                self.close()
-        except Exception:  # noqa: BLE001
+            handle = self.__dict__.get("_handle")
+            self._handle = None
+            if handle:
+                _close(handle)
+        except BaseException:  # noqa: BLE001
             pass
+
+    # -- what a handle cannot do --------------------------------------------------
+
+    def __copy__(self) -> NoReturn:
+        raise TypeError(
+            "a tiercache.Cache cannot be copied: it owns an open C handle and the "
+            "lock on its directory; share the same object instead"
+        )
+
+    def __deepcopy__(self, memo: Any) -> NoReturn:
+        raise TypeError(
+            "a tiercache.Cache cannot be deep-copied: it owns an open C handle and the "
+            "lock on its directory; share the same object instead"
+        )
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        raise TypeError(
+            "a tiercache.Cache cannot be pickled: it is an open handle on a directory "
+            "that this process has locked; pass its directory and options instead, "
+            "and open it again where needed"
+        )
 
     def __repr__(self) -> str:
         where = f"dir={self.dir!r}" if self.dir is not None else "memory only"
-        return f"<tiercache.Cache {where}{' closed' if self._closing else ''}>"
+        return f"<tiercache.Cache {where}{' closed' if self._closed else ''}>"

@@ -49,13 +49,15 @@ class InvalidArgument(Error, ValueError):
 
 
 class ClosedError(InvalidArgument):
-    """The cache was closed: like passing a NULL handle, so an InvalidArgument.
+    """``TC_CLOSED``: the cache was closed (or is closing), or it was inherited
+    from the parent process across ``os.fork()`` and belongs to the parent.
 
-    Raised by the binding itself, before any C call.
+    Raised by every method after :meth:`Cache.close`.  Also an
+    :class:`InvalidArgument` (and so a ``ValueError``), like an operation on a
+    closed file.
     """
 
-    def __str__(self) -> str:
-        return self.message
+    status = Status.CLOSED
 
 
 class TooLarge(Error, ValueError):
@@ -112,6 +114,7 @@ _BY_STATUS: Dict[int, Type[Error]] = {
         LoaderFailed,
         BufferTooSmall,
         Panic,
+        ClosedError,
     )
 }
 

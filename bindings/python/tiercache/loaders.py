@@ -3,11 +3,18 @@
 How a Python function becomes a C loader:
 
 * One module-level ``CFUNCTYPE`` trampoline (:data:`_TRAMPOLINE`) is the only
-  function pointer C ever sees.  Each registered callable gets an integer id in
-  :data:`_registry`, and that id travels to C as the loader's ``user_data``.
-  The library calls the destructor (:data:`_DESTRUCTOR`) exactly once, when the
-  loader is replaced or the cache closes; it removes the registry entry.  Both
-  ``CFUNCTYPE`` objects are module globals, so they outlive every cache.
+  function pointer C ever sees.  Each registered callable gets an integer id,
+  and that id travels to C as the loader's ``user_data``.  The callable is kept
+  by its cache (``Cache._loaders``, by id); :data:`_registry` maps the id to a
+  *weak* reference to the cache.  So a loader that refers to its own cache
+  (a closure over it) makes a plain reference cycle, which the garbage
+  collector can free, rather than something a module global keeps alive for
+  ever; while the library runs a loader, a ``get`` of that cache is running,
+  so the cache is alive.  The library calls the destructor (:data:`_DESTRUCTOR`)
+  exactly once, when the loader is replaced or the cache shuts down; it
+  removes the entries.  Both ``CFUNCTYPE`` objects are module globals, and
+  every cache with a loader also holds them (``Cache._callbacks``), so they
+  outlive every cache, even during interpreter shutdown.
 * Python exceptions must never unwind into C.  The trampoline catches
   everything; it stores the exception in the calling thread's innermost
   :class:`_Call` (pushed by ``Cache.get`` around the C call; the library runs a
@@ -26,6 +33,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import threading
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from . import errors
@@ -37,7 +45,8 @@ LoaderResult = Union[None, Value, Tuple[Value, Optional[TTL]]]
 #: The loader type: key bytes in, see :data:`LoaderResult` out.
 Loader = Callable[[bytes], LoaderResult]
 
-_registry: Dict[int, Loader] = {}
+#: Loader id -> weak reference to the cache whose ``_loaders`` holds the callable.
+_registry: "Dict[int, weakref.ref[Any]]" = {}
 _ids = itertools.count(1)  # 0 would be a NULL user_data
 _local = threading.local()
 
@@ -80,11 +89,6 @@ def end_call(call: _Call) -> Optional[BaseException]:
     return call.exc
 
 
-def in_call(owner: object) -> bool:
-    """Whether this thread is inside a ``get`` of ``owner`` (i.e. in its loader)."""
-    return any(call.owner is owner for call in _stack())
-
-
 def _answer(result: Any, sink: int) -> int:
     """Gives the loader's result to the sink; returns the status for C."""
     if result is None:
@@ -110,7 +114,11 @@ def _answer(result: Any, sink: int) -> int:
 def _trampoline(user_data: Optional[int], key: Optional[int], key_len: int, sink: Optional[int]) -> int:
     """The C loader for every Python loader.  Never raises."""
     try:
-        func = _registry[user_data or 0]
+        ident = user_data or 0
+        owner = _registry[ident]()
+        if owner is None:  # the library promises this cannot happen
+            raise RuntimeError("tiercache: a loader was called after its cache was freed")
+        func = owner._loaders[ident]
         return _answer(func(ctypes.string_at(key or 0, key_len) if key_len else b""), sink or 0)
     except BaseException as exc:  # noqa: BLE001 - nothing may unwind into C
         stack = getattr(_local, "calls", None)
@@ -121,9 +129,17 @@ def _trampoline(user_data: Optional[int], key: Optional[int], key_len: int, sink
         return Status.LOADER_FAILED
 
 
-def _destructor(user_data: Optional[int]) -> None:
-    """Called once by C when a loader is replaced or its cache closes."""
-    _registry.pop(user_data or 0, None)
+def _destructor(user_data: Optional[int], _registry: "Dict[int, weakref.ref[Any]]" = _registry) -> None:
+    """Called once by C when a loader is replaced or its cache shuts down.  Never
+    raises: it may run from ``Cache.__del__`` during interpreter shutdown (hence
+    the registry bound as a default argument, which outlives module teardown)."""
+    try:
+        ref = _registry.pop(user_data or 0, None)
+        owner = ref() if ref is not None else None
+        if owner is not None:
+            owner._loaders.pop(user_data or 0, None)
+    except BaseException:  # noqa: BLE001 - nothing may unwind into C
+        pass
 
 
 # Module globals, so they stay alive for as long as any cache may call them.
@@ -131,8 +147,13 @@ _TRAMPOLINE = LOADER_FN(_trampoline)
 _DESTRUCTOR = FREE_FN(_destructor)
 
 
-def install(handle: int, func: Optional[Loader]) -> None:
-    """Makes ``func`` the loader of the cache ``handle`` (``None``: no loader)."""
+#: What a cache with a loader keeps alive for as long as the library may call it.
+CALLBACKS = (_TRAMPOLINE, _DESTRUCTOR)
+
+
+def install(owner: Any, handle: int, func: Optional[Loader]) -> None:
+    """Makes ``func`` the loader of ``owner`` (a Cache, whose ``_loaders`` dict
+    keeps the callable), whose C handle is ``handle``.  ``None``: no loader."""
     if func is None:
         status = lib.tc_cache_set_loader(handle, LOADER_FN(), None, FREE_FN())
         if status != Status.OK:
@@ -141,10 +162,13 @@ def install(handle: int, func: Optional[Loader]) -> None:
     if not callable(func):
         raise TypeError(f"a loader must be callable or None, not {type(func).__name__}")
     ident = next(_ids)
-    _registry[ident] = func
+    owner._loaders[ident] = func
+    _registry[ident] = weakref.ref(owner)
     status = lib.tc_cache_set_loader(handle, _TRAMPOLINE, ident, _DESTRUCTOR)
     if status != Status.OK:
-        _registry.pop(ident, None)  # the library did not take ownership
+        # The library did not take ownership (e.g. TC_CLOSED after close()).
+        _registry.pop(ident, None)
+        owner._loaders.pop(ident, None)
         raise errors.error_for(status)
 
 

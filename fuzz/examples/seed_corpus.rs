@@ -14,6 +14,9 @@ use tiercache::record::{self, Kind, RecordRef};
 use tiercache::{Cache, Options};
 use tiercache_fuzz::{flag, sample_dir, Layout};
 
+/// Records get growing sequence numbers, as the library's writer gives them.
+static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 fn rec(kind: Kind, key: &[u8], value: &[u8], expires_at: u64) -> Vec<u8> {
     let mut out = Vec::new();
     record::encode(
@@ -24,6 +27,7 @@ fn rec(kind: Kind, key: &[u8], value: &[u8], expires_at: u64) -> Vec<u8> {
             value,
             expires_at,
             written_at: 1_700_000_000_000,
+            seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         },
     );
     out
@@ -183,6 +187,6 @@ fn main() {
     let mut entries = vec![1u8];
     entries.extend_from_slice(&hint[32..hint.len() - 4]);
     save(&hd, "entries", &entries);
-    save(&hd, "entries-first-3", &entries[..1 + 3 * 29]);
+    save(&hd, "entries-first-3", &entries[..1 + 3 * tiercache_fuzz::HINT_ENTRY]);
     println!("seeds written under {}", out.display());
 }

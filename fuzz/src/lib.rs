@@ -220,10 +220,12 @@ pub mod flag {
     pub const GAPS: u8 = 1 << 7;
 }
 
-pub fn segment_header(id: u32) -> [u8; SEGMENT_HEADER] {
+/// A segment header of format `version` (1: records without sequence
+/// numbers; 2: with).
+pub fn segment_header(id: u32, version: u16) -> [u8; SEGMENT_HEADER] {
     let mut h = [0u8; SEGMENT_HEADER];
     h[0..4].copy_from_slice(b"TCL2");
-    h[4..6].copy_from_slice(&1u16.to_le_bytes());
+    h[4..6].copy_from_slice(&version.to_le_bytes());
     h[8..16].copy_from_slice(&u64::from(id).to_le_bytes());
     h
 }
@@ -243,17 +245,21 @@ pub fn fix_crcs(seg: &mut [u8]) {
     }
 }
 
+/// Bytes of one hint entry (version 2 hints).
+pub const HINT_ENTRY: usize = 37;
+
 /// A hint file for segment `id` of `seg_len` bytes holding `entries` (a
-/// multiple of 29 bytes is used; the rest is dropped), with a correct CRC.
+/// multiple of `HINT_ENTRY` bytes is used; the rest is dropped), with a
+/// correct CRC.
 pub fn make_hint(id: u32, seg_len: u64, entries: &[u8]) -> Vec<u8> {
-    let entries = &entries[..entries.len() / 29 * 29];
+    let entries = &entries[..entries.len() / HINT_ENTRY * HINT_ENTRY];
     let mut out = Vec::with_capacity(32 + entries.len() + 4);
     out.extend_from_slice(b"TCH1");
-    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
     out.extend_from_slice(&u64::from(id).to_le_bytes());
     out.extend_from_slice(&seg_len.to_le_bytes());
-    out.extend_from_slice(&((entries.len() / 29) as u64).to_le_bytes());
+    out.extend_from_slice(&((entries.len() / HINT_ENTRY) as u64).to_le_bytes());
     out.extend_from_slice(entries);
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -272,7 +278,8 @@ fn split(mut rest: &[u8]) -> Vec<&[u8]> {
 
 impl Layout {
     /// Reads an `open_dir` input: byte 0 holds [`flag`]s, byte 1 picks the
-    /// segment the hint belongs to, and the rest is split on [`SEP`] into the
+    /// segment the hint belongs to (its low bits) and, with bit 7 set, makes
+    /// the headers of format 1 rather than 2, and the rest is split on [`SEP`] into the
     /// segment files (in id order) and then the hint.
     pub fn from_fuzz(data: &[u8]) -> Layout {
         let (flags, pick, rest) = match data {
@@ -293,7 +300,8 @@ impl Layout {
             let chunk = chunks.get(i).copied().unwrap_or(&[]);
             let mut seg = Vec::new();
             if flags & flag::HEADER != 0 {
-                seg.extend_from_slice(&segment_header(id));
+                let version = if pick & 0x80 != 0 { 1 } else { 2 };
+                seg.extend_from_slice(&segment_header(id, version));
             }
             seg.extend_from_slice(chunk);
             if flags & flag::FIX_CRC != 0 {
@@ -384,8 +392,9 @@ struct Model {
     /// Some segment is written by a newer format version: open must fail.
     newer: bool,
     /// The live values by the log's rules (recovery read front to back,
-    /// last record wins), when the directory has no hint file; `None` when
-    /// hints (which the model does not interpret) take part.
+    /// last record wins; in format 2 a record whose sequence number is not
+    /// above the last one read is ignored), when the directory has no hint
+    /// file; `None` when hints (which the model does not interpret) take part.
     live: Option<BTreeMap<Vec<u8>, Vec<u8>>>,
 }
 
@@ -396,7 +405,8 @@ fn looks_like_frame(b: &[u8]) -> bool {
 }
 
 enum HeaderState {
-    Ok,
+    /// A readable header of this format version.
+    Ok(u16),
     Short,
     Bad,
     Newer,
@@ -410,13 +420,13 @@ fn header_state(id: u32, b: &[u8]) -> HeaderState {
         return HeaderState::Bad;
     }
     let v = u16::from_le_bytes([b[4], b[5]]);
-    if v > 1 {
+    if v > 2 {
         return HeaderState::Newer;
     }
-    if v != 1 || b[8..16] != u64::from(id).to_le_bytes() {
+    if v < 1 || b[8..16] != u64::from(id).to_le_bytes() {
         return HeaderState::Bad;
     }
-    HeaderState::Ok
+    HeaderState::Ok(v)
 }
 
 impl Model {
@@ -466,11 +476,19 @@ impl Model {
             .any(|(id, b)| matches!(header_state(*id, b), HeaderState::Newer));
         if layout.hints.is_empty() {
             let mut live = BTreeMap::new();
+            let mut last_seq = 0u64;
             for (id, bytes) in segs {
-                if !matches!(header_state(*id, bytes), HeaderState::Ok) {
+                let HeaderState::Ok(version) = header_state(*id, bytes) else {
                     continue;
-                }
+                };
                 for r in model_scan(bytes) {
+                    if version == 1 {
+                        last_seq += 1;
+                    } else if r.seq > last_seq {
+                        last_seq = r.seq;
+                    } else {
+                        continue;
+                    }
                     match r.kind {
                         Kind::Clear => live.clear(),
                         Kind::Put if r.expires_at == 0 || r.expires_at > now => {
@@ -558,7 +576,7 @@ pub fn check_dir(layout: &Layout) {
     let tmp = tempfile::tempdir_in(tmp_root()).expect("temporary directory");
     let dir = tmp.path();
     layout.write(dir);
-    let now = tiercache::clock::now_ms();
+    let now = tiercache::clock::Clock::system().now_ms();
     let model = Model::of(layout, now);
     let input_bytes: usize = layout.segments.iter().map(|s| s.1.len()).sum::<usize>()
         + layout.hints.iter().map(|h| h.1.len()).sum::<usize>();

@@ -312,7 +312,7 @@ impl Layout {
         }
         if flags & flag::HINT != 0 {
             let chunk = chunks.get(n).copied().unwrap_or(&[]);
-            let (hid, seg) = &layout.segments[usize::from(pick) % n];
+            let (hid, seg) = &layout.segments[usize::from(pick & 0x7f) % n];
             let hint = if flags & flag::FIX_HINT != 0 {
                 make_hint(*hid, seg.len() as u64, chunk)
             } else {

@@ -103,8 +103,9 @@ impl Log {
                 return Ok(false); // a clear took it meanwhile
             }
             let now = self.config.clock.now_ms();
+            let floor = oldest_elsewhere(&st, id);
             for e in chunk {
-                let fate = fate(&st, id, e, now);
+                let fate = fate(&st, id, e, now, floor);
                 if fate == Fate::Stay {
                     return Ok(false);
                 }
@@ -240,13 +241,23 @@ fn candidates(st: &State, force: bool) -> Vec<u32> {
         .collect()
 }
 
-/// Whether a segment other than `id` holds records older than `seq`.
-fn older_records_elsewhere(st: &State, id: u32, seq: u64) -> bool {
-    st.store.segments.values().any(|s| s.id != id && s.first_seq < seq)
+/// The oldest sequence number in any segment but `id`: records of `id` with
+/// a higher number may hide older records elsewhere. (The copies appended
+/// while `id` is emptied are newer than all of its records, so they never
+/// change the answer for them.)
+fn oldest_elsewhere(st: &State, id: u32) -> u64 {
+    st.store
+        .segments
+        .values()
+        .filter(|s| s.id != id)
+        .map(|s| s.first_seq)
+        .min()
+        .unwrap_or(u64::MAX)
 }
 
-/// Decides what becomes of record `e` of segment `id` (see the module doc).
-fn fate(st: &State, id: u32, e: &HintEntry, now: u64) -> Fate {
+/// Decides what becomes of record `e` of segment `id` (see the module doc);
+/// `floor` is `oldest_elsewhere(st, id)`.
+fn fate(st: &State, id: u32, e: &HintEntry, now: u64, floor: u64) -> Fate {
     let loc = Loc::new(id, e.offset);
     // Hints of format 1 segments carry no numbers; such a segment is older
     // than every format 2 one, so its records are older than all of theirs.
@@ -255,7 +266,7 @@ fn fate(st: &State, id: u32, e: &HintEntry, now: u64) -> Fate {
     } else {
         e.seq
     };
-    let hides_older = || older_records_elsewhere(st, id, seq);
+    let hides_older = || floor < seq;
     let expired = is_expired(e.expires_at, now);
     match e.kind {
         Kind::Clear if hides_older() => Fate::Stay,

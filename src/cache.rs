@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 use crate::clock::{expiry, is_expired, Clock, Now};
 use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, Flight, Join, Loaded, Loader};
-use crate::log::{key_hash, Log, LogConfig};
+use crate::log::{key_hash, Found, Log, LogConfig};
 use crate::memory::{Entry, Evicted, Lookup, Memory, Shard};
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
 use crate::stats::{Counters, Stats, L2_DEGRADED, L2_NONE, L2_OK};
@@ -37,6 +37,19 @@ pub struct Cache {
     maintenance: Option<Maintenance>,
     clock: Clock,
     closed: bool,
+}
+
+/// What the cache knows about one entry (`Cache::info`, `tc_get_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EntryInfo {
+    pub value_len: u64,
+    /// Absolute expiry, ms since the epoch (0: never).
+    pub expires_at: u64,
+    /// When the put or load that wrote the value happened, ms since the epoch.
+    pub written_at: u64,
+    /// The tier that holds it: 1 memory, 2 disk.
+    pub tier: u32,
+    pub tag_count: u32,
 }
 
 /// How a get that missed L1 goes on.
@@ -244,12 +257,12 @@ impl Cache {
         };
         match miss {
             Miss::Plain(seq) => {
-                let (v, expires_at) = self.get_l2(key, h, now).ok_or_else(Error::not_found)?;
+                let found = self.get_l2(key, h, now).ok_or_else(Error::not_found)?;
                 let mut shard = self.memory.lock(h);
                 if shard.seq() == seq {
-                    self.promote(&mut shard, key, &v, expires_at);
+                    self.promote(&mut shard, key, &found);
                 }
-                Ok(v)
+                Ok(found.value)
             }
             Miss::Load(Join::Follower(f), _) => f.wait(),
             Miss::Load(Join::Recursive, _) => Err(Error::new(
@@ -260,8 +273,8 @@ impl Cache {
         }
     }
 
-    /// L2's live value of `key` and its expiry, counted as an L2 hit.
-    fn get_l2(&self, key: &[u8], h: u64, now: &Now) -> Option<(Arc<[u8]>, u64)> {
+    /// L2's live value of `key`, counted as an L2 hit.
+    fn get_l2(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
         let found = self.log.as_ref()?.get(key, h, now)?;
         Counters::bump(&self.counters.l2_hits);
         Some(found)
@@ -269,12 +282,13 @@ impl Cache {
 
     /// Puts a value read from L2 into L1 (the caller has checked that no
     /// write of the key came since the read's miss).
-    fn promote(&self, shard: &mut Shard, key: &[u8], value: &Arc<[u8]>, expires_at: u64) {
-        if shard.fits(key, value) {
+    fn promote(&self, shard: &mut Shard, key: &[u8], found: &Found) {
+        if shard.fits(key, &found.value) {
             let mut evicted = Vec::new();
             let entry = Entry {
-                value: value.clone(),
-                expires_at,
+                value: found.value.clone(),
+                expires_at: found.expires_at,
+                written_at: found.written_at,
                 dirty: false,
             };
             shard.insert(key, entry, &mut evicted);
@@ -312,12 +326,12 @@ impl Cache {
             done: false,
         };
         let outcome = match self.get_l2(key, h, now) {
-            Some((v, expires_at)) => {
+            Some(found) => {
                 let mut shard = self.memory.lock(h);
                 if shard.land(key, &flight) {
-                    self.promote(&mut shard, key, &v, expires_at);
+                    self.promote(&mut shard, key, &found);
                 }
-                Ok(v)
+                Ok(found.value)
             }
             None => self.call_loader(key, h, &flight, loader),
         };
@@ -345,10 +359,12 @@ impl Cache {
             ));
         }
         let v = outcome.clone()?;
+        let now = self.clock.now_ms();
+        let expires_at = expiry(now, if *ttl_ms == 0 { self.default_ttl_ms } else { *ttl_ms });
         let mut shard = self.memory.lock(h);
         if shard.land(key, flight) {
             // A failure to store is counted; the caller still gets the value.
-            let ticket = self.store(&mut shard, key, h, v, *ttl_ms);
+            let ticket = self.store(&mut shard, key, h, v, expires_at, now);
             drop(shard);
             let _ = self.wait_durable(ticket);
         }
@@ -372,20 +388,105 @@ impl Cache {
         check_key(key)?;
         self.check_value(value)?;
         let h = key_hash(key);
+        let now = self.clock.now_ms();
+        let expires_at = expiry(now, if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms });
         let mut shard = self.memory.lock(h);
         shard.wrote(key);
-        let ticket = self.store(&mut shard, key, h, Arc::from(value), ttl_ms);
+        let ticket = self.store(&mut shard, key, h, Arc::from(value), expires_at, now);
         drop(shard);
         self.wait_durable(ticket)
+    }
+
+    /// Gives `key`'s value a new expiry: `ttl_ms` from now, or never if 0.
+    /// `TC_NOT_FOUND` if it has no live value. A write of the key: the value
+    /// is written again with its new expiry (and its old write time).
+    pub fn touch(&self, key: &[u8], ttl_ms: u64) -> Result<()> {
+        self.writable()?;
+        check_key(key)?;
+        let h = key_hash(key);
+        let now = Now::new(&self.clock);
+        let expires_at = expiry(now.get(), ttl_ms);
+        let mut shard = self.memory.lock(h);
+        let current = match shard.peek(key) {
+            Some(e) if !now.expired(e.expires_at) => Some((e.value.clone(), e.written_at)),
+            // An L1 entry, even expired, is the newest word on the key.
+            Some(_) => None,
+            None => self
+                .log
+                .as_ref()
+                .and_then(|l| l.get(key, h, &now))
+                .map(|f| (f.value, f.written_at)),
+        };
+        let Some((value, written_at)) = current else {
+            return Err(Error::not_found());
+        };
+        shard.wrote(key);
+        let ticket = self.store(&mut shard, key, h, value, expires_at, written_at);
+        drop(shard);
+        self.wait_durable(ticket)
+    }
+
+    /// What the cache knows of `key`: no loader, no promotion, no recency.
+    /// `TC_NOT_FOUND` if it has no live value.
+    pub fn info(&self, key: &[u8]) -> Result<EntryInfo> {
+        check_key(key)?;
+        let h = key_hash(key);
+        let now = Now::new(&self.clock);
+        if let Some(e) = self.memory.lock(h).peek(key) {
+            if now.expired(e.expires_at) {
+                return Err(Error::not_found());
+            }
+            return Ok(EntryInfo {
+                value_len: e.value.len() as u64,
+                expires_at: e.expires_at,
+                written_at: e.written_at,
+                tier: 1,
+                tag_count: 0,
+            });
+        }
+        let (value_len, expires_at, written_at) = self
+            .log
+            .as_ref()
+            .and_then(|l| l.info(key, h, &now))
+            .ok_or_else(Error::not_found)?;
+        Ok(EntryInfo {
+            value_len,
+            expires_at,
+            written_at,
+            tier: 2,
+            tag_count: 0,
+        })
+    }
+
+    /// The keys starting with `prefix` that have a live value now, each once,
+    /// in byte order: what an iteration walks. Memory is listed before disk,
+    /// so a value moving from one to the other meanwhile (an eviction under
+    /// write-back) is listed by one of them. Each shard and the log are
+    /// locked only while they are listed.
+    pub fn live_keys(&self, prefix: &[u8]) -> Vec<Box<[u8]>> {
+        let now = Now::new(&self.clock);
+        let mut keys = std::collections::BTreeSet::new();
+        self.memory
+            .for_each_shard(|shard| keys.extend(shard.live_keys(prefix, &now)));
+        if let Some(log) = &self.log {
+            keys.extend(log.live_keys(prefix, &now).into_iter().map(Vec::into_boxed_slice));
+        }
+        keys.into_iter().collect()
     }
 
     /// Writes a value to the tiers the write policy names, under its
     /// shard's lock (so L1 and L2 see the writes of one key in one order).
     /// The caller has called `Shard::wrote` (a put) or landed its flight (a
     /// load), and waits for the returned ticket with no lock held.
-    fn store(&self, shard: &mut Shard, key: &[u8], h: u64, value: Arc<[u8]>, ttl_ms: u64) -> Stored {
-        let ttl = if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms };
-        let expires_at = expiry(self.clock.now_ms(), ttl);
+    fn store(
+        &self,
+        shard: &mut Shard,
+        key: &[u8],
+        h: u64,
+        value: Arc<[u8]>,
+        expires_at: u64,
+        written_at: u64,
+    ) -> Stored {
         let fits = shard.fits(key, &value);
         let dirty = self.write_back() && fits;
         let mut ticket = None;
@@ -393,7 +494,7 @@ impl Cache {
             // Read-only: a loaded value is kept in memory only.
             Some(_) if self.read_only => {}
             Some(log) if !dirty => {
-                ticket = log.put(key, h, &value, expires_at);
+                ticket = log.put(key, h, &value, expires_at, written_at);
                 if ticket.is_none() && !fits {
                     // L2 is failing and L1 cannot hold it: nowhere to keep it.
                     let _ = shard.remove(key);
@@ -414,6 +515,7 @@ impl Cache {
                 Entry {
                     value,
                     expires_at,
+                    written_at,
                     dirty,
                 },
                 &mut evicted,
@@ -459,16 +561,17 @@ impl Cache {
                 if let Some(log) = &self.log {
                     // If L2 is failing the value is lost with the eviction;
                     // the log then forgets the key so no older value returns.
-                    log.put(&k, key_hash(&k), &e.value, e.expires_at);
+                    log.put(&k, key_hash(&k), &e.value, e.expires_at, e.written_at);
                 }
             }
         }
     }
 
     /// A dirty L1 entry expired: L2 may hold an older value that the entry
-    /// had replaced, which must not come back. A write of the key.
+    /// had replaced, which must not come back. No value changes (the key had
+    /// none once its entry expired), so no load is cancelled.
     fn supersede_on_disk(&self, shard: &mut Shard, key: &[u8], h: u64) {
-        shard.wrote(key);
+        shard.hid();
         if let Some(log) = &self.log {
             log.supersede(key, h);
         }
@@ -482,17 +585,48 @@ impl Cache {
         let h = key_hash(key);
         let now = self.clock.now_ms();
         let mut shard = self.memory.lock(h);
-        shard.wrote(key);
         let in_l1 = shard.remove(key).map(|e| !is_expired(e.expires_at, now));
-        let in_l2 = match &self.log {
+        let (in_l2, ticket) = match &self.log {
             Some(log) => log.remove(key, h, now),
-            None => false,
+            None => (false, None),
         };
         // An L1 entry, live or expired, is the newest word on the key.
-        if in_l1.unwrap_or(in_l2) {
+        let had_value = in_l1.unwrap_or(in_l2);
+        if had_value {
+            shard.wrote(key);
+        } else {
+            shard.hid();
+        }
+        drop(shard);
+        // Durable as the sync policy says before it returns, like a put.
+        if let (Some(log), Some(pos)) = (&self.log, ticket) {
+            let _ = log.wait_durable(Some(pos));
+        }
+        if had_value {
             Ok(())
         } else {
             Err(Error::not_found())
+        }
+    }
+
+    /// With every shard locked, before a removal of every key that
+    /// `matches`: refuses promotions read before it, and cancels the loads
+    /// of matching keys that have a value now (on disk: a load's leader may
+    /// have found it there and be about to promote it). A load of a key
+    /// that has no value is not changed by the removal and stays.
+    fn removing(&self, shards: &mut [MutexGuard<'_, Shard>], matches: impl Fn(&[u8]) -> bool) {
+        let now = Now::new(&self.clock);
+        for shard in shards.iter_mut() {
+            shard.hid();
+            for k in shard.loading(&matches) {
+                let has_value = match shard.peek_live(&k, &now) {
+                    Some(live) => live,
+                    None => self.log.as_ref().is_some_and(|l| l.contains(&k, key_hash(&k), &now)),
+                };
+                if has_value {
+                    shard.wrote(&k);
+                }
+            }
         }
     }
 
@@ -503,11 +637,11 @@ impl Cache {
         self.writable()?;
         let now = self.clock.now_ms();
         let mut shards = self.memory.lock_all();
+        self.removing(&mut shards, |k| k.starts_with(prefix));
         let mut removed: HashSet<Box<[u8]>> = HashSet::new();
         // Keys whose L1 entry had expired: an older L2 value does not count.
         let mut expired: HashSet<Box<[u8]>> = HashSet::new();
         for shard in shards.iter_mut() {
-            shard.wrote_where(|k| k.starts_with(prefix));
             for (k, e) in shard.remove_where(|k, _| k.starts_with(prefix)) {
                 if is_expired(e.expires_at, now) {
                     expired.insert(k);
@@ -516,8 +650,11 @@ impl Cache {
                 }
             }
         }
+        let mut ticket = None;
         if let Some(log) = &self.log {
-            for k in log.remove_prefix(prefix, now) {
+            let (keys, t) = log.remove_prefix(prefix, now);
+            ticket = t;
+            for k in keys {
                 let k = k.into_boxed_slice();
                 if !expired.contains(&k) {
                     removed.insert(k);
@@ -525,6 +662,9 @@ impl Cache {
             }
         }
         drop(shards);
+        if let (Some(log), Some(pos)) = (&self.log, ticket) {
+            let _ = log.wait_durable(Some(pos));
+        }
         Ok(removed.len() as u64)
     }
 
@@ -539,9 +679,7 @@ impl Cache {
         if !memory_only {
             self.writable()?;
             let mut shards = self.memory.lock_all();
-            for shard in shards.iter_mut() {
-                shard.wrote_where(|_| true);
-            }
+            self.removing(&mut shards, |_| true);
             if let Some(log) = &self.log {
                 log.clear();
             }
@@ -568,10 +706,12 @@ impl Cache {
         let Some(log) = self.log.as_ref().filter(|_| self.write_back()) else {
             return Ok(());
         };
-        shard.clean_dirty(|k, e| match log.put(k, key_hash(k), &e.value, e.expires_at) {
-            Some(_) => Ok(()),
-            None => log.wait_durable(None),
-        })
+        shard.clean_dirty(
+            |k, e| match log.put(k, key_hash(k), &e.value, e.expires_at, e.written_at) {
+                Some(_) => Ok(()),
+                None => log.wait_durable(None),
+            },
+        )
     }
 
     /// Writes everything to L2 (dirty entries, the append buffer) and fsyncs

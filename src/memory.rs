@@ -39,6 +39,8 @@ pub struct Entry {
     pub value: Arc<[u8]>,
     /// Absolute expiry in ms since the epoch (0: never).
     pub expires_at: u64,
+    /// When the put or load that wrote the value happened, ms since the epoch.
+    pub written_at: u64,
     /// Write-back only: L2 does not have this value yet.
     pub dirty: bool,
 }
@@ -150,9 +152,16 @@ impl Shard {
         self.seq
     }
 
-    /// Every write of `key` calls this, under the shard's lock, before it
-    /// changes anything: promotions read before it are refused, and a load
-    /// of the key that started before it will not be stored.
+    /// Every write that changes `key`'s value (a put, a touch, the removal
+    /// of a value it has) calls this under the shard's lock: promotions read
+    /// before it are refused, and a load of the key that started before it
+    /// will not be stored.
+    ///
+    /// Removing a key that has no value changes nothing, and must not cancel
+    /// a load: the load, taking effect after the removal, is what a
+    /// linearizable cache answers. (A load is registered only when the key
+    /// had no value in memory; its leader may still find it on disk, and a
+    /// removal of that value does cancel the promotion.)
     pub fn wrote(&mut self, key: &[u8]) {
         self.seq += 1;
         if !self.flights.is_empty() {
@@ -160,10 +169,15 @@ impl Shard {
         }
     }
 
-    /// `wrote` for every key for which `matches` says yes (whole-cache writes).
-    pub fn wrote_where(&mut self, mut matches: impl FnMut(&[u8]) -> bool) {
+    /// The log changed under this shard without any value changing (a
+    /// tombstone that hides an expired value): refuse promotions read before.
+    pub fn hid(&mut self) {
         self.seq += 1;
-        self.flights.retain(|k, _| !matches(k));
+    }
+
+    /// The keys with a load in flight, for which `matches` says yes.
+    pub fn loading(&self, mut matches: impl FnMut(&[u8]) -> bool) -> Vec<Box<[u8]>> {
+        self.flights.keys().filter(|k| matches(k)).cloned().collect()
     }
 
     /// Joins the load of `key`, registering a new flight if none is in the air.
@@ -205,6 +219,20 @@ impl Shard {
             return Lookup::Expired { dirty };
         }
         Lookup::Hit(e.value.clone())
+    }
+
+    /// `key`'s entry, expired or not, without touching recency.
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.lru.peek(key)
+    }
+
+    /// The keys starting with `prefix` whose entries have not expired.
+    pub fn live_keys(&self, prefix: &[u8], now: &Now) -> Vec<Box<[u8]>> {
+        self.lru
+            .iter()
+            .filter(|(k, e)| k.starts_with(prefix) && !now.expired(e.expires_at))
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// `Some(live)` if L1 has an entry for `key` (live: not expired), `None`
@@ -288,6 +316,7 @@ mod tests {
         Entry {
             value: Arc::from(v),
             expires_at: 0,
+            written_at: 0,
             dirty: false,
         }
     }

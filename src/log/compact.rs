@@ -24,6 +24,7 @@ use std::sync::atomic::Ordering;
 
 use super::hint::HintEntry;
 use super::index::Loc;
+use super::store::Draft;
 use super::{Log, State};
 use crate::clock::is_expired;
 use crate::error::{Error, Result};
@@ -162,8 +163,8 @@ impl Log {
         } else {
             st.store.indexed(e.hash, from)
         };
-        let (key, value, expires_at) = match read {
-            Ok(r) => (r.key.to_vec(), r.value.to_vec(), r.expires_at),
+        let (key, value, expires_at, written_at) = match read {
+            Ok(r) => (r.key.to_vec(), r.value.to_vec(), r.expires_at, r.written_at),
             Err(_) => {
                 // Unreadable now: leave it out rather than copy a bad record.
                 self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
@@ -175,7 +176,11 @@ impl Log {
             st.kill_at(e.hash, from);
         }
         if kind == Kind::Put {
-            let a = st.store.append(&self.draft(Kind::Put, &key, &value, expires_at))?;
+            // A copy keeps the write time of the put it copies.
+            let a = st.store.append(&Draft {
+                written_at,
+                ..self.draft(Kind::Put, &key, &value, expires_at)
+            })?;
             st.set_live(e.hash, a.loc, a.len, |_, l| l == from);
         } else {
             let a = st.store.append(&self.draft(Kind::Tombstone, &key, &[], 0))?;

@@ -82,6 +82,16 @@ pub struct LogSizes {
     pub segments: u64,
 }
 
+/// A live value found in the log.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub value: Arc<[u8]>,
+    /// Absolute expiry in ms since the epoch (0: never).
+    pub expires_at: u64,
+    /// When the put (or load) that wrote it happened, ms since the epoch.
+    pub written_at: u64,
+}
+
 /// A position in the log that a put's record ends at; `Log::wait_durable`
 /// waits until it is on stable storage. `None`: the record was not written
 /// (the log is degraded).
@@ -151,19 +161,40 @@ impl Log {
     }
 
     /// The live, unexpired value of `key`, checked against its checksum and key.
-    pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<(Arc<[u8]>, u64)> {
+    pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
         let st = self.state.read();
         let r = self.read_live(&st, key, h)?;
         if now.expired(r.expires_at) {
             return None;
         }
-        let value = Arc::from(r.value);
-        let expires_at = r.expires_at;
+        let found = Found {
+            value: Arc::from(r.value),
+            expires_at: r.expires_at,
+            written_at: r.written_at,
+        };
         drop(st);
         if self.config.max_bytes > 0 {
             self.read_marks.lock().insert(h);
         }
-        Some((value, expires_at))
+        Some(found)
+    }
+
+    /// What the log knows of `key`'s live, unexpired value, without copying
+    /// it or marking it read: (value length, expires_at, written_at).
+    pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<(u64, u64, u64)> {
+        let st = self.state.read();
+        let r = self.read_live(&st, key, h)?;
+        (!now.expired(r.expires_at)).then_some((r.value.len() as u64, r.expires_at, r.written_at))
+    }
+
+    /// The keys starting with `prefix` that have a live, unexpired value.
+    pub fn live_keys(&self, prefix: &[u8], now: &Now) -> Vec<Vec<u8>> {
+        let st = self.state.read();
+        st.live()
+            .filter_map(|(h, loc)| st.store.indexed(h, loc).ok())
+            .filter(|r| r.key.starts_with(prefix) && !now.expired(r.expires_at))
+            .map(|r| r.key.to_vec())
+            .collect()
     }
 
     /// Whether `key` has a live, unexpired value.
@@ -204,9 +235,12 @@ impl Log {
     /// degraded it writes nothing: the key is forgotten on disk instead (see
     /// the module doc). Wait for the ticket with `wait_durable` when the
     /// policy is `TC_SYNC_ALWAYS`.
-    pub fn put(&self, key: &[u8], h: u64, value: &[u8], expires_at: u64) -> Ticket {
+    pub fn put(&self, key: &[u8], h: u64, value: &[u8], expires_at: u64, written_at: u64) -> Ticket {
         self.maybe_recover();
-        let draft = self.draft(Kind::Put, key, value, expires_at);
+        let draft = Draft {
+            written_at,
+            ..self.draft(Kind::Put, key, value, expires_at)
+        };
         let mut st = self.state.write();
         if self.config.max_bytes > 0 {
             self.read_marks.lock().remove(&h);
@@ -265,21 +299,21 @@ impl Log {
     }
 
     /// Appends a tombstone for `key` if it has a record; says whether it had
-    /// an unexpired one.
-    pub fn remove(&self, key: &[u8], h: u64, now: u64) -> bool {
+    /// an unexpired one, and gives the tombstone's ticket (`wait_durable`).
+    pub fn remove(&self, key: &[u8], h: u64, now: u64) -> (bool, Ticket) {
         self.maybe_recover();
         let mut st = self.state.write();
         let Some(loc) = st.find(h, key) else {
-            return false;
+            return (false, None);
         };
         let live = st
             .store
             .record(loc)
             .map(|r| !is_expired(r.expires_at, now))
             .unwrap_or(false);
-        self.tombstone(&mut st, key, h);
+        let ticket = self.tombstone(&mut st, key, h);
         self.after_append(&mut st);
-        live
+        (live, ticket)
     }
 
     /// Appends a tombstone whether or not the index knows the key: for a key
@@ -291,8 +325,8 @@ impl Log {
     }
 
     /// Appends tombstones for every live key that starts with `prefix`;
-    /// returns the unexpired keys removed.
-    pub fn remove_prefix(&self, prefix: &[u8], now: u64) -> Vec<Vec<u8>> {
+    /// returns the unexpired keys removed, and the last tombstone's ticket.
+    pub fn remove_prefix(&self, prefix: &[u8], now: u64) -> (Vec<Vec<u8>>, Ticket) {
         self.maybe_recover();
         let mut st = self.state.write();
         let mut doomed = Vec::new();
@@ -304,14 +338,15 @@ impl Log {
             }
         }
         let mut removed = Vec::new();
+        let mut ticket = None;
         for (h, key, live) in doomed {
-            self.tombstone(&mut st, &key, h);
+            ticket = self.tombstone(&mut st, &key, h).or(ticket);
             if live {
                 removed.push(key);
             }
         }
         self.after_append(&mut st);
-        removed
+        (removed, ticket)
     }
 
     /// Forgets every expired record (no tombstone is needed: an expired record
@@ -529,22 +564,24 @@ impl Log {
         }
     }
 
-    /// Appends a tombstone for `key` and removes it from the index.
-    fn tombstone(&self, st: &mut State, key: &[u8], h: u64) {
+    /// Appends a tombstone for `key` and removes it from the index. Returns
+    /// its ticket, `None` if it was not written (degraded: forgotten instead).
+    fn tombstone(&self, st: &mut State, key: &[u8], h: u64) -> Ticket {
         if self.commit.is_degraded() {
             self.forget(st, key, h);
-            return;
+            return None;
         }
         let a = match st.store.append(&self.draft(Kind::Tombstone, key, &[], 0)) {
             Ok(a) => a,
             Err(e) => {
                 self.fail("write the log", e);
                 self.forget(st, key, h);
-                return;
+                return None;
             }
         };
         st.kill_key(h, key);
         st.born_dead(a.loc, a.len);
+        Some(st.store.appended)
     }
 
     /// Degraded: the disk's value of `key` can no longer be replaced, so the

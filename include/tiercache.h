@@ -124,6 +124,11 @@ typedef enum tc_sync_policy {
 typedef struct tc_cache tc_cache;
 
 /*
+ An iteration over the keys of a cache: an opaque handle.
+ */
+typedef struct tc_iter tc_iter;
+
+/*
  Options for `tc_cache_open`: an opaque builder.
  */
 typedef struct tc_options tc_options;
@@ -208,6 +213,40 @@ typedef struct tc_stats {
    */
   uint32_t l2_state;
 } tc_stats;
+
+/*
+ What the cache knows about one entry (`tc_get_info`, `tc_iter_next`).
+ */
+typedef struct tc_entry_info {
+  /*
+   Bytes of the value.
+   */
+  uint64_t value_len;
+  /*
+   Unix ms at which it expires; 0 = never.
+   */
+  uint64_t expires_at_ms;
+  /*
+   Unix ms of the put or load that wrote it.
+   */
+  uint64_t written_at_ms;
+  /*
+   Where it was found: 1 memory, 2 disk, 3 remote.
+   */
+  uint32_t tier;
+  /*
+   Tags the entry carries.
+   */
+  uint32_t tag_count;
+} tc_entry_info;
+
+/*
+ A borrowed byte string in a batch: `len` bytes at `data`.
+ */
+typedef struct tc_slice {
+  const uint8_t *data;
+  size_t len;
+} tc_slice;
 
 /*
  A loader: called on a miss with the key, from the thread that missed,
@@ -498,6 +537,164 @@ enum tc_status tc_compact(struct tc_cache *cache);
 enum tc_status tc_stats_get_counter(const struct tc_cache *cache,
                                     const char *name,
                                     uint64_t *value);
+
+/*
+ Fills `*out` with what the cache knows about `key`'s live value: never
+ calls the loader, never promotes, does not count as a use.
+
+ Returns `TC_OK`; `TC_NOT_FOUND` if no tier has a live value;
+ `TC_INVALID_ARGUMENT` if a pointer is NULL or `key_len` is 0;
+ `TC_TOO_LARGE` if the key is over 64 KiB; `TC_CLOSED` after shutdown.
+
+ # Safety
+ `cache` is NULL or a live handle; `key` is NULL or valid for `key_len`
+ bytes; `out` is NULL or writable.
+ */
+enum tc_status tc_get_info(struct tc_cache *cache,
+                           const uint8_t *key,
+                           size_t key_len,
+                           struct tc_entry_info *out);
+
+/*
+ Gives `key`'s live value a new expiry: `ttl_ms` from now, or never if
+ `ttl_ms` is 0. It is a write of the key (persisted like a put, its write
+ time kept); a load of the key in flight is not stored over it.
+
+ Returns `TC_OK`; `TC_NOT_FOUND` if the key has no live value;
+ `TC_INVALID_ARGUMENT` if a pointer is NULL, `key_len` is 0 or the cache
+ is read-only; `TC_TOO_LARGE` if the key is over 64 KiB; `TC_CLOSED`
+ after shutdown.
+
+ # Safety
+ `cache` is NULL or a live handle; `key` is NULL or valid for `key_len` bytes.
+ */
+enum tc_status tc_touch(struct tc_cache *cache,
+                        const uint8_t *key,
+                        size_t key_len,
+                        uint64_t ttl_ms);
+
+/*
+ Begins an iteration over the keys that start with the `prefix_len` bytes
+ at `prefix` (0: every key; `prefix` must still be non-NULL).
+
+ Guarantee: every key live for the whole iteration is yielded exactly
+ once; keys written or removed meanwhile may or may not be; none is
+ yielded twice; no expired key is yielded. Keys come in byte order. The
+ keys live now are listed at once (each memory shard and the log locked
+ only while it is listed; writers are not held up for the iteration);
+ each is looked up again when `tc_iter_next` reaches it.
+
+ Ownership: on success `*out` is an iterator freed with `tc_iter_free`,
+ before the cache is closed. Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a
+ pointer is NULL; `TC_CLOSED` after shutdown.
+
+ # Safety
+ `cache` is NULL or a live handle that outlives the iterator; `prefix` is
+ NULL or valid for `prefix_len` bytes; `out` is NULL or writable.
+ */
+enum tc_status tc_iter_new(struct tc_cache *cache,
+                           const uint8_t *prefix,
+                           size_t prefix_len,
+                           struct tc_iter **out);
+
+/*
+ The next key of the iteration and what the cache knows about it.
+
+ Ownership: on `TC_OK`, `*key` holds a copy the caller frees with
+ `tc_bytes_free`, and `*info` is filled. Returns `TC_OK`; `TC_NOT_FOUND`
+ at the end; `TC_INVALID_ARGUMENT` if a pointer is NULL; `TC_CLOSED` if
+ the cache was shut down.
+
+ # Safety
+ `it` is NULL or an iterator from `tc_iter_new` not yet freed, used by one
+ thread at a time; `key` and `info` are NULL or writable.
+ */
+enum tc_status tc_iter_next(struct tc_iter *it, struct tc_bytes *key, struct tc_entry_info *info);
+
+/*
+ Frees an iterator. NULL is a no-op.
+
+ # Safety
+ `it` is NULL or an iterator from `tc_iter_new` not freed before.
+ */
+void tc_iter_free(struct tc_iter *it);
+
+/*
+ Counts the live keys that start with the `prefix_len` bytes at `prefix`
+ (0: every key) and the bytes of their values, as an iteration would see
+ them.
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL; `TC_CLOSED`
+ after shutdown.
+
+ # Safety
+ `cache` is NULL or a live handle; `prefix` is NULL or valid for
+ `prefix_len` bytes; `entries` and `value_bytes` are NULL or writable.
+ */
+enum tc_status tc_count(struct tc_cache *cache,
+                        const uint8_t *prefix,
+                        size_t prefix_len,
+                        uint64_t *entries,
+                        uint64_t *value_bytes);
+
+/*
+ Gets `n` keys in one call: `statuses[i]` is what `tc_get` would return
+ for `keys[i]`, and `values[i]` holds its value (freed with
+ `tc_bytes_free`) when that is `TC_OK`; otherwise `values[i]` is set to
+ NULL/0. The loader is asked for misses, as by `tc_get`.
+
+ Returns `TC_OK` (whatever the keys' statuses) unless an argument is bad:
+ `TC_INVALID_ARGUMENT` if `cache`, or with `n` > 0 `keys`, `values` or
+ `statuses`, is NULL; `TC_CLOSED` after shutdown. `n` = 0 touches nothing.
+
+ # Safety
+ `cache` is NULL or a live handle; `keys`, `values` and `statuses` are
+ NULL or valid for `n` elements; each key slice is valid for its length.
+ */
+enum tc_status tc_get_many(struct tc_cache *cache,
+                           const struct tc_slice *keys,
+                           size_t n,
+                           struct tc_bytes *values,
+                           enum tc_status *statuses);
+
+/*
+ Puts `n` keys in one call, each as `tc_put(keys[i], values[i], ttl_ms)`
+ would, in order. Stops at the first failure and returns its status (the
+ pairs before it are stored, those after it are not).
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache`, or with `n` > 0
+ `keys` or `values`, is NULL, or a key or value is; otherwise as
+ `tc_put`. `n` = 0 touches nothing.
+
+ # Safety
+ `cache` is NULL or a live handle; `keys` and `values` are NULL or valid
+ for `n` elements; each slice is valid for its length.
+ */
+enum tc_status tc_put_many(struct tc_cache *cache,
+                           const struct tc_slice *keys,
+                           const struct tc_slice *values,
+                           size_t n,
+                           uint64_t ttl_ms);
+
+/*
+ Like `tc_get`, but on a miss asks `loader` (with `user_data`) instead of
+ the cache's loader: memoization of one call. The single flight is shared
+ with the cache's loader: whichever load of the key starts first answers
+ every get of it that misses meanwhile. `user_data` stays the caller's.
+
+ Returns as `tc_get`, and `TC_INVALID_ARGUMENT` if `loader` is NULL.
+
+ # Safety
+ `cache` is NULL or a live handle; `key` is NULL or valid for `key_len`
+ bytes; `loader` is NULL or a function that may be called, from this
+ thread, with `user_data` during the call; `out` is NULL or writable.
+ */
+enum tc_status tc_get_or_load(struct tc_cache *cache,
+                              const uint8_t *key,
+                              size_t key_len,
+                              tc_loader_fn loader,
+                              void *user_data,
+                              struct tc_bytes *out);
 
 /*
  Gives the loader's answer: the value (copied) and its TTL in milliseconds

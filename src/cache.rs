@@ -227,17 +227,28 @@ impl Cache {
     /// The value of `key`: from L1, else L2 (promoted into L1), else the
     /// loader (stored in both). `TC_NOT_FOUND` if none has it.
     pub fn get(&self, key: &[u8]) -> Result<Arc<[u8]>> {
+        self.get_with(key, None)
+    }
+
+    /// `get`, with `loader` asked on a miss instead of the cache's own. The
+    /// single flight is the same: a get of the key with either loader that
+    /// misses meanwhile waits for this answer.
+    pub fn get_or_load(&self, key: &[u8], loader: Arc<dyn Loader>) -> Result<Arc<[u8]>> {
+        self.get_with(key, Some(loader))
+    }
+
+    fn get_with(&self, key: &[u8], loader: Option<Arc<dyn Loader>>) -> Result<Arc<[u8]>> {
         check_key(key)?;
         let h = key_hash(key);
         let now = Now::new(&self.clock);
-        let r = self.get_hashed(key, h, &now);
+        let r = self.get_hashed(key, h, &now, loader);
         if r.is_err() {
             Counters::bump(&self.counters.misses);
         }
         r
     }
 
-    fn get_hashed(&self, key: &[u8], h: u64, now: &Now) -> Result<Arc<[u8]>> {
+    fn get_hashed(&self, key: &[u8], h: u64, now: &Now, loader: Option<Arc<dyn Loader>>) -> Result<Arc<[u8]>> {
         // The miss and, with a loader, the flight's registration happen under
         // one hold of the shard's lock: no write of the key can fall between.
         let miss = {
@@ -250,7 +261,7 @@ impl Cache {
                 Lookup::Expired { dirty: true } => self.supersede_on_disk(&mut shard, key, h),
                 Lookup::Expired { dirty: false } | Lookup::Miss => {}
             }
-            match self.loader.read().clone() {
+            match loader.or_else(|| self.loader.read().clone()) {
                 None => Miss::Plain(shard.seq()),
                 Some(loader) => Miss::Load(shard.join(key), loader),
             }

@@ -55,6 +55,13 @@ pub unsafe extern "C" fn tc_cache_open(opts: *const tc_options, out: *mut *mut t
     })
 }
 
+/// A handle on a cache opened from Rust (tests that need options C cannot
+/// set, such as a manual clock). Free it with `tc_cache_close`.
+#[doc(hidden)]
+pub fn handle_of(cache: Cache) -> *mut tc_cache {
+    Box::into_raw(Box::new(tc_cache::new(cache)))
+}
+
 /// Shuts the cache down while leaving the handle's memory valid: waits for
 /// every call other threads are making on the handle (including loaders
 /// they are running) to return, then flushes (dirty entries, buffered
@@ -153,21 +160,26 @@ pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: u
         let key = key_bytes(key, key_len)?;
         let out = arg_mut(out, "out")?;
         let value = c.get(key)?;
-        *out = if value.is_empty() {
-            tc_bytes {
-                data: std::ptr::null_mut(),
-                len: 0,
-            }
-        } else {
-            let b: Box<[u8]> = Box::from(&*value);
-            let len = b.len();
-            tc_bytes {
-                data: Box::into_raw(b) as *mut u8,
-                len,
-            }
-        };
+        *out = out_bytes(&value);
         Ok(())
     })
+}
+
+/// A copy of `bytes` handed out to C, freed by `tc_bytes_free` (NULL/0
+/// when empty: nothing to free).
+pub(crate) fn out_bytes(bytes: &[u8]) -> tc_bytes {
+    if bytes.is_empty() {
+        return tc_bytes {
+            data: std::ptr::null_mut(),
+            len: 0,
+        };
+    }
+    let b: Box<[u8]> = Box::from(bytes);
+    let len = b.len();
+    tc_bytes {
+        data: Box::into_raw(b) as *mut u8,
+        len,
+    }
 }
 
 /// Frees what `tc_get` handed out and sets `data` to NULL and `len` to 0.

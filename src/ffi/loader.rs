@@ -66,8 +66,9 @@ pub unsafe extern "C" fn tc_sink_put(sink: *mut tc_sink, value: *const u8, value
     })
 }
 
-/// A C loader and its user data, owned by the cache.
-struct CLoader {
+/// A C loader and its user data, owned by the cache (or, for one call of
+/// `tc_get_or_load`, borrowed: no destructor).
+pub(crate) struct CLoader {
     func: unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut tc_sink) -> RawStatus,
     user_data: *mut c_void,
     free: tc_free_fn,
@@ -78,6 +79,22 @@ struct CLoader {
 // called from any thread, and the destructor run on any thread.
 unsafe impl Send for CLoader {}
 unsafe impl Sync for CLoader {}
+
+impl CLoader {
+    /// A loader for one call, whose user data stays the caller's.
+    pub(crate) fn borrowed(
+        func: unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut tc_sink) -> RawStatus,
+        user_data: *mut c_void,
+        max_value_len: u64,
+    ) -> CLoader {
+        CLoader {
+            func,
+            user_data,
+            free: None,
+            max_value_len,
+        }
+    }
+}
 
 impl Loader for CLoader {
     fn load(&self, key: &[u8]) -> Loaded {

@@ -9,6 +9,7 @@
 
 pub mod boundary;
 pub mod cache;
+pub mod entries;
 mod handle;
 pub mod loader;
 pub mod options;

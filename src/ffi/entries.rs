@@ -1,0 +1,332 @@
+//! The C functions of the December contract that look at and walk entries:
+//! `tc_get_info`, `tc_touch`, iteration (`tc_iter_…`), `tc_count`, the
+//! batches `tc_get_many` and `tc_put_many`, and `tc_get_or_load`.
+
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use super::boundary::{arg, arg_mut, bytes, guard, guard_void, key_bytes, value_bytes};
+use super::cache::{handle, out_bytes, tc_bytes, tc_cache};
+use super::loader::{tc_loader_fn, CLoader};
+use crate::cache::EntryInfo;
+use crate::error::{tc_status, Error, Status};
+
+/// What the cache knows about one entry (`tc_get_info`, `tc_iter_next`).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct tc_entry_info {
+    /// Bytes of the value.
+    pub value_len: u64,
+    /// Unix ms at which it expires; 0 = never.
+    pub expires_at_ms: u64,
+    /// Unix ms of the put or load that wrote it.
+    pub written_at_ms: u64,
+    /// Where it was found: 1 memory, 2 disk, 3 remote.
+    pub tier: u32,
+    /// Tags the entry carries.
+    pub tag_count: u32,
+}
+
+impl From<EntryInfo> for tc_entry_info {
+    fn from(i: EntryInfo) -> tc_entry_info {
+        tc_entry_info {
+            value_len: i.value_len,
+            expires_at_ms: i.expires_at,
+            written_at_ms: i.written_at,
+            tier: i.tier,
+            tag_count: i.tag_count,
+        }
+    }
+}
+
+/// Fills `*out` with what the cache knows about `key`'s live value: never
+/// calls the loader, never promotes, does not count as a use.
+///
+/// Returns `TC_OK`; `TC_NOT_FOUND` if no tier has a live value;
+/// `TC_INVALID_ARGUMENT` if a pointer is NULL or `key_len` is 0;
+/// `TC_TOO_LARGE` if the key is over 64 KiB; `TC_CLOSED` after shutdown.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `key` is NULL or valid for `key_len`
+/// bytes; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_get_info(
+    cache: *mut tc_cache,
+    key: *const u8,
+    key_len: usize,
+    out: *mut tc_entry_info,
+) -> tc_status {
+    guard("tc_get_info", || {
+        let c = handle(cache)?;
+        let key = key_bytes(key, key_len)?;
+        let out = arg_mut(out, "out")?;
+        *out = c.info(key)?.into();
+        Ok(())
+    })
+}
+
+/// Gives `key`'s live value a new expiry: `ttl_ms` from now, or never if
+/// `ttl_ms` is 0. It is a write of the key (persisted like a put, its write
+/// time kept); a load of the key in flight is not stored over it.
+///
+/// Returns `TC_OK`; `TC_NOT_FOUND` if the key has no live value;
+/// `TC_INVALID_ARGUMENT` if a pointer is NULL, `key_len` is 0 or the cache
+/// is read-only; `TC_TOO_LARGE` if the key is over 64 KiB; `TC_CLOSED`
+/// after shutdown.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `key` is NULL or valid for `key_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tc_touch(cache: *mut tc_cache, key: *const u8, key_len: usize, ttl_ms: u64) -> tc_status {
+    guard("tc_touch", || handle(cache)?.touch(key_bytes(key, key_len)?, ttl_ms))
+}
+
+/// An iteration over the keys of a cache: an opaque handle.
+#[allow(non_camel_case_types)]
+pub struct tc_iter {
+    cache: *const tc_cache,
+    /// The keys live when the iteration began, in byte order, each once.
+    keys: std::vec::IntoIter<Box<[u8]>>,
+}
+
+/// Begins an iteration over the keys that start with the `prefix_len` bytes
+/// at `prefix` (0: every key; `prefix` must still be non-NULL).
+///
+/// Guarantee: every key live for the whole iteration is yielded exactly
+/// once; keys written or removed meanwhile may or may not be; none is
+/// yielded twice; no expired key is yielded. Keys come in byte order. The
+/// keys live now are listed at once (each memory shard and the log locked
+/// only while it is listed; writers are not held up for the iteration);
+/// each is looked up again when `tc_iter_next` reaches it.
+///
+/// Ownership: on success `*out` is an iterator freed with `tc_iter_free`,
+/// before the cache is closed. Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a
+/// pointer is NULL; `TC_CLOSED` after shutdown.
+///
+/// # Safety
+/// `cache` is NULL or a live handle that outlives the iterator; `prefix` is
+/// NULL or valid for `prefix_len` bytes; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_iter_new(
+    cache: *mut tc_cache,
+    prefix: *const u8,
+    prefix_len: usize,
+    out: *mut *mut tc_iter,
+) -> tc_status {
+    guard("tc_iter_new", || {
+        let c = handle(cache)?;
+        let prefix = bytes(prefix, prefix_len, "prefix")?;
+        let out = arg_mut(out, "out")?;
+        let keys = c.live_keys(prefix);
+        *out = Box::into_raw(Box::new(tc_iter {
+            cache,
+            keys: keys.into_iter(),
+        }));
+        Ok(())
+    })
+}
+
+/// The next key of the iteration and what the cache knows about it.
+///
+/// Ownership: on `TC_OK`, `*key` holds a copy the caller frees with
+/// `tc_bytes_free`, and `*info` is filled. Returns `TC_OK`; `TC_NOT_FOUND`
+/// at the end; `TC_INVALID_ARGUMENT` if a pointer is NULL; `TC_CLOSED` if
+/// the cache was shut down.
+///
+/// # Safety
+/// `it` is NULL or an iterator from `tc_iter_new` not yet freed, used by one
+/// thread at a time; `key` and `info` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_iter_next(it: *mut tc_iter, key: *mut tc_bytes, info: *mut tc_entry_info) -> tc_status {
+    guard("tc_iter_next", || {
+        let it = arg_mut(it, "it")?;
+        let key_out = arg_mut(key, "key")?;
+        let info_out = arg_mut(info, "info")?;
+        let c = handle(it.cache)?;
+        for k in it.keys.by_ref() {
+            match c.info(&k) {
+                Ok(i) => {
+                    *info_out = i.into();
+                    *key_out = out_bytes(&k);
+                    return Ok(());
+                }
+                Err(e) if e.status() == Status::TC_NOT_FOUND => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::new(Status::TC_NOT_FOUND, "the iteration is over"))
+    })
+}
+
+/// Frees an iterator. NULL is a no-op.
+///
+/// # Safety
+/// `it` is NULL or an iterator from `tc_iter_new` not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn tc_iter_free(it: *mut tc_iter) {
+    if !it.is_null() {
+        guard_void("tc_iter_free", || drop(Box::from_raw(it)));
+    }
+}
+
+/// Counts the live keys that start with the `prefix_len` bytes at `prefix`
+/// (0: every key) and the bytes of their values, as an iteration would see
+/// them.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL; `TC_CLOSED`
+/// after shutdown.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `prefix` is NULL or valid for
+/// `prefix_len` bytes; `entries` and `value_bytes` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_count(
+    cache: *mut tc_cache,
+    prefix: *const u8,
+    prefix_len: usize,
+    entries: *mut u64,
+    value_bytes: *mut u64,
+) -> tc_status {
+    guard("tc_count", || {
+        let c = handle(cache)?;
+        let prefix = bytes(prefix, prefix_len, "prefix")?;
+        let entries = arg_mut(entries, "entries")?;
+        let value_bytes = arg_mut(value_bytes, "value_bytes")?;
+        let (mut n, mut total) = (0, 0);
+        for k in c.live_keys(prefix) {
+            if let Ok(i) = c.info(&k) {
+                n += 1;
+                total += i.value_len;
+            }
+        }
+        *entries = n;
+        *value_bytes = total;
+        Ok(())
+    })
+}
+
+/// A borrowed byte string in a batch: `len` bytes at `data`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy)]
+pub struct tc_slice {
+    pub data: *const u8,
+    pub len: usize,
+}
+
+/// Gets `n` keys in one call: `statuses[i]` is what `tc_get` would return
+/// for `keys[i]`, and `values[i]` holds its value (freed with
+/// `tc_bytes_free`) when that is `TC_OK`; otherwise `values[i]` is set to
+/// NULL/0. The loader is asked for misses, as by `tc_get`.
+///
+/// Returns `TC_OK` (whatever the keys' statuses) unless an argument is bad:
+/// `TC_INVALID_ARGUMENT` if `cache`, or with `n` > 0 `keys`, `values` or
+/// `statuses`, is NULL; `TC_CLOSED` after shutdown. `n` = 0 touches nothing.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `keys`, `values` and `statuses` are
+/// NULL or valid for `n` elements; each key slice is valid for its length.
+#[no_mangle]
+pub unsafe extern "C" fn tc_get_many(
+    cache: *mut tc_cache,
+    keys: *const tc_slice,
+    n: usize,
+    values: *mut tc_bytes,
+    statuses: *mut tc_status,
+) -> tc_status {
+    guard("tc_get_many", || {
+        let c = handle(cache)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let keys = std::slice::from_raw_parts(arg(keys, "keys")?, n);
+        let values = std::slice::from_raw_parts_mut(arg_mut(values, "values")?, n);
+        let statuses = std::slice::from_raw_parts_mut(arg_mut(statuses, "statuses")?, n);
+        for i in 0..n {
+            values[i] = tc_bytes {
+                data: std::ptr::null_mut(),
+                len: 0,
+            };
+            let got = key_bytes(keys[i].data, keys[i].len).and_then(|k| c.get(k));
+            statuses[i] = match got {
+                Ok(v) => {
+                    values[i] = out_bytes(&v);
+                    Status::TC_OK
+                }
+                Err(e) => e.status(),
+            };
+        }
+        Ok(())
+    })
+}
+
+/// Puts `n` keys in one call, each as `tc_put(keys[i], values[i], ttl_ms)`
+/// would, in order. Stops at the first failure and returns its status (the
+/// pairs before it are stored, those after it are not).
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `cache`, or with `n` > 0
+/// `keys` or `values`, is NULL, or a key or value is; otherwise as
+/// `tc_put`. `n` = 0 touches nothing.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `keys` and `values` are NULL or valid
+/// for `n` elements; each slice is valid for its length.
+#[no_mangle]
+pub unsafe extern "C" fn tc_put_many(
+    cache: *mut tc_cache,
+    keys: *const tc_slice,
+    values: *const tc_slice,
+    n: usize,
+    ttl_ms: u64,
+) -> tc_status {
+    guard("tc_put_many", || {
+        let c = handle(cache)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let keys = std::slice::from_raw_parts(arg(keys, "keys")?, n);
+        let values = std::slice::from_raw_parts(arg(values, "values")?, n);
+        for i in 0..n {
+            let key = key_bytes(keys[i].data, keys[i].len)?;
+            let value = value_bytes(values[i].data, values[i].len)?;
+            c.put(key, value, ttl_ms)
+                .map_err(|e| Error::new(e.status(), format!("pair {i}: {}", e.message())))?;
+        }
+        Ok(())
+    })
+}
+
+/// Like `tc_get`, but on a miss asks `loader` (with `user_data`) instead of
+/// the cache's loader: memoization of one call. The single flight is shared
+/// with the cache's loader: whichever load of the key starts first answers
+/// every get of it that misses meanwhile. `user_data` stays the caller's.
+///
+/// Returns as `tc_get`, and `TC_INVALID_ARGUMENT` if `loader` is NULL.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `key` is NULL or valid for `key_len`
+/// bytes; `loader` is NULL or a function that may be called, from this
+/// thread, with `user_data` during the call; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_get_or_load(
+    cache: *mut tc_cache,
+    key: *const u8,
+    key_len: usize,
+    loader: tc_loader_fn,
+    user_data: *mut c_void,
+    out: *mut tc_bytes,
+) -> tc_status {
+    guard("tc_get_or_load", || {
+        let c = handle(cache)?;
+        let key = key_bytes(key, key_len)?;
+        let Some(func) = loader else {
+            return Err(Error::invalid("loader is NULL"));
+        };
+        let out = arg_mut(out, "out")?;
+        let l = CLoader::borrowed(func, user_data, c.max_value_len());
+        let v = c.get_or_load(key, Arc::new(l))?;
+        *out = out_bytes(&v);
+        Ok(())
+    })
+}

@@ -1,0 +1,356 @@
+//! Entry info, touch, iteration, count, batches and get_or_load, through
+//! the C functions (as a C program calls them) with a manual clock.
+
+use std::collections::BTreeSet;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tiercache::clock::Clock;
+use tiercache::ffi::boundary::RawStatus;
+use tiercache::ffi::cache::*;
+use tiercache::ffi::entries::*;
+use tiercache::ffi::loader::{tc_sink, tc_sink_put};
+use tiercache::{Cache, Options, Status, WritePolicy};
+
+const T0: u64 = 1_700_000_000_000;
+
+/// A handle on a cache opened with a manual clock.
+struct Handle(*mut tc_cache);
+
+impl Handle {
+    fn open(opts: &Options) -> Handle {
+        Handle(tiercache::ffi::cache::handle_of(Cache::open(opts).unwrap()))
+    }
+    fn put(&self, k: &[u8], v: &[u8], ttl: u64) {
+        assert_eq!(
+            unsafe { tc_put(self.0, k.as_ptr(), k.len(), v.as_ptr(), v.len(), ttl) },
+            Status::TC_OK
+        );
+    }
+    fn info(&self, k: &[u8]) -> Result<tc_entry_info, Status> {
+        let mut i = tc_entry_info::default();
+        match unsafe { tc_get_info(self.0, k.as_ptr(), k.len(), &mut i) } {
+            Status::TC_OK => Ok(i),
+            s => Err(s),
+        }
+    }
+    fn get(&self, k: &[u8]) -> Result<Vec<u8>, Status> {
+        let mut out = tc_bytes {
+            data: std::ptr::null_mut(),
+            len: 0,
+        };
+        match unsafe { tc_get(self.0, k.as_ptr(), k.len(), &mut out) } {
+            Status::TC_OK => Ok(take(&mut out)),
+            s => Err(s),
+        }
+    }
+    fn keys(&self, prefix: &[u8]) -> Vec<(Vec<u8>, tc_entry_info)> {
+        let mut it = std::ptr::null_mut();
+        assert_eq!(
+            unsafe { tc_iter_new(self.0, prefix.as_ptr(), prefix.len(), &mut it) },
+            Status::TC_OK
+        );
+        let mut out = Vec::new();
+        loop {
+            let mut k = tc_bytes {
+                data: std::ptr::null_mut(),
+                len: 0,
+            };
+            let mut i = tc_entry_info::default();
+            match unsafe { tc_iter_next(it, &mut k, &mut i) } {
+                Status::TC_OK => out.push((take(&mut k), i)),
+                Status::TC_NOT_FOUND => break,
+                s => panic!("tc_iter_next: {s:?}"),
+            }
+        }
+        unsafe { tc_iter_free(it) };
+        out
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        unsafe { tc_cache_close(self.0) };
+    }
+}
+
+unsafe impl Send for Handle {}
+unsafe impl Sync for Handle {}
+
+fn take(b: &mut tc_bytes) -> Vec<u8> {
+    let v = if b.data.is_null() {
+        Vec::new()
+    } else {
+        unsafe { std::slice::from_raw_parts(b.data, b.len) }.to_vec()
+    };
+    unsafe { tc_bytes_free(b) };
+    v
+}
+
+fn clocked(dir: Option<&std::path::Path>, clock: &Clock) -> Options {
+    let mut o = match dir {
+        Some(d) => Options::with_dir(d),
+        None => Options::new(),
+    };
+    o.clock = clock.clone();
+    o
+}
+
+#[test]
+fn info_reports_length_expiry_write_time_and_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::manual(T0);
+    let mut o = clocked(Some(dir.path()), &clock);
+    o.l1_max_entries = 1;
+    let c = Handle::open(&o);
+    c.put(b"a", b"12345", 0);
+    clock.advance(10);
+    c.put(b"b", b"xy", 100);
+    // a was pushed out of the 1-entry L1: disk answers.
+    let a = c.info(b"a").unwrap();
+    assert_eq!((a.value_len, a.expires_at_ms, a.written_at_ms, a.tier), (5, 0, T0, 2));
+    let b = c.info(b"b").unwrap();
+    assert_eq!(
+        (b.value_len, b.expires_at_ms, b.written_at_ms, b.tier),
+        (2, T0 + 110, T0 + 10, 1)
+    );
+    assert_eq!(c.info(b"zz").unwrap_err(), Status::TC_NOT_FOUND);
+    clock.advance(100);
+    assert_eq!(c.info(b"b").unwrap_err(), Status::TC_NOT_FOUND, "expired");
+    // Info neither promotes nor counts a hit.
+    let mut s = tiercache::Stats::default();
+    unsafe { tc_stats_get(c.0, &mut s) };
+    assert_eq!((s.l1_hits, s.l2_hits, s.l3_loads), (0, 0, 0));
+}
+
+#[test]
+fn touch_moves_expiry_persists_and_keeps_the_write_time() {
+    for policy in [WritePolicy::TC_WRITE_THROUGH, WritePolicy::TC_WRITE_BACK] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(T0);
+        let mut o = clocked(Some(dir.path()), &clock);
+        o.write_policy = policy;
+        {
+            let c = Handle::open(&o);
+            c.put(b"k", b"v", 50);
+            clock.advance(40);
+            assert_eq!(unsafe { tc_touch(c.0, b"k".as_ptr(), 1, 100) }, Status::TC_OK);
+            assert_eq!(c.info(b"k").unwrap().expires_at_ms, T0 + 140);
+            assert_eq!(c.info(b"k").unwrap().written_at_ms, T0);
+            assert_eq!(unsafe { tc_touch(c.0, b"x".as_ptr(), 1, 100) }, Status::TC_NOT_FOUND);
+            clock.advance(20); // past the first expiry
+            assert_eq!(c.get(b"k"), Ok(b"v".to_vec()));
+        }
+        let c = Handle::open(&o);
+        assert_eq!(c.info(b"k").unwrap().expires_at_ms, T0 + 140, "{policy:?}");
+        assert_eq!(unsafe { tc_touch(c.0, b"k".as_ptr(), 1, 0) }, Status::TC_OK);
+        clock.advance(1_000_000);
+        assert_eq!(c.get(b"k"), Ok(b"v".to_vec()), "0 is never");
+        assert_eq!(c.info(b"k").unwrap().expires_at_ms, 0);
+    }
+}
+
+#[test]
+fn iteration_lists_each_live_key_once_in_order_and_count_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::manual(T0);
+    let mut o = clocked(Some(dir.path()), &clock);
+    o.l1_max_entries = 8; // most keys only on disk
+    let c = Handle::open(&o);
+    for i in 0..100u32 {
+        let ttl = if i % 10 == 0 { 5 } else { 0 };
+        c.put(
+            format!("{}/{i:03}", if i % 2 == 0 { "even" } else { "odd" }).as_bytes(),
+            &[1; 10],
+            ttl,
+        );
+    }
+    clock.advance(6);
+    let all = c.keys(b"");
+    assert_eq!(all.len(), 90, "expired keys are not listed");
+    let names: Vec<_> = all.iter().map(|(k, _)| k.clone()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted, "in byte order, each once");
+    assert!(all.iter().all(|(_, i)| i.value_len == 10));
+    let odd = c.keys(b"odd/");
+    assert_eq!(odd.len(), 50);
+    let (mut n, mut bytes) = (0u64, 0u64);
+    assert_eq!(
+        unsafe { tc_count(c.0, b"even/".as_ptr(), 5, &mut n, &mut bytes) },
+        Status::TC_OK
+    );
+    assert_eq!((n, bytes), (40, 400));
+    // The prefix must not be NULL, even when empty.
+    let mut it = std::ptr::null_mut();
+    assert_eq!(
+        unsafe { tc_iter_new(c.0, std::ptr::null(), 0, &mut it) },
+        Status::TC_INVALID_ARGUMENT
+    );
+}
+
+/// Keys live for the whole iteration are yielded exactly once while other
+/// threads write and remove other keys.
+#[test]
+fn iteration_holds_its_guarantee_under_concurrent_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Options::with_dir(dir.path());
+    o.l1_max_entries = 64;
+    o.set_segment_bytes(16 << 10).unwrap();
+    let c = Arc::new(Handle::open(&o));
+    for i in 0..500u32 {
+        c.put(format!("stable/{i:04}").as_bytes(), b"s", 0);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|t| {
+            let (c, stop) = (c.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let k = format!("churn/{t}/{}", i % 300);
+                    if i % 3 == 2 {
+                        unsafe { tc_remove(c.0, k.as_ptr(), k.len()) };
+                    } else {
+                        c.put(k.as_bytes(), &[2; 50], 0);
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    for _ in 0..20 {
+        let listed = c.keys(b"");
+        let stable: Vec<_> = listed.iter().filter(|(k, _)| k.starts_with(b"stable/")).collect();
+        assert_eq!(stable.len(), 500, "every key live throughout, once");
+        let set: BTreeSet<_> = listed.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(set.len(), listed.len(), "no key twice");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+}
+
+#[test]
+fn batches_get_and_put_many_keys() {
+    let c = Handle::open(&Options::new());
+    let keys: Vec<Vec<u8>> = (0..5).map(|i| format!("k{i}").into_bytes()).collect();
+    let vals: Vec<Vec<u8>> = (0..5).map(|i| vec![i as u8; i]).collect();
+    let ks: Vec<tc_slice> = keys
+        .iter()
+        .map(|k| tc_slice {
+            data: k.as_ptr(),
+            len: k.len(),
+        })
+        .collect();
+    let vs: Vec<tc_slice> = vals
+        .iter()
+        .map(|v| tc_slice {
+            data: if v.is_empty() { b"".as_ptr() } else { v.as_ptr() },
+            len: v.len(),
+        })
+        .collect();
+    assert_eq!(
+        unsafe { tc_put_many(c.0, ks.as_ptr(), vs.as_ptr(), 4, 0) },
+        Status::TC_OK
+    );
+    let mut out: Vec<tc_bytes> = (0..5)
+        .map(|_| tc_bytes {
+            data: std::ptr::null_mut(),
+            len: 0,
+        })
+        .collect();
+    let mut st = vec![Status::TC_PANIC; 5];
+    assert_eq!(
+        unsafe { tc_get_many(c.0, ks.as_ptr(), 5, out.as_mut_ptr(), st.as_mut_ptr()) },
+        Status::TC_OK
+    );
+    assert_eq!(
+        &st[..],
+        &[
+            Status::TC_OK,
+            Status::TC_OK,
+            Status::TC_OK,
+            Status::TC_OK,
+            Status::TC_NOT_FOUND
+        ]
+    );
+    for i in 0..4 {
+        assert_eq!(take(&mut out[i]), vals[i]);
+    }
+    // n = 0 touches nothing, even with NULL arrays.
+    assert_eq!(
+        unsafe { tc_get_many(c.0, std::ptr::null(), 0, std::ptr::null_mut(), std::ptr::null_mut()) },
+        Status::TC_OK
+    );
+    assert_eq!(
+        unsafe { tc_put_many(c.0, std::ptr::null(), std::ptr::null(), 0, 0) },
+        Status::TC_OK
+    );
+    assert_eq!(
+        unsafe { tc_put_many(c.0, std::ptr::null(), vs.as_ptr(), 1, 0) },
+        Status::TC_INVALID_ARGUMENT
+    );
+}
+
+static LOADS: AtomicU64 = AtomicU64::new(0);
+
+unsafe extern "C" fn memo(user_data: *mut c_void, key: *const u8, key_len: usize, sink: *mut tc_sink) -> RawStatus {
+    LOADS.fetch_add(1, Ordering::SeqCst);
+    let tag = *(user_data as *const u8);
+    let mut v = std::slice::from_raw_parts(key, key_len).to_vec();
+    v.push(tag);
+    tc_sink_put(sink, v.as_ptr(), v.len(), 0);
+    RawStatus(0)
+}
+
+#[test]
+fn get_or_load_memoizes_with_a_loader_of_its_own() {
+    let c = Handle::open(&Options::new());
+    let tag = b'!';
+    let mut out = tc_bytes {
+        data: std::ptr::null_mut(),
+        len: 0,
+    };
+    let before = LOADS.load(Ordering::SeqCst);
+    for _ in 0..3 {
+        let s = unsafe {
+            tc_get_or_load(
+                c.0,
+                b"fn(1)".as_ptr(),
+                5,
+                Some(memo),
+                &tag as *const u8 as *mut c_void,
+                &mut out,
+            )
+        };
+        assert_eq!(s, Status::TC_OK);
+        assert_eq!(take(&mut out), b"fn(1)!".to_vec());
+    }
+    assert_eq!(LOADS.load(Ordering::SeqCst) - before, 1, "loaded once, then cached");
+    assert_eq!(
+        unsafe { tc_get_or_load(c.0, b"k".as_ptr(), 1, None, std::ptr::null_mut(), &mut out) },
+        Status::TC_INVALID_ARGUMENT
+    );
+}
+
+#[test]
+fn entry_functions_are_closed_after_shutdown() {
+    let c = Handle::open(&Options::new());
+    c.put(b"k", b"v", 0);
+    let mut it = std::ptr::null_mut();
+    assert_eq!(unsafe { tc_iter_new(c.0, b"".as_ptr(), 0, &mut it) }, Status::TC_OK);
+    assert_eq!(unsafe { tc_cache_shutdown(c.0) }, Status::TC_OK);
+    let mut k = tc_bytes {
+        data: std::ptr::null_mut(),
+        len: 0,
+    };
+    let mut i = tc_entry_info::default();
+    assert_eq!(unsafe { tc_iter_next(it, &mut k, &mut i) }, Status::TC_CLOSED);
+    unsafe { tc_iter_free(it) };
+    assert_eq!(c.info(b"k").unwrap_err(), Status::TC_CLOSED);
+    assert_eq!(unsafe { tc_touch(c.0, b"k".as_ptr(), 1, 5) }, Status::TC_CLOSED);
+}

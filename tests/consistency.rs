@@ -277,19 +277,21 @@ fn whole_cache_removals_are_atomic_against_puts_also_after_a_restart() {
         o.set_segment_bytes(8192).unwrap();
         o.l1_max_entries = 64;
         let c = Arc::new(Cache::open(&o).unwrap());
-        // Epochs: each removal bumps it after it returns.
-        let epoch = Arc::new(AtomicU64::new(0));
-        // (key, epoch read before the put started, epoch read after it returned)
+        // Removals that have returned, and removals that have started.
+        let done = Arc::new(AtomicU64::new(0));
+        let started = Arc::new(AtomicU64::new(0));
+        // (key, removals done before the put started, removals started
+        // when it had returned)
         let log = Arc::new(Mutex::new(Vec::new()));
         let writers: Vec<_> = (0..2)
             .map(|t| {
-                let (c, epoch, log) = (c.clone(), epoch.clone(), log.clone());
+                let (c, done, started, log) = (c.clone(), done.clone(), started.clone(), log.clone());
                 std::thread::spawn(move || {
                     for i in 0..1500u32 {
                         let key = format!("p/{t}/{i}");
-                        let before = epoch.load(Ordering::SeqCst);
+                        let before = done.load(Ordering::SeqCst);
                         c.put(key.as_bytes(), b"v", 0).unwrap();
-                        let after = epoch.load(Ordering::SeqCst);
+                        let after = started.load(Ordering::SeqCst);
                         log.lock().unwrap().push((key, before, after));
                     }
                 })
@@ -298,12 +300,13 @@ fn whole_cache_removals_are_atomic_against_puts_also_after_a_restart() {
         let removals = 20;
         for _ in 0..removals {
             std::thread::yield_now();
+            started.fetch_add(1, Ordering::SeqCst);
             if op == "clear" {
                 c.clear(false).unwrap();
             } else {
                 c.remove_prefix(b"p/").unwrap();
             }
-            epoch.fetch_add(1, Ordering::SeqCst);
+            done.fetch_add(1, Ordering::SeqCst);
         }
         for w in writers {
             w.join().unwrap();
@@ -314,8 +317,8 @@ fn whole_cache_removals_are_atomic_against_puts_also_after_a_restart() {
                 if *before == removals {
                     assert_eq!(got, Ok(b"v".to_vec()), "{op}: {key} was put after the last removal");
                 } else if *after < removals {
-                    // Returned before the last removal ended, so before a
-                    // removal started (the next one): gone.
+                    // Returned before removal number `after + 1` started:
+                    // that removal took it.
                     assert_eq!(got, Err(Status::TC_NOT_FOUND), "{op}: {key} came back");
                 }
             }

@@ -124,6 +124,13 @@ typedef enum tc_sync_policy {
 typedef struct tc_cache tc_cache;
 
 /*
+ Options for one put: TTL, tags, a file the entry depends on. A builder:
+ set what you need, pass it to `tc_put_with` or `tc_sink_put_with` (which
+ copy it) as often as you like, free it with `tc_entry_options_free`.
+ */
+typedef struct tc_entry_options tc_entry_options;
+
+/*
  An iteration over the keys of a cache: an opaque handle.
  */
 typedef struct tc_iter tc_iter;
@@ -697,6 +704,99 @@ enum tc_status tc_get_or_load(struct tc_cache *cache,
                               struct tc_bytes *out);
 
 /*
+ New entry options: the cache's default TTL, no tags, no dependency.
+ Never NULL; free with `tc_entry_options_free`.
+ */
+struct tc_entry_options *tc_entry_options_new(void);
+
+/*
+ Frees entry options. NULL is a no-op.
+
+ # Safety
+ `o` is NULL or from `tc_entry_options_new`, not freed before.
+ */
+void tc_entry_options_free(struct tc_entry_options *o);
+
+/*
+ Sets the time to live in milliseconds (0: the cache's default TTL).
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `o` is NULL.
+
+ # Safety
+ `o` is NULL or live.
+ */
+enum tc_status tc_entry_options_set_ttl(struct tc_entry_options *o, uint64_t ttl_ms);
+
+/*
+ Adds a tag: 1 to 255 bytes; at most 32 per entry (a tag given twice
+ counts once). `tc_remove_tag` removes every entry carrying it.
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL or the tag is
+ empty; `TC_TOO_LARGE` if it is over 255 bytes or would be the 33rd.
+
+ # Safety
+ `o` is NULL or live; `tag` is NULL or valid for `tag_len` bytes.
+ */
+enum tc_status tc_entry_options_add_tag(struct tc_entry_options *o,
+                                        const uint8_t *tag,
+                                        size_t tag_len);
+
+/*
+ Makes the entry depend on the file at `path` (NUL-terminated UTF-8): it
+ stays valid while the file's modification time, size and inode are what
+ they are now (the file is examined here); a changed or missing file makes
+ a get of the entry a miss that goes to the loader (`dependency_misses`).
+ Each get of such an entry costs one `stat`; entries without a dependency
+ cost nothing. Setting it again replaces it.
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL, the path is
+ not UTF-8, or the file cannot be examined (the path is in `tc_last_error`).
+
+ # Safety
+ `o` is NULL or live; `path` is NULL or a NUL-terminated string.
+ */
+enum tc_status tc_entry_options_set_dependency(struct tc_entry_options *o, const char *path);
+
+/*
+ Like `tc_put`, with the TTL, tags and dependency of `o` (copied).
+
+ Returns as `tc_put`, and `TC_INVALID_ARGUMENT` if `o` is NULL.
+
+ # Safety
+ As `tc_put`; `o` is NULL or live.
+ */
+enum tc_status tc_put_with(struct tc_cache *cache,
+                           const uint8_t *key,
+                           size_t key_len,
+                           const uint8_t *value,
+                           size_t value_len,
+                           const struct tc_entry_options *o);
+
+/*
+ Removes every entry carrying `tag` from every tier, persistently (like
+ `tc_remove`: tombstones on disk), atomically with respect to puts, as
+ `tc_remove_prefix` is; `*removed` is set to how many had an unexpired
+ value.
+
+ How tags are found: memory entries carry theirs; on disk, a tag index
+ (tag → hashes of keys put with it, kept in memory only for tagged
+ entries, rebuilt at open from the records that have metadata) names the
+ records to read.
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL, the tag is
+ empty or the cache is read-only; `TC_TOO_LARGE` if the tag is over 255
+ bytes; `TC_CLOSED` after shutdown.
+
+ # Safety
+ `cache` is NULL or live; `tag` is NULL or valid for `tag_len` bytes;
+ `removed` is NULL or writable.
+ */
+enum tc_status tc_remove_tag(struct tc_cache *cache,
+                             const uint8_t *tag,
+                             size_t tag_len,
+                             uint64_t *removed);
+
+/*
  Gives the loader's answer: the value (copied) and its TTL in milliseconds
  (0: the cache's default TTL). Call it at most once per loader call, from
  inside that call.
@@ -713,6 +813,21 @@ enum tc_status tc_sink_put(struct tc_sink *sink,
                            const uint8_t *value,
                            size_t value_len,
                            uint64_t ttl_ms);
+
+/*
+ Like `tc_sink_put`, with the entry options of `o` (TTL, tags, file
+ dependency; `o` stays the caller's). The loader may build the options
+ in the call or keep one set for every load.
+
+ Returns as `tc_sink_put`, and `TC_INVALID_ARGUMENT` if `o` is NULL.
+
+ # Safety
+ As `tc_sink_put`; `o` is NULL or a live entry options object.
+ */
+enum tc_status tc_sink_put_with(struct tc_sink *sink,
+                                const uint8_t *value,
+                                size_t value_len,
+                                const struct tc_entry_options *o);
 
 /*
  Sets the cache's loader, replacing any earlier one (whose user data is

@@ -20,7 +20,8 @@ use crate::clock::{expiry, is_expired, Clock, Now};
 use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, Flight, Join, Loaded, Loader};
 use crate::log::{key_hash, Found, Log, LogConfig};
-use crate::memory::{Entry, Evicted, Lookup, Memory, Shard};
+use crate::memory::{Entry, Evicted, Lookup, Memory, Shard, Validity};
+use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
 use crate::stats::{Counters, Stats, L2_DEGRADED, L2_NONE, L2_OK};
 
@@ -251,22 +252,35 @@ impl Cache {
     fn get_hashed(&self, key: &[u8], h: u64, now: &Now, loader: Option<Arc<dyn Loader>>) -> Result<Arc<[u8]>> {
         // The miss and, with a loader, the flight's registration happen under
         // one hold of the shard's lock: no write of the key can fall between.
-        let miss = {
+        let (miss, gone) = {
             let mut shard = self.memory.lock(h);
-            match shard.get(key, now) {
+            // An L1 entry, even one that can no longer be served, is the
+            // newest word on the key: L2 holds the same record or an older
+            // one (superseded here), so there is no use reading it.
+            let gone = match shard.get(key, now) {
                 Lookup::Hit(v) => {
                     Counters::bump(&self.counters.l1_hits);
                     return Ok(v);
                 }
-                Lookup::Expired { dirty: true } => self.supersede_on_disk(&mut shard, key, h),
-                Lookup::Expired { dirty: false } | Lookup::Miss => {}
-            }
-            match loader.or_else(|| self.loader.read().clone()) {
+                Lookup::Expired { dirty, stale } => {
+                    if stale {
+                        Counters::bump(&self.counters.dependency_misses);
+                    }
+                    if dirty {
+                        self.supersede_on_disk(&mut shard, key, h);
+                    }
+                    true
+                }
+                Lookup::Miss => false,
+            };
+            let miss = match loader.or_else(|| self.loader.read().clone()) {
                 None => Miss::Plain(shard.seq()),
                 Some(loader) => Miss::Load(shard.join(key), loader),
-            }
+            };
+            (miss, gone)
         };
         match miss {
+            Miss::Plain(_) if gone => Err(Error::not_found()),
             Miss::Plain(seq) => {
                 let found = self.get_l2(key, h, now).ok_or_else(Error::not_found)?;
                 let mut shard = self.memory.lock(h);
@@ -280,13 +294,18 @@ impl Cache {
                 Status::TC_NOT_FOUND,
                 "the loader asked the cache for the key it is loading",
             )),
-            Miss::Load(Join::Leader(f), loader) => self.lead(key, h, now, f, &*loader),
+            Miss::Load(Join::Leader(f), loader) => self.lead(key, h, now, f, &*loader, gone),
         }
     }
 
-    /// L2's live value of `key`, counted as an L2 hit.
+    /// L2's live value of `key`, counted as an L2 hit. A value whose file
+    /// dependency no longer holds is a miss (`dependency_misses`).
     fn get_l2(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
         let found = self.log.as_ref()?.get(key, h, now)?;
+        if found.meta.as_ref().is_some_and(|m| !m.valid()) {
+            Counters::bump(&self.counters.dependency_misses);
+            return None;
+        }
         Counters::bump(&self.counters.l2_hits);
         Some(found)
     }
@@ -300,6 +319,7 @@ impl Cache {
                 value: found.value.clone(),
                 expires_at: found.expires_at,
                 written_at: found.written_at,
+                meta: found.meta.clone(),
                 dirty: false,
             };
             shard.insert(key, entry, &mut evicted);
@@ -311,7 +331,15 @@ impl Cache {
     /// kept only if the flight is still registered when it lands, that is,
     /// if no write of the key completed after the miss; the callers get it
     /// either way. Everyone waiting on the flight gets the same answer.
-    fn lead(&self, key: &[u8], h: u64, now: &Now, flight: Arc<Flight>, loader: &dyn Loader) -> Result<Arc<[u8]>> {
+    fn lead(
+        &self,
+        key: &[u8],
+        h: u64,
+        now: &Now,
+        flight: Arc<Flight>,
+        loader: &dyn Loader,
+        l1_said_gone: bool,
+    ) -> Result<Arc<[u8]>> {
         // Publishes a failure if anything below unwinds, so waiters never hang.
         struct Publish<'a> {
             cache: &'a Cache,
@@ -336,7 +364,8 @@ impl Cache {
             flight: &flight,
             done: false,
         };
-        let outcome = match self.get_l2(key, h, now) {
+        let from_l2 = if l1_said_gone { None } else { self.get_l2(key, h, now) };
+        let outcome = match from_l2 {
             Some(found) => {
                 let mut shard = self.memory.lock(h);
                 if shard.land(key, &flight) {
@@ -358,9 +387,15 @@ impl Cache {
         let loaded = catch_unwind(AssertUnwindSafe(|| loader.load(key)))
             .unwrap_or_else(|_| Loaded::Failed("the loader panicked".into()));
         let outcome = outcome_of(&loaded);
-        let Loaded::Value { value, ttl_ms } = &loaded else {
-            self.memory.lock(h).land(key, flight);
-            return outcome;
+        let (value, ttl_ms, meta) = match &loaded {
+            Loaded::Value { value, ttl_ms } => (value, ttl_ms, None),
+            Loaded::Entry { value, ttl_ms, meta } => {
+                (value, ttl_ms, (!meta.is_empty()).then(|| Arc::new(meta.clone())))
+            }
+            _ => {
+                self.memory.lock(h).land(key, flight);
+                return outcome;
+            }
         };
         if let Err(e) = self.check_value(value) {
             self.memory.lock(h).land(key, flight);
@@ -375,7 +410,7 @@ impl Cache {
         let mut shard = self.memory.lock(h);
         if shard.land(key, flight) {
             // A failure to store is counted; the caller still gets the value.
-            let ticket = self.store(&mut shard, key, h, v, expires_at, now);
+            let ticket = self.store(&mut shard, key, h, Entry::new(v, expires_at, now, meta));
             drop(shard);
             let _ = self.wait_durable(ticket);
         }
@@ -390,20 +425,30 @@ impl Cache {
         if let Some(live) = self.memory.lock(h).peek_live(key, &now) {
             return Ok(live);
         }
-        Ok(self.log.as_ref().is_some_and(|l| l.contains(key, h, &now)))
+        Ok(self
+            .log
+            .as_ref()
+            .and_then(|l| l.info(key, h, &now))
+            .is_some_and(|i| i.meta.as_ref().is_none_or(Meta::valid)))
     }
 
     /// Stores `value` under `key` for `ttl_ms` (0: the default TTL).
     pub fn put(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
+        self.put_with(key, value, ttl_ms, Meta::default())
+    }
+
+    /// `put`, with tags and a file dependency (`meta`, already checked).
+    pub fn put_with(&self, key: &[u8], value: &[u8], ttl_ms: u64, meta: Meta) -> Result<()> {
         self.writable()?;
         check_key(key)?;
         self.check_value(value)?;
         let h = key_hash(key);
         let now = self.clock.now_ms();
         let expires_at = expiry(now, if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms });
+        let meta = (!meta.is_empty()).then(|| Arc::new(meta));
         let mut shard = self.memory.lock(h);
         shard.wrote(key);
-        let ticket = self.store(&mut shard, key, h, Arc::from(value), expires_at, now);
+        let ticket = self.store(&mut shard, key, h, Entry::new(Arc::from(value), expires_at, now, meta));
         drop(shard);
         self.wait_durable(ticket)
     }
@@ -419,20 +464,22 @@ impl Cache {
         let expires_at = expiry(now.get(), ttl_ms);
         let mut shard = self.memory.lock(h);
         let current = match shard.peek(key) {
-            Some(e) if !now.expired(e.expires_at) => Some((e.value.clone(), e.written_at)),
-            // An L1 entry, even expired, is the newest word on the key.
+            Some(e) if e.valid(&now) == Validity::Valid => Some((e.value.clone(), e.written_at, e.meta.clone())),
+            // An L1 entry, even one that can no longer be served, is the
+            // newest word on the key.
             Some(_) => None,
             None => self
                 .log
                 .as_ref()
                 .and_then(|l| l.get(key, h, &now))
-                .map(|f| (f.value, f.written_at)),
+                .filter(|f| f.meta.as_ref().is_none_or(|m| m.valid()))
+                .map(|f| (f.value, f.written_at, f.meta)),
         };
-        let Some((value, written_at)) = current else {
+        let Some((value, written_at, meta)) = current else {
             return Err(Error::not_found());
         };
         shard.wrote(key);
-        let ticket = self.store(&mut shard, key, h, value, expires_at, written_at);
+        let ticket = self.store(&mut shard, key, h, Entry::new(value, expires_at, written_at, meta));
         drop(shard);
         self.wait_durable(ticket)
     }
@@ -444,7 +491,7 @@ impl Cache {
         let h = key_hash(key);
         let now = Now::new(&self.clock);
         if let Some(e) = self.memory.lock(h).peek(key) {
-            if now.expired(e.expires_at) {
+            if e.valid(&now) != Validity::Valid {
                 return Err(Error::not_found());
             }
             return Ok(EntryInfo {
@@ -452,20 +499,21 @@ impl Cache {
                 expires_at: e.expires_at,
                 written_at: e.written_at,
                 tier: 1,
-                tag_count: 0,
+                tag_count: e.meta.as_ref().map_or(0, |m| m.tags.len() as u32),
             });
         }
-        let (value_len, expires_at, written_at) = self
+        let i = self
             .log
             .as_ref()
             .and_then(|l| l.info(key, h, &now))
+            .filter(|i| i.meta.as_ref().is_none_or(Meta::valid))
             .ok_or_else(Error::not_found)?;
         Ok(EntryInfo {
-            value_len,
-            expires_at,
-            written_at,
+            value_len: i.value_len,
+            expires_at: i.expires_at,
+            written_at: i.written_at,
             tier: 2,
-            tag_count: 0,
+            tag_count: i.meta.as_ref().map_or(0, |m| m.tags.len() as u32),
         })
     }
 
@@ -489,23 +537,18 @@ impl Cache {
     /// shard's lock (so L1 and L2 see the writes of one key in one order).
     /// The caller has called `Shard::wrote` (a put) or landed its flight (a
     /// load), and waits for the returned ticket with no lock held.
-    fn store(
-        &self,
-        shard: &mut Shard,
-        key: &[u8],
-        h: u64,
-        value: Arc<[u8]>,
-        expires_at: u64,
-        written_at: u64,
-    ) -> Stored {
-        let fits = shard.fits(key, &value);
+    /// `entry.dirty` is decided here.
+    fn store(&self, shard: &mut Shard, key: &[u8], h: u64, mut entry: Entry) -> Stored {
+        let fits = shard.fits(key, &entry.value);
         let dirty = self.write_back() && fits;
+        entry.dirty = dirty;
         let mut ticket = None;
         match &self.log {
             // Read-only: a loaded value is kept in memory only.
             Some(_) if self.read_only => {}
             Some(log) if !dirty => {
-                ticket = log.put(key, h, &value, expires_at, written_at);
+                let e = &entry;
+                ticket = log.put(key, h, &e.value, e.expires_at, e.written_at, e.meta.as_deref());
                 if ticket.is_none() && !fits {
                     // L2 is failing and L1 cannot hold it: nowhere to keep it.
                     let _ = shard.remove(key);
@@ -515,22 +558,13 @@ impl Cache {
             Some(_) => {}
             None if !fits => {
                 let _ = shard.remove(key);
-                return Stored::TooLarge(value.len());
+                return Stored::TooLarge(entry.value.len());
             }
             None => {}
         }
         if fits {
             let mut evicted = Vec::new();
-            shard.insert(
-                key,
-                Entry {
-                    value,
-                    expires_at,
-                    written_at,
-                    dirty,
-                },
-                &mut evicted,
-            );
+            shard.insert(key, entry, &mut evicted);
             self.evicted(evicted);
         } else {
             // An older value in L1 must not outlive this write.
@@ -572,7 +606,14 @@ impl Cache {
                 if let Some(log) = &self.log {
                     // If L2 is failing the value is lost with the eviction;
                     // the log then forgets the key so no older value returns.
-                    log.put(&k, key_hash(&k), &e.value, e.expires_at, e.written_at);
+                    log.put(
+                        &k,
+                        key_hash(&k),
+                        &e.value,
+                        e.expires_at,
+                        e.written_at,
+                        e.meta.as_deref(),
+                    );
                 }
             }
         }
@@ -679,6 +720,53 @@ impl Cache {
         Ok(removed.len() as u64)
     }
 
+    /// Removes every entry carrying `tag` from every tier; returns how many
+    /// had an unexpired value. Atomic like `remove_prefix`. Under write-back,
+    /// a newer value only in memory that carries the tag takes the older
+    /// values on disk with it (they must not come back in its place).
+    pub fn remove_tag(&self, tag: &[u8]) -> Result<u64> {
+        self.writable()?;
+        crate::meta::check_tag(tag)?;
+        let now = self.clock.now_ms();
+        let mut shards = self.memory.lock_all();
+        // A load in flight is of a key with no value in memory; cancelling
+        // those that have one on disk is all a removal needs (see `removing`).
+        self.removing(&mut shards, |_| true);
+        let mut removed: HashSet<Box<[u8]>> = HashSet::new();
+        let mut expired: HashSet<Box<[u8]>> = HashSet::new();
+        for shard in shards.iter_mut() {
+            let doomed = shard.remove_where(|_, e| e.meta.as_ref().is_some_and(|m| m.has_tag(tag)));
+            for (k, e) in doomed {
+                if e.dirty {
+                    if let Some(log) = &self.log {
+                        log.supersede(&k, key_hash(&k));
+                    }
+                }
+                if is_expired(e.expires_at, now) {
+                    expired.insert(k);
+                } else {
+                    removed.insert(k);
+                }
+            }
+        }
+        let mut ticket = None;
+        if let Some(log) = &self.log {
+            let (keys, t) = log.remove_tag(tag, now);
+            ticket = t;
+            for k in keys {
+                let k = k.into_boxed_slice();
+                if !expired.contains(&k) {
+                    removed.insert(k);
+                }
+            }
+        }
+        drop(shards);
+        if let (Some(log), Some(pos)) = (&self.log, ticket) {
+            let _ = log.wait_durable(Some(pos));
+        }
+        Ok(removed.len() as u64)
+    }
+
     /// Empties L1, and unless `memory_only`, L2 too (persistently).
     ///
     /// A full clear holds every shard's lock throughout, so every write of a
@@ -717,12 +805,12 @@ impl Cache {
         let Some(log) = self.log.as_ref().filter(|_| self.write_back()) else {
             return Ok(());
         };
-        shard.clean_dirty(
-            |k, e| match log.put(k, key_hash(k), &e.value, e.expires_at, e.written_at) {
+        shard.clean_dirty(|k, e| {
+            match log.put(k, key_hash(k), &e.value, e.expires_at, e.written_at, e.meta.as_deref()) {
                 Some(_) => Ok(()),
                 None => log.wait_durable(None),
-            },
-        )
+            }
+        })
     }
 
     /// Writes everything to L2 (dirty entries, the append buffer) and fsyncs
@@ -823,6 +911,12 @@ impl Cache {
             "l2_state" => u64::from(s.l2_state),
             "l2_readmissions" => self.counters.l2_readmissions.load(std::sync::atomic::Ordering::Relaxed),
             "l2_segments" => self.log.as_ref().map_or(0, |l| l.sizes().segments),
+            "dependency_misses" => self
+                .counters
+                .dependency_misses
+                .load(std::sync::atomic::Ordering::Relaxed),
+            "tag_index_tags" => self.log.as_ref().map_or(0, |l| l.tag_sizes().0),
+            "tag_index_entries" => self.log.as_ref().map_or(0, |l| l.tag_sizes().1),
             _ => return None,
         })
     }

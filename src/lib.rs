@@ -21,6 +21,8 @@ pub mod loader;
 pub mod log;
 /// cbindgen:ignore
 pub mod memory;
+/// cbindgen:ignore
+pub mod meta;
 pub mod options;
 /// cbindgen:ignore
 pub mod record;

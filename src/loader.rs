@@ -28,6 +28,12 @@ use crate::error::Result;
 pub enum Loaded {
     /// The key's value, to be cached for `ttl_ms` (0: the cache's default TTL).
     Value { value: Vec<u8>, ttl_ms: u64 },
+    /// The key's value with tags or a file dependency (`tc_sink_put_with`).
+    Entry {
+        value: Vec<u8>,
+        ttl_ms: u64,
+        meta: crate::meta::Meta,
+    },
     /// The key has no value; nothing is cached.
     NotFound,
     /// The loader failed; nothing is cached. The message reaches the caller.
@@ -101,7 +107,7 @@ pub enum Join {
 /// Turns a loader's answer into the flight's outcome.
 pub fn outcome_of(loaded: &Loaded) -> Outcome {
     match loaded {
-        Loaded::Value { value, .. } => Ok(Arc::from(value.as_slice())),
+        Loaded::Value { value, .. } | Loaded::Entry { value, .. } => Ok(Arc::from(value.as_slice())),
         Loaded::NotFound => Err(crate::error::Error::not_found()),
         Loaded::Failed(msg) => Err(crate::error::Error::new(
             crate::error::Status::TC_LOADER_FAILED,

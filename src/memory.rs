@@ -25,6 +25,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock::Now;
 use crate::loader::{Flight, Join};
+use crate::meta::Meta;
 
 /// Most shards a cache has.
 const MAX_SHARDS: usize = 16;
@@ -41,8 +42,45 @@ pub struct Entry {
     pub expires_at: u64,
     /// When the put or load that wrote the value happened, ms since the epoch.
     pub written_at: u64,
+    /// Tags and file dependency, for the few entries that have any.
+    pub meta: Option<Arc<Meta>>,
     /// Write-back only: L2 does not have this value yet.
     pub dirty: bool,
+}
+
+impl Entry {
+    /// A clean entry (the cache marks it dirty when it stores it under
+    /// write-back).
+    pub fn new(value: Arc<[u8]>, expires_at: u64, written_at: u64, meta: Option<Arc<Meta>>) -> Entry {
+        Entry {
+            value,
+            expires_at,
+            written_at,
+            meta,
+            dirty: false,
+        }
+    }
+
+    /// Whether the entry can be served at `now`: not expired, and its file
+    /// dependency (if any) holds — that costs one `stat`.
+    pub fn valid(&self, now: &Now) -> Validity {
+        if now.expired(self.expires_at) {
+            Validity::Expired
+        } else if self.meta.as_ref().is_some_and(|m| !m.valid()) {
+            Validity::Stale
+        } else {
+            Validity::Valid
+        }
+    }
+}
+
+/// What `Entry::valid` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    Valid,
+    Expired,
+    /// The file it depends on changed or went away.
+    Stale,
 }
 
 /// What L1 has for a key.
@@ -55,10 +93,12 @@ pub enum Lookup {
     Hit(Arc<[u8]>),
     /// No entry: L2 may have the key.
     Miss,
-    /// The entry had expired and was dropped. If it was dirty, L2 may still
-    /// hold an older value of the key, which the write superseded.
+    /// The entry had expired, or its file dependency no longer held
+    /// (`stale`), and was dropped. If it was dirty, L2 may still hold an
+    /// older value of the key, which the write superseded.
     Expired {
         dirty: bool,
+        stale: bool,
     },
 }
 
@@ -212,11 +252,15 @@ impl Shard {
         let Some(e) = self.lru.get(key) else {
             return Lookup::Miss;
         };
-        if now.expired(e.expires_at) {
+        let validity = e.valid(now);
+        if validity != Validity::Valid {
             let dirty = e.dirty;
             // The caller learns of a dirty entry through `Lookup::Expired`.
             let _ = self.remove(key);
-            return Lookup::Expired { dirty };
+            return Lookup::Expired {
+                dirty,
+                stale: validity == Validity::Stale,
+            };
         }
         Lookup::Hit(e.value.clone())
     }
@@ -235,10 +279,10 @@ impl Shard {
             .collect()
     }
 
-    /// `Some(live)` if L1 has an entry for `key` (live: not expired), `None`
-    /// if it has none. Does not touch recency.
+    /// `Some(live)` if L1 has an entry for `key` (live: not expired, its
+    /// dependency holding), `None` if it has none. Does not touch recency.
     pub fn peek_live(&self, key: &[u8], now: &Now) -> Option<bool> {
-        self.lru.peek(key).map(|e| !now.expired(e.expires_at))
+        self.lru.peek(key).map(|e| e.valid(now) == Validity::Valid)
     }
 
     /// Whether an entry this size can be held at all.
@@ -317,6 +361,7 @@ mod tests {
             value: Arc::from(v),
             expires_at: 0,
             written_at: 0,
+            meta: None,
             dirty: false,
         }
     }
@@ -369,7 +414,7 @@ mod tests {
         assert_eq!(s.peek_live(b"k", &before), Some(true));
         assert_eq!(s.peek_live(b"k", &after), Some(false));
         assert_eq!(s.peek_live(b"j", &after), None);
-        assert!(matches!(s.get(b"k", &after), Lookup::Expired { dirty: false }));
+        assert!(matches!(s.get(b"k", &after), Lookup::Expired { dirty: false, .. }));
         assert!(matches!(s.get(b"k", &after), Lookup::Miss));
         assert_eq!(s.lru.len(), 0);
     }

@@ -19,6 +19,8 @@
 //!          4: written_at  uint  ms since the UNIX epoch
 //!          5: seq         uint  the record's sequence number (format 2 on;
 //!                               absent in format 1 records: 0 here)
+//!          6: meta        bstr  put only, optional: the entry's tags and file
+//!                               dependency, a CBOR map of its own (`meta`)
 //!          other keys: skipped, so later versions may add optional fields
 //! ```
 
@@ -40,6 +42,7 @@ const FIELD_VALUE: u64 = 2;
 const FIELD_EXPIRES: u64 = 3;
 const FIELD_WRITTEN: u64 = 4;
 const FIELD_SEQ: u64 = 5;
+const FIELD_META: u64 = 6;
 
 /// What a record says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +67,9 @@ pub struct RecordRef<'a> {
     /// appended gets the next number, so a higher one is always newer
     /// (see `log::store`). 0 in records of format 1, which had none.
     pub seq: u64,
+    /// A put's tags and file dependency, encoded by `meta` (empty: none).
+    /// Only checked to be a byte string here; `meta::Meta::decode` reads it.
+    pub meta: &'a [u8],
 }
 
 /// What `check_frame` found at an offset.
@@ -85,7 +91,7 @@ pub fn encode(out: &mut Vec<u8>, rec: &RecordRef<'_>) {
     {
         let mut enc = Encoder::from(&mut *out);
         let fields = match rec.kind {
-            Kind::Put => 4 + usize::from(rec.expires_at != 0) + 1,
+            Kind::Put => 4 + usize::from(rec.expires_at != 0) + 1 + usize::from(!rec.meta.is_empty()),
             Kind::Tombstone => 4,
             Kind::Clear => 3,
         };
@@ -103,6 +109,10 @@ pub fn encode(out: &mut Vec<u8>, rec: &RecordRef<'_>) {
             if rec.expires_at != 0 {
                 let _ = enc.push(Header::Positive(FIELD_EXPIRES));
                 let _ = enc.push(Header::Positive(rec.expires_at));
+            }
+            if !rec.meta.is_empty() {
+                let _ = enc.push(Header::Positive(FIELD_META));
+                let _ = enc.bytes(rec.meta, None);
             }
         }
         let _ = enc.push(Header::Positive(FIELD_WRITTEN));
@@ -251,10 +261,10 @@ fn head(p: &[u8], pos: &mut usize) -> Option<(u8, u64)> {
 fn decode_known(p: &[u8]) -> Option<RecordRef<'_>> {
     let mut pos = 0;
     let (5, fields) = head(p, &mut pos)? else { return None };
-    if fields > 6 {
+    if fields > 7 {
         return None;
     }
-    let (mut kind, mut key, mut value) = (None, None, None);
+    let (mut kind, mut key, mut value, mut meta) = (None, None, None, None);
     let (mut expires_at, mut written_at, mut seq) = (0, 0, 0);
     let uint = |pos: &mut usize| match head(p, pos)? {
         (0, n) => Some(n),
@@ -284,13 +294,14 @@ fn decode_known(p: &[u8]) -> Option<RecordRef<'_>> {
             FIELD_EXPIRES => expires_at = uint(&mut pos)?,
             FIELD_WRITTEN => written_at = uint(&mut pos)?,
             FIELD_SEQ => seq = uint(&mut pos)?,
+            FIELD_META => meta = Some(bytes(&mut pos)?),
             _ => return None,
         }
     }
     if pos != p.len() {
         return None;
     }
-    finish(kind?, key, value, expires_at, written_at, seq)
+    finish(kind?, key, value, expires_at, written_at, seq, meta)
 }
 
 /// The rules both decoding paths end with: which fields each kind needs.
@@ -301,6 +312,7 @@ fn finish<'a>(
     expires_at: u64,
     written_at: u64,
     seq: u64,
+    meta: Option<&'a [u8]>,
 ) -> Option<RecordRef<'a>> {
     let key = match kind {
         Kind::Clear => key.unwrap_or(&[]),
@@ -317,6 +329,7 @@ fn finish<'a>(
         expires_at,
         written_at,
         seq,
+        meta: if kind == Kind::Put { meta.unwrap_or(&[]) } else { &[] },
     })
 }
 
@@ -327,7 +340,7 @@ fn decode_general(payload: &[u8]) -> Option<RecordRef<'_>> {
         Header::Map(Some(n)) => n,
         _ => return None,
     };
-    let (mut kind, mut key, mut value) = (None, None, None);
+    let (mut kind, mut key, mut value, mut meta) = (None, None, None, None);
     let (mut expires_at, mut written_at, mut seq) = (0, 0, 0);
     for _ in 0..fields {
         let field = match cur.header()? {
@@ -354,6 +367,7 @@ fn decode_general(payload: &[u8]) -> Option<RecordRef<'_>> {
             FIELD_EXPIRES => expires_at = cur.uint()?,
             FIELD_WRITTEN => written_at = cur.uint()?,
             FIELD_SEQ => seq = cur.uint()?,
+            FIELD_META => meta = Some(cur.bytes()?),
             _ => {
                 let h = cur.header()?;
                 cur.skip_after(h, 0)?;
@@ -363,7 +377,7 @@ fn decode_general(payload: &[u8]) -> Option<RecordRef<'_>> {
     if cur.pos != payload.len() {
         return None;
     }
-    finish(kind?, key, value, expires_at, written_at, seq)
+    finish(kind?, key, value, expires_at, written_at, seq, meta)
 }
 
 /// A position in a payload, pulling CBOR items with `ciborium_ll`.
@@ -450,6 +464,7 @@ mod tests {
                 expires_at,
                 written_at: 1234,
                 seq: 77,
+                meta: &[],
             },
         );
         out
@@ -489,6 +504,7 @@ mod tests {
                     expires_at: 0,
                     written_at: 5,
                     seq: 1 << 40,
+                    meta: &[],
                 },
             );
             assert!(matches!(check_frame(&out), Frame::Valid { .. }));
@@ -543,6 +559,7 @@ mod tests {
                     expires_at: exp,
                     written_at: 1 << 33,
                     seq: exp / 3,
+                    meta: if kind == Kind::Put && exp > 0 { b"\xa0" } else { &[] },
                 },
             );
             samples.push(payload(&out).to_vec());
@@ -599,7 +616,7 @@ mod tests {
         }
         // Deep nesting in an unknown field.
         let mut deep = vec![0xa2, 0x00, 0x03, 0x09];
-        deep.extend(std::iter::repeat(0x81).take(100));
+        deep.extend(std::iter::repeat_n(0x81, 100));
         deep.push(0x00);
         assert_eq!(decode(&deep), None);
     }

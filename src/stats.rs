@@ -21,6 +21,8 @@ pub struct Counters {
     pub compactions: AtomicU64,
     pub corrupt_records: AtomicU64,
     pub io_errors: AtomicU64,
+    /// Gets that found an entry whose file dependency no longer held.
+    pub dependency_misses: AtomicU64,
 }
 
 impl Counters {

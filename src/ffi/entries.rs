@@ -2,7 +2,7 @@
 //! `tc_get_info`, `tc_touch`, iteration (`tc_iter_…`), `tc_count`, the
 //! batches `tc_get_many` and `tc_put_many`, and `tc_get_or_load`.
 
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use super::boundary::{arg, arg_mut, bytes, guard, guard_void, key_bytes, value_bytes};
@@ -10,6 +10,7 @@ use super::cache::{handle, out_bytes, tc_bytes, tc_cache};
 use super::loader::{tc_loader_fn, CLoader};
 use crate::cache::EntryInfo;
 use crate::error::{tc_status, Error, Status};
+use crate::meta::{Dependency, Meta};
 
 /// What the cache knows about one entry (`tc_get_info`, `tc_iter_next`).
 #[repr(C)]
@@ -327,6 +328,161 @@ pub unsafe extern "C" fn tc_get_or_load(
         let l = CLoader::borrowed(func, user_data, c.max_value_len());
         let v = c.get_or_load(key, Arc::new(l))?;
         *out = out_bytes(&v);
+        Ok(())
+    })
+}
+
+/// Options for one put: TTL, tags, a file the entry depends on. A builder:
+/// set what you need, pass it to `tc_put_with` or `tc_sink_put_with` (which
+/// copy it) as often as you like, free it with `tc_entry_options_free`.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Default)]
+pub struct tc_entry_options {
+    pub(crate) ttl_ms: u64,
+    pub(crate) meta: Meta,
+}
+
+/// New entry options: the cache's default TTL, no tags, no dependency.
+/// Never NULL; free with `tc_entry_options_free`.
+#[no_mangle]
+pub extern "C" fn tc_entry_options_new() -> *mut tc_entry_options {
+    Box::into_raw(Box::default())
+}
+
+/// Frees entry options. NULL is a no-op.
+///
+/// # Safety
+/// `o` is NULL or from `tc_entry_options_new`, not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn tc_entry_options_free(o: *mut tc_entry_options) {
+    if !o.is_null() {
+        guard_void("tc_entry_options_free", || drop(Box::from_raw(o)));
+    }
+}
+
+/// Sets the time to live in milliseconds (0: the cache's default TTL).
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `o` is NULL.
+///
+/// # Safety
+/// `o` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn tc_entry_options_set_ttl(o: *mut tc_entry_options, ttl_ms: u64) -> tc_status {
+    guard("tc_entry_options_set_ttl", || {
+        arg_mut(o, "o")?.ttl_ms = ttl_ms;
+        Ok(())
+    })
+}
+
+/// Adds a tag: 1 to 255 bytes; at most 32 per entry (a tag given twice
+/// counts once). `tc_remove_tag` removes every entry carrying it.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL or the tag is
+/// empty; `TC_TOO_LARGE` if it is over 255 bytes or would be the 33rd.
+///
+/// # Safety
+/// `o` is NULL or live; `tag` is NULL or valid for `tag_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tc_entry_options_add_tag(
+    o: *mut tc_entry_options,
+    tag: *const u8,
+    tag_len: usize,
+) -> tc_status {
+    guard("tc_entry_options_add_tag", || {
+        let o = arg_mut(o, "o")?;
+        if tag_len > crate::meta::MAX_TAG_LEN {
+            return Err(Error::new(
+                Status::TC_TOO_LARGE,
+                format!("tag: {tag_len} bytes is over the limit of {}", crate::meta::MAX_TAG_LEN),
+            ));
+        }
+        o.meta.add_tag(bytes(tag, tag_len, "tag")?)
+    })
+}
+
+/// Makes the entry depend on the file at `path` (NUL-terminated UTF-8): it
+/// stays valid while the file's modification time, size and inode are what
+/// they are now (the file is examined here); a changed or missing file makes
+/// a get of the entry a miss that goes to the loader (`dependency_misses`).
+/// Each get of such an entry costs one `stat`; entries without a dependency
+/// cost nothing. Setting it again replaces it.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL, the path is
+/// not UTF-8, or the file cannot be examined (the path is in `tc_last_error`).
+///
+/// # Safety
+/// `o` is NULL or live; `path` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn tc_entry_options_set_dependency(o: *mut tc_entry_options, path: *const c_char) -> tc_status {
+    guard("tc_entry_options_set_dependency", || {
+        let o = arg_mut(o, "o")?;
+        let path = std::ffi::CStr::from_ptr(arg(path, "path")?)
+            .to_str()
+            .map_err(|_| Error::invalid("path: not valid UTF-8"))?;
+        o.meta.dependency = Some(Dependency::of(path)?);
+        Ok(())
+    })
+}
+
+/// Like `tc_put`, with the TTL, tags and dependency of `o` (copied).
+///
+/// Returns as `tc_put`, and `TC_INVALID_ARGUMENT` if `o` is NULL.
+///
+/// # Safety
+/// As `tc_put`; `o` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn tc_put_with(
+    cache: *mut tc_cache,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    o: *const tc_entry_options,
+) -> tc_status {
+    guard("tc_put_with", || {
+        let c = handle(cache)?;
+        let key = key_bytes(key, key_len)?;
+        let value = value_bytes(value, value_len)?;
+        let o = arg(o, "o")?;
+        c.put_with(key, value, o.ttl_ms, o.meta.clone())
+    })
+}
+
+/// Removes every entry carrying `tag` from every tier, persistently (like
+/// `tc_remove`: tombstones on disk), atomically with respect to puts, as
+/// `tc_remove_prefix` is; `*removed` is set to how many had an unexpired
+/// value.
+///
+/// How tags are found: memory entries carry theirs; on disk, a tag index
+/// (tag → hashes of keys put with it, kept in memory only for tagged
+/// entries, rebuilt at open from the records that have metadata) names the
+/// records to read.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL, the tag is
+/// empty or the cache is read-only; `TC_TOO_LARGE` if the tag is over 255
+/// bytes; `TC_CLOSED` after shutdown.
+///
+/// # Safety
+/// `cache` is NULL or live; `tag` is NULL or valid for `tag_len` bytes;
+/// `removed` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_remove_tag(
+    cache: *mut tc_cache,
+    tag: *const u8,
+    tag_len: usize,
+    removed: *mut u64,
+) -> tc_status {
+    guard("tc_remove_tag", || {
+        let c = handle(cache)?;
+        if tag_len > crate::meta::MAX_TAG_LEN {
+            return Err(Error::new(
+                Status::TC_TOO_LARGE,
+                format!("tag: {tag_len} bytes is over the limit of {}", crate::meta::MAX_TAG_LEN),
+            ));
+        }
+        let tag = bytes(tag, tag_len, "tag")?;
+        let removed = arg_mut(removed, "removed")?;
+        *removed = c.remove_tag(tag)?;
         Ok(())
     })
 }

@@ -8,13 +8,35 @@ use super::boundary::{arg_mut, guard, value_bytes, RawStatus};
 use super::cache::tc_cache;
 use crate::error::{tc_status, Error, Status};
 use crate::loader::{Loaded, Loader};
+use crate::meta::Meta;
 
 /// Where a loader puts the value it found: an opaque object that lives only
 /// for the duration of one loader call.
 #[allow(non_camel_case_types)]
 pub struct tc_sink {
-    value: Option<(Vec<u8>, u64)>,
+    value: Option<(Vec<u8>, u64, Option<Meta>)>,
     max_value_len: u64,
+}
+
+impl tc_sink {
+    /// Takes the loader's answer, once.
+    fn give(&mut self, value: &[u8], ttl_ms: u64, meta: Option<Meta>) -> crate::error::Result<()> {
+        if self.value.is_some() {
+            return Err(Error::invalid("sink: a value was already given for this load"));
+        }
+        if value.len() as u64 > self.max_value_len {
+            return Err(Error::new(
+                Status::TC_TOO_LARGE,
+                format!(
+                    "value: {} bytes is over the configured maximum of {}",
+                    value.len(),
+                    self.max_value_len
+                ),
+            ));
+        }
+        self.value = Some((value.to_vec(), ttl_ms, meta));
+        Ok(())
+    }
 }
 
 /// A loader: called on a miss with the key, from the thread that missed,
@@ -48,21 +70,30 @@ pub unsafe extern "C" fn tc_sink_put(sink: *mut tc_sink, value: *const u8, value
     guard("tc_sink_put", || {
         let sink = arg_mut(sink, "sink")?;
         let value = value_bytes(value, value_len)?;
-        if sink.value.is_some() {
-            return Err(Error::invalid("sink: a value was already given for this load"));
-        }
-        if value.len() as u64 > sink.max_value_len {
-            return Err(Error::new(
-                Status::TC_TOO_LARGE,
-                format!(
-                    "value: {} bytes is over the configured maximum of {}",
-                    value.len(),
-                    sink.max_value_len
-                ),
-            ));
-        }
-        sink.value = Some((value.to_vec(), ttl_ms));
-        Ok(())
+        sink.give(value, ttl_ms, None)
+    })
+}
+
+/// Like `tc_sink_put`, with the entry options of `o` (TTL, tags, file
+/// dependency; `o` stays the caller's). The loader may build the options
+/// in the call or keep one set for every load.
+///
+/// Returns as `tc_sink_put`, and `TC_INVALID_ARGUMENT` if `o` is NULL.
+///
+/// # Safety
+/// As `tc_sink_put`; `o` is NULL or a live entry options object.
+#[no_mangle]
+pub unsafe extern "C" fn tc_sink_put_with(
+    sink: *mut tc_sink,
+    value: *const u8,
+    value_len: usize,
+    o: *const super::entries::tc_entry_options,
+) -> tc_status {
+    guard("tc_sink_put_with", || {
+        let sink = arg_mut(sink, "sink")?;
+        let value = value_bytes(value, value_len)?;
+        let o = super::boundary::arg(o, "o")?;
+        sink.give(value, o.ttl_ms, Some(o.meta.clone()))
     })
 }
 
@@ -106,7 +137,8 @@ impl Loader for CLoader {
         // exactly this call; the key and sink outlive the call.
         let status = unsafe { (self.func)(self.user_data, key.as_ptr(), key.len(), &mut sink) };
         match (Status::from_u32(status.0), sink.value) {
-            (Some(Status::TC_OK), Some((value, ttl_ms))) => Loaded::Value { value, ttl_ms },
+            (Some(Status::TC_OK), Some((value, ttl_ms, None))) => Loaded::Value { value, ttl_ms },
+            (Some(Status::TC_OK), Some((value, ttl_ms, Some(meta)))) => Loaded::Entry { value, ttl_ms, meta },
             (Some(Status::TC_OK), None) => {
                 Loaded::Failed("the loader returned TC_OK without calling tc_sink_put".into())
             }

@@ -163,8 +163,14 @@ impl Log {
         } else {
             st.store.indexed(e.hash, from)
         };
-        let (key, value, expires_at, written_at) = match read {
-            Ok(r) => (r.key.to_vec(), r.value.to_vec(), r.expires_at, r.written_at),
+        let (key, value, expires_at, written_at, meta) = match read {
+            Ok(r) => (
+                r.key.to_vec(),
+                r.value.to_vec(),
+                r.expires_at,
+                r.written_at,
+                r.meta.to_vec(),
+            ),
             Err(_) => {
                 // Unreadable now: leave it out rather than copy a bad record.
                 self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
@@ -176,9 +182,10 @@ impl Log {
             st.kill_at(e.hash, from);
         }
         if kind == Kind::Put {
-            // A copy keeps the write time of the put it copies.
+            // A copy keeps the write time and the metadata of the put it copies.
             let a = st.store.append(&Draft {
                 written_at,
+                meta: &meta,
                 ..self.draft(Kind::Put, &key, &value, expires_at)
             })?;
             st.set_live(e.hash, a.loc, a.len, |_, l| l == from);

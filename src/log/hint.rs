@@ -12,7 +12,8 @@
 //! header  (32 bytes): "TCH1", u16 version (2), u16 0, u64 segment id,
 //!                     u64 segment length, u64 entry count
 //! entry   (37 bytes): u64 key hash, u64 offset, u32 frame length,
-//!                     u8 kind (1 put, 2 tombstone, 3 clear), u64 expires_at,
+//!                     u8 kind (1 put, 2 tombstone, 3 clear; bit 7 set: the
+//!                     record has a meta field), u64 expires_at,
 //!                     u64 seq (0 for the records of a format 1 segment)
 //! trailer  (4 bytes): CRC32 of everything before it
 //! ```
@@ -32,6 +33,8 @@ const MAGIC: [u8; 4] = *b"TCH1";
 const VERSION: u16 = 2;
 const HEADER: usize = 32;
 const ENTRY: usize = 37;
+/// Bit of an entry's kind byte: the record has a meta field.
+const HAS_META: u8 = 0x80;
 
 /// What a hint says about one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub struct HintEntry {
     pub kind: Kind,
     pub expires_at: u64,
     pub seq: u64,
+    /// The record carries tags or a dependency (read at open for the tag index).
+    pub has_meta: bool,
 }
 
 pub fn file_name(id: u32) -> String {
@@ -64,7 +69,7 @@ fn encode(id: u32, seg_len: u64, entries: &[HintEntry]) -> Vec<u8> {
         out.extend_from_slice(&e.hash.to_le_bytes());
         out.extend_from_slice(&e.offset.to_le_bytes());
         out.extend_from_slice(&e.len.to_le_bytes());
-        out.push(e.kind as u8);
+        out.push(e.kind as u8 | if e.has_meta { HAS_META } else { 0 });
         out.extend_from_slice(&e.expires_at.to_le_bytes());
         out.extend_from_slice(&e.seq.to_le_bytes());
     }
@@ -138,7 +143,7 @@ fn decode(bytes: &[u8], id: u32, seg_len: u64) -> Option<Vec<HintEntry>> {
     body[HEADER..]
         .chunks_exact(ENTRY)
         .map(|e| {
-            let kind = match e[20] {
+            let kind = match e[20] & !HAS_META {
                 1 => Kind::Put,
                 2 => Kind::Tombstone,
                 3 => Kind::Clear,
@@ -151,6 +156,7 @@ fn decode(bytes: &[u8], id: u32, seg_len: u64) -> Option<Vec<HintEntry>> {
                 kind,
                 expires_at: u64::from_le_bytes(e[21..29].try_into().unwrap()),
                 seq: u64::from_le_bytes(e[29..37].try_into().unwrap()),
+                has_meta: e[20] & HAS_META != 0,
             };
             // Every record must lie inside the segment it describes.
             (entry.offset.checked_add(u64::from(entry.len))? <= seg_len).then_some(entry)
@@ -171,6 +177,7 @@ mod tests {
                 kind: Kind::Put,
                 expires_at: 0,
                 seq: 3,
+                has_meta: true,
             },
             HintEntry {
                 hash: 2,
@@ -179,6 +186,7 @@ mod tests {
                 kind: Kind::Tombstone,
                 expires_at: 9,
                 seq: 4,
+                has_meta: false,
             },
         ]
     }

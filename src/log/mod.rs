@@ -24,6 +24,7 @@ mod recovery;
 mod segment;
 mod state;
 mod store;
+mod tags;
 pub mod verify;
 
 use std::collections::HashSet;
@@ -38,6 +39,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::clock::{is_expired, Clock, Now};
 use crate::error::{Error, Result};
+use crate::meta::Meta;
 use crate::options::SyncPolicy;
 use crate::record::{Kind, RecordRef};
 use crate::stats::Counters;
@@ -90,6 +92,17 @@ pub struct Found {
     pub expires_at: u64,
     /// When the put (or load) that wrote it happened, ms since the epoch.
     pub written_at: u64,
+    /// Its tags and dependency, if it has any.
+    pub meta: Option<Arc<Meta>>,
+}
+
+/// What the log knows of a live value, without its bytes.
+#[derive(Debug, Clone)]
+pub struct Info {
+    pub value_len: u64,
+    pub expires_at: u64,
+    pub written_at: u64,
+    pub meta: Option<Meta>,
 }
 
 /// A position in the log that a put's record ends at; `Log::wait_durable`
@@ -160,7 +173,8 @@ impl Log {
         Ok(log)
     }
 
-    /// The live, unexpired value of `key`, checked against its checksum and key.
+    /// The live, unexpired value of `key`, checked against its checksum and
+    /// key. Whether its dependency holds is the caller's to check.
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
         let st = self.state.read();
         let r = self.read_live(&st, key, h)?;
@@ -171,6 +185,7 @@ impl Log {
             value: Arc::from(r.value),
             expires_at: r.expires_at,
             written_at: r.written_at,
+            meta: self.meta_of(&r)?.map(Arc::new),
         };
         drop(st);
         if self.config.max_bytes > 0 {
@@ -180,11 +195,35 @@ impl Log {
     }
 
     /// What the log knows of `key`'s live, unexpired value, without copying
-    /// it or marking it read: (value length, expires_at, written_at).
-    pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<(u64, u64, u64)> {
+    /// it or marking it read.
+    pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
         let st = self.state.read();
         let r = self.read_live(&st, key, h)?;
-        (!now.expired(r.expires_at)).then_some((r.value.len() as u64, r.expires_at, r.written_at))
+        if now.expired(r.expires_at) {
+            return None;
+        }
+        Some(Info {
+            value_len: r.value.len() as u64,
+            expires_at: r.expires_at,
+            written_at: r.written_at,
+            meta: self.meta_of(&r)?,
+        })
+    }
+
+    /// A record's metadata: `Some(None)` if it has none, `None` if it has
+    /// some this version cannot read (counted corrupt: the record is not
+    /// served).
+    fn meta_of(&self, r: &RecordRef<'_>) -> Option<Option<Meta>> {
+        if r.meta.is_empty() {
+            return Some(None);
+        }
+        match Meta::decode(r.meta) {
+            Some(m) => Some(Some(m)),
+            None => {
+                self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
     }
 
     /// The keys starting with `prefix` that have a live, unexpired value.
@@ -228,6 +267,7 @@ impl Log {
             value,
             expires_at,
             written_at: self.config.clock.now_ms(),
+            meta: &[],
         }
     }
 
@@ -235,10 +275,20 @@ impl Log {
     /// degraded it writes nothing: the key is forgotten on disk instead (see
     /// the module doc). Wait for the ticket with `wait_durable` when the
     /// policy is `TC_SYNC_ALWAYS`.
-    pub fn put(&self, key: &[u8], h: u64, value: &[u8], expires_at: u64, written_at: u64) -> Ticket {
+    pub fn put(
+        &self,
+        key: &[u8],
+        h: u64,
+        value: &[u8],
+        expires_at: u64,
+        written_at: u64,
+        meta: Option<&Meta>,
+    ) -> Ticket {
         self.maybe_recover();
+        let encoded = meta.map(Meta::encode).unwrap_or_default();
         let draft = Draft {
             written_at,
+            meta: &encoded,
             ..self.draft(Kind::Put, key, value, expires_at)
         };
         let mut st = self.state.write();
@@ -258,6 +308,9 @@ impl Log {
             }
         };
         st.set_live(h, a.loc, a.len, |s, l| s.key_is(l, key));
+        if let Some(m) = meta {
+            st.tags.add(&m.tags, h);
+        }
         let ticket = st.store.appended;
         self.after_append(&mut st);
         Some(ticket)
@@ -334,6 +387,34 @@ impl Log {
             if let Ok(r) = st.store.indexed(h, loc) {
                 if r.key.starts_with(prefix) {
                     doomed.push((h, r.key.to_vec(), !is_expired(r.expires_at, now)));
+                }
+            }
+        }
+        let mut removed = Vec::new();
+        let mut ticket = None;
+        for (h, key, live) in doomed {
+            ticket = self.tombstone(&mut st, &key, h).or(ticket);
+            if live {
+                removed.push(key);
+            }
+        }
+        self.after_append(&mut st);
+        (removed, ticket)
+    }
+
+    /// Appends tombstones for every live key whose record carries `tag`;
+    /// returns the unexpired keys removed, and the last tombstone's ticket.
+    pub fn remove_tag(&self, tag: &[u8], now: u64) -> (Vec<Vec<u8>>, Ticket) {
+        self.maybe_recover();
+        let mut st = self.state.write();
+        let mut doomed = Vec::new();
+        for h in st.tags.take(tag) {
+            // Every live record of this hash (keys may collide) with the tag.
+            for (hh, loc) in st.live().filter(|(hh, _)| *hh == h) {
+                if let Ok(r) = st.store.indexed(hh, loc) {
+                    if Meta::decode(r.meta).is_some_and(|m| m.has_tag(tag)) {
+                        doomed.push((h, r.key.to_vec(), !is_expired(r.expires_at, now)));
+                    }
                 }
             }
         }
@@ -523,6 +604,11 @@ impl Log {
             file_bytes: st.store.disk_bytes(),
             segments: st.store.segments.len() as u64,
         }
+    }
+
+    /// (tags, tag-key pairs) in the tag index.
+    pub fn tag_sizes(&self) -> (u64, u64) {
+        self.state.read().tags.sizes()
     }
 
     /// Checks that the counts agree with the records (see `State::check`).

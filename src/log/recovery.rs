@@ -45,6 +45,7 @@ pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig) -> Result<St
         state: State::new(Store::new(dir.to_path_buf(), config.durable(), read_only)),
         last_clear: None,
         must_seal_last: false,
+        with_meta: Vec::new(),
     };
     replay.state.store.max_id_seen = ids.last().copied().unwrap_or(0);
     let last = ids.last().copied();
@@ -55,8 +56,10 @@ pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig) -> Result<St
         mut state,
         last_clear,
         must_seal_last,
+        with_meta,
         ..
     } = replay;
+    index_tags(&mut state, &with_meta);
     if read_only {
         if state.store.segments.is_empty() {
             return Err(Error::invalid(format!("{} holds no tiercache segments", dir.display())));
@@ -103,6 +106,8 @@ struct Replay<'a> {
     /// The last segment cannot take appends (it is of format 1, or the
     /// search for records after damage in it gave up): seal it on open.
     must_seal_last: bool,
+    /// Live puts whose records carry metadata, for the tag index.
+    with_meta: Vec<(u64, Loc)>,
 }
 
 impl Replay<'_> {
@@ -210,12 +215,32 @@ impl Replay<'_> {
             // Keys are compared only when the hash is already in the index.
             Kind::Put if !is_expired(e.expires_at, self.now) => {
                 self.state.set_live(e.hash, loc, len, |s, l| s.same_key(l, loc));
+                if e.has_meta {
+                    self.with_meta.push((e.hash, loc));
+                }
             }
             // A tombstone, or an expired put, which hides older values the same way.
             _ => {
                 self.state.kill(e.hash, |s, l| s.same_key(l, loc));
                 self.state.born_dead(loc, len);
             }
+        }
+    }
+}
+
+/// Fills the tag index from the records, among `candidates`, that are still
+/// live: only records with metadata are read.
+fn index_tags(state: &mut State, candidates: &[(u64, Loc)]) {
+    for (h, loc) in candidates {
+        if !state.is_live(*h, *loc) {
+            continue;
+        }
+        let tags = match state.store.indexed(*h, *loc) {
+            Ok(r) => crate::meta::Meta::decode(r.meta).map(|m| m.tags),
+            Err(_) => None,
+        };
+        if let Some(tags) = tags {
+            state.tags.add(&tags, *h);
         }
     }
 }

@@ -17,10 +17,13 @@
 use super::index::{Index, Loc};
 use super::segment;
 use super::store::Store;
+use super::tags::TagIndex;
 
 pub(crate) struct State {
     index: Index,
     pub store: Store,
+    /// Tag → keys that may carry it (see `tags`).
+    pub tags: TagIndex,
     /// Bytes of the records the index points at.
     live_bytes: u64,
 }
@@ -30,6 +33,7 @@ impl State {
         State {
             index: Index::default(),
             store,
+            tags: TagIndex::default(),
             live_bytes: 0,
         }
     }
@@ -111,6 +115,7 @@ impl State {
     /// itself, is dead.
     pub fn clear_all(&mut self, loc: Loc, len: u64) {
         self.index.clear();
+        self.tags.clear();
         self.live_bytes = 0;
         let buffered = self.store.buf.len() as u64;
         let active = self.store.active().id;

@@ -60,6 +60,8 @@ pub struct Draft<'a> {
     pub value: &'a [u8],
     pub expires_at: u64,
     pub written_at: u64,
+    /// A put's tags and dependency (`meta`), empty if none.
+    pub meta: &'a [u8],
 }
 
 /// Where `append` put a record.
@@ -266,6 +268,7 @@ impl Store {
             expires_at: draft.expires_at,
             written_at: draft.written_at,
             seq: self.next_seq,
+            meta: draft.meta,
         };
         let loc = self.next_loc();
         let before = self.buf.len();
@@ -284,6 +287,7 @@ impl Store {
             kind: rec.kind,
             expires_at: rec.expires_at,
             seq: rec.seq,
+            has_meta: !rec.meta.is_empty(),
         });
         self.appended += len;
         self.next_seq += 1;
@@ -435,6 +439,7 @@ pub fn scan(seg: &Segment) -> Scan {
                 kind: r.kind,
                 expires_at: r.expires_at,
                 seq: r.seq,
+                has_meta: !r.meta.is_empty(),
             }),
             // The checksum matched but the payload is not a record we can read.
             None => out

@@ -1,0 +1,190 @@
+//! Tags and file dependencies: stored with the record, kept across restarts
+//! and compaction, removed by tag atomically and persistently, and a changed
+//! file makes its entries a miss that goes to the loader.
+
+mod common;
+
+use std::ffi::CString;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tiercache::ffi::entries::*;
+use tiercache::meta::{Dependency, Meta};
+use tiercache::{Cache, Loaded, Options, Status, WritePolicy};
+
+use common::get;
+
+fn tagged(tags: &[&str]) -> Meta {
+    let mut m = Meta::default();
+    for t in tags {
+        m.add_tag(t.as_bytes()).unwrap();
+    }
+    m
+}
+
+#[test]
+fn remove_tag_removes_from_every_tier_and_stays_removed() {
+    for policy in [WritePolicy::TC_WRITE_THROUGH, WritePolicy::TC_WRITE_BACK] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Options::with_dir(dir.path());
+        o.set_segment_bytes(4096).unwrap();
+        o.l1_max_entries = 4; // most entries on disk only
+        o.write_policy = policy;
+        let c = Cache::open(&o).unwrap();
+        for i in 0..40u32 {
+            let tags: &[&str] = match i % 4 {
+                0 => &["user:1"],
+                1 => &["user:1", "page"],
+                2 => &["page"],
+                _ => &[],
+            };
+            c.put_with(format!("k{i}").as_bytes(), &[i as u8; 100], 0, tagged(tags))
+                .unwrap();
+        }
+        assert_eq!(c.info(b"k1").unwrap().tag_count, 2, "{policy:?}");
+        c.close().unwrap();
+        // The tag index is rebuilt at open from the records.
+        let c = Cache::open(&o).unwrap();
+        assert_eq!(c.remove_tag(b"user:1").unwrap(), 20, "{policy:?}");
+        for i in 0..40u32 {
+            let want = if i % 4 < 2 { None } else { Some(vec![i as u8; 100]) };
+            assert_eq!(get(&c, format!("k{i}").as_bytes()).ok(), want, "{policy:?} k{i}");
+        }
+        assert_eq!(c.remove_tag(b"user:1").unwrap(), 0);
+        c.compact().unwrap();
+        c.close().unwrap();
+        let c = Cache::open(&o).unwrap();
+        for i in 0..40u32 {
+            let want = if i % 4 < 2 { None } else { Some(vec![i as u8; 100]) };
+            assert_eq!(
+                get(&c, format!("k{i}").as_bytes()).ok(),
+                want,
+                "{policy:?} k{i} after reopen"
+            );
+        }
+        // Tags survived the compaction's copies.
+        assert_eq!(c.remove_tag(b"page").unwrap(), 10);
+        assert_eq!(c.stats().corrupt_records, 0);
+        c.check_invariants().unwrap();
+    }
+}
+
+/// Write-back: a newer, tagged value only in memory replaced an untagged
+/// one on disk; removing the tag must not let the older value come back.
+#[test]
+fn removing_a_tag_does_not_bring_back_the_value_it_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Options::with_dir(dir.path());
+    o.write_policy = WritePolicy::TC_WRITE_BACK;
+    let c = Cache::open(&o).unwrap();
+    c.put(b"k", b"old, untagged", 0).unwrap();
+    c.flush().unwrap();
+    c.put_with(b"k", b"new, tagged", 0, tagged(&["t"])).unwrap();
+    assert_eq!(c.remove_tag(b"t").unwrap(), 1);
+    assert_eq!(get(&c, b"k"), Err(Status::TC_NOT_FOUND));
+    c.close().unwrap();
+    let c = Cache::open(&o).unwrap();
+    assert_eq!(get(&c, b"k"), Err(Status::TC_NOT_FOUND));
+}
+
+#[test]
+fn a_changed_dependency_is_a_miss_that_goes_to_the_loader() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "v = 1").unwrap();
+    let path = file.to_str().unwrap().to_string();
+    let cache_dir = dir.path().join("cache");
+    let mut o = Options::with_dir(&cache_dir);
+    o.l1_max_entries = 1;
+    let c = Cache::open(&o).unwrap();
+    let loads = Arc::new(AtomicU64::new(0));
+    let (l, p) = (loads.clone(), path.clone());
+    c.set_loader(Some(Arc::new(move |_k: &[u8]| {
+        l.fetch_add(1, Ordering::SeqCst);
+        let meta = Meta {
+            dependency: Some(Dependency::of(&p).unwrap()),
+            ..Meta::default()
+        };
+        Loaded::Entry {
+            value: std::fs::read(&p).unwrap(),
+            ttl_ms: 0,
+            meta,
+        }
+    })));
+    assert_eq!(get(&c, b"parsed"), Ok(b"v = 1".to_vec()));
+    assert_eq!(get(&c, b"parsed"), Ok(b"v = 1".to_vec()));
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    c.put(b"other", b"x", 0).unwrap(); // pushes "parsed" out of the 1-entry L1
+    assert_eq!(get(&c, b"parsed"), Ok(b"v = 1".to_vec()), "from disk");
+    std::fs::write(&file, "v = 22").unwrap();
+    assert_eq!(get(&c, b"parsed"), Ok(b"v = 22".to_vec()));
+    assert_eq!(loads.load(Ordering::SeqCst), 2);
+    assert!(c.counter("dependency_misses").unwrap() >= 1);
+    c.close().unwrap();
+    // The dependency is in the record: after a restart a changed file is
+    // still a miss.
+    let c = Cache::open(&o).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(get(&c, b"parsed"), Err(Status::TC_NOT_FOUND));
+    assert!(!c.contains(b"parsed").unwrap());
+    assert_eq!(
+        get(&c, b"other"),
+        Ok(b"x".to_vec()),
+        "entries without a dependency are untouched"
+    );
+}
+
+#[test]
+fn bad_tags_and_dependencies_are_refused_through_the_c_functions() {
+    unsafe {
+        let o = tc_entry_options_new();
+        assert_eq!(
+            tc_entry_options_add_tag(o, b"".as_ptr(), 0),
+            Status::TC_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            tc_entry_options_add_tag(o, [1u8; 256].as_ptr(), 256),
+            Status::TC_TOO_LARGE
+        );
+        assert_eq!(
+            tc_entry_options_add_tag(o, std::ptr::null(), 3),
+            Status::TC_INVALID_ARGUMENT
+        );
+        for i in 0..32 {
+            let t = format!("t{i}");
+            assert_eq!(tc_entry_options_add_tag(o, t.as_ptr(), t.len()), Status::TC_OK);
+        }
+        assert_eq!(tc_entry_options_add_tag(o, b"t32".as_ptr(), 3), Status::TC_TOO_LARGE);
+        let missing = CString::new("/no/such/file/anywhere").unwrap();
+        assert_eq!(
+            tc_entry_options_set_dependency(o, missing.as_ptr()),
+            Status::TC_INVALID_ARGUMENT
+        );
+        let msg = std::ffi::CStr::from_ptr(tiercache::ffi::tc_last_error())
+            .to_string_lossy()
+            .into_owned();
+        assert!(msg.contains("/no/such/file/anywhere"), "{msg}");
+        assert_eq!(
+            tc_entry_options_set_ttl(std::ptr::null_mut(), 5),
+            Status::TC_INVALID_ARGUMENT
+        );
+        let mut c = std::ptr::null_mut();
+        assert_eq!(
+            tiercache::ffi::cache::tc_cache_open(std::ptr::null(), &mut c),
+            Status::TC_OK
+        );
+        assert_eq!(tc_put_with(c, b"k".as_ptr(), 1, b"v".as_ptr(), 1, o), Status::TC_OK);
+        let mut n = 0u64;
+        assert_eq!(tc_remove_tag(c, b"t7".as_ptr(), 2, &mut n), Status::TC_OK);
+        assert_eq!(n, 1);
+        assert_eq!(tc_remove_tag(c, b"".as_ptr(), 0, &mut n), Status::TC_INVALID_ARGUMENT);
+        assert_eq!(tc_remove_tag(c, [1u8; 300].as_ptr(), 300, &mut n), Status::TC_TOO_LARGE);
+        assert_eq!(
+            tc_put_with(c, b"k".as_ptr(), 1, b"v".as_ptr(), 1, std::ptr::null()),
+            Status::TC_INVALID_ARGUMENT
+        );
+        tiercache::ffi::cache::tc_cache_close(c);
+        tc_entry_options_free(o);
+        tc_entry_options_free(std::ptr::null_mut());
+    }
+}

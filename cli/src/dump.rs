@@ -1,8 +1,8 @@
 //! `tiercache dump DIR`: lists every live key of a cache directory, one line
 //! per key, sorted by the key's bytes so the output is stable.
 //!
-//! A line is tab-separated: `KEY  SIZE  EXPIRY` and with `--values` the
-//! value. Keys and values are shown as text when they are printable UTF-8
+//! A line is tab-separated: `KEY  SIZE  EXPIRY`, with `--tags` the entry's
+//! tags (space-separated), and with `--values` the value. Keys and values are shown as text when they are printable UTF-8
 //! and otherwise (or always, with `--hex`) as hex starting with `0x`.
 //! EXPIRY is `never` or an ISO 8601 UTC time, followed by ` expired` if it
 //! has passed (such entries are never served, and are dropped lazily).
@@ -11,6 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tiercache::meta::Meta;
 use tiercache::record::Kind;
 
 use crate::bytes;
@@ -23,9 +24,10 @@ struct Line {
     size: usize,
     expires_at: u64,
     value: Option<Vec<u8>>,
+    tags: Vec<Box<[u8]>>,
 }
 
-pub fn run(dir: &Path, values: bool, hex: bool) -> Result<(), Failure> {
+pub fn run(dir: &Path, values: bool, hex: bool, tags: bool) -> Result<(), Failure> {
     let cache = cachedir::open_read_only(dir)?;
     let mut lines = Vec::new();
     if let Some(log) = cache.log() {
@@ -36,6 +38,11 @@ pub fn run(dir: &Path, values: bool, hex: bool) -> Result<(), Failure> {
                     size: r.value.len(),
                     expires_at: r.expires_at,
                     value: values.then(|| r.value.to_vec()),
+                    tags: if tags {
+                        Meta::decode(r.meta).map(|m| m.tags).unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
                 });
             }
         });
@@ -54,6 +61,10 @@ pub fn run(dir: &Path, values: bool, hex: bool) -> Result<(), Failure> {
             t => units::utc(t),
         };
         write!(out, "{}\t{}\t{expiry}", show(&l.key), l.size).map_err(Failure::output)?;
+        if tags {
+            let shown: Vec<String> = l.tags.iter().map(|t| show(t)).collect();
+            write!(out, "\t{}", shown.join(" ")).map_err(Failure::output)?;
+        }
         if let Some(v) = &l.value {
             write!(out, "\t{}", show(v)).map_err(Failure::output)?;
         }

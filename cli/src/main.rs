@@ -14,6 +14,7 @@ mod progress;
 mod put;
 mod rm;
 mod stats;
+mod tags;
 mod units;
 mod verify;
 
@@ -105,6 +106,9 @@ enum Command {
         /// Show every key and value as hex
         #[arg(long)]
         hex: bool,
+        /// Show each entry's tags too (after the expiry, space-separated)
+        #[arg(long)]
+        tags: bool,
     },
     /// Write the value of KEY to stdout, byte for byte
     #[command(after_help = format!("{KEY_HELP}\n\n{EXIT_CODES}"))]
@@ -129,13 +133,41 @@ enum Command {
         /// Expire the entry after this long: a number and a unit, ms, s, m, h or d (e.g. 500ms, 10s, 2h)
         #[arg(long, value_parser = units::parse_duration_ms, value_name = "DURATION")]
         ttl: Option<u64>,
-        /// KEY and VALUE are given as hex digits
+        /// Tag the entry (repeat for more tags; `tiercache rm-tag` removes by tag)
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<OsString>,
+        /// The entry is valid while this file is unchanged (mtime, size, inode)
+        #[arg(long, value_name = "PATH")]
+        depends_on: Option<PathBuf>,
+        /// KEY and VALUE (and tags) are given as hex digits
         #[arg(long)]
         hex: bool,
     },
     /// Remove KEY
     #[command(after_help = format!("{KEY_HELP}\n\n{EXIT_CODES}"))]
     Rm {
+        #[command(flatten)]
+        dir: Dir,
+        /// The key
+        key: OsString,
+        /// KEY is given as hex digits
+        #[arg(long)]
+        hex: bool,
+    },
+    /// Remove every entry carrying TAG; prints how many had a live value
+    #[command(name = "rm-tag", after_help = format!("{KEY_HELP}\n\nExit status 1 if no live entry carried TAG.\n\n{EXIT_CODES}"))]
+    RmTag {
+        #[command(flatten)]
+        dir: Dir,
+        /// The tag
+        tag: OsString,
+        /// TAG is given as hex digits
+        #[arg(long)]
+        hex: bool,
+    },
+    /// Show what the cache knows about KEY: size, expiry, write time, tier, tags, dependency
+    #[command(after_help = format!("{KEY_HELP}\n\n{EXIT_CODES}"))]
+    Info {
         #[command(flatten)]
         dir: Dir,
         /// The key
@@ -168,15 +200,29 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Stats { dir, json } => stats::run(&dir.dir, json),
         Command::Verify { dir } => verify::run(&dir.dir),
         Command::Compact { dir } => compact::run(&dir.dir),
-        Command::Dump { dir, values, hex } => dump::run(&dir.dir, values, hex),
+        Command::Dump { dir, values, hex, tags } => dump::run(&dir.dir, values, hex, tags),
+        Command::RmTag { dir, tag, hex } => tags::remove(&dir.dir, &tag, hex),
+        Command::Info { dir, key, hex } => tags::info(&dir.dir, &key, hex),
         Command::Get { dir, key, hex } => get::run(&dir.dir, &key, hex),
         Command::Put {
             dir,
             key,
             value,
             ttl,
+            tags,
+            depends_on,
             hex,
-        } => put::run(&dir, &key, &value, ttl, hex),
+        } => put::run(
+            &dir,
+            &key,
+            &value,
+            put::Extras {
+                ttl_ms: ttl,
+                tags,
+                depends_on,
+            },
+            hex,
+        ),
         Command::Rm { dir, key, hex } => rm::run(&dir.dir, &key, hex),
         Command::Bench {
             seconds,

@@ -124,6 +124,35 @@ fn put_get_rm_round_trip() {
 }
 
 #[test]
+fn tags_info_and_dependencies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    let file = tmp.path().join("source.txt");
+    std::fs::write(&file, "one").unwrap();
+    ok(&["put", s(&dir), "--tag", "user:1", "--tag", "page", "a", "A"]);
+    ok(&["put", s(&dir), "--tag", "page", "b", "B"]);
+    ok(&["put", s(&dir), "--depends-on", s(&file), "c", "C"]);
+    let dump = ok(&["dump", s(&dir), "--tags"]);
+    assert!(dump.contains("a\t1\tnever\tuser:1 page"), "{dump}");
+    let info = ok(&["info", s(&dir), "a"]);
+    assert!(
+        info.contains("value_len: 1") && info.contains("tags: user:1 page") && info.contains("tier: disk"),
+        "{info}"
+    );
+    assert!(ok(&["info", s(&dir), "c"]).contains("depends_on:"));
+    assert_eq!(ok(&["rm-tag", s(&dir), "page"]).trim(), "2");
+    fails(&["get", s(&dir), "a"], 1);
+    fails(&["rm-tag", s(&dir), "page"], 1);
+    std::fs::write(&file, "two, longer").unwrap();
+    fails(&["get", s(&dir), "c"], 1);
+    fails(&["info", s(&dir), "c"], 1);
+    let err = fails(&["put", s(&dir), "--tag", "", "k", "v"], 2);
+    assert!(err.contains("tag"), "{err}");
+    let err = fails(&["put", s(&dir), "--depends-on", "/no/such/file", "k", "v"], 2);
+    assert!(err.contains("/no/such/file"), "{err}");
+}
+
+#[test]
 fn ttl_expires_and_bad_durations_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cache");

@@ -4,7 +4,8 @@
 # test. Each suite runs even if an earlier one failed; the last line counts
 # suites passed and failed, and the exit status is non-zero if any failed.
 #
-# Long torture runs are small by default; TIERCACHE_TORTURE=large makes them long.
+# Long torture runs are small by default; TIERCACHE_TORTURE=large makes them
+# long, and TIERCACHE_SCHEDULES=large explores more thread schedules.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +34,12 @@ suite() {
 # benchmarks (benchmarks/) are built only when asked for (BENCHMARKS.md).
 suite "rust format" cargo fmt --all -- --check
 suite "rust clippy" cargo clippy --all-targets -- -D warnings
+suite "rust clippy (shuttle)" cargo clippy --all-targets --features shuttle -- -D warnings
 suite "rust tests" cargo test
+# Schedule exploration (shuttle) of the in-memory coordination; its own
+# build, with the locks of src/sync.rs swapped for shuttle's.
+# TIERCACHE_SCHEDULES=large explores 20 times as many schedules.
+suite "rust schedules" cargo test --features shuttle --test schedules
 suite "release build" cargo build --release
 suite "fuzz regressions" cargo test --manifest-path fuzz/Cargo.toml
 suite "c" bash tests/c/run.sh

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
+// The maintenance thread is a real OS thread: parking_lot's locks, not the
+// facade's (see `sync`).
+use parking_lot::{Condvar, Mutex};
 
 use crate::clock::{expiry, is_expired, Clock, Now};
 use crate::error::{Error, Result, Status};
@@ -24,6 +26,7 @@ use crate::memory::{Entry, Evicted, Lookup, Memory, Shard, Validity};
 use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
 use crate::stats::{Counters, Stats, L2_DEGRADED, L2_NONE, L2_OK};
+use crate::sync::{MutexGuard, RwLock};
 
 pub struct Cache {
     memory: Memory,
@@ -51,6 +54,33 @@ pub struct EntryInfo {
     /// The tier that holds it: 1 memory, 2 disk.
     pub tier: u32,
     pub tag_count: u32,
+}
+
+crate::sync::thread_local! {
+    /// How many loads the calling thread is leading (a loader may get other
+    /// keys, which may load in turn).
+    static LEADING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the calling thread is leading a load.
+fn leading() -> bool {
+    LEADING.with(|l| l.get() > 0)
+}
+
+/// Counts the calling thread as leading a load while it lives.
+struct Leading;
+
+impl Leading {
+    fn begin() -> Leading {
+        LEADING.with(|l| l.set(l.get() + 1));
+        Leading
+    }
+}
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        LEADING.with(|l| l.set(l.get() - 1));
+    }
 }
 
 /// How a get that missed L1 goes on.
@@ -289,6 +319,16 @@ impl Cache {
                 }
                 Ok(found.value)
             }
+            // A thread that leads a load must not wait for another's: two
+            // loaders that need each other's keys would wait for ever. It
+            // loads the key itself, outside the single flight, and keeps
+            // nothing (its answer is for its own loader).
+            Miss::Load(Join::Follower(_), loader) if leading() => {
+                Counters::bump(&self.counters.l3_loads);
+                let loaded = catch_unwind(AssertUnwindSafe(|| loader.load(key)))
+                    .unwrap_or_else(|_| Loaded::Failed("the loader panicked".into()));
+                outcome_of(&loaded)
+            }
             Miss::Load(Join::Follower(f), _) => f.wait(),
             Miss::Load(Join::Recursive, _) => Err(Error::new(
                 Status::TC_NOT_FOUND,
@@ -364,6 +404,7 @@ impl Cache {
             flight: &flight,
             done: false,
         };
+        let _leading = Leading::begin();
         let from_l2 = if l1_said_gone { None } else { self.get_l2(key, h, now) };
         let outcome = match from_l2 {
             Some(found) => {

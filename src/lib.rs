@@ -27,6 +27,8 @@ pub mod options;
 /// cbindgen:ignore
 pub mod record;
 pub mod stats;
+/// cbindgen:ignore
+pub mod sync;
 
 pub use cache::Cache;
 pub use error::{Error, Result, Status};

@@ -17,11 +17,9 @@
 //! must remember to set.
 
 use std::sync::Arc;
-use std::thread::{self, ThreadId};
-
-use parking_lot::{Condvar, Mutex};
 
 use crate::error::Result;
+use crate::sync::{current_thread_id, Condvar, Mutex, ThreadId};
 
 /// What a loader says about a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +64,7 @@ impl Flight {
     /// A flight led by the calling thread.
     pub fn new() -> Arc<Flight> {
         Arc::new(Flight {
-            owner: thread::current().id(),
+            owner: current_thread_id(),
             result: Mutex::new(None),
             done: Condvar::new(),
         })
@@ -74,7 +72,7 @@ impl Flight {
 
     /// Whether the calling thread leads it (a loader asking for its own key).
     pub fn led_by_me(&self) -> bool {
-        self.owner == thread::current().id()
+        self.owner == current_thread_id()
     }
 
     /// Blocks until the leader publishes, then returns its answer.

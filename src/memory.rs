@@ -1,6 +1,6 @@
 //! L1: the in-memory tier, a sharded LRU bounded by entries and bytes.
 //!
-//! Each shard is an `lru::LruCache` behind its own `parking_lot::Mutex`; a
+//! Each shard is an `lru::LruCache` behind its own mutex (`sync::Mutex`); a
 //! key's shard is chosen by the same 64-bit hash the L2 index uses. The bounds
 //! are split evenly between the shards, so a value larger than one shard's
 //! byte budget is never held in L1 (it is served from L2). Values are
@@ -21,11 +21,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use lru::LruCache;
-use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock::Now;
 use crate::loader::{Flight, Join};
 use crate::meta::Meta;
+use crate::sync::{Mutex, MutexGuard};
 
 /// Most shards a cache has.
 const MAX_SHARDS: usize = 16;

@@ -600,6 +600,8 @@ impl Drop for CHandle {
     }
 }
 
+// One target lives at a time; boxing the cache would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Target {
     Rust(Cache),
     C(CHandle),

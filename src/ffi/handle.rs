@@ -20,10 +20,9 @@ use std::cell::{RefCell, UnsafeCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 
-use parking_lot::{Condvar, Mutex};
-
 use crate::cache::Cache;
 use crate::error::{Error, Result};
+use crate::sync::{thread_local, Condvar, Mutex};
 
 /// Bumped in the child of every `fork()` (see the module doc).
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);

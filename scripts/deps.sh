@@ -14,6 +14,11 @@ have cmake || need_apt+=(cmake)
 have pkg-config || need_apt+=(pkg-config)
 have_pkg libgtest-dev || need_apt+=(libgtest-dev)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# CPython's own mapping tests (test.mapping_tests), run by the Python binding's
+# tests/test_mapping_protocol.py; Debian ships the test package separately.
+if ! python3 -c 'import test.mapping_tests' >/dev/null 2>&1; then
+  need_apt+=("libpython$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')-testsuite")
+fi
 
 if ((${#need_apt[@]})); then
   echo "deps: installing ${need_apt[*]}"

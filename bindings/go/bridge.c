@@ -7,6 +7,7 @@
 extern tc_status tcgoLoaderCall(uintptr_t handle, uint8_t *key, size_t key_len,
                                 tc_sink *sink, uintptr_t *slot, size_t keep_over);
 extern void tcgoLoaderFree(uintptr_t handle);
+extern tc_status tcgoOnceLoaderCall(uintptr_t handle, tc_sink *sink, uintptr_t *slot);
 
 /* The loader runs on the thread that missed, inside that thread's tc_get.
  * Each bridged call that may run the loader points this thread-local at its
@@ -176,4 +177,68 @@ tcgo_ret tcgo_clear_loader(tc_cache *c) { return ret_of(tc_cache_set_loader(c, N
 
 tcgo_ret tcgo_sink_put(tc_sink *sink, const uint8_t *value, size_t value_len, uint64_t ttl_ms) {
   return ret_of(tc_sink_put(sink, value, value_len, ttl_ms));
+}
+
+/* ---- entries ---- */
+
+tcgo_ret tcgo_get_info(tc_cache *c, const uint8_t *key, size_t key_len) {
+  tc_entry_info info;
+  memset(&info, 0, sizeof info);
+  tcgo_ret r = ret_of(tc_get_info(c, key, key_len, &info));
+  r.info = info;
+  return r;
+}
+
+tcgo_ret tcgo_touch(tc_cache *c, const uint8_t *key, size_t key_len, uint64_t ttl_ms) {
+  return ret_of(tc_touch(c, key, key_len, ttl_ms));
+}
+
+tcgo_ret tcgo_count(tc_cache *c, const uint8_t *prefix, size_t prefix_len) {
+  uint64_t entries = 0, value_bytes = 0;
+  tcgo_ret r = ret_of(tc_count(c, prefix, prefix_len, &entries, &value_bytes));
+  r.count = entries;
+  r.count2 = value_bytes;
+  return r;
+}
+
+tcgo_ret tcgo_iter_new(tc_cache *c, const uint8_t *prefix, size_t prefix_len) {
+  tc_iter *it = NULL;
+  tcgo_ret r = ret_of(tc_iter_new(c, prefix, prefix_len, &it));
+  r.iter = it;
+  return r;
+}
+
+/* TC_NOT_FOUND (the end) is common: no message copied for it. */
+tcgo_ret tcgo_iter_next(tc_iter *it) {
+  tcgo_ret r;
+  memset(&r, 0, sizeof r);
+  r.status = tc_iter_next(it, &r.bytes, &r.info);
+  if (r.status != TC_OK && r.status != TC_NOT_FOUND) r.msg = strdup(tc_last_error());
+  return r;
+}
+
+tcgo_ret tcgo_get_many(tc_cache *c, const tc_slice *keys, size_t n, tc_bytes *values,
+                       tc_status *statuses) {
+  tcgo_ret r;
+  WITH_SLOT(r, tc_get_many(c, keys, n, values, statuses));
+  return r;
+}
+
+tcgo_ret tcgo_put_many(tc_cache *c, const tc_slice *keys, const tc_slice *values, size_t n,
+                       uint64_t ttl_ms) {
+  return ret_of(tc_put_many(c, keys, values, n, ttl_ms));
+}
+
+static tc_status tcgo_once_loader(void *user_data, const uint8_t *key, size_t key_len, tc_sink *sink) {
+  (void)key;
+  (void)key_len; /* the Go function closes over its key */
+  return tcgoOnceLoaderCall((uintptr_t)user_data, sink, tcgo_call_slot);
+}
+
+tcgo_ret tcgo_get_or_load(tc_cache *c, const uint8_t *key, size_t key_len, uintptr_t handle) {
+  tcgo_ret r;
+  tc_bytes out = {NULL, 0};
+  WITH_SLOT(r, tc_get_or_load(c, key, key_len, tcgo_once_loader, (void *)handle, &out));
+  if (r.status == TC_OK) r.bytes = out;
+  return r;
 }

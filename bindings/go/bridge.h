@@ -32,6 +32,10 @@ typedef struct tcgo_ret {
   uint64_t count;  /* tcgo_remove_prefix, tcgo_purge_expired */
   bool present;    /* tcgo_contains */
   tc_cache *cache; /* tcgo_open */
+  uint64_t count2; /* tcgo_count: value bytes (count holds the entries) */
+  tc_iter *iter;   /* tcgo_iter_new */
+  tc_bytes bytes;  /* tcgo_get_or_load, tcgo_iter_next: the caller frees it with tc_bytes_free */
+  tc_entry_info info; /* tcgo_get_info, tcgo_iter_next */
 } tcgo_ret;
 
 /* Options are passed flat; a zero field means "leave the library default". */
@@ -81,5 +85,23 @@ tcgo_ret tcgo_counter(tc_cache *c, const char *name); /* value in count */
 tcgo_ret tcgo_set_loader(tc_cache *c, uintptr_t handle);
 tcgo_ret tcgo_clear_loader(tc_cache *c);
 tcgo_ret tcgo_sink_put(tc_sink *sink, const uint8_t *value, size_t value_len, uint64_t ttl_ms);
+
+/* Entries (entries.go). */
+tcgo_ret tcgo_get_info(tc_cache *c, const uint8_t *key, size_t key_len);
+tcgo_ret tcgo_touch(tc_cache *c, const uint8_t *key, size_t key_len, uint64_t ttl_ms);
+tcgo_ret tcgo_count(tc_cache *c, const uint8_t *prefix, size_t prefix_len);
+tcgo_ret tcgo_iter_new(tc_cache *c, const uint8_t *prefix, size_t prefix_len);
+tcgo_ret tcgo_iter_next(tc_iter *it);
+/* keys, values and statuses are Go memory for the call; the keys' bytes are
+ * pinned Go memory (runtime.Pinner), so the slices may point at them. Runs
+ * the cache's loader for misses, so the loader's outcome lands in
+ * loader_result (the last one, if several loads failed). */
+tcgo_ret tcgo_get_many(tc_cache *c, const tc_slice *keys, size_t n, tc_bytes *values,
+                       tc_status *statuses);
+tcgo_ret tcgo_put_many(tc_cache *c, const tc_slice *keys, const tc_slice *values, size_t n,
+                       uint64_t ttl_ms);
+/* tc_get_or_load with the Go function registered as cgo.Handle `handle`
+ * (see tcgoOnceLoaderCall); its error or panic lands in loader_result. */
+tcgo_ret tcgo_get_or_load(tc_cache *c, const uint8_t *key, size_t key_len, uintptr_t handle);
 
 #endif

@@ -114,7 +114,6 @@ func TestCounterMatchesStats(t *testing.T) {
 var notBound = map[string]string{
 	"tc_status_str": "Status.Name gives the enumerator's name in Go",
 	"tc_get":        "Get uses tc_get_into into Go memory (one cgo call, no C allocation)",
-	"tc_bytes_free": "only for tc_get's results",
 }
 
 // TestHeaderFunctionsAreBound fails when include/tiercache.h gains a

@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <new>
 #include <optional>
@@ -84,6 +86,32 @@ class ClosedError : public Error {
 struct Loaded {
   std::string value;
   std::chrono::milliseconds ttl{0};
+};
+
+// Where an entry was found (tc_entry_info.tier). A number this wrapper does
+// not know is kept as is.
+enum class Tier : std::uint32_t {
+  memory = 1,
+  disk = 2,
+  remote = 3,
+};
+
+// Unix time in milliseconds, as the library keeps it.
+using TimePoint = std::chrono::time_point<std::chrono::system_clock, std::chrono::milliseconds>;
+
+// What the cache knows about one live entry (tc_entry_info).
+struct EntryInfo {
+  std::uint64_t value_len = 0;          // bytes of the value
+  std::optional<TimePoint> expires_at;  // nullopt: never expires
+  TimePoint written_at{};               // the put or load that wrote it
+  Tier tier = Tier::memory;             // where it was found
+  std::uint32_t tag_count = 0;          // tags the entry carries
+};
+
+// What Cache::count returns.
+struct Count {
+  std::uint64_t entries = 0;      // live keys under the prefix
+  std::uint64_t value_bytes = 0;  // bytes of their values
 };
 
 namespace detail {
@@ -202,6 +230,79 @@ inline void loader_free(void* user_data) noexcept {
   delete static_cast<LoaderFn*>(user_data);
 }
 
+inline EntryInfo info_of(const tc_entry_info& raw) noexcept {
+  EntryInfo info;
+  info.value_len = raw.value_len;
+  if (raw.expires_at_ms != 0) {
+    info.expires_at = TimePoint(std::chrono::milliseconds(static_cast<std::int64_t>(raw.expires_at_ms)));
+  }
+  info.written_at = TimePoint(std::chrono::milliseconds(static_cast<std::int64_t>(raw.written_at_ms)));
+  info.tier = static_cast<Tier>(raw.tier);
+  info.tag_count = raw.tag_count;
+  return info;
+}
+
+// Copies bytes the library handed out into a string and frees them (also
+// when the copy throws).
+inline std::string take_bytes(tc_bytes& b) {
+  struct Free {
+    tc_bytes& b;
+    ~Free() { tc_bytes_free(&b); }
+  } free_it{b};
+  return b.len == 0 ? std::string() : std::string(reinterpret_cast<const char*>(b.data), b.len);
+}
+
+inline tc_slice slice_of(std::string_view s) noexcept { return tc_slice{bytes(s), s.size()}; }
+
+// What a loader returned, whatever form it took (see Cache::set_loader).
+template <class R>
+std::optional<Loaded> to_loaded(R&& r) {
+  if constexpr (std::is_convertible_v<R, std::optional<std::string>>) {
+    std::optional<std::string> value = std::forward<R>(r);
+    if (!value) return std::nullopt;
+    return Loaded{std::move(*value), std::chrono::milliseconds{0}};
+  } else {
+    static_assert(std::is_convertible_v<R, std::optional<Loaded>>,
+                  "a loader returns std::string, std::optional<std::string>, Loaded or "
+                  "std::optional<Loaded>");
+    return std::optional<Loaded>(std::forward<R>(r));
+  }
+}
+
+// One get_or_load() call: its function, its default TTL, and the exception
+// the function threw (kept with the call, so that a get() made inside the
+// function keeps its own).
+template <class F>
+struct OnceCall {
+  F* fn;
+  std::chrono::milliseconds ttl;
+  std::exception_ptr thrown;
+};
+
+// The loader given to tc_get_or_load; the library calls it only on the
+// calling thread, during the call. Never lets an exception reach C.
+template <class F>
+tc_status once_trampoline(void* user_data, const std::uint8_t* key, std::size_t key_len,
+                          tc_sink* sink) noexcept {
+  auto* call = static_cast<OnceCall<F>*>(user_data);
+  try {
+    std::optional<Loaded> found;
+    if constexpr (std::is_invocable_v<F&, std::string_view>) {
+      found = to_loaded((*call->fn)(std::string_view(reinterpret_cast<const char*>(key), key_len)));
+    } else {
+      static_assert(std::is_invocable_v<F&>,
+                    "get_or_load takes a callable with no argument or a std::string_view key");
+      found = to_loaded((*call->fn)());
+    }
+    if (!found) return TC_NOT_FOUND;
+    std::chrono::milliseconds ttl = found->ttl.count() != 0 ? found->ttl : call->ttl;
+    return tc_sink_put(sink, bytes(found->value), found->value.size(), to_ms(ttl));
+  } catch (...) {
+    call->thrown = std::current_exception();
+    return TC_LOADER_FAILED;
+  }
+}
+
 // Called after a C call that may have run the loader: a C++ exception the
 // loader threw on this thread wins over the status it was turned into.
 inline void check_load(Status status) {
@@ -290,6 +391,98 @@ class Options {
 
  private:
   std::unique_ptr<tc_options, detail::OptionsFreer> opts_;
+};
+
+// One iteration over the keys of a Cache (tc_iter), in byte order: an input
+// range of std::pair<std::string, EntryInfo>, made by Cache::keys():
+//
+//   for (auto& [key, info] : cache.keys("user:")) { ... }
+//
+// The keys live when keys() is called are listed then; each is looked up
+// again when the iteration reaches it: a key removed or expired meanwhile is
+// skipped, one added meanwhile may or may not be yielded, and every key live
+// throughout is yielded exactly once. The cache may be changed during the
+// loop. Single pass, one thread at a time; it must not outlive its Cache.
+// Advancing throws ClosedError once the cache is closed, Error on another
+// failure.
+class KeyRange {
+ public:
+  using value_type = std::pair<std::string, EntryInfo>;
+
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = KeyRange::value_type;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const value_type*;
+    using reference = const value_type&;
+
+    iterator() noexcept = default;
+    reference operator*() const noexcept { return range_->current_; }
+    pointer operator->() const noexcept { return &range_->current_; }
+    iterator& operator++() {
+      if (!range_->advance()) range_ = nullptr;
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.range_ == b.range_; }
+    friend bool operator!=(const iterator& a, const iterator& b) noexcept { return a.range_ != b.range_; }
+
+   private:
+    friend class KeyRange;
+    explicit iterator(KeyRange* range) noexcept : range_(range) {}
+    KeyRange* range_ = nullptr;  // nullptr: the end
+  };
+
+  KeyRange(KeyRange&&) noexcept = default;
+  KeyRange& operator=(KeyRange&&) noexcept = default;
+  KeyRange(const KeyRange&) = delete;
+  KeyRange& operator=(const KeyRange&) = delete;
+  ~KeyRange() = default;  // tc_iter_free
+
+  // The first key (begin() is called once: this is a single-pass range).
+  iterator begin() {
+    if (!started_) {
+      started_ = true;
+      if (advance()) return iterator(this);
+    }
+    return iterator();
+  }
+  iterator end() noexcept { return iterator(); }
+
+ private:
+  friend class Cache;
+  struct IterFreer {
+    void operator()(tc_iter* it) const noexcept { tc_iter_free(it); }
+  };
+  explicit KeyRange(tc_iter* it) noexcept : it_(it) {}
+
+  // Moves to the next key; false at the end (the C iterator is freed then).
+  bool advance() {
+    if (!it_) return false;
+    tc_bytes key{nullptr, 0};
+    tc_entry_info info{};
+    Status status = tc_iter_next(it_.get(), &key, &info);
+    if (status == TC_NOT_FOUND) {
+      it_.reset();
+      return false;
+    }
+    if (status != TC_OK) {
+      // Read the message before anything else can overwrite it.
+      Status failed = status;
+      std::string message = tc_last_error();
+      it_.reset();
+      if (failed == TC_CLOSED) throw ClosedError(message);
+      throw Error(failed, message);
+    }
+    current_.first = detail::take_bytes(key);
+    current_.second = detail::info_of(info);
+    return true;
+  }
+
+  std::unique_ptr<tc_iter, IterFreer> it_;
+  value_type current_;
+  bool started_ = false;
 };
 
 // An open cache. Move-only: it owns the handle. close() shuts the cache
@@ -451,6 +644,140 @@ class Cache {
   // Error(TC_IO_ERROR) if the log cannot be written, synced or its old files
   // deleted (the cache is then degraded, as stats() reports).
   void compact() { detail::check(tc_compact(handle_.get())); }
+
+  // What the cache knows about key's live value (length, expiry, write
+  // time, tier, tags); nullopt if it holds none. Never runs the loader,
+  // never promotes a disk entry into memory, does not count as a use.
+  std::optional<EntryInfo> info(std::string_view key) {
+    tc_entry_info raw{};
+    Status status = tc_get_info(handle_.get(), detail::bytes(key), key.size(), &raw);
+    if (status == TC_NOT_FOUND) return std::nullopt;
+    detail::check(status);
+    return detail::info_of(raw);
+  }
+
+  // Gives key's live value a new expiry, ttl from now; zero (the default)
+  // means it never expires (unlike put(), where zero is the default TTL).
+  // The value and its write time are kept; persisted like a put. False if
+  // the key had no live value (nothing changed).
+  bool touch(std::string_view key, std::chrono::milliseconds ttl = std::chrono::milliseconds{0}) {
+    Status status = tc_touch(handle_.get(), detail::bytes(key), key.size(), detail::to_ms(ttl));
+    if (status == TC_NOT_FOUND) return false;
+    detail::check(status);
+    return true;
+  }
+
+  // Live keys starting with prefix (every key for an empty one) and the
+  // bytes of their values: what keys(prefix) would yield now.
+  Count count(std::string_view prefix = {}) {
+    Count out;
+    detail::check(tc_count(handle_.get(), detail::bytes(prefix), prefix.size(), &out.entries,
+                           &out.value_bytes));
+    return out;
+  }
+
+  // An iteration over the keys starting with prefix (every key for an empty
+  // one), with what the cache knows about each; see KeyRange. Never runs
+  // the loader.
+  KeyRange keys(std::string_view prefix = {}) {
+    tc_iter* it = nullptr;
+    detail::check(tc_iter_new(handle_.get(), detail::bytes(prefix), prefix.size(), &it));
+    return KeyRange(it);
+  }
+
+  // Gets every key in one call (tc_get_many): element i is keys[i]'s value,
+  // or nullopt if no tier and no loader has one. Misses are asked of the
+  // loader, as by get(); an exception the loader throws is rethrown here
+  // (after every value is freed). Any other failure of a key (an empty
+  // key, a failed load...) throws that key's Error. keys is any range of
+  // things convertible to std::string_view.
+  template <class Range>
+  std::vector<std::optional<std::string>> get_many(const Range& keys) {
+    std::vector<tc_slice> slices;
+    for (const auto& k : keys) slices.push_back(detail::slice_of(std::string_view(k)));
+    const std::size_t n = slices.size();
+    std::vector<tc_bytes> values(n, tc_bytes{nullptr, 0});
+    std::vector<tc_status> statuses(n, TC_OK);
+    Status status;
+    {
+      detail::GetCallScope scope(nullptr);
+      status = tc_get_many(handle_.get(), slices.data(), n, values.data(), statuses.data());
+    }
+    std::exception_ptr thrown = std::exchange(detail::pending_loader_exception(), nullptr);
+    detail::check(status);
+    std::vector<std::optional<std::string>> out(n);
+    std::optional<std::pair<std::size_t, Status>> failed;
+    std::exception_ptr copy_failed;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (statuses[i] == TC_OK) {
+        try {
+          out[i] = detail::take_bytes(values[i]);  // frees even if the copy throws
+        } catch (...) {
+          if (!copy_failed) copy_failed = std::current_exception();
+        }
+      } else if (statuses[i] != TC_NOT_FOUND && !failed) {
+        failed.emplace(i, statuses[i]);
+      }
+    }
+    if (copy_failed) std::rethrow_exception(copy_failed);
+    if (thrown) std::rethrow_exception(thrown);
+    if (failed) {
+      throw Error(failed->second, "tiercache: get_many: key #" + std::to_string(failed->first) + ": " +
+                                      tc_status_str(failed->second));
+    }
+    return out;
+  }
+  std::vector<std::optional<std::string>> get_many(std::initializer_list<std::string_view> keys) {
+    return get_many<std::initializer_list<std::string_view>>(keys);
+  }
+
+  // Puts every (key, value) pair of pairs (a std::map, a vector of pairs,
+  // ...: anything whose elements have .first and .second convertible to
+  // std::string_view) in one call (tc_put_many), in order, each as put()
+  // would with ttl. Stops at the first failure and throws its Error (whose
+  // message names the pair): the pairs before it are stored, the rest not.
+  template <class Range>
+  void put_many(const Range& pairs, std::chrono::milliseconds ttl = std::chrono::milliseconds{0}) {
+    std::vector<tc_slice> keys, values;
+    for (const auto& kv : pairs) {
+      keys.push_back(detail::slice_of(std::string_view(kv.first)));
+      values.push_back(detail::slice_of(std::string_view(kv.second)));
+    }
+    detail::check(tc_put_many(handle_.get(), keys.data(), values.data(), keys.size(), detail::to_ms(ttl)));
+  }
+  void put_many(std::initializer_list<std::pair<std::string_view, std::string_view>> pairs,
+                std::chrono::milliseconds ttl = std::chrono::milliseconds{0}) {
+    put_many<std::initializer_list<std::pair<std::string_view, std::string_view>>>(pairs, ttl);
+  }
+
+  // key's value from memory or disk, or else from fn (instead of the
+  // cache's loader), stored and returned: memoization of one call. fn is
+  // any callable taking no argument or the key (std::string_view), and
+  // returns what a loader returns (see set_loader): nullopt means no value
+  // (get_or_load returns nullopt, nothing is stored); a plain value is
+  // stored with ttl (zero: the default TTL). One load per key at a time,
+  // shared with the cache's loader: a get() or get_or_load() that misses
+  // while a load of the key runs waits for it and returns its answer, and
+  // its own fn is not called. If fn throws, nothing is stored and this call
+  // rethrows the exception; callers that waited get Error(TC_LOADER_FAILED).
+  template <class F>
+  std::optional<std::string> get_or_load(std::string_view key, F&& fn,
+                                         std::chrono::milliseconds ttl = std::chrono::milliseconds{0}) {
+    using Fn = std::remove_reference_t<F>;
+    detail::OnceCall<Fn> call{&fn, ttl, nullptr};
+    detail::to_ms(ttl);  // a negative TTL throws before anything runs
+    tc_bytes out{nullptr, 0};
+    Status status;
+    {
+      detail::GetCallScope scope(nullptr);
+      status = tc_get_or_load(handle_.get(), detail::bytes(key), key.size(),
+                              &detail::once_trampoline<Fn>, &call, &out);
+    }
+    if (status == TC_OK) return detail::take_bytes(out);
+    if (call.thrown) std::rethrow_exception(call.thrown);
+    if (status == TC_NOT_FOUND) return std::nullopt;
+    detail::fail(status);
+  }
 
   // Sets the loader asked on a miss, replacing any earlier one (which is
   // destroyed once no call of it is running). fn takes the key as a

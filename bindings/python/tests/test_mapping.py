@@ -88,9 +88,11 @@ def test_delitem(cache: tiercache.Cache) -> None:
         del cache["k"]
 
 
-def test_not_iterable(cache: tiercache.Cache) -> None:
-    with pytest.raises(TypeError):
-        iter(cache)
+def test_iterates_over_bytes_keys(cache: tiercache.Cache) -> None:
+    cache["str key"] = "v"
+    cache[b"bytes key"] = "v"
+    assert list(cache) == [b"bytes key", b"str key"]  # bytes, in byte order
+    assert len(cache) == 2
 
 
 def test_put_with_ttl_seconds(cache: tiercache.Cache) -> None:

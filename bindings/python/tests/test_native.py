@@ -46,6 +46,18 @@ def test_stats_struct_mirrors_header() -> None:
     assert [(n, ctypes_of[t]) for t, n in fields] == list(_native.TcStats._fields_)
 
 
+@pytest.mark.parametrize("name, struct", [("tc_entry_info", _native.TcEntryInfo), ("tc_slice", _native.TcSlice)])
+def test_entry_structs_mirror_header(name: str, struct: type) -> None:
+    body = re.search(r"typedef struct %s \{(.*?)\} %s;" % (name, name), _header(), re.S)
+    assert body
+    fields = re.findall(r"^\s*(?:const )?(uint\d+_t|size_t)\s*\*?\s*(\w+);", body.group(1), re.M)
+    assert [n for _, n in fields] == [n for n, _ in struct._fields_]  # type: ignore[attr-defined]
+    sizes = {"uint64_t": 8, "uint32_t": 4}
+    for (ctype, fname), (_, field_type) in zip(fields, struct._fields_):  # type: ignore[attr-defined]
+        if ctype in sizes:
+            assert ctypes.sizeof(field_type) == sizes[ctype], fname
+
+
 def test_status_str() -> None:
     assert _native.status_str(tiercache.Status.LOCKED)
     assert _native.status_str(12345)  # "unknown status", never NULL

@@ -15,9 +15,11 @@ repository checkout's ``target/release``; :data:`library_path` says which.
 
 from __future__ import annotations
 
+from . import canonical
 from ._native import LIBRARY_ENV, Status, library_path
 from ._native import lib as _lib
 from .cache import Cache
+from .entries import Count, EntryInfo, EntryIterator, Tier
 from .errors import (
     BufferTooSmall,
     ClosedError,
@@ -48,6 +50,9 @@ __all__ = [
     "Cache",
     "ClosedError",
     "Corrupt",
+    "Count",
+    "EntryInfo",
+    "EntryIterator",
     "Error",
     "InvalidArgument",
     "L2State",
@@ -61,7 +66,9 @@ __all__ = [
     "Stats",
     "Status",
     "StorageError",
+    "Tier",
     "TooLarge",
+    "canonical",
     "library_path",
     "library_version",
 ]

@@ -97,6 +97,26 @@ class TcStats(Structure):
     ]
 
 
+class TcEntryInfo(Structure):
+    """``tc_entry_info``, field for field and in the header's order."""
+
+    _fields_ = [
+        ("value_len", c_uint64),
+        ("expires_at_ms", c_uint64),
+        ("written_at_ms", c_uint64),
+        ("tier", c_uint32),
+        ("tag_count", c_uint32),
+    ]
+
+
+class TcSlice(Structure):
+    """``tc_slice``: a borrowed byte string in a batch.  ``data`` is ``c_char_p``
+    so that assigning a ``bytes`` object points at its buffer without a copy
+    (the caller keeps the object alive for the call)."""
+
+    _fields_ = [("data", c_char_p), ("len", c_size_t)]
+
+
 # C enums are passed and returned as int (the header's enums all fit).
 tc_status = c_int
 
@@ -146,6 +166,16 @@ _SIGNATURES: List[Tuple[str, object, List[object]]] = [
     ("tc_stats_get_counter", tc_status, [c_void_p, c_char_p, POINTER(c_uint64)]),
     ("tc_sink_put", tc_status, [c_void_p, c_char_p, c_size_t, c_uint64]),
     ("tc_cache_set_loader", tc_status, [c_void_p, LOADER_FN, c_void_p, FREE_FN]),
+    ("tc_get_info", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(TcEntryInfo)]),
+    ("tc_touch", tc_status, [c_void_p, c_char_p, c_size_t, c_uint64]),
+    # tc_iter * is an opaque handle too.
+    ("tc_iter_new", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(c_void_p)]),
+    ("tc_iter_next", tc_status, [c_void_p, POINTER(TcBytes), POINTER(TcEntryInfo)]),
+    ("tc_iter_free", None, [c_void_p]),
+    ("tc_count", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(c_uint64), POINTER(c_uint64)]),
+    ("tc_get_many", tc_status, [c_void_p, POINTER(TcSlice), c_size_t, POINTER(TcBytes), POINTER(tc_status)]),
+    ("tc_put_many", tc_status, [c_void_p, POINTER(TcSlice), POINTER(TcSlice), c_size_t, c_uint64]),
+    ("tc_get_or_load", tc_status, [c_void_p, c_char_p, c_size_t, LOADER_FN, c_void_p, POINTER(TcBytes)]),
 ]
 
 #: Every C function this module declares (the tests compare it with the header).

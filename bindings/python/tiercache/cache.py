@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
-from ctypes import byref, c_bool, c_size_t, c_uint64, c_void_p, create_string_buffer
-from typing import Any, Dict, List, NoReturn, Optional, Union
+import typing
+from collections.abc import ItemsView, Iterable, Mapping, ValuesView
+from ctypes import byref, c_bool, c_int, c_size_t, c_uint64, c_void_p, create_string_buffer, string_at
+from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Tuple, TypeVar, Union
 
-from . import errors, loaders
-from ._native import Status, SyncPolicy, TcStats, WritePolicy, lib, tc_get_into_unchecked
+from . import canonical, errors, loaders
+from ._native import Status, SyncPolicy, TcBytes, TcEntryInfo, TcSlice, TcStats, WritePolicy, lib, tc_get_into_unchecked
+from .entries import Count, EntryInfo, EntryIterator
 from .errors import NotFound
 from .stats import Stats
 from .values import TTL, Value, to_bytes, ttl_to_ms
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _U64_MAX = 2**64 - 1
 # The library's default L1 byte bound (tc_options_new in include/tiercache.h).
@@ -85,8 +92,16 @@ def _check(status: int) -> None:
         raise errors.error_for(status)
 
 
-class Cache:
+class Cache(typing.MutableMapping[Any, bytes]):
     """A persistent, tiered key-value cache: memory (L1), disk (L2), loader (L3).
+
+    A full :class:`collections.abc.MutableMapping`: besides ``cache[k]``,
+    ``cache[k] = v``, ``del cache[k]`` and ``k in cache`` it has ``len()``,
+    iteration over its keys (as ``bytes``, in byte order), ``keys()``,
+    ``values()``, ``items()``, ``pop``, ``popitem``, ``setdefault``, ``update``
+    and ``==`` (equal to any mapping with the same items; so, like a dict, it
+    is not hashable).  See :meth:`__iter__` and :meth:`__len__` for what
+    iteration and ``len()`` cost and guarantee.
 
     Keys and values are ``bytes``; a ``str`` is encoded as UTF-8 and a
     ``bytearray`` or ``memoryview`` is copied.  Values always come back as
@@ -161,6 +176,9 @@ class Cache:
         self._loaders: Dict[int, loaders.Loader] = {}
         self._callbacks: Any = None
         self._has_loader = False
+        # The C iterators open on this handle (token -> tc_iter *), so that
+        # __del__ frees any left before the handle (see entries.EntryIterator).
+        self._iters: Dict[int, int] = {}
         self.dir: Optional[str] = os.fspath(dir) if dir is not None else None
 
         opts = lib.tc_options_new()
@@ -394,9 +412,347 @@ class Cache:
             raise NotFound(f"no value for key {key!r}")
         _check(status)
 
-    def __iter__(self) -> NoReturn:
-        # Without this, Python would "iterate" by calling cache[0], cache[1], ...
-        raise TypeError("a tiercache.Cache cannot be iterated: the library has no key listing")
+    # -- iteration and size ---------------------------------------------------
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Iterates over every key, as ``bytes``, in byte order (``tc_iter``).
+
+        Keys are ``bytes`` whatever type they were given as: the library keeps
+        bytes (a ``str`` key is its UTF-8), so ``cache[k]`` works for every
+        ``k`` yielded.  The keys live now are listed at once; each is looked
+        up again when the iteration reaches it: a key removed or expired
+        meanwhile is skipped, one added meanwhile may or may not appear, and
+        every key live throughout appears exactly once.  Changing the cache
+        while iterating is allowed (no ``RuntimeError`` as with a dict).
+        Iteration never calls the loader: it lists what memory and disk hold.
+        """
+        return EntryIterator(self, b"", False)
+
+    def iter_keys(self, prefix: Value = b"") -> "EntryIterator[bytes]":
+        """Iterates, as :meth:`__iter__` does, over the keys starting with ``prefix``."""
+        return EntryIterator(self, to_bytes(prefix, "prefix"), False)
+
+    def iter_entries(self, prefix: Value = b"") -> "EntryIterator[Tuple[bytes, EntryInfo]]":
+        """Iterates, as :meth:`__iter__` does, over ``(key, EntryInfo)`` pairs of
+        the keys starting with ``prefix`` (the info as of the moment each key
+        is reached)."""
+        return EntryIterator(self, to_bytes(prefix, "prefix"), True)
+
+    def __len__(self) -> int:
+        """The number of live entries (``tc_count`` of every key): what
+        iteration would yield now.  It visits every key, so it costs time in
+        proportion to the size of the cache, not O(1) as for a dict."""
+        return self.count().entries
+
+    def count(self, prefix: Value = b"") -> Count:
+        """Live entries whose key starts with ``prefix`` (all with ``b""``) and
+        the bytes of their values: a ``(entries, value_bytes)`` named tuple."""
+        p = to_bytes(prefix, "prefix")
+        entries, value_bytes = c_uint64(), c_uint64()
+        _check(lib.tc_count(self._handle, p, len(p), byref(entries), byref(value_bytes)))
+        return Count(entries.value, value_bytes.value)
+
+    def keys(self) -> "typing.KeysView[bytes]":
+        """A view of the keys (``bytes``), iterated as :meth:`__iter__`."""
+        return super().keys()
+
+    def values(self) -> "typing.ValuesView[bytes]":
+        """A view of the values, read in batches (``tc_get_many``) as the keys
+        are iterated; a key gone by the time its value is read is skipped."""
+        return _ValuesView(self)
+
+    def items(self) -> "typing.ItemsView[bytes, bytes]":
+        """A view of ``(key, value)`` pairs, read in batches (``tc_get_many``)
+        as the keys are iterated; a key gone by the time its value is read is
+        skipped."""
+        return _ItemsView(self)
+
+    def _iter_items(self) -> Iterator[Tuple[bytes, bytes]]:
+        with EntryIterator(self, b"", False) as keys:
+            while True:
+                chunk = [k for _, k in zip(range(_ITEMS_BATCH), keys)]
+                if not chunk:
+                    return
+                found = self.get_many(chunk)
+                for k in chunk:
+                    v = found.get(k)
+                    if v is not None:
+                        yield k, v
+
+    # -- the rest of MutableMapping ---------------------------------------------
+
+    def pop(self, key: Value, default: Any = _MISSING) -> Any:
+        """Removes ``key`` and returns its value; ``default`` (or ``KeyError``)
+        if the cache does not hold it.  Like ``in``, it never calls the loader:
+        it takes what memory or disk holds.  If another thread removes the key
+        first, it is absent here (each value is popped once)."""
+        k = to_bytes(key)
+        value = self.get(k, _MISSING) if k in self else _MISSING
+        if value is not _MISSING:
+            status = lib.tc_remove(self._handle, k, len(k))
+            if status == _OK:
+                return value
+            if status != _NOT_FOUND:
+                raise errors.error_for(status)
+        if default is _MISSING:
+            raise NotFound(f"no value for key {key!r}")
+        return default
+
+    def popitem(self) -> Tuple[bytes, bytes]:
+        """Removes and returns the ``(key, value)`` pair of the first key in byte
+        order; ``KeyError`` if the cache is empty.  It lists every key first, so
+        emptying a cache this way takes quadratic time: use :meth:`clear`."""
+        with EntryIterator(self, b"", False) as keys:
+            for k in keys:
+                value = self.pop(k, _MISSING)
+                if value is not _MISSING:
+                    return k, value
+        raise NotFound("popitem(): the cache is empty")
+
+    def setdefault(self, key: Value, default: Optional[Value] = None) -> bytes:  # type: ignore[override]
+        """``cache[key]`` if the cache holds it, else stores ``default`` and returns
+        it (as ``bytes``), atomically: through :meth:`get_or_load`, so two threads
+        racing on a missing key both get the one value stored, and the cache's
+        loader is not asked.  A cache cannot store ``None``: with no default, a
+        missing key raises ``TypeError`` (dict would store ``None``)."""
+        k = to_bytes(key)
+        if default is None:
+            value = self.get(k, _MISSING)
+            if value is _MISSING:
+                raise TypeError("setdefault: a cache cannot store None; give a bytes or str default")
+            return value  # type: ignore[no-any-return]
+        v = to_bytes(default, "value")
+        return self.get_or_load(k, lambda: v)
+
+    # -- entries: info, touch, batches, get_or_load -------------------------------
+
+    def get_info(self, key: Value) -> Optional[EntryInfo]:
+        """What the cache knows about ``key``'s live value (length, expiry, write
+        time, tier, tags), or ``None`` if it holds none.  Never calls the loader,
+        never promotes a disk entry into memory, and does not count as a use."""
+        k = to_bytes(key)
+        raw = TcEntryInfo()
+        status = lib.tc_get_info(self._handle, k, len(k), byref(raw))
+        if status == _NOT_FOUND:
+            return None
+        if status != _OK:
+            raise errors.error_for(status)
+        return EntryInfo._from_c(raw)
+
+    def touch(self, key: Value, ttl: Optional[TTL] = None) -> bool:
+        """Gives ``key``'s live value a new expiry, ``ttl`` seconds (or a
+        ``timedelta``) from now; ``None`` means it never expires.  Its value
+        and write time are kept; it is persisted like a put.  Returns whether
+        the key had a live value (``False``: nothing was changed)."""
+        k = to_bytes(key)
+        ttl_ms = ttl_to_ms(ttl) if ttl is not None else 0
+        status = lib.tc_touch(self._handle, k, len(k), ttl_ms)
+        if status == _NOT_FOUND:
+            return False
+        if status != _OK:
+            raise errors.error_for(status)
+        return True
+
+    def get_many(self, keys: Iterable[Value]) -> Dict[Any, bytes]:
+        """The values of ``keys`` in one call (``tc_get_many``): a dict of the
+        keys that have one, each as it was given (a ``bytearray`` or
+        ``memoryview`` as ``bytes``).  Misses are asked of the loader, as by
+        :meth:`get`; absent keys are left out.  A key that fails otherwise
+        (empty, too long, its loader failed) raises that key's error, after
+        the other values are freed; a loader's own exception is re-raised."""
+        given = [k if type(k) in (bytes, str) else to_bytes(k) for k in keys]
+        ks = [k if type(k) is bytes else to_bytes(k) for k in given]
+        n = len(ks)
+        if n == 0:
+            _check(lib.tc_get_many(self._handle, None, 0, None, None))
+            return {}
+        slices = (TcSlice * n)()
+        for i, k in enumerate(ks):
+            slices[i].data = k
+            slices[i].len = len(k)
+        values = (TcBytes * n)()
+        statuses = (c_int * n)()
+        exc = None
+        if self._has_loader:
+            call = loaders.begin_call(self)
+            try:
+                status = lib.tc_get_many(self._handle, slices, n, values, statuses)
+            finally:
+                exc = loaders.end_call(call)
+        else:
+            status = lib.tc_get_many(self._handle, slices, n, values, statuses)
+        if status != _OK:
+            raise errors.error_for(status)
+        found: Dict[Any, bytes] = {}
+        failed: Optional[Tuple[int, int]] = None
+        for i in range(n):
+            st = statuses[i]
+            if st == _OK:
+                b = values[i]
+                try:
+                    found[given[i]] = string_at(b.data, b.len) if b.len else b""
+                finally:
+                    lib.tc_bytes_free(byref(b))
+            elif st != _NOT_FOUND and failed is None:
+                failed = (i, st)
+        if exc is not None:
+            raise exc
+        if failed is not None:
+            i, st = failed
+            raise errors.error_with(st, f"get_many: key {given[i]!r} (#{i})")
+        return found
+
+    def put_many(
+        self, items: Union[Mapping[Any, Value], Iterable[Tuple[Value, Value]]], ttl: Optional[TTL] = None
+    ) -> None:
+        """Stores every ``(key, value)`` of a mapping or an iterable of pairs in one
+        call (``tc_put_many``), in order, each as :meth:`put` would with ``ttl``.
+        On a failure the pairs before it are stored and the rest are not; the
+        exception's message names the pair."""
+        pairs = items.items() if isinstance(items, Mapping) else items
+        ks: List[bytes] = []
+        vs: List[bytes] = []
+        for key, value in pairs:
+            ks.append(to_bytes(key))
+            vs.append(to_bytes(value, "value"))
+        ttl_ms = ttl_to_ms(ttl) if ttl is not None else 0
+        n = len(ks)
+        if n == 0:
+            _check(lib.tc_put_many(self._handle, None, None, 0, ttl_ms))
+            return
+        key_slices = (TcSlice * n)()
+        value_slices = (TcSlice * n)()
+        for i in range(n):
+            key_slices[i].data = ks[i]
+            key_slices[i].len = len(ks[i])
+            value_slices[i].data = vs[i]
+            value_slices[i].len = len(vs[i])
+        _check(lib.tc_put_many(self._handle, key_slices, value_slices, n, ttl_ms))
+
+    def get_or_load(self, key: Value, fn: Callable[[], loaders.LoaderResult], ttl: Optional[TTL] = None) -> bytes:
+        """``key``'s value from memory or disk, or else from ``fn()`` (instead of
+        the cache's loader), stored and returned: memoization of one call.
+
+        ``fn`` takes no argument and returns what a loader returns: the value
+        (``bytes``-like or ``str``, stored with ``ttl``, or the default TTL),
+        ``(value, ttl)``, or ``None`` (no value: :class:`NotFound` is raised,
+        nothing is stored).  One load per key at a time, shared with the
+        cache's loader: threads that miss the key while a load of it runs (this
+        ``fn``, another thread's, or the cache's loader) wait for that load and
+        get its answer, and ``fn`` is not called for them.  If ``fn`` raises,
+        nothing is stored and the exception is re-raised here (the threads that
+        waited for it get :class:`LoaderFailed`).
+        """
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, not {type(fn).__name__}")
+        k = to_bytes(key)
+        ttl_ms = ttl_to_ms(ttl) if ttl is not None else 0
+        out = TcBytes()
+        call = loaders.begin_once(fn, ttl_ms)
+        try:
+            status = lib.tc_get_or_load(self._handle, k, len(k), loaders.ONCE_TRAMPOLINE, call.ident, byref(out))
+        finally:
+            exc = loaders.end_once(call)
+        if status == _OK:
+            try:
+                return string_at(out.data, out.len) if out.len else b""
+            finally:
+                lib.tc_bytes_free(byref(out))
+        err = errors.error_for(status)  # right after the call, before anything else
+        if exc is not None:
+            raise exc
+        if status == _NOT_FOUND:
+            raise NotFound(f"no value for key {key!r}")
+        raise err
+
+    def memoize(
+        self, ttl: Optional[TTL] = None, *, name: Optional[str] = None, prefix: Value = b"memo:"
+    ) -> Callable[[F], F]:
+        """A decorator that caches a function's results in this cache::
+
+            @cache.memoize(ttl=3600)
+            def report(user_id: int, month: str) -> dict: ...
+
+        The key of a call is ``prefix`` followed by the hex SHA-256 of the
+        canonical encoding of ``[name, args, kwargs]`` (see
+        :mod:`tiercache.canonical` and the README: other languages can derive
+        the same key).  ``name`` defaults to ``f"{module}.{qualname}"`` of the
+        function.  Arguments, and the return value, may be ``None``, ``bool``,
+        ``int``, ``float``, ``str``, ``bytes``, lists, tuples and dicts with
+        ``str`` keys, nested; anything else raises ``TypeError`` naming the
+        argument (for a method, ``self`` is such an argument: memoize a
+        function instead).  ``f(1, b=2)`` and ``f(1, 2)`` are different calls,
+        as for :func:`functools.lru_cache`; a tuple and a list are the same.
+
+        The result is stored in the same encoding, with ``ttl`` (seconds;
+        ``None``: the cache's default), and decoded on every call, the first
+        included, so a call always returns the same thing (lists for tuples).
+        The function runs once per key however many threads call it at once
+        (through :meth:`get_or_load`); an exception it raises is not cached
+        and reaches its caller, while threads that waited get
+        :class:`LoaderFailed`.
+
+        The wrapper has ``cache_key(*args, **kwargs)`` (the key of a call) and
+        ``invalidate(*args, **kwargs)`` (removes that call's result; returns
+        whether there was one).  ``@cache.memoize`` without parentheses works too.
+        """
+        if callable(ttl):  # @cache.memoize without parentheses
+            return self.memoize()(ttl)  # type: ignore[arg-type,return-value]
+        if ttl is not None:
+            ttl_to_ms(ttl)  # a bad TTL fails at decoration, not at the first call
+        key_prefix = to_bytes(prefix, "prefix")
+
+        def decorate(fn: F) -> F:
+            fname = name if name is not None else f"{fn.__module__}.{fn.__qualname__}"
+            if not isinstance(fname, str):
+                raise TypeError(f"name must be str, not {type(fname).__name__}")
+            params = _positional_names(fn)
+
+            def cache_key(*args: Any, **kwargs: Any) -> bytes:
+                try:
+                    return canonical.memo_key(fname, args, kwargs, key_prefix)
+                except canonical.Unencodable as e:
+                    raise TypeError(
+                        f"memoize({fname}): argument {_argument_name(e.path, params)} is {e.why}, "
+                        "which has no canonical encoding (only None, bool, int, float, str, bytes, "
+                        "and lists, tuples and str-keyed dicts of those)"
+                    ) from None
+
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                key = cache_key(*args, **kwargs)
+
+                def load() -> bytes:
+                    result = fn(*args, **kwargs)
+                    try:
+                        return canonical.encode(result)
+                    except canonical.Unencodable as e:
+                        raise TypeError(
+                            f"memoize({fname}): the return value{e.path and ' at ' + e.path} is {e.why}, "
+                            "which has no canonical encoding"
+                        ) from None
+
+                raw = self.get_or_load(key, load, ttl=ttl)
+                try:
+                    return canonical.decode(raw)
+                except canonical.Undecodable as e:
+                    raise ValueError(
+                        f"memoize({fname}): the value stored under {key!r} is not a memoized result: {e}"
+                    ) from None
+
+            def invalidate(*args: Any, **kwargs: Any) -> bool:
+                k = cache_key(*args, **kwargs)
+                status = lib.tc_remove(self._handle, k, len(k))
+                if status == _NOT_FOUND:
+                    return False
+                _check(status)
+                return True
+
+            wrapper.cache_key = cache_key  # type: ignore[attr-defined]
+            wrapper.invalidate = invalidate  # type: ignore[attr-defined]
+            return wrapper  # type: ignore[return-value]
+
+        return decorate
 
     # -- bulk operations ----------------------------------------------------------
 
@@ -526,7 +882,7 @@ class Cache:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __del__(self, _close: Any = lib.tc_cache_close) -> None:
+    def __del__(self, _close: Any = lib.tc_cache_close, _iter_free: Any = lib.tc_iter_free) -> None:
         # The last reference is gone, so no method is running: free the handle
         # (tc_cache_close also shuts a forgotten cache down, flushing it and
         # unlocking its directory; in a forked child it touches nothing of the
@@ -534,6 +890,12 @@ class Cache:
         # interpreter exit module globals may already be gone: hence the
         # function bound as a default argument, and no exception escapes.
         try:
+            # Iterators left open (in a reference cycle with this cache, say)
+            # are freed before the handle they point into.
+            iters = self.__dict__.get("_iters")
+            while iters:
+                _, ptr = iters.popitem()
+                _iter_free(ptr)
             handle = self.__dict__.get("_handle")
             self._handle = None
             if handle:
@@ -565,3 +927,60 @@ class Cache:
     def __repr__(self) -> str:
         where = f"dir={self.dir!r}" if self.dir is not None else "memory only"
         return f"<tiercache.Cache {where}{' closed' if self._closed else ''}>"
+
+
+#: Keys per tc_get_many call when items() and values() read values.
+_ITEMS_BATCH = 128
+
+
+class _ItemsView(ItemsView):  # type: ignore[type-arg]
+    """``Cache.items()``: values read in batches; keys gone meanwhile skipped."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[Tuple[bytes, bytes]]:
+        return self._mapping._iter_items()  # type: ignore[no-any-return]
+
+
+class _ValuesView(ValuesView):  # type: ignore[type-arg]
+    """``Cache.values()``: values read in batches; keys gone meanwhile skipped."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[bytes]:
+        for _, value in self._mapping._iter_items():
+            yield value
+
+
+def _positional_names(fn: Callable[..., Any]) -> Tuple[List[str], Optional[str]]:
+    """The names of fn's positional parameters and of its ``*args``, if known."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return [], None
+    names: List[str] = []
+    star: Optional[str] = None
+    for p in sig.parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+        elif p.kind is p.VAR_POSITIONAL:
+            star = p.name
+    return names, star
+
+
+def _argument_name(path: str, params: Tuple[List[str], Optional[str]]) -> str:
+    """``args[1][0]`` -> ``'month'[0]`` (the parameter's name where known)."""
+    names, star = params
+    if path.startswith("args["):
+        index_end = path.index("]")
+        i = int(path[5:index_end])
+        rest = path[index_end + 1 :]
+        if i < len(names):
+            return f"{names[i]!r}{rest}"
+        if star is not None:
+            return f"*{star}[{i - len(names)}]{rest}"
+        return f"#{i}{rest}"
+    if path.startswith("kwargs["):
+        end = path.index("]")
+        return f"{path[7:end]}{path[end + 1:]}"
+    return path

@@ -128,3 +128,12 @@ def error_for(status: int) -> Error:
     except KeyError:  # a status this binding does not know: keep the number
         return Error(f"unknown status {status}: {message}", Status.PANIC)
     return cls(message)
+
+
+def error_with(status: int, message: str) -> Error:
+    """The exception for ``status`` with a message of the binding's own (for a
+    status that is not the last call's, e.g. one key's status in a batch)."""
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        return Error(f"unknown status {status}: {message}", Status.PANIC)
+    return cls(message)

@@ -22,7 +22,15 @@ How a Python function becomes a C loader:
   nothing is cached.  ``Cache.get`` then re-raises it after ``tc_get_into`` returns.
   A stack rather than one slot, because a loader may itself call ``get``.
 
-What a loader returns (see :func:`_answer`): ``bytes``-like or ``str`` (the
+``Cache.get_or_load`` gives the library a loader for one call: a second
+module-level trampoline (:data:`ONCE_TRAMPOLINE`) whose user data is the id
+of a :class:`OnceCall` registered for the duration of that call (the library
+calls such a loader only on the calling thread, during the call).  Its
+exception is stored in that ``OnceCall``, not in the ``get`` stack, so a
+``get_or_load`` made inside a loader, or a ``get`` made inside ``fn``, keeps
+each exception with its own call.
+
+What a loader returns (see :func:`_give`): ``bytes``-like or ``str`` (the
 value, cached with the default TTL); ``None`` (no such value: ``KeyError`` /
 the ``get`` default); or a ``(value, ttl)`` pair, ``ttl`` in seconds as for
 ``Cache.put`` (``None``: the default TTL).
@@ -89,26 +97,32 @@ def end_call(call: _Call) -> Optional[BaseException]:
     return call.exc
 
 
-def _answer(result: Any, sink: int) -> int:
-    """Gives the loader's result to the sink; returns the status for C."""
+def _give(result: Any, sink: int, default_ttl_ms: int = 0) -> Tuple[int, Optional[bytes]]:
+    """Gives a loader's result to the sink: the status for C and the value given."""
     if result is None:
-        return Status.NOT_FOUND
+        return Status.NOT_FOUND, None
     if isinstance(result, tuple):
         if len(result) != 2:
             raise TypeError(f"a loader's tuple must be (value, ttl), got {len(result)} items")
         value, ttl_ms = to_bytes(result[0], "value"), ttl_to_ms(result[1])
     else:
-        value, ttl_ms = to_bytes(result, "value"), 0
+        value, ttl_ms = to_bytes(result, "value"), default_ttl_ms
     status = lib.tc_sink_put(sink, value, len(value), ttl_ms)
     if status != Status.OK:
         # E.g. TOO_LARGE: surface that status to the caller, not a bare LoaderFailed.
         raise errors.error_for(status)
+    return Status.OK, value
+
+
+def _answer(result: Any, sink: int) -> int:
+    """Gives the cache loader's result to the sink; returns the status for C."""
+    status, value = _give(result, sink)
     stack = getattr(_local, "calls", None)
-    if stack:
+    if stack and value is not None:
         # The innermost get on this thread is the one whose miss runs this
         # loader (a get made by the loader itself has returned by now).
         stack[-1].value = value
-    return Status.OK
+    return status
 
 
 def _trampoline(user_data: Optional[int], key: Optional[int], key_len: int, sink: Optional[int]) -> int:
@@ -142,9 +156,54 @@ def _destructor(user_data: Optional[int], _registry: "Dict[int, weakref.ref[Any]
         pass
 
 
+class OnceCall:
+    """One ``Cache.get_or_load`` in progress: its loader, and what it left."""
+
+    __slots__ = ("fn", "ttl_ms", "exc", "ident")
+
+    def __init__(self, fn: Callable[[], Any], ttl_ms: int) -> None:
+        self.fn = fn
+        self.ttl_ms = ttl_ms  # for a plain value (a (value, ttl) pair gives its own)
+        self.exc: Optional[BaseException] = None
+        self.ident = next(_ids)
+
+
+#: get_or_load calls in progress, by id (the id is the C loader's user data).
+#: The library calls that loader only on the calling thread, during the call.
+_once_calls: Dict[int, OnceCall] = {}
+
+
+def begin_once(fn: Callable[[], Any], ttl_ms: int) -> OnceCall:
+    """Registers the loader of one ``tc_get_or_load``; pair with :func:`end_once`."""
+    call = OnceCall(fn, ttl_ms)
+    _once_calls[call.ident] = call
+    return call
+
+
+def end_once(call: OnceCall) -> Optional[BaseException]:
+    """After the C call: the exception the loader raised, if any."""
+    _once_calls.pop(call.ident, None)
+    return call.exc
+
+
+def _once_trampoline(user_data: Optional[int], key: Optional[int], key_len: int, sink: Optional[int]) -> int:
+    """The C loader of ``tc_get_or_load`` for every Python callable.  Never raises."""
+    call = _once_calls.get(user_data or 0)
+    try:
+        if call is None:  # the library promises this cannot happen
+            raise RuntimeError("tiercache: a get_or_load loader was called after its call returned")
+        return _give(call.fn(), sink or 0, call.ttl_ms)[0]
+    except BaseException as exc:  # noqa: BLE001 - nothing may unwind into C
+        if call is not None:
+            call.exc = exc
+        return Status.LOADER_FAILED
+
+
 # Module globals, so they stay alive for as long as any cache may call them.
 _TRAMPOLINE = LOADER_FN(_trampoline)
 _DESTRUCTOR = FREE_FN(_destructor)
+#: The loader given to tc_get_or_load (it is only called during that call).
+ONCE_TRAMPOLINE = LOADER_FN(_once_trampoline)
 
 
 #: What a cache with a loader keeps alive for as long as the library may call it.

@@ -9,7 +9,6 @@
 //! value only if the shard saw no write in the meantime (`Shard::seq`).
 
 use std::collections::HashSet;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -20,8 +19,8 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::clock::{expiry, is_expired, Clock, Now};
 use crate::error::{Error, Result, Status};
-use crate::loader::{outcome_of, Flight, Join, Loaded, Loader};
-use crate::log::{key_hash, Found, Log, LogConfig};
+use crate::loader::{outcome_of, run_loader, Flight, Join, Loaded, Loader};
+use crate::log::{key_hash, Found, Log, LogConfig, Ticket};
 use crate::memory::{Entry, Evicted, Lookup, Memory, Shard, Validity};
 use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
@@ -223,17 +222,7 @@ impl Cache {
     }
 
     fn check_value(&self, value: &[u8]) -> Result<()> {
-        if value.len() as u64 > self.max_value_len {
-            return Err(Error::new(
-                Status::TC_TOO_LARGE,
-                format!(
-                    "value: {} bytes is over the configured maximum of {}",
-                    value.len(),
-                    self.max_value_len
-                ),
-            ));
-        }
-        Ok(())
+        crate::options::check_value_len(value.len(), self.max_value_len)
     }
 
     /// Refuses a write to a cache opened read-only.
@@ -325,9 +314,7 @@ impl Cache {
             // nothing (its answer is for its own loader).
             Miss::Load(Join::Follower(_), loader) if leading() => {
                 Counters::bump(&self.counters.l3_loads);
-                let loaded = catch_unwind(AssertUnwindSafe(|| loader.load(key)))
-                    .unwrap_or_else(|_| Loaded::Failed("the loader panicked".into()));
-                outcome_of(&loaded)
+                outcome_of(&run_loader(&*loader, key))
             }
             Miss::Load(Join::Follower(f), _) => f.wait(),
             Miss::Load(Join::Recursive, _) => Err(Error::new(
@@ -425,8 +412,7 @@ impl Cache {
     /// flight is still registered.
     fn call_loader(&self, key: &[u8], h: u64, flight: &Arc<Flight>, loader: &dyn Loader) -> Result<Arc<[u8]>> {
         Counters::bump(&self.counters.l3_loads);
-        let loaded = catch_unwind(AssertUnwindSafe(|| loader.load(key)))
-            .unwrap_or_else(|_| Loaded::Failed("the loader panicked".into()));
+        let loaded = run_loader(loader, key);
         let outcome = outcome_of(&loaded);
         let (value, ttl_ms, meta) = match &loaded {
             Loaded::Value { value, ttl_ms } => (value, ttl_ms, None),
@@ -728,60 +714,54 @@ impl Cache {
     /// of a key: it holds every shard's lock throughout.
     pub fn remove_prefix(&self, prefix: &[u8]) -> Result<u64> {
         self.writable()?;
-        let now = self.clock.now_ms();
-        let mut shards = self.memory.lock_all();
-        self.removing(&mut shards, |k| k.starts_with(prefix));
-        let mut removed: HashSet<Box<[u8]>> = HashSet::new();
-        // Keys whose L1 entry had expired: an older L2 value does not count.
-        let mut expired: HashSet<Box<[u8]>> = HashSet::new();
-        for shard in shards.iter_mut() {
-            for (k, e) in shard.remove_where(|k, _| k.starts_with(prefix)) {
-                if is_expired(e.expires_at, now) {
-                    expired.insert(k);
-                } else {
-                    removed.insert(k);
-                }
-            }
-        }
-        let mut ticket = None;
-        if let Some(log) = &self.log {
-            let (keys, t) = log.remove_prefix(prefix, now);
-            ticket = t;
-            for k in keys {
-                let k = k.into_boxed_slice();
-                if !expired.contains(&k) {
-                    removed.insert(k);
-                }
-            }
-        }
-        drop(shards);
-        if let (Some(log), Some(pos)) = (&self.log, ticket) {
-            let _ = log.wait_durable(Some(pos));
-        }
-        Ok(removed.len() as u64)
+        self.remove_all(
+            |k| k.starts_with(prefix),
+            |k, _| k.starts_with(prefix),
+            |log, now| log.remove_prefix(prefix, now),
+        )
     }
 
     /// Removes every entry carrying `tag` from every tier; returns how many
-    /// had an unexpired value. Atomic like `remove_prefix`. Under write-back,
-    /// a newer value only in memory that carries the tag takes the older
-    /// values on disk with it (they must not come back in its place).
+    /// had an unexpired value. Atomic like `remove_prefix`.
     pub fn remove_tag(&self, tag: &[u8]) -> Result<u64> {
         self.writable()?;
         crate::meta::check_tag(tag)?;
+        self.remove_all(
+            // A load in flight is of a key with no value in memory;
+            // cancelling those that have one on disk is all a removal needs
+            // (see `removing`), whatever their tags.
+            |_| true,
+            |_, e| e.meta.as_ref().is_some_and(|m| m.has_tag(tag)),
+            |log, now| log.remove_tag(tag, now),
+        )
+    }
+
+    /// A removal of many keys, with every shard locked throughout: cancels
+    /// the loads of keys `cancels` picks (see `removing`), drops the L1
+    /// entries `in_memory` picks, and lets `on_disk` tombstone what it picks
+    /// in L2 (it returns the unexpired keys it removed). Returns how many
+    /// keys had an unexpired value.
+    ///
+    /// A dirty entry (write-back) may have replaced older values on disk that
+    /// `on_disk` does not pick (a tag the older value lacked): those get a
+    /// tombstone of their own, so that they do not come back in its place.
+    fn remove_all(
+        &self,
+        cancels: impl Fn(&[u8]) -> bool,
+        in_memory: impl Fn(&[u8], &Entry) -> bool,
+        on_disk: impl FnOnce(&Log, u64) -> (Vec<Vec<u8>>, Ticket),
+    ) -> Result<u64> {
         let now = self.clock.now_ms();
         let mut shards = self.memory.lock_all();
-        // A load in flight is of a key with no value in memory; cancelling
-        // those that have one on disk is all a removal needs (see `removing`).
-        self.removing(&mut shards, |_| true);
+        self.removing(&mut shards, cancels);
         let mut removed: HashSet<Box<[u8]>> = HashSet::new();
+        // Keys whose L1 entry had expired: an older L2 value does not count.
         let mut expired: HashSet<Box<[u8]>> = HashSet::new();
+        let mut dirty: Vec<Box<[u8]>> = Vec::new();
         for shard in shards.iter_mut() {
-            let doomed = shard.remove_where(|_, e| e.meta.as_ref().is_some_and(|m| m.has_tag(tag)));
-            for (k, e) in doomed {
+            for (k, e) in shard.remove_where(|k, e| in_memory(k, e)) {
                 if e.dirty {
-                    if let Some(log) = &self.log {
-                        log.supersede(&k, key_hash(&k));
-                    }
+                    dirty.push(k.clone());
                 }
                 if is_expired(e.expires_at, now) {
                     expired.insert(k);
@@ -792,14 +772,13 @@ impl Cache {
         }
         let mut ticket = None;
         if let Some(log) = &self.log {
-            let (keys, t) = log.remove_tag(tag, now);
+            let (keys, t) = on_disk(log, now);
             ticket = t;
-            for k in keys {
-                let k = k.into_boxed_slice();
-                if !expired.contains(&k) {
-                    removed.insert(k);
-                }
+            let on_disk: HashSet<Box<[u8]>> = keys.into_iter().map(Vec::into_boxed_slice).collect();
+            for k in dirty.iter().filter(|k| !on_disk.contains(*k)) {
+                log.supersede(k, key_hash(k));
             }
+            removed.extend(on_disk.into_iter().filter(|k| !expired.contains(k)));
         }
         drop(shards);
         if let (Some(log), Some(pos)) = (&self.log, ticket) {

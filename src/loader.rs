@@ -102,6 +102,12 @@ pub enum Join {
     Recursive,
 }
 
+/// Calls `loader`, turning a panic into a failure.
+pub fn run_loader(loader: &dyn Loader, key: &[u8]) -> Loaded {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loader.load(key)))
+        .unwrap_or_else(|_| Loaded::Failed("the loader panicked".into()))
+}
+
 /// Turns a loader's answer into the flight's outcome.
 pub fn outcome_of(loaded: &Loaded) -> Outcome {
     match loaded {

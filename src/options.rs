@@ -15,6 +15,17 @@ pub const MAX_KEY_LEN: usize = 64 * 1024;
 /// fit the log's 32-bit frame length with room to spare.
 pub const MAX_VALUE_LIMIT: u64 = 1 << 30;
 
+/// `TC_TOO_LARGE` if a value of `len` bytes is over `max`.
+pub fn check_value_len(len: usize, max: u64) -> Result<()> {
+    if len as u64 > max {
+        return Err(Error::new(
+            crate::error::Status::TC_TOO_LARGE,
+            format!("value: {len} bytes is over the configured maximum of {max}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Default L1 bound on entries: none.
 pub const DEFAULT_L1_MAX_ENTRIES: u64 = 0;
 /// Default L1 bound on bytes (keys plus values): 64 MiB.

@@ -24,16 +24,7 @@ impl tc_sink {
         if self.value.is_some() {
             return Err(Error::invalid("sink: a value was already given for this load"));
         }
-        if value.len() as u64 > self.max_value_len {
-            return Err(Error::new(
-                Status::TC_TOO_LARGE,
-                format!(
-                    "value: {} bytes is over the configured maximum of {}",
-                    value.len(),
-                    self.max_value_len
-                ),
-            ));
-        }
+        crate::options::check_value_len(value.len(), self.max_value_len)?;
         self.value = Some((value.to_vec(), ttl_ms, meta));
         Ok(())
     }

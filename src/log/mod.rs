@@ -177,15 +177,12 @@ impl Log {
     /// key. Whether its dependency holds is the caller's to check.
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
         let st = self.state.read();
-        let r = self.read_live(&st, key, h)?;
-        if now.expired(r.expires_at) {
-            return None;
-        }
+        let (r, meta) = self.read_unexpired(&st, key, h, now)?;
         let found = Found {
             value: Arc::from(r.value),
             expires_at: r.expires_at,
             written_at: r.written_at,
-            meta: self.meta_of(&r)?.map(Arc::new),
+            meta: meta.map(Arc::new),
         };
         drop(st);
         if self.config.max_bytes > 0 {
@@ -198,16 +195,29 @@ impl Log {
     /// it or marking it read.
     pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
         let st = self.state.read();
-        let r = self.read_live(&st, key, h)?;
-        if now.expired(r.expires_at) {
-            return None;
-        }
+        let (r, meta) = self.read_unexpired(&st, key, h, now)?;
         Some(Info {
             value_len: r.value.len() as u64,
             expires_at: r.expires_at,
             written_at: r.written_at,
-            meta: self.meta_of(&r)?,
+            meta,
         })
+    }
+
+    /// `key`'s live record, if it has not expired, with its metadata.
+    fn read_unexpired<'a>(
+        &self,
+        st: &'a State,
+        key: &[u8],
+        h: u64,
+        now: &Now,
+    ) -> Option<(RecordRef<'a>, Option<Meta>)> {
+        let r = self.read_live(st, key, h)?;
+        if now.expired(r.expires_at) {
+            return None;
+        }
+        let meta = self.meta_of(&r)?;
+        Some((r, meta))
     }
 
     /// A record's metadata: `Some(None)` if it has none, `None` if it has

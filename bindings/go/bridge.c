@@ -242,3 +242,58 @@ tcgo_ret tcgo_get_or_load(tc_cache *c, const uint8_t *key, size_t key_len, uintp
   if (r.status == TC_OK) r.bytes = out;
   return r;
 }
+
+/* ---- entry options: tags and file dependencies (options.go) ---- */
+
+/* Builds a tc_entry_options from flat arguments: `ntags` tags laid end to end
+ * in `tags`, tag i being tag_lens[i] bytes; `dep` NULL for no dependency.
+ * On failure *out is NULL and the status is the failing call's (its message
+ * is this thread's tc_last_error(), which ret_of copies at once). */
+static tc_status build_entry_options(uint64_t ttl_ms, const uint8_t *tags, const size_t *tag_lens,
+                                     size_t ntags, const char *dep, tc_entry_options **out) {
+  *out = NULL;
+  tc_entry_options *o = tc_entry_options_new();
+  if (o == NULL) return TC_PANIC;
+  tc_status s = tc_entry_options_set_ttl(o, ttl_ms);
+  size_t off = 0;
+  for (size_t i = 0; s == TC_OK && i < ntags; i++) {
+    s = tc_entry_options_add_tag(o, tags + off, tag_lens[i]);
+    off += tag_lens[i];
+  }
+  if (s == TC_OK && dep != NULL) s = tc_entry_options_set_dependency(o, dep);
+  if (s != TC_OK) {
+    tc_entry_options_free(o);
+    return s;
+  }
+  *out = o;
+  return TC_OK;
+}
+
+tcgo_ret tcgo_put_with(tc_cache *c, const uint8_t *key, size_t key_len, const uint8_t *value,
+                       size_t value_len, uint64_t ttl_ms, const uint8_t *tags,
+                       const size_t *tag_lens, size_t ntags, const char *dep) {
+  tc_entry_options *o = NULL;
+  tc_status s = build_entry_options(ttl_ms, tags, tag_lens, ntags, dep, &o);
+  if (s != TC_OK) return ret_of(s);
+  tcgo_ret r = ret_of(tc_put_with(c, key, key_len, value, value_len, o));
+  tc_entry_options_free(o);
+  return r;
+}
+
+tcgo_ret tcgo_sink_put_with(tc_sink *sink, const uint8_t *value, size_t value_len,
+                            uint64_t ttl_ms, const uint8_t *tags, const size_t *tag_lens,
+                            size_t ntags, const char *dep) {
+  tc_entry_options *o = NULL;
+  tc_status s = build_entry_options(ttl_ms, tags, tag_lens, ntags, dep, &o);
+  if (s != TC_OK) return ret_of(s);
+  tcgo_ret r = ret_of(tc_sink_put_with(sink, value, value_len, o));
+  tc_entry_options_free(o);
+  return r;
+}
+
+tcgo_ret tcgo_remove_tag(tc_cache *c, const uint8_t *tag, size_t tag_len) {
+  uint64_t removed = 0;
+  tcgo_ret r = ret_of(tc_remove_tag(c, tag, tag_len, &removed));
+  r.count = removed;
+  return r;
+}

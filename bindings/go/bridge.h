@@ -29,7 +29,7 @@ typedef struct tcgo_ret {
   uintptr_t loader_result;
   /* Outputs of the call, by function. */
   size_t len;      /* tcgo_get_into */
-  uint64_t count;  /* tcgo_remove_prefix, tcgo_purge_expired */
+  uint64_t count;  /* tcgo_remove_prefix, tcgo_purge_expired, tcgo_remove_tag */
   bool present;    /* tcgo_contains */
   tc_cache *cache; /* tcgo_open */
   uint64_t count2; /* tcgo_count: value bytes (count holds the entries) */
@@ -103,5 +103,17 @@ tcgo_ret tcgo_put_many(tc_cache *c, const tc_slice *keys, const tc_slice *values
 /* tc_get_or_load with the Go function registered as cgo.Handle `handle`
  * (see tcgoOnceLoaderCall); its error or panic lands in loader_result. */
 tcgo_ret tcgo_get_or_load(tc_cache *c, const uint8_t *key, size_t key_len, uintptr_t handle);
+
+/* Entry options (options.go), passed flat so that no Go memory holds Go
+ * pointers: `ntags` tags laid end to end in `tags` (Go memory), tag i being
+ * tag_lens[i] bytes; `dep` a C string or NULL for no dependency. Each call
+ * builds a tc_entry_options, uses it and frees it. */
+tcgo_ret tcgo_put_with(tc_cache *c, const uint8_t *key, size_t key_len, const uint8_t *value,
+                       size_t value_len, uint64_t ttl_ms, const uint8_t *tags,
+                       const size_t *tag_lens, size_t ntags, const char *dep);
+tcgo_ret tcgo_sink_put_with(tc_sink *sink, const uint8_t *value, size_t value_len,
+                            uint64_t ttl_ms, const uint8_t *tags, const size_t *tag_lens,
+                            size_t ntags, const char *dep);
+tcgo_ret tcgo_remove_tag(tc_cache *c, const uint8_t *tag, size_t tag_len); /* count: removed */
 
 #endif

@@ -277,8 +277,9 @@ type LoadFunc func(ctx context.Context) ([]byte, time.Duration, error)
 
 // onceCall is what the cgo.Handle given to tc_get_or_load refers to.
 type onceCall struct {
-	ctx context.Context
-	fn  LoadFunc
+	ctx         context.Context
+	fn          LoadFunc // or withOptions
+	withOptions LoadFuncWithOptions
 }
 
 // GetOrLoad returns key's value from memory or disk, or else calls fn
@@ -304,9 +305,15 @@ func (c *Cache) GetOrLoad(ctx context.Context, key []byte, fn LoadFunc) ([]byte,
 	if fn == nil {
 		return nil, &Error{Status: StatusInvalidArg, Op: "GetOrLoad", Msg: "fn is nil"}
 	}
+	return c.getOrLoadCall(ctx, key, &onceCall{fn: fn})
+}
+
+// getOrLoadCall is GetOrLoad and GetOrLoadWith: call holds the function.
+func (c *Cache) getOrLoadCall(ctx context.Context, key []byte, call *onceCall) ([]byte, error) {
+	call.ctx = context.WithoutCancel(ctx)
 	done := ctx.Done()
 	if done == nil {
-		return c.getOrLoad(ctx, key, fn)
+		return c.getOrLoad(key, call)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -318,7 +325,7 @@ func (c *Cache) GetOrLoad(ctx context.Context, key []byte, fn LoadFunc) ([]byte,
 	k := append([]byte(nil), key...) // the caller may reuse key once we return
 	ch := make(chan result, 1)
 	go func() {
-		v, err := c.getOrLoad(ctx, k, fn)
+		v, err := c.getOrLoad(k, call)
 		ch <- result{v, err}
 	}()
 	select {
@@ -329,9 +336,9 @@ func (c *Cache) GetOrLoad(ctx context.Context, key []byte, fn LoadFunc) ([]byte,
 	}
 }
 
-func (c *Cache) getOrLoad(ctx context.Context, key []byte, fn LoadFunc) ([]byte, error) {
+func (c *Cache) getOrLoad(key []byte, call *onceCall) ([]byte, error) {
 	defer runtime.KeepAlive(c)
-	h := cgo.NewHandle(&onceCall{ctx: context.WithoutCancel(ctx), fn: fn})
+	h := cgo.NewHandle(call)
 	r := C.tcgo_get_or_load(c.ptr, bytesPtr(key), C.size_t(len(key)), C.uintptr_t(h))
 	h.Delete() // the library calls fn only during the call
 	runtime.KeepAlive(key)
@@ -356,9 +363,16 @@ func tcgoOnceLoaderCall(handle C.uintptr_t, sink *C.tc_sink, slot *C.uintptr_t) 
 		}
 	}()
 	call := cgo.Handle(handle).Value().(*onceCall)
-	v, ttl, err := call.fn(call.ctx)
-	if err == nil && ttl < 0 {
-		err = fmt.Errorf("tiercache: GetOrLoad: the function returned a negative TTL (%v)", ttl)
+	var v []byte
+	var opts PutOptions
+	var err error
+	if call.withOptions != nil {
+		v, opts, err = call.withOptions(call.ctx)
+	} else {
+		v, opts.TTL, err = call.fn(call.ctx)
+	}
+	if err == nil && opts.TTL < 0 {
+		err = fmt.Errorf("tiercache: GetOrLoad: the function returned a negative TTL (%v)", opts.TTL)
 	}
 	if err != nil {
 		setLoaderResult(slot, err)
@@ -367,11 +381,9 @@ func tcgoOnceLoaderCall(handle C.uintptr_t, sink *C.tc_sink, slot *C.uintptr_t) 
 		}
 		return C.TC_LOADER_FAILED
 	}
-	r := C.tcgo_sink_put(sink, bytesPtr(v), C.size_t(len(v)), C.uint64_t(durationMs(ttl)))
-	runtime.KeepAlive(v)
-	if r.status != C.TC_OK {
-		setLoaderResult(slot, check("GetOrLoad", r))
-		return r.status
+	if err := sinkPut("GetOrLoad", sink, v, &opts, 0); err != nil {
+		setLoaderResult(slot, err)
+		return cStatusOf(err)
 	}
 	return C.TC_OK
 }

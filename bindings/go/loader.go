@@ -32,8 +32,9 @@ type Loader func(key []byte) ([]byte, error)
 
 // loaderEntry is a registered loader, held by its Cache (Cache.loaders).
 type loaderEntry struct {
-	fn  Loader
-	ttl C.uint64_t
+	fn          Loader // or withOptions
+	ttl         C.uint64_t
+	withOptions LoaderWithOptions
 }
 
 // loaderRef is what the cgo.Handle given to C as user data refers to. The
@@ -76,16 +77,22 @@ func (c *Cache) SetLoaderTTL(fn Loader, ttl time.Duration) error {
 	if err != nil {
 		return err
 	}
-	defer runtime.KeepAlive(c)
 	if fn == nil {
+		defer runtime.KeepAlive(c)
 		return check("SetLoader", C.tcgo_clear_loader(c.ptr))
 	}
+	return c.setLoader(&loaderEntry{fn: fn, ttl: ms})
+}
+
+// setLoader registers e as the cache's loader.
+func (c *Cache) setLoader(e *loaderEntry) error {
+	defer runtime.KeepAlive(c)
 	// The library owns the handle from here: it calls tcgoLoaderFree exactly
 	// once, when this loader is replaced (after its last call) or the cache
 	// closes. If registration fails (TC_CLOSED after Close) it is not
 	// called, so delete it here.
 	h := cgo.NewHandle(&loaderRef{cache: weak.Make(c)})
-	c.loaders.Store(h, &loaderEntry{fn: fn, ttl: ms})
+	c.loaders.Store(h, e)
 	if err := check("SetLoader", C.tcgo_set_loader(c.ptr, C.uintptr_t(h))); err != nil {
 		c.loaders.Delete(h)
 		h.Delete()
@@ -134,7 +141,16 @@ func tcgoLoaderCall(handle C.uintptr_t, key *C.uint8_t, keyLen C.size_t, sink *C
 	}
 	// The key lives only for this call; the loader gets its own copy.
 	k := C.GoBytes(unsafe.Pointer(key), C.int(keyLen))
-	v, err := e.fn(k)
+	var v []byte
+	var opts *PutOptions
+	var err error
+	if e.withOptions != nil {
+		var o PutOptions
+		v, o, err = e.withOptions(k)
+		opts = &o
+	} else {
+		v, err = e.fn(k)
+	}
 	if err != nil {
 		setLoaderResult(slot, err)
 		if errors.Is(err, ErrNotFound) {
@@ -142,13 +158,11 @@ func tcgoLoaderCall(handle C.uintptr_t, key *C.uint8_t, keyLen C.size_t, sink *C
 		}
 		return C.TC_LOADER_FAILED
 	}
-	r := C.tcgo_sink_put(sink, bytesPtr(v), C.size_t(len(v)), e.ttl)
-	runtime.KeepAlive(v)
-	if r.status != C.TC_OK {
-		// E.g. the value is over MaxValueSize: the load fails, and the
-		// caller learns why.
-		setLoaderResult(slot, check("Loader", r))
-		return r.status
+	if err := sinkPut("Loader", sink, v, opts, e.ttl); err != nil {
+		// E.g. the value is over MaxValueSize, or a tag is empty: the
+		// load fails, and the caller learns why.
+		setLoaderResult(slot, err)
+		return cStatusOf(err)
 	}
 	if keepOver != 0 && uint64(len(v)) > uint64(keepOver) {
 		setLoaderResult(slot, loadedValue{append([]byte(nil), v...)})
@@ -216,4 +230,13 @@ func withCause(err, cause error) error {
 		e.Cause = cause
 	}
 	return err
+}
+
+// cStatusOf is the C status for an error of this package (TC_LOADER_FAILED
+// for any other error).
+func cStatusOf(err error) C.tc_status {
+	if e, ok := err.(*Error); ok && e.Status != StatusOK {
+		return C.tc_status(e.Status)
+	}
+	return C.TC_LOADER_FAILED
 }

@@ -48,6 +48,32 @@ static bool hex_field(const json *obj, const char *name, uint8_t **out, size_t *
   return h != NULL && h->type == JSON_STRING && hex_decode(h->str, h->len, out, len);
 }
 
+/* The entry's optional "tags_hex" array; NULL if it has none. */
+static const json *tags_of(const json *entry) {
+  const json *t = json_get(entry, "tags_hex");
+  return t != NULL && t->type == JSON_ARRAY ? t : NULL;
+}
+
+/* Entry options with the tags of `tags` (NULL: none); NULL on a failure. */
+static tc_entry_options *options_with_tags(const json *tags) {
+  tc_entry_options *o = tc_entry_options_new();
+  for (size_t i = 0; o != NULL && tags != NULL && i < tags->len; i++) {
+    uint8_t *t = NULL;
+    size_t tl;
+    const json *h = &tags->items[i];
+    tc_status s = h->type == JSON_STRING && hex_decode(h->str, h->len, &t, &tl)
+                      ? tc_entry_options_add_tag(o, t, tl)
+                      : TC_INVALID_ARGUMENT;
+    free(t);
+    if (s != TC_OK) {
+      fprintf(stderr, "xlang: tag %zu: %s: %s\n", i, tc_status_str(s), tc_last_error());
+      tc_entry_options_free(o);
+      o = NULL;
+    }
+  }
+  return o;
+}
+
 static int do_write(tc_cache *c, const json *entries, const json *removed) {
   for (size_t i = 0; i < entries->len; i++) {
     uint8_t *k = NULL, *v = NULL;
@@ -57,7 +83,9 @@ static int do_write(tc_cache *c, const json *entries, const json *removed) {
       free(k);
       return 2;
     }
-    tc_status s = tc_put(c, k, kl, v, vl, 0);
+    tc_entry_options *o = options_with_tags(tags_of(&entries->items[i]));
+    tc_status s = o != NULL ? tc_put_with(c, k, kl, v, vl, o) : TC_INVALID_ARGUMENT;
+    tc_entry_options_free(o);
     free(k);
     free(v);
     if (s != TC_OK) {
@@ -107,6 +135,15 @@ static int do_verify(tc_cache *c, const json *entries, const json *removed) {
       while (at < vl && at < b.len && b.data[at] == v[at]) at++;
       snprintf(detail, sizeof detail, "%zu bytes, expected %zu; first difference at byte %zu", b.len, vl, at);
       mismatch("mismatch: key %s: value has %s", key_hex, detail);
+    }
+    const json *tags = tags_of(e);
+    size_t want_tags = tags != NULL ? tags->len : 0;
+    tc_entry_info info;
+    tc_status is = tc_get_info(c, k, kl, &info);
+    if (is != TC_OK || info.tag_count != want_tags) {
+      snprintf(detail, sizeof detail, "%s, tag_count %u, expected %zu", tc_status_str(is),
+               is == TC_OK ? (unsigned)info.tag_count : 0u, want_tags);
+      mismatch("mismatch: key %s: get_info: %s", key_hex, detail);
     }
     tc_bytes_free(&b);
     free(k);

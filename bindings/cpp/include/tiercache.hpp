@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <initializer_list>
 #include <iterator>
@@ -81,11 +82,21 @@ class ClosedError : public Error {
   explicit ClosedError(const std::string& message) : Error(TC_CLOSED, message) {}
 };
 
+class EntryOptions;
+
 // What a loader may return to give a TTL with its value; a TTL of zero
 // means the cache's default TTL (none unless Options::default_ttl was set).
+// With `options` set, the value is stored with those entry options (TTL,
+// tags, file dependency; tc_sink_put_with) and `ttl` is not used. They are
+// shared, not copied, so a loader may build one set and return it with
+// every value:
+//   auto opts = std::make_shared<const tiercache::EntryOptions>(
+//       tiercache::EntryOptions().add_tag("users"));
+//   cache.set_loader([opts](std::string_view k) { return tiercache::Loaded{load(k), {}, opts}; });
 struct Loaded {
   std::string value;
   std::chrono::milliseconds ttl{0};
+  std::shared_ptr<const EntryOptions> options{};
 };
 
 // Where an entry was found (tc_entry_info.tier). A number this wrapper does
@@ -140,6 +151,70 @@ inline std::uint64_t to_ms(std::chrono::milliseconds d) {
   }
   return static_cast<std::uint64_t>(d.count());
 }
+
+struct EntryOptionsFreer {
+  void operator()(tc_entry_options* o) const noexcept { tc_entry_options_free(o); }
+};
+
+}  // namespace detail
+
+// Per-entry options for Cache::put_with and for a loader's answer
+// (Loaded::options): a TTL, tags and a file the entry depends on. Owns a
+// tc_entry_options (move-only); each setter calls the library at once, so a
+// bad tag or a missing file throws Error where it is given. Setters chain:
+//   cache.put_with("user:1", json, tiercache::EntryOptions().ttl(1h).add_tag("users"));
+//
+// Tags are 1 to 255 bytes of anything, at most 32 per entry (a repeat
+// counts once): an empty tag throws Error(TC_INVALID_ARGUMENT), a longer or
+// 33rd one Error(TC_TOO_LARGE). Cache::remove_tag removes every entry
+// carrying a tag.
+//
+// depends_on(path): the entry stays valid while that file's modification
+// time, size and inode are what they are now (the file is examined here);
+// once it changes or disappears, a get of the entry is a miss (counted as
+// counter("dependency_misses")) that goes to the loader. A file that does
+// not exist throws Error(TC_INVALID_ARGUMENT) naming the path.
+class EntryOptions {
+ public:
+  EntryOptions() : handle_(tc_entry_options_new()) {
+    if (!handle_) throw std::bad_alloc();
+  }
+
+  // Time to live; zero means the cache's default TTL.
+  EntryOptions& ttl(std::chrono::milliseconds ttl) & {
+    detail::check(tc_entry_options_set_ttl(handle_.get(), detail::to_ms(ttl)));
+    return *this;
+  }
+  EntryOptions&& ttl(std::chrono::milliseconds t) && { return std::move(ttl(t)); }
+
+  EntryOptions& add_tag(std::string_view tag) & {
+    detail::check(tc_entry_options_add_tag(handle_.get(), detail::bytes(tag), tag.size()));
+    return *this;
+  }
+  EntryOptions&& add_tag(std::string_view tag) && { return std::move(add_tag(tag)); }
+
+  // Replaces any earlier dependency.
+  EntryOptions& depends_on(const std::filesystem::path& path) & {
+    const std::string& native = path.native();
+    if (native.find('\0') != std::string::npos) {
+      throw Error(TC_INVALID_ARGUMENT, "tiercache: a dependency path must not contain NUL bytes");
+    }
+    detail::check(tc_entry_options_set_dependency(handle_.get(), native.c_str()));
+    return *this;
+  }
+  EntryOptions&& depends_on(const std::filesystem::path& path) && { return std::move(depends_on(path)); }
+
+  // The C handle, valid while this object lives.
+  const tc_entry_options* get() const noexcept { return handle_.get(); }
+
+ private:
+  std::unique_ptr<tc_entry_options, detail::EntryOptionsFreer> handle_;
+};
+
+// The name the issue uses, for those who prefer it.
+using entry_options = EntryOptions;
+
+namespace detail {
 
 // Frees the handle, shutting it down first unless close() did (in a forked
 // child: without touching the parent's directory, lock or files).
@@ -210,7 +285,10 @@ inline tc_status loader_trampoline(void* user_data, const std::uint8_t* key,
         fn(std::string_view(reinterpret_cast<const char*>(key), key_len));
     if (!found) return TC_NOT_FOUND;
     // TC_TOO_LARGE and friends fail the load; get() then throws.
-    tc_status status = tc_sink_put(sink, bytes(found->value), found->value.size(), to_ms(found->ttl));
+    tc_status status = found->options
+                           ? tc_sink_put_with(sink, bytes(found->value), found->value.size(),
+                                              found->options->get())
+                           : tc_sink_put(sink, bytes(found->value), found->value.size(), to_ms(found->ttl));
     GetCall* call = current_get_call();
     if (status == TC_OK && call != nullptr && found->value.size() > call->keep_over) {
       try {
@@ -295,6 +373,9 @@ tc_status once_trampoline(void* user_data, const std::uint8_t* key, std::size_t 
       found = to_loaded((*call->fn)());
     }
     if (!found) return TC_NOT_FOUND;
+    if (found->options) {
+      return tc_sink_put_with(sink, bytes(found->value), found->value.size(), found->options->get());
+    }
     std::chrono::milliseconds ttl = found->ttl.count() != 0 ? found->ttl : call->ttl;
     return tc_sink_put(sink, bytes(found->value), found->value.size(), to_ms(ttl));
   } catch (...) {
@@ -518,6 +599,13 @@ class Cache {
                          value.size(), detail::to_ms(ttl)));
   }
 
+  // Stores value under key with the TTL, tags and file dependency of opts
+  // (copied: opts may be reused at once). See EntryOptions.
+  void put_with(std::string_view key, std::string_view value, const EntryOptions& opts) {
+    detail::check(tc_put_with(handle_.get(), detail::bytes(key), key.size(), detail::bytes(value),
+                              value.size(), opts.get()));
+  }
+
   // The value from memory, disk or the loader; nullopt if there is none.
   // An exception thrown by the loader during this call is rethrown here;
   // other threads waiting for that same load get Error(TC_LOADER_FAILED).
@@ -600,6 +688,16 @@ class Cache {
   std::uint64_t remove_prefix(std::string_view prefix) {
     std::uint64_t removed = 0;
     detail::check(tc_remove_prefix(handle_.get(), detail::bytes(prefix), prefix.size(), &removed));
+    return removed;
+  }
+
+  // Removes every entry carrying tag from every tier, persistently (it
+  // stays removed after a restart), atomically with respect to puts as
+  // remove_prefix is; returns how many had a live value. An empty tag throws
+  // Error(TC_INVALID_ARGUMENT), one over 255 bytes Error(TC_TOO_LARGE).
+  std::uint64_t remove_tag(std::string_view tag) {
+    std::uint64_t removed = 0;
+    detail::check(tc_remove_tag(handle_.get(), detail::bytes(tag), tag.size(), &removed));
     return removed;
   }
 
@@ -783,7 +881,8 @@ class Cache {
   // destroyed once no call of it is running). fn takes the key as a
   // std::string_view and returns one of:
   //   std::optional<std::string>   nullopt: no such value
-  //   std::optional<Loaded>        to give a TTL with the value
+  //   std::optional<Loaded>        to give a TTL, or EntryOptions (tags, a
+  //                                file dependency), with the value
   //   std::string                  always found
   // It runs with no lock held, may call back into this cache, and may run
   // on several threads at once for different keys, but once per key at a

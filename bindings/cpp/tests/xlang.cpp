@@ -40,7 +40,11 @@ minijson::Value load_data_set(int argc, char** argv) {
 int write(const std::string& dir, const minijson::Value& data) {
   tiercache::Cache cache(tiercache::Options().dir(dir));
   for (const auto& e : data.at("entries").array) {
-    cache.put(minijson::unhex(e.at("key_hex").str()), minijson::unhex(e.at("value_hex").str()));
+    tiercache::EntryOptions opts;
+    if (e.has("tags_hex")) {
+      for (const auto& t : e.at("tags_hex").array) opts.add_tag(minijson::unhex(t.str()));
+    }
+    cache.put_with(minijson::unhex(e.at("key_hex").str()), minijson::unhex(e.at("value_hex").str()), opts);
   }
   for (const auto& k : data.at("removed_hex").array) {
     const std::string key = minijson::unhex(k.str());
@@ -64,6 +68,14 @@ int verify(const std::string& dir, const minijson::Value& data) {
       ++bad;
     } else if (*got != want) {
       std::cout << "wrong value for " << hex(key) << ": " << hex(*got) << "\n";
+      ++bad;
+    }
+    const std::uint32_t want_tags =
+        e.has("tags_hex") ? static_cast<std::uint32_t>(e.at("tags_hex").array.size()) : 0;
+    std::optional<tiercache::EntryInfo> info = cache.info(key);
+    if (!info || info->tag_count != want_tags) {
+      std::cout << "tag count of " << hex(key) << ": " << (info ? info->tag_count : 0u) << ", want "
+                << want_tags << "\n";
       ++bad;
     }
   }

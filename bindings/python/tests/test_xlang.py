@@ -34,12 +34,17 @@ def test_verify_reports_mismatches(tmp_path: Path) -> None:
     d = tmp_path / "x"
     assert _run("write", str(d)).returncode == 0
     data = json.loads(DATA.read_text())
+    untagged = next(e for e in data["entries"] if not e.get("tags_hex"))
+    tagged = next(e for e in data["entries"] if e.get("tags_hex"))
     with tiercache.Cache(d) as c:
-        c[bytes.fromhex(data["entries"][0]["key_hex"])] = b"tampered"
+        c[bytes.fromhex(untagged["key_hex"])] = b"tampered"
         c[bytes.fromhex(data["removed_hex"][0])] = b"resurrected"
+        # Same value, tags lost: only the tag count differs.
+        c.put(bytes.fromhex(tagged["key_hex"]), bytes.fromhex(tagged["value_hex"]))
     result = _run("verify", str(d))
     assert result.returncode == 1
-    assert len(result.stdout.splitlines()) == 2
+    assert len(result.stdout.splitlines()) == 3
+    assert "tag count 0" in result.stdout
 
 
 def test_usage() -> None:

@@ -29,7 +29,8 @@ def write(directory: str) -> int:
     data = load_data()
     with tiercache.Cache(directory) as cache:
         for entry in data["entries"]:
-            cache.put(bytes.fromhex(entry["key_hex"]), bytes.fromhex(entry["value_hex"]))
+            tags = [bytes.fromhex(t) for t in entry.get("tags_hex", [])]
+            cache.put(bytes.fromhex(entry["key_hex"]), bytes.fromhex(entry["value_hex"]), tags=tags)
         for key_hex in data["removed_hex"]:
             key = bytes.fromhex(key_hex)
             cache.put(key, b"to be removed")
@@ -52,6 +53,11 @@ def verify(directory: str) -> int:
                 continue
             if got != want:
                 print(f"{entry['key_hex']}: value differs: expected {want.hex()}, got {got.hex()}")
+                mismatches += 1
+            info = cache.get_info(key)
+            want_tags = len(entry.get("tags_hex", []))
+            if info is None or info.tag_count != want_tags:
+                print(f"{entry['key_hex']}: tag count {info and info.tag_count}, expected {want_tags}")
                 mismatches += 1
         for key_hex in data["removed_hex"]:
             try:

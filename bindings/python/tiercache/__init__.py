@@ -34,6 +34,7 @@ from .errors import (
     TooLarge,
 )
 from .loaders import Loader, LoaderResult
+from .options import DependsOn, Entry
 from .stats import L2State, Stats
 
 __version__ = "0.1.0"
@@ -51,6 +52,8 @@ __all__ = [
     "ClosedError",
     "Corrupt",
     "Count",
+    "DependsOn",
+    "Entry",
     "EntryInfo",
     "EntryIterator",
     "Error",

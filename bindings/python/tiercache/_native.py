@@ -176,6 +176,15 @@ _SIGNATURES: List[Tuple[str, object, List[object]]] = [
     ("tc_get_many", tc_status, [c_void_p, POINTER(TcSlice), c_size_t, POINTER(TcBytes), POINTER(tc_status)]),
     ("tc_put_many", tc_status, [c_void_p, POINTER(TcSlice), POINTER(TcSlice), c_size_t, c_uint64]),
     ("tc_get_or_load", tc_status, [c_void_p, c_char_p, c_size_t, LOADER_FN, c_void_p, POINTER(TcBytes)]),
+    # tc_entry_options * is an opaque handle too; the dependency path is NUL-terminated.
+    ("tc_entry_options_new", c_void_p, []),
+    ("tc_entry_options_free", None, [c_void_p]),
+    ("tc_entry_options_set_ttl", tc_status, [c_void_p, c_uint64]),
+    ("tc_entry_options_add_tag", tc_status, [c_void_p, c_char_p, c_size_t]),
+    ("tc_entry_options_set_dependency", tc_status, [c_void_p, c_char_p]),
+    ("tc_put_with", tc_status, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t, c_void_p]),
+    ("tc_sink_put_with", tc_status, [c_void_p, c_char_p, c_size_t, c_void_p]),
+    ("tc_remove_tag", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(c_uint64)]),
 ]
 
 #: Every C function this module declares (the tests compare it with the header).

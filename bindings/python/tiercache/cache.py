@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Tupl
 from . import canonical, errors, loaders
 from ._native import Status, SyncPolicy, TcBytes, TcEntryInfo, TcSlice, TcStats, WritePolicy, lib, tc_get_into_unchecked
 from .entries import Count, EntryInfo, EntryIterator
+from .options import DependsOn, Entry, entry_options, path_to_bytes, tags_to_bytes
 from .errors import NotFound
 from .stats import Stats
 from .values import TTL, Value, to_bytes, ttl_to_ms
@@ -39,6 +40,7 @@ _tc_put = lib.tc_put
 _tc_contains = lib.tc_contains
 
 _MISSING: Any = object()
+_NO_TAGS: Tuple[()] = ()  # put's default: no tags, the tc_put fast path
 # Plain ints for the hot paths: comparing with Status.OK costs an enum lookup.
 _OK = int(Status.OK)
 _NOT_FOUND = int(Status.NOT_FOUND)
@@ -377,20 +379,63 @@ class Cache(typing.MutableMapping[Any, bytes]):
         """``cache[key] = value``: stores with the default TTL."""
         self.put(key, value)
 
-    def put(self, key: Value, value: Value, ttl: Optional[TTL] = None) -> None:
+    def put(
+        self,
+        key: Value,
+        value: Value,
+        ttl: Optional[TTL] = None,
+        tags: Iterable[Value] = _NO_TAGS,
+        depends_on: Optional[DependsOn] = None,
+    ) -> None:
         """Stores ``value`` under ``key``.
 
         ``ttl`` is seconds (int or float, rounded up to whole milliseconds) or a
         ``timedelta``; ``None`` means the cache's ``default_ttl`` (never
         expiring if that is unset).  Under write-through the value is on disk
         (at least in the OS's buffers) when this returns.
+
+        ``tags``: an iterable of tags (``str``, stored as UTF-8, or bytes-likes;
+        not a single ``str``), 1 to 255 bytes each, at most 32 (a repeat counts
+        once); :meth:`remove_tag` removes every entry carrying one.  An empty
+        tag raises :class:`InvalidArgument`, a longer or 33rd one
+        :class:`TooLarge` (both ``ValueError``s).
+
+        ``depends_on``: a file (``str`` or ``os.PathLike``) the entry depends
+        on: it stays valid while the file's modification time, size and inode
+        are what they are now; once the file changes or disappears, a get of
+        the key is a miss (counted as ``counter("dependency_misses")``) that
+        goes to the loader.  A file that does not exist now raises
+        :class:`InvalidArgument` naming the path.
+
+        Tags and the dependency are stored with the entry, on disk too, and
+        survive a restart.
         """
         k = key if type(key) is bytes else to_bytes(key)
         v = value if type(value) is bytes else to_bytes(value, "value")
         ttl_ms = ttl_to_ms(ttl) if ttl is not None else 0
-        status = _tc_put(self._handle, k, len(k), v, len(v), ttl_ms)
+        if tags is _NO_TAGS and depends_on is None:
+            status = _tc_put(self._handle, k, len(k), v, len(v), ttl_ms)
+        else:
+            tag_list = tags_to_bytes(tags)
+            path = path_to_bytes(depends_on) if depends_on is not None else None
+            with entry_options(ttl_ms, tag_list, path) as opts:
+                status = lib.tc_put_with(self._handle, k, len(k), v, len(v), opts)
+                if status != _OK:
+                    raise errors.error_for(status)
+            return
         if status != _OK:
             raise errors.error_for(status)
+
+    def remove_tag(self, tag: Value) -> int:
+        """Removes every entry carrying ``tag`` from every tier, persistently
+        (it stays removed after a restart), and returns how many had a live
+        value.  Atomic with respect to puts, like :meth:`remove_prefix`.  An
+        empty tag raises :class:`InvalidArgument`, one over 255 bytes
+        :class:`TooLarge`."""
+        t = to_bytes(tag, "tag")
+        removed = c_uint64()
+        _check(lib.tc_remove_tag(self._handle, t, len(t), byref(removed)))
+        return removed.value
 
     def __contains__(self, key: object) -> bool:
         """``key in cache``: whether memory or disk holds an unexpired value.
@@ -635,8 +680,9 @@ class Cache(typing.MutableMapping[Any, bytes]):
 
         ``fn`` takes no argument and returns what a loader returns: the value
         (``bytes``-like or ``str``, stored with ``ttl``, or the default TTL),
-        ``(value, ttl)``, or ``None`` (no value: :class:`NotFound` is raised,
-        nothing is stored).  One load per key at a time, shared with the
+        ``(value, ttl)``, a :class:`tiercache.Entry` (value with its own TTL,
+        tags and file dependency; ``ttl`` does not apply), or ``None`` (no
+        value: :class:`NotFound` is raised, nothing is stored).  One load per key at a time, shared with the
         cache's loader: threads that miss the key while a load of it runs (this
         ``fn``, another thread's, or the cache's loader) wait for that load and
         get its answer, and ``fn`` is not called for them.  If ``fn`` raises,
@@ -666,7 +712,12 @@ class Cache(typing.MutableMapping[Any, bytes]):
         raise err
 
     def memoize(
-        self, ttl: Optional[TTL] = None, *, name: Optional[str] = None, prefix: Value = b"memo:"
+        self,
+        ttl: Optional[TTL] = None,
+        *,
+        name: Optional[str] = None,
+        prefix: Value = b"memo:",
+        tags: Iterable[Value] = (),
     ) -> Callable[[F], F]:
         """A decorator that caches a function's results in this cache::
 
@@ -692,6 +743,9 @@ class Cache(typing.MutableMapping[Any, bytes]):
         and reaches its caller, while threads that waited get
         :class:`LoaderFailed`.
 
+        ``tags`` (an iterable of ``str``/bytes tags) are stored with every
+        result, so ``cache.remove_tag(tag)`` drops all of them at once.
+
         The wrapper has ``cache_key(*args, **kwargs)`` (the key of a call) and
         ``invalidate(*args, **kwargs)`` (removes that call's result; returns
         whether there was one).  ``@cache.memoize`` without parentheses works too.
@@ -701,6 +755,10 @@ class Cache(typing.MutableMapping[Any, bytes]):
         if ttl is not None:
             ttl_to_ms(ttl)  # a bad TTL fails at decoration, not at the first call
         key_prefix = to_bytes(prefix, "prefix")
+        memo_tags = tuple(tags_to_bytes(tags))
+        if memo_tags:  # bad tags fail at decoration, not at the first call
+            with entry_options(0, memo_tags, None):
+                pass
 
         def decorate(fn: F) -> F:
             fname = name if name is not None else f"{fn.__module__}.{fn.__qualname__}"
@@ -722,15 +780,16 @@ class Cache(typing.MutableMapping[Any, bytes]):
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 key = cache_key(*args, **kwargs)
 
-                def load() -> bytes:
+                def load() -> Union[bytes, Entry]:
                     result = fn(*args, **kwargs)
                     try:
-                        return canonical.encode(result)
+                        encoded = canonical.encode(result)
                     except canonical.Unencodable as e:
                         raise TypeError(
                             f"memoize({fname}): the return value{e.path and ' at ' + e.path} is {e.why}, "
                             "which has no canonical encoding"
                         ) from None
+                    return Entry(encoded, ttl=ttl, tags=memo_tags) if memo_tags else encoded
 
                 raw = self.get_or_load(key, load, ttl=ttl)
                 try:

@@ -32,8 +32,10 @@ each exception with its own call.
 
 What a loader returns (see :func:`_give`): ``bytes``-like or ``str`` (the
 value, cached with the default TTL); ``None`` (no such value: ``KeyError`` /
-the ``get`` default); or a ``(value, ttl)`` pair, ``ttl`` in seconds as for
-``Cache.put`` (``None``: the default TTL).
+the ``get`` default); a ``(value, ttl)`` pair, ``ttl`` in seconds as for
+``Cache.put`` (``None``: the default TTL); or a :class:`tiercache.Entry`
+(value with TTL, tags and/or a file dependency, given through
+``tc_sink_put_with``).
 """
 
 from __future__ import annotations
@@ -46,10 +48,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from . import errors
 from ._native import FREE_FN, LOADER_FN, Status, lib
+from .options import Entry, entry_options
 from .values import TTL, Value, to_bytes, ttl_to_ms
 
 #: What a loader may return.
-LoaderResult = Union[None, Value, Tuple[Value, Optional[TTL]]]
+LoaderResult = Union[None, Value, Tuple[Value, Optional[TTL]], Entry]
 #: The loader type: key bytes in, see :data:`LoaderResult` out.
 Loader = Callable[[bytes], LoaderResult]
 
@@ -101,6 +104,12 @@ def _give(result: Any, sink: int, default_ttl_ms: int = 0) -> Tuple[int, Optiona
     """Gives a loader's result to the sink: the status for C and the value given."""
     if result is None:
         return Status.NOT_FOUND, None
+    if isinstance(result, Entry):
+        with entry_options(result.ttl_ms, result.tags, result.depends_on) as opts:
+            status = lib.tc_sink_put_with(sink, result.value, len(result.value), opts)
+            if status != Status.OK:
+                raise errors.error_for(status)
+        return Status.OK, result.value
     if isinstance(result, tuple):
         if len(result) != 2:
             raise TypeError(f"a loader's tuple must be (value, ttl), got {len(result)} items")

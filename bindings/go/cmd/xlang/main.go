@@ -30,8 +30,9 @@ import (
 
 type dataSet struct {
 	Entries []struct {
-		KeyHex   string `json:"key_hex"`
-		ValueHex string `json:"value_hex"`
+		KeyHex   string   `json:"key_hex"`
+		ValueHex string   `json:"value_hex"`
+		TagsHex  []string `json:"tags_hex"`
 	} `json:"entries"`
 	RemovedHex []string `json:"removed_hex"`
 }
@@ -74,7 +75,11 @@ func write(dir string, ds *dataSet) error {
 	}
 	defer c.Close()
 	for _, e := range ds.Entries {
-		if err := c.Put(unhex(e.KeyHex), unhex(e.ValueHex), 0); err != nil {
+		var opts tiercache.PutOptions
+		for _, t := range e.TagsHex {
+			opts.Tags = append(opts.Tags, string(unhex(t)))
+		}
+		if err := c.PutWith(unhex(e.KeyHex), unhex(e.ValueHex), opts); err != nil {
 			return err
 		}
 	}
@@ -105,6 +110,10 @@ func verify(dir string, ds *dataSet) error {
 			bad++
 		case !bytes.Equal(got, unhex(e.ValueHex)):
 			fmt.Printf("key %s: value %x, want %s\n", e.KeyHex, got, e.ValueHex)
+			bad++
+		}
+		if info, err := c.Info(unhex(e.KeyHex)); err != nil || info.TagCount != uint32(len(e.TagsHex)) {
+			fmt.Printf("key %s: tag count %d (%v), want %d\n", e.KeyHex, info.TagCount, err, len(e.TagsHex))
 			bad++
 		}
 	}

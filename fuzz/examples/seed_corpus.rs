@@ -28,6 +28,7 @@ fn rec(kind: Kind, key: &[u8], value: &[u8], expires_at: u64) -> Vec<u8> {
             expires_at,
             written_at: 1_700_000_000_000,
             seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            meta: &[],
         },
     );
     out

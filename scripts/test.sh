@@ -38,6 +38,7 @@ suite "release build" cargo build --release
 suite "fuzz regressions" cargo test --manifest-path fuzz/Cargo.toml
 suite "c" bash tests/c/run.sh
 suite "c++" bash bindings/cpp/test.sh
+suite "install (make install, pkg-config, cmake)" bash tests/install/test.sh
 suite "go" bash bindings/go/test.sh
 suite "python" bash bindings/python/test.sh
 suite "readme quick starts" bash tests/readme/check.sh

@@ -1,12 +1,12 @@
 # The two commands a newcomer needs (see README.md): demo and test.
-# The rest installs the library like any other (README.md).
-.PHONY: demo test build install uninstall
+# The rest installs the library like any other (README.md, abi/README.md).
+.PHONY: demo test build install uninstall abi-check abi-bless
 
 # The main job: all three tiers on a temporary directory, across a restart.
 demo:
 	cargo run --release --quiet --bin tiercache -- demo
 
-# Every test: Rust, C, C++, Go, Python, cross-language and install.
+# Every test: Rust, C, C++, Go, Python, cross-language, install and ABI.
 test:
 	bash scripts/test.sh
 
@@ -29,3 +29,13 @@ install:
 
 uninstall:
 	$(INSTALL_ENV) bash scripts/install.sh uninstall
+
+# The C ABI against the committed baseline abi/tiercache.abi (abi/README.md).
+# The build refreshes include/tiercache.h first.
+abi-check: build
+	bash scripts/abi.sh check
+
+# Records the current ABI as the baseline; refuses a break unless the major
+# version was bumped. Commit abi/tiercache.abi afterwards.
+abi-bless: build
+	bash scripts/abi.sh bless

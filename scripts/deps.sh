@@ -12,8 +12,11 @@ have c++ || need_apt+=(g++)
 have make || need_apt+=(make)
 have cmake || need_apt+=(cmake)
 have pkg-config || need_apt+=(pkg-config)
+have nm && have readelf && have strip || need_apt+=(binutils)
 have_pkg libgtest-dev || need_apt+=(libgtest-dev)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# abidw/abidiff: the ABI baseline check (abi/README.md).
+have abidw && have abidiff || need_apt+=(abigail-tools)
 
 if ((${#need_apt[@]})); then
   echo "deps: installing ${need_apt[*]}"

@@ -35,6 +35,8 @@ suite "rust format" cargo fmt --all -- --check
 suite "rust clippy" cargo clippy --all-targets -- -D warnings
 suite "rust tests" cargo test
 suite "release build" cargo build --release
+suite "exported symbols" bash tests/abi/symbols.sh
+suite "abi baseline" bash tests/abi/baseline.sh
 suite "fuzz regressions" cargo test --manifest-path fuzz/Cargo.toml
 suite "c" bash tests/c/run.sh
 suite "c++" bash bindings/cpp/test.sh

@@ -1,6 +1,6 @@
 # The two commands a newcomer needs (see README.md): demo and test.
 # The rest installs the library like any other (README.md, abi/README.md).
-.PHONY: demo test build install uninstall abi-check abi-bless
+.PHONY: demo test build install uninstall abi-check abi-bless wheel
 
 # The main job: all three tiers on a temporary directory, across a restart.
 demo:
@@ -39,3 +39,8 @@ abi-check: build
 # version was bumped. Commit abi/tiercache.abi afterwards.
 abi-bless: build
 	bash scripts/abi.sh bless
+
+# The Python sdist and manylinux wheel in bindings/python/dist (reuses the
+# release build; bindings/python/README.md).
+wheel: build
+	bash bindings/python/build-dist.sh

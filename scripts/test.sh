@@ -42,6 +42,7 @@ suite "c" bash tests/c/run.sh
 suite "c++" bash bindings/cpp/test.sh
 suite "install (make install, pkg-config, cmake)" bash tests/install/test.sh
 suite "go" bash bindings/go/test.sh
+suite "go module (installed library)" bash bindings/go/install-test.sh
 suite "python" bash bindings/python/test.sh
 suite "python packaging (wheel, sdist, pip build)" bash bindings/python/package-test.sh
 suite "readme quick starts" bash tests/readme/check.sh

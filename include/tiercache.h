@@ -28,6 +28,17 @@
 #include <stdint.h>
 
 /*
+ The version of the library this header belongs to. tc_version() returns
+ TIERCACHE_VERSION_STRING. Releases with the same major version are
+ ABI-compatible (only functions are added); the shared library's soname is
+ libtiercache.so.<major>.
+ */
+#define TIERCACHE_VERSION_MAJOR 0
+#define TIERCACHE_VERSION_MINOR 1
+#define TIERCACHE_VERSION_PATCH 0
+#define TIERCACHE_VERSION_STRING "0.1.0"
+
+/*
  Outcome of a call. The numeric values are fixed by the C contract.
  */
 typedef enum tc_status {

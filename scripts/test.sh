@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test suite of the project: Rust (with fmt and clippy), C (plain
-# and under ASan+UBSan), C++, Go, Python and the cross-language directory
-# test. Each suite runs even if an earlier one failed; the last line counts
-# suites passed and failed, and the exit status is non-zero if any failed.
+# Runs every test suite of the project: Rust (with fmt and clippy), the C
+# ABI (exported symbols, the abidw baseline), C (plain and under
+# ASan+UBSan), C++, Go, Python, installing (make install, the Go module by
+# its path, the Python wheel and sdist), the README's set-up and quick
+# starts, and the cross-language directory test. Each suite runs even if an
+# earlier one failed; the last line counts suites passed and failed, and the
+# exit status is non-zero if any failed.
 #
 # Long torture runs are small by default; TIERCACHE_TORTURE=large makes them
 # long, and TIERCACHE_SCHEDULES=large explores more thread schedules.
@@ -41,12 +44,17 @@ suite "rust tests" cargo test
 # TIERCACHE_SCHEDULES=large explores 20 times as many schedules.
 suite "rust schedules" cargo test --features shuttle --test schedules
 suite "release build" cargo build --release
+suite "exported symbols" bash tests/abi/symbols.sh
+suite "abi baseline" bash tests/abi/baseline.sh
 suite "fuzz regressions" cargo test --manifest-path fuzz/Cargo.toml
 suite "c" bash tests/c/run.sh
 suite "c++" bash bindings/cpp/test.sh
+suite "install (make install, pkg-config, cmake)" bash tests/install/test.sh
 suite "go" bash bindings/go/test.sh
+suite "go module (installed library)" bash bindings/go/install-test.sh
 suite "python" bash bindings/python/test.sh
-suite "readme quick starts" bash tests/readme/check.sh
+suite "python packaging (wheel, sdist, pip build)" bash bindings/python/package-test.sh
+suite "readme set-up and quick starts" bash tests/readme/check.sh
 suite "cross-language" bash tests/cross_language.sh
 
 echo

@@ -19,7 +19,7 @@ c_bin=tests/c/build/xlang.plain
 cpp_bin=bindings/cpp/build/tiercache_xlang
 [ -x "$cpp_bin" ] || bash bindings/cpp/test.sh >/dev/null
 go_bin="$work/go-xlang"
-(cd bindings/go && go build -o "$go_bin" ./cmd/xlang)
+(cd bindings/go && go build -tags tiercache_source -o "$go_bin" ./cmd/xlang)
 py_env=bindings/python/.venv/bin/python
 [ -x "$py_env" ] || bash bindings/python/test.sh >/dev/null
 

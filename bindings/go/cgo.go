@@ -1,13 +1,10 @@
 package tiercache
 
-// The cgo directives live here, once, for the whole package. The library is
-// linked statically, so a program using this package needs no shared
-// library at run time; build it first with `cargo build --release` at the
-// repository root.
+// Where the C library comes from is in link_installed.go (by default: an
+// installed tiercache, through pkg-config) and link_source.go (build tag
+// tiercache_source: the static library of the checkout this package sits in).
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: ${SRCDIR}/../../target/release/libtiercache.a -ldl -lm -lpthread
 #include <stdlib.h>
 #include "bridge.h"
 */

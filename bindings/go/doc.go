@@ -3,9 +3,17 @@
 // (L2) that survives restarts, and an optional loader (L3) called once per
 // missing key however many goroutines miss it at once.
 //
-// The package is a thin cgo layer over the C library (include/tiercache.h),
-// linked statically from target/release/libtiercache.a: build it with
-// `cargo build --release` at the repository root before `go build`.
+// The package is a thin cgo layer over the C library (tiercache.h). By
+// default it builds against an installed tiercache, found with pkg-config
+// (`#cgo pkg-config: tiercache`), like other cgo bindings of C libraries:
+// `make install` in the tiercache repository installs the library, and
+// PKG_CONFIG_PATH must name its lib/pkgconfig when the prefix is not a
+// standard one. Programs then load libtiercache.so.<major> at run time.
+//
+// With the build tag tiercache_source (go build -tags tiercache_source) it
+// links the static library of the checkout it sits in instead,
+// ../../target/release/libtiercache.a (build it with `cargo build --release`):
+// what the repository's own tests use.
 //
 //	c, err := tiercache.Open(tiercache.Options{Dir: "/var/cache/myapp"})
 //	if err != nil { ... }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds the Rust library and runs every check of the Go binding:
+# Builds the Rust library and runs every check of the Go binding against it
+# (build tag tiercache_source: the checkout's target/release/libtiercache.a):
 # gofmt, go vet, the tests under the race detector, the GC stress test with
 # GOGC=1, a cross-language round trip (Go writer, Go reader), and a short
 # benchmark smoke run so the benchmarks keep compiling and running.
+# (install-test.sh checks the default build, against an installed library.)
 #
 #   bindings/go/test.sh                 # the whole thing, a minute or two
 #   BENCHTIME=1s bindings/go/test.sh    # longer benchmarks, real numbers
@@ -21,6 +23,8 @@ step "cargo build --release (libtiercache.a)"
 
 cd "$here"
 export CGO_ENABLED=1
+# Every go command below links the checkout's library.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=tiercache_source"
 
 step "gofmt"
 unformatted="$(gofmt -l .)"

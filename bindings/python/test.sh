@@ -1,41 +1,34 @@
 #!/usr/bin/env bash
-# Builds the library, installs the Python package into a venv and tests the
-# *installed* package: pytest, the example, and a smoke run of the benchmark.
+# Installs the Python package into the suite's venv, bundling the release
+# library the repository built, and tests the *installed* package: pytest,
+# mypy --strict on it (its type hints and py.typed), the example, and a smoke
+# run of the benchmark. (package-test.sh tests the wheel, the sdist and the
+# cargo build through pip.)
 #
 #   bindings/python/test.sh            # from anywhere; CI runs it on a fresh clone
 #   PYTHON=python3.12 bindings/python/test.sh
 #
-# The venv lives in bindings/python/.venv (recreated each run).  On Debian
-# without the python3-venv package, the venv is made --without-pip and the
-# system pip installs into it (pip --python).  Needs cargo, Python >= 3.8 and
-# access to PyPI (setuptools, pytest, diskcache).
+# The venv is bindings/python/.venv (venv.sh makes it and installs the test
+# tools); the package in it is reinstalled each run. Needs cargo, Python >= 3.8
+# and access to PyPI the first time.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-python="${PYTHON:-python3}"
-venv="$here/.venv"
 
 step() { printf '\n== %s\n' "$*"; }
 
 step "cargo build --release"
 (cd "$repo" && cargo build --release)
 
-step "venv in $venv"
-rm -rf "$venv"
-if "$python" -m venv "$venv" 2>/dev/null && [ -x "$venv/bin/pip" ]; then
-    pip=("$venv/bin/python" -m pip)
-else
-    # Debian's python3 without python3-venv has no ensurepip.
-    rm -rf "$venv"
-    "$python" -m venv --without-pip "$venv"
-    pip=("$python" -m pip --python "$venv/bin/python")
-fi
-vpy="$venv/bin/python"
+step "venv"
+vpy="$(bash "$here/venv.sh")"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-step "pip install the package (bundles target/release/libtiercache.so), pytest, diskcache"
-"${pip[@]}" install --quiet "$here" pytest diskcache
+step "pip install the package, bundling target/release/libtiercache.so (TIERCACHE_PREBUILT_LIBRARY)"
+rm -rf "$here/build"
+TIERCACHE_PREBUILT_LIBRARY="$repo/target/release/libtiercache.so" \
+    "$vpy" -m pip install --quiet --force-reinstall --no-deps --no-build-isolation "$here"
 
 # Run everything from outside the source tree, with no override, so that
 # `import tiercache` can only find the installed package and its bundled library.
@@ -53,6 +46,10 @@ print("library:", tiercache.library_path, tiercache.library_version())
 assert "site-packages" in pkg, "tests would not exercise the installed package"
 assert os.path.dirname(str(tiercache.library_path)) == pkg, "the bundled library was not used"
 PY
+
+step "mypy --strict on the installed package (PEP 561: py.typed)"
+"$vpy" -m mypy --strict --no-incremental -p tiercache
+"$vpy" -m mypy --strict --no-incremental "$here/examples/quickstart.py"
 
 step "pytest"
 set +e

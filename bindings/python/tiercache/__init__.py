@@ -11,6 +11,8 @@ Python bindings over the tiercache C library, through ctypes::
 See :class:`Cache` for the options and the methods.  The C library is found
 through ``$TIERCACHE_LIBRARY``, else the copy bundled at install time, else a
 repository checkout's ``target/release``; :data:`library_path` says which.
+It must be this package's version (:data:`__version__`, the same as
+:func:`library_version`): the import raises ``ImportError`` otherwise.
 """
 
 from __future__ import annotations
@@ -35,9 +37,8 @@ from .errors import (
 )
 from .loaders import Loader, LoaderResult
 from .options import DependsOn, Entry
+from ._version import __version__
 from .stats import L2State, Stats
-
-__version__ = "0.1.0"
 
 
 def library_version() -> str:
@@ -72,6 +73,7 @@ __all__ = [
     "Tier",
     "TooLarge",
     "canonical",
+    "__version__",
     "library_path",
     "library_version",
 ]

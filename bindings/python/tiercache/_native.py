@@ -33,6 +33,8 @@ from ctypes import (
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from ._version import __version__
+
 #: Environment variable naming the shared library to load, overriding the rest.
 LIBRARY_ENV = "TIERCACHE_LIBRARY"
 
@@ -218,8 +220,19 @@ def _candidates() -> List[Tuple[str, Path]]:
     return found
 
 
+def _library_version(lib: ctypes.CDLL) -> str:
+    """``tc_version()`` of a loaded library, before the other declarations."""
+    func = lib.tc_version
+    func.restype = c_char_p
+    func.argtypes = []
+    raw: Optional[bytes] = func()
+    return raw.decode("ascii", "replace") if raw else "?"
+
+
 def _load() -> Tuple[ctypes.CDLL, Path]:
-    """Loads the first candidate that exists and exports the whole API."""
+    """Loads the first candidate that exists, exports the whole API and is this
+    package's version: the ctypes declarations below are this version's, so a
+    library of another version is refused rather than called with them."""
     tried = []
     for why, path in _candidates():
         if not path.is_file():
@@ -230,18 +243,28 @@ def _load() -> Tuple[ctypes.CDLL, Path]:
             # really run in parallel inside the library.
             lib = ctypes.CDLL(str(path))
         except OSError as exc:
-            tried.append(f"  {path} ({why}): {exc}")
+            tried.append(f"  {path} ({why}): not a loadable library: {exc}")
             continue
         missing = [name for name in DECLARED_FUNCTIONS if not hasattr(lib, name)]
         if missing:
-            tried.append(f"  {path} ({why}): lacks {', '.join(sorted(missing))} (an older build?)")
+            tried.append(
+                f"  {path} ({why}): not the tiercache library {__version__}: "
+                f"lacks {', '.join(sorted(missing))}"
+            )
+            continue
+        version = _library_version(lib)
+        if version != __version__:
+            tried.append(
+                f"  {path} ({why}): is libtiercache {version}, but this Python package is "
+                f"tiercache {__version__}; the two must be the same version"
+            )
             continue
         return lib, path
     raise ImportError(
-        "tiercache: cannot load the tiercache C library. Tried:\n"
+        f"tiercache {__version__}: cannot load the tiercache C library. Tried:\n"
         + "\n".join(tried)
-        + f"\nSet {LIBRARY_ENV} to the path of {library_filename()}, or reinstall the package "
-        "from a repository where `cargo build --release` has run."
+        + f"\nReinstall the package (pip install --force-reinstall tiercache=={__version__}), "
+        f"or set {LIBRARY_ENV} to the path of a {library_filename()} of version {__version__}."
     )
 
 
@@ -266,7 +289,7 @@ _declare(lib)
 #: become a C ``int``.  Only ``Cache._get`` uses it.
 tc_get_into_unchecked = lib["tc_get_into"]
 tc_get_into_unchecked.restype = tc_status
-tc_get_into_unchecked.argtypes = None
+tc_get_into_unchecked.argtypes = None  # type: ignore[assignment]  # ctypes accepts None: no conversion
 
 
 def last_error() -> str:

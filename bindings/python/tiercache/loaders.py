@@ -219,9 +219,10 @@ ONCE_TRAMPOLINE = LOADER_FN(_once_trampoline)
 CALLBACKS = (_TRAMPOLINE, _DESTRUCTOR)
 
 
-def install(owner: Any, handle: int, func: Optional[Loader]) -> None:
+def install(owner: Any, handle: Optional[int], func: Optional[Loader]) -> None:
     """Makes ``func`` the loader of ``owner`` (a Cache, whose ``_loaders`` dict
-    keeps the callable), whose C handle is ``handle``.  ``None``: no loader."""
+    keeps the callable), whose C handle is ``handle`` (``None`` once closed: the
+    library refuses it).  ``None`` as ``func``: no loader."""
     if func is None:
         status = lib.tc_cache_set_loader(handle, LOADER_FN(), None, FREE_FN())
         if status != Status.OK:

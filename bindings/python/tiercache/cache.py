@@ -513,7 +513,8 @@ class Cache(typing.MutableMapping[Any, bytes]):
         return _ItemsView(self)
 
     def _iter_items(self) -> Iterator[Tuple[bytes, bytes]]:
-        with EntryIterator(self, b"", False) as keys:
+        listing: EntryIterator[bytes] = EntryIterator(self, b"", False)
+        with listing as keys:
             while True:
                 chunk = [k for _, k in zip(range(_ITEMS_BATCH), keys)]
                 if not chunk:
@@ -547,14 +548,15 @@ class Cache(typing.MutableMapping[Any, bytes]):
         """Removes and returns the ``(key, value)`` pair of the first key in byte
         order; ``KeyError`` if the cache is empty.  It lists every key first, so
         emptying a cache this way takes quadratic time: use :meth:`clear`."""
-        with EntryIterator(self, b"", False) as keys:
+        listing: EntryIterator[bytes] = EntryIterator(self, b"", False)
+        with listing as keys:
             for k in keys:
                 value = self.pop(k, _MISSING)
                 if value is not _MISSING:
                     return k, value
         raise NotFound("popitem(): the cache is empty")
 
-    def setdefault(self, key: Value, default: Optional[Value] = None) -> bytes:  # type: ignore[override]
+    def setdefault(self, key: Value, default: Optional[Value] = None) -> bytes:
         """``cache[key]`` if the cache holds it, else stores ``default`` and returns
         it (as ``bytes``), atomically: through :meth:`get_or_load`, so two threads
         racing on a missing key both get the one value stored, and the cache's
@@ -751,7 +753,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
         whether there was one).  ``@cache.memoize`` without parentheses works too.
         """
         if callable(ttl):  # @cache.memoize without parentheses
-            return self.memoize()(ttl)  # type: ignore[arg-type,return-value]
+            return self.memoize()(ttl)
         if ttl is not None:
             ttl_to_ms(ttl)  # a bad TTL fails at decoration, not at the first call
         key_prefix = to_bytes(prefix, "prefix")
@@ -998,7 +1000,7 @@ class _ItemsView(ItemsView):  # type: ignore[type-arg]
     __slots__ = ()
 
     def __iter__(self) -> Iterator[Tuple[bytes, bytes]]:
-        return self._mapping._iter_items()  # type: ignore[no-any-return]
+        return self._mapping._iter_items()  # type: ignore[attr-defined,no-any-return]
 
 
 class _ValuesView(ValuesView):  # type: ignore[type-arg]
@@ -1007,7 +1009,7 @@ class _ValuesView(ValuesView):  # type: ignore[type-arg]
     __slots__ = ()
 
     def __iter__(self) -> Iterator[bytes]:
-        for _, value in self._mapping._iter_items():
+        for _, value in self._mapping._iter_items():  # type: ignore[attr-defined]
             yield value
 
 

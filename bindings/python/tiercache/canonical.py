@@ -151,9 +151,9 @@ def _encode(value: Any, out: bytearray, path: str, depth: int) -> None:
             pairs.append((bytes(kb), bytes(vb)))
         pairs.sort(key=lambda p: p[0])
         _head(5, len(pairs), out)
-        for kb, vb in pairs:
-            out += kb
-            out += vb
+        for kpart, vpart in pairs:
+            out += kpart
+            out += vpart
     else:
         raise Unencodable(path, value)
 
@@ -192,9 +192,9 @@ def memo_key(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], prefix: 
         pairs.append((bytes(kb), bytes(vb)))
     pairs.sort(key=lambda p: p[0])
     _head(5, len(pairs), body)
-    for kb, vb in pairs:
-        body += kb
-        body += vb
+    for kpart, vpart in pairs:
+        body += kpart
+        body += vpart
     return prefix + hashlib.sha256(body).hexdigest().encode("ascii")
 
 

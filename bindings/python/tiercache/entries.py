@@ -94,6 +94,7 @@ class EntryIterator(Generic[T]):
         if status != _OK:
             raise errors.error_for(status)
         self._token = next(_tokens)
+        assert out.value is not None  # tc_iter_new succeeded
         self._ptr = out.value
         cache._iters[self._token] = out.value
 

@@ -25,6 +25,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/tiercache-readme.XXXXXX")
 cleanup() {
   chmod -R u+w "$work" 2>/dev/null || true
   rm -rf "$work" /tmp/tiercache-quickstart /tmp/tiercache-cpp /tmp/tiercache-go /tmp/tiercache-py \
+    /tmp/tiercache-py-memo /tmp/tiercache-py-config.toml \
     "$root/bindings/python/build"
 }
 trap cleanup EXIT
@@ -117,3 +118,9 @@ TIERCACHE_PREBUILT_LIBRARY="$root/target/release/libtiercache.so" PIP_DISABLE_PI
 $(commands setup-python)" ".venv/bin/python quick.py"
 expect python "b'Ada' False
 b'loaded user:2' 1"
+# The memoize, tags and dependency example, with the same venv.
+block "python memo" >"$work/py/memo.py"
+rm -rf /tmp/tiercache-py-memo
+(cd "$work/py" && .venv/bin/python memo.py) >"$work/memo.out" 2>&1 || { cat "$work/memo.out" >&2; exit 1; }
+expect memo "1 1
+b\"greeting = 'bonjour'\""

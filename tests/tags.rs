@@ -188,3 +188,47 @@ fn bad_tags_and_dependencies_are_refused_through_the_c_functions() {
         tc_entry_options_free(std::ptr::null_mut());
     }
 }
+
+/// Anonymous resident memory of this process, in bytes (Linux): what the
+/// process itself allocated, not the pages of the segment files it mapped.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
+    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb * 1024
+}
+
+/// RAM an open costs per disk entry, untagged and tagged. A measurement,
+/// not a check: `cargo test --release --test tags -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn ram_per_disk_entry_with_and_without_tags() {
+    const N: u32 = 200_000;
+    for tagged_share in [0u32, 100] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Options::with_dir(dir.path());
+        o.l1_max_entries = 1;
+        o.l2_max_bytes = 0;
+        {
+            let c = Cache::open(&o).unwrap();
+            for i in 0..N {
+                let meta = if i % 100 < tagged_share {
+                    tagged(&[&format!("tag{}", i % 1000)])
+                } else {
+                    Meta::default()
+                };
+                c.put_with(format!("key{i:08}").as_bytes(), &[7; 100], 0, meta).unwrap();
+            }
+            c.close().unwrap();
+        }
+        let before = rss();
+        let c = Cache::open(&o).unwrap();
+        let after = rss();
+        println!(
+            "{tagged_share:>3}% tagged: {:.1} B of anonymous memory per entry after open ({} entries, tag index {} pairs)",
+            (after.saturating_sub(before)) as f64 / f64::from(N),
+            c.stats().l2_entries,
+            c.counter("tag_index_entries").unwrap()
+        );
+    }
+}

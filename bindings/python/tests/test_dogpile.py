@@ -101,3 +101,5 @@ def test_shared_dir_and_ttl(tmp_path: Path) -> None:
 def test_bad_cache_argument() -> None:
     with pytest.raises(TypeError):
         make_region().configure("tiercache", arguments={"cache": object()})
+    with pytest.raises(ValueError):
+        make_region().configure("tiercache", arguments={"dir": ""})

@@ -53,6 +53,8 @@ _open_lock = threading.Lock()
 def _shared_cache(dir: Any, options: Mapping[str, Any]) -> Cache:
     if dir is None:
         return Cache(None, **options)
+    if not os.fspath(dir):
+        raise ValueError("arguments['dir'] is empty: give a directory, or None for a memory-only cache")
     path = os.path.realpath(os.fspath(dir))
     with _open_lock:
         cache = _open_caches.get(path)

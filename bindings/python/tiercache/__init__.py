@@ -13,6 +13,10 @@ through ``$TIERCACHE_LIBRARY``, else the copy bundled at install time, else a
 repository checkout's ``target/release``; :data:`library_path` says which.
 It must be this package's version (:data:`__version__`, the same as
 :func:`library_version`): the import raises ``ImportError`` otherwise.
+
+Optional modules, imported on their own: :mod:`tiercache.aio` (``AsyncCache``,
+for asyncio), :mod:`tiercache.dogpile` (a dogpile.cache backend; needs
+dogpile.cache) and :mod:`tiercache.django` (a Django cache backend; needs Django).
 """
 
 from __future__ import annotations

@@ -82,6 +82,34 @@ impl Drop for Leading {
     }
 }
 
+/// The loads one get led, whose waiters it answers: with its final answer,
+/// or with a failure if it unwinds (so that they never wait for ever).
+struct Led<'a> {
+    cache: &'a Cache,
+    key: &'a [u8],
+    h: u64,
+    flights: Vec<Arc<Flight>>,
+}
+
+impl Led<'_> {
+    /// Publishes `answer` to every load led, and returns it.
+    fn answer(mut self, answer: Result<Arc<[u8]>>) -> Result<Arc<[u8]>> {
+        for f in std::mem::take(&mut self.flights) {
+            f.publish(answer.clone());
+        }
+        answer
+    }
+}
+
+impl Drop for Led<'_> {
+    fn drop(&mut self) {
+        for f in std::mem::take(&mut self.flights) {
+            self.cache.memory.lock(self.h).land(self.key, &f);
+            f.publish(Err(Error::new(Status::TC_PANIC, "the load of this key panicked")));
+        }
+    }
+}
+
 /// How a get that missed L1 goes on.
 enum Miss {
     /// No loader: read L2, and promote if the shard's `seq` is still this.
@@ -269,59 +297,81 @@ impl Cache {
     }
 
     fn get_hashed(&self, key: &[u8], h: u64, now: &Now, loader: Option<Arc<dyn Loader>>) -> Result<Arc<[u8]>> {
-        // The miss and, with a loader, the flight's registration happen under
-        // one hold of the shard's lock: no write of the key can fall between.
-        let (miss, gone) = {
-            let mut shard = self.memory.lock(h);
-            // An L1 entry, even one that can no longer be served, is the
-            // newest word on the key: L2 holds the same record or an older
-            // one (superseded here), so there is no use reading it.
-            let gone = match shard.get(key, now) {
-                Lookup::Hit(v) => {
-                    Counters::bump(&self.counters.l1_hits);
-                    return Ok(v);
-                }
-                Lookup::Expired { dirty, stale } => {
-                    if stale {
-                        Counters::bump(&self.counters.dependency_misses);
-                    }
-                    if dirty {
-                        self.supersede_on_disk(&mut shard, key, h);
-                    }
-                    true
-                }
-                Lookup::Miss => false,
-            };
-            let miss = match loader.or_else(|| self.loader.read().clone()) {
-                None => Miss::Plain(shard.seq()),
-                Some(loader) => Miss::Load(shard.join(key), loader),
-            };
-            (miss, gone)
+        // Loads this call led and must still answer (see `lead`); their
+        // waiters get this call's final answer, or a failure if it unwinds.
+        let mut led = Led {
+            cache: self,
+            key,
+            h,
+            flights: Vec::new(),
         };
-        match miss {
-            Miss::Plain(_) if gone => Err(Error::not_found()),
-            Miss::Plain(seq) => {
-                let found = self.get_l2(key, h, now).ok_or_else(Error::not_found)?;
+        loop {
+            // The miss and, with a loader, the flight's registration happen
+            // under one hold of the shard's lock: no write of the key can
+            // fall between.
+            let (miss, gone) = {
                 let mut shard = self.memory.lock(h);
-                if shard.seq() == seq {
-                    self.promote(&mut shard, key, &found);
+                // An L1 entry, even one that can no longer be served, is the
+                // newest word on the key: L2 holds the same record or an older
+                // one (superseded here), so there is no use reading it.
+                let gone = match shard.get(key, now) {
+                    Lookup::Hit(v) => {
+                        Counters::bump(&self.counters.l1_hits);
+                        return led.answer(Ok(v));
+                    }
+                    Lookup::Expired { dirty, stale } => {
+                        if stale {
+                            Counters::bump(&self.counters.dependency_misses);
+                        }
+                        if dirty {
+                            self.supersede_on_disk(&mut shard, key, h);
+                        }
+                        true
+                    }
+                    Lookup::Miss => false,
+                };
+                let miss = match loader.clone().or_else(|| self.loader.read().clone()) {
+                    None => Miss::Plain(shard.seq()),
+                    Some(loader) => Miss::Load(shard.join(key), loader),
+                };
+                (miss, gone)
+            };
+            let answer = match miss {
+                Miss::Plain(_) if gone => Err(Error::not_found()),
+                Miss::Plain(seq) => match self.get_l2(key, h, now) {
+                    Some(found) => {
+                        let mut shard = self.memory.lock(h);
+                        if shard.seq() == seq {
+                            self.promote(&mut shard, key, &found);
+                        }
+                        Ok(found.value)
+                    }
+                    None => Err(Error::not_found()),
+                },
+                // A thread that leads a load must not wait for another's: two
+                // loaders that need each other's keys would wait for ever. It
+                // loads the key itself, outside the single flight, and keeps
+                // nothing (its answer is for its own loader).
+                Miss::Load(Join::Follower(_), loader) if leading() => {
+                    Counters::bump(&self.counters.l3_loads);
+                    outcome_of(&run_loader(&*loader, key))
                 }
-                Ok(found.value)
-            }
-            // A thread that leads a load must not wait for another's: two
-            // loaders that need each other's keys would wait for ever. It
-            // loads the key itself, outside the single flight, and keeps
-            // nothing (its answer is for its own loader).
-            Miss::Load(Join::Follower(_), loader) if leading() => {
-                Counters::bump(&self.counters.l3_loads);
-                outcome_of(&run_loader(&*loader, key))
-            }
-            Miss::Load(Join::Follower(f), _) => f.wait(),
-            Miss::Load(Join::Recursive, _) => Err(Error::new(
-                Status::TC_NOT_FOUND,
-                "the loader asked the cache for the key it is loading",
-            )),
-            Miss::Load(Join::Leader(f), loader) => self.lead(key, h, now, f, &*loader, gone),
+                Miss::Load(Join::Follower(f), _) => f.wait(),
+                Miss::Load(Join::Recursive, _) => Err(Error::new(
+                    Status::TC_NOT_FOUND,
+                    "the loader asked the cache for the key it is loading",
+                )),
+                Miss::Load(Join::Leader(f), loader) => {
+                    led.flights.push(f.clone());
+                    match self.lead(key, h, now, &f, &*loader, gone) {
+                        Some(answer) => answer,
+                        // A write of the key came between the miss and the
+                        // leader's look at L2: miss again.
+                        None => continue,
+                    }
+                }
+            };
+            return led.answer(answer);
         }
     }
 
@@ -357,55 +407,39 @@ impl Cache {
     /// Leads the load of `key`: L2 first, then the loader. The answer is
     /// kept only if the flight is still registered when it lands, that is,
     /// if no write of the key completed after the miss; the callers get it
-    /// either way. Everyone waiting on the flight gets the same answer.
+    /// either way.
+    ///
+    /// The miss that counts is the one in L2 (the flight was registered on
+    /// an L1 miss, while L2 may have held a value): if a write of the key
+    /// came in between, the key is missed again from the start (`None`), so
+    /// that a value removed meanwhile cannot cancel the load that follows its
+    /// removal.
     fn lead(
         &self,
         key: &[u8],
         h: u64,
         now: &Now,
-        flight: Arc<Flight>,
+        flight: &Arc<Flight>,
         loader: &dyn Loader,
         l1_said_gone: bool,
-    ) -> Result<Arc<[u8]>> {
-        // Publishes a failure if anything below unwinds, so waiters never hang.
-        struct Publish<'a> {
-            cache: &'a Cache,
-            key: &'a [u8],
-            h: u64,
-            flight: &'a Arc<Flight>,
-            done: bool,
-        }
-        impl Drop for Publish<'_> {
-            fn drop(&mut self) {
-                if !self.done {
-                    self.cache.memory.lock(self.h).land(self.key, self.flight);
-                    let err = Error::new(Status::TC_PANIC, "the load of this key panicked");
-                    self.flight.publish(Err(err));
-                }
-            }
-        }
-        let mut publish = Publish {
-            cache: self,
-            key,
-            h,
-            flight: &flight,
-            done: false,
-        };
+    ) -> Option<Result<Arc<[u8]>>> {
         let _leading = Leading::begin();
         let from_l2 = if l1_said_gone { None } else { self.get_l2(key, h, now) };
-        let outcome = match from_l2 {
+        Some(match from_l2 {
             Some(found) => {
                 let mut shard = self.memory.lock(h);
-                if shard.land(key, &flight) {
+                if shard.land(key, flight) {
                     self.promote(&mut shard, key, &found);
                 }
                 Ok(found.value)
             }
-            None => self.call_loader(key, h, &flight, loader),
-        };
-        publish.done = true;
-        flight.publish(outcome.clone());
-        outcome
+            None => {
+                if !self.memory.lock(h).still_loading(key, flight) {
+                    return None;
+                }
+                self.call_loader(key, h, flight, loader)
+            }
+        })
     }
 
     /// Calls the loader with no lock held and stores its answer if the

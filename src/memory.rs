@@ -234,6 +234,12 @@ impl Shard {
         Join::Leader(f)
     }
 
+    /// Whether `flight` is still the registered load of `key`: no write of
+    /// the key came since it began.
+    pub fn still_loading(&self, key: &[u8], flight: &Arc<Flight>) -> bool {
+        self.flights.get(key).is_some_and(|f| Arc::ptr_eq(f, flight))
+    }
+
     /// Ends `flight`'s registration; says whether it was still registered,
     /// that is, whether no write of the key came since it began.
     pub fn land(&mut self, key: &[u8], flight: &Arc<Flight>) -> bool {

@@ -150,6 +150,15 @@ impl Index {
         Some(loc)
     }
 
+    /// The locations of every key whose hash is `h` (almost always one).
+    pub fn all_of(&self, h: u64) -> impl Iterator<Item = Loc> + '_ {
+        self.main
+            .get(&h)
+            .copied()
+            .into_iter()
+            .chain(self.overflow.get(&h).into_iter().flatten().copied())
+    }
+
     /// Every (hash, location) pair, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, Loc)> + '_ {
         self.main
@@ -188,6 +197,10 @@ mod tests {
         assert_eq!(idx.len(), 3);
         assert_eq!(idx.get(7, |l| key_of(l) == 2), Some(Loc::new(0, 102)));
         assert_eq!(idx.get(7, |l| key_of(l) == 4), None);
+        let mut all: Vec<u64> = idx.all_of(7).map(|l| l.offset()).collect();
+        all.sort_unstable();
+        assert_eq!(all, vec![1, 3, 102]);
+        assert_eq!(idx.all_of(8).count(), 0);
         // Remove the one in the main slot: an overflow entry takes its place.
         assert_eq!(idx.remove(7, |l| key_of(l) == 1), Some(Loc::new(0, 1)));
         assert_eq!(idx.get(7, |l| key_of(l) == 3), Some(Loc::new(0, 3)));

@@ -400,15 +400,21 @@ impl Log {
                 }
             }
         }
+        self.tombstone_all(&mut st, doomed)
+    }
+
+    /// Tombstones each (hash, key, unexpired) of `doomed`; returns the
+    /// unexpired keys and the last tombstone's ticket.
+    fn tombstone_all(&self, st: &mut State, doomed: Vec<(u64, Vec<u8>, bool)>) -> (Vec<Vec<u8>>, Ticket) {
         let mut removed = Vec::new();
         let mut ticket = None;
         for (h, key, live) in doomed {
-            ticket = self.tombstone(&mut st, &key, h).or(ticket);
+            ticket = self.tombstone(st, &key, h).or(ticket);
             if live {
                 removed.push(key);
             }
         }
-        self.after_append(&mut st);
+        self.after_append(st);
         (removed, ticket)
     }
 
@@ -420,24 +426,15 @@ impl Log {
         let mut doomed = Vec::new();
         for h in st.tags.take(tag) {
             // Every live record of this hash (keys may collide) with the tag.
-            for (hh, loc) in st.live().filter(|(hh, _)| *hh == h) {
-                if let Ok(r) = st.store.indexed(hh, loc) {
+            for loc in st.live_of(h) {
+                if let Ok(r) = st.store.indexed(h, loc) {
                     if Meta::decode(r.meta).is_some_and(|m| m.has_tag(tag)) {
                         doomed.push((h, r.key.to_vec(), !is_expired(r.expires_at, now)));
                     }
                 }
             }
         }
-        let mut removed = Vec::new();
-        let mut ticket = None;
-        for (h, key, live) in doomed {
-            ticket = self.tombstone(&mut st, &key, h).or(ticket);
-            if live {
-                removed.push(key);
-            }
-        }
-        self.after_append(&mut st);
-        (removed, ticket)
+        self.tombstone_all(&mut st, doomed)
     }
 
     /// Forgets every expired record (no tombstone is needed: an expired record

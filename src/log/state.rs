@@ -69,6 +69,11 @@ impl State {
         self.index.get(h, |l| l == loc).is_some()
     }
 
+    /// The live records of the keys whose hash is `h`.
+    pub fn live_of(&self, h: u64) -> impl Iterator<Item = Loc> + '_ {
+        self.index.all_of(h)
+    }
+
     /// Every (hash, live record) pair, in no order.
     pub fn live(&self) -> impl Iterator<Item = (u64, Loc)> + '_ {
         self.index.iter()

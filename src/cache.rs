@@ -486,11 +486,16 @@ impl Cache {
         if let Some(live) = self.memory.lock(h).peek_live(key, &now) {
             return Ok(live);
         }
-        Ok(self
-            .log
+        Ok(self.on_disk(key, h, &now))
+    }
+
+    /// Whether L2 has a value of `key` that can be served: unexpired, its
+    /// file dependency (if any) holding.
+    fn on_disk(&self, key: &[u8], h: u64, now: &Now) -> bool {
+        self.log
             .as_ref()
-            .and_then(|l| l.info(key, h, &now))
-            .is_some_and(|i| i.meta.as_ref().is_none_or(Meta::valid)))
+            .and_then(|l| l.info(key, h, now))
+            .is_some_and(|i| i.meta.as_ref().is_none_or(Meta::valid))
     }
 
     /// Stores `value` under `key` for `ttl_ms` (0: the default TTL).
@@ -734,7 +739,7 @@ impl Cache {
             for k in shard.loading(&matches) {
                 let has_value = match shard.peek_live(&k, &now) {
                     Some(live) => live,
-                    None => self.log.as_ref().is_some_and(|l| l.contains(&k, key_hash(&k), &now)),
+                    None => self.on_disk(&k, key_hash(&k), &now),
                 };
                 if has_value {
                     shard.wrote(&k);

@@ -15,7 +15,8 @@
 //! the shard's lock: `seq`, bumped by every write of a key in the shard (a
 //! get promotes a value read from L2 only if `seq` has not moved since its
 //! miss), and the loads in flight for its keys (see `loader`). Both change
-//! only through `wrote` and `wrote_where`, which every write calls.
+//! only through `wrote` (a write that changes a key's value) and `hid` (a
+//! change of the log that changes no value), which every write calls.
 
 use std::collections::HashMap;
 use std::sync::Arc;

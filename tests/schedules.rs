@@ -245,7 +245,7 @@ fn remove_wins_over_a_load_in_flight() {
     explore(remove_against_load);
 }
 
-/// A whole-cache write (`Shard::wrote_where`) deregisters loads in flight too.
+/// A whole-cache write (`Cache::removing`) deregisters loads in flight too.
 #[test]
 fn clear_wins_over_a_load_in_flight() {
     explore(clear_against_load);

@@ -246,12 +246,6 @@ impl Log {
             .collect()
     }
 
-    /// Whether `key` has a live, unexpired value.
-    pub fn contains(&self, key: &[u8], h: u64, now: &Now) -> bool {
-        let st = self.state.read();
-        self.read_live(&st, key, h).is_some_and(|r| !now.expired(r.expires_at))
-    }
-
     /// `key`'s live record, verified (a record that fails is counted corrupt).
     fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<RecordRef<'a>> {
         let mut found = None;

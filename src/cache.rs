@@ -214,6 +214,13 @@ impl Cache {
     /// Opens a cache: memory only if `opts.dir` is `None`, otherwise with its
     /// L2 in that directory (created if missing, locked while open).
     pub fn open(opts: &Options) -> Result<Cache> {
+        Cache::open_with_l1(opts, opts.l1_policy.into())
+    }
+
+    /// `open`, with L1 evicting by `l1` instead of `opts.l1_policy`: for the
+    /// hit-ratio harness, which tries S3-FIFO's knobs (benchmarks/).
+    #[doc(hidden)]
+    pub fn open_with_l1(opts: &Options, l1: crate::memory::PolicyKind) -> Result<Cache> {
         let counters = Arc::new(Counters::default());
         let log = match &opts.dir {
             None => None,
@@ -235,7 +242,7 @@ impl Cache {
             Maintenance::start(log.clone(), every)
         });
         Ok(Cache {
-            memory: Memory::new(opts.l1_max_entries, opts.l1_max_bytes, opts.l1_policy.into()),
+            memory: Memory::new(opts.l1_max_entries, opts.l1_max_bytes, l1),
             log,
             loader: RwLock::new(None),
             counters,

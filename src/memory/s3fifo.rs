@@ -151,6 +151,10 @@ impl S3Fifo {
         self.len as usize
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     fn find(&self, key: &[u8]) -> Option<u32> {
         let h = self.hasher.hash_one(key);
         self.table.find(h, |&i| *self.nodes[i as usize].key == *key).copied()

@@ -13,6 +13,9 @@
 //! ```
 //!
 //! `TIERCACHE_MODEL_SEEDS=<n>` and `TIERCACHE_MODEL_STEPS=<n>` set the size.
+//! Every seed runs under each L1 policy (LRU, then S3-FIFO);
+//! `TIERCACHE_MODEL_POLICY=lru` or `=s3fifo` runs one (a failure line names
+//! the policy it failed under).
 //! `TIERCACHE_MODEL_SHRINK=1` shrinks the shortest failure of each kind
 //! (greedy deletion of operations while the same check still fails) and
 //! prints the short sequence with a `TIERCACHE_MODEL_KEEP` line that replays
@@ -100,11 +103,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tiercache::clock::Clock;
-use tiercache::ffi::boundary::{RawStatus, RawSyncPolicy, RawWritePolicy};
+use tiercache::ffi::boundary::{RawL1Policy, RawStatus, RawSyncPolicy, RawWritePolicy};
 use tiercache::ffi::cache::{self as cffi, tc_bytes, tc_cache};
 use tiercache::ffi::loader::{tc_cache_set_loader, tc_sink, tc_sink_put};
 use tiercache::ffi::options as copts;
-use tiercache::options::{DEFAULT_L1_MAX_BYTES, DEFAULT_L2_MAX_BYTES};
+use tiercache::options::{L1Policy, DEFAULT_L1_MAX_BYTES, DEFAULT_L2_MAX_BYTES};
 use tiercache::record::Kind;
 use tiercache::{Cache, Loaded, Loader, Options, Stats, Status, SyncPolicy, WritePolicy};
 
@@ -172,6 +175,8 @@ struct Config {
     dir: bool,
     /// L1 bound on entries; 0: none (a large L1).
     l1_entries: u64,
+    /// Set by the test's loop, not the seed: every seed runs under each.
+    l1_policy: L1Policy,
     write_back: bool,
     sync: SyncPolicy,
     sync_interval_ms: u64,
@@ -221,6 +226,7 @@ impl Config {
             api,
             dir,
             l1_entries,
+            l1_policy: L1Policy::TC_L1_LRU,
             write_back,
             sync,
             sync_interval_ms,
@@ -251,7 +257,7 @@ impl Config {
     /// A few words for the one-line summary of a failing seed.
     fn short(&self) -> String {
         format!(
-            "{} {} l1:{} {:?} l2:{}{}",
+            "{} {} l1:{} {} {:?} l2:{}{}",
             if self.api == Api::C { "C" } else { "rust" },
             if !self.dir {
                 "memory-only"
@@ -265,6 +271,7 @@ impl Config {
             } else {
                 self.l1_entries.to_string()
             },
+            policy_name(self.l1_policy),
             self.sync,
             if self.small_l2() { "small" } else { "big" },
             if self.loader { " loader" } else { "" }
@@ -288,7 +295,7 @@ impl std::fmt::Display for Config {
             .collect();
         write!(
             f,
-            "seed={} api={:?} dir={} l1={} write={} sync={} segment={} l2={} loader={} lossy={} keys=[{}]",
+            "seed={} api={:?} dir={} l1={} policy={} write={} sync={} segment={} l2={} loader={} lossy={} keys=[{}]",
             self.seed,
             self.api,
             if self.dir { "yes" } else { "no (memory only)" },
@@ -297,6 +304,7 @@ impl std::fmt::Display for Config {
             } else {
                 format!("tiny({})", self.l1_entries)
             },
+            policy_name(self.l1_policy),
             if self.write_back { "back" } else { "through" },
             sync,
             if self.segment_bytes == 0 {
@@ -642,6 +650,7 @@ impl Target {
                     None => Options::new(),
                 };
                 o.l1_max_entries = cfg.l1_entries;
+                o.l1_policy = cfg.l1_policy;
                 o.l2_max_bytes = cfg.l2_max_bytes;
                 o.write_policy = if cfg.write_back {
                     WritePolicy::TC_WRITE_BACK
@@ -674,6 +683,8 @@ impl Target {
                     DEFAULT_L1_MAX_BYTES,
                 ))
                 .map_err(|s| format!("l1: {s:?}"))?;
+                st(copts::tc_options_set_l1_policy(o, RawL1Policy(cfg.l1_policy as u32)))
+                    .map_err(|s| format!("l1 policy: {s:?}"))?;
                 st(copts::tc_options_set_l2_capacity(o, cfg.l2_max_bytes)).map_err(|s| format!("l2: {s:?}"))?;
                 st(copts::tc_options_set_write_policy(
                     o,
@@ -1922,6 +1933,13 @@ fn list_from_env(name: &str) -> Option<Vec<u64>> {
     Some(out)
 }
 
+fn policy_name(p: L1Policy) -> &'static str {
+    match p {
+        L1Policy::TC_L1_LRU => "lru",
+        L1Policy::TC_L1_S3FIFO => "s3fifo",
+    }
+}
+
 #[test]
 fn model() {
     let large = std::env::var("TIERCACHE_MODEL").as_deref() == Ok("large");
@@ -1934,22 +1952,33 @@ fn model() {
         None => env_u64("TIERCACHE_MODEL_STEPS").unwrap_or(default_steps) as usize,
     };
     let shrinking = std::env::var("TIERCACHE_MODEL_SHRINK").is_ok_and(|v| v != "0");
+    let policies: Vec<L1Policy> = [L1Policy::TC_L1_LRU, L1Policy::TC_L1_S3FIFO]
+        .into_iter()
+        .filter(|p| std::env::var("TIERCACHE_MODEL_POLICY").map_or(true, |v| v == policy_name(*p)))
+        .collect();
+    assert!(!policies.is_empty(), "TIERCACHE_MODEL_POLICY: lru or s3fifo");
 
     let start = Instant::now();
     let mut failures: Vec<(Config, Script, Failed)> = Vec::new();
     for &seed in &seeds {
-        let cfg = Config::from_seed(seed);
-        let mut ops: Script = gen_ops(&cfg, steps).into_iter().enumerate().collect();
-        if let Some(keep) = &keep {
-            ops.retain(|(i, _)| keep.contains(&(*i as u64)));
-        }
-        if let Err(f) = run(&cfg, &ops) {
-            failures.push((cfg, ops, f));
+        for &l1_policy in &policies {
+            let cfg = Config {
+                l1_policy,
+                ..Config::from_seed(seed)
+            };
+            let mut ops: Script = gen_ops(&cfg, steps).into_iter().enumerate().collect();
+            if let Some(keep) = &keep {
+                ops.retain(|(i, _)| keep.contains(&(*i as u64)));
+            }
+            if let Err(f) = run(&cfg, &ops) {
+                failures.push((cfg, ops, f));
+            }
         }
     }
     eprintln!(
-        "model: {} seeds × {} steps in {:.1?}, {} failed\nmodel: {}",
+        "model: {} seeds × {} policies × {} steps in {:.1?}, {} failed\nmodel: {}",
         seeds.len(),
+        policies.len(),
         steps,
         start.elapsed(),
         failures.len(),
@@ -1993,5 +2022,9 @@ fn model() {
             let _ = writeln!(msg, "{}", report(cfg, ops, f, 30, steps));
         }
     }
-    panic!("{} of {} seeds failed\n{msg}", failures.len(), seeds.len());
+    panic!(
+        "{} of {} runs (seed × policy) failed\n{msg}",
+        failures.len(),
+        seeds.len() * policies.len()
+    );
 }

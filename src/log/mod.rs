@@ -20,6 +20,7 @@ pub mod fileio;
 mod hint;
 mod index;
 mod lock;
+mod marks;
 mod recovery;
 mod segment;
 mod state;
@@ -43,10 +44,12 @@ use crate::meta::Meta;
 use crate::options::SyncPolicy;
 use crate::record::{Kind, RecordRef};
 use crate::stats::Counters;
+use crate::value::Value;
 
 use commit::{Commit, Turn};
 pub use compact::CompactReport;
 pub use index::key_hash;
+use index::Loc;
 use lock::DirLock;
 pub(crate) use state::State;
 use store::Draft;
@@ -87,7 +90,9 @@ pub struct LogSizes {
 /// A live value found in the log.
 #[derive(Debug, Clone)]
 pub struct Found {
-    pub value: Arc<[u8]>,
+    /// Its bytes, pointing into the segment's map (a copy only for a record
+    /// still in the append buffer).
+    pub value: Value,
     /// Absolute expiry in ms since the epoch (0: never).
     pub expires_at: u64,
     /// When the put (or load) that wrote it happened, ms since the epoch.
@@ -118,7 +123,8 @@ pub struct Log {
     commit: Commit,
     /// Hashes of keys read from L2 since they were last written: the entries
     /// that retiring a segment re-appends instead of dropping.
-    read_marks: Mutex<HashSet<u64>>,
+    /// A lock-free bitset (`marks.rs`): an L2 hit takes no lock for it.
+    read_marks: marks::ReadMarks,
     /// What the disk still holds wrongly because writes failed while degraded.
     pending: Mutex<Pending>,
     /// Serialises compactions (automatic and requested).
@@ -155,12 +161,12 @@ impl Log {
         let lock = DirLock::acquire(dir, config.read_only)?;
         let state = recovery::rebuild(dir, &counters, &config)?;
         let log = Log {
+            read_marks: marks::ReadMarks::new(config.max_bytes),
             dir: dir.to_path_buf(),
             config,
             counters,
             state: RwLock::new(state),
             commit: Commit::default(),
-            read_marks: Mutex::new(HashSet::new()),
             pending: Mutex::new(Pending::default()),
             compacting: Mutex::new(()),
             _lock: lock,
@@ -177,16 +183,16 @@ impl Log {
     /// key. Whether its dependency holds is the caller's to check.
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
         let st = self.state.read();
-        let (r, meta) = self.read_unexpired(&st, key, h, now)?;
+        let (loc, r, meta) = self.read_unexpired(&st, key, h, now)?;
         let found = Found {
-            value: Arc::from(r.value),
+            value: st.store.value_at(loc, r.value),
             expires_at: r.expires_at,
             written_at: r.written_at,
             meta: meta.map(Arc::new),
         };
         drop(st);
         if self.config.max_bytes > 0 {
-            self.read_marks.lock().insert(h);
+            self.read_marks.mark(h);
         }
         Some(found)
     }
@@ -195,7 +201,7 @@ impl Log {
     /// it or marking it read.
     pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
         let st = self.state.read();
-        let (r, meta) = self.read_unexpired(&st, key, h, now)?;
+        let (_, r, meta) = self.read_unexpired(&st, key, h, now)?;
         Some(Info {
             value_len: r.value.len() as u64,
             expires_at: r.expires_at,
@@ -211,13 +217,13 @@ impl Log {
         key: &[u8],
         h: u64,
         now: &Now,
-    ) -> Option<(RecordRef<'a>, Option<Meta>)> {
-        let r = self.read_live(st, key, h)?;
+    ) -> Option<(Loc, RecordRef<'a>, Option<Meta>)> {
+        let (loc, r) = self.read_live(st, key, h)?;
         if now.expired(r.expires_at) {
             return None;
         }
         let meta = self.meta_of(&r)?;
-        Some((r, meta))
+        Some((loc, r, meta))
     }
 
     /// A record's metadata: `Some(None)` if it has none, `None` if it has
@@ -247,11 +253,11 @@ impl Log {
     }
 
     /// `key`'s live record, verified (a record that fails is counted corrupt).
-    fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<RecordRef<'a>> {
+    fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<(Loc, RecordRef<'a>)> {
         let mut found = None;
         st.find_by(h, |loc| match st.store.indexed_as(h, loc, key) {
             Ok(Some(r)) => {
-                found = Some(r);
+                found = Some((loc, r));
                 true
             }
             Ok(None) => false,
@@ -297,7 +303,7 @@ impl Log {
         };
         let mut st = self.state.write();
         if self.config.max_bytes > 0 {
-            self.read_marks.lock().remove(&h);
+            self.read_marks.clear(h);
         }
         if self.commit.is_degraded() {
             self.forget(&mut st, key, h);

@@ -300,7 +300,7 @@ impl Cache {
         let now = Now::new(&self.clock);
         let r = self.get_hashed(key, h, &now, loader);
         if r.is_err() {
-            Counters::bump(&self.counters.misses);
+            self.counters.misses.bump();
         }
         r
     }
@@ -325,7 +325,7 @@ impl Cache {
                 // one (superseded here), so there is no use reading it.
                 let gone = match shard.get(key, now) {
                     Lookup::Hit(v) => {
-                        Counters::bump(&self.counters.l1_hits);
+                        self.counters.l1_hits.bump();
                         return led.answer(Ok(Value::Heap(v)));
                     }
                     Lookup::Expired { dirty, stale } => {
@@ -394,7 +394,7 @@ impl Cache {
             Counters::bump(&self.counters.dependency_misses);
             return None;
         }
-        Counters::bump(&self.counters.l2_hits);
+        self.counters.l2_hits.bump();
         Some(found)
     }
 

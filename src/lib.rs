@@ -28,6 +28,8 @@ pub mod options;
 pub mod record;
 pub mod stats;
 /// cbindgen:ignore
+pub mod stripe;
+/// cbindgen:ignore
 pub mod sync;
 /// cbindgen:ignore
 pub mod value;

@@ -2,9 +2,10 @@
 //!
 //! `Log` owns a cache directory while it is open: the lock, the segments, the
 //! append buffer and the in-memory index of live records. That state sits
-//! behind one `RwLock`: lookups share it, appends take it exclusively (an
-//! append is a copy into the buffer, so the write lock is short), and no
-//! fsync is ever made while holding it. The log never calls user code and
+//! behind one reader-writer lock (`stripe::ReadMostly`, striped so that
+//! readers on different cores do not share its lock word): lookups share it,
+//! appends take it exclusively (an append is a copy into the buffer, so the
+//! write lock is short), and no fsync is ever made while holding it. The log never calls user code and
 //! never touches L1.
 //!
 //! Failure model: the first write or fsync that fails puts the log in the
@@ -36,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use crate::clock::{is_expired, Clock, Now};
 use crate::error::{Error, Result};
@@ -44,6 +45,7 @@ use crate::meta::Meta;
 use crate::options::SyncPolicy;
 use crate::record::{Kind, RecordRef};
 use crate::stats::Counters;
+use crate::stripe::ReadMostly;
 use crate::value::Value;
 
 use commit::{Commit, Turn};
@@ -119,7 +121,8 @@ pub struct Log {
     dir: PathBuf,
     config: LogConfig,
     counters: Arc<Counters>,
-    state: RwLock<State>,
+    /// Read on every L2 hit: a lock whose readers share no cache line.
+    state: ReadMostly<State>,
     commit: Commit,
     /// Hashes of keys read from L2 since they were last written: the entries
     /// that retiring a segment re-appends instead of dropping.
@@ -165,7 +168,7 @@ impl Log {
             dir: dir.to_path_buf(),
             config,
             counters,
-            state: RwLock::new(state),
+            state: ReadMostly::new(state),
             commit: Commit::default(),
             pending: Mutex::new(Pending::default()),
             compacting: Mutex::new(()),

@@ -175,6 +175,17 @@ typedef struct tc_options tc_options;
 typedef struct tc_sink tc_sink;
 
 /*
+ A value read without copying it: an opaque handle from `tc_get_value`.
+ Its bytes (`tc_value_data`, `tc_value_len`) stay valid and unchanged until
+ `tc_value_free`, whatever happens to the key or the cache meanwhile — a
+ put or remove of the key, an eviction, a compaction or clear that deletes
+ the segment file the bytes are mapped from, even `tc_cache_close`: the
+ handle holds the memory (or the map) itself. It is immutable, so any
+ number of threads may read one at once; free it exactly once.
+ */
+typedef struct tc_value tc_value;
+
+/*
  Bytes handed out by the library (`tc_get`): `len` bytes at `data`, which is
  NULL when `len` is 0. Free them with `tc_bytes_free`.
  */
@@ -1026,6 +1037,57 @@ enum tc_status tc_options_set_segment_size(struct tc_options *opts, uint64_t max
  `opts` is NULL or a live options object.
  */
 enum tc_status tc_options_set_read_only(struct tc_options *opts, bool read_only);
+
+/*
+ Looks `key` up exactly as `tc_get` does (L1, then L2 with promotion, then
+ the loader; the same consistency: see docs/CONSISTENCY.md), but hands out
+ the value without copying it: memory's own copy of it, or, for a disk hit
+ that memory does not take in (a value larger than memory's share), the
+ bytes of the record in the segment's memory map, which were verified
+ against their checksum and key when it was read.
+
+ Ownership: on success `*out` is a new `tc_value` the caller frees with
+ `tc_value_free`; on failure `*out` is untouched. Returns `TC_OK`;
+ `TC_NOT_FOUND` if no tier and no loader has a value; `TC_LOADER_FAILED`
+ if the loader failed (nothing is cached); `TC_INVALID_ARGUMENT` if
+ `cache`, `key` or `out` is NULL or `key_len` is 0; `TC_TOO_LARGE` if the
+ key is over 64 KiB; `TC_CLOSED` after `tc_cache_shutdown`.
+
+ # Safety
+ `cache` is NULL or a live handle; `key` is NULL or valid for `key_len`
+ bytes; `out` is NULL or writable.
+ */
+enum tc_status tc_get_value(struct tc_cache *cache,
+                            const uint8_t *key,
+                            size_t key_len,
+                            struct tc_value **out);
+
+/*
+ The first byte of the value, valid for `tc_value_len(v)` bytes until
+ `tc_value_free(v)`. Read only: the bytes may be a read-only memory map.
+ NULL if `v` is NULL or the value is empty.
+
+ # Safety
+ `v` is NULL or a live `tc_value`.
+ */
+const uint8_t *tc_value_data(const struct tc_value *v);
+
+/*
+ The value's length in bytes; 0 if `v` is NULL.
+
+ # Safety
+ `v` is NULL or a live `tc_value`.
+ */
+size_t tc_value_len(const struct tc_value *v);
+
+/*
+ Frees a `tc_value` (and, if it was the last thing holding it, the memory
+ or the map of a deleted segment it pointed into). NULL is a no-op.
+
+ # Safety
+ `v` is NULL or a `tc_value` from `tc_get_value`, not freed before.
+ */
+void tc_value_free(struct tc_value *v);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -26,6 +26,7 @@ use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
 use crate::stats::{Counters, Stats, L2_DEGRADED, L2_NONE, L2_OK};
 use crate::sync::RwLock;
+use crate::value::Value;
 
 pub struct Cache {
     memory: Memory,
@@ -93,9 +94,9 @@ struct Led<'a> {
 
 impl Led<'_> {
     /// Publishes `answer` to every load led, and returns it.
-    fn answer(mut self, answer: Result<Arc<[u8]>>) -> Result<Arc<[u8]>> {
+    fn answer(mut self, answer: Result<Value>) -> Result<Value> {
         for f in std::mem::take(&mut self.flights) {
-            f.publish(answer.clone());
+            f.publish(answer.as_ref().map(Value::to_arc).map_err(Clone::clone));
         }
         answer
     }
@@ -282,6 +283,14 @@ impl Cache {
     /// The value of `key`: from L1, else L2 (promoted into L1), else the
     /// loader (stored in both). `TC_NOT_FOUND` if none has it.
     pub fn get(&self, key: &[u8]) -> Result<Arc<[u8]>> {
+        self.get_with(key, None).map(|v| v.to_arc())
+    }
+
+    /// `get`, without copying the value: L1's own value, or (for an L2 hit
+    /// that L1 does not take in) the bytes in the segment's memory map, kept
+    /// mapped for as long as the `Value` lives. The same tiers, promotion,
+    /// loader and consistency as `get`.
+    pub fn get_value(&self, key: &[u8]) -> Result<Value> {
         self.get_with(key, None)
     }
 
@@ -289,26 +298,26 @@ impl Cache {
     /// single flight is the same: a get of the key with either loader that
     /// misses meanwhile waits for this answer.
     pub fn get_or_load(&self, key: &[u8], loader: Arc<dyn Loader>) -> Result<Arc<[u8]>> {
-        self.get_with(key, Some(loader))
+        self.get_with(key, Some(loader)).map(|v| v.to_arc())
     }
 
-    fn get_with(&self, key: &[u8], loader: Option<Arc<dyn Loader>>) -> Result<Arc<[u8]>> {
+    fn get_with(&self, key: &[u8], loader: Option<Arc<dyn Loader>>) -> Result<Value> {
         check_key(key)?;
         let h = key_hash(key);
         let now = Now::new(&self.clock);
         let r = self.get_hashed(key, h, &now, loader);
         if r.is_err() {
-            Counters::bump(&self.counters.misses);
+            self.counters.misses.bump();
         }
         r
     }
 
-    fn get_hashed(&self, key: &[u8], h: u64, now: &Now, loader: Option<Arc<dyn Loader>>) -> Result<Arc<[u8]>> {
+    fn get_hashed(&self, key: &[u8], h: u64, now: &Now, loader: Option<Arc<dyn Loader>>) -> Result<Value> {
         // A hit the policy can count under the shard's shared lock (S3-FIFO)
         // needs nothing else; anything else takes the exclusive path below.
         if let Some(v) = self.memory.shared_hit(h, key, now) {
-            Counters::bump(&self.counters.l1_hits);
-            return Ok(v);
+            self.counters.l1_hits.bump();
+            return Ok(v.into());
         }
         // Loads this call led and must still answer (see `lead`); their
         // waiters get this call's final answer, or a failure if it unwinds.
@@ -329,8 +338,8 @@ impl Cache {
                 // one (superseded here), so there is no use reading it.
                 let gone = match shard.get(key, now) {
                     Lookup::Hit(v) => {
-                        Counters::bump(&self.counters.l1_hits);
-                        return led.answer(Ok(v));
+                        self.counters.l1_hits.bump();
+                        return led.answer(Ok(Value::Heap(v)));
                     }
                     Lookup::Expired { dirty, stale } => {
                         if stale {
@@ -354,10 +363,12 @@ impl Cache {
                 Miss::Plain(seq) => match self.get_l2(key, h, now) {
                     Some(found) => {
                         let mut shard = self.memory.lock(h);
-                        if shard.seq() == seq {
-                            self.promote(&mut shard, key, &found);
+                        // Hand out L1's copy if it took one: then no value
+                        // handed out keeps a segment mapped.
+                        match (shard.seq() == seq).then(|| self.promote(&mut shard, key, &found)) {
+                            Some(Some(v)) => Ok(Value::Heap(v)),
+                            _ => Ok(found.value),
                         }
-                        Ok(found.value)
                     }
                     None => Err(Error::not_found()),
                 },
@@ -367,9 +378,9 @@ impl Cache {
                 // nothing (its answer is for its own loader).
                 Miss::Load(Join::Follower(_), loader) if leading() => {
                     Counters::bump(&self.counters.l3_loads);
-                    outcome_of(&run_loader(&*loader, key))
+                    outcome_of(&run_loader(&*loader, key)).map(Value::Heap)
                 }
-                Miss::Load(Join::Follower(f), _) => f.wait(),
+                Miss::Load(Join::Follower(f), _) => f.wait().map(Value::Heap),
                 Miss::Load(Join::Recursive, _) => Err(Error::new(
                     Status::TC_NOT_FOUND,
                     "the loader asked the cache for the key it is loading",
@@ -377,7 +388,7 @@ impl Cache {
                 Miss::Load(Join::Leader(f), loader) => {
                     led.flights.push(f.clone());
                     match self.lead(key, h, now, &f, &*loader, gone) {
-                        Some(answer) => answer,
+                        Some(answer) => answer.map(Value::Heap),
                         // A write of the key came between the miss and the
                         // leader's look at L2: miss again.
                         None => continue,
@@ -396,17 +407,19 @@ impl Cache {
             Counters::bump(&self.counters.dependency_misses);
             return None;
         }
-        Counters::bump(&self.counters.l2_hits);
+        self.counters.l2_hits.bump();
         Some(found)
     }
 
     /// Puts a value read from L2 into L1 (the caller has checked that no
-    /// write of the key came since the read's miss).
-    fn promote(&self, shard: &mut Shard, key: &[u8], found: &Found) {
+    /// write of the key came since the read's miss); returns L1's copy if
+    /// it took one.
+    fn promote(&self, shard: &mut Shard, key: &[u8], found: &Found) -> Option<Arc<[u8]>> {
         if shard.fits(key, &found.value) {
             let mut evicted = Vec::new();
+            let value = found.value.to_arc();
             let entry = Entry {
-                value: found.value.clone(),
+                value: value.clone(),
                 expires_at: found.expires_at,
                 written_at: found.written_at,
                 meta: found.meta.clone(),
@@ -414,7 +427,9 @@ impl Cache {
             };
             shard.insert(key, entry, &mut evicted);
             self.evicted(evicted);
+            return Some(value);
         }
+        None
     }
 
     /// Leads the load of `key`: L2 first, then the loader. The answer is
@@ -441,10 +456,8 @@ impl Cache {
         Some(match from_l2 {
             Some(found) => {
                 let mut shard = self.memory.lock(h);
-                if shard.land(key, flight) {
-                    self.promote(&mut shard, key, &found);
-                }
-                Ok(found.value)
+                let promoted = shard.land(key, flight).then(|| self.promote(&mut shard, key, &found));
+                Ok(promoted.flatten().unwrap_or_else(|| found.value.to_arc()))
             }
             None => {
                 if !self.memory.lock(h).still_loading(key, flight) {
@@ -552,7 +565,7 @@ impl Cache {
                 .as_ref()
                 .and_then(|l| l.get(key, h, &now))
                 .filter(|f| f.meta.as_ref().is_none_or(|m| m.valid()))
-                .map(|f| (f.value, f.written_at, f.meta)),
+                .map(|f| (f.value.to_arc(), f.written_at, f.meta)),
         };
         let Some((value, written_at, meta)) = current else {
             return Err(Error::not_found());

@@ -28,10 +28,15 @@ pub mod options;
 pub mod record;
 pub mod stats;
 /// cbindgen:ignore
+pub mod stripe;
+/// cbindgen:ignore
 pub mod sync;
+/// cbindgen:ignore
+pub mod value;
 
 pub use cache::Cache;
 pub use error::{Error, Result, Status};
 pub use loader::{Loaded, Loader};
 pub use options::{Options, SyncPolicy, WritePolicy};
 pub use stats::Stats;
+pub use value::Value;

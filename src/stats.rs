@@ -7,13 +7,17 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::stripe::Counter;
+
 /// Counters since open, shared by the tiers.
 #[derive(Debug, Default)]
 pub struct Counters {
-    pub l1_hits: AtomicU64,
-    pub l2_hits: AtomicU64,
+    /// Bumped by every hit (and miss) of every thread: striped, so that
+    /// threads do not queue on one cache line (`crate::stripe`).
+    pub l1_hits: Counter,
+    pub l2_hits: Counter,
     pub l3_loads: AtomicU64,
-    pub misses: AtomicU64,
+    pub misses: Counter,
     pub l1_evictions: AtomicU64,
     pub l2_evictions: AtomicU64,
     /// Entries of a retired segment re-appended because they were read.
@@ -80,10 +84,10 @@ impl Counters {
     pub fn snapshot(&self) -> Stats {
         let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
-            l1_hits: r(&self.l1_hits),
-            l2_hits: r(&self.l2_hits),
+            l1_hits: self.l1_hits.get(),
+            l2_hits: self.l2_hits.get(),
             l3_loads: r(&self.l3_loads),
-            misses: r(&self.misses),
+            misses: self.misses.get(),
             l1_evictions: r(&self.l1_evictions),
             l2_evictions: r(&self.l2_evictions),
             compactions: r(&self.compactions),

@@ -9,6 +9,7 @@ use tiercache::ffi::boundary::{guard, RawL1Policy, RawStatus, RawSyncPolicy, Raw
 use tiercache::ffi::cache::*;
 use tiercache::ffi::loader::{tc_cache_set_loader, tc_sink_put};
 use tiercache::ffi::options::*;
+use tiercache::ffi::value::*;
 use tiercache::ffi::{tc_last_error, tc_status_str, tc_version};
 use tiercache::stats::tc_stats;
 use tiercache::Status;
@@ -57,6 +58,16 @@ fn every_null_pointer_is_an_invalid_argument() {
         invalid(tc_get_into(c, null(), 3, buf.as_mut_ptr(), 8, &mut n), "key");
         invalid(tc_get_into(c, k, 3, null_mut(), 8, &mut n), "buf");
         invalid(tc_get_into(c, k, 3, buf.as_mut_ptr(), 8, null_mut()), "value_len");
+        let mut v = null_mut();
+        invalid(tc_get_value(null_mut(), k, 3, &mut v), "cache");
+        invalid(tc_get_value(c, null(), 3, &mut v), "key");
+        invalid(tc_get_value(c, k, 0, &mut v), "key");
+        invalid(tc_get_value(c, k, 3, null_mut()), "out");
+        assert!(v.is_null(), "out untouched on failure");
+        assert_eq!(tc_get_value(c, k, 3, &mut v), TC_NOT_FOUND);
+        assert!(v.is_null(), "out untouched on a miss");
+        assert_eq!((tc_value_data(null()), tc_value_len(null())), (null(), 0));
+        tc_value_free(null_mut());
         invalid(tc_contains(null_mut(), k, 3, &mut b), "cache");
         invalid(tc_contains(c, null(), 3, &mut b), "key");
         invalid(tc_contains(c, k, 3, null_mut()), "present");
@@ -288,4 +299,90 @@ fn a_panic_becomes_tc_panic_with_its_message() {
         "{}",
         last_error()
     );
+}
+
+/// The bytes of a live `tc_value`.
+unsafe fn value_bytes(v: *const tc_value) -> Vec<u8> {
+    let (d, n) = (tc_value_data(v), tc_value_len(v));
+    if n == 0 {
+        assert!(d.is_null());
+        return Vec::new();
+    }
+    std::slice::from_raw_parts(d, n).to_vec()
+}
+
+#[test]
+fn a_value_outlives_its_key_its_segment_and_its_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = CString::new(dir.path().to_str().unwrap()).unwrap();
+    let o = tc_options_new();
+    let mut c = null_mut();
+    // L1 far smaller than the value: an L2 hit is served from the map.
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    unsafe {
+        assert_eq!(tc_options_set_dir(o, path.as_ptr()), TC_OK);
+        assert_eq!(tc_options_set_l1_capacity(o, 16, 64 << 10), TC_OK);
+        assert_eq!(tc_cache_open(o, &mut c), TC_OK);
+        tc_options_free(o);
+        assert_eq!(tc_put(c, b"big".as_ptr(), 3, big.as_ptr(), big.len(), 0), TC_OK);
+        assert_eq!(tc_put(c, b"small".as_ptr(), 5, b"s1".as_ptr(), 2, 0), TC_OK);
+        assert_eq!(tc_put(c, b"empty".as_ptr(), 5, b"".as_ptr(), 0, 0), TC_OK);
+        assert_eq!(tc_flush(c), TC_OK);
+        let (mut vb, mut vs, mut ve) = (null_mut(), null_mut(), null_mut());
+        assert_eq!(tc_get_value(c, b"big".as_ptr(), 3, &mut vb), TC_OK);
+        assert_eq!(tc_get_value(c, b"small".as_ptr(), 5, &mut vs), TC_OK);
+        assert_eq!(tc_get_value(c, b"empty".as_ptr(), 5, &mut ve), TC_OK);
+        assert_eq!(value_bytes(vb), big);
+        assert_eq!(value_bytes(vs), b"s1");
+        assert_eq!(value_bytes(ve), b"");
+        let data = tc_value_data(vb);
+        // Overwritten, removed, the whole log cleared (every segment file the
+        // value could be mapped from deleted), the directory emptied, the
+        // cache closed: the value is the same bytes at the same address.
+        assert_eq!(tc_put(c, b"big".as_ptr(), 3, b"new".as_ptr(), 3, 0), TC_OK);
+        assert_eq!(tc_put(c, b"small".as_ptr(), 5, b"s2".as_ptr(), 2, 0), TC_OK);
+        assert_eq!(tc_remove(c, b"big".as_ptr(), 3), TC_OK);
+        assert_eq!(tc_clear(c, false), TC_OK);
+        tc_cache_close(c);
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        assert_eq!(tc_value_data(vb), data);
+        assert_eq!(value_bytes(vb), big);
+        assert_eq!(value_bytes(vs), b"s1");
+        tc_value_free(vb);
+        tc_value_free(vs);
+        tc_value_free(ve);
+    }
+}
+
+#[test]
+fn an_l2_hit_too_big_for_l1_is_served_from_the_map_and_survives_compaction() {
+    use tiercache::{Cache, Options};
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = Options::with_dir(dir.path());
+    opts.l1_max_entries = 16;
+    opts.l1_max_bytes = 64 << 10;
+    opts.segment_bytes = 1 << 20;
+    let c = Cache::open(&opts).unwrap();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+    c.put(b"big", &big, 0).unwrap();
+    c.flush().unwrap();
+    let v = c.get_value(b"big").unwrap();
+    assert!(v.is_mapped(), "{v:?}");
+    assert_eq!(&*v, &big[..]);
+    // Fill and overwrite until the segment holding the value is compacted
+    // away (deleted).
+    let filler = vec![7u8; 100_000];
+    c.remove(b"big").unwrap();
+    for i in 0..60u32 {
+        c.put(format!("f{}", i % 3).as_bytes(), &filler, 0).unwrap();
+    }
+    c.compact().unwrap();
+    let first = dir.path().join("0000000001.tcl");
+    assert!(!first.exists(), "the first segment was compacted away");
+    assert_eq!(&*v, &big[..]);
+    // A small value is L1's copy, not the map.
+    c.put(b"small", b"xyz", 0).unwrap();
+    assert!(!c.get_value(b"small").unwrap().is_mapped());
 }

@@ -53,6 +53,11 @@
 //!   run; some answers are 1500 bytes, some carry a TTL), "not found" for keys
 //!   under `n/`, and fails for keys under `f/`. A get of a key the model has
 //!   must not call it; a get of one it has not must call it exactly once.
+//! - get_value (`Cache::get_value`, `tc_get_value`) is checked like get, and
+//!   the last four values it gave are kept alive and checked unchanged after
+//!   every later step: through puts, compaction, clear and reopen (they may
+//!   point into a segment's memory map, which must stay mapped), and past the
+//!   end of the run's cache and directory.
 //! - Close and reopen: every key answers as before (apart from expiry).
 //! - Crash (`Cache::simulate_crash`, then reopen). Write-through: every key
 //!   of the key space together must equal the model at one point of history
@@ -107,6 +112,7 @@ use tiercache::ffi::boundary::{RawL1Policy, RawStatus, RawSyncPolicy, RawWritePo
 use tiercache::ffi::cache::{self as cffi, tc_bytes, tc_cache};
 use tiercache::ffi::loader::{tc_cache_set_loader, tc_sink, tc_sink_put};
 use tiercache::ffi::options as copts;
+use tiercache::ffi::value as cvalue;
 use tiercache::options::{L1Policy, DEFAULT_L1_MAX_BYTES, DEFAULT_L2_MAX_BYTES};
 use tiercache::record::Kind;
 use tiercache::{Cache, Loaded, Loader, Options, Stats, Status, SyncPolicy, WritePolicy};
@@ -342,6 +348,11 @@ enum Op {
     GetInto {
         key: usize,
     },
+    /// `get_value` (`tc_get_value`): the value is kept alive by the run
+    /// (see `Run::held`) and checked unchanged after every later step.
+    GetValue {
+        key: usize,
+    },
     Contains {
         key: usize,
     },
@@ -378,6 +389,7 @@ impl Op {
             Op::Put { .. } => "put",
             Op::Get { .. } => "get",
             Op::GetInto { .. } => "get_into",
+            Op::GetValue { .. } => "get_value",
             Op::Contains { .. } => "contains",
             Op::Remove { .. } => "remove",
             Op::RemovePrefix { .. } => "remove_prefix",
@@ -403,6 +415,7 @@ impl Op {
             }
             Op::Get { key } => format!("get {}", k(key)),
             Op::GetInto { key } => format!("get_into {} (buf {BUF_CAP})", k(key)),
+            Op::GetValue { key } => format!("get_value {}", k(key)),
             Op::Contains { key } => format!("contains {}", k(key)),
             Op::Remove { key } => format!("remove {}", k(key)),
             Op::RemovePrefix { prefix } => format!("remove_prefix {:?}", String::from_utf8_lossy(prefix)),
@@ -418,7 +431,7 @@ fn gen_ops(cfg: &Config, steps: usize) -> Vec<Op> {
     let n = cfg.keys.len() as u64;
     let c = cfg.api == Api::C;
     // (weight, kind)
-    let table: [(u64, u8); 17] = [
+    let table: [(u64, u8); 18] = [
         (50, 0),                      // put
         (28, 1),                      // get
         (10, 2),                      // get_into
@@ -436,6 +449,7 @@ fn gen_ops(cfg: &Config, steps: usize) -> Vec<Op> {
         (4, 14),                      // counters
         (2, 15),                      // sweep
         (if c { 0 } else { 6 }, 16),  // background tick
+        (12, 17),                     // get_value
     ];
     let total: u64 = table.iter().map(|(w, _)| w).sum();
     let mut seq = 0;
@@ -493,7 +507,8 @@ fn gen_ops(cfg: &Config, steps: usize) -> Vec<Op> {
             13 => Op::Crash,
             14 => Op::Counters,
             15 => Op::Sweep,
-            _ => Op::Tick,
+            16 => Op::Tick,
+            _ => Op::GetValue { key },
         });
     }
     ops
@@ -614,6 +629,41 @@ enum Target {
     Rust(Cache),
     C(CHandle),
 }
+
+/// A value from `get_value`, still alive: its bytes must not change
+/// whatever the cache does meanwhile (puts, compaction, clear, close).
+enum Held {
+    Rust(tiercache::Value),
+    C(*mut tiercache::ffi::value::tc_value),
+}
+
+impl Held {
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            Held::Rust(v) => v.to_vec(),
+            Held::C(p) => unsafe {
+                let (d, n) = (cvalue::tc_value_data(*p), cvalue::tc_value_len(*p));
+                if n == 0 {
+                    assert!(d.is_null(), "an empty tc_value's data is NULL");
+                    Vec::new()
+                } else {
+                    std::slice::from_raw_parts(d, n).to_vec()
+                }
+            },
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Held::C(p) = self {
+            unsafe { cvalue::tc_value_free(*p) };
+        }
+    }
+}
+
+/// How many `get_value` answers a run keeps alive at once.
+const HELD: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Got {
@@ -747,6 +797,25 @@ impl Target {
                 Got::Value(v)
             },
         }
+    }
+
+    fn get_value(&self, k: &[u8]) -> (Got, Option<Held>) {
+        let held = match self {
+            Target::Rust(c) => match c.get_value(k) {
+                Ok(v) => Held::Rust(v),
+                Err(e) => return (Got::Err(e.status()), None),
+            },
+            Target::C(h) => unsafe {
+                let mut out = std::ptr::null_mut();
+                let s = cvalue::tc_get_value(h.0, k.as_ptr(), k.len(), &mut out);
+                if s != Status::TC_OK {
+                    assert!(out.is_null(), "tc_get_value wrote out on failure");
+                    return (Got::Err(s), None);
+                }
+                Held::C(out)
+            },
+        };
+        (Got::Value(held.bytes()), Some(held))
     }
 
     fn get_into(&self, k: &[u8]) -> Got {
@@ -968,6 +1037,9 @@ struct Run<'a> {
     own_compactions: u64,
     /// Segments the cache's own background thread compacted, in earlier opens.
     bg_compactions: u64,
+    /// The last `HELD` values `get_value` gave, with their bytes then.
+    /// Declared last: they outlive the target (a value may outlive its cache).
+    held: Vec<(Held, Vec<u8>, String)>,
 }
 
 impl<'a> Run<'a> {
@@ -997,6 +1069,7 @@ impl<'a> Run<'a> {
             given_all: HashMap::new(),
             own_compactions: 0,
             bg_compactions: 0,
+            held: Vec::new(),
         };
         run.open()?;
         Ok(run)
@@ -1081,6 +1154,20 @@ impl<'a> Run<'a> {
     }
 
     fn step(&mut self, op: &Op) -> Check {
+        let r = self.step_op(op);
+        for (h, bytes, what) in &self.held {
+            ensure!(
+                h.bytes() == *bytes,
+                "get_value: a held value changed",
+                "the value of {what} was {} and is now {}",
+                show(bytes),
+                show(&h.bytes())
+            );
+        }
+        r
+    }
+
+    fn step_op(&mut self, op: &Op) -> Check {
         match op {
             Op::Put { key, seq, extra, ttl } => {
                 let k = self.key(*key);
@@ -1097,8 +1184,9 @@ impl<'a> Run<'a> {
                 let exp = expiry(self.now(), *ttl);
                 self.write(k, v.into(), exp);
             }
-            Op::Get { key } => self.check_get(*key, false)?,
-            Op::GetInto { key } => self.check_get(*key, true)?,
+            Op::Get { key } => self.check_get(*key, How::Get)?,
+            Op::GetInto { key } => self.check_get(*key, How::Into)?,
+            Op::GetValue { key } => self.check_get(*key, How::Value)?,
             Op::Contains { key } => self.check_contains(&self.key(*key))?,
             Op::Remove { key } => {
                 let k = self.key(*key);
@@ -1241,11 +1329,29 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    fn check_get(&mut self, key: usize, into: bool) -> Check {
+    fn check_get(&mut self, key: usize, how: How) -> Check {
         let k = self.key(key);
-        let name = if into { "get_into" } else { "get" };
+        let into = how == How::Into;
+        let name = match how {
+            How::Get => "get",
+            How::Into => "get_into",
+            How::Value => "get_value",
+        };
         let before = self.loader.len();
-        let r = if into { self.t().get_into(&k) } else { self.t().get(&k) };
+        let r = match how {
+            How::Get => self.t().get(&k),
+            How::Into => self.t().get_into(&k),
+            How::Value => {
+                let (r, held) = self.t().get_value(&k);
+                if let (Some(h), Got::Value(v)) = (held, &r) {
+                    if self.held.len() == HELD {
+                        self.held.remove(0);
+                    }
+                    self.held.push((h, v.clone(), format!("get_value {}", show_key(&k))));
+                }
+                r
+            }
+        };
         let calls = self.loader.since(before);
         let expect = |v: &[u8]| {
             if into && v.len() > BUF_CAP {
@@ -1403,7 +1509,7 @@ impl<'a> Run<'a> {
         }
         for i in 0..self.cfg.keys.len() {
             if self.live_value(&self.key(i)).is_some() {
-                self.check_get(i, false)?;
+                self.check_get(i, How::Get)?;
             }
         }
         Ok(())
@@ -1789,6 +1895,14 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 
 /// An operation and its index in the list generated for the seed.
 type Script = Vec<(usize, Op)>;
+
+/// Which get `check_get` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    Get,
+    Into,
+    Value,
+}
 
 fn run(cfg: &Config, ops: &[(usize, Op)]) -> Result<(), Failed> {
     let mut background = 0;

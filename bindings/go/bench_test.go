@@ -220,3 +220,55 @@ func BenchmarkGetParallel(b *testing.B) {
 		peerRatio(b, "BenchmarkGetParallel/tiercache")
 	})
 }
+
+// BenchmarkGetValue: the zero-copy read of an L1 hit (GetValue, then
+// Release), keys in turn over 10,000: no copy, two cgo calls.
+func BenchmarkGetValue(b *testing.B) {
+	c := newTiercache(b, Options{})
+	b.SetBytes(benchValueLen)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		v, err := c.GetValue(benchKeyList[i%benchKeys])
+		if err != nil {
+			b.Fatal(err)
+		}
+		v.Release()
+	}
+}
+
+// benchBatch is the batch size of BenchmarkGetMany and BenchmarkPutMany; their
+// ns/op is per key.
+const benchBatch = 100
+
+// BenchmarkGetMany: L1 hits in batches of 100 keys (GetMany: one cgo call
+// per batch); ns/op is per key.
+func BenchmarkGetMany(b *testing.B) {
+	c := newTiercache(b, Options{})
+	b.SetBytes(benchValueLen)
+	b.ResetTimer()
+	for i := 0; i < b.N; i += benchBatch {
+		start := i % (benchKeys - benchBatch)
+		vals, errs := c.GetMany(benchKeyList[start : start+benchBatch])
+		if errs[0] != nil || len(vals[0]) != benchValueLen {
+			b.Fatal(errs[0])
+		}
+	}
+}
+
+// BenchmarkPutMany: overwrites in batches of 100 keys, memory only
+// (PutMany: one cgo call per batch); ns/op is per key.
+func BenchmarkPutMany(b *testing.B) {
+	c := newTiercache(b, Options{})
+	vals := make([][]byte, benchBatch)
+	for i := range vals {
+		vals[i] = benchValue
+	}
+	b.SetBytes(benchValueLen)
+	b.ResetTimer()
+	for i := 0; i < b.N; i += benchBatch {
+		start := i % (benchKeys - benchBatch)
+		if err := c.PutMany(benchKeyList[start:start+benchBatch], vals, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -236,6 +236,18 @@ static tc_status tcgo_once_loader(void *user_data, const uint8_t *key, size_t ke
   return tcgoOnceLoaderCall((uintptr_t)user_data, sink, tcgo_call_slot);
 }
 
+tcgo_ret tcgo_get_value(tc_cache *c, const uint8_t *key, size_t key_len) {
+  tcgo_ret r;
+  tc_value *v = NULL;
+  WITH_SLOT(r, tc_get_value(c, key, key_len, &v));
+  if (r.status == TC_OK) {
+    r.value = v;
+    r.bytes.data = (uint8_t *)tc_value_data(v);
+    r.bytes.len = tc_value_len(v);
+  }
+  return r;
+}
+
 tcgo_ret tcgo_get_or_load(tc_cache *c, const uint8_t *key, size_t key_len, uintptr_t handle) {
   tcgo_ret r;
   tc_bytes out = {NULL, 0};

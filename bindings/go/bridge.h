@@ -36,6 +36,7 @@ typedef struct tcgo_ret {
   tc_iter *iter;   /* tcgo_iter_new */
   tc_bytes bytes;  /* tcgo_get_or_load, tcgo_iter_next: the caller frees it with tc_bytes_free */
   tc_entry_info info; /* tcgo_get_info, tcgo_iter_next */
+  tc_value *value;    /* tcgo_get_value: freed by Go with tc_value_free; bytes holds its data and length */
 } tcgo_ret;
 
 /* Options are passed flat; a zero field means "leave the library default". */
@@ -103,6 +104,9 @@ tcgo_ret tcgo_put_many(tc_cache *c, const tc_slice *keys, const tc_slice *values
                        uint64_t ttl_ms);
 /* tc_get_or_load with the Go function registered as cgo.Handle `handle`
  * (see tcgoOnceLoaderCall); its error or panic lands in loader_result. */
+/* tc_get_value, with the value's data and length read in the same call (in
+ * bytes: not to be freed with tc_bytes_free; the tc_value owns them). */
+tcgo_ret tcgo_get_value(tc_cache *c, const uint8_t *key, size_t key_len);
 tcgo_ret tcgo_get_or_load(tc_cache *c, const uint8_t *key, size_t key_len, uintptr_t handle);
 
 /* Entry options (options.go), passed flat so that no Go memory holds Go

@@ -33,7 +33,8 @@ package tiercache
 //   - Remove(k) deletes k and returns ErrNotFound iff k had no value.
 //   - Clear(false) deletes every key (so histories with a Clear are checked
 //     whole; the others are partitioned by key).
-//   - Get(k) returns k's value, or ErrNotFound if it has none. With a loader
+//   - Get(k) (or GetValue(k), chosen per operation) returns k's value, or
+//     ErrNotFound if it has none. With a loader
 //     set, a Get of a key with no value may instead return what a loader
 //     call produced, "L<n>" (unique per loader call), and the key then holds
 //     it: the Get takes effect at its miss, and a write that completed
@@ -82,6 +83,7 @@ type linInput struct {
 	Kind  linKind
 	Key   int
 	Value string // Put only
+	Zero  bool   // Get only: through GetValue (tc_get_value) instead of Get
 }
 
 type linStatus uint8
@@ -192,6 +194,9 @@ func linDescribe(in linInput, out linOutput) string {
 	case linPut:
 		return fmt.Sprintf("put(%s, %s)%s", linKeys[in.Key], in.Value, res)
 	case linGet:
+		if in.Zero {
+			return fmt.Sprintf("get_value(%s)%s", linKeys[in.Key], res)
+		}
 		return fmt.Sprintf("get(%s)%s", linKeys[in.Key], res)
 	case linRemove:
 		if out.Status == linOK {
@@ -318,6 +323,7 @@ func linGenerate(seed uint64, maxOps int) linConfig {
 				in.Value = fmt.Sprintf("p%d.%d", g, i)
 			case x < 78:
 				in.Kind = linGet
+				in.Zero = x%2 == 0
 			case x < 94 || !c.Clear:
 				in.Kind = linRemove
 			default:
@@ -410,7 +416,17 @@ func (h *linRecorder) do(t linTarget, client int, in linInput) {
 		err = t.Put(key, []byte(in.Value), 0)
 	case linGet:
 		var v []byte
-		v, err = t.Get(key)
+		// Only on the cache itself: a test double wraps Get (and would
+		// inherit GetValue unwrapped).
+		if z, ok := t.(*Cache); ok && in.Zero {
+			var val *Value
+			if val, err = z.GetValue(key); err == nil {
+				v = append([]byte(nil), val.Bytes()...)
+				val.Release()
+			}
+		} else {
+			v, err = t.Get(key)
+		}
 		out.Value = string(v)
 	case linRemove:
 		err = t.Remove(key)

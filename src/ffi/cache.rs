@@ -159,7 +159,7 @@ pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: u
         let c = handle(cache)?;
         let key = key_bytes(key, key_len)?;
         let out = arg_mut(out, "out")?;
-        let value = c.get(key)?;
+        let value = c.get_value(key)?;
         *out = out_bytes(&value);
         Ok(())
     })
@@ -228,7 +228,7 @@ pub unsafe extern "C" fn tc_get_into(
             return Err(Error::invalid("buf is NULL"));
         }
         let value_len = arg_mut(value_len, "value_len")?;
-        let value = c.get(key)?;
+        let value = c.get_value(key)?;
         if value.len() > buf_cap {
             *value_len = value.len();
             return Err(Error::new(

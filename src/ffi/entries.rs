@@ -249,7 +249,7 @@ pub unsafe extern "C" fn tc_get_many(
                 data: std::ptr::null_mut(),
                 len: 0,
             };
-            let got = key_bytes(keys[i].data, keys[i].len).and_then(|k| c.get(k));
+            let got = key_bytes(keys[i].data, keys[i].len).and_then(|k| c.get_value(k));
             statuses[i] = match got {
                 Ok(v) => {
                     values[i] = out_bytes(&v);

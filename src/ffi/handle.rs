@@ -17,11 +17,12 @@
 //! anything of the parent's (the cache's memory is left to the child's exit).
 
 use std::cell::{RefCell, UnsafeCell};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Once;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
+use crate::stripe::{self, Line, STRIPES};
 use crate::sync::{thread_local, Condvar, Mutex};
 
 /// Bumped in the child of every `fork()` (see the module doc).
@@ -50,13 +51,18 @@ thread_local! {
     static SHUTTING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Bit of `Gate::state` set once the gate is closed; the bits below count
-/// the calls inside.
-const CLOSED: u64 = 1 << 63;
-
 /// Counts the calls inside a handle and lets shutdown wait for them.
+///
+/// The count is striped by thread (`crate::stripe`): every call enters and
+/// leaves, so a single counter would be a cache line that every call of every
+/// thread writes, which two threads hitting L1 at once queue on. A call
+/// enters on its thread's stripe and then looks at `closed`; shutdown sets
+/// `closed` and then sums the stripes. Both are sequentially consistent, so
+/// either the call sees `closed` (and leaves at once), or shutdown's sum sees
+/// the call.
 struct Gate {
-    state: AtomicU64,
+    calls: [Line; STRIPES],
+    closed: AtomicBool,
     /// Guards nothing but the wait for the last call to leave, and whether
     /// the shutdown has finished (for a second shutdown to wait on).
     done: Mutex<bool>,
@@ -66,45 +72,54 @@ struct Gate {
 impl Gate {
     fn new() -> Gate {
         Gate {
-            state: AtomicU64::new(0),
+            calls: Default::default(),
+            closed: AtomicBool::new(false),
             done: Mutex::new(false),
             left: Condvar::new(),
         }
     }
 
-    /// Enters unless closed.
-    fn enter(&self) -> bool {
-        let prev = self.state.fetch_add(1, Ordering::Acquire);
-        if prev & CLOSED != 0 {
-            self.leave();
-            return false;
+    /// Enters unless closed; returns the stripe to leave by.
+    fn enter(&self) -> Option<usize> {
+        let i = stripe::mine();
+        self.calls[i].0.fetch_add(1, Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            self.leave(i);
+            return None;
         }
-        true
+        Some(i)
     }
 
-    fn leave(&self) {
-        let prev = self.state.fetch_sub(1, Ordering::Release);
-        if prev == CLOSED | 1 {
-            // The last call out of a closed gate wakes the shutdown. Taking
-            // the mutex orders this after the shutdown's check of the count.
+    fn leave(&self, i: usize) {
+        self.calls[i].0.fetch_sub(1, Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            // A call leaving a closed gate wakes the shutdown, which counts
+            // again. Taking the mutex orders this after the shutdown's count.
             let _g = self.done.lock();
             self.left.notify_all();
         }
+    }
+
+    /// Calls inside now.
+    fn inside(&self) -> u64 {
+        self.calls
+            .iter()
+            .fold(0u64, |s, l| s.wrapping_add(l.0.load(Ordering::SeqCst)))
     }
 
     /// Closes the gate and waits until no call is inside. Returns whether
     /// this was the first close (the caller then drops the cache and calls
     /// `finished`); a later close waits for that to finish.
     fn close(&self) -> bool {
-        let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
+        let first = !self.closed.swap(true, Ordering::SeqCst);
         let mut done = self.done.lock();
-        if prev & CLOSED != 0 {
+        if !first {
             while !*done {
                 self.left.wait(&mut done);
             }
             return false;
         }
-        while self.state.load(Ordering::Acquire) != CLOSED {
+        while self.inside() != 0 {
             self.left.wait(&mut done);
         }
         true
@@ -141,6 +156,8 @@ unsafe impl Send for tc_cache {}
 pub struct Inside<'a> {
     handle: &'a tc_cache,
     cache: &'a Cache,
+    /// The gate's stripe it entered by.
+    stripe: usize,
 }
 
 impl std::ops::Deref for Inside<'_> {
@@ -159,7 +176,7 @@ impl Drop for Inside<'_> {
                 s.swap_remove(i);
             }
         });
-        self.handle.gate.leave();
+        self.handle.gate.leave(self.stripe);
     }
 }
 
@@ -183,20 +200,24 @@ impl tc_cache {
                 "the handle was opened by the parent of this process (before fork()); open the cache again here",
             ));
         }
-        if !self.gate.enter() {
+        let Some(stripe) = self.gate.enter() else {
             return Err(Error::closed("the cache was shut down"));
-        }
+        };
         // SAFETY: inside the gate, the cache is not taken (see `cache`).
         let cache = match unsafe { &*self.cache.get() } {
             Some(c) => c,
             None => {
-                self.gate.leave();
+                self.gate.leave(stripe);
                 return Err(Error::closed("the cache was shut down"));
             }
         };
         let me = &self.gate as *const Gate as usize;
         INSIDE.with(|s| s.borrow_mut().push(me));
-        Ok(Inside { handle: self, cache })
+        Ok(Inside {
+            handle: self,
+            cache,
+            stripe,
+        })
     }
 
     /// Closes the gate, waits for the calls inside, and drops the cache:
@@ -215,7 +236,7 @@ impl tc_cache {
             ));
         }
         if self.forked() {
-            self.gate.state.fetch_or(CLOSED, Ordering::AcqRel);
+            self.gate.closed.store(true, Ordering::SeqCst);
             return Ok(());
         }
         if !self.gate.close() {

@@ -13,6 +13,7 @@ pub mod entries;
 mod handle;
 pub mod loader;
 pub mod options;
+pub mod value;
 
 use std::ffi::c_char;
 

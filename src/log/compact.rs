@@ -210,22 +210,20 @@ impl Log {
         while st.store.disk_bytes() > max && st.store.segments.len() > 1 {
             let id = st.store.oldest_id();
             let entries = st.store.entries_of(id);
-            let mut marks = self.read_marks.lock();
             for e in &entries {
                 let loc = Loc::new(id, e.offset);
                 if e.kind != Kind::Put || !st.is_live(e.hash, loc) {
                     continue; // dead, or a tombstone with nothing older to hide
                 }
                 let room = st.store.active_len() + u64::from(e.len) <= self.config.segment_bytes;
-                if room && marks.remove(&e.hash) && self.carry_out(st, id, e, Fate::Keep).is_ok() {
+                if room && self.read_marks.take(e.hash) && self.carry_out(st, id, e, Fate::Keep).is_ok() {
                     self.counters.l2_readmissions.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
                 st.kill_at(e.hash, loc);
-                marks.remove(&e.hash);
+                self.read_marks.clear(e.hash);
                 self.counters.l2_evictions.fetch_add(1, Ordering::Relaxed);
             }
-            drop(marks);
             if let Err(e) = self.delete_emptied(st, id) {
                 let _: Error = self.fail(format!("retire segment {id}"), e);
                 return;

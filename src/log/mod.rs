@@ -2,9 +2,10 @@
 //!
 //! `Log` owns a cache directory while it is open: the lock, the segments, the
 //! append buffer and the in-memory index of live records. That state sits
-//! behind one `RwLock`: lookups share it, appends take it exclusively (an
-//! append is a copy into the buffer, so the write lock is short), and no
-//! fsync is ever made while holding it. The log never calls user code and
+//! behind one reader-writer lock (`stripe::ReadMostly`, striped so that
+//! readers on different cores do not share its lock word): lookups share it,
+//! appends take it exclusively (an append is a copy into the buffer, so the
+//! write lock is short), and no fsync is ever made while holding it. The log never calls user code and
 //! never touches L1.
 //!
 //! Failure model: the first write or fsync that fails puts the log in the
@@ -20,6 +21,7 @@ pub mod fileio;
 mod hint;
 mod index;
 mod lock;
+mod marks;
 mod recovery;
 mod segment;
 mod state;
@@ -35,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use crate::clock::{is_expired, Clock, Now};
 use crate::error::{Error, Result};
@@ -43,10 +45,13 @@ use crate::meta::Meta;
 use crate::options::SyncPolicy;
 use crate::record::{Kind, RecordRef};
 use crate::stats::Counters;
+use crate::stripe::ReadMostly;
+use crate::value::Value;
 
 use commit::{Commit, Turn};
 pub use compact::CompactReport;
 pub use index::key_hash;
+use index::Loc;
 use lock::DirLock;
 pub(crate) use state::State;
 use store::Draft;
@@ -87,7 +92,9 @@ pub struct LogSizes {
 /// A live value found in the log.
 #[derive(Debug, Clone)]
 pub struct Found {
-    pub value: Arc<[u8]>,
+    /// Its bytes, pointing into the segment's map (a copy only for a record
+    /// still in the append buffer).
+    pub value: Value,
     /// Absolute expiry in ms since the epoch (0: never).
     pub expires_at: u64,
     /// When the put (or load) that wrote it happened, ms since the epoch.
@@ -114,11 +121,13 @@ pub struct Log {
     dir: PathBuf,
     config: LogConfig,
     counters: Arc<Counters>,
-    state: RwLock<State>,
+    /// Read on every L2 hit: a lock whose readers share no cache line.
+    state: ReadMostly<State>,
     commit: Commit,
     /// Hashes of keys read from L2 since they were last written: the entries
     /// that retiring a segment re-appends instead of dropping.
-    read_marks: Mutex<HashSet<u64>>,
+    /// A lock-free bitset (`marks.rs`): an L2 hit takes no lock for it.
+    read_marks: marks::ReadMarks,
     /// What the disk still holds wrongly because writes failed while degraded.
     pending: Mutex<Pending>,
     /// Serialises compactions (automatic and requested).
@@ -155,12 +164,12 @@ impl Log {
         let lock = DirLock::acquire(dir, config.read_only)?;
         let state = recovery::rebuild(dir, &counters, &config)?;
         let log = Log {
+            read_marks: marks::ReadMarks::new(config.max_bytes),
             dir: dir.to_path_buf(),
             config,
             counters,
-            state: RwLock::new(state),
+            state: ReadMostly::new(state),
             commit: Commit::default(),
-            read_marks: Mutex::new(HashSet::new()),
             pending: Mutex::new(Pending::default()),
             compacting: Mutex::new(()),
             _lock: lock,
@@ -177,16 +186,16 @@ impl Log {
     /// key. Whether its dependency holds is the caller's to check.
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
         let st = self.state.read();
-        let (r, meta) = self.read_unexpired(&st, key, h, now)?;
+        let (loc, r, meta) = self.read_unexpired(&st, key, h, now)?;
         let found = Found {
-            value: Arc::from(r.value),
+            value: st.store.value_at(loc, r.value),
             expires_at: r.expires_at,
             written_at: r.written_at,
             meta: meta.map(Arc::new),
         };
         drop(st);
         if self.config.max_bytes > 0 {
-            self.read_marks.lock().insert(h);
+            self.read_marks.mark(h);
         }
         Some(found)
     }
@@ -195,7 +204,7 @@ impl Log {
     /// it or marking it read.
     pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
         let st = self.state.read();
-        let (r, meta) = self.read_unexpired(&st, key, h, now)?;
+        let (_, r, meta) = self.read_unexpired(&st, key, h, now)?;
         Some(Info {
             value_len: r.value.len() as u64,
             expires_at: r.expires_at,
@@ -211,13 +220,13 @@ impl Log {
         key: &[u8],
         h: u64,
         now: &Now,
-    ) -> Option<(RecordRef<'a>, Option<Meta>)> {
-        let r = self.read_live(st, key, h)?;
+    ) -> Option<(Loc, RecordRef<'a>, Option<Meta>)> {
+        let (loc, r) = self.read_live(st, key, h)?;
         if now.expired(r.expires_at) {
             return None;
         }
         let meta = self.meta_of(&r)?;
-        Some((r, meta))
+        Some((loc, r, meta))
     }
 
     /// A record's metadata: `Some(None)` if it has none, `None` if it has
@@ -247,11 +256,11 @@ impl Log {
     }
 
     /// `key`'s live record, verified (a record that fails is counted corrupt).
-    fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<RecordRef<'a>> {
+    fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<(Loc, RecordRef<'a>)> {
         let mut found = None;
         st.find_by(h, |loc| match st.store.indexed_as(h, loc, key) {
             Ok(Some(r)) => {
-                found = Some(r);
+                found = Some((loc, r));
                 true
             }
             Ok(None) => false,
@@ -297,7 +306,7 @@ impl Log {
         };
         let mut st = self.state.write();
         if self.config.max_bytes > 0 {
-            self.read_marks.lock().remove(&h);
+            self.read_marks.clear(h);
         }
         if self.commit.is_degraded() {
             self.forget(&mut st, key, h);

@@ -71,7 +71,10 @@ pub struct Segment {
     pub id: u32,
     pub path: PathBuf,
     file: Arc<File>,
-    map: Option<Mmap>,
+    /// Shared with the values handed out of it (`crate::value::Value`): a
+    /// remap or a deletion replaces or drops this `Arc`, never the map a
+    /// value holds.
+    map: Option<Arc<Mmap>>,
     /// Bytes in the file; all of them are covered by `map`.
     len: u64,
     /// Bytes of records in this segment that are no longer live.
@@ -176,6 +179,12 @@ impl Segment {
         }
     }
 
+    /// The map the bytes of `bytes()` are read through, to hand out values
+    /// that point into it.
+    pub fn map(&self) -> Option<&Arc<Mmap>> {
+        self.map.as_ref()
+    }
+
     /// Appends `data` at the end of the file with positioned writes. On error
     /// the file is cut back to its old length, so no partial record stays.
     pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
@@ -233,7 +242,7 @@ impl Segment {
             self.map = None;
             return Ok(());
         }
-        self.map = Some(fileio::map(&self.file, &self.path, map_len)?);
+        self.map = Some(Arc::new(fileio::map(&self.file, &self.path, map_len)?));
         Ok(())
     }
 }

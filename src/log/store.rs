@@ -20,12 +20,14 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::fileio;
 use super::hint::{self, HintEntry};
 use super::index::{key_hash, Loc};
 use super::segment::{self, Segment};
 use crate::record::{self, Frame, Kind, RecordRef};
+use crate::value::Value;
 
 /// Appends collect here until this many bytes are waiting.
 pub const BUFFER_BYTES: usize = 64 * 1024;
@@ -187,6 +189,20 @@ impl Store {
             return self.buf.get((off - seg.len()) as usize..);
         }
         None
+    }
+
+    /// `value`, a part of the record at `loc` as `record` read it, handed
+    /// out without a copy: a reference into its segment's map, or a copy if
+    /// the record is still in the append buffer (which changes).
+    pub fn value_at(&self, loc: Loc, value: &[u8]) -> Value {
+        if let Some(seg) = self.segments.get(&loc.segment()) {
+            if loc.offset() < seg.len() {
+                if let Some(map) = seg.map() {
+                    return Value::mapped(map, value);
+                }
+            }
+        }
+        Value::Heap(Arc::from(value))
     }
 
     /// The checked, decoded record at `loc`.

@@ -337,6 +337,10 @@ inline std::string take_bytes(tc_bytes& b) {
 
 inline tc_slice slice_of(std::string_view s) noexcept { return tc_slice{bytes(s), s.size()}; }
 
+struct ValueFreer {
+  void operator()(tc_value* v) const noexcept { tc_value_free(v); }
+};
+
 // What a loader returned, whatever form it took (see Cache::set_loader).
 template <class R>
 std::optional<Loaded> to_loaded(R&& r) {
@@ -584,6 +588,29 @@ class KeyRange {
 // not called; a flush failure there cannot be reported, so call close()
 // first to see it. A moved-from Cache is empty: every call on it throws
 // Error(TC_INVALID_ARGUMENT).
+// A value read without copying it (Cache::get_value): a read-only view of
+// bytes the library keeps alive — memory's own copy, or the record in a
+// segment file's memory map — until this object is destroyed. Move-only.
+// The bytes never change, whatever happens to the key or the cache
+// meanwhile (overwritten, removed, compacted away, the cache closed).
+class Value {
+ public:
+  const std::uint8_t* data() const noexcept { return tc_value_data(handle_.get()); }
+  std::size_t size() const noexcept { return tc_value_len(handle_.get()); }
+  bool empty() const noexcept { return size() == 0; }
+  std::string_view view() const noexcept {
+    return size() == 0 ? std::string_view() : std::string_view(reinterpret_cast<const char*>(data()), size());
+  }
+  operator std::string_view() const noexcept { return view(); }
+  // A copy the caller owns.
+  std::string str() const { return std::string(view()); }
+
+ private:
+  friend class Cache;
+  explicit Value(tc_value* v) noexcept : handle_(v) {}
+  std::unique_ptr<tc_value, detail::ValueFreer> handle_;
+};
+
 class Cache {
  public:
   // Memory only, default sizes.
@@ -623,10 +650,11 @@ class Cache {
   //
   // A value of up to 16 KiB (detail::kGetScratch) is copied into a
   // per-thread buffer by tc_get_into, then into the string returned: one
-  // lookup and one allocation. A larger one is asked for again straight into
-  // a string of its size (the library keeps a value it found, so the second
-  // lookup finds it too, and the statistics count two hits), unless this
-  // call's loader produced it. A miss never reads tc_last_error().
+  // lookup and one allocation. A larger one is asked for again with
+  // get_value() and copied once into the string (the library keeps a value
+  // it found, so the second lookup finds it too, and the statistics count
+  // two hits), unless this call's loader produced it. A miss never reads
+  // tc_last_error().
   std::optional<std::string> get(std::string_view key) {
     std::uint8_t* scratch = detail::get_scratch();
     detail::GetCall call{detail::kGetScratch, std::nullopt};
@@ -642,23 +670,25 @@ class Cache {
     if (status == TC_NOT_FOUND) return std::nullopt;
     // TC_BUFFER_TOO_SMALL: len is the size needed.
     if (call.loaded) return std::move(call.loaded);
-    std::string value;
-    for (;;) {
-      value.resize(len);
-      call = detail::GetCall{len, std::nullopt};
-      {
-        detail::GetCallScope scope(&call);
-        status = tc_get_into(handle_.get(), detail::bytes(key), key.size(),
-                             reinterpret_cast<std::uint8_t*>(value.data()), value.size(), &len);
-      }
-      detail::check_load(status);
-      if (status == TC_OK) {
-        value.resize(len);
-        return value;
-      }
-      if (status == TC_NOT_FOUND) return std::nullopt;
-      if (call.loaded) return std::move(call.loaded);
+    std::optional<Value> value = get_value(key);
+    if (!value) return std::nullopt;
+    return value->str();
+  }
+
+  // get() without copying: the value from memory, disk or the loader as a
+  // Value that keeps the bytes where the library has them (memory's copy, or
+  // the record in the segment's memory map); nullopt if there is none. The
+  // same tiers, loader and consistency as get(); loader exceptions as get().
+  std::optional<Value> get_value(std::string_view key) {
+    tc_value* raw = nullptr;
+    Status status;
+    {
+      detail::GetCallScope scope(nullptr);
+      status = tc_get_value(handle_.get(), detail::bytes(key), key.size(), &raw);
     }
+    detail::check_load(status);
+    if (status == TC_NOT_FOUND) return std::nullopt;
+    return Value(raw);
   }
 
   // get() into the caller's buffer, without allocating. Returns nullopt if

@@ -325,3 +325,46 @@ TEST(Cache, HandleExposesTheCApi) {
   ASSERT_EQ(tc_contains(cache.handle(), reinterpret_cast<const uint8_t*>("k"), 1, &present), TC_OK);
   EXPECT_TRUE(present);
 }
+
+static_assert(!std::is_copy_constructible_v<tiercache::Value>);
+static_assert(std::is_nothrow_move_constructible_v<tiercache::Value>);
+
+TEST(Cache, GetValueIsAViewThatOutlivesTheKey) {
+  Cache cache;
+  EXPECT_EQ(cache.get_value("absent"), std::nullopt);
+  cache.put("k", "v1");
+  cache.put("e", "");
+  std::optional<tiercache::Value> v = cache.get_value("k");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->view(), "v1");
+  EXPECT_EQ(v->size(), 2u);
+  cache.put("k", "v2");
+  cache.remove("k");
+  EXPECT_EQ(std::string_view(*v), "v1");  // unchanged by the writes
+  EXPECT_EQ(v->str(), "v1");
+  std::optional<tiercache::Value> e = cache.get_value("e");
+  ASSERT_TRUE(e);
+  EXPECT_TRUE(e->empty());
+  EXPECT_EQ(e->view(), std::string_view());
+}
+
+TEST(Cache, GetValueFromDiskSurvivesClearAndClose) {
+  tctest::TempDir dir;
+  std::string big(300000, 'x');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i % 251);
+  std::optional<tiercache::Value> v;
+  {
+    // Memory far smaller than the value: the disk hit is the segment's map.
+    Cache cache(Options().dir(dir.path()).l1_capacity(16, 64 * 1024));
+    cache.put("big", big);
+    cache.flush();
+    v = cache.get_value("big");
+    ASSERT_TRUE(v);
+    cache.clear(false);
+    EXPECT_EQ(cache.get("big"), std::nullopt);
+    // get() of a value over its 16 KiB buffer takes the get_value path.
+    cache.put("big2", big);
+    EXPECT_EQ(cache.get("big2"), big);
+  }
+  EXPECT_EQ(v->view(), big);
+}

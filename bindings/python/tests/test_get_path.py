@@ -107,3 +107,23 @@ def test_miss_does_not_read_last_error(cache: tiercache.Cache, monkeypatch: pyte
     assert cache.get("absent", 5) == 5
     with pytest.raises(KeyError):
         cache["absent"]
+
+
+@pytest.mark.parametrize("l1_max_bytes", [64 * 1024 * 1024, 256 * 1024])
+def test_value_over_the_pool_buffer_from_loader_is_loaded_once(l1_max_bytes: int) -> None:
+    """A value larger than the pooled buffers is read with tc_get_value (one
+    copy); a loader's answer of that size still costs one loader call, whether
+    memory keeps it or not."""
+    big = bytes(range(256)) * (3 * 1024 * 1024 // 256)
+    calls: List[bytes] = []
+
+    def loader(key: bytes) -> bytes:
+        calls.append(key)
+        return big
+
+    with tiercache.Cache(l1_max_bytes=l1_max_bytes, loader=loader) as c:
+        assert c.get("k") == big
+        assert calls == [b"k"]
+        if l1_max_bytes > len(big):
+            assert c["k"] == big  # from memory now, through tc_get_value
+            assert calls == [b"k"]

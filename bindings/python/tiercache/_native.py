@@ -165,6 +165,11 @@ _SIGNATURES: List[Tuple[str, object, List[object]]] = [
         tc_status,
         [c_void_p, c_char_p, c_size_t, POINTER(c_uint8), c_size_t, POINTER(c_size_t)],
     ),
+    # tc_value * is an opaque handle: data and length are read through it.
+    ("tc_get_value", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(c_void_p)]),
+    ("tc_value_data", c_void_p, [c_void_p]),
+    ("tc_value_len", c_size_t, [c_void_p]),
+    ("tc_value_free", None, [c_void_p]),
     ("tc_contains", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(c_bool)]),
     ("tc_remove", tc_status, [c_void_p, c_char_p, c_size_t]),
     ("tc_remove_prefix", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(c_uint64)]),

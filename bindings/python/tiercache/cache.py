@@ -63,7 +63,7 @@ _BUFFER_TOO_SMALL = int(Status.BUFFER_TOO_SMALL)
 # during the call, so a buffer belongs to one call at a time: each cache keeps
 # a pool of them (Cache._pool; list.pop and append are atomic under the GIL),
 # as many as gets have ever run on it at once.  A buffer starts at _SCRATCH_START bytes and grows to the largest value
-# read through it, up to _SCRATCH_KEEP; a larger value gets a buffer of its own.
+# read through it, up to _SCRATCH_KEEP; a larger value is read with tc_get_value (one copy, no buffer).
 _SCRATCH_START = 64 * 1024
 _SCRATCH_KEEP = 1024 * 1024
 
@@ -369,10 +369,9 @@ class Cache(typing.MutableMapping[Any, bytes]):
         while True:
             use = scratch
             if needed > scratch[2]:
-                if needed <= _SCRATCH_KEEP:  # grow the pool's buffer
-                    scratch[:] = _new_scratch(min(max(needed, 2 * scratch[2]), _SCRATCH_KEEP))
-                else:  # a buffer for this value alone
-                    use = _new_scratch(needed)
+                if needed > _SCRATCH_KEEP:
+                    return self._get_value(k, loading)
+                scratch[:] = _new_scratch(min(max(needed, 2 * scratch[2]), _SCRATCH_KEEP))
             buf, buf_arg, _, cap_arg, value_len, value_len_ref = use
             exc = None
             call = None
@@ -395,6 +394,35 @@ class Cache(typing.MutableMapping[Any, bytes]):
             if call is not None and call.value is not None:
                 return call.value
             needed = value_len.value
+
+    def _get_value(self, k: bytes, loading: bool) -> Any:
+        """A get of a value too large for the pooled buffer, through
+        tc_get_value: the bytes object is built once, straight from the
+        library's memory (or the segment's map), instead of zeroing a buffer
+        of the value's size, copying into it and copying again.  The value or
+        _MISSING."""
+        out = c_void_p()
+        exc = None
+        if loading:
+            call = loaders.begin_call(self)
+            try:
+                status = lib.tc_get_value(self._handle, k, len(k), byref(out))
+            finally:
+                exc = loaders.end_call(call)
+        else:
+            status = lib.tc_get_value(self._handle, k, len(k), byref(out))
+        if status == _OK:
+            try:
+                n = lib.tc_value_len(out)
+                return string_at(lib.tc_value_data(out), n) if n else b""
+            finally:
+                lib.tc_value_free(out)
+        err = errors.error_for(status)  # right after the call, before anything else
+        if exc is not None:
+            raise exc
+        if status == _NOT_FOUND:
+            return _MISSING
+        raise err
 
     def __setitem__(self, key: Value, value: Value) -> None:
         """``cache[key] = value``: stores with the default TTL."""

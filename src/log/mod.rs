@@ -1,7 +1,8 @@
 //! L2: the on-disk tier, an append-only log of records in segment files.
 //!
 //! `Log` owns a cache directory while it is open: the lock, the segments, the
-//! append buffer and the in-memory index of live records. That state sits
+//! append buffer and the index of live records (a memory-mapped file plus
+//! the changes since its last checkpoint, see `index_file`). That state sits
 //! behind one `RwLock`: lookups share it, appends take it exclusively (an
 //! append is a copy into the buffer, so the write lock is short), and no
 //! fsync is ever made while holding it. The log never calls user code and
@@ -19,6 +20,7 @@ mod compact;
 pub mod fileio;
 mod hint;
 mod index;
+mod index_file;
 mod lock;
 mod recovery;
 mod segment;
@@ -32,7 +34,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -123,6 +125,8 @@ pub struct Log {
     pending: Mutex<Pending>,
     /// Serialises compactions (automatic and requested).
     compacting: Mutex<()>,
+    /// The index found an entry that does not match the log (`Index::suspect`).
+    index_suspect: Arc<AtomicBool>,
     _lock: DirLock,
 }
 
@@ -136,8 +140,8 @@ struct Pending {
 
 impl Log {
     /// Opens (creating if need be, unless read-only) the log in `dir`,
-    /// taking its lock (shared when read-only) and rebuilding the index from
-    /// the segments.
+    /// taking its lock (shared when read-only), opening the index file or
+    /// rebuilding the index from the segments.
     pub fn open(dir: &Path, config: LogConfig, counters: Arc<Counters>) -> Result<Log> {
         if config.read_only && !dir.is_dir() {
             return Err(Error::invalid(format!("no cache directory at {}", dir.display())));
@@ -154,6 +158,7 @@ impl Log {
         }
         let lock = DirLock::acquire(dir, config.read_only)?;
         let state = recovery::rebuild(dir, &counters, &config)?;
+        let index_suspect = state.suspect_flag();
         let log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -163,6 +168,7 @@ impl Log {
             read_marks: Mutex::new(HashSet::new()),
             pending: Mutex::new(Pending::default()),
             compacting: Mutex::new(()),
+            index_suspect,
             _lock: lock,
         };
         // A directory opened with a smaller bound than it was written with.
@@ -176,8 +182,17 @@ impl Log {
     /// The live, unexpired value of `key`, checked against its checksum and
     /// key. Whether its dependency holds is the caller's to check.
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
-        let st = self.state.read();
-        let (r, meta) = self.read_unexpired(&st, key, h, now)?;
+        self.repair_index();
+        let mut st = self.state.read();
+        let mut read = self.read_unexpired(&st, key, h, now);
+        if read.is_none() && st.index_suspect() {
+            // The index did not match the log: rebuilt, it is asked again.
+            drop(st);
+            self.repair_index();
+            st = self.state.read();
+            read = self.read_unexpired(&st, key, h, now);
+        }
+        let (r, meta) = read?;
         let found = Found {
             value: Arc::from(r.value),
             expires_at: r.expires_at,
@@ -194,8 +209,16 @@ impl Log {
     /// What the log knows of `key`'s live, unexpired value, without copying
     /// it or marking it read.
     pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
-        let st = self.state.read();
-        let (r, meta) = self.read_unexpired(&st, key, h, now)?;
+        self.repair_index();
+        let mut st = self.state.read();
+        let mut read = self.read_unexpired(&st, key, h, now);
+        if read.is_none() && st.index_suspect() {
+            drop(st);
+            self.repair_index();
+            st = self.state.read();
+            read = self.read_unexpired(&st, key, h, now);
+        }
+        let (r, meta) = read?;
         Some(Info {
             value_len: r.value.len() as u64,
             expires_at: r.expires_at,
@@ -246,21 +269,71 @@ impl Log {
             .collect()
     }
 
-    /// `key`'s live record, verified (a record that fails is counted corrupt).
+    /// `key`'s live record, verified (a record that fails is counted
+    /// corrupt). The record must also be the one the index entry claims (its
+    /// sequence number), and must be there at all: otherwise the index does
+    /// not match the log (see docs/CONSISTENCY.md), which is a miss, a
+    /// counted repair, and a rebuild of the index.
     fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<RecordRef<'a>> {
         let mut found = None;
-        st.find_by(h, |loc| match st.store.indexed_as(h, loc, key) {
-            Ok(Some(r)) => {
+        st.find_entry(h, |e| match st.store.indexed_as(h, e.loc, key) {
+            // Records of format 1 carry no number (0): the key and CRC decide.
+            Ok(Some(r)) if r.seq == e.seq || r.seq == 0 => {
                 found = Some(r);
                 true
             }
+            Ok(Some(_)) | Err(store::Bad::Missing) => {
+                self.counters.l2_index_repairs.fetch_add(1, Ordering::Relaxed);
+                st.mark_index_suspect();
+                false
+            }
             Ok(None) => false,
-            Err(_) => {
+            Err(store::Bad::Corrupt) => {
                 self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
                 false
             }
         });
         found
+    }
+
+    /// Rebuilds the index from the log if an entry was found not to match
+    /// it (counted in `l2_index_rebuilds`), and writes the index file anew.
+    fn repair_index(&self) {
+        if !self.index_suspect.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut st = self.state.write();
+        if !st.index_suspect() {
+            return;
+        }
+        self.counters.l2_index_rebuilds.fetch_add(1, Ordering::Relaxed);
+        let mut corrupt = 0;
+        st.rebuild_index(self.config.clock.now_ms(), &mut corrupt);
+        self.counters.corrupt_records.fetch_add(corrupt, Ordering::Relaxed);
+        self.checkpoint(&mut st);
+    }
+
+    /// Writes the index file (see `State::checkpoint`), unless the log
+    /// is read-only or degraded. A failure is counted and costs only time:
+    /// without a meta file the next open rebuilds the index from the log.
+    fn checkpoint(&self, st: &mut State) {
+        if self.config.read_only || self.commit.is_degraded() {
+            return;
+        }
+        if st.checkpoint(&self.dir).is_err() {
+            self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+            if st.index_suspect() {
+                // A slot failed its CRC while the table was written: the
+                // table is rebuilt whole from the log.
+                self.counters.l2_index_rebuilds.fetch_add(1, Ordering::Relaxed);
+                let mut corrupt = 0;
+                st.rebuild_index(self.config.clock.now_ms(), &mut corrupt);
+                self.counters.corrupt_records.fetch_add(corrupt, Ordering::Relaxed);
+                if st.checkpoint(&self.dir).is_err() {
+                    self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
     }
 
     /// A record to append now.
@@ -311,7 +384,7 @@ impl Log {
                 return None;
             }
         };
-        st.set_live(h, a.loc, a.len, |s, l| s.key_is(l, key));
+        st.set_live(h, a.entry(!encoded.is_empty()), |s, l| s.key_is(l, key));
         if let Some(m) = meta {
             st.tags.add(&m.tags, h);
         }
@@ -484,6 +557,8 @@ impl Log {
         st.store.write_buffer()?;
         st.store.sync_active()?;
         st.clear_all(a.loc, a.len);
+        // The index file says the older segments are dead before they go.
+        self.checkpoint(st);
         let active = st.store.active().id;
         let old: Vec<u32> = st.store.segments.keys().copied().filter(|id| *id != active).collect();
         for id in old {
@@ -532,7 +607,8 @@ impl Log {
     }
 
     /// On a clean close: writes a hint for the active segment too, so the
-    /// next open reads no segment record by record. Bytes before a hint's
+    /// next open reads no segment record by record, and checkpoints the
+    /// index file, so that the next open replays nothing. Bytes before a hint's
     /// length never change, so it stays right until the segment grows; then
     /// its length no longer matches and it is ignored until the seal
     /// rewrites it. A failure only costs the next open some time.
@@ -545,16 +621,25 @@ impl Log {
             return;
         }
         let (id, len) = (st.store.active().id, st.store.active().len());
-        match hint::write(&self.dir, id, len, &st.store.active_entries, st.store.is_durable()) {
-            Ok(bytes) => st.store.active_mut().hint_bytes = bytes,
-            Err(_) => {
-                self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+        // Nothing appended since an open that found the hint of this length.
+        if st.store.active_entries_from != len || !st.store.active_entries.is_empty() {
+            st.store.complete_active_entries();
+            match hint::write(&self.dir, id, len, &st.store.active_entries, st.store.is_durable()) {
+                Ok(bytes) => st.store.active_mut().hint_bytes = bytes,
+                Err(_) => {
+                    self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+                }
             }
+        }
+        if st.index_pending() > 0 || !index_file::meta_path(&self.dir).exists() {
+            self.checkpoint(&mut st);
         }
     }
 
-    /// Probes the disk if the log is degraded and the backoff allows.
+    /// Probes the disk if the log is degraded and the backoff allows; and
+    /// rebuilds the index if it was found not to match the log.
     pub fn maybe_recover(&self) {
+        self.repair_index();
         if self.commit.probe_due() {
             self.recover();
         }
@@ -643,6 +728,7 @@ impl Log {
                 if st.store.is_durable() {
                     self.commit.synced_upto(st.store.appended);
                 }
+                self.checkpoint(st);
                 self.enforce_capacity(st);
             }
             Err(e) => {

@@ -331,3 +331,40 @@ fn compaction_and_clear_keep_the_index_trusted() {
     }
     assert_eq!(verify(dir.path(), 2), (0, 0));
 }
+
+#[test]
+fn the_table_grows_as_entries_are_added_and_stays_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let capacity = |d: &Path| {
+        let b = fs::read(d.join(SLOTS)).unwrap();
+        u64::from_le_bytes(b[8..16].try_into().unwrap())
+    };
+    let n = 20_000u32;
+    {
+        let c = Cache::open(&opts(dir.path())).unwrap();
+        for i in 0..n {
+            c.put(&key(i), format!("grown {i}").as_bytes(), 0).unwrap();
+            if i == 1000 {
+                c.flush().unwrap();
+            }
+        }
+        c.check_invariants().unwrap();
+        // Grown while open (at checkpoints between puts), not only at close.
+        assert!(
+            capacity(dir.path()) > 1024,
+            "the table never grew while the cache was open"
+        );
+        c.close().unwrap();
+    }
+    let cap = capacity(dir.path());
+    assert!(
+        u64::from(n) * 4 <= cap * 3,
+        "{n} entries in a table of {cap} slots: fuller than three quarters"
+    );
+    let c = Cache::open(&opts(dir.path())).unwrap();
+    assert_eq!(c.counter("l2_index_rebuilds").unwrap(), 0);
+    for i in (0..n).step_by(37) {
+        assert_eq!(get(&c, &key(i)).unwrap(), format!("grown {i}").into_bytes());
+    }
+    c.check_invariants().unwrap();
+}

@@ -330,35 +330,55 @@ impl Index {
         self.overlay.len()
     }
 
+    /// Whether the table is too full to take the overlay: the next
+    /// checkpoint writes a new, larger table (`grow`).
+    pub fn wants_grow(&self) -> bool {
+        match &self.base {
+            Some(t) => !self.base_cleared && index_file::too_full(t.capacity(), self.len as u64),
+            None => false,
+        }
+    }
+
+    /// Writes every entry into a new table at `index.tci.tmp` in `dir`,
+    /// sized for them. Reads only: the log runs it under a lock that lets
+    /// readers in (no writer can change the index meanwhile), so growing
+    /// the table never stalls a reader.
+    pub fn grow(&self, dir: &Path, durable: bool) -> io::Result<Table> {
+        let generation = self.base.as_ref().map_or(0, |t| t.generation).max(now_nanos()) + 1;
+        let tmp = dir.join(format!("{}.tmp", index_file::SLOTS_FILE));
+        let mut t = Table::create(&tmp, index_file::capacity_for(self.len as u64), generation)?;
+        let filled = self.entries().try_for_each(|(h, e)| t.insert(h, &e));
+        if filled.is_err() || self.suspect() {
+            let _ = std::fs::remove_file(&tmp);
+            self.mark_suspect();
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a slot of the index fails its CRC",
+            ));
+        }
+        if durable {
+            t.sync()?;
+        }
+        Ok(t)
+    }
+
     /// Writes the index into its slots file in `dir`: the meta file goes
     /// first (so that a crash from here on rebuilds), then the overlay is
-    /// merged into the table (or everything into a new, larger table), then
-    /// the table is synced if `durable`. Returns the table's (generation,
-    /// capacity) for the meta file the caller writes next. On an error the
-    /// index is unchanged in memory; `Corrupt` (a bad slot) marks it suspect.
-    pub fn persist(&mut self, dir: &Path, durable: bool) -> io::Result<(u64, u64)> {
+    /// merged into the table, or `grown` (from `grow`, made since nothing
+    /// changed) replaces it, or a new table is written here when there is
+    /// none, after a clear, or when the table is too full; then the table is
+    /// synced if `durable`. Returns the table's (generation, capacity) for
+    /// the meta file the caller writes next. On an error the index is
+    /// unchanged in memory; a bad slot marks it suspect.
+    pub fn persist(&mut self, dir: &Path, durable: bool, grown: Option<Table>) -> io::Result<(u64, u64)> {
         index_file::invalidate(dir, durable)?;
-        let need = self.len as u64;
-        let fresh = match &self.base {
-            None => true,
-            Some(t) => self.base_cleared || index_file::too_full(t.capacity(), need),
-        };
-        if fresh {
-            let generation = self.base.as_ref().map_or(0, |t| t.generation).max(now_nanos()) + 1;
+        let fresh = self.base.is_none() || self.base_cleared || self.wants_grow();
+        if fresh || grown.is_some() {
+            let t = match grown {
+                Some(t) => t,
+                None => self.grow(dir, durable)?,
+            };
             let tmp = dir.join(format!("{}.tmp", index_file::SLOTS_FILE));
-            let mut t = Table::create(&tmp, index_file::capacity_for(need), generation)?;
-            let filled = self.entries().try_for_each(|(h, e)| t.insert(h, &e));
-            if filled.is_err() || self.suspect() {
-                let _ = std::fs::remove_file(&tmp);
-                self.mark_suspect();
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "a slot of the index fails its CRC",
-                ));
-            }
-            if durable {
-                t.sync()?;
-            }
             std::fs::rename(&tmp, index_file::slots_path(dir))?;
             self.base = Some(t);
             self.base_cleared = false;
@@ -463,7 +483,7 @@ mod tests {
         for k in 10..2000u64 {
             idx.insert(k, at(k), |_| false);
         }
-        let (generation, cap) = idx.persist(dir.path(), false).unwrap();
+        let (generation, cap) = idx.persist(dir.path(), false, None).unwrap();
         assert_eq!(idx.pending(), 0);
         let n = idx.len();
         // Reopened from the file alone.
@@ -481,14 +501,14 @@ mod tests {
         assert_eq!(idx.remove(1500, |_| true), None);
         idx.insert(7, at(5), |l| l.offset() % 100 == 5);
         assert_eq!(idx.iter().count(), n);
-        idx.persist(dir.path(), false).unwrap();
+        idx.persist(dir.path(), false, None).unwrap();
         assert_eq!(idx.get(1500, |_| true), None);
         assert_eq!(idx.all_of(7).len(), 3);
         assert!(!idx.suspect());
         idx.clear();
         assert_eq!(idx.get(7, |_| true), None);
         assert_eq!(idx.iter().count(), 0);
-        idx.persist(dir.path(), false).unwrap();
+        idx.persist(dir.path(), false, None).unwrap();
         assert_eq!(idx.iter().count(), 0);
     }
 }

@@ -127,6 +127,9 @@ pub struct Log {
     compacting: Mutex<()>,
     /// The index found an entry that does not match the log (`Index::suspect`).
     index_suspect: Arc<AtomicBool>,
+    /// A checkpoint was put off because the index's table must grow, which
+    /// `grow_index` does without stalling readers.
+    index_grow_due: AtomicBool,
     _lock: DirLock,
 }
 
@@ -169,6 +172,7 @@ impl Log {
             pending: Mutex::new(Pending::default()),
             compacting: Mutex::new(()),
             index_suspect,
+            index_grow_due: AtomicBool::new(false),
             _lock: lock,
         };
         // A directory opened with a smaller bound than it was written with.
@@ -316,11 +320,48 @@ impl Log {
     /// Writes the index file (see `State::checkpoint`), unless the log
     /// is read-only or degraded. A failure is counted and costs only time:
     /// without a meta file the next open rebuilds the index from the log.
+    /// If the table must grow, the checkpoint is put off to `grow_index`
+    /// (skipping one is safe: the files stay as the last one left them, and
+    /// an open replays the longer tail, or rebuilds if a segment they list
+    /// was deleted meanwhile).
     fn checkpoint(&self, st: &mut State) {
         if self.config.read_only || self.commit.is_degraded() {
             return;
         }
-        if st.checkpoint(&self.dir).is_err() {
+        if st.index_wants_grow() {
+            self.index_grow_due.store(true, Ordering::Relaxed);
+            return;
+        }
+        self.checkpoint_now(st, None);
+    }
+
+    /// Grows the index's table if a checkpoint was put off for it: the new
+    /// table is written under an upgradable read lock (readers go on; writers
+    /// wait), then installed under the write lock, which takes only the
+    /// rename and the meta file.
+    fn grow_index(&self) {
+        if !self.index_grow_due.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let st = self.state.upgradable_read();
+        if self.config.read_only || self.commit.is_degraded() || !st.index_wants_grow() {
+            return;
+        }
+        match st.grow_index(&self.dir) {
+            Ok(table) => {
+                let mut st = parking_lot::RwLockUpgradableReadGuard::upgrade(st);
+                self.checkpoint_now(&mut st, Some(table));
+            }
+            Err(_) => {
+                self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+                drop(st);
+                self.repair_index();
+            }
+        }
+    }
+
+    fn checkpoint_now(&self, st: &mut State, grown: Option<index_file::Table>) {
+        if st.checkpoint_with(&self.dir, grown).is_err() {
             self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
             if st.index_suspect() {
                 // A slot failed its CRC while the table was written: the
@@ -632,7 +673,9 @@ impl Log {
             }
         }
         if st.index_pending() > 0 || !index_file::meta_path(&self.dir).exists() {
-            self.checkpoint(&mut st);
+            // Closing: no reader to keep going, so a table that must grow
+            // grows here.
+            self.checkpoint_now(&mut st, None);
         }
     }
 
@@ -640,6 +683,7 @@ impl Log {
     /// rebuilds the index if it was found not to match the log.
     pub fn maybe_recover(&self) {
         self.repair_index();
+        self.grow_index();
         if self.commit.probe_due() {
             self.recover();
         }
@@ -700,7 +744,14 @@ impl Log {
     /// Checks that the counts agree with the records (see `State::check`).
     #[doc(hidden)]
     pub fn check_invariants(&self) -> std::result::Result<(), String> {
-        self.state.read().check()
+        let checked = self.state.read().check();
+        if checked.is_err() && self.index_suspect.load(Ordering::Relaxed) {
+            // The check met a slot that fails its CRC (marking the index
+            // suspect): as any reader would, repair, then check again.
+            self.repair_index();
+            return self.state.read().check();
+        }
+        checked
     }
 
     /// Calls `f` with every live record (expired ones included), in no order.

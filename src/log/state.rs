@@ -74,10 +74,26 @@ impl State {
     /// readable last record, no meta file is written (the next open
     /// rebuilds).
     pub fn checkpoint(&mut self, dir: &Path) -> io::Result<()> {
+        self.checkpoint_with(dir, None)
+    }
+
+    /// Whether the index's table must grow at the next checkpoint.
+    pub fn index_wants_grow(&self) -> bool {
+        self.index.wants_grow()
+    }
+
+    /// The index in a new, larger table (see `Index::grow`): reads only.
+    pub fn grow_index(&self, dir: &Path) -> io::Result<super::index_file::Table> {
+        self.index.grow(dir, self.store.is_durable())
+    }
+
+    /// `checkpoint`, installing `grown` (from `grow_index`, with nothing
+    /// changed since) as the table.
+    pub fn checkpoint_with(&mut self, dir: &Path, grown: Option<super::index_file::Table>) -> io::Result<()> {
         self.store.write_buffer()?;
         self.store.sync_active()?;
         let durable = self.store.is_durable();
-        let (generation, capacity) = self.index.persist(dir, durable)?;
+        let (generation, capacity) = self.index.persist(dir, durable, grown)?;
         let watermark = self.store.last_seq();
         let anchor = match self.store.last_loc {
             _ if watermark == 0 => None,

@@ -267,7 +267,9 @@ impl Index {
         };
         self.tagged += u64::from(e.has_meta);
         match old {
-            Some(o) => self.tagged -= u64::from(o.has_meta),
+            // Saturating: the counts of an index file are only as good as
+            // its checksum (a forged meta file must not make this panic).
+            Some(o) => self.tagged = self.tagged.saturating_sub(u64::from(o.has_meta)),
             None => self.len += 1,
         }
         old
@@ -288,8 +290,8 @@ impl Index {
             *list = Locs::from_vec(v);
         }
         let old = old?;
-        self.len -= 1;
-        self.tagged -= u64::from(old.has_meta);
+        self.len = self.len.saturating_sub(1);
+        self.tagged = self.tagged.saturating_sub(u64::from(old.has_meta));
         Some(old)
     }
 

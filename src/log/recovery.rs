@@ -82,6 +82,7 @@ pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig) -> Result<St
         }
         return Ok(state);
     }
+    let cleared = last_clear.is_some();
     if let Some(clear_id) = last_clear {
         finish_clear(&mut state.store, clear_id)
             .map_err(|e| Error::io(format!("finish an interrupted clear in {}", dir.display()), e))?;
@@ -91,7 +92,8 @@ pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig) -> Result<St
     // A trusted index file with a short tail stays as it is (the tail is
     // replayed again should the process end before the next checkpoint);
     // otherwise the index file is written now.
-    if !trusted || sealed || state.index_pending() > TAIL_KEPT_IN_MEMORY {
+    // (A clear in the tail deleted segments the index file still lists.)
+    if !trusted || sealed || cleared || state.index_pending() > TAIL_KEPT_IN_MEMORY {
         // Only an optimisation: the next open rebuilds if this fails.
         if state.checkpoint(dir).is_err() {
             counters.io_errors.fetch_add(1, Ordering::Relaxed);

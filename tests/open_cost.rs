@@ -20,6 +20,11 @@ fn opts(dir: &Path) -> Options {
     let mut o = Options::with_dir(dir);
     // Every get is an L2 hit and L1 keeps nothing that would count as index.
     o.l1_max_entries = 1;
+    // TIERCACHE_OPEN_UNBOUNDED=1: no L2 bound, so the log keeps no read
+    // marks (the set of keys read, which retiring a segment consults).
+    if std::env::var("TIERCACHE_OPEN_UNBOUNDED").is_ok_and(|v| v == "1") {
+        o.l2_max_bytes = 0;
+    }
     o
 }
 

@@ -332,6 +332,13 @@ impl Index {
         self.overlay.len()
     }
 
+    /// A slot failed its CRC where the table was being written: the index
+    /// is suspect (the log rebuilds it), and this is the error to return.
+    fn bad_slot(&self) -> io::Error {
+        self.mark_suspect();
+        io::Error::new(io::ErrorKind::InvalidData, "a slot of the index fails its CRC")
+    }
+
     /// Whether the table is too full to take the overlay: the next
     /// checkpoint writes a new, larger table (`grow`).
     pub fn wants_grow(&self) -> bool {
@@ -352,11 +359,7 @@ impl Index {
         let filled = self.entries().try_for_each(|(h, e)| t.insert(h, &e));
         if filled.is_err() || self.suspect() {
             let _ = std::fs::remove_file(&tmp);
-            self.mark_suspect();
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "a slot of the index fails its CRC",
-            ));
+            return Err(self.bad_slot());
         }
         if durable {
             t.sync()?;
@@ -399,11 +402,7 @@ impl Index {
             if merged.is_err() {
                 // The table is now neither the old state nor the new one:
                 // the caller rebuilds the index from the log.
-                self.mark_suspect();
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "a slot of the index fails its CRC",
-                ));
+                return Err(self.bad_slot());
             }
             if durable {
                 t.sync()?;

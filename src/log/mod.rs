@@ -186,24 +186,12 @@ impl Log {
     /// The live, unexpired value of `key`, checked against its checksum and
     /// key. Whether its dependency holds is the caller's to check.
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
-        self.repair_index();
-        let mut st = self.state.read();
-        let mut read = self.read_unexpired(&st, key, h, now);
-        if read.is_none() && st.index_suspect() {
-            // The index did not match the log: rebuilt, it is asked again.
-            drop(st);
-            self.repair_index();
-            st = self.state.read();
-            read = self.read_unexpired(&st, key, h, now);
-        }
-        let (r, meta) = read?;
-        let found = Found {
+        let found = self.with_unexpired(key, h, now, |r, meta| Found {
             value: Arc::from(r.value),
             expires_at: r.expires_at,
             written_at: r.written_at,
             meta: meta.map(Arc::new),
-        };
-        drop(st);
+        })?;
         if self.config.max_bytes > 0 {
             self.read_marks.lock().insert(h);
         }
@@ -213,22 +201,37 @@ impl Log {
     /// What the log knows of `key`'s live, unexpired value, without copying
     /// it or marking it read.
     pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
-        self.repair_index();
-        let mut st = self.state.read();
-        let mut read = self.read_unexpired(&st, key, h, now);
-        if read.is_none() && st.index_suspect() {
-            drop(st);
-            self.repair_index();
-            st = self.state.read();
-            read = self.read_unexpired(&st, key, h, now);
-        }
-        let (r, meta) = read?;
-        Some(Info {
+        self.with_unexpired(key, h, now, |r, meta| Info {
             value_len: r.value.len() as u64,
             expires_at: r.expires_at,
             written_at: r.written_at,
             meta,
         })
+    }
+
+    /// Calls `f` with `key`'s live, unexpired record under the log's read
+    /// lock. If the index was found not to match the log on the way, it is
+    /// rebuilt and asked again.
+    fn with_unexpired<T>(
+        &self,
+        key: &[u8],
+        h: u64,
+        now: &Now,
+        f: impl FnOnce(RecordRef<'_>, Option<Meta>) -> T,
+    ) -> Option<T> {
+        self.repair_index();
+        {
+            let st = self.state.read();
+            match self.read_unexpired(&st, key, h, now) {
+                Some((r, meta)) => return Some(f(r, meta)),
+                None if !st.index_suspect() => return None,
+                None => {}
+            }
+        }
+        self.repair_index();
+        let st = self.state.read();
+        let (r, meta) = self.read_unexpired(&st, key, h, now)?;
+        Some(f(r, meta))
     }
 
     /// `key`'s live record, if it has not expired, with its metadata.

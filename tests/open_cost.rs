@@ -7,6 +7,10 @@
 //! TIERCACHE_OPEN_ENTRIES=200000 cargo test --release --test open_cost -- --ignored --nocapture
 //! ```
 //!
+//! `TIERCACHE_OPEN_NO_INDEX=1` deletes the index's meta file before each
+//! open (a rebuild from the hint files); `TIERCACHE_OPEN_UNBOUNDED=1` opens
+//! without an L2 bound (no read marks).
+//!
 //! Each measurement runs in a fresh process (this test binary run again), so
 //! that memory freed by filling the directory cannot hide what the open adds.
 
@@ -49,6 +53,11 @@ fn open_cost_child() {
         return;
     };
     let n: u64 = std::env::var("TIERCACHE_OPEN_ENTRIES").unwrap().parse().unwrap();
+    if std::env::var("TIERCACHE_OPEN_NO_INDEX").is_ok_and(|v| v == "1") {
+        // The open rebuilds the index from the hints and writes the table:
+        // what the first open after an upgrade, or after a damaged index, costs.
+        let _ = std::fs::remove_file(Path::new(&dir).join("index.tcm"));
+    }
     let anon0 = status_kib("RssAnon:");
     let t = Instant::now();
     let c = Cache::open(&opts(Path::new(&dir))).unwrap();

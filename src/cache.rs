@@ -1000,6 +1000,14 @@ impl Cache {
                 .counters
                 .dependency_misses
                 .load(std::sync::atomic::Ordering::Relaxed),
+            "l2_index_rebuilds" => self
+                .counters
+                .l2_index_rebuilds
+                .load(std::sync::atomic::Ordering::Relaxed),
+            "l2_index_repairs" => self
+                .counters
+                .l2_index_repairs
+                .load(std::sync::atomic::Ordering::Relaxed),
             "tag_index_tags" => self.log.as_ref().map_or(0, |l| l.tag_sizes().0),
             "tag_index_entries" => self.log.as_ref().map_or(0, |l| l.tag_sizes().1),
             _ => return None,

@@ -1037,6 +1037,11 @@ struct Run<'a> {
     own_compactions: u64,
     /// Segments the cache's own background thread compacted, in earlier opens.
     bg_compactions: u64,
+    /// Keys that may hold an expired entry in L2 that the model no longer
+    /// tracks: since a reopen or crash (an open that trusts the index file
+    /// does not read the records, so it keeps entries that expired while the
+    /// cache was closed until purge_expired drops them).
+    maybe_expired_in_l2: HashSet<Vec<u8>>,
     /// The last `HELD` values `get_value` gave, with their bytes then.
     /// Declared last: they outlive the target (a value may outlive its cache).
     held: Vec<(Held, Vec<u8>, String)>,
@@ -1069,6 +1074,7 @@ impl<'a> Run<'a> {
             given_all: HashMap::new(),
             own_compactions: 0,
             bg_compactions: 0,
+            maybe_expired_in_l2: HashSet::new(),
             held: Vec::new(),
         };
         run.open()?;
@@ -1311,7 +1317,9 @@ impl<'a> Run<'a> {
                 self.open()?;
                 let now = self.now();
                 if self.cfg.dir {
-                    // Expired records are not indexed again at open.
+                    // Expired entries may stay in L2 until purged (see
+                    // `maybe_expired_in_l2`); the model forgets them.
+                    self.note_maybe_expired(now);
                     self.model.retain(|_, e| live(e, now));
                     for e in self.model.values_mut() {
                         e.in_l1 = false;
@@ -1482,10 +1490,25 @@ impl<'a> Run<'a> {
         ))
     }
 
+    /// Before a reopen or crash forgets them: every key without a live
+    /// value may hold an expired entry in L2.
+    fn note_maybe_expired(&mut self, now: u64) {
+        for k in &self.cfg.keys {
+            if self.model.get(k).is_none_or(|e| !live(e, now)) {
+                self.maybe_expired_in_l2.insert(k.clone());
+            }
+        }
+    }
+
     fn check_purge(&mut self) -> Check {
         let now = self.now();
         let expired: Vec<(&Vec<u8>, &Entry)> = self.model.iter().filter(|(_, e)| !live(e, now)).collect();
-        let upper = expired.len() as u64;
+        let untracked = self
+            .maybe_expired_in_l2
+            .iter()
+            .filter(|k| !expired.iter().any(|(e, _)| e == k))
+            .count();
+        let upper = (expired.len() + untracked) as u64;
         let lower = expired.iter().filter(|(_, e)| e.in_l1).count() as u64;
         let names: Vec<String> = expired
             .iter()
@@ -1499,6 +1522,7 @@ impl<'a> Run<'a> {
             "purge_expired returned {n}; the model has {upper} keys with an expired entry ({lower} certainly in L1): {names:?}"
         );
         self.model.retain(|_, e| live(e, now));
+        self.maybe_expired_in_l2.clear();
         Ok(())
     }
 
@@ -1529,6 +1553,7 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let now = self.now();
+        self.note_maybe_expired(now);
         // What survived, read without the loader's help.
         let mut got: BTreeMap<Vec<u8>, Arc<[u8]>> = BTreeMap::new();
         for k in self.cfg.keys.clone() {

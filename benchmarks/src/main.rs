@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p tiercache-benchmarks -- <workload>... [--quick]
-//! workloads: l1-hit l2-hit put put-durable zipf hit-ratio memory all
+//! workloads: shared-lib l1-hit l2-hit put put-durable zipf hit-ratio memory all
 //! ```
 //!
 //! Rounds interleave the systems (round 1 of each, then round 2 of each...),
@@ -13,6 +13,7 @@
 //! Nothing here asserts on time.
 
 mod peers;
+mod shared;
 
 use std::path::Path;
 use std::time::Instant;
@@ -694,19 +695,30 @@ fn main() {
     }
     args.retain(|a| a != "--quick");
     if args.is_empty() || args.iter().any(|a| a == "all") {
-        args = ["l1-hit", "l2-hit", "put", "put-durable", "zipf", "hit-ratio", "memory"]
-            .map(String::from)
-            .to_vec();
+        args = [
+            "shared-lib",
+            "l1-hit",
+            "l2-hit",
+            "put",
+            "put-durable",
+            "zipf",
+            "hit-ratio",
+            "memory",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     println!(
-        "# tiercache-benchmarks: {} ({} mode, {} rounds)",
+        "# tiercache-benchmarks: {} ({} mode, {} rounds; load average {})",
         args.join(" "),
         if quick() { "quick" } else { "full" },
-        rounds()
+        rounds(),
+        shared::loadavg()
     );
     for a in &args {
         let t = Instant::now();
         match a.as_str() {
+            "shared-lib" => shared::run(),
             "l1-hit" => l1_hit(),
             "l2-hit" => l2_hit(),
             "put" => put(),
@@ -718,10 +730,14 @@ fn main() {
             "profile-l2" => profile(false),
             "profile-put" => profile(true),
             other => {
-                eprintln!("unknown workload {other}; known: l1-hit l2-hit put put-durable zipf hit-ratio memory all");
+                eprintln!("unknown workload {other}; known: shared-lib l1-hit l2-hit put put-durable zipf hit-ratio memory all");
                 std::process::exit(2);
             }
         }
-        eprintln!("({a}: {:.1} s)", t.elapsed().as_secs_f64());
+        eprintln!(
+            "({a}: {:.1} s; load average {})",
+            t.elapsed().as_secs_f64(),
+            shared::loadavg()
+        );
     }
 }

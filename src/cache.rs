@@ -95,6 +95,10 @@ struct Led<'a> {
 impl Led<'_> {
     /// Publishes `answer` to every load led, and returns it.
     fn answer(mut self, answer: Result<Value>) -> Result<Value> {
+        // Nearly always none (an L1 hit): skip building an iterator.
+        if self.flights.is_empty() {
+            return answer;
+        }
         for f in std::mem::take(&mut self.flights) {
             f.publish(answer.as_ref().map(Value::to_arc).map_err(Clone::clone));
         }
@@ -104,6 +108,9 @@ impl Led<'_> {
 
 impl Drop for Led<'_> {
     fn drop(&mut self) {
+        if self.flights.is_empty() {
+            return;
+        }
         for f in std::mem::take(&mut self.flights) {
             self.cache.memory.lock(self.h).land(self.key, &f);
             f.publish(Err(Error::new(Status::TC_PANIC, "the load of this key panicked")));

@@ -23,12 +23,23 @@ pub struct Line(pub AtomicU64);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 std::thread_local! {
-    static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    /// `usize::MAX` until the thread's first call (a const initialiser: no
+    /// lazy-initialisation state to check on every access).
+    static MINE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
 }
 
 /// The calling thread's stripe (fixed for the thread's life).
 pub fn mine() -> usize {
-    MINE.try_with(|m| *m).unwrap_or(0)
+    MINE.try_with(|m| {
+        let i = m.get();
+        if i != usize::MAX {
+            return i;
+        }
+        let i = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        m.set(i);
+        i
+    })
+    .unwrap_or(0)
 }
 
 /// A counter for statistics: relaxed, striped, summed when read.

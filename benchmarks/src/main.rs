@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p tiercache-benchmarks -- <workload>... [--quick]
-//! workloads: l1-hit l2-hit put put-durable zipf hit-ratio memory all
+//! workloads: shared-lib l1-hit l2-hit put put-durable zipf hit-ratio memory all
 //!            l1-threads
 //!            hit-ratio-traces [--traces DIR]   (not in `all`: minutes)
 //! ```
@@ -15,6 +15,7 @@
 //! Nothing here asserts on time.
 
 mod peers;
+mod shared;
 mod traces;
 
 use std::path::Path;
@@ -790,6 +791,7 @@ fn main() {
     let traces_dir = traces::dir_from_args(&mut args);
     if args.is_empty() || args.iter().any(|a| a == "all") {
         args = [
+            "shared-lib",
             "l1-hit",
             "l1-threads",
             "l2-hit",
@@ -803,14 +805,16 @@ fn main() {
         .to_vec();
     }
     println!(
-        "# tiercache-benchmarks: {} ({} mode, {} rounds)",
+        "# tiercache-benchmarks: {} ({} mode, {} rounds; load average {})",
         args.join(" "),
         if quick() { "quick" } else { "full" },
-        rounds()
+        rounds(),
+        shared::loadavg()
     );
     for a in &args {
         let t = Instant::now();
         match a.as_str() {
+            "shared-lib" => shared::run(),
             "l1-hit" => l1_hit(),
             "l1-threads" => l1_threads(),
             "l2-hit" => l2_hit(),
@@ -825,12 +829,16 @@ fn main() {
             "profile-put" => profile(true),
             other => {
                 eprintln!(
-                    "unknown workload {other}; known: l1-hit l1-threads l2-hit put put-durable zipf hit-ratio \
-                     memory hit-ratio-traces all"
+                    "unknown workload {other}; known: shared-lib l1-hit l1-threads l2-hit put put-durable zipf \
+                     hit-ratio memory hit-ratio-traces all"
                 );
                 std::process::exit(2);
             }
         }
-        eprintln!("({a}: {:.1} s)", t.elapsed().as_secs_f64());
+        eprintln!(
+            "({a}: {:.1} s; load average {})",
+            t.elapsed().as_secs_f64(),
+            shared::loadavg()
+        );
     }
 }

@@ -225,6 +225,10 @@ tcgo_ret tcgo_get_many(tc_cache *c, const tc_slice *keys, size_t n, tc_bytes *va
   return r;
 }
 
+void tcgo_bytes_free_all(tc_bytes *values, size_t n) {
+  for (size_t i = 0; i < n; i++) tc_bytes_free(&values[i]);
+}
+
 tcgo_ret tcgo_put_many(tc_cache *c, const tc_slice *keys, const tc_slice *values, size_t n,
                        uint64_t ttl_ms) {
   return ret_of(tc_put_many(c, keys, values, n, ttl_ms));

@@ -100,6 +100,9 @@ tcgo_ret tcgo_iter_next(tc_iter *it);
  * loader_result (the last one, if several loads failed). */
 tcgo_ret tcgo_get_many(tc_cache *c, const tc_slice *keys, size_t n, tc_bytes *values,
                        tc_status *statuses);
+/* tc_bytes_free of values[0..n) in one cgo call (GetMany copies every value
+ * first, then frees them all at once). */
+void tcgo_bytes_free_all(tc_bytes *values, size_t n);
 tcgo_ret tcgo_put_many(tc_cache *c, const tc_slice *keys, const tc_slice *values, size_t n,
                        uint64_t ttl_ms);
 /* tc_get_or_load with the Go function registered as cgo.Handle `handle`

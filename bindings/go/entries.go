@@ -229,13 +229,22 @@ func (c *Cache) GetMany(keys [][]byte) (values [][]byte, errs []error) {
 	lastFailed := -1
 	for i, st := range statuses {
 		if st == C.TC_OK {
-			values[i] = takeBytes(&out[i])
+			// Copied now, freed below all at once: one cgo call per batch,
+			// not one per value.
+			if out[i].len > 0 {
+				values[i] = C.GoBytes(unsafe.Pointer(out[i].data), C.int(out[i].len))
+			} else {
+				values[i] = []byte{}
+			}
 			continue
 		}
 		errs[i] = newError("GetMany", Status(st), fmt.Sprintf("key #%d", i))
 		if st == C.TC_LOADER_FAILED {
 			lastFailed = i
 		}
+	}
+	if len(out) > 0 {
+		C.tcgo_bytes_free_all(&out[0], C.size_t(len(out)))
 	}
 	if lastFailed >= 0 {
 		errs[lastFailed] = withCause(errs[lastFailed], cause)

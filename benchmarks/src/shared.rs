@@ -1,0 +1,432 @@
+//! The `shared-lib` workload: tiercache as a C program uses it — the
+//! shared library (`libtiercache.so`, loaded with `dlopen`, every call
+//! through a function pointer as through the PLT) — on working sets larger
+//! than the CPU cache, beside the peers in the same run, with the machine's
+//! load average printed with the results. Also the scaling of hits with
+//! threads (1, 2 and 4) for tiercache and the mutex-guarded LRU.
+//!
+//! The library is `$TIERCACHE_LIBRARY`, else `libtiercache.so` next to this
+//! executable (`cargo build --release` builds both into target/release).
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::peers::{Kv, Lmdb, MutexLru};
+use crate::{key, median, per_op, quick, shuffled_keys, table, value, Row};
+
+type Handle = *mut c_void;
+
+#[repr(C)]
+struct Bytes {
+    data: *mut u8,
+    len: usize,
+}
+
+/// The C functions the workloads call, looked up in the shared library.
+struct Api {
+    options_new: unsafe extern "C" fn() -> Handle,
+    options_free: unsafe extern "C" fn(Handle),
+    options_set_dir: unsafe extern "C" fn(Handle, *const c_char) -> u32,
+    options_set_l1_capacity: unsafe extern "C" fn(Handle, u64, u64) -> u32,
+    options_set_sync_policy: unsafe extern "C" fn(Handle, u32, u64) -> u32,
+    cache_open: unsafe extern "C" fn(Handle, *mut Handle) -> u32,
+    cache_close: unsafe extern "C" fn(Handle),
+    put: unsafe extern "C" fn(Handle, *const u8, usize, *const u8, usize, u64) -> u32,
+    get: unsafe extern "C" fn(Handle, *const u8, usize, *mut Bytes) -> u32,
+    bytes_free: unsafe extern "C" fn(*mut Bytes),
+    get_into: unsafe extern "C" fn(Handle, *const u8, usize, *mut u8, usize, *mut usize) -> u32,
+    /// The zero-copy read, if the library has it (a library built before
+    /// it did not: then its rows are left out, for before/after runs).
+    value: Option<ValueApi>,
+}
+
+struct ValueApi {
+    get_value: unsafe extern "C" fn(Handle, *const u8, usize, *mut Handle) -> u32,
+    value_data: unsafe extern "C" fn(Handle) -> *const u8,
+    value_len: unsafe extern "C" fn(Handle) -> usize,
+    value_free: unsafe extern "C" fn(Handle),
+}
+
+fn library_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("TIERCACHE_LIBRARY") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    exe.with_file_name("libtiercache.so")
+}
+
+impl Api {
+    // Each `sym!` is transmuted to the type of the field it fills, which
+    // spells the C signature out; annotating every call would repeat it.
+    #[allow(clippy::missing_transmute_annotations)]
+    fn load() -> (Api, PathBuf) {
+        let path = library_path();
+        let c = CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: loading the library runs no user code but its constructors.
+        let lib = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        if lib.is_null() {
+            let e = unsafe { CStr::from_ptr(libc::dlerror()) };
+            panic!(
+                "dlopen {}: {} (build it: cargo build --release)",
+                path.display(),
+                e.to_string_lossy()
+            );
+        }
+        let has = |name: &str| {
+            let n = CString::new(name).unwrap();
+            !unsafe { libc::dlsym(lib, n.as_ptr()) }.is_null()
+        };
+        macro_rules! sym {
+            ($name:literal) => {{
+                let n = CString::new($name).unwrap();
+                let p = unsafe { libc::dlsym(lib, n.as_ptr()) };
+                assert!(!p.is_null(), "{} not in {}", $name, path.display());
+                // SAFETY: the symbol is the C function of that name, whose
+                // signature the field's type spells out (include/tiercache.h).
+                unsafe { std::mem::transmute::<*mut c_void, _>(p) }
+            }};
+        }
+        let api = Api {
+            options_new: sym!("tc_options_new"),
+            options_free: sym!("tc_options_free"),
+            options_set_dir: sym!("tc_options_set_dir"),
+            options_set_l1_capacity: sym!("tc_options_set_l1_capacity"),
+            options_set_sync_policy: sym!("tc_options_set_sync_policy"),
+            cache_open: sym!("tc_cache_open"),
+            cache_close: sym!("tc_cache_close"),
+            put: sym!("tc_put"),
+            get: sym!("tc_get"),
+            bytes_free: sym!("tc_bytes_free"),
+            get_into: sym!("tc_get_into"),
+            value: has("tc_get_value").then(|| ValueApi {
+                get_value: sym!("tc_get_value"),
+                value_data: sym!("tc_value_data"),
+                value_len: sym!("tc_value_len"),
+                value_free: sym!("tc_value_free"),
+            }),
+        };
+        (api, path)
+    }
+}
+
+/// How a get through the shared library reads the value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// `tc_get` + `tc_bytes_free` (the library's copy, read in place).
+    Get,
+    /// `tc_get_into` a reused buffer.
+    Into,
+    /// `tc_get_value`, read in place, `tc_value_free`: no copy.
+    Value,
+}
+
+/// A cache opened through the shared library.
+struct So<'a> {
+    api: &'a Api,
+    h: Handle,
+    read: Read,
+}
+
+unsafe impl Send for So<'_> {}
+unsafe impl Sync for So<'_> {}
+
+thread_local! {
+    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 1 << 20]);
+}
+
+impl<'a> So<'a> {
+    fn open(api: &'a Api, dir: Option<&Path>, l1_entries: u64, l1_bytes: u64, read: Read) -> So<'a> {
+        unsafe {
+            let o = (api.options_new)();
+            if let Some(d) = dir {
+                let p = CString::new(d.to_str().unwrap()).unwrap();
+                assert_eq!((api.options_set_dir)(o, p.as_ptr()), 0);
+            }
+            assert_eq!((api.options_set_l1_capacity)(o, l1_entries, l1_bytes), 0);
+            assert_eq!((api.options_set_sync_policy)(o, 0, 0), 0);
+            let mut h = std::ptr::null_mut();
+            assert_eq!((api.cache_open)(o, &mut h), 0);
+            (api.options_free)(o);
+            So { api, h, read }
+        }
+    }
+
+    fn with(&self, read: Read) -> So<'a> {
+        So {
+            api: self.api,
+            h: self.h,
+            read,
+        }
+    }
+}
+
+impl Kv for So<'_> {
+    fn get(&self, _t: usize, k: &[u8]) -> Option<Vec<u8>> {
+        // Like the other peers' `get`, the value is read (its first and
+        // last byte) but, unlike them, not copied a second time: the C
+        // caller reads it where the library put it.
+        let a = self.api;
+        unsafe {
+            match self.read {
+                Read::Get => {
+                    let mut out = Bytes {
+                        data: std::ptr::null_mut(),
+                        len: 0,
+                    };
+                    if (a.get)(self.h, k.as_ptr(), k.len(), &mut out) != 0 {
+                        return None;
+                    }
+                    std::hint::black_box(out.data);
+                    (a.bytes_free)(&mut out);
+                }
+                Read::Into => {
+                    let st = BUF.with(|b| {
+                        let mut b = b.borrow_mut();
+                        let mut n = 0;
+                        (a.get_into)(self.h, k.as_ptr(), k.len(), b.as_mut_ptr(), b.len(), &mut n)
+                    });
+                    if st != 0 {
+                        return None;
+                    }
+                }
+                Read::Value => {
+                    let a = a.value.as_ref().expect("tc_get_value in the library");
+                    let mut v = std::ptr::null_mut();
+                    if (a.get_value)(self.h, k.as_ptr(), k.len(), &mut v) != 0 {
+                        return None;
+                    }
+                    std::hint::black_box(((a.value_data)(v), (a.value_len)(v)));
+                    (a.value_free)(v);
+                }
+            }
+        }
+        Some(Vec::new())
+    }
+    fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
+        let st = unsafe { (self.api.put)(self.h, k.as_ptr(), k.len(), v.as_ptr(), v.len(), 0) };
+        assert_eq!(st, 0, "tc_put");
+    }
+}
+
+/// The load average as /proc/loadavg gives it.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// `systems` without the `tc_get_value` rows if the library lacks it.
+fn present<'s>(api: &Api, systems: Vec<(&'s str, &'s dyn Kv)>) -> Vec<(&'s str, &'s dyn Kv)> {
+    systems
+        .into_iter()
+        .filter(|(n, _)| api.value.is_some() || !n.contains("tc_get_value"))
+        .collect()
+}
+
+fn rows(systems: &[(&str, &dyn Kv)], med: Vec<f64>) -> Vec<Row> {
+    systems
+        .iter()
+        .zip(med)
+        .map(|((n, _), m)| Row {
+            name: n.to_string(),
+            median: m,
+            note: String::new(),
+        })
+        .collect()
+}
+
+/// Gets per second over `threads` threads, each doing `per_thread` gets of
+/// its own shuffled key list; the median of the rounds.
+fn gets_per_s(s: &dyn Kv, keys: &[Vec<Vec<u8>>], threads: usize) -> f64 {
+    let mut samples = Vec::new();
+    for _ in 0..crate::rounds() {
+        let t = Instant::now();
+        std::thread::scope(|sc| {
+            for (th, ks) in keys.iter().enumerate().take(threads) {
+                sc.spawn(move || {
+                    let hits = s.get_all(th, ks);
+                    assert_eq!(hits, ks.len() as u64, "every get should hit");
+                });
+            }
+        });
+        let n: usize = keys.iter().take(threads).map(Vec::len).sum();
+        samples.push(n as f64 / t.elapsed().as_secs_f64());
+    }
+    median(samples)
+}
+
+pub fn run() {
+    let (api, path) = Api::load();
+    println!("\n# through the shared library {}", path.display());
+    println!("load average at start: {}", loadavg());
+    let ops = if quick() { 20_000 } else { 200_000 };
+
+    // L1 hits, 100 B, 100k keys (larger than the CPU cache with the maps'
+    // overhead), 1 thread.
+    let n = if quick() { 10_000 } else { 100_000 };
+    let v = value(100);
+    let get = So::open(&api, None, 0, 1 << 30, Read::Get);
+    let lru = MutexLru::new(n as usize * 2);
+    for i in 0..n {
+        get.put(0, &key(i), &v);
+        lru.put(0, &key(i), &v);
+    }
+    let into = get.with(Read::Into);
+    let zc = get.with(Read::Value);
+    let names = [
+        "tiercache tc_get+free (.so)",
+        "tc_get_into (.so)",
+        "tc_get_value (.so)",
+        "lru::LruCache + Mutex",
+    ];
+    let all: Vec<(&str, &dyn Kv)> = vec![(names[0], &get), (names[1], &into), (names[2], &zc), (names[3], &lru)];
+    let systems = present(&api, all);
+    let keys = shuffled_keys(n, ops, 7);
+    let med = per_op(&systems, keys.len(), |_, s, k| {
+        s.get_all(0, &keys[..k]);
+    });
+    table(
+        &format!(
+            "L1 hit via the .so, 100 B values, {n} keys, 1 thread (load {})",
+            loadavg()
+        ),
+        "ns/op",
+        &rows(&systems, med),
+    );
+
+    // Scaling of L1 hits with threads.
+    let per_thread: Vec<Vec<Vec<u8>>> = (0..4).map(|t| shuffled_keys(n, ops / 2, 100 + t)).collect();
+    println!(
+        "\n## L1 hit scaling, 100 B, {n} keys: gets/s (and / 1 thread) (load {})\n",
+        loadavg()
+    );
+    println!("| system | 1 thread | 2 threads | 4 threads |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (name, s) in present(
+        &api,
+        vec![(names[0], &get as &dyn Kv), (names[2], &zc), (names[3], &lru)],
+    ) {
+        let r: Vec<f64> = [1, 2, 4].iter().map(|t| gets_per_s(s, &per_thread, *t)).collect();
+        println!(
+            "| {name} | {:.0} | {:.0} ({:.2}×) | {:.0} ({:.2}×) |",
+            r[0],
+            r[1],
+            r[1] / r[0],
+            r[2],
+            r[2] / r[0]
+        );
+    }
+    drop((get, into, zc, lru));
+
+    // L2 hits: 1 KiB over 200k keys, 16 KiB over 20k; L1 holds 64 entries.
+    for (len, n) in [
+        (1024usize, if quick() { 20_000u64 } else { 200_000 }),
+        (16 * 1024, if quick() { 2_000 } else { 20_000 }),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        let d = |name: &str| {
+            let p = root.path().join(name);
+            std::fs::create_dir_all(&p).unwrap();
+            p
+        };
+        let v = value(len);
+        let get = So::open(&api, Some(&d("tiercache")), 64, 0, Read::Get);
+        let lmdb = Lmdb::open(&d("lmdb"), false);
+        for i in 0..n {
+            get.put(0, &key(i), &v);
+            lmdb.put(0, &key(i), &v);
+        }
+        let into = get.with(Read::Into);
+        let zc = get.with(Read::Value);
+        let names = [
+            "tiercache tc_get+free (.so)",
+            "tc_get_into (.so)",
+            "tc_get_value (.so)",
+            "LMDB (heed), copy out",
+        ];
+        let systems = present(
+            &api,
+            vec![(names[0], &get), (names[1], &into), (names[2], &zc), (names[3], &lmdb)],
+        );
+        let keys = shuffled_keys(n, ops / if len > 1024 { 4 } else { 1 }, 11);
+        for (_, s) in &systems {
+            s.get_all(0, &keys); // warm the page cache
+        }
+        let med = per_op(&systems, keys.len(), |_, s, k| {
+            s.get_all(0, &keys[..k]);
+        });
+        table(
+            &format!(
+                "L2 hit via the .so, {len} B values, {n} keys, L1 64 entries, page cache warm, 1 thread (load {})",
+                loadavg()
+            ),
+            "ns/op",
+            &rows(&systems, med),
+        );
+        if len == 1024 {
+            let per_thread: Vec<Vec<Vec<u8>>> = (0..4).map(|t| shuffled_keys(n, ops / 4, 200 + t)).collect();
+            println!(
+                "\n## L2 hit scaling, 1 KiB, {n} keys: gets/s (and / 1 thread) (load {})\n",
+                loadavg()
+            );
+            println!("| system | 1 thread | 2 threads | 4 threads |");
+            println!("| --- | ---: | ---: | ---: |");
+            for (name, s) in present(
+                &api,
+                vec![(names[0], &get as &dyn Kv), (names[2], &zc), (names[3], &lmdb)],
+            ) {
+                let r: Vec<f64> = [1, 2, 4].iter().map(|t| gets_per_s(s, &per_thread, *t)).collect();
+                println!(
+                    "| {name} | {:.0} | {:.0} ({:.2}×) | {:.0} ({:.2}×) |",
+                    r[0],
+                    r[1],
+                    r[1] / r[0],
+                    r[2],
+                    r[2] / r[0]
+                );
+            }
+        }
+    }
+
+    // Puts, no fsync: 100 B and 16 KiB over 50k keys.
+    for len in [100usize, 16 * 1024] {
+        let root = tempfile::tempdir().unwrap();
+        let d = |name: &str| {
+            let p = root.path().join(name);
+            std::fs::create_dir_all(&p).unwrap();
+            p
+        };
+        let v = value(len);
+        let tc = So::open(&api, Some(&d("tiercache")), 0, 64 << 20, Read::Get);
+        let lmdb = Lmdb::open(&d("lmdb"), false);
+        let nkeys = if quick() { 5_000 } else { 50_000 };
+        let count = ops / if len > 1024 { 4 } else { 1 };
+        let keys = shuffled_keys(nkeys, count, 13);
+        let names = [
+            "tiercache tc_put (.so, sync never)",
+            "LMDB (heed, NO_SYNC, txn per put)",
+        ];
+        let systems: Vec<(&str, &dyn Kv)> = vec![(names[0], &tc), (names[1], &lmdb)];
+        let med = per_op(&systems, keys.len(), |_, s, k| s.put_all(0, &keys[..k], &v));
+        table(
+            &format!(
+                "put via the .so, no fsync, {len} B values, over {nkeys} keys, 1 thread (load {})",
+                loadavg()
+            ),
+            "ns/op",
+            &rows(&systems, med),
+        );
+    }
+    println!("\nload average at end: {}", loadavg());
+}
+
+impl Drop for So<'_> {
+    fn drop(&mut self) {
+        // Only the handle that opened the cache closes it (`with` copies
+        // share it): those read with `Read::Get`.
+        if self.read == Read::Get {
+            unsafe { (self.api.cache_close)(self.h) };
+        }
+    }
+}

@@ -126,6 +126,23 @@ typedef enum tc_sync_policy {
 } tc_sync_policy;
 
 /*
+ How L1 chooses what to evict.
+ */
+typedef enum tc_l1_policy {
+  /*
+   Least recently used (default). A hit locks its shard exclusively.
+   */
+  TC_L1_LRU = 0,
+  /*
+   S3-FIFO: a small FIFO for new keys, a main FIFO with reinsertion of
+   entries hit since they were last looked at, and a ghost FIFO of the
+   hashes of recently evicted keys. Scan-resistant; a hit takes its
+   shard's lock shared.
+   */
+  TC_L1_S3FIFO = 1,
+} tc_l1_policy;
+
+/*
  An open cache: an opaque handle. Every function taking one is safe to
  call from many threads at once; `tc_cache_shutdown` too; only
  `tc_cache_close` must be the last call. Every function taking a handle
@@ -876,9 +893,9 @@ enum tc_status tc_cache_set_loader(struct tc_cache *cache,
 
 /*
  Creates options with every default: memory only (no directory), L1 bounded
- at 64 MiB of keys plus values and no entry bound, L2 bounded at 1 GiB on
- disk, write-through, `TC_SYNC_ON_FLUSH`, no default TTL, values up to
- 16 MiB, L2 segments of 64 MiB.
+ at 64 MiB of keys plus values and no entry bound, evicting by LRU, L2
+ bounded at 1 GiB on disk, write-through, `TC_SYNC_ON_FLUSH`, no default
+ TTL, values up to 16 MiB, L2 segments of 64 MiB.
 
  Ownership: the caller owns the result and frees it with `tc_options_free`
  (`tc_cache_open` copies what it needs). Returns NULL only if memory is
@@ -920,6 +937,20 @@ enum tc_status tc_options_set_dir(struct tc_options *opts, const char *path);
 enum tc_status tc_options_set_l1_capacity(struct tc_options *opts,
                                           uint64_t max_entries,
                                           uint64_t max_bytes);
+
+/*
+ Chooses how L1 picks what to evict: `TC_L1_LRU` (default) or
+ `TC_L1_S3FIFO` (scan-resistant, and a hit takes no exclusive lock, so
+ hits from several threads scale). Either keeps every guarantee of
+ docs/CONSISTENCY.md; only which entries stay in memory differs.
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL or `policy` is not
+ a `tc_l1_policy` value.
+
+ # Safety
+ `opts` is NULL or a live options object.
+ */
+enum tc_status tc_options_set_l1_policy(struct tc_options *opts, tc_l1_policy policy);
 
 /*
  Bounds the bytes L2 keeps on disk; 0 means no bound.

@@ -21,11 +21,11 @@ use crate::clock::{expiry, is_expired, Clock, Now};
 use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, run_loader, Flight, Join, Loaded, Loader};
 use crate::log::{key_hash, Found, Log, LogConfig, Ticket};
-use crate::memory::{Entry, Evicted, Lookup, Memory, Shard, Validity};
+use crate::memory::{Entry, Evicted, Lookup, Memory, Shard, ShardGuard, Validity};
 use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
 use crate::stats::{Counters, Stats, L2_DEGRADED, L2_NONE, L2_OK};
-use crate::sync::{MutexGuard, RwLock};
+use crate::sync::RwLock;
 use crate::value::Value;
 
 pub struct Cache {
@@ -222,6 +222,13 @@ impl Cache {
     /// Opens a cache: memory only if `opts.dir` is `None`, otherwise with its
     /// L2 in that directory (created if missing, locked while open).
     pub fn open(opts: &Options) -> Result<Cache> {
+        Cache::open_with_l1(opts, opts.l1_policy.into())
+    }
+
+    /// `open`, with L1 evicting by `l1` instead of `opts.l1_policy`: for the
+    /// hit-ratio harness, which tries S3-FIFO's knobs (benchmarks/).
+    #[doc(hidden)]
+    pub fn open_with_l1(opts: &Options, l1: crate::memory::PolicyKind) -> Result<Cache> {
         let counters = Arc::new(Counters::default());
         let log = match &opts.dir {
             None => None,
@@ -243,7 +250,7 @@ impl Cache {
             Maintenance::start(log.clone(), every)
         });
         Ok(Cache {
-            memory: Memory::new(opts.l1_max_entries, opts.l1_max_bytes),
+            memory: Memory::new(opts.l1_max_entries, opts.l1_max_bytes, l1),
             log,
             loader: RwLock::new(None),
             counters,
@@ -313,6 +320,12 @@ impl Cache {
     }
 
     fn get_hashed(&self, key: &[u8], h: u64, now: &Now, loader: Option<Arc<dyn Loader>>) -> Result<Value> {
+        // A hit the policy can count under the shard's shared lock (S3-FIFO)
+        // needs nothing else; anything else takes the exclusive path below.
+        if let Some(v) = self.memory.shared_hit(h, key, now) {
+            self.counters.l1_hits.bump();
+            return Ok(v.into());
+        }
         // Loads this call led and must still answer (see `lead`); their
         // waiters get this call's final answer, or a failure if it unwinds.
         let mut led = Led {
@@ -752,7 +765,7 @@ impl Cache {
     /// of matching keys that have a value now (on disk: a load's leader may
     /// have found it there and be about to promote it). A load of a key
     /// that has no value is not changed by the removal and stays.
-    fn removing(&self, shards: &mut [MutexGuard<'_, Shard>], matches: impl Fn(&[u8]) -> bool) {
+    fn removing(&self, shards: &mut [ShardGuard<'_>], matches: impl Fn(&[u8]) -> bool) {
         let now = Now::new(&self.clock);
         for shard in shards.iter_mut() {
             shard.hid();
@@ -993,6 +1006,14 @@ impl Cache {
             "dependency_misses" => self
                 .counters
                 .dependency_misses
+                .load(std::sync::atomic::Ordering::Relaxed),
+            "l2_index_rebuilds" => self
+                .counters
+                .l2_index_rebuilds
+                .load(std::sync::atomic::Ordering::Relaxed),
+            "l2_index_repairs" => self
+                .counters
+                .l2_index_repairs
                 .load(std::sync::atomic::Ordering::Relaxed),
             "tag_index_tags" => self.log.as_ref().map_or(0, |l| l.tag_sizes().0),
             "tag_index_entries" => self.log.as_ref().map_or(0, |l| l.tag_sizes().1),

@@ -1,11 +1,18 @@
-//! L1: the in-memory tier, a sharded LRU bounded by entries and bytes.
+//! L1: the in-memory tier, sharded, bounded by entries and bytes, with an
+//! eviction policy chosen when the cache is opened: LRU (the default) or
+//! S3-FIFO (`policy`, `s3fifo`).
 //!
-//! Each shard is an `lru::LruCache` behind its own mutex (`sync::Mutex`); a
-//! key's shard is chosen by the same 64-bit hash the L2 index uses. The bounds
-//! are split evenly between the shards, so a value larger than one shard's
-//! byte budget is never held in L1 (it is served from L2). Values are
-//! `Arc<[u8]>`: a hit clones the pointer under the lock and copies the bytes
-//! out after it is released.
+//! Each shard is a `Policy` behind its own reader-writer lock
+//! (`sync::RwLock`); a key's shard is chosen by the same 64-bit hash the L2
+//! index uses. The bounds are split evenly between the shards, so a value
+//! larger than one shard's byte budget is never held in L1 (it is served from
+//! L2). Values are `Arc<[u8]>`: a hit clones the pointer under the lock and
+//! copies the bytes out after it is released.
+//!
+//! Under S3-FIFO a hit takes the shard's lock shared (`Memory::shared_hit`):
+//! counting it is an atomic store beside the entry. Under LRU a hit relinks
+//! the list, so it takes the lock exclusively, as every write does. Either
+//! way a hit sees the shard as the last write of it left it.
 //!
 //! This module only stores and evicts; it never does I/O. The cache decides
 //! what happens to entries that leave (write-back writes dirty ones to L2):
@@ -18,15 +25,22 @@
 //! only through `wrote` (a write that changes a key's value) and `hid` (a
 //! change of the log that changes no value), which every write calls.
 
+mod policy;
+#[cfg(test)]
+mod reference;
+pub mod s3fifo;
+
+pub use policy::PolicyKind;
+pub use s3fifo::S3Params;
+
 use std::collections::HashMap;
 use std::sync::Arc;
-
-use lru::LruCache;
 
 use crate::clock::Now;
 use crate::loader::{Flight, Join};
 use crate::meta::Meta;
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{RwLock, RwLockWriteGuard};
+use policy::Policy;
 
 /// Most shards a cache has.
 const MAX_SHARDS: usize = 16;
@@ -112,7 +126,7 @@ pub fn entry_size(key: &[u8], value: &[u8]) -> u64 {
 }
 
 pub struct Shard {
-    lru: LruCache<Box<[u8]>, Entry>,
+    policy: Policy,
     bytes: u64,
     max_entries: u64,
     max_bytes: u64,
@@ -122,17 +136,23 @@ pub struct Shard {
     flights: HashMap<Box<[u8]>, Arc<Flight>>,
 }
 
+/// A shard locked exclusively: for every write, and for hits under LRU.
+pub type ShardGuard<'a> = RwLockWriteGuard<'a, Shard>;
+
 /// Cache-line aligned so that neighbouring shards' locks do not share a line.
 #[repr(align(64))]
-struct Padded(Mutex<Shard>);
+struct Padded(RwLock<Shard>);
 
 pub struct Memory {
     shards: Box<[Padded]>,
+    /// Whether the policy counts hits under a shared lock (`shared_hit`).
+    shared_hits: bool,
 }
 
 impl Memory {
-    /// An L1 bounded by `max_entries` and `max_bytes` (0: no bound on that).
-    pub fn new(max_entries: u64, max_bytes: u64) -> Memory {
+    /// An L1 bounded by `max_entries` and `max_bytes` (0: no bound on that),
+    /// evicting by `kind`.
+    pub fn new(max_entries: u64, max_bytes: u64, kind: PolicyKind) -> Memory {
         let mut n = MAX_SHARDS as u64;
         if max_entries > 0 {
             n = n.min((max_entries / MIN_ENTRIES_PER_SHARD).max(1));
@@ -142,45 +162,67 @@ impl Memory {
         }
         // A power of two, so the shard is picked with a mask.
         let n = 1u64 << (63 - n.leading_zeros());
+        let (max_entries, max_bytes) = (max_entries.div_ceil(n), max_bytes.div_ceil(n));
         let shards = (0..n)
             .map(|_| {
-                Padded(Mutex::new(Shard {
-                    lru: LruCache::unbounded(),
+                Padded(RwLock::new(Shard {
+                    policy: Policy::new(kind, max_entries, max_bytes),
                     bytes: 0,
-                    max_entries: max_entries.div_ceil(n),
-                    max_bytes: max_bytes.div_ceil(n),
+                    max_entries,
+                    max_bytes,
                     seq: 0,
                     flights: HashMap::new(),
                 }))
             })
             .collect();
-        Memory { shards }
+        Memory {
+            shards,
+            shared_hits: Policy::shared_hits(kind),
+        }
     }
 
-    /// Locks the shard of the key with hash `h`.
-    pub fn lock(&self, h: u64) -> MutexGuard<'_, Shard> {
+    fn shard(&self, h: u64) -> &RwLock<Shard> {
         // The low bits of xxh3 are as good as the high ones.
-        self.shards[(h as usize) & (self.shards.len() - 1)].0.lock()
+        &self.shards[(h as usize) & (self.shards.len() - 1)].0
+    }
+
+    /// Locks the shard of the key with hash `h`, exclusively.
+    pub fn lock(&self, h: u64) -> ShardGuard<'_> {
+        self.shard(h).write()
+    }
+
+    /// The value of `key` (hash `h`) if the policy can serve it under the
+    /// shard's shared lock and it can be served at `now`, counted as a hit
+    /// by the policy. `None` says nothing more: the caller takes the
+    /// exclusive path (`lock` and `Shard::get`), which always gives the
+    /// answer (and drops an entry that can no longer be served).
+    pub fn shared_hit(&self, h: u64, key: &[u8], now: &Now) -> Option<Arc<[u8]>> {
+        if !self.shared_hits {
+            return None;
+        }
+        let shard = self.shard(h).read();
+        let e = shard.policy.get_shared(key)?;
+        (e.valid(now) == Validity::Valid).then(|| e.value.clone())
     }
 
     /// Every shard, one at a time.
     pub fn for_each_shard(&self, mut f: impl FnMut(&mut Shard)) {
         for s in self.shards.iter() {
-            f(&mut s.0.lock());
+            f(&mut s.0.write());
         }
     }
 
     /// Every shard at once, locked in order: an operation on the whole
     /// cache holding them is atomic with respect to every write of a key.
-    pub fn lock_all(&self) -> Vec<MutexGuard<'_, Shard>> {
-        self.shards.iter().map(|s| s.0.lock()).collect()
+    pub fn lock_all(&self) -> Vec<ShardGuard<'_>> {
+        self.shards.iter().map(|s| s.0.write()).collect()
     }
 
     /// (entries, bytes) now.
     pub fn sizes(&self) -> (u64, u64) {
         let (mut entries, mut bytes) = (0, 0);
         self.for_each_shard(|s| {
-            entries += s.lru.len() as u64;
+            entries += s.policy.len() as u64;
             bytes += s.bytes;
         });
         (entries, bytes)
@@ -253,10 +295,10 @@ impl Shard {
         }
     }
 
-    /// The unexpired value of `key`, marking it most recently used. An expired
-    /// entry is dropped on the way.
+    /// The unexpired value of `key`, counted as a use by the policy. An
+    /// expired entry is dropped on the way.
     pub fn get(&mut self, key: &[u8], now: &Now) -> Lookup {
-        let Some(e) = self.lru.get(key) else {
+        let Some(e) = self.policy.get(key) else {
             return Lookup::Miss;
         };
         let validity = e.valid(now);
@@ -274,22 +316,22 @@ impl Shard {
 
     /// `key`'s entry, expired or not, without touching recency.
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
-        self.lru.peek(key)
+        self.policy.peek(key)
     }
 
     /// The keys starting with `prefix` whose entries have not expired.
     pub fn live_keys(&self, prefix: &[u8], now: &Now) -> Vec<Box<[u8]>> {
-        self.lru
+        self.policy
             .iter()
             .filter(|(k, e)| k.starts_with(prefix) && !now.expired(e.expires_at))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.into())
             .collect()
     }
 
     /// `Some(live)` if L1 has an entry for `key` (live: not expired, its
     /// dependency holding), `None` if it has none. Does not touch recency.
     pub fn peek_live(&self, key: &[u8], now: &Now) -> Option<bool> {
-        self.lru.peek(key).map(|e| e.valid(now) == Validity::Valid)
+        self.policy.peek(key).map(|e| e.valid(now) == Validity::Valid)
     }
 
     /// Whether an entry this size can be held at all.
@@ -302,14 +344,13 @@ impl Shard {
     /// for the caller to deal with (dirty ones must reach L2).
     pub fn insert(&mut self, key: &[u8], entry: Entry, evicted: &mut Vec<Evicted>) {
         self.bytes += entry_size(key, &entry.value);
-        if let Some((k, old)) = self.lru.push(key.into(), entry) {
-            // `push` hands back the replaced entry of the same key.
-            self.bytes -= entry_size(&k, &old.value);
+        if let Some(old) = self.policy.insert(key, entry) {
+            self.bytes -= entry_size(key, &old.value);
         }
-        while (self.max_entries > 0 && self.lru.len() as u64 > self.max_entries)
+        while (self.max_entries > 0 && self.policy.len() as u64 > self.max_entries)
             || (self.max_bytes > 0 && self.bytes > self.max_bytes)
         {
-            let Some((k, e)) = self.lru.pop_lru() else {
+            let Some((k, e)) = self.policy.pop_victim() else {
                 break;
             };
             self.bytes -= entry_size(&k, &e.value);
@@ -319,7 +360,7 @@ impl Shard {
 
     #[must_use = "a dirty entry taken out must be written to L2 or meant to go"]
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let e = self.lru.pop(key)?;
+        let e = self.policy.remove(key)?;
         self.bytes -= entry_size(key, &e.value);
         Some(e)
     }
@@ -328,10 +369,10 @@ impl Shard {
     #[must_use = "a dirty entry taken out must be written to L2 or meant to go"]
     pub fn remove_where(&mut self, mut doomed: impl FnMut(&[u8], &Entry) -> bool) -> Vec<Evicted> {
         let keys: Vec<Box<[u8]>> = self
-            .lru
+            .policy
             .iter()
             .filter(|(k, e)| doomed(k, e))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.into())
             .collect();
         keys.into_iter()
             .filter_map(|k| {
@@ -343,7 +384,7 @@ impl Shard {
 
     /// Calls `f` on every dirty entry, marking it clean when `f` succeeds.
     pub fn clean_dirty<E>(&mut self, mut f: impl FnMut(&[u8], &Entry) -> Result<(), E>) -> Result<(), E> {
-        for (k, e) in self.lru.iter_mut() {
+        for (k, e) in self.policy.iter_mut() {
             if e.dirty {
                 f(k, e)?;
                 e.dirty = false;
@@ -354,7 +395,7 @@ impl Shard {
 
     /// Drops every entry, dirty ones too: for a clear of the whole cache.
     pub fn clear(&mut self) {
-        self.lru.clear();
+        self.policy.clear();
         self.bytes = 0;
     }
 }
@@ -375,7 +416,7 @@ mod tests {
 
     #[test]
     fn small_bounds_use_one_shard_and_evict_lru() {
-        let m = Memory::new(2, 0);
+        let m = Memory::new(2, 0, PolicyKind::Lru);
         assert_eq!(m.shards.len(), 1);
         let mut ev = Vec::new();
         let mut s = m.lock(0);
@@ -393,7 +434,7 @@ mod tests {
 
     #[test]
     fn byte_bound_and_replacement_accounting() {
-        let m = Memory::new(0, 10);
+        let m = Memory::new(0, 10, PolicyKind::Lru);
         let mut ev = Vec::new();
         let mut s = m.lock(0);
         assert!(!s.fits(b"k", &[0; 10]));
@@ -407,7 +448,7 @@ mod tests {
 
     #[test]
     fn expired_entries_are_not_returned() {
-        let m = Memory::new(0, 0);
+        let m = Memory::new(0, 0, PolicyKind::Lru);
         assert_eq!(m.shards.len(), MAX_SHARDS);
         let mut ev = Vec::new();
         let mut s = m.lock(5);
@@ -423,6 +464,6 @@ mod tests {
         assert_eq!(s.peek_live(b"j", &after), None);
         assert!(matches!(s.get(b"k", &after), Lookup::Expired { dirty: false, .. }));
         assert!(matches!(s.get(b"k", &after), Lookup::Miss));
-        assert_eq!(s.lru.len(), 0);
+        assert_eq!(s.policy.len(), 0);
     }
 }

@@ -91,6 +91,33 @@ impl tc_sync_policy {
     }
 }
 
+/// How L1 chooses what to evict.
+#[repr(C)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum tc_l1_policy {
+    /// Least recently used (default). A hit locks its shard exclusively.
+    TC_L1_LRU = 0,
+    /// S3-FIFO: a small FIFO for new keys, a main FIFO with reinsertion of
+    /// entries hit since they were last looked at, and a ghost FIFO of the
+    /// hashes of recently evicted keys. Scan-resistant; a hit takes its
+    /// shard's lock shared.
+    TC_L1_S3FIFO = 1,
+}
+
+/// The Rust name of `tc_l1_policy`.
+pub type L1Policy = tc_l1_policy;
+
+impl tc_l1_policy {
+    pub fn from_u32(n: u32) -> Option<L1Policy> {
+        match n {
+            0 => Some(L1Policy::TC_L1_LRU),
+            1 => Some(L1Policy::TC_L1_S3FIFO),
+            _ => None,
+        }
+    }
+}
+
 /// Everything `Cache::open` needs to know.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -100,6 +127,8 @@ pub struct Options {
     pub l1_max_entries: u64,
     /// L1 bound on key plus value bytes (0: none).
     pub l1_max_bytes: u64,
+    /// How L1 chooses what to evict.
+    pub l1_policy: L1Policy,
     /// L2 bound on bytes on disk (0: none).
     pub l2_max_bytes: u64,
     pub write_policy: WritePolicy,
@@ -125,6 +154,7 @@ impl Default for Options {
             dir: None,
             l1_max_entries: DEFAULT_L1_MAX_ENTRIES,
             l1_max_bytes: DEFAULT_L1_MAX_BYTES,
+            l1_policy: L1Policy::TC_L1_LRU,
             l2_max_bytes: DEFAULT_L2_MAX_BYTES,
             write_policy: WritePolicy::TC_WRITE_THROUGH,
             sync_policy: SyncPolicy::TC_SYNC_ON_FLUSH,

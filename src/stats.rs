@@ -27,6 +27,13 @@ pub struct Counters {
     pub io_errors: AtomicU64,
     /// Gets that found an entry whose file dependency no longer held.
     pub dependency_misses: AtomicU64,
+    /// Times the L2 index file was not trusted and the index was rebuilt
+    /// from the log (at open: a damaged, truncated, foreign or other-version
+    /// file; while open: after an entry did not match the log).
+    pub l2_index_rebuilds: AtomicU64,
+    /// Reads that found an index entry not matching the log (a miss that
+    /// leads to a rebuild).
+    pub l2_index_repairs: AtomicU64,
 }
 
 impl Counters {

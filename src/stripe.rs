@@ -81,6 +81,10 @@ struct RwLine(parking_lot::RwLock<()>);
 /// the one lock word between their cores on every read.
 pub struct ReadMostly<T> {
     stripes: [RwLine; RW_STRIPES],
+    /// Held by every writer and by an upgradable reader, before the stripes:
+    /// so an upgradable reader keeps writers out while readers go on, and
+    /// no writer can come between its read and its upgrade.
+    writers: parking_lot::Mutex<()>,
     value: std::cell::UnsafeCell<T>,
 }
 
@@ -98,13 +102,23 @@ pub struct ReadGuard<'a, T> {
 
 pub struct WriteGuard<'a, T> {
     _g: [parking_lot::RwLockWriteGuard<'a, ()>; RW_STRIPES],
+    _writer: parking_lot::MutexGuard<'a, ()>,
     value: &'a mut T,
+}
+
+/// A read that no write can follow until it is dropped or upgraded.
+pub struct UpgradableGuard<'a, T> {
+    lock: &'a ReadMostly<T>,
+    _g: parking_lot::RwLockReadGuard<'a, ()>,
+    writer: parking_lot::MutexGuard<'a, ()>,
+    value: &'a T,
 }
 
 impl<T> ReadMostly<T> {
     pub fn new(value: T) -> ReadMostly<T> {
         ReadMostly {
             stripes: Default::default(),
+            writers: parking_lot::Mutex::new(()),
             value: std::cell::UnsafeCell::new(value),
         }
     }
@@ -119,12 +133,50 @@ impl<T> ReadMostly<T> {
     }
 
     pub fn write(&self) -> WriteGuard<'_, T> {
+        let writer = self.writers.lock();
+        self.write_with(writer)
+    }
+
+    fn write_with<'a>(&'a self, writer: parking_lot::MutexGuard<'a, ()>) -> WriteGuard<'a, T> {
         let g = std::array::from_fn(|i| self.stripes[i].0.write());
         // SAFETY: every stripe's write lock is held: no other guard exists.
         WriteGuard {
             _g: g,
+            _writer: writer,
             value: unsafe { &mut *self.value.get() },
         }
+    }
+
+    /// A read during which readers go on and writers wait, which can become
+    /// a write with nothing written in between (`UpgradableGuard::upgrade`).
+    pub fn upgradable_read(&self) -> UpgradableGuard<'_, T> {
+        let writer = self.writers.lock();
+        let g = self.stripes[mine() % RW_STRIPES].0.read();
+        // SAFETY: a read lock is held: no write guard exists.
+        UpgradableGuard {
+            lock: self,
+            _g: g,
+            writer,
+            value: unsafe { &*self.value.get() },
+        }
+    }
+}
+
+impl<'a, T> UpgradableGuard<'a, T> {
+    /// The write this read was waiting to become: its stripe's read lock is
+    /// let go and every write lock taken, while the writers' mutex it holds
+    /// keeps any other writer from coming first.
+    pub fn upgrade(self) -> WriteGuard<'a, T> {
+        let UpgradableGuard { lock, _g, writer, .. } = self;
+        drop(_g);
+        lock.write_with(writer)
+    }
+}
+
+impl<T> std::ops::Deref for UpgradableGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.value
     }
 }
 

@@ -2,8 +2,9 @@
 //! `tests/schedules.rs` can run the real code paths under `shuttle`.
 //!
 //! What it owns: the primitives through which threads of one cache
-//! coordinate in memory — the L1 shard locks (`memory`), which are each
-//! key's serialisation point and where loads are registered; a load's
+//! coordinate in memory — the L1 shard locks (`memory`, reader-writer
+//! locks: S3-FIFO serves hits under the shared side), which are each key's
+//! serialisation point and where loads are registered; a load's
 //! `Flight` (`loader`); the loader slot (`cache`); and a handle's gate
 //! (`ffi::handle`), with the thread-locals the gate reads and the identity
 //! of the calling thread (a flight's leader). The API is parking_lot's, the
@@ -48,7 +49,7 @@
 
 #[cfg(not(feature = "shuttle"))]
 mod imp {
-    pub use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
+    pub use parking_lot::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
     pub use std::thread::ThreadId;
 
     /// The calling thread's id.

@@ -11,14 +11,27 @@ use std::sync::{Arc, Barrier, Mutex};
 
 use tiercache::clock::Clock;
 use tiercache::log::fileio::{self, Op, Plan};
+use tiercache::options::L1Policy;
 use tiercache::{Cache, Loaded, Options, Status, SyncPolicy, WritePolicy};
 
-use common::get;
+use common::{dir_with, get, opts_with};
+
+per_policy!(
+    an_expired_overwrite_keeps_hiding_the_old_value_through_compaction_and_restart,
+    compact_then_purge_leaves_counts_that_match_the_records,
+    clearing_memory_under_write_back_loses_no_acknowledged_put,
+    a_write_during_a_load_is_not_overwritten_by_the_loaders_answer,
+    a_get_after_a_write_does_not_join_the_older_load,
+    whole_cache_removals_are_atomic_against_puts_also_after_a_restart,
+    read_only_with_write_back_and_a_loader_changes_nothing_on_disk,
+    sync_never_never_fsyncs,
+    purge_counts_only_keys_that_really_expired,
+);
 
 const T0: u64 = 1_700_000_000_000;
 
-fn small(dir: &Path, clock: &Clock) -> Options {
-    let mut o = Options::with_dir(dir);
+fn small(p: L1Policy, dir: &Path, clock: &Clock) -> Options {
+    let mut o = dir_with(p, dir);
     o.set_segment_bytes(4096).unwrap();
     o.clock = clock.clone();
     o
@@ -31,11 +44,10 @@ fn counter(c: &Cache, name: &str) -> u64 {
 /// K = "old"; later K = "new" with a TTL; it expires; compaction empties the
 /// later segment. The expired put is K's newest word: dropping it instead of
 /// carrying it forward as a tombstone brought "old" back after a restart.
-#[test]
-fn an_expired_overwrite_keeps_hiding_the_old_value_through_compaction_and_restart() {
+fn an_expired_overwrite_keeps_hiding_the_old_value_through_compaction_and_restart(p: L1Policy) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::manual(T0);
-    let c = Cache::open(&small(dir.path(), &clock)).unwrap();
+    let c = Cache::open(&small(p, dir.path(), &clock)).unwrap();
     c.put(b"K", b"old", 0).unwrap();
     // Fill the first segment so that the overwrite lands in a later one.
     for i in 0..40 {
@@ -56,22 +68,21 @@ fn an_expired_overwrite_keeps_hiding_the_old_value_through_compaction_and_restar
     c.check_invariants().unwrap();
     assert_eq!(get(&c, b"K"), Err(Status::TC_NOT_FOUND));
     c.close().unwrap();
-    let c = Cache::open(&small(dir.path(), &clock)).unwrap();
+    let c = Cache::open(&small(p, dir.path(), &clock)).unwrap();
     assert_eq!(get(&c, b"K"), Err(Status::TC_NOT_FOUND), "an older value came back");
     c.compact().unwrap();
     c.close().unwrap();
-    let c = Cache::open(&small(dir.path(), &clock)).unwrap();
+    let c = Cache::open(&small(p, dir.path(), &clock)).unwrap();
     assert_eq!(get(&c, b"K"), Err(Status::TC_NOT_FOUND), "an older value came back");
     assert_eq!(counter(&c, "corrupt_records"), 0);
 }
 
 /// compact then purge_expired: the index must not keep an entry pointing
 /// into a deleted segment.
-#[test]
-fn compact_then_purge_leaves_counts_that_match_the_records() {
+fn compact_then_purge_leaves_counts_that_match_the_records(p: L1Policy) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::manual(T0);
-    let c = Cache::open(&small(dir.path(), &clock)).unwrap();
+    let c = Cache::open(&small(p, dir.path(), &clock)).unwrap();
     for round in 0..4 {
         for i in 0..20 {
             let ttl = if i % 3 == 0 { 5 } else { 0 };
@@ -100,7 +111,7 @@ fn compact_then_purge_leaves_counts_that_match_the_records() {
     assert_eq!(c.remove(b"k1").map_err(|e| e.status()), Ok(()));
     assert_eq!(c.stats().corrupt_records, 0);
     c.close().unwrap();
-    let c = Cache::open(&small(dir.path(), &clock)).unwrap();
+    let c = Cache::open(&small(p, dir.path(), &clock)).unwrap();
     c.check_invariants().unwrap();
     assert_eq!(c.stats().l2_entries, 12);
     assert_eq!(get(&c, b"k0"), Err(Status::TC_NOT_FOUND));
@@ -110,10 +121,9 @@ fn compact_then_purge_leaves_counts_that_match_the_records() {
 
 /// Write-back: clear(memory_only) while other threads put must lose none
 /// of the puts that returned, also after a clean close and reopen.
-#[test]
-fn clearing_memory_under_write_back_loses_no_acknowledged_put() {
+fn clearing_memory_under_write_back_loses_no_acknowledged_put(p: L1Policy) {
     let dir = tempfile::tempdir().unwrap();
-    let mut o = Options::with_dir(dir.path());
+    let mut o = dir_with(p, dir.path());
     o.write_policy = WritePolicy::TC_WRITE_BACK;
     let c = Arc::new(Cache::open(&o).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
@@ -189,11 +199,10 @@ fn gated_loader(cache: &Cache) -> Arc<Gated> {
 /// no value changes nothing: the load takes effect after it and is kept, as
 /// a linearizable cache must (the removal returned "not found", so the
 /// loaded value cannot have existed before it).
-#[test]
-fn a_write_during_a_load_is_not_overwritten_by_the_loaders_answer() {
+fn a_write_during_a_load_is_not_overwritten_by_the_loaders_answer(p: L1Policy) {
     for write in ["put", "remove", "remove_prefix", "clear"] {
         let dir = tempfile::tempdir().unwrap();
-        let c = Arc::new(Cache::open(&Options::with_dir(dir.path())).unwrap());
+        let c = Arc::new(Cache::open(&dir_with(p, dir.path())).unwrap());
         let g = gated_loader(&c);
         let reader = {
             let c = c.clone();
@@ -213,7 +222,7 @@ fn a_write_during_a_load_is_not_overwritten_by_the_loaders_answer() {
         assert_eq!(g.calls.load(Ordering::SeqCst), 1);
         let c = Arc::try_unwrap(c).ok().unwrap();
         c.close().unwrap();
-        let c = Cache::open(&Options::with_dir(dir.path())).unwrap();
+        let c = Cache::open(&dir_with(p, dir.path())).unwrap();
         assert_eq!(get(&c, b"K"), Ok(want.to_vec()), "{write} after reopen");
     }
 }
@@ -222,9 +231,8 @@ fn a_write_during_a_load_is_not_overwritten_by_the_loaders_answer() {
 /// started before it: here a put cancels the load and a remove takes the
 /// put's value away; the next get loads anew rather than waiting for the
 /// answer of the load the put cancelled.
-#[test]
-fn a_get_after_a_write_does_not_join_the_older_load() {
-    let c = Arc::new(Cache::open(&Options::new()).unwrap());
+fn a_get_after_a_write_does_not_join_the_older_load(p: L1Policy) {
+    let c = Arc::new(Cache::open(&opts_with(p)).unwrap());
     let g = gated_loader(&c);
     let (second_load, began) = std::sync::mpsc::channel();
     let g2 = g.clone();
@@ -269,11 +277,10 @@ fn a_get_after_a_write_does_not_join_the_older_load() {
 /// clear(false) and remove_prefix against concurrent puts: a put that
 /// started after the clear returned survives (in memory and after a
 /// restart); one that returned before the clear started is gone.
-#[test]
-fn whole_cache_removals_are_atomic_against_puts_also_after_a_restart() {
+fn whole_cache_removals_are_atomic_against_puts_also_after_a_restart(p: L1Policy) {
     for op in ["clear", "remove_prefix"] {
         let dir = tempfile::tempdir().unwrap();
-        let mut o = Options::with_dir(dir.path());
+        let mut o = dir_with(p, dir.path());
         o.set_segment_bytes(8192).unwrap();
         o.l1_max_entries = 64;
         let c = Arc::new(Cache::open(&o).unwrap());
@@ -334,11 +341,10 @@ fn whole_cache_removals_are_atomic_against_puts_also_after_a_restart() {
 
 /// A read-only open never changes a byte on disk, whatever the write
 /// policy, the loader and the L1 size.
-#[test]
-fn read_only_with_write_back_and_a_loader_changes_nothing_on_disk() {
+fn read_only_with_write_back_and_a_loader_changes_nothing_on_disk(p: L1Policy) {
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut o = Options::with_dir(dir.path());
+        let mut o = dir_with(p, dir.path());
         o.set_segment_bytes(4096).unwrap();
         let c = Cache::open(&o).unwrap();
         for i in 0..50 {
@@ -347,7 +353,7 @@ fn read_only_with_write_back_and_a_loader_changes_nothing_on_disk() {
         c.close().unwrap();
     }
     let before = snapshot(dir.path());
-    let mut o = Options::with_dir(dir.path());
+    let mut o = dir_with(p, dir.path());
     o.read_only = true;
     o.write_policy = WritePolicy::TC_WRITE_BACK;
     o.l1_max_entries = 2;
@@ -393,10 +399,9 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, std::time::SystemTime)> {
 
 /// `TC_SYNC_NEVER` never calls fsync: with every fsync made to fail, a
 /// workload that rolls segments, compacts, clears and closes sees no error.
-#[test]
-fn sync_never_never_fsyncs() {
+fn sync_never_never_fsyncs(p: L1Policy) {
     let dir = tempfile::tempdir().unwrap();
-    let mut o = Options::with_dir(dir.path());
+    let mut o = dir_with(p, dir.path());
     o.set_segment_bytes(4096).unwrap();
     o.set_sync_policy(SyncPolicy::TC_SYNC_NEVER, 0).unwrap();
     o.l2_max_bytes = 64 << 10;
@@ -430,11 +435,10 @@ fn sync_never_never_fsyncs() {
 
 /// Under write-back, purge_expired does not count a key whose older disk
 /// copy expired while memory holds a newer, live value.
-#[test]
-fn purge_counts_only_keys_that_really_expired() {
+fn purge_counts_only_keys_that_really_expired(p: L1Policy) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::manual(T0);
-    let mut o = Options::with_dir(dir.path());
+    let mut o = dir_with(p, dir.path());
     o.clock = clock.clone();
     o.write_policy = WritePolicy::TC_WRITE_BACK;
     let c = Cache::open(&o).unwrap();

@@ -5,7 +5,7 @@ use std::ffi::{CStr, CString};
 use std::ptr::{null, null_mut};
 
 use tiercache::error::tc_status::*;
-use tiercache::ffi::boundary::{guard, RawStatus, RawSyncPolicy, RawWritePolicy};
+use tiercache::ffi::boundary::{guard, RawL1Policy, RawStatus, RawSyncPolicy, RawWritePolicy};
 use tiercache::ffi::cache::*;
 use tiercache::ffi::loader::{tc_cache_set_loader, tc_sink_put};
 use tiercache::ffi::options::*;
@@ -96,9 +96,11 @@ fn every_null_pointer_is_an_invalid_argument() {
         invalid(tc_options_set_max_value_size(null_mut(), 1), "opts");
         invalid(tc_options_set_segment_size(null_mut(), 1 << 20), "opts");
         invalid(tc_options_set_read_only(null_mut(), true), "opts");
+        invalid(tc_options_set_l1_policy(null_mut(), RawL1Policy(0)), "opts");
         // Out-of-range enum values and settings.
         invalid(tc_options_set_write_policy(o, RawWritePolicy(7)), "policy");
         invalid(tc_options_set_sync_policy(o, RawSyncPolicy(4), 0), "policy");
+        invalid(tc_options_set_l1_policy(o, RawL1Policy(2)), "tc_l1_policy");
         invalid(tc_options_set_sync_policy(o, RawSyncPolicy(3), 0), "interval_ms");
         invalid(tc_options_set_max_value_size(o, 0), "max_value_len");
         invalid(tc_options_set_max_value_size(o, (1 << 30) + 1), "max_value_len");
@@ -110,6 +112,50 @@ fn every_null_pointer_is_an_invalid_argument() {
         tc_bytes_free(&mut out);
         tc_cache_close(null_mut());
         tc_cache_close(c);
+    }
+}
+
+/// The policy set through the C ABI is the one L1 evicts by: ten keys hit
+/// twice, then a scan of a hundred new keys through an L1 of twenty
+/// entries. S3-FIFO keeps the hot keys (the scan passes through its small
+/// queue); LRU loses them.
+#[test]
+fn the_l1_policy_option_chooses_what_a_scan_evicts() {
+    for (policy, hot_kept) in [(0, false), (1, true)] {
+        let o = tc_options_new();
+        let mut c = null_mut();
+        unsafe {
+            assert_eq!(tc_options_set_l1_capacity(o, 20, 0), TC_OK);
+            assert_eq!(tc_options_set_l1_policy(o, RawL1Policy(policy)), TC_OK);
+            assert_eq!(tc_cache_open(o, &mut c), TC_OK);
+            tc_options_free(o);
+            let put = |k: &str| assert_eq!(tc_put(c, k.as_ptr(), k.len(), b"v".as_ptr(), 1, 0), TC_OK);
+            let present = |k: &str| {
+                let mut p = false;
+                assert_eq!(tc_contains(c, k.as_ptr(), k.len(), &mut p), TC_OK);
+                p
+            };
+            for i in 0..10 {
+                put(&format!("hot{i}"));
+            }
+            for _ in 0..2 {
+                for i in 0..10 {
+                    let k = format!("hot{i}");
+                    let mut out = tc_bytes {
+                        data: null_mut(),
+                        len: 0,
+                    };
+                    assert_eq!(tc_get(c, k.as_ptr(), k.len(), &mut out), TC_OK);
+                    tc_bytes_free(&mut out);
+                }
+            }
+            for i in 0..100 {
+                put(&format!("scan{i}"));
+            }
+            let kept = (0..10).filter(|i| present(&format!("hot{i}"))).count();
+            assert_eq!(kept == 10, hot_kept, "policy {policy}: {kept} hot keys kept");
+            tc_cache_close(c);
+        }
     }
 }
 

@@ -13,6 +13,9 @@
 //! ```
 //!
 //! `TIERCACHE_MODEL_SEEDS=<n>` and `TIERCACHE_MODEL_STEPS=<n>` set the size.
+//! Every seed runs under each L1 policy (LRU, then S3-FIFO);
+//! `TIERCACHE_MODEL_POLICY=lru` or `=s3fifo` runs one (a failure line names
+//! the policy it failed under).
 //! `TIERCACHE_MODEL_SHRINK=1` shrinks the shortest failure of each kind
 //! (greedy deletion of operations while the same check still fails) and
 //! prints the short sequence with a `TIERCACHE_MODEL_KEEP` line that replays
@@ -105,12 +108,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tiercache::clock::Clock;
-use tiercache::ffi::boundary::{RawStatus, RawSyncPolicy, RawWritePolicy};
+use tiercache::ffi::boundary::{RawL1Policy, RawStatus, RawSyncPolicy, RawWritePolicy};
 use tiercache::ffi::cache::{self as cffi, tc_bytes, tc_cache};
 use tiercache::ffi::loader::{tc_cache_set_loader, tc_sink, tc_sink_put};
 use tiercache::ffi::options as copts;
 use tiercache::ffi::value as cvalue;
-use tiercache::options::{DEFAULT_L1_MAX_BYTES, DEFAULT_L2_MAX_BYTES};
+use tiercache::options::{L1Policy, DEFAULT_L1_MAX_BYTES, DEFAULT_L2_MAX_BYTES};
 use tiercache::record::Kind;
 use tiercache::{Cache, Loaded, Loader, Options, Stats, Status, SyncPolicy, WritePolicy};
 
@@ -178,6 +181,8 @@ struct Config {
     dir: bool,
     /// L1 bound on entries; 0: none (a large L1).
     l1_entries: u64,
+    /// Set by the test's loop, not the seed: every seed runs under each.
+    l1_policy: L1Policy,
     write_back: bool,
     sync: SyncPolicy,
     sync_interval_ms: u64,
@@ -227,6 +232,7 @@ impl Config {
             api,
             dir,
             l1_entries,
+            l1_policy: L1Policy::TC_L1_LRU,
             write_back,
             sync,
             sync_interval_ms,
@@ -257,7 +263,7 @@ impl Config {
     /// A few words for the one-line summary of a failing seed.
     fn short(&self) -> String {
         format!(
-            "{} {} l1:{} {:?} l2:{}{}",
+            "{} {} l1:{} {} {:?} l2:{}{}",
             if self.api == Api::C { "C" } else { "rust" },
             if !self.dir {
                 "memory-only"
@@ -271,6 +277,7 @@ impl Config {
             } else {
                 self.l1_entries.to_string()
             },
+            policy_name(self.l1_policy),
             self.sync,
             if self.small_l2() { "small" } else { "big" },
             if self.loader { " loader" } else { "" }
@@ -294,7 +301,7 @@ impl std::fmt::Display for Config {
             .collect();
         write!(
             f,
-            "seed={} api={:?} dir={} l1={} write={} sync={} segment={} l2={} loader={} lossy={} keys=[{}]",
+            "seed={} api={:?} dir={} l1={} policy={} write={} sync={} segment={} l2={} loader={} lossy={} keys=[{}]",
             self.seed,
             self.api,
             if self.dir { "yes" } else { "no (memory only)" },
@@ -303,6 +310,7 @@ impl std::fmt::Display for Config {
             } else {
                 format!("tiny({})", self.l1_entries)
             },
+            policy_name(self.l1_policy),
             if self.write_back { "back" } else { "through" },
             sync,
             if self.segment_bytes == 0 {
@@ -692,6 +700,7 @@ impl Target {
                     None => Options::new(),
                 };
                 o.l1_max_entries = cfg.l1_entries;
+                o.l1_policy = cfg.l1_policy;
                 o.l2_max_bytes = cfg.l2_max_bytes;
                 o.write_policy = if cfg.write_back {
                     WritePolicy::TC_WRITE_BACK
@@ -724,6 +733,8 @@ impl Target {
                     DEFAULT_L1_MAX_BYTES,
                 ))
                 .map_err(|s| format!("l1: {s:?}"))?;
+                st(copts::tc_options_set_l1_policy(o, RawL1Policy(cfg.l1_policy as u32)))
+                    .map_err(|s| format!("l1 policy: {s:?}"))?;
                 st(copts::tc_options_set_l2_capacity(o, cfg.l2_max_bytes)).map_err(|s| format!("l2: {s:?}"))?;
                 st(copts::tc_options_set_write_policy(
                     o,
@@ -1026,6 +1037,11 @@ struct Run<'a> {
     own_compactions: u64,
     /// Segments the cache's own background thread compacted, in earlier opens.
     bg_compactions: u64,
+    /// Keys that may hold an expired entry in L2 that the model no longer
+    /// tracks: since a reopen or crash (an open that trusts the index file
+    /// does not read the records, so it keeps entries that expired while the
+    /// cache was closed until purge_expired drops them).
+    maybe_expired_in_l2: HashSet<Vec<u8>>,
     /// The last `HELD` values `get_value` gave, with their bytes then.
     /// Declared last: they outlive the target (a value may outlive its cache).
     held: Vec<(Held, Vec<u8>, String)>,
@@ -1058,6 +1074,7 @@ impl<'a> Run<'a> {
             given_all: HashMap::new(),
             own_compactions: 0,
             bg_compactions: 0,
+            maybe_expired_in_l2: HashSet::new(),
             held: Vec::new(),
         };
         run.open()?;
@@ -1300,7 +1317,9 @@ impl<'a> Run<'a> {
                 self.open()?;
                 let now = self.now();
                 if self.cfg.dir {
-                    // Expired records are not indexed again at open.
+                    // Expired entries may stay in L2 until purged (see
+                    // `maybe_expired_in_l2`); the model forgets them.
+                    self.note_maybe_expired(now);
                     self.model.retain(|_, e| live(e, now));
                     for e in self.model.values_mut() {
                         e.in_l1 = false;
@@ -1471,10 +1490,25 @@ impl<'a> Run<'a> {
         ))
     }
 
+    /// Before a reopen or crash forgets them: every key without a live
+    /// value may hold an expired entry in L2.
+    fn note_maybe_expired(&mut self, now: u64) {
+        for k in &self.cfg.keys {
+            if self.model.get(k).is_none_or(|e| !live(e, now)) {
+                self.maybe_expired_in_l2.insert(k.clone());
+            }
+        }
+    }
+
     fn check_purge(&mut self) -> Check {
         let now = self.now();
         let expired: Vec<(&Vec<u8>, &Entry)> = self.model.iter().filter(|(_, e)| !live(e, now)).collect();
-        let upper = expired.len() as u64;
+        let untracked = self
+            .maybe_expired_in_l2
+            .iter()
+            .filter(|k| !expired.iter().any(|(e, _)| e == k))
+            .count();
+        let upper = (expired.len() + untracked) as u64;
         let lower = expired.iter().filter(|(_, e)| e.in_l1).count() as u64;
         let names: Vec<String> = expired
             .iter()
@@ -1488,6 +1522,7 @@ impl<'a> Run<'a> {
             "purge_expired returned {n}; the model has {upper} keys with an expired entry ({lower} certainly in L1): {names:?}"
         );
         self.model.retain(|_, e| live(e, now));
+        self.maybe_expired_in_l2.clear();
         Ok(())
     }
 
@@ -1518,6 +1553,7 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let now = self.now();
+        self.note_maybe_expired(now);
         // What survived, read without the loader's help.
         let mut got: BTreeMap<Vec<u8>, Arc<[u8]>> = BTreeMap::new();
         for k in self.cfg.keys.clone() {
@@ -2036,6 +2072,13 @@ fn list_from_env(name: &str) -> Option<Vec<u64>> {
     Some(out)
 }
 
+fn policy_name(p: L1Policy) -> &'static str {
+    match p {
+        L1Policy::TC_L1_LRU => "lru",
+        L1Policy::TC_L1_S3FIFO => "s3fifo",
+    }
+}
+
 #[test]
 fn model() {
     let large = std::env::var("TIERCACHE_MODEL").as_deref() == Ok("large");
@@ -2048,22 +2091,33 @@ fn model() {
         None => env_u64("TIERCACHE_MODEL_STEPS").unwrap_or(default_steps) as usize,
     };
     let shrinking = std::env::var("TIERCACHE_MODEL_SHRINK").is_ok_and(|v| v != "0");
+    let policies: Vec<L1Policy> = [L1Policy::TC_L1_LRU, L1Policy::TC_L1_S3FIFO]
+        .into_iter()
+        .filter(|p| std::env::var("TIERCACHE_MODEL_POLICY").map_or(true, |v| v == policy_name(*p)))
+        .collect();
+    assert!(!policies.is_empty(), "TIERCACHE_MODEL_POLICY: lru or s3fifo");
 
     let start = Instant::now();
     let mut failures: Vec<(Config, Script, Failed)> = Vec::new();
     for &seed in &seeds {
-        let cfg = Config::from_seed(seed);
-        let mut ops: Script = gen_ops(&cfg, steps).into_iter().enumerate().collect();
-        if let Some(keep) = &keep {
-            ops.retain(|(i, _)| keep.contains(&(*i as u64)));
-        }
-        if let Err(f) = run(&cfg, &ops) {
-            failures.push((cfg, ops, f));
+        for &l1_policy in &policies {
+            let cfg = Config {
+                l1_policy,
+                ..Config::from_seed(seed)
+            };
+            let mut ops: Script = gen_ops(&cfg, steps).into_iter().enumerate().collect();
+            if let Some(keep) = &keep {
+                ops.retain(|(i, _)| keep.contains(&(*i as u64)));
+            }
+            if let Err(f) = run(&cfg, &ops) {
+                failures.push((cfg, ops, f));
+            }
         }
     }
     eprintln!(
-        "model: {} seeds × {} steps in {:.1?}, {} failed\nmodel: {}",
+        "model: {} seeds × {} policies × {} steps in {:.1?}, {} failed\nmodel: {}",
         seeds.len(),
+        policies.len(),
         steps,
         start.elapsed(),
         failures.len(),
@@ -2107,5 +2161,9 @@ fn model() {
             let _ = writeln!(msg, "{}", report(cfg, ops, f, 30, steps));
         }
     }
-    panic!("{} of {} seeds failed\n{msg}", failures.len(), seeds.len());
+    panic!(
+        "{} of {} runs (seed × policy) failed\n{msg}",
+        failures.len(),
+        seeds.len() * policies.len()
+    );
 }

@@ -17,7 +17,9 @@
 //! known probability). The caches are memory-only: no directory, so no log,
 //! no background thread and no I/O, only the coordination being tested.
 //!
-//! A failure prints the failing schedule, which `shuttle::replay(scenario,
+//! Each scenario runs under both L1 policies (LRU, then S3-FIFO: the test's
+//! output names the one it was exploring). A failure prints the failing
+//! schedule, which `shuttle::replay(|| scenario(policy),
 //! "...")` replays, and the scheduler's seed, which
 //! `SHUTTLE_RANDOM_SEED=... cargo test ...` replays.
 //!
@@ -37,6 +39,7 @@ use tiercache::ffi::cache::{
     tc_bytes, tc_bytes_free, tc_cache, tc_cache_close, tc_cache_open, tc_cache_shutdown, tc_get,
 };
 use tiercache::ffi::loader::{tc_cache_set_loader, tc_sink, tc_sink_put};
+use tiercache::options::L1Policy;
 use tiercache::{Cache, Loaded, Options, Status};
 
 /// Schedules per scheduler per test, by default (the whole file stays well
@@ -52,16 +55,30 @@ fn schedules() -> usize {
     }
 }
 
-/// Runs `scenario` under the random scheduler and under PCT.
-fn explore(scenario: fn()) {
-    shuttle::check_random(scenario, schedules());
-    shuttle::check_pct(scenario, schedules(), PCT_DEPTH);
+/// Runs `scenario` under the random scheduler and under PCT, once with
+/// each L1 policy: S3-FIFO serves hits under the shard's shared lock, LRU
+/// under its exclusive one, and every guarantee must hold with either.
+fn explore(scenario: fn(L1Policy)) {
+    for p in [L1Policy::TC_L1_LRU, L1Policy::TC_L1_S3FIFO] {
+        // Printed (and shown by the test harness) if a schedule fails.
+        eprintln!("exploring with L1 policy {p:?}");
+        shuttle::check_random(move || scenario(p), schedules());
+        shuttle::check_pct(move || scenario(p), schedules(), PCT_DEPTH);
+    }
+}
+
+/// Memory-only options with L1 policy `p`.
+fn opts(p: L1Policy) -> Options {
+    Options {
+        l1_policy: p,
+        ..Options::new()
+    }
 }
 
 /// A memory-only cache whose loader answers "L0", "L1", ... (one value per
 /// call, so a value tells which load produced it) and counts its calls.
-fn cache_with_loader() -> (Arc<Cache>, Arc<AtomicUsize>) {
-    cache_with_hooked_loader(&Options::new(), |_| {})
+fn cache_with_loader(p: L1Policy) -> (Arc<Cache>, Arc<AtomicUsize>) {
+    cache_with_hooked_loader(&opts(p), |_| {})
 }
 
 /// The same, calling `hook(n)` in the n-th load (0-based) before it answers.
@@ -93,15 +110,15 @@ fn get(cache: &Cache, key: &[u8]) -> String {
 /// operations instead of 32, so that the random scheduler, not only PCT,
 /// reaches a window that needs the clear to run whole between two steps of
 /// another thread.
-fn two_shards() -> Options {
-    let mut o = Options::new();
+fn two_shards(p: L1Policy) -> Options {
+    let mut o = opts(p);
     o.l1_max_bytes = 2 << 20;
     o
 }
 
 /// A memory-only cache without a loader.
-fn plain_cache() -> Arc<Cache> {
-    Arc::new(Cache::open(&Options::new()).unwrap())
+fn plain_cache(p: L1Policy) -> Arc<Cache> {
+    Arc::new(Cache::open(&opts(p)).unwrap())
 }
 
 fn present(cache: &Cache, key: &[u8]) -> bool {
@@ -118,8 +135,8 @@ fn present(cache: &Cache, key: &[u8]) -> bool {
 /// The miss and the flight's registration happen under one hold of the shard
 /// lock, and a load lands and stores its answer under another, so every get
 /// either joins the flight or hits the stored value; none starts a second load.
-fn single_flight() {
-    let (cache, calls) = cache_with_loader();
+fn single_flight(p: L1Policy) {
+    let (cache, calls) = cache_with_loader(p);
     let threads: Vec<_> = (0..3)
         .map(|_| {
             let cache = cache.clone();
@@ -149,8 +166,8 @@ fn single_flight_loads_once() {
 ///   flight, so A returns "L0" (the answer to its question) but stores nothing.
 ///
 /// So the final value is "P", and A returned "P" or "L0".
-fn put_against_load() {
-    let (cache, calls) = cache_with_loader();
+fn put_against_load(p: L1Policy) {
+    let (cache, calls) = cache_with_loader(p);
     let a = {
         let cache = cache.clone();
         thread::spawn(move || get(&cache, b"k"))
@@ -191,8 +208,8 @@ fn put_wins_over_a_load_in_flight() {
 /// For a clear, which does not say whether it found anything, only the last
 /// rule and "L0" or "L1" are checked. A always returns "L0": it is the only
 /// caller that loads before the final get.
-fn removal_against_load(remove: fn(&Cache) -> Option<bool>) {
-    let (cache, _) = cache_with_hooked_loader(&two_shards(), |_| {});
+fn removal_against_load(p: L1Policy, remove: fn(&Cache) -> Option<bool>) {
+    let (cache, _) = cache_with_hooked_loader(&two_shards(p), |_| {});
     let removed = Arc::new(AtomicBool::new(false));
     let a = {
         let (cache, removed) = (cache.clone(), removed.clone());
@@ -229,12 +246,12 @@ fn removal_against_load(remove: fn(&Cache) -> Option<bool>) {
     }
 }
 
-fn remove_against_load() {
-    removal_against_load(|c| Some(c.remove(b"k").is_ok()));
+fn remove_against_load(p: L1Policy) {
+    removal_against_load(p, |c| Some(c.remove(b"k").is_ok()));
 }
 
-fn clear_against_load() {
-    removal_against_load(|c| {
+fn clear_against_load(p: L1Policy) {
+    removal_against_load(p, |c| {
         c.clear(false).unwrap();
         None
     });
@@ -286,8 +303,8 @@ fn keys_in_increasing_shards() -> Vec<Vec<u8>> {
 ///   removed.
 ///
 /// `survivor` is a key outside the removal (none for a clear): it must stay.
-fn whole_cache_removal_against_puts(remove_all: fn(&Cache), survivor: Option<&'static [u8]>) {
-    let cache = plain_cache();
+fn whole_cache_removal_against_puts(p: L1Policy, remove_all: fn(&Cache), survivor: Option<&'static [u8]>) {
+    let cache = plain_cache(p);
     if let Some(s) = survivor {
         cache.put(s, b"stays", 0).unwrap();
     }
@@ -339,12 +356,13 @@ fn whole_cache_removal_against_puts(remove_all: fn(&Cache), survivor: Option<&'s
     }
 }
 
-fn clear_against_puts() {
-    whole_cache_removal_against_puts(|c| c.clear(false).unwrap(), None);
+fn clear_against_puts(p: L1Policy) {
+    whole_cache_removal_against_puts(p, |c| c.clear(false).unwrap(), None);
 }
 
-fn remove_prefix_against_puts() {
+fn remove_prefix_against_puts(p: L1Policy) {
     whole_cache_removal_against_puts(
+        p,
         |c| {
             c.remove_prefix(b"k").unwrap();
         },
@@ -370,8 +388,8 @@ fn remove_prefix_is_atomic_against_puts() {
 /// In two, each leader's loader used to follow the other's flight and both
 /// waited for ever (shuttle reported a deadlock). A thread that leads a load
 /// now loads another thread's key itself instead of waiting for it.
-fn loaders_needing_each_other() {
-    let cache = Arc::new(Cache::open(&Options::new()).unwrap());
+fn loaders_needing_each_other(p: L1Policy) {
+    let cache = Arc::new(Cache::open(&opts(p)).unwrap());
     let me = Arc::new(std::sync::OnceLock::<std::sync::Weak<Cache>>::new());
     me.set(Arc::downgrade(&cache)).unwrap();
     cache.set_loader(Some(Arc::new(move |k: &[u8]| {
@@ -476,5 +494,7 @@ fn shutdown_against_calls() {
 
 #[test]
 fn shutdown_waits_for_calls_inside() {
-    explore(shutdown_against_calls);
+    // The handle's gate, before any tier: the L1 policy plays no part.
+    shuttle::check_random(shutdown_against_calls, schedules());
+    shuttle::check_pct(shutdown_against_calls, schedules(), PCT_DEPTH);
 }

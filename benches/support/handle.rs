@@ -9,12 +9,12 @@ use std::ffi::{c_void, CString};
 use std::path::Path;
 
 use tiercache::error::tc_status;
-use tiercache::ffi::boundary::{RawStatus, RawSyncPolicy};
+use tiercache::ffi::boundary::{RawL1Policy, RawStatus, RawSyncPolicy};
 use tiercache::ffi::cache::{tc_bytes, tc_bytes_free, tc_cache, tc_cache_close, tc_cache_open, tc_get, tc_put};
 use tiercache::ffi::loader::{tc_cache_set_loader, tc_sink, tc_sink_put};
 use tiercache::ffi::options::{
-    tc_options_free, tc_options_new, tc_options_set_dir, tc_options_set_l1_capacity, tc_options_set_l2_capacity,
-    tc_options_set_sync_policy,
+    tc_options_free, tc_options_new, tc_options_set_dir, tc_options_set_l1_capacity, tc_options_set_l1_policy,
+    tc_options_set_l2_capacity, tc_options_set_sync_policy,
 };
 
 /// How a benchmark cache is opened (all through the C ABI).
@@ -54,6 +54,11 @@ fn ok(st: tc_status, what: &str) {
 
 impl Tc {
     pub fn open(s: Setup<'_>) -> Tc {
+        Tc::open_with_policy(s, 0)
+    }
+
+    /// `open` with L1 policy `l1_policy` (`TC_L1_LRU` 0, `TC_L1_S3FIFO` 1).
+    pub fn open_with_policy(s: Setup<'_>, l1_policy: u32) -> Tc {
         unsafe {
             let o = tc_options_new();
             if let Some(dir) = s.dir {
@@ -63,6 +68,7 @@ impl Tc {
             ok(tc_options_set_l1_capacity(o, s.l1_entries, s.l1_bytes), "l1");
             ok(tc_options_set_l2_capacity(o, s.l2_bytes), "l2");
             ok(tc_options_set_sync_policy(o, RawSyncPolicy(s.sync), 0), "sync");
+            ok(tc_options_set_l1_policy(o, RawL1Policy(l1_policy)), "l1 policy");
             let mut c = std::ptr::null_mut();
             ok(tc_cache_open(o, &mut c), "open");
             tc_options_free(o);

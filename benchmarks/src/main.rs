@@ -5,6 +5,8 @@
 //! ```text
 //! cargo run --release -p tiercache-benchmarks -- <workload>... [--quick]
 //! workloads: shared-lib l1-hit l2-hit put put-durable zipf hit-ratio memory all
+//!            l1-threads
+//!            hit-ratio-traces [--traces DIR]   (not in `all`: minutes)
 //! ```
 //!
 //! Rounds interleave the systems (round 1 of each, then round 2 of each...),
@@ -14,11 +16,12 @@
 
 mod peers;
 mod shared;
+mod traces;
 
 use std::path::Path;
 use std::time::Instant;
 
-use peers::{Foyer, Kv, Lmdb, Moka, MutexLru, Redb, Sqlite, Tc, TcSetup};
+use peers::{Foyer, Kv, Lmdb, Moka, MutexLru, QuickCache, Redb, Sqlite, Tc, TcRust, TcSetup};
 
 static mut QUICK: bool = false;
 
@@ -224,6 +227,97 @@ fn l1_hit() {
             assert_eq!(hits[i], tries[i], "{}: every get should hit", rows[i].name);
         }
         table(&format!("L1 hit, {len} B values, {n} keys, 1 thread"), "ns/op", &rows);
+    }
+}
+
+/// The machine's load average now (1, 5, 15 minutes), to print beside
+/// results: the machine is shared, and a busy one slows every system alike.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// L1 hits with 1, 2 and 4 threads: 100k keys x 100 B (larger than the CPU
+/// caches), tiercache through the C ABI (`tc_get` + `tc_bytes_free`) under
+/// each L1 policy, beside `lru` under one mutex and quick_cache. Each thread
+/// picks keys uniformly at random; a thread count's figure is the median of
+/// the rounds, rounds interleaving the systems.
+fn l1_threads() {
+    let n: u64 = if quick() { 10_000 } else { 100_000 };
+    let v = value(100);
+    let keys: Vec<Vec<u8>> = (0..n).map(key).collect();
+    let setup = TcSetup {
+        dir: None,
+        l1_entries: 0,
+        l1_bytes: 1 << 30,
+        l2_bytes: 0,
+        sync: 0,
+    };
+    let lru_tc = Tc::open_with_policy(setup, 0);
+    let s3_tc = Tc::open_with_policy(setup, 1);
+    let rust = |p| {
+        let o = tiercache::Options {
+            l1_max_bytes: 1 << 30,
+            l1_policy: p,
+            ..tiercache::Options::new()
+        };
+        TcRust(tiercache::Cache::open(&o).unwrap())
+    };
+    let s3_rust = rust(tiercache::options::L1Policy::TC_L1_S3FIFO);
+    let lru_rust = rust(tiercache::options::L1Policy::TC_L1_LRU);
+    let lru = MutexLru::new(n as usize * 2);
+    let qc = QuickCache::new(n as usize * 2);
+    let systems: Vec<(&str, &dyn Kv)> = vec![
+        ("tiercache TC_L1_S3FIFO (tc_get+free)", &s3_tc),
+        ("tiercache TC_L1_LRU (tc_get+free)", &lru_tc),
+        ("(Rust Cache::get, S3-FIFO: no C gate)", &s3_rust),
+        ("(Rust Cache::get, LRU: no C gate)", &lru_rust),
+        ("lru::LruCache + Mutex", &lru),
+        ("quick_cache::sync::Cache", &qc),
+    ];
+    for (_, s) in &systems {
+        for k in &keys {
+            s.put(0, k, &v);
+        }
+    }
+    let ops: u64 = if quick() { 200_000 } else { 2_000_000 };
+    let threads = [1usize, 2, 4];
+    let before = loadavg();
+    // [system][threads] -> samples of ops/s
+    let mut samples = vec![vec![Vec::new(); threads.len()]; systems.len()];
+    for round in 0..rounds() {
+        for (ti, &t) in threads.iter().enumerate() {
+            for (si, (_, s)) in systems.iter().enumerate() {
+                let keys = &keys;
+                let hits = std::sync::atomic::AtomicU64::new(0);
+                samples[si][ti].push(parallel(t, ops, |th, i| {
+                    let mut r = Rng((i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ round as u64);
+                    if s.get(th, &keys[r.below(n) as usize]).is_some() && i % 1024 == 0 {
+                        hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }));
+                assert!(hits.into_inner() > 0, "the gets should hit");
+            }
+        }
+    }
+    println!(
+        "\n## L1 hit throughput, {n} keys x 100 B, uniform keys, 1/2/4 threads on {} cores\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("load average before: {before}; after: {}\n", loadavg());
+    println!("| system | 1 thread Mops/s | 2 threads | 4 threads | 2 threads / 1 | 4 threads / 1 |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (si, (name, _)) in systems.iter().enumerate() {
+        let m: Vec<f64> = samples[si].iter().map(|s| median(s.clone())).collect();
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} | {:.2}x | {:.2}x |",
+            m[0] / 1e6,
+            m[1] / 1e6,
+            m[2] / 1e6,
+            m[1] / m[0],
+            m[2] / m[0]
+        );
     }
 }
 
@@ -694,10 +788,12 @@ fn main() {
         unsafe { QUICK = true };
     }
     args.retain(|a| a != "--quick");
+    let traces_dir = traces::dir_from_args(&mut args);
     if args.is_empty() || args.iter().any(|a| a == "all") {
         args = [
             "shared-lib",
             "l1-hit",
+            "l1-threads",
             "l2-hit",
             "put",
             "put-durable",
@@ -720,17 +816,22 @@ fn main() {
         match a.as_str() {
             "shared-lib" => shared::run(),
             "l1-hit" => l1_hit(),
+            "l1-threads" => l1_threads(),
             "l2-hit" => l2_hit(),
             "put" => put(),
             "put-durable" => put_durable(),
             "zipf" => zipf(),
             "hit-ratio" => hit_ratio(),
+            "hit-ratio-traces" => traces::run(&traces_dir, quick()),
             "memory" => memory(),
             "memory-open" => memory_open(),
             "profile-l2" => profile(false),
             "profile-put" => profile(true),
             other => {
-                eprintln!("unknown workload {other}; known: shared-lib l1-hit l2-hit put put-durable zipf hit-ratio memory all");
+                eprintln!(
+                    "unknown workload {other}; known: shared-lib l1-hit l1-threads l2-hit put put-durable zipf \
+                     hit-ratio memory hit-ratio-traces all"
+                );
                 std::process::exit(2);
             }
         }

@@ -47,8 +47,13 @@ pub struct Tc {
 
 impl Tc {
     pub fn open(s: TcSetup<'_>) -> Tc {
+        Tc::open_with_policy(s, 0)
+    }
+
+    /// `open` with L1 policy `l1_policy` (`TC_L1_LRU` 0, `TC_L1_S3FIFO` 1).
+    pub fn open_with_policy(s: TcSetup<'_>, l1_policy: u32) -> Tc {
         Tc {
-            h: handle::Tc::open(s),
+            h: handle::Tc::open_with_policy(s, l1_policy),
             into: false,
         }
     }
@@ -93,6 +98,19 @@ impl Kv for Tc {
     }
 }
 
+/// tiercache through its Rust API (`Cache::get`), without the C ABI's
+/// handle gate: to tell what the C boundary costs, not a way users call it.
+pub struct TcRust(pub tiercache::Cache);
+
+impl Kv for TcRust {
+    fn get(&self, _t: usize, k: &[u8]) -> Option<Vec<u8>> {
+        self.0.get(k).ok().map(|v| v.to_vec())
+    }
+    fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
+        self.0.put(k, v, 0).unwrap();
+    }
+}
+
 /// The baseline: one `lru::LruCache` under one mutex, bounded by entries.
 pub struct MutexLru(pub Mutex<lru::LruCache<Vec<u8>, Vec<u8>>>);
 
@@ -108,6 +126,25 @@ impl Kv for MutexLru {
     }
     fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
         self.0.lock().put(k.to_vec(), v.to_vec());
+    }
+}
+
+/// quick_cache's sharded synchronous cache (S3-FIFO-like CLOCK-Pro), bounded
+/// by entries.
+pub struct QuickCache(pub quick_cache::sync::Cache<Vec<u8>, Arc<[u8]>>);
+
+impl QuickCache {
+    pub fn new(entries: usize) -> QuickCache {
+        QuickCache(quick_cache::sync::Cache::new(entries))
+    }
+}
+
+impl Kv for QuickCache {
+    fn get(&self, _t: usize, k: &[u8]) -> Option<Vec<u8>> {
+        self.0.get(k).map(|v| v.to_vec())
+    }
+    fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
+        self.0.insert(k.to_vec(), Arc::from(v));
     }
 }
 

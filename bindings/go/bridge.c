@@ -60,6 +60,7 @@ tcgo_ret tcgo_open(tcgo_options o) {
   if (s == TC_OK && o.set_l1) s = tc_options_set_l1_capacity(opts, o.l1_max_entries, o.l1_max_bytes);
   if (s == TC_OK && o.set_l2) s = tc_options_set_l2_capacity(opts, o.l2_max_bytes);
   if (s == TC_OK && o.set_write) s = tc_options_set_write_policy(opts, (tc_write_policy)o.write_policy);
+  if (s == TC_OK && o.set_l1_policy) s = tc_options_set_l1_policy(opts, (tc_l1_policy)o.l1_policy);
   if (s == TC_OK && o.set_sync) s = tc_options_set_sync_policy(opts, (tc_sync_policy)o.sync_policy, o.sync_interval_ms);
   if (s == TC_OK && o.default_ttl_ms != 0) s = tc_options_set_default_ttl(opts, o.default_ttl_ms);
   if (s == TC_OK && o.max_value_size != 0) s = tc_options_set_max_value_size(opts, o.max_value_size);

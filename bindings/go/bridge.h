@@ -45,6 +45,7 @@ typedef struct tcgo_options {
   bool set_l1; uint64_t l1_max_entries, l1_max_bytes;
   bool set_l2; uint64_t l2_max_bytes;
   bool set_write; uint32_t write_policy;
+  bool set_l1_policy; uint32_t l1_policy;
   bool set_sync; uint32_t sync_policy; uint64_t sync_interval_ms;
   uint64_t default_ttl_ms;
   uint64_t max_value_size;

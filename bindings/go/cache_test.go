@@ -3,6 +3,7 @@ package tiercache
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -230,6 +231,7 @@ func TestOptions(t *testing.T) {
 		{Dir: t.TempDir(), SyncPolicy: SyncNever, WritePolicy: WriteBack},
 		{Dir: t.TempDir(), SyncPolicy: SyncEvery, SyncInterval: 10 * time.Millisecond},
 		{MaxValueSize: 1 << 10, L1MaxBytes: 1 << 20},
+		{L1Policy: L1S3FIFO, L1MaxEntries: 100},
 	} {
 		c, err := Open(o)
 		if err != nil {
@@ -243,6 +245,7 @@ func TestOptions(t *testing.T) {
 		{SyncPolicy: SyncEvery}, // interval required
 		{L1MaxBytes: -2},
 		{WritePolicy: 7},
+		{L1Policy: 2},
 		{SyncPolicy: 9},
 		{DefaultTTL: -time.Second},
 		{Dir: "a\x00b"},
@@ -251,6 +254,41 @@ func TestOptions(t *testing.T) {
 	} {
 		_, err := Open(o)
 		wantErr(t, err, ErrInvalidArgument)
+	}
+}
+
+// The L1 policy reaches the library: ten keys hit twice, then a scan of a
+// hundred new keys through an L1 of twenty entries. S3-FIFO keeps the hot
+// keys; LRU loses them.
+func TestL1PolicyChoosesWhatAScanEvicts(t *testing.T) {
+	for _, tc := range []struct {
+		policy L1Policy
+		kept   bool
+	}{{L1LRU, false}, {L1S3FIFO, true}} {
+		c := open(t, Options{L1MaxEntries: 20, L1MaxBytes: NoLimit, L1Policy: tc.policy})
+		for i := 0; i < 10; i++ {
+			mustPut(t, c, fmt.Sprintf("hot%d", i), "v")
+		}
+		for r := 0; r < 2; r++ {
+			for i := 0; i < 10; i++ {
+				wantValue(t, c, fmt.Sprintf("hot%d", i), "v")
+			}
+		}
+		for i := 0; i < 100; i++ {
+			mustPut(t, c, fmt.Sprintf("scan%d", i), "v")
+		}
+		kept := 0
+		for i := 0; i < 10; i++ {
+			if ok, err := c.Contains([]byte(fmt.Sprintf("hot%d", i))); err != nil {
+				t.Fatal(err)
+			} else if ok {
+				kept++
+			}
+		}
+		if (kept == 10) != tc.kept {
+			t.Fatalf("policy %v: %d of 10 hot keys kept", tc.policy, kept)
+		}
+		c.Close()
 	}
 }
 

@@ -27,6 +27,21 @@ const (
 	WriteBack
 )
 
+// L1Policy says how the memory tier (L1) chooses what to evict.
+type L1Policy int
+
+const (
+	// L1LRU evicts the least recently used entry. It is the default (the
+	// zero value).
+	L1LRU L1Policy = iota
+	// L1S3FIFO is S3-FIFO: new keys pass through a small FIFO, keys hit
+	// there move to a main FIFO that reinserts entries hit since they were
+	// last looked at, and a ghost FIFO remembers recently evicted keys. It
+	// resists scans, and a hit takes no exclusive lock, so hits from many
+	// goroutines scale.
+	L1S3FIFO
+)
+
 // SyncPolicy says when L2 is forced to stable storage with fsync. The Go
 // values differ from the C ones so that the zero value is the library
 // default.
@@ -63,6 +78,9 @@ type Options struct {
 	// L2MaxBytes bounds the bytes kept on disk. 0: the library default
 	// (1 GiB); NoLimit: no bound.
 	L2MaxBytes int64
+
+	// L1Policy: L1LRU (the default) or L1S3FIFO.
+	L1Policy L1Policy
 
 	// WritePolicy: WriteThrough (the default) or WriteBack.
 	WritePolicy WritePolicy
@@ -138,6 +156,13 @@ func (o *Options) toC() (C.tcgo_options, error) {
 			return c, err
 		}
 		c.set_l2, c.l2_max_bytes = true, C.uint64_t(b)
+	}
+	switch o.L1Policy {
+	case L1LRU:
+	case L1S3FIFO:
+		c.set_l1_policy, c.l1_policy = true, C.TC_L1_S3FIFO
+	default:
+		return c, fmt.Errorf("L1Policy: unknown value %d", o.L1Policy)
 	}
 	switch o.WritePolicy {
 	case WriteThrough:

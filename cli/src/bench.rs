@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tiercache::options::L1Policy;
 use tiercache::{Cache, Loaded, Options};
 
 use crate::failure::Failure;
@@ -31,6 +32,25 @@ pub struct Config {
     pub threads: usize,
     pub value_size: usize,
     pub keys: u64,
+    pub l1_policy: L1PolicyArg,
+}
+
+/// `--l1-policy`: `tc_l1_policy` by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum L1PolicyArg {
+    /// Least recently used (the library's default)
+    Lru,
+    /// S3-FIFO: scan-resistant, hits take no exclusive lock
+    S3fifo,
+}
+
+impl From<L1PolicyArg> for L1Policy {
+    fn from(p: L1PolicyArg) -> L1Policy {
+        match p {
+            L1PolicyArg::Lru => L1Policy::TC_L1_LRU,
+            L1PolicyArg::S3fifo => L1Policy::TC_L1_S3FIFO,
+        }
+    }
 }
 
 /// The kinds of operation, in the order of the table.
@@ -99,6 +119,7 @@ pub fn run(cfg: &Config) -> Result<(), Failure> {
     let mut opts = Options::with_dir(tmp.path().join("cache"));
     opts.l1_max_entries = l1_entries;
     opts.l1_max_bytes = 0;
+    opts.l1_policy = cfg.l1_policy.into();
     opts.l2_max_bytes = 0;
     let cache = Cache::open(&opts)?;
     let value_size = cfg.value_size;
@@ -223,8 +244,14 @@ fn report(
     let secs = elapsed.as_secs_f64();
     writeln!(
         out,
-        "tiercache bench: {} thread(s) for {secs:.2} s; {} keys ({hot} hot), {}-byte values, L1 bound {l1_entries} entries",
-        cfg.threads, cfg.keys, cfg.value_size
+        "tiercache bench: {} thread(s) for {secs:.2} s; {} keys ({hot} hot), {}-byte values, L1 bound {l1_entries} entries ({})",
+        cfg.threads,
+        cfg.keys,
+        cfg.value_size,
+        match cfg.l1_policy {
+            L1PolicyArg::Lru => "LRU",
+            L1PolicyArg::S3fifo => "S3-FIFO",
+        }
     )?;
     writeln!(out)?;
     writeln!(

@@ -67,6 +67,20 @@ impl From<tiercache::Error> for Failure {
     }
 }
 
+/// The answer of a lookup of `key` in `dir`: the library's "not found" is
+/// the command's "no" (exit code 1, naming the key and the directory); any
+/// other error is an error.
+pub fn found<T>(answer: tiercache::Result<T>, key: &[u8], dir: &std::path::Path) -> Result<T, Failure> {
+    match answer {
+        Err(e) if e.status() == Status::TC_NOT_FOUND => Err(Failure::no(format!(
+            "{}: not found in {}",
+            crate::bytes::show(key),
+            dir.display()
+        ))),
+        r => r.map_err(Failure::from),
+    }
+}
+
 /// Keeps a message on one line whatever it quotes (an OS error, a path).
 fn one_line(s: String) -> String {
     if s.contains(['\n', '\r']) {

@@ -6,28 +6,16 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
 
-use tiercache::Status;
-
 use crate::bytes;
 use crate::cachedir;
-use crate::failure::Failure;
+use crate::failure::{self, Failure};
 
 pub fn run(dir: &Path, key: &OsStr, hex: bool) -> Result<(), Failure> {
     let key = bytes::from_arg(key, hex, "KEY")?;
     let cache = cachedir::open_read_only(dir)?;
     let value = cache.get(&key);
     cache.close()?;
-    let value = match value {
-        Ok(v) => v,
-        Err(e) if e.status() == Status::TC_NOT_FOUND => {
-            return Err(Failure::no(format!(
-                "{}: not found in {}",
-                bytes::show(&key),
-                dir.display()
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let value = failure::found(value, &key, dir)?;
     let mut out = std::io::stdout().lock();
     out.write_all(&value)
         .and_then(|()| out.flush())

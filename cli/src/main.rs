@@ -191,6 +191,9 @@ enum Command {
         /// Keys written before the run (a twentieth of them, at most 256, are hot)
         #[arg(long, default_value_t = 10_000)]
         keys: u64,
+        /// How memory (L1) chooses what to evict
+        #[arg(long, value_enum, default_value_t = bench::L1PolicyArg::Lru)]
+        l1_policy: bench::L1PolicyArg,
     },
 }
 
@@ -229,11 +232,13 @@ fn run(command: Command) -> Result<(), Failure> {
             threads,
             value_size,
             keys,
+            l1_policy,
         } => bench::run(&bench::Config {
             seconds,
             threads,
             value_size,
             keys,
+            l1_policy,
         }),
     }
 }

@@ -7,11 +7,10 @@ use std::path::Path;
 
 use tiercache::meta::Meta;
 use tiercache::record::Kind;
-use tiercache::Status;
 
 use crate::bytes;
 use crate::cachedir::{self, Create};
-use crate::failure::Failure;
+use crate::failure::{self, Failure};
 use crate::units;
 
 /// Removes the entries carrying TAG; prints how many had a live value.
@@ -49,17 +48,7 @@ pub fn info(dir: &Path, key: &OsStr, hex: bool) -> Result<(), Failure> {
         });
     }
     cache.close()?;
-    let info = match info {
-        Ok(i) => i,
-        Err(e) if e.status() == Status::TC_NOT_FOUND => {
-            return Err(Failure::no(format!(
-                "{}: not found in {}",
-                bytes::show(&key),
-                dir.display()
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let info = failure::found(info, &key, dir)?;
     println!("key: {}", bytes::show(&key));
     println!("value_len: {}", info.value_len);
     match info.expires_at {

@@ -308,6 +308,10 @@ fn bench_runs_and_prints_the_table() {
         assert!(out.contains(row), "{row} missing from:\n{out}");
     }
     fails(&["bench", "--threads", "0"], 2);
+    let o = tc(&["bench", "--seconds", "0.1", "--keys", "100", "--l1-policy", "s3fifo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("(S3-FIFO)"), "{}", stdout(&o));
+    fails(&["bench", "--l1-policy", "arc"], 2);
 }
 
 #[test]

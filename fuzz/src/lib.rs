@@ -12,6 +12,8 @@
 //!   opened, read, verified, closed and opened again.
 //! - [`hint_decode`]: the bytes become the hint file of a sealed segment of a
 //!   directory written by the real library.
+//! - [`index_decode`]: the bytes become, or patch, the index meta file or the
+//!   index slots file of a directory written by the real library.
 
 use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
 use std::cell::Cell;
@@ -738,12 +740,155 @@ pub fn hint_decode(data: &[u8]) {
     check_dir(&layout);
 }
 
+/// A directory written by the library, with its index files, and what each
+/// of its keys holds; and every value each key was ever given.
+pub struct IndexSample {
+    pub files: Vec<(String, Vec<u8>)>,
+    pub values: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    pub given: std::collections::HashMap<Vec<u8>, HashSet<Vec<u8>>>,
+}
+
+pub fn index_sample() -> &'static IndexSample {
+    static S: OnceLock<IndexSample> = OnceLock::new();
+    S.get_or_init(|| {
+        let tmp = tempfile::tempdir_in(tmp_root()).unwrap();
+        let mut opts = Options::with_dir(tmp.path());
+        opts.set_segment_bytes(4096).unwrap();
+        let mut given: std::collections::HashMap<Vec<u8>, HashSet<Vec<u8>>> = Default::default();
+        let cache = Cache::open(&opts).unwrap();
+        for i in 0..300u32 {
+            let key = format!("k{}", i % 40).into_bytes();
+            if i % 7 == 3 {
+                let _ = cache.remove(&key);
+            } else {
+                let v = format!("value {i} of {}", i % 40).repeat(3).into_bytes();
+                cache.put(&key, &v, 0).unwrap();
+                given.entry(key).or_default().insert(v);
+            }
+        }
+        cache.close().unwrap();
+        let cache = Cache::open(&opts).unwrap();
+        let values = (0..40)
+            .map(|k| {
+                let key = format!("k{k}").into_bytes();
+                let v = cache.get(&key).ok().map(|v| v.to_vec());
+                (key, v)
+            })
+            .collect();
+        cache.close().unwrap();
+        let files = fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name() != "LOCK")
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
+            .collect();
+        IndexSample { files, values, given }
+    })
+}
+
+/// Makes every checksum of an index file good again after a change, so the
+/// change reaches the checks behind the checksums.
+fn reseal_index(name: &str, b: &mut [u8]) {
+    if name == "index.tcm" {
+        if b.len() >= 4 {
+            let n = b.len() - 4;
+            let crc = crc32fast::hash(&b[..n]);
+            b[n..].copy_from_slice(&crc.to_le_bytes());
+        }
+        return;
+    }
+    if b.len() >= 28 {
+        let crc = crc32fast::hash(&b[0..24]);
+        b[24..28].copy_from_slice(&crc.to_le_bytes());
+    }
+    if b.len() > 4096 {
+        for slot in b[4096..].chunks_exact_mut(32) {
+            if slot.iter().any(|x| *x != 0) {
+                let crc = crc32fast::hash(&slot[0..28]);
+                slot[28..32].copy_from_slice(&crc.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// The index files of [`index_sample`], changed by `data`, then the
+/// directory opened and read. Byte 0: bit 0 picks the file (0 meta, 1
+/// slots); bit 1: the rest is patches (3 bytes each: a u16 offset, a byte
+/// XORed in there) rather than the whole file; bit 2: cut the file by
+/// (byte 0 >> 4) × 8 bytes; bit 3: make every checksum good again.
+///
+/// Without bit 3, a change must be caught: every key answers exactly what
+/// it held, and the counts agree with the records. With it, the index may
+/// lie in ways only a forger can (a slot pointing at an older record of the
+/// same key, with that record's sequence number): every key then answers
+/// a value it was once given, or nothing — never another key's value or
+/// bytes that were never a value — and nothing panics.
+pub fn index_decode(data: &[u8]) {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let s = index_sample();
+    let name = if flags & 1 == 0 { "index.tcm" } else { "index.tci" };
+    let mut files = s.files.clone();
+    let file = &mut files.iter_mut().find(|f| f.0 == name).expect("the sample has index files").1;
+    if flags & 2 != 0 {
+        for p in rest.chunks_exact(3) {
+            let at = usize::from(u16::from_le_bytes([p[0], p[1]]));
+            if at < file.len() {
+                file[at] ^= p[2];
+            }
+        }
+    } else {
+        *file = rest.to_vec();
+    }
+    if flags & 4 != 0 {
+        let cut = usize::from(flags >> 4) * 8;
+        file.truncate(file.len().saturating_sub(cut));
+    }
+    let forged = flags & 8 != 0;
+    if forged {
+        reseal_index(name, file);
+    }
+    let tmp = tempfile::tempdir_in(tmp_root()).expect("temporary directory");
+    for (n, b) in &files {
+        fs::write(tmp.path().join(n), b).unwrap();
+    }
+    let mut opts = Options::with_dir(tmp.path());
+    opts.set_segment_bytes(4096).unwrap();
+    for round in 0..2 {
+        let cache = Cache::open(&opts).unwrap_or_else(|e| panic!("open {round} failed: {e:?}"));
+        for (key, want) in &s.values {
+            let got = cache.get(key).ok().map(|v| v.to_vec());
+            if forged && round == 0 {
+                if let Some(g) = &got {
+                    assert!(
+                        s.given.get(key).is_some_and(|vs| vs.contains(g)),
+                        "key {key:x?} answered a value it was never given"
+                    );
+                }
+            } else {
+                assert_eq!(&got, want, "key {key:x?} (open {round})");
+            }
+        }
+        if !forged {
+            cache.check_invariants().unwrap();
+        }
+        cache.close().unwrap();
+        if forged {
+            // What a forged index claims is kept until something proves it
+            // wrong; start the second open from a rebuild.
+            let _ = fs::remove_file(tmp.path().join("index.tcm"));
+        }
+    }
+}
+
 /// Runs the target named `target` on `data` (for the regression test).
 pub fn run(target: &str, data: &[u8]) {
     match target {
         "record_decode" => record_decode(data),
         "open_dir" => open_dir(data),
         "hint_decode" => hint_decode(data),
+        "index_decode" => index_decode(data),
         other => panic!("no fuzz target {other}"),
     }
 }

@@ -6,7 +6,7 @@ use std::fs;
 use std::panic;
 use std::path::Path;
 
-const TARGETS: [&str; 3] = ["record_decode", "open_dir", "hint_decode"];
+const TARGETS: [&str; 4] = ["record_decode", "open_dir", "hint_decode", "index_decode"];
 
 #[test]
 fn regressions_replay() {
@@ -50,4 +50,9 @@ fn smoke_inputs() {
     tiercache_fuzz::open_dir(&[0x0b, 0, 1, 2, 3]);
     tiercache_fuzz::hint_decode(&[1]);
     tiercache_fuzz::hint_decode(&[0]);
+    tiercache_fuzz::index_decode(&[0]);
+    tiercache_fuzz::index_decode(&[1]);
+    tiercache_fuzz::index_decode(&[2, 10, 0, 1]);
+    tiercache_fuzz::index_decode(&[3, 0x10, 0x10, 0x40]);
+    tiercache_fuzz::index_decode(&[0x1c]);
 }

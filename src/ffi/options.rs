@@ -4,9 +4,9 @@ use std::ffi::{c_char, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use super::boundary::{arg, arg_mut, guard, guard_void, RawSyncPolicy, RawWritePolicy};
+use super::boundary::{arg, arg_mut, guard, guard_void, RawL1Policy, RawSyncPolicy, RawWritePolicy};
 use crate::error::{tc_status, Error};
-use crate::options::{Options, SyncPolicy, WritePolicy};
+use crate::options::{L1Policy, Options, SyncPolicy, WritePolicy};
 
 /// Options for `tc_cache_open`: an opaque builder.
 #[allow(non_camel_case_types)]
@@ -15,9 +15,9 @@ pub struct tc_options {
 }
 
 /// Creates options with every default: memory only (no directory), L1 bounded
-/// at 64 MiB of keys plus values and no entry bound, L2 bounded at 1 GiB on
-/// disk, write-through, `TC_SYNC_ON_FLUSH`, no default TTL, values up to
-/// 16 MiB, L2 segments of 64 MiB.
+/// at 64 MiB of keys plus values and no entry bound, evicting by LRU, L2
+/// bounded at 1 GiB on disk, write-through, `TC_SYNC_ON_FLUSH`, no default
+/// TTL, values up to 16 MiB, L2 segments of 64 MiB.
 ///
 /// Ownership: the caller owns the result and frees it with `tc_options_free`
 /// (`tc_cache_open` copies what it needs). Returns NULL only if memory is
@@ -84,6 +84,26 @@ pub unsafe extern "C" fn tc_options_set_l1_capacity(
         let opts = arg_mut(opts, "opts")?;
         opts.opts.l1_max_entries = max_entries;
         opts.opts.l1_max_bytes = max_bytes;
+        Ok(())
+    })
+}
+
+/// Chooses how L1 picks what to evict: `TC_L1_LRU` (default) or
+/// `TC_L1_S3FIFO` (scan-resistant, and a hit takes no exclusive lock, so
+/// hits from several threads scale). Either keeps every guarantee of
+/// docs/CONSISTENCY.md; only which entries stay in memory differs.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL or `policy` is not
+/// a `tc_l1_policy` value.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_l1_policy(opts: *mut tc_options, policy: RawL1Policy) -> tc_status {
+    guard("tc_options_set_l1_policy", || {
+        let opts = arg_mut(opts, "opts")?;
+        opts.opts.l1_policy = L1Policy::from_u32(policy.0)
+            .ok_or_else(|| Error::invalid(format!("policy: {} is not a tc_l1_policy", policy.0)))?;
         Ok(())
     })
 }

@@ -120,6 +120,7 @@ impl Log {
                     .seal_and_start()
                     .map_err(|e| self.fail("start a new segment", e))?
                     .ok();
+                self.checkpoint(&mut st);
             }
         }
         let mut st = self.state.write();
@@ -139,6 +140,9 @@ impl Log {
         if st.store.is_durable() {
             self.commit.synced_upto(st.store.appended);
         }
+        // The index file says the segment is all dead before it goes, so an
+        // open after a crash from here on still trusts the index file.
+        self.checkpoint(st);
         st.store.delete_segment(id)?;
         st.store.sync_dir()
     }
@@ -188,7 +192,7 @@ impl Log {
                 meta: &meta,
                 ..self.draft(Kind::Put, &key, &value, expires_at)
             })?;
-            st.set_live(e.hash, a.loc, a.len, |_, l| l == from);
+            st.set_live(e.hash, a.entry(!meta.is_empty()), |_, l| l == from);
         } else {
             let a = st.store.append(&self.draft(Kind::Tombstone, &key, &[], 0))?;
             st.born_dead(a.loc, a.len);

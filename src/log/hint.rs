@@ -1,6 +1,13 @@
 //! Hint files: a compact summary of a sealed segment, so that opening a
 //! directory reads a few bytes per record instead of every record.
 //!
+//! Since the index is a file (`index_file`), an open that trusts it reads no
+//! hint. Hints stay because two things still list a sealed segment's
+//! records: rebuilding the index from the log (no index file, or one not
+//! trusted), which should not have to read every record, and compaction and
+//! retirement, which walk the segment they empty. They cost about 37 bytes
+//! of disk per record and nothing in memory.
+//!
 //! A hint is written once, when its segment is sealed, through a temporary
 //! file that is fsynced and renamed into place (then the directory is
 //! fsynced; under `TC_SYNC_NEVER` nothing is fsynced, and a hint that a

@@ -1,15 +1,23 @@
-//! The L2 index: a 64-bit key hash → where the key's live record is.
+//! The L2 index: a 64-bit key hash → where the key's live record is, with
+//! the record's sequence number and length.
 //!
-//! It holds no keys, so its RAM per entry is small (a 16-byte slot in a hash
-//! table) and independent of key length. Two keys whose hashes collide are
-//! told apart by the caller, who reads the key stored in the record at a
-//! location (`same_key`); the second and later keys of one hash live in a small
-//! overflow table. The index never does I/O itself and has no lock: the log
-//! guards it.
+//! It holds no keys, so an entry is small and independent of key length.
+//! Two keys whose hashes collide are told apart by the caller, who reads the
+//! key stored in the record at a location (`same_key`). The entries live in
+//! a memory-mapped table file (`index_file`), as of the last checkpoint,
+//! plus an in-memory overlay of what changed since; `persist` merges the
+//! overlay into the file. Apart from `persist` the index does no I/O, and
+//! it has no lock: the log guards it.
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub use super::index_file::Entry;
+use super::index_file::{self, Slot, Table};
 
 /// Where a record starts: segment id (24 bits) and byte offset in it (40 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,6 +44,17 @@ impl Loc {
 
     pub fn offset(self) -> u64 {
         self.0 & Self::MAX_OFFSET
+    }
+
+    /// The packed form, as the index file stores it.
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// A location from its packed form (any value is a location, not
+    /// necessarily one the log has).
+    pub fn from_raw(raw: u64) -> Loc {
+        Loc(raw)
     }
 }
 
@@ -66,106 +85,341 @@ pub fn key_hash(key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key)
 }
 
+/// One key hash's live entries where they differ from the table's: the
+/// whole list, so that the table's entries of that hash are ignored.
+#[derive(Debug, Clone)]
+enum Locs {
+    One(Entry),
+    /// None, or more than one (keys whose hashes collide).
+    Many(Vec<Entry>),
+}
+
+impl Locs {
+    fn as_slice(&self) -> &[Entry] {
+        match self {
+            Locs::One(e) => std::slice::from_ref(e),
+            Locs::Many(v) => v,
+        }
+    }
+
+    fn from_vec(mut v: Vec<Entry>) -> Locs {
+        if v.len() == 1 {
+            Locs::One(v.pop().unwrap())
+        } else {
+            Locs::Many(v)
+        }
+    }
+}
+
+/// The key index: the table on disk as of the last checkpoint (`base`),
+/// and what changed since (`overlay`, in memory). A lookup consults the
+/// overlay first; a hash in it hides the table's entries of that hash.
+/// Between checkpoints the table is never written, so the file always
+/// holds exactly the state at its watermark (see `index_file`).
 #[derive(Default)]
 pub struct Index {
-    main: HashIndexed<Loc>,
-    /// Further keys whose hash equals one in `main`: almost always empty.
-    overflow: HashIndexed<Vec<Loc>>,
+    base: Option<Table>,
+    /// A clear since the last checkpoint: the table's entries are all gone.
+    base_cleared: bool,
+    overlay: HashIndexed<Locs>,
     len: usize,
+    /// Live entries whose records have a meta field.
+    tagged: u64,
+    /// A lookup met a slot that fails its CRC, or a caller found an entry
+    /// that does not match its record: the index must be rebuilt. Shared
+    /// with the log, which checks it without taking its lock.
+    suspect: Arc<AtomicBool>,
 }
 
 impl Index {
+    /// An index whose entries are those of `table` (holding `len` entries,
+    /// `tagged` of them with meta).
+    pub fn with_table(table: Table, len: usize, tagged: u64) -> Index {
+        Index {
+            base: Some(table),
+            len,
+            tagged,
+            ..Index::default()
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Live entries with a meta field.
+    pub fn tagged(&self) -> u64 {
+        self.tagged
     }
 
     /// Makes room for `additional` more keys, so that rebuilding an index of
     /// millions of entries does not rehash it at every doubling.
     pub fn reserve(&mut self, additional: usize) {
-        self.main.reserve(additional);
+        self.overlay.reserve(additional);
     }
 
+    /// Forgets every entry (a clear); the table is replaced at the next
+    /// checkpoint.
     pub fn clear(&mut self) {
-        *self = Index::default();
+        self.overlay = HashIndexed::default();
+        self.base_cleared = self.base.is_some();
+        self.len = 0;
+        self.tagged = 0;
+    }
+
+    pub fn suspect(&self) -> bool {
+        self.suspect.load(Ordering::Relaxed)
+    }
+
+    /// An entry was found not to match its record: rebuild before trusting more.
+    pub fn mark_suspect(&self) {
+        self.suspect.store(true, Ordering::Relaxed);
+    }
+
+    /// After a rebuild.
+    pub fn clear_suspect(&self) {
+        self.suspect.store(false, Ordering::Relaxed);
+    }
+
+    /// The flag `suspect` reads, for the log to check without its lock.
+    pub fn suspect_flag(&self) -> Arc<AtomicBool> {
+        self.suspect.clone()
+    }
+
+    fn table(&self) -> Option<&Table> {
+        self.base.as_ref().filter(|_| !self.base_cleared)
+    }
+
+    /// The table's entries of hash `h` (a bad slot on the way marks the
+    /// index suspect and is skipped).
+    fn base_entries(&self, h: u64) -> Vec<Entry> {
+        let mut out = Vec::new();
+        if let Some(t) = self.table() {
+            t.find(h, |r| {
+                match r {
+                    Ok(e) => out.push(e),
+                    Err(()) => self.mark_suspect(),
+                }
+                false
+            });
+        }
+        out
+    }
+
+    /// The entry of hash `h` for which `pick` says yes.
+    pub fn get_entry(&self, h: u64, mut pick: impl FnMut(&Entry) -> bool) -> Option<Entry> {
+        if let Some(l) = self.overlay.get(&h) {
+            return l.as_slice().iter().find(|e| pick(e)).copied();
+        }
+        let mut found = None;
+        if let Some(t) = self.table() {
+            t.find(h, |r| match r {
+                Ok(e) if pick(&e) => {
+                    found = Some(e);
+                    true
+                }
+                Ok(_) => false,
+                Err(()) => {
+                    self.mark_suspect();
+                    false
+                }
+            });
+        }
+        found
     }
 
     /// The location of the key with hash `h` for which `same_key` says yes.
     pub fn get(&self, h: u64, mut same_key: impl FnMut(Loc) -> bool) -> Option<Loc> {
-        let first = *self.main.get(&h)?;
-        if same_key(first) {
-            return Some(first);
-        }
-        self.overflow.get(&h)?.iter().copied().find(|l| same_key(*l))
+        self.get_entry(h, |e| same_key(e.loc)).map(|e| e.loc)
     }
 
-    /// Points the key at `loc`, returning the location it replaces.
-    pub fn insert(&mut self, h: u64, loc: Loc, mut same_key: impl FnMut(Loc) -> bool) -> Option<Loc> {
-        // One probe of the table for the common case, a new key.
-        let first = match self.main.entry(h) {
-            Entry::Vacant(v) => {
-                v.insert(loc);
-                self.len += 1;
-                return None;
+    /// The overlay's list of hash `h`, made from the table's if it has none
+    /// yet; and whether it was made now.
+    fn list_mut(&mut self, h: u64) -> (&mut Locs, bool) {
+        let made = !self.overlay.contains_key(&h);
+        if made {
+            let base = self.base_entries(h);
+            self.overlay.insert(h, Locs::from_vec(base));
+        }
+        (self.overlay.get_mut(&h).unwrap(), made)
+    }
+
+    /// Points the key at `e`, returning the entry it replaces.
+    pub fn insert(&mut self, h: u64, e: Entry, mut same_key: impl FnMut(Loc) -> bool) -> Option<Entry> {
+        let (list, _) = self.list_mut(h);
+        let old = match list {
+            Locs::One(x) if same_key(x.loc) => Some(std::mem::replace(x, e)),
+            Locs::One(x) => {
+                *list = Locs::Many(vec![*x, e]);
+                None
             }
-            Entry::Occupied(o) => o.into_mut(),
-        };
-        if same_key(*first) {
-            return Some(std::mem::replace(first, loc));
-        }
-        let chain = self.overflow.entry(h).or_default();
-        if let Some(slot) = chain.iter_mut().find(|l| same_key(**l)) {
-            return Some(std::mem::replace(slot, loc));
-        }
-        chain.push(loc);
-        self.len += 1;
-        None
-    }
-
-    /// Forgets the key, returning where its record was.
-    pub fn remove(&mut self, h: u64, mut same_key: impl FnMut(Loc) -> bool) -> Option<Loc> {
-        let first = *self.main.get(&h)?;
-        if same_key(first) {
-            // Promote an overflow entry, if any, into the main slot.
-            match self.overflow.get_mut(&h).and_then(|c| c.pop()) {
-                Some(next) => {
-                    self.main.insert(h, next);
-                    if self.overflow.get(&h).is_some_and(|c| c.is_empty()) {
-                        self.overflow.remove(&h);
-                    }
-                }
+            Locs::Many(v) if v.is_empty() => {
+                *list = Locs::One(e);
+                None
+            }
+            Locs::Many(v) => match v.iter_mut().find(|x| same_key(x.loc)) {
+                Some(x) => Some(std::mem::replace(x, e)),
                 None => {
-                    self.main.remove(&h);
+                    v.push(e);
+                    None
                 }
-            }
-            self.len -= 1;
-            return Some(first);
+            },
+        };
+        self.tagged += u64::from(e.has_meta);
+        match old {
+            // Saturating: the counts of an index file are only as good as
+            // its checksum (a forged meta file must not make this panic).
+            Some(o) => self.tagged = self.tagged.saturating_sub(u64::from(o.has_meta)),
+            None => self.len += 1,
         }
-        let chain = self.overflow.get_mut(&h)?;
-        let i = chain.iter().position(|l| same_key(*l))?;
-        let loc = chain.swap_remove(i);
-        if chain.is_empty() {
-            self.overflow.remove(&h);
+        old
+    }
+
+    /// Forgets the key, returning its entry.
+    pub fn remove(&mut self, h: u64, mut same_key: impl FnMut(Loc) -> bool) -> Option<Entry> {
+        let (list, made) = self.list_mut(h);
+        let mut v = match std::mem::replace(list, Locs::Many(Vec::new())) {
+            Locs::One(x) => vec![x],
+            Locs::Many(v) => v,
+        };
+        let old = v.iter().position(|x| same_key(x.loc)).map(|i| v.swap_remove(i));
+        if old.is_none() && made && v.is_empty() {
+            // Nothing to hide: keep the overlay small.
+            self.overlay.remove(&h);
+        } else {
+            *list = Locs::from_vec(v);
         }
-        self.len -= 1;
-        Some(loc)
+        let old = old?;
+        self.len = self.len.saturating_sub(1);
+        self.tagged = self.tagged.saturating_sub(u64::from(old.has_meta));
+        Some(old)
     }
 
     /// The locations of every key whose hash is `h` (almost always one).
-    pub fn all_of(&self, h: u64) -> impl Iterator<Item = Loc> + '_ {
-        self.main
-            .get(&h)
-            .copied()
-            .into_iter()
-            .chain(self.overflow.get(&h).into_iter().flatten().copied())
+    pub fn all_of(&self, h: u64) -> Vec<Loc> {
+        match self.overlay.get(&h) {
+            Some(l) => l.as_slice().iter().map(|e| e.loc).collect(),
+            None => self.base_entries(h).into_iter().map(|e| e.loc).collect(),
+        }
+    }
+
+    /// Every (hash, entry) pair, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = (u64, Entry)> + '_ {
+        let base = self.table().into_iter().flat_map(move |t| {
+            t.iter().filter_map(move |s| match s {
+                Slot::Full(h, e) if !self.overlay.contains_key(&h) => Some((h, e)),
+                Slot::Full(..) | Slot::Empty => None,
+                Slot::Bad => {
+                    self.mark_suspect();
+                    None
+                }
+            })
+        });
+        let overlay = self
+            .overlay
+            .iter()
+            .flat_map(|(h, l)| l.as_slice().iter().map(move |e| (*h, *e)));
+        base.chain(overlay)
     }
 
     /// Every (hash, location) pair, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, Loc)> + '_ {
-        self.main
-            .iter()
-            .map(|(h, l)| (*h, *l))
-            .chain(self.overflow.iter().flat_map(|(h, c)| c.iter().map(move |l| (*h, *l))))
+        self.entries().map(|(h, e)| (h, e.loc))
     }
+
+    /// Entries changed since the last checkpoint.
+    pub fn pending(&self) -> usize {
+        self.overlay.len()
+    }
+
+    /// A slot failed its CRC where the table was being written: the index
+    /// is suspect (the log rebuilds it), and this is the error to return.
+    fn bad_slot(&self) -> io::Error {
+        self.mark_suspect();
+        io::Error::new(io::ErrorKind::InvalidData, "a slot of the index fails its CRC")
+    }
+
+    /// Whether the table is too full to take the overlay: the next
+    /// checkpoint writes a new, larger table (`grow`).
+    pub fn wants_grow(&self) -> bool {
+        match &self.base {
+            Some(t) => !self.base_cleared && index_file::too_full(t.capacity(), self.len as u64),
+            None => false,
+        }
+    }
+
+    /// Writes every entry into a new table at `index.tci.tmp` in `dir`,
+    /// sized for them. Reads only: the log runs it under a lock that lets
+    /// readers in (no writer can change the index meanwhile), so growing
+    /// the table never stalls a reader.
+    pub fn grow(&self, dir: &Path, durable: bool) -> io::Result<Table> {
+        let generation = self.base.as_ref().map_or(0, |t| t.generation).max(now_nanos()) + 1;
+        let tmp = dir.join(format!("{}.tmp", index_file::SLOTS_FILE));
+        let mut t = Table::create(&tmp, index_file::capacity_for(self.len as u64), generation)?;
+        let filled = self.entries().try_for_each(|(h, e)| t.insert(h, &e));
+        if filled.is_err() || self.suspect() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(self.bad_slot());
+        }
+        if durable {
+            t.sync()?;
+        }
+        Ok(t)
+    }
+
+    /// Writes the index into its slots file in `dir`: the meta file goes
+    /// first (so that a crash from here on rebuilds), then the overlay is
+    /// merged into the table, or `grown` (from `grow`, made since nothing
+    /// changed) replaces it, or a new table is written here when there is
+    /// none, after a clear, or when the table is too full; then the table is
+    /// synced if `durable`. Returns the table's (generation, capacity) for
+    /// the meta file the caller writes next. On an error the index is
+    /// unchanged in memory; a bad slot marks it suspect.
+    pub fn persist(&mut self, dir: &Path, durable: bool, grown: Option<Table>) -> io::Result<(u64, u64)> {
+        index_file::invalidate(dir, durable)?;
+        let fresh = self.base.is_none() || self.base_cleared || self.wants_grow();
+        if fresh || grown.is_some() {
+            let t = match grown {
+                Some(t) => t,
+                None => self.grow(dir, durable)?,
+            };
+            let tmp = dir.join(format!("{}.tmp", index_file::SLOTS_FILE));
+            std::fs::rename(&tmp, index_file::slots_path(dir))?;
+            self.base = Some(t);
+            self.base_cleared = false;
+        } else {
+            let t = self.base.as_mut().unwrap();
+            let mut merged = Ok(());
+            for (h, l) in &self.overlay {
+                merged = t.remove_all(*h);
+                for e in l.as_slice() {
+                    merged = merged.and_then(|()| t.insert(*h, e));
+                }
+                if merged.is_err() {
+                    break;
+                }
+            }
+            if merged.is_err() {
+                // The table is now neither the old state nor the new one:
+                // the caller rebuilds the index from the log.
+                return Err(self.bad_slot());
+            }
+            if durable {
+                t.sync()?;
+            }
+        }
+        self.overlay = HashIndexed::default();
+        let t = self.base.as_ref().unwrap();
+        Ok((t.generation, t.capacity()))
+    }
+}
+
+/// A generation number no earlier table of this directory had (tables are
+/// replaced, never reused, so one from the clock is newer than any before).
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 #[cfg(test)]
@@ -180,35 +434,82 @@ mod tests {
         assert_eq!((l.segment(), l.offset()), (3, 17));
     }
 
-    #[test]
-    fn colliding_keys_are_chained() {
-        // Keys are modelled as the offsets of their locations: key k lives at Loc(0, k).
-        let mut idx = Index::default();
+    fn at(k: u64) -> Entry {
+        Entry {
+            loc: Loc::new(1, k),
+            seq: k + 1,
+            len: 10,
+            has_meta: k == 3,
+        }
+    }
+
+    /// Keys are modelled as the offsets of their locations: key k lives at
+    /// Loc(1, k) or Loc(1, k + 100).
+    fn exercise(idx: &mut Index) {
         let key_of = |l: Loc| l.offset() % 100;
         for k in [1u64, 2, 3] {
-            assert_eq!(idx.insert(7, Loc::new(0, k), |l| key_of(l) == k), None);
+            assert_eq!(idx.insert(7, at(k), |l| key_of(l) == k), None);
         }
-        assert_eq!(idx.len(), 3);
+        assert_eq!((idx.len(), idx.tagged()), (3, 1));
         // Overwrite key 2: same hash, new location.
-        assert_eq!(
-            idx.insert(7, Loc::new(0, 102), |l| key_of(l) == 2),
-            Some(Loc::new(0, 2))
-        );
+        assert_eq!(idx.insert(7, at(102), |l| key_of(l) == 2), Some(at(2)));
         assert_eq!(idx.len(), 3);
-        assert_eq!(idx.get(7, |l| key_of(l) == 2), Some(Loc::new(0, 102)));
+        assert_eq!(idx.get(7, |l| key_of(l) == 2), Some(Loc::new(1, 102)));
         assert_eq!(idx.get(7, |l| key_of(l) == 4), None);
-        let mut all: Vec<u64> = idx.all_of(7).map(|l| l.offset()).collect();
+        let mut all: Vec<u64> = idx.all_of(7).iter().map(|l| l.offset()).collect();
         all.sort_unstable();
         assert_eq!(all, vec![1, 3, 102]);
-        assert_eq!(idx.all_of(8).count(), 0);
-        // Remove the one in the main slot: an overflow entry takes its place.
-        assert_eq!(idx.remove(7, |l| key_of(l) == 1), Some(Loc::new(0, 1)));
-        assert_eq!(idx.get(7, |l| key_of(l) == 3), Some(Loc::new(0, 3)));
-        assert_eq!(idx.get(7, |l| key_of(l) == 2), Some(Loc::new(0, 102)));
-        assert_eq!(idx.remove(7, |l| key_of(l) == 3), Some(Loc::new(0, 3)));
-        assert_eq!(idx.remove(7, |l| key_of(l) == 2), Some(Loc::new(0, 102)));
+        assert_eq!(idx.all_of(8).len(), 0);
+        assert_eq!(idx.remove(7, |l| key_of(l) == 3), Some(at(3)));
+        assert_eq!((idx.len(), idx.tagged()), (2, 0));
+        assert_eq!(idx.get(7, |l| key_of(l) == 2), Some(Loc::new(1, 102)));
+    }
+
+    #[test]
+    fn colliding_keys_are_told_apart_in_memory() {
+        let mut idx = Index::default();
+        exercise(&mut idx);
+        assert_eq!(idx.remove(7, |l| l.offset() % 100 == 1), Some(at(1)));
+        assert_eq!(idx.remove(7, |l| l.offset() % 100 == 2), Some(at(102)));
         assert_eq!(idx.len(), 0);
         assert_eq!(idx.iter().count(), 0);
         assert_eq!(idx.remove(7, |_| true), None);
+    }
+
+    #[test]
+    fn persisted_entries_are_found_in_the_table_and_changes_hide_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut idx = Index::default();
+        exercise(&mut idx);
+        for k in 10..2000u64 {
+            idx.insert(k, at(k), |_| false);
+        }
+        let (generation, cap) = idx.persist(dir.path(), false, None).unwrap();
+        assert_eq!(idx.pending(), 0);
+        let n = idx.len();
+        // Reopened from the file alone.
+        let t = Table::open(&dir.path().join(index_file::SLOTS_FILE), true)
+            .unwrap()
+            .unwrap();
+        assert_eq!((t.generation, t.capacity()), (generation, cap));
+        let mut idx = Index::with_table(t, n, 0);
+        assert_eq!(idx.get(7, |l| l.offset() % 100 == 2), Some(Loc::new(1, 102)));
+        assert_eq!(idx.get(1500, |_| true), Some(Loc::new(1, 1500)));
+        assert_eq!(idx.iter().count(), n);
+        // A removal hides the table's entry until the next persist writes it.
+        assert_eq!(idx.remove(1500, |_| true), Some(at(1500)));
+        assert_eq!(idx.get(1500, |_| true), None);
+        assert_eq!(idx.remove(1500, |_| true), None);
+        idx.insert(7, at(5), |l| l.offset() % 100 == 5);
+        assert_eq!(idx.iter().count(), n);
+        idx.persist(dir.path(), false, None).unwrap();
+        assert_eq!(idx.get(1500, |_| true), None);
+        assert_eq!(idx.all_of(7).len(), 3);
+        assert!(!idx.suspect());
+        idx.clear();
+        assert_eq!(idx.get(7, |_| true), None);
+        assert_eq!(idx.iter().count(), 0);
+        idx.persist(dir.path(), false, None).unwrap();
+        assert_eq!(idx.iter().count(), 0);
     }
 }

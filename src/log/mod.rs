@@ -1,11 +1,13 @@
 //! L2: the on-disk tier, an append-only log of records in segment files.
 //!
 //! `Log` owns a cache directory while it is open: the lock, the segments, the
-//! append buffer and the in-memory index of live records. That state sits
+//! append buffer and the index of live records (a memory-mapped file plus
+//! the changes since its last checkpoint, see `index_file`). That state sits
 //! behind one reader-writer lock (`stripe::ReadMostly`, striped so that
 //! readers on different cores do not share its lock word): lookups share it,
 //! appends take it exclusively (an append is a copy into the buffer, so the
-//! write lock is short), and no fsync is ever made while holding it. The log never calls user code and
+//! write lock is short), and no fsync is ever made while holding it. The log
+//! never calls user code and
 //! never touches L1.
 //!
 //! Failure model: the first write or fsync that fails puts the log in the
@@ -20,6 +22,7 @@ mod compact;
 pub mod fileio;
 mod hint;
 mod index;
+mod index_file;
 mod lock;
 mod marks;
 mod recovery;
@@ -34,7 +37,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -132,6 +135,11 @@ pub struct Log {
     pending: Mutex<Pending>,
     /// Serialises compactions (automatic and requested).
     compacting: Mutex<()>,
+    /// The index found an entry that does not match the log (`Index::suspect`).
+    index_suspect: Arc<AtomicBool>,
+    /// A checkpoint was put off because the index's table must grow, which
+    /// `grow_index` does without stalling readers.
+    index_grow_due: AtomicBool,
     _lock: DirLock,
 }
 
@@ -145,8 +153,8 @@ struct Pending {
 
 impl Log {
     /// Opens (creating if need be, unless read-only) the log in `dir`,
-    /// taking its lock (shared when read-only) and rebuilding the index from
-    /// the segments.
+    /// taking its lock (shared when read-only), opening the index file or
+    /// rebuilding the index from the segments.
     pub fn open(dir: &Path, config: LogConfig, counters: Arc<Counters>) -> Result<Log> {
         if config.read_only && !dir.is_dir() {
             return Err(Error::invalid(format!("no cache directory at {}", dir.display())));
@@ -163,6 +171,7 @@ impl Log {
         }
         let lock = DirLock::acquire(dir, config.read_only)?;
         let state = recovery::rebuild(dir, &counters, &config)?;
+        let index_suspect = state.suspect_flag();
         let log = Log {
             read_marks: marks::ReadMarks::new(config.max_bytes),
             dir: dir.to_path_buf(),
@@ -172,6 +181,8 @@ impl Log {
             commit: Commit::default(),
             pending: Mutex::new(Pending::default()),
             compacting: Mutex::new(()),
+            index_suspect,
+            index_grow_due: AtomicBool::new(false),
             _lock: lock,
         };
         // A directory opened with a smaller bound than it was written with.
@@ -185,15 +196,12 @@ impl Log {
     /// The live, unexpired value of `key`, checked against its checksum and
     /// key. Whether its dependency holds is the caller's to check.
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
-        let st = self.state.read();
-        let (loc, r, meta) = self.read_unexpired(&st, key, h, now)?;
-        let found = Found {
+        let found = self.with_unexpired(key, h, now, |st, loc, r, meta| Found {
             value: st.store.value_at(loc, r.value),
             expires_at: r.expires_at,
             written_at: r.written_at,
             meta: meta.map(Arc::new),
-        };
-        drop(st);
+        })?;
         if self.config.max_bytes > 0 {
             self.read_marks.mark(h);
         }
@@ -203,14 +211,37 @@ impl Log {
     /// What the log knows of `key`'s live, unexpired value, without copying
     /// it or marking it read.
     pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
-        let st = self.state.read();
-        let (_, r, meta) = self.read_unexpired(&st, key, h, now)?;
-        Some(Info {
+        self.with_unexpired(key, h, now, |_, _, r, meta| Info {
             value_len: r.value.len() as u64,
             expires_at: r.expires_at,
             written_at: r.written_at,
             meta,
         })
+    }
+
+    /// Calls `f` with `key`'s live, unexpired record under the log's read
+    /// lock. If the index was found not to match the log on the way, it is
+    /// rebuilt and asked again.
+    fn with_unexpired<T>(
+        &self,
+        key: &[u8],
+        h: u64,
+        now: &Now,
+        f: impl FnOnce(&State, Loc, RecordRef<'_>, Option<Meta>) -> T,
+    ) -> Option<T> {
+        self.repair_index();
+        {
+            let st = self.state.read();
+            match self.read_unexpired(&st, key, h, now) {
+                Some((loc, r, meta)) => return Some(f(&st, loc, r, meta)),
+                None if !st.index_suspect() => return None,
+                None => {}
+            }
+        }
+        self.repair_index();
+        let st = self.state.read();
+        let (loc, r, meta) = self.read_unexpired(&st, key, h, now)?;
+        Some(f(&st, loc, r, meta))
     }
 
     /// `key`'s live record, if it has not expired, with its metadata.
@@ -255,21 +286,108 @@ impl Log {
             .collect()
     }
 
-    /// `key`'s live record, verified (a record that fails is counted corrupt).
+    /// `key`'s live record and where it is, verified (a record that fails
+    /// is counted corrupt). The record must also be the one the index entry
+    /// claims (its sequence number), and must be there at all: otherwise the
+    /// index does not match the log (see docs/CONSISTENCY.md), which is a
+    /// miss, a counted repair, and a rebuild of the index.
     fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<(Loc, RecordRef<'a>)> {
         let mut found = None;
-        st.find_by(h, |loc| match st.store.indexed_as(h, loc, key) {
-            Ok(Some(r)) => {
-                found = Some((loc, r));
+        st.find_entry(h, |e| match st.store.indexed_as(h, e.loc, key) {
+            // Records of format 1 carry no number (0): the key and CRC decide.
+            Ok(Some(r)) if r.seq == e.seq || r.seq == 0 => {
+                found = Some((e.loc, r));
                 true
             }
+            Ok(Some(_)) | Err(store::Bad::Missing) => {
+                self.counters.l2_index_repairs.fetch_add(1, Ordering::Relaxed);
+                st.mark_index_suspect();
+                false
+            }
             Ok(None) => false,
-            Err(_) => {
+            Err(store::Bad::Corrupt) => {
                 self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
                 false
             }
         });
         found
+    }
+
+    /// Rebuilds the index from the log if an entry was found not to match
+    /// it (counted in `l2_index_rebuilds`), and writes the index file anew.
+    fn repair_index(&self) {
+        if !self.index_suspect.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut st = self.state.write();
+        if !st.index_suspect() {
+            return;
+        }
+        self.counters.l2_index_rebuilds.fetch_add(1, Ordering::Relaxed);
+        let mut corrupt = 0;
+        st.rebuild_index(self.config.clock.now_ms(), &mut corrupt);
+        self.counters.corrupt_records.fetch_add(corrupt, Ordering::Relaxed);
+        self.checkpoint(&mut st);
+    }
+
+    /// Writes the index file (see `State::checkpoint`), unless the log
+    /// is read-only or degraded. A failure is counted and costs only time:
+    /// without a meta file the next open rebuilds the index from the log.
+    /// If the table must grow, the checkpoint is put off to `grow_index`
+    /// (skipping one is safe: the files stay as the last one left them, and
+    /// an open replays the longer tail, or rebuilds if a segment they list
+    /// was deleted meanwhile).
+    fn checkpoint(&self, st: &mut State) {
+        if self.config.read_only || self.commit.is_degraded() {
+            return;
+        }
+        if st.index_wants_grow() {
+            self.index_grow_due.store(true, Ordering::Relaxed);
+            return;
+        }
+        self.checkpoint_now(st, None);
+    }
+
+    /// Grows the index's table if a checkpoint was put off for it: the new
+    /// table is written under an upgradable read lock (readers go on; writers
+    /// wait), then installed under the write lock, which takes only the
+    /// rename and the meta file.
+    fn grow_index(&self) {
+        if !self.index_grow_due.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let st = self.state.upgradable_read();
+        if self.config.read_only || self.commit.is_degraded() || !st.index_wants_grow() {
+            return;
+        }
+        match st.grow_index(&self.dir) {
+            Ok(table) => {
+                let mut st = st.upgrade();
+                self.checkpoint_now(&mut st, Some(table));
+            }
+            Err(_) => {
+                self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+                drop(st);
+                self.repair_index();
+            }
+        }
+    }
+
+    fn checkpoint_now(&self, st: &mut State, grown: Option<index_file::Table>) {
+        if st.checkpoint_with(&self.dir, grown).is_err() {
+            self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+            if st.index_suspect() {
+                // A slot failed its CRC while the table was written: the
+                // table is rebuilt whole from the log.
+                self.counters.l2_index_rebuilds.fetch_add(1, Ordering::Relaxed);
+                let mut corrupt = 0;
+                st.rebuild_index(self.config.clock.now_ms(), &mut corrupt);
+                self.counters.corrupt_records.fetch_add(corrupt, Ordering::Relaxed);
+                if st.checkpoint(&self.dir).is_err() {
+                    self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
     }
 
     /// A record to append now.
@@ -320,7 +438,7 @@ impl Log {
                 return None;
             }
         };
-        st.set_live(h, a.loc, a.len, |s, l| s.key_is(l, key));
+        st.set_live(h, a.entry(!encoded.is_empty()), |s, l| s.key_is(l, key));
         if let Some(m) = meta {
             st.tags.add(&m.tags, h);
         }
@@ -493,6 +611,8 @@ impl Log {
         st.store.write_buffer()?;
         st.store.sync_active()?;
         st.clear_all(a.loc, a.len);
+        // The index file says the older segments are dead before they go.
+        self.checkpoint(st);
         let active = st.store.active().id;
         let old: Vec<u32> = st.store.segments.keys().copied().filter(|id| *id != active).collect();
         for id in old {
@@ -541,7 +661,8 @@ impl Log {
     }
 
     /// On a clean close: writes a hint for the active segment too, so the
-    /// next open reads no segment record by record. Bytes before a hint's
+    /// next open reads no segment record by record, and checkpoints the
+    /// index file, so that the next open replays nothing. Bytes before a hint's
     /// length never change, so it stays right until the segment grows; then
     /// its length no longer matches and it is ignored until the seal
     /// rewrites it. A failure only costs the next open some time.
@@ -554,16 +675,28 @@ impl Log {
             return;
         }
         let (id, len) = (st.store.active().id, st.store.active().len());
-        match hint::write(&self.dir, id, len, &st.store.active_entries, st.store.is_durable()) {
-            Ok(bytes) => st.store.active_mut().hint_bytes = bytes,
-            Err(_) => {
-                self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+        // Nothing appended since an open that found the hint of this length.
+        if st.store.active_entries_from != len || !st.store.active_entries.is_empty() {
+            st.store.complete_active_entries();
+            match hint::write(&self.dir, id, len, &st.store.active_entries, st.store.is_durable()) {
+                Ok(bytes) => st.store.active_mut().hint_bytes = bytes,
+                Err(_) => {
+                    self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+                }
             }
+        }
+        if st.index_pending() > 0 || !index_file::meta_path(&self.dir).exists() {
+            // Closing: no reader to keep going, so a table that must grow
+            // grows here.
+            self.checkpoint_now(&mut st, None);
         }
     }
 
-    /// Probes the disk if the log is degraded and the backoff allows.
+    /// Probes the disk if the log is degraded and the backoff allows; and
+    /// rebuilds the index if it was found not to match the log.
     pub fn maybe_recover(&self) {
+        self.repair_index();
+        self.grow_index();
         if self.commit.probe_due() {
             self.recover();
         }
@@ -624,7 +757,14 @@ impl Log {
     /// Checks that the counts agree with the records (see `State::check`).
     #[doc(hidden)]
     pub fn check_invariants(&self) -> std::result::Result<(), String> {
-        self.state.read().check()
+        let checked = self.state.read().check();
+        if checked.is_err() && self.index_suspect.load(Ordering::Relaxed) {
+            // The check met a slot that fails its CRC (marking the index
+            // suspect): as any reader would, repair, then check again.
+            self.repair_index();
+            return self.state.read().check();
+        }
+        checked
     }
 
     /// Calls `f` with every live record (expired ones included), in no order.
@@ -652,6 +792,7 @@ impl Log {
                 if st.store.is_durable() {
                     self.commit.synced_upto(st.store.appended);
                 }
+                self.checkpoint(st);
                 self.enforce_capacity(st);
             }
             Err(e) => {

@@ -1,10 +1,14 @@
-//! Opening a log: rebuilding the index from what the directory holds.
+//! Opening a log: the index from what the directory holds.
 //!
-//! `rebuild` reads as its steps: list the segment files; replay each one in
-//! id order (from its hint if it has a sound one, else record by record,
-//! cutting the torn tail of the last); then, unless read-only, finish a clear
-//! that a crash interrupted, delete hints whose segment is gone, and make
-//! sure there is an active segment of the current format to append to.
+//! `rebuild` reads as its steps: list the segment files; if the index file
+//! is there and passes every check (`trust_index`: its meta file, its
+//! segments, and the anchor record of its watermark), take it as it is and
+//! replay only the log's tail past the watermark; otherwise replay every
+//! segment in id order (from its hint if it has a sound one, else record by
+//! record, cutting the torn tail of the last). Then, unless read-only,
+//! finish a clear that a crash interrupted, delete hints whose segment is
+//! gone, make sure there is an active segment of the current format to
+//! append to, and write the index file if it was rebuilt.
 //!
 //! Replay trusts sequence numbers, not positions: every record of format 2
 //! carries one, and they grow strictly along the log because only
@@ -24,16 +28,17 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use super::hint::{self, HintEntry};
-use super::index::Loc;
+use super::index::{Index, Loc};
+use super::index_file;
 use super::segment::{self, HeaderCheck, Segment};
 use super::store::{self, Store};
 use super::{LogConfig, State};
-use crate::clock::is_expired;
 use crate::error::{Error, Result};
-use crate::record::Kind;
+use crate::record;
 use crate::stats::Counters;
 
-/// Reads every segment of `dir` into a fresh state.
+/// Reads the index file and the log tail past its watermark, or, if the
+/// index file is missing or not trusted, every segment, into a fresh state.
 pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig) -> Result<State> {
     let read_only = config.read_only;
     let ids = list_segments(dir, read_only)?;
@@ -49,9 +54,20 @@ pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig) -> Result<St
     };
     replay.state.store.max_id_seen = ids.last().copied().unwrap_or(0);
     let last = ids.last().copied();
-    for id in ids {
-        replay.segment(id, Some(id) == last)?;
-    }
+    let trusted = match replay.trust_index(&ids)? {
+        Some(tail) => {
+            for (id, from) in tail {
+                replay.segment(id, Some(id) == last, from)?;
+            }
+            true
+        }
+        None => {
+            for &id in &ids {
+                replay.segment(id, Some(id) == last, segment::HEADER_LEN)?;
+            }
+            false
+        }
+    };
     let Replay {
         mut state,
         last_clear,
@@ -59,21 +75,36 @@ pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig) -> Result<St
         with_meta,
         ..
     } = replay;
-    index_tags(&mut state, &with_meta);
+    state.index_tags(&with_meta);
     if read_only {
         if state.store.segments.is_empty() {
             return Err(Error::invalid(format!("{} holds no tiercache segments", dir.display())));
         }
         return Ok(state);
     }
+    let cleared = last_clear.is_some();
     if let Some(clear_id) = last_clear {
         finish_clear(&mut state.store, clear_id)
             .map_err(|e| Error::io(format!("finish an interrupted clear in {}", dir.display()), e))?;
     }
     remove_orphan_hints(dir, &state.store);
-    ensure_active(dir, &mut state, must_seal_last)?;
+    let sealed = ensure_active(dir, &mut state, must_seal_last)?;
+    // A trusted index file with a short tail stays as it is (the tail is
+    // replayed again should the process end before the next checkpoint);
+    // otherwise the index file is written now.
+    // (A clear in the tail deleted segments the index file still lists.)
+    if !trusted || sealed || cleared || state.index_pending() > TAIL_KEPT_IN_MEMORY {
+        // Only an optimisation: the next open rebuilds if this fails.
+        if state.checkpoint(dir).is_err() {
+            counters.io_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     Ok(state)
 }
+
+/// Index entries replayed from the tail that an open keeps in memory rather
+/// than write into the index file at once.
+const TAIL_KEPT_IN_MEMORY: usize = 64 * 1024;
 
 /// The ids of the segment files in `dir`, in order; deletes leftover
 /// temporary files (hints whose writing a crash cut short) unless read-only.
@@ -111,8 +142,154 @@ struct Replay<'a> {
 }
 
 impl Replay<'_> {
-    /// Opens segment `id`, reads what it holds and applies it to the index.
-    fn segment(&mut self, id: u32, last: bool) -> Result<()> {
+    /// Opens the index file and checks it against the segments: its meta
+    /// file must be sound and name this slots file; every segment it lists
+    /// must be there with the length it had (or be gone, if it was all
+    /// dead); the record of its watermark must be where it says, with that
+    /// number and CRC (so an index of another directory, or of a log that
+    /// lost records, is refused); any other segment must come after. If so,
+    /// the segments it lists are opened and its counts taken, and the
+    /// segments and offsets of the tail to replay are returned. `None`: the
+    /// index is not there or not trusted (counted in `l2_index_rebuilds` if
+    /// there was one), and every segment is to be read.
+    fn trust_index(&mut self, ids: &[u32]) -> Result<Option<Vec<(u32, u64)>>> {
+        let meta = index_file::read_meta(self.dir).ok().flatten();
+        let slots = index_file::slots_path(self.dir);
+        if meta.is_none() && !slots.exists() {
+            return Ok(None);
+        }
+        match self.check_index(meta.as_deref(), &slots, ids) {
+            Some(tail) => Ok(Some(tail)),
+            None => {
+                self.counters.l2_index_rebuilds.fetch_add(1, Ordering::Relaxed);
+                // Start again from nothing: the full replay opens every segment.
+                self.with_meta.clear();
+                self.state = State::new(Store::new(
+                    self.dir.to_path_buf(),
+                    self.state.store.is_durable(),
+                    self.read_only,
+                ));
+                self.state.store.max_id_seen = ids.last().copied().unwrap_or(0);
+                if !self.read_only {
+                    let _ = index_file::invalidate(self.dir, false);
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn check_index(&mut self, meta: Option<&[u8]>, slots: &Path, ids: &[u32]) -> Option<Vec<(u32, u64)>> {
+        let meta = index_file::decode_meta(meta?)?;
+        let table = index_file::Table::open(slots, !self.read_only).ok().flatten()?;
+        if (table.generation, table.capacity()) != (meta.generation, meta.capacity) {
+            return None;
+        }
+        let anchor = meta.anchor?;
+        let anchor_seg = anchor.loc.segment();
+        let listed_max = meta.segments.last()?.id;
+        for s in &meta.segments {
+            if ids.binary_search(&s.id).is_err() {
+                // Deleted after the index said it was all dead.
+                if s.id < anchor_seg && s.dead + segment::HEADER_LEN == s.len {
+                    continue;
+                }
+                return None;
+            }
+            let path = self.dir.join(segment::file_name(s.id));
+            let (mut seg, check) = Segment::open(&path, s.id, !self.read_only).ok()?;
+            let len_ok = if s.id < anchor_seg {
+                seg.len() == s.len
+            } else {
+                seg.len() >= s.len
+            };
+            if check != HeaderCheck::Ok || seg.format != s.format || !len_ok {
+                return None;
+            }
+            seg.dead = s.dead;
+            seg.first_seq = s.first_seq;
+            seg.hint_bytes = fs::metadata(hint::path(self.dir, s.id)).map_or(0, |m| m.len());
+            self.state.store.segments.insert(s.id, seg);
+        }
+        for &id in ids {
+            if id > listed_max || self.state.store.segments.contains_key(&id) {
+                continue;
+            }
+            // A segment the index does not know, among those it does: only
+            // a file that is not a segment of ours (counted, left alone, as
+            // a full replay would) is allowed.
+            let path = self.dir.join(segment::file_name(id));
+            let (_, check) = Segment::open(&path, id, false).ok()?;
+            if !matches!(check, HeaderCheck::Bad | HeaderCheck::Short) {
+                return None;
+            }
+            self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
+        }
+        // The anchor: the record numbered `watermark`, where the meta says.
+        let store = &self.state.store;
+        let bytes = store.bytes_at(anchor.loc)?;
+        let record::Frame::Valid { len } = record::check_frame(bytes) else {
+            return None;
+        };
+        let r = record::decode(record::payload(&bytes[..len]))?;
+        let end = anchor.loc.offset() + len as u64;
+        let in_listed = meta.segments.iter().any(|s| s.id == anchor_seg && end <= s.len);
+        if r.seq != meta.watermark || bytes[4..8] != anchor.crc.to_le_bytes() || !in_listed {
+            return None;
+        }
+        let entries = usize::try_from(meta.entries).ok()?;
+        self.state
+            .trust(Index::with_table(table, entries, meta.tagged), meta.live_bytes);
+        self.state.store.seen_seq(meta.watermark);
+        self.state.store.last_loc = Some(anchor.loc);
+        self.with_meta = self.state.tagged_entries();
+        // The tail: the rest of the anchor's segment, then every later one.
+        let mut tail = vec![(anchor_seg, end)];
+        tail.extend(
+            ids.iter()
+                .copied()
+                .filter(|id| *id > anchor_seg)
+                .map(|id| (id, segment::HEADER_LEN)),
+        );
+        Some(tail)
+    }
+
+    /// Opens segment `id` (unless the index file's check opened it) and
+    /// applies its records from offset `from` on to the index.
+    fn segment(&mut self, id: u32, last: bool, from: u64) -> Result<()> {
+        if !self.state.store.segments.contains_key(&id) && !self.open(id, last)? {
+            return Ok(());
+        }
+        let seg = &self.state.store.segments[&id];
+        let format = seg.format;
+        // The active segment has a hint too if the last close wrote one and
+        // nothing was appended since (the lengths match).
+        let hinted = if from <= segment::HEADER_LEN {
+            hint::read(self.dir, id, seg.len())
+        } else {
+            None
+        };
+        if hinted.is_some() {
+            let bytes = fs::metadata(hint::path(self.dir, id)).map_or(0, |m| m.len());
+            self.state.store.segments.get_mut(&id).unwrap().hint_bytes = bytes;
+        }
+        let entries = match hinted {
+            Some(entries) => entries,
+            None => self.scan(id, last, from)?,
+        };
+        self.must_seal_last |= last && format < segment::VERSION;
+        self.state.reserve(entries.len());
+        for e in &entries {
+            self.apply(id, e, format);
+        }
+        // The last segment read becomes the active one; should the file after
+        // it be unreadable, this is also what its hint will say when sealed.
+        self.state.store.active_entries = entries;
+        self.state.store.active_entries_from = from.max(segment::HEADER_LEN);
+        Ok(())
+    }
+
+    /// Opens segment `id` and adds it to the store; false if it is skipped.
+    fn open(&mut self, id: u32, last: bool) -> Result<bool> {
         let path = self.dir.join(segment::file_name(id));
         let (mut seg, check) = Segment::open(&path, id, !self.read_only)
             .map_err(|e| Error::io(format!("open segment {}", path.display()), e))?;
@@ -132,37 +309,19 @@ impl Replay<'_> {
             HeaderCheck::Short | HeaderCheck::Bad => {
                 // Not ours to delete, not ours to read: count it and leave it.
                 self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
+                return Ok(false);
             }
         }
-        let format = seg.format;
-        // The active segment has a hint too if the last close wrote one and
-        // nothing was appended since (the lengths match).
-        let hinted = hint::read(self.dir, id, seg.len());
-        if hinted.is_some() {
-            seg.hint_bytes = fs::metadata(hint::path(self.dir, id)).map_or(0, |m| m.len());
-        }
         self.state.store.segments.insert(id, seg);
-        let entries = match hinted {
-            Some(entries) => entries,
-            None => self.scan(id, last)?,
-        };
-        self.must_seal_last |= last && format < segment::VERSION;
-        self.state.reserve(entries.len());
-        for e in &entries {
-            self.apply(id, e, format);
-        }
-        // The last segment read becomes the active one; should the file after
-        // it be unreadable, this is also what its hint will say when sealed.
-        self.state.store.active_entries = entries;
-        Ok(())
+        Ok(true)
     }
 
-    /// Reads segment `id` record by record: counts bad records, cuts the
-    /// torn tail of the last segment, writes the hint a sealed one lacked.
-    fn scan(&mut self, id: u32, last: bool) -> Result<Vec<HintEntry>> {
+    /// Reads segment `id` record by record from `from` on: counts bad
+    /// records, cuts the torn tail of the last segment, writes the hint a
+    /// sealed one lacked (when read whole).
+    fn scan(&mut self, id: u32, last: bool, from: u64) -> Result<Vec<HintEntry>> {
         let seg = &self.state.store.segments[&id];
-        let scan = store::scan(seg);
+        let scan = store::scan_from(seg, from);
         self.counters
             .corrupt_records
             .fetch_add(scan.bad.len() as u64, Ordering::Relaxed);
@@ -179,7 +338,7 @@ impl Replay<'_> {
         // Appending after bytes that the scan gave up on would hide the new
         // records behind them: such a last segment is sealed, not cut.
         self.must_seal_last |= scan.gave_up && last;
-        if !last {
+        if !last && from <= segment::HEADER_LEN {
             // Rebuild the missing or bad hint; without it open is only slower.
             if let Ok(bytes) = hint::write(self.dir, id, seg.len(), &scan.entries, durable) {
                 seg.hint_bytes = bytes;
@@ -205,42 +364,11 @@ impl Replay<'_> {
             return;
         };
         self.state.store.seen_seq(seq);
+        self.state.store.last_loc = Some(loc);
         let seg = self.state.store.segments.get_mut(&id).unwrap();
         seg.first_seq = seg.first_seq.min(seq);
-        match e.kind {
-            Kind::Clear => {
-                self.last_clear = Some(id);
-                self.state.clear_all(loc, len);
-            }
-            // Keys are compared only when the hash is already in the index.
-            Kind::Put if !is_expired(e.expires_at, self.now) => {
-                self.state.set_live(e.hash, loc, len, |s, l| s.same_key(l, loc));
-                if e.has_meta {
-                    self.with_meta.push((e.hash, loc));
-                }
-            }
-            // A tombstone, or an expired put, which hides older values the same way.
-            _ => {
-                self.state.kill(e.hash, |s, l| s.same_key(l, loc));
-                self.state.born_dead(loc, len);
-            }
-        }
-    }
-}
-
-/// Fills the tag index from the records, among `candidates`, that are still
-/// live: only records with metadata are read.
-fn index_tags(state: &mut State, candidates: &[(u64, Loc)]) {
-    for (h, loc) in candidates {
-        if !state.is_live(*h, *loc) {
-            continue;
-        }
-        let tags = match state.store.indexed(*h, *loc) {
-            Ok(r) => crate::meta::Meta::decode(r.meta).map(|m| m.tags),
-            Err(_) => None,
-        };
-        if let Some(tags) = tags {
-            state.tags.add(&tags, *h);
+        if self.state.replay(id, e, seq, self.now, &mut self.with_meta) {
+            self.last_clear = Some(id);
         }
     }
 }
@@ -276,7 +404,8 @@ fn remove_orphan_hints(dir: &Path, store: &Store) {
 }
 
 /// Makes sure appends have a segment of the current format to go to.
-fn ensure_active(dir: &Path, state: &mut State, must_seal_last: bool) -> Result<()> {
+/// Says whether it sealed the last segment.
+fn ensure_active(dir: &Path, state: &mut State, must_seal_last: bool) -> Result<bool> {
     let store = &mut state.store;
     if store.segments.is_empty() {
         // No readable segment: start one, with an id no file has (normally
@@ -301,7 +430,8 @@ fn ensure_active(dir: &Path, state: &mut State, must_seal_last: bool) -> Result<
         // no id is left, appending behind it is the lesser harm.
         if let Ok(hint) = store.seal_and_start() {
             hint.ok();
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(false)
 }

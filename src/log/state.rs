@@ -14,7 +14,11 @@
 //!
 //! `check` recomputes everything from the records themselves, for tests.
 
-use super::index::{Index, Loc};
+use std::io;
+use std::path::Path;
+
+use super::index::{Entry, Index, Loc};
+use super::index_file::{self, Anchor, SegmentMeta};
 use super::segment;
 use super::store::Store;
 use super::tags::TagIndex;
@@ -36,6 +40,197 @@ impl State {
             tags: TagIndex::default(),
             live_bytes: 0,
         }
+    }
+
+    /// The flag that says an entry was found not to match the log.
+    pub fn suspect_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.index.suspect_flag()
+    }
+
+    /// Takes the index and the live bytes a trusted index file holds.
+    pub fn trust(&mut self, index: Index, live_bytes: u64) {
+        self.index = index;
+        self.live_bytes = live_bytes;
+    }
+
+    /// Whether an entry was found not to match the log (see `Index::suspect`).
+    pub fn index_suspect(&self) -> bool {
+        self.index.suspect()
+    }
+
+    /// An entry was found not to match its record.
+    pub fn mark_index_suspect(&self) {
+        self.index.mark_suspect();
+    }
+
+    /// Index entries changed since the last checkpoint.
+    pub fn index_pending(&self) -> usize {
+        self.index.pending()
+    }
+
+    /// Writes the index file and its meta file: the log's records up to
+    /// the last one are written out (and fsynced if `durable`) first, so
+    /// the watermark never claims a record the disk may not have. Without a
+    /// readable last record, no meta file is written (the next open
+    /// rebuilds).
+    pub fn checkpoint(&mut self, dir: &Path) -> io::Result<()> {
+        self.checkpoint_with(dir, None)
+    }
+
+    /// Whether the index's table must grow at the next checkpoint.
+    pub fn index_wants_grow(&self) -> bool {
+        self.index.wants_grow()
+    }
+
+    /// The index in a new, larger table (see `Index::grow`): reads only.
+    pub fn grow_index(&self, dir: &Path) -> io::Result<super::index_file::Table> {
+        self.index.grow(dir, self.store.is_durable())
+    }
+
+    /// `checkpoint`, installing `grown` (from `grow_index`, with nothing
+    /// changed since) as the table.
+    pub fn checkpoint_with(&mut self, dir: &Path, grown: Option<super::index_file::Table>) -> io::Result<()> {
+        self.store.write_buffer()?;
+        self.store.sync_active()?;
+        let durable = self.store.is_durable();
+        let (generation, capacity) = self.index.persist(dir, durable, grown)?;
+        let watermark = self.store.last_seq();
+        let anchor = match self.store.last_loc {
+            _ if watermark == 0 => None,
+            Some(loc) => match self.store.bytes_at(loc).and_then(|b| b.get(4..8)) {
+                Some(crc) => Some(Anchor {
+                    loc,
+                    crc: u32::from_le_bytes(crc.try_into().unwrap()),
+                }),
+                None => return Ok(()),
+            },
+            None => return Ok(()),
+        };
+        let meta = index_file::Meta {
+            generation,
+            capacity,
+            watermark,
+            anchor,
+            entries: self.index.len() as u64,
+            live_bytes: self.live_bytes,
+            tagged: self.index.tagged(),
+            segments: self
+                .store
+                .segments
+                .values()
+                .map(|s| SegmentMeta {
+                    id: s.id,
+                    format: s.format,
+                    len: s.len(),
+                    dead: s.dead,
+                    first_seq: s.first_seq,
+                })
+                .collect(),
+        };
+        index_file::write_meta(dir, &meta, durable)
+    }
+
+    /// Forgets the index and the counts and makes them again from every
+    /// record of every segment, in log order (after an entry was found not
+    /// to match the log). The tag index is rebuilt too.
+    pub fn rebuild_index(&mut self, now: u64, corrupt: &mut u64) {
+        self.index.clear();
+        self.index.clear_suspect();
+        self.tags.clear();
+        self.live_bytes = 0;
+        let ids: Vec<u32> = self.store.segments.keys().copied().collect();
+        for id in &ids {
+            self.store.segments.get_mut(id).unwrap().dead = 0;
+        }
+        let mut last = 0;
+        let mut with_meta = Vec::new();
+        for id in ids {
+            let format = self.store.segments[&id].format;
+            for e in self.store.entries_of(id) {
+                let seq = if format < segment::VERSION {
+                    last + 1
+                } else if e.seq > last {
+                    e.seq
+                } else {
+                    *corrupt += 1;
+                    self.born_dead(Loc::new(id, e.offset), u64::from(e.len));
+                    continue;
+                };
+                last = seq;
+                self.replay(id, &e, seq, now, &mut with_meta);
+            }
+        }
+        self.index_tags(&with_meta);
+    }
+
+    /// Applies one record (`e` of segment `id`, numbered `seq`) in log order.
+    /// Returns true if it is a clear record.
+    pub fn replay(
+        &mut self,
+        id: u32,
+        e: &super::hint::HintEntry,
+        seq: u64,
+        now: u64,
+        with_meta: &mut Vec<(u64, Loc)>,
+    ) -> bool {
+        let loc = Loc::new(id, e.offset);
+        let len = u64::from(e.len);
+        match e.kind {
+            crate::record::Kind::Clear => {
+                self.clear_all(loc, len);
+                with_meta.clear();
+                return true;
+            }
+            // Keys are compared only when the hash is already in the index.
+            crate::record::Kind::Put if !crate::clock::is_expired(e.expires_at, now) => {
+                let entry = Entry {
+                    loc,
+                    seq,
+                    len: e.len,
+                    has_meta: e.has_meta,
+                };
+                self.set_live(e.hash, entry, |s, l| s.same_key(l, loc));
+                if e.has_meta {
+                    with_meta.push((e.hash, loc));
+                }
+            }
+            // A tombstone, or an expired put, which hides older values the same way.
+            _ => {
+                self.kill(e.hash, |s, l| s.same_key(l, loc));
+                self.born_dead(loc, len);
+            }
+        }
+        false
+    }
+
+    /// Fills the tag index from the records, among `candidates`, that are
+    /// still live: only records with metadata are read.
+    pub fn index_tags(&mut self, candidates: &[(u64, Loc)]) {
+        for (h, loc) in candidates {
+            if !self.is_live(*h, *loc) {
+                continue;
+            }
+            let tags = match self.store.indexed(*h, *loc) {
+                Ok(r) => crate::meta::Meta::decode(r.meta).map(|m| m.tags),
+                Err(_) => None,
+            };
+            if let Some(tags) = tags {
+                self.tags.add(&tags, *h);
+            }
+        }
+    }
+
+    /// The live entries with a meta field (read from the index file at
+    /// open, for the tag index).
+    pub fn tagged_entries(&self) -> Vec<(u64, Loc)> {
+        if self.index.tagged() == 0 {
+            return Vec::new();
+        }
+        self.index
+            .entries()
+            .filter(|(_, e)| e.has_meta)
+            .map(|(h, e)| (h, e.loc))
+            .collect()
     }
 
     /// Live keys.
@@ -64,13 +259,19 @@ impl State {
         self.index.get(h, pick)
     }
 
+    /// The live entry of hash `h` for which `pick` says yes; the entry
+    /// carries the sequence number its record must have.
+    pub fn find_entry(&self, h: u64, pick: impl FnMut(&Entry) -> bool) -> Option<Entry> {
+        self.index.get_entry(h, pick)
+    }
+
     /// Whether the record at `loc` is the live one of its key.
     pub fn is_live(&self, h: u64, loc: Loc) -> bool {
         self.index.get(h, |l| l == loc).is_some()
     }
 
     /// The live records of the keys whose hash is `h`.
-    pub fn live_of(&self, h: u64) -> impl Iterator<Item = Loc> + '_ {
+    pub fn live_of(&self, h: u64) -> Vec<Loc> {
         self.index.all_of(h)
     }
 
@@ -79,13 +280,13 @@ impl State {
         self.index.iter()
     }
 
-    /// The put at `loc` (`len` bytes, key hash `h`) is now its key's live
-    /// record; `same_key` tells whether a live record is of the same key.
-    /// The record it replaces, if any, turns dead.
-    pub fn set_live(&mut self, h: u64, loc: Loc, len: u64, same_key: impl Fn(&Store, Loc) -> bool) {
+    /// The put of `e` (key hash `h`) is now its key's live record;
+    /// `same_key` tells whether a live record is of the same key. The record
+    /// it replaces, if any, turns dead.
+    pub fn set_live(&mut self, h: u64, e: Entry, same_key: impl Fn(&Store, Loc) -> bool) {
         let State { index, store, .. } = self;
-        let old = index.insert(h, loc, |l| same_key(store, l));
-        self.live_bytes += len;
+        let old = index.insert(h, e, |l| same_key(store, l));
+        self.live_bytes += u64::from(e.len);
         if let Some(old) = old {
             self.dead(old);
         }
@@ -96,7 +297,7 @@ impl State {
         let State { index, store, .. } = self;
         let old = index.remove(h, |l| same_key(store, l))?;
         self.dead(old);
-        Some(old)
+        Some(old.loc)
     }
 
     /// `key`'s live record, if any, turns dead.
@@ -136,10 +337,10 @@ impl State {
     }
 
     /// A live record's bytes leave `live_bytes` and join its segment's dead.
-    fn dead(&mut self, loc: Loc) {
-        let len = self.store.frame_len(loc);
+    fn dead(&mut self, e: Entry) {
+        let len = u64::from(e.len);
         self.live_bytes = self.live_bytes.saturating_sub(len);
-        if let Some(seg) = self.store.segments.get_mut(&loc.segment()) {
+        if let Some(seg) = self.store.segments.get_mut(&e.loc.segment()) {
             seg.dead += len;
         }
     }
@@ -150,13 +351,28 @@ impl State {
     pub fn check(&self) -> Result<(), String> {
         let mut live_total = 0;
         let mut live_per_segment = std::collections::HashMap::<u32, u64>::new();
-        for (h, loc) in self.index.iter() {
-            self.store
+        for (h, e) in self.index.entries() {
+            let loc = e.loc;
+            let r = self
+                .store
                 .indexed(h, loc)
                 .map_err(|e| format!("the index points at {loc:?}, which is not a put of its hash: {e:?}"))?;
             let len = self.store.frame_len(loc);
+            if (r.seq != 0 && r.seq != e.seq) || u64::from(e.len) != len || e.has_meta == r.meta.is_empty() {
+                return Err(format!(
+                    "the index entry at {loc:?} says seq {}, {} bytes, meta {}; the record has seq {}, {len} bytes, meta {}",
+                    e.seq,
+                    e.len,
+                    e.has_meta,
+                    r.seq,
+                    !r.meta.is_empty()
+                ));
+            }
             live_total += len;
             *live_per_segment.entry(loc.segment()).or_default() += len;
+        }
+        if self.index.suspect() {
+            return Err("the index met a slot that fails its checksum".into());
         }
         if live_total != self.live_bytes {
             return Err(format!(

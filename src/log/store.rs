@@ -38,8 +38,16 @@ pub struct Store {
     pub segments: BTreeMap<u32, Segment>,
     /// Records appended after the end of the active segment's file.
     pub buf: Vec<u8>,
-    /// What each record of the active segment is, for its hint file.
+    /// What each record of the active segment from offset
+    /// `active_entries_from` on is, for its hint file (see
+    /// `complete_active_entries`).
     pub active_entries: Vec<HintEntry>,
+    /// Where `active_entries` start: the segment header's end, unless the
+    /// open trusted an index file and read only the records after its
+    /// watermark; the ones before are read when the hint is needed.
+    pub active_entries_from: u64,
+    /// Where the record numbered `last_seq()` is (for the index file's anchor).
+    pub last_loc: Option<Loc>,
     /// Bytes appended since open: the positions group commit waits for.
     pub appended: u64,
     /// The highest segment id of any segment file in the directory, readable
@@ -72,6 +80,20 @@ pub struct Appended {
     pub loc: Loc,
     /// Frame and payload bytes.
     pub len: u64,
+    /// The sequence number it was given.
+    pub seq: u64,
+}
+
+impl Appended {
+    /// The index entry of this record, a put (`has_meta`: it has a meta field).
+    pub fn entry(&self, has_meta: bool) -> super::index::Entry {
+        super::index::Entry {
+            loc: self.loc,
+            seq: self.seq,
+            len: self.len as u32,
+            has_meta,
+        }
+    }
 }
 
 /// Why a location did not yield a record.
@@ -90,6 +112,8 @@ impl Store {
             segments: BTreeMap::new(),
             buf: Vec::with_capacity(BUFFER_BYTES),
             active_entries: Vec::new(),
+            active_entries_from: segment::HEADER_LEN,
+            last_loc: None,
             appended: 0,
             max_id_seen: 0,
             next_seq: 1,
@@ -307,9 +331,10 @@ impl Store {
         });
         self.appended += len;
         self.next_seq += 1;
+        self.last_loc = Some(loc);
         let seg = self.active_mut();
         seg.first_seq = seg.first_seq.min(rec.seq);
-        Ok(Appended { loc, len })
+        Ok(Appended { loc, len, seq: rec.seq })
     }
 
     /// Writes the buffer to the active segment's file.
@@ -343,12 +368,14 @@ impl Store {
         if id > Loc::MAX_SEGMENT {
             return Err(io::Error::other("segment ids exhausted"));
         }
+        self.complete_active_entries();
         let hint_result = hint::write(&self.dir, old_id, old_len, &self.active_entries, self.durable)
             .map(|bytes| self.segments.get_mut(&old_id).unwrap().hint_bytes = bytes);
         let seg = Segment::create(&self.dir, id)?;
         self.max_id_seen = id;
         self.segments.insert(id, seg);
         self.active_entries.clear();
+        self.active_entries_from = segment::HEADER_LEN;
         self.sync_dir()?;
         Ok(hint_result)
     }
@@ -375,9 +402,39 @@ impl Store {
             return Vec::new();
         };
         if id == self.active().id {
-            return self.active_entries.clone();
+            let mut prefix = self.active_prefix();
+            prefix.extend_from_slice(&self.active_entries);
+            return prefix;
         }
         hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan(seg).entries)
+    }
+}
+
+impl Store {
+    /// The entries of the active segment before `active_entries_from`:
+    /// from the hint the last clean close wrote for exactly that length, or
+    /// by reading the records.
+    fn active_prefix(&self) -> Vec<HintEntry> {
+        let from = self.active_entries_from;
+        if from <= segment::HEADER_LEN {
+            return Vec::new();
+        }
+        let seg = self.active();
+        hint::read(&self.dir, seg.id, from).unwrap_or_else(|| {
+            let mut v = scan(seg).entries;
+            v.retain(|e| e.offset < from);
+            v
+        })
+    }
+
+    /// Makes `active_entries` hold every record of the active segment.
+    pub fn complete_active_entries(&mut self) {
+        if self.active_entries_from > segment::HEADER_LEN {
+            let mut all = self.active_prefix();
+            all.append(&mut self.active_entries);
+            self.active_entries = all;
+            self.active_entries_from = segment::HEADER_LEN;
+        }
     }
 }
 
@@ -406,6 +463,11 @@ pub struct Scan {
 /// Reads every record of `seg`, skipping corrupt ones: after a bad frame it
 /// searches forward for the next valid one.
 pub fn scan(seg: &Segment) -> Scan {
+    scan_from(seg, segment::HEADER_LEN)
+}
+
+/// `scan`, from byte `start` (where a record begins) on.
+pub fn scan_from(seg: &Segment, start: u64) -> Scan {
     let bytes = seg.bytes();
     let mut out = Scan {
         entries: Vec::new(),
@@ -413,7 +475,7 @@ pub fn scan(seg: &Segment) -> Scan {
         cut_at: None,
         gave_up: false,
     };
-    let mut pos = segment::HEADER_LEN as usize;
+    let mut pos = start.max(segment::HEADER_LEN) as usize;
     while pos < bytes.len() {
         let here = &bytes[pos..];
         let frame = record::check_frame(here);

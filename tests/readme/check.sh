@@ -26,6 +26,8 @@ cleanup() {
   chmod -R u+w "$work" 2>/dev/null || true
   rm -rf "$work" /tmp/tiercache-quickstart /tmp/tiercache-cpp /tmp/tiercache-go /tmp/tiercache-py \
     /tmp/tiercache-py-memo /tmp/tiercache-py-config.toml \
+    /tmp/tiercache-c-memo /tmp/tiercache-c-memo.conf /tmp/tiercache-cpp-memo /tmp/tiercache-cpp-memo.conf \
+    /tmp/tiercache-go-memo /tmp/tiercache-go-memo.conf \
     "$root/bindings/python/build"
 }
 trap cleanup EXIT
@@ -85,6 +87,14 @@ script c "$work/c" "$(commands setup-c)" "$(commands build-c)"
 expect c "hello, disk"
 ls /tmp/tiercache-quickstart/*.tcl >/dev/null # the value went to disk
 readelf -d "$work/c/quickstart" | grep -q 'NEEDED.*libtiercache.so' || { echo "C quick start: not linked to the .so"; exit 1; }
+# The memoize/tags/dependency examples of each language reuse the library
+# installed by the quick start's set-up (its `make install` is not run again).
+installed_env() { commands "$1" | grep -v '^make install'; }
+mkdir -p "$work/c-memo"
+block "c memo" >"$work/c-memo/memo.c"
+rm -rf /tmp/tiercache-c-memo
+script c-memo "$work/c-memo" "$(installed_env setup-c)" "$(commands build-c-memo)"
+expect c-memo "1 load, 1 tag, 1 removed, config: TC_NOT_FOUND"
 
 # C++: pkg-config, then find_package
 mkdir -p "$work/cpp" "$work/cmake"
@@ -96,6 +106,11 @@ block cpp >"$work/cmake/demo.cpp"
 block cmake >"$work/cmake/CMakeLists.txt"
 CXXFLAGS="-Wall -Wextra -Werror" script cmake "$work/cmake" "$(commands setup-c)" "$(commands build-cmake)"
 expect cmake "hello computed:other"
+mkdir -p "$work/cpp-memo"
+block "cpp memo" >"$work/cpp-memo/memo.cpp"
+rm -rf /tmp/tiercache-cpp-memo
+script cpp-memo "$work/cpp-memo" "$(installed_env setup-c)" "$(commands build-cpp-memo)"
+expect cpp-memo "config:0 home:1 <h1>home</h1> 1 1 0"
 
 # Go: the binding by its module path, from a proxy directory of this checkout.
 bash scripts/go-proxy.sh "$work/goproxy" >/dev/null
@@ -107,6 +122,16 @@ GOPROXY="file://$work/goproxy,file://$(go env GOMODCACHE)/cache/download,$(go en
   script go "$home/hello" "$(commands setup-go)" "cp '$work/main.go' main.go
 $(commands build-go)"
 expect go "hello, computed answer"
+# The Go memo example: main.go of the same module replaced, built the same way.
+block "go memo" >"$work/memo.go"
+rm -rf /tmp/tiercache-go-memo
+GOPROXY="file://$work/goproxy,file://$(go env GOMODCACHE)/cache/download,$(go env GOPROXY)" \
+  GONOSUMDB=github.com/tiercache/tiercache GOMODCACHE="$work/gomodcache" \
+  GOFLAGS="$(go env GOFLAGS) -modcacherw" CGO_CFLAGS="-g -O2 -DTIERCACHE_README_CHECK=${work##*.}" \
+  script go-memo "$home/hello" "$(commands setup-go | grep -v -e '^make install' -e 'go mod init' -e '^go get')
+cd '$home/hello'" "cp '$work/memo.go' main.go
+$(commands build-go)"
+expect go-memo "config home <h1>home</h1> 1 1 true"
 
 # Python: from a directory where ./bindings/python is this checkout's.
 mkdir -p "$work/py"

@@ -45,6 +45,11 @@ enum class WritePolicy : std::underlying_type_t<tc_write_policy> {
   back = TC_WRITE_BACK,        // disk written on eviction, flush and close
 };
 
+enum class L1Policy : std::underlying_type_t<tc_l1_policy> {
+  lru = TC_L1_LRU,        // least recently used (default)
+  s3fifo = TC_L1_S3FIFO,  // S3-FIFO: scan-resistant, hits take no exclusive lock
+};
+
 enum class SyncPolicy : std::underlying_type_t<tc_sync_policy> {
   never = TC_SYNC_NEVER,
   on_flush = TC_SYNC_ON_FLUSH,  // default
@@ -424,6 +429,11 @@ class Options {
     detail::check(tc_options_set_l2_capacity(opts_.get(), max_bytes));
     return *this;
   }
+  // How memory chooses what to evict (default L1Policy::lru).
+  Options& l1_policy(L1Policy policy) & {
+    detail::check(tc_options_set_l1_policy(opts_.get(), static_cast<tc_l1_policy>(policy)));
+    return *this;
+  }
   Options& write_policy(WritePolicy policy) & {
     detail::check(tc_options_set_write_policy(opts_.get(), static_cast<tc_write_policy>(policy)));
     return *this;
@@ -463,6 +473,7 @@ class Options {
   Options&& dir(const std::string& path) && { return std::move(dir(path)); }
   Options&& l1_capacity(std::uint64_t e, std::uint64_t b) && { return std::move(l1_capacity(e, b)); }
   Options&& l2_capacity(std::uint64_t b) && { return std::move(l2_capacity(b)); }
+  Options&& l1_policy(L1Policy p) && { return std::move(l1_policy(p)); }
   Options&& write_policy(WritePolicy p) && { return std::move(write_policy(p)); }
   Options&& sync_policy(SyncPolicy p, std::chrono::milliseconds i = std::chrono::milliseconds{0}) && {
     return std::move(sync_policy(p, i));

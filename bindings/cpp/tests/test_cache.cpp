@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "test_util.hpp"
@@ -145,6 +146,24 @@ TEST(Cache, ClearEmptiesMemoryOnlyCache) {
   cache.clear(false);
   EXPECT_FALSE(cache.contains("a"));
   EXPECT_FALSE(cache.contains("b"));
+}
+
+// The L1 policy reaches the library: ten keys hit twice, then a scan of a
+// hundred new keys through an L1 of twenty entries. S3-FIFO keeps the hot
+// keys; LRU loses them.
+TEST(Cache, L1PolicyChoosesWhatAScanEvicts) {
+  for (auto [policy, hot_kept] : {std::pair{tiercache::L1Policy::lru, false},
+                                  std::pair{tiercache::L1Policy::s3fifo, true}}) {
+    Cache cache(Options().l1_capacity(20, 0).l1_policy(policy));
+    for (int i = 0; i < 10; i++) cache.put("hot" + std::to_string(i), "v");
+    for (int r = 0; r < 2; r++) {
+      for (int i = 0; i < 10; i++) EXPECT_EQ(cache.get("hot" + std::to_string(i)), "v");
+    }
+    for (int i = 0; i < 100; i++) cache.put("scan" + std::to_string(i), "v");
+    int kept = 0;
+    for (int i = 0; i < 10; i++) kept += cache.contains("hot" + std::to_string(i)) ? 1 : 0;
+    EXPECT_EQ(kept == 10, hot_kept) << "policy " << static_cast<int>(policy) << ": " << kept;
+  }
 }
 
 TEST(Cache, FlushSucceeds) {

@@ -89,6 +89,8 @@ TEST(Errors, BadOptionsThrowWhereTheyAreSet) {
   EXPECT_EQ(caught([&] { opts.max_value_size((1ull << 30) + 1); }).status(), TC_INVALID_ARGUMENT);
   EXPECT_EQ(caught([&] { opts.write_policy(static_cast<tiercache::WritePolicy>(7)); }).status(),
             TC_INVALID_ARGUMENT);
+  EXPECT_EQ(caught([&] { opts.l1_policy(static_cast<tiercache::L1Policy>(2)); }).status(),
+            TC_INVALID_ARGUMENT);
   // Negative durations are caught by the wrapper before the C call.
   EXPECT_EQ(caught([&] { opts.default_ttl(-1ms); }).status(), TC_INVALID_ARGUMENT);
   // After all that the options still open a cache.

@@ -283,6 +283,53 @@ def test_loader_may_use_the_cache(cache: tiercache.Cache) -> None:
     run(main())
 
 
+def test_loader_asking_for_its_own_key_is_a_miss(cache: tiercache.Cache) -> None:
+    # Without the check the load would await itself for ever; wait_for only
+    # turns such a hang into a failure.
+    async def main() -> None:
+        ac = AsyncCache(cache)
+        seen: List[object] = []
+
+        async def load() -> bytes:
+            seen.append(await ac.get("k", b"default"))
+            try:
+                await ac.get_or_load("k", load)
+            except tiercache.NotFound as e:
+                seen.append(e.message)
+            return b"v"
+
+        assert await asyncio.wait_for(ac.get_or_load("k", load), 60) == b"v"
+        assert seen == [b"default", "the loader asked the cache for the key it is loading"]
+        assert await ac.get("k") == b"v"
+
+    run(main())
+
+
+def test_loaders_needing_each_others_keys_do_not_wait_for_each_other(cache: tiercache.Cache) -> None:
+    async def main() -> None:
+        ac = AsyncCache(cache)
+        started = {"a": asyncio.Event(), "b": asyncio.Event()}
+
+        def loader(mine: str, other: str):  # type: ignore[no-untyped-def]
+            async def load() -> bytes:
+                started[mine].set()
+                await started[other].wait()  # both loads are in flight now
+                inner = await ac.get_or_load(other, loader(other, mine))
+                return mine.encode() + b"(" + inner + b")"
+
+            async def leaf() -> bytes:
+                return mine.encode()
+
+            return load if not started[mine].is_set() else leaf
+
+        a, b = await asyncio.wait_for(asyncio.gather(ac.get_or_load("a", loader("a", "b")), ac.get_or_load("b", loader("b", "a"))), 60)
+        # Each loader ran the other's function itself, outside its flight.
+        assert (a, b) == (b"a(b)", b"b(a)")
+        assert await ac.get("a") == b"a(b)" and await ac.get("b") == b"b(a)"
+
+    run(main())
+
+
 def test_separate_event_loops(cache: tiercache.Cache) -> None:
     ac = AsyncCache(cache)
 

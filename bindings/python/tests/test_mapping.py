@@ -202,6 +202,8 @@ def test_small_l1_serves_from_disk(cache_dir) -> None:  # type: ignore[no-untype
     "kwargs",
     [
         dict(write_policy="back"),
+        dict(l1_policy="lru"),
+        dict(l1_policy="s3fifo", l1_max_entries=100),
         dict(sync_policy="never"),
         dict(sync_policy="always"),
         dict(sync_interval_ms=10),
@@ -220,6 +222,7 @@ def test_options_accepted(cache_dir, kwargs) -> None:  # type: ignore[no-untyped
     "kwargs, error",
     [
         (dict(write_policy="sideways"), ValueError),
+        (dict(l1_policy="arc"), ValueError),
         (dict(sync_policy="sometimes"), ValueError),
         (dict(sync_policy="interval"), ValueError),
         (dict(sync_policy="never", sync_interval_ms=5), ValueError),
@@ -250,3 +253,19 @@ def test_repr(cache: tiercache.Cache, disk_cache: tiercache.Cache) -> None:
 
 def test_library_version() -> None:
     assert tiercache.library_version().count(".") >= 1
+
+
+@pytest.mark.parametrize("policy, hot_kept", [("lru", False), ("s3fifo", True)])
+def test_l1_policy_chooses_what_a_scan_evicts(policy: str, hot_kept: bool) -> None:
+    """Ten keys hit twice, then a scan of a hundred new keys through an L1 of
+    twenty entries: S3-FIFO keeps the hot keys, LRU loses them."""
+    with tiercache.Cache(l1_max_entries=20, l1_max_bytes=0, l1_policy=policy) as c:
+        for i in range(10):
+            c[f"hot{i}"] = b"v"
+        for _ in range(2):
+            for i in range(10):
+                assert c[f"hot{i}"] == b"v"
+        for i in range(100):
+            c[f"scan{i}"] = b"v"
+        kept = sum(f"hot{i}" in c for i in range(10))
+        assert (kept == 10) == hot_kept, f"{policy}: {kept} hot keys kept"

@@ -62,6 +62,13 @@ class WritePolicy(enum.IntEnum):
     BACK = 1
 
 
+class L1Policy(enum.IntEnum):
+    """``tc_l1_policy``."""
+
+    LRU = 0
+    S3FIFO = 1
+
+
 class SyncPolicy(enum.IntEnum):
     """``tc_sync_policy``."""
 
@@ -141,6 +148,7 @@ _SIGNATURES: List[Tuple[str, object, List[object]]] = [
     ("tc_options_set_l1_capacity", tc_status, [c_void_p, c_uint64, c_uint64]),
     ("tc_options_set_l2_capacity", tc_status, [c_void_p, c_uint64]),
     ("tc_options_set_write_policy", tc_status, [c_void_p, c_int]),
+    ("tc_options_set_l1_policy", tc_status, [c_void_p, c_int]),
     ("tc_options_set_sync_policy", tc_status, [c_void_p, c_int, c_uint64]),
     ("tc_options_set_default_ttl", tc_status, [c_void_p, c_uint64]),
     ("tc_options_set_max_value_size", tc_status, [c_void_p, c_uint64]),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
 import os
 import threading
@@ -21,6 +22,8 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, Mapping, Optional, 
 from . import loaders
 from .cache import Cache
 from .entries import Count, EntryInfo
+from .errors import NotFound
+from .options import Entry
 from .stats import Stats
 from .values import TTL, Value, to_bytes
 
@@ -31,6 +34,17 @@ T = TypeVar("T")
 AsyncLoader = Callable[[], Awaitable[loaders.LoaderResult]]
 
 _MISSING: Any = object()
+
+#: The loads the current task runs inside: (id of the synchronous cache, key)
+#: pairs. Set in the task that runs an async loader, so it reaches what the
+#: loader awaits and the tasks it creates (each copies its context).
+_LOADING: "contextvars.ContextVar[frozenset[Tuple[int, bytes]]]" = contextvars.ContextVar(
+    "tiercache_aio_loading", default=frozenset()
+)
+
+#: What a loader that asks for its own key gets: the library's message for a
+#: synchronous loader doing the same.
+_OWN_KEY = "the loader asked the cache for the key it is loading"
 
 
 class AsyncCache:
@@ -78,7 +92,10 @@ class AsyncCache:
 
     async def get(self, key: Value, default: Any = None) -> Any:
         """``key``'s value (from memory, disk, or the cache's synchronous
-        loader), or ``default``."""
+        loader), or ``default``.  Inside an async loader, its own key is a
+        miss (``default``), as it is for a synchronous loader."""
+        if self._loading(to_bytes(key)):
+            return default
         return await self._run(self.cache.get, key, default)
 
     async def put(
@@ -167,19 +184,34 @@ class AsyncCache:
         An exception from ``fn`` reaches every task awaiting the load.
         Cancelling a waiting task cancels only its wait: the load goes on for
         the others (and is stored).
+
+        A loader that asks for the key it is loading would wait for itself:
+        it gets :class:`tiercache.NotFound` instead (as a synchronous loader
+        does).  A loader that asks for a key another loader of this loop is
+        loading does not wait for it either (two loaders that need each
+        other's keys would wait for ever): it awaits its own ``fn`` for that
+        key and gets its answer, which is not stored.
         """
         if not callable(fn):
             raise TypeError(f"fn must be callable, not {type(fn).__name__}")
         k = to_bytes(key)
+        if self._loading(k):
+            raise NotFound(_OWN_KEY)
         loop = asyncio.get_running_loop()
         slot = (loop, k)
         fut = self._inflight.get(slot)
+        if fut is not None and _LOADING.get():
+            return await _answer_of(fn)
         if fut is None:
             fut = loop.create_future()
             self._inflight[slot] = fut
             fut.add_done_callback(functools.partial(self._load_done, slot))
             loop.create_task(self._load(loop, k, fn, ttl, fut))
         return await asyncio.shield(fut)
+
+    def _loading(self, k: bytes) -> bool:
+        """Whether the current task runs inside a load of ``k`` by this cache."""
+        return (id(self.cache), k) in _LOADING.get()
 
     def _load_done(self, slot: Tuple[asyncio.AbstractEventLoop, bytes], fut: "asyncio.Future[bytes]") -> None:
         if self._inflight.get(slot) is fut:
@@ -220,7 +252,7 @@ class AsyncCache:
         def sync_loader() -> loaders.LoaderResult:
             # Called by the library in the worker thread on a miss: the
             # coroutine runs in the event loop; this thread waits for it.
-            return asyncio.run_coroutine_threadsafe(_call(fn), loop).result()
+            return asyncio.run_coroutine_threadsafe(_call(fn, (id(cache), k)), loop).result()
 
         def work() -> None:
             try:
@@ -251,8 +283,24 @@ class AsyncCache:
         return f"<tiercache.aio.AsyncCache of {self.cache!r}>"
 
 
-async def _call(fn: AsyncLoader) -> loaders.LoaderResult:
+async def _call(fn: AsyncLoader, slot: Tuple[int, bytes]) -> loaders.LoaderResult:
+    """Runs the loader of ``slot`` in a task of its own, marked as loading it."""
+    _LOADING.set(_LOADING.get() | {slot})
     return await fn()
+
+
+async def _answer_of(fn: AsyncLoader) -> bytes:
+    """The value of what ``fn`` returns, as a load would give it (not stored)."""
+    result = await fn()
+    if result is None:
+        raise NotFound("the loader found no value")
+    if isinstance(result, Entry):
+        return result.value
+    if isinstance(result, tuple):
+        if len(result) != 2:
+            raise TypeError(f"a loader's tuple must be (value, ttl), got {len(result)} items")
+        return to_bytes(result[0], "value")
+    return to_bytes(result, "value")
 
 
 def _settle(

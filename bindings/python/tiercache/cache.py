@@ -11,7 +11,18 @@ from ctypes import byref, c_bool, c_int, c_size_t, c_uint64, c_void_p, create_st
 from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Tuple, TypeVar, Union
 
 from . import canonical, errors, loaders
-from ._native import Status, SyncPolicy, TcBytes, TcEntryInfo, TcSlice, TcStats, WritePolicy, lib, tc_get_into_unchecked
+from ._native import (
+    L1Policy,
+    Status,
+    SyncPolicy,
+    TcBytes,
+    TcEntryInfo,
+    TcSlice,
+    TcStats,
+    WritePolicy,
+    lib,
+    tc_get_into_unchecked,
+)
 from .entries import Count, EntryInfo, EntryIterator
 from .options import DependsOn, Entry, entry_options, path_to_bytes, tags_to_bytes
 from .errors import NotFound
@@ -27,6 +38,7 @@ _U64_MAX = 2**64 - 1
 _DEFAULT_L1_MAX_BYTES = 64 * 1024 * 1024
 
 _WRITE_POLICIES: Dict[str, WritePolicy] = {"through": WritePolicy.THROUGH, "back": WritePolicy.BACK}
+_L1_POLICIES: Dict[str, L1Policy] = {"lru": L1Policy.LRU, "s3fifo": L1Policy.S3FIFO}
 _SYNC_POLICIES: Dict[str, SyncPolicy] = {
     "never": SyncPolicy.NEVER,
     "on_flush": SyncPolicy.ON_FLUSH,
@@ -118,6 +130,9 @@ class Cache(typing.MutableMapping[Any, bytes]):
             default 64 MiB).  A value larger than this divided among L1's
             shards is served from disk instead of memory.
         l2_max_bytes: bound on bytes on disk (0: unbounded; default 1 GiB).
+        l1_policy: how memory chooses what to evict: ``"lru"`` (default) or
+            ``"s3fifo"`` (scan-resistant; a hit takes no exclusive lock, so
+            hits from many threads scale).
         write_policy: ``"through"`` (default: every put is written to disk at
             once) or ``"back"`` (disk is written on eviction, flush and close).
         sync_policy: when to fsync: ``"never"``, ``"on_flush"`` (flush and close),
@@ -152,6 +167,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
         l1_max_entries: Optional[int] = None,
         l1_max_bytes: Optional[int] = None,
         l2_max_bytes: Optional[int] = None,
+        l1_policy: str = "lru",
         write_policy: str = "through",
         sync_policy: Optional[str] = None,
         sync_interval_ms: Optional[int] = None,
@@ -192,6 +208,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
                 l1_max_entries=_u64("l1_max_entries", l1_max_entries),
                 l1_max_bytes=_u64("l1_max_bytes", l1_max_bytes),
                 l2_max_bytes=_u64("l2_max_bytes", l2_max_bytes),
+                l1_policy=l1_policy,
                 write_policy=write_policy,
                 sync_policy=sync_policy,
                 sync_interval_ms=_u64("sync_interval_ms", sync_interval_ms),
@@ -218,6 +235,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
         l1_max_entries: Optional[int],
         l1_max_bytes: Optional[int],
         l2_max_bytes: Optional[int],
+        l1_policy: str,
         write_policy: str,
         sync_policy: Optional[str],
         sync_interval_ms: Optional[int],
@@ -242,6 +260,9 @@ class Cache(typing.MutableMapping[Any, bytes]):
             )
         if l2_max_bytes is not None:
             _check(lib.tc_options_set_l2_capacity(opts, l2_max_bytes))
+        if l1_policy not in _L1_POLICIES:
+            raise ValueError(f"l1_policy must be one of {sorted(_L1_POLICIES)}, got {l1_policy!r}")
+        _check(lib.tc_options_set_l1_policy(opts, _L1_POLICIES[l1_policy]))
         if write_policy not in _WRITE_POLICIES:
             raise ValueError(f"write_policy must be one of {sorted(_WRITE_POLICIES)}, got {write_policy!r}")
         _check(lib.tc_options_set_write_policy(opts, _WRITE_POLICIES[write_policy]))

@@ -1,0 +1,728 @@
+//! The L2 index on disk: a memory-mapped table of fixed-size slots (the
+//! "slots file", `index.tci`) and a small checksummed description of the
+//! state it holds (the "meta file", `index.tcm`).
+//!
+//! The slots file is an open-addressing hash table with linear probing:
+//! slot `i` of a table of `capacity` slots (a power of two) is the home of
+//! the key hashes `h` with `h & (capacity - 1) == i`. A slot holds a key hash
+//! and a sequence-numbered location, and no process-local pointer, so any
+//! process may read it. Each slot carries its own CRC: a lookup trusts only
+//! the slots it reads, and a page that was never read costs nothing, so
+//! opening is O(1) and the table is paged in on demand.
+//!
+//! The meta file says up to which sequence number (the watermark) the
+//! slots file is complete, which record that is (the anchor: its location,
+//! number and frame CRC, so that an index of another directory or of a
+//! log that lost its tail is refused), and the counts that go with the
+//! table (entries, live bytes, dead bytes per segment). It is replaced
+//! whole through a temporary file and a rename; it is deleted before the
+//! slots file is changed, so a meta file is only ever beside the slots file
+//! it describes. See docs/FORMAT.md for both layouts, byte by byte.
+//!
+//! This module only encodes, decodes and probes; `index.rs` decides what
+//! goes in, `recovery.rs` whether a file is trusted.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use memmap2::{Mmap, MmapMut, MmapOptions};
+
+use super::index::Loc;
+
+/// File name of the slots file.
+pub const SLOTS_FILE: &str = "index.tci";
+/// File name of the meta file.
+pub const META_FILE: &str = "index.tcm";
+
+const SLOTS_MAGIC: [u8; 4] = *b"TCXS";
+const META_MAGIC: [u8; 4] = *b"TCXM";
+/// Format version of both files; another version is rebuilt from the log.
+pub const VERSION: u16 = 1;
+/// Bytes before the first slot: one page, so that slots never straddle pages.
+pub const SLOTS_HEADER: usize = 4096;
+/// Bytes of one slot.
+pub const SLOT: usize = 32;
+/// Bit of a slot's length field: the record has a meta field (tags).
+const HAS_META: u32 = 1 << 31;
+/// The smallest table.
+pub const MIN_CAPACITY: u64 = 1024;
+/// The most slots a table has (2^40 slots would be 32 TiB).
+const MAX_CAPACITY: u64 = 1 << 36;
+/// Bytes of the meta file's fixed part, and of one segment in it.
+const META_FIXED: usize = 80;
+const META_SEGMENT: usize = 32;
+/// More segments than a log can have (ids are 24 bits).
+const MAX_SEGMENTS: u64 = 1 << 24;
+
+/// What the index says about one live record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub loc: Loc,
+    /// The record's sequence number: a read checks the record has it.
+    pub seq: u64,
+    /// Bytes of the record's frame (what it counts in live bytes).
+    pub len: u32,
+    /// The record has a meta field (tags or a dependency).
+    pub has_meta: bool,
+}
+
+/// What one slot holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Empty,
+    Full(u64, Entry),
+    /// Fails its CRC, or holds a length too large for a frame.
+    Bad,
+}
+
+pub fn encode_slot(h: u64, e: &Entry) -> [u8; SLOT] {
+    let mut s = [0u8; SLOT];
+    s[0..8].copy_from_slice(&h.to_le_bytes());
+    s[8..16].copy_from_slice(&e.loc.raw().to_le_bytes());
+    s[16..24].copy_from_slice(&e.seq.to_le_bytes());
+    let len = e.len | if e.has_meta { HAS_META } else { 0 };
+    s[24..28].copy_from_slice(&len.to_le_bytes());
+    let crc = crc32fast::hash(&s[0..28]);
+    s[28..32].copy_from_slice(&crc.to_le_bytes());
+    s
+}
+
+/// Decodes a slot. All zeros is empty; anything else must pass its CRC.
+pub fn decode_slot(s: &[u8]) -> Slot {
+    let s: &[u8; SLOT] = match s.try_into() {
+        Ok(s) => s,
+        Err(_) => return Slot::Bad,
+    };
+    if s.iter().all(|b| *b == 0) {
+        return Slot::Empty;
+    }
+    let u64_at = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
+    let crc = u32::from_le_bytes(s[28..32].try_into().unwrap());
+    if crc32fast::hash(&s[0..28]) != crc {
+        return Slot::Bad;
+    }
+    let len = u32::from_le_bytes(s[24..28].try_into().unwrap());
+    let seq = u64_at(16);
+    if seq == 0 || len & !HAS_META == 0 {
+        return Slot::Bad;
+    }
+    Slot::Full(
+        u64_at(0),
+        Entry {
+            loc: Loc::from_raw(u64_at(8)),
+            seq,
+            len: len & !HAS_META,
+            has_meta: len & HAS_META != 0,
+        },
+    )
+}
+
+fn slots_header(capacity: u64, generation: u64) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    h[0..4].copy_from_slice(&SLOTS_MAGIC);
+    h[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    h[8..16].copy_from_slice(&capacity.to_le_bytes());
+    h[16..24].copy_from_slice(&generation.to_le_bytes());
+    let crc = crc32fast::hash(&h[0..24]);
+    h[24..28].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// The (capacity, generation) a slots file's header claims, if it is sound
+/// and the file is exactly as long as that capacity needs.
+pub fn decode_slots_header(bytes: &[u8], file_len: u64) -> Option<(u64, u64)> {
+    let h = bytes.get(0..32)?;
+    let crc = u32::from_le_bytes(h[24..28].try_into().unwrap());
+    if h[0..4] != SLOTS_MAGIC || u16::from_le_bytes([h[4], h[5]]) != VERSION || crc32fast::hash(&h[0..24]) != crc {
+        return None;
+    }
+    let capacity = u64::from_le_bytes(h[8..16].try_into().unwrap());
+    let generation = u64::from_le_bytes(h[16..24].try_into().unwrap());
+    if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+        return None;
+    }
+    (file_len == SLOTS_HEADER as u64 + capacity * SLOT as u64).then_some((capacity, generation))
+}
+
+enum Map {
+    Rw(MmapMut),
+    Ro(Mmap),
+}
+
+/// An open slots file.
+pub struct Table {
+    map: Map,
+    capacity: u64,
+    pub generation: u64,
+}
+
+impl Table {
+    /// Creates an empty table of `capacity` slots at `path` (replacing any
+    /// file there), with its blocks allocated so that writing through the
+    /// map cannot meet a full disk.
+    pub fn create(path: &Path, capacity: u64, generation: u64) -> io::Result<Table> {
+        let _ = fs::remove_file(path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        let len = SLOTS_HEADER as u64 + capacity * SLOT as u64;
+        allocate(&file, len)?;
+        // SAFETY: the file is ours (the directory lock keeps other processes
+        // from writing it) and stays at this length while mapped.
+        let mut map = unsafe { MmapOptions::new().len(len as usize).map_mut(&file)? };
+        map[0..32].copy_from_slice(&slots_header(capacity, generation));
+        Ok(Table {
+            map: Map::Rw(map),
+            capacity,
+            generation,
+        })
+    }
+
+    /// Opens the slots file at `path` if its header is sound.
+    pub fn open(path: &Path, writable: bool) -> io::Result<Option<Table>> {
+        let file = OpenOptions::new().read(true).write(writable).open(path)?;
+        let len = file.metadata()?.len();
+        if len < SLOTS_HEADER as u64 || len > SLOTS_HEADER as u64 + MAX_CAPACITY * SLOT as u64 {
+            return Ok(None);
+        }
+        // SAFETY: as in `create`; a file truncated behind our back by
+        // another process would fault, as a segment would.
+        let map = unsafe {
+            if writable {
+                Map::Rw(MmapOptions::new().len(len as usize).map_mut(&file)?)
+            } else {
+                Map::Ro(MmapOptions::new().len(len as usize).map(&file)?)
+            }
+        };
+        let bytes = match &map {
+            Map::Rw(m) => &m[..],
+            Map::Ro(m) => &m[..],
+        };
+        let Some((capacity, generation)) = decode_slots_header(bytes, len) else {
+            return Ok(None);
+        };
+        Ok(Some(Table {
+            map,
+            capacity,
+            generation,
+        }))
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.map {
+            Map::Rw(m) => &m[SLOTS_HEADER..],
+            Map::Ro(m) => &m[SLOTS_HEADER..],
+        }
+    }
+
+    fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        match &mut self.map {
+            Map::Rw(m) => Some(&mut m[SLOTS_HEADER..]),
+            Map::Ro(_) => None,
+        }
+    }
+
+    pub fn slot(&self, i: u64) -> Slot {
+        let at = (i * SLOT as u64) as usize;
+        decode_slot(&self.bytes()[at..at + SLOT])
+    }
+
+    fn home(&self, h: u64) -> u64 {
+        h & (self.capacity - 1)
+    }
+
+    /// The entries of hash `h`, in probe order; `Err` for a bad slot met on
+    /// the way (it may have been one of them).
+    pub fn find(&self, h: u64, mut each: impl FnMut(Result<Entry, ()>) -> bool) {
+        let mut i = self.home(h);
+        for _ in 0..self.capacity {
+            match self.slot(i) {
+                Slot::Empty => return,
+                Slot::Full(x, e) if x == h => {
+                    if each(Ok(e)) {
+                        return;
+                    }
+                }
+                Slot::Full(..) => {}
+                Slot::Bad => {
+                    if each(Err(())) {
+                        return;
+                    }
+                }
+            }
+            i = (i + 1) & (self.capacity - 1);
+        }
+    }
+
+    /// Every slot that is not empty, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = Slot> + '_ {
+        (0..self.capacity).map(|i| self.slot(i)).filter(|s| *s != Slot::Empty)
+    }
+
+    /// Puts `(h, e)` in the first free slot from `h`'s home. The caller
+    /// keeps the load below one, so there is always one.
+    pub fn insert(&mut self, h: u64, e: &Entry) -> Result<(), Corrupt> {
+        let mut i = self.home(h);
+        for _ in 0..self.capacity {
+            match self.slot(i) {
+                Slot::Empty => {
+                    let cap = self.capacity;
+                    let at = (i * SLOT as u64) as usize;
+                    let bytes = self.bytes_mut().ok_or(Corrupt)?;
+                    bytes[at..at + SLOT].copy_from_slice(&encode_slot(h, e));
+                    debug_assert!(i < cap);
+                    return Ok(());
+                }
+                Slot::Bad => return Err(Corrupt),
+                Slot::Full(..) => {}
+            }
+            i = (i + 1) & (self.capacity - 1);
+        }
+        Err(Corrupt)
+    }
+
+    /// Removes every slot of hash `h`, shifting later slots of the cluster
+    /// back so that lookups never need tombstones.
+    pub fn remove_all(&mut self, h: u64) -> Result<(), Corrupt> {
+        loop {
+            let mut at = None;
+            let mut i = self.home(h);
+            for _ in 0..self.capacity {
+                match self.slot(i) {
+                    Slot::Empty => break,
+                    Slot::Full(x, _) if x == h => {
+                        at = Some(i);
+                        break;
+                    }
+                    Slot::Full(..) => {}
+                    Slot::Bad => return Err(Corrupt),
+                }
+                i = (i + 1) & (self.capacity - 1);
+            }
+            match at {
+                Some(i) => self.delete(i)?,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Empties slot `hole` and moves back the slots after it that may not
+    /// sit between their home and it (backward-shift deletion).
+    fn delete(&mut self, mut hole: u64) -> Result<(), Corrupt> {
+        let mask = self.capacity - 1;
+        let mut j = (hole + 1) & mask;
+        loop {
+            let (h, _) = match self.slot(j) {
+                Slot::Empty => break,
+                Slot::Bad => return Err(Corrupt),
+                Slot::Full(h, e) => (h, e),
+            };
+            let home = self.home(h);
+            // Distance from home to j, and from home to the hole, going forward.
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.copy_slot(j, hole)?;
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        let at = (hole * SLOT as u64) as usize;
+        self.bytes_mut().ok_or(Corrupt)?[at..at + SLOT].fill(0);
+        Ok(())
+    }
+
+    fn copy_slot(&mut self, from: u64, to: u64) -> Result<(), Corrupt> {
+        let (f, t) = ((from * SLOT as u64) as usize, (to * SLOT as u64) as usize);
+        let bytes = self.bytes_mut().ok_or(Corrupt)?;
+        bytes.copy_within(f..f + SLOT, t);
+        Ok(())
+    }
+
+    /// Writes the table's dirty pages to the file and waits for them.
+    pub fn sync(&self) -> io::Result<()> {
+        match &self.map {
+            Map::Rw(m) => m.flush(),
+            Map::Ro(_) => Ok(()),
+        }
+    }
+}
+
+/// A slot failed its CRC where the table had to be changed: it cannot be
+/// trusted, so the index is rebuilt from the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Corrupt;
+
+/// Allocates `len` bytes of `file` (not a sparse file: a store through a
+/// map into a hole on a full disk would be SIGBUS, not an error).
+fn allocate(file: &File, len: u64) -> io::Result<()> {
+    let len_off = libc::off_t::try_from(len).map_err(|_| io::Error::other("index file too large"))?;
+    // SAFETY: a plain system call on an open descriptor.
+    let r = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_off) };
+    match r {
+        0 => Ok(()),
+        // A file system without fallocate: fall back to a plain length
+        // (sparse; a full disk then faults, as it would for any map).
+        libc::EOPNOTSUPP | libc::EINVAL => file.set_len(len),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// The capacity for `entries` live entries: a power of two that keeps the
+/// load at or below one half, so there is room to grow before the next
+/// resize.
+pub fn capacity_for(entries: u64) -> u64 {
+    entries
+        .saturating_mul(2)
+        .next_power_of_two()
+        .clamp(MIN_CAPACITY, MAX_CAPACITY)
+}
+
+/// Whether a table of `capacity` slots holding `entries` must grow (load
+/// above three quarters).
+pub fn too_full(capacity: u64, entries: u64) -> bool {
+    entries.saturating_mul(4) > capacity.saturating_mul(3)
+}
+
+/// One segment as the meta file records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentMeta {
+    pub id: u32,
+    pub format: u16,
+    /// Bytes of the file when the index was written.
+    pub len: u64,
+    pub dead: u64,
+    pub first_seq: u64,
+}
+
+/// The record with the watermark's sequence number, which must be where
+/// the meta file says for the index to be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    pub loc: Loc,
+    /// The CRC in its frame header.
+    pub crc: u32,
+}
+
+/// What the meta file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    /// The slots file it goes with.
+    pub generation: u64,
+    pub capacity: u64,
+    /// The index holds the effect of every record up to this number, and
+    /// of none after it.
+    pub watermark: u64,
+    /// Where record `watermark` is (none if `watermark` is 0).
+    pub anchor: Option<Anchor>,
+    pub entries: u64,
+    pub live_bytes: u64,
+    /// Live entries with a meta field.
+    pub tagged: u64,
+    pub segments: Vec<SegmentMeta>,
+}
+
+pub fn encode_meta(m: &Meta) -> Vec<u8> {
+    let mut out = Vec::with_capacity(META_FIXED + m.segments.len() * META_SEGMENT + 4);
+    out.extend_from_slice(&META_MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&m.generation.to_le_bytes());
+    out.extend_from_slice(&m.capacity.to_le_bytes());
+    out.extend_from_slice(&m.watermark.to_le_bytes());
+    let (loc, crc) = m.anchor.map_or((0, 0), |a| (a.loc.raw(), a.crc));
+    out.extend_from_slice(&loc.to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&m.entries.to_le_bytes());
+    out.extend_from_slice(&m.live_bytes.to_le_bytes());
+    out.extend_from_slice(&m.tagged.to_le_bytes());
+    out.extend_from_slice(&(m.segments.len() as u64).to_le_bytes());
+    debug_assert_eq!(out.len(), META_FIXED);
+    for s in &m.segments {
+        out.extend_from_slice(&s.id.to_le_bytes());
+        out.extend_from_slice(&s.format.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&s.len.to_le_bytes());
+        out.extend_from_slice(&s.dead.to_le_bytes());
+        out.extend_from_slice(&s.first_seq.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Decodes a meta file: `None` unless the magic, version and CRC match and
+/// every field is within its range.
+pub fn decode_meta(bytes: &[u8]) -> Option<Meta> {
+    if bytes.len() < META_FIXED + 4 {
+        return None;
+    }
+    let (body, trailer) = bytes.split_at(bytes.len() - 4);
+    if crc32fast::hash(body).to_le_bytes() != trailer {
+        return None;
+    }
+    let u64_at = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().unwrap());
+    let u32_at = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().unwrap());
+    if body[0..4] != META_MAGIC || u16::from_le_bytes([body[4], body[5]]) != VERSION {
+        return None;
+    }
+    let count = u64_at(72);
+    if count > MAX_SEGMENTS || (body.len() - META_FIXED) as u64 != count * META_SEGMENT as u64 {
+        return None;
+    }
+    let watermark = u64_at(24);
+    let anchor_loc = u64_at(32);
+    let anchor = match (watermark, anchor_loc) {
+        (0, 0) => None,
+        (0, _) | (_, 0) => return None,
+        (_, raw) => Some(Anchor {
+            loc: Loc::from_raw(raw),
+            crc: u32_at(40),
+        }),
+    };
+    let capacity = u64_at(16);
+    if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+        return None;
+    }
+    let entries = u64_at(48);
+    if entries > capacity {
+        return None;
+    }
+    let mut segments = Vec::with_capacity(count as usize);
+    for s in body[META_FIXED..].chunks_exact(META_SEGMENT) {
+        let seg = SegmentMeta {
+            id: u32::from_le_bytes(s[0..4].try_into().unwrap()),
+            format: u16::from_le_bytes([s[4], s[5]]),
+            len: u64::from_le_bytes(s[8..16].try_into().unwrap()),
+            dead: u64::from_le_bytes(s[16..24].try_into().unwrap()),
+            first_seq: u64::from_le_bytes(s[24..32].try_into().unwrap()),
+        };
+        // Strictly increasing ids, and no more dead bytes than the file has.
+        if segments.last().is_some_and(|p: &SegmentMeta| p.id >= seg.id) || seg.dead > seg.len {
+            return None;
+        }
+        segments.push(seg);
+    }
+    Some(Meta {
+        generation: u64_at(8),
+        capacity,
+        watermark,
+        anchor,
+        entries,
+        live_bytes: u64_at(56),
+        tagged: u64_at(64),
+        segments,
+    })
+}
+
+pub fn meta_path(dir: &Path) -> PathBuf {
+    dir.join(META_FILE)
+}
+
+pub fn slots_path(dir: &Path) -> PathBuf {
+    dir.join(SLOTS_FILE)
+}
+
+/// Reads the meta file of `dir`: `Ok(None)` if there is none.
+pub fn read_meta(dir: &Path) -> io::Result<Option<Vec<u8>>> {
+    match fs::read(meta_path(dir)) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces the meta file: temporary file, fsync, rename, fsync the
+/// directory (the fsyncs only if `durable`).
+pub fn write_meta(dir: &Path, m: &Meta, durable: bool) -> io::Result<()> {
+    let bytes = encode_meta(m);
+    let tmp = dir.join(format!("{META_FILE}.tmp"));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&bytes)?;
+        if durable {
+            f.sync_data()?;
+        }
+        fs::rename(&tmp, meta_path(dir))?;
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Deletes the meta file (and fsyncs the directory if `durable`), so that
+/// the slots file can be changed: until a new meta file is written, the
+/// next open rebuilds the index.
+pub fn invalidate(dir: &Path, durable: bool) -> io::Result<()> {
+    match fs::remove_file(meta_path(dir)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    if durable {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seg: u32, off: u64, seq: u64) -> Entry {
+        Entry {
+            loc: Loc::new(seg, off),
+            seq,
+            len: 40,
+            has_meta: seq % 2 == 0,
+        }
+    }
+
+    #[test]
+    fn slots_round_trip_and_flips_are_caught() {
+        let e = entry(3, 99, 12);
+        let s = encode_slot(77, &e);
+        assert_eq!(decode_slot(&s), Slot::Full(77, e));
+        assert_eq!(decode_slot(&[0; SLOT]), Slot::Empty);
+        for i in 0..SLOT {
+            for bit in 0..8 {
+                let mut bad = s;
+                bad[i] ^= 1 << bit;
+                assert_eq!(decode_slot(&bad), Slot::Bad, "flip of bit {bit} of byte {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_table_finds_inserts_and_removes_across_wraparound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SLOTS_FILE);
+        let mut t = Table::create(&path, MIN_CAPACITY, 5).unwrap();
+        let cap = t.capacity();
+        // Hashes whose homes are the last slots, so clusters wrap around.
+        let hs: Vec<u64> = (0..40).map(|i| (cap - 3 + (i % 5)) | (i << 32)).collect();
+        for (i, h) in hs.iter().enumerate() {
+            t.insert(*h, &entry(1, i as u64 + 16, i as u64 + 1)).unwrap();
+        }
+        let find = |t: &Table, h: u64| {
+            let mut v = Vec::new();
+            t.find(h, |e| {
+                v.push(e.unwrap().seq);
+                false
+            });
+            v
+        };
+        for (i, h) in hs.iter().enumerate() {
+            assert_eq!(find(&t, *h), vec![i as u64 + 1]);
+        }
+        for h in hs.iter().step_by(3) {
+            t.remove_all(*h).unwrap();
+        }
+        for (i, h) in hs.iter().enumerate() {
+            let want = if i % 3 == 0 { vec![] } else { vec![i as u64 + 1] };
+            assert_eq!(find(&t, *h), want, "hash {i}");
+        }
+        assert_eq!(t.iter().count(), hs.len() - hs.len().div_ceil(3));
+        drop(t);
+        let t = Table::open(&path, false).unwrap().unwrap();
+        assert_eq!((t.capacity(), t.generation), (cap, 5));
+        assert_eq!(find(&t, hs[1]), vec![2]);
+    }
+
+    #[test]
+    fn a_slots_file_of_another_length_or_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SLOTS_FILE);
+        drop(Table::create(&path, MIN_CAPACITY, 1).unwrap());
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(SLOTS_HEADER as u64 + MIN_CAPACITY * SLOT as u64 - 1).unwrap();
+        assert!(Table::open(&path, false).unwrap().is_none(), "truncated");
+        let mut bytes = fs::read(&path).unwrap();
+        bytes.push(0);
+        bytes[4] = 2;
+        fs::write(&path, &bytes).unwrap();
+        assert!(Table::open(&path, false).unwrap().is_none(), "another version");
+    }
+
+    fn sample_meta() -> Meta {
+        Meta {
+            generation: 9,
+            capacity: 2048,
+            watermark: 500,
+            anchor: Some(Anchor {
+                loc: Loc::new(4, 1234),
+                crc: 0xdead_beef,
+            }),
+            entries: 300,
+            live_bytes: 30_000,
+            tagged: 7,
+            segments: vec![
+                SegmentMeta {
+                    id: 3,
+                    format: 2,
+                    len: 9000,
+                    dead: 100,
+                    first_seq: 1,
+                },
+                SegmentMeta {
+                    id: 4,
+                    format: 2,
+                    len: 5000,
+                    dead: 0,
+                    first_seq: 200,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn meta_round_trips_and_refuses_every_flip_and_cut() {
+        let m = sample_meta();
+        let bytes = encode_meta(&m);
+        assert_eq!(decode_meta(&bytes), Some(m));
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x04;
+            assert_eq!(decode_meta(&bad), None, "flip at {i}");
+        }
+        for cut in 0..bytes.len() {
+            assert_eq!(decode_meta(&bytes[..cut]), None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn meta_with_fields_out_of_range_is_refused_even_with_a_good_crc() {
+        let reseal = |m: &Meta| encode_meta(m);
+        let mut m = sample_meta();
+        m.capacity = 3000;
+        assert_eq!(decode_meta(&reseal(&m)), None, "capacity not a power of two");
+        let mut m = sample_meta();
+        m.segments[1].id = 3;
+        assert_eq!(decode_meta(&reseal(&m)), None, "ids out of order");
+        let mut m = sample_meta();
+        m.segments[0].dead = 9001;
+        assert_eq!(decode_meta(&reseal(&m)), None, "more dead than the file");
+        let mut m = sample_meta();
+        m.entries = 5000;
+        assert_eq!(decode_meta(&reseal(&m)), None, "more entries than slots");
+    }
+}

@@ -1,0 +1,139 @@
+//! The eviction policy of one L1 shard, behind one type: `Policy` is either
+//! an LRU (the `lru` crate) or S3-FIFO (`s3fifo`), chosen when the cache is
+//! opened (`tc_options_set_l1_policy`).
+//!
+//! What it owns: which entries a shard holds and in what order they leave.
+//! What it never does: enforce the bounds or decide what happens to an entry
+//! that leaves — the shard (`memory::Shard`) calls `pop_victim` while it is
+//! over its bounds and hands what comes out to the cache. So every rule the
+//! cache keeps about entries (a dirty one leaves only through a write to L2,
+//! the shard's write counter and flights) holds whichever policy is in use.
+
+use lru::LruCache;
+
+use super::s3fifo::{S3Fifo, S3Params};
+use super::{Entry, Evicted};
+use crate::options::L1Policy;
+
+/// A policy with its knobs, for `Memory::with_policy` (the C ABI chooses
+/// only between the defaults of each; the hit-ratio harness tries others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    Lru,
+    S3Fifo(S3Params),
+}
+
+impl From<L1Policy> for PolicyKind {
+    fn from(p: L1Policy) -> PolicyKind {
+        match p {
+            L1Policy::TC_L1_LRU => PolicyKind::Lru,
+            L1Policy::TC_L1_S3FIFO => PolicyKind::S3Fifo(S3Params::default()),
+        }
+    }
+}
+
+/// One shard's entries under one policy.
+// One per shard, in place: boxing the larger variant would add a pointer
+// chase to every hit to save a few hundred bytes per shard.
+#[allow(clippy::large_enum_variant)]
+pub enum Policy {
+    Lru(LruCache<Box<[u8]>, Entry>),
+    S3Fifo(S3Fifo),
+}
+
+impl Policy {
+    /// A shard's policy; the bounds are the shard's (0: none), which S3-FIFO
+    /// needs to size its queues.
+    pub fn new(kind: PolicyKind, max_entries: u64, max_bytes: u64) -> Policy {
+        match kind {
+            PolicyKind::Lru => Policy::Lru(LruCache::unbounded()),
+            PolicyKind::S3Fifo(p) => Policy::S3Fifo(S3Fifo::new(max_entries, max_bytes, p)),
+        }
+    }
+
+    /// Whether `get_shared` can count a hit: under LRU a hit relinks the
+    /// list, which needs the shard exclusively.
+    pub fn shared_hits(kind: PolicyKind) -> bool {
+        matches!(kind, PolicyKind::S3Fifo(_))
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Policy::Lru(l) => l.len(),
+            Policy::S3Fifo(s) => s.len(),
+        }
+    }
+
+    /// `key`'s entry, counted as a use.
+    pub fn get(&mut self, key: &[u8]) -> Option<&Entry> {
+        match self {
+            Policy::Lru(l) => l.get(key),
+            Policy::S3Fifo(s) => s.get(key),
+        }
+    }
+
+    /// `key`'s entry, counted as a use, through a shared reference: only a
+    /// policy with `shared_hits` counts it; LRU answers `None` (the caller
+    /// then takes the exclusive path).
+    pub fn get_shared(&self, key: &[u8]) -> Option<&Entry> {
+        match self {
+            Policy::Lru(_) => None,
+            Policy::S3Fifo(s) => s.get(key),
+        }
+    }
+
+    /// `key`'s entry, not counted as a use.
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        match self {
+            Policy::Lru(l) => l.peek(key),
+            Policy::S3Fifo(s) => s.peek(key),
+        }
+    }
+
+    /// Stores `entry` under `key`, counted as a use; returns the entry it
+    /// replaced. Never evicts (see `pop_victim`).
+    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        match self {
+            // Unbounded: `push` hands back only the replaced entry of the same key.
+            Policy::Lru(l) => l.push(key.into(), entry).map(|(_, old)| old),
+            Policy::S3Fifo(s) => s.insert(key, entry),
+        }
+    }
+
+    /// Takes out the entry the policy evicts next.
+    pub fn pop_victim(&mut self) -> Option<Evicted> {
+        match self {
+            Policy::Lru(l) => l.pop_lru(),
+            Policy::S3Fifo(s) => s.pop_victim(),
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        match self {
+            Policy::Lru(l) => l.pop(key),
+            Policy::S3Fifo(s) => s.remove(key),
+        }
+    }
+
+    /// Every entry, without counting uses.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &Entry)> + '_> {
+        match self {
+            Policy::Lru(l) => Box::new(l.iter().map(|(k, e)| (&**k, e))),
+            Policy::S3Fifo(s) => Box::new(s.iter()),
+        }
+    }
+
+    pub fn iter_mut(&mut self) -> Box<dyn Iterator<Item = (&[u8], &mut Entry)> + '_> {
+        match self {
+            Policy::Lru(l) => Box::new(l.iter_mut().map(|(k, e)| (&**k, e))),
+            Policy::S3Fifo(s) => Box::new(s.iter_mut()),
+        }
+    }
+
+    pub fn clear(&mut self) {
+        match self {
+            Policy::Lru(l) => l.clear(),
+            Policy::S3Fifo(s) => s.clear(),
+        }
+    }
+}

@@ -96,7 +96,11 @@ fn a_flipped_byte_anywhere_never_yields_a_wrong_value() {
                 // get_value first: it reads the record where it lies (the
                 // map), so its check is the one that must catch the flip.
                 let zc = c.get_value(&key(i)).map(|v| v.to_vec()).map_err(|e| e.status());
-                assert_eq!(zc, get(&c, &key(i)), "flip {mask:#x} at {at}: get_value and get differ on key {i}");
+                assert_eq!(
+                    zc,
+                    get(&c, &key(i)),
+                    "flip {mask:#x} at {at}: get_value and get differ on key {i}"
+                );
                 match zc {
                     Ok(v) => assert_eq!(v, value(i), "flip {mask:#x} at {at}: wrong value for key {i}"),
                     Err(s) => {

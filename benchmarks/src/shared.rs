@@ -256,6 +256,24 @@ fn gets_per_s(s: &dyn Kv, keys: &[Vec<Vec<u8>>], threads: usize) -> f64 {
     median(samples)
 }
 
+/// Prints gets/s of each system with 1, 2 and 4 threads.
+fn scaling(title: &str, systems: &[(&str, &dyn Kv)], per_thread: &[Vec<Vec<u8>>]) {
+    println!("\n## {title}: gets/s (and / 1 thread) (load {})\n", loadavg());
+    println!("| system | 1 thread | 2 threads | 4 threads |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (name, s) in systems {
+        let r: Vec<f64> = [1, 2, 4].iter().map(|t| gets_per_s(*s, per_thread, *t)).collect();
+        println!(
+            "| {name} | {:.0} | {:.0} ({:.2}×) | {:.0} ({:.2}×) |",
+            r[0],
+            r[1],
+            r[1] / r[0],
+            r[2],
+            r[2] / r[0]
+        );
+    }
+}
+
 pub fn run() {
     let (api, path) = Api::load();
     println!("\n# through the shared library {}", path.display());
@@ -297,26 +315,11 @@ pub fn run() {
 
     // Scaling of L1 hits with threads.
     let per_thread: Vec<Vec<Vec<u8>>> = (0..4).map(|t| shuffled_keys(n, ops / 2, 100 + t)).collect();
-    println!(
-        "\n## L1 hit scaling, 100 B, {n} keys: gets/s (and / 1 thread) (load {})\n",
-        loadavg()
-    );
-    println!("| system | 1 thread | 2 threads | 4 threads |");
-    println!("| --- | ---: | ---: | ---: |");
-    for (name, s) in present(
+    let systems = present(
         &api,
         vec![(names[0], &get as &dyn Kv), (names[2], &zc), (names[3], &lru)],
-    ) {
-        let r: Vec<f64> = [1, 2, 4].iter().map(|t| gets_per_s(s, &per_thread, *t)).collect();
-        println!(
-            "| {name} | {:.0} | {:.0} ({:.2}×) | {:.0} ({:.2}×) |",
-            r[0],
-            r[1],
-            r[1] / r[0],
-            r[2],
-            r[2] / r[0]
-        );
-    }
+    );
+    scaling(&format!("L1 hit scaling, 100 B, {n} keys"), &systems, &per_thread);
     drop((get, into, zc, lru));
 
     // L2 hits: 1 KiB over 200k keys, 16 KiB over 20k; L1 holds 64 entries.
@@ -366,26 +369,11 @@ pub fn run() {
         );
         if len == 1024 {
             let per_thread: Vec<Vec<Vec<u8>>> = (0..4).map(|t| shuffled_keys(n, ops / 4, 200 + t)).collect();
-            println!(
-                "\n## L2 hit scaling, 1 KiB, {n} keys: gets/s (and / 1 thread) (load {})\n",
-                loadavg()
-            );
-            println!("| system | 1 thread | 2 threads | 4 threads |");
-            println!("| --- | ---: | ---: | ---: |");
-            for (name, s) in present(
+            let systems = present(
                 &api,
                 vec![(names[0], &get as &dyn Kv), (names[2], &zc), (names[3], &lmdb)],
-            ) {
-                let r: Vec<f64> = [1, 2, 4].iter().map(|t| gets_per_s(s, &per_thread, *t)).collect();
-                println!(
-                    "| {name} | {:.0} | {:.0} ({:.2}×) | {:.0} ({:.2}×) |",
-                    r[0],
-                    r[1],
-                    r[1] / r[0],
-                    r[2],
-                    r[2] / r[0]
-                );
-            }
+            );
+            scaling(&format!("L2 hit scaling, 1 KiB, {n} keys"), &systems, &per_thread);
         }
     }
 

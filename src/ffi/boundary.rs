@@ -28,6 +28,11 @@ pub struct RawWritePolicy(pub u32);
 #[derive(Debug, Clone, Copy)]
 pub struct RawSyncPolicy(pub u32);
 
+/// A `tc_compression` as received from C.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct RawCompression(pub u32);
+
 thread_local! {
     /// The last failure's message, NUL-terminated. The buffer is reused, so
     /// reporting a failure (a miss, say) allocates nothing once it has grown.

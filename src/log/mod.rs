@@ -19,6 +19,7 @@ mod compact;
 pub mod fileio;
 mod hint;
 mod index;
+mod keycheck;
 mod lock;
 mod recovery;
 mod segment;
@@ -26,6 +27,7 @@ mod state;
 mod store;
 mod tags;
 pub mod verify;
+pub mod view;
 
 use std::collections::HashSet;
 use std::fs;
@@ -41,15 +43,18 @@ use crate::clock::{is_expired, Clock, Now};
 use crate::error::{Error, Result};
 use crate::meta::Meta;
 use crate::options::SyncPolicy;
-use crate::record::{Kind, RecordRef};
+use crate::record::Kind;
+use crate::seal::{Compression, EncryptionKey, Sealer};
 use crate::stats::Counters;
 
 use commit::{Commit, Turn};
 pub use compact::CompactReport;
-pub use index::key_hash;
+pub use index::{key_hash, KeyHasher};
+pub use keycheck::FILE_NAME as KEYCHECK_FILE;
 use lock::DirLock;
 pub(crate) use state::State;
 use store::Draft;
+use view::View;
 
 /// What the log needs to know from the cache's options.
 #[derive(Debug, Clone)]
@@ -62,6 +67,13 @@ pub struct LogConfig {
     pub read_only: bool,
     /// Where the time comes from (write times, expiry at open and compaction).
     pub clock: Clock,
+    /// How values at least `min_compress_len` long are packed when appended.
+    pub compression: Compression,
+    pub min_compress_len: u64,
+    /// The largest value: a packed value claiming more is never unpacked.
+    pub max_value_len: u64,
+    /// Encrypt every record with subkeys of this key (see `keycheck`).
+    pub encryption_key: Option<EncryptionKey>,
 }
 
 impl LogConfig {
@@ -123,6 +135,8 @@ pub struct Log {
     pending: Mutex<Pending>,
     /// Serialises compactions (automatic and requested).
     compacting: Mutex<()>,
+    /// How values are packed and records sealed (also `state.store.sealer`).
+    sealer: Arc<Sealer>,
     _lock: DirLock,
 }
 
@@ -153,7 +167,14 @@ impl Log {
             return Err(Error::invalid(format!("{} is not a directory", dir.display())));
         }
         let lock = DirLock::acquire(dir, config.read_only)?;
-        let state = recovery::rebuild(dir, &counters, &config)?;
+        let keys = keycheck::keys_for(dir, config.encryption_key.as_ref(), config.read_only, config.durable())?;
+        let sealer = Arc::new(Sealer {
+            compression: config.compression,
+            min_len: config.min_compress_len,
+            max_value_len: config.max_value_len,
+            keys,
+        });
+        let state = recovery::rebuild(dir, &counters, &config, sealer.clone())?;
         let log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -163,6 +184,7 @@ impl Log {
             read_marks: Mutex::new(HashSet::new()),
             pending: Mutex::new(Pending::default()),
             compacting: Mutex::new(()),
+            sealer,
             _lock: lock,
         };
         // A directory opened with a smaller bound than it was written with.
@@ -178,8 +200,9 @@ impl Log {
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
         let st = self.state.read();
         let (r, meta) = self.read_unexpired(&st, key, h, now)?;
+        let value = self.servable(r.value(&self.sealer))?;
         let found = Found {
-            value: Arc::from(r.value),
+            value: Arc::from(&*value),
             expires_at: r.expires_at,
             written_at: r.written_at,
             meta: meta.map(Arc::new),
@@ -197,7 +220,7 @@ impl Log {
         let st = self.state.read();
         let (r, meta) = self.read_unexpired(&st, key, h, now)?;
         Some(Info {
-            value_len: r.value.len() as u64,
+            value_len: self.servable(r.value_len(&self.sealer))?,
             expires_at: r.expires_at,
             written_at: r.written_at,
             meta,
@@ -205,13 +228,7 @@ impl Log {
     }
 
     /// `key`'s live record, if it has not expired, with its metadata.
-    fn read_unexpired<'a>(
-        &self,
-        st: &'a State,
-        key: &[u8],
-        h: u64,
-        now: &Now,
-    ) -> Option<(RecordRef<'a>, Option<Meta>)> {
+    fn read_unexpired<'a>(&self, st: &'a State, key: &[u8], h: u64, now: &Now) -> Option<(View<'a>, Option<Meta>)> {
         let r = self.read_live(st, key, h)?;
         if now.expired(r.expires_at) {
             return None;
@@ -223,17 +240,47 @@ impl Log {
     /// A record's metadata: `Some(None)` if it has none, `None` if it has
     /// some this version cannot read (counted corrupt: the record is not
     /// served).
-    fn meta_of(&self, r: &RecordRef<'_>) -> Option<Option<Meta>> {
+    fn meta_of(&self, r: &View<'_>) -> Option<Option<Meta>> {
         if r.meta.is_empty() {
             return Some(None);
         }
-        match Meta::decode(r.meta) {
+        match Meta::decode(&r.meta) {
             Some(m) => Some(Some(m)),
             None => {
                 self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
                 None
             }
         }
+    }
+
+    /// A value (or its length) in the clear, or `None` if it cannot be
+    /// served: packed by an unknown codec (a newer writer), claiming more
+    /// than the maximum value size, or not unpacking to its length. Such a
+    /// record is counted corrupt and never returned; it still hides older
+    /// records of its key.
+    fn servable<T>(&self, r: std::result::Result<T, crate::seal::Unseal>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// How this directory hashes keys (keyed if it is encrypted).
+    pub fn hasher(&self) -> KeyHasher {
+        self.state.read().store.hasher
+    }
+
+    /// How values are packed and records sealed in this directory.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// Bytes that compression saved, over the records appended since open.
+    pub fn bytes_saved(&self) -> u64 {
+        self.state.read().store.bytes_saved
     }
 
     /// The keys starting with `prefix` that have a live, unexpired value.
@@ -247,7 +294,7 @@ impl Log {
     }
 
     /// `key`'s live record, verified (a record that fails is counted corrupt).
-    fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<RecordRef<'a>> {
+    fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<View<'a>> {
         let mut found = None;
         st.find_by(h, |loc| match st.store.indexed_as(h, loc, key) {
             Ok(Some(r)) => {
@@ -272,6 +319,7 @@ impl Log {
             expires_at,
             written_at: self.config.clock.now_ms(),
             meta: &[],
+            codec: 0,
         }
     }
 
@@ -422,7 +470,7 @@ impl Log {
             // Every live record of this hash (keys may collide) with the tag.
             for loc in st.live_of(h) {
                 if let Ok(r) = st.store.indexed(h, loc) {
-                    if Meta::decode(r.meta).is_some_and(|m| m.has_tag(tag)) {
+                    if Meta::decode(&r.meta).is_some_and(|m| m.has_tag(tag)) {
                         doomed.push((h, r.key.to_vec(), !is_expired(r.expires_at, now)));
                     }
                 }
@@ -618,8 +666,9 @@ impl Log {
         self.state.read().check()
     }
 
-    /// Calls `f` with every live record (expired ones included), in no order.
-    pub fn for_each(&self, mut f: impl FnMut(&RecordRef<'_>)) {
+    /// Calls `f` with every live record (expired ones included), in the
+    /// clear, in no order; `View::value` with `sealer()` gives the value.
+    pub fn for_each(&self, mut f: impl FnMut(&View<'_>)) {
         let st = self.state.read();
         for (h, loc) in st.live() {
             if let Ok(r) = st.store.indexed(h, loc) {

@@ -22,6 +22,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::hint::{self, HintEntry};
 use super::index::Loc;
@@ -31,10 +32,11 @@ use super::{LogConfig, State};
 use crate::clock::is_expired;
 use crate::error::{Error, Result};
 use crate::record::Kind;
+use crate::seal::Sealer;
 use crate::stats::Counters;
 
 /// Reads every segment of `dir` into a fresh state.
-pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig) -> Result<State> {
+pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig, sealer: Arc<Sealer>) -> Result<State> {
     let read_only = config.read_only;
     let ids = list_segments(dir, read_only)?;
     let mut replay = Replay {
@@ -42,7 +44,7 @@ pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig) -> Result<St
         counters,
         read_only,
         now: config.clock.now_ms(),
-        state: State::new(Store::new(dir.to_path_buf(), config.durable(), read_only)),
+        state: State::new(Store::new(dir.to_path_buf(), config.durable(), read_only, sealer)),
         last_clear: None,
         must_seal_last: false,
         with_meta: Vec::new(),
@@ -162,7 +164,7 @@ impl Replay<'_> {
     /// torn tail of the last segment, writes the hint a sealed one lacked.
     fn scan(&mut self, id: u32, last: bool) -> Result<Vec<HintEntry>> {
         let seg = &self.state.store.segments[&id];
-        let scan = store::scan(seg);
+        let scan = store::scan(seg, &self.state.store.sealer);
         self.counters
             .corrupt_records
             .fetch_add(scan.bad.len() as u64, Ordering::Relaxed);
@@ -236,7 +238,7 @@ fn index_tags(state: &mut State, candidates: &[(u64, Loc)]) {
             continue;
         }
         let tags = match state.store.indexed(*h, *loc) {
-            Ok(r) => crate::meta::Meta::decode(r.meta).map(|m| m.tags),
+            Ok(r) => crate::meta::Meta::decode(&r.meta).map(|m| m.tags),
             Err(_) => None,
         };
         if let Some(tags) = tags {

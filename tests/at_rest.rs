@@ -29,7 +29,12 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = fs::read_dir(dir)
         .unwrap()
         .flatten()
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -64,7 +69,10 @@ fn no_file_of_an_encrypted_directory_holds_a_key_value_tag_or_key_hash_in_the_cl
         cache.compact().unwrap();
         cache.close().unwrap();
         let all = files(dir.path());
-        assert!(all.iter().any(|(n, _)| n.ends_with(".hint")), "no hint file was written");
+        assert!(
+            all.iter().any(|(n, _)| n.ends_with(".hint")),
+            "no hint file was written"
+        );
         for (name, bytes) in &all {
             for p in &plaintexts {
                 assert!(!contains(bytes, p), "{name} holds {:?}", String::from_utf8_lossy(p));
@@ -101,7 +109,9 @@ fn the_key_is_checked_at_open() {
     c.close().unwrap();
     let mut other = TEST_KEY;
     other[31] ^= 1;
-    let e = Cache::open(&opts(dir.path(), Compression::TC_COMPRESSION_NONE, Some(&other))).err().unwrap();
+    let e = Cache::open(&opts(dir.path(), Compression::TC_COMPRESSION_NONE, Some(&other)))
+        .err()
+        .unwrap();
     assert_eq!(e.status(), Status::TC_INVALID_ARGUMENT);
     assert!(e.message().contains("wrong encryption key"), "{}", e.message());
     let e = Cache::open(&Options::with_dir(dir.path())).err().unwrap();
@@ -117,9 +127,15 @@ fn the_key_is_checked_at_open() {
     let c = Cache::open(&Options::with_dir(plain.path())).unwrap();
     c.put(b"k", b"v", 0).unwrap();
     c.close().unwrap();
-    let e = Cache::open(&opts(plain.path(), Compression::TC_COMPRESSION_NONE, Some(&TEST_KEY))).err().unwrap();
+    let e = Cache::open(&opts(plain.path(), Compression::TC_COMPRESSION_NONE, Some(&TEST_KEY)))
+        .err()
+        .unwrap();
     assert_eq!(e.status(), Status::TC_INVALID_ARGUMENT);
-    assert!(e.message().contains("written without an encryption key"), "{}", e.message());
+    assert!(
+        e.message().contains("written without an encryption key"),
+        "{}",
+        e.message()
+    );
     assert!(!plain.path().join(tiercache::log::KEYCHECK_FILE).exists());
     let c = Cache::open(&Options::with_dir(plain.path())).unwrap();
     assert_eq!(get(&c, b"k"), Ok(b"v".to_vec()));
@@ -136,7 +152,11 @@ fn the_key_is_checked_at_open() {
 #[test]
 fn a_directory_reopens_with_any_compression_setting() {
     let dir = tempfile::tempdir().unwrap();
-    let text = |i: usize| format!("line {i} of a very repetitive document; ").repeat(40).into_bytes();
+    let text = |i: usize| {
+        format!("line {i} of a very repetitive document; ")
+            .repeat(40)
+            .into_bytes()
+    };
     let settings = [
         Compression::TC_COMPRESSION_LZ4,
         Compression::TC_COMPRESSION_ZSTD,
@@ -155,7 +175,11 @@ fn a_directory_reopens_with_any_compression_setting() {
         let cache = Cache::open(&Options::with_dir(dir.path())).unwrap();
         for r in 0..=round {
             for i in 0..10 {
-                assert_eq!(get(&cache, format!("r{r}-{i}").as_bytes()), Ok(text(i)), "{c:?} r{r}-{i}");
+                assert_eq!(
+                    get(&cache, format!("r{r}-{i}").as_bytes()),
+                    Ok(text(i)),
+                    "{c:?} r{r}-{i}"
+                );
                 let info = cache.info(format!("r{r}-{i}").as_bytes()).unwrap();
                 assert_eq!(info.value_len, text(i).len() as u64);
             }
@@ -170,7 +194,11 @@ fn a_directory_reopens_with_any_compression_setting() {
         cache.put(format!("k{i}").as_bytes(), &text(i), 0).unwrap();
     }
     let s = cache.stats();
-    assert!(s.l2_bytes * 5 < 50 * text(10).len() as u64, "{} bytes on disk", s.l2_bytes);
+    assert!(
+        s.l2_bytes * 5 < 50 * text(10).len() as u64,
+        "{} bytes on disk",
+        s.l2_bytes
+    );
 }
 
 /// Appends a put of `key` packed by `codec` (raw bytes `packed`) with the

@@ -710,9 +710,7 @@ fn compaction_killed_at_any_step(at_rest: AtRest) {
             ("TIERCACHE_CRASH_AT", nth.to_string()),
             ("TIERCACHE_CRASH_AT_REST", at_rest.name().to_string()),
         ];
-        let out = spawn(&mut child(&dir, "compact", &vars))
-            .wait_with_output()
-            .unwrap();
+        let out = spawn(&mut child(&dir, "compact", &vars)).wait_with_output().unwrap();
         let done = String::from_utf8_lossy(&out.stdout).contains("DONE");
         assert_eq!(
             snapshot(&dir, at_rest),

@@ -100,7 +100,10 @@ fn torn_tail_at_every_offset(at: AtRest) {
         }
         let s = c.stats();
         assert_eq!(s.l2_entries, complete as u64, "{at:?}: cut at {cut}");
-        assert_eq!(s.corrupt_records, 0, "a torn tail is not corruption ({at:?}: cut at {cut})");
+        assert_eq!(
+            s.corrupt_records, 0,
+            "a torn tail is not corruption ({at:?}: cut at {cut})"
+        );
         // The torn bytes are gone, and appending after them works.
         c.put(b"after", b"cut", 0).unwrap();
         c.close().unwrap();

@@ -49,7 +49,7 @@ use crate::stats::Counters;
 
 use commit::{Commit, Turn};
 pub use compact::CompactReport;
-pub use index::{key_hash, KeyHasher};
+pub use index::{key_hash, KeyHasher, Loc};
 pub use keycheck::FILE_NAME as KEYCHECK_FILE;
 use lock::DirLock;
 pub(crate) use state::State;

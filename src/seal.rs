@@ -120,11 +120,29 @@ pub fn pack(codec: Compression, value: &[u8]) -> Option<Vec<u8>> {
         }
         Compression::TC_COMPRESSION_ZSTD => {
             out.resize(PACKED_HEADER + zstd::zstd_safe::compress_bound(value.len()), 0);
-            let n = zstd::bulk::compress_to_buffer(value, &mut out[PACKED_HEADER..], ZSTD_LEVEL).ok()?;
+            let n = ZSTD.with(|z| {
+                let mut z = z.borrow_mut();
+                let c = match &mut z.0 {
+                    Some(c) => c,
+                    none => none.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok()?),
+                };
+                c.compress_to_buffer(value, &mut out[PACKED_HEADER..]).ok()
+            })?;
             out.truncate(PACKED_HEADER + n);
         }
     }
     (out.len() < value.len()).then_some(out)
+}
+
+/// Zstandard contexts, one pair per thread: making one costs more than
+/// compressing a few KiB, and a context must not be shared between threads.
+struct ZstdContexts(
+    Option<zstd::bulk::Compressor<'static>>,
+    Option<zstd::bulk::Decompressor<'static>>,
+);
+
+thread_local! {
+    static ZSTD: std::cell::RefCell<ZstdContexts> = const { std::cell::RefCell::new(ZstdContexts(None, None)) };
 }
 
 /// The length a packed value claims to unpack to, checked against `max`
@@ -153,7 +171,16 @@ pub fn unpack(codec: u64, packed: &[u8], max: u64) -> Result<Vec<u8>, Unseal> {
     let mut out = vec![0u8; len];
     let n = match codec {
         CODEC_LZ4 => lz4_flex::block::decompress_into(body, &mut out).map_err(|_| Unseal::BadPacking)?,
-        _ => zstd::bulk::decompress_to_buffer(body, &mut out).map_err(|_| Unseal::BadPacking)?,
+        _ => ZSTD
+            .with(|z| {
+                let mut z = z.borrow_mut();
+                let d = match &mut z.1 {
+                    Some(d) => d,
+                    none => none.insert(zstd::bulk::Decompressor::new().ok()?),
+                };
+                d.decompress_to_buffer(body, &mut out).ok()
+            })
+            .ok_or(Unseal::BadPacking)?,
     };
     if n != len {
         return Err(Unseal::BadPacking);

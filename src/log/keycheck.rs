@@ -26,9 +26,8 @@
 //! 72  4   CRC32 of bytes 0..72
 //! ```
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::fileio;
@@ -152,31 +151,8 @@ fn create(dir: &Path, key: &EncryptionKey, durable: bool) -> io::Result<Keys> {
     let crc = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&crc.to_le_bytes());
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-    fileio::create(&tmp)?;
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    let result = (|| {
-        let mut done = 0;
-        while done < bytes.len() {
-            done += fileio::write_at(&f, &tmp, &bytes[done..], done as u64)?;
-        }
-        if durable {
-            fileio::sync_data(&f, &tmp)?;
-        }
-        fileio::rename(&tmp, &path(dir))?;
-        if durable {
-            fileio::sync_dir(dir)?;
-        }
-        Ok(keys)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    fileio::replace(dir, &tmp, &path(dir), &bytes, durable)?;
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -119,20 +119,7 @@ TEST(Persistence, MovedCacheKeepsItsDirectory) {
   EXPECT_EQ(again.get("k2"), "v2");
 }
 
-namespace {
-
-// The status of the Error that f throws (TC_OK if it throws none).
-template <class F>
-tc_status status_of(F f) {
-  try {
-    f();
-  } catch (const tiercache::Error& e) {
-    return e.status();
-  }
-  return TC_OK;
-}
-
-}  // namespace
+using tctest::status_of;
 
 TEST(Persistence, CompressedAndEncryptedValuesSurviveReopen) {
   const std::string key(32, 'k');

@@ -31,10 +31,9 @@ import pickle
 import statistics
 import sys
 import tempfile
-import time
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Tuple
 
 import tiercache
 
@@ -42,6 +41,9 @@ try:
     import diskcache  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover
     sys.exit("bench_at_rest: `pip install diskcache` first")
+
+# The same per-call timer as the other benchmark (this directory is on sys.path).
+from bench_vs_diskcache import timed  # noqa: E402
 
 SUFFIXES = {".rs", ".md", ".go", ".py", ".c", ".h", ".hpp", ".cpp", ".toml", ".sh"}
 KEY = bytes(range(32))
@@ -78,16 +80,6 @@ def corpus(root: Path, max_files: int) -> List[Tuple[bytes, bytes]]:
 
 def dir_bytes(d: Path) -> int:
     return sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
-
-
-def timed(op: Callable[[bytes], object], keys: Sequence[bytes]) -> List[int]:
-    clock = time.perf_counter_ns
-    out = []
-    for key in keys:
-        start = clock()
-        op(key)
-        out.append(clock() - start)
-    return out
 
 
 class Config:

@@ -278,5 +278,13 @@ fn compaction_and_retirement_reseal_records_at_their_new_place() {
         }
         assert_eq!(c.stats().corrupt_records, 0, "{at:?}");
         c.check_invariants().unwrap();
+        // A clear record is sealed like any other, and hides what it should.
+        c.clear(false).unwrap();
+        c.put(b"after", b"clear", 0).unwrap();
+        c.close().unwrap();
+        let c = Cache::open(&o).unwrap();
+        assert_eq!(get(&c, b"k3"), Err(Status::TC_NOT_FOUND), "{at:?}");
+        assert_eq!(get(&c, b"after"), Ok(b"clear".to_vec()), "{at:?}");
+        assert_eq!(c.stats().corrupt_records, 0, "{at:?}");
     }
 }

@@ -14,6 +14,11 @@
 //!   encrypted from now on;
 //! - neither: a plain directory.
 //!
+//! A file rather than a record in a segment: it must be read before any
+//! segment (the subkeys that open the records come from its salt), and it
+//! must outlive `clear` and the retirement of old segments, which delete
+//! segment files.
+//!
 //! No migration between the two is offered: a cache can be refilled, so the
 //! way from one to the other is to clear it (or use a new directory).
 //!

@@ -141,7 +141,10 @@ fn flipped_byte_anywhere(mode: AtRest, forge_crc: bool) {
         if forge_crc && at < start + 8 {
             continue; // the frame header itself: nothing to forge
         }
-        for mask in [0x01u8, 0x80, 0xff] {
+        // Three masks in the plain mode, one in the others (whose records
+        // are longer), to keep the run short.
+        let masks: &[u8] = if mode == AtRest::Plain { &[0x01, 0x80, 0xff] } else { &[0x80] };
+        for &mask in masks {
             let mut bad = bytes.clone();
             bad[at] ^= mask;
             if forge_crc {

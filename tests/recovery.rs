@@ -143,7 +143,11 @@ fn flipped_byte_anywhere(mode: AtRest, forge_crc: bool) {
         }
         // Three masks in the plain mode, one in the others (whose records
         // are longer), to keep the run short.
-        let masks: &[u8] = if mode == AtRest::Plain { &[0x01, 0x80, 0xff] } else { &[0x80] };
+        let masks: &[u8] = if mode == AtRest::Plain {
+            &[0x01, 0x80, 0xff]
+        } else {
+            &[0x80]
+        };
         for &mask in masks {
             let mut bad = bytes.clone();
             bad[at] ^= mask;

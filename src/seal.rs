@@ -3,7 +3,10 @@
 //! it never does I/O and knows nothing of records or tiers. L2 (`log`) calls
 //! it for every record it appends or reads; the remote tier is meant to call
 //! [`Sealer::seal_value`] and [`Sealer::open_value`] for its values, with the
-//! associated data that binds a value to where it is stored.
+//! associated data that binds a value to where it is stored (for example
+//! the namespace and the key), building its `Sealer` with
+//! `Keys::derive(key, salt)` and a salt of its own (the namespace: the same
+//! key then gives the remote tier subkeys unrelated to any directory's).
 //!
 //! Choices, written down in `docs/FORMAT.md` byte by byte:
 //! - **AEAD: XChaCha20-Poly1305** (RustCrypto `chacha20poly1305`). Its 24-byte

@@ -465,8 +465,10 @@ fn finish(f: Fields<'_>) -> Option<RecordRef<'_>> {
             sealed,
         });
     }
+    // A clear record names no key: one found there is ignored (no writer
+    // puts one, and it would not survive a re-encoding).
     let key = match kind {
-        Kind::Clear => f.key.unwrap_or(&[]),
+        Kind::Clear => &[],
         _ => f.key.filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)?,
     };
     let (value, codec) = match kind {

@@ -450,6 +450,11 @@ struct Fields<'a> {
 fn finish(f: Fields<'_>) -> Option<RecordRef<'_>> {
     let kind = f.kind?;
     if let Some(sealed) = f.sealed {
+        // Nonce and tag at least: an empty one would make the record look
+        // plain, with an empty key.
+        if sealed.len() < crate::seal::SEAL_OVERHEAD {
+            return None;
+        }
         if f.key.is_some() || f.value.is_some() || f.meta.is_some() || f.codec.is_some() || f.packed.is_some() {
             return None;
         }
@@ -776,7 +781,7 @@ mod tests {
             value: &[],
             meta: &[],
             codec: 0,
-            sealed: b"nonce, ciphertext and tag",
+            sealed: b"24 bytes of nonce, the ciphertext and 16 of tag",
             ..base
         };
         for r in [base, RecordRef { codec: 200, ..base }, sealed] {
@@ -810,6 +815,9 @@ mod tests {
             &[0xa3, 0x00, 0x01, 0x01, 0x41, b'k', 0x08, 0x41, b'p'],
             &[0xa4, 0x00, 0x01, 0x01, 0x41, b'k', 0x07, 0x00, 0x08, 0x41, b'p'],
             &[0xa3, 0x00, 0x01, 0x01, 0x41, b'k', 0x09, 0x41, b's'],
+            // A sealed field too short to hold a nonce and a tag (fuzz finding 8).
+            &[0xa2, 0x00, 0x02, 0x09, 0x40],
+            &[0xa2, 0x00, 0x01, 0x09, 0x41, b's'],
         ];
         for b in bad {
             assert_eq!(decode(b), None, "{b:x?}");

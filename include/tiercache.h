@@ -143,6 +143,24 @@ typedef enum tc_l1_policy {
 } tc_l1_policy;
 
 /*
+ How values are compressed before they are stored.
+ */
+typedef enum tc_compression {
+  /*
+   Values are stored as they are (default).
+   */
+  TC_COMPRESSION_NONE = 0,
+  /*
+   LZ4 (block format): fast, a moderate ratio.
+   */
+  TC_COMPRESSION_LZ4 = 1,
+  /*
+   Zstandard (level 3): slower, a better ratio.
+   */
+  TC_COMPRESSION_ZSTD = 2,
+} tc_compression;
+
+/*
  An open cache: an opaque handle. Every function taking one is safe to
  call from many threads at once; `tc_cache_shutdown` too; only
  `tc_cache_close` must be the last call. Every function taking a handle
@@ -570,8 +588,11 @@ enum tc_status tc_compact(struct tc_cache *cache);
 /*
  Reads one counter by name, for counters that `tc_stats` does not carry
  (its layout is fixed): "l2_readmissions" (entries of a retired segment
- appended again because they had been read) and "l2_segments" (segment
- files now). Every `tc_stats` field can be read this way too, by its name.
+ appended again because they had been read), "l2_segments" (segment
+ files now) and "compressed_bytes_saved" (bytes that compression saved
+ over the L2 records appended since open: value length less packed
+ length, summed). Every `tc_stats` field can be read this way too, by its
+ name.
 
  Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL; `TC_NOT_FOUND`
  if no counter has that name.
@@ -986,6 +1007,45 @@ enum tc_status tc_options_set_write_policy(struct tc_options *opts, tc_write_pol
 enum tc_status tc_options_set_sync_policy(struct tc_options *opts,
                                           tc_sync_policy policy,
                                           uint64_t interval_ms);
+
+/*
+ Compresses L2 values of at least `min_value_len` bytes with `c` (LZ4 or
+ Zstandard), each value only if that makes it smaller; shorter values and
+ values that do not shrink are stored as they are. L1 keeps values
+ uncompressed. The codec is recorded in each record, so a directory can be
+ reopened with any setting and still reads every record. Bytes saved are
+ counted as `compressed_bytes_saved` (`tc_stats_get_counter`). Default:
+ `TC_COMPRESSION_NONE`.
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL or `c` is not a
+ `tc_compression` value.
+
+ # Safety
+ `opts` is NULL or a live options object.
+ */
+enum tc_status tc_options_set_compression(struct tc_options *opts,
+                                          tc_compression c,
+                                          uint64_t min_value_len);
+
+/*
+ Encrypts and authenticates every L2 record (key, value and metadata)
+ with XChaCha20-Poly1305 under subkeys of this 32-byte key; key hashes on
+ disk are keyed. The key is copied. A directory written with a key opens
+ only with that key (another key: `TC_INVALID_ARGUMENT` from
+ `tc_cache_open`), one written without a key does not open with one and
+ vice versa (`TC_INVALID_ARGUMENT`). Sizes, times and the number of
+ entries are not hidden (see README.md).
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` or `key` is NULL or
+ `key_len` is not 32.
+
+ # Safety
+ `opts` is NULL or a live options object; `key` is NULL or points to
+ `key_len` readable bytes.
+ */
+enum tc_status tc_options_set_encryption_key(struct tc_options *opts,
+                                             const uint8_t *key,
+                                             size_t key_len);
 
 /*
  Sets the TTL, in milliseconds, of puts and loads that pass a TTL of 0;

@@ -20,7 +20,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::clock::{expiry, is_expired, Clock, Now};
 use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, run_loader, Flight, Join, Loaded, Loader};
-use crate::log::{key_hash, Found, Log, LogConfig, Ticket};
+use crate::log::{Found, KeyHasher, Log, LogConfig, Ticket};
 use crate::memory::{Entry, Evicted, Lookup, Memory, Shard, ShardGuard, Validity};
 use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
@@ -29,6 +29,9 @@ use crate::sync::RwLock;
 use crate::value::Value;
 
 pub struct Cache {
+    /// How keys are hashed, in memory and on disk: keyed when L2 is
+    /// encrypted, so no hash on disk says anything of a key.
+    hasher: KeyHasher,
     memory: Memory,
     log: Option<Arc<Log>>,
     loader: RwLock<Option<Arc<dyn Loader>>>,
@@ -240,6 +243,10 @@ impl Cache {
                     max_bytes: opts.l2_max_bytes,
                     read_only: opts.read_only,
                     clock: opts.clock.clone(),
+                    compression: opts.compression,
+                    min_compress_len: opts.min_compress_len,
+                    max_value_len: opts.max_value_len,
+                    encryption_key: opts.encryption_key.clone(),
                 },
                 counters.clone(),
             )?)),
@@ -250,6 +257,7 @@ impl Cache {
             Maintenance::start(log.clone(), every)
         });
         Ok(Cache {
+            hasher: log.as_ref().map(|l| l.hasher()).unwrap_or_default(),
             memory: Memory::new(opts.l1_max_entries, opts.l1_max_bytes, l1),
             log,
             loader: RwLock::new(None),
@@ -310,7 +318,7 @@ impl Cache {
 
     fn get_with(&self, key: &[u8], loader: Option<Arc<dyn Loader>>) -> Result<Value> {
         check_key(key)?;
-        let h = key_hash(key);
+        let h = self.hasher.hash(key);
         let now = Now::new(&self.clock);
         let r = self.get_hashed(key, h, &now, loader);
         if r.is_err() {
@@ -514,7 +522,7 @@ impl Cache {
     /// Whether `key` has a value in L1 or L2. Never calls the loader, never promotes.
     pub fn contains(&self, key: &[u8]) -> Result<bool> {
         check_key(key)?;
-        let h = key_hash(key);
+        let h = self.hasher.hash(key);
         let now = Now::new(&self.clock);
         if let Some(live) = self.memory.lock(h).peek_live(key, &now) {
             return Ok(live);
@@ -541,7 +549,7 @@ impl Cache {
         self.writable()?;
         check_key(key)?;
         self.check_value(value)?;
-        let h = key_hash(key);
+        let h = self.hasher.hash(key);
         let now = self.clock.now_ms();
         let expires_at = expiry(now, if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms });
         let meta = (!meta.is_empty()).then(|| Arc::new(meta));
@@ -558,7 +566,7 @@ impl Cache {
     pub fn touch(&self, key: &[u8], ttl_ms: u64) -> Result<()> {
         self.writable()?;
         check_key(key)?;
-        let h = key_hash(key);
+        let h = self.hasher.hash(key);
         let now = Now::new(&self.clock);
         let expires_at = expiry(now.get(), ttl_ms);
         let mut shard = self.memory.lock(h);
@@ -587,7 +595,7 @@ impl Cache {
     /// `TC_NOT_FOUND` if it has no live value.
     pub fn info(&self, key: &[u8]) -> Result<EntryInfo> {
         check_key(key)?;
-        let h = key_hash(key);
+        let h = self.hasher.hash(key);
         let now = Now::new(&self.clock);
         if let Some(e) = self.memory.lock(h).peek(key) {
             if e.valid(&now) != Validity::Valid {
@@ -707,7 +715,7 @@ impl Cache {
                     // the log then forgets the key so no older value returns.
                     log.put(
                         &k,
-                        key_hash(&k),
+                        self.hasher.hash(&k),
                         &e.value,
                         e.expires_at,
                         e.written_at,
@@ -733,7 +741,7 @@ impl Cache {
     pub fn remove(&self, key: &[u8]) -> Result<()> {
         self.writable()?;
         check_key(key)?;
-        let h = key_hash(key);
+        let h = self.hasher.hash(key);
         let now = self.clock.now_ms();
         let mut shard = self.memory.lock(h);
         let in_l1 = shard.remove(key).map(|e| !is_expired(e.expires_at, now));
@@ -772,7 +780,7 @@ impl Cache {
             for k in shard.loading(&matches) {
                 let has_value = match shard.peek_live(&k, &now) {
                     Some(live) => live,
-                    None => self.on_disk(&k, key_hash(&k), &now),
+                    None => self.on_disk(&k, self.hasher.hash(&k), &now),
                 };
                 if has_value {
                     shard.wrote(&k);
@@ -848,7 +856,7 @@ impl Cache {
             ticket = t;
             let on_disk: HashSet<Box<[u8]>> = keys.into_iter().map(Vec::into_boxed_slice).collect();
             for k in dirty.iter().filter(|k| !on_disk.contains(*k)) {
-                log.supersede(k, key_hash(k));
+                log.supersede(k, self.hasher.hash(k));
             }
             removed.extend(on_disk.into_iter().filter(|k| !expired.contains(k)));
         }
@@ -898,7 +906,14 @@ impl Cache {
             return Ok(());
         };
         shard.clean_dirty(|k, e| {
-            match log.put(k, key_hash(k), &e.value, e.expires_at, e.written_at, e.meta.as_deref()) {
+            match log.put(
+                k,
+                self.hasher.hash(k),
+                &e.value,
+                e.expires_at,
+                e.written_at,
+                e.meta.as_deref(),
+            ) {
                 Some(_) => Ok(()),
                 None => log.wait_durable(None),
             }
@@ -941,7 +956,7 @@ impl Cache {
         self.memory.for_each_shard(|shard| {
             for (k, e) in shard.remove_where(|_, e| is_expired(e.expires_at, now)) {
                 if e.dirty {
-                    self.supersede_on_disk(shard, &k, key_hash(&k));
+                    self.supersede_on_disk(shard, &k, self.hasher.hash(&k));
                 }
                 removed.insert(k);
             }
@@ -949,7 +964,7 @@ impl Cache {
         if let Some(log) = &self.log {
             let live_now = Now::new(&self.clock);
             for k in log.purge_expired(now) {
-                let h = key_hash(&k);
+                let h = self.hasher.hash(&k);
                 if self.memory.lock(h).peek_live(&k, &live_now) != Some(true) {
                     removed.insert(k.into_boxed_slice());
                 }
@@ -1017,6 +1032,7 @@ impl Cache {
                 .load(std::sync::atomic::Ordering::Relaxed),
             "tag_index_tags" => self.log.as_ref().map_or(0, |l| l.tag_sizes().0),
             "tag_index_entries" => self.log.as_ref().map_or(0, |l| l.tag_sizes().1),
+            "compressed_bytes_saved" => self.log.as_ref().map_or(0, |l| l.bytes_saved()),
             _ => return None,
         })
     }

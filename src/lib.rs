@@ -26,6 +26,8 @@ pub mod meta;
 pub mod options;
 /// cbindgen:ignore
 pub mod record;
+/// cbindgen:ignore
+pub mod seal;
 pub mod stats;
 /// cbindgen:ignore
 pub mod stripe;
@@ -38,5 +40,6 @@ pub use cache::Cache;
 pub use error::{Error, Result, Status};
 pub use loader::{Loaded, Loader};
 pub use options::{Options, SyncPolicy, WritePolicy};
+pub use seal::{Compression, EncryptionKey};
 pub use stats::Stats;
 pub use value::Value;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::seal::{EncryptionKey, KEY_LEN};
 
 /// The longest key accepted, in bytes (64 KiB).
 pub const MAX_KEY_LEN: usize = 64 * 1024;
@@ -34,6 +35,9 @@ pub const DEFAULT_L1_MAX_BYTES: u64 = 64 << 20;
 pub const DEFAULT_L2_MAX_BYTES: u64 = 1 << 30;
 /// Default largest value: 16 MiB.
 pub const DEFAULT_MAX_VALUE_LEN: u64 = 16 << 20;
+/// Default length under which values are stored uncompressed when a codec is
+/// set: below a few hundred bytes a codec's framing eats most of the gain.
+pub const DEFAULT_MIN_COMPRESS_LEN: u64 = 256;
 /// Default size at which the active segment is sealed and a new one started.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 
@@ -118,6 +122,38 @@ impl tc_l1_policy {
     }
 }
 
+/// How values are compressed before they are stored.
+#[repr(C)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum tc_compression {
+    /// Values are stored as they are (default).
+    TC_COMPRESSION_NONE = 0,
+    /// LZ4 (block format): fast, a moderate ratio.
+    TC_COMPRESSION_LZ4 = 1,
+    /// Zstandard (level 3): slower, a better ratio.
+    TC_COMPRESSION_ZSTD = 2,
+}
+
+/// The Rust name of `tc_compression`.
+pub type Compression = tc_compression;
+
+impl tc_compression {
+    pub fn from_u32(n: u32) -> Option<Compression> {
+        match n {
+            0 => Some(Compression::TC_COMPRESSION_NONE),
+            1 => Some(Compression::TC_COMPRESSION_LZ4),
+            2 => Some(Compression::TC_COMPRESSION_ZSTD),
+            _ => None,
+        }
+    }
+
+    /// The id recorded with values packed by this codec (0: none).
+    pub fn id(self) -> u64 {
+        self as u64
+    }
+}
+
 /// Everything `Cache::open` needs to know.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -146,6 +182,12 @@ pub struct Options {
     /// Where the cache reads the time (the system clock unless a test sets
     /// a manual one). Not part of the C ABI.
     pub clock: Clock,
+    /// How L2 compresses values (`TC_COMPRESSION_NONE`: it does not).
+    pub compression: Compression,
+    /// Values shorter than this are stored uncompressed.
+    pub min_compress_len: u64,
+    /// Encrypt and authenticate every L2 record with subkeys of this key.
+    pub encryption_key: Option<EncryptionKey>,
 }
 
 impl Default for Options {
@@ -164,6 +206,9 @@ impl Default for Options {
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             read_only: false,
             clock: Clock::system(),
+            compression: Compression::TC_COMPRESSION_NONE,
+            min_compress_len: DEFAULT_MIN_COMPRESS_LEN,
+            encryption_key: None,
         }
     }
 }
@@ -202,6 +247,22 @@ impl Options {
             )));
         }
         self.max_value_len = max;
+        Ok(())
+    }
+
+    /// Compresses L2 values of at least `min_value_len` bytes with `c`, each
+    /// only if it shrinks. The codec is recorded per record, so a directory
+    /// reads back whatever setting it was written with.
+    pub fn set_compression(&mut self, c: Compression, min_value_len: u64) {
+        self.compression = c;
+        self.min_compress_len = min_value_len;
+    }
+
+    /// Encrypts L2 with `key`, which must be 32 bytes.
+    pub fn set_encryption_key(&mut self, key: &[u8]) -> Result<()> {
+        let k = EncryptionKey::new(key)
+            .ok_or_else(|| Error::invalid(format!("key: an encryption key is {KEY_LEN} bytes, not {}", key.len())))?;
+        self.encryption_key = Some(k);
         Ok(())
     }
 

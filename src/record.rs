@@ -21,8 +21,19 @@
 //!                               absent in format 1 records: 0 here)
 //!          6: meta        bstr  put only, optional: the entry's tags and file
 //!                               dependency, a CBOR map of its own (`meta`)
+//!          7: codec       uint  put only, with 8: the codec that packed the
+//!                               value (`seal`: 1 LZ4, 2 zstd)
+//!          8: packed      bstr  put only, instead of 2: the value packed
+//!          9: sealed      bstr  in an encrypted directory, instead of 1, 2,
+//!                               6, 7 and 8: nonce, then those fields as a
+//!                               CBOR map of their own (`encode_inner`)
+//!                               encrypted, then the tag (`seal::Keys`)
 //!          other keys: skipped, so later versions may add optional fields
 //! ```
+//!
+//! A packed or sealed record has no field 2 (and a sealed one no field 1),
+//! so a reader of format 2 that predates them refuses it (counted corrupt)
+//! rather than serving the packed or encrypted bytes as a value.
 
 use ciborium_ll::{Decoder, Encoder, Header};
 
@@ -31,8 +42,8 @@ use crate::options::{MAX_KEY_LEN, MAX_VALUE_LIMIT};
 /// Bytes of the fixed frame before the payload.
 pub const FRAME_HEADER: usize = 8;
 /// Largest payload a reader accepts: the largest key and value plus room for
-/// the map's other fields.
-pub const MAX_PAYLOAD: usize = MAX_KEY_LEN + MAX_VALUE_LIMIT as usize + 256;
+/// the map's other fields, a packed value's header and encryption's nonce and tag.
+pub const MAX_PAYLOAD: usize = MAX_KEY_LEN + MAX_VALUE_LIMIT as usize + 512;
 /// Deepest CBOR nesting accepted inside an unknown field.
 const MAX_DEPTH: usize = 8;
 
@@ -43,6 +54,9 @@ const FIELD_EXPIRES: u64 = 3;
 const FIELD_WRITTEN: u64 = 4;
 const FIELD_SEQ: u64 = 5;
 const FIELD_META: u64 = 6;
+const FIELD_CODEC: u64 = 7;
+const FIELD_PACKED: u64 = 8;
+const FIELD_SEALED: u64 = 9;
 
 /// What a record says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +84,22 @@ pub struct RecordRef<'a> {
     /// A put's tags and file dependency, encoded by `meta` (empty: none).
     /// Only checked to be a byte string here; `meta::Meta::decode` reads it.
     pub meta: &'a [u8],
+    /// The codec that packed `value` (0: `value` is the value as it is;
+    /// otherwise `seal::unpack` gives it back). Unknown ids are kept, so
+    /// that such a record still hides older ones; it is never served.
+    pub codec: u64,
+    /// Non-empty in an encrypted directory: key, value, codec and meta
+    /// sealed (`seal::Keys`), all four then empty here.
+    pub sealed: &'a [u8],
+}
+
+/// What a sealed record holds once decrypted (see `encode_inner`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inner<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub codec: u64,
+    pub meta: &'a [u8],
 }
 
 /// What `check_frame` found at an offset.
@@ -90,27 +120,40 @@ pub fn encode(out: &mut Vec<u8>, rec: &RecordRef<'_>) {
     out.extend_from_slice(&[0u8; FRAME_HEADER]);
     {
         let mut enc = Encoder::from(&mut *out);
-        let fields = match rec.kind {
-            Kind::Put => 4 + usize::from(rec.expires_at != 0) + 1 + usize::from(!rec.meta.is_empty()),
-            Kind::Tombstone => 4,
-            Kind::Clear => 3,
+        let put = rec.kind == Kind::Put;
+        let sealed = !rec.sealed.is_empty();
+        let fields = if sealed {
+            4 + usize::from(put && rec.expires_at != 0)
+        } else {
+            match rec.kind {
+                Kind::Put => {
+                    4 + usize::from(rec.expires_at != 0)
+                        + 1
+                        + usize::from(!rec.meta.is_empty())
+                        + usize::from(rec.codec != 0)
+                }
+                Kind::Tombstone => 4,
+                Kind::Clear => 3,
+            }
         };
         // Writing into a Vec cannot fail.
         let _ = enc.push(Header::Map(Some(fields)));
         let _ = enc.push(Header::Positive(FIELD_KIND));
         let _ = enc.push(Header::Positive(rec.kind as u64));
-        if rec.kind != Kind::Clear {
-            let _ = enc.push(Header::Positive(FIELD_KEY));
-            let _ = enc.bytes(rec.key, None);
-        }
-        if rec.kind == Kind::Put {
-            let _ = enc.push(Header::Positive(FIELD_VALUE));
-            let _ = enc.bytes(rec.value, None);
-            if rec.expires_at != 0 {
+        if sealed {
+            if put && rec.expires_at != 0 {
                 let _ = enc.push(Header::Positive(FIELD_EXPIRES));
                 let _ = enc.push(Header::Positive(rec.expires_at));
             }
-            if !rec.meta.is_empty() {
+            let _ = enc.push(Header::Positive(FIELD_SEALED));
+            let _ = enc.bytes(rec.sealed, None);
+        } else {
+            push_secrets(&mut enc, rec.kind, rec.key, rec.value, rec.codec, &[]);
+            if put && rec.expires_at != 0 {
+                let _ = enc.push(Header::Positive(FIELD_EXPIRES));
+                let _ = enc.push(Header::Positive(rec.expires_at));
+            }
+            if put && !rec.meta.is_empty() {
                 let _ = enc.push(Header::Positive(FIELD_META));
                 let _ = enc.bytes(rec.meta, None);
             }
@@ -128,6 +171,84 @@ pub fn encode(out: &mut Vec<u8>, rec: &RecordRef<'_>) {
     let crc = crc.finalize();
     out[start..start + 4].copy_from_slice(&len_bytes);
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Writes the fields a sealed record encrypts (key, value or codec and packed
+/// value, meta), as many as the kind has, in the order a plain record has
+/// them. Writing into a Vec cannot fail.
+fn push_secrets(enc: &mut Encoder<&mut Vec<u8>>, kind: Kind, key: &[u8], value: &[u8], codec: u64, meta: &[u8]) {
+    if kind != Kind::Clear {
+        let _ = enc.push(Header::Positive(FIELD_KEY));
+        let _ = enc.bytes(key, None);
+    }
+    if kind == Kind::Put {
+        if codec == 0 {
+            let _ = enc.push(Header::Positive(FIELD_VALUE));
+            let _ = enc.bytes(value, None);
+        } else {
+            let _ = enc.push(Header::Positive(FIELD_CODEC));
+            let _ = enc.push(Header::Positive(codec));
+            let _ = enc.push(Header::Positive(FIELD_PACKED));
+            let _ = enc.bytes(value, None);
+        }
+        if !meta.is_empty() {
+            let _ = enc.push(Header::Positive(FIELD_META));
+            let _ = enc.bytes(meta, None);
+        }
+    }
+}
+
+/// Appends the plaintext a sealed record of `kind` encrypts: a CBOR map of
+/// the fields 1 (key), 2 (value) or 7 and 8 (codec, packed value), and 6
+/// (meta), those that a plain record of that kind would have.
+pub fn encode_inner(out: &mut Vec<u8>, kind: Kind, inner: &Inner<'_>) {
+    let fields = match kind {
+        Kind::Put => 2 + usize::from(inner.codec != 0) + usize::from(!inner.meta.is_empty()),
+        Kind::Tombstone => 1,
+        Kind::Clear => 0,
+    };
+    let mut enc = Encoder::from(&mut *out);
+    let _ = enc.push(Header::Map(Some(fields)));
+    push_secrets(&mut enc, kind, inner.key, inner.value, inner.codec, inner.meta);
+}
+
+/// Decodes what `encode_inner` wrote for a record of `kind`, with the rules
+/// of a plain record (a key 1 ..= 65536 bytes unless a clear; a put has
+/// exactly one of a value and a packed value). Unknown fields are skipped.
+pub fn decode_inner(kind: Kind, plain: &[u8]) -> Option<Inner<'_>> {
+    let mut cur = Cursor { bytes: plain, pos: 0 };
+    let Header::Map(Some(n)) = cur.header()? else {
+        return None;
+    };
+    let mut f = Fields {
+        kind: Some(kind),
+        ..Fields::default()
+    };
+    for _ in 0..n {
+        match cur.uint()? {
+            FIELD_KEY => f.key = Some(cur.bytes()?),
+            FIELD_VALUE => f.value = Some(cur.bytes()?),
+            FIELD_META => f.meta = Some(cur.bytes()?),
+            FIELD_CODEC => f.codec = Some(cur.uint()?),
+            FIELD_PACKED => f.packed = Some(cur.bytes()?),
+            // The fields kept outside may not hide inside.
+            FIELD_KIND | FIELD_EXPIRES | FIELD_WRITTEN | FIELD_SEQ | FIELD_SEALED => return None,
+            _ => {
+                let h = cur.header()?;
+                cur.skip_after(h, 0)?;
+            }
+        }
+    }
+    if cur.pos != plain.len() {
+        return None;
+    }
+    let r = finish(f)?;
+    Some(Inner {
+        key: r.key,
+        value: r.value,
+        codec: r.codec,
+        meta: r.meta,
+    })
 }
 
 /// The length of the framed record at the start of `bytes`, without checking
@@ -261,11 +382,10 @@ fn head(p: &[u8], pos: &mut usize) -> Option<(u8, u64)> {
 fn decode_known(p: &[u8]) -> Option<RecordRef<'_>> {
     let mut pos = 0;
     let (5, fields) = head(p, &mut pos)? else { return None };
-    if fields > 7 {
+    if fields > 10 {
         return None;
     }
-    let (mut kind, mut key, mut value, mut meta) = (None, None, None, None);
-    let (mut expires_at, mut written_at, mut seq) = (0, 0, 0);
+    let mut f = Fields::default();
     let uint = |pos: &mut usize| match head(p, pos)? {
         (0, n) => Some(n),
         _ => None,
@@ -281,55 +401,99 @@ fn decode_known(p: &[u8]) -> Option<RecordRef<'_>> {
     };
     for _ in 0..fields {
         match uint(&mut pos)? {
-            FIELD_KIND => {
-                kind = Some(match uint(&mut pos)? {
-                    1 => Kind::Put,
-                    2 => Kind::Tombstone,
-                    3 => Kind::Clear,
-                    _ => return None,
-                })
-            }
-            FIELD_KEY => key = Some(bytes(&mut pos)?),
-            FIELD_VALUE => value = Some(bytes(&mut pos)?),
-            FIELD_EXPIRES => expires_at = uint(&mut pos)?,
-            FIELD_WRITTEN => written_at = uint(&mut pos)?,
-            FIELD_SEQ => seq = uint(&mut pos)?,
-            FIELD_META => meta = Some(bytes(&mut pos)?),
+            FIELD_KIND => f.kind = Some(kind_of(uint(&mut pos)?)?),
+            FIELD_KEY => f.key = Some(bytes(&mut pos)?),
+            FIELD_VALUE => f.value = Some(bytes(&mut pos)?),
+            FIELD_EXPIRES => f.expires_at = uint(&mut pos)?,
+            FIELD_WRITTEN => f.written_at = uint(&mut pos)?,
+            FIELD_SEQ => f.seq = uint(&mut pos)?,
+            FIELD_META => f.meta = Some(bytes(&mut pos)?),
+            FIELD_CODEC => f.codec = Some(uint(&mut pos)?),
+            FIELD_PACKED => f.packed = Some(bytes(&mut pos)?),
+            FIELD_SEALED => f.sealed = Some(bytes(&mut pos)?),
             _ => return None,
         }
     }
     if pos != p.len() {
         return None;
     }
-    finish(kind?, key, value, expires_at, written_at, seq, meta)
+    finish(f)
 }
 
-/// The rules both decoding paths end with: which fields each kind needs.
-fn finish<'a>(
-    kind: Kind,
+fn kind_of(n: u64) -> Option<Kind> {
+    match n {
+        1 => Some(Kind::Put),
+        2 => Some(Kind::Tombstone),
+        3 => Some(Kind::Clear),
+        _ => None,
+    }
+}
+
+/// The fields of a payload as read, before `finish` checks them.
+#[derive(Default)]
+struct Fields<'a> {
+    kind: Option<Kind>,
     key: Option<&'a [u8]>,
     value: Option<&'a [u8]>,
     expires_at: u64,
     written_at: u64,
     seq: u64,
     meta: Option<&'a [u8]>,
-) -> Option<RecordRef<'a>> {
+    codec: Option<u64>,
+    packed: Option<&'a [u8]>,
+    sealed: Option<&'a [u8]>,
+}
+
+/// The rules both decoding paths end with: which fields each kind needs. A
+/// sealed record has none of the fields it seals; a put has a value, or a
+/// codec (not 0) and a packed value, never both.
+fn finish(f: Fields<'_>) -> Option<RecordRef<'_>> {
+    let kind = f.kind?;
+    if let Some(sealed) = f.sealed {
+        // Nonce and tag at least: an empty one would make the record look
+        // plain, with an empty key.
+        if sealed.len() < crate::seal::SEAL_OVERHEAD {
+            return None;
+        }
+        if f.key.is_some() || f.value.is_some() || f.meta.is_some() || f.codec.is_some() || f.packed.is_some() {
+            return None;
+        }
+        return Some(RecordRef {
+            kind,
+            key: &[],
+            value: &[],
+            expires_at: f.expires_at,
+            written_at: f.written_at,
+            seq: f.seq,
+            meta: &[],
+            codec: 0,
+            sealed,
+        });
+    }
+    // A clear record names no key: one found there is ignored (no writer
+    // puts one, and it would not survive a re-encoding).
     let key = match kind {
-        Kind::Clear => key.unwrap_or(&[]),
-        _ => key.filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)?,
+        Kind::Clear => &[],
+        _ => f.key.filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)?,
     };
-    let value = match kind {
-        Kind::Put => value?,
-        _ => &[],
+    let (value, codec) = match kind {
+        Kind::Put => match (f.value, f.codec, f.packed) {
+            (Some(v), None, None) => (v, 0),
+            (None, Some(c), Some(p)) if c != 0 => (p, c),
+            _ => return None,
+        },
+        _ => (&[][..], 0),
     };
     Some(RecordRef {
         kind,
         key,
         value,
-        expires_at,
-        written_at,
-        seq,
-        meta: if kind == Kind::Put { meta.unwrap_or(&[]) } else { &[] },
+        expires_at: f.expires_at,
+        written_at: f.written_at,
+        seq: f.seq,
+        meta: if kind == Kind::Put { f.meta.unwrap_or(&[]) } else { &[] },
+        codec,
+        sealed: &[],
     })
 }
 
@@ -340,8 +504,7 @@ fn decode_general(payload: &[u8]) -> Option<RecordRef<'_>> {
         Header::Map(Some(n)) => n,
         _ => return None,
     };
-    let (mut kind, mut key, mut value, mut meta) = (None, None, None, None);
-    let (mut expires_at, mut written_at, mut seq) = (0, 0, 0);
+    let mut f = Fields::default();
     for _ in 0..fields {
         let field = match cur.header()? {
             Header::Positive(n) => n,
@@ -354,20 +517,16 @@ fn decode_general(payload: &[u8]) -> Option<RecordRef<'_>> {
             }
         };
         match field {
-            FIELD_KIND => {
-                kind = Some(match cur.uint()? {
-                    1 => Kind::Put,
-                    2 => Kind::Tombstone,
-                    3 => Kind::Clear,
-                    _ => return None,
-                })
-            }
-            FIELD_KEY => key = Some(cur.bytes()?),
-            FIELD_VALUE => value = Some(cur.bytes()?),
-            FIELD_EXPIRES => expires_at = cur.uint()?,
-            FIELD_WRITTEN => written_at = cur.uint()?,
-            FIELD_SEQ => seq = cur.uint()?,
-            FIELD_META => meta = Some(cur.bytes()?),
+            FIELD_KIND => f.kind = Some(kind_of(cur.uint()?)?),
+            FIELD_KEY => f.key = Some(cur.bytes()?),
+            FIELD_VALUE => f.value = Some(cur.bytes()?),
+            FIELD_EXPIRES => f.expires_at = cur.uint()?,
+            FIELD_WRITTEN => f.written_at = cur.uint()?,
+            FIELD_SEQ => f.seq = cur.uint()?,
+            FIELD_META => f.meta = Some(cur.bytes()?),
+            FIELD_CODEC => f.codec = Some(cur.uint()?),
+            FIELD_PACKED => f.packed = Some(cur.bytes()?),
+            FIELD_SEALED => f.sealed = Some(cur.bytes()?),
             _ => {
                 let h = cur.header()?;
                 cur.skip_after(h, 0)?;
@@ -377,7 +536,7 @@ fn decode_general(payload: &[u8]) -> Option<RecordRef<'_>> {
     if cur.pos != payload.len() {
         return None;
     }
-    finish(kind?, key, value, expires_at, written_at, seq, meta)
+    finish(f)
 }
 
 /// A position in a payload, pulling CBOR items with `ciborium_ll`.
@@ -465,6 +624,8 @@ mod tests {
                 written_at: 1234,
                 seq: 77,
                 meta: &[],
+                codec: 0,
+                sealed: &[],
             },
         );
         out
@@ -505,6 +666,8 @@ mod tests {
                     written_at: 5,
                     seq: 1 << 40,
                     meta: &[],
+                    codec: 0,
+                    sealed: &[],
                 },
             );
             assert!(matches!(check_frame(&out), Frame::Valid { .. }));
@@ -560,6 +723,8 @@ mod tests {
                     written_at: 1 << 33,
                     seq: exp / 3,
                     meta: if kind == Kind::Put && exp > 0 { b"\xa0" } else { &[] },
+                    codec: 0,
+                    sealed: &[],
                 },
             );
             samples.push(payload(&out).to_vec());
@@ -588,14 +753,127 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_skipped() {
-        // {0: 1, 1: h'6b', 9: [1, {"a": -1}], 2: h'76', 4: 0}
+        // {0: 1, 1: h'6b', 12: [1, {"a": -1}], 2: h'76', 4: 0}
         let payload = [
-            0xa5, 0x00, 0x01, 0x01, 0x41, b'k', 0x09, 0x82, 0x01, 0xa1, 0x61, b'a', 0x20, 0x02, 0x41, b'v', 0x04, 0x00,
+            0xa5, 0x00, 0x01, 0x01, 0x41, b'k', 0x0c, 0x82, 0x01, 0xa1, 0x61, b'a', 0x20, 0x02, 0x41, b'v', 0x04, 0x00,
         ];
         let rec = decode(&payload).unwrap();
         assert_eq!((rec.key, rec.value), (&b"k"[..], &b"v"[..]));
         // A record of format 1 has no sequence number.
         assert_eq!(rec.seq, 0);
+    }
+
+    #[test]
+    fn packed_and_sealed_records_round_trip_and_hide_their_value_from_old_readers() {
+        let base = RecordRef {
+            kind: Kind::Put,
+            key: b"key",
+            value: b"\x05\0\0\0packed",
+            expires_at: 9,
+            written_at: 1,
+            seq: 2,
+            meta: b"\xa0",
+            codec: 2,
+            sealed: &[],
+        };
+        let sealed = RecordRef {
+            key: &[],
+            value: &[],
+            meta: &[],
+            codec: 0,
+            sealed: b"24 bytes of nonce, the ciphertext and 16 of tag",
+            ..base
+        };
+        for r in [base, RecordRef { codec: 200, ..base }, sealed] {
+            let mut out = Vec::new();
+            encode(&mut out, &r);
+            let p = payload(&out);
+            assert_eq!(decode(p), Some(r));
+            assert_eq!(decode_known(p), decode_general(p));
+            // No field 2: a format 2 reader that predates fields 7 to 9
+            // finds a put without a value and refuses it.
+            let mut pos = 1;
+            let mut fields = Vec::new();
+            while pos < p.len() {
+                let (_, f) = head(p, &mut pos).unwrap();
+                fields.push(f);
+                let h = head(p, &mut pos).unwrap();
+                if h.0 == 2 {
+                    pos += h.1 as usize;
+                }
+            }
+            assert!(!fields.contains(&FIELD_VALUE), "{fields:?}");
+        }
+        // Sealed records keep nothing secret outside.
+        let mut out = Vec::new();
+        encode(&mut out, &sealed);
+        assert_eq!(key_of(&out), None);
+        // A value and a packed value at once, a packed value without its
+        // codec, codec 0, or a sealed record with a key beside it: refused.
+        let bad: &[&[u8]] = &[
+            &[0xa4, 0x00, 0x01, 0x01, 0x41, b'k', 0x02, 0x41, b'v', 0x08, 0x41, b'p'],
+            &[0xa3, 0x00, 0x01, 0x01, 0x41, b'k', 0x08, 0x41, b'p'],
+            &[0xa4, 0x00, 0x01, 0x01, 0x41, b'k', 0x07, 0x00, 0x08, 0x41, b'p'],
+            &[0xa3, 0x00, 0x01, 0x01, 0x41, b'k', 0x09, 0x41, b's'],
+            // A sealed field too short to hold a nonce and a tag (fuzz finding 8).
+            &[0xa2, 0x00, 0x02, 0x09, 0x40],
+            &[0xa2, 0x00, 0x01, 0x09, 0x41, b's'],
+        ];
+        for b in bad {
+            assert_eq!(decode(b), None, "{b:x?}");
+        }
+    }
+
+    #[test]
+    fn inner_maps_round_trip_per_kind() {
+        for (kind, inner) in [
+            (
+                Kind::Put,
+                Inner {
+                    key: b"k",
+                    value: b"v",
+                    codec: 0,
+                    meta: b"",
+                },
+            ),
+            (
+                Kind::Put,
+                Inner {
+                    key: b"k",
+                    value: b"packed",
+                    codec: 1,
+                    meta: b"\xa0",
+                },
+            ),
+            (
+                Kind::Tombstone,
+                Inner {
+                    key: b"gone",
+                    value: b"",
+                    codec: 0,
+                    meta: b"",
+                },
+            ),
+            (
+                Kind::Clear,
+                Inner {
+                    key: b"",
+                    value: b"",
+                    codec: 0,
+                    meta: b"",
+                },
+            ),
+        ] {
+            let mut out = Vec::new();
+            encode_inner(&mut out, kind, &inner);
+            assert_eq!(decode_inner(kind, &out), Some(inner));
+            for cut in 0..out.len() {
+                assert_eq!(decode_inner(kind, &out[..cut]), None);
+            }
+        }
+        // The clear fields may not hide inside: {1: h'6b', 2: h'76', 5: 3}.
+        let smuggled = [0xa3, 0x01, 0x41, b'k', 0x02, 0x41, b'v', 0x05, 0x03];
+        assert_eq!(decode_inner(Kind::Put, &smuggled), None);
     }
 
     #[test]
@@ -605,7 +883,7 @@ mod tests {
             &[0xa1],
             &[0xa1, 0x00, 0x09],                                                 // unknown kind
             &[0xa2, 0x00, 0x01, 0x01, 0x5a, 0xff, 0xff, 0xff, 0xff],             // key longer than payload
-            &[0xa1, 0x09, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // huge array
+            &[0xa1, 0x0c, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // huge array
             &[0xa2, 0x00, 0x01, 0x01, 0x40],                                     // empty key
             &[0xa1, 0x00, 0x01],                                                 // put without key
             &[0xa2, 0x00, 0x01, 0x01, 0x41, b'k'],                               // put without value
@@ -615,7 +893,7 @@ mod tests {
             assert_eq!(decode(c), None, "{c:x?}");
         }
         // Deep nesting in an unknown field.
-        let mut deep = vec![0xa2, 0x00, 0x03, 0x09];
+        let mut deep = vec![0xa2, 0x00, 0x03, 0x0c];
         deep.extend(std::iter::repeat_n(0x81, 100));
         deep.push(0x00);
         assert_eq!(decode(&deep), None);

@@ -36,6 +36,9 @@
 //! acknowledgements, then for a random few hundred microseconds more. Nothing
 //! asserts on how long anything takes. TIERCACHE_TORTURE=large makes every
 //! kill loop ten times longer.
+//!
+//! Some loops run with values compressed and records encrypted
+//! (`common::AtRest`): the checks are the same.
 
 mod common;
 
@@ -47,7 +50,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::RwLock;
 use std::time::Duration;
 
-use common::get;
+use common::{get, AtRest};
 use tiercache::log::fileio::{self, Op, Plan};
 use tiercache::options::tc_sync_policy::{TC_SYNC_ALWAYS, TC_SYNC_INTERVAL, TC_SYNC_NEVER, TC_SYNC_ON_FLUSH};
 use tiercache::options::tc_write_policy::{TC_WRITE_BACK, TC_WRITE_THROUGH};
@@ -61,10 +64,19 @@ const KEYS: u64 = 64;
 struct Mode {
     write: WritePolicy,
     sync: SyncPolicy,
+    at_rest: AtRest,
 }
 
 impl Mode {
-    fn name(self) -> &'static str {
+    /// The policies' name, then `/` and the at-rest mode unless plain.
+    fn name(self) -> String {
+        match self.at_rest {
+            AtRest::Plain => self.policies().to_string(),
+            a => format!("{}/{}", self.policies(), a.name()),
+        }
+    }
+
+    fn policies(self) -> &'static str {
         match (self.write, self.sync) {
             (TC_WRITE_THROUGH, TC_SYNC_ALWAYS) => "through-always",
             (TC_WRITE_THROUGH, TC_SYNC_INTERVAL) => "through-interval",
@@ -78,14 +90,18 @@ impl Mode {
     }
 
     fn from_name(name: &str) -> Mode {
+        let (policies, at_rest) = match name.split_once('/') {
+            Some((p, a)) => (p, AtRest::from_name(a)),
+            None => (name, AtRest::Plain),
+        };
         [TC_WRITE_THROUGH, TC_WRITE_BACK]
             .into_iter()
             .flat_map(|write| {
                 [TC_SYNC_ALWAYS, TC_SYNC_INTERVAL, TC_SYNC_ON_FLUSH, TC_SYNC_NEVER]
                     .into_iter()
-                    .map(move |sync| Mode { write, sync })
+                    .map(move |sync| Mode { write, sync, at_rest })
             })
-            .find(|m| m.name() == name)
+            .find(|m| m.policies() == policies)
             .unwrap_or_else(|| panic!("unknown crash mode {name:?}"))
     }
 
@@ -96,7 +112,7 @@ impl Mode {
 }
 
 fn writer_opts(dir: &Path, mode: Mode) -> Options {
-    let mut o = Options::with_dir(dir);
+    let mut o = mode.at_rest.with_dir(dir);
     o.write_policy = mode.write;
     // A short interval, so that the background flush races the writer.
     o.set_sync_policy(mode.sync, 2).unwrap();
@@ -180,7 +196,8 @@ fn child_main() {
         }
         Ok("compact") => {
             let nth: u64 = std::env::var("TIERCACHE_CRASH_AT").unwrap().parse().unwrap();
-            let c = Cache::open(&Options::with_dir(dir)).unwrap();
+            let at_rest = AtRest::from_name(&std::env::var("TIERCACHE_CRASH_AT_REST").unwrap());
+            let c = Cache::open(&at_rest.with_dir(dir)).unwrap();
             // errno 0: abort the process at the nth file operation.
             fileio::inject(
                 dir,
@@ -229,9 +246,9 @@ type State = HashMap<String, Option<Vec<u8>>>;
 
 /// Every key's value in the directory, read by a fresh cache; and whether
 /// the open rebuilt the index rather than trust its file.
-fn snapshot(dir: &Path) -> (State, bool) {
+fn snapshot(dir: &Path, at_rest: AtRest) -> (State, bool) {
     let _g = FORKING.read().unwrap_or_else(|e| e.into_inner());
-    let c = Cache::open(&Options::with_dir(dir)).unwrap();
+    let c = Cache::open(&at_rest.with_dir(dir)).unwrap();
     assert_eq!(
         c.stats().corrupt_records,
         0,
@@ -474,7 +491,7 @@ fn kill_loop(mode: Mode, kills: u64) {
         }
         total_acked += acked;
         let durable = if mode.acks_are_durable() { acked } else { flushed };
-        let (found, rebuilt) = snapshot(dir.path());
+        let (found, rebuilt) = snapshot(dir.path(), mode.at_rest);
         rebuilds += u64::from(rebuilt);
         match check(mode, gen, &state, &found, acked, durable) {
             Ok(Some(p)) => lost += acked.saturating_sub(p),
@@ -554,6 +571,26 @@ fn killed_write_through_writers_leave_a_prefix_sync_on_flush() {
 #[test]
 fn killed_write_through_writers_leave_a_prefix_sync_never() {
     kill_loop(Mode::from_name("through-never"), torture_kills(40));
+}
+
+#[test]
+fn killed_writers_lose_nothing_they_acknowledged_compressed_and_encrypted() {
+    kill_loop(Mode::from_name("through-always/zstd+key"), torture_kills(40));
+}
+
+#[test]
+fn killed_write_through_writers_leave_a_prefix_compressed() {
+    kill_loop(Mode::from_name("through-on-flush/lz4"), torture_kills(30));
+}
+
+#[test]
+fn killed_write_through_writers_leave_a_prefix_encrypted() {
+    kill_loop(Mode::from_name("through-interval/key"), torture_kills(30));
+}
+
+#[test]
+fn killed_write_back_writers_keep_values_given_compressed_and_encrypted() {
+    kill_loop(Mode::from_name("back-on-flush/zstd+key"), torture_kills(30));
 }
 
 #[test]
@@ -660,9 +697,18 @@ fn the_crash_check_catches_bad_directories() {
 
 #[test]
 fn compaction_killed_at_any_step_leaves_one_valid_state() {
+    compaction_killed_at_any_step(AtRest::Plain);
+}
+
+#[test]
+fn compaction_killed_at_any_step_leaves_one_valid_state_compressed_and_encrypted() {
+    compaction_killed_at_any_step(AtRest::ZstdEncrypted);
+}
+
+fn compaction_killed_at_any_step(at_rest: AtRest) {
     let base = tempfile::tempdir().unwrap();
     let src = base.path().join("src");
-    let mut o = Options::with_dir(&src);
+    let mut o = at_rest.with_dir(&src);
     o.set_segment_bytes(8 * 1024).unwrap();
     let mut expect = HashMap::new();
     let write_round = |c: &Cache, round: u64, expect: &mut HashMap<String, Option<Vec<u8>>>| {
@@ -704,11 +750,18 @@ fn compaction_killed_at_any_step_leaves_one_valid_state() {
     for nth in 1..=2000u64 {
         let dir = base.path().join(format!("crash-{nth}"));
         copy_dir(&src, &dir);
-        let out = spawn(&mut child(&dir, "compact", &[("TIERCACHE_CRASH_AT", nth.to_string())]))
-            .wait_with_output()
-            .unwrap();
+        let vars = [
+            ("TIERCACHE_CRASH_AT", nth.to_string()),
+            ("TIERCACHE_CRASH_AT_REST", at_rest.name().to_string()),
+        ];
+        let out = spawn(&mut child(&dir, "compact", &vars)).wait_with_output().unwrap();
         let done = String::from_utf8_lossy(&out.stdout).contains("DONE");
-        assert_eq!(snapshot(&dir).0, expect, "compaction killed at file operation {nth}");
+        assert_eq!(
+            snapshot(&dir, at_rest).0,
+            expect,
+            "compaction killed at file operation {nth} ({})",
+            at_rest.name()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
         if done {
             // The kill point is past the last operation: every step was covered.

@@ -403,14 +403,15 @@ fn large() -> bool {
 /// One run of a mixed workload with `plan` armed after open. Every read,
 /// during the run and after a reopen, must give the latest value written,
 /// or (only for keys written once the disk had failed) no value at all.
-fn injected_run(plan: Plan, policy: tiercache::SyncPolicy) {
+fn injected_run(plan: Plan, policy: tiercache::SyncPolicy, at_rest: common::AtRest) {
     use std::collections::{HashMap, HashSet};
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(dir.path(), 8);
+    at_rest.apply(&mut o);
     // Small enough that segments roll (and hints are written) a few times.
     o.set_segment_bytes(12 * 1024).unwrap();
     o.set_sync_policy(policy, 0).unwrap();
-    let label = format!("{plan:?} {policy:?}");
+    let label = format!("{plan:?} {policy:?} {at_rest:?}");
     let mut latest: HashMap<String, Option<Vec<u8>>> = HashMap::new();
     let mut uncertain: HashSet<String> = HashSet::new();
     let mut failed = false;
@@ -480,21 +481,24 @@ fn injected_run(plan: Plan, policy: tiercache::SyncPolicy) {
     assert_eq!(c.stats().corrupt_records, 0, "{label}");
 }
 
+/// Every kind of file operation a plan can make fail.
+const EVERY_OP: [Op; 7] = [
+    Op::Write,
+    Op::Sync,
+    Op::SetLen,
+    Op::Rename,
+    Op::Map,
+    Op::Create,
+    Op::Remove,
+];
+
 #[test]
 fn every_injected_failure_degrades_cleanly_and_reopens() {
     // Small by default (the first failures of each kind, both errnos, once
     // and for good); TIERCACHE_TORTURE=large goes deeper and adds
     // TC_SYNC_ALWAYS everywhere.
     let depth = if large() { 12 } else { 2 };
-    for op in [
-        Op::Write,
-        Op::Sync,
-        Op::SetLen,
-        Op::Rename,
-        Op::Map,
-        Op::Create,
-        Op::Remove,
-    ] {
+    for op in EVERY_OP {
         for persistent in [false, true] {
             for errno in [libc::ENOSPC, libc::EIO] {
                 for nth in 1..=depth {
@@ -504,12 +508,29 @@ fn every_injected_failure_degrades_cleanly_and_reopens() {
                         persistent,
                         errno,
                     };
-                    injected_run(plan.clone(), TC_SYNC_ON_FLUSH);
+                    injected_run(plan.clone(), TC_SYNC_ON_FLUSH, common::AtRest::Plain);
                     if large() || (nth == 1 && errno == libc::EIO && matches!(op, Op::Write | Op::Sync)) {
-                        injected_run(plan, TC_SYNC_ALWAYS);
+                        injected_run(plan, TC_SYNC_ALWAYS, common::AtRest::Plain);
                     }
                 }
             }
+        }
+    }
+}
+
+/// The same with values compressed and records encrypted: the first failure
+/// of each kind, once and for good.
+#[test]
+fn every_injected_failure_degrades_cleanly_and_reopens_compressed_and_encrypted() {
+    for op in EVERY_OP {
+        for persistent in [false, true] {
+            let plan = Plan {
+                op,
+                nth: 1,
+                persistent,
+                errno: libc::EIO,
+            };
+            injected_run(plan, TC_SYNC_ON_FLUSH, common::AtRest::ZstdEncrypted);
         }
     }
 }

@@ -5,7 +5,7 @@ use std::ffi::{CStr, CString};
 use std::ptr::{null, null_mut};
 
 use tiercache::error::tc_status::*;
-use tiercache::ffi::boundary::{guard, RawL1Policy, RawStatus, RawSyncPolicy, RawWritePolicy};
+use tiercache::ffi::boundary::{guard, RawCompression, RawL1Policy, RawStatus, RawSyncPolicy, RawWritePolicy};
 use tiercache::ffi::cache::*;
 use tiercache::ffi::loader::{tc_cache_set_loader, tc_sink_put};
 use tiercache::ffi::options::*;
@@ -385,4 +385,31 @@ fn an_l2_hit_too_big_for_l1_is_served_from_the_map_and_survives_compaction() {
     // A small value is L1's copy, not the map.
     c.put(b"small", b"xyz", 0).unwrap();
     assert!(!c.get_value(b"small").unwrap().is_mapped());
+}
+#[test]
+fn at_rest_options_check_their_arguments() {
+    let o = tc_options_new();
+    unsafe {
+        invalid(tc_options_set_compression(null_mut(), RawCompression(1), 0), "opts");
+        invalid(tc_options_set_compression(o, RawCompression(3), 0), "tc_compression");
+        invalid(
+            tc_options_set_compression(o, RawCompression(u32::MAX), 0),
+            "tc_compression",
+        );
+        for c in 0..3 {
+            assert_eq!(tc_options_set_compression(o, RawCompression(c), 64), TC_OK);
+        }
+        let key = [7u8; 33];
+        invalid(tc_options_set_encryption_key(null_mut(), key.as_ptr(), 32), "opts");
+        invalid(tc_options_set_encryption_key(o, null(), 32), "key");
+        for len in [0, 1, 31, 33] {
+            invalid(tc_options_set_encryption_key(o, key.as_ptr(), len), "32 bytes");
+        }
+        assert_eq!(tc_options_set_encryption_key(o, key.as_ptr(), 32), TC_OK);
+        // A memory-only cache with a key and a codec opens (nothing is at rest).
+        let mut c = null_mut();
+        assert_eq!(tc_cache_open(o, &mut c), TC_OK);
+        tc_cache_close(c);
+        tc_options_free(o);
+    }
 }

@@ -935,9 +935,13 @@ impl Target {
             Target::Rust(c) => {
                 let mut out = Vec::new();
                 if let Some(log) = c.log() {
+                    let sealer = log.sealer();
                     log.for_each(|r| {
                         if r.kind == Kind::Put {
-                            out.push((r.key.to_vec(), r.value.to_vec(), r.expires_at));
+                            let value = r
+                                .value(sealer)
+                                .map_or_else(|e| format!("<{e}>").into_bytes(), |v| v.to_vec());
+                            out.push((r.key.to_vec(), value, r.expires_at));
                         } else {
                             out.push((r.key.to_vec(), b"<not a put record>".to_vec(), 0));
                         }

@@ -1,6 +1,9 @@
 //! L2 against damage: a tail torn at every byte offset, a flipped byte
-//! anywhere, bit rot under a running cache, the directory lock (same process,
-//! other process, killed owner) and owner-only permissions.
+//! anywhere (and, in an encrypted directory, one whose checksum was forged
+//! to match), bit rot under a running cache, the directory lock (same
+//! process, other process, killed owner) and owner-only permissions. The
+//! torn-tail and flipped-byte tests run in every at-rest mode
+//! (`common::AtRest`: plain, compressed, encrypted, both).
 
 mod common;
 
@@ -11,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{get, open};
+use common::{get, open, open_at, AtRest};
 use tiercache::{Cache, Options, Status};
 
 fn segment_files(dir: &Path) -> Vec<PathBuf> {
@@ -28,50 +31,83 @@ fn key(i: usize) -> Vec<u8> {
     format!("key-{i}").into_bytes()
 }
 
-fn value(i: usize) -> Vec<u8> {
-    format!("value-{i}-").repeat(i % 4 + 1).into_bytes()
+/// A value of key `i`: in the compressed modes long enough to compress.
+fn value(i: usize, at: AtRest) -> Vec<u8> {
+    let times = if at.compressed() { 30 } else { i % 4 + 1 };
+    format!("value-{i}-").repeat(times).into_bytes()
 }
 
-/// Writes `n` records and returns the segment's bytes and where each record ends.
-fn written(dir: &Path, n: usize) -> (Vec<u8>, Vec<usize>) {
+/// Writes `n` records in mode `at` and returns the segment's bytes and where
+/// each record ends. Checks that the mode did what it says to the bytes.
+fn written(dir: &Path, n: usize, at: AtRest) -> (Vec<u8>, Vec<usize>) {
     let mut ends = Vec::new();
-    let c = open(dir, 0);
+    let c = open_at(dir, 0, at);
     for i in 0..n {
-        c.put(&key(i), &value(i), 0).unwrap();
+        c.put(&key(i), &value(i, at), 0).unwrap();
         c.flush().unwrap();
         ends.push(fs::metadata(&segment_files(dir)[0]).unwrap().len() as usize);
     }
+    let saved = c.counter("compressed_bytes_saved").unwrap();
+    assert_eq!(saved > 0, at.compressed(), "{at:?}: {saved} bytes saved");
     c.close().unwrap();
-    (fs::read(&segment_files(dir)[0]).unwrap(), ends)
+    let bytes = fs::read(&segment_files(dir)[0]).unwrap();
+    // (LZ4 keeps the first copy of a repeated string as it is, so only
+    // encryption promises no readable value.)
+    let readable = |text: &[u8]| bytes.windows(text.len()).any(|w| w == text);
+    assert_eq!(readable(b"key-1"), !at.encrypted(), "{at:?}: keys in the clear");
+    if at.encrypted() {
+        assert!(!readable(b"value-"), "{at:?}: values in the clear");
+    }
+    (bytes, ends)
+}
+
+/// A fresh directory holding `seg` as segment `seg_name`, with the key
+/// check file of `src` if it has one (an encrypted directory).
+fn damaged_copy(src: &Path, seg_name: &std::ffi::OsStr, seg: &[u8]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(seg_name), seg).unwrap();
+    let check = src.join(tiercache::log::KEYCHECK_FILE);
+    if check.exists() {
+        fs::copy(&check, dir.path().join(tiercache::log::KEYCHECK_FILE)).unwrap();
+    }
+    dir
 }
 
 #[test]
 fn a_tail_torn_at_every_offset_keeps_exactly_the_complete_records() {
+    for at in AtRest::ALL {
+        torn_tail_at_every_offset(at);
+    }
+}
+
+fn torn_tail_at_every_offset(at: AtRest) {
     let src = tempfile::tempdir().unwrap();
     let n = 6;
-    let (bytes, ends) = written(src.path(), n);
+    let (bytes, ends) = written(src.path(), n, at);
     let seg_name = segment_files(src.path())[0].file_name().unwrap().to_owned();
     // Every offset inside the last three records.
     for cut in ends[n - 4]..=bytes.len() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(&seg_name), &bytes[..cut]).unwrap();
+        let dir = damaged_copy(src.path(), &seg_name, &bytes[..cut]);
         let complete = ends.iter().filter(|e| **e <= cut).count();
-        let c = open(dir.path(), 0);
+        let c = open_at(dir.path(), 0, at);
         for i in 0..n {
             let want = if i < complete {
-                Ok(value(i))
+                Ok(value(i, at))
             } else {
                 Err(Status::TC_NOT_FOUND)
             };
-            assert_eq!(get(&c, &key(i)), want, "cut at {cut}, key {i}");
+            assert_eq!(get(&c, &key(i)), want, "{at:?}: cut at {cut}, key {i}");
         }
         let s = c.stats();
-        assert_eq!(s.l2_entries, complete as u64, "cut at {cut}");
-        assert_eq!(s.corrupt_records, 0, "a torn tail is not corruption (cut at {cut})");
+        assert_eq!(s.l2_entries, complete as u64, "{at:?}: cut at {cut}");
+        assert_eq!(
+            s.corrupt_records, 0,
+            "a torn tail is not corruption ({at:?}: cut at {cut})"
+        );
         // The torn bytes are gone, and appending after them works.
         c.put(b"after", b"cut", 0).unwrap();
         c.close().unwrap();
-        let c = open(dir.path(), 0);
+        let c = open_at(dir.path(), 0, at);
         assert_eq!(get(&c, b"after"), Ok(b"cut".to_vec()), "cut at {cut}");
         assert_eq!(c.stats().l2_entries, complete as u64 + 1);
     }
@@ -79,19 +115,50 @@ fn a_tail_torn_at_every_offset_keeps_exactly_the_complete_records() {
 
 #[test]
 fn a_flipped_byte_anywhere_never_yields_a_wrong_value() {
+    for mode in AtRest::ALL {
+        flipped_byte_anywhere(mode, false);
+    }
+}
+
+/// In an encrypted directory, damage is caught even when the checksum is
+/// made to match (as someone changing the file on purpose would): the
+/// record fails authentication.
+#[test]
+fn a_flipped_byte_with_a_forged_checksum_never_yields_a_wrong_value_when_encrypted() {
+    flipped_byte_anywhere(AtRest::Encrypted, true);
+    flipped_byte_anywhere(AtRest::ZstdEncrypted, true);
+}
+
+fn flipped_byte_anywhere(mode: AtRest, forge_crc: bool) {
     let src = tempfile::tempdir().unwrap();
     let n = 5;
-    let (bytes, ends) = written(src.path(), n);
+    let (bytes, ends) = written(src.path(), n, mode);
     let seg_name = segment_files(src.path())[0].file_name().unwrap().to_owned();
     let header = 16;
     for at in header..bytes.len() {
-        for mask in [0x01u8, 0x80, 0xff] {
-            let dir = tempfile::tempdir().unwrap();
+        let hit = ends.iter().position(|e| at < *e).unwrap();
+        let start = if hit == 0 { header } else { ends[hit - 1] };
+        if forge_crc && at < start + 8 {
+            continue; // the frame header itself: nothing to forge
+        }
+        // Three masks in the plain mode, one in the others (whose records
+        // are longer), to keep the run short.
+        let masks: &[u8] = if mode == AtRest::Plain {
+            &[0x01, 0x80, 0xff]
+        } else {
+            &[0x80]
+        };
+        for &mask in masks {
             let mut bad = bytes.clone();
             bad[at] ^= mask;
-            fs::write(dir.path().join(&seg_name), &bad).unwrap();
-            let c = open(dir.path(), 0);
-            let hit = ends.iter().position(|e| at < *e).unwrap();
+            if forge_crc {
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&bad[start..start + 4]);
+                crc.update(&bad[start + 8..ends[hit]]);
+                bad[start + 4..start + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+            }
+            let dir = damaged_copy(src.path(), &seg_name, &bad);
+            let c = open_at(dir.path(), 0, mode);
             for i in 0..n {
                 // get_value first: it reads the record where it lies (the
                 // map), so its check is the one that must catch the flip.
@@ -99,10 +166,14 @@ fn a_flipped_byte_anywhere_never_yields_a_wrong_value() {
                 assert_eq!(
                     zc,
                     get(&c, &key(i)),
-                    "flip {mask:#x} at {at}: get_value and get differ on key {i}"
+                    "{mode:?}: flip {mask:#x} at {at}: get_value and get differ on key {i}"
                 );
                 match zc {
-                    Ok(v) => assert_eq!(v, value(i), "flip {mask:#x} at {at}: wrong value for key {i}"),
+                    Ok(v) => assert_eq!(
+                        v,
+                        value(i, mode),
+                        "{mode:?}: flip {mask:#x} at {at}: wrong value for key {i}"
+                    ),
                     Err(s) => {
                         assert_eq!(s, Status::TC_NOT_FOUND);
                         assert_eq!(i, hit, "flip {mask:#x} at {at} lost key {i}, not only key {hit}");
@@ -281,7 +352,7 @@ fn a_read_only_open_changes_nothing_and_refuses_writes() {
         o.set_segment_bytes(4096).unwrap();
         let c = Cache::open(&o).unwrap();
         for i in 0..200usize {
-            c.put(&key(i), &value(i), 0).unwrap();
+            c.put(&key(i), &value(i, AtRest::Plain), 0).unwrap();
         }
         c.close().unwrap();
     }
@@ -300,7 +371,7 @@ fn a_read_only_open_changes_nothing_and_refuses_writes() {
     let mut o = Options::with_dir(dir.path());
     o.read_only = true;
     let c = Cache::open(&o).unwrap();
-    assert_eq!(get(&c, &key(7)), Ok(value(7)));
+    assert_eq!(get(&c, &key(7)), Ok(value(7, AtRest::Plain)));
     assert_eq!(c.stats().l2_entries, 200);
     for e in [
         c.put(b"k", b"v", 0).unwrap_err(),

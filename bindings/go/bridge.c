@@ -66,6 +66,10 @@ tcgo_ret tcgo_open(tcgo_options o) {
   if (s == TC_OK && o.max_value_size != 0) s = tc_options_set_max_value_size(opts, o.max_value_size);
   if (s == TC_OK && o.segment_size != 0) s = tc_options_set_segment_size(opts, o.segment_size);
   if (s == TC_OK && o.read_only) s = tc_options_set_read_only(opts, true);
+  if (s == TC_OK && o.set_compression)
+    s = tc_options_set_compression(opts, (tc_compression)o.compression, o.compress_min);
+  if (s == TC_OK && o.set_key)
+    s = tc_options_set_encryption_key(opts, o.key != NULL ? o.key : (const uint8_t *)"", o.key_len);
   if (s == TC_OK) s = tc_cache_open(opts, &cache);
   tcgo_ret r = ret_of(s); /* reads tc_last_error before tc_options_free */
   tc_options_free(opts);

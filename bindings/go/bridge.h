@@ -51,6 +51,9 @@ typedef struct tcgo_options {
   uint64_t max_value_size;
   uint64_t segment_size;
   bool read_only;
+  bool set_compression; uint32_t compression; uint64_t compress_min;
+  /* C memory (malloc'd by Go, wiped and freed by Go after the call). */
+  bool set_key; const uint8_t *key; size_t key_len;
 } tcgo_options;
 
 /* What tcgo_get_fast returns: Get's hot path, so no malloc on a hit or a miss. */

@@ -60,6 +60,23 @@ const (
 	SyncEvery
 )
 
+// Compression says how L2 compresses values at rest. The Go values are the
+// C ones (CompressionNone is the zero value and the default).
+type Compression int
+
+const (
+	// CompressionNone stores values as they are (the default).
+	CompressionNone Compression = iota
+	// CompressionLZ4 compresses with LZ4: fast, a moderate ratio.
+	CompressionLZ4
+	// CompressionZstd compresses with Zstandard (level 3): a better ratio.
+	CompressionZstd
+)
+
+// DefaultCompressMinSize mirrors the library's default: values shorter than
+// this are stored as they are when Options.CompressMinSize is 0.
+const DefaultCompressMinSize = 256
+
 // Options configure Open. The zero value of every field means the library
 // default, so Options{} is a memory-only cache with default sizes and
 // Options{Dir: d} a persistent one.
@@ -105,6 +122,20 @@ type Options struct {
 	// that look inside one: nothing is repaired, no background work runs,
 	// writes fail with ErrInvalidArgument, and loaded values stay in memory.
 	ReadOnly bool
+
+	// Compression compresses L2 values of at least CompressMinSize bytes,
+	// each only if that makes it smaller. L1 keeps values uncompressed. The
+	// codec is recorded per record, so a directory reopens with any setting.
+	Compression Compression
+	// CompressMinSize: 0 means DefaultCompressMinSize.
+	CompressMinSize int64
+	// EncryptionKey, if not nil, must be 32 bytes: every L2 record (key,
+	// value and metadata) is encrypted and authenticated with
+	// XChaCha20-Poly1305 under subkeys of it, and key hashes on disk are
+	// keyed. A directory written with a key opens only with it, one written
+	// without a key does not open with one (ErrInvalidArgument). The key is
+	// copied for the call to Open and the copy wiped.
+	EncryptionKey []byte
 }
 
 // defaultL1MaxBytes mirrors tc_options_new's L1 byte bound. The C setter
@@ -196,6 +227,27 @@ func (o *Options) toC() (C.tcgo_options, error) {
 	c.max_value_size = C.uint64_t(o.MaxValueSize)
 	c.segment_size = C.uint64_t(o.SegmentSize)
 	c.read_only = C.bool(o.ReadOnly)
+	switch o.Compression {
+	case CompressionNone:
+	case CompressionLZ4, CompressionZstd:
+		if o.CompressMinSize < 0 {
+			return c, fmt.Errorf("CompressMinSize: %d is negative", o.CompressMinSize)
+		}
+		min := uint64(o.CompressMinSize)
+		if min == 0 {
+			min = DefaultCompressMinSize
+		}
+		c.set_compression, c.compression, c.compress_min = true, C.uint32_t(o.Compression), C.uint64_t(min)
+	default:
+		// The library's own check and message.
+		c.set_compression, c.compression = true, C.uint32_t(o.Compression)
+	}
+	if o.EncryptionKey != nil {
+		c.set_key, c.key_len = true, C.size_t(len(o.EncryptionKey))
+		if len(o.EncryptionKey) > 0 {
+			c.key = (*C.uint8_t)(C.CBytes(o.EncryptionKey))
+		}
+	}
 	if o.Dir != "" {
 		for i := 0; i < len(o.Dir); i++ {
 			if o.Dir[i] == 0 {
@@ -211,5 +263,14 @@ func (o *Options) toC() (C.tcgo_options, error) {
 func freeOptions(c *C.tcgo_options) {
 	if c.dir != nil {
 		C.free(unsafe.Pointer(c.dir))
+	}
+	if c.key != nil {
+		// Wipe the copy of the key before giving the memory back.
+		key := unsafe.Slice((*byte)(unsafe.Pointer(c.key)), int(c.key_len))
+		for i := range key {
+			key[i] = 0
+		}
+		C.free(unsafe.Pointer(c.key))
+		c.key = nil
 	}
 }

@@ -68,5 +68,6 @@ step "example"
 
 step "bench smoke"
 "$vpy" "$here/bench/bench_vs_diskcache.py" --quick
+"$vpy" "$here/bench/bench_at_rest.py" --quick
 
 step "python bindings: all passed"

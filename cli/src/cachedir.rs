@@ -29,9 +29,11 @@ pub enum Create {
 }
 
 /// The options the tool opens a directory with to change it.
+/// With the encryption key and codec given (`atrest`).
 pub fn options(dir: &Path) -> Options {
     let mut opts = Options::with_dir(dir);
     opts.l2_max_bytes = 0;
+    crate::atrest::apply(&mut opts);
     opts
 }
 
@@ -68,7 +70,7 @@ pub fn check_existing(dir: &Path, create: Create) -> Result<(), Failure> {
         return Ok(());
     }
     let entries = fs::read_dir(dir).map_err(|e| Failure::io(format!("list {}", dir.display()), e))?;
-    let is_cache_file = |name: &str| name == "LOCK" || is_segment_name(name);
+    let is_cache_file = |name: &str| name == "LOCK" || name == tiercache::log::KEYCHECK_FILE || is_segment_name(name);
     if entries
         .flatten()
         .any(|e| e.file_name().to_str().is_some_and(is_cache_file))

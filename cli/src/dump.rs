@@ -31,15 +31,23 @@ pub fn run(dir: &Path, values: bool, hex: bool, tags: bool) -> Result<(), Failur
     let cache = cachedir::open_read_only(dir)?;
     let mut lines = Vec::new();
     if let Some(log) = cache.log() {
+        let sealer = log.sealer();
         log.for_each(|r| {
+            // A value packed by a codec this version does not know is never served.
+            let Ok(size) = r.value_len(sealer) else { return };
+            let value = match values.then(|| r.value(sealer)) {
+                Some(Ok(v)) => Some(v.to_vec()),
+                Some(Err(_)) => return,
+                None => None,
+            };
             if r.kind == Kind::Put {
                 lines.push(Line {
                     key: r.key.to_vec(),
-                    size: r.value.len(),
+                    size: size as usize,
                     expires_at: r.expires_at,
-                    value: values.then(|| r.value.to_vec()),
+                    value,
                     tags: if tags {
-                        Meta::decode(r.meta).map(|m| m.tags).unwrap_or_default()
+                        Meta::decode(&r.meta).map(|m| m.tags).unwrap_or_default()
                     } else {
                         Vec::new()
                     },

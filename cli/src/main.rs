@@ -2,6 +2,7 @@
 //! its own; this file only parses arguments and turns failures into one line
 //! on stderr and an exit status (0 success, 1 "no", 2 error: see `failure`).
 
+mod atrest;
 mod bench;
 mod bytes;
 mod cachedir;
@@ -48,6 +49,11 @@ from standard input. A KEY or VALUE that starts with - goes after -- (tiercache 
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Read the encryption key of encrypted cache directories from this file
+    /// (32 bytes, or 64 hex digits); or set TIERCACHE_KEY to 64 hex digits.
+    /// Never give the key itself on the command line.
+    #[arg(long, global = true, value_name = "PATH")]
+    key_file: Option<PathBuf>,
 }
 
 /// A cache directory that must exist already.
@@ -142,6 +148,9 @@ enum Command {
         /// KEY and VALUE (and tags) are given as hex digits
         #[arg(long)]
         hex: bool,
+        /// Compress the value on disk if that makes it smaller: none, lz4 or zstd
+        #[arg(long, value_parser = atrest::parse_compression, value_name = "CODEC")]
+        compression: Option<tiercache::Compression>,
     },
     /// Remove KEY
     #[command(after_help = format!("{KEY_HELP}\n\n{EXIT_CODES}"))]
@@ -215,6 +224,7 @@ fn run(command: Command) -> Result<(), Failure> {
             tags,
             depends_on,
             hex,
+            compression: _,
         } => put::run(
             &dir,
             &key,
@@ -288,7 +298,17 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         let _ = PANIC.set(format!("{msg}{at}"));
     }));
-    let result = std::panic::catch_unwind(|| parse().and_then(|cli| run(cli.command))).unwrap_or_else(|_| {
+    let result = std::panic::catch_unwind(|| {
+        parse().and_then(|cli| {
+            let compression = match &cli.command {
+                Command::Put { compression, .. } => *compression,
+                _ => None,
+            };
+            atrest::init(cli.key_file.as_deref(), std::env::var_os(atrest::KEY_ENV), compression)?;
+            run(cli.command)
+        })
+    })
+    .unwrap_or_else(|_| {
         let what = PANIC.get().map_or("a panic", String::as_str);
         if what.starts_with("failed printing to stdout") && what.contains("Broken pipe") {
             // `println!` (the demo's) found the reader gone: `tiercache demo | head`.

@@ -43,7 +43,7 @@ pub fn info(dir: &Path, key: &OsStr, hex: bool) -> Result<(), Failure> {
     if let Some(log) = cache.log() {
         log.for_each(|r| {
             if r.kind == Kind::Put && r.key == key {
-                meta = Meta::decode(r.meta);
+                meta = Meta::decode(&r.meta);
             }
         });
     }

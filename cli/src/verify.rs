@@ -20,7 +20,7 @@ use crate::progress;
 pub fn run(dir: &Path) -> Result<(), Failure> {
     cachedir::check_existing(dir, Create::No)?;
     let bar = progress::bytes("verifying", 0);
-    let report = verify(dir, |done, total| {
+    let report = verify(dir, crate::atrest::key(), |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     });

@@ -396,3 +396,58 @@ fn piped_output_has_no_escape_codes() {
     let o = tc(&["bench", "--seconds", "0.1", "--keys", "100"]);
     assert!(!o.stdout.contains(&0x1b) && !o.stderr.contains(&0x1b));
 }
+
+/// Runs the tool with `TIERCACHE_KEY` set to `hex_key` (and nothing else
+/// changed in its environment).
+fn tc_env(args: &[&str], hex_key: &str) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("TIERCACHE_KEY", hex_key)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the tiercache binary")
+}
+
+#[test]
+fn an_encrypted_directory_takes_its_key_from_a_file_or_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let key_file = tmp.path().join("key");
+    let hex: String = (0..32).map(|i| format!("{:02x}", i * 7)).collect();
+    fs::write(&key_file, format!("{hex}\n")).unwrap();
+    let kf = s(&key_file);
+    let value = "a value worth compressing, ".repeat(30);
+    ok(&["put", s(&dir), "k1", &value, "--compression", "zstd", "--key-file", kf]);
+    // The same key from the environment.
+    let o = tc_env(&["get", s(&dir), "k1"], &hex);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), value);
+    let o = tc_env(&["put", s(&dir), "k2", "v2"], &hex);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(ok(&["get", s(&dir), "k2", "--key-file", kf]), "v2");
+    let dump = ok(&["dump", s(&dir), "--key-file", kf]);
+    assert!(dump.contains(&format!("k1\t{}\tnever", value.len())), "{dump}");
+    let verified = ok(&["verify", s(&dir), "--key-file", kf]);
+    assert!(verified.contains("2 record(s) read: no corruption"), "{verified}");
+    // Nothing readable on disk.
+    for f in fs::read_dir(&dir).unwrap() {
+        let bytes = fs::read(f.unwrap().path()).unwrap();
+        assert!(!bytes.windows(5).any(|w| w == b"worth" || w == b"k1\0\0\0"));
+    }
+    // No key, another key, both sources, a bad key: one clear line each.
+    let e = fails(&["get", s(&dir), "k1"], 2);
+    assert!(e.contains("is encrypted"), "{e}");
+    let other: String = "ab".repeat(32);
+    let o = tc_env(&["get", s(&dir), "k1"], &other);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(one_error_line(&o).contains("wrong encryption key"));
+    let o = tc_env(&["get", s(&dir), "k1", "--key-file", kf], &hex);
+    assert!(one_error_line(&o).contains("give one"));
+    let o = tc_env(&["get", s(&dir), "k1"], "abcd");
+    assert!(one_error_line(&o).contains("32 bytes"));
+    let e = fails(
+        &["put", s(&dir), "k", "v", "--compression", "gzip", "--key-file", kf],
+        2,
+    );
+    assert!(e.contains("gzip"), "{e}");
+}

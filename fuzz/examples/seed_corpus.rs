@@ -10,8 +10,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use tiercache::log::view;
 use tiercache::record::{self, Kind, RecordRef};
-use tiercache::{Cache, Options};
+use tiercache::{Cache, Compression, Options};
 use tiercache_fuzz::{flag, sample_dir, Layout};
 
 /// Records get growing sequence numbers, as the library's writer gives them.
@@ -29,8 +30,37 @@ fn rec(kind: Kind, key: &[u8], value: &[u8], expires_at: u64) -> Vec<u8> {
             written_at: 1_700_000_000_000,
             seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             meta: &[],
+            codec: 0,
+            sealed: &[],
         },
     );
+    out
+}
+
+/// A put whose value is packed by `c` (or, if `bomb`, claims more than the
+/// fuzz target's limit), sealed with the fuzz target's key at its location
+/// if `sealed`.
+fn at_rest(c: Compression, value: &[u8], sealed: bool) -> Vec<u8> {
+    let packed = tiercache::seal::pack(c, value).expect("the value shrinks");
+    let r = RecordRef {
+        kind: Kind::Put,
+        key: b"key",
+        value: &packed,
+        expires_at: 0,
+        written_at: 1_700_000_000_000,
+        seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        meta: &[],
+        codec: c.id(),
+        sealed: &[],
+    };
+    let mut out = Vec::new();
+    if sealed {
+        let mut buf = Vec::new();
+        let keys = tiercache_fuzz::fuzz_sealer().keys.as_ref().unwrap();
+        record::encode(&mut out, &view::seal(&r, tiercache_fuzz::fuzz_loc(), keys, &mut buf));
+    } else {
+        record::encode(&mut out, &r);
+    }
     out
 }
 
@@ -91,6 +121,22 @@ fn main() {
             0xa5, 0x00, 0x01, 0x01, 0x41, b'k', 0x09, 0x82, 0x01, 0xa1, 0x61, b'a', 0x20, 0x02, 0x41, b'v', 0x04, 0x00,
         ],
     );
+
+    // Values at rest: packed by each codec, sealed, and a bomb (a frame that
+    // unpacks to more than the target's limit).
+    let text = b"a line of text that repeats; ".repeat(40);
+    for (name, f) in [
+        ("lz4", at_rest(Compression::TC_COMPRESSION_LZ4, &text, false)),
+        ("zstd", at_rest(Compression::TC_COMPRESSION_ZSTD, &text, false)),
+        ("sealed", at_rest(Compression::TC_COMPRESSION_LZ4, &text, true)),
+        ("zstd-sealed", at_rest(Compression::TC_COMPRESSION_ZSTD, &text, true)),
+        (
+            "zstd-bomb",
+            at_rest(Compression::TC_COMPRESSION_ZSTD, &vec![0u8; 4 << 20], false),
+        ),
+    ] {
+        save(&rd, &format!("frame-{name}"), &f);
+    }
 
     // open_dir: directories written by the library, as fuzz inputs.
     let od = out.join("open_dir");

@@ -6,7 +6,10 @@
 //! something wrong: panics, allocates from a corrupt length, or returns a
 //! value that the input does not hold.
 //!
-//! - [`record_decode`]: one record frame / CBOR payload.
+//! - [`record_decode`]: one record frame / CBOR payload, and what a record
+//!   holds at rest: a packed (compressed) value is unpacked within its
+//!   claimed length and never past the limit, the bytes are read as a sealed
+//!   record's inner map, and a decoded record is sealed and opened again.
 //! - [`open_dir`]: the bytes become a cache directory (segment files and
 //!   optionally a hint file, see [`Layout::from_fuzz`]); the directory is
 //!   opened, read, verified, closed and opened again.
@@ -155,6 +158,115 @@ pub fn record_decode(data: &[u8]) {
         check_decode(&data[FRAME_HEADER..]);
     }
     let _ = record::looks_like_frame(data);
+    check_inner(data);
+    // The bytes as a packed value of each codec.
+    for codec in [tiercache::seal::CODEC_LZ4, tiercache::seal::CODEC_ZSTD] {
+        check_unpack(codec, data);
+    }
+}
+
+/// The limit on unpacked values the checks below use: small, so that an
+/// allocation past it is easy to see.
+const FUZZ_MAX_VALUE: u64 = 1 << 20;
+
+/// The subkeys the target seals with (fixed, so that seeds made with them
+/// reach past authentication: see `examples/seed_corpus.rs`).
+pub fn fuzz_sealer() -> &'static tiercache::seal::Sealer {
+    static S: OnceLock<tiercache::seal::Sealer> = OnceLock::new();
+    S.get_or_init(|| tiercache::seal::Sealer {
+        keys: Some(tiercache::seal::Keys::derive(
+            &tiercache::EncryptionKey::new(&[0x5a; 32]).unwrap(),
+            b"fuzz",
+        )),
+        max_value_len: FUZZ_MAX_VALUE,
+        ..tiercache::seal::Sealer::default()
+    })
+}
+
+/// Where the target pretends every record it seals or opens lies.
+pub fn fuzz_loc() -> tiercache::log::Loc {
+    tiercache::log::Loc::new(3, 4096)
+}
+
+/// Unpacks `packed` as codec `codec`: no panic, no allocation past the
+/// limit (the claimed length is checked first), and a result of exactly
+/// the claimed length.
+fn check_unpack(codec: u64, packed: &[u8]) {
+    let (out, _, largest) = watch_allocs(|| tiercache::seal::unpack(codec, packed, FUZZ_MAX_VALUE));
+    assert!(
+        largest as u64 <= FUZZ_MAX_VALUE + (1 << 17),
+        "unpack allocated {largest} bytes with a limit of {FUZZ_MAX_VALUE}"
+    );
+    let claimed = tiercache::seal::packed_len(codec, packed, FUZZ_MAX_VALUE);
+    if let Ok(v) = out {
+        assert_eq!(Ok(v.len() as u64), claimed, "unpacked to another length than claimed");
+    }
+}
+
+/// The bytes as the plaintext of a sealed record of each kind: decoding
+/// borrows, never allocates, and what it gives re-encodes to itself.
+fn check_inner(data: &[u8]) {
+    for kind in [Kind::Put, Kind::Tombstone, Kind::Clear] {
+        let (inner, allocs, _) = watch_allocs(|| record::decode_inner(kind, data));
+        assert_eq!(allocs, 0, "decode_inner allocated");
+        let Some(i) = inner else { continue };
+        assert!(within(data, i.key) && within(data, i.value) && within(data, i.meta));
+        let mut again = Vec::new();
+        record::encode_inner(&mut again, kind, &i);
+        assert_eq!(
+            record::decode_inner(kind, &again),
+            Some(i),
+            "inner map does not round trip"
+        );
+    }
+}
+
+/// A decoded record through the seal: a plain one is sealed at `fuzz_loc`,
+/// framed, decoded and opened back to what it was (and fails to open one
+/// byte further on); a sealed one opens only if it authenticates, and then
+/// seals again to the same contents.
+fn check_sealing(r: &RecordRef<'_>) {
+    use tiercache::log::view;
+    let s = fuzz_sealer();
+    let keys = s.keys.as_ref().unwrap();
+    let loc = fuzz_loc();
+    let plain = if r.sealed.is_empty() {
+        *r
+    } else {
+        let Ok(v) = view::open(*r, loc, s) else { return };
+        // Authentic: it was made with the fuzz key (a seed). Check it as plain.
+        let (key, stored, meta) = (v.key.to_vec(), v.stored.to_vec(), v.meta.to_vec());
+        let again = RecordRef {
+            key: &key,
+            value: &stored,
+            meta: &meta,
+            codec: v.codec,
+            sealed: &[],
+            ..*r
+        };
+        return check_sealing(&again);
+    };
+    let mut sealed = Vec::new();
+    let outer = view::seal(&plain, loc, keys, &mut sealed);
+    let mut buf = Vec::new();
+    record::encode(&mut buf, &outer);
+    let raw = record::decode(record::payload(&buf)).expect("a sealed record decodes");
+    let v = view::open(raw, loc, s).expect("a sealed record opens where it was sealed");
+    assert_eq!(v.kind, plain.kind);
+    if plain.kind != Kind::Clear {
+        assert_eq!(&*v.key, plain.key);
+    }
+    if plain.kind == Kind::Put {
+        assert_eq!((&*v.stored, v.codec, &*v.meta), (plain.value, plain.codec, plain.meta));
+        if plain.codec != 0 {
+            let _ = v.value(s);
+        }
+    }
+    let elsewhere = tiercache::log::Loc::new(3, 4097);
+    assert!(
+        view::open(raw, elsewhere, s).is_err(),
+        "a sealed record opened at another place"
+    );
 }
 
 /// Decodes `payload` watching allocations; checks what it returns.
@@ -169,10 +281,16 @@ fn check_decode(payload: &[u8]) {
     let Some(r) = rec else { return };
     assert!(within(payload, r.key), "key not borrowed from the payload");
     assert!(within(payload, r.value), "value not borrowed from the payload");
-    match r.kind {
-        Kind::Put => assert!(!r.key.is_empty() && r.key.len() <= tiercache::options::MAX_KEY_LEN),
-        Kind::Tombstone => assert!(!r.key.is_empty() && r.value.is_empty()),
-        Kind::Clear => assert!(r.value.is_empty()),
+    assert!(within(payload, r.sealed), "sealed bytes not borrowed from the payload");
+    if !r.sealed.is_empty() {
+        // A sealed record holds nothing else that it seals.
+        assert!(r.key.is_empty() && r.value.is_empty() && r.meta.is_empty() && r.codec == 0);
+    } else {
+        match r.kind {
+            Kind::Put => assert!(!r.key.is_empty() && r.key.len() <= tiercache::options::MAX_KEY_LEN),
+            Kind::Tombstone => assert!(!r.key.is_empty() && r.value.is_empty()),
+            Kind::Clear => assert!(r.value.is_empty()),
+        }
     }
     // What was decoded encodes and decodes to the same record.
     let mut buf = Vec::new();
@@ -185,7 +303,12 @@ fn check_decode(payload: &[u8]) {
     }
     if r.kind == Kind::Put {
         assert_eq!(r2.expires_at, r.expires_at);
+        assert_eq!((r2.codec, r2.sealed), (r.codec, r.sealed));
     }
+    if r.codec != 0 {
+        check_unpack(r.codec, r.value);
+    }
+    check_sealing(&r);
 }
 
 // ---------------------------------------------------------------------------
@@ -457,14 +580,15 @@ impl Model {
                 let Some(r) = record::decode(&bytes[pos + FRAME_HEADER..pos + len]) else {
                     continue;
                 };
-                if r.kind == Kind::Clear {
+                // A sealed record in a directory without a key is never read.
+                if r.kind == Kind::Clear || !r.sealed.is_empty() {
                     continue;
                 }
                 if r.expires_at != 0 && r.expires_at.abs_diff(now) < 10 * 60 * 1000 {
                     m.uncertain.insert(r.key.to_vec());
                 }
-                if r.kind == Kind::Put {
-                    m.puts.insert((r.key.to_vec(), r.value.to_vec()));
+                if let (Kind::Put, Some(v)) = (r.kind, servable(&r)) {
+                    m.puts.insert((r.key.to_vec(), v));
                 }
                 if m.keys.len() < MAX_KEYS && seen_keys.insert(r.key.to_vec()) {
                     m.keys.push(r.key.to_vec());
@@ -484,6 +608,9 @@ impl Model {
                     continue;
                 };
                 for r in model_scan(bytes) {
+                    if !r.sealed.is_empty() {
+                        continue;
+                    }
                     if version == 1 {
                         last_seq += 1;
                     } else if r.seq > last_seq {
@@ -493,9 +620,16 @@ impl Model {
                     }
                     match r.kind {
                         Kind::Clear => live.clear(),
-                        Kind::Put if r.expires_at == 0 || r.expires_at > now => {
-                            live.insert(r.key.to_vec(), r.value.to_vec());
-                        }
+                        Kind::Put if r.expires_at == 0 || r.expires_at > now => match servable(&r) {
+                            Some(v) => {
+                                live.insert(r.key.to_vec(), v);
+                            }
+                            // Packed by an unknown codec, or a bomb: it hides
+                            // older values and is never served.
+                            None => {
+                                live.remove(r.key);
+                            }
+                        },
                         _ => {
                             live.remove(r.key);
                         }
@@ -513,6 +647,15 @@ impl Model {
         }
         self.live.as_ref().map(|l| l.get(key))
     }
+}
+
+/// A put's value as the library may serve it: as it is, or unpacked (a
+/// packed value claiming more than the default maximum is never served).
+fn servable(r: &RecordRef<'_>) -> Option<Vec<u8>> {
+    if r.codec == 0 {
+        return Some(r.value.to_vec());
+    }
+    tiercache::seal::unpack(r.codec, r.value, tiercache::options::DEFAULT_MAX_VALUE_LEN).ok()
 }
 
 /// The records of a segment in the order recovery applies them: a valid
@@ -593,7 +736,7 @@ pub fn check_dir(layout: &Layout) {
     );
     let Some(first) = first else { return };
 
-    let report = tiercache::log::verify::verify(dir, |done, total| assert!(done <= total))
+    let report = tiercache::log::verify::verify(dir, None, |done, total| assert!(done <= total))
         .unwrap_or_else(|e| panic!("verify after a clean close failed: {e:?}"));
     let _ = report.problems();
 
@@ -662,7 +805,14 @@ fn open_and_read(dir: &Path, model: &Model) -> Option<Answers> {
         gets.push(got);
     }
     let mut listed = BTreeMap::new();
-    cache.log().expect("a cache with a directory has a log").for_each(|r| {
+    let log = cache.log().expect("a cache with a directory has a log");
+    let sealer = log.sealer();
+    log.for_each(|r| {
+        // A value that cannot be served (unknown codec, a bomb) is skipped,
+        // as `tiercache dump` skips it.
+        let Ok(value) = r.value(sealer).map(|v| v.to_vec()) else {
+            return;
+        };
         assert_eq!(
             r.kind,
             Kind::Put,
@@ -671,12 +821,12 @@ fn open_and_read(dir: &Path, model: &Model) -> Option<Answers> {
             r.key
         );
         assert!(
-            model.puts.contains(&(r.key.to_vec(), r.value.to_vec())),
+            model.puts.contains(&(r.key.to_vec(), value.clone())),
             "for_each gave {:x?} = {:x?}, which no valid put record holds",
             r.key,
-            r.value
+            value
         );
-        let twice = listed.insert(r.key.to_vec(), r.value.to_vec()).is_some();
+        let twice = listed.insert(r.key.to_vec(), value).is_some();
         // Finding 5 (fixed): a hint whose hash is not its key's indexed the key twice.
         assert!(!twice, "for_each gave {:x?} twice", r.key);
     });

@@ -32,6 +32,10 @@ pub struct RawSyncPolicy(pub u32);
 #[repr(transparent)]
 #[derive(Debug, Clone, Copy)]
 pub struct RawL1Policy(pub u32);
+/// A `tc_compression` as received from C.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct RawCompression(pub u32);
 
 thread_local! {
     /// The last failure's message, NUL-terminated. The buffer is reused, so

@@ -388,8 +388,11 @@ pub unsafe extern "C" fn tc_compact(cache: *mut tc_cache) -> tc_status {
 
 /// Reads one counter by name, for counters that `tc_stats` does not carry
 /// (its layout is fixed): "l2_readmissions" (entries of a retired segment
-/// appended again because they had been read) and "l2_segments" (segment
-/// files now). Every `tc_stats` field can be read this way too, by its name.
+/// appended again because they had been read), "l2_segments" (segment
+/// files now) and "compressed_bytes_saved" (bytes that compression saved
+/// over the L2 records appended since open: value length less packed
+/// length, summed). Every `tc_stats` field can be read this way too, by its
+/// name.
 ///
 /// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL; `TC_NOT_FOUND`
 /// if no counter has that name.

@@ -4,9 +4,11 @@ use std::ffi::{c_char, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use super::boundary::{arg, arg_mut, guard, guard_void, RawL1Policy, RawSyncPolicy, RawWritePolicy};
+use super::boundary::{
+    arg, arg_mut, bytes, guard, guard_void, RawCompression, RawL1Policy, RawSyncPolicy, RawWritePolicy,
+};
 use crate::error::{tc_status, Error};
-use crate::options::{L1Policy, Options, SyncPolicy, WritePolicy};
+use crate::options::{Compression, L1Policy, Options, SyncPolicy, WritePolicy};
 
 /// Options for `tc_cache_open`: an opaque builder.
 #[allow(non_camel_case_types)]
@@ -158,6 +160,61 @@ pub unsafe extern "C" fn tc_options_set_sync_policy(
         let policy = SyncPolicy::from_u32(policy.0)
             .ok_or_else(|| Error::invalid(format!("policy: {} is not a tc_sync_policy", policy.0)))?;
         opts.opts.set_sync_policy(policy, interval_ms)
+    })
+}
+
+/// Compresses L2 values of at least `min_value_len` bytes with `c` (LZ4 or
+/// Zstandard), each value only if that makes it smaller; shorter values and
+/// values that do not shrink are stored as they are. L1 keeps values
+/// uncompressed. The codec is recorded in each record, so a directory can be
+/// reopened with any setting and still reads every record. Bytes saved are
+/// counted as `compressed_bytes_saved` (`tc_stats_get_counter`). Default:
+/// `TC_COMPRESSION_NONE`.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL or `c` is not a
+/// `tc_compression` value.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_compression(
+    opts: *mut tc_options,
+    c: RawCompression,
+    min_value_len: u64,
+) -> tc_status {
+    guard("tc_options_set_compression", || {
+        let opts = arg_mut(opts, "opts")?;
+        let c =
+            Compression::from_u32(c.0).ok_or_else(|| Error::invalid(format!("c: {} is not a tc_compression", c.0)))?;
+        opts.opts.set_compression(c, min_value_len);
+        Ok(())
+    })
+}
+
+/// Encrypts and authenticates every L2 record (key, value and metadata)
+/// with XChaCha20-Poly1305 under subkeys of this 32-byte key; key hashes on
+/// disk are keyed. The key is copied. A directory written with a key opens
+/// only with that key (another key: `TC_INVALID_ARGUMENT` from
+/// `tc_cache_open`), one written without a key does not open with one and
+/// vice versa (`TC_INVALID_ARGUMENT`). Sizes, times and the number of
+/// entries are not hidden (see README.md).
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` or `key` is NULL or
+/// `key_len` is not 32.
+///
+/// # Safety
+/// `opts` is NULL or a live options object; `key` is NULL or points to
+/// `key_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_encryption_key(
+    opts: *mut tc_options,
+    key: *const u8,
+    key_len: usize,
+) -> tc_status {
+    guard("tc_options_set_encryption_key", || {
+        let opts = arg_mut(opts, "opts")?;
+        let key = bytes(key, key_len, "key")?;
+        opts.opts.set_encryption_key(key)
     })
 }
 

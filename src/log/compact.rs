@@ -167,10 +167,13 @@ impl Log {
         } else {
             st.store.indexed(e.hash, from)
         };
-        let (key, value, expires_at, written_at, meta) = match read {
+        // The value moves as it is stored (packed or not); the copy is
+        // sealed afresh for its new location.
+        let (key, value, codec, expires_at, written_at, meta) = match read {
             Ok(r) => (
                 r.key.to_vec(),
-                r.value.to_vec(),
+                r.stored.to_vec(),
+                r.codec,
                 r.expires_at,
                 r.written_at,
                 r.meta.to_vec(),
@@ -190,6 +193,7 @@ impl Log {
             let a = st.store.append(&Draft {
                 written_at,
                 meta: &meta,
+                codec,
                 ..self.draft(Kind::Put, &key, &value, expires_at)
             })?;
             st.set_live(e.hash, a.entry(!meta.is_empty()), |_, l| l == from);
@@ -301,7 +305,7 @@ fn fate(st: &State, id: u32, e: &HintEntry, now: u64, floor: u64) -> Fate {
             }
             let Ok(r) = st.store.record(loc) else { return Fate::Drop };
             let newer_live = st
-                .find_by(e.hash, |l| st.store.key_is(l, r.key))
+                .find_by(e.hash, |l| st.store.key_is(l, &r.key))
                 .and_then(|l| st.store.seq_at(l))
                 .is_some_and(|live_seq| live_seq > seq);
             if newer_live {

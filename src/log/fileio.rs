@@ -153,3 +153,38 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     check(dir, Op::Sync)?;
     File::open(dir)?.sync_all()
 }
+
+/// Puts `bytes` at `dest` in `dir` as a whole or not at all: written to
+/// `tmp`, fsynced, renamed to `dest`, then the directory fsynced (the fsyncs
+/// only if `durable`). The file gets mode 0600. On failure `tmp` is removed
+/// and `dest` is as it was.
+pub fn replace(dir: &Path, tmp: &Path, dest: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    create(tmp)?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(tmp)?;
+    let result = (|| {
+        let mut done = 0;
+        while done < bytes.len() {
+            done += write_at(&f, tmp, &bytes[done..], done as u64)?;
+        }
+        f.flush()?;
+        if durable {
+            sync_data(&f, tmp)?;
+        }
+        rename(tmp, dest)?;
+        if durable {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    result
+}

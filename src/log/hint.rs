@@ -26,9 +26,8 @@
 //! ```
 //! All integers little-endian.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::fileio;
@@ -91,33 +90,8 @@ fn encode(id: u32, seg_len: u64, entries: &[HintEntry]) -> Vec<u8> {
 pub fn write(dir: &Path, id: u32, seg_len: u64, entries: &[HintEntry], durable: bool) -> io::Result<u64> {
     let bytes = encode(id, seg_len, entries);
     let tmp = dir.join(format!("{}.tmp", file_name(id)));
-    fileio::create(&tmp)?;
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    let result = (|| {
-        // Written with plain writes through the file layer, like segments.
-        let mut done = 0;
-        while done < bytes.len() {
-            done += fileio::write_at(&f, &tmp, &bytes[done..], done as u64)?;
-        }
-        f.flush()?;
-        if durable {
-            fileio::sync_data(&f, &tmp)?;
-        }
-        fileio::rename(&tmp, &path(dir, id))?;
-        if durable {
-            fileio::sync_dir(dir)?;
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map(|()| bytes.len() as u64)
+    fileio::replace(dir, &tmp, &path(dir, id), &bytes, durable)?;
+    Ok(bytes.len() as u64)
 }
 
 /// Reads the hint of segment `id`, if there is a sound one for a segment of

@@ -79,8 +79,9 @@ impl Hasher for IdentityHasher {
 
 type HashIndexed<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
 
-/// The 64-bit hash of a key used by the index (and by hint files, so it must
-/// never change: xxh3 is specified and stable).
+/// The 64-bit hash of a key used by the index of a directory without an
+/// encryption key (and by its hint files, so it must never change: xxh3 is
+/// specified and stable).
 pub fn key_hash(key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key)
 }
@@ -107,6 +108,45 @@ impl Locs {
             Locs::One(v.pop().unwrap())
         } else {
             Locs::Many(v)
+        }
+    }
+}
+
+/// How a directory hashes keys for the index and its hint files: `key_hash`,
+/// or, in an encrypted directory, SipHash-2-4 keyed with a secret derived
+/// from the encryption key (`seal::Keys`), so that no hash reveals whether a
+/// guessed key is in the cache. Every hash the log and the cache compute
+/// goes through this one type.
+#[derive(Clone, Copy, Default)]
+pub struct KeyHasher {
+    secret: Option<[u8; 16]>,
+}
+
+impl std::fmt::Debug for KeyHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.secret.is_some() {
+            "KeyHasher(keyed)"
+        } else {
+            "KeyHasher(xxh3)"
+        })
+    }
+}
+
+impl KeyHasher {
+    /// The keyed hasher of an encrypted directory.
+    pub fn keyed(secret: [u8; 16]) -> KeyHasher {
+        KeyHasher { secret: Some(secret) }
+    }
+
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        match &self.secret {
+            None => key_hash(key),
+            Some(s) => {
+                use std::hash::Hasher as _;
+                let mut h = siphasher::sip::SipHasher24::new_with_key(s);
+                h.write(key);
+                h.finish()
+            }
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod fileio;
 mod hint;
 mod index;
 mod index_file;
+mod keycheck;
 mod lock;
 mod marks;
 mod recovery;
@@ -31,6 +32,7 @@ mod state;
 mod store;
 mod tags;
 pub mod verify;
+pub mod view;
 
 use std::collections::HashSet;
 use std::fs;
@@ -46,18 +48,20 @@ use crate::clock::{is_expired, Clock, Now};
 use crate::error::{Error, Result};
 use crate::meta::Meta;
 use crate::options::SyncPolicy;
-use crate::record::{Kind, RecordRef};
+use crate::record::Kind;
+use crate::seal::{Compression, EncryptionKey, Sealer};
 use crate::stats::Counters;
 use crate::stripe::ReadMostly;
 use crate::value::Value;
 
 use commit::{Commit, Turn};
 pub use compact::CompactReport;
-pub use index::key_hash;
-use index::Loc;
+pub use index::{key_hash, KeyHasher, Loc};
+pub use keycheck::FILE_NAME as KEYCHECK_FILE;
 use lock::DirLock;
 pub(crate) use state::State;
 use store::Draft;
+use view::View;
 
 /// What the log needs to know from the cache's options.
 #[derive(Debug, Clone)]
@@ -70,6 +74,13 @@ pub struct LogConfig {
     pub read_only: bool,
     /// Where the time comes from (write times, expiry at open and compaction).
     pub clock: Clock,
+    /// How values at least `min_compress_len` long are packed when appended.
+    pub compression: Compression,
+    pub min_compress_len: u64,
+    /// The largest value: a packed value claiming more is never unpacked.
+    pub max_value_len: u64,
+    /// Encrypt every record with subkeys of this key (see `keycheck`).
+    pub encryption_key: Option<EncryptionKey>,
 }
 
 impl LogConfig {
@@ -140,6 +151,8 @@ pub struct Log {
     /// A checkpoint was put off because the index's table must grow, which
     /// `grow_index` does without stalling readers.
     index_grow_due: AtomicBool,
+    /// How values are packed and records sealed (also `state.store.sealer`).
+    sealer: Arc<Sealer>,
     _lock: DirLock,
 }
 
@@ -170,7 +183,14 @@ impl Log {
             return Err(Error::invalid(format!("{} is not a directory", dir.display())));
         }
         let lock = DirLock::acquire(dir, config.read_only)?;
-        let state = recovery::rebuild(dir, &counters, &config)?;
+        let keys = keycheck::keys_for(dir, config.encryption_key.as_ref(), config.read_only, config.durable())?;
+        let sealer = Arc::new(Sealer {
+            compression: config.compression,
+            min_len: config.min_compress_len,
+            max_value_len: config.max_value_len,
+            keys,
+        });
+        let state = recovery::rebuild(dir, &counters, &config, sealer.clone())?;
         let index_suspect = state.suspect_flag();
         let log = Log {
             read_marks: marks::ReadMarks::new(config.max_bytes),
@@ -183,6 +203,7 @@ impl Log {
             compacting: Mutex::new(()),
             index_suspect,
             index_grow_due: AtomicBool::new(false),
+            sealer,
             _lock: lock,
         };
         // A directory opened with a smaller bound than it was written with.
@@ -196,12 +217,17 @@ impl Log {
     /// The live, unexpired value of `key`, checked against its checksum and
     /// key. Whether its dependency holds is the caller's to check.
     pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
-        let found = self.with_unexpired(key, h, now, |st, loc, r, meta| Found {
-            value: st.store.value_at(loc, r.value),
-            expires_at: r.expires_at,
-            written_at: r.written_at,
-            meta: meta.map(Arc::new),
-        })?;
+        let found = self
+            .with_unexpired(key, h, now, |st, loc, r, meta| {
+                let value = self.servable(r.value(&self.sealer))?;
+                Some(Found {
+                    value: st.store.value_at(loc, &value),
+                    expires_at: r.expires_at,
+                    written_at: r.written_at,
+                    meta: meta.map(Arc::new),
+                })
+            })
+            .flatten()?;
         if self.config.max_bytes > 0 {
             self.read_marks.mark(h);
         }
@@ -211,12 +237,15 @@ impl Log {
     /// What the log knows of `key`'s live, unexpired value, without copying
     /// it or marking it read.
     pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
-        self.with_unexpired(key, h, now, |_, _, r, meta| Info {
-            value_len: r.value.len() as u64,
-            expires_at: r.expires_at,
-            written_at: r.written_at,
-            meta,
+        self.with_unexpired(key, h, now, |_, _, r, meta| {
+            Some(Info {
+                value_len: self.servable(r.value_len(&self.sealer))?,
+                expires_at: r.expires_at,
+                written_at: r.written_at,
+                meta,
+            })
         })
+        .flatten()
     }
 
     /// Calls `f` with `key`'s live, unexpired record under the log's read
@@ -227,7 +256,7 @@ impl Log {
         key: &[u8],
         h: u64,
         now: &Now,
-        f: impl FnOnce(&State, Loc, RecordRef<'_>, Option<Meta>) -> T,
+        f: impl FnOnce(&State, Loc, View<'_>, Option<Meta>) -> T,
     ) -> Option<T> {
         self.repair_index();
         {
@@ -251,7 +280,7 @@ impl Log {
         key: &[u8],
         h: u64,
         now: &Now,
-    ) -> Option<(Loc, RecordRef<'a>, Option<Meta>)> {
+    ) -> Option<(Loc, View<'a>, Option<Meta>)> {
         let (loc, r) = self.read_live(st, key, h)?;
         if now.expired(r.expires_at) {
             return None;
@@ -263,17 +292,47 @@ impl Log {
     /// A record's metadata: `Some(None)` if it has none, `None` if it has
     /// some this version cannot read (counted corrupt: the record is not
     /// served).
-    fn meta_of(&self, r: &RecordRef<'_>) -> Option<Option<Meta>> {
+    fn meta_of(&self, r: &View<'_>) -> Option<Option<Meta>> {
         if r.meta.is_empty() {
             return Some(None);
         }
-        match Meta::decode(r.meta) {
+        match Meta::decode(&r.meta) {
             Some(m) => Some(Some(m)),
             None => {
                 self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
                 None
             }
         }
+    }
+
+    /// A value (or its length) in the clear, or `None` if it cannot be
+    /// served: packed by an unknown codec (a newer writer), claiming more
+    /// than the maximum value size, or not unpacking to its length. Such a
+    /// record is counted corrupt and never returned; it still hides older
+    /// records of its key.
+    fn servable<T>(&self, r: std::result::Result<T, crate::seal::Unseal>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// How this directory hashes keys (keyed if it is encrypted).
+    pub fn hasher(&self) -> KeyHasher {
+        self.state.read().store.hasher
+    }
+
+    /// How values are packed and records sealed in this directory.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// Bytes that compression saved, over the records appended since open.
+    pub fn bytes_saved(&self) -> u64 {
+        self.state.read().store.bytes_saved
     }
 
     /// The keys starting with `prefix` that have a live, unexpired value.
@@ -291,7 +350,7 @@ impl Log {
     /// claims (its sequence number), and must be there at all: otherwise the
     /// index does not match the log (see docs/CONSISTENCY.md), which is a
     /// miss, a counted repair, and a rebuild of the index.
-    fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<(Loc, RecordRef<'a>)> {
+    fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<(Loc, View<'a>)> {
         let mut found = None;
         st.find_entry(h, |e| match st.store.indexed_as(h, e.loc, key) {
             // Records of format 1 carry no number (0): the key and CRC decide.
@@ -399,6 +458,7 @@ impl Log {
             expires_at,
             written_at: self.config.clock.now_ms(),
             meta: &[],
+            codec: 0,
         }
     }
 
@@ -549,7 +609,7 @@ impl Log {
             // Every live record of this hash (keys may collide) with the tag.
             for loc in st.live_of(h) {
                 if let Ok(r) = st.store.indexed(h, loc) {
-                    if Meta::decode(r.meta).is_some_and(|m| m.has_tag(tag)) {
+                    if Meta::decode(&r.meta).is_some_and(|m| m.has_tag(tag)) {
                         doomed.push((h, r.key.to_vec(), !is_expired(r.expires_at, now)));
                     }
                 }
@@ -767,8 +827,9 @@ impl Log {
         checked
     }
 
-    /// Calls `f` with every live record (expired ones included), in no order.
-    pub fn for_each(&self, mut f: impl FnMut(&RecordRef<'_>)) {
+    /// Calls `f` with every live record (expired ones included), in the
+    /// clear, in no order; `View::value` with `sealer()` gives the value.
+    pub fn for_each(&self, mut f: impl FnMut(&View<'_>)) {
         let st = self.state.read();
         for (h, loc) in st.live() {
             if let Ok(r) = st.store.indexed(h, loc) {

@@ -26,6 +26,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::hint::{self, HintEntry};
 use super::index::{Index, Loc};
@@ -35,11 +36,12 @@ use super::store::{self, Store};
 use super::{LogConfig, State};
 use crate::error::{Error, Result};
 use crate::record;
+use crate::seal::Sealer;
 use crate::stats::Counters;
 
 /// Reads the index file and the log tail past its watermark, or, if the
 /// index file is missing or not trusted, every segment, into a fresh state.
-pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig) -> Result<State> {
+pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig, sealer: Arc<Sealer>) -> Result<State> {
     let read_only = config.read_only;
     let ids = list_segments(dir, read_only)?;
     let mut replay = Replay {
@@ -47,7 +49,7 @@ pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig) -> Result<St
         counters,
         read_only,
         now: config.clock.now_ms(),
-        state: State::new(Store::new(dir.to_path_buf(), config.durable(), read_only)),
+        state: State::new(Store::new(dir.to_path_buf(), config.durable(), read_only, sealer)),
         last_clear: None,
         must_seal_last: false,
         with_meta: Vec::new(),
@@ -168,6 +170,7 @@ impl Replay<'_> {
                     self.dir.to_path_buf(),
                     self.state.store.is_durable(),
                     self.read_only,
+                    self.state.store.sealer.clone(),
                 ));
                 self.state.store.max_id_seen = ids.last().copied().unwrap_or(0);
                 if !self.read_only {
@@ -321,7 +324,7 @@ impl Replay<'_> {
     /// sealed one lacked (when read whole).
     fn scan(&mut self, id: u32, last: bool, from: u64) -> Result<Vec<HintEntry>> {
         let seg = &self.state.store.segments[&id];
-        let scan = store::scan_from(seg, from);
+        let scan = store::scan_from(seg, from, &self.state.store.sealer);
         self.counters
             .corrupt_records
             .fetch_add(scan.bad.len() as u64, Ordering::Relaxed);

@@ -211,7 +211,7 @@ impl State {
                 continue;
             }
             let tags = match self.store.indexed(*h, *loc) {
-                Ok(r) => crate::meta::Meta::decode(r.meta).map(|m| m.tags),
+                Ok(r) => crate::meta::Meta::decode(&r.meta).map(|m| m.tags),
                 Err(_) => None,
             };
             if let Some(tags) = tags {

@@ -13,10 +13,16 @@
 //! compaction or readmission, which is a new record with a new number.
 //! Recovery checks that they do and trusts nothing that does not.
 //!
+//! It is also where values at rest are packed and records sealed (`seal`,
+//! `view`): `append` takes a draft in the clear and writes it compressed
+//! and encrypted as the directory's `Sealer` says, and `record` gives back a
+//! `View` in the clear, authenticated against its location.
+//!
 //! It is also the one place that writes or fsyncs: a store opened read-only
 //! refuses every write, and one whose sync policy is `TC_SYNC_NEVER` never
 //! calls fsync (`durable` is false).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
@@ -24,9 +30,11 @@ use std::sync::Arc;
 
 use super::fileio;
 use super::hint::{self, HintEntry};
-use super::index::{key_hash, Loc};
+use super::index::{KeyHasher, Loc};
 use super::segment::{self, Segment};
+use super::view::{self, View};
 use crate::record::{self, Frame, Kind, RecordRef};
+use crate::seal::Sealer;
 use crate::value::Value;
 
 /// Appends collect here until this many bytes are waiting.
@@ -59,6 +67,12 @@ pub struct Store {
     durable: bool,
     /// Refuse every change to the directory.
     read_only: bool,
+    /// How values are packed and records sealed in this directory.
+    pub sealer: Arc<Sealer>,
+    /// How keys are hashed in this directory (keyed if it is encrypted).
+    pub hasher: KeyHasher,
+    /// Bytes that packing saved, over the records appended since open.
+    pub bytes_saved: u64,
 }
 
 /// A record to append: everything but its sequence number, which only
@@ -72,6 +86,10 @@ pub struct Draft<'a> {
     pub written_at: u64,
     /// A put's tags and dependency (`meta`), empty if none.
     pub meta: &'a [u8],
+    /// 0: `value` is the value in the clear, packed by `append` if the
+    /// directory's `Sealer` says so; otherwise the codec that already packed
+    /// it (a copy made by compaction keeps the packed bytes as they are).
+    pub codec: u64,
 }
 
 /// Where `append` put a record.
@@ -106,7 +124,7 @@ pub enum Bad {
 }
 
 impl Store {
-    pub fn new(dir: PathBuf, durable: bool, read_only: bool) -> Store {
+    pub fn new(dir: PathBuf, durable: bool, read_only: bool, sealer: Arc<Sealer>) -> Store {
         Store {
             dir,
             segments: BTreeMap::new(),
@@ -119,6 +137,9 @@ impl Store {
             next_seq: 1,
             durable,
             read_only,
+            hasher: hasher_of(&sealer),
+            sealer,
+            bytes_saved: 0,
         }
     }
 
@@ -215,36 +236,44 @@ impl Store {
         None
     }
 
-    /// `value`, a part of the record at `loc` as `record` read it, handed
-    /// out without a copy: a reference into its segment's map, or a copy if
-    /// the record is still in the append buffer (which changes).
+    /// `value`, the value of the record at `loc` as `View::value` gave it,
+    /// handed out without a copy where it can be: a value stored as it is
+    /// lies in its segment's map, and is handed out as a reference into it.
+    /// A value still in the append buffer (which changes), or unpacked or
+    /// decrypted into memory of its own, is copied.
     pub fn value_at(&self, loc: Loc, value: &[u8]) -> Value {
         if let Some(seg) = self.segments.get(&loc.segment()) {
             if loc.offset() < seg.len() {
                 if let Some(map) = seg.map() {
-                    return Value::mapped(map, value);
+                    let (start, end) = (map.as_ptr() as usize, map.as_ptr() as usize + map.len());
+                    let at = value.as_ptr() as usize;
+                    if at >= start && at + value.len() <= end {
+                        return Value::mapped(map, value);
+                    }
                 }
             }
         }
         Value::Heap(Arc::from(value))
     }
 
-    /// The checked, decoded record at `loc`.
-    pub fn record(&self, loc: Loc) -> Result<RecordRef<'_>, Bad> {
+    /// The checked, decoded record at `loc`, in the clear (authenticated
+    /// against `loc` in an encrypted directory).
+    pub fn record(&self, loc: Loc) -> Result<View<'_>, Bad> {
         let bytes = self.bytes_at(loc).ok_or(Bad::Missing)?;
-        match record::check_frame(bytes) {
-            Frame::Valid { len } => record::decode(record::payload(&bytes[..len])).ok_or(Bad::Corrupt),
-            _ => Err(Bad::Corrupt),
-        }
+        let raw = match record::check_frame(bytes) {
+            Frame::Valid { len } => record::decode(record::payload(&bytes[..len])).ok_or(Bad::Corrupt)?,
+            _ => return Err(Bad::Corrupt),
+        };
+        view::open(raw, loc, &self.sealer).map_err(|_| Bad::Corrupt)
     }
 
     /// The record an index entry `h → loc` points at, checked: a put whose
     /// key hashes to `h`. Entries rebuilt from a hint file that lies (a bug,
     /// or damage that was checksummed again) cannot make the index serve a
     /// tombstone as a value, or one key's old record under another's hash.
-    pub fn indexed(&self, h: u64, loc: Loc) -> Result<RecordRef<'_>, Bad> {
+    pub fn indexed(&self, h: u64, loc: Loc) -> Result<View<'_>, Bad> {
         let r = self.record(loc)?;
-        if r.kind != Kind::Put || key_hash(r.key) != h {
+        if r.kind != Kind::Put || self.hasher.hash(&r.key) != h {
             return Err(Bad::Corrupt);
         }
         Ok(r)
@@ -253,15 +282,15 @@ impl Store {
     /// `indexed` for a lookup of `key` (whose hash is `h`): `Ok(Some)` if the
     /// record is `key`'s put, `Ok(None)` if it is another key's. A record
     /// holding `key` itself needs no hash check, so a hit hashes nothing.
-    pub fn indexed_as(&self, h: u64, loc: Loc, key: &[u8]) -> Result<Option<RecordRef<'_>>, Bad> {
+    pub fn indexed_as(&self, h: u64, loc: Loc, key: &[u8]) -> Result<Option<View<'_>>, Bad> {
         let r = self.record(loc)?;
         if r.kind != Kind::Put {
             return Err(Bad::Corrupt);
         }
-        if r.key == key {
+        if *r.key == *key {
             return Ok(Some(r));
         }
-        if key_hash(r.key) != h {
+        if self.hasher.hash(&r.key) != h {
             return Err(Bad::Corrupt);
         }
         Ok(None)
@@ -272,23 +301,30 @@ impl Store {
         self.bytes_at(loc).and_then(record::frame_len).unwrap_or(0) as u64
     }
 
-    /// Whether the record at `loc` is `key`'s, for the write path: its
-    /// checksum is not verified (see `record::key_of`), since a put over a
-    /// large value should not checksum the old one. Reads use `record`.
+    /// Whether the record at `loc` is `key`'s, for the write path: in a
+    /// plain directory its checksum is not verified (see `record::key_of`),
+    /// since a put over a large value should not checksum the old one. In an
+    /// encrypted one the key is only to be had by opening the record. Reads
+    /// use `record`.
     pub fn key_is(&self, loc: Loc, key: &[u8]) -> bool {
-        self.bytes_at(loc).and_then(record::key_of) == Some(key)
+        self.key_at(loc).is_some_and(|k| *k == *key)
     }
 
     /// Whether the records at `a` and `b` have the same key (unverified, as
     /// `key_is`).
     pub fn same_key(&self, a: Loc, b: Loc) -> bool {
-        match (
-            self.bytes_at(a).and_then(record::key_of),
-            self.bytes_at(b).and_then(record::key_of),
-        ) {
+        match (self.key_at(a), self.key_at(b)) {
             (Some(x), Some(y)) => x == y,
             _ => false,
         }
+    }
+
+    /// The key of the record at `loc`, as `key_is` reads it.
+    fn key_at(&self, loc: Loc) -> Option<Cow<'_, [u8]>> {
+        if self.sealer.encrypts() {
+            return self.record(loc).ok().map(|r| r.key);
+        }
+        self.bytes_at(loc).and_then(record::key_of).map(Cow::Borrowed)
     }
 
     /// The sequence number of the record at `loc` (checked, like `record`).
@@ -301,18 +337,32 @@ impl Store {
     /// the record stays in the log and its number is not used.
     pub fn append(&mut self, draft: &Draft<'_>) -> io::Result<Appended> {
         self.writable()?;
+        let packed = match draft.kind {
+            Kind::Put if draft.codec == 0 => self.sealer.pack(draft.value),
+            _ => None,
+        };
+        let (value, codec) = match &packed {
+            Some((codec, p)) => (&p[..], *codec),
+            None => (draft.value, draft.codec),
+        };
         let rec = RecordRef {
             kind: draft.kind,
             key: draft.key,
-            value: draft.value,
+            value,
             expires_at: draft.expires_at,
             written_at: draft.written_at,
             seq: self.next_seq,
             meta: draft.meta,
+            codec,
+            sealed: &[],
         };
         let loc = self.next_loc();
         let before = self.buf.len();
-        record::encode(&mut self.buf, &rec);
+        let mut sealed = Vec::new();
+        match &self.sealer.keys {
+            Some(keys) => record::encode(&mut self.buf, &view::seal(&rec, loc, keys, &mut sealed)),
+            None => record::encode(&mut self.buf, &rec),
+        }
         let len = (self.buf.len() - before) as u64;
         if self.buf.len() >= BUFFER_BYTES {
             if let Err(e) = self.write_buffer() {
@@ -320,8 +370,15 @@ impl Store {
                 return Err(e);
             }
         }
+        if let Some((_, p)) = &packed {
+            self.bytes_saved += (draft.value.len() - p.len()) as u64;
+        }
         self.active_entries.push(HintEntry {
-            hash: if rec.kind == Kind::Clear { 0 } else { key_hash(rec.key) },
+            hash: if rec.kind == Kind::Clear {
+                0
+            } else {
+                self.hasher.hash(rec.key)
+            },
             offset: loc.offset(),
             len: len as u32,
             kind: rec.kind,
@@ -406,7 +463,15 @@ impl Store {
             prefix.extend_from_slice(&self.active_entries);
             return prefix;
         }
-        hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan(seg).entries)
+        hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan(seg, &self.sealer).entries)
+    }
+}
+
+/// The key hasher of a directory whose records `sealer` seals.
+pub fn hasher_of(sealer: &Sealer) -> KeyHasher {
+    match &sealer.keys {
+        Some(k) => KeyHasher::keyed(k.hash_secret()),
+        None => KeyHasher::default(),
     }
 }
 
@@ -421,7 +486,7 @@ impl Store {
         }
         let seg = self.active();
         hint::read(&self.dir, seg.id, from).unwrap_or_else(|| {
-            let mut v = scan(seg).entries;
+            let mut v = scan(seg, &self.sealer).entries;
             v.retain(|e| e.offset < from);
             v
         })
@@ -461,13 +526,15 @@ pub struct Scan {
 }
 
 /// Reads every record of `seg`, skipping corrupt ones: after a bad frame it
-/// searches forward for the next valid one.
-pub fn scan(seg: &Segment) -> Scan {
-    scan_from(seg, segment::HEADER_LEN)
+/// searches forward for the next valid one. In an encrypted directory every
+/// record is opened (authenticated), to hash its key.
+pub fn scan(seg: &Segment, sealer: &Sealer) -> Scan {
+    scan_from(seg, segment::HEADER_LEN, sealer)
 }
 
 /// `scan`, from byte `start` (where a record begins) on.
-pub fn scan_from(seg: &Segment, start: u64) -> Scan {
+pub fn scan_from(seg: &Segment, start: u64, sealer: &Sealer) -> Scan {
+    let hasher = hasher_of(sealer);
     let bytes = seg.bytes();
     let mut out = Scan {
         entries: Vec::new(),
@@ -509,9 +576,10 @@ pub fn scan_from(seg: &Segment, start: u64) -> Scan {
                 }
             },
         };
-        match record::decode(record::payload(&here[..len])) {
-            Some(r) => out.entries.push(HintEntry {
-                hash: if r.kind == Kind::Clear { 0 } else { key_hash(r.key) },
+        let loc = Loc::new(seg.id, pos as u64);
+        match record::decode(record::payload(&here[..len])).map(|r| view::open(r, loc, sealer)) {
+            Some(Ok(r)) => out.entries.push(HintEntry {
+                hash: if r.kind == Kind::Clear { 0 } else { hasher.hash(&r.key) },
                 offset: pos as u64,
                 len: len as u32,
                 kind: r.kind,
@@ -519,6 +587,13 @@ pub fn scan_from(seg: &Segment, start: u64) -> Scan {
                 seq: r.seq,
                 has_meta: !r.meta.is_empty(),
             }),
+            Some(Err(_)) if sealer.encrypts() => out.bad.push((
+                pos as u64,
+                "the record does not authenticate with this key and location",
+            )),
+            Some(Err(_)) => out
+                .bad
+                .push((pos as u64, "an encrypted record in a directory without a key")),
             // The checksum matched but the payload is not a record we can read.
             None => out
                 .bad

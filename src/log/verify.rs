@@ -9,10 +9,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::hint;
+use super::keycheck;
 use super::lock::DirLock;
 use super::segment::{self, HeaderCheck, Segment};
 use super::store;
 use crate::error::{Error, Result};
+use crate::seal::{EncryptionKey, Sealer};
 
 /// What `verify` found in one segment file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,12 +57,17 @@ impl VerifyReport {
 }
 
 /// Verifies the cache directory `dir`, calling `progress(done, total)` in
-/// bytes as it goes.
-pub fn verify(dir: &Path, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport> {
+/// bytes as it goes. An encrypted directory needs its key (every record is
+/// authenticated); a wrong or missing key is an error, as at open.
+pub fn verify(dir: &Path, key: Option<&EncryptionKey>, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport> {
     if !dir.is_dir() {
         return Err(Error::invalid(format!("{} is not a cache directory", dir.display())));
     }
     let _lock = DirLock::acquire(dir, true)?;
+    let sealer = Sealer {
+        keys: keycheck::keys_for(dir, key, true, false)?,
+        ..Sealer::default()
+    };
     let mut ids: Vec<u32> = fs::read_dir(dir)
         .map_err(|e| Error::io(format!("list {}", dir.display()), e))?
         .flatten()
@@ -86,7 +93,7 @@ pub fn verify(dir: &Path, mut progress: impl FnMut(u64, u64)) -> Result<VerifyRe
         };
         match check {
             HeaderCheck::Ok => {
-                let scan = store::scan(&seg);
+                let scan = store::scan(&seg, &sealer);
                 r.records = scan.entries.len() as u64;
                 r.corrupt = scan.bad;
                 r.torn_tail_at = scan.cut_at;
@@ -123,7 +130,7 @@ mod tests {
             }
             c.close().unwrap();
         }
-        let clean = verify(dir.path(), |_, _| {}).unwrap();
+        let clean = verify(dir.path(), None, |_, _| {}).unwrap();
         assert_eq!((clean.problems(), clean.records()), (0, 10));
         let path = &clean.segments[0].path;
         let mut bytes = fs::read(path).unwrap();
@@ -131,7 +138,7 @@ mod tests {
         bytes[at] ^= 1;
         fs::write(path, &bytes).unwrap();
         let mut calls = 0;
-        let bad = verify(dir.path(), |done, total| {
+        let bad = verify(dir.path(), None, |done, total| {
             calls += 1;
             assert!(done <= total);
         })
@@ -147,7 +154,7 @@ mod tests {
         // In use by a cache: locked.
         let _c = Cache::open(&Options::with_dir(dir.path())).unwrap();
         assert_eq!(
-            verify(dir.path(), |_, _| {}).unwrap_err().status(),
+            verify(dir.path(), None, |_, _| {}).unwrap_err().status(),
             crate::Status::TC_LOCKED
         );
     }

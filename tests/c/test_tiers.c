@@ -6,7 +6,8 @@
  * tc_stats; promotion of an L2 hit into L1; write-through persistence;
  * write-back (L2 written on eviction, flush and close); TTL in every tier
  * and after reopen, default TTL, tc_purge_expired; persistence of
- * tc_remove, tc_remove_prefix and tc_clear.
+ * tc_remove, tc_remove_prefix and tc_clear; a compressed and encrypted
+ * directory across a reopen, and its key check.
  *
  * Most tests use an L1 of one entry: putting a second key then pushes the
  * first out of memory, so the next get of it must come from disk.
@@ -403,7 +404,47 @@ static void test_memory_only(void) {
   tc_cache_close(c);
 }
 
+/* Opens dir with compression `c` and, if key is not NULL, that 32-byte key. */
+static tc_status open_at_rest(const char *dir, tc_compression c, const uint8_t *key, tc_cache **out) {
+  tc_options *o = tc_options_new();
+  tc_status s = tc_options_set_dir(o, dir);
+  if (s == TC_OK) s = tc_options_set_compression(o, c, 16);
+  if (s == TC_OK && key != NULL) s = tc_options_set_encryption_key(o, key, 32);
+  if (s == TC_OK) s = tc_cache_open(o, out);
+  tc_options_free(o);
+  return s;
+}
+
+static void test_compressed_and_encrypted_directory(void) {
+  const char *dir = tu_mkdtemp();
+  uint8_t key[32], other[32];
+  for (int i = 0; i < 32; i++) key[i] = (uint8_t)(i * 3), other[i] = (uint8_t)(i * 5);
+  char v[600];
+  memset(v, 0, sizeof v);
+  for (int i = 0; i < 20; i++) strcat(v, "some text; ");
+  tc_cache *c = NULL;
+  CHECK_OK(open_at_rest(dir, TC_COMPRESSION_ZSTD, key, &c));
+  CHECK_OK(tu_put(c, "doc", v, 0));
+  uint64_t saved = 0;
+  CHECK_OK(tc_stats_get_counter(c, "compressed_bytes_saved", &saved));
+  CHECK(saved > 0);
+  tc_cache_close(c);
+  /* Any compression setting reads it back; the key must be the same. */
+  CHECK_OK(open_at_rest(dir, TC_COMPRESSION_NONE, key, &c));
+  CHECK(tu_value_is(c, "doc", v));
+  tc_cache_close(c);
+  CHECK_STATUS(open_at_rest(dir, TC_COMPRESSION_NONE, other, &c), TC_INVALID_ARGUMENT);
+  CHECK(strstr(tc_last_error(), "wrong encryption key") != NULL);
+  CHECK_STATUS(open_at_rest(dir, TC_COMPRESSION_LZ4, NULL, &c), TC_INVALID_ARGUMENT);
+  CHECK(strstr(tc_last_error(), "is encrypted") != NULL);
+  tc_options *o = tc_options_new();
+  CHECK_STATUS(tc_options_set_compression(o, (tc_compression)7, 0), TC_INVALID_ARGUMENT);
+  CHECK_STATUS(tc_options_set_encryption_key(o, key, 16), TC_INVALID_ARGUMENT);
+  tc_options_free(o);
+}
+
 int main(void) {
+  RUN(test_compressed_and_encrypted_directory);
   RUN(test_get_path_counts_each_tier);
   RUN(test_write_through_survives_reopen);
   RUN(test_write_back_writes_on_eviction);

@@ -54,3 +54,75 @@ pub fn open(dir: &Path, l1_entries: u64) -> Cache {
 pub fn get(c: &Cache, key: &[u8]) -> Result<Vec<u8>, Status> {
     c.get(key).map(|v| v.to_vec()).map_err(|e| e.status())
 }
+
+/// How a test's cache directory stores values at rest: the damage, crash
+/// and kill tests run under each (parameterized, not copied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtRest {
+    Plain,
+    /// LZ4 for every value that shrinks (no minimum length).
+    Lz4,
+    /// Zstandard for every value that shrinks, and encryption.
+    ZstdEncrypted,
+    /// Encryption only.
+    Encrypted,
+}
+
+/// The encryption key of the tests' encrypted directories.
+pub const TEST_KEY: [u8; 32] = *b"tiercache test key, 32 bytes ok!";
+
+impl AtRest {
+    pub const ALL: [AtRest; 4] = [AtRest::Plain, AtRest::Lz4, AtRest::ZstdEncrypted, AtRest::Encrypted];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AtRest::Plain => "plain",
+            AtRest::Lz4 => "lz4",
+            AtRest::ZstdEncrypted => "zstd+key",
+            AtRest::Encrypted => "key",
+        }
+    }
+
+    pub fn from_name(name: &str) -> AtRest {
+        AtRest::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .unwrap_or_else(|| panic!("unknown at-rest mode {name:?}"))
+    }
+
+    pub fn encrypted(self) -> bool {
+        matches!(self, AtRest::ZstdEncrypted | AtRest::Encrypted)
+    }
+
+    pub fn compressed(self) -> bool {
+        matches!(self, AtRest::Lz4 | AtRest::ZstdEncrypted)
+    }
+
+    /// Sets the compression and key of this mode on `o`.
+    pub fn apply(self, o: &mut Options) {
+        use tiercache::Compression;
+        match self {
+            AtRest::Plain => {}
+            AtRest::Lz4 => o.set_compression(Compression::TC_COMPRESSION_LZ4, 0),
+            AtRest::ZstdEncrypted => {
+                o.set_compression(Compression::TC_COMPRESSION_ZSTD, 0);
+                o.set_encryption_key(&TEST_KEY).unwrap();
+            }
+            AtRest::Encrypted => o.set_encryption_key(&TEST_KEY).unwrap(),
+        }
+    }
+
+    /// `Options::with_dir(dir)` in this mode.
+    pub fn with_dir(self, dir: &Path) -> Options {
+        let mut o = Options::with_dir(dir);
+        self.apply(&mut o);
+        o
+    }
+}
+
+/// `open` in an at-rest mode.
+pub fn open_at(dir: &Path, l1_entries: u64, at: AtRest) -> Cache {
+    let mut o = opts(dir, l1_entries);
+    at.apply(&mut o);
+    Cache::open(&o).expect("open cache")
+}

@@ -50,6 +50,13 @@ enum class L1Policy : std::underlying_type_t<tc_l1_policy> {
   s3fifo = TC_L1_S3FIFO,  // S3-FIFO: scan-resistant, hits take no exclusive lock
 };
 
+// How the disk tier compresses values (tc_compression).
+enum class Compression : std::underlying_type_t<tc_compression> {
+  none = TC_COMPRESSION_NONE,
+  lz4 = TC_COMPRESSION_LZ4,
+  zstd = TC_COMPRESSION_ZSTD,
+};
+
 enum class SyncPolicy : std::underlying_type_t<tc_sync_policy> {
   never = TC_SYNC_NEVER,
   on_flush = TC_SYNC_ON_FLUSH,  // default
@@ -470,6 +477,20 @@ class Options {
   }
 
   // The same setters on a temporary, so a chain can be moved into a variable.
+  // Compress disk values of at least min_value_len bytes, each only if that
+  // makes it smaller; memory keeps values as they are. A directory reopens
+  // with any setting (the codec is recorded per record).
+  Options& compression(Compression c, std::uint64_t min_value_len = 256) & {
+    detail::check(tc_options_set_compression(opts_.get(), static_cast<tc_compression>(c), min_value_len));
+    return *this;
+  }
+  // Encrypt and authenticate every disk record with this 32-byte key (any
+  // other length throws Error(TC_INVALID_ARGUMENT)). The key is copied.
+  Options& encryption_key(std::string_view key) & {
+    detail::check(tc_options_set_encryption_key(opts_.get(), detail::bytes(key), key.size()));
+    return *this;
+  }
+
   Options&& dir(const std::string& path) && { return std::move(dir(path)); }
   Options&& l1_capacity(std::uint64_t e, std::uint64_t b) && { return std::move(l1_capacity(e, b)); }
   Options&& l2_capacity(std::uint64_t b) && { return std::move(l2_capacity(b)); }
@@ -482,6 +503,8 @@ class Options {
   Options&& max_value_size(std::uint64_t b) && { return std::move(max_value_size(b)); }
   Options&& segment_size(std::uint64_t b) && { return std::move(segment_size(b)); }
   Options&& read_only(bool on = true) && { return std::move(read_only(on)); }
+  Options&& compression(Compression c, std::uint64_t m = 256) && { return std::move(compression(c, m)); }
+  Options&& encryption_key(std::string_view k) && { return std::move(encryption_key(k)); }
 
   const tc_options* get() const noexcept { return opts_.get(); }
 

@@ -52,15 +52,7 @@ struct Boom : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-template <class F>
-tiercache::Status status_of(F&& f) {
-  try {
-    f();
-  } catch (const tiercache::Error& e) {
-    return e.status();
-  }
-  return TC_OK;
-}
+using tctest::status_of;
 
 }  // namespace
 

@@ -118,3 +118,42 @@ TEST(Persistence, MovedCacheKeepsItsDirectory) {
   Cache again(Options().dir(dir));
   EXPECT_EQ(again.get("k2"), "v2");
 }
+
+using tctest::status_of;
+
+TEST(Persistence, CompressedAndEncryptedValuesSurviveReopen) {
+  const std::string key(32, 'k');
+  std::string value;
+  for (int i = 0; i < 50; ++i) value += "a secret and very repetitive value; ";
+  for (auto c : {tiercache::Compression::none, tiercache::Compression::lz4, tiercache::Compression::zstd}) {
+    tctest::TempDir tmp;
+    const std::string dir = tmp.sub("c");
+    {
+      Cache cache(Options().dir(dir).compression(c, 1).encryption_key(key));
+      cache.put("secret-key", value);
+      EXPECT_EQ(cache.counter("compressed_bytes_saved").value() > 0, c != tiercache::Compression::none);
+    }
+    Cache cache(Options().dir(dir).encryption_key(key));
+    EXPECT_EQ(cache.get("secret-key"), value);
+    EXPECT_EQ(status_of([&] { Cache other(Options().dir(dir).encryption_key(std::string(32, 'x'))); }),
+              TC_LOCKED);  // still open above: the lock is checked first
+  }
+}
+
+TEST(Persistence, TheKeyIsCheckedAtOpen) {
+  tctest::TempDir tmp;
+  const std::string dir = tmp.sub("c");
+  const std::string key(32, 'k');
+  {
+    Cache cache(Options().dir(dir).encryption_key(key));
+    cache.put("a", "1");
+  }
+  EXPECT_EQ(status_of([&] { Cache c(Options().dir(dir)); }), TC_INVALID_ARGUMENT);
+  EXPECT_EQ(status_of([&] { Cache c(Options().dir(dir).encryption_key(std::string(32, 'x'))); }),
+            TC_INVALID_ARGUMENT);
+  EXPECT_EQ(status_of([] { Options().encryption_key("short"); }), TC_INVALID_ARGUMENT);
+  EXPECT_EQ(status_of([] { Options().compression(static_cast<tiercache::Compression>(9)); }),
+            TC_INVALID_ARGUMENT);
+  Cache cache(Options().dir(dir).encryption_key(key));
+  EXPECT_EQ(cache.get("a"), "1");
+}

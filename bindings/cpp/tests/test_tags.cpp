@@ -32,15 +32,7 @@ std::uint32_t tag_count(Cache& cache, std::string_view key) {
   return info ? info->tag_count : 0xffffffffu;
 }
 
-template <class F>
-tiercache::Status status_of(F&& f) {
-  try {
-    f();
-  } catch (const tiercache::Error& e) {
-    return e.status();
-  }
-  return TC_OK;
-}
+using tctest::status_of;
 
 }  // namespace
 

@@ -2,6 +2,8 @@
 // removes itself, and a start line that releases many threads at once.
 #pragma once
 
+#include <tiercache.hpp>
+
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
@@ -54,5 +56,16 @@ class StartLine {
   std::condition_variable cv_;
   int left_;
 };
+
+// The status of the tiercache::Error that f throws (TC_OK if it throws none).
+template <class F>
+tiercache::Status status_of(F&& f) {
+  try {
+    f();
+  } catch (const tiercache::Error& e) {
+    return e.status();
+  }
+  return TC_OK;
+}
 
 }  // namespace tctest

@@ -78,6 +78,14 @@ class SyncPolicy(enum.IntEnum):
     INTERVAL = 3
 
 
+class Compression(enum.IntEnum):
+    """``tc_compression``."""
+
+    NONE = 0
+    LZ4 = 1
+    ZSTD = 2
+
+
 class TcBytes(Structure):
     """``tc_bytes``: bytes handed out by ``tc_get``, freed with ``tc_bytes_free``."""
 
@@ -154,6 +162,8 @@ _SIGNATURES: List[Tuple[str, object, List[object]]] = [
     ("tc_options_set_max_value_size", tc_status, [c_void_p, c_uint64]),
     ("tc_options_set_segment_size", tc_status, [c_void_p, c_uint64]),
     ("tc_options_set_read_only", tc_status, [c_void_p, c_bool]),
+    ("tc_options_set_compression", tc_status, [c_void_p, c_int, c_uint64]),
+    ("tc_options_set_encryption_key", tc_status, [c_void_p, c_char_p, c_size_t]),
     ("tc_cache_open", tc_status, [c_void_p, POINTER(c_void_p)]),
     ("tc_cache_shutdown", tc_status, [c_void_p]),
     ("tc_cache_close", None, [c_void_p]),

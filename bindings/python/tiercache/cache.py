@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Tupl
 
 from . import canonical, errors, loaders
 from ._native import (
+    Compression,
     L1Policy,
     Status,
     SyncPolicy,
@@ -39,6 +40,9 @@ _DEFAULT_L1_MAX_BYTES = 64 * 1024 * 1024
 
 _WRITE_POLICIES: Dict[str, WritePolicy] = {"through": WritePolicy.THROUGH, "back": WritePolicy.BACK}
 _L1_POLICIES: Dict[str, L1Policy] = {"lru": L1Policy.LRU, "s3fifo": L1Policy.S3FIFO}
+_COMPRESSIONS: Dict[str, Compression] = {"none": Compression.NONE, "lz4": Compression.LZ4, "zstd": Compression.ZSTD}
+# The library's default minimum length for compression (Options::min_compress_len).
+_DEFAULT_COMPRESS_MIN_SIZE = 256
 _SYNC_POLICIES: Dict[str, SyncPolicy] = {
     "never": SyncPolicy.NEVER,
     "on_flush": SyncPolicy.ON_FLUSH,
@@ -147,6 +151,17 @@ class Cache(typing.MutableMapping[Any, bytes]):
         read_only: open an existing directory without changing it, for tools
             that look inside one: writes raise :class:`tiercache.InvalidArgument`,
             loaded values stay in memory, nothing is repaired.
+        compression: ``"none"`` (default), ``"lz4"`` or ``"zstd"``: disk
+            values at least ``compress_min_size`` bytes long (default 256) are
+            compressed, each only if that makes it smaller.  Memory keeps
+            values as they are; a directory reopens with any setting.
+        compress_min_size: see ``compression``.
+        encryption_key: 32 bytes: every disk record (key, value, tags) is
+            encrypted and authenticated (XChaCha20-Poly1305) and key hashes on
+            disk are keyed.  A directory written with a key opens only with
+            that key, one written without a key does not open with one
+            (:class:`tiercache.InvalidArgument`).  Sizes, times and the number
+            of entries are not hidden.
         loader: see :meth:`set_loader`.
 
     Every method may be called from many threads at once, :meth:`close`
@@ -175,6 +190,9 @@ class Cache(typing.MutableMapping[Any, bytes]):
         max_value_size: Optional[int] = None,
         segment_size: Optional[int] = None,
         read_only: bool = False,
+        compression: str = "none",
+        compress_min_size: Optional[int] = None,
+        encryption_key: Optional[bytes] = None,
         loader: Optional[loaders.Loader] = None,
     ) -> None:
         # The C handle (an int address), from tc_cache_open.  tc_cache_shutdown
@@ -216,6 +234,9 @@ class Cache(typing.MutableMapping[Any, bytes]):
                 max_value_size=_u64("max_value_size", max_value_size),
                 segment_size=_u64("segment_size", segment_size),
                 read_only=read_only,
+                compression=compression,
+                compress_min_size=_u64("compress_min_size", compress_min_size),
+                encryption_key=encryption_key,
             )
             handle = c_void_p()
             _check(lib.tc_cache_open(opts, byref(handle)))
@@ -243,6 +264,9 @@ class Cache(typing.MutableMapping[Any, bytes]):
         max_value_size: Optional[int],
         segment_size: Optional[int],
         read_only: bool,
+        compression: str,
+        compress_min_size: Optional[int],
+        encryption_key: Optional[bytes],
     ) -> None:
         """Fills a tc_options object; only options that were given are set."""
         if self.dir is not None:
@@ -281,6 +305,17 @@ class Cache(typing.MutableMapping[Any, bytes]):
             _check(lib.tc_options_set_segment_size(opts, segment_size))
         if read_only:
             _check(lib.tc_options_set_read_only(opts, True))
+        if compression not in _COMPRESSIONS:
+            raise ValueError(f"compression must be one of {sorted(_COMPRESSIONS)}, got {compression!r}")
+        if compression != "none" or compress_min_size is not None:
+            min_size = _DEFAULT_COMPRESS_MIN_SIZE if compress_min_size is None else compress_min_size
+            _check(lib.tc_options_set_compression(opts, _COMPRESSIONS[compression], min_size))
+        if encryption_key is not None:
+            if not isinstance(encryption_key, (bytes, bytearray, memoryview)):
+                raise TypeError(f"encryption_key must be bytes, not {type(encryption_key).__name__}")
+            key = bytes(encryption_key)
+            # The library checks the length (32 bytes) and says so.
+            _check(lib.tc_options_set_encryption_key(opts, key, len(key)))
 
     # -- the mapping protocol ---------------------------------------------------
 

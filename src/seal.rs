@@ -1,0 +1,496 @@
+//! Values at rest: compression, authenticated encryption, and the keyed hash
+//! of keys. This module owns those transformations of bytes and nothing else:
+//! it never does I/O and knows nothing of records or tiers. L2 (`log`) calls
+//! it for every record it appends or reads; the remote tier is meant to call
+//! [`Sealer::seal_value`] and [`Sealer::open_value`] for its values, with the
+//! associated data that binds a value to where it is stored (for example
+//! the namespace and the key), building its `Sealer` with
+//! `Keys::derive(key, salt)` and a salt of its own (the namespace: the same
+//! key then gives the remote tier subkeys unrelated to any directory's).
+//!
+//! Choices, written down in `docs/FORMAT.md` byte by byte:
+//! - **AEAD: XChaCha20-Poly1305** (RustCrypto `chacha20poly1305`). Its 24-byte
+//!   nonce is long enough to be drawn at random for every record with no
+//!   bookkeeping (the chance of two equal nonces stays negligible after
+//!   2^64 records), so no counter has to survive crashes, forks or copies of
+//!   the directory; AES-256-GCM's 12-byte nonce would need one. It is also
+//!   constant-time in software on machines without AES instructions.
+//! - **Subkeys**: the caller's 32-byte key is never used directly. HKDF-SHA256
+//!   with a random salt (one per directory, kept in its key check file)
+//!   derives one key per purpose: record encryption, key hashing, key check.
+//!   So the same key on two directories gives unrelated subkeys, and a
+//!   record copied from one directory to another fails authentication.
+//! - **Keyed hash of keys**: SipHash-2-4 with a derived 128-bit key, a PRF:
+//!   the 64-bit hashes in the index and in hint files say nothing about the
+//!   keys to someone without the key (an unkeyed hash of a guessable key can
+//!   be confirmed by hashing the guess).
+//! - **Compression** (`lz4_flex` block format, or a `zstd` frame) is applied
+//!   before encryption, per value, only to values at least `min_len` long and
+//!   only if the result is smaller. A packed value starts with the length of
+//!   the value it unpacks to, so a frame claiming more than the maximum value
+//!   size is refused before anything is allocated.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chacha20poly1305::aead::AeadInPlace;
+use chacha20poly1305::{KeyInit, Tag, XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+/// Bytes of an encryption key.
+pub const KEY_LEN: usize = 32;
+/// Bytes of a nonce (XChaCha20-Poly1305).
+pub const NONCE_LEN: usize = 24;
+/// Bytes of an authentication tag (Poly1305).
+pub const TAG_LEN: usize = 16;
+/// Bytes an encryption adds to what it seals: nonce and tag.
+pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+/// Bytes of the length that starts a packed (compressed) value.
+pub const PACKED_HEADER: usize = 4;
+
+/// Codec ids as recorded next to a packed value. 0 is never recorded: a value
+/// stored as it is has no codec field.
+pub const CODEC_LZ4: u64 = 1;
+pub const CODEC_ZSTD: u64 = 2;
+
+/// The zstd level used: zstd's default, a good ratio at LZ4-like speed on
+/// the write side for values of a few KiB.
+const ZSTD_LEVEL: i32 = 3;
+
+pub use crate::options::{tc_compression, Compression};
+
+/// A 32-byte encryption key. Its `Debug` shows no byte of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptionKey([u8; KEY_LEN]);
+
+impl EncryptionKey {
+    /// The key, if `bytes` is exactly 32 bytes long.
+    pub fn new(bytes: &[u8]) -> Option<EncryptionKey> {
+        Some(EncryptionKey(bytes.try_into().ok()?))
+    }
+}
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EncryptionKey(<redacted>)")
+    }
+}
+
+/// Why sealed bytes could not be opened. Every case means: do not serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unseal {
+    /// Packed by a codec this version does not know (a newer writer).
+    UnknownCodec(u64),
+    /// A packed value claiming to unpack to more than the limit: refused
+    /// before allocating.
+    TooLarge { claimed: u64, max: u64 },
+    /// The packed bytes do not unpack to the length they claim.
+    BadPacking,
+    /// Authentication failed: another key, another location, or damage.
+    Forged,
+    /// Sealed bytes where none were expected, or the reverse.
+    WrongMode,
+}
+
+impl fmt::Display for Unseal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unseal::UnknownCodec(id) => write!(f, "unknown codec id {id} (written by a newer version?)"),
+            Unseal::TooLarge { claimed, max } => {
+                write!(f, "a packed value claims {claimed} bytes, over the maximum of {max}")
+            }
+            Unseal::BadPacking => f.write_str("a packed value does not unpack to its recorded length"),
+            Unseal::Forged => f.write_str("authentication failed"),
+            Unseal::WrongMode => f.write_str("encrypted where plain was expected, or the reverse"),
+        }
+    }
+}
+
+/// Packs `value` with `codec`: the result is `u32 LE` length of `value`
+/// followed by the codec's bytes. `None` if the codec is none, or the packed
+/// form would not be smaller than `value` (it is then stored as it is).
+pub fn pack(codec: Compression, value: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::try_from(value.len()).ok()?;
+    let mut out = Vec::with_capacity(value.len() / 2 + 64);
+    out.extend_from_slice(&len.to_le_bytes());
+    match codec {
+        Compression::TC_COMPRESSION_NONE => return None,
+        Compression::TC_COMPRESSION_LZ4 => {
+            out.resize(PACKED_HEADER + lz4_flex::block::get_maximum_output_size(value.len()), 0);
+            let n = lz4_flex::block::compress_into(value, &mut out[PACKED_HEADER..]).ok()?;
+            out.truncate(PACKED_HEADER + n);
+        }
+        Compression::TC_COMPRESSION_ZSTD => {
+            out.resize(PACKED_HEADER + zstd::zstd_safe::compress_bound(value.len()), 0);
+            let n = ZSTD.with(|z| {
+                let mut z = z.borrow_mut();
+                let c = match &mut z.0 {
+                    Some(c) => c,
+                    none => none.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok()?),
+                };
+                c.compress_to_buffer(value, &mut out[PACKED_HEADER..]).ok()
+            })?;
+            out.truncate(PACKED_HEADER + n);
+        }
+    }
+    (out.len() < value.len()).then_some(out)
+}
+
+/// Zstandard contexts, one pair per thread: making one costs more than
+/// compressing a few KiB, and a context must not be shared between threads.
+struct ZstdContexts(
+    Option<zstd::bulk::Compressor<'static>>,
+    Option<zstd::bulk::Decompressor<'static>>,
+);
+
+thread_local! {
+    static ZSTD: std::cell::RefCell<ZstdContexts> = const { std::cell::RefCell::new(ZstdContexts(None, None)) };
+}
+
+/// The length a packed value claims to unpack to, checked against `max`
+/// (nothing is allocated). Unknown codecs are refused here too.
+pub fn packed_len(codec: u64, packed: &[u8], max: u64) -> Result<u64, Unseal> {
+    if codec != CODEC_LZ4 && codec != CODEC_ZSTD {
+        return Err(Unseal::UnknownCodec(codec));
+    }
+    let head: [u8; PACKED_HEADER] = packed
+        .get(..PACKED_HEADER)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(Unseal::BadPacking)?;
+    let claimed = u64::from(u32::from_le_bytes(head));
+    if claimed > max {
+        return Err(Unseal::TooLarge { claimed, max });
+    }
+    Ok(claimed)
+}
+
+/// Unpacks what `pack` made with codec id `codec`, refusing (before
+/// allocating) a claimed length over `max`, and anything that does not
+/// unpack to exactly its claimed length.
+pub fn unpack(codec: u64, packed: &[u8], max: u64) -> Result<Vec<u8>, Unseal> {
+    let len = packed_len(codec, packed, max)? as usize;
+    let body = &packed[PACKED_HEADER..];
+    let mut out = vec![0u8; len];
+    let n = match codec {
+        CODEC_LZ4 => lz4_flex::block::decompress_into(body, &mut out).map_err(|_| Unseal::BadPacking)?,
+        _ => ZSTD
+            .with(|z| {
+                let mut z = z.borrow_mut();
+                let d = match &mut z.1 {
+                    Some(d) => d,
+                    none => none.insert(zstd::bulk::Decompressor::new().ok()?),
+                };
+                d.decompress_to_buffer(body, &mut out).ok()
+            })
+            .ok_or(Unseal::BadPacking)?,
+    };
+    if n != len {
+        return Err(Unseal::BadPacking);
+    }
+    Ok(out)
+}
+
+/// The subkeys derived from an encryption key for one directory (or one
+/// remote namespace): see the module doc.
+#[derive(Clone)]
+pub struct Keys {
+    aead: XChaCha20Poly1305,
+    hash: [u8; 16],
+    check: [u8; 32],
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Keys(<redacted>)")
+    }
+}
+
+impl Keys {
+    /// Derives the subkeys of `key` for the place identified by `salt`
+    /// (HKDF-SHA256; `info` names the purpose of each subkey).
+    pub fn derive(key: &EncryptionKey, salt: &[u8]) -> Keys {
+        let hk = Hkdf::<Sha256>::new(Some(salt), &key.0);
+        let mut enc = [0u8; 32];
+        let mut hash = [0u8; 16];
+        let mut check = [0u8; 32];
+        // HKDF-Expand only fails for outputs over 255 * 32 bytes.
+        hk.expand(b"tiercache v1 record encryption", &mut enc)
+            .expect("32 bytes");
+        hk.expand(b"tiercache v1 key hash", &mut hash).expect("16 bytes");
+        hk.expand(b"tiercache v1 key check", &mut check).expect("32 bytes");
+        Keys {
+            aead: XChaCha20Poly1305::new(&enc.into()),
+            hash,
+            check,
+        }
+    }
+
+    /// Appends `nonce || ciphertext || tag` of `plain` to `out`, the nonce
+    /// fresh from the operating system, `aad` authenticated with it.
+    pub fn seal_into(&self, plain: &[u8], aad: &[u8], out: &mut Vec<u8>) {
+        let mut nonce = [0u8; NONCE_LEN];
+        // No randomness means no safe nonce: better to stop than to reuse one.
+        getrandom::getrandom(&mut nonce).expect("the operating system gives no random bytes");
+        out.extend_from_slice(&nonce);
+        let start = out.len();
+        out.extend_from_slice(plain);
+        let tag = self
+            .aead
+            .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut out[start..])
+            .expect("XChaCha20-Poly1305 takes any length a record can have");
+        out.extend_from_slice(&tag);
+    }
+
+    /// The plaintext of what `seal_into` wrote, if it authenticates with `aad`.
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, Unseal> {
+        if sealed.len() < SEAL_OVERHEAD {
+            return Err(Unseal::Forged);
+        }
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+        let mut plain = ct.to_vec();
+        self.aead
+            .decrypt_in_place_detached(XNonce::from_slice(nonce), aad, &mut plain, Tag::from_slice(tag))
+            .map_err(|_| Unseal::Forged)?;
+        Ok(plain)
+    }
+
+    /// The secret of the keyed hash, for `log::KeyHasher`.
+    pub fn hash_secret(&self) -> [u8; 16] {
+        self.hash
+    }
+
+    /// The value a key check stores: a MAC of `context` under the check
+    /// subkey (HKDF-Expand keyed with it), so it proves the key without
+    /// revealing anything of it.
+    pub fn check_value(&self, context: &[u8]) -> [u8; 32] {
+        let hk = Hkdf::<Sha256>::from_prk(&self.check).expect("a 32-byte PRK");
+        let mut out = [0u8; 32];
+        hk.expand(context, &mut out).expect("32 bytes");
+        out
+    }
+}
+
+/// What a tier does to the values it stores: compression above a size, and
+/// encryption if it has keys.
+#[derive(Debug, Clone)]
+pub struct Sealer {
+    pub compression: Compression,
+    /// Values shorter than this are never compressed.
+    pub min_len: u64,
+    /// The largest value a packed value may unpack to.
+    pub max_value_len: u64,
+    /// Encryption subkeys; `None`: values are stored in the clear.
+    pub keys: Option<Keys>,
+}
+
+impl Default for Sealer {
+    fn default() -> Sealer {
+        Sealer {
+            compression: Compression::TC_COMPRESSION_NONE,
+            min_len: 0,
+            max_value_len: crate::options::MAX_VALUE_LIMIT,
+            keys: None,
+        }
+    }
+}
+
+/// First byte of a sealed value envelope: bit 7 set if encrypted.
+const ENVELOPE_ENCRYPTED: u8 = 0x80;
+
+impl Sealer {
+    pub fn encrypts(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// `value` packed by the configured codec if it is long enough and
+    /// shrinks: (codec id, packed bytes).
+    pub fn pack(&self, value: &[u8]) -> Option<(u64, Vec<u8>)> {
+        if self.compression == Compression::TC_COMPRESSION_NONE || (value.len() as u64) < self.min_len {
+            return None;
+        }
+        pack(self.compression, value).map(|p| (self.compression.id(), p))
+    }
+
+    /// A stored value in the clear: as it is (codec 0) or unpacked.
+    pub fn unpack<'a>(&self, codec: u64, stored: &'a [u8]) -> Result<Cow<'a, [u8]>, Unseal> {
+        if codec == 0 {
+            return Ok(Cow::Borrowed(stored));
+        }
+        unpack(codec, stored, self.max_value_len).map(Cow::Owned)
+    }
+
+    /// The length of a stored value in the clear, without unpacking it.
+    pub fn unpacked_len(&self, codec: u64, stored: &[u8]) -> Result<u64, Unseal> {
+        if codec == 0 {
+            return Ok(stored.len() as u64);
+        }
+        packed_len(codec, stored, self.max_value_len)
+    }
+
+    /// A value sealed for a tier that stores opaque bytes (the remote tier):
+    /// packed if that pays, then encrypted with `aad` if there are keys.
+    /// See "Sealed values" in `docs/FORMAT.md`.
+    pub fn seal_value(&self, value: &[u8], aad: &[u8]) -> Vec<u8> {
+        let (codec, packed) = match self.pack(value) {
+            Some((c, p)) => (c, Cow::Owned(p)),
+            None => (0, Cow::Borrowed(value)),
+        };
+        let mut head = codec as u8;
+        let mut out = Vec::with_capacity(1 + packed.len() + SEAL_OVERHEAD);
+        match &self.keys {
+            None => {
+                out.push(head);
+                out.extend_from_slice(&packed);
+            }
+            Some(k) => {
+                head |= ENVELOPE_ENCRYPTED;
+                out.push(head);
+                k.seal_into(&packed, &envelope_aad(head, aad), &mut out);
+            }
+        }
+        out
+    }
+
+    /// The value `seal_value` sealed with the same `aad`, or why not.
+    pub fn open_value(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, Unseal> {
+        let (&head, body) = sealed.split_first().ok_or(Unseal::BadPacking)?;
+        let codec = u64::from(head & !ENVELOPE_ENCRYPTED);
+        let encrypted = head & ENVELOPE_ENCRYPTED != 0;
+        let plain = match (&self.keys, encrypted) {
+            (Some(k), true) => Cow::Owned(k.open(body, &envelope_aad(head, aad))?),
+            (None, false) => Cow::Borrowed(body),
+            _ => return Err(Unseal::WrongMode),
+        };
+        match self.unpack(codec, &plain)? {
+            Cow::Borrowed(b) => Ok(b.to_vec()),
+            Cow::Owned(v) => Ok(v),
+        }
+    }
+}
+
+/// The associated data of an envelope: its first byte, then the caller's.
+fn envelope_aad(head: u8, aad: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(1 + aad.len());
+    v.push(head);
+    v.extend_from_slice(aad);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(n: usize) -> Vec<u8> {
+        b"the quick brown fox jumps over the lazy dog; "
+            .iter()
+            .cycle()
+            .take(n)
+            .copied()
+            .collect()
+    }
+
+    #[test]
+    fn both_codecs_round_trip_and_shrink_text() {
+        for c in [Compression::TC_COMPRESSION_LZ4, Compression::TC_COMPRESSION_ZSTD] {
+            let v = text(10_000);
+            let p = pack(c, &v).unwrap();
+            assert!(p.len() < v.len() / 4, "{c:?}: {}", p.len());
+            assert_eq!(unpack(c.id(), &p, 1 << 20).unwrap(), v);
+            assert_eq!(packed_len(c.id(), &p, 1 << 20), Ok(10_000));
+        }
+    }
+
+    #[test]
+    fn incompressible_values_stay_as_they_are() {
+        let mut noise = vec![0u8; 4096];
+        getrandom::getrandom(&mut noise).unwrap();
+        assert_eq!(pack(Compression::TC_COMPRESSION_LZ4, &noise), None);
+        assert_eq!(pack(Compression::TC_COMPRESSION_ZSTD, &noise), None);
+        assert_eq!(pack(Compression::TC_COMPRESSION_LZ4, b""), None);
+        let s = Sealer {
+            compression: Compression::TC_COMPRESSION_ZSTD,
+            min_len: 100,
+            ..Sealer::default()
+        };
+        assert_eq!(s.pack(&text(99)), None, "under min_len");
+        assert!(s.pack(&text(100)).is_some());
+    }
+
+    #[test]
+    fn a_bomb_is_refused_before_allocating() {
+        let v = vec![0u8; 1 << 20];
+        let p = pack(Compression::TC_COMPRESSION_ZSTD, &v).unwrap();
+        assert_eq!(
+            unpack(CODEC_ZSTD, &p, 1000),
+            Err(Unseal::TooLarge {
+                claimed: 1 << 20,
+                max: 1000
+            })
+        );
+        // A header claiming 4 GiB: refused on the claim alone.
+        let mut lie = p.clone();
+        lie[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            unpack(CODEC_ZSTD, &lie, 1 << 30),
+            Err(Unseal::TooLarge { .. })
+        ));
+        // A claim shorter than the frame's content: refused, not truncated.
+        let mut short = p;
+        short[..4].copy_from_slice(&100u32.to_le_bytes());
+        assert_eq!(unpack(CODEC_ZSTD, &short, 1 << 30), Err(Unseal::BadPacking));
+        assert_eq!(unpack(9, b"\0\0\0\0", 10), Err(Unseal::UnknownCodec(9)));
+    }
+
+    #[test]
+    fn sealing_authenticates_the_associated_data() {
+        let k = Keys::derive(&EncryptionKey([7; 32]), b"salt");
+        let mut out = Vec::new();
+        k.seal_into(b"secret", b"here", &mut out);
+        assert_eq!(out.len(), 6 + SEAL_OVERHEAD);
+        assert!(!out.windows(6).any(|w| w == b"secret"));
+        assert_eq!(k.open(&out, b"here").unwrap(), b"secret");
+        assert_eq!(k.open(&out, b"there"), Err(Unseal::Forged));
+        for i in 0..out.len() {
+            let mut bad = out.clone();
+            bad[i] ^= 1;
+            assert_eq!(k.open(&bad, b"here"), Err(Unseal::Forged), "flip at {i}");
+        }
+        let other = Keys::derive(&EncryptionKey([7; 32]), b"another salt");
+        assert_eq!(other.open(&out, b"here"), Err(Unseal::Forged));
+        assert_ne!(k.hash_secret(), other.hash_secret());
+        assert_ne!(k.check_value(b"x"), other.check_value(b"x"));
+        // Two seals of one plaintext differ (fresh nonces).
+        let mut again = Vec::new();
+        k.seal_into(b"secret", b"here", &mut again);
+        assert_ne!(out, again);
+    }
+
+    #[test]
+    fn value_envelopes_round_trip_in_every_mode() {
+        let keys = Keys::derive(&EncryptionKey([1; 32]), b"ns");
+        for compression in [
+            Compression::TC_COMPRESSION_NONE,
+            Compression::TC_COMPRESSION_LZ4,
+            Compression::TC_COMPRESSION_ZSTD,
+        ] {
+            for k in [None, Some(keys.clone())] {
+                let s = Sealer {
+                    compression,
+                    keys: k,
+                    ..Sealer::default()
+                };
+                for v in [text(0), text(10), text(5000)] {
+                    let sealed = s.seal_value(&v, b"key-1");
+                    assert_eq!(s.open_value(&sealed, b"key-1").unwrap(), v);
+                    if s.encrypts() {
+                        assert_eq!(s.open_value(&sealed, b"key-2"), Err(Unseal::Forged));
+                        let plain = Sealer::default();
+                        assert_eq!(plain.open_value(&sealed, b"key-1"), Err(Unseal::WrongMode));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -7,9 +7,10 @@
 //! is already set. It is a hint, never a statement about values: two keys
 //! may share a bit, so a retired entry that was not read may be re-appended
 //! (it costs disk, no value changes: the copy is the same record with a new
-//! sequence number), and a write of one key clears the bit of another that
-//! was read (then that one is dropped at retirement: a miss, which a bounded
-//! cache may always give).
+//! sequence number). Writes do not clear marks (`Log::put`): a write of one
+//! key would clear the mark of every key sharing its bit, and hot keys were
+//! then dropped at retirement (tests/durability.rs found it). So an entry
+//! read before its last write may be readmitted once: disk, not values.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

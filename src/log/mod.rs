@@ -483,9 +483,11 @@ impl Log {
             ..self.draft(Kind::Put, key, value, expires_at)
         };
         let mut st = self.state.write();
-        if self.config.max_bytes > 0 {
-            self.read_marks.clear(h);
-        }
+        // The key's read mark is left as it is: marks are per hash bucket,
+        // not per key, and clearing the bucket on every write took the marks
+        // of hot keys that share it (they were then dropped at retirement).
+        // A key read before this write may be readmitted once more: disk,
+        // never a value.
         if self.commit.is_degraded() {
             self.forget(&mut st, key, h);
             return None;

@@ -16,6 +16,8 @@ pub mod clock;
 pub mod error;
 pub mod ffi;
 /// cbindgen:ignore
+pub mod invalidate;
+/// cbindgen:ignore
 pub mod loader;
 /// cbindgen:ignore
 pub mod log;
@@ -26,6 +28,8 @@ pub mod meta;
 pub mod options;
 /// cbindgen:ignore
 pub mod record;
+/// cbindgen:ignore
+pub mod remote;
 pub mod stats;
 /// cbindgen:ignore
 pub mod sync;

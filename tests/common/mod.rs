@@ -22,3 +22,5 @@ pub fn open(dir: &Path, l1_entries: u64) -> Cache {
 pub fn get(c: &Cache, key: &[u8]) -> Result<Vec<u8>, Status> {
     c.get(key).map(|v| v.to_vec()).map_err(|e| e.status())
 }
+
+pub mod redis_server;

@@ -1,0 +1,126 @@
+//! The remote tier's URL: which server(s), how to reach them, as whom.
+//!
+//! Parsed once, when `tc_options_set_remote` is called, so that a bad URL is
+//! `TC_INVALID_ARGUMENT` with its reason there, not a surprise at open. The
+//! forms (README.md, "Many processes, many machines"):
+//!
+//! - `redis://[user:password@]host[:port][/db]` (and `valkey://`),
+//! - `rediss://…` for TLS,
+//! - `redis+cluster://[user:password@]host:port[,host:port…]` (and
+//!   `rediss+cluster://`): the seed nodes of a Redis Cluster.
+
+use redis::{ConnectionInfo, IntoConnectionInfo};
+
+use crate::error::{Error, Result};
+
+/// Where the remote tier lives.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// One server (or a proxy in front of several).
+    Single(ConnectionInfo),
+    /// The seed nodes of a Redis Cluster: the rest are learned from them.
+    Cluster(Vec<ConnectionInfo>),
+}
+
+impl Target {
+    /// The node a subscriber connects to: a message published on any node
+    /// of a cluster reaches the subscribers of every node.
+    pub fn first(&self) -> &ConnectionInfo {
+        match self {
+            Target::Single(i) => i,
+            Target::Cluster(nodes) => &nodes[0],
+        }
+    }
+}
+
+/// Parses a remote URL; the error says what is wrong with it.
+pub fn parse(url: &str) -> Result<Target> {
+    let bad = |why: &str| Error::invalid(format!("url: {why}"));
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(bad(
+            "not a URL (expected redis://host:port, rediss://… or redis+cluster://…)",
+        ));
+    };
+    let (base, cluster) = match scheme {
+        "redis" | "rediss" | "valkey" | "valkeys" => (scheme, false),
+        "redis+cluster" => ("redis", true),
+        "rediss+cluster" => ("rediss", true),
+        other => {
+            return Err(bad(&format!(
+                "unknown scheme {other:?} (expected redis, rediss, valkey, valkeys, redis+cluster or rediss+cluster)"
+            )))
+        }
+    };
+    if matches!(base, "rediss" | "valkeys") {
+        return Err(bad(&format!(
+            "{scheme}:// needs TLS, which this version of tiercache does not support yet"
+        )));
+    }
+    if !cluster {
+        return Ok(Target::Single(node(url)?));
+    }
+    // redis+cluster://user:pass@h1:p1,h2:p2/…: every node gets the credentials.
+    let (auth, hosts) = match rest.rsplit_once('@') {
+        Some((auth, hosts)) => (format!("{auth}@"), hosts),
+        None => (String::new(), rest),
+    };
+    let hosts = hosts.split('/').next().unwrap_or("");
+    let mut nodes = Vec::new();
+    for h in hosts.split(',') {
+        if h.is_empty() {
+            return Err(bad("an empty host in the cluster's host list"));
+        }
+        if !h.contains(':') {
+            return Err(bad(&format!("cluster node {h:?} has no port")));
+        }
+        nodes.push(node(&format!("{base}://{auth}{h}"))?);
+    }
+    Ok(Target::Cluster(nodes))
+}
+
+/// One server's URL, checked by the redis crate and then by us (a host).
+fn node(url: &str) -> Result<ConnectionInfo> {
+    let parsed = url::Url::parse(url).map_err(|e| Error::invalid(format!("url: {e}")))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(Error::invalid("url: no host"));
+    }
+    url.into_connection_info()
+        .map_err(|e| Error::invalid(format!("url: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        assert!(matches!(parse("redis://127.0.0.1:6379"), Ok(Target::Single(_))));
+        assert!(
+            matches!(parse("redis://u:p@localhost:1/2"), Ok(Target::Single(i)) if i.redis.db == 2
+            && i.redis.username.as_deref() == Some("u") && i.redis.password.as_deref() == Some("p"))
+        );
+        match parse("redis+cluster://u:p@a:1,b:2") {
+            Ok(Target::Cluster(n)) => {
+                assert_eq!(n.len(), 2);
+                assert_eq!(n[1].redis.password.as_deref(), Some("p"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_urls_say_why() {
+        for (url, why) in [
+            ("localhost:6379", "not a URL"),
+            ("http://localhost", "unknown scheme"),
+            ("redis://", "no host"),
+            ("redis://h:notaport", "url:"),
+            ("redis+cluster://a:1,,b:2", "empty host"),
+            ("redis+cluster://a", "no port"),
+        ] {
+            let e = parse(url).unwrap_err();
+            assert_eq!(e.status(), crate::error::Status::TC_INVALID_ARGUMENT);
+            assert!(e.message().contains(why), "{url}: {}", e.message());
+        }
+    }
+}

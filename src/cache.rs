@@ -578,6 +578,12 @@ impl Cache {
         loop {
             match remote.lock(key) {
                 Lock::Mine => {
+                    // The lock may be free because another process just
+                    // loaded the key, wrote its value and let go.
+                    if let Fetched::Hit(f) = remote.get(key) {
+                        remote.unlock(key);
+                        return Some(self.land_remote(key, h, flight, f));
+                    }
                     let answer = self.call_loader(key, h, flight, loader);
                     remote.unlock(key);
                     return Some(answer);

@@ -454,3 +454,120 @@ fn a_server_restart_loses_no_local_write_and_brings_back_nothing_stale() {
     a.put(b"k", b"v2", 0).unwrap();
     wait_for("b to drop k", || get(&b, b"k") == Ok(b"v2".to_vec()));
 }
+
+/// How big the fleet test is: `TIERCACHE_REMOTE=large` for a long run.
+fn fleet_size() -> (usize, usize, usize) {
+    match std::env::var("TIERCACHE_REMOTE").as_deref() {
+        Ok("large") => (8, 8, 2000),
+        _ => (4, 8, 100),
+    }
+}
+
+#[test]
+fn fleet_single_flight() {
+    let server = RedisServer::start();
+    let (procs, threads, keys) = fleet_size();
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let children: Vec<_> = (0..procs)
+        .map(|i| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "fleet_child", "--ignored", "--nocapture", "--test-threads=1"])
+                .env("TC_FLEET_URL", server.url())
+                .env("TC_FLEET_GO", &go)
+                .env("TC_FLEET", format!("{i} {threads} {keys}"))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // All of them start missing at once.
+    std::fs::write(&go, b"").unwrap();
+    let mut total = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "a child failed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let loads: u64 = text
+            .lines()
+            .find_map(|l| l.split("fleet-loads=").nth(1))
+            .unwrap_or_else(|| panic!("no count in {text}"))
+            .parse()
+            .unwrap();
+        total += loads;
+    }
+    assert_eq!(
+        total, keys as u64,
+        "{procs} processes × {threads} threads missing {keys} keys"
+    );
+}
+
+/// One process of `fleet_single_flight`: `threads` threads each get every
+/// key (in a different order), through a loader that counts its calls.
+#[test]
+#[ignore = "a child process of fleet_single_flight"]
+fn fleet_child() {
+    let url = std::env::var("TC_FLEET_URL").unwrap();
+    let go = std::env::var("TC_FLEET_GO").unwrap();
+    let spec = std::env::var("TC_FLEET").unwrap();
+    let n: Vec<usize> = spec.split(' ').map(|s| s.parse().unwrap()).collect();
+    let (me, threads, keys) = (n[0], n[1], n[2]);
+    let c = Arc::new(open(&url));
+    let loads = Arc::new(AtomicU64::new(0));
+    let l = loads.clone();
+    c.set_loader(Some(Arc::new(move |k: &[u8]| {
+        l.fetch_add(1, Ordering::SeqCst);
+        // Long enough for the others to miss the key meanwhile.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        Loaded::Value {
+            value: [b"v:", k].concat(),
+            ttl_ms: 0,
+        }
+    })));
+    wait_for("the go file", || std::path::Path::new(&go).exists());
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                for i in 0..keys {
+                    let k = format!("fleet-{}", (i + t * 7 + me * 13) % keys);
+                    assert_eq!(c.get(k.as_bytes()).unwrap().to_vec(), [b"v:", k.as_bytes()].concat());
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    println!("fleet-loads={}", loads.load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_crashed_loaders_lock_expires() {
+    let server = RedisServer::start();
+    let hex: String = NS.iter().map(|b| format!("{b:02x}")).collect();
+    // A process took the lock of `k` and died: its lock outlives it a while.
+    let mut r = server.client();
+    let _: () = redis::cmd("SET")
+        .arg(format!("tc:{hex}:l:k"))
+        .arg("dead-process")
+        .arg("PX")
+        .arg(300)
+        .query(&mut r)
+        .unwrap();
+    let a = open(&server.url());
+    let loads = Arc::new(AtomicU64::new(0));
+    let l = loads.clone();
+    a.set_loader(Some(Arc::new(move |_: &[u8]| {
+        l.fetch_add(1, Ordering::SeqCst);
+        Loaded::Value {
+            value: b"v".to_vec(),
+            ttl_ms: 0,
+        }
+    })));
+    assert_eq!(get(&a, b"k").unwrap(), b"v");
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    assert_eq!(counter(&a, "remote_lock_waits"), 1);
+    // And the lock it took itself is gone.
+    assert!(!r.exists::<_, bool>(format!("tc:{hex}:l:k")).unwrap());
+}

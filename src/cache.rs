@@ -272,7 +272,9 @@ impl Cache {
                 let remote = Arc::new(Remote::new(target, opts)?);
                 let local = crate::invalidate::Local {
                     memory: memory.clone(),
-                    log: log.clone(),
+                    // A read-only open never changes its directory: what
+                    // other processes invalidate leaves only its memory.
+                    log: log.clone().filter(|_| !opts.read_only),
                     clock: opts.clock.clone(),
                 };
                 let sub = Subscriber::start(remote.clone(), local, opts.clock.now_ms());

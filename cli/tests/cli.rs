@@ -393,8 +393,9 @@ fn piped_output_has_no_escape_codes() {
     assert!(!o.stdout.contains(&0x1b) && !o.stderr.contains(&0x1b));
 }
 
-/// A redis-server on a free loopback port, killed when dropped.
-struct Redis(std::process::Child, u16, tempfile::TempDir);
+/// A redis-server on a free loopback port, killed when dropped (its
+/// directory with it).
+struct Redis(std::process::Child, u16, #[allow(dead_code)] tempfile::TempDir);
 
 impl Redis {
     fn start() -> Redis {

@@ -571,3 +571,76 @@ fn a_crashed_loaders_lock_expires() {
     // And the lock it took itself is gone.
     assert!(!r.exists::<_, bool>(format!("tc:{hex}:l:k")).unwrap());
 }
+
+#[test]
+fn an_acl_user_with_a_password() {
+    // (redis-server reads the words after --user as that one option.)
+    let server = RedisServer::start_with(&[
+        "--user",
+        "app",
+        "on",
+        ">app-password",
+        "~*",
+        "&*",
+        "+@all",
+        "--user",
+        "default",
+        "off",
+    ]);
+    let url = format!("redis://app:app-password@127.0.0.1:{}", server.port);
+    let a = open(&url);
+    let b = open(&url);
+    assert_eq!(counter(&a, "remote_state"), 1, "{:?}", a.remote_reason());
+    a.put(b"k", b"v", 0).unwrap();
+    wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 1);
+    assert_eq!(get(&b, b"k").unwrap(), b"v");
+    let wrong = open(&format!("redis://app:nope@127.0.0.1:{}", server.port));
+    assert_eq!(counter(&wrong, "remote_state"), 2);
+}
+
+#[test]
+fn a_cluster_of_three_masters() {
+    let cluster = common::redis_server::RedisCluster::start();
+    let a = open(&cluster.url());
+    let b = open(&cluster.url());
+    assert_eq!(counter(&a, "remote_state"), 1, "{:?}", a.remote_reason());
+    assert_eq!(counter(&b, "remote_state"), 1, "{:?}", b.remote_reason());
+    // Keys spread over the three masters' slots.
+    let keys: Vec<Vec<u8>> = (0..60).map(|i| format!("p/{i}").into_bytes()).collect();
+    let pairs: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &b"v"[..])).collect();
+    a.put_many(&pairs, 0).unwrap();
+    let on_each: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|n| redis::cmd("DBSIZE").query(&mut n.client()).unwrap())
+        .collect();
+    assert!(on_each.iter().all(|&n| n > 0), "keys on every master: {on_each:?}");
+    wait_for("the invalidations", || {
+        counter(&b, "remote_invalidations_received") >= 60
+    });
+    let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+    assert!(b.get_many(&refs).iter().all(|r| r.as_deref().ok() == Some(&b"v"[..])));
+    assert_eq!(counter(&b, "remote_hits"), 60);
+    // remove_prefix finds the keys on every master.
+    a.remove_prefix(b"p/").unwrap();
+    wait_for("the prefix invalidation", || {
+        counter(&b, "remote_invalidations_received") >= 61
+    });
+    let c = open(&cluster.url());
+    assert!(c.get_many(&refs).iter().all(|r| r.is_err()));
+    // The fleet-wide lock and a clear work across slots too.
+    let loads = Arc::new(AtomicU64::new(0));
+    let l = loads.clone();
+    a.set_loader(Some(Arc::new(move |_: &[u8]| {
+        l.fetch_add(1, Ordering::SeqCst);
+        Loaded::Value {
+            value: b"loaded".to_vec(),
+            ttl_ms: 0,
+        }
+    })));
+    assert_eq!(get(&a, b"lk").unwrap(), b"loaded");
+    assert_eq!(get(&c, b"lk").unwrap(), b"loaded");
+    a.clear(false).unwrap();
+    wait_for("the clear", || get(&c, b"lk").is_err());
+    assert_eq!(counter(&a, "remote_errors"), 0);
+}

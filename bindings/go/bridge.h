@@ -49,6 +49,12 @@ typedef struct tcgo_options {
   uint64_t max_value_size;
   uint64_t segment_size;
   bool read_only;
+  /* The remote tier: remote NULL = none; ns and secret set when non-NULL
+   * (C memory); timeout when non-zero. */
+  const char *remote;
+  const uint8_t *remote_ns; size_t remote_ns_len;
+  const uint8_t *remote_secret; size_t remote_secret_len;
+  uint64_t remote_timeout_ms;
 } tcgo_options;
 
 /* What tcgo_get_fast returns: Get's hot path, so no malloc on a hit or a miss. */

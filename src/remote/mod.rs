@@ -225,6 +225,63 @@ impl Conn {
             Conn::Cluster(c) => c,
         }
     }
+
+    /// Runs `cmds` in one round trip (per node of a cluster: a cluster
+    /// pipeline sends each node its keys' commands together).
+    fn pipeline<T: redis::FromRedisValue>(&mut self, cmds: Vec<redis::Cmd>) -> RedisResult<T> {
+        match self {
+            Conn::Single(c) => {
+                let mut p = redis::pipe();
+                for cmd in cmds {
+                    p.add_command(cmd);
+                }
+                p.query(c)
+            }
+            Conn::Cluster(c) => {
+                let mut p = redis::cluster::cluster_pipe();
+                for cmd in cmds {
+                    p.add_command(cmd);
+                }
+                p.query(c)
+            }
+        }
+    }
+
+    /// Runs `f` on a connection to each master that holds keys: the one
+    /// server, or every master of the cluster (from `CLUSTER NODES`), for
+    /// commands that see one node's keys only (`SCAN`).
+    fn each_master(
+        &mut self,
+        seed: &redis::ConnectionInfo,
+        timeout: Duration,
+        mut f: impl FnMut(&mut dyn ConnectionLike) -> RedisResult<()>,
+    ) -> RedisResult<()> {
+        match self {
+            Conn::Single(c) => f(c),
+            Conn::Cluster(c) => {
+                let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(c)?;
+                for line in nodes.lines() {
+                    let fields: Vec<&str> = line.split(' ').collect();
+                    if fields.len() < 3 || !fields[2].contains("master") || fields[2].contains("fail") {
+                        continue;
+                    }
+                    // ip:port@cport[,hostname]
+                    let addr = fields[1].split('@').next().unwrap_or("");
+                    let Some((host, port)) = addr.rsplit_once(':') else {
+                        continue;
+                    };
+                    let Ok(port) = port.parse::<u16>() else { continue };
+                    let mut info = seed.clone();
+                    info.addr = redis::ConnectionAddr::Tcp(host.to_string(), port);
+                    let mut node = redis::Client::open(info)?.get_connection_with_timeout(timeout)?;
+                    node.set_read_timeout(Some(timeout))?;
+                    node.set_write_timeout(Some(timeout))?;
+                    f(&mut node)?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Counters of the remote tier (`tc_stats_get_counter` names).
@@ -443,13 +500,13 @@ impl Remote {
 
     /// Runs `f` on a pooled connection, whatever the tier's state (for the
     /// subscriber's checks). A connection that failed is dropped.
-    pub(crate) fn run_always<T>(&self, f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>) -> RedisResult<T> {
+    fn run_always<T>(&self, f: impl FnOnce(&mut Conn) -> RedisResult<T>) -> RedisResult<T> {
         let pooled = self.pool.lock().pop();
         let mut conn = match pooled {
             Some(c) => c,
             None => self.connect()?,
         };
-        let r = f(conn.like());
+        let r = f(&mut conn);
         if r.is_ok() {
             self.pool.lock().push(conn);
         }
@@ -458,7 +515,7 @@ impl Remote {
 
     /// Runs `f` if the tier is usable; a failure degrades it. `None`: not run
     /// or failed.
-    fn run<T>(&self, what: &str, f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>) -> Option<T> {
+    fn run<T>(&self, what: &str, f: impl FnOnce(&mut Conn) -> RedisResult<T>) -> Option<T> {
         if !self.usable() {
             return None;
         }
@@ -503,7 +560,7 @@ impl Remote {
     /// The key's value in the remote tier.
     pub fn get(&self, key: &[u8]) -> Fetched {
         let dk = self.data_key(key);
-        match self.run("GET", |c| redis::cmd("GET").arg(&dk).query::<Option<Vec<u8>>>(c)) {
+        match self.run("GET", |c| redis::cmd("GET").arg(&dk).query::<Option<Vec<u8>>>(c.like())) {
             Some(raw) => self.check(key, raw, self.clock.now_ms()),
             None => Fetched::Unavailable,
         }
@@ -511,11 +568,11 @@ impl Remote {
 
     /// The values of many keys in one round trip (a pipeline).
     pub fn get_many(&self, keys: &[&[u8]]) -> Vec<Fetched> {
-        let mut p = redis::pipe();
-        for k in keys {
-            p.cmd("GET").arg(self.data_key(k));
-        }
-        match self.run("GET (pipelined)", |c| p.query::<Vec<Option<Vec<u8>>>>(c)) {
+        let cmds = keys
+            .iter()
+            .map(|k| redis::cmd("GET").arg(self.data_key(k)).clone())
+            .collect();
+        match self.run("GET (pipelined)", |c| c.pipeline::<Vec<Option<Vec<u8>>>>(cmds)) {
             Some(raws) if raws.len() == keys.len() => {
                 let now = self.clock.now_ms();
                 keys.iter().zip(raws).map(|(k, raw)| self.check(k, raw, now)).collect()
@@ -591,16 +648,16 @@ impl Remote {
         if writes.is_empty() {
             return;
         }
-        let mut p = redis::pipe();
+        let mut cmds = Vec::new();
         for w in writes {
-            p.add_command(self.write_cmd(w));
+            cmds.push(self.write_cmd(w));
             if w.value.is_some() {
                 for t in &w.tags {
-                    p.cmd("SADD").arg(self.tag_key(t)).arg(&w.key[..]).ignore();
+                    cmds.push(redis::cmd("SADD").arg(self.tag_key(t)).arg(&w.key[..]).clone());
                 }
             }
         }
-        if self.run("write", |c| p.exec(c)).is_none() {
+        if self.run("write", |c| c.pipeline::<Vec<redis::Value>>(cmds)).is_none() {
             for w in writes {
                 self.remember(&w.key);
             }
@@ -620,29 +677,34 @@ impl Remote {
         }
         pattern.push(b'*');
         let msg = Message::Prefix(prefix.to_vec()).encode(self.id);
+        let seed = self.target.first().clone();
         let done = self.run("remove_prefix", |c| {
-            let mut cursor = 0u64;
-            loop {
-                let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query(c)?;
-                if !keys.is_empty() {
-                    let mut p = redis::pipe();
-                    for k in &keys {
-                        p.cmd("DEL").arg(k).ignore();
+            c.each_master(&seed, self.timeout, |node| {
+                let mut cursor = 0u64;
+                loop {
+                    let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query(node)?;
+                    // One DEL per key: in a cluster, keys of one node may
+                    // still be in different slots.
+                    if !keys.is_empty() {
+                        let mut p = redis::pipe();
+                        for k in &keys {
+                            p.cmd("DEL").arg(k).ignore();
+                        }
+                        p.exec(node)?;
                     }
-                    p.exec(c)?;
+                    cursor = next;
+                    if cursor == 0 {
+                        return Ok(());
+                    }
                 }
-                cursor = next;
-                if cursor == 0 {
-                    break;
-                }
-            }
-            redis::cmd("PUBLISH").arg(&self.channel).arg(&msg).exec(c)
+            })?;
+            redis::cmd("PUBLISH").arg(&self.channel).arg(&msg).exec(c.like())
         });
         if done.is_none() {
             self.remember_everything();
@@ -655,14 +717,14 @@ impl Remote {
         let set = self.tag_key(tag);
         let msg = Message::Tag(tag.to_vec()).encode(self.id);
         let done = self.run("remove_tag", |c| {
-            let keys: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&set).query(c)?;
-            let mut p = redis::pipe();
-            for k in &keys {
-                p.cmd("DEL").arg(self.data_key(k)).ignore();
-            }
-            p.cmd("DEL").arg(&set).ignore();
-            p.cmd("PUBLISH").arg(&self.channel).arg(&msg).ignore();
-            p.exec(c)
+            let keys: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&set).query(c.like())?;
+            let mut cmds: Vec<redis::Cmd> = keys
+                .iter()
+                .map(|k| redis::cmd("DEL").arg(self.data_key(k)).clone())
+                .collect();
+            cmds.push(redis::cmd("DEL").arg(&set).clone());
+            c.pipeline::<Vec<redis::Value>>(cmds)?;
+            redis::cmd("PUBLISH").arg(&self.channel).arg(&msg).exec(c.like())
         });
         if done.is_none() {
             self.remember_everything();
@@ -678,7 +740,7 @@ impl Remote {
     }
 
     fn bump_generation(&self) -> Option<u64> {
-        let gen = self.run("clear", |c| self.bump_generation_on(c))?;
+        let gen = self.run("clear", |c| self.bump_generation_on(c.like()))?;
         Some(gen)
     }
 
@@ -707,7 +769,7 @@ impl Remote {
                 .arg("NX")
                 .arg("PX")
                 .arg(self.lock_ms)
-                .query::<Option<String>>(c)
+                .query::<Option<String>>(c.like())
         });
         match got {
             Some(Some(_)) => Lock::Mine,
@@ -725,19 +787,18 @@ impl Remote {
                 .arg(1)
                 .arg(&lk)
                 .arg(self.id)
-                .exec(c)
+                .exec(c.like())
         });
     }
 
     /// While another process loads `key`: its value if it is there now, and
     /// whether the lock is still held (one round trip).
     pub fn poll(&self, key: &[u8]) -> (Fetched, bool) {
-        let mut p = redis::pipe();
-        p.cmd("GET")
-            .arg(self.data_key(key))
-            .cmd("EXISTS")
-            .arg(self.lock_key(key));
-        match self.run("GET", |c| p.query::<(Option<Vec<u8>>, bool)>(c)) {
+        let cmds = vec![
+            redis::cmd("GET").arg(self.data_key(key)).clone(),
+            redis::cmd("EXISTS").arg(self.lock_key(key)).clone(),
+        ];
+        match self.run("GET", |c| c.pipeline::<(Option<Vec<u8>>, bool)>(cmds)) {
             Some((raw, locked)) => {
                 let f = self.check(key, raw, self.clock.now_ms());
                 (f, locked)
@@ -752,12 +813,17 @@ impl Remote {
     /// Returns whether the namespace was cleared meanwhile by someone else
     /// (then the local tiers must drop everything).
     pub(crate) fn resync(&self) -> RedisResult<bool> {
-        self.run_always(|c| {
-            let info: String = redis::cmd("INFO").arg("server").query(c)?;
-            let run_id = info
-                .lines()
-                .find_map(|l| l.strip_prefix("run_id:"))
-                .map(|s| s.trim().to_string());
+        self.run_always(|conn| {
+            // A cluster answers INFO from any node: its run ids say nothing.
+            let run_id = match conn {
+                Conn::Single(c) => {
+                    let info: String = redis::cmd("INFO").arg("server").query(c)?;
+                    info.lines()
+                        .find_map(|l| l.strip_prefix("run_id:"))
+                        .map(|s| s.trim().to_string())
+                }
+                Conn::Cluster(_) => None,
+            };
             let restarted = {
                 let mut known = self.run_id.lock();
                 let restarted = known.is_some() && run_id.is_some() && *known != run_id;
@@ -766,13 +832,13 @@ impl Remote {
                 }
                 restarted
             };
-            let remote_gen: Option<u64> = redis::cmd("GET").arg(&self.gen_key).query(c)?;
+            let remote_gen: Option<u64> = redis::cmd("GET").arg(&self.gen_key).query(conn.like())?;
             let remote_gen = remote_gen.unwrap_or(0);
             let local_gen = self.generation.load(Ordering::Acquire);
             self.generation.store(remote_gen, Ordering::Release);
             let pending = std::mem::take(&mut *self.pending.lock());
             if restarted || pending.everything {
-                self.bump_generation_on(c)?;
+                self.bump_generation_on(conn.like())?;
             } else if !pending.keys.is_empty() {
                 let writes: Vec<Write> = pending
                     .keys
@@ -786,11 +852,8 @@ impl Remote {
                         tags: Vec::new(),
                     })
                     .collect();
-                let mut p = redis::pipe();
-                for w in &writes {
-                    p.add_command(self.write_cmd(w)).ignore();
-                }
-                if let Err(e) = p.exec(c) {
+                let cmds = writes.iter().map(|w| self.write_cmd(w)).collect();
+                if let Err(e) = conn.pipeline::<Vec<redis::Value>>(cmds) {
                     // Keep them for the next try.
                     self.pending.lock().keys.extend(pending.keys);
                     return Err(e);

@@ -106,8 +106,18 @@ fn tried(first: &FirstTry) {
 fn run(remote: &Remote, local: &Local, stop: &AtomicBool, first: &FirstTry, opened_at: u64) {
     let mut vouched_until = opened_at;
     let mut backoff = BACKOFF_MIN;
+    let nodes = remote.target().nodes();
+    let mut node = 0;
     while !stop.load(Ordering::Acquire) {
-        match session(remote, local, stop, first, vouched_until, &mut backoff) {
+        match session(
+            remote,
+            &nodes[node % nodes.len()],
+            local,
+            stop,
+            first,
+            vouched_until,
+            &mut backoff,
+        ) {
             Ended::Stopped => break,
             Ended::Lost(t) => {
                 vouched_until = t;
@@ -115,6 +125,7 @@ fn run(remote: &Remote, local: &Local, stop: &AtomicBool, first: &FirstTry, open
             }
             Ended::Failed(why) => remote.degrade(why),
         }
+        node += 1;
         tried(first);
         let mut g = remote.wake.0.lock();
         if !stop.load(Ordering::Acquire) {
@@ -129,6 +140,7 @@ fn run(remote: &Remote, local: &Local, stop: &AtomicBool, first: &FirstTry, open
 /// One subscription, from connect to its end.
 fn session(
     remote: &Remote,
+    node: &redis::ConnectionInfo,
     local: &Local,
     stop: &AtomicBool,
     first: &FirstTry,
@@ -136,7 +148,7 @@ fn session(
     backoff: &mut Duration,
 ) -> Ended {
     let fail = |what: &str, e: redis::RedisError| Ended::Failed(format!("{what}: {e}"));
-    let client = match redis::Client::open(remote.target().first().clone()) {
+    let client = match redis::Client::open(node.clone()) {
         Ok(c) => c,
         Err(e) => return fail("connect", e),
     };

@@ -23,12 +23,18 @@ pub enum Target {
 }
 
 impl Target {
-    /// The node a subscriber connects to: a message published on any node
-    /// of a cluster reaches the subscribers of every node.
+    /// The first node given (credentials and all).
     pub fn first(&self) -> &ConnectionInfo {
+        &self.nodes()[0]
+    }
+
+    /// The nodes given: a subscriber connects to one of them (a message
+    /// published on any node of a cluster reaches the subscribers of every
+    /// node), the next one when it fails.
+    pub fn nodes(&self) -> &[ConnectionInfo] {
         match self {
-            Target::Single(i) => i,
-            Target::Cluster(nodes) => &nodes[0],
+            Target::Single(i) => std::slice::from_ref(i),
+            Target::Cluster(nodes) => nodes,
         }
     }
 }

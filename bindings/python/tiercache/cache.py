@@ -132,6 +132,20 @@ class Cache(typing.MutableMapping[Any, bytes]):
         read_only: open an existing directory without changing it, for tools
             that look inside one: writes raise :class:`tiercache.InvalidArgument`,
             loaded values stay in memory, nothing is repaired.
+        remote: the URL of a shared remote tier (Redis or Valkey) between
+            disk and the loader: ``"redis://[user:password@]host[:port][/db]"``
+            or ``"redis+cluster://host:port,host:port"``.  ``None`` (default):
+            none, and nothing connects.  A bad URL raises
+            :class:`tiercache.InvalidArgument`; an unreachable server does not
+            (the cache opens with the tier degraded: ``counter("remote_state")``
+            is 2, and it keeps retrying).  See the README, "Many processes,
+            many machines".
+        remote_namespace: ``str`` or bytes, 1 to 255 bytes (default
+            ``"tiercache"``): caches of one namespace share values and
+            invalidations.
+        remote_secret: bytes (16 or more): every remote value is signed with
+            HMAC-SHA256 under it, and one without a valid signature refused.
+        remote_timeout_ms: the timeout of one remote operation (default 250).
         loader: see :meth:`set_loader`.
 
     Every method may be called from many threads at once, :meth:`close`
@@ -159,6 +173,10 @@ class Cache(typing.MutableMapping[Any, bytes]):
         max_value_size: Optional[int] = None,
         segment_size: Optional[int] = None,
         read_only: bool = False,
+        remote: Optional[str] = None,
+        remote_namespace: Optional[Value] = None,
+        remote_secret: Optional[Value] = None,
+        remote_timeout_ms: Optional[int] = None,
         loader: Optional[loaders.Loader] = None,
     ) -> None:
         # The C handle (an int address), from tc_cache_open.  tc_cache_shutdown
@@ -199,6 +217,13 @@ class Cache(typing.MutableMapping[Any, bytes]):
                 max_value_size=_u64("max_value_size", max_value_size),
                 segment_size=_u64("segment_size", segment_size),
                 read_only=read_only,
+            )
+            self._configure_remote(
+                opts,
+                remote,
+                remote_namespace,
+                remote_secret,
+                _u64("remote_timeout_ms", remote_timeout_ms),
             )
             handle = c_void_p()
             _check(lib.tc_cache_open(opts, byref(handle)))
@@ -260,6 +285,30 @@ class Cache(typing.MutableMapping[Any, bytes]):
             _check(lib.tc_options_set_segment_size(opts, segment_size))
         if read_only:
             _check(lib.tc_options_set_read_only(opts, True))
+
+    @staticmethod
+    def _configure_remote(
+        opts: int,
+        remote: Optional[str],
+        namespace: Optional[Value],
+        secret: Optional[Value],
+        timeout_ms: Optional[int],
+    ) -> None:
+        """Sets the remote tier's options that were given."""
+        if remote is not None:
+            if not isinstance(remote, str):
+                raise TypeError(f"remote must be a str URL, not {type(remote).__name__}")
+            if "\0" in remote:
+                raise ValueError("remote must not contain NUL characters")
+            _check(lib.tc_options_set_remote(opts, remote.encode("utf-8")))
+        if namespace is not None:
+            ns = to_bytes(namespace, "remote_namespace")
+            _check(lib.tc_options_set_remote_namespace(opts, ns, len(ns)))
+        if secret is not None:
+            sec = to_bytes(secret, "remote_secret")
+            _check(lib.tc_options_set_remote_secret(opts, sec, len(sec)))
+        if timeout_ms is not None:
+            _check(lib.tc_options_set_remote_timeout(opts, timeout_ms))
 
     # -- the mapping protocol ---------------------------------------------------
 

@@ -566,13 +566,16 @@ impl Remote {
         }
     }
 
-    /// The values of many keys in one round trip (a pipeline).
+    /// The values of many keys in one round trip: one MGET on one server;
+    /// in a cluster, where keys of different slots cannot share one, a GET
+    /// each, pipelined per node.
     pub fn get_many(&self, keys: &[&[u8]]) -> Vec<Fetched> {
-        let cmds = keys
-            .iter()
-            .map(|k| redis::cmd("GET").arg(self.data_key(k)).clone())
-            .collect();
-        match self.run("GET (pipelined)", |c| c.pipeline::<Vec<Option<Vec<u8>>>>(cmds)) {
+        let names: Vec<Vec<u8>> = keys.iter().map(|k| self.data_key(k)).collect();
+        let got = self.run("MGET", |c| match c {
+            Conn::Single(c) => redis::cmd("MGET").arg(&names).query::<Vec<Option<Vec<u8>>>>(c),
+            Conn::Cluster(_) => c.pipeline(names.iter().map(|n| redis::cmd("GET").arg(n).clone()).collect()),
+        });
+        match got {
             Some(raws) if raws.len() == keys.len() => {
                 let now = self.clock.now_ms();
                 keys.iter().zip(raws).map(|(k, raw)| self.check(k, raw, now)).collect()

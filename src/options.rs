@@ -123,7 +123,7 @@ pub struct Options {
     /// and invalidations.
     pub remote_namespace: Vec<u8>,
     /// With a secret, every remote value is signed (HMAC-SHA256).
-    pub remote_secret: Option<Vec<u8>>,
+    pub remote_secret: Option<crate::remote::Secret>,
     /// The timeout of one remote operation, in milliseconds.
     pub remote_timeout_ms: u64,
     /// How long a fleet-wide load lock lives, in milliseconds (not in the
@@ -210,7 +210,7 @@ impl Options {
     /// Sets the secret remote values are signed with: 16 bytes at least.
     pub fn set_remote_secret(&mut self, secret: &[u8]) -> Result<()> {
         crate::remote::check_secret(secret)?;
-        self.remote_secret = Some(secret.to_vec());
+        self.remote_secret = Some(crate::remote::Secret(secret.to_vec()));
         Ok(())
     }
 

@@ -231,7 +231,9 @@ fn batches_go_to_the_server_together() {
     let pairs: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &b"v"[..])).collect();
     a.put_many(&pairs, 0).unwrap();
     // (A value read before its own invalidation arrives is dropped again.)
-    wait_for("the invalidations", || counter(&b, "remote_invalidations_received") >= 100);
+    wait_for("the invalidations", || {
+        counter(&b, "remote_invalidations_received") >= 100
+    });
     let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
     let got = b.get_many(&refs);
     assert!(got.iter().all(|r| r.as_deref().ok() == Some(&b"v"[..])));

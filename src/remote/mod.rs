@@ -66,6 +66,16 @@ const TOMBSTONE_MS: u64 = 10 * 60 * 1000;
 /// reconnect; past that, the reconnect clears the namespace instead.
 const MAX_PENDING: usize = 100_000;
 
+/// The secret remote values are signed with; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
 /// Checks a namespace (`tc_options_set_remote_namespace`).
 pub fn check_namespace(ns: &[u8]) -> Result<()> {
     if ns.is_empty() || ns.len() > MAX_NAMESPACE_LEN {
@@ -373,7 +383,7 @@ impl Remote {
         };
         Ok(Remote {
             target: target.clone(),
-            sealer: Sealer::new(&opts.remote_namespace, opts.remote_secret.as_deref()),
+            sealer: Sealer::new(&opts.remote_namespace, opts.remote_secret.as_ref().map(|s| &s.0[..])),
             timeout,
             lock_ms: opts.remote_lock_ms.max(1),
             id,

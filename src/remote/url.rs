@@ -14,12 +14,23 @@ use redis::{ConnectionInfo, IntoConnectionInfo};
 use crate::error::{Error, Result};
 
 /// Where the remote tier lives.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Target {
     /// One server (or a proxy in front of several).
     Single(ConnectionInfo),
     /// The seed nodes of a Redis Cluster: the rest are learned from them.
     Cluster(Vec<ConnectionInfo>),
+}
+
+// Addresses only: the connection infos hold passwords.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let addrs: Vec<String> = self.nodes().iter().map(|n| n.addr.to_string()).collect();
+        match self {
+            Target::Single(_) => write!(f, "Single({})", addrs[0]),
+            Target::Cluster(_) => write!(f, "Cluster({})", addrs.join(",")),
+        }
+    }
 }
 
 impl Target {
@@ -128,5 +139,19 @@ mod tests {
             assert_eq!(e.status(), crate::error::Status::TC_INVALID_ARGUMENT);
             assert!(e.message().contains(why), "{url}: {}", e.message());
         }
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    #[test]
+    fn debug_output_has_no_password() {
+        let t = super::parse("redis+cluster://u:hunter2@a:1,b:2").unwrap();
+        let s = format!("{t:?}");
+        assert!(!s.contains("hunter2") && s.contains("a:1"), "{s}");
+        let mut o = crate::Options::new();
+        o.set_remote(Some("redis://:hunter2@h:1")).unwrap();
+        o.set_remote_secret(b"hunter2-hunter2-hunter2").unwrap();
+        assert!(!format!("{o:?}").contains("hunter2"));
     }
 }

@@ -1000,12 +1000,15 @@ enum tc_status tc_options_set_read_only(struct tc_options *opts, bool read_only)
  Sets the shared remote tier (Redis or Valkey): a NUL-terminated URL,
  `redis://[user:password@]host[:port][/db]` (or `valkey://`) for one
  server, `redis+cluster://[user:password@]host:port[,host:port…]` for the
- seed nodes of a Redis Cluster. NULL: no remote tier (the default; then
+ seed nodes of a Redis Cluster; `rediss://` and `rediss+cluster://` for
+ TLS (the server's certificate is checked against the system's roots, or
+ those in the PEM file that the environment variable `SSL_CERT_FILE`
+ names). NULL: no remote tier (the default; then
  nothing connects). The URL is checked here; the server is not contacted
  until `tc_cache_open`, where an unreachable server, or a failed AUTH,
  leaves the cache open with the remote tier degraded (counter
  "remote_state" 2), retrying in the background. See README.md, "Many
- processes, many machines". `rediss://` (TLS) is not supported yet.
+ processes, many machines".
 
  Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL, or the URL is
  not UTF-8, cannot be parsed or has an unknown scheme (`tc_last_error`

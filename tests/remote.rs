@@ -38,6 +38,22 @@ fn get(c: &Cache, k: &[u8]) -> Result<Vec<u8>, Status> {
     common::get(c, k)
 }
 
+/// A loader that answers `value(key)` (no TTL), and its count of calls.
+fn counting_loader(
+    value: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+) -> (Arc<AtomicU64>, Arc<dyn tiercache::Loader>) {
+    let loads = Arc::new(AtomicU64::new(0));
+    let l = loads.clone();
+    let loader = Arc::new(move |k: &[u8]| {
+        l.fetch_add(1, Ordering::SeqCst);
+        Loaded::Value {
+            value: value(k),
+            ttl_ms: 0,
+        }
+    });
+    (loads, loader)
+}
+
 /// The Redis key of a cache key in the test namespace.
 fn data_key(key: &[u8]) -> Vec<u8> {
     let hex: String = NS.iter().map(|b| format!("{b:02x}")).collect();
@@ -142,15 +158,8 @@ fn puts_and_loads_carry_their_ttl_to_redis() {
 
     // The loader's answer is shared: another cache does not load it again.
     let b = open(&server.url());
-    let loads = Arc::new(AtomicU64::new(0));
-    let l = loads.clone();
-    b.set_loader(Some(Arc::new(move |_: &[u8]| {
-        l.fetch_add(1, Ordering::SeqCst);
-        Loaded::Value {
-            value: b"other".to_vec(),
-            ttl_ms: 0,
-        }
-    })));
+    let (loads, loader) = counting_loader(move |_: &[u8]| b"other".to_vec());
+    b.set_loader(Some(loader));
     assert_eq!(get(&b, b"lk").unwrap(), b"loaded");
     assert_eq!(loads.load(Ordering::SeqCst), 0);
 }
@@ -315,15 +324,8 @@ fn a_dead_server_degrades_the_tier_and_it_recovers_by_itself() {
     let mut o = opts(&server.url());
     o.dir = Some(dir.path().to_path_buf());
     let a = Cache::open(&o).unwrap();
-    let loads = Arc::new(AtomicU64::new(0));
-    let l = loads.clone();
-    a.set_loader(Some(Arc::new(move |k: &[u8]| {
-        l.fetch_add(1, Ordering::SeqCst);
-        Loaded::Value {
-            value: [b"loaded:", k].concat(),
-            ttl_ms: 0,
-        }
-    })));
+    let (loads, loader) = counting_loader(move |k: &[u8]| [b"loaded:", k].concat());
+    a.set_loader(Some(loader));
     a.put(b"k", b"v", 0).unwrap();
     server.kill();
     // Every call answers from L1, L2 and the loader; none fails.
@@ -336,6 +338,7 @@ fn a_dead_server_degrades_the_tier_and_it_recovers_by_itself() {
     assert_eq!(get(&a, b"k").unwrap(), b"v");
     assert_eq!(get(&a, b"while-down").unwrap(), b"w");
     assert_eq!(get(&a, b"new").unwrap(), b"loaded:new");
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
     a.remove(b"k").unwrap();
     assert!(!a.contains(b"k").unwrap());
     server.restart();
@@ -525,17 +528,12 @@ fn fleet_child() {
     let n: Vec<usize> = spec.split(' ').map(|s| s.parse().unwrap()).collect();
     let (me, threads, keys) = (n[0], n[1], n[2]);
     let c = Arc::new(open(&url));
-    let loads = Arc::new(AtomicU64::new(0));
-    let l = loads.clone();
-    c.set_loader(Some(Arc::new(move |k: &[u8]| {
-        l.fetch_add(1, Ordering::SeqCst);
+    let (loads, loader) = counting_loader(move |k: &[u8]| {
         // Long enough for the others to miss the key meanwhile.
         std::thread::sleep(std::time::Duration::from_millis(5));
-        Loaded::Value {
-            value: [b"v:", k].concat(),
-            ttl_ms: 0,
-        }
-    })));
+        [b"v:", k].concat()
+    });
+    c.set_loader(Some(loader));
     wait_for("the go file", || std::path::Path::new(&go).exists());
     let workers: Vec<_> = (0..threads)
         .map(|t| {
@@ -568,15 +566,8 @@ fn a_crashed_loaders_lock_expires() {
         .query(&mut r)
         .unwrap();
     let a = open(&server.url());
-    let loads = Arc::new(AtomicU64::new(0));
-    let l = loads.clone();
-    a.set_loader(Some(Arc::new(move |_: &[u8]| {
-        l.fetch_add(1, Ordering::SeqCst);
-        Loaded::Value {
-            value: b"v".to_vec(),
-            ttl_ms: 0,
-        }
-    })));
+    let (loads, loader) = counting_loader(move |_: &[u8]| b"v".to_vec());
+    a.set_loader(Some(loader));
     assert_eq!(get(&a, b"k").unwrap(), b"v");
     assert_eq!(loads.load(Ordering::SeqCst), 1);
     assert_eq!(counter(&a, "remote_lock_waits"), 1);
@@ -641,18 +632,50 @@ fn a_cluster_of_three_masters() {
     let c = open(&cluster.url());
     assert!(c.get_many(&refs).iter().all(|r| r.is_err()));
     // The fleet-wide lock and a clear work across slots too.
-    let loads = Arc::new(AtomicU64::new(0));
-    let l = loads.clone();
-    a.set_loader(Some(Arc::new(move |_: &[u8]| {
-        l.fetch_add(1, Ordering::SeqCst);
-        Loaded::Value {
-            value: b"loaded".to_vec(),
-            ttl_ms: 0,
-        }
-    })));
+    let (loads, loader) = counting_loader(move |_: &[u8]| b"loaded".to_vec());
+    a.set_loader(Some(loader));
     assert_eq!(get(&a, b"lk").unwrap(), b"loaded");
     assert_eq!(get(&c, b"lk").unwrap(), b"loaded");
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
     a.clear(false).unwrap();
     wait_for("the clear", || get(&c, b"lk").is_err());
     assert_eq!(counter(&a, "remote_errors"), 0);
+}
+
+#[test]
+fn tls_with_a_certificate_made_by_the_test() {
+    let (server, ca) = RedisServer::start_tls();
+    // The client trusts the test's CA through SSL_CERT_FILE, which is read
+    // when a connection is made: set in a child process of its own, not in
+    // this one's environment shared with the other tests.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tls_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("SSL_CERT_FILE", &ca)
+        .env("TC_TLS_PORT", server.port.to_string())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("tls-ok"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The child of `tls_with_a_certificate_made_by_the_test`.
+#[test]
+#[ignore = "a child process of tls_with_a_certificate_made_by_the_test"]
+fn tls_child() {
+    let port = std::env::var("TC_TLS_PORT").unwrap();
+    let url = format!("rediss://127.0.0.1:{port}");
+    let a = open(&url);
+    let b = open(&url);
+    assert_eq!(counter(&a, "remote_state"), 1, "{:?}", a.remote_reason());
+    a.put(b"k", b"over tls", 0).unwrap();
+    wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 1);
+    assert_eq!(get(&b, b"k").unwrap(), b"over tls");
+    // Plain text to a TLS port: the cache opens, degraded, with the reason.
+    let plain = open(&format!("redis://127.0.0.1:{port}"));
+    assert_eq!(counter(&plain, "remote_state"), 2);
+    println!("tls-ok");
 }

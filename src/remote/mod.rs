@@ -225,7 +225,8 @@ return 0
 /// A live connection to the server or the cluster.
 enum Conn {
     Single(redis::Connection),
-    Cluster(redis::cluster::ClusterConnection),
+    // Boxed: a cluster connection is several times a single one's size.
+    Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
 impl Conn {
@@ -282,7 +283,17 @@ impl Conn {
                     };
                     let Ok(port) = port.parse::<u16>() else { continue };
                     let mut info = seed.clone();
-                    info.addr = redis::ConnectionAddr::Tcp(host.to_string(), port);
+                    info.addr = match &seed.addr {
+                        redis::ConnectionAddr::TcpTls {
+                            insecure, tls_params, ..
+                        } => redis::ConnectionAddr::TcpTls {
+                            host: host.to_string(),
+                            port,
+                            insecure: *insecure,
+                            tls_params: tls_params.clone(),
+                        },
+                        _ => redis::ConnectionAddr::Tcp(host.to_string(), port),
+                    };
                     let mut node = redis::Client::open(info)?.get_connection_with_timeout(timeout)?;
                     node.set_read_timeout(Some(timeout))?;
                     node.set_write_timeout(Some(timeout))?;
@@ -496,7 +507,7 @@ impl Remote {
         match (&self.target, &self.cluster) {
             (_, Some(cluster)) => {
                 let c = cluster.get_connection()?;
-                Ok(Conn::Cluster(c))
+                Ok(Conn::Cluster(Box::new(c)))
             }
             (Target::Single(info), None) => {
                 let c = redis::Client::open(info.clone())?.get_connection_with_timeout(self.timeout)?;

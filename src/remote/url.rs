@@ -5,7 +5,8 @@
 //! forms (README.md, "Many processes, many machines"):
 //!
 //! - `redis://[user:password@]host[:port][/db]` (and `valkey://`),
-//! - `rediss://…` for TLS,
+//! - `rediss://…` for TLS (rustls; the server's certificate is checked
+//!   against the system's roots, or those of the file `SSL_CERT_FILE` names),
 //! - `redis+cluster://[user:password@]host:port[,host:port…]` (and
 //!   `rediss+cluster://`): the seed nodes of a Redis Cluster.
 
@@ -68,11 +69,6 @@ pub fn parse(url: &str) -> Result<Target> {
             )))
         }
     };
-    if matches!(base, "rediss" | "valkeys") {
-        return Err(bad(&format!(
-            "{scheme}:// needs TLS, which this version of tiercache does not support yet"
-        )));
-    }
     if !cluster {
         return Ok(Target::Single(node(url)?));
     }

@@ -31,6 +31,8 @@ pub struct RedisServer {
     pub port: u16,
     dir: tempfile::TempDir,
     extra: Vec<String>,
+    /// Serves TLS only (`start_tls`).
+    tls: bool,
 }
 
 impl RedisServer {
@@ -45,14 +47,109 @@ impl RedisServer {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls: false,
         };
         s.spawn();
         s
     }
 
+    /// A server that speaks TLS only, with a certificate for 127.0.0.1
+    /// signed by a CA that this makes with openssl; returns the CA's file
+    /// (PEM) for the client to trust.
+    pub fn start_tls() -> (RedisServer, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("openssl (scripts/deps.sh installs it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=tiercache test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        let path = |f: &str| d.join(f).to_str().unwrap().to_string();
+        let port = free_port();
+        let extra = vec![
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            path("server.crt"),
+            "--tls-key-file".into(),
+            path("server.key"),
+            "--tls-ca-cert-file".into(),
+            path("ca.crt"),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        let mut s = RedisServer {
+            child: None,
+            port,
+            dir,
+            extra,
+            tls: true,
+        };
+        s.spawn();
+        let ca = s.dir.path().join("ca.crt");
+        (s, ca)
+    }
+
     fn spawn(&mut self) {
+        let port_arg = if self.tls {
+            "0".to_string()
+        } else {
+            self.port.to_string()
+        };
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &port_arg, "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
             .arg("--dir")
             .arg(self.dir.path())
@@ -63,6 +160,13 @@ impl RedisServer {
             .expect("start redis-server (scripts/deps.sh installs it: apt-get install redis-server)");
         self.child = Some(child);
         let port = self.port;
+        if self.tls {
+            // (A TLS server cannot be pinged in plain text.)
+            wait_for("redis-server to accept TLS connections", || {
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            return;
+        }
         wait_for("redis-server to accept connections", || {
             TcpStream::connect(("127.0.0.1", port))
                 .and_then(|mut s| {

@@ -686,3 +686,21 @@ fn tls_child() {
     assert_eq!(counter(&plain, "remote_state"), 2);
     println!("tls-ok");
 }
+
+#[test]
+fn a_value_larger_than_the_server_accepts_stays_local_and_is_counted() {
+    let server = RedisServer::start_with(&["--proto-max-bulk-len", "1mb"]);
+    let a = open(&server.url());
+    let b = open(&server.url());
+    a.put(b"big", b"small first", 0).unwrap();
+    wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 1);
+    assert_eq!(get(&b, b"big").unwrap(), b"small first");
+    let big = vec![1u8; 2 << 20];
+    a.put(b"big", &big, 0).unwrap();
+    assert_eq!(get(&a, b"big").unwrap(), big, "kept locally");
+    assert_eq!(counter(&a, "remote_too_large"), 1);
+    assert_eq!(counter(&a, "remote_state"), 1, "{:?}", a.remote_reason());
+    // Not the old value elsewhere: the key is removed remotely.
+    wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 2);
+    assert_eq!(get(&b, b"big"), Err(Status::TC_NOT_FOUND));
+}

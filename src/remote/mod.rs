@@ -56,9 +56,11 @@ pub const DEFAULT_NAMESPACE: &[u8] = b"tiercache";
 pub const MAX_NAMESPACE_LEN: usize = 255;
 /// The shortest secret accepted.
 pub const MIN_SECRET_LEN: usize = 16;
-/// The largest frame written: Redis refuses a bulk string over its
-/// `proto-max-bulk-len`, 512 MiB by default. A larger value stays local.
-pub const MAX_FRAME_LEN: usize = 512 << 20;
+/// The largest frame written unless the server says otherwise: Redis
+/// refuses a bulk string over its `proto-max-bulk-len`, 512 MiB by default
+/// (read from the server at each resync when it lets us). A larger value
+/// stays local, and its key is removed remotely.
+pub const MAX_FRAME_LEN: u64 = 512 << 20;
 /// How long a tombstone stays in Redis: longer than any write of the key
 /// that it must win against can be in flight.
 const TOMBSTONE_MS: u64 = 10 * 60 * 1000;
@@ -347,6 +349,8 @@ pub struct Remote {
     failed: AtomicBool,
     /// The namespace generation as this process last learned it.
     generation: AtomicU64,
+    /// The largest frame the server accepts (`proto-max-bulk-len`).
+    max_frame: AtomicU64,
     /// The last version handed out (`next_version`).
     last_version: AtomicU64,
     pending: Mutex<Pending>,
@@ -408,6 +412,7 @@ impl Remote {
             failed: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             last_version: AtomicU64::new(0),
+            max_frame: AtomicU64::new(MAX_FRAME_LEN),
             pending: Mutex::new(Pending::default()),
             run_id: Mutex::new(None),
             wake: (Mutex::new(false), Condvar::new()),
@@ -647,7 +652,8 @@ impl Remote {
             w.expires_at.saturating_sub(now).max(1)
         };
         let mut raw = self.sealer.encode(&w.key, &frame);
-        if raw.len() > MAX_FRAME_LEN {
+        // Room for the command around the frame.
+        if raw.len() as u64 + 1024 > self.max_frame.load(Ordering::Relaxed) {
             Counters::bump(&self.counters.too_large);
             frame.value = None;
             frame.meta = Meta::default();
@@ -856,6 +862,17 @@ impl Remote {
                 }
                 restarted
             };
+            // The server's limit on one argument, if it lets us read it (an
+            // ACL user may not: then Redis's default).
+            if let Ok(v) = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("proto-max-bulk-len")
+                .query::<Vec<String>>(conn.like())
+            {
+                if let Some(n) = v.get(1).and_then(|n| n.parse::<u64>().ok()) {
+                    self.max_frame.store(n, Ordering::Relaxed);
+                }
+            }
             let remote_gen: Option<u64> = redis::cmd("GET").arg(&self.gen_key).query(conn.like())?;
             let remote_gen = remote_gen.unwrap_or(0);
             let local_gen = self.generation.load(Ordering::Acquire);

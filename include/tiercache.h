@@ -1099,6 +1099,77 @@ enum tc_status tc_options_set_segment_size(struct tc_options *opts, uint64_t max
 enum tc_status tc_options_set_read_only(struct tc_options *opts, bool read_only);
 
 /*
+ Sets the shared remote tier (Redis or Valkey): a NUL-terminated URL,
+ `redis://[user:password@]host[:port][/db]` (or `valkey://`) for one
+ server, `redis+cluster://[user:password@]host:port[,host:port…]` for the
+ seed nodes of a Redis Cluster; `rediss://` and `rediss+cluster://` for
+ TLS (the server's certificate is checked against the system's roots, or
+ those in the PEM file that the environment variable `SSL_CERT_FILE`
+ names). NULL: no remote tier (the default; then
+ nothing connects). The URL is checked here; the server is not contacted
+ until `tc_cache_open`, where an unreachable server, or a failed AUTH,
+ leaves the cache open with the remote tier degraded (counter
+ "remote_state" 2), retrying in the background. See README.md, "Many
+ processes, many machines".
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL, or the URL is
+ not UTF-8, cannot be parsed or has an unknown scheme (`tc_last_error`
+ says why).
+
+ # Safety
+ `opts` is NULL or a live options object; `url` is NULL or a
+ NUL-terminated string.
+ */
+enum tc_status tc_options_set_remote(struct tc_options *opts, const char *url);
+
+/*
+ Sets the namespace of the remote tier (1 to 255 bytes, copied; default
+ "tiercache"): caches with the same server and namespace share values and
+ invalidations; other namespaces are invisible to them.
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` or `ns` is NULL or the
+ length is 0 or over 255.
+
+ # Safety
+ `opts` is NULL or a live options object; `ns` is NULL or valid for
+ `ns_len` bytes.
+ */
+enum tc_status tc_options_set_remote_namespace(struct tc_options *opts,
+                                               const uint8_t *ns,
+                                               size_t ns_len);
+
+/*
+ Sets the secret (16 bytes or more, copied) with which every value in the
+ remote tier is signed (HMAC-SHA256): a value without a valid signature
+ under this secret is refused and counted in "remote_errors". Every cache
+ of a namespace must use the same secret.
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` or `secret` is NULL or
+ the secret is shorter than 16 bytes.
+
+ # Safety
+ `opts` is NULL or a live options object; `secret` is NULL or valid for
+ `len` bytes.
+ */
+enum tc_status tc_options_set_remote_secret(struct tc_options *opts,
+                                            const uint8_t *secret,
+                                            size_t len);
+
+/*
+ Sets the timeout of one remote operation, in milliseconds (default 250,
+ 1 to 3600000). While the server is down or slow, a call on the cache
+ waits for the remote tier at most about this long (twice with a
+ connect), then goes on without it.
+
+ Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL or the timeout
+ is out of range.
+
+ # Safety
+ `opts` is NULL or a live options object.
+ */
+enum tc_status tc_options_set_remote_timeout(struct tc_options *opts, uint64_t timeout_ms);
+
+/*
  Looks `key` up exactly as `tc_get` does (L1, then L2 with promotion, then
  the loader; the same consistency: see docs/CONSISTENCY.md), but hands out
  the value without copying it: memory's own copy of it, or, for a disk hit

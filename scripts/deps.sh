@@ -20,6 +20,10 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if ! python3 -c 'import test.mapping_tests' >/dev/null 2>&1; then
   need_apt+=("libpython$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')-testsuite")
 fi
+# redis-server: the remote tier's tests start their own (tests/remote.rs);
+# openssl makes the certificates of its TLS test.
+have redis-server || need_apt+=(redis-server)
+have openssl || need_apt+=(openssl)
 # abidw/abidiff: the ABI baseline check (abi/README.md).
 have abidw && have abidiff || need_apt+=(abigail-tools)
 

@@ -24,6 +24,8 @@ use crate::log::{Found, KeyHasher, Log, LogConfig, Ticket};
 use crate::memory::{Entry, Evicted, Lookup, Memory, Shard, ShardGuard, Validity};
 use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
+use crate::remote::subscriber::Subscriber;
+use crate::remote::{Fetched, Lock, Remote, Write, REMOTE_NONE};
 use crate::stats::{Counters, Stats, L2_DEGRADED, L2_NONE, L2_OK};
 use crate::sync::RwLock;
 use crate::value::Value;
@@ -32,7 +34,9 @@ pub struct Cache {
     /// How keys are hashed, in memory and on disk: keyed when L2 is
     /// encrypted, so no hash on disk says anything of a key.
     hasher: KeyHasher,
-    memory: Memory,
+    /// Shared with the remote tier's subscriber, which drops what other
+    /// processes invalidate (`invalidate::Local`).
+    memory: Arc<Memory>,
     log: Option<Arc<Log>>,
     loader: RwLock<Option<Arc<dyn Loader>>>,
     counters: Arc<Counters>,
@@ -42,6 +46,9 @@ pub struct Cache {
     /// Opened read-only: writes are refused, loaded values stay in memory.
     read_only: bool,
     maintenance: Option<Maintenance>,
+    /// The shared remote tier, if one is configured, and its thread.
+    remote: Option<Arc<Remote>>,
+    subscriber: Option<Subscriber>,
     clock: Clock,
     closed: bool,
 }
@@ -54,7 +61,7 @@ pub struct EntryInfo {
     pub expires_at: u64,
     /// When the put or load that wrote the value happened, ms since the epoch.
     pub written_at: u64,
-    /// The tier that holds it: 1 memory, 2 disk.
+    /// The tier that holds it: 1 memory, 2 disk, 3 remote.
     pub tier: u32,
     pub tag_count: u32,
 }
@@ -208,6 +215,30 @@ fn segment_bytes(opts: &Options) -> u64 {
     }
 }
 
+/// The remote tier's answer for a key of a batch, read before the get that
+/// uses it (`Cache::get_many`), with the write counter of the key's shard
+/// just before the read: if the counter moved by the get's miss, a write (or
+/// an invalidation) may have come after the read, and the answer is dropped.
+struct Prefetched {
+    seq: u64,
+    fetched: Fetched,
+}
+
+/// What a get knew when it missed L1, for the load it leads.
+struct Seen {
+    /// L1 had an entry that can no longer be served: L2 is not read.
+    l1_said_gone: bool,
+    /// The remote tier's answer, read by a batch before the miss.
+    pre: Option<Prefetched>,
+}
+
+/// A remote value as an L1 entry (clean), and the value.
+fn remote_entry(f: crate::remote::frame::Frame) -> (Entry, Arc<[u8]>) {
+    let value: Arc<[u8]> = Arc::from(f.value.unwrap_or_default());
+    let meta = (!f.meta.is_empty()).then(|| Arc::new(f.meta));
+    (Entry::new(value.clone(), f.expires_at, f.written_at, meta), value)
+}
+
 fn check_key(key: &[u8]) -> Result<()> {
     if key.is_empty() {
         return Err(Error::invalid("key: must be at least 1 byte long"));
@@ -256,9 +287,27 @@ impl Cache {
                 .then(|| Duration::from_millis(opts.sync_interval_ms.max(1)));
             Maintenance::start(log.clone(), every)
         });
+        let hasher = log.as_ref().map(|l| l.hasher()).unwrap_or_default();
+        let memory = Arc::new(Memory::new(opts.l1_max_entries, opts.l1_max_bytes, l1));
+        let (remote, subscriber) = match &opts.remote {
+            None => (None, None),
+            Some(target) => {
+                let remote = Arc::new(Remote::new(target, opts)?);
+                let local = crate::invalidate::Local {
+                    hasher,
+                    memory: memory.clone(),
+                    // A read-only open never changes its directory: what
+                    // other processes invalidate leaves only its memory.
+                    log: log.clone().filter(|_| !opts.read_only),
+                    clock: opts.clock.clone(),
+                };
+                let sub = Subscriber::start(remote.clone(), local, opts.clock.now_ms());
+                (Some(remote), Some(sub))
+            }
+        };
         Ok(Cache {
-            hasher: log.as_ref().map(|l| l.hasher()).unwrap_or_default(),
-            memory: Memory::new(opts.l1_max_entries, opts.l1_max_bytes, l1),
+            hasher,
+            memory,
             log,
             loader: RwLock::new(None),
             counters,
@@ -267,6 +316,8 @@ impl Cache {
             max_value_len: opts.max_value_len,
             read_only: opts.read_only,
             maintenance,
+            remote,
+            subscriber,
             clock: opts.clock.clone(),
             closed: false,
         })
@@ -298,7 +349,7 @@ impl Cache {
     /// The value of `key`: from L1, else L2 (promoted into L1), else the
     /// loader (stored in both). `TC_NOT_FOUND` if none has it.
     pub fn get(&self, key: &[u8]) -> Result<Arc<[u8]>> {
-        self.get_with(key, None).map(|v| v.to_arc())
+        self.get_with(key, None, None).map(|v| v.to_arc())
     }
 
     /// `get`, without copying the value: L1's own value, or (for an L2 hit
@@ -306,28 +357,69 @@ impl Cache {
     /// mapped for as long as the `Value` lives. The same tiers, promotion,
     /// loader and consistency as `get`.
     pub fn get_value(&self, key: &[u8]) -> Result<Value> {
-        self.get_with(key, None)
+        self.get_with(key, None, None)
     }
 
     /// `get`, with `loader` asked on a miss instead of the cache's own. The
     /// single flight is the same: a get of the key with either loader that
     /// misses meanwhile waits for this answer.
     pub fn get_or_load(&self, key: &[u8], loader: Arc<dyn Loader>) -> Result<Arc<[u8]>> {
-        self.get_with(key, Some(loader)).map(|v| v.to_arc())
+        self.get_with(key, Some(loader), None).map(|v| v.to_arc())
     }
 
-    fn get_with(&self, key: &[u8], loader: Option<Arc<dyn Loader>>) -> Result<Value> {
+    /// Gets many keys: as many `get`s, except that the remote tier is asked
+    /// for every key that misses L1 and L2 in one round trip.
+    pub fn get_many(&self, keys: &[&[u8]]) -> Vec<Result<Value>> {
+        let Some(remote) = self.remote.as_ref().filter(|_| keys.len() > 1) else {
+            return keys.iter().map(|k| self.get_value(k)).collect();
+        };
+        let now = Now::new(&self.clock);
+        // The shard's write counter before each look: the remote answer is
+        // used only if no write of the shard came since (see `Prefetched`).
+        let mut wanted = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            if check_key(k).is_err() {
+                continue;
+            }
+            let h = self.hasher.hash(k);
+            let seq = {
+                let shard = self.memory.lock(h);
+                if shard.peek_live(k, &now) == Some(true) {
+                    continue;
+                }
+                shard.seq()
+            };
+            if !self.on_disk(k, h, &now) {
+                wanted.push((i, seq));
+            }
+        }
+        let fetched = remote.get_many(&wanted.iter().map(|&(i, _)| keys[i]).collect::<Vec<_>>());
+        let mut pre: Vec<Option<Prefetched>> = keys.iter().map(|_| None).collect();
+        for ((i, seq), f) in wanted.into_iter().zip(fetched) {
+            pre[i] = Some(Prefetched { seq, fetched: f });
+        }
+        keys.iter().zip(pre).map(|(k, p)| self.get_with(k, None, p)).collect()
+    }
+
+    fn get_with(&self, key: &[u8], loader: Option<Arc<dyn Loader>>, pre: Option<Prefetched>) -> Result<Value> {
         check_key(key)?;
         let h = self.hasher.hash(key);
         let now = Now::new(&self.clock);
-        let r = self.get_hashed(key, h, &now, loader);
+        let r = self.get_hashed(key, h, &now, loader, pre);
         if r.is_err() {
             self.counters.misses.bump();
         }
         r
     }
 
-    fn get_hashed(&self, key: &[u8], h: u64, now: &Now, loader: Option<Arc<dyn Loader>>) -> Result<Value> {
+    fn get_hashed(
+        &self,
+        key: &[u8],
+        h: u64,
+        now: &Now,
+        loader: Option<Arc<dyn Loader>>,
+        mut pre: Option<Prefetched>,
+    ) -> Result<Value> {
         // A hit the policy can count under the shard's shared lock (S3-FIFO)
         // needs nothing else; anything else takes the exclusive path below.
         if let Some(v) = self.memory.shared_hit(h, key, now) {
@@ -367,6 +459,11 @@ impl Cache {
                     }
                     Lookup::Miss => false,
                 };
+                // A prefetched remote answer stands only if no write of the
+                // shard came between its look and this miss.
+                if pre.as_ref().is_some_and(|p| p.seq != shard.seq()) {
+                    pre = None;
+                }
                 let miss = match loader.clone().or_else(|| self.loader.read().clone()) {
                     None => Miss::Plain(shard.seq()),
                     Some(loader) => Miss::Load(shard.join(key), loader),
@@ -374,8 +471,7 @@ impl Cache {
                 (miss, gone)
             };
             let answer = match miss {
-                Miss::Plain(_) if gone => Err(Error::not_found()),
-                Miss::Plain(seq) => match self.get_l2(key, h, now) {
+                Miss::Plain(seq) => match if gone { None } else { self.get_l2(key, h, now) } {
                     Some(found) => {
                         let mut shard = self.memory.lock(h);
                         // Hand out L1's copy if it took one: then no value
@@ -385,7 +481,17 @@ impl Cache {
                             _ => Ok(found.value),
                         }
                     }
-                    None => Err(Error::not_found()),
+                    None => match self.remote_get(key, pre.take()) {
+                        Fetched::Hit(f) => {
+                            let (entry, value) = remote_entry(f);
+                            let mut shard = self.memory.lock(h);
+                            if shard.seq() == seq {
+                                let _ = self.store(&mut shard, key, h, entry);
+                            }
+                            Ok(Value::Heap(value))
+                        }
+                        _ => Err(Error::not_found()),
+                    },
                 },
                 // A thread that leads a load must not wait for another's: two
                 // loaders that need each other's keys would wait for ever. It
@@ -402,7 +508,11 @@ impl Cache {
                 )),
                 Miss::Load(Join::Leader(f), loader) => {
                     led.flights.push(f.clone());
-                    match self.lead(key, h, now, &f, &*loader, gone) {
+                    let seen = Seen {
+                        l1_said_gone: gone,
+                        pre: pre.take(),
+                    };
+                    match self.lead(key, h, now, &f, &*loader, seen) {
                         Some(answer) => answer.map(Value::Heap),
                         // A write of the key came between the miss and the
                         // leader's look at L2: miss again.
@@ -464,10 +574,14 @@ impl Cache {
         now: &Now,
         flight: &Arc<Flight>,
         loader: &dyn Loader,
-        l1_said_gone: bool,
+        seen: Seen,
     ) -> Option<Result<Arc<[u8]>>> {
         let _leading = Leading::begin();
-        let from_l2 = if l1_said_gone { None } else { self.get_l2(key, h, now) };
+        let from_l2 = if seen.l1_said_gone {
+            None
+        } else {
+            self.get_l2(key, h, now)
+        };
         Some(match from_l2 {
             Some(found) => {
                 let mut shard = self.memory.lock(h);
@@ -478,9 +592,122 @@ impl Cache {
                 if !self.memory.lock(h).still_loading(key, flight) {
                     return None;
                 }
+                if let Some(answer) = self.lead_remote(key, h, flight, loader, seen.pre) {
+                    return Some(answer);
+                }
                 self.call_loader(key, h, flight, loader)
             }
         })
+    }
+
+    /// The remote tier's answer to a load: a value another process put or
+    /// loaded, or, with the fleet-wide lock, this process's own load (the
+    /// others wait for its value). `None`: no remote tier, or it is
+    /// unavailable, or the wait for another process's load ran out: load
+    /// locally.
+    fn lead_remote(
+        &self,
+        key: &[u8],
+        h: u64,
+        flight: &Arc<Flight>,
+        loader: &dyn Loader,
+        pre: Option<Prefetched>,
+    ) -> Option<Result<Arc<[u8]>>> {
+        let remote = self.remote.as_ref()?;
+        match self.remote_get(key, pre) {
+            Fetched::Hit(f) => return Some(self.land_remote(key, h, flight, f)),
+            Fetched::Unavailable => return None,
+            Fetched::Miss => {}
+        }
+        let deadline = std::time::Instant::now() + Duration::from_millis(remote.lock_ms());
+        loop {
+            match remote.lock(key) {
+                Lock::Mine => {
+                    // The lock may be free because another process just
+                    // loaded the key, wrote its value and let go.
+                    if let Fetched::Hit(f) = remote.get(key) {
+                        remote.unlock(key);
+                        return Some(self.land_remote(key, h, flight, f));
+                    }
+                    let answer = self.call_loader(key, h, flight, loader);
+                    remote.unlock(key);
+                    return Some(answer);
+                }
+                Lock::Unavailable => return None,
+                Lock::Busy => Counters::bump(&remote.counters.lock_waits),
+            }
+            // Another process is loading the key: wait for its value, with
+            // a bound (its lock expires if it crashed).
+            let mut pause = Duration::from_millis(1);
+            loop {
+                if std::time::Instant::now() >= deadline {
+                    return None;
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+                match remote.poll(key) {
+                    (Fetched::Hit(f), _) => return Some(self.land_remote(key, h, flight, f)),
+                    (Fetched::Unavailable, _) => return None,
+                    (Fetched::Miss, true) => {}
+                    // Released without a value (not found, failed, or not
+                    // stored): take the lock and load here.
+                    (Fetched::Miss, false) => break,
+                }
+            }
+        }
+    }
+
+    /// Stores a value read from the remote tier if `flight` is still
+    /// registered (no write of the key since the miss), as a loader's answer
+    /// would be, and returns it either way.
+    fn land_remote(
+        &self,
+        key: &[u8],
+        h: u64,
+        flight: &Arc<Flight>,
+        f: crate::remote::frame::Frame,
+    ) -> Result<Arc<[u8]>> {
+        let (entry, value) = remote_entry(f);
+        let mut shard = self.memory.lock(h);
+        if shard.land(key, flight) {
+            let _ = self.store(&mut shard, key, h, entry);
+        }
+        Ok(value)
+    }
+
+    /// The remote tier's answer for `key`: the prefetched one if given.
+    fn remote_get(&self, key: &[u8], pre: Option<Prefetched>) -> Fetched {
+        match (&self.remote, pre) {
+            (None, _) => Fetched::Unavailable,
+            (Some(_), Some(p)) => p.fetched,
+            (Some(r), None) => r.get(key),
+        }
+    }
+
+    /// The remote write of what was just stored under `key`, prepared under
+    /// its shard lock (the version orders it after the key's earlier
+    /// writes). A value with a file dependency is local to this machine:
+    /// remotely, the key is removed instead.
+    fn remote_write(&self, key: &[u8], entry: Option<&Entry>) -> Option<Write> {
+        let remote = self.remote.as_ref()?;
+        let shared = entry.filter(|e| e.meta.as_ref().is_none_or(|m| m.dependency.is_none()));
+        Some(Write {
+            key: key.into(),
+            version: remote.next_version(),
+            expires_at: shared.map_or(0, |e| e.expires_at),
+            written_at: shared.map_or(0, |e| e.written_at),
+            value: shared.map(|e| e.value.clone()),
+            tags: shared
+                .and_then(|e| e.meta.as_ref())
+                .map_or_else(Vec::new, |m| m.tags.clone()),
+        })
+    }
+
+    /// Sends remote writes (one round trip), with no lock held.
+    fn send(&self, writes: &[Write]) {
+        if let Some(remote) = &self.remote {
+            remote.write(writes);
+        }
     }
 
     /// Calls the loader with no lock held and stores its answer if the
@@ -512,9 +739,12 @@ impl Cache {
         let mut shard = self.memory.lock(h);
         if shard.land(key, flight) {
             // A failure to store is counted; the caller still gets the value.
-            let ticket = self.store(&mut shard, key, h, Entry::new(v, expires_at, now, meta));
+            let entry = Entry::new(v, expires_at, now, meta);
+            let write = self.remote_write(key, Some(&entry));
+            let ticket = self.store(&mut shard, key, h, entry);
             drop(shard);
             let _ = self.wait_durable(ticket);
+            self.send(write.as_slice());
         }
         outcome
     }
@@ -546,6 +776,37 @@ impl Cache {
 
     /// `put`, with tags and a file dependency (`meta`, already checked).
     pub fn put_with(&self, key: &[u8], value: &[u8], ttl_ms: u64, meta: Meta) -> Result<()> {
+        let (r, write) = self.put_local(key, value, ttl_ms, meta);
+        self.send(write.as_slice());
+        r
+    }
+
+    /// Puts many pairs, in order, stopping at the first failure (the pairs
+    /// before it stay); the remote tier gets them all in one round trip.
+    pub fn put_many(&self, pairs: &[(&[u8], &[u8])], ttl_ms: u64) -> std::result::Result<(), (usize, Error)> {
+        let mut writes = Vec::new();
+        let mut result = Ok(());
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            let (r, w) = self.put_local(k, v, ttl_ms, Meta::default());
+            writes.extend(w);
+            if let Err(e) = r {
+                result = Err((i, e));
+                break;
+            }
+        }
+        self.send(&writes);
+        result
+    }
+
+    /// The local half of a put, and the remote write to send after it.
+    fn put_local(&self, key: &[u8], value: &[u8], ttl_ms: u64, meta: Meta) -> (Result<()>, Option<Write>) {
+        match self.put_inner(key, value, ttl_ms, meta) {
+            Ok((r, w)) => (r, w),
+            Err(e) => (Err(e), None),
+        }
+    }
+
+    fn put_inner(&self, key: &[u8], value: &[u8], ttl_ms: u64, meta: Meta) -> Result<(Result<()>, Option<Write>)> {
         self.writable()?;
         check_key(key)?;
         self.check_value(value)?;
@@ -555,9 +816,18 @@ impl Cache {
         let meta = (!meta.is_empty()).then(|| Arc::new(meta));
         let mut shard = self.memory.lock(h);
         shard.wrote(key);
-        let ticket = self.store(&mut shard, key, h, Entry::new(Arc::from(value), expires_at, now, meta));
+        let entry = Entry::new(Arc::from(value), expires_at, now, meta);
+        let mut write = self.remote_write(key, Some(&entry));
+        let ticket = self.store(&mut shard, key, h, entry);
         drop(shard);
-        self.wait_durable(ticket)
+        let r = self.wait_durable(ticket);
+        if r.is_err() {
+            // Not kept here: not kept remotely either (no older value stays).
+            if let Some(w) = &mut write {
+                w.value = None;
+            }
+        }
+        Ok((r, write))
     }
 
     /// Gives `key`'s value a new expiry: `ttl_ms` from now, or never if 0.
@@ -586,9 +856,13 @@ impl Cache {
             return Err(Error::not_found());
         };
         shard.wrote(key);
-        let ticket = self.store(&mut shard, key, h, Entry::new(value, expires_at, written_at, meta));
+        let entry = Entry::new(value, expires_at, written_at, meta);
+        let write = self.remote_write(key, Some(&entry));
+        let ticket = self.store(&mut shard, key, h, entry);
         drop(shard);
-        self.wait_durable(ticket)
+        let r = self.wait_durable(ticket);
+        self.send(write.as_slice());
+        r
     }
 
     /// What the cache knows of `key`: no loader, no promotion, no recency.
@@ -609,12 +883,23 @@ impl Cache {
                 tag_count: e.meta.as_ref().map_or(0, |m| m.tags.len() as u32),
             });
         }
-        let i = self
+        let Some(i) = self
             .log
             .as_ref()
             .and_then(|l| l.info(key, h, &now))
             .filter(|i| i.meta.as_ref().is_none_or(Meta::valid))
-            .ok_or_else(Error::not_found)?;
+        else {
+            return match self.remote_get(key, None) {
+                Fetched::Hit(f) => Ok(EntryInfo {
+                    value_len: f.value.as_ref().map_or(0, |v| v.len() as u64),
+                    expires_at: f.expires_at,
+                    written_at: f.written_at,
+                    tier: 3,
+                    tag_count: f.meta.tags.len() as u32,
+                }),
+                _ => Err(Error::not_found()),
+            };
+        };
         Ok(EntryInfo {
             value_len: i.value_len,
             expires_at: i.expires_at,
@@ -756,7 +1041,11 @@ impl Cache {
         } else {
             shard.hid();
         }
+        // Remotely the key goes whether or not this process had a value:
+        // another process may have put one.
+        let write = self.remote_write(key, None);
         drop(shard);
+        self.send(write.as_slice());
         // Durable as the sync policy says before it returns, like a put.
         if let (Some(log), Some(pos)) = (&self.log, ticket) {
             let _ = log.wait_durable(Some(pos));
@@ -794,11 +1083,15 @@ impl Cache {
     /// of a key: it holds every shard's lock throughout.
     pub fn remove_prefix(&self, prefix: &[u8]) -> Result<u64> {
         self.writable()?;
-        self.remove_all(
+        let n = self.remove_all(
             |k| k.starts_with(prefix),
             |k, _| k.starts_with(prefix),
             |log, now| log.remove_prefix(prefix, now),
-        )
+        )?;
+        if let Some(remote) = &self.remote {
+            remote.remove_prefix(prefix);
+        }
+        Ok(n)
     }
 
     /// Removes every entry carrying `tag` from every tier; returns how many
@@ -806,14 +1099,18 @@ impl Cache {
     pub fn remove_tag(&self, tag: &[u8]) -> Result<u64> {
         self.writable()?;
         crate::meta::check_tag(tag)?;
-        self.remove_all(
+        let n = self.remove_all(
             // A load in flight is of a key with no value in memory;
             // cancelling those that have one on disk is all a removal needs
             // (see `removing`), whatever their tags.
             |_| true,
             |_, e| e.meta.as_ref().is_some_and(|m| m.has_tag(tag)),
             |log, now| log.remove_tag(tag, now),
-        )
+        )?;
+        if let Some(remote) = &self.remote {
+            remote.remove_tag(tag);
+        }
+        Ok(n)
     }
 
     /// A removal of many keys, with every shard locked throughout: cancels
@@ -884,6 +1181,10 @@ impl Cache {
             }
             for shard in shards.iter_mut() {
                 shard.clear();
+            }
+            drop(shards);
+            if let Some(remote) = &self.remote {
+                remote.clear();
             }
             return Ok(());
         }
@@ -1033,8 +1334,35 @@ impl Cache {
             "tag_index_tags" => self.log.as_ref().map_or(0, |l| l.tag_sizes().0),
             "tag_index_entries" => self.log.as_ref().map_or(0, |l| l.tag_sizes().1),
             "compressed_bytes_saved" => self.log.as_ref().map_or(0, |l| l.bytes_saved()),
+            "remote_state" => self
+                .remote
+                .as_ref()
+                .map_or(u64::from(REMOTE_NONE), |r| u64::from(r.state())),
+            "remote_hits"
+            | "remote_misses"
+            | "remote_errors"
+            | "remote_invalidations_received"
+            | "remote_too_large"
+            | "remote_lock_waits" => {
+                let Some(r) = &self.remote else { return Some(0) };
+                let c = &r.counters;
+                let a = match name {
+                    "remote_hits" => &c.hits,
+                    "remote_misses" => &c.misses,
+                    "remote_errors" => &c.errors,
+                    "remote_invalidations_received" => &c.invalidations_received,
+                    "remote_too_large" => &c.too_large,
+                    _ => &c.lock_waits,
+                };
+                a.load(std::sync::atomic::Ordering::Relaxed)
+            }
             _ => return None,
         })
+    }
+
+    /// Why the remote tier is degraded ("" while it is ok); `None` without one.
+    pub fn remote_reason(&self) -> Option<String> {
+        self.remote.as_ref().map(|r| r.reason())
     }
 
     /// Checks that L2's counts agree with its records (live and dead bytes
@@ -1062,6 +1390,9 @@ impl Cache {
     #[doc(hidden)]
     pub fn simulate_crash(mut self) {
         self.closed = true;
+        if let Some(s) = &mut self.subscriber {
+            s.stop();
+        }
         if let Some(m) = &mut self.maintenance {
             m.stop();
         }
@@ -1076,6 +1407,10 @@ impl Cache {
             return Ok(());
         }
         self.closed = true;
+        // The remote thread first: nothing drops entries while they are flushed.
+        if let Some(s) = &mut self.subscriber {
+            s.stop();
+        }
         if let Some(m) = &mut self.maintenance {
             m.stop();
         }

@@ -16,6 +16,8 @@ pub mod clock;
 pub mod error;
 pub mod ffi;
 /// cbindgen:ignore
+pub mod invalidate;
+/// cbindgen:ignore
 pub mod loader;
 /// cbindgen:ignore
 pub mod log;
@@ -28,6 +30,7 @@ pub mod options;
 pub mod record;
 /// cbindgen:ignore
 pub mod seal;
+pub mod remote;
 pub mod stats;
 /// cbindgen:ignore
 pub mod stripe;

@@ -188,6 +188,19 @@ pub struct Options {
     pub min_compress_len: u64,
     /// Encrypt and authenticate every L2 record with subkeys of this key.
     pub encryption_key: Option<EncryptionKey>,
+    /// The shared remote tier's URL, parsed (`None`: no remote tier).
+    pub remote: Option<crate::remote::url::Target>,
+    /// The namespace in the remote tier: caches that share one share values
+    /// and invalidations.
+    pub remote_namespace: Vec<u8>,
+    /// With a secret, every remote value is signed (HMAC-SHA256).
+    pub remote_secret: Option<crate::remote::Secret>,
+    /// The timeout of one remote operation, in milliseconds.
+    pub remote_timeout_ms: u64,
+    /// How long a fleet-wide load lock lives, in milliseconds (not in the
+    /// C ABI): a crashed loader's lock expires after it, and processes wait
+    /// at most that long for another's load.
+    pub remote_lock_ms: u64,
 }
 
 impl Default for Options {
@@ -209,6 +222,11 @@ impl Default for Options {
             compression: Compression::TC_COMPRESSION_NONE,
             min_compress_len: DEFAULT_MIN_COMPRESS_LEN,
             encryption_key: None,
+            remote: None,
+            remote_namespace: crate::remote::DEFAULT_NAMESPACE.to_vec(),
+            remote_secret: None,
+            remote_timeout_ms: crate::remote::DEFAULT_TIMEOUT_MS,
+            remote_lock_ms: crate::remote::DEFAULT_LOCK_MS,
         }
     }
 }
@@ -263,6 +281,38 @@ impl Options {
         let k = EncryptionKey::new(key)
             .ok_or_else(|| Error::invalid(format!("key: an encryption key is {KEY_LEN} bytes, not {}", key.len())))?;
         self.encryption_key = Some(k);
+        Ok(())
+    }
+
+    /// Sets the remote tier's URL (`None`: no remote tier). A URL that
+    /// cannot be parsed, or has an unknown scheme, is refused with the reason.
+    pub fn set_remote(&mut self, url: Option<&str>) -> Result<()> {
+        self.remote = url.map(crate::remote::url::parse).transpose()?;
+        Ok(())
+    }
+
+    /// Sets the remote namespace: 1 to 255 bytes.
+    pub fn set_remote_namespace(&mut self, ns: &[u8]) -> Result<()> {
+        crate::remote::check_namespace(ns)?;
+        self.remote_namespace = ns.to_vec();
+        Ok(())
+    }
+
+    /// Sets the secret remote values are signed with: 16 bytes at least.
+    pub fn set_remote_secret(&mut self, secret: &[u8]) -> Result<()> {
+        crate::remote::check_secret(secret)?;
+        self.remote_secret = Some(crate::remote::Secret(secret.to_vec()));
+        Ok(())
+    }
+
+    /// Sets the timeout of one remote operation: 1 ms to 1 hour.
+    pub fn set_remote_timeout(&mut self, timeout_ms: u64) -> Result<()> {
+        if !(1..=3_600_000).contains(&timeout_ms) {
+            return Err(Error::invalid(format!(
+                "timeout_ms: {timeout_ms} is outside 1..=3600000"
+            )));
+        }
+        self.remote_timeout_ms = timeout_ms;
         Ok(())
     }
 

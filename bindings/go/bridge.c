@@ -70,6 +70,11 @@ tcgo_ret tcgo_open(tcgo_options o) {
     s = tc_options_set_compression(opts, (tc_compression)o.compression, o.compress_min);
   if (s == TC_OK && o.set_key)
     s = tc_options_set_encryption_key(opts, o.key != NULL ? o.key : (const uint8_t *)"", o.key_len);
+  if (s == TC_OK && o.remote != NULL) s = tc_options_set_remote(opts, o.remote);
+  if (s == TC_OK && o.remote_ns != NULL) s = tc_options_set_remote_namespace(opts, o.remote_ns, o.remote_ns_len);
+  if (s == TC_OK && o.remote_secret != NULL)
+    s = tc_options_set_remote_secret(opts, o.remote_secret, o.remote_secret_len);
+  if (s == TC_OK && o.remote_timeout_ms != 0) s = tc_options_set_remote_timeout(opts, o.remote_timeout_ms);
   if (s == TC_OK) s = tc_cache_open(opts, &cache);
   tcgo_ret r = ret_of(s); /* reads tc_last_error before tc_options_free */
   tc_options_free(opts);

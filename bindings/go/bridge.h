@@ -54,6 +54,12 @@ typedef struct tcgo_options {
   bool set_compression; uint32_t compression; uint64_t compress_min;
   /* C memory (malloc'd by Go, wiped and freed by Go after the call). */
   bool set_key; const uint8_t *key; size_t key_len;
+  /* The remote tier: remote NULL = none; ns and secret set when non-NULL
+   * (C memory); timeout when non-zero. */
+  const char *remote;
+  const uint8_t *remote_ns; size_t remote_ns_len;
+  const uint8_t *remote_secret; size_t remote_secret_len;
+  uint64_t remote_timeout_ms;
 } tcgo_options;
 
 /* What tcgo_get_fast returns: Get's hot path, so no malloc on a hit or a miss. */

@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"fmt"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -136,6 +137,24 @@ type Options struct {
 	// without a key does not open with one (ErrInvalidArgument). The key is
 	// copied for the call to Open and the copy wiped.
 	EncryptionKey []byte
+	// RemoteURL adds a shared remote tier (Redis or Valkey) between L2 and
+	// the loader: "redis://[user:password@]host[:port][/db]" or
+	// "redis+cluster://host:port,host:port". Empty: none, and nothing
+	// connects. A URL that cannot be parsed fails Open with
+	// ErrInvalidArgument; an unreachable server does not (the cache opens
+	// with the tier degraded, Counter("remote_state") 2, and keeps
+	// retrying). See the repository's README, "Many processes, many machines".
+	RemoteURL string
+	// RemoteNamespace (1 to 255 bytes) separates caches sharing a server:
+	// those of one namespace share values and invalidations. Empty: the
+	// library default ("tiercache").
+	RemoteNamespace string
+	// RemoteSecret (16 bytes or more) signs every remote value with
+	// HMAC-SHA256; a value without a valid signature is refused. Nil: none.
+	RemoteSecret []byte
+	// RemoteTimeout bounds one remote operation. 0: the library default
+	// (250 ms).
+	RemoteTimeout time.Duration
 }
 
 // defaultL1MaxBytes mirrors tc_options_new's L1 byte bound. The C setter
@@ -248,6 +267,10 @@ func (o *Options) toC() (C.tcgo_options, error) {
 			c.key = (*C.uint8_t)(C.CBytes(o.EncryptionKey))
 		}
 	}
+	if o.RemoteTimeout < 0 {
+		return c, fmt.Errorf("RemoteTimeout: %v is negative", o.RemoteTimeout)
+	}
+	c.remote_timeout_ms = C.uint64_t(durationMs(o.RemoteTimeout))
 	if o.Dir != "" {
 		for i := 0; i < len(o.Dir); i++ {
 			if o.Dir[i] == 0 {
@@ -256,13 +279,34 @@ func (o *Options) toC() (C.tcgo_options, error) {
 		}
 		c.dir = C.CString(o.Dir)
 	}
+	if o.RemoteURL != "" {
+		if strings.IndexByte(o.RemoteURL, 0) >= 0 {
+			freeOptions(&c)
+			return c, fmt.Errorf("RemoteURL: contains a NUL byte")
+		}
+		c.remote = C.CString(o.RemoteURL)
+	}
+	// In C memory: the struct is passed by value and must hold no Go pointer.
+	if o.RemoteNamespace != "" {
+		c.remote_ns = (*C.uint8_t)(C.CBytes([]byte(o.RemoteNamespace)))
+		c.remote_ns_len = C.size_t(len(o.RemoteNamespace))
+	}
+	if o.RemoteSecret != nil {
+		c.remote_secret = (*C.uint8_t)(C.CBytes(o.RemoteSecret))
+		c.remote_secret_len = C.size_t(len(o.RemoteSecret))
+	}
 	return c, nil
 }
 
 // freeOptions releases what toC allocated.
 func freeOptions(c *C.tcgo_options) {
-	if c.dir != nil {
-		C.free(unsafe.Pointer(c.dir))
+	for _, p := range []unsafe.Pointer{
+		unsafe.Pointer(c.dir), unsafe.Pointer(c.remote),
+		unsafe.Pointer(c.remote_ns), unsafe.Pointer(c.remote_secret),
+	} {
+		if p != nil {
+			C.free(p)
+		}
 	}
 	if c.key != nil {
 		// Wipe the copy of the key before giving the memory back.

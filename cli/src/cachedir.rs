@@ -47,9 +47,18 @@ pub fn open(dir: &Path, create: Create) -> Result<Cache, Failure> {
 
 /// Opens the cache in `dir` only to look inside: nothing in it changes.
 pub fn open_read_only(dir: &Path) -> Result<Cache, Failure> {
+    open_read_only_with(dir, |_| Ok(()))
+}
+
+/// `open_read_only`, with more options set by `more` (a remote tier).
+pub fn open_read_only_with(
+    dir: &Path,
+    more: impl FnOnce(&mut tiercache::Options) -> tiercache::Result<()>,
+) -> Result<Cache, Failure> {
     check_existing(dir, Create::No)?;
     let mut opts = options(dir);
     opts.read_only = true;
+    more(&mut opts)?;
     Ok(Cache::open(&opts)?)
 }
 

@@ -75,6 +75,13 @@ enum Command {
         /// Print one JSON object with every field instead of a table
         #[arg(long)]
         json: bool,
+        /// Also connect to this remote tier (redis://host:port, …) and show
+        /// its state and counters
+        #[arg(long, value_name = "URL")]
+        remote: Option<String>,
+        /// The remote tier's namespace (default "tiercache")
+        #[arg(long, value_name = "NS", requires = "remote")]
+        namespace: Option<String>,
     },
     /// Check every record of a cache directory without changing it
     #[command(
@@ -209,7 +216,12 @@ enum Command {
 fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Demo => Ok(demo::run()?),
-        Command::Stats { dir, json } => stats::run(&dir.dir, json),
+        Command::Stats {
+            dir,
+            json,
+            remote,
+            namespace,
+        } => stats::run(&dir.dir, json, remote.as_deref(), namespace.as_deref()),
         Command::Verify { dir } => verify::run(&dir.dir),
         Command::Compact { dir } => compact::run(&dir.dir),
         Command::Dump { dir, values, hex, tags } => dump::run(&dir.dir, values, hex, tags),

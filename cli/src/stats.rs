@@ -5,6 +5,9 @@
 //! The counters (hits, loads, evictions, …) count from the open, so here they
 //! show what opening found: mainly `corrupt_records`, the bad records skipped
 //! while the index was rebuilt. Sizes are those of the directory now.
+//!
+//! With `--remote URL`, the tool also connects to that remote tier and shows
+//! its state (with the reason when it is degraded) and its counters.
 
 use std::io::Write;
 use std::path::Path;
@@ -21,7 +24,20 @@ struct Snapshot {
     stats: tiercache::Stats,
     segments: u64,
     readmissions: u64,
+    /// With a remote tier: its reason ("" while ok) and counters.
+    remote: Option<(String, Vec<(&'static str, u64)>)>,
 }
+
+/// The remote tier's counters, in the order shown.
+const REMOTE_COUNTERS: [&str; 7] = [
+    "remote_state",
+    "remote_hits",
+    "remote_misses",
+    "remote_errors",
+    "remote_invalidations_received",
+    "remote_too_large",
+    "remote_lock_waits",
+];
 
 impl Snapshot {
     fn of(cache: &Cache) -> Snapshot {
@@ -29,7 +45,24 @@ impl Snapshot {
             stats: cache.stats(),
             segments: cache.counter("l2_segments").unwrap_or(0),
             readmissions: cache.counter("l2_readmissions").unwrap_or(0),
+            remote: cache.remote_reason().map(|why| {
+                let counters = REMOTE_COUNTERS
+                    .iter()
+                    .map(|&n| (n, cache.counter(n).unwrap_or(0)))
+                    .collect();
+                (why, counters)
+            }),
         }
+    }
+}
+
+/// `remote_state` in words.
+fn remote_state_words(state: u64) -> &'static str {
+    match state {
+        0 => "none",
+        1 => "ok (connected and subscribed)",
+        2 => "degraded (unreachable or failing; retrying)",
+        _ => "unknown",
     }
 }
 
@@ -52,8 +85,14 @@ fn l2_state_words(state: u32) -> &'static str {
     }
 }
 
-pub fn run(dir: &Path, as_json: bool) -> Result<(), Failure> {
-    let cache = cachedir::open_read_only(dir)?;
+pub fn run(dir: &Path, as_json: bool, remote: Option<&str>, namespace: Option<&str>) -> Result<(), Failure> {
+    let cache = cachedir::open_read_only_with(dir, |o| {
+        o.set_remote(remote)?;
+        if let Some(ns) = namespace {
+            o.set_remote_namespace(ns.as_bytes())?;
+        }
+        Ok(())
+    })?;
     let snap = Snapshot::of(&cache);
     cache.close()?;
     let mut out = std::io::stdout().lock();
@@ -67,7 +106,7 @@ pub fn run(dir: &Path, as_json: bool) -> Result<(), Failure> {
 
 fn to_json(dir: &Path, snap: &Snapshot) -> String {
     let s = &snap.stats;
-    json!({
+    let mut j = json!({
         "dir": dir.display().to_string(),
         "l1_hits": s.l1_hits,
         "l2_hits": s.l2_hits,
@@ -87,8 +126,14 @@ fn to_json(dir: &Path, snap: &Snapshot) -> String {
         "io_errors": s.io_errors,
         "l2_state": s.l2_state,
         "l2_state_name": l2_state_name(s.l2_state),
-    })
-    .to_string()
+    });
+    if let Some((why, counters)) = &snap.remote {
+        for (n, v) in counters {
+            j[*n] = json!(v);
+        }
+        j["remote_reason"] = json!(why);
+    }
+    j.to_string()
 }
 
 fn table(dir: &Path, snap: &Snapshot) -> String {
@@ -117,6 +162,19 @@ fn table(dir: &Path, snap: &Snapshot) -> String {
         ("corrupt records", s.corrupt_records.to_string()),
         ("I/O errors", s.io_errors.to_string()),
     ];
+    let mut rows = rows;
+    if let Some((why, counters)) = &snap.remote {
+        rows.push(("", String::new()));
+        let state = counters[0].1;
+        let words = match why.is_empty() {
+            true => remote_state_words(state).to_string(),
+            false => format!("{}: {why}", remote_state_words(state)),
+        };
+        rows.push(("remote state", words));
+        for (n, v) in &counters[1..] {
+            rows.push((n, v.to_string()));
+        }
+    }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     rows.iter()
         .map(|(k, v)| match k.is_empty() {

@@ -451,3 +451,69 @@ fn an_encrypted_directory_takes_its_key_from_a_file_or_the_environment() {
     );
     assert!(e.contains("gzip"), "{e}");
 }
+
+/// A redis-server on a free loopback port, killed when dropped (its
+/// directory with it).
+struct Redis(std::process::Child, u16, #[allow(dead_code)] tempfile::TempDir);
+
+impl Redis {
+    fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/deps.sh installs it)");
+        for _ in 0..4000 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Redis(child, port, dir)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn stats_shows_the_remote_tier() {
+    let (_tmp, dir) = filled();
+    let redis = Redis::start();
+    let url = format!("redis://127.0.0.1:{}", redis.1);
+    let table = ok(&["stats", s(&dir), "--remote", &url, "--namespace", "cli"]);
+    assert!(
+        table.contains("remote state") && table.contains("ok (connected"),
+        "{table}"
+    );
+    for row in ["remote_hits", "remote_errors", "remote_invalidations_received"] {
+        assert!(
+            table.lines().any(|l| l.starts_with(row)),
+            "{row} missing from:\n{table}"
+        );
+    }
+    let j: serde_json::Value = serde_json::from_str(&ok(&["stats", s(&dir), "--json", "--remote", &url])).unwrap();
+    assert_eq!(j["remote_state"], 1);
+    assert_eq!(j["remote_reason"], "");
+    // An unreachable server: the directory's stats all the same, degraded, with why.
+    drop(redis);
+    let j: serde_json::Value = serde_json::from_str(&ok(&["stats", s(&dir), "--json", "--remote", &url])).unwrap();
+    assert_eq!(j["remote_state"], 2);
+    assert_eq!(j["l2_entries"], 3);
+    assert!(!j["remote_reason"].as_str().unwrap().is_empty(), "{j}");
+    // A URL that cannot be parsed is an error, with the reason.
+    let err = fails(&["stats", s(&dir), "--remote", "http://x"], 2);
+    assert!(err.contains("unknown scheme"), "{err}");
+}

@@ -244,12 +244,24 @@ pub unsafe extern "C" fn tc_get_many(
         let keys = std::slice::from_raw_parts(arg(keys, "keys")?, n);
         let values = std::slice::from_raw_parts_mut(arg_mut(values, "values")?, n);
         let statuses = std::slice::from_raw_parts_mut(arg_mut(statuses, "statuses")?, n);
+        // Keys that are not valid byte strings get their own status; the
+        // rest go to the cache together (one remote round trip).
+        let mut ok_keys = Vec::with_capacity(n);
+        let mut which = Vec::with_capacity(n);
         for i in 0..n {
             values[i] = tc_bytes {
                 data: std::ptr::null_mut(),
                 len: 0,
             };
-            let got = key_bytes(keys[i].data, keys[i].len).and_then(|k| c.get_value(k));
+            match key_bytes(keys[i].data, keys[i].len) {
+                Ok(k) => {
+                    ok_keys.push(k);
+                    which.push(i);
+                }
+                Err(e) => statuses[i] = e.status(),
+            }
+        }
+        for (i, got) in which.into_iter().zip(c.get_many(&ok_keys)) {
             statuses[i] = match got {
                 Ok(v) => {
                     values[i] = out_bytes(&v);
@@ -288,13 +300,26 @@ pub unsafe extern "C" fn tc_put_many(
         }
         let keys = std::slice::from_raw_parts(arg(keys, "keys")?, n);
         let values = std::slice::from_raw_parts(arg(values, "values")?, n);
+        // The pairs up to the first bad argument are put (one remote round
+        // trip), then the bad one is reported.
+        let mut pairs = Vec::with_capacity(n);
+        let mut bad = None;
         for i in 0..n {
-            let key = key_bytes(keys[i].data, keys[i].len)?;
-            let value = value_bytes(values[i].data, values[i].len)?;
-            c.put(key, value, ttl_ms)
-                .map_err(|e| Error::new(e.status(), format!("pair {i}: {}", e.message())))?;
+            match key_bytes(keys[i].data, keys[i].len)
+                .and_then(|k| Ok((k, value_bytes(values[i].data, values[i].len)?)))
+            {
+                Ok(p) => pairs.push(p),
+                Err(e) => {
+                    bad = Some((i, e));
+                    break;
+                }
+            }
         }
-        Ok(())
+        let r = match (c.put_many(&pairs, ttl_ms), bad) {
+            (Err(e), _) | (Ok(()), Some(e)) => Err(e),
+            (Ok(()), None) => Ok(()),
+        };
+        r.map_err(|(i, e)| Error::new(e.status(), format!("pair {i}: {}", e.message())))
     })
 }
 

@@ -282,3 +282,101 @@ pub unsafe extern "C" fn tc_options_set_read_only(opts: *mut tc_options, read_on
         Ok(())
     })
 }
+
+/// Sets the shared remote tier (Redis or Valkey): a NUL-terminated URL,
+/// `redis://[user:password@]host[:port][/db]` (or `valkey://`) for one
+/// server, `redis+cluster://[user:password@]host:port[,host:port…]` for the
+/// seed nodes of a Redis Cluster; `rediss://` and `rediss+cluster://` for
+/// TLS (the server's certificate is checked against the system's roots, or
+/// those in the PEM file that the environment variable `SSL_CERT_FILE`
+/// names). NULL: no remote tier (the default; then
+/// nothing connects). The URL is checked here; the server is not contacted
+/// until `tc_cache_open`, where an unreachable server, or a failed AUTH,
+/// leaves the cache open with the remote tier degraded (counter
+/// "remote_state" 2), retrying in the background. See README.md, "Many
+/// processes, many machines".
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL, or the URL is
+/// not UTF-8, cannot be parsed or has an unknown scheme (`tc_last_error`
+/// says why).
+///
+/// # Safety
+/// `opts` is NULL or a live options object; `url` is NULL or a
+/// NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_remote(opts: *mut tc_options, url: *const c_char) -> tc_status {
+    guard("tc_options_set_remote", || {
+        let opts = arg_mut(opts, "opts")?;
+        if url.is_null() {
+            return opts.opts.set_remote(None);
+        }
+        let url = CStr::from_ptr(url)
+            .to_str()
+            .map_err(|_| Error::invalid("url: not UTF-8"))?;
+        opts.opts.set_remote(Some(url))
+    })
+}
+
+/// Sets the namespace of the remote tier (1 to 255 bytes, copied; default
+/// "tiercache"): caches with the same server and namespace share values and
+/// invalidations; other namespaces are invisible to them.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` or `ns` is NULL or the
+/// length is 0 or over 255.
+///
+/// # Safety
+/// `opts` is NULL or a live options object; `ns` is NULL or valid for
+/// `ns_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_remote_namespace(
+    opts: *mut tc_options,
+    ns: *const u8,
+    ns_len: usize,
+) -> tc_status {
+    guard("tc_options_set_remote_namespace", || {
+        let opts = arg_mut(opts, "opts")?;
+        let ns = std::slice::from_raw_parts(arg(ns, "ns")?, ns_len);
+        opts.opts.set_remote_namespace(ns)
+    })
+}
+
+/// Sets the secret (16 bytes or more, copied) with which every value in the
+/// remote tier is signed (HMAC-SHA256): a value without a valid signature
+/// under this secret is refused and counted in "remote_errors". Every cache
+/// of a namespace must use the same secret.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` or `secret` is NULL or
+/// the secret is shorter than 16 bytes.
+///
+/// # Safety
+/// `opts` is NULL or a live options object; `secret` is NULL or valid for
+/// `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_remote_secret(
+    opts: *mut tc_options,
+    secret: *const u8,
+    len: usize,
+) -> tc_status {
+    guard("tc_options_set_remote_secret", || {
+        let opts = arg_mut(opts, "opts")?;
+        let secret = std::slice::from_raw_parts(arg(secret, "secret")?, len);
+        opts.opts.set_remote_secret(secret)
+    })
+}
+
+/// Sets the timeout of one remote operation, in milliseconds (default 250,
+/// 1 to 3600000). While the server is down or slow, a call on the cache
+/// waits for the remote tier at most about this long (twice with a
+/// connect), then goes on without it.
+///
+/// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if `opts` is NULL or the timeout
+/// is out of range.
+///
+/// # Safety
+/// `opts` is NULL or a live options object.
+#[no_mangle]
+pub unsafe extern "C" fn tc_options_set_remote_timeout(opts: *mut tc_options, timeout_ms: u64) -> tc_status {
+    guard("tc_options_set_remote_timeout", || {
+        arg_mut(opts, "opts")?.opts.set_remote_timeout(timeout_ms)
+    })
+}

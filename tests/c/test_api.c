@@ -52,6 +52,33 @@ static void test_options_null_arguments(void) {
   tc_options_free(o);
 }
 
+/* The remote tier's options: bad input is TC_INVALID_ARGUMENT with the
+ * reason; NULL URL means none. (tests/remote.rs tests it against servers.) */
+static void test_remote_options(void) {
+  tc_options *o = tc_options_new();
+  const uint8_t secret[16] = {0};
+  uint8_t long_ns[256];
+  memset(long_ns, 'n', sizeof long_ns);
+  CHECK_NULL_ARG(tc_options_set_remote(NULL, "redis://h:1"), "tc_options_set_remote", "opts");
+  CHECK_OK(tc_options_set_remote(o, NULL));
+  CHECK_STATUS(tc_options_set_remote(o, "http://h:1"), TC_INVALID_ARGUMENT);
+  CHECK(strstr(tc_last_error(), "unknown scheme") != NULL);
+  CHECK_STATUS(tc_options_set_remote(o, "not a url"), TC_INVALID_ARGUMENT);
+  CHECK_OK(tc_options_set_remote(o, "redis://user:pw@127.0.0.1:6379/1"));
+  CHECK_OK(tc_options_set_remote(o, "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"));
+  CHECK_NULL_ARG(tc_options_set_remote_namespace(o, NULL, 1), "tc_options_set_remote_namespace", "ns");
+  CHECK_STATUS(tc_options_set_remote_namespace(o, long_ns, 256), TC_INVALID_ARGUMENT);
+  CHECK_STATUS(tc_options_set_remote_namespace(o, long_ns, 0), TC_INVALID_ARGUMENT);
+  CHECK_OK(tc_options_set_remote_namespace(o, long_ns, 255));
+  CHECK_NULL_ARG(tc_options_set_remote_secret(o, NULL, 16), "tc_options_set_remote_secret", "secret");
+  CHECK_STATUS(tc_options_set_remote_secret(o, secret, 15), TC_INVALID_ARGUMENT);
+  CHECK_OK(tc_options_set_remote_secret(o, secret, 16));
+  CHECK_STATUS(tc_options_set_remote_timeout(o, 0), TC_INVALID_ARGUMENT);
+  CHECK_OK(tc_options_set_remote_timeout(o, 50));
+  CHECK_NULL_ARG(tc_options_set_remote_timeout(NULL, 50), "tc_options_set_remote_timeout", "opts");
+  tc_options_free(o);
+}
+
 static void test_open_close_null_arguments(void) {
   CHECK_NULL_ARG(tc_cache_open(NULL, NULL), "tc_cache_open", "out");
   tc_cache_close(NULL); /* no-op */
@@ -334,6 +361,7 @@ static void test_last_error_is_per_thread(void) {
 
 int main(void) {
   RUN(test_options_null_arguments);
+  RUN(test_remote_options);
   RUN(test_open_close_null_arguments);
   RUN(test_data_null_arguments);
   RUN(test_sink_null_value);

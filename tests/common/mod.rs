@@ -126,3 +126,4 @@ pub fn open_at(dir: &Path, l1_entries: u64, at: AtRest) -> Cache {
     at.apply(&mut o);
     Cache::open(&o).expect("open cache")
 }
+pub mod redis_server;

@@ -476,6 +476,31 @@ class Options {
     return *this;
   }
 
+  // A shared remote tier (Redis or Valkey) between disk and the loader:
+  // "redis://[user:password@]host[:port][/db]" or
+  // "redis+cluster://host:port,host:port". A URL that cannot be parsed
+  // throws Error(TC_INVALID_ARGUMENT) here; an unreachable server does not
+  // (the cache opens with the tier degraded: counter("remote_state") == 2,
+  // and keeps retrying). Optional arguments: the namespace (1 to 255 bytes;
+  // caches of one namespace share values and invalidations), a secret (16
+  // bytes or more: every remote value is signed with HMAC-SHA256) and the
+  // timeout of one remote operation (default 250 ms). Empty means the
+  // library's default. See README.md, "Many processes, many machines".
+  Options& remote(const std::string& url, std::string_view ns = {}, std::string_view secret = {},
+                  std::chrono::milliseconds timeout = std::chrono::milliseconds{0}) & {
+    detail::check(tc_options_set_remote(opts_.get(), url.c_str()));
+    if (!ns.empty()) {
+      detail::check(tc_options_set_remote_namespace(opts_.get(), detail::bytes(ns), ns.size()));
+    }
+    if (!secret.empty()) {
+      detail::check(tc_options_set_remote_secret(opts_.get(), detail::bytes(secret), secret.size()));
+    }
+    if (timeout.count() != 0) {
+      detail::check(tc_options_set_remote_timeout(opts_.get(), detail::to_ms(timeout)));
+    }
+    return *this;
+  }
+
   // The same setters on a temporary, so a chain can be moved into a variable.
   // Compress disk values of at least min_value_len bytes, each only if that
   // makes it smaller; memory keeps values as they are. A directory reopens
@@ -505,6 +530,10 @@ class Options {
   Options&& read_only(bool on = true) && { return std::move(read_only(on)); }
   Options&& compression(Compression c, std::uint64_t m = 256) && { return std::move(compression(c, m)); }
   Options&& encryption_key(std::string_view k) && { return std::move(encryption_key(k)); }
+  Options&& remote(const std::string& url, std::string_view ns = {}, std::string_view secret = {},
+                   std::chrono::milliseconds timeout = std::chrono::milliseconds{0}) && {
+    return std::move(remote(url, ns, secret, timeout));
+  }
 
   const tc_options* get() const noexcept { return opts_.get(); }
 

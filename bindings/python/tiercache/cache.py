@@ -162,6 +162,20 @@ class Cache(typing.MutableMapping[Any, bytes]):
             that key, one written without a key does not open with one
             (:class:`tiercache.InvalidArgument`).  Sizes, times and the number
             of entries are not hidden.
+        remote: the URL of a shared remote tier (Redis or Valkey) between
+            disk and the loader: ``"redis://[user:password@]host[:port][/db]"``
+            or ``"redis+cluster://host:port,host:port"``.  ``None`` (default):
+            none, and nothing connects.  A bad URL raises
+            :class:`tiercache.InvalidArgument`; an unreachable server does not
+            (the cache opens with the tier degraded: ``counter("remote_state")``
+            is 2, and it keeps retrying).  See the README, "Many processes,
+            many machines".
+        remote_namespace: ``str`` or bytes, 1 to 255 bytes (default
+            ``"tiercache"``): caches of one namespace share values and
+            invalidations.
+        remote_secret: bytes (16 or more): every remote value is signed with
+            HMAC-SHA256 under it, and one without a valid signature refused.
+        remote_timeout_ms: the timeout of one remote operation (default 250).
         loader: see :meth:`set_loader`.
 
     Every method may be called from many threads at once, :meth:`close`
@@ -193,6 +207,10 @@ class Cache(typing.MutableMapping[Any, bytes]):
         compression: str = "none",
         compress_min_size: Optional[int] = None,
         encryption_key: Optional[bytes] = None,
+        remote: Optional[str] = None,
+        remote_namespace: Optional[Value] = None,
+        remote_secret: Optional[Value] = None,
+        remote_timeout_ms: Optional[int] = None,
         loader: Optional[loaders.Loader] = None,
     ) -> None:
         # The C handle (an int address), from tc_cache_open.  tc_cache_shutdown
@@ -237,6 +255,13 @@ class Cache(typing.MutableMapping[Any, bytes]):
                 compression=compression,
                 compress_min_size=_u64("compress_min_size", compress_min_size),
                 encryption_key=encryption_key,
+            )
+            self._configure_remote(
+                opts,
+                remote,
+                remote_namespace,
+                remote_secret,
+                _u64("remote_timeout_ms", remote_timeout_ms),
             )
             handle = c_void_p()
             _check(lib.tc_cache_open(opts, byref(handle)))
@@ -316,6 +341,30 @@ class Cache(typing.MutableMapping[Any, bytes]):
             key = bytes(encryption_key)
             # The library checks the length (32 bytes) and says so.
             _check(lib.tc_options_set_encryption_key(opts, key, len(key)))
+
+    @staticmethod
+    def _configure_remote(
+        opts: int,
+        remote: Optional[str],
+        namespace: Optional[Value],
+        secret: Optional[Value],
+        timeout_ms: Optional[int],
+    ) -> None:
+        """Sets the remote tier's options that were given."""
+        if remote is not None:
+            if not isinstance(remote, str):
+                raise TypeError(f"remote must be a str URL, not {type(remote).__name__}")
+            if "\0" in remote:
+                raise ValueError("remote must not contain NUL characters")
+            _check(lib.tc_options_set_remote(opts, remote.encode("utf-8")))
+        if namespace is not None:
+            ns = to_bytes(namespace, "remote_namespace")
+            _check(lib.tc_options_set_remote_namespace(opts, ns, len(ns)))
+        if secret is not None:
+            sec = to_bytes(secret, "remote_secret")
+            _check(lib.tc_options_set_remote_secret(opts, sec, len(sec)))
+        if timeout_ms is not None:
+            _check(lib.tc_options_set_remote_timeout(opts, timeout_ms))
 
     # -- the mapping protocol ---------------------------------------------------
 

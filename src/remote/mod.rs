@@ -1,0 +1,906 @@
+//! The shared remote tier: Redis or Valkey (standalone or cluster) between
+//! L2 and the loader, for a fleet of processes that share one namespace.
+//!
+//! This module owns everything that talks to the server: the connections
+//! (a small pool, each with the configured timeout), the health of the tier
+//! (ok, or degraded while the server is unreachable, with the reason), the
+//! key layout in Redis, the writes (a Lua script that keeps only the newest
+//! version of a key and publishes the invalidation in the same round trip),
+//! the fleet-wide load lock, and the namespace generation that makes a clear
+//! O(1). It never touches L1 or L2: what an invalidation does to them is
+//! `invalidate::Local`'s, and when it is done is the subscriber's
+//! (`subscriber`). It never blocks a call for longer than the timeout (plus a
+//! connect): while degraded, every operation returns at once without the
+//! network, and the subscriber thread reconnects with backoff.
+//!
+//! Layout in Redis, for a namespace `ns` (hex-encoded in names):
+//! - `tc:<ns>:k:<key>`: the framed value (or tombstone) of a key (`frame`);
+//! - `tc:<ns>:gen`: the namespace generation (an integer, absent = 0);
+//! - `tc:<ns>:l:<key>`: the fleet-wide load lock of a key (`SET NX PX`);
+//! - `tc:<ns>:t:<tag>`: a set of the keys written with that tag;
+//! - channel `tc:<ns>:inv`: invalidations (`Message`).
+
+pub mod frame;
+pub mod subscriber;
+pub mod url;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use redis::{ConnectionLike, RedisResult};
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::meta::Meta;
+use crate::stats::Counters;
+use frame::{Frame, Sealer};
+use url::Target;
+
+/// `remote_state`: no remote tier configured.
+pub const REMOTE_NONE: u32 = 0;
+/// `remote_state`: connected and subscribed.
+pub const REMOTE_OK: u32 = 1;
+/// `remote_state`: unreachable or failing; calls go on without it.
+pub const REMOTE_DEGRADED: u32 = 2;
+
+/// The default timeout of one remote operation.
+pub const DEFAULT_TIMEOUT_MS: u64 = 250;
+/// The default lifetime of a fleet-wide load lock.
+pub const DEFAULT_LOCK_MS: u64 = 10_000;
+/// The default namespace.
+pub const DEFAULT_NAMESPACE: &[u8] = b"tiercache";
+/// The longest namespace accepted.
+pub const MAX_NAMESPACE_LEN: usize = 255;
+/// The shortest secret accepted.
+pub const MIN_SECRET_LEN: usize = 16;
+/// The largest frame written unless the server says otherwise: Redis
+/// refuses a bulk string over its `proto-max-bulk-len`, 512 MiB by default
+/// (read from the server at each resync when it lets us). A larger value
+/// stays local, and its key is removed remotely.
+pub const MAX_FRAME_LEN: u64 = 512 << 20;
+/// How long a tombstone stays in Redis: longer than any write of the key
+/// that it must win against can be in flight.
+const TOMBSTONE_MS: u64 = 10 * 60 * 1000;
+/// How many keys whose remote write failed are remembered for the
+/// reconnect; past that, the reconnect clears the namespace instead.
+const MAX_PENDING: usize = 100_000;
+
+/// The secret remote values are signed with; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// Checks a namespace (`tc_options_set_remote_namespace`).
+pub fn check_namespace(ns: &[u8]) -> Result<()> {
+    if ns.is_empty() || ns.len() > MAX_NAMESPACE_LEN {
+        return Err(Error::invalid(format!(
+            "namespace: {} bytes is outside 1..={MAX_NAMESPACE_LEN}",
+            ns.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a secret (`tc_options_set_remote_secret`).
+pub fn check_secret(secret: &[u8]) -> Result<()> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(Error::invalid(format!(
+            "secret: {} bytes is under the minimum of {MIN_SECRET_LEN}",
+            secret.len()
+        )));
+    }
+    Ok(())
+}
+
+/// What the remote tier answered for a key.
+#[derive(Debug)]
+pub enum Fetched {
+    /// A checked, live value of the current generation.
+    Hit(Frame),
+    /// No value (none, a tombstone, expired, an older generation, or one
+    /// refused and counted in `remote_errors`).
+    Miss,
+    /// The tier is degraded or the call failed: nothing is known.
+    Unavailable,
+}
+
+/// One write of a key for the remote tier, prepared under the key's shard
+/// lock (its version orders it against the process's other writes of the
+/// key) and sent after the lock is released.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub key: Box<[u8]>,
+    pub version: u64,
+    pub expires_at: u64,
+    pub written_at: u64,
+    /// `None`: remove the key remotely (a tombstone).
+    pub value: Option<Arc<[u8]>>,
+    pub tags: Vec<Box<[u8]>>,
+}
+
+/// The outcome of asking for a key's fleet-wide load lock.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// This process holds it: load, write the value, then `unlock`.
+    Mine,
+    /// Another process is loading the key.
+    Busy,
+    /// The tier is degraded: load locally.
+    Unavailable,
+}
+
+/// An invalidation on the namespace's channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Key(Vec<u8>),
+    Prefix(Vec<u8>),
+    Tag(Vec<u8>),
+    /// The namespace was cleared; its new generation.
+    Clear(u64),
+}
+
+impl Message {
+    /// `sender id (8) | kind (1) | payload` (docs/FORMAT.md).
+    pub fn encode(&self, sender: u64) -> Vec<u8> {
+        let mut out = sender.to_be_bytes().to_vec();
+        match self {
+            Message::Key(k) => {
+                out.push(b'k');
+                out.extend_from_slice(k);
+            }
+            Message::Prefix(p) => {
+                out.push(b'p');
+                out.extend_from_slice(p);
+            }
+            Message::Tag(t) => {
+                out.push(b't');
+                out.extend_from_slice(t);
+            }
+            Message::Clear(g) => {
+                out.push(b'c');
+                out.extend_from_slice(&g.to_be_bytes());
+            }
+        }
+        out
+    }
+
+    pub fn decode(raw: &[u8]) -> Option<(u64, Message)> {
+        if raw.len() < 9 {
+            return None;
+        }
+        let sender = u64::from_be_bytes(raw[..8].try_into().ok()?);
+        let body = raw[9..].to_vec();
+        let m = match raw[8] {
+            b'k' if !body.is_empty() => Message::Key(body),
+            b'p' => Message::Prefix(body),
+            b't' if !body.is_empty() => Message::Tag(body),
+            b'c' if body.len() == 8 => Message::Clear(u64::from_be_bytes(body.try_into().ok()?)),
+            _ => return None,
+        };
+        Some((sender, m))
+    }
+}
+
+/// Keeps the newest version of a key: writes `ARGV[1]` (a frame) unless the
+/// key holds a frame of a later generation, or of the same generation and a
+/// later version; then publishes `ARGV[4]` on `ARGV[3]` either way (other
+/// processes drop the key and read again). The generation and version are
+/// big-endian at fixed offsets, so comparing the byte strings compares the
+/// numbers. A value that is not a frame is overwritten.
+const PUT_SCRIPT: &str = r"
+local cur = redis.call('GET', KEYS[1])
+local new = ARGV[1]
+local wrote = 1
+if cur and string.len(cur) >= 24 and string.sub(cur, 1, 4) == string.sub(new, 1, 4) then
+  local cg, ng = string.sub(cur, 9, 16), string.sub(new, 9, 16)
+  if cg > ng or (cg == ng and string.sub(cur, 17, 24) > string.sub(new, 17, 24)) then
+    wrote = 0
+  end
+end
+if wrote == 1 then
+  if ARGV[2] == '0' then
+    redis.call('SET', KEYS[1], new)
+  else
+    redis.call('SET', KEYS[1], new, 'PX', ARGV[2])
+  end
+end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return wrote
+";
+
+/// Releases a load lock only if it is still this process's.
+const UNLOCK_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// A live connection to the server or the cluster.
+enum Conn {
+    Single(redis::Connection),
+    // Boxed: a cluster connection is several times a single one's size.
+    Cluster(Box<redis::cluster::ClusterConnection>),
+}
+
+impl Conn {
+    fn like(&mut self) -> &mut dyn ConnectionLike {
+        match self {
+            Conn::Single(c) => c,
+            Conn::Cluster(c) => c,
+        }
+    }
+
+    /// Runs `cmds` in one round trip (per node of a cluster: a cluster
+    /// pipeline sends each node its keys' commands together).
+    fn pipeline<T: redis::FromRedisValue>(&mut self, cmds: Vec<redis::Cmd>) -> RedisResult<T> {
+        match self {
+            Conn::Single(c) => {
+                let mut p = redis::pipe();
+                for cmd in cmds {
+                    p.add_command(cmd);
+                }
+                p.query(c)
+            }
+            Conn::Cluster(c) => {
+                let mut p = redis::cluster::cluster_pipe();
+                for cmd in cmds {
+                    p.add_command(cmd);
+                }
+                p.query(c)
+            }
+        }
+    }
+
+    /// Runs `f` on a connection to each master that holds keys: the one
+    /// server, or every master of the cluster (from `CLUSTER NODES`), for
+    /// commands that see one node's keys only (`SCAN`).
+    fn each_master(
+        &mut self,
+        seed: &redis::ConnectionInfo,
+        timeout: Duration,
+        mut f: impl FnMut(&mut dyn ConnectionLike) -> RedisResult<()>,
+    ) -> RedisResult<()> {
+        match self {
+            Conn::Single(c) => f(c),
+            Conn::Cluster(c) => {
+                let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(c)?;
+                for line in nodes.lines() {
+                    let fields: Vec<&str> = line.split(' ').collect();
+                    if fields.len() < 3 || !fields[2].contains("master") || fields[2].contains("fail") {
+                        continue;
+                    }
+                    // ip:port@cport[,hostname]
+                    let addr = fields[1].split('@').next().unwrap_or("");
+                    let Some((host, port)) = addr.rsplit_once(':') else {
+                        continue;
+                    };
+                    let Ok(port) = port.parse::<u16>() else { continue };
+                    let mut info = seed.clone();
+                    info.addr = match &seed.addr {
+                        redis::ConnectionAddr::TcpTls {
+                            insecure, tls_params, ..
+                        } => redis::ConnectionAddr::TcpTls {
+                            host: host.to_string(),
+                            port,
+                            insecure: *insecure,
+                            tls_params: tls_params.clone(),
+                        },
+                        _ => redis::ConnectionAddr::Tcp(host.to_string(), port),
+                    };
+                    let mut node = redis::Client::open(info)?.get_connection_with_timeout(timeout)?;
+                    node.set_read_timeout(Some(timeout))?;
+                    node.set_write_timeout(Some(timeout))?;
+                    f(&mut node)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Counters of the remote tier (`tc_stats_get_counter` names).
+#[derive(Debug, Default)]
+pub struct RemoteCounters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    /// Failed calls and refused values (forged, truncated, foreign).
+    pub errors: AtomicU64,
+    pub invalidations_received: AtomicU64,
+    /// Values larger than Redis accepts, kept local only.
+    pub too_large: AtomicU64,
+    /// Loads that waited for another process's load of the key.
+    pub lock_waits: AtomicU64,
+}
+
+/// The keys whose remote copy may be out of date because a write of them
+/// could not reach the server: invalidated there on the reconnect.
+#[derive(Default)]
+struct Pending {
+    keys: HashSet<Box<[u8]>>,
+    /// Too many keys, or a removal of many: the reconnect clears the namespace.
+    everything: bool,
+}
+
+/// The remote tier of one cache.
+pub struct Remote {
+    target: Target,
+    sealer: Sealer,
+    timeout: Duration,
+    lock_ms: u64,
+    /// Identifies this cache's messages (its own are not invalidations).
+    id: u64,
+    prefix: Vec<u8>,
+    gen_key: Vec<u8>,
+    channel: Vec<u8>,
+    pool: Mutex<Vec<Conn>>,
+    cluster: Option<redis::cluster::ClusterClient>,
+    state: AtomicU32,
+    reason: Mutex<String>,
+    /// Set by a failing call: the subscriber checks the server and resyncs.
+    failed: AtomicBool,
+    /// The namespace generation as this process last learned it.
+    generation: AtomicU64,
+    /// The largest frame the server accepts (`proto-max-bulk-len`).
+    max_frame: AtomicU64,
+    /// The last version handed out (`next_version`).
+    last_version: AtomicU64,
+    pending: Mutex<Pending>,
+    /// The server's run id at the last resync: a change means it restarted.
+    run_id: Mutex<Option<String>>,
+    /// Wakes the subscriber (a failure, shutdown).
+    pub(crate) wake: (Mutex<bool>, Condvar),
+    clock: Clock,
+    pub counters: RemoteCounters,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Remote {
+    /// The remote tier described by `opts`; nothing is connected yet (the
+    /// subscriber does that).
+    pub fn new(target: &Target, opts: &crate::options::Options) -> Result<Remote> {
+        let base = format!("tc:{}:", hex(&opts.remote_namespace)).into_bytes();
+        let timeout = Duration::from_millis(opts.remote_timeout_ms.max(1));
+        let cluster = match target {
+            Target::Cluster(nodes) => Some(
+                redis::cluster::ClusterClientBuilder::new(nodes.clone())
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(0)
+                    .build()
+                    .map_err(|e| Error::invalid(format!("url: {e}")))?,
+            ),
+            Target::Single(_) => None,
+        };
+        // Random enough to tell processes (and caches in one) apart.
+        let id = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos(),
+            );
+            h.finish()
+        };
+        Ok(Remote {
+            target: target.clone(),
+            sealer: Sealer::new(&opts.remote_namespace, opts.remote_secret.as_ref().map(|s| &s.0[..])),
+            timeout,
+            lock_ms: opts.remote_lock_ms.max(1),
+            id,
+            gen_key: [&base[..], b"gen"].concat(),
+            channel: [&base[..], b"inv"].concat(),
+            prefix: base,
+            pool: Mutex::new(Vec::new()),
+            cluster,
+            state: AtomicU32::new(REMOTE_DEGRADED),
+            reason: Mutex::new("not connected yet".into()),
+            failed: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            last_version: AtomicU64::new(0),
+            max_frame: AtomicU64::new(MAX_FRAME_LEN),
+            pending: Mutex::new(Pending::default()),
+            run_id: Mutex::new(None),
+            wake: (Mutex::new(false), Condvar::new()),
+            clock: opts.clock.clone(),
+            counters: RemoteCounters::default(),
+        })
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub fn lock_ms(&self) -> u64 {
+        self.lock_ms
+    }
+
+    pub fn channel(&self) -> &[u8] {
+        &self.channel
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// `remote_state`: `REMOTE_OK` or `REMOTE_DEGRADED`.
+    pub fn state(&self) -> u32 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Why the tier is degraded ("" while it is ok).
+    pub fn reason(&self) -> String {
+        if self.state() == REMOTE_OK {
+            return String::new();
+        }
+        self.reason.lock().clone()
+    }
+
+    fn usable(&self) -> bool {
+        self.state() == REMOTE_OK
+    }
+
+    /// Marks the tier degraded for `why` and wakes the subscriber, which
+    /// reconnects and resyncs before the tier is used again.
+    pub(crate) fn degrade(&self, why: String) {
+        *self.reason.lock() = why;
+        self.state.store(REMOTE_DEGRADED, Ordering::Release);
+        self.failed.store(true, Ordering::Release);
+        Counters::bump(&self.counters.errors);
+        self.wake.1.notify_all();
+    }
+
+    pub(crate) fn set_ok(&self) {
+        self.failed.store(false, Ordering::Release);
+        self.state.store(REMOTE_OK, Ordering::Release);
+    }
+
+    pub(crate) fn take_failed(&self) -> bool {
+        self.failed.swap(false, Ordering::AcqRel)
+    }
+
+    /// A version for a write of a key, taken under the key's shard lock: a
+    /// hybrid clock (ms since the epoch shifted left 16 bits, plus a count),
+    /// so versions grow within a process and roughly with time across them.
+    pub fn next_version(&self) -> u64 {
+        let now = self.clock.now_ms() << 16;
+        let mut last = self.last_version.load(Ordering::Relaxed);
+        loop {
+            let v = now.max(last + 1);
+            match self
+                .last_version
+                .compare_exchange_weak(last, v, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return v,
+                Err(l) => last = l,
+            }
+        }
+    }
+
+    fn data_key(&self, key: &[u8]) -> Vec<u8> {
+        [&self.prefix[..], b"k:", key].concat()
+    }
+
+    fn lock_key(&self, key: &[u8]) -> Vec<u8> {
+        [&self.prefix[..], b"l:", key].concat()
+    }
+
+    fn tag_key(&self, tag: &[u8]) -> Vec<u8> {
+        [&self.prefix[..], b"t:", tag].concat()
+    }
+
+    /// A new connection, with the timeout on every read and write.
+    fn connect(&self) -> RedisResult<Conn> {
+        match (&self.target, &self.cluster) {
+            (_, Some(cluster)) => {
+                let c = cluster.get_connection()?;
+                Ok(Conn::Cluster(Box::new(c)))
+            }
+            (Target::Single(info), None) => {
+                let c = redis::Client::open(info.clone())?.get_connection_with_timeout(self.timeout)?;
+                c.set_read_timeout(Some(self.timeout))?;
+                c.set_write_timeout(Some(self.timeout))?;
+                Ok(Conn::Single(c))
+            }
+            (Target::Cluster(_), None) => unreachable!("a cluster target has a cluster client"),
+        }
+    }
+
+    /// Runs `f` on a pooled connection, whatever the tier's state (for the
+    /// subscriber's checks). A connection that failed is dropped.
+    fn run_always<T>(&self, f: impl FnOnce(&mut Conn) -> RedisResult<T>) -> RedisResult<T> {
+        let pooled = self.pool.lock().pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let r = f(&mut conn);
+        if r.is_ok() {
+            self.pool.lock().push(conn);
+        }
+        r
+    }
+
+    /// Runs `f` if the tier is usable; a failure degrades it. `None`: not run
+    /// or failed.
+    fn run<T>(&self, what: &str, f: impl FnOnce(&mut Conn) -> RedisResult<T>) -> Option<T> {
+        if !self.usable() {
+            return None;
+        }
+        match self.run_always(f) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.degrade(format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Reads a frame: a live value of the current generation, or a miss.
+    fn check(&self, key: &[u8], raw: Option<Vec<u8>>, now: u64) -> Fetched {
+        let Some(raw) = raw else {
+            Counters::bump(&self.counters.misses);
+            return Fetched::Miss;
+        };
+        match self.sealer.decode(key, &raw) {
+            Err(_) => {
+                Counters::bump(&self.counters.errors);
+                Counters::bump(&self.counters.misses);
+                Fetched::Miss
+            }
+            Ok(f) => {
+                let gen = self.generation.load(Ordering::Acquire);
+                // A later generation: a clear this process has not heard of
+                // yet (its message is on its way); the value is newer than it.
+                if f.generation > gen {
+                    self.generation.fetch_max(f.generation, Ordering::AcqRel);
+                }
+                if f.generation < gen || f.value.is_none() || crate::clock::is_expired(f.expires_at, now) {
+                    Counters::bump(&self.counters.misses);
+                    return Fetched::Miss;
+                }
+                Counters::bump(&self.counters.hits);
+                Fetched::Hit(f)
+            }
+        }
+    }
+
+    /// The key's value in the remote tier.
+    pub fn get(&self, key: &[u8]) -> Fetched {
+        let dk = self.data_key(key);
+        match self.run("GET", |c| redis::cmd("GET").arg(&dk).query::<Option<Vec<u8>>>(c.like())) {
+            Some(raw) => self.check(key, raw, self.clock.now_ms()),
+            None => Fetched::Unavailable,
+        }
+    }
+
+    /// The values of many keys in one round trip: one MGET on one server;
+    /// in a cluster, where keys of different slots cannot share one, a GET
+    /// each, pipelined per node.
+    pub fn get_many(&self, keys: &[&[u8]]) -> Vec<Fetched> {
+        let names: Vec<Vec<u8>> = keys.iter().map(|k| self.data_key(k)).collect();
+        let got = self.run("MGET", |c| match c {
+            Conn::Single(c) => redis::cmd("MGET").arg(&names).query::<Vec<Option<Vec<u8>>>>(c),
+            Conn::Cluster(_) => c.pipeline(names.iter().map(|n| redis::cmd("GET").arg(n).clone()).collect()),
+        });
+        match got {
+            Some(raws) if raws.len() == keys.len() => {
+                let now = self.clock.now_ms();
+                keys.iter().zip(raws).map(|(k, raw)| self.check(k, raw, now)).collect()
+            }
+            _ => keys.iter().map(|_| Fetched::Unavailable).collect(),
+        }
+    }
+
+    /// Remembers a key whose remote copy may now be out of date.
+    fn remember(&self, key: &[u8]) {
+        let mut p = self.pending.lock();
+        if p.keys.len() >= MAX_PENDING {
+            p.everything = true;
+            p.keys.clear();
+        } else if !p.everything {
+            p.keys.insert(key.into());
+        }
+    }
+
+    /// Remembers that the whole namespace may be out of date.
+    fn remember_everything(&self) {
+        let mut p = self.pending.lock();
+        p.everything = true;
+        p.keys.clear();
+    }
+
+    /// The script invocation of one write, or `None` (then a tombstone is
+    /// written in its place) if its frame is too large for Redis.
+    fn write_cmd(&self, w: &Write) -> redis::Cmd {
+        let gen = self.generation.load(Ordering::Acquire);
+        let now = self.clock.now_ms();
+        let mut frame = Frame {
+            generation: gen,
+            version: w.version,
+            expires_at: w.expires_at,
+            written_at: w.written_at,
+            value: w.value.as_ref().map(|v| v.to_vec()),
+            meta: Meta {
+                tags: w.tags.clone(),
+                dependency: None,
+            },
+        };
+        let mut px = if frame.value.is_none() {
+            TOMBSTONE_MS
+        } else if w.expires_at == 0 {
+            0
+        } else {
+            w.expires_at.saturating_sub(now).max(1)
+        };
+        let mut raw = self.sealer.encode(&w.key, &frame);
+        // Room for the command around the frame.
+        if raw.len() as u64 + 1024 > self.max_frame.load(Ordering::Relaxed) {
+            Counters::bump(&self.counters.too_large);
+            frame.value = None;
+            frame.meta = Meta::default();
+            px = TOMBSTONE_MS;
+            raw = self.sealer.encode(&w.key, &frame);
+        }
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(PUT_SCRIPT)
+            .arg(1)
+            .arg(self.data_key(&w.key))
+            .arg(raw)
+            .arg(px)
+            .arg(&self.channel)
+            .arg(Message::Key(w.key.to_vec()).encode(self.id));
+        cmd
+    }
+
+    /// Writes values and tombstones in one round trip. A write that cannot
+    /// reach the server is remembered for the reconnect; the local write
+    /// stands either way.
+    pub fn write(&self, writes: &[Write]) {
+        if writes.is_empty() {
+            return;
+        }
+        let mut cmds = Vec::new();
+        for w in writes {
+            cmds.push(self.write_cmd(w));
+            if w.value.is_some() {
+                for t in &w.tags {
+                    cmds.push(redis::cmd("SADD").arg(self.tag_key(t)).arg(&w.key[..]).clone());
+                }
+            }
+        }
+        if self.run("write", |c| c.pipeline::<Vec<redis::Value>>(cmds)).is_none() {
+            for w in writes {
+                self.remember(&w.key);
+            }
+        }
+    }
+
+    /// Removes every key under `prefix` in the namespace: the keys are found
+    /// with `SCAN MATCH` on the namespace's key prefix (every master of a
+    /// cluster), then deleted, and the prefix is published.
+    pub fn remove_prefix(&self, prefix: &[u8]) {
+        let mut pattern = [&self.prefix[..], b"k:"].concat();
+        for &b in prefix {
+            if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+                pattern.push(b'\\');
+            }
+            pattern.push(b);
+        }
+        pattern.push(b'*');
+        let msg = Message::Prefix(prefix.to_vec()).encode(self.id);
+        let seed = self.target.first().clone();
+        let done = self.run("remove_prefix", |c| {
+            c.each_master(&seed, self.timeout, |node| {
+                let mut cursor = 0u64;
+                loop {
+                    let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query(node)?;
+                    // One DEL per key: in a cluster, keys of one node may
+                    // still be in different slots.
+                    if !keys.is_empty() {
+                        let mut p = redis::pipe();
+                        for k in &keys {
+                            p.cmd("DEL").arg(k).ignore();
+                        }
+                        p.exec(node)?;
+                    }
+                    cursor = next;
+                    if cursor == 0 {
+                        return Ok(());
+                    }
+                }
+            })?;
+            redis::cmd("PUBLISH").arg(&self.channel).arg(&msg).exec(c.like())
+        });
+        if done.is_none() {
+            self.remember_everything();
+        }
+    }
+
+    /// Removes every key written with `tag`: the members of its set, then
+    /// the set; the tag is published.
+    pub fn remove_tag(&self, tag: &[u8]) {
+        let set = self.tag_key(tag);
+        let msg = Message::Tag(tag.to_vec()).encode(self.id);
+        let done = self.run("remove_tag", |c| {
+            let keys: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&set).query(c.like())?;
+            let mut cmds: Vec<redis::Cmd> = keys
+                .iter()
+                .map(|k| redis::cmd("DEL").arg(self.data_key(k)).clone())
+                .collect();
+            cmds.push(redis::cmd("DEL").arg(&set).clone());
+            c.pipeline::<Vec<redis::Value>>(cmds)?;
+            redis::cmd("PUBLISH").arg(&self.channel).arg(&msg).exec(c.like())
+        });
+        if done.is_none() {
+            self.remember_everything();
+        }
+    }
+
+    /// Clears the namespace in O(1): a new generation, published. Values of
+    /// older generations are refused from then on and left to expire.
+    pub fn clear(&self) {
+        if self.bump_generation().is_none() {
+            self.remember_everything();
+        }
+    }
+
+    fn bump_generation(&self) -> Option<u64> {
+        let gen = self.run("clear", |c| self.bump_generation_on(c.like()))?;
+        Some(gen)
+    }
+
+    fn bump_generation_on(&self, c: &mut dyn ConnectionLike) -> RedisResult<u64> {
+        let gen: u64 = redis::cmd("INCR").arg(&self.gen_key).query(c)?;
+        self.generation.fetch_max(gen, Ordering::AcqRel);
+        redis::cmd("PUBLISH")
+            .arg(&self.channel)
+            .arg(Message::Clear(gen).encode(self.id))
+            .exec(c)?;
+        Ok(gen)
+    }
+
+    /// Learns of a clear another process made.
+    pub fn cleared(&self, gen: u64) {
+        self.generation.fetch_max(gen, Ordering::AcqRel);
+    }
+
+    /// Asks for the fleet-wide load lock of `key`.
+    pub fn lock(&self, key: &[u8]) -> Lock {
+        let lk = self.lock_key(key);
+        let got = self.run("lock", |c| {
+            redis::cmd("SET")
+                .arg(&lk)
+                .arg(self.id)
+                .arg("NX")
+                .arg("PX")
+                .arg(self.lock_ms)
+                .query::<Option<String>>(c.like())
+        });
+        match got {
+            Some(Some(_)) => Lock::Mine,
+            Some(None) => Lock::Busy,
+            None => Lock::Unavailable,
+        }
+    }
+
+    /// Releases the load lock of `key` if this process still holds it.
+    pub fn unlock(&self, key: &[u8]) {
+        let lk = self.lock_key(key);
+        self.run("unlock", |c| {
+            redis::cmd("EVAL")
+                .arg(UNLOCK_SCRIPT)
+                .arg(1)
+                .arg(&lk)
+                .arg(self.id)
+                .exec(c.like())
+        });
+    }
+
+    /// While another process loads `key`: its value if it is there now, and
+    /// whether the lock is still held (one round trip).
+    pub fn poll(&self, key: &[u8]) -> (Fetched, bool) {
+        let cmds = vec![
+            redis::cmd("GET").arg(self.data_key(key)).clone(),
+            redis::cmd("EXISTS").arg(self.lock_key(key)).clone(),
+        ];
+        match self.run("GET", |c| c.pipeline::<(Option<Vec<u8>>, bool)>(cmds)) {
+            Some((raw, locked)) => {
+                let f = self.check(key, raw, self.clock.now_ms());
+                (f, locked)
+            }
+            None => (Fetched::Unavailable, false),
+        }
+    }
+
+    /// After a (re)connect: learns the generation, clears the namespace if
+    /// the server restarted (it may have come back from an old snapshot),
+    /// and invalidates remotely what this process wrote while it could not.
+    /// Returns whether the namespace was cleared meanwhile by someone else
+    /// (then the local tiers must drop everything).
+    pub(crate) fn resync(&self) -> RedisResult<bool> {
+        self.run_always(|conn| {
+            // A cluster answers INFO from any node: its run ids say nothing.
+            let run_id = match conn {
+                Conn::Single(c) => {
+                    let info: String = redis::cmd("INFO").arg("server").query(c)?;
+                    info.lines()
+                        .find_map(|l| l.strip_prefix("run_id:"))
+                        .map(|s| s.trim().to_string())
+                }
+                Conn::Cluster(_) => None,
+            };
+            let restarted = {
+                let mut known = self.run_id.lock();
+                let restarted = known.is_some() && run_id.is_some() && *known != run_id;
+                if run_id.is_some() {
+                    *known = run_id;
+                }
+                restarted
+            };
+            // The server's limit on one argument, if it lets us read it (an
+            // ACL user may not: then Redis's default).
+            if let Ok(v) = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("proto-max-bulk-len")
+                .query::<Vec<String>>(conn.like())
+            {
+                if let Some(n) = v.get(1).and_then(|n| n.parse::<u64>().ok()) {
+                    self.max_frame.store(n, Ordering::Relaxed);
+                }
+            }
+            let remote_gen: Option<u64> = redis::cmd("GET").arg(&self.gen_key).query(conn.like())?;
+            let remote_gen = remote_gen.unwrap_or(0);
+            let local_gen = self.generation.load(Ordering::Acquire);
+            self.generation.store(remote_gen, Ordering::Release);
+            let pending = std::mem::take(&mut *self.pending.lock());
+            if restarted || pending.everything {
+                self.bump_generation_on(conn.like())?;
+            } else if !pending.keys.is_empty() {
+                let writes: Vec<Write> = pending
+                    .keys
+                    .iter()
+                    .map(|k| Write {
+                        key: k.clone(),
+                        version: self.next_version(),
+                        expires_at: 0,
+                        written_at: 0,
+                        value: None,
+                        tags: Vec::new(),
+                    })
+                    .collect();
+                let cmds = writes.iter().map(|w| self.write_cmd(w)).collect();
+                if let Err(e) = conn.pipeline::<Vec<redis::Value>>(cmds) {
+                    // Keep them for the next try.
+                    self.pending.lock().keys.extend(pending.keys);
+                    return Err(e);
+                }
+            }
+            Ok(remote_gen != local_gen)
+        })
+    }
+}

@@ -1,0 +1,253 @@
+//! The remote tier's background thread: it keeps the subscription to the
+//! namespace's invalidation channel, applies what other processes publish
+//! to this process's L1 and L2, and owns the tier's recovery.
+//!
+//! The tier is `REMOTE_OK` only while this thread is subscribed and has
+//! resynced (`Remote::resync`). When the subscription breaks, messages may
+//! have been lost from the last instant the connection was known alive (a
+//! message received or a PING answered): on the next connect, every local
+//! entry written before that instant is dropped (it cannot be vouched for),
+//! and only then is the tier ok again. Before the first connect, that
+//! instant is the open: entries an earlier run left in L2 are dropped once
+//! the server is reachable. Reconnects back off from 50 ms to 5 s.
+//!
+//! The thread stops with the cache (`Subscriber::stop`, within one tick);
+//! it does not exist in a child process after `fork()`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::{Message, Remote};
+use crate::invalidate::Local;
+use crate::stats::Counters;
+
+/// How often the thread looks up from a quiet subscription (to stop, to
+/// check a failure).
+const TICK: Duration = Duration::from_millis(50);
+/// How often a quiet subscription is checked with a PING.
+const PING_EVERY: Duration = Duration::from_secs(1);
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+pub struct Subscriber {
+    stop: Arc<AtomicBool>,
+    remote: Arc<Remote>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Whether the first connect has been tried (the open waits for it).
+type FirstTry = Arc<(Mutex<bool>, Condvar)>;
+
+/// How a subscription ended.
+enum Ended {
+    Stopped,
+    /// Lost; messages after this instant (cache clock, ms) may be lost too.
+    Lost(u64),
+    /// Never got going (connect, subscribe or resync failed).
+    Failed(String),
+}
+
+impl Subscriber {
+    /// Starts the thread and waits (at most a few timeouts) for its first
+    /// connect, so that a cache whose server is up opens with the tier ok.
+    pub fn start(remote: Arc<Remote>, local: Local, opened_at: u64) -> Subscriber {
+        let stop = Arc::new(AtomicBool::new(false));
+        let first: FirstTry = Arc::new((Mutex::new(false), Condvar::new()));
+        let thread = {
+            let (stop, remote, first) = (stop.clone(), remote.clone(), first.clone());
+            std::thread::Builder::new()
+                .name("tiercache-remote".into())
+                .spawn(move || run(&remote, &local, &stop, &first, opened_at))
+                .expect("spawn the tiercache remote thread")
+        };
+        let bound = Instant::now() + remote.timeout() * 4 + Duration::from_millis(100);
+        let mut tried = first.0.lock();
+        while !*tried {
+            if first.1.wait_until(&mut tried, bound).timed_out() {
+                break;
+            }
+        }
+        drop(tried);
+        Subscriber {
+            stop,
+            remote,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the thread (within one tick) and waits for it.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        {
+            let _g = self.remote.wake.0.lock();
+            self.remote.wake.1.notify_all();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn tried(first: &FirstTry) {
+    *first.0.lock() = true;
+    first.1.notify_all();
+}
+
+fn run(remote: &Remote, local: &Local, stop: &AtomicBool, first: &FirstTry, opened_at: u64) {
+    let mut vouched_until = opened_at;
+    let mut backoff = BACKOFF_MIN;
+    let nodes = remote.target().nodes();
+    let mut node = 0;
+    while !stop.load(Ordering::Acquire) {
+        match session(
+            remote,
+            &nodes[node % nodes.len()],
+            local,
+            stop,
+            first,
+            vouched_until,
+            &mut backoff,
+        ) {
+            Ended::Stopped => break,
+            Ended::Lost(t) => {
+                vouched_until = t;
+                remote.degrade("the subscription to the invalidation channel was lost".into());
+            }
+            Ended::Failed(why) => remote.degrade(why),
+        }
+        node += 1;
+        tried(first);
+        let mut g = remote.wake.0.lock();
+        if !stop.load(Ordering::Acquire) {
+            remote.wake.1.wait_for(&mut g, backoff);
+        }
+        drop(g);
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+    tried(first);
+}
+
+/// One subscription, from connect to its end.
+fn session(
+    remote: &Remote,
+    node: &redis::ConnectionInfo,
+    local: &Local,
+    stop: &AtomicBool,
+    first: &FirstTry,
+    vouched_until: u64,
+    backoff: &mut Duration,
+) -> Ended {
+    let fail = |what: &str, e: redis::RedisError| Ended::Failed(format!("{what}: {e}"));
+    let client = match redis::Client::open(node.clone()) {
+        Ok(c) => c,
+        Err(e) => return fail("connect", e),
+    };
+    let mut con = match client.get_connection_with_timeout(remote.timeout()) {
+        Ok(c) => c,
+        Err(e) => return fail("connect", e),
+    };
+    let mut ps = con.as_pubsub();
+    if let Err(e) = ps.set_read_timeout(Some(remote.timeout())) {
+        return fail("connect", e);
+    }
+    if let Err(e) = ps.subscribe(remote.channel()) {
+        return fail("subscribe", e);
+    }
+    // Subscribed: from here on no message is lost. What came before may
+    // have been, so what was written before then is dropped.
+    let mut alive = local.now();
+    match remote.resync() {
+        Ok(cleared) => {
+            if cleared {
+                local.drop_all();
+            } else {
+                local.drop_older_than(vouched_until);
+            }
+        }
+        Err(e) => return fail("resync", e),
+    }
+    remote.set_ok();
+    tried(first);
+    *backoff = BACKOFF_MIN;
+    let mut last_ping = Instant::now();
+    let mut retry_at: Option<Instant> = None;
+    let _ = ps.set_read_timeout(Some(TICK));
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return Ended::Stopped;
+        }
+        match ps.get_message() {
+            Ok(msg) => {
+                alive = local.now();
+                apply(remote, local, msg.get_payload_bytes());
+            }
+            Err(e) if e.is_timeout() => {
+                // A call failed: the subscription is fine (messages were not
+                // lost), the data path is not; check it, resync, go on.
+                if remote.take_failed() {
+                    retry_at = Some(Instant::now());
+                }
+                if retry_at.is_some_and(|t| Instant::now() >= t) {
+                    match remote.resync() {
+                        Ok(cleared) => {
+                            if cleared {
+                                local.drop_all();
+                            }
+                            remote.set_ok();
+                            retry_at = None;
+                            *backoff = BACKOFF_MIN;
+                        }
+                        Err(e) => {
+                            remote.degrade(format!("resync: {e}"));
+                            let _ = remote.take_failed();
+                            retry_at = Some(Instant::now() + *backoff);
+                            *backoff = (*backoff * 2).min(BACKOFF_MAX);
+                        }
+                    }
+                }
+                if last_ping.elapsed() >= PING_EVERY {
+                    let _ = ps.set_read_timeout(Some(remote.timeout()));
+                    let before = local.now();
+                    if ps.ping::<redis::Value>().is_err() {
+                        return Ended::Lost(alive);
+                    }
+                    alive = before;
+                    last_ping = Instant::now();
+                    let _ = ps.set_read_timeout(Some(TICK));
+                }
+            }
+            Err(_) => return Ended::Lost(alive),
+        }
+    }
+}
+
+/// Applies one message from another process.
+fn apply(remote: &Remote, local: &Local, payload: &[u8]) {
+    let Some((sender, msg)) = Message::decode(payload) else {
+        Counters::bump(&remote.counters.errors);
+        return;
+    };
+    if sender == remote.id() {
+        return;
+    }
+    Counters::bump(&remote.counters.invalidations_received);
+    match msg {
+        Message::Key(k) => local.drop_key(&k),
+        Message::Prefix(p) => local.drop_prefix(&p),
+        Message::Tag(t) => local.drop_tag(&t),
+        Message::Clear(gen) => {
+            remote.cleared(gen);
+            local.drop_all();
+        }
+    }
+}

@@ -1,0 +1,706 @@
+//! The shared remote tier, against real `redis-server` processes
+//! (tests/common/redis_server.rs): values shared between caches of one
+//! namespace, promotion, TTLs, removals and clears reaching the server,
+//! invalidation across caches, values in Redis treated as untrusted input,
+//! and faults (server killed, frozen, restarted, one cache partitioned).
+//!
+//! Each cache here stands for a process: caches share nothing but the
+//! server (the fleet test in `fleet_single_flight` uses real processes).
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::redis_server::{wait_for, Proxy, RedisServer};
+use redis::Commands;
+use tiercache::{Cache, Loaded, Options, Status};
+
+const NS: &[u8] = b"test-ns";
+
+fn opts(url: &str) -> Options {
+    let mut o = Options::new();
+    o.set_remote(Some(url)).unwrap();
+    o.set_remote_namespace(NS).unwrap();
+    o.set_remote_timeout(200).unwrap();
+    o
+}
+
+fn open(url: &str) -> Cache {
+    Cache::open(&opts(url)).unwrap()
+}
+
+fn counter(c: &Cache, name: &str) -> u64 {
+    c.counter(name).unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+fn get(c: &Cache, k: &[u8]) -> Result<Vec<u8>, Status> {
+    common::get(c, k)
+}
+
+/// A loader that answers `value(key)` (no TTL), and its count of calls.
+fn counting_loader(
+    value: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+) -> (Arc<AtomicU64>, Arc<dyn tiercache::Loader>) {
+    let loads = Arc::new(AtomicU64::new(0));
+    let l = loads.clone();
+    let loader = Arc::new(move |k: &[u8]| {
+        l.fetch_add(1, Ordering::SeqCst);
+        Loaded::Value {
+            value: value(k),
+            ttl_ms: 0,
+        }
+    });
+    (loads, loader)
+}
+
+/// The Redis key of a cache key in the test namespace.
+fn data_key(key: &[u8]) -> Vec<u8> {
+    let hex: String = NS.iter().map(|b| format!("{b:02x}")).collect();
+    [format!("tc:{hex}:k:").as_bytes(), key].concat()
+}
+
+#[test]
+fn unset_nothing_changes() {
+    let c = Cache::open(&Options::new()).unwrap();
+    assert_eq!(counter(&c, "remote_state"), 0);
+    c.put(b"k", b"v", 0).unwrap();
+    assert_eq!(get(&c, b"k").unwrap(), b"v");
+    for n in [
+        "remote_hits",
+        "remote_misses",
+        "remote_errors",
+        "remote_invalidations_received",
+    ] {
+        assert_eq!(counter(&c, n), 0, "{n}");
+    }
+}
+
+#[test]
+fn bad_options_are_refused_with_a_reason() {
+    let mut o = Options::new();
+    for url in ["nonsense", "http://h:1", "redis://", "redis+cluster://a:1,,b:2"] {
+        let e = o.set_remote(Some(url)).unwrap_err();
+        assert_eq!(e.status(), Status::TC_INVALID_ARGUMENT, "{url}");
+        assert!(e.message().starts_with("url:"), "{url}: {}", e.message());
+    }
+    assert_eq!(
+        o.set_remote_namespace(&[b'n'; 256]).unwrap_err().status(),
+        Status::TC_INVALID_ARGUMENT
+    );
+    assert_eq!(
+        o.set_remote_namespace(b"").unwrap_err().status(),
+        Status::TC_INVALID_ARGUMENT
+    );
+    o.set_remote_namespace(&[b'n'; 255]).unwrap();
+    assert_eq!(
+        o.set_remote_secret(&[1; 15]).unwrap_err().status(),
+        Status::TC_INVALID_ARGUMENT
+    );
+    o.set_remote_secret(&[1; 16]).unwrap();
+    assert_eq!(
+        o.set_remote_timeout(0).unwrap_err().status(),
+        Status::TC_INVALID_ARGUMENT
+    );
+}
+
+#[test]
+fn a_put_in_one_cache_is_a_remote_hit_in_another_and_is_promoted() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&server.url());
+    let mut ob = opts(&server.url());
+    ob.dir = Some(dir.path().to_path_buf());
+    let b = Cache::open(&ob).unwrap();
+    assert_eq!(counter(&a, "remote_state"), 1);
+    assert_eq!(counter(&b, "remote_state"), 1);
+
+    a.put(b"k", b"v1", 0).unwrap();
+    // (A value read before its own invalidation arrives is dropped again.)
+    wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 1);
+    assert_eq!(get(&b, b"k").unwrap(), b"v1");
+    assert_eq!(counter(&b, "remote_hits"), 1);
+    // Promoted: memory, and disk (it is found there after memory is cleared).
+    assert_eq!(get(&b, b"k").unwrap(), b"v1");
+    assert_eq!(counter(&b, "l1_hits"), 1);
+    b.clear(true).unwrap();
+    assert_eq!(get(&b, b"k").unwrap(), b"v1");
+    assert_eq!(counter(&b, "l2_hits"), 1);
+    assert_eq!(counter(&b, "remote_hits"), 1);
+
+    assert_eq!(get(&b, b"absent"), Err(Status::TC_NOT_FOUND));
+    assert_eq!(counter(&b, "remote_misses"), 1);
+    assert_eq!(b.info(b"k").unwrap().tier, 1);
+    a.put(b"only-remote", b"xyz", 0).unwrap();
+    wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 2);
+    let i = b.info(b"only-remote").unwrap();
+    assert_eq!((i.tier, i.value_len), (3, 3));
+}
+
+#[test]
+fn puts_and_loads_carry_their_ttl_to_redis() {
+    let server = RedisServer::start();
+    let a = open(&server.url());
+    a.put(b"ttl", b"v", 60_000).unwrap();
+    a.put(b"forever", b"v", 0).unwrap();
+    a.set_loader(Some(Arc::new(|_: &[u8]| Loaded::Value {
+        value: b"loaded".to_vec(),
+        ttl_ms: 30_000,
+    })));
+    assert_eq!(get(&a, b"lk").unwrap(), b"loaded");
+    let mut r = server.client();
+    let pttl: i64 = r.pttl(data_key(b"ttl")).unwrap();
+    assert!(pttl > 50_000 && pttl <= 60_000, "{pttl}");
+    let pttl: i64 = r.pttl(data_key(b"lk")).unwrap();
+    assert!(pttl > 20_000 && pttl <= 30_000, "{pttl}");
+    let pttl: i64 = r.pttl(data_key(b"forever")).unwrap();
+    assert_eq!(pttl, -1);
+
+    // The loader's answer is shared: another cache does not load it again.
+    let b = open(&server.url());
+    let (loads, loader) = counting_loader(move |_: &[u8]| b"other".to_vec());
+    b.set_loader(Some(loader));
+    assert_eq!(get(&b, b"lk").unwrap(), b"loaded");
+    assert_eq!(loads.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn writes_removals_and_clears_invalidate_the_other_caches() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&server.url());
+    let mut ob = opts(&server.url());
+    ob.dir = Some(dir.path().to_path_buf());
+    let b = Cache::open(&ob).unwrap();
+    let seen = |n: u64| wait_for("an invalidation", || counter(&b, "remote_invalidations_received") >= n);
+
+    a.put(b"k", b"v1", 0).unwrap();
+    seen(1);
+    assert_eq!(get(&b, b"k").unwrap(), b"v1");
+    a.put(b"k", b"v2", 0).unwrap();
+    seen(2);
+    assert_eq!(get(&b, b"k").unwrap(), b"v2");
+    a.remove(b"k").unwrap();
+    seen(3);
+    assert_eq!(get(&b, b"k"), Err(Status::TC_NOT_FOUND));
+
+    // Its own writes are not invalidations.
+    b.put(b"mine", b"m", 0).unwrap();
+    assert_eq!(get(&b, b"mine").unwrap(), b"m");
+
+    for k in [&b"p/1"[..], b"p/2", b"q/1"] {
+        a.put(k, b"x", 0).unwrap();
+    }
+    seen(6);
+    for k in [&b"p/1"[..], b"p/2", b"q/1"] {
+        assert_eq!(get(&b, k).unwrap(), b"x");
+    }
+    a.remove_prefix(b"p/").unwrap();
+    seen(7);
+    assert_eq!(get(&b, b"p/1"), Err(Status::TC_NOT_FOUND));
+    assert_eq!(get(&b, b"p/2"), Err(Status::TC_NOT_FOUND));
+    assert_eq!(get(&b, b"q/1").unwrap(), b"x");
+    let mut r = server.client();
+    assert!(!r.exists::<_, bool>(data_key(b"p/1")).unwrap());
+    assert!(r.exists::<_, bool>(data_key(b"q/1")).unwrap());
+
+    let mut m = tiercache::meta::Meta::default();
+    m.add_tag(b"red").unwrap();
+    a.put_with(b"tagged", b"t", 0, m).unwrap();
+    seen(8);
+    assert_eq!(get(&b, b"tagged").unwrap(), b"t");
+    a.remove_tag(b"red").unwrap();
+    seen(9);
+    assert_eq!(get(&b, b"tagged"), Err(Status::TC_NOT_FOUND));
+    assert!(!r.exists::<_, bool>(data_key(b"tagged")).unwrap());
+
+    // A clear is one new generation; older values are refused after it.
+    let hex: String = NS.iter().map(|b| format!("{b:02x}")).collect();
+    let gen: u64 = r.get(format!("tc:{hex}:gen")).unwrap_or(0);
+    a.clear(false).unwrap();
+    seen(10);
+    assert_eq!(r.get::<_, u64>(format!("tc:{hex}:gen")).unwrap(), gen + 1);
+    assert_eq!(get(&b, b"q/1"), Err(Status::TC_NOT_FOUND));
+    assert!(
+        r.exists::<_, bool>(data_key(b"q/1")).unwrap(),
+        "left to expire, refused by generation"
+    );
+    let c = open(&server.url());
+    assert_eq!(get(&c, b"q/1"), Err(Status::TC_NOT_FOUND));
+    a.put(b"after", b"new", 0).unwrap();
+    assert_eq!(get(&c, b"after").unwrap(), b"new");
+}
+
+#[test]
+fn batches_go_to_the_server_together() {
+    let server = RedisServer::start();
+    let a = open(&server.url());
+    let b = open(&server.url());
+    let keys: Vec<Vec<u8>> = (0..100).map(|i| format!("key{i}").into_bytes()).collect();
+    let pairs: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &b"v"[..])).collect();
+    a.put_many(&pairs, 0).unwrap();
+    // (A value read before its own invalidation arrives is dropped again.)
+    wait_for("the invalidations", || {
+        counter(&b, "remote_invalidations_received") >= 100
+    });
+    let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+    let got = b.get_many(&refs);
+    assert!(got.iter().all(|r| r.as_deref().ok() == Some(&b"v"[..])));
+    assert_eq!(counter(&b, "remote_hits"), 100);
+    // Now all in L1: no more remote reads.
+    let got = b.get_many(&refs);
+    assert!(got.iter().all(|r| r.is_ok()));
+    assert_eq!(counter(&b, "l1_hits"), 100);
+    assert_eq!(counter(&b, "remote_hits") + counter(&b, "remote_misses"), 100);
+}
+
+/// Writes a value straight into Redis, as any client of the server could.
+fn plant(server: &RedisServer, key: &[u8], raw: &[u8]) {
+    let mut r = server.client();
+    let _: () = r.set(data_key(key), raw).unwrap();
+}
+
+#[test]
+fn forged_truncated_and_foreign_values_are_refused_and_counted() {
+    let server = RedisServer::start();
+    let secret = b"0123456789abcdef-secret";
+    let open_signed = |ns: &[u8], secret: &[u8]| {
+        let mut o = opts(&server.url());
+        o.set_remote_namespace(ns).unwrap();
+        o.set_remote_secret(secret).unwrap();
+        Cache::open(&o).unwrap()
+    };
+    let a = open_signed(NS, secret);
+    a.put(b"genuine", b"value", 0).unwrap();
+    let mut r = server.client();
+    let genuine: Vec<u8> = r.get(data_key(b"genuine")).unwrap();
+
+    let b = open_signed(NS, secret);
+    assert_eq!(get(&b, b"genuine").unwrap(), b"value");
+
+    // The same frame under another key; cut short; a bit flipped; garbage.
+    plant(&server, b"moved", &genuine);
+    plant(&server, b"short", &genuine[..genuine.len() - 1]);
+    let mut flipped = genuine.clone();
+    flipped[50] ^= 0x40;
+    plant(&server, b"flipped", &flipped);
+    plant(&server, b"garbage", b"not a frame at all");
+    // Signed with another secret; unsigned (a client without the secret).
+    let other = open_signed(b"other-ns", b"another secret, 16+ bytes");
+    let mut o = opts(&server.url());
+    o.set_remote_namespace(b"unsigned-ns").unwrap();
+    let unsigned = Cache::open(&o).unwrap();
+    other.put(b"x", b"forged", 0).unwrap();
+    unsigned.put(b"x", b"forged", 0).unwrap();
+    let hex = |ns: &[u8]| ns.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let forged: Vec<u8> = r.get(format!("tc:{}:k:x", hex(b"other-ns"))).unwrap();
+    let plain: Vec<u8> = r.get(format!("tc:{}:k:x", hex(b"unsigned-ns"))).unwrap();
+    plant(&server, b"x", &forged);
+    plant(&server, b"y", &plain);
+    // A frame of this very namespace and secret, but of another namespace's
+    // signature: a value copied across namespaces.
+    let foreign = open_signed(b"foreign-ns", secret);
+    foreign.put(b"z", b"foreign", 0).unwrap();
+    let f: Vec<u8> = r.get(format!("tc:{}:k:z", hex(b"foreign-ns"))).unwrap();
+    plant(&server, b"z", &f);
+
+    let before = counter(&b, "remote_errors");
+    let bad = [&b"moved"[..], b"short", b"flipped", b"garbage", b"x", b"y", b"z"];
+    for k in bad {
+        assert_eq!(get(&b, k), Err(Status::TC_NOT_FOUND), "{}", String::from_utf8_lossy(k));
+    }
+    assert_eq!(counter(&b, "remote_errors") - before, bad.len() as u64);
+    assert_eq!(
+        counter(&b, "remote_state"),
+        1,
+        "refusing a value does not degrade the tier"
+    );
+}
+
+#[test]
+fn a_dead_server_degrades_the_tier_and_it_recovers_by_itself() {
+    let mut server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(&server.url());
+    o.dir = Some(dir.path().to_path_buf());
+    let a = Cache::open(&o).unwrap();
+    let (loads, loader) = counting_loader(move |k: &[u8]| [b"loaded:", k].concat());
+    a.set_loader(Some(loader));
+    a.put(b"k", b"v", 0).unwrap();
+    server.kill();
+    // Every call answers from L1, L2 and the loader; none fails.
+    wait_for("the tier to degrade", || {
+        let _ = a.put(b"probe", b"p", 0);
+        counter(&a, "remote_state") == 2
+    });
+    assert!(!a.remote_reason().unwrap().is_empty());
+    a.put(b"while-down", b"w", 0).unwrap();
+    assert_eq!(get(&a, b"k").unwrap(), b"v");
+    assert_eq!(get(&a, b"while-down").unwrap(), b"w");
+    assert_eq!(get(&a, b"new").unwrap(), b"loaded:new");
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    a.remove(b"k").unwrap();
+    assert!(!a.contains(b"k").unwrap());
+    server.restart();
+    wait_for("the tier to recover", || counter(&a, "remote_state") == 1);
+    // No local write was lost.
+    assert_eq!(get(&a, b"while-down").unwrap(), b"w");
+    // It works again: another cache sees new writes.
+    a.put(b"after", b"x", 0).unwrap();
+    let b = open(&server.url());
+    assert_eq!(get(&b, b"after").unwrap(), b"x");
+}
+
+#[test]
+fn a_server_down_at_open_leaves_the_cache_open_and_degraded() {
+    let port = common::redis_server::free_port();
+    let a = open(&format!("redis://127.0.0.1:{port}"));
+    assert_eq!(counter(&a, "remote_state"), 2);
+    assert!(!a.remote_reason().unwrap().is_empty());
+    a.put(b"k", b"v", 0).unwrap();
+    assert_eq!(get(&a, b"k").unwrap(), b"v");
+    assert_eq!(get(&a, b"nope"), Err(Status::TC_NOT_FOUND));
+}
+
+#[test]
+fn a_wrong_password_leaves_the_cache_open_and_degraded_with_the_reason() {
+    let server = RedisServer::start_with(&["--requirepass", "right-password"]);
+    let a = open(&format!("redis://:wrong-password@127.0.0.1:{}", server.port));
+    assert_eq!(counter(&a, "remote_state"), 2);
+    let why = a.remote_reason().unwrap();
+    assert!(
+        why.to_lowercase().contains("auth") || why.contains("WRONGPASS"),
+        "{why}"
+    );
+    let ok = open(&format!("redis://:right-password@127.0.0.1:{}", server.port));
+    assert_eq!(counter(&ok, "remote_state"), 1);
+    ok.put(b"k", b"v", 0).unwrap();
+    assert_eq!(
+        get(
+            &open(&format!("redis://:right-password@127.0.0.1:{}", server.port)),
+            b"k"
+        )
+        .unwrap(),
+        b"v"
+    );
+}
+
+#[test]
+fn a_frozen_server_costs_a_timeout_then_nothing() {
+    let server = RedisServer::start();
+    let a = open(&server.url());
+    a.put(b"k", b"v", 0).unwrap();
+    a.clear(true).unwrap(); // only remote has it now
+    server.freeze();
+    // The first call waits for the timeout and misses; the tier is degraded,
+    // and later calls do not wait for it.
+    assert_eq!(get(&a, b"k"), Err(Status::TC_NOT_FOUND));
+    assert_eq!(counter(&a, "remote_state"), 2);
+    a.put(b"k2", b"v2", 0).unwrap();
+    assert_eq!(get(&a, b"k2").unwrap(), b"v2");
+    server.thaw();
+    wait_for("the tier to recover", || counter(&a, "remote_state") == 1);
+    assert_eq!(get(&a, b"k").unwrap(), b"v");
+}
+
+#[test]
+fn a_partitioned_cache_drops_what_it_cannot_vouch_for() {
+    let server = RedisServer::start();
+    let proxy = Proxy::to(server.port);
+    let a = open(&server.url());
+    let dir = tempfile::tempdir().unwrap();
+    let mut ob = opts(&proxy.url());
+    ob.dir = Some(dir.path().to_path_buf());
+    let b = Cache::open(&ob).unwrap();
+    assert_eq!(counter(&b, "remote_state"), 1);
+
+    a.put(b"k", b"old", 0).unwrap();
+    a.put(b"mine", b"a's", 0).unwrap();
+    // (A value read before its own invalidation arrives is dropped again.)
+    wait_for("the invalidations", || {
+        counter(&b, "remote_invalidations_received") >= 2
+    });
+    assert_eq!(get(&b, b"k").unwrap(), b"old");
+    assert_eq!(get(&b, b"mine").unwrap(), b"a's");
+    proxy.cut();
+    wait_for("b to see the partition", || {
+        let _ = b.get(b"probe");
+        counter(&b, "remote_state") == 2
+    });
+    // While b is cut off: a replaces k (b misses the invalidation), and b
+    // writes `mine` locally (its remote write fails).
+    a.put(b"k", b"new", 0).unwrap();
+    b.put(b"mine", b"b's", 0).unwrap();
+    assert_eq!(
+        get(&b, b"k").unwrap(),
+        b"old",
+        "cut off, b still answers from its tiers"
+    );
+    proxy.heal();
+    wait_for("b to reconnect", || counter(&b, "remote_state") == 1);
+    // b dropped what it could not vouch for, and reads the new value.
+    assert_eq!(get(&b, b"k").unwrap(), b"new");
+    // b's own write stands, and a no longer holds the value it replaced.
+    assert_eq!(get(&b, b"mine").unwrap(), b"b's");
+    wait_for("a to drop `mine`", || get(&a, b"mine") != Ok(b"a's".to_vec()));
+}
+
+#[test]
+fn a_server_restart_loses_no_local_write_and_brings_back_nothing_stale() {
+    let mut server = RedisServer::start();
+    let a = open(&server.url());
+    let b = open(&server.url());
+    a.put(b"k", b"v1", 0).unwrap();
+    assert_eq!(get(&b, b"k").unwrap(), b"v1");
+    server.restart();
+    wait_for("both to reconnect", || {
+        let _ = a.get(b"probe");
+        let _ = b.get(b"probe");
+        counter(&a, "remote_state") == 1 && counter(&b, "remote_state") == 1
+    });
+    // b never serves the value from before the restart again. (A put in
+    // the moment a process has not yet heard of the clears the restart
+    // caused is written in the older generation, so others miss it: put
+    // until b sees the new value.)
+    wait_for("b to see the new value", || {
+        a.put(b"k", b"v2", 0).unwrap();
+        let got = get(&b, b"k");
+        assert_ne!(got, Ok(b"v1".to_vec()), "a stale value after the restart");
+        got == Ok(b"v2".to_vec())
+    });
+}
+
+/// How big the fleet test is: `TIERCACHE_REMOTE=large` for a long run.
+fn fleet_size() -> (usize, usize, usize) {
+    match std::env::var("TIERCACHE_REMOTE").as_deref() {
+        Ok("large") => (8, 8, 2000),
+        _ => (4, 8, 100),
+    }
+}
+
+#[test]
+fn fleet_single_flight() {
+    let server = RedisServer::start();
+    let (procs, threads, keys) = fleet_size();
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let children: Vec<_> = (0..procs)
+        .map(|i| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "fleet_child", "--ignored", "--nocapture", "--test-threads=1"])
+                .env("TC_FLEET_URL", server.url())
+                .env("TC_FLEET_GO", &go)
+                .env("TC_FLEET", format!("{i} {threads} {keys}"))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // All of them start missing at once.
+    std::fs::write(&go, b"").unwrap();
+    let mut total = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "a child failed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let loads: u64 = text
+            .lines()
+            .find_map(|l| l.split("fleet-loads=").nth(1))
+            .unwrap_or_else(|| panic!("no count in {text}"))
+            .parse()
+            .unwrap();
+        total += loads;
+    }
+    assert_eq!(
+        total, keys as u64,
+        "{procs} processes × {threads} threads missing {keys} keys"
+    );
+}
+
+/// One process of `fleet_single_flight`: `threads` threads each get every
+/// key (in a different order), through a loader that counts its calls.
+#[test]
+#[ignore = "a child process of fleet_single_flight"]
+fn fleet_child() {
+    let url = std::env::var("TC_FLEET_URL").unwrap();
+    let go = std::env::var("TC_FLEET_GO").unwrap();
+    let spec = std::env::var("TC_FLEET").unwrap();
+    let n: Vec<usize> = spec.split(' ').map(|s| s.parse().unwrap()).collect();
+    let (me, threads, keys) = (n[0], n[1], n[2]);
+    let c = Arc::new(open(&url));
+    let (loads, loader) = counting_loader(move |k: &[u8]| {
+        // Long enough for the others to miss the key meanwhile.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        [b"v:", k].concat()
+    });
+    c.set_loader(Some(loader));
+    wait_for("the go file", || std::path::Path::new(&go).exists());
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                for i in 0..keys {
+                    let k = format!("fleet-{}", (i + t * 7 + me * 13) % keys);
+                    assert_eq!(c.get(k.as_bytes()).unwrap().to_vec(), [b"v:", k.as_bytes()].concat());
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    println!("fleet-loads={}", loads.load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_crashed_loaders_lock_expires() {
+    let server = RedisServer::start();
+    let hex: String = NS.iter().map(|b| format!("{b:02x}")).collect();
+    // A process took the lock of `k` and died: its lock outlives it a while.
+    let mut r = server.client();
+    let _: () = redis::cmd("SET")
+        .arg(format!("tc:{hex}:l:k"))
+        .arg("dead-process")
+        .arg("PX")
+        .arg(300)
+        .query(&mut r)
+        .unwrap();
+    let a = open(&server.url());
+    let (loads, loader) = counting_loader(move |_: &[u8]| b"v".to_vec());
+    a.set_loader(Some(loader));
+    assert_eq!(get(&a, b"k").unwrap(), b"v");
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    assert_eq!(counter(&a, "remote_lock_waits"), 1);
+    // And the lock it took itself is gone.
+    assert!(!r.exists::<_, bool>(format!("tc:{hex}:l:k")).unwrap());
+}
+
+#[test]
+fn an_acl_user_with_a_password() {
+    // (redis-server reads the words after --user as that one option.)
+    let server = RedisServer::start_with(&[
+        "--user",
+        "app",
+        "on",
+        ">app-password",
+        "~*",
+        "&*",
+        "+@all",
+        "--user",
+        "default",
+        "off",
+    ]);
+    let url = format!("redis://app:app-password@127.0.0.1:{}", server.port);
+    let a = open(&url);
+    let b = open(&url);
+    assert_eq!(counter(&a, "remote_state"), 1, "{:?}", a.remote_reason());
+    a.put(b"k", b"v", 0).unwrap();
+    wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 1);
+    assert_eq!(get(&b, b"k").unwrap(), b"v");
+    let wrong = open(&format!("redis://app:nope@127.0.0.1:{}", server.port));
+    assert_eq!(counter(&wrong, "remote_state"), 2);
+}
+
+#[test]
+fn a_cluster_of_three_masters() {
+    let cluster = common::redis_server::RedisCluster::start();
+    let a = open(&cluster.url());
+    let b = open(&cluster.url());
+    assert_eq!(counter(&a, "remote_state"), 1, "{:?}", a.remote_reason());
+    assert_eq!(counter(&b, "remote_state"), 1, "{:?}", b.remote_reason());
+    // Keys spread over the three masters' slots.
+    let keys: Vec<Vec<u8>> = (0..60).map(|i| format!("p/{i}").into_bytes()).collect();
+    let pairs: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &b"v"[..])).collect();
+    a.put_many(&pairs, 0).unwrap();
+    let on_each: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|n| redis::cmd("DBSIZE").query(&mut n.client()).unwrap())
+        .collect();
+    assert!(on_each.iter().all(|&n| n > 0), "keys on every master: {on_each:?}");
+    wait_for("the invalidations", || {
+        counter(&b, "remote_invalidations_received") >= 60
+    });
+    let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+    assert!(b.get_many(&refs).iter().all(|r| r.as_deref().ok() == Some(&b"v"[..])));
+    assert_eq!(counter(&b, "remote_hits"), 60);
+    // remove_prefix finds the keys on every master.
+    a.remove_prefix(b"p/").unwrap();
+    wait_for("the prefix invalidation", || {
+        counter(&b, "remote_invalidations_received") >= 61
+    });
+    let c = open(&cluster.url());
+    assert!(c.get_many(&refs).iter().all(|r| r.is_err()));
+    // The fleet-wide lock and a clear work across slots too.
+    let (loads, loader) = counting_loader(move |_: &[u8]| b"loaded".to_vec());
+    a.set_loader(Some(loader));
+    assert_eq!(get(&a, b"lk").unwrap(), b"loaded");
+    assert_eq!(get(&c, b"lk").unwrap(), b"loaded");
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    a.clear(false).unwrap();
+    wait_for("the clear", || get(&c, b"lk").is_err());
+    assert_eq!(counter(&a, "remote_errors"), 0);
+}
+
+#[test]
+fn tls_with_a_certificate_made_by_the_test() {
+    let (server, ca) = RedisServer::start_tls();
+    // The client trusts the test's CA through SSL_CERT_FILE, which is read
+    // when a connection is made: set in a child process of its own, not in
+    // this one's environment shared with the other tests.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tls_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("SSL_CERT_FILE", &ca)
+        .env("TC_TLS_PORT", server.port.to_string())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("tls-ok"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The child of `tls_with_a_certificate_made_by_the_test`.
+#[test]
+#[ignore = "a child process of tls_with_a_certificate_made_by_the_test"]
+fn tls_child() {
+    let port = std::env::var("TC_TLS_PORT").unwrap();
+    let url = format!("rediss://127.0.0.1:{port}");
+    // A handshake in a debug build on a busy machine takes more than the
+    // tests' usual 200 ms.
+    let open = |url: &str| {
+        let mut o = opts(url);
+        o.set_remote_timeout(10_000).unwrap();
+        Cache::open(&o).unwrap()
+    };
+    let a = open(&url);
+    let b = open(&url);
+    assert_eq!(counter(&a, "remote_state"), 1, "{:?}", a.remote_reason());
+    a.put(b"k", b"over tls", 0).unwrap();
+    wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 1);
+    assert_eq!(get(&b, b"k").unwrap(), b"over tls");
+    // Plain text to a TLS port: the cache opens, degraded, with the reason.
+    let plain = open(&format!("redis://127.0.0.1:{port}"));
+    assert_eq!(counter(&plain, "remote_state"), 2);
+    println!("tls-ok");
+}
+
+#[test]
+fn a_value_larger_than_the_server_accepts_stays_local_and_is_counted() {
+    let server = RedisServer::start_with(&["--proto-max-bulk-len", "1mb"]);
+    let a = open(&server.url());
+    let b = open(&server.url());
+    a.put(b"big", b"small first", 0).unwrap();
+    wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 1);
+    assert_eq!(get(&b, b"big").unwrap(), b"small first");
+    let big = vec![1u8; 2 << 20];
+    a.put(b"big", &big, 0).unwrap();
+    assert_eq!(get(&a, b"big").unwrap(), big, "kept locally");
+    assert_eq!(counter(&a, "remote_too_large"), 1);
+    assert_eq!(counter(&a, "remote_state"), 1, "{:?}", a.remote_reason());
+    // Not the old value elsewhere: the key is removed remotely.
+    wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 2);
+    assert_eq!(get(&b, b"big"), Err(Status::TC_NOT_FOUND));
+}

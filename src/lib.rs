@@ -29,8 +29,9 @@ pub mod options;
 /// cbindgen:ignore
 pub mod record;
 /// cbindgen:ignore
-pub mod seal;
 pub mod remote;
+/// cbindgen:ignore
+pub mod seal;
 pub mod stats;
 /// cbindgen:ignore
 pub mod stripe;

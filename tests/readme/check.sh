@@ -34,7 +34,9 @@ trap cleanup EXIT
 home=$work/home
 mkdir -p "$home"
 
-# block INFO: the fenced blocks of README.md whose info string is INFO.
+# block INFO: the fenced blocks of README.md whose info string is INFO
+# (exactly: a fragment that is not a whole program is fenced with a second
+# word, such as ```c fragment, and is not picked up).
 block() {
   local text
   text=$(awk -v info="$1" '$0 == "```" info {on=1; next} /^```$/{on=0} on' README.md)

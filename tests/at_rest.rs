@@ -25,21 +25,6 @@ fn opts(dir: &Path, c: Compression, key: Option<&[u8]>) -> Options {
 }
 
 /// Every file of `dir`, by name.
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -68,7 +53,7 @@ fn no_file_of_an_encrypted_directory_holds_a_key_value_tag_or_key_hash_in_the_cl
         }
         cache.compact().unwrap();
         cache.close().unwrap();
-        let all = files(dir.path());
+        let all = common::dir_files(dir.path());
         assert!(
             all.iter().any(|(n, _)| n.ends_with(".hint")),
             "no hint file was written"

@@ -482,23 +482,13 @@ fn injected_run(plan: Plan, policy: tiercache::SyncPolicy, at_rest: common::AtRe
 }
 
 /// Every kind of file operation a plan can make fail.
-const EVERY_OP: [Op; 7] = [
-    Op::Write,
-    Op::Sync,
-    Op::SetLen,
-    Op::Rename,
-    Op::Map,
-    Op::Create,
-    Op::Remove,
-];
-
 #[test]
 fn every_injected_failure_degrades_cleanly_and_reopens() {
     // Small by default (the first failures of each kind, both errnos, once
     // and for good); TIERCACHE_TORTURE=large goes deeper and adds
     // TC_SYNC_ALWAYS everywhere.
     let depth = if large() { 12 } else { 2 };
-    for op in EVERY_OP {
+    for op in Op::ALL {
         for persistent in [false, true] {
             for errno in [libc::ENOSPC, libc::EIO] {
                 for nth in 1..=depth {
@@ -522,7 +512,7 @@ fn every_injected_failure_degrades_cleanly_and_reopens() {
 /// of each kind, once and for good.
 #[test]
 fn every_injected_failure_degrades_cleanly_and_reopens_compressed_and_encrypted() {
-    for op in EVERY_OP {
+    for op in Op::ALL {
         for persistent in [false, true] {
             let plan = Plan {
                 op,

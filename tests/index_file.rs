@@ -372,20 +372,6 @@ fn the_table_grows_as_entries_are_added_and_stays_trusted() {
 #[test]
 fn a_read_only_open_trusts_a_sound_index_and_rebuilds_a_bad_one_in_memory_only() {
     let dir = filled(0);
-    let snapshot = |d: &Path| {
-        let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(d)
-            .unwrap()
-            .flatten()
-            .map(|e| {
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    fs::read(e.path()).unwrap(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
     let read_only = |d: &Path| {
         let mut o = opts(d);
         o.read_only = true;
@@ -395,13 +381,17 @@ fn a_read_only_open_trusts_a_sound_index_and_rebuilds_a_bad_one_in_memory_only()
         }
         c.counter("l2_index_rebuilds").unwrap()
     };
-    let before = snapshot(dir.path());
+    let before = common::dir_files(dir.path());
     assert_eq!(read_only(dir.path()), 0);
     let mut b = fs::read(dir.path().join(META)).unwrap();
     b[30] ^= 1;
     fs::write(dir.path().join(META), &b).unwrap();
-    let spoiled = snapshot(dir.path());
+    let spoiled = common::dir_files(dir.path());
     assert_ne!(before, spoiled);
     assert_eq!(read_only(dir.path()), 1);
-    assert_eq!(snapshot(dir.path()), spoiled, "a read-only open changed the directory");
+    assert_eq!(
+        common::dir_files(dir.path()),
+        spoiled,
+        "a read-only open changed the directory"
+    );
 }

@@ -126,4 +126,22 @@ pub fn open_at(dir: &Path, l1_entries: u64, at: AtRest) -> Cache {
     at.apply(&mut o);
     Cache::open(&o).expect("open cache")
 }
+/// Every file directly in `dir`, by name, with its bytes, sorted by name:
+/// what a test compares to see that a directory was (or was not) changed,
+/// or greps for plaintext.
+pub fn dir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 pub mod redis_server;

@@ -248,6 +248,15 @@ type State = HashMap<String, Option<Vec<u8>>>;
 /// the open rebuilt the index rather than trust its file.
 fn snapshot(dir: &Path, at_rest: AtRest) -> (State, bool) {
     let _g = FORKING.read().unwrap_or_else(|e| e.into_inner());
+    // Before the open touches it: an index file a kill left behind may be
+    // incomplete (then the open does not trust it), but never wrong in a
+    // slot that the open would trust.
+    let report = tiercache::log::verify::verify(dir, at_rest.verify_key().as_ref(), |_, _| {}).unwrap();
+    assert!(
+        report.index.bad_slots.is_empty(),
+        "after a kill, the index file has wrong slots: {:?}",
+        report.index
+    );
     let c = Cache::open(&at_rest.with_dir(dir)).unwrap();
     assert_eq!(
         c.stats().corrupt_records,

@@ -5,7 +5,10 @@
 //! unreadable segment header; `note:` lines for what is not corruption (a
 //! torn tail in the active segment, which the next open cuts off; a sealed
 //! segment whose hint file is missing or stale, which only makes opening
-//! slower); then one summary line. Exit status 0 if nothing is corrupt, 1 if
+//! slower; index files the next open will not trust, which it rebuilds from
+//! the log); `index.tci SLOT REASON` per wrong index slot (counted as
+//! corruption: a stale slot would hand out an old value); then one summary
+//! line. Exit status 0 if nothing is corrupt, 1 if
 //! something is, 2 if the directory could not be checked.
 
 use std::io::Write;
@@ -31,7 +34,7 @@ pub fn run(dir: &Path) -> Result<(), Failure> {
     match report.problems() {
         0 => Ok(()),
         n => Err(Failure::no(format!(
-            "{}: {n} corrupt record(s) or segment(s)",
+            "{}: {n} corrupt record(s), segment(s) or index slot(s)",
             dir.display()
         ))),
     }
@@ -62,13 +65,27 @@ fn print(out: &mut impl Write, report: &VerifyReport) -> std::io::Result<()> {
             )?;
         }
     }
+    let index = &report.index;
+    for (slot, why) in &index.bad_slots {
+        writeln!(out, "{} {slot} index slot {why}", tiercache::log::INDEX_SLOTS_FILE)?;
+    }
+    if let Some(why) = &index.untrusted {
+        writeln!(
+            out,
+            "note: index files not trusted ({why}); the next open rebuilds the index from the log"
+        )?;
+    }
+    if index.absent {
+        writeln!(out, "note: no index files; the next open builds the index from the log")?;
+    }
     let bytes: u64 = report.segments.iter().map(|s| s.bytes).sum();
     let corrupt = report.problems();
     writeln!(
         out,
-        "{} segment(s), {bytes} bytes, {} record(s) read: {}; {torn} torn tail(s), {hints} hint(s) missing or stale",
+        "{} segment(s), {bytes} bytes, {} record(s) read, {} index slot(s): {}; {torn} torn tail(s), {hints} hint(s) missing or stale",
         report.segments.len(),
         report.records(),
+        index.slots,
         if corrupt == 0 {
             "no corruption".to_string()
         } else {

@@ -256,6 +256,31 @@ fn verify_finds_a_flipped_byte() {
 }
 
 #[test]
+fn verify_reports_a_flipped_index_slot_and_a_missing_meta_file() {
+    let (_tmp, dir) = filled();
+    let slots = dir.join("index.tci");
+    let mut bytes = fs::read(&slots).unwrap();
+    // The first full slot after the 4096-byte header: flip a byte of its hash.
+    let at = (4096..bytes.len())
+        .step_by(32)
+        .find(|&i| bytes[i..i + 32].iter().any(|b| *b != 0))
+        .unwrap();
+    bytes[at] ^= 1;
+    fs::write(&slots, &bytes).unwrap();
+    let o = tc(&["verify", s(&dir)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    let slot = (at - 4096) / 32;
+    assert!(
+        out.contains(&format!("index.tci {slot} index slot fails its checksum")),
+        "{out}"
+    );
+    fs::remove_file(dir.join("index.tcm")).unwrap();
+    let out = ok(&["verify", s(&dir)]);
+    assert!(out.contains("note: index files not trusted"), "{out}");
+}
+
+#[test]
 fn compact_gives_back_the_space_of_overwrites() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cache");
@@ -428,7 +453,10 @@ fn an_encrypted_directory_takes_its_key_from_a_file_or_the_environment() {
     let dump = ok(&["dump", s(&dir), "--key-file", kf]);
     assert!(dump.contains(&format!("k1\t{}\tnever", value.len())), "{dump}");
     let verified = ok(&["verify", s(&dir), "--key-file", kf]);
-    assert!(verified.contains("2 record(s) read: no corruption"), "{verified}");
+    assert!(
+        verified.contains("2 record(s) read, 2 index slot(s): no corruption"),
+        "{verified}"
+    );
     // Nothing readable on disk.
     for f in fs::read_dir(&dir).unwrap() {
         let bytes = fs::read(f.unwrap().path()).unwrap();

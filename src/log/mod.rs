@@ -32,6 +32,7 @@ mod state;
 mod store;
 mod tags;
 pub mod verify;
+pub mod verify_index;
 pub mod view;
 
 use std::collections::HashSet;
@@ -57,6 +58,7 @@ use crate::value::Value;
 use commit::{Commit, Turn};
 pub use compact::CompactReport;
 pub use index::{key_hash, KeyHasher, Loc};
+pub use index_file::{META_FILE as INDEX_META_FILE, SLOTS_FILE as INDEX_SLOTS_FILE};
 pub use keycheck::FILE_NAME as KEYCHECK_FILE;
 use lock::DirLock;
 pub(crate) use state::State;

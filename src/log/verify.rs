@@ -13,6 +13,7 @@ use super::keycheck;
 use super::lock::DirLock;
 use super::segment::{self, HeaderCheck, Segment};
 use super::store;
+use super::verify_index::{self, IndexReport, Scanned};
 use crate::error::{Error, Result};
 use crate::seal::{EncryptionKey, Sealer};
 
@@ -40,15 +41,21 @@ pub struct SegmentReport {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     pub segments: Vec<SegmentReport>,
+    /// The index files, checked against the records (`verify_index`). A
+    /// problem there is not lost data: the next open rebuilds the index.
+    pub index: IndexReport,
 }
 
 impl VerifyReport {
-    /// Corrupt records plus unreadable segment headers.
+    /// Corrupt records, unreadable segment headers and wrong index slots
+    /// (a stale slot would hand out an old value; a slot failing its CRC
+    /// costs a rebuild).
     pub fn problems(&self) -> u64 {
         self.segments
             .iter()
             .map(|s| s.corrupt.len() as u64 + u64::from(s.bad_header.is_some()))
-            .sum()
+            .sum::<u64>()
+            + self.index.bad_slots.len() as u64
     }
 
     pub fn records(&self) -> u64 {
@@ -78,6 +85,8 @@ pub fn verify(dir: &Path, key: Option<&EncryptionKey>, mut progress: impl FnMut(
     let total: u64 = paths.iter().map(|p| fs::metadata(p).map_or(0, |m| m.len())).sum();
     let mut done = 0;
     let mut report = VerifyReport::default();
+    // Each segment's readable records, for the index check.
+    let mut scanned = Vec::new();
     for (i, (id, path)) in ids.iter().zip(&paths).enumerate() {
         let (seg, check) =
             Segment::open(path, *id, false).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
@@ -98,6 +107,7 @@ pub fn verify(dir: &Path, key: Option<&EncryptionKey>, mut progress: impl FnMut(
                 r.corrupt = scan.bad;
                 r.torn_tail_at = scan.cut_at;
                 r.hint_ok = hint::read(dir, *id, seg.len()).is_some_and(|h| h == scan.entries);
+                scanned.push((*id, seg.format, scan.entries, r.corrupt.clone()));
             }
             HeaderCheck::Short => r.bad_header = Some("shorter than a segment header".into()),
             HeaderCheck::Bad => r.bad_header = Some("not a tiercache segment, or not the id its name says".into()),
@@ -112,6 +122,16 @@ pub fn verify(dir: &Path, key: Option<&EncryptionKey>, mut progress: impl FnMut(
         progress(done, total);
         report.segments.push(r);
     }
+    let scanned: Vec<Scanned<'_>> = scanned
+        .iter()
+        .map(|(id, format, entries, corrupt)| Scanned {
+            id: *id,
+            format: *format,
+            entries,
+            corrupt,
+        })
+        .collect();
+    report.index = verify_index::check(dir, &scanned);
     Ok(report)
 }
 

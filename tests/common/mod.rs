@@ -113,6 +113,12 @@ impl AtRest {
     }
 
     /// `Options::with_dir(dir)` in this mode.
+    /// The key `tiercache::log::verify::verify` needs for this mode's directories.
+    pub fn verify_key(self) -> Option<tiercache::seal::EncryptionKey> {
+        self.encrypted()
+            .then(|| tiercache::seal::EncryptionKey::new(&TEST_KEY).unwrap())
+    }
+
     pub fn with_dir(self, dir: &Path) -> Options {
         let mut o = Options::with_dir(dir);
         self.apply(&mut o);

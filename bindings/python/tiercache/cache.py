@@ -7,10 +7,10 @@ import inspect
 import os
 import typing
 from collections.abc import ItemsView, Iterable, Mapping, ValuesView
-from ctypes import byref, c_bool, c_int, c_size_t, c_uint64, c_void_p, create_string_buffer, string_at
+from ctypes import byref, c_bool, c_size_t, c_uint64, c_void_p, create_string_buffer, string_at
 from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Tuple, TypeVar, Union
 
-from . import canonical, errors, loaders
+from . import _batch, canonical, errors, loaders
 from ._native import (
     Compression,
     L1Policy,
@@ -18,11 +18,11 @@ from ._native import (
     SyncPolicy,
     TcBytes,
     TcEntryInfo,
-    TcSlice,
     TcStats,
     WritePolicy,
     lib,
     tc_get_into_unchecked,
+    tc_put_many_packed,
 )
 from .entries import Count, EntryInfo, EntryIterator
 from .options import DependsOn, Entry, entry_options, path_to_bytes, tags_to_bytes
@@ -54,6 +54,10 @@ _SYNC_POLICIES: Dict[str, SyncPolicy] = {
 _tc_get_into = tc_get_into_unchecked  # no argtypes: see _native; only _get calls it
 _tc_put = lib.tc_put
 _tc_contains = lib.tc_contains
+_tc_get_many_into = lib.tc_get_many_into
+_tc_put_many_packed = tc_put_many_packed
+_tc_value_data = lib.tc_value_data
+_tc_value_free = lib.tc_value_free
 
 _MISSING: Any = object()
 _NO_TAGS: Tuple[()] = ()  # put's default: no tags, the tc_put fast path
@@ -108,6 +112,42 @@ def _check(status: int) -> None:
     """Raises the exception for a failed status (call right after the C call)."""
     if status != Status.OK:
         raise errors.error_for(status)
+
+
+def _unpack(
+    given: List[Any], buf: Any, lens: Any, spilled: Any, statuses: Any
+) -> Tuple[Dict[Any, bytes], Optional[Tuple[int, int]], int]:
+    """Reads what tc_get_many_into left: ``(found, failed, spill_bytes)``, the
+    values by key as given, the first key that failed other than by a miss
+    (index, status), and the bytes of the values handed out as tc_value
+    handles (each freed here, whatever happens)."""
+    found: Dict[Any, bytes] = {}
+    failed: Optional[Tuple[int, int]] = None
+    pos = 0
+    spill_bytes = 0
+    try:
+        for i, st in enumerate(statuses):
+            if st == _OK:
+                end = pos + lens[i]
+                found[given[i]] = buf[pos:end]
+                pos = end
+            elif st == _BUFFER_TOO_SMALL:
+                n = lens[i]
+                ptr = spilled[i]
+                spilled[i] = 0
+                try:
+                    found[given[i]] = string_at(_tc_value_data(ptr), n)
+                finally:
+                    _tc_value_free(ptr)
+                spill_bytes += n
+            elif st != _NOT_FOUND and failed is None:
+                failed = (i, st)
+    finally:
+        if spilled.count(0) != len(spilled):  # left by an exception above (MemoryError)
+            for ptr in spilled:
+                if ptr:
+                    _tc_value_free(ptr)
+    return found, failed, spill_bytes
 
 
 class Cache(typing.MutableMapping[Any, bytes]):
@@ -734,7 +774,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
         return True
 
     def get_many(self, keys: Iterable[Value]) -> Dict[Any, bytes]:
-        """The values of ``keys`` in one call (``tc_get_many``): a dict of the
+        """The values of ``keys`` in one call (``tc_get_many_into``): a dict of the
         keys that have one, each as it was given (a ``bytearray`` or
         ``memoryview`` as ``bytes``).  Misses are asked of the loader, as by
         :meth:`get`; absent keys are left out.  A key that fails otherwise
@@ -744,37 +784,49 @@ class Cache(typing.MutableMapping[Any, bytes]):
         ks = [k if type(k) is bytes else to_bytes(k) for k in given]
         n = len(ks)
         if n == 0:
-            _check(lib.tc_get_many(self._handle, None, 0, None, None))
+            _check(_tc_get_many_into(self._handle, None, 0, None, 0, None, None, None))
             return {}
-        slices = (TcSlice * n)()
-        for i, k in enumerate(ks):
-            slices[i].data = k
-            slices[i].len = len(k)
-        values = (TcBytes * n)()
-        statuses = (c_int * n)()
-        exc = None
-        if self._has_loader:
-            call = loaders.begin_call(self)
-            try:
-                status = lib.tc_get_many(self._handle, slices, n, values, statuses)
-            finally:
-                exc = loaders.end_call(call)
-        else:
-            status = lib.tc_get_many(self._handle, slices, n, values, statuses)
-        if status != _OK:
-            raise errors.error_for(status)
-        found: Dict[Any, bytes] = {}
-        failed: Optional[Tuple[int, int]] = None
-        for i in range(n):
-            st = statuses[i]
-            if st == _OK:
-                b = values[i]
+        # One call for the batch: the keys packed once, the values copied end
+        # to end into a pooled scratch buffer (as get's), and only the values
+        # that did not fit handed out one by one (tc_value handles).
+        _blob, slices = _batch.slices(ks)
+        lens = _batch.words(n)
+        spilled = _batch.words(n)
+        statuses = _batch.statuses(n)
+        pool = self._pool
+        try:
+            scratch = pool.pop()
+        except IndexError:
+            scratch = _new_scratch(_SCRATCH_START)
+        try:
+            buf = scratch[0]
+            args = (
+                self._handle,
+                _batch.addr_of(slices),
+                n,
+                buf,
+                scratch[2],
+                _batch.addr_of(lens),
+                _batch.addr_of(spilled),
+                _batch.addr_of(statuses),
+            )
+            exc = None
+            if self._has_loader:
+                call = loaders.begin_call(self)
                 try:
-                    found[given[i]] = string_at(b.data, b.len) if b.len else b""
+                    status = _tc_get_many_into(*args)
                 finally:
-                    lib.tc_bytes_free(byref(b))
-            elif st != _NOT_FOUND and failed is None:
-                failed = (i, st)
+                    exc = loaders.end_call(call)
+            else:
+                status = _tc_get_many_into(*args)
+            if status != _OK:
+                raise errors.error_for(status)
+            found, failed, spill_bytes = _unpack(given, buf, lens, spilled, statuses)
+        finally:
+            pool.append(scratch)  # after the values were copied out of it
+        if spill_bytes and scratch[2] < _SCRATCH_KEEP:
+            # Values spilled: the next batch through this buffer gets room.
+            scratch[:] = _new_scratch(min(max(scratch[2] + spill_bytes, 2 * scratch[2]), _SCRATCH_KEEP))
         if exc is not None:
             raise exc
         if failed is not None:
@@ -793,21 +845,20 @@ class Cache(typing.MutableMapping[Any, bytes]):
         ks: List[bytes] = []
         vs: List[bytes] = []
         for key, value in pairs:
-            ks.append(to_bytes(key))
-            vs.append(to_bytes(value, "value"))
+            ks.append(key if type(key) is bytes else to_bytes(key))
+            vs.append(value if type(value) is bytes else to_bytes(value, "value"))
         ttl_ms = ttl_to_ms(ttl) if ttl is not None else 0
         n = len(ks)
         if n == 0:
             _check(lib.tc_put_many(self._handle, None, None, 0, ttl_ms))
             return
-        key_slices = (TcSlice * n)()
-        value_slices = (TcSlice * n)()
-        for i in range(n):
-            key_slices[i].data = ks[i]
-            key_slices[i].len = len(ks[i])
-            value_slices[i].data = vs[i]
-            value_slices[i].len = len(vs[i])
-        _check(lib.tc_put_many(self._handle, key_slices, value_slices, n, ttl_ms))
+        # Keys and values each packed once (see _batch): one foreign call,
+        # no ctypes object per pair.  The blobs stay alive until it returns.
+        _kblob, key_slices = _batch.slices(ks)
+        _vblob, value_slices = _batch.slices(vs)
+        _check(
+            _tc_put_many_packed(self._handle, _batch.addr_of(key_slices), _batch.addr_of(value_slices), n, ttl_ms)
+        )
 
     def get_or_load(self, key: Value, fn: Callable[[], loaders.LoaderResult], ttl: Optional[TTL] = None) -> bytes:
         """``key``'s value from memory or disk, or else from ``fn()`` (instead of

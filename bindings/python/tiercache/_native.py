@@ -327,6 +327,15 @@ tc_get_into_unchecked.restype = tc_status
 tc_get_into_unchecked.argtypes = None  # type: ignore[assignment]  # ctypes accepts None: no conversion
 
 
+#: ``tc_put`` for put's fast path (no tags, no dependency), for the same
+#: reason and with the same rules as ``tc_get_into_unchecked``: every
+#: argument already of its C type (the handle a ``c_void_p``, key and value
+#: ``bytes``, the lengths ``c_size_t``, the TTL a ``c_uint64``).  Only
+#: ``Cache.put`` uses it.
+tc_put_unchecked = lib["tc_put"]
+tc_put_unchecked.restype = tc_status
+tc_put_unchecked.argtypes = None  # type: ignore[assignment]  # ctypes accepts None: no conversion
+
 #: ``tc_put_many`` with its two ``tc_slice`` arrays passed by address (ints),
 #: for the same reason as ``tc_get_many_into``: ``Cache.put_many`` packs them
 #: in ``array.array`` buffers.  A second function object, as above, so that

@@ -23,6 +23,7 @@ from ._native import (
     lib,
     tc_get_into_unchecked,
     tc_put_many_packed,
+    tc_put_unchecked,
 )
 from .entries import Count, EntryInfo, EntryIterator
 from .options import DependsOn, Entry, entry_options, path_to_bytes, tags_to_bytes
@@ -52,7 +53,7 @@ _SYNC_POLICIES: Dict[str, SyncPolicy] = {
 
 # Bound once: attribute lookups on the CDLL cost more than the calls' setup.
 _tc_get_into = tc_get_into_unchecked  # no argtypes: see _native; only _get calls it
-_tc_put = lib.tc_put
+_tc_put = tc_put_unchecked  # no argtypes: see _native; only put calls it
 _tc_contains = lib.tc_contains
 _tc_get_many_into = lib.tc_get_many_into
 _tc_put_many_packed = tc_put_many_packed
@@ -89,12 +90,16 @@ def _new_scratch(cap: int) -> _Scratch:
     return [buf, byref(buf), cap, c_size_t.from_param(cap), value_len, byref(value_len)]
 
 
-#: Key lengths as size_t arguments, ready made for short keys.
+#: Lengths as size_t arguments, ready made for short keys and values.
 _KEY_LEN_ARGS = tuple(c_size_t.from_param(n) for n in range(256))
 
 
 def _key_len_arg(n: int) -> Any:
     return _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n)
+
+
+#: put's default TTL (0: the cache's own) as a ready uint64 argument.
+_TTL_DEFAULT_ARG = c_uint64.from_param(0)
 
 
 def _u64(name: str, value: Optional[int]) -> Optional[int]:
@@ -587,7 +592,18 @@ class Cache(typing.MutableMapping[Any, bytes]):
         v = value if type(value) is bytes else to_bytes(value, "value")
         ttl_ms = ttl_to_ms(ttl) if ttl is not None else 0
         if tags is _NO_TAGS and depends_on is None:
-            status = _tc_put(self._handle, k, len(k), v, len(v), ttl_ms)
+            # The fast path: _tc_put has no argtypes, so every argument is
+            # passed ready made in its C type (see _native).
+            nk = len(k)
+            nv = len(v)
+            status = _tc_put(
+                self._handle_arg,
+                k,
+                _KEY_LEN_ARGS[nk] if nk < 256 else c_size_t(nk),
+                v,
+                _KEY_LEN_ARGS[nv] if nv < 256 else c_size_t(nv),
+                _TTL_DEFAULT_ARG if ttl_ms == 0 else c_uint64(ttl_ms),
+            )
         else:
             tag_list = tags_to_bytes(tags)
             path = path_to_bytes(depends_on) if depends_on is not None else None

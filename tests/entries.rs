@@ -376,63 +376,29 @@ fn get_many_into_packs_values_and_spills_what_does_not_fit() {
     assert_eq!(l1_hits(&c) - hits_before, 5);
 
     // Without `spilled`, a value that does not fit reports its length only.
-    let mut none = [0u8; 0];
-    let r = unsafe {
-        tc_get_many_into(
-            c.0,
-            ks.as_ptr(),
-            2,
-            none.as_mut_ptr(),
-            0,
-            lens.as_mut_ptr(),
-            std::ptr::null_mut(),
-            st.as_mut_ptr(),
-        )
+    let call = |n: usize, buf: *mut u8, cap: usize, lens: *mut usize, st: *mut Status| unsafe {
+        tc_get_many_into(c.0, ks.as_ptr(), n, buf, cap, lens, std::ptr::null_mut(), st)
     };
-    assert_eq!(r, Status::TC_OK);
+    let mut none = [0u8; 0];
+    assert_eq!(
+        call(2, none.as_mut_ptr(), 0, lens.as_mut_ptr(), st.as_mut_ptr()),
+        Status::TC_OK
+    );
     assert_eq!(st[..2], [Status::TC_BUFFER_TOO_SMALL, Status::TC_BUFFER_TOO_SMALL]);
     assert_eq!(lens[..2], [3, 40]);
 
     // Bad arguments: a NULL buffer that claims room; NULL arrays with n > 0.
-    let r = unsafe {
-        tc_get_many_into(
-            c.0,
-            ks.as_ptr(),
-            1,
-            std::ptr::null_mut(),
-            8,
-            lens.as_mut_ptr(),
-            std::ptr::null_mut(),
-            st.as_mut_ptr(),
-        )
-    };
-    assert_eq!(r, Status::TC_INVALID_ARGUMENT);
-    let r = unsafe {
-        tc_get_many_into(
-            c.0,
-            ks.as_ptr(),
-            1,
-            buf.as_mut_ptr(),
-            buf.len(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            st.as_mut_ptr(),
-        )
-    };
-    assert_eq!(r, Status::TC_INVALID_ARGUMENT);
+    let null = std::ptr::null_mut();
+    assert_eq!(
+        call(1, null, 8, lens.as_mut_ptr(), st.as_mut_ptr()),
+        Status::TC_INVALID_ARGUMENT
+    );
+    assert_eq!(
+        call(1, buf.as_mut_ptr(), buf.len(), null.cast(), st.as_mut_ptr()),
+        Status::TC_INVALID_ARGUMENT
+    );
     // n = 0 touches nothing, even with NULL arrays.
-    let r = unsafe {
-        tc_get_many_into(
-            c.0,
-            std::ptr::null(),
-            0,
-            std::ptr::null_mut(),
-            0,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
-    };
+    let r = unsafe { tc_get_many_into(c.0, std::ptr::null(), 0, null, 0, null.cast(), null.cast(), null.cast()) };
     assert_eq!(r, Status::TC_OK);
 }
 

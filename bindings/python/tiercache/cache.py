@@ -90,6 +90,15 @@ def _new_scratch(cap: int) -> _Scratch:
     return [buf, byref(buf), cap, c_size_t.from_param(cap), value_len, byref(value_len)]
 
 
+def _take_scratch(pool: List[_Scratch]) -> _Scratch:
+    """A buffer of the pool, or a new one.  (get and __getitem__ have this
+    inline: a function call is a measurable part of a hit.)"""
+    try:
+        return pool.pop()  # not "if pool": another thread may empty it in between
+    except IndexError:
+        return _new_scratch(_SCRATCH_START)
+
+
 #: Lengths as size_t arguments, ready made for short keys and values.
 _KEY_LEN_ARGS = tuple(c_size_t.from_param(n) for n in range(256))
 
@@ -810,10 +819,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
         spilled = _batch.words(n)
         statuses = _batch.statuses(n)
         pool = self._pool
-        try:
-            scratch = pool.pop()
-        except IndexError:
-            scratch = _new_scratch(_SCRATCH_START)
+        scratch = _take_scratch(pool)
         try:
             buf = scratch[0]
             args = (

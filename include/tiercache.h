@@ -725,6 +725,48 @@ enum tc_status tc_get_many(struct tc_cache *cache,
                            enum tc_status *statuses);
 
 /*
+ Gets `n` keys in one call, as `tc_get_many` does, but copies the values
+ end to end into the caller's buffer instead of handing out an allocation
+ per value: made for wrappers, whose cost per foreign call (one
+ `tc_bytes_free` per value) would otherwise dominate a batch of small
+ values.
+
+ For each key, in order, `statuses[i]` is what `tc_get` would return and:
+ - `TC_OK`: the value is in `buf`, `value_lens[i]` bytes long, right after
+   the values of the keys before it whose status is `TC_OK` (the first at
+   `buf`; the offset of value i is the sum of those lengths).
+ - `TC_BUFFER_TOO_SMALL`: the value did not fit in the room `buf` had left
+   and takes none of it; `value_lens[i]` is its length. If `spilled` is
+   not NULL, `spilled[i]` is a `tc_value` holding it, which the caller
+   frees with `tc_value_free` (so every key is looked up exactly once,
+   and a loaded value is never asked for twice); if `spilled` is NULL,
+   the value is cached all the same but not handed out. Later, smaller
+   values may still fit.
+ - anything else: `value_lens[i]` is 0.
+
+ `spilled[i]` (when `spilled` is not NULL) is NULL except for
+ `TC_BUFFER_TOO_SMALL`. The loader is asked for misses, as by `tc_get`.
+
+ Returns `TC_OK` (whatever the keys' statuses) unless an argument is bad:
+ `TC_INVALID_ARGUMENT` if `cache`, or with `n` > 0 `keys`, `value_lens`
+ or `statuses`, is NULL, or `buf` is NULL while `buf_cap` is not 0;
+ `TC_CLOSED` after shutdown. `n` = 0 touches nothing.
+
+ # Safety
+ `cache` is NULL or a live handle; `keys`, `value_lens`, `spilled` and
+ `statuses` are NULL or valid for `n` elements; each key slice is valid
+ for its length; `buf` is NULL or writable for `buf_cap` bytes.
+ */
+enum tc_status tc_get_many_into(struct tc_cache *cache,
+                                const struct tc_slice *keys,
+                                size_t n,
+                                uint8_t *buf,
+                                size_t buf_cap,
+                                size_t *value_lens,
+                                struct tc_value **spilled,
+                                enum tc_status *statuses);
+
+/*
  Puts `n` keys in one call, each as `tc_put(keys[i], values[i], ttl_ms)`
  would, in order. Stops at the first failure and returns its status (the
  pairs before it are stored, those after it are not).
@@ -1216,7 +1258,8 @@ size_t tc_value_len(const struct tc_value *v);
  or the map of a deleted segment it pointed into). NULL is a no-op.
 
  # Safety
- `v` is NULL or a `tc_value` from `tc_get_value`, not freed before.
+ `v` is NULL or a `tc_value` from `tc_get_value` or `tc_get_many_into`,
+ not freed before.
  */
 void tc_value_free(struct tc_value *v);
 

@@ -296,6 +296,112 @@ fn batches_get_and_put_many_keys() {
     );
 }
 
+/// `tc_get_many_into`: values end to end in the caller's buffer, in key
+/// order; one that does not fit in what is left is handed out as a
+/// `tc_value` (or, without `spilled`, only its length); later smaller ones
+/// still fit; each key is looked up once.
+#[test]
+fn get_many_into_packs_values_and_spills_what_does_not_fit() {
+    let c = Handle::open(&Options::new());
+    let pairs: [(&[u8], Vec<u8>); 5] = [
+        (b"a", b"one".to_vec()),
+        (b"big", vec![7u8; 40]),
+        (b"empty", Vec::new()),
+        (b"b", b"twotwo".to_vec()),
+        (b"c", b"3".to_vec()),
+    ];
+    for (k, v) in &pairs {
+        c.put(k, if v.is_empty() { b"" } else { v }, 0);
+    }
+    let keys: [&[u8]; 7] = [b"a", b"big", b"missing", b"empty", b"b", b"", b"c"];
+    let ks: Vec<tc_slice> = keys
+        .iter()
+        .map(|k| tc_slice {
+            data: k.as_ptr(),
+            len: k.len(),
+        })
+        .collect();
+    let l1_hits = |c: &Handle| {
+        let mut s = tiercache::Stats::default();
+        unsafe { tc_stats_get(c.0, &mut s) };
+        s.l1_hits
+    };
+    let hits_before = l1_hits(&c);
+    // Room for "one", "twotwo" and "3" (10 bytes) but not for the 40 bytes.
+    let mut buf = [0xEEu8; 12];
+    let mut lens = [usize::MAX; 7];
+    // Not NULL to begin with: the call sets every element.
+    let mut spilled = [std::ptr::NonNull::<tiercache::ffi::value::tc_value>::dangling().as_ptr(); 7];
+    let mut st = [Status::TC_PANIC; 7];
+    let r = unsafe {
+        tc_get_many_into(
+            c.0,
+            ks.as_ptr(),
+            7,
+            buf.as_mut_ptr(),
+            buf.len(),
+            lens.as_mut_ptr(),
+            spilled.as_mut_ptr(),
+            st.as_mut_ptr(),
+        )
+    };
+    assert_eq!(r, Status::TC_OK);
+    assert_eq!(
+        st,
+        [
+            Status::TC_OK,
+            Status::TC_BUFFER_TOO_SMALL,
+            Status::TC_NOT_FOUND,
+            Status::TC_OK,
+            Status::TC_OK,
+            Status::TC_INVALID_ARGUMENT,
+            Status::TC_OK,
+        ]
+    );
+    assert_eq!(lens, [3, 40, 0, 0, 6, 0, 1]);
+    assert_eq!(&buf[..10], b"onetwotwo3");
+    assert_eq!(buf[10..], [0xEE, 0xEE], "nothing written past the values");
+    for (i, p) in spilled.iter().enumerate() {
+        assert_eq!(p.is_null(), i != 1, "spilled[{i}]");
+    }
+    let big = unsafe {
+        std::slice::from_raw_parts(
+            tiercache::ffi::value::tc_value_data(spilled[1]),
+            tiercache::ffi::value::tc_value_len(spilled[1]),
+        )
+    };
+    assert_eq!(big, &vec![7u8; 40][..]);
+    unsafe { tiercache::ffi::value::tc_value_free(spilled[1]) };
+    // Each of the five present keys was looked up once.
+    assert_eq!(l1_hits(&c) - hits_before, 5);
+
+    // Without `spilled`, a value that does not fit reports its length only.
+    let call = |n: usize, buf: *mut u8, cap: usize, lens: *mut usize, st: *mut Status| unsafe {
+        tc_get_many_into(c.0, ks.as_ptr(), n, buf, cap, lens, std::ptr::null_mut(), st)
+    };
+    let mut none = [0u8; 0];
+    assert_eq!(
+        call(2, none.as_mut_ptr(), 0, lens.as_mut_ptr(), st.as_mut_ptr()),
+        Status::TC_OK
+    );
+    assert_eq!(st[..2], [Status::TC_BUFFER_TOO_SMALL, Status::TC_BUFFER_TOO_SMALL]);
+    assert_eq!(lens[..2], [3, 40]);
+
+    // Bad arguments: a NULL buffer that claims room; NULL arrays with n > 0.
+    let null = std::ptr::null_mut();
+    assert_eq!(
+        call(1, null, 8, lens.as_mut_ptr(), st.as_mut_ptr()),
+        Status::TC_INVALID_ARGUMENT
+    );
+    assert_eq!(
+        call(1, buf.as_mut_ptr(), buf.len(), null.cast(), st.as_mut_ptr()),
+        Status::TC_INVALID_ARGUMENT
+    );
+    // n = 0 touches nothing, even with NULL arrays.
+    let r = unsafe { tc_get_many_into(c.0, std::ptr::null(), 0, null, 0, null.cast(), null.cast(), null.cast()) };
+    assert_eq!(r, Status::TC_OK);
+}
+
 static LOADS: AtomicU64 = AtomicU64::new(0);
 
 unsafe extern "C" fn memo(user_data: *mut c_void, key: *const u8, key_len: usize, sink: *mut tc_sink) -> RawStatus {

@@ -227,20 +227,74 @@ tcgo_ret tcgo_iter_next(tc_iter *it) {
   return r;
 }
 
-tcgo_ret tcgo_get_many(tc_cache *c, const tc_slice *keys, size_t n, tc_bytes *values,
-                       tc_status *statuses) {
+/* Slices of a packed blob (see bridge.h): into `room` if n fits, else malloc'd
+ * (NULL if that fails). The caller frees what is not `room`. */
+#define TCGO_SLICES_ON_STACK 128
+static tc_slice *unpack_slices(const uint8_t *blob, const size_t *lens, size_t n, tc_slice *room) {
+  tc_slice *s = n <= TCGO_SLICES_ON_STACK ? room : malloc(n * sizeof *s);
+  if (s == NULL) return NULL;
+  size_t off = 0;
+  for (size_t i = 0; i < n; i++) {
+    s[i].data = blob + off;
+    s[i].len = lens[i];
+    off += lens[i];
+  }
+  return s;
+}
+
+static tcgo_ret out_of_memory(const char *what) {
   tcgo_ret r;
-  WITH_SLOT(r, tc_get_many(c, keys, n, values, statuses));
+  memset(&r, 0, sizeof r);
+  r.status = TC_PANIC;
+  r.msg = strdup(what);
   return r;
 }
 
-void tcgo_bytes_free_all(tc_bytes *values, size_t n) {
-  for (size_t i = 0; i < n; i++) tc_bytes_free(&values[i]);
+tcgo_ret tcgo_get_many_packed(tc_cache *c, const uint8_t *keys, const size_t *key_lens, size_t n,
+                              uint8_t *buf, size_t buf_cap, size_t *value_lens,
+                              tc_value **spilled, tc_status *statuses) {
+  tc_slice room[TCGO_SLICES_ON_STACK];
+  tc_slice *s = NULL;
+  if (n > 0) {
+    s = unpack_slices(keys, key_lens, n, room);
+    if (s == NULL) return out_of_memory("GetMany: out of memory for the key slices");
+  }
+  tcgo_ret r;
+  WITH_SLOT(r, tc_get_many_into(c, s, n, buf, buf_cap, value_lens, spilled, statuses));
+  if (s != room) free(s);
+  return r;
 }
 
-tcgo_ret tcgo_put_many(tc_cache *c, const tc_slice *keys, const tc_slice *values, size_t n,
-                       uint64_t ttl_ms) {
-  return ret_of(tc_put_many(c, keys, values, n, ttl_ms));
+tcgo_ret tcgo_put_many_packed(tc_cache *c, const uint8_t *keys, const size_t *key_lens,
+                              const uint8_t *values, const size_t *value_lens, size_t n,
+                              uint64_t ttl_ms) {
+  tc_slice key_room[TCGO_SLICES_ON_STACK], value_room[TCGO_SLICES_ON_STACK];
+  tc_slice *ks = NULL, *vs = NULL;
+  if (n > 0) {
+    ks = unpack_slices(keys, key_lens, n, key_room);
+    vs = unpack_slices(values, value_lens, n, value_room);
+  }
+  tcgo_ret r;
+  if (n > 0 && (ks == NULL || vs == NULL)) {
+    r = out_of_memory("PutMany: out of memory for the slices");
+  } else {
+    r = ret_of(tc_put_many(c, ks, vs, n, ttl_ms));
+  }
+  if (ks != key_room) free(ks);
+  if (vs != value_room) free(vs);
+  return r;
+}
+
+void tcgo_spilled_take(tc_value **spilled, size_t n, uint8_t *dst) {
+  size_t off = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (spilled[i] == NULL) continue;
+    size_t len = tc_value_len(spilled[i]);
+    if (len > 0) memcpy(dst + off, tc_value_data(spilled[i]), len);
+    off += len;
+    tc_value_free(spilled[i]);
+    spilled[i] = NULL;
+  }
 }
 
 static tc_status tcgo_once_loader(void *user_data, const uint8_t *key, size_t key_len, tc_sink *sink) {

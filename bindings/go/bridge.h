@@ -103,17 +103,23 @@ tcgo_ret tcgo_touch(tc_cache *c, const uint8_t *key, size_t key_len, uint64_t tt
 tcgo_ret tcgo_count(tc_cache *c, const uint8_t *prefix, size_t prefix_len);
 tcgo_ret tcgo_iter_new(tc_cache *c, const uint8_t *prefix, size_t prefix_len);
 tcgo_ret tcgo_iter_next(tc_iter *it);
-/* keys, values and statuses are Go memory for the call; the keys' bytes are
- * pinned Go memory (runtime.Pinner), so the slices may point at them. Runs
- * the cache's loader for misses, so the loader's outcome lands in
- * loader_result (the last one, if several loads failed). */
-tcgo_ret tcgo_get_many(tc_cache *c, const tc_slice *keys, size_t n, tc_bytes *values,
-                       tc_status *statuses);
-/* tc_bytes_free of values[0..n) in one cgo call (GetMany copies every value
- * first, then frees them all at once). */
-void tcgo_bytes_free_all(tc_bytes *values, size_t n);
-tcgo_ret tcgo_put_many(tc_cache *c, const tc_slice *keys, const tc_slice *values, size_t n,
-                       uint64_t ttl_ms);
+/* The batches of GetMany and PutMany, without pinning a Go slice per key:
+ * the byte strings come packed end to end in one Go buffer (`blob`, string i
+ * being lens[i] bytes), so no Go memory passed here holds a Go pointer, and
+ * the tc_slice arrays are built on this side. tcgo_get_many_packed is
+ * tc_get_many_into (values end to end in buf, those that do not fit handed
+ * out in spilled); it runs the cache's loader for misses, so the loader's
+ * outcome lands in loader_result (the last one, if several loads failed). */
+tcgo_ret tcgo_get_many_packed(tc_cache *c, const uint8_t *keys, const size_t *key_lens, size_t n,
+                              uint8_t *buf, size_t buf_cap, size_t *value_lens,
+                              tc_value **spilled, tc_status *statuses);
+tcgo_ret tcgo_put_many_packed(tc_cache *c, const uint8_t *keys, const size_t *key_lens,
+                              const uint8_t *values, const size_t *value_lens, size_t n,
+                              uint64_t ttl_ms);
+/* Copies every non-NULL spilled[i] end to end into dst (Go memory, as long
+ * as their lengths together) and frees it: one cgo call for all of a batch's
+ * spilled values. */
+void tcgo_spilled_take(tc_value **spilled, size_t n, uint8_t *dst);
 /* tc_get_or_load with the Go function registered as cgo.Handle `handle`
  * (see tcgoOnceLoaderCall); its error or panic lands in loader_result. */
 /* tc_get_value, with the value's data and length read in the same call (in

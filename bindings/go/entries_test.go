@@ -320,6 +320,67 @@ func TestGetManyPutMany(t *testing.T) {
 	wantValue(t, again, "c", "333")
 }
 
+// TestGetManyValuesLargerThanTheBuffer: values that do not fit together in
+// the batch buffer (64 KiB to begin with) come back whole, in key order with
+// the small ones, each key read once per batch; appending to one value never
+// writes into the next (they share one allocation).
+func TestGetManyValuesLargerThanTheBuffer(t *testing.T) {
+	c := open(t, Options{})
+	var keys, want [][]byte
+	for i := 0; i < 4; i++ {
+		keys = append(keys, []byte(fmt.Sprintf("big%d", i)), []byte(fmt.Sprintf("small%d", i)))
+		want = append(want, bytes.Repeat([]byte{byte(i)}, 50_000+i), bytes.Repeat([]byte{byte('A' + i)}, 10))
+	}
+	if err := c.PutMany(keys, want, 0); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := c.Stats()
+	for pass := 0; pass < 3; pass++ { // the buffer grows after the first
+		vals, errs := c.GetMany(append(keys, []byte("absent")))
+		for i := range keys {
+			if errs[i] != nil || !bytes.Equal(vals[i], want[i]) || len(vals[i]) != cap(vals[i]) {
+				t.Fatalf("pass %d key %s: %d bytes (cap %d), %v", pass, keys[i], len(vals[i]), cap(vals[i]), errs[i])
+			}
+		}
+		if !errors.Is(errs[len(keys)], ErrNotFound) {
+			t.Fatalf("absent: %v", errs[len(keys)])
+		}
+		_ = append(vals[1], 'x') // must not overwrite vals[2]
+		if !bytes.Equal(vals[2], want[2]) {
+			t.Fatal("appending to a value wrote into the next")
+		}
+	}
+	after, _ := c.Stats()
+	if got := after.L1Hits - before.L1Hits; got != 3*uint64(len(keys)) {
+		t.Errorf("%d L1 hits for 3 batches of %d keys", got, len(keys))
+	}
+}
+
+// TestGetManyLoadedValuesThatDoNotFit: a loaded value that does not fit in
+// the batch buffer is returned as it was loaded, not asked for again, even
+// when the cache cannot keep it.
+func TestGetManyLoadedValuesThatDoNotFit(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	c := open(t, Options{L1MaxBytes: 64 << 10})
+	c.SetLoader(func(k []byte) ([]byte, error) {
+		mu.Lock()
+		calls[string(k)]++
+		mu.Unlock()
+		return bytes.Repeat(k, 30_000), nil
+	})
+	keys := [][]byte{[]byte("a"), []byte("bb"), []byte("ccc")}
+	vals, errs := c.GetMany(keys)
+	for i, k := range keys {
+		if errs[i] != nil || !bytes.Equal(vals[i], bytes.Repeat(k, 30_000)) {
+			t.Errorf("%s: %d bytes, %v", k, len(vals[i]), errs[i])
+		}
+		if calls[string(k)] != 1 {
+			t.Errorf("%s loaded %d times", k, calls[string(k)])
+		}
+	}
+}
+
 func TestPutManyStopsAtFirstFailure(t *testing.T) {
 	c := open(t, Options{MaxValueSize: 4})
 	err := c.PutMany([][]byte{[]byte("first"), []byte("second"), []byte("third")},

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::boundary::{arg, arg_mut, bytes, guard, guard_void, key_bytes, value_bytes};
 use super::cache::{handle, out_bytes, tc_bytes, tc_cache};
 use super::loader::{tc_loader_fn, CLoader};
+use super::value::{tc_value, value_into_raw};
 use crate::cache::EntryInfo;
 use crate::error::{tc_status, Error, Status};
 use crate::meta::{Dependency, Meta};
@@ -244,28 +245,124 @@ pub unsafe extern "C" fn tc_get_many(
         let keys = std::slice::from_raw_parts(arg(keys, "keys")?, n);
         let values = std::slice::from_raw_parts_mut(arg_mut(values, "values")?, n);
         let statuses = std::slice::from_raw_parts_mut(arg_mut(statuses, "statuses")?, n);
-        // Keys that are not valid byte strings get their own status; the
-        // rest go to the cache together (one remote round trip).
-        let mut ok_keys = Vec::with_capacity(n);
-        let mut which = Vec::with_capacity(n);
-        for i in 0..n {
-            values[i] = tc_bytes {
+        for v in values.iter_mut() {
+            *v = tc_bytes {
                 data: std::ptr::null_mut(),
                 len: 0,
             };
-            match key_bytes(keys[i].data, keys[i].len) {
-                Ok(k) => {
-                    ok_keys.push(k);
-                    which.push(i);
-                }
-                Err(e) => statuses[i] = e.status(),
-            }
         }
-        for (i, got) in which.into_iter().zip(c.get_many(&ok_keys)) {
+        for (i, got) in get_batch(&c, keys, statuses) {
             statuses[i] = match got {
                 Ok(v) => {
                     values[i] = out_bytes(&v);
                     Status::TC_OK
+                }
+                Err(e) => e.status(),
+            };
+        }
+        Ok(())
+    })
+}
+
+/// The gets of a batch: keys that are not valid byte strings get their
+/// status in `statuses` at once; the rest go to the cache together (one
+/// remote round trip), and come back with their index.
+unsafe fn get_batch(
+    c: &crate::cache::Cache,
+    keys: &[tc_slice],
+    statuses: &mut [tc_status],
+) -> impl Iterator<Item = (usize, crate::error::Result<crate::value::Value>)> {
+    let mut ok_keys = Vec::with_capacity(keys.len());
+    let mut which = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        match key_bytes(k.data, k.len) {
+            Ok(k) => {
+                ok_keys.push(k);
+                which.push(i);
+            }
+            Err(e) => statuses[i] = e.status(),
+        }
+    }
+    let got = c.get_many(&ok_keys);
+    which.into_iter().zip(got)
+}
+
+/// Gets `n` keys in one call, as `tc_get_many` does, but copies the values
+/// end to end into the caller's buffer instead of handing out an allocation
+/// per value: made for wrappers, whose cost per foreign call (one
+/// `tc_bytes_free` per value) would otherwise dominate a batch of small
+/// values.
+///
+/// For each key, in order, `statuses[i]` is what `tc_get` would return and:
+/// - `TC_OK`: the value is in `buf`, `value_lens[i]` bytes long, right after
+///   the values of the keys before it whose status is `TC_OK` (the first at
+///   `buf`; the offset of value i is the sum of those lengths).
+/// - `TC_BUFFER_TOO_SMALL`: the value did not fit in the room `buf` had left
+///   and takes none of it; `value_lens[i]` is its length. If `spilled` is
+///   not NULL, `spilled[i]` is a `tc_value` holding it, which the caller
+///   frees with `tc_value_free` (so every key is looked up exactly once,
+///   and a loaded value is never asked for twice); if `spilled` is NULL,
+///   the value is cached all the same but not handed out. Later, smaller
+///   values may still fit.
+/// - anything else: `value_lens[i]` is 0.
+///
+/// `spilled[i]` (when `spilled` is not NULL) is NULL except for
+/// `TC_BUFFER_TOO_SMALL`. The loader is asked for misses, as by `tc_get`.
+///
+/// Returns `TC_OK` (whatever the keys' statuses) unless an argument is bad:
+/// `TC_INVALID_ARGUMENT` if `cache`, or with `n` > 0 `keys`, `value_lens`
+/// or `statuses`, is NULL, or `buf` is NULL while `buf_cap` is not 0;
+/// `TC_CLOSED` after shutdown. `n` = 0 touches nothing.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `keys`, `value_lens`, `spilled` and
+/// `statuses` are NULL or valid for `n` elements; each key slice is valid
+/// for its length; `buf` is NULL or writable for `buf_cap` bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn tc_get_many_into(
+    cache: *mut tc_cache,
+    keys: *const tc_slice,
+    n: usize,
+    buf: *mut u8,
+    buf_cap: usize,
+    value_lens: *mut usize,
+    spilled: *mut *mut tc_value,
+    statuses: *mut tc_status,
+) -> tc_status {
+    guard("tc_get_many_into", || {
+        let c = handle(cache)?;
+        if buf.is_null() && buf_cap != 0 {
+            return Err(Error::invalid("buf is NULL but buf_cap is not 0"));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let keys = std::slice::from_raw_parts(arg(keys, "keys")?, n);
+        let value_lens = std::slice::from_raw_parts_mut(arg_mut(value_lens, "value_lens")?, n);
+        let statuses = std::slice::from_raw_parts_mut(arg_mut(statuses, "statuses")?, n);
+        let mut spilled = (!spilled.is_null()).then(|| std::slice::from_raw_parts_mut(spilled, n));
+        value_lens.fill(0);
+        if let Some(s) = spilled.as_deref_mut() {
+            s.fill(std::ptr::null_mut());
+        }
+        let mut used = 0usize;
+        for (i, got) in get_batch(&c, keys, statuses) {
+            statuses[i] = match got {
+                Ok(v) => {
+                    value_lens[i] = v.len();
+                    if v.len() <= buf_cap - used {
+                        if !v.is_empty() {
+                            std::ptr::copy_nonoverlapping(v.as_ptr(), buf.add(used), v.len());
+                        }
+                        used += v.len();
+                        Status::TC_OK
+                    } else {
+                        if let Some(s) = spilled.as_deref_mut() {
+                            s[i] = value_into_raw(v);
+                        }
+                        Status::TC_BUFFER_TOO_SMALL
+                    }
                 }
                 Err(e) => e.status(),
             };

@@ -47,10 +47,14 @@ pub unsafe extern "C" fn tc_get_value(
         let c = handle(cache)?;
         let key = key_bytes(key, key_len)?;
         let out = arg_mut(out, "out")?;
-        let value = c.get_value(key)?;
-        *out = Box::into_raw(Box::new(tc_value { value }));
+        *out = value_into_raw(c.get_value(key)?);
         Ok(())
     })
+}
+
+/// A new `tc_value` handed out to C, freed by `tc_value_free`.
+pub(crate) fn value_into_raw(value: Value) -> *mut tc_value {
+    Box::into_raw(Box::new(tc_value { value }))
 }
 
 /// The first byte of the value, valid for `tc_value_len(v)` bytes until
@@ -80,7 +84,8 @@ pub unsafe extern "C" fn tc_value_len(v: *const tc_value) -> usize {
 /// or the map of a deleted segment it pointed into). NULL is a no-op.
 ///
 /// # Safety
-/// `v` is NULL or a `tc_value` from `tc_get_value`, not freed before.
+/// `v` is NULL or a `tc_value` from `tc_get_value` or `tc_get_many_into`,
+/// not freed before.
 #[no_mangle]
 pub unsafe extern "C" fn tc_value_free(v: *mut tc_value) {
     if v.is_null() {

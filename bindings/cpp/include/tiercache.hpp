@@ -286,6 +286,11 @@ inline std::uint8_t* get_scratch() {
   return scratch.data();
 }
 
+// get_many()'s buffer size: the values of one batch up to this many bytes
+// together come back in it; the rest as tc_value handles. Allocated per
+// call (a loader may call get_many() again on the same thread).
+inline constexpr std::size_t kBatchBuffer = 64 * 1024;
+
 // The C callback. It must never let an exception unwind into the Rust
 // frames that called it, so everything is caught and turned into a failed
 // load (nothing is cached; the caller sees TC_LOADER_FAILED).
@@ -876,10 +881,10 @@ class Cache {
     return KeyRange(it);
   }
 
-  // Gets every key in one call (tc_get_many): element i is keys[i]'s value,
-  // or nullopt if no tier and no loader has one. Misses are asked of the
-  // loader, as by get(); an exception the loader throws is rethrown here
-  // (after every value is freed). Any other failure of a key (an empty
+  // Gets every key in one call (tc_get_many_into): element i is keys[i]'s
+  // value, or nullopt if no tier and no loader has one. Misses are asked of
+  // the loader, as by get(); an exception the loader throws is rethrown
+  // here (after every value is freed). Any other failure of a key (an empty
   // key, a failed load...) throws that key's Error. keys is any range of
   // things convertible to std::string_view.
   template <class Range>
@@ -887,30 +892,41 @@ class Cache {
     std::vector<tc_slice> slices;
     for (const auto& k : keys) slices.push_back(detail::slice_of(std::string_view(k)));
     const std::size_t n = slices.size();
-    std::vector<tc_bytes> values(n, tc_bytes{nullptr, 0});
+    // The values come back end to end in one buffer, with no library
+    // allocation per value; those that do not fit in it come as tc_value
+    // handles, freed by free_spilled whatever happens.
+    const std::size_t cap = n > 0 ? detail::kBatchBuffer : 0;
+    std::unique_ptr<uint8_t[]> buf(cap > 0 ? new uint8_t[cap] : nullptr);
+    std::vector<std::size_t> lens(n, 0);
+    std::vector<tc_value*> spilled(n, nullptr);
     std::vector<tc_status> statuses(n, TC_OK);
+    struct FreeSpilled {
+      std::vector<tc_value*>& values;
+      ~FreeSpilled() {
+        for (tc_value* v : values) tc_value_free(v);
+      }
+    } free_spilled{spilled};
     Status status;
     {
       detail::GetCallScope scope(nullptr);
-      status = tc_get_many(handle_.get(), slices.data(), n, values.data(), statuses.data());
+      status = tc_get_many_into(handle_.get(), slices.data(), n, buf.get(), cap, lens.data(), spilled.data(),
+                                statuses.data());
     }
     std::exception_ptr thrown = std::exchange(detail::pending_loader_exception(), nullptr);
     detail::check(status);
     std::vector<std::optional<std::string>> out(n);
     std::optional<std::pair<std::size_t, Status>> failed;
-    std::exception_ptr copy_failed;
+    std::size_t at = 0;
     for (std::size_t i = 0; i < n; ++i) {
       if (statuses[i] == TC_OK) {
-        try {
-          out[i] = detail::take_bytes(values[i]);  // frees even if the copy throws
-        } catch (...) {
-          if (!copy_failed) copy_failed = std::current_exception();
-        }
+        out[i].emplace(reinterpret_cast<const char*>(buf.get()) + at, lens[i]);
+        at += lens[i];
+      } else if (statuses[i] == TC_BUFFER_TOO_SMALL) {
+        out[i].emplace(reinterpret_cast<const char*>(tc_value_data(spilled[i])), tc_value_len(spilled[i]));
       } else if (statuses[i] != TC_NOT_FOUND && !failed) {
         failed.emplace(i, statuses[i]);
       }
     }
-    if (copy_failed) std::rethrow_exception(copy_failed);
     if (thrown) std::rethrow_exception(thrown);
     if (failed) {
       throw Error(failed->second, "tiercache: get_many: key #" + std::to_string(failed->first) + ": " +

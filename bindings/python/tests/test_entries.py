@@ -6,7 +6,7 @@ import gc
 import threading
 import time
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import pytest
 
@@ -226,6 +226,40 @@ def test_get_many_asks_the_loader(cache: tiercache.Cache) -> None:
     cache.set_loader(broken)
     with pytest.raises(RuntimeError, match="cannot load"):
         cache.get_many(["here", "x"])
+
+
+def test_get_many_values_larger_than_the_batch_buffer(cache: tiercache.Cache) -> None:
+    # The batch buffer starts at 64 KiB: these do not all fit, so some come
+    # back as tc_value handles (each key still read once), in key order
+    # with the small ones, and a second batch, through a grown buffer,
+    # answers the same.
+    big = {f"big{i}".encode(): bytes([i]) * (50_000 + i) for i in range(4)}
+    small = {f"small{i}".encode(): bytes([65 + i]) * 10 for i in range(4)}
+    cache.put_many(big)
+    cache.put_many(small)
+    keys = [k for pair in zip(big, small) for k in pair] + [b"absent"]
+    want = {**big, **small}
+    hits = cache.stats().l1_hits
+    for _ in range(2):
+        got = cache.get_many(keys)
+        assert got == want
+        assert list(got) == [k for k in keys if k in want], "in the order of the keys"
+    assert cache.stats().l1_hits - hits == 2 * len(want), "every key read once per batch"
+
+
+def test_get_many_loaded_values_that_do_not_fit_are_loaded_once() -> None:
+    # Memory only and too small to keep them: a value that did not fit in
+    # the batch buffer is handed out as it was loaded, not asked for again.
+    calls: Dict[bytes, int] = {}
+
+    def load(key: bytes) -> bytes:
+        calls[key] = calls.get(key, 0) + 1
+        return key * 30_000
+
+    with tiercache.Cache(l1_max_bytes=64 * 1024, loader=load) as c:
+        got = c.get_many([b"a", b"bb", b"ccc"])
+        assert got == {k: k * 30_000 for k in (b"a", b"bb", b"ccc")}
+        assert calls == {b"a": 1, b"bb": 1, b"ccc": 1}
 
 
 def test_put_many(disk_cache: tiercache.Cache) -> None:

@@ -204,6 +204,14 @@ _SIGNATURES: List[Tuple[str, object, List[object]]] = [
     ("tc_count", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(c_uint64), POINTER(c_uint64)]),
     ("tc_get_many", tc_status, [c_void_p, POINTER(TcSlice), c_size_t, POINTER(TcBytes), POINTER(tc_status)]),
     ("tc_put_many", tc_status, [c_void_p, POINTER(TcSlice), POINTER(TcSlice), c_size_t, c_uint64]),
+    # Every array of tc_get_many_into is passed by address (an int): the batch
+    # path packs them in array.array buffers (see _batch.py), not ctypes
+    # arrays, which cost a Python object per element to fill and to read.
+    (
+        "tc_get_many_into",
+        tc_status,
+        [c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, c_void_p, c_void_p, c_void_p],
+    ),
     ("tc_get_or_load", tc_status, [c_void_p, c_char_p, c_size_t, LOADER_FN, c_void_p, POINTER(TcBytes)]),
     # tc_entry_options * is an opaque handle too; the dependency path is NUL-terminated.
     ("tc_entry_options_new", c_void_p, []),
@@ -317,6 +325,24 @@ _declare(lib)
 tc_get_into_unchecked = lib["tc_get_into"]
 tc_get_into_unchecked.restype = tc_status
 tc_get_into_unchecked.argtypes = None  # type: ignore[assignment]  # ctypes accepts None: no conversion
+
+
+#: ``tc_put`` for put's fast path (no tags, no dependency), for the same
+#: reason and with the same rules as ``tc_get_into_unchecked``: every
+#: argument already of its C type (the handle a ``c_void_p``, key and value
+#: ``bytes``, the lengths ``c_size_t``, the TTL a ``c_uint64``).  Only
+#: ``Cache.put`` uses it.
+tc_put_unchecked = lib["tc_put"]
+tc_put_unchecked.restype = tc_status
+tc_put_unchecked.argtypes = None  # type: ignore[assignment]  # ctypes accepts None: no conversion
+
+#: ``tc_put_many`` with its two ``tc_slice`` arrays passed by address (ints),
+#: for the same reason as ``tc_get_many_into``: ``Cache.put_many`` packs them
+#: in ``array.array`` buffers.  A second function object, as above, so that
+#: the declared ``lib.tc_put_many`` keeps its typed signature.
+tc_put_many_packed = lib["tc_put_many"]
+tc_put_many_packed.restype = tc_status
+tc_put_many_packed.argtypes = [c_void_p, c_void_p, c_void_p, c_size_t, c_uint64]
 
 
 def last_error() -> str:

@@ -7,10 +7,11 @@ import inspect
 import os
 import typing
 from collections.abc import ItemsView, Iterable, Mapping, ValuesView
-from ctypes import byref, c_bool, c_int, c_size_t, c_uint64, c_void_p, create_string_buffer, string_at
+from ctypes import byref, c_bool, c_size_t, c_uint64, c_void_p, create_string_buffer, string_at
+from itertools import accumulate, chain
 from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Tuple, TypeVar, Union
 
-from . import canonical, errors, loaders
+from . import _batch, canonical, errors, loaders
 from ._native import (
     Compression,
     L1Policy,
@@ -18,11 +19,12 @@ from ._native import (
     SyncPolicy,
     TcBytes,
     TcEntryInfo,
-    TcSlice,
     TcStats,
     WritePolicy,
     lib,
     tc_get_into_unchecked,
+    tc_put_many_packed,
+    tc_put_unchecked,
 )
 from .entries import Count, EntryInfo, EntryIterator
 from .options import DependsOn, Entry, entry_options, path_to_bytes, tags_to_bytes
@@ -52,8 +54,12 @@ _SYNC_POLICIES: Dict[str, SyncPolicy] = {
 
 # Bound once: attribute lookups on the CDLL cost more than the calls' setup.
 _tc_get_into = tc_get_into_unchecked  # no argtypes: see _native; only _get calls it
-_tc_put = lib.tc_put
+_tc_put = tc_put_unchecked  # no argtypes: see _native; only put calls it
 _tc_contains = lib.tc_contains
+_tc_get_many_into = lib.tc_get_many_into
+_tc_put_many_packed = tc_put_many_packed
+_tc_value_data = lib.tc_value_data
+_tc_value_free = lib.tc_value_free
 
 _MISSING: Any = object()
 _NO_TAGS: Tuple[()] = ()  # put's default: no tags, the tc_put fast path
@@ -85,12 +91,25 @@ def _new_scratch(cap: int) -> _Scratch:
     return [buf, byref(buf), cap, c_size_t.from_param(cap), value_len, byref(value_len)]
 
 
-#: Key lengths as size_t arguments, ready made for short keys.
+def _take_scratch(pool: List[_Scratch]) -> _Scratch:
+    """A buffer of the pool, or a new one.  (get and __getitem__ have this
+    inline: a function call is a measurable part of a hit.)"""
+    try:
+        return pool.pop()  # not "if pool": another thread may empty it in between
+    except IndexError:
+        return _new_scratch(_SCRATCH_START)
+
+
+#: Lengths as size_t arguments, ready made for short keys and values.
 _KEY_LEN_ARGS = tuple(c_size_t.from_param(n) for n in range(256))
 
 
 def _key_len_arg(n: int) -> Any:
     return _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n)
+
+
+#: put's default TTL (0: the cache's own) as a ready uint64 argument.
+_TTL_DEFAULT_ARG = c_uint64.from_param(0)
 
 
 def _u64(name: str, value: Optional[int]) -> Optional[int]:
@@ -108,6 +127,47 @@ def _check(status: int) -> None:
     """Raises the exception for a failed status (call right after the C call)."""
     if status != Status.OK:
         raise errors.error_for(status)
+
+
+def _unpack(
+    given: List[Any], buf: Any, lens: Any, spilled: Any, statuses: Any
+) -> Tuple[Dict[Any, bytes], Optional[Tuple[int, int]], int]:
+    """Reads what tc_get_many_into left: ``(found, failed, spill_bytes)``, the
+    values by key as given, the first key that failed other than by a miss
+    (index, status), and the bytes of the values handed out as tc_value
+    handles (each freed here, whatever happens)."""
+    if statuses.count(_OK) == len(statuses):
+        # Every key found, in the buffer (the common case): the slices are
+        # cut by C-level iteration, with no Python step per key.
+        ends = list(accumulate(lens))
+        return dict(zip(given, map(buf.__getitem__, map(slice, chain((0,), ends), ends)))), None, 0
+    found: Dict[Any, bytes] = {}
+    failed: Optional[Tuple[int, int]] = None
+    pos = 0
+    spill_bytes = 0
+    try:
+        for i, st in enumerate(statuses):
+            if st == _OK:
+                end = pos + lens[i]
+                found[given[i]] = buf[pos:end]
+                pos = end
+            elif st == _BUFFER_TOO_SMALL:
+                n = lens[i]
+                ptr = spilled[i]
+                spilled[i] = 0
+                try:
+                    found[given[i]] = string_at(_tc_value_data(ptr), n)
+                finally:
+                    _tc_value_free(ptr)
+                spill_bytes += n
+            elif st != _NOT_FOUND and failed is None:
+                failed = (i, st)
+    finally:
+        if spilled.count(0) != len(spilled):  # left by an exception above (MemoryError)
+            for ptr in spilled:
+                if ptr:
+                    _tc_value_free(ptr)
+    return found, failed, spill_bytes
 
 
 class Cache(typing.MutableMapping[Any, bytes]):
@@ -547,7 +607,18 @@ class Cache(typing.MutableMapping[Any, bytes]):
         v = value if type(value) is bytes else to_bytes(value, "value")
         ttl_ms = ttl_to_ms(ttl) if ttl is not None else 0
         if tags is _NO_TAGS and depends_on is None:
-            status = _tc_put(self._handle, k, len(k), v, len(v), ttl_ms)
+            # The fast path: _tc_put has no argtypes, so every argument is
+            # passed ready made in its C type (see _native).
+            nk = len(k)
+            nv = len(v)
+            status = _tc_put(
+                self._handle_arg,
+                k,
+                _KEY_LEN_ARGS[nk] if nk < 256 else c_size_t(nk),
+                v,
+                _KEY_LEN_ARGS[nv] if nv < 256 else c_size_t(nv),
+                _TTL_DEFAULT_ARG if ttl_ms == 0 else c_uint64(ttl_ms),
+            )
         else:
             tag_list = tags_to_bytes(tags)
             path = path_to_bytes(depends_on) if depends_on is not None else None
@@ -734,7 +805,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
         return True
 
     def get_many(self, keys: Iterable[Value]) -> Dict[Any, bytes]:
-        """The values of ``keys`` in one call (``tc_get_many``): a dict of the
+        """The values of ``keys`` in one call (``tc_get_many_into``): a dict of the
         keys that have one, each as it was given (a ``bytearray`` or
         ``memoryview`` as ``bytes``).  Misses are asked of the loader, as by
         :meth:`get`; absent keys are left out.  A key that fails otherwise
@@ -744,37 +815,46 @@ class Cache(typing.MutableMapping[Any, bytes]):
         ks = [k if type(k) is bytes else to_bytes(k) for k in given]
         n = len(ks)
         if n == 0:
-            _check(lib.tc_get_many(self._handle, None, 0, None, None))
+            _check(_tc_get_many_into(self._handle, None, 0, None, 0, None, None, None))
             return {}
-        slices = (TcSlice * n)()
-        for i, k in enumerate(ks):
-            slices[i].data = k
-            slices[i].len = len(k)
-        values = (TcBytes * n)()
-        statuses = (c_int * n)()
-        exc = None
-        if self._has_loader:
-            call = loaders.begin_call(self)
-            try:
-                status = lib.tc_get_many(self._handle, slices, n, values, statuses)
-            finally:
-                exc = loaders.end_call(call)
-        else:
-            status = lib.tc_get_many(self._handle, slices, n, values, statuses)
-        if status != _OK:
-            raise errors.error_for(status)
-        found: Dict[Any, bytes] = {}
-        failed: Optional[Tuple[int, int]] = None
-        for i in range(n):
-            st = statuses[i]
-            if st == _OK:
-                b = values[i]
+        # One call for the batch: the keys packed once, the values copied end
+        # to end into a pooled scratch buffer (as get's), and only the values
+        # that did not fit handed out one by one (tc_value handles).
+        _blob, slices = _batch.slices(ks)
+        lens = _batch.words(n)
+        spilled = _batch.words(n)
+        statuses = _batch.statuses(n)
+        pool = self._pool
+        scratch = _take_scratch(pool)
+        try:
+            buf = scratch[0]
+            args = (
+                self._handle,
+                _batch.addr_of(slices),
+                n,
+                buf,
+                scratch[2],
+                _batch.addr_of(lens),
+                _batch.addr_of(spilled),
+                _batch.addr_of(statuses),
+            )
+            exc = None
+            if self._has_loader:
+                call = loaders.begin_call(self)
                 try:
-                    found[given[i]] = string_at(b.data, b.len) if b.len else b""
+                    status = _tc_get_many_into(*args)
                 finally:
-                    lib.tc_bytes_free(byref(b))
-            elif st != _NOT_FOUND and failed is None:
-                failed = (i, st)
+                    exc = loaders.end_call(call)
+            else:
+                status = _tc_get_many_into(*args)
+            if status != _OK:
+                raise errors.error_for(status)
+            found, failed, spill_bytes = _unpack(given, buf, lens, spilled, statuses)
+        finally:
+            pool.append(scratch)  # after the values were copied out of it
+        if spill_bytes and scratch[2] < _SCRATCH_KEEP:
+            # Values spilled: the next batch through this buffer gets room.
+            scratch[:] = _new_scratch(min(max(scratch[2] + spill_bytes, 2 * scratch[2]), _SCRATCH_KEEP))
         if exc is not None:
             raise exc
         if failed is not None:
@@ -793,21 +873,20 @@ class Cache(typing.MutableMapping[Any, bytes]):
         ks: List[bytes] = []
         vs: List[bytes] = []
         for key, value in pairs:
-            ks.append(to_bytes(key))
-            vs.append(to_bytes(value, "value"))
+            ks.append(key if type(key) is bytes else to_bytes(key))
+            vs.append(value if type(value) is bytes else to_bytes(value, "value"))
         ttl_ms = ttl_to_ms(ttl) if ttl is not None else 0
         n = len(ks)
         if n == 0:
             _check(lib.tc_put_many(self._handle, None, None, 0, ttl_ms))
             return
-        key_slices = (TcSlice * n)()
-        value_slices = (TcSlice * n)()
-        for i in range(n):
-            key_slices[i].data = ks[i]
-            key_slices[i].len = len(ks[i])
-            value_slices[i].data = vs[i]
-            value_slices[i].len = len(vs[i])
-        _check(lib.tc_put_many(self._handle, key_slices, value_slices, n, ttl_ms))
+        # Keys and values each packed once (see _batch): one foreign call,
+        # no ctypes object per pair.  The blobs stay alive until it returns.
+        _kblob, key_slices = _batch.slices(ks)
+        _vblob, value_slices = _batch.slices(vs)
+        _check(
+            _tc_put_many_packed(self._handle, _batch.addr_of(key_slices), _batch.addr_of(value_slices), n, ttl_ms)
+        )
 
     def get_or_load(self, key: Value, fn: Callable[[], loaders.LoaderResult], ttl: Optional[TTL] = None) -> bytes:
         """``key``'s value from memory or disk, or else from ``fn()`` (instead of

@@ -620,6 +620,43 @@ static void test_put_many_and_get_many(void) {
   tc_cache_close(c);
 }
 
+static void test_get_many_into_packs_values_and_spills_big_ones(void) {
+  tc_cache *c = tu_open(NULL, 0, TC_WRITE_THROUGH);
+  CHECK(c != NULL);
+  tc_slice keys[3] = {slice("a"), slice("big"), slice("c")};
+  tc_slice values[3] = {slice("11"), slice("0123456789"), slice("333")};
+  CHECK_OK(tc_put_many(c, keys, values, 3, 0));
+
+  /* Room for 6 bytes: "11", then "big" (10) does not fit and spills,
+     then "333" still fits after "11"; "missing" is a miss. */
+  tc_slice ask[4] = {slice("a"), slice("big"), slice("missing"), slice("c")};
+  uint8_t buf[6];
+  size_t lens[4] = {99, 99, 99, 99};
+  tc_value *spilled[4] = {NULL, NULL, NULL, NULL};
+  tc_status st[4] = {TC_PANIC, TC_PANIC, TC_PANIC, TC_PANIC};
+  CHECK_OK(tc_get_many_into(c, ask, 4, buf, sizeof buf, lens, spilled, st));
+  CHECK(st[0] == TC_OK && lens[0] == 2 && memcmp(buf, "11", 2) == 0 && spilled[0] == NULL);
+  CHECK(st[1] == TC_BUFFER_TOO_SMALL && lens[1] == 10 && spilled[1] != NULL);
+  CHECK(tc_value_len(spilled[1]) == 10 && memcmp(tc_value_data(spilled[1]), "0123456789", 10) == 0);
+  CHECK(st[2] == TC_NOT_FOUND && lens[2] == 0 && spilled[2] == NULL);
+  CHECK(st[3] == TC_OK && lens[3] == 3 && memcmp(buf + 2, "333", 3) == 0);
+  tc_value_free(spilled[1]);
+
+  /* Without a spill array the big value is only reported. */
+  CHECK_OK(tc_get_many_into(c, ask, 2, buf, sizeof buf, lens, NULL, st));
+  CHECK(st[0] == TC_OK && st[1] == TC_BUFFER_TOO_SMALL && lens[1] == 10);
+
+  /* Bad arguments: NULL handle, keys, lengths or statuses; a NULL buffer
+     with room claimed. n = 0 touches nothing. */
+  CHECK_STATUS(tc_get_many_into(NULL, ask, 1, buf, sizeof buf, lens, NULL, st), TC_INVALID_ARGUMENT);
+  CHECK_STATUS(tc_get_many_into(c, NULL, 1, buf, sizeof buf, lens, NULL, st), TC_INVALID_ARGUMENT);
+  CHECK_STATUS(tc_get_many_into(c, ask, 1, buf, sizeof buf, NULL, NULL, st), TC_INVALID_ARGUMENT);
+  CHECK_STATUS(tc_get_many_into(c, ask, 1, buf, sizeof buf, lens, NULL, NULL), TC_INVALID_ARGUMENT);
+  CHECK_STATUS(tc_get_many_into(c, ask, 1, NULL, 8, lens, NULL, st), TC_INVALID_ARGUMENT);
+  CHECK_OK(tc_get_many_into(c, NULL, 0, NULL, 0, NULL, NULL, NULL));
+  tc_cache_close(c);
+}
+
 static void test_get_many_asks_the_loader(void) {
   tc_cache *c = tu_open(NULL, 0, TC_WRITE_THROUGH);
   CHECK(c != NULL);
@@ -851,6 +888,7 @@ int main(void) {
   RUN(test_iterator_freed_early);
   RUN(test_batches_of_zero_touch_nothing);
   RUN(test_put_many_and_get_many);
+  RUN(test_get_many_into_packs_values_and_spills_big_ones);
   RUN(test_get_many_asks_the_loader);
   RUN(test_put_many_stops_at_first_failure);
   RUN(test_get_or_load);

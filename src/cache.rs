@@ -445,10 +445,11 @@ impl Cache {
             flights: Vec::new(),
         };
         loop {
-            let asked = self.loader_for(&loader);
             // The glance's miss stands for a plain one (its `seq` was read
             // under the shard's lock, which every write of the key holds).
-            if let (Some(seq), None) = (absent.take(), &asked) {
+            // The loader is looked at only after L1 missed: a hit pays nothing
+            // for it.
+            if let Some(seq) = absent.take().filter(|_| self.loader_for(&loader).is_none()) {
                 if pre.as_ref().is_some_and(|p| p.seq != seq) {
                     pre = None;
                 }
@@ -483,7 +484,7 @@ impl Cache {
                 if pre.as_ref().is_some_and(|p| p.seq != shard.seq()) {
                     pre = None;
                 }
-                let miss = match asked {
+                let miss = match self.loader_for(&loader) {
                     None => Miss::Plain(shard.seq()),
                     Some(loader) => Miss::Load(shard.join(key), loader),
                 };

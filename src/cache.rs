@@ -21,7 +21,7 @@ use crate::clock::{expiry, is_expired, Clock, Now};
 use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, run_loader, Flight, Join, Loaded, Loader};
 use crate::log::{Found, KeyHasher, Log, LogConfig, Ticket};
-use crate::memory::{Entry, Evicted, Lookup, Memory, Shard, ShardGuard, Validity};
+use crate::memory::{Entry, Evicted, Glance, Lookup, Memory, Shard, ShardGuard, Validity};
 use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
 use crate::remote::subscriber::Subscriber;
@@ -39,6 +39,9 @@ pub struct Cache {
     memory: Arc<Memory>,
     log: Option<Arc<Log>>,
     loader: RwLock<Option<Arc<dyn Loader>>>,
+    /// Whether `loader` is `Some`: set under its write lock, read without
+    /// the lock (see `loader_for`).
+    has_loader: std::sync::atomic::AtomicBool,
     counters: Arc<Counters>,
     write_policy: WritePolicy,
     default_ttl_ms: u64,
@@ -310,6 +313,7 @@ impl Cache {
             memory,
             log,
             loader: RwLock::new(None),
+            has_loader: std::sync::atomic::AtomicBool::new(false),
             counters,
             write_policy: opts.write_policy,
             default_ttl_ms: opts.default_ttl_ms,
@@ -421,11 +425,17 @@ impl Cache {
         mut pre: Option<Prefetched>,
     ) -> Result<Value> {
         // A hit the policy can count under the shard's shared lock (S3-FIFO)
-        // needs nothing else; anything else takes the exclusive path below.
-        if let Some(v) = self.memory.shared_hit(h, key, now) {
-            self.counters.l1_hits.bump();
-            return Ok(v.into());
-        }
+        // needs nothing else; a key seen absent there needs no second,
+        // exclusive look unless a load must be registered; anything else
+        // takes the exclusive path below.
+        let mut absent = match self.memory.glance(h, key, now) {
+            Glance::Hit(v) => {
+                self.counters.l1_hits.bump();
+                return Ok(v.into());
+            }
+            Glance::Absent(seq) => Some(seq),
+            Glance::Exclusive => None,
+        };
         // Loads this call led and must still answer (see `lead`); their
         // waiters get this call's final answer, or a failure if it unwinds.
         let mut led = Led {
@@ -435,6 +445,16 @@ impl Cache {
             flights: Vec::new(),
         };
         loop {
+            // The glance's miss stands for a plain one (its `seq` was read
+            // under the shard's lock, which every write of the key holds).
+            // The loader is looked at only after L1 missed: a hit pays nothing
+            // for it.
+            if let Some(seq) = absent.take().filter(|_| self.loader_for(&loader).is_none()) {
+                if pre.as_ref().is_some_and(|p| p.seq != seq) {
+                    pre = None;
+                }
+                return led.answer(self.plain_miss(key, h, now, seq, false, pre.take()));
+            }
             // The miss and, with a loader, the flight's registration happen
             // under one hold of the shard's lock: no write of the key can
             // fall between.
@@ -464,35 +484,14 @@ impl Cache {
                 if pre.as_ref().is_some_and(|p| p.seq != shard.seq()) {
                     pre = None;
                 }
-                let miss = match loader.clone().or_else(|| self.loader.read().clone()) {
+                let miss = match self.loader_for(&loader) {
                     None => Miss::Plain(shard.seq()),
                     Some(loader) => Miss::Load(shard.join(key), loader),
                 };
                 (miss, gone)
             };
             let answer = match miss {
-                Miss::Plain(seq) => match if gone { None } else { self.get_l2(key, h, now) } {
-                    Some(found) => {
-                        let mut shard = self.memory.lock(h);
-                        // Hand out L1's copy if it took one: then no value
-                        // handed out keeps a segment mapped.
-                        match (shard.seq() == seq).then(|| self.promote(&mut shard, key, &found)) {
-                            Some(Some(v)) => Ok(Value::Heap(v)),
-                            _ => Ok(found.value),
-                        }
-                    }
-                    None => match self.remote_get(key, pre.take()) {
-                        Fetched::Hit(f) => {
-                            let (entry, value) = remote_entry(f);
-                            let mut shard = self.memory.lock(h);
-                            if shard.seq() == seq {
-                                let _ = self.store(&mut shard, key, h, entry);
-                            }
-                            Ok(Value::Heap(value))
-                        }
-                        _ => Err(Error::not_found()),
-                    },
-                },
+                Miss::Plain(seq) => self.plain_miss(key, h, now, seq, gone, pre.take()),
                 // A thread that leads a load must not wait for another's: two
                 // loaders that need each other's keys would wait for ever. It
                 // loads the key itself, outside the single flight, and keeps
@@ -524,10 +523,62 @@ impl Cache {
         }
     }
 
+    /// The loader a get that misses asks: its own, else the cache's. The
+    /// cache's sits behind a lock that every thread's misses would write
+    /// (a read lock is a write of its word): `has_loader`, only read,
+    /// spares that while no loader is set.
+    fn loader_for(&self, own: &Option<Arc<dyn Loader>>) -> Option<Arc<dyn Loader>> {
+        if own.is_some() {
+            return own.clone();
+        }
+        if !self.has_loader.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        self.loader.read().clone()
+    }
+
+    /// A miss of L1 with no loader to ask, seen when the shard's write
+    /// counter was `seq`: L2 (unless L1 said the key is gone), promoted if
+    /// no write of the shard came since; else the remote tier.
+    fn plain_miss(
+        &self,
+        key: &[u8],
+        h: u64,
+        now: &Now,
+        seq: u64,
+        gone: bool,
+        pre: Option<Prefetched>,
+    ) -> Result<Value> {
+        match if gone { None } else { self.get_l2(key, h, now) } {
+            Some(found) => {
+                let mut shard = self.memory.lock(h);
+                // Hand out L1's copy if it took one: then no value
+                // handed out keeps a segment mapped.
+                match (shard.seq() == seq).then(|| self.promote(&mut shard, key, &found)) {
+                    Some(Some(v)) => Ok(Value::Heap(v)),
+                    _ => Ok(found.value),
+                }
+            }
+            None => match self.remote_get(key, pre) {
+                Fetched::Hit(f) => {
+                    let (entry, value) = remote_entry(f);
+                    let mut shard = self.memory.lock(h);
+                    if shard.seq() == seq {
+                        let _ = self.store(&mut shard, key, h, entry);
+                    }
+                    Ok(Value::Heap(value))
+                }
+                _ => Err(Error::not_found()),
+            },
+        }
+    }
+
     /// L2's live value of `key`, counted as an L2 hit. A value whose file
-    /// dependency no longer holds is a miss (`dependency_misses`).
+    /// dependency no longer holds is a miss (`dependency_misses`). A value
+    /// L1 can hold is copied out of the segment (the caller promotes it),
+    /// one that it cannot is handed out mapped.
     fn get_l2(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
-        let found = self.log.as_ref()?.get(key, h, now)?;
+        let found = self.log.as_ref()?.get(key, h, now, |len| self.memory.fits(key, len))?;
         if found.meta.as_ref().is_some_and(|m| !m.valid()) {
             Counters::bump(&self.counters.dependency_misses);
             return None;
@@ -848,7 +899,7 @@ impl Cache {
             None => self
                 .log
                 .as_ref()
-                .and_then(|l| l.get(key, h, &now))
+                .and_then(|l| l.get(key, h, &now, |_| true))
                 .filter(|f| f.meta.as_ref().is_none_or(|m| m.valid()))
                 .map(|f| (f.value.to_arc(), f.written_at, f.meta)),
         };
@@ -1277,7 +1328,11 @@ impl Cache {
     /// Sets (or with `None`, removes) the loader. A load already running
     /// keeps the loader it started with.
     pub fn set_loader(&self, loader: Option<Arc<dyn Loader>>) {
-        let old = std::mem::replace(&mut *self.loader.write(), loader);
+        let mut slot = self.loader.write();
+        self.has_loader
+            .store(loader.is_some(), std::sync::atomic::Ordering::Release);
+        let old = std::mem::replace(&mut *slot, loader);
+        drop(slot);
         // Dropped here, outside the lock: its destructor may be user code.
         drop(old);
     }

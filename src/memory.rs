@@ -9,7 +9,7 @@
 //! L2). Values are `Arc<[u8]>`: a hit clones the pointer under the lock and
 //! copies the bytes out after it is released.
 //!
-//! Under S3-FIFO a hit takes the shard's lock shared (`Memory::shared_hit`):
+//! Under S3-FIFO a hit takes the shard's lock shared (`Memory::glance`):
 //! counting it is an atomic store beside the entry. Under LRU a hit relinks
 //! the list, so it takes the lock exclusively, as every write does. Either
 //! way a hit sees the shard as the last write of it left it.
@@ -117,6 +117,22 @@ pub enum Lookup {
     },
 }
 
+/// What `Memory::glance` saw under a shard's shared lock.
+#[derive(Debug)]
+pub enum Glance {
+    /// A servable entry, counted as a hit by the policy.
+    Hit(Arc<[u8]>),
+    /// No entry for the key, and the shard's write counter then (`seq`): as
+    /// good a miss as one seen under the exclusive lock, for a get that
+    /// registers no load (so a miss without a loader takes the shard's lock
+    /// once, shared, not a second time exclusively).
+    Absent(u64),
+    /// Nothing this look can answer (LRU, whose hits relink; an entry that
+    /// can no longer be served, which must be dropped): take the exclusive
+    /// path (`lock` and `Shard::get`).
+    Exclusive,
+}
+
 /// An entry pushed out of L1 by an insert.
 pub type Evicted = (Box<[u8]>, Entry);
 
@@ -145,8 +161,10 @@ struct Padded(RwLock<Shard>);
 
 pub struct Memory {
     shards: Box<[Padded]>,
-    /// Whether the policy counts hits under a shared lock (`shared_hit`).
+    /// Whether the policy counts hits under a shared lock (`glance`).
     shared_hits: bool,
+    /// Every shard's byte bound (0: none), for `fits` without a lock.
+    shard_bytes: u64,
 }
 
 impl Memory {
@@ -178,7 +196,14 @@ impl Memory {
         Memory {
             shards,
             shared_hits: Policy::shared_hits(kind),
+            shard_bytes: max_bytes,
         }
+    }
+
+    /// Whether an entry of `key` with a value `len` bytes long can be held
+    /// at all (as `Shard::fits`, without taking a lock).
+    pub fn fits(&self, key: &[u8], len: usize) -> bool {
+        self.shard_bytes == 0 || entry_size(key, &[]) + len as u64 <= self.shard_bytes
     }
 
     fn shard(&self, h: u64) -> &RwLock<Shard> {
@@ -191,18 +216,19 @@ impl Memory {
         self.shard(h).write()
     }
 
-    /// The value of `key` (hash `h`) if the policy can serve it under the
-    /// shard's shared lock and it can be served at `now`, counted as a hit
-    /// by the policy. `None` says nothing more: the caller takes the
-    /// exclusive path (`lock` and `Shard::get`), which always gives the
-    /// answer (and drops an entry that can no longer be served).
-    pub fn shared_hit(&self, h: u64, key: &[u8], now: &Now) -> Option<Arc<[u8]>> {
+    /// A look at `key` (hash `h`) under its shard's shared lock, for a
+    /// policy that counts hits there (S3-FIFO); under LRU it is always
+    /// `Glance::Exclusive`, without taking any lock.
+    pub fn glance(&self, h: u64, key: &[u8], now: &Now) -> Glance {
         if !self.shared_hits {
-            return None;
+            return Glance::Exclusive;
         }
         let shard = self.shard(h).read();
-        let e = shard.policy.get_shared(key)?;
-        (e.valid(now) == Validity::Valid).then(|| e.value.clone())
+        match shard.policy.get_shared(key) {
+            None => Glance::Absent(shard.seq),
+            Some(e) if e.valid(now) == Validity::Valid => Glance::Hit(e.value.clone()),
+            Some(_) => Glance::Exclusive,
+        }
     }
 
     /// Every shard, one at a time.

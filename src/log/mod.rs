@@ -218,12 +218,24 @@ impl Log {
 
     /// The live, unexpired value of `key`, checked against its checksum and
     /// key. Whether its dependency holds is the caller's to check.
-    pub fn get(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
+    ///
+    /// `copy(len)` says whether the caller wants the value's bytes copied
+    /// (it will keep them in L1): they are then copied here, under the read
+    /// lock that keeps the segment mapped, instead of handing out a
+    /// `Value::Mapped`. A mapped value clones the segment's `Arc<Mmap>`, one
+    /// reference count that every L2 hit of every thread on that segment
+    /// would write twice (clone, then drop after the copy): a cache line
+    /// the threads queue on.
+    pub fn get(&self, key: &[u8], h: u64, now: &Now, copy: impl FnOnce(usize) -> bool) -> Option<Found> {
         let found = self
             .with_unexpired(key, h, now, |st, loc, r, meta| {
                 let value = self.servable(r.value(&self.sealer))?;
                 Some(Found {
-                    value: st.store.value_at(loc, &value),
+                    value: if copy(value.len()) {
+                        Value::Heap(Arc::from(&*value))
+                    } else {
+                        st.store.value_at(loc, &value)
+                    },
                     expires_at: r.expires_at,
                     written_at: r.written_at,
                     meta: meta.map(Arc::new),
@@ -260,7 +272,9 @@ impl Log {
         now: &Now,
         f: impl FnOnce(&State, Loc, View<'_>, Option<Meta>) -> T,
     ) -> Option<T> {
-        self.repair_index();
+        // No repair before the first read: an entry found is verified (key,
+        // checksum, sequence number) whatever the index's state, and one not
+        // found in a suspect index is asked again after the repair below.
         {
             let st = self.state.read();
             match self.read_unexpired(&st, key, h, now) {

@@ -46,7 +46,11 @@ suite "rust schedules" cargo test --features shuttle --test schedules
 suite "release build" cargo build --release
 suite "exported symbols" bash tests/abi/symbols.sh
 suite "abi baseline" bash tests/abi/baseline.sh
-suite "fuzz regressions" cargo test --manifest-path fuzz/Cargo.toml
+# fuzz/ is a workspace of its own; built into the root's target/ (its
+# Cargo.lock pins the root's versions), it reuses the debug build of the
+# library and its dependencies that `cargo test` made above.
+suite "fuzz regressions" env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
+  cargo test --manifest-path fuzz/Cargo.toml
 suite "c" bash tests/c/run.sh
 suite "c++" bash bindings/cpp/test.sh
 suite "install (make install, pkg-config, cmake)" bash tests/install/test.sh

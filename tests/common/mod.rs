@@ -68,6 +68,20 @@ pub enum AtRest {
     Encrypted,
 }
 
+/// Whether the long runs are asked for: `TIERCACHE_TORTURE=large`.
+pub fn torture_large() -> bool {
+    std::env::var("TIERCACHE_TORTURE").is_ok_and(|v| v == "large")
+}
+
+/// Whether turn `turn` of `of` runs iteration `iteration` of a loop that
+/// several at-rest modes share (byte offsets, say): by default the modes
+/// take turns, so each iteration still runs in one of them and each of them
+/// over a spread of iterations; under `TIERCACHE_TORTURE=large` every mode
+/// runs every iteration (the whole matrix).
+pub fn takes_turn(iteration: usize, turn: usize, of: usize) -> bool {
+    torture_large() || iteration % of == turn
+}
+
 /// The encryption key of the tests' encrypted directories.
 pub const TEST_KEY: [u8; 32] = *b"tiercache test key, 32 bytes ok!";
 
@@ -88,6 +102,11 @@ impl AtRest {
             .into_iter()
             .find(|a| a.name() == name)
             .unwrap_or_else(|| panic!("unknown at-rest mode {name:?}"))
+    }
+
+    /// This mode's place in `ALL`.
+    pub fn index(self) -> usize {
+        AtRest::ALL.iter().position(|a| *a == self).unwrap()
     }
 
     pub fn encrypted(self) -> bool {

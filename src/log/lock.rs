@@ -3,8 +3,15 @@
 //!
 //! `flock(2)` on `<dir>/LOCK`: the lock belongs to the open file description,
 //! so a second open in the same process conflicts just like one in another
-//! process, and the kernel releases it when the owner exits or is killed. It
-//! is taken without waiting: a second opener gets `TC_LOCKED` at once.
+//! process, and the kernel releases it when the owner exits or is killed.
+//!
+//! A second opener gets `TC_LOCKED` after a short bounded retry (about
+//! 100 ms), not at once, because of `fork`: a child forked by any thread of
+//! the owner's process shares the lock file's description until it execs
+//! (or exits), so for that moment the lock outlives the handle that closed
+//! it. A program that spawns processes from one thread while it closes and
+//! reopens a cache in another would otherwise see a spurious `TC_LOCKED`.
+//! A real second owner still gets `TC_LOCKED`, only later.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -44,8 +51,18 @@ impl DirLock {
             Err(e) => return Err(Error::io(format!("open lock file {}", path.display()), e)),
         };
         let how = if read_only { libc::LOCK_SH } else { libc::LOCK_EX };
-        // SAFETY: flock on a descriptor we own; it touches no memory.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) };
+        let mut wait_us = 500;
+        let rc = loop {
+            // SAFETY: flock on a descriptor we own; it touches no memory.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) };
+            let busy = rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK);
+            // 0.5 + 1 + 2 + ... + 64 ms: about 128 ms in all (see above).
+            if !busy || wait_us > 64_000 {
+                break rc;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(wait_us));
+            wait_us *= 2;
+        };
         if rc != 0 {
             let err = std::io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::EWOULDBLOCK) {

@@ -60,7 +60,7 @@ pub fn python() {
         let id = format!("python-{}", op.replace(' ', "-"));
         table(
             &id,
-            &format!("Python {op}, 100 B values, µs per call (bench_vs_diskcache.py)"),
+            &format!("Python {op}, 100 B values, µs per key (bench_vs_diskcache.py; x100: in batches of 100)"),
             "µs",
             &[Row::new("tiercache", tc.parse().unwrap()), Row::new("diskcache", dc)],
         );

@@ -122,6 +122,8 @@ fn hit_ratio(dir: &Path, img: &Path, trace: &str, title: &str) -> Result {
         xs.iter().cloned().fold(f64::MAX, f64::min),
         xs.iter().cloned().fold(0.0, f64::max),
     );
+    // The policies differ by a few points: the y axis spans the values only.
+    let y0 = lines.iter().map(|l| l.value).fold(f64::MAX, f64::min);
     let y1 = lines.iter().map(|l| l.value).fold(0.0, f64::max);
     let path = img.join(format!("hit-ratio-{trace}.svg"));
     let root = SVGBackend::new(&path, (760, 480)).into_drawing_area();
@@ -131,7 +133,10 @@ fn hit_ratio(dir: &Path, img: &Path, trace: &str, title: &str) -> Result {
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), 0.0..(y1 * 1.1).ceil())?;
+        .build_cartesian_2d(
+            (x0 * 0.8..x1 * 1.25).log_scale(),
+            (y0 - 3.0).max(0.0).floor()..(y1 + 3.0).ceil(),
+        )?;
     chart
         .configure_mesh()
         .x_desc("cache size, entries (log scale)")

@@ -276,6 +276,9 @@ fn fmt(v: f64, unit: &str) -> String {
 /// Prints the headline table of the rows this run measured (a row whose
 /// tiercache figure is missing says so) and writes `summary.csv`.
 pub fn headline(rows: &[Headline]) {
+    if !rows.iter().any(|h| value(h.tc.table, h.tc.system).is_some()) {
+        return;
+    }
     let load = loadavg();
     println!("\n# Headline: tiercache against its peers (load {load})\n");
     println!("ratio = tiercache's cost / the other's (below 1: tiercache faster or smaller)\n");

@@ -16,14 +16,14 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 /// One line of a table's CSV (see `report::CSV_HEADER`).
-struct Line {
-    system: String,
-    param: String,
-    value: f64,
-    ratio: f64,
-    load: String,
-    date: String,
-    commit: String,
+pub struct Line {
+    pub system: String,
+    pub param: String,
+    pub value: f64,
+    pub ratio: f64,
+    pub load: String,
+    pub date: String,
+    pub commit: String,
 }
 
 /// Splits a CSV line, honouring double quotes.
@@ -46,7 +46,7 @@ fn split(line: &str) -> Vec<String> {
 }
 
 /// The lines of `DIR/<table>.csv`, or None if the run did not write it.
-fn read(dir: &Path, table: &str) -> Option<Vec<Line>> {
+pub fn read(dir: &Path, table: &str) -> Option<Vec<Line>> {
     let text = std::fs::read_to_string(dir.join(format!("{table}.csv"))).ok()?;
     let mut lines = text.lines();
     let header = split(lines.next()?);
@@ -118,10 +118,7 @@ fn hit_ratio(dir: &Path, img: &Path, trace: &str, title: &str) -> Result {
             .push((x, l.value));
     }
     let xs: Vec<f64> = lines.iter().filter_map(|l| l.param.parse().ok()).collect();
-    let (x0, x1) = (
-        xs.iter().cloned().fold(f64::MAX, f64::min),
-        xs.iter().cloned().fold(0.0, f64::max),
-    );
+    let x1 = xs.iter().cloned().fold(0.0, f64::max);
     // The policies differ by a few points: the y axis spans the values only.
     let y0 = lines.iter().map(|l| l.value).fold(f64::MAX, f64::min);
     let y1 = lines.iter().map(|l| l.value).fold(0.0, f64::max);
@@ -133,13 +130,10 @@ fn hit_ratio(dir: &Path, img: &Path, trace: &str, title: &str) -> Result {
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d(
-            (x0 * 0.8..x1 * 1.25).log_scale(),
-            (y0 - 3.0).max(0.0).floor()..(y1 + 3.0).ceil(),
-        )?;
+        .build_cartesian_2d(0.0..x1 * 1.05, (y0 - 3.0).max(0.0).floor()..(y1 + 3.0).ceil())?;
     chart
         .configure_mesh()
-        .x_desc("cache size, entries (log scale)")
+        .x_desc("cache size, entries")
         .y_desc("hit %")
         .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()?;
@@ -159,7 +153,7 @@ fn hit_ratio(dir: &Path, img: &Path, trace: &str, title: &str) -> Result {
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .draw()?;

@@ -252,6 +252,19 @@ pub enum Goal {
     AtMost(f64),
 }
 
+impl Goal {
+    /// Whether tiercache's value `v`, at cost ratios `peer` and `floor`,
+    /// meets the goal; None if a ratio it needs was not measured.
+    pub fn met(self, v: f64, peer: Option<f64>, floor: Option<f64>) -> Option<bool> {
+        match self {
+            Goal::Peer(x) => peer.map(|r| r <= x),
+            Goal::Floor(x) => floor.map(|r| r <= x),
+            Goal::PeerAndFloor(x, y) => peer.zip(floor).map(|(p, f)| p <= x && f <= y),
+            Goal::AtMost(x) => Some(v <= x),
+        }
+    }
+}
+
 /// One row of the table.
 pub struct Headline {
     pub path: String,
@@ -304,12 +317,7 @@ pub fn headline(rows: &[Headline]) {
         let floor = h.floor.and_then(|f| value(f.table, f.system).map(|(fv, _)| (f, fv)));
         let pr = peer.map(|(_, pv)| cost_ratio(v, pv, &unit));
         let fr = floor.map(|(_, fv)| cost_ratio(v, fv, &unit));
-        let met = match h.goal {
-            Goal::Peer(x) => pr.map(|r| r <= x),
-            Goal::Floor(x) => fr.map(|r| r <= x),
-            Goal::PeerAndFloor(x, y) => pr.zip(fr).map(|(p, f)| p <= x && f <= y),
-            Goal::AtMost(x) => Some(v <= x),
-        };
+        let met = h.goal.met(v, pr, fr);
         let met_text = match met {
             Some(true) => "yes",
             Some(false) => "**no**",
@@ -349,4 +357,61 @@ pub fn headline(rows: &[Headline]) {
             std::fs::write(&p, &csv).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_ratio_follows_the_unit() {
+        // Lower is better: 200 ns against 100 ns costs twice as much.
+        assert_eq!(cost_ratio(200.0, 100.0, "ns/op"), 2.0);
+        assert_eq!(cost_ratio(3.0, 1.5, "B/entry"), 2.0);
+        // Higher is better: half the throughput or hit ratio costs twice.
+        assert_eq!(cost_ratio(100.0, 200.0, "ops/s"), 2.0);
+        assert_eq!(cost_ratio(30.0, 60.0, "hit %"), 2.0);
+    }
+
+    #[test]
+    fn fields_with_commas_or_quotes_are_quoted() {
+        assert_eq!(field("plain"), "plain");
+        assert_eq!(field("a, b"), "\"a, b\"");
+        assert_eq!(field("say \"x\""), "\"say \"\"x\"\"\"");
+    }
+
+    #[test]
+    fn goals_need_the_ratios_they_name() {
+        assert_eq!(Goal::Peer(1.1).met(900.0, Some(1.49), None), Some(false));
+        assert_eq!(Goal::Peer(1.1).met(900.0, Some(1.05), None), Some(true));
+        assert_eq!(Goal::Peer(1.1).met(900.0, None, Some(0.5)), None);
+        assert_eq!(Goal::PeerAndFloor(0.8, 1.3).met(1.0, Some(0.7), Some(1.4)), Some(false));
+        assert_eq!(Goal::PeerAndFloor(0.8, 1.3).met(1.0, Some(0.7), None), None);
+        assert_eq!(Goal::PeerAndFloor(0.8, 1.3).met(1.0, Some(0.7), Some(1.2)), Some(true));
+        assert_eq!(Goal::Floor(2.0).met(1.0, Some(0.1), Some(2.5)), Some(false));
+        assert_eq!(Goal::AtMost(2.0).met(0.1, None, None), Some(true));
+        assert_eq!(Goal::AtMost(16.0).met(21.5, Some(100.0), None), Some(false));
+    }
+
+    #[test]
+    fn a_table_written_as_csv_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Record::with_param(
+            "t",
+            "LMDB (heed), copy out",
+            "2",
+            1234.5,
+            "ns/op",
+            ("tiercache", 617.25),
+        );
+        assert_eq!(r.ratio, 0.5);
+        write_csv(&dir.path().join("t.csv"), &[&r], "2026-12-02T03:48Z", "8f6c4cd");
+        let lines = crate::plot::read(dir.path(), "t").unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].system, "LMDB (heed), copy out");
+        assert_eq!(lines[0].param, "2");
+        assert_eq!(lines[0].value, 1234.5);
+        assert_eq!(lines[0].ratio, 0.5);
+        assert_eq!(lines[0].commit, "8f6c4cd");
+    }
 }

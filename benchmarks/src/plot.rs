@@ -210,8 +210,10 @@ fn ratios(dir: &Path, img: &Path) -> Result {
     let n = bars.len();
     let root = SVGBackend::new(&path, (820, 90 + 24 * n as u32)).into_drawing_area();
     root.fill(&WHITE)?;
+    // The first path at the top: segment i holds bar n - 1 - i.
+    bars.reverse();
     let title = format!(
-        "tiercache cost / peer's (left of 1: tiercache faster) — {}",
+        "tiercache cost / peer's: green faster, red slower, grey against the floor — {}",
         stamp.unwrap_or_default()
     );
     let mut chart = ChartBuilder::on(&root)

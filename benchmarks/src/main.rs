@@ -3,25 +3,36 @@
 //! tiercache's ratio to each peer.
 //!
 //! ```text
-//! cargo run --release -p tiercache-benchmarks -- <workload>... [--quick]
-//! workloads: shared-lib l1-hit l2-hit put put-durable zipf hit-ratio memory all
-//!            l1-threads
+//! cargo run --release -p tiercache-benchmarks -- <workload>... [--quick] [--out DIR]
+//! workloads: l1-hit shared-lib l1-threads l2-hit put put-durable zipf
+//!            hit-ratio open python go        (these are `all`, the default)
 //!            hit-ratio-traces [--traces DIR]   (not in `all`: minutes)
+//! cargo run --release -p tiercache-benchmarks -- plot DIR [--img IMGDIR]
 //! ```
 //!
 //! Rounds interleave the systems (round 1 of each, then round 2 of each...),
-//! so noise from other jobs on the machine lands on all of them alike.
+//! so noise from other jobs on the machine lands on all of them alike; every
+//! table prints the load average beside it. The run ends with the headline:
+//! issue 12's rows, each as a ratio to its peer and floor, beside its goal.
+//! `--out DIR` also writes every table as `DIR/<table>.csv` and the headline
+//! as `DIR/summary.csv`; `plot DIR` draws the pictures from them.
 //! `--quick` (or `TIERCACHE_BENCH_QUICK=1`) shrinks everything to seconds.
 //! Nothing here asserts on time.
 
+mod bindings;
+mod goals;
+mod open;
 mod peers;
+mod plot;
+mod report;
 mod shared;
 mod traces;
 
-use std::path::Path;
 use std::time::Instant;
 
-use peers::{Foyer, Kv, Lmdb, Moka, MutexLru, QuickCache, Redb, Sqlite, Tc, TcRust, TcSetup};
+use peers::{FoldMap, Foyer, Kv, Lmdb, Moka, MutexLru, QuickCache, Redb, Sqlite, Tc, TcRust, TcSetup};
+use report::{table, Row};
+use shared::{Read, So};
 
 static mut QUICK: bool = false;
 
@@ -89,36 +100,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// One row of a result table: a system's median over the rounds.
-struct Row {
-    name: String,
-    median: f64,
-    note: String,
-}
-
-/// Prints a table: `unit` is "ns/op" (lower is better) or "ops/s" (higher
-/// is better); the ratio column is tiercache's (first row) cost over the
-/// row's, so below 1 means tiercache is faster, whatever the unit.
-fn table(title: &str, unit: &str, rows: &[Row]) {
-    println!("\n## {title}\n");
-    println!("| system | median {unit} | tiercache cost / this (<1: tiercache faster) | note |");
-    println!("| --- | ---: | ---: | --- |");
-    let base = rows[0].median;
-    for r in rows {
-        let ratio = if unit == "ops/s" {
-            r.median / base
-        } else {
-            base / r.median
-        };
-        let m = if r.median >= 100.0 {
-            format!("{:.0}", r.median)
-        } else {
-            format!("{:.1}", r.median)
-        };
-        println!("| {} | {m} | {ratio:.2} | {} |", r.name, r.note);
-    }
-}
-
 /// Runs `op` on each system for `rounds()` rounds, interleaved; returns the
 /// median ns per operation of each. `op(system, count)` does `count`
 /// operations (at most `max`); each system gets a count that takes about
@@ -171,71 +152,76 @@ fn ops_per_round() -> usize {
     }
 }
 
+/// L1 hits, 1 thread: tiercache through the shared library (as a C program
+/// calls it) and linked (the same C functions called from Rust), beside the
+/// in-memory peers and the floor (a foldhash map). 100 B values over 20k
+/// keys (the maps fit the CPU caches) and over 100k (they do not: the issue's
+/// row), 1 KiB over 20k, 16 KiB over 4k.
 fn l1_hit() {
-    for len in SIZES {
-        let n = working_set(len);
+    let api = shared::api();
+    if let Err(e) = &api {
+        println!("\n(l1-hit: the rows through the shared library are skipped: {e})");
+    }
+    for (id, len, n) in [
+        ("l1-100", 100, 20_000u64),
+        ("l1-100-wide", 100, 100_000),
+        ("l1-1024", 1024, 20_000),
+        ("l1-16384", 16 * 1024, 4_000),
+    ] {
+        let n = if quick() { n / 10 } else { n };
         let v = value(len);
-        let tc = Tc::open(TcSetup {
+        let so = api.as_ref().ok().map(|a| So::open(a, None, 0, 1 << 30, Read::Get));
+        let so_views = so.as_ref().map(|s| (s.with(Read::Into), s.with(Read::Value)));
+        let setup = TcSetup {
             dir: None,
             l1_entries: 0,
             l1_bytes: 1 << 30,
             l2_bytes: 0,
             sync: 0,
-        });
-        let mut tc_into = Tc::open(TcSetup {
-            dir: None,
-            l1_entries: 0,
-            l1_bytes: 1 << 30,
-            l2_bytes: 0,
-            sync: 0,
-        });
+        };
+        let tc = Tc::open(setup);
+        let mut tc_into = Tc::open(setup);
         tc_into.into = true;
         let lru = MutexLru::new(n as usize * 2);
+        let qc = QuickCache::new(n as usize * 2);
         let moka = Moka::new(1 << 30);
         let foyer = Foyer::open(None, 1 << 30, 0);
-        let systems: Vec<(&str, &dyn Kv)> = vec![
-            ("tiercache tc_get+free", &tc),
-            ("tiercache tc_get_into", &tc_into),
+        let floor = FoldMap::new();
+        let mut stores: Vec<(&str, &dyn Kv)> = Vec::new();
+        let mut systems: Vec<(&str, &dyn Kv)> = Vec::new();
+        if let (Some(so), Some((into, zc))) = (&so, &so_views) {
+            stores.push(("tiercache tc_get+free (.so)", so));
+            systems.extend([
+                ("tiercache tc_get+free (.so)", so as &dyn Kv),
+                ("tc_get_into (.so)", into),
+                ("tc_get_value (.so)", zc),
+            ]);
+        }
+        let linked: [(&str, &dyn Kv); 7] = [
+            ("tc_get+free (linked)", &tc),
+            ("tc_get_into (linked)", &tc_into),
             ("lru::LruCache + Mutex", &lru),
+            ("quick_cache::sync::Cache", &qc),
             ("moka::sync::Cache", &moka),
             ("foyer HybridCache (memory)", &foyer),
+            ("floor: foldhash map, copy out", &floor),
         ];
-        for (_, s) in &systems {
-            for i in 0..n {
-                s.put(0, &key(i), &v);
-            }
-        }
+        stores.extend_from_slice(&linked);
+        systems.extend_from_slice(&linked);
+        let systems = match &api {
+            Ok(a) => shared::present(a, systems),
+            Err(_) => systems,
+        };
+        shared::fill(&stores, n, &v);
         moka.0.run_pending_tasks();
         let keys = shuffled_keys(n, ops_per_round(), 7);
-        let mut hits = vec![0u64; systems.len()];
-        let mut tries = vec![0u64; systems.len()];
-        let med = per_op(&systems, keys.len(), |i, s, n| {
-            hits[i] += s.get_all(0, &keys[..n]);
-            tries[i] += n as u64;
-        });
-        let rows: Vec<Row> = systems
-            .iter()
-            .zip(med)
-            .zip(&hits)
-            .map(|(((name, _), m), _h)| Row {
-                name: name.to_string(),
-                median: m,
-                note: String::new(),
-            })
-            .collect();
-        for i in 0..rows.len() {
-            assert_eq!(hits[i], tries[i], "{}: every get should hit", rows[i].name);
-        }
-        table(&format!("L1 hit, {len} B values, {n} keys, 1 thread"), "ns/op", &rows);
+        shared::compare_gets(
+            id,
+            &format!("L1 hit, {len} B values, {n} keys, 1 thread"),
+            &systems,
+            &keys,
+        );
     }
-}
-
-/// The machine's load average now (1, 5, 15 minutes), to print beside
-/// results: the machine is shared, and a busy one slows every system alike.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// L1 hits with 1, 2 and 4 threads: 100k keys x 100 B (larger than the CPU
@@ -283,7 +269,7 @@ fn l1_threads() {
     }
     let ops: u64 = if quick() { 200_000 } else { 2_000_000 };
     let threads = [1usize, 2, 4];
-    let before = loadavg();
+    let before = report::loadavg();
     // [system][threads] -> samples of ops/s
     let mut samples = vec![vec![Vec::new(); threads.len()]; systems.len()];
     for round in 0..rounds() {
@@ -305,11 +291,24 @@ fn l1_threads() {
         "\n## L1 hit throughput, {n} keys x 100 B, uniform keys, 1/2/4 threads on {} cores\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!("load average before: {before}; after: {}\n", loadavg());
+    println!("load average before: {before}; after: {}\n", report::loadavg());
     println!("| system | 1 thread Mops/s | 2 threads | 4 threads | 2 threads / 1 | 4 threads / 1 |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut records = Vec::new();
     for (si, (name, _)) in systems.iter().enumerate() {
         let m: Vec<f64> = samples[si].iter().map(|s| median(s.clone())).collect();
+        for (t, v) in threads.iter().zip(&m) {
+            // The ratio is against the system's own figure with 1 thread.
+            let base = (format!("{name}, 1 thread"), m[0]);
+            records.push(report::Record::with_param(
+                "l1-threads",
+                name,
+                &t.to_string(),
+                *v,
+                "gets/s",
+                (&base.0, base.1),
+            ));
+        }
         println!(
             "| {name} | {:.2} | {:.2} | {:.2} | {:.2}x | {:.2}x |",
             m[0] / 1e6,
@@ -319,6 +318,7 @@ fn l1_threads() {
             m[2] / m[0]
         );
     }
+    report::keep("l1-threads", records);
 }
 
 fn l2_hit() {
@@ -400,6 +400,7 @@ fn l2_hit() {
             })
             .collect();
         table(
+            &format!("l2-{len}"),
             &format!("L2 / on-disk hit, {len} B values, {n} keys, page cache warm, 1 thread"),
             "ns/op",
             &rows,
@@ -452,6 +453,7 @@ fn put() {
             })
             .collect();
         table(
+            &format!("put-{len}"),
             &format!("put, no fsync, {len} B values, over {nkeys} keys, 1 thread"),
             "ns/op",
             &rows,
@@ -519,6 +521,7 @@ fn put_durable() {
             })
             .collect();
         table(
+            &format!("put-durable-{threads}"),
             &format!("durable put (fsync before return), 1 KiB values, {threads} writer threads"),
             "ops/s",
             &rows,
@@ -607,6 +610,7 @@ fn zipf() {
                 })
                 .collect();
             table(
+                &format!("zipf-{s}-{threads}"),
                 &format!("Zipf s={s}, 90% get / 10% put, {n} keys x 1 KiB, {threads} threads"),
                 "ops/s",
                 &rows,
@@ -621,7 +625,11 @@ fn hit_ratio() {
     let n: u64 = if quick() { 20_000 } else { 200_000 };
     let len = 1024u64;
     let gets: u64 = if quick() { 100_000 } else { 1_000_000 };
-    println!("\n## Hit ratio per tier, read-through Zipf, {n} keys x 1 KiB, L2 = 50% of the key space\n");
+    println!(
+        "\n## Hit ratio per tier, read-through Zipf, {n} keys x 1 KiB, L2 = 50% of the key space (load {})\n",
+        report::loadavg()
+    );
+    let mut records = Vec::new();
     println!("| Zipf s | L1 / L2 bytes | L1 hit | L2 hit | L3 load (loader) | gets/s |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for s in [0.9, 1.0] {
@@ -650,6 +658,14 @@ fn hit_ratio() {
             let rate = gets as f64 / t.elapsed().as_secs_f64();
             let a = tc.stats();
             let pct = |x: u64| 100.0 * x as f64 / gets as f64;
+            let param = format!("s={s}, L1 = {:.0}% of L2", ratio * 100.0);
+            for (tier, v) in [
+                ("L1 hit", pct(a.l1_hits - b.l1_hits)),
+                ("L2 hit", pct(a.l2_hits - b.l2_hits)),
+                ("L3 load", pct(a.l3_loads - b.l3_loads)),
+            ] {
+                records.push(report::Record::with_param("hit-ratio", tier, &param, v, "%", (tier, v)));
+            }
             println!(
                 "| {s} | {:.0}% | {:.1}% | {:.1}% | {:.1}% | {:.0} |",
                 ratio * 100.0,
@@ -660,6 +676,7 @@ fn hit_ratio() {
             );
         }
     }
+    report::keep("hit-ratio", records);
 }
 
 fn status_kib(field: &str) -> u64 {
@@ -669,56 +686,6 @@ fn status_kib(field: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
-}
-
-/// RAM of the L2 index: RSS before and after opening a directory of N
-/// entries (anonymous memory: the index; file-backed: mapped segments).
-fn memory() {
-    let n: u64 = if quick() { 100_000 } else { 1_000_000 };
-    let dir = tempfile::tempdir().unwrap();
-    let v = value(100);
-    fn setup(d: &Path) -> TcSetup<'_> {
-        TcSetup {
-            dir: Some(d),
-            l1_entries: 0,
-            l1_bytes: 64 << 20,
-            l2_bytes: 0,
-            sync: 0,
-        }
-    }
-    {
-        let tc = Tc::open(setup(dir.path()));
-        for i in 0..n {
-            tc.put(0, &key(i), &v);
-        }
-    }
-    // Hints exist after one open.
-    drop(Tc::open(setup(dir.path())));
-    let files: u64 = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
-        .sum();
-    println!(
-        "\n## Memory, {n} entries of 100 B values ({:.0} MiB of files)\n",
-        files as f64 / (1 << 20) as f64
-    );
-    println!("| measure | value |");
-    println!("| --- | ---: |");
-    println!(
-        "| peak RSS of the filling process (VmHWM) | {:.1} MiB |",
-        status_kib("VmHWM:") as f64 / 1024.0
-    );
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .arg("memory-open")
-        .env("TIERCACHE_BENCH_DIR", dir.path())
-        .output()
-        .unwrap();
-    for l in String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with('|'))
-    {
-        println!("{l}");
-    }
 }
 
 /// A fixed loop of tiercache alone, to run under
@@ -748,69 +715,48 @@ fn profile(puts: bool) {
     println!("{} ns/op", t.elapsed().as_nanos() / keys.len() as u128);
 }
 
-/// In a fresh process: RSS before and after opening `TIERCACHE_BENCH_DIR`.
-fn memory_open() {
-    let dir = std::env::var("TIERCACHE_BENCH_DIR").unwrap();
-    let dir = Path::new(&dir);
-    let (anon0, file0) = (status_kib("RssAnon:"), status_kib("RssFile:"));
-    let t = Instant::now();
-    let tc = Tc::open(TcSetup {
-        dir: Some(dir),
-        l1_entries: 0,
-        l1_bytes: 64 << 20,
-        l2_bytes: 0,
-        sync: 0,
-    });
-    let open_s = t.elapsed().as_secs_f64();
-    let (anon1, file1) = (status_kib("RssAnon:"), status_kib("RssFile:"));
-    let n = tc.stats().l2_entries;
-    println!("| open with hints (fresh process) | {open_s:.3} s |");
-    println!("| l2_entries after open | {n} |");
-    println!(
-        "| anonymous RSS added by open (the index) | {:.1} MiB = {:.1} B/entry |",
-        (anon1 as f64 - anon0 as f64) / 1024.0,
-        (anon1 as f64 - anon0 as f64) * 1024.0 / n.max(1) as f64
-    );
-    println!(
-        "| file-backed RSS added by open (maps, hints) | {:.1} MiB |",
-        (file1 as f64 - file0 as f64) / 1024.0
-    );
-    println!(
-        "| peak RSS of the opening process (VmHWM) | {:.1} MiB |",
-        status_kib("VmHWM:") as f64 / 1024.0
-    );
-}
+/// The workloads of `all`, in order.
+const ALL: [&str; 11] = [
+    "l1-hit",
+    "shared-lib",
+    "l1-threads",
+    "l2-hit",
+    "put",
+    "put-durable",
+    "zipf",
+    "hit-ratio",
+    "open",
+    "python",
+    "go",
+];
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("open-child") => return open::child_main(&args[1..]),
+        Some("plot") => return plot::main(&args[1..]),
+        _ => {}
+    }
     let env_quick = std::env::var("TIERCACHE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
     if env_quick || args.iter().any(|a| a == "--quick") {
         unsafe { QUICK = true };
     }
     args.retain(|a| a != "--quick");
     let traces_dir = traces::dir_from_args(&mut args);
+    if let Some(out) = report::out_from_args(&mut args) {
+        report::set_out(&out);
+    }
     if args.is_empty() || args.iter().any(|a| a == "all") {
-        args = [
-            "shared-lib",
-            "l1-hit",
-            "l1-threads",
-            "l2-hit",
-            "put",
-            "put-durable",
-            "zipf",
-            "hit-ratio",
-            "memory",
-        ]
-        .map(String::from)
-        .to_vec();
+        args = ALL.map(String::from).to_vec();
     }
     println!(
         "# tiercache-benchmarks: {} ({} mode, {} rounds; load average {})",
         args.join(" "),
         if quick() { "quick" } else { "full" },
         rounds(),
-        shared::loadavg()
+        report::loadavg()
     );
+    let start = Instant::now();
     for a in &args {
         let t = Instant::now();
         match a.as_str() {
@@ -823,22 +769,30 @@ fn main() {
             "zipf" => zipf(),
             "hit-ratio" => hit_ratio(),
             "hit-ratio-traces" => traces::run(&traces_dir, quick()),
-            "memory" => memory(),
-            "memory-open" => memory_open(),
+            "open" | "memory" => open::run(),
+            "python" => bindings::python(),
+            "go" => bindings::go(),
             "profile-l2" => profile(false),
             "profile-put" => profile(true),
             other => {
                 eprintln!(
-                    "unknown workload {other}; known: shared-lib l1-hit l1-threads l2-hit put put-durable zipf \
-                     hit-ratio memory hit-ratio-traces all"
+                    "unknown workload {other}; known: {} hit-ratio-traces profile-l2 profile-put all, and plot",
+                    ALL.join(" ")
                 );
                 std::process::exit(2);
             }
         }
-        eprintln!(
+        let took = format!(
             "({a}: {:.1} s; load average {})",
             t.elapsed().as_secs_f64(),
-            shared::loadavg()
+            report::loadavg()
         );
+        println!("\n{took}");
     }
+    report::headline(&goals::rows());
+    println!(
+        "\n(all workloads: {:.1} s; load average at the end {})",
+        start.elapsed().as_secs_f64(),
+        report::loadavg()
+    );
 }

@@ -1,7 +1,8 @@
 //! The systems under test behind one small trait: tiercache (through its C
 //! ABI), a bare `lru::LruCache` under one `parking_lot::Mutex`, moka, foyer's
 //! HybridCache, SQLite (rusqlite, WAL, prepared statements), LMDB (heed) and
-//! redb.
+//! redb; and the floors, the least a path can cost: a foldhash map (L1 hit),
+//! a memory-mapped log checked by CRC32 (L2 hit), a buffered append (put).
 //!
 //! Every `get` hands back an owned copy of the value (`Vec<u8>`), because
 //! that is what `tc_get` does: the comparison is lookup + copy out for all.
@@ -310,7 +311,7 @@ impl Kv for Lmdb {
     }
 }
 
-const REDB_TABLE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("kv");
+pub const REDB_TABLE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("kv");
 
 /// redb: one read transaction per get, one write transaction per put
 /// (`Durability::None` unless durable).
@@ -345,5 +346,155 @@ impl Kv for Redb {
             t.insert(k, v).unwrap();
         }
         w.commit().unwrap();
+    }
+}
+
+/// The hasher of the floors' maps: foldhash, the fastest general-purpose
+/// hash the Rust maps use (hashbrown's default).
+type Fold = foldhash::fast::FixedState;
+
+/// Floor of an L1 hit: a foldhash `HashMap` under a read lock, the value
+/// copied out. No eviction, no TTL, no C boundary: what a hit cannot go
+/// below with a map that several threads may share.
+pub struct FoldMap(pub parking_lot::RwLock<std::collections::HashMap<Vec<u8>, Vec<u8>, Fold>>);
+
+impl FoldMap {
+    pub fn new() -> FoldMap {
+        FoldMap(parking_lot::RwLock::new(std::collections::HashMap::with_hasher(
+            Fold::default(),
+        )))
+    }
+}
+
+impl Kv for FoldMap {
+    fn get(&self, _t: usize, k: &[u8]) -> Option<Vec<u8>> {
+        self.0.read().get(k).map(|v| v.to_vec())
+    }
+    fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
+        self.0.write().insert(k.to_vec(), v.to_vec());
+    }
+}
+
+/// Bytes of a floor record's header: CRC32, key length, value length (u32 LE each).
+const FLOOR_HEADER: usize = 12;
+
+/// A floor record: `crc32(lengths, key, value) | key len | value len | key | value`.
+fn floor_record(out: &mut Vec<u8>, k: &[u8], v: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    out.extend_from_slice(k);
+    out.extend_from_slice(v);
+    let crc = crc32fast::hash(&out[start + 4..]);
+    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Each key's record offset, and the tail (the end of the last record).
+type Offsets = (std::collections::HashMap<Vec<u8>, usize, Fold>, usize);
+
+/// Floor of an L2 hit: records appended to one memory-mapped file, a
+/// foldhash map from key to offset; a get looks the offset up, checks the
+/// record's CRC32 over the map and copies the value out. What a
+/// checksummed log read cannot go below (no sequence numbers, no index on
+/// disk, no L1 promotion, no eviction marks).
+pub struct MmapCrc {
+    /// The mapping's start; records are written under `index`'s write lock.
+    map: memmap2::MmapRaw,
+    index: parking_lot::RwLock<Offsets>,
+}
+
+impl MmapCrc {
+    /// A file of `capacity` bytes under `dir`, mapped shared.
+    pub fn open(dir: &Path, capacity: usize) -> MmapCrc {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.join("floor.log"))
+            .unwrap();
+        f.set_len(capacity as u64).unwrap();
+        MmapCrc {
+            map: memmap2::MmapRaw::map_raw(&f).unwrap(),
+            index: parking_lot::RwLock::new((std::collections::HashMap::with_hasher(Fold::default()), 0)),
+        }
+    }
+}
+
+impl Kv for MmapCrc {
+    fn get(&self, _t: usize, k: &[u8]) -> Option<Vec<u8>> {
+        let g = self.index.read();
+        let off = *g.0.get(k)?;
+        // SAFETY: records below the tail are never written again, and the
+        // read lock keeps the tail from moving while it is read.
+        let m = unsafe { std::slice::from_raw_parts(self.map.as_ptr(), g.1) };
+        let h = &m[off..];
+        let kl = u32::from_le_bytes(h[4..8].try_into().unwrap()) as usize;
+        let vl = u32::from_le_bytes(h[8..12].try_into().unwrap()) as usize;
+        let rec = &h[4..FLOOR_HEADER + kl + vl];
+        let crc = u32::from_le_bytes(h[..4].try_into().unwrap());
+        assert_eq!(crc32fast::hash(rec), crc, "a floor record's checksum");
+        Some(h[FLOOR_HEADER + kl..FLOOR_HEADER + kl + vl].to_vec())
+    }
+    fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
+        let mut rec = Vec::with_capacity(FLOOR_HEADER + k.len() + v.len());
+        floor_record(&mut rec, k, v);
+        let mut g = self.index.write();
+        let tail = g.1;
+        assert!(tail + rec.len() <= self.map.len(), "the floor's file is full");
+        // SAFETY: [tail, tail + len) is inside the mapping and no reader
+        // looks past the tail, which moves only under this write lock.
+        unsafe { std::ptr::copy_nonoverlapping(rec.as_ptr(), self.map.as_mut_ptr().add(tail), rec.len()) };
+        g.0.insert(k.to_vec(), tail);
+        g.1 = tail + rec.len();
+    }
+}
+
+/// Floor of a put without fsync: the record (CRC32 and lengths, as
+/// `MmapCrc` writes it) appended to a 64 KiB user-space buffer that goes to
+/// the file with one `write` when full, and the key's offset set in a
+/// foldhash map. What a checksummed log-structured store's put cannot go
+/// below (no L1 copy, no sequence number, no compaction).
+pub struct Append(pub Mutex<AppendState>);
+
+pub struct AppendState {
+    file: std::io::BufWriter<std::fs::File>,
+    index: std::collections::HashMap<Vec<u8>, u64, Fold>,
+    tail: u64,
+    rec: Vec<u8>,
+}
+
+impl Append {
+    pub fn open(dir: &Path) -> Append {
+        let f = std::fs::File::create(dir.join("append.log")).unwrap();
+        Append(Mutex::new(AppendState {
+            file: std::io::BufWriter::with_capacity(64 << 10, f),
+            index: std::collections::HashMap::with_hasher(Fold::default()),
+            tail: 0,
+            rec: Vec::new(),
+        }))
+    }
+}
+
+impl Kv for Append {
+    fn get(&self, _t: usize, _k: &[u8]) -> Option<Vec<u8>> {
+        unreachable!("the append floor is only written")
+    }
+    fn put(&self, _t: usize, k: &[u8], v: &[u8]) {
+        use std::io::Write;
+        let mut g = self.0.lock();
+        let s = &mut *g;
+        s.rec.clear();
+        floor_record(&mut s.rec, k, v);
+        s.file.write_all(&s.rec).unwrap();
+        let at = s.tail;
+        s.tail += s.rec.len() as u64;
+        match s.index.get_mut(k) {
+            Some(o) => *o = at,
+            None => {
+                s.index.insert(k.to_vec(), at);
+            }
+        }
     }
 }

@@ -1,9 +1,10 @@
-//! The `shared-lib` workload: tiercache as a C program uses it — the
-//! shared library (`libtiercache.so`, loaded with `dlopen`, every call
-//! through a function pointer as through the PLT) — on working sets larger
-//! than the CPU cache, beside the peers in the same run, with the machine's
-//! load average printed with the results. Also the scaling of hits with
-//! threads (1, 2 and 4) for tiercache and the mutex-guarded LRU.
+//! tiercache as a C program uses it — the shared library
+//! (`libtiercache.so`, loaded with `dlopen`, every call through a function
+//! pointer as through the PLT) — and the `shared-lib` workload: L2 hits and
+//! puts through it on working sets larger than the CPU cache, beside LMDB and
+//! the floors, and the scaling of hits with threads (1, 2 and 4). Also the
+//! helpers that fill systems and compare them (`fill`, `compare_gets`,
+//! `compare_puts`), which `l1-hit` uses for its rows through the library.
 //!
 //! The library is `$TIERCACHE_LIBRARY`, else `libtiercache.so` next to this
 //! executable (`cargo build --release` builds both into target/release).
@@ -12,8 +13,9 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::peers::{Kv, Lmdb, MutexLru};
-use crate::{key, median, per_op, quick, shuffled_keys, table, value, Row};
+use crate::peers::{Append, Kv, Lmdb, MmapCrc, MutexLru};
+use crate::report::{keep, loadavg, table, Record, Row};
+use crate::{key, median, per_op, quick, shuffled_keys, value};
 
 type Handle = *mut c_void;
 
@@ -24,7 +26,7 @@ struct Bytes {
 }
 
 /// The C functions the workloads call, looked up in the shared library.
-struct Api {
+pub struct Api {
     options_new: unsafe extern "C" fn() -> Handle,
     options_free: unsafe extern "C" fn(Handle),
     options_set_dir: unsafe extern "C" fn(Handle, *const c_char) -> u32,
@@ -48,7 +50,7 @@ struct ValueApi {
     value_free: unsafe extern "C" fn(Handle),
 }
 
-fn library_path() -> PathBuf {
+pub fn library_path() -> PathBuf {
     if let Some(p) = std::env::var_os("TIERCACHE_LIBRARY") {
         return PathBuf::from(p);
     }
@@ -60,18 +62,18 @@ impl Api {
     // Each `sym!` is transmuted to the type of the field it fills, which
     // spells the C signature out; annotating every call would repeat it.
     #[allow(clippy::missing_transmute_annotations)]
-    fn load() -> (Api, PathBuf) {
+    fn load() -> Result<(Api, PathBuf), String> {
         let path = library_path();
         let c = CString::new(path.to_str().unwrap()).unwrap();
         // SAFETY: loading the library runs no user code but its constructors.
         let lib = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if lib.is_null() {
             let e = unsafe { CStr::from_ptr(libc::dlerror()) };
-            panic!(
+            return Err(format!(
                 "dlopen {}: {} (build it: cargo build --release)",
                 path.display(),
                 e.to_string_lossy()
-            );
+            ));
         }
         let has = |name: &str| {
             let n = CString::new(name).unwrap();
@@ -106,13 +108,13 @@ impl Api {
                 value_free: sym!("tc_value_free"),
             }),
         };
-        (api, path)
+        Ok((api, path))
     }
 }
 
 /// How a get through the shared library reads the value.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Read {
+pub enum Read {
     /// `tc_get` + `tc_bytes_free` (the library's copy, read in place).
     Get,
     /// `tc_get_into` a reused buffer.
@@ -122,7 +124,7 @@ enum Read {
 }
 
 /// A cache opened through the shared library.
-struct So<'a> {
+pub struct So<'a> {
     api: &'a Api,
     h: Handle,
     read: Read,
@@ -136,7 +138,7 @@ thread_local! {
 }
 
 impl<'a> So<'a> {
-    fn open(api: &'a Api, dir: Option<&Path>, l1_entries: u64, l1_bytes: u64, read: Read) -> So<'a> {
+    pub fn open(api: &'a Api, dir: Option<&Path>, l1_entries: u64, l1_bytes: u64, read: Read) -> So<'a> {
         unsafe {
             let o = (api.options_new)();
             if let Some(d) = dir {
@@ -152,7 +154,7 @@ impl<'a> So<'a> {
         }
     }
 
-    fn with(&self, read: Read) -> So<'a> {
+    pub fn with(&self, read: Read) -> So<'a> {
         So {
             api: self.api,
             h: self.h,
@@ -209,31 +211,44 @@ impl Kv for So<'_> {
     }
 }
 
-/// The load average as /proc/loadavg gives it.
-pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
 /// `systems` without the `tc_get_value` rows if the library lacks it.
-fn present<'s>(api: &Api, systems: Vec<(&'s str, &'s dyn Kv)>) -> Vec<(&'s str, &'s dyn Kv)> {
+pub fn present<'s>(api: &Api, systems: Vec<(&'s str, &'s dyn Kv)>) -> Vec<(&'s str, &'s dyn Kv)> {
     systems
         .into_iter()
         .filter(|(n, _)| api.value.is_some() || !n.contains("tc_get_value"))
         .collect()
 }
 
-fn rows(systems: &[(&str, &dyn Kv)], med: Vec<f64>) -> Vec<Row> {
-    systems
-        .iter()
-        .zip(med)
-        .map(|((n, _), m)| Row {
-            name: n.to_string(),
-            median: m,
-            note: String::new(),
-        })
-        .collect()
+pub fn rows(systems: &[(&str, &dyn Kv)], med: Vec<f64>) -> Vec<Row> {
+    systems.iter().zip(med).map(|((n, _), m)| Row::new(n, m)).collect()
+}
+
+/// Puts keys `0..n` with value `v` into every system.
+pub fn fill(systems: &[(&str, &dyn Kv)], n: u64, v: &[u8]) {
+    for i in 0..n {
+        let k = key(i);
+        for (_, s) in systems {
+            s.put(0, &k, v);
+        }
+    }
+}
+
+/// Times gets of `keys` (each must hit) on every system, after one pass
+/// that warms the page cache, and prints table `id`.
+pub fn compare_gets(id: &str, title: &str, systems: &[(&str, &dyn Kv)], keys: &[Vec<u8>]) {
+    for (name, s) in systems {
+        assert_eq!(s.get_all(0, keys), keys.len() as u64, "{name}: every get should hit");
+    }
+    let med = per_op(systems, keys.len(), |_, s, k| {
+        s.get_all(0, &keys[..k]);
+    });
+    table(id, title, "ns/op", &rows(systems, med));
+}
+
+/// Times puts of `v` under `keys` on every system and prints table `id`.
+pub fn compare_puts(id: &str, title: &str, systems: &[(&str, &dyn Kv)], keys: &[Vec<u8>], v: &[u8]) {
+    let med = per_op(systems, keys.len(), |_, s, k| s.put_all(0, &keys[..k], v));
+    table(id, title, "ns/op", &rows(systems, med));
 }
 
 /// Gets per second over `threads` threads, each doing `per_thread` gets of
@@ -256,11 +271,14 @@ fn gets_per_s(s: &dyn Kv, keys: &[Vec<Vec<u8>>], threads: usize) -> f64 {
     median(samples)
 }
 
-/// Prints gets/s of each system with 1, 2 and 4 threads.
-fn scaling(title: &str, systems: &[(&str, &dyn Kv)], per_thread: &[Vec<Vec<u8>>]) {
-    println!("\n## {title}: gets/s (and / 1 thread) (load {})\n", loadavg());
+/// Prints gets/s of each system with 1, 2 and 4 threads, and keeps them as
+/// table `id` (param "T threads", ratio against the system's own 1 thread).
+fn scaling(id: &str, title: &str, systems: &[(&str, &dyn Kv)], per_thread: &[Vec<Vec<u8>>]) {
+    let load = loadavg();
+    println!("\n## {title}: gets/s (and / 1 thread) (load {load})\n");
     println!("| system | 1 thread | 2 threads | 4 threads |");
     println!("| --- | ---: | ---: | ---: |");
+    let mut records = Vec::new();
     for (name, s) in systems {
         let r: Vec<f64> = [1, 2, 4].iter().map(|t| gets_per_s(*s, per_thread, *t)).collect();
         println!(
@@ -271,75 +289,97 @@ fn scaling(title: &str, systems: &[(&str, &dyn Kv)], per_thread: &[Vec<Vec<u8>>]
             r[2],
             r[2] / r[0]
         );
+        for (t, v) in [1, 2, 4].iter().zip(&r) {
+            records.push(Record {
+                table: id.to_string(),
+                system: name.to_string(),
+                param: t.to_string(),
+                value: *v,
+                unit: "gets/s".into(),
+                base: format!("{name}, 1 thread"),
+                ratio: r[0] / v,
+                load: load.clone(),
+            });
+        }
+    }
+    keep(id, records);
+}
+
+/// A temporary directory with one subdirectory per system.
+pub struct Dirs(tempfile::TempDir);
+
+impl Dirs {
+    pub fn new() -> Dirs {
+        Dirs(tempfile::tempdir().unwrap())
+    }
+    pub fn get(&self, name: &str) -> PathBuf {
+        let p = self.0.path().join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
     }
 }
 
+/// The shared library's functions, loaded once; `Err` says why not.
+pub fn api() -> Result<&'static Api, String> {
+    static API: std::sync::OnceLock<Result<Api, String>> = std::sync::OnceLock::new();
+    API.get_or_init(|| {
+        Api::load().map(|(a, path)| {
+            println!("\n(the shared library: {})", path.display());
+            a
+        })
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// L2 hits and puts through the shared library, beside LMDB and the floors,
+/// and the scaling of L1 and L2 hits with threads. (The single-thread L1
+/// hit through the library is a row of `l1-hit`.)
 pub fn run() {
-    let (api, path) = Api::load();
-    println!("\n# through the shared library {}", path.display());
-    println!("load average at start: {}", loadavg());
+    let api = match api() {
+        Ok(a) => a,
+        Err(e) => {
+            println!("\n## shared-lib: skipped: {e}");
+            return;
+        }
+    };
     let ops = if quick() { 20_000 } else { 200_000 };
 
-    // L1 hits, 100 B, 100k keys (larger than the CPU cache with the maps'
-    // overhead), 1 thread.
+    // Scaling of L1 hits with threads, 100 B over 100k keys.
     let n = if quick() { 10_000 } else { 100_000 };
-    let v = value(100);
-    let get = So::open(&api, None, 0, 1 << 30, Read::Get);
+    let get = So::open(api, None, 0, 1 << 30, Read::Get);
     let lru = MutexLru::new(n as usize * 2);
-    for i in 0..n {
-        get.put(0, &key(i), &v);
-        lru.put(0, &key(i), &v);
-    }
-    let into = get.with(Read::Into);
     let zc = get.with(Read::Value);
     let names = [
         "tiercache tc_get+free (.so)",
-        "tc_get_into (.so)",
         "tc_get_value (.so)",
         "lru::LruCache + Mutex",
     ];
-    let all: Vec<(&str, &dyn Kv)> = vec![(names[0], &get), (names[1], &into), (names[2], &zc), (names[3], &lru)];
-    let systems = present(&api, all);
-    let keys = shuffled_keys(n, ops, 7);
-    let med = per_op(&systems, keys.len(), |_, s, k| {
-        s.get_all(0, &keys[..k]);
-    });
-    table(
-        &format!(
-            "L1 hit via the .so, 100 B values, {n} keys, 1 thread (load {})",
-            loadavg()
-        ),
-        "ns/op",
-        &rows(&systems, med),
-    );
-
-    // Scaling of L1 hits with threads.
-    let per_thread: Vec<Vec<Vec<u8>>> = (0..4).map(|t| shuffled_keys(n, ops / 2, 100 + t)).collect();
     let systems = present(
-        &api,
-        vec![(names[0], &get as &dyn Kv), (names[2], &zc), (names[3], &lru)],
+        api,
+        vec![(names[0], &get as &dyn Kv), (names[1], &zc), (names[2], &lru)],
     );
-    scaling(&format!("L1 hit scaling, 100 B, {n} keys"), &systems, &per_thread);
-    drop((get, into, zc, lru));
+    fill(&systems[..1], n, &value(100));
+    fill(&[("lru", &lru as &dyn Kv)], n, &value(100));
+    let per_thread: Vec<Vec<Vec<u8>>> = (0..4).map(|t| shuffled_keys(n, ops / 2, 100 + t)).collect();
+    scaling(
+        "l1-so-threads",
+        &format!("L1 hit scaling via the .so, 100 B, {n} keys"),
+        &systems,
+        &per_thread,
+    );
+    drop((get, zc, lru));
 
     // L2 hits: 1 KiB over 200k keys, 16 KiB over 20k; L1 holds 64 entries.
     for (len, n) in [
         (1024usize, if quick() { 20_000u64 } else { 200_000 }),
         (16 * 1024, if quick() { 2_000 } else { 20_000 }),
     ] {
-        let root = tempfile::tempdir().unwrap();
-        let d = |name: &str| {
-            let p = root.path().join(name);
-            std::fs::create_dir_all(&p).unwrap();
-            p
-        };
+        let d = Dirs::new();
         let v = value(len);
-        let get = So::open(&api, Some(&d("tiercache")), 64, 0, Read::Get);
-        let lmdb = Lmdb::open(&d("lmdb"), false);
-        for i in 0..n {
-            get.put(0, &key(i), &v);
-            lmdb.put(0, &key(i), &v);
-        }
+        let get = So::open(api, Some(&d.get("tiercache")), 64, 0, Read::Get);
+        let lmdb = Lmdb::open(&d.get("lmdb"), false);
+        let floor = MmapCrc::open(&d.get("floor"), n as usize * (len + 64));
         let into = get.with(Read::Into);
         let zc = get.with(Read::Value);
         let names = [
@@ -347,66 +387,64 @@ pub fn run() {
             "tc_get_into (.so)",
             "tc_get_value (.so)",
             "LMDB (heed), copy out",
+            "floor: mmap + CRC32, copy out",
         ];
         let systems = present(
-            &api,
-            vec![(names[0], &get), (names[1], &into), (names[2], &zc), (names[3], &lmdb)],
+            api,
+            vec![
+                (names[0], &get as &dyn Kv),
+                (names[1], &into),
+                (names[2], &zc),
+                (names[3], &lmdb),
+                (names[4], &floor),
+            ],
         );
+        // Fill the three stores (the other rows read tiercache's).
+        let stores = [systems[0], (names[3], &lmdb as &dyn Kv), (names[4], &floor)];
+        fill(&stores, n, &v);
         let keys = shuffled_keys(n, ops / if len > 1024 { 4 } else { 1 }, 11);
-        for (_, s) in &systems {
-            s.get_all(0, &keys); // warm the page cache
-        }
-        let med = per_op(&systems, keys.len(), |_, s, k| {
-            s.get_all(0, &keys[..k]);
-        });
-        table(
-            &format!(
-                "L2 hit via the .so, {len} B values, {n} keys, L1 64 entries, page cache warm, 1 thread (load {})",
-                loadavg()
-            ),
-            "ns/op",
-            &rows(&systems, med),
+        compare_gets(
+            &format!("l2-so-{len}"),
+            &format!("L2 hit via the .so, {len} B values, {n} keys, L1 64 entries, page cache warm, 1 thread"),
+            &systems,
+            &keys,
         );
         if len == 1024 {
             let per_thread: Vec<Vec<Vec<u8>>> = (0..4).map(|t| shuffled_keys(n, ops / 4, 200 + t)).collect();
             let systems = present(
-                &api,
+                api,
                 vec![(names[0], &get as &dyn Kv), (names[2], &zc), (names[3], &lmdb)],
             );
-            scaling(&format!("L2 hit scaling, 1 KiB, {n} keys"), &systems, &per_thread);
+            scaling(
+                "l2-so-threads",
+                &format!("L2 hit scaling via the .so, 1 KiB, {n} keys"),
+                &systems,
+                &per_thread,
+            );
         }
     }
 
     // Puts, no fsync: 100 B and 16 KiB over 50k keys.
     for len in [100usize, 16 * 1024] {
-        let root = tempfile::tempdir().unwrap();
-        let d = |name: &str| {
-            let p = root.path().join(name);
-            std::fs::create_dir_all(&p).unwrap();
-            p
-        };
-        let v = value(len);
-        let tc = So::open(&api, Some(&d("tiercache")), 0, 64 << 20, Read::Get);
-        let lmdb = Lmdb::open(&d("lmdb"), false);
+        let d = Dirs::new();
+        let tc = So::open(api, Some(&d.get("tiercache")), 0, 64 << 20, Read::Get);
+        let lmdb = Lmdb::open(&d.get("lmdb"), false);
+        let floor = Append::open(&d.get("floor"));
         let nkeys = if quick() { 5_000 } else { 50_000 };
-        let count = ops / if len > 1024 { 4 } else { 1 };
-        let keys = shuffled_keys(nkeys, count, 13);
-        let names = [
-            "tiercache tc_put (.so, sync never)",
-            "LMDB (heed, NO_SYNC, txn per put)",
+        let keys = shuffled_keys(nkeys, ops / if len > 1024 { 4 } else { 1 }, 13);
+        let systems: Vec<(&str, &dyn Kv)> = vec![
+            ("tiercache tc_put (.so, sync never)", &tc),
+            ("LMDB (heed, NO_SYNC, txn per put)", &lmdb),
+            ("floor: CRC32 + buffered append + map", &floor),
         ];
-        let systems: Vec<(&str, &dyn Kv)> = vec![(names[0], &tc), (names[1], &lmdb)];
-        let med = per_op(&systems, keys.len(), |_, s, k| s.put_all(0, &keys[..k], &v));
-        table(
-            &format!(
-                "put via the .so, no fsync, {len} B values, over {nkeys} keys, 1 thread (load {})",
-                loadavg()
-            ),
-            "ns/op",
-            &rows(&systems, med),
+        compare_puts(
+            &format!("put-so-{len}"),
+            &format!("put via the .so, no fsync, {len} B values, over {nkeys} keys, 1 thread"),
+            &systems,
+            &keys,
+            &value(len),
         );
     }
-    println!("\nload average at end: {}", loadavg());
 }
 
 impl Drop for So<'_> {

@@ -19,6 +19,7 @@ use tiercache::memory::{PolicyKind, S3Params};
 use tiercache::options::L1Policy;
 use tiercache::{Cache, Options};
 
+use crate::report::{keep, Record};
 use crate::{Rng, Zipf};
 
 /// The ARC paper's Table IV for OLTP: (c, LRU %, ARC %).
@@ -108,7 +109,10 @@ fn header(extra: &str) {
 }
 
 /// The table of one trace at `sizes`, with the published columns if given.
-fn trace_table(name: &str, refs: &[u64], sizes: &[u64], published: Option<&[(u64, f64, f64)]>) {
+/// Prints the table and keeps it as `traces-<id>` (param: entries; unit
+/// "hit %"; the paper's columns as systems "paper LRU", "paper ARC").
+fn trace_table(id: &str, name: &str, refs: &[u64], sizes: &[u64], published: Option<&[(u64, f64, f64)]>) {
+    let mut records = Vec::new();
     let unique = {
         let mut v = refs.to_vec();
         v.sort_unstable();
@@ -135,11 +139,29 @@ fn trace_table(name: &str, refs: &[u64], sizes: &[u64], published: Option<&[(u64
         let s3 = tiercache_hits(refs, c, s3());
         let moka = moka_hits(refs, c);
         print!("| {c} | {lru:.2} | {global:.2} | {s3:.2} | {moka:.2} |");
+        let mut row = vec![
+            ("tiercache LRU (sharded)", lru),
+            ("global LRU (one lru)", global),
+            ("tiercache S3-FIFO", s3),
+            ("moka W-TinyLFU", moka),
+        ];
         if let Some(p) = published.and_then(|p| p.iter().find(|r| r.0 == c)) {
             print!(" {:.2} | {:.2} | {:+.2} | {:+.2} |", p.1, p.2, lru - p.1, s3 - p.2);
+            row.extend([("paper LRU", p.1), ("paper ARC", p.2)]);
         }
         println!();
+        for (system, v) in row {
+            records.push(Record::with_param(
+                &format!("traces-{id}"),
+                system,
+                &c.to_string(),
+                v,
+                "hit %",
+                ("tiercache LRU (sharded)", lru),
+            ));
+        }
     }
+    keep(&format!("traces-{id}"), records);
 }
 
 /// S3-FIFO's knobs on one trace: the small queue's share, the ghost's
@@ -179,7 +201,7 @@ fn tuning(name: &str, refs: &[u64], sizes: &[u64]) {
 pub fn run(dir: &Path, quick: bool) {
     let oltp = read_trace(&dir.join("OLTP.lis.zst"));
     let sizes: Vec<u64> = OLTP_PUBLISHED.iter().map(|r| r.0).collect();
-    trace_table("OLTP", &oltp, &sizes, Some(&OLTP_PUBLISHED));
+    trace_table("oltp", "OLTP", &oltp, &sizes, Some(&OLTP_PUBLISHED));
     tuning("OLTP", &oltp, &sizes);
     drop(oltp);
 
@@ -188,7 +210,7 @@ pub fn run(dir: &Path, quick: bool) {
         p3.truncate(500_000);
     }
     let p3_sizes = [10_000, 32_768, 131_072];
-    trace_table("P3", &p3, &p3_sizes, None);
+    trace_table("p3", "P3", &p3, &p3_sizes, None);
     drop(p3);
 
     let (n, gets) = if quick {
@@ -201,7 +223,13 @@ pub fn run(dir: &Path, quick: bool) {
         let mut r = Rng(42);
         let refs: Vec<u64> = (0..gets).map(|_| z.sample(&mut r)).collect();
         let sizes: Vec<u64> = [0.001, 0.01, 0.05, 0.1].iter().map(|f| (n as f64 * f) as u64).collect();
-        trace_table(&format!("Zipf s={s} over {n} keys"), &refs, &sizes, None);
+        trace_table(
+            &format!("zipf-{s}"),
+            &format!("Zipf s={s} over {n} keys"),
+            &refs,
+            &sizes,
+            None,
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tiercache against diskcache: get and set latency, same keys and values, same run.
 
-    python bench/bench_vs_diskcache.py [--keys N] [--value-size B] [--rounds R] [--quick]
+    python bench/bench_vs_diskcache.py [--keys N] [--value-size B] [--rounds R] [--quick] [--csv FILE]
 
 Both caches are persistent and open on a fresh temporary directory with their
 default settings (tiercache: write-through, fsync on flush/close; diskcache:
@@ -12,7 +12,10 @@ the medians (diskcache / tiercache: above 1 means tiercache is faster).
 Phases: ``set`` (insert every key), ``get hit`` (read every key, warm), ``get
 miss`` (keys never written), and for tiercache ``get L2`` (memory tier dropped
 with clear(memory_only=True) before each round, so reads come from disk).
-``--quick`` is a smoke run for the tests: few keys, one round.
+``--quick`` is a smoke run for the tests: few keys, one round.  ``--csv FILE``
+also writes the medians as ``operation,tiercache_us,diskcache_us`` (the last
+empty where diskcache has no such operation), for ``tiercache-benchmarks
+python``, which runs this script.
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--value-size", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="smoke run: 300 keys, 1 round")
+    parser.add_argument("--csv", type=Path, help="also write the medians to this CSV file")
     args = parser.parse_args(argv)
     if args.quick:
         args.keys, args.rounds = 300, 1
@@ -139,6 +143,12 @@ def main(argv: Sequence[str]) -> int:
             continue
         ratio = d["median"] / t["median"] if t["median"] else float("inf")
         print(f"{phase:<10} {t['median']:>13.2f} {t['p99']:>7.1f} {d['median']:>13.2f} {d['p99']:>7.1f} {ratio:>6.1f}x")
+    if args.csv is not None:
+        lines = ["operation,tiercache_us,diskcache_us"]
+        for phase, t in res["tiercache"].items():
+            d = res["diskcache"].get(phase)
+            lines.append(f"{phase},{t['median']:.4f},{'' if d is None else format(d['median'], '.4f')}")
+        args.csv.write_text("\n".join(lines) + "\n")
     print("ratio = diskcache median / tiercache median (above 1: tiercache faster)")
     print("x100: per key, in batches of 100 (tiercache put_many / get_many; diskcache a loop)")
     try:

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Regenerates every figure of BENCHMARKS.md in one command: builds the
+# library and the harness, runs `tiercache-benchmarks all` (every row of the
+# headline: the peers, the floors, open and memory, Python and Go), then the
+# hit ratios on the ARC traces, each writing CSV files into OUT, then draws
+# the pictures from those files into docs/img. Prints the load average
+# before and after; run it on a quiet machine.
+#
+#   benchmarks/report.sh [OUT]     (default benchmarks/results/<UTC date>)
+#   TRACES=0 benchmarks/report.sh  (skip the traces: about 20 minutes)
+#   QUICK=1 benchmarks/report.sh   (a smoke run of the machinery: minutes)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+out="${1:-benchmarks/results/$(date -u +%Y-%m-%dT%H%MZ)}"
+quick=()
+[ "${QUICK:-0}" = 1 ] && quick=(--quick)
+mkdir -p "$out"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+cargo build --release
+cargo build --release -p tiercache-benchmarks
+bench=target/release/tiercache-benchmarks
+"$bench" all "${quick[@]}" --out "$out" | tee "$out/all.txt"
+if [ "${TRACES:-1}" != 0 ]; then
+  "$bench" hit-ratio-traces "${quick[@]}" --traces ../shared/traces --out "$out" | tee "$out/traces.txt"
+fi
+"$bench" plot "$out" --img docs/img
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "results: $out (CSV, all.txt, traces.txt); pictures: docs/img"

@@ -131,7 +131,7 @@ fn op(gen: u64, i: u64) -> (String, Option<Vec<u8>>) {
     // The key and the kind from different bits (from the same ones, every
     // remove would hit a key that is never put).
     let key = format!("key{}", (x >> 16) % KEYS);
-    if x % 8 == 0 {
+    if x.is_multiple_of(8) {
         (key, None)
     } else {
         let v = format!("{key}-g{gen}-i{i};").repeat(1 + (x % 40) as usize).into_bytes();
@@ -723,7 +723,7 @@ fn compaction_killed_at_any_step(at_rest: AtRest) {
     let write_round = |c: &Cache, round: u64, expect: &mut HashMap<String, Option<Vec<u8>>>| {
         for k in 0..KEYS {
             let key = format!("key{k}");
-            if (k + round) % 11 == 0 {
+            if (k + round).is_multiple_of(11) {
                 let _ = c.remove(key.as_bytes());
                 expect.insert(key, None);
             } else {

@@ -25,7 +25,7 @@ fn copy_fixture(to: &Path) {
 fn expected(i: u32) -> Option<Vec<u8>> {
     if i % 5 == 1 || i == 2 {
         None
-    } else if i % 3 == 0 {
+    } else if i.is_multiple_of(3) {
         Some(format!("value{i}-second").into_bytes())
     } else {
         Some(format!("value{i}-first").repeat(4).into_bytes())

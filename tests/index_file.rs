@@ -33,10 +33,10 @@ fn key(i: u32) -> Vec<u8> {
 /// What key `i` holds after `fill(…, round)`: every key is written, every
 /// seventh overwritten, every eleventh removed, every thirteenth tagged.
 fn want(i: u32, round: u32) -> Option<Vec<u8>> {
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         return None;
     }
-    let r = if i % 7 == 0 { round + 1 } else { round };
+    let r = if i.is_multiple_of(7) { round + 1 } else { round };
     Some(format!("value {i} round {r}").repeat(1 + (i % 5) as usize).into_bytes())
 }
 

@@ -578,7 +578,11 @@ impl LoaderState {
                     value.push(b'a' + (value.len() % 26) as u8);
                 }
             }
-            let ttl_ms = if self.ttls && n % 3 == 0 { 1 + (n * 7) % 40 } else { 0 };
+            let ttl_ms = if self.ttls && n.is_multiple_of(3) {
+                1 + (n * 7) % 40
+            } else {
+                0
+            };
             Loaded::Value { value, ttl_ms }
         };
         calls.push(LoadCall {

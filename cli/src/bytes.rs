@@ -23,7 +23,7 @@ pub fn from_arg(arg: &OsStr, hex: bool, what: &str) -> Result<Vec<u8>, Failure> 
 /// Parses hex digits, with or without a `0x` prefix.
 pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     let digits = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("{s:?} has an odd number of hex digits"));
     }
     let nibble = |c: u8| match c {

@@ -593,7 +593,7 @@ mod tests {
             loc: Loc::new(seg, off),
             seq,
             len: 40,
-            has_meta: seq % 2 == 0,
+            has_meta: seq.is_multiple_of(2),
         }
     }
 

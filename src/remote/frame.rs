@@ -162,6 +162,12 @@ impl Sealer {
         self
     }
 
+    /// With `max` as the largest value a packed value may unpack to.
+    pub fn with_max_value_len(mut self, max: u64) -> Sealer {
+        self.packer.max_value_len = max;
+        self
+    }
+
     /// With encryption under the remote subkeys of `key`.
     pub fn with_key(mut self, key: &crate::seal::EncryptionKey) -> Sealer {
         self.keys = Some(RemoteKeys::derive(key, &self.namespace));

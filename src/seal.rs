@@ -1,12 +1,10 @@
 //! Values at rest: compression, authenticated encryption, and the keyed hash
 //! of keys. This module owns those transformations of bytes and nothing else:
 //! it never does I/O and knows nothing of records or tiers. L2 (`log`) calls
-//! it for every record it appends or reads; the remote tier is meant to call
-//! [`Sealer::seal_value`] and [`Sealer::open_value`] for its values, with the
-//! associated data that binds a value to where it is stored (for example
-//! the namespace and the key), building its `Sealer` with
-//! `Keys::derive(key, salt)` and a salt of its own (the namespace: the same
-//! key then gives the remote tier subkeys unrelated to any directory's).
+//! it for every record it appends or reads; the remote tier
+//! (`remote::frame`) packs its values with [`Sealer::pack`] and seals its
+//! frames and messages with [`RemoteKeys`], subkeys derived from the key and
+//! the namespace only (every process of a namespace must derive the same).
 //!
 //! Choices, written down in `docs/FORMAT.md` byte by byte:
 //! - **AEAD: XChaCha20-Poly1305** (RustCrypto `chacha20poly1305`). Its 24-byte
@@ -272,6 +270,86 @@ impl Keys {
     }
 }
 
+/// The subkeys of the remote tier for one namespace. Unlike a directory's
+/// (`Keys::derive` with a random salt kept in the directory), they depend on
+/// the encryption key and the namespace only, so that every process of the
+/// namespace holding the key derives the same ones, on any machine. HKDF
+/// with a fixed salt and info strings of their own: they are unrelated to
+/// any directory's subkeys of the same key.
+#[derive(Clone)]
+pub struct RemoteKeys {
+    /// Frame and message encryption (XChaCha20-Poly1305).
+    values: Keys,
+    /// HMAC-SHA256 key of the names the remote tier stores keys and tags
+    /// under.
+    names: [u8; 32],
+}
+
+impl fmt::Debug for RemoteKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RemoteKeys(<redacted>)")
+    }
+}
+
+/// Bytes of a keyed name (`RemoteKeys::name`): 128 bits, so that two keys of
+/// a namespace sharing a name is negligible (and a frame holds its key, so
+/// even that would be a miss, not a wrong value).
+pub const NAME_LEN: usize = 16;
+
+impl RemoteKeys {
+    /// The remote subkeys of `key` for `namespace` (1 to 255 bytes).
+    pub fn derive(key: &EncryptionKey, namespace: &[u8]) -> RemoteKeys {
+        let hk = Hkdf::<Sha256>::new(Some(b"tiercache remote tier"), &key.0);
+        // The namespace is length-prefixed: no two (purpose, namespace)
+        // pairs give the same info.
+        let info = |purpose: &[u8]| [purpose, &[namespace.len() as u8], namespace].concat();
+        let mut enc = [0u8; 32];
+        let mut names = [0u8; 32];
+        let mut check = [0u8; 32];
+        hk.expand(&info(b"tiercache v1 remote encryption"), &mut enc)
+            .expect("32 bytes");
+        hk.expand(&info(b"tiercache v1 remote names"), &mut names)
+            .expect("32 bytes");
+        hk.expand(&info(b"tiercache v1 remote check"), &mut check)
+            .expect("32 bytes");
+        let mut hash = [0u8; 16];
+        hash.copy_from_slice(&names[..16]);
+        RemoteKeys {
+            values: Keys {
+                aead: XChaCha20Poly1305::new(&enc.into()),
+                hash,
+                check,
+            },
+            names,
+        }
+    }
+
+    /// Appends `nonce || ciphertext || tag` of `plain` (see `Keys::seal_into`).
+    pub fn seal_into(&self, plain: &[u8], aad: &[u8], out: &mut Vec<u8>) {
+        self.values.seal_into(plain, aad, out)
+    }
+
+    /// The plaintext of what `seal_into` wrote, if it authenticates with `aad`.
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, Unseal> {
+        self.values.open(sealed, aad)
+    }
+
+    /// The keyed name of `bytes` in `domain` (one byte: keys and tags get
+    /// different names for the same bytes): HMAC-SHA256 under the names
+    /// subkey, truncated. Without the key, a name says nothing of the bytes
+    /// and a guess cannot be confirmed.
+    pub fn name(&self, domain: u8, bytes: &[u8]) -> [u8; NAME_LEN] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.names).expect("HMAC takes a key of any length");
+        mac.update(&[domain]);
+        mac.update(bytes);
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; NAME_LEN];
+        out.copy_from_slice(&full[..NAME_LEN]);
+        out
+    }
+}
+
 /// What a tier does to the values it stores: compression above a size, and
 /// encryption if it has keys.
 #[derive(Debug, Clone)]
@@ -465,6 +543,27 @@ mod tests {
         let mut again = Vec::new();
         k.seal_into(b"secret", b"here", &mut again);
         assert_ne!(out, again);
+    }
+
+    #[test]
+    fn remote_keys_depend_on_the_key_and_namespace_only() {
+        let a = RemoteKeys::derive(&EncryptionKey([3; 32]), b"ns");
+        let again = RemoteKeys::derive(&EncryptionKey([3; 32]), b"ns");
+        let other_ns = RemoteKeys::derive(&EncryptionKey([3; 32]), b"ns2");
+        let other_key = RemoteKeys::derive(&EncryptionKey([4; 32]), b"ns");
+        let mut sealed = Vec::new();
+        a.seal_into(b"v", b"aad", &mut sealed);
+        assert_eq!(again.open(&sealed, b"aad").unwrap(), b"v");
+        assert_eq!(other_ns.open(&sealed, b"aad"), Err(Unseal::Forged));
+        assert_eq!(other_key.open(&sealed, b"aad"), Err(Unseal::Forged));
+        assert_eq!(a.name(b'k', b"x"), again.name(b'k', b"x"));
+        assert_ne!(a.name(b'k', b"x"), a.name(b't', b"x"));
+        assert_ne!(a.name(b'k', b"x"), a.name(b'k', b"y"));
+        assert_ne!(a.name(b'k', b"x"), other_ns.name(b'k', b"x"));
+        assert_ne!(a.name(b'k', b"x"), other_key.name(b'k', b"x"));
+        // Unrelated to a directory's subkeys of the same key and salt.
+        let dir = Keys::derive(&EncryptionKey([3; 32]), b"ns");
+        assert_eq!(dir.open(&sealed, b"aad"), Err(Unseal::Forged));
     }
 
     #[test]

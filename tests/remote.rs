@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -28,6 +29,27 @@ fn opts(url: &str) -> Options {
 
 fn open(url: &str) -> Cache {
     Cache::open(&opts(url)).unwrap()
+}
+
+/// A cache of the test namespace on `url`, with the directory `dir` if
+/// given, and what `with` adds to its options.
+fn open_with(url: &str, dir: Option<&Path>, with: &dyn Fn(&mut Options)) -> Cache {
+    let mut o = opts(url);
+    o.dir = dir.map(Path::to_path_buf);
+    with(&mut o);
+    Cache::open(&o).unwrap()
+}
+
+/// Two caches of the test namespace on `url`, standing for two processes:
+/// `a` in memory only, `b` with the directory `dir` if given; `with` adds
+/// the options both share.
+fn pair_with(url: &str, dir: Option<&Path>, with: &dyn Fn(&mut Options)) -> (Cache, Cache) {
+    (open_with(url, None, with), open_with(url, dir, with))
+}
+
+/// `pair_with` with the default options, on `server`.
+fn pair(server: &RedisServer, dir: Option<&Path>) -> (Cache, Cache) {
+    pair_with(&server.url(), dir, &|_| {})
 }
 
 fn counter(c: &Cache, name: &str) -> u64 {
@@ -108,10 +130,7 @@ fn bad_options_are_refused_with_a_reason() {
 fn a_put_in_one_cache_is_a_remote_hit_in_another_and_is_promoted() {
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let a = open(&server.url());
-    let mut ob = opts(&server.url());
-    ob.dir = Some(dir.path().to_path_buf());
-    let b = Cache::open(&ob).unwrap();
+    let (a, b) = pair(&server, Some(dir.path()));
     assert_eq!(counter(&a, "remote_state"), 1);
     assert_eq!(counter(&b, "remote_state"), 1);
 
@@ -168,10 +187,7 @@ fn puts_and_loads_carry_their_ttl_to_redis() {
 fn writes_removals_and_clears_invalidate_the_other_caches() {
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let a = open(&server.url());
-    let mut ob = opts(&server.url());
-    ob.dir = Some(dir.path().to_path_buf());
-    let b = Cache::open(&ob).unwrap();
+    let (a, b) = pair(&server, Some(dir.path()));
     let seen = |n: u64| wait_for("an invalidation", || counter(&b, "remote_invalidations_received") >= n);
 
     a.put(b"k", b"v1", 0).unwrap();
@@ -234,8 +250,7 @@ fn writes_removals_and_clears_invalidate_the_other_caches() {
 #[test]
 fn batches_go_to_the_server_together() {
     let server = RedisServer::start();
-    let a = open(&server.url());
-    let b = open(&server.url());
+    let (a, b) = pair(&server, None);
     let keys: Vec<Vec<u8>> = (0..100).map(|i| format!("key{i}").into_bytes()).collect();
     let pairs: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &b"v"[..])).collect();
     a.put_many(&pairs, 0).unwrap();
@@ -448,8 +463,7 @@ fn a_partitioned_cache_drops_what_it_cannot_vouch_for() {
 #[test]
 fn a_server_restart_loses_no_local_write_and_brings_back_nothing_stale() {
     let mut server = RedisServer::start();
-    let a = open(&server.url());
-    let b = open(&server.url());
+    let (a, b) = pair(&server, None);
     a.put(b"k", b"v1", 0).unwrap();
     assert_eq!(get(&b, b"k").unwrap(), b"v1");
     server.restart();
@@ -591,8 +605,7 @@ fn an_acl_user_with_a_password() {
         "off",
     ]);
     let url = format!("redis://app:app-password@127.0.0.1:{}", server.port);
-    let a = open(&url);
-    let b = open(&url);
+    let (a, b) = pair_with(&url, None, &|_| {});
     assert_eq!(counter(&a, "remote_state"), 1, "{:?}", a.remote_reason());
     a.put(b"k", b"v", 0).unwrap();
     wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 1);
@@ -604,8 +617,7 @@ fn an_acl_user_with_a_password() {
 #[test]
 fn a_cluster_of_three_masters() {
     let cluster = common::redis_server::RedisCluster::start();
-    let a = open(&cluster.url());
-    let b = open(&cluster.url());
+    let (a, b) = pair_with(&cluster.url(), None, &|_| {});
     assert_eq!(counter(&a, "remote_state"), 1, "{:?}", a.remote_reason());
     assert_eq!(counter(&b, "remote_state"), 1, "{:?}", b.remote_reason());
     // Keys spread over the three masters' slots.
@@ -670,19 +682,14 @@ fn tls_child() {
     let url = format!("rediss://127.0.0.1:{port}");
     // A handshake in a debug build on a busy machine takes more than the
     // tests' usual 200 ms.
-    let open = |url: &str| {
-        let mut o = opts(url);
-        o.set_remote_timeout(10_000).unwrap();
-        Cache::open(&o).unwrap()
-    };
-    let a = open(&url);
-    let b = open(&url);
+    let slow = |o: &mut Options| o.set_remote_timeout(10_000).unwrap();
+    let (a, b) = pair_with(&url, None, &slow);
     assert_eq!(counter(&a, "remote_state"), 1, "{:?}", a.remote_reason());
     a.put(b"k", b"over tls", 0).unwrap();
     wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 1);
     assert_eq!(get(&b, b"k").unwrap(), b"over tls");
     // Plain text to a TLS port: the cache opens, degraded, with the reason.
-    let plain = open(&format!("redis://127.0.0.1:{port}"));
+    let plain = open_with(&format!("redis://127.0.0.1:{port}"), None, &slow);
     assert_eq!(counter(&plain, "remote_state"), 2);
     println!("tls-ok");
 }
@@ -690,8 +697,7 @@ fn tls_child() {
 #[test]
 fn a_value_larger_than_the_server_accepts_stays_local_and_is_counted() {
     let server = RedisServer::start_with(&["--proto-max-bulk-len", "1mb"]);
-    let a = open(&server.url());
-    let b = open(&server.url());
+    let (a, b) = pair(&server, None);
     a.put(b"big", b"small first", 0).unwrap();
     wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 1);
     assert_eq!(get(&b, b"big").unwrap(), b"small first");
@@ -704,3 +710,8 @@ fn a_value_larger_than_the_server_accepts_stays_local_and_is_counted() {
     wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 2);
     assert_eq!(get(&b, b"big"), Err(Status::TC_NOT_FOUND));
 }
+
+/// The remote tier with compression and encryption on (a file of its own,
+/// sharing this one's helpers and test binary).
+#[path = "remote/at_rest.rs"]
+mod at_rest;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use tiercache::log::view;
 use tiercache::record::{self, Kind, RecordRef};
 use tiercache::{Cache, Compression, Options};
-use tiercache_fuzz::{flag, sample_dir, Layout};
+use tiercache_fuzz::{flag, sample_dir, Layout, Mode};
 
 /// Records get growing sequence numbers, as the library's writer gives them.
 static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -69,11 +69,14 @@ fn save(dir: &Path, name: &str, bytes: &[u8]) {
     fs::write(dir.join(name), bytes).unwrap();
 }
 
-/// A directory written through the public API with small segments, as laid out on disk.
-fn written(segment_bytes: u64, puts: usize, value_len: usize, with_clear: bool) -> Layout {
+/// A directory written through the public API with small segments, in
+/// `mode`, as laid out on disk.
+fn written(segment_bytes: u64, puts: usize, value_len: usize, with_clear: bool, mode: Mode) -> Layout {
     let tmp = tempfile::tempdir().unwrap();
     let mut opts = Options::with_dir(tmp.path());
     opts.set_segment_bytes(segment_bytes).unwrap();
+    mode.prepare(tmp.path());
+    mode.apply(&mut opts);
     let cache = Cache::open(&opts).unwrap();
     for i in 0..puts {
         let key = format!("key{}", i % 9);
@@ -90,7 +93,29 @@ fn written(segment_bytes: u64, puts: usize, value_len: usize, with_clear: bool) 
         }
     }
     cache.close().unwrap();
-    Layout::read(tmp.path())
+    Layout::read(tmp.path(), mode)
+}
+
+/// A directory of `puts` distinct keys (every fifth removed again, so no
+/// segment is mostly dead and none is compacted away), in `mode`.
+fn written_distinct(puts: usize, value_len: usize, mode: Mode) -> Layout {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut opts = Options::with_dir(tmp.path());
+    opts.set_segment_bytes(4096).unwrap();
+    mode.prepare(tmp.path());
+    mode.apply(&mut opts);
+    let cache = Cache::open(&opts).unwrap();
+    for i in 0..puts {
+        let key = format!("key{i}");
+        cache
+            .put(key.as_bytes(), &vec![b'a' + (i % 26) as u8; value_len], 0)
+            .unwrap();
+        if i % 5 == 4 {
+            let _ = cache.remove(format!("key{}", i - 2).as_bytes());
+        }
+    }
+    cache.close().unwrap();
+    Layout::read(tmp.path(), mode)
 }
 
 fn main() {
@@ -142,10 +167,10 @@ fn main() {
     let od = out.join("open_dir");
     let mut n = 0;
     for (layout, what) in [
-        (written(4096, 30, 20, false), "one-segment"),
-        (written(4096, 200, 40, false), "sealed-segments-with-hints"),
-        (written(4096, 120, 40, true), "after-clear"),
-        (written(4096, 60, 200, false), "bigger-values"),
+        (written(4096, 30, 20, false, Mode::Plain), "one-segment"),
+        (written(4096, 200, 40, false, Mode::Plain), "sealed-segments-with-hints"),
+        (written(4096, 120, 40, true, Mode::Plain), "after-clear"),
+        (written(4096, 60, 200, false, Mode::Plain), "bigger-values"),
     ] {
         // Keep at most 4 segments: the last ones.
         let mut l = layout.clone();
@@ -191,7 +216,7 @@ fn main() {
         n += 1;
     }
     // A torn tail and a flipped byte in the active segment.
-    let base = written(4096, 20, 20, false);
+    let base = written(4096, 20, 20, false, Mode::Plain);
     let mut torn = base.segments[0].1.clone();
     torn.truncate(torn.len() - 5);
     save(
@@ -200,6 +225,7 @@ fn main() {
         &Layout {
             segments: vec![(1, torn)],
             hints: vec![],
+            mode: Mode::Plain,
         }
         .to_fuzz(0),
     );
@@ -213,27 +239,87 @@ fn main() {
         &Layout {
             segments: vec![(1, flipped)],
             hints: vec![],
+            mode: Mode::Plain,
         }
         .to_fuzz(0),
     );
 
+    n += 1;
+    // Directories written with compression and encryption (ids from 1, as
+    // written: a sealed record is bound to its segment id and offset).
+    for mode in [Mode::Lz4, Mode::Sealed, Mode::ZstdSealed] {
+        for (layout, what) in [
+            (written(4096, 30, 40, false, mode), "one-segment"),
+            (written_distinct(60, 60, mode), "segments-with-hint"),
+        ] {
+            let mut l = layout.clone();
+            let ids: Vec<u32> = l.segments.iter().map(|s| s.0).collect();
+            assert!(
+                ids.len() <= 4 && ids[0] == 1,
+                "{what}: segments {ids:?} (renumbering would break seals)"
+            );
+            l.hints.retain(|(id, _)| *id == 1);
+            save(&od, &format!("{n:02}-at-rest-{mode:?}-{what}"), &l.to_fuzz(0));
+            n += 1;
+        }
+    }
+
     // hint_decode: the real hint of the sample directory's first segment,
-    // whole (flag 0) and as entries for the fixing mode (flag 1).
+    // whole (flag 0) and as entries for the fixing mode (flag 1), in every
+    // mode (bits 1-2).
     let hd = out.join("hint_decode");
-    let sample = sample_dir();
-    let (id, _) = sample.segments[0];
-    let hint = &sample
-        .hints
-        .iter()
-        .find(|(h, _)| *h == id)
-        .expect("sample has a hint")
-        .1;
-    let mut whole = vec![0u8];
-    whole.extend_from_slice(hint);
-    save(&hd, "whole", &whole);
-    let mut entries = vec![1u8];
-    entries.extend_from_slice(&hint[32..hint.len() - 4]);
-    save(&hd, "entries", &entries);
-    save(&hd, "entries-first-3", &entries[..1 + 3 * tiercache_fuzz::HINT_ENTRY]);
+    for mode in Mode::ALL {
+        let sample = sample_dir(mode);
+        let (id, _) = sample.segments[0];
+        let hint = &sample
+            .hints
+            .iter()
+            .find(|(h, _)| *h == id)
+            .expect("sample has a hint")
+            .1;
+        let m = mode.bits() << 1;
+        let mut whole = vec![m];
+        whole.extend_from_slice(hint);
+        save(&hd, &format!("whole-{mode:?}"), &whole);
+        let mut entries = vec![m | 1];
+        entries.extend_from_slice(&hint[32..hint.len() - 4]);
+        save(&hd, &format!("entries-{mode:?}"), &entries);
+        save(
+            &hd,
+            &format!("entries-first-3-{mode:?}"),
+            &entries[..1 + 3 * tiercache_fuzz::HINT_ENTRY],
+        );
+    }
+
+    // frame_decode: remote frames of every framing (byte 0), a value with a
+    // tag, and a tombstone; and invalidation messages.
+    let fd = out.join("frame_decode");
+    let mut meta = tiercache::meta::Meta::default();
+    meta.add_tag(b"tag").unwrap();
+    let value = tiercache::remote::frame::Frame {
+        generation: 2,
+        version: 1 << 40,
+        expires_at: 0,
+        written_at: 1_700_000_000_000,
+        value: Some(b"a value that repeats, a value that repeats, a value that repeats".to_vec()),
+        meta,
+    };
+    let tomb = tiercache::remote::frame::Frame {
+        value: None,
+        meta: Default::default(),
+        ..value.clone()
+    };
+    for mode in 0..8u8 {
+        let s = tiercache_fuzz::frame_sealer(mode);
+        for (what, f) in [("value", &value), ("tombstone", &tomb)] {
+            let mut raw = vec![mode];
+            raw.extend_from_slice(&s.encode(tiercache_fuzz::FRAME_NAME, tiercache_fuzz::FRAME_KEY, f));
+            save(&fd, &format!("frame-{mode}-{what}"), &raw);
+        }
+        let m = tiercache::remote::Message::Prefix(b"pre".to_vec());
+        let mut raw = vec![mode];
+        raw.extend_from_slice(&s.message(7, b"tc:66757a7a2d6e73:inv", &m));
+        save(&fd, &format!("message-{mode}"), &raw);
+    }
     println!("seeds written under {}", out.display());
 }

@@ -17,8 +17,15 @@
 //! - `tc:<ns>:k:<key>`: the framed value (or tombstone) of a key (`frame`);
 //! - `tc:<ns>:gen`: the namespace generation (an integer, absent = 0);
 //! - `tc:<ns>:l:<key>`: the fleet-wide load lock of a key (`SET NX PX`);
-//! - `tc:<ns>:t:<tag>`: a set of the keys written with that tag;
+//! - `tc:<ns>:t:<tag>`: a set of the keys written with that tag (members:
+//!   `<key>` as it appears in `tc:<ns>:k:<key>`);
 //! - channel `tc:<ns>:inv`: invalidations (`Message`).
+//!
+//! With an encryption key, `<key>` and `<tag>` are keyed hashes
+//! (`frame::Sealer::name`), frames and messages are encrypted: no key, tag
+//! or value reaches the server in the clear. A prefix then cannot be found
+//! by a name pattern: `remove_prefix` reads and decrypts every frame of the
+//! namespace instead.
 
 pub mod frame;
 pub mod subscriber;
@@ -193,13 +200,14 @@ impl Message {
 /// key holds a frame of a later generation, or of the same generation and a
 /// later version; then publishes `ARGV[4]` on `ARGV[3]` either way (other
 /// processes drop the key and read again). The generation and version are
-/// big-endian at fixed offsets, so comparing the byte strings compares the
+/// big-endian at the same fixed offsets in every format version (and in
+/// the clear in sealed frames), so comparing the byte strings compares the
 /// numbers. A value that is not a frame is overwritten.
 const PUT_SCRIPT: &str = r"
 local cur = redis.call('GET', KEYS[1])
 local new = ARGV[1]
 local wrote = 1
-if cur and string.len(cur) >= 24 and string.sub(cur, 1, 4) == string.sub(new, 1, 4) then
+if cur and string.len(cur) >= 24 and string.sub(cur, 1, 3) == 'TCR' then
   local cg, ng = string.sub(cur, 9, 16), string.sub(new, 9, 16)
   if cg > ng or (cg == ng and string.sub(cur, 17, 24) > string.sub(new, 17, 24)) then
     wrote = 0
@@ -398,7 +406,7 @@ impl Remote {
         };
         Ok(Remote {
             target: target.clone(),
-            sealer: Sealer::new(&opts.remote_namespace, opts.remote_secret.as_ref().map(|s| &s.0[..])),
+            sealer: Sealer::of(opts),
             timeout,
             lock_ms: opts.remote_lock_ms.max(1),
             id,
@@ -495,16 +503,31 @@ impl Remote {
         }
     }
 
+    /// How `key` appears in Redis names (and in tag sets).
+    fn key_name(&self, key: &[u8]) -> Vec<u8> {
+        self.sealer.name(b'k', key)
+    }
+
     fn data_key(&self, key: &[u8]) -> Vec<u8> {
-        [&self.prefix[..], b"k:", key].concat()
+        [&self.prefix[..], b"k:", &self.key_name(key)].concat()
     }
 
     fn lock_key(&self, key: &[u8]) -> Vec<u8> {
-        [&self.prefix[..], b"l:", key].concat()
+        [&self.prefix[..], b"l:", &self.key_name(key)].concat()
     }
 
     fn tag_key(&self, tag: &[u8]) -> Vec<u8> {
-        [&self.prefix[..], b"t:", tag].concat()
+        [&self.prefix[..], b"t:", &self.sealer.name(b't', tag)].concat()
+    }
+
+    /// An invalidation as published by this cache.
+    fn message(&self, m: &Message) -> Vec<u8> {
+        self.sealer.message(self.id, &self.channel, m)
+    }
+
+    /// Reads a message published on the namespace's channel.
+    pub(crate) fn read_message(&self, raw: &[u8]) -> std::result::Result<(u64, Message), frame::Unread> {
+        self.sealer.read_message(&self.channel, raw)
     }
 
     /// A new connection, with the timeout on every read and write.
@@ -555,12 +578,12 @@ impl Remote {
     }
 
     /// Reads a frame: a live value of the current generation, or a miss.
-    fn check(&self, key: &[u8], raw: Option<Vec<u8>>, now: u64) -> Fetched {
+    fn check(&self, name: &[u8], key: &[u8], raw: Option<Vec<u8>>, now: u64) -> Fetched {
         let Some(raw) = raw else {
             Counters::bump(&self.counters.misses);
             return Fetched::Miss;
         };
-        match self.sealer.decode(key, &raw) {
+        match self.sealer.decode(name, key, &raw) {
             Err(_) => {
                 Counters::bump(&self.counters.errors);
                 Counters::bump(&self.counters.misses);
@@ -587,7 +610,7 @@ impl Remote {
     pub fn get(&self, key: &[u8]) -> Fetched {
         let dk = self.data_key(key);
         match self.run("GET", |c| redis::cmd("GET").arg(&dk).query::<Option<Vec<u8>>>(c.like())) {
-            Some(raw) => self.check(key, raw, self.clock.now_ms()),
+            Some(raw) => self.check(&dk, key, raw, self.clock.now_ms()),
             None => Fetched::Unavailable,
         }
     }
@@ -604,7 +627,10 @@ impl Remote {
         match got {
             Some(raws) if raws.len() == keys.len() => {
                 let now = self.clock.now_ms();
-                keys.iter().zip(raws).map(|(k, raw)| self.check(k, raw, now)).collect()
+                keys.iter()
+                    .zip(names.iter().zip(raws))
+                    .map(|(k, (n, raw))| self.check(n, k, raw, now))
+                    .collect()
             }
             _ => keys.iter().map(|_| Fetched::Unavailable).collect(),
         }
@@ -651,23 +677,24 @@ impl Remote {
         } else {
             w.expires_at.saturating_sub(now).max(1)
         };
-        let mut raw = self.sealer.encode(&w.key, &frame);
+        let name = self.data_key(&w.key);
+        let mut raw = self.sealer.encode(&name, &w.key, &frame);
         // Room for the command around the frame.
         if raw.len() as u64 + 1024 > self.max_frame.load(Ordering::Relaxed) {
             Counters::bump(&self.counters.too_large);
             frame.value = None;
             frame.meta = Meta::default();
             px = TOMBSTONE_MS;
-            raw = self.sealer.encode(&w.key, &frame);
+            raw = self.sealer.encode(&name, &w.key, &frame);
         }
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(PUT_SCRIPT)
             .arg(1)
-            .arg(self.data_key(&w.key))
+            .arg(name)
             .arg(raw)
             .arg(px)
             .arg(&self.channel)
-            .arg(Message::Key(w.key.to_vec()).encode(self.id));
+            .arg(self.message(&Message::Key(w.key.to_vec())));
         cmd
     }
 
@@ -683,7 +710,12 @@ impl Remote {
             cmds.push(self.write_cmd(w));
             if w.value.is_some() {
                 for t in &w.tags {
-                    cmds.push(redis::cmd("SADD").arg(self.tag_key(t)).arg(&w.key[..]).clone());
+                    cmds.push(
+                        redis::cmd("SADD")
+                            .arg(self.tag_key(t))
+                            .arg(self.key_name(&w.key))
+                            .clone(),
+                    );
                 }
             }
         }
@@ -694,36 +726,63 @@ impl Remote {
         }
     }
 
-    /// Removes every key under `prefix` in the namespace: the keys are found
-    /// with `SCAN MATCH` on the namespace's key prefix (every master of a
-    /// cluster), then deleted, and the prefix is published.
+    /// Removes every key under `prefix` in the namespace, then publishes the
+    /// prefix. Without encryption the keys are found by name: `SCAN MATCH`
+    /// on `tc:<ns>:k:<prefix>*` (every master of a cluster). With
+    /// encryption names are keyed hashes, so every frame of the namespace is
+    /// scanned, read (one pipelined round trip per `SCAN` batch of up to
+    /// 1000) and decrypted, and those whose key has the prefix deleted: a
+    /// cost in proportion to the namespace, not to the keys removed. Frames
+    /// this cache cannot read are left alone (no reader trusts them).
     pub fn remove_prefix(&self, prefix: &[u8]) {
-        let mut pattern = [&self.prefix[..], b"k:"].concat();
-        for &b in prefix {
-            if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
-                pattern.push(b'\\');
+        let all = [&self.prefix[..], b"k:"].concat();
+        let mut pattern = all.clone();
+        if !self.sealer.encrypts() {
+            for &b in prefix {
+                if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+                    pattern.push(b'\\');
+                }
+                pattern.push(b);
             }
-            pattern.push(b);
         }
         pattern.push(b'*');
-        let msg = Message::Prefix(prefix.to_vec()).encode(self.id);
+        let msg = self.message(&Message::Prefix(prefix.to_vec()));
         let seed = self.target.first().clone();
         let done = self.run("remove_prefix", |c| {
             c.each_master(&seed, self.timeout, |node| {
                 let mut cursor = 0u64;
                 loop {
-                    let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                    let (next, mut names): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
                         .arg(cursor)
                         .arg("MATCH")
                         .arg(&pattern)
                         .arg("COUNT")
                         .arg(1000)
                         .query(node)?;
+                    if self.sealer.encrypts() && !names.is_empty() {
+                        // A GET each, pipelined: in a cluster, keys of one
+                        // node may be in different slots (no MGET).
+                        let mut p = redis::pipe();
+                        for n in &names {
+                            p.cmd("GET").arg(n);
+                        }
+                        let raws: Vec<Option<Vec<u8>>> = p.query(node)?;
+                        names = names
+                            .into_iter()
+                            .zip(raws)
+                            .filter(|(n, raw)| {
+                                raw.as_ref()
+                                    .and_then(|r| self.sealer.open(n, r).ok())
+                                    .is_some_and(|(k, _)| k.starts_with(prefix))
+                            })
+                            .map(|(n, _)| n)
+                            .collect();
+                    }
                     // One DEL per key: in a cluster, keys of one node may
                     // still be in different slots.
-                    if !keys.is_empty() {
+                    if !names.is_empty() {
                         let mut p = redis::pipe();
-                        for k in &keys {
+                        for k in &names {
                             p.cmd("DEL").arg(k).ignore();
                         }
                         p.exec(node)?;
@@ -745,12 +804,12 @@ impl Remote {
     /// the set; the tag is published.
     pub fn remove_tag(&self, tag: &[u8]) {
         let set = self.tag_key(tag);
-        let msg = Message::Tag(tag.to_vec()).encode(self.id);
+        let msg = self.message(&Message::Tag(tag.to_vec()));
         let done = self.run("remove_tag", |c| {
-            let keys: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&set).query(c.like())?;
-            let mut cmds: Vec<redis::Cmd> = keys
+            let names: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&set).query(c.like())?;
+            let mut cmds: Vec<redis::Cmd> = names
                 .iter()
-                .map(|k| redis::cmd("DEL").arg(self.data_key(k)).clone())
+                .map(|n| redis::cmd("DEL").arg([&self.prefix[..], b"k:", n].concat()).clone())
                 .collect();
             cmds.push(redis::cmd("DEL").arg(&set).clone());
             c.pipeline::<Vec<redis::Value>>(cmds)?;
@@ -779,7 +838,7 @@ impl Remote {
         self.generation.fetch_max(gen, Ordering::AcqRel);
         redis::cmd("PUBLISH")
             .arg(&self.channel)
-            .arg(Message::Clear(gen).encode(self.id))
+            .arg(self.message(&Message::Clear(gen)))
             .exec(c)?;
         Ok(gen)
     }
@@ -830,7 +889,7 @@ impl Remote {
         ];
         match self.run("GET", |c| c.pipeline::<(Option<Vec<u8>>, bool)>(cmds)) {
             Some((raw, locked)) => {
-                let f = self.check(key, raw, self.clock.now_ms());
+                let f = self.check(&self.data_key(key), key, raw, self.clock.now_ms());
                 (f, locked)
             }
             None => (Fetched::Unavailable, false),

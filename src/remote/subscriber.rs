@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::frame::Unread;
 use super::{Message, Remote};
 use crate::invalidate::Local;
 use crate::stats::Counters;
@@ -231,11 +232,24 @@ fn session(
     }
 }
 
-/// Applies one message from another process.
+/// Applies one message from another process. One this cache cannot
+/// authenticate (another key, or encrypted where this cache expects plain
+/// or the reverse) may have been an invalidation it needed: everything is
+/// dropped (a stale value is worse than a miss).
 fn apply(remote: &Remote, local: &Local, payload: &[u8]) {
-    let Some((sender, msg)) = Message::decode(payload) else {
-        Counters::bump(&remote.counters.errors);
-        return;
+    let (sender, msg) = match remote.read_message(payload) {
+        Ok(m) => m,
+        Err(Unread::Malformed) => {
+            Counters::bump(&remote.counters.errors);
+            return;
+        }
+        Err(Unread::Unauthentic(sender)) => {
+            if sender != remote.id() {
+                Counters::bump(&remote.counters.errors);
+                local.drop_all();
+            }
+            return;
+        }
     };
     if sender == remote.id() {
         return;

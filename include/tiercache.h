@@ -606,6 +606,23 @@ enum tc_status tc_stats_get_counter(const struct tc_cache *cache,
                                     uint64_t *value);
 
 /*
+ Copies why the remote tier is degraded into `*out` (UTF-8, not
+ NUL-terminated; free it with `tc_bytes_free`): the failure that made it
+ so, e.g. an unreachable server, a refused password or certificate at
+ open, or a timeout since. Empty (`len` 0) while the tier is ok
+ ("remote_state" 1). The tier keeps retrying whatever the reason; this
+ only says why, for logs and `stats`.
+
+ Returns `TC_OK`; `TC_NOT_FOUND` if the cache has no remote tier
+ (`tc_options_set_remote` unset); `TC_INVALID_ARGUMENT` if a pointer is
+ NULL.
+
+ # Safety
+ `cache` is NULL or a live handle; `out` is NULL or writable.
+ */
+enum tc_status tc_stats_remote_reason(const struct tc_cache *cache, struct tc_bytes *out);
+
+/*
  Fills `*out` with what the cache knows about `key`'s live value: never
  calls the loader, never promotes, does not count as a use.
 

@@ -26,6 +26,13 @@ have redis-server || need_apt+=(redis-server)
 have openssl || need_apt+=(openssl)
 # abidw/abidiff: the ABI baseline check (abi/README.md).
 have abidw && have abidiff || need_apt+=(abigail-tools)
+# valkey-server: the standalone remote tests run against Valkey too
+# (tests/remote.rs, TIERCACHE_REDIS_SERVER). Bookworm has no valkey package;
+# bookworm-backports does (8.0), so its source is added when it is missing.
+need_backports=()
+if ! have valkey-server && grep -qs 'VERSION_CODENAME=bookworm' /etc/os-release; then
+  need_backports+=(valkey-server)
+fi
 
 if ((${#need_apt[@]})); then
   echo "deps: installing ${need_apt[*]}"
@@ -36,6 +43,21 @@ if ((${#need_apt[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+if ((${#need_backports[@]})); then
+  echo "deps: installing ${need_backports[*]} from bookworm-backports"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: not root; install these packages from bookworm-backports and run again: ${need_backports[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  backports=/etc/apt/sources.list.d/tiercache-bookworm-backports.list
+  if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo 'deb http://deb.debian.org/debian bookworm-backports main' >"$backports"
+  fi
+  apt-get update -qq
+  # No service is started: the tests start their own servers.
+  apt-get install -y -qq --no-install-recommends -t bookworm-backports "${need_backports[@]}" >/dev/null
 fi
 
 if ! have cargo; then

@@ -170,6 +170,13 @@ tcgo_ret tcgo_counter(tc_cache *c, const char *name) {
   return r;
 }
 
+tcgo_ret tcgo_remote_reason(tc_cache *c) {
+  tc_bytes b = {NULL, 0};
+  tcgo_ret r = ret_of(tc_stats_remote_reason(c, &b));
+  r.bytes = b;
+  return r;
+}
+
 static tc_status tcgo_loader(void *user_data, const uint8_t *key, size_t key_len, tc_sink *sink) {
   /* The handle travels as void*; turning it back into an integer here keeps
    * uintptr->unsafe.Pointer conversions (which go vet flags) out of Go. */

@@ -93,6 +93,7 @@ tcgo_ret tcgo_purge_expired(tc_cache *c);
 tcgo_ret tcgo_stats(tc_cache *c, tc_stats *out);
 tcgo_ret tcgo_compact(tc_cache *c);
 tcgo_ret tcgo_counter(tc_cache *c, const char *name); /* value in count */
+tcgo_ret tcgo_remote_reason(tc_cache *c);              /* the reason in bytes */
 tcgo_ret tcgo_set_loader(tc_cache *c, uintptr_t handle);
 tcgo_ret tcgo_clear_loader(tc_cache *c);
 tcgo_ret tcgo_sink_put(tc_sink *sink, const uint8_t *value, size_t value_len, uint64_t ttl_ms);

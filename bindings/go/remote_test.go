@@ -64,6 +64,9 @@ func TestRemoteSharedBetweenCaches(t *testing.T) {
 	if got := counter(t, a, "remote_state"); got != 1 {
 		t.Fatalf("remote_state %d, want 1", got)
 	}
+	if why, err := a.RemoteReason(); err != nil || why != "" {
+		t.Fatalf("RemoteReason() = %q, %v; want \"\" while ok", why, err)
+	}
 	mustPut(t, a, "k", "v1")
 	wantValue(t, b, "k", "v1")
 	if got := counter(t, b, "remote_hits"); got != 1 {
@@ -121,6 +124,12 @@ func TestRemoteUnreachableStillWorks(t *testing.T) {
 	c := open(t, Options{RemoteURL: fmt.Sprintf("redis://127.0.0.1:%d", port), RemoteTimeout: 100 * time.Millisecond})
 	if got := counter(t, c, "remote_state"); got != 2 {
 		t.Fatalf("remote_state %d, want 2", got)
+	}
+	if why, err := c.RemoteReason(); err != nil || why == "" {
+		t.Fatalf("RemoteReason() = %q, %v; want the reason", why, err)
+	}
+	if _, err := open(t, Options{}).RemoteReason(); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("RemoteReason() without a remote tier: %v, want ErrNotFound", err)
 	}
 	mustPut(t, c, "k", "v")
 	wantValue(t, c, "k", "v")

@@ -100,3 +100,16 @@ func (c *Cache) Counter(name string) (uint64, error) {
 	}
 	return uint64(r.count), nil
 }
+
+// RemoteReason says why the remote tier is degraded ("remote_state" 2): an
+// unreachable server, a refused password or certificate at open, a timeout
+// since. It is "" while the tier is ok, and an error matching ErrNotFound if
+// the cache has no remote tier. The tier keeps retrying whatever the reason.
+func (c *Cache) RemoteReason() (string, error) {
+	defer runtime.KeepAlive(c)
+	r := C.tcgo_remote_reason(c.ptr)
+	if err := check("RemoteReason", r); err != nil {
+		return "", err
+	}
+	return string(takeBytes(&r.bytes)), nil
+}

@@ -417,3 +417,29 @@ pub unsafe extern "C" fn tc_stats_get_counter(
         Ok(())
     })
 }
+
+/// Copies why the remote tier is degraded into `*out` (UTF-8, not
+/// NUL-terminated; free it with `tc_bytes_free`): the failure that made it
+/// so, e.g. an unreachable server, a refused password or certificate at
+/// open, or a timeout since. Empty (`len` 0) while the tier is ok
+/// ("remote_state" 1). The tier keeps retrying whatever the reason; this
+/// only says why, for logs and `stats`.
+///
+/// Returns `TC_OK`; `TC_NOT_FOUND` if the cache has no remote tier
+/// (`tc_options_set_remote` unset); `TC_INVALID_ARGUMENT` if a pointer is
+/// NULL.
+///
+/// # Safety
+/// `cache` is NULL or a live handle; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tc_stats_remote_reason(cache: *const tc_cache, out: *mut tc_bytes) -> tc_status {
+    guard("tc_stats_remote_reason", || {
+        let c = handle(cache)?;
+        let out = arg_mut(out, "out")?;
+        let why = c
+            .remote_reason()
+            .ok_or_else(|| Error::new(Status::TC_NOT_FOUND, "cache: no remote tier is configured"))?;
+        *out = out_bytes(why.as_bytes());
+        Ok(())
+    })
+}

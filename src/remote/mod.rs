@@ -28,6 +28,7 @@
 //! namespace instead.
 
 pub mod frame;
+mod identity;
 pub mod subscriber;
 pub mod url;
 
@@ -131,6 +132,20 @@ pub struct Write {
     /// `None`: remove the key remotely (a tombstone).
     pub value: Option<Arc<[u8]>>,
     pub tags: Vec<Box<[u8]>>,
+}
+
+/// What a resync found, for the local tiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resynced {
+    /// Nothing to drop beyond the reconnect rule.
+    Same,
+    /// The server restarted or the cluster failed over, and this resync
+    /// cleared the namespace: an invalidation published before the failure
+    /// may have been lost with the node, so what this process wrote before
+    /// its tier went degraded cannot be vouched for.
+    Restarted,
+    /// Another process cleared the namespace meanwhile: drop everything.
+    Cleared,
 }
 
 /// The outcome of asking for a key's fleet-wide load lock.
@@ -268,46 +283,37 @@ impl Conn {
         }
     }
 
-    /// Runs `f` on a connection to each master that holds keys: the one
-    /// server, or every master of the cluster (from `CLUSTER NODES`), for
-    /// commands that see one node's keys only (`SCAN`).
+    /// Runs `f` on a connection to each master that holds keys (with its
+    /// node id): the one server (id ""), or every master of the cluster
+    /// (`identity::masters_in`), for commands that see one node's keys only
+    /// (`SCAN`). A master that cannot be reached fails the whole call.
     fn each_master(
         &mut self,
         seed: &redis::ConnectionInfo,
         timeout: Duration,
-        mut f: impl FnMut(&mut dyn ConnectionLike) -> RedisResult<()>,
+        mut f: impl FnMut(&str, &mut dyn ConnectionLike) -> RedisResult<()>,
     ) -> RedisResult<()> {
         match self {
-            Conn::Single(c) => f(c),
+            Conn::Single(c) => f("", c),
             Conn::Cluster(c) => {
                 let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(c)?;
-                for line in nodes.lines() {
-                    let fields: Vec<&str> = line.split(' ').collect();
-                    if fields.len() < 3 || !fields[2].contains("master") || fields[2].contains("fail") {
-                        continue;
-                    }
-                    // ip:port@cport[,hostname]
-                    let addr = fields[1].split('@').next().unwrap_or("");
-                    let Some((host, port)) = addr.rsplit_once(':') else {
-                        continue;
-                    };
-                    let Ok(port) = port.parse::<u16>() else { continue };
+                for m in identity::masters_in(&nodes) {
                     let mut info = seed.clone();
                     info.addr = match &seed.addr {
                         redis::ConnectionAddr::TcpTls {
                             insecure, tls_params, ..
                         } => redis::ConnectionAddr::TcpTls {
-                            host: host.to_string(),
-                            port,
+                            host: m.host,
+                            port: m.port,
                             insecure: *insecure,
                             tls_params: tls_params.clone(),
                         },
-                        _ => redis::ConnectionAddr::Tcp(host.to_string(), port),
+                        _ => redis::ConnectionAddr::Tcp(m.host, m.port),
                     };
                     let mut node = redis::Client::open(info)?.get_connection_with_timeout(timeout)?;
                     node.set_read_timeout(Some(timeout))?;
                     node.set_write_timeout(Some(timeout))?;
-                    f(&mut node)?;
+                    f(&m.id, &mut node)?;
                 }
                 Ok(())
             }
@@ -362,8 +368,11 @@ pub struct Remote {
     /// The last version handed out (`next_version`).
     last_version: AtomicU64,
     pending: Mutex<Pending>,
-    /// The server's run id at the last resync: a change means it restarted.
-    run_id: Mutex<Option<String>>,
+    /// The server's identity at the last resync (`identity`): a change
+    /// means it restarted or, in a cluster, failed over.
+    identity: Mutex<Option<identity::Identity>>,
+    /// When the tier last went from ok to degraded (cache clock, ms).
+    degraded_since: AtomicU64,
     /// Wakes the subscriber (a failure, shutdown).
     pub(crate) wake: (Mutex<bool>, Condvar),
     clock: Clock,
@@ -422,7 +431,8 @@ impl Remote {
             last_version: AtomicU64::new(0),
             max_frame: AtomicU64::new(MAX_FRAME_LEN),
             pending: Mutex::new(Pending::default()),
-            run_id: Mutex::new(None),
+            identity: Mutex::new(None),
+            degraded_since: AtomicU64::new(0),
             wake: (Mutex::new(false), Condvar::new()),
             clock: opts.clock.clone(),
             counters: RemoteCounters::default(),
@@ -470,7 +480,9 @@ impl Remote {
     /// reconnects and resyncs before the tier is used again.
     pub(crate) fn degrade(&self, why: String) {
         *self.reason.lock() = why;
-        self.state.store(REMOTE_DEGRADED, Ordering::Release);
+        if self.state.swap(REMOTE_DEGRADED, Ordering::AcqRel) == REMOTE_OK {
+            self.degraded_since.store(self.clock.now_ms(), Ordering::Release);
+        }
         self.failed.store(true, Ordering::Release);
         Counters::bump(&self.counters.errors);
         self.wake.1.notify_all();
@@ -479,6 +491,11 @@ impl Remote {
     pub(crate) fn set_ok(&self) {
         self.failed.store(false, Ordering::Release);
         self.state.store(REMOTE_OK, Ordering::Release);
+    }
+
+    /// When the tier last went from ok to degraded (cache clock, ms).
+    pub(crate) fn degraded_since(&self) -> u64 {
+        self.degraded_since.load(Ordering::Acquire)
     }
 
     pub(crate) fn take_failed(&self) -> bool {
@@ -556,10 +573,59 @@ impl Remote {
             None => self.connect()?,
         };
         let r = f(&mut conn);
+        self.finish(r, conn)
+    }
+
+    /// Puts `conn` back in the pool if `r` is a success.
+    fn finish<T>(&self, r: RedisResult<T>, conn: Conn) -> RedisResult<T> {
         if r.is_ok() {
             self.pool.lock().push(conn);
         }
         r
+    }
+
+    /// As `run_always`, for the data path: a new cluster connection learns
+    /// the slots afresh, so it could read a promoted replica that the
+    /// subscriber has not yet noticed; it is used only if the cluster's
+    /// masters are those of the last resync (`identity`).
+    fn run_checked<T>(&self, f: impl FnOnce(&mut Conn) -> RedisResult<T>) -> RedisResult<T> {
+        let pooled = self.pool.lock().pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => {
+                let mut c = self.connect()?;
+                if matches!(c, Conn::Cluster(_)) {
+                    self.check_masters_on(&mut c)?;
+                }
+                c
+            }
+        };
+        let r = f(&mut conn);
+        self.finish(r, conn)
+    }
+
+    /// Fails unless the cluster's masters are those of the last resync.
+    fn check_masters_on(&self, c: &mut Conn) -> RedisResult<()> {
+        let now = identity::masters(c.like())?;
+        match &*self.identity.lock() {
+            Some(known) if known.masters != now => Err(redis::RedisError::from((
+                redis::ErrorKind::ClientError,
+                "the cluster's masters changed (a failover or a reshard)",
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The subscriber's periodic look at a cluster (once a second): a
+    /// failover that no call of this process ran into still degrades the
+    /// tier, and the resync clears what the promoted replica may hold.
+    pub(crate) fn check_cluster(&self) {
+        if self.cluster.is_none() || !self.usable() {
+            return;
+        }
+        if let Err(e) = self.run_always(|c| self.check_masters_on(c)) {
+            self.degrade(format!("cluster check: {e}"));
+        }
     }
 
     /// Runs `f` if the tier is usable; a failure degrades it. `None`: not run
@@ -568,7 +634,7 @@ impl Remote {
         if !self.usable() {
             return None;
         }
-        match self.run_always(f) {
+        match self.run_checked(f) {
             Ok(v) => Some(v),
             Err(e) => {
                 self.degrade(format!("{what}: {e}"));
@@ -749,7 +815,7 @@ impl Remote {
         let msg = self.message(&Message::Prefix(prefix.to_vec()));
         let seed = self.target.first().clone();
         let done = self.run("remove_prefix", |c| {
-            c.each_master(&seed, self.timeout, |node| {
+            c.each_master(&seed, self.timeout, |_, node| {
                 let mut cursor = 0u64;
                 loop {
                     let (next, mut names): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
@@ -897,30 +963,16 @@ impl Remote {
     }
 
     /// After a (re)connect: learns the generation, clears the namespace if
-    /// the server restarted (it may have come back from an old snapshot),
+    /// the server restarted or the cluster failed over (`identity`: it may
+    /// have lost acknowledged writes or come back from an old snapshot),
     /// and invalidates remotely what this process wrote while it could not.
-    /// Returns whether the namespace was cleared meanwhile by someone else
-    /// (then the local tiers must drop everything).
-    pub(crate) fn resync(&self) -> RedisResult<bool> {
+    /// Says what the local tiers must drop (`Resynced`).
+    pub(crate) fn resync(&self) -> RedisResult<Resynced> {
+        let seed = self.target.first().clone();
         self.run_always(|conn| {
-            // A cluster answers INFO from any node: its run ids say nothing.
-            let run_id = match conn {
-                Conn::Single(c) => {
-                    let info: String = redis::cmd("INFO").arg("server").query(c)?;
-                    info.lines()
-                        .find_map(|l| l.strip_prefix("run_id:"))
-                        .map(|s| s.trim().to_string())
-                }
-                Conn::Cluster(_) => None,
-            };
-            let restarted = {
-                let mut known = self.run_id.lock();
-                let restarted = known.is_some() && run_id.is_some() && *known != run_id;
-                if run_id.is_some() {
-                    *known = run_id;
-                }
-                restarted
-            };
+            let now = identity::of(conn, &seed, self.timeout)?;
+            // Learned only once the clear it calls for is done.
+            let restarted = self.identity.lock().as_ref().is_some_and(|k| *k != now);
             // The server's limit on one argument, if it lets us read it (an
             // ACL user may not: then Redis's default).
             if let Ok(v) = redis::cmd("CONFIG")
@@ -938,7 +990,10 @@ impl Remote {
             self.generation.store(remote_gen, Ordering::Release);
             let pending = std::mem::take(&mut *self.pending.lock());
             if restarted || pending.everything {
-                self.bump_generation_on(conn.like())?;
+                if let Err(e) = self.bump_generation_on(conn.like()) {
+                    self.remember_everything();
+                    return Err(e);
+                }
             } else if !pending.keys.is_empty() {
                 let writes: Vec<Write> = pending
                     .keys
@@ -959,7 +1014,14 @@ impl Remote {
                     return Err(e);
                 }
             }
-            Ok(remote_gen != local_gen)
+            *self.identity.lock() = Some(now);
+            Ok(if remote_gen != local_gen {
+                Resynced::Cleared
+            } else if restarted {
+                Resynced::Restarted
+            } else {
+                Resynced::Same
+            })
         })
     }
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::frame::Unread;
-use super::{Message, Remote};
+use super::{Message, Remote, Resynced};
 use crate::invalidate::Local;
 use crate::stats::Counters;
 
@@ -168,13 +168,9 @@ fn session(
     // have been, so what was written before then is dropped.
     let mut alive = local.now();
     match remote.resync() {
-        Ok(cleared) => {
-            if cleared {
-                local.drop_all();
-            } else {
-                local.drop_older_than(vouched_until);
-            }
-        }
+        Ok(Resynced::Cleared) => local.drop_all(),
+        Ok(Resynced::Restarted) => local.drop_older_than(vouched_until.max(remote.degraded_since())),
+        Ok(Resynced::Same) => local.drop_older_than(vouched_until),
         Err(e) => return fail("resync", e),
     }
     remote.set_ok();
@@ -200,9 +196,14 @@ fn session(
                 }
                 if retry_at.is_some_and(|t| Instant::now() >= t) {
                     match remote.resync() {
-                        Ok(cleared) => {
-                            if cleared {
-                                local.drop_all();
+                        Ok(r) => {
+                            match r {
+                                Resynced::Cleared => local.drop_all(),
+                                // The subscription held, but a message
+                                // published on the node that failed may not
+                                // have reached it.
+                                Resynced::Restarted => local.drop_older_than(remote.degraded_since()),
+                                Resynced::Same => {}
                             }
                             remote.set_ok();
                             retry_at = None;
@@ -217,6 +218,7 @@ fn session(
                     }
                 }
                 if last_ping.elapsed() >= PING_EVERY {
+                    remote.check_cluster();
                     let _ = ps.set_read_timeout(Some(remote.timeout()));
                     let before = local.now();
                     if ps.ping::<redis::Value>().is_err() {

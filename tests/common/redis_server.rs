@@ -3,6 +3,9 @@
 //! goes (on a panic too); and a TCP proxy in front of one, which a test can
 //! cut (every connection dropped, new ones refused) and heal, to partition
 //! one process from the server while the others stay connected.
+//!
+//! The server binary is `redis-server`, or the one `TIERCACHE_REDIS_SERVER`
+//! names (`valkey-server`: the same tests against Valkey).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -14,6 +17,12 @@ use std::time::{Duration, Instant};
 /// A free loopback port (the listener is closed again at once).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The server binary the tests start: `TIERCACHE_REDIS_SERVER`, or
+/// `redis-server`.
+pub fn server_binary() -> String {
+    std::env::var("TIERCACHE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
 }
 
 /// Waits, with a bound, for `cond`; panics with `what` if it never holds.
@@ -148,7 +157,7 @@ impl RedisServer {
         } else {
             self.port.to_string()
         };
-        let child = Command::new("redis-server")
+        let child = Command::new(server_binary())
             .args(["--port", &port_arg, "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
             .arg("--dir")
@@ -157,7 +166,12 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start redis-server (scripts/deps.sh installs it: apt-get install redis-server)");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "start {} (scripts/deps.sh installs redis-server and valkey-server): {e}",
+                    server_binary()
+                )
+            });
         self.child = Some(child);
         let port = self.port;
         if self.tls {
@@ -307,14 +321,25 @@ impl Drop for Proxy {
     }
 }
 
-/// A Redis Cluster of three masters (no replicas), each a `RedisServer`.
+/// A Redis Cluster of three masters, each with `replicas` replicas, each
+/// node a `RedisServer`.
 pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,
+    /// Replicas of each master.
+    replicas: usize,
 }
 
 impl RedisCluster {
+    /// Three masters, no replicas.
     pub fn start() -> RedisCluster {
-        let nodes: Vec<RedisServer> = (0..3)
+        RedisCluster::start_with_replicas(0, 2000)
+    }
+
+    /// Three masters and `replicas` replicas of each; a node is marked
+    /// failed (and its replica promoted) after `node_timeout_ms`.
+    pub fn start_with_replicas(replicas: usize, node_timeout_ms: u64) -> RedisCluster {
+        let timeout = node_timeout_ms.to_string();
+        let nodes: Vec<RedisServer> = (0..3 * (1 + replicas))
             .map(|_| {
                 RedisServer::start_with(&[
                     "--cluster-enabled",
@@ -322,7 +347,7 @@ impl RedisCluster {
                     "--cluster-config-file",
                     "nodes.conf",
                     "--cluster-node-timeout",
-                    "2000",
+                    &timeout,
                 ])
             })
             .collect();
@@ -331,7 +356,7 @@ impl RedisCluster {
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("redis-cli (it comes with redis-server)");
         assert!(
@@ -339,20 +364,118 @@ impl RedisCluster {
             "redis-cli --cluster create: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        for n in &nodes {
+        let cluster = RedisCluster { nodes, replicas };
+        cluster.wait_ok();
+        cluster
+    }
+
+    /// Waits until every running node says the cluster is ok and knows a
+    /// replica of each master for each running one, and every replica's
+    /// link to its master is up (so that it can take its place).
+    pub fn wait_ok(&self) {
+        let running = self.nodes.iter().filter(|n| n.child.is_some()).count();
+        let replicas = running.min(3 * (1 + self.replicas)) - 3;
+        for n in self.nodes.iter().filter(|n| n.child.is_some()) {
             wait_for("the cluster to be ok", || {
-                let mut c = n.client();
-                redis::cmd("CLUSTER")
+                let Ok(mut c) = redis::Client::open(n.url()).and_then(|c| c.get_connection()) else {
+                    return false;
+                };
+                let ok = redis::cmd("CLUSTER")
                     .arg("INFO")
                     .query::<String>(&mut c)
-                    .is_ok_and(|i| i.contains("cluster_state:ok"))
+                    .is_ok_and(|i| i.contains("cluster_state:ok"));
+                let known = redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query::<String>(&mut c)
+                    .is_ok_and(|nodes| {
+                        nodes
+                            .lines()
+                            .filter(|l| l.split(' ').nth(2).is_some_and(|f| f.split(',').any(|f| f == "slave")))
+                            .count()
+                            >= replicas
+                    });
+                let linked = redis::cmd("INFO")
+                    .arg("replication")
+                    .query::<String>(&mut c)
+                    .is_ok_and(|i| i.contains("role:master") || i.contains("master_link_status:up"));
+                ok && known && linked
             });
         }
-        RedisCluster { nodes }
     }
 
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// The role of node `i` as it says itself: "master" or "slave".
+    pub fn role(&self, i: usize) -> String {
+        let mut c = self.nodes[i].client();
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut c).unwrap();
+        match &role[0] {
+            redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+            redis::Value::SimpleString(s) => s.clone(),
+            other => panic!("ROLE: {other:?}"),
+        }
+    }
+
+    /// The index of the node that serves `key`'s slot now (`key` as Redis
+    /// sees it: the cache's key with the namespace's prefix) (asked of node
+    /// `ask`, which must be running).
+    pub fn master_of(&self, ask: usize, key: &[u8]) -> usize {
+        let mut c = self.nodes[ask].client();
+        let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut c).unwrap();
+        let slots: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SLOTS").query(&mut c).unwrap();
+        for range in slots {
+            let redis::Value::Array(r) = range else { continue };
+            let (redis::Value::Int(lo), redis::Value::Int(hi)) = (&r[0], &r[1]) else {
+                continue;
+            };
+            if (*lo..=*hi).contains(&(slot as i64)) {
+                let redis::Value::Array(m) = &r[2] else { continue };
+                let redis::Value::Int(port) = m[1] else { continue };
+                return self.nodes.iter().position(|n| n.port == port as u16).unwrap();
+            }
+        }
+        panic!("no node serves slot {slot}");
+    }
+
+    /// The index of a replica of master `m`.
+    pub fn replica_of(&self, m: usize) -> usize {
+        let mut c = self.nodes[m].client();
+        let id: String = redis::cmd("CLUSTER").arg("MYID").query(&mut c).unwrap();
+        let replicas: Vec<String> = redis::cmd("CLUSTER").arg("REPLICAS").arg(&id).query(&mut c).unwrap();
+        let line = replicas.first().expect("the master has a replica");
+        let port: u16 = line
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .split('@')
+            .next()
+            .unwrap()
+            .rsplit_once(':')
+            .unwrap()
+            .1
+            .parse()
+            .unwrap();
+        self.nodes.iter().position(|n| n.port == port).unwrap()
+    }
+
+    /// Kills node `i` (SIGKILL: no goodbye to the cluster).
+    pub fn kill(&mut self, i: usize) {
+        self.nodes[i].kill();
+    }
+
+    /// Starts node `i` again: it rejoins (from its nodes.conf) as a replica
+    /// of whoever took its slots.
+    pub fn restart(&mut self, i: usize) {
+        self.nodes[i].spawn();
+    }
+
+    /// Runs `CLUSTER FAILOVER` on replica `r`: it takes its master's place
+    /// once it has caught up (nothing acknowledged is lost).
+    pub fn failover(&self, r: usize) {
+        let mut c = self.nodes[r].client();
+        redis::cmd("CLUSTER").arg("FAILOVER").exec(&mut c).unwrap();
     }
 }

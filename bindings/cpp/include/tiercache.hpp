@@ -834,6 +834,18 @@ class Cache {
     return value;
   }
 
+  // Why the remote tier is degraded (counter("remote_state") == 2): an
+  // unreachable server, a refused password or certificate at open, a
+  // timeout since. "" while the tier is ok; nullopt if the cache has no
+  // remote tier. The tier keeps retrying whatever the reason.
+  std::optional<std::string> remote_reason() const {
+    tc_bytes out{nullptr, 0};
+    Status status = tc_stats_remote_reason(handle_.get(), &out);
+    if (status == TC_NOT_FOUND) return std::nullopt;
+    detail::check(status);
+    return detail::take_bytes(out);
+  }
+
   // Compacts the disk tier now: every sealed segment with dead records has
   // its live records written again and is deleted; reads are served
   // throughout. A memory-only cache has nothing to compact. Throws

@@ -81,6 +81,7 @@ TEST(Remote, APutInOneCacheIsSeenByAnother) {
   Cache a(Options().remote(redis.url(), "cpp-a", {}, 500ms));
   Cache b(Options().remote(redis.url(), "cpp-a"));
   EXPECT_EQ(a.counter("remote_state"), 1u);
+  EXPECT_EQ(a.remote_reason(), "");
   a.put("k", "v1");
   EXPECT_EQ(b.get("k"), "v1");
   EXPECT_EQ(b.counter("remote_hits"), 1u);
@@ -111,6 +112,9 @@ TEST(Remote, BadOptionsThrowInvalidArgument) {
 TEST(Remote, AnUnreachableServerLeavesTheCacheWorking) {
   Cache c(Options().remote("redis://127.0.0.1:" + std::to_string(free_port()), {}, {}, 100ms));
   EXPECT_EQ(c.counter("remote_state"), 2u);
+  ASSERT_TRUE(c.remote_reason().has_value());
+  EXPECT_FALSE(c.remote_reason()->empty());
+  EXPECT_FALSE(Cache(Options()).remote_reason().has_value());
   c.put("k", "v");
   EXPECT_EQ(c.get("k"), "v");
 }

@@ -60,6 +60,7 @@ def test_a_put_in_one_cache_is_seen_by_another(redis_url: str) -> None:
         remote=redis_url, remote_namespace=b"py-a"
     ) as b:
         assert a.counter("remote_state") == 1
+        assert a.remote_reason() == ""
         a["k"] = b"v1"
         assert b["k"] == b"v1"
         assert b.counter("remote_hits") == 1
@@ -95,6 +96,7 @@ def test_bad_remote_options_raise_with_the_reason() -> None:
 def test_an_unreachable_server_leaves_the_cache_working() -> None:
     with tiercache.Cache(remote=f"redis://127.0.0.1:{_free_port()}", remote_timeout_ms=100) as c:
         assert c.counter("remote_state") == 2
+        assert c.remote_reason(), "the reason the tier is degraded"
         c["k"] = b"v"
         assert c["k"] == b"v"
 
@@ -102,3 +104,4 @@ def test_an_unreachable_server_leaves_the_cache_working() -> None:
 def test_without_remote_nothing_changes() -> None:
     with tiercache.Cache() as c:
         assert c.counter("remote_state") == 0
+        assert c.remote_reason() is None

@@ -193,6 +193,7 @@ _SIGNATURES: List[Tuple[str, object, List[object]]] = [
     ("tc_stats_get", tc_status, [c_void_p, POINTER(TcStats)]),
     ("tc_compact", tc_status, [c_void_p]),
     ("tc_stats_get_counter", tc_status, [c_void_p, c_char_p, POINTER(c_uint64)]),
+    ("tc_stats_remote_reason", tc_status, [c_void_p, POINTER(TcBytes)]),
     ("tc_sink_put", tc_status, [c_void_p, c_char_p, c_size_t, c_uint64]),
     ("tc_cache_set_loader", tc_status, [c_void_p, LOADER_FN, c_void_p, FREE_FN]),
     ("tc_get_info", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(TcEntryInfo)]),

@@ -1078,6 +1078,21 @@ class Cache(typing.MutableMapping[Any, bytes]):
         _check(lib.tc_stats_get_counter(self._handle, raw, byref(value)))
         return value.value
 
+    def remote_reason(self) -> Optional[str]:
+        """Why the remote tier is degraded (``counter("remote_state") == 2``): an
+        unreachable server, a refused password or certificate at open, a timeout
+        since.  ``""`` while the tier is ok; ``None`` if the cache has no remote
+        tier.  The tier keeps retrying whatever the reason."""
+        out = TcBytes()
+        status = lib.tc_stats_remote_reason(self._handle, byref(out))
+        if status == _NOT_FOUND:
+            return None
+        _check(status)
+        try:
+            return string_at(out.data, out.len).decode("utf-8", "replace") if out.len else ""
+        finally:
+            lib.tc_bytes_free(byref(out))
+
     def compact(self) -> None:
         """Compacts the disk tier now: every sealed segment with dead records has
         its live records written again and is deleted.  Reads are served

@@ -1,0 +1,320 @@
+//! The remote tier on a Redis Cluster whose nodes fail: a master killed
+//! (SIGKILL) or replaced by `CLUSTER FAILOVER` on its replica while threads
+//! put and get, and a master that restarts from an old snapshot. Each cache
+//! stands for a process (they share nothing but the cluster); the nodes are
+//! real `redis-server` processes on loopback ports the test picks
+//! (tests/common/redis_server.rs).
+//!
+//! What must hold: every call returns within the timeouts plus a bound and
+//! never fails where L1, L2 or the loader could answer; the tier goes
+//! degraded and recovers by itself once the replica is promoted; no write a
+//! process made is lost to it (its gets answer its last put); no stale
+//! value is served after the recovery, by the caches that were there or by
+//! a new one. The cluster's failover is noticed (`remote::identity`) and
+//! clears the namespace: the promoted replica may lack writes its master
+//! acknowledged.
+//!
+//! Small by default; `TIERCACHE_REMOTE=large` for more keys, threads and
+//! failovers.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::redis_server::RedisCluster;
+use tiercache::{Cache, Loaded, Options, Status};
+
+const NS: &[u8] = b"cluster-ns";
+const TIMEOUT_MS: u64 = 200;
+const LOCK_MS: u64 = 300;
+
+/// What the fleet's source of truth holds: the loader answers from it, and
+/// every put writes it first.
+type Truth = Arc<Mutex<HashMap<Vec<u8>, Vec<u8>>>>;
+
+/// (keys per writer thread, writer threads, reader threads, failovers)
+fn size() -> (usize, usize, usize, usize) {
+    match std::env::var("TIERCACHE_REMOTE").as_deref() {
+        Ok("large") => (1000, 4, 4, 4),
+        _ => (60, 2, 2, 1),
+    }
+}
+
+fn open(cluster: &RedisCluster, truth: &Truth) -> Cache {
+    let mut o = Options::new();
+    o.set_remote(Some(&cluster.url())).unwrap();
+    o.set_remote_namespace(NS).unwrap();
+    o.set_remote_timeout(TIMEOUT_MS).unwrap();
+    o.remote_lock_ms = LOCK_MS;
+    let c = Cache::open(&o).unwrap();
+    let truth = truth.clone();
+    c.set_loader(Some(Arc::new(move |k: &[u8]| match truth.lock().unwrap().get(k) {
+        Some(v) => Loaded::Value {
+            value: v.clone(),
+            ttl_ms: 0,
+        },
+        None => Loaded::NotFound,
+    })));
+    c
+}
+
+/// The Redis key of a cache key.
+fn data_key(key: &[u8]) -> Vec<u8> {
+    let hex: String = NS.iter().map(|b| format!("{b:02x}")).collect();
+    [format!("tc:{hex}:k:").as_bytes(), key].concat()
+}
+
+fn counter(c: &Cache, name: &str) -> u64 {
+    c.counter(name).unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+fn get(c: &Cache, k: &[u8]) -> Result<Vec<u8>, Status> {
+    common::get(c, k)
+}
+
+/// Waits for `cond` at most `secs` seconds (a failover, then a reconnect
+/// backing off up to 5 s, can take longer than `wait_for`'s 20 s on a
+/// loaded machine).
+fn wait_long(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < end, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The namespace generation in the cluster (`tc:<ns>:gen`).
+fn generation(cluster: &RedisCluster) -> u64 {
+    let hex: String = NS.iter().map(|b| format!("{b:02x}")).collect();
+    let nodes: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| format!("redis://127.0.0.1:{}", n.port))
+        .collect();
+    // Only running nodes: a killed one would fail the client.
+    let live: Vec<String> = nodes
+        .into_iter()
+        .filter(|u| redis::Client::open(u.as_str()).and_then(|c| c.get_connection()).is_ok())
+        .collect();
+    let client = redis::cluster::ClusterClient::new(live).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let g: Option<u64> = redis::cmd("GET").arg(format!("tc:{hex}:gen")).query(&mut c).unwrap();
+    g.unwrap_or(0)
+}
+
+/// How long a call may take: a remote read, the load lock and its wait, a
+/// write, a new connection and its check (a few timeouts), and slack for a
+/// machine shared with other builds. A call that waited for the failover
+/// itself (the node timeout, 3 s, then an election) is over it.
+fn bound() -> Duration {
+    Duration::from_millis(4 * TIMEOUT_MS + LOCK_MS + 2000)
+}
+
+/// The longest call seen, and whether a caller saw the tier degraded.
+#[derive(Default)]
+struct Seen {
+    longest_us: AtomicU64,
+    degraded: AtomicBool,
+}
+
+impl Seen {
+    fn timed<T>(&self, c: &Cache, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let r = f();
+        self.longest_us
+            .fetch_max(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+        if counter(c, "remote_state") == 2 {
+            self.degraded.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// SIGKILL of a master; its replica is promoted after the node timeout.
+    Kill,
+    /// `CLUSTER FAILOVER` on a master's replica.
+    Manual,
+}
+
+/// Writers in `a` put their own keys round after round (each get of its
+/// own key must answer its last put); readers in `b` get any key (each get
+/// must answer a value that was put); meanwhile `fault` strikes a master
+/// `failovers` times.
+fn failover_under_load(fault: Fault) {
+    let (keys_per_writer, writers, readers, failovers) = size();
+    let mut cluster = RedisCluster::start_with_replicas(1, 3000);
+    let truth: Truth = Arc::default();
+    let a = Arc::new(open(&cluster, &truth));
+    let b = Arc::new(open(&cluster, &truth));
+    assert_eq!(counter(&a, "remote_state"), 1, "{:?}", a.remote_reason());
+    assert_eq!(counter(&b, "remote_state"), 1, "{:?}", b.remote_reason());
+    let key = |w: usize, i: usize| format!("w{w}/{i}").into_bytes();
+    // Round 0 before the readers start: every key has a value somewhere.
+    for w in 0..writers {
+        for i in 0..keys_per_writer {
+            truth.lock().unwrap().insert(key(w, i), b"0".to_vec());
+            a.put(&key(w, i), b"0", 0).unwrap();
+        }
+    }
+    let seen = Arc::new(Seen::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds: Arc<Vec<AtomicU64>> = Arc::new((0..writers).map(|_| AtomicU64::new(0)).collect());
+    let mut threads = Vec::new();
+    for w in 0..writers {
+        let (a, truth, seen, stop, rounds) = (a.clone(), truth.clone(), seen.clone(), stop.clone(), rounds.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut round = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                round += 1;
+                for i in 0..keys_per_writer {
+                    let k = key(w, i);
+                    let v = round.to_string().into_bytes();
+                    truth.lock().unwrap().insert(k.clone(), v.clone());
+                    seen.timed(&a, || a.put(&k, &v, 0)).unwrap();
+                    let got = seen.timed(&a, || get(&a, &k));
+                    assert_eq!(got, Ok(v), "a lost its own write of {}", String::from_utf8_lossy(&k));
+                }
+                rounds[w].store(round, Ordering::Release);
+            }
+        }));
+    }
+    for r in 0..readers {
+        let (b, seen, stop, rounds) = (b.clone(), seen.clone(), stop.clone(), rounds.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut n = r as u64;
+            while !stop.load(Ordering::Relaxed) {
+                n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let (w, i) = ((n >> 33) as usize % writers, (n >> 17) as usize % keys_per_writer);
+                let k = key(w, i);
+                let got = seen.timed(&b, || get(&b, &k));
+                // Read after the get: no value is newer than the round then
+                // in progress.
+                let newest = rounds[w].load(Ordering::Acquire) + 1;
+                let v = got.unwrap_or_else(|s| panic!("b failed a get the loader could answer: {s:?}"));
+                let v: u64 = String::from_utf8(v).unwrap().parse().unwrap();
+                assert!(v <= newest, "b read round {v} of a key whose writer is at {newest}");
+            }
+        }));
+    }
+    let rounds_done = |rounds: &[AtomicU64]| rounds.iter().map(|r| r.load(Ordering::Acquire)).min().unwrap();
+    wait_long("the writers to get going", 60, || rounds_done(&rounds) >= 2);
+
+    for n in 0..failovers {
+        let gen_before = generation(&cluster);
+        // The master of a key the writers write, whichever node that is now.
+        let live = (0..cluster.nodes.len()).find(|&i| cluster.role(i) == "master").unwrap();
+        let m = cluster.master_of(live, &data_key(&key(0, n)));
+        let r = cluster.replica_of(m);
+        seen.degraded.store(false, Ordering::Relaxed);
+        match fault {
+            Fault::Kill => cluster.kill(m),
+            Fault::Manual => cluster.failover(r),
+        }
+        wait_long("the replica to be promoted", 60, || cluster.role(r) == "master");
+        // Calls ran into the failover and degraded the tier; it comes back
+        // by itself.
+        wait_long("a call to see the tier degraded", 60, || {
+            seen.degraded.load(Ordering::Relaxed)
+        });
+        if let Fault::Kill = fault {
+            // It comes back as a replica of the promoted one.
+            cluster.restart(m);
+        }
+        cluster.wait_ok();
+        wait_long("both caches to recover", 60, || {
+            counter(&a, "remote_state") == 1 && counter(&b, "remote_state") == 1
+        });
+        // The failover was noticed: the namespace was cleared, so what the
+        // promoted replica lacked cannot come back older.
+        wait_long("the namespace to be cleared", 60, || generation(&cluster) > gen_before);
+        // Business as usual after the recovery.
+        let at = rounds_done(&rounds);
+        wait_long("two more rounds", 120, || rounds_done(&rounds) >= at + 2);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let longest = Duration::from_micros(seen.longest_us.load(Ordering::Relaxed));
+    eprintln!("{fault:?}: the longest call took {longest:?} (bound {:?})", bound());
+    assert!(longest <= bound(), "a call took {longest:?}, over {:?}", bound());
+
+    // No write is lost and nothing stale is served: a answers its own last
+    // writes, b (whose copies were written before the failover) comes to
+    // the truth for every key (a value whose invalidation was lost would
+    // stay), and a cache opened now answers the truth at once.
+    let truth_now = truth.lock().unwrap().clone();
+    for (k, v) in &truth_now {
+        assert_eq!(get(&a, k).as_ref(), Ok(v), "a: {}", String::from_utf8_lossy(k));
+    }
+    wait_long("b to answer the truth for every key", 60, || {
+        truth_now.iter().all(|(k, v)| get(&b, k).as_ref() == Ok(v))
+    });
+    let c = open(&cluster, &truth);
+    assert_eq!(counter(&c, "remote_state"), 1, "{:?}", c.remote_reason());
+    for (k, v) in &truth_now {
+        assert_eq!(get(&c, k).as_ref(), Ok(v), "c: {}", String::from_utf8_lossy(k));
+    }
+}
+
+#[test]
+fn a_killed_master_fails_over_under_load() {
+    failover_under_load(Fault::Kill);
+}
+
+#[test]
+fn a_manual_failover_under_load() {
+    failover_under_load(Fault::Manual);
+}
+
+/// A master that restarts from an old snapshot (same node id, new run id)
+/// holds a value older than one it acknowledged: the restart is noticed and
+/// that value is never served again.
+#[test]
+fn a_master_restarted_from_an_old_snapshot_serves_nothing_stale() {
+    let mut cluster = RedisCluster::start();
+    let truth: Truth = Arc::default();
+    let a = open(&cluster, &truth);
+    let b = open(&cluster, &truth);
+    let k = b"snap".to_vec();
+    let m = cluster.master_of(0, &data_key(&k));
+    truth.lock().unwrap().insert(k.clone(), b"v1".to_vec());
+    a.put(&k, b"v1", 0).unwrap();
+    common::redis_server::wait_for("the invalidation", || counter(&b, "remote_invalidations_received") >= 1);
+    assert_eq!(get(&b, &k).unwrap(), b"v1");
+    // The snapshot holds v1.
+    redis::cmd("SAVE").exec(&mut cluster.nodes[m].client()).unwrap();
+    let heard = counter(&b, "remote_invalidations_received");
+    truth.lock().unwrap().insert(k.clone(), b"v2".to_vec());
+    a.put(&k, b"v2", 0).unwrap();
+    common::redis_server::wait_for("the invalidation of v2", || {
+        counter(&b, "remote_invalidations_received") > heard
+    });
+    // Back within the node timeout: the same master (no failover), from
+    // the snapshot, with v1.
+    cluster.kill(m);
+    cluster.restart(m);
+    cluster.wait_ok();
+    let raw: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(data_key(&k))
+        .query(&mut cluster.nodes[m].client())
+        .unwrap();
+    assert!(
+        raw.is_some_and(|r| r.windows(2).any(|w| w == b"v1")),
+        "the master came back with v1"
+    );
+    wait_long("both caches to recover", 60, || {
+        let _ = a.get(b"probe");
+        let _ = b.get(b"probe");
+        counter(&a, "remote_state") == 1 && counter(&b, "remote_state") == 1
+    });
+    assert_eq!(get(&b, &k).unwrap(), b"v2", "b served the snapshot's value");
+    let c = open(&cluster, &truth);
+    assert_eq!(get(&c, &k).unwrap(), b"v2", "a new cache served the snapshot's value");
+    assert_eq!(get(&a, &k).unwrap(), b"v2");
+}

@@ -55,6 +55,9 @@ suite "rust clippy" cargo clippy --all-targets -- -D warnings
 # what it can make clippy say anything new about.
 suite "rust clippy (shuttle)" cargo clippy --features shuttle --lib --tests -- -D warnings
 suite "rust tests" cargo test
+# The standalone remote-tier tests again, against Valkey (scripts/deps.sh
+# installs valkey-server from bookworm-backports): the same test binary.
+suite "rust remote (valkey)" env TIERCACHE_REDIS_SERVER=valkey-server cargo test --test remote
 # Schedule exploration (shuttle) of the in-memory coordination; its own
 # build, with the locks of src/sync.rs swapped for shuttle's.
 # TIERCACHE_SCHEDULES=large explores 20 times as many schedules.

@@ -226,9 +226,17 @@ fn failover_under_load(fault: Fault) {
             cluster.restart(m);
         }
         cluster.wait_ok();
-        wait_long("both caches to recover", 60, || {
-            counter(&a, "remote_state") == 1 && counter(&b, "remote_state") == 1
-        });
+        let recovered = || counter(&a, "remote_state") == 1 && counter(&b, "remote_state") == 1;
+        let end = Instant::now() + Duration::from_secs(60);
+        while !recovered() {
+            assert!(
+                Instant::now() < end,
+                "gave up waiting for both caches to recover: a {:?}, b {:?}",
+                a.remote_reason(),
+                b.remote_reason()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         // The failover was noticed: the namespace was cleared, so what the
         // promoted replica lacked cannot come back older.
         wait_long("the namespace to be cleared", 60, || generation(&cluster) > gen_before);

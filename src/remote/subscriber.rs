@@ -183,53 +183,64 @@ fn session(
         if stop.load(Ordering::Acquire) {
             return Ended::Stopped;
         }
-        match ps.get_message() {
+        let quiet = match ps.get_message() {
             Ok(msg) => {
                 alive = local.now();
                 apply(remote, local, msg.get_payload_bytes());
+                false
             }
-            Err(e) if e.is_timeout() => {
-                // A call failed: the subscription is fine (messages were not
-                // lost), the data path is not; check it, resync, go on.
-                if remote.take_failed() {
-                    retry_at = Some(Instant::now());
-                }
-                if retry_at.is_some_and(|t| Instant::now() >= t) {
-                    match remote.resync() {
-                        Ok(r) => {
-                            match r {
-                                Resynced::Cleared => local.drop_all(),
-                                // The subscription held, but a message
-                                // published on the node that failed may not
-                                // have reached it.
-                                Resynced::Restarted => local.drop_older_than(remote.degraded_since()),
-                                Resynced::Same => {}
-                            }
-                            remote.set_ok();
-                            retry_at = None;
-                            *backoff = BACKOFF_MIN;
-                        }
-                        Err(e) => {
-                            remote.degrade(format!("resync: {e}"));
-                            let _ = remote.take_failed();
-                            retry_at = Some(Instant::now() + *backoff);
-                            *backoff = (*backoff * 2).min(BACKOFF_MAX);
-                        }
-                    }
-                }
-                if last_ping.elapsed() >= PING_EVERY {
-                    remote.check_cluster();
-                    let _ = ps.set_read_timeout(Some(remote.timeout()));
-                    let before = local.now();
-                    if ps.ping::<redis::Value>().is_err() {
-                        return Ended::Lost(alive);
-                    }
-                    alive = before;
-                    last_ping = Instant::now();
-                    let _ = ps.set_read_timeout(Some(TICK));
-                }
-            }
+            Err(e) if e.is_timeout() => true,
             Err(_) => return Ended::Lost(alive),
+        };
+        // After every message as well as every quiet tick: while other
+        // processes write, messages come faster than the tick, and a tier
+        // this process degraded must still be resynced (a MOVED after a
+        // cluster failover left it degraded for as long as the fleet wrote).
+        // A call failed: the subscription is fine (messages were not
+        // lost), the data path is not; check it, resync, go on.
+        if remote.take_failed() {
+            retry_at = Some(Instant::now());
+        }
+        if retry_at.is_some_and(|t| Instant::now() >= t) {
+            match remote.resync() {
+                Ok(r) => {
+                    match r {
+                        Resynced::Cleared => local.drop_all(),
+                        // The subscription held, but a message
+                        // published on the node that failed may not
+                        // have reached it.
+                        Resynced::Restarted => local.drop_older_than(remote.degraded_since()),
+                        Resynced::Same => {}
+                    }
+                    remote.set_ok();
+                    retry_at = None;
+                    *backoff = BACKOFF_MIN;
+                }
+                Err(e) => {
+                    remote.degrade(format!("resync: {e}"));
+                    let _ = remote.take_failed();
+                    retry_at = Some(Instant::now() + *backoff);
+                    *backoff = (*backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+        if last_ping.elapsed() >= PING_EVERY {
+            remote.check_cluster();
+            // A busy subscription shows it is alive by its messages; a
+            // ping is sent only between them (its answer must not be
+            // read in place of one).
+            if !quiet {
+                last_ping = Instant::now();
+                continue;
+            }
+            let _ = ps.set_read_timeout(Some(remote.timeout()));
+            let before = local.now();
+            if ps.ping::<redis::Value>().is_err() {
+                return Ended::Lost(alive);
+            }
+            alive = before;
+            last_ping = Instant::now();
+            let _ = ps.set_read_timeout(Some(TICK));
         }
     }
 }

@@ -234,25 +234,28 @@ fn iteration_holds_its_guarantee_under_concurrent_writers() {
     }
 }
 
+/// `tc_slice`s over `items`, as a C caller builds them (an empty one points
+/// at a static empty string, not at a dangling `Vec` pointer).
+fn slices<T: AsRef<[u8]>>(items: &[T]) -> Vec<tc_slice> {
+    items
+        .iter()
+        .map(|i| {
+            let b = i.as_ref();
+            tc_slice {
+                data: if b.is_empty() { b"".as_ptr() } else { b.as_ptr() },
+                len: b.len(),
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn batches_get_and_put_many_keys() {
     let c = Handle::open(&Options::new());
     let keys: Vec<Vec<u8>> = (0..5).map(|i| format!("k{i}").into_bytes()).collect();
     let vals: Vec<Vec<u8>> = (0..5).map(|i| vec![i as u8; i]).collect();
-    let ks: Vec<tc_slice> = keys
-        .iter()
-        .map(|k| tc_slice {
-            data: k.as_ptr(),
-            len: k.len(),
-        })
-        .collect();
-    let vs: Vec<tc_slice> = vals
-        .iter()
-        .map(|v| tc_slice {
-            data: if v.is_empty() { b"".as_ptr() } else { v.as_ptr() },
-            len: v.len(),
-        })
-        .collect();
+    let ks = slices(&keys);
+    let vs = slices(&vals);
     assert_eq!(
         unsafe { tc_put_many(c.0, ks.as_ptr(), vs.as_ptr(), 4, 0) },
         Status::TC_OK
@@ -314,13 +317,7 @@ fn get_many_into_packs_values_and_spills_what_does_not_fit() {
         c.put(k, if v.is_empty() { b"" } else { v }, 0);
     }
     let keys: [&[u8]; 7] = [b"a", b"big", b"missing", b"empty", b"b", b"", b"c"];
-    let ks: Vec<tc_slice> = keys
-        .iter()
-        .map(|k| tc_slice {
-            data: k.as_ptr(),
-            len: k.len(),
-        })
-        .collect();
+    let ks = slices(&keys);
     let l1_hits = |c: &Handle| {
         let mut s = tiercache::Stats::default();
         unsafe { tc_stats_get(c.0, &mut s) };

@@ -90,6 +90,10 @@ pub struct Draft<'a> {
     /// directory's `Sealer` says so; otherwise the codec that already packed
     /// it (a copy made by compaction keeps the packed bytes as they are).
     pub codec: u64,
+    /// `key`'s hash by the directory's hasher, if the caller has it: a put
+    /// has hashed its key already, and hashing it again for the hint entry
+    /// cost a tenth of the appending.
+    pub hash: Option<u64>,
 }
 
 /// Where `append` put a record.
@@ -359,11 +363,33 @@ impl Store {
         let loc = self.next_loc();
         let before = self.buf.len();
         let mut sealed = Vec::new();
-        match &self.sealer.keys {
-            Some(keys) => record::encode(&mut self.buf, &view::seal(&rec, loc, keys, &mut sealed)),
-            None => record::encode(&mut self.buf, &rec),
-        }
-        let len = (self.buf.len() - before) as u64;
+        let len = match &self.sealer.keys {
+            Some(keys) => {
+                record::encode(&mut self.buf, &view::seal(&rec, loc, keys, &mut sealed));
+                self.buf.len() - before
+            }
+            // A value that would fill the buffer would be copied into it
+            // only to be written out at once: it goes out from where it
+            // lies instead, between the buffer (its record's head at the
+            // end) and the rest of its record, in one `pwritev`. No more
+            // writes than copying it in; one copy of the value fewer.
+            None if rec.kind == Kind::Put && before + rec.value.len() >= BUFFER_BYTES => {
+                let at = record::encode_around(&mut self.buf, &rec);
+                let len = self.buf.len() - before + rec.value.len();
+                let parts = [&self.buf[..at], rec.value, &self.buf[at..]];
+                if let Err(e) = append_to_active(&mut self.segments, &parts) {
+                    self.buf.truncate(before);
+                    return Err(e);
+                }
+                self.buffer_written();
+                len
+            }
+            None => {
+                record::encode(&mut self.buf, &rec);
+                self.buf.len() - before
+            }
+        };
+        let len = len as u64;
         if self.buf.len() >= BUFFER_BYTES {
             if let Err(e) = self.write_buffer() {
                 self.buf.truncate(before);
@@ -374,10 +400,13 @@ impl Store {
             self.bytes_saved += (draft.value.len() - p.len()) as u64;
         }
         self.active_entries.push(HintEntry {
-            hash: if rec.kind == Kind::Clear {
-                0
-            } else {
-                self.hasher.hash(rec.key)
+            hash: match (rec.kind, draft.hash) {
+                (Kind::Clear, _) => 0,
+                (_, Some(h)) => {
+                    debug_assert_eq!(h, self.hasher.hash(rec.key), "a draft's hash is its key's");
+                    h
+                }
+                (_, None) => self.hasher.hash(rec.key),
             },
             offset: loc.offset(),
             len: len as u32,
@@ -400,15 +429,17 @@ impl Store {
             return Ok(());
         }
         self.writable()?;
-        let buf = std::mem::take(&mut self.buf);
-        let res = self.active_mut().append(&buf);
-        self.buf = buf;
-        res?;
+        append_to_active(&mut self.segments, &[&self.buf])?;
+        self.buffer_written();
+        Ok(())
+    }
+
+    /// Empties the buffer once its bytes are in the file.
+    fn buffer_written(&mut self) {
         self.buf.clear();
         if self.buf.capacity() > 4 * BUFFER_BYTES {
             self.buf.shrink_to(BUFFER_BYTES);
         }
-        Ok(())
     }
 
     /// Seals the active segment (fsynced unless the policy never fsyncs,
@@ -465,6 +496,16 @@ impl Store {
         }
         hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan(seg, &self.sealer).entries)
     }
+}
+
+/// Appends `parts` to the active (last) one of `segments`: a function of
+/// the segments alone, since `parts` may borrow the store's buffer.
+fn append_to_active(segments: &mut BTreeMap<u32, Segment>, parts: &[&[u8]]) -> io::Result<()> {
+    segments
+        .values_mut()
+        .next_back()
+        .expect("the log always has an active segment")
+        .append_parts(parts)
 }
 
 /// The key hasher of a directory whose records `sealer` seals.

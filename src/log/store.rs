@@ -684,3 +684,98 @@ fn next_valid_frame(bytes: &[u8]) -> Resync {
     }
     Resync::None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &std::path::Path) -> Store {
+        let mut s = Store::new(dir.to_path_buf(), false, false, Arc::new(Sealer::default()));
+        s.segments.insert(1, Segment::create(dir, 1).unwrap());
+        s
+    }
+
+    fn put<'a>(key: &'a [u8], value: &'a [u8]) -> Draft<'a> {
+        Draft {
+            kind: Kind::Put,
+            key,
+            value,
+            expires_at: 0,
+            written_at: 7,
+            meta: &[],
+            codec: 0,
+            hash: None,
+        }
+    }
+
+    /// What `record` reads at `loc`: key and value.
+    fn read(s: &Store, loc: Loc) -> (Vec<u8>, Vec<u8>) {
+        let r = s.record(loc).expect("a readable record");
+        (r.key.to_vec(), r.value(&s.sealer).unwrap().to_vec())
+    }
+
+    /// A value that would fill the buffer goes to the file at once, with
+    /// the records buffered before it, and every one of them reads back
+    /// (small ones before and after, a value larger than the buffer).
+    #[test]
+    fn a_value_that_fills_the_buffer_is_written_around_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        let small = s.append(&put(b"a", b"small")).unwrap();
+        assert!(!s.buf.is_empty(), "a small record waits in the buffer");
+        let big_value: Vec<u8> = (0..BUFFER_BYTES + 10).map(|i| (i % 251) as u8).collect();
+        let big = s.append(&put(b"big", &big_value)).unwrap();
+        assert!(s.buf.is_empty(), "the buffer went out with the big value");
+        assert_eq!(
+            s.active().len(),
+            big.loc.offset() + big.len,
+            "both records are in the file"
+        );
+        let after = s.append(&put(b"z", b"after")).unwrap();
+        assert_eq!(read(&s, small.loc), (b"a".to_vec(), b"small".to_vec()));
+        assert_eq!(read(&s, big.loc), (b"big".to_vec(), big_value.clone()));
+        assert_eq!(read(&s, after.loc), (b"z".to_vec(), b"after".to_vec()));
+        assert_eq!(after.seq, big.seq + 1);
+        s.write_buffer().unwrap();
+        let scanned = scan(s.active(), &s.sealer);
+        assert!(scanned.bad.is_empty(), "{:?}", scanned.bad);
+        assert_eq!(scanned.entries.len(), 3);
+    }
+
+    /// A write around the buffer that fails leaves the file as it was and
+    /// the buffer as it was before the record: nothing of the record stays,
+    /// its number is not used, and the records buffered before it still go
+    /// out once the disk is back.
+    #[test]
+    fn a_failed_write_around_the_buffer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        let small = s.append(&put(b"a", b"small")).unwrap();
+        let (file_len, buffered) = (s.active().len(), s.buf.clone());
+        fileio::inject(
+            dir.path(),
+            fileio::Plan {
+                op: fileio::Op::Write,
+                nth: 1,
+                persistent: false,
+                errno: libc::ENOSPC,
+            },
+        );
+        let big_value = vec![3u8; BUFFER_BYTES];
+        assert!(s.append(&put(b"big", &big_value)).is_err());
+        fileio::heal(dir.path());
+        let on_disk = std::fs::metadata(&s.active().path).unwrap().len();
+        assert_eq!(
+            (s.active().len(), on_disk),
+            (file_len, file_len),
+            "the half-written bytes were cut off"
+        );
+        assert_eq!(s.buf, buffered);
+        let next = s.append(&put(b"b", b"next")).unwrap();
+        assert_eq!(next.seq, small.seq + 1, "the failed record's number was not used");
+        s.write_buffer().unwrap();
+        assert_eq!(read(&s, small.loc), (b"a".to_vec(), b"small".to_vec()));
+        assert_eq!(read(&s, next.loc), (b"b".to_vec(), b"next".to_vec()));
+        assert_eq!(scan(s.active(), &s.sealer).entries.len(), 2);
+    }
+}

@@ -475,6 +475,7 @@ impl Log {
             written_at: self.config.clock.now_ms(),
             meta: &[],
             codec: 0,
+            hash: None,
         }
     }
 
@@ -493,10 +494,17 @@ impl Log {
     ) -> Ticket {
         self.maybe_recover();
         let encoded = meta.map(Meta::encode).unwrap_or_default();
+        // Written out rather than `..self.draft(..)`: that reads the clock
+        // for a `written_at` replaced at once, and a put reads it once.
         let draft = Draft {
+            kind: Kind::Put,
+            key,
+            value,
+            expires_at,
             written_at,
             meta: &encoded,
-            ..self.draft(Kind::Put, key, value, expires_at)
+            codec: 0,
+            hash: Some(h),
         };
         let mut st = self.state.write();
         // The key's read mark is left as it is: marks are per hash bucket,

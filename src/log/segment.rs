@@ -188,10 +188,19 @@ impl Segment {
     /// Appends `data` at the end of the file with positioned writes. On error
     /// the file is cut back to its old length, so no partial record stays.
     pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.append_parts(&[data])
+    }
+
+    /// `append` of `parts`, one after another, in as few system calls as
+    /// the kernel allows (one `pwritev` usually): a record written around
+    /// the append buffer goes out without being copied into it first.
+    pub fn append_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
         let start = self.len;
+        let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut done = 0usize;
-        while done < data.len() {
-            match fileio::write_at(&self.file, &self.path, &data[done..], start + done as u64) {
+        while done < total {
+            let rest = rest_of(parts, done);
+            match fileio::write_vectored_at(&self.file, &self.path, &rest, start + done as u64) {
                 Ok(0) => {
                     let _ = fileio::set_len(&self.file, &self.path, start);
                     return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0"));
@@ -206,7 +215,7 @@ impl Segment {
                 }
             }
         }
-        let new_len = start + data.len() as u64;
+        let new_len = start + total as u64;
         let want = new_len.max(MIN_MAP).next_power_of_two();
         if self.map.as_ref().map_or(0, |m| m.len() as u64) < new_len {
             self.remap(want)?;
@@ -245,6 +254,20 @@ impl Segment {
         self.map = Some(Arc::new(fileio::map(&self.file, &self.path, map_len)?));
         Ok(())
     }
+}
+
+/// The bytes of `parts` from byte `done` of their concatenation on.
+fn rest_of<'a>(parts: &[&'a [u8]], mut done: usize) -> Vec<&'a [u8]> {
+    let mut rest = Vec::with_capacity(parts.len());
+    for p in parts {
+        if done >= p.len() {
+            done -= p.len();
+        } else {
+            rest.push(&p[done..]);
+            done = 0;
+        }
+    }
+    rest
 }
 
 #[cfg(test)]

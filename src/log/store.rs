@@ -90,6 +90,10 @@ pub struct Draft<'a> {
     /// directory's `Sealer` says so; otherwise the codec that already packed
     /// it (a copy made by compaction keeps the packed bytes as they are).
     pub codec: u64,
+    /// `key`'s hash by the directory's hasher, if the caller has it: a put
+    /// has hashed its key already, and hashing it again for the hint entry
+    /// cost a tenth of the appending.
+    pub hash: Option<u64>,
 }
 
 /// Where `append` put a record.
@@ -359,11 +363,33 @@ impl Store {
         let loc = self.next_loc();
         let before = self.buf.len();
         let mut sealed = Vec::new();
-        match &self.sealer.keys {
-            Some(keys) => record::encode(&mut self.buf, &view::seal(&rec, loc, keys, &mut sealed)),
-            None => record::encode(&mut self.buf, &rec),
-        }
-        let len = (self.buf.len() - before) as u64;
+        let len = match &self.sealer.keys {
+            Some(keys) => {
+                record::encode(&mut self.buf, &view::seal(&rec, loc, keys, &mut sealed));
+                self.buf.len() - before
+            }
+            // A value that would fill the buffer would be copied into it
+            // only to be written out at once: it goes out from where it
+            // lies instead, between the buffer (its record's head at the
+            // end) and the rest of its record, in one `pwritev`. No more
+            // writes than copying it in; one copy of the value fewer.
+            None if rec.kind == Kind::Put && before + rec.value.len() >= BUFFER_BYTES => {
+                let at = record::encode_around(&mut self.buf, &rec);
+                let len = self.buf.len() - before + rec.value.len();
+                let parts = [&self.buf[..at], rec.value, &self.buf[at..]];
+                if let Err(e) = append_to_active(&mut self.segments, &parts) {
+                    self.buf.truncate(before);
+                    return Err(e);
+                }
+                self.buffer_written();
+                len
+            }
+            None => {
+                record::encode(&mut self.buf, &rec);
+                self.buf.len() - before
+            }
+        };
+        let len = len as u64;
         if self.buf.len() >= BUFFER_BYTES {
             if let Err(e) = self.write_buffer() {
                 self.buf.truncate(before);
@@ -374,10 +400,13 @@ impl Store {
             self.bytes_saved += (draft.value.len() - p.len()) as u64;
         }
         self.active_entries.push(HintEntry {
-            hash: if rec.kind == Kind::Clear {
-                0
-            } else {
-                self.hasher.hash(rec.key)
+            hash: match (rec.kind, draft.hash) {
+                (Kind::Clear, _) => 0,
+                (_, Some(h)) => {
+                    debug_assert_eq!(h, self.hasher.hash(rec.key), "a draft's hash is its key's");
+                    h
+                }
+                (_, None) => self.hasher.hash(rec.key),
             },
             offset: loc.offset(),
             len: len as u32,
@@ -400,15 +429,17 @@ impl Store {
             return Ok(());
         }
         self.writable()?;
-        let buf = std::mem::take(&mut self.buf);
-        let res = self.active_mut().append(&buf);
-        self.buf = buf;
-        res?;
+        append_to_active(&mut self.segments, &[&self.buf])?;
+        self.buffer_written();
+        Ok(())
+    }
+
+    /// Empties the buffer once its bytes are in the file.
+    fn buffer_written(&mut self) {
         self.buf.clear();
         if self.buf.capacity() > 4 * BUFFER_BYTES {
             self.buf.shrink_to(BUFFER_BYTES);
         }
-        Ok(())
     }
 
     /// Seals the active segment (fsynced unless the policy never fsyncs,
@@ -465,6 +496,16 @@ impl Store {
         }
         hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan(seg, &self.sealer).entries)
     }
+}
+
+/// Appends `parts` to the active (last) one of `segments`: a function of
+/// the segments alone, since `parts` may borrow the store's buffer.
+fn append_to_active(segments: &mut BTreeMap<u32, Segment>, parts: &[&[u8]]) -> io::Result<()> {
+    segments
+        .values_mut()
+        .next_back()
+        .expect("the log always has an active segment")
+        .append_parts(parts)
 }
 
 /// The key hasher of a directory whose records `sealer` seals.
@@ -642,4 +683,99 @@ fn next_valid_frame(bytes: &[u8]) -> Resync {
         }
     }
     Resync::None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &std::path::Path) -> Store {
+        let mut s = Store::new(dir.to_path_buf(), false, false, Arc::new(Sealer::default()));
+        s.segments.insert(1, Segment::create(dir, 1).unwrap());
+        s
+    }
+
+    fn put<'a>(key: &'a [u8], value: &'a [u8]) -> Draft<'a> {
+        Draft {
+            kind: Kind::Put,
+            key,
+            value,
+            expires_at: 0,
+            written_at: 7,
+            meta: &[],
+            codec: 0,
+            hash: None,
+        }
+    }
+
+    /// What `record` reads at `loc`: key and value.
+    fn read(s: &Store, loc: Loc) -> (Vec<u8>, Vec<u8>) {
+        let r = s.record(loc).expect("a readable record");
+        (r.key.to_vec(), r.value(&s.sealer).unwrap().to_vec())
+    }
+
+    /// A value that would fill the buffer goes to the file at once, with
+    /// the records buffered before it, and every one of them reads back
+    /// (small ones before and after, a value larger than the buffer).
+    #[test]
+    fn a_value_that_fills_the_buffer_is_written_around_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        let small = s.append(&put(b"a", b"small")).unwrap();
+        assert!(!s.buf.is_empty(), "a small record waits in the buffer");
+        let big_value: Vec<u8> = (0..BUFFER_BYTES + 10).map(|i| (i % 251) as u8).collect();
+        let big = s.append(&put(b"big", &big_value)).unwrap();
+        assert!(s.buf.is_empty(), "the buffer went out with the big value");
+        assert_eq!(
+            s.active().len(),
+            big.loc.offset() + big.len,
+            "both records are in the file"
+        );
+        let after = s.append(&put(b"z", b"after")).unwrap();
+        assert_eq!(read(&s, small.loc), (b"a".to_vec(), b"small".to_vec()));
+        assert_eq!(read(&s, big.loc), (b"big".to_vec(), big_value.clone()));
+        assert_eq!(read(&s, after.loc), (b"z".to_vec(), b"after".to_vec()));
+        assert_eq!(after.seq, big.seq + 1);
+        s.write_buffer().unwrap();
+        let scanned = scan(s.active(), &s.sealer);
+        assert!(scanned.bad.is_empty(), "{:?}", scanned.bad);
+        assert_eq!(scanned.entries.len(), 3);
+    }
+
+    /// A write around the buffer that fails leaves the file as it was and
+    /// the buffer as it was before the record: nothing of the record stays,
+    /// its number is not used, and the records buffered before it still go
+    /// out once the disk is back.
+    #[test]
+    fn a_failed_write_around_the_buffer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        let small = s.append(&put(b"a", b"small")).unwrap();
+        let (file_len, buffered) = (s.active().len(), s.buf.clone());
+        fileio::inject(
+            dir.path(),
+            fileio::Plan {
+                op: fileio::Op::Write,
+                nth: 1,
+                persistent: false,
+                errno: libc::ENOSPC,
+            },
+        );
+        let big_value = vec![3u8; BUFFER_BYTES];
+        assert!(s.append(&put(b"big", &big_value)).is_err());
+        fileio::heal(dir.path());
+        let on_disk = std::fs::metadata(&s.active().path).unwrap().len();
+        assert_eq!(
+            (s.active().len(), on_disk),
+            (file_len, file_len),
+            "the half-written bytes were cut off"
+        );
+        assert_eq!(s.buf, buffered);
+        let next = s.append(&put(b"b", b"next")).unwrap();
+        assert_eq!(next.seq, small.seq + 1, "the failed record's number was not used");
+        s.write_buffer().unwrap();
+        assert_eq!(read(&s, small.loc), (b"a".to_vec(), b"small".to_vec()));
+        assert_eq!(read(&s, next.loc), (b"b".to_vec(), b"next".to_vec()));
+        assert_eq!(scan(s.active(), &s.sealer).entries.len(), 2);
+    }
 }

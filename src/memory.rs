@@ -45,7 +45,14 @@ use policy::Policy;
 /// Most shards a cache has.
 const MAX_SHARDS: usize = 16;
 /// Fewest entries a shard should be able to hold before the cache uses fewer shards.
-const MIN_ENTRIES_PER_SHARD: u64 = 64;
+///
+/// Small on purpose: a small L1 in front of a large L2 (64 entries, say) is
+/// written on nearly every get, by the promotion of each L2 hit, and every
+/// write takes its shard's lock exclusively. With one shard that lock is
+/// cache-wide and threads hitting L2 queue on it; with 8 entries a shard, a
+/// 64-entry L1 has 8 shards. The price is LRU order kept per shard, not
+/// cache-wide (an L1 under 16 entries stays one shard, exact LRU).
+const MIN_ENTRIES_PER_SHARD: u64 = 8;
 /// Fewest bytes a shard should be able to hold before the cache uses fewer shards.
 const MIN_BYTES_PER_SHARD: u64 = 1 << 20;
 
@@ -179,7 +186,12 @@ impl Memory {
             n = n.min((max_bytes / MIN_BYTES_PER_SHARD).max(1));
         }
         // A power of two, so the shard is picked with a mask.
-        let n = 1u64 << (63 - n.leading_zeros());
+        Memory::with_shards(1u64 << (63 - n.leading_zeros()), max_entries, max_bytes, kind)
+    }
+
+    /// `new`, with `n` shards (a power of two) sharing the bounds.
+    fn with_shards(n: u64, max_entries: u64, max_bytes: u64, kind: PolicyKind) -> Memory {
+        assert!(n.is_power_of_two(), "shards are picked with a mask");
         let (max_entries, max_bytes) = (max_entries.div_ceil(n), max_bytes.div_ceil(n));
         let shards = (0..n)
             .map(|_| {
@@ -456,6 +468,26 @@ mod tests {
         assert_eq!(ev.len(), 1);
         assert_eq!(&*ev[0].0, b"b");
         assert_eq!(s.bytes, 4);
+    }
+
+    /// A small L1 in front of L2 is written by every promotion: 64 entries
+    /// get 8 shards (8 locks), not one cache-wide lock; under 16 entries, or
+    /// under 2 MiB, it stays one exact LRU.
+    #[test]
+    fn shard_counts_follow_the_bounds() {
+        for (entries, bytes, shards) in [
+            (64, 0, 8),
+            (64, 1 << 30, 8),
+            (100, 0, 8),
+            (15, 0, 1),
+            (16, 0, 2),
+            (64, 1 << 20, 1),
+            (0, 4 << 20, 4),
+            (1 << 20, 0, MAX_SHARDS),
+        ] {
+            let m = Memory::new(entries, bytes, PolicyKind::Lru);
+            assert_eq!(m.shards.len(), shards, "{entries} entries, {bytes} bytes");
+        }
     }
 
     #[test]

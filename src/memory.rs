@@ -56,6 +56,18 @@ const MIN_ENTRIES_PER_SHARD: u64 = 8;
 /// Fewest bytes a shard should be able to hold before the cache uses fewer shards.
 const MIN_BYTES_PER_SHARD: u64 = 1 << 20;
 
+/// Shard `i`'s share of a bound of `total` (0: none) over `n` shards. The
+/// shares add up to `total` exactly (the first `total % n` shards get one
+/// more), so the cache as a whole never holds more than its bound.
+fn share(total: u64, n: u64, i: u64) -> u64 {
+    if total == 0 {
+        return 0;
+    }
+    // Never 0, which would mean no bound (`new` gives each shard at least
+    // MIN_ENTRIES_PER_SHARD entries and MIN_BYTES_PER_SHARD bytes anyway).
+    (total / n + u64::from(i < total % n)).max(1)
+}
+
 /// One cached value.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -192,9 +204,9 @@ impl Memory {
     /// `new`, with `n` shards (a power of two) sharing the bounds.
     fn with_shards(n: u64, max_entries: u64, max_bytes: u64, kind: PolicyKind) -> Memory {
         assert!(n.is_power_of_two(), "shards are picked with a mask");
-        let (max_entries, max_bytes) = (max_entries.div_ceil(n), max_bytes.div_ceil(n));
         let shards = (0..n)
-            .map(|_| {
+            .map(|i| {
+                let (max_entries, max_bytes) = (share(max_entries, n, i), share(max_bytes, n, i));
                 Padded(RwLock::new(Shard {
                     policy: Policy::new(kind, max_entries, max_bytes),
                     bytes: 0,
@@ -208,12 +220,13 @@ impl Memory {
         Memory {
             shards,
             shared_hits: Policy::shared_hits(kind),
-            shard_bytes: max_bytes,
+            // Shard 0's share is the largest.
+            shard_bytes: share(max_bytes, n, 0),
         }
     }
 
     /// Whether an entry of `key` with a value `len` bytes long can be held
-    /// at all (as `Shard::fits`, without taking a lock).
+    /// at all (as `Shard::fits` of the largest shard, without taking a lock).
     pub fn fits(&self, key: &[u8], len: usize) -> bool {
         self.shard_bytes == 0 || entry_size(key, &[]) + len as u64 <= self.shard_bytes
     }
@@ -479,6 +492,7 @@ mod tests {
             (64, 0, 8),
             (64, 1 << 30, 8),
             (100, 0, 8),
+            (1000, 0, MAX_SHARDS),
             (15, 0, 1),
             (16, 0, 2),
             (64, 1 << 20, 1),
@@ -487,6 +501,13 @@ mod tests {
         ] {
             let m = Memory::new(entries, bytes, PolicyKind::Lru);
             assert_eq!(m.shards.len(), shards, "{entries} entries, {bytes} bytes");
+            // The shards' bounds add up to the cache's, not more.
+            let (mut e, mut b) = (0, 0);
+            m.for_each_shard(|s| {
+                e += s.max_entries;
+                b += s.max_bytes;
+            });
+            assert_eq!((e, b), (entries, bytes));
         }
     }
 

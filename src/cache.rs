@@ -242,6 +242,16 @@ fn remote_entry(f: crate::remote::frame::Frame) -> (Entry, Arc<[u8]>) {
     (Entry::new(value.clone(), f.expires_at, f.written_at, meta), value)
 }
 
+/// Drops what a promotion pushed out of L1 (after its shard's lock is let
+/// go), keeping a value's buffer that nothing else holds as the thread's
+/// spare (`value::spare`): the next L2 hit's copy goes into it instead of a
+/// new allocation.
+fn spare_evicted(evicted: Vec<Evicted>) {
+    for (_, e) in evicted {
+        crate::value::spare::keep(e.value);
+    }
+}
+
 fn check_key(key: &[u8]) -> Result<()> {
     if key.is_empty() {
         return Err(Error::invalid("key: must be at least 1 byte long"));
@@ -551,10 +561,16 @@ impl Cache {
     ) -> Result<Value> {
         match if gone { None } else { self.get_l2(key, h, now) } {
             Some(found) => {
+                let mut out = Vec::new();
                 let mut shard = self.memory.lock(h);
                 // Hand out L1's copy if it took one: then no value
                 // handed out keeps a segment mapped.
-                match (shard.seq() == seq).then(|| self.promote(&mut shard, key, &found)) {
+                let promoted = (shard.seq() == seq).then(|| self.promote(&mut shard, key, &found, &mut out));
+                drop(shard);
+                // What the promotion pushed out is freed after the lock, its
+                // value's buffer kept for this thread's next L2 hit.
+                spare_evicted(out);
+                match promoted {
                     Some(Some(v)) => Ok(Value::Heap(v)),
                     _ => Ok(found.value),
                 }
@@ -590,9 +606,16 @@ impl Cache {
     /// Puts a value read from L2 into L1 (the caller has checked that no
     /// write of the key came since the read's miss); returns L1's copy if
     /// it took one.
-    fn promote(&self, shard: &mut Shard, key: &[u8], found: &Found) -> Option<Arc<[u8]>> {
+    ///
+    /// The entries it pushes out are dealt with here (a dirty one reaches
+    /// L2 before the shard's lock is let go) and left in `out` for the
+    /// caller to drop after it lets go: with a small L1 nearly every L2 hit
+    /// evicts, and freeing a value (over glibc's thread cache limit from
+    /// 1 KiB on, so the allocator's arena lock, often another thread's) is
+    /// work no other get of the shard needs to wait for.
+    fn promote(&self, shard: &mut Shard, key: &[u8], found: &Found, out: &mut Vec<Evicted>) -> Option<Arc<[u8]>> {
         if shard.fits(key, &found.value) {
-            let mut evicted = Vec::new();
+            let evicted = out;
             let value = found.value.to_arc();
             let entry = Entry {
                 value: value.clone(),
@@ -601,8 +624,8 @@ impl Cache {
                 meta: found.meta.clone(),
                 dirty: false,
             };
-            shard.insert(key, entry, &mut evicted);
-            self.evicted(evicted);
+            shard.insert(key, entry, evicted);
+            self.settle_evicted(evicted);
             return Some(value);
         }
         None
@@ -635,8 +658,13 @@ impl Cache {
         };
         Some(match from_l2 {
             Some(found) => {
+                let mut out = Vec::new();
                 let mut shard = self.memory.lock(h);
-                let promoted = shard.land(key, flight).then(|| self.promote(&mut shard, key, &found));
+                let promoted = shard
+                    .land(key, flight)
+                    .then(|| self.promote(&mut shard, key, &found, &mut out));
+                drop(shard);
+                spare_evicted(out);
                 Ok(promoted.flatten().unwrap_or_else(|| found.value.to_arc()))
             }
             None => {
@@ -1043,6 +1071,12 @@ impl Cache {
     /// Deals with entries L1 pushed out (the caller still holds their shard):
     /// counts them, and under write-back writes the dirty ones to L2.
     fn evicted(&self, evicted: Vec<Evicted>) {
+        self.settle_evicted(&evicted);
+    }
+
+    /// `evicted`, leaving the entries to the caller to drop (after it lets go
+    /// of their shard: see `spare_evicted`).
+    fn settle_evicted(&self, evicted: &[Evicted]) {
         for (k, e) in evicted {
             Counters::bump(&self.counters.l1_evictions);
             if e.dirty {
@@ -1050,8 +1084,8 @@ impl Cache {
                     // If L2 is failing the value is lost with the eviction;
                     // the log then forgets the key so no older value returns.
                     log.put(
-                        &k,
-                        self.hasher.hash(&k),
+                        k,
+                        self.hasher.hash(k),
                         &e.value,
                         e.expires_at,
                         e.written_at,

@@ -45,9 +45,28 @@ use policy::Policy;
 /// Most shards a cache has.
 const MAX_SHARDS: usize = 16;
 /// Fewest entries a shard should be able to hold before the cache uses fewer shards.
-const MIN_ENTRIES_PER_SHARD: u64 = 64;
+///
+/// Small on purpose: a small L1 in front of a large L2 (64 entries, say) is
+/// written on nearly every get, by the promotion of each L2 hit, and every
+/// write takes its shard's lock exclusively. With one shard that lock is
+/// cache-wide and threads hitting L2 queue on it; with 8 entries a shard, a
+/// 64-entry L1 has 8 shards. The price is LRU order kept per shard, not
+/// cache-wide (an L1 under 16 entries stays one shard, exact LRU).
+const MIN_ENTRIES_PER_SHARD: u64 = 8;
 /// Fewest bytes a shard should be able to hold before the cache uses fewer shards.
 const MIN_BYTES_PER_SHARD: u64 = 1 << 20;
+
+/// Shard `i`'s share of a bound of `total` (0: none) over `n` shards. The
+/// shares add up to `total` exactly (the first `total % n` shards get one
+/// more), so the cache as a whole never holds more than its bound.
+fn share(total: u64, n: u64, i: u64) -> u64 {
+    if total == 0 {
+        return 0;
+    }
+    // Never 0, which would mean no bound (`new` gives each shard at least
+    // MIN_ENTRIES_PER_SHARD entries and MIN_BYTES_PER_SHARD bytes anyway).
+    (total / n + u64::from(i < total % n)).max(1)
+}
 
 /// One cached value.
 #[derive(Debug, Clone)]
@@ -179,10 +198,15 @@ impl Memory {
             n = n.min((max_bytes / MIN_BYTES_PER_SHARD).max(1));
         }
         // A power of two, so the shard is picked with a mask.
-        let n = 1u64 << (63 - n.leading_zeros());
-        let (max_entries, max_bytes) = (max_entries.div_ceil(n), max_bytes.div_ceil(n));
+        Memory::with_shards(1u64 << (63 - n.leading_zeros()), max_entries, max_bytes, kind)
+    }
+
+    /// `new`, with `n` shards (a power of two) sharing the bounds.
+    fn with_shards(n: u64, max_entries: u64, max_bytes: u64, kind: PolicyKind) -> Memory {
+        assert!(n.is_power_of_two(), "shards are picked with a mask");
         let shards = (0..n)
-            .map(|_| {
+            .map(|i| {
+                let (max_entries, max_bytes) = (share(max_entries, n, i), share(max_bytes, n, i));
                 Padded(RwLock::new(Shard {
                     policy: Policy::new(kind, max_entries, max_bytes),
                     bytes: 0,
@@ -196,12 +220,13 @@ impl Memory {
         Memory {
             shards,
             shared_hits: Policy::shared_hits(kind),
-            shard_bytes: max_bytes,
+            // Shard 0's share is the largest.
+            shard_bytes: share(max_bytes, n, 0),
         }
     }
 
     /// Whether an entry of `key` with a value `len` bytes long can be held
-    /// at all (as `Shard::fits`, without taking a lock).
+    /// at all (as `Shard::fits` of the largest shard, without taking a lock).
     pub fn fits(&self, key: &[u8], len: usize) -> bool {
         self.shard_bytes == 0 || entry_size(key, &[]) + len as u64 <= self.shard_bytes
     }
@@ -456,6 +481,34 @@ mod tests {
         assert_eq!(ev.len(), 1);
         assert_eq!(&*ev[0].0, b"b");
         assert_eq!(s.bytes, 4);
+    }
+
+    /// A small L1 in front of L2 is written by every promotion: 64 entries
+    /// get 8 shards (8 locks), not one cache-wide lock; under 16 entries, or
+    /// under 2 MiB, it stays one exact LRU.
+    #[test]
+    fn shard_counts_follow_the_bounds() {
+        for (entries, bytes, shards) in [
+            (64, 0, 8),
+            (64, 1 << 30, 8),
+            (100, 0, 8),
+            (1000, 0, MAX_SHARDS),
+            (15, 0, 1),
+            (16, 0, 2),
+            (64, 1 << 20, 1),
+            (0, 4 << 20, 4),
+            (1 << 20, 0, MAX_SHARDS),
+        ] {
+            let m = Memory::new(entries, bytes, PolicyKind::Lru);
+            assert_eq!(m.shards.len(), shards, "{entries} entries, {bytes} bytes");
+            // The shards' bounds add up to the cache's, not more.
+            let (mut e, mut b) = (0, 0);
+            m.for_each_shard(|s| {
+                e += s.max_entries;
+                b += s.max_bytes;
+            });
+            assert_eq!((e, b), (entries, bytes));
+        }
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! record into a buffer and checks and decodes one found in a slice. It never
 //! does I/O and never trusts what it reads: a length is checked against the
 //! bytes available and a hard cap before anything is allocated, the checksum
-//! before anything is decoded, and CBOR nesting is capped. `docs/FORMAT.md`
+//! before anything decoded is used, and CBOR nesting is capped. (The one
+//! reader that decodes first, `check_frame_copying`'s caller, does so only to
+//! learn where the value lies, and verifies the whole frame in the same pass
+//! that copies the value out, before it uses any field.) `docs/FORMAT.md`
 //! describes the same bytes for people.
 //!
 //! ```text
@@ -354,6 +357,75 @@ pub fn check_frame(bytes: &[u8]) -> Frame {
     } else {
         Frame::Corrupt
     }
+}
+
+/// The payload of the frame at the start of `bytes`, its length checked
+/// against what is there and against `MAX_PAYLOAD` but its checksum NOT
+/// verified: for `check_frame_copying`, which verifies it later in the pass
+/// that copies the value. Nothing decoded from it may be used before then.
+pub fn unverified_payload(bytes: &[u8]) -> Option<&[u8]> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    if len == 0 || len > MAX_PAYLOAD {
+        return None;
+    }
+    bytes.get(FRAME_HEADER..FRAME_HEADER + len)
+}
+
+/// Bytes checksummed, then copied, at a time by `check_frame_copying`: small
+/// enough that a chunk the checksum just read is still in the CPU's cache
+/// when it is copied.
+const COPY_CHUNK: usize = 4096;
+
+/// Verifies the checksum of the frame at the start of `bytes` (whose length
+/// `unverified_payload` accepted) and copies `part`, a slice of that
+/// frame's payload, into `dst`, in one pass: each chunk of `part` is
+/// checksummed and then copied while it is in the CPU's cache, so a value
+/// read from cold memory is read from it once, not once for the checksum
+/// and again for the copy. Every byte of `dst` is written; the result says
+/// whether the checksum matched (if not, the caller must not hand `dst`
+/// out).
+///
+/// # Panics
+/// If `part` is not empty and does not lie within the frame's payload
+/// (callers pass a slice they decoded from it), or `dst` is not as long as
+/// `part`.
+pub fn check_frame_copying(bytes: &[u8], part: &[u8], dst: &mut [std::mem::MaybeUninit<u8>]) -> bool {
+    assert_eq!(dst.len(), part.len(), "the copy is as long as the part");
+    let Some(payload) = unverified_payload(bytes) else {
+        return false;
+    };
+    if part.is_empty() {
+        // Nothing to copy (and an empty value decoded from an absent field
+        // need not point into the payload at all).
+        return matches!(check_frame(bytes), Frame::Valid { .. });
+    }
+    let start = (part.as_ptr() as usize)
+        .checked_sub(payload.as_ptr() as usize)
+        .expect("the part copied lies within the payload");
+    let end = start + part.len();
+    assert!(end <= payload.len(), "the part copied lies within the payload");
+    let want = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[0..4]);
+    // The payload is checksummed in as few calls as there are chunks (the
+    // first takes the fields before the value along, the last those after
+    // it): short calls take crc32fast's slow path.
+    let mut done = 0;
+    let mut at = start;
+    for (from, to) in part.chunks(COPY_CHUNK).zip(dst.chunks_mut(COPY_CHUNK)) {
+        at += from.len();
+        let upto = if at == end { payload.len() } else { at };
+        crc.update(&payload[done..upto]);
+        done = upto;
+        assert_eq!(from.len(), to.len());
+        // SAFETY: `to` is `from.len()` bytes of `dst`, a `&mut` borrow,
+        // which cannot overlap `bytes`, a shared one.
+        unsafe { std::ptr::copy_nonoverlapping(from.as_ptr(), to.as_mut_ptr().cast::<u8>(), from.len()) };
+    }
+    crc.update(&payload[done..]);
+    // Every byte of `dst` was written above: its chunks and `part`'s pair
+    // up one to one (the same length, the same chunk size).
+    crc.finalize() == want
 }
 
 /// Whether a record could plausibly start at the start of `bytes`: a cheap
@@ -837,6 +909,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The copying check answers as `check_frame` does, for values shorter
+    /// than a chunk, of exactly one, spanning several, and empty: the copy
+    /// is the value when the frame is valid, and there is none after any
+    /// flipped bit (whether in the value, a field before or after it, the
+    /// length or the checksum).
+    #[test]
+    fn the_copying_check_copies_exactly_what_check_frame_accepts() {
+        for len in [0, 10, COPY_CHUNK, COPY_CHUNK + 1, 3 * COPY_CHUNK + 17] {
+            let value: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let buf = put(b"key", &value, 7);
+            let rec = decode(unverified_payload(&buf).unwrap()).unwrap();
+            assert_eq!(rec.value, &value[..]);
+            let mut copy = vec![std::mem::MaybeUninit::new(0u8); len];
+            assert!(check_frame_copying(&buf, rec.value, &mut copy), "a valid frame");
+            assert!(copy.iter().zip(&value).all(|(c, v)| unsafe { c.assume_init() } == *v));
+            // Every bit of short records; a spread of them in long ones.
+            let step = if buf.len() > 200 { 97 } else { 1 };
+            for i in (0..buf.len()).step_by(step).chain([buf.len() - 1]) {
+                for bit in 0..8 {
+                    let mut bad = buf.clone();
+                    bad[i] ^= 1 << bit;
+                    let valid = matches!(check_frame(&bad), Frame::Valid { .. });
+                    assert!(!valid, "flip at byte {i} bit {bit} passed check_frame");
+                    // The caller decoded `part` from the bad bytes (or, if
+                    // they no longer decode, there is nothing to copy).
+                    let Some(rec) = unverified_payload(&bad).and_then(decode) else {
+                        continue;
+                    };
+                    let mut copy = vec![std::mem::MaybeUninit::new(0u8); rec.value.len()];
+                    assert!(
+                        !check_frame_copying(&bad, rec.value, &mut copy),
+                        "len {len}: flip at byte {i} bit {bit} was copied out"
+                    );
+                }
+            }
+        }
+        // A length past what is there, or over the cap: no payload at all.
+        let buf = put(b"key", b"value", 0);
+        assert_eq!(unverified_payload(&buf[..buf.len() - 1]), None);
+        let mut huge = buf.clone();
+        huge[0..4].copy_from_slice(&(MAX_PAYLOAD as u32 + 1).to_le_bytes());
+        assert_eq!(unverified_payload(&huge), None);
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! read (checksum and key), and segment files are append-only: nothing ever
 //! writes over those bytes or cuts the file below them.
 
+pub(crate) mod spare;
+
 use std::ops::Deref;
 use std::sync::Arc;
 

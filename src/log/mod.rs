@@ -225,17 +225,24 @@ impl Log {
     /// `Value::Mapped`. A mapped value clones the segment's `Arc<Mmap>`, one
     /// reference count that every L2 hit of every thread on that segment
     /// would write twice (clone, then drop after the copy): a cache line
-    /// the threads queue on.
-    pub fn get(&self, key: &[u8], h: u64, now: &Now, copy: impl FnOnce(usize) -> bool) -> Option<Found> {
+    /// the threads queue on. A plain record's value is copied in the pass
+    /// that verifies its checksum (`Store::indexed_as_copying`).
+    pub fn get(&self, key: &[u8], h: u64, now: &Now, copy: impl Fn(usize) -> bool) -> Option<Found> {
         let found = self
-            .with_unexpired(key, h, now, |st, loc, r, meta| {
-                let value = self.servable(r.value(&self.sealer))?;
+            .with_unexpired(key, h, now, Some(&copy), |st, loc, r, copied, meta| {
+                let value = match copied {
+                    Some(c) => Value::Heap(c),
+                    None => {
+                        let value = self.servable(r.value(&self.sealer))?;
+                        if copy(value.len()) {
+                            Value::Heap(Arc::from(&*value))
+                        } else {
+                            st.store.value_at(loc, &value)
+                        }
+                    }
+                };
                 Some(Found {
-                    value: if copy(value.len()) {
-                        Value::Heap(Arc::from(&*value))
-                    } else {
-                        st.store.value_at(loc, &value)
-                    },
+                    value,
                     expires_at: r.expires_at,
                     written_at: r.written_at,
                     meta: meta.map(Arc::new),
@@ -251,7 +258,7 @@ impl Log {
     /// What the log knows of `key`'s live, unexpired value, without copying
     /// it or marking it read.
     pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
-        self.with_unexpired(key, h, now, |_, _, r, meta| {
+        self.with_unexpired(key, h, now, None, |_, _, r, _, meta| {
             Some(Info {
                 value_len: self.servable(r.value_len(&self.sealer))?,
                 expires_at: r.expires_at,
@@ -263,30 +270,32 @@ impl Log {
     }
 
     /// Calls `f` with `key`'s live, unexpired record under the log's read
-    /// lock. If the index was found not to match the log on the way, it is
+    /// lock (and its value copied, if `copy` wanted it: see `read_live`).
+    /// If the index was found not to match the log on the way, it is
     /// rebuilt and asked again.
     fn with_unexpired<T>(
         &self,
         key: &[u8],
         h: u64,
         now: &Now,
-        f: impl FnOnce(&State, Loc, View<'_>, Option<Meta>) -> T,
+        copy: Option<&dyn Fn(usize) -> bool>,
+        f: impl FnOnce(&State, Loc, View<'_>, Option<Arc<[u8]>>, Option<Meta>) -> T,
     ) -> Option<T> {
         // No repair before the first read: an entry found is verified (key,
         // checksum, sequence number) whatever the index's state, and one not
         // found in a suspect index is asked again after the repair below.
         {
             let st = self.state.read();
-            match self.read_unexpired(&st, key, h, now) {
-                Some((loc, r, meta)) => return Some(f(&st, loc, r, meta)),
+            match self.read_unexpired(&st, key, h, now, copy) {
+                Some((loc, (r, copied), meta)) => return Some(f(&st, loc, r, copied, meta)),
                 None if !st.index_suspect() => return None,
                 None => {}
             }
         }
         self.repair_index();
         let st = self.state.read();
-        let (loc, r, meta) = self.read_unexpired(&st, key, h, now)?;
-        Some(f(&st, loc, r, meta))
+        let (loc, (r, copied), meta) = self.read_unexpired(&st, key, h, now, copy)?;
+        Some(f(&st, loc, r, copied, meta))
     }
 
     /// `key`'s live record, if it has not expired, with its metadata.
@@ -296,13 +305,14 @@ impl Log {
         key: &[u8],
         h: u64,
         now: &Now,
-    ) -> Option<(Loc, View<'a>, Option<Meta>)> {
-        let (loc, r) = self.read_live(st, key, h)?;
+        copy: Option<&dyn Fn(usize) -> bool>,
+    ) -> Option<(Loc, store::Copied<'a>, Option<Meta>)> {
+        let (loc, (r, copied)) = self.read_live(st, key, h, copy)?;
         if now.expired(r.expires_at) {
             return None;
         }
         let meta = self.meta_of(&r)?;
-        Some((loc, r, meta))
+        Some((loc, (r, copied), meta))
     }
 
     /// A record's metadata: `Some(None)` if it has none, `None` if it has
@@ -366,12 +376,26 @@ impl Log {
     /// claims (its sequence number), and must be there at all: otherwise the
     /// index does not match the log (see docs/CONSISTENCY.md), which is a
     /// miss, a counted repair, and a rebuild of the index.
-    fn read_live<'a>(&self, st: &'a State, key: &[u8], h: u64) -> Option<(Loc, View<'a>)> {
+    ///
+    /// With `copy`, a plain record's value that `copy(len)` wants is copied
+    /// in the pass that verifies its checksum (`Store::indexed_as_copying`)
+    /// and comes back beside the view.
+    fn read_live<'a>(
+        &self,
+        st: &'a State,
+        key: &[u8],
+        h: u64,
+        copy: Option<&dyn Fn(usize) -> bool>,
+    ) -> Option<(Loc, store::Copied<'a>)> {
         let mut found = None;
-        st.find_entry(h, |e| match st.store.indexed_as(h, e.loc, key) {
+        let read = |loc| match copy {
+            Some(wants) => st.store.indexed_as_copying(h, loc, key, wants),
+            None => st.store.indexed_as(h, loc, key).map(|r| r.map(|v| (v, None))),
+        };
+        st.find_entry(h, |e| match read(e.loc) {
             // Records of format 1 carry no number (0): the key and CRC decide.
-            Ok(Some(r)) if r.seq == e.seq || r.seq == 0 => {
-                found = Some((e.loc, r));
+            Ok(Some((r, copied))) if r.seq == e.seq || r.seq == 0 => {
+                found = Some((e.loc, (r, copied)));
                 true
             }
             Ok(Some(_)) | Err(store::Bad::Missing) => {

@@ -147,7 +147,7 @@ fn entry() -> Entry {
 /// memory tier and on `model`, checking that every get, eviction and
 /// removal agrees.
 fn agree(kind: PolicyKind, cap: u64, model: &mut dyn Model, ops: &[(u8, u32)]) {
-    let m = Memory::new(cap, 0, kind);
+    let m = Memory::with_shards(1, cap, 0, kind);
     assert_eq!(m.shards.len(), 1, "the models are of one shard");
     let clock = Clock::manual(1);
     let now = Now::new(&clock);
@@ -279,7 +279,7 @@ fn lru_loses_the_hot_keys_to_a_scan_that_s3fifo_survives() {
         (PolicyKind::Lru, false),
         (PolicyKind::S3Fifo(S3Params::default()), true),
     ] {
-        let m = Memory::new(20, 0, kind);
+        let m = Memory::with_shards(1, 20, 0, kind);
         let clock = Clock::manual(1);
         let now = Now::new(&clock);
         let mut s = m.lock(0);

@@ -112,7 +112,7 @@ struct Led<'a> {
 // out of line.
 impl Led<'_> {
     /// Publishes `answer` to every load led, and returns it.
-    #[inline]
+    #[inline(always)]
     fn answer(mut self, answer: Result<Value>) -> Result<Value> {
         if !self.flights.is_empty() {
             self.publish(&answer);

@@ -1,6 +1,6 @@
 //! L1: the in-memory tier, sharded, bounded by entries and bytes, with an
 //! eviction policy chosen when the cache is opened: LRU (the default) or
-//! S3-FIFO (`policy`, `s3fifo`).
+//! S3-FIFO (`policy`, `lru`, `s3fifo`).
 //!
 //! Each shard is a `Policy` behind its own reader-writer lock
 //! (`sync::RwLock`); a key's shard is chosen by the same 64-bit hash the L2

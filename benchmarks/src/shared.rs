@@ -32,6 +32,8 @@ pub struct Api {
     options_set_dir: unsafe extern "C" fn(Handle, *const c_char) -> u32,
     options_set_l1_capacity: unsafe extern "C" fn(Handle, u64, u64) -> u32,
     options_set_sync_policy: unsafe extern "C" fn(Handle, u32, u64) -> u32,
+    /// `tc_options_set_l1_policy`, if the library has it.
+    options_set_l1_policy: Option<unsafe extern "C" fn(Handle, u32) -> u32>,
     cache_open: unsafe extern "C" fn(Handle, *mut Handle) -> u32,
     cache_close: unsafe extern "C" fn(Handle),
     put: unsafe extern "C" fn(Handle, *const u8, usize, *const u8, usize, u64) -> u32,
@@ -95,6 +97,7 @@ impl Api {
             options_set_dir: sym!("tc_options_set_dir"),
             options_set_l1_capacity: sym!("tc_options_set_l1_capacity"),
             options_set_sync_policy: sym!("tc_options_set_sync_policy"),
+            options_set_l1_policy: has("tc_options_set_l1_policy").then(|| sym!("tc_options_set_l1_policy")),
             cache_open: sym!("tc_cache_open"),
             cache_close: sym!("tc_cache_close"),
             put: sym!("tc_put"),
@@ -139,6 +142,24 @@ thread_local! {
 
 impl<'a> So<'a> {
     pub fn open(api: &'a Api, dir: Option<&Path>, l1_entries: u64, l1_bytes: u64, read: Read) -> So<'a> {
+        So::open_with_policy(api, dir, l1_entries, l1_bytes, read, None)
+    }
+
+    /// `open`, with L1 policy `policy` (`TC_L1_LRU` 0, `TC_L1_S3FIFO` 1)
+    /// if given; `None` if the library cannot set one.
+    pub fn open_policy(api: &'a Api, l1_bytes: u64, policy: u32) -> Option<So<'a>> {
+        api.options_set_l1_policy?;
+        Some(So::open_with_policy(api, None, 0, l1_bytes, Read::Get, Some(policy)))
+    }
+
+    fn open_with_policy(
+        api: &'a Api,
+        dir: Option<&Path>,
+        l1_entries: u64,
+        l1_bytes: u64,
+        read: Read,
+        policy: Option<u32>,
+    ) -> So<'a> {
         unsafe {
             let o = (api.options_new)();
             if let Some(d) = dir {
@@ -147,6 +168,9 @@ impl<'a> So<'a> {
             }
             assert_eq!((api.options_set_l1_capacity)(o, l1_entries, l1_bytes), 0);
             assert_eq!((api.options_set_sync_policy)(o, 0, 0), 0);
+            if let (Some(p), Some(set)) = (policy, api.options_set_l1_policy) {
+                assert_eq!(set(o, p), 0, "tc_options_set_l1_policy");
+            }
             let mut h = std::ptr::null_mut();
             assert_eq!((api.cache_open)(o, &mut h), 0);
             (api.options_free)(o);
@@ -251,36 +275,72 @@ pub fn compare_puts(id: &str, title: &str, systems: &[(&str, &dyn Kv)], keys: &[
     table(id, title, "ns/op", &rows(systems, med));
 }
 
-/// Gets per second over `threads` threads, each doing `per_thread` gets of
-/// its own shuffled key list; the median of the rounds.
-fn gets_per_s(s: &dyn Kv, keys: &[Vec<Vec<u8>>], threads: usize) -> f64 {
-    let mut samples = Vec::new();
-    for _ in 0..crate::rounds() {
-        let t = Instant::now();
+/// Gets per second of each system with 1, 2 and 4 threads: for each thread
+/// count, that many threads are started once and live through every round
+/// of every system; a round starts them together at a barrier, each does
+/// `per_thread` gets of keys it draws from `keys` with its own xorshift (no
+/// per-thread key list to walk: the keys are picked inline, as a program's
+/// own would be), and ends when the last is done, at a second barrier. The
+/// figure is `threads * per_thread` over that time, the median of the
+/// rounds; rounds interleave the systems, so load that comes and goes falls
+/// on all of them. (Spawning threads for each round, over lists built for
+/// each thread, measured thread start-up and list walks, not the systems:
+/// even LMDB came out between 0.70x and 2.04x in two quiet runs.)
+fn gets_per_s(systems: &[(&str, &dyn Kv)], keys: &[Vec<u8>], per_thread: u64) -> Vec<[f64; 3]> {
+    let mut out = vec![[0.0; 3]; systems.len()];
+    for (ti, threads) in [1usize, 2, 4].into_iter().enumerate() {
+        let rounds = crate::rounds();
+        let start = std::sync::Barrier::new(threads + 1);
+        let end = std::sync::Barrier::new(threads + 1);
+        let mut samples = vec![Vec::new(); systems.len()];
         std::thread::scope(|sc| {
-            for (th, ks) in keys.iter().enumerate().take(threads) {
+            for th in 0..threads {
+                let (start, end) = (&start, &end);
                 sc.spawn(move || {
-                    let hits = s.get_all(th, ks);
-                    assert_eq!(hits, ks.len() as u64, "every get should hit");
+                    let mut r = crate::Rng(0x9e37_79b9_7f4a_7c15 ^ (th as u64 + 1).wrapping_mul(0x2545_f491));
+                    for _ in 0..rounds {
+                        for (name, s) in systems {
+                            start.wait();
+                            let mut hits = 0u64;
+                            for _ in 0..per_thread {
+                                let k = &keys[r.below(keys.len() as u64) as usize];
+                                hits += u64::from(s.get(th, k).is_some());
+                            }
+                            end.wait();
+                            assert_eq!(hits, per_thread, "{name}: every get should hit");
+                        }
+                    }
                 });
             }
+            for _ in 0..rounds {
+                for sample in samples.iter_mut() {
+                    start.wait();
+                    let t = Instant::now();
+                    end.wait();
+                    sample.push((threads as u64 * per_thread) as f64 / t.elapsed().as_secs_f64());
+                }
+            }
         });
-        let n: usize = keys.iter().take(threads).map(Vec::len).sum();
-        samples.push(n as f64 / t.elapsed().as_secs_f64());
+        for (o, s) in out.iter_mut().zip(samples) {
+            o[ti] = median(s);
+        }
     }
-    median(samples)
+    out
 }
 
-/// Prints gets/s of each system with 1, 2 and 4 threads, and keeps them as
-/// table `id` (param "T threads", ratio against the system's own 1 thread).
-fn scaling(id: &str, title: &str, systems: &[(&str, &dyn Kv)], per_thread: &[Vec<Vec<u8>>]) {
+/// Prints gets/s of each system with 1, 2 and 4 threads (`gets_per_s`), and
+/// keeps them as table `id` (param "T threads", ratio against the system's
+/// own 1 thread).
+fn scaling(id: &str, title: &str, systems: &[(&str, &dyn Kv)], n: u64, per_thread: u64) {
     let load = loadavg();
-    println!("\n## {title}: gets/s (and / 1 thread) (load {load})\n");
+    let keys: Vec<Vec<u8>> = (0..n).map(key).collect();
+    let all = gets_per_s(systems, &keys, per_thread);
+    let after = loadavg();
+    println!("\n## {title}: gets/s (and / 1 thread) (load before {load}; after {after})\n");
     println!("| system | 1 thread | 2 threads | 4 threads |");
     println!("| --- | ---: | ---: | ---: |");
     let mut records = Vec::new();
-    for (name, s) in systems {
-        let r: Vec<f64> = [1, 2, 4].iter().map(|t| gets_per_s(*s, per_thread, *t)).collect();
+    for ((name, _), r) in systems.iter().zip(all) {
         println!(
             "| {name} | {:.0} | {:.0} ({:.2}×) | {:.0} ({:.2}×) |",
             r[0],
@@ -343,32 +403,41 @@ pub fn run() {
             return;
         }
     };
-    let ops = if quick() { 20_000 } else { 200_000 };
+    let ops: usize = if quick() { 20_000 } else { 200_000 };
 
     // Scaling of L1 hits with threads, 100 B over 100k keys.
     let n = if quick() { 10_000 } else { 100_000 };
     let get = So::open(api, None, 0, 1 << 30, Read::Get);
+    // The same under each policy set explicitly (the default is LRU).
+    let lru_tc = So::open_policy(api, 1 << 30, 0);
+    let s3_tc = So::open_policy(api, 1 << 30, 1);
     let lru = MutexLru::new(n as usize * 2);
     let zc = get.with(Read::Value);
     let names = [
         "tiercache tc_get+free (.so)",
         "tc_get_value (.so)",
+        "tc_get+free (.so), TC_L1_LRU",
+        "tc_get+free (.so), TC_L1_S3FIFO",
         "lru::LruCache + Mutex",
     ];
-    let systems = present(
-        api,
-        vec![(names[0], &get as &dyn Kv), (names[1], &zc), (names[2], &lru)],
-    );
+    let mut systems = present(api, vec![(names[0], &get as &dyn Kv), (names[1], &zc)]);
+    let policies: Vec<(&str, &dyn Kv)> = [(names[2], &lru_tc), (names[3], &s3_tc)]
+        .into_iter()
+        .filter_map(|(name, s)| Some((name, s.as_ref()? as &dyn Kv)))
+        .collect();
+    systems.extend_from_slice(&policies);
+    systems.push((names[4], &lru));
     fill(&systems[..1], n, &value(100));
+    fill(&policies, n, &value(100));
     fill(&[("lru", &lru as &dyn Kv)], n, &value(100));
-    let per_thread: Vec<Vec<Vec<u8>>> = (0..4).map(|t| shuffled_keys(n, ops / 2, 100 + t)).collect();
     scaling(
         "l1-so-threads",
         &format!("L1 hit scaling via the .so, 100 B, {n} keys"),
         &systems,
-        &per_thread,
+        n,
+        ops as u64 / 2,
     );
-    drop((get, zc, lru));
+    drop((get, zc, lru_tc, s3_tc, lru));
 
     // L2 hits: 1 KiB over 200k keys, 16 KiB over 20k; L1 holds 64 entries.
     for (len, n) in [
@@ -410,7 +479,6 @@ pub fn run() {
             &keys,
         );
         if len == 1024 {
-            let per_thread: Vec<Vec<Vec<u8>>> = (0..4).map(|t| shuffled_keys(n, ops / 4, 200 + t)).collect();
             let systems = present(
                 api,
                 vec![(names[0], &get as &dyn Kv), (names[2], &zc), (names[3], &lmdb)],
@@ -419,7 +487,8 @@ pub fn run() {
                 "l2-so-threads",
                 &format!("L2 hit scaling via the .so, 1 KiB, {n} keys"),
                 &systems,
-                &per_thread,
+                n,
+                ops as u64 / 4,
             );
         }
     }

@@ -1,6 +1,6 @@
 //! The eviction policy of one L1 shard, behind one type: `Policy` is either
-//! an LRU (the `lru` crate) or S3-FIFO (`s3fifo`), chosen when the cache is
-//! opened (`tc_options_set_l1_policy`).
+//! an LRU (`lru`) or S3-FIFO (`s3fifo`), chosen when the cache is opened
+//! (`tc_options_set_l1_policy`).
 //!
 //! What it owns: which entries a shard holds and in what order they leave.
 //! What it never does: enforce the bounds or decide what happens to an entry
@@ -9,8 +9,7 @@
 //! cache keeps about entries (a dirty one leaves only through a write to L2,
 //! the shard's write counter and flights) holds whichever policy is in use.
 
-use lru::LruCache;
-
+use super::lru::Lru;
 use super::s3fifo::{S3Fifo, S3Params};
 use super::{Entry, Evicted};
 use crate::options::L1Policy;
@@ -37,7 +36,7 @@ impl From<L1Policy> for PolicyKind {
 // chase to every hit to save a few hundred bytes per shard.
 #[allow(clippy::large_enum_variant)]
 pub enum Policy {
-    Lru(LruCache<Box<[u8]>, Entry>),
+    Lru(Lru),
     S3Fifo(S3Fifo),
 }
 
@@ -46,7 +45,7 @@ impl Policy {
     /// needs to size its queues.
     pub fn new(kind: PolicyKind, max_entries: u64, max_bytes: u64) -> Policy {
         match kind {
-            PolicyKind::Lru => Policy::Lru(LruCache::unbounded()),
+            PolicyKind::Lru => Policy::Lru(Lru::default()),
             PolicyKind::S3Fifo(p) => Policy::S3Fifo(S3Fifo::new(max_entries, max_bytes, p)),
         }
     }
@@ -94,8 +93,7 @@ impl Policy {
     /// replaced. Never evicts (see `pop_victim`).
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
         match self {
-            // Unbounded: `push` hands back only the replaced entry of the same key.
-            Policy::Lru(l) => l.push(key.into(), entry).map(|(_, old)| old),
+            Policy::Lru(l) => l.insert(key, entry),
             Policy::S3Fifo(s) => s.insert(key, entry),
         }
     }
@@ -110,7 +108,7 @@ impl Policy {
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         match self {
-            Policy::Lru(l) => l.pop(key),
+            Policy::Lru(l) => l.remove(key),
             Policy::S3Fifo(s) => s.remove(key),
         }
     }
@@ -118,14 +116,14 @@ impl Policy {
     /// Every entry, without counting uses.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &Entry)> + '_> {
         match self {
-            Policy::Lru(l) => Box::new(l.iter().map(|(k, e)| (&**k, e))),
+            Policy::Lru(l) => Box::new(l.iter()),
             Policy::S3Fifo(s) => Box::new(s.iter()),
         }
     }
 
     pub fn iter_mut(&mut self) -> Box<dyn Iterator<Item = (&[u8], &mut Entry)> + '_> {
         match self {
-            Policy::Lru(l) => Box::new(l.iter_mut().map(|(k, e)| (&**k, e))),
+            Policy::Lru(l) => Box::new(l.iter_mut()),
             Policy::S3Fifo(s) => Box::new(s.iter_mut()),
         }
     }

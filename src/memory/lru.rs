@@ -243,6 +243,56 @@ mod tests {
         forward
     }
 
+    /// The `lru` crate, which this list replaced, as the oracle: the same
+    /// seeded random gets, peeks, inserts, removes and evictions, over a
+    /// key space small enough that every operation often finds its key,
+    /// must find, replace and evict exactly the same keys in the same order.
+    #[test]
+    fn behaves_as_the_lru_crate() {
+        for seed in 1..=20u64 {
+            let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut next = move || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            let mut ours = Lru::default();
+            let mut theirs: lru::LruCache<Vec<u8>, u64> = lru::LruCache::unbounded();
+            for step in 0..3000u64 {
+                let key = (next() % 40).to_be_bytes().to_vec();
+                let what = next() % 10;
+                let at = format!("seed {seed}, step {step}, op {what}");
+                match what {
+                    0..=3 => {
+                        let a = ours.get(&key).map(|e| e.written_at);
+                        assert_eq!(a, theirs.get(&key).copied(), "get: {at}");
+                    }
+                    4 => {
+                        let a = ours.peek(&key).map(|e| e.written_at);
+                        assert_eq!(a, theirs.peek(&key).copied(), "peek: {at}");
+                    }
+                    5..=7 => {
+                        let old = ours.insert(&key, Entry::new(Arc::from(&b"v"[..]), 0, step, None));
+                        let theirs_old = theirs.push(key.clone(), step).map(|(_, v)| v);
+                        assert_eq!(old.map(|e| e.written_at), theirs_old, "insert: {at}");
+                    }
+                    8 => {
+                        let a = ours.remove(&key).map(|e| e.written_at);
+                        assert_eq!(a, theirs.pop(&key), "remove: {at}");
+                    }
+                    _ => {
+                        let a = ours.pop_lru().map(|(k, e)| (k.to_vec(), e.written_at));
+                        assert_eq!(a, theirs.pop_lru(), "evict: {at}");
+                    }
+                }
+                assert_eq!(ours.len(), theirs.len(), "len: {at}");
+            }
+            let order: Vec<Vec<u8>> = theirs.iter().map(|(k, _)| k.clone()).collect();
+            assert_eq!(check(&ours), order, "final order, seed {seed}");
+        }
+    }
+
     #[test]
     fn order_of_use_and_slot_reuse() {
         let mut l = Lru::default();

@@ -325,6 +325,16 @@ typedef tc_status (*tc_loader_fn)(void *user_data,
                                   size_t key_len,
                                   struct tc_sink *sink);
 
+/*
+ Where `tc_get_into_word` copies values: a handle and a buffer of
+ `buf_cap` bytes. The caller owns both; the library only reads the struct.
+ */
+typedef struct tc_get_target {
+  struct tc_cache *cache;
+  uint8_t *buf;
+  size_t buf_cap;
+} tc_get_target;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -914,6 +924,27 @@ enum tc_status tc_remove_tag(struct tc_cache *cache,
                              const uint8_t *tag,
                              size_t tag_len,
                              uint64_t *removed);
+
+/*
+ `tc_get_into(target->cache, key, key_len, target->buf, target->buf_cap,
+ &len)` with its answer packed in one word, for foreign-function layers
+ (ctypes, cgo) where each argument and out-parameter costs time. Returns:
+
+ - `len` >= 0: `TC_OK`, and the value (`len` bytes) is in `target->buf`;
+ - a negative `r`: the status is `(-r) & 255`, and for
+   `TC_BUFFER_TOO_SMALL` `(-r) >> 8` is the value's length (the buffer
+   is left as it was). So a miss is -1 (`TC_NOT_FOUND`).
+
+ Statuses as `tc_get_into`, and `TC_INVALID_ARGUMENT` if `target` is
+ NULL; the messages of `tc_last_error()` name `tc_get_into`. Values are
+ at most 1 GiB, so the length always fits beside the status.
+
+ # Safety
+ `target` is NULL or valid for reads, its `cache` NULL or a live handle,
+ its `buf` NULL or writable for `buf_cap` bytes; `key` is NULL or valid
+ for `key_len` bytes.
+ */
+int64_t tc_get_into_word(const struct tc_get_target *target, const uint8_t *key, size_t key_len);
 
 /*
  Gives the loader's answer: the value (copied) and its TTL in milliseconds

@@ -4,6 +4,12 @@
 //! -bench` (against ristretto). Each keeps its figures as tables of this
 //! run; a missing interpreter, toolchain or peer skips the workload with the
 //! reason printed, never fails the run.
+//!
+//! Beside each, the floors measured in the same run: the call mechanism with
+//! nothing behind it (a ctypes call of `benchmarks/c/noop.c`, a cgo call of
+//! `bindings/go/internal/cgofloor`) and the library's own cost of the same
+//! L1 hits called from C (`benchmarks/c/bindhit.c`), so that the report shows
+//! how much of a binding's get is the mechanism, the library and the wrapper.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +26,45 @@ fn skip(what: &str, why: &str) {
     println!("\n## {what}: skipped: {why}");
 }
 
+/// Compiles `benchmarks/c/<src>` with `cc -O2` into `out` (extra arguments
+/// after the source), or says why not.
+fn cc(src: &str, out: &Path, extra: &[&str]) -> Result<(), String> {
+    let r = root();
+    let status = Command::new("cc")
+        .args(["-O2", "-std=c11", "-I"])
+        .arg(r.join("include"))
+        .arg(r.join("benchmarks/c").join(src))
+        .args(extra)
+        .arg("-o")
+        .arg(out)
+        .status()
+        .map_err(|e| format!("cc: {e}"))?;
+    status.success().then_some(()).ok_or_else(|| format!("cc {src} failed"))
+}
+
+/// `bindhit <workload>`: the library's own ns per get from C, as
+/// `(tc_get_into, tc_get_into_word)`, linked with the checkout's static library.
+fn library_floor(workload: &str, dir: &Path) -> Result<(f64, f64), String> {
+    let lib = root().join("target/release/libtiercache.a");
+    let exe = dir.join("bindhit");
+    let lib = lib.to_string_lossy().into_owned();
+    cc("bindhit.c", &exe, &[&lib, "-lpthread", "-ldl", "-lm"])?;
+    let rounds = if quick() { "1" } else { "5" };
+    let out = Command::new(&exe)
+        .args([workload, rounds])
+        .output()
+        .map_err(|e| format!("bindhit: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let get = |shape: &str| -> Option<f64> { text.lines().find_map(|l| l.strip_prefix(shape)?.trim().parse().ok()) };
+    match (get("into "), get("word ")) {
+        (Some(i), Some(w)) => Ok((i, w)),
+        _ => Err(format!(
+            "bindhit printed no figure: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
+}
+
 /// `bench_vs_diskcache.py --csv`, with the venv's Python if there is one.
 pub fn python() {
     let dir = root().join("bindings/python");
@@ -30,6 +75,12 @@ pub fn python() {
         return skip("python", &format!("no {} (cargo build --release)", lib.display()));
     }
     let csv = tempfile::NamedTempFile::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let noop = tmp.path().join("libnoop.so");
+    let floors = cc("noop.c", &noop, &["-shared", "-fPIC"]);
+    if let Err(e) = &floors {
+        println!("\n(python floors: skipped: {e})");
+    }
     let mut cmd = Command::new(&py);
     cmd.current_dir(&dir)
         .env("TIERCACHE_LIBRARY", &lib)
@@ -39,6 +90,9 @@ pub fn python() {
         .arg(csv.path());
     if quick() {
         cmd.arg("--quick");
+    }
+    if floors.is_ok() {
+        cmd.arg("--floor-lib").arg(&noop);
     }
     let out = match cmd.output() {
         Ok(o) => o,
@@ -51,11 +105,16 @@ pub fn python() {
     print!("\n{}", String::from_utf8_lossy(&out.stdout));
     // operation,tiercache_us,diskcache_us (empty where diskcache has none)
     let text = std::fs::read_to_string(csv.path()).unwrap();
+    let mut floor_rows = Vec::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         let (Some(op), Some(tc), Some(dc)) = (f.first(), f.get(1), f.get(2)) else {
             continue;
         };
+        if *op == "get hit" || op.starts_with("floor:") {
+            let name: &str = if *op == "get hit" { "tiercache get hit" } else { op };
+            floor_rows.push(Row::new(name, tc.parse().unwrap()));
+        }
         let Ok(dc) = dc.parse::<f64>() else { continue };
         let id = format!("python-{}", op.replace(' ', "-"));
         table(
@@ -63,6 +122,24 @@ pub fn python() {
             &format!("Python {op}, 100 B values, µs per key (bench_vs_diskcache.py; x100: in batches of 100)"),
             "µs",
             &[Row::new("tiercache", tc.parse().unwrap()), Row::new("diskcache", dc)],
+        );
+    }
+    match library_floor("python", tmp.path()) {
+        Ok((into, word)) => {
+            floor_rows.push(Row::new(
+                "floor: the library alone, tc_get_into_word from C",
+                word / 1000.0,
+            ));
+            floor_rows.push(Row::new("floor: the library alone, tc_get_into from C", into / 1000.0));
+        }
+        Err(e) => println!("\n(python library floor: skipped: {e})"),
+    }
+    if floor_rows.len() > 1 {
+        table(
+            "python-floors",
+            "Python get hit, 100 B, 20000 keys: the wrapper against its floors, µs per get",
+            "µs",
+            &floor_rows,
         );
     }
 }
@@ -79,8 +156,12 @@ pub fn go() {
     let out = Command::new("go")
         .current_dir(&dir)
         .args(["test", "-tags", "tiercache_source", "-run", "^$"])
-        .args(["-bench", "^Benchmark(Get|GetParallel|Put|GetMany|PutMany)$"])
+        .args([
+            "-bench",
+            "^Benchmark(Get|GetInto|GetParallel|Put|GetMany|PutMany|CgoFloor)$",
+        ])
         .args(["-benchtime", benchtime, "-count", count])
+        .args([".", "./internal/cgofloor"])
         .output();
     let out = match out {
         Ok(o) if o.status.success() => o,
@@ -135,6 +216,38 @@ pub fn go() {
             "Go, tiercache alone: Get against GetMany (batches of 100), ns per key",
             "ns/op",
             &[Row::new("Get", single), Row::new("GetMany, per key", many)],
+        );
+    }
+    let mut rows = Vec::new();
+    for (name, bench) in [
+        ("Get", "BenchmarkGet/tiercache"),
+        ("GetInto (no allocation)", "BenchmarkGetInto"),
+        ("floor: cgo no-op, tcgo_get_fast's shape", "BenchmarkCgoFloor/get_fast"),
+        ("floor: cgo no-op, one word returned", "BenchmarkCgoFloor/word"),
+        (
+            "floor: cgo no-op + 128 B slice and copy",
+            "BenchmarkCgoFloor/word+alloc+copy",
+        ),
+        ("ristretto Get", "BenchmarkGet/ristretto"),
+    ] {
+        if let Some(t) = ns(bench) {
+            rows.push(Row::new(name, t));
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    match library_floor("go", tmp.path()) {
+        Ok((into, word)) => {
+            rows.push(Row::new("floor: the library alone, tc_get_into_word from C", word));
+            rows.push(Row::new("floor: the library alone, tc_get_into from C", into));
+        }
+        Err(e) => println!("\n(go library floor: skipped: {e})"),
+    }
+    if rows.len() > 1 {
+        table(
+            "go-floors",
+            "Go Get, 128 B, 10000 keys: the wrapper against its floors and ristretto, ns per get",
+            "ns/op",
+            &rows,
         );
     }
 }

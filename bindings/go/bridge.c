@@ -102,16 +102,18 @@ tcgo_get_ret tcgo_get_fast(tc_cache *c, const uint8_t *key, size_t key_len,
                            uint8_t *buf, size_t buf_cap) {
   tcgo_get_ret r;
   uintptr_t slot = 0;
-  size_t n = 0;
   uintptr_t *prev = tcgo_call_slot;
   size_t prev_keep = tcgo_call_keep_over;
   tcgo_call_slot = &slot;
   tcgo_call_keep_over = buf_cap;
-  r.status = tc_get_into(c, key, key_len, buf, buf_cap, &n);
+  /* tc_get_into in one word: the length, or minus (status | needed << 8). */
+  const tc_get_target target = {c, buf, buf_cap};
+  int64_t word = tc_get_into_word(&target, key, key_len);
   tcgo_call_slot = prev;
   tcgo_call_keep_over = prev_keep;
   r.loader_result = slot;
-  r.len = (r.status == TC_OK || r.status == TC_BUFFER_TOO_SMALL) ? n : 0;
+  r.status = word >= 0 ? TC_OK : (tc_status)((-word) & 255);
+  r.len = word >= 0 ? (size_t)word : (size_t)((-word) >> 8);
   r.msg = NULL;
   r.note[0] = '\0';
   if (r.status == TC_NOT_FOUND) {

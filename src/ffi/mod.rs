@@ -10,6 +10,7 @@
 pub mod boundary;
 pub mod cache;
 pub mod entries;
+pub mod fast;
 mod handle;
 pub mod loader;
 pub mod options;

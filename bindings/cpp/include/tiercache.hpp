@@ -706,7 +706,8 @@ class Cache {
   // other threads waiting for that same load get Error(TC_LOADER_FAILED).
   //
   // A value of up to 16 KiB (detail::kGetScratch) is copied into a
-  // per-thread buffer by tc_get_into, then into the string returned: one
+  // per-thread buffer by tc_get_into_word (tc_get_into with the status and
+  // the length in its return value), then into the string returned: one
   // lookup and one allocation. A larger one is asked for again with
   // get_value() and copied once into the string (the library keeps a value
   // it found, so the second lookup finds it too, and the statistics count
@@ -715,13 +716,15 @@ class Cache {
   std::optional<std::string> get(std::string_view key) {
     std::uint8_t* scratch = detail::get_scratch();
     detail::GetCall call{detail::kGetScratch, std::nullopt};
-    std::size_t len = 0;
-    Status status;
+    std::int64_t word;
     {
       detail::GetCallScope scope(&call);
-      status = tc_get_into(handle_.get(), detail::bytes(key), key.size(), scratch,
-                           detail::kGetScratch, &len);
+      const tc_get_target target{handle_.get(), scratch, detail::kGetScratch};
+      word = tc_get_into_word(&target, detail::bytes(key), key.size());
     }
+    // The length, or minus the status (with the size needed above its low byte).
+    const Status status = word >= 0 ? TC_OK : static_cast<Status>((-word) & 255);
+    const std::size_t len = word >= 0 ? static_cast<std::size_t>(word) : 0;
     detail::check_load(status);
     if (status == TC_OK) return std::string(reinterpret_cast<const char*>(scratch), len);
     if (status == TC_NOT_FOUND) return std::nullopt;

@@ -12,6 +12,11 @@ the medians (diskcache / tiercache: above 1 means tiercache is faster).
 Phases: ``set`` (insert every key), ``get hit`` (read every key, warm), ``get
 miss`` (keys never written), and for tiercache ``get L2`` (memory tier dropped
 with clear(memory_only=True) before each round, so reads come from disk).
+``--floor-lib LIB`` (a build of benchmarks/c/noop.c) adds the floors, timed
+the same way: the timer and a Python call alone, and a ctypes call of a C
+function that does nothing, in the shape of tc_get_into (6 arguments, the
+length read back) and of tc_get_into_word (3 arguments, the length returned;
+what ``get`` calls), the latter also with the 100-byte ``bytes`` a hit makes.
 ``--quick`` is a smoke run for the tests: few keys, one round.  ``--csv FILE``
 also writes the medians as ``operation,tiercache_us,diskcache_us`` (the last
 empty where diskcache has no such operation), for ``tiercache-benchmarks
@@ -21,13 +26,14 @@ python``, which runs this script.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import random
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import tiercache
 
@@ -68,12 +74,55 @@ def summary(samples: List[int]) -> Dict[str, float]:
     }
 
 
-def run(n_keys: int, value_size: int, rounds: int) -> Dict[str, Dict[str, Dict[str, float]]]:
+def floor_ops(lib_path: Path, value_size: int) -> Dict[str, Callable[[bytes], object]]:
+    """The floor phases: each a Python function of one key, as ``tc.get`` is,
+    whose body is only the call mechanism (see the module doc)."""
+    lib = ctypes.CDLL(str(lib_path))
+    six = lib["noop_get_into"]
+    six.restype = ctypes.c_int32
+    six.argtypes = None  # type: ignore[assignment]  # as tiercache's fast paths: no conversion
+    word = lib["noop_get_into_word"]
+    word.restype = ctypes.c_int64
+    word.argtypes = None  # type: ignore[assignment]
+    buf = ctypes.create_string_buffer(64 * 1024)
+    buf_ref, cap = ctypes.byref(buf), ctypes.c_size_t.from_param(len(buf))
+    out = ctypes.c_size_t(0)
+    out_ref = ctypes.byref(out)
+    handle = ctypes.c_void_p.from_param(1)
+    target = ctypes.byref(ctypes.c_char(0))
+    lens = tuple(ctypes.c_size_t.from_param(n) for n in range(256))
+
+    def nothing(key: bytes) -> None:
+        return None
+
+    def ctypes_six(key: bytes) -> object:
+        return six(handle, key, lens[len(key)], buf_ref, cap, out_ref) == 0 and out.value
+
+    def ctypes_word(key: bytes) -> object:
+        return word(target, key, lens[len(key)])
+
+    def ctypes_word_bytes(key: bytes) -> object:
+        if word(target, key, lens[len(key)]) >= 0:
+            return buf[:value_size]
+        return None
+
+    return {
+        "floor: timer + Python call": nothing,
+        "floor: ctypes no-op, 6 args": ctypes_six,
+        "floor: ctypes no-op, 3 args": ctypes_word,
+        "floor: no-op 3 args + bytes": ctypes_word_bytes,
+    }
+
+
+def run(
+    n_keys: int, value_size: int, rounds: int, floor_lib: Optional[Path] = None
+) -> Dict[str, Dict[str, Dict[str, float]]]:
     rng = random.Random(42)
     keys = [f"bench:key:{i:08d}".encode() for i in range(n_keys)]
     misses = [f"bench:absent:{i:08d}".encode() for i in range(n_keys)]
     values = {k: rng.randbytes(value_size) for k in keys}
     results: Dict[str, Dict[str, List[int]]] = {"tiercache": {}, "diskcache": {}}
+    floors = floor_ops(floor_lib, value_size) if floor_lib is not None else {}
 
     def add(lib: str, phase: str, samples: List[int]) -> None:
         results[lib].setdefault(phase, []).extend(samples)
@@ -90,6 +139,8 @@ def run(n_keys: int, value_size: int, rounds: int) -> Dict[str, Dict[str, Dict[s
                 add("tiercache", "set", timed(lambda k: tc.put(k, values[k]), order))
                 add("diskcache", "set", timed(lambda k: dc.set(k, values[k]), order))
                 add("tiercache", "get hit", timed(tc.get, order))
+                for phase, op in floors.items():
+                    add("tiercache", phase, timed(op, order))
                 add("diskcache", "get hit", timed(dc.get, order))
                 add("tiercache", "get miss", timed(tc.get, misses))
                 add("diskcache", "get miss", timed(dc.get, misses))
@@ -124,17 +175,19 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="smoke run: 300 keys, 1 round")
     parser.add_argument("--csv", type=Path, help="also write the medians to this CSV file")
+    parser.add_argument("--floor-lib", type=Path, help="benchmarks/c/noop.c built as a shared library: adds the floors")
     args = parser.parse_args(argv)
     if args.quick:
         args.keys, args.rounds = 300, 1
 
-    res = run(args.keys, args.value_size, args.rounds)
+    res = run(args.keys, args.value_size, args.rounds, args.floor_lib)
     print(
         f"tiercache {tiercache.__version__} (library {tiercache.library_version()}) vs diskcache "
         f"{diskcache.__version__}: {args.keys} keys, {args.value_size}-byte values, {args.rounds} round(s)"
     )
     print(f"{'operation':<10} {'tiercache µs':>13} {'p99':>7} {'diskcache µs':>13} {'p99':>7} {'ratio':>7}")
-    for phase in ("set", "get hit", "get miss", "set x100", "get x100", "get L2"):
+    floors = [p for p in res["tiercache"] if p.startswith("floor:")]
+    for phase in ["set", "get hit", "get miss", "set x100", "get x100", "get L2"] + floors:
         t = res["tiercache"].get(phase)
         d = res["diskcache"].get(phase)
         assert t is not None

@@ -127,3 +127,18 @@ def test_value_over_the_pool_buffer_from_loader_is_loaded_once(l1_max_bytes: int
         if l1_max_bytes > len(big):
             assert c["k"] == big  # from memory now, through tc_get_value
             assert calls == [b"k"]
+
+
+def test_failures_through_the_word_come_back_as_errors(cache: tiercache.Cache) -> None:
+    # get's hit path reads status and length from tc_get_into_word's return
+    # value: each failure must still become its own exception and message.
+    with pytest.raises(tiercache.TooLarge, match="tc_get_into: key: 65537 bytes"):
+        cache.get(b"k" * 65537)
+    with pytest.raises(tiercache.InvalidArgument, match="tc_get_into"):
+        cache[b""]
+    with pytest.raises(KeyError):
+        cache[b"absent"]
+    assert cache.get(b"absent", 7) == 7
+    cache.close()
+    with pytest.raises(tiercache.ClosedError):
+        cache.get(b"k")

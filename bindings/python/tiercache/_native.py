@@ -24,6 +24,7 @@ from ctypes import (
     c_bool,
     c_char_p,
     c_int,
+    c_int64,
     c_size_t,
     c_uint8,
     c_uint32,
@@ -134,6 +135,14 @@ class TcSlice(Structure):
     _fields_ = [("data", c_char_p), ("len", c_size_t)]
 
 
+class TcGetTarget(Structure):
+    """``tc_get_target``: the handle and output buffer of ``tc_get_into_word``,
+    built once per scratch buffer (see cache.py).  ``cache`` and ``buf`` are
+    addresses: the Python objects that own them keep them alive."""
+
+    _fields_ = [("cache", c_void_p), ("buf", c_void_p), ("buf_cap", c_size_t)]
+
+
 # C enums are passed and returned as int (the header's enums all fit).
 tc_status = c_int
 
@@ -179,6 +188,8 @@ _SIGNATURES: List[Tuple[str, object, List[object]]] = [
         tc_status,
         [c_void_p, c_char_p, c_size_t, POINTER(c_uint8), c_size_t, POINTER(c_size_t)],
     ),
+    # The length or the status in the return word (see tc_get_into_word_unchecked).
+    ("tc_get_into_word", c_int64, [POINTER(TcGetTarget), c_char_p, c_size_t]),
     # tc_value * is an opaque handle: data and length are read through it.
     ("tc_get_value", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(c_void_p)]),
     ("tc_value_data", c_void_p, [c_void_p]),
@@ -326,6 +337,20 @@ _declare(lib)
 tc_get_into_unchecked = lib["tc_get_into"]
 tc_get_into_unchecked.restype = tc_status
 tc_get_into_unchecked.argtypes = None  # type: ignore[assignment]  # ctypes accepts None: no conversion
+
+
+#: ``tc_get_into_word`` for get's hit path, the cheapest call shape ctypes
+#: has for it: three arguments (ctypes and libffi pay for each argument on
+#: every call) and the answer in the return value (no out-parameter to read
+#: back).  No ``argtypes``, for the reason above: the caller passes
+#: ``byref(TcGetTarget)`` built once, the key as ``bytes`` and its length as
+#: a ready ``c_size_t`` argument.  A result >= 0 is the value's length in the
+#: target's buffer; a negative one packs the status (``-r & 255``) and, for
+#: TC_BUFFER_TOO_SMALL, the length needed (``-r >> 8``).  Only ``Cache.get``
+#: and ``Cache.__getitem__`` use it.
+tc_get_into_word_unchecked = lib["tc_get_into_word"]
+tc_get_into_word_unchecked.restype = c_int64
+tc_get_into_word_unchecked.argtypes = None  # type: ignore[assignment]  # ctypes accepts None: no conversion
 
 
 #: ``tc_put`` for put's fast path (no tags, no dependency), for the same

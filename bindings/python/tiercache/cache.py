@@ -7,7 +7,7 @@ import inspect
 import os
 import typing
 from collections.abc import ItemsView, Iterable, Mapping, ValuesView
-from ctypes import byref, c_bool, c_size_t, c_uint64, c_void_p, create_string_buffer, string_at
+from ctypes import addressof, byref, c_bool, c_size_t, c_uint64, c_void_p, create_string_buffer, string_at
 from itertools import accumulate, chain
 from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Tuple, TypeVar, Union
 
@@ -19,10 +19,12 @@ from ._native import (
     SyncPolicy,
     TcBytes,
     TcEntryInfo,
+    TcGetTarget,
     TcStats,
     WritePolicy,
     lib,
     tc_get_into_unchecked,
+    tc_get_into_word_unchecked,
     tc_put_many_packed,
     tc_put_unchecked,
 )
@@ -53,7 +55,8 @@ _SYNC_POLICIES: Dict[str, SyncPolicy] = {
 }
 
 # Bound once: attribute lookups on the CDLL cost more than the calls' setup.
-_tc_get_into = tc_get_into_unchecked  # no argtypes: see _native; only _get calls it
+_tc_get_into = tc_get_into_unchecked  # no argtypes: see _native; only _get_large calls it
+_tc_get_into_word = tc_get_into_word_unchecked  # no argtypes: see _native; get's hit path
 _tc_put = tc_put_unchecked  # no argtypes: see _native; only put calls it
 _tc_contains = lib.tc_contains
 _tc_get_many_into = lib.tc_get_many_into
@@ -67,9 +70,11 @@ _NO_TAGS: Tuple[()] = ()  # put's default: no tags, the tc_put fast path
 _OK = int(Status.OK)
 _NOT_FOUND = int(Status.NOT_FOUND)
 _BUFFER_TOO_SMALL = int(Status.BUFFER_TOO_SMALL)
+# tc_get_into_word's answer for a miss: -TC_NOT_FOUND.
+_MISS_WORD = -_NOT_FOUND
 
-# get copies values with tc_get_into into a scratch buffer, then slices it into
-# a bytes object: one C call and one allocation per hit.  The GIL is released
+# get copies values with tc_get_into_word into a scratch buffer, then slices it
+# into a bytes object: one C call and one allocation per hit.  The GIL is released
 # during the call, so a buffer belongs to one call at a time: each cache keeps
 # a pool of them (Cache._pool; list.pop and append are atomic under the GIL),
 # as many as gets have ever run on it at once.  A buffer starts at _SCRATCH_START bytes and grows to the largest value
@@ -78,26 +83,32 @@ _SCRATCH_START = 64 * 1024
 _SCRATCH_KEEP = 1024 * 1024
 
 #: [buffer, byref(buffer), its capacity, the capacity as a size_t argument,
-#: the value length out-parameter, byref(value length)]: a list, so that a
-#: buffer can grow in place.  The arguments are built once: _tc_get_into has
-#: no argtypes, and ready CArgObjects (what byref() and from_param() return)
-#: are the cheapest arguments ctypes takes.
+#: the value length out-parameter, byref(value length), a tc_get_target of
+#: the cache's handle and this buffer, byref(that target)]: a list, so that a
+#: buffer can grow in place.  The arguments are built once: _tc_get_into and
+#: _tc_get_into_word have no argtypes, and ready CArgObjects (what byref()
+#: and from_param() return) are the cheapest arguments ctypes takes.
 _Scratch = List[Any]
 
+#: Where in a _Scratch get's hit path finds the buffer and byref(target).
+_BUF = 0
+_TARGET_REF = 7
 
-def _new_scratch(cap: int) -> _Scratch:
+
+def _new_scratch(cap: int, handle: Optional[int]) -> _Scratch:
     buf = create_string_buffer(cap)
     value_len = c_size_t(0)
-    return [buf, byref(buf), cap, c_size_t.from_param(cap), value_len, byref(value_len)]
+    target = TcGetTarget(handle, addressof(buf), cap)
+    return [buf, byref(buf), cap, c_size_t.from_param(cap), value_len, byref(value_len), target, byref(target)]
 
 
-def _take_scratch(pool: List[_Scratch]) -> _Scratch:
+def _take_scratch(pool: List[_Scratch], handle: Optional[int]) -> _Scratch:
     """A buffer of the pool, or a new one.  (get and __getitem__ have this
     inline: a function call is a measurable part of a hit.)"""
     try:
         return pool.pop()  # not "if pool": another thread may empty it in between
     except IndexError:
-        return _new_scratch(_SCRATCH_START)
+        return _new_scratch(_SCRATCH_START, handle)
 
 
 #: Lengths as size_t arguments, ready made for short keys and values.
@@ -441,17 +452,14 @@ class Cache(typing.MutableMapping[Any, bytes]):
         try:
             scratch = pool.pop()
         except IndexError:
-            scratch = _new_scratch(_SCRATCH_START)
+            scratch = _new_scratch(_SCRATCH_START, self._handle)
         try:
             if self._fast:
-                buf, buf_arg, _, cap_arg, value_len, value_len_ref = scratch
                 n = len(k)
-                status = _tc_get_into(
-                    self._handle_arg, k, _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n), buf_arg, cap_arg, value_len_ref
-                )
-                if status == _OK:
-                    return buf[: value_len.value]  # type: ignore[no-any-return]
-                value = self._get_failed(k, status, scratch)
+                r = _tc_get_into_word(scratch[_TARGET_REF], k, _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n))
+                if r >= 0:
+                    return scratch[_BUF][:r]  # type: ignore[no-any-return]
+                value = self._get_failed(k, r, scratch)
             else:
                 value = self._get_large(k, 0, True, scratch)
         finally:
@@ -471,33 +479,32 @@ class Cache(typing.MutableMapping[Any, bytes]):
         try:
             scratch = pool.pop()
         except IndexError:
-            scratch = _new_scratch(_SCRATCH_START)
+            scratch = _new_scratch(_SCRATCH_START, self._handle)
         try:
             if self._fast:
-                buf, buf_arg, _, cap_arg, value_len, value_len_ref = scratch
                 n = len(k)
-                status = _tc_get_into(
-                    self._handle_arg, k, _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n), buf_arg, cap_arg, value_len_ref
-                )
-                if status == _OK:
-                    return buf[: value_len.value]
-                if status == _NOT_FOUND:
+                r = _tc_get_into_word(scratch[_TARGET_REF], k, _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n))
+                if r >= 0:
+                    return scratch[_BUF][:r]
+                if r == _MISS_WORD:
                     return default
-                value = self._get_failed(k, status, scratch)
+                value = self._get_failed(k, r, scratch)
             else:
                 value = self._get_large(k, 0, True, scratch)
         finally:
             pool.append(scratch)  # after the value was copied out of it
         return default if value is _MISSING else value
 
-    def _get_failed(self, k: bytes, status: int, scratch: _Scratch) -> Any:
-        """The rest of a get without loader whose call did not return TC_OK:
-        _MISSING, the value (the buffer was too small), or the exception.
-        Called right after that call, so tc_last_error() is still its own."""
+    def _get_failed(self, k: bytes, word: int, scratch: _Scratch) -> Any:
+        """The rest of a get without loader whose tc_get_into_word answered
+        a negative ``word`` (see include/tiercache.h): _MISSING, the value (the
+        buffer was too small), or the exception.  Called right after that
+        call, so tc_last_error() is still its own."""
+        status = -word & 255
         if status == _NOT_FOUND:
             return _MISSING
         if status == _BUFFER_TOO_SMALL:
-            return self._get_large(k, scratch[4].value, False, scratch)
+            return self._get_large(k, -word >> 8, False, scratch)
         raise errors.error_for(status)
 
     def _get_large(self, k: bytes, needed: int, loading: bool, scratch: _Scratch) -> Any:
@@ -515,8 +522,8 @@ class Cache(typing.MutableMapping[Any, bytes]):
             if needed > scratch[2]:
                 if needed > _SCRATCH_KEEP:
                     return self._get_value(k, loading)
-                scratch[:] = _new_scratch(min(max(needed, 2 * scratch[2]), _SCRATCH_KEEP))
-            buf, buf_arg, _, cap_arg, value_len, value_len_ref = use
+                scratch[:] = _new_scratch(min(max(needed, 2 * scratch[2]), _SCRATCH_KEEP), self._handle)
+            buf, buf_arg, _, cap_arg, value_len, value_len_ref = use[:6]
             exc = None
             call = None
             if loading:
@@ -825,7 +832,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
         spilled = _batch.words(n)
         statuses = _batch.statuses(n)
         pool = self._pool
-        scratch = _take_scratch(pool)
+        scratch = _take_scratch(pool, self._handle)
         try:
             buf = scratch[0]
             args = (
@@ -854,7 +861,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
             pool.append(scratch)  # after the values were copied out of it
         if spill_bytes and scratch[2] < _SCRATCH_KEEP:
             # Values spilled: the next batch through this buffer gets room.
-            scratch[:] = _new_scratch(min(max(scratch[2] + spill_bytes, 2 * scratch[2]), _SCRATCH_KEEP))
+            scratch[:] = _new_scratch(min(max(scratch[2] + spill_bytes, 2 * scratch[2]), _SCRATCH_KEEP), self._handle)
         if exc is not None:
             raise exc
         if failed is not None:

@@ -1,0 +1,21 @@
+/* noop.c: functions that do nothing, in the argument shapes of the gets the
+ * bindings call, built as a shared library by `tiercache-benchmarks python`
+ * (benchmarks/src/bindings.rs) so that bench_vs_diskcache.py can time a
+ * ctypes call with nothing behind it: the floor of a get through ctypes.
+ * Go's counterpart is bindings/go/internal/cgofloor. */
+#include <stddef.h>
+#include <stdint.h>
+
+/* tc_get_into's shape: handle, key + length, buffer + capacity, length out. */
+int32_t noop_get_into(void *cache, const uint8_t *key, size_t key_len, uint8_t *buf, size_t buf_cap,
+                      size_t *value_len) {
+  (void)cache, (void)key, (void)buf, (void)buf_cap;
+  *value_len = key_len;
+  return 0;
+}
+
+/* tc_get_into_word's shape: one struct, key + length, the answer returned. */
+int64_t noop_get_into_word(const void *target, const uint8_t *key, size_t key_len) {
+  (void)target, (void)key;
+  return (int64_t)key_len;
+}

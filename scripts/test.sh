@@ -78,7 +78,10 @@ suite "exported symbols" bash tests/abi/symbols.sh
 suite "abi baseline" bash tests/abi/baseline.sh
 # fuzz/ is a workspace of its own; built into the root's target/ (its
 # Cargo.lock pins the root's versions), it reuses the debug build of the
-# library and its dependencies that `cargo test` made above.
+# library's dependencies that `cargo test` made above (scripts/build-reuse.sh
+# checks it). The library itself is compiled once more here: measured, cargo
+# keeps a fingerprint of its own for it in fuzz/'s build, so it compiles
+# tiercache, arbitrary, libfuzzer-sys and tiercache-fuzz.
 suite "fuzz regressions" env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
   cargo test --manifest-path fuzz/Cargo.toml
 suite "c" bash tests/c/run.sh

@@ -10,9 +10,15 @@
 # `make test` must stay under 20 minutes on two cores from a fresh clone
 # (README.md, "What make test runs"). It gets there by reusing builds, never
 # by testing less: the fuzz regressions share target/ (and the versions of
-# Cargo.lock) with `cargo test`, pip's source build starts from a copy of
-# target/release's dependencies, and the long runs are small by default
-# while still running every case and every mode once. The size knobs:
+# Cargo.lock) with `cargo test`, the shuttle builds add only shuttle's crates
+# and the library to it, pip's source build starts from a copy of
+# target/release's dependencies and compiles only the library, and the long
+# runs are small by default while still running every case and every mode
+# once. A dependency is reused only if it has the same version and features
+# in both builds; Cargo.toml's dev- and build-dependencies that the code does
+# not use (getrandom, smallvec, syn) line the features up, and
+# scripts/build-reuse.sh (a suite below) fails, naming the crates, when a
+# build would compile a dependency again. The size knobs:
 #   TIERCACHE_TORTURE=large    the kill loops ten times longer, the at-rest
 #                              modes (plain, lz4, zstd+key, key) each in full
 #                              where the default cycles them, the injected
@@ -49,6 +55,10 @@ suite() {
 # The workspace's default members: the library and the CLI. The peer
 # benchmarks (benchmarks/) are built only when asked for (BENCHMARKS.md).
 suite "rust format" cargo fmt --all -- --check
+# Seconds, nothing built: the later builds below reuse the earlier ones'
+# dependencies (features lined up); names any crate that would be compiled
+# again.
+suite "build reuse" bash scripts/build-reuse.sh
 suite "rust clippy" cargo clippy --all-targets -- -D warnings
 # The feature `shuttle` changes only src/sync.rs and turns on
 # tests/schedules.rs: the library (with its unit tests) and that test are
@@ -59,7 +69,8 @@ suite "rust tests" cargo test
 # installs valkey-server from bookworm-backports): the same test binary.
 suite "rust remote (valkey)" env TIERCACHE_REDIS_SERVER=valkey-server cargo test --test remote
 # Schedule exploration (shuttle) of the in-memory coordination; its own
-# build, with the locks of src/sync.rs swapped for shuttle's.
+# build of the library, with the locks of src/sync.rs swapped for shuttle's
+# (every other dependency is the one `cargo test` built).
 # TIERCACHE_SCHEDULES=large explores 20 times as many schedules.
 suite "rust schedules" cargo test --features shuttle --test schedules
 suite "release build" cargo build --release
@@ -67,7 +78,10 @@ suite "exported symbols" bash tests/abi/symbols.sh
 suite "abi baseline" bash tests/abi/baseline.sh
 # fuzz/ is a workspace of its own; built into the root's target/ (its
 # Cargo.lock pins the root's versions), it reuses the debug build of the
-# library and its dependencies that `cargo test` made above.
+# library's dependencies that `cargo test` made above (scripts/build-reuse.sh
+# checks it). The library itself is compiled once more here: measured, cargo
+# keeps a fingerprint of its own for it in fuzz/'s build, so it compiles
+# tiercache, arbitrary, libfuzzer-sys and tiercache-fuzz.
 suite "fuzz regressions" env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
   cargo test --manifest-path fuzz/Cargo.toml
 suite "c" bash tests/c/run.sh

@@ -15,12 +15,13 @@
 #      into a target directory of its own, so the library is really compiled
 #      (cargo's log must say "Compiling tiercache"). That directory starts
 #      as a copy of target/release's dependency artifacts (every crate but
-#      the workspace's own): the same lock file and profile, so cargo finds
-#      most of them fresh (measured: 108 fresh, 24 compiled again: pip builds
-#      the library alone, without the CLI whose clap derive gives syn more
-#      features, so syn and the proc-macros and crates above it, url/idna,
-#      serde, redis and cbindgen, differ). It is a copy, not target/release
-#      itself, so the build never touches the library the other suites use.
+#      the workspace's own): the same lock file, profile and features, so
+#      cargo finds every dependency fresh and compiles only the library (pip
+#      builds the library alone, without the CLI whose clap derive turns on
+#      syn's "full"; the library asks for "full" itself, see Cargo.toml's
+#      [build-dependencies], or syn and the 23 crates above it would differ
+#      and be compiled again). It is a copy, not target/release itself, so
+#      the build never touches the library the other suites use.
 #      PACKAGE_TEST_EMPTY_TARGET=1 starts from an empty directory instead
 #      (what a user's first install costs).
 set -euo pipefail
@@ -164,7 +165,11 @@ grep -E '^ *Compiling tiercache v' "$tmp/source-install.log" || {
   tail -40 "$tmp/source-install.log"
   fail "pip's build did not compile the tiercache crate"
 }
-echo "cargo compiled $(grep -cE '^ *Compiling ' "$tmp/source-install.log") crates (the rest were fresh)"
+# What cargo compiled: the library alone when the copy was reused as the
+# comment at the top says; any other crate named here is a build the copy
+# failed to save (features or profile out of step with target/release).
+compiled=$(sed -nE 's/^ *Compiling ([^ ]+) v.*/\1/p' "$tmp/source-install.log" | tr '\n' ' ')
+echo "cargo compiled $(wc -w <<<"$compiled") crates (the rest were fresh): $compiled"
 (cd "$tmp/run" && "$venv/bin/python" - "$venv" "$version" <<'PY'
 import sys, tiercache
 venv, version = sys.argv[1:]

@@ -107,8 +107,10 @@ pub fn python() {
     let text = std::fs::read_to_string(csv.path()).unwrap();
     let mut floor_rows = Vec::new();
     for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let (Some(op), Some(tc), Some(dc)) = (f.first(), f.get(1), f.get(2)) else {
+        // The operation's name may hold commas ("floor: ctypes no-op, 6
+        // args"): the two numbers are the last two fields.
+        let f: Vec<&str> = line.rsplitn(3, ',').collect();
+        let (Some(dc), Some(tc), Some(op)) = (f.first(), f.get(1), f.get(2)) else {
             continue;
         };
         if *op == "get hit" || op.starts_with("floor:") {

@@ -200,10 +200,7 @@ impl Store {
     }
 
     pub fn active_mut(&mut self) -> &mut Segment {
-        self.segments
-            .values_mut()
-            .next_back()
-            .expect("the log always has an active segment")
+        active_of(&mut self.segments)
     }
 
     pub fn oldest_id(&self) -> u32 {
@@ -309,8 +306,9 @@ impl Store {
     /// nor sealed) and `wants(value length)` says so, its checksum is
     /// verified in the same pass that copies the value out
     /// (`record::check_frame_copying`), and the copy comes back beside the
-    /// view. A record whose bytes fail the checksum is `Bad::Corrupt`, as in
-    /// `indexed_as`.
+    /// view; one it does not want is checksummed without the copy (and not
+    /// decoded a second time). A record whose bytes fail the checksum is
+    /// `Bad::Corrupt`, as in `indexed_as`.
     ///
     /// Why: the value is then read from memory once. Verifying first and
     /// copying after reads a value that is not in the CPU's cache twice
@@ -330,24 +328,29 @@ impl Store {
     ) -> Result<Option<Copied<'_>>, Bad> {
         let bytes = self.bytes_at(loc).ok_or(Bad::Missing)?;
         let raw = record::unverified_payload(bytes).and_then(record::decode);
-        if let Some(raw) = raw.filter(|r| {
-            !self.sealer.encrypts()
-                && r.sealed.is_empty()
-                && r.codec == 0
-                && r.kind == Kind::Put
-                && r.key == key
-                && wants(r.value.len())
-        }) {
+        let Some(raw) = raw.filter(|r| {
+            !self.sealer.encrypts() && r.sealed.is_empty() && r.codec == 0 && r.kind == Kind::Put && r.key == key
+        }) else {
+            return Ok(self.indexed_as(h, loc, key)?.map(|v| (v, None)));
+        };
+        let copy = if wants(raw.value.len()) {
             // The copy L1 keeps, in the buffer of a value L1 let go if the
             // thread has one (`value::spare`).
             let copy = spare::fill(raw.value.len(), |dst| {
                 record::check_frame_copying(bytes, raw.value, dst)
             })
             .ok_or(Bad::Corrupt)?;
-            let view = view::open(raw, loc, &self.sealer).map_err(|_| Bad::Corrupt)?;
-            return Ok(Some((view, Some(copy))));
-        }
-        Ok(self.indexed_as(h, loc, key)?.map(|v| (v, None)))
+            Some(copy)
+        } else {
+            // Not copied: the checksum alone, and the record decoded above
+            // is used as `record` would decode it again (same bytes).
+            if !matches!(record::check_frame(bytes), Frame::Valid { .. }) {
+                return Err(Bad::Corrupt);
+            }
+            None
+        };
+        let view = view::open(raw, loc, &self.sealer).map_err(|_| Bad::Corrupt)?;
+        Ok(Some((view, copy)))
     }
 
     /// Length of the frame at `loc`, trusting our own bytes (0 if unreadable).
@@ -548,14 +551,18 @@ impl Store {
     }
 }
 
-/// Appends `parts` to the active (last) one of `segments`: a function of
-/// the segments alone, since `parts` may borrow the store's buffer.
-fn append_to_active(segments: &mut BTreeMap<u32, Segment>, parts: &[&[u8]]) -> io::Result<()> {
+/// The active (last) one of `segments`: a function of the segments alone,
+/// so that `parts` appended to it may borrow the store's buffer.
+fn active_of(segments: &mut BTreeMap<u32, Segment>) -> &mut Segment {
     segments
         .values_mut()
         .next_back()
         .expect("the log always has an active segment")
-        .append_parts(parts)
+}
+
+/// Appends `parts` to the active segment (see `active_of`).
+fn append_to_active(segments: &mut BTreeMap<u32, Segment>, parts: &[&[u8]]) -> io::Result<()> {
+    active_of(segments).append_parts(parts)
 }
 
 /// The key hasher of a directory whose records `sealer` seals.

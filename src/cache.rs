@@ -630,7 +630,6 @@ impl Cache {
     /// work no other get of the shard needs to wait for.
     fn promote(&self, shard: &mut Shard, key: &[u8], found: &Found, out: &mut Vec<Evicted>) -> Option<Arc<[u8]>> {
         if shard.fits(key, &found.value) {
-            let evicted = out;
             let value = found.value.to_arc();
             let entry = Entry {
                 value: value.clone(),
@@ -639,8 +638,8 @@ impl Cache {
                 meta: found.meta.clone(),
                 dirty: false,
             };
-            shard.insert(key, entry, evicted);
-            self.settle_evicted(evicted);
+            shard.insert(key, entry, out);
+            self.settle_evicted(out);
             return Some(value);
         }
         None

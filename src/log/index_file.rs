@@ -85,7 +85,7 @@ pub fn encode_slot(h: u64, e: &Entry) -> [u8; SLOT] {
     s[16..24].copy_from_slice(&e.seq.to_le_bytes());
     let len = e.len | if e.has_meta { HAS_META } else { 0 };
     s[24..28].copy_from_slice(&len.to_le_bytes());
-    let crc = crc32fast::hash(&s[0..28]);
+    let crc = crate::crc::hash(&s[0..28]);
     s[28..32].copy_from_slice(&crc.to_le_bytes());
     s
 }
@@ -101,7 +101,7 @@ pub fn decode_slot(s: &[u8]) -> Slot {
     }
     let u64_at = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
     let crc = u32::from_le_bytes(s[28..32].try_into().unwrap());
-    if crc32fast::hash(&s[0..28]) != crc {
+    if crate::crc::hash(&s[0..28]) != crc {
         return Slot::Bad;
     }
     let len = u32::from_le_bytes(s[24..28].try_into().unwrap());

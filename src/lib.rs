@@ -13,6 +13,8 @@
 pub mod cache;
 /// cbindgen:ignore
 pub mod clock;
+/// cbindgen:ignore
+pub(crate) mod crc;
 pub mod error;
 pub mod ffi;
 /// cbindgen:ignore

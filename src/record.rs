@@ -180,7 +180,7 @@ fn encode_framed(out: &mut Vec<u8>, rec: &RecordRef<'_>, inline: bool) -> usize 
     let outside = if inline { 0 } else { rec.value.len() };
     let payload_len = (out.len() - start - FRAME_HEADER + outside) as u32;
     let len_bytes = payload_len.to_le_bytes();
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = crate::crc::hasher();
     crc.update(&len_bytes);
     let at = at.unwrap_or(out.len());
     if inline {

@@ -110,6 +110,33 @@ impl Locs {
             Locs::Many(v)
         }
     }
+
+    /// Adds `e` to the list (as `from_vec` would hold it: one entry is
+    /// `One`, and no `Vec` is made for it).
+    fn push(&mut self, e: Entry) {
+        match self {
+            Locs::One(x) => *self = Locs::Many(vec![*x, e]),
+            Locs::Many(v) if v.is_empty() => *self = Locs::One(e),
+            Locs::Many(v) => v.push(e),
+        }
+    }
+}
+
+/// The entries of hash `h` in `table`, as a list (a bad slot on the way
+/// sets `suspect` and is skipped). A function of the fields it reads, so
+/// that `Index::list_mut` can call it while it holds the overlay's entry.
+fn table_entries(table: Option<&Table>, suspect: &AtomicBool, h: u64) -> Locs {
+    let mut out = Locs::Many(Vec::new());
+    if let Some(t) = table {
+        t.find(h, |r| {
+            match r {
+                Ok(e) => out.push(e),
+                Err(()) => suspect.store(true, Ordering::Relaxed),
+            }
+            false
+        });
+    }
+    out
 }
 
 /// How a directory hashes keys for the index and its hint files: `key_hash`,
@@ -230,22 +257,6 @@ impl Index {
         self.base.as_ref().filter(|_| !self.base_cleared)
     }
 
-    /// The table's entries of hash `h` (a bad slot on the way marks the
-    /// index suspect and is skipped).
-    fn base_entries(&self, h: u64) -> Vec<Entry> {
-        let mut out = Vec::new();
-        if let Some(t) = self.table() {
-            t.find(h, |r| {
-                match r {
-                    Ok(e) => out.push(e),
-                    Err(()) => self.mark_suspect(),
-                }
-                false
-            });
-        }
-        out
-    }
-
     /// The entry of hash `h` for which `pick` says yes.
     pub fn get_entry(&self, h: u64, mut pick: impl FnMut(&Entry) -> bool) -> Option<Entry> {
         if let Some(l) = self.overlay.get(&h) {
@@ -274,14 +285,24 @@ impl Index {
     }
 
     /// The overlay's list of hash `h`, made from the table's if it has none
-    /// yet; and whether it was made now.
+    /// yet; and whether it was made now. One lookup of the overlay, and no
+    /// allocation for a hash with one entry: every put comes through here.
     fn list_mut(&mut self, h: u64) -> (&mut Locs, bool) {
-        let made = !self.overlay.contains_key(&h);
-        if made {
-            let base = self.base_entries(h);
-            self.overlay.insert(h, Locs::from_vec(base));
+        use std::collections::hash_map::Entry as Slot;
+        let Index {
+            base,
+            base_cleared,
+            overlay,
+            suspect,
+            ..
+        } = self;
+        match overlay.entry(h) {
+            Slot::Occupied(o) => (o.into_mut(), false),
+            Slot::Vacant(v) => {
+                let table = base.as_ref().filter(|_| !*base_cleared);
+                (v.insert(table_entries(table, suspect, h)), true)
+            }
         }
-        (self.overlay.get_mut(&h).unwrap(), made)
     }
 
     /// Points the key at `e`, returning the entry it replaces.
@@ -339,7 +360,11 @@ impl Index {
     pub fn all_of(&self, h: u64) -> Vec<Loc> {
         match self.overlay.get(&h) {
             Some(l) => l.as_slice().iter().map(|e| e.loc).collect(),
-            None => self.base_entries(h).into_iter().map(|e| e.loc).collect(),
+            None => table_entries(self.table(), &self.suspect, h)
+                .as_slice()
+                .iter()
+                .map(|e| e.loc)
+                .collect(),
         }
     }
 
@@ -431,10 +456,7 @@ impl Index {
             let t = self.base.as_mut().unwrap();
             let mut merged = Ok(());
             for (h, l) in &self.overlay {
-                merged = t.remove_all(*h);
-                for e in l.as_slice() {
-                    merged = merged.and_then(|()| t.insert(*h, e));
-                }
+                merged = t.replace_all(*h, l.as_slice());
                 if merged.is_err() {
                     break;
                 }
@@ -448,7 +470,10 @@ impl Index {
                 t.sync()?;
             }
         }
-        self.overlay = HashIndexed::default();
+        // Emptied, not dropped: it fills again to about this size before
+        // the next checkpoint, and growing it back from nothing rehashed it
+        // at every doubling (memory held: what it held a moment ago).
+        self.overlay.clear();
         let t = self.base.as_ref().unwrap();
         Ok((t.generation, t.capacity()))
     }

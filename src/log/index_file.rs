@@ -85,7 +85,7 @@ pub fn encode_slot(h: u64, e: &Entry) -> [u8; SLOT] {
     s[16..24].copy_from_slice(&e.seq.to_le_bytes());
     let len = e.len | if e.has_meta { HAS_META } else { 0 };
     s[24..28].copy_from_slice(&len.to_le_bytes());
-    let crc = crc32fast::hash(&s[0..28]);
+    let crc = crate::crc::hash(&s[0..28]);
     s[28..32].copy_from_slice(&crc.to_le_bytes());
     s
 }
@@ -101,7 +101,7 @@ pub fn decode_slot(s: &[u8]) -> Slot {
     }
     let u64_at = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
     let crc = u32::from_le_bytes(s[28..32].try_into().unwrap());
-    if crc32fast::hash(&s[0..28]) != crc {
+    if crate::crc::hash(&s[0..28]) != crc {
         return Slot::Bad;
     }
     let len = u32::from_le_bytes(s[24..28].try_into().unwrap());
@@ -289,6 +289,45 @@ impl Table {
             i = (i + 1) & (self.capacity - 1);
         }
         Err(Corrupt)
+    }
+
+    /// Makes the slots of hash `h` hold exactly `entries` (in any order).
+    ///
+    /// A checkpoint does this for every hash written since the last one, and
+    /// nearly always the table holds one slot of it and the overlay one
+    /// entry (a key written again): that slot is rewritten where it is, in
+    /// one probe of the cluster. `remove_all` then `insert` probed it four
+    /// times, shifting the cluster back and forth, and checksummed every slot
+    /// on the way each time. Rewriting a slot of `h` in place keeps it
+    /// reachable from `h`'s home, since nothing between them changes. Any
+    /// other case (a key added or removed, colliding hashes) takes
+    /// `remove_all` and `insert`.
+    pub fn replace_all(&mut self, h: u64, entries: &[Entry]) -> Result<(), Corrupt> {
+        let mut at = None;
+        let mut count = 0usize;
+        let mut i = self.home(h);
+        for _ in 0..self.capacity {
+            match self.slot(i) {
+                Slot::Empty => break,
+                Slot::Full(x, _) if x == h => {
+                    at = Some(i);
+                    count += 1;
+                }
+                Slot::Full(..) => {}
+                Slot::Bad => return Err(Corrupt),
+            }
+            i = (i + 1) & (self.capacity - 1);
+        }
+        if let ([e], 1, Some(i)) = (entries, count, at) {
+            let at = (i * SLOT as u64) as usize;
+            let bytes = self.bytes_mut().ok_or(Corrupt)?;
+            bytes[at..at + SLOT].copy_from_slice(&encode_slot(h, e));
+            return Ok(());
+        }
+        if count > 0 {
+            self.remove_all(h)?;
+        }
+        entries.iter().try_for_each(|e| self.insert(h, e))
     }
 
     /// Removes every slot of hash `h`, shifting later slots of the cluster
@@ -646,6 +685,55 @@ mod tests {
         let t = Table::open(&path, false).unwrap().unwrap();
         assert_eq!((t.capacity(), t.generation), (cap, 5));
         assert_eq!(find(&t, hs[1]), vec![2]);
+    }
+
+    /// `replace_all`, against a model (hash → the multiset of its entries),
+    /// over seeded random lists on hashes that share a few homes near the
+    /// end of the table (clusters that collide and wrap around): after every
+    /// step each hash finds exactly the model's entries, and the table
+    /// holds no other slot. Lists of one entry replacing one slot take the
+    /// in-place path; the rest take `remove_all` and `insert`.
+    #[test]
+    fn replace_all_leaves_each_hash_exactly_its_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = Table::create(&dir.path().join(SLOTS_FILE), MIN_CAPACITY, 1).unwrap();
+        let cap = t.capacity();
+        let hs: Vec<u64> = (0..24).map(|i| ((cap - 2 + (i % 4)) % cap) | (i << 32)).collect();
+        let mut model: std::collections::HashMap<u64, Vec<u64>> = Default::default();
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut seq = 0;
+        for step in 0..4000 {
+            let h = hs[(next() % hs.len() as u64) as usize];
+            // Mostly one entry (a key written again), sometimes none or two.
+            let n = [1, 1, 1, 1, 0, 2][(next() % 6) as usize];
+            let list: Vec<Entry> = (0..n)
+                .map(|_| {
+                    seq += 1;
+                    entry(1, 16 + seq, seq)
+                })
+                .collect();
+            t.replace_all(h, &list).unwrap();
+            model.insert(h, list.iter().map(|e| e.seq).collect());
+            for h in &hs {
+                let mut found = Vec::new();
+                t.find(*h, |e| {
+                    found.push(e.unwrap().seq);
+                    false
+                });
+                found.sort_unstable();
+                let mut want = model.get(h).cloned().unwrap_or_default();
+                want.sort_unstable();
+                assert_eq!(found, want, "hash {h:#x} after step {step}");
+            }
+            let slots: usize = model.values().map(Vec::len).sum();
+            assert_eq!(t.iter().count(), slots, "after step {step}");
+        }
     }
 
     #[test]

@@ -452,7 +452,9 @@ impl Log {
     /// wait), then installed under the write lock, which takes only the
     /// rename and the meta file.
     fn grow_index(&self) {
-        if !self.index_grow_due.swap(false, Ordering::Relaxed) {
+        // Read before it is swapped: every put comes through here, and a
+        // swap writes the flag's cache line even when it finds it false.
+        if !self.index_grow_due.load(Ordering::Relaxed) || !self.index_grow_due.swap(false, Ordering::Relaxed) {
             return;
         }
         let st = self.state.upgradable_read();

@@ -7,8 +7,8 @@
 //! the key hashes `h` with `h & (capacity - 1) == i`. A slot holds a key hash
 //! and a sequence-numbered location, and no process-local pointer, so any
 //! process may read it. Each slot carries its own CRC: a lookup trusts only
-//! the slots it reads, and a page that was never read costs nothing, so
-//! opening is O(1) and the table is paged in on demand.
+//! the slots it checks (see `Table::find`), and a page that was never read
+//! costs nothing, so opening is O(1) and the table is paged in on demand.
 //!
 //! The meta file says up to which sequence number (the watermark) the
 //! slots file is complete, which record that is (the anchor: its location,

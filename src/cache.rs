@@ -257,13 +257,36 @@ fn remote_entry(f: crate::remote::frame::Frame) -> (Entry, Arc<[u8]>) {
     (Entry::new(value.clone(), f.expires_at, f.written_at, meta), value)
 }
 
+/// The most entries an eviction list kept between promotions may have room
+/// for: a promotion evicts one entry or a few; a list grown past this by a
+/// large value that pushed out many small ones is freed.
+const KEPT_EVICTION_LIST: usize = 16;
+
+std::thread_local! {
+    /// The thread's empty eviction list, kept between promotions: with a
+    /// small L1 nearly every L2 hit evicts, and a new list for each one was
+    /// a malloc and a free per hit.
+    static EVICTION_LIST: std::cell::Cell<Vec<Evicted>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// An empty list for a promotion's evictions: the thread's kept one if it
+/// has it. Hand it back through `spare_evicted`.
+fn eviction_list() -> Vec<Evicted> {
+    EVICTION_LIST.try_with(|l| l.take()).unwrap_or_default()
+}
+
 /// Drops what a promotion pushed out of L1 (after its shard's lock is let
 /// go), keeping a value's buffer that nothing else holds as the thread's
 /// spare (`value::spare`): the next L2 hit's copy goes into it instead of a
-/// new allocation.
-fn spare_evicted(evicted: Vec<Evicted>) {
-    for (_, e) in evicted {
+/// new allocation. The emptied list is kept for the thread's next
+/// promotion (`eviction_list`).
+fn spare_evicted(mut evicted: Vec<Evicted>) {
+    for (_, e) in evicted.drain(..) {
         crate::value::spare::keep(e.value);
+    }
+    if evicted.capacity() <= KEPT_EVICTION_LIST {
+        // After the thread's locals are gone, the list is simply dropped.
+        let _ = EVICTION_LIST.try_with(|l| l.set(evicted));
     }
 }
 
@@ -576,7 +599,7 @@ impl Cache {
     ) -> Result<Value> {
         match if gone { None } else { self.get_l2(key, h, now) } {
             Some(found) => {
-                let mut out = Vec::new();
+                let mut out = eviction_list();
                 let mut shard = self.memory.lock(h);
                 // Hand out L1's copy if it took one: then no value
                 // handed out keeps a segment mapped.
@@ -672,7 +695,7 @@ impl Cache {
         };
         Some(match from_l2 {
             Some(found) => {
-                let mut out = Vec::new();
+                let mut out = eviction_list();
                 let mut shard = self.memory.lock(h);
                 let promoted = shard
                     .land(key, flight)
@@ -1530,5 +1553,41 @@ impl Cache {
 impl Drop for Cache {
     fn drop(&mut self) {
         let _ = self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn l2_hits_reuse_the_threads_eviction_list_and_keep_it_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            dir: Some(dir.path().to_path_buf()),
+            l1_max_entries: 2,
+            ..Options::default()
+        };
+        let c = Cache::open(&opts).unwrap();
+        let key = |i: u32| format!("key-{i}").into_bytes();
+        for i in 0..20 {
+            c.put(&key(i), &[i as u8; 100], 0).unwrap();
+        }
+        // Each get reads L2 and promotes, pushing another entry out.
+        for round in 0..3 {
+            for i in 0..20 {
+                assert_eq!(&*c.get(&key(i)).unwrap(), &[i as u8; 100][..], "round {round}, key {i}");
+            }
+        }
+        let kept = EVICTION_LIST.with(|l| l.take());
+        assert!(
+            kept.is_empty(),
+            "what a promotion evicted is never left in the kept list"
+        );
+        assert!(kept.capacity() > 0, "the list is kept between promotions");
+        // A list grown past the bound is freed, not kept.
+        spare_evicted(Vec::with_capacity(KEPT_EVICTION_LIST + 1));
+        assert_eq!(EVICTION_LIST.with(|l| l.take()).capacity(), 0);
+        c.close().unwrap();
     }
 }

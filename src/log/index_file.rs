@@ -7,8 +7,8 @@
 //! the key hashes `h` with `h & (capacity - 1) == i`. A slot holds a key hash
 //! and a sequence-numbered location, and no process-local pointer, so any
 //! process may read it. Each slot carries its own CRC: a lookup trusts only
-//! the slots it reads, and a page that was never read costs nothing, so
-//! opening is O(1) and the table is paged in on demand.
+//! the slots it checks (see `Table::find`), and a page that was never read
+//! costs nothing, so opening is O(1) and the table is paged in on demand.
 //!
 //! The meta file says up to which sequence number (the watermark) the
 //! slots file is complete, which record that is (the anchor: its location,
@@ -99,6 +99,12 @@ pub fn decode_slot(s: &[u8]) -> Slot {
     if s.iter().all(|b| *b == 0) {
         return Slot::Empty;
     }
+    check_slot(s)
+}
+
+/// Decodes a slot known not to be all zeros (`decode_slot` without the
+/// look for an empty one): it must pass its CRC.
+fn check_slot(s: &[u8; SLOT]) -> Slot {
     let u64_at = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
     let crc = u32::from_le_bytes(s[28..32].try_into().unwrap());
     if crate::crc::hash(&s[0..28]) != crc {
@@ -241,27 +247,58 @@ impl Table {
         h & (self.capacity - 1)
     }
 
-    /// The entries of hash `h`, in probe order; `Err` for a bad slot met on
-    /// the way (it may have been one of them).
+    /// The entries of hash `h`, in probe order, until `each` says stop; then,
+    /// if it has not, `Err` for each bad slot the probe passed (it may have
+    /// been one of them).
+    ///
+    /// A slot that names another hash is passed without its CRC: on a hit
+    /// (most lookups) only the slots of `h` are checked, not every slot of
+    /// the cluster before them (a CRC each). That skips nothing that could
+    /// be served: an entry is used only after its own slot passed its CRC.
+    /// What a bad slot among the passed ones could hide (it may be one of
+    /// `h`'s, its hash field flipped) matters only if the probe ends without
+    /// an answer; then every passed slot is checked as before, and the bad
+    /// ones reported, so the caller still marks the index suspect and
+    /// rebuilds it instead of calling the key absent.
     pub fn find(&self, h: u64, mut each: impl FnMut(Result<Entry, ()>) -> bool) {
-        let mut i = self.home(h);
-        for _ in 0..self.capacity {
-            match self.slot(i) {
-                Slot::Empty => return,
-                Slot::Full(x, e) if x == h => {
-                    if each(Ok(e)) {
-                        return;
-                    }
-                }
-                Slot::Full(..) => {}
-                Slot::Bad => {
-                    if each(Err(())) {
-                        return;
-                    }
+        let home = self.home(h);
+        let mut i = home;
+        let mut probed = 0;
+        while probed < self.capacity {
+            let s = self.slot_bytes(i);
+            let named = u64::from_le_bytes(s[0..8].try_into().unwrap());
+            if named == 0 && s.iter().all(|b| *b == 0) {
+                break;
+            }
+            probed += 1;
+            if named == h {
+                let stop = match check_slot(s) {
+                    Slot::Full(_, e) => each(Ok(e)),
+                    // A slot of all zeros is not here; one whose CRC fails
+                    // is bad whatever hash it names.
+                    Slot::Empty | Slot::Bad => each(Err(())),
+                };
+                if stop {
+                    return;
                 }
             }
             i = (i + 1) & (self.capacity - 1);
         }
+        // No answer: check the slots passed unchecked.
+        let mut i = home;
+        for _ in 0..probed {
+            let s = self.slot_bytes(i);
+            if u64::from_le_bytes(s[0..8].try_into().unwrap()) != h && check_slot(s) == Slot::Bad && each(Err(())) {
+                return;
+            }
+            i = (i + 1) & (self.capacity - 1);
+        }
+    }
+
+    /// The bytes of slot `i`.
+    fn slot_bytes(&self, i: u64) -> &[u8; SLOT] {
+        let at = (i * SLOT as u64) as usize;
+        self.bytes()[at..at + SLOT].try_into().unwrap()
     }
 
     /// Every slot that is not empty, in slot order.
@@ -734,6 +771,53 @@ mod tests {
             let slots: usize = model.values().map(Vec::len).sum();
             assert_eq!(t.iter().count(), slots, "after step {step}");
         }
+    }
+
+    #[test]
+    fn a_probe_checks_its_own_slots_and_reports_the_bad_ones_it_passed_when_it_ends_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = Table::create(&dir.path().join(SLOTS_FILE), MIN_CAPACITY, 1).unwrap();
+        let cap = t.capacity();
+        // One cluster from slot 5: another hash, then two entries of `h`
+        // (two keys whose hashes collide), then the entry of a third hash.
+        let (other, h, third) = (5 | (1 << 40), 5 | (2 << 40), 5 | (3 << 40));
+        t.insert(other, &entry(1, 16, 1)).unwrap();
+        t.insert(h, &entry(1, 32, 2)).unwrap();
+        t.insert(h, &entry(1, 48, 3)).unwrap();
+        t.insert(third, &entry(1, 64, 4)).unwrap();
+        let flip = |t: &mut Table, slot: u64, byte: usize| t.bytes_mut().unwrap()[slot as usize * SLOT + byte] ^= 1;
+        // What `find` reports, stopping at the entry numbered `stop_at`.
+        let probe = |t: &Table, h: u64, stop_at: u64| {
+            let mut seen = Vec::new();
+            t.find(h, |r| {
+                seen.push(r.map(|e| e.seq));
+                r == Ok(entry(1, 16 * stop_at, stop_at))
+            });
+            seen
+        };
+        assert_eq!(probe(&t, h, 3), vec![Ok(2), Ok(3)]);
+        // The slot of another hash, damaged: a hit of `h` goes on past it;
+        // a probe that ends without an answer reports it.
+        flip(&mut t, 5, 20);
+        assert_eq!(probe(&t, h, 3), vec![Ok(2), Ok(3)]);
+        assert_eq!(probe(&t, h, 0), vec![Ok(2), Ok(3), Err(())]);
+        flip(&mut t, 5, 20);
+        // An entry of `h` whose CRC fails is never an entry.
+        flip(&mut t, 6, 12);
+        assert_eq!(probe(&t, h, 3), vec![Err(()), Ok(3)]);
+        flip(&mut t, 6, 12);
+        // An entry of `h` whose hash field was flipped: `h`'s probe passes it
+        // as another hash's, and reports it once the probe ends empty-handed.
+        flip(&mut t, 7, 0);
+        assert_eq!(probe(&t, h, 3), vec![Ok(2), Err(())]);
+        flip(&mut t, 7, 0);
+        assert_eq!(probe(&t, third, 4), vec![Ok(4)]);
+        assert_eq!(
+            probe(&t, 6 | (9 << 40), 0),
+            vec![],
+            "nothing of a hash that is not there"
+        );
+        assert!(cap > 9);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! CRC32 (IEEE), the checksum of the log's records and of the index file's
-//! slots, computed by `crc32fast` without asking the CPU what it has on every
+//! CRC32 (IEEE), the checksum of the log's records (written and read) and
+//! of the index file's slots, computed by `crc32fast` without asking the CPU what it has on every
 //! call.
 //!
 //! `crc32fast::Hasher::new` runs its CPU feature detection each time (five

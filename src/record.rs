@@ -347,7 +347,7 @@ pub fn check_frame(bytes: &[u8]) -> Frame {
         return Frame::Truncated;
     }
     let want = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = crate::crc::hasher();
     crc.update(&bytes[0..4]);
     crc.update(&bytes[FRAME_HEADER..FRAME_HEADER + len]);
     if crc.finalize() == want {
@@ -405,7 +405,7 @@ pub fn check_frame_copying(bytes: &[u8], part: &[u8], dst: &mut [std::mem::Maybe
     let end = start + part.len();
     assert!(end <= payload.len(), "the part copied lies within the payload");
     let want = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = crate::crc::hasher();
     crc.update(&bytes[0..4]);
     // The payload is checksummed in as few calls as there are chunks (the
     // first takes the fields before the value along, the last those after

@@ -313,6 +313,13 @@ mod tests {
         }
     }
 
+    /// A hit reads the node's key, links and entry: at 100k keys each
+    /// line of it is a cache miss, so the node should not grow unnoticed.
+    #[test]
+    fn a_node_is_88_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 88);
+    }
+
     #[test]
     fn order_of_use_and_slot_reuse() {
         let mut l = Lru::default();

@@ -385,6 +385,33 @@ impl Ghost {
 mod tests {
     use super::*;
 
+    /// Keys of one hash (the table's and the ghost's) are told apart by
+    /// their bytes, short and long alike.
+    #[test]
+    fn keys_of_one_hash_are_told_apart() {
+        let mut s = S3Fifo::new(0, 0, S3Params::default());
+        let key = |i: u64| vec![b'k'; i as usize];
+        for i in 0..40 {
+            assert!(s
+                .insert(7, &key(i), Entry::new(Arc::from(&b"v"[..]), 0, i, None))
+                .is_none());
+        }
+        for i in (0..40).step_by(3) {
+            assert_eq!(s.remove(7, &key(i)).map(|e| e.written_at), Some(i));
+        }
+        for i in 0..40 {
+            let want = (i % 3 != 0).then_some(i);
+            assert_eq!(s.peek(7, &key(i)).map(|e| e.written_at), want, "{i} bytes");
+            assert_eq!(s.get(7, &key(i)).map(|e| e.written_at), want, "{i} bytes");
+        }
+    }
+
+    /// See `lru`'s test of the same name.
+    #[test]
+    fn a_node_is_88_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 88);
+    }
+
     #[test]
     fn removed_slots_are_reclaimed_and_reused() {
         let mut s = S3Fifo::new(0, 0, S3Params::default());

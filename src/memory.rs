@@ -4,9 +4,12 @@
 //!
 //! Each shard is a `Policy` behind its own reader-writer lock
 //! (`sync::RwLock`); a key's shard is chosen by the same 64-bit hash the L2
-//! index uses. The bounds are split evenly between the shards, so a value
-//! larger than one shard's byte budget is never held in L1 (it is served from
-//! L2). Values are `Arc<[u8]>`: a hit clones the pointer under the lock and
+//! index uses, and the shard's table files the key under that hash too
+//! (`key::table_hash`): the caller hashes a key once and passes the hash to
+//! every method that takes the key. Short keys are held inside their nodes
+//! (`key::Key`). The bounds are split evenly between the shards, so a value
+//! larger than one shard's byte budget is never held in L1 (it is served
+//! from L2). Values are `Arc<[u8]>`: a hit clones the pointer under the lock and
 //! copies the bytes out after it is released.
 //!
 //! Under S3-FIFO a hit takes the shard's lock shared (`Memory::glance`):

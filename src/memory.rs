@@ -5,7 +5,7 @@
 //! Each shard is a `Policy` behind its own reader-writer lock
 //! (`sync::RwLock`); a key's shard is chosen by the same 64-bit hash the L2
 //! index uses, and the shard's table files the key under that hash too
-//! (`key::table_hash`): the caller hashes a key once and passes the hash to
+//! (`key::TableHasher`): the caller hashes a key once and passes the hash to
 //! every method that takes the key. Short keys are held inside their nodes
 //! (`key::Key`). The bounds are split evenly between the shards, so a value
 //! larger than one shard's byte budget is never held in L1 (it is served
@@ -244,7 +244,7 @@ impl Memory {
 
     fn shard(&self, h: u64) -> &RwLock<Shard> {
         // The low bits of xxh3 are as good as the high ones. (The shard's
-        // table files keys by other bits: see `key::table_hash`.)
+        // table files keys by other bits: see `key::TableHasher`.)
         &self.shards[(h as usize) & (self.shards.len() - 1)].0
     }
 

@@ -1,10 +1,10 @@
 //! How the memory tier holds a key and hashes it into a shard's table.
 //!
 //! What it owns: `Key`, a key stored inside its node when it is short (up
-//! to `INLINE` bytes) and on the heap otherwise, and `table_hash`, the hash
-//! a shard's table files a key under, derived from the cache's own 64-bit
-//! key hash. What it never does: hash a key's bytes (the cache did that
-//! once, for the shard, the table and the L2 index alike).
+//! to `INLINE` bytes) and on the heap otherwise, and `TableHasher`, which
+//! gives the hash a shard's table files a key under, derived from the
+//! cache's own 64-bit key hash. What it never does: hash a key's bytes (the
+//! cache did that once, for the shard, the table and the L2 index alike).
 //!
 //! Why inline: at 100k keys a hit is cache misses more than instructions,
 //! and a boxed key is one more line to fetch (to compare the key) on every
@@ -96,23 +96,42 @@ impl fmt::Debug for Key {
     }
 }
 
-/// The hash a shard's table files the key of cache hash `h` under.
+/// The hash a shard's table files the key of cache hash `h` under: `h`
+/// mixed with a secret drawn when the table is made (a folded multiply, as
+/// foldhash does).
 ///
-/// The shard is picked from `h`'s low bits (`Memory::shard`), so all the
-/// keys of one shard share them; hashbrown picks a bucket from the low bits
-/// too (and a tag from the top 7), so given `h` itself a shard's table would
-/// put its keys in 1/16 of its buckets. Swapping the halves puts the shard's
-/// bits at 32..36, which pick a bucket only in a table of over 2^32
-/// buckets, and keeps every other bit of `h` in use.
-#[inline]
-pub fn table_hash(h: u64) -> u64 {
-    h.rotate_left(32)
+/// Why mixed: the shard is picked from `h`'s low bits (`Memory::shard`), so
+/// all the keys of one shard share them; hashbrown picks a bucket from the
+/// low bits too (and a tag from the top 7), so given `h` itself a shard's
+/// table would put its keys in 1/16 of its buckets. Every bit of the mix
+/// depends on every bit of `h`.
+///
+/// Why a secret: without a directory `h` is xxh3 without a seed, which
+/// anyone can compute, so keys that share a table's bucket and tag (some
+/// 20 bits of `h`) are cheap to find by trial and would make each look-up
+/// of them a walk. With the secret only keys whose whole 64-bit `h` is the
+/// same collide in the table, as they do in the L2 index anyway.
+#[derive(Clone, Copy)]
+pub struct TableHasher(u64);
+
+impl TableHasher {
+    pub fn new() -> TableHasher {
+        use std::hash::BuildHasher;
+        TableHasher(std::collections::hash_map::RandomState::new().hash_one(0u64))
+    }
+
+    #[inline]
+    pub fn hash(self, h: u64) -> u64 {
+        let m = u128::from(h ^ self.0) * u128::from(0x9e37_79b9_7f4a_7c15u64);
+        (m as u64) ^ ((m >> 64) as u64)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::options::MAX_KEY_LEN;
+    use std::collections::HashSet;
 
     #[test]
     fn keys_round_trip_at_every_boundary() {
@@ -149,12 +168,27 @@ mod tests {
     #[test]
     fn the_table_hash_does_not_take_its_bucket_from_the_shard_bits() {
         // Keys of one shard (same low 4 bits of h) spread over the low bits
-        // of the table hash.
-        let mut low = std::collections::HashSet::new();
-        for i in 0..1000u64 {
-            let h = crate::log::key_hash(&i.to_le_bytes());
-            low.insert(table_hash(h & !0xf | 3) & 0xff);
+        // (the bucket) and the top 7 (the tag) of the table hash, and so do
+        // keys whose hashes differ only in their high half or only in the
+        // bits of the shard and bucket.
+        let t = TableHasher::new();
+        let one_shard = |i: u64| crate::log::key_hash(&i.to_le_bytes()) & !0xf | 3;
+        let cases: [(&str, &dyn Fn(u64) -> u64); 3] = [
+            ("one shard", &one_shard),
+            ("high half", &|i| i << 32),
+            ("low bits", &|i| i),
+        ];
+        for (name, h) in cases {
+            let (mut low, mut top) = (HashSet::new(), HashSet::new());
+            for i in 0..1000u64 {
+                low.insert(t.hash(h(i)) & 0xff);
+                top.insert(t.hash(h(i)) >> 57);
+            }
+            assert!(low.len() > 200, "{name}: {} distinct low bytes", low.len());
+            assert!(top.len() > 100, "{name}: {} distinct tags", top.len());
         }
-        assert!(low.len() > 200, "{} distinct low bytes", low.len());
+        // Another table, another secret.
+        let other = TableHasher::new();
+        assert!((0..64u64).any(|h| t.hash(h) != other.hash(h)));
     }
 }

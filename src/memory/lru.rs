@@ -22,7 +22,7 @@
 
 use hashbrown::HashTable;
 
-use super::key::{table_hash, Key};
+use super::key::{Key, TableHasher};
 use super::{Entry, Evicted};
 
 /// No slot: the end of the list.
@@ -45,11 +45,12 @@ struct Node {
 /// keeps: the key is hashed once per call, by the cache.
 ///
 /// Invariant (kept by every method): the live slots are exactly those in
-/// `table`, each filed under `table_hash` of its node's `hash`, and exactly
+/// `table`, each filed under `hasher`'s hash of its node's `hash`, and exactly
 /// those on the list from `head` to `tail` (linked both ways); the other
 /// slots are in `free`, with no entry.
 pub struct Lru {
     table: HashTable<u32>,
+    hasher: TableHasher,
     nodes: Vec<Node>,
     free: Vec<u32>,
     /// The most recently used slot (`NIL` when empty).
@@ -63,6 +64,7 @@ impl Default for Lru {
     fn default() -> Lru {
         Lru {
             table: HashTable::new(),
+            hasher: TableHasher::new(),
             nodes: Vec::new(),
             free: Vec::new(),
             head: NIL,
@@ -79,7 +81,7 @@ impl Lru {
 
     fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
         self.table
-            .find(table_hash(h), |&i| *self.nodes[i as usize].key == *key)
+            .find(self.hasher.hash(h), |&i| *self.nodes[i as usize].key == *key)
             .copied()
     }
 
@@ -168,9 +170,9 @@ impl Lru {
                 i
             }
         };
-        let nodes = &self.nodes;
+        let (nodes, hasher) = (&self.nodes, self.hasher);
         self.table
-            .insert_unique(table_hash(h), i, |&j| table_hash(nodes[j as usize].hash));
+            .insert_unique(hasher.hash(h), i, |&j| hasher.hash(nodes[j as usize].hash));
         self.attach_front(i);
         self.len += 1;
         None
@@ -180,7 +182,7 @@ impl Lru {
     fn unlink(&mut self, i: u32) -> Evicted {
         self.detach(i);
         self.table
-            .find_entry(table_hash(self.nodes[i as usize].hash), |&j| j == i)
+            .find_entry(self.hasher.hash(self.nodes[i as usize].hash), |&j| j == i)
             .expect("a live slot is in the table")
             .remove();
         let n = &mut self.nodes[i as usize];

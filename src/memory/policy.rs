@@ -65,7 +65,7 @@ impl Policy {
 
     /// `key`'s entry, counted as a use. `h` is the cache's hash of `key`
     /// here and in every method below that takes a key: the policies file
-    /// keys under it (`key::table_hash`) and never hash a key themselves.
+    /// keys under it (`key::TableHasher`) and never hash a key themselves.
     pub fn get(&mut self, h: u64, key: &[u8]) -> Option<&Entry> {
         match self {
             Policy::Lru(l) => l.get(h, key),

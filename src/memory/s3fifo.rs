@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
 use hashbrown::{HashMap, HashTable};
 
-use super::key::{table_hash, Key};
+use super::key::{Key, TableHasher};
 use super::{entry_size, Entry, Evicted};
 
 /// A frequency saturates here: two bits.
@@ -93,10 +93,11 @@ impl Node {
 ///
 /// Invariant (kept by every method): each allocated slot of `nodes`, live or
 /// dead, is in exactly one of `small` and `main`, once; `table` holds
-/// exactly the live slots, each filed under `table_hash` of its node's
-/// `hash`; free slots are in `free` and in no queue.
+/// exactly the live slots, each filed under `hasher`'s hash of its
+/// node's `hash`; free slots are in `free` and in no queue.
 pub struct S3Fifo {
     table: HashTable<u32>,
+    hasher: TableHasher,
     nodes: Vec<Node>,
     free: Vec<u32>,
     small: VecDeque<u32>,
@@ -137,6 +138,7 @@ impl S3Fifo {
         };
         S3Fifo {
             table: HashTable::new(),
+            hasher: TableHasher::new(),
             nodes: Vec::new(),
             free: Vec::new(),
             small: VecDeque::new(),
@@ -164,7 +166,7 @@ impl S3Fifo {
 
     fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
         self.table
-            .find(table_hash(h), |&i| *self.nodes[i as usize].key == *key)
+            .find(self.hasher.hash(h), |&i| *self.nodes[i as usize].key == *key)
             .copied()
     }
 
@@ -214,9 +216,9 @@ impl S3Fifo {
                 u32::try_from(self.nodes.len() - 1).expect("fewer than 2^32 entries in one shard")
             }
         };
-        let nodes = &self.nodes;
+        let (nodes, hasher) = (&self.nodes, self.hasher);
         self.table
-            .insert_unique(table_hash(h), i, |&j| table_hash(nodes[j as usize].hash));
+            .insert_unique(hasher.hash(h), i, |&j| hasher.hash(nodes[j as usize].hash));
         self.len += 1;
         match queue {
             Queue::Small => {
@@ -288,7 +290,7 @@ impl S3Fifo {
     /// queue position is the caller's business).
     fn unlink(&mut self, i: u32, h: u64) -> Evicted {
         self.table
-            .find_entry(table_hash(h), |&j| j == i)
+            .find_entry(self.hasher.hash(h), |&j| j == i)
             .expect("a live slot is in the table")
             .remove();
         let n = &mut self.nodes[i as usize];

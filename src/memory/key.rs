@@ -21,46 +21,51 @@ pub const INLINE: usize = 22;
 
 /// A key of the memory tier: its bytes inline up to `INLINE` bytes, boxed
 /// beyond.
-///
-/// Invariant: a key of `INLINE` bytes or fewer is always `Inline` (so two
-/// equal keys have the same form), with `len <= INLINE` and the bytes past
-/// `len` zero.
 #[derive(Clone)]
-pub enum Key {
+pub struct Key(Repr);
+
+/// Invariant (kept by `Key::new`, the only maker of a non-empty key): a key
+/// of `INLINE` bytes or fewer is `Inline`, with `len` its length; a longer
+/// one is `Heap`.
+#[derive(Clone)]
+enum Repr {
     Inline { len: u8, bytes: [u8; INLINE] },
     Heap(Box<[u8]>),
 }
 
 impl Key {
     pub fn new(key: &[u8]) -> Key {
-        if key.len() <= INLINE {
+        Key(if key.len() <= INLINE {
             let mut bytes = [0; INLINE];
             bytes[..key.len()].copy_from_slice(key);
-            Key::Inline {
+            Repr::Inline {
                 len: key.len() as u8,
                 bytes,
             }
         } else {
-            Key::Heap(key.into())
-        }
+            Repr::Heap(key.into())
+        })
     }
 
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Key::Inline { len, bytes } => &bytes[..*len as usize],
-            Key::Heap(b) => b,
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..*len as usize],
+            Repr::Heap(b) => b,
         }
+    }
+
+    /// Whether the bytes are held inside the key (for the tests).
+    #[cfg(test)]
+    fn is_inline(&self) -> bool {
+        matches!(self.0, Repr::Inline { .. })
     }
 }
 
 impl Default for Key {
     /// The empty key (what a freed slot keeps).
     fn default() -> Key {
-        Key::Inline {
-            len: 0,
-            bytes: [0; INLINE],
-        }
+        Key::new(&[])
     }
 }
 
@@ -75,9 +80,9 @@ impl Deref for Key {
 
 impl From<Key> for Box<[u8]> {
     fn from(k: Key) -> Box<[u8]> {
-        match k {
-            Key::Heap(b) => b,
-            inline => inline.as_bytes().into(),
+        match k.0 {
+            Repr::Heap(b) => b,
+            Repr::Inline { len, bytes } => bytes[..len as usize].into(),
         }
     }
 }
@@ -140,7 +145,7 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + 1) as u8).collect();
             let k = Key::new(&bytes);
             assert_eq!(k.as_bytes(), &bytes[..], "{len} bytes");
-            assert_eq!(matches!(k, Key::Inline { .. }), len <= INLINE, "{len} bytes");
+            assert_eq!(k.is_inline(), len <= INLINE, "{len} bytes");
             assert_eq!(k, Key::new(&bytes));
             assert_eq!(k.clone(), k);
             assert_eq!(&*Box::<[u8]>::from(k), &bytes[..]);

@@ -436,7 +436,7 @@ impl Cache {
             let h = self.hasher.hash(k);
             let seq = {
                 let shard = self.memory.lock(h);
-                if shard.peek_live(k, &now) == Some(true) {
+                if shard.peek_live(h, k, &now) == Some(true) {
                     continue;
                 }
                 shard.seq()
@@ -511,7 +511,7 @@ impl Cache {
                 // An L1 entry, even one that can no longer be served, is the
                 // newest word on the key: L2 holds the same record or an older
                 // one (superseded here), so there is no use reading it.
-                let gone = match shard.get(key, now) {
+                let gone = match shard.get(h, key, now) {
                     Lookup::Hit(v) => {
                         self.counters.l1_hits.bump();
                         return led.answer(Ok(Value::Heap(v)));
@@ -603,7 +603,7 @@ impl Cache {
                 let mut shard = self.memory.lock(h);
                 // Hand out L1's copy if it took one: then no value
                 // handed out keeps a segment mapped.
-                let promoted = (shard.seq() == seq).then(|| self.promote(&mut shard, key, &found, &mut out));
+                let promoted = (shard.seq() == seq).then(|| self.promote(&mut shard, key, h, &found, &mut out));
                 drop(shard);
                 // What the promotion pushed out is freed after the lock, its
                 // value's buffer kept for this thread's next L2 hit.
@@ -651,7 +651,14 @@ impl Cache {
     /// evicts, and freeing a value (over glibc's thread cache limit from
     /// 1 KiB on, so the allocator's arena lock, often another thread's) is
     /// work no other get of the shard needs to wait for.
-    fn promote(&self, shard: &mut Shard, key: &[u8], found: &Found, out: &mut Vec<Evicted>) -> Option<Arc<[u8]>> {
+    fn promote(
+        &self,
+        shard: &mut Shard,
+        key: &[u8],
+        h: u64,
+        found: &Found,
+        out: &mut Vec<Evicted>,
+    ) -> Option<Arc<[u8]>> {
         if shard.fits(key, &found.value) {
             let value = found.value.to_arc();
             let entry = Entry {
@@ -661,7 +668,7 @@ impl Cache {
                 meta: found.meta.clone(),
                 dirty: false,
             };
-            shard.insert(key, entry, out);
+            shard.insert(h, key, entry, out);
             self.settle_evicted(out);
             return Some(value);
         }
@@ -699,7 +706,7 @@ impl Cache {
                 let mut shard = self.memory.lock(h);
                 let promoted = shard
                     .land(key, flight)
-                    .then(|| self.promote(&mut shard, key, &found, &mut out));
+                    .then(|| self.promote(&mut shard, key, h, &found, &mut out));
                 drop(shard);
                 spare_evicted(out);
                 Ok(promoted.flatten().unwrap_or_else(|| found.value.to_arc()))
@@ -870,7 +877,7 @@ impl Cache {
         check_key(key)?;
         let h = self.hasher.hash(key);
         let now = Now::new(&self.clock);
-        if let Some(live) = self.memory.lock(h).peek_live(key, &now) {
+        if let Some(live) = self.memory.lock(h).peek_live(h, key, &now) {
             return Ok(live);
         }
         Ok(self.on_disk(key, h, &now))
@@ -956,7 +963,7 @@ impl Cache {
         let now = Now::new(&self.clock);
         let expires_at = expiry(now.get(), ttl_ms);
         let mut shard = self.memory.lock(h);
-        let current = match shard.peek(key) {
+        let current = match shard.peek(h, key) {
             Some(e) if e.valid(&now) == Validity::Valid => Some((e.value.clone(), e.written_at, e.meta.clone())),
             // An L1 entry, even one that can no longer be served, is the
             // newest word on the key.
@@ -987,7 +994,7 @@ impl Cache {
         check_key(key)?;
         let h = self.hasher.hash(key);
         let now = Now::new(&self.clock);
-        if let Some(e) = self.memory.lock(h).peek(key) {
+        if let Some(e) = self.memory.lock(h).peek(h, key) {
             if e.valid(&now) != Validity::Valid {
                 return Err(Error::not_found());
             }
@@ -1059,24 +1066,24 @@ impl Cache {
                 ticket = log.put(key, h, &e.value, e.expires_at, e.written_at, e.meta.as_deref());
                 if ticket.is_none() && !fits {
                     // L2 is failing and L1 cannot hold it: nowhere to keep it.
-                    let _ = shard.remove(key);
+                    let _ = shard.remove(h, key);
                     return Stored::Nowhere;
                 }
             }
             Some(_) => {}
             None if !fits => {
-                let _ = shard.remove(key);
+                let _ = shard.remove(h, key);
                 return Stored::TooLarge(entry.value.len());
             }
             None => {}
         }
         if fits {
             let mut evicted = Vec::new();
-            shard.insert(key, entry, &mut evicted);
+            shard.insert(h, key, entry, &mut evicted);
             self.evicted(evicted);
         } else {
             // An older value in L1 must not outlive this write.
-            let _ = shard.remove(key);
+            let _ = shard.remove(h, key);
         }
         match ticket {
             Some(pos) => Stored::Logged(pos),
@@ -1151,7 +1158,7 @@ impl Cache {
         let h = self.hasher.hash(key);
         let now = self.clock.now_ms();
         let mut shard = self.memory.lock(h);
-        let in_l1 = shard.remove(key).map(|e| !is_expired(e.expires_at, now));
+        let in_l1 = shard.remove(h, key).map(|e| !is_expired(e.expires_at, now));
         let (in_l2, ticket) = match &self.log {
             Some(log) => log.remove(key, h, now),
             None => (false, None),
@@ -1189,9 +1196,10 @@ impl Cache {
         for shard in shards.iter_mut() {
             shard.hid();
             for k in shard.loading(&matches) {
-                let has_value = match shard.peek_live(&k, &now) {
+                let h = self.hasher.hash(&k);
+                let has_value = match shard.peek_live(h, &k, &now) {
                     Some(live) => live,
-                    None => self.on_disk(&k, self.hasher.hash(&k), &now),
+                    None => self.on_disk(&k, h, &now),
                 };
                 if has_value {
                     shard.wrote(&k);
@@ -1260,12 +1268,12 @@ impl Cache {
         for shard in shards.iter_mut() {
             for (k, e) in shard.remove_where(|k, e| in_memory(k, e)) {
                 if e.dirty {
-                    dirty.push(k.clone());
+                    dirty.push(k.as_bytes().into());
                 }
                 if is_expired(e.expires_at, now) {
-                    expired.insert(k);
+                    expired.insert(k.into());
                 } else {
-                    removed.insert(k);
+                    removed.insert(k.into());
                 }
             }
         }
@@ -1381,14 +1389,14 @@ impl Cache {
                 if e.dirty {
                     self.supersede_on_disk(shard, &k, self.hasher.hash(&k));
                 }
-                removed.insert(k);
+                removed.insert(k.into());
             }
         });
         if let Some(log) = &self.log {
             let live_now = Now::new(&self.clock);
             for k in log.purge_expired(now) {
                 let h = self.hasher.hash(&k);
-                if self.memory.lock(h).peek_live(&k, &live_now) != Some(true) {
+                if self.memory.lock(h).peek_live(h, &k, &live_now) != Some(true) {
                     removed.insert(k.into_boxed_slice());
                 }
             }

@@ -34,7 +34,7 @@ impl Local {
         let h = self.hasher.hash(key);
         let mut shard = self.memory.lock(h);
         shard.wrote(key);
-        let dirty = shard.remove(key).is_some_and(|e| e.dirty);
+        let dirty = shard.remove(h, key).is_some_and(|e| e.dirty);
         if let Some(log) = &self.log {
             if dirty {
                 // A dirty entry's older value on disk must not come back.

@@ -4,9 +4,12 @@
 //!
 //! Each shard is a `Policy` behind its own reader-writer lock
 //! (`sync::RwLock`); a key's shard is chosen by the same 64-bit hash the L2
-//! index uses. The bounds are split evenly between the shards, so a value
-//! larger than one shard's byte budget is never held in L1 (it is served from
-//! L2). Values are `Arc<[u8]>`: a hit clones the pointer under the lock and
+//! index uses, and the shard's table files the key under that hash too
+//! (`key::TableHasher`): the caller hashes a key once and passes the hash to
+//! every method that takes the key. Short keys are held inside their nodes
+//! (`key::Key`). The bounds are split evenly between the shards, so a value
+//! larger than one shard's byte budget is never held in L1 (it is served
+//! from L2). Values are `Arc<[u8]>`: a hit clones the pointer under the lock and
 //! copies the bytes out after it is released.
 //!
 //! Under S3-FIFO a hit takes the shard's lock shared (`Memory::glance`):
@@ -25,12 +28,14 @@
 //! only through `wrote` (a write that changes a key's value) and `hid` (a
 //! change of the log that changes no value), which every write calls.
 
+mod key;
 mod lru;
 mod policy;
 #[cfg(test)]
 mod reference;
 pub mod s3fifo;
 
+pub use key::Key;
 pub use policy::PolicyKind;
 pub use s3fifo::S3Params;
 
@@ -153,8 +158,10 @@ pub enum Glance {
     Exclusive,
 }
 
-/// An entry pushed out of L1 by an insert.
-pub type Evicted = (Box<[u8]>, Entry);
+/// An entry pushed out of L1 by an insert, or taken out by `remove_where`,
+/// with its key (moved out of the node: a short key is not copied to the
+/// heap on its way out).
+pub type Evicted = (Key, Entry);
 
 /// The bytes an entry counts against the L1 bound.
 pub fn entry_size(key: &[u8], value: &[u8]) -> u64 {
@@ -236,7 +243,8 @@ impl Memory {
     }
 
     fn shard(&self, h: u64) -> &RwLock<Shard> {
-        // The low bits of xxh3 are as good as the high ones.
+        // The low bits of xxh3 are as good as the high ones. (The shard's
+        // table files keys by other bits: see `key::TableHasher`.)
         &self.shards[(h as usize) & (self.shards.len() - 1)].0
     }
 
@@ -260,7 +268,7 @@ impl Memory {
 
     fn glance_shared(&self, h: u64, key: &[u8], now: &Now) -> Glance {
         let shard = self.shard(h).read();
-        match shard.policy.get_shared(key) {
+        match shard.policy.get_shared(h, key) {
             None => Glance::Absent(shard.seq),
             Some(e) if e.valid(now) == Validity::Valid => Glance::Hit(e.value.clone()),
             Some(_) => Glance::Exclusive,
@@ -359,15 +367,19 @@ impl Shard {
 
     /// The unexpired value of `key`, counted as a use by the policy. An
     /// expired entry is dropped on the way.
-    pub fn get(&mut self, key: &[u8], now: &Now) -> Lookup {
-        let Some(e) = self.policy.get(key) else {
+    ///
+    /// `h` is the cache's hash of `key` (the one its shard was locked by),
+    /// here and in every method below that takes a key: the policy files
+    /// keys under it and never hashes a key again.
+    pub fn get(&mut self, h: u64, key: &[u8], now: &Now) -> Lookup {
+        let Some(e) = self.policy.get(h, key) else {
             return Lookup::Miss;
         };
         let validity = e.valid(now);
         if validity != Validity::Valid {
             let dirty = e.dirty;
             // The caller learns of a dirty entry through `Lookup::Expired`.
-            let _ = self.remove(key);
+            let _ = self.remove(h, key);
             return Lookup::Expired {
                 dirty,
                 stale: validity == Validity::Stale,
@@ -377,23 +389,23 @@ impl Shard {
     }
 
     /// `key`'s entry, expired or not, without touching recency.
-    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
-        self.policy.peek(key)
+    pub fn peek(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+        self.policy.peek(h, key)
     }
 
     /// The keys starting with `prefix` whose entries have not expired.
     pub fn live_keys(&self, prefix: &[u8], now: &Now) -> Vec<Box<[u8]>> {
         self.policy
             .iter()
-            .filter(|(k, e)| k.starts_with(prefix) && !now.expired(e.expires_at))
-            .map(|(k, _)| k.into())
+            .filter(|(_, k, e)| k.starts_with(prefix) && !now.expired(e.expires_at))
+            .map(|(_, k, _)| k.into())
             .collect()
     }
 
     /// `Some(live)` if L1 has an entry for `key` (live: not expired, its
     /// dependency holding), `None` if it has none. Does not touch recency.
-    pub fn peek_live(&self, key: &[u8], now: &Now) -> Option<bool> {
-        self.policy.peek(key).map(|e| e.valid(now) == Validity::Valid)
+    pub fn peek_live(&self, h: u64, key: &[u8], now: &Now) -> Option<bool> {
+        self.policy.peek(h, key).map(|e| e.valid(now) == Validity::Valid)
     }
 
     /// Whether an entry this size can be held at all.
@@ -404,9 +416,9 @@ impl Shard {
     /// Stores `entry` (the caller has checked `fits`); entries pushed out to
     /// stay within the bounds are appended to `evicted`, least recent first,
     /// for the caller to deal with (dirty ones must reach L2).
-    pub fn insert(&mut self, key: &[u8], entry: Entry, evicted: &mut Vec<Evicted>) {
+    pub fn insert(&mut self, h: u64, key: &[u8], entry: Entry, evicted: &mut Vec<Evicted>) {
         self.bytes += entry_size(key, &entry.value);
-        if let Some(old) = self.policy.insert(key, entry) {
+        if let Some(old) = self.policy.insert(h, key, entry) {
             self.bytes -= entry_size(key, &old.value);
         }
         while (self.max_entries > 0 && self.policy.len() as u64 > self.max_entries)
@@ -421,8 +433,8 @@ impl Shard {
     }
 
     #[must_use = "a dirty entry taken out must be written to L2 or meant to go"]
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let e = self.policy.remove(key)?;
+    pub fn remove(&mut self, h: u64, key: &[u8]) -> Option<Entry> {
+        let e = self.policy.remove(h, key)?;
         self.bytes -= entry_size(key, &e.value);
         Some(e)
     }
@@ -430,15 +442,15 @@ impl Shard {
     /// Removes every entry for which `doomed` says yes, returning them.
     #[must_use = "a dirty entry taken out must be written to L2 or meant to go"]
     pub fn remove_where(&mut self, mut doomed: impl FnMut(&[u8], &Entry) -> bool) -> Vec<Evicted> {
-        let keys: Vec<Box<[u8]>> = self
+        let keys: Vec<(u64, Key)> = self
             .policy
             .iter()
-            .filter(|(k, e)| doomed(k, e))
-            .map(|(k, _)| k.into())
+            .filter(|(_, k, e)| doomed(k, e))
+            .map(|(h, k, _)| (h, Key::new(k)))
             .collect();
         keys.into_iter()
-            .filter_map(|k| {
-                let e = self.remove(&k)?;
+            .filter_map(|(h, k)| {
+                let e = self.remove(h, &k)?;
                 Some((k, e))
             })
             .collect()
@@ -466,6 +478,11 @@ impl Shard {
 mod tests {
     use super::*;
 
+    /// The cache's hash of `k`.
+    fn h(k: &[u8]) -> u64 {
+        crate::log::key_hash(k)
+    }
+
     fn entry(v: &[u8]) -> Entry {
         Entry {
             value: Arc::from(v),
@@ -482,13 +499,13 @@ mod tests {
         assert_eq!(m.shards.len(), 1);
         let mut ev = Vec::new();
         let mut s = m.lock(0);
-        s.insert(b"a", entry(b"1"), &mut ev);
-        s.insert(b"b", entry(b"2"), &mut ev);
+        s.insert(h(b"a"), b"a", entry(b"1"), &mut ev);
+        s.insert(h(b"b"), b"b", entry(b"2"), &mut ev);
         assert!(matches!(
-            s.get(b"a", &Now::new(&crate::clock::Clock::manual(1))),
+            s.get(h(b"a"), b"a", &Now::new(&crate::clock::Clock::manual(1))),
             Lookup::Hit(_)
         )); // a is now most recent
-        s.insert(b"c", entry(b"3"), &mut ev);
+        s.insert(h(b"c"), b"c", entry(b"3"), &mut ev);
         assert_eq!(ev.len(), 1);
         assert_eq!(&*ev[0].0, b"b");
         assert_eq!(s.bytes, 4);
@@ -528,10 +545,10 @@ mod tests {
         let mut ev = Vec::new();
         let mut s = m.lock(0);
         assert!(!s.fits(b"k", &[0; 10]));
-        s.insert(b"k", entry(&[0; 5]), &mut ev);
-        s.insert(b"k", entry(&[0; 3]), &mut ev);
+        s.insert(h(b"k"), b"k", entry(&[0; 5]), &mut ev);
+        s.insert(h(b"k"), b"k", entry(&[0; 3]), &mut ev);
         assert_eq!(s.bytes, 4);
-        s.insert(b"j", entry(&[0; 8]), &mut ev);
+        s.insert(h(b"j"), b"j", entry(&[0; 8]), &mut ev);
         assert_eq!(ev.len(), 1);
         assert_eq!(s.bytes, 9);
     }
@@ -544,16 +561,19 @@ mod tests {
         let mut s = m.lock(5);
         let mut e = entry(b"v");
         e.expires_at = 100;
-        s.insert(b"k", e, &mut ev);
+        s.insert(h(b"k"), b"k", e, &mut ev);
         let clock = crate::clock::Clock::manual(99);
         let before = Now::new(&clock);
         let clock2 = crate::clock::Clock::manual(100);
         let after = Now::new(&clock2);
-        assert_eq!(s.peek_live(b"k", &before), Some(true));
-        assert_eq!(s.peek_live(b"k", &after), Some(false));
-        assert_eq!(s.peek_live(b"j", &after), None);
-        assert!(matches!(s.get(b"k", &after), Lookup::Expired { dirty: false, .. }));
-        assert!(matches!(s.get(b"k", &after), Lookup::Miss));
+        assert_eq!(s.peek_live(h(b"k"), b"k", &before), Some(true));
+        assert_eq!(s.peek_live(h(b"k"), b"k", &after), Some(false));
+        assert_eq!(s.peek_live(h(b"j"), b"j", &after), None);
+        assert!(matches!(
+            s.get(h(b"k"), b"k", &after),
+            Lookup::Expired { dirty: false, .. }
+        ));
+        assert!(matches!(s.get(h(b"k"), b"k", &after), Lookup::Miss));
         assert_eq!(s.policy.len(), 0);
     }
 }

@@ -20,17 +20,18 @@
 //! nothing at all. The links are `u32` slot indices rather than pointers:
 //! nodes are smaller, and there is no `unsafe`.
 
-use std::hash::BuildHasher;
+use hashbrown::HashTable;
 
-use hashbrown::{DefaultHashBuilder, HashTable};
-
+use super::key::{Key, TableHasher};
 use super::{Entry, Evicted};
 
 /// No slot: the end of the list.
 const NIL: u32 = u32::MAX;
 
 struct Node {
-    key: Box<[u8]>,
+    key: Key,
+    /// The cache's hash of `key`, for the table to rehash it by.
+    hash: u64,
     /// `None` while the slot is free (in `Lru::free`, in no list).
     entry: Option<Entry>,
     /// Towards the most recent end (`NIL` at the front).
@@ -39,14 +40,17 @@ struct Node {
     next: u32,
 }
 
-/// One shard's entries, least recently used evicted first.
+/// One shard's entries, least recently used evicted first. Every method
+/// that looks a key up takes the cache's hash of it (`h`), which the node
+/// keeps: the key is hashed once per call, by the cache.
 ///
 /// Invariant (kept by every method): the live slots are exactly those in
-/// `table`, and exactly those on the list from `head` to `tail` (linked both
-/// ways); the other slots are in `free`, with no entry.
+/// `table`, each filed under `hasher`'s hash of its node's `hash`, and exactly
+/// those on the list from `head` to `tail` (linked both ways); the other
+/// slots are in `free`, with no entry.
 pub struct Lru {
     table: HashTable<u32>,
-    hasher: DefaultHashBuilder,
+    hasher: TableHasher,
     nodes: Vec<Node>,
     free: Vec<u32>,
     /// The most recently used slot (`NIL` when empty).
@@ -60,7 +64,7 @@ impl Default for Lru {
     fn default() -> Lru {
         Lru {
             table: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
+            hasher: TableHasher::new(),
             nodes: Vec::new(),
             free: Vec::new(),
             head: NIL,
@@ -75,9 +79,10 @@ impl Lru {
         self.len
     }
 
-    fn find(&self, key: &[u8]) -> Option<u32> {
-        let h = self.hasher.hash_one(key);
-        self.table.find(h, |&i| *self.nodes[i as usize].key == *key).copied()
+    fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
+        self.table
+            .find(self.hasher.hash(h), |&i| *self.nodes[i as usize].key == *key)
+            .copied()
     }
 
     /// Takes slot `i` off the list.
@@ -124,26 +129,28 @@ impl Lru {
 
     /// `key`'s entry, counted as a use (moved to the front).
     #[inline]
-    pub fn get(&mut self, key: &[u8]) -> Option<&Entry> {
-        let i = self.find(key)?;
+    pub fn get(&mut self, h: u64, key: &[u8]) -> Option<&Entry> {
+        let i = self.find(h, key)?;
         self.touch(i);
         self.nodes[i as usize].entry.as_ref()
     }
 
     /// `key`'s entry, not counted as a use.
-    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
-        self.nodes[self.find(key)? as usize].entry.as_ref()
+    pub fn peek(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+        self.nodes[self.find(h, key)? as usize].entry.as_ref()
     }
 
-    /// Stores `entry` at the front; returns the entry it replaced. Never
+    /// Stores `entry` at the front; returns the entry it replaced (in
+    /// place: a key already held is neither copied nor rehashed). Never
     /// evicts: the shard calls `pop_lru` while it is over its bounds.
-    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
-        if let Some(i) = self.find(key) {
+    pub fn insert(&mut self, h: u64, key: &[u8], entry: Entry) -> Option<Entry> {
+        if let Some(i) = self.find(h, key) {
             self.touch(i);
             return self.nodes[i as usize].entry.replace(entry);
         }
         let node = Node {
-            key: key.into(),
+            key: Key::new(key),
+            hash: h,
             entry: Some(entry),
             prev: NIL,
             next: NIL,
@@ -163,10 +170,9 @@ impl Lru {
                 i
             }
         };
-        let h = self.hasher.hash_one(key);
-        let (nodes, hasher) = (&self.nodes, &self.hasher);
+        let (nodes, hasher) = (&self.nodes, self.hasher);
         self.table
-            .insert_unique(h, i, |&j| hasher.hash_one(&nodes[j as usize].key));
+            .insert_unique(hasher.hash(h), i, |&j| hasher.hash(nodes[j as usize].hash));
         self.attach_front(i);
         self.len += 1;
         None
@@ -175,9 +181,8 @@ impl Lru {
     /// Takes slot `i` out: off the list, out of the table, into `free`.
     fn unlink(&mut self, i: u32) -> Evicted {
         self.detach(i);
-        let h = self.hasher.hash_one(&self.nodes[i as usize].key);
         self.table
-            .find_entry(h, |&j| j == i)
+            .find_entry(self.hasher.hash(self.nodes[i as usize].hash), |&j| j == i)
             .expect("a live slot is in the table")
             .remove();
         let n = &mut self.nodes[i as usize];
@@ -196,14 +201,16 @@ impl Lru {
         }
     }
 
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let i = self.find(key)?;
+    pub fn remove(&mut self, h: u64, key: &[u8]) -> Option<Entry> {
+        let i = self.find(h, key)?;
         Some(self.unlink(i).1)
     }
 
-    /// Every entry, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
-        self.nodes.iter().filter_map(|n| Some((&*n.key, n.entry.as_ref()?)))
+    /// Every entry with its key's hash, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &[u8], &Entry)> {
+        self.nodes
+            .iter()
+            .filter_map(|n| Some((n.hash, &*n.key, n.entry.as_ref()?)))
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&[u8], &mut Entry)> {
@@ -224,6 +231,11 @@ mod tests {
         Entry::new(Arc::from(&b"v"[..]), 0, 0, None)
     }
 
+    /// The cache's hash of `k`.
+    fn h(k: &[u8]) -> u64 {
+        crate::log::key_hash(k)
+    }
+
     /// The list read both ways agrees with the table and the count.
     fn check(l: &Lru) -> Vec<Vec<u8>> {
         let mut forward = Vec::new();
@@ -232,6 +244,7 @@ mod tests {
             let n = &l.nodes[i as usize];
             assert_eq!(n.prev, prev, "back link of slot {i}");
             assert!(n.entry.is_some());
+            assert_eq!(l.find(n.hash, &n.key), Some(i), "slot {i} is filed under its hash");
             forward.push(n.key.to_vec());
             prev = i;
             i = n.next;
@@ -247,9 +260,13 @@ mod tests {
     /// seeded random gets, peeks, inserts, removes and evictions, over a
     /// key space small enough that every operation often finds its key,
     /// must find, replace and evict exactly the same keys in the same order.
+    /// The keys are of every length around the inline limit, and every
+    /// other seed hashes them into three values only, so that the table
+    /// must tell keys of one hash apart by their bytes.
     #[test]
     fn behaves_as_the_lru_crate() {
         for seed in 1..=20u64 {
+            let hash = |k: &[u8]| if seed % 2 == 0 { k.len() as u64 % 3 } else { h(k) };
             let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
             let mut next = move || {
                 rng ^= rng << 13;
@@ -260,25 +277,27 @@ mod tests {
             let mut ours = Lru::default();
             let mut theirs: lru::LruCache<Vec<u8>, u64> = lru::LruCache::unbounded();
             for step in 0..3000u64 {
-                let key = (next() % 40).to_be_bytes().to_vec();
+                // 40 keys: 0 to 39 bytes (around INLINE), each 7s.
+                let key = vec![7u8; (next() % 40) as usize];
                 let what = next() % 10;
                 let at = format!("seed {seed}, step {step}, op {what}");
                 match what {
                     0..=3 => {
-                        let a = ours.get(&key).map(|e| e.written_at);
+                        let a = ours.get(hash(&key), &key).map(|e| e.written_at);
                         assert_eq!(a, theirs.get(&key).copied(), "get: {at}");
                     }
                     4 => {
-                        let a = ours.peek(&key).map(|e| e.written_at);
+                        let a = ours.peek(hash(&key), &key).map(|e| e.written_at);
                         assert_eq!(a, theirs.peek(&key).copied(), "peek: {at}");
                     }
                     5..=7 => {
-                        let old = ours.insert(&key, Entry::new(Arc::from(&b"v"[..]), 0, step, None));
+                        let entry = Entry::new(Arc::from(&b"v"[..]), 0, step, None);
+                        let old = ours.insert(hash(&key), &key, entry);
                         let theirs_old = theirs.push(key.clone(), step).map(|(_, v)| v);
                         assert_eq!(old.map(|e| e.written_at), theirs_old, "insert: {at}");
                     }
                     8 => {
-                        let a = ours.remove(&key).map(|e| e.written_at);
+                        let a = ours.remove(hash(&key), &key).map(|e| e.written_at);
                         assert_eq!(a, theirs.pop(&key), "remove: {at}");
                     }
                     _ => {
@@ -287,10 +306,20 @@ mod tests {
                     }
                 }
                 assert_eq!(ours.len(), theirs.len(), "len: {at}");
+                if step % 97 == 0 {
+                    check(&ours);
+                }
             }
             let order: Vec<Vec<u8>> = theirs.iter().map(|(k, _)| k.clone()).collect();
             assert_eq!(check(&ours), order, "final order, seed {seed}");
         }
+    }
+
+    /// A hit reads the node's key, links and entry: at 100k keys each
+    /// line of it is a cache miss, so the node should not grow unnoticed.
+    #[test]
+    fn a_node_is_88_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 88);
     }
 
     #[test]
@@ -298,22 +327,22 @@ mod tests {
         let mut l = Lru::default();
         assert!(l.pop_lru().is_none());
         for k in [b"a", b"b", b"c"] {
-            assert!(l.insert(k, e()).is_none());
+            assert!(l.insert(h(k), k, e()).is_none());
         }
         assert_eq!(check(&l), [b"c", b"b", b"a"]);
-        assert!(l.get(b"a").is_some());
-        assert!(l.get(b"a").is_some());
+        assert!(l.get(h(b"a"), b"a").is_some());
+        assert!(l.get(h(b"a"), b"a").is_some());
         assert_eq!(check(&l), [b"a", b"c", b"b"]);
-        assert!(l.insert(b"b", e()).is_some());
+        assert!(l.insert(h(b"b"), b"b", e()).is_some());
         assert_eq!(check(&l), [b"b", b"a", b"c"]);
-        assert!(l.peek(b"c").is_some());
+        assert!(l.peek(h(b"c"), b"c").is_some());
         assert_eq!(&*l.pop_lru().unwrap().0, b"c");
-        assert!(l.remove(b"b").is_some() && l.remove(b"b").is_none());
+        assert!(l.remove(h(b"b"), b"b").is_some() && l.remove(h(b"b"), b"b").is_none());
         assert_eq!(check(&l), [b"a"]);
         for round in 0..100u32 {
             let k = round.to_be_bytes();
-            l.insert(&k, e());
-            assert!(l.remove(&k).is_some());
+            l.insert(h(&k), &k, e());
+            assert!(l.remove(h(&k), &k).is_some());
         }
         assert!(l.nodes.len() <= 3, "{} slots: freed slots are reused", l.nodes.len());
         assert_eq!(&*l.pop_lru().unwrap().0, b"a");

@@ -63,38 +63,40 @@ impl Policy {
         }
     }
 
-    /// `key`'s entry, counted as a use.
-    pub fn get(&mut self, key: &[u8]) -> Option<&Entry> {
+    /// `key`'s entry, counted as a use. `h` is the cache's hash of `key`
+    /// here and in every method below that takes a key: the policies file
+    /// keys under it (`key::TableHasher`) and never hash a key themselves.
+    pub fn get(&mut self, h: u64, key: &[u8]) -> Option<&Entry> {
         match self {
-            Policy::Lru(l) => l.get(key),
-            Policy::S3Fifo(s) => s.get(key),
+            Policy::Lru(l) => l.get(h, key),
+            Policy::S3Fifo(s) => s.get(h, key),
         }
     }
 
     /// `key`'s entry, counted as a use, through a shared reference: only a
     /// policy with `shared_hits` counts it; LRU answers `None` (the caller
     /// then takes the exclusive path).
-    pub fn get_shared(&self, key: &[u8]) -> Option<&Entry> {
+    pub fn get_shared(&self, h: u64, key: &[u8]) -> Option<&Entry> {
         match self {
             Policy::Lru(_) => None,
-            Policy::S3Fifo(s) => s.get(key),
+            Policy::S3Fifo(s) => s.get(h, key),
         }
     }
 
     /// `key`'s entry, not counted as a use.
-    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+    pub fn peek(&self, h: u64, key: &[u8]) -> Option<&Entry> {
         match self {
-            Policy::Lru(l) => l.peek(key),
-            Policy::S3Fifo(s) => s.peek(key),
+            Policy::Lru(l) => l.peek(h, key),
+            Policy::S3Fifo(s) => s.peek(h, key),
         }
     }
 
     /// Stores `entry` under `key`, counted as a use; returns the entry it
     /// replaced. Never evicts (see `pop_victim`).
-    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+    pub fn insert(&mut self, h: u64, key: &[u8], entry: Entry) -> Option<Entry> {
         match self {
-            Policy::Lru(l) => l.insert(key, entry),
-            Policy::S3Fifo(s) => s.insert(key, entry),
+            Policy::Lru(l) => l.insert(h, key, entry),
+            Policy::S3Fifo(s) => s.insert(h, key, entry),
         }
     }
 
@@ -106,15 +108,15 @@ impl Policy {
         }
     }
 
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+    pub fn remove(&mut self, h: u64, key: &[u8]) -> Option<Entry> {
         match self {
-            Policy::Lru(l) => l.remove(key),
-            Policy::S3Fifo(s) => s.remove(key),
+            Policy::Lru(l) => l.remove(h, key),
+            Policy::S3Fifo(s) => s.remove(h, key),
         }
     }
 
-    /// Every entry, without counting uses.
-    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &Entry)> + '_> {
+    /// Every entry with its key's hash, without counting uses.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (u64, &[u8], &Entry)> + '_> {
         match self {
             Policy::Lru(l) => Box::new(l.iter()),
             Policy::S3Fifo(s) => Box::new(s.iter()),

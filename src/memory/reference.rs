@@ -139,6 +139,11 @@ impl Model for S3Model {
     }
 }
 
+/// The cache's hash of `k`.
+fn h(k: &[u8]) -> u64 {
+    crate::log::key_hash(k)
+}
+
 fn entry() -> Entry {
     Entry::new(Arc::from(&b"v"[..]), 0, 0, None)
 }
@@ -156,16 +161,20 @@ fn agree(kind: PolicyKind, cap: u64, model: &mut dyn Model, ops: &[(u8, u32)]) {
         let mut s = m.lock(0);
         match op {
             0 => {
-                let hit = matches!(s.get(&key, &now), Lookup::Hit(_));
+                let hit = matches!(s.get(h(&key), &key, &now), Lookup::Hit(_));
                 assert_eq!(hit, model.get(&key), "step {step}: get {k}");
             }
             1 => {
                 let mut ev = Vec::new();
-                s.insert(&key, entry(), &mut ev);
-                let ev: Vec<Vec<u8>> = ev.into_iter().map(|(k, _)| k.into_vec()).collect();
+                s.insert(h(&key), &key, entry(), &mut ev);
+                let ev: Vec<Vec<u8>> = ev.into_iter().map(|(k, _)| k.to_vec()).collect();
                 assert_eq!(ev, model.insert(&key), "step {step}: insert {k} evicted");
             }
-            _ => assert_eq!(s.remove(&key).is_some(), model.remove(&key), "step {step}: remove {k}"),
+            _ => assert_eq!(
+                s.remove(h(&key), &key).is_some(),
+                model.remove(&key),
+                "step {step}: remove {k}"
+            ),
         }
     }
 }
@@ -242,14 +251,16 @@ fn s3fifo_scripted_eviction_order() {
     let now = Now::new(&clock);
     let mut s = m.lock(0);
     let mut ev = Vec::new();
-    let put = |s: &mut super::Shard, k: &str, ev: &mut Vec<super::Evicted>| s.insert(k.as_bytes(), entry(), ev);
+    let put = |s: &mut super::Shard, k: &str, ev: &mut Vec<super::Evicted>| {
+        s.insert(h(k.as_bytes()), k.as_bytes(), entry(), ev)
+    };
     for k in ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"] {
         put(&mut s, k, &mut ev);
     }
     // a and c are hit twice while in the small queue; j once, which is
     // not enough to move it to main.
     for k in [b"a", b"c", b"a", b"c", b"j"] {
-        assert!(matches!(s.get(k, &now), Lookup::Hit(_)));
+        assert!(matches!(s.get(h(k), k, &now), Lookup::Hit(_)));
     }
     // k comes in: the small queue is over its share; a moves to main, b
     // (never hit) is evicted.
@@ -268,7 +279,7 @@ fn s3fifo_scripted_eviction_order() {
         put(&mut s, &format!("scan{i}"), &mut ev);
     }
     for k in [&b"a"[..], b"b", b"c"] {
-        assert!(s.peek(k).is_some(), "{}", String::from_utf8_lossy(k));
+        assert!(s.peek(h(k), k).is_some(), "{}", String::from_utf8_lossy(k));
     }
     assert!(ev.iter().all(|(k, _)| k.starts_with(b"scan") || k.len() == 1));
 }
@@ -285,18 +296,24 @@ fn lru_loses_the_hot_keys_to_a_scan_that_s3fifo_survives() {
         let mut s = m.lock(0);
         let mut ev = Vec::new();
         for i in 0..10 {
-            s.insert(format!("hot{i}").as_bytes(), entry(), &mut ev);
+            let k = format!("hot{i}").into_bytes();
+            s.insert(h(&k), &k, entry(), &mut ev);
         }
         for _ in 0..2 {
             for i in 0..10 {
-                assert!(matches!(s.get(format!("hot{i}").as_bytes(), &now), Lookup::Hit(_)));
+                let k = format!("hot{i}").into_bytes();
+                assert!(matches!(s.get(h(&k), &k, &now), Lookup::Hit(_)));
             }
         }
         for i in 0..100 {
-            s.insert(format!("scan{i}").as_bytes(), entry(), &mut ev);
+            let k = format!("scan{i}").into_bytes();
+            s.insert(h(&k), &k, entry(), &mut ev);
         }
         let kept = (0..10)
-            .filter(|i| s.peek(format!("hot{i}").as_bytes()).is_some())
+            .filter(|i| {
+                let k = format!("hot{i}").into_bytes();
+                s.peek(h(&k), &k).is_some()
+            })
             .count();
         assert_eq!(kept == 10, survives, "{kind:?}: {kept} hot keys kept");
     }
@@ -312,12 +329,17 @@ fn both_policies_keep_the_byte_bound() {
         for i in 0..2000u64 {
             let len = r.below(60) as usize;
             let key = format!("k{}", r.below(300)).into_bytes();
-            s.insert(&key, Entry::new(Arc::from(vec![0u8; len]), 0, 0, None), &mut ev);
-            let held: u64 = s.policy.iter().map(|(k, e)| super::entry_size(k, &e.value)).sum();
+            s.insert(
+                h(&key),
+                &key,
+                Entry::new(Arc::from(vec![0u8; len]), 0, 0, None),
+                &mut ev,
+            );
+            let held: u64 = s.policy.iter().map(|(_, k, e)| super::entry_size(k, &e.value)).sum();
             assert_eq!(held, s.bytes, "{kind:?} step {i}");
             assert!(s.bytes <= 1000, "{kind:?} step {i}: {} bytes", s.bytes);
             if i % 7 == 0 {
-                let _ = s.remove(&key);
+                let _ = s.remove(h(&key), &key);
             }
         }
     }

@@ -22,11 +22,11 @@
 //! outnumber the live), so a removal is O(1).
 
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use hashbrown::{HashMap, HashTable};
 
+use super::key::{Key, TableHasher};
 use super::{entry_size, Entry, Evicted};
 
 /// A frequency saturates here: two bits.
@@ -65,7 +65,10 @@ enum Queue {
 }
 
 struct Node {
-    key: Box<[u8]>,
+    key: Key,
+    /// The cache's hash of `key`, for the table to rehash it by and for the
+    /// ghost to remember it by.
+    hash: u64,
     /// `None` once removed: the slot waits in its queue to be reclaimed.
     entry: Option<Entry>,
     /// Hits since the entry was inserted or last looked at by eviction.
@@ -84,14 +87,17 @@ impl Node {
     }
 }
 
-/// One shard's entries under S3-FIFO.
+/// One shard's entries under S3-FIFO. Every method that looks a key up
+/// takes the cache's hash of it (`h`), which the node keeps: the key is
+/// hashed once per call, by the cache.
 ///
 /// Invariant (kept by every method): each allocated slot of `nodes`, live or
 /// dead, is in exactly one of `small` and `main`, once; `table` holds
-/// exactly the live slots; free slots are in `free` and in no queue.
+/// exactly the live slots, each filed under `hasher`'s hash of its
+/// node's `hash`; free slots are in `free` and in no queue.
 pub struct S3Fifo {
     table: HashTable<u32>,
-    hasher: DefaultHashBuilder,
+    hasher: TableHasher,
     nodes: Vec<Node>,
     free: Vec<u32>,
     small: VecDeque<u32>,
@@ -132,7 +138,7 @@ impl S3Fifo {
         };
         S3Fifo {
             table: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
+            hasher: TableHasher::new(),
             nodes: Vec::new(),
             free: Vec::new(),
             small: VecDeque::new(),
@@ -158,30 +164,32 @@ impl S3Fifo {
         self.len == 0
     }
 
-    fn find(&self, key: &[u8]) -> Option<u32> {
-        let h = self.hasher.hash_one(key);
-        self.table.find(h, |&i| *self.nodes[i as usize].key == *key).copied()
+    fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
+        self.table
+            .find(self.hasher.hash(h), |&i| *self.nodes[i as usize].key == *key)
+            .copied()
     }
 
     /// `key`'s entry, counted as a hit. Takes `&self`: the frequency is an
     /// atomic, so hits need no exclusive access.
-    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        let n = &self.nodes[self.find(key)? as usize];
+    pub fn get(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+        let n = &self.nodes[self.find(h, key)? as usize];
         n.bump();
         n.entry.as_ref()
     }
 
     /// `key`'s entry, not counted as a hit.
-    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
-        self.nodes[self.find(key)? as usize].entry.as_ref()
+    pub fn peek(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+        self.nodes[self.find(h, key)? as usize].entry.as_ref()
     }
 
     /// Stores `entry`; returns the entry it replaced. A replaced key keeps
-    /// its place and counts the write as a hit. Never evicts: the shard
-    /// calls `pop_victim` while it is over its bounds.
-    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+    /// its place (and its node: it is neither copied nor rehashed) and
+    /// counts the write as a hit. Never evicts: the shard calls
+    /// `pop_victim` while it is over its bounds.
+    pub fn insert(&mut self, h: u64, key: &[u8], entry: Entry) -> Option<Entry> {
         let size = entry_size(key, &entry.value);
-        if let Some(i) = self.find(key) {
+        if let Some(i) = self.find(h, key) {
             let n = &mut self.nodes[i as usize];
             n.bump();
             let old = n.entry.replace(entry).expect("a slot in the table is live");
@@ -190,10 +198,10 @@ impl S3Fifo {
             }
             return Some(old);
         }
-        let h = self.hasher.hash_one(key);
         let queue = if self.ghost.take(h) { Queue::Main } else { Queue::Small };
         let node = Node {
-            key: key.into(),
+            key: Key::new(key),
+            hash: h,
             entry: Some(entry),
             freq: AtomicU8::new(0),
             queue,
@@ -208,9 +216,9 @@ impl S3Fifo {
                 u32::try_from(self.nodes.len() - 1).expect("fewer than 2^32 entries in one shard")
             }
         };
-        let (nodes, hasher) = (&self.nodes, &self.hasher);
+        let (nodes, hasher) = (&self.nodes, self.hasher);
         self.table
-            .insert_unique(h, i, |&j| hasher.hash_one(&nodes[j as usize].key));
+            .insert_unique(hasher.hash(h), i, |&j| hasher.hash(nodes[j as usize].hash));
         self.len += 1;
         match queue {
             Queue::Small => {
@@ -262,7 +270,7 @@ impl S3Fifo {
                 self.main.push_back(i);
                 continue;
             }
-            let h = self.hasher.hash_one(&n.key);
+            let h = n.hash;
             if from_small {
                 let cap = if self.ghost_max > 0 {
                     self.ghost_max
@@ -280,9 +288,9 @@ impl S3Fifo {
 
     /// Takes slot `i`'s key and entry and drops it from the table (its
     /// queue position is the caller's business).
-    fn unlink(&mut self, i: u32, h: u64) -> (Box<[u8]>, Entry) {
+    fn unlink(&mut self, i: u32, h: u64) -> Evicted {
         self.table
-            .find_entry(h, |&j| j == i)
+            .find_entry(self.hasher.hash(h), |&j| j == i)
             .expect("a live slot is in the table")
             .remove();
         let n = &mut self.nodes[i as usize];
@@ -291,9 +299,8 @@ impl S3Fifo {
         (std::mem::take(&mut n.key), entry)
     }
 
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let i = self.find(key)?;
-        let h = self.hasher.hash_one(key);
+    pub fn remove(&mut self, h: u64, key: &[u8]) -> Option<Entry> {
+        let i = self.find(h, key)?;
         let (k, e) = self.unlink(i, h);
         if self.nodes[i as usize].queue == Queue::Small {
             self.small_len -= 1;
@@ -321,9 +328,11 @@ impl S3Fifo {
         self.dead = 0;
     }
 
-    /// Every entry, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
-        self.nodes.iter().filter_map(|n| Some((&*n.key, n.entry.as_ref()?)))
+    /// Every entry with its key's hash, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &[u8], &Entry)> {
+        self.nodes
+            .iter()
+            .filter_map(|n| Some((n.hash, &*n.key, n.entry.as_ref()?)))
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&[u8], &mut Entry)> {
@@ -378,14 +387,42 @@ impl Ghost {
 mod tests {
     use super::*;
 
+    /// Keys of one hash (the table's and the ghost's) are told apart by
+    /// their bytes, short and long alike.
+    #[test]
+    fn keys_of_one_hash_are_told_apart() {
+        let mut s = S3Fifo::new(0, 0, S3Params::default());
+        let key = |i: u64| vec![b'k'; i as usize];
+        for i in 0..40 {
+            assert!(s
+                .insert(7, &key(i), Entry::new(Arc::from(&b"v"[..]), 0, i, None))
+                .is_none());
+        }
+        for i in (0..40).step_by(3) {
+            assert_eq!(s.remove(7, &key(i)).map(|e| e.written_at), Some(i));
+        }
+        for i in 0..40 {
+            let want = (i % 3 != 0).then_some(i);
+            assert_eq!(s.peek(7, &key(i)).map(|e| e.written_at), want, "{i} bytes");
+            assert_eq!(s.get(7, &key(i)).map(|e| e.written_at), want, "{i} bytes");
+        }
+    }
+
+    /// See `lru`'s test of the same name.
+    #[test]
+    fn a_node_is_88_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 88);
+    }
+
     #[test]
     fn removed_slots_are_reclaimed_and_reused() {
         let mut s = S3Fifo::new(0, 0, S3Params::default());
         for round in 0..10u32 {
             for i in 0..100u32 {
                 let k = (round * 1000 + i).to_be_bytes();
-                assert!(s.insert(&k, Entry::new(Arc::from(&b"v"[..]), 0, 0, None)).is_none());
-                assert!(s.remove(&k).is_some());
+                let h = crate::log::key_hash(&k);
+                assert!(s.insert(h, &k, Entry::new(Arc::from(&b"v"[..]), 0, 0, None)).is_none());
+                assert!(s.remove(h, &k).is_some());
             }
         }
         assert_eq!(s.len(), 0);

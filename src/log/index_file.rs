@@ -301,6 +301,15 @@ impl Table {
         self.bytes()[at..at + SLOT].try_into().unwrap()
     }
 
+    /// Writes `(h, e)` into slot `i`.
+    fn write_slot(&mut self, i: u64, h: u64, e: &Entry) -> Result<(), Corrupt> {
+        debug_assert!(i < self.capacity);
+        let at = (i * SLOT as u64) as usize;
+        let bytes = self.bytes_mut().ok_or(Corrupt)?;
+        bytes[at..at + SLOT].copy_from_slice(&encode_slot(h, e));
+        Ok(())
+    }
+
     /// Every slot that is not empty, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = Slot> + '_ {
         (0..self.capacity).map(|i| self.slot(i)).filter(|s| *s != Slot::Empty)
@@ -312,14 +321,7 @@ impl Table {
         let mut i = self.home(h);
         for _ in 0..self.capacity {
             match self.slot(i) {
-                Slot::Empty => {
-                    let cap = self.capacity;
-                    let at = (i * SLOT as u64) as usize;
-                    let bytes = self.bytes_mut().ok_or(Corrupt)?;
-                    bytes[at..at + SLOT].copy_from_slice(&encode_slot(h, e));
-                    debug_assert!(i < cap);
-                    return Ok(());
-                }
+                Slot::Empty => return self.write_slot(i, h, e),
                 Slot::Bad => return Err(Corrupt),
                 Slot::Full(..) => {}
             }
@@ -356,10 +358,7 @@ impl Table {
             i = (i + 1) & (self.capacity - 1);
         }
         if let ([e], 1, Some(i)) = (entries, count, at) {
-            let at = (i * SLOT as u64) as usize;
-            let bytes = self.bytes_mut().ok_or(Corrupt)?;
-            bytes[at..at + SLOT].copy_from_slice(&encode_slot(h, e));
-            return Ok(());
+            return self.write_slot(i, h, e);
         }
         if count > 0 {
             self.remove_all(h)?;

@@ -3,8 +3,13 @@
  * (instruction counts are repeatable on a loaded machine, times are not).
  *
  *   cc -O2 -Iinclude benchmarks/c/hit.c -Ltarget/release -ltiercache -o /tmp/hit
+ *   ln -sf libtiercache.so target/release/libtiercache.so.0
  *   LD_LIBRARY_PATH=target/release /tmp/hit l1 100 100000 1000000 get
- *   valgrind --tool=callgrind LD_LIBRARY_PATH=... /tmp/hit l2 1024 20000 20000 value
+ *   LD_LIBRARY_PATH=target/release valgrind --tool=callgrind /tmp/hit l2 1024 20000 20000 value
+ *
+ * (The library's soname is libtiercache.so.0, the name the program asks the
+ * loader for; cargo writes only libtiercache.so, and `make install` makes the
+ * .so.0 link where it installs. Hence the `ln` for a run from target/.)
  *
  * Arguments: path (l1 | l2 | put), value bytes, keys, operations, and how a
  * get reads the value (get = tc_get + tc_bytes_free, into = tc_get_into,

@@ -5,6 +5,7 @@
  * (lock contention: parking_lot yields while it spins) and callgrind.
  *
  *   cc -O2 -Iinclude -Ibenchmarks/c benchmarks/c/zipf.c -Ltarget/release -ltiercache -lpthread -lm -o /tmp/zipf
+ *   ln -sf libtiercache.so target/release/libtiercache.so.0   (see hit.c)
  *   LD_LIBRARY_PATH=target/release /tmp/zipf 2 200000
  *
  * Arguments: threads, operations per thread. Fills every key first, then

@@ -305,6 +305,7 @@ fn a_master_restarted_from_an_old_snapshot_serves_nothing_stale() {
     });
     // Back within the node timeout: the same master (no failover), from
     // the snapshot, with v1.
+    let errors_before = counter(&a, "remote_errors") + counter(&b, "remote_errors");
     cluster.kill(m);
     cluster.restart(m);
     cluster.wait_ok();
@@ -316,10 +317,15 @@ fn a_master_restarted_from_an_old_snapshot_serves_nothing_stale() {
         raw.is_some_and(|r| r.windows(2).any(|w| w == b"v1")),
         "the master came back with v1"
     );
-    wait_long("both caches to recover", 60, || {
+    // The restart is noticed (by a failed call, or by the periodic check
+    // of the masters' run ids: the client may reconnect by itself), and
+    // the tier recovers through a resync that clears the namespace.
+    wait_long("both caches to notice the restart and recover", 60, || {
         let _ = a.get(b"probe");
         let _ = b.get(b"probe");
-        counter(&a, "remote_state") == 1 && counter(&b, "remote_state") == 1
+        counter(&a, "remote_errors") + counter(&b, "remote_errors") > errors_before
+            && counter(&a, "remote_state") == 1
+            && counter(&b, "remote_state") == 1
     });
     assert_eq!(get(&b, &k).unwrap(), b"v2", "b served the snapshot's value");
     let c = open(&cluster, &truth);

@@ -484,6 +484,46 @@ fn a_server_restart_loses_no_local_write_and_brings_back_nothing_stale() {
     });
 }
 
+/// A server that comes back from an old snapshot while no process of the
+/// fleet runs: nobody remembers its run id, so the first process to open
+/// must learn of the restart from the server itself (the fleet's record of
+/// the identity it last cleared for), clear the namespace, and never serve
+/// the snapshot's value.
+#[test]
+fn a_process_that_opens_after_a_restart_from_an_old_snapshot_serves_nothing_stale() {
+    let mut server = RedisServer::start();
+    let raw = |server: &RedisServer| -> Vec<u8> {
+        let got: Option<Vec<u8>> = server.client().get(data_key(b"k")).unwrap();
+        got.expect("the key's frame")
+    };
+    let holds = |frame: &[u8], v: &[u8]| frame.windows(v.len()).any(|w| w == v);
+    {
+        let a = open(&server.url());
+        a.put(b"k", b"value-1", 0).unwrap();
+        redis::cmd("SAVE").exec(&mut server.client()).unwrap();
+        a.put(b"k", b"value-2", 0).unwrap();
+        assert!(holds(&raw(&server), b"value-2"));
+    }
+    // Killed and started again: it loads the snapshot, with value-1.
+    server.restart();
+    assert!(holds(&raw(&server), b"value-1"), "the server came back with value-1");
+    let c = open(&server.url());
+    assert_eq!(counter(&c, "remote_state"), 1);
+    assert_eq!(
+        get(&c, b"k"),
+        Err(Status::TC_NOT_FOUND),
+        "the snapshot's value was served"
+    );
+    // The clear is recorded: the next process to open clears nothing.
+    let hex: String = NS.iter().map(|b| format!("{b:02x}")).collect();
+    let gen: u64 = server.client().get(format!("tc:{hex}:gen")).unwrap();
+    let d = open(&server.url());
+    assert_eq!(counter(&d, "remote_state"), 1);
+    c.put(b"k", b"value-3", 0).unwrap();
+    assert_eq!(get(&d, b"k").unwrap(), b"value-3");
+    assert_eq!(server.client().get::<_, u64>(format!("tc:{hex}:gen")).unwrap(), gen);
+}
+
 /// How big the fleet test is: `TIERCACHE_REMOTE=large` for a long run.
 fn fleet_size() -> (usize, usize, usize) {
     match std::env::var("TIERCACHE_REMOTE").as_deref() {

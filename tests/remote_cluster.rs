@@ -317,9 +317,14 @@ fn a_master_restarted_from_an_old_snapshot_serves_nothing_stale() {
         raw.is_some_and(|r| r.windows(2).any(|w| w == b"v1")),
         "the master came back with v1"
     );
+    // At once, before anyone need have noticed: a new cache learns of the
+    // restart from the cluster itself (the fleet's record of its identity),
+    // and b reads the master only on a connection that fails or is checked.
+    let c = open(&cluster, &truth);
+    assert_eq!(get(&c, &k).unwrap(), b"v2", "a new cache served the snapshot's value");
+    assert_eq!(get(&b, &k).unwrap(), b"v2", "b served the snapshot's value");
     // The restart is noticed (by a failed call, or by the periodic check
-    // of the masters' run ids: the client may reconnect by itself), and
-    // the tier recovers through a resync that clears the namespace.
+    // of the masters' run ids), and the tier recovers through a resync.
     wait_long("both caches to notice the restart and recover", 60, || {
         let _ = a.get(b"probe");
         let _ = b.get(b"probe");
@@ -328,7 +333,41 @@ fn a_master_restarted_from_an_old_snapshot_serves_nothing_stale() {
             && counter(&b, "remote_state") == 1
     });
     assert_eq!(get(&b, &k).unwrap(), b"v2", "b served the snapshot's value");
-    let c = open(&cluster, &truth);
-    assert_eq!(get(&c, &k).unwrap(), b"v2", "a new cache served the snapshot's value");
+    assert_eq!(get(&c, &k).unwrap(), b"v2");
     assert_eq!(get(&a, &k).unwrap(), b"v2");
+}
+
+/// A master that comes back from an old snapshot while no process of the
+/// fleet runs: the first process to open learns of it from the cluster
+/// itself (the fleet's record of the identity the namespace was last
+/// cleared for) and never serves the snapshot's value.
+#[test]
+fn a_process_that_opens_after_a_master_restarted_from_an_old_snapshot_serves_nothing_stale() {
+    let mut cluster = RedisCluster::start();
+    let truth: Truth = Arc::default();
+    let k = b"snap".to_vec();
+    let m = cluster.master_of(0, &data_key(&k));
+    let raw = |cluster: &RedisCluster| -> Vec<u8> {
+        let got: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(data_key(&k))
+            .query(&mut cluster.nodes[m].client())
+            .unwrap();
+        got.expect("the key's frame")
+    };
+    let holds = |frame: &[u8], v: &[u8]| frame.windows(v.len()).any(|w| w == v);
+    {
+        let a = open(&cluster, &truth);
+        a.put(&k, b"value-1", 0).unwrap();
+        redis::cmd("SAVE").exec(&mut cluster.nodes[m].client()).unwrap();
+        truth.lock().unwrap().insert(k.clone(), b"value-2".to_vec());
+        a.put(&k, b"value-2", 0).unwrap();
+        assert!(holds(&raw(&cluster), b"value-2"));
+    }
+    cluster.kill(m);
+    cluster.restart(m);
+    cluster.wait_ok();
+    assert!(holds(&raw(&cluster), b"value-1"), "the master came back with value-1");
+    let c = open(&cluster, &truth);
+    assert_eq!(counter(&c, "remote_state"), 1);
+    assert_eq!(get(&c, &k).unwrap(), b"value-2", "the snapshot's value was served");
 }

@@ -16,6 +16,9 @@
 //! Layout in Redis, for a namespace `ns` (hex-encoded in names):
 //! - `tc:<ns>:k:<key>`: the framed value (or tombstone) of a key (`frame`);
 //! - `tc:<ns>:gen`: the namespace generation (an integer, absent = 0);
+//! - `{tc:<ns>:gen}id`: the server's identity when the namespace was last
+//!   cleared for a change of it (`identity`; the hash tag keeps it in the
+//!   generation's cluster slot, so one script reads and writes both);
 //! - `tc:<ns>:l:<key>`: the fleet-wide load lock of a key (`SET NX PX`);
 //! - `tc:<ns>:t:<tag>`: a set of the keys written with that tag (members:
 //!   `<key>` as it appears in `tc:<ns>:k:<key>`);
@@ -247,6 +250,25 @@ end
 return 0
 ";
 
+/// Clears the namespace unless the server's identity (`ARGV[1]`, as
+/// `Identity::record` spells it) is the one recorded at the last clear
+/// (`KEYS[2]`); then records it. In one step, so that of the processes that
+/// find the server changed, one clears, and the record is never ahead of
+/// the clear it stands for. The new generation is past both the server's
+/// and `ARGV[2]` (the newest the caller knows): a server back from an old
+/// snapshot holds an older generation, under which values cleared since
+/// would be current again. Returns `{cleared, generation before, after}`.
+const FENCE_SCRIPT: &str = r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  return {0, cur, cur}
+end
+local g = math.max(cur, tonumber(ARGV[2])) + 1
+redis.call('SET', KEYS[1], string.format('%d', g))
+redis.call('SET', KEYS[2], ARGV[1])
+return {1, cur, g}
+";
+
 /// A live connection to the server or the cluster.
 enum Conn {
     Single(redis::Connection),
@@ -354,6 +376,8 @@ pub struct Remote {
     id: u64,
     prefix: Vec<u8>,
     gen_key: Vec<u8>,
+    /// The fleet's record of the server's identity (`FENCE_SCRIPT`).
+    id_key: Vec<u8>,
     channel: Vec<u8>,
     pool: Mutex<Vec<Conn>>,
     cluster: Option<redis::cluster::ClusterClient>,
@@ -361,8 +385,16 @@ pub struct Remote {
     reason: Mutex<String>,
     /// Set by a failing call: the subscriber checks the server and resyncs.
     failed: AtomicBool,
-    /// The namespace generation as this process last learned it.
+    /// The namespace generation as this process last learned it (from the
+    /// server, a message, or a frame of a later one): values of older ones
+    /// are refused.
     generation: AtomicU64,
+    /// The newest generation whose clear this process has applied to its
+    /// own tiers (dropped everything for, or made itself): a clear message
+    /// of it or an older one is no news (`clear_is_news`). Behind
+    /// `generation` while the message of a clear learned from a frame is on
+    /// its way.
+    applied: AtomicU64,
     /// The largest frame the server accepts (`proto-max-bulk-len`).
     max_frame: AtomicU64,
     /// The last version handed out (`next_version`).
@@ -420,6 +452,8 @@ impl Remote {
             lock_ms: opts.remote_lock_ms.max(1),
             id,
             gen_key: [&base[..], b"gen"].concat(),
+            // The generation's name, whole, as the hash tag: the same slot.
+            id_key: [b"{", &base[..], b"gen}id"].concat(),
             channel: [&base[..], b"inv"].concat(),
             prefix: base,
             pool: Mutex::new(Vec::new()),
@@ -428,6 +462,7 @@ impl Remote {
             reason: Mutex::new("not connected yet".into()),
             failed: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
             last_version: AtomicU64::new(0),
             max_frame: AtomicU64::new(MAX_FRAME_LEN),
             pending: Mutex::new(Pending::default()),
@@ -584,19 +619,25 @@ impl Remote {
         r
     }
 
-    /// As `run_always`, for the data path: a new cluster connection learns
-    /// the slots afresh, so it could read a promoted replica that the
-    /// subscriber has not yet noticed; it is used only if the cluster's
-    /// masters are those of the last resync (`identity`).
+    /// As `run_always`, for the data path: a new connection is used only if
+    /// what it reaches has the identity of the last resync (`identity`): a
+    /// server restarted from an old snapshot, or a promoted replica, is
+    /// never read before a resync has cleared what it may hold, even by a
+    /// thread that took up the tier just before another noticed the change.
+    ///
+    /// A connection that fails a call is dropped (`finish`), with whatever
+    /// sockets the `redis` crate opened during that call: a pooled one only
+    /// ever reaches what was checked. (A cluster pipeline that meets a
+    /// `MOVED` or `CLUSTERDOWN` reply makes the crate reconnect nodes whose
+    /// socket died and retry there; so reads never use a cluster pipeline:
+    /// `get_many` and `poll` send plain commands, which fail instead.)
     fn run_checked<T>(&self, f: impl FnOnce(&mut Conn) -> RedisResult<T>) -> RedisResult<T> {
         let pooled = self.pool.lock().pop();
         let mut conn = match pooled {
             Some(c) => c,
             None => {
                 let mut c = self.connect()?;
-                if matches!(c, Conn::Cluster(_)) {
-                    self.check_masters_on(&mut c)?;
-                }
+                self.check_identity_on(&mut c)?;
                 c
             }
         };
@@ -604,46 +645,37 @@ impl Remote {
         self.finish(r, conn)
     }
 
-    /// Fails unless the cluster's masters are those of the last resync.
-    fn check_masters_on(&self, c: &mut Conn) -> RedisResult<()> {
-        let now = identity::masters(c.like())?;
+    /// Fails unless what `c` reaches has the identity of the last resync.
+    fn check_identity_on(&self, c: &mut Conn) -> RedisResult<()> {
+        let now = identity::of(c)?;
         match &*self.identity.lock() {
-            Some(known) if known.masters != now => Err(redis::RedisError::from((
+            Some(known) if *known == now => Ok(()),
+            Some(known) if known.masters != now.masters => Err(redis::RedisError::from((
                 redis::ErrorKind::ClientError,
                 "the cluster's masters changed (a failover or a reshard)",
             ))),
-            _ => Ok(()),
+            Some(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::ClientError,
+                "the server restarted (its run id changed)",
+            ))),
+            None => Err(redis::RedisError::from((
+                redis::ErrorKind::ClientError,
+                "no resync yet",
+            ))),
         }
     }
 
     /// The subscriber's periodic look at a cluster (once a second): a
-    /// failover that no call of this process ran into still degrades the
-    /// tier, and the resync clears what the promoted replica may hold.
-    ///
-    /// It compares the masters' run ids too, not only their node ids: a
-    /// master restarted in place (from an old snapshot) keeps its node id,
-    /// and the `redis` crate's cluster connection reconnects to it by
-    /// itself, so no call need fail and nothing else would notice
-    /// (tests/remote_cluster.rs, `a_master_restarted_from_an_old_snapshot_
-    /// serves_nothing_stale`, failed one run in three without this). So a
-    /// restart in place is noticed within a check's period, not before.
+    /// failover or a master restarted in place that no call of this process
+    /// ran into still degrades the tier, and the resync clears what the
+    /// promoted replica or the old snapshot may hold. (A call never reads
+    /// such a node meanwhile: a pooled connection's socket to the old node
+    /// died with it, and a new connection is checked, `run_checked`.)
     pub(crate) fn check_cluster(&self) {
         if self.cluster.is_none() || !self.usable() {
             return;
         }
-        let seed = self.target.first().clone();
-        let checked = self.run_always(|c| {
-            self.check_masters_on(c)?;
-            let now = identity::of(c, &seed, self.timeout)?;
-            match &*self.identity.lock() {
-                Some(known) if *known != now => Err(redis::RedisError::from((
-                    redis::ErrorKind::ClientError,
-                    "a master restarted (its run id changed)",
-                ))),
-                _ => Ok(()),
-            }
-        });
-        if let Err(e) = checked {
+        if let Err(e) = self.run_always(|c| self.check_identity_on(c)) {
             self.degrade(format!("cluster check: {e}"));
         }
     }
@@ -701,14 +733,15 @@ impl Remote {
         }
     }
 
-    /// The values of many keys in one round trip: one MGET on one server;
-    /// in a cluster, where keys of different slots cannot share one, a GET
-    /// each, pipelined per node.
+    /// The values of many keys: one MGET. On one server that is one round
+    /// trip; in a cluster the `redis` crate splits it into one MGET per hash
+    /// slot, sent one after another (a cluster pipeline would be one round
+    /// trip per node, but may retry on a node it reconnected to unchecked:
+    /// see `run_checked`).
     pub fn get_many(&self, keys: &[&[u8]]) -> Vec<Fetched> {
         let names: Vec<Vec<u8>> = keys.iter().map(|k| self.data_key(k)).collect();
-        let got = self.run("MGET", |c| match c {
-            Conn::Single(c) => redis::cmd("MGET").arg(&names).query::<Vec<Option<Vec<u8>>>>(c),
-            Conn::Cluster(_) => c.pipeline(names.iter().map(|n| redis::cmd("GET").arg(n).clone()).collect()),
+        let got = self.run("MGET", |c| {
+            redis::cmd("MGET").arg(&names).query::<Vec<Option<Vec<u8>>>>(c.like())
         });
         match got {
             Some(raws) if raws.len() == keys.len() => {
@@ -922,6 +955,8 @@ impl Remote {
     fn bump_generation_on(&self, c: &mut dyn ConnectionLike) -> RedisResult<u64> {
         let gen: u64 = redis::cmd("INCR").arg(&self.gen_key).query(c)?;
         self.generation.fetch_max(gen, Ordering::AcqRel);
+        // This process's own clear: the caller drops what it must.
+        self.applied.fetch_max(gen, Ordering::AcqRel);
         redis::cmd("PUBLISH")
             .arg(&self.channel)
             .arg(self.message(&Message::Clear(gen)))
@@ -932,6 +967,15 @@ impl Remote {
     /// Learns of a clear another process made.
     pub fn cleared(&self, gen: u64) {
         self.generation.fetch_max(gen, Ordering::AcqRel);
+    }
+
+    /// Whether a clear message of generation `gen` calls for dropping the
+    /// local tiers: not if this process already did for it or a later one
+    /// (its resync found it, or made it). Without this, every process that
+    /// opens while another clears for a change of server would drop what it
+    /// began with, and a load in flight would be thrown away and redone.
+    pub(crate) fn clear_is_news(&self, gen: u64) -> bool {
+        self.applied.fetch_max(gen, Ordering::AcqRel) < gen
     }
 
     /// Asks for the fleet-wide load lock of `key`.
@@ -967,13 +1011,23 @@ impl Remote {
     }
 
     /// While another process loads `key`: its value if it is there now, and
-    /// whether the lock is still held (one round trip).
+    /// whether the lock is still held (one round trip on one server, two in
+    /// a cluster: reads are never pipelined there, see `run_checked`).
     pub fn poll(&self, key: &[u8]) -> (Fetched, bool) {
-        let cmds = vec![
-            redis::cmd("GET").arg(self.data_key(key)).clone(),
-            redis::cmd("EXISTS").arg(self.lock_key(key)).clone(),
-        ];
-        match self.run("GET", |c| c.pipeline::<(Option<Vec<u8>>, bool)>(cmds)) {
+        let got = self.run("GET", |c| match c {
+            Conn::Single(_) => c.pipeline::<(Option<Vec<u8>>, bool)>(vec![
+                redis::cmd("GET").arg(self.data_key(key)).clone(),
+                redis::cmd("EXISTS").arg(self.lock_key(key)).clone(),
+            ]),
+            // The lock first: a loader writes the value before it unlocks,
+            // so a lock seen free means the value read after it is there.
+            Conn::Cluster(_) => {
+                let locked = redis::cmd("EXISTS").arg(self.lock_key(key)).query(c.like())?;
+                let raw = redis::cmd("GET").arg(self.data_key(key)).query(c.like())?;
+                Ok((raw, locked))
+            }
+        });
+        match got {
             Some((raw, locked)) => {
                 let f = self.check(&self.data_key(key), key, raw, self.clock.now_ms());
                 (f, locked)
@@ -983,14 +1037,15 @@ impl Remote {
     }
 
     /// After a (re)connect: learns the generation, clears the namespace if
-    /// the server restarted or the cluster failed over (`identity`: it may
-    /// have lost acknowledged writes or come back from an old snapshot),
-    /// and invalidates remotely what this process wrote while it could not.
-    /// Says what the local tiers must drop (`Resynced`).
+    /// the server is not the one it was last cleared for (`identity`: it
+    /// may have lost acknowledged writes or come back from an old snapshot;
+    /// the record of it is in the server, `FENCE_SCRIPT`, so a process that
+    /// starts after the change clears too), and invalidates remotely what
+    /// this process wrote while it could not. Says what the local tiers must
+    /// drop (`Resynced`).
     pub(crate) fn resync(&self) -> RedisResult<Resynced> {
-        let seed = self.target.first().clone();
         self.run_always(|conn| {
-            let now = identity::of(conn, &seed, self.timeout)?;
+            let now = identity::of(conn)?;
             // Learned only once the clear it calls for is done.
             let restarted = self.identity.lock().as_ref().is_some_and(|k| *k != now);
             // The server's limit on one argument, if it lets us read it (an
@@ -1004,12 +1059,32 @@ impl Remote {
                     self.max_frame.store(n, Ordering::Relaxed);
                 }
             }
-            let remote_gen: Option<u64> = redis::cmd("GET").arg(&self.gen_key).query(conn.like())?;
-            let remote_gen = remote_gen.unwrap_or(0);
-            let local_gen = self.generation.load(Ordering::Acquire);
-            self.generation.store(remote_gen, Ordering::Release);
+            // Whoever finds the server changed clears (once for the fleet);
+            // a process that noticed the change itself but finds it already
+            // cleared for does not clear again (`Cleared` below drops its
+            // tiers all the same).
+            let known = self.generation.load(Ordering::Acquire);
+            let (fenced, before, after): (bool, u64, u64) = redis::cmd("EVAL")
+                .arg(FENCE_SCRIPT)
+                .arg(2)
+                .arg(&self.gen_key)
+                .arg(&self.id_key)
+                .arg(now.record())
+                .arg(known.max(self.applied.load(Ordering::Acquire)))
+                .query(conn.like())?;
+            // The server's word, even if older than what this process knew
+            // (a server that lost its data starts again at 0; `fenced` then).
+            self.generation.store(after, Ordering::Release);
+            if fenced {
+                redis::cmd("PUBLISH")
+                    .arg(&self.channel)
+                    .arg(self.message(&Message::Clear(after)))
+                    .exec(conn.like())?;
+            }
             let pending = std::mem::take(&mut *self.pending.lock());
-            if restarted || pending.everything {
+            if fenced {
+                // The clear covers whatever this process could not write.
+            } else if pending.everything {
                 if let Err(e) = self.bump_generation_on(conn.like()) {
                     self.remember_everything();
                     return Err(e);
@@ -1035,13 +1110,24 @@ impl Remote {
                 }
             }
             *self.identity.lock() = Some(now);
-            Ok(if remote_gen != local_gen {
+            // A clear this process has not applied: drop everything. A
+            // generation that went back is the server's loss (a restart
+            // without its data, or from an old snapshot), not a clear: the
+            // fence has cleared for it; without a change of server, who
+            // knows: drop everything.
+            let applied = self.applied.load(Ordering::Acquire);
+            let changed = restarted || fenced;
+            let r = if before > applied || (before < applied && !changed) {
                 Resynced::Cleared
-            } else if restarted {
+            } else if changed {
                 Resynced::Restarted
             } else {
                 Resynced::Same
-            })
+            };
+            if r != Resynced::Same {
+                self.applied.fetch_max(after, Ordering::AcqRel);
+            }
+            Ok(r)
         })
     }
 }

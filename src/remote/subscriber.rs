@@ -274,7 +274,9 @@ fn apply(remote: &Remote, local: &Local, payload: &[u8]) {
         Message::Tag(t) => local.drop_tag(&t),
         Message::Clear(gen) => {
             remote.cleared(gen);
-            local.drop_all();
+            if remote.clear_is_news(gen) {
+                local.drop_all();
+            }
         }
     }
 }

@@ -250,22 +250,54 @@ end
 return 0
 ";
 
+/// The generation a clear sets (Lua, the head of `CLEAR_SCRIPT` and
+/// `FENCE_SCRIPT`): past the server's (`cur`), past the newest the caller
+/// knows (`known`), and at least the server's clock in ms. The clock is
+/// what makes a lost generation harmless: a server back from an old
+/// snapshot holds an older generation, and counting on from it would make
+/// current again the values of a generation cleared since (a process that
+/// opens then knows no newer one); every generation ever set was at most
+/// the clock of its time (or a few past it, for clears in one ms), so one
+/// set now is past them all, unless the servers' clocks differ by more than
+/// the time a restart or failover takes.
+const NEXT_GENERATION: &str = r"
+local function next_generation(cur, known)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return math.max(cur + 1, known + 1, now)
+end
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+";
+
+/// Clears the namespace: a new generation (`NEXT_GENERATION`, `ARGV[1]` the
+/// newest the caller knows), returned.
+const CLEAR_SCRIPT: &str = r"
+local g = next_generation(cur, tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], string.format('%d', g))
+return g
+";
+
 /// Clears the namespace unless the server's identity (`ARGV[1]`, as
 /// `Identity::record` spells it) is the one recorded at the last clear
-/// (`KEYS[2]`); then records it. In one step, so that of the processes that
-/// find the server changed, one clears, and the record is never ahead of
-/// the clear it stands for. The new generation is past both the server's
-/// and `ARGV[2]` (the newest the caller knows): a server back from an old
-/// snapshot holds an older generation, under which values cleared since
-/// would be current again. Returns `{cleared, generation before, after}`.
+/// (`KEYS[2]`, `<identity> <generation>`), and the generation is neither
+/// behind the one recorded with it nor behind the newest the caller knows
+/// (`ARGV[2]`): either means the server lost a clear (an old snapshot, or
+/// `maxmemory` evicted the generation). Then records it. In one step, so
+/// that of the processes that find the server changed, one clears, and the
+/// record is never ahead of the clear it stands for. Returns `{cleared,
+/// generation before, after}`.
 const FENCE_SCRIPT: &str = r"
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if redis.call('GET', KEYS[2]) == ARGV[1] then
-  return {0, cur, cur}
+local known = tonumber(ARGV[2])
+local rec = redis.call('GET', KEYS[2])
+if rec then
+  local id, at = string.match(rec, '^(.*) (%d+)$')
+  if id == ARGV[1] and cur >= tonumber(at) and cur >= known then
+    return {0, cur, cur}
+  end
 end
-local g = math.max(cur, tonumber(ARGV[2])) + 1
+local g = next_generation(cur, known)
 redis.call('SET', KEYS[1], string.format('%d', g))
-redis.call('SET', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. string.format('%d', g))
 return {1, cur, g}
 ";
 
@@ -953,7 +985,13 @@ impl Remote {
     }
 
     fn bump_generation_on(&self, c: &mut dyn ConnectionLike) -> RedisResult<u64> {
-        let gen: u64 = redis::cmd("INCR").arg(&self.gen_key).query(c)?;
+        let known = self.generation.load(Ordering::Acquire);
+        let gen: u64 = redis::cmd("EVAL")
+            .arg([NEXT_GENERATION, CLEAR_SCRIPT].concat())
+            .arg(1)
+            .arg(&self.gen_key)
+            .arg(known.max(self.applied.load(Ordering::Acquire)))
+            .query(c)?;
         self.generation.fetch_max(gen, Ordering::AcqRel);
         // This process's own clear: the caller drops what it must.
         self.applied.fetch_max(gen, Ordering::AcqRel);
@@ -1065,7 +1103,7 @@ impl Remote {
             // tiers all the same).
             let known = self.generation.load(Ordering::Acquire);
             let (fenced, before, after): (bool, u64, u64) = redis::cmd("EVAL")
-                .arg(FENCE_SCRIPT)
+                .arg([NEXT_GENERATION, FENCE_SCRIPT].concat())
                 .arg(2)
                 .arg(&self.gen_key)
                 .arg(&self.id_key)

@@ -395,6 +395,61 @@ fn a_clear_while_degraded_is_carried_out_on_recovery() {
     assert_eq!(get(&c, b"a"), Err(Status::TC_NOT_FOUND));
 }
 
+/// A handle that goes away while the disk still fails (a crash, or a close
+/// that cannot write) takes with it the tombstones it owed for what it
+/// wrote and removed meanwhile: the disk still holds the values those
+/// replaced. The first failure marks the directory, and the next open
+/// clears the log (a read-only one serves nothing from it) rather than
+/// serve them.
+#[test]
+fn a_handle_gone_while_degraded_brings_back_no_old_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(dir.path(), 0);
+    {
+        let c = Cache::open(&o).unwrap();
+        c.put(b"overwritten", b"old", 0).unwrap();
+        c.put(b"removed", b"old", 0).unwrap();
+        c.put(b"untouched", b"1", 0).unwrap();
+        c.flush().unwrap();
+        fileio::inject(dir.path(), enospc(Op::Write, 1, true));
+        c.put(b"overwritten", b"new", 0).unwrap();
+        assert_eq!(c.flush().unwrap_err().status(), Status::TC_IO_ERROR);
+        assert_eq!(c.stats().l2_state, 2);
+        c.remove(b"removed").unwrap();
+        assert_eq!(get(&c, b"overwritten"), Ok(b"new".to_vec()));
+        assert_eq!(get(&c, b"removed"), Err(Status::TC_NOT_FOUND));
+        // Gone with the disk still failing: nothing it owed was written.
+    }
+    fileio::heal(dir.path());
+    let mut ro = o.clone();
+    ro.read_only = true;
+    {
+        let r = Cache::open(&ro).unwrap();
+        for k in [&b"overwritten"[..], b"removed", b"untouched"] {
+            assert_eq!(get(&r, k), Err(Status::TC_NOT_FOUND), "read-only: {k:?} served");
+        }
+    }
+    let c = Cache::open(&o).unwrap();
+    assert_eq!(
+        get(&c, b"overwritten"),
+        Err(Status::TC_NOT_FOUND),
+        "the replaced value came back"
+    );
+    assert_eq!(
+        get(&c, b"removed"),
+        Err(Status::TC_NOT_FOUND),
+        "the removed value came back"
+    );
+    assert_eq!(get(&c, b"untouched"), Err(Status::TC_NOT_FOUND), "the log was cleared");
+    assert_eq!(c.stats().l2_state, 1);
+    // Cleared once: what is written now survives the next reopen.
+    c.put(b"after", b"x", 0).unwrap();
+    c.close().unwrap();
+    let c = Cache::open(&o).unwrap();
+    assert_eq!(get(&c, b"after"), Ok(b"x".to_vec()));
+    assert!(!dir.path().join("DEGRADED").exists());
+}
+
 /// The size of the injection sweep: TIERCACHE_TORTURE=large makes it long.
 fn large() -> bool {
     std::env::var("TIERCACHE_TORTURE").is_ok_and(|v| v == "large")
@@ -464,9 +519,19 @@ fn injected_run(plan: Plan, policy: tiercache::SyncPolicy, at_rest: common::AtRe
             }
         }
         fileio::heal(dir.path());
-        c.flush()
-            .unwrap_or_else(|e| panic!("flush after healing: {e} ({label})"));
-        assert_eq!(c.stats().l2_state, 1, "{label}");
+        // An operation that failed before the disk healed may report it
+        // just after (the maintenance thread's compaction or sync, resumed
+        // late on a loaded machine): the flush after that one recovers.
+        let mut healthy = false;
+        for _ in 0..3 {
+            c.flush()
+                .unwrap_or_else(|e| panic!("flush after healing: {e} ({label})"));
+            if c.stats().l2_state == 1 {
+                healthy = true;
+                break;
+            }
+        }
+        assert!(healthy, "{label}: {:?}", c.stats());
         c.close().unwrap();
     }
     let c = Cache::open(&o).unwrap();

@@ -25,6 +25,7 @@ mod index;
 mod index_file;
 mod keycheck;
 mod lock;
+mod marker;
 mod marks;
 mod recovery;
 mod segment;
@@ -153,6 +154,12 @@ pub struct Log {
     /// A checkpoint was put off because the index's table must grow, which
     /// `grow_index` does without stalling readers.
     index_grow_due: AtomicBool,
+    /// Whether this handle's `DEGRADED` mark may be on disk (`marker`): a
+    /// fast check that spares every healthy call the lock below.
+    marked: AtomicBool,
+    /// Held while marking and while taking the mark away, so that a failure
+    /// cannot fall between a settle's look at the state and its removal.
+    marking: Mutex<()>,
     /// How values are packed and records sealed (also `state.store.sealer`).
     sealer: Arc<Sealer>,
     _lock: DirLock,
@@ -205,12 +212,31 @@ impl Log {
             compacting: Mutex::new(()),
             index_suspect,
             index_grow_due: AtomicBool::new(false),
+            marked: AtomicBool::new(marker::is_set(dir)),
+            marking: Mutex::new(()),
             sealer,
             _lock: lock,
         };
-        // A directory opened with a smaller bound than it was written with.
-        if !log.config.read_only {
+        // A handle left the disk failing, with changes it acknowledged only
+        // in memory (`marker`): the records they replaced are on disk, so
+        // none of it may be served. Cleared (read-only: forgotten).
+        if log.marked.load(Ordering::Acquire) {
             let mut st = log.state.write();
+            if log.config.read_only {
+                log.forget_all(&mut st);
+                // Not this handle's to take away.
+                log.marked.store(false, Ordering::Release);
+            } else if let Err(e) = log.clear_on_disk(&mut st) {
+                log.fail("clear the log that a failing disk left", e);
+                log.forget_all(&mut st);
+            }
+            drop(st);
+            log.settle_mark();
+        }
+        if !log.config.read_only {
+            marker::prepare(dir);
+            let mut st = log.state.write();
+            // A directory opened with a smaller bound than it was written with.
             log.enforce_capacity(&mut st);
         }
         Ok(log)
@@ -716,9 +742,13 @@ impl Log {
             self.forget_all(&mut st);
             return;
         }
-        if let Err(e) = self.clear_on_disk(&mut st) {
-            self.fail("clear the log", e);
-            self.forget_all(&mut st);
+        match self.clear_on_disk(&mut st) {
+            // Nothing older can come back: a mark has done its work.
+            Ok(()) => self.settle_mark(),
+            Err(e) => {
+                self.fail("clear the log", e);
+                self.forget_all(&mut st);
+            }
         }
     }
 
@@ -772,7 +802,22 @@ impl Log {
                 .map_err(|e| self.fail(format!("fsync {}", path.display()), e))?;
             self.commit.synced_upto(st.store.appended);
         }
+        drop(st);
+        self.settle_mark();
         Ok(())
+    }
+
+    /// Takes this handle's `DEGRADED` mark away once the log is healthy:
+    /// after the recovery that wrote what it owed, or later if removing the
+    /// mark failed then (else the next open would clear the log for nothing).
+    fn settle_mark(&self) {
+        if !self.marked.load(Ordering::Acquire) {
+            return;
+        }
+        let _m = self.marking.lock();
+        if !self.commit.is_degraded() && marker::clear(&self.dir).is_ok() {
+            self.marked.store(false, Ordering::Release);
+        }
     }
 
     /// Drops what was appended but not yet written to a file, as a crash
@@ -824,6 +869,7 @@ impl Log {
     /// Probes the disk if the log is degraded and the backoff allows; and
     /// rebuilds the index if it was found not to match the log.
     pub fn maybe_recover(&self) {
+        self.settle_mark();
         self.repair_index();
         self.grow_index();
         if self.commit.probe_due() {
@@ -858,6 +904,8 @@ impl Log {
             Ok(()) => {
                 self.commit.synced_upto(st.store.appended);
                 self.commit.recovered();
+                // Everything acknowledged is on disk again.
+                self.settle_mark();
                 true
             }
             Err(e) => {
@@ -961,7 +1009,15 @@ impl Log {
     /// Counts a failed operation, degrades the log, and describes the failure.
     fn fail(&self, what: impl std::fmt::Display, e: io::Error) -> Error {
         self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
-        self.commit.degrade();
+        // Before anything is acknowledged in memory only (`marker`).
+        {
+            let _m = self.marking.lock();
+            self.commit.degrade();
+            if !self.config.read_only {
+                self.marked.store(true, Ordering::Release);
+                marker::set(&self.dir);
+            }
+        }
         Error::io(format!("{what} in {}", self.dir.display()), e)
     }
 

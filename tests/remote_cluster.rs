@@ -402,3 +402,29 @@ fn a_generation_lost_with_an_old_snapshot_brings_back_no_cleared_value() {
     assert_eq!(counter(&c, "remote_state"), 1);
     assert_eq!(get(&c, &k), Err(Status::TC_NOT_FOUND), "a cleared value came back");
 }
+
+/// A batch reads keys that live on every master, each value where it was
+/// put (the `redis` crate splits the MGET by hash slot), and nothing of it
+/// from a cache's own tiers the first time.
+#[test]
+fn a_batch_reads_keys_of_every_master() {
+    let cluster = RedisCluster::start();
+    let truth: Truth = Arc::default();
+    let a = open(&cluster, &truth);
+    let b = open(&cluster, &truth);
+    let keys: Vec<Vec<u8>> = (0..60).map(|i| format!("batch-{i}").into_bytes()).collect();
+    let masters: std::collections::HashSet<usize> = keys.iter().map(|k| cluster.master_of(0, &data_key(k))).collect();
+    assert!(masters.len() > 1, "the keys span masters");
+    for k in &keys {
+        a.put(k, &[b"v:", &k[..]].concat(), 0).unwrap();
+    }
+    common::redis_server::wait_for("the invalidations", || {
+        counter(&b, "remote_invalidations_received") >= keys.len() as u64
+    });
+    let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+    let got = b.get_many(&refs);
+    for (k, r) in keys.iter().zip(&got) {
+        assert_eq!(r.as_deref().ok(), Some(&[b"v:", &k[..]].concat()[..]), "{k:?}");
+    }
+    assert_eq!(counter(&b, "remote_hits"), keys.len() as u64);
+}

@@ -132,9 +132,11 @@ pub enum Validity {
 /// its drop after the copy are two atomic read-modify-writes of the value's
 /// first cache line, which at a working set larger than the CPU cache is a
 /// line missed and then written twice, where a copy only reads it. The
-/// price is a longer hold of the lock, so a reader takes only what it can
-/// copy at once into memory it already has: no allocation, no lock, no call
-/// into user code, and it declines values too large to copy in a moment.
+/// price is a longer hold of the lock, so a reader does only what takes a
+/// moment: it copies into memory it has or allocates from the allocator's
+/// per-thread cache (nothing that may take a lock or make a system call;
+/// see `ffi::copy`), calls no user code, and declines values too large to
+/// copy at once.
 pub trait Reader {
     /// `value` is a servable entry's (unexpired, its dependency holding),
     /// already counted as a use by the policy. `true`: the reader took what
@@ -288,10 +290,10 @@ impl Memory {
 
     /// A look at `key` (hash `h`) under its shard's shared lock, for a
     /// policy that counts hits there (S3-FIFO); under LRU it is always
-    /// `Glance::Exclusive`, without taking any lock.
+    /// `Glance::Exclusive`, without taking any lock. A hit is offered to
+    /// `reader` under the shared lock.
     // Inlined, so that under LRU a hit pays one compare here, not a call
     // that returns an enum through memory.
-    /// A hit is offered to `reader` under the shared lock.
     #[inline]
     pub fn glance(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
         if !self.shared_hits {

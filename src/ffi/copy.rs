@@ -1,7 +1,8 @@
 //! What the copying getters (`tc_get`, `tc_get_into`, and through it
 //! `tc_get_into_word`) take of an L1 hit's value under the shard's lock
-//! (`memory::Reader`): the bytes of a small value, copied at once, so that
-//! the hit clones no `Arc`; and the length of a value too large for the
+//! (`memory::Reader`): the bytes of a small value, copied at once (for
+//! `tc_get`, into the caller's allocation, made there too), so that the hit
+//! clones no `Arc`; and the length of a value too large for the
 //! caller's buffer. Larger values are declined and come as an `Arc`,
 //! copied after the lock is let go, as before.
 //!
@@ -15,10 +16,11 @@ use crate::memory::Reader;
 /// A copy under the lock spares the `Arc`'s two atomic read-modify-writes
 /// (clone, then drop after the copy) of the value's first cache line, a
 /// saving that does not grow with the value, while the copy lengthens the
-/// lock's hold by its own length (under LRU the hold is exclusive, and a
-/// writer of the shard waits under S3-FIFO too). Up to 1 KiB (16 lines)
-/// the copy costs about what the clone and drop did; beyond it the hold
-/// would grow for no gain.
+/// lock's hold with the value's length (under LRU the hold is exclusive;
+/// under S3-FIFO it is shared, but a writer of the shard waits for it).
+/// 1 KiB keeps the copy to 16 cache lines and `tc_get`'s allocation within
+/// the allocator's per-thread cache (`Boxed`). It is a judgement, not a
+/// measured optimum: only 100-byte values were measured.
 pub const UNDER_LOCK: usize = 1024;
 
 /// `tc_get_into`'s reader: copies a value of up to `UNDER_LOCK` bytes
@@ -65,12 +67,14 @@ impl Reader for IntoBuf {
 /// `tc_get`'s reader: allocates the caller's copy of a value of up to
 /// `UNDER_LOCK` bytes and copies the value into it, under the lock.
 ///
-/// An allocation this small comes from the allocator's per-thread cache
-/// (glibc's tcache holds chunks up to 1032 bytes), which takes no lock and
-/// makes no system call; a larger one may do both, so larger values are
-/// declined and copied after the lock is let go, as before. (A copy onto
-/// the stack under the lock, allocated after it, was measured: the second
-/// copy cost more instructions than the `Arc` clone and drop it spared.)
+/// An allocation this small nearly always comes from the allocator's
+/// per-thread cache (glibc's tcache holds chunks up to 1032 bytes), which
+/// takes no lock; a miss there takes the thread's own arena's lock, rarely
+/// contended, and only growing the heap makes a system call. A larger
+/// allocation is likelier to do both, so larger values are declined and
+/// copied after the lock is let go, as before. (A copy onto the stack under
+/// the lock, allocated after it, was measured too: the second copy cost
+/// more instructions than the `Arc` clone and drop it spared.)
 pub struct Boxed(pub Option<Box<[u8]>>);
 
 impl Reader for Boxed {

@@ -21,7 +21,7 @@ use crate::clock::{expiry, is_expired, Clock, Now};
 use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, run_loader, Flight, Join, Loaded, Loader};
 use crate::log::{Found, KeyHasher, Log, LogConfig, Ticket};
-use crate::memory::{Entry, Evicted, Glance, Lookup, Memory, Shard, ShardGuard, Validity};
+use crate::memory::{Entry, Evicted, Glance, Lookup, Memory, Reader, Shard, ShardGuard, Validity};
 use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
 use crate::remote::subscriber::Subscriber;
@@ -412,6 +412,15 @@ impl Cache {
         self.get_with(key, None, None)
     }
 
+    /// `get_value`, except that an L1 hit offers the value to `reader`
+    /// under the shard's lock (see `memory::Reader`): `Ok(None)` if it took
+    /// it, and then no `Arc` was cloned. Any other answer (a value the
+    /// reader declined, a value from L2, the remote tier or the loader) is
+    /// `get_value`'s. The same tiers, counters and consistency.
+    pub fn get_read(&self, key: &[u8], reader: &mut impl Reader) -> Result<Option<Value>> {
+        self.get_reading(key, None, None, reader)
+    }
+
     /// `get`, with `loader` asked on a miss instead of the cache's own. The
     /// single flight is the same: a get of the key with either loader that
     /// misses meanwhile waits for this answer.
@@ -454,16 +463,30 @@ impl Cache {
     }
 
     fn get_with(&self, key: &[u8], loader: Option<Arc<dyn Loader>>, pre: Option<Prefetched>) -> Result<Value> {
+        // `()` reads nothing: every answer is a value.
+        self.get_reading(key, loader, pre, &mut ())
+            .map(|v| v.expect("a get whose reader takes nothing gets a value"))
+    }
+
+    fn get_reading(
+        &self,
+        key: &[u8],
+        loader: Option<Arc<dyn Loader>>,
+        pre: Option<Prefetched>,
+        reader: &mut impl Reader,
+    ) -> Result<Option<Value>> {
         check_key(key)?;
         let h = self.hasher.hash(key);
         let now = Now::new(&self.clock);
-        let r = self.get_hashed(key, h, &now, loader, pre);
+        let r = self.get_hashed(key, h, &now, loader, pre, reader);
         if r.is_err() {
             self.counters.misses.bump();
         }
         r
     }
 
+    /// The get itself; `None`: `reader` took an L1 hit's value under the
+    /// shard's lock.
     fn get_hashed(
         &self,
         key: &[u8],
@@ -471,15 +494,20 @@ impl Cache {
         now: &Now,
         loader: Option<Arc<dyn Loader>>,
         mut pre: Option<Prefetched>,
-    ) -> Result<Value> {
+        reader: &mut impl Reader,
+    ) -> Result<Option<Value>> {
         // A hit the policy can count under the shard's shared lock (S3-FIFO)
         // needs nothing else; a key seen absent there needs no second,
         // exclusive look unless a load must be registered; anything else
         // takes the exclusive path below.
-        let mut absent = match self.memory.glance(h, key, now) {
+        let mut absent = match self.memory.glance(h, key, now, reader) {
             Glance::Hit(v) => {
                 self.counters.l1_hits.bump();
-                return Ok(v.into());
+                return Ok(Some(v.into()));
+            }
+            Glance::Read => {
+                self.counters.l1_hits.bump();
+                return Ok(None);
             }
             Glance::Absent(seq) => Some(seq),
             Glance::Exclusive => None,
@@ -501,7 +529,9 @@ impl Cache {
                 if pre.as_ref().is_some_and(|p| p.seq != seq) {
                     pre = None;
                 }
-                return led.answer(self.plain_miss(key, h, now, seq, false, pre.take()));
+                return led
+                    .answer(self.plain_miss(key, h, now, seq, false, pre.take()))
+                    .map(Some);
             }
             // The miss and, with a loader, the flight's registration happen
             // under one hold of the shard's lock: no write of the key can
@@ -511,10 +541,21 @@ impl Cache {
                 // An L1 entry, even one that can no longer be served, is the
                 // newest word on the key: L2 holds the same record or an older
                 // one (superseded here), so there is no use reading it.
-                let gone = match shard.get(h, key, now) {
+                // The reader is offered the value only if no load was led:
+                // a led load's waiters need the value itself (`Led::answer`).
+                let lookup = if led.flights.is_empty() {
+                    shard.read(h, key, now, reader)
+                } else {
+                    shard.get(h, key, now)
+                };
+                let gone = match lookup {
                     Lookup::Hit(v) => {
                         self.counters.l1_hits.bump();
-                        return led.answer(Ok(Value::Heap(v)));
+                        return led.answer(Ok(Value::Heap(v))).map(Some);
+                    }
+                    Lookup::Read => {
+                        self.counters.l1_hits.bump();
+                        return Ok(None);
                     }
                     Lookup::Expired { dirty, stale } => {
                         if stale {
@@ -567,7 +608,7 @@ impl Cache {
                     }
                 }
             };
-            return led.answer(answer);
+            return led.answer(answer).map(Some);
         }
     }
 

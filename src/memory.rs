@@ -10,7 +10,9 @@
 //! (`key::Key`). The bounds are split evenly between the shards, so a value
 //! larger than one shard's byte budget is never held in L1 (it is served
 //! from L2). Values are `Arc<[u8]>`: a hit clones the pointer under the lock and
-//! copies the bytes out after it is released.
+//! copies the bytes out after it is released, unless the get brings a
+//! `Reader` that takes the bytes under the lock instead (the copying getters
+//! of the C ABI, for values small enough: see `Reader`).
 //!
 //! Under S3-FIFO a hit takes the shard's lock shared (`Memory::glance`):
 //! counting it is an atomic store beside the entry. Under LRU a hit relinks
@@ -123,6 +125,35 @@ pub enum Validity {
     Stale,
 }
 
+/// What a hit does with the value while the shard's lock is still held.
+///
+/// A get that only copies the value out (`tc_get_into`, `tc_get`) can take
+/// the bytes here instead of having the entry's `Arc` cloned: the clone and
+/// its drop after the copy are two atomic read-modify-writes of the value's
+/// first cache line, which at a working set larger than the CPU cache is a
+/// line missed and then written twice, where a copy only reads it. The
+/// price is a longer hold of the lock, so a reader does only what takes a
+/// moment: it copies into memory it has or allocates from the allocator's
+/// per-thread cache (nothing that may take a lock or make a system call;
+/// see `ffi::copy`), calls no user code, and declines values too large to
+/// copy at once.
+pub trait Reader {
+    /// `value` is a servable entry's (unexpired, its dependency holding),
+    /// already counted as a use by the policy. `true`: the reader took what
+    /// it needed and the hit hands out nothing (`Lookup::Read`,
+    /// `Glance::Read`); `false`: the hit hands out the entry's `Arc`.
+    fn read(&mut self, value: &[u8]) -> bool;
+}
+
+/// The reader of a get that keeps the value (`Cache::get_value`): takes
+/// nothing, so a hit hands out L1's `Arc`.
+impl Reader for () {
+    #[inline(always)]
+    fn read(&mut self, _: &[u8]) -> bool {
+        false
+    }
+}
+
 /// What L1 has for a key.
 ///
 /// When L1 holds an entry for a key, expired or not, it is the newest word on
@@ -131,6 +162,8 @@ pub enum Validity {
 #[derive(Debug)]
 pub enum Lookup {
     Hit(Arc<[u8]>),
+    /// A hit whose value the get's `Reader` took under the lock.
+    Read,
     /// No entry: L2 may have the key.
     Miss,
     /// The entry had expired, or its file dependency no longer held
@@ -147,6 +180,8 @@ pub enum Lookup {
 pub enum Glance {
     /// A servable entry, counted as a hit by the policy.
     Hit(Arc<[u8]>),
+    /// As `Hit`, and the get's `Reader` took the value under the lock.
+    Read,
     /// No entry for the key, and the shard's write counter then (`seq`): as
     /// good a miss as one seen under the exclusive lock, for a get that
     /// registers no load (so a miss without a loader takes the shard's lock
@@ -255,22 +290,29 @@ impl Memory {
 
     /// A look at `key` (hash `h`) under its shard's shared lock, for a
     /// policy that counts hits there (S3-FIFO); under LRU it is always
-    /// `Glance::Exclusive`, without taking any lock.
+    /// `Glance::Exclusive`, without taking any lock. A hit is offered to
+    /// `reader` under the shared lock.
     // Inlined, so that under LRU a hit pays one compare here, not a call
     // that returns an enum through memory.
     #[inline]
-    pub fn glance(&self, h: u64, key: &[u8], now: &Now) -> Glance {
+    pub fn glance(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
         if !self.shared_hits {
             return Glance::Exclusive;
         }
-        self.glance_shared(h, key, now)
+        self.glance_shared(h, key, now, reader)
     }
 
-    fn glance_shared(&self, h: u64, key: &[u8], now: &Now) -> Glance {
+    fn glance_shared(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
         let shard = self.shard(h).read();
         match shard.policy.get_shared(h, key) {
             None => Glance::Absent(shard.seq),
-            Some(e) if e.valid(now) == Validity::Valid => Glance::Hit(e.value.clone()),
+            Some(e) if e.valid(now) == Validity::Valid => {
+                if reader.read(&e.value) {
+                    Glance::Read
+                } else {
+                    Glance::Hit(e.value.clone())
+                }
+            }
             Some(_) => Glance::Exclusive,
         }
     }
@@ -372,6 +414,12 @@ impl Shard {
     /// here and in every method below that takes a key: the policy files
     /// keys under it and never hashes a key again.
     pub fn get(&mut self, h: u64, key: &[u8], now: &Now) -> Lookup {
+        self.read(h, key, now, &mut ())
+    }
+
+    /// `get`, with a hit's value offered to `reader` first (under this
+    /// lock): `Lookup::Read` if it took it.
+    pub fn read(&mut self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Lookup {
         let Some(e) = self.policy.get(h, key) else {
             return Lookup::Miss;
         };
@@ -384,6 +432,9 @@ impl Shard {
                 dirty,
                 stale: validity == Validity::Stale,
             };
+        }
+        if reader.read(&e.value) {
+            return Lookup::Read;
         }
         Lookup::Hit(e.value.clone())
     }
@@ -575,5 +626,81 @@ mod tests {
         ));
         assert!(matches!(s.get(h(b"k"), b"k", &after), Lookup::Miss));
         assert_eq!(s.policy.len(), 0);
+    }
+
+    /// Takes a copy of what it is offered, or declines.
+    struct Copy(Option<Vec<u8>>, bool);
+
+    impl Reader for Copy {
+        fn read(&mut self, value: &[u8]) -> bool {
+            self.0 = Some(value.to_vec());
+            self.1
+        }
+    }
+
+    /// A reader is offered exactly a servable entry's value, and what it
+    /// takes is a hit as `get`'s (the same recency); an expired entry is
+    /// never offered, and is dropped as by `get`. Under S3-FIFO the same
+    /// holds for `glance`, under the shared lock.
+    #[test]
+    fn readers_are_offered_only_servable_values() {
+        for kind in [PolicyKind::Lru, PolicyKind::S3Fifo(S3Params::default())] {
+            let m = Memory::new(2, 0, kind);
+            let clock = crate::clock::Clock::manual(50);
+            let now = Now::new(&clock);
+            let mut ev = Vec::new();
+            {
+                let mut s = m.lock(0);
+                let mut e = entry(b"short-lived");
+                e.expires_at = 100;
+                s.insert(h(b"a"), b"a", e, &mut ev);
+                s.insert(h(b"b"), b"b", entry(b"bee"), &mut ev);
+                let mut r = Copy(None, true);
+                assert!(matches!(s.read(h(b"a"), b"a", &now, &mut r), Lookup::Read));
+                assert_eq!(r.0.as_deref(), Some(&b"short-lived"[..]));
+                let mut r = Copy(None, false);
+                assert!(matches!(s.read(h(b"b"), b"b", &now, &mut r), Lookup::Hit(v) if &*v == b"bee"));
+                assert_eq!(r.0.as_deref(), Some(&b"bee"[..]));
+                let mut r = Copy(None, true);
+                assert!(matches!(s.read(h(b"z"), b"z", &now, &mut r), Lookup::Miss));
+                assert_eq!(r.0, None);
+            }
+            let mut r = Copy(None, true);
+            match (kind, m.glance(h(b"b"), b"b", &now, &mut r)) {
+                (PolicyKind::Lru, Glance::Exclusive) => assert_eq!(r.0, None),
+                (PolicyKind::S3Fifo(_), Glance::Read) => assert_eq!(r.0.as_deref(), Some(&b"bee"[..])),
+                (k, g) => panic!("{k:?}: glance said {g:?}"),
+            }
+            clock.set(100);
+            let later = Now::new(&clock);
+            if kind != PolicyKind::Lru {
+                let mut r = Copy(None, true);
+                assert!(matches!(m.glance(h(b"a"), b"a", &later, &mut r), Glance::Exclusive));
+                assert_eq!(r.0, None, "an expired entry was offered under the shared lock");
+            }
+            let mut s = m.lock(0);
+            let mut r = Copy(None, true);
+            assert!(matches!(
+                s.read(h(b"a"), b"a", &later, &mut r),
+                Lookup::Expired {
+                    dirty: false,
+                    stale: false
+                }
+            ));
+            assert_eq!(r.0, None, "an expired entry was offered");
+            assert_eq!(s.policy.len(), 1);
+            if kind == PolicyKind::Lru {
+                // "a" was read (most recent) before it expired and went; a
+                // read counts as a use as `get` does: "b", read after "a",
+                // is kept over "c" and "d".
+                s.insert(h(b"c"), b"c", entry(b"c"), &mut ev);
+                assert!(matches!(
+                    s.read(h(b"b"), b"b", &later, &mut Copy(None, true)),
+                    Lookup::Read
+                ));
+                s.insert(h(b"d"), b"d", entry(b"d"), &mut ev);
+                assert_eq!(&*ev.last().unwrap().0, b"c");
+            }
+        }
     }
 }

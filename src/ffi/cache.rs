@@ -8,6 +8,7 @@ use crate::error::{tc_status, Error, Status};
 use crate::options::Options;
 use crate::stats::tc_stats;
 
+use super::copy::{Boxed, IntoBuf};
 pub use super::handle::tc_cache;
 use super::handle::Inside;
 
@@ -159,8 +160,13 @@ pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: u
         let c = handle(cache)?;
         let key = key_bytes(key, key_len)?;
         let out = arg_mut(out, "out")?;
-        let value = c.get_value(key)?;
-        *out = out_bytes(&value);
+        // A small L1 hit is copied into the caller's allocation under the
+        // shard's lock (no `Arc` clone); anything else is copied here.
+        let mut small = Boxed(None);
+        *out = match c.get_read(key, &mut small)? {
+            None => boxed_out(small.0.take().unwrap_or_default()),
+            Some(value) => out_bytes(&value),
+        };
         Ok(())
     })
 }
@@ -168,13 +174,17 @@ pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: u
 /// A copy of `bytes` handed out to C, freed by `tc_bytes_free` (NULL/0
 /// when empty: nothing to free).
 pub(crate) fn out_bytes(bytes: &[u8]) -> tc_bytes {
-    if bytes.is_empty() {
+    boxed_out(Box::from(bytes))
+}
+
+/// `b` handed out to C, freed by `tc_bytes_free` (NULL/0 when empty).
+fn boxed_out(b: Box<[u8]>) -> tc_bytes {
+    if b.is_empty() {
         return tc_bytes {
             data: std::ptr::null_mut(),
             len: 0,
         };
     }
-    let b: Box<[u8]> = Box::from(bytes);
     let len = b.len();
     tc_bytes {
         data: Box::into_raw(b) as *mut u8,
@@ -228,18 +238,32 @@ pub unsafe extern "C" fn tc_get_into(
             return Err(Error::invalid("buf is NULL"));
         }
         let value_len = arg_mut(value_len, "value_len")?;
-        let value = c.get_value(key)?;
-        if value.len() > buf_cap {
-            *value_len = value.len();
-            return Err(Error::new(
-                Status::TC_BUFFER_TOO_SMALL,
-                format!("buf: the value needs {} bytes, buf_cap is {buf_cap}", value.len()),
-            ));
-        }
-        std::ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len());
-        *value_len = value.len();
+        // A small L1 hit is copied into `buf` under the shard's lock (no
+        // `Arc` clone); anything else comes as a value, copied here.
+        let mut into = IntoBuf::new(buf, buf_cap);
+        let len = match c.get_read(key, &mut into)? {
+            None if into.fitted() => into.len,
+            None => return Err(too_small(value_len, into.len, buf_cap)),
+            Some(value) if value.len() > buf_cap => return Err(too_small(value_len, value.len(), buf_cap)),
+            Some(value) => {
+                std::ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len());
+                value.len()
+            }
+        };
+        *value_len = len;
         Ok(())
     })
+}
+
+/// `tc_get_into`'s answer for a value of `len` bytes that does not fit in
+/// `buf_cap`: the size needed in `*value_len`, and `TC_BUFFER_TOO_SMALL`.
+#[cold]
+fn too_small(value_len: &mut usize, len: usize, buf_cap: usize) -> Error {
+    *value_len = len;
+    Error::new(
+        Status::TC_BUFFER_TOO_SMALL,
+        format!("buf: the value needs {len} bytes, buf_cap is {buf_cap}"),
+    )
 }
 
 /// Sets `*present` to whether `key` has an unexpired value in L1 or L2. Never

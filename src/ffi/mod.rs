@@ -9,6 +9,7 @@
 
 pub mod boundary;
 pub mod cache;
+mod copy;
 pub mod entries;
 pub mod fast;
 mod handle;

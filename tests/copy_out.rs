@@ -11,6 +11,8 @@
 //! cleans them), values on both sides of the size copied under the lock,
 //! and buffers too small for the value.
 
+mod common;
+
 use std::ffi::CString;
 
 use tiercache::clock::Clock;
@@ -22,27 +24,13 @@ use tiercache::options::L1Policy;
 use tiercache::stats::tc_stats;
 use tiercache::{Cache, Options, Status, WritePolicy};
 
+use common::Rng;
+
 const T0: u64 = 1_700_000_000_000;
 /// Value lengths: empty, small, and around the 1 KiB copied under the lock.
 const LENS: [usize; 9] = [0, 1, 100, 1023, 1024, 1025, 1500, 5000, 40];
 /// `tc_get_into` buffer sizes: some smaller than some values.
 const CAPS: [usize; 6] = [0, 1, 100, 1024, 2048, 8192];
-
-/// splitmix64: a seeded run is the same run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 struct Handle(*mut tc_cache);
 
@@ -185,10 +173,10 @@ fn run(seed: u64, policy: L1Policy, disk: Option<WritePolicy>, ops: usize) {
         let ctx = || format!("seed {seed}, {policy:?}, {disk:?}, step {step}, op {what}");
         match what {
             0..=3 => {
-                let len = LENS[rng.below(LENS.len())];
+                let len = rng.pick(&LENS);
                 let fill = (step % 251) as u8;
                 let value: Vec<u8> = (0..len).map(|i| fill.wrapping_add(i as u8)).collect();
-                let ttl = [0, 0, 5, 50][rng.below(4)];
+                let ttl = rng.pick(&[0, 0, 5, 50]);
                 for h in [&reference, &copying] {
                     let s = unsafe { tc_put(h.0, key.as_ptr(), key.len(), value.as_ptr(), value.len(), ttl) };
                     assert_eq!(s, Status::TC_OK, "{}", ctx());
@@ -212,7 +200,7 @@ fn run(seed: u64, policy: L1Policy, disk: Option<WritePolicy>, ops: usize) {
                 dep_len += 1;
                 std::fs::write(&dep, vec![b'x'; dep_len]).unwrap();
             }
-            6 => clock.advance([1, 10, 60][rng.below(3)]),
+            6 => clock.advance(rng.pick(&[1, 10, 60])),
             7 => {
                 for h in [&reference, &copying] {
                     let _ = unsafe { tc_remove(h.0, key.as_ptr(), key.len()) };
@@ -227,11 +215,11 @@ fn run(seed: u64, policy: L1Policy, disk: Option<WritePolicy>, ops: usize) {
                 let (want, got) = match rng.below(3) {
                     0 => (by_value(&reference, &key, None), by_get(&copying, &key)),
                     1 => {
-                        let cap = CAPS[rng.below(CAPS.len())];
+                        let cap = rng.pick(&CAPS);
                         (by_value(&reference, &key, Some(cap)), by_into(&copying, &key, cap))
                     }
                     _ => {
-                        let cap = CAPS[rng.below(CAPS.len())];
+                        let cap = rng.pick(&CAPS);
                         (by_value(&reference, &key, Some(cap)), by_word(&copying, &key, cap))
                     }
                 };

@@ -97,6 +97,8 @@
 //! values are put without a TTL only, so that their expiry is never
 //! ambiguous either.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{c_void, CString};
 use std::fmt::Write as _;
@@ -117,45 +119,14 @@ use tiercache::options::{L1Policy, DEFAULT_L1_MAX_BYTES, DEFAULT_L2_MAX_BYTES};
 use tiercache::record::Kind;
 use tiercache::{Cache, Loaded, Loader, Options, Stats, Status, SyncPolicy, WritePolicy};
 
+use common::Rng;
+
 /// The buffer `get_into` reads into: some values are larger.
 const BUF_CAP: usize = 1024;
 /// L2 bounds below this are "small": segments are retired and keys lost.
 const SMALL_L2: u64 = 1 << 20;
 /// Where the manual clock starts (ms since the epoch).
 const CLOCK_START: u64 = 1_700_000_000_000;
-
-// ---------------------------------------------------------------------------
-// A tiny PRNG: splitmix64.
-
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, stream: u64) -> Rng {
-        let mut r = Rng(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
-        r.next();
-        r
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// lo..=hi
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-    fn chance(&mut self, num: u64, den: u64) -> bool {
-        self.below(den) < num
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Configurations.

@@ -742,13 +742,9 @@ impl Log {
             self.forget_all(&mut st);
             return;
         }
-        match self.clear_on_disk(&mut st) {
-            // Nothing older can come back: a mark has done its work.
-            Ok(()) => self.settle_mark(),
-            Err(e) => {
-                self.fail("clear the log", e);
-                self.forget_all(&mut st);
-            }
+        if let Err(e) = self.clear_on_disk(&mut st) {
+            self.fail("clear the log", e);
+            self.forget_all(&mut st);
         }
     }
 
@@ -802,14 +798,13 @@ impl Log {
                 .map_err(|e| self.fail(format!("fsync {}", path.display()), e))?;
             self.commit.synced_upto(st.store.appended);
         }
-        drop(st);
-        self.settle_mark();
         Ok(())
     }
 
     /// Takes this handle's `DEGRADED` mark away once the log is healthy:
-    /// after the recovery that wrote what it owed, or later if removing the
-    /// mark failed then (else the next open would clear the log for nothing).
+    /// after the recovery that wrote what it owed (`recover`), or at a later
+    /// `maybe_recover` if removing the mark failed then (else the next open
+    /// would clear the log for nothing).
     fn settle_mark(&self) {
         if !self.marked.load(Ordering::Acquire) {
             return;

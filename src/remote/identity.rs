@@ -44,7 +44,7 @@ pub struct Identity {
 impl Identity {
     /// How the fleet's record in the server spells it (docs/FORMAT.md):
     /// `1 <masters> <runs>` (a format version, then the two lists; neither
-    /// holds a space).
+    /// holds a space). `FENCE_SCRIPT` appends ` <generation>` to it.
     pub fn record(&self) -> String {
         format!("1 {} {}", self.masters, self.runs)
     }

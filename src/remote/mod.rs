@@ -985,12 +985,11 @@ impl Remote {
     }
 
     fn bump_generation_on(&self, c: &mut dyn ConnectionLike) -> RedisResult<u64> {
-        let known = self.generation.load(Ordering::Acquire);
         let gen: u64 = redis::cmd("EVAL")
             .arg([NEXT_GENERATION, CLEAR_SCRIPT].concat())
             .arg(1)
             .arg(&self.gen_key)
-            .arg(known.max(self.applied.load(Ordering::Acquire)))
+            .arg(self.newest_known())
             .query(c)?;
         self.generation.fetch_max(gen, Ordering::AcqRel);
         // This process's own clear: the caller drops what it must.
@@ -1005,6 +1004,13 @@ impl Remote {
     /// Learns of a clear another process made.
     pub fn cleared(&self, gen: u64) {
         self.generation.fetch_max(gen, Ordering::AcqRel);
+    }
+
+    /// The newest generation this process knows of, applied or not: a clear
+    /// must go past it (`NEXT_GENERATION`).
+    fn newest_known(&self) -> u64 {
+        let known = self.generation.load(Ordering::Acquire);
+        known.max(self.applied.load(Ordering::Acquire))
     }
 
     /// Whether a clear message of generation `gen` calls for dropping the
@@ -1101,14 +1107,13 @@ impl Remote {
             // a process that noticed the change itself but finds it already
             // cleared for does not clear again (`Cleared` below drops its
             // tiers all the same).
-            let known = self.generation.load(Ordering::Acquire);
             let (fenced, before, after): (bool, u64, u64) = redis::cmd("EVAL")
                 .arg([NEXT_GENERATION, FENCE_SCRIPT].concat())
                 .arg(2)
                 .arg(&self.gen_key)
                 .arg(&self.id_key)
                 .arg(now.record())
-                .arg(known.max(self.applied.load(Ordering::Acquire)))
+                .arg(self.newest_known())
                 .query(conn.like())?;
             // The server's word, even if older than what this process knew
             // (a server that lost its data starts again at 0; `fenced` then).
@@ -1148,14 +1153,11 @@ impl Remote {
                 }
             }
             *self.identity.lock() = Some(now);
-            // A clear this process has not applied: drop everything. A
-            // generation that went back is the server's loss (a restart
-            // without its data, or from an old snapshot), not a clear: the
-            // fence has cleared for it; without a change of server, who
-            // knows: drop everything.
-            let applied = self.applied.load(Ordering::Acquire);
+            // A clear this process has not applied: drop everything. (A
+            // generation behind the newest this process knew is the server's
+            // loss, not a clear: the fence has just cleared for it.)
             let changed = restarted || fenced;
-            let r = if before > applied || (before < applied && !changed) {
+            let r = if before > self.applied.load(Ordering::Acquire) {
                 Resynced::Cleared
             } else if changed {
                 Resynced::Restarted

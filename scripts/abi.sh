@@ -47,7 +47,8 @@ stub() {
   local major
   major=$(header_macro TIERCACHE_VERSION_MAJOR "$header")
   [ -n "$major" ] || die "$header has no TIERCACHE_VERSION_MAJOR"
-  dir=$(mktemp -d)
+  # Under $work, which the EXIT trap removes even when a step below fails.
+  dir=$(mktemp -d "$work/stub.XXXXXX")
   cp "$header" "$dir/tiercache.h"
   (
     cd "$dir"
@@ -79,7 +80,7 @@ stub() {
 # with every edit of the header's comments).
 dump() {
   local dir
-  dir=$(mktemp -d)
+  dir=$(mktemp -d "$work/dump.XXXXXX")
   stub "$1" "$dir/libtiercache.so"
   abidw --no-show-locs --no-corpus-path --no-comp-dir-path --type-id-style hash \
     "$dir/libtiercache.so"

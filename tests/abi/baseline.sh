@@ -29,7 +29,13 @@ variant() {
     return
   fi
   if bash "$abi" check "$h" >"$work/$name/log" 2>&1; then got=pass; else got=fail; fi
-  if [ "$got" = "$expect" ]; then
+  # A failure counts only if the check itself found the break: a variant
+  # whose stub does not even compile would "fail" without testing anything.
+  if [ "$got" = fail ] && ! grep -qE 'breaks the ABI|the major version changed' "$work/$name/log"; then
+    echo "FAIL: $name failed for another reason than a detected ABI break:"
+    sed 's/^/    /' "$work/$name/log" | head -30
+    fail=1
+  elif [ "$got" = "$expect" ]; then
     echo "ok: $name -> $got"
   else
     echo "FAIL: $name -> $got, expected $expect:"
@@ -42,7 +48,7 @@ variant "add a function" pass 's/^(const char \*tc_version\(void\);)$/\1\nint tc
 variant "add an enumerator" pass 's/^(  TC_OK = 0,)$/\1\n  TC_ABI_SELFTEST = 999,/'
 variant "remove a function" fail '/^void tc_bytes_free\(/d'
 variant "change a parameter" fail 's/^(enum tc_status tc_flush\(struct tc_cache \*cache)\);$/\1, int extra);/'
-variant "change a return type" fail 's/^(const char \*)(tc_version\(void\);)$/int \2/'
+variant "change a return type" fail 's/^size_t (tc_value_len\()/uint32_t \1/'
 variant "grow a struct" fail 's/^(  uint32_t l2_state;)$/\1\n  uint32_t abi_selftest;/'
 variant "reorder struct fields" fail '/^  uint64_t l1_hits;$/d; s/^(  uint32_t l2_state;)$/\1\n  uint64_t l1_hits;/'
 variant "change an enum value" fail 's/^(  TC_PANIC = )9,$/\119,/'

@@ -68,7 +68,5 @@ func TestBadAtRestOptions(t *testing.T) {
 		}
 	}
 	_, err := Open(Options{Compression: CompressionLZ4, CompressMinSize: -1})
-	if err == nil {
-		t.Fatal("a negative CompressMinSize was accepted")
-	}
+	wantErr(t, err, ErrInvalidArgument) // a negative CompressMinSize
 }

@@ -1672,6 +1672,18 @@ impl<'a> Run<'a> {
                 },
             );
         }
+        // A write the crash lost may uncover an older record of its key that
+        // has expired since (it reads as nothing, so `got` lacks the key),
+        // and a purge_expired since the durable point is lost too (it writes
+        // no tombstone): either way L2 may hold an expired entry that
+        // purge_expired will count. Seed 70747 (1500 steps): a loaded value
+        // with a TTL, expired, superseded by a put the crash lost.
+        for k in &self.cfg.keys {
+            let had_expiring = self.given_all.get(k).is_some_and(|m| m.values().any(|e| *e != 0));
+            if had_expiring && !model.get(k).is_some_and(|e| live(e, now)) {
+                self.maybe_expired_in_l2.insert(k.clone());
+            }
+        }
         self.model = model;
         self.durable_point();
         Ok(())

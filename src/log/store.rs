@@ -198,9 +198,12 @@ impl Store {
     }
 
     pub fn active(&self) -> &Segment {
+        // `last_key_value` walks the tree's right edge only; an iterator's
+        // `next_back` sets up both ends first, and a put asks for the
+        // active segment three or four times.
         self.segments
-            .values()
-            .next_back()
+            .last_key_value()
+            .map(|(_, s)| s)
             .expect("the log always has an active segment")
     }
 
@@ -576,8 +579,8 @@ impl Store {
 /// so that `parts` appended to it may borrow the store's buffer.
 fn active_of(segments: &mut BTreeMap<u32, Segment>) -> &mut Segment {
     segments
-        .values_mut()
-        .next_back()
+        .last_entry()
+        .map(|e| e.into_mut())
         .expect("the log always has an active segment")
 }
 

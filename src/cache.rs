@@ -168,7 +168,9 @@ enum Stored {
 
 /// The background thread that looks after L2: it writes out and fsyncs the
 /// log every interval under `TC_SYNC_INTERVAL`, compacts segments that are
-/// mostly dead, and probes a failing disk so L2 comes back by itself.
+/// mostly dead, unlinks the files of segments deleted from the log (off the
+/// put path: `Log::reap`), and probes a failing disk so L2 comes back by
+/// itself.
 struct Maintenance {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<JoinHandle<()>>,
@@ -203,6 +205,8 @@ impl Maintenance {
                     if log.wants_compaction() {
                         let _ = log.compact(false);
                     }
+                    // Segments retired by puts since the last tick.
+                    log.reap();
                 }
             })
             .expect("spawn the tiercache maintenance thread");

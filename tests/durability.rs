@@ -16,7 +16,9 @@ use tiercache::log::fileio::{self, Op, Plan};
 use tiercache::options::tc_sync_policy::*;
 use tiercache::{Cache, Options, Status};
 
-/// Bytes of the cache's files (segments and hints), as the bound counts them.
+/// Bytes of the cache's files (segments and hints), as the bound counts them,
+/// and of deleted segments not yet unlinked (`NNNNNNNNNN.tcl.dead.tmp`),
+/// which still take the disk's space.
 fn dir_bytes(dir: &Path) -> u64 {
     fs::read_dir(dir)
         .unwrap()
@@ -24,7 +26,7 @@ fn dir_bytes(dir: &Path) -> u64 {
         .filter(|e| {
             let n = e.file_name();
             let n = n.to_string_lossy();
-            n.ends_with(".tcl") || n.ends_with(".hint")
+            n.ends_with(".tcl") || n.ends_with(".hint") || n.ends_with(".tcl.dead.tmp")
         })
         .map(|e| e.metadata().unwrap().len())
         .sum()
@@ -45,6 +47,36 @@ fn bounded(dir: &Path, max_bytes: u64, l1_entries: u64) -> Options {
     let mut o = opts(dir, l1_entries);
     o.l2_max_bytes = max_bytes;
     o
+}
+
+/// A segment deleted from the log (retired here) is renamed out of the way
+/// under the log's lock and unlinked later, off the put path: a flush
+/// unlinks what is waiting, and an open deletes what a crash left waiting,
+/// never reading it as a segment.
+#[test]
+fn deleted_segments_are_unlinked_by_a_flush_or_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = bounded(dir.path(), 256 * 1024, 16);
+    let c = Cache::open(&o).unwrap();
+    let value = vec![5u8; 1024];
+    for i in 0..2000u32 {
+        c.put(format!("k{i}").as_bytes(), &value, 0).unwrap();
+    }
+    assert!(c.stats().l2_evictions > 0, "{:?}", c.stats());
+    c.flush().unwrap();
+    assert_eq!(files_ending(dir.path(), ".dead.tmp"), Vec::<std::path::PathBuf>::new());
+    // What a crash between the rename and the unlink leaves: a whole
+    // segment under the waiting name, whose record of `k1999` is older than
+    // the live one and of a different value.
+    let segment = fs::read(files_ending(dir.path(), ".tcl").pop().unwrap()).unwrap();
+    c.put(b"k1999", b"newer", 0).unwrap();
+    c.close().unwrap();
+    let waiting = dir.path().join("0000999999.tcl.dead.tmp");
+    fs::write(&waiting, segment).unwrap();
+    let c = Cache::open(&o).unwrap();
+    assert!(!waiting.exists(), "the open deletes a deleted segment's file");
+    assert_eq!(get(&c, b"k1999"), Ok(b"newer".to_vec()));
+    assert_eq!(c.stats().corrupt_records, 0);
 }
 
 #[test]

@@ -85,6 +85,7 @@ impl Log {
             }
         }
         report.bytes_freed = before.saturating_sub(self.state.read().store.disk_bytes());
+        self.reap();
         Ok(report)
     }
 

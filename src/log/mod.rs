@@ -165,6 +165,14 @@ pub struct Log {
     _lock: DirLock,
 }
 
+impl Drop for Log {
+    /// The files of deleted segments go with the handle, as they would at
+    /// the next open.
+    fn drop(&mut self) {
+        self.reap();
+    }
+}
+
 #[derive(Default)]
 struct Pending {
     /// Keys written or removed while degraded: tombstoned on recovery.
@@ -746,6 +754,8 @@ impl Log {
             self.fail("clear the log", e);
             self.forget_all(&mut st);
         }
+        drop(st);
+        self.reap();
     }
 
     /// Degraded: the index forgets everything, and recovery will clear the
@@ -786,6 +796,7 @@ impl Log {
         if self.config.read_only {
             return Ok(());
         }
+        self.reap();
         if self.commit.is_degraded() && !self.recover() {
             return Err(self.degraded_error());
         }
@@ -799,6 +810,25 @@ impl Log {
             self.commit.synced_upto(st.store.appended);
         }
         Ok(())
+    }
+
+    /// Unlinks the segment files deleted from the log since the last call
+    /// (`Store::delete_segment` renamed them out of the way), with no lock
+    /// held: freeing their cached pages is work no put should wait for. A
+    /// failure is counted; the file is left for the next open to delete.
+    pub fn reap(&self) {
+        if self.state.read().store.doomed.is_empty() {
+            return;
+        }
+        let doomed = std::mem::take(&mut self.state.write().store.doomed);
+        for path in doomed {
+            match fileio::remove(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Takes this handle's `DEGRADED` mark away once the log is healthy:

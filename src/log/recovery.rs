@@ -109,7 +109,8 @@ pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig, sealer: Arc<
 const TAIL_KEPT_IN_MEMORY: usize = 64 * 1024;
 
 /// The ids of the segment files in `dir`, in order; deletes leftover
-/// temporary files (hints whose writing a crash cut short) unless read-only.
+/// temporary files (hints whose writing a crash cut short, segments deleted
+/// from the log but not yet unlinked: `store::dead_path`) unless read-only.
 fn list_segments(dir: &Path, read_only: bool) -> Result<Vec<u32>> {
     let mut ids = Vec::new();
     let list_err = |e| Error::io(format!("list {}", dir.display()), e);

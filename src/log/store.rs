@@ -73,6 +73,10 @@ pub struct Store {
     pub hasher: KeyHasher,
     /// Bytes that packing saved, over the records appended since open.
     pub bytes_saved: u64,
+    /// Segment files taken out of the log (`delete_segment`) but not yet
+    /// unlinked: renamed to a name no open reads as a segment
+    /// (`dead_path`), for `Log::reap` to unlink off the put path.
+    pub doomed: Vec<PathBuf>,
 }
 
 /// A record to append: everything but its sequence number, which only
@@ -148,6 +152,7 @@ impl Store {
             hasher: hasher_of(&sealer),
             sealer,
             bytes_saved: 0,
+            doomed: Vec::new(),
         }
     }
 
@@ -193,9 +198,12 @@ impl Store {
     }
 
     pub fn active(&self) -> &Segment {
+        // `last_key_value` walks the tree's right edge only; an iterator's
+        // `next_back` sets up both ends first, and a put asks for the
+        // active segment three or four times.
         self.segments
-            .values()
-            .next_back()
+            .last_key_value()
+            .map(|(_, s)| s)
             .expect("the log always has an active segment")
     }
 
@@ -523,6 +531,15 @@ impl Store {
 
     /// Deletes sealed segment `id` and its hint (hint first: a segment
     /// without a hint is merely slower to open).
+    ///
+    /// The segment file is renamed, not unlinked: once renamed (and the
+    /// directory fsynced, by the caller, under a durable policy) it is gone
+    /// as far as any open is concerned, which deletes it (`dead_path`).
+    /// Unlinking a file the page cache holds frees every cached page of it
+    /// (a 64 MiB segment is 16384 pages), and this runs under the log's
+    /// lock, from the put that retires a segment or from a compaction that
+    /// puts wait behind; `Log::reap` unlinks `doomed` later, with no lock
+    /// held, from the maintenance thread, a compaction, a flush or close.
     pub fn delete_segment(&mut self, id: u32) -> io::Result<()> {
         self.writable()?;
         let Some(seg) = self.segments.get(&id) else {
@@ -533,7 +550,14 @@ impl Store {
         }
         let path = seg.path.clone();
         self.segments.remove(&id);
-        fileio::remove(&path).or_else(ignore_missing)
+        let dead = dead_path(&path);
+        match fileio::rename(&path, &dead) {
+            Ok(()) => {
+                self.doomed.push(dead);
+                Ok(())
+            }
+            Err(e) => ignore_missing(e),
+        }
     }
 
     /// What each record of sealed segment `id` is: from its hint if it has a
@@ -555,8 +579,8 @@ impl Store {
 /// so that `parts` appended to it may borrow the store's buffer.
 fn active_of(segments: &mut BTreeMap<u32, Segment>) -> &mut Segment {
     segments
-        .values_mut()
-        .next_back()
+        .last_entry()
+        .map(|e| e.into_mut())
         .expect("the log always has an active segment")
 }
 
@@ -599,6 +623,15 @@ impl Store {
             self.active_entries_from = segment::HEADER_LEN;
         }
     }
+}
+
+/// The name a deleted segment file waits under until it is unlinked
+/// (`Store::delete_segment`): `NNNNNNNNNN.tcl.dead.tmp`, which no open reads
+/// as a segment and every open deletes with the other `*.tmp` files.
+pub fn dead_path(segment: &std::path::Path) -> PathBuf {
+    let mut name = segment.as_os_str().to_owned();
+    name.push(".dead.tmp");
+    PathBuf::from(name)
 }
 
 fn ignore_missing(e: io::Error) -> io::Result<()> {
@@ -797,6 +830,25 @@ mod tests {
         let scanned = scan(s.active(), &s.sealer);
         assert!(scanned.bad.is_empty(), "{:?}", scanned.bad);
         assert_eq!(scanned.entries.len(), 3);
+    }
+
+    /// A deleted segment's file is renamed out of the way, not unlinked
+    /// under the lock: it is no longer a segment file, and waits in
+    /// `doomed` for `Log::reap`.
+    #[test]
+    fn a_deleted_segment_waits_under_its_dead_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        s.append(&put(b"a", b"one")).unwrap();
+        s.seal_and_start().unwrap().unwrap();
+        let old = s.segments[&1].path.clone();
+        s.delete_segment(1).unwrap();
+        assert!(!s.segments.contains_key(&1));
+        assert!(!old.exists(), "no segment file by its name");
+        assert_eq!(s.doomed, vec![dead_path(&old)]);
+        assert!(dead_path(&old).exists());
+        assert!(dead_path(&old).to_string_lossy().ends_with(".tcl.dead.tmp"));
+        assert_eq!(segment::parse_file_name("0000000001.tcl.dead.tmp"), None);
     }
 
     /// A write around the buffer that fails leaves the file as it was and

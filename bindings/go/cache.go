@@ -37,6 +37,9 @@ type Cache struct {
 	// loader.go), so a loader that refers to its own Cache does not keep it
 	// reachable for ever.
 	loaders sync.Map
+
+	// hint is Get's guess at the next value's length (see sizeHint).
+	hint sizeHint
 }
 
 // Open opens a cache with the given options. With Options{} it is memory
@@ -132,22 +135,53 @@ func (c *Cache) Put(key, value []byte, ttl time.Duration) error {
 // waiting for the same key get ErrLoaderFailed too.
 //
 // A value of up to getScratchLen bytes costs one cgo call and one
-// allocation. A larger one is asked for again with a buffer of its size
-// (the library keeps a value it found, so the second lookup finds it too,
-// and the statistics count two hits), unless this call's loader produced it.
+// allocation: while the values read have looked the same size (see
+// sizeHint), the library copies straight into the returned slice; otherwise
+// into a pooled scratch buffer, copied out. A larger value is asked for
+// again with a buffer of its size (the library keeps a value it found, so
+// the second lookup finds it too, and the statistics count two hits),
+// unless this call's loader produced it.
 func (c *Cache) Get(key []byte) ([]byte, error) {
 	defer runtime.KeepAlive(c)
+	if h := c.hint.guess(); h > 0 {
+		buf := make([]byte, h)
+		r := C.tcgo_get_fast(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
+		runtime.KeepAlive(key)
+		if r.status == C.TC_OK && r.loader_result == 0 {
+			n := int(r.len)
+			if 2*n >= h {
+				return buf[:n:n], nil
+			}
+			c.hint.forget() // far smaller than the guess: do not hand out buf
+			v := make([]byte, n)
+			copy(v, buf)
+			return v, nil
+		}
+		if r.status == C.TC_BUFFER_TOO_SMALL {
+			c.hint.forget()
+		}
+		return c.getRest(key, buf, r)
+	}
 	sp := getScratch.Get().(*[]byte)
 	buf := *sp
 	r := C.tcgo_get_fast(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
+	runtime.KeepAlive(key)
 	if r.status == C.TC_OK && r.loader_result == 0 {
 		v := make([]byte, int(r.len))
 		copy(v, buf)
 		getScratch.Put(sp)
-		runtime.KeepAlive(key)
+		c.hint.offer(len(v))
 		return v, nil
 	}
-	getScratch.Put(sp)
+	v, err := c.getRest(key, buf, r)
+	getScratch.Put(sp) // only now: getRest may copy out of buf
+	return v, err
+}
+
+// getRest finishes a Get whose first call (into buf) did not simply hit:
+// an error, a loader's outcome, or a value too big for buf.
+func (c *Cache) getRest(key, buf []byte, r C.tcgo_get_ret) ([]byte, error) {
+	defer runtime.KeepAlive(key)
 	for {
 		err := getErr(r) // frees the message
 		loaded, cause := takeLoaderOutcome(r.loader_result)
@@ -155,13 +189,10 @@ func (c *Cache) Get(key []byte) ([]byte, error) {
 		case r.status == C.TC_OK: // the value is in buf (loaded is nil: it fitted)
 			v := make([]byte, int(r.len))
 			copy(v, buf)
-			runtime.KeepAlive(key)
 			return v, nil
 		case r.status != C.TC_BUFFER_TOO_SMALL:
-			runtime.KeepAlive(key)
 			return nil, withCause(err, cause)
 		case loaded != nil:
-			runtime.KeepAlive(key)
 			return loaded, nil
 		}
 		// Too small: ask again with a buffer of the size needed. (If the
@@ -169,7 +200,6 @@ func (c *Cache) Get(key []byte) ([]byte, error) {
 		buf = make([]byte, int(r.len))
 		r = C.tcgo_get_fast(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
 		if r.status == C.TC_OK && r.loader_result == 0 {
-			runtime.KeepAlive(key)
 			return buf[:int(r.len):int(r.len)], nil
 		}
 	}

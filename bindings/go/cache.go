@@ -145,10 +145,9 @@ func (c *Cache) Get(key []byte) ([]byte, error) {
 	defer runtime.KeepAlive(c)
 	if h := c.hint.guess(); h > 0 {
 		buf := make([]byte, h)
-		r := C.tcgo_get_fast(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
-		runtime.KeepAlive(key)
-		if r.status == C.TC_OK && r.loader_result == 0 {
-			n := int(r.len)
+		r := c.getWord(key, buf)
+		if r.more == nil && r.word >= 0 {
+			n := int(r.word)
 			if 2*n >= h {
 				return buf[:n:n], nil
 			}
@@ -157,51 +156,95 @@ func (c *Cache) Get(key []byte) ([]byte, error) {
 			copy(v, buf)
 			return v, nil
 		}
-		if r.status == C.TC_BUFFER_TOO_SMALL {
+		o := takeGetOutcome(r, buf)
+		if o.status == C.TC_BUFFER_TOO_SMALL {
 			c.hint.forget()
 		}
-		return c.getRest(key, buf, r)
+		return c.getRest(key, buf, o)
 	}
 	sp := getScratch.Get().(*[]byte)
 	buf := *sp
-	r := C.tcgo_get_fast(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
-	runtime.KeepAlive(key)
-	if r.status == C.TC_OK && r.loader_result == 0 {
-		v := make([]byte, int(r.len))
+	r := c.getWord(key, buf)
+	if r.more == nil && r.word >= 0 {
+		v := make([]byte, int(r.word))
 		copy(v, buf)
 		getScratch.Put(sp)
 		c.hint.offer(len(v))
 		return v, nil
 	}
-	v, err := c.getRest(key, buf, r)
+	v, err := c.getRest(key, buf, takeGetOutcome(r, buf))
 	getScratch.Put(sp) // only now: getRest may copy out of buf
 	return v, err
 }
 
+// getWord is one tcgo_get_word call: key's value into buf.
+func (c *Cache) getWord(key, buf []byte) C.tcgo_get_res {
+	r := C.tcgo_get_word(C.uintptr_t(uintptr(unsafe.Pointer(c.ptr))), bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(buf)
+	return r
+}
+
+// getOutcome is a tcgo_get_word result decoded, its C memory freed.
+type getOutcome struct {
+	status C.tc_status
+	n      int // TC_OK: the value's length; TC_BUFFER_TOO_SMALL: the size needed
+	loader C.uintptr_t
+	err    error // nil for TC_OK and TC_BUFFER_TOO_SMALL
+}
+
+// takeGetOutcome decodes r (see tcgo_get_res in bridge.h); buf is the
+// buffer of the call, which holds a miss's message.
+func takeGetOutcome(r C.tcgo_get_res, buf []byte) getOutcome {
+	if m := r.more; m != nil {
+		o := getOutcome{status: m.status, n: int(m.len), loader: m.loader_result}
+		if o.status != C.TC_OK && o.status != C.TC_BUFFER_TOO_SMALL {
+			o.err = newError("Get", Status(o.status), takeMsg(m.msg))
+		}
+		C.free(unsafe.Pointer(m))
+		return o
+	}
+	w := int64(r.word)
+	if w >= 0 {
+		return getOutcome{status: C.TC_OK, n: int(w)}
+	}
+	o := getOutcome{status: C.tc_status((-w) & 255), n: int((-w) >> 8)}
+	switch o.status {
+	case C.TC_BUFFER_TOO_SMALL:
+	case C.TC_NOT_FOUND:
+		o.err = newError("Get", StatusNotFound, string(buf[:o.n]))
+		o.n = 0
+	default: // out of memory in the bridge: no message
+		o.err = newError("Get", Status(o.status), "")
+		o.n = 0
+	}
+	return o
+}
+
 // getRest finishes a Get whose first call (into buf) did not simply hit:
 // an error, a loader's outcome, or a value too big for buf.
-func (c *Cache) getRest(key, buf []byte, r C.tcgo_get_ret) ([]byte, error) {
-	defer runtime.KeepAlive(key)
+func (c *Cache) getRest(key, buf []byte, o getOutcome) ([]byte, error) {
 	for {
-		err := getErr(r) // frees the message
-		loaded, cause := takeLoaderOutcome(r.loader_result)
+		loaded, cause := takeLoaderOutcome(o.loader)
 		switch {
-		case r.status == C.TC_OK: // the value is in buf (loaded is nil: it fitted)
-			v := make([]byte, int(r.len))
+		case o.status == C.TC_OK: // the value is in buf (loaded is nil: it fitted)
+			v := make([]byte, o.n)
 			copy(v, buf)
 			return v, nil
-		case r.status != C.TC_BUFFER_TOO_SMALL:
-			return nil, withCause(err, cause)
+		case o.status != C.TC_BUFFER_TOO_SMALL:
+			return nil, withCause(o.err, cause)
 		case loaded != nil:
 			return loaded, nil
 		}
 		// Too small: ask again with a buffer of the size needed. (If the
 		// value grew meanwhile, again.)
-		buf = make([]byte, int(r.len))
-		r = C.tcgo_get_fast(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
-		if r.status == C.TC_OK && r.loader_result == 0 {
-			return buf[:int(r.len):int(r.len)], nil
+		buf = make([]byte, o.n)
+		r := c.getWord(key, buf)
+		if r.more == nil && r.word >= 0 {
+			n := int(r.word)
+			return buf[:n:n], nil
 		}
+		o = takeGetOutcome(r, buf)
 	}
 }
 
@@ -215,19 +258,6 @@ var getScratch = sync.Pool{New: func() any {
 	b := make([]byte, getScratchLen)
 	return &b
 }}
-
-// getErr is check for tcgo_get_fast: the message is inline for TC_NOT_FOUND
-// (no malloc, no free), and TC_BUFFER_TOO_SMALL is no error to Get.
-func getErr(r C.tcgo_get_ret) error {
-	switch r.status {
-	case C.TC_OK, C.TC_BUFFER_TOO_SMALL:
-		return nil
-	}
-	if r.msg == nil {
-		return newError("Get", Status(r.status), C.GoString(&r.note[0]))
-	}
-	return newError("Get", Status(r.status), takeMsg(r.msg))
-}
 
 // GetInto is Get without an allocation: it copies key's value into buf and
 // returns the value's length. If buf is too small, the error matches

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -203,5 +204,37 @@ func TestGetHintSettles(t *testing.T) {
 	wantValue(t, c, "b", string(bytes.Repeat([]byte("b"), 1000)))
 	if c.hint.guess() != 0 {
 		t.Fatalf("guess %d kept after a longer value", c.hint.guess())
+	}
+}
+
+// TestGetHintMessages: a miss's message comes in the call's buffer when it
+// fits and malloc'd when it does not (a small guess), the same either way;
+// another failure's message is there too.
+func TestGetHintMessages(t *testing.T) {
+	c := open(t, Options{})
+	var msgs []string
+	for _, h := range []int{0, 1, 8, getScratchLen} {
+		c.hint.n.Store(int64(h))
+		_, err := c.Get([]byte("absent"))
+		wantErr(t, err, ErrNotFound)
+		e, ok := err.(*Error)
+		if !ok || e.Op != "Get" || e.Msg == "" {
+			t.Fatalf("guess %d: %#v", h, err)
+		}
+		msgs = append(msgs, e.Msg)
+		c.hint.n.Store(int64(h))
+		_, err = c.Get(nil)
+		wantErr(t, err, ErrInvalidArgument)
+		if e, ok := err.(*Error); !ok || !strings.Contains(e.Msg, "key") {
+			t.Fatalf("guess %d, empty key: %#v", h, err)
+		}
+	}
+	for _, m := range msgs[1:] {
+		if m != msgs[0] {
+			t.Fatalf("miss messages differ: %q", msgs)
+		}
+	}
+	if len(msgs[0]) <= 8 {
+		t.Fatalf("the miss message %q fits in 8 bytes: the malloc'd path is not tested", msgs[0])
 	}
 }

@@ -111,6 +111,24 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
+// BenchmarkGetMixedSizes: L1 hits on values of four sizes in turn (100 B to
+// 4 KiB): Get's size guess (sizeHint) should stay out of the way (no peer).
+func BenchmarkGetMixedSizes(b *testing.B) {
+	c := newTiercache(b, Options{})
+	sizes := []int{100, 1000, 300, 4000}
+	for i, k := range benchKeyList {
+		if err := c.Put(k, make([]byte, sizes[i%len(sizes)]), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Get(benchKeyList[i%benchKeys]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkGetInto: the allocation-free Get (no peer: ristretto never copies).
 func BenchmarkGetInto(b *testing.B) {
 	c := newTiercache(b, Options{})

@@ -16,7 +16,7 @@ extern tc_status tcgoOnceLoaderCall(uintptr_t handle, tc_sink *sink, uintptr_t *
  * writes a cgo.Handle of the loader's panic or error there, and the Go
  * caller picks it up after C returns. */
 static __thread uintptr_t *tcgo_call_slot;
-/* Set with the slot by tcgo_get_fast (0 by every other call): the loader
+/* Set with the slot by tcgo_get_word (0 by every other call): the loader
  * leaves its value in the slot if it is longer than this, i.e. if it will not
  * fit in the Get's buffer. */
 static __thread size_t tcgo_call_keep_over;
@@ -98,36 +98,48 @@ tcgo_ret tcgo_get_into(tc_cache *c, const uint8_t *key, size_t key_len,
   return r;
 }
 
-tcgo_get_ret tcgo_get_fast(tc_cache *c, const uint8_t *key, size_t key_len,
+tcgo_get_res tcgo_get_word(uintptr_t cache, const uint8_t *key, size_t key_len,
                            uint8_t *buf, size_t buf_cap) {
-  tcgo_get_ret r;
+  tcgo_get_res r = {0, NULL};
   uintptr_t slot = 0;
   uintptr_t *prev = tcgo_call_slot;
   size_t prev_keep = tcgo_call_keep_over;
   tcgo_call_slot = &slot;
   tcgo_call_keep_over = buf_cap;
-  /* tc_get_into in one word: the length, or minus (status | needed << 8). */
-  const tc_get_target target = {c, buf, buf_cap};
+  const tc_get_target target = {(tc_cache *)cache, buf, buf_cap};
   int64_t word = tc_get_into_word(&target, key, key_len);
   tcgo_call_slot = prev;
   tcgo_call_keep_over = prev_keep;
-  r.loader_result = slot;
-  r.status = word >= 0 ? TC_OK : (tc_status)((-word) & 255);
-  r.len = word >= 0 ? (size_t)word : (size_t)((-word) >> 8);
-  r.msg = NULL;
-  r.note[0] = '\0';
-  if (r.status == TC_NOT_FOUND) {
-    /* A miss is common: copy its message without a malloc and a free. */
-    const char *m = tc_last_error();
-    size_t len = strlen(m);
-    if (len < sizeof r.note) {
-      memcpy(r.note, m, len + 1);
-    } else {
-      r.msg = strdup(m);
+  r.word = word;
+  tc_status status = word >= 0 ? TC_OK : (tc_status)((-word) & 255);
+  if (slot == 0) {
+    if (status == TC_OK || status == TC_BUFFER_TOO_SMALL) return r;
+    if (status == TC_NOT_FOUND) {
+      /* A miss is common: its message goes into the unused buffer. */
+      const char *m = tc_last_error();
+      size_t len = strlen(m);
+      if (len <= buf_cap) {
+        memcpy(buf, m, len);
+        r.word = -(int64_t)((uint64_t)TC_NOT_FOUND | ((uint64_t)len << 8));
+        return r;
+      }
     }
-  } else if (r.status != TC_OK && r.status != TC_BUFFER_TOO_SMALL) {
-    r.msg = strdup(tc_last_error());
   }
+  tcgo_get_more *more = malloc(sizeof *more);
+  if (more == NULL) {
+    /* Out of memory: the status alone (a hit's or a short buffer's word as
+     * it was), without the message or the loader's outcome. */
+    if (status != TC_OK && status != TC_BUFFER_TOO_SMALL) r.word = -(int64_t)status;
+    return r;
+  }
+  more->status = status;
+  more->len = word >= 0 ? (size_t)word : (size_t)((-word) >> 8);
+  more->loader_result = slot;
+  more->msg = NULL;
+  if (status != TC_OK && status != TC_BUFFER_TOO_SMALL) {
+    more->msg = strdup(tc_last_error());
+  }
+  r.more = more;
   return r;
 }
 

@@ -62,14 +62,30 @@ typedef struct tcgo_options {
   uint64_t remote_timeout_ms;
 } tcgo_options;
 
-/* What tcgo_get_fast returns: Get's hot path, so no malloc on a hit or a miss. */
-typedef struct tcgo_get_ret {
+/* What tcgo_get_word returns: Get's hot path, in two words so that cgo
+ * copies little and nothing is malloc'd on a hit, a miss or a value too big
+ * for the buffer. With more NULL, word is
+ *   >= 0                             TC_OK: the value's length (it is in buf);
+ *   -(TC_BUFFER_TOO_SMALL | n << 8)  the size needed, n;
+ *   -(TC_NOT_FOUND | m << 8)         a miss: tc_last_error()'s first m bytes,
+ *                                    the whole message, are copied into buf;
+ *   -(status)                        another failure whose outcome could not
+ *                                    be malloc'd (no message; a loader's
+ *                                    outcome, if any, is lost).
+ * Anything else (a loader's outcome, another failure, a miss whose message
+ * does not fit in buf) comes in more, malloc'd: Go reads it and frees it
+ * with free(), and the message it holds as well. */
+typedef struct tcgo_get_more {
   tc_status status;
-  size_t len;                /* TC_OK: the value's length; TC_BUFFER_TOO_SMALL: the size needed */
-  uintptr_t loader_result;   /* as in tcgo_ret, and see tcgo_get_fast */
-  char *msg;                 /* a failure's message as in tcgo_ret, unless it is in note */
-  char note[112];            /* TC_NOT_FOUND: tc_last_error() copied here if it fits (then msg is NULL) */
-} tcgo_get_ret;
+  size_t len;              /* TC_OK: the value's length; TC_BUFFER_TOO_SMALL: the size needed */
+  uintptr_t loader_result; /* as in tcgo_ret, and see tcgo_get_word */
+  char *msg;               /* as in tcgo_ret */
+} tcgo_get_more;
+
+typedef struct tcgo_get_res {
+  int64_t word;
+  tcgo_get_more *more;
+} tcgo_get_res;
 
 tcgo_ret tcgo_open(tcgo_options o);
 /* tc_cache_shutdown: Close. The handle itself is freed by the Go cleanup
@@ -79,10 +95,12 @@ tcgo_ret tcgo_put(tc_cache *c, const uint8_t *key, size_t key_len,
                   const uint8_t *value, size_t value_len, uint64_t ttl_ms);
 tcgo_ret tcgo_get_into(tc_cache *c, const uint8_t *key, size_t key_len,
                        uint8_t *buf, size_t buf_cap);
-/* tc_get_into into buf (Go memory, pinned by cgo for the call). A loader run
- * by this call whose value does not fit in buf leaves that value, as a
- * cgo.Handle in loader_result, so that Get need not ask again (see loader.go). */
-tcgo_get_ret tcgo_get_fast(tc_cache *c, const uint8_t *key, size_t key_len,
+/* tc_get_into_word into buf (Go memory, pinned by cgo for the call). A
+ * loader run by this call whose value does not fit in buf leaves that value,
+ * as a cgo.Handle in more->loader_result, so that Get need not ask again
+ * (see loader.go). The handle comes as an integer: cgo checks every pointer
+ * argument of an unknown type for Go pointers, and this one is C memory. */
+tcgo_get_res tcgo_get_word(uintptr_t cache, const uint8_t *key, size_t key_len,
                            uint8_t *buf, size_t buf_cap);
 tcgo_ret tcgo_contains(tc_cache *c, const uint8_t *key, size_t key_len);
 tcgo_ret tcgo_remove(tc_cache *c, const uint8_t *key, size_t key_len);

@@ -37,6 +37,9 @@ type Cache struct {
 	// loader.go), so a loader that refers to its own Cache does not keep it
 	// reachable for ever.
 	loaders sync.Map
+
+	// hint is Get's guess at the next value's length (see sizeHint).
+	hint sizeHint
 }
 
 // Open opens a cache with the given options. With Options{} it is memory
@@ -132,46 +135,116 @@ func (c *Cache) Put(key, value []byte, ttl time.Duration) error {
 // waiting for the same key get ErrLoaderFailed too.
 //
 // A value of up to getScratchLen bytes costs one cgo call and one
-// allocation. A larger one is asked for again with a buffer of its size
-// (the library keeps a value it found, so the second lookup finds it too,
-// and the statistics count two hits), unless this call's loader produced it.
+// allocation: while the values read have looked the same size (see
+// sizeHint), the library copies straight into the returned slice; otherwise
+// into a pooled scratch buffer, copied out. A larger value is asked for
+// again with a buffer of its size (the library keeps a value it found, so
+// the second lookup finds it too, and the statistics count two hits),
+// unless this call's loader produced it.
 func (c *Cache) Get(key []byte) ([]byte, error) {
 	defer runtime.KeepAlive(c)
+	if h := c.hint.guess(); h > 0 {
+		buf := make([]byte, h)
+		r := c.getWord(key, buf)
+		if r.more == nil && r.word >= 0 {
+			n := int(r.word)
+			if 2*n >= h {
+				return buf[:n:n], nil
+			}
+			c.hint.forget() // far smaller than the guess: do not hand out buf
+			v := make([]byte, n)
+			copy(v, buf)
+			return v, nil
+		}
+		o := takeGetOutcome(r, buf)
+		if o.status == C.TC_BUFFER_TOO_SMALL {
+			c.hint.forget()
+		}
+		return c.getRest(key, buf, o)
+	}
 	sp := getScratch.Get().(*[]byte)
 	buf := *sp
-	r := C.tcgo_get_fast(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
-	if r.status == C.TC_OK && r.loader_result == 0 {
-		v := make([]byte, int(r.len))
+	r := c.getWord(key, buf)
+	if r.more == nil && r.word >= 0 {
+		v := make([]byte, int(r.word))
 		copy(v, buf)
 		getScratch.Put(sp)
-		runtime.KeepAlive(key)
+		c.hint.offer(len(v))
 		return v, nil
 	}
-	getScratch.Put(sp)
+	v, err := c.getRest(key, buf, takeGetOutcome(r, buf))
+	getScratch.Put(sp) // only now: getRest may copy out of buf
+	return v, err
+}
+
+// getWord is one tcgo_get_word call: key's value into buf.
+func (c *Cache) getWord(key, buf []byte) C.tcgo_get_res {
+	r := C.tcgo_get_word(C.uintptr_t(uintptr(unsafe.Pointer(c.ptr))), bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(buf)
+	return r
+}
+
+// getOutcome is a tcgo_get_word result decoded, its C memory freed.
+type getOutcome struct {
+	status C.tc_status
+	n      int // TC_OK: the value's length; TC_BUFFER_TOO_SMALL: the size needed
+	loader C.uintptr_t
+	err    error // nil for TC_OK and TC_BUFFER_TOO_SMALL
+}
+
+// takeGetOutcome decodes r (see tcgo_get_res in bridge.h); buf is the
+// buffer of the call, which holds a miss's message.
+func takeGetOutcome(r C.tcgo_get_res, buf []byte) getOutcome {
+	if m := r.more; m != nil {
+		o := getOutcome{status: m.status, n: int(m.len), loader: m.loader_result}
+		if o.status != C.TC_OK && o.status != C.TC_BUFFER_TOO_SMALL {
+			o.err = newError("Get", Status(o.status), takeMsg(m.msg))
+		}
+		C.free(unsafe.Pointer(m))
+		return o
+	}
+	w := int64(r.word)
+	if w >= 0 {
+		return getOutcome{status: C.TC_OK, n: int(w)}
+	}
+	o := getOutcome{status: C.tc_status((-w) & 255), n: int((-w) >> 8)}
+	switch o.status {
+	case C.TC_BUFFER_TOO_SMALL:
+	case C.TC_NOT_FOUND:
+		o.err = newError("Get", StatusNotFound, string(buf[:o.n]))
+		o.n = 0
+	default: // out of memory in the bridge: no message
+		o.err = newError("Get", Status(o.status), "")
+		o.n = 0
+	}
+	return o
+}
+
+// getRest finishes a Get whose first call (into buf) did not simply hit:
+// an error, a loader's outcome, or a value too big for buf.
+func (c *Cache) getRest(key, buf []byte, o getOutcome) ([]byte, error) {
 	for {
-		err := getErr(r) // frees the message
-		loaded, cause := takeLoaderOutcome(r.loader_result)
+		loaded, cause := takeLoaderOutcome(o.loader)
 		switch {
-		case r.status == C.TC_OK: // the value is in buf (loaded is nil: it fitted)
-			v := make([]byte, int(r.len))
+		case o.status == C.TC_OK: // the value is in buf (loaded is nil: it fitted)
+			v := make([]byte, o.n)
 			copy(v, buf)
-			runtime.KeepAlive(key)
 			return v, nil
-		case r.status != C.TC_BUFFER_TOO_SMALL:
-			runtime.KeepAlive(key)
-			return nil, withCause(err, cause)
+		case o.status != C.TC_BUFFER_TOO_SMALL:
+			return nil, withCause(o.err, cause)
 		case loaded != nil:
-			runtime.KeepAlive(key)
 			return loaded, nil
 		}
 		// Too small: ask again with a buffer of the size needed. (If the
 		// value grew meanwhile, again.)
-		buf = make([]byte, int(r.len))
-		r = C.tcgo_get_fast(c.ptr, bytesPtr(key), C.size_t(len(key)), bytesPtr(buf), C.size_t(len(buf)))
-		if r.status == C.TC_OK && r.loader_result == 0 {
-			runtime.KeepAlive(key)
-			return buf[:int(r.len):int(r.len)], nil
+		buf = make([]byte, o.n)
+		r := c.getWord(key, buf)
+		if r.more == nil && r.word >= 0 {
+			n := int(r.word)
+			return buf[:n:n], nil
 		}
+		o = takeGetOutcome(r, buf)
 	}
 }
 
@@ -185,19 +258,6 @@ var getScratch = sync.Pool{New: func() any {
 	b := make([]byte, getScratchLen)
 	return &b
 }}
-
-// getErr is check for tcgo_get_fast: the message is inline for TC_NOT_FOUND
-// (no malloc, no free), and TC_BUFFER_TOO_SMALL is no error to Get.
-func getErr(r C.tcgo_get_ret) error {
-	switch r.status {
-	case C.TC_OK, C.TC_BUFFER_TOO_SMALL:
-		return nil
-	}
-	if r.msg == nil {
-		return newError("Get", Status(r.status), C.GoString(&r.note[0]))
-	}
-	return newError("Get", Status(r.status), takeMsg(r.msg))
-}
 
 // GetInto is Get without an allocation: it copies key's value into buf and
 // returns the value's length. If buf is too small, the error matches

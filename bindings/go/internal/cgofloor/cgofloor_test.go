@@ -15,6 +15,11 @@ func BenchmarkCgoFloor(b *testing.B) {
 		keys[i] = []byte(fmt.Sprintf("bench-key-%06d", i))
 	}
 	buf := make([]byte, 16<<10)
+	b.Run("get_word", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			GetRes(1, keys[i%len(keys)], buf)
+		}
+	})
 	b.Run("get_fast", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			GetFast(keys[i%len(keys)], buf)
@@ -41,7 +46,7 @@ func BenchmarkCgoFloor(b *testing.B) {
 // benchmark times a call that really happened.
 func TestFloorCallsAnswer(t *testing.T) {
 	key, buf := []byte("bench-key-000001"), make([]byte, 8)
-	if GetFast(key, buf) != len(key) || GetWord(key, buf) != int64(len(key)) {
+	if GetRes(1, key, buf) != int64(len(key)) || GetFast(key, buf) != len(key) || GetWord(key, buf) != int64(len(key)) {
 		t.Fatal("the floor functions did not answer the key's length")
 	}
 }

@@ -224,7 +224,14 @@ pub fn go() {
     for (name, bench) in [
         ("Get", "BenchmarkGet/tiercache"),
         ("GetInto (no allocation)", "BenchmarkGetInto"),
-        ("floor: cgo no-op, tcgo_get_fast's shape", "BenchmarkCgoFloor/get_fast"),
+        (
+            "floor: cgo no-op, tcgo_get_word's shape (Get's call)",
+            "BenchmarkCgoFloor/get_word",
+        ),
+        (
+            "floor: cgo no-op, the replaced tcgo_get_fast's shape",
+            "BenchmarkCgoFloor/get_fast",
+        ),
         ("floor: cgo no-op, one word returned", "BenchmarkCgoFloor/word"),
         (
             "floor: cgo no-op + 128 B slice and copy",

@@ -169,6 +169,14 @@ impl std::ops::Deref for Inside<'_> {
     }
 }
 
+impl Inside<'_> {
+    /// The calling thread's stripe (`crate::stripe::mine()`), looked up on
+    /// entering the gate: a call passes it on rather than look it up again.
+    pub fn stripe(&self) -> usize {
+        self.stripe
+    }
+}
+
 impl Drop for Inside<'_> {
     fn drop(&mut self) {
         self.handle.gate.leave(self.stripe);

@@ -506,11 +506,11 @@ impl Cache {
         // takes the exclusive path below.
         let mut absent = match self.memory.glance(h, key, now, reader) {
             Glance::Hit(v) => {
-                self.counters.l1_hits.bump();
+                self.counters.l1_hits.bump_at(reader.stripe());
                 return Ok(Some(v.into()));
             }
             Glance::Read => {
-                self.counters.l1_hits.bump();
+                self.counters.l1_hits.bump_at(reader.stripe());
                 return Ok(None);
             }
             Glance::Absent(seq) => Some(seq),
@@ -554,11 +554,11 @@ impl Cache {
                 };
                 let gone = match lookup {
                     Lookup::Hit(v) => {
-                        self.counters.l1_hits.bump();
+                        self.counters.l1_hits.bump_at(reader.stripe());
                         return led.answer(Ok(Value::Heap(v))).map(Some);
                     }
                     Lookup::Read => {
-                        self.counters.l1_hits.bump();
+                        self.counters.l1_hits.bump_at(reader.stripe());
                         return Ok(None);
                     }
                     Lookup::Expired { dirty, stale } => {

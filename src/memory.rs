@@ -143,6 +143,15 @@ pub trait Reader {
     /// it needed and the hit hands out nothing (`Lookup::Read`,
     /// `Glance::Read`); `false`: the hit hands out the entry's `Arc`.
     fn read(&mut self, value: &[u8]) -> bool;
+
+    /// The calling thread's stripe (`crate::stripe::mine()`), on which the
+    /// hit is counted. A reader made by a call that has looked it up
+    /// already (the C ABI's getters, entering the handle's gate) hands
+    /// that one over and spares the hit a second thread-local lookup.
+    #[inline]
+    fn stripe(&self) -> usize {
+        crate::stripe::mine()
+    }
 }
 
 /// The reader of a get that keeps the value (`Cache::get_value`): takes

@@ -457,3 +457,81 @@ fn entry_functions_are_closed_after_shutdown() {
     assert_eq!(c.info(b"k").unwrap_err(), Status::TC_CLOSED);
     assert_eq!(unsafe { tc_touch(c.0, b"k".as_ptr(), 1, 5) }, Status::TC_CLOSED);
 }
+
+/// What a callback's `tc_cache_shutdown` of its own handle returned.
+static SHUTDOWN_IN_CALLBACK: AtomicU64 = AtomicU64::new(u64::MAX);
+
+unsafe extern "C" fn shutting_loader(ud: *mut c_void, _k: *const u8, _n: usize, sink: *mut tc_sink) -> RawStatus {
+    SHUTDOWN_IN_CALLBACK.store(tc_cache_shutdown(ud as *mut tc_cache) as u64, Ordering::SeqCst);
+    RawStatus(tc_sink_put(sink, b"loaded".as_ptr(), 6, 0) as u32)
+}
+
+unsafe extern "C" fn shutting_free(ud: *mut c_void) {
+    SHUTDOWN_IN_CALLBACK.store(tc_cache_shutdown(ud as *mut tc_cache) as u64, Ordering::SeqCst);
+}
+
+unsafe extern "C" fn plain_loader(_ud: *mut c_void, _k: *const u8, _n: usize, _sink: *mut tc_sink) -> RawStatus {
+    RawStatus(Status::TC_NOT_FOUND as u32)
+}
+
+/// User code that a call on a handle runs (a `tc_get_or_load` loader; the
+/// destructor of a replaced loader's user data, run inside
+/// `tc_cache_set_loader`) cannot shut that handle down: the shutdown would
+/// wait for the very call that runs it. It is refused, and the handle works
+/// on. (The cache's own loader is covered by tests/c/test_lifecycle.c.)
+#[test]
+fn callbacks_cannot_shut_their_own_handle_down() {
+    use tiercache::ffi::loader::tc_cache_set_loader;
+    let c = Handle::open(&Options::new());
+    let mut out = tc_bytes {
+        data: std::ptr::null_mut(),
+        len: 0,
+    };
+    let st = unsafe {
+        tc_get_or_load(
+            c.0,
+            b"k".as_ptr(),
+            1,
+            Some(shutting_loader),
+            c.0 as *mut c_void,
+            &mut out,
+        )
+    };
+    assert_eq!(st, Status::TC_OK);
+    unsafe { tc_bytes_free(&mut out) };
+    assert_eq!(
+        SHUTDOWN_IN_CALLBACK.load(Ordering::SeqCst),
+        Status::TC_INVALID_ARGUMENT as u64
+    );
+    assert_eq!(c.get(b"k").unwrap(), b"loaded");
+
+    SHUTDOWN_IN_CALLBACK.store(u64::MAX, Ordering::SeqCst);
+    let ud = c.0 as *mut c_void;
+    assert_eq!(
+        unsafe { tc_cache_set_loader(c.0, Some(plain_loader), ud, Some(shutting_free)) },
+        Status::TC_OK
+    );
+    // Replacing the loader frees its user data, inside this call.
+    assert_eq!(
+        unsafe { tc_cache_set_loader(c.0, None, std::ptr::null_mut(), None) },
+        Status::TC_OK
+    );
+    assert_eq!(
+        SHUTDOWN_IN_CALLBACK.load(Ordering::SeqCst),
+        Status::TC_INVALID_ARGUMENT as u64
+    );
+    // A NULL loader's user data is freed at once, inside the call too.
+    SHUTDOWN_IN_CALLBACK.store(u64::MAX, Ordering::SeqCst);
+    assert_eq!(
+        unsafe { tc_cache_set_loader(c.0, None, ud, Some(shutting_free)) },
+        Status::TC_OK
+    );
+    assert_eq!(
+        SHUTDOWN_IN_CALLBACK.load(Ordering::SeqCst),
+        Status::TC_INVALID_ARGUMENT as u64
+    );
+    assert_eq!(c.get(b"k").unwrap(), b"loaded");
+    // Outside any callback, the shutdown goes ahead.
+    assert_eq!(unsafe { tc_cache_shutdown(c.0) }, Status::TC_OK);
+    assert_eq!(c.get(b"k").unwrap_err(), Status::TC_CLOSED);
+}

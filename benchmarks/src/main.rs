@@ -7,6 +7,8 @@
 //! workloads: l1-hit shared-lib l1-threads l2-hit put put-durable zipf
 //!            hit-ratio open python go        (these are `all`, the default)
 //!            hit-ratio-traces [--traces DIR]   (not in `all`: minutes)
+//!            l1-harness-check   (not in `all`: what moved l1-hit's and
+//!                                shared-lib's L1 ratios apart, one at a time)
 //! cargo run --release -p tiercache-benchmarks -- plot DIR [--img IMGDIR]
 //! ```
 //!
@@ -762,6 +764,7 @@ fn main() {
         match a.as_str() {
             "shared-lib" => shared::run(),
             "l1-hit" => l1_hit(),
+            "l1-harness-check" => shared::harness_check(),
             "l1-threads" => l1_threads(),
             "l2-hit" => l2_hit(),
             "put" => put(),
@@ -776,7 +779,7 @@ fn main() {
             "profile-put" => profile(true),
             other => {
                 eprintln!(
-                    "unknown workload {other}; known: {} hit-ratio-traces profile-l2 profile-put all, and plot",
+                    "unknown workload {other}; known: {} hit-ratio-traces l1-harness-check profile-l2 profile-put all, and plot",
                     ALL.join(" ")
                 );
                 std::process::exit(2);

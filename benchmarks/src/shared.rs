@@ -247,12 +247,18 @@ pub fn rows(systems: &[(&str, &dyn Kv)], med: Vec<f64>) -> Vec<Row> {
     systems.iter().zip(med).map(|((n, _), m)| Row::new(n, m)).collect()
 }
 
-/// Puts keys `0..n` with value `v` into every system.
+/// Puts keys `0..n` with value `v` into every system, one system after
+/// the other, as a program fills its one cache. (Filled key by key in
+/// turn, as before, each system's allocations were interleaved with the
+/// others': a store that makes several allocations per entry (`lru`: node,
+/// key, value) then has them on more cache lines and pages than when
+/// filled alone, while one that keeps its nodes in one table (tiercache)
+/// loses less, so the interleaving favoured tiercache. `harness_check`
+/// times both fills.)
 pub fn fill(systems: &[(&str, &dyn Kv)], n: u64, v: &[u8]) {
-    for i in 0..n {
-        let k = key(i);
-        for (_, s) in systems {
-            s.put(0, &k, v);
+    for (_, s) in systems {
+        for i in 0..n {
+            s.put(0, &key(i), v);
         }
     }
 }
@@ -277,47 +283,51 @@ pub fn compare_puts(id: &str, title: &str, systems: &[(&str, &dyn Kv)], keys: &[
 
 /// Gets per second of each system with 1, 2 and 4 threads: for each thread
 /// count, that many threads are started once and live through every round
-/// of every system; a round starts them together at a barrier, each does
-/// `per_thread` gets of keys it draws from `keys` with its own xorshift (no
-/// per-thread key list to walk: the keys are picked inline, as a program's
-/// own would be), and ends when the last is done, at a second barrier. The
-/// figure is `threads * per_thread` over that time, the median of the
-/// rounds; rounds interleave the systems, so load that comes and goes falls
-/// on all of them. (Spawning threads for each round, over lists built for
-/// each thread, measured thread start-up and list walks, not the systems:
-/// even LMDB came out between 0.70x and 2.04x in two quiet runs.)
-fn gets_per_s(systems: &[(&str, &dyn Kv)], keys: &[Vec<u8>], per_thread: u64) -> Vec<[f64; 3]> {
+/// of every system; a round starts them together at a barrier, each walks
+/// its own sequence of `per_thread` keys (drawn uniformly from `0..n`
+/// before the threads start; thread 0's is the start of `l1-hit`'s), and
+/// ends when the last is done, at a second barrier. Every system gets the same
+/// sequences, and one untimed round first (as `compare_gets` warms each
+/// system with one pass). The figure is `threads * per_thread` over that
+/// time, the median of the rounds; rounds interleave the systems, so load
+/// that comes and goes falls on all of them. (Spawning threads for each
+/// round measured thread start-up, not the systems: even LMDB came out
+/// between 0.70x and 2.04x in two quiet runs. Keys drawn inline from a
+/// table of all of them cost each get a miss or two on the table, the same
+/// for every system, which pulled the ratios towards 1 and away from
+/// `l1-hit`'s.)
+fn gets_per_s(systems: &[(&str, &dyn Kv)], n: u64, per_thread: u64) -> Vec<[f64; 3]> {
     let mut out = vec![[0.0; 3]; systems.len()];
     for (ti, threads) in [1usize, 2, 4].into_iter().enumerate() {
         let rounds = crate::rounds();
+        let seqs: Vec<Vec<Vec<u8>>> = (0..threads)
+            .map(|th| shuffled_keys(n, per_thread as usize, 7 + th as u64 * 0x9e37_79b9))
+            .collect();
         let start = std::sync::Barrier::new(threads + 1);
         let end = std::sync::Barrier::new(threads + 1);
         let mut samples = vec![Vec::new(); systems.len()];
         std::thread::scope(|sc| {
-            for th in 0..threads {
+            for (th, seq) in seqs.iter().enumerate() {
                 let (start, end) = (&start, &end);
                 sc.spawn(move || {
-                    let mut r = crate::Rng(0x9e37_79b9_7f4a_7c15 ^ (th as u64 + 1).wrapping_mul(0x2545_f491));
-                    for _ in 0..rounds {
+                    for _ in 0..=rounds {
                         for (name, s) in systems {
                             start.wait();
-                            let mut hits = 0u64;
-                            for _ in 0..per_thread {
-                                let k = &keys[r.below(keys.len() as u64) as usize];
-                                hits += u64::from(s.get(th, k).is_some());
-                            }
+                            let hits = s.get_all(th, seq);
                             end.wait();
-                            assert_eq!(hits, per_thread, "{name}: every get should hit");
+                            assert_eq!(hits, seq.len() as u64, "{name}: every get should hit");
                         }
                     }
                 });
             }
-            for _ in 0..rounds {
+            for round in 0..=rounds {
                 for sample in samples.iter_mut() {
                     start.wait();
                     let t = Instant::now();
                     end.wait();
-                    sample.push((threads as u64 * per_thread) as f64 / t.elapsed().as_secs_f64());
+                    if round > 0 {
+                        sample.push((threads as u64 * per_thread) as f64 / t.elapsed().as_secs_f64());
+                    }
                 }
             }
         });
@@ -333,8 +343,7 @@ fn gets_per_s(systems: &[(&str, &dyn Kv)], keys: &[Vec<u8>], per_thread: u64) ->
 /// own 1 thread).
 fn scaling(id: &str, title: &str, systems: &[(&str, &dyn Kv)], n: u64, per_thread: u64) {
     let load = loadavg();
-    let keys: Vec<Vec<u8>> = (0..n).map(key).collect();
-    let all = gets_per_s(systems, &keys, per_thread);
+    let all = gets_per_s(systems, n, per_thread);
     let after = loadavg();
     println!("\n## {title}: gets/s (and / 1 thread) (load before {load}; after {after})\n");
     println!("| system | 1 thread | 2 threads | 4 threads |");
@@ -522,6 +531,70 @@ impl Drop for So<'_> {
         // share it): those read with `Read::Get`.
         if self.read == Read::Get {
             unsafe { (self.api.cache_close)(self.h) };
+        }
+    }
+}
+
+/// `l1-harness-check` (not in `all`): which difference between `l1-hit`
+/// and `shared-lib`'s thread table moves tiercache's ratio to `lru` +
+/// Mutex. The same two systems (`tc_get`+free through the library, `lru`
+/// under a mutex), 100 B over 100k keys, 1 thread, under each combination
+/// of: how the stores were filled (each alone, or key by key interleaved
+/// with the other stores of `l1-hit`), how keys are drawn (a pre-drawn
+/// sequence walked in order, or drawn inline from a table of all keys), and
+/// where the gets run (the main thread, or a thread of their own).
+pub fn harness_check() {
+    use crate::peers::{FoldMap, Moka, QuickCache};
+    let Ok(api) = api() else { return };
+    let n: u64 = if quick() { 10_000 } else { 100_000 };
+    let v = value(100);
+    let table: Vec<Vec<u8>> = (0..n).map(key).collect();
+    let seq = shuffled_keys(n, if quick() { 20_000 } else { 200_000 }, 7);
+    for interleaved in [false, true] {
+        let tc = So::open(api, None, 0, 1 << 30, Read::Get);
+        let lru = MutexLru::new(n as usize * 2);
+        let (qc, moka, floor) = (QuickCache::new(n as usize * 2), Moka::new(1 << 30), FoldMap::new());
+        if interleaved {
+            // As `fill` did before: key by key, every store in turn.
+            let all: [&dyn Kv; 5] = [&tc, &lru, &qc, &moka, &floor];
+            for i in 0..n {
+                all.iter().for_each(|s| s.put(0, &key(i), &v));
+            }
+        } else {
+            fill(&[("tc", &tc as &dyn Kv)], n, &v);
+            fill(&[("lru", &lru as &dyn Kv)], n, &v);
+        }
+        let systems: [(&str, &dyn Kv); 2] = [("tc_get+free (.so)", &tc), ("lru::LruCache + Mutex", &lru)];
+        for (inline, spawned) in [(false, false), (true, false), (false, true), (true, true)] {
+            let load = loadavg();
+            let mut r = crate::Rng(99);
+            let mut walk = |s: &dyn Kv, count: usize| {
+                if inline {
+                    for _ in 0..count {
+                        std::hint::black_box(s.get(0, &table[r.below(n) as usize]));
+                    }
+                } else {
+                    s.get_all(0, &seq[..count]);
+                }
+            };
+            let med = per_op(&systems, seq.len(), |_, s, count| {
+                if spawned {
+                    std::thread::scope(|sc| {
+                        sc.spawn(|| walk(s, count)).join().unwrap();
+                    });
+                } else {
+                    walk(s, count);
+                }
+            });
+            println!(
+                "fill {:11} {:7} keys {:9}: tc {:7.1} ns  lru {:7.1} ns  ratio {:.3}  (load {load})",
+                if interleaved { "interleaved" } else { "alone" },
+                if spawned { "thread" } else { "main" },
+                if inline { "inline" } else { "pre-drawn" },
+                med[0],
+                med[1],
+                med[0] / med[1]
+            );
         }
     }
 }

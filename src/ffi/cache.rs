@@ -162,9 +162,12 @@ pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: u
         let out = arg_mut(out, "out")?;
         // A small L1 hit is copied into the caller's allocation under the
         // shard's lock (no `Arc` clone); anything else is copied here.
-        let mut small = Boxed(None);
+        let mut small = Boxed {
+            value: None,
+            stripe: c.stripe(),
+        };
         *out = match c.get_read(key, &mut small)? {
-            None => boxed_out(small.0.take().unwrap_or_default()),
+            None => boxed_out(small.value.take().unwrap_or_default()),
             Some(value) => out_bytes(&value),
         };
         Ok(())
@@ -240,7 +243,7 @@ pub unsafe extern "C" fn tc_get_into(
         let value_len = arg_mut(value_len, "value_len")?;
         // A small L1 hit is copied into `buf` under the shard's lock (no
         // `Arc` clone); anything else comes as a value, copied here.
-        let mut into = IntoBuf::new(buf, buf_cap);
+        let mut into = IntoBuf::new(buf, buf_cap, c.stripe());
         let len = match c.get_read(key, &mut into)? {
             None if into.fitted() => into.len,
             None => return Err(too_small(value_len, into.len, buf_cap)),

@@ -31,13 +31,20 @@ pub struct IntoBuf {
     cap: usize,
     /// The value's length, once read.
     pub len: usize,
+    /// The calling thread's stripe (`Reader::stripe`).
+    stripe: usize,
 }
 
 impl IntoBuf {
     /// # Safety
     /// `buf` is writable for `cap` bytes for as long as the reader is used.
-    pub unsafe fn new(buf: *mut u8, cap: usize) -> IntoBuf {
-        IntoBuf { buf, cap, len: 0 }
+    pub unsafe fn new(buf: *mut u8, cap: usize, stripe: usize) -> IntoBuf {
+        IntoBuf {
+            buf,
+            cap,
+            len: 0,
+            stripe,
+        }
     }
 
     /// Whether the value read fitted (and so was copied).
@@ -62,6 +69,11 @@ impl Reader for IntoBuf {
         self.len = value.len();
         true
     }
+
+    #[inline]
+    fn stripe(&self) -> usize {
+        self.stripe
+    }
 }
 
 /// `tc_get`'s reader: allocates the caller's copy of a value of up to
@@ -75,7 +87,12 @@ impl Reader for IntoBuf {
 /// copied after the lock is let go, as before. (A copy onto the stack under
 /// the lock, allocated after it, was measured too: the second copy cost
 /// more instructions than the `Arc` clone and drop it spared.)
-pub struct Boxed(pub Option<Box<[u8]>>);
+pub struct Boxed {
+    /// The copy, once read.
+    pub value: Option<Box<[u8]>>,
+    /// The calling thread's stripe (`Reader::stripe`).
+    pub stripe: usize,
+}
 
 impl Reader for Boxed {
     #[inline]
@@ -83,7 +100,12 @@ impl Reader for Boxed {
         if value.len() > UNDER_LOCK {
             return false;
         }
-        self.0 = Some(Box::from(value));
+        self.value = Some(Box::from(value));
         true
+    }
+
+    #[inline]
+    fn stripe(&self) -> usize {
+        self.stripe
     }
 }

@@ -447,7 +447,7 @@ pub unsafe extern "C" fn tc_get_or_load(
             return Err(Error::invalid("loader is NULL"));
         };
         let out = arg_mut(out, "out")?;
-        let l = CLoader::borrowed(func, user_data, c.max_value_len());
+        let l = CLoader::borrowed(func, user_data, c.max_value_len(), &*cache);
         let v = c.get_or_load(key, Arc::new(l))?;
         *out = out_bytes(&v);
         Ok(())

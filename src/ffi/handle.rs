@@ -43,10 +43,12 @@ fn fork_generation() -> u64 {
 }
 
 thread_local! {
-    /// The gates the calling thread is inside (a loader may call back in,
-    /// so there can be several), for refusing a shutdown that would wait
-    /// for its own caller.
-    static INSIDE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// The handles (by `tc_cache::id`) whose user code the calling thread
+    /// is running, innermost last: a loader may call back in, and another
+    /// handle's loader may run inside it, so there can be several. For
+    /// refusing a shutdown that would wait for its own caller (see
+    /// `calling_out`).
+    static CALLING_OUT: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
     /// The gates whose shutdown the calling thread is running.
     static SHUTTING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
@@ -167,17 +169,47 @@ impl std::ops::Deref for Inside<'_> {
     }
 }
 
+impl Inside<'_> {
+    /// The calling thread's stripe (`crate::stripe::mine()`), looked up on
+    /// entering the gate: a call passes it on rather than look it up again.
+    pub fn stripe(&self) -> usize {
+        self.stripe
+    }
+}
+
 impl Drop for Inside<'_> {
     fn drop(&mut self) {
-        let me = &self.handle.gate as *const Gate as usize;
-        INSIDE.with(|s| {
-            let mut s = s.borrow_mut();
-            if let Some(i) = s.iter().rposition(|g| *g == me) {
-                s.swap_remove(i);
-            }
-        });
         self.handle.gate.leave(self.stripe);
     }
+}
+
+/// Runs `f`, user code that the library calls from inside a call on the
+/// handle `handle` (a `tc_cache::id`): a loader, a destructor of user data.
+///
+/// Only user code can call `tc_cache_shutdown`, so a thread that is inside
+/// a call on a handle and calls its shutdown is necessarily running user
+/// code that this call (or one nested in it) called: recording the handle
+/// around each such call, rather than around every call that enters the
+/// gate, is enough for `shutdown` to refuse to wait for itself, and spares
+/// every call (an L1 hit above all) the thread-local list. Every place
+/// where the library calls user code from inside a call on a handle must
+/// go through here.
+pub(crate) fn calling_out<R>(handle: usize, f: impl FnOnce() -> R) -> R {
+    /// Takes the record away when the user code returns (or unwinds).
+    struct Back(usize);
+    impl Drop for Back {
+        fn drop(&mut self) {
+            CALLING_OUT.with(|s| {
+                let mut s = s.borrow_mut();
+                if let Some(i) = s.iter().rposition(|h| *h == self.0) {
+                    s.remove(i);
+                }
+            });
+        }
+    }
+    CALLING_OUT.with(|s| s.borrow_mut().push(handle));
+    let _back = Back(handle);
+    f()
 }
 
 impl tc_cache {
@@ -187,6 +219,11 @@ impl tc_cache {
             generation: fork_generation(),
             cache: UnsafeCell::new(Some(cache)),
         }
+    }
+
+    /// What names this handle to `calling_out` and `shutdown`.
+    pub(crate) fn id(&self) -> usize {
+        &self.gate as *const Gate as usize
     }
 
     fn forked(&self) -> bool {
@@ -211,8 +248,6 @@ impl tc_cache {
                 return Err(Error::closed("the cache was shut down"));
             }
         };
-        let me = &self.gate as *const Gate as usize;
-        INSIDE.with(|s| s.borrow_mut().push(me));
         Ok(Inside {
             handle: self,
             cache,
@@ -224,13 +259,15 @@ impl tc_cache {
     /// flush, hint, lock and files released, loader's user data freed.
     /// Idempotent; in a forked child it only closes the gate.
     pub(crate) fn shutdown(&self) -> Result<()> {
-        let me = &self.gate as *const Gate as usize;
+        let me = self.id();
         if SHUTTING.with(|s| s.borrow().contains(&me)) {
             // Called by a destructor that this very shutdown is running (the
             // loader's user data): the handle is already on its way down.
             return Ok(());
         }
-        if INSIDE.with(|s| s.borrow().contains(&me)) {
+        // A shutdown from user code that a call on this handle is running
+        // (see `calling_out`).
+        if CALLING_OUT.with(|s| s.borrow().contains(&me)) {
             return Err(Error::invalid(
                 "called from inside a call on the same handle (a loader?): it would wait for itself",
             ));

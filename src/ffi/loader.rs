@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::boundary::{arg_mut, guard, value_bytes, RawStatus};
 use super::cache::tc_cache;
+use super::handle::calling_out;
 use crate::error::{tc_status, Error, Status};
 use crate::loader::{Loaded, Loader};
 use crate::meta::Meta;
@@ -95,6 +96,9 @@ pub(crate) struct CLoader {
     user_data: *mut c_void,
     free: tc_free_fn,
     max_value_len: u64,
+    /// The handle it was given to (`tc_cache::id`): the loader and the
+    /// destructor run inside calls on it (`handle::calling_out`).
+    handle: usize,
 }
 
 // SAFETY: the caller of `tc_cache_set_loader` promises that the loader may be
@@ -108,12 +112,14 @@ impl CLoader {
         func: unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut tc_sink) -> RawStatus,
         user_data: *mut c_void,
         max_value_len: u64,
+        handle: &tc_cache,
     ) -> CLoader {
         CLoader {
             func,
             user_data,
             free: None,
             max_value_len,
+            handle: handle.id(),
         }
     }
 }
@@ -126,7 +132,9 @@ impl Loader for CLoader {
         };
         // SAFETY: the function and user data were registered together for
         // exactly this call; the key and sink outlive the call.
-        let status = unsafe { (self.func)(self.user_data, key.as_ptr(), key.len(), &mut sink) };
+        let status = calling_out(self.handle, || unsafe {
+            (self.func)(self.user_data, key.as_ptr(), key.len(), &mut sink)
+        });
         match (Status::from_u32(status.0), sink.value) {
             (Some(Status::TC_OK), Some((value, ttl_ms, None))) => Loaded::Value { value, ttl_ms },
             (Some(Status::TC_OK), Some((value, ttl_ms, Some(meta)))) => Loaded::Entry { value, ttl_ms, meta },
@@ -145,7 +153,7 @@ impl Drop for CLoader {
         if let Some(free) = self.free {
             // SAFETY: the destructor was registered for this user data, and
             // this runs once, after the last call of the loader.
-            unsafe { free(self.user_data) };
+            calling_out(self.handle, || unsafe { free(self.user_data) });
         }
     }
 }
@@ -175,16 +183,18 @@ pub unsafe extern "C" fn tc_cache_set_loader(
 ) -> tc_status {
     guard("tc_cache_set_loader", || {
         let c = super::cache::handle(cache)?;
+        let id = (*cache).id();
         let new: Option<Arc<dyn Loader>> = match loader {
             Some(func) => Some(Arc::new(CLoader {
                 func,
                 user_data,
                 free: free_user_data,
                 max_value_len: c.max_value_len(),
+                handle: id,
             })),
             None => {
                 if let Some(free) = free_user_data {
-                    free(user_data);
+                    calling_out(id, || free(user_data));
                 }
                 None
             }

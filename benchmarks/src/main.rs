@@ -228,13 +228,13 @@ fn l1_hit() {
 
 /// L1 hits with 1, 2 and 4 threads: 100k keys x 100 B (larger than the CPU
 /// caches), tiercache through the C ABI (`tc_get` + `tc_bytes_free`) under
-/// each L1 policy, beside `lru` under one mutex and quick_cache. Each thread
-/// picks keys uniformly at random; a thread count's figure is the median of
-/// the rounds, rounds interleaving the systems.
+/// each L1 policy, beside `lru` under one mutex and quick_cache. Timed as
+/// `shared-lib`'s thread table is (`shared::gets_per_s`: threads started
+/// once, pre-drawn key sequences, a warm-up round, rounds interleaving the
+/// systems, the median of the rounds), each store filled alone.
 fn l1_threads() {
     let n: u64 = if quick() { 10_000 } else { 100_000 };
     let v = value(100);
-    let keys: Vec<Vec<u8>> = (0..n).map(key).collect();
     let setup = TcSetup {
         dir: None,
         l1_entries: 0,
@@ -264,31 +264,12 @@ fn l1_threads() {
         ("lru::LruCache + Mutex", &lru),
         ("quick_cache::sync::Cache", &qc),
     ];
-    for (_, s) in &systems {
-        for k in &keys {
-            s.put(0, k, &v);
-        }
-    }
-    let ops: u64 = if quick() { 200_000 } else { 2_000_000 };
+    shared::fill(&systems, n, &v);
+    let per_thread: u64 = if quick() { 100_000 } else { 500_000 };
     let threads = [1usize, 2, 4];
     let before = report::loadavg();
-    // [system][threads] -> samples of ops/s
-    let mut samples = vec![vec![Vec::new(); threads.len()]; systems.len()];
-    for round in 0..rounds() {
-        for (ti, &t) in threads.iter().enumerate() {
-            for (si, (_, s)) in systems.iter().enumerate() {
-                let keys = &keys;
-                let hits = std::sync::atomic::AtomicU64::new(0);
-                samples[si][ti].push(parallel(t, ops, |th, i| {
-                    let mut r = Rng((i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ round as u64);
-                    if s.get(th, &keys[r.below(n) as usize]).is_some() && i % 1024 == 0 {
-                        hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }));
-                assert!(hits.into_inner() > 0, "the gets should hit");
-            }
-        }
-    }
+    // [system] -> ops/s with 1, 2, 4 threads
+    let all = shared::gets_per_s(&systems, n, per_thread);
     println!(
         "\n## L1 hit throughput, {n} keys x 100 B, uniform keys, 1/2/4 threads on {} cores\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -298,7 +279,7 @@ fn l1_threads() {
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     let mut records = Vec::new();
     for (si, (name, _)) in systems.iter().enumerate() {
-        let m: Vec<f64> = samples[si].iter().map(|s| median(s.clone())).collect();
+        let m = all[si];
         for (t, v) in threads.iter().zip(&m) {
             // The ratio is against the system's own figure with 1 thread.
             let base = (format!("{name}, 1 thread"), m[0]);

@@ -296,7 +296,7 @@ pub fn compare_puts(id: &str, title: &str, systems: &[(&str, &dyn Kv)], keys: &[
 /// table of all of them cost each get a miss or two on the table, the same
 /// for every system, which pulled the ratios towards 1 and away from
 /// `l1-hit`'s.)
-fn gets_per_s(systems: &[(&str, &dyn Kv)], n: u64, per_thread: u64) -> Vec<[f64; 3]> {
+pub fn gets_per_s(systems: &[(&str, &dyn Kv)], n: u64, per_thread: u64) -> Vec<[f64; 3]> {
     let mut out = vec![[0.0; 3]; systems.len()];
     for (ti, threads) in [1usize, 2, 4].into_iter().enumerate() {
         let rounds = crate::rounds();

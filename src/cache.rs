@@ -868,6 +868,7 @@ impl Cache {
             tags: shared
                 .and_then(|e| e.meta.as_ref())
                 .map_or_else(Vec::new, |m| m.tags.clone()),
+            loaded: false,
         })
     }
 
@@ -908,7 +909,10 @@ impl Cache {
         if shard.land(key, flight) {
             // A failure to store is counted; the caller still gets the value.
             let entry = Entry::new(v, expires_at, now, meta);
-            let write = self.remote_write(key, Some(&entry));
+            // Never over what another process wrote while the loader ran.
+            let write = self
+                .remote_write(key, Some(&entry))
+                .map(|w| Write { loaded: true, ..w });
             let ticket = self.store(&mut shard, key, h, entry);
             drop(shard);
             let _ = self.wait_durable(ticket);

@@ -775,3 +775,53 @@ fn a_value_larger_than_the_server_accepts_stays_local_and_is_counted() {
 /// sharing this one's helpers and test binary).
 #[path = "remote/at_rest.rs"]
 mod at_rest;
+/// b misses `k` and its loader reads the truth (v1), then stalls; a puts v2
+/// and returns; b's load then ends. b answers v1 (the truth it read), but
+/// must not write it over a's v2 in Redis: the version it would carry is
+/// taken after a's (a newest-wins write kept it, and b's invalidation then
+/// made a drop its own v2 and read v1 back: `remote_cluster`'s failover
+/// test caught that once in a loaded CI run, as "a lost its own write").
+#[test]
+fn a_load_that_started_before_a_put_does_not_overwrite_it_remotely() {
+    use std::sync::{Barrier, Mutex};
+    let server = RedisServer::start();
+    let (a, b) = pair(&server, None);
+    a.put(b"marker", b"old", 0).unwrap();
+    let truth = Arc::new(Mutex::new(b"v1".to_vec()));
+    let (read, go) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    {
+        let (truth, read, go) = (truth.clone(), read.clone(), go.clone());
+        b.set_loader(Some(Arc::new(move |_k: &[u8]| {
+            let v = truth.lock().unwrap().clone();
+            read.wait(); // the truth is read
+            go.wait(); // a's put is done
+            Loaded::Value { value: v, ttl_ms: 0 }
+        })));
+    }
+    let b = Arc::new(b);
+    let loading = {
+        let b = b.clone();
+        std::thread::spawn(move || get(&b, b"k"))
+    };
+    read.wait();
+    *truth.lock().unwrap() = b"v2".to_vec();
+    a.put(b"k", b"v2", 0).unwrap();
+    go.wait();
+    assert_eq!(
+        loading.join().unwrap().unwrap(),
+        b"v1",
+        "b's answer is the truth it read"
+    );
+    // Whatever b published has reached a: a drops its copy of `marker` on
+    // b's later message about it (messages from one publisher arrive in
+    // order).
+    b.put(b"marker", b"new", 0).unwrap();
+    wait_for("b's marker", || get(&a, b"marker").as_deref() == Ok(b"new"));
+    assert_eq!(get(&a, b"k").unwrap(), b"v2", "a lost its own write");
+    let c = open(&server.url());
+    assert_eq!(
+        get(&c, b"k").unwrap(),
+        b"v2",
+        "the server keeps the older, loaded value"
+    );
+}

@@ -135,6 +135,15 @@ pub struct Write {
     /// `None`: remove the key remotely (a tombstone).
     pub value: Option<Arc<[u8]>>,
     pub tags: Vec<Box<[u8]>>,
+    /// A loader's answer, not a put: written only where the key holds no
+    /// frame of this generation or a later one (`PUT_SCRIPT`'s `ARGV[5]`).
+    /// Whatever such a frame says was written after this process missed
+    /// the key (else it would have read it), so it is newer than the
+    /// answer: a put, or a removal's tombstone, from another process while
+    /// the loader ran. Versions alone cannot order the two: a version is
+    /// taken when the write is prepared, after the loader returned, and
+    /// from another process's clock.
+    pub loaded: bool,
 }
 
 /// What a resync found, for the local tiers.
@@ -216,18 +225,20 @@ impl Message {
 
 /// Keeps the newest version of a key: writes `ARGV[1]` (a frame) unless the
 /// key holds a frame of a later generation, or of the same generation and a
-/// later version; then publishes `ARGV[4]` on `ARGV[3]` either way (other
-/// processes drop the key and read again). The generation and version are
-/// big-endian at the same fixed offsets in every format version (and in
-/// the clear in sealed frames), so comparing the byte strings compares the
-/// numbers. A value that is not a frame is overwritten.
+/// later version; then publishes `ARGV[4]` on `ARGV[3]` (other processes
+/// drop the key and read again). The generation and version are big-endian
+/// at the same fixed offsets in every format version (and in the clear in
+/// sealed frames), so comparing the byte strings compares the numbers. A
+/// value that is not a frame is overwritten. With `ARGV[5]` = `1` (a
+/// loader's answer, `Write::loaded`) any frame of the same generation or a
+/// later one is kept, and nothing is published if nothing was written.
 const PUT_SCRIPT: &str = r"
 local cur = redis.call('GET', KEYS[1])
 local new = ARGV[1]
 local wrote = 1
 if cur and string.len(cur) >= 24 and string.sub(cur, 1, 3) == 'TCR' then
   local cg, ng = string.sub(cur, 9, 16), string.sub(new, 9, 16)
-  if cg > ng or (cg == ng and string.sub(cur, 17, 24) > string.sub(new, 17, 24)) then
+  if cg > ng or (cg == ng and (ARGV[5] == '1' or string.sub(cur, 17, 24) > string.sub(new, 17, 24))) then
     wrote = 0
   end
 end
@@ -238,7 +249,9 @@ if wrote == 1 then
     redis.call('SET', KEYS[1], new, 'PX', ARGV[2])
   end
 end
-redis.call('PUBLISH', ARGV[3], ARGV[4])
+if wrote == 1 or ARGV[5] ~= '1' then
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+end
 return wrote
 ";
 
@@ -845,7 +858,8 @@ impl Remote {
             .arg(raw)
             .arg(px)
             .arg(&self.channel)
-            .arg(self.message(&Message::Key(w.key.to_vec())));
+            .arg(self.message(&Message::Key(w.key.to_vec())))
+            .arg(if w.loaded { "1" } else { "0" });
         cmd
     }
 
@@ -1143,6 +1157,7 @@ impl Remote {
                         written_at: 0,
                         value: None,
                         tags: Vec::new(),
+                        loaded: false,
                     })
                     .collect();
                 let cmds = writes.iter().map(|w| self.write_cmd(w)).collect();

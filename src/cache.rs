@@ -1004,7 +1004,8 @@ impl Cache {
 
     /// Gives `key`'s value a new expiry: `ttl_ms` from now, or never if 0.
     /// `TC_NOT_FOUND` if it has no live value. A write of the key: the value
-    /// is written again with its new expiry (and its old write time).
+    /// is written again with its new expiry (and its old write time); in the
+    /// remote tier, the server's copy of the key gets the new expiry.
     pub fn touch(&self, key: &[u8], ttl_ms: u64) -> Result<()> {
         self.writable()?;
         check_key(key)?;
@@ -1028,12 +1029,18 @@ impl Cache {
             return Err(Error::not_found());
         };
         shard.wrote(key);
+        // A value with a file dependency is local to this machine: the
+        // server holds none of it (its put removed the key there).
+        let shared = meta.as_ref().is_none_or(|m| m.dependency.is_none());
         let entry = Entry::new(value, expires_at, written_at, meta);
-        let write = self.remote_write(key, Some(&entry));
         let ticket = self.store(&mut shard, key, h, entry);
         drop(shard);
         let r = self.wait_durable(ticket);
-        self.send(write.as_slice());
+        // The server's copy, not this one, is given the new expiry
+        // (`Remote::touch` says why).
+        if let Some(remote) = self.remote.as_ref().filter(|_| shared) {
+            remote.touch(key, expires_at);
+        }
         r
     }
 

@@ -781,12 +781,16 @@ mod at_rest;
 /// taken after a's (a newest-wins write kept it, and b's invalidation then
 /// made a drop its own v2 and read v1 back: `remote_cluster`'s failover
 /// test caught that once in a loaded CI run, as "a lost its own write").
+/// b's subscription is held (behind a proxy) until its load has landed, as
+/// when a's invalidation is slow to reach it: had it come first, b would
+/// have stored and written nothing, and the race would not be tested.
 #[test]
 fn a_load_that_started_before_a_put_does_not_overwrite_it_remotely() {
     use std::sync::{Barrier, Mutex};
     let server = RedisServer::start();
-    let (a, b) = pair(&server, None);
-    a.put(b"marker", b"old", 0).unwrap();
+    let proxy = Proxy::to(server.port);
+    let a = open(&server.url());
+    let b = open(&proxy.url());
     let truth = Arc::new(Mutex::new(b"v1".to_vec()));
     let (read, go) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
     {
@@ -804,6 +808,7 @@ fn a_load_that_started_before_a_put_does_not_overwrite_it_remotely() {
         std::thread::spawn(move || get(&b, b"k"))
     };
     read.wait();
+    proxy.hold_subscriptions();
     *truth.lock().unwrap() = b"v2".to_vec();
     a.put(b"k", b"v2", 0).unwrap();
     go.wait();
@@ -812,16 +817,76 @@ fn a_load_that_started_before_a_put_does_not_overwrite_it_remotely() {
         b"v1",
         "b's answer is the truth it read"
     );
-    // Whatever b published has reached a: a drops its copy of `marker` on
-    // b's later message about it (messages from one publisher arrive in
-    // order).
-    b.put(b"marker", b"new", 0).unwrap();
-    wait_for("b's marker", || get(&a, b"marker").as_deref() == Ok(b"new"));
-    assert_eq!(get(&a, b"k").unwrap(), b"v2", "a lost its own write");
     let c = open(&server.url());
     assert_eq!(
         get(&c, b"k").unwrap(),
         b"v2",
         "the server keeps the older, loaded value"
     );
+    proxy.release_subscriptions();
+    // Whatever b published has reached a: a drops its copy of `marker` on
+    // b's later message about it (messages from one publisher arrive in
+    // order).
+    a.put(b"marker", b"old", 0).unwrap();
+    b.put(b"marker", b"new", 0).unwrap();
+    wait_for("b's marker", || get(&a, b"marker").as_deref() == Ok(b"new"));
+    assert_eq!(get(&a, b"k").unwrap(), b"v2", "a lost its own write");
+    wait_for("a's invalidation to reach b", || get(&b, b"k").as_deref() == Ok(b"v2"));
+}
+
+/// b holds v1 of `k`; a puts v2; b touches `k` before a's invalidation
+/// reaches it (b's subscription is held). The touch gives the key's value a
+/// new expiry; it must not write b's v1 back over a's v2 in Redis (a touch
+/// used to send b's copy with a new version, which won the newest-wins
+/// write, and its invalidation then made a drop its own v2 and read v1).
+/// b's clock runs an hour ahead so that its touch's version is the later
+/// one whatever the millisecond: the case where the old rule lost a write.
+#[test]
+fn a_touch_does_not_bring_back_a_value_another_process_replaced() {
+    touch_after_another_process_wrote(&|_| {});
+}
+
+/// The same with encrypted frames (each write of a frame is a new
+/// ciphertext: the server's frame is compared whole).
+#[test]
+fn a_touch_of_a_sealed_value_does_not_bring_back_a_value_another_process_replaced() {
+    touch_after_another_process_wrote(&at_rest::sealed);
+}
+
+fn touch_after_another_process_wrote(with: &dyn Fn(&mut Options)) {
+    use tiercache::clock::Clock;
+    let server = RedisServer::start();
+    let proxy = Proxy::to(server.port);
+    let open = |url: &str| open_with(url, None, with);
+    let a = open(&server.url());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let b = open_with(&proxy.url(), None, &|o| {
+        with(o);
+        o.clock = Clock::manual(now + 3_600_000);
+    });
+    a.put(b"k", b"v1", 0).unwrap();
+    assert_eq!(get(&b, b"k").unwrap(), b"v1");
+    proxy.hold_subscriptions();
+    a.put(b"k", b"v2", 0).unwrap();
+    b.touch(b"k", 0).unwrap();
+    let c = open(&server.url());
+    assert_eq!(get(&c, b"k").unwrap(), b"v2", "b's touch wrote its older copy back");
+    proxy.release_subscriptions();
+    a.put(b"marker", b"old", 0).unwrap();
+    b.put(b"marker", b"new", 0).unwrap();
+    wait_for("b's marker", || get(&a, b"marker").as_deref() == Ok(b"new"));
+    assert_eq!(get(&a, b"k").unwrap(), b"v2", "a lost its own write");
+    wait_for("a's invalidation to reach b", || get(&b, b"k").as_deref() == Ok(b"v2"));
+
+    // A touch that finds the server's copy the same as its own gives it the
+    // new expiry there: another process reads it with that expiry.
+    let info = |c: &Cache| c.info(b"k").unwrap();
+    b.touch(b"k", 3_600_000 * 2).unwrap();
+    let d = open(&server.url());
+    let seen = info(&d);
+    assert_eq!(seen.tier, 3, "d reads the touched value from the server");
+    assert_eq!(seen.expires_at, info(&b).expires_at, "with the touch's expiry");
 }

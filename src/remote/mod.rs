@@ -255,6 +255,33 @@ end
 return wrote
 ";
 
+/// Gives a key's frame a new expiry (`Remote::touch`): writes `ARGV[2]` (the
+/// frame read, `ARGV[1]`, with the new expiry) only if the key still holds
+/// exactly `ARGV[1]`, with the expiry `ARGV[3]` in ms (0: none), then
+/// publishes `ARGV[5]` on `ARGV[4]`. Whole frames are compared: two
+/// processes can give two writes the same version.
+const TOUCH_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[3] == '0' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+";
+
+/// The `PX` of a frame that expires at `expires_at` (0: never), read at `now`.
+fn px_until(expires_at: u64, now: u64) -> u64 {
+    if expires_at == 0 {
+        0
+    } else {
+        expires_at.saturating_sub(now).max(1)
+    }
+}
+
 /// Releases a load lock only if it is still this process's.
 const UNLOCK_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -746,27 +773,44 @@ impl Remote {
             Counters::bump(&self.counters.misses);
             return Fetched::Miss;
         };
-        match self.sealer.decode(name, key, &raw) {
+        match self.live(name, key, &raw, now) {
             Err(_) => {
                 Counters::bump(&self.counters.errors);
                 Counters::bump(&self.counters.misses);
                 Fetched::Miss
             }
-            Ok(f) => {
-                let gen = self.generation.load(Ordering::Acquire);
-                // A later generation: a clear this process has not heard of
-                // yet (its message is on its way); the value is newer than it.
-                if f.generation > gen {
-                    self.generation.fetch_max(f.generation, Ordering::AcqRel);
-                }
-                if f.generation < gen || f.value.is_none() || crate::clock::is_expired(f.expires_at, now) {
-                    Counters::bump(&self.counters.misses);
-                    return Fetched::Miss;
-                }
+            Ok(None) => {
+                Counters::bump(&self.counters.misses);
+                Fetched::Miss
+            }
+            Ok(Some(f)) => {
                 Counters::bump(&self.counters.hits);
                 Fetched::Hit(f)
             }
         }
+    }
+
+    /// The frame `raw` if it holds a live value of the current generation
+    /// (`None`: a tombstone, expired, or an older generation); an error if
+    /// it is not a frame of this key and namespace that this cache can read.
+    fn live(
+        &self,
+        name: &[u8],
+        key: &[u8],
+        raw: &[u8],
+        now: u64,
+    ) -> std::result::Result<Option<Frame>, frame::Refused> {
+        let f = self.sealer.decode(name, key, raw)?;
+        let gen = self.generation.load(Ordering::Acquire);
+        // A later generation: a clear this process has not heard of
+        // yet (its message is on its way); the value is newer than it.
+        if f.generation > gen {
+            self.generation.fetch_max(f.generation, Ordering::AcqRel);
+        }
+        if f.generation < gen || f.value.is_none() || crate::clock::is_expired(f.expires_at, now) {
+            return Ok(None);
+        }
+        Ok(Some(f))
     }
 
     /// The key's value in the remote tier.
@@ -836,10 +880,8 @@ impl Remote {
         };
         let mut px = if frame.value.is_none() {
             TOMBSTONE_MS
-        } else if w.expires_at == 0 {
-            0
         } else {
-            w.expires_at.saturating_sub(now).max(1)
+            px_until(w.expires_at, now)
         };
         let name = self.data_key(&w.key);
         let mut raw = self.sealer.encode(&name, &w.key, &frame);
@@ -888,6 +930,52 @@ impl Remote {
             for w in writes {
                 self.remember(&w.key);
             }
+        }
+    }
+
+    /// Gives `key`'s value in the server the expiry `expires_at` (after a
+    /// local touch), and publishes the key if it did. The server's frame is
+    /// read, given the new expiry, and written back only if the key still
+    /// holds exactly what was read (`TOUCH_SCRIPT`), with its value,
+    /// generation and version unchanged. Never this process's own copy: it
+    /// may be older than the server's, written by another process whose
+    /// invalidation has not arrived yet, and a touch would then have put
+    /// the older value back for the whole fleet. The version is kept so
+    /// that the touch orders against other writes as the write it extends
+    /// does (a write of this process still on its way replaces it as it
+    /// would have replaced the frame read). Nothing live in the server:
+    /// nothing to extend. A touch that cannot reach the server is
+    /// remembered for the reconnect like a write (the server's copy would
+    /// outlive a shortened expiry).
+    pub fn touch(&self, key: &[u8], expires_at: u64) {
+        let name = self.data_key(key);
+        let Some(raw) = self.run("GET", |c| {
+            redis::cmd("GET").arg(&name).query::<Option<Vec<u8>>>(c.like())
+        }) else {
+            self.remember(key);
+            return;
+        };
+        let now = self.clock.now_ms();
+        let Some(mut f) = raw
+            .as_deref()
+            .and_then(|r| self.live(&name, key, r, now).ok().flatten())
+        else {
+            return;
+        };
+        let Some(raw) = raw else { return };
+        f.expires_at = expires_at;
+        let touched = self.sealer.encode(&name, key, &f);
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(TOUCH_SCRIPT)
+            .arg(1)
+            .arg(&name)
+            .arg(raw)
+            .arg(touched)
+            .arg(px_until(expires_at, now))
+            .arg(&self.channel)
+            .arg(self.message(&Message::Key(key.to_vec())));
+        if self.run("touch", |c| cmd.query::<i64>(c.like())).is_none() {
+            self.remember(key);
         }
     }
 

@@ -2,7 +2,9 @@
 //! loopback port it picks, in a temporary directory, stopped when its guard
 //! goes (on a panic too); and a TCP proxy in front of one, which a test can
 //! cut (every connection dropped, new ones refused) and heal, to partition
-//! one process from the server while the others stay connected.
+//! one process from the server while the others stay connected, or whose
+//! subscriptions it can hold (what the server sends on them waits), to
+//! decide when invalidations reach a process.
 //!
 //! The server binary is `redis-server`, or the one `TIERCACHE_REDIS_SERVER`
 //! names (`valkey-server`: the same tests against Valkey).
@@ -240,10 +242,12 @@ impl Drop for RedisServer {
     }
 }
 
-/// A TCP proxy to a port on loopback, which can be cut and healed.
+/// A TCP proxy to a port on loopback, which can be cut and healed, and
+/// whose subscriptions can be held.
 pub struct Proxy {
     pub port: u16,
     cut: Arc<AtomicBool>,
+    hold: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<TcpStream>>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -255,10 +259,11 @@ impl Proxy {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(false));
+        let hold = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let thread = {
-            let (cut, stop, streams) = (cut.clone(), stop.clone(), streams.clone());
+            let (cut, hold, stop, streams) = (cut.clone(), hold.clone(), stop.clone(), streams.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Acquire) {
                     let Ok((down, _)) = listener.accept() else {
@@ -275,19 +280,31 @@ impl Proxy {
                     let mut all = streams.lock().unwrap();
                     all.push(down.try_clone().unwrap());
                     all.push(up.try_clone().unwrap());
-                    for (mut from, mut to) in [(down.try_clone().unwrap(), up.try_clone().unwrap()), (up, down)] {
-                        std::thread::spawn(move || {
-                            let _ = std::io::copy(&mut from, &mut to);
-                            let _ = to.shutdown(Shutdown::Both);
-                            let _ = from.shutdown(Shutdown::Both);
-                        });
-                    }
+                    // Set once the client asked this connection to subscribe.
+                    let subscribed = Arc::new(AtomicBool::new(false));
+                    let (client, server) = (down.try_clone().unwrap(), up.try_clone().unwrap());
+                    let (seen, held) = (subscribed.clone(), hold.clone());
+                    std::thread::spawn(move || {
+                        pump(client, server, |chunk| {
+                            if chunk.windows(9).any(|w| w.eq_ignore_ascii_case(b"SUBSCRIBE")) {
+                                seen.store(true, Ordering::Release);
+                            }
+                        })
+                    });
+                    std::thread::spawn(move || {
+                        pump(up, down, |_| {
+                            while held.load(Ordering::Acquire) && subscribed.load(Ordering::Acquire) {
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                        })
+                    });
                 }
             })
         };
         Proxy {
             port,
             cut,
+            hold,
             stop,
             streams,
             thread: Some(thread),
@@ -309,6 +326,37 @@ impl Proxy {
     pub fn heal(&self) {
         self.cut.store(false, Ordering::Release);
     }
+
+    /// Holds what the server sends on subscribed connections (messages, the
+    /// answers to the subscriber's PINGs) until `release`: the processes
+    /// behind the proxy hear no invalidation meanwhile, as if it were slow
+    /// to arrive. The other connections flow.
+    pub fn hold_subscriptions(&self) {
+        self.hold.store(true, Ordering::Release);
+    }
+
+    pub fn release_subscriptions(&self) {
+        self.hold.store(false, Ordering::Release);
+    }
+}
+
+/// Copies `from` to `to` until either side closes, calling `each` with a
+/// chunk before it is passed on (it may look at it, or wait).
+fn pump(mut from: TcpStream, mut to: TcpStream, mut each: impl FnMut(&[u8])) {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                each(&buf[..n]);
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = from.shutdown(Shutdown::Both);
 }
 
 impl Drop for Proxy {

@@ -24,7 +24,7 @@ const OTHER_KEY: [u8; 32] = *b"another remote key of 32 bytes!!";
 const MIN_COMPRESS: u64 = 64;
 
 /// Zstandard for values of `MIN_COMPRESS` bytes or more, and encryption.
-fn sealed(o: &mut Options) {
+pub(super) fn sealed(o: &mut Options) {
     o.set_compression(Compression::TC_COMPRESSION_ZSTD, MIN_COMPRESS);
     o.set_encryption_key(&KEY).unwrap();
 }

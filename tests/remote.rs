@@ -890,3 +890,87 @@ fn touch_after_another_process_wrote(with: &dyn Fn(&mut Options)) {
     assert_eq!(seen.tier, 3, "d reads the touched value from the server");
     assert_eq!(seen.expires_at, info(&b).expires_at, "with the touch's expiry");
 }
+
+/// b puts `k`, then a puts it, in the same millisecond, b having made more
+/// writes in it: a's version is the lower one (a version is the writer's
+/// clock in ms and a count of its writes, so versions order one writer's
+/// writes, not two processes'). a's put came after b's returned, so it must
+/// be the one the fleet keeps: it was refused, and the others read b's
+/// value for good while a kept its own (or a dropped it on b's
+/// invalidation and read b's back). One clock shared by both caches makes
+/// it the same millisecond every run.
+#[test]
+fn a_put_made_after_another_process_put_wins_whatever_the_versions() {
+    use tiercache::clock::Clock;
+    let server = RedisServer::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let clock = Clock::manual(now);
+    let (a, b) = pair_with(&server.url(), None, &|o| o.clock = clock.clone());
+    for i in 0..10 {
+        b.put(format!("other{i}").as_bytes(), b"x", 0).unwrap();
+    }
+    b.put(b"k", b"b's", 0).unwrap();
+    a.put(b"k", b"a's, later", 0).unwrap();
+    let c = open(&server.url());
+    assert_eq!(get(&c, b"k").unwrap(), b"a's, later", "the server kept the earlier put");
+    // Every invalidation of `k` has arrived once the markers have.
+    a.put(b"marker-a", b"old", 0).unwrap();
+    b.put(b"marker-b", b"old", 0).unwrap();
+    b.put(b"marker-a", b"new", 0).unwrap();
+    a.put(b"marker-b", b"new", 0).unwrap();
+    wait_for("b's marker", || get(&a, b"marker-a").as_deref() == Ok(b"new"));
+    wait_for("a's marker", || get(&b, b"marker-b").as_deref() == Ok(b"new"));
+    assert_eq!(get(&a, b"k").unwrap(), b"a's, later", "a lost its own write");
+    assert_eq!(get(&b, b"k").unwrap(), b"a's, later", "b kept the older value");
+}
+
+/// Versions still order the writes of one writer: a frame in the server
+/// with a later version from the same writer (its id, bytes 40..48) stands
+/// for a write it made after this one, arriving first; this one is refused.
+/// The same frame from another writer is replaced (it arrived earlier).
+#[test]
+fn a_writers_own_later_version_is_kept_and_another_writers_is_not() {
+    use tiercache::remote::frame::{Frame, Sealer};
+    let server = RedisServer::start();
+    let a = open(&server.url());
+    a.put(b"k", b"first", 0).unwrap();
+    let mut r = server.client();
+    let raw: Vec<u8> = r.get(data_key(b"k")).unwrap();
+    let sealer = Sealer::new(NS, None);
+    let mine = sealer.decode(&data_key(b"k"), b"k", &raw).unwrap();
+    assert_ne!(mine.writer, 0, "a's frames say who wrote them");
+    let later = |writer: u64| Frame {
+        // An hour ahead of a's clock: a version a gives only in an hour.
+        version: mine.version + (3_600_000 << 16),
+        writer,
+        value: Some(b"planted".to_vec()),
+        ..mine.clone()
+    };
+    plant(
+        &server,
+        b"k",
+        &sealer.encode(&data_key(b"k"), b"k", &later(mine.writer)),
+    );
+    a.put(b"k", b"second", 0).unwrap();
+    let planted: Vec<u8> = r.get(data_key(b"k")).unwrap();
+    assert_eq!(
+        sealer.decode(&data_key(b"k"), b"k", &planted).unwrap().value.as_deref(),
+        Some(&b"planted"[..]),
+        "a's own later write is kept"
+    );
+    plant(
+        &server,
+        b"k",
+        &sealer.encode(&data_key(b"k"), b"k", &later(mine.writer ^ 1)),
+    );
+    a.put(b"k", b"third", 0).unwrap();
+    let now: Vec<u8> = r.get(data_key(b"k")).unwrap();
+    assert_eq!(
+        sealer.decode(&data_key(b"k"), b"k", &now).unwrap().value.as_deref(),
+        Some(&b"third"[..]),
+        "another writer's version does not order a's put"
+    );
+}

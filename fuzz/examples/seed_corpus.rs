@@ -299,6 +299,7 @@ fn main() {
     let value = tiercache::remote::frame::Frame {
         generation: 2,
         version: 1 << 40,
+        writer: 7,
         expires_at: 0,
         written_at: 1_700_000_000_000,
         value: Some(b"a value that repeats, a value that repeats, a value that repeats".to_vec()),

@@ -10,15 +10,20 @@
 //! namespace and every byte before it. docs/FORMAT.md gives the layout byte
 //! by byte.
 //!
-//! With compression on, a value that shrinks is stored packed and its codec
-//! recorded in the frame (format version 2), so a reader with any setting
-//! reads it. With an encryption key, everything but the generation and the
-//! version (which the write script compares in Redis) is encrypted with the
-//! remote subkeys (`seal::RemoteKeys`, from the key and the namespace), the
-//! Redis key name and the clear header bound in as associated data: a frame
-//! read under another key, another name or another namespace is refused.
-//! Frames of format version 1 (plain, uncompressed) are still written when
-//! neither is on, so older processes of the fleet keep reading them.
+//! With compression on, a value that shrinks is stored packed and its
+//! codec recorded in the frame (format versions 2 and 3), so a reader with
+//! any setting reads it. With an encryption key, everything but the
+//! generation, the version and the writer (which the write script compares
+//! in Redis) is encrypted with the remote subkeys (`seal::RemoteKeys`, from
+//! the key and the namespace), the Redis key name and the clear header
+//! bound in as associated data: a frame read under another key, another
+//! name or another namespace is refused.
+//! Frames are written in format version 3, which adds the writer's id to
+//! the clear header, after the fixed 40 bytes of versions 1 and 2: the write
+//! script orders two writes of one key by their versions only if one writer
+//! made both (its versions follow the order of its writes; another
+//! process's clock does not), and by their arrival otherwise. Frames of
+//! versions 1 and 2 are still read (their writer is unknown: 0).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -32,9 +37,13 @@ use crate::seal::{RemoteKeys, Unseal};
 pub const MAGIC: [u8; 4] = *b"TCR\x01";
 /// "TCR" and format version 2: a codec byte, and the sealed layout.
 pub const MAGIC_V2: [u8; 4] = *b"TCR\x02";
-/// The fixed header: magic, kind, auth, codec, reserved, generation,
-/// version, expiry, write time.
+/// "TCR" and format version 3: version 2 with the writer's id.
+pub const MAGIC_V3: [u8; 4] = *b"TCR\x03";
+/// The fixed header of versions 1 and 2: magic, kind, auth, codec,
+/// reserved, generation, version, expiry, write time.
 pub const HEADER: usize = 40;
+/// Version 3's: the same, then the writer's id.
+pub const HEADER_V3: usize = HEADER + 8;
 const KIND_PUT: u8 = 0;
 const KIND_TOMBSTONE: u8 = 1;
 const AUTH_CRC32: u8 = 0;
@@ -53,8 +62,12 @@ const MESSAGE_SEALED: u8 = b'e';
 pub struct Frame {
     /// The namespace generation it was written in (a clear bumps it).
     pub generation: u64,
-    /// The writer's version of the key: a later write has a larger one.
+    /// The writer's version of the key: a later write of the same writer
+    /// has a larger one.
     pub version: u64,
+    /// The id of the cache that wrote it (`Remote::id`; 0 in frames of
+    /// format versions 1 and 2, which do not say).
+    pub writer: u64,
     pub expires_at: u64,
     pub written_at: u64,
     /// `None`: a tombstone (the key was removed, or its value is local only).
@@ -221,7 +234,7 @@ impl Sealer {
     /// The associated data of a sealed frame stored under the Redis key
     /// `name`: the name (length-prefixed), then the clear header.
     fn frame_aad(name: &[u8], header: &[u8]) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(4 + name.len() + HEADER);
+        let mut aad = Vec::with_capacity(4 + name.len() + HEADER_V3);
         put_part(&mut aad, name);
         aad.extend_from_slice(header);
         aad
@@ -241,9 +254,8 @@ impl Sealer {
             Some((c, p)) => (*c as u8, &p[..]),
             None => (0, raw),
         };
-        let v2 = codec != 0 || self.keys.is_some();
-        let mut out = Vec::with_capacity(HEADER + 29 + key.len() + meta.len() + value.len() + MAC_LEN);
-        out.extend_from_slice(if v2 { &MAGIC_V2 } else { &MAGIC });
+        let mut out = Vec::with_capacity(HEADER_V3 + 29 + key.len() + meta.len() + value.len() + MAC_LEN);
+        out.extend_from_slice(&MAGIC_V3);
         out.push(if f.value.is_some() { KIND_PUT } else { KIND_TOMBSTONE });
         out.push(self.auth());
         // Sealed: the codec is inside, with everything else but the order.
@@ -254,6 +266,7 @@ impl Sealer {
         match &self.keys {
             Some(keys) => {
                 out.extend_from_slice(&[0; 16]);
+                out.extend_from_slice(&f.writer.to_be_bytes());
                 let mut plain = Vec::with_capacity(SEALED_HEAD + 12 + key.len() + meta.len() + value.len());
                 plain.extend_from_slice(&f.expires_at.to_be_bytes());
                 plain.extend_from_slice(&f.written_at.to_be_bytes());
@@ -267,6 +280,7 @@ impl Sealer {
             None => {
                 out.extend_from_slice(&f.expires_at.to_be_bytes());
                 out.extend_from_slice(&f.written_at.to_be_bytes());
+                out.extend_from_slice(&f.writer.to_be_bytes());
                 for part in [key, &meta, value] {
                     put_part(&mut out, part);
                 }
@@ -294,11 +308,15 @@ impl Sealer {
         if raw.len() < HEADER || raw[..3] != MAGIC[..3] || raw[7] != 0 {
             return Err(Refused::Malformed);
         }
-        let v2 = match raw[3] {
-            1 => false,
-            2 => true,
+        let (v2, header_len) = match raw[3] {
+            1 => (false, HEADER),
+            2 => (true, HEADER),
+            3 => (true, HEADER_V3),
             _ => return Err(Refused::Malformed),
         };
+        if raw.len() < header_len {
+            return Err(Refused::Malformed);
+        }
         let auth = raw[5];
         if auth > AUTH_AEAD || (!v2 && (auth == AUTH_AEAD || raw[6] != 0)) {
             return Err(Refused::Malformed);
@@ -306,7 +324,12 @@ impl Sealer {
         if auth != self.auth() {
             return Err(Refused::WrongAuth);
         }
-        let (header, rest) = raw.split_at(HEADER);
+        let (header, rest) = raw.split_at(header_len);
+        let writer = if header_len == HEADER_V3 {
+            u64_at(header, HEADER)
+        } else {
+            0
+        };
         let sealed;
         let (expires_at, written_at, codec, body) = match &self.keys {
             Some(keys) => {
@@ -328,7 +351,7 @@ impl Sealer {
             }
             None => {
                 let tl = if self.secret.is_some() { MAC_LEN } else { CRC_LEN };
-                if raw.len() < HEADER + tl {
+                if raw.len() < header_len + tl {
                     return Err(Refused::Malformed);
                 }
                 let (signed, trailer) = raw.split_at(raw.len() - tl);
@@ -346,7 +369,7 @@ impl Sealer {
                 if !good {
                     return Err(Refused::BadChecksum);
                 }
-                (u64_at(raw, 24), u64_at(raw, 32), raw[6], &signed[HEADER..])
+                (u64_at(raw, 24), u64_at(raw, 32), raw[6], &signed[header_len..])
             }
         };
         let [k, meta, value] = parts(body)?;
@@ -367,6 +390,7 @@ impl Sealer {
         let frame = Frame {
             generation: u64_at(header, 8),
             version: u64_at(header, 16),
+            writer,
             expires_at,
             written_at,
             value,
@@ -422,6 +446,7 @@ mod tests {
         Frame {
             generation: 3,
             version: 77,
+            writer: 0x0102_0304_0506_0708,
             expires_at: 123,
             written_at: 100,
             value: Some(b"value value value value value value value value".to_vec()),
@@ -453,20 +478,64 @@ mod tests {
             assert_eq!(s.decode(b"name", b"key", &raw), Ok(frame()));
             let tomb = Frame { value: None, ..frame() };
             assert_eq!(s.decode(b"name", b"key", &s.encode(b"name", b"key", &tomb)), Ok(tomb));
-            // Generation and version stay where the write script reads them.
-            assert_eq!(&raw[..3], b"TCR");
+            // Generation, version and writer stay where the write script
+            // reads them.
+            assert_eq!(raw[..4], MAGIC_V3);
             assert_eq!(u64_at(&raw, 8), 3);
             assert_eq!(u64_at(&raw, 16), 77);
+            assert_eq!(u64_at(&raw, 40), 0x0102_0304_0506_0708);
+        }
+    }
+
+    /// The frame `raw` (format version 3) as a writer before version 3 made
+    /// it: the same header without the writer's id, version 1 if plain and
+    /// uncompressed, else 2, with its trailer or AEAD tag made again.
+    fn legacy(s: &Sealer, name: &[u8], raw: &[u8]) -> Vec<u8> {
+        let mut out = raw[..HEADER].to_vec();
+        out[3] = if out[6] == 0 && out[5] != AUTH_AEAD { 1 } else { 2 };
+        match &s.keys {
+            Some(keys) => {
+                let plain = keys
+                    .open(&raw[HEADER_V3..], &Sealer::frame_aad(name, &raw[..HEADER_V3]))
+                    .unwrap();
+                let aad = Sealer::frame_aad(name, &out);
+                keys.seal_into(&plain, &aad, &mut out);
+            }
+            None => {
+                let tl = if s.secret.is_some() { MAC_LEN } else { CRC_LEN };
+                out.extend_from_slice(&raw[HEADER_V3..raw.len() - tl]);
+                let t = s.trailer(&out);
+                out.extend_from_slice(&t);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn frames_of_format_versions_1_and_2_are_still_read_with_no_writer() {
+        let plain = Sealer::new(b"ns", None);
+        let old = legacy(&plain, b"n", &plain.encode(b"n", b"key", &frame()));
+        assert_eq!(old[..4], MAGIC);
+        assert_eq!(plain.decode(b"n", b"key", &old), Ok(Frame { writer: 0, ..frame() }));
+        for s in modes(b"ns") {
+            for f in [frame(), Frame { value: None, ..frame() }] {
+                let old = legacy(&s, b"name", &s.encode(b"name", b"key", &f));
+                assert_eq!(s.decode(b"name", b"key", &old), Ok(Frame { writer: 0, ..f }));
+                // The writer's id is bound: a version 3 frame cut to the
+                // older layout without its trailer or tag made again is not read.
+                let mut cut = s.encode(b"name", b"key", &frame());
+                cut.drain(HEADER..HEADER_V3);
+                cut[3] = 2;
+                assert!(s.decode(b"name", b"key", &cut).is_err());
+            }
         }
     }
 
     #[test]
-    fn plain_uncompressed_frames_keep_format_version_1() {
+    fn a_compressed_frame_records_its_codec_and_is_read_with_any_setting() {
         let s = Sealer::new(b"ns", None);
-        assert_eq!(s.encode(b"n", b"key", &frame())[..4], MAGIC);
         let c = Sealer::new(b"ns", None).with_compression(Compression::TC_COMPRESSION_ZSTD, 0);
         let raw = c.encode(b"n", b"key", &frame());
-        assert_eq!(raw[..4], MAGIC_V2);
         assert_eq!(raw[6], 2, "the codec is recorded in the clear header");
         // A reader without compression reads it; one with another codec too.
         assert_eq!(s.decode(b"n", b"key", &raw), Ok(frame()));
@@ -477,7 +546,7 @@ mod tests {
             value: Some(b"v".to_vec()),
             ..frame()
         };
-        assert_eq!(c.encode(b"n", b"key", &tiny)[..4], MAGIC);
+        assert_eq!(c.encode(b"n", b"key", &tiny)[6], 0);
     }
 
     #[test]

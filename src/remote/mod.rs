@@ -223,23 +223,44 @@ impl Message {
     }
 }
 
-/// Keeps the newest version of a key: writes `ARGV[1]` (a frame) unless the
-/// key holds a frame of a later generation, or of the same generation and a
-/// later version; then publishes `ARGV[4]` on `ARGV[3]` (other processes
-/// drop the key and read again). The generation and version are big-endian
-/// at the same fixed offsets in every format version (and in the clear in
-/// sealed frames), so comparing the byte strings compares the numbers. A
-/// value that is not a frame is overwritten. With `ARGV[5]` = `1` (a
-/// loader's answer, `Write::loaded`) any frame of the same generation or a
-/// later one is kept, and nothing is published if nothing was written.
+/// Keeps the newest write of a key: writes `ARGV[1]` (a frame) unless the
+/// key holds a frame of a later generation, or of the same generation by
+/// the same writer (bytes 40..48 of a format version 3 frame) and a later
+/// version; then publishes `ARGV[4]` on `ARGV[3]` (other processes drop the
+/// key and read again). The generation, version and writer are big-endian
+/// at fixed offsets (and in the clear in sealed frames), so comparing the
+/// byte strings compares the numbers. A value that is not a frame is
+/// overwritten.
+///
+/// Versions order only the writes of one writer: they follow the order in
+/// which it made its writes (taken under the key's shard lock), which may
+/// not be the order in which they arrive. Another writer's versions come
+/// from its own clock and counter: two puts made one after the other by two
+/// processes in the same millisecond can carry them in the opposite order,
+/// and the later one was then refused, the whole fleet reading the earlier
+/// value while its writer kept its own. Between writers, the one that
+/// arrives last wins: a put returns only after its write arrived, so a put
+/// made after another one returned arrives after it.
+///
+/// With `ARGV[5]` = `1` (a loader's answer, `Write::loaded`) any frame of
+/// the same generation or a later one is kept, and nothing is published if
+/// nothing was written.
 const PUT_SCRIPT: &str = r"
 local cur = redis.call('GET', KEYS[1])
 local new = ARGV[1]
 local wrote = 1
 if cur and string.len(cur) >= 24 and string.sub(cur, 1, 3) == 'TCR' then
   local cg, ng = string.sub(cur, 9, 16), string.sub(new, 9, 16)
-  if cg > ng or (cg == ng and (ARGV[5] == '1' or string.sub(cur, 17, 24) > string.sub(new, 17, 24))) then
+  if cg > ng then
     wrote = 0
+  elseif cg == ng then
+    if ARGV[5] == '1' then
+      wrote = 0
+    elseif string.sub(cur, 4, 4) == '\3' and string.len(cur) >= 48
+        and string.sub(cur, 41, 48) == string.sub(new, 41, 48)
+        and string.sub(cur, 17, 24) > string.sub(new, 17, 24) then
+      wrote = 0
+    end
   end
 end
 if wrote == 1 then
@@ -870,6 +891,7 @@ impl Remote {
         let mut frame = Frame {
             generation: gen,
             version: w.version,
+            writer: self.id,
             expires_at: w.expires_at,
             written_at: w.written_at,
             value: w.value.as_ref().map(|v| v.to_vec()),

@@ -356,7 +356,7 @@ impl Cache {
                     log: log.clone().filter(|_| !opts.read_only),
                     clock: opts.clock.clone(),
                 };
-                let sub = Subscriber::start(remote.clone(), local, opts.clock.now_ms());
+                let sub = Subscriber::start(remote.clone(), local);
                 (Some(remote), Some(sub))
             }
         };

@@ -76,16 +76,6 @@ impl Local {
         );
     }
 
-    /// Drops every entry written before `t`: after a lost subscription, what
-    /// this process cannot vouch for.
-    pub fn drop_older_than(&self, t: u64) {
-        self.drop_where(
-            |_| true,
-            |_, e| e.written_at < t,
-            |log, now| log.remove_written_before(t, now).0,
-        );
-    }
-
     /// With every shard locked: cancels the loads `loads` picks, drops the
     /// L1 entries `in_memory` picks, and lets `on_disk` drop L2's. A dirty
     /// entry dropped from L1 gets a tombstone on disk, so that an older

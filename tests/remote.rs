@@ -358,8 +358,10 @@ fn a_dead_server_degrades_the_tier_and_it_recovers_by_itself() {
     assert!(!a.contains(b"k").unwrap());
     server.restart();
     wait_for("the tier to recover", || counter(&a, "remote_state") == 1);
-    // No local write was lost.
-    assert_eq!(get(&a, b"while-down").unwrap(), b"w");
+    // What a wrote while the tier was down is dropped when it recovers
+    // (another process may have written the key since, and a cannot tell
+    // which came later): the loader answers.
+    assert_eq!(get(&a, b"while-down").unwrap(), b"loaded:while-down");
     // It works again: another cache sees new writes.
     a.put(b"after", b"x", 0).unwrap();
     let b = open(&server.url());
@@ -455,9 +457,40 @@ fn a_partitioned_cache_drops_what_it_cannot_vouch_for() {
     wait_for("b to reconnect", || counter(&b, "remote_state") == 1);
     // b dropped what it could not vouch for, and reads the new value.
     assert_eq!(get(&b, b"k").unwrap(), b"new");
-    // b's own write stands, and a no longer holds the value it replaced.
-    assert_eq!(get(&b, b"mine").unwrap(), b"b's");
-    wait_for("a to drop `mine`", || get(&a, b"mine") != Ok(b"a's".to_vec()));
+    // b's own write made while cut off is dropped too (a may have written
+    // `mine` after it, and b cannot tell), and a no longer holds the value
+    // that write replaced: both miss.
+    assert_eq!(get(&b, b"mine"), Err(Status::TC_NOT_FOUND));
+    wait_for("a to drop `mine`", || get(&a, b"mine") == Err(Status::TC_NOT_FOUND));
+}
+
+/// b, cut off, puts `k`; a, later, puts it too (b never hears of it). When
+/// b is back, the fleet must not serve b's put, the earlier one: b drops
+/// it (it cannot tell which came later), and a's stays in a. (b's remote
+/// write, reconciled on reconnect, removes a's value from the server: the
+/// others then miss, never read b's.)
+#[test]
+fn a_put_made_while_cut_off_does_not_outlive_a_later_put() {
+    let server = RedisServer::start();
+    let proxy = Proxy::to(server.port);
+    let a = open(&server.url());
+    let b = open(&proxy.url());
+    proxy.cut();
+    wait_for("b to see the partition", || {
+        let _ = b.get(b"probe");
+        counter(&b, "remote_state") == 2
+    });
+    b.put(b"k", b"b's, earlier", 0).unwrap();
+    a.put(b"k", b"a's, later", 0).unwrap();
+    proxy.heal();
+    wait_for("b to reconnect", || counter(&b, "remote_state") == 1);
+    assert_ne!(
+        get(&b, b"k").as_deref(),
+        Ok(&b"b's, earlier"[..]),
+        "b kept its earlier put"
+    );
+    let c = open(&server.url());
+    assert_ne!(get(&c, b"k").as_deref(), Ok(&b"b's, earlier"[..]));
 }
 
 #[test]
@@ -973,4 +1006,38 @@ fn a_writers_own_later_version_is_kept_and_another_writers_is_not() {
         Some(&b"third"[..]),
         "another writer's version does not order a's put"
     );
+}
+
+/// b is cut off from the server, misses `k` and loads it (the truth then);
+/// a then puts a newer value, whose invalidation b never hears. When b is
+/// back, it must not serve its loaded value: it was stored after the last
+/// instant b's subscription was known alive, and was kept for that, though
+/// what invalidates it came later still.
+#[test]
+fn a_value_loaded_while_cut_off_is_dropped_when_the_subscription_is_back() {
+    use std::sync::Mutex;
+    let server = RedisServer::start();
+    let proxy = Proxy::to(server.port);
+    let a = open(&server.url());
+    let b = open(&proxy.url());
+    let truth = Arc::new(Mutex::new(b"old".to_vec()));
+    {
+        let truth = truth.clone();
+        b.set_loader(Some(Arc::new(move |_k: &[u8]| Loaded::Value {
+            value: truth.lock().unwrap().clone(),
+            ttl_ms: 0,
+        })));
+    }
+    proxy.cut();
+    wait_for("b to see the partition", || {
+        let _ = b.get(b"probe");
+        counter(&b, "remote_state") == 2
+    });
+    assert_eq!(get(&b, b"k").unwrap(), b"old", "cut off, b loads");
+    *truth.lock().unwrap() = b"new".to_vec();
+    a.put(b"k", b"new", 0).unwrap();
+    proxy.heal();
+    wait_for("b to reconnect", || counter(&b, "remote_state") == 1);
+    assert_eq!(get(&b, b"k").unwrap(), b"new", "b serves what it loaded while cut off");
+    assert_eq!(get(&a, b"k").unwrap(), b"new", "a's put stays");
 }

@@ -670,23 +670,6 @@ impl Log {
         self.tombstone_all(&mut st, doomed)
     }
 
-    /// Appends tombstones for every live key written before `t` (ms since
-    /// the epoch): what the remote tier cannot vouch for after it lost its
-    /// subscription (`invalidate::Local::drop_older_than`).
-    pub fn remove_written_before(&self, t: u64, now: u64) -> (Vec<Vec<u8>>, Ticket) {
-        self.maybe_recover();
-        let mut st = self.state.write();
-        let mut doomed = Vec::new();
-        for (h, loc) in st.live() {
-            if let Ok(r) = st.store.indexed(h, loc) {
-                if r.written_at < t {
-                    doomed.push((h, r.key.to_vec(), !is_expired(r.expires_at, now)));
-                }
-            }
-        }
-        self.tombstone_all(&mut st, doomed)
-    }
-
     /// Tombstones each (hash, key, unexpired) of `doomed`; returns the
     /// unexpired keys and the last tombstone's ticket.
     fn tombstone_all(&self, st: &mut State, doomed: Vec<(u64, Vec<u8>, bool)>) -> (Vec<Vec<u8>>, Ticket) {

@@ -149,12 +149,13 @@ pub struct Write {
 /// What a resync found, for the local tiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Resynced {
-    /// Nothing to drop beyond the reconnect rule.
+    /// Nothing to drop beyond the reconnect rule (everything, when a
+    /// subscription begins: `subscriber`).
     Same,
     /// The server restarted or the cluster failed over, and this resync
     /// cleared the namespace: an invalidation published before the failure
-    /// may have been lost with the node, so what this process wrote before
-    /// its tier went degraded cannot be vouched for.
+    /// may have been lost with the node, so nothing local can be vouched
+    /// for.
     Restarted,
     /// Another process cleared the namespace meanwhile: drop everything.
     Cleared,
@@ -496,8 +497,6 @@ pub struct Remote {
     /// The server's identity at the last resync (`identity`): a change
     /// means it restarted or, in a cluster, failed over.
     identity: Mutex<Option<identity::Identity>>,
-    /// When the tier last went from ok to degraded (cache clock, ms).
-    degraded_since: AtomicU64,
     /// Wakes the subscriber (a failure, shutdown).
     pub(crate) wake: (Mutex<bool>, Condvar),
     clock: Clock,
@@ -560,7 +559,6 @@ impl Remote {
             max_frame: AtomicU64::new(MAX_FRAME_LEN),
             pending: Mutex::new(Pending::default()),
             identity: Mutex::new(None),
-            degraded_since: AtomicU64::new(0),
             wake: (Mutex::new(false), Condvar::new()),
             clock: opts.clock.clone(),
             counters: RemoteCounters::default(),
@@ -608,9 +606,7 @@ impl Remote {
     /// reconnects and resyncs before the tier is used again.
     pub(crate) fn degrade(&self, why: String) {
         *self.reason.lock() = why;
-        if self.state.swap(REMOTE_DEGRADED, Ordering::AcqRel) == REMOTE_OK {
-            self.degraded_since.store(self.clock.now_ms(), Ordering::Release);
-        }
+        self.state.store(REMOTE_DEGRADED, Ordering::Release);
         self.failed.store(true, Ordering::Release);
         Counters::bump(&self.counters.errors);
         self.wake.1.notify_all();
@@ -619,11 +615,6 @@ impl Remote {
     pub(crate) fn set_ok(&self) {
         self.failed.store(false, Ordering::Release);
         self.state.store(REMOTE_OK, Ordering::Release);
-    }
-
-    /// When the tier last went from ok to degraded (cache clock, ms).
-    pub(crate) fn degraded_since(&self) -> u64 {
-        self.degraded_since.load(Ordering::Acquire)
     }
 
     pub(crate) fn take_failed(&self) -> bool {
@@ -876,6 +867,12 @@ impl Remote {
         }
     }
 
+    /// Whether writes are remembered for the reconnect.
+    pub(crate) fn has_pending(&self) -> bool {
+        let p = self.pending.lock();
+        p.everything || !p.keys.is_empty()
+    }
+
     /// Remembers that the whole namespace may be out of date.
     fn remember_everything(&self) {
         let mut p = self.pending.lock();
@@ -949,7 +946,11 @@ impl Remote {
             }
         }
         if self.run("write", |c| c.pipeline::<Vec<redis::Value>>(cmds)).is_none() {
-            for w in writes {
+            // A loader's answer is written only where the server holds
+            // nothing (`Write::loaded`): not writing it leaves nothing to
+            // reconcile, and a tombstone for it on reconnect would remove
+            // what another process put meanwhile.
+            for w in writes.iter().filter(|w| !w.loaded) {
                 self.remember(&w.key);
             }
         }

@@ -3,13 +3,16 @@
 //! to this process's L1 and L2, and owns the tier's recovery.
 //!
 //! The tier is `REMOTE_OK` only while this thread is subscribed and has
-//! resynced (`Remote::resync`). When the subscription breaks, messages may
-//! have been lost from the last instant the connection was known alive (a
-//! message received or a PING answered): on the next connect, every local
-//! entry written before that instant is dropped (it cannot be vouched for),
-//! and only then is the tier ok again. Before the first connect, that
-//! instant is the open: entries an earlier run left in L2 are dropped once
-//! the server is reachable. Reconnects back off from 50 ms to 5 s.
+//! resynced (`Remote::resync`). Before a subscription begins, messages may
+//! have been lost: since the last one broke, or, before the first, since
+//! whatever an earlier run left in L2 was written. So when one begins,
+//! every local entry is dropped (L1 and L2), and only then is the tier ok
+//! again. Every entry, not only those written before the last instant the
+//! old subscription was known alive: an entry stored after it (a loader's
+//! answer, or a put, while cut off) may have been replaced by another
+//! process later still, and that invalidation was lost too; and an entry
+//! read from the remote tier carries its writer's clock, not this one's.
+//! Reconnects back off from 50 ms to 5 s.
 //!
 //! The thread stops with the cache (`Subscriber::stop`, within one tick);
 //! it does not exist in a child process after `fork()`.
@@ -46,8 +49,8 @@ type FirstTry = Arc<(Mutex<bool>, Condvar)>;
 /// How a subscription ended.
 enum Ended {
     Stopped,
-    /// Lost; messages after this instant (cache clock, ms) may be lost too.
-    Lost(u64),
+    /// Lost: messages may be lost until the next subscription begins.
+    Lost,
     /// Never got going (connect, subscribe or resync failed).
     Failed(String),
 }
@@ -55,14 +58,14 @@ enum Ended {
 impl Subscriber {
     /// Starts the thread and waits (at most a few timeouts) for its first
     /// connect, so that a cache whose server is up opens with the tier ok.
-    pub fn start(remote: Arc<Remote>, local: Local, opened_at: u64) -> Subscriber {
+    pub fn start(remote: Arc<Remote>, local: Local) -> Subscriber {
         let stop = Arc::new(AtomicBool::new(false));
         let first: FirstTry = Arc::new((Mutex::new(false), Condvar::new()));
         let thread = {
             let (stop, remote, first) = (stop.clone(), remote.clone(), first.clone());
             std::thread::Builder::new()
                 .name("tiercache-remote".into())
-                .spawn(move || run(&remote, &local, &stop, &first, opened_at))
+                .spawn(move || run(&remote, &local, &stop, &first))
                 .expect("spawn the tiercache remote thread")
         };
         let bound = Instant::now() + remote.timeout() * 4 + Duration::from_millis(100);
@@ -104,26 +107,14 @@ fn tried(first: &FirstTry) {
     first.1.notify_all();
 }
 
-fn run(remote: &Remote, local: &Local, stop: &AtomicBool, first: &FirstTry, opened_at: u64) {
-    let mut vouched_until = opened_at;
+fn run(remote: &Remote, local: &Local, stop: &AtomicBool, first: &FirstTry) {
     let mut backoff = BACKOFF_MIN;
     let nodes = remote.target().nodes();
     let mut node = 0;
     while !stop.load(Ordering::Acquire) {
-        match session(
-            remote,
-            &nodes[node % nodes.len()],
-            local,
-            stop,
-            first,
-            vouched_until,
-            &mut backoff,
-        ) {
+        match session(remote, &nodes[node % nodes.len()], local, stop, first, &mut backoff) {
             Ended::Stopped => break,
-            Ended::Lost(t) => {
-                vouched_until = t;
-                remote.degrade("the subscription to the invalidation channel was lost".into());
-            }
+            Ended::Lost => remote.degrade("the subscription to the invalidation channel was lost".into()),
             Ended::Failed(why) => remote.degrade(why),
         }
         node += 1;
@@ -145,7 +136,6 @@ fn session(
     local: &Local,
     stop: &AtomicBool,
     first: &FirstTry,
-    vouched_until: u64,
     backoff: &mut Duration,
 ) -> Ended {
     let fail = |what: &str, e: redis::RedisError| Ended::Failed(format!("{what}: {e}"));
@@ -165,12 +155,10 @@ fn session(
         return fail("subscribe", e);
     }
     // Subscribed: from here on no message is lost. What came before may
-    // have been, so what was written before then is dropped.
-    let mut alive = local.now();
+    // have been, so nothing stored before can be vouched for (the module's
+    // comment says why everything).
     match remote.resync() {
-        Ok(Resynced::Cleared) => local.drop_all(),
-        Ok(Resynced::Restarted) => local.drop_older_than(vouched_until.max(remote.degraded_since())),
-        Ok(Resynced::Same) => local.drop_older_than(vouched_until),
+        Ok(_) => local.drop_all(),
         Err(e) => return fail("resync", e),
     }
     remote.set_ok();
@@ -185,12 +173,11 @@ fn session(
         }
         let quiet = match ps.get_message() {
             Ok(msg) => {
-                alive = local.now();
                 apply(remote, local, msg.get_payload_bytes());
                 false
             }
             Err(e) if e.is_timeout() => true,
-            Err(_) => return Ended::Lost(alive),
+            Err(_) => return Ended::Lost,
         };
         // After every message as well as every quiet tick: while other
         // processes write, messages come faster than the tick, and a tier
@@ -198,18 +185,20 @@ fn session(
         // cluster failover left it degraded for as long as the fleet wrote).
         // A call failed: the subscription is fine (messages were not
         // lost), the data path is not; check it, resync, go on.
-        if remote.take_failed() {
+        // Writes remembered for the reconnect (`Remote::remember`) after
+        // the last resync took them, e.g. made between it and `set_ok`:
+        // reconciled now, not at the next failure, which may never come.
+        if remote.take_failed() || (retry_at.is_none() && remote.has_pending()) {
             retry_at = Some(Instant::now());
         }
         if retry_at.is_some_and(|t| Instant::now() >= t) {
             match remote.resync() {
                 Ok(r) => {
                     match r {
-                        Resynced::Cleared => local.drop_all(),
-                        // The subscription held, but a message
-                        // published on the node that failed may not
-                        // have reached it.
-                        Resynced::Restarted => local.drop_older_than(remote.degraded_since()),
+                        // The subscription held, but a message published
+                        // on the node that failed may not have reached
+                        // it: everything, as when a subscription begins.
+                        Resynced::Cleared | Resynced::Restarted => local.drop_all(),
                         Resynced::Same => {}
                     }
                     remote.set_ok();
@@ -234,11 +223,9 @@ fn session(
                 continue;
             }
             let _ = ps.set_read_timeout(Some(remote.timeout()));
-            let before = local.now();
             if ps.ping::<redis::Value>().is_err() {
-                return Ended::Lost(alive);
+                return Ended::Lost;
             }
-            alive = before;
             last_ping = Instant::now();
             let _ = ps.set_read_timeout(Some(TICK));
         }

@@ -100,6 +100,10 @@ pub struct Draft<'a> {
     pub hash: Option<u64>,
 }
 
+/// Cache lines of a record `Store::prefetch` asks for one by one (past
+/// them, one per page): about as many as a core has misses in flight.
+const PREFETCH_LINES: usize = 16;
+
 /// Where `append` put a record.
 #[derive(Debug, Clone, Copy)]
 pub struct Appended {
@@ -247,6 +251,16 @@ impl Store {
             return self.buf.get((off - seg.len()) as usize..);
         }
         None
+    }
+
+    /// Starts loading the `len` bytes of the record at `loc` (its index
+    /// entry's length, trusted only as a hint: `crate::prefetch`), so that
+    /// the checksum's pass finds its lines arriving, and on a page
+    /// boundary its translation done.
+    pub fn prefetch(&self, loc: Loc, len: u32) {
+        if let Some(b) = self.bytes_at(loc) {
+            crate::prefetch::bytes(&b[..b.len().min(len as usize)], PREFETCH_LINES);
+        }
     }
 
     /// `value`, the value of the record at `loc` as `View::value` gave it,

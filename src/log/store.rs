@@ -818,6 +818,25 @@ mod tests {
         (r.key.to_vec(), r.value(&s.sealer).unwrap().to_vec())
     }
 
+    /// `prefetch` trusts the index entry's length only as a hint: a length
+    /// past the segment's end, or a location the log does not have, loads
+    /// nothing and the record reads back as before.
+    #[test]
+    fn a_prefetch_with_a_wrong_length_or_place_is_harmless() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        let a = s.append(&put(b"a", b"value a")).unwrap();
+        let big: Vec<u8> = (0..BUFFER_BYTES + 10).map(|i| (i % 251) as u8).collect();
+        let b = s.append(&put(b"b", &big)).unwrap();
+        for loc in [a.loc, b.loc, Loc::new(1, 1 << 30), Loc::new(9, 0)] {
+            for len in [0, 1, a.len as u32, b.len as u32, u32::MAX] {
+                s.prefetch(loc, len);
+            }
+        }
+        assert_eq!(read(&s, a.loc), (b"a".to_vec(), b"value a".to_vec()));
+        assert_eq!(read(&s, b.loc), (b"b".to_vec(), big));
+    }
+
     /// A value that would fill the buffer goes to the file at once, with
     /// the records buffered before it, and every one of them reads back
     /// (small ones before and after, a value larger than the buffer).

@@ -257,6 +257,16 @@ impl Index {
         self.base.as_ref().filter(|_| !self.base_cleared)
     }
 
+    /// Starts loading the table slot that `get_entry(h, ..)` reads if the
+    /// overlay has no list for `h`: the two reads then wait for memory
+    /// together (see `crate::prefetch`). The overlay's own slot cannot be
+    /// named before it is probed.
+    pub fn prefetch(&self, h: u64) {
+        if let Some(t) = self.table() {
+            t.prefetch(h);
+        }
+    }
+
     /// The entry of hash `h` for which `pick` says yes.
     pub fn get_entry(&self, h: u64, mut pick: impl FnMut(&Entry) -> bool) -> Option<Entry> {
         if let Some(l) = self.overlay.get(&h) {

@@ -295,6 +295,14 @@ impl Table {
         }
     }
 
+    /// Starts loading the slot a lookup of `h` reads first (`prefetch`).
+    pub fn prefetch(&self, h: u64) {
+        let at = (self.home(h) * SLOT as u64) as usize;
+        if let Some(s) = self.bytes().get(at..) {
+            crate::prefetch::line(s.as_ptr());
+        }
+    }
+
     /// The bytes of slot `i`.
     fn slot_bytes(&self, i: u64) -> &[u8; SLOT] {
         let at = (i * SLOT as u64) as usize;

@@ -48,6 +48,12 @@ impl ReadMarks {
         (&self.words[bit / 64], 1u64 << (bit % 64))
     }
 
+    /// Starts loading the word `mark(h)` reads (`crate::prefetch`): a hit
+    /// marks after its lookup, and the word is as cold as the lookup's.
+    pub fn prefetch(&self, h: u64) {
+        crate::prefetch::line(self.slot(h).0);
+    }
+
     /// The entry of hash `h` was read.
     pub fn mark(&self, h: u64) {
         let (w, b) = self.slot(h);

@@ -262,6 +262,10 @@ impl Log {
     /// the threads queue on. A plain record's value is copied in the pass
     /// that verifies its checksum (`Store::indexed_as_copying`).
     pub fn get(&self, key: &[u8], h: u64, now: &Now, copy: impl Fn(usize) -> bool) -> Option<Found> {
+        // Marked at the end, but as cold as the lookup: loaded alongside it.
+        if self.config.max_bytes > 0 {
+            self.read_marks.prefetch(h);
+        }
         let found = self
             .with_unexpired(key, h, now, Some(&copy), |st, loc, r, copied, meta| {
                 let value = match copied {
@@ -422,11 +426,17 @@ impl Log {
         copy: Option<&dyn Fn(usize) -> bool>,
     ) -> Option<(Loc, store::Copied<'a>)> {
         let mut found = None;
-        let read = |loc| match copy {
-            Some(wants) => st.store.indexed_as_copying(h, loc, key, wants),
-            None => st.store.indexed_as(h, loc, key).map(|r| r.map(|v| (v, None))),
+        // The index file's slot, loaded while the overlay is probed.
+        st.prefetch_entry(h);
+        let read = |e: &index::Entry| {
+            // The record's lines, loaded ahead of the checksum's pass.
+            st.store.prefetch(e.loc, e.len);
+            match copy {
+                Some(wants) => st.store.indexed_as_copying(h, e.loc, key, wants),
+                None => st.store.indexed_as(h, e.loc, key).map(|r| r.map(|v| (v, None))),
+            }
         };
-        st.find_entry(h, |e| match read(e.loc) {
+        st.find_entry(h, |e| match read(e) {
             // Records of format 1 carry no number (0): the key and CRC decide.
             Ok(Some((r, copied))) if r.seq == e.seq || r.seq == 0 => {
                 found = Some((e.loc, (r, copied)));

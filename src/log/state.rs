@@ -259,6 +259,11 @@ impl State {
         self.index.get(h, pick)
     }
 
+    /// Starts loading what `find_entry(h, ..)` will read (`Index::prefetch`).
+    pub fn prefetch_entry(&self, h: u64) {
+        self.index.prefetch(h);
+    }
+
     /// The live entry of hash `h` for which `pick` says yes; the entry
     /// carries the sequence number its record must have.
     pub fn find_entry(&self, h: u64, pick: impl FnMut(&Entry) -> bool) -> Option<Entry> {

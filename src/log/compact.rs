@@ -70,8 +70,18 @@ impl Log {
     /// Compacts the sealed segments that are mostly dead, or with `force`
     /// every sealed segment with any dead record. Readers keep being served
     /// between chunks of work.
+    ///
+    /// Unlinks the files of deleted segments (`reap`) on its way out,
+    /// whether it succeeded or not: the maintenance tick that calls it
+    /// relies on that and does not reap again.
     pub fn compact(&self, force: bool) -> Result<CompactReport> {
         let _one_at_a_time = self.compacting.lock();
+        let report = self.compact_segments(force);
+        self.reap();
+        report
+    }
+
+    fn compact_segments(&self, force: bool) -> Result<CompactReport> {
         if self.commit.is_degraded() && !self.recover() {
             return Err(self.degraded_error());
         }
@@ -85,7 +95,6 @@ impl Log {
             }
         }
         report.bytes_freed = before.saturating_sub(self.state.read().store.disk_bytes());
-        self.reap();
         Ok(report)
     }
 

@@ -203,10 +203,12 @@ impl Maintenance {
                     }
                     log.maybe_recover();
                     if log.wants_compaction() {
+                        // Reaps too, whatever it returns.
                         let _ = log.compact(false);
+                    } else {
+                        // Segments retired by puts since the last tick.
+                        log.reap();
                     }
-                    // Segments retired by puts since the last tick.
-                    log.reap();
                 }
             })
             .expect("spawn the tiercache maintenance thread");

@@ -165,14 +165,6 @@ pub struct Log {
     _lock: DirLock,
 }
 
-impl Drop for Log {
-    /// The files of deleted segments go with the handle, as they would at
-    /// the next open.
-    fn drop(&mut self) {
-        self.reap();
-    }
-}
-
 #[derive(Default)]
 struct Pending {
     /// Keys written or removed while degraded: tombstoned on recovery.
@@ -785,10 +777,15 @@ impl Log {
 
     /// Writes the append buffer out, and fsyncs unless the policy is NEVER.
     /// While degraded, probes the disk first and fails if it is still bad.
+    /// Unlinks the files of deleted segments first (`reap`).
     pub fn flush(&self) -> Result<()> {
         if self.config.read_only {
             return Ok(());
         }
+        // The one reap at a clean close too (`Cache::shutdown` flushes, with
+        // the maintenance thread stopped: nothing is deleted after it). A
+        // handle that ends without a flush (`Cache::simulate_crash`) leaves
+        // the files as a crash would, for the next open to delete.
         self.reap();
         if self.commit.is_degraded() && !self.recover() {
             return Err(self.degraded_error());
@@ -809,17 +806,16 @@ impl Log {
     /// (`Store::delete_segment` renamed them out of the way), with no lock
     /// held: freeing their cached pages is work no put should wait for. A
     /// failure is counted; the file is left for the next open to delete.
+    /// Called by the maintenance tick (when it did not compact), `compact`,
+    /// `clear` and `flush`.
     pub fn reap(&self) {
         if self.state.read().store.doomed.is_empty() {
             return;
         }
         let doomed = std::mem::take(&mut self.state.write().store.doomed);
         for path in doomed {
-            match fileio::remove(&path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                    self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
-                }
-                _ => {}
+            if fileio::remove(&path).or_else(store::ignore_missing).is_err() {
+                self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

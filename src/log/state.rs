@@ -30,6 +30,12 @@ pub(crate) struct State {
     pub tags: TagIndex,
     /// Bytes of the records the index points at.
     live_bytes: u64,
+    /// How many times the index was made again from the log
+    /// (`rebuild_index`): the one change that can make a record that was
+    /// not live, live (an index that had lost it is repaired). Compaction
+    /// relies on liveness otherwise only being taken away
+    /// (`Log::live_offsets`, in `compact`).
+    rebuilds: u64,
 }
 
 impl State {
@@ -39,7 +45,13 @@ impl State {
             store,
             tags: TagIndex::default(),
             live_bytes: 0,
+            rebuilds: 0,
         }
+    }
+
+    /// How many times the index was made again from the log (see `rebuilds`).
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds
     }
 
     /// The flag that says an entry was found not to match the log.
@@ -134,6 +146,7 @@ impl State {
     /// record of every segment, in log order (after an entry was found not
     /// to match the log). The tag index is rebuilt too.
     pub fn rebuild_index(&mut self, now: u64, corrupt: &mut u64) {
+        self.rebuilds += 1;
         self.index.clear();
         self.index.clear_suspect();
         self.tags.clear();

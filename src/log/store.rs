@@ -648,7 +648,8 @@ pub fn dead_path(segment: &std::path::Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn ignore_missing(e: io::Error) -> io::Result<()> {
+/// `Ok` for a file that was not there (already gone is as good as removed).
+pub(crate) fn ignore_missing(e: io::Error) -> io::Result<()> {
     if e.kind() == io::ErrorKind::NotFound {
         Ok(())
     } else {

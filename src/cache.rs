@@ -500,10 +500,10 @@ impl Cache {
         mut pre: Option<Prefetched>,
         reader: &mut impl Reader,
     ) -> Result<Option<Value>> {
-        // A hit the policy can count under the shard's shared lock (S3-FIFO)
-        // needs nothing else; a key seen absent there needs no second,
-        // exclusive look unless a load must be registered; anything else
-        // takes the exclusive path below.
+        // A hit (seen under the shard's shared lock under S3-FIFO, its
+        // exclusive one under LRU) needs nothing else; a key seen absent
+        // needs no second look unless a load must be registered; anything
+        // else takes the exclusive path below.
         let mut absent = match self.memory.glance(h, key, now, reader) {
             Glance::Hit(v) => {
                 self.counters.l1_hits.bump_at(reader.stripe());

@@ -192,14 +192,28 @@ pub enum Glance {
     /// As `Hit`, and the get's `Reader` took the value under the lock.
     Read,
     /// No entry for the key, and the shard's write counter then (`seq`): as
-    /// good a miss as one seen under the exclusive lock, for a get that
+    /// good a miss as one seen by the exclusive path, for a get that
     /// registers no load (so a miss without a loader takes the shard's lock
-    /// once, shared, not a second time exclusively).
+    /// once, not a second time).
     Absent(u64),
-    /// Nothing this look can answer (LRU, whose hits relink; an entry that
-    /// can no longer be served, which must be dropped): take the exclusive
-    /// path (`lock` and `Shard::get`).
+    /// Nothing this look can answer (an entry that can no longer be served,
+    /// which must be dropped): take the exclusive path (`lock` and
+    /// `Shard::get`).
     Exclusive,
+}
+
+/// What `Memory::glance` makes of the entry it found (already counted as a
+/// use by the policy), under the shard's lock.
+#[inline]
+fn glanced(e: &Entry, now: &Now, reader: &mut impl Reader) -> Glance {
+    if e.valid(now) != Validity::Valid {
+        return Glance::Exclusive;
+    }
+    if reader.read(&e.value) {
+        Glance::Read
+    } else {
+        Glance::Hit(e.value.clone())
+    }
 }
 
 /// An entry pushed out of L1 by an insert, or taken out by `remove_where`,
@@ -297,16 +311,22 @@ impl Memory {
         self.shard(h).write()
     }
 
-    /// A look at `key` (hash `h`) under its shard's shared lock, for a
-    /// policy that counts hits there (S3-FIFO); under LRU it is always
-    /// `Glance::Exclusive`, without taking any lock. A hit is offered to
-    /// `reader` under the shared lock.
-    // Inlined, so that under LRU a hit pays one compare here, not a call
-    // that returns an enum through memory.
+    /// A first look at `key` (hash `h`), which answers a hit and a plain
+    /// miss: under its shard's shared lock for a policy that counts hits
+    /// there (S3-FIFO), under the exclusive lock for LRU (whose hits
+    /// relink). A hit is offered to `reader` under the lock. An entry that
+    /// can no longer be served is left for the exclusive path to drop
+    /// (`Glance::Exclusive`), which locks the shard again.
+    ///
+    /// Why LRU looks here too, rather than going straight to the caller's
+    /// exclusive path (`lock` and `Shard::read`): a hit is most gets, and
+    /// this way it returns before the caller sets up what only a miss needs
+    /// (the loads it leads, the loop that retries a promotion), which the
+    /// C ABI's L1 hit paid for on every call.
     #[inline]
     pub fn glance(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
         if !self.shared_hits {
-            return Glance::Exclusive;
+            return self.glance_exclusive(h, key, now, reader);
         }
         self.glance_shared(h, key, now, reader)
     }
@@ -315,14 +335,19 @@ impl Memory {
         let shard = self.shard(h).read();
         match shard.policy.get_shared(h, key) {
             None => Glance::Absent(shard.seq),
-            Some(e) if e.valid(now) == Validity::Valid => {
-                if reader.read(&e.value) {
-                    Glance::Read
-                } else {
-                    Glance::Hit(e.value.clone())
-                }
-            }
-            Some(_) => Glance::Exclusive,
+            Some(e) => glanced(e, now, reader),
+        }
+    }
+
+    #[inline]
+    fn glance_exclusive(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
+        let mut shard = self.shard(h).write();
+        let seq = shard.seq;
+        // Counted as a use (moved to the front) even if it can no longer be
+        // served, as `Shard::read` does: it is dropped next anyway.
+        match shard.policy.get(h, key) {
+            None => Glance::Absent(seq),
+            Some(e) => glanced(e, now, reader),
         }
     }
 
@@ -647,6 +672,29 @@ mod tests {
         }
     }
 
+    /// Under LRU a glance takes the exclusive lock and is a hit as `get`'s:
+    /// it moves the entry to the front (here "a" outlives "b"), and a key
+    /// it does not find is a miss with the shard's write counter.
+    #[test]
+    fn an_lru_glance_is_a_use_and_a_miss_carries_the_write_counter() {
+        let m = Memory::new(2, 0, PolicyKind::Lru);
+        let clock = crate::clock::Clock::manual(1);
+        let now = Now::new(&clock);
+        let mut ev = Vec::new();
+        m.lock(0).insert(h(b"a"), b"a", entry(b"1"), &mut ev);
+        m.lock(0).insert(h(b"b"), b"b", entry(b"2"), &mut ev);
+        let seq = {
+            let mut s = m.lock(0);
+            s.wrote(b"b");
+            s.seq()
+        };
+        assert!(matches!(m.glance(h(b"a"), b"a", &now, &mut ()), Glance::Hit(v) if &*v == b"1"));
+        assert!(matches!(m.glance(h(b"z"), b"z", &now, &mut ()), Glance::Absent(s) if s == seq));
+        m.lock(0).insert(h(b"c"), b"c", entry(b"3"), &mut ev);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(&*ev[0].0, b"b", "the glance did not count as a use of a");
+    }
+
     /// A reader is offered exactly a servable entry's value, and what it
     /// takes is a hit as `get`'s (the same recency); an expired entry is
     /// never offered, and is dropped as by `get`. Under S3-FIFO the same
@@ -675,18 +723,15 @@ mod tests {
                 assert_eq!(r.0, None);
             }
             let mut r = Copy(None, true);
-            match (kind, m.glance(h(b"b"), b"b", &now, &mut r)) {
-                (PolicyKind::Lru, Glance::Exclusive) => assert_eq!(r.0, None),
-                (PolicyKind::S3Fifo(_), Glance::Read) => assert_eq!(r.0.as_deref(), Some(&b"bee"[..])),
-                (k, g) => panic!("{k:?}: glance said {g:?}"),
+            match m.glance(h(b"b"), b"b", &now, &mut r) {
+                Glance::Read => assert_eq!(r.0.as_deref(), Some(&b"bee"[..])),
+                g => panic!("{kind:?}: glance said {g:?}"),
             }
             clock.set(100);
             let later = Now::new(&clock);
-            if kind != PolicyKind::Lru {
-                let mut r = Copy(None, true);
-                assert!(matches!(m.glance(h(b"a"), b"a", &later, &mut r), Glance::Exclusive));
-                assert_eq!(r.0, None, "an expired entry was offered under the shared lock");
-            }
+            let mut r = Copy(None, true);
+            assert!(matches!(m.glance(h(b"a"), b"a", &later, &mut r), Glance::Exclusive));
+            assert_eq!(r.0, None, "an expired entry was offered by a glance");
             let mut s = m.lock(0);
             let mut r = Copy(None, true);
             assert!(matches!(
@@ -697,7 +742,7 @@ mod tests {
                 }
             ));
             assert_eq!(r.0, None, "an expired entry was offered");
-            assert_eq!(s.policy.len(), 1);
+            assert_eq!(s.policy.len(), 1, "the exclusive path drops what a glance left");
             if kind == PolicyKind::Lru {
                 // "a" was read (most recent) before it expired and went; a
                 // read counts as a use as `get` does: "b", read after "a",

@@ -505,14 +505,10 @@ impl Cache {
         // needs no second look unless a load must be registered; anything
         // else takes the exclusive path below.
         let mut absent = match self.memory.glance(h, key, now, reader) {
-            Glance::Hit(v) => {
-                self.counters.l1_hits.bump_at(reader.stripe());
-                return Ok(Some(v.into()));
-            }
-            Glance::Read => {
-                self.counters.l1_hits.bump_at(reader.stripe());
-                return Ok(None);
-            }
+            // Counted by the memory tier (`Memory::tally`), as are the
+            // exclusive path's hits below.
+            Glance::Hit(v) => return Ok(Some(v.into())),
+            Glance::Read => return Ok(None),
             Glance::Absent(seq) => Some(seq),
             Glance::Exclusive => None,
         };
@@ -553,14 +549,8 @@ impl Cache {
                     shard.get(h, key, now)
                 };
                 let gone = match lookup {
-                    Lookup::Hit(v) => {
-                        self.counters.l1_hits.bump_at(reader.stripe());
-                        return led.answer(Ok(Value::Heap(v))).map(Some);
-                    }
-                    Lookup::Read => {
-                        self.counters.l1_hits.bump_at(reader.stripe());
-                        return Ok(None);
-                    }
+                    Lookup::Hit(v) => return led.answer(Ok(Value::Heap(v))).map(Some),
+                    Lookup::Read => return Ok(None),
                     Lookup::Expired { dirty, stale } => {
                         if stale {
                             Counters::bump(&self.counters.dependency_misses);
@@ -1467,7 +1457,7 @@ impl Cache {
 
     pub fn stats(&self) -> Stats {
         let mut s = self.counters.snapshot();
-        (s.l1_entries, s.l1_bytes) = self.memory.sizes();
+        (s.l1_entries, s.l1_bytes, s.l1_hits) = self.memory.tally();
         match &self.log {
             Some(log) => {
                 let sizes = log.sizes();

@@ -502,19 +502,15 @@ impl Cache {
         mut pre: Option<Prefetched>,
         reader: &mut impl Reader,
     ) -> Result<Option<Value>> {
-        // A hit the policy can count under the shard's shared lock (S3-FIFO)
-        // needs nothing else; a key seen absent there needs no second,
-        // exclusive look unless a load must be registered; anything else
-        // takes the exclusive path below.
+        // A hit (seen under the shard's shared lock under S3-FIFO, its
+        // exclusive one under LRU) needs nothing else; a key seen absent
+        // needs no second look unless a load must be registered; anything
+        // else takes the exclusive path below.
         let mut absent = match self.memory.glance(h, key, now, reader) {
-            Glance::Hit(v) => {
-                self.counters.l1_hits.bump_at(reader.stripe());
-                return Ok(Some(v.into()));
-            }
-            Glance::Read => {
-                self.counters.l1_hits.bump_at(reader.stripe());
-                return Ok(None);
-            }
+            // Counted by the memory tier (`Memory::tally`), as are the
+            // exclusive path's hits below.
+            Glance::Hit(v) => return Ok(Some(v.into())),
+            Glance::Read => return Ok(None),
             Glance::Absent(seq) => Some(seq),
             Glance::Exclusive => None,
         };
@@ -555,14 +551,8 @@ impl Cache {
                     shard.get(h, key, now)
                 };
                 let gone = match lookup {
-                    Lookup::Hit(v) => {
-                        self.counters.l1_hits.bump_at(reader.stripe());
-                        return led.answer(Ok(Value::Heap(v))).map(Some);
-                    }
-                    Lookup::Read => {
-                        self.counters.l1_hits.bump_at(reader.stripe());
-                        return Ok(None);
-                    }
+                    Lookup::Hit(v) => return led.answer(Ok(Value::Heap(v))).map(Some),
+                    Lookup::Read => return Ok(None),
                     Lookup::Expired { dirty, stale } => {
                         if stale {
                             Counters::bump(&self.counters.dependency_misses);
@@ -1476,7 +1466,7 @@ impl Cache {
 
     pub fn stats(&self) -> Stats {
         let mut s = self.counters.snapshot();
-        (s.l1_entries, s.l1_bytes) = self.memory.sizes();
+        (s.l1_entries, s.l1_bytes, s.l1_hits) = self.memory.tally();
         match &self.log {
             Some(log) => {
                 let sizes = log.sizes();

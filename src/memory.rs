@@ -47,6 +47,7 @@ use std::sync::Arc;
 use crate::clock::Now;
 use crate::loader::{Flight, Join};
 use crate::meta::Meta;
+use crate::stripe::Counter;
 use crate::sync::{RwLock, RwLockWriteGuard};
 use policy::Policy;
 
@@ -105,6 +106,7 @@ impl Entry {
 
     /// Whether the entry can be served at `now`: not expired, and its file
     /// dependency (if any) holds — that costs one `stat`.
+    #[inline]
     pub fn valid(&self, now: &Now) -> Validity {
         if now.expired(self.expires_at) {
             Validity::Expired
@@ -144,10 +146,11 @@ pub trait Reader {
     /// `Glance::Read`); `false`: the hit hands out the entry's `Arc`.
     fn read(&mut self, value: &[u8]) -> bool;
 
-    /// The calling thread's stripe (`crate::stripe::mine()`), on which the
-    /// hit is counted. A reader made by a call that has looked it up
-    /// already (the C ABI's getters, entering the handle's gate) hands
-    /// that one over and spares the hit a second thread-local lookup.
+    /// The calling thread's stripe (`crate::stripe::mine()`), on which a
+    /// hit under a shard's shared lock is counted (S3-FIFO's glance). A
+    /// reader made by a call that has looked it up already (the C ABI's
+    /// getters, entering the handle's gate) hands that one over and spares
+    /// the hit a second thread-local lookup.
     #[inline]
     fn stripe(&self) -> usize {
         crate::stripe::mine()
@@ -192,14 +195,28 @@ pub enum Glance {
     /// As `Hit`, and the get's `Reader` took the value under the lock.
     Read,
     /// No entry for the key, and the shard's write counter then (`seq`): as
-    /// good a miss as one seen under the exclusive lock, for a get that
+    /// good a miss as one seen by the exclusive path, for a get that
     /// registers no load (so a miss without a loader takes the shard's lock
-    /// once, shared, not a second time exclusively).
+    /// once, not a second time).
     Absent(u64),
-    /// Nothing this look can answer (LRU, whose hits relink; an entry that
-    /// can no longer be served, which must be dropped): take the exclusive
-    /// path (`lock` and `Shard::get`).
+    /// Nothing this look can answer (an entry that can no longer be served,
+    /// which must be dropped): take the exclusive path (`lock` and
+    /// `Shard::get`).
     Exclusive,
+}
+
+/// What `Memory::glance` makes of the entry it found (already counted as a
+/// use by the policy), under the shard's lock.
+#[inline]
+fn glanced(e: &Entry, now: &Now, reader: &mut impl Reader) -> Glance {
+    if e.valid(now) != Validity::Valid {
+        return Glance::Exclusive;
+    }
+    if reader.read(&e.value) {
+        Glance::Read
+    } else {
+        Glance::Hit(e.value.clone())
+    }
 }
 
 /// An entry pushed out of L1 by an insert, or taken out by `remove_where`,
@@ -219,6 +236,12 @@ pub struct Shard {
     max_bytes: u64,
     /// Bumped by every write of a key in this shard (see the module doc).
     seq: u64,
+    /// The hits answered under this shard's exclusive lock (`read`, and
+    /// `Memory::glance` under LRU). A plain count: only the lock's holder
+    /// writes it, and a hit holds the lock already, so counting it writes
+    /// a line the hit owns anyway, where a shared counter (even striped by
+    /// thread) is one more atomic read-modify-write per hit.
+    hits: u64,
     /// The loads in flight for keys of this shard, by key.
     flights: HashMap<Box<[u8]>, Arc<Flight>>,
 }
@@ -237,6 +260,9 @@ pub struct Memory {
     shards: Box<[Padded]>,
     /// Whether the policy counts hits under a shared lock (`glance`).
     shared_hits: bool,
+    /// The hits answered under a shard's shared lock (S3-FIFO's glance),
+    /// which cannot write the shard's `hits`: striped by thread.
+    hits_shared: Counter,
     /// Every shard's byte bound (0: none), for `fits` without a lock.
     shard_bytes: u64,
 }
@@ -268,6 +294,7 @@ impl Memory {
                     max_entries,
                     max_bytes,
                     seq: 0,
+                    hits: 0,
                     flights: HashMap::new(),
                 }))
             })
@@ -275,6 +302,7 @@ impl Memory {
         Memory {
             shards,
             shared_hits: Policy::shared_hits(kind),
+            hits_shared: Counter::default(),
             // Shard 0's share is the largest.
             shard_bytes: share(max_bytes, n, 0),
         }
@@ -297,33 +325,52 @@ impl Memory {
         self.shard(h).write()
     }
 
-    /// A look at `key` (hash `h`) under its shard's shared lock, for a
-    /// policy that counts hits there (S3-FIFO); under LRU it is always
-    /// `Glance::Exclusive`, without taking any lock. A hit is offered to
-    /// `reader` under the shared lock.
-    // Inlined, so that under LRU a hit pays one compare here, not a call
-    // that returns an enum through memory.
+    /// A first look at `key` (hash `h`), which answers a hit and a plain
+    /// miss: under its shard's shared lock for a policy that counts hits
+    /// there (S3-FIFO), under the exclusive lock for LRU (whose hits
+    /// relink). A hit is offered to `reader` under the lock. An entry that
+    /// can no longer be served is left for the exclusive path to drop
+    /// (`Glance::Exclusive`), which locks the shard again.
+    ///
+    /// Why LRU looks here too, rather than going straight to the caller's
+    /// exclusive path (`lock` and `Shard::read`): a hit is most gets, and
+    /// this way it returns before the caller sets up what only a miss needs
+    /// (the loads it leads, the loop that retries a promotion), which the
+    /// C ABI's L1 hit paid for on every call.
     #[inline]
     pub fn glance(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
         if !self.shared_hits {
-            return Glance::Exclusive;
+            return self.glance_exclusive(h, key, now, reader);
         }
         self.glance_shared(h, key, now, reader)
     }
 
     fn glance_shared(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
         let shard = self.shard(h).read();
-        match shard.policy.get_shared(h, key) {
+        let g = match shard.policy.get_shared(h, key) {
             None => Glance::Absent(shard.seq),
-            Some(e) if e.valid(now) == Validity::Valid => {
-                if reader.read(&e.value) {
-                    Glance::Read
-                } else {
-                    Glance::Hit(e.value.clone())
-                }
-            }
-            Some(_) => Glance::Exclusive,
+            Some(e) => glanced(e, now, reader),
+        };
+        if matches!(g, Glance::Hit(_) | Glance::Read) {
+            self.hits_shared.bump_at(reader.stripe());
         }
+        g
+    }
+
+    #[inline]
+    fn glance_exclusive(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
+        let mut shard = self.shard(h).write();
+        let seq = shard.seq;
+        // Counted as a use (moved to the front) even if it can no longer be
+        // served, as `Shard::read` does: it is dropped next anyway.
+        let g = match shard.policy.get(h, key) {
+            None => Glance::Absent(seq),
+            Some(e) => glanced(e, now, reader),
+        };
+        if matches!(g, Glance::Hit(_) | Glance::Read) {
+            shard.hits += 1;
+        }
+        g
     }
 
     /// Every shard, one at a time.
@@ -339,14 +386,17 @@ impl Memory {
         self.shards.iter().map(|s| s.0.write()).collect()
     }
 
-    /// (entries, bytes) now.
-    pub fn sizes(&self) -> (u64, u64) {
-        let (mut entries, mut bytes) = (0, 0);
+    /// (entries, bytes) now, and the hits answered since the memory tier
+    /// was made (every `Lookup::Hit` and `Lookup::Read`, every `Glance::Hit`
+    /// and `Glance::Read`: each is one hit of a get).
+    pub fn tally(&self) -> (u64, u64, u64) {
+        let (mut entries, mut bytes, mut hits) = (0, 0, self.hits_shared.get());
         self.for_each_shard(|s| {
             entries += s.policy.len() as u64;
             bytes += s.bytes;
+            hits = hits.wrapping_add(s.hits);
         });
-        (entries, bytes)
+        (entries, bytes, hits)
     }
 }
 
@@ -442,7 +492,9 @@ impl Shard {
                 stale: validity == Validity::Stale,
             };
         }
-        if reader.read(&e.value) {
+        let read = reader.read(&e.value);
+        self.hits += 1;
+        if read {
             return Lookup::Read;
         }
         Lookup::Hit(e.value.clone())
@@ -647,6 +699,71 @@ mod tests {
         }
     }
 
+    /// Under LRU a glance takes the exclusive lock and is a hit as `get`'s:
+    /// it moves the entry to the front (here "a" outlives "b"), and a key
+    /// it does not find is a miss with the shard's write counter.
+    #[test]
+    fn an_lru_glance_is_a_use_and_a_miss_carries_the_write_counter() {
+        let m = Memory::new(2, 0, PolicyKind::Lru);
+        let clock = crate::clock::Clock::manual(1);
+        let now = Now::new(&clock);
+        let mut ev = Vec::new();
+        m.lock(0).insert(h(b"a"), b"a", entry(b"1"), &mut ev);
+        m.lock(0).insert(h(b"b"), b"b", entry(b"2"), &mut ev);
+        let seq = {
+            let mut s = m.lock(0);
+            s.wrote(b"b");
+            s.seq()
+        };
+        assert!(matches!(m.glance(h(b"a"), b"a", &now, &mut ()), Glance::Hit(v) if &*v == b"1"));
+        assert!(matches!(m.glance(h(b"z"), b"z", &now, &mut ()), Glance::Absent(s) if s == seq));
+        m.lock(0).insert(h(b"c"), b"c", entry(b"3"), &mut ev);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(&*ev[0].0, b"b", "the glance did not count as a use of a");
+    }
+
+    /// Every hit is counted once, by whichever path answered it, from any
+    /// number of threads and under either policy; misses and expired
+    /// entries are not hits.
+    #[test]
+    fn the_tally_counts_each_hit_once() {
+        for kind in [PolicyKind::Lru, PolicyKind::S3Fifo(S3Params::default())] {
+            let m = Memory::new(0, 0, kind);
+            let clock = crate::clock::Clock::manual(10);
+            let keys: Vec<[u8; 1]> = (0..32u8).map(|i| [i]).collect();
+            let mut ev = Vec::new();
+            for k in &keys {
+                let mut e = entry(b"v");
+                // Key 0 has expired: a look at it is no hit.
+                e.expires_at = if k[0] == 0 { 5 } else { 0 };
+                m.lock(h(k)).insert(h(k), k, e, &mut ev);
+            }
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        let now = Now::new(&clock);
+                        for i in 0..1000 {
+                            let k = &keys[1 + i % 31];
+                            assert!(matches!(m.glance(h(k), k, &now, &mut ()), Glance::Hit(_)));
+                            assert!(matches!(m.lock(h(k)).read(h(k), k, &now, &mut ()), Lookup::Hit(_)));
+                            assert!(matches!(m.glance(h(b"zz"), b"zz", &now, &mut ()), Glance::Absent(_)));
+                        }
+                    });
+                }
+            });
+            let now = Now::new(&clock);
+            assert!(matches!(
+                m.glance(h(&keys[0]), &keys[0], &now, &mut ()),
+                Glance::Exclusive
+            ));
+            assert!(matches!(
+                m.lock(h(&keys[0])).read(h(&keys[0]), &keys[0], &now, &mut ()),
+                Lookup::Expired { .. }
+            ));
+            assert_eq!(m.tally(), (31, 62, 8000), "{kind:?}");
+        }
+    }
+
     /// A reader is offered exactly a servable entry's value, and what it
     /// takes is a hit as `get`'s (the same recency); an expired entry is
     /// never offered, and is dropped as by `get`. Under S3-FIFO the same
@@ -675,18 +792,15 @@ mod tests {
                 assert_eq!(r.0, None);
             }
             let mut r = Copy(None, true);
-            match (kind, m.glance(h(b"b"), b"b", &now, &mut r)) {
-                (PolicyKind::Lru, Glance::Exclusive) => assert_eq!(r.0, None),
-                (PolicyKind::S3Fifo(_), Glance::Read) => assert_eq!(r.0.as_deref(), Some(&b"bee"[..])),
-                (k, g) => panic!("{k:?}: glance said {g:?}"),
+            match m.glance(h(b"b"), b"b", &now, &mut r) {
+                Glance::Read => assert_eq!(r.0.as_deref(), Some(&b"bee"[..])),
+                g => panic!("{kind:?}: glance said {g:?}"),
             }
             clock.set(100);
             let later = Now::new(&clock);
-            if kind != PolicyKind::Lru {
-                let mut r = Copy(None, true);
-                assert!(matches!(m.glance(h(b"a"), b"a", &later, &mut r), Glance::Exclusive));
-                assert_eq!(r.0, None, "an expired entry was offered under the shared lock");
-            }
+            let mut r = Copy(None, true);
+            assert!(matches!(m.glance(h(b"a"), b"a", &later, &mut r), Glance::Exclusive));
+            assert_eq!(r.0, None, "an expired entry was offered by a glance");
             let mut s = m.lock(0);
             let mut r = Copy(None, true);
             assert!(matches!(
@@ -697,7 +811,7 @@ mod tests {
                 }
             ));
             assert_eq!(r.0, None, "an expired entry was offered");
-            assert_eq!(s.policy.len(), 1);
+            assert_eq!(s.policy.len(), 1, "the exclusive path drops what a glance left");
             if kind == PolicyKind::Lru {
                 // "a" was read (most recent) before it expired and went; a
                 // read counts as a use as `get` does: "b", read after "a",

@@ -12,9 +12,10 @@ use crate::stripe::Counter;
 /// Counters since open, shared by the tiers.
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// Bumped by every hit (and miss) of every thread: striped, so that
-    /// threads do not queue on one cache line (`crate::stripe`).
-    pub l1_hits: Counter,
+    /// Bumped by every L2 hit (and miss) of every thread: striped, so that
+    /// threads do not queue on one cache line (`crate::stripe`). L1 hits
+    /// are counted by the memory tier, under the shard's lock the hit holds
+    /// (`Memory::tally`).
     pub l2_hits: Counter,
     pub l3_loads: AtomicU64,
     pub misses: Counter,
@@ -87,11 +88,11 @@ pub const L2_OK: u32 = 1;
 pub const L2_DEGRADED: u32 = 2;
 
 impl Counters {
-    /// Copies the counters into a snapshot; the caller fills in the sizes.
+    /// Copies the counters into a snapshot; the caller fills in the sizes
+    /// and the L1 hits.
     pub fn snapshot(&self) -> Stats {
         let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
-            l1_hits: self.l1_hits.get(),
             l2_hits: self.l2_hits.get(),
             l3_loads: r(&self.l3_loads),
             misses: self.misses.get(),

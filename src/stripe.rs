@@ -1,6 +1,7 @@
 //! Per-thread stripes for the state that every call touches: the handle's
-//! count of calls inside (`ffi::handle`), the hit counters (`stats`), and
-//! the lock of the log's index (`ReadMostly`, `log`).
+//! count of calls inside (`ffi::handle`), the hit and miss counters
+//! (`stats`; L1 hits only where they are taken under a shard's shared lock,
+//! `memory`), and the lock of the log's index (`ReadMostly`, `log`).
 //!
 //! One atomic that every call of every thread increments is one cache line
 //! that every core writes: with two threads hitting L1 it moves between the

@@ -202,10 +202,14 @@ func BenchmarkGetLoader(b *testing.B) {
 	}
 }
 
-// BenchmarkGetParallel: L1 hits from GOMAXPROCS goroutines at once.
+// BenchmarkGetParallel: L1 hits from GOMAXPROCS goroutines at once. The
+// tiercache line is the default L1 policy (LRU: a hit relinks its shard's
+// list under the shard's exclusive lock); tiercache-s3fifo (after the peer,
+// which is compared with the default) is L1S3FIFO, whose hits take the
+// shard's lock shared.
 func BenchmarkGetParallel(b *testing.B) {
-	b.Run("tiercache", func(b *testing.B) {
-		c := newTiercache(b, Options{})
+	getParallel := func(b *testing.B, opts Options) {
+		c := newTiercache(b, opts)
 		var seed atomic.Int64
 		b.SetBytes(benchValueLen)
 		b.ResetTimer()
@@ -221,7 +225,8 @@ func BenchmarkGetParallel(b *testing.B) {
 		})
 		b.StopTimer()
 		record(b)
-	})
+	}
+	b.Run("tiercache", func(b *testing.B) { getParallel(b, Options{}) })
 	b.Run("ristretto", func(b *testing.B) {
 		r := newRistretto(b)
 		var seed atomic.Int64
@@ -237,6 +242,7 @@ func BenchmarkGetParallel(b *testing.B) {
 		b.StopTimer()
 		peerRatio(b, "BenchmarkGetParallel/tiercache")
 	})
+	b.Run("tiercache-s3fifo", func(b *testing.B) { getParallel(b, Options{L1Policy: L1S3FIFO}) })
 }
 
 // BenchmarkGetValue: the zero-copy read of an L1 hit (GetValue, then

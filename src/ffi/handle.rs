@@ -82,6 +82,7 @@ impl Gate {
     }
 
     /// Enters unless closed; returns the stripe to leave by.
+    #[inline]
     fn enter(&self) -> Option<usize> {
         let i = stripe::mine();
         self.calls[i].0.fetch_add(1, Ordering::SeqCst);
@@ -92,14 +93,22 @@ impl Gate {
         Some(i)
     }
 
+    // Inlined (every call leaves once; the wake-up, rare, is not).
+    #[inline]
     fn leave(&self, i: usize) {
         self.calls[i].0.fetch_sub(1, Ordering::SeqCst);
         if self.closed.load(Ordering::SeqCst) {
-            // A call leaving a closed gate wakes the shutdown, which counts
-            // again. Taking the mutex orders this after the shutdown's count.
-            let _g = self.done.lock();
-            self.left.notify_all();
+            self.wake();
         }
+    }
+
+    /// A call leaving a closed gate wakes the shutdown, which counts again.
+    /// Taking the mutex orders this after the shutdown's count.
+    #[cold]
+    #[inline(never)]
+    fn wake(&self) {
+        let _g = self.done.lock();
+        self.left.notify_all();
     }
 
     /// Calls inside now.

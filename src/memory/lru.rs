@@ -81,7 +81,7 @@ impl Lru {
 
     fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
         self.table
-            .find(self.hasher.hash(h), |&i| *self.nodes[i as usize].key == *key)
+            .find(self.hasher.hash(h), |&i| self.nodes[i as usize].key.is(key))
             .copied()
     }
 

@@ -808,6 +808,17 @@ fn a_value_larger_than_the_server_accepts_stays_local_and_is_counted() {
 /// sharing this one's helpers and test binary).
 #[path = "remote/at_rest.rs"]
 mod at_rest;
+/// Waits until every invalidation `from` published so far has reached
+/// `to`: `to` holds `marker`, `from` writes it, and `to` drops its copy on
+/// that message, which arrives after `from`'s earlier ones (messages from
+/// one publisher arrive in order).
+fn heard(from: &Cache, to: &Cache, marker: &[u8]) {
+    to.put(marker, b"old", 0).unwrap();
+    assert_eq!(get(to, marker).unwrap(), b"old");
+    from.put(marker, b"new", 0).unwrap();
+    wait_for("the marker's invalidation", || get(to, marker).as_deref() == Ok(b"new"));
+}
+
 /// b misses `k` and its loader reads the truth (v1), then stalls; a puts v2
 /// and returns; b's load then ends. b answers v1 (the truth it read), but
 /// must not write it over a's v2 in Redis: the version it would carry is
@@ -857,12 +868,7 @@ fn a_load_that_started_before_a_put_does_not_overwrite_it_remotely() {
         "the server keeps the older, loaded value"
     );
     proxy.release_subscriptions();
-    // Whatever b published has reached a: a drops its copy of `marker` on
-    // b's later message about it (messages from one publisher arrive in
-    // order).
-    a.put(b"marker", b"old", 0).unwrap();
-    b.put(b"marker", b"new", 0).unwrap();
-    wait_for("b's marker", || get(&a, b"marker").as_deref() == Ok(b"new"));
+    heard(&b, &a, b"marker");
     assert_eq!(get(&a, b"k").unwrap(), b"v2", "a lost its own write");
     wait_for("a's invalidation to reach b", || get(&b, b"k").as_deref() == Ok(b"v2"));
 }
@@ -908,9 +914,7 @@ fn touch_after_another_process_wrote(with: &dyn Fn(&mut Options)) {
     let c = open(&server.url());
     assert_eq!(get(&c, b"k").unwrap(), b"v2", "b's touch wrote its older copy back");
     proxy.release_subscriptions();
-    a.put(b"marker", b"old", 0).unwrap();
-    b.put(b"marker", b"new", 0).unwrap();
-    wait_for("b's marker", || get(&a, b"marker").as_deref() == Ok(b"new"));
+    heard(&b, &a, b"marker");
     assert_eq!(get(&a, b"k").unwrap(), b"v2", "a lost its own write");
     wait_for("a's invalidation to reach b", || get(&b, b"k").as_deref() == Ok(b"v2"));
 
@@ -949,13 +953,8 @@ fn a_put_made_after_another_process_put_wins_whatever_the_versions() {
     a.put(b"k", b"a's, later", 0).unwrap();
     let c = open(&server.url());
     assert_eq!(get(&c, b"k").unwrap(), b"a's, later", "the server kept the earlier put");
-    // Every invalidation of `k` has arrived once the markers have.
-    a.put(b"marker-a", b"old", 0).unwrap();
-    b.put(b"marker-b", b"old", 0).unwrap();
-    b.put(b"marker-a", b"new", 0).unwrap();
-    a.put(b"marker-b", b"new", 0).unwrap();
-    wait_for("b's marker", || get(&a, b"marker-a").as_deref() == Ok(b"new"));
-    wait_for("a's marker", || get(&b, b"marker-b").as_deref() == Ok(b"new"));
+    heard(&b, &a, b"marker-a");
+    heard(&a, &b, b"marker-b");
     assert_eq!(get(&a, b"k").unwrap(), b"a's, later", "a lost its own write");
     assert_eq!(get(&b, b"k").unwrap(), b"a's, later", "b kept the older value");
 }

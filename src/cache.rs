@@ -257,6 +257,12 @@ struct Seen {
 }
 
 /// A remote value as an L1 entry (clean), and the value.
+/// Whether `e` may be in the remote tier: not a value with a file
+/// dependency, which is local to this machine (remotely its key is removed).
+fn shared_remotely(e: &Entry) -> bool {
+    e.meta.as_ref().is_none_or(|m| m.dependency.is_none())
+}
+
 fn remote_entry(f: crate::remote::frame::Frame) -> (Entry, Arc<[u8]>) {
     let value: Arc<[u8]> = Arc::from(f.value.unwrap_or_default());
     let meta = (!f.meta.is_empty()).then(|| Arc::new(f.meta));
@@ -850,7 +856,7 @@ impl Cache {
     /// remotely, the key is removed instead.
     fn remote_write(&self, key: &[u8], entry: Option<&Entry>) -> Option<Write> {
         let remote = self.remote.as_ref()?;
-        let shared = entry.filter(|e| e.meta.as_ref().is_none_or(|m| m.dependency.is_none()));
+        let shared = entry.filter(|e| shared_remotely(e));
         Some(Write {
             key: key.into(),
             version: remote.next_version(),
@@ -1021,10 +1027,10 @@ impl Cache {
             return Err(Error::not_found());
         };
         shard.wrote(key);
-        // A value with a file dependency is local to this machine: the
-        // server holds none of it (its put removed the key there).
-        let shared = meta.as_ref().is_none_or(|m| m.dependency.is_none());
         let entry = Entry::new(value, expires_at, written_at, meta);
+        // Not one local to this machine: the server holds none of it (its
+        // put removed the key there).
+        let shared = shared_remotely(&entry);
         let ticket = self.store(&mut shard, key, h, entry);
         drop(shard);
         let r = self.wait_durable(ticket);

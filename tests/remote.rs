@@ -420,6 +420,30 @@ fn a_frozen_server_costs_a_timeout_then_nothing() {
     assert_eq!(get(&a, b"k").unwrap(), b"v");
 }
 
+/// Cuts the proxy `c` reaches the server through, and waits until `c` has
+/// noticed (its tier degraded).
+fn cut_off(proxy: &Proxy, c: &Cache) {
+    proxy.cut();
+    wait_for("the cache to see the partition", || {
+        let _ = c.get(b"probe");
+        counter(c, "remote_state") == 2
+    });
+}
+
+/// Heals the proxy and waits until `c`'s tier is ok again.
+fn back(proxy: &Proxy, c: &Cache) {
+    proxy.heal();
+    wait_for("the cache to reconnect", || counter(c, "remote_state") == 1);
+}
+
+/// The system clock, ms since the epoch (to start a manual clock at).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
 #[test]
 fn a_partitioned_cache_drops_what_it_cannot_vouch_for() {
     let server = RedisServer::start();
@@ -439,11 +463,7 @@ fn a_partitioned_cache_drops_what_it_cannot_vouch_for() {
     });
     assert_eq!(get(&b, b"k").unwrap(), b"old");
     assert_eq!(get(&b, b"mine").unwrap(), b"a's");
-    proxy.cut();
-    wait_for("b to see the partition", || {
-        let _ = b.get(b"probe");
-        counter(&b, "remote_state") == 2
-    });
+    cut_off(&proxy, &b);
     // While b is cut off: a replaces k (b misses the invalidation), and b
     // writes `mine` locally (its remote write fails).
     a.put(b"k", b"new", 0).unwrap();
@@ -453,8 +473,7 @@ fn a_partitioned_cache_drops_what_it_cannot_vouch_for() {
         b"old",
         "cut off, b still answers from its tiers"
     );
-    proxy.heal();
-    wait_for("b to reconnect", || counter(&b, "remote_state") == 1);
+    back(&proxy, &b);
     // b dropped what it could not vouch for, and reads the new value.
     assert_eq!(get(&b, b"k").unwrap(), b"new");
     // b's own write made while cut off is dropped too (a may have written
@@ -475,15 +494,10 @@ fn a_put_made_while_cut_off_does_not_outlive_a_later_put() {
     let proxy = Proxy::to(server.port);
     let a = open(&server.url());
     let b = open(&proxy.url());
-    proxy.cut();
-    wait_for("b to see the partition", || {
-        let _ = b.get(b"probe");
-        counter(&b, "remote_state") == 2
-    });
+    cut_off(&proxy, &b);
     b.put(b"k", b"b's, earlier", 0).unwrap();
     a.put(b"k", b"a's, later", 0).unwrap();
-    proxy.heal();
-    wait_for("b to reconnect", || counter(&b, "remote_state") == 1);
+    back(&proxy, &b);
     assert_ne!(
         get(&b, b"k").as_deref(),
         Ok(&b"b's, earlier"[..]),
@@ -898,10 +912,7 @@ fn touch_after_another_process_wrote(with: &dyn Fn(&mut Options)) {
     let proxy = Proxy::to(server.port);
     let open = |url: &str| open_with(url, None, with);
     let a = open(&server.url());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now = wall_ms();
     let b = open_with(&proxy.url(), None, &|o| {
         with(o);
         o.clock = Clock::manual(now + 3_600_000);
@@ -940,10 +951,7 @@ fn touch_after_another_process_wrote(with: &dyn Fn(&mut Options)) {
 fn a_put_made_after_another_process_put_wins_whatever_the_versions() {
     use tiercache::clock::Clock;
     let server = RedisServer::start();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now = wall_ms();
     let clock = Clock::manual(now);
     let (a, b) = pair_with(&server.url(), None, &|o| o.clock = clock.clone());
     for i in 0..10 {
@@ -1027,16 +1035,11 @@ fn a_value_loaded_while_cut_off_is_dropped_when_the_subscription_is_back() {
             ttl_ms: 0,
         })));
     }
-    proxy.cut();
-    wait_for("b to see the partition", || {
-        let _ = b.get(b"probe");
-        counter(&b, "remote_state") == 2
-    });
+    cut_off(&proxy, &b);
     assert_eq!(get(&b, b"k").unwrap(), b"old", "cut off, b loads");
     *truth.lock().unwrap() = b"new".to_vec();
     a.put(b"k", b"new", 0).unwrap();
-    proxy.heal();
-    wait_for("b to reconnect", || counter(&b, "remote_state") == 1);
+    back(&proxy, &b);
     assert_eq!(get(&b, b"k").unwrap(), b"new", "b serves what it loaded while cut off");
     assert_eq!(get(&a, b"k").unwrap(), b"new", "a's put stays");
 }

@@ -517,24 +517,20 @@ mod tests {
         log.state.write().store.seal_and_start().unwrap().unwrap();
         let report = log.compact(true).unwrap();
         assert_eq!(report.segments, 1);
-        for i in 0..40u32 {
-            let last = (0..6u32).rev().find(|r| (i + r) % 3 != 0).unwrap();
-            assert_eq!(
-                value_of(&log, format!("k{i}").as_bytes()),
-                Some(format!("v{i}-{last}").into_bytes()),
-                "k{i}"
-            );
-        }
+        // Each key's last round written, and nothing older.
+        let newest_of_each = |log: &Log, when: &str| {
+            for i in 0..40u32 {
+                let last = (0..6u32).rev().find(|r| (i + r) % 3 != 0).unwrap();
+                assert_eq!(
+                    value_of(log, format!("k{i}").as_bytes()),
+                    Some(format!("v{i}-{last}").into_bytes()),
+                    "k{i}{when}"
+                );
+            }
+        };
+        newest_of_each(&log, "");
         log.check_invariants().unwrap();
         drop(log);
-        let log = open(dir.path());
-        for i in 0..40u32 {
-            let last = (0..6u32).rev().find(|r| (i + r) % 3 != 0).unwrap();
-            assert_eq!(
-                value_of(&log, format!("k{i}").as_bytes()),
-                Some(format!("v{i}-{last}").into_bytes()),
-                "k{i} after reopen"
-            );
-        }
+        newest_of_each(&open(dir.path()), " after reopen");
     }
 }

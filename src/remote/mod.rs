@@ -828,10 +828,17 @@ impl Remote {
     /// The key's value in the remote tier.
     pub fn get(&self, key: &[u8]) -> Fetched {
         let dk = self.data_key(key);
-        match self.run("GET", |c| redis::cmd("GET").arg(&dk).query::<Option<Vec<u8>>>(c.like())) {
+        match self.get_raw(&dk) {
             Some(raw) => self.check(&dk, key, raw, self.clock.now_ms()),
             None => Fetched::Unavailable,
         }
+    }
+
+    /// What the server holds under `name`, unchecked (`None`: the call failed).
+    fn get_raw(&self, name: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.run("GET", |c| {
+            redis::cmd("GET").arg(name).query::<Option<Vec<u8>>>(c.like())
+        })
     }
 
     /// The values of many keys: one MGET. On one server that is one round
@@ -972,20 +979,16 @@ impl Remote {
     /// outlive a shortened expiry).
     pub fn touch(&self, key: &[u8], expires_at: u64) {
         let name = self.data_key(key);
-        let Some(raw) = self.run("GET", |c| {
-            redis::cmd("GET").arg(&name).query::<Option<Vec<u8>>>(c.like())
-        }) else {
+        let Some(raw) = self.get_raw(&name) else {
             self.remember(key);
             return;
         };
         let now = self.clock.now_ms();
-        let Some(mut f) = raw
-            .as_deref()
-            .and_then(|r| self.live(&name, key, r, now).ok().flatten())
-        else {
+        // Nothing live in the server: nothing to extend.
+        let Some(raw) = raw else { return };
+        let Ok(Some(mut f)) = self.live(&name, key, &raw, now) else {
             return;
         };
-        let Some(raw) = raw else { return };
         f.expires_at = expires_at;
         let touched = self.sealer.encode(&name, key, &f);
         let mut cmd = redis::cmd("EVAL");

@@ -1579,7 +1579,7 @@ impl Cache {
     pub fn simulate_crash(mut self) {
         self.closed = true;
         if let Some(s) = &mut self.subscriber {
-            s.stop();
+            s.abandon();
         }
         if let Some(m) = &mut self.maintenance {
             m.stop();

@@ -1046,3 +1046,52 @@ fn a_value_loaded_while_cut_off_is_dropped_when_the_subscription_is_back() {
     assert_eq!(get(&b, b"k").unwrap(), b"new", "b serves what it loaded while cut off");
     assert_eq!(get(&a, b"k").unwrap(), b"new", "a's put stays");
 }
+
+/// b has not heard of a's clear yet (its subscription is held) when it puts
+/// `k`, after a put `k` in the new generation: b's frame carries the older
+/// generation, and the write script refused it over a's, so the fleet kept
+/// a's earlier value for good (b dropped its own when the clear arrived,
+/// and read a's back). The server ran the clear before b's put: b's put is
+/// the later write, and it must stay.
+#[test]
+fn a_put_made_before_hearing_of_a_clear_is_not_lost() {
+    let server = RedisServer::start();
+    let proxy = Proxy::to(server.port);
+    let a = open(&server.url());
+    let b = open(&proxy.url());
+    proxy.hold_subscriptions();
+    a.clear(false).unwrap();
+    a.put(b"k", b"a's", 0).unwrap();
+    b.put(b"k", b"b's, later", 0).unwrap();
+    let c = open(&server.url());
+    assert_eq!(get(&c, b"k").unwrap(), b"b's, later", "b's put was refused");
+    proxy.release_subscriptions();
+    heard(&b, &a, b"marker-a");
+    heard(&a, &b, b"marker-b");
+    assert_eq!(get(&a, b"k").unwrap(), b"b's, later");
+    assert_eq!(get(&b, b"k").unwrap(), b"b's, later", "b lost its own write");
+}
+
+/// b opens while its subscription cannot begin (held), so its tier is not
+/// ok and its put of `k` is only remembered, to be reconciled when the
+/// subscription begins; b closes first. The list used to end with it, and
+/// the value its put replaced stayed in the server for the whole fleet.
+#[test]
+fn writes_a_process_could_not_send_are_reconciled_when_it_closes() {
+    let server = RedisServer::start();
+    let proxy = Proxy::to(server.port);
+    let a = open(&server.url());
+    a.put(b"k", b"old", 0).unwrap();
+    proxy.hold_subscriptions();
+    let b = open(&proxy.url());
+    assert_ne!(counter(&b, "remote_state"), 1, "b's tier is not ok yet");
+    b.put(b"k", b"new", 0).unwrap();
+    b.close().unwrap();
+    let c = open(&server.url());
+    assert_ne!(
+        get(&c, b"k").as_deref(),
+        Ok(&b"old"[..]),
+        "the value b's put replaced stayed"
+    );
+    wait_for("a to drop the replaced value", || get(&a, b"k") != Ok(b"old".to_vec()));
+}

@@ -246,14 +246,20 @@ impl Message {
 /// With `ARGV[5]` = `1` (a loader's answer, `Write::loaded`) any frame of
 /// the same generation or a later one is kept, and nothing is published if
 /// nothing was written.
+///
+/// Returns 1 if it wrote, 0 if not; for a put or removal refused because
+/// the key holds a frame of a later generation, that frame (`Remote::write`
+/// learns the generation from it and writes again).
 const PUT_SCRIPT: &str = r"
 local cur = redis.call('GET', KEYS[1])
 local new = ARGV[1]
 local wrote = 1
+local later = false
 if cur and string.len(cur) >= 24 and string.sub(cur, 1, 3) == 'TCR' then
   local cg, ng = string.sub(cur, 9, 16), string.sub(new, 9, 16)
   if cg > ng then
     wrote = 0
+    later = ARGV[5] ~= '1'
   elseif cg == ng then
     if ARGV[5] == '1' then
       wrote = 0
@@ -273,6 +279,9 @@ if wrote == 1 then
 end
 if wrote == 1 or ARGV[5] ~= '1' then
   redis.call('PUBLISH', ARGV[3], ARGV[4])
+end
+if later then
+  return cur
 end
 return wrote
 ";
@@ -934,33 +943,72 @@ impl Remote {
     /// Writes values and tombstones in one round trip. A write that cannot
     /// reach the server is remembered for the reconnect; the local write
     /// stands either way.
+    ///
+    /// A put or removal refused because the key holds a frame of a later
+    /// generation was made after a clear this process has not heard of yet
+    /// (its message is on its way): the server ran the clear first, so the
+    /// write is the later one, and it is written again in the generation
+    /// that frame proves (verified first: the server's bytes are untrusted).
+    /// Refused, it was lost: the others kept, or read again, the value it
+    /// replaced, written after the clear but before it (found by
+    /// `tests/remote_model.rs`). A loader's answer is not written again: it
+    /// may have been read before the clear.
     pub fn write(&self, writes: &[Write]) {
-        if writes.is_empty() {
-            return;
-        }
-        let mut cmds = Vec::new();
-        for w in writes {
-            cmds.push(self.write_cmd(w));
-            if w.value.is_some() {
-                for t in &w.tags {
-                    cmds.push(
-                        redis::cmd("SADD")
-                            .arg(self.tag_key(t))
-                            .arg(self.key_name(&w.key))
-                            .clone(),
-                    );
+        let mut writes: Vec<&Write> = writes.iter().collect();
+        // Each round learns a later generation; a few cover clears that
+        // race this write, and then the write is left as refused.
+        for _round in 0..3 {
+            if writes.is_empty() {
+                return;
+            }
+            let mut cmds = Vec::new();
+            // Where each write's answer is in the pipeline's.
+            let mut at = Vec::with_capacity(writes.len());
+            for w in &writes {
+                at.push(cmds.len());
+                cmds.push(self.write_cmd(w));
+                if w.value.is_some() {
+                    for t in &w.tags {
+                        cmds.push(
+                            redis::cmd("SADD")
+                                .arg(self.tag_key(t))
+                                .arg(self.key_name(&w.key))
+                                .clone(),
+                        );
+                    }
                 }
             }
+            let Some(answers) = self.run("write", |c| c.pipeline::<Vec<redis::Value>>(cmds)) else {
+                // A loader's answer is written only where the server holds
+                // nothing (`Write::loaded`): not writing it leaves nothing to
+                // reconcile, and a tombstone for it on reconnect would remove
+                // what another process put meanwhile.
+                for w in writes.iter().filter(|w| !w.loaded) {
+                    self.remember(&w.key);
+                }
+                return;
+            };
+            writes = writes
+                .into_iter()
+                .zip(at)
+                .filter(|(w, i)| match answers.get(*i) {
+                    Some(redis::Value::BulkString(later)) => self.learn_from(&w.key, later),
+                    _ => false,
+                })
+                .map(|(w, _)| w)
+                .collect();
         }
-        if self.run("write", |c| c.pipeline::<Vec<redis::Value>>(cmds)).is_none() {
-            // A loader's answer is written only where the server holds
-            // nothing (`Write::loaded`): not writing it leaves nothing to
-            // reconcile, and a tombstone for it on reconnect would remove
-            // what another process put meanwhile.
-            for w in writes.iter().filter(|w| !w.loaded) {
-                self.remember(&w.key);
-            }
-        }
+    }
+
+    /// Learns the generation of `raw`, the frame of `key` a write was
+    /// refused for, if it verifies and is later than the one this process
+    /// knows: whether it was (the write is then to be made again).
+    fn learn_from(&self, key: &[u8], raw: &[u8]) -> bool {
+        let Ok(f) = self.sealer.decode(&self.data_key(key), key, raw) else {
+            Counters::bump(&self.counters.errors);
+            return false;
+        };
+        self.generation.fetch_max(f.generation, Ordering::AcqRel) < f.generation
     }
 
     /// Gives `key`'s value in the server the expiry `expires_at` (after a

@@ -39,6 +39,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 pub struct Subscriber {
     stop: Arc<AtomicBool>,
+    /// Cleared by `abandon`: the thread ends without reconciling.
+    reconcile: Arc<AtomicBool>,
     remote: Arc<Remote>,
     thread: Option<JoinHandle<()>>,
 }
@@ -60,12 +62,18 @@ impl Subscriber {
     /// connect, so that a cache whose server is up opens with the tier ok.
     pub fn start(remote: Arc<Remote>, local: Local) -> Subscriber {
         let stop = Arc::new(AtomicBool::new(false));
+        let reconcile = Arc::new(AtomicBool::new(true));
         let first: FirstTry = Arc::new((Mutex::new(false), Condvar::new()));
         let thread = {
-            let (stop, remote, first) = (stop.clone(), remote.clone(), first.clone());
+            let (stop, remote, first, reconcile) = (stop.clone(), remote.clone(), first.clone(), reconcile.clone());
             std::thread::Builder::new()
                 .name("tiercache-remote".into())
-                .spawn(move || run(&remote, &local, &stop, &first))
+                .spawn(move || {
+                    run(&remote, &local, &stop, &first);
+                    if reconcile.load(Ordering::Acquire) {
+                        reconcile_before_exit(&remote, &local);
+                    }
+                })
                 .expect("spawn the tiercache remote thread")
         };
         let bound = Instant::now() + remote.timeout() * 4 + Duration::from_millis(100);
@@ -78,6 +86,7 @@ impl Subscriber {
         drop(tried);
         Subscriber {
             stop,
+            reconcile,
             remote,
             thread: Some(thread),
         }
@@ -93,6 +102,13 @@ impl Subscriber {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+
+    /// Stops the thread as a killed process would: what it could not write
+    /// is not reconciled (`Cache::simulate_crash`).
+    pub fn abandon(&mut self) {
+        self.reconcile.store(false, Ordering::Release);
+        self.stop();
     }
 }
 
@@ -127,6 +143,27 @@ fn run(remote: &Remote, local: &Local, stop: &AtomicBool, first: &FirstTry) {
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
     tried(first);
+}
+
+/// The writes this process could not send (made while the tier was not ok:
+/// cut off, or before its subscription began) are reconciled at close if
+/// the server can be reached, or never: the list ends with the process, and
+/// the values those writes replaced would stay in the server for every
+/// other process, with no bound but their TTL (`tests/remote_model.rs`
+/// found it: a process that put a key just after it opened, and closed
+/// before its subscription began, left the older value to the fleet).
+fn reconcile_before_exit(remote: &Remote, local: &Local) {
+    if !remote.has_pending() {
+        return;
+    }
+    match remote.resync() {
+        // Whatever this process holds may be stale: the next open drops it
+        // too, but not a read-only one, nor one without the remote tier.
+        Ok(Resynced::Cleared | Resynced::Restarted) => local.drop_all(),
+        Ok(Resynced::Same) => {}
+        // Unreachable: nothing more can be done from here.
+        Err(_) => Counters::bump(&remote.counters.errors),
+    }
 }
 
 /// One subscription, from connect to its end.

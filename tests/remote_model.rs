@@ -1,0 +1,561 @@
+//! Seeded model test of the remote tier across processes: three caches of
+//! one namespace on one `redis-server` (tests/common/redis_server.rs), each
+//! behind its own proxy, standing for three processes; one has a directory
+//! (L2). A seeded random walk of puts, removals, touches, gets, batched
+//! gets, prefix removals, clears and restarts (a crash, for the one with a
+//! directory), while the proxies hold a process's invalidations back (its
+//! subscription's messages wait: late invalidations) and cut a process off
+//! the server and heal it again.
+//!
+//! The model is the truth a real deployment caches: a map the writes update
+//! (a put stands for "write the source, then the cache"; a removal for
+//! "delete it"), which every cache's loader reads. Calls are made one at a
+//! time, so the history is a total order; what is concurrent is the
+//! delivery of invalidations, which the proxies decide. Checked
+//! (docs/CONSISTENCY.md §8 and §5):
+//!
+//! - **Nothing older comes back.** A get (or a batched get) answers the
+//!   key's truth at the last quiescent point or a value written since
+//!   (never one replaced before that point), or "not found" only if the key
+//!   had no value at that point or was removed since. Invalidation is
+//!   asynchronous and a cut-off process answers from its own tiers, so
+//!   staleness within that window is allowed; beyond it, never.
+//! - **Read your writes.** A get in the process that made the key's latest
+//!   write (put or removal, in the whole fleet) answers exactly it, whatever
+//!   invalidations are late, whoever is cut off; a crash of that process
+//!   may lose the write (as §5 allows), so it ends the claim.
+//! - **Convergence.** At a quiescent point (every proxy healed and
+//!   released, every process's tier back, and every process has heard every
+//!   message every other one published: `heard`, as in tests/remote.rs)
+//!   every process answers every key's truth exactly. The directory
+//!   cache is flushed there, so a later crash loses only later writes.
+//!
+//! Run it (needs `redis-server`, or `TIERCACHE_REDIS_SERVER`):
+//!
+//! ```text
+//! cargo test --test remote_model                          # 3 seeds × 150 steps (well under a minute)
+//! TIERCACHE_REMOTE_MODEL=large cargo test --test remote_model  # 40 seeds × 600 steps
+//! TIERCACHE_REMOTE_MODEL_SEED=7 cargo test --test remote_model -- --nocapture
+//! ```
+//!
+//! `TIERCACHE_REMOTE_MODEL_SEEDS=<n>` and `TIERCACHE_REMOTE_MODEL_STEPS=<n>`
+//! set the size. The operation list is drawn from the seed alone (never
+//! from the caches' answers), and printed step by step with `--nocapture`
+//! when a seed fails; the order in which late messages land is the one
+//! thing not replayed exactly (it depends on the proxies' threads).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use common::redis_server::{wait_for, Proxy, RedisServer};
+use common::Rng;
+use tiercache::{Cache, Loaded, Options, Status};
+
+const NS: &[u8] = b"model-ns";
+const KEYS: [&[u8]; 6] = [b"a/0", b"a/1", b"a/2", b"b/0", b"b/1", b"b/2"];
+const PREFIXES: [&[u8]; 2] = [b"a/", b"b/"];
+/// Processes; the last one has a directory.
+const PROCS: usize = 3;
+const HOUR_MS: u64 = 3_600_000;
+
+type Truth = Arc<Mutex<BTreeMap<Vec<u8>, Vec<u8>>>>;
+
+/// One step of the walk, drawn from the seed.
+#[derive(Clone, Debug)]
+enum Op {
+    Get(usize, usize),
+    GetMany(usize),
+    Put(usize, usize, u64),
+    Remove(usize, usize),
+    Touch(usize, usize, u64),
+    RemovePrefix(usize, usize),
+    Clear(usize),
+    /// Holds a process's invalidations, or lets them through.
+    Hold(usize, bool),
+    /// Cuts a process off the server, or heals it (waiting until it noticed).
+    Cut(usize, bool),
+    /// Closes and reopens; `crash`: as `kill -9` would (directory cache).
+    Restart(usize, bool),
+    Quiesce,
+}
+
+fn draw(r: &mut Rng, held: &mut [bool], cut: &mut [bool]) -> Op {
+    let p = r.below(PROCS as u64) as usize;
+    let k = r.below(KEYS.len() as u64) as usize;
+    match r.below(100) {
+        0..=31 => Op::Get(p, k),
+        32..=36 => Op::GetMany(p),
+        37..=58 => Op::Put(p, k, if r.chance(1, 4) { HOUR_MS } else { 0 }),
+        59..=65 => Op::Remove(p, k),
+        66..=72 => Op::Touch(p, k, r.pick(&[0, HOUR_MS, 2 * HOUR_MS])),
+        73..=74 => Op::RemovePrefix(p, r.below(2) as usize),
+        75 => Op::Clear(p),
+        76..=87 => {
+            held[p] = !held[p];
+            Op::Hold(p, held[p])
+        }
+        88..=92 => {
+            cut[p] = !cut[p];
+            if !cut[p] {
+                held[p] = false; // a heal lets the held messages through
+            }
+            Op::Cut(p, cut[p])
+        }
+        93..=97 => Op::Restart(p, p == PROCS - 1 && r.chance(1, 2)),
+        _ => {
+            held.iter_mut().for_each(|h| *h = false);
+            cut.iter_mut().for_each(|c| *c = false);
+            Op::Quiesce
+        }
+    }
+}
+
+/// One process: its proxy, its cache, and its directory if it has one.
+struct Proc {
+    proxy: Proxy,
+    cache: Option<Cache>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Proc {
+    fn cache(&self) -> &Cache {
+        self.cache.as_ref().expect("open")
+    }
+
+    fn open(&mut self, truth: &Truth) {
+        let mut o = Options::new();
+        o.set_remote(Some(&self.proxy.url())).unwrap();
+        o.set_remote_namespace(NS).unwrap();
+        o.set_remote_timeout(200).unwrap();
+        o.dir = self.dir.as_ref().map(|d| d.path().to_path_buf());
+        let c = Cache::open(&o).unwrap();
+        let truth = truth.clone();
+        c.set_loader(Some(Arc::new(move |k: &[u8]| match truth.lock().unwrap().get(k) {
+            Some(v) => Loaded::Value {
+                value: v.clone(),
+                ttl_ms: 0,
+            },
+            None => Loaded::NotFound,
+        })));
+        self.cache = Some(c);
+    }
+
+    fn state(&self) -> u64 {
+        self.cache().counter("remote_state").unwrap()
+    }
+}
+
+/// The fleet and the model.
+struct World {
+    _server: RedisServer,
+    procs: Vec<Proc>,
+    truth: Truth,
+    /// Per key: every value it may answer now (its truth at the last
+    /// quiescent point and each write since; `None`: no value).
+    allowed: BTreeMap<Vec<u8>, BTreeSet<Option<Vec<u8>>>>,
+    /// Per key: the process that made its latest write, while that write
+    /// stands (a crash of that process ends the claim).
+    writer: BTreeMap<Vec<u8>, usize>,
+    writes: u64,
+    /// Per process: cut off now (its tier noticed), and the keys whose
+    /// truth it changed since its tier was last known ok (a heal, a
+    /// quiescent point): those it could not send are reconciled when it is
+    /// back, or when it closes if it can reach the server.
+    cut: [bool; PROCS],
+    unreconciled: [BTreeSet<Vec<u8>>; PROCS],
+    /// Keys whose latest write was lost to the fleet: made by a process
+    /// that ended while cut off, so that nobody reconciles it, and the
+    /// value it replaced stays in the server (until its TTL, or another
+    /// process's write). Any value ever written may be read for them,
+    /// until a process that is not cut off writes them.
+    lost: BTreeSet<Vec<u8>>,
+    /// Per key: every value it ever had.
+    ever: BTreeMap<Vec<u8>, BTreeSet<Option<Vec<u8>>>>,
+    /// What the run exercised, for the summary line.
+    seen: BTreeMap<&'static str, u64>,
+}
+
+impl World {
+    fn new() -> World {
+        let server = RedisServer::start();
+        let truth: Truth = Arc::default();
+        let procs = (0..PROCS)
+            .map(|i| {
+                let mut p = Proc {
+                    proxy: Proxy::to(server.port),
+                    cache: None,
+                    dir: (i == PROCS - 1).then(|| tempfile::tempdir().unwrap()),
+                };
+                p.open(&truth);
+                p
+            })
+            .collect();
+        let mut w = World {
+            _server: server,
+            procs,
+            truth,
+            allowed: BTreeMap::new(),
+            writer: BTreeMap::new(),
+            writes: 0,
+            cut: [false; PROCS],
+            unreconciled: Default::default(),
+            lost: BTreeSet::new(),
+            ever: KEYS.iter().map(|k| (k.to_vec(), BTreeSet::from([None]))).collect(),
+            seen: BTreeMap::new(),
+        };
+        w.quiesce();
+        w
+    }
+
+    fn truth_of(&self, k: &[u8]) -> Option<Vec<u8>> {
+        self.truth.lock().unwrap().get(k).cloned()
+    }
+
+    /// Records a write of `k` by process `p`: `v` is its new truth.
+    fn wrote(&mut self, p: usize, k: &[u8], v: Option<Vec<u8>>) {
+        match &v {
+            Some(v) => self.truth.lock().unwrap().insert(k.to_vec(), v.clone()),
+            None => self.truth.lock().unwrap().remove(k),
+        };
+        self.allowed.entry(k.to_vec()).or_default().insert(v.clone());
+        self.ever.entry(k.to_vec()).or_default().insert(v);
+        self.writer.insert(k.to_vec(), p);
+        self.unreconciled[p].insert(k.to_vec());
+        if !self.cut[p] {
+            self.lost.remove(k);
+        }
+    }
+
+    /// Checks one answer of process `p` for `k`.
+    fn check(&self, p: usize, k: &[u8], got: Result<Vec<u8>, Status>) -> Result<(), String> {
+        let got = match got {
+            Ok(v) => Some(v),
+            Err(Status::TC_NOT_FOUND) => None,
+            Err(e) => return Err(format!("process {p}, key {}: {e:?}", show(k))),
+        };
+        if self.lost.contains(k) {
+            return match self.ever[k].contains(&got) {
+                true => Ok(()),
+                false => Err(format!(
+                    "process {p} read {} for {}: never written",
+                    show_opt(&got),
+                    show(k)
+                )),
+            };
+        }
+        let truth = self.truth_of(k);
+        if self.writer.get(k) == Some(&p) && got != truth {
+            return Err(format!(
+                "process {p} made {}'s latest write, {}, and read {}",
+                show(k),
+                show_opt(&truth),
+                show_opt(&got)
+            ));
+        }
+        let allowed = &self.allowed[k];
+        if !allowed.contains(&got) {
+            return Err(format!(
+                "process {p} read {} for {}: replaced before the last quiescent point (may answer {})",
+                show_opt(&got),
+                show(k),
+                allowed.iter().map(show_opt).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// The server's frame of each key, for the trace.
+    fn server_frames(&self) -> String {
+        use redis::Commands;
+        let sealer = tiercache::remote::frame::Sealer::new(NS, None);
+        let hex: String = NS.iter().map(|b| format!("{b:02x}")).collect();
+        let mut r = self._server.client();
+        let gen: Option<u64> = r.get(format!("tc:{hex}:gen")).ok();
+        let frames: Vec<String> = KEYS
+            .iter()
+            .map(|k| {
+                let name = [format!("tc:{hex}:k:").as_bytes(), k].concat();
+                let raw: Option<Vec<u8>> = r.get(&name).unwrap();
+                let f = raw.map(|raw| sealer.decode(&name, k, &raw));
+                match f {
+                    None => format!("{}=-", show(k)),
+                    Some(Ok(f)) => format!(
+                        "{}={}(g{} w{:x} v{})",
+                        show(k),
+                        f.value.as_deref().map_or("tomb".into(), show),
+                        f.generation,
+                        f.writer & 0xfff,
+                        f.version & 0xffff
+                    ),
+                    Some(Err(e)) => format!("{}=?{e:?}", show(k)),
+                }
+            })
+            .collect();
+        format!("gen {gen:?} {}", frames.join(" "))
+    }
+
+    fn step(&mut self, op: &Op) -> Result<(), String> {
+        *self.seen.entry(op_name(op)).or_default() += 1;
+        let r = self.step_inner(op);
+        if std::env::var("TIERCACHE_REMOTE_MODEL_TRACE").is_ok() {
+            println!("{op:?} -> {r:?}\n    server: {}", self.server_frames());
+        }
+        r
+    }
+
+    fn step_inner(&mut self, op: &Op) -> Result<(), String> {
+        match *op {
+            Op::Get(p, k) => {
+                let got = common::get(self.procs[p].cache(), KEYS[k]);
+                if std::env::var("TIERCACHE_REMOTE_MODEL_TRACE").is_ok() {
+                    println!("    got {:?}", got.as_ref().map(|v| show(v)));
+                }
+                self.check(p, KEYS[k], got)?;
+            }
+            Op::GetMany(p) => {
+                let got = self.procs[p].cache().get_many(&KEYS);
+                if std::env::var("TIERCACHE_REMOTE_MODEL_TRACE").is_ok() {
+                    let shown: Vec<_> = got
+                        .iter()
+                        .map(|g| g.as_ref().map(|v| show(v)).map_err(|e| e.status()))
+                        .collect();
+                    println!("    got {shown:?}");
+                }
+                for (k, g) in KEYS.iter().zip(got) {
+                    self.check(p, k, g.map(|v| v.to_vec()).map_err(|e| e.status()))?;
+                }
+            }
+            Op::Put(p, k, ttl) => {
+                self.writes += 1;
+                let v = format!("{}#{}", show(KEYS[k]), self.writes).into_bytes();
+                self.procs[p]
+                    .cache()
+                    .put(KEYS[k], &v, ttl)
+                    .map_err(|e| format!("put: {e:?}"))?;
+                self.wrote(p, KEYS[k], Some(v));
+            }
+            Op::Remove(p, k) => {
+                match self.procs[p].cache().remove(KEYS[k]) {
+                    Ok(()) => {}
+                    Err(e) if e.status() == Status::TC_NOT_FOUND => {}
+                    Err(e) => return Err(format!("remove: {e:?}")),
+                }
+                self.wrote(p, KEYS[k], None);
+            }
+            Op::Touch(p, k, ttl) => match self.procs[p].cache().touch(KEYS[k], ttl) {
+                Ok(()) => {}
+                Err(e) if e.status() == Status::TC_NOT_FOUND => {}
+                Err(e) => return Err(format!("touch: {e:?}")),
+            },
+            Op::RemovePrefix(p, i) => {
+                self.procs[p]
+                    .cache()
+                    .remove_prefix(PREFIXES[i])
+                    .map_err(|e| format!("remove_prefix: {e:?}"))?;
+                for k in KEYS.iter().filter(|k| k.starts_with(PREFIXES[i])) {
+                    self.wrote(p, k, None);
+                }
+            }
+            Op::Clear(p) => self.procs[p]
+                .cache()
+                .clear(false)
+                .map_err(|e| format!("clear: {e:?}"))?,
+            Op::Hold(p, true) => self.procs[p].proxy.hold_subscriptions(),
+            Op::Hold(p, false) => self.procs[p].proxy.release_subscriptions(),
+            Op::Cut(p, true) => self.cut(p),
+            Op::Cut(p, false) => self.heal(p),
+            Op::Restart(p, crash) => {
+                let c = self.procs[p].cache.take().unwrap();
+                // Its list of writes to reconcile ends with it: reconciled
+                // at close if the server can be reached, else lost; never
+                // by a crash (which is not told apart from writes that did
+                // reach the server: every write since its tier was last
+                // known ok counts).
+                let lost = std::mem::take(&mut self.unreconciled[p]);
+                if self.cut[p] || crash {
+                    self.lost.extend(lost);
+                }
+                if crash {
+                    c.simulate_crash();
+                    // What it wrote since its last flush may be gone (§5).
+                    self.writer.retain(|_, w| *w != p);
+                } else {
+                    c.close().map_err(|e| format!("close: {e:?}"))?;
+                }
+                let truth = self.truth.clone();
+                self.procs[p].open(&truth);
+            }
+            Op::Quiesce => {
+                self.quiesce();
+                for p in 0..PROCS {
+                    for k in KEYS.iter().filter(|k| !self.lost.contains(**k)) {
+                        let got = common::get(self.procs[p].cache(), k);
+                        let truth = self.truth_of(k);
+                        if got.as_ref().ok() != truth.as_ref() {
+                            return Err(format!(
+                                "quiescent, process {p} read {:?} for {}, whose truth is {}",
+                                got.map(|v| show(&v)),
+                                show(k),
+                                show_opt(&truth)
+                            ));
+                        }
+                    }
+                }
+                self.restart_window();
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts `p` off and waits until it has noticed (its tier degraded).
+    fn cut(&mut self, p: usize) {
+        self.cut[p] = true;
+        let proc = &self.procs[p];
+        proc.proxy.cut();
+        wait_for("the cache to see the partition", || {
+            let _ = proc.cache().get(b"probe");
+            proc.state() == 2
+        });
+    }
+
+    /// Heals `p`'s proxy (and lets its messages through) and waits until its
+    /// tier is ok again: a subscription whose answers are held never begins.
+    fn heal(&mut self, p: usize) {
+        self.cut[p] = false;
+        self.unreconciled[p].clear();
+        let proc = &self.procs[p];
+        proc.proxy.release_subscriptions();
+        proc.proxy.heal();
+        wait_for("the cache to reconnect", || proc.state() == 1);
+    }
+
+    /// Heals and releases every proxy, waits until every tier is ok and
+    /// every process has heard every other's messages, and flushes the
+    /// directory cache.
+    fn quiesce(&mut self) {
+        for p in 0..PROCS {
+            self.heal(p);
+        }
+        for _pass in 0..2 {
+            for from in 0..PROCS {
+                for to in (0..PROCS).filter(|&to| to != from) {
+                    let marker = format!("marker/{from}/{to}").into_bytes();
+                    heard(self.procs[from].cache(), self.procs[to].cache(), &marker);
+                }
+            }
+        }
+        // Each process is subscribed (one whose subscription broke during
+        // the passes dropped everything when it came back).
+        for p in &self.procs {
+            wait_for("the tier to be ok", || p.state() == 1);
+        }
+        self.procs[PROCS - 1].cache().flush().unwrap();
+        self.unreconciled.iter_mut().for_each(BTreeSet::clear);
+        self.restart_window();
+    }
+
+    /// A quiescent point: what may be read from now on is each key's truth
+    /// and what is written later.
+    fn restart_window(&mut self) {
+        self.allowed = KEYS
+            .iter()
+            .map(|k| (k.to_vec(), BTreeSet::from([self.truth_of(k)])))
+            .collect();
+    }
+}
+
+/// Waits until every invalidation `from` published so far has reached `to`
+/// (tests/remote.rs's `heard`): `to` holds `marker`, `from` writes it, and
+/// `to` drops its copy on that message, which arrives after `from`'s
+/// earlier ones (messages from one publisher arrive in order). Here a late
+/// message from a third process (a clear's, released just before) may drop
+/// `to`'s copy too: its put is retried until it holds, and `quiesce` makes
+/// two passes, so that such a message has arrived by the second. `to`'s
+/// copy may also go without `from`'s put ever reaching the server: a
+/// subscription that was held long enough for its PING to time out breaks
+/// just after the heal, and `from`'s put, made while it resubscribes, is
+/// reconciled as a removal (published after its earlier messages too).
+fn heard(from: &Cache, to: &Cache, marker: &[u8]) {
+    wait_for("the marker to stay in the process that put it", || {
+        to.put(marker, b"old", 0).unwrap();
+        common::get(to, marker).as_deref() == Ok(b"old")
+    });
+    from.put(marker, b"new", 0).unwrap();
+    wait_for("the marker's invalidation", || {
+        common::get(to, marker).as_deref() != Ok(b"old")
+    });
+}
+
+fn op_name(op: &Op) -> &'static str {
+    match op {
+        Op::Get(..) => "get",
+        Op::GetMany(..) => "get_many",
+        Op::Put(..) => "put",
+        Op::Remove(..) => "remove",
+        Op::Touch(..) => "touch",
+        Op::RemovePrefix(..) => "remove_prefix",
+        Op::Clear(..) => "clear",
+        Op::Hold(..) => "hold/release",
+        Op::Cut(..) => "cut/heal",
+        Op::Restart(_, false) => "restart",
+        Op::Restart(_, true) => "crash",
+        Op::Quiesce => "quiesce",
+    }
+}
+
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn show_opt(v: &Option<Vec<u8>>) -> String {
+    v.as_deref().map_or("(none)".into(), show)
+}
+
+fn env(name: &str) -> Option<u64> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}={v}")))
+}
+
+/// Runs `seed` for `steps`; the first failed check, with the steps so far.
+fn run(seed: u64, steps: u64) -> Result<BTreeMap<&'static str, u64>, String> {
+    let mut r = Rng::new(seed, 1);
+    let (mut held, mut cut) = ([false; PROCS], [false; PROCS]);
+    let ops: Vec<Op> = (0..steps)
+        .map(|_| draw(&mut r, &mut held, &mut cut))
+        .chain([Op::Quiesce])
+        .collect();
+    let mut w = World::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Err(e) = w.step(op) {
+            let trail: Vec<String> = ops[..=i]
+                .iter()
+                .enumerate()
+                .map(|(n, op)| format!("  {n}: {op:?}"))
+                .collect();
+            return Err(format!("seed {seed}, step {i} ({op:?}): {e}\n{}", trail.join("\n")));
+        }
+    }
+    Ok(w.seen)
+}
+
+#[test]
+fn the_fleet_never_serves_a_replaced_value_and_converges() {
+    let large = std::env::var("TIERCACHE_REMOTE_MODEL").as_deref() == Ok("large");
+    let seeds: Vec<u64> = match env("TIERCACHE_REMOTE_MODEL_SEED") {
+        Some(s) => vec![s],
+        None => (1..=env("TIERCACHE_REMOTE_MODEL_SEEDS").unwrap_or(if large { 40 } else { 3 })).collect(),
+    };
+    let steps = env("TIERCACHE_REMOTE_MODEL_STEPS").unwrap_or(if large { 600 } else { 150 });
+    let mut total: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for seed in seeds {
+        println!("seed {seed}");
+        match run(seed, steps) {
+            Ok(seen) => seen.into_iter().for_each(|(k, n)| *total.entry(k).or_default() += n),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    println!("exercised: {total:?}");
+}

@@ -1095,3 +1095,45 @@ fn writes_a_process_could_not_send_are_reconciled_when_it_closes() {
     );
     wait_for("a to drop the replaced value", || get(&a, b"k") != Ok(b"old".to_vec()));
 }
+
+/// b, with a directory, is cut off when it puts `k`, and is killed before
+/// it can reach the server again: the list of writes to reconcile ends
+/// with it, and the value its put replaced would stay in the server for
+/// every process. The mark it left in its directory makes the next open of
+/// that directory clear the namespace before its tier is ok.
+#[test]
+fn a_directory_left_with_writes_to_reconcile_clears_the_namespace_when_reopened() {
+    let server = RedisServer::start();
+    let proxy = Proxy::to(server.port);
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&server.url());
+    let b = open_with(&proxy.url(), Some(dir.path()), &|_| {});
+    a.put(b"k", b"old", 0).unwrap();
+    cut_off(&proxy, &b);
+    b.put(b"k", b"new", 0).unwrap();
+    b.simulate_crash();
+    assert_eq!(get(&a, b"k").unwrap(), b"old", "nobody reconciled b's put yet");
+    proxy.heal();
+    let b = open_with(&proxy.url(), Some(dir.path()), &|_| {});
+    assert_eq!(counter(&b, "remote_state"), 1);
+    let c = open(&server.url());
+    assert_ne!(
+        get(&c, b"k").as_deref(),
+        Ok(&b"old"[..]),
+        "the server kept the value b's put replaced"
+    );
+    wait_for("a to drop the value b's put replaced", || {
+        get(&a, b"k") != Ok(b"old".to_vec())
+    });
+    let marks = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("remote-pending-")
+        })
+        .count();
+    assert_eq!(marks, 0, "the mark is gone once reconciled");
+}

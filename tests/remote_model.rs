@@ -1,8 +1,8 @@
 //! Seeded model test of the remote tier across processes: three caches of
 //! one namespace on one `redis-server` (tests/common/redis_server.rs), each
 //! behind its own proxy, standing for three processes; one has a directory
-//! (L2). A seeded random walk of puts, removals, touches, gets, batched
-//! gets, prefix removals, clears and restarts (a crash, for the one with a
+//! (L2). A seeded random walk of puts (some tagged), removals, touches,
+//! gets, batched gets, prefix and tag removals, clears and restarts (a crash, for the one with a
 //! directory), while the proxies hold a process's invalidations back (its
 //! subscription's messages wait: late invalidations) and cut a process off
 //! the server and heal it again.
@@ -39,7 +39,8 @@
 //! ```
 //!
 //! `TIERCACHE_REMOTE_MODEL_SEEDS=<n>` and `TIERCACHE_REMOTE_MODEL_STEPS=<n>`
-//! set the size. The operation list is drawn from the seed alone (never
+//! set the size (with `TIERCACHE_REMOTE_MODEL_SEED=<s>` too: the `n` seeds
+//! from `s`). The operation list is drawn from the seed alone (never
 //! from the caches' answers), and printed step by step with `--nocapture`
 //! when a seed fails; the order in which late messages land is the one
 //! thing not replayed exactly (it depends on the proxies' threads).
@@ -56,6 +57,9 @@ use tiercache::{Cache, Loaded, Options, Status};
 const NS: &[u8] = b"model-ns";
 const KEYS: [&[u8]; 6] = [b"a/0", b"a/1", b"a/2", b"b/0", b"b/1", b"b/2"];
 const PREFIXES: [&[u8]; 2] = [b"a/", b"b/"];
+/// A tagged value ends with `@` and its tag: the loader gives it back with
+/// its tag, as a real source would.
+const TAGS: [&[u8]; 2] = [b"t0", b"t1"];
 /// Processes; the last one has a directory.
 const PROCS: usize = 3;
 const HOUR_MS: u64 = 3_600_000;
@@ -67,10 +71,12 @@ type Truth = Arc<Mutex<BTreeMap<Vec<u8>, Vec<u8>>>>;
 enum Op {
     Get(usize, usize),
     GetMany(usize),
-    Put(usize, usize, u64),
+    /// Process, key, TTL, tag.
+    Put(usize, usize, u64, Option<usize>),
     Remove(usize, usize),
     Touch(usize, usize, u64),
     RemovePrefix(usize, usize),
+    RemoveTag(usize, usize),
     Clear(usize),
     /// Holds a process's invalidations, or lets them through.
     Hold(usize, bool),
@@ -87,10 +93,16 @@ fn draw(r: &mut Rng, held: &mut [bool], cut: &mut [bool]) -> Op {
     match r.below(100) {
         0..=31 => Op::Get(p, k),
         32..=36 => Op::GetMany(p),
-        37..=58 => Op::Put(p, k, if r.chance(1, 4) { HOUR_MS } else { 0 }),
+        37..=58 => Op::Put(
+            p,
+            k,
+            if r.chance(1, 4) { HOUR_MS } else { 0 },
+            r.chance(1, 3).then(|| r.below(2) as usize),
+        ),
         59..=65 => Op::Remove(p, k),
         66..=72 => Op::Touch(p, k, r.pick(&[0, HOUR_MS, 2 * HOUR_MS])),
-        73..=74 => Op::RemovePrefix(p, r.below(2) as usize),
+        73 => Op::RemovePrefix(p, r.below(2) as usize),
+        74 => Op::RemoveTag(p, r.below(2) as usize),
         75 => Op::Clear(p),
         76..=87 => {
             held[p] = !held[p];
@@ -133,9 +145,10 @@ impl Proc {
         let c = Cache::open(&o).unwrap();
         let truth = truth.clone();
         c.set_loader(Some(Arc::new(move |k: &[u8]| match truth.lock().unwrap().get(k) {
-            Some(v) => Loaded::Value {
+            Some(v) => Loaded::Entry {
                 value: v.clone(),
                 ttl_ms: 0,
+                meta: meta_of(v),
             },
             None => Loaded::NotFound,
         })));
@@ -327,12 +340,15 @@ impl World {
                     self.check(p, k, g.map(|v| v.to_vec()).map_err(|e| e.status()))?;
                 }
             }
-            Op::Put(p, k, ttl) => {
+            Op::Put(p, k, ttl, tag) => {
                 self.writes += 1;
-                let v = format!("{}#{}", show(KEYS[k]), self.writes).into_bytes();
+                let mut v = format!("{}#{}", show(KEYS[k]), self.writes).into_bytes();
+                if let Some(t) = tag {
+                    v.extend([b"@", TAGS[t]].concat());
+                }
                 self.procs[p]
                     .cache()
-                    .put(KEYS[k], &v, ttl)
+                    .put_with(KEYS[k], &v, ttl, meta_of(&v))
                     .map_err(|e| format!("put: {e:?}"))?;
                 self.wrote(p, KEYS[k], Some(v));
             }
@@ -358,6 +374,20 @@ impl World {
                     self.wrote(p, k, None);
                 }
             }
+            Op::RemoveTag(p, t) => {
+                self.procs[p]
+                    .cache()
+                    .remove_tag(TAGS[t])
+                    .map_err(|e| format!("remove_tag: {e:?}"))?;
+                let tagged: Vec<&[u8]> = KEYS
+                    .iter()
+                    .copied()
+                    .filter(|k| self.truth_of(k).is_some_and(|v| meta_of(&v).tags == [TAGS[t].into()]))
+                    .collect();
+                for k in tagged {
+                    self.wrote(p, k, None);
+                }
+            }
             Op::Clear(p) => self.procs[p]
                 .cache()
                 .clear(false)
@@ -373,8 +403,10 @@ impl World {
                 // by a crash (which is not told apart from writes that did
                 // reach the server: every write since its tier was last
                 // known ok counts).
+                // A cache with a directory leaves a mark there, and its
+                // next open clears the namespace: nothing is lost.
                 let lost = std::mem::take(&mut self.unreconciled[p]);
-                if self.cut[p] || crash {
+                if (self.cut[p] || crash) && self.procs[p].dir.is_none() {
                     self.lost.extend(lost);
                 }
                 if crash {
@@ -496,6 +528,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::Remove(..) => "remove",
         Op::Touch(..) => "touch",
         Op::RemovePrefix(..) => "remove_prefix",
+        Op::RemoveTag(..) => "remove_tag",
         Op::Clear(..) => "clear",
         Op::Hold(..) => "hold/release",
         Op::Cut(..) => "cut/heal",
@@ -503,6 +536,15 @@ fn op_name(op: &Op) -> &'static str {
         Op::Restart(_, true) => "crash",
         Op::Quiesce => "quiesce",
     }
+}
+
+/// The tags of a value the model wrote (`TAGS`).
+fn meta_of(v: &[u8]) -> tiercache::meta::Meta {
+    let tags = match v.iter().rposition(|&b| b == b'@') {
+        Some(at) => vec![v[at + 1..].into()],
+        None => Vec::new(),
+    };
+    tiercache::meta::Meta { tags, dependency: None }
 }
 
 fn show(b: &[u8]) -> String {
@@ -544,9 +586,11 @@ fn run(seed: u64, steps: u64) -> Result<BTreeMap<&'static str, u64>, String> {
 #[test]
 fn the_fleet_never_serves_a_replaced_value_and_converges() {
     let large = std::env::var("TIERCACHE_REMOTE_MODEL").as_deref() == Ok("large");
+    let count = env("TIERCACHE_REMOTE_MODEL_SEEDS").unwrap_or(if large { 40 } else { 3 });
     let seeds: Vec<u64> = match env("TIERCACHE_REMOTE_MODEL_SEED") {
+        Some(s) if std::env::var("TIERCACHE_REMOTE_MODEL_SEEDS").is_ok() => (s..s + count).collect(),
         Some(s) => vec![s],
-        None => (1..=env("TIERCACHE_REMOTE_MODEL_SEEDS").unwrap_or(if large { 40 } else { 3 })).collect(),
+        None => (1..=count).collect(),
     };
     let steps = env("TIERCACHE_REMOTE_MODEL_STEPS").unwrap_or(if large { 600 } else { 150 });
     let mut total: BTreeMap<&'static str, u64> = BTreeMap::new();

@@ -32,10 +32,10 @@
 
 pub mod frame;
 mod identity;
+mod pending;
 pub mod subscriber;
 pub mod url;
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,9 +75,6 @@ pub const MAX_FRAME_LEN: u64 = 512 << 20;
 /// How long a tombstone stays in Redis: longer than any write of the key
 /// that it must win against can be in flight.
 const TOMBSTONE_MS: u64 = 10 * 60 * 1000;
-/// How many keys whose remote write failed are remembered for the
-/// reconnect; past that, the reconnect clears the namespace instead.
-const MAX_PENDING: usize = 100_000;
 
 /// The secret remote values are signed with; never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -460,15 +457,6 @@ pub struct RemoteCounters {
     pub lock_waits: AtomicU64,
 }
 
-/// The keys whose remote copy may be out of date because a write of them
-/// could not reach the server: invalidated there on the reconnect.
-#[derive(Default)]
-struct Pending {
-    keys: HashSet<Box<[u8]>>,
-    /// Too many keys, or a removal of many: the reconnect clears the namespace.
-    everything: bool,
-}
-
 /// The remote tier of one cache.
 pub struct Remote {
     target: Target,
@@ -502,7 +490,7 @@ pub struct Remote {
     max_frame: AtomicU64,
     /// The last version handed out (`next_version`).
     last_version: AtomicU64,
-    pending: Mutex<Pending>,
+    pending: Mutex<pending::Pending>,
     /// The server's identity at the last resync (`identity`): a change
     /// means it restarted or, in a cluster, failed over.
     identity: Mutex<Option<identity::Identity>>,
@@ -566,7 +554,11 @@ impl Remote {
             applied: AtomicU64::new(0),
             last_version: AtomicU64::new(0),
             max_frame: AtomicU64::new(MAX_FRAME_LEN),
-            pending: Mutex::new(Pending::default()),
+            pending: Mutex::new(pending::Pending::open(
+                opts.dir.as_deref(),
+                opts.read_only,
+                &opts.remote_namespace,
+            )),
             identity: Mutex::new(None),
             wake: (Mutex::new(false), Condvar::new()),
             clock: opts.clock.clone(),
@@ -874,26 +866,17 @@ impl Remote {
 
     /// Remembers a key whose remote copy may now be out of date.
     fn remember(&self, key: &[u8]) {
-        let mut p = self.pending.lock();
-        if p.keys.len() >= MAX_PENDING {
-            p.everything = true;
-            p.keys.clear();
-        } else if !p.everything {
-            p.keys.insert(key.into());
-        }
+        self.pending.lock().key(key);
     }
 
     /// Whether writes are remembered for the reconnect.
     pub(crate) fn has_pending(&self) -> bool {
-        let p = self.pending.lock();
-        p.everything || !p.keys.is_empty()
+        !self.pending.lock().is_empty()
     }
 
     /// Remembers that the whole namespace may be out of date.
     fn remember_everything(&self) {
-        let mut p = self.pending.lock();
-        p.everything = true;
-        p.keys.clear();
+        self.pending.lock().everything();
     }
 
     /// The script invocation of one write, or `None` (then a tombstone is
@@ -1300,12 +1283,12 @@ impl Remote {
                     .arg(self.message(&Message::Clear(after)))
                     .exec(conn.like())?;
             }
-            let pending = std::mem::take(&mut *self.pending.lock());
+            let pending = self.pending.lock().take();
             if fenced {
                 // The clear covers whatever this process could not write.
             } else if pending.everything {
                 if let Err(e) = self.bump_generation_on(conn.like()) {
-                    self.remember_everything();
+                    self.pending.lock().put_back(pending);
                     return Err(e);
                 }
             } else if !pending.keys.is_empty() {
@@ -1325,10 +1308,11 @@ impl Remote {
                 let cmds = writes.iter().map(|w| self.write_cmd(w)).collect();
                 if let Err(e) = conn.pipeline::<Vec<redis::Value>>(cmds) {
                     // Keep them for the next try.
-                    self.pending.lock().keys.extend(pending.keys);
+                    self.pending.lock().put_back(pending);
                     return Err(e);
                 }
             }
+            self.pending.lock().settle();
             *self.identity.lock() = Some(now);
             // A clear this process has not applied: drop everything. (A
             // generation behind the newest this process knew is the server's

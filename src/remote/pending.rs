@@ -1,0 +1,128 @@
+//! The writes this process could not send to the server (made while the
+//! tier was not ok), which the next resync must reconcile: the keys, or
+//! the whole namespace. And, for a cache with a directory, a mark in it
+//! that outlives the process.
+//!
+//! The list is in memory: a process that ends before it can reach the
+//! server (killed, or closed while cut off) takes it along, and the values
+//! its writes replaced stay in the server for the whole fleet. A cache with
+//! a directory leaves a file there (`remote-pending-<crc32 of the
+//! namespace, 8 hex digits>`, holding the namespace) from the first write
+//! it could not send until a resync has reconciled them all; a later open
+//! of the directory that finds it for its namespace reconciles the whole
+//! namespace (clears it: which keys were written is not kept, so nothing
+//! about them can leak or be read back wrong) before its tier is ok. The
+//! file is created with a plain write, no fsync: it survives the process's
+//! death, not the machine's (like the log's writes under `TC_SYNC_NEVER`).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// Beyond this many keys, the reconnect clears the namespace instead.
+const MAX_KEYS: usize = 100_000;
+
+/// What to reconcile at the next resync (`Remote::resync` takes it).
+#[derive(Default)]
+pub(super) struct Writes {
+    pub keys: HashSet<Box<[u8]>>,
+    /// Too many keys, a removal of many, or a mark left by an earlier
+    /// process: the resync clears the namespace.
+    pub everything: bool,
+}
+
+impl Writes {
+    pub fn is_empty(&self) -> bool {
+        !self.everything && self.keys.is_empty()
+    }
+}
+
+/// The list, and the mark in the directory while it is not empty.
+pub(super) struct Pending {
+    writes: Writes,
+    /// The mark's path and the namespace it holds (`None`: no directory,
+    /// or a read-only open, which never writes there).
+    mark: Option<(PathBuf, Vec<u8>)>,
+    /// Whether the mark is (believed to be) on disk.
+    marked: bool,
+}
+
+impl Pending {
+    /// The list for a cache of `namespace` in `dir` (if any): everything,
+    /// if an earlier process left its mark there.
+    pub fn open(dir: Option<&std::path::Path>, read_only: bool, namespace: &[u8]) -> Pending {
+        let mark = dir.filter(|_| !read_only).map(|d| {
+            let name = format!("remote-pending-{:08x}", crc32fast::hash(namespace));
+            (d.join(name), namespace.to_vec())
+        });
+        let left = mark
+            .as_ref()
+            .is_some_and(|(path, ns)| std::fs::read(path).is_ok_and(|held| held == *ns));
+        Pending {
+            writes: Writes {
+                keys: HashSet::new(),
+                everything: left,
+            },
+            mark,
+            marked: left,
+        }
+    }
+
+    /// Adds `key` (or, past `MAX_KEYS`, the namespace).
+    pub fn key(&mut self, key: &[u8]) {
+        if self.writes.keys.len() >= MAX_KEYS {
+            self.everything();
+        } else if !self.writes.everything {
+            self.writes.keys.insert(key.into());
+            self.leave_mark();
+        }
+    }
+
+    pub fn everything(&mut self) {
+        self.writes.everything = true;
+        self.writes.keys.clear();
+        self.leave_mark();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// The list, for a resync to reconcile; the mark stays until `settle`.
+    pub fn take(&mut self) -> Writes {
+        std::mem::take(&mut self.writes)
+    }
+
+    /// Puts back what a resync could not reconcile.
+    pub fn put_back(&mut self, w: Writes) {
+        if w.everything {
+            self.everything();
+        } else {
+            for k in w.keys.iter() {
+                self.key(k);
+            }
+        }
+    }
+
+    /// After a resync reconciled what it took: the mark goes if nothing was
+    /// added since.
+    pub fn settle(&mut self) {
+        if self.marked && self.is_empty() {
+            if let Some((path, _)) = &self.mark {
+                if std::fs::remove_file(path).is_ok() || !path.exists() {
+                    self.marked = false;
+                }
+            }
+        }
+    }
+
+    fn leave_mark(&mut self) {
+        if self.marked {
+            return;
+        }
+        if let Some((path, ns)) = &self.mark {
+            // Best effort: a mark that cannot be written leaves the list in
+            // memory only, as for a cache without a directory.
+            self.marked = std::fs::write(path, ns).is_ok();
+        }
+    }
+}

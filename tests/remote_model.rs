@@ -3,7 +3,7 @@
 //! behind its own proxy, standing for three processes; one has a directory
 //! (L2). A seeded random walk of puts (some tagged), removals, touches,
 //! gets, batched gets, prefix and tag removals, clears and restarts (a crash, for the one with a
-//! directory), while the proxies hold a process's invalidations back (its
+//! directory), and restarts of the server (empty, as without persistence), while the proxies hold a process's invalidations back (its
 //! subscription's messages wait: late invalidations) and cut a process off
 //! the server and heal it again.
 //!
@@ -84,6 +84,8 @@ enum Op {
     Cut(usize, bool),
     /// Closes and reopens; `crash`: as `kill -9` would (directory cache).
     Restart(usize, bool),
+    /// The server is killed and started again, empty (a new identity).
+    ServerRestart,
     Quiesce,
 }
 
@@ -91,7 +93,8 @@ fn draw(r: &mut Rng, held: &mut [bool], cut: &mut [bool]) -> Op {
     let p = r.below(PROCS as u64) as usize;
     let k = r.below(KEYS.len() as u64) as usize;
     match r.below(100) {
-        0..=31 => Op::Get(p, k),
+        0..=30 => Op::Get(p, k),
+        31 => Op::ServerRestart,
         32..=36 => Op::GetMany(p),
         37..=58 => Op::Put(
             p,
@@ -162,7 +165,7 @@ impl Proc {
 
 /// The fleet and the model.
 struct World {
-    _server: RedisServer,
+    server: RedisServer,
     procs: Vec<Proc>,
     truth: Truth,
     /// Per key: every value it may answer now (its truth at the last
@@ -206,7 +209,7 @@ impl World {
             })
             .collect();
         let mut w = World {
-            _server: server,
+            server: server,
             procs,
             truth,
             allowed: BTreeMap::new(),
@@ -284,7 +287,7 @@ impl World {
         use redis::Commands;
         let sealer = tiercache::remote::frame::Sealer::new(NS, None);
         let hex: String = NS.iter().map(|b| format!("{b:02x}")).collect();
-        let mut r = self._server.client();
+        let mut r = self.server.client();
         let gen: Option<u64> = r.get(format!("tc:{hex}:gen")).ok();
         let frames: Vec<String> = KEYS
             .iter()
@@ -392,6 +395,7 @@ impl World {
                 .cache()
                 .clear(false)
                 .map_err(|e| format!("clear: {e:?}"))?,
+            Op::ServerRestart => self.server.restart(),
             Op::Hold(p, true) => self.procs[p].proxy.hold_subscriptions(),
             Op::Hold(p, false) => self.procs[p].proxy.release_subscriptions(),
             Op::Cut(p, true) => self.cut(p),
@@ -534,6 +538,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::Cut(..) => "cut/heal",
         Op::Restart(_, false) => "restart",
         Op::Restart(_, true) => "crash",
+        Op::ServerRestart => "server restart",
         Op::Quiesce => "quiesce",
     }
 }

@@ -984,12 +984,26 @@ impl Cache {
         let now = self.clock.now_ms();
         let expires_at = expiry(now, if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms });
         let meta = (!meta.is_empty()).then(|| Arc::new(meta));
+        // The copy L1 keeps, made before the lock is taken; a large one in
+        // the buffer of the value the thread's last put pushed out of L1,
+        // if it has this length (`value::spare`).
+        let spare = value.len() >= crate::value::spare::WORTH_FROM;
+        let copy = if spare {
+            crate::value::spare::copy(value)
+        } else {
+            Arc::from(value)
+        };
+        let entry = Entry::new(copy, expires_at, now, meta);
         let mut shard = self.memory.lock(h);
         shard.wrote(key);
-        let entry = Entry::new(Arc::from(value), expires_at, now, meta);
         let mut write = self.remote_write(key, Some(&entry));
-        let ticket = self.store(&mut shard, key, h, entry);
+        let mut evicted = if spare { eviction_list() } else { Vec::new() };
+        let ticket = self.store_into(&mut shard, key, h, entry, &mut evicted);
         drop(shard);
+        // Freed (or kept as the spare) with no lock held.
+        if spare {
+            spare_evicted(evicted);
+        }
         let r = self.wait_durable(ticket);
         if r.is_err() {
             // Not kept here: not kept remotely either (no older value stays).
@@ -1107,7 +1121,22 @@ impl Cache {
     /// The caller has called `Shard::wrote` (a put) or landed its flight (a
     /// load), and waits for the returned ticket with no lock held.
     /// `entry.dirty` is decided here.
-    fn store(&self, shard: &mut Shard, key: &[u8], h: u64, mut entry: Entry) -> Stored {
+    fn store(&self, shard: &mut Shard, key: &[u8], h: u64, entry: Entry) -> Stored {
+        let mut evicted = Vec::new();
+        self.store_into(shard, key, h, entry, &mut evicted)
+    }
+
+    /// `store`, leaving the entries L1 pushed out in `evicted` (settled:
+    /// counted, and written to L2 if dirty) for the caller to drop after
+    /// it lets go of the shard (`spare_evicted`).
+    fn store_into(
+        &self,
+        shard: &mut Shard,
+        key: &[u8],
+        h: u64,
+        mut entry: Entry,
+        evicted: &mut Vec<Evicted>,
+    ) -> Stored {
         let fits = shard.fits(key, &entry.value);
         let dirty = self.write_back() && fits;
         entry.dirty = dirty;
@@ -1132,9 +1161,8 @@ impl Cache {
             None => {}
         }
         if fits {
-            let mut evicted = Vec::new();
-            shard.insert(h, key, entry, &mut evicted);
-            self.evicted(evicted);
+            shard.insert(h, key, entry, evicted);
+            self.settle_evicted(evicted);
         } else {
             // An older value in L1 must not outlive this write.
             let _ = shard.remove(h, key);
@@ -1167,13 +1195,8 @@ impl Cache {
     }
 
     /// Deals with entries L1 pushed out (the caller still holds their shard):
-    /// counts them, and under write-back writes the dirty ones to L2.
-    fn evicted(&self, evicted: Vec<Evicted>) {
-        self.settle_evicted(&evicted);
-    }
-
-    /// `evicted`, leaving the entries to the caller to drop (after it lets go
-    /// of their shard: see `spare_evicted`).
+    /// counts them, and under write-back writes the dirty ones to L2. The
+    /// caller drops them after it lets go of the shard (`spare_evicted`).
     fn settle_evicted(&self, evicted: &[Evicted]) {
         for (k, e) in evicted {
             Counters::bump(&self.counters.l1_evictions);
@@ -1651,5 +1674,50 @@ mod tests {
         spare_evicted(Vec::with_capacity(KEPT_EVICTION_LIST + 1));
         assert_eq!(EVICTION_LIST.with(|l| l.take()).capacity(), 0);
         c.close().unwrap();
+    }
+
+    /// A put that pushes a large value out of L1 keeps its buffer as the
+    /// thread's spare (freed with no lock held), and the thread's next put
+    /// of a value of that length copies into it instead of allocating.
+    #[test]
+    fn a_put_fills_the_buffer_that_the_last_put_pushed_out() {
+        for policy in [WritePolicy::TC_WRITE_THROUGH, WritePolicy::TC_WRITE_BACK] {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = Options {
+                dir: Some(dir.path().to_path_buf()),
+                l1_max_entries: 2,
+                write_policy: policy,
+                ..Options::default()
+            };
+            let c = Cache::open(&opts).unwrap();
+            let at = |k: &[u8]| c.get_value(k).unwrap().as_ptr();
+            c.put(b"a", &[1; 4096], 0).unwrap();
+            let a = at(b"a");
+            c.put(b"b", &[2; 4096], 0).unwrap();
+            let b = at(b"b");
+            c.put(b"c", &[3; 4096], 0).unwrap();
+            assert_eq!(
+                crate::value::spare::held(),
+                Some(a),
+                "{policy:?}: a's buffer is the spare"
+            );
+            c.put(b"d", &[4; 4096], 0).unwrap();
+            assert_eq!(at(b"d"), a, "{policy:?}: d was copied into a's buffer");
+            assert_eq!(
+                crate::value::spare::held(),
+                Some(b),
+                "{policy:?}: b's buffer is the spare"
+            );
+            assert!(EVICTION_LIST.with(|l| {
+                let kept = l.take();
+                let empty = kept.is_empty() && kept.capacity() > 0;
+                l.set(kept);
+                empty
+            }));
+            for (k, v) in [(b"a", 1), (b"b", 2), (b"c", 3), (b"d", 4)] {
+                assert_eq!(&*c.get(k).unwrap(), &[v; 4096][..], "{policy:?}");
+            }
+            c.close().unwrap();
+        }
     }
 }

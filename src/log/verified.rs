@@ -6,9 +6,9 @@
 //! It belongs to one `Segment` and lives and dies with it: a segment deleted
 //! from the log (compacted, retired, cleared) drops its facts with its map,
 //! ids are never reused, and cutting a segment's file (`Segment::truncate`,
-//! the only change the library ever makes to bytes already in a file)
-//! forgets every fact of that segment. Appends only add bytes after the
-//! ones a fact covers. What it cannot see is a change made behind the
+//! the only change the library ever makes to bytes below a segment's
+//! length) forgets every fact of that segment. Appends only add bytes after
+//! the ones a fact covers (a failed one cuts back to the length, no lower). What it cannot see is a change made behind the
 //! library's back (another program writing the file, or a page the kernel
 //! dropped and read back damaged from the disk): a record verified before
 //! such a change is served unverified until the directory is opened again.

@@ -20,7 +20,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::clock::{expiry, is_expired, Clock, Now};
 use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, run_loader, Flight, Join, Loaded, Loader};
-use crate::log::{Found, KeyHasher, Log, LogConfig, Ticket};
+use crate::log::{Found, KeyHasher, Log, LogConfig, Ticket, Trust};
 use crate::memory::{Entry, Evicted, Glance, Lookup, Memory, Reader, Shard, ShardGuard, Validity};
 use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
@@ -675,7 +675,10 @@ impl Cache {
     /// L1 can hold is copied out of the segment (the caller promotes it),
     /// one that it cannot is handed out mapped.
     fn get_l2(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
-        let found = self.log.as_ref()?.get(key, h, now, |len| self.memory.fits(key, len))?;
+        let found = self
+            .log
+            .as_ref()?
+            .get(key, h, now, Trust::Facts, |len| self.memory.fits(key, len))?;
         if found.meta.as_ref().is_some_and(|m| !m.valid()) {
             Counters::bump(&self.counters.dependency_misses);
             return None;
@@ -1033,7 +1036,9 @@ impl Cache {
             None => self
                 .log
                 .as_ref()
-                .and_then(|l| l.get(key, h, &now, |_| true))
+                // Checksummed whatever an earlier get found: the value is
+                // written again, with a checksum of its own (`Trust`).
+                .and_then(|l| l.get(key, h, &now, Trust::Checksum, |_| true))
                 .filter(|f| f.meta.as_ref().is_none_or(|m| m.valid()))
                 .map(|f| (f.value.to_arc(), f.written_at, f.meta)),
         };

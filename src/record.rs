@@ -7,8 +7,10 @@
 //! before anything decoded is used, and CBOR nesting is capped. (The one
 //! reader that decodes first, `check_frame_copying`'s caller, does so only to
 //! learn where the value lies, and verifies the whole frame in the same pass
-//! that copies the value out, before it uses any field.) `docs/FORMAT.md`
-//! describes the same bytes for people.
+//! that copies the value out, before it uses any field. A get of a record
+//! whose checksum the log verified before, in this open, is not checksummed
+//! again: `log::verified` keeps that fact.) `docs/FORMAT.md` describes the
+//! same bytes for people.
 //!
 //! ```text
 //! frame:   u32 LE  payload length N (1 ..= MAX_PAYLOAD)
@@ -362,7 +364,9 @@ pub fn check_frame(bytes: &[u8]) -> Frame {
 /// The payload of the frame at the start of `bytes`, its length checked
 /// against what is there and against `MAX_PAYLOAD` but its checksum NOT
 /// verified: for `check_frame_copying`, which verifies it later in the pass
-/// that copies the value. Nothing decoded from it may be used before then.
+/// that copies the value (nothing decoded from it may be used before then),
+/// and for a record whose checksum the log verified before and remembers
+/// (`log::verified`).
 pub fn unverified_payload(bytes: &[u8]) -> Option<&[u8]> {
     let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
     if len == 0 || len > MAX_PAYLOAD {

@@ -506,7 +506,8 @@ mod tests {
         let h = log.hasher().hash(key);
         let clock = Clock::system();
         let now = crate::clock::Now::new(&clock);
-        log.get(key, h, &now, |_| false).map(|f| f.value.to_vec())
+        log.get(key, h, &now, crate::log::Trust::Facts, |_| false)
+            .map(|f| f.value.to_vec())
     }
 
     /// Compaction asks the index once per key hash before it takes the

@@ -32,6 +32,7 @@ mod segment;
 mod state;
 mod store;
 mod tags;
+mod verified;
 pub mod verify;
 pub mod verify_index;
 pub mod view;
@@ -64,6 +65,7 @@ pub use keycheck::FILE_NAME as KEYCHECK_FILE;
 use lock::DirLock;
 pub(crate) use state::State;
 use store::Draft;
+pub use verified::Trust;
 use view::View;
 
 /// What the log needs to know from the cache's options.
@@ -253,13 +255,16 @@ impl Log {
     /// would write twice (clone, then drop after the copy): a cache line
     /// the threads queue on. A plain record's value is copied in the pass
     /// that verifies its checksum (`Store::indexed_as_copying`).
-    pub fn get(&self, key: &[u8], h: u64, now: &Now, copy: impl Fn(usize) -> bool) -> Option<Found> {
+    ///
+    /// `trust` says whether a record that an earlier get verified is read
+    /// without its checksum (`verified`).
+    pub fn get(&self, key: &[u8], h: u64, now: &Now, trust: Trust, copy: impl Fn(usize) -> bool) -> Option<Found> {
         // Marked at the end, but as cold as the lookup: loaded alongside it.
         if self.config.max_bytes > 0 {
             self.read_marks.prefetch(h);
         }
         let found = self
-            .with_unexpired(key, h, now, Some(&copy), |st, loc, r, copied, meta| {
+            .with_unexpired(key, h, now, trust, Some(&copy), |st, loc, r, copied, meta| {
                 let value = match copied {
                     Some(c) => Value::Heap(c),
                     None => {
@@ -288,7 +293,7 @@ impl Log {
     /// What the log knows of `key`'s live, unexpired value, without copying
     /// it or marking it read.
     pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
-        self.with_unexpired(key, h, now, None, |_, _, r, _, meta| {
+        self.with_unexpired(key, h, now, Trust::Facts, None, |_, _, r, _, meta| {
             Some(Info {
                 value_len: self.servable(r.value_len(&self.sealer))?,
                 expires_at: r.expires_at,
@@ -308,6 +313,7 @@ impl Log {
         key: &[u8],
         h: u64,
         now: &Now,
+        trust: Trust,
         copy: Option<&dyn Fn(usize) -> bool>,
         f: impl FnOnce(&State, Loc, View<'_>, Option<Arc<[u8]>>, Option<Meta>) -> T,
     ) -> Option<T> {
@@ -316,7 +322,7 @@ impl Log {
         // found in a suspect index is asked again after the repair below.
         {
             let st = self.state.read();
-            match self.read_unexpired(&st, key, h, now, copy) {
+            match self.read_unexpired(&st, key, h, now, trust, copy) {
                 Some((loc, (r, copied), meta)) => return Some(f(&st, loc, r, copied, meta)),
                 None if !st.index_suspect() => return None,
                 None => {}
@@ -324,7 +330,7 @@ impl Log {
         }
         self.repair_index();
         let st = self.state.read();
-        let (loc, (r, copied), meta) = self.read_unexpired(&st, key, h, now, copy)?;
+        let (loc, (r, copied), meta) = self.read_unexpired(&st, key, h, now, trust, copy)?;
         Some(f(&st, loc, r, copied, meta))
     }
 
@@ -335,9 +341,10 @@ impl Log {
         key: &[u8],
         h: u64,
         now: &Now,
+        trust: Trust,
         copy: Option<&dyn Fn(usize) -> bool>,
     ) -> Option<(Loc, store::Copied<'a>, Option<Meta>)> {
-        let (loc, (r, copied)) = self.read_live(st, key, h, copy)?;
+        let (loc, (r, copied)) = self.read_live(st, key, h, trust, copy)?;
         if now.expired(r.expires_at) {
             return None;
         }
@@ -415,6 +422,7 @@ impl Log {
         st: &'a State,
         key: &[u8],
         h: u64,
+        trust: Trust,
         copy: Option<&dyn Fn(usize) -> bool>,
     ) -> Option<(Loc, store::Copied<'a>)> {
         let mut found = None;
@@ -424,8 +432,8 @@ impl Log {
             // The record's lines, loaded ahead of the checksum's pass.
             st.store.prefetch(e.loc, e.len);
             match copy {
-                Some(wants) => st.store.indexed_as_copying(h, e.loc, key, wants),
-                None => st.store.indexed_as(h, e.loc, key).map(|r| r.map(|v| (v, None))),
+                Some(wants) => st.store.indexed_as_copying(h, e.loc, key, trust, wants),
+                None => st.store.indexed_as(h, e.loc, key, trust).map(|r| r.map(|v| (v, None))),
             }
         };
         st.find_entry(h, |e| match read(e) {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use memmap2::Mmap;
 
 use super::fileio;
+use super::verified::Verified;
 
 /// Size of the segment header.
 pub const HEADER_LEN: u64 = 16;
@@ -77,6 +78,9 @@ pub struct Segment {
     map: Option<Arc<Mmap>>,
     /// Bytes in the file; all of them are covered by `map`.
     len: u64,
+    /// Which of its records gets have checksummed (`verified`): facts about
+    /// the bytes below `len`, forgotten when the file is cut.
+    verified: Verified,
     /// Bytes of records in this segment that are no longer live.
     pub dead: u64,
     /// Bytes of this segment's hint file (0 if it has none).
@@ -107,6 +111,7 @@ impl Segment {
             file: Arc::new(file),
             map: None,
             len: 0,
+            verified: Verified::new(0),
             dead: 0,
             hint_bytes: 0,
             format: VERSION,
@@ -127,6 +132,7 @@ impl Segment {
             file: Arc::new(file),
             map: None,
             len,
+            verified: Verified::new(0),
             dead: 0,
             hint_bytes: 0,
             format: VERSION,
@@ -224,11 +230,20 @@ impl Segment {
         Ok(())
     }
 
-    /// Cuts the file to `len` bytes.
+    /// Cuts the file to `len` bytes, forgetting which records were
+    /// verified (bytes appended after the cut would be new bytes at the
+    /// same offsets).
     pub fn truncate(&mut self, len: u64) -> io::Result<()> {
+        // Forgotten first: even a cut that fails may have cut.
+        self.verified = Verified::new(self.map.as_ref().map_or(0, |m| m.len() as u64));
         fileio::set_len(&self.file, &self.path, len)?;
         self.len = self.len.min(len);
         Ok(())
+    }
+
+    /// Which of its records gets have checksummed (see `verified`).
+    pub fn verified(&self) -> &Verified {
+        &self.verified
     }
 
     pub fn sync(&self) -> io::Result<()> {
@@ -252,6 +267,8 @@ impl Segment {
             return Ok(());
         }
         self.map = Some(Arc::new(fileio::map(&self.file, &self.path, map_len)?));
+        // The same file's bytes below `len`: their facts still hold.
+        self.verified = self.verified.grown(map_len);
         Ok(())
     }
 }

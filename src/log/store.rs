@@ -32,6 +32,7 @@ use super::fileio;
 use super::hint::{self, HintEntry};
 use super::index::{KeyHasher, Loc};
 use super::segment::{self, Segment};
+use super::verified::{Trust, Verified};
 use super::view::{self, View};
 use crate::record::{self, Frame, Kind, RecordRef};
 use crate::seal::Sealer;
@@ -242,13 +243,22 @@ impl Store {
 
     /// The bytes from `loc` to the end of what is readable there.
     pub fn bytes_at(&self, loc: Loc) -> Option<&[u8]> {
+        self.located(loc).map(|(b, _)| b)
+    }
+
+    /// `bytes_at`, and the table of verified records of the segment whose
+    /// file holds them (`None` for bytes still in the append buffer, which
+    /// is never remembered: it is not where the record will stay). The bytes
+    /// end at the file's end, so a record that passes its checksum there
+    /// lies wholly in the bytes that a fact of the table covers.
+    fn located(&self, loc: Loc) -> Option<(&[u8], Option<&Verified>)> {
         let seg = self.segments.get(&loc.segment())?;
         let off = loc.offset();
         if off < seg.len() {
-            return seg.bytes().get(off as usize..);
+            return Some((seg.bytes().get(off as usize..)?, Some(seg.verified())));
         }
         if seg.id == self.active().id {
-            return self.buf.get((off - seg.len()) as usize..);
+            return Some((self.buf.get((off - seg.len()) as usize..)?, None));
         }
         None
     }
@@ -258,7 +268,10 @@ impl Store {
     /// the checksum's pass finds its lines arriving, and on a page
     /// boundary its translation done.
     pub fn prefetch(&self, loc: Loc, len: u32) {
-        if let Some(b) = self.bytes_at(loc) {
+        if let Some((b, facts)) = self.located(loc) {
+            if let Some(f) = facts {
+                f.prefetch(loc.offset());
+            }
             crate::prefetch::bytes(&b[..b.len().min(len as usize)], PREFETCH_LINES);
         }
     }
@@ -294,6 +307,32 @@ impl Store {
         view::open(raw, loc, &self.sealer).map_err(|_| Bad::Corrupt)
     }
 
+    /// `record`, for a get: its checksum is verified only if this segment
+    /// has not seen it pass (`verified`), and remembered when it does.
+    /// Only gets use the facts: compaction, retirement and scans, which
+    /// write records forward or trust what they read to rebuild the index,
+    /// checksum every record they read, so damage that a fact hides from
+    /// gets is never given a new checksum.
+    fn record_for_get(&self, loc: Loc, trust: Trust) -> Result<View<'_>, Bad> {
+        let (bytes, facts) = self.located(loc).ok_or(Bad::Missing)?;
+        let known = facts.is_some_and(|f| f.spares(loc.offset(), trust));
+        let payload = if known {
+            record::unverified_payload(bytes).ok_or(Bad::Corrupt)?
+        } else {
+            match record::check_frame(bytes) {
+                Frame::Valid { len } => {
+                    if let Some(f) = facts {
+                        f.insert(loc.offset());
+                    }
+                    record::payload(&bytes[..len])
+                }
+                _ => return Err(Bad::Corrupt),
+            }
+        };
+        let raw = record::decode(payload).ok_or(Bad::Corrupt)?;
+        view::open(raw, loc, &self.sealer).map_err(|_| Bad::Corrupt)
+    }
+
     /// The record an index entry `h → loc` points at, checked: a put whose
     /// key hashes to `h`. Entries rebuilt from a hint file that lies (a bug,
     /// or damage that was checksummed again) cannot make the index serve a
@@ -309,8 +348,11 @@ impl Store {
     /// `indexed` for a lookup of `key` (whose hash is `h`): `Ok(Some)` if the
     /// record is `key`'s put, `Ok(None)` if it is another key's. A record
     /// holding `key` itself needs no hash check, so a hit hashes nothing.
-    pub fn indexed_as(&self, h: u64, loc: Loc, key: &[u8]) -> Result<Option<View<'_>>, Bad> {
-        let r = self.record(loc)?;
+    ///
+    /// A record whose checksum a get verified before (`verified`) is not
+    /// checksummed again; one verified here is remembered.
+    pub fn indexed_as(&self, h: u64, loc: Loc, key: &[u8], trust: Trust) -> Result<Option<View<'_>>, Bad> {
+        let r = self.record_for_get(loc, trust)?;
         if r.kind != Kind::Put {
             return Err(Bad::Corrupt);
         }
@@ -330,7 +372,9 @@ impl Store {
     /// (`record::check_frame_copying`), and the copy comes back beside the
     /// view; one it does not want is checksummed without the copy (and not
     /// decoded a second time). A record whose bytes fail the checksum is
-    /// `Bad::Corrupt`, as in `indexed_as`.
+    /// `Bad::Corrupt`, as in `indexed_as`. A record a get verified before
+    /// (`verified`) is copied without its checksum; one verified here is
+    /// remembered.
     ///
     /// Why: the value is then read from memory once. Verifying first and
     /// copying after reads a value that is not in the CPU's cache twice
@@ -346,19 +390,33 @@ impl Store {
         h: u64,
         loc: Loc,
         key: &[u8],
+        trust: Trust,
         wants: impl Fn(usize) -> bool,
     ) -> Result<Option<Copied<'_>>, Bad> {
-        let bytes = self.bytes_at(loc).ok_or(Bad::Missing)?;
+        let (bytes, facts) = self.located(loc).ok_or(Bad::Missing)?;
         let raw = record::unverified_payload(bytes).and_then(record::decode);
         let Some(raw) = raw.filter(|r| {
             !self.sealer.encrypts() && r.sealed.is_empty() && r.codec == 0 && r.kind == Kind::Put && r.key == key
         }) else {
-            return Ok(self.indexed_as(h, loc, key)?.map(|v| (v, None)));
+            return Ok(self.indexed_as(h, loc, key, trust)?.map(|v| (v, None)));
         };
+        // Verified by an earlier get (`verified`): the same bytes, so the
+        // record decoded above is the one that passed.
+        let known = facts.is_some_and(|f| f.spares(loc.offset(), trust));
         let copy = if wants(raw.value.len()) {
             // The copy L1 keeps, in the buffer of a value L1 let go if the
             // thread has one (`value::spare`).
             let copy = spare::fill(raw.value.len(), |dst| {
+                if known {
+                    assert_eq!(dst.len(), raw.value.len(), "the copy is as long as the value");
+                    // SAFETY: `dst` is as long as the value (checked above)
+                    // and a `&mut` borrow, which cannot overlap the log's
+                    // bytes, a shared one; every byte of it is written.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(raw.value.as_ptr(), dst.as_mut_ptr().cast::<u8>(), dst.len())
+                    };
+                    return true;
+                }
                 record::check_frame_copying(bytes, raw.value, dst)
             })
             .ok_or(Bad::Corrupt)?;
@@ -366,11 +424,16 @@ impl Store {
         } else {
             // Not copied: the checksum alone, and the record decoded above
             // is used as `record` would decode it again (same bytes).
-            if !matches!(record::check_frame(bytes), Frame::Valid { .. }) {
+            if !known && !matches!(record::check_frame(bytes), Frame::Valid { .. }) {
                 return Err(Bad::Corrupt);
             }
             None
         };
+        if let Some(f) = facts.filter(|_| !known) {
+            // It passed: the checksum above, or the copy's (a failure
+            // returned `Bad::Corrupt` before this).
+            f.insert(loc.offset());
+        }
         let view = view::open(raw, loc, &self.sealer).map_err(|_| Bad::Corrupt)?;
         Ok(Some((view, copy)))
     }
@@ -864,6 +927,123 @@ mod tests {
         let scanned = scan(s.active(), &s.sealer);
         assert!(scanned.bad.is_empty(), "{:?}", scanned.bad);
         assert_eq!(scanned.entries.len(), 3);
+    }
+
+    /// Flips one byte of segment 1's file in place (through the file: the
+    /// map shows it at once, as it would show any outside change).
+    fn flip(dir: &std::path::Path, at: u64) {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.join(segment::file_name(1)))
+            .unwrap();
+        let mut b = [0u8];
+        f.read_exact_at(&mut b, at).unwrap();
+        f.write_all_at(&[b[0] ^ 0x01], at).unwrap();
+    }
+
+    /// A get remembers the records of a segment's file that passed their
+    /// checksum, and only those: one in the buffer, one never read and
+    /// one that fails are not remembered, and the failing one fails again
+    /// on every read.
+    #[test]
+    fn a_get_remembers_exactly_the_records_that_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        let (good, bad, unread) = (
+            s.append(&put(b"good", b"good value")).unwrap(),
+            s.append(&put(b"bad", b"bad value")).unwrap(),
+            s.append(&put(b"unread", b"unread value")).unwrap(),
+        );
+        let hasher = s.hasher;
+        let hash = |k: &[u8]| hasher.hash(k);
+        let (hg, hb) = (hash(b"good"), hash(b"bad"));
+        // In the buffer: read, checksummed, not remembered.
+        assert!(s
+            .indexed_as_copying(hg, good.loc, b"good", Trust::Facts, |_| true)
+            .unwrap()
+            .is_some());
+        s.write_buffer().unwrap();
+        let facts = |s: &Store, l: Loc| s.segments[&1].verified().contains(l.offset());
+        assert!(!facts(&s, good.loc), "a record read from the buffer is not remembered");
+        let (v, copy) = s
+            .indexed_as_copying(hg, good.loc, b"good", Trust::Facts, |_| true)
+            .unwrap()
+            .unwrap();
+        assert_eq!((&*v.key, copy.as_deref()), (&b"good"[..], Some(&b"good value"[..])));
+        assert!(facts(&s, good.loc));
+        // The value's last byte (the fields after it, written_at and seq,
+        // take 2 bytes each here): the frame still decodes, the CRC fails.
+        flip(dir.path(), bad.loc.offset() + bad.len - 5);
+        for _ in 0..2 {
+            assert!(matches!(
+                s.indexed_as_copying(hb, bad.loc, b"bad", Trust::Facts, |_| true),
+                Err(Bad::Corrupt)
+            ));
+            assert!(matches!(
+                s.indexed_as(hb, bad.loc, b"bad", Trust::Facts),
+                Err(Bad::Corrupt)
+            ));
+            assert!(!facts(&s, bad.loc), "a record that failed is not remembered");
+        }
+        assert!(!facts(&s, unread.loc));
+        // The path without a copy remembers too, and answers the same.
+        assert!(s
+            .indexed_as(hash(b"unread"), unread.loc, b"unread", Trust::Facts)
+            .unwrap()
+            .is_some());
+        assert!(facts(&s, unread.loc));
+        let (v, _) = s
+            .indexed_as_copying(hash(b"unread"), unread.loc, b"unread", Trust::Facts, |_| true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.value(&s.sealer).unwrap(), &b"unread value"[..]);
+    }
+
+    /// A record a get verified is not checksummed again by gets (that is
+    /// the point), but every other reader still checks it: compaction and
+    /// scans never take damage a fact hides for a record to copy forward.
+    /// And cutting the file forgets every fact of the segment.
+    #[test]
+    fn facts_serve_gets_only_and_a_cut_forgets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        let a = s.append(&put(b"a", b"value a")).unwrap();
+        s.write_buffer().unwrap();
+        let h = s.hasher.hash(b"a");
+        assert!(s
+            .indexed_as_copying(h, a.loc, b"a", Trust::Facts, |_| true)
+            .unwrap()
+            .is_some());
+        flip(dir.path(), a.loc.offset() + a.len - 5);
+        // A get trusts the fact (the flip is behind the library's back).
+        assert!(s
+            .indexed_as_copying(h, a.loc, b"a", Trust::Facts, |_| true)
+            .unwrap()
+            .is_some());
+        // Everything else checks the bytes: a read for a touch, which
+        // writes the value again,
+        assert!(matches!(
+            s.indexed_as_copying(h, a.loc, b"a", Trust::Checksum, |_| true),
+            Err(Bad::Corrupt)
+        ));
+        assert!(matches!(
+            s.indexed_as(h, a.loc, b"a", Trust::Checksum),
+            Err(Bad::Corrupt)
+        ));
+        // and every reader other than a get.
+        assert!(matches!(s.record(a.loc), Err(Bad::Corrupt)));
+        assert!(matches!(s.indexed(h, a.loc), Err(Bad::Corrupt)));
+        assert_eq!(scan(s.active(), &s.sealer).bad.len(), 1);
+        // A cut forgets: the get checks again (and fails).
+        let len = s.active().len();
+        s.active_mut().truncate(len).unwrap();
+        assert!(!s.segments[&1].verified().contains(a.loc.offset()));
+        assert!(matches!(
+            s.indexed_as_copying(h, a.loc, b"a", Trust::Facts, |_| true),
+            Err(Bad::Corrupt)
+        ));
     }
 
     /// A deleted segment's file is renamed out of the way, not unlinked

@@ -12,7 +12,7 @@
 //! "delete it"), which every cache's loader reads. Calls are made one at a
 //! time, so the history is a total order; what is concurrent is the
 //! delivery of invalidations, which the proxies decide. Checked
-//! (docs/CONSISTENCY.md §8 and §5):
+//! (docs/CONSISTENCY.md §9 and §5):
 //!
 //! - **Nothing older comes back.** A get (or a batched get) answers the
 //!   key's truth at the last quiescent point or a value written since
@@ -239,8 +239,12 @@ impl World {
         self.ever.entry(k.to_vec()).or_default().insert(v);
         self.writer.insert(k.to_vec(), p);
         self.unreconciled[p].insert(k.to_vec());
-        if !self.cut[p] {
-            self.lost.remove(k);
+        if !self.cut[p] && self.lost.remove(k) {
+            // No quiescent point has converged on the key since it was lost:
+            // a process that has not heard of this write yet may still hold
+            // any value it had.
+            let ever = self.ever[k].clone();
+            self.allowed.entry(k.to_vec()).or_default().extend(ever);
         }
     }
 

@@ -209,7 +209,7 @@ impl World {
             })
             .collect();
         let mut w = World {
-            server: server,
+            server,
             procs,
             truth,
             allowed: BTreeMap::new(),
@@ -393,6 +393,11 @@ impl World {
                     .collect();
                 for k in tagged {
                     self.wrote(p, k, None);
+                    // Not a write `p` can be held to reading back: a process
+                    // whose copy of the key is older (another tag, or none)
+                    // keeps it, rightly by what it knows; the value that
+                    // carried the tag may never have reached it.
+                    self.writer.remove(k);
                 }
             }
             Op::Clear(p) => self.procs[p]

@@ -126,3 +126,74 @@ impl Pending {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marks(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("remote-pending-"))
+            .collect()
+    }
+
+    #[test]
+    fn the_mark_lives_from_the_first_write_until_a_settle_finds_nothing_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = Pending::open(Some(dir.path()), false, b"ns");
+        assert!(p.is_empty() && marks(dir.path()).is_empty(), "nothing yet: no mark");
+        p.key(b"k");
+        assert_eq!(marks(dir.path()).len(), 1);
+        let took = p.take();
+        assert!(took.keys.contains(&b"k"[..]));
+        p.key(b"during"); // a write between the resync's take and its end
+        p.settle();
+        assert_eq!(marks(dir.path()).len(), 1, "what came meanwhile keeps the mark");
+        let _ = p.take();
+        p.settle();
+        assert!(marks(dir.path()).is_empty(), "all reconciled: the mark goes");
+    }
+
+    #[test]
+    fn a_mark_left_behind_is_everything_for_its_namespace_only() {
+        let dir = tempfile::tempdir().unwrap();
+        Pending::open(Some(dir.path()), false, b"ns").key(b"k"); // ends unreconciled
+        let again = Pending::open(Some(dir.path()), false, b"ns");
+        assert!(again.writes.everything, "the next open reconciles the namespace");
+        let other = Pending::open(Some(dir.path()), false, b"other");
+        assert!(other.is_empty(), "another namespace's mark is not this one's");
+        let read_only = Pending::open(Some(dir.path()), true, b"ns");
+        assert!(read_only.is_empty(), "a read-only open never acts on the directory");
+        let mut again = again;
+        let _ = again.take();
+        again.settle();
+        assert!(marks(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn what_a_failed_resync_puts_back_is_kept_and_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = Pending::open(Some(dir.path()), false, b"ns");
+        p.key(b"a");
+        let took = p.take();
+        p.put_back(took);
+        p.settle();
+        assert!(!p.is_empty());
+        assert_eq!(marks(dir.path()).len(), 1);
+        p.everything();
+        let took = p.take();
+        assert!(took.everything && took.keys.is_empty());
+        p.put_back(took);
+        assert!(p.writes.everything);
+    }
+
+    #[test]
+    fn without_a_directory_nothing_is_written() {
+        let mut p = Pending::open(None, false, b"ns");
+        p.key(b"k");
+        assert!(!p.is_empty());
+        assert!(!p.marked);
+    }
+}

@@ -14,8 +14,11 @@
 //! read from the remote tier carries its writer's clock, not this one's.
 //! Reconnects back off from 50 ms to 5 s.
 //!
-//! The thread stops with the cache (`Subscriber::stop`, within one tick);
-//! it does not exist in a child process after `fork()`.
+//! The thread stops with the cache (`Subscriber::stop`, within one tick),
+//! and on its way out reconciles the writes this process could not send,
+//! if the server can be reached (`reconcile_before_exit`; not when the
+//! cache simulates a crash, `Subscriber::abandon`). It does not exist in a
+//! child process after `fork()`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

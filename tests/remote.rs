@@ -1137,3 +1137,41 @@ fn a_directory_left_with_writes_to_reconcile_clears_the_namespace_when_reopened(
         .count();
     assert_eq!(marks, 0, "the mark is gone once reconciled");
 }
+
+/// The race of `a_put_made_before_hearing_of_a_clear_is_not_lost` the
+/// other way round: b's put is sent in the generation before a's clear and
+/// refused, and the clear's message reaches b while the refusal is on its
+/// way back (b's answers are held). b must still write again: whether to is
+/// judged against the generation its frame carried, not the one b knows when
+/// the answer comes (a model-test seed lost the put that way, once in a
+/// few hundred).
+#[test]
+fn a_put_refused_for_a_clear_heard_while_the_answer_was_on_its_way_is_made_again() {
+    let server = RedisServer::start();
+    let proxy = Proxy::to(server.port);
+    let a = open(&server.url());
+    let b = Arc::new(open_with(&proxy.url(), None, &|o| {
+        o.set_remote_timeout(10_000).unwrap()
+    }));
+    b.put(b"marker", b"b's", 0).unwrap();
+    proxy.hold_subscriptions();
+    a.clear(false).unwrap();
+    a.put(b"k", b"a's", 0).unwrap();
+    let heard_before = counter(&a, "remote_invalidations_received");
+    proxy.hold_answers();
+    let putting = {
+        let b = b.clone();
+        std::thread::spawn(move || b.put(b"k", b"b's, later", 0))
+    };
+    // The server has run b's put (refused: it publishes all the same).
+    wait_for("b's put to reach the server", || {
+        counter(&a, "remote_invalidations_received") > heard_before
+    });
+    proxy.release_subscriptions();
+    // b drops everything on the clear, after learning its generation.
+    wait_for("a's clear to reach b", || b.contains(b"marker") == Ok(false));
+    proxy.release_answers();
+    putting.join().unwrap().unwrap();
+    let c = open(&server.url());
+    assert_eq!(get(&c, b"k").unwrap(), b"b's, later", "b's put was lost");
+}

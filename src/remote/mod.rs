@@ -882,7 +882,11 @@ impl Remote {
     /// The script invocation of one write, or `None` (then a tombstone is
     /// written in its place) if its frame is too large for Redis.
     fn write_cmd(&self, w: &Write) -> redis::Cmd {
-        let gen = self.generation.load(Ordering::Acquire);
+        self.write_cmd_in(w, self.generation.load(Ordering::Acquire))
+    }
+
+    /// `write_cmd`, in generation `gen`.
+    fn write_cmd_in(&self, w: &Write, gen: u64) -> redis::Cmd {
         let now = self.clock.now_ms();
         let mut frame = Frame {
             generation: gen,
@@ -947,9 +951,14 @@ impl Remote {
             let mut cmds = Vec::new();
             // Where each write's answer is in the pipeline's.
             let mut at = Vec::with_capacity(writes.len());
+            // The generation the frames carry: a refusal is judged against
+            // it, not against what this process knows when the answer
+            // comes (a clear's message may have arrived meanwhile, and
+            // the write must be made again all the same).
+            let gen = self.generation.load(Ordering::Acquire);
             for w in &writes {
                 at.push(cmds.len());
-                cmds.push(self.write_cmd(w));
+                cmds.push(self.write_cmd_in(w, gen));
                 if w.value.is_some() {
                     for t in &w.tags {
                         cmds.push(
@@ -975,7 +984,7 @@ impl Remote {
                 .into_iter()
                 .zip(at)
                 .filter(|(w, i)| match answers.get(*i) {
-                    Some(redis::Value::BulkString(later)) => self.learn_from(&w.key, later),
+                    Some(redis::Value::BulkString(later)) => self.learn_from(&w.key, later, gen),
                     _ => false,
                 })
                 .map(|(w, _)| w)
@@ -983,15 +992,17 @@ impl Remote {
         }
     }
 
-    /// Learns the generation of `raw`, the frame of `key` a write was
-    /// refused for, if it verifies and is later than the one this process
-    /// knows: whether it was (the write is then to be made again).
-    fn learn_from(&self, key: &[u8], raw: &[u8]) -> bool {
+    /// Learns the generation of `raw`, the frame of `key` a write made in
+    /// generation `sent` was refused for, if it verifies: whether it is
+    /// later than `sent` (the write is then to be made again, in the
+    /// generation this process now knows, which is at least the frame's).
+    fn learn_from(&self, key: &[u8], raw: &[u8], sent: u64) -> bool {
         let Ok(f) = self.sealer.decode(&self.data_key(key), key, raw) else {
             Counters::bump(&self.counters.errors);
             return false;
         };
-        self.generation.fetch_max(f.generation, Ordering::AcqRel) < f.generation
+        self.generation.fetch_max(f.generation, Ordering::AcqRel);
+        f.generation > sent
     }
 
     /// Gives `key`'s value in the server the expiry `expires_at` (after a

@@ -248,6 +248,8 @@ pub struct Proxy {
     pub port: u16,
     cut: Arc<AtomicBool>,
     hold: Arc<AtomicBool>,
+    /// Holds what the server sends on the other connections (answers).
+    hold_data: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<TcpStream>>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -260,10 +262,17 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(false));
         let hold = Arc::new(AtomicBool::new(false));
+        let hold_data = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let thread = {
-            let (cut, hold, stop, streams) = (cut.clone(), hold.clone(), stop.clone(), streams.clone());
+            let (cut, hold, hold_data, stop, streams) = (
+                cut.clone(),
+                hold.clone(),
+                hold_data.clone(),
+                stop.clone(),
+                streams.clone(),
+            );
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Acquire) {
                     let Ok((down, _)) = listener.accept() else {
@@ -283,7 +292,7 @@ impl Proxy {
                     // Set once the client asked this connection to subscribe.
                     let subscribed = Arc::new(AtomicBool::new(false));
                     let (client, server) = (down.try_clone().unwrap(), up.try_clone().unwrap());
-                    let (seen, held) = (subscribed.clone(), hold.clone());
+                    let (seen, held, held_data) = (subscribed.clone(), hold.clone(), hold_data.clone());
                     std::thread::spawn(move || {
                         pump(client, server, |chunk| {
                             if chunk.windows(9).any(|w| w.eq_ignore_ascii_case(b"SUBSCRIBE")) {
@@ -292,10 +301,13 @@ impl Proxy {
                         })
                     });
                     std::thread::spawn(move || {
-                        pump(up, down, |_| {
-                            while held.load(Ordering::Acquire) && subscribed.load(Ordering::Acquire) {
-                                std::thread::sleep(Duration::from_millis(1));
+                        pump(up, down, |_| loop {
+                            let sub = subscribed.load(Ordering::Acquire);
+                            let wait = if sub { &held } else { &held_data };
+                            if !wait.load(Ordering::Acquire) {
+                                break;
                             }
+                            std::thread::sleep(Duration::from_millis(1));
                         })
                     });
                 }
@@ -305,6 +317,7 @@ impl Proxy {
             port,
             cut,
             hold,
+            hold_data,
             stop,
             streams,
             thread: Some(thread),
@@ -337,6 +350,17 @@ impl Proxy {
 
     pub fn release_subscriptions(&self) {
         self.hold.store(false, Ordering::Release);
+    }
+
+    /// Holds what the server sends on the connections that are not
+    /// subscribed (the answers to calls: a call then waits, up to its
+    /// timeout) until `release_answers`; the server has run the calls.
+    pub fn hold_answers(&self) {
+        self.hold_data.store(true, Ordering::Release);
+    }
+
+    pub fn release_answers(&self) {
+        self.hold_data.store(false, Ordering::Release);
     }
 }
 

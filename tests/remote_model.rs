@@ -130,7 +130,9 @@ fn draw(r: &mut Rng, held: &mut [bool], cut: &mut [bool]) -> Op {
 /// One process: its proxy, its cache, and its directory if it has one.
 struct Proc {
     proxy: Proxy,
-    cache: Option<Cache>,
+    /// Shared with a concurrent get's thread (`run`), joined before the
+    /// next step.
+    cache: Option<Arc<Cache>>,
     dir: Option<tempfile::TempDir>,
 }
 
@@ -155,7 +157,7 @@ impl Proc {
             },
             None => Loaded::NotFound,
         })));
-        self.cache = Some(c);
+        self.cache = Some(Arc::new(c));
     }
 
     fn state(&self) -> u64 {
@@ -250,6 +252,13 @@ impl World {
 
     /// Checks one answer of process `p` for `k`.
     fn check(&self, p: usize, k: &[u8], got: Result<Vec<u8>, Status>) -> Result<(), String> {
+        self.check_as(p, k, got, false)
+    }
+
+    /// `check`; `concurrent`: the get ran beside another step (`run`), so
+    /// it is held only to what may be read (not to read-your-writes: the
+    /// step may have been a write it raced).
+    fn check_as(&self, p: usize, k: &[u8], got: Result<Vec<u8>, Status>, concurrent: bool) -> Result<(), String> {
         let got = match got {
             Ok(v) => Some(v),
             Err(Status::TC_NOT_FOUND) => None,
@@ -266,7 +275,7 @@ impl World {
             };
         }
         let truth = self.truth_of(k);
-        if self.writer.get(k) == Some(&p) && got != truth {
+        if !concurrent && self.writer.get(k) == Some(&p) && got != truth {
             return Err(format!(
                 "process {p} made {}'s latest write, {}, and read {}",
                 show(k),
@@ -353,19 +362,21 @@ impl World {
                 if let Some(t) = tag {
                     v.extend([b"@", TAGS[t]].concat());
                 }
+                // The source first, then the cache (a load racing the put
+                // reads one or the other; the cache keeps the put).
+                self.wrote(p, KEYS[k], Some(v.clone()));
                 self.procs[p]
                     .cache()
                     .put_with(KEYS[k], &v, ttl, meta_of(&v))
                     .map_err(|e| format!("put: {e:?}"))?;
-                self.wrote(p, KEYS[k], Some(v));
             }
             Op::Remove(p, k) => {
+                self.wrote(p, KEYS[k], None);
                 match self.procs[p].cache().remove(KEYS[k]) {
                     Ok(()) => {}
                     Err(e) if e.status() == Status::TC_NOT_FOUND => {}
                     Err(e) => return Err(format!("remove: {e:?}")),
                 }
-                self.wrote(p, KEYS[k], None);
             }
             Op::Touch(p, k, ttl) => match self.procs[p].cache().touch(KEYS[k], ttl) {
                 Ok(()) => {}
@@ -373,19 +384,15 @@ impl World {
                 Err(e) => return Err(format!("touch: {e:?}")),
             },
             Op::RemovePrefix(p, i) => {
+                for k in KEYS.iter().filter(|k| k.starts_with(PREFIXES[i])) {
+                    self.wrote(p, k, None);
+                }
                 self.procs[p]
                     .cache()
                     .remove_prefix(PREFIXES[i])
                     .map_err(|e| format!("remove_prefix: {e:?}"))?;
-                for k in KEYS.iter().filter(|k| k.starts_with(PREFIXES[i])) {
-                    self.wrote(p, k, None);
-                }
             }
             Op::RemoveTag(p, t) => {
-                self.procs[p]
-                    .cache()
-                    .remove_tag(TAGS[t])
-                    .map_err(|e| format!("remove_tag: {e:?}"))?;
                 let tagged: Vec<&[u8]> = KEYS
                     .iter()
                     .copied()
@@ -399,6 +406,10 @@ impl World {
                     // carried the tag may never have reached it.
                     self.writer.remove(k);
                 }
+                self.procs[p]
+                    .cache()
+                    .remove_tag(TAGS[t])
+                    .map_err(|e| format!("remove_tag: {e:?}"))?;
             }
             Op::Clear(p) => self.procs[p]
                 .cache()
@@ -410,7 +421,8 @@ impl World {
             Op::Cut(p, true) => self.cut(p),
             Op::Cut(p, false) => self.heal(p),
             Op::Restart(p, crash) => {
-                let c = self.procs[p].cache.take().unwrap();
+                let c = Arc::into_inner(self.procs[p].cache.take().unwrap())
+                    .expect("no concurrent get runs on a process being restarted");
                 // Its list of writes to reconcile ends with it: reconciled
                 // at close if the server can be reached, else lost; never
                 // by a crash (which is not told apart from writes that did
@@ -569,6 +581,12 @@ fn show_opt(v: &Option<Vec<u8>>) -> String {
     v.as_deref().map_or("(none)".into(), show)
 }
 
+/// `TIERCACHE_REMOTE_MODEL_BESIDE=0`: no get beside the steps (a seed then
+/// runs as it did before they were added, 3 December).
+fn beside_on() -> bool {
+    std::env::var("TIERCACHE_REMOTE_MODEL_BESIDE").as_deref() != Ok("0")
+}
+
 fn env(name: &str) -> Option<u64> {
     std::env::var(name)
         .ok()
@@ -583,9 +601,35 @@ fn run(seed: u64, steps: u64) -> Result<BTreeMap<&'static str, u64>, String> {
         .map(|_| draw(&mut r, &mut held, &mut cut))
         .chain([Op::Quiesce])
         .collect();
+    // A get on another thread beside some steps, in a process the step
+    // does not restart: what a process's other threads see while it writes,
+    // loads and hears invalidations.
+    let mut rb = Rng::new(seed, 2);
+    let beside: Vec<Option<(usize, usize)>> = ops
+        .iter()
+        .map(|op| {
+            let q = rb.below(PROCS as u64) as usize;
+            let k = rb.below(KEYS.len() as u64) as usize;
+            let busy = matches!(op, Op::Restart(p, _) if *p == q) || matches!(op, Op::Quiesce);
+            (rb.chance(1, 4) && !busy && beside_on()).then_some((q, k))
+        })
+        .collect();
     let mut w = World::new();
     for (i, op) in ops.iter().enumerate() {
-        if let Err(e) = w.step(op) {
+        let racing = beside[i].map(|(q, k)| {
+            let c = w.procs[q].cache.clone().unwrap();
+            (q, k, std::thread::spawn(move || common::get(&c, KEYS[k])))
+        });
+        let mut r = w.step(op);
+        if let Some((q, k, t)) = racing {
+            let got = t.join().unwrap();
+            if r.is_ok() {
+                r = w
+                    .check_as(q, KEYS[k], got, true)
+                    .map_err(|e| format!("a get beside it: {e}"));
+            }
+        }
+        if let Err(e) = r {
             let trail: Vec<String> = ops[..=i]
                 .iter()
                 .enumerate()

@@ -1,17 +1,21 @@
 //! Seeded model test of the remote tier across processes: three caches of
 //! one namespace on one `redis-server` (tests/common/redis_server.rs), each
 //! behind its own proxy, standing for three processes; one has a directory
-//! (L2). A seeded random walk of puts (some tagged), removals, touches,
-//! gets, batched gets, prefix and tag removals, clears and restarts (a crash, for the one with a
-//! directory), and restarts of the server (empty, as without persistence), while the proxies hold a process's invalidations back (its
-//! subscription's messages wait: late invalidations) and cut a process off
-//! the server and heal it again.
+//! (L2). A seeded random walk of puts (some tagged, some with a TTL),
+//! removals, touches, gets, batched gets, prefix and tag removals, clears,
+//! restarts (a crash, for the one with a directory) and restarts of the
+//! server (empty, as without persistence), while the proxies hold a
+//! process's invalidations back (its subscription's messages wait: late
+//! invalidations) and cut a process off the server and heal it again.
+//! Beside a quarter of the steps, a get runs on another thread of a process
+//! the step does not restart.
 //!
 //! The model is the truth a real deployment caches: a map the writes update
-//! (a put stands for "write the source, then the cache"; a removal for
-//! "delete it"), which every cache's loader reads. Calls are made one at a
-//! time, so the history is a total order; what is concurrent is the
-//! delivery of invalidations, which the proxies decide. Checked
+//! before they reach the cache (a put stands for "write the source, then
+//! the cache"; a removal for "delete it"), which every cache's loader
+//! reads. The steps are made one at a time, so their history is a total
+//! order; what is concurrent is the delivery of invalidations, which the
+//! proxies decide, and the gets beside the steps. Checked
 //! (docs/CONSISTENCY.md §9 and §5):
 //!
 //! - **Nothing older comes back.** A get (or a batched get) answers the
@@ -21,14 +25,22 @@
 //!   asynchronous and a cut-off process answers from its own tiers, so
 //!   staleness within that window is allowed; beyond it, never.
 //! - **Read your writes.** A get in the process that made the key's latest
-//!   write (put or removal, in the whole fleet) answers exactly it, whatever
+//!   put or removal (in the whole fleet) answers exactly it, whatever
 //!   invalidations are late, whoever is cut off; a crash of that process
-//!   may lose the write (as §5 allows), so it ends the claim.
+//!   may lose the write (as §5 allows), so it ends the claim. (Not for a
+//!   get beside a step, which may race the write, nor after a tag removal.)
 //! - **Convergence.** At a quiescent point (every proxy healed and
 //!   released, every process's tier back, and every process has heard every
 //!   message every other one published: `heard`, as in tests/remote.rs)
 //!   every process answers every key's truth exactly. The directory
 //!   cache is flushed there, so a later crash loses only later writes.
+//! - A write the design allows to be lost (CONSISTENCY.md §9: a process
+//!   without a directory that ends while it cannot reach the server takes
+//!   its unreconciled writes along) makes its key `lost`: any value it ever
+//!   had may be read, until a process that can reach the server writes it.
+//!
+//! `TIERCACHE_REMOTE_MODEL_TRACE=1` prints every step, what gets answered,
+//! and the server's frame of every key after it.
 //!
 //! Run it (needs `redis-server`, or `TIERCACHE_REDIS_SERVER`):
 //!

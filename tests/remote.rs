@@ -1138,10 +1138,23 @@ fn a_directory_left_with_writes_to_reconcile_clears_the_namespace_when_reopened(
     assert_eq!(marks, 0, "the mark is gone once reconciled");
 }
 
+/// How many scripts the server has run (`INFO commandstats`).
+fn scripts_run(server: &RedisServer) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut server.client())
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_eval:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
 /// The race of `a_put_made_before_hearing_of_a_clear_is_not_lost` the
 /// other way round: b's put is sent in the generation before a's clear and
 /// refused, and the clear's message reaches b while the refusal is on its
-/// way back (b's answers are held). b must still write again: whether to is
+/// way back (b's answers are held; the server has run the script when its
+/// count of scripts run goes up). b must still write again: whether to is
 /// judged against the generation its frame carried, not the one b knows when
 /// the answer comes (a model-test seed lost the put that way, once in a
 /// few hundred).
@@ -1157,16 +1170,13 @@ fn a_put_refused_for_a_clear_heard_while_the_answer_was_on_its_way_is_made_again
     proxy.hold_subscriptions();
     a.clear(false).unwrap();
     a.put(b"k", b"a's", 0).unwrap();
-    let heard_before = counter(&a, "remote_invalidations_received");
+    let scripts_before = scripts_run(&server);
     proxy.hold_answers();
     let putting = {
         let b = b.clone();
         std::thread::spawn(move || b.put(b"k", b"b's, later", 0))
     };
-    // The server has run b's put (refused: it publishes all the same).
-    wait_for("b's put to reach the server", || {
-        counter(&a, "remote_invalidations_received") > heard_before
-    });
+    wait_for("b's put to reach the server", || scripts_run(&server) > scripts_before);
     proxy.release_subscriptions();
     // b drops everything on the clear, after learning its generation.
     wait_for("a's clear to reach b", || b.contains(b"marker") == Ok(false));
@@ -1174,4 +1184,34 @@ fn a_put_refused_for_a_clear_heard_while_the_answer_was_on_its_way_is_made_again
     putting.join().unwrap().unwrap();
     let c = open(&server.url());
     assert_eq!(get(&c, b"k").unwrap(), b"b's, later", "b's put was lost");
+}
+
+/// b has not heard of a's clear when it puts `k`, which holds nothing: its
+/// frame, of the generation before the clear, used to be written, refused
+/// by every reader; then a, whose loader read the source before b wrote it
+/// (a race: here a loader that answers the older value), missed, loaded,
+/// and wrote its answer in the current generation over b's put, and the
+/// fleet kept the older value. The server ran the clear before b's put: on
+/// one server the write script compares the frame with the namespace's
+/// generation, and b writes again in it. (In a cluster the generation's key
+/// lies in another slot: CONSISTENCY.md §9 says what is left there.)
+#[test]
+fn a_put_in_a_generation_a_clear_ended_is_made_in_the_new_one() {
+    let server = RedisServer::start();
+    let proxy = Proxy::to(server.port);
+    let a = open(&server.url());
+    let b = open(&proxy.url());
+    proxy.hold_subscriptions();
+    a.clear(false).unwrap();
+    b.put(b"k", b"b's put", 0).unwrap();
+    a.set_loader(Some(Arc::new(|_k: &[u8]| Loaded::Value {
+        value: b"older".to_vec(),
+        ttl_ms: 0,
+    })));
+    assert_eq!(get(&a, b"k").unwrap(), b"b's put", "a did not read b's put");
+    let c = open(&server.url());
+    assert_eq!(get(&c, b"k").unwrap(), b"b's put", "the fleet lost b's put");
+    proxy.release_subscriptions();
+    heard(&a, &b, b"marker");
+    assert_eq!(get(&b, b"k").unwrap(), b"b's put", "b lost its own write");
 }

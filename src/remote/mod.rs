@@ -247,7 +247,27 @@ impl Message {
 /// Returns 1 if it wrote, 0 if not; for a put or removal refused because
 /// the key holds a frame of a later generation, that frame (`Remote::write`
 /// learns the generation from it and writes again).
+///
+/// On one server (not a cluster, where the generation's key lies in another
+/// slot) `KEYS[2]` is the generation's key and `ARGV[6]` the generation the
+/// frame carries: a frame older than the namespace's generation is not
+/// written. A put or removal is answered with `G` and the generation (it
+/// was made after the clear that set it, by a process that had not heard
+/// of it yet, and is written again in it); a loader's answer with 0 (it may
+/// have been read before the clear). Written in its older generation, the
+/// put was refused by every reader, and a loader's answer of the current
+/// generation, read from the source before the put, could then replace it
+/// for the whole fleet.
 const PUT_SCRIPT: &str = r"
+if KEYS[2] then
+  local g = redis.call('GET', KEYS[2])
+  if g and tonumber(g) > tonumber(ARGV[6]) then
+    if ARGV[5] == '1' then
+      return 0
+    end
+    return 'G' .. g
+  end
+end
 local cur = redis.call('GET', KEYS[1])
 local new = ARGV[1]
 local wrote = 1
@@ -916,14 +936,17 @@ impl Remote {
             raw = self.sealer.encode(&name, &w.key, &frame);
         }
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(PUT_SCRIPT)
-            .arg(1)
-            .arg(name)
-            .arg(raw)
+        cmd.arg(PUT_SCRIPT);
+        match self.cluster {
+            None => cmd.arg(2).arg(name).arg(&self.gen_key),
+            Some(_) => cmd.arg(1).arg(name),
+        };
+        cmd.arg(raw)
             .arg(px)
             .arg(&self.channel)
             .arg(self.message(&Message::Key(w.key.to_vec())))
-            .arg(if w.loaded { "1" } else { "0" });
+            .arg(if w.loaded { "1" } else { "0" })
+            .arg(gen);
         cmd
     }
 
@@ -993,10 +1016,20 @@ impl Remote {
     }
 
     /// Learns the generation of `raw`, the frame of `key` a write made in
-    /// generation `sent` was refused for, if it verifies: whether it is
+    /// generation `sent` was refused for, if it verifies (or, `G` and a
+    /// number, the namespace's generation the script read): whether it is
     /// later than `sent` (the write is then to be made again, in the
-    /// generation this process now knows, which is at least the frame's).
+    /// generation this process now knows, which is at least that one).
     fn learn_from(&self, key: &[u8], raw: &[u8], sent: u64) -> bool {
+        // The namespace's generation, from the script's own read of it.
+        if let Some(g) = raw.strip_prefix(b"G") {
+            let Some(g) = std::str::from_utf8(g).ok().and_then(|g| g.parse::<u64>().ok()) else {
+                Counters::bump(&self.counters.errors);
+                return false;
+            };
+            self.generation.fetch_max(g, Ordering::AcqRel);
+            return g > sent;
+        }
         let Ok(f) = self.sealer.decode(&self.data_key(key), key, raw) else {
             Counters::bump(&self.counters.errors);
             return false;

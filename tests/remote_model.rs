@@ -635,13 +635,6 @@ fn run(seed: u64, steps: u64) -> Result<BTreeMap<&'static str, u64>, String> {
         let mut r = w.step(op);
         if let Some((q, k, t)) = racing {
             let got = t.join().unwrap();
-            if std::env::var("TIERCACHE_REMOTE_MODEL_TRACE").is_ok() {
-                println!(
-                    "    beside it, process {q} got {:?} for {}",
-                    got.as_ref().map(|v| show(v)),
-                    show(KEYS[k])
-                );
-            }
             if r.is_ok() {
                 r = w
                     .check_as(q, KEYS[k], got, true)

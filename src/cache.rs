@@ -1247,11 +1247,12 @@ impl Cache {
         };
         // An L1 entry, live or expired, is the newest word on the key.
         let had_value = in_l1.unwrap_or(in_l2);
-        if had_value {
-            shard.wrote(key);
-        } else {
-            shard.hid();
-        }
+        // A load in flight ends unkept whether or not there was a value
+        // here: its loader (or the remote tier) may have read the key before
+        // it was deleted, and the removal is the newer word. (Only
+        // refusing promotions, as for a tombstone that hides an expired
+        // value, left the load registered, and its answer was kept.)
+        shard.wrote(key);
         // Remotely the key goes whether or not this process had a value:
         // another process may have put one.
         let write = self.remote_write(key, None);
@@ -1270,22 +1271,17 @@ impl Cache {
 
     /// With every shard locked, before a removal of every key that
     /// `matches`: refuses promotions read before it, and cancels the loads
-    /// of matching keys that have a value now (on disk: a load's leader may
-    /// have found it there and be about to promote it). A load of a key
-    /// that has no value is not changed by the removal and stays.
+    /// of matching keys, whether or not they have a value here: a load's
+    /// leader may have found one on disk and be about to promote it, and a
+    /// loader (or the remote tier) may have read the key before it was
+    /// deleted at its source; the removal is the newer word either way.
+    /// (Loads of keys with no value here used to stay, and their answers
+    /// were kept: see `remove`.)
     fn removing(&self, shards: &mut [ShardGuard<'_>], matches: impl Fn(&[u8]) -> bool) {
-        let now = Now::new(&self.clock);
         for shard in shards.iter_mut() {
             shard.hid();
             for k in shard.loading(&matches) {
-                let h = self.hasher.hash(&k);
-                let has_value = match shard.peek_live(h, &k, &now) {
-                    Some(live) => live,
-                    None => self.on_disk(&k, h, &now),
-                };
-                if has_value {
-                    shard.wrote(&k);
-                }
+                shard.wrote(&k);
             }
         }
     }

@@ -137,6 +137,67 @@ fn a_put_during_a_load_wins() {
     assert_eq!(get(&c, b"k"), Ok(b"new".to_vec()), "but the newer write is what stays");
 }
 
+/// The same with a removal of a key the cache holds nothing of: the
+/// loader read the source before the key was deleted there, and the
+/// removal (which finds nothing here, and says so) comes while the answer
+/// is on its way. The answer must not be kept: a removal is newer state.
+/// (It was: a removal that found nothing only refused promotions from L2,
+/// and left the load registered; found by tests/remote_model.rs, where a
+/// get on another thread brought a removed value back.)
+#[test]
+fn a_removal_during_a_load_wins_even_if_nothing_was_cached() {
+    let c = Arc::new(Cache::open(&Options::new()).unwrap());
+    let weak = Arc::downgrade(&c);
+    c.set_loader(Some(Arc::new(move |_: &[u8]| {
+        let status = weak.upgrade().unwrap().remove(b"k").map_err(|e| e.status());
+        assert_eq!(status, Err(Status::TC_NOT_FOUND), "nothing here to remove");
+        Loaded::Value {
+            value: b"old".to_vec(),
+            ttl_ms: 0,
+        }
+    })));
+    assert_eq!(get(&c, b"k"), Ok(b"old".to_vec()), "the caller gets what it asked for");
+    c.set_loader(None);
+    assert_eq!(get(&c, b"k"), Err(Status::TC_NOT_FOUND), "the removed value stayed");
+}
+
+/// `a_removal_during_a_load_wins_even_if_nothing_was_cached` for the
+/// removals of many keys: a prefix, a tag, everything.
+#[test]
+fn a_removal_of_many_keys_during_a_load_wins_even_if_nothing_was_cached() {
+    type Removal = fn(&Cache);
+    let removals: [(&str, Removal); 3] = [
+        ("remove_prefix", |c| assert_eq!(c.remove_prefix(b"k").unwrap(), 0)),
+        ("remove_tag", |c| assert_eq!(c.remove_tag(b"t").unwrap(), 0)),
+        ("clear", |c| c.clear(false).unwrap()),
+    ];
+    for (name, removal) in removals {
+        let c = Arc::new(Cache::open(&Options::new()).unwrap());
+        let weak = Arc::downgrade(&c);
+        c.set_loader(Some(Arc::new(move |_: &[u8]| {
+            removal(&weak.upgrade().unwrap());
+            let mut meta = tiercache::meta::Meta::default();
+            meta.add_tag(b"t").unwrap();
+            Loaded::Entry {
+                value: b"old".to_vec(),
+                ttl_ms: 0,
+                meta,
+            }
+        })));
+        assert_eq!(
+            get(&c, b"k"),
+            Ok(b"old".to_vec()),
+            "{name}: the caller gets what it asked for"
+        );
+        c.set_loader(None);
+        assert_eq!(
+            get(&c, b"k"),
+            Err(Status::TC_NOT_FOUND),
+            "{name}: the removed value stayed"
+        );
+    }
+}
+
 #[test]
 fn loaded_ttl_applies() {
     let c = Cache::open(&Options::new()).unwrap();

@@ -622,15 +622,7 @@ fn run(seed: u64, steps: u64) -> Result<BTreeMap<&'static str, u64>, String> {
         .map(|op| {
             let q = rb.below(PROCS as u64) as usize;
             let k = rb.below(KEYS.len() as u64) as usize;
-            let busy = matches!(op, Op::Restart(p, _) if *p == q) || matches!(op, Op::Quiesce)
-                // Not beside a removal in the same process: a removal that
-                // finds no value there leaves a load in flight registered,
-                // and its answer (a remote frame read before the removal's
-                // tombstone) is kept; the process then serves the removed
-                // value for good. An open question of CONSISTENCY.md §2
-                // against DESIGN.md (see the 3 December note); seed 4029
-                // of a sweep from 4000 shows it.
-                || matches!(op, Op::Remove(p, _) | Op::RemovePrefix(p, _) | Op::RemoveTag(p, _) | Op::Clear(p) if *p == q);
+            let busy = matches!(op, Op::Restart(p, _) if *p == q) || matches!(op, Op::Quiesce);
             (rb.chance(1, 4) && !busy && beside_on()).then_some((q, k))
         })
         .collect();
@@ -643,6 +635,13 @@ fn run(seed: u64, steps: u64) -> Result<BTreeMap<&'static str, u64>, String> {
         let mut r = w.step(op);
         if let Some((q, k, t)) = racing {
             let got = t.join().unwrap();
+            if std::env::var("TIERCACHE_REMOTE_MODEL_TRACE").is_ok() {
+                println!(
+                    "    beside it, process {q} got {:?} for {}",
+                    got.as_ref().map(|v| show(v)),
+                    show(KEYS[k])
+                );
+            }
             if r.is_ok() {
                 r = w
                     .check_as(q, KEYS[k], got, true)

@@ -34,14 +34,22 @@ package tiercache
 //   - Clear(false) deletes every key (so histories with a Clear are checked
 //     whole; the others are partitioned by key).
 //   - Get(k) (or GetValue(k), chosen per operation) returns k's value, or
-//     ErrNotFound if it has none. With a loader
-//     set, a Get of a key with no value may instead return what a loader
-//     call produced, "L<n>" (unique per loader call), and the key then holds
-//     it: the Get takes effect at its miss, and a write that completed
-//     after the miss (which the cache lets win over the load) is ordered
-//     after it. A loader answer becomes a value at most once: a later Get
-//     returning the same "L<n>" when the key holds something else is a
-//     stale read, not a new load.
+//     ErrNotFound if it has none. With a loader set, a Get of a key with no
+//     value may instead return what a loader call produced, "L<n>" (unique
+//     per loader call), and take effect at its miss. DESIGN.md: "A loader's
+//     answer is stored only if no put, remove, touch, tag removal,
+//     remove_prefix or clear of that key completed after the miss that
+//     started the load": so the history holds, beside every Get that
+//     returned "L<n>", a second operation land(k, L<n>) with the same call
+//     and return times, the moment the answer came back. If no write of k
+//     (a Put, a Remove even of nothing, a Clear) was ordered between the
+//     miss and the first land of L<n>, k then holds "L<n>"; otherwise
+//     nothing is stored. Another Get that missed while the load was on its
+//     way (single flight) returns the same answer; a Get cannot start a
+//     second load of a key while one that no write cancelled is on its way.
+//     A loader answer becomes a value at most once: a later Get returning
+//     the same "L<n>" when the key holds something else is a stale read,
+//     not a new load.
 //   - Any other error means the call had no effect (and is reported as an
 //     unexpected error on its own: none of these calls should fail).
 //
@@ -76,6 +84,7 @@ const (
 	linGet
 	linRemove
 	linClear
+	linLand // a loader's answer coming back (see the model above)
 )
 
 // linInput is an operation as called. Key indexes linKeys.
@@ -111,10 +120,21 @@ var linKeys = [linMaxKeys]string{"k0", "k1", "k2"}
 // linDefaultOps is the most operations a goroutine runs (TIERCACHE_LIN_OPS).
 const linDefaultOps = 30
 
+// linLoads is a set of loader calls, a bit per "L<n>".
+type linLoads [linMaxLoads / 64]uint64
+
+func (l *linLoads) has(n int) bool { return l[n/64]&(1<<(n%64)) != 0 }
+func (l *linLoads) add(n int)      { l[n/64] |= 1 << (n % 64) }
+func (l *linLoads) drop(n int)     { l[n/64] &^= 1 << (n % 64) }
+
 // linState is the model's state: comparable with ==, copied by value.
 type linState struct {
 	vals   [linMaxKeys]string // "" is no value (no Put writes "", no load answers "")
-	loaded [linMaxLoads / 64]uint64
+	loaded linLoads           // loader answers some Get returned
+	// Loads of each key that a Get returned and that have not landed yet:
+	// those no write of the key followed yet (they will be stored), and
+	// those one did (they will not).
+	clean, cancelled [linMaxKeys]linLoads
 }
 
 // loadID parses a loader answer "L<n>".
@@ -133,15 +153,24 @@ func linStep(withLoader bool, s linState, in linInput, out linOutput) (bool, lin
 	if out.Status == linFailed {
 		return true, s
 	}
+	// Every write of a key cancels the loads of it on their way.
+	cancel := func(k int) {
+		for i, w := range s.clean[k] {
+			s.cancelled[k][i] |= w
+		}
+		s.clean[k] = linLoads{}
+	}
 	switch in.Kind {
 	case linPut:
 		if out.Status != linOK {
 			return false, s
 		}
+		cancel(in.Key)
 		s.vals[in.Key] = in.Value
 		return true, s
 	case linRemove:
 		present := s.vals[in.Key] != ""
+		cancel(in.Key)
 		switch {
 		case out.Status == linOK && present:
 			s.vals[in.Key] = ""
@@ -154,6 +183,9 @@ func linStep(withLoader bool, s linState, in linInput, out linOutput) (bool, lin
 		if out.Status != linOK {
 			return false, s
 		}
+		for k := range s.vals {
+			cancel(k)
+		}
 		s.vals = [linMaxKeys]string{}
 		return true, s
 	case linGet:
@@ -165,15 +197,37 @@ func linStep(withLoader bool, s linState, in linInput, out linOutput) (bool, lin
 			if out.Value == cur {
 				return true, s
 			}
-			if withLoader && cur == "" {
-				if n, ok := loadID(out.Value); ok && s.loaded[n/64]&(1<<(n%64)) == 0 {
-					s.vals[in.Key] = out.Value
-					s.loaded[n/64] |= 1 << (n % 64)
-					return true, s
-				}
+			if !withLoader || cur != "" {
+				return false, s
 			}
+			n, ok := loadID(out.Value)
+			switch {
+			case !ok:
+				return false, s
+			case s.clean[in.Key].has(n):
+				return true, s // a Get that joined the load on its way
+			case s.loaded.has(n) || s.clean[in.Key] != (linLoads{}):
+				// An answer seen before, or a second load of a key
+				// while one that nothing cancelled is on its way.
+				return false, s
+			}
+			s.loaded.add(n)
+			s.clean[in.Key].add(n)
+			return true, s
 		}
 		return false, s
+	case linLand:
+		n, _ := loadID(in.Value)
+		switch {
+		case s.clean[in.Key].has(n):
+			s.clean[in.Key].drop(n)
+			s.vals[in.Key] = in.Value
+		case s.cancelled[in.Key].has(n):
+			s.cancelled[in.Key].drop(n)
+		case !s.loaded.has(n):
+			return false, s // before the Get that returned it
+		}
+		return true, s // (or a later land of the same answer: nothing)
 	}
 	return false, s
 }
@@ -205,8 +259,21 @@ func linDescribe(in linInput, out linOutput) string {
 		return fmt.Sprintf("remove(%s)%s", linKeys[in.Key], res)
 	case linClear:
 		return "clear" + res
+	case linLand:
+		return fmt.Sprintf("  (%s lands)", in.Value)
 	}
 	return "?"
+}
+
+// linOps is one call as the history records it: the operation, and for a
+// Get that returned a loader's answer, that answer's landing beside it.
+func linOps(client int, in linInput, call int64, out linOutput, ret int64) []porcupine.Operation {
+	ops := []porcupine.Operation{{ClientId: client, Input: in, Call: call, Output: out, Return: ret}}
+	if _, ok := loadID(out.Value); ok && in.Kind == linGet && out.Status == linOK {
+		land := linInput{Kind: linLand, Key: in.Key, Value: out.Value}
+		ops = append(ops, porcupine.Operation{ClientId: client, Input: land, Call: call, Output: linOutput{}, Return: ret})
+	}
+	return ops
 }
 
 func linDescribeState(s linState) string {
@@ -214,6 +281,14 @@ func linDescribeState(s linState) string {
 	for i, v := range s.vals {
 		if v != "" {
 			parts = append(parts, linKeys[i]+"="+v)
+		}
+		for n := 0; n < linMaxLoads; n++ {
+			if s.clean[i].has(n) {
+				parts = append(parts, fmt.Sprintf("%s: L%d on its way", linKeys[i], n))
+			}
+			if s.cancelled[i].has(n) {
+				parts = append(parts, fmt.Sprintf("%s: L%d on its way, cancelled", linKeys[i], n))
+			}
 		}
 	}
 	return "{" + strings.Join(parts, " ") + "}"
@@ -237,6 +312,11 @@ func linModel(withLoader, partition bool) porcupine.Model {
 			}
 			for _, w := range s.loaded {
 				h.Write([]byte(strconv.FormatUint(w, 16)))
+			}
+			for k := range s.clean {
+				for i := range s.clean[k] {
+					h.Write([]byte(strconv.FormatUint(s.clean[k][i], 16) + "/" + strconv.FormatUint(s.cancelled[k][i], 16)))
+				}
 			}
 			return h.Sum64()
 		},
@@ -442,7 +522,7 @@ func (h *linRecorder) do(t linTarget, client int, in linInput) {
 		out = linOutput{Status: linFailed, Err: err.Error()}
 	}
 	h.mu.Lock()
-	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
+	h.ops = append(h.ops, linOps(client, in, call, out, ret)...)
 	if out.Status == linFailed {
 		h.errs = append(h.errs, linDescribe(in, out))
 	}
@@ -784,9 +864,9 @@ type linHandOp struct {
 }
 
 func linHistory(ops ...linHandOp) []porcupine.Operation {
-	h := make([]porcupine.Operation, len(ops))
-	for i, o := range ops {
-		h[i] = porcupine.Operation{ClientId: o.client, Call: o.call, Return: o.ret, Input: o.in, Output: o.out}
+	var h []porcupine.Operation
+	for _, o := range ops {
+		h = append(h, linOps(o.client, o.in, o.call, o.out, o.ret)...)
 	}
 	return h
 }
@@ -856,6 +936,8 @@ func TestLinearizabilityModel(t *testing.T) {
 			hClear(1, 1, 10), hPut(0, 2, 3, 0, "a"), hGet(0, 11, 12, 0, "a"), hGet(0, 13, 14, 0, "")), false},
 		{"a loaded value is stored", true, true, linHistory(
 			hGet(0, 1, 2, 0, "L0"), hGet(1, 3, 4, 0, "L0")), true},
+		{"a loaded answer nothing cancelled is stored", true, false, linHistory(
+			hGet(0, 1, 2, 0, "L0"), hGet(1, 3, 4, 0, "L1")), true},
 		{"a loader may say not found", true, true, linHistory(
 			hGet(0, 1, 2, 0, ""), hGet(1, 3, 4, 0, "L1")), true},
 		{"a load does not hide a value", true, false, linHistory(
@@ -868,8 +950,22 @@ func TestLinearizabilityModel(t *testing.T) {
 			hGet(0, 1, 10, 0, "L0"), hGet(1, 2, 11, 0, "L0"), hGet(1, 12, 13, 0, "L0")), true},
 		{"a loaded value, once removed, does not come back", true, false, linHistory(
 			hGet(0, 1, 2, 0, "L0"), hRemove(0, 3, 4, 0, true), hGet(0, 5, 6, 0, "L0")), true},
-		{"a remove that found nothing is a read, not a write", true, false, linHistory(
+		{"a remove after the miss wins over the load even if it found nothing", true, true, linHistory(
 			hGet(0, 1, 10, 0, "L0"), hRemove(1, 2, 3, 0, false), hGet(1, 11, 12, 0, "")), true},
+		{"waiters share an answer a remove kept out", true, true, linHistory(
+			hGet(0, 1, 10, 0, "L0"), hGet(2, 2, 11, 0, "L0"), hRemove(1, 3, 4, 0, false), hGet(1, 12, 13, 0, "L1")), true},
+		{"an answer is kept out only by a write after the miss", true, false, linHistory(
+			hGet(0, 1, 2, 0, "L0"), hRemove(1, 3, 4, 0, false)), true},
+		{"a write may come before the miss of a load it overlaps", true, true, linHistory(
+			hGet(0, 1, 10, 0, "L0"), hRemove(1, 2, 3, 0, false), hGet(1, 11, 12, 0, "L0")), true},
+		{"a waiter's answer landed before it returned", true, false, linHistory(
+			hGet(0, 1, 10, 0, "L0"), hGet(2, 2, 3, 0, "L0"), hRemove(1, 4, 5, 0, false)), true},
+		{"an answer a write kept out is not served after it", true, false, linHistory(
+			hGet(0, 1, 10, 0, "L0"), hRemove(1, 2, 3, 0, false), hGet(1, 4, 5, 0, "L1"), hGet(1, 11, 12, 0, "L0")), true},
+		{"no second load of a key while one nothing cancelled is on its way", true, false, linHistory(
+			hGet(0, 1, 10, 0, "L0"), hGet(1, 2, 3, 0, "L1")), true},
+		{"an answer kept out leaves the key empty", true, false, linHistory(
+			hGet(0, 1, 10, 0, "L0"), hPut(1, 2, 3, 0, "a"), hRemove(1, 4, 5, 0, true), hGet(1, 11, 12, 0, "a")), true},
 		{"a clear after the miss wins over the load", true, true, linHistory(
 			hGet(0, 1, 10, 0, "L0"), hClear(1, 2, 3), hGet(1, 11, 12, 0, "")), false},
 	}

@@ -24,6 +24,7 @@ use crate::log::{Found, KeyHasher, Log, LogConfig, Ticket, Trust};
 use crate::memory::{Entry, Evicted, Glance, Lookup, Memory, Reader, Shard, ShardGuard, Validity};
 use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
+use crate::outgoing::Outgoing;
 use crate::remote::subscriber::Subscriber;
 use crate::remote::{Fetched, Lock, Remote, Write, REMOTE_NONE};
 use crate::stats::{Counters, Stats, L2_DEGRADED, L2_NONE, L2_OK};
@@ -52,9 +53,15 @@ pub struct Cache {
     /// The shared remote tier, if one is configured, and its thread.
     remote: Option<Arc<Remote>>,
     subscriber: Option<Subscriber>,
+    /// For tests: called before each round trip of remote writes
+    /// (`before_remote_writes`).
+    before_send: Mutex<Option<BeforeSend>>,
     clock: Clock,
     closed: bool,
 }
+
+/// A test's hook into the moment between a write's local and remote halves.
+type BeforeSend = Arc<dyn Fn() + Send + Sync>;
 
 /// What the cache knows about one entry (`Cache::info`, `tc_get_info`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -382,6 +389,7 @@ impl Cache {
             maintenance,
             remote,
             subscriber,
+            before_send: Mutex::new(None),
             clock: opts.clock.clone(),
             closed: false,
         })
@@ -660,7 +668,10 @@ impl Cache {
                 Fetched::Hit(f) => {
                     let (entry, value) = remote_entry(f);
                     let mut shard = self.memory.lock(h);
-                    if shard.seq() == seq {
+                    // Not if a write of the shard came since the miss, nor
+                    // while one of this process's is on its way to the
+                    // server (`outgoing`).
+                    if shard.seq() == seq && shard.takes_remote() {
                         let _ = self.store(&mut shard, key, h, entry);
                     }
                     Ok(Value::Heap(value))
@@ -838,7 +849,9 @@ impl Cache {
     ) -> Result<Arc<[u8]>> {
         let (entry, value) = remote_entry(f);
         let mut shard = self.memory.lock(h);
-        if shard.land(key, flight) {
+        // Not while a write of this process is on its way to the server: the
+        // answer may predate it (`outgoing`).
+        if shard.land(key, flight) && shard.takes_remote() {
             let _ = self.store(&mut shard, key, h, entry);
         }
         Ok(value)
@@ -873,11 +886,30 @@ impl Cache {
         })
     }
 
-    /// Sends remote writes (one round trip), with no lock held.
-    fn send(&self, writes: &[Write]) {
-        if let Some(remote) = &self.remote {
-            remote.write(writes);
+    /// Sends remote writes (one round trip), with no lock held, and ends
+    /// them (`outgoing`).
+    fn send(&self, out: Outgoing<'_>) {
+        if let Some(remote) = self.remote_now().filter(|_| !out.writes().is_empty()) {
+            remote.write(out.writes());
         }
+        drop(out);
+    }
+
+    /// The remote tier, for a write's remote half: after the test hook
+    /// (`before_remote_writes`), if one is set.
+    fn remote_now(&self) -> Option<&Remote> {
+        let remote = self.remote.as_deref()?;
+        let hook = self.before_send.lock().clone();
+        if let Some(hook) = hook {
+            hook();
+        }
+        Some(remote)
+    }
+
+    /// `key`'s remote write (or other remote change), begun under its
+    /// shard's lock with the write's local half.
+    fn outgoing(&self, shard: &mut Shard, h: u64, key: &[u8], write: Option<Write>) -> Outgoing<'_> {
+        Outgoing::key(&self.memory, shard, h, key, write, self.remote.is_some())
     }
 
     /// Calls the loader with no lock held and stores its answer if the
@@ -914,10 +946,11 @@ impl Cache {
             let write = self
                 .remote_write(key, Some(&entry))
                 .map(|w| Write { loaded: true, ..w });
+            let out = self.outgoing(&mut shard, h, key, write);
             let ticket = self.store(&mut shard, key, h, entry);
             drop(shard);
             let _ = self.wait_durable(ticket);
-            self.send(write.as_slice());
+            self.send(out);
         }
         outcome
     }
@@ -949,37 +982,37 @@ impl Cache {
 
     /// `put`, with tags and a file dependency (`meta`, already checked).
     pub fn put_with(&self, key: &[u8], value: &[u8], ttl_ms: u64, meta: Meta) -> Result<()> {
-        let (r, write) = self.put_local(key, value, ttl_ms, meta);
-        self.send(write.as_slice());
+        let (r, out) = self.put_local(key, value, ttl_ms, meta);
+        self.send(out);
         r
     }
 
     /// Puts many pairs, in order, stopping at the first failure (the pairs
     /// before it stay); the remote tier gets them all in one round trip.
     pub fn put_many(&self, pairs: &[(&[u8], &[u8])], ttl_ms: u64) -> std::result::Result<(), (usize, Error)> {
-        let mut writes = Vec::new();
+        let mut writes = Outgoing::none(&self.memory);
         let mut result = Ok(());
         for (i, (k, v)) in pairs.iter().enumerate() {
             let (r, w) = self.put_local(k, v, ttl_ms, Meta::default());
-            writes.extend(w);
+            writes.absorb(w);
             if let Err(e) = r {
                 result = Err((i, e));
                 break;
             }
         }
-        self.send(&writes);
+        self.send(writes);
         result
     }
 
     /// The local half of a put, and the remote write to send after it.
-    fn put_local(&self, key: &[u8], value: &[u8], ttl_ms: u64, meta: Meta) -> (Result<()>, Option<Write>) {
+    fn put_local(&self, key: &[u8], value: &[u8], ttl_ms: u64, meta: Meta) -> (Result<()>, Outgoing<'_>) {
         match self.put_inner(key, value, ttl_ms, meta) {
             Ok((r, w)) => (r, w),
-            Err(e) => (Err(e), None),
+            Err(e) => (Err(e), Outgoing::none(&self.memory)),
         }
     }
 
-    fn put_inner(&self, key: &[u8], value: &[u8], ttl_ms: u64, meta: Meta) -> Result<(Result<()>, Option<Write>)> {
+    fn put_inner(&self, key: &[u8], value: &[u8], ttl_ms: u64, meta: Meta) -> Result<(Result<()>, Outgoing<'_>)> {
         self.writable()?;
         check_key(key)?;
         self.check_value(value)?;
@@ -999,7 +1032,8 @@ impl Cache {
         let entry = Entry::new(copy, expires_at, now, meta);
         let mut shard = self.memory.lock(h);
         shard.wrote(key);
-        let mut write = self.remote_write(key, Some(&entry));
+        let write = self.remote_write(key, Some(&entry));
+        let mut out = self.outgoing(&mut shard, h, key, write);
         let mut evicted = if spare { eviction_list() } else { Vec::new() };
         let ticket = self.store_into(&mut shard, key, h, entry, &mut evicted);
         drop(shard);
@@ -1010,11 +1044,11 @@ impl Cache {
         let r = self.wait_durable(ticket);
         if r.is_err() {
             // Not kept here: not kept remotely either (no older value stays).
-            if let Some(w) = &mut write {
+            for w in out.writes_mut() {
                 w.value = None;
             }
         }
-        Ok((r, write))
+        Ok((r, out))
     }
 
     /// Gives `key`'s value a new expiry: `ttl_ms` from now, or never if 0.
@@ -1050,14 +1084,16 @@ impl Cache {
         // Not one local to this machine: the server holds none of it (its
         // put removed the key there).
         let shared = shared_remotely(&entry);
+        let out = Outgoing::key(&self.memory, &mut shard, h, key, None, shared && self.remote.is_some());
         let ticket = self.store(&mut shard, key, h, entry);
         drop(shard);
         let r = self.wait_durable(ticket);
         // The server's copy, not this one, is given the new expiry
         // (`Remote::touch` says why).
-        if let Some(remote) = self.remote.as_ref().filter(|_| shared) {
+        if let Some(remote) = self.remote_now().filter(|_| shared) {
             remote.touch(key, expires_at);
         }
+        drop(out);
         r
     }
 
@@ -1256,8 +1292,9 @@ impl Cache {
         // Remotely the key goes whether or not this process had a value:
         // another process may have put one.
         let write = self.remote_write(key, None);
+        let out = self.outgoing(&mut shard, h, key, write);
         drop(shard);
-        self.send(write.as_slice());
+        self.send(out);
         // Durable as the sync policy says before it returns, like a put.
         if let (Some(log), Some(pos)) = (&self.log, ticket) {
             let _ = log.wait_durable(Some(pos));
@@ -1291,14 +1328,15 @@ impl Cache {
     /// of a key: it holds every shard's lock throughout.
     pub fn remove_prefix(&self, prefix: &[u8]) -> Result<u64> {
         self.writable()?;
-        let n = self.remove_all(
+        let (n, out) = self.remove_all(
             |k| k.starts_with(prefix),
             |k, _| k.starts_with(prefix),
             |log, now| log.remove_prefix(prefix, now),
         )?;
-        if let Some(remote) = &self.remote {
+        if let Some(remote) = self.remote_now() {
             remote.remove_prefix(prefix);
         }
+        drop(out);
         Ok(n)
     }
 
@@ -1307,7 +1345,7 @@ impl Cache {
     pub fn remove_tag(&self, tag: &[u8]) -> Result<u64> {
         self.writable()?;
         crate::meta::check_tag(tag)?;
-        let n = self.remove_all(
+        let (n, out) = self.remove_all(
             // A load in flight is of a key with no value in memory;
             // cancelling those that have one on disk is all a removal needs
             // (see `removing`), whatever their tags.
@@ -1315,9 +1353,10 @@ impl Cache {
             |_, e| e.meta.as_ref().is_some_and(|m| m.has_tag(tag)),
             |log, now| log.remove_tag(tag, now),
         )?;
-        if let Some(remote) = &self.remote {
+        if let Some(remote) = self.remote_now() {
             remote.remove_tag(tag);
         }
+        drop(out);
         Ok(n)
     }
 
@@ -1335,10 +1374,12 @@ impl Cache {
         cancels: impl Fn(&[u8]) -> bool,
         in_memory: impl Fn(&[u8], &Entry) -> bool,
         on_disk: impl FnOnce(&Log, u64) -> (Vec<Vec<u8>>, Ticket),
-    ) -> Result<u64> {
+    ) -> Result<(u64, Outgoing<'_>)> {
         let now = self.clock.now_ms();
         let mut shards = self.memory.lock_all();
         self.removing(&mut shards, cancels);
+        // The caller's remote removal, begun here with the local one.
+        let out = Outgoing::all(&self.memory, &mut shards, self.remote.is_some());
         let mut removed: HashSet<Box<[u8]>> = HashSet::new();
         // Keys whose L1 entry had expired: an older L2 value does not count.
         let mut expired: HashSet<Box<[u8]>> = HashSet::new();
@@ -1369,7 +1410,7 @@ impl Cache {
         if let (Some(log), Some(pos)) = (&self.log, ticket) {
             let _ = log.wait_durable(Some(pos));
         }
-        Ok(removed.len() as u64)
+        Ok((removed.len() as u64, out))
     }
 
     /// Empties L1, and unless `memory_only`, L2 too (persistently).
@@ -1384,6 +1425,7 @@ impl Cache {
             self.writable()?;
             let mut shards = self.memory.lock_all();
             self.removing(&mut shards, |_| true);
+            let out = Outgoing::all(&self.memory, &mut shards, self.remote.is_some());
             if let Some(log) = &self.log {
                 log.clear();
             }
@@ -1391,9 +1433,10 @@ impl Cache {
                 shard.clear();
             }
             drop(shards);
-            if let Some(remote) = &self.remote {
+            if let Some(remote) = self.remote_now() {
                 remote.clear();
             }
+            drop(out);
             return Ok(());
         }
         let mut result = Ok(());
@@ -1575,6 +1618,15 @@ impl Cache {
     /// Why the remote tier is degraded ("" while it is ok); `None` without one.
     pub fn remote_reason(&self) -> Option<String> {
         self.remote.as_ref().map(|r| r.reason())
+    }
+
+    /// Calls `hook` on the writing thread between the local and the remote
+    /// half of every write (put, removal, touch, stored load, whole-cache
+    /// removal: before its round trip to the server): for tests that make
+    /// another thread act in between.
+    #[doc(hidden)]
+    pub fn before_remote_writes(&self, hook: Option<BeforeSend>) {
+        *self.before_send.lock() = hook;
     }
 
     /// Checks that L2's counts agree with its records (live and dead bytes

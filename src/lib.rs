@@ -29,6 +29,8 @@ pub mod memory;
 pub mod meta;
 pub mod options;
 /// cbindgen:ignore
+pub(crate) mod outgoing;
+/// cbindgen:ignore
 pub(crate) mod prefetch;
 /// cbindgen:ignore
 pub mod record;

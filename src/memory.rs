@@ -27,8 +27,10 @@
 //! the shard's lock: `seq`, bumped by every write of a key in the shard (a
 //! get promotes a value read from L2 only if `seq` has not moved since its
 //! miss), and the loads in flight for its keys (see `loader`). Both change
-//! only through `wrote` (a write that changes a key's value) and `hid` (a
-//! change of the log that changes no value), which every write calls.
+//! only through `wrote` (a write of a key), `hid` (a change of the log that
+//! changes no value) and `sent` (a remote write came back: see `outgoing`),
+//! and the count of remote writes on their way (`sending`), while which no
+//! answer read from the remote tier is stored.
 
 mod key;
 mod lru;
@@ -244,6 +246,10 @@ pub struct Shard {
     hits: u64,
     /// The loads in flight for keys of this shard, by key.
     flights: HashMap<Box<[u8]>, Arc<Flight>>,
+    /// Remote writes of this shard's keys on their way to the server
+    /// (`outgoing`): while any is, no answer read from the remote tier is
+    /// stored here.
+    sending: u32,
 }
 
 /// A shard locked exclusively: for every write, and for hits under LRU.
@@ -296,6 +302,7 @@ impl Memory {
                     seq: 0,
                     hits: 0,
                     flights: HashMap::new(),
+                    sending: 0,
                 }))
             })
             .collect();
@@ -406,21 +413,45 @@ impl Shard {
         self.seq
     }
 
-    /// Every write that changes `key`'s value (a put, a touch, the removal
-    /// of a value it has) calls this under the shard's lock: promotions read
-    /// before it are refused, and a load of the key that started before it
-    /// will not be stored.
-    ///
-    /// Removing a key that has no value changes nothing, and must not cancel
-    /// a load: the load, taking effect after the removal, is what a
-    /// linearizable cache answers. (A load is registered only when the key
-    /// had no value in memory; its leader may still find it on disk, and a
-    /// removal of that value does cancel the promotion.)
+    /// Every write of `key` (a put, a touch, a removal, even one that finds
+    /// no value) calls this under the shard's lock: promotions read before
+    /// it are refused, and a load of the key that started before it will
+    /// not be stored (DESIGN.md: a loader's answer is stored only if no
+    /// write of the key completed after the miss; docs/CONSISTENCY.md §2).
     pub fn wrote(&mut self, key: &[u8]) {
         self.seq += 1;
         if !self.flights.is_empty() {
             self.flights.remove(key);
         }
+    }
+
+    /// A remote write of a key of this shard is on its way, begun under
+    /// this lock with its local half (`outgoing::Outgoing`).
+    pub fn sending(&mut self) {
+        self.sending += 1;
+    }
+
+    /// A remote write begun by `sending` is back. An answer read from the
+    /// remote tier before now may predate it: promotions and remote answers
+    /// read before are refused (`seq`), and the loads that may be reading
+    /// one are cancelled: of `key`, or of every key for a removal of many.
+    pub fn sent(&mut self, key: Option<&[u8]>) {
+        self.sending -= 1;
+        match key {
+            Some(k) => self.wrote(k),
+            None => {
+                self.seq += 1;
+                self.flights.clear();
+            }
+        }
+    }
+
+    /// Whether an answer read from the remote tier may be stored here now:
+    /// no remote write of this shard's keys is on its way. (One that has
+    /// come back since the answer was read moved `seq`, or cancelled the
+    /// answer's load.)
+    pub fn takes_remote(&self) -> bool {
+        self.sending == 0
     }
 
     /// The log changed under this shard without any value changing (a

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use common::redis_server::{wait_for, Proxy, RedisServer};
+use common::redis_server::{heard, wait_for, Proxy, RedisServer};
 use redis::Commands;
 use tiercache::{Cache, Loaded, Options, Status};
 
@@ -45,6 +45,16 @@ fn open_with(url: &str, dir: Option<&Path>, with: &dyn Fn(&mut Options)) -> Cach
 /// the options both share.
 fn pair_with(url: &str, dir: Option<&Path>, with: &dyn Fn(&mut Options)) -> (Cache, Cache) {
     (open_with(url, None, with), open_with(url, dir, with))
+}
+
+/// A server, `a` on it, and `b` on it behind a proxy (which can cut `b` off
+/// or hold what reaches it).
+fn behind_a_proxy() -> (RedisServer, Proxy, Cache, Cache) {
+    let server = RedisServer::start();
+    let proxy = Proxy::to(server.port);
+    let a = open(&server.url());
+    let b = open(&proxy.url());
+    (server, proxy, a, b)
 }
 
 /// `pair_with` with the default options, on `server`.
@@ -490,10 +500,7 @@ fn a_partitioned_cache_drops_what_it_cannot_vouch_for() {
 /// others then miss, never read b's.)
 #[test]
 fn a_put_made_while_cut_off_does_not_outlive_a_later_put() {
-    let server = RedisServer::start();
-    let proxy = Proxy::to(server.port);
-    let a = open(&server.url());
-    let b = open(&proxy.url());
+    let (server, proxy, a, b) = behind_a_proxy();
     cut_off(&proxy, &b);
     b.put(b"k", b"b's, earlier", 0).unwrap();
     a.put(b"k", b"a's, later", 0).unwrap();
@@ -822,17 +829,6 @@ fn a_value_larger_than_the_server_accepts_stays_local_and_is_counted() {
 /// sharing this one's helpers and test binary).
 #[path = "remote/at_rest.rs"]
 mod at_rest;
-/// Waits until every invalidation `from` published so far has reached
-/// `to`: `to` holds `marker`, `from` writes it, and `to` drops its copy on
-/// that message, which arrives after `from`'s earlier ones (messages from
-/// one publisher arrive in order).
-fn heard(from: &Cache, to: &Cache, marker: &[u8]) {
-    to.put(marker, b"old", 0).unwrap();
-    assert_eq!(get(to, marker).unwrap(), b"old");
-    from.put(marker, b"new", 0).unwrap();
-    wait_for("the marker's invalidation", || get(to, marker).as_deref() == Ok(b"new"));
-}
-
 /// b misses `k` and its loader reads the truth (v1), then stalls; a puts v2
 /// and returns; b's load then ends. b answers v1 (the truth it read), but
 /// must not write it over a's v2 in Redis: the version it would carry is
@@ -845,10 +841,7 @@ fn heard(from: &Cache, to: &Cache, marker: &[u8]) {
 #[test]
 fn a_load_that_started_before_a_put_does_not_overwrite_it_remotely() {
     use std::sync::{Barrier, Mutex};
-    let server = RedisServer::start();
-    let proxy = Proxy::to(server.port);
-    let a = open(&server.url());
-    let b = open(&proxy.url());
+    let (server, proxy, a, b) = behind_a_proxy();
     let truth = Arc::new(Mutex::new(b"v1".to_vec()));
     let (read, go) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
     {
@@ -1026,10 +1019,7 @@ fn a_writers_own_later_version_is_kept_and_another_writers_is_not() {
 #[test]
 fn a_value_loaded_while_cut_off_is_dropped_when_the_subscription_is_back() {
     use std::sync::Mutex;
-    let server = RedisServer::start();
-    let proxy = Proxy::to(server.port);
-    let a = open(&server.url());
-    let b = open(&proxy.url());
+    let (_server, proxy, a, b) = behind_a_proxy();
     let truth = Arc::new(Mutex::new(b"old".to_vec()));
     {
         let truth = truth.clone();
@@ -1055,10 +1045,7 @@ fn a_value_loaded_while_cut_off_is_dropped_when_the_subscription_is_back() {
 /// the later write, and it must stay.
 #[test]
 fn a_put_made_before_hearing_of_a_clear_is_not_lost() {
-    let server = RedisServer::start();
-    let proxy = Proxy::to(server.port);
-    let a = open(&server.url());
-    let b = open(&proxy.url());
+    let (server, proxy, a, b) = behind_a_proxy();
     proxy.hold_subscriptions();
     a.clear(false).unwrap();
     a.put(b"k", b"a's", 0).unwrap();
@@ -1197,10 +1184,7 @@ fn a_put_refused_for_a_clear_heard_while_the_answer_was_on_its_way_is_made_again
 /// lies in another slot: CONSISTENCY.md §9 says what is left there.)
 #[test]
 fn a_put_in_a_generation_a_clear_ended_is_made_in_the_new_one() {
-    let server = RedisServer::start();
-    let proxy = Proxy::to(server.port);
-    let a = open(&server.url());
-    let b = open(&proxy.url());
+    let (server, proxy, a, b) = behind_a_proxy();
     proxy.hold_subscriptions();
     a.clear(false).unwrap();
     b.put(b"k", b"b's put", 0).unwrap();

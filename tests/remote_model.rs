@@ -62,7 +62,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use common::redis_server::{wait_for, Proxy, RedisServer};
+use common::redis_server::{heard, wait_for, Proxy, RedisServer};
 use common::Rng;
 use tiercache::{Cache, Loaded, Options, Status};
 
@@ -533,28 +533,6 @@ impl World {
             .map(|k| (k.to_vec(), BTreeSet::from([self.truth_of(k)])))
             .collect();
     }
-}
-
-/// Waits until every invalidation `from` published so far has reached `to`
-/// (tests/remote.rs's `heard`): `to` holds `marker`, `from` writes it, and
-/// `to` drops its copy on that message, which arrives after `from`'s
-/// earlier ones (messages from one publisher arrive in order). Here a late
-/// message from a third process (a clear's, released just before) may drop
-/// `to`'s copy too: its put is retried until it holds, and `quiesce` makes
-/// two passes, so that such a message has arrived by the second. `to`'s
-/// copy may also go without `from`'s put ever reaching the server: a
-/// subscription that was held long enough for its PING to time out breaks
-/// just after the heal, and `from`'s put, made while it resubscribes, is
-/// reconciled as a removal (published after its earlier messages too).
-fn heard(from: &Cache, to: &Cache, marker: &[u8]) {
-    wait_for("the marker to stay in the process that put it", || {
-        to.put(marker, b"old", 0).unwrap();
-        common::get(to, marker).as_deref() == Ok(b"old")
-    });
-    from.put(marker, b"new", 0).unwrap();
-    wait_for("the marker's invalidation", || {
-        common::get(to, marker).as_deref() != Ok(b"old")
-    });
 }
 
 fn op_name(op: &Op) -> &'static str {

@@ -1020,6 +1020,12 @@ impl Remote {
     /// number, the namespace's generation the script read): whether it is
     /// later than `sent` (the write is then to be made again, in the
     /// generation this process now knows, which is at least that one).
+    ///
+    /// On one server the script reads the generation's key first and
+    /// answers `G` for any write of an older generation (no frame is of a
+    /// later generation than that key says), so the frame answer is, in
+    /// practice, reached only in a cluster, where that key may be in
+    /// another slot and the script cannot read it (CONSISTENCY.md §9).
     fn learn_from(&self, key: &[u8], raw: &[u8], sent: u64) -> bool {
         // The namespace's generation, from the script's own read of it.
         if let Some(g) = raw.strip_prefix(b"G") {

@@ -551,3 +551,27 @@ impl RedisCluster {
         redis::cmd("CLUSTER").arg("FAILOVER").exec(&mut c).unwrap();
     }
 }
+
+/// Waits until every invalidation `from` published so far has reached `to`:
+/// `to` holds `marker`, `from` writes it, and `to` drops its copy on that
+/// message, which arrives after `from`'s earlier ones (messages from one
+/// publisher arrive in order).
+///
+/// A late message from a third process (a clear's, released just before)
+/// may drop `to`'s copy too: its put is retried until it holds (the model
+/// test's `quiesce` makes two passes, so that such a message has arrived by
+/// the second). `to`'s copy may also go without `from`'s put ever reaching
+/// the server: a subscription that was held long enough for its PING to
+/// time out breaks just after the heal, and `from`'s put, made while it
+/// resubscribes, is reconciled as a removal (published after its earlier
+/// messages too). So the end is `to` no longer holding `to`'s value.
+pub fn heard(from: &tiercache::Cache, to: &tiercache::Cache, marker: &[u8]) {
+    wait_for("the marker to stay in the process that put it", || {
+        to.put(marker, b"old", 0).unwrap();
+        super::get(to, marker).as_deref() == Ok(b"old")
+    });
+    from.put(marker, b"new", 0).unwrap();
+    wait_for("the marker's invalidation", || {
+        super::get(to, marker).as_deref() != Ok(b"old")
+    });
+}

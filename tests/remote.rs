@@ -1262,7 +1262,9 @@ fn a_value_read_while_this_process_removal_is_on_its_way_is_not_kept() {
         Err(Status::TC_NOT_FOUND),
         "a kept the value its own removal removed"
     );
-    assert_eq!(get(&b, b"k"), Err(Status::TC_NOT_FOUND));
+    wait_for("b to hear of a's removal", || {
+        get(&b, b"k") == Err(Status::TC_NOT_FOUND)
+    });
 }
 
 /// The same for a removal of many keys: what a get read from the server

@@ -801,7 +801,13 @@ impl Remote {
     }
 
     /// Reads a frame: a live value of the current generation, or a miss.
+    /// Unavailable for a key this process wrote while the server could not
+    /// be told, until that write is reconciled (`pending`): the server's
+    /// copy may predate it, and once stored here it would stay for good.
     fn check(&self, name: &[u8], key: &[u8], raw: Option<Vec<u8>>, now: u64) -> Fetched {
+        if self.pending.lock().covers(key) {
+            return Fetched::Unavailable;
+        }
         let Some(raw) = raw else {
             Counters::bump(&self.counters.misses);
             return Fetched::Miss;

@@ -14,6 +14,12 @@
 //! about them can leak or be read back wrong) before its tier is ok. The
 //! file is created with a plain write, no fsync: it survives the process's
 //! death, not the machine's (like the log's writes under `TC_SYNC_NEVER`).
+//!
+//! Until a key is reconciled, the server's copy of it may predate this
+//! process's write, and this process would never hear of its replacement
+//! (its own reconciling tombstone's invalidation does not reach it): the
+//! remote tier is not read for a key the list covers (`covers`), from the
+//! write until the end of the resync that reconciled it.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -22,7 +28,7 @@ use std::path::PathBuf;
 const MAX_KEYS: usize = 100_000;
 
 /// What to reconcile at the next resync (`Remote::resync` takes it).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct Writes {
     pub keys: HashSet<Box<[u8]>>,
     /// Too many keys, a removal of many, or a mark left by an earlier
@@ -44,6 +50,9 @@ pub(super) struct Pending {
     mark: Option<(PathBuf, Vec<u8>)>,
     /// Whether the mark is (believed to be) on disk.
     marked: bool,
+    /// What the resync in progress took (`take`), until it ends (`settle`,
+    /// `put_back`): still covered.
+    reconciling: Writes,
 }
 
 impl Pending {
@@ -64,6 +73,7 @@ impl Pending {
             },
             mark,
             marked: left,
+            reconciling: Writes::default(),
         }
     }
 
@@ -87,13 +97,24 @@ impl Pending {
         self.writes.is_empty()
     }
 
-    /// The list, for a resync to reconcile; the mark stays until `settle`.
+    /// Whether the server's copy of `key` may predate a write of this
+    /// process that it has not seen: listed, or being reconciled.
+    pub fn covers(&self, key: &[u8]) -> bool {
+        [&self.writes, &self.reconciling]
+            .iter()
+            .any(|w| w.everything || w.keys.contains(key))
+    }
+
+    /// The list, for a resync to reconcile; the mark stays until `settle`,
+    /// and what it took stays covered until then (or until `put_back`).
     pub fn take(&mut self) -> Writes {
-        std::mem::take(&mut self.writes)
+        self.reconciling = std::mem::take(&mut self.writes);
+        self.reconciling.clone()
     }
 
     /// Puts back what a resync could not reconcile.
     pub fn put_back(&mut self, w: Writes) {
+        self.reconciling = Writes::default();
         if w.everything {
             self.everything();
         } else {
@@ -106,6 +127,7 @@ impl Pending {
     /// After a resync reconciled what it took: the mark goes if nothing was
     /// added since.
     pub fn settle(&mut self) {
+        self.reconciling = Writes::default();
         if self.marked && self.is_empty() {
             if let Some((path, _)) = &self.mark {
                 if std::fs::remove_file(path).is_ok() || !path.exists() {
@@ -187,6 +209,29 @@ mod tests {
         assert!(took.everything && took.keys.is_empty());
         p.put_back(took);
         assert!(p.writes.everything);
+    }
+
+    #[test]
+    fn a_key_is_covered_from_its_write_until_the_resync_that_reconciled_it_ends() {
+        let mut p = Pending::open(None, false, b"ns");
+        assert!(!p.covers(b"k"));
+        p.key(b"k");
+        assert!(p.covers(b"k") && !p.covers(b"other"));
+        let took = p.take();
+        assert!(p.covers(b"k"), "while the resync reconciles it");
+        p.put_back(took);
+        assert!(p.covers(b"k"), "a failed resync keeps it");
+        let _ = p.take();
+        p.key(b"during");
+        p.settle();
+        assert!(!p.covers(b"k"), "reconciled");
+        assert!(p.covers(b"during"), "written while the resync ran: the next one's");
+        p.everything();
+        assert!(p.covers(b"any"));
+        let _ = p.take();
+        assert!(p.covers(b"any"));
+        p.settle();
+        assert!(!p.covers(b"any"));
     }
 
     #[test]

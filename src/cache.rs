@@ -991,6 +991,16 @@ impl Cache {
         // the buffer of the value the thread's last put pushed out of L1,
         // if it has this length (`value::spare`).
         let spare = value.len() >= crate::value::spare::WORTH_FROM;
+        if meta.is_none() && !spare && self.remote.is_none() {
+            let mut shard = self.memory.lock(h);
+            shard.wrote(key);
+            let mut evicted = Vec::new();
+            let ticket = self.store_bytes(&mut shard, key, h, value, expires_at, now, &mut evicted);
+            drop(shard);
+            // What L1 pushed out is freed with no lock held.
+            drop(evicted);
+            return Ok((self.wait_durable(ticket), None));
+        }
         let copy = if spare {
             crate::value::spare::copy(value)
         } else {
@@ -1171,6 +1181,40 @@ impl Cache {
         } else {
             // An older value in L1 must not outlive this write.
             let _ = shard.remove(h, key);
+        }
+        match ticket {
+            Some(pos) => Stored::Logged(pos),
+            None => Stored::Memory,
+        }
+    }
+
+    /// `store_into` of a put of a small value with no meta and no remote
+    /// tier, from the caller's bytes: under write-through to a writable L2,
+    /// they go to the log as they are, and into L1 in the buffer of the
+    /// value they replace when it can take them (`Shard::overwrite`), else
+    /// in a new copy made here, under the lock. The same writes, in the same
+    /// order, as `store_into` makes with an entry holding a copy of them;
+    /// any other case is `store_into`'s.
+    #[allow(clippy::too_many_arguments)]
+    fn store_bytes(
+        &self,
+        shard: &mut Shard,
+        key: &[u8],
+        h: u64,
+        value: &[u8],
+        expires_at: u64,
+        written_at: u64,
+        evicted: &mut Vec<Evicted>,
+    ) -> Stored {
+        let entry = |v: &[u8]| Entry::new(Arc::from(v), expires_at, written_at, None);
+        let log = match &self.log {
+            Some(log) if !self.read_only && !self.write_back() && shard.fits(key, value) => log,
+            _ => return self.store_into(shard, key, h, entry(value), evicted),
+        };
+        let ticket = log.put(key, h, value, expires_at, written_at, None);
+        if !shard.overwrite(h, key, value, expires_at, written_at) {
+            shard.insert(h, key, entry(value), evicted);
+            self.settle_evicted(evicted);
         }
         match ticket {
             Some(pos) => Stored::Logged(pos),
@@ -1679,6 +1723,41 @@ mod tests {
         spare_evicted(Vec::with_capacity(KEPT_EVICTION_LIST + 1));
         assert_eq!(EVICTION_LIST.with(|l| l.take()).capacity(), 0);
         c.close().unwrap();
+    }
+
+    /// A put of a small value over a key L1 holds with a value of that
+    /// length writes into that value's buffer, under write-through and
+    /// write-back alike (write-back's put takes the general path), unless
+    /// something holds the value: a `Value` handed out before the put
+    /// keeps its bytes, and the next get sees the new ones, from L1 and
+    /// after a reopen from L2.
+    #[test]
+    fn a_small_put_over_a_key_reuses_its_buffer_unless_it_was_handed_out() {
+        for policy in [WritePolicy::TC_WRITE_THROUGH, WritePolicy::TC_WRITE_BACK] {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = Options {
+                dir: Some(dir.path().to_path_buf()),
+                write_policy: policy,
+                ..Options::default()
+            };
+            let c = Cache::open(&opts).unwrap();
+            let at = |k: &[u8]| c.get_value(k).unwrap().as_ptr();
+            c.put(b"k", &[1; 100], 0).unwrap();
+            let first = at(b"k");
+            c.put(b"k", &[2; 100], 0).unwrap();
+            let reused = policy == WritePolicy::TC_WRITE_THROUGH;
+            assert_eq!(at(b"k") == first, reused, "{policy:?}");
+            let held = c.get_value(b"k").unwrap();
+            c.put(b"k", &[3; 100], 0).unwrap();
+            assert_eq!(&*held, &[2; 100][..], "{policy:?}: a handed-out value keeps its bytes");
+            assert_ne!(at(b"k"), held.as_ptr(), "{policy:?}");
+            assert_eq!(&*c.get(b"k").unwrap(), &[3; 100][..], "{policy:?}");
+            drop(held);
+            c.close().unwrap();
+            let c = Cache::open(&opts).unwrap();
+            assert_eq!(&*c.get(b"k").unwrap(), &[3; 100][..], "{policy:?}: after a reopen");
+            c.close().unwrap();
+        }
     }
 
     /// A put that pushes a large value out of L1 keeps its buffer as the

@@ -1226,6 +1226,7 @@ impl Cache {
     /// asks (group commit), with no lock held. If the fsync fails the log is
     /// degraded and counts it; L1 (or the log's buffer) still holds the
     /// value, so the put stands, as a degraded put does.
+    #[inline]
     fn wait_durable(&self, stored: Stored) -> Result<()> {
         match stored {
             Stored::Memory => Ok(()),

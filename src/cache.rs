@@ -944,6 +944,9 @@ impl Cache {
 
     /// Stores `value` under `key` for `ttl_ms` (0: the default TTL).
     pub fn put(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
+        if self.put_is_small(value, &Meta::default()) {
+            return self.put_small(key, value, ttl_ms);
+        }
         self.put_with(key, value, ttl_ms, Meta::default())
     }
 
@@ -979,7 +982,36 @@ impl Cache {
         }
     }
 
+    /// Whether a put of `value` with `meta` takes `put_small`: a value
+    /// under `WORTH_FROM` (larger ones go through the thread's spare), no
+    /// meta, and no remote tier (nothing to send after it).
+    fn put_is_small(&self, value: &[u8], meta: &Meta) -> bool {
+        value.len() < crate::value::spare::WORTH_FROM && meta.is_empty() && self.remote.is_none()
+    }
+
+    /// A put that `put_is_small` admits: `put_inner` without the meta and
+    /// the remote write to carry, from the caller's bytes (`store_bytes`).
+    fn put_small(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
+        self.writable()?;
+        check_key(key)?;
+        self.check_value(value)?;
+        let h = self.hasher.hash(key);
+        let now = self.clock.now_ms();
+        let expires_at = expiry(now, if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms });
+        let mut shard = self.memory.lock(h);
+        shard.wrote(key);
+        let mut evicted = Vec::new();
+        let ticket = self.store_bytes(&mut shard, key, h, value, expires_at, now, &mut evicted);
+        drop(shard);
+        // What L1 pushed out is freed with no lock held.
+        drop(evicted);
+        self.wait_durable(ticket)
+    }
+
     fn put_inner(&self, key: &[u8], value: &[u8], ttl_ms: u64, meta: Meta) -> Result<(Result<()>, Option<Write>)> {
+        if self.put_is_small(value, &meta) {
+            return Ok((self.put_small(key, value, ttl_ms), None));
+        }
         self.writable()?;
         check_key(key)?;
         self.check_value(value)?;
@@ -991,16 +1023,6 @@ impl Cache {
         // the buffer of the value the thread's last put pushed out of L1,
         // if it has this length (`value::spare`).
         let spare = value.len() >= crate::value::spare::WORTH_FROM;
-        if meta.is_none() && !spare && self.remote.is_none() {
-            let mut shard = self.memory.lock(h);
-            shard.wrote(key);
-            let mut evicted = Vec::new();
-            let ticket = self.store_bytes(&mut shard, key, h, value, expires_at, now, &mut evicted);
-            drop(shard);
-            // What L1 pushed out is freed with no lock held.
-            drop(evicted);
-            return Ok((self.wait_durable(ticket), None));
-        }
         let copy = if spare {
             crate::value::spare::copy(value)
         } else {

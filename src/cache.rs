@@ -977,6 +977,9 @@ impl Cache {
 
     /// Stores `value` under `key` for `ttl_ms` (0: the default TTL).
     pub fn put(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
+        if self.put_is_small(value, &Meta::default()) {
+            return self.put_small(key, value, ttl_ms);
+        }
         self.put_with(key, value, ttl_ms, Meta::default())
     }
 
@@ -1012,7 +1015,36 @@ impl Cache {
         }
     }
 
+    /// Whether a put of `value` with `meta` takes `put_small`: a value
+    /// under `WORTH_FROM` (larger ones go through the thread's spare), no
+    /// meta, and no remote tier (nothing to send after it).
+    fn put_is_small(&self, value: &[u8], meta: &Meta) -> bool {
+        value.len() < crate::value::spare::WORTH_FROM && meta.is_empty() && self.remote.is_none()
+    }
+
+    /// A put that `put_is_small` admits: `put_inner` without the meta and
+    /// the remote write to carry, from the caller's bytes (`store_bytes`).
+    fn put_small(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
+        self.writable()?;
+        check_key(key)?;
+        self.check_value(value)?;
+        let h = self.hasher.hash(key);
+        let now = self.clock.now_ms();
+        let expires_at = expiry(now, if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms });
+        let mut shard = self.memory.lock(h);
+        shard.wrote(key);
+        let mut evicted = Vec::new();
+        let ticket = self.store_bytes(&mut shard, key, h, value, expires_at, now, &mut evicted);
+        drop(shard);
+        // What L1 pushed out is freed with no lock held.
+        drop(evicted);
+        self.wait_durable(ticket)
+    }
+
     fn put_inner(&self, key: &[u8], value: &[u8], ttl_ms: u64, meta: Meta) -> Result<(Result<()>, Outgoing<'_>)> {
+        if self.put_is_small(value, &meta) {
+            return Ok((self.put_small(key, value, ttl_ms), Outgoing::none(&self.memory)));
+        }
         self.writable()?;
         check_key(key)?;
         self.check_value(value)?;
@@ -1214,10 +1246,45 @@ impl Cache {
         }
     }
 
+    /// `store_into` of a put of a small value with no meta and no remote
+    /// tier, from the caller's bytes: under write-through to a writable L2,
+    /// they go to the log as they are, and into L1 in the buffer of the
+    /// value they replace when it can take them (`Shard::overwrite`), else
+    /// in a new copy made here, under the lock. The same writes, in the same
+    /// order, as `store_into` makes with an entry holding a copy of them;
+    /// any other case is `store_into`'s.
+    #[allow(clippy::too_many_arguments)]
+    fn store_bytes(
+        &self,
+        shard: &mut Shard,
+        key: &[u8],
+        h: u64,
+        value: &[u8],
+        expires_at: u64,
+        written_at: u64,
+        evicted: &mut Vec<Evicted>,
+    ) -> Stored {
+        let entry = |v: &[u8]| Entry::new(Arc::from(v), expires_at, written_at, None);
+        let log = match &self.log {
+            Some(log) if !self.read_only && !self.write_back() && shard.fits(key, value) => log,
+            _ => return self.store_into(shard, key, h, entry(value), evicted),
+        };
+        let ticket = log.put(key, h, value, expires_at, written_at, None);
+        if !shard.overwrite(h, key, value, expires_at, written_at) {
+            shard.insert(h, key, entry(value), evicted);
+            self.settle_evicted(evicted);
+        }
+        match ticket {
+            Some(pos) => Stored::Logged(pos),
+            None => Stored::Memory,
+        }
+    }
+
     /// Waits for what `store` wrote to be as durable as the sync policy
     /// asks (group commit), with no lock held. If the fsync fails the log is
     /// degraded and counts it; L1 (or the log's buffer) still holds the
     /// value, so the put stands, as a degraded put does.
+    #[inline]
     fn wait_durable(&self, stored: Stored) -> Result<()> {
         match stored {
             Stored::Memory => Ok(()),
@@ -1727,6 +1794,41 @@ mod tests {
         spare_evicted(Vec::with_capacity(KEPT_EVICTION_LIST + 1));
         assert_eq!(EVICTION_LIST.with(|l| l.take()).capacity(), 0);
         c.close().unwrap();
+    }
+
+    /// A put of a small value over a key L1 holds with a value of that
+    /// length writes into that value's buffer, under write-through and
+    /// write-back alike (write-back's put takes the general path), unless
+    /// something holds the value: a `Value` handed out before the put
+    /// keeps its bytes, and the next get sees the new ones, from L1 and
+    /// after a reopen from L2.
+    #[test]
+    fn a_small_put_over_a_key_reuses_its_buffer_unless_it_was_handed_out() {
+        for policy in [WritePolicy::TC_WRITE_THROUGH, WritePolicy::TC_WRITE_BACK] {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = Options {
+                dir: Some(dir.path().to_path_buf()),
+                write_policy: policy,
+                ..Options::default()
+            };
+            let c = Cache::open(&opts).unwrap();
+            let at = |k: &[u8]| c.get_value(k).unwrap().as_ptr();
+            c.put(b"k", &[1; 100], 0).unwrap();
+            let first = at(b"k");
+            c.put(b"k", &[2; 100], 0).unwrap();
+            let reused = policy == WritePolicy::TC_WRITE_THROUGH;
+            assert_eq!(at(b"k") == first, reused, "{policy:?}");
+            let held = c.get_value(b"k").unwrap();
+            c.put(b"k", &[3; 100], 0).unwrap();
+            assert_eq!(&*held, &[2; 100][..], "{policy:?}: a handed-out value keeps its bytes");
+            assert_ne!(at(b"k"), held.as_ptr(), "{policy:?}");
+            assert_eq!(&*c.get(b"k").unwrap(), &[3; 100][..], "{policy:?}");
+            drop(held);
+            c.close().unwrap();
+            let c = Cache::open(&opts).unwrap();
+            assert_eq!(&*c.get(b"k").unwrap(), &[3; 100][..], "{policy:?}: after a reopen");
+            c.close().unwrap();
+        }
     }
 
     /// A put that pushes a large value out of L1 keeps its buffer as the

@@ -178,6 +178,25 @@ impl Lru {
         None
     }
 
+    /// Lets `change` rewrite `key`'s entry where it lies; if it says it
+    /// did, that counts as a use, as `insert` over the key would. False
+    /// (and nothing touched) if the key is not held or `change` declined.
+    pub fn update(&mut self, h: u64, key: &[u8], change: impl FnOnce(&mut Entry) -> bool) -> bool {
+        let Some(i) = self.find(h, key) else {
+            return false;
+        };
+        let changed = change(
+            self.nodes[i as usize]
+                .entry
+                .as_mut()
+                .expect("a slot in the table is live"),
+        );
+        if changed {
+            self.touch(i);
+        }
+        changed
+    }
+
     /// Takes slot `i` out: off the list, out of the table, into `free`.
     fn unlink(&mut self, i: u32) -> Evicted {
         self.detach(i);

@@ -100,6 +100,16 @@ impl Policy {
         }
     }
 
+    /// Lets `change` rewrite `key`'s entry in place; if it did, counted as
+    /// a use, as `insert` over the key counts it. False if the key is not
+    /// held or `change` declined (then nothing changed).
+    pub fn update(&mut self, h: u64, key: &[u8], change: impl FnOnce(&mut Entry) -> bool) -> bool {
+        match self {
+            Policy::Lru(l) => l.update(h, key, change),
+            Policy::S3Fifo(s) => s.update(h, key, change),
+        }
+    }
+
     /// Takes out the entry the policy evicts next.
     pub fn pop_victim(&mut self) -> Option<Evicted> {
         match self {

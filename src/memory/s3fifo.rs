@@ -183,6 +183,28 @@ impl S3Fifo {
         self.nodes[self.find(h, key)? as usize].entry.as_ref()
     }
 
+    /// Lets `change` rewrite `key`'s entry where it lies; if it says it
+    /// did, that counts as `insert` over the key counts it (a bump, and
+    /// the small queue's bytes follow the entry's size). False (and
+    /// nothing touched) if the key is not held or `change` declined.
+    pub fn update(&mut self, h: u64, key: &[u8], change: impl FnOnce(&mut Entry) -> bool) -> bool {
+        let Some(i) = self.find(h, key) else {
+            return false;
+        };
+        let n = &mut self.nodes[i as usize];
+        let e = n.entry.as_mut().expect("a slot in the table is live");
+        let before = entry_size(key, &e.value);
+        if !change(e) {
+            return false;
+        }
+        let after = entry_size(key, &e.value);
+        n.bump();
+        if n.queue == Queue::Small {
+            self.small_bytes = self.small_bytes + after - before;
+        }
+        true
+    }
+
     /// Stores `entry`; returns the entry it replaced. A replaced key keeps
     /// its place (and its node: it is neither copied nor rehashed) and
     /// counts the write as a hit. Never evicts: the shard calls

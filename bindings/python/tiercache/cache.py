@@ -6,10 +6,11 @@ import functools
 import inspect
 import os
 import typing
+from collections import deque
 from collections.abc import ItemsView, Iterable, Mapping, ValuesView
 from ctypes import addressof, byref, c_bool, c_size_t, c_uint64, c_void_p, create_string_buffer, string_at
 from io import BytesIO
-from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Deque, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _batch, canonical, errors, loaders
 from ._native import (
@@ -79,8 +80,10 @@ _MISS_WORD = -_NOT_FOUND
 # get copies values with tc_get_into_word into a scratch buffer, then slices it
 # into a bytes object: one C call and one allocation per hit.  The GIL is released
 # during the call, so a buffer belongs to one call at a time: each cache keeps
-# a pool of them (Cache._pool; list.pop and append are atomic under the GIL),
-# as many as gets have ever run on it at once.  A buffer starts at _SCRATCH_START bytes and grows to the largest value
+# a pool of them (Cache._pool, a deque: its pop and append are atomic, and
+# unlike a list's they do not free and reallocate the item array each time
+# the pool goes from one buffer to none and back, which a list does on
+# every get), as many as gets have ever run on it at once.  A buffer starts at _SCRATCH_START bytes and grows to the largest value
 # read through it, up to _SCRATCH_KEEP; a larger value is read with tc_get_value (one copy, no buffer).
 _SCRATCH_START = 64 * 1024
 _SCRATCH_KEEP = 1024 * 1024
@@ -105,7 +108,7 @@ def _new_scratch(cap: int, handle: Optional[int]) -> _Scratch:
     return [buf, byref(buf), cap, c_size_t.from_param(cap), value_len, byref(value_len), target, byref(target)]
 
 
-def _take_scratch(pool: List[_Scratch], handle: Optional[int]) -> _Scratch:
+def _take_scratch(pool: Deque[_Scratch], handle: Optional[int]) -> _Scratch:
     """A buffer of the pool, or a new one.  (get and __getitem__ have this
     inline: a function call is a measurable part of a hit.)"""
     try:
@@ -310,7 +313,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
         # True while no loader is set (see set_loader).
         self._fast = False
         # Scratch buffers for get (see _Scratch).
-        self._pool: List[_Scratch] = []
+        self._pool: Deque[_Scratch] = deque()
         # The loaders the library may call, by id (see loaders.py), and the
         # ctypes callbacks it calls them through, kept alive with the cache.
         self._loaders: Dict[int, loaders.Loader] = {}

@@ -215,6 +215,30 @@ def test_get_many(cache: tiercache.Cache) -> None:
         cache.get_many([1])  # type: ignore[list-item]
 
 
+def test_batches_of_one_type_and_of_mixed_types(cache: tiercache.Cache) -> None:
+    # get_many and put_many check the types of a whole batch at once and
+    # convert key by key only a batch that needs it: every kind of batch
+    # answers alike, keys as given (a str as str, a bytes-like as bytes).
+    cache.put_many({b"b1": b"x", b"b2": b"", b"b3": b"zz"})  # bytes only
+    cache.put_many({"s1": "y", "s2": b"w"})  # str among them: converted
+    cache.put_many({b"m1": bytearray(b"q"), "m2": memoryview(b"r")})
+    assert cache.get_many([b"b1", b"b2", b"b3"]) == {b"b1": b"x", b"b2": b"", b"b3": b"zz"}
+    assert cache.get_many([b"b2", b"b1", b"b2"]) == {b"b2": b"", b"b1": b"x"}
+    assert cache.get_many(("s1", "s2")) == {"s1": b"y", "s2": b"w"}
+    got = cache.get_many(iter([b"m1", "m2", bytearray(b"b1"), b"absent"]))
+    assert got == {b"m1": b"q", "m2": b"r", b"b1": b"x"}
+    assert [type(k) for k in got] == [bytes, str, bytes]
+
+
+def test_put_many_of_a_dict_stores_nothing_if_a_value_is_of_no_accepted_type(cache: tiercache.Cache) -> None:
+    with pytest.raises(TypeError, match="value must be"):
+        cache.put_many({b"a": b"1", b"b": 2})  # type: ignore[dict-item]
+    assert b"a" not in cache, "every pair is converted before any is stored"
+    with pytest.raises(TypeError, match="key must be"):
+        cache.put_many({b"a": b"1", 3: b"2"})  # type: ignore[dict-item]
+    assert b"a" not in cache
+
+
 def test_get_many_asks_the_loader(cache: tiercache.Cache) -> None:
     cache["here"] = b"H"
     cache.set_loader(lambda k: None if k == b"none" else b"L:" + k)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import ctypes
 from array import array
-from itertools import accumulate, chain
-from typing import List, Tuple
+from itertools import accumulate
+from typing import Sequence, Tuple
 
 #: The ``array`` typecodes of a pointer / ``size_t`` and of a ``tc_status``
 #: (a C enum: an ``int``), checked against ctypes at import.
@@ -31,14 +31,22 @@ def address(data: bytes) -> int:
     return addr
 
 
-def slices(parts: List[bytes]) -> Tuple[bytes, "array[int]"]:
+def slices(parts: Sequence[bytes]) -> Tuple[bytes, "array[int]"]:
     """``(blob, arr)``: the parts laid end to end in ``blob``, and ``arr`` the
     ``tc_slice`` array (pointer, length, pointer, length, ...) of them, each
-    pointer into ``blob``.  An empty part gets a valid, non-NULL pointer."""
+    pointer into ``blob``.  An empty part gets a valid, non-NULL pointer.
+
+    The lengths and the pointers are built as two arrays and interleaved by
+    extended-slice assignment (a copy in C), not by zipping Python pairs:
+    per part that spares a tuple, a ``chain`` step and an array append."""
     blob = b"".join(parts)
-    lens = list(map(len, parts))
-    starts = accumulate(lens, initial=address(blob))
-    return blob, array(_WORD, chain.from_iterable(zip(starts, lens)))
+    lens = array(_WORD, map(len, parts))
+    starts = array(_WORD, accumulate(lens, initial=address(blob)))
+    del starts[-1]  # the end of the last part
+    arr = words(2 * len(lens))
+    arr[0::2] = starts
+    arr[1::2] = lens
+    return blob, arr
 
 
 def words(n: int) -> "array[int]":

@@ -6,10 +6,11 @@ import functools
 import inspect
 import os
 import typing
+from collections import deque
 from collections.abc import ItemsView, Iterable, Mapping, ValuesView
 from ctypes import addressof, byref, c_bool, c_size_t, c_uint64, c_void_p, create_string_buffer, string_at
-from itertools import accumulate, chain
-from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Tuple, TypeVar, Union
+from io import BytesIO
+from typing import Any, Callable, Deque, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _batch, canonical, errors, loaders
 from ._native import (
@@ -65,6 +66,9 @@ _tc_value_data = lib.tc_value_data
 _tc_value_free = lib.tc_value_free
 
 _MISSING: Any = object()
+# What the batch calls compare the set of their items' types with.
+_ONLY_BYTES = frozenset((bytes,))
+_ONLY_STR = frozenset((str,))
 _NO_TAGS: Tuple[()] = ()  # put's default: no tags, the tc_put fast path
 # Plain ints for the hot paths: comparing with Status.OK costs an enum lookup.
 _OK = int(Status.OK)
@@ -76,8 +80,10 @@ _MISS_WORD = -_NOT_FOUND
 # get copies values with tc_get_into_word into a scratch buffer, then slices it
 # into a bytes object: one C call and one allocation per hit.  The GIL is released
 # during the call, so a buffer belongs to one call at a time: each cache keeps
-# a pool of them (Cache._pool; list.pop and append are atomic under the GIL),
-# as many as gets have ever run on it at once.  A buffer starts at _SCRATCH_START bytes and grows to the largest value
+# a pool of them (Cache._pool, a deque: its pop and append are atomic, and
+# unlike a list's they do not free and reallocate the item array each time
+# the pool goes from one buffer to none and back, which a list does on
+# every get), as many as gets have ever run on it at once.  A buffer starts at _SCRATCH_START bytes and grows to the largest value
 # read through it, up to _SCRATCH_KEEP; a larger value is read with tc_get_value (one copy, no buffer).
 _SCRATCH_START = 64 * 1024
 _SCRATCH_KEEP = 1024 * 1024
@@ -102,7 +108,7 @@ def _new_scratch(cap: int, handle: Optional[int]) -> _Scratch:
     return [buf, byref(buf), cap, c_size_t.from_param(cap), value_len, byref(value_len), target, byref(target)]
 
 
-def _take_scratch(pool: List[_Scratch], handle: Optional[int]) -> _Scratch:
+def _take_scratch(pool: Deque[_Scratch], handle: Optional[int]) -> _Scratch:
     """A buffer of the pool, or a new one.  (get and __getitem__ have this
     inline: a function call is a measurable part of a hit.)"""
     try:
@@ -148,10 +154,11 @@ def _unpack(
     (index, status), and the bytes of the values handed out as tc_value
     handles (each freed here, whatever happens)."""
     if statuses.count(_OK) == len(statuses):
-        # Every key found, in the buffer (the common case): the slices are
-        # cut by C-level iteration, with no Python step per key.
-        ends = list(accumulate(lens))
-        return dict(zip(given, map(buf.__getitem__, map(slice, chain((0,), ends), ends)))), None, 0
+        # Every key found, in the buffer (the common case): the values are
+        # read off one copy of the buffer's used part, each by the length C
+        # wrote, by C-level iteration with no Python step per key (and no
+        # slice object or ctypes indexing per value, which cost twice as much).
+        return dict(zip(given, map(BytesIO(memoryview(buf)[: sum(lens)]).read, lens))), None, 0
     found: Dict[Any, bytes] = {}
     failed: Optional[Tuple[int, int]] = None
     pos = 0
@@ -179,6 +186,17 @@ def _unpack(
                 if ptr:
                     _tc_value_free(ptr)
     return found, failed, spill_bytes
+
+
+def _pairs_to_bytes(pairs: Iterable[Tuple[Any, Any]]) -> Tuple[List[bytes], List[bytes]]:
+    """put_many's keys and values as bytes, pair by pair, in order: the
+    first that is of no accepted type raises, as put would."""
+    ks: List[bytes] = []
+    vs: List[bytes] = []
+    for key, value in pairs:
+        ks.append(key if type(key) is bytes else to_bytes(key))
+        vs.append(value if type(value) is bytes else to_bytes(value, "value"))
+    return ks, vs
 
 
 class Cache(typing.MutableMapping[Any, bytes]):
@@ -295,7 +313,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
         # True while no loader is set (see set_loader).
         self._fast = False
         # Scratch buffers for get (see _Scratch).
-        self._pool: List[_Scratch] = []
+        self._pool: Deque[_Scratch] = deque()
         # The loaders the library may call, by id (see loaders.py), and the
         # ctypes callbacks it calls them through, kept alive with the cache.
         self._loaders: Dict[int, loaders.Loader] = {}
@@ -818,8 +836,18 @@ class Cache(typing.MutableMapping[Any, bytes]):
         :meth:`get`; absent keys are left out.  A key that fails otherwise
         (empty, too long, its loader failed) raises that key's error, after
         the other values are freed; a loader's own exception is re-raised."""
-        given = [k if type(k) in (bytes, str) else to_bytes(k) for k in keys]
-        ks = [k if type(k) is bytes else to_bytes(k) for k in given]
+        given: List[Any] = list(keys)
+        # The keys' types are checked all at once (C-level iteration); only a
+        # batch that mixes types (or holds bytes-likes) is converted key by key.
+        kinds = set(map(type, given))
+        ks: Sequence[bytes]
+        if kinds <= _ONLY_BYTES:
+            ks = given
+        elif kinds == _ONLY_STR:
+            ks = list(map(str.encode, given))
+        else:
+            given = [k if type(k) in (bytes, str) else to_bytes(k) for k in given]
+            ks = [k if type(k) is bytes else to_bytes(k) for k in given]
         n = len(ks)
         if n == 0:
             _check(_tc_get_many_into(self._handle, None, 0, None, 0, None, None, None))
@@ -876,12 +904,21 @@ class Cache(typing.MutableMapping[Any, bytes]):
         call (``tc_put_many``), in order, each as :meth:`put` would with ``ttl``.
         On a failure the pairs before it are stored and the rest are not; the
         exception's message names the pair."""
-        pairs = items.items() if isinstance(items, Mapping) else items
-        ks: List[bytes] = []
-        vs: List[bytes] = []
-        for key, value in pairs:
-            ks.append(key if type(key) is bytes else to_bytes(key))
-            vs.append(value if type(value) is bytes else to_bytes(value, "value"))
+        ks: Sequence[bytes]
+        vs: Sequence[bytes]
+        if type(items) is dict and items:
+            # One snapshot of the dict, taken in C (so that keys and values
+            # still pair up if another thread changes the dict meanwhile),
+            # read into lists in C, and their types checked all at once: only
+            # a batch with other types than bytes is converted pair by pair,
+            # with the errors put raises.  (zip(*items.items()) would make
+            # the snapshot too, at four times the cost per pair.)
+            snapshot = items.copy()
+            ks, vs = list(snapshot), list(snapshot.values())
+            if set(map(type, ks)) | set(map(type, vs)) != _ONLY_BYTES:
+                ks, vs = _pairs_to_bytes(zip(ks, vs))
+        else:
+            ks, vs = _pairs_to_bytes(items.items() if isinstance(items, Mapping) else items)
         ttl_ms = ttl_to_ms(ttl) if ttl is not None else 0
         n = len(ks)
         if n == 0:

@@ -1,7 +1,8 @@
 //! Seeded model test of the remote tier across processes: three caches of
 //! one namespace on one `redis-server` (tests/common/redis_server.rs), each
 //! behind its own proxy, standing for three processes; one has a directory
-//! (L2). A seeded random walk of puts (some tagged, some with a TTL),
+//! (L2), another an L1 of two entries (most of its gets read the server).
+//! A seeded random walk of puts (some tagged, some with a TTL),
 //! removals, touches, gets, batched gets, prefix and tag removals, clears,
 //! restarts (a crash, for the one with a directory) and restarts of the
 //! server (empty, as without persistence), while the proxies hold a
@@ -146,6 +147,9 @@ struct Proc {
     /// next step.
     cache: Option<Arc<Cache>>,
     dir: Option<tempfile::TempDir>,
+    /// An L1 of 2 entries: most of its gets miss locally and read the
+    /// server, also while its own writes are on their way there.
+    tiny_l1: bool,
 }
 
 impl Proc {
@@ -159,6 +163,9 @@ impl Proc {
         o.set_remote_namespace(NS).unwrap();
         o.set_remote_timeout(200).unwrap();
         o.dir = self.dir.as_ref().map(|d| d.path().to_path_buf());
+        if self.tiny_l1 {
+            o.l1_max_entries = 2;
+        }
         let c = Cache::open(&o).unwrap();
         let truth = truth.clone();
         c.set_loader(Some(Arc::new(move |k: &[u8]| match truth.lock().unwrap().get(k) {
@@ -217,6 +224,7 @@ impl World {
                     proxy: Proxy::to(server.port),
                     cache: None,
                     dir: (i == PROCS - 1).then(|| tempfile::tempdir().unwrap()),
+                    tiny_l1: i == 1,
                 };
                 p.open(&truth);
                 p

@@ -1294,3 +1294,29 @@ fn a_value_read_while_this_process_prefix_removal_is_on_its_way_is_not_kept() {
         "a kept a value its own removal removed"
     );
 }
+
+/// b's tier is down (its subscription held) when the server restarts, and
+/// b puts `k` before it has noticed: the write is remembered. At close b
+/// reconciles it, although every connection in its pool died with the old
+/// server: one failing only drops that one, and the last try at close has
+/// no later one. The value b's put replaced must not stay for the fleet
+/// (found by tests/remote_model.rs, seed 9018 of the sweep from 9000).
+#[test]
+fn writes_remembered_across_a_server_restart_are_reconciled_at_close() {
+    let (mut server, proxy, _a, b) = behind_a_proxy();
+    // b's pool now holds a connection to the server as it is.
+    assert_eq!(get(&b, b"k"), Err(Status::TC_NOT_FOUND));
+    proxy.hold_subscriptions();
+    wait_for("b's tier to go down", || counter(&b, "remote_state") != 1);
+    server.restart();
+    let c = open(&server.url());
+    c.put(b"k", b"old", 0).unwrap();
+    b.put(b"k", b"new", 0).unwrap();
+    b.close().unwrap();
+    let d = open(&server.url());
+    assert_ne!(
+        get(&d, b"k").as_deref(),
+        Ok(&b"old"[..]),
+        "the value b's put replaced stayed"
+    );
+}

@@ -1295,6 +1295,20 @@ impl Remote {
         }
     }
 
+    /// `resync`, once more on a new connection if it failed: for the last
+    /// try, at close, which has no later one, and when a subscription has
+    /// just begun (the server is reachable). The pool's connections may
+    /// all have died with a server that restarted since they were used
+    /// (this process had not noticed: its subscription was down), and a
+    /// failure drops only the connection it used; the second try finds
+    /// the pool emptied and connects afresh.
+    pub(crate) fn resync_afresh(&self) -> RedisResult<Resynced> {
+        self.resync().or_else(|_| {
+            self.pool.lock().clear();
+            self.resync()
+        })
+    }
+
     /// After a (re)connect: learns the generation, clears the namespace if
     /// the server is not the one it was last cleared for (`identity`: it
     /// may have lost acknowledged writes or come back from an old snapshot;

@@ -159,7 +159,7 @@ fn reconcile_before_exit(remote: &Remote, local: &Local) {
     if !remote.has_pending() {
         return;
     }
-    match remote.resync() {
+    match remote.resync_afresh() {
         // Whatever this process holds may be stale: the next open drops it
         // too, but not a read-only one, nor one without the remote tier.
         Ok(Resynced::Cleared | Resynced::Restarted) => local.drop_all(),
@@ -197,7 +197,9 @@ fn session(
     // Subscribed: from here on no message is lost. What came before may
     // have been, so nothing stored before can be vouched for (the module's
     // comment says why everything).
-    match remote.resync() {
+    // The subscription just reached the server: a failure here is most
+    // likely a pooled connection that died with a server restart.
+    match remote.resync_afresh() {
         Ok(_) => local.drop_all(),
         Err(e) => return fail("resync", e),
     }

@@ -160,7 +160,7 @@ pub fn go() {
         .args(["test", "-tags", "tiercache_source", "-run", "^$"])
         .args([
             "-bench",
-            "^Benchmark(Get|GetInto|GetParallel|Put|GetMany|PutMany|CgoFloor)$",
+            "^Benchmark(Get|GetInto|GetParallel|GetIntoParallel|Put|GetMany|PutMany|CgoFloor|CgoFloorParallel)$",
         ])
         .args(["-benchtime", benchtime, "-count", count])
         .args([".", "./internal/cgofloor"])
@@ -237,11 +237,50 @@ pub fn go() {
             "floor: cgo no-op + 128 B slice and copy",
             "BenchmarkCgoFloor/word+alloc+copy",
         ),
+        (
+            "floor: cgo no-op into a fresh 128 B slice (Get's call)",
+            "BenchmarkCgoFloor/get_word+fresh",
+        ),
         ("ristretto Get", "BenchmarkGet/ristretto"),
     ] {
         if let Some(t) = ns(bench) {
             rows.push(Row::new(name, t));
         }
+    }
+    // GetParallel taken apart: the same workload without Get's fresh slice
+    // (GetInto), under either policy, and the cgo call alone (with and
+    // without a fresh slice) from as many goroutines, so that how each
+    // part scales shows beside the headline.
+    let mut par = Vec::new();
+    for (name, bench) in [
+        ("GetParallel (LRU)", "BenchmarkGetParallel/tiercache"),
+        ("GetParallel, S3-FIFO", "BenchmarkGetParallel/tiercache-s3fifo"),
+        (
+            "GetInto, parallel (LRU; no allocation)",
+            "BenchmarkGetIntoParallel/tiercache",
+        ),
+        (
+            "GetInto, parallel, S3-FIFO",
+            "BenchmarkGetIntoParallel/tiercache-s3fifo",
+        ),
+        (
+            "floor: cgo no-op into a fresh 128 B slice, parallel",
+            "BenchmarkCgoFloorParallel/get_word+fresh",
+        ),
+        ("floor: cgo no-op, parallel", "BenchmarkCgoFloorParallel/get_word"),
+        ("ristretto GetParallel", "BenchmarkGetParallel/ristretto"),
+    ] {
+        if let Some(t) = ns(bench) {
+            par.push(Row::new(name, t));
+        }
+    }
+    if par.len() > 1 {
+        table(
+            "go-parallel",
+            "Go, GOMAXPROCS goroutines, 128 B L1 hits, 10000 keys: GetParallel against its parts, ns per get (wall)",
+            "ns/op",
+            &par,
+        );
     }
     let tmp = tempfile::tempdir().unwrap();
     match library_floor("go", tmp.path()) {

@@ -245,6 +245,34 @@ func BenchmarkGetParallel(b *testing.B) {
 	b.Run("tiercache-s3fifo", func(b *testing.B) { getParallel(b, Options{L1Policy: L1S3FIFO}) })
 }
 
+// BenchmarkGetIntoParallel: BenchmarkGetParallel's workload through
+// GetInto, into each goroutine's own buffer (no allocation, so no garbage
+// collection): how the cgo call and the library's hit path scale with
+// goroutines, apart from Get's fresh slice. Under the default LRU every hit
+// takes its shard's lock exclusively and relinks the shard's list; under
+// S3-FIFO it takes the lock shared. No peer: ristretto never copies.
+func BenchmarkGetIntoParallel(b *testing.B) {
+	getIntoParallel := func(b *testing.B, opts Options) {
+		c := newTiercache(b, opts)
+		var seed atomic.Int64
+		b.SetBytes(benchValueLen)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			i := int(seed.Add(7919))
+			buf := make([]byte, benchValueLen)
+			for pb.Next() {
+				if _, err := c.GetInto(benchKeyList[i%benchKeys], buf); err != nil {
+					b.Error(err)
+					return
+				}
+				i++
+			}
+		})
+	}
+	b.Run("tiercache", func(b *testing.B) { getIntoParallel(b, Options{}) })
+	b.Run("tiercache-s3fifo", func(b *testing.B) { getIntoParallel(b, Options{L1Policy: L1S3FIFO}) })
+}
+
 // BenchmarkGetValue: the zero-copy read of an L1 hit (GetValue, then
 // Release), keys in turn over 10,000: no copy, two cgo calls.
 func BenchmarkGetValue(b *testing.B) {

@@ -516,10 +516,9 @@ impl Cache {
         mut pre: Option<Prefetched>,
         reader: &mut impl Reader,
     ) -> Result<Option<Value>> {
-        // A hit (seen under the shard's shared lock under S3-FIFO, its
-        // exclusive one under LRU) needs nothing else; a key seen absent
-        // needs no second look unless a load must be registered; anything
-        // else takes the exclusive path below.
+        // A hit (seen under the shard's shared lock) needs nothing else; a
+        // key seen absent needs no second look unless a load must be
+        // registered; anything else takes the exclusive path below.
         let mut absent = match self.memory.glance(h, key, now, reader) {
             // Counted by the memory tier (`Memory::tally`), as are the
             // exclusive path's hits below.

@@ -14,10 +14,11 @@
 //! `Reader` that takes the bytes under the lock instead (the copying getters
 //! of the C ABI, for values small enough: see `Reader`).
 //!
-//! Under S3-FIFO a hit takes the shard's lock shared (`Memory::glance`):
-//! counting it is an atomic store beside the entry. Under LRU a hit relinks
-//! the list, so it takes the lock exclusively, as every write does. Either
-//! way a hit sees the shard as the last write of it left it.
+//! A hit takes the shard's lock shared (`Memory::glance`), under either
+//! policy: counting it is an atomic store beside the entry (S3-FIFO's
+//! frequency, LRU's mark: see `lru` for why LRU no longer relinks on a
+//! hit). Writes take it exclusively, so a hit sees the shard as the last
+//! write of it left it.
 //!
 //! This module only stores and evicts; it never does I/O. The cache decides
 //! what happens to entries that leave (write-back writes dirty ones to L2):
@@ -61,8 +62,8 @@ const MAX_SHARDS: usize = 16;
 /// written on nearly every get, by the promotion of each L2 hit, and every
 /// write takes its shard's lock exclusively. With one shard that lock is
 /// cache-wide and threads hitting L2 queue on it; with 8 entries a shard, a
-/// 64-entry L1 has 8 shards. The price is LRU order kept per shard, not
-/// cache-wide (an L1 under 16 entries stays one shard, exact LRU).
+/// 64-entry L1 has 8 shards. The price is the policy's order kept per
+/// shard, not cache-wide (an L1 under 16 entries stays one shard).
 const MIN_ENTRIES_PER_SHARD: u64 = 8;
 /// Fewest bytes a shard should be able to hold before the cache uses fewer shards.
 const MIN_BYTES_PER_SHARD: u64 = 1 << 20;
@@ -149,7 +150,7 @@ pub trait Reader {
     fn read(&mut self, value: &[u8]) -> bool;
 
     /// The calling thread's stripe (`crate::stripe::mine()`), on which a
-    /// hit under a shard's shared lock is counted (S3-FIFO's glance). A
+    /// hit under a shard's shared lock is counted (`Memory::glance`). A
     /// reader made by a call that has looked it up already (the C ABI's
     /// getters, entering the handle's gate) hands that one over and spares
     /// the hit a second thread-local lookup.
@@ -238,11 +239,11 @@ pub struct Shard {
     max_bytes: u64,
     /// Bumped by every write of a key in this shard (see the module doc).
     seq: u64,
-    /// The hits answered under this shard's exclusive lock (`read`, and
-    /// `Memory::glance` under LRU). A plain count: only the lock's holder
-    /// writes it, and a hit holds the lock already, so counting it writes
-    /// a line the hit owns anyway, where a shared counter (even striped by
-    /// thread) is one more atomic read-modify-write per hit.
+    /// The hits answered under this shard's exclusive lock (`read`). A
+    /// plain count: only the lock's holder writes it, and such a hit holds
+    /// the lock already, so counting it writes a line the hit owns anyway,
+    /// where a shared counter (even striped by thread) is one more atomic
+    /// read-modify-write per hit.
     hits: u64,
     /// The loads in flight for keys of this shard, by key.
     flights: HashMap<Box<[u8]>, Arc<Flight>>,
@@ -252,22 +253,20 @@ pub struct Shard {
     sending: u32,
 }
 
-/// A shard locked exclusively: for every write, and for hits under LRU.
+/// A shard locked exclusively: for every write (and a get's exclusive path).
 pub type ShardGuard<'a> = RwLockWriteGuard<'a, Shard>;
 
 /// Aligned to two cache lines (the adjacent-line prefetcher pairs them) so
-/// that neighbouring shards' locks and list ends, which every hit writes
-/// under LRU, never share a line: two threads hitting two shards would
-/// otherwise queue on it as on one lock.
+/// that neighbouring shards' locks, whose word every hit writes (a shared
+/// lock is counted in it), and list ends never share a line: two threads
+/// hitting two shards would otherwise queue on it as on one lock.
 #[repr(align(128))]
 struct Padded(RwLock<Shard>);
 
 pub struct Memory {
     shards: Box<[Padded]>,
-    /// Whether the policy counts hits under a shared lock (`glance`).
-    shared_hits: bool,
-    /// The hits answered under a shard's shared lock (S3-FIFO's glance),
-    /// which cannot write the shard's `hits`: striped by thread.
+    /// The hits answered under a shard's shared lock (`glance`), which
+    /// cannot write the shard's `hits`: striped by thread.
     hits_shared: Counter,
     /// Every shard's byte bound (0: none), for `fits` without a lock.
     shard_bytes: u64,
@@ -308,7 +307,6 @@ impl Memory {
             .collect();
         Memory {
             shards,
-            shared_hits: Policy::shared_hits(kind),
             hits_shared: Counter::default(),
             // Shard 0's share is the largest.
             shard_bytes: share(max_bytes, n, 0),
@@ -333,49 +331,27 @@ impl Memory {
     }
 
     /// A first look at `key` (hash `h`), which answers a hit and a plain
-    /// miss: under its shard's shared lock for a policy that counts hits
-    /// there (S3-FIFO), under the exclusive lock for LRU (whose hits
-    /// relink). A hit is offered to `reader` under the lock. An entry that
+    /// miss, under its shard's shared lock (both policies count a hit
+    /// there). A hit is offered to `reader` under the lock. An entry that
     /// can no longer be served is left for the exclusive path to drop
     /// (`Glance::Exclusive`), which locks the shard again.
     ///
-    /// Why LRU looks here too, rather than going straight to the caller's
-    /// exclusive path (`lock` and `Shard::read`): a hit is most gets, and
-    /// this way it returns before the caller sets up what only a miss needs
-    /// (the loads it leads, the loop that retries a promotion), which the
-    /// C ABI's L1 hit paid for on every call.
+    /// Why a get looks here before it takes the exclusive path (`lock` and
+    /// `Shard::read`): a hit is most gets, and this way it returns before
+    /// the caller sets up what only a miss needs (the loads it leads, the
+    /// loop that retries a promotion), and without excluding the other
+    /// threads' hits of the shard.
     #[inline]
     pub fn glance(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
-        if !self.shared_hits {
-            return self.glance_exclusive(h, key, now, reader);
-        }
-        self.glance_shared(h, key, now, reader)
-    }
-
-    fn glance_shared(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
         let shard = self.shard(h).read();
-        let g = match shard.policy.get_shared(h, key) {
+        // Counted as a use even if it can no longer be served, as
+        // `Shard::read` does: the exclusive path drops it next anyway.
+        let g = match shard.policy.get(h, key) {
             None => Glance::Absent(shard.seq),
             Some(e) => glanced(e, now, reader),
         };
         if matches!(g, Glance::Hit(_) | Glance::Read) {
             self.hits_shared.bump_at(reader.stripe());
-        }
-        g
-    }
-
-    #[inline]
-    fn glance_exclusive(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
-        let mut shard = self.shard(h).write();
-        let seq = shard.seq;
-        // Counted as a use (moved to the front) even if it can no longer be
-        // served, as `Shard::read` does: it is dropped next anyway.
-        let g = match shard.policy.get(h, key) {
-            None => Glance::Absent(seq),
-            Some(e) => glanced(e, now, reader),
-        };
-        if matches!(g, Glance::Hit(_) | Glance::Read) {
-            shard.hits += 1;
         }
         g
     }
@@ -586,7 +562,16 @@ impl Shard {
     /// stay within the bounds are appended to `evicted`, least recent first,
     /// for the caller to deal with (dirty ones must reach L2).
     pub fn insert(&mut self, h: u64, key: &[u8], entry: Entry, evicted: &mut Vec<Evicted>) {
-        self.bytes += entry_size(key, &entry.value);
+        let size = entry_size(key, &entry.value);
+        // Only an insert that may evict settles (`Policy::settle`): below
+        // the bounds, moving the entries hit would only unmark them for
+        // their next hits to mark again.
+        if (self.max_entries > 0 && self.policy.len() as u64 >= self.max_entries)
+            || (self.max_bytes > 0 && self.bytes + size > self.max_bytes)
+        {
+            self.policy.settle();
+        }
+        self.bytes += size;
         if let Some(old) = self.policy.insert(h, key, entry) {
             self.bytes -= entry_size(key, &old.value);
         }
@@ -797,9 +782,9 @@ mod tests {
         }
     }
 
-    /// Under LRU a glance takes the exclusive lock and is a hit as `get`'s:
-    /// it moves the entry to the front (here "a" outlives "b"), and a key
-    /// it does not find is a miss with the shard's write counter.
+    /// Under LRU a glance is a hit as `get`'s: it counts as a use (here
+    /// "a" outlives "b"), and a key it does not find is a miss with the
+    /// shard's write counter.
     #[test]
     fn an_lru_glance_is_a_use_and_a_miss_carries_the_write_counter() {
         let m = Memory::new(2, 0, PolicyKind::Lru);
@@ -818,6 +803,46 @@ mod tests {
         m.lock(0).insert(h(b"c"), b"c", entry(b"3"), &mut ev);
         assert_eq!(ev.len(), 1);
         assert_eq!(&*ev[0].0, b"b", "the glance did not count as a use of a");
+    }
+
+    /// The change of issue 12: an LRU hit, under the shard's shared lock,
+    /// only marks its entry and leaves the list as the last write left it
+    /// (so hits of one shard from several threads write no shared list
+    /// end or node); the next eviction moves the marked entry to the front
+    /// instead of evicting it. So a hit before an insert over the bound
+    /// saves the hit entry, as under an exact LRU, and the entry after it
+    /// goes.
+    #[test]
+    fn an_lru_hit_marks_its_entry_and_eviction_saves_it() {
+        let m = Memory::new(3, 0, PolicyKind::Lru);
+        assert_eq!(m.shards.len(), 1);
+        let clock = crate::clock::Clock::manual(1);
+        let now = Now::new(&clock);
+        let mut ev = Vec::new();
+        for k in [b"a", b"b", b"c"] {
+            m.lock(0).insert(h(k), k, entry(k), &mut ev);
+        }
+        let order = |m: &Memory| match &m.shards[0].0.read().policy {
+            Policy::Lru(l) => l.order(),
+            Policy::S3Fifo(_) => unreachable!(),
+        };
+        let o = |v: &[(&[u8], bool)]| v.iter().map(|(k, u)| (k.to_vec(), *u)).collect::<Vec<_>>();
+        assert_eq!(order(&m), o(&[(b"c", false), (b"b", false), (b"a", false)]));
+        // A glance and an exclusive read alike mark, and move nothing.
+        assert!(matches!(m.glance(h(b"a"), b"a", &now, &mut ()), Glance::Hit(v) if &*v == b"a"));
+        assert!(matches!(m.lock(0).read(h(b"b"), b"b", &now, &mut ()), Lookup::Hit(_)));
+        assert_eq!(order(&m), o(&[(b"c", false), (b"b", true), (b"a", true)]));
+        // An insert over the bound: "a" and "b", at the back but hit, go to
+        // the front in their order, unmarked, then "d" in front of them
+        // (it came after their hits), and "c" goes.
+        m.lock(0).insert(h(b"d"), b"d", entry(b"d"), &mut ev);
+        assert_eq!(ev.iter().map(|(k, _)| &k[..]).collect::<Vec<_>>(), vec![&b"c"[..]]);
+        assert_eq!(order(&m), o(&[(b"d", false), (b"b", false), (b"a", false)]));
+        // Unused since its move, "a" is the next victim, as under an exact
+        // LRU (d, b, a).
+        m.lock(0).insert(h(b"e"), b"e", entry(b"e"), &mut ev);
+        assert_eq!(&*ev[1].0, b"a");
+        assert_eq!(m.tally().2, 2);
     }
 
     /// Every hit is counted once, by whichever path answered it, from any
@@ -864,8 +889,8 @@ mod tests {
 
     /// A reader is offered exactly a servable entry's value, and what it
     /// takes is a hit as `get`'s (the same recency); an expired entry is
-    /// never offered, and is dropped as by `get`. Under S3-FIFO the same
-    /// holds for `glance`, under the shared lock.
+    /// never offered, and is dropped as by `get`. The same holds for
+    /// `glance`, under the shared lock.
     #[test]
     fn readers_are_offered_only_servable_values() {
         for kind in [PolicyKind::Lru, PolicyKind::S3Fifo(S3Params::default())] {

@@ -3,7 +3,7 @@
 //!
 //! What it owns: the primitives through which threads of one cache
 //! coordinate in memory — the L1 shard locks (`memory`, reader-writer
-//! locks: S3-FIFO serves hits under the shared side), which are each key's
+//! locks: hits are served under the shared side), which are each key's
 //! serialisation point and where loads are registered; a load's
 //! `Flight` (`loader`); the loader slot (`cache`); and a handle's gate
 //! (`ffi::handle`), with the thread-locals the gate reads and the identity

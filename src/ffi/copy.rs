@@ -16,8 +16,8 @@ use crate::memory::Reader;
 /// A copy under the lock spares the `Arc`'s two atomic read-modify-writes
 /// (clone, then drop after the copy) of the value's first cache line, a
 /// saving that does not grow with the value, while the copy lengthens the
-/// lock's hold with the value's length (under LRU the hold is exclusive;
-/// under S3-FIFO it is shared, but a writer of the shard waits for it).
+/// lock's hold with the value's length (the hold is shared, but a writer
+/// of the shard waits for it).
 /// 1 KiB keeps the copy to 16 cache lines and `tc_get`'s allocation within
 /// the allocator's per-thread cache (`Boxed`). It is a judgement, not a
 /// measured optimum: only 100-byte values were measured.

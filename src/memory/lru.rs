@@ -1,24 +1,47 @@
 //! LRU, the memory tier's default eviction policy: one shard's entries in a
-//! doubly linked list, most recently used first, whose links are slot
+//! doubly linked list, most recently moved first, whose links are slot
 //! indices into one `Vec` and whose ends live in the shard itself.
 //!
-//! What it owns: which entries a shard holds and their order of use. A hit
-//! or a write moves the entry to the front; the entry at the back is the
-//! next victim (`pop_lru`). What it never does: enforce the bounds (the
-//! shard calls `pop_lru` while it is over them) or decide what happens to an
-//! entry that leaves.
+//! What it owns: which entries a shard holds and their order of use. A write
+//! moves the entry to the front; a hit only marks it used (`Node::used`), and
+//! eviction (`pop_lru`) moves a marked entry it finds at the back to the
+//! front, unmarked, instead of evicting it ("lazy promotion"): the next
+//! victim is the least recently moved entry not used since its move. An
+//! insert that will evict does that first (`settle`), so the new entry goes
+//! in front of the entries hit before it came, as under an exact LRU. What it
+//! never does: enforce the bounds (the shard calls `pop_lru` while it is over
+//! them) or decide what happens to an entry that leaves.
+//!
+//! Why lazy promotion: a hit that relinks the list needs the shard
+//! exclusively, so two threads hitting a hot working set took turns on every
+//! shard's lock and moved the list's ends and nodes between their cores
+//! (2 threads did 0.84-1.31x the hits of one, BENCHMARKS.md). A mark is an
+//! atomic beside the entry (`get` takes `&self`), so hits take the shard's
+//! lock shared, as S3-FIFO's do, and a hit on an entry already marked writes
+//! nothing at all: a hot entry's node stays shared between the cores. The
+//! price is order: an entry hit since its last move goes to the front when
+//! it reaches the back, not when it was hit, so it may outlive entries used
+//! after it (a CLOCK's second chance with writes still moved at once). On
+//! the ARC paper's OLTP trace it costs nothing: 0.11 to 0.45 point above
+//! the paper's exact LRU at 1,000 to 15,000 entries, where the exact list
+//! was 0.21 below to 0.03 above (BENCHMARKS.md, `hit-ratio-traces`). The
+//! other design considered, a per-shard buffer of hits replayed in order
+//! under the exclusive lock (moka, Caffeine), keeps exact order but writes
+//! a shared buffer on every hit and still relinks nodes for every hit
+//! replayed.
 //!
 //! Why not the `lru` crate, which this replaced: the crate allocates each
 //! cache's two sentinel nodes on the heap when the cache is made, and a
 //! memory tier makes its shards one after another, so the sentinels of
 //! neighbouring shards came out of the allocator side by side, on shared
-//! cache lines. Every hit relinks its entry after its shard's head sentinel,
+//! cache lines. Every hit relinked its entry after its shard's head sentinel,
 //! so two threads hitting two different shards wrote the same cache line on
 //! every hit: sixteen shards scaled like one lock (two threads did 0.62× the
 //! hits of one). Here the ends are two `u32` fields of the shard, on the
-//! shard's own lines, and a hit on the entry already at the front writes
-//! nothing at all. The links are `u32` slot indices rather than pointers:
+//! shard's own lines. The links are `u32` slot indices rather than pointers:
 //! nodes are smaller, and there is no `unsafe`.
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use hashbrown::HashTable;
 
@@ -38,9 +61,25 @@ struct Node {
     prev: u32,
     /// Towards the least recent end (`NIL` at the back).
     next: u32,
+    /// Hit since the entry was last moved to the front: eviction moves it
+    /// to the front again rather than evict it. Set under the shard's
+    /// shared lock, cleared under the exclusive one.
+    used: AtomicBool,
 }
 
-/// One shard's entries, least recently used evicted first. Every method
+impl Node {
+    #[inline]
+    fn mark(&self) {
+        // Not writing a mark already set keeps a hot entry's line shared
+        // between the cores that hit it.
+        if !self.used.load(Relaxed) {
+            self.used.store(true, Relaxed);
+        }
+    }
+}
+
+/// One shard's entries, the least recently moved one not used since its
+/// move evicted first. Every method
 /// that looks a key up takes the cache's hash of it (`h`), which the node
 /// keeps: the key is hashed once per call, by the cache.
 ///
@@ -53,9 +92,10 @@ pub struct Lru {
     hasher: TableHasher,
     nodes: Vec<Node>,
     free: Vec<u32>,
-    /// The most recently used slot (`NIL` when empty).
+    /// The most recently moved slot (`NIL` when empty).
     head: u32,
-    /// The least recently used slot, the next victim (`NIL` when empty).
+    /// The least recently moved slot, the next victim unless it is marked
+    /// used (`NIL` when empty).
     tail: u32,
     len: usize,
 }
@@ -116,23 +156,26 @@ impl Lru {
         self.head = i;
     }
 
-    /// Marks slot `i` as the most recently used.
+    /// Makes slot `i` the most recent: at the front, unmarked (the move is
+    /// its use).
     #[inline]
     fn touch(&mut self, i: u32) {
-        // Already at the front (a hot key hit again): nothing to write, so
-        // the hit leaves every cache line as it found it.
+        *self.nodes[i as usize].used.get_mut() = false;
+        // Already at the front (a hot key written again): no link to write.
         if self.head != i {
             self.detach(i);
             self.attach_front(i);
         }
     }
 
-    /// `key`'s entry, counted as a use (moved to the front).
+    /// `key`'s entry, counted as a use: marked, so that eviction moves it
+    /// to the front when it reaches the back. Takes `&self`: the mark is
+    /// an atomic, so hits need no exclusive access.
     #[inline]
-    pub fn get(&mut self, h: u64, key: &[u8]) -> Option<&Entry> {
-        let i = self.find(h, key)?;
-        self.touch(i);
-        self.nodes[i as usize].entry.as_ref()
+    pub fn get(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+        let n = &self.nodes[self.find(h, key)? as usize];
+        n.mark();
+        n.entry.as_ref()
     }
 
     /// `key`'s entry, not counted as a use.
@@ -154,6 +197,7 @@ impl Lru {
             entry: Some(entry),
             prev: NIL,
             next: NIL,
+            used: AtomicBool::new(false),
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -212,8 +256,21 @@ impl Lru {
         (key, entry)
     }
 
-    /// Takes out the least recently used entry.
+    /// Moves the entries used since their last move that are at the back
+    /// to the front, unmarked, until the entry at the back is unmarked (or
+    /// the list empty). Ends: each move unmarks an entry, and no hit can
+    /// mark one meanwhile (this takes the shard exclusively), so after at
+    /// most `len` moves the entry at the back is unmarked.
+    pub fn settle(&mut self) {
+        while self.tail != NIL && *self.nodes[self.tail as usize].used.get_mut() {
+            self.touch(self.tail);
+        }
+    }
+
+    /// Takes out the least recently moved entry not used since its move,
+    /// after `settle`.
     pub fn pop_lru(&mut self) -> Option<Evicted> {
+        self.settle();
         match self.tail {
             NIL => None,
             i => Some(self.unlink(i)),
@@ -238,6 +295,20 @@ impl Lru {
 
     pub fn clear(&mut self) {
         *self = Lru::default();
+    }
+
+    /// The keys from the front (most recently moved) to the back, each
+    /// with its mark.
+    #[cfg(test)]
+    pub fn order(&self) -> Vec<(Vec<u8>, bool)> {
+        let mut out = Vec::new();
+        let mut i = self.head;
+        while i != NIL {
+            let n = &self.nodes[i as usize];
+            out.push((n.key.to_vec(), n.used.load(Relaxed)));
+            i = n.next;
+        }
+        out
     }
 }
 
@@ -275,15 +346,50 @@ mod tests {
         forward
     }
 
-    /// The `lru` crate, which this list replaced, as the oracle: the same
-    /// seeded random gets, peeks, inserts, removes and evictions, over a
-    /// key space small enough that every operation often finds its key,
-    /// must find, replace and evict exactly the same keys in the same order.
-    /// The keys are of every length around the inline limit, and every
-    /// other seed hashes them into three values only, so that the table
-    /// must tell keys of one hash apart by their bytes.
+    /// The `lru` crate, which this list replaced, with lazy promotion put
+    /// on top of it, as the oracle: a get there is a peek that marks the
+    /// key, a push (a write) unmarks it, and an eviction pushes a marked
+    /// key at the back to the front, unmarked, until it finds one not
+    /// marked.
+    struct Oracle {
+        list: lru::LruCache<Vec<u8>, u64>,
+        used: std::collections::HashSet<Vec<u8>>,
+    }
+
+    impl Oracle {
+        fn get(&mut self, key: &[u8]) -> Option<u64> {
+            let v = self.list.peek(key).copied()?;
+            self.used.insert(key.to_vec());
+            Some(v)
+        }
+        fn push(&mut self, key: Vec<u8>, v: u64) -> Option<u64> {
+            self.used.remove(&key);
+            self.list.push(key, v).map(|(_, v)| v)
+        }
+        fn pop(&mut self, key: &[u8]) -> Option<u64> {
+            self.used.remove(key);
+            self.list.pop(key)
+        }
+        fn pop_lru(&mut self) -> Option<(Vec<u8>, u64)> {
+            loop {
+                let (k, v) = self.list.pop_lru()?;
+                if !self.used.remove(&k) {
+                    return Some((k, v));
+                }
+                self.list.push(k, v);
+            }
+        }
+    }
+
+    /// The oracle above and this list: the same seeded random gets, peeks,
+    /// inserts, removes and evictions, over a key space small enough that
+    /// every operation often finds its key, must find, replace and evict
+    /// exactly the same keys in the same order. The keys are of every
+    /// length around the inline limit, and every other seed hashes them
+    /// into three values only, so that the table must tell keys of one hash
+    /// apart by their bytes.
     #[test]
-    fn behaves_as_the_lru_crate() {
+    fn behaves_as_the_lru_crate_with_lazy_promotion() {
         for seed in 1..=20u64 {
             let hash = |k: &[u8]| if seed % 2 == 0 { k.len() as u64 % 3 } else { h(k) };
             let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -294,7 +400,10 @@ mod tests {
                 rng
             };
             let mut ours = Lru::default();
-            let mut theirs: lru::LruCache<Vec<u8>, u64> = lru::LruCache::unbounded();
+            let mut theirs = Oracle {
+                list: lru::LruCache::unbounded(),
+                used: Default::default(),
+            };
             for step in 0..3000u64 {
                 // 40 keys: 0 to 39 bytes (around INLINE), each 7s.
                 let key = vec![7u8; (next() % 40) as usize];
@@ -303,16 +412,16 @@ mod tests {
                 match what {
                     0..=3 => {
                         let a = ours.get(hash(&key), &key).map(|e| e.written_at);
-                        assert_eq!(a, theirs.get(&key).copied(), "get: {at}");
+                        assert_eq!(a, theirs.get(&key), "get: {at}");
                     }
                     4 => {
                         let a = ours.peek(hash(&key), &key).map(|e| e.written_at);
-                        assert_eq!(a, theirs.peek(&key).copied(), "peek: {at}");
+                        assert_eq!(a, theirs.list.peek(&key).copied(), "peek: {at}");
                     }
                     5..=7 => {
                         let entry = Entry::new(Arc::from(&b"v"[..]), 0, step, None);
                         let old = ours.insert(hash(&key), &key, entry);
-                        let theirs_old = theirs.push(key.clone(), step).map(|(_, v)| v);
+                        let theirs_old = theirs.push(key.clone(), step);
                         assert_eq!(old.map(|e| e.written_at), theirs_old, "insert: {at}");
                     }
                     8 => {
@@ -324,21 +433,32 @@ mod tests {
                         assert_eq!(a, theirs.pop_lru(), "evict: {at}");
                     }
                 }
-                assert_eq!(ours.len(), theirs.len(), "len: {at}");
+                assert_eq!(ours.len(), theirs.list.len(), "len: {at}");
                 if step % 97 == 0 {
                     check(&ours);
                 }
             }
-            let order: Vec<Vec<u8>> = theirs.iter().map(|(k, _)| k.clone()).collect();
+            let order: Vec<Vec<u8>> = theirs.list.iter().map(|(k, _)| k.clone()).collect();
             assert_eq!(check(&ours), order, "final order, seed {seed}");
+            for n in &ours.nodes {
+                if n.entry.is_some() {
+                    assert_eq!(
+                        n.used.load(Relaxed),
+                        theirs.used.contains(&n.key[..]),
+                        "mark of {:?}, seed {seed}",
+                        &n.key[..]
+                    );
+                }
+            }
         }
     }
 
     /// A hit reads the node's key, links and entry: at 100k keys each
     /// line of it is a cache miss, so the node should not grow unnoticed.
+    /// (88 bytes until hits marked nodes: the mark's byte pads to 96.)
     #[test]
-    fn a_node_is_88_bytes() {
-        assert_eq!(std::mem::size_of::<Node>(), 88);
+    fn a_node_is_96_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 96);
     }
 
     #[test]
@@ -349,13 +469,16 @@ mod tests {
             assert!(l.insert(h(k), k, e()).is_none());
         }
         assert_eq!(check(&l), [b"c", b"b", b"a"]);
+        // A hit marks "a" where it lies; a write moves "b" at once.
         assert!(l.get(h(b"a"), b"a").is_some());
         assert!(l.get(h(b"a"), b"a").is_some());
-        assert_eq!(check(&l), [b"a", b"c", b"b"]);
+        assert_eq!(check(&l), [b"c", b"b", b"a"]);
         assert!(l.insert(h(b"b"), b"b", e()).is_some());
-        assert_eq!(check(&l), [b"b", b"a", b"c"]);
+        assert_eq!(check(&l), [b"b", b"c", b"a"]);
         assert!(l.peek(h(b"c"), b"c").is_some());
+        // "a", at the back but hit, goes to the front; "c" (only peeked) goes.
         assert_eq!(&*l.pop_lru().unwrap().0, b"c");
+        assert_eq!(check(&l), [b"a", b"b"]);
         assert!(l.remove(h(b"b"), b"b").is_some() && l.remove(h(b"b"), b"b").is_none());
         assert_eq!(check(&l), [b"a"]);
         for round in 0..100u32 {
@@ -364,8 +487,26 @@ mod tests {
             assert!(l.remove(h(&k), &k).is_some());
         }
         assert!(l.nodes.len() <= 3, "{} slots: freed slots are reused", l.nodes.len());
+        // A lone entry, hit, is still evicted (after one move, onto itself).
+        assert!(l.get(h(b"a"), b"a").is_some());
         assert_eq!(&*l.pop_lru().unwrap().0, b"a");
         assert_eq!(l.len(), 0);
         check(&l);
+    }
+
+    /// Every entry hit: one eviction moves them all to the front, in their
+    /// order, unmarked, and evicts the one that was at the back.
+    #[test]
+    fn an_eviction_that_finds_every_entry_used_ends() {
+        let mut l = Lru::default();
+        for k in [b"a", b"b", b"c"] {
+            l.insert(h(k), k, e());
+        }
+        for k in [b"a", b"b", b"c"] {
+            assert!(l.get(h(k), k).is_some());
+        }
+        assert_eq!(&*l.pop_lru().unwrap().0, b"a");
+        assert_eq!(check(&l), [b"c", b"b"]);
+        assert!(l.nodes.iter().all(|n| !n.used.load(Relaxed)));
     }
 }

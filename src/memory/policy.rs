@@ -8,6 +8,8 @@
 //! over its bounds and hands what comes out to the cache. So every rule the
 //! cache keeps about entries (a dirty one leaves only through a write to L2,
 //! the shard's write counter and flights) holds whichever policy is in use.
+//! Under either policy a hit only counts a use (`get` takes `&self`), so
+//! hits take the shard's lock shared; only writes and evictions reorder.
 
 use super::lru::Lru;
 use super::s3fifo::{S3Fifo, S3Params};
@@ -50,12 +52,6 @@ impl Policy {
         }
     }
 
-    /// Whether `get_shared` can count a hit: under LRU a hit relinks the
-    /// list, which needs the shard exclusively.
-    pub fn shared_hits(kind: PolicyKind) -> bool {
-        matches!(kind, PolicyKind::S3Fifo(_))
-    }
-
     pub fn len(&self) -> usize {
         match self {
             Policy::Lru(l) => l.len(),
@@ -66,19 +62,12 @@ impl Policy {
     /// `key`'s entry, counted as a use. `h` is the cache's hash of `key`
     /// here and in every method below that takes a key: the policies file
     /// keys under it (`key::TableHasher`) and never hash a key themselves.
-    pub fn get(&mut self, h: u64, key: &[u8]) -> Option<&Entry> {
+    /// Takes `&self`: both policies count a use in an atomic beside the
+    /// entry (LRU's mark, S3-FIFO's frequency), so a hit needs the shard's
+    /// lock only shared.
+    pub fn get(&self, h: u64, key: &[u8]) -> Option<&Entry> {
         match self {
             Policy::Lru(l) => l.get(h, key),
-            Policy::S3Fifo(s) => s.get(h, key),
-        }
-    }
-
-    /// `key`'s entry, counted as a use, through a shared reference: only a
-    /// policy with `shared_hits` counts it; LRU answers `None` (the caller
-    /// then takes the exclusive path).
-    pub fn get_shared(&self, h: u64, key: &[u8]) -> Option<&Entry> {
-        match self {
-            Policy::Lru(_) => None,
             Policy::S3Fifo(s) => s.get(h, key),
         }
     }
@@ -107,6 +96,20 @@ impl Policy {
         match self {
             Policy::Lru(l) => l.update(h, key, change),
             Policy::S3Fifo(s) => s.update(h, key, change),
+        }
+    }
+
+    /// Readies the order for an insert that will evict: under LRU the
+    /// entries hit at the back move to the front now (`Lru::settle`), so the
+    /// new entry goes in front of them, as under an exact LRU, where they
+    /// moved when hit, before it came; otherwise they would go in front of
+    /// it on the eviction, and the new entry, not yet hit, would be next
+    /// to go after them. Nothing under S3-FIFO (a new entry goes to the
+    /// small queue's end whatever happens in the main one).
+    pub fn settle(&mut self) {
+        match self {
+            Policy::Lru(l) => l.settle(),
+            Policy::S3Fifo(_) => {}
         }
     }
 

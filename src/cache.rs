@@ -936,7 +936,7 @@ impl Cache {
         }
         let v = outcome.clone()?;
         let now = self.clock.now_ms();
-        let expires_at = expiry(now, if *ttl_ms == 0 { self.default_ttl_ms } else { *ttl_ms });
+        let expires_at = self.expiry_from(now, *ttl_ms);
         let mut shard = self.memory.lock(h);
         if shard.land(key, flight) {
             // A failure to store is counted; the caller still gets the value.
@@ -1021,15 +1021,28 @@ impl Cache {
         value.len() < crate::value::spare::WORTH_FROM && meta.is_empty() && self.remote.is_none()
     }
 
-    /// A put that `put_is_small` admits: `put_inner` without the meta and
-    /// the remote write to carry, from the caller's bytes (`store_bytes`).
-    fn put_small(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
+    /// What every put checks and reads first: the cache writable, the key
+    /// and value acceptable; then the key's hash, the time, and the expiry
+    /// `ttl_ms` gives (0: the default TTL).
+    #[inline]
+    fn put_start(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<(u64, u64, u64)> {
         self.writable()?;
         check_key(key)?;
         self.check_value(value)?;
-        let h = self.hasher.hash(key);
         let now = self.clock.now_ms();
-        let expires_at = expiry(now, if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms });
+        Ok((self.hasher.hash(key), now, self.expiry_from(now, ttl_ms)))
+    }
+
+    /// The absolute expiry of a value written `now` for `ttl_ms` (0: the
+    /// cache's default TTL).
+    fn expiry_from(&self, now: u64, ttl_ms: u64) -> u64 {
+        expiry(now, if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms })
+    }
+
+    /// A put that `put_is_small` admits: `put_inner` without the meta and
+    /// the remote write to carry, from the caller's bytes (`store_bytes`).
+    fn put_small(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
+        let (h, now, expires_at) = self.put_start(key, value, ttl_ms)?;
         let mut shard = self.memory.lock(h);
         shard.wrote(key);
         let mut evicted = Vec::new();
@@ -1044,12 +1057,7 @@ impl Cache {
         if self.put_is_small(value, &meta) {
             return Ok((self.put_small(key, value, ttl_ms), Outgoing::none(&self.memory)));
         }
-        self.writable()?;
-        check_key(key)?;
-        self.check_value(value)?;
-        let h = self.hasher.hash(key);
-        let now = self.clock.now_ms();
-        let expires_at = expiry(now, if ttl_ms == 0 { self.default_ttl_ms } else { ttl_ms });
+        let (h, now, expires_at) = self.put_start(key, value, ttl_ms)?;
         let meta = (!meta.is_empty()).then(|| Arc::new(meta));
         // The copy L1 keeps, made before the lock is taken; a large one in
         // the buffer of the value the thread's last put pushed out of L1,

@@ -881,7 +881,7 @@ impl Cache {
             tags: shared
                 .and_then(|e| e.meta.as_ref())
                 .map_or_else(Vec::new, |m| m.tags.clone()),
-            loaded: false,
+            loaded_in: None,
         })
     }
 
@@ -915,6 +915,9 @@ impl Cache {
     /// flight is still registered.
     fn call_loader(&self, key: &[u8], h: u64, flight: &Arc<Flight>, loader: &dyn Loader) -> Result<Arc<[u8]>> {
         Counters::bump(&self.counters.l3_loads);
+        // Before the source is read: the answer's remote frame carries no
+        // later generation (`Write::loaded_in`).
+        let generation = self.remote.as_ref().map_or(0, |r| r.generation());
         let loaded = run_loader(loader, key);
         let outcome = outcome_of(&loaded);
         let (value, ttl_ms, meta) = match &loaded {
@@ -942,9 +945,10 @@ impl Cache {
             // A failure to store is counted; the caller still gets the value.
             let entry = Entry::new(v, expires_at, now, meta);
             // Never over what another process wrote while the loader ran.
-            let write = self
-                .remote_write(key, Some(&entry))
-                .map(|w| Write { loaded: true, ..w });
+            let write = self.remote_write(key, Some(&entry)).map(|w| Write {
+                loaded_in: Some(generation),
+                ..w
+            });
             let out = self.outgoing(&mut shard, h, key, write);
             let ticket = self.store(&mut shard, key, h, entry);
             drop(shard);

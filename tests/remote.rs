@@ -1200,6 +1200,60 @@ fn a_put_in_a_generation_a_clear_ended_is_made_in_the_new_one() {
     assert_eq!(get(&b, b"k").unwrap(), b"b's put", "b lost its own write");
 }
 
+/// A loader's answer is framed in the generation its process knew when the
+/// loader was called, not in one it learned while the loader ran. Here `b`
+/// learns of `a`'s clear from its own put's refusal (the clear's message is
+/// held), with a load of `k` in flight that read the source before the
+/// program changed it and cleared the cache: framed in the new generation,
+/// that answer went to the server as a value of it and every process read
+/// the old source value for good. (Locally, `b` keeps it until the clear's
+/// message arrives: the message is what cancels its loads.)
+#[test]
+fn a_load_that_spans_a_clear_learned_from_a_refused_put_is_not_shared() {
+    let (server, proxy, a, b) = behind_a_proxy();
+    let (called, on_called) = std::sync::mpsc::channel::<()>();
+    let (answer, on_answer) = std::sync::mpsc::channel::<Vec<u8>>();
+    let on_answer = std::sync::Mutex::new(on_answer);
+    b.set_loader(Some(Arc::new(move |_k: &[u8]| {
+        let _ = called.send(());
+        Loaded::Value {
+            value: on_answer.lock().unwrap().recv().unwrap(),
+            ttl_ms: 0,
+        }
+    })));
+    let b = Arc::new(b);
+    let load = {
+        let b = b.clone();
+        std::thread::spawn(move || get(&b, b"k"))
+    };
+    // The loader has read the source ("before"); the program changes it
+    // and clears, and `b` does not hear of the clear.
+    on_called.recv().unwrap();
+    proxy.hold_subscriptions();
+    a.clear(false).unwrap();
+    b.put(b"j", b"b's put", 0).unwrap();
+    let c = open(&server.url());
+    assert_eq!(
+        get(&c, b"j").unwrap(),
+        b"b's put",
+        "b's put was made in the new generation"
+    );
+    answer.send(b"before".to_vec()).unwrap();
+    assert_eq!(load.join().unwrap().unwrap(), b"before");
+    c.set_loader(Some(Arc::new(|_k: &[u8]| Loaded::Value {
+        value: b"after".to_vec(),
+        ttl_ms: 0,
+    })));
+    assert_eq!(
+        get(&c, b"k").unwrap(),
+        b"after",
+        "a load read before the clear was shared"
+    );
+    proxy.release_subscriptions();
+    heard(&a, &b, b"marker");
+    assert_eq!(get(&a, b"k").unwrap(), b"after");
+}
+
 /// Runs `write` on another thread of `a` and stops it between the write's
 /// local half and its round trip to the server; `between` runs there, and
 /// then the write goes on. Returns what `write` returned.

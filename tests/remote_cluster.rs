@@ -88,7 +88,21 @@ fn wait_long(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
 
 /// The namespace generation in the cluster (`tc:<ns>:gen`).
 fn generation(cluster: &RedisCluster) -> u64 {
+    let g: Option<u64> = redis::cmd("GET")
+        .arg(generation_key())
+        .query(&mut client(cluster))
+        .unwrap();
+    g.unwrap_or(0)
+}
+
+/// The Redis key of the namespace's generation.
+fn generation_key() -> String {
     let hex: String = NS.iter().map(|b| format!("{b:02x}")).collect();
+    format!("tc:{hex}:gen")
+}
+
+/// A cluster connection to the running nodes.
+fn client(cluster: &RedisCluster) -> redis::cluster::ClusterConnection {
     let nodes: Vec<String> = cluster
         .nodes
         .iter()
@@ -99,10 +113,10 @@ fn generation(cluster: &RedisCluster) -> u64 {
         .into_iter()
         .filter(|u| redis::Client::open(u.as_str()).and_then(|c| c.get_connection()).is_ok())
         .collect();
-    let client = redis::cluster::ClusterClient::new(live).unwrap();
-    let mut c = client.get_connection().unwrap();
-    let g: Option<u64> = redis::cmd("GET").arg(format!("tc:{hex}:gen")).query(&mut c).unwrap();
-    g.unwrap_or(0)
+    redis::cluster::ClusterClient::new(live)
+        .unwrap()
+        .get_connection()
+        .unwrap()
 }
 
 /// How long a call may take: a remote read, the load lock and its wait, a
@@ -401,6 +415,37 @@ fn a_generation_lost_with_an_old_snapshot_brings_back_no_cleared_value() {
     let c = open(&cluster, &truth);
     assert_eq!(counter(&c, "remote_state"), 1);
     assert_eq!(get(&c, &k), Err(Status::TC_NOT_FOUND), "a cleared value came back");
+}
+
+/// A put made after a clear by a process that has not heard of it yet is
+/// made in the clear's generation in a cluster too, where the write script
+/// cannot read the generation's key (it lies in another slot), so the
+/// writer reads it first. Framed in the generation the clear ended, the
+/// put was refused by every process that knew of the clear, and a loader's
+/// answer read from the source before the put replaced it for the whole
+/// fleet. The clear here is the server's half of one, heard by no one: its
+/// new generation, set directly.
+#[test]
+fn a_put_in_a_generation_a_clear_ended_is_made_in_the_new_one() {
+    let cluster = RedisCluster::start();
+    let truth: Truth = Arc::default();
+    let b = open(&cluster, &truth);
+    let cleared = generation(&cluster) + 1;
+    let _: () = redis::cmd("SET")
+        .arg(generation_key())
+        .arg(cleared)
+        .query(&mut client(&cluster))
+        .unwrap();
+    b.put(b"k", b"b's put", 0).unwrap();
+    let c = open(&cluster, &truth);
+    c.set_loader(Some(Arc::new(|_k: &[u8]| Loaded::Value {
+        value: b"older".to_vec(),
+        ttl_ms: 0,
+    })));
+    assert_eq!(get(&c, b"k").unwrap(), b"b's put", "c did not read b's put");
+    let d = open(&cluster, &truth);
+    assert_eq!(get(&d, b"k").unwrap(), b"b's put", "the fleet lost b's put");
+    assert_eq!(generation(&cluster), cleared, "no process cleared again");
 }
 
 /// A batch reads keys that live on every master, each value where it was

@@ -132,15 +132,29 @@ pub struct Write {
     /// `None`: remove the key remotely (a tombstone).
     pub value: Option<Arc<[u8]>>,
     pub tags: Vec<Box<[u8]>>,
-    /// A loader's answer, not a put: written only where the key holds no
-    /// frame of this generation or a later one (`PUT_SCRIPT`'s `ARGV[5]`).
-    /// Whatever such a frame says was written after this process missed
-    /// the key (else it would have read it), so it is newer than the
-    /// answer: a put, or a removal's tombstone, from another process while
-    /// the loader ran. Versions alone cannot order the two: a version is
-    /// taken when the write is prepared, after the loader returned, and
-    /// from another process's clock.
-    pub loaded: bool,
+    /// `Some(generation)`: a loader's answer, not a put, whose loader was
+    /// called once this process knew `generation` (`Remote::generation`,
+    /// read just before the call). Its frame carries that generation, not
+    /// a later one learned while the loader ran: the answer may have been
+    /// read from the source before a clear of that later generation and
+    /// before a put made after it (see `Remote::write`).
+    ///
+    /// Written only where the key holds no frame of its generation or a
+    /// later one (`PUT_SCRIPT`'s `ARGV[5]`). Whatever such a frame says was
+    /// written after this process missed the key (else it would have read
+    /// it), so it is newer than the answer: a put, or a removal's
+    /// tombstone, from another process while the loader ran. Versions alone
+    /// cannot order the two: a version is taken when the write is
+    /// prepared, after the loader returned, and from another process's
+    /// clock.
+    pub loaded_in: Option<u64>,
+}
+
+impl Write {
+    /// Whether it is a loader's answer (`loaded_in`).
+    pub fn is_loaded(&self) -> bool {
+        self.loaded_in.is_some()
+    }
 }
 
 /// What a resync found, for the local tiers.
@@ -257,7 +271,8 @@ impl Message {
 /// have been read before the clear). Written in its older generation, the
 /// put was refused by every reader, and a loader's answer of the current
 /// generation, read from the source before the put, could then replace it
-/// for the whole fleet.
+/// for the whole fleet. (In a cluster the writer reads the generation's key
+/// itself, before the write: `Remote::generation_for`.)
 const PUT_SCRIPT: &str = r"
 if KEYS[2] then
   local g = redis.call('GET', KEYS[2])
@@ -642,6 +657,13 @@ impl Remote {
         self.failed.swap(false, Ordering::AcqRel)
     }
 
+    /// The newest namespace generation this process knows: what a loader's
+    /// answer is framed in when it is read just before the loader is called
+    /// (`Write::loaded_in`).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// A version for a write of a key, taken under the key's shard lock: a
     /// hybrid clock (ms since the epoch shifted left 16 bits, plus a count),
     /// so versions grow within a process and roughly with time across them.
@@ -951,7 +973,7 @@ impl Remote {
             .arg(px)
             .arg(&self.channel)
             .arg(self.message(&Message::Key(w.key.to_vec())))
-            .arg(if w.loaded { "1" } else { "0" })
+            .arg(if w.is_loaded() { "1" } else { "0" })
             .arg(gen);
         cmd
     }
@@ -984,10 +1006,13 @@ impl Remote {
             // it, not against what this process knows when the answer
             // comes (a clear's message may have arrived meanwhile, and
             // the write must be made again all the same).
-            let gen = self.generation.load(Ordering::Acquire);
+            let Some(gen) = self.generation_for(&writes) else {
+                self.remember_unsent(&writes);
+                return;
+            };
             for w in &writes {
                 at.push(cmds.len());
-                cmds.push(self.write_cmd_in(w, gen));
+                cmds.push(self.write_cmd_in(w, w.loaded_in.unwrap_or(gen)));
                 if w.value.is_some() {
                     for t in &w.tags {
                         cmds.push(
@@ -1000,13 +1025,7 @@ impl Remote {
                 }
             }
             let Some(answers) = self.run("write", |c| c.pipeline::<Vec<redis::Value>>(cmds)) else {
-                // A loader's answer is written only where the server holds
-                // nothing (`Write::loaded`): not writing it leaves nothing to
-                // reconcile, and a tombstone for it on reconnect would remove
-                // what another process put meanwhile.
-                for w in writes.iter().filter(|w| !w.loaded) {
-                    self.remember(&w.key);
-                }
+                self.remember_unsent(&writes);
                 return;
             };
             writes = writes
@@ -1019,6 +1038,43 @@ impl Remote {
                 .map(|(w, _)| w)
                 .collect();
         }
+    }
+
+    /// Remembers the puts and removals of `writes`, which could not be
+    /// sent, for the reconnect. A loader's answer is written only where the
+    /// server holds nothing (`Write::loaded_in`): not writing it leaves
+    /// nothing to reconcile, and a tombstone for it on reconnect would
+    /// remove what another process put meanwhile.
+    fn remember_unsent(&self, writes: &[&Write]) {
+        for w in writes.iter().filter(|w| !w.is_loaded()) {
+            self.remember(&w.key);
+        }
+    }
+
+    /// The generation the puts and removals of `writes` are framed in:
+    /// at least the namespace's, as the server holds it now, after the
+    /// writes' local halves (`None` if it could not be read).
+    ///
+    /// On one server, `PUT_SCRIPT` compares each frame with the
+    /// generation's key itself, so what this process knows will do. In a
+    /// cluster that key lies in another slot, so it is read first, in its
+    /// own round trip: a put made after a clear by a process that had not
+    /// heard of it would otherwise be framed in the generation the clear
+    /// ended, refused by every reader, and replaced for the whole fleet by
+    /// a loader's answer read from the source before the put (a race no
+    /// frame could order: CONSISTENCY.md §9). Read after the put's source
+    /// write, the generation is at least that of any loader's answer read
+    /// before it (`Write::loaded_in`), so such an answer finds a frame of
+    /// its own generation or a later one, and is not written.
+    fn generation_for(&self, writes: &[&Write]) -> Option<u64> {
+        if self.cluster.is_some() && writes.iter().any(|w| !w.is_loaded()) {
+            let key = &self.gen_key;
+            let server = self.run("generation", |c| {
+                redis::cmd("GET").arg(key).query::<Option<u64>>(c.like())
+            })?;
+            self.generation.fetch_max(server.unwrap_or(0), Ordering::AcqRel);
+        }
+        Some(self.generation.load(Ordering::Acquire))
     }
 
     /// Learns the generation of `raw`, the frame of `key` a write made in
@@ -1372,7 +1428,7 @@ impl Remote {
                         written_at: 0,
                         value: None,
                         tags: Vec::new(),
-                        loaded: false,
+                        loaded_in: None,
                     })
                     .collect();
                 let cmds = writes.iter().map(|w| self.write_cmd(w)).collect();

@@ -915,9 +915,9 @@ impl Cache {
     /// flight is still registered.
     fn call_loader(&self, key: &[u8], h: u64, flight: &Arc<Flight>, loader: &dyn Loader) -> Result<Arc<[u8]>> {
         Counters::bump(&self.counters.l3_loads);
-        // Before the source is read: the answer's remote frame carries no
-        // later generation (`Write::loaded_in`).
-        let generation = self.remote.as_ref().map_or(0, |r| r.generation());
+        // Before the source is read: the answer's remote write is judged
+        // against what this process knew then (`Write::loaded_in`).
+        let known = self.remote.as_ref().map(|r| r.known()).unwrap_or_default();
         let loaded = run_loader(loader, key);
         let outcome = outcome_of(&loaded);
         let (value, ttl_ms, meta) = match &loaded {
@@ -946,7 +946,7 @@ impl Cache {
             let entry = Entry::new(v, expires_at, now, meta);
             // Never over what another process wrote while the loader ran.
             let write = self.remote_write(key, Some(&entry)).map(|w| Write {
-                loaded_in: Some(generation),
+                loaded_in: Some(known),
                 ..w
             });
             let out = self.outgoing(&mut shard, h, key, write);

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use common::redis_server::{heard, wait_for, Proxy, RedisServer};
+use common::redis_server::{between_halves, heard, wait_for, Proxy, RedisServer};
 use redis::Commands;
 use tiercache::{Cache, Loaded, Options, Status};
 
@@ -1254,30 +1254,64 @@ fn a_load_that_spans_a_clear_learned_from_a_refused_put_is_not_shared() {
     assert_eq!(get(&a, b"k").unwrap(), b"after");
 }
 
-/// Runs `write` on another thread of `a` and stops it between the write's
-/// local half and its round trip to the server; `between` runs there, and
-/// then the write goes on. Returns what `write` returned.
-fn between_halves<T: Send + 'static>(
-    a: &Arc<Cache>,
-    write: impl FnOnce(&Cache) -> T + Send + 'static,
-    between: impl FnOnce(),
-) -> T {
-    let (paused, at_pause) = std::sync::mpsc::channel();
-    let (go, on_go) = std::sync::mpsc::channel::<()>();
-    let on_go = std::sync::Mutex::new(on_go);
-    a.before_remote_writes(Some(Arc::new(move || {
-        let _ = paused.send(());
-        let _ = on_go.lock().unwrap().recv();
-    })));
-    let writer = {
-        let a = a.clone();
-        std::thread::spawn(move || write(&a))
-    };
-    at_pause.recv().unwrap();
-    a.before_remote_writes(None);
-    between();
-    go.send(()).unwrap();
-    writer.join().unwrap()
+/// A loader that answers `value` (no TTL) with the tag `tag`, if given.
+fn answering(value: &'static [u8], tag: Option<&'static [u8]>) -> Arc<dyn tiercache::Loader> {
+    Arc::new(move |_k: &[u8]| {
+        let mut meta = tiercache::meta::Meta::default();
+        if let Some(t) = tag {
+            meta.add_tag(t).unwrap();
+        }
+        Loaded::Entry {
+            value: value.to_vec(),
+            ttl_ms: 0,
+            meta,
+        }
+    })
+}
+
+/// `b` answers a get of `k` from its loader ("before": the source as it
+/// was), and is stopped between storing the answer and writing it to the
+/// server; meanwhile `a` makes `removal` (standing for "change the source,
+/// then remove the keys from the cache"), which deletes the keys it finds
+/// and leaves no tombstone. Then a new process must read the source as it
+/// is now, and a process opened after it the new process's answer.
+fn a_load_across_a_removal_of_many_keys(tag: Option<&'static [u8]>, removal: impl FnOnce(&Cache)) {
+    let server = RedisServer::start();
+    let (a, b) = pair(&server, None);
+    b.set_loader(Some(answering(b"before", tag)));
+    let b = Arc::new(b);
+    let got = between_halves(&b, |b| get(b, b"p:k"), || removal(&a));
+    assert_eq!(got.unwrap(), b"before", "the get took effect before the removal");
+    let c = open(&server.url());
+    c.set_loader(Some(answering(b"after", tag)));
+    assert_eq!(
+        get(&c, b"p:k").unwrap(),
+        b"after",
+        "an answer read before the removal outlived it in the server"
+    );
+    let d = open(&server.url());
+    assert_eq!(get(&d, b"p:k").unwrap(), b"after", "c's answer was shared");
+    assert_eq!(counter(&d, "remote_hits"), 1);
+}
+
+/// A loader's answer read before a `remove_prefix`, and written to the
+/// server after the prefix's keys were deleted, is refused there (the
+/// removal raised the namespace's removal mark first): written, it was
+/// the whole fleet's value for good, since an answer is written wherever
+/// its key holds nothing (docs/CONSISTENCY.md §9, `Known`).
+#[test]
+fn a_load_answered_before_a_prefix_removal_does_not_outlive_it_remotely() {
+    a_load_across_a_removal_of_many_keys(None, |a| {
+        a.remove_prefix(b"p:").unwrap();
+    });
+}
+
+/// The same for `remove_tag`.
+#[test]
+fn a_load_answered_before_a_tag_removal_does_not_outlive_it_remotely() {
+    a_load_across_a_removal_of_many_keys(Some(b"t"), |a| {
+        a.remove_tag(b"t").unwrap();
+    });
 }
 
 /// A get on another thread of the process that removes a key can miss

@@ -448,6 +448,37 @@ fn a_put_in_a_generation_a_clear_ended_is_made_in_the_new_one() {
     assert_eq!(generation(&cluster), cleared, "no process cleared again");
 }
 
+/// A loader's answer read before a `remove_prefix`, and written to the
+/// cluster after the prefix's keys were deleted, is taken back by its
+/// writer, which reads the removal mark after writing (the write script
+/// cannot: another slot). Written for good, it was the whole fleet's value
+/// (tests/remote.rs has the one-server twin).
+#[test]
+fn a_load_answered_before_a_prefix_removal_does_not_outlive_it_remotely() {
+    let cluster = RedisCluster::start();
+    let truth: Truth = Arc::default();
+    let a = open(&cluster, &truth);
+    let b = Arc::new(open(&cluster, &truth));
+    truth.lock().unwrap().insert(b"p:k".to_vec(), b"before".to_vec());
+    let got = common::redis_server::between_halves(
+        &b,
+        |b| get(b, b"p:k"),
+        || {
+            truth.lock().unwrap().insert(b"p:k".to_vec(), b"after".to_vec());
+            a.remove_prefix(b"p:").unwrap();
+        },
+    );
+    assert_eq!(got.unwrap(), b"before", "the get took effect before the removal");
+    let c = open(&cluster, &truth);
+    assert_eq!(
+        get(&c, b"p:k").unwrap(),
+        b"after",
+        "an answer read before the removal outlived it in the server"
+    );
+    let d = open(&cluster, &Truth::default());
+    assert_eq!(get(&d, b"p:k").unwrap(), b"after", "c's answer was shared");
+}
+
 /// A batch reads keys that live on every master, each value where it was
 /// put (the `redis` crate splits the MGET by hash slot), and nothing of it
 /// from a cache's own tiers the first time.

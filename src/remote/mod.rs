@@ -132,12 +132,13 @@ pub struct Write {
     /// `None`: remove the key remotely (a tombstone).
     pub value: Option<Arc<[u8]>>,
     pub tags: Vec<Box<[u8]>>,
-    /// `Some(generation)`: a loader's answer, not a put, whose loader was
-    /// called once this process knew `generation` (`Remote::generation`,
-    /// read just before the call). Its frame carries that generation, not
-    /// a later one learned while the loader ran: the answer may have been
-    /// read from the source before a clear of that later generation and
-    /// before a put made after it (see `Remote::write`).
+    /// `Some(known)`: a loader's answer, not a put, whose loader was called
+    /// once this process knew `known` (`Remote::known`, read just before the
+    /// call). Its frame carries that generation, not a later one learned
+    /// while the loader ran: the answer may have been read from the source
+    /// before a clear of that later generation and before a put made after
+    /// it (see `Remote::generation_for`). And it is not left in the server
+    /// if a `remove_prefix` or `remove_tag` began after that (`Known`).
     ///
     /// Written only where the key holds no frame of its generation or a
     /// later one (`PUT_SCRIPT`'s `ARGV[5]`). Whatever such a frame says was
@@ -147,7 +148,29 @@ pub struct Write {
     /// cannot order the two: a version is taken when the write is
     /// prepared, after the loader returned, and from another process's
     /// clock.
-    pub loaded_in: Option<u64>,
+    pub loaded_in: Option<Known>,
+}
+
+/// What a process knew of its namespace when it called a loader: the
+/// generation (`Remote::generation`) and the removal mark. Both only grow,
+/// and neither is ever ahead of the server's, so "the server's mark is past
+/// the one the answer carries" means a removal of many keys began after the
+/// loader was called.
+///
+/// Why the mark: `remove_prefix` and `remove_tag` delete the keys they find
+/// and leave no tombstone, and a loader's answer is written wherever its
+/// key holds nothing. An answer read from the source before such a removal
+/// (a program changes the source, then removes the keys from the cache),
+/// stored by its process before the removal's message arrived and written
+/// after the keys were deleted, was then a value of the whole fleet for
+/// good. So every such removal raises the mark before it looks for keys,
+/// and an answer that carries an older mark is refused by the write script
+/// on one server, or taken back by its writer in a cluster (the mark's key
+/// lies in another slot: `Remote::write`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Known {
+    pub generation: u64,
+    pub removals: u64,
 }
 
 impl Write {
@@ -273,6 +296,10 @@ impl Message {
 /// generation, read from the source before the put, could then replace it
 /// for the whole fleet. (In a cluster the writer reads the generation's key
 /// itself, before the write: `Remote::generation_for`.)
+///
+/// On one server `KEYS[3]` is the namespace's removal mark and `ARGV[7]`
+/// the mark a loader's answer carries (`Known`): an answer older than the
+/// mark is not written, and answered with `R` and the mark.
 const PUT_SCRIPT: &str = r"
 if KEYS[2] then
   local g = redis.call('GET', KEYS[2])
@@ -281,6 +308,12 @@ if KEYS[2] then
       return 0
     end
     return 'G' .. g
+  end
+end
+if KEYS[3] and ARGV[5] == '1' then
+  local m = redis.call('GET', KEYS[3])
+  if m and tonumber(m) > tonumber(ARGV[7]) then
+    return 'R' .. m
   end
 end
 local cur = redis.call('GET', KEYS[1])
@@ -349,6 +382,27 @@ fn px_until(expires_at: u64, now: u64) -> u64 {
 const UNLOCK_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// Raises the namespace's removal mark (`Known`; after `NEXT_GENERATION`,
+/// whose rule it follows: past the server's, past the newest the caller
+/// knows, `ARGV[1]`, and at least the server's clock in ms, so a mark lost
+/// with a restart is not counted again from below), and returns it.
+const MARK_SCRIPT: &str = r"
+local m = next_generation(cur, tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], string.format('%d', m))
+return m
+";
+
+/// Deletes `KEYS[1]` only if it holds exactly `ARGV[1]` (a loader's answer
+/// this process wrote), and then publishes `ARGV[3]` on `ARGV[2]`.
+const UNWRITE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
 end
 return 0
 ";
@@ -504,6 +558,8 @@ pub struct Remote {
     gen_key: Vec<u8>,
     /// The fleet's record of the server's identity (`FENCE_SCRIPT`).
     id_key: Vec<u8>,
+    /// The namespace's removal mark (`MARK_SCRIPT`).
+    removals_key: Vec<u8>,
     channel: Vec<u8>,
     pool: Mutex<Vec<Conn>>,
     cluster: Option<redis::cluster::ClusterClient>,
@@ -515,6 +571,10 @@ pub struct Remote {
     /// server, a message, or a frame of a later one): values of older ones
     /// are refused.
     generation: AtomicU64,
+    /// The namespace's removal mark as this process last learned it (from
+    /// its own `remove_prefix` or `remove_tag`, or from a refused or
+    /// checked loader's answer): never ahead of the server's.
+    removals: AtomicU64,
     /// The newest generation whose clear this process has applied to its
     /// own tiers (dropped everything for, or made itself): a clear message
     /// of it or an older one is no news (`clear_is_news`). Behind
@@ -578,6 +638,7 @@ impl Remote {
             gen_key: [&base[..], b"gen"].concat(),
             // The generation's name, whole, as the hash tag: the same slot.
             id_key: [b"{", &base[..], b"gen}id"].concat(),
+            removals_key: [b"{", &base[..], b"gen}rm"].concat(),
             channel: [&base[..], b"inv"].concat(),
             prefix: base,
             pool: Mutex::new(Vec::new()),
@@ -586,6 +647,7 @@ impl Remote {
             reason: Mutex::new("not connected yet".into()),
             failed: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            removals: AtomicU64::new(0),
             applied: AtomicU64::new(0),
             last_version: AtomicU64::new(0),
             max_frame: AtomicU64::new(MAX_FRAME_LEN),
@@ -657,11 +719,13 @@ impl Remote {
         self.failed.swap(false, Ordering::AcqRel)
     }
 
-    /// The newest namespace generation this process knows: what a loader's
-    /// answer is framed in when it is read just before the loader is called
-    /// (`Write::loaded_in`).
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    /// What this process knows of the namespace, read just before a loader
+    /// is called (`Write::loaded_in`).
+    pub fn known(&self) -> Known {
+        Known {
+            generation: self.generation.load(Ordering::Acquire),
+            removals: self.removals.load(Ordering::Acquire),
+        }
     }
 
     /// A version for a write of a key, taken under the key's shard lock: a
@@ -927,14 +991,14 @@ impl Remote {
         self.pending.lock().everything();
     }
 
-    /// The script invocation of one write, or `None` (then a tombstone is
-    /// written in its place) if its frame is too large for Redis.
+    /// The script invocation of one write (a tombstone in its place if its
+    /// frame is too large for Redis).
     fn write_cmd(&self, w: &Write) -> redis::Cmd {
-        self.write_cmd_in(w, self.generation.load(Ordering::Acquire))
+        self.write_cmd_in(w, self.generation.load(Ordering::Acquire)).0
     }
 
-    /// `write_cmd`, in generation `gen`.
-    fn write_cmd_in(&self, w: &Write, gen: u64) -> redis::Cmd {
+    /// `write_cmd`, in generation `gen`, and the frame it writes.
+    fn write_cmd_in(&self, w: &Write, gen: u64) -> (redis::Cmd, Vec<u8>) {
         let now = self.clock.now_ms();
         let mut frame = Frame {
             generation: gen,
@@ -966,16 +1030,17 @@ impl Remote {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(PUT_SCRIPT);
         match self.cluster {
-            None => cmd.arg(2).arg(name).arg(&self.gen_key),
+            None => cmd.arg(3).arg(name).arg(&self.gen_key).arg(&self.removals_key),
             Some(_) => cmd.arg(1).arg(name),
         };
-        cmd.arg(raw)
+        cmd.arg(&raw)
             .arg(px)
             .arg(&self.channel)
             .arg(self.message(&Message::Key(w.key.to_vec())))
             .arg(if w.is_loaded() { "1" } else { "0" })
-            .arg(gen);
-        cmd
+            .arg(gen)
+            .arg(w.loaded_in.map_or(0, |k| k.removals));
+        (cmd, raw)
     }
 
     /// Writes values and tombstones in one round trip. A write that cannot
@@ -1000,8 +1065,6 @@ impl Remote {
                 return;
             }
             let mut cmds = Vec::new();
-            // Where each write's answer is in the pipeline's.
-            let mut at = Vec::with_capacity(writes.len());
             // The generation the frames carry: a refusal is judged against
             // it, not against what this process knows when the answer
             // comes (a clear's message may have arrived meanwhile, and
@@ -1010,9 +1073,13 @@ impl Remote {
                 self.remember_unsent(&writes);
                 return;
             };
+            // Each write's frame and where its answer is in the pipeline's.
+            let mut sent = Vec::with_capacity(writes.len());
             for w in &writes {
-                at.push(cmds.len());
-                cmds.push(self.write_cmd_in(w, w.loaded_in.unwrap_or(gen)));
+                // The tag's set before the value: a `remove_tag` raises the
+                // mark before it reads the set, so one that the script
+                // below did not see (the mark was not raised yet) reads a
+                // set that names the key, and deletes the value.
                 if w.value.is_some() {
                     for t in &w.tags {
                         cmds.push(
@@ -1023,20 +1090,82 @@ impl Remote {
                         );
                     }
                 }
+                let gen = w.loaded_in.map_or(gen, |k| k.generation);
+                let (cmd, raw) = self.write_cmd_in(w, gen);
+                sent.push((cmds.len(), raw));
+                cmds.push(cmd);
             }
             let Some(answers) = self.run("write", |c| c.pipeline::<Vec<redis::Value>>(cmds)) else {
                 self.remember_unsent(&writes);
                 return;
             };
+            if self.cluster.is_some() {
+                let written: Vec<(&Write, &[u8])> = writes
+                    .iter()
+                    .zip(&sent)
+                    .filter(|(w, (i, _))| w.is_loaded() && matches!(answers.get(*i), Some(redis::Value::Int(1))))
+                    .map(|(w, (_, raw))| (*w, &raw[..]))
+                    .collect();
+                self.take_back_if_removed(&written);
+            }
             writes = writes
                 .into_iter()
-                .zip(at)
-                .filter(|(w, i)| match answers.get(*i) {
+                .zip(sent)
+                .filter(|(w, (i, _))| match answers.get(*i) {
                     Some(redis::Value::BulkString(later)) => self.learn_from(&w.key, later, gen),
                     _ => false,
                 })
                 .map(|(w, _)| w)
                 .collect();
+        }
+    }
+
+    /// In a cluster, where the write script cannot read the removal mark
+    /// (another slot): reads it after loader's answers were written, and
+    /// deletes again each answer that carries an older mark, if the server
+    /// still holds exactly it (published, so that a process that read it
+    /// meanwhile drops it). A removal that raised the mark after this read
+    /// began after the answers were written, and finds them (`remove_tag`'s
+    /// set was added to before). If the mark cannot be read, the keys are
+    /// remembered for the reconnect, as an unsent write is: their answers
+    /// cannot be vouched for.
+    fn take_back_if_removed(&self, written: &[(&Write, &[u8])]) {
+        if written.is_empty() {
+            return;
+        }
+        let key = &self.removals_key;
+        let Some(mark) = self.run("removal mark", |c| {
+            redis::cmd("GET").arg(key).query::<Option<u64>>(c.like())
+        }) else {
+            for (w, _) in written {
+                self.remember(&w.key);
+            }
+            return;
+        };
+        let mark = mark.unwrap_or(0);
+        self.removals.fetch_max(mark, Ordering::AcqRel);
+        let stale: Vec<redis::Cmd> = written
+            .iter()
+            .filter(|(w, _)| w.loaded_in.is_some_and(|k| k.removals < mark))
+            .map(|(w, raw)| {
+                redis::cmd("EVAL")
+                    .arg(UNWRITE_SCRIPT)
+                    .arg(1)
+                    .arg(self.data_key(&w.key))
+                    .arg(*raw)
+                    .arg(&self.channel)
+                    .arg(self.message(&Message::Key(w.key.to_vec())))
+                    .clone()
+            })
+            .collect();
+        if !stale.is_empty()
+            && self
+                .run("take back", |c| c.pipeline::<Vec<redis::Value>>(stale))
+                .is_none()
+        {
+            for (w, _) in written {
+                self.remember(&w.key);
+            }
         }
     }
 
@@ -1088,7 +1217,19 @@ impl Remote {
     /// later generation than that key says), so the frame answer is, in
     /// practice, reached only in a cluster, where that key may be in
     /// another slot and the script cannot read it (CONSISTENCY.md §9).
+    ///
+    /// `R` and a number: a loader's answer refused for the removal mark
+    /// (`Known`), learned; never written again.
     fn learn_from(&self, key: &[u8], raw: &[u8], sent: u64) -> bool {
+        if let Some(m) = raw.strip_prefix(b"R") {
+            match std::str::from_utf8(m).ok().and_then(|m| m.parse::<u64>().ok()) {
+                Some(m) => {
+                    self.removals.fetch_max(m, Ordering::AcqRel);
+                }
+                None => Counters::bump(&self.counters.errors),
+            }
+            return false;
+        }
         // The namespace's generation, from the script's own read of it.
         if let Some(g) = raw.strip_prefix(b"G") {
             let Some(g) = std::str::from_utf8(g).ok().and_then(|g| g.parse::<u64>().ok()) else {
@@ -1149,7 +1290,7 @@ impl Remote {
     }
 
     /// Removes every key under `prefix` in the namespace, then publishes the
-    /// prefix. Without encryption the keys are found by name: `SCAN MATCH`
+    /// prefix; raises the removal mark first (`Known`). Without encryption the keys are found by name: `SCAN MATCH`
     /// on `tc:<ns>:k:<prefix>*` (every master of a cluster). With
     /// encryption names are keyed hashes, so every frame of the namespace is
     /// scanned, read (one pipelined round trip per `SCAN` batch of up to
@@ -1171,6 +1312,7 @@ impl Remote {
         let msg = self.message(&Message::Prefix(prefix.to_vec()));
         let seed = self.target.first().clone();
         let done = self.run("remove_prefix", |c| {
+            self.raise_removal_mark(c)?;
             c.each_master(&seed, self.timeout, |_, node| {
                 let mut cursor = 0u64;
                 loop {
@@ -1222,12 +1364,28 @@ impl Remote {
         }
     }
 
+    /// Raises the namespace's removal mark (`Known`), before a removal of
+    /// many keys looks for them: a loader's answer written after it, from a
+    /// load begun before it, is refused or taken back.
+    fn raise_removal_mark(&self, c: &mut Conn) -> RedisResult<()> {
+        let m: u64 = redis::cmd("EVAL")
+            .arg([NEXT_GENERATION, MARK_SCRIPT].concat())
+            .arg(1)
+            .arg(&self.removals_key)
+            .arg(self.removals.load(Ordering::Acquire))
+            .query(c.like())?;
+        self.removals.fetch_max(m, Ordering::AcqRel);
+        Ok(())
+    }
+
     /// Removes every key written with `tag`: the members of its set, then
-    /// the set; the tag is published.
+    /// the set; the tag is published. Raises the removal mark first
+    /// (`Known`).
     pub fn remove_tag(&self, tag: &[u8]) {
         let set = self.tag_key(tag);
         let msg = self.message(&Message::Tag(tag.to_vec()));
         let done = self.run("remove_tag", |c| {
+            self.raise_removal_mark(c)?;
             let names: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&set).query(c.like())?;
             let mut cmds: Vec<redis::Cmd> = names
                 .iter()
@@ -1403,6 +1561,10 @@ impl Remote {
             // The server's word, even if older than what this process knew
             // (a server that lost its data starts again at 0; `fenced` then).
             self.generation.store(after, Ordering::Release);
+            // So that this process's first loader's answer after a removal
+            // of many keys elsewhere is not refused for want of it (`Known`).
+            let mark: Option<u64> = redis::cmd("GET").arg(&self.removals_key).query(conn.like())?;
+            self.removals.fetch_max(mark.unwrap_or(0), Ordering::AcqRel);
             if fenced {
                 redis::cmd("PUBLISH")
                     .arg(&self.channel)

@@ -575,3 +575,29 @@ pub fn heard(from: &tiercache::Cache, to: &tiercache::Cache, marker: &[u8]) {
         super::get(to, marker).as_deref() != Ok(b"old")
     });
 }
+
+/// Runs `write` on another thread of `a` and stops it between the write's
+/// local half and its round trip to the server; `between` runs there, and
+/// then the write goes on. Returns what `write` returned.
+pub fn between_halves<T: Send + 'static>(
+    a: &std::sync::Arc<tiercache::Cache>,
+    write: impl FnOnce(&tiercache::Cache) -> T + Send + 'static,
+    between: impl FnOnce(),
+) -> T {
+    let (paused, at_pause) = std::sync::mpsc::channel();
+    let (go, on_go) = std::sync::mpsc::channel::<()>();
+    let on_go = std::sync::Mutex::new(on_go);
+    a.before_remote_writes(Some(std::sync::Arc::new(move || {
+        let _ = paused.send(());
+        let _ = on_go.lock().unwrap().recv();
+    })));
+    let writer = {
+        let a = a.clone();
+        std::thread::spawn(move || write(&a))
+    };
+    at_pause.recv().unwrap();
+    a.before_remote_writes(None);
+    between();
+    go.send(()).unwrap();
+    writer.join().unwrap()
+}

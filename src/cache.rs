@@ -1707,6 +1707,18 @@ impl Cache {
         *self.before_send.lock() = hook;
     }
 
+    /// Calls `hook` on the remote tier's background thread after each of
+    /// its resyncs: with `false` just before the tier is ok again (nothing
+    /// is sent to the server while it is not), with `true` just after (the
+    /// thread reconciles nothing meanwhile). For tests that make another
+    /// thread act in between. No effect without a remote tier.
+    #[doc(hidden)]
+    pub fn around_remote_ok(&self, hook: Option<crate::remote::OkHook>) {
+        if let Some(r) = &self.remote {
+            r.around_ok(hook);
+        }
+    }
+
     /// Checks that L2's counts agree with its records (live and dead bytes
     /// per segment, entries, every index entry a readable put): for tests.
     #[doc(hidden)]

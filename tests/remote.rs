@@ -1254,6 +1254,50 @@ fn a_load_that_spans_a_clear_learned_from_a_refused_put_is_not_shared() {
     assert_eq!(get(&a, b"k").unwrap(), b"after");
 }
 
+/// A key this process removed while it could not tell the server, in the
+/// moment between a resync (which reconciled what it had remembered until
+/// then) and the tier being ok again, is not read back from the server
+/// until the next resync has reconciled it: the server's copy predates the
+/// removal, and stored here it stayed for good, since a process never
+/// hears its own reconciling tombstone (`Pending::covers`, found by reading
+/// the subscriber in session 11; until now proven by a unit test only).
+#[test]
+fn a_key_removed_between_a_resync_and_the_tier_being_ok_is_not_read_back_from_the_server() {
+    let (_server, proxy, a, b) = behind_a_proxy();
+    a.put(b"k", b"old", 0).unwrap();
+    wait_for("b to read a's put", || get(&b, b"k") == Ok(b"old".to_vec()));
+    cut_off(&proxy, &b);
+    let (paused, at_pause) = std::sync::mpsc::channel();
+    let (go, on_go) = std::sync::mpsc::channel::<()>();
+    let on_go = std::sync::Mutex::new(on_go);
+    b.around_remote_ok(Some(Arc::new(move |ok| {
+        let _ = paused.send(ok);
+        let _ = on_go.lock().unwrap().recv();
+    })));
+    proxy.heal();
+    assert!(!at_pause.recv().unwrap(), "stopped before the tier is ok");
+    // The resync dropped b's tiers: the removal finds nothing locally, and
+    // is remembered, not sent (the tier is not ok).
+    assert_eq!(b.remove(b"k").map_err(|e| e.status()), Err(Status::TC_NOT_FOUND));
+    go.send(()).unwrap();
+    // The tier is ok; the next resync, which reconciles the removal, waits
+    // for the hook to return.
+    assert!(at_pause.recv().unwrap(), "stopped after the tier is ok");
+    assert_eq!(counter(&b, "remote_state"), 1);
+    let read = get(&b, b"k");
+    b.around_remote_ok(None);
+    go.send(()).unwrap();
+    assert_eq!(
+        read,
+        Err(Status::TC_NOT_FOUND),
+        "b read back the value its own removal replaced"
+    );
+    wait_for("the next resync to reconcile b's removal", || {
+        get(&a, b"k") == Err(Status::TC_NOT_FOUND)
+    });
+    assert_eq!(get(&b, b"k"), Err(Status::TC_NOT_FOUND));
+}
+
 /// A loader that answers `value` (no TTL) with the tag `tag`, if given.
 fn answering(value: &'static [u8], tag: Option<&'static [u8]>) -> Arc<dyn tiercache::Loader> {
     Arc::new(move |_k: &[u8]| {

@@ -108,6 +108,10 @@ pub fn check_secret(secret: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// A test hook (`Remote::around_ok`): called with `false` just before the
+/// tier is marked ok, and with `true` just after.
+pub type OkHook = Arc<dyn Fn(bool) + Send + Sync>;
+
 /// What the remote tier answered for a key.
 #[derive(Debug)]
 pub enum Fetched {
@@ -565,6 +569,8 @@ pub struct Remote {
     cluster: Option<redis::cluster::ClusterClient>,
     state: AtomicU32,
     reason: Mutex<String>,
+    /// A test hook run around marking the tier ok (`around_ok`).
+    around_ok: Mutex<Option<OkHook>>,
     /// Set by a failing call: the subscriber checks the server and resyncs.
     failed: AtomicBool,
     /// The namespace generation as this process last learned it (from the
@@ -645,6 +651,7 @@ impl Remote {
             cluster,
             state: AtomicU32::new(REMOTE_DEGRADED),
             reason: Mutex::new("not connected yet".into()),
+            around_ok: Mutex::new(None),
             failed: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             removals: AtomicU64::new(0),
@@ -711,8 +718,22 @@ impl Remote {
     }
 
     pub(crate) fn set_ok(&self) {
+        let hook = self.around_ok.lock().clone();
+        if let Some(hook) = &hook {
+            hook(false);
+        }
         self.failed.store(false, Ordering::Release);
         self.state.store(REMOTE_OK, Ordering::Release);
+        if let Some(hook) = &hook {
+            hook(true);
+        }
+    }
+
+    /// Runs `hook` on the subscriber's thread after every resync, just
+    /// before and just after the tier is marked ok: for tests that act in
+    /// between (the subscriber does nothing else meanwhile).
+    pub(crate) fn around_ok(&self, hook: Option<OkHook>) {
+        *self.around_ok.lock() = hook;
     }
 
     pub(crate) fn take_failed(&self) -> bool {

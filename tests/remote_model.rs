@@ -9,7 +9,18 @@
 //! process's invalidations back (its subscription's messages wait: late
 //! invalidations) and cut a process off the server and heal it again.
 //! Beside a quarter of the steps, a get runs on another thread of a process
-//! the step does not restart.
+//! the step does not restart. Three in four of those beside a write are
+//! **slow loads**: a get of a key the step writes, in another process, whose
+//! loader reads the source before the step begins and answers only once
+//! the step is done, as a load that spans a write does (the model's loads
+//! are otherwise too quick to span one); in half of them the process hears
+//! nothing of the step until its get returned (else the step's message
+//! usually arrives first and cancels the load). Such a load's answer is
+//! older than the step's write, and must not outlive it anywhere. With the
+//! rule that a loader's answer never replaces a frame of its generation
+//! switched off, 20 seeds × 400 steps found nothing without slow loads and
+//! the fifth seed failed with them (3 December).
+//! `TIERCACHE_REMOTE_MODEL_SLOW=0` turns them off.
 //!
 //! The model is the truth a real deployment caches: a map the writes update
 //! before they reach the cache (a put stands for "write the source, then
@@ -61,6 +72,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use common::redis_server::{heard, wait_for, Proxy, RedisServer};
@@ -140,6 +152,45 @@ fn draw(r: &mut Rng, held: &mut [bool], cut: &mut [bool]) -> Op {
     }
 }
 
+/// What a get with a slow load tells the walk (`run`).
+enum Slow {
+    /// The loader has read the source and waits for the step to end.
+    Called,
+    /// The get returned.
+    Done(Result<Vec<u8>, Status>),
+}
+
+/// Holds a process's loader, for one key, between reading the source and
+/// answering, until the walk lets it go: a slow load (`run`).
+#[derive(Default)]
+struct Gate {
+    armed: Mutex<Option<Armed>>,
+}
+
+struct Armed {
+    key: Vec<u8>,
+    called: Sender<Slow>,
+    release: Receiver<()>,
+}
+
+impl Gate {
+    /// The loader's stop for `key`, once: reports that it read the source
+    /// and waits until released.
+    fn stop(&self, key: &[u8]) {
+        let armed = {
+            let mut a = self.armed.lock().unwrap();
+            match a.as_ref() {
+                Some(x) if x.key == key => a.take(),
+                _ => None,
+            }
+        };
+        if let Some(a) = armed {
+            let _ = a.called.send(Slow::Called);
+            let _ = a.release.recv();
+        }
+    }
+}
+
 /// One process: its proxy, its cache, and its directory if it has one.
 struct Proc {
     proxy: Proxy,
@@ -150,6 +201,8 @@ struct Proc {
     /// An L1 of 2 entries: most of its gets miss locally and read the
     /// server, also while its own writes are on their way there.
     tiny_l1: bool,
+    /// Its loader's stop for a slow load (kept across restarts).
+    gate: Arc<Gate>,
 }
 
 impl Proc {
@@ -168,13 +221,18 @@ impl Proc {
         }
         let c = Cache::open(&o).unwrap();
         let truth = truth.clone();
-        c.set_loader(Some(Arc::new(move |k: &[u8]| match truth.lock().unwrap().get(k) {
-            Some(v) => Loaded::Entry {
-                value: v.clone(),
-                ttl_ms: 0,
-                meta: meta_of(v),
-            },
-            None => Loaded::NotFound,
+        let gate = self.gate.clone();
+        c.set_loader(Some(Arc::new(move |k: &[u8]| {
+            let read = truth.lock().unwrap().get(k).cloned();
+            gate.stop(k);
+            match read {
+                Some(v) => Loaded::Entry {
+                    meta: meta_of(&v),
+                    value: v,
+                    ttl_ms: 0,
+                },
+                None => Loaded::NotFound,
+            }
         })));
         self.cache = Some(Arc::new(c));
     }
@@ -201,6 +259,8 @@ struct World {
     /// quiescent point): those it could not send are reconciled when it is
     /// back, or when it closes if it can reach the server.
     cut: [bool; PROCS],
+    /// Per process: its invalidations held by its proxy now.
+    held: [bool; PROCS],
     unreconciled: [BTreeSet<Vec<u8>>; PROCS],
     /// Keys whose latest write was lost to the fleet: made by a process
     /// that ended while cut off, so that nobody reconciles it, and the
@@ -225,6 +285,7 @@ impl World {
                     cache: None,
                     dir: (i == PROCS - 1).then(|| tempfile::tempdir().unwrap()),
                     tiny_l1: i == 1,
+                    gate: Arc::default(),
                 };
                 p.open(&truth);
                 p
@@ -238,6 +299,7 @@ impl World {
             writer: BTreeMap::new(),
             writes: 0,
             cut: [false; PROCS],
+            held: [false; PROCS],
             unreconciled: Default::default(),
             lost: BTreeSet::new(),
             ever: KEYS.iter().map(|k| (k.to_vec(), BTreeSet::from([None]))).collect(),
@@ -436,8 +498,7 @@ impl World {
                 .clear(false)
                 .map_err(|e| format!("clear: {e:?}"))?,
             Op::ServerRestart => self.server.restart(),
-            Op::Hold(p, true) => self.procs[p].proxy.hold_subscriptions(),
-            Op::Hold(p, false) => self.procs[p].proxy.release_subscriptions(),
+            Op::Hold(p, held) => self.hold(p, held),
             Op::Cut(p, true) => self.cut(p),
             Op::Cut(p, false) => self.heal(p),
             Op::Restart(p, crash) => {
@@ -486,6 +547,40 @@ impl World {
         Ok(())
     }
 
+    /// What a slow load beside `op` (drawn as `drawn`) loads, and where: a
+    /// key the step may write that has a value now (a load of nothing
+    /// stores nothing), in a process other than the step's (a process's
+    /// own write cancels its loads). `None` if there is no such key.
+    fn slow_load(&self, op: &Op, drawn: (usize, usize), r: &mut Rng) -> Option<(usize, usize)> {
+        let (by, keys) = writes_of(op);
+        let keys: Vec<usize> = match *op {
+            Op::RemoveTag(_, t) => (0..KEYS.len())
+                .filter(|&k| {
+                    self.truth_of(KEYS[k])
+                        .is_some_and(|v| meta_of(&v).tags == [TAGS[t].into()])
+                })
+                .collect(),
+            _ if keys.is_empty() => (0..KEYS.len()).collect(),
+            _ => keys,
+        };
+        let keys: Vec<usize> = keys.into_iter().filter(|&k| self.truth_of(KEYS[k]).is_some()).collect();
+        let k = *keys.get(r.below(keys.len().max(1) as u64) as usize)?;
+        let q = match by {
+            Some(p) if p == drawn.0 => (p + 1 + r.below(PROCS as u64 - 1) as usize) % PROCS,
+            _ => drawn.0,
+        };
+        Some((q, k))
+    }
+
+    /// Holds `p`'s invalidations back, or lets them through.
+    fn hold(&mut self, p: usize, held: bool) {
+        self.held[p] = held;
+        match held {
+            true => self.procs[p].proxy.hold_subscriptions(),
+            false => self.procs[p].proxy.release_subscriptions(),
+        }
+    }
+
     /// Cuts `p` off and waits until it has noticed (its tier degraded).
     fn cut(&mut self, p: usize) {
         self.cut[p] = true;
@@ -501,6 +596,7 @@ impl World {
     /// tier is ok again: a subscription whose answers are held never begins.
     fn heal(&mut self, p: usize) {
         self.cut[p] = false;
+        self.held[p] = false;
         self.unreconciled[p].clear();
         let proc = &self.procs[p];
         proc.proxy.release_subscriptions();
@@ -562,6 +658,34 @@ fn op_name(op: &Op) -> &'static str {
     }
 }
 
+/// Whether a slow load may span `op`: a step that reads nothing (a get
+/// in the loading process would wait for the load, which waits for the
+/// step) and restarts nobody.
+fn a_write(op: &Op) -> bool {
+    !matches!(op, Op::Get(..) | Op::GetMany(..) | Op::Restart(..) | Op::Quiesce)
+}
+
+/// The process that makes `op`, if one does, and the keys it may write
+/// (a tag's: any; `World::slow_load` picks those the truth tags).
+fn writes_of(op: &Op) -> (Option<usize>, Vec<usize>) {
+    let all = || (0..KEYS.len()).collect::<Vec<_>>();
+    match *op {
+        Op::Put(p, k, ..) | Op::Remove(p, k) | Op::Touch(p, k, _) => (Some(p), vec![k]),
+        Op::RemovePrefix(p, i) => (
+            Some(p),
+            (0..KEYS.len()).filter(|&k| KEYS[k].starts_with(PREFIXES[i])).collect(),
+        ),
+        Op::RemoveTag(p, _) | Op::Clear(p) => (Some(p), all()),
+        _ => (None, Vec::new()),
+    }
+}
+
+/// `TIERCACHE_REMOTE_MODEL_SLOW=0`: no slow loads (a seed then runs as it
+/// did before they were added, 3 December, session 12).
+fn slow_on() -> bool {
+    std::env::var("TIERCACHE_REMOTE_MODEL_SLOW").as_deref() != Ok("0")
+}
+
 /// The tags of a value the model wrote (`TAGS`).
 fn meta_of(v: &[u8]) -> tiercache::meta::Meta {
     let tags = match v.iter().rposition(|&b| b == b'@') {
@@ -612,15 +736,84 @@ fn run(seed: u64, steps: u64) -> Result<BTreeMap<&'static str, u64>, String> {
             (rb.chance(1, 4) && !busy && beside_on()).then_some((q, k))
         })
         .collect();
+    // Which of the gets beside a write have a slow load (of a key the step
+    // writes that has a value now, in another process than the step's:
+    // `slow_load`).
+    let mut rs = Rng::new(seed, 3);
+    let slow: Vec<bool> = ops
+        .iter()
+        .zip(&beside)
+        .map(|(op, b)| rs.chance(3, 4) && b.is_some() && a_write(op) && slow_on())
+        .collect();
     let mut w = World::new();
     for (i, op) in ops.iter().enumerate() {
-        let racing = beside[i].map(|(q, k)| {
+        let (beside, slow) = match beside[i] {
+            Some(b) if slow[i] => match w.slow_load(op, b, &mut rs) {
+                Some(b) => (Some(b), true),
+                None => (Some(b), false),
+            },
+            b => (b, false),
+        };
+        let racing = beside.map(|(q, k)| {
             let c = w.procs[q].cache.clone().unwrap();
-            (q, k, std::thread::spawn(move || common::get(&c, KEYS[k])))
+            let (tx, rx) = channel();
+            let release = slow.then(|| {
+                let (go, release) = channel();
+                *w.procs[q].gate.armed.lock().unwrap() = Some(Armed {
+                    key: KEYS[k].to_vec(),
+                    called: tx.clone(),
+                    release,
+                });
+                go
+            });
+            let t = std::thread::spawn(move || {
+                let _ = tx.send(Slow::Done(common::get(&c, KEYS[k])));
+            });
+            // A slow load has read the source before the step begins (or
+            // the get did not load at all: then nothing is held).
+            let mut early = None;
+            if release.is_some() {
+                match rx.recv().unwrap() {
+                    Slow::Called => {}
+                    Slow::Done(got) => {
+                        w.procs[q].gate.armed.lock().unwrap().take();
+                        early = Some(got);
+                    }
+                }
+            }
+            (q, k, t, rx, release, early)
         });
+        // Half the slow loads are made deaf: their process hears nothing of
+        // the step until the load has returned (else its write's message
+        // usually arrives first, and cancels the load).
+        let mut deaf = None;
+        if let Some((q, k, _, _, Some(_), None)) = &racing {
+            *w.seen.entry("slow load").or_default() += 1;
+            let touches_q = matches!(op, Op::Hold(p, _) | Op::Cut(p, _) if p == q);
+            if rs.chance(1, 2) && !w.held[*q] && !touches_q {
+                w.procs[*q].proxy.hold_subscriptions();
+                deaf = Some(*q);
+            }
+            if std::env::var("TIERCACHE_REMOTE_MODEL_TRACE").is_ok() {
+                let how = if deaf.is_some() { ", deaf" } else { "" };
+                println!("    a slow load of {} in process {q} spans it{how}", show(KEYS[*k]));
+            }
+        }
         let mut r = w.step(op);
-        if let Some((q, k, t)) = racing {
-            let got = t.join().unwrap();
+        if let Some((q, k, t, rx, release, early)) = racing {
+            drop(release);
+            let got = match early {
+                Some(got) => got,
+                None => loop {
+                    if let Slow::Done(got) = rx.recv().unwrap() {
+                        break got;
+                    }
+                },
+            };
+            t.join().unwrap();
+            if let Some(q) = deaf {
+                w.procs[q].proxy.release_subscriptions();
+            }
             if std::env::var("TIERCACHE_REMOTE_MODEL_TRACE").is_ok() {
                 println!(
                     "    beside it, process {q} got {:?} for {}",

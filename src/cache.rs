@@ -309,6 +309,15 @@ fn spare_evicted(mut evicted: Vec<Evicted>) {
     }
 }
 
+/// `v`'s bytes as an `Arc`: a heap value's own (moved, not cloned), a
+/// mapped one's copied.
+fn into_arc(v: Value) -> Arc<[u8]> {
+    match v {
+        Value::Heap(a) => a,
+        mapped => mapped.to_arc(),
+    }
+}
+
 fn check_key(key: &[u8]) -> Result<()> {
     if key.is_empty() {
         return Err(Error::invalid("key: must be at least 1 byte long"));
@@ -653,15 +662,16 @@ impl Cache {
                 let mut shard = self.memory.lock(h);
                 // Hand out L1's copy if it took one: then no value
                 // handed out keeps a segment mapped.
-                let promoted = (shard.seq() == seq).then(|| self.promote(&mut shard, key, h, &found, &mut out));
+                let value = if shard.seq() == seq {
+                    self.promote(&mut shard, key, h, found, &mut out)
+                } else {
+                    found.value
+                };
                 drop(shard);
                 // What the promotion pushed out is freed after the lock, its
                 // value's buffer kept for this thread's next L2 hit.
                 spare_evicted(out);
-                match promoted {
-                    Some(Some(v)) => Ok(Value::Heap(v)),
-                    _ => Ok(found.value),
-                }
+                Ok(value)
             }
             None => match self.remote_get(key, pre) {
                 Fetched::Hit(f) => {
@@ -698,8 +708,13 @@ impl Cache {
     }
 
     /// Puts a value read from L2 into L1 (the caller has checked that no
-    /// write of the key came since the read's miss); returns L1's copy if
-    /// it took one.
+    /// write of the key came since the read's miss); returns the value to
+    /// hand out: L1's copy if it took one, else `found`'s value.
+    ///
+    /// `found` is taken, not borrowed: its copy (an L2 hit's value L1 can
+    /// hold is copied out of the segment, `Log::get`) becomes L1's and the
+    /// caller's without a second clone of its `Arc`, and so without the two
+    /// atomic count changes (clone, then drop of `found`) that cost each hit.
     ///
     /// The entries it pushes out are dealt with here (a dirty one reaches
     /// L2 before the shard's lock is let go) and left in `out` for the
@@ -707,28 +722,21 @@ impl Cache {
     /// evicts, and freeing a value (over glibc's thread cache limit from
     /// 1 KiB on, so the allocator's arena lock, often another thread's) is
     /// work no other get of the shard needs to wait for.
-    fn promote(
-        &self,
-        shard: &mut Shard,
-        key: &[u8],
-        h: u64,
-        found: &Found,
-        out: &mut Vec<Evicted>,
-    ) -> Option<Arc<[u8]>> {
-        if shard.fits(key, &found.value) {
-            let value = found.value.to_arc();
-            let entry = Entry {
-                value: value.clone(),
-                expires_at: found.expires_at,
-                written_at: found.written_at,
-                meta: found.meta.clone(),
-                dirty: false,
-            };
-            shard.insert(h, key, entry, out);
-            self.settle_evicted(out);
-            return Some(value);
+    fn promote(&self, shard: &mut Shard, key: &[u8], h: u64, found: Found, out: &mut Vec<Evicted>) -> Value {
+        if !shard.fits(key, &found.value) {
+            return found.value;
         }
-        None
+        let value = into_arc(found.value);
+        let entry = Entry {
+            value: value.clone(),
+            expires_at: found.expires_at,
+            written_at: found.written_at,
+            meta: found.meta,
+            dirty: false,
+        };
+        shard.insert(h, key, entry, out);
+        self.settle_evicted(out);
+        Value::Heap(value)
     }
 
     /// Leads the load of `key`: L2 first, then the loader. The answer is
@@ -760,12 +768,14 @@ impl Cache {
             Some(found) => {
                 let mut out = eviction_list();
                 let mut shard = self.memory.lock(h);
-                let promoted = shard
-                    .land(key, flight)
-                    .then(|| self.promote(&mut shard, key, h, &found, &mut out));
+                let value = if shard.land(key, flight) {
+                    self.promote(&mut shard, key, h, found, &mut out)
+                } else {
+                    found.value
+                };
                 drop(shard);
                 spare_evicted(out);
-                Ok(promoted.flatten().unwrap_or_else(|| found.value.to_arc()))
+                Ok(into_arc(value))
             }
             None => {
                 if !self.memory.lock(h).still_loading(key, flight) {

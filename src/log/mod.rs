@@ -428,12 +428,12 @@ impl Log {
         let mut found = None;
         // The index file's slot, loaded while the overlay is probed.
         st.prefetch_entry(h);
-        let read = |e: &index::Entry| {
-            // The record's lines, loaded ahead of the checksum's pass.
-            st.store.prefetch(e.loc, e.len);
-            match copy {
-                Some(wants) => st.store.indexed_as_copying(h, e.loc, key, trust, wants),
-                None => st.store.indexed_as(h, e.loc, key, trust).map(|r| r.map(|v| (v, None))),
+        // The record's lines, loaded ahead of the checksum's pass.
+        let read = |e: &index::Entry| match copy {
+            Some(wants) => st.store.prefetched_as_copying(h, e.loc, e.len, key, trust, wants),
+            None => {
+                st.store.prefetch(e.loc, e.len);
+                st.store.indexed_as(h, e.loc, key, trust).map(|r| r.map(|v| (v, None)))
             }
         };
         st.find_entry(h, |e| match read(e) {

@@ -525,19 +525,8 @@ fn decode_plain_put(p: &[u8]) -> Option<RecordRef<'_>> {
         return None;
     };
     let mut pos = 4;
-    let uint = |pos: &mut usize| match head(p, pos)? {
-        (0, n) => Some(n),
-        _ => None,
-    };
-    let bytes = |pos: &mut usize| match head(p, pos)? {
-        (2, n) => {
-            let start = *pos;
-            let end = start.checked_add(usize::try_from(n).ok()?)?;
-            *pos = end;
-            p.get(start..end)
-        }
-        _ => None,
-    };
+    let uint = |pos: &mut usize| uint_at(p, pos);
+    let bytes = |pos: &mut usize| bytes_at(p, pos);
     // The field number at `pos`, if it is `f` (all are below 24: one byte).
     let field = |pos: &mut usize, f: u8| {
         let here = p.get(*pos) == Some(&f);
@@ -584,6 +573,29 @@ fn decode_plain_put(p: &[u8]) -> Option<RecordRef<'_>> {
     })
 }
 
+/// An unsigned integer at `*pos` (a CBOR head of major type 0).
+#[inline(always)]
+fn uint_at(p: &[u8], pos: &mut usize) -> Option<u64> {
+    match head(p, pos)? {
+        (0, n) => Some(n),
+        _ => None,
+    }
+}
+
+/// A byte string at `*pos` (a CBOR head of major type 2 and its bytes).
+#[inline(always)]
+fn bytes_at<'a>(p: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    match head(p, pos)? {
+        (2, n) => {
+            let start = *pos;
+            let end = start.checked_add(usize::try_from(n).ok()?)?;
+            *pos = end;
+            p.get(start..end)
+        }
+        _ => None,
+    }
+}
+
 /// One CBOR head at `*pos`: (major type, argument). Only definite forms.
 /// Inlined: a call for each of a record's dozen heads was a tenth of a
 /// get's decode.
@@ -617,19 +629,8 @@ fn decode_known(p: &[u8]) -> Option<RecordRef<'_>> {
         return None;
     }
     let mut f = Fields::default();
-    let uint = |pos: &mut usize| match head(p, pos)? {
-        (0, n) => Some(n),
-        _ => None,
-    };
-    let bytes = |pos: &mut usize| match head(p, pos)? {
-        (2, n) => {
-            let start = *pos;
-            let end = start.checked_add(usize::try_from(n).ok()?)?;
-            *pos = end;
-            p.get(start..end)
-        }
-        _ => None,
-    };
+    let uint = |pos: &mut usize| uint_at(p, pos);
+    let bytes = |pos: &mut usize| bytes_at(p, pos);
     for _ in 0..fields {
         match uint(&mut pos)? {
             FIELD_KIND => f.kind = Some(kind_of(uint(&mut pos)?)?),

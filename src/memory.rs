@@ -97,9 +97,10 @@ pub struct Entry {
     /// put so that it finds the key's index entry without reading the old
     /// record. Held in this key's entry only, and set only from a put of
     /// this key (`Cache::store_into`, `Cache::store_bytes`): that is what
-    /// ties the witness to the key. `None` when that put wrote no record
-    /// (memory only, write-back, a failing disk) or the value came from a
-    /// read or a load; the next put then compares keys.
+    /// ties the witness to the key (a load's answer, stored the same way,
+    /// gets one too). `None` when that write appended no record (memory
+    /// only, write-back, a failing disk) or the value was promoted from a
+    /// read of L2; the next put then compares keys.
     pub logged: Option<crate::log::Witness>,
 }
 

@@ -34,7 +34,7 @@
 //!   again, removed, expired, compacted (a copy is at a new location) or
 //!   cleared, no index entry points at it any more, and the put falls back
 //!   to reading keys, as it does when the caller has no witness (a key not
-//!   in L1, or one L1 got from a read or a load).
+//!   in L1, or one L1 got from a read of L2).
 //!
 //! A witness never outlives its handle (L1 is in memory), so nothing here
 //! is trusted across a restart.

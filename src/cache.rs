@@ -733,6 +733,7 @@ impl Cache {
             written_at: found.written_at,
             meta: found.meta,
             dirty: false,
+            logged: None,
         };
         shard.insert(h, key, entry, out);
         self.settle_evicted(out);
@@ -1239,8 +1240,14 @@ impl Cache {
             // Read-only: a loaded value is kept in memory only.
             Some(_) if self.read_only => {}
             Some(log) if !dirty => {
+                // As in `store_bytes`: L1's witness of the key's last
+                // record for the log, the new record's for L1.
+                let known = shard.logged(h, key);
                 let e = &entry;
-                ticket = log.put(key, h, &e.value, e.expires_at, e.written_at, e.meta.as_deref());
+                let (t, logged) =
+                    log.put_witnessed(key, h, &e.value, e.expires_at, e.written_at, e.meta.as_deref(), known);
+                ticket = t;
+                entry.logged = logged;
                 if ticket.is_none() && !fits {
                     // L2 is failing and L1 cannot hold it: nowhere to keep it.
                     let _ = shard.remove(h, key);
@@ -1290,9 +1297,12 @@ impl Cache {
             Some(log) if !self.read_only && !self.write_back() && shard.fits(key, value) => log,
             _ => return self.store_into(shard, key, h, entry(value), evicted),
         };
-        let ticket = log.put(key, h, value, expires_at, written_at, None);
-        if !shard.overwrite(h, key, value, expires_at, written_at) {
-            shard.insert(h, key, entry(value), evicted);
+        // The witness L1 holds of the key's last record spares the log a
+        // read of that record (`log::Witness`); the new one replaces it.
+        let known = shard.logged(h, key);
+        let (ticket, logged) = log.put_witnessed(key, h, value, expires_at, written_at, None, known);
+        if !shard.overwrite(h, key, value, expires_at, written_at, logged) {
+            shard.insert(h, key, Entry { logged, ..entry(value) }, evicted);
             self.settle_evicted(evicted);
         }
         match ticket {
@@ -1826,6 +1836,45 @@ mod tests {
         // A list grown past the bound is freed, not kept.
         spare_evicted(Vec::with_capacity(KEPT_EVICTION_LIST + 1));
         assert_eq!(EVICTION_LIST.with(|l| l.take()).capacity(), 0);
+        c.close().unwrap();
+    }
+
+    /// A put over a key that L1 holds from a put (or a touch) of it reads
+    /// no record: the witness L1 kept names the key's index entry
+    /// (`log::Witness`), on the small path (`store_bytes`) and the general
+    /// one (`store_into`) alike. A key L1 no longer holds has its index
+    /// entry told apart from colliding keys' by the key in its record, as
+    /// before the witness.
+    #[test]
+    fn a_put_over_a_key_l1_holds_reads_no_record() {
+        let reads = || crate::log::store_key_reads();
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            dir: Some(dir.path().to_path_buf()),
+            l1_max_entries: 2,
+            ..Options::default()
+        };
+        let c = Cache::open(&opts).unwrap();
+        c.put(b"k", &[1; 100], 0).unwrap();
+        let before = reads();
+        c.put(b"k", &[2; 100], 0).unwrap();
+        c.put(b"k", &[3; 4096], 0).unwrap();
+        c.touch(b"k", 60_000).unwrap();
+        c.put(b"k", &[4; 100], 0).unwrap();
+        assert_eq!(reads(), before, "a put over a key L1 holds read a record");
+        assert_eq!(&*c.get(b"k").unwrap(), &[4; 100][..]);
+        // Pushed out of L1 (two entries; the get above saves k once): the
+        // next put reads k's record.
+        for other in [b"a", b"b", b"c", b"d"] {
+            c.put(other, &[5; 100], 0).unwrap();
+        }
+        let hk = c.hasher.hash(b"k");
+        assert!(c.memory.lock(hk).peek(hk, b"k").is_none(), "k left L1");
+        let before = reads();
+        c.put(b"k", &[7; 100], 0).unwrap();
+        assert_eq!(reads(), before + 1);
+        assert_eq!(&*c.get(b"k").unwrap(), &[7; 100][..]);
+        c.check_invariants().unwrap();
         c.close().unwrap();
     }
 

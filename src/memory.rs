@@ -92,6 +92,16 @@ pub struct Entry {
     pub meta: Option<Arc<Meta>>,
     /// Write-back only: L2 does not have this value yet.
     pub dirty: bool,
+    /// The log's witness of the record that the put which stored this
+    /// value appended (`log::Witness`), handed back with the key's next
+    /// put so that it finds the key's index entry without reading the old
+    /// record. Held in this key's entry only, and set only from a put of
+    /// this key (`Cache::store_into`, `Cache::store_bytes`): that is what
+    /// ties the witness to the key (a load's answer, stored the same way,
+    /// gets one too). `None` when that write appended no record (memory
+    /// only, write-back, a failing disk) or the value was promoted from a
+    /// read of L2; the next put then compares keys.
+    pub logged: Option<crate::log::Witness>,
 }
 
 impl Entry {
@@ -104,6 +114,7 @@ impl Entry {
             written_at,
             meta,
             dirty: false,
+            logged: None,
         }
     }
 
@@ -541,7 +552,18 @@ impl Shard {
     ///
     /// Why: a put over a key held in L1 spent about 170 of its instructions
     /// allocating the new value's copy and freeing the old one.
-    pub fn overwrite(&mut self, h: u64, key: &[u8], value: &[u8], expires_at: u64, written_at: u64) -> bool {
+    ///
+    /// `logged` is the witness of the record the put appended (see
+    /// `Entry::logged`).
+    pub fn overwrite(
+        &mut self,
+        h: u64,
+        key: &[u8],
+        value: &[u8],
+        expires_at: u64,
+        written_at: u64,
+        logged: Option<crate::log::Witness>,
+    ) -> bool {
         self.policy.update(h, key, |e| {
             if e.value.len() != value.len() {
                 return false;
@@ -554,8 +576,15 @@ impl Shard {
             e.written_at = written_at;
             e.meta = None;
             e.dirty = false;
+            e.logged = logged;
             true
         })
+    }
+
+    /// The witness of the log record that `key`'s entry was last written
+    /// to, if it holds one (see `Entry::logged`). Does not touch recency.
+    pub fn logged(&self, h: u64, key: &[u8]) -> Option<crate::log::Witness> {
+        self.policy.peek(h, key).and_then(|e| e.logged)
     }
 
     /// Stores `entry` (the caller has checked `fits`); entries pushed out to
@@ -644,6 +673,7 @@ mod tests {
             written_at: 0,
             meta: None,
             dirty: false,
+            logged: None,
         }
     }
 
@@ -707,7 +737,7 @@ mod tests {
             s.insert(h(b"a"), b"a", entry(b"1111"), &mut ev);
             s.insert(h(b"b"), b"b", entry(b"2222"), &mut ev);
             let at = s.peek(h(b"a"), b"a").unwrap().value.as_ptr();
-            assert!(s.overwrite(h(b"a"), b"a", b"3333", 7, 8));
+            assert!(s.overwrite(h(b"a"), b"a", b"3333", 7, 8, None));
             let e = s.peek(h(b"a"), b"a").unwrap();
             assert_eq!(
                 (&*e.value, e.value.as_ptr(), e.expires_at, e.written_at),
@@ -715,19 +745,19 @@ mod tests {
             );
             let held = e.value.clone();
             assert!(
-                !s.overwrite(h(b"a"), b"a", b"4444", 0, 9),
+                !s.overwrite(h(b"a"), b"a", b"4444", 0, 9, None),
                 "a value handed out is never written"
             );
             assert_eq!(&*held, b"3333");
             drop(held);
-            assert!(!s.overwrite(h(b"a"), b"a", b"55555", 0, 9), "another length");
-            assert!(!s.overwrite(h(b"c"), b"c", b"6666", 0, 9), "a key not held");
+            assert!(!s.overwrite(h(b"a"), b"a", b"55555", 0, 9, None), "another length");
+            assert!(!s.overwrite(h(b"c"), b"c", b"6666", 0, 9, None), "a key not held");
             assert!(s.peek(h(b"c"), b"c").is_none());
             assert_eq!(&*s.peek(h(b"a"), b"a").unwrap().value, b"3333");
             assert_eq!(s.bytes, 10);
             if kind == PolicyKind::Lru {
                 // "a" was used last: "b" goes first.
-                assert!(s.overwrite(h(b"a"), b"a", b"7777", 0, 9));
+                assert!(s.overwrite(h(b"a"), b"a", b"7777", 0, 9, None));
                 s.insert(h(b"c"), b"c", entry(b"8888"), &mut ev);
                 assert_eq!(ev.iter().map(|(k, _)| &k[..]).collect::<Vec<_>>(), vec![&b"b"[..]]);
             }

@@ -230,7 +230,7 @@ impl Log {
                 codec,
                 ..self.draft(Kind::Put, &key, &value, expires_at)
             })?;
-            st.set_live(e.hash, a.entry(!meta.is_empty()), |_, l| l == from);
+            st.set_live(e.hash, a.entry(!meta.is_empty()), |_, x| x.loc == from);
         } else {
             let a = st.store.append(&self.draft(Kind::Tombstone, &key, &[], 0))?;
             st.born_dead(a.loc, a.len);

@@ -3,7 +3,8 @@
 //!
 //! It holds no keys, so an entry is small and independent of key length.
 //! Two keys whose hashes collide are told apart by the caller, who reads the
-//! key stored in the record at a location (`same_key`). The entries live in
+//! key stored in the record at a location (`same_key`), or, for a put,
+//! knows its key's record by location (`witness`). The entries live in
 //! a memory-mapped table file (`index_file`), as of the last checkpoint,
 //! plus an in-memory overlay of what changed since; `persist` merges the
 //! overlay into the file. Apart from `persist` the index does no I/O, and
@@ -147,6 +148,9 @@ fn table_entries(table: Option<&Table>, suspect: &AtomicBool, h: u64) -> Locs {
 #[derive(Clone, Copy, Default)]
 pub struct KeyHasher {
     secret: Option<[u8; 16]>,
+    /// Test builds only: every key hashes to the same value (`colliding`).
+    #[cfg(test)]
+    collide: bool,
 }
 
 impl std::fmt::Debug for KeyHasher {
@@ -162,10 +166,28 @@ impl std::fmt::Debug for KeyHasher {
 impl KeyHasher {
     /// The keyed hasher of an encrypted directory.
     pub fn keyed(secret: [u8; 16]) -> KeyHasher {
-        KeyHasher { secret: Some(secret) }
+        KeyHasher {
+            secret: Some(secret),
+            #[cfg(test)]
+            collide: false,
+        }
+    }
+
+    /// A hasher under which every key's hash is the same: for tests of
+    /// keys whose hashes collide, which xxh3 makes too rare to find.
+    #[cfg(test)]
+    pub fn colliding() -> KeyHasher {
+        KeyHasher {
+            secret: None,
+            collide: true,
+        }
     }
 
     pub fn hash(&self, key: &[u8]) -> u64 {
+        #[cfg(test)]
+        if self.collide {
+            return 0x5eed;
+        }
         match &self.secret {
             None => key_hash(key),
             Some(s) => {
@@ -315,11 +337,14 @@ impl Index {
         }
     }
 
-    /// Points the key at `e`, returning the entry it replaces.
-    pub fn insert(&mut self, h: u64, e: Entry, mut same_key: impl FnMut(Loc) -> bool) -> Option<Entry> {
+    /// Points the key at `e`, returning the entry it replaces: the one
+    /// for which `same_key` says yes (given the entry, so that a put that
+    /// knows its key's record by location need not read it:
+    /// see `witness`).
+    pub fn insert(&mut self, h: u64, e: Entry, mut same_key: impl FnMut(&Entry) -> bool) -> Option<Entry> {
         let (list, _) = self.list_mut(h);
         let old = match list {
-            Locs::One(x) if same_key(x.loc) => Some(std::mem::replace(x, e)),
+            Locs::One(x) if same_key(x) => Some(std::mem::replace(x, e)),
             Locs::One(x) => {
                 *list = Locs::Many(vec![*x, e]);
                 None
@@ -328,7 +353,7 @@ impl Index {
                 *list = Locs::One(e);
                 None
             }
-            Locs::Many(v) => match v.iter_mut().find(|x| same_key(x.loc)) {
+            Locs::Many(v) => match v.iter_mut().find(|x| same_key(x)) {
                 Some(x) => Some(std::mem::replace(x, e)),
                 None => {
                     v.push(e);
@@ -523,11 +548,11 @@ mod tests {
     fn exercise(idx: &mut Index) {
         let key_of = |l: Loc| l.offset() % 100;
         for k in [1u64, 2, 3] {
-            assert_eq!(idx.insert(7, at(k), |l| key_of(l) == k), None);
+            assert_eq!(idx.insert(7, at(k), |e| key_of(e.loc) == k), None);
         }
         assert_eq!((idx.len(), idx.tagged()), (3, 1));
         // Overwrite key 2: same hash, new location.
-        assert_eq!(idx.insert(7, at(102), |l| key_of(l) == 2), Some(at(2)));
+        assert_eq!(idx.insert(7, at(102), |e| key_of(e.loc) == 2), Some(at(2)));
         assert_eq!(idx.len(), 3);
         assert_eq!(idx.get(7, |l| key_of(l) == 2), Some(Loc::new(1, 102)));
         assert_eq!(idx.get(7, |l| key_of(l) == 4), None);
@@ -575,7 +600,7 @@ mod tests {
         assert_eq!(idx.remove(1500, |_| true), Some(at(1500)));
         assert_eq!(idx.get(1500, |_| true), None);
         assert_eq!(idx.remove(1500, |_| true), None);
-        idx.insert(7, at(5), |l| l.offset() % 100 == 5);
+        idx.insert(7, at(5), |e| e.loc.offset() % 100 == 5);
         assert_eq!(idx.iter().count(), n);
         idx.persist(dir.path(), false, None).unwrap();
         assert_eq!(idx.get(1500, |_| true), None);

@@ -36,6 +36,7 @@ mod verified;
 pub mod verify;
 pub mod verify_index;
 pub mod view;
+mod witness;
 
 use std::collections::HashSet;
 use std::fs;
@@ -67,6 +68,14 @@ pub(crate) use state::State;
 use store::Draft;
 pub use verified::Trust;
 use view::View;
+pub use witness::Witness;
+
+/// Test builds: how many records' keys the write path has read on this
+/// thread (`Store::key_is`), for tests of the puts that need not.
+#[cfg(test)]
+pub(crate) fn store_key_reads() -> u64 {
+    store::KEY_READS.with(|n| n.get())
+}
 
 /// What the log needs to know from the cache's options.
 #[derive(Debug, Clone)]
@@ -562,6 +571,25 @@ impl Log {
         written_at: u64,
         meta: Option<&Meta>,
     ) -> Ticket {
+        self.put_witnessed(key, h, value, expires_at, written_at, meta, None).0
+    }
+
+    /// `put`, given the witness of a record of `key` that the caller kept
+    /// from an earlier put (`known`), and handing back the new record's:
+    /// an index entry that `known` names is `key`'s own, and is replaced
+    /// without reading the record to compare keys (see `witness`). Without
+    /// one, or when no entry names it, keys are compared as before.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_witnessed(
+        &self,
+        key: &[u8],
+        h: u64,
+        value: &[u8],
+        expires_at: u64,
+        written_at: u64,
+        meta: Option<&Meta>,
+        known: Option<Witness>,
+    ) -> (Ticket, Option<Witness>) {
         self.maybe_recover();
         let encoded = meta.map(Meta::encode).unwrap_or_default();
         // Written out rather than `..self.draft(..)`: that reads the clock
@@ -584,23 +612,25 @@ impl Log {
         // never a value.
         if self.commit.is_degraded() {
             self.forget(&mut st, key, h);
-            return None;
+            return (None, None);
         }
         let a = match st.store.append(&draft) {
             Ok(a) => a,
             Err(e) => {
                 self.fail("write the log", e);
                 self.forget(&mut st, key, h);
-                return None;
+                return (None, None);
             }
         };
-        st.set_live(h, a.entry(!encoded.is_empty()), |s, l| s.key_is(l, key));
+        st.set_live(h, a.entry(!encoded.is_empty()), |s, x| {
+            known.is_some_and(|w| w.names(x)) || s.key_is(x.loc, key)
+        });
         if let Some(m) = meta {
             st.tags.add(&m.tags, h);
         }
         let ticket = st.store.appended;
         self.after_append(&mut st);
-        Some(ticket)
+        (Some(ticket), Witness::of(a.loc))
     }
 
     /// Under `TC_SYNC_ALWAYS`, returns once the record of `ticket` is written

@@ -202,7 +202,7 @@ impl State {
                     len: e.len,
                     has_meta: e.has_meta,
                 };
-                self.set_live(e.hash, entry, |s, l| s.same_key(l, loc));
+                self.set_live(e.hash, entry, |s, x| s.same_key(x.loc, loc));
                 if e.has_meta {
                     with_meta.push((e.hash, loc));
                 }
@@ -299,9 +299,9 @@ impl State {
     }
 
     /// The put of `e` (key hash `h`) is now its key's live record;
-    /// `same_key` tells whether a live record is of the same key. The record
+    /// `same_key` tells whether a live entry is of the same key. The record
     /// it replaces, if any, turns dead.
-    pub fn set_live(&mut self, h: u64, e: Entry, same_key: impl Fn(&Store, Loc) -> bool) {
+    pub fn set_live(&mut self, h: u64, e: Entry, same_key: impl Fn(&Store, &Entry) -> bool) {
         let State { index, store, .. } = self;
         let old = index.insert(h, e, |l| same_key(store, l));
         self.live_bytes += u64::from(e.len);

@@ -41,6 +41,13 @@ use crate::value::{spare, Value};
 /// Appends collect here until this many bytes are waiting.
 pub const BUFFER_BYTES: usize = 64 * 1024;
 
+#[cfg(test)]
+thread_local! {
+    /// Test builds: the records whose key the write path read on this
+    /// thread (`Store::key_at`), for tests of the puts that need not.
+    pub static KEY_READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 pub struct Store {
     pub dir: PathBuf,
     /// Every segment, by id; the last one is the active one.
@@ -502,6 +509,8 @@ impl Store {
 
     /// The key of the record at `loc`, as `key_is` reads it.
     fn key_at(&self, loc: Loc) -> Option<Cow<'_, [u8]>> {
+        #[cfg(test)]
+        KEY_READS.with(|n| n.set(n.get() + 1));
         if self.sealer.encrypts() {
             return self.record(loc).ok().map(|r| r.key);
         }

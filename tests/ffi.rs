@@ -356,6 +356,65 @@ fn a_value_outlives_its_key_its_segment_and_its_cache() {
     }
 }
 
+/// A value served from a segment's map outlives a recovery of its directory
+/// that cuts that segment under it. The record is damaged on disk after it
+/// was read (the value sees the flipped byte too: it maps the same file),
+/// and the directory is opened again, with its index files gone so that
+/// the log is read whole, while the value is held: recovery cuts the last
+/// segment at the damaged record. Cut in place, the pages past the cut
+/// vanished under the value's map, and reading it was SIGBUS (this test
+/// then dies with the signal); the cut is made on a copy renamed over the
+/// file (`Segment::cut_aside`), and the old file stays whole for the value.
+#[test]
+fn a_value_outlives_a_recovery_that_cuts_its_segment_under_it() {
+    use tiercache::{Cache, Options, Status};
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = Options::with_dir(dir.path());
+    opts.l1_max_entries = 16;
+    opts.l1_max_bytes = 64 << 10;
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 239) as u8).collect();
+    let c = Cache::open(&opts).unwrap();
+    c.put(b"small", b"kept", 0).unwrap();
+    c.put(b"big", &big, 0).unwrap();
+    c.flush().unwrap();
+    let v = c.get_value(b"big").unwrap();
+    assert!(v.is_mapped(), "{v:?}");
+    c.close().unwrap();
+    let mut segments = Vec::new();
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        match p.extension().and_then(|x| x.to_str()) {
+            Some("tcl") => segments.push(p),
+            Some("tci" | "tcm" | "hint") => std::fs::remove_file(&p).unwrap(),
+            _ => {}
+        }
+    }
+    segments.sort();
+    let last = segments.last().unwrap();
+    let len = std::fs::metadata(last).unwrap().len();
+    // A byte of the big value, near the end of the file.
+    let at = len - 1000;
+    let mut bytes = std::fs::read(last).unwrap();
+    bytes[at as usize] ^= 0xff;
+    std::fs::write(last, &bytes).unwrap();
+    let c = Cache::open(&opts).unwrap();
+    assert!(
+        std::fs::metadata(last).unwrap().len() < len - big.len() as u64,
+        "the segment was cut"
+    );
+    assert_eq!(c.get(b"big").unwrap_err().status(), Status::TC_NOT_FOUND);
+    assert_eq!(&*c.get(b"small").unwrap(), b"kept");
+    // Every byte of the value, read after the cut.
+    let differ = v.iter().zip(&big).filter(|(a, b)| a != b).count();
+    assert_eq!(
+        (v.len(), differ),
+        (big.len(), 1),
+        "the value is the bytes it maps, one flipped"
+    );
+    drop(v);
+    c.close().unwrap();
+}
+
 #[test]
 fn an_l2_hit_too_big_for_l1_is_served_from_the_map_and_survives_compaction() {
     use tiercache::{Cache, Options};

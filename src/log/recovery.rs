@@ -335,8 +335,9 @@ impl Replay<'_> {
         let durable = self.state.store.is_durable();
         let seg = self.state.store.segments.get_mut(&id).unwrap();
         if let Some(at) = scan.cut_at.filter(|_| last && !scan.gave_up) {
-            seg.truncate(at)
-                .and_then(|_| if durable { seg.sync() } else { Ok(()) })
+            // Not in place if it can be helped: a value of an earlier
+            // handle may map the bytes past the cut (`Segment::cut_aside`).
+            seg.cut_aside(at, durable)
                 .map_err(|e| Error::io(format!("cut the torn tail of {}", seg.path.display()), e))?;
         }
         // Appending after bytes that the scan gave up on would hide the new

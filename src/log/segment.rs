@@ -241,6 +241,63 @@ impl Segment {
         Ok(())
     }
 
+    /// Cuts the file to `len` bytes without shortening it in place: its
+    /// first `len` bytes are written to `NNNNNNNNNN.tcl.cut.tmp`, which is
+    /// renamed over it (`fileio::replace`: fsynced first if `durable`), and
+    /// the new file is mapped. For a recovery that cuts a torn or damaged
+    /// tail. If the copy cannot be made (a full disk), the file is cut in
+    /// place after all.
+    ///
+    /// Why not `truncate`: a value handed out of this file's map (a
+    /// `tc_value`, which may outlive the cache that made it, and so an
+    /// earlier handle of this directory, in this process or another) maps
+    /// the file's inode. Shortened in place, the pages past the cut vanish
+    /// under that map, and a read of them is SIGBUS; renamed over, the old
+    /// inode stays whole for as long as anything maps it.
+    pub fn cut_aside(&mut self, len: u64, durable: bool) -> io::Result<()> {
+        let len = len.min(self.len);
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(".cut.tmp");
+        let tmp = PathBuf::from(tmp);
+        fileio::create(&tmp)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let copied = (|| {
+            let bytes = &self.bytes()[..len as usize];
+            let mut done = 0;
+            while done < bytes.len() {
+                done += fileio::write_at(&file, &tmp, &bytes[done..], done as u64)?;
+            }
+            if durable {
+                fileio::sync_data(&file, &tmp)?;
+            }
+            fileio::rename(&tmp, &self.path)
+        })();
+        if copied.is_err() {
+            // Nothing changed: the file at `path` is still the old one. A
+            // disk too full for the copy (where a crash most often leaves
+            // a torn tail) is cut in place all the same: the directory
+            // must open.
+            let _ = std::fs::remove_file(&tmp);
+            self.truncate(len)?;
+            return if durable { self.sync() } else { Ok(()) };
+        }
+        // From here on `path` is the new file, whatever fails next.
+        self.verified = Verified::new(0);
+        self.file = Arc::new(file);
+        self.len = len;
+        self.remap(len)?;
+        match (durable, self.path.parent()) {
+            (true, Some(dir)) => fileio::sync_dir(dir),
+            _ => Ok(()),
+        }
+    }
+
     /// Which of its records gets have checksummed (see `verified`).
     pub fn verified(&self) -> &Verified {
         &self.verified

@@ -156,7 +156,7 @@ pub struct Write {
 }
 
 /// What a process knew of its namespace when it called a loader: the
-/// generation (`Remote::generation`) and the removal mark. Both only grow,
+/// generation and the removal mark (`Remote::known`). Both only grow,
 /// and neither is ever ahead of the server's, so "the server's mark is past
 /// the one the answer carries" means a removal of many keys began after the
 /// loader was called.

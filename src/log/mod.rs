@@ -439,7 +439,7 @@ impl Log {
         st.prefetch_entry(h);
         // The record's lines, loaded ahead of the checksum's pass.
         let read = |e: &index::Entry| match copy {
-            Some(wants) => st.store.prefetched_as_copying(h, e.loc, e.len, key, trust, wants),
+            Some(wants) => st.store.indexed_as_copying(h, e.loc, e.len, key, trust, wants),
             None => {
                 st.store.prefetch(e.loc, e.len);
                 st.store.indexed_as(h, e.loc, key, trust).map(|r| r.map(|v| (v, None)))

@@ -398,22 +398,12 @@ impl Store {
     /// that do not decode) goes to `indexed_as`, whose checksum-first order
     /// decides what it is: nothing decoded from unverified bytes is acted
     /// on, only whether to take this path.
-    #[cfg(test)]
-    pub fn indexed_as_copying(
-        &self,
-        h: u64,
-        loc: Loc,
-        key: &[u8],
-        trust: Trust,
-        wants: impl Fn(usize) -> bool,
-    ) -> Result<Option<Copied<'_>>, Bad> {
-        self.copying_from(self.located(loc), h, loc, key, trust, wants)
-    }
-
-    /// `prefetch(loc, len)` then `indexed_as_copying`, with the record's
-    /// segment looked up once for both (a search of `segments`, about 70
+    ///
+    /// The record's fact and its first `len` bytes (a hint: its length in
+    /// the index) are prefetched first, with the record's segment looked up
+    /// once for the prefetch and the read (a search of `segments`, about 70
     /// instructions, that every L2 hit made twice).
-    pub fn prefetched_as_copying(
+    pub fn indexed_as_copying(
         &self,
         h: u64,
         loc: Loc,
@@ -422,24 +412,8 @@ impl Store {
         trust: Trust,
         wants: impl Fn(usize) -> bool,
     ) -> Result<Option<Copied<'_>>, Bad> {
-        let at = self.located(loc);
-        if let Some((b, facts)) = at {
-            prefetch_located(b, facts, loc, len);
-        }
-        self.copying_from(at, h, loc, key, trust, wants)
-    }
-
-    /// `indexed_as_copying`, given what `located(loc)` says.
-    fn copying_from<'a>(
-        &'a self,
-        at: Option<(&'a [u8], Option<&'a Verified>)>,
-        h: u64,
-        loc: Loc,
-        key: &[u8],
-        trust: Trust,
-        wants: impl Fn(usize) -> bool,
-    ) -> Result<Option<Copied<'a>>, Bad> {
-        let (bytes, facts) = at.ok_or(Bad::Missing)?;
+        let (bytes, facts) = self.located(loc).ok_or(Bad::Missing)?;
+        prefetch_located(bytes, facts, loc, len);
         let raw = record::unverified_payload(bytes).and_then(record::decode);
         let Some(raw) = raw.filter(|r| {
             !self.sealer.encrypts() && r.sealed.is_empty() && r.codec == 0 && r.kind == Kind::Put && r.key == key
@@ -1009,14 +983,14 @@ mod tests {
         let (hg, hb) = (hash(b"good"), hash(b"bad"));
         // In the buffer: read, checksummed, not remembered.
         assert!(s
-            .indexed_as_copying(hg, good.loc, b"good", Trust::Facts, |_| true)
+            .indexed_as_copying(hg, good.loc, 0, b"good", Trust::Facts, |_| true)
             .unwrap()
             .is_some());
         s.write_buffer().unwrap();
         let facts = |s: &Store, l: Loc| s.segments[&1].verified().contains(l.offset());
         assert!(!facts(&s, good.loc), "a record read from the buffer is not remembered");
         let (v, copy) = s
-            .indexed_as_copying(hg, good.loc, b"good", Trust::Facts, |_| true)
+            .indexed_as_copying(hg, good.loc, 0, b"good", Trust::Facts, |_| true)
             .unwrap()
             .unwrap();
         assert_eq!((&*v.key, copy.as_deref()), (&b"good"[..], Some(&b"good value"[..])));
@@ -1026,7 +1000,7 @@ mod tests {
         flip(dir.path(), bad.loc.offset() + bad.len - 5);
         for _ in 0..2 {
             assert!(matches!(
-                s.indexed_as_copying(hb, bad.loc, b"bad", Trust::Facts, |_| true),
+                s.indexed_as_copying(hb, bad.loc, 0, b"bad", Trust::Facts, |_| true),
                 Err(Bad::Corrupt)
             ));
             assert!(matches!(
@@ -1043,7 +1017,7 @@ mod tests {
             .is_some());
         assert!(facts(&s, unread.loc));
         let (v, _) = s
-            .indexed_as_copying(hash(b"unread"), unread.loc, b"unread", Trust::Facts, |_| true)
+            .indexed_as_copying(hash(b"unread"), unread.loc, 0, b"unread", Trust::Facts, |_| true)
             .unwrap()
             .unwrap();
         assert_eq!(v.value(&s.sealer).unwrap(), &b"unread value"[..]);
@@ -1061,19 +1035,19 @@ mod tests {
         s.write_buffer().unwrap();
         let h = s.hasher.hash(b"a");
         assert!(s
-            .indexed_as_copying(h, a.loc, b"a", Trust::Facts, |_| true)
+            .indexed_as_copying(h, a.loc, 0, b"a", Trust::Facts, |_| true)
             .unwrap()
             .is_some());
         flip(dir.path(), a.loc.offset() + a.len - 5);
         // A get trusts the fact (the flip is behind the library's back).
         assert!(s
-            .indexed_as_copying(h, a.loc, b"a", Trust::Facts, |_| true)
+            .indexed_as_copying(h, a.loc, 0, b"a", Trust::Facts, |_| true)
             .unwrap()
             .is_some());
         // Everything else checks the bytes: a read for a touch, which
         // writes the value again,
         assert!(matches!(
-            s.indexed_as_copying(h, a.loc, b"a", Trust::Checksum, |_| true),
+            s.indexed_as_copying(h, a.loc, 0, b"a", Trust::Checksum, |_| true),
             Err(Bad::Corrupt)
         ));
         assert!(matches!(
@@ -1089,7 +1063,7 @@ mod tests {
         s.active_mut().truncate(len).unwrap();
         assert!(!s.segments[&1].verified().contains(a.loc.offset()));
         assert!(matches!(
-            s.indexed_as_copying(h, a.loc, b"a", Trust::Facts, |_| true),
+            s.indexed_as_copying(h, a.loc, 0, b"a", Trust::Facts, |_| true),
             Err(Bad::Corrupt)
         ));
     }

@@ -197,10 +197,22 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// only if `durable`). The file gets mode 0600. On failure `tmp` is removed
 /// and `dest` is as it was.
 pub fn replace(dir: &Path, tmp: &Path, dest: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-    use std::io::Write;
+    write_renamed(tmp, dest, bytes, durable)?;
+    if durable {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// `replace` but for the directory's fsync, which is left to the caller:
+/// `bytes` written to a new file `tmp` (mode 0600, fsynced if `durable`)
+/// and renamed to `dest`. Returns the new file, open for reading and
+/// writing. On failure `tmp` is removed and `dest` is as it was.
+pub fn write_renamed(tmp: &Path, dest: &Path, bytes: &[u8], durable: bool) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     create(tmp)?;
-    let mut f = fs::OpenOptions::new()
+    let f = fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .create(true)
         .truncate(true)
@@ -211,18 +223,16 @@ pub fn replace(dir: &Path, tmp: &Path, dest: &Path, bytes: &[u8], durable: bool)
         while done < bytes.len() {
             done += write_at(&f, tmp, &bytes[done..], done as u64)?;
         }
-        f.flush()?;
         if durable {
             sync_data(&f, tmp)?;
         }
-        rename(tmp, dest)?;
-        if durable {
-            sync_dir(dir)?;
-        }
-        Ok(())
+        rename(tmp, dest)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(tmp);
+    match result {
+        Ok(()) => Ok(f),
+        Err(e) => {
+            let _ = fs::remove_file(tmp);
+            Err(e)
+        }
     }
-    result
 }

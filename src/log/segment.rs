@@ -259,34 +259,17 @@ impl Segment {
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".cut.tmp");
         let tmp = PathBuf::from(tmp);
-        fileio::create(&tmp)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        let copied = (|| {
-            let bytes = &self.bytes()[..len as usize];
-            let mut done = 0;
-            while done < bytes.len() {
-                done += fileio::write_at(&file, &tmp, &bytes[done..], done as u64)?;
+        let file = match fileio::write_renamed(&tmp, &self.path, &self.bytes()[..len as usize], durable) {
+            Ok(file) => file,
+            Err(_) => {
+                // Nothing changed: the file at `path` is still the old one.
+                // A disk too full for the copy (where a crash most often
+                // leaves a torn tail) is cut in place all the same: the
+                // directory must open.
+                self.truncate(len)?;
+                return if durable { self.sync() } else { Ok(()) };
             }
-            if durable {
-                fileio::sync_data(&file, &tmp)?;
-            }
-            fileio::rename(&tmp, &self.path)
-        })();
-        if copied.is_err() {
-            // Nothing changed: the file at `path` is still the old one. A
-            // disk too full for the copy (where a crash most often leaves
-            // a torn tail) is cut in place all the same: the directory
-            // must open.
-            let _ = std::fs::remove_file(&tmp);
-            self.truncate(len)?;
-            return if durable { self.sync() } else { Ok(()) };
-        }
+        };
         // From here on `path` is the new file, whatever fails next.
         self.verified = Verified::new(0);
         self.file = Arc::new(file);

@@ -1812,9 +1812,8 @@ mod tests {
     fn l2_hits_reuse_the_threads_eviction_list_and_keep_it_empty() {
         let dir = tempfile::tempdir().unwrap();
         let opts = Options {
-            dir: Some(dir.path().to_path_buf()),
             l1_max_entries: 2,
-            ..Options::default()
+            ..Options::with_dir(dir.path())
         };
         let c = Cache::open(&opts).unwrap();
         let key = |i: u32| format!("key-{i}").into_bytes();
@@ -1850,9 +1849,8 @@ mod tests {
         let reads = || crate::log::store_key_reads();
         let dir = tempfile::tempdir().unwrap();
         let opts = Options {
-            dir: Some(dir.path().to_path_buf()),
             l1_max_entries: 2,
-            ..Options::default()
+            ..Options::with_dir(dir.path())
         };
         let c = Cache::open(&opts).unwrap();
         c.put(b"k", &[1; 100], 0).unwrap();
@@ -1889,9 +1887,8 @@ mod tests {
         for policy in [WritePolicy::TC_WRITE_THROUGH, WritePolicy::TC_WRITE_BACK] {
             let dir = tempfile::tempdir().unwrap();
             let opts = Options {
-                dir: Some(dir.path().to_path_buf()),
                 write_policy: policy,
-                ..Options::default()
+                ..Options::with_dir(dir.path())
             };
             let c = Cache::open(&opts).unwrap();
             let at = |k: &[u8]| c.get_value(k).unwrap().as_ptr();
@@ -1921,10 +1918,9 @@ mod tests {
         for policy in [WritePolicy::TC_WRITE_THROUGH, WritePolicy::TC_WRITE_BACK] {
             let dir = tempfile::tempdir().unwrap();
             let opts = Options {
-                dir: Some(dir.path().to_path_buf()),
                 l1_max_entries: 2,
                 write_policy: policy,
-                ..Options::default()
+                ..Options::with_dir(dir.path())
             };
             let c = Cache::open(&opts).unwrap();
             let at = |k: &[u8]| c.get_value(k).unwrap().as_ptr();

@@ -438,22 +438,10 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::log::LogConfig;
-    use crate::options::SyncPolicy;
-    use crate::seal::Compression;
     use crate::stats::Counters;
 
     fn open(dir: &std::path::Path) -> Log {
-        let config = LogConfig {
-            sync: SyncPolicy::TC_SYNC_NEVER,
-            segment_bytes: 1 << 20,
-            max_bytes: 0,
-            read_only: false,
-            clock: Clock::system(),
-            compression: Compression::TC_COMPRESSION_NONE,
-            min_compress_len: 0,
-            max_value_len: 1 << 20,
-            encryption_key: None,
-        };
+        let config = LogConfig::for_tests();
         Log::open(dir, config, Arc::new(Counters::default())).unwrap()
     }
 

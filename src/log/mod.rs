@@ -102,6 +102,22 @@ impl LogConfig {
     pub fn durable(&self) -> bool {
         self.sync != SyncPolicy::TC_SYNC_NEVER
     }
+
+    /// Unit tests' log: no fsync, 1 MiB segments, no bound, plain.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> LogConfig {
+        LogConfig {
+            sync: SyncPolicy::TC_SYNC_NEVER,
+            segment_bytes: 1 << 20,
+            max_bytes: 0,
+            read_only: false,
+            clock: Clock::system(),
+            compression: crate::seal::Compression::TC_COMPRESSION_NONE,
+            min_compress_len: 0,
+            max_value_len: 1 << 20,
+            encryption_key: None,
+        }
+    }
 }
 
 /// Sizes of the log now.

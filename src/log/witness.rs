@@ -69,25 +69,13 @@ mod tests {
     use super::*;
     use crate::clock::{Clock, Now};
     use crate::log::{KeyHasher, Log, LogConfig, Trust};
-    use crate::options::SyncPolicy;
-    use crate::seal::Compression;
     use crate::stats::Counters;
 
     /// A log in `dir` whose keys all hash alike (`KeyHasher::colliding`):
     /// every key's index entry is in one list, and only the rule that tells
     /// a key's own entry keeps them apart.
     fn colliding_log(dir: &std::path::Path) -> Log {
-        let config = LogConfig {
-            sync: SyncPolicy::TC_SYNC_NEVER,
-            segment_bytes: 1 << 20,
-            max_bytes: 0,
-            read_only: false,
-            clock: Clock::system(),
-            compression: Compression::TC_COMPRESSION_NONE,
-            min_compress_len: 0,
-            max_value_len: 1 << 20,
-            encryption_key: None,
-        };
+        let config = LogConfig::for_tests();
         let log = Log::open(dir, config, Arc::new(Counters::default())).unwrap();
         log.state.write().store.hasher = KeyHasher::colliding();
         log

@@ -1147,43 +1147,43 @@ impl Remote {
     /// still holds exactly it (published, so that a process that read it
     /// meanwhile drops it). A removal that raised the mark after this read
     /// began after the answers were written, and finds them (`remove_tag`'s
-    /// set was added to before). If the mark cannot be read, the keys are
-    /// remembered for the reconnect, as an unsent write is: their answers
-    /// cannot be vouched for.
+    /// set was added to before). If the mark cannot be read, or the answers
+    /// it condemns cannot be deleted, the keys are remembered for the
+    /// reconnect, as an unsent write is: their answers cannot be vouched
+    /// for.
     fn take_back_if_removed(&self, written: &[(&Write, &[u8])]) {
         if written.is_empty() {
             return;
         }
         let key = &self.removals_key;
-        let Some(mark) = self.run("removal mark", |c| {
-            redis::cmd("GET").arg(key).query::<Option<u64>>(c.like())
-        }) else {
-            for (w, _) in written {
-                self.remember(&w.key);
-            }
-            return;
-        };
-        let mark = mark.unwrap_or(0);
-        self.removals.fetch_max(mark, Ordering::AcqRel);
-        let stale: Vec<redis::Cmd> = written
-            .iter()
-            .filter(|(w, _)| w.loaded_in.is_some_and(|k| k.removals < mark))
-            .map(|(w, raw)| {
-                redis::cmd("EVAL")
-                    .arg(UNWRITE_SCRIPT)
-                    .arg(1)
-                    .arg(self.data_key(&w.key))
-                    .arg(*raw)
-                    .arg(&self.channel)
-                    .arg(self.message(&Message::Key(w.key.to_vec())))
-                    .clone()
+        let vouched = self
+            .run("removal mark", |c| {
+                redis::cmd("GET").arg(key).query::<Option<u64>>(c.like())
             })
-            .collect();
-        if !stale.is_empty()
-            && self
-                .run("take back", |c| c.pipeline::<Vec<redis::Value>>(stale))
-                .is_none()
-        {
+            .and_then(|mark| {
+                let mark = mark.unwrap_or(0);
+                self.removals.fetch_max(mark, Ordering::AcqRel);
+                let stale: Vec<redis::Cmd> = written
+                    .iter()
+                    .filter(|(w, _)| w.loaded_in.is_some_and(|k| k.removals < mark))
+                    .map(|(w, raw)| {
+                        redis::cmd("EVAL")
+                            .arg(UNWRITE_SCRIPT)
+                            .arg(1)
+                            .arg(self.data_key(&w.key))
+                            .arg(*raw)
+                            .arg(&self.channel)
+                            .arg(self.message(&Message::Key(w.key.to_vec())))
+                            .clone()
+                    })
+                    .collect();
+                if stale.is_empty() {
+                    return Some(());
+                }
+                self.run("take back", |c| c.pipeline::<Vec<redis::Value>>(stale))
+                    .map(|_| ())
+            });
+        if vouched.is_none() {
             for (w, _) in written {
                 self.remember(&w.key);
             }

@@ -22,6 +22,14 @@
 //! the fifth seed failed with them (3 December).
 //! `TIERCACHE_REMOTE_MODEL_SLOW=0` turns them off.
 //!
+//! Even seeds draw the **removal mix** (`Mix`): one step in six a prefix or
+//! tag removal, each with a slow load beside it where one can be, so that
+//! loads span the removals that leave no tombstone. With the namespace's
+//! removal mark switched off (docs/CONSISTENCY.md §9), seed 200 fails in
+//! two runs of three (a process reads back, over its own prefix removal, a
+//! loader's answer read before it); 30 plain seeds had found nothing. `TIERCACHE_REMOTE_MODEL_MIX=
+//! plain|removals` sets one mix for every seed.
+//!
 //! The model is the truth a real deployment caches: a map the writes update
 //! before they reach the cache (a put stands for "write the source, then
 //! the cache"; a removal for "delete it"), which every cache's loader
@@ -114,9 +122,44 @@ enum Op {
     Quiesce,
 }
 
-fn draw(r: &mut Rng, held: &mut [bool], cut: &mut [bool]) -> Op {
+/// The mix of steps a seed draws. In the plain mix, prefix and tag
+/// removals are 2% of the steps, often made by a cut-off process, and a
+/// slow load rarely spans one: with the removal mark switched off
+/// (docs/CONSISTENCY.md §9), 30 plain seeds found nothing (3 December). The
+/// removal mix makes one step in six a prefix or tag removal, so that slow
+/// loads span them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mix {
+    Plain,
+    Removals,
+}
+
+impl Mix {
+    /// `TIERCACHE_REMOTE_MODEL_MIX=plain|removals` for every seed; by
+    /// default odd seeds are plain (as every seed was before the mix, 3
+    /// December: they replay as they did) and even seeds removals.
+    fn of(seed: u64) -> Mix {
+        match std::env::var("TIERCACHE_REMOTE_MODEL_MIX").as_deref() {
+            Ok("plain") => Mix::Plain,
+            Ok("removals") => Mix::Removals,
+            Ok(other) => panic!("TIERCACHE_REMOTE_MODEL_MIX={other}: plain or removals"),
+            Err(_) if seed % 2 == 1 => Mix::Plain,
+            Err(_) => Mix::Removals,
+        }
+    }
+}
+
+fn draw(r: &mut Rng, mix: Mix, held: &mut [bool], cut: &mut [bool]) -> Op {
     let p = r.below(PROCS as u64) as usize;
     let k = r.below(KEYS.len() as u64) as usize;
+    // Drawn only in the removal mix, so that a plain seed's stream is the
+    // one it always was.
+    if mix == Mix::Removals && r.chance(1, 6) {
+        return match r.chance(1, 2) {
+            true => Op::RemovePrefix(p, r.below(2) as usize),
+            false => Op::RemoveTag(p, r.below(2) as usize),
+        };
+    }
     match r.below(100) {
         0..=30 => Op::Get(p, k),
         31 => Op::ServerRestart,
@@ -665,6 +708,12 @@ fn a_write(op: &Op) -> bool {
     !matches!(op, Op::Get(..) | Op::GetMany(..) | Op::Restart(..) | Op::Quiesce)
 }
 
+/// A removal of many keys: what the removal mix (`Mix`) puts a slow load
+/// beside whenever one can be.
+fn a_removal(op: &Op) -> bool {
+    matches!(op, Op::RemovePrefix(..) | Op::RemoveTag(..))
+}
+
 /// The process that makes `op`, if one does, and the keys it may write
 /// (a tag's: any; `World::slow_load` picks those the truth tags).
 fn writes_of(op: &Op) -> (Option<usize>, Vec<usize>) {
@@ -718,9 +767,10 @@ fn env(name: &str) -> Option<u64> {
 /// Runs `seed` for `steps`; the first failed check, with the steps so far.
 fn run(seed: u64, steps: u64) -> Result<BTreeMap<&'static str, u64>, String> {
     let mut r = Rng::new(seed, 1);
+    let mix = Mix::of(seed);
     let (mut held, mut cut) = ([false; PROCS], [false; PROCS]);
     let ops: Vec<Op> = (0..steps)
-        .map(|_| draw(&mut r, &mut held, &mut cut))
+        .map(|_| draw(&mut r, mix, &mut held, &mut cut))
         .chain([Op::Quiesce])
         .collect();
     // A get on another thread beside some steps, in a process the step
@@ -733,7 +783,8 @@ fn run(seed: u64, steps: u64) -> Result<BTreeMap<&'static str, u64>, String> {
             let q = rb.below(PROCS as u64) as usize;
             let k = rb.below(KEYS.len() as u64) as usize;
             let busy = matches!(op, Op::Restart(p, _) if *p == q) || matches!(op, Op::Quiesce);
-            (rb.chance(1, 4) && !busy && beside_on()).then_some((q, k))
+            let drawn = rb.chance(1, 4) || (mix == Mix::Removals && a_removal(op));
+            (drawn && !busy && beside_on()).then_some((q, k))
         })
         .collect();
     // Which of the gets beside a write have a slow load (of a key the step
@@ -743,7 +794,10 @@ fn run(seed: u64, steps: u64) -> Result<BTreeMap<&'static str, u64>, String> {
     let slow: Vec<bool> = ops
         .iter()
         .zip(&beside)
-        .map(|(op, b)| rs.chance(3, 4) && b.is_some() && a_write(op) && slow_on())
+        .map(|(op, b)| {
+            let drawn = rs.chance(3, 4) || (mix == Mix::Removals && a_removal(op));
+            drawn && b.is_some() && a_write(op) && slow_on()
+        })
         .collect();
     let mut w = World::new();
     for (i, op) in ops.iter().enumerate() {
@@ -851,7 +905,7 @@ fn the_fleet_never_serves_a_replaced_value_and_converges() {
     let steps = env("TIERCACHE_REMOTE_MODEL_STEPS").unwrap_or(if large { 600 } else { 150 });
     let mut total: BTreeMap<&'static str, u64> = BTreeMap::new();
     for seed in seeds {
-        println!("seed {seed}");
+        println!("seed {seed} ({:?} mix)", Mix::of(seed));
         match run(seed, steps) {
             Ok(seen) => seen.into_iter().for_each(|(k, n)| *total.entry(k).or_default() += n),
             Err(e) => panic!("{e}"),

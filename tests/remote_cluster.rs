@@ -455,6 +455,22 @@ fn a_put_in_a_generation_a_clear_ended_is_made_in_the_new_one() {
 /// (tests/remote.rs has the one-server twin).
 #[test]
 fn a_load_answered_before_a_prefix_removal_does_not_outlive_it_remotely() {
+    a_load_across_a_prefix_removal(false);
+}
+
+/// The same with the removal mark gone after the removal (as `maxmemory`
+/// with an `allkeys-*` policy may evict it): the writer that finds it gone
+/// raises it again, past every earlier mark, and takes its answer back.
+/// Read as 0, the mark condemned nothing and the answer stayed.
+#[test]
+fn a_load_answered_before_a_removal_whose_mark_was_evicted_does_not_outlive_it() {
+    a_load_across_a_prefix_removal(true);
+}
+
+/// `b` loads `p:k` ("before") and is stopped between storing the answer
+/// and writing it; meanwhile `a` removes the prefix (the source now says
+/// "after"), and, if `evict`, the removal mark is deleted from the cluster.
+fn a_load_across_a_prefix_removal(evict: bool) {
     let cluster = RedisCluster::start();
     let truth: Truth = Arc::default();
     let a = open(&cluster, &truth);
@@ -466,6 +482,11 @@ fn a_load_answered_before_a_prefix_removal_does_not_outlive_it_remotely() {
         || {
             truth.lock().unwrap().insert(b"p:k".to_vec(), b"after".to_vec());
             a.remove_prefix(b"p:").unwrap();
+            if evict {
+                let mark = format!("{{{}}}rm", generation_key());
+                let gone: u64 = redis::cmd("DEL").arg(mark).query(&mut client(&cluster)).unwrap();
+                assert_eq!(gone, 1, "the removal raised the mark");
+            }
         },
     );
     assert_eq!(got.unwrap(), b"before", "the get took effect before the removal");

@@ -303,7 +303,13 @@ impl Message {
 ///
 /// On one server `KEYS[3]` is the namespace's removal mark and `ARGV[7]`
 /// the mark a loader's answer carries (`Known`): an answer older than the
-/// mark is not written, and answered with `R` and the mark.
+/// mark is not written, and answered with `R` and the mark. A mark that is
+/// gone (evicted under an `allkeys-*` policy, or lost with the server's
+/// data) is set again first, as `MARK_SCRIPT` would raise it: past the
+/// answer's and at least the server's clock, so past every mark set before
+/// (`NEXT_GENERATION`), and the answer is refused. Checked against no mark,
+/// an answer read before a removal whose mark was then evicted was written
+/// where the removal had deleted the key: the fleet's value until its TTL.
 const PUT_SCRIPT: &str = r"
 if KEYS[2] then
   local g = redis.call('GET', KEYS[2])
@@ -316,7 +322,13 @@ if KEYS[2] then
 end
 if KEYS[3] and ARGV[5] == '1' then
   local m = redis.call('GET', KEYS[3])
-  if m and tonumber(m) > tonumber(ARGV[7]) then
+  if not m then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    m = string.format('%d', math.max(tonumber(ARGV[7]) + 1, now))
+    redis.call('SET', KEYS[3], m)
+  end
+  if tonumber(m) > tonumber(ARGV[7]) then
     return 'R' .. m
   end
 end
@@ -1160,8 +1172,15 @@ impl Remote {
             .run("removal mark", |c| {
                 redis::cmd("GET").arg(key).query::<Option<u64>>(c.like())
             })
+            .and_then(|mark| match mark {
+                Some(m) => Some(m),
+                // Gone (evicted, or lost with the server's data): raised
+                // again, past every mark set before it, so every answer
+                // just written is taken back (as `PUT_SCRIPT` refuses
+                // them on one server).
+                None => self.run("removal mark", |c| self.raise_removal_mark(c)),
+            })
             .and_then(|mark| {
-                let mark = mark.unwrap_or(0);
                 self.removals.fetch_max(mark, Ordering::AcqRel);
                 let stale: Vec<redis::Cmd> = written
                     .iter()
@@ -1388,7 +1407,7 @@ impl Remote {
     /// Raises the namespace's removal mark (`Known`), before a removal of
     /// many keys looks for them: a loader's answer written after it, from a
     /// load begun before it, is refused or taken back.
-    fn raise_removal_mark(&self, c: &mut Conn) -> RedisResult<()> {
+    fn raise_removal_mark(&self, c: &mut Conn) -> RedisResult<u64> {
         let m: u64 = redis::cmd("EVAL")
             .arg([NEXT_GENERATION, MARK_SCRIPT].concat())
             .arg(1)
@@ -1396,7 +1415,7 @@ impl Remote {
             .arg(self.removals.load(Ordering::Acquire))
             .query(c.like())?;
         self.removals.fetch_max(m, Ordering::AcqRel);
-        Ok(())
+        Ok(m)
     }
 
     /// Removes every key written with `tag`: the members of its set, then
@@ -1584,8 +1603,18 @@ impl Remote {
             self.generation.store(after, Ordering::Release);
             // So that this process's first loader's answer after a removal
             // of many keys elsewhere is not refused for want of it (`Known`).
+            // None yet (a new namespace, or the mark evicted): set now, or
+            // the first answer would be refused (`PUT_SCRIPT` sets a mark
+            // it finds gone, and refuses the answer).
             let mark: Option<u64> = redis::cmd("GET").arg(&self.removals_key).query(conn.like())?;
-            self.removals.fetch_max(mark.unwrap_or(0), Ordering::AcqRel);
+            match mark {
+                Some(m) => {
+                    self.removals.fetch_max(m, Ordering::AcqRel);
+                }
+                None => {
+                    self.raise_removal_mark(conn)?;
+                }
+            }
             if fenced {
                 redis::cmd("PUBLISH")
                     .arg(&self.channel)

@@ -492,7 +492,8 @@ class Cache(typing.MutableMapping[Any, bytes]):
         An exception raised by the loader is re-raised here; a loader failure on
         another thread that was loading the same key raises :class:`LoaderFailed`.
         """
-        k = key if type(key) is bytes else key.encode() if type(key) is str else to_bytes(key)
+        if type(key) is not bytes:
+            key = key.encode() if type(key) is str else to_bytes(key)
         pool = self._pool
         try:
             scratch = pool.pop()
@@ -500,15 +501,15 @@ class Cache(typing.MutableMapping[Any, bytes]):
             scratch = _new_scratch(_SCRATCH_START, self._handle)
         try:
             if self._fast:
-                n = len(k)
-                r = _tc_get_into_word(scratch[_TARGET_REF], k, _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n))
+                n = len(key)
+                r = _tc_get_into_word(scratch[_TARGET_REF], key, _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n))
                 if r >= 0:
                     return scratch[_BUF][:r]
                 if r == _MISS_WORD:
                     return default
-                value = self._get_failed(k, r, scratch)
+                value = self._get_failed(key, r, scratch)
             else:
-                value = self._get_large(k, 0, True, scratch)
+                value = self._get_large(key, 0, True, scratch)
         finally:
             pool.append(scratch)  # after the value was copied out of it
         return default if value is _MISSING else value
@@ -595,7 +596,24 @@ class Cache(typing.MutableMapping[Any, bytes]):
 
     def __setitem__(self, key: Value, value: Value) -> None:
         """``cache[key] = value``: stores with the default TTL."""
-        self.put(key, value)
+        # put's fast path, written out again: calling put from here cost a
+        # Python frame and put's option checks, a tenth of a set.
+        if type(key) is not bytes:
+            key = key.encode() if type(key) is str else to_bytes(key)
+        if type(value) is not bytes:
+            value = value.encode() if type(value) is str else to_bytes(value, "value")
+        nk = len(key)
+        nv = len(value)
+        status = _tc_put(
+            self._handle_arg,
+            key,
+            _KEY_LEN_ARGS[nk] if nk < 256 else c_size_t(nk),
+            value,
+            _KEY_LEN_ARGS[nv] if nv < 256 else c_size_t(nv),
+            _TTL_DEFAULT_ARG,
+        )
+        if status:  # TC_OK is 0
+            raise errors.error_for(status)
 
     def put(
         self,
@@ -628,32 +646,35 @@ class Cache(typing.MutableMapping[Any, bytes]):
         Tags and the dependency are stored with the entry, on disk too, and
         survive a restart.
         """
-        k = key if type(key) is bytes else to_bytes(key)
-        v = value if type(value) is bytes else to_bytes(value, "value")
-        ttl_ms = ttl_to_ms(ttl) if ttl is not None else 0
+        # The same conversions and call as __setitem__'s when neither tags
+        # nor a dependency are given.
+        if type(key) is not bytes:
+            key = key.encode() if type(key) is str else to_bytes(key)
+        if type(value) is not bytes:
+            value = value.encode() if type(value) is str else to_bytes(value, "value")
         if tags is _NO_TAGS and depends_on is None:
             # The fast path: _tc_put has no argtypes, so every argument is
             # passed ready made in its C type (see _native).
-            nk = len(k)
-            nv = len(v)
+            nk = len(key)
+            nv = len(value)
             status = _tc_put(
                 self._handle_arg,
-                k,
+                key,
                 _KEY_LEN_ARGS[nk] if nk < 256 else c_size_t(nk),
-                v,
+                value,
                 _KEY_LEN_ARGS[nv] if nv < 256 else c_size_t(nv),
-                _TTL_DEFAULT_ARG if ttl_ms == 0 else c_uint64(ttl_ms),
+                _TTL_DEFAULT_ARG if ttl is None else c_uint64(ttl_to_ms(ttl)),
             )
-        else:
-            tag_list = tags_to_bytes(tags)
-            path = path_to_bytes(depends_on) if depends_on is not None else None
-            with entry_options(ttl_ms, tag_list, path) as opts:
-                status = lib.tc_put_with(self._handle, k, len(k), v, len(v), opts)
-                if status != _OK:
-                    raise errors.error_for(status)
+            if status:  # TC_OK is 0
+                raise errors.error_for(status)
             return
-        if status != _OK:
-            raise errors.error_for(status)
+        ttl_ms = ttl_to_ms(ttl) if ttl is not None else 0
+        tag_list = tags_to_bytes(tags)
+        path = path_to_bytes(depends_on) if depends_on is not None else None
+        with entry_options(ttl_ms, tag_list, path) as opts:
+            status = lib.tc_put_with(self._handle, key, len(key), value, len(value), opts)
+            if status != _OK:
+                raise errors.error_for(status)
 
     def remove_tag(self, tag: Value) -> int:
         """Removes every entry carrying ``tag`` from every tier, persistently

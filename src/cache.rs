@@ -1277,7 +1277,7 @@ impl Cache {
     /// `store_into` of a put of a small value with no meta and no remote
     /// tier, from the caller's bytes: under write-through to a writable L2,
     /// they go to the log as they are, and into L1 in the buffer of the
-    /// value they replace when it can take them (`Shard::overwrite`), else
+    /// value they replace when it can take them (`Shard::overwrite_logged`), else
     /// in a new copy made here, under the lock. The same writes, in the same
     /// order, as `store_into` makes with an entry holding a copy of them;
     /// any other case is `store_into`'s.
@@ -1299,9 +1299,11 @@ impl Cache {
         };
         // The witness L1 holds of the key's last record spares the log a
         // read of that record (`log::Witness`); the new one replaces it.
-        let known = shard.logged(h, key);
-        let (ticket, logged) = log.put_witnessed(key, h, value, expires_at, written_at, None, known);
-        if !shard.overwrite(h, key, value, expires_at, written_at, logged) {
+        // One lookup of the key in L1 serves both.
+        let (ticket, logged, stored) = shard.overwrite_logged(h, key, value, expires_at, written_at, |known| {
+            log.put_witnessed(key, h, value, expires_at, written_at, None, known)
+        });
+        if !stored {
             shard.insert(h, key, Entry { logged, ..entry(value) }, evicted);
             self.settle_evicted(evicted);
         }

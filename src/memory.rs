@@ -543,28 +543,41 @@ impl Shard {
         self.max_bytes == 0 || entry_size(key, value) <= self.max_bytes
     }
 
-    /// Stores `value` (with no meta, clean) under `key` in the buffer of the
-    /// value it replaces, if the key is held with a value of this length
-    /// that nothing else holds (`Arc::get_mut`: no reader, no `tc_value`
-    /// has it, so no one can see the bytes change). Counted as a use, as
-    /// `insert` counts it; the sizes, and so the bounds, stay as they were.
-    /// False, with nothing changed, otherwise: the caller then `insert`s.
+    /// A clean put of `value` (no meta) over `key`, with one lookup of the
+    /// key: `log` appends the put's record first, given the witness the
+    /// key's entry holds of its last record (`None` if the key is not
+    /// held), and returns a ticket and the new record's witness; then the
+    /// value is stored in the buffer of the value it replaces, if the key is
+    /// held with a value of this length that nothing else holds
+    /// (`Arc::get_mut`: no reader, no `tc_value` has it, so no one can see
+    /// the bytes change). Counted as a use, as `insert` counts it; the
+    /// sizes, and so the bounds, stay as they were. Returns what `log`
+    /// returned, and whether the value was stored: if not, nothing in the
+    /// shard changed and the caller `insert`s it (with the witness).
     ///
     /// Why: a put over a key held in L1 spent about 170 of its instructions
-    /// allocating the new value's copy and freeing the old one.
+    /// allocating the new value's copy and freeing the old one; and looking
+    /// the key up once for the witness and again to store the value cost
+    /// about 110 more than one lookup (the second walk hit the same lines).
     ///
-    /// `logged` is the witness of the record the put appended (see
-    /// `Entry::logged`).
-    pub fn overwrite(
+    /// `log` runs with the entry found but not yet changed, under this
+    /// shard's lock (the caller's), so the key's writes reach the log and
+    /// L1 in one order, as `Cache::store_into`'s do.
+    pub fn overwrite_logged<T>(
         &mut self,
         h: u64,
         key: &[u8],
         value: &[u8],
         expires_at: u64,
         written_at: u64,
-        logged: Option<crate::log::Witness>,
-    ) -> bool {
-        self.policy.update(h, key, |e| {
+        log: impl FnOnce(Option<crate::log::Witness>) -> (T, Option<crate::log::Witness>),
+    ) -> (T, Option<crate::log::Witness>, bool) {
+        // Called exactly once: in the closure if the key is held, else below.
+        let mut log = Some(log);
+        let mut appended = None;
+        let stored = self.policy.update(h, key, |e| {
+            let (t, logged) = log.take().expect("called once")(e.logged);
+            appended = Some((t, logged));
             if e.value.len() != value.len() {
                 return false;
             }
@@ -578,7 +591,12 @@ impl Shard {
             e.dirty = false;
             e.logged = logged;
             true
-        })
+        });
+        let (t, logged) = match appended {
+            Some(a) => a,
+            None => log.take().expect("called once")(None),
+        };
+        (t, logged, stored)
     }
 
     /// The witness of the log record that `key`'s entry was last written
@@ -660,6 +678,7 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::Witness;
 
     /// The cache's hash of `k`.
     fn h(k: &[u8]) -> u64 {
@@ -723,41 +742,88 @@ mod tests {
         }
     }
 
-    /// `overwrite` writes into the replaced value's buffer only if nothing
-    /// else holds it and it has the new value's length; a value handed out
-    /// before keeps its bytes. It counts as a use (the other key is the
-    /// next victim) and leaves the byte count as it was, under both
-    /// policies.
+    /// `overwrite_logged` with a log that records the witness it is
+    /// given and hands back `w`: (what the log saw, whether it stored).
+    fn overwrite(
+        s: &mut Shard,
+        key: &[u8],
+        value: &[u8],
+        expires_at: u64,
+        written_at: u64,
+        w: Option<Witness>,
+    ) -> (Vec<Option<Witness>>, bool) {
+        let mut seen = Vec::new();
+        let ((), logged, stored) = s.overwrite_logged(h(key), key, value, expires_at, written_at, |known| {
+            seen.push(known);
+            ((), w)
+        });
+        assert_eq!(logged, w, "the log's witness comes back");
+        (seen, stored)
+    }
+
+    /// `overwrite_logged` calls the log exactly once, with the witness of
+    /// the key's entry (none for a key not held), before it changes
+    /// anything; then writes into the replaced value's buffer only if
+    /// nothing else holds it and it has the new value's length, keeping
+    /// the new witness; a value handed out before keeps its bytes. It
+    /// counts as a use (the other key is the next victim) and leaves the
+    /// byte count as it was, under both policies.
     #[test]
     fn overwrite_reuses_only_a_buffer_nothing_else_holds() {
+        let w = |n| Some(Witness::for_tests(n));
         for kind in [PolicyKind::Lru, PolicyKind::S3Fifo(Default::default())] {
             let m = Memory::new(2, 0, kind);
             let mut ev = Vec::new();
             let mut s = m.lock(0);
-            s.insert(h(b"a"), b"a", entry(b"1111"), &mut ev);
+            s.insert(
+                h(b"a"),
+                b"a",
+                Entry {
+                    logged: w(1),
+                    ..entry(b"1111")
+                },
+                &mut ev,
+            );
             s.insert(h(b"b"), b"b", entry(b"2222"), &mut ev);
             let at = s.peek(h(b"a"), b"a").unwrap().value.as_ptr();
-            assert!(s.overwrite(h(b"a"), b"a", b"3333", 7, 8, None));
+            assert_eq!(overwrite(&mut s, b"a", b"3333", 7, 8, w(2)), (vec![w(1)], true));
             let e = s.peek(h(b"a"), b"a").unwrap();
             assert_eq!(
-                (&*e.value, e.value.as_ptr(), e.expires_at, e.written_at),
-                (&b"3333"[..], at, 7, 8)
+                (&*e.value, e.value.as_ptr(), e.expires_at, e.written_at, e.logged),
+                (&b"3333"[..], at, 7, 8, w(2))
             );
             let held = e.value.clone();
-            assert!(
-                !s.overwrite(h(b"a"), b"a", b"4444", 0, 9, None),
+            assert_eq!(
+                overwrite(&mut s, b"a", b"4444", 0, 9, w(3)),
+                (vec![w(2)], false),
                 "a value handed out is never written"
             );
             assert_eq!(&*held, b"3333");
             drop(held);
-            assert!(!s.overwrite(h(b"a"), b"a", b"55555", 0, 9, None), "another length");
-            assert!(!s.overwrite(h(b"c"), b"c", b"6666", 0, 9, None), "a key not held");
+            assert_eq!(
+                overwrite(&mut s, b"a", b"55555", 0, 9, w(4)),
+                (vec![w(2)], false),
+                "another length"
+            );
+            assert_eq!(
+                overwrite(&mut s, b"c", b"6666", 0, 9, w(5)),
+                (vec![None], false),
+                "a key not held"
+            );
             assert!(s.peek(h(b"c"), b"c").is_none());
-            assert_eq!(&*s.peek(h(b"a"), b"a").unwrap().value, b"3333");
+            let e = s.peek(h(b"a"), b"a").unwrap();
+            assert_eq!(
+                (&*e.value, e.written_at, e.logged),
+                (&b"3333"[..], 8, w(2)),
+                "declined: unchanged"
+            );
             assert_eq!(s.bytes, 10);
+            // A put whose append failed (no witness) leaves none behind.
+            assert_eq!(overwrite(&mut s, b"a", b"6666", 0, 9, None), (vec![w(2)], true));
+            assert_eq!(s.peek(h(b"a"), b"a").unwrap().logged, None);
             if kind == PolicyKind::Lru {
                 // "a" was used last: "b" goes first.
-                assert!(s.overwrite(h(b"a"), b"a", b"7777", 0, 9, None));
+                assert!(overwrite(&mut s, b"a", b"7777", 0, 9, None).1);
                 s.insert(h(b"c"), b"c", entry(b"8888"), &mut ev);
                 assert_eq!(ev.iter().map(|(k, _)| &k[..]).collect::<Vec<_>>(), vec![&b"b"[..]]);
             }

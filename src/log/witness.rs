@@ -55,6 +55,13 @@ impl Witness {
         NonZeroU64::new(loc.raw()).map(Witness)
     }
 
+    /// A witness of `n` for unit tests outside the log, which only carry
+    /// one (never given to a log: it names no record).
+    #[cfg(test)]
+    pub(crate) fn for_tests(n: u64) -> Witness {
+        Witness(NonZeroU64::new(n).expect("not 0"))
+    }
+
     /// Whether index entry `e` is the one of the key this witness was made
     /// for: it points at the witnessed record.
     pub(super) fn names(&self, e: &Entry) -> bool {

@@ -3,7 +3,8 @@
 //! indices into one `Vec` and whose ends live in the shard itself.
 //!
 //! What it owns: which entries a shard holds and their order of use. A write
-//! moves the entry to the front; a hit only marks it used (`Node::used`), and
+//! that stores an entry (`insert`) moves it to the front; a hit, and a write
+//! in place (`update`), only mark it used (`Node::used`), and
 //! eviction (`pop_lru`) moves a marked entry it finds at the back to the
 //! front, unmarked, instead of evicting it ("lazy promotion"): the next
 //! victim is the least recently moved entry not used since its move. An
@@ -21,7 +22,7 @@
 //! nothing at all: a hot entry's node stays shared between the cores. The
 //! price is order: an entry hit since its last move goes to the front when
 //! it reaches the back, not when it was hit, so it may outlive entries used
-//! after it (a CLOCK's second chance with writes still moved at once). On
+//! after it (a CLOCK's second chance with inserts still moved at once). On
 //! the ARC paper's OLTP trace it costs nothing: 0.11 to 0.45 point above
 //! the paper's exact LRU at 1,000 to 15,000 entries, where the exact list
 //! was 0.21 below to 0.03 above (BENCHMARKS.md, `hit-ratio-traces`). The
@@ -223,20 +224,23 @@ impl Lru {
     }
 
     /// Lets `change` rewrite `key`'s entry where it lies; if it says it
-    /// did, that counts as a use, as `insert` over the key would. False
-    /// (and nothing touched) if the key is not held or `change` declined.
+    /// did, that counts as a use as a hit counts it: the entry is marked,
+    /// not moved (as S3-FIFO counts a replaced entry as a hit). False (and
+    /// nothing touched) if the key is not held or `change` declined.
+    ///
+    /// Why not moved: moving a node writes the links of its two neighbours
+    /// and of the old front, nodes anywhere in `nodes`. A put over a key
+    /// held in L1 (`Shard::overwrite_logged`) paid ~2.7 of its ~9 data
+    /// cache write misses for them (callgrind, `hit.c put 100 50000`); the
+    /// mark is on the node the lookup has just read.
     pub fn update(&mut self, h: u64, key: &[u8], change: impl FnOnce(&mut Entry) -> bool) -> bool {
         let Some(i) = self.find(h, key) else {
             return false;
         };
-        let changed = change(
-            self.nodes[i as usize]
-                .entry
-                .as_mut()
-                .expect("a slot in the table is live"),
-        );
+        let n = &mut self.nodes[i as usize];
+        let changed = change(n.entry.as_mut().expect("a slot in the table is live"));
         if changed {
-            self.touch(i);
+            *n.used.get_mut() = true;
         }
         changed
     }
@@ -348,7 +352,8 @@ mod tests {
 
     /// The `lru` crate, which this list replaced, with lazy promotion put
     /// on top of it, as the oracle: a get there is a peek that marks the
-    /// key, a push (a write) unmarks it, and an eviction pushes a marked
+    /// key, an update a `peek_mut` that marks it, a push (a write that
+    /// stores an entry) unmarks it, and an eviction pushes a marked
     /// key at the back to the front, unmarked, until it finds one not
     /// marked.
     struct Oracle {
@@ -361,6 +366,14 @@ mod tests {
             let v = self.list.peek(key).copied()?;
             self.used.insert(key.to_vec());
             Some(v)
+        }
+        fn update(&mut self, key: &[u8], v: u64) -> bool {
+            let Some(old) = self.list.peek_mut(key) else {
+                return false;
+            };
+            *old = v;
+            self.used.insert(key.to_vec());
+            true
         }
         fn push(&mut self, key: Vec<u8>, v: u64) -> Option<u64> {
             self.used.remove(&key);
@@ -414,9 +427,16 @@ mod tests {
                         let a = ours.get(hash(&key), &key).map(|e| e.written_at);
                         assert_eq!(a, theirs.get(&key), "get: {at}");
                     }
-                    4 => {
+                    4 if step % 2 == 0 => {
                         let a = ours.peek(hash(&key), &key).map(|e| e.written_at);
                         assert_eq!(a, theirs.list.peek(&key).copied(), "peek: {at}");
+                    }
+                    4 => {
+                        let a = ours.update(hash(&key), &key, |e| {
+                            e.written_at = step;
+                            true
+                        });
+                        assert_eq!(a, theirs.update(&key, step), "update: {at}");
                     }
                     5..=7 => {
                         let entry = Entry::new(Arc::from(&b"v"[..]), 0, step, None);
@@ -475,6 +495,18 @@ mod tests {
         assert!(l.get(h(b"a"), b"a").is_some());
         assert!(l.get(h(b"a"), b"a").is_some());
         assert_eq!(check(&l), [b"c", b"b", b"a"]);
+        assert!(l.insert(h(b"b"), b"b", e()).is_some());
+        assert_eq!(check(&l), [b"b", b"c", b"a"]);
+        // A write in place marks "c" where it lies, as a hit would; a
+        // declined one, nothing.
+        assert!(!l.update(h(b"c"), b"c", |_| false));
+        assert!(!l.nodes[l.find(h(b"c"), b"c").unwrap() as usize].used.load(Relaxed));
+        assert!(l.update(h(b"c"), b"c", |_| true));
+        assert_eq!(l.order()[1], (b"c".to_vec(), true));
+        assert_eq!(check(&l), [b"b", b"c", b"a"]);
+        // Its next move unmarks it: a write that stores an entry.
+        assert!(l.insert(h(b"c"), b"c", e()).is_some());
+        assert_eq!(l.order()[0], (b"c".to_vec(), false));
         assert!(l.insert(h(b"b"), b"b", e()).is_some());
         assert_eq!(check(&l), [b"b", b"c", b"a"]);
         assert!(l.peek(h(b"c"), b"c").is_some());

@@ -81,15 +81,21 @@ fn share(total: u64, n: u64, i: u64) -> u64 {
 }
 
 /// One cached value.
+///
+/// In declaration order (`repr(C)`): what a hit reads (`value`, and
+/// `expires_at` and `meta` for `valid`) first, 32 bytes together, so that a
+/// policy's node can put them on the line of the key it compares (see
+/// `lru::Node`).
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct Entry {
     pub value: Arc<[u8]>,
     /// Absolute expiry in ms since the epoch (0: never).
     pub expires_at: u64,
-    /// When the put or load that wrote the value happened, ms since the epoch.
-    pub written_at: u64,
     /// Tags and file dependency, for the few entries that have any.
     pub meta: Option<Arc<Meta>>,
+    /// When the put or load that wrote the value happened, ms since the epoch.
+    pub written_at: u64,
     /// Write-back only: L2 does not have this value yet.
     pub dirty: bool,
     /// The log's witness of the record that the put which stored this

@@ -203,10 +203,10 @@ func BenchmarkGetLoader(b *testing.B) {
 }
 
 // BenchmarkGetParallel: L1 hits from GOMAXPROCS goroutines at once. The
-// tiercache line is the default L1 policy (LRU: a hit relinks its shard's
-// list under the shard's exclusive lock); tiercache-s3fifo (after the peer,
-// which is compared with the default) is L1S3FIFO, whose hits take the
-// shard's lock shared.
+// tiercache line is the default L1 policy (LRU: a hit takes its shard's
+// lock shared and marks the entry used, src/memory/lru.rs);
+// tiercache-s3fifo (after the peer, which is compared with the default) is
+// L1S3FIFO, whose hits take the shard's lock shared too.
 func BenchmarkGetParallel(b *testing.B) {
 	getParallel := func(b *testing.B, opts Options) {
 		c := newTiercache(b, opts)
@@ -248,9 +248,8 @@ func BenchmarkGetParallel(b *testing.B) {
 // BenchmarkGetIntoParallel: BenchmarkGetParallel's workload through
 // GetInto, into each goroutine's own buffer (no allocation, so no garbage
 // collection): how the cgo call and the library's hit path scale with
-// goroutines, apart from Get's fresh slice. Under the default LRU every hit
-// takes its shard's lock exclusively and relinks the shard's list; under
-// S3-FIFO it takes the lock shared. No peer: ristretto never copies.
+// goroutines, apart from Get's fresh slice. Under either policy a hit takes
+// its shard's lock shared. No peer: ristretto never copies.
 func BenchmarkGetIntoParallel(b *testing.B) {
 	getIntoParallel := func(b *testing.B, opts Options) {
 		c := newTiercache(b, opts)

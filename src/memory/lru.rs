@@ -52,20 +52,32 @@ use super::{Entry, Evicted};
 /// No slot: the end of the list.
 const NIL: u32 = u32::MAX;
 
+/// In declaration order (`repr(C)`), so that what a hit reads comes first:
+/// the key it compares, the mark it looks at, then the entry's value,
+/// expiry and meta (`Entry` is `repr(C)` for the same reason), 64 bytes
+/// from the node's start; the links and the hash, which only writes read,
+/// come last. With the compiler's order the mark came after the links, at
+/// byte 96, and a hit of a node not in the CPU cache fetched two or three
+/// of its lines (2.5 on average at 104 bytes a node); now it is one or
+/// two (1.9), and the node's size is unchanged (104 bytes). Measured
+/// (callgrind's cache simulation, 100k keys): 7.30 -> 6.91 first-level
+/// data cache misses per `tc_get` (BENCHMARKS.md, "L1 hit"). Aligning the
+/// node to a line (128 bytes) gained nothing more there.
+#[repr(C)]
 struct Node {
     key: Key,
-    /// The cache's hash of `key`, for the table to rehash it by.
-    hash: u64,
-    /// `None` while the slot is free (in `Lru::free`, in no list).
-    entry: Option<Entry>,
-    /// Towards the most recent end (`NIL` at the front).
-    prev: u32,
-    /// Towards the least recent end (`NIL` at the back).
-    next: u32,
     /// Hit since the entry was last moved to the front: eviction moves it
     /// to the front again rather than evict it. Set under the shard's
     /// shared lock, cleared under the exclusive one.
     used: AtomicBool,
+    /// `None` while the slot is free (in `Lru::free`, in no list).
+    entry: Option<Entry>,
+    /// The cache's hash of `key`, for the table to rehash it by.
+    hash: u64,
+    /// Towards the most recent end (`NIL` at the front).
+    prev: u32,
+    /// Towards the least recent end (`NIL` at the back).
+    next: u32,
 }
 
 impl Node {
@@ -320,6 +332,27 @@ impl Lru {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    /// What a hit reads of a node (the key, the mark, the entry's value,
+    /// expiry and meta) lies in its first 64 bytes, and the node did not
+    /// grow for it (see `Node`).
+    #[test]
+    fn a_hit_reads_the_first_64_bytes_of_a_node() {
+        use std::mem::{offset_of, size_of};
+        // `Option<Entry>` is the entry itself (the `Arc`'s niche): no tag
+        // before the fields.
+        assert_eq!(size_of::<Option<Entry>>(), size_of::<Entry>());
+        let entry = offset_of!(Node, entry);
+        let ends = [
+            offset_of!(Node, key) + size_of::<Key>(),
+            offset_of!(Node, used) + 1,
+            entry + offset_of!(Entry, value) + size_of::<Arc<[u8]>>(),
+            entry + offset_of!(Entry, expires_at) + size_of::<u64>(),
+            entry + offset_of!(Entry, meta) + size_of::<Option<Arc<crate::meta::Meta>>>(),
+        ];
+        assert!(ends.iter().all(|&e| e <= 64), "{ends:?}");
+        assert_eq!(size_of::<Node>(), 104);
+    }
 
     fn e() -> Entry {
         Entry::new(Arc::from(&b"v"[..]), 0, 0, None)

@@ -64,16 +64,21 @@ enum Queue {
     Main,
 }
 
+/// In declaration order (`repr(C)`), what a hit reads first: the key, the
+/// hit count, then the entry's value, expiry and meta (`Entry` is
+/// `repr(C)`), 64 bytes from the node's start, as `lru::Node` (which says
+/// why). The node's size is unchanged (96 bytes).
+#[repr(C)]
 struct Node {
     key: Key,
-    /// The cache's hash of `key`, for the table to rehash it by and for the
-    /// ghost to remember it by.
-    hash: u64,
-    /// `None` once removed: the slot waits in its queue to be reclaimed.
-    entry: Option<Entry>,
     /// Hits since the entry was inserted or last looked at by eviction.
     freq: AtomicU8,
     queue: Queue,
+    /// `None` once removed: the slot waits in its queue to be reclaimed.
+    entry: Option<Entry>,
+    /// The cache's hash of `key`, for the table to rehash it by and for the
+    /// ghost to remember it by.
+    hash: u64,
 }
 
 impl Node {
@@ -408,6 +413,27 @@ impl Ghost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a hit reads of a node (the key, the hit count, the entry's value,
+    /// expiry and meta) lies in its first 64 bytes, and the node did not
+    /// grow for it (see `Node`).
+    #[test]
+    fn a_hit_reads_the_first_64_bytes_of_a_node() {
+        use std::mem::{offset_of, size_of};
+        // `Option<Entry>` is the entry itself (the `Arc`'s niche): no tag
+        // before the fields.
+        assert_eq!(size_of::<Option<Entry>>(), size_of::<Entry>());
+        let entry = offset_of!(Node, entry);
+        let ends = [
+            offset_of!(Node, key) + size_of::<Key>(),
+            offset_of!(Node, freq) + 1,
+            entry + offset_of!(Entry, value) + size_of::<Arc<[u8]>>(),
+            entry + offset_of!(Entry, expires_at) + size_of::<u64>(),
+            entry + offset_of!(Entry, meta) + size_of::<Option<Arc<crate::meta::Meta>>>(),
+        ];
+        assert!(ends.iter().all(|&e| e <= 64), "{ends:?}");
+        assert_eq!(size_of::<Node>(), 96);
+    }
 
     /// Keys of one hash (the table's and the ghost's) are told apart by
     /// their bytes, short and long alike.

@@ -1335,12 +1335,12 @@ impl Cache {
         }
     }
 
-    /// Deals with entries L1 pushed out (the caller still holds their shard):
-    /// counts them, and under write-back writes the dirty ones to L2. The
-    /// caller drops them after it lets go of the shard (`spare_evicted`).
+    /// Writes to L2 the dirty ones (under write-back) of the entries L1
+    /// pushed out; the caller still holds their shard, and drops them after
+    /// it lets go (`spare_evicted`). (The memory tier counted them:
+    /// `Memory::tally`.)
     fn settle_evicted(&self, evicted: &[Evicted]) {
         for (k, e) in evicted {
-            Counters::bump(&self.counters.l1_evictions);
             if e.dirty {
                 if let Some(log) = &self.log {
                     // If L2 is failing the value is lost with the eviction;
@@ -1639,7 +1639,8 @@ impl Cache {
 
     pub fn stats(&self) -> Stats {
         let mut s = self.counters.snapshot();
-        (s.l1_entries, s.l1_bytes, s.l1_hits) = self.memory.tally();
+        let t = self.memory.tally();
+        (s.l1_entries, s.l1_bytes, s.l1_hits, s.l1_evictions) = (t.entries, t.bytes, t.hits, t.evictions);
         match &self.log {
             Some(log) => {
                 let sizes = log.sizes();

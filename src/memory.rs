@@ -262,6 +262,11 @@ pub struct Shard {
     /// where a shared counter (even striped by thread) is one more atomic
     /// read-modify-write per hit.
     hits: u64,
+    /// The entries inserts pushed out of this shard to keep it within its
+    /// bounds. Counted here, not in a counter of the cache, for the same
+    /// reason as `hits`: with an L1 smaller than the working set nearly
+    /// every L2 hit's promotion evicts, under the lock the insert holds.
+    evictions: u64,
     /// The loads in flight for keys of this shard, by key.
     flights: HashMap<Box<[u8]>, Arc<Flight>>,
     /// Remote writes of this shard's keys on their way to the server
@@ -279,6 +284,20 @@ pub type ShardGuard<'a> = RwLockWriteGuard<'a, Shard>;
 /// hitting two shards would otherwise queue on it as on one lock.
 #[repr(align(128))]
 struct Padded(RwLock<Shard>);
+
+/// The memory tier's sizes and counts (`Memory::tally`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Entries now.
+    pub entries: u64,
+    /// Key plus value bytes now.
+    pub bytes: u64,
+    /// Hits answered (every `Lookup::Hit` and `Lookup::Read`, every
+    /// `Glance::Hit` and `Glance::Read`: each is one hit of a get).
+    pub hits: u64,
+    /// Entries pushed out to stay within the bounds (`Shard::insert`).
+    pub evictions: u64,
+}
 
 pub struct Memory {
     shards: Box<[Padded]>,
@@ -317,6 +336,7 @@ impl Memory {
                     max_bytes,
                     seq: 0,
                     hits: 0,
+                    evictions: 0,
                     flights: HashMap::new(),
                     sending: 0,
                 }))
@@ -386,17 +406,19 @@ impl Memory {
         self.shards.iter().map(|s| s.0.write()).collect()
     }
 
-    /// (entries, bytes) now, and the hits answered since the memory tier
-    /// was made (every `Lookup::Hit` and `Lookup::Read`, every `Glance::Hit`
-    /// and `Glance::Read`: each is one hit of a get).
-    pub fn tally(&self) -> (u64, u64, u64) {
-        let (mut entries, mut bytes, mut hits) = (0, 0, self.hits_shared.get());
+    /// What the memory tier holds now and has counted since it was made.
+    pub fn tally(&self) -> Tally {
+        let mut t = Tally {
+            hits: self.hits_shared.get(),
+            ..Tally::default()
+        };
         self.for_each_shard(|s| {
-            entries += s.policy.len() as u64;
-            bytes += s.bytes;
-            hits = hits.wrapping_add(s.hits);
+            t.entries += s.policy.len() as u64;
+            t.bytes += s.bytes;
+            t.hits = t.hits.wrapping_add(s.hits);
+            t.evictions = t.evictions.wrapping_add(s.evictions);
         });
-        (entries, bytes, hits)
+        t
     }
 }
 
@@ -635,6 +657,7 @@ impl Shard {
                 break;
             };
             self.bytes -= entry_size(&k, &e.value);
+            self.evictions += 1;
             evicted.push((k, e));
         }
     }
@@ -944,7 +967,7 @@ mod tests {
         // LRU (d, b, a).
         m.lock(0).insert(h(b"e"), b"e", entry(b"e"), &mut ev);
         assert_eq!(&*ev[1].0, b"a");
-        assert_eq!(m.tally().2, 2);
+        assert_eq!((m.tally().hits, m.tally().evictions), (2, 2));
     }
 
     /// Every hit is counted once, by whichever path answered it, from any
@@ -985,7 +1008,8 @@ mod tests {
                 m.lock(h(&keys[0])).read(h(&keys[0]), &keys[0], &now, &mut ()),
                 Lookup::Expired { .. }
             ));
-            assert_eq!(m.tally(), (31, 62, 8000), "{kind:?}");
+            let t = m.tally();
+            assert_eq!((t.entries, t.bytes, t.hits), (31, 62, 8000), "{kind:?}");
         }
     }
 

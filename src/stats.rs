@@ -19,7 +19,8 @@ pub struct Counters {
     pub l2_hits: Counter,
     pub l3_loads: AtomicU64,
     pub misses: Counter,
-    pub l1_evictions: AtomicU64,
+    // L1 evictions are counted by the memory tier too, each under the lock
+    // of the shard it left (`Memory::tally`).
     pub l2_evictions: AtomicU64,
     /// Entries of a retired segment re-appended because they were read.
     pub l2_readmissions: AtomicU64,
@@ -89,14 +90,13 @@ pub const L2_DEGRADED: u32 = 2;
 
 impl Counters {
     /// Copies the counters into a snapshot; the caller fills in the sizes
-    /// and the L1 hits.
+    /// and the L1 hits and evictions.
     pub fn snapshot(&self) -> Stats {
         let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
             l2_hits: self.l2_hits.get(),
             l3_loads: r(&self.l3_loads),
             misses: self.misses.get(),
-            l1_evictions: r(&self.l1_evictions),
             l2_evictions: r(&self.l2_evictions),
             compactions: r(&self.compactions),
             corrupt_records: r(&self.corrupt_records),

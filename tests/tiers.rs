@@ -124,3 +124,23 @@ fn l1_respects_entry_and_byte_bounds() {
     assert!(c.stats().l1_bytes <= 1 << 20);
     assert!(c.stats().l1_evictions > 0);
 }
+
+#[test]
+fn every_entry_one_insert_pushes_out_is_counted() {
+    // Small values, then large ones: each large value pushes several small
+    // ones out at once, and each of them counts as one eviction.
+    let mut o = Options::new();
+    o.l1_max_entries = 0;
+    o.l1_max_bytes = 64 << 10;
+    let c = Cache::open(&o).unwrap();
+    let (small, large) = (1000u32, 40u32);
+    for i in 0..small {
+        c.put(&i.to_le_bytes(), &[1; 100], 0).unwrap();
+    }
+    for i in small..small + large {
+        c.put(&i.to_le_bytes(), &[2; 1000], 0).unwrap();
+    }
+    let s = c.stats();
+    assert!(s.l1_entries < u64::from(small), "{s:?}");
+    assert_eq!(s.l1_evictions + s.l1_entries, u64::from(small + large), "{s:?}");
+}

@@ -1088,6 +1088,18 @@ pub fn index_sample() -> &'static IndexSample {
     })
 }
 
+/// CRC32C, the checksum of an index slot (docs/FORMAT.md), a bit at a time.
+fn crc32c(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
+        }
+    }
+    !c
+}
+
 /// Makes every checksum of an index file good again after a change, so the
 /// change reaches the checks behind the checksums.
 fn reseal_index(name: &str, b: &mut [u8]) {
@@ -1106,7 +1118,7 @@ fn reseal_index(name: &str, b: &mut [u8]) {
     if b.len() > 4096 {
         for slot in b[4096..].chunks_exact_mut(32) {
             if slot.iter().any(|x| *x != 0) {
-                let crc = crc32fast::hash(&slot[0..28]);
+                let crc = crc32c(&slot[0..28]);
                 slot[28..32].copy_from_slice(&crc.to_le_bytes());
             }
         }

@@ -40,7 +40,12 @@ pub const META_FILE: &str = "index.tcm";
 const SLOTS_MAGIC: [u8; 4] = *b"TCXS";
 const META_MAGIC: [u8; 4] = *b"TCXM";
 /// Format version of both files; another version is rebuilt from the log.
-pub const VERSION: u16 = 1;
+/// Version 2: a slot's checksum is CRC32C (`crc::crc32c_array`), 1's was CRC32.
+/// A version 1 file is refused by its header and rebuilt, never read: its
+/// slots would all fail the new checksum, each a repair and a rebuild of
+/// its own, and (what the header check is for) a slot of one version must
+/// never be judged by the other's checksum.
+pub const VERSION: u16 = 2;
 /// Bytes before the first slot: one page, so that slots never straddle pages.
 pub const SLOTS_HEADER: usize = 4096;
 /// Bytes of one slot.
@@ -85,7 +90,7 @@ pub fn encode_slot(h: u64, e: &Entry) -> [u8; SLOT] {
     s[16..24].copy_from_slice(&e.seq.to_le_bytes());
     let len = e.len | if e.has_meta { HAS_META } else { 0 };
     s[24..28].copy_from_slice(&len.to_le_bytes());
-    let crc = crate::crc::hash(&s[0..28]);
+    let crc = crate::crc::crc32c_array::<28>(s[0..28].try_into().unwrap());
     s[28..32].copy_from_slice(&crc.to_le_bytes());
     s
 }
@@ -107,7 +112,7 @@ pub fn decode_slot(s: &[u8]) -> Slot {
 fn check_slot(s: &[u8; SLOT]) -> Slot {
     let u64_at = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
     let crc = u32::from_le_bytes(s[28..32].try_into().unwrap());
-    if crate::crc::hash(&s[0..28]) != crc {
+    if crate::crc::crc32c_array::<28>(s[0..28].try_into().unwrap()) != crc {
         return Slot::Bad;
     }
     let len = u32::from_le_bytes(s[24..28].try_into().unwrap());
@@ -837,7 +842,12 @@ mod tests {
         assert!(Table::open(&path, false).unwrap().is_none(), "truncated");
         let mut bytes = fs::read(&path).unwrap();
         bytes.push(0);
-        bytes[4] = 2;
+        fs::write(&path, &bytes).unwrap();
+        assert!(Table::open(&path, false).unwrap().is_some(), "whole again");
+        // Version 1 (CRC32 slots), its header's checksum made good.
+        bytes[4] = 1;
+        let crc = crc32fast::hash(&bytes[0..24]);
+        bytes[24..28].copy_from_slice(&crc.to_le_bytes());
         fs::write(&path, &bytes).unwrap();
         assert!(Table::open(&path, false).unwrap().is_none(), "another version");
     }

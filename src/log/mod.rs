@@ -866,6 +866,12 @@ impl Log {
         Ok(())
     }
 
+    /// How many segments have left the log since open: when it moved, L1
+    /// may hold values mapping a deleted file (`Cache::unmap_departed`).
+    pub fn departed(&self) -> u64 {
+        self.state.read().store.departed
+    }
+
     /// Unlinks the segment files deleted from the log since the last call
     /// (`Store::delete_segment` renamed them out of the way), with no lock
     /// held: freeing their cached pages is work no put should wait for. A

@@ -385,16 +385,18 @@ impl Memory {
     /// (see `sweep`), one shard at a time under its lock; returns how many.
     /// The bytes, and so the byte count, stay as they were.
     pub fn unmap_departed(&self) -> u64 {
-        let mut copied = 0;
+        // The mapped values are dropped after the locks: the last one of a
+        // map unmaps it, a system call no get of the shard should wait for.
+        let mut unmapped = Vec::new();
         self.for_each_shard(|shard| {
             for (_, e) in shard.policy.iter_mut() {
                 if e.value.maps_a_departed_segment() {
-                    e.value = Value::Heap(e.value.to_arc());
-                    copied += 1;
+                    let copy = Value::Heap(e.value.to_arc());
+                    unmapped.push(std::mem::replace(&mut e.value, copy));
                 }
             }
         });
-        copied
+        unmapped.len() as u64
     }
 
     /// Every shard at once, locked in order: an operation on the whole

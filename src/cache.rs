@@ -28,6 +28,7 @@ use crate::outgoing::Outgoing;
 use crate::remote::subscriber::Subscriber;
 use crate::remote::{Fetched, Lock, Remote, Write, REMOTE_NONE};
 use crate::stats::{Counters, Stats, L2_DEGRADED, L2_NONE, L2_OK};
+use crate::sweep::Sweep;
 use crate::sync::RwLock;
 use crate::value::Value;
 
@@ -50,6 +51,9 @@ pub struct Cache {
     /// Opened read-only: writes are refused, loaded values stay in memory.
     read_only: bool,
     maintenance: Option<Maintenance>,
+    /// Which segment deletions L1 has been swept of (`sweep`): shared with
+    /// the maintenance thread, which sweeps after each tick.
+    sweep: Arc<Sweep>,
     /// The shared remote tier, if one is configured, and its thread.
     remote: Option<Arc<Remote>>,
     subscriber: Option<Subscriber>,
@@ -176,8 +180,8 @@ enum Stored {
 /// The background thread that looks after L2: it writes out and fsyncs the
 /// log every interval under `TC_SYNC_INTERVAL`, compacts segments that are
 /// mostly dead, unlinks the files of segments deleted from the log (off the
-/// put path: `Log::reap`), and probes a failing disk so L2 comes back by
-/// itself.
+/// put path: `Log::reap`), sweeps L1 of values mapping them (`sweep`), and
+/// probes a failing disk so L2 comes back by itself.
 struct Maintenance {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<JoinHandle<()>>,
@@ -187,7 +191,7 @@ struct Maintenance {
 const MAINTENANCE_TICK: Duration = Duration::from_millis(250);
 
 impl Maintenance {
-    fn start(log: Arc<Log>, sync_every: Option<Duration>) -> Maintenance {
+    fn start(log: Arc<Log>, memory: Arc<Memory>, sweep: Arc<Sweep>, sync_every: Option<Duration>) -> Maintenance {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let s = stop.clone();
         let tick = sync_every.unwrap_or(MAINTENANCE_TICK).min(MAINTENANCE_TICK);
@@ -216,6 +220,10 @@ impl Maintenance {
                         // Segments retired by puts since the last tick.
                         log.reap();
                     }
+                    // L1's values mapping segments deleted by this tick's
+                    // compaction or puts since the last: copied, so their
+                    // files' space goes.
+                    sweep.run(&memory, &log);
                 }
             })
             .expect("spawn the tiercache maintenance thread");
@@ -301,7 +309,9 @@ fn eviction_list() -> Vec<Evicted> {
 /// promotion (`eviction_list`).
 fn spare_evicted(mut evicted: Vec<Evicted>) {
     for (_, e) in evicted.drain(..) {
-        crate::value::spare::keep(e.value);
+        if let Value::Heap(v) = e.value {
+            crate::value::spare::keep(v);
+        }
     }
     if evicted.capacity() <= KEPT_EVICTION_LIST {
         // After the thread's locals are gone, the list is simply dropped.
@@ -317,6 +327,16 @@ fn into_arc(v: Value) -> Arc<[u8]> {
         mapped => mapped.to_arc(),
     }
 }
+
+/// The shortest value L1 keeps as a slice of its segment's map rather than
+/// a copy, when a get promotes it from L2 (`promote`): from here on the copy
+/// (and the copy's allocation, over glibc's thread cache) costs more than
+/// the map's reference count, and the hit that copies it again into the
+/// caller's buffer is the only copy left, as with LMDB. What keeps a mapped
+/// L1 value sound: `value::map` (a deleted segment's values are swept into
+/// copies), `touch` (the record is checksummed again before it is
+/// rewritten), and docs/CONSISTENCY.md §8.
+pub const MAP_FROM: usize = 4096;
 
 fn check_key(key: &[u8]) -> Result<()> {
     if key.is_empty() {
@@ -361,13 +381,14 @@ impl Cache {
                 counters.clone(),
             )?)),
         };
+        let memory = Arc::new(Memory::new(opts.l1_max_entries, opts.l1_max_bytes, l1));
+        let sweep = Arc::new(Sweep::default());
         let maintenance = log.as_ref().filter(|_| !opts.read_only).map(|log| {
             let every = (opts.sync_policy == SyncPolicy::TC_SYNC_INTERVAL)
                 .then(|| Duration::from_millis(opts.sync_interval_ms.max(1)));
-            Maintenance::start(log.clone(), every)
+            Maintenance::start(log.clone(), memory.clone(), sweep.clone(), every)
         });
         let hasher = log.as_ref().map(|l| l.hasher()).unwrap_or_default();
-        let memory = Arc::new(Memory::new(opts.l1_max_entries, opts.l1_max_bytes, l1));
         let (remote, subscriber) = match &opts.remote {
             None => (None, None),
             Some(target) => {
@@ -396,6 +417,7 @@ impl Cache {
             max_value_len: opts.max_value_len,
             read_only: opts.read_only,
             maintenance,
+            sweep,
             remote,
             subscriber,
             before_send: Mutex::new(None),
@@ -531,7 +553,7 @@ impl Cache {
         let mut absent = match self.memory.glance(h, key, now, reader) {
             // Counted by the memory tier (`Memory::tally`), as are the
             // exclusive path's hits below.
-            Glance::Hit(v) => return Ok(Some(v.into())),
+            Glance::Hit(v) => return Ok(Some(v)),
             Glance::Read => return Ok(None),
             Glance::Absent(seq) => Some(seq),
             Glance::Exclusive => None,
@@ -573,7 +595,7 @@ impl Cache {
                     shard.get(h, key, now)
                 };
                 let gone = match lookup {
-                    Lookup::Hit(v) => return led.answer(Ok(Value::Heap(v))).map(Some),
+                    Lookup::Hit(v) => return led.answer(Ok(v)).map(Some),
                     Lookup::Read => return Ok(None),
                     Lookup::Expired { dirty, stale } => {
                         if stale {
@@ -660,8 +682,8 @@ impl Cache {
             Some(found) => {
                 let mut out = eviction_list();
                 let mut shard = self.memory.lock(h);
-                // Hand out L1's copy if it took one: then no value
-                // handed out keeps a segment mapped.
+                // Hand out what L1 took (a copy, or for a large value the
+                // same slice of the map L1 keeps).
                 let value = if shard.seq() == seq {
                     self.promote(&mut shard, key, h, found, &mut out)
                 } else {
@@ -692,13 +714,13 @@ impl Cache {
 
     /// L2's live value of `key`, counted as an L2 hit. A value whose file
     /// dependency no longer holds is a miss (`dependency_misses`). A value
-    /// L1 can hold is copied out of the segment (the caller promotes it),
-    /// one that it cannot is handed out mapped.
+    /// L1 can hold and shorter than `MAP_FROM` is copied out of the segment
+    /// (the caller promotes it); any other is handed out mapped (and L1
+    /// keeps a large one so: `promote`).
     fn get_l2(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
-        let found = self
-            .log
-            .as_ref()?
-            .get(key, h, now, Trust::Facts, |len| self.memory.fits(key, len))?;
+        let found = self.log.as_ref()?.get(key, h, now, Trust::Facts, |len| {
+            len < MAP_FROM && self.memory.fits(key, len)
+        })?;
         if found.meta.as_ref().is_some_and(|m| !m.valid()) {
             Counters::bump(&self.counters.dependency_misses);
             return None;
@@ -709,7 +731,8 @@ impl Cache {
 
     /// Puts a value read from L2 into L1 (the caller has checked that no
     /// write of the key came since the read's miss); returns the value to
-    /// hand out: L1's copy if it took one, else `found`'s value.
+    /// hand out: L1's if it took it, else `found`'s value. A value of
+    /// `MAP_FROM` bytes or more comes mapped (`get_l2`) and L1 keeps it so.
     ///
     /// `found` is taken, not borrowed: its copy (an L2 hit's value L1 can
     /// hold is copied out of the segment, `Log::get`) becomes L1's and the
@@ -726,7 +749,16 @@ impl Cache {
         if !shard.fits(key, &found.value) {
             return found.value;
         }
-        let value = into_arc(found.value);
+        // A value mapped from a segment that has left the log (compaction,
+        // retirement) is kept as a copy: L1 would hold the deleted file's
+        // space. Seen here, under the shard's lock: the sweep that follows
+        // every deletion (`unmap_departed`) takes this lock after the flag
+        // went up, so a mapped value inserted before it is swept, and one
+        // inserted after it sees the flag.
+        let value = match found.value {
+            v @ Value::Mapped(_) if v.maps_a_departed_segment() => Value::Heap(v.to_arc()),
+            v => v,
+        };
         let entry = Entry {
             value: value.clone(),
             expires_at: found.expires_at,
@@ -737,7 +769,7 @@ impl Cache {
         };
         shard.insert(h, key, entry, out);
         self.settle_evicted(out);
-        Value::Heap(value)
+        value
     }
 
     /// Leads the load of `key`: L2 first, then the loader. The answer is
@@ -888,7 +920,7 @@ impl Cache {
             version: remote.next_version(),
             expires_at: shared.map_or(0, |e| e.expires_at),
             written_at: shared.map_or(0, |e| e.written_at),
-            value: shared.map(|e| e.value.clone()),
+            value: shared.map(|e| e.value.to_arc()),
             tags: shared
                 .and_then(|e| e.meta.as_ref())
                 .map_or_else(Vec::new, |m| m.tags.clone()),
@@ -1116,19 +1148,36 @@ impl Cache {
         let now = Now::new(&self.clock);
         let expires_at = expiry(now.get(), ttl_ms);
         let mut shard = self.memory.lock(h);
-        let current = match shard.peek(h, key) {
-            Some(e) if e.valid(&now) == Validity::Valid => Some((e.value.clone(), e.written_at, e.meta.clone())),
-            // An L1 entry, even one that can no longer be served, is the
-            // newest word on the key.
-            Some(_) => None,
-            None => self
-                .log
+        let from_l2 = || {
+            self.log
                 .as_ref()
                 // Checksummed whatever an earlier get found: the value is
                 // written again, with a checksum of its own (`Trust`).
                 .and_then(|l| l.get(key, h, &now, Trust::Checksum, |_| true))
                 .filter(|f| f.meta.as_ref().is_none_or(|m| m.valid()))
-                .map(|f| (f.value.to_arc(), f.written_at, f.meta)),
+                .map(|f| (into_arc(f.value), f.written_at, f.meta))
+        };
+        let current = match shard.peek(h, key) {
+            // A value L1 holds mapped (`promote`) is the segment's bytes as
+            // they are now, which no checksum has looked at since the get
+            // that verified them: written again as they are, damage done
+            // since would get a checksum of its own (CONSISTENCY.md §8).
+            // Such an entry is a clean promotion of L2's live record (every
+            // write of the key replaces it), so that record is read again,
+            // checksummed; if it is gone or damaged, L1 lets go of the
+            // value too (an eviction), and the key has none.
+            Some(e) if e.valid(&now) == Validity::Valid && e.value.is_mapped() => {
+                let current = from_l2();
+                if current.is_none() {
+                    let _clean = shard.remove(h, key);
+                }
+                current
+            }
+            Some(e) if e.valid(&now) == Validity::Valid => Some((e.value.to_arc(), e.written_at, e.meta.clone())),
+            // An L1 entry, even one that can no longer be served, is the
+            // newest word on the key.
+            Some(_) => None,
+            None => from_l2(),
         };
         let Some((value, written_at, meta)) = current else {
             return Err(Error::not_found());
@@ -1232,6 +1281,9 @@ impl Cache {
         mut entry: Entry,
         evicted: &mut Vec<Evicted>,
     ) -> Stored {
+        // Only a promotion keeps a mapped value (`promote`): a write's is a
+        // copy, so no dirty entry maps a segment (CONSISTENCY.md §8).
+        debug_assert!(!entry.value.is_mapped(), "a write stores a copy");
         let fits = shard.fits(key, &entry.value);
         let dirty = self.write_back() && fits;
         entry.dirty = dirty;
@@ -1587,6 +1639,9 @@ impl Cache {
             }
         });
         result?;
+        // Segments that puts retired: L1 lets go of their maps before the
+        // flush unlinks their files.
+        self.sweep.run(&self.memory, log);
         log.flush()
     }
 
@@ -1594,7 +1649,12 @@ impl Cache {
     pub fn compact(&self) -> Result<crate::log::CompactReport> {
         self.writable()?;
         match &self.log {
-            Some(log) => log.compact(true),
+            Some(log) => {
+                let r = log.compact(true);
+                // L1's values of the segments it deleted let go of them.
+                self.sweep.run(&self.memory, log);
+                r
+            }
             None => Ok(Default::default()),
         }
     }
@@ -1810,6 +1870,44 @@ impl Drop for Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value of a segment that left the log, promoted: a copy, checked
+    /// under the shard's lock (the sweep passed before, or comes after).
+    #[test]
+    fn a_promotion_copies_a_value_whose_segment_has_left() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cache::open(&Options::with_dir(dir.path())).unwrap();
+        let path = dir.path().join("mapped");
+        std::fs::File::create(&path).unwrap().write_all(&[3u8; 8192]).unwrap();
+        let life = Arc::new(crate::value::Life::default());
+        // SAFETY: a private file of this test, never truncated.
+        let map = unsafe { memmap2::MmapOptions::new().map(&std::fs::File::open(&path).unwrap()) }.unwrap();
+        let map = Arc::new(crate::value::Map::new(map, life.clone()));
+        let found = |part: std::ops::Range<usize>| Found {
+            value: Value::mapped(&map, &map[part]),
+            expires_at: 0,
+            written_at: 0,
+            meta: None,
+        };
+        let promote = |key: &[u8], f: Found| {
+            let h = c.hasher.hash(key);
+            let mut out = Vec::new();
+            let mut shard = c.memory.lock(h);
+            let handed = c.promote(&mut shard, key, h, f, &mut out);
+            let kept = shard.peek(h, key).unwrap().value.is_mapped();
+            (handed.is_mapped(), kept)
+        };
+        assert_eq!(promote(b"a", found(0..MAP_FROM)), (true, true));
+        life.leave();
+        assert_eq!(promote(b"b", found(100..100 + MAP_FROM)), (false, false));
+        // The sweep lets go of the one promoted before.
+        assert!(c.get_value(b"a").unwrap().is_mapped());
+        assert_eq!(c.memory.unmap_departed(), 1);
+        let a = c.get_value(b"a").unwrap();
+        assert!(!a.is_mapped());
+        assert_eq!(&*a, &[3u8; MAP_FROM][..]);
+    }
 
     #[test]
     fn l2_hits_reuse_the_threads_eviction_list_and_keep_it_empty() {

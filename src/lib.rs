@@ -42,6 +42,8 @@ pub mod stats;
 /// cbindgen:ignore
 pub mod stripe;
 /// cbindgen:ignore
+pub(crate) mod sweep;
+/// cbindgen:ignore
 pub mod sync;
 /// cbindgen:ignore
 pub mod value;

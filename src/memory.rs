@@ -9,7 +9,9 @@
 //! every method that takes the key. Short keys are held inside their nodes
 //! (`key::Key`). The bounds are split evenly between the shards, so a value
 //! larger than one shard's byte budget is never held in L1 (it is served
-//! from L2). Values are `Arc<[u8]>`: a hit clones the pointer under the lock and
+//! from L2). Values are `Value`s: a copy (`Arc<[u8]>`), or for a large value
+//! read from L2 a slice of its segment's map (`Cache::promote`, counted
+//! against the byte bound by its length). A hit clones the pointer under the lock and
 //! copies the bytes out after it is released, unless the get brings a
 //! `Reader` that takes the bytes under the lock instead (the copying getters
 //! of the C ABI, for values small enough: see `Reader`).
@@ -52,6 +54,7 @@ use crate::loader::{Flight, Join};
 use crate::meta::Meta;
 use crate::stripe::Counter;
 use crate::sync::{RwLock, RwLockWriteGuard};
+use crate::value::Value;
 use policy::Policy;
 
 /// Most shards a cache has.
@@ -89,7 +92,11 @@ fn share(total: u64, n: u64, i: u64) -> u64 {
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub struct Entry {
-    pub value: Arc<[u8]>,
+    /// A copy of the bytes, or for a large value read from L2 the bytes in
+    /// the segment's map (`Value::Mapped`, see `Cache::promote`): a value
+    /// held mapped is never dirty, and counts against the byte bound like
+    /// a copy of its length.
+    pub value: Value,
     /// Absolute expiry in ms since the epoch (0: never).
     pub expires_at: u64,
     /// Tags and file dependency, for the few entries that have any.
@@ -115,7 +122,7 @@ impl Entry {
     /// write-back).
     pub fn new(value: Arc<[u8]>, expires_at: u64, written_at: u64, meta: Option<Arc<Meta>>) -> Entry {
         Entry {
-            value,
+            value: Value::Heap(value),
             expires_at,
             written_at,
             meta,
@@ -193,7 +200,7 @@ impl Reader for () {
 /// (write-back). So an expired entry means "no value", not "ask L2".
 #[derive(Debug)]
 pub enum Lookup {
-    Hit(Arc<[u8]>),
+    Hit(Value),
     /// A hit whose value the get's `Reader` took under the lock.
     Read,
     /// No entry: L2 may have the key.
@@ -211,7 +218,7 @@ pub enum Lookup {
 #[derive(Debug)]
 pub enum Glance {
     /// A servable entry, counted as a hit by the policy.
-    Hit(Arc<[u8]>),
+    Hit(Value),
     /// As `Hit`, and the get's `Reader` took the value under the lock.
     Read,
     /// No entry for the key, and the shard's write counter then (`seq`): as
@@ -398,6 +405,24 @@ impl Memory {
         for s in self.shards.iter() {
             f(&mut s.0.write());
         }
+    }
+
+    /// Turns every value that maps a segment gone from the log into a copy
+    /// (see `sweep`), one shard at a time under its lock; returns how many.
+    /// The bytes, and so the byte count, stay as they were.
+    pub fn unmap_departed(&self) -> u64 {
+        // The mapped values are dropped after the locks: the last one of a
+        // map unmaps it, a system call no get of the shard should wait for.
+        let mut unmapped = Vec::new();
+        self.for_each_shard(|shard| {
+            for (_, e) in shard.policy.iter_mut() {
+                if e.value.maps_a_departed_segment() {
+                    let copy = Value::Heap(e.value.to_arc());
+                    unmapped.push(std::mem::replace(&mut e.value, copy));
+                }
+            }
+        });
+        unmapped.len() as u64
     }
 
     /// Every shard at once, locked in order: an operation on the whole
@@ -609,7 +634,10 @@ impl Shard {
             if e.value.len() != value.len() {
                 return false;
             }
-            let Some(buf) = Arc::get_mut(&mut e.value) else {
+            let Value::Heap(held) = &mut e.value else {
+                return false;
+            };
+            let Some(buf) = Arc::get_mut(held) else {
                 return false;
             };
             buf.copy_from_slice(value);
@@ -716,7 +744,7 @@ mod tests {
 
     fn entry(v: &[u8]) -> Entry {
         Entry {
-            value: Arc::from(v),
+            value: Value::Heap(Arc::from(v)),
             expires_at: 0,
             written_at: 0,
             meta: None,

@@ -1,6 +1,10 @@
 //! A value handed out without copying it: either L1's own `Arc<[u8]>`, or a
 //! slice of a segment's memory map, kept mapped by an `Arc` on the map.
 //!
+//! It is also what L1 holds: a large value read from L2 stays a slice of
+//! the map there (`Cache::promote`; `map` says how L1 lets go of a deleted
+//! segment's map).
+//!
 //! This is what `Cache::get_value` (and `tc_get_value`) return. It owns
 //! nothing it could lose: a `Mapped` value holds the map itself, so a segment
 //! that compaction, retirement or a clear deletes meanwhile stays mapped (the
@@ -11,20 +15,34 @@
 //! read (checksum and key), and segment files are append-only: nothing ever
 //! writes over those bytes or cuts the file below them.
 
+pub mod map;
 pub(crate) mod spare;
 
 use std::ops::Deref;
 use std::sync::Arc;
 
-use memmap2::Mmap;
+pub use map::{Life, Map};
 
 /// Bytes of a value, shared rather than copied.
+///
+/// 16 bytes, as the `Arc<[u8]>` L1's entries held before they could hold
+/// mapped values too: the mapped variant is one thin pointer, which the
+/// compiler places beside the heap variant's (a node of L1 is read on
+/// every hit, and should not grow).
 #[derive(Clone)]
 pub enum Value {
-    /// L1's value (or a copy made for a record still in the append buffer).
+    /// A copy: L1's value, or a copy made for a record still in the append
+    /// buffer, or of a value that was packed or sealed on disk.
     Heap(Arc<[u8]>),
-    /// `len` bytes at `start` of a segment's map.
-    Mapped { map: Arc<Mmap>, start: usize, len: usize },
+    /// A slice of a segment's map.
+    Mapped(Arc<Slice>),
+}
+
+/// `len` bytes at `start` of a segment's map.
+pub struct Slice {
+    map: Arc<Map>,
+    start: usize,
+    len: usize,
 }
 
 impl Value {
@@ -33,17 +51,17 @@ impl Value {
     /// # Panics
     /// If `part` does not lie within `map`: callers pass a slice they read
     /// from the map.
-    pub fn mapped(map: &Arc<Mmap>, part: &[u8]) -> Value {
+    pub fn mapped(map: &Arc<Map>, part: &[u8]) -> Value {
         let base = map.as_ptr() as usize;
         let start = (part.as_ptr() as usize)
             .checked_sub(base)
             .expect("a mapped value lies within its map");
         assert!(start + part.len() <= map.len(), "a mapped value lies within its map");
-        Value::Mapped {
+        Value::Mapped(Arc::new(Slice {
             map: map.clone(),
             start,
             len: part.len(),
-        }
+        }))
     }
 
     /// The value as L1 keeps it: the same `Arc` for a heap value, a copy of
@@ -51,13 +69,22 @@ impl Value {
     pub fn to_arc(&self) -> Arc<[u8]> {
         match self {
             Value::Heap(a) => a.clone(),
-            Value::Mapped { .. } => Arc::from(&**self),
+            Value::Mapped(_) => Arc::from(&**self),
         }
     }
 
     /// Whether the bytes are a segment's map (for tests and statistics).
     pub fn is_mapped(&self) -> bool {
-        matches!(self, Value::Mapped { .. })
+        matches!(self, Value::Mapped(_))
+    }
+
+    /// Whether the bytes are the map of a segment that has left the log
+    /// (`Life::leave`): L1 must not keep them (see `map`).
+    pub fn maps_a_departed_segment(&self) -> bool {
+        match self {
+            Value::Heap(_) => false,
+            Value::Mapped(s) => s.map.has_left(),
+        }
     }
 }
 
@@ -73,7 +100,7 @@ impl Deref for Value {
     fn deref(&self) -> &[u8] {
         match self {
             Value::Heap(a) => a,
-            Value::Mapped { map, start, len } => &map[*start..*start + *len],
+            Value::Mapped(s) => &s.map[s.start..s.start + s.len],
         }
     }
 }
@@ -110,14 +137,22 @@ mod tests {
         std::fs::File::create(&path).unwrap().write_all(b"0123456789").unwrap();
         let file = std::fs::File::open(&path).unwrap();
         // SAFETY: a private file of this test, never truncated.
-        let map = Arc::new(unsafe { MmapOptions::new().map(&file) }.unwrap());
+        let life = Arc::new(Life::default());
+        let map = Arc::new(Map::new(
+            unsafe { MmapOptions::new().map(&file) }.unwrap(),
+            life.clone(),
+        ));
         let v = Value::mapped(&map, &map[3..7]);
         drop(map);
         drop(file);
         std::fs::remove_file(&path).unwrap();
         assert_eq!(&*v, b"3456");
         assert!(v.is_mapped());
+        assert!(!v.maps_a_departed_segment());
+        life.leave();
+        assert!(v.maps_a_departed_segment(), "every map of the segment shares its life");
         assert_eq!(&*v.to_arc(), b"3456");
+        assert_eq!(std::mem::size_of::<Value>(), 16, "as small as an Arc<[u8]>");
         let h = Value::from(Arc::<[u8]>::from(&b"ab"[..]));
         assert!(!h.is_mapped());
         assert_eq!(&*h, b"ab");

@@ -275,10 +275,12 @@ impl Log {
     /// `copy(len)` says whether the caller wants the value's bytes copied
     /// (it will keep them in L1): they are then copied here, under the read
     /// lock that keeps the segment mapped, instead of handing out a
-    /// `Value::Mapped`. A mapped value clones the segment's `Arc<Mmap>`, one
+    /// `Value::Mapped`. A mapped value clones the segment's `Arc<Map>`, one
     /// reference count that every L2 hit of every thread on that segment
     /// would write twice (clone, then drop after the copy): a cache line
-    /// the threads queue on. A plain record's value is copied in the pass
+    /// the threads queue on. So small values are copied; from
+    /// `cache::MAP_FROM` bytes on, the copy costs more, and L1 keeps the
+    /// mapped value itself. A plain record's value is copied in the pass
     /// that verifies its checksum (`Store::indexed_as_copying`).
     ///
     /// `trust` says whether a record that an earlier get verified is read
@@ -864,6 +866,12 @@ impl Log {
             self.commit.synced_upto(st.store.appended);
         }
         Ok(())
+    }
+
+    /// How many segments have left the log since open: when it moved, L1
+    /// may hold values mapping a deleted file (`Cache::unmap_departed`).
+    pub fn departed(&self) -> u64 {
+        self.state.read().store.departed
     }
 
     /// Unlinks the segment files deleted from the log since the last call

@@ -13,10 +13,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use memmap2::Mmap;
-
 use super::fileio;
 use super::verified::Verified;
+use crate::value::{Life, Map};
 
 /// Size of the segment header.
 pub const HEADER_LEN: u64 = 16;
@@ -75,7 +74,11 @@ pub struct Segment {
     /// Shared with the values handed out of it (`crate::value::Value`): a
     /// remap or a deletion replaces or drops this `Arc`, never the map a
     /// value holds.
-    map: Option<Arc<Mmap>>,
+    map: Option<Arc<Map>>,
+    /// Shared by every map of this file (`value::map`): raised when the
+    /// segment leaves the log (`leave`), so that L1 lets go of values that
+    /// point into it. Its count is 1 + the maps alive (`is_mapped_elsewhere`).
+    life: Arc<Life>,
     /// Bytes in the file; all of them are covered by `map`.
     len: u64,
     /// Which of its records gets have checksummed (`verified`): facts about
@@ -110,6 +113,7 @@ impl Segment {
             path,
             file: Arc::new(file),
             map: None,
+            life: Arc::default(),
             len: 0,
             verified: Verified::new(0),
             dead: 0,
@@ -131,6 +135,7 @@ impl Segment {
             path: path.to_path_buf(),
             file: Arc::new(file),
             map: None,
+            life: Arc::default(),
             len,
             verified: Verified::new(0),
             dead: 0,
@@ -187,8 +192,25 @@ impl Segment {
 
     /// The map the bytes of `bytes()` are read through, to hand out values
     /// that point into it.
-    pub fn map(&self) -> Option<&Arc<Mmap>> {
+    pub fn map(&self) -> Option<&Arc<Map>> {
         self.map.as_ref()
+    }
+
+    /// Marks the segment as gone from the log (`Store::delete_segment`):
+    /// every map of it, those that values hold included, says so from now
+    /// on (`Map::has_left`).
+    pub fn leave(&self) {
+        self.life.leave();
+    }
+
+    /// Whether a value (L1's, or one handed out) holds a map of this file
+    /// other than through this segment: any map but the current one, or
+    /// the current one held twice. Exact when it says no, under `&self`:
+    /// a new value of this segment is made only from `map` by a reader
+    /// that holds the log's lock, which whoever asks holds exclusively.
+    fn is_mapped_elsewhere(&self) -> bool {
+        let own = usize::from(self.map.is_some());
+        Arc::strong_count(&self.life) > 1 + own || self.map.as_ref().is_some_and(|m| Arc::strong_count(m) > 1)
     }
 
     /// Appends `data` at the end of the file with positioned writes. On error
@@ -233,7 +255,19 @@ impl Segment {
     /// Cuts the file to `len` bytes, forgetting which records were
     /// verified (bytes appended after the cut would be new bytes at the
     /// same offsets).
+    ///
+    /// Refused while a value of this handle maps the file
+    /// (`is_mapped_elsewhere`): pages cut in place vanish under every map
+    /// of the file, and reading them is SIGBUS. Only the opening of a
+    /// directory cuts (no value exists yet) and, of a file others may map,
+    /// it cuts aside (`cut_aside`).
     pub fn truncate(&mut self, len: u64) -> io::Result<()> {
+        if self.is_mapped_elsewhere() {
+            return Err(io::Error::other(format!(
+                "{} is mapped by a value: not cut in place",
+                self.path.display()
+            )));
+        }
         // Forgotten first: even a cut that fails may have cut.
         self.verified = Verified::new(self.map.as_ref().map_or(0, |m| m.len() as u64));
         fileio::set_len(&self.file, &self.path, len)?;
@@ -270,8 +304,11 @@ impl Segment {
                 return if durable { self.sync() } else { Ok(()) };
             }
         };
-        // From here on `path` is the new file, whatever fails next.
+        // From here on `path` is the new file, whatever fails next. The old
+        // file is unlinked: its maps say their segment left.
         self.verified = Verified::new(0);
+        self.life.leave();
+        self.life = Arc::default();
         self.file = Arc::new(file);
         self.len = len;
         self.remap(len)?;
@@ -306,7 +343,10 @@ impl Segment {
             self.map = None;
             return Ok(());
         }
-        self.map = Some(Arc::new(fileio::map(&self.file, &self.path, map_len)?));
+        self.map = Some(Arc::new(Map::new(
+            fileio::map(&self.file, &self.path, map_len)?,
+            self.life.clone(),
+        )));
         // The same file's bytes below `len`: their facts still hold.
         self.verified = self.verified.grown(map_len);
         Ok(())
@@ -358,5 +398,36 @@ mod tests {
         assert_eq!(s.len(), HEADER_LEN + big.len() as u64);
         let (_, check) = Segment::open(&dir.path().join(file_name(3)), 4, false).unwrap();
         assert_eq!(check, HeaderCheck::Bad);
+    }
+
+    #[test]
+    fn a_file_a_value_maps_is_not_cut_in_place() {
+        use crate::value::Value;
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Segment::create(dir.path(), 5).unwrap();
+        s.append(&[9u8; 100]).unwrap();
+        let v = Value::mapped(s.map().unwrap(), &s.bytes()[20..40]);
+        assert!(s.truncate(HEADER_LEN).is_err(), "a value maps the file");
+        assert_eq!(s.len(), HEADER_LEN + 100);
+        assert_eq!(fs_len(&s), HEADER_LEN + 100, "the file is as it was");
+        // A map the segment replaced, still held by a value, counts too.
+        s.append(&vec![8u8; 2 << 20]).unwrap();
+        let old = s.map().unwrap().clone();
+        s.append(&vec![7u8; 2 << 20]).unwrap();
+        drop(v);
+        assert!(!Arc::ptr_eq(&old, s.map().unwrap()), "remapped");
+        let w = Value::mapped(&old, &old[20..40]);
+        drop(old);
+        assert!(s.truncate(HEADER_LEN).is_err(), "an older map of the file is held");
+        assert!(!w.maps_a_departed_segment());
+        s.leave();
+        assert!(w.maps_a_departed_segment(), "every map of the segment says it left");
+        drop(w);
+        s.truncate(HEADER_LEN).unwrap();
+        assert_eq!(fs_len(&s), HEADER_LEN);
+    }
+
+    fn fs_len(s: &Segment) -> u64 {
+        std::fs::metadata(&s.path).unwrap().len()
     }
 }

@@ -85,6 +85,9 @@ pub struct Store {
     /// unlinked: renamed to a name no open reads as a segment
     /// (`dead_path`), for `Log::reap` to unlink off the put path.
     pub doomed: Vec<PathBuf>,
+    /// Segments deleted from the log since open (`delete_segment`): the
+    /// cache sweeps L1 of their maps when it moves (`Log::departed`).
+    pub departed: u64,
 }
 
 /// A record to append: everything but its sequence number, which only
@@ -174,6 +177,7 @@ impl Store {
             sealer,
             bytes_saved: 0,
             doomed: Vec::new(),
+            departed: 0,
         }
     }
 
@@ -648,7 +652,12 @@ impl Store {
             fileio::remove(&hint::path(&self.dir, id)).or_else(ignore_missing)?;
         }
         let path = seg.path.clone();
+        // Before it goes: a promotion that sees the flag (under its
+        // shard's lock) keeps a copy, and the cache's next sweep turns L1's
+        // values still mapping it into copies (`value::map`).
+        seg.leave();
         self.segments.remove(&id);
+        self.departed += 1;
         let dead = dead_path(&path);
         match fileio::rename(&path, &dead) {
             Ok(()) => {

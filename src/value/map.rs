@@ -1,0 +1,64 @@
+//! A segment's memory map as values hold it: the map, and the flag its
+//! segment raises when it leaves the log.
+//!
+//! L1 may keep a large value as a slice of a segment's map instead of a
+//! copy (`Value::Mapped`). Such a value keeps the map alive, and with it the
+//! disk space of a segment file that compaction or retirement deleted. So
+//! every map of a segment (the active one is mapped again as it grows)
+//! shares that segment's `Life`; `Store::delete_segment` raises its flag
+//! (`Life::leave`), after which nothing new of that segment is kept in L1
+//! (a promotion copies instead) and the cache's sweep turns the L1 values
+//! that still point into it into copies (`Memory::unmap_departed`), so that
+//! the last map, and the file's space, go. This module only holds the flag;
+//! the log raises it and the cache reads it.
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+/// What every map of one segment shares.
+#[derive(Debug, Default)]
+pub struct Life {
+    /// Set once, when the segment is deleted from the log; never cleared.
+    left: AtomicBool,
+}
+
+impl Life {
+    /// Marks the segment as gone from the log. Release: a thread that sees
+    /// the flag through a lock taken after this (a shard's) sees it set.
+    pub fn leave(&self) {
+        self.left.store(true, Ordering::Release);
+    }
+
+    /// Whether the segment has left the log.
+    pub fn has_left(&self) -> bool {
+        self.left.load(Ordering::Acquire)
+    }
+}
+
+/// One memory map of a segment file.
+pub struct Map {
+    map: Mmap,
+    life: Arc<Life>,
+}
+
+impl Map {
+    pub fn new(map: Mmap, life: Arc<Life>) -> Map {
+        Map { map, life }
+    }
+
+    /// Whether the segment this maps has left the log (`Life::leave`).
+    pub fn has_left(&self) -> bool {
+        self.life.has_left()
+    }
+}
+
+impl Deref for Map {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}

@@ -118,6 +118,23 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Where, counted from a policy node's start, each field of an entry
+    /// at `at` in the node that a hit reads ends (the value, the expiry,
+    /// the meta): the policies' layout tests check these lie in the node's
+    /// first 64 bytes (`lru::Node`).
+    #[cfg(test)]
+    pub(crate) fn hit_fields_end(at: usize) -> [usize; 3] {
+        use std::mem::{offset_of, size_of};
+        // `Option<Entry>`, which the nodes hold, is laid out as the entry
+        // itself (a niche of its fields holds `None`): no tag before them.
+        assert_eq!(size_of::<Option<Entry>>(), size_of::<Entry>());
+        [
+            at + offset_of!(Entry, value) + size_of::<Value>(),
+            at + offset_of!(Entry, expires_at) + size_of::<u64>(),
+            at + offset_of!(Entry, meta) + size_of::<Option<Arc<Meta>>>(),
+        ]
+    }
+
     /// A clean entry (the cache marks it dirty when it stores it under
     /// write-back).
     pub fn new(value: Arc<[u8]>, expires_at: u64, written_at: u64, meta: Option<Arc<Meta>>) -> Entry {

@@ -291,6 +291,12 @@ pub struct Shard {
     /// reason as `hits`: with an L1 smaller than the working set nearly
     /// every L2 hit's promotion evicts, under the lock the insert holds.
     evictions: u64,
+    /// Whether an entry of this shard may hold a mapped value
+    /// (`Value::Mapped`): set by every insert of one, cleared only by a
+    /// sweep that found none left (`Memory::unmap_departed`). So the sweep,
+    /// which follows every segment deletion, skips the shards that never
+    /// held one instead of visiting every entry of L1 under their locks.
+    may_map: bool,
     /// The loads in flight for keys of this shard, by key.
     flights: HashMap<Box<[u8]>, Arc<Flight>>,
     /// Remote writes of this shard's keys on their way to the server
@@ -361,6 +367,7 @@ impl Memory {
                     seq: 0,
                     hits: 0,
                     evictions: 0,
+                    may_map: false,
                     flights: HashMap::new(),
                     sending: 0,
                 }))
@@ -432,12 +439,19 @@ impl Memory {
         // map unmaps it, a system call no get of the shard should wait for.
         let mut unmapped = Vec::new();
         self.for_each_shard(|shard| {
+            if !shard.may_map {
+                return;
+            }
+            let mut still = false;
             for (_, e) in shard.policy.iter_mut() {
                 if e.value.maps_a_departed_segment() {
                     let copy = Value::Heap(e.value.to_arc());
                     unmapped.push(std::mem::replace(&mut e.value, copy));
+                } else {
+                    still |= e.value.is_mapped();
                 }
             }
+            shard.may_map = still;
         });
         unmapped.len() as u64
     }
@@ -692,6 +706,7 @@ impl Shard {
             self.policy.settle();
         }
         self.bytes += size;
+        self.may_map |= entry.value.is_mapped();
         if let Some(old) = self.policy.insert(h, key, entry) {
             self.bytes -= entry_size(key, &old.value);
         }
@@ -842,6 +857,45 @@ mod tests {
     /// the new witness; a value handed out before keeps its bytes. It
     /// counts as a use (the other key is the next victim) and leaves the
     /// byte count as it was, under both policies.
+    /// The sweep visits a shard only while it may hold a mapped value: an
+    /// insert of one marks the shard (`may_map`), and a sweep that finds
+    /// none left there unmarks it; one that finds a value of a departed
+    /// segment copies it.
+    #[test]
+    fn the_sweep_visits_only_shards_that_may_hold_a_mapped_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let life = Arc::new(crate::value::Life::default());
+        // SAFETY: a private file of this test, never truncated.
+        let map = unsafe { memmap2::MmapOptions::new().map(&file) }.unwrap();
+        let map = Arc::new(crate::value::Map::new(map, life.clone()));
+        let mapped = |at: std::ops::Range<usize>| Entry {
+            value: Value::mapped(&map, &map[at]),
+            ..entry(b"")
+        };
+        let m = Memory::new(16, 0, PolicyKind::Lru);
+        let may_map = |m: &Memory| m.lock(0).may_map;
+        let mut ev = Vec::new();
+        m.lock(0).insert(h(b"h"), b"h", entry(b"heap"), &mut ev);
+        assert!(!may_map(&m), "a copy does not mark the shard");
+        m.lock(0).insert(h(b"a"), b"a", mapped(0..4), &mut ev);
+        assert!(may_map(&m));
+        assert_eq!(m.unmap_departed(), 0);
+        assert!(may_map(&m), "its mapped value is still there");
+        assert!(m.lock(0).remove(h(b"a"), b"a").is_some());
+        assert!(may_map(&m), "a removal leaves the mark to the sweep");
+        assert_eq!(m.unmap_departed(), 0);
+        assert!(!may_map(&m), "the sweep found no mapped value left");
+        m.lock(0).insert(h(b"b"), b"b", mapped(4..8), &mut ev);
+        life.leave();
+        assert_eq!(m.unmap_departed(), 1, "the departed segment's value is copied");
+        assert!(!may_map(&m));
+        let e = m.lock(0).peek(h(b"b"), b"b").unwrap().clone();
+        assert_eq!((e.value.is_mapped(), &*e.value), (false, &b"4567"[..]));
+    }
+
     #[test]
     fn overwrite_reuses_only_a_buffer_nothing_else_holds() {
         let w = |n| Some(Witness::for_tests(n));

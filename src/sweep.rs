@@ -10,7 +10,10 @@
 //! every maintenance tick that follows a deletion, and at the end of
 //! `Cache::compact` and `Cache::flush`, so L1 holds a deleted file's space
 //! at most one tick. It never takes the log's lock while it holds a shard's
-//! (it reads the log's deletion count before it starts).
+//! (it reads the log's deletion count before it starts). It visits only the
+//! shards that may hold a mapped value (`Shard::may_map`): with compaction
+//! deleting segments every few ticks, an L1 of small values would otherwise
+//! have every entry visited, under its shard's lock, each time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

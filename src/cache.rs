@@ -1875,15 +1875,9 @@ mod tests {
     /// under the shard's lock (the sweep passed before, or comes after).
     #[test]
     fn a_promotion_copies_a_value_whose_segment_has_left() {
-        use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let c = Cache::open(&Options::with_dir(dir.path())).unwrap();
-        let path = dir.path().join("mapped");
-        std::fs::File::create(&path).unwrap().write_all(&[3u8; 8192]).unwrap();
-        let life = Arc::new(crate::value::Life::default());
-        // SAFETY: a private file of this test, never truncated.
-        let map = unsafe { memmap2::MmapOptions::new().map(&std::fs::File::open(&path).unwrap()) }.unwrap();
-        let map = Arc::new(crate::value::Map::new(map, life.clone()));
+        let (map, life) = crate::value::Map::for_tests(&dir.path().join("mapped"), &[3u8; 8192]);
         let found = |part: std::ops::Range<usize>| Found {
             value: Value::mapped(&map, &map[part]),
             expires_at: 0,

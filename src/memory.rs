@@ -850,13 +850,6 @@ mod tests {
         (seen, stored)
     }
 
-    /// `overwrite_logged` calls the log exactly once, with the witness of
-    /// the key's entry (none for a key not held), before it changes
-    /// anything; then writes into the replaced value's buffer only if
-    /// nothing else holds it and it has the new value's length, keeping
-    /// the new witness; a value handed out before keeps its bytes. It
-    /// counts as a use (the other key is the next victim) and leaves the
-    /// byte count as it was, under both policies.
     /// The sweep visits a shard only while it may hold a mapped value: an
     /// insert of one marks the shard (`may_map`), and a sweep that finds
     /// none left there unmarks it; one that finds a value of a departed
@@ -864,13 +857,7 @@ mod tests {
     #[test]
     fn the_sweep_visits_only_shards_that_may_hold_a_mapped_value() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("segment");
-        std::fs::write(&path, b"0123456789").unwrap();
-        let file = std::fs::File::open(&path).unwrap();
-        let life = Arc::new(crate::value::Life::default());
-        // SAFETY: a private file of this test, never truncated.
-        let map = unsafe { memmap2::MmapOptions::new().map(&file) }.unwrap();
-        let map = Arc::new(crate::value::Map::new(map, life.clone()));
+        let (map, life) = crate::value::Map::for_tests(&dir.path().join("segment"), b"0123456789");
         let mapped = |at: std::ops::Range<usize>| Entry {
             value: Value::mapped(&map, &map[at]),
             ..entry(b"")
@@ -896,6 +883,13 @@ mod tests {
         assert_eq!((e.value.is_mapped(), &*e.value), (false, &b"4567"[..]));
     }
 
+    /// `overwrite_logged` calls the log exactly once, with the witness of
+    /// the key's entry (none for a key not held), before it changes
+    /// anything; then writes into the replaced value's buffer only if
+    /// nothing else holds it and it has the new value's length, keeping
+    /// the new witness; a value handed out before keeps its bytes. It
+    /// counts as a use (the other key is the next victim) and leaves the
+    /// byte count as it was, under both policies.
     #[test]
     fn overwrite_reuses_only_a_buffer_nothing_else_holds() {
         let w = |n| Some(Witness::for_tests(n));

@@ -127,24 +127,14 @@ impl PartialEq<[u8]> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use memmap2::MmapOptions;
-    use std::io::Write;
 
     #[test]
     fn a_mapped_value_outlives_its_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        std::fs::File::create(&path).unwrap().write_all(b"0123456789").unwrap();
-        let file = std::fs::File::open(&path).unwrap();
-        // SAFETY: a private file of this test, never truncated.
-        let life = Arc::new(Life::default());
-        let map = Arc::new(Map::new(
-            unsafe { MmapOptions::new().map(&file) }.unwrap(),
-            life.clone(),
-        ));
+        let (map, life) = Map::for_tests(&path, b"0123456789");
         let v = Value::mapped(&map, &map[3..7]);
         drop(map);
-        drop(file);
         std::fs::remove_file(&path).unwrap();
         assert_eq!(&*v, b"3456");
         assert!(v.is_mapped());

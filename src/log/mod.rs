@@ -869,7 +869,7 @@ impl Log {
     }
 
     /// How many segments have left the log since open: when it moved, L1
-    /// may hold values mapping a deleted file (`Cache::unmap_departed`).
+    /// may hold values mapping a deleted file (`Memory::unmap_departed`).
     pub fn departed(&self) -> u64 {
         self.state.read().store.departed
     }

@@ -62,3 +62,17 @@ impl Deref for Map {
         &self.map
     }
 }
+
+#[cfg(test)]
+impl Map {
+    /// A map of a new file at `path` holding `bytes`, with a life of its
+    /// own: the segment map the unit tests of mapped values stand on.
+    pub(crate) fn for_tests(path: &std::path::Path, bytes: &[u8]) -> (Arc<Map>, Arc<Life>) {
+        std::fs::write(path, bytes).unwrap();
+        let file = std::fs::File::open(path).unwrap();
+        // SAFETY: a file of the calling test, which never truncates it.
+        let map = unsafe { memmap2::MmapOptions::new().map(&file) }.unwrap();
+        let life = Arc::new(Life::default());
+        (Arc::new(Map::new(map, life.clone())), life)
+    }
+}

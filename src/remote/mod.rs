@@ -262,6 +262,30 @@ impl Message {
     }
 }
 
+/// `next_generation(cur, known)` (Lua): the generation a clear sets, and
+/// the removal mark a removal raises: past the server's (`cur`), past the
+/// newest the caller knows (`known`), and at least the server's clock in
+/// ms. The clock is what makes a lost generation harmless: a server back
+/// from an old snapshot holds an older generation, and counting on from it
+/// would make current again the values of a generation cleared since (a
+/// process that opens then knows no newer one); every generation ever set
+/// was at most the clock of its time (or a few past it, for clears in one
+/// ms), so one set now is past them all, unless the servers' clocks differ
+/// by more than the time a restart or failover takes. A macro, so that
+/// `PUT_SCRIPT` can be one literal with it (`concat!`): it is sent with
+/// every write.
+macro_rules! next_generation_lua {
+    () => {
+        r"
+local function next_generation(cur, known)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return math.max(cur + 1, known + 1, now)
+end
+"
+    };
+}
+
 /// Keeps the newest write of a key: writes `ARGV[1]` (a frame) unless the
 /// key holds a frame of a later generation, or of the same generation by
 /// the same writer (bytes 40..48 of a format version 3 frame) and a later
@@ -307,10 +331,12 @@ impl Message {
 /// gone (evicted under an `allkeys-*` policy, or lost with the server's
 /// data) is set again first, as `MARK_SCRIPT` would raise it: past the
 /// answer's and at least the server's clock, so past every mark set before
-/// (`NEXT_GENERATION`), and the answer is refused. Checked against no mark,
+/// (`next_generation_lua`), and the answer is refused. Checked against no mark,
 /// an answer read before a removal whose mark was then evicted was written
 /// where the removal had deleted the key: the fleet's value until its TTL.
-const PUT_SCRIPT: &str = r"
+const PUT_SCRIPT: &str = concat!(
+    next_generation_lua!(),
+    r"
 if KEYS[2] then
   local g = redis.call('GET', KEYS[2])
   if g and tonumber(g) > tonumber(ARGV[6]) then
@@ -323,9 +349,7 @@ end
 if KEYS[3] and ARGV[5] == '1' then
   local m = redis.call('GET', KEYS[3])
   if not m then
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    m = string.format('%d', math.max(tonumber(ARGV[7]) + 1, now))
+    m = string.format('%d', next_generation(0, tonumber(ARGV[7])))
     redis.call('SET', KEYS[3], m)
   end
   if tonumber(m) > tonumber(ARGV[7]) then
@@ -365,7 +389,8 @@ if later then
   return cur
 end
 return wrote
-";
+"
+);
 
 /// Gives a key's frame a new expiry (`Remote::touch`): writes `ARGV[2]` (the
 /// frame read, `ARGV[1]`, with the new expiry) only if the key still holds
@@ -423,24 +448,14 @@ end
 return 0
 ";
 
-/// The generation a clear sets (Lua, the head of `CLEAR_SCRIPT` and
-/// `FENCE_SCRIPT`): past the server's (`cur`), past the newest the caller
-/// knows (`known`), and at least the server's clock in ms. The clock is
-/// what makes a lost generation harmless: a server back from an old
-/// snapshot holds an older generation, and counting on from it would make
-/// current again the values of a generation cleared since (a process that
-/// opens then knows no newer one); every generation ever set was at most
-/// the clock of its time (or a few past it, for clears in one ms), so one
-/// set now is past them all, unless the servers' clocks differ by more than
-/// the time a restart or failover takes.
-const NEXT_GENERATION: &str = r"
-local function next_generation(cur, known)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  return math.max(cur + 1, known + 1, now)
-end
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-";
+/// The head of `CLEAR_SCRIPT`, `FENCE_SCRIPT` and `MARK_SCRIPT`:
+/// `next_generation` (`next_generation_lua`), and `cur`, the number
+/// `KEYS[1]` holds (0 if none).
+const NEXT_GENERATION: &str = concat!(
+    next_generation_lua!(),
+    r"local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+"
+);
 
 /// Clears the namespace: a new generation (`NEXT_GENERATION`, `ARGV[1]` the
 /// newest the caller knows), returned.

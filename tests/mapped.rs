@@ -7,9 +7,9 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{get, AtRest};
+use common::{get, segment_files, AtRest};
 use tiercache::cache::MAP_FROM;
 use tiercache::{Cache, Options, Status};
 
@@ -21,16 +21,6 @@ fn big(tag: u8) -> Vec<u8> {
 
 fn key(i: usize) -> Vec<u8> {
     format!("big-{i:03}").into_bytes()
-}
-
-fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "tcl"))
-        .collect();
-    v.sort();
-    v
 }
 
 /// Whether this process maps the file at `path` (or what it was renamed to

@@ -19,18 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{get, open, open_at, AtRest};
+use common::{get, open, open_at, segment_files, AtRest};
 use tiercache::{Cache, Options, Status};
-
-fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "tcl"))
-        .collect();
-    v.sort();
-    v
-}
 
 fn key(i: usize) -> Vec<u8> {
     format!("key-{i}").into_bytes()

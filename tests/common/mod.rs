@@ -169,6 +169,17 @@ pub fn dir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
+/// The log's segment files in `dir` (`NNNNNNNNNN.tcl`), oldest first.
+pub fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tcl"))
+        .collect();
+    v.sort();
+    v
+}
+
 pub mod redis_server;
 
 /// A tiny seeded PRNG (splitmix64) for the model and differential tests: a

@@ -1187,14 +1187,10 @@ impl Remote {
             .run("removal mark", |c| {
                 redis::cmd("GET").arg(key).query::<Option<u64>>(c.like())
             })
-            .and_then(|mark| match mark {
-                Some(m) => Some(m),
-                // Gone (evicted, or lost with the server's data): raised
-                // again, past every mark set before it, so every answer
-                // just written is taken back (as `PUT_SCRIPT` refuses
-                // them on one server).
-                None => self.run("removal mark", |c| self.raise_removal_mark(c)),
-            })
+            // Gone (evicted, or lost with the server's data): raised again,
+            // past every mark set before it, so every answer just written
+            // is taken back (as `PUT_SCRIPT` refuses them on one server).
+            .and_then(|mark| mark.or_else(|| self.run("removal mark", |c| self.raise_removal_mark(c))))
             .and_then(|mark| {
                 self.removals.fetch_max(mark, Ordering::AcqRel);
                 let stale: Vec<redis::Cmd> = written

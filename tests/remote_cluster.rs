@@ -500,6 +500,39 @@ fn a_load_across_a_prefix_removal(evict: bool) {
     assert_eq!(get(&d, b"p:k").unwrap(), b"after", "c's answer was shared");
 }
 
+/// A tag's set evicted (as `maxmemory` with an `allkeys-*` policy may):
+/// `remove_tag` finds none of the tag's keys, and the value stays in the
+/// cluster; no reader vouches for it, since the removal gave the tag a new
+/// epoch (tests/remote.rs has the one-server twin, with encryption too).
+#[test]
+fn a_tag_removal_whose_set_was_evicted_brings_back_none_of_its_values() {
+    let cluster = RedisCluster::start();
+    let truth: Truth = Arc::default();
+    let a = open(&cluster, &truth);
+    let b = open(&cluster, &truth);
+    let mut red = tiercache::meta::Meta::default();
+    red.add_tag(b"red").unwrap();
+    a.put_with(b"k", b"v", 0, red.clone()).unwrap();
+    common::redis_server::wait_for("the put's invalidation", || {
+        counter(&b, "remote_invalidations_received") >= 1
+    });
+    assert_eq!(get(&b, b"k").unwrap(), b"v", "read in the cluster");
+    let hex: String = NS.iter().map(|b| format!("{b:02x}")).collect();
+    let set = format!("tc:{hex}:t:red");
+    let gone: u64 = redis::cmd("DEL").arg(&set).query(&mut client(&cluster)).unwrap();
+    assert_eq!(gone, 1, "the put added its key to the tag's set");
+    a.remove_tag(b"red").unwrap();
+    common::redis_server::wait_for("the removal's invalidation", || {
+        counter(&b, "remote_invalidations_received") >= 2
+    });
+    assert_eq!(get(&b, b"k"), Err(Status::TC_NOT_FOUND), "read back after its removal");
+    let c = open(&cluster, &truth);
+    assert_eq!(get(&c, b"k"), Err(Status::TC_NOT_FOUND), "read back by a new process");
+    a.put_with(b"k", b"w", 0, red).unwrap();
+    let d = open(&cluster, &Truth::default());
+    assert_eq!(get(&d, b"k").unwrap(), b"w", "a put after the removal is shared");
+}
+
 /// A batch reads keys that live on every master, each value where it was
 /// put (the `redis` crate splits the MGET by hash slot), and nothing of it
 /// from a cache's own tiers the first time.

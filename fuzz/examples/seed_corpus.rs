@@ -292,7 +292,8 @@ fn main() {
     }
 
     // frame_decode: remote frames of every framing (byte 0), a value with a
-    // tag, and a tombstone; and invalidation messages.
+    // tag and its epoch (format version 4), the same without epochs (3),
+    // and a tombstone; and invalidation messages.
     let fd = out.join("frame_decode");
     let mut meta = tiercache::meta::Meta::default();
     meta.add_tag(b"tag").unwrap();
@@ -304,15 +305,21 @@ fn main() {
         written_at: 1_700_000_000_000,
         value: Some(b"a value that repeats, a value that repeats, a value that repeats".to_vec()),
         meta,
+        epochs: vec![0x0123_4567_89ab_cdef],
+    };
+    let unvouched = tiercache::remote::frame::Frame {
+        epochs: Vec::new(),
+        ..value.clone()
     };
     let tomb = tiercache::remote::frame::Frame {
         value: None,
         meta: Default::default(),
+        epochs: Vec::new(),
         ..value.clone()
     };
     for mode in 0..8u8 {
         let s = tiercache_fuzz::frame_sealer(mode);
-        for (what, f) in [("value", &value), ("tombstone", &tomb)] {
+        for (what, f) in [("value", &value), ("unvouched", &unvouched), ("tombstone", &tomb)] {
             let mut raw = vec![mode];
             raw.extend_from_slice(&s.encode(tiercache_fuzz::FRAME_NAME, tiercache_fuzz::FRAME_KEY, f));
             save(&fd, &format!("frame-{mode}-{what}"), &raw);

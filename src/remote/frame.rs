@@ -39,10 +39,13 @@ pub const MAGIC: [u8; 4] = *b"TCR\x01";
 pub const MAGIC_V2: [u8; 4] = *b"TCR\x02";
 /// "TCR" and format version 3: version 2 with the writer's id.
 pub const MAGIC_V3: [u8; 4] = *b"TCR\x03";
+/// "TCR" and format version 4: version 3 with the tags' epochs (tagged
+/// frames only).
+pub const MAGIC_V4: [u8; 4] = *b"TCR\x04";
 /// The fixed header of versions 1 and 2: magic, kind, auth, codec,
 /// reserved, generation, version, expiry, write time.
 pub const HEADER: usize = 40;
-/// Version 3's: the same, then the writer's id.
+/// Version 3's and 4's: the same, then the writer's id.
 pub const HEADER_V3: usize = HEADER + 8;
 const KIND_PUT: u8 = 0;
 const KIND_TOMBSTONE: u8 = 1;
@@ -74,6 +77,13 @@ pub struct Frame {
     pub value: Option<Vec<u8>>,
     /// Tags (never a file dependency: that is a local file).
     pub meta: Meta,
+    /// The epoch of each tag of `meta`, in its order, as the server held it
+    /// when the frame was written (`Remote::tag_epochs`): a `remove_tag`
+    /// gives the tag a new one, so a value whose tag has another epoch now
+    /// (or none: evicted) was removed, or may have been. Empty in a frame
+    /// without tags, and in a tagged frame of a format before version 4,
+    /// which no reader vouches for.
+    pub epochs: Vec<u64>,
 }
 
 /// Why a frame was refused (counted in `remote_errors`).
@@ -117,9 +127,10 @@ pub struct Sealer {
     keys: Option<RemoteKeys>,
 }
 
-/// The length-prefixed parts a frame body holds: key, meta, value.
-fn parts(mut body: &[u8]) -> Result<[&[u8]; 3], Refused> {
-    let mut out: [&[u8]; 3] = [&[]; 3];
+/// The `N` length-prefixed parts a frame body holds: key, meta, value, and
+/// in format version 4 the tags' epochs.
+fn parts<const N: usize>(mut body: &[u8]) -> Result<[&[u8]; N], Refused> {
+    let mut out: [&[u8]; N] = [&[]; N];
     for p in out.iter_mut() {
         let len = body.get(..4).ok_or(Refused::Malformed)?;
         let len = u32::from_be_bytes(len.try_into().unwrap()) as usize;
@@ -241,21 +252,37 @@ impl Sealer {
     }
 
     /// The frame of `key`'s `value` (`None`: a tombstone), to be stored
-    /// under the Redis key `name`.
+    /// under the Redis key `name`: format version 4 if it has its tags'
+    /// epochs (`f.epochs`, one per tag), else 3 (as a writer before
+    /// version 4 made it: a tagged frame without epochs is never vouched for).
     pub fn encode(&self, name: &[u8], key: &[u8], f: &Frame) -> Vec<u8> {
         let meta = Meta {
             tags: f.meta.tags.clone(),
             dependency: None,
         }
         .encode();
+        // Epochs that do not pair with the tags are left out: a frame no
+        // reader vouches for (a miss), never one vouched for wrongly.
+        let vouched = !f.epochs.is_empty() && f.epochs.len() == f.meta.tags.len();
+        debug_assert!(vouched || f.epochs.is_empty(), "one epoch per tag");
+        let epochs: Vec<u8> = match vouched {
+            true => f.epochs.iter().flat_map(|e| e.to_be_bytes()).collect(),
+            false => Vec::new(),
+        };
         let raw: &[u8] = f.value.as_deref().unwrap_or(&[]);
         let packed = f.value.as_ref().and_then(|v| self.packer.pack(v));
         let (codec, value) = match &packed {
             Some((c, p)) => (*c as u8, &p[..]),
             None => (0, raw),
         };
-        let mut out = Vec::with_capacity(HEADER_V3 + 29 + key.len() + meta.len() + value.len() + MAC_LEN);
-        out.extend_from_slice(&MAGIC_V3);
+        let mut parts = vec![key, &meta[..], value];
+        // Version 4's fourth part; none in version 3.
+        if vouched {
+            parts.push(&epochs);
+        }
+        let mut out =
+            Vec::with_capacity(HEADER_V3 + 33 + key.len() + meta.len() + value.len() + epochs.len() + MAC_LEN);
+        out.extend_from_slice(if vouched { &MAGIC_V4 } else { &MAGIC_V3 });
         out.push(if f.value.is_some() { KIND_PUT } else { KIND_TOMBSTONE });
         out.push(self.auth());
         // Sealed: the codec is inside, with everything else but the order.
@@ -267,11 +294,12 @@ impl Sealer {
             Some(keys) => {
                 out.extend_from_slice(&[0; 16]);
                 out.extend_from_slice(&f.writer.to_be_bytes());
-                let mut plain = Vec::with_capacity(SEALED_HEAD + 12 + key.len() + meta.len() + value.len());
+                let mut plain =
+                    Vec::with_capacity(SEALED_HEAD + 16 + key.len() + meta.len() + value.len() + epochs.len());
                 plain.extend_from_slice(&f.expires_at.to_be_bytes());
                 plain.extend_from_slice(&f.written_at.to_be_bytes());
                 plain.push(codec);
-                for part in [key, &meta, value] {
+                for part in &parts {
                     put_part(&mut plain, part);
                 }
                 let aad = Self::frame_aad(name, &out);
@@ -281,7 +309,7 @@ impl Sealer {
                 out.extend_from_slice(&f.expires_at.to_be_bytes());
                 out.extend_from_slice(&f.written_at.to_be_bytes());
                 out.extend_from_slice(&f.writer.to_be_bytes());
-                for part in [key, &meta, value] {
+                for part in &parts {
                     put_part(&mut out, part);
                 }
                 let t = self.trailer(&out);
@@ -311,7 +339,7 @@ impl Sealer {
         let (v2, header_len) = match raw[3] {
             1 => (false, HEADER),
             2 => (true, HEADER),
-            3 => (true, HEADER_V3),
+            3 | 4 => (true, HEADER_V3),
             _ => return Err(Refused::Malformed),
         };
         if raw.len() < header_len {
@@ -372,11 +400,22 @@ impl Sealer {
                 (u64_at(raw, 24), u64_at(raw, 32), raw[6], &signed[header_len..])
             }
         };
-        let [k, meta, value] = parts(body)?;
+        let (k, meta, value, epochs) = if raw[3] == 4 {
+            let [k, meta, value, epochs] = parts(body)?;
+            (k, meta, value, epochs)
+        } else {
+            let [k, meta, value] = parts(body)?;
+            (k, meta, value, &[][..])
+        };
         let meta = Meta::decode(meta).ok_or(Refused::Malformed)?;
         if meta.dependency.is_some() || k.is_empty() {
             return Err(Refused::Malformed);
         }
+        // Version 4 is written for tagged frames only, with an epoch each.
+        if raw[3] == 4 && (meta.tags.is_empty() || epochs.len() != 8 * meta.tags.len()) {
+            return Err(Refused::Malformed);
+        }
+        let epochs = epochs.chunks_exact(8).map(|e| u64_at(e, 0)).collect();
         let value = match header[4] {
             KIND_PUT => Some(
                 self.packer
@@ -395,6 +434,7 @@ impl Sealer {
             written_at,
             value,
             meta,
+            epochs,
         };
         Ok((k.to_vec(), frame))
     }
@@ -451,6 +491,15 @@ mod tests {
             written_at: 100,
             value: Some(b"value value value value value value value value".to_vec()),
             meta,
+            epochs: vec![0x1112_1314_1516_1718],
+        }
+    }
+
+    /// `frame()` as a writer before format version 4 made it: no epochs.
+    fn unvouched() -> Frame {
+        Frame {
+            epochs: Vec::new(),
+            ..frame()
         }
     }
 
@@ -476,15 +525,69 @@ mod tests {
         for s in modes(b"ns") {
             let raw = s.encode(b"name", b"key", &frame());
             assert_eq!(s.decode(b"name", b"key", &raw), Ok(frame()));
-            let tomb = Frame { value: None, ..frame() };
-            assert_eq!(s.decode(b"name", b"key", &s.encode(b"name", b"key", &tomb)), Ok(tomb));
-            // Generation, version and writer stay where the write script
-            // reads them.
-            assert_eq!(raw[..4], MAGIC_V3);
-            assert_eq!(u64_at(&raw, 8), 3);
-            assert_eq!(u64_at(&raw, 16), 77);
-            assert_eq!(u64_at(&raw, 40), 0x0102_0304_0506_0708);
+            let tomb = Frame {
+                value: None,
+                meta: Meta::default(),
+                epochs: Vec::new(),
+                ..frame()
+            };
+            let tomb_raw = s.encode(b"name", b"key", &tomb);
+            assert_eq!(s.decode(b"name", b"key", &tomb_raw), Ok(tomb));
+            let old = s.encode(b"name", b"key", &unvouched());
+            assert_eq!(s.decode(b"name", b"key", &old), Ok(unvouched()));
+            // Tagged frames are version 4, others version 3 (which readers
+            // before version 4 read); generation, version and writer stay
+            // where the write script reads them.
+            for (raw, magic) in [(&raw, MAGIC_V4), (&tomb_raw, MAGIC_V3), (&old, MAGIC_V3)] {
+                assert_eq!(raw[..4], magic);
+                assert_eq!(u64_at(raw, 8), 3);
+                assert_eq!(u64_at(raw, 16), 77);
+                assert_eq!(u64_at(raw, 40), 0x0102_0304_0506_0708);
+            }
         }
+    }
+
+    /// A version 4 frame says one epoch per tag, and has tags: anything
+    /// else is refused before it is believed.
+    #[test]
+    fn a_version_4_frame_without_an_epoch_per_tag_is_refused() {
+        for s in modes(b"ns") {
+            // A version 3 frame's parts under version 4's magic (the
+            // trailer or tag made again): three parts, not four.
+            let v3 = s.encode(b"name", b"key", &unvouched());
+            let relabeled = relabel(&s, b"name", &v3, 4);
+            assert_eq!(s.decode(b"name", b"key", &relabeled), Err(Refused::Malformed));
+            // And the other way: version 4's four parts read as version 3.
+            let v4 = s.encode(b"name", b"key", &frame());
+            assert_eq!(
+                s.decode(b"name", b"key", &relabel(&s, b"name", &v4, 3)),
+                Err(Refused::Malformed)
+            );
+            assert_eq!(s.decode(b"name", b"key", &relabel(&s, b"name", &v4, 4)), Ok(frame()));
+        }
+    }
+
+    /// `raw` with its format version byte set to `version`, and its
+    /// trailer or AEAD tag made again over the new header.
+    fn relabel(s: &Sealer, name: &[u8], raw: &[u8], version: u8) -> Vec<u8> {
+        let mut out = raw[..HEADER_V3].to_vec();
+        out[3] = version;
+        match &s.keys {
+            Some(keys) => {
+                let plain = keys
+                    .open(&raw[HEADER_V3..], &Sealer::frame_aad(name, &raw[..HEADER_V3]))
+                    .unwrap();
+                let aad = Sealer::frame_aad(name, &out);
+                keys.seal_into(&plain, &aad, &mut out);
+            }
+            None => {
+                let tl = if s.secret.is_some() { MAC_LEN } else { CRC_LEN };
+                out.extend_from_slice(&raw[HEADER_V3..raw.len() - tl]);
+                let t = s.trailer(&out);
+                out.extend_from_slice(&t);
+            }
+        }
+        out
     }
 
     /// The frame `raw` (format version 3) as a writer before version 3 made
@@ -514,11 +617,23 @@ mod tests {
     #[test]
     fn frames_of_format_versions_1_and_2_are_still_read_with_no_writer() {
         let plain = Sealer::new(b"ns", None);
-        let old = legacy(&plain, b"n", &plain.encode(b"n", b"key", &frame()));
+        let old = legacy(&plain, b"n", &plain.encode(b"n", b"key", &unvouched()));
         assert_eq!(old[..4], MAGIC);
-        assert_eq!(plain.decode(b"n", b"key", &old), Ok(Frame { writer: 0, ..frame() }));
+        assert_eq!(
+            plain.decode(b"n", b"key", &old),
+            Ok(Frame {
+                writer: 0,
+                ..unvouched()
+            })
+        );
         for s in modes(b"ns") {
-            for f in [frame(), Frame { value: None, ..frame() }] {
+            for f in [
+                unvouched(),
+                Frame {
+                    value: None,
+                    ..unvouched()
+                },
+            ] {
                 let old = legacy(&s, b"name", &s.encode(b"name", b"key", &f));
                 assert_eq!(s.decode(b"name", b"key", &old), Ok(Frame { writer: 0, ..f }));
                 // The writer's id is bound: a version 3 frame cut to the

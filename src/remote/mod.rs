@@ -36,6 +36,7 @@ mod pending;
 pub mod subscriber;
 pub mod url;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,6 +112,9 @@ pub fn check_secret(secret: &[u8]) -> Result<()> {
 /// A test hook (`Remote::around_ok`): called with `false` just before the
 /// tier is marked ok, and with `true` just after.
 pub type OkHook = Arc<dyn Fn(bool) + Send + Sync>;
+
+/// Tags and their epochs in the server (`Remote::tag_epochs`).
+type Epochs = HashMap<Vec<u8>, u64>;
 
 /// What the remote tier answered for a key.
 #[derive(Debug)]
@@ -368,7 +372,7 @@ if cur and string.len(cur) >= 24 and string.sub(cur, 1, 3) == 'TCR' then
   elseif cg == ng then
     if ARGV[5] == '1' then
       wrote = 0
-    elseif string.sub(cur, 4, 4) == '\3' and string.len(cur) >= 48
+    elseif string.sub(cur, 4, 4) >= '\3' and string.len(cur) >= 48
         and string.sub(cur, 41, 48) == string.sub(new, 41, 48)
         and string.sub(cur, 17, 24) > string.sub(new, 17, 24) then
       wrote = 0
@@ -437,6 +441,22 @@ redis.call('SET', KEYS[1], string.format('%d', m))
 return m
 ";
 
+/// Reads the namespace's removal mark, and sets it first if it is gone
+/// (by `MARK_SCRIPT`'s rule, `ARGV[1]` the newest the caller knows: past
+/// every mark set before), in one step: of two processes that find it gone
+/// at once, the second reads the first's. Read and set apart, the second
+/// raised it past the mark the first had just learned, and the first
+/// process's next loader's answer was refused for it (found as a second
+/// load of a key in `fleet_single_flight`, on a busy machine).
+const ENSURE_MARK_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return cur
+end
+local m = next_generation(cur, tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], string.format('%d', m))
+return m
+";
+
 /// Deletes `KEYS[1]` only if it holds exactly `ARGV[1]` (a loader's answer
 /// this process wrote), and then publishes `ARGV[3]` on `ARGV[2]`.
 const UNWRITE_SCRIPT: &str = r"
@@ -448,7 +468,25 @@ end
 return 0
 ";
 
-/// The head of `CLEAR_SCRIPT`, `FENCE_SCRIPT` and `MARK_SCRIPT`:
+/// The epochs of tags (`Remote::tag_epochs`): for each `KEYS[i]`, a tag's
+/// epoch key, what it holds, or if it holds nothing (a tag never removed or
+/// written with yet, or its epoch evicted) `ARGV[i]`, a fresh random number
+/// the caller drew, set there first. Numbers stay strings: Lua's are
+/// doubles, which do not hold 64 bits.
+const EPOCH_SCRIPT: &str = r"
+local out = {}
+for i, k in ipairs(KEYS) do
+  local e = redis.call('GET', k)
+  if not e then
+    e = ARGV[i]
+    redis.call('SET', k, e)
+  end
+  out[i] = e
+end
+return out
+";
+
+/// The head of `CLEAR_SCRIPT`, `FENCE_SCRIPT`, `MARK_SCRIPT` and `ENSURE_MARK_SCRIPT`:
 /// `next_generation` (`next_generation_lua`), and `cur`, the number
 /// `KEYS[1]` holds (0 if none).
 const NEXT_GENERATION: &str = concat!(
@@ -626,6 +664,16 @@ pub struct Remote {
     pub(crate) wake: (Mutex<bool>, Condvar),
     clock: Clock,
     pub counters: RemoteCounters,
+}
+
+/// A new epoch for a tag (`Frame::epochs`): random, so that an epoch set
+/// after a removal, or after an eviction, is none a frame written before
+/// it carries (but for a chance of one in 2^64). A number counted on from
+/// the old one could not be: the old one may be gone (evicted).
+fn fresh_epoch() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).expect("the operating system gives no random bytes");
+    u64::from_be_bytes(b)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -811,6 +859,31 @@ impl Remote {
         [&self.prefix[..], b"t:", &self.sealer.name(b't', tag)].concat()
     }
 
+    /// The name of a tag's epoch (`Frame::epochs`): in the generation's hash
+    /// slot, so that one script or MGET reaches the epochs of any tags.
+    fn epoch_key(&self, tag: &[u8]) -> Vec<u8> {
+        [b"{", &self.prefix[..], b"gen}e:", &self.sealer.name(b't', tag)].concat()
+    }
+
+    /// The epoch of each tag of `tags`, as the server holds it now; a tag
+    /// without one is given a fresh one (`EPOCH_SCRIPT`).
+    fn tag_epochs(&self, c: &mut Conn, tags: &[&[u8]]) -> RedisResult<Vec<u64>> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(EPOCH_SCRIPT).arg(tags.len());
+        for t in tags {
+            cmd.arg(self.epoch_key(t));
+        }
+        for _ in tags {
+            cmd.arg(fresh_epoch().to_string());
+        }
+        let epochs: Vec<String> = cmd.query(c.like())?;
+        epochs
+            .iter()
+            .map(|e| e.parse::<u64>())
+            .collect::<std::result::Result<Vec<u64>, _>>()
+            .map_err(|_| redis::RedisError::from((redis::ErrorKind::TypeError, "a tag epoch that is not a number")))
+    }
+
     /// An invalidation as published by this cache.
     fn message(&self, m: &Message) -> Vec<u8> {
         self.sealer.message(self.id, &self.channel, m)
@@ -938,6 +1011,7 @@ impl Remote {
     /// Unavailable for a key this process wrote while the server could not
     /// be told, until that write is reconciled (`pending`): the server's
     /// copy may predate it, and once stored here it would stay for good.
+    /// A hit is not counted yet: `vouch` decides it.
     fn check(&self, name: &[u8], key: &[u8], raw: Option<Vec<u8>>, now: u64) -> Fetched {
         if self.pending.lock().covers(key) {
             return Fetched::Unavailable;
@@ -956,9 +1030,68 @@ impl Remote {
                 Counters::bump(&self.counters.misses);
                 Fetched::Miss
             }
-            Ok(Some(f)) => {
+            Ok(Some(f)) => Fetched::Hit(f),
+        }
+    }
+
+    /// Vouches for the hits among `got`, and counts them: each of a value's
+    /// tags must still have, in the server, the epoch its frame carries
+    /// (one MGET for them all; none if no hit has tags). `remove_tag` gives
+    /// its tag a new epoch before it looks for the tag's keys, so a value
+    /// it removed is refused here even where the removal did not find it:
+    /// the tag's set was evicted under an `allkeys-*` policy, and the value
+    /// stayed in the server, for every process that read it there again,
+    /// until its TTL. An epoch gone from the server (evicted) vouches for
+    /// nothing, and a tagged frame of a format before version 4 carries
+    /// none: a miss, never a removed value. If the epochs cannot be read,
+    /// a tagged value is unavailable.
+    fn vouch(&self, got: &mut [Fetched]) {
+        let mut names: Vec<Vec<u8>> = got
+            .iter()
+            .filter_map(|g| match g {
+                Fetched::Hit(f) => Some(f),
+                _ => None,
+            })
+            .flat_map(|f| f.meta.tags.iter().map(|t| self.epoch_key(t)))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let now: Option<HashMap<Vec<u8>, u64>> = if names.is_empty() {
+            Some(HashMap::new())
+        } else {
+            self.run("MGET", |c| {
+                redis::cmd("MGET").arg(&names).query::<Vec<Option<String>>>(c.like())
+            })
+            .map(|epochs| {
+                names
+                    .into_iter()
+                    .zip(epochs)
+                    .filter_map(|(n, e)| Some((n, e?.parse().ok()?)))
+                    .collect()
+            })
+        };
+        for g in got.iter_mut() {
+            let Fetched::Hit(f) = g else { continue };
+            let tags = &f.meta.tags;
+            let good = match &now {
+                _ if tags.is_empty() => true,
+                None => {
+                    *g = Fetched::Unavailable;
+                    continue;
+                }
+                Some(now) => {
+                    f.epochs.len() == tags.len()
+                        && tags
+                            .iter()
+                            .zip(&f.epochs)
+                            .all(|(t, e)| now.get(&self.epoch_key(t)) == Some(e))
+                }
+            };
+            if good {
                 Counters::bump(&self.counters.hits);
-                Fetched::Hit(f)
+            } else {
+                Counters::bump(&self.counters.misses);
+                *g = Fetched::Miss;
             }
         }
     }
@@ -989,10 +1122,18 @@ impl Remote {
     /// The key's value in the remote tier.
     pub fn get(&self, key: &[u8]) -> Fetched {
         let dk = self.data_key(key);
-        match self.get_raw(&dk) {
-            Some(raw) => self.check(&dk, key, raw, self.clock.now_ms()),
-            None => Fetched::Unavailable,
-        }
+        let Some(raw) = self.get_raw(&dk) else {
+            return Fetched::Unavailable;
+        };
+        self.vouched(self.check(&dk, key, raw, self.clock.now_ms()))
+    }
+
+    /// `vouch` for one answer.
+    fn vouched(&self, got: Fetched) -> Fetched {
+        let mut got = [got];
+        self.vouch(&mut got);
+        let [got] = got;
+        got
     }
 
     /// What the server holds under `name`, unchecked (`None`: the call failed).
@@ -1015,10 +1156,13 @@ impl Remote {
         match got {
             Some(raws) if raws.len() == keys.len() => {
                 let now = self.clock.now_ms();
-                keys.iter()
+                let mut got: Vec<Fetched> = keys
+                    .iter()
                     .zip(names.iter().zip(raws))
                     .map(|(k, (n, raw))| self.check(n, k, raw, now))
-                    .collect()
+                    .collect();
+                self.vouch(&mut got);
+                got
             }
             _ => keys.iter().map(|_| Fetched::Unavailable).collect(),
         }
@@ -1042,12 +1186,16 @@ impl Remote {
     /// The script invocation of one write (a tombstone in its place if its
     /// frame is too large for Redis).
     fn write_cmd(&self, w: &Write) -> redis::Cmd {
-        self.write_cmd_in(w, self.generation.load(Ordering::Acquire)).0
+        self.write_cmd_in(w, self.generation.load(Ordering::Acquire), &Epochs::new())
+            .0
     }
 
-    /// `write_cmd`, in generation `gen`, and the frame it writes.
-    fn write_cmd_in(&self, w: &Write, gen: u64) -> (redis::Cmd, Vec<u8>) {
+    /// `write_cmd`, in generation `gen`, and the frame it writes; a value's
+    /// tags carry their epochs from `epochs` (a tag missing there leaves
+    /// the frame without epochs, which no reader vouches for).
+    fn write_cmd_in(&self, w: &Write, gen: u64, epochs: &Epochs) -> (redis::Cmd, Vec<u8>) {
         let now = self.clock.now_ms();
+        let epochs: Option<Vec<u64>> = w.tags.iter().map(|t| epochs.get(&t[..]).copied()).collect();
         let mut frame = Frame {
             generation: gen,
             version: w.version,
@@ -1058,6 +1206,10 @@ impl Remote {
             meta: Meta {
                 tags: w.tags.clone(),
                 dependency: None,
+            },
+            epochs: match &w.value {
+                Some(_) => epochs.unwrap_or_default(),
+                None => Vec::new(),
             },
         };
         let mut px = if frame.value.is_none() {
@@ -1072,6 +1224,7 @@ impl Remote {
             Counters::bump(&self.counters.too_large);
             frame.value = None;
             frame.meta = Meta::default();
+            frame.epochs = Vec::new();
             px = TOMBSTONE_MS;
             raw = self.sealer.encode(&name, &w.key, &frame);
         }
@@ -1106,6 +1259,14 @@ impl Remote {
     /// may have been read before the clear.
     pub fn write(&self, writes: &[Write]) {
         let mut writes: Vec<&Write> = writes.iter().collect();
+        // The epochs of the values' tags, read after the writes' local
+        // halves: a `remove_tag` that returned before this write began set
+        // the epoch read here (or a later one), so the value outlives it;
+        // a value whose tag is removed meanwhile is dead for every reader.
+        let Some(epochs) = self.epochs_of(&writes) else {
+            self.remember_unsent(&writes);
+            return;
+        };
         // Each round learns a later generation; a few cover clears that
         // race this write, and then the write is left as refused.
         for _round in 0..3 {
@@ -1139,7 +1300,7 @@ impl Remote {
                     }
                 }
                 let gen = w.loaded_in.map_or(gen, |k| k.generation);
-                let (cmd, raw) = self.write_cmd_in(w, gen);
+                let (cmd, raw) = self.write_cmd_in(w, gen, &epochs);
                 sent.push((cmds.len(), raw));
                 cmds.push(cmd);
             }
@@ -1168,6 +1329,23 @@ impl Remote {
         }
     }
 
+    /// The epochs of the tags of the values in `writes` (`tag_epochs`; no
+    /// round trip if none has tags), `None` if they could not be read.
+    fn epochs_of(&self, writes: &[&Write]) -> Option<Epochs> {
+        let mut tags: Vec<&[u8]> = writes
+            .iter()
+            .filter(|w| w.value.is_some())
+            .flat_map(|w| w.tags.iter().map(|t| &t[..]))
+            .collect();
+        if tags.is_empty() {
+            return Some(Epochs::new());
+        }
+        tags.sort_unstable();
+        tags.dedup();
+        let epochs = self.run("tag epochs", |c| self.tag_epochs(c, &tags))?;
+        Some(tags.iter().map(|t| t.to_vec()).zip(epochs).collect())
+    }
+
     /// In a cluster, where the write script cannot read the removal mark
     /// (another slot): reads it after loader's answers were written, and
     /// deletes again each answer that carries an older mark, if the server
@@ -1182,37 +1360,30 @@ impl Remote {
         if written.is_empty() {
             return;
         }
-        let key = &self.removals_key;
-        let vouched = self
-            .run("removal mark", |c| {
-                redis::cmd("GET").arg(key).query::<Option<u64>>(c.like())
-            })
-            // Gone (evicted, or lost with the server's data): raised again,
-            // past every mark set before it, so every answer just written
-            // is taken back (as `PUT_SCRIPT` refuses them on one server).
-            .and_then(|mark| mark.or_else(|| self.run("removal mark", |c| self.raise_removal_mark(c))))
-            .and_then(|mark| {
-                self.removals.fetch_max(mark, Ordering::AcqRel);
-                let stale: Vec<redis::Cmd> = written
-                    .iter()
-                    .filter(|(w, _)| w.loaded_in.is_some_and(|k| k.removals < mark))
-                    .map(|(w, raw)| {
-                        redis::cmd("EVAL")
-                            .arg(UNWRITE_SCRIPT)
-                            .arg(1)
-                            .arg(self.data_key(&w.key))
-                            .arg(*raw)
-                            .arg(&self.channel)
-                            .arg(self.message(&Message::Key(w.key.to_vec())))
-                            .clone()
-                    })
-                    .collect();
-                if stale.is_empty() {
-                    return Some(());
-                }
-                self.run("take back", |c| c.pipeline::<Vec<redis::Value>>(stale))
-                    .map(|_| ())
-            });
+        // Gone (evicted, or lost with the server's data): set again, past
+        // every mark set before it, so every answer just written is taken
+        // back (as `PUT_SCRIPT` refuses them on one server).
+        let vouched = self.run("removal mark", |c| self.removal_mark(c)).and_then(|mark| {
+            let stale: Vec<redis::Cmd> = written
+                .iter()
+                .filter(|(w, _)| w.loaded_in.is_some_and(|k| k.removals < mark))
+                .map(|(w, raw)| {
+                    redis::cmd("EVAL")
+                        .arg(UNWRITE_SCRIPT)
+                        .arg(1)
+                        .arg(self.data_key(&w.key))
+                        .arg(*raw)
+                        .arg(&self.channel)
+                        .arg(self.message(&Message::Key(w.key.to_vec())))
+                        .clone()
+                })
+                .collect();
+            if stale.is_empty() {
+                return Some(());
+            }
+            self.run("take back", |c| c.pipeline::<Vec<redis::Value>>(stale))
+                .map(|_| ())
+        });
         if vouched.is_none() {
             for (w, _) in written {
                 self.remember(&w.key);
@@ -1429,14 +1600,36 @@ impl Remote {
         Ok(m)
     }
 
-    /// Removes every key written with `tag`: the members of its set, then
-    /// the set; the tag is published. Raises the removal mark first
-    /// (`Known`).
+    /// The namespace's removal mark, set first if it is gone
+    /// (`ENSURE_MARK_SCRIPT`), and learned.
+    fn removal_mark(&self, c: &mut Conn) -> RedisResult<u64> {
+        let m: u64 = redis::cmd("EVAL")
+            .arg([NEXT_GENERATION, ENSURE_MARK_SCRIPT].concat())
+            .arg(1)
+            .arg(&self.removals_key)
+            .arg(self.removals.load(Ordering::Acquire))
+            .query(c.like())?;
+        self.removals.fetch_max(m, Ordering::AcqRel);
+        Ok(m)
+    }
+
+    /// Removes every key written with `tag`: raises the removal mark
+    /// (`Known`), gives the tag a fresh epoch (so that no reader vouches
+    /// for a value written with it before, found below or not: `vouch`),
+    /// deletes the members of its set, then the set; the tag is published.
     pub fn remove_tag(&self, tag: &[u8]) {
         let set = self.tag_key(tag);
         let msg = self.message(&Message::Tag(tag.to_vec()));
         let done = self.run("remove_tag", |c| {
             self.raise_removal_mark(c)?;
+            // From here on no reader vouches for a value written with the
+            // tag before (`vouch`): the set below may have been evicted, or
+            // miss a put that races this removal, and deleting its members
+            // only gives their memory back.
+            redis::cmd("SET")
+                .arg(self.epoch_key(tag))
+                .arg(fresh_epoch().to_string())
+                .exec(c.like())?;
             let names: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&set).query(c.like())?;
             let mut cmds: Vec<redis::Cmd> = names
                 .iter()
@@ -1553,8 +1746,8 @@ impl Remote {
         });
         match got {
             Some((raw, locked)) => {
-                let f = self.check(&self.data_key(key), key, raw, self.clock.now_ms());
-                (f, locked)
+                let got = self.check(&self.data_key(key), key, raw, self.clock.now_ms());
+                (self.vouched(got), locked)
             }
             None => (Fetched::Unavailable, false),
         }
@@ -1617,15 +1810,7 @@ impl Remote {
             // None yet (a new namespace, or the mark evicted): set now, or
             // the first answer would be refused (`PUT_SCRIPT` sets a mark
             // it finds gone, and refuses the answer).
-            let mark: Option<u64> = redis::cmd("GET").arg(&self.removals_key).query(conn.like())?;
-            match mark {
-                Some(m) => {
-                    self.removals.fetch_max(m, Ordering::AcqRel);
-                }
-                None => {
-                    self.raise_removal_mark(conn)?;
-                }
-            }
+            self.removal_mark(conn)?;
             if fenced {
                 redis::cmd("PUBLISH")
                     .arg(&self.channel)

@@ -570,32 +570,23 @@ mod tests {
     /// `raw` with its format version byte set to `version`, and its
     /// trailer or AEAD tag made again over the new header.
     fn relabel(s: &Sealer, name: &[u8], raw: &[u8], version: u8) -> Vec<u8> {
-        let mut out = raw[..HEADER_V3].to_vec();
-        out[3] = version;
-        match &s.keys {
-            Some(keys) => {
-                let plain = keys
-                    .open(&raw[HEADER_V3..], &Sealer::frame_aad(name, &raw[..HEADER_V3]))
-                    .unwrap();
-                let aad = Sealer::frame_aad(name, &out);
-                keys.seal_into(&plain, &aad, &mut out);
-            }
-            None => {
-                let tl = if s.secret.is_some() { MAC_LEN } else { CRC_LEN };
-                out.extend_from_slice(&raw[HEADER_V3..raw.len() - tl]);
-                let t = s.trailer(&out);
-                out.extend_from_slice(&t);
-            }
-        }
-        out
+        let mut header = raw[..HEADER_V3].to_vec();
+        header[3] = version;
+        reseal(s, name, raw, header)
     }
 
     /// The frame `raw` (format version 3) as a writer before version 3 made
     /// it: the same header without the writer's id, version 1 if plain and
     /// uncompressed, else 2, with its trailer or AEAD tag made again.
     fn legacy(s: &Sealer, name: &[u8], raw: &[u8]) -> Vec<u8> {
-        let mut out = raw[..HEADER].to_vec();
-        out[3] = if out[6] == 0 && out[5] != AUTH_AEAD { 1 } else { 2 };
+        let mut header = raw[..HEADER].to_vec();
+        header[3] = if header[6] == 0 && header[5] != AUTH_AEAD { 1 } else { 2 };
+        reseal(s, name, raw, header)
+    }
+
+    /// The body of `raw` (a frame of version 3 or 4) after `header`, with
+    /// its trailer or AEAD tag made again over the new header.
+    fn reseal(s: &Sealer, name: &[u8], raw: &[u8], mut out: Vec<u8>) -> Vec<u8> {
         match &s.keys {
             Some(keys) => {
                 let plain = keys

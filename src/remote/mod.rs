@@ -1590,21 +1590,20 @@ impl Remote {
     /// many keys looks for them: a loader's answer written after it, from a
     /// load begun before it, is refused or taken back.
     fn raise_removal_mark(&self, c: &mut Conn) -> RedisResult<u64> {
-        let m: u64 = redis::cmd("EVAL")
-            .arg([NEXT_GENERATION, MARK_SCRIPT].concat())
-            .arg(1)
-            .arg(&self.removals_key)
-            .arg(self.removals.load(Ordering::Acquire))
-            .query(c.like())?;
-        self.removals.fetch_max(m, Ordering::AcqRel);
-        Ok(m)
+        self.run_mark_script(c, MARK_SCRIPT)
     }
 
     /// The namespace's removal mark, set first if it is gone
     /// (`ENSURE_MARK_SCRIPT`), and learned.
     fn removal_mark(&self, c: &mut Conn) -> RedisResult<u64> {
+        self.run_mark_script(c, ENSURE_MARK_SCRIPT)
+    }
+
+    /// Runs `script` (after `NEXT_GENERATION`) on the removal mark, with the
+    /// newest mark this process knows, and learns the mark it answers.
+    fn run_mark_script(&self, c: &mut Conn, script: &str) -> RedisResult<u64> {
         let m: u64 = redis::cmd("EVAL")
-            .arg([NEXT_GENERATION, ENSURE_MARK_SCRIPT].concat())
+            .arg([NEXT_GENERATION, script].concat())
             .arg(1)
             .arg(&self.removals_key)
             .arg(self.removals.load(Ordering::Acquire))

@@ -61,3 +61,21 @@ def test_entry_structs_mirror_header(name: str, struct: type) -> None:
 def test_status_str() -> None:
     assert _native.status_str(tiercache.Status.LOCKED)
     assert _native.status_str(12345)  # "unknown status", never NULL
+
+
+def test_put_fast_path_returns_the_status_as_an_int() -> None:
+    # tc_put_unchecked has no restype (see _native._IntResultFunc): ctypes
+    # reads its result as a C int, which is right only while tc_put returns
+    # tc_status.
+    assert re.search(r"^enum tc_status tc_put\(", _header(), re.M)
+    put = _native.tc_put_unchecked
+    assert isinstance(put, _native._IntResultFunc)
+    args = (b"k", ctypes.c_size_t(1), b"v", ctypes.c_size_t(1), ctypes.c_uint64(0))
+    status = put(None, *args)  # a NULL handle
+    assert type(status) is int and status == tiercache.Status.INVALID_ARGUMENT
+    cache = tiercache.Cache()
+    handle = ctypes.c_void_p.from_param(cache._handle)  # type: ignore[attr-defined]
+    assert put(handle, *args) == tiercache.Status.OK
+    assert cache[b"k"] == b"v"
+    cache.close()
+    assert put(handle, *args) == tiercache.Status.CLOSED

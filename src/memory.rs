@@ -188,6 +188,10 @@ pub trait Reader {
     /// already counted as a use by the policy. `true`: the reader took what
     /// it needed and the hit hands out nothing (`Lookup::Read`,
     /// `Glance::Read`); `false`: the hit hands out the entry's `Arc`.
+    ///
+    /// The cache also offers it an L2 hit's value, with no lock held, just
+    /// before promoting it (`Cache::plain_miss`): if it takes that, L1
+    /// keeps the copy read from L2 without cloning its `Arc` for the get.
     fn read(&mut self, value: &[u8]) -> bool;
 
     /// The calling thread's stripe (`crate::stripe::mine()`), on which a

@@ -575,9 +575,9 @@ impl Cache {
                 if pre.as_ref().is_some_and(|p| p.seq != seq) {
                     pre = None;
                 }
-                return led
-                    .answer(self.plain_miss(key, h, now, seq, false, pre.take()))
-                    .map(Some);
+                // No load led yet (the loop's first turn): the reader may
+                // take an L2 hit's value (`plain_miss`).
+                return self.plain_miss(key, h, now, seq, false, pre.take(), reader);
             }
             // The miss and, with a loader, the flight's registration happen
             // under one hold of the shard's lock: no write of the key can
@@ -620,7 +620,9 @@ impl Cache {
                 (miss, gone)
             };
             let answer = match miss {
-                Miss::Plain(seq) => self.plain_miss(key, h, now, seq, gone, pre.take()),
+                Miss::Plain(seq) => self
+                    .plain_miss(key, h, now, seq, gone, pre.take(), &mut ())
+                    .map(|v| v.expect("a miss whose reader takes nothing gets a value")),
                 // A thread that leads a load must not wait for another's: two
                 // loaders that need each other's keys would wait for ever. It
                 // loads the key itself, outside the single flight, and keeps
@@ -668,7 +670,11 @@ impl Cache {
 
     /// A miss of L1 with no loader to ask, seen when the shard's write
     /// counter was `seq`: L2 (unless L1 said the key is gone), promoted if
-    /// no write of the shard came since; else the remote tier.
+    /// no write of the shard came since; else the remote tier. `Ok(None)`:
+    /// `reader` took the value read from L2 (see below); it is offered no
+    /// other (a get that led a load must not pass one: its waiters need
+    /// the value).
+    #[allow(clippy::too_many_arguments)]
     fn plain_miss(
         &self,
         key: &[u8],
@@ -677,17 +683,29 @@ impl Cache {
         seq: u64,
         gone: bool,
         pre: Option<Prefetched>,
-    ) -> Result<Value> {
-        match if gone { None } else { self.get_l2(key, h, now) } {
+        reader: &mut impl Reader,
+    ) -> Result<Option<Value>> {
+        let found = if gone {
+            None
+        } else {
+            self.get_l2(key, h, now, reader.stripe())
+        };
+        match found {
             Some(found) => {
+                // The reader copies the value now, before the promotion and
+                // with no lock held (the same bytes L1 takes): then L1 takes
+                // the copy read from L2 itself, and no second holder of its
+                // `Arc` is made and dropped, two atomic read-modify-writes
+                // of the value's first line fewer per L2 hit.
+                let read = reader.read(&found.value);
                 let mut out = eviction_list();
                 let mut shard = self.memory.lock(h);
                 // Hand out what L1 took (a copy, or for a large value the
-                // same slice of the map L1 keeps).
+                // same slice of the map L1 keeps), unless the reader has it.
                 let value = if shard.seq() == seq {
-                    self.promote(&mut shard, key, h, found, &mut out)
+                    self.promote(&mut shard, key, h, found, !read, &mut out)
                 } else {
-                    found.value
+                    Some(found.value).filter(|_| !read)
                 };
                 drop(shard);
                 // What the promotion pushed out is freed after the lock, its
@@ -705,7 +723,7 @@ impl Cache {
                     if shard.seq() == seq && shard.takes_remote() {
                         let _ = self.store(&mut shard, key, h, entry);
                     }
-                    Ok(Value::Heap(value))
+                    Ok(Some(Value::Heap(value)))
                 }
                 _ => Err(Error::not_found()),
             },
@@ -717,7 +735,10 @@ impl Cache {
     /// L1 can hold and shorter than `MAP_FROM` is copied out of the segment
     /// (the caller promotes it); any other is handed out mapped (and L1
     /// keeps a large one so: `promote`).
-    fn get_l2(&self, key: &[u8], h: u64, now: &Now) -> Option<Found> {
+    ///
+    /// `stripe` is the calling thread's (`stripe::mine()`), for the hit's
+    /// count: a caller that has it spares a thread-local lookup.
+    fn get_l2(&self, key: &[u8], h: u64, now: &Now, stripe: usize) -> Option<Found> {
         let found = self.log.as_ref()?.get(key, h, now, Trust::Facts, |len| {
             len < MAP_FROM && self.memory.fits(key, len)
         })?;
@@ -725,14 +746,15 @@ impl Cache {
             Counters::bump(&self.counters.dependency_misses);
             return None;
         }
-        self.counters.l2_hits.bump();
+        self.counters.l2_hits.bump_at(stripe);
         Some(found)
     }
 
     /// Puts a value read from L2 into L1 (the caller has checked that no
     /// write of the key came since the read's miss); returns the value to
-    /// hand out: L1's if it took it, else `found`'s value. A value of
-    /// `MAP_FROM` bytes or more comes mapped (`get_l2`) and L1 keeps it so.
+    /// hand out if `hand_out`: L1's if it took it, else `found`'s value. A
+    /// value of `MAP_FROM` bytes or more comes mapped (`get_l2`) and L1
+    /// keeps it so.
     ///
     /// `found` is taken, not borrowed: its copy (an L2 hit's value L1 can
     /// hold is copied out of the segment, `Log::get`) becomes L1's and the
@@ -745,9 +767,17 @@ impl Cache {
     /// evicts, and freeing a value (over glibc's thread cache limit from
     /// 1 KiB on, so the allocator's arena lock, often another thread's) is
     /// work no other get of the shard needs to wait for.
-    fn promote(&self, shard: &mut Shard, key: &[u8], h: u64, found: Found, out: &mut Vec<Evicted>) -> Value {
+    fn promote(
+        &self,
+        shard: &mut Shard,
+        key: &[u8],
+        h: u64,
+        found: Found,
+        hand_out: bool,
+        out: &mut Vec<Evicted>,
+    ) -> Option<Value> {
         if !shard.fits(key, &found.value) {
-            return found.value;
+            return Some(found.value).filter(|_| hand_out);
         }
         // A value mapped from a segment that has left the log (compaction,
         // retirement) is kept as a copy: L1 would hold the deleted file's
@@ -759,8 +789,15 @@ impl Cache {
             v @ Value::Mapped(_) if v.maps_a_departed_segment() => Value::Heap(v.to_arc()),
             v => v,
         };
+        // A value the caller's reader has copied already is L1's alone:
+        // moved in, not cloned.
+        let (value, handed) = if hand_out {
+            (value.clone(), Some(value))
+        } else {
+            (value, None)
+        };
         let entry = Entry {
-            value: value.clone(),
+            value,
             expires_at: found.expires_at,
             written_at: found.written_at,
             meta: found.meta,
@@ -769,7 +806,7 @@ impl Cache {
         };
         shard.insert(h, key, entry, out);
         self.settle_evicted(out);
-        value
+        handed
     }
 
     /// Leads the load of `key`: L2 first, then the loader. The answer is
@@ -795,14 +832,15 @@ impl Cache {
         let from_l2 = if seen.l1_said_gone {
             None
         } else {
-            self.get_l2(key, h, now)
+            self.get_l2(key, h, now, crate::stripe::mine())
         };
         Some(match from_l2 {
             Some(found) => {
                 let mut out = eviction_list();
                 let mut shard = self.memory.lock(h);
                 let value = if shard.land(key, flight) {
-                    self.promote(&mut shard, key, h, found, &mut out)
+                    self.promote(&mut shard, key, h, found, true, &mut out)
+                        .expect("a promotion that hands out hands out a value")
                 } else {
                     found.value
                 };
@@ -1888,7 +1926,7 @@ mod tests {
             let h = c.hasher.hash(key);
             let mut out = Vec::new();
             let mut shard = c.memory.lock(h);
-            let handed = c.promote(&mut shard, key, h, f, &mut out);
+            let handed = c.promote(&mut shard, key, h, f, true, &mut out).unwrap();
             let kept = shard.peek(h, key).unwrap().value.is_mapped();
             (handed.is_mapped(), kept)
         };
@@ -1930,6 +1968,58 @@ mod tests {
         // A list grown past the bound is freed, not kept.
         spare_evicted(Vec::with_capacity(KEPT_EVICTION_LIST + 1));
         assert_eq!(EVICTION_LIST.with(|l| l.take()).capacity(), 0);
+        c.close().unwrap();
+    }
+
+    /// An L2 hit is offered to the get's reader before its promotion, and
+    /// then L1 keeps the very copy the reader was offered (moved in, not
+    /// cloned: `plain_miss`); a reader that declines gets the value back
+    /// as before.
+    #[test]
+    fn an_l2_hit_goes_to_the_reader_and_l1_keeps_the_copy_it_read() {
+        struct Copying {
+            take: bool,
+            got: Option<(Vec<u8>, *const u8)>,
+        }
+        impl Reader for Copying {
+            fn read(&mut self, value: &[u8]) -> bool {
+                self.got = Some((value.to_vec(), value.as_ptr()));
+                self.take
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            l1_max_entries: 2,
+            ..Options::with_dir(dir.path())
+        };
+        let c = Cache::open(&opts).unwrap();
+        let key = |i: u32| format!("key-{i}").into_bytes();
+        for i in 0..20 {
+            c.put(&key(i), &[i as u8; 100], 0).unwrap();
+        }
+        let l2_hits = || c.stats().l2_hits;
+        let before = l2_hits();
+        let mut r = Copying { take: true, got: None };
+        assert!(
+            c.get_read(&key(0), &mut r).unwrap().is_none(),
+            "the reader took the L2 hit"
+        );
+        let (bytes, at) = r.got.expect("the reader was offered the L2 hit");
+        assert_eq!(bytes, [0u8; 100]);
+        assert_eq!(l2_hits(), before + 1, "counted as an L2 hit");
+        assert_eq!(
+            c.get_value(&key(0)).unwrap().as_ptr(),
+            at,
+            "L1 keeps the copy the reader read"
+        );
+        // Declined: the get hands the value out itself.
+        let mut r = Copying { take: false, got: None };
+        let v = c
+            .get_read(&key(1), &mut r)
+            .unwrap()
+            .expect("a declined L2 hit is handed out");
+        assert_eq!(&*v, &[1u8; 100][..]);
+        assert_eq!(r.got.map(|(b, _)| b), Some(vec![1u8; 100]));
         c.close().unwrap();
     }
 

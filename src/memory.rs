@@ -188,6 +188,10 @@ pub trait Reader {
     /// already counted as a use by the policy. `true`: the reader took what
     /// it needed and the hit hands out nothing (`Lookup::Read`,
     /// `Glance::Read`); `false`: the hit hands out the entry's `Arc`.
+    ///
+    /// The cache also offers it an L2 hit's value, with no lock held, just
+    /// before promoting it (`Cache::plain_miss`): if it takes that, L1
+    /// keeps the copy read from L2 without cloning its `Arc` for the get.
     fn read(&mut self, value: &[u8]) -> bool;
 
     /// The calling thread's stripe (`crate::stripe::mine()`), on which a
@@ -697,18 +701,29 @@ impl Shard {
     /// for the caller to deal with (dirty ones must reach L2).
     pub fn insert(&mut self, h: u64, key: &[u8], entry: Entry, evicted: &mut Vec<Evicted>) {
         let size = entry_size(key, &entry.value);
+        self.may_map |= entry.value.is_mapped();
         // Only an insert that may evict settles (`Policy::settle`): below
         // the bounds, moving the entries hit would only unmark them for
         // their next hits to mark again.
-        if (self.max_entries > 0 && self.policy.len() as u64 >= self.max_entries)
-            || (self.max_bytes > 0 && self.bytes + size > self.max_bytes)
-        {
-            self.policy.settle();
-        }
+        let (old, victim) = if self.max_entries > 0 && self.policy.len() as u64 >= self.max_entries {
+            // At the entry bound (a small L1 under L2 hits: every promotion
+            // evicts): the insert and its eviction in one step, which
+            // settles first.
+            self.policy.insert_evicting(h, key, entry)
+        } else {
+            if self.max_bytes > 0 && self.bytes + size > self.max_bytes {
+                self.policy.settle();
+            }
+            (self.policy.insert(h, key, entry), None)
+        };
         self.bytes += size;
-        self.may_map |= entry.value.is_mapped();
-        if let Some(old) = self.policy.insert(h, key, entry) {
+        if let Some(old) = old {
             self.bytes -= entry_size(key, &old.value);
+        }
+        if let Some((k, e)) = victim {
+            self.bytes -= entry_size(&k, &e.value);
+            self.evictions += 1;
+            evicted.push((k, e));
         }
         while (self.max_entries > 0 && self.policy.len() as u64 > self.max_entries)
             || (self.max_bytes > 0 && self.bytes > self.max_bytes)

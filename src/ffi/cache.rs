@@ -160,8 +160,9 @@ pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: u
         let c = handle(cache)?;
         let key = key_bytes(key, key_len)?;
         let out = arg_mut(out, "out")?;
-        // A small L1 hit is copied into the caller's allocation under the
-        // shard's lock (no `Arc` clone); anything else is copied here.
+        // A small hit is copied into the caller's allocation by the reader
+        // (an L1 hit under the shard's lock, an L2 hit just before its
+        // promotion: no `Arc` clone); anything else is copied here.
         let mut small = Boxed {
             value: None,
             stripe: c.stripe(),

@@ -89,6 +89,21 @@ impl Policy {
         }
     }
 
+    /// `insert` into a shard at its entry bound, and the eviction it makes
+    /// if `key` was not held: returns the entry replaced, or the one that
+    /// left. The same as `settle`, `insert`, then `pop_victim` if nothing
+    /// was replaced; under LRU the new key takes the victim's slot
+    /// (`Lru::insert_evicting`).
+    pub fn insert_evicting(&mut self, h: u64, key: &[u8], entry: Entry) -> (Option<Entry>, Option<Evicted>) {
+        match self {
+            Policy::Lru(l) => l.insert_evicting(h, key, entry),
+            Policy::S3Fifo(s) => match s.insert(h, key, entry) {
+                Some(old) => (Some(old), None),
+                None => (None, s.pop_victim()),
+            },
+        }
+    }
+
     /// Lets `change` rewrite `key`'s entry in place; if it did, counted as
     /// a use, as `insert` over the key counts it. False if the key is not
     /// held or `change` declined (then nothing changed).

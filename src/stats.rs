@@ -25,6 +25,10 @@ pub struct Counters {
     /// Entries of a retired segment re-appended because they were read.
     pub l2_readmissions: AtomicU64,
     pub compactions: AtomicU64,
+    /// Bytes of records that compaction appended again (copies of live
+    /// puts, tombstones carried forward). Not in `tc_stats`: its write
+    /// amplification, for tests and measurements (`Log::compacted_bytes`).
+    pub compacted_bytes: AtomicU64,
     pub corrupt_records: AtomicU64,
     pub io_errors: AtomicU64,
     /// Gets that found an entry whose file dependency no longer held.

@@ -1012,6 +1012,13 @@ impl Log {
         }
     }
 
+    /// Bytes of records compaction has appended again since open (its
+    /// write amplification is this over the bytes the puts appended).
+    #[doc(hidden)]
+    pub fn compacted_bytes(&self) -> u64 {
+        self.counters.compacted_bytes.load(Ordering::Relaxed)
+    }
+
     /// (tags, tag-key pairs) in the tag index.
     pub fn tag_sizes(&self) -> (u64, u64) {
         self.state.read().tags.sizes()

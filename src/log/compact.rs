@@ -77,6 +77,13 @@ enum Fate {
     Drop,
     /// A clear record that still hides older segments: leave the segment.
     Stay,
+    /// A record that hides older records of its key (a tombstone, an
+    /// expired put carried forward, or the key's live put) but cannot be
+    /// read (damaged on disk): its key is unknown, so no tombstone can
+    /// stand in for it. The segment stays (`Log::stuck`): deleted, it took
+    /// with it the hint entry that keeps the older records hidden when the
+    /// index is rebuilt, and a superseded value came back.
+    Unreadable,
 }
 
 impl Log {
@@ -98,7 +105,9 @@ impl Log {
                 .map(|s| s.id)
                 .collect();
         }
+        let stuck = self.stuck.lock();
         let shares = sealed
+            .filter(|s| !stuck.contains(&s.id))
             .map(|s| Share {
                 id: s.id,
                 payload: s.payload_bytes(),
@@ -181,8 +190,18 @@ impl Log {
                 if fate == Fate::Stay {
                     return Ok(false);
                 }
-                self.carry_out(&mut st, id, e, fate)
-                    .map_err(|e| self.fail(format!("compact segment {id}"), e))?;
+                let hides_older = floor < seq_of(&st, id, e);
+                let carried = fate != Fate::Unreadable
+                    && self
+                        .carry_out(&mut st, id, e, fate, hides_older)
+                        .map_err(|e| self.fail(format!("compact segment {id}"), e))?;
+                if !carried {
+                    // What was carried so far stays carried (copies and
+                    // originals say the same); the background leaves the
+                    // segment alone from now on, `tc_compact` tries again.
+                    self.stuck.lock().insert(id);
+                    return Ok(false);
+                }
             }
             // Nothing else appends while the lock is held.
             self.counters
@@ -222,15 +241,26 @@ impl Log {
         st.store.sync_dir()
     }
 
-    /// Does what `fate` decided for record `e` of segment `id`.
-    fn carry_out(&self, st: &mut State, id: u32, e: &HintEntry, fate: Fate) -> std::io::Result<()> {
+    /// Does what `fate` decided for record `e` of segment `id`. False if
+    /// the record cannot be read and `hides_older` (other segments hold
+    /// records older than it, which it may hide): the segment must stay
+    /// (`Fate::Unreadable`). Either way an unreadable record is counted and
+    /// leaves the index (the key reads as a miss).
+    fn carry_out(
+        &self,
+        st: &mut State,
+        id: u32,
+        e: &HintEntry,
+        fate: Fate,
+        hides_older: bool,
+    ) -> std::io::Result<bool> {
         let from = Loc::new(id, e.offset);
         let (kind, unindex) = match fate {
-            Fate::Drop | Fate::Stay => return Ok(()),
+            Fate::Drop | Fate::Stay | Fate::Unreadable => return Ok(true),
             Fate::Keep => (Kind::Put, false),
             Fate::Expire { forward: false } => {
                 st.kill_at(e.hash, from);
-                return Ok(());
+                return Ok(true);
             }
             Fate::Expire { forward: true } => (Kind::Tombstone, true),
             Fate::Tombstone => (Kind::Tombstone, false),
@@ -260,10 +290,11 @@ impl Log {
                 r.meta.to_vec(),
             ),
             Err(_) => {
-                // Unreadable now: leave it out rather than copy a bad record.
+                // Unreadable now: never copied. If nothing older of its key
+                // can be elsewhere, it can go with its segment.
                 self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
                 st.kill_at(e.hash, from);
-                return Ok(());
+                return Ok(!hides_older);
             }
         };
         if unindex {
@@ -282,7 +313,7 @@ impl Log {
             let a = st.store.append(&self.draft(Kind::Tombstone, &key, &[], 0))?;
             st.born_dead(a.loc, a.len);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The offsets of the records of sealed segment `id` (`entries` are all of
@@ -343,7 +374,7 @@ impl Log {
                     continue; // dead, or a tombstone with nothing older to hide
                 }
                 let room = st.store.active_len() + u64::from(e.len) <= self.config.segment_bytes;
-                if room && self.read_marks.take(e.hash) && self.carry_out(st, id, e, Fate::Keep).is_ok() {
+                if room && self.read_marks.take(e.hash) && self.carry_out(st, id, e, Fate::Keep, false).is_ok() {
                     self.counters.l2_readmissions.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
@@ -469,18 +500,23 @@ fn oldest_elsewhere(st: &State, id: u32) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// The sequence number of record `e` of segment `id`. Hints of format 1
+/// segments carry no numbers; such a segment is older than every format 2
+/// one, so its records are older than all of theirs.
+fn seq_of(st: &State, id: u32, e: &HintEntry) -> u64 {
+    if e.seq == 0 {
+        st.store.segments[&id].first_seq
+    } else {
+        e.seq
+    }
+}
+
 /// Decides what becomes of record `e` of segment `id` (see the module doc);
 /// `floor` is `oldest_elsewhere(st, id)`; `maybe_live` false says that
 /// `e` is known not to be live (`live_offsets`), and spares the lookup.
 fn fate(st: &State, id: u32, e: &HintEntry, now: u64, floor: u64, maybe_live: bool) -> Fate {
     let loc = Loc::new(id, e.offset);
-    // Hints of format 1 segments carry no numbers; such a segment is older
-    // than every format 2 one, so its records are older than all of theirs.
-    let seq = if e.seq == 0 {
-        st.store.segments[&id].first_seq
-    } else {
-        e.seq
-    };
+    let seq = seq_of(st, id, e);
     let hides_older = || floor < seq;
     let expired = is_expired(e.expires_at, now);
     match e.kind {
@@ -500,7 +536,9 @@ fn fate(st: &State, id: u32, e: &HintEntry, now: u64, floor: u64, maybe_live: bo
             if !hides_older() {
                 return Fate::Drop;
             }
-            let Ok(r) = st.store.record(loc) else { return Fate::Drop };
+            let Ok(r) = st.store.record(loc) else {
+                return Fate::Unreadable;
+            };
             let newer_live = st
                 .find_by(e.hash, |l| st.store.key_is(l, &r.key))
                 .and_then(|l| st.store.seq_at(l))
@@ -857,5 +895,83 @@ mod tests {
             assert!(copied < most, "skewed {skewed}: {copied:.3} bytes copied per byte put");
             log.check_invariants().unwrap();
         }
+    }
+
+    /// A key's newest record, damaged on disk, is found by compaction as it
+    /// carries the key's live record forward. It cannot be copied, and the
+    /// key has an older record in another segment: after the segment is
+    /// gone and the directory reopened, that older value must not be the
+    /// key's value again (a miss is the answer: the newest was lost). With
+    /// the segment deleted, a rebuild of the index found the older record
+    /// the newest word on the key ("old value" came back).
+    ///
+    /// (A damaged tombstone takes the same path, `Fate::Unreadable`, but is
+    /// not tested here: damage to a record's key or checksum already lets
+    /// a rebuild of the index find the older record, compaction or not;
+    /// see the session note.)
+    #[test]
+    fn a_damaged_newest_put_left_behind_by_compaction_brings_back_no_older_value() {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let key = b"the-key";
+        let newer = {
+            // The older record's segment stays mostly live, the newer
+            // one's becomes mostly dead: the background compacts the
+            // newer one's alone.
+            let log = open(dir.path());
+            put(&log, key, b"old value, superseded");
+            for i in 0..10 {
+                put(&log, format!("a{i}").as_bytes(), b"live");
+            }
+            seal(&log);
+            let newer = log.state.read().store.active().id;
+            put(&log, key, b"new value, damaged later");
+            for i in 0..30 {
+                put(&log, format!("b{i}").as_bytes(), b"first");
+            }
+            put(&log, b"other", b"x");
+            seal(&log);
+            for i in 0..30 {
+                put(&log, format!("b{i}").as_bytes(), b"second");
+            }
+            log.flush().unwrap();
+            newer
+        };
+        // Damage the newest record of the key: a byte of its value.
+        let path = dir.path().join(segment::file_name(newer));
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path).unwrap().read_to_end(&mut bytes).unwrap();
+        let at = bytes.windows(7).position(|w| w == b"damaged").unwrap();
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(at as u64)).unwrap();
+        f.write_all(b"D").unwrap();
+        drop(f);
+        {
+            let log = open(dir.path());
+            assert_eq!(value_of(&log, key), None, "the damaged record hides the older one");
+            assert!(log.wants_compaction());
+            log.compact(false).unwrap();
+            assert_eq!(value_of(&log, key), None, "after compaction");
+            assert!(
+                log.state.read().store.segments.contains_key(&newer),
+                "the segment with the damaged record stays"
+            );
+            assert!(!log.wants_compaction(), "and the background leaves it alone");
+        }
+        let log = open(dir.path());
+        assert_eq!(value_of(&log, key), None, "after compaction and a reopen");
+        drop(log);
+        // And with the index rebuilt from the segments (an index file lost
+        // or damaged is rebuilt, never trusted).
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let p = f.unwrap().path();
+            if p.file_name().unwrap().to_string_lossy().starts_with("index.") {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+        let log = open(dir.path());
+        assert_eq!(value_of(&log, key), None, "after compaction and a rebuild of the index");
+        assert_eq!(value_of(&log, b"other").as_deref(), Some(&b"x"[..]));
+        assert_eq!(value_of(&log, b"b3").as_deref(), Some(&b"second"[..]));
     }
 }

@@ -176,6 +176,11 @@ pub struct Log {
     pending: Mutex<Pending>,
     /// Serialises compactions (automatic and requested).
     compacting: Mutex<()>,
+    /// Sealed segments compaction left in place because a record that may
+    /// hide older ones could not be read (`compact::Fate::Unreadable`): the
+    /// background skips them, `tc_compact` tries them again. In memory
+    /// only: the next open tries each once more.
+    stuck: Mutex<HashSet<u32>>,
     /// The index found an entry that does not match the log (`Index::suspect`).
     index_suspect: Arc<AtomicBool>,
     /// A checkpoint was put off because the index's table must grow, which
@@ -237,6 +242,7 @@ impl Log {
             commit: Commit::default(),
             pending: Mutex::new(Pending::default()),
             compacting: Mutex::new(()),
+            stuck: Mutex::new(HashSet::new()),
             index_suspect,
             index_grow_due: AtomicBool::new(false),
             marked: AtomicBool::new(marker::is_set(dir)),

@@ -974,4 +974,53 @@ mod tests {
         assert_eq!(value_of(&log, b"other").as_deref(), Some(&b"x"[..]));
         assert_eq!(value_of(&log, b"b3").as_deref(), Some(&b"second"[..]));
     }
+
+    /// A key's newest record damaged in its key bytes (a put) or anywhere
+    /// (a removal's tombstone): when the index is rebuilt from the
+    /// segments, comparing keys cannot tell that it is the key's record,
+    /// and the older record of the key was found live again ("old value"
+    /// came back). A record that fails its check now hides every older
+    /// record of its hash.
+    #[test]
+    fn a_damaged_newest_record_hides_the_older_ones_when_the_index_is_rebuilt() {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        for removed in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let key = b"the-key";
+            let newer = {
+                let log = open(dir.path());
+                put(&log, key, b"old value, superseded");
+                put(&log, b"other", b"x");
+                seal(&log);
+                let newer = log.state.read().store.active().id;
+                if removed {
+                    let now = Clock::system().now_ms();
+                    assert!(log.remove(key, log.hasher().hash(key), now).0);
+                } else {
+                    put(&log, key, b"new value");
+                }
+                // Sealed: its hint file names the record's hash and number.
+                seal(&log);
+                log.flush().unwrap();
+                newer
+            };
+            let path = dir.path().join(segment::file_name(newer));
+            let mut bytes = Vec::new();
+            std::fs::File::open(&path).unwrap().read_to_end(&mut bytes).unwrap();
+            let at = bytes.windows(key.len()).rposition(|w| w == key).unwrap();
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.seek(SeekFrom::Start(at as u64)).unwrap();
+            f.write_all(b"T").unwrap();
+            drop(f);
+            for e in std::fs::read_dir(dir.path()).unwrap() {
+                let p = e.unwrap().path();
+                if p.file_name().unwrap().to_string_lossy().starts_with("index.") {
+                    std::fs::remove_file(p).unwrap();
+                }
+            }
+            let log = open(dir.path());
+            assert_eq!(value_of(&log, key), None, "removed: {removed}");
+            assert_eq!(value_of(&log, b"other").as_deref(), Some(&b"x"[..]));
+        }
+    }
 }

@@ -1941,18 +1941,30 @@ mod tests {
         assert_eq!(&*a, &[3u8; MAP_FROM][..]);
     }
 
-    #[test]
-    fn l2_hits_reuse_the_threads_eviction_list_and_keep_it_empty() {
-        let dir = tempfile::tempdir().unwrap();
+    /// The key `twenty_keys_behind_two_entries` put as its `i`th.
+    fn key(i: u32) -> Vec<u8> {
+        format!("key-{i}").into_bytes()
+    }
+
+    /// A cache in `dir` whose L1 holds 2 entries, with 20 keys of 100 B
+    /// put (`key(i)` holds 100 bytes of `i`): most of them are in L2 only,
+    /// and every get of one reads L2, promotes it and evicts another.
+    fn twenty_keys_behind_two_entries(dir: &std::path::Path) -> Cache {
         let opts = Options {
             l1_max_entries: 2,
-            ..Options::with_dir(dir.path())
+            ..Options::with_dir(dir)
         };
         let c = Cache::open(&opts).unwrap();
-        let key = |i: u32| format!("key-{i}").into_bytes();
         for i in 0..20 {
             c.put(&key(i), &[i as u8; 100], 0).unwrap();
         }
+        c
+    }
+
+    #[test]
+    fn l2_hits_reuse_the_threads_eviction_list_and_keep_it_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = twenty_keys_behind_two_entries(dir.path());
         // Each get reads L2 and promotes, pushing another entry out.
         for round in 0..3 {
             for i in 0..20 {
@@ -1988,15 +2000,7 @@ mod tests {
             }
         }
         let dir = tempfile::tempdir().unwrap();
-        let opts = Options {
-            l1_max_entries: 2,
-            ..Options::with_dir(dir.path())
-        };
-        let c = Cache::open(&opts).unwrap();
-        let key = |i: u32| format!("key-{i}").into_bytes();
-        for i in 0..20 {
-            c.put(&key(i), &[i as u8; 100], 0).unwrap();
-        }
+        let c = twenty_keys_behind_two_entries(dir.path());
         let l2_hits = || c.stats().l2_hits;
         let before = l2_hits();
         let mut r = Copying { take: true, got: None };

@@ -963,12 +963,7 @@ mod tests {
         drop(log);
         // And with the index rebuilt from the segments (an index file lost
         // or damaged is rebuilt, never trusted).
-        for f in std::fs::read_dir(dir.path()).unwrap() {
-            let p = f.unwrap().path();
-            if p.file_name().unwrap().to_string_lossy().starts_with("index.") {
-                std::fs::remove_file(p).unwrap();
-            }
-        }
+        remove_index_files(dir.path());
         let log = open(dir.path());
         assert_eq!(value_of(&log, key), None, "after compaction and a rebuild of the index");
         assert_eq!(value_of(&log, b"other").as_deref(), Some(&b"x"[..]));
@@ -1012,15 +1007,21 @@ mod tests {
             f.seek(SeekFrom::Start(at as u64)).unwrap();
             f.write_all(b"T").unwrap();
             drop(f);
-            for e in std::fs::read_dir(dir.path()).unwrap() {
-                let p = e.unwrap().path();
-                if p.file_name().unwrap().to_string_lossy().starts_with("index.") {
-                    std::fs::remove_file(p).unwrap();
-                }
-            }
+            remove_index_files(dir.path());
             let log = open(dir.path());
             assert_eq!(value_of(&log, key), None, "removed: {removed}");
             assert_eq!(value_of(&log, b"other").as_deref(), Some(&b"x"[..]));
+        }
+    }
+
+    /// Removes the index files of the log in `dir`: the next open rebuilds
+    /// the index from the segments (as it does for a lost or damaged one).
+    fn remove_index_files(dir: &std::path::Path) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name().unwrap().to_string_lossy().starts_with("index.") {
+                std::fs::remove_file(p).unwrap();
+            }
         }
     }
 }

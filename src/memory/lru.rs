@@ -232,11 +232,7 @@ impl Lru {
             return (None, None);
         }
         // `settle` left the slot at the back unmarked: it is the victim.
-        self.detach(i);
-        self.table
-            .find_entry(self.hasher.hash(self.nodes[i as usize].hash), |&j| j == i)
-            .expect("a live slot is in the table")
-            .remove();
+        self.unindex(i);
         let n = &mut self.nodes[i as usize];
         let gone_key = std::mem::replace(&mut n.key, Key::new(key));
         let gone = n.entry.replace(entry).expect("a slot on the list is live");
@@ -303,13 +299,19 @@ impl Lru {
         changed
     }
 
-    /// Takes slot `i` out: off the list, out of the table, into `free`.
-    fn unlink(&mut self, i: u32) -> Evicted {
+    /// Takes slot `i` off the list and out of the table; its node is left
+    /// as it is, for the caller to empty or reuse.
+    fn unindex(&mut self, i: u32) {
         self.detach(i);
         self.table
             .find_entry(self.hasher.hash(self.nodes[i as usize].hash), |&j| j == i)
             .expect("a live slot is in the table")
             .remove();
+    }
+
+    /// Takes slot `i` out: off the list, out of the table, into `free`.
+    fn unlink(&mut self, i: u32) -> Evicted {
+        self.unindex(i);
         let n = &mut self.nodes[i as usize];
         let entry = n.entry.take().expect("a slot on the list is live");
         let key = std::mem::take(&mut n.key);

@@ -666,6 +666,15 @@ pub struct Remote {
     pub counters: RemoteCounters,
 }
 
+/// `tags` once each (in byte order): what one round trip for their epochs
+/// asks for.
+fn distinct<'a>(tags: impl Iterator<Item = &'a [u8]>) -> Vec<&'a [u8]> {
+    let mut tags: Vec<&[u8]> = tags.collect();
+    tags.sort_unstable();
+    tags.dedup();
+    tags
+}
+
 /// A new epoch for a tag (`Frame::epochs`): random, so that an epoch set
 /// after a removal, or after an eviction, is none a frame written before
 /// it carries (but for a chance of one in 2^64). A number counted on from
@@ -1046,46 +1055,24 @@ impl Remote {
     /// none: a miss, never a removed value. If the epochs cannot be read,
     /// a tagged value is unavailable.
     fn vouch(&self, got: &mut [Fetched]) {
-        let mut names: Vec<Vec<u8>> = got
-            .iter()
-            .filter_map(|g| match g {
+        let now = {
+            let hits = got.iter().filter_map(|g| match g {
                 Fetched::Hit(f) => Some(f),
                 _ => None,
-            })
-            .flat_map(|f| f.meta.tags.iter().map(|t| self.epoch_key(t)))
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        let now: Option<HashMap<Vec<u8>, u64>> = if names.is_empty() {
-            Some(HashMap::new())
-        } else {
-            self.run("MGET", |c| {
-                redis::cmd("MGET").arg(&names).query::<Vec<Option<String>>>(c.like())
-            })
-            .map(|epochs| {
-                names
-                    .into_iter()
-                    .zip(epochs)
-                    .filter_map(|(n, e)| Some((n, e?.parse().ok()?)))
-                    .collect()
-            })
+            });
+            let tags = distinct(hits.flat_map(|f| f.meta.tags.iter().map(|t| &t[..])));
+            self.epochs_now(&tags)
         };
         for g in got.iter_mut() {
             let Fetched::Hit(f) = g else { continue };
             let tags = &f.meta.tags;
-            let good = match &now {
-                _ if tags.is_empty() => true,
-                None => {
-                    *g = Fetched::Unavailable;
-                    continue;
-                }
-                Some(now) => {
-                    f.epochs.len() == tags.len()
-                        && tags
-                            .iter()
-                            .zip(&f.epochs)
-                            .all(|(t, e)| now.get(&self.epoch_key(t)) == Some(e))
-                }
+            let good = if tags.is_empty() {
+                true
+            } else if let Some(now) = &now {
+                f.epochs.len() == tags.len() && tags.iter().zip(&f.epochs).all(|(t, e)| now.get(&t[..]) == Some(e))
+            } else {
+                *g = Fetched::Unavailable;
+                continue;
             };
             if good {
                 Counters::bump(&self.counters.hits);
@@ -1094,6 +1081,25 @@ impl Remote {
                 *g = Fetched::Miss;
             }
         }
+    }
+
+    /// The epochs `tags` have in the server now (one MGET; none if `tags`
+    /// is empty): a tag without one is missing from the map. `None` if they
+    /// could not be read.
+    fn epochs_now(&self, tags: &[&[u8]]) -> Option<Epochs> {
+        if tags.is_empty() {
+            return Some(Epochs::new());
+        }
+        let names: Vec<Vec<u8>> = tags.iter().map(|t| self.epoch_key(t)).collect();
+        let epochs = self.run("MGET", |c| {
+            redis::cmd("MGET").arg(&names).query::<Vec<Option<String>>>(c.like())
+        })?;
+        Some(
+            tags.iter()
+                .zip(epochs)
+                .filter_map(|(t, e)| Some((t.to_vec(), e?.parse().ok()?)))
+                .collect(),
+        )
     }
 
     /// The frame `raw` if it holds a live value of the current generation
@@ -1195,7 +1201,6 @@ impl Remote {
     /// the frame without epochs, which no reader vouches for).
     fn write_cmd_in(&self, w: &Write, gen: u64, epochs: &Epochs) -> (redis::Cmd, Vec<u8>) {
         let now = self.clock.now_ms();
-        let epochs: Option<Vec<u64>> = w.tags.iter().map(|t| epochs.get(&t[..]).copied()).collect();
         let mut frame = Frame {
             generation: gen,
             version: w.version,
@@ -1208,7 +1213,12 @@ impl Remote {
                 dependency: None,
             },
             epochs: match &w.value {
-                Some(_) => epochs.unwrap_or_default(),
+                Some(_) => w
+                    .tags
+                    .iter()
+                    .map(|t| epochs.get(&t[..]).copied())
+                    .collect::<Option<Vec<u64>>>()
+                    .unwrap_or_default(),
                 None => Vec::new(),
             },
         };
@@ -1332,16 +1342,15 @@ impl Remote {
     /// The epochs of the tags of the values in `writes` (`tag_epochs`; no
     /// round trip if none has tags), `None` if they could not be read.
     fn epochs_of(&self, writes: &[&Write]) -> Option<Epochs> {
-        let mut tags: Vec<&[u8]> = writes
-            .iter()
-            .filter(|w| w.value.is_some())
-            .flat_map(|w| w.tags.iter().map(|t| &t[..]))
-            .collect();
+        let tags = distinct(
+            writes
+                .iter()
+                .filter(|w| w.value.is_some())
+                .flat_map(|w| w.tags.iter().map(|t| &t[..])),
+        );
         if tags.is_empty() {
             return Some(Epochs::new());
         }
-        tags.sort_unstable();
-        tags.dedup();
         let epochs = self.run("tag epochs", |c| self.tag_epochs(c, &tags))?;
         Some(tags.iter().map(|t| t.to_vec()).zip(epochs).collect())
     }

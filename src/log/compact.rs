@@ -191,10 +191,9 @@ impl Log {
                     return Ok(false);
                 }
                 let hides_older = floor < seq_of(&st, id, e);
-                let carried = fate != Fate::Unreadable
-                    && self
-                        .carry_out(&mut st, id, e, fate, hides_older)
-                        .map_err(|e| self.fail(format!("compact segment {id}"), e))?;
+                let carried = self
+                    .carry_out(&mut st, id, e, fate, hides_older)
+                    .map_err(|e| self.fail(format!("compact segment {id}"), e))?;
                 if !carried {
                     // What was carried so far stays carried (copies and
                     // originals say the same); the background leaves the
@@ -242,10 +241,10 @@ impl Log {
     }
 
     /// Does what `fate` decided for record `e` of segment `id`. False if
-    /// the record cannot be read and `hides_older` (other segments hold
-    /// records older than it, which it may hide): the segment must stay
-    /// (`Fate::Unreadable`). Either way an unreadable record is counted and
-    /// leaves the index (the key reads as a miss).
+    /// the segment must stay: `fate` is `Fate::Unreadable`, or the record
+    /// turns out unreadable here and `hides_older` (other segments hold
+    /// records older than it, which it may hide). A record found unreadable
+    /// here is counted and leaves the index either way (a miss).
     fn carry_out(
         &self,
         st: &mut State,
@@ -256,7 +255,8 @@ impl Log {
     ) -> std::io::Result<bool> {
         let from = Loc::new(id, e.offset);
         let (kind, unindex) = match fate {
-            Fate::Drop | Fate::Stay | Fate::Unreadable => return Ok(true),
+            Fate::Drop | Fate::Stay => return Ok(true),
+            Fate::Unreadable => return Ok(false),
             Fate::Keep => (Kind::Put, false),
             Fate::Expire { forward: false } => {
                 st.kill_at(e.hash, from);

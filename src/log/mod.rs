@@ -28,6 +28,7 @@ mod lock;
 mod marker;
 mod marks;
 mod recovery;
+mod scan;
 mod segment;
 mod state;
 mod store;

@@ -31,8 +31,9 @@ use std::sync::Arc;
 use super::hint::{self, HintEntry};
 use super::index::{Index, Loc};
 use super::index_file;
+use super::scan;
 use super::segment::{self, HeaderCheck, Segment};
-use super::store::{self, Store};
+use super::store::Store;
 use super::{LogConfig, State};
 use crate::error::{Error, Result};
 use crate::record;
@@ -325,7 +326,7 @@ impl Replay<'_> {
     /// sealed one lacked (when read whole).
     fn scan(&mut self, id: u32, last: bool, from: u64) -> Result<Vec<HintEntry>> {
         let seg = &self.state.store.segments[&id];
-        let scan = store::scan_from(seg, from, &self.state.store.sealer);
+        let scan = scan::scan_from(seg, from, &self.state.store.sealer);
         self.counters
             .corrupt_records
             .fetch_add(scan.bad.len() as u64, Ordering::Relaxed);

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use super::fileio;
 use super::hint::{self, HintEntry};
 use super::index::{KeyHasher, Loc};
+use super::scan;
 use super::segment::{self, Segment};
 use super::verified::{Trust, Verified};
 use super::view::{self, View};
@@ -679,7 +680,7 @@ impl Store {
             prefix.extend_from_slice(&self.active_entries);
             return prefix;
         }
-        hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan(seg, &self.sealer).entries)
+        hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan::scan(seg, &self.sealer).entries)
     }
 }
 
@@ -716,7 +717,7 @@ impl Store {
         }
         let seg = self.active();
         hint::read(&self.dir, seg.id, from).unwrap_or_else(|| {
-            let mut v = scan(seg, &self.sealer).entries;
+            let mut v = scan::scan(seg, &self.sealer).entries;
             v.retain(|e| e.offset < from);
             v
         })
@@ -749,139 +750,6 @@ pub(crate) fn ignore_missing(e: io::Error) -> io::Result<()> {
     } else {
         Err(e)
     }
-}
-
-/// What reading a segment's records front to back found.
-pub struct Scan {
-    /// Every readable record, in order.
-    pub entries: Vec<HintEntry>,
-    /// Records that failed their checksum or did not decode: where, and why.
-    pub bad: Vec<(u64, &'static str)>,
-    /// Where the readable records end, if unreadable bytes follow them with
-    /// no record after (a torn tail, or garbage).
-    pub cut_at: Option<u64>,
-    /// The search for a record after bad bytes hit its work bound, so valid
-    /// records may lie after `cut_at`: the segment must not be cut there.
-    pub gave_up: bool,
-}
-
-/// Reads every record of `seg`, skipping corrupt ones: after a bad frame it
-/// searches forward for the next valid one. In an encrypted directory every
-/// record is opened (authenticated), to hash its key.
-pub fn scan(seg: &Segment, sealer: &Sealer) -> Scan {
-    scan_from(seg, segment::HEADER_LEN, sealer)
-}
-
-/// `scan`, from byte `start` (where a record begins) on.
-pub fn scan_from(seg: &Segment, start: u64, sealer: &Sealer) -> Scan {
-    let hasher = hasher_of(sealer);
-    let bytes = seg.bytes();
-    let mut out = Scan {
-        entries: Vec::new(),
-        bad: Vec::new(),
-        cut_at: None,
-        gave_up: false,
-    };
-    let mut pos = start.max(segment::HEADER_LEN) as usize;
-    while pos < bytes.len() {
-        let here = &bytes[pos..];
-        let frame = record::check_frame(here);
-        let len = match frame {
-            Frame::Valid { len } => len,
-            Frame::Truncated | Frame::Corrupt => match next_valid_frame(here) {
-                Resync::GaveUp => {
-                    out.bad
-                        .push((pos as u64, "unreadable bytes; the search for the next record gave up"));
-                    out.cut_at = Some(pos as u64);
-                    out.gave_up = true;
-                    return out;
-                }
-                Resync::Found(skip) => {
-                    let why = if frame == Frame::Corrupt {
-                        "bad length or checksum"
-                    } else {
-                        "bad length"
-                    };
-                    out.bad.push((pos as u64, why));
-                    pos += skip;
-                    continue;
-                }
-                Resync::None => {
-                    if frame == Frame::Corrupt {
-                        out.bad
-                            .push((pos as u64, "bad length or checksum, at the end of the segment"));
-                    }
-                    out.cut_at = Some(pos as u64);
-                    return out;
-                }
-            },
-        };
-        let loc = Loc::new(seg.id, pos as u64);
-        match record::decode(record::payload(&here[..len])).map(|r| view::open(r, loc, sealer)) {
-            Some(Ok(r)) => out.entries.push(HintEntry {
-                hash: if r.kind == Kind::Clear { 0 } else { hasher.hash(&r.key) },
-                offset: pos as u64,
-                len: len as u32,
-                kind: r.kind,
-                expires_at: r.expires_at,
-                seq: r.seq,
-                has_meta: !r.meta.is_empty(),
-            }),
-            Some(Err(_)) if sealer.encrypts() => out.bad.push((
-                pos as u64,
-                "the record does not authenticate with this key and location",
-            )),
-            Some(Err(_)) => out
-                .bad
-                .push((pos as u64, "an encrypted record in a directory without a key")),
-            // The checksum matched but the payload is not a record we can read.
-            None => out
-                .bad
-                .push((pos as u64, "checksum matches but the payload is not a record")),
-        }
-        pos += len;
-    }
-    out
-}
-
-/// What the search for the next record after bad bytes found.
-enum Resync {
-    /// A valid frame starts this many bytes further on.
-    Found(usize),
-    /// No valid frame follows.
-    None,
-    /// The search stopped at its work bound.
-    GaveUp,
-}
-
-/// Finds the next valid frame after the start of `bytes`. Each candidate
-/// costs up to its claimed length (decoding, then the checksum), and bytes
-/// crafted to look like a frame every few bytes would make the search
-/// quadratic, so the candidates' lengths are bounded in total by sixteen
-/// times the bytes searched (at least 1 MiB). Past that bound the rest of the
-/// segment is given up: only bytes crafted after a corruption get there.
-fn next_valid_frame(bytes: &[u8]) -> Resync {
-    let mut budget = bytes.len().saturating_mul(16).max(1 << 20);
-    for i in 1..bytes.len() {
-        let b = &bytes[i..];
-        if !record::looks_like_frame(b) {
-            continue;
-        }
-        let Some(len) = record::frame_len(b).filter(|len| *len <= b.len()) else {
-            continue;
-        };
-        if len > budget {
-            return Resync::GaveUp;
-        }
-        budget -= len;
-        // Decoding reads only headers, so it rejects most impostors before
-        // the checksum reads them whole.
-        if record::decode(record::payload(&b[..len])).is_some() && matches!(record::check_frame(b), Frame::Valid { .. })
-        {
-            return Resync::Found(i);
-        }
-    }
-    Resync::None
 }
 
 #[cfg(test)]
@@ -955,7 +823,7 @@ mod tests {
         assert_eq!(read(&s, after.loc), (b"z".to_vec(), b"after".to_vec()));
         assert_eq!(after.seq, big.seq + 1);
         s.write_buffer().unwrap();
-        let scanned = scan(s.active(), &s.sealer);
+        let scanned = scan::scan(s.active(), &s.sealer);
         assert!(scanned.bad.is_empty(), "{:?}", scanned.bad);
         assert_eq!(scanned.entries.len(), 3);
     }
@@ -1066,7 +934,7 @@ mod tests {
         // and every reader other than a get.
         assert!(matches!(s.record(a.loc), Err(Bad::Corrupt)));
         assert!(matches!(s.indexed(h, a.loc), Err(Bad::Corrupt)));
-        assert_eq!(scan(s.active(), &s.sealer).bad.len(), 1);
+        assert_eq!(scan::scan(s.active(), &s.sealer).bad.len(), 1);
         // A cut forgets: the get checks again (and fails).
         let len = s.active().len();
         s.active_mut().truncate(len).unwrap();
@@ -1130,6 +998,6 @@ mod tests {
         s.write_buffer().unwrap();
         assert_eq!(read(&s, small.loc), (b"a".to_vec(), b"small".to_vec()));
         assert_eq!(read(&s, next.loc), (b"b".to_vec(), b"next".to_vec()));
-        assert_eq!(scan(s.active(), &s.sealer).entries.len(), 2);
+        assert_eq!(scan::scan(s.active(), &s.sealer).entries.len(), 2);
     }
 }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use super::hint;
 use super::keycheck;
 use super::lock::DirLock;
+use super::scan;
 use super::segment::{self, HeaderCheck, Segment};
-use super::store;
 use super::verify_index::{self, IndexReport, Scanned};
 use crate::error::{Error, Result};
 use crate::seal::{EncryptionKey, Sealer};
@@ -102,7 +102,7 @@ pub fn verify(dir: &Path, key: Option<&EncryptionKey>, mut progress: impl FnMut(
         };
         match check {
             HeaderCheck::Ok => {
-                let scan = store::scan(&seg, &sealer);
+                let scan = scan::scan(&seg, &sealer);
                 r.records = scan.entries.len() as u64;
                 r.corrupt = scan.bad;
                 r.torn_tail_at = scan.cut_at;

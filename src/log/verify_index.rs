@@ -181,8 +181,8 @@ mod tests {
 
     use super::super::index::Loc;
     use super::super::index_file::{encode_slot, Entry, SLOT, SLOTS_HEADER};
+    use super::super::scan;
     use super::super::segment::{self, Segment};
-    use super::super::store;
     use super::super::verify::verify;
     use crate::seal::Sealer;
     use crate::{Cache, Options};
@@ -204,7 +204,7 @@ mod tests {
     /// The records of the directory's only segment: (offset, hash, seq, len).
     fn records(dir: &Path) -> Vec<(u64, u64, u64, u32)> {
         let (seg, _) = Segment::open(&dir.join(segment::file_name(1)), 1, false).unwrap();
-        let scan = store::scan(&seg, &Sealer::default());
+        let scan = scan::scan(&seg, &Sealer::default());
         scan.entries.iter().map(|e| (e.offset, e.hash, e.seq, e.len)).collect()
     }
 

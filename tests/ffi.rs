@@ -357,8 +357,8 @@ fn a_value_outlives_its_key_its_segment_and_its_cache() {
 }
 
 /// A value served from a segment's map outlives a recovery of its directory
-/// that cuts that segment under it. The record is damaged on disk after it
-/// was read (the value sees the flipped byte too: it maps the same file),
+/// that cuts that segment under it. The record's length is damaged on disk
+/// after it was read, so that it reads as a torn write,
 /// and the directory is opened again, with its index files gone so that
 /// the log is read whole, while the value is held: recovery cuts the last
 /// segment at the damaged record. Cut in place, the pages past the cut
@@ -392,10 +392,15 @@ fn a_value_outlives_a_recovery_that_cuts_its_segment_under_it() {
     segments.sort();
     let last = segments.last().unwrap();
     let len = std::fs::metadata(last).unwrap().len();
-    // A byte of the big value, near the end of the file.
-    let at = len - 1000;
+    // The big record's length, made to run past the end of the file: a
+    // write a crash cut short, which recovery cuts off (other damage is a
+    // gap, which is kept: docs/CONSISTENCY.md, section 8). Written in
+    // place, same length, as damage would be.
     let mut bytes = std::fs::read(last).unwrap();
-    bytes[at as usize] ^= 0xff;
+    let start = (16..bytes.len())
+        .find(|&i| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize + 8 + i == bytes.len())
+        .unwrap();
+    bytes[start + 2] ^= 0x40;
     std::fs::write(last, &bytes).unwrap();
     let c = Cache::open(&opts).unwrap();
     assert!(
@@ -406,11 +411,7 @@ fn a_value_outlives_a_recovery_that_cuts_its_segment_under_it() {
     assert_eq!(&*c.get(b"small").unwrap(), b"kept");
     // Every byte of the value, read after the cut.
     let differ = v.iter().zip(&big).filter(|(a, b)| a != b).count();
-    assert_eq!(
-        (v.len(), differ),
-        (big.len(), 1),
-        "the value is the bytes it maps, one flipped"
-    );
+    assert_eq!((v.len(), differ), (big.len(), 0), "the value is the bytes it maps");
     drop(v);
     c.close().unwrap();
 }

@@ -719,13 +719,23 @@ impl Model {
         if layout.hints.is_empty() {
             let mut live = BTreeMap::new();
             let mut last_seq = 0u64;
+            let last_id = segs.last().map(|(id, _)| *id);
             for (id, bytes) in segs {
                 let HeaderState::Ok(version) = header_state(*id, bytes) else {
                     continue;
                 };
-                for (pos, r) in model_scan(bytes) {
-                    let Some(r) = readable(r, *id, pos, &sealer) else {
-                        continue;
+                for item in model_scan(bytes, *id, &sealer, Some(*id) == last_id) {
+                    let r = match item {
+                        Scanned::Record(r) => r,
+                        // Unreadable bytes may have held any key's newest
+                        // record: they hide everything before them, unless
+                        // the numbers on either side are consecutive.
+                        Scanned::Gap(seq) => {
+                            if seq == 0 || seq > last_seq {
+                                live.clear();
+                            }
+                            continue;
+                        }
                     };
                     if version == 1 {
                         last_seq += 1;
@@ -786,17 +796,41 @@ fn servable(r: &tiercache::log::view::View<'_>) -> Option<Vec<u8>> {
     tiercache::seal::unpack(r.codec, &r.stored, tiercache::options::DEFAULT_MAX_VALUE_LEN).ok()
 }
 
-/// The records of a segment in the order recovery applies them: a valid
-/// frame is taken whole; after an invalid one, reading resumes at the next
-/// offset holding a frame that looks like tiercache's, is valid and decodes.
-fn model_scan(bytes: &[u8]) -> Vec<(usize, RecordRef<'_>)> {
+/// What the model's scan of a segment finds, in order.
+enum Scanned<'a> {
+    /// A record the library can read.
+    Record(tiercache::log::view::View<'a>),
+    /// Unreadable bytes (bad frames, or frames that do not decode or
+    /// authenticate) before a readable record numbered one past this (0:
+    /// none follows, or a format 1 record).
+    Gap(u64),
+}
+
+/// The records of segment `id` in the order recovery applies them, and the
+/// gaps between them: a valid frame is taken whole; after an invalid one,
+/// reading resumes at the next offset holding a frame that looks like
+/// tiercache's, is valid and decodes. Unreadable bytes at the end of the
+/// `last` segment are no gap if they begin with a frame that runs past the
+/// end of the file (a write a crash cut short) and nothing unreadable came
+/// before them.
+fn model_scan<'a>(bytes: &'a [u8], id: u32, sealer: &tiercache::seal::Sealer, last: bool) -> Vec<Scanned<'a>> {
     let mut out = Vec::new();
     let mut pos = SEGMENT_HEADER;
+    let mut damaged = false;
     while pos < bytes.len() {
         match valid_frame_len(&bytes[pos..]) {
             Some(len) => {
-                if let Some(r) = record::decode(&bytes[pos + FRAME_HEADER..pos + len]) {
-                    out.push((pos, r));
+                let r =
+                    record::decode(&bytes[pos + FRAME_HEADER..pos + len]).and_then(|r| readable(r, id, pos, sealer));
+                match r {
+                    Some(r) => {
+                        if damaged {
+                            out.push(Scanned::Gap(r.seq.saturating_sub(1)));
+                            damaged = false;
+                        }
+                        out.push(Scanned::Record(r));
+                    }
+                    None => damaged = true,
                 }
                 pos += len;
             }
@@ -806,11 +840,25 @@ fn model_scan(bytes: &[u8]) -> Vec<(usize, RecordRef<'_>)> {
                         && valid_frame_len(&bytes[i..])
                             .is_some_and(|len| record::decode(&bytes[i + FRAME_HEADER..i + len]).is_some())
                 }) {
-                    Some(i) => pos = i,
-                    None => break,
+                    Some(i) => {
+                        damaged = true;
+                        pos = i;
+                    }
+                    None => {
+                        let rest = &bytes[pos..];
+                        let runs_past_end = rest.len() < FRAME_HEADER || {
+                            let n = u32::from_le_bytes(rest[0..4].try_into().unwrap()) as usize;
+                            n != 0 && n <= record::MAX_PAYLOAD && rest.len() - FRAME_HEADER < n
+                        };
+                        damaged |= !(last && runs_past_end && !damaged);
+                        break;
+                    }
                 }
             }
         }
+    }
+    if damaged {
+        out.push(Scanned::Gap(0));
     }
     out
 }

@@ -1014,6 +1014,49 @@ mod tests {
         }
     }
 
+    /// A sealed segment without its hint whose last record is damaged: the
+    /// scan at open puts a gap there, numbered 0 (no record follows it to
+    /// say its number), which hides every record before it, and writes it
+    /// into the hint. An index rebuilt in the process later
+    /// (`State::rebuild_index`, after a slot was found not to match) must
+    /// read the gap the same way: it took the gap for a clear record out
+    /// of order and skipped it, and the older value of the damaged record's
+    /// key, before it in the same segment, was live again.
+    #[test]
+    fn an_index_rebuilt_in_the_process_reads_a_gap_as_the_open_did() {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let key = b"the-key";
+        let damaged = {
+            let log = open(dir.path());
+            seal(&log);
+            let damaged = log.state.read().store.active().id;
+            put(&log, key, b"old value, superseded");
+            put(&log, key, b"new value");
+            seal(&log);
+            put(&log, b"later", b"l");
+            log.flush().unwrap();
+            damaged
+        };
+        let path = dir.path().join(segment::file_name(damaged));
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path).unwrap().read_to_end(&mut bytes).unwrap();
+        let at = bytes.windows(9).rposition(|w| w == b"new value").unwrap();
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(at as u64)).unwrap();
+        f.write_all(b"N").unwrap();
+        drop(f);
+        std::fs::remove_file(super::super::hint::path(dir.path(), damaged)).unwrap();
+        remove_index_files(dir.path());
+        let log = open(dir.path());
+        assert_eq!(value_of(&log, key), None, "at open");
+        let mut corrupt = 0;
+        log.state.write().rebuild_index(Clock::system().now_ms(), &mut corrupt);
+        assert_eq!(value_of(&log, key), None, "after the rebuild");
+        assert_eq!(value_of(&log, b"later").as_deref(), Some(&b"l"[..]));
+        log.state.read().check().unwrap();
+    }
+
     /// Removes the index files of the log in `dir`: the next open rebuilds
     /// the index from the segments (as it does for a lost or damaged one).
     fn remove_index_files(dir: &std::path::Path) {

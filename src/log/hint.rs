@@ -22,6 +22,8 @@
 //!                     u8 kind (1 put, 2 tombstone, 3 clear; bit 7 set: the
 //!                     record has a meta field), u64 expires_at,
 //!                     u64 seq (0 for the records of a format 1 segment)
+//!                     (a gap: kind 3, hash 2^64-1, the unreadable bytes'
+//!                     offset and length, seq as `HintEntry::gap` says)
 //! trailer  (4 bytes): CRC32 of everything before it
 //! ```
 //! All integers little-endian.
@@ -53,6 +55,48 @@ pub struct HintEntry {
     pub seq: u64,
     /// The record carries tags or a dependency (read at open for the tag index).
     pub has_meta: bool,
+}
+
+impl HintEntry {
+    /// The hash of a gap entry. A clear record's entry has hash 0, so a
+    /// gap is told from a clear by its hash alone, and a reader that does
+    /// not know gaps (an older release) takes one for a clear: safe, as a
+    /// gap hides at most what a clear hides.
+    const GAP_HASH: u64 = u64::MAX;
+
+    /// A gap: `len` bytes at `offset` that a scan could not read, where
+    /// records may have been lost (`scan::scan_from`). It stands in the
+    /// log's order as a clear of every record before it, unless its number
+    /// shows that no record was lost in it (`gap_hides`). `seq` is one less
+    /// than the number of the readable record after it, or 0 if that is
+    /// not known (nothing readable follows, or format 1 records).
+    pub fn gap(offset: u64, len: u32, seq: u64) -> HintEntry {
+        HintEntry {
+            hash: Self::GAP_HASH,
+            offset,
+            len,
+            kind: Kind::Clear,
+            expires_at: 0,
+            seq,
+            has_meta: false,
+        }
+    }
+
+    /// Whether this is a gap entry (`gap`), not a record.
+    pub fn is_gap(&self) -> bool {
+        self.kind == Kind::Clear && self.hash == Self::GAP_HASH
+    }
+
+    /// Whether a gap that comes right after the record numbered `last` (in
+    /// the log's order) may have held records: unless the record after it
+    /// is numbered `last + 1`, some numbers are missing, and one of them
+    /// may have been the newest of any key. Sequence numbers are handed out
+    /// one by one along the log (`Store::append`), so consecutive numbers
+    /// on either side prove nothing was lost.
+    pub fn gap_hides(&self, last: u64) -> bool {
+        debug_assert!(self.is_gap());
+        self.seq == 0 || self.seq > last
+    }
 }
 
 pub fn file_name(id: u32) -> String {

@@ -6,7 +6,7 @@
 //! replay only the log's tail past the watermark; otherwise replay every
 //! segment in id order (from its hint if it has a sound one, else record by
 //! record, cutting the torn tail of the last). Then, unless read-only,
-//! finish a clear that a crash interrupted, delete hints whose segment is
+//! finish a clear (or a gap) that hid whole segments, delete hints whose segment is
 //! gone, make sure there is an active segment of the current format to
 //! append to, and write the index file if it was rebuilt.
 //!
@@ -18,6 +18,8 @@
 //! record. Records of format 1 segments, which have no numbers, are numbered
 //! here in log order, before every format 2 record (a format 1 directory's
 //! last segment is sealed on open, so format 2 records always come after).
+//! Unreadable bytes found by a scan are gaps in that order, which hide the
+//! records before them as a clear does (`scan`, `State::replay_in_order`).
 //!
 //! Opened read-only, none of the repairs is made: bytes past a torn tail are
 //! ignored, and segments a clear hides are ignored, not deleted.
@@ -31,8 +33,9 @@ use std::sync::Arc;
 use super::hint::{self, HintEntry};
 use super::index::{Index, Loc};
 use super::index_file;
-use super::scan;
+use super::scan::{self, Tail};
 use super::segment::{self, HeaderCheck, Segment};
+use super::state::Replayed;
 use super::store::Store;
 use super::{LogConfig, State};
 use crate::error::{Error, Result};
@@ -326,7 +329,8 @@ impl Replay<'_> {
     /// sealed one lacked (when read whole).
     fn scan(&mut self, id: u32, last: bool, from: u64) -> Result<Vec<HintEntry>> {
         let seg = &self.state.store.segments[&id];
-        let scan = scan::scan_from(seg, from, &self.state.store.sealer);
+        let tail = if last { Tail::MayBeTorn } else { Tail::Sealed };
+        let scan = scan::scan_from(seg, from, &self.state.store.sealer, tail);
         self.counters
             .corrupt_records
             .fetch_add(scan.bad.len() as u64, Ordering::Relaxed);
@@ -335,15 +339,17 @@ impl Replay<'_> {
         }
         let durable = self.state.store.is_durable();
         let seg = self.state.store.segments.get_mut(&id).unwrap();
-        if let Some(at) = scan.cut_at.filter(|_| last && !scan.gave_up) {
+        if let Some(at) = scan.torn_at {
             // Not in place if it can be helped: a value of an earlier
             // handle may map the bytes past the cut (`Segment::cut_aside`).
             seg.cut_aside(at, durable)
                 .map_err(|e| Error::io(format!("cut the torn tail of {}", seg.path.display()), e))?;
         }
-        // Appending after bytes that the scan gave up on would hide the new
-        // records behind them: such a last segment is sealed, not cut.
-        self.must_seal_last |= scan.gave_up && last;
+        // Appending after damage at the end would put the new records behind
+        // bytes the search for the next record may not get past (and that
+        // the cut of a torn write must not take away: its gap hides what is
+        // older): such a last segment is sealed, not cut.
+        self.must_seal_last |= scan.damaged_end && last;
         if !last && from <= segment::HEADER_LEN {
             // Rebuild the missing or bad hint; without it open is only slower.
             if let Ok(bytes) = hint::write(self.dir, id, seg.len(), &scan.entries, durable) {
@@ -353,28 +359,35 @@ impl Replay<'_> {
         Ok(scan.entries)
     }
 
-    /// Applies one record of segment `id` (of format `format`) to the index,
-    /// in log order, after checking its sequence number.
+    /// Applies one entry of segment `id` (of format `format`) to the index,
+    /// in log order (`State::replay_in_order`).
     fn apply(&mut self, id: u32, e: &HintEntry, format: u16) {
-        let loc = Loc::new(id, e.offset);
-        let len = u64::from(e.len);
         let last = self.state.store.last_seq();
-        let seq = if format < segment::VERSION {
-            last + 1
-        } else if e.seq > last {
-            e.seq
-        } else {
+        match self
+            .state
+            .replay_in_order(id, e, format, last, self.now, &mut self.with_meta)
+        {
+            Replayed::Record { seq, clear } => {
+                self.state.store.seen_seq(seq);
+                self.state.store.last_loc = Some(Loc::new(id, e.offset));
+                let seg = self.state.store.segments.get_mut(&id).unwrap();
+                seg.first_seq = seg.first_seq.min(seq);
+                if clear {
+                    self.last_clear = Some(id);
+                }
+            }
             // Out of order: never let it replace what a newer record says.
-            self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
-            self.state.born_dead(loc, len);
-            return;
-        };
-        self.state.store.seen_seq(seq);
-        self.state.store.last_loc = Some(loc);
-        let seg = self.state.store.segments.get_mut(&id).unwrap();
-        seg.first_seq = seg.first_seq.min(seq);
-        if self.state.replay(id, e, seq, self.now, &mut self.with_meta) {
-            self.last_clear = Some(id);
+            Replayed::OutOfOrder => {
+                self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
+            }
+            // A gap takes no number and is no anchor for the index file;
+            // one that hid the records before it deletes their segments as
+            // a clear does.
+            Replayed::Gap { cleared } => {
+                if cleared {
+                    self.last_clear = Some(id);
+                }
+            }
         }
     }
 }

@@ -15,37 +15,67 @@ use super::view;
 use crate::record::{self, Frame, Kind};
 use crate::seal::Sealer;
 
+/// How the end of a scanned segment may be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// The last segment, which a crash may have left with a write cut
+    /// short: a frame that runs past the end of the file, with no unreadable
+    /// bytes before it and nothing readable after it, is such a write
+    /// (`Scan::torn_at`). A killed process can leave nothing else at the
+    /// end: its writes reach the file in order, so the bytes that are there
+    /// are the ones it wrote.
+    MayBeTorn,
+    /// A sealed segment: it was whole when it was sealed, so unreadable
+    /// bytes at its end are damage like any other.
+    Sealed,
+}
+
 /// What reading a segment's records front to back found.
 pub struct Scan {
-    /// Every readable record, in order.
+    /// Every readable record, in order, and in its place among them a gap
+    /// (`HintEntry::gap`) for each run of unreadable bytes that is not a
+    /// torn write.
     pub entries: Vec<HintEntry>,
     /// Records that failed their checksum or did not decode: where, and why.
     pub bad: Vec<(u64, &'static str)>,
-    /// Where the readable records end, if unreadable bytes follow them with
-    /// no record after (a torn tail, or garbage).
-    pub cut_at: Option<u64>,
-    /// The search for a record after bad bytes hit its work bound, so valid
-    /// records may lie after `cut_at`: the segment must not be cut there.
-    pub gave_up: bool,
+    /// Where a write that a crash cut short begins (only with
+    /// `Tail::MayBeTorn`): the bytes from here on are no record, and the
+    /// next writer cuts them off.
+    pub torn_at: Option<u64>,
+    /// A gap reaches the end of the segment: nothing may be appended after
+    /// it, as the records appended would lie behind bytes the search for
+    /// the next record may not get past (the last segment is sealed).
+    pub damaged_end: bool,
 }
 
 /// Reads every record of `seg`, skipping corrupt ones: after a bad frame it
 /// searches forward for the next valid one. In an encrypted directory every
 /// record is opened (authenticated), to hash its key.
-pub fn scan(seg: &Segment, sealer: &Sealer) -> Scan {
-    scan_from(seg, segment::HEADER_LEN, sealer)
+pub fn scan(seg: &Segment, sealer: &Sealer, tail: Tail) -> Scan {
+    scan_from(seg, segment::HEADER_LEN, sealer, tail)
 }
 
 /// `scan`, from byte `start` (where a record begins) on.
-pub fn scan_from(seg: &Segment, start: u64, sealer: &Sealer) -> Scan {
+///
+/// Unreadable bytes may have held records, and a lost record may have been
+/// its key's newest: skipping it, an older record of its key would be live
+/// again, a superseded or removed value back. Nothing tells which key it
+/// was (its key bytes may be what is damaged), so each run of unreadable
+/// bytes becomes a gap entry, which the replay takes as hiding every record
+/// before it (`HintEntry::gap_hides`). The one exception is a torn write
+/// at the end of the last segment (see `Tail`): what a crash loses there is
+/// the end of history, so what is before it stands as it was.
+pub fn scan_from(seg: &Segment, start: u64, sealer: &Sealer, tail: Tail) -> Scan {
     let hasher = hasher_of(sealer);
     let bytes = seg.bytes();
     let mut out = Scan {
         entries: Vec::new(),
         bad: Vec::new(),
-        cut_at: None,
-        gave_up: false,
+        torn_at: None,
+        damaged_end: false,
     };
+    // Where the run of unreadable bytes that no readable record has ended yet began.
+    let mut gap_from: Option<usize> = None;
     let mut pos = start.max(segment::HEADER_LEN) as usize;
     while pos < bytes.len() {
         let here = &bytes[pos..];
@@ -56,8 +86,7 @@ pub fn scan_from(seg: &Segment, start: u64, sealer: &Sealer) -> Scan {
                 Resync::GaveUp => {
                     out.bad
                         .push((pos as u64, "unreadable bytes; the search for the next record gave up"));
-                    out.cut_at = Some(pos as u64);
-                    out.gave_up = true;
+                    out.end_with_gap(*gap_from.get_or_insert(pos), bytes.len());
                     return out;
                 }
                 Resync::Found(skip) => {
@@ -67,45 +96,83 @@ pub fn scan_from(seg: &Segment, start: u64, sealer: &Sealer) -> Scan {
                         "bad length"
                     };
                     out.bad.push((pos as u64, why));
+                    gap_from.get_or_insert(pos);
                     pos += skip;
                     continue;
                 }
+                Resync::None if tail == Tail::MayBeTorn && frame == Frame::Truncated && gap_from.is_none() => {
+                    out.torn_at = Some(pos as u64);
+                    return out;
+                }
                 Resync::None => {
-                    if frame == Frame::Corrupt {
-                        out.bad
-                            .push((pos as u64, "bad length or checksum, at the end of the segment"));
-                    }
-                    out.cut_at = Some(pos as u64);
+                    let why = match (frame, tail) {
+                        (Frame::Corrupt, _) => "bad length or checksum, at the end of the segment",
+                        (_, Tail::Sealed) => "unreadable bytes at the end of a sealed segment",
+                        _ => "a record cut short after unreadable bytes",
+                    };
+                    out.bad.push((pos as u64, why));
+                    out.end_with_gap(*gap_from.get_or_insert(pos), bytes.len());
                     return out;
                 }
             },
         };
         let loc = Loc::new(seg.id, pos as u64);
-        match record::decode(record::payload(&here[..len])).map(|r| view::open(r, loc, sealer)) {
-            Some(Ok(r)) => out.entries.push(HintEntry {
-                hash: if r.kind == Kind::Clear { 0 } else { hasher.hash(&r.key) },
-                offset: pos as u64,
-                len: len as u32,
-                kind: r.kind,
-                expires_at: r.expires_at,
-                seq: r.seq,
-                has_meta: !r.meta.is_empty(),
-            }),
-            Some(Err(_)) if sealer.encrypts() => out.bad.push((
-                pos as u64,
-                "the record does not authenticate with this key and location",
-            )),
-            Some(Err(_)) => out
-                .bad
-                .push((pos as u64, "an encrypted record in a directory without a key")),
+        let why = match record::decode(record::payload(&here[..len])).map(|r| view::open(r, loc, sealer)) {
+            Some(Ok(r)) => {
+                if let Some(from) = gap_from.take() {
+                    // The record after a gap is numbered one past it, so
+                    // the gap says which records it can hide (0: not known,
+                    // a format 1 record).
+                    out.push_gap(from, pos, r.seq.saturating_sub(1));
+                }
+                out.entries.push(HintEntry {
+                    hash: if r.kind == Kind::Clear { 0 } else { hasher.hash(&r.key) },
+                    offset: pos as u64,
+                    len: len as u32,
+                    kind: r.kind,
+                    expires_at: r.expires_at,
+                    seq: r.seq,
+                    has_meta: !r.meta.is_empty(),
+                });
+                None
+            }
+            Some(Err(_)) if sealer.encrypts() => Some("the record does not authenticate with this key and location"),
+            Some(Err(_)) => Some("an encrypted record in a directory without a key"),
             // The checksum matched but the payload is not a record we can read.
-            None => out
-                .bad
-                .push((pos as u64, "checksum matches but the payload is not a record")),
+            None => Some("checksum matches but the payload is not a record"),
+        };
+        if let Some(why) = why {
+            out.bad.push((pos as u64, why));
+            gap_from.get_or_insert(pos);
         }
         pos += len;
     }
+    if let Some(from) = gap_from {
+        // Records that frame but do not read, up to the end.
+        out.end_with_gap(from, bytes.len());
+    }
     out
+}
+
+impl Scan {
+    /// A gap over bytes `from..to`, numbered `seq` (`HintEntry::gap`). An entry's length is 32 bits and a segment's
+    /// may be more, so a longer run takes several entries, which say the
+    /// same.
+    fn push_gap(&mut self, from: usize, to: usize, seq: u64) {
+        let mut at = from as u64;
+        while at < to as u64 {
+            let len = u32::try_from(to as u64 - at).unwrap_or(u32::MAX);
+            self.entries.push(HintEntry::gap(at, len, seq));
+            at += u64::from(len);
+        }
+    }
+
+    /// A gap from `from` to the end of the segment (`len` bytes); no record
+    /// follows it, so what it can hide is not known from a number (0).
+    fn end_with_gap(&mut self, from: usize, len: usize) {
+        self.push_gap(from, len, 0);
+        self.damaged_end = true;
+    }
 }
 
 /// What the search for the next record after bad bytes found.

@@ -23,6 +23,18 @@ use super::segment;
 use super::store::Store;
 use super::tags::TagIndex;
 
+/// What `State::replay_in_order` made of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replayed {
+    /// A record, applied as the record numbered `seq`; `clear`: a clear
+    /// record.
+    Record { seq: u64, clear: bool },
+    /// A record out of order, not applied (counted corrupt by the caller).
+    OutOfOrder,
+    /// A gap; `cleared`: it hid every record before it.
+    Gap { cleared: bool },
+}
+
 pub(crate) struct State {
     index: Index,
     pub store: Store,
@@ -160,25 +172,64 @@ impl State {
         for id in ids {
             let format = self.store.segments[&id].format;
             for e in self.store.entries_of(id) {
-                let seq = if format < segment::VERSION {
-                    last + 1
-                } else if e.seq > last {
-                    e.seq
-                } else {
-                    *corrupt += 1;
-                    self.born_dead(Loc::new(id, e.offset), u64::from(e.len));
-                    continue;
-                };
-                last = seq;
-                self.replay(id, &e, seq, now, &mut with_meta);
+                match self.replay_in_order(id, &e, format, last, now, &mut with_meta) {
+                    Replayed::Record { seq, .. } => last = seq,
+                    Replayed::OutOfOrder => *corrupt += 1,
+                    Replayed::Gap { .. } => {}
+                }
             }
         }
         self.index_tags(&with_meta);
     }
 
+    /// Applies entry `e` of segment `id` (a segment of format `format`),
+    /// which comes right after the record numbered `last` in the log's
+    /// order. The one place that decides where an entry stands, for the
+    /// replay at open (`recovery`) and `rebuild_index` alike:
+    /// - a record numbered past `last` is applied (in a format 1 segment,
+    ///   whose records have no numbers, every record is numbered here);
+    /// - a record numbered `last` or less breaks the rule that numbers grow
+    ///   along the log (a bug, or damage checksummed again): it is never
+    ///   applied, so it can never replace a newer record;
+    /// - a gap (`HintEntry::gap`, unreadable bytes) that may have held
+    ///   records hides every record before it, as a clear does: one of the
+    ///   records lost may have been any key's newest, and an older record
+    ///   of that key must not be live again.
+    pub fn replay_in_order(
+        &mut self,
+        id: u32,
+        e: &super::hint::HintEntry,
+        format: u16,
+        last: u64,
+        now: u64,
+        with_meta: &mut Vec<(u64, Loc)>,
+    ) -> Replayed {
+        let loc = Loc::new(id, e.offset);
+        if e.is_gap() {
+            let hides = e.gap_hides(last);
+            if hides {
+                self.clear_all(loc, u64::from(e.len));
+                with_meta.clear();
+            } else {
+                self.born_dead(loc, u64::from(e.len));
+            }
+            return Replayed::Gap { cleared: hides };
+        }
+        let seq = if format < segment::VERSION {
+            last + 1
+        } else if e.seq > last {
+            e.seq
+        } else {
+            self.born_dead(loc, u64::from(e.len));
+            return Replayed::OutOfOrder;
+        };
+        let clear = self.replay(id, e, seq, now, with_meta);
+        Replayed::Record { seq, clear }
+    }
+
     /// Applies one record (`e` of segment `id`, numbered `seq`) in log order.
     /// Returns true if it is a clear record.
-    pub fn replay(
+    fn replay(
         &mut self,
         id: u32,
         e: &super::hint::HintEntry,

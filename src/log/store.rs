@@ -31,7 +31,7 @@ use std::sync::Arc;
 use super::fileio;
 use super::hint::{self, HintEntry};
 use super::index::{KeyHasher, Loc};
-use super::scan;
+use super::scan::{self, Tail};
 use super::segment::{self, Segment};
 use super::verified::{Trust, Verified};
 use super::view::{self, View};
@@ -680,7 +680,7 @@ impl Store {
             prefix.extend_from_slice(&self.active_entries);
             return prefix;
         }
-        hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan::scan(seg, &self.sealer).entries)
+        hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan::scan(seg, &self.sealer, Tail::Sealed).entries)
     }
 }
 
@@ -717,7 +717,7 @@ impl Store {
         }
         let seg = self.active();
         hint::read(&self.dir, seg.id, from).unwrap_or_else(|| {
-            let mut v = scan::scan(seg, &self.sealer).entries;
+            let mut v = scan::scan(seg, &self.sealer, Tail::MayBeTorn).entries;
             v.retain(|e| e.offset < from);
             v
         })
@@ -823,7 +823,7 @@ mod tests {
         assert_eq!(read(&s, after.loc), (b"z".to_vec(), b"after".to_vec()));
         assert_eq!(after.seq, big.seq + 1);
         s.write_buffer().unwrap();
-        let scanned = scan::scan(s.active(), &s.sealer);
+        let scanned = scan::scan(s.active(), &s.sealer, scan::Tail::MayBeTorn);
         assert!(scanned.bad.is_empty(), "{:?}", scanned.bad);
         assert_eq!(scanned.entries.len(), 3);
     }
@@ -934,7 +934,7 @@ mod tests {
         // and every reader other than a get.
         assert!(matches!(s.record(a.loc), Err(Bad::Corrupt)));
         assert!(matches!(s.indexed(h, a.loc), Err(Bad::Corrupt)));
-        assert_eq!(scan::scan(s.active(), &s.sealer).bad.len(), 1);
+        assert_eq!(scan::scan(s.active(), &s.sealer, scan::Tail::MayBeTorn).bad.len(), 1);
         // A cut forgets: the get checks again (and fails).
         let len = s.active().len();
         s.active_mut().truncate(len).unwrap();
@@ -998,6 +998,9 @@ mod tests {
         s.write_buffer().unwrap();
         assert_eq!(read(&s, small.loc), (b"a".to_vec(), b"small".to_vec()));
         assert_eq!(read(&s, next.loc), (b"b".to_vec(), b"next".to_vec()));
-        assert_eq!(scan::scan(s.active(), &s.sealer).entries.len(), 2);
+        assert_eq!(
+            scan::scan(s.active(), &s.sealer, scan::Tail::MayBeTorn).entries.len(),
+            2
+        );
     }
 }

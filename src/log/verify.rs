@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::hint;
 use super::keycheck;
 use super::lock::DirLock;
-use super::scan;
+use super::scan::{self, Tail};
 use super::segment::{self, HeaderCheck, Segment};
 use super::verify_index::{self, IndexReport, Scanned};
 use crate::error::{Error, Result};
@@ -102,21 +102,19 @@ pub fn verify(dir: &Path, key: Option<&EncryptionKey>, mut progress: impl FnMut(
         };
         match check {
             HeaderCheck::Ok => {
-                let scan = scan::scan(&seg, &sealer);
-                r.records = scan.entries.len() as u64;
+                // A sealed segment was whole once: a torn tail there is
+                // corruption, and the scan reports it so.
+                let tail = if r.active { Tail::MayBeTorn } else { Tail::Sealed };
+                let scan = scan::scan(&seg, &sealer, tail);
+                r.records = scan.entries.iter().filter(|e| !e.is_gap()).count() as u64;
                 r.corrupt = scan.bad;
-                r.torn_tail_at = scan.cut_at;
+                r.torn_tail_at = scan.torn_at;
                 r.hint_ok = hint::read(dir, *id, seg.len()).is_some_and(|h| h == scan.entries);
                 scanned.push((*id, seg.format, scan.entries, r.corrupt.clone()));
             }
             HeaderCheck::Short => r.bad_header = Some("shorter than a segment header".into()),
             HeaderCheck::Bad => r.bad_header = Some("not a tiercache segment, or not the id its name says".into()),
             HeaderCheck::NewerVersion(v) => r.bad_header = Some(format!("written by a newer format version ({v})")),
-        }
-        // A torn tail in a sealed segment is corruption: it was complete once.
-        if let (Some(at), false) = (r.torn_tail_at, r.active) {
-            r.corrupt.push((at, "unreadable bytes at the end of a sealed segment"));
-            r.torn_tail_at = None;
         }
         done += r.bytes;
         progress(done, total);

@@ -86,9 +86,23 @@ pub fn check(dir: &Path, segments: &[Scanned<'_>]) -> IndexReport {
     let mut newest: HashMap<u64, u64> = HashMap::new();
     let mut cleared_before = 0u64;
     let mut numbered = true;
+    // The number of the last record before the entry at hand, in log order.
+    let mut last = 0u64;
     for seg in segments {
         numbered &= seg.format >= 2;
-        for e in seg.entries.iter().filter(|e| e.seq <= meta.watermark) {
+        for e in seg.entries {
+            if e.is_gap() {
+                // As the replay takes it (`State::replay_in_order`): a clear
+                // of every record before it, if it may have held records.
+                if last < meta.watermark && e.gap_hides(last) {
+                    cleared_before = cleared_before.max(last + 1);
+                }
+                continue;
+            }
+            last = last.max(e.seq);
+            if e.seq > meta.watermark {
+                continue;
+            }
             at.insert((seg.id, e.offset), e);
             match e.kind {
                 Kind::Clear => cleared_before = cleared_before.max(e.seq),
@@ -204,7 +218,7 @@ mod tests {
     /// The records of the directory's only segment: (offset, hash, seq, len).
     fn records(dir: &Path) -> Vec<(u64, u64, u64, u32)> {
         let (seg, _) = Segment::open(&dir.join(segment::file_name(1)), 1, false).unwrap();
-        let scan = scan::scan(&seg, &Sealer::default());
+        let scan = scan::scan(&seg, &Sealer::default(), scan::Tail::MayBeTorn);
         scan.entries.iter().map(|e| (e.offset, e.hash, e.seq, e.len)).collect()
     }
 

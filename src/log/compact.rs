@@ -911,7 +911,6 @@ mod tests {
     /// see the session note.)
     #[test]
     fn a_damaged_newest_put_left_behind_by_compaction_brings_back_no_older_value() {
-        use std::io::{Read, Seek, SeekFrom, Write};
         let dir = tempfile::tempdir().unwrap();
         let key = b"the-key";
         let newer = {
@@ -938,14 +937,7 @@ mod tests {
             newer
         };
         // Damage the newest record of the key: a byte of its value.
-        let path = dir.path().join(segment::file_name(newer));
-        let mut bytes = Vec::new();
-        std::fs::File::open(&path).unwrap().read_to_end(&mut bytes).unwrap();
-        let at = bytes.windows(7).position(|w| w == b"damaged").unwrap();
-        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        f.seek(SeekFrom::Start(at as u64)).unwrap();
-        f.write_all(b"D").unwrap();
-        drop(f);
+        overwrite_last(&dir.path().join(segment::file_name(newer)), b"damaged", b"D");
         {
             let log = open(dir.path());
             assert_eq!(value_of(&log, key), None, "the damaged record hides the older one");
@@ -978,7 +970,6 @@ mod tests {
     /// record of its hash.
     #[test]
     fn a_damaged_newest_record_hides_the_older_ones_when_the_index_is_rebuilt() {
-        use std::io::{Read, Seek, SeekFrom, Write};
         for removed in [false, true] {
             let dir = tempfile::tempdir().unwrap();
             let key = b"the-key";
@@ -999,14 +990,7 @@ mod tests {
                 log.flush().unwrap();
                 newer
             };
-            let path = dir.path().join(segment::file_name(newer));
-            let mut bytes = Vec::new();
-            std::fs::File::open(&path).unwrap().read_to_end(&mut bytes).unwrap();
-            let at = bytes.windows(key.len()).rposition(|w| w == key).unwrap();
-            let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-            f.seek(SeekFrom::Start(at as u64)).unwrap();
-            f.write_all(b"T").unwrap();
-            drop(f);
+            overwrite_last(&dir.path().join(segment::file_name(newer)), key, b"T");
             remove_index_files(dir.path());
             let log = open(dir.path());
             assert_eq!(value_of(&log, key), None, "removed: {removed}");
@@ -1024,7 +1008,6 @@ mod tests {
     /// key, before it in the same segment, was live again.
     #[test]
     fn an_index_rebuilt_in_the_process_reads_a_gap_as_the_open_did() {
-        use std::io::{Read, Seek, SeekFrom, Write};
         let dir = tempfile::tempdir().unwrap();
         let key = b"the-key";
         let damaged = {
@@ -1038,14 +1021,7 @@ mod tests {
             log.flush().unwrap();
             damaged
         };
-        let path = dir.path().join(segment::file_name(damaged));
-        let mut bytes = Vec::new();
-        std::fs::File::open(&path).unwrap().read_to_end(&mut bytes).unwrap();
-        let at = bytes.windows(9).rposition(|w| w == b"new value").unwrap();
-        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        f.seek(SeekFrom::Start(at as u64)).unwrap();
-        f.write_all(b"N").unwrap();
-        drop(f);
+        overwrite_last(&dir.path().join(segment::file_name(damaged)), b"new value", b"N");
         std::fs::remove_file(super::super::hint::path(dir.path(), damaged)).unwrap();
         remove_index_files(dir.path());
         let log = open(dir.path());
@@ -1055,6 +1031,16 @@ mod tests {
         assert_eq!(value_of(&log, key), None, "after the rebuild");
         assert_eq!(value_of(&log, b"later").as_deref(), Some(&b"l"[..]));
         log.state.read().check().unwrap();
+    }
+
+    /// Damages segment file `path` in place, as bit rot would: the last
+    /// occurrence of `needle` in it starts with `with` instead.
+    fn overwrite_last(path: &std::path::Path, needle: &[u8], with: &[u8]) {
+        use std::os::unix::fs::FileExt;
+        let bytes = std::fs::read(path).unwrap();
+        let at = bytes.windows(needle.len()).rposition(|w| w == needle).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.write_all_at(with, at as u64).unwrap();
     }
 
     /// Removes the index files of the log in `dir`: the next open rebuilds

@@ -6,9 +6,9 @@
 //! replay only the log's tail past the watermark; otherwise replay every
 //! segment in id order (from its hint if it has a sound one, else record by
 //! record, cutting the torn tail of the last). Then, unless read-only,
-//! finish a clear (or a gap) that hid whole segments, delete hints whose segment is
-//! gone, make sure there is an active segment of the current format to
-//! append to, and write the index file if it was rebuilt.
+//! finish a clear (or a gap) that hid whole segments, delete hints whose
+//! segment is gone, make sure there is an active segment of the current
+//! format to append to, and write the index file if it was rebuilt.
 //!
 //! Replay trusts sequence numbers, not positions: every record of format 2
 //! carries one, and they grow strictly along the log because only
@@ -363,31 +363,27 @@ impl Replay<'_> {
     /// in log order (`State::replay_in_order`).
     fn apply(&mut self, id: u32, e: &HintEntry, format: u16) {
         let last = self.state.store.last_seq();
-        match self
+        let replayed = self
             .state
-            .replay_in_order(id, e, format, last, self.now, &mut self.with_meta)
-        {
-            Replayed::Record { seq, clear } => {
+            .replay_in_order(id, e, format, last, self.now, &mut self.with_meta);
+        match replayed {
+            Replayed::Record { seq, .. } => {
                 self.state.store.seen_seq(seq);
                 self.state.store.last_loc = Some(Loc::new(id, e.offset));
                 let seg = self.state.store.segments.get_mut(&id).unwrap();
                 seg.first_seq = seg.first_seq.min(seq);
-                if clear {
-                    self.last_clear = Some(id);
-                }
             }
             // Out of order: never let it replace what a newer record says.
             Replayed::OutOfOrder => {
                 self.counters.corrupt_records.fetch_add(1, Ordering::Relaxed);
             }
-            // A gap takes no number and is no anchor for the index file;
-            // one that hid the records before it deletes their segments as
-            // a clear does.
-            Replayed::Gap { cleared } => {
-                if cleared {
-                    self.last_clear = Some(id);
-                }
-            }
+            // A gap takes no number and is no anchor for the index file.
+            Replayed::Gap { .. } => {}
+        }
+        // A clear, or a gap that hid the records before it: the segments
+        // wholly before it are deleted (`finish_clear`).
+        if replayed.cleared() {
+            self.last_clear = Some(id);
         }
     }
 }

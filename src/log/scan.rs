@@ -155,9 +155,9 @@ pub fn scan_from(seg: &Segment, start: u64, sealer: &Sealer, tail: Tail) -> Scan
 }
 
 impl Scan {
-    /// A gap over bytes `from..to`, numbered `seq` (`HintEntry::gap`). An entry's length is 32 bits and a segment's
-    /// may be more, so a longer run takes several entries, which say the
-    /// same.
+    /// A gap over bytes `from..to`, numbered `seq` (`HintEntry::gap`). An
+    /// entry's length is 32 bits and a segment's may be more, so a longer
+    /// run takes several entries, which say the same.
     fn push_gap(&mut self, from: usize, to: usize, seq: u64) {
         let mut at = from as u64;
         while at < to as u64 {

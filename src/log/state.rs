@@ -35,6 +35,18 @@ pub(crate) enum Replayed {
     Gap { cleared: bool },
 }
 
+impl Replayed {
+    /// Whether every record before the entry is dead now: a clear record,
+    /// or a gap that may have held records (the segments wholly before it
+    /// go, at open).
+    pub fn cleared(self) -> bool {
+        matches!(
+            self,
+            Replayed::Record { clear: true, .. } | Replayed::Gap { cleared: true }
+        )
+    }
+}
+
 pub(crate) struct State {
     index: Index,
     pub store: Store,

@@ -22,9 +22,11 @@ tiercache's: ``set`` is the defaults against each other, not the same
 durability.  ``set fsync`` is the same durability: both fsync before a set
 returns (tiercache ``sync_policy="always"``, diskcache
 ``sqlite_synchronous=2``, FULL, which fsyncs the WAL at every commit), on
-``--fsync-keys`` keys of their own caches (fsyncs are slow).  For each operation it times every call separately and
-prints the median and the 99th percentile in microseconds, and the ratio of
-the medians (diskcache / tiercache: above 1 means tiercache is faster).
+``--fsync-keys`` keys of their own caches (fsyncs are slow).
+
+For each operation it times every call separately and prints the median and
+the 99th percentile in microseconds, and the ratio of the medians (diskcache
+/ tiercache: above 1 means tiercache is faster).
 
 Phases: ``set`` (insert every key), ``set fsync`` (the same, fsynced: see
 above), ``get hit`` (read every key, warm), ``get

@@ -32,3 +32,5 @@ def test_bench_quick() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "get hit" in result.stdout and "ratio" in result.stdout
+    # The phase at the same durability as diskcache's (both fsync per set).
+    assert any(line.startswith("set fsync ") for line in result.stdout.splitlines()), result.stdout

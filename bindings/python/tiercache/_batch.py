@@ -36,17 +36,22 @@ def slices(parts: Sequence[bytes]) -> Tuple[bytes, "array[int]"]:
     ``tc_slice`` array (pointer, length, pointer, length, ...) of them, each
     pointer into ``blob``.  An empty part gets a valid, non-NULL pointer.
 
-    The lengths and the pointers are built as two arrays and interleaved by
-    extended-slice assignment (a copy in C), not by zipping Python pairs:
-    per part that spares a tuple, a ``chain`` step and an array append."""
+    The pointers and the lengths are interleaved in a list by extended-slice
+    assignment (C-level iteration, no Python pair per part), and the list
+    turned into the array at once: an array built from an iterator grows
+    one element at a time, and one built from a list is sized once, which
+    made this ~10% cheaper per part than building the two halves as arrays
+    (callgrind, 100 parts of 100 bytes: 1153 → 1043 instructions per part)."""
     blob = b"".join(parts)
-    lens = array(_WORD, map(len, parts))
-    starts = array(_WORD, accumulate(lens, initial=address(blob)))
-    del starts[-1]  # the end of the last part
-    arr = words(2 * len(lens))
-    arr[0::2] = starts
+    if not parts:
+        return blob, array(_WORD)
+    lens = list(map(len, parts))
+    arr = [0] * (2 * len(lens))
+    # Each part starts where the ones before it end (the last part's end is
+    # not a start: hence lens[:-1]).
+    arr[0::2] = accumulate(lens[:-1], initial=address(blob))
     arr[1::2] = lens
-    return blob, arr
+    return blob, array(_WORD, arr)
 
 
 def words(n: int) -> "array[int]":

@@ -627,8 +627,12 @@ class Cache(typing.MutableMapping[Any, bytes]):
 
         ``ttl`` is seconds (int or float, rounded up to whole milliseconds) or a
         ``timedelta``; ``None`` means the cache's ``default_ttl`` (never
-        expiring if that is unset).  Under write-through the value is on disk
-        (at least in the OS's buffers) when this returns.
+        expiring if that is unset).  Under write-through the record is in the
+        log when this returns, but not necessarily in a file yet: the library
+        appends through a buffer (up to 64 KiB, written out when it fills, on
+        :meth:`flush` and on close), so a killed process loses what was still
+        in it, and the ``sync_policy`` says when the file is fsynced
+        (``"always"``: before this returns; docs/CONSISTENCY.md §5).
 
         ``tags``: an iterable of tags (``str``, stored as UTF-8, or bytes-likes;
         not a single ``str``), 1 to 255 bytes each, at most 32 (a repeat counts

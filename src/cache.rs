@@ -737,9 +737,10 @@ impl Cache {
     /// keeps a large one so: `promote`).
     ///
     /// `stripe` is the calling thread's (`stripe::mine()`), for the hit's
-    /// count: a caller that has it spares a thread-local lookup.
+    /// count and the log's read lock: a caller that has it spares two
+    /// thread-local lookups.
     fn get_l2(&self, key: &[u8], h: u64, now: &Now, stripe: usize) -> Option<Found> {
-        let found = self.log.as_ref()?.get(key, h, now, Trust::Facts, |len| {
+        let found = self.log.as_ref()?.get_on(key, h, now, Trust::Facts, stripe, |len| {
             len < MAP_FROM && self.memory.fits(key, len)
         })?;
         if found.meta.as_ref().is_some_and(|m| !m.valid()) {

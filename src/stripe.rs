@@ -133,7 +133,16 @@ impl<T> ReadMostly<T> {
     }
 
     pub fn read(&self) -> ReadGuard<'_, T> {
-        let g = self.stripes[mine() % RW_STRIPES].0.read();
+        self.read_on(mine())
+    }
+
+    /// `read` on the stripe of `stripe`, the calling thread's (`mine()`)
+    /// for a caller that has it at hand: in the shared library each
+    /// thread-local lookup is a call (`__tls_get_addr`). Any stripe is
+    /// sound (a writer takes them all); the thread's own keeps threads
+    /// off each other's lock word.
+    pub fn read_on(&self, stripe: usize) -> ReadGuard<'_, T> {
+        let g = self.stripes[stripe % RW_STRIPES].0.read();
         // SAFETY: a read lock is held: no write guard exists (see the Sync impl).
         ReadGuard {
             _g: g,

@@ -293,12 +293,27 @@ impl Log {
     /// `trust` says whether a record that an earlier get verified is read
     /// without its checksum (`verified`).
     pub fn get(&self, key: &[u8], h: u64, now: &Now, trust: Trust, copy: impl Fn(usize) -> bool) -> Option<Found> {
+        self.get_on(key, h, now, trust, crate::stripe::mine(), copy)
+    }
+
+    /// `get`, with the log's read lock taken on `stripe`, the calling
+    /// thread's (`stripe::mine()`), which a caller that has it passes on
+    /// rather than have it looked up again (`ReadMostly::read_on`).
+    pub fn get_on(
+        &self,
+        key: &[u8],
+        h: u64,
+        now: &Now,
+        trust: Trust,
+        stripe: usize,
+        copy: impl Fn(usize) -> bool,
+    ) -> Option<Found> {
         // Marked at the end, but as cold as the lookup: loaded alongside it.
         if self.config.max_bytes > 0 {
             self.read_marks.prefetch(h);
         }
         let found = self
-            .with_unexpired(key, h, now, trust, Some(&copy), |st, loc, r, copied, meta| {
+            .with_unexpired(key, h, now, trust, stripe, Some(&copy), |st, loc, r, copied, meta| {
                 let value = match copied {
                     Some(c) => Value::Heap(c),
                     None => {
@@ -327,7 +342,8 @@ impl Log {
     /// What the log knows of `key`'s live, unexpired value, without copying
     /// it or marking it read.
     pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
-        self.with_unexpired(key, h, now, Trust::Facts, None, |_, _, r, _, meta| {
+        let stripe = crate::stripe::mine();
+        self.with_unexpired(key, h, now, Trust::Facts, stripe, None, |_, _, r, _, meta| {
             Some(Info {
                 value_len: self.servable(r.value_len(&self.sealer))?,
                 expires_at: r.expires_at,
@@ -339,15 +355,17 @@ impl Log {
     }
 
     /// Calls `f` with `key`'s live, unexpired record under the log's read
-    /// lock (and its value copied, if `copy` wanted it: see `read_live`).
-    /// If the index was found not to match the log on the way, it is
-    /// rebuilt and asked again.
+    /// lock, taken on `stripe` (the calling thread's), and its value copied
+    /// if `copy` wanted it (see `read_live`). If the index was found not to
+    /// match the log on the way, it is rebuilt and asked again.
+    #[allow(clippy::too_many_arguments)]
     fn with_unexpired<T>(
         &self,
         key: &[u8],
         h: u64,
         now: &Now,
         trust: Trust,
+        stripe: usize,
         copy: Option<&dyn Fn(usize) -> bool>,
         f: impl FnOnce(&State, Loc, View<'_>, Option<Arc<[u8]>>, Option<Meta>) -> T,
     ) -> Option<T> {
@@ -355,7 +373,7 @@ impl Log {
         // checksum, sequence number) whatever the index's state, and one not
         // found in a suspect index is asked again after the repair below.
         {
-            let st = self.state.read();
+            let st = self.state.read_on(stripe);
             match self.read_unexpired(&st, key, h, now, trust, copy) {
                 Some((loc, (r, copied), meta)) => return Some(f(&st, loc, r, copied, meta)),
                 None if !st.index_suspect() => return None,
@@ -363,7 +381,7 @@ impl Log {
             }
         }
         self.repair_index();
-        let st = self.state.read();
+        let st = self.state.read_on(stripe);
         let (loc, (r, copied), meta) = self.read_unexpired(&st, key, h, now, trust, copy)?;
         Some(f(&st, loc, r, copied, meta))
     }

@@ -43,7 +43,7 @@
 use ciborium_ll::{Decoder, Header};
 
 mod restamp;
-pub use restamp::{restamp, seq_field, Restamp};
+pub use restamp::{restamp, seq_field, seq_fits, Restamp};
 
 use crate::options::{MAX_KEY_LEN, MAX_VALUE_LIMIT};
 

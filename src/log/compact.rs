@@ -1160,6 +1160,52 @@ mod tests {
         }
     }
 
+    /// Records numbered below 24 whose copies are numbered 24 and up (a
+    /// head one byte longer): none can be carried as its own bytes, each is
+    /// encoded anew, and every key keeps its value, after a reopen and a
+    /// rebuild of the index too.
+    #[test]
+    fn records_whose_numbers_outgrow_their_heads_are_encoded_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path());
+        put(&log, b"dead", b"old");
+        for i in 0..11u32 {
+            put(&log, format!("k{i}").as_bytes(), format!("v{i}").as_bytes());
+        }
+        let id = seal(&log);
+        put(&log, b"dead", b"new");
+        for i in 0..10u32 {
+            put(&log, format!("f{i}").as_bytes(), b"x");
+        }
+        assert_eq!(log.state.read().store.last_seq(), 23, "the copies are numbered 24 on");
+        let carried = crate::log::store::CARRIED.with(|n| n.get());
+        assert_eq!(log.compact(true).unwrap().segments, 1);
+        assert!(!log.state.read().store.segments.contains_key(&id));
+        assert_eq!(
+            crate::log::store::CARRIED.with(|n| n.get()),
+            carried,
+            "none carried as its own bytes"
+        );
+        assert_eq!(log.state.read().store.last_seq(), 34, "eleven copies");
+        let check = |log: &Log, when: &str| {
+            for i in 0..11u32 {
+                let k = format!("k{i}");
+                assert_eq!(
+                    value_of(log, k.as_bytes()),
+                    Some(format!("v{i}").into_bytes()),
+                    "{k}{when}"
+                );
+            }
+            assert_eq!(value_of(log, b"dead"), Some(b"new".to_vec()), "dead{when}");
+        };
+        check(&log, "");
+        log.check_invariants().unwrap();
+        drop(log);
+        check(&open(dir.path()), " after a reopen");
+        remove_index_files(dir.path());
+        check(&open(dir.path()), " after a rebuild");
+    }
+
     /// Removes the index files of the log in `dir`: the next open rebuilds
     /// the index from the segments (as it does for a lost or damaged one).
     fn remove_index_files(dir: &std::path::Path) {

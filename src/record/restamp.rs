@@ -79,6 +79,12 @@ pub fn seq_field(payload: &[u8]) -> Option<Range<usize>> {
     (pos == payload.len()).then_some(start..pos)
 }
 
+/// Whether the number `seq` can take the place of the one whose head is
+/// at `at` (`seq_field`): its head is as long (`restamp` answers).
+pub fn seq_fits(at: &Range<usize>, seq: u64) -> bool {
+    uint_head(seq).1 == at.len()
+}
+
 /// The sequence number's new head and the frame's new checksum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Restamp {

@@ -42,6 +42,9 @@
 
 use ciborium_ll::{Decoder, Header};
 
+mod restamp;
+pub use restamp::{restamp, seq_field, seq_fits, Restamp};
+
 use crate::options::{MAX_KEY_LEN, MAX_VALUE_LIMIT};
 
 /// Bytes of the fixed frame before the payload.

@@ -39,6 +39,11 @@ use crate::record::{self, Frame, Kind, RecordRef};
 use crate::seal::Sealer;
 use crate::value::{spare, Value};
 
+mod carry;
+pub use carry::Carry;
+#[cfg(test)]
+pub use carry::CARRIED;
+
 /// Appends collect here until this many bytes are waiting.
 pub const BUFFER_BYTES: usize = 64 * 1024;
 
@@ -564,7 +569,7 @@ impl Store {
         if let Some((_, p)) = &packed {
             self.bytes_saved += (draft.value.len() - p.len()) as u64;
         }
-        self.active_entries.push(HintEntry {
+        Ok(self.numbered(HintEntry {
             hash: match (rec.kind, draft.hash) {
                 (Kind::Clear, _) => 0,
                 (_, Some(h)) => {
@@ -579,13 +584,28 @@ impl Store {
             expires_at: rec.expires_at,
             seq: rec.seq,
             has_meta: !rec.meta.is_empty(),
-        });
+        }))
+    }
+
+    /// What every append does once its record (`e`, numbered
+    /// `self.next_seq`, at `e.offset` of the active segment) is in the
+    /// buffer or the file: its hint entry, the byte count group commit
+    /// waits on, the next number, where the last record is, and the
+    /// segment's first number. `append` and `carry` (the two ways a
+    /// record enters the log) both end here, so that the store's
+    /// invariants (numbers grow strictly along the log, each record has
+    /// its hint entry) are kept in one place.
+    fn numbered(&mut self, e: HintEntry) -> Appended {
+        debug_assert_eq!(e.seq, self.next_seq, "a record takes the next number");
+        let loc = Loc::new(self.active().id, e.offset);
+        let (len, seq) = (u64::from(e.len), e.seq);
+        self.active_entries.push(e);
         self.appended += len;
         self.next_seq += 1;
         self.last_loc = Some(loc);
         let seg = self.active_mut();
-        seg.first_seq = seg.first_seq.min(rec.seq);
-        Ok(Appended { loc, len, seq: rec.seq })
+        seg.first_seq = seg.first_seq.min(seq);
+        Appended { loc, len, seq }
     }
 
     /// Writes the buffer to the active segment's file.

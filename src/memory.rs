@@ -178,7 +178,7 @@ impl Entry {
 ///
 /// Why in the entry rather than in the policy's node: it fills what was
 /// the padding after `dirty`, on the line a hit reads anyway (see `Entry`),
-/// and LRU's node is 8 bytes smaller for it (`lru::Node`).
+/// and the fields of LRU's node take 8 bytes fewer for it (`lru::Node`).
 #[derive(Debug, Default)]
 pub struct Uses(AtomicU8);
 

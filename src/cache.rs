@@ -803,6 +803,7 @@ impl Cache {
             written_at: found.written_at,
             meta: found.meta,
             dirty: false,
+            uses: Default::default(),
             logged: None,
         };
         shard.insert(h, key, entry, out);

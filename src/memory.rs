@@ -17,9 +17,9 @@
 //! of the C ABI, for values small enough: see `Reader`).
 //!
 //! A hit takes the shard's lock shared (`Memory::glance`), under either
-//! policy: counting it is an atomic store beside the entry (S3-FIFO's
-//! frequency, LRU's mark: see `lru` for why LRU no longer relinks on a
-//! hit). Writes take it exclusively, so a hit sees the shard as the last
+//! policy: counting it is an atomic store in the entry (`Entry::uses`:
+//! S3-FIFO's frequency, LRU's mark: see `lru` for why LRU no longer
+//! relinks on a hit). Writes take it exclusively, so a hit sees the shard as the last
 //! write of it left it.
 //!
 //! This module only stores and evicts; it never does I/O. The cache decides
@@ -47,6 +47,7 @@ pub use policy::PolicyKind;
 pub use s3fifo::S3Params;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crate::clock::Now;
@@ -85,10 +86,13 @@ fn share(total: u64, n: u64, i: u64) -> u64 {
 
 /// One cached value.
 ///
-/// In declaration order (`repr(C)`): what a hit reads (`value`, and
-/// `expires_at` and `meta` for `valid`) first, 32 bytes together, so that a
-/// policy's node can put them on the line of the key it compares (see
-/// `lru::Node`).
+/// In declaration order (`repr(C)`): what a hit reads first (`value`, and
+/// `expires_at` and `meta` for `valid`, 32 bytes together; then `dirty`,
+/// whose spare values are where `Option<Entry>`, as a policy's node holds
+/// it, says `None`, so a hit's `Option::as_ref` reads that byte; then
+/// `uses`, which the hit marks), 34 bytes, so that a policy's node can put
+/// them on the line of the key it compares (see `lru::Node`). `uses` sits
+/// in what was `dirty`'s padding: the entry is 56 bytes as before.
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub struct Entry {
@@ -101,10 +105,12 @@ pub struct Entry {
     pub expires_at: u64,
     /// Tags and file dependency, for the few entries that have any.
     pub meta: Option<Arc<Meta>>,
-    /// When the put or load that wrote the value happened, ms since the epoch.
-    pub written_at: u64,
     /// Write-back only: L2 does not have this value yet.
     pub dirty: bool,
+    /// The policy's count of this entry's uses (see `Uses`).
+    pub uses: Uses,
+    /// When the put or load that wrote the value happened, ms since the epoch.
+    pub written_at: u64,
     /// The log's witness of the record that the put which stored this
     /// value appended (`log::Witness`), handed back with the key's next
     /// put so that it finds the key's index entry without reading the old
@@ -123,7 +129,7 @@ impl Entry {
     /// the meta): the policies' layout tests check these lie in the node's
     /// first 64 bytes (`lru::Node`).
     #[cfg(test)]
-    pub(crate) fn hit_fields_end(at: usize) -> [usize; 3] {
+    pub(crate) fn hit_fields_end(at: usize) -> [usize; 5] {
         use std::mem::{offset_of, size_of};
         // `Option<Entry>`, which the nodes hold, is laid out as the entry
         // itself (a niche of its fields holds `None`): no tag before them.
@@ -132,6 +138,8 @@ impl Entry {
             at + offset_of!(Entry, value) + size_of::<Value>(),
             at + offset_of!(Entry, expires_at) + size_of::<u64>(),
             at + offset_of!(Entry, meta) + size_of::<Option<Arc<Meta>>>(),
+            at + offset_of!(Entry, dirty) + size_of::<bool>(),
+            at + offset_of!(Entry, uses) + size_of::<Uses>(),
         ]
     }
 
@@ -144,6 +152,7 @@ impl Entry {
             written_at,
             meta,
             dirty: false,
+            uses: Uses::default(),
             logged: None,
         }
     }
@@ -159,6 +168,53 @@ impl Entry {
         } else {
             Validity::Valid
         }
+    }
+}
+
+/// How often an entry was used since its policy last looked: LRU's mark (0
+/// or 1: hit since the entry's last move, see `lru`), S3-FIFO's frequency
+/// (0 to 3, see `s3fifo`). Counted by a hit under the shard's shared lock
+/// (hence an atomic), read and reset by the policy under the exclusive one.
+///
+/// Why in the entry rather than in the policy's node: it fills what was
+/// the padding after `dirty`, on the line a hit reads anyway (see `Entry`),
+/// and the fields of LRU's node take 8 bytes fewer for it (`lru::Node`).
+#[derive(Debug, Default)]
+pub struct Uses(AtomicU8);
+
+impl Uses {
+    /// Counts a use, up to `max`. A racy increment is fine (two hits may
+    /// count as one); not writing a count already at `max` keeps a hot
+    /// entry's line shared between the cores that hit it.
+    #[inline]
+    pub(crate) fn bump(&self, max: u8) {
+        let n = self.0.load(Relaxed);
+        if n < max {
+            self.0.store(n + 1, Relaxed);
+        }
+    }
+
+    /// The count (under the shard's exclusive lock).
+    pub(crate) fn get(&mut self) -> u8 {
+        *self.0.get_mut()
+    }
+
+    /// Sets the count (under the shard's exclusive lock).
+    pub(crate) fn set(&mut self, n: u8) {
+        *self.0.get_mut() = n;
+    }
+
+    /// The count, through a shared reference (for tests).
+    #[cfg(test)]
+    pub(crate) fn load(&self) -> u8 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// A copy of an entry is a new entry: not yet used.
+impl Clone for Uses {
+    fn clone(&self) -> Uses {
+        Uses::default()
     }
 }
 
@@ -796,6 +852,7 @@ mod tests {
             written_at: 0,
             meta: None,
             dirty: false,
+            uses: Uses::default(),
             logged: None,
         }
     }

@@ -4,7 +4,7 @@
 //!
 //! What it owns: which entries a shard holds and their order of use. A write
 //! that stores an entry (`insert`) moves it to the front; a hit, and a write
-//! in place (`update`), only mark it used (`Node::used`), and
+//! in place (`update`), only mark it used (`Entry::uses`), and
 //! eviction (`pop_lru`) moves a marked entry it finds at the back to the
 //! front, unmarked, instead of evicting it ("lazy promotion"): the next
 //! victim is the least recently moved entry not used since its move. An
@@ -42,35 +42,38 @@
 //! shard's own lines. The links are `u32` slot indices rather than pointers:
 //! nodes are smaller, and there is no `unsafe`.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-
 use hashbrown::HashTable;
 
 use super::key::{Key, TableHasher};
-use super::{Entry, Evicted};
+use super::{Entry, Evicted, Uses};
 
 /// No slot: the end of the list.
 const NIL: u32 = u32::MAX;
 
 /// In declaration order (`repr(C)`), so that what a hit reads comes first:
-/// the key it compares, the mark it looks at, then the entry's value,
-/// expiry and meta (`Entry` is `repr(C)` for the same reason), 64 bytes
-/// from the node's start; the links and the hash, which only writes read,
-/// come last. With the compiler's order the mark came after the links, at
-/// byte 96, and a hit of a node not in the CPU cache fetched two or three
-/// of its lines (2.5 on average at 104 bytes a node); now it is one or
-/// two (1.9), and the node's size is unchanged (104 bytes). Measured
-/// (callgrind's cache simulation, 100k keys): 7.30 -> 6.91 first-level
-/// data cache misses per `tc_get` (BENCHMARKS.md, "L1 hit"). Aligning the
-/// node to a line (128 bytes) gained nothing more there.
-#[repr(C)]
+/// the key it compares, then the entry's value, expiry and meta, the byte
+/// that says the slot is live (`Option<Entry>`'s `None` is held in
+/// `Entry::dirty`) and the mark (`Entry::uses`), all in the node's first
+/// 58 bytes (`Entry` is `repr(C)` for the same reason); the links and the
+/// hash, which only writes read, come last.
+///
+/// Aligned to a line (64 bytes), so a hit fetches one line of a node: 96
+/// bytes of fields in a 128-byte slot. Before, at 104 bytes with the mark
+/// in the node (byte 24) and the live byte at 72, a hit read parts of two
+/// lines of nearly every node; aligned to 128 bytes it still read two, as
+/// the live byte was on the second. The price is memory: 32 bytes a node
+/// more than the 96 the fields need (24 more than before), some 10% of an
+/// entry of 100 B. Measured (callgrind, 100k keys, per `tc_get`): the
+/// node's misses 2.30 (104 bytes) -> 1.65 (96, aligned to 32: half the
+/// nodes start mid-line) -> 1.11 (this) (BENCHMARKS.md, "L1 hit").
+#[repr(C, align(64))]
 struct Node {
     key: Key,
-    /// Hit since the entry was last moved to the front: eviction moves it
-    /// to the front again rather than evict it. Set under the shard's
-    /// shared lock, cleared under the exclusive one.
-    used: AtomicBool,
-    /// `None` while the slot is free (in `Lru::free`, in no list).
+    /// `None` while the slot is free (in `Lru::free`, in no list). A live
+    /// entry's `uses` is the mark: hit since the entry was last moved to
+    /// the front, so eviction moves it to the front again rather than
+    /// evict it. Set under the shard's shared lock, cleared under the
+    /// exclusive one.
     entry: Option<Entry>,
     /// The cache's hash of `key`, for the table to rehash it by.
     hash: u64,
@@ -81,13 +84,9 @@ struct Node {
 }
 
 impl Node {
-    #[inline]
-    fn mark(&self) {
-        // Not writing a mark already set keeps a hot entry's line shared
-        // between the cores that hit it.
-        if !self.used.load(Relaxed) {
-            self.used.store(true, Relaxed);
-        }
+    /// The live entry's mark (under the shard's exclusive lock).
+    fn uses(&mut self) -> &mut Uses {
+        &mut self.entry.as_mut().expect("a slot on the list is live").uses
     }
 }
 
@@ -173,7 +172,7 @@ impl Lru {
     /// its use).
     #[inline]
     fn touch(&mut self, i: u32) {
-        *self.nodes[i as usize].used.get_mut() = false;
+        self.nodes[i as usize].uses().set(0);
         // Already at the front (a hot key written again): no link to write.
         if self.head != i {
             self.detach(i);
@@ -186,9 +185,9 @@ impl Lru {
     /// an atomic, so hits need no exclusive access.
     #[inline]
     pub fn get(&self, h: u64, key: &[u8]) -> Option<&Entry> {
-        let n = &self.nodes[self.find(h, key)? as usize];
-        n.mark();
-        n.entry.as_ref()
+        let e = self.nodes[self.find(h, key)? as usize].entry.as_ref()?;
+        e.uses.bump(1);
+        Some(e)
     }
 
     /// `key`'s entry, not counted as a use.
@@ -202,7 +201,10 @@ impl Lru {
     pub fn insert(&mut self, h: u64, key: &[u8], entry: Entry) -> Option<Entry> {
         if let Some(i) = self.find(h, key) {
             self.touch(i);
-            return self.nodes[i as usize].entry.replace(entry);
+            let old = self.nodes[i as usize].entry.replace(entry);
+            // The move was the new entry's use, as `touch` made it the old one's.
+            self.nodes[i as usize].uses().set(0);
+            return old;
         }
         self.insert_new(h, key, entry);
         None
@@ -224,7 +226,9 @@ impl Lru {
         self.settle();
         if let Some(i) = self.find(h, key) {
             self.touch(i);
-            return (self.nodes[i as usize].entry.replace(entry), None);
+            let old = self.nodes[i as usize].entry.replace(entry);
+            self.nodes[i as usize].uses().set(0);
+            return (old, None);
         }
         let i = self.tail;
         if i == NIL {
@@ -237,7 +241,7 @@ impl Lru {
         let gone_key = std::mem::replace(&mut n.key, Key::new(key));
         let gone = n.entry.replace(entry).expect("a slot on the list is live");
         n.hash = h;
-        *n.used.get_mut() = false;
+        n.uses().set(0);
         let (nodes, hasher) = (&self.nodes, self.hasher);
         self.table
             .insert_unique(hasher.hash(h), i, |&j| hasher.hash(nodes[j as usize].hash));
@@ -246,14 +250,14 @@ impl Lru {
     }
 
     /// Stores `entry` under `key`, which is not held, at the front.
-    fn insert_new(&mut self, h: u64, key: &[u8], entry: Entry) {
+    fn insert_new(&mut self, h: u64, key: &[u8], mut entry: Entry) {
+        entry.uses.set(0);
         let node = Node {
             key: Key::new(key),
             hash: h,
             entry: Some(entry),
             prev: NIL,
             next: NIL,
-            used: AtomicBool::new(false),
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -294,7 +298,7 @@ impl Lru {
         let n = &mut self.nodes[i as usize];
         let changed = change(n.entry.as_mut().expect("a slot in the table is live"));
         if changed {
-            *n.used.get_mut() = true;
+            n.uses().set(1);
         }
         changed
     }
@@ -326,7 +330,7 @@ impl Lru {
     /// mark one meanwhile (this takes the shard exclusively), so after at
     /// most `len` moves the entry at the back is unmarked.
     pub fn settle(&mut self) {
-        while self.tail != NIL && *self.nodes[self.tail as usize].used.get_mut() {
+        while self.tail != NIL && self.nodes[self.tail as usize].uses().get() != 0 {
             self.touch(self.tail);
         }
     }
@@ -369,7 +373,8 @@ impl Lru {
         let mut i = self.head;
         while i != NIL {
             let n = &self.nodes[i as usize];
-            out.push((n.key.to_vec(), n.used.load(Relaxed)));
+            let used = n.entry.as_ref().is_some_and(|e| e.uses.load() != 0);
+            out.push((n.key.to_vec(), used));
             i = n.next;
         }
         out
@@ -381,16 +386,23 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    /// What a hit reads of a node (the key, the mark, the entry's value,
-    /// expiry and meta) lies in its first 64 bytes, and the node did not
-    /// grow for it (see `Node`).
+    /// What a hit reads of a node (the key, the entry's value, expiry and
+    /// meta, the live byte and the mark) lies in its first 64 bytes, and a
+    /// node starts at a line, so that is one line (see `Node`): at 100k
+    /// keys each line a hit reads is a cache miss. Its fields take 96
+    /// bytes, the alignment pads it to 128: it should not grow unnoticed.
     #[test]
     fn a_hit_reads_the_first_64_bytes_of_a_node() {
         use std::mem::{offset_of, size_of};
-        let mut ends = vec![offset_of!(Node, key) + size_of::<Key>(), offset_of!(Node, used) + 1];
+        let mut ends = vec![offset_of!(Node, key) + size_of::<Key>()];
         ends.extend(Entry::hit_fields_end(offset_of!(Node, entry)));
         assert!(ends.iter().all(|&e| e <= 64), "{ends:?}");
-        assert_eq!(size_of::<Node>(), 104);
+        assert_eq!(std::mem::align_of::<Node>(), 64);
+        assert_eq!(size_of::<Node>(), 128);
+        assert!(
+            offset_of!(Node, next) + size_of::<u32>() <= 96,
+            "the fields fit in 96 bytes"
+        );
     }
 
     fn e() -> Entry {
@@ -561,9 +573,9 @@ mod tests {
             let order: Vec<Vec<u8>> = theirs.list.iter().map(|(k, _)| k.clone()).collect();
             assert_eq!(check(&ours), order, "final order, seed {seed}");
             for n in &ours.nodes {
-                if n.entry.is_some() {
+                if let Some(e) = &n.entry {
                     assert_eq!(
-                        n.used.load(Relaxed),
+                        e.uses.load() != 0,
                         theirs.used.contains(&n.key[..]),
                         "mark of {:?}, seed {seed}",
                         &n.key[..]
@@ -571,16 +583,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// A hit reads the node's key, links and entry: at 100k keys each
-    /// line of it is a cache miss, so the node should not grow unnoticed.
-    /// (88 bytes until hits marked nodes: the mark's byte pads to 96; 104
-    /// since an entry holds the log's witness of its record, 8 bytes that
-    /// spare a put over the key a read of the old record, `log::Witness`.)
-    #[test]
-    fn a_node_is_104_bytes() {
-        assert_eq!(std::mem::size_of::<Node>(), 104);
     }
 
     #[test]
@@ -600,7 +602,7 @@ mod tests {
         // A write in place marks "c" where it lies, as a hit would; a
         // declined one, nothing.
         assert!(!l.update(h(b"c"), b"c", |_| false));
-        assert!(!l.nodes[l.find(h(b"c"), b"c").unwrap() as usize].used.load(Relaxed));
+        assert_eq!(l.order()[1], (b"c".to_vec(), false));
         assert!(l.update(h(b"c"), b"c", |_| true));
         assert_eq!(l.order()[1], (b"c".to_vec(), true));
         assert_eq!(check(&l), [b"b", b"c", b"a"]);
@@ -641,6 +643,6 @@ mod tests {
         }
         assert_eq!(&*l.pop_lru().unwrap().0, b"a");
         assert_eq!(check(&l), [b"c", b"b"]);
-        assert!(l.nodes.iter().all(|n| !n.used.load(Relaxed)));
+        assert!(l.order().iter().all(|(_, used)| !used));
     }
 }

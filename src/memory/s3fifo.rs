@@ -22,12 +22,11 @@
 //! outnumber the live), so a removal is O(1).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
 use hashbrown::{HashMap, HashTable};
 
 use super::key::{Key, TableHasher};
-use super::{entry_size, Entry, Evicted};
+use super::{entry_size, Entry, Evicted, Uses};
 
 /// A frequency saturates here: two bits.
 const MAX_FREQ: u8 = 3;
@@ -64,31 +63,30 @@ enum Queue {
     Main,
 }
 
-/// In declaration order (`repr(C)`), what a hit reads first: the key, the
-/// hit count, then the entry's value, expiry and meta (`Entry` is
-/// `repr(C)`), 64 bytes from the node's start, as `lru::Node` (which says
-/// why). The node's size is unchanged (96 bytes).
-#[repr(C)]
+/// In declaration order (`repr(C)`), what a hit reads first: the key, then
+/// the entry's value, expiry and meta, its live byte and its hit count
+/// (`Entry::uses`), in the node's first 58 bytes, as `lru::Node` (which
+/// says why). Aligned to 32, so a node starts at a line or 32 bytes into
+/// one, and its size is unchanged (96 bytes); LRU's node, the default
+/// policy's, is aligned to a line at 32 bytes a node more, which for this
+/// one was not measured.
+#[repr(C, align(32))]
 struct Node {
     key: Key,
-    /// Hits since the entry was inserted or last looked at by eviction.
-    freq: AtomicU8,
-    queue: Queue,
-    /// `None` once removed: the slot waits in its queue to be reclaimed.
+    /// `None` once removed: the slot waits in its queue to be reclaimed. A
+    /// live entry's `uses` is its frequency: hits since it was inserted or
+    /// last looked at by eviction.
     entry: Option<Entry>,
     /// The cache's hash of `key`, for the table to rehash it by and for the
     /// ghost to remember it by.
     hash: u64,
+    queue: Queue,
 }
 
 impl Node {
-    fn bump(&self) {
-        // A racy increment is fine (two hits may count as one); not writing
-        // a saturated counter keeps a hot entry's line shared between cores.
-        let f = self.freq.load(Relaxed);
-        if f < MAX_FREQ {
-            self.freq.store(f + 1, Relaxed);
-        }
+    /// The live entry's frequency (under the shard's exclusive lock).
+    fn freq(&mut self) -> &mut Uses {
+        &mut self.entry.as_mut().expect("a slot with an entry is live").uses
     }
 }
 
@@ -178,9 +176,9 @@ impl S3Fifo {
     /// `key`'s entry, counted as a hit. Takes `&self`: the frequency is an
     /// atomic, so hits need no exclusive access.
     pub fn get(&self, h: u64, key: &[u8]) -> Option<&Entry> {
-        let n = &self.nodes[self.find(h, key)? as usize];
-        n.bump();
-        n.entry.as_ref()
+        let e = self.nodes[self.find(h, key)? as usize].entry.as_ref()?;
+        e.uses.bump(MAX_FREQ);
+        Some(e)
     }
 
     /// `key`'s entry, not counted as a hit.
@@ -203,7 +201,7 @@ impl S3Fifo {
             return false;
         }
         let after = entry_size(key, &e.value);
-        n.bump();
+        e.uses.bump(MAX_FREQ);
         if n.queue == Queue::Small {
             self.small_bytes = self.small_bytes + after - before;
         }
@@ -218,19 +216,24 @@ impl S3Fifo {
         let size = entry_size(key, &entry.value);
         if let Some(i) = self.find(h, key) {
             let n = &mut self.nodes[i as usize];
-            n.bump();
+            // The new entry takes the old one's count, and the write counts
+            // as a hit.
+            let f = n.freq().get();
             let old = n.entry.replace(entry).expect("a slot in the table is live");
+            n.freq().set(f);
+            n.freq().bump(MAX_FREQ);
             if n.queue == Queue::Small {
                 self.small_bytes = self.small_bytes + size - entry_size(key, &old.value);
             }
             return Some(old);
         }
         let queue = if self.ghost.take(h) { Queue::Main } else { Queue::Small };
+        let mut entry = entry;
+        entry.uses.set(0);
         let node = Node {
             key: Key::new(key),
             hash: h,
             entry: Some(entry),
-            freq: AtomicU8::new(0),
             queue,
         };
         let i = match self.free.pop() {
@@ -276,24 +279,24 @@ impl S3Fifo {
             let q = if from_small { &mut self.small } else { &mut self.main };
             let i = q.pop_front().expect("a queue with live entries is not empty");
             let n = &mut self.nodes[i as usize];
-            let Some(e) = &n.entry else {
+            let Some(e) = &mut n.entry else {
                 self.dead -= 1;
                 self.free.push(i);
                 continue;
             };
-            let f = *n.freq.get_mut();
+            let f = e.uses.get();
             if from_small {
                 let size = entry_size(&n.key, &e.value);
                 self.small_len -= 1;
                 self.small_bytes -= size;
                 if f >= self.params.promote_at {
+                    e.uses.set(0);
                     n.queue = Queue::Main;
-                    *n.freq.get_mut() = 0;
                     self.main.push_back(i);
                     continue;
                 }
             } else if f > 0 {
-                *n.freq.get_mut() = f - 1;
+                e.uses.set(f - 1);
                 self.main.push_back(i);
                 continue;
             }
@@ -414,16 +417,17 @@ impl Ghost {
 mod tests {
     use super::*;
 
-    /// What a hit reads of a node (the key, the hit count, the entry's value,
-    /// expiry and meta) lies in its first 64 bytes, and the node did not
-    /// grow for it (see `Node`).
+    /// What a hit reads of a node (the key, the entry's value, expiry and
+    /// meta, the live byte and the hit count) lies in its first 64 bytes,
+    /// and the node did not grow for it (see `Node`).
     #[test]
     fn a_hit_reads_the_first_64_bytes_of_a_node() {
         use std::mem::{offset_of, size_of};
-        let mut ends = vec![offset_of!(Node, key) + size_of::<Key>(), offset_of!(Node, freq) + 1];
+        let mut ends = vec![offset_of!(Node, key) + size_of::<Key>()];
         ends.extend(Entry::hit_fields_end(offset_of!(Node, entry)));
         assert!(ends.iter().all(|&e| e <= 64), "{ends:?}");
         assert_eq!(size_of::<Node>(), 96);
+        assert_eq!(std::mem::align_of::<Node>(), 32);
     }
 
     /// Keys of one hash (the table's and the ghost's) are told apart by

@@ -10,7 +10,9 @@
 //! up to `STRIPES` threads never share one), and only the rare reader (a
 //! statistics snapshot, a shutdown) reads them all.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use prim::{Cell, Lot, Writers, WritersGuard};
 
 /// Stripes per striped value.
 pub const STRIPES: usize = 16;
@@ -83,16 +85,18 @@ const RW_STRIPES: usize = 4;
 /// One stripe's count of readers inside, alone on its lines.
 #[derive(Default)]
 #[repr(align(128))]
-struct Readers(AtomicUsize);
+struct Readers(prim::AtomicUsize);
 
 /// `ReadMostly::state`: a writer is in or waiting for the readers to leave.
 const WRITING: u8 = 1;
 /// `ReadMostly::state`: some reader is parked until the writer is done.
 const PARKED: u8 = 2;
 
+/// `ReadMostly::state`: the word, and where readers wait on it (nothing
+/// outside loom: parking_lot_core's table, keyed by the word's address).
 #[derive(Default)]
 #[repr(align(128))]
-struct State(AtomicU8);
+struct State(prim::AtomicU8, Lot);
 
 /// A reader-writer lock whose readers do not share a cache line they
 /// write: a read counts itself in its thread's stripe only; a write, which
@@ -122,8 +126,8 @@ pub struct ReadMostly<T> {
     /// Held by every writer and by an upgradable reader: so an upgradable
     /// reader keeps writers out while readers go on, and no writer can come
     /// between its read and its upgrade.
-    writers: parking_lot::Mutex<()>,
-    value: std::cell::UnsafeCell<T>,
+    writers: Writers,
+    value: Cell<T>,
 }
 
 // SAFETY: the value is only reached through the guards below, which give
@@ -135,7 +139,7 @@ unsafe impl<T: Send> Send for ReadMostly<T> {}
 unsafe impl<T: Send + Sync> Sync for ReadMostly<T> {}
 
 /// A reader's place in a stripe: its count is taken back when dropped.
-struct Counted<'a>(&'a AtomicUsize);
+struct Counted<'a>(&'a prim::AtomicUsize);
 
 impl Drop for Counted<'_> {
     fn drop(&mut self) {
@@ -147,32 +151,27 @@ impl Drop for Counted<'_> {
 
 pub struct ReadGuard<'a, T> {
     _g: Counted<'a>,
-    value: &'a T,
+    value: prim::Shared<'a, T>,
 }
 
 pub struct WriteGuard<'a, T> {
+    // Field order: the value's access ends, then `WRITING` is cleared,
+    // then the writers' mutex is released.
+    value: prim::Exclusive<'a, T>,
     _g: Writing<'a>,
-    _writer: parking_lot::MutexGuard<'a, ()>,
-    value: &'a mut T,
+    _writer: WritersGuard<'a>,
 }
 
 /// A writer's `WRITING`, cleared when dropped (before the writers' mutex:
 /// field order).
-struct Writing<'a>(&'a AtomicU8);
+struct Writing<'a>(&'a State);
 
 impl Drop for Writing<'_> {
     fn drop(&mut self) {
         // Release: what the writer wrote happens before any read that
         // loads this.
-        if self.0.swap(0, Ordering::Release) & PARKED != 0 {
-            // SAFETY: the key is this lock's state, on which only
-            // `ReadMostly::wait_for_writer` parks.
-            unsafe {
-                parking_lot_core::unpark_all(
-                    self.0 as *const AtomicU8 as usize,
-                    parking_lot_core::DEFAULT_UNPARK_TOKEN,
-                );
-            }
+        if self.0 .0.swap(0, Ordering::Release) & PARKED != 0 {
+            prim::unpark_all(&self.0 .0, &self.0 .1);
         }
     }
 }
@@ -180,9 +179,10 @@ impl Drop for Writing<'_> {
 /// A read that no write can follow until it is dropped or upgraded.
 pub struct UpgradableGuard<'a, T> {
     lock: &'a ReadMostly<T>,
+    // Field order: the value's access ends before the count is taken back.
+    value: prim::Shared<'a, T>,
     _g: Counted<'a>,
-    writer: parking_lot::MutexGuard<'a, ()>,
-    value: &'a T,
+    writer: WritersGuard<'a>,
 }
 
 impl<T> ReadMostly<T> {
@@ -190,8 +190,8 @@ impl<T> ReadMostly<T> {
         ReadMostly {
             readers: Default::default(),
             state: State::default(),
-            writers: parking_lot::Mutex::new(()),
-            value: std::cell::UnsafeCell::new(value),
+            writers: Writers::default(),
+            value: Cell::new(value),
         }
     }
 
@@ -201,6 +201,7 @@ impl<T> ReadMostly<T> {
         let c = &self.readers[stripe % RW_STRIPES].0;
         loop {
             c.fetch_add(1, Ordering::SeqCst);
+            prim::seq_cst_store_load();
             if self.state.0.load(Ordering::SeqCst) & WRITING == 0 {
                 return Counted(c);
             }
@@ -225,18 +226,9 @@ impl<T> ReadMostly<T> {
             // under the parking lot's bucket lock, which the writer's
             // `unpark_all` takes): a writer that cleared both, or a next one
             // that set `WRITING` alone, will not wake us, so we look again.
-            // SAFETY: the key is this lock's state; no callback panics or
-            // parks.
-            unsafe {
-                parking_lot_core::park(
-                    state as *const AtomicU8 as usize,
-                    || state.load(Ordering::Relaxed) == WRITING | PARKED,
-                    || {},
-                    |_, _| {},
-                    parking_lot_core::DEFAULT_PARK_TOKEN,
-                    None,
-                );
-            }
+            prim::park(state, &self.state.1, || {
+                state.load(Ordering::Relaxed) == WRITING | PARKED
+            });
             s = state.load(Ordering::Relaxed);
         }
     }
@@ -255,7 +247,7 @@ impl<T> ReadMostly<T> {
         // SAFETY: counted in with no writer in (see the Sync impl).
         ReadGuard {
             _g: g,
-            value: unsafe { &*self.value.get() },
+            value: unsafe { self.value.shared() },
         }
     }
 
@@ -264,48 +256,45 @@ impl<T> ReadMostly<T> {
         self.write_with(writer)
     }
 
-    fn write_with<'a>(&'a self, writer: parking_lot::MutexGuard<'a, ()>) -> WriteGuard<'a, T> {
+    fn write_with<'a>(&'a self, writer: WritersGuard<'a>) -> WriteGuard<'a, T> {
         // Only the holder of `writers` sets `WRITING` (and a reader sets
         // `PARKED` only beside it), so `state` is zero here.
         self.state.0.store(WRITING, Ordering::SeqCst);
-        let g = Writing(&self.state.0);
+        prim::seq_cst_store_load();
+        let g = Writing(&self.state);
         for r in &self.readers {
             let mut spins = 0u32;
             while r.0.load(Ordering::SeqCst) != 0 {
-                // Readers mostly hold the lock for a lookup or a copy: spin
-                // a little, then let them run; a few read for longer (a
-                // segment's entries for compaction, `live_keys`), so after
-                // that the writer sleeps rather than burn a core.
-                spins = spins.saturating_add(1);
-                if spins < 64 {
-                    std::hint::spin_loop();
-                } else if spins < 128 {
-                    std::thread::yield_now();
-                } else {
-                    std::thread::sleep(std::time::Duration::from_micros(50));
-                }
+                prim::back_off(&mut spins);
             }
         }
         // SAFETY: `WRITING` is set and every count was zero after it: no
         // other guard exists, and none is made until this one is dropped.
         WriteGuard {
+            value: unsafe { self.value.exclusive() },
             _g: g,
             _writer: writer,
-            value: unsafe { &mut *self.value.get() },
         }
     }
 
     /// A read during which readers go on and writers wait, which can become
     /// a write with nothing written in between (`UpgradableGuard::upgrade`).
     pub fn upgradable_read(&self) -> UpgradableGuard<'_, T> {
+        self.upgradable_read_on(mine())
+    }
+
+    /// `upgradable_read` counted in stripe `stripe` (the loom tests choose
+    /// theirs: loom runs its threads on one OS thread, so `mine()` would
+    /// give them all the same).
+    fn upgradable_read_on(&self, stripe: usize) -> UpgradableGuard<'_, T> {
         let writer = self.writers.lock();
-        let g = self.count_in(mine());
+        let g = self.count_in(stripe);
         // SAFETY: counted in with no writer in.
         UpgradableGuard {
             lock: self,
+            value: unsafe { self.value.shared() },
             _g: g,
             writer,
-            value: unsafe { &*self.value.get() },
         }
     }
 }
@@ -315,7 +304,16 @@ impl<'a, T> UpgradableGuard<'a, T> {
     /// and the write begun, while the writers' mutex it holds keeps any
     /// other writer from coming first.
     pub fn upgrade(self) -> WriteGuard<'a, T> {
-        let UpgradableGuard { lock, _g, writer, .. } = self;
+        let UpgradableGuard {
+            lock,
+            value,
+            _g,
+            writer,
+        } = self;
+        // The read's access to the value ends before its count is taken
+        // back (a plain reference here; under loom, loom's record of it).
+        #[allow(dropping_references)]
+        drop(value);
         drop(_g);
         lock.write_with(writer)
     }
@@ -323,32 +321,252 @@ impl<'a, T> UpgradableGuard<'a, T> {
 
 impl<T> std::ops::Deref for UpgradableGuard<'_, T> {
     type Target = T;
+    // `&`: the field is a plain reference, or under loom a guard (`prim`).
+    #[allow(clippy::needless_borrow)]
     fn deref(&self) -> &T {
-        self.value
+        &self.value
     }
 }
 
 impl<T> std::ops::Deref for ReadGuard<'_, T> {
     type Target = T;
+    // `&`: the field is a plain reference, or under loom a guard (`prim`).
+    #[allow(clippy::needless_borrow)]
     fn deref(&self) -> &T {
-        self.value
+        &self.value
     }
 }
 
 impl<T> std::ops::Deref for WriteGuard<'_, T> {
     type Target = T;
+    // `&`: the field is a plain reference, or under loom a guard (`prim`).
+    #[allow(clippy::needless_borrow)]
     fn deref(&self) -> &T {
-        self.value
+        &self.value
     }
 }
 
 impl<T> std::ops::DerefMut for WriteGuard<'_, T> {
+    #[allow(clippy::needless_borrow)]
     fn deref_mut(&mut self) -> &mut T {
-        self.value
+        &mut self.value
     }
 }
 
-#[cfg(test)]
+/// What `ReadMostly` is built of: atomics, the writers' mutex, the cell of
+/// the value, parking and the writer's back-off. In one place so that its
+/// loom tests (`loom_tests`, `make loom`) check the very code the library
+/// runs: in the unit tests built with `RUSTFLAGS="--cfg loom"` these are
+/// loom's, which it schedules and whose accesses to the value it checks
+/// for data races; elsewhere they are what the lock always used (std atomics,
+/// parking_lot, parking_lot_core, a plain `UnsafeCell` giving out plain
+/// references), nothing wrapped that the optimiser does not remove.
+/// `src/sync.rs` does the same for shuttle, for other locks; loom is used
+/// here because it also explores the orders of atomics, which are this
+/// lock's whole algorithm.
+#[cfg(not(all(loom, test)))]
+mod prim {
+    pub use std::sync::atomic::{AtomicU8, AtomicUsize};
+
+    pub type Writers = parking_lot::Mutex<()>;
+    pub type WritersGuard<'a> = parking_lot::MutexGuard<'a, ()>;
+
+    /// Where readers wait for a writer: parking_lot_core's global table.
+    #[derive(Default)]
+    pub struct Lot;
+
+    /// Parks the calling thread on `word` if `validate`, run under the
+    /// table's lock that `unpark_all` takes too, says so.
+    #[inline]
+    pub fn park(word: &AtomicU8, _: &Lot, validate: impl FnOnce() -> bool) {
+        // SAFETY: the key is the lock's state, on which only
+        // `ReadMostly::wait_for_writer` parks; no callback panics or parks.
+        unsafe {
+            parking_lot_core::park(
+                word as *const AtomicU8 as usize,
+                validate,
+                || {},
+                |_, _| {},
+                parking_lot_core::DEFAULT_PARK_TOKEN,
+                None,
+            );
+        }
+    }
+
+    /// Wakes every thread parked on `word`.
+    #[inline]
+    pub fn unpark_all(word: &AtomicU8, _: &Lot) {
+        // SAFETY: as in `park`.
+        unsafe {
+            parking_lot_core::unpark_all(word as *const AtomicU8 as usize, parking_lot_core::DEFAULT_UNPARK_TOKEN);
+        }
+    }
+
+    /// One round of a writer's wait for readers to leave. Readers mostly
+    /// hold the lock for a lookup or a copy: spin a little, then let them
+    /// run; a few read for longer (a segment's entries for compaction,
+    /// `live_keys`), so after that the writer sleeps rather than burn a
+    /// core.
+    #[inline]
+    pub fn back_off(spins: &mut u32) {
+        *spins = spins.saturating_add(1);
+        if *spins < 64 {
+            std::hint::spin_loop();
+        } else if *spins < 128 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+
+    /// Nothing: the `SeqCst` store (or increment) before it and `SeqCst`
+    /// load after it are ordered by themselves (see the loom `prim`).
+    #[inline(always)]
+    pub fn seq_cst_store_load() {}
+
+    /// The value's cell.
+    pub struct Cell<T>(std::cell::UnsafeCell<T>);
+
+    pub type Shared<'a, T> = &'a T;
+    pub type Exclusive<'a, T> = &'a mut T;
+
+    impl<T> Cell<T> {
+        pub fn new(value: T) -> Cell<T> {
+            Cell(std::cell::UnsafeCell::new(value))
+        }
+
+        /// # Safety
+        /// No `exclusive` access lives as long as the result does.
+        #[inline]
+        pub unsafe fn shared(&self) -> Shared<'_, T> {
+            unsafe { &*self.0.get() }
+        }
+
+        /// # Safety
+        /// No other access lives as long as the result does.
+        #[inline]
+        #[allow(clippy::mut_from_ref)]
+        pub unsafe fn exclusive(&self) -> Exclusive<'_, T> {
+            unsafe { &mut *self.0.get() }
+        }
+    }
+}
+
+/// Under loom: see the other `prim`. Only in the library's own test build
+/// (`cargo test --lib`): loom is a dev-dependency.
+#[cfg(all(loom, test))]
+mod prim {
+    use std::marker::PhantomData;
+    use std::ops::{Deref, DerefMut};
+
+    pub use loom::sync::atomic::{AtomicU8, AtomicUsize};
+
+    #[derive(Default)]
+    pub struct Writers(loom::sync::Mutex<()>);
+    pub type WritersGuard<'a> = loom::sync::MutexGuard<'a, ()>;
+
+    impl Writers {
+        pub fn lock(&self) -> WritersGuard<'_> {
+            self.0.lock().unwrap()
+        }
+    }
+
+    /// parking_lot_core's bucket, as loom sees it: its lock, and the count
+    /// of `unpark_all` calls (a parked thread waits for it to change, as a
+    /// thread in a bucket's queue waits to be taken off it).
+    #[derive(Default)]
+    pub struct Lot(loom::sync::Mutex<u64>, loom::sync::Condvar);
+
+    pub fn park(_: &AtomicU8, lot: &Lot, validate: impl FnOnce() -> bool) {
+        let mut g = lot.0.lock().unwrap();
+        if !validate() {
+            return;
+        }
+        let woken = *g;
+        while *g == woken {
+            g = lot.1.wait(g).unwrap();
+        }
+    }
+
+    pub fn unpark_all(_: &AtomicU8, lot: &Lot) {
+        *lot.0.lock().unwrap() += 1;
+        lot.1.notify_all();
+    }
+
+    /// Loom must be told that a thread waits for another (else it explores
+    /// the spin forever).
+    pub fn back_off(_: &mut u32) {
+        loom::thread::yield_now();
+    }
+
+    /// Between a `SeqCst` store (the reader's increment, the writer's
+    /// `WRITING`) and the same thread's `SeqCst` load of the other side's
+    /// word. The lock rests on those four accesses' single total order
+    /// (`ReadMostly`, "Why it excludes"): the C++ and Rust memory model
+    /// forbids both loads to miss the other thread's store. Loom does not
+    /// model that order for `SeqCst` loads and stores, only for `SeqCst`
+    /// fences (it treats the accesses as `AcqRel`: loom's README,
+    /// "Unsupported features", and tokio-rs/loom#180), and without this
+    /// reports a read racing a write in the one schedule it wrongly allows.
+    /// A fence here gives loom that order, so it checks everything else the
+    /// lock does; what it cannot check is the orders of these four
+    /// accesses: weakening one of them to `AcqRel` or less is a bug loom
+    /// would not find.
+    pub fn seq_cst_store_load() {
+        loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub struct Cell<T>(loom::cell::UnsafeCell<T>);
+
+    /// Loom's record of a shared access, which lasts as long as this does.
+    pub struct Shared<'a, T>(loom::cell::ConstPtr<T>, PhantomData<&'a T>);
+    /// Loom's record of an exclusive access, which lasts as long as this
+    /// does.
+    pub struct Exclusive<'a, T>(loom::cell::MutPtr<T>, PhantomData<&'a mut T>);
+
+    impl<T> Cell<T> {
+        pub fn new(value: T) -> Cell<T> {
+            Cell(loom::cell::UnsafeCell::new(value))
+        }
+
+        /// # Safety
+        /// As in the other `prim`; loom panics if it is broken.
+        pub unsafe fn shared(&self) -> Shared<'_, T> {
+            Shared(self.0.get(), PhantomData)
+        }
+
+        /// # Safety
+        /// As in the other `prim`; loom panics if it is broken.
+        pub unsafe fn exclusive(&self) -> Exclusive<'_, T> {
+            Exclusive(self.0.get_mut(), PhantomData)
+        }
+    }
+
+    impl<T> Deref for Shared<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            // SAFETY: loom checks that no exclusive access overlaps this one.
+            unsafe { self.0.deref() }
+        }
+    }
+
+    impl<T> Deref for Exclusive<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            // SAFETY: loom checks that no other access overlaps this one.
+            unsafe { self.0.deref() }
+        }
+    }
+
+    impl<T> DerefMut for Exclusive<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            // SAFETY: as in `deref`.
+            unsafe { self.0.deref() }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -447,5 +665,145 @@ mod tests {
             drop(up);
         });
         assert_eq!(*l.read(), 1);
+    }
+}
+
+/// `ReadMostly` under loom, which runs each test in every schedule (every
+/// interleaving of the atomics, mutexes and parking in `prim`, and every
+/// value a load may read under the memory orders used), and panics if a
+/// write to the value overlaps any other access to it (loom's `UnsafeCell`)
+/// or if every thread is blocked (a lost wakeup). `make loom` runs them:
+/// `RUSTFLAGS="--cfg loom" cargo test --lib --release stripe::loom_tests`.
+///
+/// That they can fail, checked by breaking the lock on purpose (and
+/// restoring it), with the preemption bound below:
+/// - the writer looking at the counts before it stores `WRITING`:
+///   `half_a_write_is_never_seen` and the upgrade test fail, loom
+///   reporting "Causality violation: Concurrent read and write accesses to
+///   `UnsafeCell`";
+/// - the reader loading `state` before its increment: the same two fail
+///   the same way;
+/// - a reader taking its count back with `Relaxed` instead of `Release`
+///   (`Counted::drop`): the same two fail the same way (the writer's
+///   access is not ordered after the read);
+/// - `Writing::drop` clearing `state` without waking parked readers:
+///   `a_reader_behind_a_writer_is_woken` fails, loom reporting "deadlock"
+///   with the readers blocked;
+/// - `upgrade` keeping its read count: the upgrade test fails, loom
+///   reporting "Model exceeded maximum number of branches" (the writer
+///   waits forever for its own count).
+///
+/// Loom cannot check that the reader's increment and load and the
+/// writer's store and load are `SeqCst` (`prim::seq_cst_store_load`).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// `loom::model` with at most three preemptions per schedule (a switch
+    /// away from a thread that could go on; switches where a thread blocks
+    /// or yields are not counted). Unbounded, the writer's wait for each of
+    /// four stripes, the readers' retries and the upgrade's two handshakes
+    /// make too many schedules: the two three-thread tests ran for more than
+    /// seven minutes each without finishing. Bounded, each runs in seconds,
+    /// and the schedules that break the lock when it is broken on purpose
+    /// (below) need one or two preemptions.
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(f);
+    }
+
+    /// A pair that writers increment in two steps, with a point between
+    /// them where loom may switch threads (the atomic): a read that saw the
+    /// pair unequal would have seen half a write.
+    fn bump(w: &mut (u64, u64), between: &AtomicUsize) {
+        w.0 += 1;
+        between.fetch_add(1, Ordering::Relaxed);
+        w.1 += 1;
+    }
+
+    /// One writer, two readers on different stripes.
+    #[test]
+    fn half_a_write_is_never_seen() {
+        model(|| {
+            let l = Arc::new(ReadMostly::new((0u64, 0u64)));
+            let between = Arc::new(AtomicUsize::new(0));
+            let readers: Vec<_> = (0..2)
+                .map(|stripe| {
+                    let l = l.clone();
+                    thread::spawn(move || {
+                        let r = l.read_on(stripe);
+                        assert_eq!(r.0, r.1, "a read saw half a write");
+                        r.0
+                    })
+                })
+                .collect();
+            bump(&mut l.write(), &between);
+            for r in readers {
+                assert!(r.join().unwrap() <= 1);
+            }
+            assert_eq!(*l.read_on(0), (1, 1));
+        });
+    }
+
+    /// An upgradable read that upgrades, racing a reader (another stripe)
+    /// and a writer: nothing is written between the upgradable read and
+    /// its write, and no read sees half a write.
+    #[test]
+    fn an_upgrade_races_a_reader_and_a_writer() {
+        model(|| {
+            let l = Arc::new(ReadMostly::new((0u64, 0u64)));
+            let between = Arc::new(AtomicUsize::new(0));
+            let up = {
+                let (l, between) = (l.clone(), between.clone());
+                thread::spawn(move || {
+                    let u = l.upgradable_read_on(0);
+                    let seen = *u;
+                    let mut w = u.upgrade();
+                    assert_eq!(*w, seen, "a write came between a read and its upgrade");
+                    bump(&mut w, &between);
+                })
+            };
+            let reader = {
+                let l = l.clone();
+                thread::spawn(move || {
+                    let r = l.read_on(1);
+                    assert_eq!(r.0, r.1, "a read saw half a write");
+                })
+            };
+            bump(&mut l.write(), &between);
+            up.join().unwrap();
+            reader.join().unwrap();
+            assert_eq!(*l.read_on(2), (2, 2));
+        });
+    }
+
+    /// Readers that find `WRITING` set (the writer takes the lock before
+    /// they start) and park until the writer clears it: each must be woken
+    /// (loom reports a deadlock if some schedule leaves one parked).
+    #[test]
+    fn a_reader_behind_a_writer_is_woken() {
+        model(|| {
+            let l = Arc::new(ReadMostly::new((0u64, 0u64)));
+            let between = Arc::new(AtomicUsize::new(0));
+            let mut w = l.write();
+            let readers: Vec<_> = (0..2)
+                .map(|stripe| {
+                    let l = l.clone();
+                    thread::spawn(move || {
+                        let r = l.read_on(stripe);
+                        assert_eq!(*r, (1, 1), "a read came in under the write");
+                    })
+                })
+                .collect();
+            bump(&mut w, &between);
+            drop(w);
+            for r in readers {
+                r.join().unwrap();
+            }
+        });
     }
 }

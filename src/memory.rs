@@ -3,7 +3,7 @@
 //! S3-FIFO (`policy`, `lru`, `s3fifo`).
 //!
 //! Each shard is a `Policy` behind its own reader-writer lock
-//! (`sync::RwLock`); a key's shard is chosen by the same 64-bit hash the L2
+//! (`sync::ReadMostly`: see `Padded`); a key's shard is chosen by the same 64-bit hash the L2
 //! index uses, and the shard's table files the key under that hash too
 //! (`key::TableHasher`): the caller hashes a key once and passes the hash to
 //! every method that takes the key. Short keys are held inside their nodes
@@ -54,7 +54,7 @@ use crate::clock::Now;
 use crate::loader::{Flight, Join};
 use crate::meta::Meta;
 use crate::stripe::Counter;
-use crate::sync::{RwLock, RwLockWriteGuard};
+use crate::sync::{ReadMostly, ReadMostlyWriteGuard};
 use crate::value::Value;
 use policy::Policy;
 
@@ -366,14 +366,23 @@ pub struct Shard {
 }
 
 /// A shard locked exclusively: for every write (and a get's exclusive path).
-pub type ShardGuard<'a> = RwLockWriteGuard<'a, Shard>;
+pub type ShardGuard<'a> = ReadMostlyWriteGuard<'a, Shard>;
 
+/// A shard's lock is a `ReadMostly` (`stripe`): a hit, under the shared
+/// side, counts itself in its thread's stripe of the lock, a cache line
+/// only that thread writes, and reads the lock's state, which only writes
+/// change. With a reader-writer lock whose word every shared lock writes,
+/// two threads hitting a hot working set moved that word between their
+/// cores on about every other hit (16 shards, two threads: the last to
+/// write it was the other thread half the time), and the hit path did not
+/// scale with threads (BENCHMARKS.md, "Go `GetParallel`"). What it costs:
+/// a write (a put, a promotion, an eviction's) takes a mutex and raises
+/// the lock's state, then reads every stripe's count, four lines.
+///
 /// Aligned to two cache lines (the adjacent-line prefetcher pairs them) so
-/// that neighbouring shards' locks, whose word every hit writes (a shared
-/// lock is counted in it), and list ends never share a line: two threads
-/// hitting two shards would otherwise queue on it as on one lock.
+/// that neighbouring shards' locks and list ends never share a line.
 #[repr(align(128))]
-struct Padded(RwLock<Shard>);
+struct Padded(ReadMostly<Shard>);
 
 /// The memory tier's sizes and counts (`Memory::tally`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -419,7 +428,7 @@ impl Memory {
         let shards = (0..n)
             .map(|i| {
                 let (max_entries, max_bytes) = (share(max_entries, n, i), share(max_bytes, n, i));
-                Padded(RwLock::new(Shard {
+                Padded(ReadMostly::new(Shard {
                     policy: Policy::new(kind, max_entries, max_bytes),
                     bytes: 0,
                     max_entries,
@@ -447,7 +456,7 @@ impl Memory {
         self.shard_bytes == 0 || entry_size(key, &[]) + len as u64 <= self.shard_bytes
     }
 
-    fn shard(&self, h: u64) -> &RwLock<Shard> {
+    fn shard(&self, h: u64) -> &ReadMostly<Shard> {
         // The low bits of xxh3 are as good as the high ones. (The shard's
         // table files keys by other bits: see `key::TableHasher`.)
         &self.shards[(h as usize) & (self.shards.len() - 1)].0
@@ -471,7 +480,7 @@ impl Memory {
     /// threads' hits of the shard.
     #[inline]
     pub fn glance(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
-        let shard = self.shard(h).read();
+        let shard = self.shard(h).read_on(reader.stripe());
         // Counted as a use even if it can no longer be served, as
         // `Shard::read` does: the exclusive path drops it next anyway.
         let g = match shard.policy.get(h, key) {
@@ -1112,7 +1121,7 @@ mod tests {
         for k in [b"a", b"b", b"c"] {
             m.lock(0).insert(h(k), k, entry(k), &mut ev);
         }
-        let order = |m: &Memory| match &m.shards[0].0.read().policy {
+        let order = |m: &Memory| match &m.shards[0].0.read_on(0).policy {
             Policy::Lru(l) => l.order(),
             Policy::S3Fifo(_) => unreachable!(),
         };

@@ -3,7 +3,8 @@
 //!
 //! What it owns: the primitives through which threads of one cache
 //! coordinate in memory — the L1 shard locks (`memory`, reader-writer
-//! locks: hits are served under the shared side), which are each key's
+//! locks: hits are served under the shared side; `stripe::ReadMostly`,
+//! whose readers write no shared word), which are each key's
 //! serialisation point and where loads are registered; a load's
 //! `Flight` (`loader`); the loader slot (`cache`); and a handle's gate
 //! (`ffi::handle`), with the thread-locals the gate reads and the identity
@@ -49,6 +50,7 @@
 
 #[cfg(not(feature = "shuttle"))]
 mod imp {
+    pub use crate::stripe::{ReadMostly, WriteGuard as ReadMostlyWriteGuard};
     pub use parking_lot::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
     pub use std::thread::ThreadId;
 
@@ -144,6 +146,28 @@ mod imp {
 
         pub fn write(&self) -> RwLockWriteGuard<'_, T> {
             self.0.write().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    /// `stripe::ReadMostly`'s API over shuttle's `RwLock`: a read counted
+    /// in a stripe is a plain shared read here (shuttle runs one thread at
+    /// a time: there is no cache line to keep threads off).
+    #[derive(Default)]
+    pub struct ReadMostly<T>(RwLock<T>);
+
+    pub type ReadMostlyWriteGuard<'a, T> = RwLockWriteGuard<'a, T>;
+
+    impl<T> ReadMostly<T> {
+        pub fn new(value: T) -> ReadMostly<T> {
+            ReadMostly(RwLock::new(value))
+        }
+
+        pub fn read_on(&self, _stripe: usize) -> RwLockReadGuard<'_, T> {
+            self.0.read()
+        }
+
+        pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+            self.0.write()
         }
     }
 }

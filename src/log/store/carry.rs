@@ -29,7 +29,7 @@ use super::{append_to_active, Appended, Store, BUFFER_BYTES};
 use crate::log::hint::HintEntry;
 use crate::log::index::Loc;
 use crate::options::Compression;
-use crate::record::{self, Kind, Restamp, FRAME_HEADER};
+use crate::record::{self, Frame, Kind, Restamp, FRAME_HEADER};
 
 /// What `Store::carry` did with a record.
 #[derive(Debug, Clone, Copy)]
@@ -160,7 +160,9 @@ impl Store {
             self.buf.extend_from_slice(part);
             crc.update(&self.buf[at..]);
         }
-        let judged = self.judge(&self.buf[start..], crc.finalize(), h);
+        let frame = &self.buf[start..];
+        let sound = crc.finalize() == u32::from_le_bytes(frame[4..8].try_into().unwrap());
+        let judged = self.judge(frame, sound, h);
         let Judged::Carry { at, restamp, .. } = &judged else {
             self.buf.truncate(start);
             return Ok(judged);
@@ -183,10 +185,8 @@ impl Store {
     /// between are not laundered: the checksum written is the old one
     /// patched, which the changed bytes fail (`record::restamp`).
     fn carry_direct(&mut self, frame: &[u8], h: u64) -> io::Result<Judged> {
-        let mut crc = crate::crc::hasher();
-        crc.update(&frame[..4]);
-        crc.update(&frame[FRAME_HEADER..]);
-        let judged = self.judge(frame, crc.finalize(), h);
+        let sound = matches!(record::check_frame(frame), Frame::Valid { .. });
+        let judged = self.judge(frame, sound, h);
         let Judged::Carry { at, restamp, .. } = &judged else {
             return Ok(judged);
         };
@@ -229,13 +229,12 @@ impl Store {
             && rec.value.len() as u64 >= sealer.min_len
     }
 
-    /// What the record `frame`, whose checksum over its bytes is `crc`,
-    /// allows: a carry byte for byte, renumbered `self.next_seq`, only if
-    /// `crc` is the one it holds and it is a plain put of key hash `h`
-    /// laid out as this version writes it. Nothing decoded is used unless
-    /// the checksum holds.
-    fn judge(&self, frame: &[u8], crc: u32, h: u64) -> Judged {
-        if crc != u32::from_le_bytes(frame[4..8].try_into().unwrap()) {
+    /// What the record `frame` allows, `sound` if its checksum holds over
+    /// its bytes: a carry byte for byte, renumbered `self.next_seq`, only
+    /// if it is sound and a plain put of key hash `h` laid out as this
+    /// version writes it. Nothing decoded is used unless it is sound.
+    fn judge(&self, frame: &[u8], sound: bool, h: u64) -> Judged {
+        if !sound {
             return Judged::Unreadable;
         }
         let payload = record::payload(frame);

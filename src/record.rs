@@ -447,6 +447,32 @@ pub fn looks_like_frame(bytes: &[u8]) -> bool {
     (0xa2..=0xb7).contains(&p[0]) && p[1] == 0x00 && (1..=3).contains(&p[2])
 }
 
+/// Whether `bytes`, whose frame claims more bytes than there are (where
+/// `check_frame` says `Truncated`), are one whole frame whose length field
+/// alone was damaged: the checksum matches when the length is taken to be
+/// what `bytes` hold. The checksum covers the length bytes, so a
+/// frame cut short by a crash matches this way only by a 2^-32 accident,
+/// while a bit flipped in the length of a log's last record, which would
+/// otherwise read exactly like that crash, is told apart from it
+/// (`log::scan`).
+pub fn whole_but_for_its_length(bytes: &[u8]) -> bool {
+    let Some(held) = bytes.len().checked_sub(FRAME_HEADER) else {
+        return false;
+    };
+    let (Ok(len), Some(stored)) = (u32::try_from(held), bytes.get(0..4)) else {
+        return false;
+    };
+    let claimed = u32::from_le_bytes(stored.try_into().unwrap());
+    if held == 0 || held > MAX_PAYLOAD || claimed <= len {
+        return false;
+    }
+    let want = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+    let mut crc = crate::crc::hasher();
+    crc.update(&len.to_le_bytes());
+    crc.update(&bytes[FRAME_HEADER..]);
+    crc.finalize() == want
+}
+
 /// The payload of a frame that `check_frame` found valid.
 pub fn payload(frame: &[u8]) -> &[u8] {
     let len = u32::from_le_bytes(frame[0..4].try_into().unwrap()) as usize;
@@ -985,6 +1011,33 @@ mod tests {
         for cut in 0..buf.len() {
             assert_eq!(check_frame(&buf[..cut]), Frame::Truncated, "cut at {cut}");
         }
+    }
+
+    /// A frame cut short is never taken for a whole one with a damaged
+    /// length; a whole one whose length a flipped bit made claim more than
+    /// the bytes hold always is (the log's last record: `log::scan`).
+    #[test]
+    fn a_damaged_length_is_told_from_a_write_cut_short() {
+        let buf = put(b"key", b"some value", 0);
+        for cut in 0..buf.len() {
+            assert!(!whole_but_for_its_length(&buf[..cut]), "cut at {cut}");
+        }
+        let mut claiming_more = 0;
+        for i in 0..4 {
+            for bit in 0..8 {
+                let mut bad = buf.clone();
+                bad[i] ^= 1 << bit;
+                // Claiming more: running past the end (`Truncated`), or past
+                // `MAX_PAYLOAD` (`Corrupt` at once, the scan never asks).
+                let more = u32::from_le_bytes(bad[0..4].try_into().unwrap())
+                    > u32::from_le_bytes(buf[0..4].try_into().unwrap());
+                assert_eq!(whole_but_for_its_length(&bad), more, "flip at byte {i} bit {bit}");
+                claiming_more += usize::from(more);
+            }
+        }
+        let zeros = u32::from_le_bytes(buf[0..4].try_into().unwrap()).count_zeros();
+        assert_eq!(claiming_more, zeros as usize, "each flip of a zero bit claims more");
+        assert!(!whole_but_for_its_length(&buf), "a sound frame is no damaged one");
     }
 
     #[test]

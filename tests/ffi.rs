@@ -357,8 +357,8 @@ fn a_value_outlives_its_key_its_segment_and_its_cache() {
 }
 
 /// A value served from a segment's map outlives a recovery of its directory
-/// that cuts that segment under it. The record's length is damaged on disk
-/// after it was read, so that it reads as a torn write,
+/// that cuts that segment under it. The record's length and checksum are
+/// damaged on disk after it was read, so that it reads as a torn write,
 /// and the directory is opened again, with its index files gone so that
 /// the log is read whole, while the value is held: recovery cuts the last
 /// segment at the damaged record. Cut in place, the pages past the cut
@@ -392,15 +392,17 @@ fn a_value_outlives_a_recovery_that_cuts_its_segment_under_it() {
     segments.sort();
     let last = segments.last().unwrap();
     let len = std::fs::metadata(last).unwrap().len();
-    // The big record's length, made to run past the end of the file: a
-    // write a crash cut short, which recovery cuts off (other damage is a
-    // gap, which is kept: docs/CONSISTENCY.md, section 8). Written in
-    // place, same length, as damage would be.
+    // The big record's length, made to run past the end of the file, and
+    // its checksum, so that it matches neither length: a write a crash cut
+    // short, which recovery cuts off (other damage, a whole record's
+    // length alone among it, is a gap, which is kept: docs/CONSISTENCY.md,
+    // section 8). Written in place, same length, so that the map stays.
     let mut bytes = std::fs::read(last).unwrap();
     let start = (16..bytes.len())
         .find(|&i| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize + 8 + i == bytes.len())
         .unwrap();
     bytes[start + 2] ^= 0x40;
+    bytes[start + 4] ^= 0x01;
     std::fs::write(last, &bytes).unwrap();
     let c = Cache::open(&opts).unwrap();
     assert!(

@@ -811,8 +811,8 @@ enum Scanned<'a> {
 /// reading resumes at the next offset holding a frame that looks like
 /// tiercache's, is valid and decodes. Unreadable bytes at the end of the
 /// `last` segment are no gap if they begin with a frame that runs past the
-/// end of the file (a write a crash cut short) and nothing unreadable came
-/// before them.
+/// end of the file (a write a crash cut short), nothing unreadable came
+/// before them, and they are not a whole frame but for its length.
 fn model_scan<'a>(bytes: &'a [u8], id: u32, sealer: &tiercache::seal::Sealer, last: bool) -> Vec<Scanned<'a>> {
     let mut out = Vec::new();
     let mut pos = SEGMENT_HEADER;
@@ -850,7 +850,15 @@ fn model_scan<'a>(bytes: &'a [u8], id: u32, sealer: &tiercache::seal::Sealer, la
                             let n = u32::from_le_bytes(rest[0..4].try_into().unwrap()) as usize;
                             n != 0 && n <= record::MAX_PAYLOAD && rest.len() - FRAME_HEADER < n
                         };
-                        damaged |= !(last && runs_past_end && !damaged);
+                        // A whole frame whose length field alone is wrong
+                        // (its checksum matches the length the bytes give)
+                        // is damage, not a write cut short.
+                        let whole = rest.len() > FRAME_HEADER && rest.len() - FRAME_HEADER <= record::MAX_PAYLOAD && {
+                            let held = ((rest.len() - FRAME_HEADER) as u32).to_le_bytes();
+                            let want = u32::from_le_bytes(rest[4..8].try_into().unwrap());
+                            crc_of_frame(&held, &rest[FRAME_HEADER..]) == want
+                        };
+                        damaged |= !(last && runs_past_end && !whole && !damaged);
                         break;
                     }
                 }

@@ -146,6 +146,7 @@ fn unreadable_bytes_hide_what_is_before_them_in_the_library_and_the_model() {
     let new = rec(b"k", b"new value", 3);
     let mut past_end = new.clone();
     past_end[0] = past_end[0].wrapping_add(9); // the length runs past the file
+    let cut_short = new[..new.len() - 3].to_vec();
     let cases: Vec<(&str, Vec<Vec<u8>>, [Option<&[u8]>; 3])> = vec![
         (
             "the newest record of k damaged, between records",
@@ -164,9 +165,14 @@ fn unreadable_bytes_hide_what_is_before_them_in_the_library_and_the_model() {
             [None, None, None],
         ),
         (
-            "the length of the last record running past the end: a torn write",
-            vec![[rec(b"k", b"old", 1), rec(b"before", b"b", 2), past_end].concat()],
+            "the last record cut short: a torn write",
+            vec![[rec(b"k", b"old", 1), rec(b"before", b"b", 2), cut_short].concat()],
             [Some(b"old"), Some(b"b"), None],
+        ),
+        (
+            "the length of the whole last record damaged to run past the end: no torn write",
+            vec![[rec(b"k", b"old", 1), rec(b"before", b"b", 2), past_end].concat()],
+            [None, None, None],
         ),
         (
             "the newest record of k damaged, at the end of a sealed segment",

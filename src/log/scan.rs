@@ -23,7 +23,11 @@ pub enum Tail {
     /// bytes before it and nothing readable after it, is such a write
     /// (`Scan::torn_at`). A killed process can leave nothing else at the
     /// end: its writes reach the file in order, so the bytes that are there
-    /// are the ones it wrote.
+    /// are the ones it wrote. Except a whole record whose length field was
+    /// damaged to claim more than the file holds: its checksum matches with
+    /// the length the bytes give (`record::whole_but_for_its_length`), which
+    /// a write cut short does not, and it is damage like any other. Read as
+    /// a torn write, it would let the older record of its key be live again.
     MayBeTorn,
     /// A sealed segment: it was whole when it was sealed, so unreadable
     /// bytes at its end are damage like any other.
@@ -100,13 +104,21 @@ pub fn scan_from(seg: &Segment, start: u64, sealer: &Sealer, tail: Tail) -> Scan
                     pos += skip;
                     continue;
                 }
-                Resync::None if tail == Tail::MayBeTorn && frame == Frame::Truncated && gap_from.is_none() => {
+                Resync::None
+                    if tail == Tail::MayBeTorn
+                        && frame == Frame::Truncated
+                        && gap_from.is_none()
+                        && !record::whole_but_for_its_length(here) =>
+                {
                     out.torn_at = Some(pos as u64);
                     return out;
                 }
                 Resync::None => {
                     let why = match (frame, tail) {
                         (Frame::Corrupt, _) => "bad length or checksum, at the end of the segment",
+                        (_, Tail::MayBeTorn) if record::whole_but_for_its_length(here) => {
+                            "a whole record whose length field is damaged, at the end of the segment"
+                        }
                         (_, Tail::Sealed) => "unreadable bytes at the end of a sealed segment",
                         _ => "a record cut short after unreadable bytes",
                     };

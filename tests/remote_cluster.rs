@@ -50,6 +50,11 @@ fn open(cluster: &RedisCluster, truth: &Truth) -> Cache {
     o.set_remote_timeout(TIMEOUT_MS).unwrap();
     o.remote_lock_ms = LOCK_MS;
     let c = Cache::open(&o).unwrap();
+    // The open waits for the subscription's first try only, which may time
+    // out on a loaded machine (TIMEOUT_MS); every test here means a tier
+    // that is up, so wait for its later tries (a test of one that is down
+    // would open another way).
+    common::redis_server::wait_for("the remote tier to be up", || counter(&c, "remote_state") == 1);
     let truth = truth.clone();
     c.set_loader(Some(Arc::new(move |k: &[u8]| match truth.lock().unwrap().get(k) {
         Some(v) => Loaded::Value {

@@ -918,6 +918,88 @@ mod tests {
         }
     }
 
+    /// A whole record's payload is byte for byte ciborium's encoding of its
+    /// map, for every kind, with and without each optional field, and with
+    /// lengths and numbers in every head length class: what the other tests
+    /// here check only by decoding, with our own decoder.
+    #[test]
+    fn whole_records_match_ciborium() {
+        use ciborium_ll::Encoder;
+        let long = vec![7u8; 70_000];
+        let mut n = 0;
+        for kind in [Kind::Put, Kind::Tombstone, Kind::Clear] {
+            for (key_len, value_len) in [(1, 0), (23, 24), (24, 255), (256, 65_536), (65_536, 70_000)] {
+                for number in [0u64, 23, 24, 300, 70_000, 1 << 33] {
+                    for (meta, codec, sealed) in [
+                        (&b""[..], 0, &b""[..]),
+                        (&b"\xa0"[..], 0, &b""[..]),
+                        (&b""[..], 2, &b""[..]),
+                        (&b"\xa0"[..], 300, &b""[..]),
+                        (&b""[..], 0, &b"sealed bytes"[..]),
+                    ] {
+                        let rec = RecordRef {
+                            kind,
+                            key: if sealed.is_empty() { &long[..key_len] } else { &[] },
+                            value: if sealed.is_empty() { &long[..value_len] } else { &[] },
+                            expires_at: number,
+                            written_at: number.wrapping_mul(3),
+                            seq: number + 1,
+                            meta: if kind == Kind::Put { meta } else { &[] },
+                            codec: if kind == Kind::Put { codec } else { 0 },
+                            sealed,
+                        };
+                        let put = kind == Kind::Put;
+                        let mut fields: Vec<(u64, Result<u64, &[u8]>)> = vec![(FIELD_KIND, Ok(kind as u64))];
+                        if !sealed.is_empty() {
+                            if put && rec.expires_at != 0 {
+                                fields.push((FIELD_EXPIRES, Ok(rec.expires_at)));
+                            }
+                            fields.push((FIELD_SEALED, Err(sealed)));
+                        } else {
+                            if kind != Kind::Clear {
+                                fields.push((FIELD_KEY, Err(rec.key)));
+                            }
+                            if put {
+                                if rec.codec != 0 {
+                                    fields.push((FIELD_CODEC, Ok(rec.codec)));
+                                    fields.push((FIELD_PACKED, Err(rec.value)));
+                                } else {
+                                    fields.push((FIELD_VALUE, Err(rec.value)));
+                                }
+                                if rec.expires_at != 0 {
+                                    fields.push((FIELD_EXPIRES, Ok(rec.expires_at)));
+                                }
+                                if !rec.meta.is_empty() {
+                                    fields.push((FIELD_META, Err(rec.meta)));
+                                }
+                            }
+                        }
+                        fields.push((FIELD_WRITTEN, Ok(rec.written_at)));
+                        fields.push((FIELD_SEQ, Ok(rec.seq)));
+                        let mut want = Vec::new();
+                        let mut e = Encoder::from(&mut want);
+                        e.push(Header::Map(Some(fields.len()))).unwrap();
+                        for (f, v) in fields {
+                            e.push(Header::Positive(f)).unwrap();
+                            match v {
+                                Ok(x) => e.push(Header::Positive(x)).unwrap(),
+                                Err(b) => e.bytes(b, None).unwrap(),
+                            }
+                        }
+                        // Behind other bytes, as in the append buffer.
+                        let mut out = b"before".to_vec();
+                        encode(&mut out, &rec);
+                        let framed = &out[6..];
+                        assert!(matches!(check_frame(framed), Frame::Valid { .. }));
+                        assert_eq!(payload(framed), &want[..], "{kind:?} {key_len} {value_len} {number}");
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 3 * 5 * 6 * 5);
+    }
+
     fn put(key: &[u8], value: &[u8], expires_at: u64) -> Vec<u8> {
         let mut out = Vec::new();
         encode(

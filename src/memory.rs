@@ -376,8 +376,8 @@ pub type ShardGuard<'a> = ReadMostlyWriteGuard<'a, Shard>;
 /// cores on about every other hit (16 shards, two threads: the last to
 /// write it was the other thread half the time), and the hit path did not
 /// scale with threads (BENCHMARKS.md, "Go `GetParallel`"). What it costs:
-/// a write (a put, a promotion, an eviction's) takes a mutex and raises
-/// the lock's state, then reads every stripe's count, four lines.
+/// a write (a put, a promotion, an eviction's) takes the lock's state by
+/// a compare-and-swap, then reads every stripe's count, four lines.
 ///
 /// Aligned to two cache lines (the adjacent-line prefetcher pairs them) so
 /// that neighbouring shards' locks and list ends never share a line.

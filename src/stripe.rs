@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use prim::{Cell, Lot, Writers, WritersGuard};
+use prim::{Cell, Lot};
 
 /// Stripes per striped value.
 pub const STRIPES: usize = 16;
@@ -87,10 +87,19 @@ const RW_STRIPES: usize = 4;
 #[repr(align(128))]
 struct Readers(prim::AtomicUsize);
 
-/// `ReadMostly::state`: a writer is in or waiting for the readers to leave.
+/// `ReadMostly::state`: a writer is in or waiting for the readers to leave
+/// (readers stay out). Only ever set with `HELD`.
 const WRITING: u8 = 1;
-/// `ReadMostly::state`: some reader is parked until the writer is done.
+/// `ReadMostly::state`: some thread is parked until `state` is cleared (a
+/// reader behind `WRITING`, or a writer behind `HELD`). Only ever set with
+/// `HELD`.
 const PARKED: u8 = 2;
+/// `ReadMostly::state`: the write side is taken, by a writer (with
+/// `WRITING`) or by an upgradable reader (alone): other writers and
+/// upgradable readers stay out, plain readers do not. Set only by a
+/// compare-and-swap from 0, so one thread holds it at a time; cleared,
+/// with the other two bits, only by its holder.
+const HELD: u8 = 4;
 
 /// `ReadMostly::state`: the word, and where readers wait on it (nothing
 /// outside loom: parking_lot_core's table, keyed by the word's address).
@@ -99,14 +108,17 @@ const PARKED: u8 = 2;
 struct State(prim::AtomicU8, Lot);
 
 /// A reader-writer lock whose readers do not share a cache line they
-/// write: a read counts itself in its thread's stripe only; a write, which
-/// holds the writers' mutex, raises `WRITING` and waits until every
-/// stripe's count is zero. For state read on every hit (the log's index)
-/// and written by every put: two threads reading it do not bounce one lock
-/// word between their cores on every read, and a write costs the mutex and
-/// two exchanges of `state` (four locked instructions), not a write lock
-/// per stripe (ten, with four stripes, which cost each put ~15 ns more in a
-/// test program alone: BENCHMARKS.md, "Puts").
+/// write: a read counts itself in its thread's stripe only; a write takes
+/// `state` from 0 to `HELD | WRITING` in one compare-and-swap and waits
+/// until every stripe's count is zero. For state read on every hit (the
+/// log's index, an L1 shard) and written by every put: two threads reading
+/// it do not bounce one lock word between their cores on every read, and a
+/// write costs a compare-and-swap and an exchange of `state` (two locked
+/// instructions), not a write lock per stripe (ten, with four stripes,
+/// which cost each put ~15 ns more in a test program alone: BENCHMARKS.md,
+/// "Puts"), nor a writers' mutex beside the state word (four, as it was
+/// until the `putpath` branch: a put takes two of these locks, its shard's
+/// and the log's).
 ///
 /// Why it excludes (the invariant the `Sync` impl rests on; docs/
 /// CONSISTENCY.md, "How the code makes them hold"): a reader increments its
@@ -115,26 +127,25 @@ struct State(prim::AtomicU8, Lot);
 /// reader's increment comes first (the writer sees it and waits for the
 /// matching decrement, a release its acquiring load synchronises with), or
 /// the writer's `WRITING` does (the reader sees it, takes its count back and
-/// waits). A writer clears `state` with a release that a later reader's load
-/// acquires. Only the holder of `writers` sets or clears `WRITING`.
+/// waits). Writers exclude each other by `HELD`: it is set only by a
+/// compare-and-swap from 0 (acquire), and only its holder clears `state`
+/// (release), so one thread holds it at a time and each holder sees what
+/// the one before wrote. An upgradable read holds `HELD` without
+/// `WRITING`, so readers go on and writers wait.
 ///
 /// Like parking_lot's `RwLock` (which this replaced), a writer waiting
 /// keeps new readers out: a thread must not take a read while it holds one.
 pub struct ReadMostly<T> {
     readers: [Readers; RW_STRIPES],
     state: State,
-    /// Held by every writer and by an upgradable reader: so an upgradable
-    /// reader keeps writers out while readers go on, and no writer can come
-    /// between its read and its upgrade.
-    writers: Writers,
     value: Cell<T>,
 }
 
 // SAFETY: the value is only reached through the guards below, which give
 // shared access while their thread is counted in a stripe and no writer is
 // in, and exclusive access to a writer once every count is zero and
-// `WRITING` keeps new readers out (see `ReadMostly`), so they exclude each
-// other as one RwLock's guards would.
+// `WRITING` keeps new readers out, while `HELD` keeps other writers out (see
+// `ReadMostly`), so they exclude each other as one RwLock's guards would.
 unsafe impl<T: Send> Send for ReadMostly<T> {}
 unsafe impl<T: Send + Sync> Sync for ReadMostly<T> {}
 
@@ -155,21 +166,19 @@ pub struct ReadGuard<'a, T> {
 }
 
 pub struct WriteGuard<'a, T> {
-    // Field order: the value's access ends, then `WRITING` is cleared,
-    // then the writers' mutex is released.
+    // Field order: the value's access ends, then `state` is cleared.
     value: prim::Exclusive<'a, T>,
-    _g: Writing<'a>,
-    _writer: WritersGuard<'a>,
+    _g: Held<'a>,
 }
 
-/// A writer's `WRITING`, cleared when dropped (before the writers' mutex:
-/// field order).
-struct Writing<'a>(&'a State);
+/// The write side (`HELD`, and `WRITING` once raised), given back when
+/// dropped: `state` goes to 0 and any thread parked on it is woken.
+struct Held<'a>(&'a State);
 
-impl Drop for Writing<'_> {
+impl Drop for Held<'_> {
     fn drop(&mut self) {
         // Release: what the writer wrote happens before any read that
-        // loads this.
+        // loads this, and before the next writer's compare-and-swap.
         if self.0 .0.swap(0, Ordering::Release) & PARKED != 0 {
             prim::unpark_all(&self.0 .0, &self.0 .1);
         }
@@ -179,10 +188,11 @@ impl Drop for Writing<'_> {
 /// A read that no write can follow until it is dropped or upgraded.
 pub struct UpgradableGuard<'a, T> {
     lock: &'a ReadMostly<T>,
-    // Field order: the value's access ends before the count is taken back.
+    // Field order: the value's access ends before the count is taken back,
+    // and that before `HELD` is.
     value: prim::Shared<'a, T>,
     _g: Counted<'a>,
-    writer: WritersGuard<'a>,
+    held: Held<'a>,
 }
 
 impl<T> ReadMostly<T> {
@@ -190,7 +200,6 @@ impl<T> ReadMostly<T> {
         ReadMostly {
             readers: Default::default(),
             state: State::default(),
-            writers: Writers::default(),
             value: Cell::new(value),
         }
     }
@@ -213,33 +222,89 @@ impl<T> ReadMostly<T> {
     /// Parks until the writer in now (if any) clears `WRITING`.
     #[cold]
     fn wait_for_writer(&self) {
+        let s = self.state.0.load(Ordering::Relaxed);
+        self.wait_while(WRITING, s);
+    }
+
+    /// Waits until `bit` (`WRITING` for a reader, `HELD` for a writer) is
+    /// clear in `state`, which was `s` when last loaded, and returns what
+    /// `state` is then (0 or a later holder's bits without `bit`).
+    ///
+    /// A write mostly takes a few hundred nanoseconds (a put, an L1
+    /// promotion): spin a little for it first, as parking_lot's locks do,
+    /// rather than go to sleep and have the writer wake us (two system
+    /// calls). Parking at once cost a two-thread 90/10 Zipf mix a tenth of
+    /// its throughput (BENCHMARKS.md, "Go `GetParallel`").
+    fn wait_while(&self, bit: u8, mut s: u8) -> u8 {
         let state = &self.state.0;
-        let mut s = state.load(Ordering::Relaxed);
-        // A write mostly takes a few hundred nanoseconds (a put, an L1
-        // promotion): spin a little for it first, as parking_lot's locks
-        // do, rather than go to sleep and have the writer wake us (two
-        // system calls). Parking at once cost a two-thread 90/10 Zipf mix
-        // a tenth of its throughput (BENCHMARKS.md, "Go `GetParallel`").
         let mut spins = 0;
-        while s & WRITING != 0 && spins < prim::READER_SPINS {
+        while s & bit != 0 && spins < prim::SPINS_BEFORE_PARKING {
             prim::back_off(&mut spins);
             s = state.load(Ordering::Relaxed);
         }
-        while s & WRITING != 0 {
+        while s & bit != 0 {
             if s & PARKED == 0 {
                 if let Err(x) = state.compare_exchange_weak(s, s | PARKED, Ordering::Relaxed, Ordering::Relaxed) {
                     s = x;
                     continue;
                 }
             }
-            // Parks only if `PARKED` is still set with `WRITING` (checked
-            // under the parking lot's bucket lock, which the writer's
-            // `unpark_all` takes): a writer that cleared both, or a next one
-            // that set `WRITING` alone, will not wake us, so we look again.
+            // Parks only if `PARKED` is still set with `bit` (checked
+            // under the parking lot's bucket lock, which the holder's
+            // `unpark_all` takes): a holder that cleared `state`, or a
+            // next one that set `bit` without `PARKED`, will not wake us,
+            // so we look again.
             prim::park(state, &self.state.1, || {
-                state.load(Ordering::Relaxed) == WRITING | PARKED
+                state.load(Ordering::Relaxed) & (bit | PARKED) == bit | PARKED
             });
             s = state.load(Ordering::Relaxed);
+        }
+        s
+    }
+
+    /// Takes the write side: `state` from 0 to `bits` (`HELD`, with
+    /// `WRITING` for a write), waiting while another thread holds it.
+    #[inline]
+    fn hold(&self, bits: u8) -> Held<'_> {
+        // SeqCst: for a write, this is the writer's store of `WRITING`
+        // (see `ReadMostly`, "Why it excludes"); acquire in any case, which
+        // the last holder's release (`Held::drop`) synchronises with.
+        if let Err(s) = self
+            .state
+            .0
+            .compare_exchange(0, bits, Ordering::SeqCst, Ordering::Relaxed)
+        {
+            self.hold_slow(bits, s);
+        }
+        Held(&self.state)
+    }
+
+    #[cold]
+    fn hold_slow(&self, bits: u8, mut s: u8) {
+        loop {
+            // `HELD` clear means `state` is 0: `WRITING` and `PARKED` are
+            // only ever set beside it, and its holder clears all three.
+            s = self.wait_while(HELD, s);
+            match self
+                .state
+                .0
+                .compare_exchange_weak(s, s | bits, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(x) => s = x,
+            }
+        }
+    }
+
+    /// A writer's wait, once `WRITING` is raised, for every reader counted
+    /// before it to leave.
+    fn wait_for_readers(&self) {
+        prim::seq_cst_store_load();
+        for r in &self.readers {
+            let mut spins = 0u32;
+            while r.0.load(Ordering::SeqCst) != 0 {
+                prim::back_off(&mut spins);
+            }
         }
     }
 
@@ -262,28 +327,14 @@ impl<T> ReadMostly<T> {
     }
 
     pub fn write(&self) -> WriteGuard<'_, T> {
-        let writer = self.writers.lock();
-        self.write_with(writer)
-    }
-
-    fn write_with<'a>(&'a self, writer: WritersGuard<'a>) -> WriteGuard<'a, T> {
-        // Only the holder of `writers` sets `WRITING` (and a reader sets
-        // `PARKED` only beside it), so `state` is zero here.
-        self.state.0.store(WRITING, Ordering::SeqCst);
-        prim::seq_cst_store_load();
-        let g = Writing(&self.state);
-        for r in &self.readers {
-            let mut spins = 0u32;
-            while r.0.load(Ordering::SeqCst) != 0 {
-                prim::back_off(&mut spins);
-            }
-        }
-        // SAFETY: `WRITING` is set and every count was zero after it: no
-        // other guard exists, and none is made until this one is dropped.
+        let g = self.hold(HELD | WRITING);
+        self.wait_for_readers();
+        // SAFETY: `HELD` and `WRITING` are set and every count was zero
+        // after they were: no other guard exists, and none is made until
+        // this one is dropped.
         WriteGuard {
             value: unsafe { self.value.exclusive() },
             _g: g,
-            _writer: writer,
         }
     }
 
@@ -297,35 +348,38 @@ impl<T> ReadMostly<T> {
     /// theirs: loom runs its threads on one OS thread, so `mine()` would
     /// give them all the same).
     fn upgradable_read_on(&self, stripe: usize) -> UpgradableGuard<'_, T> {
-        let writer = self.writers.lock();
+        let held = self.hold(HELD);
         let g = self.count_in(stripe);
         // SAFETY: counted in with no writer in.
         UpgradableGuard {
             lock: self,
             value: unsafe { self.value.shared() },
             _g: g,
-            writer,
+            held,
         }
     }
 }
 
 impl<'a, T> UpgradableGuard<'a, T> {
     /// The write this read was waiting to become: its count is taken back
-    /// and the write begun, while the writers' mutex it holds keeps any
-    /// other writer from coming first.
+    /// and `WRITING` raised, while the `HELD` it keeps keeps any other
+    /// writer from coming first.
     pub fn upgrade(self) -> WriteGuard<'a, T> {
-        let UpgradableGuard {
-            lock,
-            value,
-            _g,
-            writer,
-        } = self;
+        let UpgradableGuard { lock, value, _g, held } = self;
         // The read's access to the value ends before its count is taken
         // back (a plain reference here; under loom, loom's record of it).
         #[allow(dropping_references)]
         drop(value);
         drop(_g);
-        lock.write_with(writer)
+        // SeqCst: the writer's store of `WRITING` ("Why it excludes"). An
+        // or, not a store: a writer waiting may set `PARKED` meanwhile.
+        lock.state.0.fetch_or(WRITING, Ordering::SeqCst);
+        lock.wait_for_readers();
+        // SAFETY: as in `write`.
+        WriteGuard {
+            value: unsafe { lock.value.exclusive() },
+            _g: held,
+        }
     }
 }
 
@@ -363,23 +417,19 @@ impl<T> std::ops::DerefMut for WriteGuard<'_, T> {
     }
 }
 
-/// What `ReadMostly` is built of: atomics, the writers' mutex, the cell of
-/// the value, parking and the writer's back-off. In one place so that its
+/// What `ReadMostly` is built of: atomics, the cell of the value, parking
+/// and the back-off of a thread that waits. In one place so that its
 /// loom tests (`loom_tests`, `make loom`) check the very code the library
 /// runs: in the unit tests built with `RUSTFLAGS="--cfg loom"` these are
 /// loom's, which it schedules and whose accesses to the value it checks
 /// for data races; elsewhere they are what the lock always used (std atomics,
-/// parking_lot, parking_lot_core, a plain `UnsafeCell` giving out plain
-/// references), nothing wrapped that the optimiser does not remove.
+/// parking_lot_core, a plain `UnsafeCell` giving out plain references), nothing wrapped that the optimiser does not remove.
 /// `src/sync.rs` does the same for shuttle, for other locks; loom is used
 /// here because it also explores the orders of atomics, which are this
 /// lock's whole algorithm.
 #[cfg(not(all(loom, test)))]
 mod prim {
     pub use std::sync::atomic::{AtomicU8, AtomicUsize};
-
-    pub type Writers = parking_lot::Mutex<()>;
-    pub type WritersGuard<'a> = parking_lot::MutexGuard<'a, ()>;
 
     /// Where readers wait for a writer: parking_lot_core's global table.
     #[derive(Default)]
@@ -412,16 +462,16 @@ mod prim {
         }
     }
 
-    /// One round of a writer's wait for readers to leave. Readers mostly
-    /// hold the lock for a lookup or a copy: spin a little, then let them
-    /// run; a few read for longer (a segment's entries for compaction,
-    /// `live_keys`), so after that the writer sleeps rather than burn a
-    /// core.
-    /// How many times a reader that finds a writer in spins before it
-    /// parks (`ReadMostly::wait_for_writer`): under `back_off`'s count for
-    /// spinning alone.
-    pub const READER_SPINS: u32 = 40;
+    /// How many times a reader that finds a writer in, or a writer that
+    /// finds another, spins before it parks (`ReadMostly::wait_while`):
+    /// under `back_off`'s count for spinning alone.
+    pub const SPINS_BEFORE_PARKING: u32 = 40;
 
+    /// One round of a writer's wait for readers to leave (and of a spin
+    /// before parking). Readers mostly hold the lock for a lookup or a
+    /// copy: spin a little, then let them run; a few read for longer (a
+    /// segment's entries for compaction, `live_keys`), so after that the
+    /// writer sleeps rather than burn a core.
     #[inline]
     pub fn back_off(spins: &mut u32) {
         *spins = spins.saturating_add(1);
@@ -476,16 +526,6 @@ mod prim {
 
     pub use loom::sync::atomic::{AtomicU8, AtomicUsize};
 
-    #[derive(Default)]
-    pub struct Writers(loom::sync::Mutex<()>);
-    pub type WritersGuard<'a> = loom::sync::MutexGuard<'a, ()>;
-
-    impl Writers {
-        pub fn lock(&self) -> WritersGuard<'_> {
-            self.0.lock().unwrap()
-        }
-    }
-
     /// parking_lot_core's bucket, as loom sees it: its lock, and the count
     /// of `unpark_all` calls (a parked thread waits for it to change, as a
     /// thread in a bucket's queue waits to be taken off it).
@@ -518,7 +558,7 @@ mod prim {
     /// One look before parking, not the library's 40: each is a yield
     /// loom explores, and one is enough for the schedules where the writer
     /// leaves during the spin and where it does not.
-    pub const READER_SPINS: u32 = 1;
+    pub const SPINS_BEFORE_PARKING: u32 = 1;
 
     /// Between a `SeqCst` store (the reader's increment, the writer's
     /// `WRITING`) and the same thread's `SeqCst` load of the other side's
@@ -627,10 +667,11 @@ mod tests {
         assert_eq!(*l.read(), (8000, 8000));
     }
 
-    /// Writers that hold the lock across a yield, so that readers find
-    /// `WRITING` set and park (`wait_for_writer`); and an upgradable read
-    /// that upgrades. A read must never see half a write, and every parked
-    /// reader must be woken (the test would hang otherwise).
+    /// Two writers that hold the lock across a yield, so that readers find
+    /// `WRITING` set and park, and the other writer finds `HELD` set and
+    /// parks (`wait_while`); and upgradable reads that upgrade. A read must
+    /// never see half a write, no write may be lost, and every parked
+    /// thread must be woken (the test would hang otherwise).
     #[test]
     fn read_mostly_parks_readers_behind_a_writer() {
         let l = ReadMostly::new((0u64, 0u64));
@@ -640,7 +681,7 @@ mod tests {
                 let (l, seen) = (&l, &seen);
                 s.spawn(move || {
                     for i in 0..500 {
-                        if t == 0 {
+                        if t < 2 {
                             let mut w = if i % 2 == 0 {
                                 l.write()
                             } else {
@@ -658,8 +699,8 @@ mod tests {
                 });
             }
         });
-        assert_eq!(*l.read(), (500, 500));
-        assert!(seen.load(Ordering::Relaxed) <= 500);
+        assert_eq!(*l.read(), (1000, 1000));
+        assert!(seen.load(Ordering::Relaxed) <= 1000);
     }
 
     /// An upgradable read lets readers in and keeps writers out until it
@@ -712,7 +753,14 @@ mod tests {
 ///   with the readers blocked;
 /// - `upgrade` keeping its read count: the upgrade test fails, loom
 ///   reporting "Model exceeded maximum number of branches" (the writer
-///   waits forever for its own count).
+///   waits forever for its own count);
+/// - a writer taking `HELD` by an or instead of a compare-and-swap from
+///   0 (writers no longer exclude each other):
+///   `two_writers_and_a_parked_reader` fails, loom reporting "Causality
+///   violation: Concurrent write accesses to `UnsafeCell`";
+/// - a writer that finds `HELD` parking without raising `PARKED` (so the
+///   holder does not wake it): `two_writers_and_a_parked_reader` and the
+///   upgrade test fail, loom reporting "deadlock".
 ///
 /// Loom cannot check that the reader's increment and load and the
 /// writer's store and load are `SeqCst` (`prim::seq_cst_store_load`).
@@ -825,6 +873,39 @@ mod loom_tests {
             for r in readers {
                 r.join().unwrap();
             }
+        });
+    }
+
+    /// Two writers and a reader, the first writer in before the others
+    /// start: the second writer waits on `HELD` (parking after its one
+    /// look), the reader on `WRITING`. Writers must exclude each other (a
+    /// write overlapping a write is a race loom's cell reports, and a lost
+    /// increment shows in the final pair), no read may see half a write,
+    /// and neither the parked writer nor the parked reader may be left
+    /// asleep (loom reports a deadlock).
+    #[test]
+    fn two_writers_and_a_parked_reader() {
+        model(|| {
+            let l = Arc::new(ReadMostly::new((0u64, 0u64)));
+            let between = Arc::new(AtomicUsize::new(0));
+            let mut w = l.write();
+            let writer = {
+                let (l, between) = (l.clone(), between.clone());
+                thread::spawn(move || bump(&mut l.write(), &between))
+            };
+            let reader = {
+                let l = l.clone();
+                thread::spawn(move || {
+                    let r = l.read_on(1);
+                    assert_eq!(r.0, r.1, "a read saw half a write");
+                    assert!(r.0 >= 1, "a read came in under the first write");
+                })
+            };
+            bump(&mut w, &between);
+            drop(w);
+            writer.join().unwrap();
+            reader.join().unwrap();
+            assert_eq!(*l.read_on(0), (2, 2));
         });
     }
 }

@@ -146,9 +146,10 @@ pub fn encode_around(out: &mut Vec<u8>, rec: &RecordRef<'_>) -> usize {
 fn encode_framed(out: &mut Vec<u8>, rec: &RecordRef<'_>, inline: bool) -> usize {
     let start = out.len();
     // One reservation for the whole record, so the writes below never
-    // reallocate: 96 bytes cover the frame, every head and number (at most
-    // 71) and what a run of `Heads` copies beyond its own bytes (at most
-    // 12).
+    // reallocate: 96 bytes cover the frame, every head and number, and the
+    // whole 32 bytes the tail's run of `Heads` copies before it is cut back
+    // (a put's front run, heads and numbers before its tail are at most 53
+    // bytes; a shortfall would cost a reallocation, never a wrong byte).
     let value_here = if inline { rec.value.len() } else { 0 };
     out.reserve(96 + rec.key.len() + value_here + rec.meta.len() + rec.sealed.len());
     let put = rec.kind == Kind::Put;

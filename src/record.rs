@@ -424,11 +424,7 @@ pub fn check_frame(bytes: &[u8]) -> Frame {
     if bytes.len() - FRAME_HEADER < len {
         return Frame::Truncated;
     }
-    let want = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
-    let mut crc = crate::crc::hasher();
-    crc.update(&bytes[0..4]);
-    crc.update(&bytes[FRAME_HEADER..FRAME_HEADER + len]);
-    if crc.finalize() == want {
+    if frame_crc(&bytes[0..4], &bytes[FRAME_HEADER..FRAME_HEADER + len]) == stored_crc(bytes) {
         Frame::Valid {
             len: FRAME_HEADER + len,
         }
@@ -484,7 +480,7 @@ pub fn check_frame_copying(bytes: &[u8], part: &[u8], dst: &mut [std::mem::Maybe
         .expect("the part copied lies within the payload");
     let end = start + part.len();
     assert!(end <= payload.len(), "the part copied lies within the payload");
-    let want = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+    let want = stored_crc(bytes);
     let mut crc = crate::crc::hasher();
     crc.update(&bytes[0..4]);
     // The payload is checksummed in as few calls as there are chunks (the
@@ -539,11 +535,25 @@ pub fn whole_but_for_its_length(bytes: &[u8]) -> bool {
     if held == 0 || held > MAX_PAYLOAD || claimed <= len {
         return false;
     }
-    let want = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+    frame_crc(&len.to_le_bytes(), &bytes[FRAME_HEADER..]) == stored_crc(bytes)
+}
+
+/// A frame's checksum: of its 4 length bytes followed by its payload (the
+/// frame format above). `check_frame` compares it with the stored one, and
+/// `whole_but_for_its_length` relies on the length bytes being covered.
+#[inline]
+fn frame_crc(len_bytes: &[u8], payload: &[u8]) -> u32 {
     let mut crc = crate::crc::hasher();
-    crc.update(&len.to_le_bytes());
-    crc.update(&bytes[FRAME_HEADER..]);
-    crc.finalize() == want
+    crc.update(len_bytes);
+    crc.update(payload);
+    crc.finalize()
+}
+
+/// The checksum stored in the frame at the start of `bytes` (which holds
+/// at least `FRAME_HEADER` bytes).
+#[inline]
+fn stored_crc(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes[4..8].try_into().unwrap())
 }
 
 /// The payload of a frame that `check_frame` found valid.

@@ -104,19 +104,21 @@ pub fn scan_from(seg: &Segment, start: u64, sealer: &Sealer, tail: Tail) -> Scan
                     pos += skip;
                     continue;
                 }
-                Resync::None
-                    if tail == Tail::MayBeTorn
-                        && frame == Frame::Truncated
-                        && gap_from.is_none()
-                        && !record::whole_but_for_its_length(here) =>
-                {
-                    out.torn_at = Some(pos as u64);
-                    return out;
-                }
                 Resync::None => {
+                    // A frame running past the end of the last segment is a
+                    // write a crash cut short, unless unreadable bytes came
+                    // before it or it is a whole record with its length
+                    // damaged (see `Tail`); asked once, the answer checksums
+                    // the frame.
+                    let runs_past_end = tail == Tail::MayBeTorn && frame == Frame::Truncated;
+                    let damaged_length = runs_past_end && record::whole_but_for_its_length(here);
+                    if runs_past_end && gap_from.is_none() && !damaged_length {
+                        out.torn_at = Some(pos as u64);
+                        return out;
+                    }
                     let why = match (frame, tail) {
                         (Frame::Corrupt, _) => "bad length or checksum, at the end of the segment",
-                        (_, Tail::MayBeTorn) if record::whole_but_for_its_length(here) => {
+                        _ if damaged_length => {
                             "a whole record whose length field is damaged, at the end of the segment"
                         }
                         (_, Tail::Sealed) => "unreadable bytes at the end of a sealed segment",

@@ -316,7 +316,7 @@ impl Store {
                 }
             }
         }
-        Value::Heap(Arc::from(value))
+        Value::copy_of(value)
     }
 
     /// The checked, decoded record at `loc`, in the clear (authenticated

@@ -529,10 +529,11 @@ impl Cache {
         check_key(key)?;
         let h = self.hasher.hash(key);
         let now = Now::new(&self.clock);
-        // Returned as it comes, not kept in a local first: a `Value` is up
-        // to 176 bytes (inline), and the local cost a copy of it per get.
-        self.get_hashed(key, h, &now, loader, pre, reader)
-            .inspect_err(|_| self.counters.misses.bump())
+        let r = self.get_hashed(key, h, &now, loader, pre, reader);
+        if r.is_err() {
+            self.counters.misses.bump();
+        }
+        r
     }
 
     /// The get itself; `None`: `reader` took an L1 hit's value under the
@@ -1150,11 +1151,11 @@ impl Cache {
         // if it has this length (`value::spare`).
         let spare = value.len() >= crate::value::spare::WORTH_FROM;
         let copy = if spare {
-            Value::Heap(crate::value::spare::copy(value))
+            crate::value::spare::copy(value)
         } else {
-            Value::copy_of(value)
+            Arc::from(value)
         };
-        let entry = Entry::of(copy, expires_at, now, meta);
+        let entry = Entry::new(copy, expires_at, now, meta);
         let mut shard = self.memory.lock(h);
         shard.wrote(key);
         let write = self.remote_write(key, Some(&entry));
@@ -1383,7 +1384,7 @@ impl Cache {
         written_at: u64,
         evicted: &mut Vec<Evicted>,
     ) -> Stored {
-        let entry = |v: &[u8]| Entry::of(Value::copy_of(v), expires_at, written_at, None);
+        let entry = |v: &[u8]| Entry::new(Arc::from(v), expires_at, written_at, None);
         let log = match &self.log {
             Some(log) if !self.read_only && !self.write_back() && shard.fits(key, value) => log,
             _ => return self.store_into(shard, key, h, entry(value), evicted),
@@ -1950,10 +1951,6 @@ mod tests {
     /// A cache in `dir` whose L1 holds 2 entries, with 20 keys of 100 B
     /// put (`key(i)` holds 100 bytes of `i`): most of them are in L2 only,
     /// and every get of one reads L2, promotes it and evicts another.
-    /// A length of value L1 holds on the heap (not inline, `Value::Inline`),
-    /// for the tests of whose buffer is whose.
-    const HEAPED: usize = crate::value::INLINE + 26;
-
     fn twenty_keys_behind_two_entries(dir: &std::path::Path) -> Cache {
         let opts = Options {
             l1_max_entries: 2,
@@ -1961,7 +1958,7 @@ mod tests {
         };
         let c = Cache::open(&opts).unwrap();
         for i in 0..20 {
-            c.put(&key(i), &[i as u8; HEAPED], 0).unwrap();
+            c.put(&key(i), &[i as u8; 100], 0).unwrap();
         }
         c
     }
@@ -1973,11 +1970,7 @@ mod tests {
         // Each get reads L2 and promotes, pushing another entry out.
         for round in 0..3 {
             for i in 0..20 {
-                assert_eq!(
-                    &*c.get(&key(i)).unwrap(),
-                    &[i as u8; HEAPED][..],
-                    "round {round}, key {i}"
-                );
+                assert_eq!(&*c.get(&key(i)).unwrap(), &[i as u8; 100][..], "round {round}, key {i}");
             }
         }
         let kept = EVICTION_LIST.with(|l| l.take());
@@ -2018,7 +2011,7 @@ mod tests {
             "the reader took the L2 hit"
         );
         let (bytes, at) = r.got.expect("the reader was offered the L2 hit");
-        assert_eq!(bytes, [0u8; HEAPED]);
+        assert_eq!(bytes, [0u8; 100]);
         assert_eq!(l2_hits(), before + 1, "counted as an L2 hit");
         assert_eq!(
             c.get_value(&key(0)).unwrap().as_ptr(),
@@ -2031,8 +2024,8 @@ mod tests {
             .get_read(&key(1), &mut r)
             .unwrap()
             .expect("a declined L2 hit is handed out");
-        assert_eq!(&*v, &[1u8; HEAPED][..]);
-        assert_eq!(r.got.map(|(b, _)| b), Some(vec![1u8; HEAPED]));
+        assert_eq!(&*v, &[1u8; 100][..]);
+        assert_eq!(r.got.map(|(b, _)| b), Some(vec![1u8; 100]));
         c.close().unwrap();
     }
 
@@ -2074,9 +2067,8 @@ mod tests {
         c.close().unwrap();
     }
 
-    /// A put of a value held on the heap (`HEAPED`: too long to be held
-    /// inline, too short for the spare buffer) over a key L1 holds with a
-    /// value of that length writes into that value's buffer, under write-through and
+    /// A put of a small value over a key L1 holds with a value of that
+    /// length writes into that value's buffer, under write-through and
     /// write-back alike (write-back's put takes the general path), unless
     /// something holds the value: a `Value` handed out before the put
     /// keeps its bytes, and the next get sees the new ones, from L1 and
@@ -2091,67 +2083,20 @@ mod tests {
             };
             let c = Cache::open(&opts).unwrap();
             let at = |k: &[u8]| c.get_value(k).unwrap().as_ptr();
-            c.put(b"k", &[1; HEAPED], 0).unwrap();
+            c.put(b"k", &[1; 100], 0).unwrap();
             let first = at(b"k");
-            c.put(b"k", &[2; HEAPED], 0).unwrap();
+            c.put(b"k", &[2; 100], 0).unwrap();
             let reused = policy == WritePolicy::TC_WRITE_THROUGH;
             assert_eq!(at(b"k") == first, reused, "{policy:?}");
             let held = c.get_value(b"k").unwrap();
-            c.put(b"k", &[3; HEAPED], 0).unwrap();
-            assert_eq!(
-                &*held,
-                &[2; HEAPED][..],
-                "{policy:?}: a handed-out value keeps its bytes"
-            );
+            c.put(b"k", &[3; 100], 0).unwrap();
+            assert_eq!(&*held, &[2; 100][..], "{policy:?}: a handed-out value keeps its bytes");
             assert_ne!(at(b"k"), held.as_ptr(), "{policy:?}");
-            assert_eq!(&*c.get(b"k").unwrap(), &[3; HEAPED][..], "{policy:?}");
+            assert_eq!(&*c.get(b"k").unwrap(), &[3; 100][..], "{policy:?}");
             drop(held);
             c.close().unwrap();
             let c = Cache::open(&opts).unwrap();
-            assert_eq!(&*c.get(b"k").unwrap(), &[3; HEAPED][..], "{policy:?}: after a reopen");
-            c.close().unwrap();
-        }
-    }
-
-    /// Values around the inline limit (`value::INLINE`), put over each
-    /// other in every order (so in place, inline over heap and back): each
-    /// get answers the last put's bytes, from L1 and after a reopen from L2,
-    /// and a value handed out before a put keeps its own bytes.
-    #[test]
-    fn values_either_side_of_the_inline_limit_read_back_as_put() {
-        let n = crate::value::INLINE;
-        let lens = [0, 1, n - 1, n, n + 1, 2 * n];
-        for policy in [WritePolicy::TC_WRITE_THROUGH, WritePolicy::TC_WRITE_BACK] {
-            let dir = tempfile::tempdir().unwrap();
-            let opts = Options {
-                write_policy: policy,
-                ..Options::with_dir(dir.path())
-            };
-            let c = Cache::open(&opts).unwrap();
-            let mut round = 0u8;
-            let mut last = Vec::new();
-            for &a in &lens {
-                for &b in &lens {
-                    round = round.wrapping_add(1);
-                    let first = vec![round; a];
-                    c.put(b"k", &first, 0).unwrap();
-                    let held = c.get_value(b"k").unwrap();
-                    assert_eq!(held.is_inline(), a <= n, "{a} bytes");
-                    let second = vec![round ^ 0xff; b];
-                    c.put(b"k", &second, 0).unwrap();
-                    assert_eq!(
-                        &*held,
-                        &first[..],
-                        "{policy:?} {a} -> {b}: a handed-out value keeps its bytes"
-                    );
-                    assert_eq!(&*c.get(b"k").unwrap(), &second[..], "{policy:?} {a} -> {b}");
-                    last = second;
-                }
-            }
-            c.check_invariants().unwrap();
-            c.close().unwrap();
-            let c = Cache::open(&opts).unwrap();
-            assert_eq!(&*c.get(b"k").unwrap(), &last[..], "{policy:?}: after a reopen");
+            assert_eq!(&*c.get(b"k").unwrap(), &[3; 100][..], "{policy:?}: after a reopen");
             c.close().unwrap();
         }
     }

@@ -9,12 +9,10 @@
 //! every method that takes the key. Short keys are held inside their nodes
 //! (`key::Key`). The bounds are split evenly between the shards, so a value
 //! larger than one shard's byte budget is never held in L1 (it is served
-//! from L2). Values are `Value`s: a copy (inline in the entry up to
-//! `value::INLINE` bytes, else an `Arc<[u8]>`), or for a large value read
-//! from L2 a slice of its segment's map (`Cache::promote`, counted against
-//! the byte bound by its length). A hit clones the value under the lock (a
-//! short one's bytes, a longer one's pointer) and copies the bytes out
-//! after it is released, unless the get brings a
+//! from L2). Values are `Value`s: a copy (`Arc<[u8]>`), or for a large value
+//! read from L2 a slice of its segment's map (`Cache::promote`, counted
+//! against the byte bound by its length). A hit clones the pointer under the lock and
+//! copies the bytes out after it is released, unless the get brings a
 //! `Reader` that takes the bytes under the lock instead (the copying getters
 //! of the C ABI, for values small enough: see `Reader`).
 //!
@@ -88,17 +86,21 @@ fn share(total: u64, n: u64, i: u64) -> u64 {
 
 /// One cached value.
 ///
-/// In declaration order (`repr(C)`): what a hit reads first (`expires_at`
-/// and `meta` for `valid`; then `dirty`, whose spare values are where
-/// `Option<Entry>`, as a policy's node holds it, says `None`, so a hit's
-/// `Option::as_ref` reads that byte; then `uses`, which the hit marks),
-/// 18 bytes, so that a policy's node can put them on the line of the key
-/// it compares; then `value`, whose bytes a hit copies: a short value is
-/// held in the entry itself (`Value::Inline`), on the lines that follow
-/// (see `lru::Node`). The fields only writes read come last.
+/// In declaration order (`repr(C)`): what a hit reads first (`value`, and
+/// `expires_at` and `meta` for `valid`, 32 bytes together; then `dirty`,
+/// whose spare values are where `Option<Entry>`, as a policy's node holds
+/// it, says `None`, so a hit's `Option::as_ref` reads that byte; then
+/// `uses`, which the hit marks), 34 bytes, so that a policy's node can put
+/// them on the line of the key it compares (see `lru::Node`). `uses` sits
+/// in what was `dirty`'s padding: the entry is 56 bytes as before.
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub struct Entry {
+    /// A copy of the bytes, or for a large value read from L2 the bytes in
+    /// the segment's map (`Value::Mapped`, see `Cache::promote`): a value
+    /// held mapped is never dirty, and counts against the byte bound like
+    /// a copy of its length.
+    pub value: Value,
     /// Absolute expiry in ms since the epoch (0: never).
     pub expires_at: u64,
     /// Tags and file dependency, for the few entries that have any.
@@ -107,11 +109,6 @@ pub struct Entry {
     pub dirty: bool,
     /// The policy's count of this entry's uses (see `Uses`).
     pub uses: Uses,
-    /// A copy of the bytes, or for a large value read from L2 the bytes in
-    /// the segment's map (`Value::Mapped`, see `Cache::promote`): a value
-    /// held mapped is never dirty, and counts against the byte bound like
-    /// a copy of its length.
-    pub value: Value,
     /// When the put or load that wrote the value happened, ms since the epoch.
     pub written_at: u64,
     /// The log's witness of the record that the put which stored this
@@ -128,37 +125,29 @@ pub struct Entry {
 
 impl Entry {
     /// Where, counted from a policy node's start, each field of an entry
-    /// at `at` in the node that a hit reads before the value's bytes ends
-    /// (the expiry, the meta, the live byte, the mark), and where the value
-    /// itself ends: the policies' layout tests check where these lie
-    /// (`lru::Node`).
+    /// at `at` in the node that a hit reads ends (the value, the expiry,
+    /// the meta): the policies' layout tests check these lie in the node's
+    /// first 64 bytes (`lru::Node`).
     #[cfg(test)]
-    pub(crate) fn hit_fields_end(at: usize) -> ([usize; 4], usize) {
+    pub(crate) fn hit_fields_end(at: usize) -> [usize; 5] {
         use std::mem::{offset_of, size_of};
         // `Option<Entry>`, which the nodes hold, is laid out as the entry
         // itself (a niche of its fields holds `None`): no tag before them.
         assert_eq!(size_of::<Option<Entry>>(), size_of::<Entry>());
-        (
-            [
-                at + offset_of!(Entry, expires_at) + size_of::<u64>(),
-                at + offset_of!(Entry, meta) + size_of::<Option<Arc<Meta>>>(),
-                at + offset_of!(Entry, dirty) + size_of::<bool>(),
-                at + offset_of!(Entry, uses) + size_of::<Uses>(),
-            ],
+        [
             at + offset_of!(Entry, value) + size_of::<Value>(),
-        )
+            at + offset_of!(Entry, expires_at) + size_of::<u64>(),
+            at + offset_of!(Entry, meta) + size_of::<Option<Arc<Meta>>>(),
+            at + offset_of!(Entry, dirty) + size_of::<bool>(),
+            at + offset_of!(Entry, uses) + size_of::<Uses>(),
+        ]
     }
 
     /// A clean entry (the cache marks it dirty when it stores it under
     /// write-back).
     pub fn new(value: Arc<[u8]>, expires_at: u64, written_at: u64, meta: Option<Arc<Meta>>) -> Entry {
-        Entry::of(Value::kept(value), expires_at, written_at, meta)
-    }
-
-    /// A clean entry of `value` as it is.
-    pub fn of(value: Value, expires_at: u64, written_at: u64, meta: Option<Arc<Meta>>) -> Entry {
         Entry {
-            value,
+            value: Value::Heap(value),
             expires_at,
             written_at,
             meta,
@@ -745,15 +734,13 @@ impl Shard {
             if e.value.len() != value.len() {
                 return false;
             }
-            if !e.value.overwrite_inline(value) {
-                let Value::Heap(held) = &mut e.value else {
-                    return false;
-                };
-                let Some(buf) = Arc::get_mut(held) else {
-                    return false;
-                };
-                buf.copy_from_slice(value);
-            }
+            let Value::Heap(held) = &mut e.value else {
+                return false;
+            };
+            let Some(buf) = Arc::get_mut(held) else {
+                return false;
+            };
+            buf.copy_from_slice(value);
             e.expires_at = expires_at;
             e.written_at = written_at;
             e.meta = None;

@@ -1,10 +1,7 @@
-//! A value: a short one's bytes held in the value itself (`Value::Inline`,
-//! copied with it), a longer one handed out without copying it: either
-//! L1's own `Arc<[u8]>`, or a slice of a segment's memory map, kept mapped
-//! by an `Arc` on the map.
+//! A value handed out without copying it: either L1's own `Arc<[u8]>`, or a
+//! slice of a segment's memory map, kept mapped by an `Arc` on the map.
 //!
-//! It is also what L1 holds (a short value inline in L1's node, so that a
-//! hit reads the node and nothing else, see `Value`): a large value read from L2 stays a slice of
+//! It is also what L1 holds: a large value read from L2 stays a slice of
 //! the map there (`Cache::promote`; `map` says how L1 lets go of a deleted
 //! segment's map).
 //!
@@ -26,40 +23,19 @@ use std::sync::Arc;
 
 pub use map::{Life, Map};
 
-/// Bytes of a value: a short one held inline, a longer one shared rather
-/// than copied.
+/// Bytes of a value, shared rather than copied.
 ///
-/// Why short values inline: L1's node holds its entry's `Value`, so a hit
-/// on a value held inline reads the node and nothing else. With the value
-/// behind an `Arc`, a hit read the node, then the `Arc`'s allocation, a
-/// second cache miss that waited on the first (the pointer is in the node):
-/// over a working set larger than the CPU caches, each is a trip to memory
-/// (see `memory::lru::Node`). A value of up to `INLINE` bytes takes the
-/// room that pointer and its allocation took, so an entry costs about the
-/// memory it did; a clone copies the bytes, which for this length costs
-/// less than the shared count's atomic increment and decrement did.
+/// 16 bytes, as the `Arc<[u8]>` L1's entries held before they could hold
+/// mapped values too: the mapped variant is one thin pointer, which the
+/// compiler places beside the heap variant's (a node of L1 is read on
+/// every hit, and should not grow).
 #[derive(Clone)]
 pub enum Value {
-    /// A copy of at most `INLINE` bytes, in the value itself.
-    Inline(Inline),
     /// A copy: L1's value, or a copy made for a record still in the append
     /// buffer, or of a value that was packed or sealed on disk.
     Heap(Arc<[u8]>),
     /// A slice of a segment's map.
     Mapped(Arc<Slice>),
-}
-
-/// The longest value held inline (`Value::Inline`): what makes `Value`
-/// 176 bytes, and with it L1's node 256 (`memory::lru::Node`).
-pub const INLINE: usize = 174;
-
-/// Up to `INLINE` bytes, held in place.
-///
-/// Invariant (kept by `Value::copy_of`, its only maker): `len <= INLINE`.
-#[derive(Clone)]
-pub struct Inline {
-    len: u8,
-    bytes: [u8; INLINE],
 }
 
 /// `len` bytes at `start` of a segment's map.
@@ -88,58 +64,13 @@ impl Value {
         }))
     }
 
-    /// A copy of `bytes`: inline if they are short enough, else on the heap.
-    #[inline]
-    pub fn copy_of(bytes: &[u8]) -> Value {
-        if bytes.len() <= INLINE {
-            let mut v = Inline {
-                len: bytes.len() as u8,
-                bytes: [0; INLINE],
-            };
-            v.bytes[..bytes.len()].copy_from_slice(bytes);
-            Value::Inline(v)
-        } else {
-            Value::Heap(Arc::from(bytes))
-        }
-    }
-
-    /// `bytes` as a value that keeps them: copied inline if they are short
-    /// enough (the `Arc` is then dropped), else the same `Arc`.
-    #[inline]
-    pub fn kept(bytes: Arc<[u8]>) -> Value {
-        if bytes.len() <= INLINE {
-            Value::copy_of(&bytes)
-        } else {
-            Value::Heap(bytes)
-        }
-    }
-
-    /// Writes `bytes` over an inline value of the same length, in place
-    /// (a put over L1's entry); false, changing nothing, if this value is
-    /// not inline or not of that length.
-    #[inline]
-    pub fn overwrite_inline(&mut self, bytes: &[u8]) -> bool {
-        match self {
-            Value::Inline(v) if v.len as usize == bytes.len() => {
-                v.bytes[..bytes.len()].copy_from_slice(bytes);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// The bytes as an `Arc`: the same `Arc` for a heap value, a copy of
-    /// the bytes otherwise.
+    /// The value as L1 keeps it: the same `Arc` for a heap value, a copy of
+    /// the bytes for a mapped one.
     pub fn to_arc(&self) -> Arc<[u8]> {
         match self {
             Value::Heap(a) => a.clone(),
-            Value::Inline(_) | Value::Mapped(_) => Arc::from(&**self),
+            Value::Mapped(_) => Arc::from(&**self),
         }
-    }
-
-    /// Whether the bytes are held in the value itself (for tests).
-    pub fn is_inline(&self) -> bool {
-        matches!(self, Value::Inline(_))
     }
 
     /// Whether the bytes are a segment's map (for tests and statistics).
@@ -151,7 +82,7 @@ impl Value {
     /// (`Life::leave`): L1 must not keep them (see `map`).
     pub fn maps_a_departed_segment(&self) -> bool {
         match self {
-            Value::Inline(_) | Value::Heap(_) => false,
+            Value::Heap(_) => false,
             Value::Mapped(s) => s.map.has_left(),
         }
     }
@@ -168,7 +99,6 @@ impl Deref for Value {
 
     fn deref(&self) -> &[u8] {
         match self {
-            Value::Inline(v) => &v.bytes[..v.len as usize],
             Value::Heap(a) => a,
             Value::Mapped(s) => &s.map[s.start..s.start + s.len],
         }
@@ -183,11 +113,7 @@ impl AsRef<[u8]> for Value {
 
 impl std::fmt::Debug for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self {
-            Value::Inline(_) => "Inline",
-            Value::Heap(_) => "Heap",
-            Value::Mapped(_) => "Mapped",
-        };
+        let kind = if self.is_mapped() { "Mapped" } else { "Heap" };
         write!(f, "Value::{kind}({} bytes)", self.len())
     }
 }
@@ -216,39 +142,9 @@ mod tests {
         life.leave();
         assert!(v.maps_a_departed_segment(), "every map of the segment shares its life");
         assert_eq!(&*v.to_arc(), b"3456");
-        assert_eq!(
-            std::mem::size_of::<Value>(),
-            176,
-            "INLINE bytes, their length and the tag"
-        );
+        assert_eq!(std::mem::size_of::<Value>(), 16, "as small as an Arc<[u8]>");
         let h = Value::from(Arc::<[u8]>::from(&b"ab"[..]));
         assert!(!h.is_mapped());
         assert_eq!(&*h, b"ab");
-    }
-
-    /// Up to `INLINE` bytes are held inline, longer ones on the heap, and
-    /// each reads back as given; an inline value is overwritten in place
-    /// only by bytes of its own length.
-    #[test]
-    fn short_values_are_inline_and_read_back_as_given() {
-        for len in [0, 1, 100, INLINE - 1, INLINE, INLINE + 1, 4 * INLINE] {
-            let bytes: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5a).collect();
-            let v = Value::copy_of(&bytes);
-            assert_eq!(v.is_inline(), len <= INLINE, "{len} bytes");
-            assert_eq!(&*v, &bytes[..]);
-            assert_eq!(&*v.clone(), &bytes[..]);
-            assert_eq!(&*v.to_arc(), &bytes[..]);
-            let kept = Value::kept(Arc::from(&bytes[..]));
-            assert_eq!(kept.is_inline(), len <= INLINE);
-            assert_eq!(&*kept, &bytes[..]);
-            let mut w = v.clone();
-            let other: Vec<u8> = bytes.iter().map(|b| !b).collect();
-            assert_eq!(w.overwrite_inline(&other), len <= INLINE);
-            assert_eq!(&*w, if len <= INLINE { &other[..] } else { &bytes[..] });
-            assert_eq!(&*v, &bytes[..], "a clone is a copy of its own");
-        }
-        let mut v = Value::copy_of(b"abc");
-        assert!(!v.overwrite_inline(b"abcd"), "another length: not in place");
-        assert_eq!(&*v, b"abc");
     }
 }

@@ -167,13 +167,9 @@ pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: u
             value: None,
             stripe: c.stripe(),
         };
-        // Matched by reference: a `Value` is up to 176 bytes (a short one
-        // is inline), which a move through `?` would copy.
-        let got = c.get_read(key, &mut small);
-        *out = match &got {
-            Ok(None) => boxed_out(small.value.take().unwrap_or_default()),
-            Ok(Some(value)) => out_bytes(value),
-            Err(_) => return got.map(drop),
+        *out = match c.get_read(key, &mut small)? {
+            None => boxed_out(small.value.take().unwrap_or_default()),
+            Some(value) => out_bytes(&value),
         };
         Ok(())
     })

@@ -315,11 +315,11 @@ impl Log {
         let found = self
             .with_unexpired(key, h, now, trust, stripe, Some(&copy), |st, loc, r, copied, meta| {
                 let value = match copied {
-                    Some(c) => Value::kept(c),
+                    Some(c) => Value::Heap(c),
                     None => {
                         let value = self.servable(r.value(&self.sealer))?;
                         if copy(value.len()) {
-                            Value::copy_of(&value)
+                            Value::Heap(Arc::from(&*value))
                         } else {
                             st.store.value_at(loc, &value)
                         }

@@ -316,7 +316,7 @@ impl Store {
                 }
             }
         }
-        Value::copy_of(value)
+        Value::Heap(Arc::from(value))
     }
 
     /// The checked, decoded record at `loc`, in the clear (authenticated

@@ -51,31 +51,22 @@ use super::{Entry, Evicted, Uses};
 const NIL: u32 = u32::MAX;
 
 /// In declaration order (`repr(C)`), so that what a hit reads comes first:
-/// the key it compares, then the entry's expiry and meta, the byte that
-/// says the slot is live (`Option<Entry>`'s `None` is held in
+/// the key it compares, then the entry's value, expiry and meta, the byte
+/// that says the slot is live (`Option<Entry>`'s `None` is held in
 /// `Entry::dirty`) and the mark (`Entry::uses`), all in the node's first
-/// 42 bytes (`Entry` is `repr(C)` for the same reason); then the value,
-/// whose bytes are here too when it is short (`Value::Inline`: up to
-/// `value::INLINE` bytes); the links and the hash, which only writes read,
-/// come last.
+/// 58 bytes (`Entry` is `repr(C)` for the same reason); the links and the
+/// hash, which only writes read, come last.
 ///
-/// 256 bytes (the value inline takes 176), aligned to 128: a node is one
-/// pair of lines, which the adjacent-line prefetcher fetches together, and
-/// the next pair, which the copy of a value of more than ~80 bytes reads
-/// and which does not wait on the first (its address is the node's). So a
-/// hit on a short value is one trip to memory for the node, where it was
-/// two when the node held an `Arc` (one for the node, then one for the
-/// value it points to). Measured through the shared library (`hit.c l1
-/// 100 100000`, alternating): 477-483 ns a get before, 377-402 after, the
-/// harness's own ~250 ns included. The memory is about what it was for a
-/// short value (a 128-byte node and a 128-byte allocation for a value of
-/// 100 B), and 128 bytes an entry more for a value held on the heap.
-///
-/// Before values were inline: at 104 bytes with the mark in the node (byte
-/// 24) and the live byte at 72, a hit read parts of two lines of nearly
-/// every node, then 1.11 lines a hit aligned to a line at 128 bytes
-/// (callgrind, 100k keys; BENCHMARKS.md, "L1 hit").
-#[repr(C, align(128))]
+/// Aligned to a line (64 bytes), so a hit fetches one line of a node: 96
+/// bytes of fields in a 128-byte slot. Before, at 104 bytes with the mark
+/// in the node (byte 24) and the live byte at 72, a hit read parts of two
+/// lines of nearly every node; aligned to 128 bytes it still read two, as
+/// the live byte was on the second. The price is memory: 32 bytes a node
+/// more than the 96 the fields need (24 more than before), some 10% of an
+/// entry of 100 B. Measured (callgrind, 100k keys, per `tc_get`): the
+/// node's misses 2.30 (104 bytes) -> 1.65 (96, aligned to 32: half the
+/// nodes start mid-line) -> 1.11 (this) (BENCHMARKS.md, "L1 hit").
+#[repr(C, align(64))]
 struct Node {
     key: Key,
     /// `None` while the slot is free (in `Lru::free`, in no list). A live
@@ -395,21 +386,23 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    /// What a hit reads of a node before the value's bytes (the key, the
-    /// entry's expiry and meta, the live byte and the mark) lies in its
-    /// first 64 bytes, the value (inline or its pointer) within the node,
-    /// and a node is two pairs of lines (see `Node`): at 100k keys each
-    /// pair a hit reads is a trip to memory. It should not grow unnoticed.
+    /// What a hit reads of a node (the key, the entry's value, expiry and
+    /// meta, the live byte and the mark) lies in its first 64 bytes, and a
+    /// node starts at a line, so that is one line (see `Node`): at 100k
+    /// keys each line a hit reads is a cache miss. Its fields take 96
+    /// bytes, the alignment pads it to 128: it should not grow unnoticed.
     #[test]
-    fn a_hit_reads_one_node_and_its_first_line_first() {
+    fn a_hit_reads_the_first_64_bytes_of_a_node() {
         use std::mem::{offset_of, size_of};
         let mut ends = vec![offset_of!(Node, key) + size_of::<Key>()];
-        let (fields, value) = Entry::hit_fields_end(offset_of!(Node, entry));
-        ends.extend(fields);
+        ends.extend(Entry::hit_fields_end(offset_of!(Node, entry)));
         assert!(ends.iter().all(|&e| e <= 64), "{ends:?}");
-        assert!(value <= offset_of!(Node, hash), "the value comes before the links");
-        assert_eq!(std::mem::align_of::<Node>(), 128);
-        assert_eq!(size_of::<Node>(), 256);
+        assert_eq!(std::mem::align_of::<Node>(), 64);
+        assert_eq!(size_of::<Node>(), 128);
+        assert!(
+            offset_of!(Node, next) + size_of::<u32>() <= 96,
+            "the fields fit in 96 bytes"
+        );
     }
 
     fn e() -> Entry {

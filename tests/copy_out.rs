@@ -2,9 +2,10 @@
 //! an L1 hit's value under the shard's lock instead of cloning its `Arc`
 //! (`ffi::copy`, `memory::Reader`). That must change nothing a caller can
 //! see: a seeded differential run drives two caches with the same
-//! operations on one manual clock, reads one through `tc_get_value` (which
-//! keeps L1's `Arc`, the path the copying getters took before) and the
-//! other through a copying getter, and compares every answer and, after
+//! operations on one manual clock, reads one through the Rust
+//! `Cache::get_value` (which takes no reader: L1's `Arc` is cloned, the
+//! path the copying getters took before) and the other through one of the
+//! C getters (`tc_get_value` too), and compares every answer and, after
 //! every operation, the statistics. The operations cover what decides
 //! whether an L1 entry may be served: expiry, a file dependency that
 //! changes, removal, dirty entries under write-back (and a flush that
@@ -49,9 +50,22 @@ enum Got {
     Err(Status),
 }
 
-/// The reference: `tc_get_value`, then what `tc_get_into` with `cap`
-/// would make of it (`None`: `tc_get`, any size).
-fn by_value(h: &Handle, k: &[u8], cap: Option<usize>) -> Got {
+/// The reference: the Rust `Cache::get_value` (no reader), then what
+/// `tc_get_into` with `cap` would make of it (`None`: `tc_get`, any size).
+fn by_reference(h: &Handle, k: &[u8], cap: Option<usize>) -> Got {
+    let got = unsafe { with_cache(h.0, |c| c.get_value(k).map(|v| v.to_vec())) }.expect("the handle is open");
+    let bytes = match got {
+        Ok(v) => v,
+        Err(e) => return Got::Err(e.status()),
+    };
+    match cap {
+        Some(cap) if bytes.len() > cap => Got::TooSmall(bytes.len()),
+        _ => Got::Value(bytes),
+    }
+}
+
+/// `tc_get_value`.
+fn by_value(h: &Handle, k: &[u8]) -> Got {
     let mut v = std::ptr::null_mut();
     let s = unsafe { tc_get_value(h.0, k.as_ptr(), k.len(), &mut v) };
     if s != Status::TC_OK {
@@ -65,10 +79,7 @@ fn by_value(h: &Handle, k: &[u8], cap: Option<usize>) -> Got {
         unsafe { std::slice::from_raw_parts(data, len) }.to_vec()
     };
     unsafe { tc_value_free(v) };
-    match cap {
-        Some(cap) if bytes.len() > cap => Got::TooSmall(bytes.len()),
-        _ => Got::Value(bytes),
-    }
+    Got::Value(bytes)
 }
 
 fn by_get(h: &Handle, k: &[u8]) -> Got {
@@ -212,16 +223,17 @@ fn run(seed: u64, policy: L1Policy, disk: Option<WritePolicy>, ops: usize) {
                 }
             }
             _ => {
-                let (want, got) = match rng.below(3) {
-                    0 => (by_value(&reference, &key, None), by_get(&copying, &key)),
+                let (want, got) = match rng.below(4) {
+                    0 => (by_reference(&reference, &key, None), by_get(&copying, &key)),
                     1 => {
                         let cap = rng.pick(&CAPS);
-                        (by_value(&reference, &key, Some(cap)), by_into(&copying, &key, cap))
+                        (by_reference(&reference, &key, Some(cap)), by_into(&copying, &key, cap))
                     }
-                    _ => {
+                    2 => {
                         let cap = rng.pick(&CAPS);
-                        (by_value(&reference, &key, Some(cap)), by_word(&copying, &key, cap))
+                        (by_reference(&reference, &key, Some(cap)), by_word(&copying, &key, cap))
                     }
+                    _ => (by_reference(&reference, &key, None), by_value(&copying, &key)),
                 };
                 assert_eq!(got, want, "{}", ctx());
             }

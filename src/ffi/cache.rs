@@ -63,6 +63,17 @@ pub fn handle_of(cache: Cache) -> *mut tc_cache {
     Box::into_raw(Box::new(tc_cache::new(cache)))
 }
 
+/// Runs `f` on the cache a handle wraps, inside the handle's gate (for
+/// tests that read a cache through the Rust API beside the C one).
+///
+/// # Safety
+/// `cache` is NULL or a live handle.
+#[doc(hidden)]
+pub unsafe fn with_cache<R>(cache: *mut tc_cache, f: impl FnOnce(&Cache) -> R) -> crate::error::Result<R> {
+    let c = handle(cache)?;
+    Ok(f(&c))
+}
+
 /// Shuts the cache down while leaving the handle's memory valid: waits for
 /// every call other threads are making on the handle (including loaders
 /// they are running) to return, then flushes (dirty entries, buffered

@@ -193,8 +193,9 @@ typedef struct tc_options tc_options;
 typedef struct tc_sink tc_sink;
 
 /*
- A value read without copying it: an opaque handle from `tc_get_value`.
- Its bytes (`tc_value_data`, `tc_value_len`) stay valid and unchanged until
+ A value read without copying it (a value of up to 174 bytes is copied
+ into the handle: memory holds those in its own entries): an opaque
+ handle from `tc_get_value`. Its bytes (`tc_value_data`, `tc_value_len`) stay valid and unchanged until
  `tc_value_free`, whatever happens to the key or the cache meanwhile — a
  put or remove of the key, an eviction, a compaction or clear that deletes
  the segment file the bytes are mapped from, even `tc_cache_close`: the
@@ -1262,7 +1263,8 @@ enum tc_status tc_options_set_remote_timeout(struct tc_options *opts, uint64_t t
 /*
  Looks `key` up exactly as `tc_get` does (L1, then L2 with promotion, then
  the loader; the same consistency: see docs/CONSISTENCY.md), but hands out
- the value without copying it: memory's own copy of it, or, for a disk hit
+ the value without copying it (a value of up to 174 bytes, which memory
+ holds in its own entry, is copied into the handle): memory's own copy of it, or, for a disk hit
  that memory does not take in (a value larger than memory's share), the
  bytes of the record in the segment's memory map, which were verified
  against their checksum and key when it was read.

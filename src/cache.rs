@@ -21,7 +21,7 @@ use crate::clock::{expiry, is_expired, Clock, Now};
 use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, run_loader, Flight, Join, Loaded, Loader};
 use crate::log::{Found, KeyHasher, Log, LogConfig, Ticket, Trust};
-use crate::memory::{Entry, Evicted, Glance, Lookup, Memory, Reader, Shard, ShardGuard, Validity};
+use crate::memory::{Entry, Evicted, Glance, Lookup, Memory, Reader, Resident, Shard, ShardGuard, Validity};
 use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
 use crate::outgoing::Outgoing;
@@ -1564,7 +1564,7 @@ impl Cache {
     fn remove_all(
         &self,
         cancels: impl Fn(&[u8]) -> bool,
-        in_memory: impl Fn(&[u8], &Entry) -> bool,
+        in_memory: impl Fn(&[u8], &Resident) -> bool,
         on_disk: impl FnOnce(&Log, u64) -> (Vec<Vec<u8>>, Ticket),
     ) -> Result<(u64, Outgoing<'_>)> {
         let now = self.clock.now_ms();
@@ -1951,6 +1951,10 @@ mod tests {
     /// A cache in `dir` whose L1 holds 2 entries, with 20 keys of 100 B
     /// put (`key(i)` holds 100 bytes of `i`): most of them are in L2 only,
     /// and every get of one reads L2, promotes it and evicts another.
+    /// A length of value L1 holds on the heap, not in its node
+    /// (`memory::held`), for the tests of whose buffer is whose.
+    const HEAPED: usize = crate::memory::held::INLINE + 26;
+
     fn twenty_keys_behind_two_entries(dir: &std::path::Path) -> Cache {
         let opts = Options {
             l1_max_entries: 2,
@@ -1958,7 +1962,7 @@ mod tests {
         };
         let c = Cache::open(&opts).unwrap();
         for i in 0..20 {
-            c.put(&key(i), &[i as u8; 100], 0).unwrap();
+            c.put(&key(i), &[i as u8; HEAPED], 0).unwrap();
         }
         c
     }
@@ -1970,7 +1974,11 @@ mod tests {
         // Each get reads L2 and promotes, pushing another entry out.
         for round in 0..3 {
             for i in 0..20 {
-                assert_eq!(&*c.get(&key(i)).unwrap(), &[i as u8; 100][..], "round {round}, key {i}");
+                assert_eq!(
+                    &*c.get(&key(i)).unwrap(),
+                    &[i as u8; HEAPED][..],
+                    "round {round}, key {i}"
+                );
             }
         }
         let kept = EVICTION_LIST.with(|l| l.take());
@@ -2011,7 +2019,7 @@ mod tests {
             "the reader took the L2 hit"
         );
         let (bytes, at) = r.got.expect("the reader was offered the L2 hit");
-        assert_eq!(bytes, [0u8; 100]);
+        assert_eq!(bytes, [0u8; HEAPED]);
         assert_eq!(l2_hits(), before + 1, "counted as an L2 hit");
         assert_eq!(
             c.get_value(&key(0)).unwrap().as_ptr(),
@@ -2024,8 +2032,8 @@ mod tests {
             .get_read(&key(1), &mut r)
             .unwrap()
             .expect("a declined L2 hit is handed out");
-        assert_eq!(&*v, &[1u8; 100][..]);
-        assert_eq!(r.got.map(|(b, _)| b), Some(vec![1u8; 100]));
+        assert_eq!(&*v, &[1u8; HEAPED][..]);
+        assert_eq!(r.got.map(|(b, _)| b), Some(vec![1u8; HEAPED]));
         c.close().unwrap();
     }
 
@@ -2067,8 +2075,9 @@ mod tests {
         c.close().unwrap();
     }
 
-    /// A put of a small value over a key L1 holds with a value of that
-    /// length writes into that value's buffer, under write-through and
+    /// A put of a value held on the heap (`HEAPED`: too long for the node,
+    /// too short for the spare buffer) over a key L1 holds with a value of
+    /// that length writes into that value's buffer, under write-through and
     /// write-back alike (write-back's put takes the general path), unless
     /// something holds the value: a `Value` handed out before the put
     /// keeps its bytes, and the next get sees the new ones, from L1 and
@@ -2083,21 +2092,80 @@ mod tests {
             };
             let c = Cache::open(&opts).unwrap();
             let at = |k: &[u8]| c.get_value(k).unwrap().as_ptr();
-            c.put(b"k", &[1; 100], 0).unwrap();
+            c.put(b"k", &[1; HEAPED], 0).unwrap();
             let first = at(b"k");
-            c.put(b"k", &[2; 100], 0).unwrap();
+            c.put(b"k", &[2; HEAPED], 0).unwrap();
             let reused = policy == WritePolicy::TC_WRITE_THROUGH;
             assert_eq!(at(b"k") == first, reused, "{policy:?}");
             let held = c.get_value(b"k").unwrap();
-            c.put(b"k", &[3; 100], 0).unwrap();
-            assert_eq!(&*held, &[2; 100][..], "{policy:?}: a handed-out value keeps its bytes");
+            c.put(b"k", &[3; HEAPED], 0).unwrap();
+            assert_eq!(
+                &*held,
+                &[2; HEAPED][..],
+                "{policy:?}: a handed-out value keeps its bytes"
+            );
             assert_ne!(at(b"k"), held.as_ptr(), "{policy:?}");
-            assert_eq!(&*c.get(b"k").unwrap(), &[3; 100][..], "{policy:?}");
+            assert_eq!(&*c.get(b"k").unwrap(), &[3; HEAPED][..], "{policy:?}");
             drop(held);
             c.close().unwrap();
             let c = Cache::open(&opts).unwrap();
-            assert_eq!(&*c.get(b"k").unwrap(), &[3; 100][..], "{policy:?}: after a reopen");
+            assert_eq!(&*c.get(b"k").unwrap(), &[3; HEAPED][..], "{policy:?}: after a reopen");
             c.close().unwrap();
+        }
+    }
+
+    /// Values around the longest a node holds in itself
+    /// (`memory::held::INLINE`), put over each other in every order (in
+    /// place, node over heap and back), under both write policies and both
+    /// L1 policies: each get answers the last put's bytes, from L1 and after
+    /// a reopen from L2, and a value handed out before a put keeps its own.
+    /// A small L1 bound makes some puts evict, so entries of both kinds
+    /// also leave their nodes.
+    #[test]
+    fn values_either_side_of_the_node_limit_read_back_as_put() {
+        let n = crate::memory::held::INLINE;
+        let lens = [0, 1, n - 1, n, n + 1, 2 * n];
+        for policy in [WritePolicy::TC_WRITE_THROUGH, WritePolicy::TC_WRITE_BACK] {
+            for l1 in [
+                crate::options::L1Policy::TC_L1_LRU,
+                crate::options::L1Policy::TC_L1_S3FIFO,
+            ] {
+                let dir = tempfile::tempdir().unwrap();
+                let opts = Options {
+                    write_policy: policy,
+                    l1_policy: l1,
+                    l1_max_entries: 4,
+                    ..Options::with_dir(dir.path())
+                };
+                let c = Cache::open(&opts).unwrap();
+                let mut round = 0u8;
+                let mut last = std::collections::HashMap::new();
+                for &a in &lens {
+                    for &b in &lens {
+                        round = round.wrapping_add(1);
+                        let k = [b'k', round % 6];
+                        let first = vec![round; a];
+                        c.put(&k, &first, 0).unwrap();
+                        let held = c.get_value(&k).unwrap();
+                        let second = vec![round ^ 0xff; b];
+                        c.put(&k, &second, 0).unwrap();
+                        let at = format!("{policy:?} {l1:?} {a} -> {b}");
+                        assert_eq!(&*held, &first[..], "{at}: a handed-out value keeps its bytes");
+                        assert_eq!(&*c.get(&k).unwrap(), &second[..], "{at}");
+                        last.insert(k, second);
+                    }
+                }
+                c.check_invariants().unwrap();
+                for (k, v) in &last {
+                    assert_eq!(&*c.get(k).unwrap(), &v[..], "{policy:?} {l1:?}: {k:?}");
+                }
+                c.close().unwrap();
+                let c = Cache::open(&opts).unwrap();
+                for (k, v) in &last {
+                    assert_eq!(&*c.get(k).unwrap(), &v[..], "{policy:?} {l1:?}: {k:?} after a reopen");
+                }
+                c.close().unwrap();
+            }
         }
     }
 

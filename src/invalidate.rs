@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::log::{KeyHasher, Log};
-use crate::memory::{Entry, Evicted, Memory, ShardGuard};
+use crate::memory::{Evicted, Memory, Resident, ShardGuard};
 
 /// This process's tiers, as the remote tier's subscriber sees them.
 pub struct Local {
@@ -83,7 +83,7 @@ impl Local {
     fn drop_where(
         &self,
         loads: impl Fn(&[u8]) -> bool,
-        in_memory: impl Fn(&[u8], &Entry) -> bool,
+        in_memory: impl Fn(&[u8], &Resident) -> bool,
         on_disk: impl FnOnce(&Log, u64) -> Vec<Vec<u8>>,
     ) {
         let now = self.now();

@@ -9,10 +9,13 @@
 //! every method that takes the key. Short keys are held inside their nodes
 //! (`key::Key`). The bounds are split evenly between the shards, so a value
 //! larger than one shard's byte budget is never held in L1 (it is served
-//! from L2). Values are `Value`s: a copy (`Arc<[u8]>`), or for a large value
-//! read from L2 a slice of its segment's map (`Cache::promote`, counted
-//! against the byte bound by its length). A hit clones the pointer under the lock and
-//! copies the bytes out after it is released, unless the get brings a
+//! from L2). Values come in as `Value`s: a copy (`Arc<[u8]>`), or for a
+//! large value read from L2 a slice of its segment's map (`Cache::promote`,
+//! counted against the byte bound by its length); a node keeps a short
+//! one's bytes in itself (`held`), so that a hit reads one node and nothing
+//! else. A hit hands out a clone (a short value's bytes copied, a longer
+//! one's pointer) made under the lock, and the bytes are copied out after
+//! it is released, unless the get brings a
 //! `Reader` that takes the bytes under the lock instead (the copying getters
 //! of the C ABI, for values small enough: see `Reader`).
 //!
@@ -35,6 +38,7 @@
 //! and the count of remote writes on their way (`sending`), while which no
 //! answer read from the remote tier is stored.
 
+pub mod held;
 mod key;
 mod lru;
 mod policy;
@@ -56,6 +60,7 @@ use crate::meta::Meta;
 use crate::stripe::Counter;
 use crate::sync::{ReadMostly, ReadMostlyWriteGuard};
 use crate::value::Value;
+pub use held::Held;
 use policy::Policy;
 
 /// Most shards a cache has.
@@ -84,23 +89,23 @@ fn share(total: u64, n: u64, i: u64) -> u64 {
     (total / n + u64::from(i < total % n)).max(1)
 }
 
-/// One cached value.
+/// One cached value: as the cache hands it to L1 (`Entry`, its value a
+/// `Value`), and as a policy's node holds it (`Resident`, its value `Held`:
+/// a short value's bytes in the node itself, see `held`). The node converts
+/// at its boundary: `Entry::resident` when an entry goes in, `Resident::leave`
+/// when it comes out (an eviction, a removal).
 ///
-/// In declaration order (`repr(C)`): what a hit reads first (`value`, and
-/// `expires_at` and `meta` for `valid`, 32 bytes together; then `dirty`,
-/// whose spare values are where `Option<Entry>`, as a policy's node holds
-/// it, says `None`, so a hit's `Option::as_ref` reads that byte; then
-/// `uses`, which the hit marks), 34 bytes, so that a policy's node can put
-/// them on the line of the key it compares (see `lru::Node`). `uses` sits
-/// in what was `dirty`'s padding: the entry is 56 bytes as before.
+/// In declaration order (`repr(C)`): what a hit reads first (`expires_at`
+/// and `meta` for `valid`; then `dirty`, whose spare values are where
+/// `Option<Resident>`, as a policy's node holds it, says `None`, so a hit's
+/// `Option::as_ref` reads that byte; then `uses`, which the hit marks),
+/// 18 bytes, so that a policy's node can put them on the line of the key
+/// it compares; then `value`, whose bytes a hit copies, inline ones on the
+/// lines that follow (see `lru::Node`). The fields only writes read come
+/// last.
 #[derive(Debug, Clone)]
 #[repr(C)]
-pub struct Entry {
-    /// A copy of the bytes, or for a large value read from L2 the bytes in
-    /// the segment's map (`Value::Mapped`, see `Cache::promote`): a value
-    /// held mapped is never dirty, and counts against the byte bound like
-    /// a copy of its length.
-    pub value: Value,
+pub struct Entry<V = Value> {
     /// Absolute expiry in ms since the epoch (0: never).
     pub expires_at: u64,
     /// Tags and file dependency, for the few entries that have any.
@@ -109,6 +114,11 @@ pub struct Entry {
     pub dirty: bool,
     /// The policy's count of this entry's uses (see `Uses`).
     pub uses: Uses,
+    /// A copy of the bytes, or for a large value read from L2 the bytes in
+    /// the segment's map (`Value::Mapped`, see `Cache::promote`): a value
+    /// held mapped is never dirty, and counts against the byte bound like
+    /// a copy of its length.
+    pub value: V,
     /// When the put or load that wrote the value happened, ms since the epoch.
     pub written_at: u64,
     /// The log's witness of the record that the put which stored this
@@ -123,26 +133,71 @@ pub struct Entry {
     pub logged: Option<crate::log::Witness>,
 }
 
-impl Entry {
+/// An entry as a policy's node holds it (see `Entry`).
+pub type Resident = Entry<Held>;
+
+impl Resident {
     /// Where, counted from a policy node's start, each field of an entry
-    /// at `at` in the node that a hit reads ends (the value, the expiry,
-    /// the meta): the policies' layout tests check these lie in the node's
-    /// first 64 bytes (`lru::Node`).
+    /// at `at` in the node that a hit reads before the value's bytes ends
+    /// (the expiry, the meta, the live byte, the mark), and where the value
+    /// ends: the policies' layout tests check where these lie (`lru::Node`).
     #[cfg(test)]
-    pub(crate) fn hit_fields_end(at: usize) -> [usize; 5] {
+    pub(crate) fn hit_fields_end(at: usize) -> ([usize; 4], usize) {
         use std::mem::{offset_of, size_of};
-        // `Option<Entry>`, which the nodes hold, is laid out as the entry
+        // `Option<Resident>`, which the nodes hold, is laid out as the entry
         // itself (a niche of its fields holds `None`): no tag before them.
-        assert_eq!(size_of::<Option<Entry>>(), size_of::<Entry>());
-        [
-            at + offset_of!(Entry, value) + size_of::<Value>(),
-            at + offset_of!(Entry, expires_at) + size_of::<u64>(),
-            at + offset_of!(Entry, meta) + size_of::<Option<Arc<Meta>>>(),
-            at + offset_of!(Entry, dirty) + size_of::<bool>(),
-            at + offset_of!(Entry, uses) + size_of::<Uses>(),
-        ]
+        assert_eq!(size_of::<Option<Resident>>(), size_of::<Resident>());
+        (
+            [
+                at + offset_of!(Resident, expires_at) + size_of::<u64>(),
+                at + offset_of!(Resident, meta) + size_of::<Option<Arc<Meta>>>(),
+                at + offset_of!(Resident, dirty) + size_of::<bool>(),
+                at + offset_of!(Resident, uses) + size_of::<Uses>(),
+            ],
+            at + offset_of!(Resident, value) + size_of::<Held>(),
+        )
     }
 
+    /// Puts `e` in this entry's place and hands the old one out (see
+    /// `Held::replace`): a victim's slot taken by the new entry.
+    #[inline]
+    pub fn replace(&mut self, e: Entry) -> Entry {
+        Entry {
+            expires_at: std::mem::replace(&mut self.expires_at, e.expires_at),
+            meta: std::mem::replace(&mut self.meta, e.meta),
+            dirty: std::mem::replace(&mut self.dirty, e.dirty),
+            uses: std::mem::replace(&mut self.uses, e.uses),
+            value: self.value.replace(e.value),
+            written_at: std::mem::replace(&mut self.written_at, e.written_at),
+            logged: std::mem::replace(&mut self.logged, e.logged),
+        }
+    }
+
+    /// Puts `e` in this entry's place and drops the old one there; returns
+    /// the old value's length (for the shard's byte count).
+    #[inline]
+    pub fn overwrite_with(&mut self, e: Entry) -> usize {
+        let len = self.value.len();
+        drop(self.replace(e));
+        len
+    }
+
+    /// The entry as it leaves the node: its value handed out as a `Value`
+    /// (inline bytes copied to the heap).
+    pub fn leave(self) -> Entry {
+        Entry {
+            expires_at: self.expires_at,
+            meta: self.meta,
+            dirty: self.dirty,
+            uses: self.uses,
+            value: self.value.into_value(),
+            written_at: self.written_at,
+            logged: self.logged,
+        }
+    }
+}
+
+impl Entry {
     /// A clean entry (the cache marks it dirty when it stores it under
     /// write-back).
     pub fn new(value: Arc<[u8]>, expires_at: u64, written_at: u64, meta: Option<Arc<Meta>>) -> Entry {
@@ -157,6 +212,22 @@ impl Entry {
         }
     }
 
+    /// The entry as a policy's node holds it (a short value copied in).
+    #[inline]
+    pub fn resident(self) -> Resident {
+        Entry {
+            expires_at: self.expires_at,
+            meta: self.meta,
+            dirty: self.dirty,
+            uses: self.uses,
+            value: Held::of(self.value),
+            written_at: self.written_at,
+            logged: self.logged,
+        }
+    }
+}
+
+impl<V> Entry<V> {
     /// Whether the entry can be served at `now`: not expired, and its file
     /// dependency (if any) holds — that costs one `stat`.
     #[inline]
@@ -312,14 +383,14 @@ pub enum Glance {
 /// What `Memory::glance` makes of the entry it found (already counted as a
 /// use by the policy), under the shard's lock.
 #[inline]
-fn glanced(e: &Entry, now: &Now, reader: &mut impl Reader) -> Glance {
+fn glanced(e: &Resident, now: &Now, reader: &mut impl Reader) -> Glance {
     if e.valid(now) != Validity::Valid {
         return Glance::Exclusive;
     }
     if reader.read(&e.value) {
         Glance::Read
     } else {
-        Glance::Hit(e.value.clone())
+        Glance::Hit(e.value.to_value())
     }
 }
 
@@ -514,7 +585,7 @@ impl Memory {
             let mut still = false;
             for (_, e) in shard.policy.iter_mut() {
                 if e.value.maps_a_departed_segment() {
-                    let copy = Value::Heap(e.value.to_arc());
+                    let copy = Held::Shared(Value::Heap(e.value.to_arc()));
                     unmapped.push(std::mem::replace(&mut e.value, copy));
                 } else {
                     still |= e.value.is_mapped();
@@ -668,11 +739,11 @@ impl Shard {
         if read {
             return Lookup::Read;
         }
-        Lookup::Hit(e.value.clone())
+        Lookup::Hit(e.value.to_value())
     }
 
     /// `key`'s entry, expired or not, without touching recency.
-    pub fn peek(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+    pub fn peek(&self, h: u64, key: &[u8]) -> Option<&Resident> {
         self.policy.peek(h, key)
     }
 
@@ -731,16 +802,11 @@ impl Shard {
         let stored = self.policy.update(h, key, |e| {
             let (t, logged) = log.take().expect("called once")(e.logged);
             appended = Some((t, logged));
-            if e.value.len() != value.len() {
+            // In place only if the bytes are the node's or the buffer is
+            // this entry's alone, and of this length (`Held::overwrite`).
+            if !e.value.overwrite(value) {
                 return false;
             }
-            let Value::Heap(held) = &mut e.value else {
-                return false;
-            };
-            let Some(buf) = Arc::get_mut(held) else {
-                return false;
-            };
-            buf.copy_from_slice(value);
             e.expires_at = expires_at;
             e.written_at = written_at;
             e.meta = None;
@@ -782,8 +848,8 @@ impl Shard {
             (self.policy.insert(h, key, entry), None)
         };
         self.bytes += size;
-        if let Some(old) = old {
-            self.bytes -= entry_size(key, &old.value);
+        if let Some(old_len) = old {
+            self.bytes -= entry_size(key, &[]) + old_len as u64;
         }
         if let Some((k, e)) = victim {
             self.bytes -= entry_size(&k, &e.value);
@@ -811,7 +877,7 @@ impl Shard {
 
     /// Removes every entry for which `doomed` says yes, returning them.
     #[must_use = "a dirty entry taken out must be written to L2 or meant to go"]
-    pub fn remove_where(&mut self, mut doomed: impl FnMut(&[u8], &Entry) -> bool) -> Vec<Evicted> {
+    pub fn remove_where(&mut self, mut doomed: impl FnMut(&[u8], &Resident) -> bool) -> Vec<Evicted> {
         let keys: Vec<(u64, Key)> = self
             .policy
             .iter()
@@ -827,7 +893,7 @@ impl Shard {
     }
 
     /// Calls `f` on every dirty entry, marking it clean when `f` succeeds.
-    pub fn clean_dirty<E>(&mut self, mut f: impl FnMut(&[u8], &Entry) -> Result<(), E>) -> Result<(), E> {
+    pub fn clean_dirty<E>(&mut self, mut f: impl FnMut(&[u8], &Resident) -> Result<(), E>) -> Result<(), E> {
         for (k, e) in self.policy.iter_mut() {
             if e.dirty {
                 f(k, e)?;
@@ -960,75 +1026,88 @@ mod tests {
         life.leave();
         assert_eq!(m.unmap_departed(), 1, "the departed segment's value is copied");
         assert!(!may_map(&m));
-        let e = m.lock(0).peek(h(b"b"), b"b").unwrap().clone();
+        let s = m.lock(0);
+        let e = s.peek(h(b"b"), b"b").unwrap();
         assert_eq!((e.value.is_mapped(), &*e.value), (false, &b"4567"[..]));
     }
 
     /// `overwrite_logged` calls the log exactly once, with the witness of
     /// the key's entry (none for a key not held), before it changes
-    /// anything; then writes into the replaced value's buffer only if
-    /// nothing else holds it and it has the new value's length, keeping
-    /// the new witness; a value handed out before keeps its bytes. It
-    /// counts as a use (the other key is the next victim) and leaves the
-    /// byte count as it was, under both policies.
+    /// anything; then writes the new bytes in place only if the value has
+    /// their length and nothing else holds it (a value the node holds
+    /// inline, a copy of which is what a get hands out; or a heap buffer
+    /// no handed-out value shares), keeping the new witness; a value handed
+    /// out before keeps its bytes. It counts as a use (the other key is the
+    /// next victim) and leaves the byte count as it was, under both
+    /// policies, for values held inline and on the heap.
     #[test]
     fn overwrite_reuses_only_a_buffer_nothing_else_holds() {
         let w = |n| Some(Witness::for_tests(n));
-        for kind in [PolicyKind::Lru, PolicyKind::S3Fifo(Default::default())] {
-            let m = Memory::new(2, 0, kind);
-            let mut ev = Vec::new();
-            let mut s = m.lock(0);
-            s.insert(
-                h(b"a"),
-                b"a",
-                Entry {
-                    logged: w(1),
-                    ..entry(b"1111")
-                },
-                &mut ev,
-            );
-            s.insert(h(b"b"), b"b", entry(b"2222"), &mut ev);
-            let at = s.peek(h(b"a"), b"a").unwrap().value.as_ptr();
-            assert_eq!(overwrite(&mut s, b"a", b"3333", 7, 8, w(2)), (vec![w(1)], true));
-            let e = s.peek(h(b"a"), b"a").unwrap();
-            assert_eq!(
-                (&*e.value, e.value.as_ptr(), e.expires_at, e.written_at, e.logged),
-                (&b"3333"[..], at, 7, 8, w(2))
-            );
-            let held = e.value.clone();
-            assert_eq!(
-                overwrite(&mut s, b"a", b"4444", 0, 9, w(3)),
-                (vec![w(2)], false),
-                "a value handed out is never written"
-            );
-            assert_eq!(&*held, b"3333");
-            drop(held);
-            assert_eq!(
-                overwrite(&mut s, b"a", b"55555", 0, 9, w(4)),
-                (vec![w(2)], false),
-                "another length"
-            );
-            assert_eq!(
-                overwrite(&mut s, b"c", b"6666", 0, 9, w(5)),
-                (vec![None], false),
-                "a key not held"
-            );
-            assert!(s.peek(h(b"c"), b"c").is_none());
-            let e = s.peek(h(b"a"), b"a").unwrap();
-            assert_eq!(
-                (&*e.value, e.written_at, e.logged),
-                (&b"3333"[..], 8, w(2)),
-                "declined: unchanged"
-            );
-            assert_eq!(s.bytes, 10);
-            // A put whose append failed (no witness) leaves none behind.
-            assert_eq!(overwrite(&mut s, b"a", b"6666", 0, 9, None), (vec![w(2)], true));
-            assert_eq!(s.peek(h(b"a"), b"a").unwrap().logged, None);
-            if kind == PolicyKind::Lru {
-                // "a" was used last: "b" goes first.
-                assert!(overwrite(&mut s, b"a", b"7777", 0, 9, None).1);
-                s.insert(h(b"c"), b"c", entry(b"8888"), &mut ev);
-                assert_eq!(ev.iter().map(|(k, _)| &k[..]).collect::<Vec<_>>(), vec![&b"b"[..]]);
+        for n in [4, held::INLINE + 26] {
+            let inline = n <= held::INLINE;
+            let v = |c: u8| vec![c; n];
+            for kind in [PolicyKind::Lru, PolicyKind::S3Fifo(Default::default())] {
+                let m = Memory::new(2, 0, kind);
+                let mut ev = Vec::new();
+                let mut s = m.lock(0);
+                s.insert(
+                    h(b"a"),
+                    b"a",
+                    Entry {
+                        logged: w(1),
+                        ..entry(&v(1))
+                    },
+                    &mut ev,
+                );
+                s.insert(h(b"b"), b"b", entry(&v(2)), &mut ev);
+                assert_eq!(s.peek(h(b"a"), b"a").unwrap().value.is_inline(), inline);
+                let at = s.peek(h(b"a"), b"a").unwrap().value.as_ptr();
+                assert_eq!(overwrite(&mut s, b"a", &v(3), 7, 8, w(2)), (vec![w(1)], true));
+                let e = s.peek(h(b"a"), b"a").unwrap();
+                assert_eq!(
+                    (&*e.value, e.value.as_ptr(), e.expires_at, e.written_at, e.logged),
+                    (&v(3)[..], at, 7, 8, w(2))
+                );
+                let held = e.value.to_value();
+                // Inline, the value handed out is a copy: the node's bytes
+                // are written in place. On the heap it shares the buffer,
+                // which is then never written.
+                let (second, now) = if inline { (true, v(4)) } else { (false, v(3)) };
+                let witness = if inline { w(3) } else { w(2) };
+                assert_eq!(
+                    overwrite(&mut s, b"a", &v(4), 0, 9, w(3)),
+                    (vec![w(2)], second),
+                    "n {n}: a value handed out is never written"
+                );
+                assert_eq!(&*held, &v(3)[..]);
+                drop(held);
+                assert_eq!(
+                    overwrite(&mut s, b"a", &vec![5; n + 1], 0, 9, w(4)),
+                    (vec![witness], false),
+                    "another length"
+                );
+                assert_eq!(
+                    overwrite(&mut s, b"c", &v(6), 0, 9, w(5)),
+                    (vec![None], false),
+                    "a key not held"
+                );
+                assert!(s.peek(h(b"c"), b"c").is_none());
+                let e = s.peek(h(b"a"), b"a").unwrap();
+                assert_eq!(
+                    (&*e.value, e.written_at, e.logged),
+                    (&now[..], if inline { 9 } else { 8 }, witness),
+                    "declined: unchanged"
+                );
+                assert_eq!(s.bytes, 2 * (1 + n as u64));
+                // A put whose append failed (no witness) leaves none behind.
+                assert_eq!(overwrite(&mut s, b"a", &v(6), 0, 9, None), (vec![witness], true));
+                assert_eq!(s.peek(h(b"a"), b"a").unwrap().logged, None);
+                if kind == PolicyKind::Lru {
+                    // "a" was used last: "b" goes first.
+                    assert!(overwrite(&mut s, b"a", &v(7), 0, 9, None).1);
+                    s.insert(h(b"c"), b"c", entry(&v(8)), &mut ev);
+                    assert_eq!(ev.iter().map(|(k, _)| &k[..]).collect::<Vec<_>>(), vec![&b"b"[..]]);
+                }
             }
         }
     }

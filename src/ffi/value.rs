@@ -1,14 +1,18 @@
 //! Zero-copy reads: `tc_get_value` hands out a `tc_value` that keeps the
 //! value alive where it already is (L1's buffer, or the segment's memory
-//! map), and the three functions that read and free it.
+//! map), and the three functions that read and free it. A short value (up
+//! to `memory::held::INLINE`, 174 bytes) is held in L1's node, which the
+//! next write of the key reuses, so the handle holds a copy of it instead:
+//! for that length the copy costs about what the handle's allocation does.
 
 use super::boundary::{arg_mut, guard, guard_void, key_bytes};
 use super::cache::{handle, tc_cache};
 use crate::error::tc_status;
 use crate::value::Value;
 
-/// A value read without copying it: an opaque handle from `tc_get_value`.
-/// Its bytes (`tc_value_data`, `tc_value_len`) stay valid and unchanged until
+/// A value read without copying it (a value of up to 174 bytes is copied
+/// into the handle: memory holds those in its own entries): an opaque
+/// handle from `tc_get_value`. Its bytes (`tc_value_data`, `tc_value_len`) stay valid and unchanged until
 /// `tc_value_free`, whatever happens to the key or the cache meanwhile — a
 /// put or remove of the key, an eviction, a compaction or clear that deletes
 /// the segment file the bytes are mapped from, even `tc_cache_close`: the
@@ -21,7 +25,8 @@ pub struct tc_value {
 
 /// Looks `key` up exactly as `tc_get` does (L1, then L2 with promotion, then
 /// the loader; the same consistency: see docs/CONSISTENCY.md), but hands out
-/// the value without copying it: memory's own copy of it, or, for a disk hit
+/// the value without copying it (a value of up to 174 bytes, which memory
+/// holds in its own entry, is copied into the handle): memory's own copy of it, or, for a disk hit
 /// that memory does not take in (a value larger than memory's share), the
 /// bytes of the record in the segment's memory map, which were verified
 /// against their checksum and key when it was read.

@@ -45,28 +45,37 @@
 use hashbrown::HashTable;
 
 use super::key::{Key, TableHasher};
-use super::{Entry, Evicted, Uses};
+use super::{Entry, Evicted, Resident, Uses};
 
 /// No slot: the end of the list.
 const NIL: u32 = u32::MAX;
 
 /// In declaration order (`repr(C)`), so that what a hit reads comes first:
-/// the key it compares, then the entry's value, expiry and meta, the byte
-/// that says the slot is live (`Option<Entry>`'s `None` is held in
+/// the key it compares, then the entry's expiry and meta, the byte that
+/// says the slot is live (`Option<Resident>`'s `None` is held in
 /// `Entry::dirty`) and the mark (`Entry::uses`), all in the node's first
-/// 58 bytes (`Entry` is `repr(C)` for the same reason); the links and the
-/// hash, which only writes read, come last.
+/// 42 bytes (`Entry` is `repr(C)` for the same reason); then the value,
+/// whose bytes are here too when it is short (`Held::Inline`: up to
+/// `held::INLINE`, 174 bytes); the links and the hash, which only writes
+/// read, come last.
 ///
-/// Aligned to a line (64 bytes), so a hit fetches one line of a node: 96
-/// bytes of fields in a 128-byte slot. Before, at 104 bytes with the mark
-/// in the node (byte 24) and the live byte at 72, a hit read parts of two
-/// lines of nearly every node; aligned to 128 bytes it still read two, as
-/// the live byte was on the second. The price is memory: 32 bytes a node
-/// more than the 96 the fields need (24 more than before), some 10% of an
-/// entry of 100 B. Measured (callgrind, 100k keys, per `tc_get`): the
-/// node's misses 2.30 (104 bytes) -> 1.65 (96, aligned to 32: half the
-/// nodes start mid-line) -> 1.11 (this) (BENCHMARKS.md, "L1 hit").
-#[repr(C, align(64))]
+/// 256 bytes (the value takes 176), aligned to 128: a node is two pairs of
+/// lines, and the adjacent-line prefetcher fetches a pair together. A hit
+/// on a short value reads the node and nothing else: the second pair's
+/// address is the node's, so its load does not wait on the first. When the
+/// node held an `Arc`, a hit read the node, then the allocation it points
+/// to, a second trip to memory that could not start before the first
+/// ended. Measured through the shared library (`hit.c l1 100 100000`,
+/// alternating with the library before, BENCHMARKS.md "L1 hit"): ~480 ns a
+/// get before, ~380 after (harness's ~250 included), instructions equal.
+/// The memory is what it was for a short value (a 128-byte node and a
+/// 128-byte allocation for 100 B), 97 bytes more for an 8-byte value and
+/// 128 more for a value held on the heap (1 KiB: 1195 -> 1323 B an entry).
+///
+/// Before values were in the node: at 104 bytes with the mark in the node
+/// (byte 24) and the live byte at 72, a hit read parts of two lines of
+/// nearly every node; 1.11 lines a hit at 128 bytes aligned to a line.
+#[repr(C, align(128))]
 struct Node {
     key: Key,
     /// `None` while the slot is free (in `Lru::free`, in no list). A live
@@ -74,7 +83,7 @@ struct Node {
     /// the front, so eviction moves it to the front again rather than
     /// evict it. Set under the shard's shared lock, cleared under the
     /// exclusive one.
-    entry: Option<Entry>,
+    entry: Option<Resident>,
     /// The cache's hash of `key`, for the table to rehash it by.
     hash: u64,
     /// Towards the most recent end (`NIL` at the front).
@@ -184,24 +193,25 @@ impl Lru {
     /// to the front when it reaches the back. Takes `&self`: the mark is
     /// an atomic, so hits need no exclusive access.
     #[inline]
-    pub fn get(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+    pub fn get(&self, h: u64, key: &[u8]) -> Option<&Resident> {
         let e = self.nodes[self.find(h, key)? as usize].entry.as_ref()?;
         e.uses.bump(1);
         Some(e)
     }
 
     /// `key`'s entry, not counted as a use.
-    pub fn peek(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+    pub fn peek(&self, h: u64, key: &[u8]) -> Option<&Resident> {
         self.nodes[self.find(h, key)? as usize].entry.as_ref()
     }
 
-    /// Stores `entry` at the front; returns the entry it replaced (in
+    /// Stores `entry` at the front; returns the length of the value it
+    /// replaced, which it drops (in
     /// place: a key already held is neither copied nor rehashed). Never
     /// evicts: the shard calls `pop_lru` while it is over its bounds.
-    pub fn insert(&mut self, h: u64, key: &[u8], entry: Entry) -> Option<Entry> {
+    pub fn insert(&mut self, h: u64, key: &[u8], entry: Entry) -> Option<usize> {
         if let Some(i) = self.find(h, key) {
             self.touch(i);
-            let old = self.nodes[i as usize].entry.replace(entry);
+            let old = self.nodes[i as usize].entry.as_mut().map(|r| r.overwrite_with(entry));
             // The move was the new entry's use, as `touch` made it the old one's.
             self.nodes[i as usize].uses().set(0);
             return old;
@@ -211,7 +221,8 @@ impl Lru {
     }
 
     /// `insert` into a list at its shard's entry bound, with the eviction
-    /// that follows it: returns the entry replaced (`key` was held: nothing
+    /// that follows it: returns the length of the value replaced, which it
+    /// drops (`key` was held: nothing
     /// leaves) or the entry that left (the least recently moved one not
     /// used since, after `settle`, as `pop_lru` picks it). The same order
     /// and victim as `settle`, `insert`, `pop_lru` one after the other.
@@ -222,11 +233,11 @@ impl Lru {
     /// node is built and moved in, and the victim's key and entry are moved
     /// out once (BENCHMARKS.md, "L2 1 KiB against the floor"). On an
     /// empty list (never at a bound of one entry or more) it only inserts.
-    pub fn insert_evicting(&mut self, h: u64, key: &[u8], entry: Entry) -> (Option<Entry>, Option<Evicted>) {
+    pub fn insert_evicting(&mut self, h: u64, key: &[u8], entry: Entry) -> (Option<usize>, Option<Evicted>) {
         self.settle();
         if let Some(i) = self.find(h, key) {
             self.touch(i);
-            let old = self.nodes[i as usize].entry.replace(entry);
+            let old = self.nodes[i as usize].entry.as_mut().map(|r| r.overwrite_with(entry));
             self.nodes[i as usize].uses().set(0);
             return (old, None);
         }
@@ -239,7 +250,7 @@ impl Lru {
         self.unindex(i);
         let n = &mut self.nodes[i as usize];
         let gone_key = std::mem::replace(&mut n.key, Key::new(key));
-        let gone = n.entry.replace(entry).expect("a slot on the list is live");
+        let gone = n.entry.as_mut().expect("a slot on the list is live").replace(entry);
         n.hash = h;
         n.uses().set(0);
         let (nodes, hasher) = (&self.nodes, self.hasher);
@@ -255,7 +266,7 @@ impl Lru {
         let node = Node {
             key: Key::new(key),
             hash: h,
-            entry: Some(entry),
+            entry: Some(entry.resident()),
             prev: NIL,
             next: NIL,
         };
@@ -291,7 +302,7 @@ impl Lru {
     /// held in L1 (`Shard::overwrite_logged`) paid ~2.7 of its ~9 data
     /// cache write misses for them (callgrind, `hit.c put 100 50000`); the
     /// mark is on the node the lookup has just read.
-    pub fn update(&mut self, h: u64, key: &[u8], change: impl FnOnce(&mut Entry) -> bool) -> bool {
+    pub fn update(&mut self, h: u64, key: &[u8], change: impl FnOnce(&mut Resident) -> bool) -> bool {
         let Some(i) = self.find(h, key) else {
             return false;
         };
@@ -321,7 +332,7 @@ impl Lru {
         let key = std::mem::take(&mut n.key);
         self.free.push(i);
         self.len -= 1;
-        (key, entry)
+        (key, entry.leave())
     }
 
     /// Moves the entries used since their last move that are at the back
@@ -351,13 +362,13 @@ impl Lru {
     }
 
     /// Every entry with its key's hash, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &[u8], &Entry)> {
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &[u8], &Resident)> {
         self.nodes
             .iter()
             .filter_map(|n| Some((n.hash, &*n.key, n.entry.as_ref()?)))
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&[u8], &mut Entry)> {
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&[u8], &mut Resident)> {
         self.nodes.iter_mut().filter_map(|n| Some((&*n.key, n.entry.as_mut()?)))
     }
 
@@ -392,17 +403,15 @@ mod tests {
     /// keys each line a hit reads is a cache miss. Its fields take 96
     /// bytes, the alignment pads it to 128: it should not grow unnoticed.
     #[test]
-    fn a_hit_reads_the_first_64_bytes_of_a_node() {
+    fn a_hit_reads_one_node_and_its_first_line_first() {
         use std::mem::{offset_of, size_of};
         let mut ends = vec![offset_of!(Node, key) + size_of::<Key>()];
-        ends.extend(Entry::hit_fields_end(offset_of!(Node, entry)));
+        let (fields, value) = Resident::hit_fields_end(offset_of!(Node, entry));
+        ends.extend(fields);
         assert!(ends.iter().all(|&e| e <= 64), "{ends:?}");
-        assert_eq!(std::mem::align_of::<Node>(), 64);
-        assert_eq!(size_of::<Node>(), 128);
-        assert!(
-            offset_of!(Node, next) + size_of::<u32>() <= 96,
-            "the fields fit in 96 bytes"
-        );
+        assert!(value <= offset_of!(Node, hash), "the value comes before the rest");
+        assert_eq!(std::mem::align_of::<Node>(), 128);
+        assert_eq!(size_of::<Node>(), 256);
     }
 
     fn e() -> Entry {
@@ -542,8 +551,15 @@ mod tests {
                     }
                     5 if step % 3 == 0 => {
                         let entry = Entry::new(Arc::from(&b"v"[..]), 0, step, None);
+                        // The insert hands back the replaced value's length:
+                        // which entry it replaced is read before.
+                        let before = ours.peek(hash(&key), &key).map(|e| e.written_at);
                         let (old, gone) = ours.insert_evicting(hash(&key), &key, entry);
-                        let (old, gone) = (old.map(|e| e.written_at), gone.map(|(k, e)| (k.to_vec(), e.written_at)));
+                        assert_eq!(old.is_some(), before.is_some(), "insert_evicting: {at}");
+                        let (old, gone) = (
+                            before.filter(|_| old == Some(1)),
+                            gone.map(|(k, e)| (k.to_vec(), e.written_at)),
+                        );
                         assert_eq!(
                             (old, gone),
                             theirs.insert_evicting(key.clone(), step),
@@ -552,9 +568,11 @@ mod tests {
                     }
                     5..=7 => {
                         let entry = Entry::new(Arc::from(&b"v"[..]), 0, step, None);
+                        let before = ours.peek(hash(&key), &key).map(|e| e.written_at);
                         let old = ours.insert(hash(&key), &key, entry);
                         let theirs_old = theirs.push(key.clone(), step);
-                        assert_eq!(old.map(|e| e.written_at), theirs_old, "insert: {at}");
+                        assert_eq!(old.is_some(), before.is_some(), "insert: {at}");
+                        assert_eq!(before.filter(|_| old == Some(1)), theirs_old, "insert: {at}");
                     }
                     8 => {
                         let a = ours.remove(hash(&key), &key).map(|e| e.written_at);

@@ -13,7 +13,7 @@
 
 use super::lru::Lru;
 use super::s3fifo::{S3Fifo, S3Params};
-use super::{Entry, Evicted};
+use super::{Entry, Evicted, Resident};
 use crate::options::L1Policy;
 
 /// A policy with its knobs, for `Memory::with_policy` (the C ABI chooses
@@ -65,7 +65,7 @@ impl Policy {
     /// Takes `&self`: both policies count a use in an atomic beside the
     /// entry (LRU's mark, S3-FIFO's frequency), so a hit needs the shard's
     /// lock only shared.
-    pub fn get(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+    pub fn get(&self, h: u64, key: &[u8]) -> Option<&Resident> {
         match self {
             Policy::Lru(l) => l.get(h, key),
             Policy::S3Fifo(s) => s.get(h, key),
@@ -73,7 +73,7 @@ impl Policy {
     }
 
     /// `key`'s entry, not counted as a use.
-    pub fn peek(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+    pub fn peek(&self, h: u64, key: &[u8]) -> Option<&Resident> {
         match self {
             Policy::Lru(l) => l.peek(h, key),
             Policy::S3Fifo(s) => s.peek(h, key),
@@ -82,7 +82,7 @@ impl Policy {
 
     /// Stores `entry` under `key`, counted as a use; returns the entry it
     /// replaced. Never evicts (see `pop_victim`).
-    pub fn insert(&mut self, h: u64, key: &[u8], entry: Entry) -> Option<Entry> {
+    pub fn insert(&mut self, h: u64, key: &[u8], entry: Entry) -> Option<usize> {
         match self {
             Policy::Lru(l) => l.insert(h, key, entry),
             Policy::S3Fifo(s) => s.insert(h, key, entry),
@@ -90,11 +90,12 @@ impl Policy {
     }
 
     /// `insert` into a shard at its entry bound, and the eviction it makes
-    /// if `key` was not held: returns the entry replaced, or the one that
+    /// if `key` was not held: returns the length of the value replaced
+    /// (dropped), or the entry that
     /// left. The same as `settle`, `insert`, then `pop_victim` if nothing
     /// was replaced; under LRU the new key takes the victim's slot
     /// (`Lru::insert_evicting`).
-    pub fn insert_evicting(&mut self, h: u64, key: &[u8], entry: Entry) -> (Option<Entry>, Option<Evicted>) {
+    pub fn insert_evicting(&mut self, h: u64, key: &[u8], entry: Entry) -> (Option<usize>, Option<Evicted>) {
         match self {
             Policy::Lru(l) => l.insert_evicting(h, key, entry),
             Policy::S3Fifo(s) => match s.insert(h, key, entry) {
@@ -107,7 +108,7 @@ impl Policy {
     /// Lets `change` rewrite `key`'s entry in place; if it did, counted as
     /// a use, as `insert` over the key counts it. False if the key is not
     /// held or `change` declined (then nothing changed).
-    pub fn update(&mut self, h: u64, key: &[u8], change: impl FnOnce(&mut Entry) -> bool) -> bool {
+    pub fn update(&mut self, h: u64, key: &[u8], change: impl FnOnce(&mut Resident) -> bool) -> bool {
         match self {
             Policy::Lru(l) => l.update(h, key, change),
             Policy::S3Fifo(s) => s.update(h, key, change),
@@ -144,14 +145,14 @@ impl Policy {
     }
 
     /// Every entry with its key's hash, without counting uses.
-    pub fn iter(&self) -> Box<dyn Iterator<Item = (u64, &[u8], &Entry)> + '_> {
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (u64, &[u8], &Resident)> + '_> {
         match self {
             Policy::Lru(l) => Box::new(l.iter()),
             Policy::S3Fifo(s) => Box::new(s.iter()),
         }
     }
 
-    pub fn iter_mut(&mut self) -> Box<dyn Iterator<Item = (&[u8], &mut Entry)> + '_> {
+    pub fn iter_mut(&mut self) -> Box<dyn Iterator<Item = (&[u8], &mut Resident)> + '_> {
         match self {
             Policy::Lru(l) => Box::new(l.iter_mut()),
             Policy::S3Fifo(s) => Box::new(s.iter_mut()),

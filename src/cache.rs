@@ -1948,13 +1948,13 @@ mod tests {
         format!("key-{i}").into_bytes()
     }
 
-    /// A cache in `dir` whose L1 holds 2 entries, with 20 keys of 100 B
-    /// put (`key(i)` holds 100 bytes of `i`): most of them are in L2 only,
-    /// and every get of one reads L2, promotes it and evicts another.
     /// A length of value L1 holds on the heap, not in its node
     /// (`memory::held`), for the tests of whose buffer is whose.
     const HEAPED: usize = crate::memory::held::INLINE + 26;
 
+    /// A cache in `dir` whose L1 holds 2 entries, with 20 keys of `HEAPED`
+    /// bytes put (`key(i)` holds `HEAPED` bytes of `i`): most of them are in
+    /// L2 only, and every get of one reads L2, promotes it and evicts another.
     fn twenty_keys_behind_two_entries(dir: &std::path::Path) -> Cache {
         let opts = Options {
             l1_max_entries: 2,

@@ -173,27 +173,20 @@ impl Resident {
         }
     }
 
-    /// Puts `e` in this entry's place and drops the old one there; returns
-    /// the old value's length (for the shard's byte count).
+    /// Puts `e` in this entry's place and drops the old one there (an old
+    /// value held inline is not copied out first, as `replace` would);
+    /// returns the old value's length (for the shard's byte count).
     #[inline]
     pub fn overwrite_with(&mut self, e: Entry) -> usize {
         let len = self.value.len();
-        drop(self.replace(e));
+        *self = e.resident();
         len
     }
 
     /// The entry as it leaves the node: its value handed out as a `Value`
     /// (inline bytes copied to the heap).
     pub fn leave(self) -> Entry {
-        Entry {
-            expires_at: self.expires_at,
-            meta: self.meta,
-            dirty: self.dirty,
-            uses: self.uses,
-            value: self.value.into_value(),
-            written_at: self.written_at,
-            logged: self.logged,
-        }
+        self.map_value(Held::into_value)
     }
 }
 
@@ -215,19 +208,26 @@ impl Entry {
     /// The entry as a policy's node holds it (a short value copied in).
     #[inline]
     pub fn resident(self) -> Resident {
+        self.map_value(Held::of)
+    }
+}
+
+impl<V> Entry<V> {
+    /// The same entry with its value made into another form (`resident`,
+    /// `leave`): every other field moved as it is.
+    #[inline]
+    fn map_value<W>(self, f: impl FnOnce(V) -> W) -> Entry<W> {
         Entry {
             expires_at: self.expires_at,
             meta: self.meta,
             dirty: self.dirty,
             uses: self.uses,
-            value: Held::of(self.value),
+            value: f(self.value),
             written_at: self.written_at,
             logged: self.logged,
         }
     }
-}
 
-impl<V> Entry<V> {
     /// Whether the entry can be served at `now`: not expired, and its file
     /// dependency (if any) holds — that costs one `stat`.
     #[inline]

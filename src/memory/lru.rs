@@ -397,11 +397,11 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    /// What a hit reads of a node (the key, the entry's value, expiry and
-    /// meta, the live byte and the mark) lies in its first 64 bytes, and a
-    /// node starts at a line, so that is one line (see `Node`): at 100k
-    /// keys each line a hit reads is a cache miss. Its fields take 96
-    /// bytes, the alignment pads it to 128: it should not grow unnoticed.
+    /// What a hit reads of a node before the value's bytes (the key, the
+    /// entry's expiry and meta, the live byte and the mark) lies in its
+    /// first 64 bytes, the value (inline, or its pointer) comes before the
+    /// links, and a node is two pairs of lines (see `Node`): at 100k keys
+    /// each pair a hit reads is a cache miss. It should not grow unnoticed.
     #[test]
     fn a_hit_reads_one_node_and_its_first_line_first() {
         use std::mem::{offset_of, size_of};

@@ -80,8 +80,8 @@ impl Policy {
         }
     }
 
-    /// Stores `entry` under `key`, counted as a use; returns the entry it
-    /// replaced. Never evicts (see `pop_victim`).
+    /// Stores `entry` under `key`, counted as a use; returns the length of
+    /// the value it replaced, which it drops. Never evicts (see `pop_victim`).
     pub fn insert(&mut self, h: u64, key: &[u8], entry: Entry) -> Option<usize> {
         match self {
             Policy::Lru(l) => l.insert(h, key, entry),
@@ -91,8 +91,7 @@ impl Policy {
 
     /// `insert` into a shard at its entry bound, and the eviction it makes
     /// if `key` was not held: returns the length of the value replaced
-    /// (dropped), or the entry that
-    /// left. The same as `settle`, `insert`, then `pop_victim` if nothing
+    /// (dropped), or the entry that left. The same as `settle`, `insert`, then `pop_victim` if nothing
     /// was replaced; under LRU the new key takes the victim's slot
     /// (`Lru::insert_evicting`).
     pub fn insert_evicting(&mut self, h: u64, key: &[u8], entry: Entry) -> (Option<usize>, Option<Evicted>) {

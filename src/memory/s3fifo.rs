@@ -420,9 +420,10 @@ impl Ghost {
 mod tests {
     use super::*;
 
-    /// What a hit reads of a node (the key, the entry's value, expiry and
-    /// meta, the live byte and the hit count) lies in its first 64 bytes,
-    /// and the node did not grow for it (see `Node`).
+    /// What a hit reads of a node before the value's bytes (the key, the
+    /// entry's expiry and meta, the live byte and the hit count) lies in
+    /// its first 64 bytes, the value comes before the rest, and the node is
+    /// `lru::Node`'s size and alignment (see `Node`).
     #[test]
     fn a_hit_reads_one_node_and_its_first_line_first() {
         use std::mem::{offset_of, size_of};

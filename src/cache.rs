@@ -220,6 +220,9 @@ impl Maintenance {
                         // Segments retired by puts since the last tick.
                         log.reap();
                     }
+                    // The hints of segments sealed since the last tick
+                    // (after compaction: a segment it deleted needs none).
+                    log.write_hints();
                     // L1's values mapping segments deleted by this tick's
                     // compaction or puts since the last: copied, so their
                     // files' space goes.

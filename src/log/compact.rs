@@ -211,8 +211,7 @@ impl Log {
             if st.store.active_len() >= self.config.segment_bytes {
                 st.store
                     .seal_and_start()
-                    .map_err(|e| self.fail("start a new segment", e))?
-                    .ok();
+                    .map_err(|e| self.fail("start a new segment", e))?;
                 self.checkpoint(&mut st);
             }
         }
@@ -656,7 +655,7 @@ mod tests {
         let id = {
             let mut st = log.state.write();
             let id = st.store.active().id;
-            st.store.seal_and_start().unwrap().unwrap();
+            st.store.seal_and_start().unwrap();
             id
         };
         let h = log.hasher().hash(b"lost");
@@ -715,7 +714,7 @@ mod tests {
                 }
             }
         }
-        log.state.write().store.seal_and_start().unwrap().unwrap();
+        log.state.write().store.seal_and_start().unwrap();
         let report = log.compact(true).unwrap();
         assert_eq!(report.segments, 1);
         // Each key's last round written, and nothing older.
@@ -765,7 +764,7 @@ mod tests {
     fn seal(log: &Log) -> u32 {
         let mut st = log.state.write();
         let id = st.store.active().id;
-        st.store.seal_and_start().unwrap().unwrap();
+        st.store.seal_and_start().unwrap();
         id
     }
 

@@ -209,29 +209,40 @@ pub fn replace(dir: &Path, tmp: &Path, dest: &Path, bytes: &[u8], durable: bool)
 /// and renamed to `dest`. Returns the new file, open for reading and
 /// writing. On failure `tmp` is removed and `dest` is as it was.
 pub fn write_renamed(tmp: &Path, dest: &Path, bytes: &[u8], durable: bool) -> io::Result<File> {
+    let f = write_new(tmp, bytes, durable)?;
+    rename(tmp, dest).inspect_err(|_| {
+        let _ = fs::remove_file(tmp);
+    })?;
+    Ok(f)
+}
+
+/// `bytes` written to a new file `path` (mode 0600, replacing any file of
+/// that name; fsynced if `durable`). Returns the file, open for reading and
+/// writing. On failure `path` is removed.
+pub fn write_new(path: &Path, bytes: &[u8], durable: bool) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    create(tmp)?;
+    create(path)?;
     let f = fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(tmp)?;
+        .open(path)?;
     let result = (|| {
         let mut done = 0;
         while done < bytes.len() {
-            done += write_at(&f, tmp, &bytes[done..], done as u64)?;
+            done += write_at(&f, path, &bytes[done..], done as u64)?;
         }
         if durable {
-            sync_data(&f, tmp)?;
+            sync_data(&f, path)?;
         }
-        rename(tmp, dest)
+        Ok(())
     })();
     match result {
         Ok(()) => Ok(f),
         Err(e) => {
-            let _ = fs::remove_file(tmp);
+            let _ = fs::remove_file(path);
             Err(e)
         }
     }

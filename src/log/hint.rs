@@ -6,9 +6,10 @@
 //! records: rebuilding the index from the log (no index file, or one not
 //! trusted), which should not have to read every record, and compaction and
 //! retirement, which walk the segment they empty. They cost about 37 bytes
-//! of disk per record and nothing in memory.
+//! of disk per record, and no memory once written.
 //!
-//! A hint is written once, when its segment is sealed, through a temporary
+//! A hint is written once, soon after its segment is sealed and without
+//! the log's lock (`unhinted` says why and how), through a temporary
 //! file that is fsynced and renamed into place (then the directory is
 //! fsynced; under `TC_SYNC_NEVER` nothing is fsynced, and a hint that a
 //! crash leaves short or stale fails its checks and is rebuilt). It is checksummed as a whole and names the segment and its
@@ -132,10 +133,55 @@ fn encode(id: u32, seg_len: u64, entries: &[HintEntry]) -> Vec<u8> {
 /// rename, fsync the directory (the fsyncs only if `durable`). Returns the
 /// hint file's size.
 pub fn write(dir: &Path, id: u32, seg_len: u64, entries: &[HintEntry], durable: bool) -> io::Result<u64> {
+    let staged = stage(dir, id, seg_len, entries, durable)?;
+    let bytes = staged.install()?;
+    if durable {
+        fileio::sync_dir(dir)?;
+    }
+    Ok(bytes)
+}
+
+/// A hint written in full under its temporary name, not yet in place: the
+/// slow part of `write` (encoding, writing, the file's fsync), which
+/// `Log::write_hints` does without the log's lock (`unhinted`). Dropped
+/// without `install`, it removes its file.
+pub struct Staged {
+    tmp: PathBuf,
+    dest: PathBuf,
+    bytes: u64,
+}
+
+/// Writes the hint of segment `id` under a temporary name (fsynced if
+/// `durable`); `Staged::install` puts it in place.
+pub fn stage(dir: &Path, id: u32, seg_len: u64, entries: &[HintEntry], durable: bool) -> io::Result<Staged> {
     let bytes = encode(id, seg_len, entries);
     let tmp = dir.join(format!("{}.tmp", file_name(id)));
-    fileio::replace(dir, &tmp, &path(dir, id), &bytes, durable)?;
-    Ok(bytes.len() as u64)
+    fileio::write_new(&tmp, &bytes, durable)?;
+    Ok(Staged {
+        tmp,
+        dest: path(dir, id),
+        bytes: bytes.len() as u64,
+    })
+}
+
+impl Staged {
+    /// Renames the hint into place (the directory's fsync is the caller's);
+    /// returns its size.
+    pub fn install(mut self) -> io::Result<u64> {
+        let tmp = std::mem::take(&mut self.tmp);
+        fileio::rename(&tmp, &self.dest).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })?;
+        Ok(self.bytes)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Reads the hint of segment `id`, if there is a sound one for a segment of

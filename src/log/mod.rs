@@ -33,6 +33,7 @@ mod segment;
 mod state;
 mod store;
 mod tags;
+mod unhinted;
 mod verified;
 pub mod verify;
 pub mod verify_index;
@@ -177,6 +178,9 @@ pub struct Log {
     pending: Mutex<Pending>,
     /// Serialises compactions (automatic and requested).
     compacting: Mutex<()>,
+    /// Serialises `write_hints`: two writers of one hint would share its
+    /// temporary file.
+    hinting: Mutex<()>,
     /// Sealed segments compaction left in place because a record that may
     /// hide older ones could not be read (`compact::Fate::Unreadable`): the
     /// background skips them, `tc_compact` tries them again. In memory
@@ -243,6 +247,7 @@ impl Log {
             commit: Commit::default(),
             pending: Mutex::new(Pending::default()),
             compacting: Mutex::new(()),
+            hinting: Mutex::new(()),
             stuck: Mutex::new(HashSet::new()),
             index_suspect,
             index_grow_due: AtomicBool::new(false),
@@ -845,7 +850,7 @@ impl Log {
     }
 
     fn clear_on_disk(&self, st: &mut State) -> io::Result<()> {
-        st.store.seal_and_start()?.ok();
+        st.store.seal_and_start()?;
         let a = st.store.append(&self.draft(Kind::Clear, &[], &[], 0))?;
         // On disk before anything is deleted (fsynced unless the policy
         // never fsyncs: even then a killed process leaves it written).
@@ -866,6 +871,57 @@ impl Log {
         Ok(())
     }
 
+    /// Writes the hint files that seals left due (`unhinted`), each without
+    /// the log's lock but for the rename that puts it in place. Called from
+    /// the maintenance thread, `flush` and a close; a failure is counted
+    /// and costs only time (the segment is scanned when its records are
+    /// needed).
+    pub fn write_hints(&self) {
+        self.write_hints_with(|_| {});
+    }
+
+    /// `write_hints`, calling `before_install` with each hint's segment id
+    /// between writing the file and taking the lock to install it (tests
+    /// delete the segment there).
+    fn write_hints_with(&self, mut before_install: impl FnMut(u32)) {
+        if self.config.read_only {
+            return;
+        }
+        let _one_at_a_time = self.hinting.lock();
+        loop {
+            if self.commit.is_degraded() {
+                return; // Written after recovery.
+            }
+            let (id, len, entries, durable) = {
+                let st = self.state.read();
+                let Some((id, entries)) = st.store.unhinted.next() else {
+                    return;
+                };
+                let Some(seg) = st.store.segments.get(&id) else {
+                    debug_assert!(false, "a deleted segment's hint is forgotten");
+                    return;
+                };
+                (id, seg.len(), entries, st.store.is_durable())
+            };
+            let staged = hint::stage(&self.dir, id, len, &entries, durable);
+            before_install(id);
+            let mut st = self.state.write();
+            let installed = match staged {
+                Ok(staged) => st.store.install_hint(id, &entries, staged),
+                Err(e) => Err(e),
+            };
+            if installed.is_err() {
+                // Not written: dropped, not retried at every tick.
+                st.store.unhinted.forget(id);
+                self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            drop(st);
+            if durable && installed.is_ok_and(|done| done) && fileio::sync_dir(&self.dir).is_err() {
+                self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Writes the append buffer out, and fsyncs unless the policy is NEVER.
     /// While degraded, probes the disk first and fails if it is still bad.
     /// Unlinks the files of deleted segments first (`reap`).
@@ -878,6 +934,7 @@ impl Log {
         // handle that ends without a flush (`Cache::simulate_crash`) leaves
         // the files as a crash would, for the next open to delete.
         self.reap();
+        self.write_hints();
         if self.commit.is_degraded() && !self.recover() {
             return Err(self.degraded_error());
         }
@@ -1080,11 +1137,7 @@ impl Log {
             return;
         }
         match st.store.seal_and_start() {
-            Ok(hint) => {
-                if hint.is_err() {
-                    // Only an optimisation: the segment is scanned on open.
-                    self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
-                }
+            Ok(()) => {
                 if st.store.is_durable() {
                     self.commit.synced_upto(st.store.appended);
                 }

@@ -443,8 +443,7 @@ fn ensure_active(dir: &Path, state: &mut State, must_seal_last: bool) -> Result<
         // (An unreadable file after the last readable segment needs nothing:
         // it is skipped on every open, and new segment ids go past it.) If
         // no id is left, appending behind it is the lesser harm.
-        if let Ok(hint) = store.seal_and_start() {
-            hint.ok();
+        if store.seal_and_start().is_ok() {
             return Ok(true);
         }
     }

@@ -33,6 +33,7 @@ use super::hint::{self, HintEntry};
 use super::index::{KeyHasher, Loc};
 use super::scan::{self, Tail};
 use super::segment::{self, Segment};
+use super::unhinted::{self, Unhinted};
 use super::verified::{Trust, Verified};
 use super::view::{self, View};
 use crate::record::{self, Frame, Kind, RecordRef};
@@ -94,6 +95,9 @@ pub struct Store {
     /// Segments deleted from the log since open (`delete_segment`): the
     /// cache sweeps L1 of their maps when it moves (`Log::departed`).
     pub departed: u64,
+    /// Sealed segments whose hint `Log::write_hints` has yet to write, and
+    /// their entries (see `unhinted` for why the seal does not write it).
+    pub unhinted: Unhinted,
 }
 
 /// A record to append: everything but its sequence number, which only
@@ -184,6 +188,7 @@ impl Store {
             bytes_saved: 0,
             doomed: Vec::new(),
             departed: 0,
+            unhinted: Unhinted::default(),
         }
     }
 
@@ -627,30 +632,43 @@ impl Store {
         }
     }
 
-    /// Seals the active segment (fsynced unless the policy never fsyncs,
-    /// with its hint file) and starts the next one. Returns the result of
-    /// writing the hint, which is only an optimisation: a segment without one
-    /// is scanned on open.
-    pub fn seal_and_start(&mut self) -> io::Result<io::Result<()>> {
+    /// Seals the active segment (fsynced unless the policy never fsyncs)
+    /// and starts the next one. The old segment's hint is left due in
+    /// `unhinted`, for `Log::write_hints` to write without the lock.
+    pub fn seal_and_start(&mut self) -> io::Result<()> {
         self.writable()?;
         self.write_buffer()?;
         self.sync_active()?;
-        let old = self.active();
-        let (old_id, old_len) = (old.id, old.len());
+        let old_id = self.active().id;
         let id = old_id.max(self.max_id_seen) + 1;
         if id > Loc::MAX_SEGMENT {
             return Err(io::Error::other("segment ids exhausted"));
         }
-        self.complete_active_entries();
-        let hint_result = hint::write(&self.dir, old_id, old_len, &self.active_entries, self.durable)
-            .map(|bytes| self.segments.get_mut(&old_id).unwrap().hint_bytes = bytes);
         let seg = Segment::create(&self.dir, id)?;
+        self.complete_active_entries();
+        // The next segment's entries grow to about as many.
+        let next = Vec::with_capacity(self.active_entries.len());
+        self.unhinted
+            .add(old_id, std::mem::replace(&mut self.active_entries, next));
         self.max_id_seen = id;
         self.segments.insert(id, seg);
-        self.active_entries.clear();
         self.active_entries_from = segment::HEADER_LEN;
-        self.sync_dir()?;
-        Ok(hint_result)
+        self.sync_dir()
+    }
+
+    /// Puts a hint written for segment `id` from `entries` (`unhinted`) in
+    /// place, if the segment still wants it; returns whether it did. On a
+    /// failed rename the hint is dropped: a segment without one is scanned
+    /// when its records are needed.
+    pub fn install_hint(&mut self, id: u32, entries: &unhinted::Entries, staged: hint::Staged) -> io::Result<bool> {
+        if !self.unhinted.finish(id, entries) {
+            return Ok(false);
+        }
+        let bytes = staged.install()?;
+        if let Some(seg) = self.segments.get_mut(&id) {
+            seg.hint_bytes = bytes;
+        }
+        Ok(true)
     }
 
     /// Deletes sealed segment `id` and its hint (hint first: a segment
@@ -673,6 +691,8 @@ impl Store {
             fileio::remove(&hint::path(&self.dir, id)).or_else(ignore_missing)?;
         }
         let path = seg.path.clone();
+        // Its hint, if still due, must never land (`unhinted`).
+        self.unhinted.forget(id);
         // Before it goes: a promotion that sees the flag (under its
         // shard's lock) keeps a copy, and the cache's next sweep turns L1's
         // values still mapping it into copies (`value::map`).
@@ -699,6 +719,9 @@ impl Store {
             let mut prefix = self.active_prefix();
             prefix.extend_from_slice(&self.active_entries);
             return prefix;
+        }
+        if let Some(entries) = self.unhinted.entries(id) {
+            return entries.to_vec();
         }
         hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan::scan(seg, &self.sealer, Tail::Sealed).entries)
     }
@@ -973,7 +996,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = store(dir.path());
         s.append(&put(b"a", b"one")).unwrap();
-        s.seal_and_start().unwrap().unwrap();
+        s.seal_and_start().unwrap();
         let old = s.segments[&1].path.clone();
         s.delete_segment(1).unwrap();
         assert!(!s.segments.contains_key(&1));

@@ -149,6 +149,11 @@ impl Log {
                 report.segments += 1;
                 self.counters.compactions.fetch_add(1, Ordering::Relaxed);
             }
+            // Between segments, the hints of those sealed meanwhile (by
+            // puts, or by this compaction's copies): a long compaction
+            // on the maintenance thread would otherwise keep their entries
+            // in memory until it ends.
+            self.write_hints();
         }
         report.bytes_freed = before.saturating_sub(self.state.read().store.disk_bytes());
         Ok(report)
@@ -344,25 +349,32 @@ impl Log {
     /// damaged index lost: the caller asks the index again after one, and while
     /// it is suspect. A record found live here is always asked again.
     ///
-    /// The read lock is taken for a few chunks of records at a time, so
-    /// that puts are not held up for a whole segment.
+    /// The distinct hashes are found before any lock is taken; then the
+    /// read lock is taken for a few chunks of them at a time, so that puts
+    /// are not held up for a whole segment. (Deduplicating under the lock
+    /// made each hold several times longer: a segment of 441k records of
+    /// 50k keys held puts for 11-20 ms in all, measured.)
     fn live_offsets(&self, id: u32, entries: &[HintEntry]) -> Vec<u64> {
         use std::collections::HashSet;
         use std::hash::BuildHasherDefault;
         // Key hashes are uniform already (xxh3, or keyed SipHash).
         let mut asked: HashSet<u64, BuildHasherDefault<IdentityHasher>> = HashSet::default();
+        let hashes: Vec<u64> = entries
+            .iter()
+            .filter(|e| e.kind == Kind::Put && asked.insert(e.hash))
+            .map(|e| e.hash)
+            .collect();
+        drop(asked);
         let mut live = Vec::new();
-        for slice in entries.chunks(8 * CHUNK) {
+        for slice in hashes.chunks(CHUNK) {
             let st = self.state.read();
-            for e in slice.iter().filter(|e| e.kind == Kind::Put) {
-                if asked.insert(e.hash) {
-                    st.find_by(e.hash, |l| {
-                        if l.segment() == id {
-                            live.push(l.offset());
-                        }
-                        false
-                    });
-                }
+            for &h in slice {
+                st.find_by(h, |l| {
+                    if l.segment() == id {
+                        live.push(l.offset());
+                    }
+                    false
+                });
             }
         }
         live.sort_unstable();

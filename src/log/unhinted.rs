@@ -6,7 +6,10 @@
 //! durable policy), 13 to 120 ms measured on this project's machine while
 //! every put and every L2 read waited. The seal now only hands the entries
 //! over to this set, and `Log::write_hints` writes the file later without
-//! the lock (from the maintenance thread, a flush or a close).
+//! the lock (from the maintenance thread at each tick and between the
+//! segments of a compaction, from a flush and a close). The entries wait
+//! in memory until then: 40 bytes a record, 18 MB for a full 64 MiB
+//! segment of 100-byte values, as the active segment's entries already do.
 //!
 //! One rule makes that safe: **a hint file is put in place only for a
 //! segment that is still in the log.** A hint that landed after its

@@ -108,8 +108,13 @@ pub fn path(dir: &Path, id: u32) -> PathBuf {
     dir.join(file_name(id))
 }
 
+/// The size of the hint file of a segment of `entries` records.
+pub fn file_len(entries: usize) -> u64 {
+    (HEADER + entries * ENTRY + 4) as u64
+}
+
 fn encode(id: u32, seg_len: u64, entries: &[HintEntry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER + entries.len() * ENTRY + 4);
+    let mut out = Vec::with_capacity(file_len(entries.len()) as usize);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());

@@ -266,10 +266,12 @@ impl Store {
         self.active().len() + self.buf.len() as u64
     }
 
-    /// Bytes on disk: segment files, their hint files, and the buffer that
-    /// is about to join them.
+    /// Bytes on disk: segment files, their hint files (those still due
+    /// too: `Unhinted::bytes`), and the buffer that is about to join them.
     pub fn disk_bytes(&self) -> u64 {
-        self.segments.values().map(|s| s.len() + s.hint_bytes).sum::<u64>() + self.buf.len() as u64
+        self.segments.values().map(|s| s.len() + s.hint_bytes).sum::<u64>()
+            + self.unhinted.bytes()
+            + self.buf.len() as u64
     }
 
     /// The bytes from `loc` to the end of what is readable there.

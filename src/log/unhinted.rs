@@ -30,7 +30,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::hint::HintEntry;
+use super::hint::{self, HintEntry};
 
 /// The entries of one sealed segment, shared between the set and the
 /// writer of its hint (no copy of tens of megabytes under the lock).
@@ -40,12 +40,27 @@ pub type Entries = Arc<Vec<HintEntry>>;
 #[derive(Debug, Default)]
 pub struct Unhinted {
     jobs: BTreeMap<u32, Entries>,
+    /// The size of the hint files due (`bytes`).
+    bytes: u64,
 }
 
 impl Unhinted {
     /// Segment `id` was sealed with `entries`: its hint is due.
     pub fn add(&mut self, id: u32, entries: Vec<HintEntry>) {
-        self.jobs.insert(id, Arc::new(entries));
+        self.bytes += hint::file_len(entries.len());
+        if let Some(old) = self.jobs.insert(id, Arc::new(entries)) {
+            self.bytes -= hint::file_len(old.len());
+        }
+    }
+
+    /// The bytes the hint files due will take on disk. The directory's
+    /// bound counts them from the seal on (`Store::disk_bytes`), as it did
+    /// when the seal wrote the file: counted only once written, a hint
+    /// (a quarter of its segment, for 100-byte values) landed after the
+    /// seal's retirement had brought the directory within its bound, and
+    /// stayed over it until the next seal.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// The entries of segment `id`, if its hint is still due.
@@ -60,7 +75,9 @@ impl Unhinted {
 
     /// Segment `id` is leaving the log: its hint must never land.
     pub fn forget(&mut self, id: u32) {
-        self.jobs.remove(&id);
+        if let Some(old) = self.jobs.remove(&id) {
+            self.bytes -= hint::file_len(old.len());
+        }
     }
 
     /// The hint of `id`, written from `entries`, is ready to be put in
@@ -70,7 +87,7 @@ impl Unhinted {
     pub fn finish(&mut self, id: u32, entries: &Entries) -> bool {
         match self.jobs.get(&id) {
             Some(e) if Arc::ptr_eq(e, entries) => {
-                self.jobs.remove(&id);
+                self.forget(id);
                 true
             }
             _ => false,
@@ -85,7 +102,7 @@ mod tests {
 
     use super::*;
     use crate::log::fileio::{self, Op, Plan};
-    use crate::log::{hint, scan, Log, LogConfig};
+    use crate::log::{scan, Log, LogConfig};
     use crate::record::Kind;
     use crate::stats::Counters;
 
@@ -113,10 +130,12 @@ mod tests {
         assert!(!u.finish(2, &e), "taken already");
         assert_eq!(u.entries(2), None);
 
+        assert_eq!(u.bytes(), hint::file_len(1), "one hint due");
         let (id, e) = u.next().unwrap();
         u.forget(id);
         assert!(!u.finish(id, &e), "the segment left the log while its hint was written");
         assert!(u.next().is_none());
+        assert_eq!(u.bytes(), 0);
     }
 
     #[test]
@@ -169,9 +188,15 @@ mod tests {
         let all = scanned(&log, id);
         assert_eq!(all.len(), 100);
         assert_eq!(log.state.read().store.entries_of(id), all, "read from memory meanwhile");
+        let counted = log.state.read().store.disk_bytes();
 
         log.write_hints();
         let st = log.state.read();
+        assert_eq!(
+            st.store.disk_bytes(),
+            counted,
+            "the hint was counted before it was written"
+        );
         assert_eq!(
             hint::read(dir.path(), id, st.store.segments[&id].len()),
             Some(all.clone())

@@ -639,11 +639,7 @@ mod tests {
     }
 
     fn value_of(log: &Log, key: &[u8]) -> Option<Vec<u8>> {
-        let h = log.hasher().hash(key);
-        let clock = Clock::system();
-        let now = crate::clock::Now::new(&clock);
-        log.get(key, h, &now, crate::log::Trust::Facts, |_| false)
-            .map(|f| f.value.to_vec())
+        log.value_now(key)
     }
 
     /// Compaction asks the index once per key hash before it takes the

@@ -79,6 +79,17 @@ pub(crate) fn store_key_reads() -> u64 {
     store::KEY_READS.with(|n| n.get())
 }
 
+#[cfg(test)]
+impl Log {
+    /// `key`'s live value now by the system clock, copied out (for tests).
+    pub(crate) fn value_now(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let clock = crate::clock::Clock::system();
+        let now = crate::clock::Now::new(&clock);
+        self.get(key, self.hasher().hash(key), &now, Trust::Facts, |_| false)
+            .map(|f| f.value.to_vec())
+    }
+}
+
 /// What the log needs to know from the cache's options.
 #[derive(Debug, Clone)]
 pub struct LogConfig {

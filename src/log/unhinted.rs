@@ -260,14 +260,6 @@ mod tests {
         }
     }
 
-    fn value_of(log: &Log, key: &[u8]) -> Option<Vec<u8>> {
-        let h = log.hasher().hash(key);
-        let clock = crate::clock::Clock::system();
-        let now = crate::clock::Now::new(&clock);
-        log.get(key, h, &now, crate::log::Trust::Facts, |_| false)
-            .map(|f| f.value.to_vec())
-    }
-
     /// A crash while a hint is due (the process killed before its next
     /// maintenance tick) leaves a sealed segment without one: after the
     /// open its records are read from the segment, and a compaction of it
@@ -294,11 +286,7 @@ mod tests {
         assert!(!log.state.read().store.segments.contains_key(&id), "compacted");
         for i in 0..100 {
             let want: &[u8] = if i < 50 { b"newer" } else { b"value" };
-            assert_eq!(
-                value_of(&log, format!("k{i}").as_bytes()).as_deref(),
-                Some(want),
-                "k{i}"
-            );
+            assert_eq!(log.value_now(format!("k{i}").as_bytes()).as_deref(), Some(want), "k{i}");
         }
     }
 }

@@ -885,9 +885,8 @@ impl Log {
     /// Writes the hint files that seals left due (`unhinted`), each without
     /// the log's lock but for the rename that puts it in place. Called from
     /// the maintenance thread, between a compaction's segments, `flush` and
-    /// a close; a failure is counted
-    /// and costs only time (the segment is scanned when its records are
-    /// needed).
+    /// a close; a failure is counted and costs only time (the segment is
+    /// scanned when its records are needed).
     pub fn write_hints(&self) {
         self.write_hints_with(|_| {});
     }

@@ -21,6 +21,20 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A free port for a cluster node, whose bus port (10000 above it) is free
+/// too. Redis refuses to start a cluster node above port 55535, and the
+/// kernel hands out ports up to 60999 (`ip_local_port_range`): about one
+/// in five. Found in CI: a node of a cluster that never came up, "gave up
+/// waiting for redis-server to accept connections".
+pub fn free_cluster_port() -> u16 {
+    loop {
+        let p = free_port();
+        if p <= 55535 && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+            return p;
+        }
+    }
+}
+
 /// The server binary the tests start: `TIERCACHE_REDIS_SERVER`, or
 /// `redis-server`.
 pub fn server_binary() -> String {
@@ -53,9 +67,10 @@ impl RedisServer {
 
     /// With extra `redis-server` arguments (e.g. `--requirepass x`).
     pub fn start_with(extra: &[&str]) -> RedisServer {
+        let cluster = extra.contains(&"--cluster-enabled");
         let mut s = RedisServer {
             child: None,
-            port: free_port(),
+            port: if cluster { free_cluster_port() } else { free_port() },
             dir: tempfile::tempdir().unwrap(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             tls: false,
@@ -183,7 +198,15 @@ impl RedisServer {
             });
             return;
         }
+        let child = self.child.as_mut().unwrap();
         wait_for("redis-server to accept connections", || {
+            // Said at once, rather than after the wait's bound.
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "{} on port {port} exited ({status}) before it accepted a connection",
+                    server_binary()
+                );
+            }
             TcpStream::connect(("127.0.0.1", port))
                 .and_then(|mut s| {
                     s.write_all(b"PING\r\n")?;

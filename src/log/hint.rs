@@ -138,12 +138,14 @@ fn encode(id: u32, seg_len: u64, entries: &[HintEntry]) -> Vec<u8> {
 /// rename, fsync the directory (the fsyncs only if `durable`). Returns the
 /// hint file's size.
 pub fn write(dir: &Path, id: u32, seg_len: u64, entries: &[HintEntry], durable: bool) -> io::Result<u64> {
-    let staged = stage(dir, id, seg_len, entries, durable)?;
-    let bytes = staged.install()?;
-    if durable {
-        fileio::sync_dir(dir)?;
-    }
-    Ok(bytes)
+    let bytes = encode(id, seg_len, entries);
+    fileio::replace(dir, &tmp_path(dir, id), &path(dir, id), &bytes, durable)?;
+    Ok(bytes.len() as u64)
+}
+
+/// Where the hint of segment `id` is written before it is renamed into place.
+fn tmp_path(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("{}.tmp", file_name(id)))
 }
 
 /// A hint written in full under its temporary name, not yet in place: the
@@ -160,7 +162,7 @@ pub struct Staged {
 /// `durable`); `Staged::install` puts it in place.
 pub fn stage(dir: &Path, id: u32, seg_len: u64, entries: &[HintEntry], durable: bool) -> io::Result<Staged> {
     let bytes = encode(id, seg_len, entries);
-    let tmp = dir.join(format!("{}.tmp", file_name(id)));
+    let tmp = tmp_path(dir, id);
     fileio::write_new(&tmp, &bytes, durable)?;
     Ok(Staged {
         tmp,

@@ -40,17 +40,12 @@ pub type Entries = Arc<Vec<HintEntry>>;
 #[derive(Debug, Default)]
 pub struct Unhinted {
     jobs: BTreeMap<u32, Entries>,
-    /// The size of the hint files due (`bytes`).
-    bytes: u64,
 }
 
 impl Unhinted {
     /// Segment `id` was sealed with `entries`: its hint is due.
     pub fn add(&mut self, id: u32, entries: Vec<HintEntry>) {
-        self.bytes += hint::file_len(entries.len());
-        if let Some(old) = self.jobs.insert(id, Arc::new(entries)) {
-            self.bytes -= hint::file_len(old.len());
-        }
+        self.jobs.insert(id, Arc::new(entries));
     }
 
     /// The bytes the hint files due will take on disk. The directory's
@@ -58,9 +53,10 @@ impl Unhinted {
     /// when the seal wrote the file: counted only once written, a hint
     /// (a quarter of its segment, for 100-byte values) landed after the
     /// seal's retirement had brought the directory within its bound, and
-    /// stayed over it until the next seal.
+    /// stayed over it until the next seal. (A sum over the few hints due,
+    /// each sized from its entries: nothing to keep in step.)
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.jobs.values().map(|e| hint::file_len(e.len())).sum()
     }
 
     /// The entries of segment `id`, if its hint is still due.
@@ -75,9 +71,7 @@ impl Unhinted {
 
     /// Segment `id` is leaving the log: its hint must never land.
     pub fn forget(&mut self, id: u32) {
-        if let Some(old) = self.jobs.remove(&id) {
-            self.bytes -= hint::file_len(old.len());
-        }
+        self.jobs.remove(&id);
     }
 
     /// The hint of `id`, written from `entries`, is ready to be put in
@@ -87,7 +81,7 @@ impl Unhinted {
     pub fn finish(&mut self, id: u32, entries: &Entries) -> bool {
         match self.jobs.get(&id) {
             Some(e) if Arc::ptr_eq(e, entries) => {
-                self.forget(id);
+                self.jobs.remove(&id);
                 true
             }
             _ => false,

@@ -10,7 +10,7 @@
 //! Why only here and not in `Value`: every struct that carries a `Value`
 //! (an `Entry` on its way in, `Found`, a get's result) would grow by the
 //! inline bytes, and Rust moves an enum by its full size whatever its
-//! variant. Tried (BENCHMARKS.md, "This session: short values held in
+//! variant. Tried (BENCHMARKS.md, "Session 18: short values held in
 //! L1's node"): an L2 hit of 1 KiB, whose value is never inline, moved some
 //! twenty 176-byte structs and cost 20% more. So the node converts at its
 //! boundary: `Held::of` when an entry goes in, `into_value` when one comes

@@ -91,9 +91,9 @@ impl Policy {
 
     /// `insert` into a shard at its entry bound, and the eviction it makes
     /// if `key` was not held: returns the length of the value replaced
-    /// (dropped), or the entry that left. The same as `settle`, `insert`, then `pop_victim` if nothing
-    /// was replaced; under LRU the new key takes the victim's slot
-    /// (`Lru::insert_evicting`).
+    /// (dropped), or the entry that left. The same as `settle`, `insert`,
+    /// then `pop_victim` if nothing was replaced; under LRU the new key
+    /// takes the victim's slot (`Lru::insert_evicting`).
     pub fn insert_evicting(&mut self, h: u64, key: &[u8], entry: Entry) -> (Option<usize>, Option<Evicted>) {
         match self {
             Policy::Lru(l) => l.insert_evicting(h, key, entry),

@@ -127,7 +127,7 @@ impl Log {
     /// segment with any dead record. Readers keep being served
     /// between chunks of work.
     ///
-    /// Unlinks the files of deleted segments (`reap`) on its way out,
+    /// Finishes the deletions of segments (`reap`) on its way out,
     /// whether it succeeded or not: the maintenance tick that calls it
     /// relies on that and does not reap again.
     pub fn compact(&self, force: bool) -> Result<CompactReport> {

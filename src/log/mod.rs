@@ -19,6 +19,7 @@
 
 mod commit;
 mod compact;
+mod doomed;
 pub mod fileio;
 mod hint;
 mod index;
@@ -922,8 +923,9 @@ impl Log {
                 Err(e) => Err(e),
             };
             if installed.is_err() {
-                // Not written: dropped, not retried at every tick.
-                st.store.unhinted.forget(id);
+                // Not written: dropped, not retried at every tick (this
+                // thread holds the entries too, so nothing is freed here).
+                drop(st.store.unhinted.forget(id));
                 self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
             }
             drop(st);
@@ -935,7 +937,7 @@ impl Log {
 
     /// Writes the append buffer out, and fsyncs unless the policy is NEVER.
     /// While degraded, probes the disk first and fails if it is still bad.
-    /// Unlinks the files of deleted segments first (`reap`).
+    /// Finishes the deletions of segments first (`reap`).
     pub fn flush(&self) -> Result<()> {
         if self.config.read_only {
             return Ok(());
@@ -967,10 +969,11 @@ impl Log {
         self.state.read().store.departed
     }
 
-    /// Unlinks the segment files deleted from the log since the last call
-    /// (`Store::delete_segment` renamed them out of the way), with no lock
-    /// held: freeing their cached pages is work no put should wait for. A
-    /// failure is counted; the file is left for the next open to delete.
+    /// Finishes the deletions since the last call with no lock held
+    /// (`doomed`): drops the deleted segments (their maps and tables) and
+    /// unlinks their files and hints, which `Store::delete_segment` renamed
+    /// out of the way: work no get or put should wait for. A failed unlink
+    /// is counted; the file is left for the next open to delete.
     /// Called by the maintenance tick (when it did not compact), `compact`,
     /// `clear` and `flush`.
     pub fn reap(&self) {
@@ -978,11 +981,8 @@ impl Log {
             return;
         }
         let doomed = std::mem::take(&mut self.state.write().store.doomed);
-        for path in doomed {
-            if fileio::remove(&path).or_else(store::ignore_missing).is_err() {
-                self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let failed = doomed.finish();
+        self.counters.io_errors.fetch_add(failed, Ordering::Relaxed);
     }
 
     /// Takes this handle's `DEGRADED` mark away once the log is healthy:

@@ -28,6 +28,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::doomed::Doomed;
 use super::fileio;
 use super::hint::{self, HintEntry};
 use super::index::{KeyHasher, Loc};
@@ -88,10 +89,10 @@ pub struct Store {
     pub hasher: KeyHasher,
     /// Bytes that packing saved, over the records appended since open.
     pub bytes_saved: u64,
-    /// Segment files taken out of the log (`delete_segment`) but not yet
-    /// unlinked: renamed to a name no open reads as a segment
-    /// (`dead_path`), for `Log::reap` to unlink off the put path.
-    pub doomed: Vec<PathBuf>,
+    /// Segments taken out of the log (`delete_segment`) and their files,
+    /// renamed to names no open reads (`dead_path`), for `Log::reap` to
+    /// drop and unlink off the lock.
+    pub doomed: Doomed,
     /// Segments deleted from the log since open (`delete_segment`): the
     /// cache sweeps L1 of their maps when it moves (`Log::departed`).
     pub departed: u64,
@@ -186,7 +187,7 @@ impl Store {
             hasher: hasher_of(&sealer),
             sealer,
             bytes_saved: 0,
-            doomed: Vec::new(),
+            doomed: Doomed::default(),
             departed: 0,
             unhinted: Unhinted::default(),
         }
@@ -676,35 +677,46 @@ impl Store {
     /// Deletes sealed segment `id` and its hint (hint first: a segment
     /// without a hint is merely slower to open).
     ///
-    /// The segment file is renamed, not unlinked: once renamed (and the
-    /// directory fsynced, by the caller, under a durable policy) it is gone
-    /// as far as any open is concerned, which deletes it (`dead_path`).
-    /// Unlinking a file the page cache holds frees every cached page of it
-    /// (a 64 MiB segment is 16384 pages), and this runs under the log's
-    /// lock, from the put that retires a segment or from a compaction that
-    /// puts wait behind; `Log::reap` unlinks `doomed` later, with no lock
-    /// held, from the maintenance thread, a compaction, a flush or close.
+    /// Both files are renamed, not unlinked: once renamed (and the
+    /// directory fsynced, by the caller, under a durable policy) they are
+    /// gone as far as any open is concerned, which deletes them
+    /// (`dead_path`). This runs under the log's lock, from the put that
+    /// retires a segment or from a compaction that puts wait behind, so the
+    /// segment itself and the files wait in `doomed` for `Log::reap`,
+    /// which finishes them with no lock held, from the maintenance thread,
+    /// a compaction, a flush or close.
     pub fn delete_segment(&mut self, id: u32) -> io::Result<()> {
         self.writable()?;
         let Some(seg) = self.segments.get(&id) else {
             return Ok(());
         };
-        if seg.hint_bytes > 0 || hint::path(&self.dir, id).exists() {
-            fileio::remove(&hint::path(&self.dir, id)).or_else(ignore_missing)?;
+        let (path, hinted) = (seg.path.clone(), seg.hint_bytes > 0);
+        let hint = hint::path(&self.dir, id);
+        if hinted || hint.exists() {
+            self.bury_file(&hint)?;
         }
-        let path = seg.path.clone();
+        let seg = &self.segments[&id];
         // Its hint, if still due, must never land (`unhinted`).
-        self.unhinted.forget(id);
+        if let Some(entries) = self.unhinted.forget(id) {
+            self.doomed.bury_entries(entries);
+        }
         // Before it goes: a promotion that sees the flag (under its
         // shard's lock) keeps a copy, and the cache's next sweep turns L1's
         // values still mapping it into copies (`value::map`).
         seg.leave();
-        self.segments.remove(&id);
+        let seg = self.segments.remove(&id).expect("found above");
+        self.doomed.bury(seg);
         self.departed += 1;
-        let dead = dead_path(&path);
-        match fileio::rename(&path, &dead) {
+        self.bury_file(&path)
+    }
+
+    /// Renames `path` to its dead name and leaves it in `doomed` (a file
+    /// already gone is as good as buried).
+    fn bury_file(&mut self, path: &std::path::Path) -> io::Result<()> {
+        let dead = dead_path(path);
+        match fileio::rename(path, &dead) {
             Ok(()) => {
-                self.doomed.push(dead);
+                self.doomed.files.push(dead);
                 Ok(())
             }
             Err(e) => ignore_missing(e),
@@ -779,9 +791,10 @@ impl Store {
     }
 }
 
-/// The name a deleted segment file waits under until it is unlinked
-/// (`Store::delete_segment`): `NNNNNNNNNN.tcl.dead.tmp`, which no open reads
-/// as a segment and every open deletes with the other `*.tmp` files.
+/// The name a deleted segment file (or its hint) waits under until it is
+/// unlinked (`Store::delete_segment`): `NNNNNNNNNN.tcl.dead.tmp`, which no
+/// open reads as a segment and every open deletes with the other `*.tmp`
+/// files.
 pub fn dead_path(segment: &std::path::Path) -> PathBuf {
     let mut name = segment.as_os_str().to_owned();
     name.push(".dead.tmp");
@@ -990,23 +1003,37 @@ mod tests {
         ));
     }
 
-    /// A deleted segment's file is renamed out of the way, not unlinked
-    /// under the lock: it is no longer a segment file, and waits in
-    /// `doomed` for `Log::reap`.
+    /// A deleted segment's file and hint are renamed out of the way, not
+    /// unlinked under the lock: no longer a segment file or a hint, they
+    /// wait in `doomed` for `Log::reap`, with the segment itself (its map
+    /// still readable through a value that holds it), until `finish`.
     #[test]
     fn a_deleted_segment_waits_under_its_dead_name() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = store(dir.path());
-        s.append(&put(b"a", b"one")).unwrap();
+        let a = s.append(&put(b"a", b"one")).unwrap();
         s.seal_and_start().unwrap();
+        let held = {
+            let r = s.record(a.loc).unwrap();
+            s.value_at(a.loc, &r.stored)
+        };
+        assert!(held.is_mapped());
         let old = s.segments[&1].path.clone();
+        let hint = hint::path(dir.path(), 1);
+        std::fs::write(&hint, b"a hint").unwrap();
         s.delete_segment(1).unwrap();
         assert!(!s.segments.contains_key(&1));
         assert!(!old.exists(), "no segment file by its name");
-        assert_eq!(s.doomed, vec![dead_path(&old)]);
-        assert!(dead_path(&old).exists());
+        assert!(!hint.exists(), "no hint by its name");
+        assert_eq!(s.doomed.files, vec![dead_path(&hint), dead_path(&old)]);
+        assert!(dead_path(&old).exists() && dead_path(&hint).exists());
         assert!(dead_path(&old).to_string_lossy().ends_with(".tcl.dead.tmp"));
         assert_eq!(segment::parse_file_name("0000000001.tcl.dead.tmp"), None);
+        assert!(!s.doomed.is_empty());
+
+        assert_eq!(std::mem::take(&mut s.doomed).finish(), 0);
+        assert!(!dead_path(&old).exists() && !dead_path(&hint).exists());
+        assert_eq!(&*held, b"one", "a value holding the map outlives the segment");
     }
 
     /// A write around the buffer that fails leaves the file as it was and

@@ -69,9 +69,12 @@ impl Unhinted {
         self.jobs.iter().next().map(|(id, e)| (*id, e.clone()))
     }
 
-    /// Segment `id` is leaving the log: its hint must never land.
-    pub fn forget(&mut self, id: u32) {
-        self.jobs.remove(&id);
+    /// Segment `id` is leaving the log: its hint must never land. Returns
+    /// the job's entries, for the caller to drop where it pleases (tens of
+    /// megabytes, whose free a lock holder should not wait for).
+    #[must_use]
+    pub fn forget(&mut self, id: u32) -> Option<Entries> {
+        self.jobs.remove(&id)
     }
 
     /// The hint of `id`, written from `entries`, is ready to be put in
@@ -126,7 +129,7 @@ mod tests {
 
         assert_eq!(u.bytes(), hint::file_len(1), "one hint due");
         let (id, e) = u.next().unwrap();
-        u.forget(id);
+        let _ = u.forget(id);
         assert!(!u.finish(id, &e), "the segment left the log while its hint was written");
         assert!(u.next().is_none());
         assert_eq!(u.bytes(), 0);
@@ -137,7 +140,7 @@ mod tests {
         let mut u = Unhinted::default();
         u.add(5, vec![entry(1)]);
         let (_, old) = u.next().unwrap();
-        u.forget(5);
+        let _ = u.forget(5);
         u.add(5, vec![entry(9)]);
         assert!(!u.finish(5, &old));
         let (_, new) = u.next().unwrap();

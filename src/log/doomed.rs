@@ -9,9 +9,9 @@
 //! Dropping a full 64 MiB segment unmaps its map and frees its table of
 //! verified records: 0.6–1.5 ms, measured with 100 B puts; freeing the
 //! entries of a hint still due (18 MB for such a segment) took about as
-//! long again. Unlinking a file
-//! the page cache holds frees every cached page of it (a segment is 16,384
-//! pages, its hint about a quarter of that for 100 B values). None of that
+//! long again. Unlinking a file the page cache holds frees every cached
+//! page of it (a segment is 16,384 pages, its hint about a quarter of that
+//! for 100 B values). None of that
 //! changes what the log holds: once the segment is out of `Store::segments`
 //! and its files carry dead names, no read finds it and no open reads them
 //! (an open deletes every `.tmp` file it finds).
@@ -45,13 +45,20 @@ impl Doomed {
         self.entries.push(entries);
     }
 
+    /// How many segments wait to be dropped (for tests: that a deletion
+    /// leaves the drop to `finish`).
+    #[cfg(test)]
+    pub fn segments(&self) -> usize {
+        self.segments.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.files.is_empty() && self.segments.is_empty() && self.entries.is_empty()
     }
 
-    /// Drops the segments and entries, then unlinks the files (one already gone counts
-    /// as removed). Returns how many could not be unlinked; those stay for
-    /// the next open to delete.
+    /// Drops the segments and entries, then unlinks the files (one already
+    /// gone counts as removed). Returns how many could not be unlinked;
+    /// those stay for the next open to delete.
     pub fn finish(self) -> u64 {
         drop(self.segments);
         drop(self.entries);

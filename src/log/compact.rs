@@ -127,9 +127,9 @@ impl Log {
     /// segment with any dead record. Readers keep being served
     /// between chunks of work.
     ///
-    /// Finishes the deletions of segments (`reap`) on its way out,
-    /// whether it succeeded or not: the maintenance tick that calls it
-    /// relies on that and does not reap again.
+    /// Finishes the deletions of segments (`reap`) after each segment and
+    /// on its way out, whether it succeeded or not: the maintenance tick
+    /// that calls it relies on that and does not reap again.
     pub fn compact(&self, force: bool) -> Result<CompactReport> {
         let _one_at_a_time = self.compacting.lock();
         let report = self.compact_segments(force);
@@ -150,10 +150,12 @@ impl Log {
                 self.counters.compactions.fetch_add(1, Ordering::Relaxed);
             }
             // Between segments, the hints of those sealed meanwhile (by
-            // puts, or by this compaction's copies): a long compaction
-            // on the maintenance thread would otherwise keep their entries
-            // in memory until it ends.
+            // puts, or by this compaction's copies), and the deletions
+            // finished (`reap`): a long compaction on the maintenance
+            // thread would otherwise keep their entries, the deleted
+            // segments' maps and their files until it ends.
             self.write_hints();
+            self.reap();
         }
         report.bytes_freed = before.saturating_sub(self.state.read().store.disk_bytes());
         Ok(report)

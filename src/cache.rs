@@ -180,8 +180,9 @@ enum Stored {
 /// The background thread that looks after L2: it writes out and fsyncs the
 /// log every interval under `TC_SYNC_INTERVAL`, compacts segments that are
 /// mostly dead, finishes the deletions of segments (unmaps them, unlinks
-/// their files: off the log's lock, `Log::reap`), sweeps L1 of values mapping them (`sweep`), and
-/// probes a failing disk so L2 comes back by itself.
+/// their files: off the log's lock, `Log::reap`), sweeps L1 of values
+/// mapping them (`sweep`), and probes a failing disk so L2 comes back by
+/// itself.
 struct Maintenance {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<JoinHandle<()>>,

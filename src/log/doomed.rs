@@ -11,10 +11,10 @@
 //! entries of a hint still due (18 MB for such a segment) took about as
 //! long again. Unlinking a file the page cache holds frees every cached
 //! page of it (a segment is 16,384 pages, its hint about a quarter of that
-//! for 100 B values). None of that
-//! changes what the log holds: once the segment is out of `Store::segments`
-//! and its files carry dead names, no read finds it and no open reads them
-//! (an open deletes every `.tmp` file it finds).
+//! for 100 B values). None of that changes what the log holds: once the
+//! segment is out of `Store::segments` and its files carry dead names, no
+//! read finds it and no open reads them (an open deletes every `.tmp` file
+//! it finds).
 
 use std::path::PathBuf;
 

@@ -1036,6 +1036,38 @@ mod tests {
         assert_eq!(&*held, b"one", "a value holding the map outlives the segment");
     }
 
+    /// A deletion whose hint cannot be renamed out of the way does nothing
+    /// else: the segment, its file and its hint stay as they were, and
+    /// nothing waits for the reap; once the disk is back it goes whole.
+    #[test]
+    fn a_deletion_whose_hint_cannot_be_moved_leaves_the_segment_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        s.append(&put(b"a", b"one")).unwrap();
+        s.seal_and_start().unwrap();
+        let old = s.segments[&1].path.clone();
+        let hint = hint::path(dir.path(), 1);
+        std::fs::write(&hint, b"a hint").unwrap();
+        fileio::inject(
+            dir.path(),
+            fileio::Plan {
+                op: fileio::Op::Rename,
+                nth: 1,
+                persistent: false,
+                errno: libc::EIO,
+            },
+        );
+        assert!(s.delete_segment(1).is_err());
+        fileio::heal(dir.path());
+        assert!(s.segments.contains_key(&1) && old.exists() && hint.exists());
+        assert!(s.doomed.is_empty());
+        assert_eq!(s.departed, 0);
+
+        s.delete_segment(1).unwrap();
+        assert!(!s.segments.contains_key(&1) && !old.exists() && !hint.exists());
+        assert_eq!(s.doomed.segments(), 1);
+    }
+
     /// A write around the buffer that fails leaves the file as it was and
     /// the buffer as it was before the record: nothing of the record stays,
     /// its number is not used, and the records buffered before it still go

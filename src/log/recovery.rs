@@ -36,7 +36,7 @@ use super::index_file;
 use super::scan::{self, Tail};
 use super::segment::{self, HeaderCheck, Segment};
 use super::state::Replayed;
-use super::store::Store;
+use super::store::{self, Store};
 use super::{LogConfig, State};
 use crate::error::{Error, Result};
 use crate::record;
@@ -241,7 +241,11 @@ impl Replay<'_> {
         let r = record::decode(record::payload(&bytes[..len]))?;
         let end = anchor.loc.offset() + len as u64;
         let in_listed = meta.segments.iter().any(|s| s.id == anchor_seg && end <= s.len);
-        if r.seq != meta.watermark || bytes[4..8] != anchor.crc.to_le_bytes() || !in_listed {
+        if r.seq != meta.watermark
+            || meta.watermark > store::MAX_SEQ
+            || bytes[4..8] != anchor.crc.to_le_bytes()
+            || !in_listed
+        {
             return None;
         }
         let entries = usize::try_from(meta.entries).ok()?;

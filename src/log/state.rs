@@ -202,7 +202,8 @@ impl State {
     ///   whose records have no numbers, every record is numbered here);
     /// - a record numbered `last` or less breaks the rule that numbers grow
     ///   along the log (a bug, or damage checksummed again): it is never
-    ///   applied, so it can never replace a newer record;
+    ///   applied, so it can never replace a newer record; so is one numbered
+    ///   above `store::MAX_SEQ`, which no log reaches;
     /// - a gap (`HintEntry::gap`, unreadable bytes) that may have held
     ///   records hides every record before it, as a clear does: one of the
     ///   records lost may have been any key's newest, and an older record
@@ -229,7 +230,7 @@ impl State {
         }
         let seq = if format < segment::VERSION {
             last + 1
-        } else if e.seq > last {
+        } else if e.seq > last && e.seq <= super::store::MAX_SEQ {
             e.seq
         } else {
             self.born_dead(loc, u64::from(e.len));

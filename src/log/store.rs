@@ -194,9 +194,11 @@ impl Store {
     }
 
     /// After recovery has read records up to `seq`: the next append gets a
-    /// higher number.
+    /// higher number. `seq` is at most `MAX_SEQ` (recovery refuses higher
+    /// numbers where it reads them).
     pub fn seen_seq(&mut self, seq: u64) {
-        self.next_seq = self.next_seq.max(seq + 1);
+        debug_assert!(seq <= MAX_SEQ, "a sequence number above MAX_SEQ reached the store");
+        self.next_seq = self.next_seq.max(seq.min(MAX_SEQ) + 1);
     }
 
     /// The sequence number the last appended (or recovered) record has.
@@ -790,6 +792,15 @@ impl Store {
         }
     }
 }
+
+/// The highest sequence number a record may carry. A log numbers its
+/// records from 1 up, one per record, and never gets near 2^62 (a record a
+/// nanosecond for a century is below 2^62); a number above it read from
+/// disk is damage that passed its checksum (or a forgery), and is never
+/// applied (`State::replay_in_order`, the index meta file's watermark).
+/// Without the bound, a record numbered u64::MAX would make the next number
+/// overflow.
+pub const MAX_SEQ: u64 = 1 << 62;
 
 /// The name a deleted segment file (or its hint) waits under until it is
 /// unlinked (`Store::delete_segment`): `NNNNNNNNNN.tcl.dead.tmp`, which no

@@ -724,7 +724,12 @@ impl Model {
                 let HeaderState::Ok(version) = header_state(*id, bytes) else {
                     continue;
                 };
-                for item in model_scan(bytes, *id, &sealer, Some(*id) == last_id) {
+                let items = model_scan(bytes, *id, &sealer, Some(*id) == last_id);
+                // A writable open blanks the records numbered out of order
+                // before it applies the segment (finding 10): they read as
+                // unreadable bytes, joined with any next to them.
+                let items = if version >= 2 { strays_as_gaps(items, last_seq) } else { items };
+                for item in items {
                     let r = match item {
                         Scanned::Record(r) => r,
                         // Unreadable bytes may have held any key's newest
@@ -794,6 +799,37 @@ fn servable(r: &tiercache::log::view::View<'_>) -> Option<Vec<u8>> {
         return Some(r.stored.to_vec());
     }
     tiercache::seal::unpack(r.codec, &r.stored, tiercache::options::DEFAULT_MAX_VALUE_LEN).ok()
+}
+
+/// `items` (a format 2 segment's, read after the record numbered `last`)
+/// with every record whose number does not grow taken for unreadable
+/// bytes: a gap where it was, merged with the gaps beside it, numbered
+/// after the next record that stays (0 if none does), as the library's scan
+/// of the blanked segment finds it (`recovery::strays`).
+fn strays_as_gaps(items: Vec<Scanned<'_>>, mut last: u64) -> Vec<Scanned<'_>> {
+    let mut out = Vec::new();
+    let mut pending = false;
+    for item in items {
+        match item {
+            Scanned::Gap(_) => pending = true,
+            Scanned::Record(r) => {
+                if r.seq > last && r.seq <= tiercache::log::MAX_SEQ {
+                    last = r.seq;
+                    if pending {
+                        out.push(Scanned::Gap(r.seq - 1));
+                        pending = false;
+                    }
+                    out.push(Scanned::Record(r));
+                } else {
+                    pending = true;
+                }
+            }
+        }
+    }
+    if pending {
+        out.push(Scanned::Gap(0));
+    }
+    out
 }
 
 /// What the model's scan of a segment finds, in order.

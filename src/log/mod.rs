@@ -69,6 +69,7 @@ pub use keycheck::FILE_NAME as KEYCHECK_FILE;
 use lock::DirLock;
 pub(crate) use state::State;
 use store::Draft;
+pub use store::MAX_SEQ;
 pub use verified::Trust;
 use view::View;
 pub use witness::Witness;

@@ -30,6 +30,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::fileio;
 use super::hint::{self, HintEntry};
 use super::index::{Index, Loc};
 use super::index_file;
@@ -284,10 +285,24 @@ impl Replay<'_> {
             let bytes = fs::metadata(hint::path(self.dir, id)).map_or(0, |m| m.len());
             self.state.store.segments.get_mut(&id).unwrap().hint_bytes = bytes;
         }
-        let entries = match hinted {
+        let from_hint = hinted.is_some();
+        let mut entries = match hinted {
             Some(entries) => entries,
-            None => self.scan(id, last, from)?,
+            None => self.scan(id, last, from, false)?,
         };
+        let seen = self.state.store.last_seq();
+        if format >= segment::VERSION && !self.read_only && !strays(&entries, seen).is_empty() {
+            // What is blanked is found in the records themselves, not in a
+            // hint that may disagree with them.
+            if from_hint {
+                entries = self.scan(id, last, from, false)?;
+            }
+            let strays = strays(&entries, seen);
+            if !strays.is_empty() {
+                self.blank_strays(id, &strays)?;
+                entries = self.scan(id, last, from, true)?;
+            }
+        }
         self.must_seal_last |= last && format < segment::VERSION;
         self.state.reserve(entries.len());
         for e in &entries {
@@ -330,14 +345,21 @@ impl Replay<'_> {
 
     /// Reads segment `id` record by record from `from` on: counts bad
     /// records, cuts the torn tail of the last segment, writes the hint a
-    /// sealed one lacked (when read whole).
-    fn scan(&mut self, id: u32, last: bool, from: u64) -> Result<Vec<HintEntry>> {
+    /// sealed one lacked (when read whole). `again`: a second read, after
+    /// `blank_strays`, which counts nothing and reads the end as a sealed
+    /// segment's: the first read decided whether the last segment's end was
+    /// a torn write (and cut it), with the blanked records still readable
+    /// after any damage; without them, damage before them at the end could
+    /// pass for a torn write, which hides nothing, where it was a gap.
+    fn scan(&mut self, id: u32, last: bool, from: u64, again: bool) -> Result<Vec<HintEntry>> {
         let seg = &self.state.store.segments[&id];
-        let tail = if last { Tail::MayBeTorn } else { Tail::Sealed };
+        let tail = if last && !again { Tail::MayBeTorn } else { Tail::Sealed };
         let scan = scan::scan_from(seg, from, &self.state.store.sealer, tail);
-        self.counters
-            .corrupt_records
-            .fetch_add(scan.bad.len() as u64, Ordering::Relaxed);
+        if !again {
+            self.counters
+                .corrupt_records
+                .fetch_add(scan.bad.len() as u64, Ordering::Relaxed);
+        }
         if self.read_only {
             return Ok(scan.entries);
         }
@@ -361,6 +383,35 @@ impl Replay<'_> {
             }
         }
         Ok(scan.entries)
+    }
+
+    /// Turns the records of segment `id` at `strays` (numbered out of order:
+    /// `strays`) into unreadable bytes, in the file itself, before anything
+    /// is applied or deleted: see `strays` for why. The segment's hint goes
+    /// first (it lists them as records); the caller scans the segment
+    /// again, which finds a gap where they were and writes a new hint. The
+    /// zeros are fsynced whatever the policy: the deletions this open may
+    /// make next (`finish_clear`) must not reach the disk without them, and
+    /// this happens only to a damaged directory.
+    fn blank_strays(&mut self, id: u32, strays: &[(u64, u64)]) -> Result<()> {
+        let hint = hint::path(self.dir, id);
+        fileio::remove(&hint)
+            .or_else(store::ignore_missing)
+            .map_err(|e| Error::io(format!("remove {}", hint.display()), e))?;
+        let seg = self.state.store.segments.get_mut(&id).unwrap();
+        seg.hint_bytes = 0;
+        let path = seg.path.clone();
+        let blank = |seg: &mut Segment| -> io::Result<()> {
+            for &(offset, len) in strays {
+                seg.blank(offset, len)?;
+            }
+            seg.sync()
+        };
+        blank(seg).map_err(|e| Error::io(format!("blank records numbered out of order in {}", path.display()), e))?;
+        self.counters
+            .corrupt_records
+            .fetch_add(strays.len() as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Applies one entry of segment `id` (of format `format`) to the index,
@@ -390,6 +441,31 @@ impl Replay<'_> {
             self.last_clear = Some(id);
         }
     }
+}
+
+/// The records among `entries` (of a segment of the current format, read
+/// in log order after the record numbered `last`) that replay would not
+/// apply because their numbers do not grow: (offset, length) of each.
+///
+/// Why they must not stay: such a record is damage that passed its
+/// checksum (no write of the library numbers that way), and replay ignores
+/// it only because it has seen a higher number before it in the log. Once
+/// the segment that held that number is deleted (hidden by a clear or a
+/// gap, compacted, retired), a later open no longer sees it and applies the
+/// record: an old value back (fuzz finding 10). Turned into unreadable
+/// bytes, every open reads them the same way, as damage: a gap, which hides
+/// the records before it unless the numbers on either side are consecutive
+/// (a miss, never an older value).
+fn strays(entries: &[HintEntry], mut last: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    for e in entries.iter().filter(|e| !e.is_gap()) {
+        if e.seq > last && e.seq <= store::MAX_SEQ {
+            last = e.seq;
+        } else {
+            out.push((e.offset, u64::from(e.len)));
+        }
+    }
+    out
 }
 
 /// Deletes the segments before `clear_id`, which a clear record hides.

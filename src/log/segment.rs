@@ -252,6 +252,34 @@ impl Segment {
         Ok(())
     }
 
+    /// Overwrites the `len` bytes at `offset` with zeros, in place, and
+    /// forgets every record verified in the segment: the one write the log
+    /// makes below a segment's end. Only recovery calls it, on records that
+    /// no replay may apply (`recovery::Recovery::blank_strays`), before any
+    /// value is handed out; refused, like `truncate`, while a value of this
+    /// handle maps the file. Bytes past the file's end are not written.
+    pub fn blank(&mut self, offset: u64, len: u64) -> io::Result<()> {
+        if self.is_mapped_elsewhere() {
+            return Err(io::Error::other("a value maps the segment"));
+        }
+        let end = (offset + len).min(self.len);
+        if offset >= end {
+            return Ok(());
+        }
+        let zeros = vec![0u8; (end - offset) as usize];
+        let mut done = 0usize;
+        while done < zeros.len() {
+            match fileio::write_at(&self.file, &self.path, &zeros[done..], offset + done as u64) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.verified = Verified::new(self.map.as_ref().map_or(0, |m| m.len() as u64));
+        Ok(())
+    }
+
     /// Cuts the file to `len` bytes, forgetting which records were
     /// verified (bytes appended after the cut would be new bytes at the
     /// same offsets).

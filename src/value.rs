@@ -13,7 +13,9 @@
 //! replaced, not changed, so an old map a value holds stays as it was. The
 //! bytes a `Mapped` value covers are a record that was verified when it was
 //! read (checksum and key), and segment files are append-only: nothing ever
-//! writes over those bytes or cuts the file below them.
+//! writes over those bytes or cuts the file below them (the open that
+//! blanks records numbered out of order, `Segment::blank`, does so before
+//! any value exists, and a blanked record is never served).
 
 pub mod map;
 pub(crate) mod spare;

@@ -290,16 +290,17 @@ impl Replay<'_> {
             Some(entries) => entries,
             None => self.scan(id, last, from, false)?,
         };
-        let seen = self.state.store.last_seq();
-        if format >= segment::VERSION && !self.read_only && !strays(&entries, seen).is_empty() {
-            // What is blanked is found in the records themselves, not in a
-            // hint that may disagree with them.
-            if from_hint {
+        if format >= segment::VERSION && !self.read_only {
+            let seen = self.state.store.last_seq();
+            let mut found = strays(&entries, seen);
+            if !found.is_empty() && from_hint {
+                // What is blanked is found in the records themselves, not
+                // in a hint that may disagree with them.
                 entries = self.scan(id, last, from, false)?;
+                found = strays(&entries, seen);
             }
-            let strays = strays(&entries, seen);
-            if !strays.is_empty() {
-                self.blank_strays(id, &strays)?;
+            if !found.is_empty() {
+                self.blank_strays(id, &found)?;
                 entries = self.scan(id, last, from, true)?;
             }
         }
@@ -459,7 +460,7 @@ impl Replay<'_> {
 fn strays(entries: &[HintEntry], mut last: u64) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     for e in entries.iter().filter(|e| !e.is_gap()) {
-        if e.seq > last && e.seq <= store::MAX_SEQ {
+        if store::in_order(e.seq, last) {
             last = e.seq;
         } else {
             out.push((e.offset, u64::from(e.len)));

@@ -230,7 +230,7 @@ impl State {
         }
         let seq = if format < segment::VERSION {
             last + 1
-        } else if e.seq > last && e.seq <= super::store::MAX_SEQ {
+        } else if super::store::in_order(e.seq, last) {
             e.seq
         } else {
             self.born_dead(loc, u64::from(e.len));

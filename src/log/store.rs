@@ -802,6 +802,14 @@ impl Store {
 /// overflow.
 pub const MAX_SEQ: u64 = 1 << 62;
 
+/// Whether a record numbered `seq`, read in log order after the record
+/// numbered `last`, may be applied: numbers grow along the log, and stay
+/// within `MAX_SEQ`. The one rule replay (`State::replay_in_order`) and
+/// recovery's search for records to blank (`recovery::strays`) share.
+pub fn in_order(seq: u64, last: u64) -> bool {
+    seq > last && seq <= MAX_SEQ
+}
+
 /// The name a deleted segment file (or its hint) waits under until it is
 /// unlinked (`Store::delete_segment`): `NNNNNNNNNN.tcl.dead.tmp`, which no
 /// open reads as a segment and every open deletes with the other `*.tmp`

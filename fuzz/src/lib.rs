@@ -728,7 +728,11 @@ impl Model {
                 // A writable open blanks the records numbered out of order
                 // before it applies the segment (finding 10): they read as
                 // unreadable bytes, joined with any next to them.
-                let items = if version >= 2 { strays_as_gaps(items, last_seq) } else { items };
+                let items = if version >= 2 {
+                    strays_as_gaps(items, last_seq)
+                } else {
+                    items
+                };
                 for item in items {
                     let r = match item {
                         Scanned::Record(r) => r,
@@ -903,6 +907,83 @@ fn model_scan<'a>(bytes: &'a [u8], id: u32, sealer: &tiercache::seal::Sealer, la
     }
     if damaged {
         out.push(Scanned::Gap(0));
+    }
+    out
+}
+
+/// What an `open_dir` input holds, as the model reads it: each segment's
+/// records (offset, number, kind, key, value length) and gaps, and the
+/// live value the model expects for each key; then what a first and a
+/// second open of the directory answer. For working out a finding
+/// (`cargo run --manifest-path fuzz/Cargo.toml --example explain -- FILE`).
+pub fn explain_open_dir(data: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let layout = Layout::from_fuzz(data);
+    let sealer = layout.mode.sealer();
+    let mut out = String::new();
+    let _ = writeln!(out, "mode {:?}, {} hint file(s)", layout.mode, layout.hints.len());
+    let last_id = layout.segments.iter().map(|s| s.0).max();
+    for (id, bytes) in &layout.segments {
+        let state = match header_state(*id, bytes) {
+            HeaderState::Ok(v) => format!("format {v}"),
+            HeaderState::Short => "short header".into(),
+            HeaderState::Bad => "bad header".into(),
+            HeaderState::Newer => "newer format".into(),
+        };
+        let _ = writeln!(out, "segment {id}: {} bytes, {state}", bytes.len());
+        if !matches!(header_state(*id, bytes), HeaderState::Ok(_)) {
+            continue;
+        }
+        for item in model_scan(bytes, *id, &sealer, Some(*id) == last_id) {
+            match item {
+                Scanned::Record(r) => {
+                    let _ = writeln!(
+                        out,
+                        "  seq {:>5} {:?} {:?} value {} B expires {}",
+                        r.seq,
+                        r.kind,
+                        String::from_utf8_lossy(&r.key),
+                        r.stored.len(),
+                        r.expires_at
+                    );
+                }
+                Scanned::Gap(seq) => {
+                    let _ = writeln!(out, "  gap (before seq {seq})");
+                }
+            }
+        }
+    }
+    let now = tiercache::clock::Clock::system().now_ms();
+    let model = Model::of(&layout, now);
+    let tmp = tempfile::tempdir_in(tmp_root()).expect("temporary directory");
+    layout.write(tmp.path());
+    let mut opens = Vec::new();
+    for _ in 0..2 {
+        let mut opts = Options::with_dir(tmp.path());
+        opts.l2_max_bytes = 0;
+        model.mode.apply(&mut opts);
+        let answers = match Cache::open(&opts) {
+            Ok(c) => model
+                .keys
+                .iter()
+                .map(|k| c.get(k).ok().map(|v| v.len()))
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                let _ = writeln!(out, "open failed: {:?}", e.status());
+                vec![None; model.keys.len()]
+            }
+        };
+        opens.push(answers);
+    }
+    for (i, k) in model.keys.iter().enumerate() {
+        let want = model.exact(k).map(|v| v.map(Vec::len));
+        let _ = writeln!(
+            out,
+            "key {:?}: model {want:?}, first open {:?}, second open {:?}",
+            String::from_utf8_lossy(k),
+            opens[0][i],
+            opens[1][i]
+        );
     }
     out
 }

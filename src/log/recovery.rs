@@ -293,14 +293,14 @@ impl Replay<'_> {
         if format >= segment::VERSION && !self.read_only {
             let seen = self.state.store.last_seq();
             let mut found = strays(&entries, seen);
-            if !found.is_empty() && from_hint {
+            if found.1 > 0 && from_hint {
                 // What is blanked is found in the records themselves, not
                 // in a hint that may disagree with them.
                 entries = self.scan(id, last, from, false)?;
                 found = strays(&entries, seen);
             }
-            if !found.is_empty() {
-                self.blank_strays(id, &found)?;
+            if found.1 > 0 {
+                self.blank_strays(id, &found.0, found.1)?;
                 entries = self.scan(id, last, from, true)?;
             }
         }
@@ -386,15 +386,16 @@ impl Replay<'_> {
         Ok(scan.entries)
     }
 
-    /// Turns the records of segment `id` at `strays` (numbered out of order:
-    /// `strays`) into unreadable bytes, in the file itself, before anything
+    /// Turns the byte ranges of segment `id` at `strays` (its `records`
+    /// numbered out of order, and the gaps after them: `strays`) into
+    /// unreadable bytes, in the file itself, before anything
     /// is applied or deleted: see `strays` for why. The segment's hint goes
     /// first (it lists them as records); the caller scans the segment
     /// again, which finds a gap where they were and writes a new hint. The
     /// zeros are fsynced whatever the policy: the deletions this open may
     /// make next (`finish_clear`) must not reach the disk without them, and
     /// this happens only to a damaged directory.
-    fn blank_strays(&mut self, id: u32, strays: &[(u64, u64)]) -> Result<()> {
+    fn blank_strays(&mut self, id: u32, strays: &[(u64, u64)], records: usize) -> Result<()> {
         let hint = hint::path(self.dir, id);
         fileio::remove(&hint)
             .or_else(store::ignore_missing)
@@ -411,7 +412,7 @@ impl Replay<'_> {
         blank(seg).map_err(|e| Error::io(format!("blank records numbered out of order in {}", path.display()), e))?;
         self.counters
             .corrupt_records
-            .fetch_add(strays.len() as u64, Ordering::Relaxed);
+            .fetch_add(records as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -446,7 +447,9 @@ impl Replay<'_> {
 
 /// The records among `entries` (of a segment of the current format, read
 /// in log order after the record numbered `last`) that replay would not
-/// apply because their numbers do not grow: (offset, length) of each.
+/// apply because their numbers do not grow, each with the unreadable bytes
+/// (gaps) that follow it up to the next record that stays: the byte
+/// ranges (offset, length) to blank, and how many records they hold.
 ///
 /// Why they must not stay: such a record is damage that passed its
 /// checksum (no write of the library numbers that way), and replay ignores
@@ -457,16 +460,40 @@ impl Replay<'_> {
 /// bytes, every open reads them the same way, as damage: a gap, which hides
 /// the records before it unless the numbers on either side are consecutive
 /// (a miss, never an older value).
-fn strays(entries: &[HintEntry], mut last: u64) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    for e in entries.iter().filter(|e| !e.is_gap()) {
-        if store::in_order(e.seq, last) {
+///
+/// Why the gaps after them go too (fuzz finding 11): the first read
+/// stepped over a stray whole, and then over a frame after it whose
+/// checksum matches but which holds no record, whole as well. Read again
+/// with the stray blanked, the search for the next record starts in the
+/// zeros and looks at every offset, so it found a record inside that
+/// frame, one the first read never saw, and replayed it. Blanked up to the
+/// next record that stays, the bytes read again hold no offset the first
+/// read did not pass over as a gap, and both reads end the gap at the same
+/// record.
+fn strays(entries: &[HintEntry], mut last: u64) -> (Vec<(u64, u64)>, usize) {
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    let mut records = 0;
+    // The last range still grows: a stray, then gaps or strays after it.
+    let mut open = false;
+    for e in entries {
+        let (offset, end) = (e.offset, e.offset + u64::from(e.len));
+        let stray = !e.is_gap() && !store::in_order(e.seq, last);
+        if !e.is_gap() && !stray {
             last = e.seq;
-        } else {
-            out.push((e.offset, u64::from(e.len)));
+            open = false;
+            continue;
+        }
+        records += usize::from(stray);
+        match ranges.last_mut() {
+            Some(r) if open => r.1 = end - r.0,
+            _ if stray => {
+                ranges.push((offset, end - offset));
+                open = true;
+            }
+            _ => {}
         }
     }
-    out
+    (ranges, records)
 }
 
 /// Deletes the segments before `clear_id`, which a clear record hides.

@@ -271,6 +271,14 @@ impl Log {
             Fate::Expire { forward: true } => (Kind::Tombstone, true),
             Fate::Tombstone => (Kind::Tombstone, false),
         };
+        if fate == Fate::Keep && !st.entry_names_its_record(e.hash, from) {
+            // A get refuses a record its entry does not name by number
+            // (an entry from a hint that lies: damage checksummed again),
+            // a miss. Carried, the copy got a number of its own and a true
+            // entry, and the next open served it (fuzz finding 12). So it
+            // goes as an unreadable live record does.
+            return Ok(self.unreadable(st, e.hash, from, hides_older));
+        }
         if fate == Fate::Keep {
             // The usual case: the record's own bytes, renumbered, verified
             // as they are copied (`Store::carry`).

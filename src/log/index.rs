@@ -59,6 +59,16 @@ impl Loc {
     }
 }
 
+/// Whether an index entry numbered `entry_seq` names a record numbered
+/// `record_seq`: the same number, or a record of format 1, which has none
+/// (0). The one rule every reader of an entry's record applies (a get,
+/// listing, compaction): an entry that fails it is a lie (a hint file that
+/// lies, a table that a machine crash left claiming records the disk lost),
+/// and its record is served by none of them.
+pub fn names(entry_seq: u64, record_seq: u64) -> bool {
+    record_seq == entry_seq || record_seq == 0
+}
+
 /// The keys of the index are already hashes: use them as they are.
 #[derive(Default)]
 pub struct IdentityHasher(u64);
@@ -423,6 +433,7 @@ impl Index {
     }
 
     /// Every (hash, location) pair, in no particular order.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (u64, Loc)> + '_ {
         self.entries().map(|(h, e)| (h, e.loc))
     }

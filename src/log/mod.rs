@@ -471,8 +471,8 @@ impl Log {
     /// The keys starting with `prefix` that have a live, unexpired value.
     pub fn live_keys(&self, prefix: &[u8], now: &Now) -> Vec<Vec<u8>> {
         let st = self.state.read();
-        st.live()
-            .filter_map(|(h, loc)| st.store.indexed(h, loc).ok())
+        st.live_records()
+            .map(|(_, _, r)| r)
             .filter(|r| r.key.starts_with(prefix) && !now.expired(r.expires_at))
             .map(|r| r.key.to_vec())
             .collect()
@@ -508,7 +508,7 @@ impl Log {
         };
         st.find_entry(h, |e| match read(e) {
             // Records of format 1 carry no number (0): the key and CRC decide.
-            Ok(Some((r, copied))) if r.seq == e.seq || r.seq == 0 => {
+            Ok(Some((r, copied))) if index::names(e.seq, r.seq) => {
                 found = Some((e.loc, (r, copied)));
                 true
             }
@@ -771,11 +771,9 @@ impl Log {
         self.maybe_recover();
         let mut st = self.state.write();
         let mut doomed = Vec::new();
-        for (h, loc) in st.live() {
-            if let Ok(r) = st.store.indexed(h, loc) {
-                if r.key.starts_with(prefix) {
-                    doomed.push((h, r.key.to_vec(), !is_expired(r.expires_at, now)));
-                }
+        for (h, _, r) in st.live_records() {
+            if r.key.starts_with(prefix) {
+                doomed.push((h, r.key.to_vec(), !is_expired(r.expires_at, now)));
             }
         }
         self.tombstone_all(&mut st, doomed)
@@ -821,11 +819,9 @@ impl Log {
     pub fn purge_expired(&self, now: u64) -> Vec<Vec<u8>> {
         let mut st = self.state.write();
         let mut doomed = Vec::new();
-        for (h, loc) in st.live() {
-            if let Ok(r) = st.store.indexed(h, loc) {
-                if is_expired(r.expires_at, now) {
-                    doomed.push((h, loc, r.key.to_vec()));
-                }
+        for (h, loc, r) in st.live_records() {
+            if is_expired(r.expires_at, now) {
+                doomed.push((h, loc, r.key.to_vec()));
             }
         }
         for (h, loc, _) in &doomed {
@@ -1135,10 +1131,8 @@ impl Log {
     /// clear, in no order; `View::value` with `sealer()` gives the value.
     pub fn for_each(&self, mut f: impl FnMut(&View<'_>)) {
         let st = self.state.read();
-        for (h, loc) in st.live() {
-            if let Ok(r) = st.store.indexed(h, loc) {
-                f(&r);
-            }
+        for (_, _, r) in st.live_records() {
+            f(&r);
         }
     }
 

@@ -293,14 +293,14 @@ impl Replay<'_> {
         if format >= segment::VERSION && !self.read_only {
             let seen = self.state.store.last_seq();
             let mut found = strays(&entries, seen);
-            if found.1 > 0 && from_hint {
+            if found.records > 0 && from_hint {
                 // What is blanked is found in the records themselves, not
                 // in a hint that may disagree with them.
                 entries = self.scan(id, last, from, false)?;
                 found = strays(&entries, seen);
             }
-            if found.1 > 0 {
-                self.blank_strays(id, &found.0, found.1)?;
+            if found.records > 0 {
+                self.blank_strays(id, &found)?;
                 entries = self.scan(id, last, from, true)?;
             }
         }
@@ -386,7 +386,7 @@ impl Replay<'_> {
         Ok(scan.entries)
     }
 
-    /// Turns the byte ranges of segment `id` at `strays` (its `records`
+    /// Turns the byte ranges of segment `id` in `strays` (its records
     /// numbered out of order, and the gaps after them: `strays`) into
     /// unreadable bytes, in the file itself, before anything
     /// is applied or deleted: see `strays` for why. The segment's hint goes
@@ -395,7 +395,7 @@ impl Replay<'_> {
     /// zeros are fsynced whatever the policy: the deletions this open may
     /// make next (`finish_clear`) must not reach the disk without them, and
     /// this happens only to a damaged directory.
-    fn blank_strays(&mut self, id: u32, strays: &[(u64, u64)], records: usize) -> Result<()> {
+    fn blank_strays(&mut self, id: u32, strays: &Strays) -> Result<()> {
         let hint = hint::path(self.dir, id);
         fileio::remove(&hint)
             .or_else(store::ignore_missing)
@@ -404,7 +404,7 @@ impl Replay<'_> {
         seg.hint_bytes = 0;
         let path = seg.path.clone();
         let blank = |seg: &mut Segment| -> io::Result<()> {
-            for &(offset, len) in strays {
+            for &(offset, len) in &strays.ranges {
                 seg.blank(offset, len)?;
             }
             seg.sync()
@@ -412,7 +412,7 @@ impl Replay<'_> {
         blank(seg).map_err(|e| Error::io(format!("blank records numbered out of order in {}", path.display()), e))?;
         self.counters
             .corrupt_records
-            .fetch_add(records as u64, Ordering::Relaxed);
+            .fetch_add(strays.records as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -470,7 +470,7 @@ impl Replay<'_> {
 /// next record that stays, the bytes read again hold no offset the first
 /// read did not pass over as a gap, and both reads end the gap at the same
 /// record.
-fn strays(entries: &[HintEntry], mut last: u64) -> (Vec<(u64, u64)>, usize) {
+fn strays(entries: &[HintEntry], mut last: u64) -> Strays {
     let mut ranges: Vec<(u64, u64)> = Vec::new();
     let mut records = 0;
     // The last range still grows: a stray, then gaps or strays after it.
@@ -493,7 +493,14 @@ fn strays(entries: &[HintEntry], mut last: u64) -> (Vec<(u64, u64)>, usize) {
             _ => {}
         }
     }
-    (ranges, records)
+    Strays { ranges, records }
+}
+
+/// What `strays` found in a segment: the byte ranges to blank, (offset,
+/// length) each, and how many misnumbered records they hold.
+struct Strays {
+    ranges: Vec<(u64, u64)>,
+    records: usize,
 }
 
 /// Deletes the segments before `clear_id`, which a clear record hides.

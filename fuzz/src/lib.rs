@@ -746,11 +746,21 @@ impl Model {
                             continue;
                         }
                     };
+                    // A format 1 record is numbered by its place; one that
+                    // carries a number of its own (damage: format 1 wrote
+                    // none) that is not that place's, its index entry does
+                    // not name (`index::names`): it hides the older values
+                    // of its key, and no get serves it (finding 13).
+                    let misnamed = version == 1 && r.seq != 0 && r.seq != last_seq + 1;
                     if version == 1 {
                         last_seq += 1;
                     } else if r.seq > last_seq {
                         last_seq = r.seq;
                     } else {
+                        continue;
+                    }
+                    if misnamed && r.kind == Kind::Put {
+                        live.remove(&*r.key);
                         continue;
                     }
                     match r.kind {

@@ -39,7 +39,7 @@
 use std::sync::atomic::Ordering;
 
 use super::hint::HintEntry;
-use super::index::{IdentityHasher, Loc};
+use super::index::{self, IdentityHasher, Loc};
 use super::store::{Carry, Draft};
 use super::{Log, State};
 use crate::clock::is_expired;
@@ -271,18 +271,24 @@ impl Log {
             Fate::Expire { forward: true } => (Kind::Tombstone, true),
             Fate::Tombstone => (Kind::Tombstone, false),
         };
-        if fate == Fate::Keep && !st.entry_names_its_record(e.hash, from) {
-            // A get refuses a record its entry does not name by number
-            // (an entry from a hint that lies: damage checksummed again),
-            // a miss. Carried, the copy got a number of its own and a true
-            // entry, and the next open served it (fuzz finding 12). So it
-            // goes as an unreadable live record does.
-            return Ok(self.unreadable(st, e.hash, from, hides_older));
-        }
-        if fate == Fate::Keep {
+        // A live put is carried only if its index entry names it by number
+        // (`index::names`), as a get serves it only then: an entry from a
+        // hint that lies (damage checksummed again) is a miss, and its
+        // record, carried, got a number of its own and a true entry, and
+        // the next open served it (fuzz finding 12). It goes as an
+        // unreadable live record does.
+        let named = if fate == Fate::Keep {
+            match st.find_entry(e.hash, |x| x.loc == from) {
+                Some(x) => Some(x.seq),
+                None => return Ok(self.unreadable(st, e.hash, from, hides_older)),
+            }
+        } else {
+            None
+        };
+        if let Some(seq) = named {
             // The usual case: the record's own bytes, renumbered, verified
             // as they are copied (`Store::carry`).
-            match st.store.carry(from, e.hash)? {
+            match st.store.carry(from, e.hash, seq)? {
                 Carry::Done { appended, has_meta } => {
                     st.set_live(e.hash, appended.entry(has_meta), |_, x| x.loc == from);
                     return Ok(true);
@@ -307,7 +313,7 @@ impl Log {
         // compaction as much as appending it again (a 16 KiB value: 16 KiB
         // of memcpy and an allocation per record moved).
         let (key, value, codec, expires_at, written_at, meta) = match read {
-            Ok(r) => (
+            Ok(r) if named.is_none_or(|seq| index::names(seq, r.seq)) => (
                 r.key.to_vec(),
                 st.store.value_at(from, &r.stored),
                 r.codec,
@@ -315,7 +321,7 @@ impl Log {
                 r.written_at,
                 r.meta.to_vec(),
             ),
-            Err(_) => return Ok(self.unreadable(st, e.hash, from, hides_older)),
+            _ => return Ok(self.unreadable(st, e.hash, from, hides_older)),
         };
         if unindex {
             st.kill_at(e.hash, from);
@@ -595,6 +601,7 @@ mod tests {
 
     use super::*;
     use crate::clock::Clock;
+    use crate::log::index::Entry;
     use crate::log::{segment, LogConfig};
     use crate::stats::Counters;
 
@@ -702,6 +709,44 @@ mod tests {
             );
         }
         log.check_invariants().unwrap();
+    }
+
+    /// Compaction carries a live put only if its index entry names it by
+    /// number (`index::names`), as a get serves it only then (fuzz finding
+    /// 12: an entry from a hint that lies, which a rebuild of the index
+    /// from that hint repeats). Here `lied`'s entry is given another
+    /// number in memory (a get would refuse it, then rebuild the index from
+    /// the log and heal it, so none is made before the compaction), and the
+    /// compaction that empties the segment must not carry it (in a plain
+    /// directory `Store::carry` copies it byte for byte and checks the
+    /// number in the same pass), or the copy, numbered afresh with a true
+    /// entry, is served from then on.
+    #[test]
+    fn a_record_its_entry_misnumbers_is_not_carried() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path());
+        put(&log, b"lied", b"refused");
+        for i in 0..20u32 {
+            put(&log, b"dead", format!("v{i}").as_bytes());
+        }
+        let h = log.hasher().hash(b"lied");
+        let id = {
+            let mut st = log.state.write();
+            let id = st.store.active().id;
+            st.store.seal_and_start().unwrap();
+            // The damage: the entry numbers the record otherwise.
+            let e = st.find_entry(h, |_| true).unwrap();
+            let lie = Entry { seq: e.seq + 1000, ..e };
+            st.set_live(h, lie, |_, x| x.loc == e.loc);
+            id
+        };
+        log.compact(true).unwrap();
+        assert!(!log.state.read().store.segments.contains_key(&id));
+        assert_eq!(value_of(&log, b"lied"), None, "not carried");
+        drop(log);
+        let log = open(dir.path());
+        assert_eq!(value_of(&log, b"lied"), None, "after a reopen");
+        assert_eq!(value_of(&log, b"dead"), Some(b"v19".to_vec()));
     }
 
     #[test]

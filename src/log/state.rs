@@ -360,16 +360,6 @@ impl State {
         self.index.get_entry(h, pick)
     }
 
-    /// Whether hash `h`'s live entry at `loc` names the record there by its
-    /// number (`index::names`), as a get requires of it. False if `loc` is
-    /// not live.
-    pub fn entry_names_its_record(&self, h: u64, loc: Loc) -> bool {
-        let Some(e) = self.index.get_entry(h, |x| x.loc == loc) else {
-            return false;
-        };
-        matches!(self.store.seq_at(loc), Some(s) if super::index::names(e.seq, s))
-    }
-
     /// Every live entry's record, checked as a get checks it: a put of the
     /// entry's hash (`Store::indexed`) that the entry names by number
     /// (`index::names`); entries whose record fails are left out. What

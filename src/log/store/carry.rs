@@ -38,8 +38,9 @@ pub enum Carry {
     /// field (for its index entry).
     Done { appended: Appended, has_meta: bool },
     /// It fails its checksum, does not decode, or is not a put of the
-    /// hash asked for (as `Store::indexed` would have refused it), or is
-    /// not there: nothing was appended.
+    /// hash asked for (as `Store::indexed` would have refused it) named by
+    /// the number asked for (`index::names`, as a get would have refused
+    /// it), or is not there: nothing was appended.
     Unreadable,
     /// It cannot be carried byte for byte (an encrypted directory, whose
     /// records are sealed to their location; a value the directory's
@@ -77,8 +78,9 @@ enum Judged {
 
 impl Store {
     /// Appends again the record at `from`, a put of key hash `h` in a sealed
-    /// segment's file, as its own bytes numbered afresh (module doc), if
-    /// its checksum holds. On error nothing of the copy stays in the log and
+    /// segment's file that its index entry numbers `seq`, as its own bytes
+    /// numbered afresh (module doc), if its checksum holds and it is the
+    /// record that number names. On error nothing of the copy stays in the log and
     /// its number is not used (as `append`).
     ///
     /// It enters the log as every record does, through `numbered` (its
@@ -86,7 +88,7 @@ impl Store {
     /// log's numbering and hint entries, whichever way a record is
     /// appended. The caller points the index at the copy, as for a copy
     /// made by `append`.
-    pub fn carry(&mut self, from: Loc, h: u64) -> io::Result<Carry> {
+    pub fn carry(&mut self, from: Loc, h: u64, seq: u64) -> io::Result<Carry> {
         self.writable()?;
         if self.sealer.encrypts() {
             return Ok(Carry::Anew);
@@ -119,9 +121,9 @@ impl Store {
         // As `append` does with a put: a record that would fill the buffer
         // goes out from where it lies, behind the buffer, in one `pwritev`.
         let judged = if start + n >= BUFFER_BYTES {
-            self.carry_direct(frame, h)?
+            self.carry_direct(frame, h, seq)?
         } else {
-            self.carry_buffered(frame, h)?
+            self.carry_buffered(frame, h, seq)?
         };
         let Judged::Carry {
             expires_at, has_meta, ..
@@ -149,7 +151,7 @@ impl Store {
     /// `carry` by the buffer: each chunk of `frame` copied into it, then
     /// checksummed there; the copy renumbered in place if it passed, taken
     /// back otherwise.
-    fn carry_buffered(&mut self, frame: &[u8], h: u64) -> io::Result<Judged> {
+    fn carry_buffered(&mut self, frame: &[u8], h: u64, seq: u64) -> io::Result<Judged> {
         let start = self.buf.len();
         self.buf.reserve(frame.len());
         self.buf.extend_from_slice(&frame[..FRAME_HEADER]);
@@ -162,7 +164,7 @@ impl Store {
         }
         let frame = &self.buf[start..];
         let sound = crc.finalize() == u32::from_le_bytes(frame[4..8].try_into().unwrap());
-        let judged = self.judge(frame, sound, h);
+        let judged = self.judge(frame, sound, h, seq);
         let Judged::Carry { at, restamp, .. } = &judged else {
             self.buf.truncate(start);
             return Ok(judged);
@@ -184,9 +186,9 @@ impl Store {
     /// here. The kernel reads the map again to write it; bytes changed in
     /// between are not laundered: the checksum written is the old one
     /// patched, which the changed bytes fail (`record::restamp`).
-    fn carry_direct(&mut self, frame: &[u8], h: u64) -> io::Result<Judged> {
+    fn carry_direct(&mut self, frame: &[u8], h: u64, seq: u64) -> io::Result<Judged> {
         let sound = matches!(record::check_frame(frame), Frame::Valid { .. });
-        let judged = self.judge(frame, sound, h);
+        let judged = self.judge(frame, sound, h, seq);
         let Judged::Carry { at, restamp, .. } = &judged else {
             return Ok(judged);
         };
@@ -231,9 +233,10 @@ impl Store {
 
     /// What the record `frame` allows, `sound` if its checksum holds over
     /// its bytes: a carry byte for byte, renumbered `self.next_seq`, only
-    /// if it is sound and a plain put of key hash `h` laid out as this
-    /// version writes it. Nothing decoded is used unless it is sound.
-    fn judge(&self, frame: &[u8], sound: bool, h: u64) -> Judged {
+    /// if it is sound and a plain put of key hash `h`, named by number
+    /// `seq`, laid out as this version writes it. Nothing decoded is used
+    /// unless it is sound.
+    fn judge(&self, frame: &[u8], sound: bool, h: u64, seq: u64) -> Judged {
         if !sound {
             return Judged::Unreadable;
         }
@@ -241,9 +244,14 @@ impl Store {
         let Some(rec) = record::decode(payload) else {
             return Judged::Unreadable;
         };
-        // `Store::indexed`'s checks: a put (a sealed record in a plain
-        // directory is refused by `view::open`), of the key the index has.
-        if rec.kind != Kind::Put || !rec.sealed.is_empty() || self.hasher.hash(rec.key) != h {
+        // A get's checks: a put (a sealed record in a plain directory is
+        // refused by `view::open`), of the key the index has, that the
+        // index entry names by its number.
+        if rec.kind != Kind::Put
+            || !rec.sealed.is_empty()
+            || self.hasher.hash(rec.key) != h
+            || !crate::log::index::names(seq, rec.seq)
+        {
             return Judged::Unreadable;
         }
         // A value stored as it is where the directory packs values of its

@@ -225,23 +225,11 @@ impl Segment {
     pub fn append_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
         let start = self.len;
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        let mut done = 0usize;
-        while done < total {
-            let rest = rest_of(parts, done);
-            match fileio::write_vectored_at(&self.file, &self.path, &rest, start + done as u64) {
-                Ok(0) => {
-                    let _ = fileio::set_len(&self.file, &self.path, start);
-                    return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0"));
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // Best effort: if this fails too, the partial record is a
-                    // torn tail that the next open cuts off.
-                    let _ = fileio::set_len(&self.file, &self.path, start);
-                    return Err(e);
-                }
-            }
+        if let Err(e) = self.write_parts_at(parts, start) {
+            // Best effort: if this fails too, the partial record is a torn
+            // tail that the next open cuts off.
+            let _ = fileio::set_len(&self.file, &self.path, start);
+            return Err(e);
         }
         let new_len = start + total as u64;
         let want = new_len.max(MIN_MAP).next_power_of_two();
@@ -249,6 +237,25 @@ impl Segment {
             self.remap(want)?;
         }
         self.len = new_len;
+        Ok(())
+    }
+
+    /// Writes `parts`, one after another, at `at` in the file, whole (a
+    /// short write is continued, an interrupted one retried); the file is
+    /// left as the writes left it on an error. What `append_parts` and
+    /// `blank` both write with.
+    fn write_parts_at(&self, parts: &[&[u8]], at: u64) -> io::Result<()> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut done = 0usize;
+        while done < total {
+            let rest = rest_of(parts, done);
+            match fileio::write_vectored_at(&self.file, &self.path, &rest, at + done as u64) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(())
     }
 
@@ -267,15 +274,7 @@ impl Segment {
             return Ok(());
         }
         let zeros = vec![0u8; (end - offset) as usize];
-        let mut done = 0usize;
-        while done < zeros.len() {
-            match fileio::write_at(&self.file, &self.path, &zeros[done..], offset + done as u64) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.write_parts_at(&[&zeros], offset)?;
         self.verified = Verified::new(self.map.as_ref().map_or(0, |m| m.len() as u64));
         Ok(())
     }

@@ -9,6 +9,7 @@
 //! value only if the shard saw no write in the meantime (`Shard::seq`).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -43,7 +44,7 @@ pub struct Cache {
     loader: RwLock<Option<Arc<dyn Loader>>>,
     /// Whether `loader` is `Some`: set under its write lock, read without
     /// the lock (see `loader_for`).
-    has_loader: std::sync::atomic::AtomicBool,
+    has_loader: AtomicBool,
     counters: Arc<Counters>,
     write_policy: WritePolicy,
     default_ttl_ms: u64,
@@ -178,11 +179,13 @@ enum Stored {
 }
 
 /// The background thread that looks after L2: it writes out and fsyncs the
-/// log every interval under `TC_SYNC_INTERVAL`, compacts segments that are
-/// mostly dead, finishes the deletions of segments (unmaps them, unlinks
-/// their files: off the log's lock, `Log::reap`), sweeps L1 of values
-/// mapping them (`sweep`), and probes a failing disk so L2 comes back by
-/// itself.
+/// log every interval under `TC_SYNC_INTERVAL`, retires the oldest segments
+/// while the directory is over its bound (`Log::retire`) and grows the
+/// index's table when it must (`Log::grow_index`), both as soon as a put
+/// wakes it for them, compacts segments that are mostly dead, finishes the
+/// deletions of segments (unmaps them, unlinks their files: off the log's
+/// lock, `Log::reap`), sweeps L1 of values mapping them (`sweep`), and
+/// probes a failing disk so L2 comes back by itself.
 struct Maintenance {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<JoinHandle<()>>,
@@ -195,6 +198,20 @@ impl Maintenance {
     fn start(log: Arc<Log>, memory: Arc<Memory>, sweep: Arc<Sweep>, sync_every: Option<Duration>) -> Maintenance {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let s = stop.clone();
+        // Raised, with the condition variable notified, by the log when it
+        // has work before the tick (`Log::set_waker`). The flag and not the
+        // mutex: the log wakes the thread with its own lock held, and this
+        // thread holds the mutex while it works, taking the log's lock.
+        // A notification that comes while the thread works is lost, the
+        // flag is not: it is looked at before each wait.
+        let nudged = Arc::new(AtomicBool::new(false));
+        {
+            let (s, nudged) = (stop.clone(), nudged.clone());
+            log.set_waker(Box::new(move || {
+                nudged.store(true, Ordering::Release);
+                s.1.notify_one();
+            }));
+        }
         let tick = sync_every.unwrap_or(MAINTENANCE_TICK).min(MAINTENANCE_TICK);
         let thread = std::thread::Builder::new()
             .name("tiercache-maintenance".into())
@@ -203,8 +220,11 @@ impl Maintenance {
                 let mut last_sync = std::time::Instant::now();
                 let mut stopped = lock.lock();
                 while !*stopped {
-                    if !cv.wait_for(&mut stopped, tick).timed_out() {
-                        continue;
+                    if !nudged.swap(false, Ordering::AcqRel) {
+                        let timed_out = cv.wait_for(&mut stopped, tick).timed_out();
+                        if *stopped || !(timed_out || nudged.swap(false, Ordering::AcqRel)) {
+                            continue;
+                        }
                     }
                     // Failures are counted in `io_errors` and degrade the log.
                     if let Some(every) = sync_every {
@@ -214,6 +234,10 @@ impl Maintenance {
                         }
                     }
                     log.maybe_recover();
+                    log.grow_index();
+                    // The bound first: a roll that left the directory over
+                    // it woke this thread (and reaps what it deletes).
+                    log.retire();
                     if log.wants_compaction() {
                         // Reaps too, whatever it returns.
                         let _ = log.compact(false);
@@ -249,7 +273,8 @@ impl Maintenance {
 /// The segment size: as configured, except that with an L2 bound and the
 /// default size, segments are an eighth of the bound (64 KiB at least), so
 /// that retiring one gives back a fair share of the disk and the bound plus
-/// one segment stays close to the bound.
+/// a segment or two (docs/FORMAT.md, "Reclaiming space") stays close to the
+/// bound.
 fn segment_bytes(opts: &Options) -> u64 {
     if opts.segment_bytes == DEFAULT_SEGMENT_BYTES && opts.l2_max_bytes > 0 {
         (opts.l2_max_bytes / 8).clamp(64 << 10, DEFAULT_SEGMENT_BYTES)
@@ -414,7 +439,7 @@ impl Cache {
             memory,
             log,
             loader: RwLock::new(None),
-            has_loader: std::sync::atomic::AtomicBool::new(false),
+            has_loader: AtomicBool::new(false),
             counters,
             write_policy: opts.write_policy,
             default_ttl_ms: opts.default_ttl_ms,
@@ -666,7 +691,7 @@ impl Cache {
         if own.is_some() {
             return own.clone();
         }
-        if !self.has_loader.load(std::sync::atomic::Ordering::Acquire) {
+        if !self.has_loader.load(Ordering::Acquire) {
             return None;
         }
         self.loader.read().clone()
@@ -1733,8 +1758,7 @@ impl Cache {
     /// keeps the loader it started with.
     pub fn set_loader(&self, loader: Option<Arc<dyn Loader>>) {
         let mut slot = self.loader.write();
-        self.has_loader
-            .store(loader.is_some(), std::sync::atomic::Ordering::Release);
+        self.has_loader.store(loader.is_some(), Ordering::Release);
         let old = std::mem::replace(&mut *slot, loader);
         drop(slot);
         // Dropped here, outside the lock: its destructor may be user code.
@@ -1777,20 +1801,11 @@ impl Cache {
             "corrupt_records" => s.corrupt_records,
             "io_errors" => s.io_errors,
             "l2_state" => u64::from(s.l2_state),
-            "l2_readmissions" => self.counters.l2_readmissions.load(std::sync::atomic::Ordering::Relaxed),
+            "l2_readmissions" => self.counters.l2_readmissions.load(Ordering::Relaxed),
             "l2_segments" => self.log.as_ref().map_or(0, |l| l.sizes().segments),
-            "dependency_misses" => self
-                .counters
-                .dependency_misses
-                .load(std::sync::atomic::Ordering::Relaxed),
-            "l2_index_rebuilds" => self
-                .counters
-                .l2_index_rebuilds
-                .load(std::sync::atomic::Ordering::Relaxed),
-            "l2_index_repairs" => self
-                .counters
-                .l2_index_repairs
-                .load(std::sync::atomic::Ordering::Relaxed),
+            "dependency_misses" => self.counters.dependency_misses.load(Ordering::Relaxed),
+            "l2_index_rebuilds" => self.counters.l2_index_rebuilds.load(Ordering::Relaxed),
+            "l2_index_repairs" => self.counters.l2_index_repairs.load(Ordering::Relaxed),
             "tag_index_tags" => self.log.as_ref().map_or(0, |l| l.tag_sizes().0),
             "tag_index_entries" => self.log.as_ref().map_or(0, |l| l.tag_sizes().1),
             "compressed_bytes_saved" => self.log.as_ref().map_or(0, |l| l.bytes_saved()),
@@ -1814,7 +1829,7 @@ impl Cache {
                     "remote_too_large" => &c.too_large,
                     _ => &c.lock_waits,
                 };
-                a.load(std::sync::atomic::Ordering::Relaxed)
+                a.load(Ordering::Relaxed)
             }
             _ => return None,
         })

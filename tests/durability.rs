@@ -83,8 +83,14 @@ fn deleted_segments_are_unlinked_by_a_flush_or_the_next_open() {
     assert_eq!(c.stats().corrupt_records, 0);
 }
 
+/// The maintenance thread retires down to the bound, woken by the roll
+/// that passed it; a roll retires by itself only what is more than a
+/// segment over it. So the files hold at most the bound, the active
+/// segment, and the oldest segment while it is being retired, whenever the
+/// maintenance thread gets to it (here, on a loaded machine, perhaps never
+/// in time: the bound holds all the same).
 #[test]
-fn disk_bytes_never_exceed_the_bound_plus_one_segment() {
+fn disk_bytes_never_exceed_the_bound_plus_two_segments() {
     let dir = tempfile::tempdir().unwrap();
     let max = 512 * 1024;
     let segment = 64 * 1024; // an eighth of the bound, at least 64 KiB
@@ -93,15 +99,19 @@ fn disk_bytes_never_exceed_the_bound_plus_one_segment() {
     let mut peak = 0;
     for i in 0..4000u32 {
         c.put(format!("k{i}").as_bytes(), &value, 0).unwrap();
+        peak = peak.max(c.stats().l2_file_bytes);
+        assert!(peak <= max + 2 * segment + 2048, "{peak} bytes after {i} puts");
         if i % 10 == 0 {
             c.flush().unwrap();
-            peak = peak.max(dir_bytes(dir.path()));
-            assert!(peak <= max + segment + 2048, "{peak} bytes on disk after {i} puts");
+            let on_disk = dir_bytes(dir.path());
+            assert!(
+                on_disk <= max + 2 * segment + 2048,
+                "{on_disk} bytes on disk after {i} puts"
+            );
         }
     }
     let s = c.stats();
     assert!(s.l2_evictions > 2000, "{s:?}");
-    assert!(s.l2_file_bytes <= max + segment + 2048, "{s:?}");
     // The newest entries are all there.
     for i in 3900..4000u32 {
         assert_eq!(get(&c, format!("k{i}").as_bytes()), Ok(value.clone()), "k{i}");
@@ -110,6 +120,7 @@ fn disk_bytes_never_exceed_the_bound_plus_one_segment() {
     c.close().unwrap();
     let c = Cache::open(&bounded(dir.path(), max, 16)).unwrap();
     assert_eq!(get(&c, b"k3999"), Ok(value));
+    // An open retires down to the bound itself.
     assert!(dir_bytes(dir.path()) <= max + segment + 2048);
 }
 

@@ -95,6 +95,9 @@ pub struct Segment {
     /// none): every record in it is at least this new, since sequence
     /// numbers grow along the log.
     pub first_seq: u64,
+    /// Its files already carry their dead names (`Store::condemn`): no open
+    /// will read it again, and no rebuild of the index applies its records.
+    pub condemned: bool,
 }
 
 impl Segment {
@@ -120,6 +123,7 @@ impl Segment {
             hint_bytes: 0,
             format: VERSION,
             first_seq: u64::MAX,
+            condemned: false,
         };
         seg.append(&header(id))?;
         Ok(seg)
@@ -142,6 +146,7 @@ impl Segment {
             hint_bytes: 0,
             format: VERSION,
             first_seq: u64::MAX,
+            condemned: false,
         };
         seg.remap(len)?;
         let check = seg.check_header();

@@ -182,7 +182,15 @@ impl State {
         let mut last = 0;
         let mut with_meta = Vec::new();
         for id in ids {
-            let format = self.store.segments[&id].format;
+            let seg = &mut self.store.segments.get_mut(&id).unwrap();
+            if seg.condemned {
+                // Being retired (`Store::condemn`): what it held is gone
+                // for good. Only the oldest segment is ever condemned, so
+                // it hides nothing of the segments after it.
+                seg.dead = seg.payload_bytes();
+                continue;
+            }
+            let format = seg.format;
             for e in self.store.entries_of(id) {
                 match self.replay_in_order(id, &e, format, last, now, &mut with_meta) {
                     Replayed::Record { seq, .. } => last = seq,

@@ -687,21 +687,14 @@ impl Store {
     /// segment itself and the files wait in `doomed` for `Log::reap`,
     /// which finishes them with no lock held, from the maintenance thread,
     /// a compaction, a flush or close.
+    ///
+    /// A condemned segment's files went already (`condemn`).
     pub fn delete_segment(&mut self, id: u32) -> io::Result<()> {
         self.writable()?;
+        self.condemn(id)?;
         let Some(seg) = self.segments.get(&id) else {
             return Ok(());
         };
-        let (path, hinted) = (seg.path.clone(), seg.hint_bytes > 0);
-        let hint = hint::path(&self.dir, id);
-        if hinted || hint.exists() {
-            self.bury_file(&hint)?;
-        }
-        let seg = &self.segments[&id];
-        // Its hint, if still due, must never land (`unhinted`).
-        if let Some(entries) = self.unhinted.forget(id) {
-            self.doomed.bury_entries(entries);
-        }
         // Before it goes: a promotion that sees the flag (under its
         // shard's lock) keeps a copy, and the cache's next sweep turns L1's
         // values still mapping it into copies (`value::map`).
@@ -709,7 +702,40 @@ impl Store {
         let seg = self.segments.remove(&id).expect("found above");
         self.doomed.bury(seg);
         self.departed += 1;
-        self.bury_file(&path)
+        Ok(())
+    }
+
+    /// The first half of deleting sealed segment `id` (`delete_segment`):
+    /// its hint, then its file, are renamed to their dead names, and a
+    /// hint still due is dropped; the segment stays in the log, readable
+    /// through its map, until `delete_segment`. From here on no open reads
+    /// it (every open deletes dead names) and no rebuild of the index
+    /// applies its records (`State::rebuild_index`), so whatever is taken
+    /// out of the index meanwhile, a chunk at a time (`Log::retire`), stays
+    /// out: with the file still named as a segment, a crash between two
+    /// chunks brought back, at the next open, an entry a chunk had dropped
+    /// and that a removal then found absent (and so wrote no tombstone
+    /// for).
+    pub fn condemn(&mut self, id: u32) -> io::Result<()> {
+        self.writable()?;
+        let Some(seg) = self.segments.get(&id) else {
+            return Ok(());
+        };
+        if seg.condemned {
+            return Ok(());
+        }
+        let (path, hinted) = (seg.path.clone(), seg.hint_bytes > 0);
+        let hint = hint::path(&self.dir, id);
+        if hinted || hint.exists() {
+            self.bury_file(&hint)?;
+        }
+        // Its hint, if still due, must never land (`unhinted`).
+        if let Some(entries) = self.unhinted.forget(id) {
+            self.doomed.bury_entries(entries);
+        }
+        self.bury_file(&path)?;
+        self.segments.get_mut(&id).expect("found above").condemned = true;
+        Ok(())
     }
 
     /// Renames `path` to its dead name and leaves it in `doomed` (a file

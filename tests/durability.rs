@@ -28,7 +28,9 @@ fn dir_bytes(dir: &Path) -> u64 {
             let n = n.to_string_lossy();
             n.ends_with(".tcl") || n.ends_with(".hint") || n.ends_with(".tcl.dead.tmp")
         })
-        .map(|e| e.metadata().unwrap().len())
+        // A dead file may be unlinked (by the maintenance thread) between
+        // the listing and this.
+        .map(|e| e.metadata().map_or(0, |m| m.len()))
         .sum()
 }
 

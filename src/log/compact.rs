@@ -414,6 +414,7 @@ impl Log {
         }
         while st.store.disk_bytes() > max.saturating_add(slack) && st.store.segments.len() > 1 {
             let id = st.store.oldest_id();
+            self.age_marks(st);
             for e in &st.store.entries_of(id) {
                 self.retire_record(st, id, e, false);
             }
@@ -475,6 +476,7 @@ impl Log {
                     let _: Error = self.fail(format!("retire segment {id}"), e);
                     break;
                 }
+                self.age_marks(&st);
             }
             let mut gone = false;
             for chunk in chunks(&entries) {
@@ -523,6 +525,13 @@ impl Log {
         self.reap();
     }
 
+    /// Ages the read marks (`marks::ReadMarks::age`) every half of the
+    /// bound appended: a segment is about to be retired.
+    fn age_marks(&self, st: &State) {
+        let period = (self.config.max_bytes / 2).max(self.config.segment_bytes);
+        self.read_marks.age(st.store.appended, period);
+    }
+
     /// Retires record `e` of segment `id`: nothing if it is not its key's
     /// live put; re-appended if it was read since it was written and the
     /// active segment has room, or `may_fill` it past its size (the caller
@@ -534,12 +543,11 @@ impl Log {
             return; // dead, or a tombstone with nothing older to hide
         }
         let room = may_fill || st.store.active_len() + u64::from(e.len) <= self.config.segment_bytes;
-        if room && self.read_marks.take(e.hash) && self.carry_out(st, id, e, Fate::Keep, false).is_ok() {
+        if room && self.read_marks.read_lately(e.hash) && self.carry_out(st, id, e, Fate::Keep, false).is_ok() {
             self.counters.l2_readmissions.fetch_add(1, Ordering::Relaxed);
             return;
         }
         st.kill_at(e.hash, loc);
-        self.read_marks.clear(e.hash);
         self.counters.l2_evictions.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -235,6 +235,7 @@ impl Maintenance {
                     }
                     log.maybe_recover();
                     log.grow_index();
+                    log.merge_index();
                     // The bound first: a roll that left the directory over
                     // it woke this thread (and reaps what it deletes).
                     log.retire();
@@ -248,6 +249,8 @@ impl Maintenance {
                     // The hints of segments sealed since the last tick
                     // (after compaction: a segment it deleted needs none).
                     log.write_hints();
+                    // The checkpoints that retiring and compaction began.
+                    log.merge_index();
                     // L1's values mapping segments deleted by this tick's
                     // compaction or puts since the last: copied, so their
                     // files' space goes.

@@ -221,6 +221,18 @@ pub struct Index {
     /// A clear since the last checkpoint: the table's entries are all gone.
     base_cleared: bool,
     overlay: HashIndexed<Locs>,
+    /// The hashes given a list in `overlay`, in the order they got it (a
+    /// hash may repeat): the order a checkpoint merges them in, a chunk at
+    /// a time (`Frozen`), which a hash map cannot give without a scan.
+    order: Vec<u64>,
+    /// A checkpoint under way: the overlay as it was when it began,
+    /// being merged into the table a chunk at a time (`freeze`,
+    /// `merge_some`). Between the overlay and the table for lookups.
+    frozen: Option<Frozen>,
+    /// A frozen overlay's map once merged, emptied, kept for the next
+    /// freeze: the overlay fills again to about this size, and growing it
+    /// from nothing rehashes it at every doubling on the put path.
+    spare: HashIndexed<Locs>,
     len: usize,
     /// Live entries whose records have a meta field.
     tagged: u64,
@@ -228,6 +240,19 @@ pub struct Index {
     /// that does not match its record: the index must be rebuilt. Shared
     /// with the log, which checks it without taking its lock.
     suspect: Arc<AtomicBool>,
+}
+
+/// The overlay of a checkpoint under way, and the meta file to write once
+/// it is all in the table. One type keeps the rule that the meta file,
+/// which says "the table holds the log up to this record", is written only
+/// when the table does: `Index::merge_some` writes it after the last
+/// chunk, and nothing else can.
+struct Frozen {
+    overlay: HashIndexed<Locs>,
+    /// `Index::order` as it was: hashes of `overlay`, merged up to `next`.
+    order: Vec<u64>,
+    next: usize,
+    meta: index_file::Meta,
 }
 
 impl Index {
@@ -261,6 +286,10 @@ impl Index {
     /// checkpoint.
     pub fn clear(&mut self) {
         self.overlay = HashIndexed::default();
+        self.order = Vec::new();
+        // A checkpoint under way stops: its table is replaced whole at
+        // the next one, and its meta file is never written.
+        self.frozen = None;
         self.base_cleared = self.base.is_some();
         self.len = 0;
         self.tagged = 0;
@@ -299,9 +328,19 @@ impl Index {
         }
     }
 
+    /// The list of hash `h` that hides the table's: the overlay's, else
+    /// a checkpoint's under way.
+    fn list_above_table(&self, h: u64) -> Option<&Locs> {
+        match (self.overlay.get(&h), &self.frozen) {
+            (Some(l), _) => Some(l),
+            (None, Some(f)) => f.overlay.get(&h),
+            (None, None) => None,
+        }
+    }
+
     /// The entry of hash `h` for which `pick` says yes.
     pub fn get_entry(&self, h: u64, mut pick: impl FnMut(&Entry) -> bool) -> Option<Entry> {
-        if let Some(l) = self.overlay.get(&h) {
+        if let Some(l) = self.list_above_table(h) {
             return l.as_slice().iter().find(|e| pick(e)).copied();
         }
         let mut found = None;
@@ -335,14 +374,20 @@ impl Index {
             base,
             base_cleared,
             overlay,
+            order,
+            frozen,
             suspect,
             ..
         } = self;
         match overlay.entry(h) {
             Slot::Occupied(o) => (o.into_mut(), false),
             Slot::Vacant(v) => {
-                let table = base.as_ref().filter(|_| !*base_cleared);
-                (v.insert(table_entries(table, suspect, h)), true)
+                order.push(h);
+                let list = match frozen.as_ref().and_then(|f| f.overlay.get(&h)) {
+                    Some(l) => l.clone(),
+                    None => table_entries(base.as_ref().filter(|_| !*base_cleared), suspect, h),
+                };
+                (v.insert(list), true)
             }
         }
     }
@@ -390,8 +435,10 @@ impl Index {
         };
         let old = v.iter().position(|x| same_key(x.loc)).map(|i| v.swap_remove(i));
         if old.is_none() && made && v.is_empty() {
-            // Nothing to hide: keep the overlay small.
+            // Nothing to hide: keep the overlay small (and its order: the
+            // hash `list_mut` pushed last).
             self.overlay.remove(&h);
+            self.order.pop();
         } else {
             *list = Locs::from_vec(v);
         }
@@ -403,7 +450,7 @@ impl Index {
 
     /// The locations of every key whose hash is `h` (almost always one).
     pub fn all_of(&self, h: u64) -> Vec<Loc> {
-        match self.overlay.get(&h) {
+        match self.list_above_table(h) {
             Some(l) => l.as_slice().iter().map(|e| e.loc).collect(),
             None => table_entries(self.table(), &self.suspect, h)
                 .as_slice()
@@ -417,7 +464,7 @@ impl Index {
     pub fn entries(&self) -> impl Iterator<Item = (u64, Entry)> + '_ {
         let base = self.table().into_iter().flat_map(move |t| {
             t.iter().filter_map(move |s| match s {
-                Slot::Full(h, e) if !self.overlay.contains_key(&h) => Some((h, e)),
+                Slot::Full(h, e) if self.list_above_table(h).is_none() => Some((h, e)),
                 Slot::Full(..) | Slot::Empty => None,
                 Slot::Bad => {
                     self.mark_suspect();
@@ -425,11 +472,17 @@ impl Index {
                 }
             })
         });
+        let frozen = self.frozen.iter().flat_map(move |f| {
+            f.overlay
+                .iter()
+                .filter(move |(h, _)| !self.overlay.contains_key(*h))
+                .flat_map(|(h, l)| l.as_slice().iter().map(move |e| (*h, *e)))
+        });
         let overlay = self
             .overlay
             .iter()
             .flat_map(|(h, l)| l.as_slice().iter().map(move |e| (*h, *e)));
-        base.chain(overlay)
+        base.chain(frozen).chain(overlay)
     }
 
     /// Every (hash, location) pair, in no particular order.
@@ -440,7 +493,102 @@ impl Index {
 
     /// Entries changed since the last checkpoint.
     pub fn pending(&self) -> usize {
-        self.overlay.len()
+        self.overlay.len() + self.frozen.as_ref().map_or(0, |f| f.overlay.len())
+    }
+
+    /// Whether a checkpoint is under way (`freeze` without the last
+    /// `merge_some`).
+    pub fn merging(&self) -> bool {
+        self.frozen.is_some()
+    }
+
+    /// Whether the next checkpoint can merge into the table in place, a
+    /// chunk at a time (`freeze`): there is a table, not cleared since,
+    /// and it need not grow.
+    pub fn can_freeze(&self) -> bool {
+        self.base.is_some() && !self.base_cleared && !self.wants_grow()
+    }
+
+    /// Begins a checkpoint that merges into the table a chunk at a time:
+    /// `meta`, the meta file describing the log as of now (its generation
+    /// and capacity are the table's), is written by the `merge_some` that
+    /// merges the last chunk. The meta file goes first, as in `persist`.
+    /// What changes from now on goes into a fresh overlay, above this one
+    /// for lookups. A checkpoint still under way is finished first, in one
+    /// go (its meta file is not written: this one supersedes it). Only if
+    /// `can_freeze`.
+    pub fn freeze(&mut self, dir: &Path, durable: bool, mut meta: index_file::Meta) -> io::Result<()> {
+        debug_assert!(self.can_freeze());
+        self.finish_frozen()?;
+        index_file::invalidate(dir, durable)?;
+        let t = self.base.as_ref().expect("can_freeze: a table");
+        (meta.generation, meta.capacity) = (t.generation, t.capacity());
+        let overlay = std::mem::replace(&mut self.overlay, std::mem::take(&mut self.spare));
+        let order = std::mem::take(&mut self.order);
+        self.frozen = Some(Frozen {
+            overlay,
+            order,
+            next: 0,
+            meta,
+        });
+        Ok(())
+    }
+
+    /// Merges up to `budget` hashes of the checkpoint under way into the
+    /// table; after the last, syncs the table if `durable` and writes the
+    /// checkpoint's meta file. True once no checkpoint is under way. On an
+    /// error the table is neither state (the index is marked suspect if a
+    /// slot failed its CRC: the caller rebuilds it).
+    pub fn merge_some(&mut self, dir: &Path, durable: bool, budget: usize) -> io::Result<bool> {
+        let Some(f) = &mut self.frozen else {
+            return Ok(true);
+        };
+        let t = self.base.as_mut().expect("a checkpoint under way has a table");
+        let end = f.order.len().min(f.next.saturating_add(budget));
+        for h in &f.order[f.next..end] {
+            if let Some(l) = f.overlay.get(h) {
+                if t.replace_all(*h, l.as_slice()).is_err() {
+                    return Err(self.bad_slot());
+                }
+            }
+        }
+        f.next = end;
+        if end < f.order.len() {
+            return Ok(false);
+        }
+        if durable {
+            t.sync()?;
+        }
+        index_file::write_meta(dir, &f.meta, durable)?;
+        self.drop_frozen();
+        Ok(true)
+    }
+
+    /// Merges what is left of a checkpoint under way into the table,
+    /// without its meta file (which the caller's checkpoint replaces).
+    fn finish_frozen(&mut self) -> io::Result<()> {
+        let Some(f) = &mut self.frozen else {
+            return Ok(());
+        };
+        let t = self.base.as_mut().expect("a checkpoint under way has a table");
+        for h in &f.order[f.next..] {
+            if let Some(l) = f.overlay.get(h) {
+                if t.replace_all(*h, l.as_slice()).is_err() {
+                    return Err(self.bad_slot());
+                }
+            }
+        }
+        self.drop_frozen();
+        Ok(())
+    }
+
+    /// Ends a checkpoint under way (merged, or made moot by a new table),
+    /// keeping its map for the next.
+    fn drop_frozen(&mut self) {
+        if let Some(mut f) = self.frozen.take() {
+            f.overlay.clear();
+            self.spare = f.overlay;
+        }
     }
 
     /// A slot failed its CRC where the table was being written: the index
@@ -498,7 +646,12 @@ impl Index {
             std::fs::rename(&tmp, index_file::slots_path(dir))?;
             self.base = Some(t);
             self.base_cleared = false;
+            // Only now: the new table was made from every entry, those of a
+            // checkpoint under way too (`entries`); dropped before, the
+            // table's older entries of its hashes showed through instead.
+            self.drop_frozen();
         } else {
+            self.finish_frozen()?;
             let t = self.base.as_mut().unwrap();
             let mut merged = Ok(());
             for (h, l) in &self.overlay {
@@ -520,6 +673,7 @@ impl Index {
         // the next checkpoint, and growing it back from nothing rehashed it
         // at every doubling (memory held: what it held a moment ago).
         self.overlay.clear();
+        self.order.clear();
         let t = self.base.as_ref().unwrap();
         Ok((t.generation, t.capacity()))
     }
@@ -622,5 +776,109 @@ mod tests {
         assert_eq!(idx.iter().count(), 0);
         idx.persist(dir.path(), false, None).unwrap();
         assert_eq!(idx.iter().count(), 0);
+    }
+
+    /// A checkpoint merged a chunk at a time (`freeze`, `merge_some`),
+    /// against a plain map, over seeded random puts, removals, freezes,
+    /// merge steps of random sizes, and whole checkpoints (some of which
+    /// grow the table while a merge is under way): every lookup answers as
+    /// the map does at every step, and when a merge's last chunk writes the
+    /// meta file, the table file holds exactly the map as it was at the
+    /// freeze (later changes stay in memory). A whole checkpoint that
+    /// dropped the merge under way before it made the new table lost its
+    /// entries, and the table's older ones showed through (this test found
+    /// it).
+    #[test]
+    fn a_checkpoint_merged_in_chunks_matches_a_plain_model() {
+        use std::collections::HashMap;
+        let meta = || index_file::Meta {
+            generation: 0,
+            capacity: 0,
+            watermark: 0,
+            anchor: None,
+            entries: 0,
+            live_bytes: 0,
+            tagged: 0,
+            segments: Vec::new(),
+        };
+        for seed in 1..=24u64 {
+            let dir = tempfile::tempdir().unwrap();
+            let mut idx = Index::default();
+            idx.persist(dir.path(), false, None).unwrap();
+            let mut model: HashMap<u64, Entry> = HashMap::new();
+            let mut at_freeze: Option<HashMap<u64, Entry>> = None;
+            let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut next = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            // The table file's entries; with `meta`, the meta file's
+            // table too (`persist` leaves the meta file to its caller).
+            let on_disk = |dir: &Path, meta: bool| -> HashMap<u64, Entry> {
+                let t = Table::open(&dir.join(index_file::SLOTS_FILE), true).unwrap().unwrap();
+                if meta {
+                    let m = index_file::decode_meta(&index_file::read_meta(dir).unwrap().unwrap()).unwrap();
+                    assert_eq!((m.generation, m.capacity), (t.generation, t.capacity()));
+                }
+                Index::with_table(t, 0, 0).entries().collect()
+            };
+            for step in 0..4000u64 {
+                // Ever more keys, so that the table grows, merges under way.
+                let keys = 64 + step;
+                let h = next() % keys;
+                match next() % 20 {
+                    0..=9 => {
+                        let e = at(step);
+                        assert_eq!(
+                            idx.insert(h, e, |_| true),
+                            model.insert(h, e),
+                            "seed {seed} step {step}"
+                        );
+                    }
+                    10..=14 => {
+                        assert_eq!(idx.remove(h, |_| true), model.remove(&h), "seed {seed} step {step}");
+                    }
+                    15 | 16 if idx.can_freeze() => {
+                        idx.freeze(dir.path(), false, meta()).unwrap();
+                        assert!(idx.merging());
+                        at_freeze = Some(model.clone());
+                    }
+                    17 | 18
+                        if idx.merging() && idx.merge_some(dir.path(), false, 1 + (next() % 60) as usize).unwrap() =>
+                    {
+                        assert!(!idx.merging());
+                        let want = at_freeze.take().unwrap();
+                        assert!(
+                            on_disk(dir.path(), true) == want,
+                            "seed {seed} step {step}: the table is not the state at the freeze"
+                        );
+                    }
+                    19 if next() % 8 == 0 => {
+                        idx.persist(dir.path(), false, None).unwrap();
+                        at_freeze = None;
+                        assert!(!idx.merging());
+                        assert!(
+                            on_disk(dir.path(), false) == model,
+                            "seed {seed} step {step}: the table is not the map"
+                        );
+                    }
+                    _ => {}
+                }
+                for _ in 0..4 {
+                    let h = next() % keys;
+                    assert_eq!(
+                        idx.get_entry(h, |_| true),
+                        model.get(&h).copied(),
+                        "seed {seed} step {step} h {h}"
+                    );
+                }
+                assert_eq!(idx.len(), model.len());
+            }
+            let all: HashMap<u64, Entry> = idx.entries().collect();
+            assert!(all == model, "seed {seed}: entries() is not the map");
+            assert!(!idx.suspect());
+        }
     }
 }

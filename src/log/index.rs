@@ -7,8 +7,10 @@
 //! knows its key's record by location (`witness`). The entries live in
 //! a memory-mapped table file (`index_file`), as of the last checkpoint,
 //! plus an in-memory overlay of what changed since; `persist` merges the
-//! overlay into the file. Apart from `persist` the index does no I/O, and
-//! it has no lock: the log guards it.
+//! overlay into the file, or `freeze` sets it aside for `merge_some` to
+//! merge a chunk at a time (a frozen overlay, between the newer changes and
+//! the table for lookups). Apart from those three the index does no I/O,
+//! and it has no lock: the log guards it.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -540,6 +542,30 @@ impl Index {
     /// error the table is neither state (the index is marked suspect if a
     /// slot failed its CRC: the caller rebuilds it).
     pub fn merge_some(&mut self, dir: &Path, durable: bool, budget: usize) -> io::Result<bool> {
+        if !self.merge_frozen(budget)? {
+            return Ok(false);
+        }
+        if let (Some(f), Some(t)) = (&self.frozen, &self.base) {
+            if durable {
+                t.sync()?;
+            }
+            index_file::write_meta(dir, &f.meta, durable)?;
+        }
+        self.drop_frozen();
+        Ok(true)
+    }
+
+    /// Merges what is left of a checkpoint under way into the table,
+    /// without its meta file (which the caller's checkpoint replaces).
+    fn finish_frozen(&mut self) -> io::Result<()> {
+        self.merge_frozen(usize::MAX)?;
+        self.drop_frozen();
+        Ok(())
+    }
+
+    /// Merges up to `budget` more hashes of the checkpoint under way into
+    /// the table; true once all are (or none is under way).
+    fn merge_frozen(&mut self, budget: usize) -> io::Result<bool> {
         let Some(f) = &mut self.frozen else {
             return Ok(true);
         };
@@ -553,33 +579,7 @@ impl Index {
             }
         }
         f.next = end;
-        if end < f.order.len() {
-            return Ok(false);
-        }
-        if durable {
-            t.sync()?;
-        }
-        index_file::write_meta(dir, &f.meta, durable)?;
-        self.drop_frozen();
-        Ok(true)
-    }
-
-    /// Merges what is left of a checkpoint under way into the table,
-    /// without its meta file (which the caller's checkpoint replaces).
-    fn finish_frozen(&mut self) -> io::Result<()> {
-        let Some(f) = &mut self.frozen else {
-            return Ok(());
-        };
-        let t = self.base.as_mut().expect("a checkpoint under way has a table");
-        for h in &f.order[f.next..] {
-            if let Some(l) = f.overlay.get(h) {
-                if t.replace_all(*h, l.as_slice()).is_err() {
-                    return Err(self.bad_slot());
-                }
-            }
-        }
-        self.drop_frozen();
-        Ok(())
+        Ok(end == f.order.len())
     }
 
     /// Ends a checkpoint under way (merged, or made moot by a new table),

@@ -427,11 +427,14 @@ impl Log {
 
     /// Whether the directory is over its bound: `retire` has work.
     pub fn wants_retirement(&self) -> bool {
+        !self.config.read_only && self.over_bound(&self.state.read())
+    }
+
+    /// Whether the directory is over its bound with a sealed segment to
+    /// retire.
+    fn over_bound(&self, st: &State) -> bool {
         let max = self.config.max_bytes;
-        max > 0 && !self.config.read_only && {
-            let st = self.state.read();
-            st.store.disk_bytes() > max && st.store.segments.len() > 1
-        }
+        max > 0 && st.store.disk_bytes() > max && st.store.segments.len() > 1
     }
 
     /// Retires the oldest sealed segments while the directory is over its
@@ -469,7 +472,11 @@ impl Log {
             };
             {
                 let mut st = self.state.write();
-                if !st.store.segments.contains_key(&id) || st.store.oldest_id() != id {
+                // Chosen under the read lock: anything may have happened
+                // since. A clear leaves the active segment alone, which was
+                // then the oldest, and was condemned and deleted (the
+                // model test found it).
+                if !self.over_bound(&st) || st.store.oldest_id() != id {
                     continue;
                 }
                 if let Err(e) = st.store.condemn(id).and_then(|()| st.store.sync_dir()) {

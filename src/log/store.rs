@@ -718,6 +718,11 @@ impl Store {
     /// for).
     pub fn condemn(&mut self, id: u32) -> io::Result<()> {
         self.writable()?;
+        if id == self.active().id {
+            // Every caller picks a sealed segment; one that picked the
+            // active one would leave the log without one.
+            return Err(io::Error::other("the active segment is never deleted"));
+        }
         let Some(seg) = self.segments.get(&id) else {
             return Ok(());
         };

@@ -234,6 +234,11 @@ impl Maintenance {
                         }
                     }
                     log.maybe_recover();
+                    // A checkpoint under way is merged before the table
+                    // grows (a copy of a table being merged into would be
+                    // moot), and the one that installing a grown table
+                    // begins is merged after.
+                    log.merge_index();
                     log.grow_index();
                     log.merge_index();
                     // The bound first: a roll that left the directory over

@@ -413,11 +413,10 @@ fn the_table_grows_as_entries_are_added_and_stays_trusted() {
             }
         }
         c.check_invariants().unwrap();
-        // Grown while open (at checkpoints between puts), not only at close.
-        assert!(
-            capacity(dir.path()) > 1024,
-            "the table never grew while the cache was open"
-        );
+        // While the cache is open the maintenance thread grows the table,
+        // on its own time: the unit test
+        // `log::tests::a_table_grown_while_puts_go_on_is_installed_and_trusted`
+        // drives that growth itself. A close grows it whatever happened.
         c.close().unwrap();
     }
     let cap = capacity(dir.path());

@@ -168,6 +168,11 @@ pub struct Table {
     map: Map,
     capacity: u64,
     pub generation: u64,
+    /// How many times its slots were handed out for writing (`bytes_mut`,
+    /// the one way to them): a copy of the table made a chunk at a time
+    /// (`index::Growth`) is of the table as it is only if this has not
+    /// moved since the copy began.
+    writes: u64,
 }
 
 impl Table {
@@ -192,6 +197,7 @@ impl Table {
             map: Map::Rw(map),
             capacity,
             generation,
+            writes: 0,
         })
     }
 
@@ -222,6 +228,7 @@ impl Table {
             map,
             capacity,
             generation,
+            writes: 0,
         }))
     }
 
@@ -236,7 +243,13 @@ impl Table {
         }
     }
 
+    /// How many times the slots were written (`writes`).
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+
     fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        self.writes += 1;
         match &mut self.map {
             Map::Rw(m) => Some(&mut m[SLOTS_HEADER..]),
             Map::Ro(_) => None,

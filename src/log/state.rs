@@ -17,7 +17,7 @@
 use std::io;
 use std::path::Path;
 
-use super::index::{Entry, Index, Loc};
+use super::index::{Entry, Growth, GrowthPlan, Index, Loc};
 use super::index_file::{self, Anchor, SegmentMeta};
 use super::segment;
 use super::store::Store;
@@ -109,32 +109,37 @@ impl State {
         self.index.merging()
     }
 
+    /// Whether the index's table must grow at the next checkpoint.
+    pub fn index_wants_grow(&self) -> bool {
+        self.index.wants_grow()
+    }
+
+    /// Where growing the index's table begins, if it must (`Index::plan_growth`).
+    pub fn plan_index_growth(&self, dir: &Path) -> Option<GrowthPlan> {
+        self.index.plan_growth(dir)
+    }
+
+    /// Copies up to `budget` more slots into `g` (`Index::grow_some`).
+    pub fn grow_index_some(&self, g: &mut Growth, budget: u64) -> io::Result<Option<bool>> {
+        self.index.grow_some(g, budget)
+    }
+
+    /// Installs `g` as the index's table if it is still a copy of the
+    /// table (`Index::install_growth`); the caller checkpoints next.
+    pub fn install_index_growth(&mut self, dir: &Path, g: Growth) -> io::Result<bool> {
+        self.index.install_growth(dir, self.store.is_durable(), g)
+    }
+
     /// Writes the index file and its meta file: the log's records up to
     /// the last one are written out (and fsynced if `durable`) first, so
     /// the watermark never claims a record the disk may not have. Without a
     /// readable last record, no meta file is written (the next open
     /// rebuilds).
     pub fn checkpoint(&mut self, dir: &Path) -> io::Result<()> {
-        self.checkpoint_with(dir, None)
-    }
-
-    /// Whether the index's table must grow at the next checkpoint.
-    pub fn index_wants_grow(&self) -> bool {
-        self.index.wants_grow()
-    }
-
-    /// The index in a new, larger table (see `Index::grow`): reads only.
-    pub fn grow_index(&self, dir: &Path) -> io::Result<super::index_file::Table> {
-        self.index.grow(dir, self.store.is_durable())
-    }
-
-    /// `checkpoint`, installing `grown` (from `grow_index`, with nothing
-    /// changed since) as the table.
-    pub fn checkpoint_with(&mut self, dir: &Path, grown: Option<super::index_file::Table>) -> io::Result<()> {
         self.store.write_buffer()?;
         self.store.sync_active()?;
         let durable = self.store.is_durable();
-        let (generation, capacity) = self.index.persist(dir, durable, grown)?;
+        let (generation, capacity) = self.index.persist(dir, durable)?;
         match self.meta_now(generation, capacity) {
             Some(meta) => index_file::write_meta(dir, &meta, durable),
             None => Ok(()),
@@ -152,14 +157,14 @@ impl State {
     /// small segments roll often).
     pub fn checkpoint_begin(&mut self, dir: &Path, chunk: usize) -> io::Result<()> {
         if !self.index.can_freeze() || self.index.pending() <= chunk {
-            return self.checkpoint_with(dir, None);
+            return self.checkpoint(dir);
         }
         self.store.write_buffer()?;
         self.store.sync_active()?;
         // The table's generation and capacity go in at the freeze.
         match self.meta_now(0, 0) {
             Some(meta) => self.index.freeze(dir, self.store.is_durable(), meta),
-            None => self.checkpoint_with(dir, None),
+            None => self.checkpoint(dir),
         }
     }
 

@@ -169,6 +169,11 @@ mod imp {
         pub fn write(&self) -> RwLockWriteGuard<'_, T> {
             self.0.write()
         }
+
+        /// `write`: shuttle schedules the waiting writers itself.
+        pub fn write_yielding(&self) -> RwLockWriteGuard<'_, T> {
+            self.0.write()
+        }
     }
 }
 

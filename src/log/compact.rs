@@ -181,7 +181,7 @@ impl Log {
     fn carry_out_all(&self, id: u32, entries: &[HintEntry], live: &[u64], rebuilds: u64) -> Result<bool> {
         let mut cursor = 0;
         for chunk in chunks(entries) {
-            let mut st = self.state.write();
+            let mut st = self.state.write_yielding();
             if !st.store.segments.contains_key(&id) {
                 return Ok(false); // a clear took it meanwhile
             }
@@ -487,7 +487,7 @@ impl Log {
             }
             let mut gone = false;
             for chunk in chunks(&entries) {
-                let mut st = self.state.write();
+                let mut st = self.state.write_yielding();
                 if !st.store.segments.contains_key(&id) {
                     gone = true;
                     break;

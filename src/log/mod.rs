@@ -594,7 +594,7 @@ impl Log {
     /// slot that fails its CRC rebuilds the index.
     pub fn merge_index(&self) {
         loop {
-            let mut st = self.state.write();
+            let mut st = self.state.write_yielding();
             if self.config.read_only || self.commit.is_degraded() {
                 return;
             }

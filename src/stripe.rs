@@ -340,7 +340,7 @@ impl<T> ReadMostly<T> {
     }
 
     /// `write` for work done a chunk per hold in a loop (the maintenance
-    /// thread's retiring, merging and compacting): first lets a writer that
+    /// thread's retiring and merging): first lets a writer that
     /// is waiting in, waiting a little at a time while one is (at most
     /// about 2 ms). A writer that waits parks, and wakes when the holder
     /// lets go; a loop that takes the lock again at once found it free

@@ -146,17 +146,17 @@ impl State {
         }
     }
 
-    /// Begins a checkpoint whose merge into the table goes `chunk` hashes
-    /// at a time (`checkpoint_step`), when the table is there and need not
-    /// grow (`Index::freeze`): under the log's lock this takes the buffer's
-    /// write and the meta file's removal, not the merge (18-24 ms for 200k
-    /// entries, measured, every segment roll). The whole checkpoint
-    /// (`checkpoint`) otherwise, without a readable last record, and when
-    /// the merge is one chunk anyway: then the meta file is back at once
+    /// Begins a checkpoint whose merge into the table goes a chunk at a
+    /// time (`checkpoint_step`), when more than `at_once` keys changed and
+    /// the table is there and need not grow (`Index::freeze`): under the
+    /// log's lock this takes the buffer's write and the meta file's
+    /// removal, not the merge (18-24 ms for 200k entries, measured, every
+    /// segment roll). The whole checkpoint (`checkpoint`) otherwise, and
+    /// without a readable last record: then the meta file is back at once
     /// (a crash while it is missing costs the next open a rebuild, and
     /// small segments roll often).
-    pub fn checkpoint_begin(&mut self, dir: &Path, chunk: usize) -> io::Result<()> {
-        if !self.index.can_freeze() || self.index.pending() <= chunk {
+    pub fn checkpoint_begin(&mut self, dir: &Path, at_once: usize) -> io::Result<()> {
+        if !self.index.can_freeze() || self.index.pending() <= at_once {
             return self.checkpoint(dir);
         }
         self.store.write_buffer()?;

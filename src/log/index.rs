@@ -242,6 +242,8 @@ pub struct Index {
     len: usize,
     /// Live entries whose records have a meta field.
     tagged: u64,
+    /// Checkpoints begun by `freeze` (`Frozen::serial`).
+    freezes: u64,
     /// A lookup met a slot that fails its CRC, or a caller found an entry
     /// that does not match its record: the index must be rebuilt. Shared
     /// with the log, which checks it without taking its lock.
@@ -256,9 +258,35 @@ pub struct Index {
 struct Frozen {
     overlay: HashIndexed<Locs>,
     /// `Index::order` as it was: hashes of `overlay`, merged up to `next`.
+    /// Any order merges the same entries; in the table's slot order
+    /// (`sort_frozen`) the merge walks the table once instead of missing
+    /// the cache on every hash.
     order: Vec<u64>,
     next: usize,
+    /// Which freeze made it (`Index::freezes`), so that an order sorted
+    /// with no lock held goes back only to the checkpoint it was taken
+    /// from.
+    serial: u64,
+    sorted: bool,
     meta: index_file::Meta,
+}
+
+/// A checkpoint's order of hashes to sort with no lock held
+/// (`Index::frozen_to_sort`, `Index::sort_frozen`).
+pub struct FrozenOrder {
+    serial: u64,
+    capacity: u64,
+    order: Vec<u64>,
+}
+
+impl FrozenOrder {
+    /// Sorts the hashes by their home slot in the table (then by hash, so
+    /// that a hash given a list twice is merged once).
+    pub fn sort(&mut self) {
+        let mask = self.capacity - 1;
+        self.order.sort_unstable_by_key(|h| (h & mask, *h));
+        self.order.dedup();
+    }
 }
 
 /// Where growing the table begins (`Index::plan_growth`): what the new
@@ -593,13 +621,48 @@ impl Index {
         index_file::invalidate(dir, durable)?;
         let overlay = std::mem::replace(&mut self.overlay, std::mem::take(&mut self.spare));
         let order = std::mem::take(&mut self.order);
+        self.freezes += 1;
         self.frozen = Some(Frozen {
             overlay,
             order,
             next: 0,
+            serial: self.freezes,
+            sorted: false,
             meta,
         });
         Ok(())
+    }
+
+    /// The table's slots (0 without a table): `h & (capacity - 1)` is
+    /// where a lookup of `h` begins.
+    pub fn capacity(&self) -> u64 {
+        self.base.as_ref().map_or(0, Table::capacity)
+    }
+
+    /// A copy of the order of the checkpoint under way, if it has not been
+    /// sorted and its merge has not begun: for the caller to sort with no
+    /// lock held and give back (`sort_frozen`).
+    pub fn frozen_to_sort(&self) -> Option<FrozenOrder> {
+        let f = self.frozen.as_ref().filter(|f| !f.sorted && f.next == 0)?;
+        Some(FrozenOrder {
+            serial: f.serial,
+            capacity: self.base.as_ref()?.capacity(),
+            order: f.order.clone(),
+        })
+    }
+
+    /// Makes `sorted` (from `frozen_to_sort`, sorted) the order of the
+    /// checkpoint under way, if that is still the one it was copied from,
+    /// its merge has not begun, and the table has the capacity it was
+    /// sorted for. The same hashes in another order merge the same entries.
+    pub fn sort_frozen(&mut self, sorted: FrozenOrder) {
+        let capacity = self.base.as_ref().map(Table::capacity);
+        if let Some(f) = self.frozen.as_mut() {
+            if f.serial == sorted.serial && f.next == 0 && !f.sorted && capacity == Some(sorted.capacity) {
+                f.order = sorted.order;
+                f.sorted = true;
+            }
+        }
     }
 
     /// Merges up to `budget` hashes of the checkpoint under way into the
@@ -903,8 +966,9 @@ mod tests {
         assert_eq!(idx.iter().count(), 0);
     }
 
-    /// A checkpoint merged a chunk at a time (`freeze`, `merge_some`) and
-    /// a table grown a chunk at a time (`Growth`), against a plain map,
+    /// A checkpoint merged a chunk at a time (`freeze`, `merge_some`; its
+    /// order sometimes sorted aside, `sort_frozen`) and a table grown a
+    /// chunk at a time (`Growth`), against a plain map,
     /// over seeded random puts, removals, freezes, merge steps and growth
     /// steps of random sizes, and whole checkpoints (some of which grow the
     /// table while a merge or a growth is under way): every lookup answers
@@ -929,7 +993,7 @@ mod tests {
             tagged: 0,
             segments: Vec::new(),
         };
-        let (mut grown, mut moot) = (0, 0);
+        let (mut grown, mut moot, mut sorted) = (0, 0, 0);
         for seed in 1..=64u64 {
             let dir = tempfile::tempdir().unwrap();
             let mut idx = Index::default();
@@ -1005,6 +1069,16 @@ mod tests {
                             assert_eq!(idx.remove(h, |_| true), model.remove(&h), "seed {seed} step {step}");
                         }
                     }
+                    19 if next() % 4 == 0 => {
+                        // The merge's order sorted with no lock held and
+                        // given back (`Log::merge_index`), sometimes after
+                        // the index moved on.
+                        if let Some(mut order) = idx.frozen_to_sort() {
+                            order.sort();
+                            sorted += 1;
+                            idx.sort_frozen(order);
+                        }
+                    }
                     20 | 21 if growth.is_none() => {
                         if let Some(plan) = idx.plan_growth(dir.path()) {
                             growth = Some((plan.create().unwrap(), on_disk(dir.path(), false)));
@@ -1049,6 +1123,7 @@ mod tests {
         // copy of a table written in place since it began, which these
         // seeds reach seldom, has a test of its own below).
         assert!(grown > 20 && moot > 0, "{grown} tables grown, {moot} copies moot");
+        assert!(sorted > 20, "{sorted} merges sorted");
     }
 
     /// A table written in place while a larger copy of it is made (keys

@@ -17,7 +17,7 @@
 use std::io;
 use std::path::Path;
 
-use super::index::{Entry, Growth, GrowthPlan, Index, Loc};
+use super::index::{Entry, FrozenOrder, Growth, GrowthPlan, Index, Loc};
 use super::index_file::{self, Anchor, SegmentMeta};
 use super::segment;
 use super::store::Store;
@@ -166,6 +166,21 @@ impl State {
             Some(meta) => self.index.freeze(dir, self.store.is_durable(), meta),
             None => self.checkpoint(dir),
         }
+    }
+
+    /// The index table's slots (`Index::capacity`).
+    pub fn index_capacity(&self) -> u64 {
+        self.index.capacity()
+    }
+
+    /// A copy of the checkpoint's order to sort (`Index::frozen_to_sort`).
+    pub fn index_frozen_to_sort(&self) -> Option<FrozenOrder> {
+        self.index.frozen_to_sort()
+    }
+
+    /// Gives the sorted order back (`Index::sort_frozen`).
+    pub fn sort_index_frozen(&mut self, sorted: FrozenOrder) {
+        self.index.sort_frozen(sorted);
     }
 
     /// Merges up to `budget` hashes of a checkpoint under way into the

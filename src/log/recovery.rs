@@ -476,7 +476,12 @@ fn strays(entries: &[HintEntry], mut last: u64) -> Strays {
     // The last range still grows: a stray, then gaps or strays after it.
     let mut open = false;
     for e in entries {
-        let (offset, end) = (e.offset, e.offset + u64::from(e.len));
+        // Saturating: the first call may be given a hint's entries, whose
+        // offsets a damaged hint can put anywhere and in any order (fuzz
+        // finding 14: a subtraction overflowed). Only their count of
+        // strays is used; the ranges blanked come from the segment's own
+        // records, in order.
+        let (offset, end) = (e.offset, e.offset.saturating_add(u64::from(e.len)));
         let stray = !e.is_gap() && !store::in_order(e.seq, last);
         if !e.is_gap() && !stray {
             last = e.seq;
@@ -485,7 +490,7 @@ fn strays(entries: &[HintEntry], mut last: u64) -> Strays {
         }
         records += usize::from(stray);
         match ranges.last_mut() {
-            Some(r) if open => r.1 = end - r.0,
+            Some(r) if open => r.1 = r.1.max(end.saturating_sub(r.0)),
             _ if stray => {
                 ranges.push((offset, end - offset));
                 open = true;
@@ -563,4 +568,39 @@ fn ensure_active(dir: &Path, state: &mut State, must_seal_last: bool) -> Result<
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Kind;
+
+    fn entry(offset: u64, len: u32, seq: u64, gap: bool) -> HintEntry {
+        if gap {
+            return HintEntry::gap(offset, len, seq);
+        }
+        HintEntry {
+            hash: 7,
+            offset,
+            len,
+            kind: Kind::Put,
+            expires_at: 0,
+            seq,
+            has_meta: false,
+        }
+    }
+
+    /// A damaged hint may list entries at any offsets, in any order, and
+    /// `strays` is first asked about them (fuzz finding 14: a gap listed
+    /// before the stray it follows overflowed the range's length, a panic
+    /// where overflow is checked and a length of nearly 2^64 where it is
+    /// not). Its ranges stay within the entries it was given.
+    #[test]
+    fn strays_of_entries_out_of_order_have_sane_ranges() {
+        let found = strays(&[entry(100, 10, 5, false), entry(50, 10, 0, true)], 10);
+        assert_eq!(found.records, 1);
+        assert_eq!(found.ranges, vec![(100, 10)]);
+        let found = strays(&[entry(u64::MAX - 4, 10, 5, false)], 10);
+        assert_eq!(found.ranges, vec![(u64::MAX - 4, 4)]);
+    }
 }

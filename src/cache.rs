@@ -1814,6 +1814,7 @@ impl Cache {
             "dependency_misses" => self.counters.dependency_misses.load(Ordering::Relaxed),
             "l2_index_rebuilds" => self.counters.l2_index_rebuilds.load(Ordering::Relaxed),
             "l2_index_repairs" => self.counters.l2_index_repairs.load(Ordering::Relaxed),
+            "l2_checkpoints_undone" => self.counters.l2_checkpoints_undone.load(Ordering::Relaxed),
             "tag_index_tags" => self.log.as_ref().map_or(0, |l| l.tag_sizes().0),
             "tag_index_entries" => self.log.as_ref().map_or(0, |l| l.tag_sizes().1),
             "compressed_bytes_saved" => self.log.as_ref().map_or(0, |l| l.bytes_saved()),

@@ -40,6 +40,9 @@ pub struct Counters {
     /// Reads that found an index entry not matching the log (a miss that
     /// leads to a rebuild).
     pub l2_index_repairs: AtomicU64,
+    /// Opens that found a checkpoint cut short and undid its writes to the
+    /// L2 index file from its journal (`log::undo`), instead of rebuilding.
+    pub l2_checkpoints_undone: AtomicU64,
 }
 
 impl Counters {

@@ -1325,6 +1325,28 @@ fn reseal_index(name: &str, b: &mut [u8]) {
     }
 }
 
+/// Reads every key of [`index_sample`] from `cache` (opened for the
+/// `round`th time): exactly what the key held, and counts that agree with
+/// the records; or, `forged`, a value the key was once given or nothing.
+fn check_sample(s: &IndexSample, cache: &Cache, forged: bool, round: usize) {
+    for (key, want) in &s.values {
+        let got = cache.get(key).ok().map(|v| v.to_vec());
+        if forged {
+            if let Some(g) = &got {
+                assert!(
+                    s.given.get(key).is_some_and(|vs| vs.contains(g)),
+                    "key {key:x?} answered a value it was never given"
+                );
+            }
+        } else {
+            assert_eq!(&got, want, "key {key:x?} (open {round})");
+        }
+    }
+    if !forged {
+        cache.check_invariants().unwrap();
+    }
+}
+
 /// The index files of [`index_sample`], changed by `data`, then the
 /// directory opened and read. Byte 0: bit 0 picks the file (0 meta, 1
 /// slots); bit 1: the rest is patches (3 bytes each: a u16 offset, a byte
@@ -1375,28 +1397,108 @@ pub fn index_decode(data: &[u8]) {
     opts.set_segment_bytes(4096).unwrap();
     for round in 0..2 {
         let cache = Cache::open(&opts).unwrap_or_else(|e| panic!("open {round} failed: {e:?}"));
-        for (key, want) in &s.values {
-            let got = cache.get(key).ok().map(|v| v.to_vec());
-            if forged && round == 0 {
-                if let Some(g) = &got {
-                    assert!(
-                        s.given.get(key).is_some_and(|vs| vs.contains(g)),
-                        "key {key:x?} answered a value it was never given"
-                    );
-                }
-            } else {
-                assert_eq!(&got, want, "key {key:x?} (open {round})");
-            }
-        }
-        if !forged {
-            cache.check_invariants().unwrap();
-        }
+        check_sample(s, &cache, forged && round == 0, round);
         cache.close().unwrap();
         if forged {
             // What a forged index claims is kept until something proves it
             // wrong; start the second open from a rebuild.
             let _ = fs::remove_file(tmp.path().join("index.tcm"));
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Target 6: undo_decode
+
+/// The files of [`index_sample`] with an undo journal made from `data`
+/// beside them (docs/FORMAT.md "The undo journal"), its header naming the
+/// sample's meta file and slots file in this boot, so that its entries are
+/// read; then the directory opened and read twice. Byte 0: bit 0, forged:
+/// every entry's slot number is taken modulo the table's capacity, and the
+/// slot bytes and the entry's check are made good; bit 1: the header's
+/// check is made bad; bit 2: the header names another meta file; bit 3:
+/// the header's first word is zeros (a header being written). The rest:
+/// entries, 48 bytes each as the journal lays them out.
+///
+/// Unforged, every key answers exactly what it held (entries that fail
+/// their checks end the journal; a bad header makes the open rebuild; one
+/// naming another meta file, or being written, is passed over). Forged, the
+/// journal writes back slots that pass their checks but point anywhere:
+/// every key then answers a value it was once given, or nothing, and
+/// nothing panics.
+pub fn undo_decode(data: &[u8]) {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let Some(boot) = fs::read("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .and_then(|b| b.get(..36).map(<[u8]>::to_vec))
+    else {
+        return;
+    };
+    let s = index_sample();
+    let file = |name: &str| {
+        &s.files
+            .iter()
+            .find(|f| f.0 == name)
+            .expect("the sample has index files")
+            .1
+    };
+    let (meta, slots) = (file("index.tcm"), file("index.tci"));
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let meta_id =
+        (u64::from(u32_at(meta, 44)) << 32 | u64::from(u32_at(meta, meta.len() - 4))) ^ u64::from(flags & 4 != 0);
+    let capacity = u64::from_le_bytes(slots[8..16].try_into().unwrap());
+    let epoch = 0x5eed_u64;
+    let mut j = vec![0u8; 4096];
+    j[0..4].copy_from_slice(b"TCXU");
+    j[4..6].copy_from_slice(&1u16.to_le_bytes());
+    j[8..16].copy_from_slice(&slots[16..24]);
+    j[16..24].copy_from_slice(&capacity.to_le_bytes());
+    j[24..32].copy_from_slice(&meta_id.to_le_bytes());
+    j[32..40].copy_from_slice(&epoch.to_le_bytes());
+    j[40..76].copy_from_slice(&boot);
+    let crc = crc32fast::hash(&j[..80]) ^ u32::from(flags & 2 != 0);
+    j[80..84].copy_from_slice(&crc.to_le_bytes());
+    if flags & 8 != 0 {
+        j[0..8].fill(0);
+    }
+    let forged = flags & 1 != 0;
+    for e in rest.chunks(48) {
+        let mut e = e.to_vec();
+        e.resize(48, 0);
+        if forged {
+            let slot = u64::from_le_bytes(e[0..8].try_into().unwrap()) % capacity;
+            e[0..8].copy_from_slice(&slot.to_le_bytes());
+            if e[8..40].iter().any(|b| *b != 0) {
+                let c = crc32c(&e[8..36]);
+                e[36..40].copy_from_slice(&c.to_le_bytes());
+            }
+            let mut checked = epoch.to_le_bytes().to_vec();
+            checked.extend_from_slice(&e[0..40]);
+            let c = crc32c(&checked);
+            e[40..44].copy_from_slice(&c.to_le_bytes());
+        }
+        j.extend_from_slice(&e);
+    }
+    let tmp = tempfile::tempdir_in(tmp_root()).expect("temporary directory");
+    for (n, b) in &s.files {
+        fs::write(tmp.path().join(n), b).unwrap();
+    }
+    fs::write(tmp.path().join("index.tcu"), &j).unwrap();
+    let mut opts = Options::with_dir(tmp.path());
+    opts.set_segment_bytes(4096).unwrap();
+    for round in 0..2 {
+        let cache = Cache::open(&opts).unwrap_or_else(|e| panic!("open {round} failed: {e:?}"));
+        if round == 0 && forged && flags & 0b1110 == 0 && rest.len() >= 48 {
+            assert_eq!(
+                cache.counter("l2_checkpoints_undone"),
+                Some(1),
+                "a sound journal naming the meta file is undone"
+            );
+        }
+        check_sample(s, &cache, forged, round);
+        cache.close().unwrap();
     }
 }
 
@@ -1492,6 +1594,7 @@ pub fn run(target: &str, data: &[u8]) {
         "hint_decode" => hint_decode(data),
         "index_decode" => index_decode(data),
         "frame_decode" => frame_decode(data),
+        "undo_decode" => undo_decode(data),
         other => panic!("no fuzz target {other}"),
     }
 }

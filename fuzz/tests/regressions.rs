@@ -6,12 +6,13 @@ use std::fs;
 use std::panic;
 use std::path::Path;
 
-const TARGETS: [&str; 5] = [
+const TARGETS: [&str; 6] = [
     "record_decode",
     "open_dir",
     "hint_decode",
     "index_decode",
     "frame_decode",
+    "undo_decode",
 ];
 
 #[test]
@@ -61,6 +62,14 @@ fn smoke_inputs() {
     tiercache_fuzz::index_decode(&[2, 10, 0, 1]);
     tiercache_fuzz::index_decode(&[3, 0x10, 0x10, 0x40]);
     tiercache_fuzz::index_decode(&[0x1c]);
+    // The undo journal: entries that fail their checks, a bad header, one
+    // naming another meta file, one being written, and forged entries.
+    tiercache_fuzz::undo_decode(&[0, 1, 2, 3, 4, 5]);
+    tiercache_fuzz::undo_decode(&[2; 60]);
+    tiercache_fuzz::undo_decode(&[4; 60]);
+    tiercache_fuzz::undo_decode(&[8; 60]);
+    tiercache_fuzz::undo_decode(&[1; 200]);
+    tiercache_fuzz::undo_decode(&[1, 7, 0, 0, 0, 0, 0, 0, 0, 0xab]);
 }
 
 /// The committed inputs of directories and frames written at rest reach past

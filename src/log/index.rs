@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 pub use super::index_file::Entry;
 use super::index_file::{self, Slot, Table};
+use super::undo::MetaGuard;
 
 /// Where a record starts: segment id (24 bits) and byte offset in it (40 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -610,15 +611,16 @@ impl Index {
     /// `meta`, the meta file describing the log as of now, is written by
     /// the `merge_some` that merges the last chunk, with the generation and
     /// capacity of the table then (a grown table may have replaced this
-    /// one meanwhile: `install_growth`). The meta file goes first, as in `persist`.
-    /// What changes from now on goes into a fresh overlay, above this one
+    /// one meanwhile: `install_growth`). The journal that keeps the meta
+    /// file on disk true while the chunks are merged begins here, as in
+    /// `persist` (`prepare_writes`). What changes from now on goes into a fresh overlay, above this one
     /// for lookups. A checkpoint still under way is finished first, in one
     /// go (its meta file is not written: this one supersedes it). Only if
     /// `can_freeze`.
     pub fn freeze(&mut self, dir: &Path, durable: bool, meta: index_file::Meta) -> io::Result<()> {
         debug_assert!(self.can_freeze());
         self.finish_frozen()?;
-        index_file::invalidate(dir, durable)?;
+        self.prepare_writes(dir, durable, self.overlay.len())?;
         let overlay = std::mem::replace(&mut self.overlay, std::mem::take(&mut self.spare));
         let order = std::mem::take(&mut self.order);
         self.freezes += 1;
@@ -679,10 +681,69 @@ impl Index {
                 t.sync()?;
             }
             (f.meta.generation, f.meta.capacity) = (t.generation, t.capacity());
-            index_file::write_meta(dir, &f.meta, durable)?;
+            let meta = f.meta.clone();
+            self.commit_meta(dir, durable, &meta)?;
         }
         self.drop_frozen();
         Ok(true)
+    }
+
+    /// The guard of the table (`undo::MetaGuard`), made if it has none yet
+    /// (then no meta file describes it: a table gets its guard when it is
+    /// installed, from the table it replaces, or from the open that
+    /// trusted it).
+    fn guard(&mut self, dir: &Path, durable: bool) -> Option<&mut MetaGuard> {
+        let t = self.base.as_mut()?;
+        if t.guard_mut().is_none() {
+            t.set_guard(MetaGuard::new(dir, durable, None));
+        }
+        t.guard_mut()
+    }
+
+    /// Before a checkpoint writes about `keys` hashes into the table in
+    /// place: the meta file stays, and the journal that undoes the writes
+    /// begins (`MetaGuard::prepare`; where there can be none, the meta file
+    /// goes instead). Every write is guarded whether or not this is called;
+    /// here the journal's header and room are made under the caller's lock
+    /// rather than at the first write.
+    fn prepare_writes(&mut self, dir: &Path, durable: bool, keys: usize) -> io::Result<()> {
+        let (generation, capacity) = match &self.base {
+            Some(t) => (t.generation, t.capacity()),
+            None => return index_file::invalidate(dir, durable),
+        };
+        // A key rewritten in place is one slot; one added or removed moves
+        // a few more of its cluster.
+        let writes = keys.saturating_mul(2).saturating_add(1024);
+        self.guard(dir, durable)
+            .expect("there is a table")
+            .prepare(generation, capacity, writes)
+    }
+
+    /// Writes `meta` as the meta file of the table as it now is.
+    pub fn commit_meta(&mut self, dir: &Path, durable: bool, meta: &index_file::Meta) -> io::Result<()> {
+        match self.guard(dir, durable) {
+            Some(g) => g.commit(meta),
+            None => index_file::write_meta(dir, meta, durable).map(|_| ()),
+        }
+    }
+
+    /// Removes the meta file: the table is about to be replaced.
+    fn invalidate_meta(&mut self, dir: &Path, durable: bool) -> io::Result<()> {
+        match self.guard(dir, durable) {
+            Some(g) => g.invalidate(),
+            None => index_file::invalidate(dir, durable),
+        }
+    }
+
+    /// Makes `t`, a new table in place of the slots file, the index's
+    /// table; it takes over the old table's guard (the meta file is gone:
+    /// `invalidate_meta` came before the new file took the name).
+    fn install_table(&mut self, mut t: Table, dir: &Path, durable: bool) {
+        let guard = self.base.as_mut().and_then(Table::take_guard);
+        let guard = guard.unwrap_or_else(|| MetaGuard::new(dir, durable, None));
+        debug_assert!(!guard.described());
+        t.set_guard(guard);
+        self.base = Some(t);
     }
 
     /// Merges what is left of a checkpoint under way into the table,
@@ -812,33 +873,37 @@ impl Index {
         if current != Some(g.source) || !g.copied {
             return Ok(false);
         }
-        index_file::invalidate(dir, durable)?;
+        self.invalidate_meta(dir, durable)?;
         std::fs::rename(&g.path, index_file::slots_path(dir))?;
-        self.base = g.table.take();
+        let t = g.table.take().expect("a growth not installed has its table");
+        self.install_table(t, dir, durable);
         Ok(true)
     }
 
-    /// Writes the index into its slots file in `dir`: the meta file goes
-    /// first (so that a crash from here on rebuilds), then the overlay is
-    /// merged into the table, or a new table is written here when there is
-    /// none, after a clear, or when the table is too full; then the table is
+    /// Writes the index into its slots file in `dir`: the overlay is merged
+    /// into the table, each slot's bytes journaled first so that the meta
+    /// file stays true (`undo`); or, when there is no table, after a clear,
+    /// or when the table is too full, the meta file goes (a crash from there
+    /// on rebuilds) and a new table is written here. Then the table is
     /// synced if `durable`. Returns the table's (generation, capacity) for
-    /// the meta file the caller writes next. On an error the index is
-    /// unchanged in memory; a bad slot marks it suspect.
+    /// the meta file the caller writes next (`commit_meta`). On an error the
+    /// index is unchanged in memory; a bad slot marks it suspect.
     pub fn persist(&mut self, dir: &Path, durable: bool) -> io::Result<(u64, u64)> {
-        index_file::invalidate(dir, durable)?;
         let fresh = self.base.is_none() || self.base_cleared || self.wants_grow();
         if fresh {
+            self.invalidate_meta(dir, durable)?;
             let t = self.grow(dir, durable)?;
             let tmp = dir.join(format!("{}.tmp", index_file::SLOTS_FILE));
             std::fs::rename(&tmp, index_file::slots_path(dir))?;
-            self.base = Some(t);
+            self.install_table(t, dir, durable);
             self.base_cleared = false;
             // Only now: the new table was made from every entry, those of a
             // checkpoint under way too (`entries`); dropped before, the
             // table's older entries of its hashes showed through instead.
             self.drop_frozen();
         } else {
+            let keys = self.overlay.len() + self.frozen.as_ref().map_or(0, |f| f.order.len() - f.next);
+            self.prepare_writes(dir, durable, keys)?;
             self.finish_frozen()?;
             let t = self.base.as_mut().unwrap();
             let mut merged = Ok(());
@@ -983,23 +1048,16 @@ mod tests {
     #[test]
     fn checkpoints_merged_and_tables_grown_in_chunks_match_a_plain_model() {
         use std::collections::HashMap;
-        let meta = || index_file::Meta {
-            generation: 0,
-            capacity: 0,
-            watermark: 0,
-            anchor: None,
-            entries: 0,
-            live_bytes: 0,
-            tagged: 0,
-            segments: Vec::new(),
-        };
-        let (mut grown, mut moot, mut sorted) = (0, 0, 0);
+        let meta = || index_file::Meta::empty(0, 0);
+        let (mut grown, mut moot, mut sorted, mut undone) = (0, 0, 0, 0);
         for seed in 1..=64u64 {
             let dir = tempfile::tempdir().unwrap();
             let mut idx = Index::default();
             idx.persist(dir.path(), false).unwrap();
             let mut model: HashMap<u64, Entry> = HashMap::new();
             let mut at_freeze: Option<HashMap<u64, Entry>> = None;
+            // The map as of the meta file on disk, if there is one.
+            let mut committed: Option<HashMap<u64, Entry>> = None;
             // A growth under way, and the table file it copies as it was
             // when it began.
             let mut growth: Option<(Growth, HashMap<u64, Entry>)> = None;
@@ -1050,6 +1108,7 @@ mod tests {
                             on_disk(dir.path(), true) == want,
                             "seed {seed} step {step}: the table is not the state at the freeze"
                         );
+                        committed = Some(want);
                     }
                     19 if next() % 8 == 0 => {
                         idx.persist(dir.path(), false).unwrap();
@@ -1105,6 +1164,40 @@ mod tests {
                     }
                     _ => {}
                 }
+                if index_file::read_meta(dir.path()).unwrap().is_none() {
+                    committed = None;
+                }
+                if next() % 16 == 0 {
+                    // A crash now: the files as they are (the page cache's,
+                    // which a killed process leaves), opened elsewhere. A
+                    // meta file there describes its table once the journal
+                    // is undone: the map as of the meta file's checkpoint.
+                    let copy = tempfile::tempdir().unwrap();
+                    for f in [
+                        index_file::SLOTS_FILE,
+                        index_file::META_FILE,
+                        crate::log::undo::UNDO_FILE,
+                    ] {
+                        if dir.path().join(f).exists() {
+                            std::fs::copy(dir.path().join(f), copy.path().join(f)).unwrap();
+                        }
+                    }
+                    if let Some(bytes) = index_file::read_meta(copy.path()).unwrap() {
+                        let mut t = Table::open(&copy.path().join(index_file::SLOTS_FILE), true)
+                            .unwrap()
+                            .unwrap();
+                        let id = index_file::meta_id(&bytes);
+                        match crate::log::undo::restore(copy.path(), &mut t, id, false, false) {
+                            crate::log::undo::Restored::Table(n) => undone += usize::from(n > 0),
+                            crate::log::undo::Restored::Refused => panic!("seed {seed} step {step}: journal refused"),
+                        }
+                        let found: HashMap<u64, Entry> = Index::with_table(t, 0, 0).entries().collect();
+                        assert!(
+                            Some(&found) == committed.as_ref(),
+                            "seed {seed} step {step}: a crash now would open a table that is not its meta file's"
+                        );
+                    }
+                }
                 for _ in 0..4 {
                     let h = next() % keys;
                     assert_eq!(
@@ -1124,6 +1217,7 @@ mod tests {
         // seeds reach seldom, has a test of its own below).
         assert!(grown > 20 && moot > 0, "{grown} tables grown, {moot} copies moot");
         assert!(sorted > 20, "{sorted} merges sorted");
+        assert!(undone > 100, "{undone} crashes undid a checkpoint under way");
     }
 
     /// A table written in place while a larger copy of it is made (keys

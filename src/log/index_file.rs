@@ -15,9 +15,12 @@
 //! number and frame CRC, so that an index of another directory or of a
 //! log that lost its tail is refused), and the counts that go with the
 //! table (entries, live bytes, dead bytes per segment). It is replaced
-//! whole through a temporary file and a rename; it is deleted before the
-//! slots file is changed, so a meta file is only ever beside the slots file
-//! it describes. See docs/FORMAT.md for both layouts, byte by byte.
+//! whole through a temporary file and a rename. While the slots file is
+//! changed in place, the undo journal (`undo`) holds what the meta file
+//! describes; before a new slots file takes the name, the meta file is
+//! deleted: so a meta file is only ever beside the slots file it describes,
+//! once the journal is undone. See docs/FORMAT.md for the layouts, byte by
+//! byte.
 //!
 //! This module only encodes, decodes and probes; `index.rs` decides what
 //! goes in, `recovery.rs` whether a file is trusted.
@@ -31,6 +34,7 @@ use std::path::{Path, PathBuf};
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
 use super::index::Loc;
+use super::undo::{MetaGuard, MetaId};
 
 /// File name of the slots file.
 pub const SLOTS_FILE: &str = "index.tci";
@@ -168,11 +172,18 @@ pub struct Table {
     map: Map,
     capacity: u64,
     pub generation: u64,
-    /// How many times its slots were handed out for writing (`bytes_mut`,
-    /// the one way to them): a copy of the table made a chunk at a time
+    /// How many times a slot was handed out for writing (`slot_mut`, the
+    /// one way to them): a copy of the table made a chunk at a time
     /// (`index::Growth`) is of the table as it is only if this has not
     /// moved since the copy began.
     writes: u64,
+    /// Set on the table the index uses (the one a meta file may describe):
+    /// told of every write before it is made (`slot_mut`), so that the
+    /// meta file stays true (`undo`). Tables being filled have none.
+    guard: Option<MetaGuard>,
+    /// Tests only: the write at which the process "dies" (`stop_at`).
+    #[cfg(test)]
+    stop: Option<(u64, bool)>,
 }
 
 impl Table {
@@ -198,6 +209,9 @@ impl Table {
             capacity,
             generation,
             writes: 0,
+            guard: None,
+            #[cfg(test)]
+            stop: None,
         })
     }
 
@@ -229,6 +243,9 @@ impl Table {
             capacity,
             generation,
             writes: 0,
+            guard: None,
+            #[cfg(test)]
+            stop: None,
         }))
     }
 
@@ -248,12 +265,66 @@ impl Table {
         self.writes
     }
 
-    fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+    /// Slot `i`, to be written: its guard, if it has one, is told first,
+    /// with the slot's bytes as they are (`MetaGuard::before_write`); if
+    /// the guard says no (its journal or the meta file's removal failed),
+    /// the slot is not handed out and the caller's `Corrupt` has the index
+    /// rebuilt.
+    fn slot_mut(&mut self, i: u64) -> Result<&mut [u8; SLOT], Corrupt> {
+        debug_assert!(i < self.capacity);
         self.writes += 1;
-        match &mut self.map {
-            Map::Rw(m) => Some(&mut m[SLOTS_HEADER..]),
-            Map::Ro(_) => None,
+        let at = SLOTS_HEADER + (i * SLOT as u64) as usize;
+        let Map::Rw(m) = &mut self.map else {
+            return Err(Corrupt);
+        };
+        let slot: &mut [u8; SLOT] = (&mut m[at..at + SLOT]).try_into().unwrap();
+        #[cfg(test)]
+        let stop = self.stop.filter(|s| s.0 == self.writes);
+        #[cfg(test)]
+        if stop.is_some_and(|s| !s.1) {
+            return Err(Corrupt);
         }
+        if let Some(g) = &mut self.guard {
+            g.before_write(self.generation, self.capacity, i, slot)
+                .map_err(|_| Corrupt)?;
+        }
+        #[cfg(test)]
+        if stop.is_some() {
+            return Err(Corrupt);
+        }
+        Ok(slot)
+    }
+
+    /// Tests only: the `n`th write from now fails, as if the process died
+    /// there: before its journal entry, or (`journaled`) between the entry
+    /// and the write.
+    #[cfg(test)]
+    pub fn stop_at(&mut self, n: u64, journaled: bool) {
+        self.stop = Some((self.writes + n, journaled));
+    }
+
+    /// Writes `bytes` into slot `i` as they are: an open undoing a
+    /// checkpoint cut short (`undo::restore`).
+    pub fn write_back(&mut self, i: u64, bytes: &[u8; SLOT]) -> Result<(), Corrupt> {
+        if i >= self.capacity {
+            return Err(Corrupt);
+        }
+        *self.slot_mut(i)? = *bytes;
+        Ok(())
+    }
+
+    /// Makes `g` this table's guard (`guard`).
+    pub fn set_guard(&mut self, g: MetaGuard) {
+        self.guard = Some(g);
+    }
+
+    /// The table's guard, taken away (a new table takes it over).
+    pub fn take_guard(&mut self) -> Option<MetaGuard> {
+        self.guard.take()
+    }
+
+    pub fn guard_mut(&mut self) -> Option<&mut MetaGuard> {
+        self.guard.as_mut()
     }
 
     pub fn slot(&self, i: u64) -> Slot {
@@ -329,10 +400,7 @@ impl Table {
 
     /// Writes `(h, e)` into slot `i`.
     fn write_slot(&mut self, i: u64, h: u64, e: &Entry) -> Result<(), Corrupt> {
-        debug_assert!(i < self.capacity);
-        let at = (i * SLOT as u64) as usize;
-        let bytes = self.bytes_mut().ok_or(Corrupt)?;
-        bytes[at..at + SLOT].copy_from_slice(&encode_slot(h, e));
+        *self.slot_mut(i)? = encode_slot(h, e);
         Ok(())
     }
 
@@ -436,15 +504,13 @@ impl Table {
             }
             j = (j + 1) & mask;
         }
-        let at = (hole * SLOT as u64) as usize;
-        self.bytes_mut().ok_or(Corrupt)?[at..at + SLOT].fill(0);
+        *self.slot_mut(hole)? = [0; SLOT];
         Ok(())
     }
 
     fn copy_slot(&mut self, from: u64, to: u64) -> Result<(), Corrupt> {
-        let (f, t) = ((from * SLOT as u64) as usize, (to * SLOT as u64) as usize);
-        let bytes = self.bytes_mut().ok_or(Corrupt)?;
-        bytes.copy_within(f..f + SLOT, t);
+        let bytes = *self.slot_bytes(from);
+        *self.slot_mut(to)? = bytes;
         Ok(())
     }
 
@@ -531,7 +597,33 @@ pub struct Meta {
     pub segments: Vec<SegmentMeta>,
 }
 
+#[cfg(test)]
+impl Meta {
+    /// Tests' meta file of an empty log, for the table of `generation`
+    /// and `capacity`.
+    pub fn empty(generation: u64, capacity: u64) -> Meta {
+        Meta {
+            generation,
+            capacity,
+            watermark: 0,
+            anchor: None,
+            entries: 0,
+            live_bytes: 0,
+            tagged: 0,
+            segments: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
 pub fn encode_meta(m: &Meta) -> Vec<u8> {
+    encode_meta_with_nonce(m, 0)
+}
+
+/// `encode_meta` with `nonce` in its reserved word, which no two meta files
+/// of a directory share (`write_meta`): what a journal names a meta file by
+/// (`meta_id`).
+fn encode_meta_with_nonce(m: &Meta, nonce: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(META_FIXED + m.segments.len() * META_SEGMENT + 4);
     out.extend_from_slice(&META_MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -542,7 +634,7 @@ pub fn encode_meta(m: &Meta) -> Vec<u8> {
     let (loc, crc) = m.anchor.map_or((0, 0), |a| (a.loc.raw(), a.crc));
     out.extend_from_slice(&loc.to_le_bytes());
     out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&nonce.to_le_bytes());
     out.extend_from_slice(&m.entries.to_le_bytes());
     out.extend_from_slice(&m.live_bytes.to_le_bytes());
     out.extend_from_slice(&m.tagged.to_le_bytes());
@@ -625,6 +717,17 @@ pub fn decode_meta(bytes: &[u8]) -> Option<Meta> {
     })
 }
 
+/// What names the meta file of `bytes` (a sound one: `decode_meta`) to an
+/// undo journal: its nonce and its CRC.
+pub fn meta_id(bytes: &[u8]) -> MetaId {
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()))
+    };
+    u64::from(word(44)) << 32 | u64::from(word(bytes.len().saturating_sub(4)))
+}
+
 pub fn meta_path(dir: &Path) -> PathBuf {
     dir.join(META_FILE)
 }
@@ -643,9 +746,12 @@ pub fn read_meta(dir: &Path) -> io::Result<Option<Vec<u8>>> {
 }
 
 /// Replaces the meta file: temporary file, fsync, rename, fsync the
-/// directory (the fsyncs only if `durable`).
-pub fn write_meta(dir: &Path, m: &Meta, durable: bool) -> io::Result<()> {
-    let bytes = encode_meta(m);
+/// directory (the fsyncs only if `durable`). Returns what names it
+/// (`meta_id`): a random nonce goes in.
+pub fn write_meta(dir: &Path, m: &Meta, durable: bool) -> io::Result<MetaId> {
+    let mut nonce = [0u8; 4];
+    getrandom::getrandom(&mut nonce).map_err(|e| io::Error::other(e.to_string()))?;
+    let bytes = encode_meta_with_nonce(m, u32::from_le_bytes(nonce));
     let tmp = dir.join(format!("{META_FILE}.tmp"));
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -667,7 +773,7 @@ pub fn write_meta(dir: &Path, m: &Meta, durable: bool) -> io::Result<()> {
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result
+    result.map(|()| meta_id(&bytes))
 }
 
 /// Deletes the meta file (and fsyncs the directory if `durable`), so that
@@ -810,7 +916,7 @@ mod tests {
         t.insert(h, &entry(1, 32, 2)).unwrap();
         t.insert(h, &entry(1, 48, 3)).unwrap();
         t.insert(third, &entry(1, 64, 4)).unwrap();
-        let flip = |t: &mut Table, slot: u64, byte: usize| t.bytes_mut().unwrap()[slot as usize * SLOT + byte] ^= 1;
+        let flip = |t: &mut Table, slot: u64, byte: usize| t.slot_mut(slot).unwrap()[byte] ^= 1;
         // What `find` reports, stopping at the entry numbered `stop_at`.
         let probe = |t: &Table, h: u64, stop_at: u64| {
             let mut seen = Vec::new();

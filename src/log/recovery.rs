@@ -38,6 +38,7 @@ use super::scan::{self, Tail};
 use super::segment::{self, HeaderCheck, Segment};
 use super::state::Replayed;
 use super::store::{self, Store};
+use super::undo;
 use super::{LogConfig, State};
 use crate::error::{Error, Result};
 use crate::record;
@@ -188,10 +189,25 @@ impl Replay<'_> {
     }
 
     fn check_index(&mut self, meta: Option<&[u8]>, slots: &Path, ids: &[u32]) -> Option<Vec<(u32, u64)>> {
-        let meta = index_file::decode_meta(meta?)?;
-        let table = index_file::Table::open(slots, !self.read_only).ok().flatten()?;
+        let meta_bytes = meta?;
+        let meta = index_file::decode_meta(meta_bytes)?;
+        let mut table = index_file::Table::open(slots, !self.read_only).ok().flatten()?;
         if (table.generation, table.capacity()) != (meta.generation, meta.capacity) {
             return None;
+        }
+        // A checkpoint the last process did not finish: its journal gives
+        // back the table the meta file describes (`undo`).
+        let id = index_file::meta_id(meta_bytes);
+        let durable = self.state.store.is_durable();
+        match undo::restore(self.dir, &mut table, id, self.read_only, durable) {
+            undo::Restored::Refused => return None,
+            undo::Restored::Table(0) => {}
+            undo::Restored::Table(_) => {
+                self.counters.l2_checkpoints_undone.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if !self.read_only {
+            table.set_guard(undo::MetaGuard::new(self.dir, durable, Some(id)));
         }
         let anchor = meta.anchor?;
         let anchor_seg = anchor.loc.segment();

@@ -141,7 +141,9 @@ impl State {
         let durable = self.store.is_durable();
         let (generation, capacity) = self.index.persist(dir, durable)?;
         match self.meta_now(generation, capacity) {
-            Some(meta) => index_file::write_meta(dir, &meta, durable),
+            Some(meta) => self.index.commit_meta(dir, durable, &meta),
+            // The meta file on disk, if any, stays true: the journal undoes
+            // what was just written.
             None => Ok(()),
         }
     }
@@ -149,12 +151,10 @@ impl State {
     /// Begins a checkpoint whose merge into the table goes a chunk at a
     /// time (`checkpoint_step`), when more than `at_once` keys changed and
     /// the table is there and need not grow (`Index::freeze`): under the
-    /// log's lock this takes the buffer's write and the meta file's
-    /// removal, not the merge (18-24 ms for 200k entries, measured, every
+    /// log's lock this takes the buffer's write and the undo journal's
+    /// beginning, not the merge (18-24 ms for 200k entries, measured, every
     /// segment roll). The whole checkpoint (`checkpoint`) otherwise, and
-    /// without a readable last record: then the meta file is back at once
-    /// (a crash while it is missing costs the next open a rebuild, and
-    /// small segments roll often).
+    /// without a readable last record.
     pub fn checkpoint_begin(&mut self, dir: &Path, at_once: usize) -> io::Result<()> {
         if !self.index.can_freeze() || self.index.pending() <= at_once {
             return self.checkpoint(dir);

@@ -15,6 +15,7 @@ use std::path::Path;
 
 use super::hint::HintEntry;
 use super::index_file::{self, Slot, Table};
+use super::undo;
 use crate::record::Kind;
 
 /// What `verify` found in the index files.
@@ -77,6 +78,34 @@ pub fn check(dir: &Path, segments: &[Scanned<'_>]) -> IndexReport {
         report.untrusted = Some("the slots file is not the one the meta file describes".into());
         return report;
     }
+    // A checkpoint cut short: the next open writes back what its journal
+    // holds; the table is checked as it will be then (each slot's bytes
+    // before its first write since the meta file).
+    let base = undo::Base {
+        generation: table.generation,
+        capacity: table.capacity(),
+        meta: index_file::meta_id(meta_bytes.as_deref().unwrap_or_default()),
+    };
+    let mut undone: HashMap<u64, [u8; index_file::SLOT]> = HashMap::new();
+    match undo::pending(dir, &base) {
+        undo::Parsed::Stale => {}
+        undo::Parsed::Unknown => {
+            report.untrusted = Some(format!(
+                "a checkpoint was cut short and its undo journal ({}) is of another boot or damaged",
+                undo::UNDO_FILE
+            ));
+            return report;
+        }
+        undo::Parsed::Undo(entries) => {
+            for (i, before) in entries.into_iter().rev() {
+                undone.insert(i, before);
+            }
+        }
+    }
+    let slot = |i: u64| match undone.get(&i) {
+        Some(b) => index_file::decode_slot(b),
+        None => table.slot(i),
+    };
     // Every record the index may know of: those numbered up to the watermark.
     let mut at: HashMap<(u32, u64), &HintEntry> = HashMap::new();
     let corrupt: std::collections::HashSet<(u32, u64)> = segments
@@ -134,7 +163,7 @@ pub fn check(dir: &Path, segments: &[Scanned<'_>]) -> IndexReport {
     let capacity = table.capacity();
     let mut unreadable = 0u64;
     for i in 0..capacity {
-        let (h, e) = match table.slot(i) {
+        let (h, e) = match slot(i) {
             Slot::Empty => continue,
             Slot::Bad => {
                 report.slots += 1;
@@ -150,7 +179,7 @@ pub fn check(dir: &Path, segments: &[Scanned<'_>]) -> IndexReport {
         let home = h & (capacity - 1);
         let mut j = home;
         while j != i {
-            if table.slot(j) == Slot::Empty {
+            if slot(j) == Slot::Empty {
                 report
                     .bad_slots
                     .push((i, format!("unreachable from its home slot {home}")));

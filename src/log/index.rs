@@ -648,7 +648,8 @@ impl Index {
         let f = self.frozen.as_ref().filter(|f| !f.sorted && f.next == 0)?;
         Some(FrozenOrder {
             serial: f.serial,
-            capacity: self.base.as_ref()?.capacity(),
+            // A checkpoint under way has a table: 0 slots never comes back.
+            capacity: Some(self.capacity()).filter(|c| *c > 0)?,
             order: f.order.clone(),
         })
     }
@@ -658,9 +659,9 @@ impl Index {
     /// its merge has not begun, and the table has the capacity it was
     /// sorted for. The same hashes in another order merge the same entries.
     pub fn sort_frozen(&mut self, sorted: FrozenOrder) {
-        let capacity = self.base.as_ref().map(Table::capacity);
+        let capacity = self.capacity();
         if let Some(f) = self.frozen.as_mut() {
-            if f.serial == sorted.serial && f.next == 0 && !f.sorted && capacity == Some(sorted.capacity) {
+            if f.serial == sorted.serial && f.next == 0 && !f.sorted && capacity == sorted.capacity {
                 f.order = sorted.order;
                 f.sorted = true;
             }

@@ -196,6 +196,18 @@ pub struct Info {
     pub meta: Option<Meta>,
 }
 
+/// What one attempt to grow the index's table came to (`Log::grow_index_once`).
+enum GrowAttempt {
+    /// Installed, and the checkpoint put off for it made.
+    Installed,
+    /// The table changed while it was copied: try again.
+    Moot,
+    /// No growth wanted (any more), or the log can no longer write.
+    NotWanted,
+    /// An I/O error, or a slot of the table failed its CRC.
+    Failed,
+}
+
 /// A position in the log that a put's record ends at; `Log::wait_durable`
 /// waits until it is on stable storage. `None`: the record was not written
 /// (the log is degraded).
@@ -651,53 +663,63 @@ impl Log {
         }
         let _one_at_a_time = self.growing.lock();
         for _ in 0..3 {
-            let usable = || !self.config.read_only && !self.commit.is_degraded();
-            let (plan, durable) = {
-                let st = self.state.read();
-                (
-                    st.plan_index_growth(&self.dir).filter(|_| usable()),
-                    st.store.is_durable(),
-                )
-            };
-            let Some(plan) = plan else { return };
-            let grown = plan.create().and_then(|mut g| {
-                loop {
-                    match self.state.read().grow_index_some(&mut g, GROW_CHUNK)? {
-                        Some(true) => break,
-                        Some(false) => {}
-                        None => return Ok(None),
-                    }
+            match self.grow_index_once() {
+                GrowAttempt::Moot => {}
+                GrowAttempt::Installed | GrowAttempt::NotWanted => return,
+                GrowAttempt::Failed => {
+                    // A full disk, or a slot of the old table failed its CRC
+                    // (the index is then suspect: rebuilt here).
+                    self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
+                    self.repair_index();
+                    return;
                 }
-                if durable {
-                    g.sync()?;
-                }
-                Ok(Some(g))
-            });
-            let installed = match grown {
-                Ok(Some(g)) => {
-                    let mut st = self.state.write();
-                    if !usable() {
-                        return;
-                    }
-                    match st.install_index_growth(&self.dir, g) {
-                        Ok(true) => {
-                            self.checkpoint(&mut st);
-                            return;
-                        }
-                        Ok(false) => Ok(()),
-                        Err(e) => Err(e),
-                    }
-                }
-                Ok(None) => Ok(()),
-                Err(e) => Err(e),
-            };
-            if installed.is_err() {
-                // A full disk, or a slot of the old table failed its CRC
-                // (the index is then suspect: rebuilt here).
-                self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
-                self.repair_index();
-                return;
             }
+        }
+    }
+
+    /// One copy of the index's table into a larger one (`grow_index`),
+    /// installed and checkpointed into if it is still a copy of the table.
+    fn grow_index_once(&self) -> GrowAttempt {
+        let usable = || !self.config.read_only && !self.commit.is_degraded();
+        let (plan, durable) = {
+            let st = self.state.read();
+            (
+                st.plan_index_growth(&self.dir).filter(|_| usable()),
+                st.store.is_durable(),
+            )
+        };
+        let Some(plan) = plan else {
+            return GrowAttempt::NotWanted;
+        };
+        let copied = plan.create().and_then(|mut g| {
+            loop {
+                match self.state.read().grow_index_some(&mut g, GROW_CHUNK)? {
+                    Some(true) => break,
+                    Some(false) => {}
+                    None => return Ok(None),
+                }
+            }
+            if durable {
+                g.sync()?;
+            }
+            Ok(Some(g))
+        });
+        let g = match copied {
+            Ok(Some(g)) => g,
+            Ok(None) => return GrowAttempt::Moot,
+            Err(_) => return GrowAttempt::Failed,
+        };
+        let mut st = self.state.write();
+        if !usable() {
+            return GrowAttempt::NotWanted;
+        }
+        match st.install_index_growth(&self.dir, g) {
+            Ok(true) => {
+                self.checkpoint(&mut st);
+                GrowAttempt::Installed
+            }
+            Ok(false) => GrowAttempt::Moot,
+            Err(_) => GrowAttempt::Failed,
         }
     }
 

@@ -65,6 +65,10 @@ const BOOT_ID: usize = 36;
 /// Entries a journal has room for at least: one begun by a write that no
 /// `prepare` announced.
 const MIN_ROOM: usize = 4096;
+/// The most entries a journal holds (256 MiB of file): a checkpoint that
+/// would write more slots deletes the meta file instead, as before the
+/// journal, rather than double the index's room on disk.
+const MAX_ROOM: usize = (256 << 20) / ENTRY;
 
 /// Names one meta file: its nonce and its CRC (`index_file::meta_id`).
 pub type MetaId = u64;
@@ -252,7 +256,7 @@ impl Journal {
             .truncate(false)
             .mode(0o600)
             .open(&path)?;
-        let map = map_file(&file, HEADER + room.max(MIN_ROOM) * ENTRY)?;
+        let map = map_file(&file, HEADER + room.clamp(MIN_ROOM, MAX_ROOM) * ENTRY)?;
         if created && durable {
             File::open(dir)?.sync_all()?;
         }
@@ -293,9 +297,14 @@ impl Journal {
         Ok(())
     }
 
-    /// Makes room for `more` entries past those written.
+    /// Makes room for `more` entries past those written (an error past
+    /// `MAX_ROOM`).
     fn reserve(&mut self, more: usize) -> io::Result<()> {
-        let want = HEADER + (self.len + more) * ENTRY;
+        let entries = self.len.saturating_add(more);
+        if entries > MAX_ROOM {
+            return Err(io::Error::other("the undo journal would outgrow its bound"));
+        }
+        let want = HEADER + entries * ENTRY;
         if want > self.map.len() {
             self.map = map_file(&self.file, want)?;
         }
@@ -404,13 +413,15 @@ impl MetaGuard {
             }
         }
         let j = self.journal.as_mut().expect("a journaling guard has its journal");
-        if j.record(slot, before) {
+        // Full (a checkpoint wrote more than `prepare` said): it doubles,
+        // up to its bound; past that, or if the file cannot grow, the meta
+        // file goes, as it always did before a write without a journal.
+        let recorded = j.record(slot, before) || (j.reserve(j.len.max(MIN_ROOM)).is_ok() && j.record(slot, before));
+        if recorded {
             // The entry is stored before the slot is.
             compiler_fence(Ordering::SeqCst);
             return Ok(());
         }
-        // Full (a checkpoint wrote more than `prepare` said): the meta file
-        // goes, as it always did before a write without a journal.
         self.invalidate()
     }
 
@@ -420,6 +431,9 @@ impl MetaGuard {
         let (Some(meta), Some(boot)) = (self.on_disk, boot_id()) else {
             return self.invalidate();
         };
+        if room > MAX_ROOM {
+            return self.invalidate();
+        }
         let base = Base {
             generation,
             capacity,
@@ -633,5 +647,22 @@ mod tests {
         // would have undone the insert.
         let mut t = Table::open(&path, true).unwrap().unwrap();
         assert_eq!(restore(dir.path(), &mut t, id, false, false), Restored::Table(1));
+    }
+
+    /// A checkpoint that would write more slots than a journal may hold
+    /// removes the meta file instead of journaling them.
+    #[test]
+    fn a_checkpoint_past_the_journals_bound_removes_the_meta_file() {
+        use super::super::index_file::MIN_CAPACITY;
+        let dir = tempfile::tempdir().unwrap();
+        let id = index_file::write_meta(dir.path(), &Meta::empty(1, MIN_CAPACITY), false).unwrap();
+        let mut g = MetaGuard::new(dir.path(), false, Some(id));
+        g.prepare(1, MIN_CAPACITY, 100).unwrap();
+        assert!(g.described() && dir.path().join(index_file::META_FILE).exists());
+        g.prepare(1, MIN_CAPACITY, MAX_ROOM + 1).unwrap();
+        assert!(!g.described(), "described past the bound");
+        assert!(!dir.path().join(index_file::META_FILE).exists());
+        let len = fs::metadata(dir.path().join(UNDO_FILE)).unwrap().len();
+        assert!(len < 1 << 20, "the journal grew to {len} bytes");
     }
 }

@@ -1480,6 +1480,24 @@ mod tests {
         }
         assert!(copy.path().join(index_file::META_FILE).exists(), "the meta file stays");
         drop(log);
+        // Read-only, the journal cannot be undone: the index is rebuilt in
+        // memory, and the files are left as they are.
+        let mut read_only = config.clone();
+        read_only.read_only = true;
+        let counters = Arc::new(Counters::default());
+        let log = Log::open(copy.path(), read_only, counters.clone()).unwrap();
+        assert_eq!(counters.l2_index_rebuilds.load(Ordering::Relaxed), 1, "rebuilt");
+        for i in (0..3000).step_by(7) {
+            assert_eq!(
+                log.value_now(format!("k{i}").as_bytes()),
+                Some(format!("v{i}").into_bytes())
+            );
+        }
+        drop(log);
+        assert!(
+            copy.path().join(undo::UNDO_FILE).exists(),
+            "a read-only open changed nothing"
+        );
         let counters = Arc::new(Counters::default());
         let log = Log::open(copy.path(), config, counters.clone()).unwrap();
         assert_eq!(counters.l2_index_rebuilds.load(Ordering::Relaxed), 0, "trusted");

@@ -226,18 +226,39 @@ impl Log {
                 self.checkpoint(&mut st);
             }
         }
+        {
+            let mut st = self.state.write();
+            if !st.store.segments.contains_key(&id) {
+                return Ok(false);
+            }
+            self.checkpoint_before_deleting(&mut st)
+                .map_err(|e| self.fail(format!("delete segment {id}"), e))?;
+        }
+        // The checkpoint says the segment is all dead, but a checkpoint of
+        // many changed keys (more than one per KiB of segment) is merged a
+        // chunk at a time, and one that finds the table too full waits for
+        // it to grow; until then the meta file on disk is the one before,
+        // which lists the segment as holding live records, and a crash
+        // after the deletion would cost the next open a rebuild of the
+        // index. So both end first, in chunks that let puts through.
+        // Nothing makes the segment's records live again meanwhile: their
+        // copies are newer, and `compacting` keeps retirement away.
+        self.grow_index();
+        self.merge_index();
         let mut st = self.state.write();
         if !st.store.segments.contains_key(&id) {
             return Ok(false);
         }
-        self.delete_emptied(&mut st, id)
+        st.store
+            .delete_segment(id)
+            .and_then(|()| st.store.sync_dir())
             .map_err(|e| self.fail(format!("delete segment {id}"), e))?;
         Ok(true)
     }
 
-    /// Deletes a segment whose records were carried out: the copies reach
-    /// the disk before the originals leave it.
-    fn delete_emptied(&self, st: &mut State, id: u32) -> std::io::Result<()> {
+    /// The copies of a segment's records on disk before the segment goes,
+    /// and an index checkpoint that says it is all dead (`delete_emptied`).
+    fn checkpoint_before_deleting(&self, st: &mut State) -> std::io::Result<()> {
         st.store.write_buffer()?;
         st.store.sync_active()?;
         if st.store.is_durable() {
@@ -246,6 +267,15 @@ impl Log {
         // The index file says the segment is all dead before it goes, so an
         // open after a crash from here on still trusts the index file.
         self.checkpoint(st);
+        Ok(())
+    }
+
+    /// Deletes a segment whose records were carried out: the copies reach
+    /// the disk before the originals leave it. All under the caller's lock
+    /// (the backstop's way, `enforce_capacity`), so a checkpoint merged in
+    /// chunks may still be under way; `carry_out_all` waits for it.
+    fn delete_emptied(&self, st: &mut State, id: u32) -> std::io::Result<()> {
+        self.checkpoint_before_deleting(st)?;
         st.store.delete_segment(id)?;
         st.store.sync_dir()
     }
@@ -1507,5 +1537,49 @@ mod tests {
                 std::fs::remove_file(p).unwrap();
             }
         }
+    }
+
+    /// A segment compaction empties goes only once a meta file lists it as
+    /// all dead, even when the checkpoint of its copies is merged a chunk
+    /// at a time (here 3000 copies, past the 1024 merged at once with
+    /// 256 KiB segments): a crash right after the compaction (a copy of
+    /// the files as they are) reopens without a rebuild. Before, the meta
+    /// file on disk was the one before the copies, which listed the
+    /// deleted segment as live, and the open rebuilt the index.
+    #[test]
+    fn a_segment_compacted_away_is_listed_as_dead_before_it_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = LogConfig::for_tests();
+        config.segment_bytes = 256 << 10;
+        let log = Log::open(dir.path(), config.clone(), Arc::new(Counters::default())).unwrap();
+        for i in 0..3000u32 {
+            put(&log, format!("k{i}").as_bytes(), format!("v{i}").as_bytes());
+        }
+        let id = {
+            let mut st = log.state.write();
+            let id = st.store.active().id;
+            st.store.seal_and_start().unwrap();
+            st.checkpoint(&log.dir).unwrap();
+            id
+        };
+        for i in 0..10u32 {
+            put(&log, format!("k{i}").as_bytes(), format!("w{i}").as_bytes());
+        }
+        assert!(log.empty_segment(id).unwrap());
+        assert!(!log.state.read().index_merging(), "the copies' checkpoint is merged");
+        let copy = tempfile::tempdir().unwrap();
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), copy.path().join(f.file_name())).unwrap();
+        }
+        drop(log);
+        let counters = Arc::new(Counters::default());
+        let log = Log::open(copy.path(), config, counters.clone()).unwrap();
+        assert_eq!(counters.l2_index_rebuilds.load(Ordering::Relaxed), 0, "trusted");
+        for i in 0..3000u32 {
+            let want = if i < 10 { format!("w{i}") } else { format!("v{i}") };
+            assert_eq!(value_of(&log, format!("k{i}").as_bytes()), Some(want.into_bytes()));
+        }
+        log.check_invariants().unwrap();
     }
 }

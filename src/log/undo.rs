@@ -38,7 +38,7 @@
 //! See docs/FORMAT.md, "The undo journal", for the layout.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -226,9 +226,28 @@ pub fn restore(dir: &Path, table: &mut Table, meta: MetaId, read_only: bool, dur
 /// What the journal in `dir` says of the table and meta file `base`
 /// (`parse`, with this boot's id; no journal is `Stale`, one that cannot
 /// be read `Unknown`). Changes nothing.
+///
+/// Every open with a trusted index comes here, and the file is kept at
+/// the largest size a checkpoint needed (tens of MiB at a bound): its
+/// header is read first, and the rest only when the header names `base`
+/// in this boot, which is after a crash in a checkpoint alone.
 pub fn pending(dir: &Path, base: &Base) -> Parsed {
-    match fs::read(dir.join(UNDO_FILE)) {
-        Ok(bytes) => parse(&bytes, base, boot_id()),
+    let read = || -> io::Result<Parsed> {
+        let mut file = File::open(dir.join(UNDO_FILE))?;
+        let mut head = Vec::with_capacity(HEADER_USED);
+        (&mut file).take(HEADER_USED as u64).read_to_end(&mut head)?;
+        // Parsed with no entries: what the header alone says.
+        match parse(&head, base, boot_id()) {
+            Parsed::Undo(_) => {
+                let mut bytes = head;
+                file.read_to_end(&mut bytes)?;
+                Ok(parse(&bytes, base, boot_id()))
+            }
+            other => Ok(other),
+        }
+    };
+    match read() {
+        Ok(parsed) => parsed,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Parsed::Stale,
         Err(_) => Parsed::Unknown,
     }

@@ -864,15 +864,13 @@ mod tests {
             let h = log.hasher().hash(key);
             assert!(!log.remove(key, h, 1).0, "absent: no tombstone");
             // What a kill -9 here leaves: the files as they are. Without
-            // the index's meta file, as a crash inside a checkpoint leaves
-            // them (it goes first): the next open reads every segment
-            // there is. (With it, the index file may say the key is gone
-            // already: a checkpoint since the chunk, here the table's
-            // growth that the removal set off, wrote it so.)
-            for f in std::fs::read_dir(dir.path()).unwrap() {
-                let f = f.unwrap();
-                std::fs::copy(f.path(), crashed.path().join(f.file_name())).unwrap();
-            }
+            // the index's meta file, as a crash while a new table replaces
+            // the old leaves them (the meta file goes first): the next open
+            // reads every segment there is. (With it, the index file may
+            // say the key is gone already: a checkpoint since the chunk,
+            // here the table's growth that the removal set off, wrote it
+            // so.)
+            crate::log::copy_as_killed(dir.path(), crashed.path());
             std::fs::remove_file(crashed.path().join(crate::log::INDEX_META_FILE)).unwrap();
             // A rebuild of the index between chunks.
             log.state.read().mark_index_suspect();
@@ -1568,10 +1566,7 @@ mod tests {
         assert!(log.empty_segment(id).unwrap());
         assert!(!log.state.read().index_merging(), "the copies' checkpoint is merged");
         let copy = tempfile::tempdir().unwrap();
-        for f in std::fs::read_dir(dir.path()).unwrap() {
-            let f = f.unwrap();
-            std::fs::copy(f.path(), copy.path().join(f.file_name())).unwrap();
-        }
+        crate::log::copy_as_killed(dir.path(), copy.path());
         drop(log);
         let counters = Arc::new(Counters::default());
         let log = Log::open(copy.path(), config, counters.clone()).unwrap();

@@ -1174,15 +1174,7 @@ mod tests {
                     // meta file there describes its table once the journal
                     // is undone: the map as of the meta file's checkpoint.
                     let copy = tempfile::tempdir().unwrap();
-                    for f in [
-                        index_file::SLOTS_FILE,
-                        index_file::META_FILE,
-                        crate::log::undo::UNDO_FILE,
-                    ] {
-                        if dir.path().join(f).exists() {
-                            std::fs::copy(dir.path().join(f), copy.path().join(f)).unwrap();
-                        }
-                    }
+                    crate::log::copy_as_killed(dir.path(), copy.path());
                     if let Some(bytes) = index_file::read_meta(copy.path()).unwrap() {
                         let mut t = Table::open(&copy.path().join(index_file::SLOTS_FILE), true)
                             .unwrap()

@@ -30,9 +30,13 @@
 //! segment, entries) equal what the records say (`check_invariants`), and
 //! a reopen that finds a meta file trusts the index rather than rebuild it
 //! (a kill in the middle of a checkpoint leaves the meta file and the
-//! journal that undoes the checkpoint's writes; only a kill while a new
-//! table replaces the old leaves no meta file, and that reopen rebuilds,
-//! counted in `l2_index_rebuilds`).
+//! journal that undoes the checkpoint's writes; a kill while the oldest
+//! segment is retired leaves a meta file listing it, and the reopen drops
+//! its entries; only a kill while a new table replaces the old leaves no
+//! meta file, and that reopen rebuilds, counted in `l2_index_rebuilds`).
+//! The loops "under a bound" run the writer at a small L2 bound, where
+//! segments are retired as it goes and keys may be evicted: a key found
+//! holding nothing passes, a key holding a value must hold the right one.
 //!
 //! The kill moment is random: the parent waits for a random number of
 //! acknowledgements, then for a random few hundred microseconds more. Nothing
@@ -67,14 +71,28 @@ struct Mode {
     write: WritePolicy,
     sync: SyncPolicy,
     at_rest: AtRest,
+    /// Under a small L2 bound (`BOUND`): segments are retired as the writer
+    /// goes, and a key may be evicted (found holding nothing) at any time.
+    bounded: bool,
 }
+
+/// The L2 bound of a bounded mode, and its segments' size: about what the
+/// writer's keys hold live, so that the oldest segment is retired every few
+/// hundred operations.
+const BOUND: u64 = 24 * 1024;
+const BOUNDED_SEGMENT: u64 = 8 * 1024;
 
 impl Mode {
     /// The policies' name, then `/` and the at-rest mode unless plain.
     fn name(self) -> String {
-        match self.at_rest {
+        let name = match self.at_rest {
             AtRest::Plain => self.policies().to_string(),
             a => format!("{}/{}", self.policies(), a.name()),
+        };
+        if self.bounded {
+            name + "+bound"
+        } else {
+            name
         }
     }
 
@@ -92,6 +110,10 @@ impl Mode {
     }
 
     fn from_name(name: &str) -> Mode {
+        let (name, bounded) = match name.strip_suffix("+bound") {
+            Some(n) => (n, true),
+            None => (name, false),
+        };
         let (policies, at_rest) = match name.split_once('/') {
             Some((p, a)) => (p, AtRest::from_name(a)),
             None => (name, AtRest::Plain),
@@ -101,7 +123,12 @@ impl Mode {
             .flat_map(|write| {
                 [TC_SYNC_ALWAYS, TC_SYNC_INTERVAL, TC_SYNC_ON_FLUSH, TC_SYNC_NEVER]
                     .into_iter()
-                    .map(move |sync| Mode { write, sync, at_rest })
+                    .map(move |sync| Mode {
+                        write,
+                        sync,
+                        at_rest,
+                        bounded,
+                    })
             })
             .find(|m| m.policies() == policies)
             .unwrap_or_else(|| panic!("unknown crash mode {name:?}"))
@@ -120,6 +147,10 @@ fn writer_opts(dir: &Path, mode: Mode) -> Options {
     o.set_sync_policy(mode.sync, 2).unwrap();
     o.set_segment_bytes(32 * 1024).unwrap();
     o.l1_max_entries = 16;
+    if mode.bounded {
+        o.l2_max_bytes = BOUND;
+        o.set_segment_bytes(BOUNDED_SEGMENT).unwrap();
+    }
     o
 }
 
@@ -251,7 +282,7 @@ type State = HashMap<String, Option<Vec<u8>>>;
 /// kill had left a meta file (`index.tcm`) that names a record (one
 /// written for an empty log, watermark 0 at bytes 24..32, names none to
 /// check the log against: docs/FORMAT.md; an open never trusts it).
-fn snapshot(dir: &Path, at_rest: AtRest) -> (State, bool, bool) {
+fn snapshot(dir: &Path, at_rest: AtRest) -> (State, Reopen) {
     let had_meta = std::fs::read(dir.join("index.tcm"))
         .ok()
         .and_then(|m| m.get(24..32).map(|w| w != [0; 8]))
@@ -292,7 +323,23 @@ fn snapshot(dir: &Path, at_rest: AtRest) -> (State, bool, bool) {
         0,
         "no read found a wrong index entry"
     );
-    (state, rebuilt, had_meta)
+    let reopen = Reopen {
+        rebuilt,
+        had_meta,
+        retired: c.counter("l2_evictions").unwrap() > 0,
+    };
+    (state, reopen)
+}
+
+/// How a reopen after a kill went.
+struct Reopen {
+    /// It rebuilt the index rather than trust its file.
+    rebuilt: bool,
+    /// The kill left a meta file (`index.tcm`) that names a record.
+    had_meta: bool,
+    /// It finished a retirement the kill cut short (dropped the entries of
+    /// segments that were gone: counted as evictions).
+    retired: bool,
 }
 
 /// A value, for messages: which operation wrote it.
@@ -317,9 +364,15 @@ fn show(key: &str, v: &Option<Vec<u8>>) -> String {
 /// TC_SYNC_ALWAYS, else flushed).
 ///
 /// Returns, under write-through, the longest prefix that matches.
+///
+/// In a bounded mode a key found holding nothing matches any state (it may
+/// have been evicted); a key found holding a value must hold the one the
+/// state gives it, as in every mode: an eviction never brings back an older
+/// value.
 fn check(mode: Mode, gen: u64, start: &State, found: &State, acked: u64, durable: u64) -> Result<Option<u64>, String> {
     // At most operations 0..last can have landed.
     let last = acked + 1;
+    let fits = |state: &Option<Vec<u8>>, found: &Option<Vec<u8>>| state == found || (mode.bounded && found.is_none());
     // Every key holds a value it was once given, or nothing.
     for (k, v) in found {
         if let Some(v) = v {
@@ -333,7 +386,7 @@ fn check(mode: Mode, gen: u64, start: &State, found: &State, acked: u64, durable
     // keys on which S_p and `found` differ, and `seen[k]` says whether key k
     // held its found value at some p in durable..=last.
     let mut state = start.clone();
-    let mut diff = found.iter().filter(|(k, v)| state[*k] != **v).count();
+    let mut diff = found.iter().filter(|(k, v)| !fits(&state[*k], v)).count();
     let mut seen: HashMap<&String, bool> = found.keys().map(|k| (k, false)).collect();
     let mut prefixes = Vec::new(); // every p in durable..=last whose S_p is the found state
     let mut closest = (usize::MAX, 0u64); // (diff, p) over durable..=last
@@ -345,7 +398,7 @@ fn check(mode: Mode, gen: u64, start: &State, found: &State, acked: u64, durable
             closest = closest.min((diff, p));
             if p == durable {
                 for (k, s) in seen.iter_mut() {
-                    *s = state[*k] == found[*k];
+                    *s = fits(&state[*k], &found[*k]);
                 }
             }
         }
@@ -353,11 +406,11 @@ fn check(mode: Mode, gen: u64, start: &State, found: &State, acked: u64, durable
             break;
         }
         let (k, v) = op(gen, p);
-        let was_equal = state[&k] == found[&k];
+        let was_equal = fits(&state[&k], &found[&k]);
         if v.is_some() || state[&k].is_some() {
             state.insert(k.clone(), v);
         }
-        let now_equal = state[&k] == found[&k];
+        let now_equal = fits(&state[&k], &found[&k]);
         match (was_equal, now_equal) {
             (true, false) => diff += 1,
             (false, true) => diff -= 1,
@@ -376,7 +429,7 @@ fn check(mode: Mode, gen: u64, start: &State, found: &State, acked: u64, durable
         let s = prefix(gen, start, p);
         let mut wrong: Vec<String> = found
             .iter()
-            .filter(|(k, v)| s[*k] != **v)
+            .filter(|(k, v)| !fits(&s[*k], v))
             .map(|(k, v)| {
                 format!(
                     "{k} holds {} where operations 0..{p} left {}",
@@ -433,6 +486,7 @@ fn kill_loop(mode: Mode, kills: u64) {
     };
     let mut total_acked = 0;
     let mut rebuilds = 0;
+    let mut retired_at_open = 0;
     let mut lost = 0;
     let mut failures = Vec::new();
     for gen in 0..kills {
@@ -509,12 +563,13 @@ fn kill_loop(mode: Mode, kills: u64) {
         }
         total_acked += acked;
         let durable = if mode.acks_are_durable() { acked } else { flushed };
-        let (found, rebuilt, had_meta) = snapshot(dir.path(), mode.at_rest);
-        rebuilds += u64::from(rebuilt);
-        if rebuilt && had_meta {
+        let (found, reopen) = snapshot(dir.path(), mode.at_rest);
+        rebuilds += u64::from(reopen.rebuilt);
+        retired_at_open += u64::from(reopen.retired);
+        if reopen.rebuilt && reopen.had_meta {
             failures.push(format!(
                 "{} generation {gen}: the reopen rebuilt the index though the kill left its meta file \
-                 (a checkpoint cut short is undone by its journal, never rebuilt)",
+                 (a checkpoint cut short is undone by its journal, a retirement cut short is finished, never rebuilt)",
                 mode.name()
             ));
         }
@@ -549,6 +604,12 @@ fn kill_loop(mode: Mode, kills: u64) {
         "{}: {rebuilds} of {kills} reopens rebuilt the index, each after a kill that left no meta file naming a record",
         mode.name()
     );
+    if mode.bounded {
+        println!(
+            "{}: {retired_at_open} of {kills} reopens finished a retirement the kill cut short",
+            mode.name()
+        );
+    }
     // The kills landed mid-work, not before the first write.
     assert!(
         total_acked > kills,
@@ -636,6 +697,20 @@ fn killed_write_back_writers_keep_values_given_sync_on_flush() {
 #[test]
 fn killed_write_back_writers_keep_values_given_sync_never() {
     kill_loop(Mode::from_name("back-never"), torture_kills(40));
+}
+
+/// Under a small L2 bound the writer's segments are retired as it goes, so
+/// kills land in retirements: the next open finishes one from the index
+/// file (`Meta::retired_segments`), never rebuilds while a meta file is
+/// there, and no value older than the key's own comes back.
+#[test]
+fn killed_write_through_writers_under_a_bound_leave_a_prefix_sync_never() {
+    kill_loop(Mode::from_name("through-never+bound"), torture_kills(40));
+}
+
+#[test]
+fn killed_write_back_writers_under_a_bound_keep_values_given() {
+    kill_loop(Mode::from_name("back-on-flush+bound"), torture_kills(30));
 }
 
 /// The state operations `0..p` of generation `gen` leave, from `start`.

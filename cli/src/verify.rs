@@ -75,6 +75,13 @@ fn print(out: &mut impl Write, report: &VerifyReport) -> std::io::Result<()> {
             "note: index files not trusted ({why}); the next open rebuilds the index from the log"
         )?;
     }
+    if index.retired > 0 {
+        writeln!(
+            out,
+            "note: {} index slot(s) point into retired segments no longer there (a retirement cut short); the next open drops them",
+            index.retired
+        )?;
+    }
     if index.absent {
         writeln!(out, "note: no index files; the next open builds the index from the log")?;
     }

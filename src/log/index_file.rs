@@ -597,6 +597,42 @@ pub struct Meta {
     pub segments: Vec<SegmentMeta>,
 }
 
+impl Meta {
+    /// Which of the segments this meta file lists may be gone from the
+    /// directory, given which are `present`, and which of those the index
+    /// still has entries in; `None` if one is gone that may not be.
+    ///
+    /// A listed segment may be gone if the meta file says it was all dead
+    /// (compaction deleted it after this checkpoint), or if it is among the
+    /// oldest: every listed segment before it is gone too, and it is
+    /// older than the watermark's record. Those are retired segments: a
+    /// kill while the oldest segment was being retired leaves its files
+    /// gone (`Store::condemn` takes them first) and a meta file from before
+    /// that still lists it. They are returned; an open drops their entries
+    /// (`State::kill_all_in`), as the retirement would have. Any other gap
+    /// means records the index points at are gone for a reason nothing
+    /// explains: not trusted. (A meta file with no anchor, of an empty
+    /// log, is never trusted by an open, whatever this says.)
+    pub fn retired_segments(&self, present: impl Fn(u32) -> bool) -> Option<Vec<u32>> {
+        let anchor_seg = self.anchor.map_or(u32::MAX, |a| a.loc.segment());
+        let mut retired = Vec::new();
+        let mut oldest = true;
+        for s in &self.segments {
+            if present(s.id) {
+                oldest = false;
+            } else if s.id >= anchor_seg {
+                return None;
+            } else if s.dead + super::segment::HEADER_LEN != s.len {
+                if !oldest {
+                    return None;
+                }
+                retired.push(s.id);
+            }
+        }
+        Some(retired)
+    }
+}
+
 #[cfg(test)]
 impl Meta {
     /// Tests' meta file of an empty log, for the table of `generation`
@@ -802,6 +838,37 @@ mod tests {
             len: 40,
             has_meta: seq.is_multiple_of(2),
         }
+    }
+
+    /// Which gone segments a meta file explains: all dead ones anywhere
+    /// before the anchor's, and the oldest ones (retired); any other gap,
+    /// or the anchor's segment, is not explained.
+    #[test]
+    fn only_the_oldest_or_all_dead_segments_may_be_gone() {
+        let seg = |id: u32, dead: u64| SegmentMeta {
+            id,
+            format: 2,
+            len: 1000,
+            dead,
+            first_seq: 0,
+        };
+        let all_dead = 1000 - crate::log::segment::HEADER_LEN;
+        let mut m = Meta::empty(1, MIN_CAPACITY);
+        m.watermark = 9;
+        m.anchor = Some(Anchor {
+            loc: Loc::new(5, 100),
+            crc: 0,
+        });
+        m.segments = vec![seg(1, 0), seg(2, all_dead), seg(3, 10), seg(4, 0), seg(5, 0)];
+        let with = |present: &'static [u32]| m.retired_segments(|id| present.contains(&id));
+        assert_eq!(with(&[1, 2, 3, 4, 5]), Some(vec![]));
+        assert_eq!(with(&[3, 4, 5]), Some(vec![1]), "1 retired, 2 all dead");
+        assert_eq!(with(&[4, 5]), Some(vec![1, 3]));
+        assert_eq!(with(&[1, 3, 4, 5]), Some(vec![]), "2 was all dead");
+        assert_eq!(with(&[1, 2, 4, 5]), None, "3 is not among the oldest");
+        assert_eq!(with(&[5]), Some(vec![1, 3, 4]));
+        assert_eq!(with(&[1, 2, 3, 4]), None, "the anchor's segment");
+        assert_eq!(with(&[]), None);
     }
 
     #[test]

@@ -212,13 +212,11 @@ impl Replay<'_> {
         let anchor = meta.anchor?;
         let anchor_seg = anchor.loc.segment();
         let listed_max = meta.segments.last()?.id;
+        let present = |id: u32| ids.binary_search(&id).is_ok();
+        let retired = meta.retired_segments(present)?;
         for s in &meta.segments {
-            if ids.binary_search(&s.id).is_err() {
-                // Deleted after the index said it was all dead.
-                if s.id < anchor_seg && s.dead + segment::HEADER_LEN == s.len {
-                    continue;
-                }
-                return None;
+            if !present(s.id) {
+                continue;
             }
             let path = self.dir.join(segment::file_name(s.id));
             let (mut seg, check) = Segment::open(&path, s.id, !self.read_only).ok()?;
@@ -268,6 +266,7 @@ impl Replay<'_> {
         let entries = usize::try_from(meta.entries).ok()?;
         self.state
             .trust(Index::with_table(table, entries, meta.tagged), meta.live_bytes);
+        self.retired_at_open(&retired);
         self.state.store.seen_seq(meta.watermark);
         self.state.store.last_loc = Some(anchor.loc);
         self.with_meta = self.state.tagged_entries();
@@ -280,6 +279,23 @@ impl Replay<'_> {
                 .map(|id| (id, segment::HEADER_LEN)),
         );
         Some(tail)
+    }
+
+    /// Drops from a trusted index every entry in the retired segments
+    /// `gone` (`Meta::retired_segments`: the oldest segments the meta file
+    /// lists, whose files are no longer there), finishing the retirement a
+    /// kill cut short. Sound whatever took the files, by two facts: a
+    /// table holds one entry per key, its newest record as of the
+    /// watermark, so dropping it evicts the key and brings no older record
+    /// back (nothing is older than the oldest segments); and the tail
+    /// replayed after this only adds newer records. A rebuild would come
+    /// to the same index by reading the whole log; this reads the table
+    /// once. Each entry dropped counts in `l2_evictions`, as retiring does.
+    fn retired_at_open(&mut self, gone: &[u32]) {
+        if !gone.is_empty() {
+            let n = self.state.kill_all_in(gone);
+            self.counters.l2_evictions.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// Opens segment `id` (unless the index file's check opened it) and

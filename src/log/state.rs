@@ -485,6 +485,18 @@ impl State {
         self.kill(h, |s, l| s.key_is(l, key))
     }
 
+    /// Every live record in segments `gone` turns dead (a read of the
+    /// whole index); returns how many did.
+    pub fn kill_all_in(&mut self, gone: &[u32]) -> u64 {
+        let doomed: Vec<(u64, Loc)> = self
+            .index
+            .entries()
+            .filter(|(_, e)| gone.contains(&e.loc.segment()))
+            .map(|(h, e)| (h, e.loc))
+            .collect();
+        doomed.into_iter().map(|(h, loc)| u64::from(self.kill_at(h, loc))).sum()
+    }
+
     /// The live record at exactly `loc` turns dead; false if it was not live.
     pub fn kill_at(&mut self, h: u64, loc: Loc) -> bool {
         self.kill(h, |_, l| l == loc).is_some()

@@ -30,6 +30,10 @@ pub struct IndexReport {
     pub slots: u64,
     /// Slots that are wrong: the slot number and why.
     pub bad_slots: Vec<(u64, String)>,
+    /// Full slots pointing into retired segments, gone from the directory
+    /// (`Meta::retired_segments`): the next open drops them, as the
+    /// retirement a kill cut short would have.
+    pub retired: u64,
 }
 
 impl IndexReport {
@@ -160,6 +164,10 @@ pub fn check(dir: &Path, segments: &[Scanned<'_>]) -> IndexReport {
             return report;
         }
     }
+    let Some(retired) = meta.retired_segments(|id| segments.iter().any(|s| s.id == id)) else {
+        report.untrusted = Some("a segment the meta file lists is gone, and not one retired or all dead".into());
+        return report;
+    };
     let capacity = table.capacity();
     let mut unreadable = 0u64;
     for i in 0..capacity {
@@ -186,6 +194,10 @@ pub fn check(dir: &Path, segments: &[Scanned<'_>]) -> IndexReport {
                 break;
             }
             j = (j + 1) & (capacity - 1);
+        }
+        if retired.contains(&e.loc.segment()) {
+            report.retired += 1;
+            continue;
         }
         let why = match at.get(&(e.loc.segment(), e.loc.offset())) {
             None if corrupt.contains(&(e.loc.segment(), e.loc.offset())) => continue,

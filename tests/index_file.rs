@@ -2,9 +2,10 @@
 //! files"): trusted after a clean close and after a tail was appended past
 //! its watermark; refused and rebuilt from the log (counted in
 //! `l2_index_rebuilds`) when it is truncated, of another version, of another
-//! directory, flipped, or claims records the log no longer has; and a slot
-//! that points at the wrong record is a miss plus a counted repair, never a
-//! wrong value.
+//! directory, flipped, or claims records the log no longer has; trusted,
+//! with the entries in them dropped, when its oldest segments are gone (a
+//! retirement a kill cut short); and a slot that points at the wrong record
+//! is a miss plus a counted repair, never a wrong value.
 
 mod common;
 
@@ -457,4 +458,93 @@ fn a_read_only_open_trusts_a_sound_index_and_rebuilds_a_bad_one_in_memory_only()
         spoiled,
         "a read-only open changed the directory"
     );
+}
+
+/// The names of the segment files in `dir`, oldest first.
+fn segment_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tcl"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A copy of `from` without its `gone` oldest segments (and their hints),
+/// and without the meta file if `rebuild`.
+fn without_oldest(from: &Path, gone: usize, rebuild: bool) -> tempfile::TempDir {
+    let segments = segment_names(from);
+    let skip: Vec<&str> = segments[..gone].iter().map(|n| n.trim_end_matches(".tcl")).collect();
+    let to = tempfile::tempdir().unwrap();
+    for e in fs::read_dir(from).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stem = name.split('.').next().unwrap_or_default();
+        if skip.contains(&stem) || name == "LOCK" || (rebuild && name == META) {
+            continue;
+        }
+        fs::copy(e.path(), to.path().join(&name)).unwrap();
+    }
+    to
+}
+
+/// The oldest segments gone while the meta file still lists them, as a
+/// kill while retiring leaves them (docs/FORMAT.md "When an index is
+/// trusted"): the open trusts the index, drops the entries in them, and
+/// answers exactly what a rebuild from the segments that are left answers:
+/// each key its newest value or nothing, never an older one. A segment
+/// gone from among the others is not explained, and the open rebuilds.
+#[test]
+fn the_oldest_segments_gone_are_retired_at_open_as_a_rebuild_would() {
+    // Every third key written again: its older values lie in the oldest
+    // segments, beside the only values of other keys.
+    let again = |i: u32| format!("value {i} again").into_bytes();
+    let newest = |i: u32| {
+        if i.is_multiple_of(3) {
+            Some(again(i))
+        } else {
+            want(i, 0)
+        }
+    };
+    let dir = filled(0);
+    {
+        let c = Cache::open(&opts(dir.path())).unwrap();
+        for i in (0..N).step_by(3) {
+            c.put(&key(i), &again(i), 0).unwrap();
+        }
+        c.close().unwrap();
+    }
+    let segments = segment_names(dir.path()).len();
+    assert!(segments >= 4, "{segments} segments");
+    for gone in [1, segments / 2, segments - 1] {
+        let trusted = without_oldest(dir.path(), gone, false);
+        let report = tiercache::log::verify::verify(trusted.path(), None, |_, _| {})
+            .unwrap()
+            .index;
+        assert!(report.untrusted.is_none() && report.bad_slots.is_empty(), "{report:?}");
+        let rebuilt = without_oldest(dir.path(), gone, true);
+        let t = Cache::open(&opts(trusted.path())).unwrap();
+        let r = Cache::open(&opts(rebuilt.path())).unwrap();
+        assert_eq!(t.counter("l2_index_rebuilds").unwrap(), 0, "{gone} gone: trusted");
+        assert_eq!(r.counter("l2_index_rebuilds").unwrap(), 1, "{gone} gone: rebuilt");
+        assert_eq!(t.stats().l2_evictions, report.retired, "{gone} gone");
+        let mut kept = 0;
+        for i in 0..N {
+            let found = get(&t, &key(i)).ok();
+            assert_eq!(found, get(&r, &key(i)).ok(), "{gone} gone: key {i}");
+            assert!(found.is_none() || found == newest(i), "{gone} gone: key {i}");
+            kept += u32::from(found.is_some());
+        }
+        let live = (0..N).filter(|i| newest(*i).is_some()).count() as u32;
+        assert!(kept > 0 && kept < live, "{gone} gone: {kept} of {live} keys kept");
+        assert_eq!(t.stats().l2_entries, r.stats().l2_entries);
+        t.check_invariants().unwrap();
+        r.check_invariants().unwrap();
+    }
+    // A hole: the second segment gone, the first still there.
+    let hole = without_oldest(dir.path(), 0, false);
+    fs::remove_file(hole.path().join(&segment_names(hole.path())[1])).unwrap();
+    let c = Cache::open(&opts(hole.path())).unwrap();
+    assert_eq!(c.counter("l2_index_rebuilds").unwrap(), 1, "a hole: rebuilt");
 }

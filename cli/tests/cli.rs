@@ -92,6 +92,8 @@ fn demo_shows_all_three_tiers() {
     for tier in ["L1", "L2", "L3"] {
         assert!(out.contains(tier), "{tier} missing from:\n{out}");
     }
+    // After a clean close the next open trusts the index file.
+    assert!(out.contains("was opened from its file"), "{out}");
 }
 
 #[test]

@@ -164,7 +164,9 @@ pub fn check(dir: &Path, segments: &[Scanned<'_>]) -> IndexReport {
             return report;
         }
     }
-    let Some(retired) = meta.retired_segments(|id| segments.iter().any(|s| s.id == id)) else {
+    // Present as an open sees it: a file by the segment's name, sound or not.
+    let present = |id: u32| dir.join(super::segment::file_name(id)).exists();
+    let Some(retired) = meta.retired_segments(present) else {
         report.untrusted = Some("a segment the meta file lists is gone, and not one retired or all dead".into());
         return report;
     };

@@ -713,6 +713,11 @@ fn killed_write_back_writers_under_a_bound_keep_values_given() {
     kill_loop(Mode::from_name("back-on-flush+bound"), torture_kills(30));
 }
 
+#[test]
+fn killed_write_through_writers_under_a_bound_leave_a_prefix_compressed_and_encrypted() {
+    kill_loop(Mode::from_name("through-interval/zstd+key+bound"), torture_kills(30));
+}
+
 /// The state operations `0..p` of generation `gen` leave, from `start`.
 fn prefix(gen: u64, start: &State, p: u64) -> State {
     let mut s = start.clone();

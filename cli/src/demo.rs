@@ -1,7 +1,8 @@
 //! `tiercache demo`: the README's main job. Opens a cache with the default
 //! settings on a temporary directory, registers a slow loader, and walks
-//! through a miss (L3), a memory hit (L1), a restart, and a disk hit (L2),
-//! saying in plain words what each tier did and how long it took.
+//! through a miss (L3), a memory hit (L1), a restart, a disk hit (L2) and
+//! eight threads missing one key at once (one load), saying in plain words
+//! what each tier did and how long it took.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -109,6 +110,19 @@ pub fn run() -> Result<()> {
         "   get page:/blog  -> {v:?} in {}: new key, so the loader ran.",
         show(t)
     );
+    let before = calls.load(Ordering::Relaxed);
+    let t = Instant::now();
+    let answers: Vec<bool> = thread::scope(|s| {
+        let gets: Vec<_> = (0..8).map(|_| s.spawn(|| cache.get(b"page:/search").is_ok())).collect();
+        gets.into_iter().map(|g| g.join().unwrap_or(false)).collect()
+    });
+    println!(
+        "   8 threads get page:/search at once -> {} answered in {}; the loader ran {} time(s):",
+        answers.iter().filter(|ok| **ok).count(),
+        show(t.elapsed()),
+        calls.load(Ordering::Relaxed) - before
+    );
+    println!("                      one thread loads a missing key, the others wait for its value.");
     cache.remove(b"page:/about")?;
     println!("   remove page:/about: a tombstone on disk keeps it removed across restarts.");
     cache.set_loader(None);

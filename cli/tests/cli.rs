@@ -94,6 +94,11 @@ fn demo_shows_all_three_tiers() {
     }
     // After a clean close the next open trusts the index file.
     assert!(out.contains("was opened from its file"), "{out}");
+    // Eight threads missing one key: one load (single flight).
+    assert!(
+        out.contains("8 answered in") && out.contains("the loader ran 1 time(s)"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -731,7 +731,7 @@ impl Model {
                 let items = if version >= 2 {
                     strays_as_gaps(items, last_seq)
                 } else {
-                    items
+                    format_1_as_read(items)
                 };
                 for item in items {
                     let r = match item {
@@ -746,21 +746,12 @@ impl Model {
                             continue;
                         }
                     };
-                    // A format 1 record is numbered by its place; one that
-                    // carries a number of its own (damage: format 1 wrote
-                    // none) that is not that place's, its index entry does
-                    // not name (`index::names`): it hides the older values
-                    // of its key, and no get serves it (finding 13).
-                    let misnamed = version == 1 && r.seq != 0 && r.seq != last_seq + 1;
+                    // A format 1 record is numbered by its place.
                     if version == 1 {
                         last_seq += 1;
                     } else if r.seq > last_seq {
                         last_seq = r.seq;
                     } else {
-                        continue;
-                    }
-                    if misnamed && r.kind == Kind::Put {
-                        live.remove(&*r.key);
                         continue;
                     }
                     match r.kind {
@@ -813,6 +804,21 @@ fn servable(r: &tiercache::log::view::View<'_>) -> Option<Vec<u8>> {
         return Some(r.stored.to_vec());
     }
     tiercache::seal::unpack(r.codec, &r.stored, tiercache::options::DEFAULT_MAX_VALUE_LEN).ok()
+}
+
+/// `items` (a format 1 segment's) as the library reads them: a record that
+/// carries a number (format 1 wrote none: damage, or a forgery) is
+/// unreadable bytes, and every run of unreadable bytes is a gap of no known
+/// number, which hides everything before it (finding 16; before it, such a
+/// record was numbered by its place, which an open's deletions change).
+fn format_1_as_read(items: Vec<Scanned<'_>>) -> Vec<Scanned<'_>> {
+    items
+        .into_iter()
+        .map(|item| match item {
+            Scanned::Record(r) if r.seq == 0 => Scanned::Record(r),
+            _ => Scanned::Gap(0),
+        })
+        .collect()
 }
 
 /// `items` (a format 2 segment's, read after the record numbered `last`)

@@ -756,6 +756,20 @@ impl Store {
         }
     }
 
+    /// Where `Log::sealed_entries` finds the entries of sealed segment `id`
+    /// without the log's lock: in memory (a hint still due), or in its hint
+    /// file. `None`: no such sealed segment.
+    pub fn entries_source(&self, id: u32) -> Option<EntriesSource> {
+        let seg = self.segments.get(&id)?;
+        if id == self.active().id {
+            return None;
+        }
+        Some(match self.unhinted.entries_arc(id) {
+            Some(entries) => EntriesSource::Memory(entries),
+            None => EntriesSource::Hint { seg_len: seg.len() },
+        })
+    }
+
     /// What each record of sealed segment `id` is: from its hint if it has a
     /// sound one, else by reading the records.
     pub fn entries_of(&self, id: u32) -> Vec<HintEntry> {
@@ -772,6 +786,14 @@ impl Store {
         }
         hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan::scan(seg, &self.sealer, Tail::Sealed).entries)
     }
+}
+
+/// Where the entries of a sealed segment are (`Store::entries_source`).
+pub enum EntriesSource {
+    /// Held in memory until its hint is written (`unhinted`).
+    Memory(super::unhinted::Entries),
+    /// Its hint file, which must match a segment of `seg_len` bytes.
+    Hint { seg_len: u64 },
 }
 
 /// The active (last) one of `segments`: a function of the segments alone,

@@ -64,6 +64,11 @@ impl Unhinted {
         self.jobs.get(&id).map(|e| e.as_slice())
     }
 
+    /// `entries`, shared rather than borrowed (a count taken, nothing copied).
+    pub fn entries_arc(&self, id: u32) -> Option<Entries> {
+        self.jobs.get(&id).cloned()
+    }
+
     /// The oldest segment whose hint is due, with its entries.
     pub fn next(&self) -> Option<(u32, Entries)> {
         self.jobs.iter().next().map(|(id, e)| (*id, e.clone()))

@@ -38,9 +38,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::hint::{self, HintEntry};
+use super::hint::HintEntry;
 use super::index::{self, IdentityHasher, Loc};
-use super::store::{Carry, Draft, EntriesSource};
+use super::store::{Carry, Draft};
 use super::{Log, State};
 use crate::clock::is_expired;
 use crate::error::{Error, Result};
@@ -194,13 +194,11 @@ impl Log {
     /// segment.
     fn sealed_entries(&self, id: u32) -> Option<Vec<HintEntry>> {
         let source = self.state.read().store.entries_source(id)?;
-        Some(match source {
-            EntriesSource::Memory(entries) => entries.to_vec(),
-            EntriesSource::Hint { seg_len } => match hint::read(&self.dir, id, seg_len) {
-                Some(entries) => entries,
-                None => self.state.read().store.entries_of(id),
-            },
-        })
+        Some(
+            source
+                .read(&self.dir, id)
+                .unwrap_or_else(|| self.state.read().store.scanned_entries(id)),
+        )
     }
 
     /// `empty_segment`'s work on the records of segment `id` (`entries`),

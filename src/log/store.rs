@@ -764,7 +764,7 @@ impl Store {
         if id == self.active().id {
             return None;
         }
-        Some(match self.unhinted.entries_arc(id) {
+        Some(match self.unhinted.entries(id) {
             Some(entries) => EntriesSource::Memory(entries),
             None => EntriesSource::Hint { seg_len: seg.len() },
         })
@@ -773,18 +773,24 @@ impl Store {
     /// What each record of sealed segment `id` is: from its hint if it has a
     /// sound one, else by reading the records.
     pub fn entries_of(&self, id: u32) -> Vec<HintEntry> {
-        let Some(seg) = self.segments.get(&id) else {
-            return Vec::new();
-        };
         if id == self.active().id {
             let mut prefix = self.active_prefix();
             prefix.extend_from_slice(&self.active_entries);
             return prefix;
         }
-        if let Some(entries) = self.unhinted.entries(id) {
-            return entries.to_vec();
+        match self.entries_source(id) {
+            Some(source) => source.read(&self.dir, id).unwrap_or_else(|| self.scanned_entries(id)),
+            None => Vec::new(),
         }
-        hint::read(&self.dir, id, seg.len()).unwrap_or_else(|| scan::scan(seg, &self.sealer, Tail::Sealed).entries)
+    }
+
+    /// The entries of sealed segment `id` read from its records (empty if
+    /// there is no such segment): for one without a sound hint.
+    pub fn scanned_entries(&self, id: u32) -> Vec<HintEntry> {
+        match self.segments.get(&id) {
+            Some(seg) => scan::scan(seg, &self.sealer, Tail::Sealed).entries,
+            None => Vec::new(),
+        }
     }
 }
 
@@ -794,6 +800,18 @@ pub enum EntriesSource {
     Memory(super::unhinted::Entries),
     /// Its hint file, which must match a segment of `seg_len` bytes.
     Hint { seg_len: u64 },
+}
+
+impl EntriesSource {
+    /// The entries of segment `id` of the log in `dir`, from here; `None`
+    /// if its hint file is missing or not sound (its records must be read).
+    /// Needs no lock: a sealed segment's entries never change.
+    pub fn read(self, dir: &std::path::Path, id: u32) -> Option<Vec<HintEntry>> {
+        match self {
+            EntriesSource::Memory(entries) => Some(entries.to_vec()),
+            EntriesSource::Hint { seg_len } => hint::read(dir, id, seg_len),
+        }
+    }
 }
 
 /// The active (last) one of `segments`: a function of the segments alone,

@@ -59,13 +59,9 @@ impl Unhinted {
         self.jobs.values().map(|e| hint::file_len(e.len())).sum()
     }
 
-    /// The entries of segment `id`, if its hint is still due.
-    pub fn entries(&self, id: u32) -> Option<&[HintEntry]> {
-        self.jobs.get(&id).map(|e| e.as_slice())
-    }
-
-    /// `entries`, shared rather than borrowed (a count taken, nothing copied).
-    pub fn entries_arc(&self, id: u32) -> Option<Entries> {
+    /// The entries of segment `id`, if its hint is still due: shared (a
+    /// count taken, nothing copied), so they can be read with no lock held.
+    pub fn entries(&self, id: u32) -> Option<Entries> {
         self.jobs.get(&id).cloned()
     }
 
@@ -127,10 +123,10 @@ mod tests {
         u.add(2, vec![entry(2)]);
         let (id, e) = u.next().unwrap();
         assert_eq!(id, 2, "the oldest first");
-        assert_eq!(u.entries(2), Some(&[entry(2)][..]));
+        assert_eq!(u.entries(2).as_deref().map(Vec::as_slice), Some(&[entry(2)][..]));
         assert!(u.finish(2, &e));
         assert!(!u.finish(2, &e), "taken already");
-        assert_eq!(u.entries(2), None);
+        assert_eq!(u.entries(2).as_deref().map(Vec::as_slice), None);
 
         assert_eq!(u.bytes(), hint::file_len(1), "one hint due");
         let (id, e) = u.next().unwrap();

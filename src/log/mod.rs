@@ -1279,11 +1279,16 @@ impl Log {
 
     /// Calls `f` with every live record (expired ones included), in the
     /// clear, in no order; `View::value` with `sealer()` gives the value.
-    pub fn for_each(&self, mut f: impl FnMut(&View<'_>)) {
+    /// Returns the live entries the index counts (`LogSizes::entries`),
+    /// read under the same hold of the lock as the records: a check that
+    /// compares the two sees one moment, not two between which the
+    /// maintenance thread may have retired some.
+    pub fn for_each(&self, mut f: impl FnMut(&View<'_>)) -> u64 {
         let st = self.state.read();
         for (_, _, r) in st.live_records() {
             f(&r);
         }
+        st.entries() as u64
     }
 
     /// What every append does after the index is updated: roll the segment

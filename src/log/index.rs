@@ -240,6 +240,12 @@ pub struct Index {
     /// freeze: the overlay fills again to about this size, and growing it
     /// from nothing rehashes it at every doubling on the put path.
     spare: HashIndexed<Locs>,
+    /// A frozen overlay's map once merged, not yet emptied: emptying one
+    /// of 240k hashes took 1-6 ms, too long for a hold of the log's lock.
+    /// The merge's caller takes it (`take_spent`), empties it with no lock
+    /// held and gives it back (`give_spare`); one left here is emptied by
+    /// the next freeze.
+    spent: Option<HashIndexed<Locs>>,
     len: usize,
     /// Live entries whose records have a meta field.
     tagged: u64,
@@ -270,6 +276,18 @@ struct Frozen {
     serial: u64,
     sorted: bool,
     meta: index_file::Meta,
+}
+
+/// The map of a merged checkpoint's overlay (`Index::take_spent`), to be
+/// emptied with no lock held and given back (`Index::give_spare`).
+pub struct Spent(HashIndexed<Locs>);
+
+impl Spent {
+    /// Drops every entry, keeping the map's room.
+    pub fn empty(mut self) -> Spent {
+        self.0.clear();
+        self
+    }
 }
 
 /// A checkpoint's order of hashes to sort with no lock held
@@ -600,6 +618,12 @@ impl Index {
         self.frozen.is_some()
     }
 
+    /// Hashes of the checkpoint under way not merged yet (0 if none is).
+    #[cfg(test)]
+    pub fn merge_left(&self) -> usize {
+        self.frozen.as_ref().map_or(0, |f| f.order.len() - f.next)
+    }
+
     /// Whether the next checkpoint can merge into the table in place, a
     /// chunk at a time (`freeze`): there is a table, not cleared since,
     /// and it need not grow.
@@ -614,13 +638,17 @@ impl Index {
     /// one meanwhile: `install_growth`). The journal that keeps the meta
     /// file on disk true while the chunks are merged begins here, as in
     /// `persist` (`prepare_writes`). What changes from now on goes into a fresh overlay, above this one
-    /// for lookups. A checkpoint still under way is finished first, in one
-    /// go (its meta file is not written: this one supersedes it). Only if
-    /// `can_freeze`.
+    /// for lookups. Only if `can_freeze`. A checkpoint still under way is
+    /// finished first, in one go (its meta file is not written: this one
+    /// supersedes it); the log never asks for that (`State::checkpoint_begin`
+    /// puts a new checkpoint off until the merge ends).
     pub fn freeze(&mut self, dir: &Path, durable: bool, meta: index_file::Meta) -> io::Result<()> {
         debug_assert!(self.can_freeze());
         self.finish_frozen()?;
         self.prepare_writes(dir, durable, self.overlay.len())?;
+        if let Some(spent) = self.take_spent() {
+            self.give_spare(spent);
+        }
         let overlay = std::mem::replace(&mut self.overlay, std::mem::take(&mut self.spare));
         let order = std::mem::take(&mut self.order);
         self.freezes += 1;
@@ -777,9 +805,24 @@ impl Index {
     /// Ends a checkpoint under way (merged, or made moot by a new table),
     /// keeping its map for the next.
     fn drop_frozen(&mut self) {
-        if let Some(mut f) = self.frozen.take() {
-            f.overlay.clear();
-            self.spare = f.overlay;
+        if let Some(f) = self.frozen.take() {
+            self.spent = Some(f.overlay);
+        }
+    }
+
+    /// The map of the checkpoint last merged, to be emptied with no lock
+    /// held and given back (`spent`).
+    pub fn take_spent(&mut self) -> Option<Spent> {
+        self.spent.take().map(Spent)
+    }
+
+    /// Keeps `map`, emptied, for the next freeze, unless one as large is
+    /// kept.
+    pub fn give_spare(&mut self, map: Spent) {
+        let mut map = map.0;
+        map.clear(); // emptied already (`Spent::empty`): nothing to do
+        if self.spare.capacity() < map.capacity() {
+            self.spare = map;
         }
     }
 

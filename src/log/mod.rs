@@ -593,11 +593,31 @@ impl Log {
     /// Writes the index file (see `State::checkpoint`), unless the log
     /// is read-only or degraded. A failure is counted and costs only time:
     /// without a meta file the next open rebuilds the index from the log.
-    /// If the table must grow, the checkpoint is put off to `grow_index`
-    /// (skipping one is safe: the files stay as the last one left them, and
-    /// an open replays the longer tail, or rebuilds if a segment they list
-    /// was deleted meanwhile).
+    /// If the table must grow, the checkpoint is put off to `grow_index`,
+    /// and while one is being merged, to the end of that merge
+    /// (`State::checkpoint_begin`; skipping one is safe: the files stay as
+    /// the last one left them, and an open replays the longer tail, or
+    /// rebuilds if a segment they list was deleted meanwhile).
+    ///
+    /// A checkpoint of more than one chunk's changed keys is merged by the
+    /// maintenance thread, a chunk per hold of the lock (`merge_index`),
+    /// except at a put's roll (`checkpoint_at_roll`).
     fn checkpoint(&self, st: &mut State) {
+        self.begin_checkpoint(st, MERGE_CHUNK);
+    }
+
+    /// The checkpoint of a put that rolled the segment: one of up to a key
+    /// per `MERGE_AT_ONCE_BYTES` of a segment is merged at once, under
+    /// this put's hold of the lock (see there why).
+    fn checkpoint_at_roll(&self, st: &mut State) {
+        self.begin_checkpoint(
+            st,
+            ((self.config.segment_bytes / MERGE_AT_ONCE_BYTES) as usize).max(MERGE_CHUNK),
+        );
+    }
+
+    /// `checkpoint`, merged at once if at most `at_once` keys changed.
+    fn begin_checkpoint(&self, st: &mut State, at_once: usize) {
         if self.config.read_only || self.commit.is_degraded() {
             return;
         }
@@ -606,7 +626,6 @@ impl Log {
             self.wake_maintenance();
             return;
         }
-        let at_once = ((self.config.segment_bytes / MERGE_AT_ONCE_BYTES) as usize).max(MERGE_CHUNK);
         if st.checkpoint_begin(&self.dir, at_once).is_err() {
             self.checkpoint_failed(st);
         }
@@ -622,26 +641,52 @@ impl Log {
     /// checkpoint stays under way, tried again at the next call) and a
     /// slot that fails its CRC rebuilds the index.
     pub fn merge_index(&self) {
-        // In the table's slot order the merge walks the table once: each
-        // hash in the order it was written missed the cache (a third of
-        // the maintenance thread's time at a 256 MiB bound, perf). Sorted
-        // here, with no lock held; given back only if nothing merged yet.
-        let to_sort = self.state.read().index_frozen_to_sort();
-        if let Some(mut order) = to_sort {
-            order.sort();
-            self.state.write_yielding().sort_index_frozen(order);
-        }
-        loop {
-            let mut st = self.state.write_yielding();
-            if self.config.read_only || self.commit.is_degraded() {
-                return;
+        // Two rounds: the checkpoint under way, then one put off while it
+        // merged (`State::checkpoint_begin`), which begins at the end of
+        // the first under the same hold. A caller that checkpointed and
+        // then merges (compaction, before it deletes a segment) so finds
+        // its checkpoint written whichever way it went. One put off during
+        // the second waits for the next call (it woke this thread).
+        for _ in 0..2 {
+            // In the table's slot order the merge walks the table once:
+            // each hash in the order it was written missed the cache (a
+            // third of the maintenance thread's time at a 256 MiB bound,
+            // perf). Sorted here, with no lock held; given back only if
+            // nothing merged yet.
+            let to_sort = self.state.read().index_frozen_to_sort();
+            if let Some(mut order) = to_sort {
+                order.sort();
+                self.state.write_yielding().sort_index_frozen(order);
             }
-            match st.checkpoint_step(&self.dir, MERGE_CHUNK) {
-                Ok(false) => {}
-                Ok(true) => return,
-                Err(_) => {
-                    self.checkpoint_failed(&mut st);
+            loop {
+                let mut st = self.state.write_yielding();
+                if self.config.read_only || self.commit.is_degraded() {
                     return;
+                }
+                match st.checkpoint_step(&self.dir, MERGE_CHUNK) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        // Emptied with no lock held, and given back before
+                        // the next checkpoint begins, which takes it.
+                        if let Some(spent) = st.take_spent_overlay() {
+                            drop(st);
+                            let spent = spent.empty();
+                            st = self.state.write_yielding();
+                            st.give_spare_overlay(spent);
+                        }
+                        if !st.checkpoint_put_off() {
+                            return;
+                        }
+                        self.checkpoint(&mut st);
+                        if !st.index_merging() {
+                            return;
+                        }
+                        break;
+                    }
+                    Err(_) => {
+                        self.checkpoint_failed(&mut st);
+                        return;
+                    }
                 }
             }
         }
@@ -1302,7 +1347,7 @@ impl Log {
                 if st.store.is_durable() {
                     self.commit.synced_upto(st.store.appended);
                 }
-                self.checkpoint(st);
+                self.checkpoint_at_roll(st);
                 // The maintenance thread retires down to the bound, a chunk
                 // at a time (`retire`); this put only if it is a whole
                 // segment behind.
@@ -1456,6 +1501,66 @@ mod tests {
             assert_eq!(
                 log.value_now(format!("k{i}").as_bytes()),
                 Some(format!("v{i}").into_bytes())
+            );
+        }
+    }
+
+    /// A segment rolled while a checkpoint is being merged asks for
+    /// another: it is put off to the end of that merge, which goes on a
+    /// chunk at a time, never under the rolling put's hold of the lock
+    /// (which before merged the rest of the first in one go: 70-90 ms at a
+    /// 256 MiB bound). The merge then begins the one put off, and its meta
+    /// file holds the log as of then: the next open trusts it and has
+    /// every value.
+    #[test]
+    fn a_checkpoint_asked_for_while_one_merges_waits_for_that_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = LogConfig::for_tests();
+        config.segment_bytes = 256 << 10;
+        let counters = Arc::new(Counters::default());
+        let log = Log::open(dir.path(), config.clone(), counters.clone()).unwrap();
+        let mut n = 0;
+        while n < 4000 || !log.state.read().index_merging() {
+            assert!(n < 100_000, "no checkpoint merged in chunks");
+            put(&log, n % 3000);
+            n += 1;
+            if log.index_grow_due.load(Ordering::Relaxed) {
+                log.grow_index();
+                log.merge_index();
+            }
+        }
+        let left = log.state.read().index_merge_left();
+        assert!(left > MERGE_CHUNK, "a checkpoint of more than one chunk: {left}");
+        assert!(!log.state.read().checkpoint_put_off());
+        let segment = log.state.read().store.active().id;
+        while log.state.read().store.active().id == segment {
+            put(&log, n % 3000);
+            n += 1;
+        }
+        let (put_off, still_left, last) = {
+            let st = log.state.read();
+            (st.checkpoint_put_off(), st.index_merge_left(), st.store.last_seq())
+        };
+        assert!(put_off, "the roll's checkpoint waits for the merge");
+        assert_eq!(still_left, left, "the rolling put merged nothing");
+        log.merge_index();
+        {
+            let st = log.state.read();
+            assert!(!st.index_merging() && !st.checkpoint_put_off(), "both merged");
+        }
+        let meta = index_file::read_meta(dir.path()).unwrap().unwrap();
+        let meta = index_file::decode_meta(&meta).unwrap();
+        assert!(meta.watermark >= last, "the meta file is the later checkpoint's");
+        drop(log);
+        let counters = Arc::new(Counters::default());
+        let log = Log::open(dir.path(), config, counters.clone()).unwrap();
+        assert_eq!(counters.l2_index_rebuilds.load(Ordering::Relaxed), 0, "trusted");
+        log.check_invariants().unwrap();
+        for i in 0..3000 {
+            assert_eq!(
+                log.value_now(format!("k{i}").as_bytes()),
+                Some(format!("v{i}").into_bytes()),
+                "k{i}"
             );
         }
     }

@@ -1592,6 +1592,235 @@ pub fn frame_decode(data: &[u8]) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Target 7: gone_segments
+
+/// A copy of a directory's files as the log left them at one moment (what a
+/// kill leaves: records still in the log's buffer are not in it), what
+/// every key answered from the whole copy, and every value each key had
+/// been given by then.
+pub struct GoneSnapshot {
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The names of its segment files, in id order.
+    pub segments: Vec<String>,
+    pub answers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    pub given: std::collections::HashMap<Vec<u8>, HashSet<Vec<u8>>>,
+}
+
+/// Keys of the `gone_segments` script.
+const GONE_KEYS: u32 = 320;
+
+fn gone_key(k: u32) -> Vec<u8> {
+    format!("k{k}").into_bytes()
+}
+
+fn is_segment_name(n: &str) -> bool {
+    n.len() == 14 && n.ends_with(".tcl") && n[..10].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Options the snapshots are opened with: no bound (so that nothing is
+/// retired while the keys are read), the script's segment size.
+fn gone_options(dir: &Path) -> Options {
+    let mut opts = Options::with_dir(dir);
+    opts.set_segment_bytes(4096).unwrap();
+    opts
+}
+
+/// Every key's answer from a cache opened on `dir`, after checking that its
+/// counts agree with the records.
+fn gone_answers(cache: &Cache) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    cache.check_invariants().unwrap_or_else(|e| panic!("counts disagree with the records: {e}"));
+    (0..GONE_KEYS)
+        .map(|k| {
+            let key = gone_key(k);
+            let v = match cache.get(&key) {
+                Ok(v) => Some(v.to_vec()),
+                Err(e) if e.status() == Status::TC_NOT_FOUND => None,
+                Err(e) => panic!("get {key:x?}: {e:?}"),
+            };
+            (key, v)
+        })
+        .collect()
+}
+
+fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) {
+    for (n, b) in files {
+        fs::write(dir.join(n), b).unwrap();
+    }
+}
+
+/// Snapshots of one directory written by the log alone (no maintenance
+/// thread: the same files in every process), under a bound of nine 4 KiB
+/// segments, so that the oldest segments are retired as it goes, with
+/// removals, compactions, hints written for some sealed segments and not
+/// others, checkpoints merged at some snapshots and under way at others,
+/// and the log's buffer written out before every other snapshot (lost
+/// with the kill before the others).
+pub fn gone_snapshots() -> &'static [GoneSnapshot] {
+    static S: OnceLock<Vec<GoneSnapshot>> = OnceLock::new();
+    S.get_or_init(|| {
+        use tiercache::log::{Log, LogConfig};
+        let tmp = tempfile::tempdir_in(tmp_root()).unwrap();
+        let config = LogConfig {
+            sync: tiercache::SyncPolicy::TC_SYNC_NEVER,
+            segment_bytes: 4096,
+            max_bytes: 9 * 4096,
+            read_only: false,
+            clock: tiercache::clock::Clock::system(),
+            compression: tiercache::Compression::TC_COMPRESSION_NONE,
+            min_compress_len: 0,
+            max_value_len: FUZZ_MAX_VALUE,
+            encryption_key: None,
+        };
+        let log = Log::open(tmp.path(), config, Default::default()).unwrap();
+        let mut given: std::collections::HashMap<Vec<u8>, HashSet<Vec<u8>>> = Default::default();
+        let mut snapshots = Vec::new();
+        for i in 0..2000u32 {
+            let key = gone_key((i * 7) % GONE_KEYS);
+            let h = log.hasher().hash(&key);
+            if i % 9 == 4 {
+                let _ = log.remove(&key, h, 1);
+            } else {
+                let v = format!("value {i} of {} ", key.len()).repeat(2 + (i % 5) as usize).into_bytes();
+                log.put(&key, h, &v, 0, 1, None).expect("put");
+                given.entry(key).or_default().insert(v);
+            }
+            if i % 37 == 36 {
+                log.retire();
+            }
+            if i % 53 == 52 {
+                log.merge_index();
+            }
+            if i % 499 == 498 {
+                log.compact(false).unwrap();
+            }
+            if i % 61 == 60 {
+                log.write_hints();
+            }
+            if i % 250 == 124 {
+                log.flush().unwrap();
+            }
+            if i % 125 == 124 {
+                let files: Vec<(String, Vec<u8>)> = fs::read_dir(tmp.path())
+                    .unwrap()
+                    .flatten()
+                    .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+                    .filter(|(n, _)| n != "LOCK")
+                    .map(|(n, p)| (n, fs::read(p).unwrap()))
+                    .collect();
+                let mut segments: Vec<String> =
+                    files.iter().map(|f| f.0.clone()).filter(|n| is_segment_name(n)).collect();
+                segments.sort();
+                let copy = tempfile::tempdir_in(tmp_root()).unwrap();
+                write_files(copy.path(), &files);
+                let cache = Cache::open(&gone_options(copy.path())).unwrap();
+                let answers = gone_answers(&cache);
+                cache.close().unwrap();
+                snapshots.push(GoneSnapshot {
+                    files,
+                    segments,
+                    answers,
+                    given: given.clone(),
+                });
+            }
+        }
+        snapshots
+    })
+}
+
+/// One of [`gone_snapshots`] with segment files removed and index files,
+/// hints or a segment's tail taken away as `data` says, then opened and
+/// read. Byte 0 picks the snapshot; byte 1 is a mask over its segment
+/// files in id order (bit i: the i-th is removed); byte 2: bit 0 removes
+/// the meta file, bit 1 the slots file, bit 2 the undo journal, bit 3 the
+/// hints of the removed segments, bit 4 every hint, bit 5 cuts segment
+/// (byte 3 mod their number) to (bytes 4-5, a u16, mod its length).
+///
+/// Whatever is gone, the open succeeds and:
+/// - it answers exactly as an open of the same files without the index
+///   files (a rebuild from the log) does: the index file is trusted only
+///   where that changes no answer (the oldest segments gone, as after a
+///   kill in the middle of retiring one: their entries are dropped);
+/// - every value is one the key was given, and its counts agree with its
+///   records;
+/// - with only the oldest segments removed and nothing cut, every key
+///   answers what the whole copy answered, or nothing (never an older
+///   value);
+/// - a second open answers as the first.
+pub fn gone_segments(data: &[u8]) {
+    let snaps = gone_snapshots();
+    let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+    let snap = &snaps[usize::from(byte(0)) % snaps.len()];
+    let (mask, flags) = (byte(1), byte(2));
+    let gone: Vec<&String> = snap
+        .segments
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i < 8 && mask & (1 << i) != 0)
+        .map(|(_, n)| n)
+        .collect();
+    let oldest_only = gone.iter().zip(&snap.segments).all(|(g, s)| *g == s);
+    let mut files: Vec<(String, Vec<u8>)> = snap
+        .files
+        .iter()
+        .filter(|(n, _)| !gone.contains(&n))
+        .filter(|(n, _)| !(flags & 1 != 0 && n == "index.tcm"))
+        .filter(|(n, _)| !(flags & 2 != 0 && n == "index.tci"))
+        .filter(|(n, _)| !(flags & 4 != 0 && n == "index.tcu"))
+        .filter(|(n, _)| !(flags & 16 != 0 && n.ends_with(".hint")))
+        .filter(|(n, _)| {
+            flags & 8 == 0 || !gone.iter().any(|g| n.strip_suffix(".hint") == g.strip_suffix(".tcl"))
+        })
+        .cloned()
+        .collect();
+    let cut = flags & 32 != 0 && !snap.segments.is_empty();
+    if cut {
+        let name = &snap.segments[usize::from(byte(3)) % snap.segments.len()];
+        if let Some(f) = files.iter_mut().find(|f| &f.0 == name) {
+            let at = usize::from(u16::from_le_bytes([byte(4), byte(5)])) % f.1.len().max(1);
+            f.1.truncate(at);
+        }
+    }
+    let tmp = tempfile::tempdir_in(tmp_root()).expect("temporary directory");
+    write_files(tmp.path(), &files);
+    let rebuilt = {
+        let other = tempfile::tempdir_in(tmp_root()).expect("temporary directory");
+        let without_index: Vec<_> = files.iter().filter(|(n, _)| !n.starts_with("index.")).cloned().collect();
+        write_files(other.path(), &without_index);
+        let cache = Cache::open(&gone_options(other.path())).unwrap_or_else(|e| panic!("rebuild open: {e:?}"));
+        let a = gone_answers(&cache);
+        cache.close().unwrap();
+        a
+    };
+    let mut first = None;
+    for round in 0..2 {
+        let cache = Cache::open(&gone_options(tmp.path())).unwrap_or_else(|e| panic!("open {round}: {e:?}"));
+        let answers = gone_answers(&cache);
+        cache.close().unwrap();
+        for ((key, got), (_, want)) in answers.iter().zip(&rebuilt) {
+            assert_eq!(got, want, "key {key:x?}, open {round}: not what a rebuild answers");
+            if let Some(g) = got {
+                assert!(
+                    snap.given.get(key).is_some_and(|vs| vs.contains(g)),
+                    "key {key:x?} answered a value it was never given"
+                );
+            }
+        }
+        if oldest_only && !cut {
+            for ((key, got), (_, whole)) in answers.iter().zip(&snap.answers) {
+                assert!(
+                    got.is_none() || got == whole,
+                    "key {key:x?}: {got:x?}, older than {whole:x?}, with only the oldest segments gone"
+                );
+            }
+        }
+        match &first {
+            None => first = Some(answers),
+            Some(f) => assert_eq!(f, &answers, "the second open answers otherwise"),
+        }
+    }
+}
+
 /// Runs the target named `target` on `data` (for the regression test).
 pub fn run(target: &str, data: &[u8]) {
     match target {
@@ -1601,6 +1830,7 @@ pub fn run(target: &str, data: &[u8]) {
         "index_decode" => index_decode(data),
         "frame_decode" => frame_decode(data),
         "undo_decode" => undo_decode(data),
+        "gone_segments" => gone_segments(data),
         other => panic!("no fuzz target {other}"),
     }
 }

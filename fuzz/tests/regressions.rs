@@ -6,13 +6,14 @@ use std::fs;
 use std::panic;
 use std::path::Path;
 
-const TARGETS: [&str; 6] = [
+const TARGETS: [&str; 7] = [
     "record_decode",
     "open_dir",
     "hint_decode",
     "index_decode",
     "frame_decode",
     "undo_decode",
+    "gone_segments",
 ];
 
 #[test]
@@ -214,4 +215,24 @@ fn unreadable_bytes_hide_what_is_before_them_in_the_library_and_the_model() {
             assert_eq!(got.as_deref(), want, "{what}: {}", String::from_utf8_lossy(key));
         }
     }
+}
+
+/// `gone_segments` over every snapshot with each prefix of its segments
+/// removed, and each single segment removed, with the index files kept,
+/// without the meta file, and without any hint.
+#[test]
+fn gone_segments_prefixes_and_single_holes() {
+    let snaps = tiercache_fuzz::gone_snapshots();
+    let mut ran = 0;
+    for (s, snap) in snaps.iter().enumerate() {
+        let n = snap.segments.len().min(8);
+        let masks = (0..=n).map(|r| ((1u16 << r) - 1) as u8).chain((0..n).map(|i| 1u8 << i));
+        for mask in masks {
+            for flags in [0u8, 1, 16, 8] {
+                tiercache_fuzz::gone_segments(&[s as u8, mask, flags]);
+                ran += 1;
+            }
+        }
+    }
+    eprintln!("ran {ran} inputs over {} snapshots", snaps.len());
 }

@@ -1629,7 +1629,9 @@ fn gone_options(dir: &Path) -> Options {
 /// Every key's answer from a cache opened on `dir`, after checking that its
 /// counts agree with the records.
 fn gone_answers(cache: &Cache) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-    cache.check_invariants().unwrap_or_else(|e| panic!("counts disagree with the records: {e}"));
+    cache
+        .check_invariants()
+        .unwrap_or_else(|e| panic!("counts disagree with the records: {e}"));
     (0..GONE_KEYS)
         .map(|k| {
             let key = gone_key(k);
@@ -1681,7 +1683,9 @@ pub fn gone_snapshots() -> &'static [GoneSnapshot] {
             if i % 9 == 4 {
                 let _ = log.remove(&key, h, 1);
             } else {
-                let v = format!("value {i} of {} ", key.len()).repeat(2 + (i % 5) as usize).into_bytes();
+                let v = format!("value {i} of {} ", key.len())
+                    .repeat(2 + (i % 5) as usize)
+                    .into_bytes();
                 log.put(&key, h, &v, 0, 1, None).expect("put");
                 given.entry(key).or_default().insert(v);
             }
@@ -1708,8 +1712,11 @@ pub fn gone_snapshots() -> &'static [GoneSnapshot] {
                     .filter(|(n, _)| n != "LOCK")
                     .map(|(n, p)| (n, fs::read(p).unwrap()))
                     .collect();
-                let mut segments: Vec<String> =
-                    files.iter().map(|f| f.0.clone()).filter(|n| is_segment_name(n)).collect();
+                let mut segments: Vec<String> = files
+                    .iter()
+                    .map(|f| f.0.clone())
+                    .filter(|n| is_segment_name(n))
+                    .collect();
                 segments.sort();
                 let copy = tempfile::tempdir_in(tmp_root()).unwrap();
                 write_files(copy.path(), &files);
@@ -1768,9 +1775,7 @@ pub fn gone_segments(data: &[u8]) {
         .filter(|(n, _)| !(flags & 2 != 0 && n == "index.tci"))
         .filter(|(n, _)| !(flags & 4 != 0 && n == "index.tcu"))
         .filter(|(n, _)| !(flags & 16 != 0 && n.ends_with(".hint")))
-        .filter(|(n, _)| {
-            flags & 8 == 0 || !gone.iter().any(|g| n.strip_suffix(".hint") == g.strip_suffix(".tcl"))
-        })
+        .filter(|(n, _)| flags & 8 == 0 || !gone.iter().any(|g| n.strip_suffix(".hint") == g.strip_suffix(".tcl")))
         .cloned()
         .collect();
     let cut = flags & 32 != 0 && !snap.segments.is_empty();
@@ -1785,7 +1790,11 @@ pub fn gone_segments(data: &[u8]) {
     write_files(tmp.path(), &files);
     let rebuilt = {
         let other = tempfile::tempdir_in(tmp_root()).expect("temporary directory");
-        let without_index: Vec<_> = files.iter().filter(|(n, _)| !n.starts_with("index.")).cloned().collect();
+        let without_index: Vec<_> = files
+            .iter()
+            .filter(|(n, _)| !n.starts_with("index."))
+            .cloned()
+            .collect();
         write_files(other.path(), &without_index);
         let cache = Cache::open(&gone_options(other.path())).unwrap_or_else(|e| panic!("rebuild open: {e:?}"));
         let a = gone_answers(&cache);

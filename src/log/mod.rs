@@ -1505,20 +1505,14 @@ mod tests {
         }
     }
 
-    /// A segment rolled while a checkpoint is being merged asks for
-    /// another: it is put off to the end of that merge, which goes on a
-    /// chunk at a time, never under the rolling put's hold of the lock
-    /// (which before merged the rest of the first in one go: 70-90 ms at a
-    /// 256 MiB bound). The merge then begins the one put off, and its meta
-    /// file holds the log as of then: the next open trusts it and has
-    /// every value.
-    #[test]
-    fn a_checkpoint_asked_for_while_one_merges_waits_for_that_merge() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A log in `dir` with keys `k0`..`k2999` written, past the first
+    /// table's growth, and then again until a checkpoint is under way that
+    /// merges in chunks (a segment holds more changed keys than one merged
+    /// at once); with its config and the number of puts made.
+    fn merging_in_chunks(dir: &Path) -> (Log, LogConfig, u32) {
         let mut config = LogConfig::for_tests();
         config.segment_bytes = 256 << 10;
-        let counters = Arc::new(Counters::default());
-        let log = Log::open(dir.path(), config.clone(), counters.clone()).unwrap();
+        let log = Log::open(dir, config.clone(), Arc::new(Counters::default())).unwrap();
         let mut n = 0;
         while n < 4000 || !log.state.read().index_merging() {
             assert!(n < 100_000, "no checkpoint merged in chunks");
@@ -1529,6 +1523,20 @@ mod tests {
                 log.merge_index();
             }
         }
+        (log, config, n)
+    }
+
+    /// A segment rolled while a checkpoint is being merged asks for
+    /// another: it is put off to the end of that merge, which goes on a
+    /// chunk at a time, never under the rolling put's hold of the lock
+    /// (which before merged the rest of the first in one go: 70-90 ms at a
+    /// 256 MiB bound). The merge then begins the one put off, and its meta
+    /// file holds the log as of then: the next open trusts it and has
+    /// every value.
+    #[test]
+    fn a_checkpoint_asked_for_while_one_merges_waits_for_that_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, config, mut n) = merging_in_chunks(dir.path());
         let left = log.state.read().index_merge_left();
         assert!(left > MERGE_CHUNK, "a checkpoint of more than one chunk: {left}");
         assert!(!log.state.read().checkpoint_put_off());
@@ -1574,23 +1582,7 @@ mod tests {
     #[test]
     fn a_checkpoint_cut_short_is_undone_not_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = LogConfig::for_tests();
-        // A segment holds more changed keys than a checkpoint merges at once.
-        config.segment_bytes = 256 << 10;
-        let counters = Arc::new(Counters::default());
-        let log = Log::open(dir.path(), config.clone(), counters.clone()).unwrap();
-        // Past the first table's growth, then keys written again until a
-        // checkpoint is begun that merges in chunks.
-        let mut n = 0;
-        while n < 4000 || !log.state.read().index_merging() {
-            assert!(n < 100_000, "no checkpoint merged in chunks");
-            put(&log, n % 3000);
-            n += 1;
-            if log.index_grow_due.load(Ordering::Relaxed) {
-                log.grow_index();
-                log.merge_index();
-            }
-        }
+        let (log, config, _) = merging_in_chunks(dir.path());
         {
             let mut st = log.state.write();
             assert!(!st.checkpoint_step(&log.dir, 100).unwrap(), "merged in part");

@@ -1526,6 +1526,19 @@ mod tests {
         (log, config, n)
     }
 
+    /// Counts agree with the records, and `k0`..`k2999` hold their values
+    /// (`merging_in_chunks`).
+    fn holds_every_value(log: &Log) {
+        log.check_invariants().unwrap();
+        for i in 0..3000 {
+            assert_eq!(
+                log.value_now(format!("k{i}").as_bytes()),
+                Some(format!("v{i}").into_bytes()),
+                "k{i}"
+            );
+        }
+    }
+
     /// A segment rolled while a checkpoint is being merged asks for
     /// another: it is put off to the end of that merge, which goes on a
     /// chunk at a time, never under the rolling put's hold of the lock
@@ -1563,14 +1576,7 @@ mod tests {
         let counters = Arc::new(Counters::default());
         let log = Log::open(dir.path(), config, counters.clone()).unwrap();
         assert_eq!(counters.l2_index_rebuilds.load(Ordering::Relaxed), 0, "trusted");
-        log.check_invariants().unwrap();
-        for i in 0..3000 {
-            assert_eq!(
-                log.value_now(format!("k{i}").as_bytes()),
-                Some(format!("v{i}").into_bytes()),
-                "k{i}"
-            );
-        }
+        holds_every_value(&log);
     }
 
     /// A process killed in the middle of a checkpoint (some of its hashes
@@ -1617,13 +1623,6 @@ mod tests {
         // The counts as the records say (the tail replayed over a table
         // still holding part of the checkpoint would count those keys'
         // records dead twice, and lose the older records they replaced).
-        log.check_invariants().unwrap();
-        for i in 0..3000 {
-            assert_eq!(
-                log.value_now(format!("k{i}").as_bytes()),
-                Some(format!("v{i}").into_bytes()),
-                "k{i}"
-            );
-        }
+        holds_every_value(&log);
     }
 }

@@ -7,8 +7,7 @@
  * 8 back is renamed and overwritten from offset 0 (its pages are in the page
  * cache, its blocks allocated). "zeroed": each segment is a new file, as in
  * "new", filled with zeros before it is written (untimed: what a background
- * thread could do before the log rolls into it; a torn write into such a
- * file is followed by zeros only, unlike one into a recycled file). Prints
+ * thread could do before the log rolls into it). Prints
  * ns per 16 KiB of records, timed once 8 segments exist. Nothing here
  * asserts on time.
  *

@@ -186,7 +186,8 @@ impl Log {
     /// puts out while it was read and decoded, at every retirement
     /// (`benchmarks/c/put.c 100 2000000 4000000` at a 256 MiB bound, two
     /// runs each: puts over 1 ms 60-62 before, 47-49 after; the worst put,
-    /// 100-120 ms, did not move and has another cause). The entries of a
+    /// 100-120 ms, had another cause: a checkpoint's merge finished in one
+    /// go, `State::checkpoint_begin`). The entries of a
     /// sealed segment never change, and ids are never used twice, so
     /// entries read so are the segment's even if it goes meanwhile (the
     /// callers check that under the write lock). Without a sound hint the

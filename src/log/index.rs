@@ -820,7 +820,9 @@ impl Index {
     /// kept.
     pub fn give_spare(&mut self, map: Spent) {
         let mut map = map.0;
-        map.clear(); // emptied already (`Spent::empty`): nothing to do
+        // Nothing to do if the caller emptied it with no lock held
+        // (`Spent::empty`); `freeze` gives back one it did not.
+        map.clear();
         if self.spare.capacity() < map.capacity() {
             self.spare = map;
         }

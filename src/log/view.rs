@@ -42,9 +42,16 @@ impl View<'_> {
         sealer.unpack(self.codec, &self.stored)
     }
 
-    /// The length of the value in the clear, without unpacking it.
+    /// The length of the value in the clear, or the error `value` gives:
+    /// a packed value is unpacked to learn it. Why: what a reader is told
+    /// of a value without reading it (`Cache::contains`, `Cache::info`,
+    /// `tiercache dump`) must agree with what a get serves, and a packed
+    /// value's header (the length it claims) can pass the record's checksum
+    /// over a body that does not unpack (damage checksummed again, or a
+    /// forger: fuzz finding 17). Only unpacking tells; a plain value costs
+    /// nothing.
     pub fn value_len(&self, sealer: &Sealer) -> Result<u64, Unseal> {
-        sealer.unpacked_len(self.codec, &self.stored)
+        self.value(sealer).map(|v| v.len() as u64)
     }
 }
 

@@ -1657,7 +1657,11 @@ fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) {
 /// removals, compactions, hints written for some sealed segments and not
 /// others, checkpoints merged at some snapshots and under way at others,
 /// and the log's buffer written out before every other snapshot (lost
-/// with the kill before the others).
+/// with the kill before the others). The first 16 are taken every 125
+/// operations; the rest (15) between two chunks of a retirement (every
+/// other retirement asked for goes four records a chunk), where the oldest
+/// segment is condemned, part of its entries dropped and the meta file
+/// still lists it.
 pub fn gone_snapshots() -> &'static [GoneSnapshot] {
     static S: OnceLock<Vec<GoneSnapshot>> = OnceLock::new();
     S.get_or_init(|| {
@@ -1677,6 +1681,7 @@ pub fn gone_snapshots() -> &'static [GoneSnapshot] {
         let log = Log::open(tmp.path(), config, Default::default()).unwrap();
         let mut given: std::collections::HashMap<Vec<u8>, HashSet<Vec<u8>>> = Default::default();
         let mut snapshots = Vec::new();
+        let mut midway = Vec::new();
         for i in 0..2000u32 {
             let key = gone_key((i * 7) % GONE_KEYS);
             let h = log.hasher().hash(&key);
@@ -1690,7 +1695,23 @@ pub fn gone_snapshots() -> &'static [GoneSnapshot] {
                 given.entry(key).or_default().insert(v);
             }
             if i % 37 == 36 {
-                log.retire();
+                // Every other retirement asked for here goes four records
+                // a chunk and takes a snapshot between two of its chunks:
+                // the segment condemned (its files under their dead
+                // names), part of its entries dropped, the meta file still
+                // listing it (what a kill in the middle of retiring leaves).
+                if i % 74 == 36 {
+                    let pick = (i / 74) % 4 * 2;
+                    let mut chunk = 0;
+                    log.retire_in_chunks(4, || {
+                        if chunk == pick {
+                            midway.push(gone_snapshot(tmp.path(), &given));
+                        }
+                        chunk += 1;
+                    });
+                } else {
+                    log.retire();
+                }
             }
             if i % 53 == 52 {
                 log.merge_index();
@@ -1705,34 +1726,53 @@ pub fn gone_snapshots() -> &'static [GoneSnapshot] {
                 log.flush().unwrap();
             }
             if i % 125 == 124 {
-                let files: Vec<(String, Vec<u8>)> = fs::read_dir(tmp.path())
-                    .unwrap()
-                    .flatten()
-                    .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-                    .filter(|(n, _)| n != "LOCK")
-                    .map(|(n, p)| (n, fs::read(p).unwrap()))
-                    .collect();
-                let mut segments: Vec<String> = files
-                    .iter()
-                    .map(|f| f.0.clone())
-                    .filter(|n| is_segment_name(n))
-                    .collect();
-                segments.sort();
-                let copy = tempfile::tempdir_in(tmp_root()).unwrap();
-                write_files(copy.path(), &files);
-                let cache = Cache::open(&gone_options(copy.path())).unwrap();
-                let answers = gone_answers(&cache);
-                cache.close().unwrap();
-                snapshots.push(GoneSnapshot {
-                    files,
-                    segments,
-                    answers,
-                    given: given.clone(),
-                });
+                snapshots.push(gone_snapshot(tmp.path(), &given));
             }
         }
+        // Each of these is what it says: a segment condemned and not yet
+        // deleted (a file under its dead name).
+        for m in &midway {
+            assert!(
+                m.files.iter().any(|(n, _)| n.ends_with(".tcl.dead.tmp")),
+                "a snapshot between a retirement's chunks holds a condemned segment"
+            );
+        }
+        assert!(midway.len() >= 10, "{} snapshots between chunks", midway.len());
+        // After the 16 taken every 125 operations: byte 0 of an input
+        // picks one of those below 16 as it did before these existed (not
+        // the same files: the chunked retirements changed what followed).
+        snapshots.extend(midway);
         snapshots
     })
+}
+
+/// The files of `dir` as a kill now would leave them (the log's buffer
+/// not in them), with what an open of a copy answers.
+fn gone_snapshot(dir: &Path, given: &std::collections::HashMap<Vec<u8>, HashSet<Vec<u8>>>) -> GoneSnapshot {
+    let files: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .filter(|(n, _)| n != "LOCK")
+        .map(|(n, p)| (n, fs::read(p).unwrap()))
+        .collect();
+    let mut segments: Vec<String> = files
+        .iter()
+        .map(|f| f.0.clone())
+        .filter(|n| is_segment_name(n))
+        .collect();
+    segments.sort();
+    let copy = tempfile::tempdir_in(tmp_root()).unwrap();
+    write_files(copy.path(), &files);
+    let cache = Cache::open(&gone_options(copy.path())).unwrap();
+    let answers = gone_answers(&cache);
+    cache.close().unwrap();
+    GoneSnapshot {
+        files,
+        segments,
+        answers,
+        given: given.clone(),
+    }
 }
 
 /// One of [`gone_snapshots`] with segment files removed and index files,

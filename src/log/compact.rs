@@ -517,12 +517,17 @@ impl Log {
     /// (`enforce_capacity`'s backstop): each chunk checks that the segment
     /// is still there.
     pub fn retire(&self) {
-        self.retire_with(|| {});
+        self.retire_in_chunks(CHUNK, || {});
     }
 
-    /// `retire`, calling `between_chunks` after each chunk, with no lock
-    /// held (tests crash and rebuild there).
-    fn retire_with(&self, mut between_chunks: impl FnMut()) {
+    /// `retire`, at most `records` records a chunk (and `CHUNK_BYTES`
+    /// bytes), calling `between_chunks` after each chunk with no lock held:
+    /// where tests, and the fuzz crate's `gone_segments` snapshots, copy
+    /// the files a kill in the middle of a retirement would leave. Only
+    /// `retire` passes `CHUNK`; smaller chunks change nothing but how often
+    /// the lock is let go.
+    #[doc(hidden)]
+    pub fn retire_in_chunks(&self, records: usize, mut between_chunks: impl FnMut()) {
         let _one_at_a_time = self.compacting.lock();
         while self.wants_retirement() && !self.commit.is_degraded() {
             // Its records before it is condemned: that drops its hint.
@@ -555,7 +560,7 @@ impl Log {
                 self.age_marks(&st);
             }
             let mut gone = false;
-            for chunk in chunks(&entries) {
+            for chunk in chunks_of(&entries, records) {
                 let mut st = self.state.write_yielding();
                 if !st.store.segments.contains_key(&id) {
                     gone = true;
@@ -632,6 +637,12 @@ impl Log {
 /// at most `CHUNK` records and, past the first record, at most `CHUNK_BYTES`
 /// bytes of them.
 fn chunks(entries: &[HintEntry]) -> impl Iterator<Item = &[HintEntry]> {
+    chunks_of(entries, CHUNK)
+}
+
+/// `chunks`, at most `records` records a run (at least one).
+fn chunks_of(entries: &[HintEntry], records: usize) -> impl Iterator<Item = &[HintEntry]> {
+    let records = records.max(1);
     let mut rest = entries;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -640,12 +651,12 @@ fn chunks(entries: &[HintEntry]) -> impl Iterator<Item = &[HintEntry]> {
         let mut bytes = 0u64;
         let n = rest
             .iter()
-            .take(CHUNK)
+            .take(records)
             .position(|e| {
                 bytes += u64::from(e.len);
                 bytes > CHUNK_BYTES
             })
-            .map_or(rest.len().min(CHUNK), |i| i.max(1));
+            .map_or(rest.len().min(records), |i| i.max(1));
         let (chunk, after) = rest.split_at(n);
         rest = after;
         Some(chunk)
@@ -889,7 +900,7 @@ mod tests {
         // A key of the oldest segment that the first chunk retired (none
         // was read: no readmission).
         let mut gone = String::new();
-        log.retire_with(|| {
+        log.retire_in_chunks(CHUNK, || {
             if !std::mem::take(&mut first) {
                 return;
             }
@@ -961,7 +972,7 @@ mod tests {
             .collect();
         let mut copies = Vec::new();
         let mut gone = None;
-        log.retire_with(|| {
+        log.retire_in_chunks(CHUNK, || {
             if gone.is_none() {
                 // Retired by the first chunk, then removed: no tombstone.
                 let i = *in_oldest

@@ -153,10 +153,7 @@ fn every_reader_agrees_on_a_packed_value_damaged_under_a_forged_checksum() {
         for mask in [0x01u8, 0x10, 0x80] {
             let mut bad = bytes.clone();
             bad[at_byte] ^= mask;
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(&bad[start..start + 4]);
-            crc.update(&bad[start + 8..ends[hit]]);
-            bad[start + 4..start + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+            forge_checksum(&mut bad[start..ends[hit]]);
             let dir = damaged_copy(src.path(), &seg_name, &bad);
             let c = open_at(dir.path(), 0, at);
             let found_at_open = c.stats().corrupt_records;
@@ -220,10 +217,7 @@ fn flipped_byte_anywhere(mode: AtRest, forge_crc: bool) {
             let mut bad = bytes.clone();
             bad[at] ^= mask;
             if forge_crc {
-                let mut crc = crc32fast::Hasher::new();
-                crc.update(&bad[start..start + 4]);
-                crc.update(&bad[start + 8..ends[hit]]);
-                bad[start + 4..start + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+                forge_checksum(&mut bad[start..ends[hit]]);
             }
             let dir = damaged_copy(src.path(), &seg_name, &bad);
             let c = open_at(dir.path(), 0, mode);
@@ -270,6 +264,16 @@ fn flipped_byte_anywhere(mode: AtRest, forge_crc: bool) {
             assert_eq!(s.l2_entries, (n - 1 - hit) as u64, "flip at {at}");
         }
     }
+}
+
+/// Makes the CRC32 of the record `frame` (its length, its CRC, its
+/// payload: docs/FORMAT.md, "Records") match its bytes again, as someone
+/// changing the file on purpose would.
+fn forge_checksum(frame: &mut [u8]) {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&frame[..4]);
+    crc.update(&frame[8..]);
+    frame[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
 }
 
 #[test]

@@ -1122,6 +1122,9 @@ fn open_and_read(dir: &Path, model: &Model, compact: bool) -> Option<Answers> {
     );
     let mut gets = Vec::new();
     for key in &model.keys {
+        // Asked before the get, which promotes into L1: this answer is L2's
+        // (what a reader that does not read the value is told: finding 17).
+        let info = cache.info(key).ok().map(|i| i.value_len);
         let got = match cache.get(key) {
             Ok(v) => Some(v.to_vec()),
             Err(e) if e.status() == Status::TC_NOT_FOUND => None,
@@ -1144,6 +1147,11 @@ fn open_and_read(dir: &Path, model: &Model, compact: bool) -> Option<Answers> {
                 cache.contains(key).unwrap(),
                 got.is_some(),
                 "contains {key:x?} disagrees with get"
+            );
+            assert_eq!(
+                info,
+                got.as_ref().map(|v| v.len() as u64),
+                "info {key:x?} (before the get) disagrees with get"
             );
         }
         gets.push(got);

@@ -489,7 +489,8 @@ enum tc_status tc_get_into(struct tc_cache *cache,
                            size_t *value_len);
 
 /*
- Sets `*present` to whether `key` has an unexpired value in L1 or L2. Never
+ Sets `*present` to whether `key` has a value in L1 or L2 that a get
+ would serve (unexpired, its file dependency unchanged, readable). Never
  calls the loader and never promotes.
 
  Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL or `key_len`
@@ -508,7 +509,8 @@ enum tc_status tc_contains(struct tc_cache *cache,
  Removes `key` from every tier; a tombstone in L2 keeps it removed after a
  restart.
 
- Returns `TC_OK`; `TC_NOT_FOUND` if no tier had an unexpired value;
+ Returns `TC_OK`; `TC_NOT_FOUND` if L1 and L2 had no value a get would
+ have served (unexpired, its file dependency unchanged, readable);
  `TC_INVALID_ARGUMENT` if `cache` or `key` is NULL or `key_len` is 0;
  `TC_TOO_LARGE` if the key is over 64 KiB; `TC_IO_ERROR` if the tombstone
  cannot be written.
@@ -521,7 +523,8 @@ enum tc_status tc_remove(struct tc_cache *cache, const uint8_t *key, size_t key_
 /*
  Removes every key that starts with the `prefix_len` bytes at `prefix` (a
  namespace) from every tier, persistently; `prefix_len` 0 matches every
- key. `*removed` is set to how many keys had an unexpired value.
+ key. `*removed` is set to how many keys had a value a get would have
+ served (as `tc_remove` counts one).
 
  Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL; `TC_IO_ERROR`
  if tombstones cannot be written.
@@ -905,8 +908,8 @@ enum tc_status tc_put_with(struct tc_cache *cache,
 /*
  Removes every entry carrying `tag` from every tier, persistently (like
  `tc_remove`: tombstones on disk), atomically with respect to puts, as
- `tc_remove_prefix` is; `*removed` is set to how many had an unexpired
- value.
+ `tc_remove_prefix` is; `*removed` is set to how many had a value a get
+ would have served (as `tc_remove` counts one).
 
  How tags are found: memory entries carry theirs; on disk, a tag index
  (tag → hashes of keys put with it, kept in memory only for tagged

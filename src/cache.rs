@@ -21,7 +21,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::clock::{expiry, is_expired, Clock, Now};
 use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, run_loader, Flight, Join, Loaded, Loader};
-use crate::log::{Found, KeyHasher, Log, LogConfig, Ticket, Trust};
+use crate::log::{Found, Info, KeyHasher, Log, LogConfig, Removed, Ticket, Trust};
 use crate::memory::{Entry, Evicted, Glance, Lookup, Memory, Reader, Resident, Shard, ShardGuard, Validity};
 use crate::meta::Meta;
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
@@ -1095,7 +1095,7 @@ impl Cache {
         self.log
             .as_ref()
             .and_then(|l| l.info(key, h, now))
-            .is_some_and(|i| i.meta.as_ref().is_none_or(Meta::valid))
+            .is_some_and(|i| i.holds())
     }
 
     /// Stores `value` under `key` for `ttl_ms` (0: the default TTL).
@@ -1295,12 +1295,7 @@ impl Cache {
                 tag_count: e.meta.as_ref().map_or(0, |m| m.tags.len() as u32),
             });
         }
-        let Some(i) = self
-            .log
-            .as_ref()
-            .and_then(|l| l.info(key, h, &now))
-            .filter(|i| i.meta.as_ref().is_none_or(Meta::valid))
-        else {
+        let Some(i) = self.log.as_ref().and_then(|l| l.info(key, h, &now)).filter(Info::holds) else {
             return match self.remote_get(key, None) {
                 Fetched::Hit(f) => Ok(EntryInfo {
                     value_len: f.value.as_ref().map_or(0, |v| v.len() as u64),
@@ -1498,19 +1493,26 @@ impl Cache {
     }
 
     /// Removes `key` from every tier (a tombstone on disk); `TC_NOT_FOUND` if
-    /// no tier had an unexpired value.
+    /// L1 and L2 had no value a get would have served (unexpired, its
+    /// dependency holding, readable: what `contains` says).
     pub fn remove(&self, key: &[u8]) -> Result<()> {
         self.writable()?;
         check_key(key)?;
         let h = self.hasher.hash(key);
-        let now = self.clock.now_ms();
+        let now = Now::new(&self.clock);
         let mut shard = self.memory.lock(h);
-        let in_l1 = shard.remove(h, key).map(|e| !is_expired(e.expires_at, now));
+        // Whether a get would have served a value: unexpired, and the file
+        // it depends on as it was (`Validity`, `Info::holds`), as for
+        // `contains`.
+        let in_l1 = shard.remove(h, key).map(|e| e.valid(&now) == Validity::Valid);
         let (in_l2, ticket) = match &self.log {
-            Some(log) => log.remove(key, h, now),
+            Some(log) => {
+                let (had, ticket) = log.remove(key, h, now.get());
+                (had.is_some_and(|i| i.holds()), ticket)
+            }
             None => (false, None),
         };
-        // An L1 entry, live or expired, is the newest word on the key.
+        // An L1 entry, live or not, is the newest word on the key.
         let had_value = in_l1.unwrap_or(in_l2);
         // A load in flight ends unkept whether or not there was a value
         // here: its loader (or the remote tier) may have read the key before
@@ -1553,8 +1555,8 @@ impl Cache {
     }
 
     /// Removes every key starting with `prefix` from every tier; returns how
-    /// many keys had an unexpired value. Atomic with respect to every write
-    /// of a key: it holds every shard's lock throughout.
+    /// many keys had a value a get would have served. Atomic with respect
+    /// to every write of a key: it holds every shard's lock throughout.
     pub fn remove_prefix(&self, prefix: &[u8]) -> Result<u64> {
         self.writable()?;
         let (n, out) = self.remove_all(
@@ -1570,7 +1572,7 @@ impl Cache {
     }
 
     /// Removes every entry carrying `tag` from every tier; returns how many
-    /// had an unexpired value. Atomic like `remove_prefix`.
+    /// had a value a get would have served. Atomic like `remove_prefix`.
     pub fn remove_tag(&self, tag: &[u8]) -> Result<u64> {
         self.writable()?;
         crate::meta::check_tag(tag)?;
@@ -1592,8 +1594,9 @@ impl Cache {
     /// A removal of many keys, with every shard locked throughout: cancels
     /// the loads of keys `cancels` picks (see `removing`), drops the L1
     /// entries `in_memory` picks, and lets `on_disk` tombstone what it picks
-    /// in L2 (it returns the unexpired keys it removed). Returns how many
-    /// keys had an unexpired value.
+    /// in L2 (it returns the keys it tombstoned, with what each held).
+    /// Returns how many keys had a value a get would have served
+    /// (unexpired, its dependency holding), as `remove` counts one.
     ///
     /// A dirty entry (write-back) may have replaced older values on disk that
     /// `on_disk` does not pick (a tag the older value lacked): those get a
@@ -1602,38 +1605,43 @@ impl Cache {
         &self,
         cancels: impl Fn(&[u8]) -> bool,
         in_memory: impl Fn(&[u8], &Resident) -> bool,
-        on_disk: impl FnOnce(&Log, u64) -> (Vec<Vec<u8>>, Ticket),
+        on_disk: impl FnOnce(&Log, u64) -> (Vec<Removed>, Ticket),
     ) -> Result<(u64, Outgoing<'_>)> {
-        let now = self.clock.now_ms();
+        let now = Now::new(&self.clock);
         let mut shards = self.memory.lock_all();
         self.removing(&mut shards, cancels);
         // The caller's remote removal, begun here with the local one.
         let out = Outgoing::all(&self.memory, &mut shards, self.remote.is_some());
         let mut removed: HashSet<Box<[u8]>> = HashSet::new();
-        // Keys whose L1 entry had expired: an older L2 value does not count.
-        let mut expired: HashSet<Box<[u8]>> = HashSet::new();
+        // Keys whose L1 entry held no value a get would serve (expired, or
+        // its dependency changed): an older L2 value does not count.
+        let mut unservable: HashSet<Box<[u8]>> = HashSet::new();
         let mut dirty: Vec<Box<[u8]>> = Vec::new();
         for shard in shards.iter_mut() {
             for (k, e) in shard.remove_where(|k, e| in_memory(k, e)) {
                 if e.dirty {
                     dirty.push(k.as_bytes().into());
                 }
-                if is_expired(e.expires_at, now) {
-                    expired.insert(k.into());
-                } else {
+                if e.valid(&now) == Validity::Valid {
                     removed.insert(k.into());
+                } else {
+                    unservable.insert(k.into());
                 }
             }
         }
         let mut ticket = None;
         if let Some(log) = &self.log {
-            let (keys, t) = on_disk(log, now);
+            let (gone, t) = on_disk(log, now.get());
             ticket = t;
-            let on_disk: HashSet<Box<[u8]>> = keys.into_iter().map(Vec::into_boxed_slice).collect();
-            for k in dirty.iter().filter(|k| !on_disk.contains(*k)) {
+            let tombstoned: HashSet<&[u8]> = gone.iter().map(|(k, _)| k.as_slice()).collect();
+            for k in dirty.iter().filter(|k| !tombstoned.contains(&***k)) {
                 log.supersede(k, self.hasher.hash(k));
             }
-            removed.extend(on_disk.into_iter().filter(|k| !expired.contains(k)));
+            removed.extend(
+                gone.iter()
+                    .filter(|(k, had)| had.as_ref().is_some_and(Info::holds) && !unservable.contains(k.as_slice()))
+                    .map(|(k, _)| k.as_slice().into()),
+            );
         }
         drop(shards);
         if let (Some(log), Some(pos)) = (&self.log, ticket) {

@@ -50,7 +50,7 @@ impl Local {
         self.drop_where(
             |k| k.starts_with(prefix),
             |k, _| k.starts_with(prefix),
-            |log, now| log.remove_prefix(prefix, now).0,
+            |log, now| drop(log.remove_prefix(prefix, now)),
         );
     }
 
@@ -60,20 +60,13 @@ impl Local {
         self.drop_where(
             |_| true,
             |_, e| e.meta.as_ref().is_some_and(|m| m.has_tag(tag)),
-            |log, now| log.remove_tag(tag, now).0,
+            |log, now| drop(log.remove_tag(tag, now)),
         );
     }
 
     /// Drops everything (the namespace was cleared).
     pub fn drop_all(&self) {
-        self.drop_where(
-            |_| true,
-            |_, _| true,
-            |log, _| {
-                log.clear();
-                Vec::new()
-            },
-        );
+        self.drop_where(|_| true, |_, _| true, |log, _| log.clear());
     }
 
     /// With every shard locked: cancels the loads `loads` picks, drops the
@@ -84,7 +77,7 @@ impl Local {
         &self,
         loads: impl Fn(&[u8]) -> bool,
         in_memory: impl Fn(&[u8], &Resident) -> bool,
-        on_disk: impl FnOnce(&Log, u64) -> Vec<Vec<u8>>,
+        on_disk: impl FnOnce(&Log, u64),
     ) {
         let now = self.now();
         let mut shards: Vec<ShardGuard<'_>> = self.memory.lock_all();
@@ -102,7 +95,7 @@ impl Local {
             );
         }
         if let Some(log) = &self.log {
-            let _ = on_disk(log, now);
+            on_disk(log, now);
             for (k, _) in dirty {
                 log.supersede(&k, self.hasher.hash(&k));
             }

@@ -132,9 +132,10 @@ fn a_flipped_byte_with_a_forged_checksum_never_yields_a_wrong_value_when_encrypt
 /// checksum can leave a record whose packed value claims one length and
 /// does not unpack to it (fuzz finding 17). Such a value is never served,
 /// and every reader must say so alike: `contains` and `info`, which need
-/// no value, agree with `get` and `get_value` on every key, wherever the
-/// byte is (each byte of every record, three masks). What is served is not
-/// checked here: without a key, a forger can make any value pass.
+/// no value, and `remove`'s answer agree with `get` and `get_value` on
+/// every key, wherever the byte is (each byte of every record, three
+/// masks). What is served is not checked here: without a key, a forger can
+/// make any value pass.
 #[test]
 fn every_reader_agrees_on_a_packed_value_damaged_under_a_forged_checksum() {
     let at = AtRest::Lz4;
@@ -174,6 +175,10 @@ fn every_reader_agrees_on_a_packed_value_damaged_under_a_forged_checksum() {
                 if i == hit && got.is_err() && c.stats().corrupt_records > found_at_open {
                     unservable += 1;
                 }
+                // Last, as it writes: the removal says the key had a value
+                // exactly when the get found one.
+                let removed = c.remove(&k).map_err(|e| e.status());
+                assert_eq!(removed.is_ok(), got.is_ok(), "{why}: remove says {removed:?}");
             }
         }
     }

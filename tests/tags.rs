@@ -232,3 +232,51 @@ fn ram_per_disk_entry_with_and_without_tags() {
         );
     }
 }
+
+/// A value whose file changed is a miss to a get, and so absent to every
+/// other reader and to the removals: `remove` answers `TC_NOT_FOUND`, and
+/// `remove_prefix` and `remove_tag` do not count it, whether the entry is
+/// in L1 or only on disk. (They reported such a key as one that had a
+/// value: they checked only its expiry.)
+#[test]
+fn a_value_whose_dependency_changed_is_not_counted_by_a_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    let path = file.to_str().unwrap().to_string();
+    for (run, in_l1) in [(0, true), (1, false)] {
+        std::fs::write(&file, format!("run {run}")).unwrap();
+        let mut o = Options::with_dir(dir.path().join(format!("cache{run}")));
+        o.l1_max_entries = 2;
+        let c = Cache::open(&o).unwrap();
+        let meta = || Meta {
+            tags: vec![b"t".to_vec().into_boxed_slice()],
+            dependency: Some(Dependency::of(&path).unwrap()),
+        };
+        for k in [&b"k1"[..], b"k2", b"k3"] {
+            c.put_with(k, b"v", 0, meta()).unwrap();
+        }
+        c.put_with(b"k4", b"fresh", 0, Meta::default()).unwrap();
+        if !in_l1 {
+            // Pushes the dependent entries out of the 2-entry L1.
+            c.put(b"x1", b"x", 0).unwrap();
+            c.put(b"x2", b"x", 0).unwrap();
+        }
+        std::fs::write(&file, "changed, longer").unwrap();
+        for k in [&b"k1"[..], b"k2", b"k3"] {
+            assert_eq!(get(&c, k), Err(Status::TC_NOT_FOUND), "in L1: {in_l1}");
+            assert!(!c.contains(k).unwrap());
+        }
+        assert_eq!(
+            c.remove(b"k1").map_err(|e| e.status()),
+            Err(Status::TC_NOT_FOUND),
+            "in L1: {in_l1}"
+        );
+        assert_eq!(c.remove_prefix(b"k2").unwrap(), 0, "in L1: {in_l1}");
+        assert_eq!(c.remove_tag(b"t").unwrap(), 0, "in L1: {in_l1}");
+        // What holds still counts.
+        assert_eq!(c.remove_prefix(b"k").unwrap(), 1, "k4, in L1: {in_l1}");
+        for k in [&b"k1"[..], b"k2", b"k3", b"k4"] {
+            assert_eq!(get(&c, k), Err(Status::TC_NOT_FOUND));
+        }
+    }
+}

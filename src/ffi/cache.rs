@@ -281,7 +281,8 @@ fn too_small(value_len: &mut usize, len: usize, buf_cap: usize) -> Error {
     )
 }
 
-/// Sets `*present` to whether `key` has an unexpired value in L1 or L2. Never
+/// Sets `*present` to whether `key` has a value in L1 or L2 that a get
+/// would serve (unexpired, its file dependency unchanged, readable). Never
 /// calls the loader and never promotes.
 ///
 /// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL or `key_len`
@@ -309,7 +310,8 @@ pub unsafe extern "C" fn tc_contains(
 /// Removes `key` from every tier; a tombstone in L2 keeps it removed after a
 /// restart.
 ///
-/// Returns `TC_OK`; `TC_NOT_FOUND` if no tier had an unexpired value;
+/// Returns `TC_OK`; `TC_NOT_FOUND` if L1 and L2 had no value a get would
+/// have served (unexpired, its file dependency unchanged, readable);
 /// `TC_INVALID_ARGUMENT` if `cache` or `key` is NULL or `key_len` is 0;
 /// `TC_TOO_LARGE` if the key is over 64 KiB; `TC_IO_ERROR` if the tombstone
 /// cannot be written.
@@ -326,7 +328,8 @@ pub unsafe extern "C" fn tc_remove(cache: *mut tc_cache, key: *const u8, key_len
 
 /// Removes every key that starts with the `prefix_len` bytes at `prefix` (a
 /// namespace) from every tier, persistently; `prefix_len` 0 matches every
-/// key. `*removed` is set to how many keys had an unexpired value.
+/// key. `*removed` is set to how many keys had a value a get would have
+/// served (as `tc_remove` counts one).
 ///
 /// Returns `TC_OK`; `TC_INVALID_ARGUMENT` if a pointer is NULL; `TC_IO_ERROR`
 /// if tombstones cannot be written.

@@ -572,8 +572,8 @@ pub unsafe extern "C" fn tc_put_with(
 
 /// Removes every entry carrying `tag` from every tier, persistently (like
 /// `tc_remove`: tombstones on disk), atomically with respect to puts, as
-/// `tc_remove_prefix` is; `*removed` is set to how many had an unexpired
-/// value.
+/// `tc_remove_prefix` is; `*removed` is set to how many had a value a get
+/// would have served (as `tc_remove` counts one).
 ///
 /// How tags are found: memory entries carry theirs; on disk, a tag index
 /// (tag → hashes of keys put with it, kept in memory only for tagged

@@ -910,7 +910,7 @@ mod tests {
                 .expect("the first chunk retired a key");
             let key = gone.as_bytes();
             let h = log.hasher().hash(key);
-            assert!(!log.remove(key, h, 1).0, "absent: no tombstone");
+            assert!(log.remove(key, h, 1).0.is_none(), "absent: no tombstone");
             // What a kill -9 here leaves: the files as they are. Without
             // the index's meta file, as a crash while a new table replaces
             // the old leaves them (the meta file goes first): the next open
@@ -980,7 +980,10 @@ mod tests {
                     .find(|i| value_of(&log, format!("k{i}").as_bytes()).is_none())
                     .expect("the first chunk retired a key");
                 let key = format!("k{i}");
-                assert!(!log.remove(key.as_bytes(), log.hasher().hash(key.as_bytes()), 1).0);
+                assert!(log
+                    .remove(key.as_bytes(), log.hasher().hash(key.as_bytes()), 1)
+                    .0
+                    .is_none());
                 gone = Some(i);
             }
             let copy = tempfile::tempdir().unwrap();
@@ -1424,7 +1427,7 @@ mod tests {
                 let newer = log.state.read().store.active().id;
                 if removed {
                     let now = Clock::system().now_ms();
-                    assert!(log.remove(key, log.hasher().hash(key), now).0);
+                    assert!(log.remove(key, log.hasher().hash(key), now).0.is_some());
                 } else {
                     put(&log, key, b"new value");
                 }

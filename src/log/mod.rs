@@ -198,6 +198,20 @@ pub struct Info {
     pub meta: Option<Meta>,
 }
 
+impl Info {
+    /// Whether the file the value depends on (if any) is as it was: the
+    /// last check a get makes, and the caller's (the log never looks at
+    /// files outside its directory, and never under its lock).
+    pub fn holds(&self) -> bool {
+        self.meta.as_ref().is_none_or(Meta::valid)
+    }
+}
+
+/// A key a removal tombstoned, and what it held: `Some` if a get would
+/// have served a value of it (if `Info::holds`), `None` if its record was
+/// expired or could not be served.
+pub type Removed = (Vec<u8>, Option<Info>);
+
 /// What one attempt to grow the index's table came to (`Log::grow_index_once`).
 enum GrowAttempt {
     /// Installed, and the checkpoint put off for it made.
@@ -408,15 +422,32 @@ impl Log {
     /// it or marking it read.
     pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
         let stripe = crate::stripe::mine();
-        self.with_unexpired(key, h, now, Trust::Facts, stripe, None, |_, _, r, _, meta| {
-            Some(Info {
-                value_len: self.servable(r.value_len(&self.sealer))?,
-                expires_at: r.expires_at,
-                written_at: r.written_at,
-                meta,
-            })
+        self.with_unexpired(key, h, now, Trust::Facts, stripe, None, |_, _, r, _, _| {
+            self.info_of(&r, now.get())
         })
         .flatten()
+    }
+
+    /// What a reader that does not take the value is told of record `r`,
+    /// read for its key: its length and metadata if a get would serve it
+    /// (and `Info::holds`, which the caller checks, as for a get), `None`
+    /// if it is expired at `now` or cannot be served (metadata this
+    /// version cannot read, a value that does not unpack: counted
+    /// corrupt). The one rule of "has a value" for `info` (so `contains`
+    /// and iteration) and for what the removals report, so that none of
+    /// them says a key had a value that a get would have missed (fuzz
+    /// finding 17 was `contains` against `get`).
+    fn info_of(&self, r: &View<'_>, now: u64) -> Option<Info> {
+        if is_expired(r.expires_at, now) {
+            return None;
+        }
+        let meta = self.meta_of(r)?;
+        Some(Info {
+            value_len: self.servable(r.value_len(&self.sealer))?,
+            expires_at: r.expires_at,
+            written_at: r.written_at,
+            meta,
+        })
     }
 
     /// Calls `f` with `key`'s live, unexpired record under the log's read
@@ -933,22 +964,19 @@ impl Log {
         Ok(pos)
     }
 
-    /// Appends a tombstone for `key` if it has a record; says whether it had
-    /// an unexpired one, and gives the tombstone's ticket (`wait_durable`).
-    pub fn remove(&self, key: &[u8], h: u64, now: u64) -> (bool, Ticket) {
+    /// Appends a tombstone for `key` if it has a record; gives what that
+    /// record held (`info_of`: `None` if a get would not have served it)
+    /// and the tombstone's ticket (`wait_durable`).
+    pub fn remove(&self, key: &[u8], h: u64, now: u64) -> (Option<Info>, Ticket) {
         self.maybe_recover();
         let mut st = self.state.write();
         let Some(loc) = st.find(h, key) else {
-            return (false, None);
+            return (None, None);
         };
-        let live = st
-            .store
-            .record(loc)
-            .map(|r| !is_expired(r.expires_at, now))
-            .unwrap_or(false);
+        let had = st.store.record(loc).ok().and_then(|r| self.info_of(&r, now));
         let ticket = self.tombstone(&mut st, key, h);
         self.after_append(&mut st);
-        (live, ticket)
+        (had, ticket)
     }
 
     /// Appends a tombstone whether or not the index knows the key: for a key
@@ -960,37 +988,37 @@ impl Log {
     }
 
     /// Appends tombstones for every live key that starts with `prefix`;
-    /// returns the unexpired keys removed, and the last tombstone's ticket.
-    pub fn remove_prefix(&self, prefix: &[u8], now: u64) -> (Vec<Vec<u8>>, Ticket) {
+    /// returns each key with what it held (`info_of`), and the last
+    /// tombstone's ticket.
+    pub fn remove_prefix(&self, prefix: &[u8], now: u64) -> (Vec<Removed>, Ticket) {
         self.maybe_recover();
         let mut st = self.state.write();
         let mut doomed = Vec::new();
         for (h, _, r) in st.live_records() {
             if r.key.starts_with(prefix) {
-                doomed.push((h, r.key.to_vec(), !is_expired(r.expires_at, now)));
+                doomed.push((h, (r.key.to_vec(), self.info_of(&r, now))));
             }
         }
         self.tombstone_all(&mut st, doomed)
     }
 
-    /// Tombstones each (hash, key, unexpired) of `doomed`; returns the
-    /// unexpired keys and the last tombstone's ticket.
-    fn tombstone_all(&self, st: &mut State, doomed: Vec<(u64, Vec<u8>, bool)>) -> (Vec<Vec<u8>>, Ticket) {
-        let mut removed = Vec::new();
+    /// Tombstones the key of each (hash, removed) of `doomed`; returns them
+    /// and the last tombstone's ticket.
+    fn tombstone_all(&self, st: &mut State, doomed: Vec<(u64, Removed)>) -> (Vec<Removed>, Ticket) {
+        let mut removed = Vec::with_capacity(doomed.len());
         let mut ticket = None;
-        for (h, key, live) in doomed {
-            ticket = self.tombstone(st, &key, h).or(ticket);
-            if live {
-                removed.push(key);
-            }
+        for (h, r) in doomed {
+            ticket = self.tombstone(st, &r.0, h).or(ticket);
+            removed.push(r);
         }
         self.after_append(st);
         (removed, ticket)
     }
 
     /// Appends tombstones for every live key whose record carries `tag`;
-    /// returns the unexpired keys removed, and the last tombstone's ticket.
-    pub fn remove_tag(&self, tag: &[u8], now: u64) -> (Vec<Vec<u8>>, Ticket) {
+    /// returns each key with what it held (`info_of`), and the last
+    /// tombstone's ticket.
+    pub fn remove_tag(&self, tag: &[u8], now: u64) -> (Vec<Removed>, Ticket) {
         self.maybe_recover();
         let mut st = self.state.write();
         let mut doomed = Vec::new();
@@ -999,7 +1027,7 @@ impl Log {
             for loc in st.live_of(h) {
                 if let Ok(r) = st.store.indexed(h, loc) {
                     if Meta::decode(&r.meta).is_some_and(|m| m.has_tag(tag)) {
-                        doomed.push((h, r.key.to_vec(), !is_expired(r.expires_at, now)));
+                        doomed.push((h, (r.key.to_vec(), self.info_of(&r, now))));
                     }
                 }
             }

@@ -132,7 +132,7 @@ mod tests {
         check(b"k3", b"j3", 2);
         // A removed key's witness names nothing; its next put adds an entry.
         let h = log.hasher().hash(b"k");
-        assert!(log.remove(b"k", h, 0).0);
+        assert!(log.remove(b"k", h, 0).0.is_some());
         assert_eq!(get(&log, b"k"), None);
         let k5 = put(&log, b"k", b"k5", k2);
         check(b"k5", b"j3", 2);

@@ -290,8 +290,9 @@ func (c *Cache) GetInto(key, buf []byte) (n int, err error) {
 	return n, withCause(err, cause)
 }
 
-// Contains reports whether key has an unexpired value in memory or on disk.
-// It never calls the loader and never promotes the entry.
+// Contains reports whether key has a value in memory or on disk that Get
+// would return (unexpired, its file dependency unchanged). It never calls
+// the loader and never promotes the entry.
 func (c *Cache) Contains(key []byte) (bool, error) {
 	defer runtime.KeepAlive(c)
 	r := C.tcgo_contains(c.ptr, bytesPtr(key), C.size_t(len(key)))
@@ -303,8 +304,8 @@ func (c *Cache) Contains(key []byte) (bool, error) {
 }
 
 // Remove removes key from every tier; on disk a tombstone keeps it removed
-// after a restart. It returns an error matching ErrNotFound if no tier had
-// an unexpired value.
+// after a restart. It returns an error matching ErrNotFound if memory and
+// disk had no value Get would have returned (as Contains says).
 func (c *Cache) Remove(key []byte) error {
 	defer runtime.KeepAlive(c)
 	r := C.tcgo_remove(c.ptr, bytesPtr(key), C.size_t(len(key)))
@@ -313,8 +314,8 @@ func (c *Cache) Remove(key []byte) error {
 }
 
 // RemovePrefix removes every key starting with prefix from every tier,
-// persistently, and returns how many keys had an unexpired value. An empty
-// prefix matches every key.
+// persistently, and returns how many keys had a value Get would have
+// returned (as Remove counts one). An empty prefix matches every key.
 func (c *Cache) RemovePrefix(prefix []byte) (uint64, error) {
 	defer runtime.KeepAlive(c)
 	r := C.tcgo_remove_prefix(c.ptr, bytesPtr(prefix), C.size_t(len(prefix)))

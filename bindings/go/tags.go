@@ -114,8 +114,9 @@ func (c *Cache) PutWith(key, value []byte, opts PutOptions) error {
 
 // RemoveTag removes every entry carrying tag from every tier, persistently
 // (it stays removed after a restart), atomically with respect to puts as
-// RemovePrefix is, and returns how many had an unexpired value. An empty tag
-// is an error matching ErrInvalidArgument, one over 255 bytes ErrTooLarge.
+// RemovePrefix is, and returns how many had a value Get would have returned
+// (as Remove counts one). An empty tag is an error matching
+// ErrInvalidArgument, one over 255 bytes ErrTooLarge.
 func (c *Cache) RemoveTag(tag string) (uint64, error) {
 	defer runtime.KeepAlive(c)
 	t := []byte(tag)

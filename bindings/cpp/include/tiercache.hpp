@@ -769,7 +769,8 @@ class Cache {
     return len;
   }
 
-  // Whether memory or disk holds an unexpired value; never runs the loader.
+  // Whether memory or disk holds a value get() would return (unexpired, its
+  // file dependency unchanged); never runs the loader.
   bool contains(std::string_view key) {
     bool present = false;
     detail::check(tc_contains(handle_.get(), detail::bytes(key), key.size(), &present));

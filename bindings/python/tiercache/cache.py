@@ -692,7 +692,8 @@ class Cache(typing.MutableMapping[Any, bytes]):
         return removed.value
 
     def __contains__(self, key: object) -> bool:
-        """``key in cache``: whether memory or disk holds an unexpired value.
+        """``key in cache``: whether memory or disk holds a value a get would
+        return (unexpired, its file dependency unchanged).
 
         Never calls the loader and never promotes a disk entry into memory.
         """

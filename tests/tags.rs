@@ -280,3 +280,133 @@ fn a_value_whose_dependency_changed_is_not_counted_by_a_removal() {
         }
     }
 }
+
+/// A seeded model of file dependencies: puts with and without a dependency
+/// on one of two files (and a tag), files changed, reopens, and every reader
+/// against a plain map. A value whose file changed is gone for all of
+/// them alike: `get`, `contains`, `info`, the keys an iteration yields, and
+/// what `remove`, `remove_prefix` and `remove_tag` report. L1 holds four
+/// entries, so reads come from memory and from disk.
+/// `TIERCACHE_MODEL=large` runs more seeds.
+#[test]
+fn file_dependencies_against_a_model() {
+    let seeds = if std::env::var("TIERCACHE_MODEL").is_ok_and(|v| v == "large") {
+        200
+    } else {
+        20
+    };
+    for seed in 0..seeds {
+        dependency_model(seed, 400);
+    }
+}
+
+/// A key's value in `dependency_model`, the file (0 or 1) and its version
+/// it depends on, and its tag (0 or 1).
+type Modelled = (Vec<u8>, Option<(usize, usize)>, usize);
+
+fn dependency_model(seed: u64, steps: usize) {
+    use std::collections::BTreeMap;
+    let mut r = common::Rng::new(seed, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let files = [dir.path().join("a.conf"), dir.path().join("b.conf")];
+    // A file's version is its length: every change makes it longer, so it
+    // is seen whatever the file system's time granularity.
+    let mut version = [1usize, 1];
+    for f in &files {
+        std::fs::write(f, "x").unwrap();
+    }
+    let keys: Vec<Vec<u8>> = ["a1", "a2", "a3", "b1", "b2", "b3", "c1", "c2"]
+        .iter()
+        .map(|k| k.as_bytes().to_vec())
+        .collect();
+    let tags = [&b"t0"[..], b"t1"];
+    let mut o = Options::with_dir(dir.path().join("cache"));
+    o.l1_max_entries = 4;
+    let mut c = Some(Cache::open(&o).unwrap());
+    let mut model: BTreeMap<Vec<u8>, Modelled> = BTreeMap::new();
+    let live = |m: &BTreeMap<Vec<u8>, Modelled>, v: &[usize; 2], k: &[u8]| {
+        m.get(k)
+            .filter(|(_, dep, _)| dep.is_none_or(|(f, at)| v[f] == at))
+            .map(|e| e.0.clone())
+    };
+    for step in 0..steps {
+        let cache = c.as_ref().unwrap();
+        let k = keys[r.below(keys.len() as u64) as usize].clone();
+        let why = format!("seed {seed} step {step}");
+        match r.below(100) {
+            0..=29 => {
+                let dep = (!r.chance(1, 3)).then(|| r.below(2) as usize);
+                let tag = r.below(2) as usize;
+                let value = format!("{}#{step}", String::from_utf8_lossy(&k)).into_bytes();
+                let meta = Meta {
+                    tags: vec![tags[tag].to_vec().into_boxed_slice()],
+                    dependency: dep.map(|f| Dependency::of(files[f].to_str().unwrap()).unwrap()),
+                };
+                cache.put_with(&k, &value, 0, meta).unwrap();
+                model.insert(k, (value, dep.map(|f| (f, version[f])), tag));
+            }
+            30..=37 => {
+                let f = r.below(2) as usize;
+                version[f] += 1;
+                std::fs::write(&files[f], "x".repeat(version[f])).unwrap();
+            }
+            38..=57 => {
+                let want = live(&model, &version, &k);
+                assert_eq!(get(cache, &k).ok(), want, "{why}: get {k:?}");
+            }
+            58..=67 => {
+                let want = live(&model, &version, &k);
+                assert_eq!(cache.contains(&k).unwrap(), want.is_some(), "{why}: contains {k:?}");
+                let info = cache.info(&k).ok().map(|i| i.value_len);
+                assert_eq!(info, want.map(|v| v.len() as u64), "{why}: info {k:?}");
+            }
+            68..=77 => {
+                let want = live(&model, &version, &k).is_some();
+                let got = cache.remove(&k).map_err(|e| e.status());
+                assert_eq!(got.is_ok(), want, "{why}: remove {k:?} answered {got:?}");
+                model.remove(&k);
+            }
+            78..=83 => {
+                let p = &k[..r.range(1, 2) as usize];
+                let want = model
+                    .keys()
+                    .filter(|m| m.starts_with(p) && live(&model, &version, m).is_some())
+                    .count();
+                assert_eq!(
+                    cache.remove_prefix(p).unwrap(),
+                    want as u64,
+                    "{why}: remove_prefix {p:?}"
+                );
+                model.retain(|m, _| !m.starts_with(p));
+            }
+            84..=88 => {
+                let t = r.below(2) as usize;
+                let want = model
+                    .iter()
+                    .filter(|(m, e)| e.2 == t && live(&model, &version, m).is_some())
+                    .count();
+                assert_eq!(cache.remove_tag(tags[t]).unwrap(), want as u64, "{why}: remove_tag {t}");
+                model.retain(|_, e| e.2 != t);
+            }
+            89..=94 => {
+                // What an iteration yields: the keys listed whose info holds.
+                let listed: Vec<Vec<u8>> = cache
+                    .live_keys(b"")
+                    .into_iter()
+                    .filter(|k| cache.info(k).is_ok())
+                    .map(|k| k.to_vec())
+                    .collect();
+                let want: Vec<Vec<u8>> = model
+                    .keys()
+                    .filter(|m| live(&model, &version, m).is_some())
+                    .cloned()
+                    .collect();
+                assert_eq!(listed, want, "{why}: iteration");
+            }
+            _ => {
+                c.take().unwrap().close().unwrap();
+                c = Some(Cache::open(&o).unwrap());
+            }
+        }
+    }
+}

@@ -399,6 +399,15 @@ impl Sealer {
         unpack(codec, stored, self.max_value_len).map(Cow::Owned)
     }
 
+    /// The length a stored value claims in the clear, without unpacking it:
+    /// true only of a value known to unpack (`View::claimed_len`).
+    pub fn claimed_len(&self, codec: u64, stored: &[u8]) -> Result<u64, Unseal> {
+        if codec == 0 {
+            return Ok(stored.len() as u64);
+        }
+        packed_len(codec, stored, self.max_value_len)
+    }
+
     /// A value sealed for a tier that stores opaque bytes (the remote tier):
     /// packed if that pays, then encrypted with `aad` if there are keys.
     /// See "Sealed values" in `docs/FORMAT.md`.

@@ -160,11 +160,23 @@ fn every_reader_agrees_on_a_packed_value_damaged_under_a_forged_checksum() {
             let found_at_open = c.stats().corrupt_records;
             for i in 0..n {
                 let k = key(i);
+                // From L2, before the get promotes the value: the first info
+                // unpacks it and leaves a fact that it unpacked, the second
+                // takes the length from that fact.
+                let first = c.info(&k).map_err(|e| e.status());
+                let second = c.info(&k).map_err(|e| e.status());
                 let got = get(&c, &k);
                 let zc = c.get_value(&k).map(|v| v.to_vec()).map_err(|e| e.status());
                 let has = c.contains(&k).unwrap();
                 let info = c.info(&k).map_err(|e| e.status());
                 let why = format!("flip {mask:#x} at {at_byte} in record {hit}, key {i}");
+                assert_eq!(first, second, "{why}: info unpacking and info from the fact");
+                let l2_len = first.map(|i| i.value_len);
+                assert_eq!(
+                    l2_len,
+                    info.map(|i| i.value_len),
+                    "{why}: info before and after the get"
+                );
                 assert_eq!(zc, got, "{why}: get_value and get differ");
                 assert_eq!(has, got.is_ok(), "{why}: contains says {has}, get {got:?}");
                 match (&got, &info) {

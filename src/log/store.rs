@@ -299,6 +299,22 @@ impl Store {
         None
     }
 
+    /// Whether the record at `loc` passed its checksum and its packed value
+    /// unpacked before, in this open (`Verified::unpacked`).
+    pub fn unpacked_before(&self, loc: Loc) -> bool {
+        self.located(loc)
+            .and_then(|(_, facts)| facts)
+            .is_some_and(|f| f.unpacked(loc.offset()))
+    }
+
+    /// The packed value of the record at `loc`, whose checksum passed, has
+    /// unpacked to its claimed length (`Verified::insert_unpacked`).
+    pub fn note_unpacked(&self, loc: Loc) {
+        if let Some((_, Some(f))) = self.located(loc) {
+            f.insert_unpacked(loc.offset());
+        }
+    }
+
     /// Starts loading the `len` bytes of the record at `loc` (its index
     /// entry's length, trusted only as a hint: `crate::prefetch`), so that
     /// the checksum's pass finds its lines arriving, and on a page

@@ -1,7 +1,9 @@
 //! Which records of one segment a get has already checksummed: the fact
 //! "the record at this exact offset passed its CRC32", kept so that a later
 //! get of the same record copies its value without computing the checksum
-//! again (issue 12, item 3; docs/CONSISTENCY.md, section 8).
+//! again (issue 12, item 3; docs/CONSISTENCY.md, section 8); and, beside
+//! it, "its packed value unpacked to the length it claims", so that a
+//! reader that needs only the length does not unpack it again.
 //!
 //! It belongs to one `Segment` and lives and dies with it: a segment deleted
 //! from the log (compacted, retired, cleared) drops its facts with its map,
@@ -36,6 +38,11 @@ pub enum Trust {
 
 /// Bytes of segment per entry of the table.
 const WINDOW: u64 = 64;
+
+/// Set in an entry beside its offset (which needs 7 bits: 1 ..= 64): the
+/// record's packed value also unpacked to the length it claims
+/// (`Verified::unpacked`).
+const UNPACKED: u8 = 0x80;
 
 pub struct Verified {
     /// Entry `i`: 1 + the offset within window `i` of its verified record,
@@ -94,7 +101,7 @@ impl Verified {
         // file before any reader saw its location (the log's lock orders
         // that), and they do not change while this table lives.
         self.slot(offset)
-            .is_some_and(|(m, tag)| m.load(Ordering::Relaxed) == tag)
+            .is_some_and(|(m, tag)| m.load(Ordering::Relaxed) & !UNPACKED == tag)
     }
 
     /// The record starting at `offset` passed its checksum.
@@ -102,9 +109,33 @@ impl Verified {
     pub fn insert(&self, offset: u64) {
         if let Some((m, tag)) = self.slot(offset) {
             // Read first: a fact already there costs no write (and no cache
-            // line taken from other readers).
-            if m.load(Ordering::Relaxed) != tag {
+            // line taken from other readers), and keeps its `UNPACKED`.
+            if m.load(Ordering::Relaxed) & !UNPACKED != tag {
                 m.store(tag, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether the record starting at `offset` passed its checksum and its
+    /// packed value unpacked to the length it claims, both before: the
+    /// same bytes unpack the same way, so a reader that needs only that
+    /// length (`Log::info_of`) may take the claim without unpacking again.
+    #[inline]
+    pub fn unpacked(&self, offset: u64) -> bool {
+        self.slot(offset)
+            .is_some_and(|(m, tag)| m.load(Ordering::Relaxed) == tag | UNPACKED)
+    }
+
+    /// The packed value of the record starting at `offset` unpacked to its
+    /// claimed length. Kept only beside that record's checksum fact (a
+    /// record whose checksum no fact covers, or another record of the
+    /// window, is left as it is): the fact that its bytes are the ones
+    /// that passed is what makes the second one true.
+    #[inline]
+    pub fn insert_unpacked(&self, offset: u64) {
+        if let Some((m, tag)) = self.slot(offset) {
+            if m.load(Ordering::Relaxed) == tag {
+                m.store(tag | UNPACKED, Ordering::Relaxed);
             }
         }
     }
@@ -137,6 +168,29 @@ mod tests {
         v.insert(120);
         assert!(v.contains(120));
         assert!(!v.contains(100));
+    }
+
+    /// That a packed value unpacked is kept only beside its record's
+    /// checksum fact, goes with it, and changes nothing `contains` says.
+    #[test]
+    fn an_unpacked_fact_needs_the_checksum_fact_of_its_record() {
+        let v = Verified::new(1000);
+        v.insert_unpacked(100);
+        assert!(!v.unpacked(100), "no checksum fact: not kept");
+        v.insert(100);
+        assert!(!v.unpacked(100));
+        v.insert_unpacked(100);
+        assert!(v.unpacked(100) && v.contains(100));
+        v.insert(100);
+        assert!(v.unpacked(100), "the checksum fact again keeps it");
+        for other in [64, 99, 101, 127] {
+            assert!(!v.unpacked(other) && !v.contains(other), "{other}");
+        }
+        v.insert_unpacked(120);
+        assert!(!v.unpacked(120), "another record of the window");
+        v.insert(120);
+        assert!(!v.unpacked(100) && !v.contains(100), "replaced with its record's fact");
+        assert!(v.contains(120) && !v.unpacked(120));
     }
 
     #[test]

@@ -53,6 +53,12 @@ impl View<'_> {
     pub fn value_len(&self, sealer: &Sealer) -> Result<u64, Unseal> {
         self.value(sealer).map(|v| v.len() as u64)
     }
+
+    /// The length a packed value's header claims, unchecked: the length in
+    /// the clear only of a value known to unpack (a fact: `Log::info_of`).
+    pub fn claimed_len(&self, sealer: &Sealer) -> Result<u64, Unseal> {
+        sealer.claimed_len(self.codec, &self.stored)
+    }
 }
 
 /// Bytes of `aad`'s result.

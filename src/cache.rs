@@ -1637,9 +1637,21 @@ impl Cache {
             for k in dirty.iter().filter(|k| !tombstoned.contains(&***k)) {
                 log.supersede(k, self.hasher.hash(k));
             }
+            // A key L1 still holds (an entry `in_memory` did not pick: under
+            // write-back, a dirty newer value without the tag) had its
+            // newest value there, not in the record on disk, which counts
+            // for nothing (as in `remove`: L1 is the newest word).
+            let newer_in_memory = |k: &[u8]| {
+                let h = self.hasher.hash(k);
+                shards[self.memory.shard_index(h)].peek(h, k).is_some()
+            };
             removed.extend(
                 gone.iter()
-                    .filter(|(k, had)| had.as_ref().is_some_and(Info::holds) && !unservable.contains(k.as_slice()))
+                    .filter(|(k, had)| {
+                        had.as_ref().is_some_and(Info::holds)
+                            && !unservable.contains(k.as_slice())
+                            && !newer_in_memory(k)
+                    })
                     .map(|(k, _)| k.as_slice().into()),
             );
         }

@@ -528,9 +528,15 @@ impl Memory {
     }
 
     fn shard(&self, h: u64) -> &ReadMostly<Shard> {
+        &self.shards[self.shard_index(h)].0
+    }
+
+    /// Which shard holds the key with hash `h`: its place in `lock_all`'s
+    /// guards.
+    pub fn shard_index(&self, h: u64) -> usize {
         // The low bits of xxh3 are as good as the high ones. (The shard's
         // table files keys by other bits: see `key::TableHasher`.)
-        &self.shards[(h as usize) & (self.shards.len() - 1)].0
+        (h as usize) & (self.shards.len() - 1)
     }
 
     /// Locks the shard of the key with hash `h`, exclusively.

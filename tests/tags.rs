@@ -281,12 +281,38 @@ fn a_value_whose_dependency_changed_is_not_counted_by_a_removal() {
     }
 }
 
+/// Under write-back, a key whose newest value sits dirty in L1 without a
+/// tag, over an older record on disk that has it: `remove_tag` tombstones
+/// the old record but does not count the key, whose value stays (it
+/// counted it: the model below found it).
+#[test]
+fn remove_tag_does_not_count_a_key_whose_newer_value_in_memory_lacks_the_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Options::with_dir(dir.path());
+    o.write_policy = WritePolicy::TC_WRITE_BACK;
+    let c = Cache::open(&o).unwrap();
+    let tagged = Meta {
+        tags: vec![b"t".to_vec().into_boxed_slice()],
+        dependency: None,
+    };
+    c.put_with(b"k", b"old", 0, tagged.clone()).unwrap();
+    c.put_with(b"other", b"x", 0, tagged).unwrap();
+    c.flush().unwrap(); // both on disk, with the tag
+    c.put(b"k", b"new", 0).unwrap(); // dirty in L1, no tag
+    assert_eq!(c.remove_tag(b"t").unwrap(), 1, "only `other`");
+    assert_eq!(get(&c, b"k"), Ok(b"new".to_vec()));
+    assert_eq!(get(&c, b"other"), Err(Status::TC_NOT_FOUND));
+    c.close().unwrap();
+    let c = Cache::open(&o).unwrap();
+    assert_eq!(get(&c, b"k"), Ok(b"new".to_vec()), "written back at close");
+}
+
 /// A seeded model of file dependencies: puts with and without a dependency
 /// on one of two files (and a tag), files changed, reopens, and every reader
 /// against a plain map. A value whose file changed is gone for all of
 /// them alike: `get`, `contains`, `info`, the keys an iteration yields, and
 /// what `remove`, `remove_prefix` and `remove_tag` report. L1 holds four
-/// entries, so reads come from memory and from disk.
+/// entries, so reads come from memory and from disk; odd seeds write back.
 /// `TIERCACHE_MODEL=large` runs more seeds.
 #[test]
 fn file_dependencies_against_a_model() {
@@ -322,6 +348,10 @@ fn dependency_model(seed: u64, steps: usize) {
     let tags = [&b"t0"[..], b"t1"];
     let mut o = Options::with_dir(dir.path().join("cache"));
     o.l1_max_entries = 4;
+    if seed % 2 == 1 {
+        // L2 written only when L1 lets a value go, and at close.
+        o.write_policy = WritePolicy::TC_WRITE_BACK;
+    }
     let mut c = Some(Cache::open(&o).unwrap());
     let mut model: BTreeMap<Vec<u8>, Modelled> = BTreeMap::new();
     let live = |m: &BTreeMap<Vec<u8>, Modelled>, v: &[usize; 2], k: &[u8]| {

@@ -312,7 +312,9 @@ fn remove_tag_does_not_count_a_key_whose_newer_value_in_memory_lacks_the_tag() {
 /// against a plain map. A value whose file changed is gone for all of
 /// them alike: `get`, `contains`, `info`, the keys an iteration yields, and
 /// what `remove`, `remove_prefix` and `remove_tag` report. L1 holds four
-/// entries, so reads come from memory and from disk; odd seeds write back.
+/// entries, so reads come from memory and from disk; odd seeds write back,
+/// half the seeds evict by S3-FIFO, a third compress values with LZ4. A
+/// third of the puts have a TTL, on a clock the test moves.
 /// `TIERCACHE_MODEL=large` runs more seeds.
 #[test]
 fn file_dependencies_against_a_model() {
@@ -326,9 +328,15 @@ fn file_dependencies_against_a_model() {
     }
 }
 
-/// A key's value in `dependency_model`, the file (0 or 1) and its version
-/// it depends on, and its tag (0 or 1).
-type Modelled = (Vec<u8>, Option<(usize, usize)>, usize);
+/// A key's value in `dependency_model`: its bytes, the file (0 or 1) it
+/// depends on and that file's version then, its tag (0 or 1), and its
+/// expiry (0: never).
+struct Modelled {
+    value: Vec<u8>,
+    dep: Option<(usize, usize)>,
+    tag: usize,
+    expires_at: u64,
+}
 
 fn dependency_model(seed: u64, steps: usize) {
     use std::collections::BTreeMap;
@@ -346,34 +354,57 @@ fn dependency_model(seed: u64, steps: usize) {
         .map(|k| k.as_bytes().to_vec())
         .collect();
     let tags = [&b"t0"[..], b"t1"];
+    // Time is the test's: TTLs expire exactly when the model says.
+    let clock = tiercache::clock::Clock::manual(1_000_000);
     let mut o = Options::with_dir(dir.path().join("cache"));
+    o.clock = clock.clone();
     o.l1_max_entries = 4;
     if seed % 2 == 1 {
         // L2 written only when L1 lets a value go, and at close.
         o.write_policy = WritePolicy::TC_WRITE_BACK;
     }
+    if seed % 4 >= 2 {
+        o.l1_policy = tiercache::options::L1Policy::TC_L1_S3FIFO;
+    }
+    if seed % 3 == 2 {
+        o.set_compression(tiercache::Compression::TC_COMPRESSION_LZ4, 0);
+    }
     let mut c = Some(Cache::open(&o).unwrap());
     let mut model: BTreeMap<Vec<u8>, Modelled> = BTreeMap::new();
-    let live = |m: &BTreeMap<Vec<u8>, Modelled>, v: &[usize; 2], k: &[u8]| {
+    // The value a get must return now, if any.
+    let live = |m: &BTreeMap<Vec<u8>, Modelled>, v: &[usize; 2], now: u64, k: &[u8]| {
         m.get(k)
-            .filter(|(_, dep, _)| dep.is_none_or(|(f, at)| v[f] == at))
-            .map(|e| e.0.clone())
+            .filter(|e| e.dep.is_none_or(|(f, at)| v[f] == at))
+            .filter(|e| e.expires_at == 0 || e.expires_at > now)
+            .map(|e| e.value.clone())
     };
     for step in 0..steps {
         let cache = c.as_ref().unwrap();
+        let now = clock.now_ms();
         let k = keys[r.below(keys.len() as u64) as usize].clone();
         let why = format!("seed {seed} step {step}");
-        match r.below(100) {
+        match r.below(105) {
             0..=29 => {
                 let dep = (!r.chance(1, 3)).then(|| r.below(2) as usize);
                 let tag = r.below(2) as usize;
+                let ttl = if r.chance(1, 3) { r.range(1, 30) } else { 0 };
                 let value = format!("{}#{step}", String::from_utf8_lossy(&k)).into_bytes();
                 let meta = Meta {
                     tags: vec![tags[tag].to_vec().into_boxed_slice()],
                     dependency: dep.map(|f| Dependency::of(files[f].to_str().unwrap()).unwrap()),
                 };
-                cache.put_with(&k, &value, 0, meta).unwrap();
-                model.insert(k, (value, dep.map(|f| (f, version[f])), tag));
+                cache.put_with(&k, &value, ttl, meta).unwrap();
+                let expires_at = if ttl == 0 { 0 } else { now + ttl };
+                let dep = dep.map(|f| (f, version[f]));
+                model.insert(
+                    k,
+                    Modelled {
+                        value,
+                        dep,
+                        tag,
+                        expires_at,
+                    },
+                );
             }
             30..=37 => {
                 let f = r.below(2) as usize;
@@ -381,17 +412,17 @@ fn dependency_model(seed: u64, steps: usize) {
                 std::fs::write(&files[f], "x".repeat(version[f])).unwrap();
             }
             38..=57 => {
-                let want = live(&model, &version, &k);
+                let want = live(&model, &version, now, &k);
                 assert_eq!(get(cache, &k).ok(), want, "{why}: get {k:?}");
             }
             58..=67 => {
-                let want = live(&model, &version, &k);
+                let want = live(&model, &version, now, &k);
                 assert_eq!(cache.contains(&k).unwrap(), want.is_some(), "{why}: contains {k:?}");
                 let info = cache.info(&k).ok().map(|i| i.value_len);
                 assert_eq!(info, want.map(|v| v.len() as u64), "{why}: info {k:?}");
             }
             68..=77 => {
-                let want = live(&model, &version, &k).is_some();
+                let want = live(&model, &version, now, &k).is_some();
                 let got = cache.remove(&k).map_err(|e| e.status());
                 assert_eq!(got.is_ok(), want, "{why}: remove {k:?} answered {got:?}");
                 model.remove(&k);
@@ -400,7 +431,7 @@ fn dependency_model(seed: u64, steps: usize) {
                 let p = &k[..r.range(1, 2) as usize];
                 let want = model
                     .keys()
-                    .filter(|m| m.starts_with(p) && live(&model, &version, m).is_some())
+                    .filter(|m| m.starts_with(p) && live(&model, &version, now, m).is_some())
                     .count();
                 assert_eq!(
                     cache.remove_prefix(p).unwrap(),
@@ -413,10 +444,10 @@ fn dependency_model(seed: u64, steps: usize) {
                 let t = r.below(2) as usize;
                 let want = model
                     .iter()
-                    .filter(|(m, e)| e.2 == t && live(&model, &version, m).is_some())
+                    .filter(|(m, e)| e.tag == t && live(&model, &version, now, m).is_some())
                     .count();
                 assert_eq!(cache.remove_tag(tags[t]).unwrap(), want as u64, "{why}: remove_tag {t}");
-                model.retain(|_, e| e.2 != t);
+                model.retain(|_, e| e.tag != t);
             }
             89..=94 => {
                 // What an iteration yields: the keys listed whose info holds.
@@ -428,15 +459,16 @@ fn dependency_model(seed: u64, steps: usize) {
                     .collect();
                 let want: Vec<Vec<u8>> = model
                     .keys()
-                    .filter(|m| live(&model, &version, m).is_some())
+                    .filter(|m| live(&model, &version, now, m).is_some())
                     .cloned()
                     .collect();
                 assert_eq!(listed, want, "{why}: iteration");
             }
-            _ => {
+            95..=99 => {
                 c.take().unwrap().close().unwrap();
                 c = Some(Cache::open(&o).unwrap());
             }
+            _ => clock.advance(r.range(1, 20)),
         }
     }
 }

@@ -307,14 +307,16 @@ fn remove_tag_does_not_count_a_key_whose_newer_value_in_memory_lacks_the_tag() {
     assert_eq!(get(&c, b"k"), Ok(b"new".to_vec()), "written back at close");
 }
 
-/// A seeded model of file dependencies: puts with and without a dependency
-/// on one of two files (and a tag), files changed, reopens, and every reader
-/// against a plain map. A value whose file changed is gone for all of
-/// them alike: `get`, `contains`, `info`, the keys an iteration yields, and
-/// what `remove`, `remove_prefix` and `remove_tag` report. L1 holds four
+/// A seeded model of file dependencies, tags and TTLs: puts with and
+/// without a dependency on one of two files (and a tag), files changed,
+/// reopens, and every reader against a plain map. A value whose file
+/// changed, or that expired, is gone for all of them alike: `get`,
+/// `contains`, `info`, the keys an iteration yields, and what `remove`,
+/// `remove_prefix`, `remove_tag` and `touch` report. L1 holds four
 /// entries, so reads come from memory and from disk; odd seeds write back,
 /// half the seeds evict by S3-FIFO, a third compress values with LZ4. A
-/// third of the puts have a TTL, on a clock the test moves.
+/// third of the puts have a TTL, on a clock the test moves; `touch` gives
+/// a live value a new one.
 /// `TIERCACHE_MODEL=large` runs more seeds.
 #[test]
 fn file_dependencies_against_a_model() {
@@ -383,7 +385,7 @@ fn dependency_model(seed: u64, steps: usize) {
         let now = clock.now_ms();
         let k = keys[r.below(keys.len() as u64) as usize].clone();
         let why = format!("seed {seed} step {step}");
-        match r.below(105) {
+        match r.below(110) {
             0..=29 => {
                 let dep = (!r.chance(1, 3)).then(|| r.below(2) as usize);
                 let tag = r.below(2) as usize;
@@ -468,7 +470,16 @@ fn dependency_model(seed: u64, steps: usize) {
                 c.take().unwrap().close().unwrap();
                 c = Some(Cache::open(&o).unwrap());
             }
-            _ => clock.advance(r.range(1, 20)),
+            100..=104 => clock.advance(r.range(1, 20)),
+            _ => {
+                let ttl = if r.chance(1, 3) { 0 } else { r.range(1, 30) };
+                let want = live(&model, &version, now, &k).is_some();
+                let got = cache.touch(&k, ttl).map_err(|e| e.status());
+                assert_eq!(got.is_ok(), want, "{why}: touch {k:?} answered {got:?}");
+                if let Some(e) = model.get_mut(&k).filter(|_| want) {
+                    e.expires_at = if ttl == 0 { 0 } else { now + ttl };
+                }
+            }
         }
     }
 }

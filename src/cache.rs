@@ -1630,6 +1630,9 @@ impl Cache {
             }
         }
         let mut ticket = None;
+        // What L2 held of the keys it tombstoned, whose dependencies are
+        // checked (a `stat` each) once the shards are let go.
+        let mut on_disk_held: Vec<Removed> = Vec::new();
         if let Some(log) = &self.log {
             let (gone, t) = on_disk(log, now.get());
             ticket = t;
@@ -1645,17 +1648,18 @@ impl Cache {
                 let h = self.hasher.hash(k);
                 shards[self.memory.shard_index(h)].peek(h, k).is_some()
             };
-            removed.extend(
-                gone.iter()
-                    .filter(|(k, had)| {
-                        had.as_ref().is_some_and(Info::holds)
-                            && !unservable.contains(k.as_slice())
-                            && !newer_in_memory(k)
-                    })
-                    .map(|(k, _)| k.as_slice().into()),
-            );
+            on_disk_held = gone
+                .into_iter()
+                .filter(|(k, had)| had.is_some() && !unservable.contains(k.as_slice()) && !newer_in_memory(k))
+                .collect();
         }
         drop(shards);
+        removed.extend(
+            on_disk_held
+                .into_iter()
+                .filter(|(_, had)| had.as_ref().is_some_and(Info::holds))
+                .map(|(k, _)| k.into_boxed_slice()),
+        );
         if let (Some(log), Some(pos)) = (&self.log, ticket) {
             let _ = log.wait_durable(Some(pos));
         }

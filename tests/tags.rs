@@ -291,12 +291,8 @@ fn remove_tag_does_not_count_a_key_whose_newer_value_in_memory_lacks_the_tag() {
     let mut o = Options::with_dir(dir.path());
     o.write_policy = WritePolicy::TC_WRITE_BACK;
     let c = Cache::open(&o).unwrap();
-    let tagged = Meta {
-        tags: vec![b"t".to_vec().into_boxed_slice()],
-        dependency: None,
-    };
-    c.put_with(b"k", b"old", 0, tagged.clone()).unwrap();
-    c.put_with(b"other", b"x", 0, tagged).unwrap();
+    c.put_with(b"k", b"old", 0, tagged(&["t"])).unwrap();
+    c.put_with(b"other", b"x", 0, tagged(&["t"])).unwrap();
     c.flush().unwrap(); // both on disk, with the tag
     c.put(b"k", b"new", 0).unwrap(); // dirty in L1, no tag
     assert_eq!(c.remove_tag(b"t").unwrap(), 1, "only `other`");

@@ -163,12 +163,25 @@ pub fn packed_len(codec: u64, packed: &[u8], max: u64) -> Result<u64, Unseal> {
     Ok(claimed)
 }
 
+/// The most an LZ4 block of `n` bytes can unpack to. A sequence's token
+/// and offset (3 bytes) yield at most 19 bytes of match, each byte of a
+/// match length's extension 255 more, and literals one byte each: never
+/// more than 255 bytes out per byte in (the 255 added is slack).
+fn lz4_most(n: usize) -> usize {
+    n.saturating_mul(255).saturating_add(255)
+}
+
 /// Unpacks what `pack` made with codec id `codec`, refusing (before
-/// allocating) a claimed length over `max`, and anything that does not
-/// unpack to exactly its claimed length.
+/// allocating) a claimed length over `max`, or, for LZ4, over what the
+/// body could unpack to (`lz4_most`: a 12-byte body claiming 7 MB had 7 MB
+/// allocated, and zeroed, on every read; fuzz finding 18), and anything
+/// that does not unpack to exactly its claimed length.
 pub fn unpack(codec: u64, packed: &[u8], max: u64) -> Result<Vec<u8>, Unseal> {
     let len = packed_len(codec, packed, max)? as usize;
     let body = &packed[PACKED_HEADER..];
+    if codec == CODEC_LZ4 && len > lz4_most(body.len()) {
+        return Err(Unseal::BadPacking);
+    }
     let mut out = vec![0u8; len];
     let n = match codec {
         CODEC_LZ4 => lz4_flex::block::decompress_into(body, &mut out).map_err(|_| Unseal::BadPacking)?,
@@ -479,6 +492,27 @@ mod tests {
             assert_eq!(unpack(c.id(), &p, 1 << 20).unwrap(), v);
             assert_eq!(packed_len(c.id(), &p, 1 << 20), Ok(10_000));
         }
+    }
+
+    /// The most compressible value there is (zeros) stays within
+    /// `lz4_most` and round-trips, so the bound refuses no value `pack`
+    /// made; finding 18's shape is refused. (That it is refused before the
+    /// claim is allocated is what the fuzz crate's replay of
+    /// `regressions/open_dir/finding18-*` checks: it watches allocations.)
+    #[test]
+    fn an_lz4_claim_beyond_what_its_body_can_make_is_refused() {
+        let zeros = vec![0u8; 1 << 20];
+        let p = pack(Compression::TC_COMPRESSION_LZ4, &zeros).unwrap();
+        assert!(
+            zeros.len() <= lz4_most(p.len() - PACKED_HEADER),
+            "{} bytes packed",
+            p.len()
+        );
+        assert_eq!(unpack(CODEC_LZ4, &p, 1 << 24).unwrap(), zeros);
+        // Finding 18's shape: a 12-byte body claiming 7 MB.
+        let mut forged = (7_093_248u32).to_le_bytes().to_vec();
+        forged.extend_from_slice(&[0x1f, 0, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x10, 0, 0, 0]);
+        assert_eq!(unpack(CODEC_LZ4, &forged, 1 << 24), Err(Unseal::BadPacking));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::error::{Error, Result, Status};
 use crate::loader::{outcome_of, run_loader, Flight, Join, Loaded, Loader};
 use crate::log::{Found, Info, KeyHasher, Log, LogConfig, Removed, Ticket, Trust};
 use crate::memory::{Entry, Evicted, Glance, Lookup, Memory, Reader, Resident, Shard, ShardGuard, Validity};
-use crate::meta::Meta;
+use crate::meta::{self, Meta};
 use crate::options::{Options, SyncPolicy, WritePolicy, DEFAULT_SEGMENT_BYTES, MAX_KEY_LEN};
 use crate::outgoing::Outgoing;
 use crate::remote::subscriber::Subscriber;
@@ -780,7 +780,7 @@ impl Cache {
         let found = self.log.as_ref()?.get_on(key, h, now, Trust::Facts, stripe, |len| {
             len < MAP_FROM && self.memory.fits(key, len)
         })?;
-        if found.meta.as_ref().is_some_and(|m| !m.valid()) {
+        if !meta::holds(found.meta.as_deref()) {
             Counters::bump(&self.counters.dependency_misses);
             return None;
         }
@@ -1231,7 +1231,7 @@ impl Cache {
                 // Checksummed whatever an earlier get found: the value is
                 // written again, with a checksum of its own (`Trust`).
                 .and_then(|l| l.get(key, h, &now, Trust::Checksum, |_| true))
-                .filter(|f| f.meta.as_ref().is_none_or(|m| m.valid()))
+                .filter(|f| meta::holds(f.meta.as_deref()))
                 .map(|f| (into_arc(f.value), f.written_at, f.meta))
         };
         let current = match shard.peek(h, key) {
@@ -1636,7 +1636,7 @@ impl Cache {
         if let Some(log) = &self.log {
             let (gone, t) = on_disk(log, now.get());
             ticket = t;
-            let tombstoned: HashSet<&[u8]> = gone.iter().map(|(k, _)| k.as_slice()).collect();
+            let tombstoned: HashSet<&[u8]> = gone.iter().map(|r| r.key.as_slice()).collect();
             for k in dirty.iter().filter(|k| !tombstoned.contains(&***k)) {
                 log.supersede(k, self.hasher.hash(k));
             }
@@ -1644,21 +1644,18 @@ impl Cache {
             // write-back, a dirty newer value without the tag) had its
             // newest value there, not in the record on disk, which counts
             // for nothing (as in `remove`: L1 is the newest word).
-            let newer_in_memory = |k: &[u8]| {
-                let h = self.hasher.hash(k);
-                shards[self.memory.shard_index(h)].peek(h, k).is_some()
-            };
+            let newer_in_memory = |r: &Removed| shards[self.memory.shard_index(r.hash)].peek(r.hash, &r.key).is_some();
             on_disk_held = gone
                 .into_iter()
-                .filter(|(k, had)| had.is_some() && !unservable.contains(k.as_slice()) && !newer_in_memory(k))
+                .filter(|r| r.had.is_some() && !unservable.contains(r.key.as_slice()) && !newer_in_memory(r))
                 .collect();
         }
         drop(shards);
         removed.extend(
             on_disk_held
                 .into_iter()
-                .filter(|(_, had)| had.as_ref().is_some_and(Info::holds))
-                .map(|(k, _)| k.into_boxed_slice()),
+                .filter(|r| r.had.as_ref().is_some_and(Info::holds))
+                .map(|r| r.key.into_boxed_slice()),
         );
         if let (Some(log), Some(pos)) = (&self.log, ticket) {
             let _ = log.wait_durable(Some(pos));

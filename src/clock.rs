@@ -111,7 +111,7 @@ impl<'a> Now<'a> {
 
     /// Whether an entry with absolute expiry `expires_at` (0: never) is expired.
     pub fn expired(&self, expires_at: u64) -> bool {
-        expires_at != 0 && expires_at <= self.get()
+        is_expired(expires_at, self.get())
     }
 }
 

@@ -56,7 +56,7 @@ use std::sync::Arc;
 
 use crate::clock::Now;
 use crate::loader::{Flight, Join};
-use crate::meta::Meta;
+use crate::meta::{self, Meta};
 use crate::stripe::Counter;
 use crate::sync::{ReadMostly, ReadMostlyWriteGuard};
 use crate::value::Value;
@@ -234,7 +234,7 @@ impl<V> Entry<V> {
     pub fn valid(&self, now: &Now) -> Validity {
         if now.expired(self.expires_at) {
             Validity::Expired
-        } else if self.meta.as_ref().is_some_and(|m| !m.valid()) {
+        } else if !meta::holds(self.meta.as_deref()) {
             Validity::Stale
         } else {
             Validity::Valid

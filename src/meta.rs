@@ -87,6 +87,16 @@ impl Dependency {
     }
 }
 
+/// Whether a value with metadata `meta` may be served: it has none, or the
+/// file it depends on (if any) is as it was (one `stat`). The last check of
+/// every reader, whichever tier the value came from: L1's entries
+/// (`Entry::valid`), L2's gets and what `Log::info` and the removals report
+/// (`Info::holds`), so that no reader says a key has a value another
+/// would have missed.
+pub fn holds(meta: Option<&Meta>) -> bool {
+    meta.and_then(|m| m.dependency.as_ref()).is_none_or(Dependency::holds)
+}
+
 impl Meta {
     pub fn is_empty(&self) -> bool {
         self.tags.is_empty() && self.dependency.is_none()
@@ -110,11 +120,6 @@ impl Meta {
 
     pub fn has_tag(&self, tag: &[u8]) -> bool {
         self.tags.iter().any(|t| **t == *tag)
-    }
-
-    /// Whether the entry is still valid: its dependency, if any, holds.
-    pub fn valid(&self) -> bool {
-        self.dependency.as_ref().is_none_or(Dependency::holds)
     }
 
     /// The bytes of the record's meta field (empty when there is nothing).

@@ -54,7 +54,7 @@ use parking_lot::Mutex;
 
 use crate::clock::{is_expired, Clock, Now};
 use crate::error::{Error, Result};
-use crate::meta::Meta;
+use crate::meta::{self, Meta};
 use crate::options::SyncPolicy;
 use crate::record::Kind;
 use crate::seal::{Compression, EncryptionKey, Sealer};
@@ -203,14 +203,20 @@ impl Info {
     /// last check a get makes, and the caller's (the log never looks at
     /// files outside its directory, and never under its lock).
     pub fn holds(&self) -> bool {
-        self.meta.as_ref().is_none_or(Meta::valid)
+        meta::holds(self.meta.as_ref())
     }
 }
 
-/// A key a removal tombstoned, and what it held: `Some` if a get would
-/// have served a value of it (if `Info::holds`), `None` if its record was
-/// expired or could not be served.
-pub type Removed = (Vec<u8>, Option<Info>);
+/// A key a removal tombstoned, and what it held.
+#[derive(Debug)]
+pub struct Removed {
+    pub key: Vec<u8>,
+    /// The key's hash, as the log had it (the caller need not hash again).
+    pub hash: u64,
+    /// `Some` if a get would have served a value of it (if `Info::holds`),
+    /// `None` if its record was expired or could not be served.
+    pub had: Option<Info>,
+}
 
 /// What one attempt to grow the index's table came to (`Log::grow_index_once`).
 enum GrowAttempt {
@@ -426,8 +432,10 @@ impl Log {
     /// it or marking it read.
     pub fn info(&self, key: &[u8], h: u64, now: &Now) -> Option<Info> {
         let stripe = crate::stripe::mine();
-        self.with_unexpired(key, h, now, Trust::Facts, stripe, None, |st, loc, r, _, _| {
-            self.info_of(st, loc, &r, now.get())
+        // `with_unexpired` checked the expiry and decoded the metadata, the
+        // first two steps of `info_of`: only the last is left.
+        self.with_unexpired(key, h, now, Trust::Facts, stripe, None, |st, loc, r, _, meta| {
+            self.info_with(st, loc, &r, meta)
         })
         .flatten()
     }
@@ -452,6 +460,13 @@ impl Log {
             return None;
         }
         let meta = self.meta_of(r)?;
+        self.info_with(st, loc, r, meta)
+    }
+
+    /// `info_of`'s last step, for a record found unexpired with readable
+    /// metadata `meta` (`read_unexpired` is the same two steps): the
+    /// value's length if it can be served.
+    fn info_with(&self, st: &State, loc: Loc, r: &View<'_>, meta: Option<Meta>) -> Option<Info> {
         let value_len = if r.codec != 0 && st.store.unpacked_before(loc) {
             self.servable(r.claimed_len(&self.sealer))?
         } else {
@@ -1015,23 +1030,25 @@ impl Log {
         let mut doomed = Vec::new();
         for (h, loc, r) in st.live_records() {
             if r.key.starts_with(prefix) {
-                doomed.push((h, (r.key.to_vec(), self.info_of(&st, loc, &r, now))));
+                doomed.push(Removed {
+                    key: r.key.to_vec(),
+                    hash: h,
+                    had: self.info_of(&st, loc, &r, now),
+                });
             }
         }
         self.tombstone_all(&mut st, doomed)
     }
 
-    /// Tombstones the key of each (hash, removed) of `doomed`; returns them
-    /// and the last tombstone's ticket.
-    fn tombstone_all(&self, st: &mut State, doomed: Vec<(u64, Removed)>) -> (Vec<Removed>, Ticket) {
-        let mut removed = Vec::with_capacity(doomed.len());
+    /// Tombstones the key of each of `doomed`; returns them and the last
+    /// tombstone's ticket.
+    fn tombstone_all(&self, st: &mut State, doomed: Vec<Removed>) -> (Vec<Removed>, Ticket) {
         let mut ticket = None;
-        for (h, r) in doomed {
-            ticket = self.tombstone(st, &r.0, h).or(ticket);
-            removed.push(r);
+        for r in &doomed {
+            ticket = self.tombstone(st, &r.key, r.hash).or(ticket);
         }
         self.after_append(st);
-        (removed, ticket)
+        (doomed, ticket)
     }
 
     /// Appends tombstones for every live key whose record carries `tag`;
@@ -1046,7 +1063,11 @@ impl Log {
             for loc in st.live_of(h) {
                 if let Ok(r) = st.store.indexed(h, loc) {
                     if Meta::decode(&r.meta).is_some_and(|m| m.has_tag(tag)) {
-                        doomed.push((h, (r.key.to_vec(), self.info_of(&st, loc, &r, now))));
+                        doomed.push(Removed {
+                            key: r.key.to_vec(),
+                            hash: h,
+                            had: self.info_of(&st, loc, &r, now),
+                        });
                     }
                 }
             }

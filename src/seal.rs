@@ -171,15 +171,30 @@ fn lz4_most(n: usize) -> usize {
     n.saturating_mul(255).saturating_add(255)
 }
 
+/// The most a Zstandard frame of `n` bytes can unpack to. A frame is
+/// blocks; a block unpacks to at most 128 KiB (the format's
+/// `Block_Maximum_Size`) and takes at least 4 bytes (a 3-byte header and
+/// an RLE block's one byte; a compressed block takes more): never more than
+/// 128 KiB out per 4 bytes in. (Counting the frame's own header as blocks
+/// is slack.)
+fn zstd_most(n: usize) -> usize {
+    (n / 4).saturating_add(1).saturating_mul(128 << 10)
+}
+
 /// Unpacks what `pack` made with codec id `codec`, refusing (before
-/// allocating) a claimed length over `max`, or, for LZ4, over what the
-/// body could unpack to (`lz4_most`: a 12-byte body claiming 7 MB had 7 MB
-/// allocated, and zeroed, on every read; fuzz finding 18), and anything
-/// that does not unpack to exactly its claimed length.
+/// allocating) a claimed length over `max`, or over what the body could
+/// unpack to (`lz4_most`, `zstd_most`: a 12-byte LZ4 body claiming 7 MB
+/// had 7 MB allocated, and zeroed, on every read; fuzz finding 18), and
+/// anything that does not unpack to exactly its claimed length.
 pub fn unpack(codec: u64, packed: &[u8], max: u64) -> Result<Vec<u8>, Unseal> {
     let len = packed_len(codec, packed, max)? as usize;
     let body = &packed[PACKED_HEADER..];
-    if codec == CODEC_LZ4 && len > lz4_most(body.len()) {
+    let most = if codec == CODEC_LZ4 {
+        lz4_most(body.len())
+    } else {
+        zstd_most(body.len())
+    };
+    if len > most {
         return Err(Unseal::BadPacking);
     }
     let mut out = vec![0u8; len];
@@ -513,6 +528,39 @@ mod tests {
         let mut forged = (7_093_248u32).to_le_bytes().to_vec();
         forged.extend_from_slice(&[0x1f, 0, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x10, 0, 0, 0]);
         assert_eq!(unpack(CODEC_LZ4, &forged, 1 << 24), Err(Unseal::BadPacking));
+    }
+
+    /// The Zstandard bound (`zstd_most`) holds for the most compressible
+    /// value there is, at the default maximum value size, and refuses a
+    /// short body's large claim. (That such a claim is refused before it is
+    /// allocated is what the fuzz crate's replay of
+    /// `regressions/record_decode/claim-beyond-body` checks.)
+    #[test]
+    fn a_zstd_claim_beyond_what_its_body_can_make_is_refused() {
+        let zeros = vec![0u8; crate::options::DEFAULT_MAX_VALUE_LEN as usize];
+        let p = pack(Compression::TC_COMPRESSION_ZSTD, &zeros).unwrap();
+        assert!(
+            zeros.len() <= zstd_most(p.len() - PACKED_HEADER),
+            "{} bytes packed",
+            p.len()
+        );
+        assert_eq!(unpack(CODEC_ZSTD, &p, 1 << 24).unwrap(), zeros);
+        // A body of 16 bytes unpacks to at most 5 blocks' worth.
+        let within = 5u32 * (128 << 10);
+        let mut forged = within.to_le_bytes().to_vec();
+        forged.extend_from_slice(&p[PACKED_HEADER..][..16]);
+        assert_eq!(zstd_most(16), within as usize);
+        assert_eq!(
+            unpack(CODEC_ZSTD, &forged, 1 << 24),
+            Err(Unseal::BadPacking),
+            "within the bound, cut"
+        );
+        forged[..PACKED_HEADER].copy_from_slice(&(within + 1).to_le_bytes());
+        assert_eq!(
+            unpack(CODEC_ZSTD, &forged, 1 << 24),
+            Err(Unseal::BadPacking),
+            "past the bound"
+        );
     }
 
     #[test]

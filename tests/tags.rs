@@ -305,7 +305,8 @@ fn remove_tag_does_not_count_a_key_whose_newer_value_in_memory_lacks_the_tag() {
 
 /// A seeded model of file dependencies, tags and TTLs: puts with and
 /// without a dependency on one of two files (and a tag), files changed,
-/// reopens, and every reader against a plain map. A value whose file
+/// reopens (after a close, or after a flush and a crash), and every reader
+/// against a plain map. A value whose file
 /// changed, or that expired, is gone for all of them alike: `get`,
 /// `contains`, `info`, the keys an iteration yields, and what `remove`,
 /// `remove_prefix`, `remove_tag` and `touch` report. L1 holds four
@@ -462,8 +463,17 @@ fn dependency_model(seed: u64, steps: usize) {
                     .collect();
                 assert_eq!(listed, want, "{why}: iteration");
             }
-            95..=99 => {
+            95..=97 => {
                 c.take().unwrap().close().unwrap();
+                c = Some(Cache::open(&o).unwrap());
+            }
+            98..=99 => {
+                // A crash after a flush: everything was durable, and the
+                // open rebuilds the tags and dependencies from the records
+                // (no clean close wrote its index files last).
+                let cache = c.take().unwrap();
+                cache.flush().unwrap();
+                cache.simulate_crash();
                 c = Some(Cache::open(&o).unwrap());
             }
             100..=104 => clock.advance(r.range(1, 20)),

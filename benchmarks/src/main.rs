@@ -746,11 +746,12 @@ fn main() {
         args = ALL.map(String::from).to_vec();
     }
     println!(
-        "# tiercache-benchmarks: {} ({} mode, {} rounds; load average {})",
+        "# tiercache-benchmarks: {} ({} mode, {} rounds; load average {}; cpu {})",
         args.join(" "),
         if quick() { "quick" } else { "full" },
         rounds(),
-        report::loadavg()
+        report::loadavg(),
+        report::cpu()
     );
     let start = Instant::now();
     for a in &args {

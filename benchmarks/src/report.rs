@@ -109,6 +109,29 @@ pub fn loadavg() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// The CPU as `/proc/cpuinfo` names it, with its family and model
+/// numbers, printed beside results: this host's CPU changes from day to
+/// day (an Intel Xeon on 2 and 6 December 2026, an AMD EPYC from 3 to 5
+/// December, as Go's benchmark output recorded), and ratios move with
+/// it, so two runs compare only on the same CPU.
+pub fn cpu() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == name).then(|| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "?".into())
+    };
+    format!(
+        "{} (family {}, model {})",
+        field("model name"),
+        field("cpu family"),
+        field("model")
+    )
+}
+
 /// Whether a larger value of `unit` is better (throughput, hit ratio).
 fn higher_is_better(unit: &str) -> bool {
     unit.ends_with("/s") || unit == "hit %"
@@ -293,12 +316,13 @@ pub fn headline(rows: &[Headline]) {
         return;
     }
     let load = loadavg();
-    println!("\n# Headline: tiercache against its peers (load {load})\n");
+    let cpu = cpu();
+    println!("\n# Headline: tiercache against its peers (load {load}; cpu {cpu})\n");
     println!("ratio = tiercache's cost / the other's (below 1: tiercache faster or smaller)\n");
     println!("| path | tiercache | best peer | floor | ratio to peer | ratio to floor | goal | met? |");
     println!("| --- | ---: | --- | --- | ---: | ---: | --- | --- |");
     let mut csv =
-        String::from("path,tiercache,value,unit,peer,peer_value,peer_ratio,floor,floor_value,floor_ratio,goal,met,load_average,date,commit\n");
+        String::from("path,tiercache,value,unit,peer,peer_value,peer_ratio,floor,floor_value,floor_ratio,goal,met,load_average,date,commit,cpu\n");
     let (date, commit) = with(|s| (s.date.clone(), s.commit.clone()));
     for h in rows {
         let Some((v, unit)) = value(h.tc.table, h.tc.system) else {
@@ -336,7 +360,7 @@ pub fn headline(rows: &[Headline]) {
         );
         let _ = writeln!(
             csv,
-            "{},{},{v},{},{},{},{},{},{},{},{},{},{},{date},{commit}",
+            "{},{},{v},{},{},{},{},{},{},{},{},{},{},{date},{commit},{}",
             field(&h.path),
             field(h.tc.label),
             field(&unit),
@@ -349,6 +373,7 @@ pub fn headline(rows: &[Headline]) {
             field(h.goal_text),
             met.map_or("unknown", |m| if m { "yes" } else { "no" }),
             field(&load),
+            field(&cpu),
         );
     }
     with(|s| {

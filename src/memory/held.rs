@@ -26,6 +26,33 @@ use crate::value::Value;
 /// node 256 (`lru::Node`).
 pub const INLINE: usize = 174;
 
+/// Starts loading the second pair of lines of a policy's node (bytes 128
+/// to 255 of a 256-byte node aligned to 128), where a short value held in
+/// it ends: called with the node whose key a lookup is about to compare.
+///
+/// Why: the adjacent-line prefetcher brings a node's first pair with the
+/// key, but the second is asked for only when the value is copied, after
+/// the key compare has waited for the first: two trips to memory one after
+/// the other. Asked for here, both are under way at once. A 100-byte value
+/// ends on the node's third line (the hit's fields take the first 42
+/// bytes: `lru::Node`). Measured on an Intel Xeon
+/// (6 December 2026, `hit.c l1 100 100000`, libraries alternating five
+/// times): 417 ns a get before, 371 after; a Rust program of 100k keys,
+/// four alternations: 357-417 before, 312-336 after. A hint: it never
+/// faults, and a key that does not match costs one wasted line pair.
+#[inline(always)]
+pub fn prefetch_tail<T>(node: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing and never faults, whatever the
+    // address (here inside or just past the node).
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((node as *const T).cast::<i8>().wrapping_add(128));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = node;
+}
+
 /// A value in a policy's node.
 pub enum Held {
     /// A copy of at most `INLINE` bytes (`len` of them), in place.

@@ -44,6 +44,7 @@
 
 use hashbrown::HashTable;
 
+use super::held;
 use super::key::{Key, TableHasher};
 use super::{Entry, Evicted, Resident, Uses};
 
@@ -142,7 +143,11 @@ impl Lru {
 
     fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
         self.table
-            .find(self.hasher.hash(h), |&i| self.nodes[i as usize].key.is(key))
+            .find(self.hasher.hash(h), |&i| {
+                let n = &self.nodes[i as usize];
+                held::prefetch_tail(n);
+                n.key.is(key)
+            })
             .copied()
     }
 

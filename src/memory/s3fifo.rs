@@ -25,6 +25,7 @@ use std::collections::VecDeque;
 
 use hashbrown::{HashMap, HashTable};
 
+use super::held;
 use super::key::{Key, TableHasher};
 use super::{entry_size, Entry, Evicted, Resident, Uses};
 
@@ -167,7 +168,11 @@ impl S3Fifo {
 
     fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
         self.table
-            .find(self.hasher.hash(h), |&i| self.nodes[i as usize].key.is(key))
+            .find(self.hasher.hash(h), |&i| {
+                let n = &self.nodes[i as usize];
+                held::prefetch_tail(n);
+                n.key.is(key)
+            })
             .copied()
     }
 

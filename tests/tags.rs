@@ -305,8 +305,8 @@ fn remove_tag_does_not_count_a_key_whose_newer_value_in_memory_lacks_the_tag() {
 
 /// A seeded model of file dependencies, tags and TTLs: puts with and
 /// without a dependency on one of two files (and a tag), files changed,
-/// reopens (after a close, or after a flush and a crash), and every reader
-/// against a plain map. A value whose file
+/// reopens (after a close, or after a crash with or without a flush before
+/// it: `SinceDurable`), and every reader against a plain map. A value whose file
 /// changed, or that expired, is gone for all of them alike: `get`,
 /// `contains`, `info`, the keys an iteration yields, and what `remove`,
 /// `remove_prefix`, `remove_tag` and `touch` report. L1 holds four
@@ -330,11 +330,50 @@ fn file_dependencies_against_a_model() {
 /// A key's value in `dependency_model`: its bytes, the file (0 or 1) it
 /// depends on and that file's version then, its tag (0 or 1), and its
 /// expiry (0: never).
+#[derive(Debug, Clone, PartialEq)]
 struct Modelled {
     value: Vec<u8>,
     dep: Option<(usize, usize)>,
     tag: usize,
     expires_at: u64,
+}
+
+type Model = std::collections::BTreeMap<Vec<u8>, Modelled>;
+
+/// What each key of `dependency_model` held since the last point at which
+/// everything was durable (a close, a flush, a reopen after a crash): after
+/// a crash a key holds one of these states, and no other (a value
+/// superseded before that point never comes back).
+#[derive(Default)]
+struct SinceDurable {
+    /// Every state of a key changed since, the one at the durable point
+    /// first. A key not here has held its model state throughout.
+    states: std::collections::BTreeMap<Vec<u8>, Vec<Option<Modelled>>>,
+    /// Keys put since (write-back: such a key may come back with nothing).
+    written: std::collections::BTreeSet<Vec<u8>>,
+}
+
+impl SinceDurable {
+    /// Sets `model`'s state of `k` to `new`, keeping the states it had.
+    fn set(&mut self, model: &mut Model, k: &[u8], new: Option<Modelled>) {
+        let states = self
+            .states
+            .entry(k.to_vec())
+            .or_insert_with(|| vec![model.get(k).cloned()]);
+        states.push(new.clone());
+        match new {
+            Some(e) => model.insert(k.to_vec(), e),
+            None => model.remove(k),
+        };
+    }
+
+    /// The states `k` may hold after a crash.
+    fn allowed(&self, model: &Model, k: &[u8]) -> Vec<Option<Modelled>> {
+        self.states
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| vec![model.get(k).cloned()])
+    }
 }
 
 fn dependency_model(seed: u64, steps: usize) {
@@ -369,14 +408,15 @@ fn dependency_model(seed: u64, steps: usize) {
         o.set_compression(tiercache::Compression::TC_COMPRESSION_LZ4, 0);
     }
     let mut c = Some(Cache::open(&o).unwrap());
-    let mut model: BTreeMap<Vec<u8>, Modelled> = BTreeMap::new();
-    // The value a get must return now, if any.
-    let live = |m: &BTreeMap<Vec<u8>, Modelled>, v: &[usize; 2], now: u64, k: &[u8]| {
-        m.get(k)
-            .filter(|e| e.dep.is_none_or(|(f, at)| v[f] == at))
-            .filter(|e| e.expires_at == 0 || e.expires_at > now)
-            .map(|e| e.value.clone())
+    let mut model: Model = BTreeMap::new();
+    let mut since = SinceDurable::default();
+    // Whether a state would be served now.
+    let serves = |e: &Modelled, v: &[usize; 2], now: u64| {
+        e.dep.is_none_or(|(f, at)| v[f] == at) && (e.expires_at == 0 || e.expires_at > now)
     };
+    // The value a get must return now, if any.
+    let live =
+        |m: &Model, v: &[usize; 2], now: u64, k: &[u8]| m.get(k).filter(|e| serves(e, v, now)).map(|e| e.value.clone());
     for step in 0..steps {
         let cache = c.as_ref().unwrap();
         let now = clock.now_ms();
@@ -395,15 +435,14 @@ fn dependency_model(seed: u64, steps: usize) {
                 cache.put_with(&k, &value, ttl, meta).unwrap();
                 let expires_at = if ttl == 0 { 0 } else { now + ttl };
                 let dep = dep.map(|f| (f, version[f]));
-                model.insert(
-                    k,
-                    Modelled {
-                        value,
-                        dep,
-                        tag,
-                        expires_at,
-                    },
-                );
+                let e = Modelled {
+                    value,
+                    dep,
+                    tag,
+                    expires_at,
+                };
+                since.set(&mut model, &k, Some(e));
+                since.written.insert(k);
             }
             30..=37 => {
                 let f = r.below(2) as usize;
@@ -424,7 +463,7 @@ fn dependency_model(seed: u64, steps: usize) {
                 let want = live(&model, &version, now, &k).is_some();
                 let got = cache.remove(&k).map_err(|e| e.status());
                 assert_eq!(got.is_ok(), want, "{why}: remove {k:?} answered {got:?}");
-                model.remove(&k);
+                since.set(&mut model, &k, None);
             }
             78..=83 => {
                 let p = &k[..r.range(1, 2) as usize];
@@ -437,7 +476,10 @@ fn dependency_model(seed: u64, steps: usize) {
                     want as u64,
                     "{why}: remove_prefix {p:?}"
                 );
-                model.retain(|m, _| !m.starts_with(p));
+                let gone: Vec<Vec<u8>> = model.keys().filter(|m| m.starts_with(p)).cloned().collect();
+                for m in gone {
+                    since.set(&mut model, &m, None);
+                }
             }
             84..=88 => {
                 let t = r.below(2) as usize;
@@ -446,7 +488,14 @@ fn dependency_model(seed: u64, steps: usize) {
                     .filter(|(m, e)| e.tag == t && live(&model, &version, now, m).is_some())
                     .count();
                 assert_eq!(cache.remove_tag(tags[t]).unwrap(), want as u64, "{why}: remove_tag {t}");
-                model.retain(|_, e| e.tag != t);
+                let gone: Vec<Vec<u8>> = model
+                    .iter()
+                    .filter(|(_, e)| e.tag == t)
+                    .map(|(m, _)| m.clone())
+                    .collect();
+                for m in gone {
+                    since.set(&mut model, &m, None);
+                }
             }
             89..=94 => {
                 // What an iteration yields: the keys listed whose info holds.
@@ -466,15 +515,44 @@ fn dependency_model(seed: u64, steps: usize) {
             95..=97 => {
                 c.take().unwrap().close().unwrap();
                 c = Some(Cache::open(&o).unwrap());
+                since = SinceDurable::default();
             }
             98..=99 => {
-                // A crash after a flush: everything was durable, and the
-                // open rebuilds the tags and dependencies from the records
-                // (no clean close wrote its index files last).
+                // A crash, after a flush every other time: the open
+                // rebuilds tags, dependencies and expiries from the records
+                // (no clean close wrote its index files last). Without the
+                // flush, each key holds one of its states since the last
+                // durable point (`SinceDurable`), and the model becomes
+                // what the cache holds.
                 let cache = c.take().unwrap();
-                cache.flush().unwrap();
+                if r.chance(1, 2) {
+                    cache.flush().unwrap();
+                    since = SinceDurable::default();
+                }
                 cache.simulate_crash();
-                c = Some(Cache::open(&o).unwrap());
+                let cache = c.insert(Cache::open(&o).unwrap());
+                for key in &keys {
+                    let allowed = since.allowed(&model, key);
+                    match get(cache, key).ok() {
+                        None => {
+                            let may = allowed
+                                .iter()
+                                .any(|s| s.as_ref().is_none_or(|e| !serves(e, &version, now)))
+                                || (o.write_policy == WritePolicy::TC_WRITE_BACK && since.written.contains(key));
+                            assert!(may, "{why}: {key:?} lost after a crash; it held {allowed:?}");
+                            model.remove(key);
+                        }
+                        Some(v) => {
+                            let at = cache.info(key).unwrap().expires_at;
+                            let held = allowed.iter().flatten().find(|e| e.value == v && e.expires_at == at);
+                            let held = held.unwrap_or_else(|| {
+                                panic!("{why}: {key:?} came back as {v:?} (expiry {at}) after a crash; it held {allowed:?}")
+                            });
+                            model.insert(key.clone(), held.clone());
+                        }
+                    }
+                }
+                since = SinceDurable::default();
             }
             100..=104 => clock.advance(r.range(1, 20)),
             _ => {
@@ -482,8 +560,9 @@ fn dependency_model(seed: u64, steps: usize) {
                 let want = live(&model, &version, now, &k).is_some();
                 let got = cache.touch(&k, ttl).map_err(|e| e.status());
                 assert_eq!(got.is_ok(), want, "{why}: touch {k:?} answered {got:?}");
-                if let Some(e) = model.get_mut(&k).filter(|_| want) {
+                if let Some(mut e) = model.get(&k).filter(|_| want).cloned() {
                     e.expires_at = if ttl == 0 { 0 } else { now + ttl };
+                    since.set(&mut model, &k, Some(e));
                 }
             }
         }

@@ -516,18 +516,22 @@ mod tests {
     /// `regressions/open_dir/finding18-*` checks: it watches allocations.)
     #[test]
     fn an_lz4_claim_beyond_what_its_body_can_make_is_refused() {
-        let zeros = vec![0u8; 1 << 20];
-        let p = pack(Compression::TC_COMPRESSION_LZ4, &zeros).unwrap();
-        assert!(
-            zeros.len() <= lz4_most(p.len() - PACKED_HEADER),
-            "{} bytes packed",
-            p.len()
-        );
-        assert_eq!(unpack(CODEC_LZ4, &p, 1 << 24).unwrap(), zeros);
+        zeros_within(Compression::TC_COMPRESSION_LZ4, CODEC_LZ4, 1 << 20, lz4_most);
         // Finding 18's shape: a 12-byte body claiming 7 MB.
         let mut forged = (7_093_248u32).to_le_bytes().to_vec();
         forged.extend_from_slice(&[0x1f, 0, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x10, 0, 0, 0]);
         assert_eq!(unpack(CODEC_LZ4, &forged, 1 << 24), Err(Unseal::BadPacking));
+    }
+
+    /// Packs `len` zeros, the most compressible value there is, with
+    /// `compression` (codec id `codec`): checks that the codec's bound
+    /// `most` allows its length and that it round-trips; returns it packed.
+    fn zeros_within(compression: Compression, codec: u64, len: usize, most: fn(usize) -> usize) -> Vec<u8> {
+        let zeros = vec![0u8; len];
+        let p = pack(compression, &zeros).unwrap();
+        assert!(len <= most(p.len() - PACKED_HEADER), "{} bytes packed", p.len());
+        assert_eq!(unpack(codec, &p, 1 << 24).unwrap(), zeros);
+        p
     }
 
     /// The Zstandard bound (`zstd_most`) holds for the most compressible
@@ -537,14 +541,8 @@ mod tests {
     /// `regressions/record_decode/claim-beyond-body` checks.)
     #[test]
     fn a_zstd_claim_beyond_what_its_body_can_make_is_refused() {
-        let zeros = vec![0u8; crate::options::DEFAULT_MAX_VALUE_LEN as usize];
-        let p = pack(Compression::TC_COMPRESSION_ZSTD, &zeros).unwrap();
-        assert!(
-            zeros.len() <= zstd_most(p.len() - PACKED_HEADER),
-            "{} bytes packed",
-            p.len()
-        );
-        assert_eq!(unpack(CODEC_ZSTD, &p, 1 << 24).unwrap(), zeros);
+        let len = crate::options::DEFAULT_MAX_VALUE_LEN as usize;
+        let p = zeros_within(Compression::TC_COMPRESSION_ZSTD, CODEC_ZSTD, len, zstd_most);
         // A body of 16 bytes unpacks to at most 5 blocks' worth.
         let within = 5u32 * (128 << 10);
         let mut forged = within.to_le_bytes().to_vec();

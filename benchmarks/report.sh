@@ -4,7 +4,10 @@
 # headline: the peers, the floors, open and memory, Python and Go), then the
 # hit ratios on the ARC traces, each writing CSV files into OUT, then draws
 # the pictures from those files into docs/img. Prints the load average
-# before and after; run it on a quiet machine.
+# before and after, and first what a dependent load costs on the day's CPU
+# by working-set size (benchmarks/c/latency.c, into OUT/latency.txt: this
+# host's CPU changes between days, and ratios with it); run it on a quiet
+# machine.
 #
 #   benchmarks/report.sh [OUT]     (default benchmarks/results/<UTC date>)
 #   TRACES=0 benchmarks/report.sh  (skip the traces: about 20 minutes)
@@ -17,6 +20,10 @@ quick=()
 [ "${QUICK:-0}" = 1 ] && quick=(--quick)
 mkdir -p "$out"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+if cc -O2 -Wall -Wextra benchmarks/c/latency.c -o "$out/.latency"; then
+  { grep -m1 'model name' /proc/cpuinfo; "$out/.latency"; } | tee "$out/latency.txt"
+  rm -f "$out/.latency"
+fi
 cargo build --release
 cargo build --release -p tiercache-benchmarks
 bench=target/release/tiercache-benchmarks

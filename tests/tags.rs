@@ -14,6 +14,13 @@ use tiercache::{Cache, Loaded, Options, Status, WritePolicy};
 
 use common::get;
 
+/// Options for a write-back cache in `dir`.
+fn write_back(dir: &std::path::Path) -> Options {
+    let mut o = Options::with_dir(dir);
+    o.write_policy = WritePolicy::TC_WRITE_BACK;
+    o
+}
+
 fn tagged(tags: &[&str]) -> Meta {
     let mut m = Meta::default();
     for t in tags {
@@ -74,8 +81,7 @@ fn remove_tag_removes_from_every_tier_and_stays_removed() {
 #[test]
 fn removing_a_tag_does_not_bring_back_the_value_it_replaced() {
     let dir = tempfile::tempdir().unwrap();
-    let mut o = Options::with_dir(dir.path());
-    o.write_policy = WritePolicy::TC_WRITE_BACK;
+    let o = write_back(dir.path());
     let c = Cache::open(&o).unwrap();
     c.put(b"k", b"old, untagged", 0).unwrap();
     c.flush().unwrap();
@@ -288,8 +294,7 @@ fn a_value_whose_dependency_changed_is_not_counted_by_a_removal() {
 #[test]
 fn remove_tag_does_not_count_a_key_whose_newer_value_in_memory_lacks_the_tag() {
     let dir = tempfile::tempdir().unwrap();
-    let mut o = Options::with_dir(dir.path());
-    o.write_policy = WritePolicy::TC_WRITE_BACK;
+    let o = write_back(dir.path());
     let c = Cache::open(&o).unwrap();
     c.put_with(b"k", b"old", 0, tagged(&["t"])).unwrap();
     c.put_with(b"other", b"x", 0, tagged(&["t"])).unwrap();
@@ -422,6 +427,8 @@ fn dependency_model(seed: u64, steps: usize) {
         let now = clock.now_ms();
         let k = keys[r.below(keys.len() as u64) as usize].clone();
         let why = format!("seed {seed} step {step}");
+        // The model's expiry of a value given `ttl` now (0: never).
+        let expiry = |ttl: u64| if ttl == 0 { 0 } else { now + ttl };
         match r.below(110) {
             0..=29 => {
                 let dep = (!r.chance(1, 3)).then(|| r.below(2) as usize);
@@ -433,7 +440,7 @@ fn dependency_model(seed: u64, steps: usize) {
                     dependency: dep.map(|f| Dependency::of(files[f].to_str().unwrap()).unwrap()),
                 };
                 cache.put_with(&k, &value, ttl, meta).unwrap();
-                let expires_at = if ttl == 0 { 0 } else { now + ttl };
+                let expires_at = expiry(ttl);
                 let dep = dep.map(|f| (f, version[f]));
                 let e = Modelled {
                     value,
@@ -561,7 +568,7 @@ fn dependency_model(seed: u64, steps: usize) {
                 let got = cache.touch(&k, ttl).map_err(|e| e.status());
                 assert_eq!(got.is_ok(), want, "{why}: touch {k:?} answered {got:?}");
                 if let Some(mut e) = model.get(&k).filter(|_| want).cloned() {
-                    e.expires_at = if ttl == 0 { 0 } else { now + ttl };
+                    e.expires_at = expiry(ttl);
                     since.set(&mut model, &k, Some(e));
                 }
             }

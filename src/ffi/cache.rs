@@ -11,6 +11,7 @@ use crate::stats::tc_stats;
 use super::copy::{Boxed, IntoBuf};
 pub use super::handle::tc_cache;
 use super::handle::Inside;
+use super::handout::{self, Handout};
 
 /// The cache behind a handle, entered for one call: `TC_INVALID_ARGUMENT`
 /// if NULL, `TC_CLOSED` after `tc_cache_shutdown` or in a forked child.
@@ -175,11 +176,11 @@ pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: u
         // (an L1 hit under the shard's lock, an L2 hit just before its
         // promotion: no `Arc` clone); anything else is copied here.
         let mut small = Boxed {
-            value: None,
+            copy: None,
             stripe: c.stripe(),
         };
         *out = match c.get_read(key, &mut small)? {
-            None => boxed_out(small.value.take().unwrap_or_default()),
+            None => small.copy.take().map_or_else(|| out_bytes(&[]), Handout::into_c),
             Some(value) => out_bytes(&value),
         };
         Ok(())
@@ -189,22 +190,7 @@ pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: u
 /// A copy of `bytes` handed out to C, freed by `tc_bytes_free` (NULL/0
 /// when empty: nothing to free).
 pub(crate) fn out_bytes(bytes: &[u8]) -> tc_bytes {
-    boxed_out(Box::from(bytes))
-}
-
-/// `b` handed out to C, freed by `tc_bytes_free` (NULL/0 when empty).
-fn boxed_out(b: Box<[u8]>) -> tc_bytes {
-    if b.is_empty() {
-        return tc_bytes {
-            data: std::ptr::null_mut(),
-            len: 0,
-        };
-    }
-    let len = b.len();
-    tc_bytes {
-        data: Box::into_raw(b) as *mut u8,
-        len,
-    }
+    Handout::copy_of(bytes).into_c()
 }
 
 /// Frees what `tc_get` handed out and sets `data` to NULL and `len` to 0.
@@ -217,9 +203,8 @@ pub unsafe extern "C" fn tc_bytes_free(bytes: *mut tc_bytes) {
     let Some(b) = bytes.as_mut() else { return };
     if !b.data.is_null() {
         let (data, len) = (b.data, b.len);
-        guard_void("tc_bytes_free", || {
-            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len)));
-        });
+        // SAFETY: the caller hands back exactly what a getter handed out.
+        guard_void("tc_bytes_free", || handout::free(data, len));
     }
     b.data = std::ptr::null_mut();
     b.len = 0;

@@ -12,6 +12,7 @@
 //! It owns no state beyond one call: each get builds its reader on its
 //! own stack.
 
+use super::handout::Handout;
 use crate::memory::Reader;
 
 /// The largest value copied under the shard's lock.
@@ -79,20 +80,21 @@ impl Reader for IntoBuf {
     }
 }
 
-/// `tc_get`'s reader: allocates the caller's copy of a value of up to
-/// `UNDER_LOCK` bytes and copies the value into it, under the lock.
+/// `tc_get`'s reader: copies a value of up to `UNDER_LOCK` bytes into the
+/// caller's allocation (`Handout`), made there too, under the lock.
 ///
-/// An allocation this small nearly always comes from the allocator's
-/// per-thread cache (glibc's tcache holds chunks up to 1032 bytes), which
-/// takes no lock; a miss there takes the thread's own arena's lock, rarely
-/// contended, and only growing the heap makes a system call. A larger
-/// allocation is likelier to do both, so larger values are declined and
-/// copied after the lock is let go, as before. (A copy onto the stack under
-/// the lock, allocated after it, was measured too: the second copy cost
-/// more instructions than the `Arc` clone and drop it spared.)
+/// An allocation this small nearly always comes from this thread's spare
+/// blocks (`handout`) or the allocator's per-thread cache (glibc's tcache
+/// holds chunks up to 1032 bytes), which take no lock; a miss there takes
+/// the thread's own arena's lock, rarely contended, and only growing the
+/// heap makes a system call. A larger allocation is likelier to do both, so
+/// larger values are declined and copied after the lock is let go, as
+/// before. (A copy onto the stack under the lock, allocated after it, was
+/// measured too: the second copy cost more instructions than the `Arc`
+/// clone and drop it spared, and on 6 December it saved no time either.)
 pub struct Boxed {
     /// The copy, once read.
-    pub value: Option<Box<[u8]>>,
+    pub copy: Option<Handout>,
     /// The calling thread's stripe (`Reader::stripe`).
     pub stripe: usize,
 }
@@ -103,7 +105,7 @@ impl Reader for Boxed {
         if value.len() > UNDER_LOCK {
             return false;
         }
-        self.value = Some(Box::from(value));
+        self.copy = Some(Handout::copy_of(value));
         true
     }
 

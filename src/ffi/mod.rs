@@ -13,6 +13,7 @@ mod copy;
 pub mod entries;
 pub mod fast;
 mod handle;
+mod handout;
 pub mod loader;
 pub mod options;
 pub mod value;

@@ -17,7 +17,7 @@
 //! `malloc` and `free` themselves are a few dozen instructions, but with
 //! them between two lookups each lookup's trip to memory took longer.
 //! With the blocks of this module the difference is about half that
-//! (medians of seven alternations: 96 -> 57 ns; BENCHMARKS.md, History,
+//! (medians of seven alternations: 109 -> 48 ns; BENCHMARKS.md, History,
 //! "Session 28").
 //!
 //! A block freed on another thread than the one that took it goes to that

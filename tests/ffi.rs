@@ -483,8 +483,9 @@ fn at_rest_options_check_their_arguments() {
 /// `tc_bytes_free` on the thread that got it or on another, any number at
 /// once. (A short value handed out in an allocation of its own length and
 /// later reused as a block, or a block freed as something else, is heap
-/// damage the C suites' sanitized run would report; here each value is
-/// checked after many were freed and reused.)
+/// damage: a deliberate one made this test hang, the model test crash and
+/// the C suites' `test_threads` abort. Here each value is checked after
+/// many were freed and reused.)
 #[test]
 fn handed_out_bytes_round_trip_at_every_length_and_free_on_any_thread() {
     use tiercache::ffi::entries::{tc_get_many, tc_slice};

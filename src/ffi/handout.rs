@@ -117,14 +117,15 @@ impl Handout {
         let len = bytes.len();
         let data = match len {
             0 => null_mut(),
-            1..=SHORT => take_block(),
+            1..=SHORT => {
+                let block = take_block();
+                // SAFETY: a block has `SHORT` >= `len` bytes and is no one
+                // else's; `bytes` is not in it.
+                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), block, len) };
+                block
+            }
             _ => Box::into_raw(Box::<[u8]>::from(bytes)).cast::<u8>(),
         };
-        if (1..=SHORT).contains(&len) {
-            // SAFETY: a block has `SHORT` >= `len` bytes and is no one
-            // else's; `bytes` is not in it.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), data, len) };
-        }
         Handout { data, len }
     }
 

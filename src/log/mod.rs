@@ -925,6 +925,8 @@ impl Log {
             hash: Some(h),
         };
         let mut st = self.state.write();
+        // The index's lines for `h` load while the record is encoded.
+        st.warm(h);
         // The key's read mark is left as it is: marks are per hash bucket,
         // not per key, and clearing the bucket on every write took the marks
         // of hot keys that share it (they were then dropped at retirement).

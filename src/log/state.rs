@@ -509,6 +509,22 @@ impl State {
         self.index.iter()
     }
 
+    /// Looks hash `h` up in the index and drops the answer: the lines a
+    /// `set_live` of `h` reads (the overlay's bucket, else the table's
+    /// slot) are then on their way while the caller does other work.
+    ///
+    /// Why: a put encodes its record (~450 instructions with the CRC) and
+    /// only then updates the index, whose bucket, over a working set past
+    /// the CPU caches, is one or two trips to memory that nothing else
+    /// overlapped. Looked up before the encoding, the loads run beside it:
+    /// the lookup's branches wait for them, the encoding does not. Measured
+    /// on an Intel Xeon (6 December 2026, `put.c 100 50000 2000000`,
+    /// libraries alternating three times): p50 a put 558-608 ns before,
+    /// 455-480 after; mean 853-934 before, 764-801 after.
+    pub fn warm(&self, h: u64) {
+        std::hint::black_box(self.index.get_entry(h, |_| true));
+    }
+
     /// The put of `e` (key hash `h`) is now its key's live record;
     /// `same_key` tells whether a live entry is of the same key. The record
     /// it replaces, if any, turns dead.

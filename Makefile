@@ -1,6 +1,6 @@
 # The two commands a newcomer needs (see README.md): demo and test.
 # The rest installs the library like any other (README.md, abi/README.md).
-.PHONY: demo test loom build install uninstall abi-check abi-bless wheel
+.PHONY: demo test loom build pgo install install-pgo uninstall abi-check abi-bless wheel
 
 # The main job: all three tiers on a temporary directory, across a restart.
 demo:
@@ -28,6 +28,17 @@ INSTALL_ENV = PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" LIBDIR="$(LIBDIR)" INCLUDE
 
 build:
 	cargo build --release
+
+# The library built again from a profile of a training run
+# (scripts/pgo.sh): target/pgo/libtiercache.{so,a}. Same source; faster hot
+# paths (BENCHMARKS.md, History, "Session 29"). Needs rustup's llvm-tools,
+# which it adds.
+pgo:
+	bash scripts/pgo.sh
+
+# `make install` of the profile-guided library.
+install-pgo: pgo
+	TIERCACHE_LIB_DIR="$(CURDIR)/target/pgo" $(INSTALL_ENV) bash scripts/install.sh install
 
 # Builds first where cargo is on the PATH (under sudo it often is not: then
 # the library of an earlier `make build` is installed).

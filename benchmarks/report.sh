@@ -3,7 +3,8 @@
 # library and the harness, runs `tiercache-benchmarks all` (every row of the
 # headline: the peers, the floors, open and memory, Python and Go), then the
 # hit ratios on the ARC traces, each writing CSV files into OUT, then draws
-# the pictures from those files into docs/img. Prints the load average
+# the pictures from those files into docs/img. The .so rows run a second
+# time against the profile-guided build of the library (`make pgo`). Prints the load average
 # before and after, and first what a dependent load costs on the day's CPU
 # by working-set size (benchmarks/c/latency.c, into OUT/latency.txt: this
 # host's CPU changes between days, and ratios with it); run it on a quiet
@@ -12,6 +13,7 @@
 #   benchmarks/report.sh [OUT]     (default benchmarks/results/<UTC date>)
 #   TRACES=0 benchmarks/report.sh  (skip the traces: about 20 minutes)
 #   QUICK=1 benchmarks/report.sh   (a smoke run of the machinery: minutes)
+#   PGO=0 benchmarks/report.sh     (skip the profile-guided build's rows)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -28,6 +30,13 @@ cargo build --release
 cargo build --release -p tiercache-benchmarks
 bench=target/release/tiercache-benchmarks
 "$bench" all "${quick[@]}" --out "$out" | tee "$out/all.txt"
+# The same library built from a profile (`make pgo`, scripts/pgo.sh): the
+# rows of the paths through the .so again, against it, into OUT/pgo.
+if [ "${PGO:-1}" != 0 ]; then
+  bash scripts/pgo.sh
+  TIERCACHE_LIBRARY="$root/target/pgo/libtiercache.so" "$bench" l1-hit shared-lib python "${quick[@]}" --out "$out/pgo" |
+    tee "$out/pgo.txt"
+fi
 if [ "${TRACES:-1}" != 0 ]; then
   "$bench" hit-ratio-traces "${quick[@]}" --traces ../shared/traces --out "$out" | tee "$out/traces.txt"
 fi

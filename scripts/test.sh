@@ -85,6 +85,11 @@ suite "abi baseline" bash tests/abi/baseline.sh
 suite "fuzz regressions" env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
   cargo test --manifest-path fuzz/Cargo.toml
 suite "c" bash tests/c/run.sh
+# The profile-guided build (`make pgo`, BENCHMARKS.md "Session 29"): its
+# training run checks every value it reads, and the C suite runs again
+# against the library it built. Its own two builds of the library and its
+# dependencies (instrumented, then optimised), in target/pgo.
+suite "pgo build" bash -c 'bash scripts/pgo.sh && TIERCACHE_LIB_DIR=target/pgo bash tests/c/run.sh'
 suite "c++" bash bindings/cpp/test.sh
 suite "install (make install, pkg-config, cmake)" bash tests/install/test.sh
 suite "go" bash bindings/go/test.sh

@@ -6,6 +6,9 @@
 # cross-language directory test.
 #
 # Usage: tests/c/run.sh        (from anywhere; exits non-zero on any failure)
+#        TIERCACHE_LIB_DIR=target/pgo tests/c/run.sh
+#                              (against the libtiercache.a built there, e.g.
+#                              by scripts/pgo.sh, instead of target/release)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -15,9 +18,14 @@ cd "$ROOT"
 
 run() { echo "+ $*"; "$@"; }
 
-# cargo decides itself whether anything needs rebuilding.
-run cargo build --release
-LIB="$ROOT/target/release/libtiercache.a"
+if [ -n "${TIERCACHE_LIB_DIR:-}" ]; then
+  LIB="$(cd "$TIERCACHE_LIB_DIR" && pwd)/libtiercache.a"
+  [ -f "$LIB" ] || { echo "run.sh: no $LIB" >&2; exit 1; }
+else
+  # cargo decides itself whether anything needs rebuilding.
+  run cargo build --release
+  LIB="$ROOT/target/release/libtiercache.a"
+fi
 
 CFLAGS=(-std=c11 -Wall -Wextra -Werror -pthread -I "$ROOT/include")
 LIBS=("$LIB" -lpthread -ldl -lm)

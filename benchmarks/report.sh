@@ -4,11 +4,11 @@
 # headline: the peers, the floors, open and memory, Python and Go), then the
 # hit ratios on the ARC traces, each writing CSV files into OUT, then draws
 # the pictures from those files into docs/img. The .so rows run a second
-# time against the profile-guided build of the library (`make pgo`). Prints the load average
-# before and after, and first what a dependent load costs on the day's CPU
-# by working-set size (benchmarks/c/latency.c, into OUT/latency.txt: this
-# host's CPU changes between days, and ratios with it); run it on a quiet
-# machine.
+# time against the profile-guided build of the library (`make pgo`).
+# Prints the load average before and after, and first what a dependent
+# load costs on the day's CPU by working-set size (benchmarks/c/latency.c,
+# into OUT/latency.txt: this host's CPU changes between days, and ratios
+# with it); run it on a quiet machine.
 #
 #   benchmarks/report.sh [OUT]     (default benchmarks/results/<UTC date>)
 #   TRACES=0 benchmarks/report.sh  (skip the traces: about 20 minutes)

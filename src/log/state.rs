@@ -519,8 +519,8 @@ impl State {
     /// overlapped. Looked up before the encoding, the loads run beside it:
     /// the lookup's branches wait for them, the encoding does not. Measured
     /// on an Intel Xeon (6 December 2026, `put.c 100 50000 2000000`,
-    /// libraries alternating three times): p50 a put 558-608 ns before,
-    /// 455-480 after; mean 853-934 before, 764-801 after.
+    /// two series of three alternations): p50 a put 558-612 ns before,
+    /// 455-499 after; mean 853-956 before, 764-826 after.
     pub fn warm(&self, h: u64) {
         std::hint::black_box(self.index.get_entry(h, |_| true));
     }

@@ -45,6 +45,7 @@ mod policy;
 #[cfg(test)]
 mod reference;
 pub mod s3fifo;
+mod slab;
 
 pub use key::Key;
 pub use policy::PolicyKind;

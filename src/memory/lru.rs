@@ -40,12 +40,14 @@
 //! every hit: sixteen shards scaled like one lock (two threads did 0.62× the
 //! hits of one). Here the ends are two `u32` fields of the shard, on the
 //! shard's own lines. The links are `u32` slot indices rather than pointers:
-//! nodes are smaller, and there is no `unsafe`.
+//! nodes are smaller, and the list needs no `unsafe` (the array it indexes
+//! has its own, in `slab`: its nodes move to huge pages once large).
 
 use hashbrown::HashTable;
 
 use super::held;
 use super::key::{Key, TableHasher};
+use super::slab::Slab;
 use super::{Entry, Evicted, Resident, Uses};
 
 /// No slot: the end of the list.
@@ -112,7 +114,9 @@ impl Node {
 pub struct Lru {
     table: HashTable<u32>,
     hasher: TableHasher,
-    nodes: Vec<Node>,
+    /// In huge pages once large (`slab`): a hit's node load then seldom
+    /// walks the page tables.
+    nodes: Slab<Node>,
     free: Vec<u32>,
     /// The most recently moved slot (`NIL` when empty).
     head: u32,
@@ -127,7 +131,7 @@ impl Default for Lru {
         Lru {
             table: HashTable::new(),
             hasher: TableHasher::new(),
-            nodes: Vec::new(),
+            nodes: Slab::default(),
             free: Vec::new(),
             head: NIL,
             tail: NIL,
@@ -595,7 +599,7 @@ mod tests {
             }
             let order: Vec<Vec<u8>> = theirs.list.iter().map(|(k, _)| k.clone()).collect();
             assert_eq!(check(&ours), order, "final order, seed {seed}");
-            for n in &ours.nodes {
+            for n in ours.nodes.iter() {
                 if let Some(e) = &n.entry {
                     assert_eq!(
                         e.uses.load() != 0,

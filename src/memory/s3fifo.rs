@@ -27,6 +27,7 @@ use hashbrown::{HashMap, HashTable};
 
 use super::held;
 use super::key::{Key, TableHasher};
+use super::slab::Slab;
 use super::{entry_size, Entry, Evicted, Resident, Uses};
 
 /// A frequency saturates here: two bits.
@@ -100,7 +101,8 @@ impl Node {
 pub struct S3Fifo {
     table: HashTable<u32>,
     hasher: TableHasher,
-    nodes: Vec<Node>,
+    /// In huge pages once large, as LRU's (`slab`).
+    nodes: Slab<Node>,
     free: Vec<u32>,
     small: VecDeque<u32>,
     main: VecDeque<u32>,
@@ -141,7 +143,7 @@ impl S3Fifo {
         S3Fifo {
             table: HashTable::new(),
             hasher: TableHasher::new(),
-            nodes: Vec::new(),
+            nodes: Slab::default(),
             free: Vec::new(),
             small: VecDeque::new(),
             main: VecDeque::new(),

@@ -1,17 +1,17 @@
-//! The array an L1 shard keeps its nodes in (`lru::Lru`): a `Vec` while it
-//! is small, and from `HUGE` bytes on a mapping of its own, aligned to and
-//! advised for the CPU's huge pages.
+//! The array an L1 shard keeps its nodes in (`lru::Lru`, `s3fifo::S3Fifo`):
+//! a `Vec`'s buffer while it is small, and from `HUGE` bytes on a mapping of
+//! its own, aligned to and advised for the CPU's huge pages.
 //!
 //! Why: over a large L1 a hit's two loads (the table's bucket, then the
 //! node) each miss the TLB as well as the cache, and the page walk is a
 //! trip to memory of its own. With the nodes in 2 MiB pages, `tc_get` over
 //! 100k keys of 100 B took 201–208 ns against 215–247 through the shared
 //! library on the Intel Xeon of 6 December 2026 (BENCHMARKS.md, History,
-//! "Session 30"). A `Vec`'s buffer cannot have them: the
-//! kernel backs only 2 MiB-aligned ranges of an advised mapping with a
-//! huge page, and glibc puts a large buffer 16 bytes into a mapping of its
-//! own, so a 2 MiB buffer holds no such range. Here the mapping starts on
-//! a 2 MiB boundary and is advised before anything touches it.
+//! "Session 30"). A `Vec`'s buffer cannot have them: the kernel backs only
+//! 2 MiB-aligned ranges of an advised mapping with a huge page, and glibc
+//! puts a large buffer 16 bytes into a mapping of its own, so a 2 MiB
+//! buffer holds no such range. Here the mapping starts on a 2 MiB boundary
+//! and is advised before anything touches it.
 //!
 //! What it costs: memory for the part of the last huge page past the last
 //! node (under 2 MiB a shard, and only for shards past `HUGE`); small caches
@@ -88,7 +88,7 @@ impl<T> Slab<T> {
     /// Whether the buffer is a mapping of huge pages (for tests).
     #[cfg(test)]
     fn mapped(&self) -> bool {
-        self.buffer().mapped()
+        self.cap > 0 && Buffer::<T>::maps(Buffer::<T>::layout(self.cap))
     }
 }
 
@@ -130,13 +130,15 @@ impl<T> Buffer<T> {
         Layout::array::<T>(cap).expect("a slab's size fits in memory")
     }
 
-    fn mapped(&self) -> bool {
-        self.cap > 0 && Self::layout(self.cap).size() >= HUGE
+    /// Whether a buffer of `layout` is mapped (else from the allocator):
+    /// the one rule `new` and `free` both follow.
+    fn maps(layout: Layout) -> bool {
+        layout.size() >= HUGE
     }
 
     fn new(cap: usize) -> Buffer<T> {
         let layout = Self::layout(cap);
-        let ptr = if layout.size() >= HUGE {
+        let ptr = if Self::maps(layout) {
             map_huge(layout)
         } else {
             // SAFETY: the layout's size is not zero (`cap` > 0 and `T` is
@@ -156,7 +158,7 @@ impl<T> Buffer<T> {
             return;
         }
         let layout = Self::layout(self.cap);
-        if self.mapped() {
+        if Self::maps(layout) {
             // SAFETY: the caller's: a mapping `map_huge` made for `layout`.
             unsafe { unmap_huge(self.ptr.as_ptr().cast(), layout) };
         } else {

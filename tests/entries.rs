@@ -10,8 +10,10 @@ use tiercache::clock::Clock;
 use tiercache::ffi::boundary::RawStatus;
 use tiercache::ffi::cache::*;
 use tiercache::ffi::entries::*;
-use tiercache::ffi::loader::{tc_sink, tc_sink_put};
+use tiercache::ffi::loader::{tc_cache_set_loader, tc_sink, tc_sink_put};
 use tiercache::{Cache, Options, Status, WritePolicy};
+
+mod common;
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -397,6 +399,143 @@ fn get_many_into_packs_values_and_spills_what_does_not_fit() {
     // n = 0 touches nothing, even with NULL arrays.
     let r = unsafe { tc_get_many_into(c.0, std::ptr::null(), 0, null, 0, null.cast(), null.cast(), null.cast()) };
     assert_eq!(r, Status::TC_OK);
+}
+
+/// The loader of `get_many_into_matches_single_gets`: a key that starts
+/// with "load:" gets its own bytes backwards (with a 600-byte tail for
+/// "load:big", so that some loaded values are copied after the lock);
+/// any other key is absent.
+unsafe extern "C" fn backwards(_: *mut c_void, key: *const u8, key_len: usize, sink: *mut tc_sink) -> RawStatus {
+    let key = std::slice::from_raw_parts(key, key_len);
+    match loaded(key) {
+        Some(v) => {
+            tc_sink_put(sink, v.as_ptr(), v.len(), 0);
+            RawStatus(0)
+        }
+        None => RawStatus(Status::TC_NOT_FOUND as u32),
+    }
+}
+
+/// What `backwards` loads for `key` (`None`: it answers not found).
+fn loaded(key: &[u8]) -> Option<Vec<u8>> {
+    let mut v: Vec<u8> = key.strip_prefix(b"load:")?.iter().rev().copied().collect();
+    if key.starts_with(b"load:big") {
+        v.resize(v.len() + 600, b'.');
+    }
+    Some(v)
+}
+
+/// `tc_get_many_into` against a plain model, over seeded random batches:
+/// values end to end in the buffer in key order, those that do not fit in
+/// the room left handed out as `tc_value`s, the absent and the invalid
+/// keys with their status. The keys come from every tier: an L1 of 8
+/// entries in front of a directory makes most present keys L2 hits (each
+/// offered to the batch's reader, then promoted); "load:" keys go to the
+/// loader; values run from empty to 2 KiB (over `UNDER_LOCK`, 1 KiB, an L1
+/// hit is copied after the shard's lock); buffers from none to 4 KiB.
+#[test]
+fn get_many_into_matches_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Options::with_dir(dir.path());
+    o.l1_max_entries = 8;
+    let c = Handle::open(&o);
+    assert_eq!(
+        unsafe { tc_cache_set_loader(c.0, Some(backwards), std::ptr::null_mut(), None) },
+        Status::TC_OK
+    );
+    let seed = 0x6d616e79;
+    let mut rng = common::Rng::new(seed, 0);
+    let mut model = std::collections::HashMap::new();
+    for i in 0..64u64 {
+        let key = format!("k{i}").into_bytes();
+        let len = match rng.below(4) {
+            0 => 0,
+            1 => rng.below(100),
+            2 => rng.range(100, 1100),
+            _ => rng.range(1100, 2048),
+        } as usize;
+        let value: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+        c.put(&key, &value, 0);
+        model.insert(key, value);
+    }
+    for round in 0..300 {
+        let n = rng.range(1, 40) as usize;
+        let keys: Vec<Vec<u8>> = (0..n)
+            .map(|_| match rng.below(10) {
+                0 => format!("absent{}", rng.below(4)).into_bytes(),
+                1 => format!("load:{}", rng.below(1000)).into_bytes(),
+                2 => b"load:big".to_vec(),
+                3 if rng.chance(1, 4) => Vec::new(), // invalid: empty
+                _ => format!("k{}", rng.below(64)).into_bytes(),
+            })
+            .collect();
+        let cap = rng.below(4096) as usize;
+        let mut buf = vec![0xEEu8; cap];
+        let mut lens = vec![usize::MAX; n];
+        let mut spilled = vec![std::ptr::NonNull::<tiercache::ffi::value::tc_value>::dangling().as_ptr(); n];
+        let mut st = vec![Status::TC_PANIC; n];
+        let ks = slices(&keys);
+        let r = unsafe {
+            tc_get_many_into(
+                c.0,
+                ks.as_ptr(),
+                n,
+                if cap == 0 {
+                    std::ptr::null_mut()
+                } else {
+                    buf.as_mut_ptr()
+                },
+                cap,
+                lens.as_mut_ptr(),
+                spilled.as_mut_ptr(),
+                st.as_mut_ptr(),
+            )
+        };
+        assert_eq!(r, Status::TC_OK, "seed {seed:#x}, round {round}");
+        let mut used = 0;
+        for (i, k) in keys.iter().enumerate() {
+            let at = format!(
+                "seed {seed:#x}, round {round}, key #{i} {:?}",
+                String::from_utf8_lossy(k)
+            );
+            let want = if k.is_empty() {
+                Err(Status::TC_INVALID_ARGUMENT)
+            } else {
+                model.get(k).cloned().or_else(|| loaded(k)).ok_or(Status::TC_NOT_FOUND)
+            };
+            match want {
+                Ok(v) if v.len() <= cap - used => {
+                    assert_eq!((st[i], lens[i]), (Status::TC_OK, v.len()), "{at}");
+                    assert_eq!(&buf[used..used + v.len()], &v[..], "{at}");
+                    assert!(spilled[i].is_null(), "{at}");
+                    used += v.len();
+                }
+                Ok(v) => {
+                    assert_eq!((st[i], lens[i]), (Status::TC_BUFFER_TOO_SMALL, v.len()), "{at}");
+                    let got = unsafe {
+                        std::slice::from_raw_parts(
+                            tiercache::ffi::value::tc_value_data(spilled[i]),
+                            tiercache::ffi::value::tc_value_len(spilled[i]),
+                        )
+                    };
+                    assert_eq!(got, &v[..], "{at}");
+                    unsafe { tiercache::ffi::value::tc_value_free(spilled[i]) };
+                }
+                Err(s) => {
+                    assert_eq!((st[i], lens[i]), (s, 0), "{at}");
+                    assert!(spilled[i].is_null(), "{at}");
+                }
+            }
+        }
+        assert!(
+            buf[used..].iter().all(|&b| b == 0xEE),
+            "seed {seed:#x}, round {round}: written past the values"
+        );
+    }
+    // Every tier answered some of the batches' keys.
+    let mut s = tiercache::Stats::default();
+    unsafe { tc_stats_get(c.0, &mut s) };
+    assert!(s.l1_hits > 0 && s.l2_hits > 0 && s.l3_loads > 0, "{s:?}");
 }
 
 static LOADS: AtomicU64 = AtomicU64::new(0);

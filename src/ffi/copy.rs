@@ -1,5 +1,5 @@
 //! What the copying getters (`tc_get`, `tc_get_into`, and through it
-//! `tc_get_into_word`) take of an L1 hit's value under the shard's lock
+//! `tc_get_into_word`, and the batch `tc_get_many_into`) take of an L1 hit's value under the shard's lock
 //! (`memory::Reader`): the bytes of a small value, copied at once (for
 //! `tc_get`, into the caller's allocation, made there too), so that the hit
 //! clones no `Arc`; and the length of a value too large for the
@@ -71,6 +71,90 @@ impl Reader for IntoBuf {
         // and is the caller's, not L1's: the two cannot overlap.
         unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), self.buf, value.len()) };
         self.len = value.len();
+        true
+    }
+
+    #[inline]
+    fn stripe(&self) -> usize {
+        self.stripe
+    }
+}
+
+/// `tc_get_many_into`'s reader, moved along the caller's buffer by the
+/// batch: copies a value of up to `UNDER_LOCK` bytes that fits in the room
+/// left to the end of the values before it, and declines any other (the
+/// batch then copies it after the lock, or hands it out as a `tc_value`
+/// when it does not fit). Unlike `IntoBuf` it never takes a value without
+/// its bytes: the batch hands out a value that does not fit.
+pub struct IntoRoom {
+    buf: *mut u8,
+    cap: usize,
+    /// The bytes the values so far take, from `buf`.
+    used: usize,
+    /// The length of the value `read` copied last, until `took` is asked.
+    took: Option<usize>,
+    /// The calling thread's stripe (`Reader::stripe`).
+    stripe: usize,
+}
+
+impl IntoRoom {
+    /// # Safety
+    /// `buf` is writable for `cap` bytes (or NULL with `cap` 0) for as long
+    /// as the reader is used.
+    pub unsafe fn new(buf: *mut u8, cap: usize, stripe: usize) -> IntoRoom {
+        IntoRoom {
+            buf,
+            cap,
+            used: 0,
+            took: None,
+            stripe,
+        }
+    }
+
+    /// The length of the value `read` copied since the last call, now part
+    /// of the values in the buffer; `None`: it copied none.
+    pub fn took(&mut self) -> Option<usize> {
+        let n = self.took.take()?;
+        self.used += n;
+        Some(n)
+    }
+
+    /// Copies `value` after the values so far, if it fits (`false`: it does
+    /// not, and the values so far are unchanged). For a value the get
+    /// handed out: whatever `read` copied of this key before is dropped.
+    pub fn push(&mut self, value: &[u8]) -> bool {
+        self.took = None;
+        if !self.copy(value) {
+            return false;
+        }
+        self.used += value.len();
+        true
+    }
+
+    /// Copies `value` to the start of the room, if it fits in it.
+    fn copy(&mut self, value: &[u8]) -> bool {
+        if value.len() > self.cap - self.used {
+            return false;
+        }
+        if !value.is_empty() {
+            // SAFETY: `buf` is writable for `cap` bytes (`new`), of which
+            // `used..used + value.len()` is within; it is the caller's, not
+            // L1's or a segment's, so the two cannot overlap.
+            unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), self.buf.add(self.used), value.len()) };
+        }
+        true
+    }
+}
+
+impl Reader for IntoRoom {
+    #[inline]
+    fn read(&mut self, value: &[u8]) -> bool {
+        // `used` moves only in `took`: a value read is in the batch once
+        // the get has answered that it was (`Ok(None)`).
+        if value.len() > UNDER_LOCK || !self.copy(value) {
+            return false;
+        }
+        self.took = Some(value.len());
         true
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::boundary::{arg, arg_mut, bytes, guard, guard_void, key_bytes, value_bytes};
 use super::cache::{handle, out_bytes, tc_bytes, tc_cache};
+use super::copy::IntoRoom;
 use super::loader::{tc_loader_fn, CLoader};
 use super::value::{tc_value, value_into_raw};
 use crate::cache::EntryInfo;
@@ -272,6 +273,14 @@ unsafe fn get_batch(
     keys: &[tc_slice],
     statuses: &mut [tc_status],
 ) -> impl Iterator<Item = (usize, crate::error::Result<crate::value::Value>)> {
+    let (ok_keys, which) = valid_keys(keys, statuses);
+    let got = c.get_many(&ok_keys);
+    which.into_iter().zip(got)
+}
+
+/// A batch's keys that are valid byte strings, and the index of each in
+/// `keys`; every other key's status is set in `statuses`.
+unsafe fn valid_keys<'a>(keys: &'a [tc_slice], statuses: &mut [tc_status]) -> (Vec<&'a [u8]>, Vec<usize>) {
     let mut ok_keys = Vec::with_capacity(keys.len());
     let mut which = Vec::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
@@ -283,8 +292,7 @@ unsafe fn get_batch(
             Err(e) => statuses[i] = e.status(),
         }
     }
-    let got = c.get_many(&ok_keys);
-    which.into_iter().zip(got)
+    (ok_keys, which)
 }
 
 /// Gets `n` keys in one call, as `tc_get_many` does, but copies the values
@@ -346,16 +354,22 @@ pub unsafe extern "C" fn tc_get_many_into(
         if let Some(s) = spilled.as_deref_mut() {
             s.fill(std::ptr::null_mut());
         }
-        let mut used = 0usize;
-        for (i, got) in get_batch(&c, keys, statuses) {
+        // Each value is copied into `buf` as it is read (an L1 hit under the
+        // shard's lock, as by tc_get_into), after the values before it.
+        let mut room = IntoRoom::new(buf, buf_cap, c.stripe());
+        let (ok_keys, which) = valid_keys(keys, statuses);
+        c.get_many_read(&ok_keys, &mut room, |j, room, got| {
+            let i = which[j];
             statuses[i] = match got {
-                Ok(v) => {
+                Ok(None) => {
+                    value_lens[i] = room
+                        .took()
+                        .expect("a get answers Ok(None) only when the reader took the value");
+                    Status::TC_OK
+                }
+                Ok(Some(v)) => {
                     value_lens[i] = v.len();
-                    if v.len() <= buf_cap - used {
-                        if !v.is_empty() {
-                            std::ptr::copy_nonoverlapping(v.as_ptr(), buf.add(used), v.len());
-                        }
-                        used += v.len();
+                    if room.push(&v) {
                         Status::TC_OK
                     } else {
                         if let Some(s) = spilled.as_deref_mut() {
@@ -366,7 +380,7 @@ pub unsafe extern "C" fn tc_get_many_into(
                 }
                 Err(e) => e.status(),
             };
-        }
+        });
         Ok(())
     })
 }

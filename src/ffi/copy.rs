@@ -1,13 +1,13 @@
 //! What the copying getters (`tc_get`, `tc_get_into`, and through it
-//! `tc_get_into_word`, and the batch `tc_get_many_into`) take of an L1 hit's value under the shard's lock
-//! (`memory::Reader`): the bytes of a small value, copied at once (for
-//! `tc_get`, into the caller's allocation, made there too), so that the hit
-//! clones no `Arc`; and the length of a value too large for the
-//! caller's buffer. Larger values are declined and come as an `Arc`,
-//! copied after the lock is let go, as before. The same readers are
-//! offered an L2 hit's value (no lock held) before its promotion into L1,
-//! which then keeps the copy read from L2 without a clone of its `Arc`
-//! (`Cache::plain_miss`).
+//! `tc_get_into_word`, and the batch `tc_get_many_into`) take of an L1
+//! hit's value under the shard's lock (`memory::Reader`): the bytes of a
+//! small value, copied at once (for `tc_get`, into the caller's
+//! allocation, made there too), so that the hit clones no `Arc`; and, for
+//! `tc_get_into`, the length of a value too large for the caller's buffer.
+//! Larger values are declined and come as an `Arc`, copied after the lock
+//! is let go, as before. The same readers are offered an L2 hit's value
+//! (no lock held) before its promotion into L1, which then keeps the copy
+//! read from L2 without a clone of its `Arc` (`Cache::plain_miss`).
 //!
 //! It owns no state beyond one call: each get builds its reader on its
 //! own stack.

@@ -401,7 +401,7 @@ fn get_many_into_packs_values_and_spills_what_does_not_fit() {
     assert_eq!(r, Status::TC_OK);
 }
 
-/// The loader of `get_many_into_matches_single_gets`: a key that starts
+/// The loader of `batch_gets_match_a_model`: a key that starts
 /// with "load:" gets its own bytes backwards (with a 600-byte tail for
 /// "load:big", so that some loaded values are copied after the lock);
 /// any other key is absent.
@@ -425,16 +425,19 @@ fn loaded(key: &[u8]) -> Option<Vec<u8>> {
     Some(v)
 }
 
-/// `tc_get_many_into` against a plain model, over seeded random batches:
-/// values end to end in the buffer in key order, those that do not fit in
-/// the room left handed out as `tc_value`s, the absent and the invalid
-/// keys with their status. The keys come from every tier: an L1 of 8
-/// entries in front of a directory makes most present keys L2 hits (each
-/// offered to the batch's reader, then promoted); "load:" keys go to the
-/// loader; values run from empty to 2 KiB (over `UNDER_LOCK`, 1 KiB, an L1
-/// hit is copied after the shard's lock); buffers from none to 4 KiB.
+/// The batch gets, `tc_get_many` and `tc_get_many_into`, against a plain
+/// model, over seeded random batches (each batch through one of the two,
+/// picked at random). `tc_get_many`: each value in its own `tc_bytes`.
+/// `tc_get_many_into`: values end to end in the buffer in key order, those
+/// that do not fit in the room left handed out as `tc_value`s. Both: the
+/// absent and the invalid keys with their status. The keys come from every
+/// tier: an L1 of 8 entries in front of a directory makes most present
+/// keys L2 hits (each offered to the batch's reader, then promoted);
+/// "load:" keys go to the loader; values run from empty to 2 KiB (over
+/// `UNDER_LOCK`, 1 KiB, an L1 hit is copied after the shard's lock);
+/// buffers from none to 4 KiB.
 #[test]
-fn get_many_into_matches_a_model() {
+fn batch_gets_match_a_model() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = Options::with_dir(dir.path());
     o.l1_max_entries = 8;
@@ -458,7 +461,8 @@ fn get_many_into_matches_a_model() {
         c.put(&key, &value, 0);
         model.insert(key, value);
     }
-    for round in 0..300 {
+    let (mut into, mut each) = (0, 0);
+    for round in 0..400 {
         let n = rng.range(1, 40) as usize;
         let keys: Vec<Vec<u8>> = (0..n)
             .map(|_| match rng.below(10) {
@@ -469,73 +473,129 @@ fn get_many_into_matches_a_model() {
                 _ => format!("k{}", rng.below(64)).into_bytes(),
             })
             .collect();
-        let cap = rng.below(4096) as usize;
-        let mut buf = vec![0xEEu8; cap];
-        let mut lens = vec![usize::MAX; n];
-        let mut spilled = vec![std::ptr::NonNull::<tiercache::ffi::value::tc_value>::dangling().as_ptr(); n];
-        let mut st = vec![Status::TC_PANIC; n];
-        let ks = slices(&keys);
-        let r = unsafe {
-            tc_get_many_into(
-                c.0,
-                ks.as_ptr(),
-                n,
-                if cap == 0 {
-                    std::ptr::null_mut()
+        let want: Vec<Result<Vec<u8>, Status>> = keys
+            .iter()
+            .map(|k| {
+                if k.is_empty() {
+                    Err(Status::TC_INVALID_ARGUMENT)
                 } else {
-                    buf.as_mut_ptr()
-                },
-                cap,
-                lens.as_mut_ptr(),
-                spilled.as_mut_ptr(),
-                st.as_mut_ptr(),
+                    model.get(k).cloned().or_else(|| loaded(k)).ok_or(Status::TC_NOT_FOUND)
+                }
+            })
+            .collect();
+        let at = |i: usize| {
+            format!(
+                "seed {seed:#x}, round {round}, key #{i} {:?}",
+                String::from_utf8_lossy(&keys[i])
             )
         };
-        assert_eq!(r, Status::TC_OK, "seed {seed:#x}, round {round}");
-        let mut used = 0;
-        for (i, k) in keys.iter().enumerate() {
-            let at = format!(
-                "seed {seed:#x}, round {round}, key #{i} {:?}",
-                String::from_utf8_lossy(k)
-            );
-            let want = if k.is_empty() {
-                Err(Status::TC_INVALID_ARGUMENT)
-            } else {
-                model.get(k).cloned().or_else(|| loaded(k)).ok_or(Status::TC_NOT_FOUND)
-            };
-            match want {
-                Ok(v) if v.len() <= cap - used => {
-                    assert_eq!((st[i], lens[i]), (Status::TC_OK, v.len()), "{at}");
-                    assert_eq!(&buf[used..used + v.len()], &v[..], "{at}");
-                    assert!(spilled[i].is_null(), "{at}");
-                    used += v.len();
-                }
-                Ok(v) => {
-                    assert_eq!((st[i], lens[i]), (Status::TC_BUFFER_TOO_SMALL, v.len()), "{at}");
-                    let got = unsafe {
-                        std::slice::from_raw_parts(
-                            tiercache::ffi::value::tc_value_data(spilled[i]),
-                            tiercache::ffi::value::tc_value_len(spilled[i]),
-                        )
-                    };
-                    assert_eq!(got, &v[..], "{at}");
-                    unsafe { tiercache::ffi::value::tc_value_free(spilled[i]) };
-                }
-                Err(s) => {
-                    assert_eq!((st[i], lens[i]), (s, 0), "{at}");
-                    assert!(spilled[i].is_null(), "{at}");
-                }
-            }
+        if rng.chance(1, 2) {
+            into += 1;
+            let cap = rng.below(4096) as usize;
+            check_get_many_into(&c, &keys, &want, cap, at);
+        } else {
+            each += 1;
+            check_get_many(&c, &keys, &want, at);
         }
-        assert!(
-            buf[used..].iter().all(|&b| b == 0xEE),
-            "seed {seed:#x}, round {round}: written past the values"
-        );
     }
+    assert!(into > 100 && each > 100, "{into} {each}");
     // Every tier answered some of the batches' keys.
     let mut s = tiercache::Stats::default();
     unsafe { tc_stats_get(c.0, &mut s) };
     assert!(s.l1_hits > 0 && s.l2_hits > 0 && s.l3_loads > 0, "{s:?}");
+}
+
+/// One batch of `batch_gets_match_a_model` through `tc_get_many`.
+fn check_get_many(c: &Handle, keys: &[Vec<u8>], want: &[Result<Vec<u8>, Status>], at: impl Fn(usize) -> String) {
+    let n = keys.len();
+    // Garbage in, so that every slot the call must set is seen set.
+    let junk = tc_bytes {
+        data: std::ptr::NonNull::dangling().as_ptr(),
+        len: usize::MAX,
+    };
+    let mut values: Vec<tc_bytes> = (0..n).map(|_| tc_bytes { ..junk }).collect();
+    let mut st = vec![Status::TC_PANIC; n];
+    let ks = slices(keys);
+    let r = unsafe { tc_get_many(c.0, ks.as_ptr(), n, values.as_mut_ptr(), st.as_mut_ptr()) };
+    assert_eq!(r, Status::TC_OK, "{}", at(0));
+    for (i, (v, w)) in values.iter_mut().zip(want).enumerate() {
+        match w {
+            Ok(w) => {
+                assert_eq!(st[i], Status::TC_OK, "{}", at(i));
+                assert_eq!(v.data.is_null(), w.is_empty(), "{}", at(i));
+                assert_eq!(&take(v), w, "{}", at(i));
+            }
+            Err(s) => {
+                assert_eq!(st[i], *s, "{}", at(i));
+                assert!(v.data.is_null() && v.len == 0, "{}", at(i));
+            }
+        }
+    }
+}
+
+/// One batch of `batch_gets_match_a_model` through `tc_get_many_into`,
+/// with a buffer of `cap` bytes.
+fn check_get_many_into(
+    c: &Handle,
+    keys: &[Vec<u8>],
+    want: &[Result<Vec<u8>, Status>],
+    cap: usize,
+    at: impl Fn(usize) -> String,
+) {
+    let n = keys.len();
+    let mut buf = vec![0xEEu8; cap];
+    let mut lens = vec![usize::MAX; n];
+    let mut spilled = vec![std::ptr::NonNull::<tiercache::ffi::value::tc_value>::dangling().as_ptr(); n];
+    let mut st = vec![Status::TC_PANIC; n];
+    let ks = slices(keys);
+    let r = unsafe {
+        tc_get_many_into(
+            c.0,
+            ks.as_ptr(),
+            n,
+            if cap == 0 {
+                std::ptr::null_mut()
+            } else {
+                buf.as_mut_ptr()
+            },
+            cap,
+            lens.as_mut_ptr(),
+            spilled.as_mut_ptr(),
+            st.as_mut_ptr(),
+        )
+    };
+    assert_eq!(r, Status::TC_OK, "{}", at(0));
+    let mut used = 0;
+    for (i, w) in want.iter().enumerate() {
+        match w {
+            Ok(v) if v.len() <= cap - used => {
+                assert_eq!((st[i], lens[i]), (Status::TC_OK, v.len()), "{}", at(i));
+                assert_eq!(&buf[used..used + v.len()], &v[..], "{}", at(i));
+                assert!(spilled[i].is_null(), "{}", at(i));
+                used += v.len();
+            }
+            Ok(v) => {
+                assert_eq!((st[i], lens[i]), (Status::TC_BUFFER_TOO_SMALL, v.len()), "{}", at(i));
+                let got = unsafe {
+                    std::slice::from_raw_parts(
+                        tiercache::ffi::value::tc_value_data(spilled[i]),
+                        tiercache::ffi::value::tc_value_len(spilled[i]),
+                    )
+                };
+                assert_eq!(got, &v[..], "{}", at(i));
+                unsafe { tiercache::ffi::value::tc_value_free(spilled[i]) };
+            }
+            Err(s) => {
+                assert_eq!((st[i], lens[i]), (*s, 0), "{}", at(i));
+                assert!(spilled[i].is_null(), "{}", at(i));
+            }
+        }
+    }
+    assert!(
+        buf[used..].iter().all(|&b| b == 0xEE),
+        "{}: written past the values",
+        at(0)
+    );
 }
 
 static LOADS: AtomicU64 = AtomicU64::new(0);

@@ -10,7 +10,10 @@
  * Arguments: how a get reads the value (get = tc_get + tc_bytes_free,
  * into = tc_get_into into a stack buffer, many = tc_get_many_into in
  * batches of BATCH keys, as the Python and Go wrappers' batch gets call
- * it), value bytes, keys, gets per round (a multiple of BATCH for many). Puts every key (L1 only, no bound), then times three rounds of
+ * it, each = tc_get_many in batches of BATCH keys, each value then freed
+ * with tc_bytes_free), value bytes, keys, gets per round (a multiple of
+ * BATCH for many and each). Puts every key (L1 only, no bound), then
+ * times three rounds of
  * gets in one random order over the keys and prints the last round's ns
  * per get. Builds A and B alternated, in a shuffled order, several times:
  *
@@ -32,15 +35,17 @@
 #define BATCH 100
 
 int main(int argc, char **argv) {
-  if (argc != 5 || (strcmp(argv[1], "get") != 0 && strcmp(argv[1], "into") != 0 && strcmp(argv[1], "many") != 0)) {
-    fprintf(stderr, "usage: %s get|into|many value_bytes keys gets\n", argv[0]);
+  if (argc != 5 || (strcmp(argv[1], "get") != 0 && strcmp(argv[1], "into") != 0 && strcmp(argv[1], "many") != 0 &&
+                    strcmp(argv[1], "each") != 0)) {
+    fprintf(stderr, "usage: %s get|into|many|each value_bytes keys gets\n", argv[0]);
     return 2;
   }
-  int into = strcmp(argv[1], "into") == 0, many = strcmp(argv[1], "many") == 0;
+  int into = strcmp(argv[1], "into") == 0, many = strcmp(argv[1], "many") == 0, each = strcmp(argv[1], "each") == 0;
+  int batch = many || each;
   size_t len = strtoul(argv[2], NULL, 10);
   uint64_t keys = strtoull(argv[3], NULL, 10), ops = strtoull(argv[4], NULL, 10);
-  if (keys == 0 || keys > UINT32_MAX || ops == 0 || (many && ops % BATCH != 0)) {
-    fprintf(stderr, "keys must be 1 to 2^32 - 1, gets positive (for many a multiple of %d)\n", BATCH);
+  if (keys == 0 || keys > UINT32_MAX || ops == 0 || (batch && ops % BATCH != 0)) {
+    fprintf(stderr, "keys must be 1 to 2^32 - 1, gets positive (for many and each a multiple of %d)\n", BATCH);
     return 2;
   }
   tc_options *o = tc_options_new();
@@ -62,21 +67,31 @@ int main(int argc, char **argv) {
   double per_get = 0;
   for (int round = 0; round < 3; round++) { /* the first two warm up */
     double t0 = now_ns();
-    for (uint64_t i = 0; many && i < ops; i += BATCH) {
+    for (uint64_t i = 0; batch && i < ops; i += BATCH) {
       tc_slice ks[BATCH];
       size_t lens[BATCH];
+      tc_bytes values[BATCH];
       tc_status st[BATCH];
       for (int j = 0; j < BATCH; j++) {
         ks[j].data = (const uint8_t *)k[order[i + j]];
         ks[j].len = KEY_BYTES;
       }
-      ok(tc_get_many_into(c, ks, BATCH, buf, BATCH * (len + 1), lens, NULL, st), "get_many_into");
+      if (many) {
+        ok(tc_get_many_into(c, ks, BATCH, buf, BATCH * (len + 1), lens, NULL, st), "get_many_into");
+      } else {
+        ok(tc_get_many(c, ks, BATCH, values, st), "get_many");
+      }
       for (int j = 0; j < BATCH; j++) {
-        ok(st[j], "get_many_into's key");
-        sink += lens[j];
+        ok(st[j], "batch's key");
+        if (many) {
+          sink += lens[j];
+        } else {
+          sink += values[j].len;
+          tc_bytes_free(&values[j]);
+        }
       }
     }
-    for (uint64_t i = 0; !many && i < ops; i++) {
+    for (uint64_t i = 0; !batch && i < ops; i++) {
       const uint8_t *key = (const uint8_t *)k[order[i]];
       if (into) {
         size_t got;

@@ -175,16 +175,21 @@ pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: u
         // A small hit is copied into the caller's allocation by the reader
         // (an L1 hit under the shard's lock, an L2 hit just before its
         // promotion: no `Arc` clone); anything else is copied here.
-        let mut small = Boxed {
-            copy: None,
-            stripe: c.stripe(),
-        };
-        *out = match c.get_read(key, &mut small)? {
-            None => small.copy.take().map_or_else(|| out_bytes(&[]), Handout::into_c),
-            Some(value) => out_bytes(&value),
-        };
+        let mut small = Boxed::new(c.stripe());
+        let got = c.get_read(key, &mut small)?;
+        *out = handed_out(&mut small, got);
         Ok(())
     })
+}
+
+/// What a get through `Boxed` answered (`Ok` of `Cache::get_read`), as
+/// the `tc_bytes` handed out: the reader's copy if it took the value
+/// (`None`), else a copy of the value made now.
+pub(crate) fn handed_out(small: &mut Boxed, got: Option<crate::value::Value>) -> tc_bytes {
+    match got {
+        None => small.copy.take().map_or_else(|| out_bytes(&[]), Handout::into_c),
+        Some(value) => out_bytes(&value),
+    }
 }
 
 /// A copy of `bytes` handed out to C, freed by `tc_bytes_free` (NULL/0

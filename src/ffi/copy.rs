@@ -183,6 +183,13 @@ pub struct Boxed {
     pub stripe: usize,
 }
 
+impl Boxed {
+    /// A reader with nothing read yet, for the thread of `stripe`.
+    pub fn new(stripe: usize) -> Boxed {
+        Boxed { copy: None, stripe }
+    }
+}
+
 impl Reader for Boxed {
     #[inline]
     fn read(&mut self, value: &[u8]) -> bool {

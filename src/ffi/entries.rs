@@ -6,8 +6,8 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use super::boundary::{arg, arg_mut, bytes, guard, guard_void, key_bytes, value_bytes};
-use super::cache::{handle, out_bytes, tc_bytes, tc_cache};
-use super::copy::IntoRoom;
+use super::cache::{handed_out, handle, out_bytes, tc_bytes, tc_cache};
+use super::copy::{Boxed, IntoRoom};
 use super::loader::{tc_loader_fn, CLoader};
 use super::value::{tc_value, value_into_raw};
 use crate::cache::EntryInfo;
@@ -252,30 +252,27 @@ pub unsafe extern "C" fn tc_get_many(
                 len: 0,
             };
         }
-        for (i, got) in get_batch(&c, keys, statuses) {
+        // Each small value is copied into its own allocation as it is
+        // read, as by tc_get (an L1 hit under the shard's lock: no value
+        // made and dropped per key).
+        let mut small = Boxed::new(c.stripe());
+        let (ok_keys, which) = valid_keys(keys, statuses);
+        c.get_many_read(&ok_keys, &mut small, |j, small, got| {
+            let i = which[j];
             statuses[i] = match got {
-                Ok(v) => {
-                    values[i] = out_bytes(&v);
+                Ok(got) => {
+                    values[i] = handed_out(small, got);
                     Status::TC_OK
                 }
-                Err(e) => e.status(),
+                Err(e) => {
+                    // Nothing a failed get read is handed out.
+                    small.copy = None;
+                    e.status()
+                }
             };
-        }
+        });
         Ok(())
     })
-}
-
-/// The gets of a batch: keys that are not valid byte strings get their
-/// status in `statuses` at once; the rest go to the cache together (one
-/// remote round trip), and come back with their index.
-unsafe fn get_batch(
-    c: &crate::cache::Cache,
-    keys: &[tc_slice],
-    statuses: &mut [tc_status],
-) -> impl Iterator<Item = (usize, crate::error::Result<crate::value::Value>)> {
-    let (ok_keys, which) = valid_keys(keys, statuses);
-    let got = c.get_many(&ok_keys);
-    which.into_iter().zip(got)
 }
 
 /// A batch's keys that are valid byte strings, and the index of each in

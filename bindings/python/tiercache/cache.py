@@ -757,12 +757,12 @@ class Cache(typing.MutableMapping[Any, bytes]):
         return super().keys()
 
     def values(self) -> "typing.ValuesView[bytes]":
-        """A view of the values, read in batches (``tc_get_many``) as the keys
+        """A view of the values, read in batches (:meth:`get_many`) as the keys
         are iterated; a key gone by the time its value is read is skipped."""
         return _ValuesView(self)
 
     def items(self) -> "typing.ItemsView[bytes, bytes]":
-        """A view of ``(key, value)`` pairs, read in batches (``tc_get_many``)
+        """A view of ``(key, value)`` pairs, read in batches (:meth:`get_many`)
         as the keys are iterated; a key gone by the time its value is read is
         skipped."""
         return _ItemsView(self)
@@ -1287,7 +1287,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
         return f"<tiercache.Cache {where}{' closed' if self._closed else ''}>"
 
 
-#: Keys per tc_get_many call when items() and values() read values.
+#: Keys per get_many call (one tc_get_many_into) when items() and values() read values.
 _ITEMS_BATCH = 128
 
 

@@ -13,9 +13,9 @@
  * it, each = tc_get_many in batches of BATCH keys, each value then freed
  * with tc_bytes_free), value bytes, keys, gets per round (a multiple of
  * BATCH for many and each). Puts every key (L1 only, no bound), then
- * times three rounds of
- * gets in one random order over the keys and prints the last round's ns
- * per get. Builds A and B alternated, in a shuffled order, several times:
+ * times three rounds of gets in one random order over the keys and prints
+ * the last round's ns per get. Builds A and B alternated, in a shuffled
+ * order, several times:
  *
  *   for r in 1 2 3 4 5 6 7; do for l in $(printf 'A\nB\n' | shuf); do
  *     echo "$l $(LD_LIBRARY_PATH=/tmp/lib-$l /tmp/gets get 100 100000 2000000)"; done; done

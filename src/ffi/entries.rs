@@ -265,7 +265,11 @@ pub unsafe extern "C" fn tc_get_many(
                     Status::TC_OK
                 }
                 Err(e) => {
-                    // Nothing a failed get read is handed out.
+                    // A copy a failed get's reader made (if any) is freed
+                    // now rather than when the next key's read replaces it;
+                    // it is never handed out either way, since only an
+                    // `Ok(None)` answer takes the copy, and that answer
+                    // means this key's read just made it.
                     small.copy = None;
                     e.status()
                 }

@@ -484,8 +484,8 @@ mod tests {
         let mut meta = Meta::default();
         // Long enough that a sealed frame's random bytes never hold it by
         // chance: `sealed_frames_hide_key_value_and_tags` looks for it in
-        // one, and a 2-byte tag turned up there about once in a few
-        // hundred runs (a CI run failed so).
+        // one, and the 2-byte tag this was before turned up there by
+        // chance (a CI run failed so).
         meta.add_tag(b"tag-one").unwrap();
         Frame {
             generation: 3,

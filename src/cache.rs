@@ -1463,9 +1463,15 @@ impl Cache {
         // The witness L1 holds of the key's last record spares the log a
         // read of that record (`log::Witness`); the new one replaces it.
         // One lookup of the key in L1 serves both.
-        let (ticket, logged, stored) = shard.overwrite_logged(h, key, value, expires_at, written_at, |known| {
-            log.put_witnessed(key, h, value, expires_at, written_at, None, known)
-        });
+        let (ticket, logged, stored) = shard.overwrite_logged(
+            h,
+            key,
+            value,
+            expires_at,
+            written_at,
+            || log.append_put(key, h, value, expires_at, written_at, None),
+            |appending, known| appending.settle(known),
+        );
         if !stored {
             shard.insert(h, key, Entry { logged, ..entry(value) }, evicted);
             self.settle_evicted(evicted);

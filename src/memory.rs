@@ -775,40 +775,49 @@ impl Shard {
     }
 
     /// A clean put of `value` (no meta) over `key`, with one lookup of the
-    /// key: `log` appends the put's record first, given the witness the
-    /// key's entry holds of its last record (`None` if the key is not
-    /// held), and returns a ticket and the new record's witness; then the
-    /// value is stored in the buffer of the value it replaces, if the key is
-    /// held with a value of this length that nothing else holds
-    /// (`Arc::get_mut`: no reader, no `tc_value` has it, so no one can see
-    /// the bytes change). Counted as a use, as `insert` counts it; the
-    /// sizes, and so the bounds, stay as they were. Returns what `log`
-    /// returned, and whether the value was stored: if not, nothing in the
-    /// shard changed and the caller `insert`s it (with the witness).
+    /// key: `append` appends the put's record (and holds the log's lock in
+    /// what it returns); then the key is looked up, and `settle` is given
+    /// what `append` returned and the witness the key's entry holds of its
+    /// last record (`None` if the key is not held), and returns a ticket
+    /// and the new record's witness; then the value is stored in the
+    /// buffer of the value it replaces, if the key is held with a value of
+    /// this length that nothing else holds (`Arc::get_mut`: no reader, no
+    /// `tc_value` has it, so no one can see the bytes change). Counted as a
+    /// use, as `insert` counts it; the sizes, and so the bounds, stay as
+    /// they were. Returns what `settle` returned, and whether the value was
+    /// stored: if not, nothing in the shard changed and the caller
+    /// `insert`s it (with the witness).
     ///
     /// Why: a put over a key held in L1 spent about 170 of its instructions
     /// allocating the new value's copy and freeing the old one; and looking
     /// the key up once for the witness and again to store the value cost
     /// about 110 more than one lookup (the second walk hit the same lines).
+    /// Why the lookup after `append`: the key's node is asked for before
+    /// it (`Policy::prefetch`) and loads while the record is encoded and
+    /// the log's index is read (`log::appending`).
     ///
-    /// `log` runs with the entry found but not yet changed, under this
-    /// shard's lock (the caller's), so the key's writes reach the log and
-    /// L1 in one order, as `Cache::store_into`'s do.
-    pub fn overwrite_logged<T>(
+    /// Both run under this shard's lock (the caller's), `settle` with the
+    /// entry found but not yet changed, so the key's writes reach the log
+    /// and L1 in one order, as `Cache::store_into`'s do.
+    #[allow(clippy::too_many_arguments)]
+    pub fn overwrite_logged<P, T>(
         &mut self,
         h: u64,
         key: &[u8],
         value: &[u8],
         expires_at: u64,
         written_at: u64,
-        log: impl FnOnce(Option<crate::log::Witness>) -> (T, Option<crate::log::Witness>),
+        append: impl FnOnce() -> P,
+        settle: impl FnOnce(P, Option<crate::log::Witness>) -> (T, Option<crate::log::Witness>),
     ) -> (T, Option<crate::log::Witness>, bool) {
+        self.policy.prefetch(h);
         // Called exactly once: in the closure if the key is held, else below.
-        let mut log = Some(log);
-        let mut appended = None;
+        let mut log = Some((append(), settle));
+        let mut settled = None;
         let stored = self.policy.update(h, key, |e| {
-            let (t, logged) = log.take().expect("called once")(e.logged);
-            appended = Some((t, logged));
+            let (appended, settle) = log.take().expect("called once");
+            let (t, logged) = settle(appended, e.logged);
+            settled = Some((t, logged));
             // In place only if the bytes are the node's or the buffer is
             // this entry's alone, and of this length (`Held::overwrite`).
             if !e.value.overwrite(value) {
@@ -821,9 +830,12 @@ impl Shard {
             e.logged = logged;
             true
         });
-        let (t, logged) = match appended {
-            Some(a) => a,
-            None => log.take().expect("called once")(None),
+        let (t, logged) = match settled {
+            Some(s) => s,
+            None => {
+                let (appended, settle) = log.take().expect("called once");
+                settle(appended, None)
+            }
         };
         (t, logged, stored)
     }
@@ -996,10 +1008,20 @@ mod tests {
         w: Option<Witness>,
     ) -> (Vec<Option<Witness>>, bool) {
         let mut seen = Vec::new();
-        let ((), logged, stored) = s.overwrite_logged(h(key), key, value, expires_at, written_at, |known| {
-            seen.push(known);
-            ((), w)
-        });
+        let mut appended = 0;
+        let ((), logged, stored) = s.overwrite_logged(
+            h(key),
+            key,
+            value,
+            expires_at,
+            written_at,
+            || appended += 1,
+            |(), known| {
+                seen.push(known);
+                ((), w)
+            },
+        );
+        assert_eq!(appended, 1, "the record is appended once");
         assert_eq!(logged, w, "the log's witness comes back");
         (seen, stored)
     }

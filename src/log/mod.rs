@@ -17,6 +17,7 @@
 //! succeeds, tombstones for those keys are appended and the log is healthy
 //! again. Only `flush` and `compact` report the failure to the caller.
 
+pub mod appending;
 mod commit;
 mod compact;
 mod doomed;
@@ -910,49 +911,8 @@ impl Log {
         meta: Option<&Meta>,
         known: Option<Witness>,
     ) -> (Ticket, Option<Witness>) {
-        self.maybe_recover();
-        let encoded = meta.map(Meta::encode).unwrap_or_default();
-        // Written out rather than `..self.draft(..)`: that reads the clock
-        // for a `written_at` replaced at once, and a put reads it once.
-        let draft = Draft {
-            kind: Kind::Put,
-            key,
-            value,
-            expires_at,
-            written_at,
-            meta: &encoded,
-            codec: 0,
-            hash: Some(h),
-        };
-        let mut st = self.state.write();
-        // The index's lines for `h` load while the record is encoded.
-        st.warm(h);
-        // The key's read mark is left as it is: marks are per hash bucket,
-        // not per key, and clearing the bucket on every write took the marks
-        // of hot keys that share it (they were then dropped at retirement).
-        // A key read before this write may be readmitted once more: disk,
-        // never a value.
-        if self.commit.is_degraded() {
-            self.forget(&mut st, key, h);
-            return (None, None);
-        }
-        let a = match st.store.append(&draft) {
-            Ok(a) => a,
-            Err(e) => {
-                self.fail("write the log", e);
-                self.forget(&mut st, key, h);
-                return (None, None);
-            }
-        };
-        st.set_live(h, a.entry(!encoded.is_empty()), |s, x| {
-            known.is_some_and(|w| w.names(x)) || s.key_is(x.loc, key)
-        });
-        if let Some(m) = meta {
-            st.tags.add(&m.tags, h);
-        }
-        let ticket = st.store.appended;
-        self.after_append(&mut st);
-        (Some(ticket), Witness::of(a.loc))
+        self.append_put(key, h, value, expires_at, written_at, meta)
+            .settle(known)
     }
 
     /// Under `TC_SYNC_ALWAYS`, returns once the record of `ticket` is written

@@ -145,6 +145,15 @@ impl Lru {
         self.len
     }
 
+    /// Starts loading the nodes that `find(h, _)` would compare keys
+    /// with (those whose table tag matches), reading none of them.
+    pub fn prefetch(&self, h: u64) {
+        self.table.find(self.hasher.hash(h), |&i| {
+            held::prefetch_node(&self.nodes[i as usize]);
+            false
+        });
+    }
+
     fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
         self.table
             .find(self.hasher.hash(h), |&i| {

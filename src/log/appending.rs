@@ -40,6 +40,7 @@ impl Log {
     /// Appends a put of `key`, not yet its live record (`Appending`):
     /// `put_witnessed`'s first step.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn append_put<'a>(
         &'a self,
         key: &'a [u8],
@@ -101,6 +102,7 @@ impl Appending<'_> {
     /// and lets the log's lock go: `put_witnessed`'s second step. Returns
     /// the ticket and the new record's witness (`None`, `None` if nothing
     /// was appended).
+    #[inline]
     pub fn settle(self, known: Option<Witness>) -> (Ticket, Option<Witness>) {
         let Appending {
             log,

@@ -86,6 +86,17 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs the body of a `tc_…` function: its error becomes the returned status
 /// and the thread's last error; a panic becomes `TC_PANIC`.
+// `#[inline]` here and on the small functions every get and put goes
+// through (`cache::handle`, `cache::handed_out`, `handout::copy_of` and
+// `free`, `KeyHasher::hash`, `key_hash`, `Lru::find`): the release build
+// splits the crate into 16 codegen units, and a function that is not
+// `#[inline]` is inlined across them only as thin LTO sees fit, which for
+// these it did not. A `tc_get` of an L1 hit made eight calls it need not
+// have made: 537 instructions a get with them, 447 without (callgrind,
+// `benchmarks/c/gets.c get 100 20000 100000`), and ~340 ns against
+// ~220 over 100k keys (BENCHMARKS.md, History, "Session 33"); the
+// profile-guided build inlined them on its own.
+#[inline]
 pub fn guard(func: &str, body: impl FnOnce() -> Result<()>) -> Status {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => Status::TC_OK,
@@ -101,6 +112,8 @@ pub fn guard(func: &str, body: impl FnOnce() -> Result<()>) -> Status {
 }
 
 /// Runs a body that returns nothing (free and close functions), swallowing panics.
+// On every get's or put's path: see `ffi::boundary::guard`.
+#[inline]
 pub fn guard_void(func: &str, body: impl FnOnce()) {
     if let Err(p) = catch_unwind(AssertUnwindSafe(body)) {
         set_last_error(&format!("{func}: internal panic: {}", panic_message(&*p)));

@@ -18,6 +18,8 @@ use super::handout::{self, Handout};
 ///
 /// # Safety
 /// `cache` is NULL or a handle from `tc_cache_open` not yet closed.
+// On every get's or put's path: see `ffi::boundary::guard`.
+#[inline]
 pub(crate) unsafe fn handle<'a>(cache: *const tc_cache) -> crate::error::Result<Inside<'a>> {
     arg(cache, "cache")?.enter()
 }
@@ -185,6 +187,8 @@ pub unsafe extern "C" fn tc_get(cache: *mut tc_cache, key: *const u8, key_len: u
 /// What a get through `Boxed` answered (`Ok` of `Cache::get_read`), as
 /// the `tc_bytes` handed out: the reader's copy if it took the value
 /// (`None`), else a copy of the value made now.
+// On every get's or put's path: see `ffi::boundary::guard`.
+#[inline]
 pub(crate) fn handed_out(small: &mut Boxed, got: Option<crate::value::Value>) -> tc_bytes {
     match got {
         None => small.copy.take().map_or_else(|| out_bytes(&[]), Handout::into_c),

@@ -113,6 +113,8 @@ pub struct Handout {
 
 impl Handout {
     /// A copy of `bytes`.
+    // On every get's or put's path: see `ffi::boundary::guard`.
+    #[inline]
     pub fn copy_of(bytes: &[u8]) -> Handout {
         let len = bytes.len();
         let data = match len {
@@ -152,6 +154,8 @@ impl Drop for Handout {
 /// # Safety
 /// `data` and `len` are exactly a `Handout`'s, handed out by `into_c` and
 /// not freed before (or NULL).
+// On every get's or put's path: see `ffi::boundary::guard`.
+#[inline]
 pub unsafe fn free(data: *mut u8, len: usize) {
     if data.is_null() {
         return;

@@ -96,6 +96,8 @@ type HashIndexed<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
 /// The 64-bit hash of a key used by the index of a directory without an
 /// encryption key (and by its hint files, so it must never change: xxh3 is
 /// specified and stable).
+// On every get's or put's path: see `ffi::boundary::guard`.
+#[inline]
 pub fn key_hash(key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key)
 }
@@ -196,6 +198,8 @@ impl KeyHasher {
         }
     }
 
+    // On every get's or put's path: see `ffi::boundary::guard`.
+    #[inline]
     pub fn hash(&self, key: &[u8]) -> u64 {
         #[cfg(test)]
         if self.collide {

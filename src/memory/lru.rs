@@ -154,6 +154,8 @@ impl Lru {
         });
     }
 
+    // On every get's or put's path: see `ffi::boundary::guard`.
+    #[inline]
     fn find(&self, h: u64, key: &[u8]) -> Option<u32> {
         self.table
             .find(self.hasher.hash(h), |&i| {

@@ -355,6 +355,8 @@ impl<T> ReadMostly<T> {
         self.write()
     }
 
+    // On every put's path: see `ffi::boundary::guard`.
+    #[inline]
     pub fn write(&self) -> WriteGuard<'_, T> {
         let g = self.hold(HELD | WRITING);
         self.wait_for_readers();

@@ -95,7 +95,10 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 // have made: 537 instructions a get with them, 447 without (callgrind,
 // `benchmarks/c/gets.c get 100 20000 100000`), and ~340 ns against
 // ~220 over 100k keys (BENCHMARKS.md, History, "Session 33"); the
-// profile-guided build inlined them on its own.
+// profile-guided build inlined them on its own. The same for a put's
+// (`Log::maybe_recover`, `after_append`, `Store::numbered`,
+// `ReadMostly::write`, `Policy::prefetch`, ...): 2107 -> 2057
+// instructions a put (`put.c 100 50000 200000`).
 #[inline]
 pub fn guard(func: &str, body: impl FnOnce() -> Result<()>) -> Status {
     match catch_unwind(AssertUnwindSafe(body)) {

@@ -450,6 +450,8 @@ impl Index {
 
     /// The list of hash `h` that hides the table's: the overlay's, else
     /// a checkpoint's under way.
+    // On every put's path: see `ffi::boundary::guard`.
+    #[inline]
     fn list_above_table(&self, h: u64) -> Option<&Locs> {
         match (self.overlay.get(&h), &self.frozen) {
             (Some(l), _) => Some(l),

@@ -641,6 +641,8 @@ impl Log {
 
     /// Rebuilds the index from the log if an entry was found not to match
     /// it (counted in `l2_index_rebuilds`), and writes the index file anew.
+    // On every put's path: see `ffi::boundary::guard`.
+    #[inline]
     fn repair_index(&self) {
         if !self.index_suspect.load(Ordering::Relaxed) {
             return;
@@ -1210,6 +1212,8 @@ impl Log {
     /// after the recovery that wrote what it owed (`recover`), or at a later
     /// `maybe_recover` if removing the mark failed then (else the next open
     /// would clear the log for nothing).
+    // On every put's path: see `ffi::boundary::guard`.
+    #[inline]
     fn settle_mark(&self) {
         if !self.marked.load(Ordering::Acquire) {
             return;
@@ -1270,6 +1274,8 @@ impl Log {
 
     /// Probes the disk if the log is degraded and the backoff allows; and
     /// rebuilds the index if it was found not to match the log.
+    // On every put's path: see `ffi::boundary::guard`.
+    #[inline]
     pub fn maybe_recover(&self) {
         self.settle_mark();
         self.repair_index();
@@ -1368,6 +1374,8 @@ impl Log {
 
     /// What every append does after the index is updated: roll the segment
     /// when it is full, and keep the directory within its bound.
+    // On every put's path: see `ffi::boundary::guard`.
+    #[inline]
     fn after_append(&self, st: &mut State) {
         if st.store.active_len() < self.config.segment_bytes || self.commit.is_degraded() {
             return;

@@ -621,6 +621,8 @@ impl Store {
     /// record enters the log) both end here, so that the store's
     /// invariants (numbers grow strictly along the log, each record has
     /// its hint entry) are kept in one place.
+    // On every put's path: see `ffi::boundary::guard`.
+    #[inline]
     fn numbered(&mut self, e: HintEntry) -> Appended {
         debug_assert_eq!(e.seq, self.next_seq, "a record takes the next number");
         let loc = Loc::new(self.active().id, e.offset);

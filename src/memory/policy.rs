@@ -104,11 +104,10 @@ impl Policy {
         }
     }
 
-    /// Lets `change` rewrite `key`'s entry in place; if it did, counted as
-    /// a use, as `insert` over the key counts it. False if the key is not
-    /// held or `change` declined (then nothing changed).
     /// Starts loading the nodes a lookup of hash `h` will read (a hint:
     /// nothing changes).
+    // On every put's path: see `ffi::boundary::guard`.
+    #[inline]
     pub fn prefetch(&self, h: u64) {
         match self {
             Policy::Lru(l) => l.prefetch(h),
@@ -116,6 +115,9 @@ impl Policy {
         }
     }
 
+    /// Lets `change` rewrite `key`'s entry in place; if it did, counted as
+    /// a use, as `insert` over the key counts it. False if the key is not
+    /// held or `change` declined (then nothing changed).
     pub fn update(&mut self, h: u64, key: &[u8], change: impl FnOnce(&mut Resident) -> bool) -> bool {
         match self {
             Policy::Lru(l) => l.update(h, key, change),

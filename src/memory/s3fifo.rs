@@ -170,6 +170,8 @@ impl S3Fifo {
 
     /// Starts loading the nodes that `find(h, _)` would compare keys
     /// with (those whose table tag matches), reading none of them.
+    // On every put's path: see `ffi::boundary::guard`.
+    #[inline]
     pub fn prefetch(&self, h: u64) {
         self.table.find(self.hasher.hash(h), |&i| {
             held::prefetch_node(&self.nodes[i as usize]);

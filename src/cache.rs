@@ -1514,6 +1514,8 @@ impl Cache {
     /// pushed out; the caller still holds their shard, and drops them after
     /// it lets go (`spare_evicted`). (The memory tier counted them:
     /// `Memory::tally`.)
+    // On every L2 hit's path: see `ffi::boundary::guard`.
+    #[inline]
     fn settle_evicted(&self, evicted: &[Evicted]) {
         for (k, e) in evicted {
             if e.dirty {

@@ -541,6 +541,8 @@ impl Memory {
     }
 
     /// Locks the shard of the key with hash `h`, exclusively.
+    // On every L2 hit's path: see `ffi::boundary::guard`.
+    #[inline]
     pub fn lock(&self, h: u64) -> ShardGuard<'_> {
         self.shard(h).write()
     }

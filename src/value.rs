@@ -99,6 +99,8 @@ impl From<Arc<[u8]>> for Value {
 impl Deref for Value {
     type Target = [u8];
 
+    // On every L2 hit's path: see `ffi::boundary::guard`.
+    #[inline]
     fn deref(&self) -> &[u8] {
         match self {
             Value::Heap(a) => a,

@@ -287,6 +287,8 @@ impl Store {
     /// is never remembered: it is not where the record will stay). The bytes
     /// end at the file's end, so a record that passes its checksum there
     /// lies wholly in the bytes that a fact of the table covers.
+    // On every L2 hit's path: see `ffi::boundary::guard`.
+    #[inline]
     fn located(&self, loc: Loc) -> Option<(&[u8], Option<&Verified>)> {
         let seg = self.segments.get(&loc.segment())?;
         let off = loc.offset();

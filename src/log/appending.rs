@@ -39,7 +39,6 @@ pub struct Appending<'a> {
 impl Log {
     /// Appends a put of `key`, not yet its live record (`Appending`):
     /// `put_witnessed`'s first step.
-    #[allow(clippy::too_many_arguments)]
     #[inline]
     pub fn append_put<'a>(
         &'a self,

@@ -42,15 +42,7 @@ pub const INLINE: usize = 174;
 /// faults, and a key that does not match costs one wasted line pair.
 #[inline(always)]
 pub fn prefetch_tail<T>(node: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch reads nothing and never faults, whatever the
-    // address (here inside or just past the node).
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((node as *const T).cast::<i8>().wrapping_add(128));
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = node;
+    crate::prefetch::line((node as *const T).cast::<u8>().wrapping_add(128));
 }
 
 /// Starts loading both pairs of lines of a policy's node (see
@@ -60,12 +52,7 @@ pub fn prefetch_tail<T>(node: &T) {
 /// the record is encoded.
 #[inline(always)]
 pub fn prefetch_node<T>(node: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `prefetch_tail`.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((node as *const T).cast::<i8>());
-    }
+    crate::prefetch::line(node as *const T);
     prefetch_tail(node);
 }
 

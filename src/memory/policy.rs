@@ -65,8 +65,6 @@ impl Policy {
     /// Takes `&self`: both policies count a use in an atomic beside the
     /// entry (LRU's mark, S3-FIFO's frequency), so a hit needs the shard's
     /// lock only shared.
-    // On every L2 hit's path: see `ffi::boundary::guard`.
-    #[inline]
     pub fn get(&self, h: u64, key: &[u8]) -> Option<&Resident> {
         match self {
             Policy::Lru(l) => l.get(h, key),

@@ -26,12 +26,16 @@ pub enum Op {
     Map,
     Create,
     Remove,
+    /// Reserving disk blocks past a file's end, or letting them go
+    /// (`reserve`, `release_reserved`): advice, whose failure the caller
+    /// ignores.
+    Reserve,
     /// In a plan: every kind above, counted together.
     Any,
 }
 
 impl Op {
-    pub const ALL: [Op; 7] = [
+    pub const ALL: [Op; 8] = [
         Op::Write,
         Op::Sync,
         Op::SetLen,
@@ -39,6 +43,7 @@ impl Op {
         Op::Map,
         Op::Create,
         Op::Remove,
+        Op::Reserve,
     ];
 }
 
@@ -160,6 +165,30 @@ pub fn sync_data(file: &File, path: &Path) -> io::Result<()> {
 pub fn set_len(file: &File, path: &Path, len: u64) -> io::Result<()> {
     check(path, Op::SetLen)?;
     file.set_len(len)
+}
+
+/// Reserves disk blocks for the first `len` bytes of `file` without
+/// changing its length (`fallocate` with `FALLOC_FL_KEEP_SIZE`): writes
+/// into them later find their blocks allocated. Some file systems cannot;
+/// the caller goes on without.
+pub fn reserve(file: &File, path: &Path, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    check(path, Op::Reserve)?;
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: fallocate on a descriptor open for as long as `file` is; it
+    // touches no memory of this process.
+    if unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Lets go of the blocks `reserve` took past the end of `file`: cut to the
+/// length it has, it keeps every byte (ext4 and xfs free what lies past the
+/// end on any cut, even one to the same length).
+pub fn release_reserved(file: &File, path: &Path) -> io::Result<()> {
+    check(path, Op::Reserve)?;
+    file.set_len(file.metadata()?.len())
 }
 
 pub fn rename(from: &Path, to: &Path) -> io::Result<()> {

@@ -55,7 +55,13 @@ pub fn rebuild(dir: &Path, counters: &Counters, config: &LogConfig, sealer: Arc<
         counters,
         read_only,
         now: config.clock.now_ms(),
-        state: State::new(Store::new(dir.to_path_buf(), config.durable(), read_only, sealer)),
+        state: State::new(Store::new(
+            dir.to_path_buf(),
+            config.durable(),
+            read_only,
+            config.segment_bytes,
+            sealer,
+        )),
         last_clear: None,
         must_seal_last: false,
         with_meta: Vec::new(),
@@ -177,6 +183,7 @@ impl Replay<'_> {
                     self.dir.to_path_buf(),
                     self.state.store.is_durable(),
                     self.read_only,
+                    self.state.store.planned(),
                     self.state.store.sealer.clone(),
                 ));
                 self.state.store.max_id_seen = ids.last().copied().unwrap_or(0);
@@ -584,7 +591,7 @@ fn ensure_active(dir: &Path, state: &mut State, must_seal_last: bool) -> Result<
                 .find(|id| !dir.join(segment::file_name(*id)).exists())
                 .ok_or_else(|| Error::corrupt(format!("{}: every segment id is taken", dir.display())))?
         };
-        let seg = Segment::create(dir, id)
+        let seg = Segment::create(dir, id, store.planned())
             .map_err(|e| Error::io(format!("create the first segment in {}", dir.display()), e))?;
         store.max_id_seen = store.max_id_seen.max(id);
         store.segments.insert(id, seg);

@@ -27,7 +27,7 @@ pub const VERSION: u16 = 2;
 /// The oldest format version this one reads.
 pub const OLDEST_READABLE: u16 = 1;
 /// The smallest map of an active segment; it doubles from there.
-const MIN_MAP: u64 = 1 << 20;
+pub(crate) const MIN_MAP: u64 = 1 << 20;
 
 /// File name of segment `id`.
 pub fn file_name(id: u32) -> String {
@@ -81,6 +81,11 @@ pub struct Segment {
     life: Arc<Life>,
     /// Bytes in the file; all of them are covered by `map`.
     len: u64,
+    /// How many of the file's first bytes have disk blocks, written or
+    /// reserved ahead of the writes (`reserve_ahead`); at least `len`.
+    /// `None` for a file opened from disk, which an earlier handle may
+    /// have reserved past its end (a crash before its seal).
+    reserved: Option<u64>,
     /// Which of its records gets have checksummed (`verified`): facts about
     /// the bytes below `len`, forgotten when the file is cut.
     verified: Verified,
@@ -101,8 +106,10 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// Creates a new, empty segment holding only its header.
-    pub fn create(dir: &Path, id: u32) -> io::Result<Segment> {
+    /// Creates a new, empty segment holding only its header. `planned`:
+    /// the size the log will seal it at, which its appends reserve disk
+    /// blocks towards (`append_parts`); 0 reserves none.
+    pub fn create(dir: &Path, id: u32, planned: u64) -> io::Result<Segment> {
         let path = dir.join(file_name(id));
         fileio::create(&path)?;
         let file = OpenOptions::new()
@@ -118,6 +125,7 @@ impl Segment {
             map: None,
             life: Arc::default(),
             len: 0,
+            reserved: Some(0),
             verified: Verified::new(0),
             dead: 0,
             hint_bytes: 0,
@@ -125,7 +133,7 @@ impl Segment {
             first_seq: u64::MAX,
             condemned: false,
         };
-        seg.append(&header(id))?;
+        seg.append_parts(&[&header(id)], planned)?;
         Ok(seg)
     }
 
@@ -141,6 +149,7 @@ impl Segment {
             map: None,
             life: Arc::default(),
             len,
+            reserved: None,
             verified: Verified::new(0),
             dead: 0,
             hint_bytes: 0,
@@ -218,22 +227,28 @@ impl Segment {
         Arc::strong_count(&self.life) > 1 + own || self.map.as_ref().is_some_and(|m| Arc::strong_count(m) > 1)
     }
 
-    /// Appends `data` at the end of the file with positioned writes. On error
-    /// the file is cut back to its old length, so no partial record stays.
+    /// Appends `data` at the end of the file with positioned writes, with
+    /// no blocks reserved ahead. On error the file is cut back to its old
+    /// length, so no partial record stays.
     pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        self.append_parts(&[data])
+        self.append_parts(&[data], 0)
     }
 
     /// `append` of `parts`, one after another, in as few system calls as
     /// the kernel allows (one `pwritev` usually): a record written around
     /// the append buffer goes out without being copied into it first.
-    pub fn append_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+    /// Disk blocks are reserved ahead of the write towards `planned`
+    /// bytes (`reserve_ahead`).
+    pub fn append_parts(&mut self, parts: &[&[u8]], planned: u64) -> io::Result<()> {
         let start = self.len;
         let total: usize = parts.iter().map(|p| p.len()).sum();
+        self.reserve_ahead(start + total as u64, planned);
         if let Err(e) = self.write_parts_at(parts, start) {
             // Best effort: if this fails too, the partial record is a torn
-            // tail that the next open cuts off.
+            // tail that the next open cuts off. The cut frees the blocks
+            // past it, reserved ones too.
             let _ = fileio::set_len(&self.file, &self.path, start);
+            self.reserved = Some(start);
             return Err(e);
         }
         let new_len = start + total as u64;
@@ -243,6 +258,50 @@ impl Segment {
         }
         self.len = new_len;
         Ok(())
+    }
+
+    /// Before the file grows to `new_len`: if that passes the blocks it
+    /// has, reserves them up to the next power of two (from `MIN_MAP`, as
+    /// the map grows), at most `planned` bytes, without changing the
+    /// file's length (`fileio::reserve`), so that a segment of 64 MiB
+    /// reserves seven times.
+    ///
+    /// Why: a write that extends a file into blocks it does not have yet
+    /// costs more than one into reserved blocks (on ext4, the delayed
+    /// allocation's bookkeeping). Measured on ext4, AMD EPYC family 26,
+    /// session 34: a C loop of 16 KiB `pwrite`s to new 64 MiB files took
+    /// 5.6–5.9 µs a write, 4.5 with each file reserved first;
+    /// `benchmarks/c/put.c 16384 50000 100000`: 13.0–13.5 µs a put
+    /// without, 11.4–11.8 with, three alternations; 100 B puts, whose
+    /// buffer goes out 64 KiB at a time, did not change.
+    ///
+    /// The reservation is advice: a file system that refuses it (or a
+    /// disk too full for it) leaves the write to allocate as before, and
+    /// it is not asked again until the file passes the next power of two.
+    /// The length is untouched, so what a reader or an open sees of the
+    /// file is exactly what was written. The blocks past the end go when
+    /// the segment is sealed (`release_reserved`) or deleted.
+    fn reserve_ahead(&mut self, new_len: u64, planned: u64) {
+        if new_len <= self.reserved.unwrap_or(self.len) {
+            return;
+        }
+        let to = new_len.max(MIN_MAP).next_power_of_two().min(planned);
+        if to > new_len {
+            let _ = fileio::reserve(&self.file, &self.path, to);
+        }
+        self.reserved = Some(to.max(new_len));
+    }
+
+    /// Gives back the disk blocks reserved past the end of the file
+    /// (`reserve_ahead`), once nothing more will be appended to it: the
+    /// seal. Its length and bytes stay as they are; a failure costs only
+    /// the space. A file opened from disk is cut to its length whatever
+    /// it has: an earlier handle may have reserved past its end.
+    pub fn release_reserved(&mut self) {
+        if self.reserved.is_none_or(|r| r > self.len) {
+            let _ = fileio::release_reserved(&self.file, &self.path);
+        }
+        self.reserved = Some(self.len);
     }
 
     /// Writes `parts`, one after another, at `at` in the file, whole (a
@@ -304,6 +363,8 @@ impl Segment {
         self.verified = Verified::new(self.map.as_ref().map_or(0, |m| m.len() as u64));
         fileio::set_len(&self.file, &self.path, len)?;
         self.len = self.len.min(len);
+        // A cut frees the blocks past it, reserved ones too.
+        self.reserved = Some(self.len);
         Ok(())
     }
 
@@ -343,6 +404,7 @@ impl Segment {
         self.life = Arc::default();
         self.file = Arc::new(file);
         self.len = len;
+        self.reserved = Some(len);
         self.remap(len)?;
         match (durable, self.path.parent()) {
             (true, Some(dir)) => fileio::sync_dir(dir),
@@ -400,7 +462,7 @@ fn rest_of<'a>(parts: &[&'a [u8]], mut done: usize) -> Vec<&'a [u8]> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -418,7 +480,7 @@ mod tests {
     #[test]
     fn append_grows_map_and_reopen_sees_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Segment::create(dir.path(), 3).unwrap();
+        let mut s = Segment::create(dir.path(), 3, 0).unwrap();
         assert_eq!(s.len(), HEADER_LEN);
         let big = vec![7u8; 3 << 20];
         s.append(&big).unwrap();
@@ -436,7 +498,7 @@ mod tests {
     fn a_file_a_value_maps_is_not_cut_in_place() {
         use crate::value::Value;
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Segment::create(dir.path(), 5).unwrap();
+        let mut s = Segment::create(dir.path(), 5, 0).unwrap();
         s.append(&[9u8; 100]).unwrap();
         let v = Value::mapped(s.map().unwrap(), &s.bytes()[20..40]);
         assert!(s.truncate(HEADER_LEN).is_err(), "a value maps the file");
@@ -457,6 +519,86 @@ mod tests {
         drop(w);
         s.truncate(HEADER_LEN).unwrap();
         assert_eq!(fs_len(&s), HEADER_LEN);
+    }
+
+    /// Disk bytes the file has (`st_blocks`), reserved ones too.
+    pub(crate) fn fs_blocks(s: &Segment) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&s.path).unwrap().blocks() * 512
+    }
+
+    /// Whether the file system of `dir` reserves blocks at all (ext4 and
+    /// tmpfs do), tried on a file of its own.
+    pub(crate) fn reserves_blocks(dir: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let probe = dir.join("reserve-probe");
+        let f = File::create(&probe).unwrap();
+        let yes = fileio::reserve(&f, &probe, MIN_MAP).is_ok() && f.metadata().unwrap().blocks() * 512 >= MIN_MAP;
+        std::fs::remove_file(&probe).unwrap();
+        yes
+    }
+
+    #[test]
+    fn appends_reserve_blocks_ahead_up_to_the_plan_and_the_seal_gives_them_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let reserving = reserves_blocks(dir.path());
+        if !reserving {
+            eprintln!("this file system does not reserve blocks (fallocate): only the lengths are checked");
+        }
+        let planned = 4 * MIN_MAP;
+        let mut s = Segment::create(dir.path(), 6, planned).unwrap();
+        let mut written = HEADER_LEN;
+        let append = |s: &mut Segment, written: &mut u64, n: usize, byte: u8| {
+            s.append_parts(&[&vec![byte; n]], planned).unwrap();
+            *written += n as u64;
+            let written = *written;
+            // Whatever the file system did with the advice, the file holds
+            // exactly what was written.
+            assert_eq!(fs_len(s), written, "the length is what was written");
+            let ahead = written.max(MIN_MAP).next_power_of_two().min(planned).max(written);
+            if reserving {
+                assert!(
+                    fs_blocks(s) >= ahead,
+                    "{} bytes of blocks at {written}: reserved to {ahead}",
+                    fs_blocks(s)
+                );
+            }
+            assert!(
+                fs_blocks(s) < ahead + (64 << 10),
+                "never past the next power of two or the plan"
+            );
+            written
+        };
+        append(&mut s, &mut written, 1000, 5);
+        while append(&mut s, &mut written, 300 << 10, 6) < 3 * MIN_MAP {}
+        s.release_reserved();
+        assert_eq!(fs_len(&s), written);
+        assert!(fs_blocks(&s) < written + (64 << 10), "the seal gave the rest back");
+        // Past the plan (a value larger than a segment): nothing reserved.
+        while append(&mut s, &mut written, 300 << 10, 7) < planned + MIN_MAP {}
+        let at = 2 * MIN_MAP as usize + 7;
+        assert_eq!(s.bytes()[at], 6);
+        drop(s);
+        let (s, check) = Segment::open(&dir.path().join(file_name(6)), 6, false).unwrap();
+        assert_eq!(check, HeaderCheck::Ok);
+        let tail = written as usize - 1;
+        assert_eq!(
+            (s.len(), s.bytes()[HEADER_LEN as usize], s.bytes()[at], s.bytes()[tail]),
+            (written, 5, 6, 7)
+        );
+
+        // A segment left with blocks reserved past its end (a crash before
+        // its seal), opened again: its seal gives them back too.
+        let mut s = Segment::create(dir.path(), 7, planned).unwrap();
+        s.append_parts(&[&[1u8; 1000]], planned).unwrap();
+        if reserving {
+            assert!(fs_blocks(&s) >= MIN_MAP);
+        }
+        drop(s);
+        let (mut s, _) = Segment::open(&dir.path().join(file_name(7)), 7, true).unwrap();
+        s.release_reserved();
+        assert_eq!(fs_len(&s), HEADER_LEN + 1000);
+        assert!(fs_blocks(&s) < 64 << 10, "{}", fs_blocks(&s));
     }
 
     fn fs_len(s: &Segment) -> u64 {

@@ -81,6 +81,10 @@ pub struct Store {
     next_seq: u64,
     /// fsync at all (false under `TC_SYNC_NEVER`).
     durable: bool,
+    /// The size a segment is sealed at (`LogConfig::segment_bytes`), which
+    /// the active one reserves disk blocks towards as it grows
+    /// (`Segment::append_parts`); 0 reserves none.
+    planned: u64,
     /// Refuse every change to the directory.
     read_only: bool,
     /// How values are packed and records sealed in this directory.
@@ -171,7 +175,7 @@ pub enum Bad {
 }
 
 impl Store {
-    pub fn new(dir: PathBuf, durable: bool, read_only: bool, sealer: Arc<Sealer>) -> Store {
+    pub fn new(dir: PathBuf, durable: bool, read_only: bool, planned: u64, sealer: Arc<Sealer>) -> Store {
         Store {
             dir,
             segments: BTreeMap::new(),
@@ -184,6 +188,7 @@ impl Store {
             next_seq: 1,
             durable,
             read_only,
+            planned,
             hasher: hasher_of(&sealer),
             sealer,
             bytes_saved: 0,
@@ -230,6 +235,11 @@ impl Store {
             fileio::sync_dir(&self.dir)?;
         }
         Ok(())
+    }
+
+    /// The size a segment is sealed at, which it reserves blocks towards.
+    pub fn planned(&self) -> u64 {
+        self.planned
     }
 
     pub fn is_durable(&self) -> bool {
@@ -575,7 +585,7 @@ impl Store {
                 let at = record::encode_around(&mut self.buf, &rec);
                 let len = self.buf.len() - before + rec.value.len();
                 let parts = [&self.buf[..at], rec.value, &self.buf[at..]];
-                if let Err(e) = append_to_active(&mut self.segments, &parts) {
+                if let Err(e) = append_to_active(&mut self.segments, self.planned, &parts) {
                     self.buf.truncate(before);
                     return Err(e);
                 }
@@ -644,7 +654,7 @@ impl Store {
             return Ok(());
         }
         self.writable()?;
-        append_to_active(&mut self.segments, &[&self.buf])?;
+        append_to_active(&mut self.segments, self.planned, &[&self.buf])?;
         self.buffer_written();
         Ok(())
     }
@@ -663,13 +673,14 @@ impl Store {
     pub fn seal_and_start(&mut self) -> io::Result<()> {
         self.writable()?;
         self.write_buffer()?;
+        self.active_mut().release_reserved();
         self.sync_active()?;
         let old_id = self.active().id;
         let id = old_id.max(self.max_id_seen) + 1;
         if id > Loc::MAX_SEGMENT {
             return Err(io::Error::other("segment ids exhausted"));
         }
-        let seg = Segment::create(&self.dir, id)?;
+        let seg = Segment::create(&self.dir, id, self.planned)?;
         self.complete_active_entries();
         // The next segment's entries grow to about as many.
         let next = Vec::with_capacity(self.active_entries.len());
@@ -844,8 +855,8 @@ fn active_of(segments: &mut BTreeMap<u32, Segment>) -> &mut Segment {
 }
 
 /// Appends `parts` to the active segment (see `active_of`).
-fn append_to_active(segments: &mut BTreeMap<u32, Segment>, parts: &[&[u8]]) -> io::Result<()> {
-    active_of(segments).append_parts(parts)
+fn append_to_active(segments: &mut BTreeMap<u32, Segment>, planned: u64, parts: &[&[u8]]) -> io::Result<()> {
+    active_of(segments).append_parts(parts, planned)
 }
 
 /// The key hasher of a directory whose records `sealer` seals.
@@ -925,8 +936,8 @@ mod tests {
     use super::*;
 
     fn store(dir: &std::path::Path) -> Store {
-        let mut s = Store::new(dir.to_path_buf(), false, false, Arc::new(Sealer::default()));
-        s.segments.insert(1, Segment::create(dir, 1).unwrap());
+        let mut s = Store::new(dir.to_path_buf(), false, false, 0, Arc::new(Sealer::default()));
+        s.segments.insert(1, Segment::create(dir, 1, 0).unwrap());
         s
     }
 
@@ -947,6 +958,48 @@ mod tests {
     fn read(s: &Store, loc: Loc) -> (Vec<u8>, Vec<u8>) {
         let r = s.record(loc).expect("a readable record");
         (r.key.to_vec(), r.value(&s.sealer).unwrap().to_vec())
+    }
+
+    /// The active segment reserves disk blocks towards the size it will be
+    /// sealed at (`Segment::append_parts`); the seal gives back what it
+    /// did not use, and the next segment reserves again.
+    #[test]
+    fn the_seal_gives_back_the_blocks_its_segment_reserved() {
+        use super::super::segment::tests::{fs_blocks, reserves_blocks};
+        let dir = tempfile::tempdir().unwrap();
+        let planned = 8 * segment::MIN_MAP;
+        let mut s = Store::new(
+            dir.path().to_path_buf(),
+            false,
+            false,
+            planned,
+            Arc::new(Sealer::default()),
+        );
+        s.segments.insert(1, Segment::create(dir.path(), 1, planned).unwrap());
+        let value = vec![3u8; 100 << 10];
+        let mut last = None;
+        for i in 0..30u32 {
+            last = Some(s.append(&put(&i.to_le_bytes(), &value)).unwrap());
+        }
+        s.write_buffer().unwrap();
+        let len = s.active().len();
+        assert!(len > 2 * segment::MIN_MAP && len < planned / 2, "{len}");
+        let reserving = reserves_blocks(dir.path());
+        if reserving {
+            assert!(fs_blocks(s.active()) >= len.next_power_of_two(), "reserved ahead");
+        }
+        s.seal_and_start().unwrap();
+        let sealed = &s.segments[&1];
+        assert_eq!(sealed.len(), len);
+        assert!(
+            fs_blocks(sealed) < len + (64 << 10),
+            "{} of {len}: the seal gave the rest back",
+            fs_blocks(sealed)
+        );
+        if reserving {
+            assert!(fs_blocks(s.active()) >= segment::MIN_MAP, "the next segment reserves");
+        }
+        assert_eq!(read(&s, last.unwrap().loc), (29u32.to_le_bytes().to_vec(), value));
     }
 
     /// `prefetch` trusts the index entry's length only as a hint: a length

@@ -200,7 +200,7 @@ impl Store {
             &frame[FRAME_HEADER..FRAME_HEADER + at.start],
             restamp.head(),
         ];
-        if let Err(e) = append_to_active(&mut self.segments, &parts) {
+        if let Err(e) = append_to_active(&mut self.segments, self.planned, &parts) {
             self.buf.truncate(start);
             return Err(e);
         }

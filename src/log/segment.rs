@@ -248,7 +248,8 @@ impl Segment {
     pub fn append_parts(&mut self, parts: &[&[u8]], planned: u64) -> io::Result<()> {
         let start = self.len;
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        self.reserve_ahead(start + total as u64, planned);
+        let new_len = start + total as u64;
+        self.reserve_ahead(new_len, planned);
         if let Err(e) = self.write_parts_at(parts, start) {
             // Best effort: if this fails too, the partial record is a torn
             // tail that the next open cuts off. The cut frees the blocks
@@ -257,7 +258,6 @@ impl Segment {
             self.reserved = Some(start);
             return Err(e);
         }
-        let new_len = start + total as u64;
         let want = new_len.max(MIN_MAP).next_power_of_two();
         if self.map.as_ref().map_or(0, |m| m.len() as u64) < new_len {
             self.remap(want)?;
@@ -283,7 +283,7 @@ impl Segment {
     ///
     /// The reservation is advice: a file system that refuses it (or a
     /// disk too full for it) leaves the write to allocate as before, and
-    /// it is not asked again until the file passes the next power of two.
+    /// it is not asked again until the file passes what was asked for.
     /// The length is untouched, so what a reader or an open sees of the
     /// file is exactly what was written. The blocks past the end go when
     /// the segment is sealed (`release_reserved`) or deleted.
@@ -531,19 +531,22 @@ pub(crate) mod tests {
         assert_eq!(fs_len(&s), HEADER_LEN);
     }
 
-    /// Disk bytes the file has (`st_blocks`), reserved ones too.
+    /// Disk bytes the segment's file has (`st_blocks`), reserved ones too.
     pub(crate) fn fs_blocks(s: &Segment) -> u64 {
+        blocks_at(&s.path)
+    }
+
+    fn blocks_at(path: &Path) -> u64 {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(&s.path).unwrap().blocks() * 512
+        std::fs::metadata(path).unwrap().blocks() * 512
     }
 
     /// Whether the file system of `dir` reserves blocks at all (ext4 and
     /// tmpfs do), tried on a file of its own.
     pub(crate) fn reserves_blocks(dir: &Path) -> bool {
-        use std::os::unix::fs::MetadataExt;
         let probe = dir.join("reserve-probe");
         let f = File::create(&probe).unwrap();
-        let yes = fileio::reserve(&f, &probe, MIN_MAP).is_ok() && f.metadata().unwrap().blocks() * 512 >= MIN_MAP;
+        let yes = fileio::reserve(&f, &probe, MIN_MAP).is_ok() && blocks_at(&probe) >= MIN_MAP;
         std::fs::remove_file(&probe).unwrap();
         yes
     }

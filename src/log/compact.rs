@@ -2,13 +2,17 @@
 //! over its bound, and compacting sealed segments while too much of the log
 //! is dead.
 //!
-//! Both work the same way: the live records of a sealed segment are appended
-//! again at the end of the log, then the segment is deleted. A record is live
-//! when the index points at its very location, so liveness needs no key
-//! comparison and hint files suffice to find the records. Crash safety needs
-//! no temporary files: until the old segment is deleted, its records and
-//! their copies say the same thing, and the copies are written (and fsynced,
-//! unless the policy never fsyncs) before it is.
+//! Both copy the live records of a sealed segment forward, then delete it.
+//! Retiring appends the copies at the end of the log, under its lock, a
+//! chunk at a time; compaction writes them into a segment of their own
+//! with no lock held (`side`), for which the log sets aside an id and
+//! numbers between the segment sealed then and the next
+//! (`empty_segment` says how, `Store::reserve_side` why that keeps the
+//! log's order). A record is live when the index points at its very
+//! location, so liveness needs no key comparison and hint files suffice to
+//! find the records. Until the old segment is deleted, its records and
+//! their copies say the same thing, and the copies are written (and
+//! fsynced, unless the policy never fsyncs) before it is.
 //!
 //! Which segments the background compacts (`plan`) is the classic cleaning
 //! policy of log-structured stores: a budget for the whole log, not a
@@ -37,14 +41,24 @@
 //! (open and `clear` delete those, so that is only ever for an instant).
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
+mod copies;
+mod side;
+
+use copies::{Copy, How, Keys};
+use side::Side;
+
+use super::fileio;
 use super::hint::HintEntry;
-use super::index::{self, IdentityHasher, Loc};
-use super::store::{Carry, Draft};
+use super::index::{self, IdentityHasher, Loc, Touched};
+use super::segment::Segment;
+use super::store::{self, Carry, Draft, Reserved};
 use super::{Log, State};
 use crate::clock::is_expired;
 use crate::error::{Error, Result};
 use crate::record::Kind;
+use crate::value::Map;
 
 /// Records moved per hold of the log's lock, so readers are never held up long.
 const CHUNK: usize = 512;
@@ -66,7 +80,7 @@ pub struct CompactReport {
 /// What becomes of one record of a segment being emptied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
-    /// The key's live put: append it again at the end of the log.
+    /// The key's live put: copy it forward.
     Keep,
     /// The key's live put, expired: it turns dead and, like a tombstone,
     /// may still need to hide older records.
@@ -84,6 +98,114 @@ enum Fate {
     /// with it the hint entry that keeps the older records hidden when the
     /// index is rebuilt, and a superseded value came back.
     Unreadable,
+}
+
+/// The steps of `Log::empty_segment`, after which `empty_in_steps` calls
+/// its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Planned,
+    Settled,
+    Written,
+    Installed,
+}
+
+/// What step 1 of a compaction found for a segment's records
+/// (`Log::plan_copies`).
+#[derive(Default)]
+struct Plan {
+    /// The records the output is to hold, in order.
+    copies: Vec<Copy>,
+    /// Their keys.
+    keys: Keys,
+    /// Changes of the index due whether or not anything is written.
+    fixes: Vec<Fix>,
+}
+
+/// A change of the index that step 2 makes (`Log::settle_copies`).
+enum Fix {
+    /// A live put, expired, that hides nothing older: out of the index.
+    Expired(HintEntry),
+    /// A record that was to be copied or carried forward and cannot be
+    /// read: counted and out of the index; if it `hides_older`, the
+    /// segment stays (`Fate::Unreadable`'s rule).
+    Unreadable { e: HintEntry, hides_older: bool },
+}
+
+/// What step 2 decided (`Log::settle_copies`).
+enum Settled {
+    /// The segment stays, for now.
+    Leave,
+    /// Nothing to copy: the segment can go.
+    Nothing,
+    /// These copies (their keys in `Keys`), with what the log set aside
+    /// for them, and the map of the segment they copy (which stays mapped
+    /// while it is held, whatever becomes of the segment).
+    Reserved(Vec<Copy>, Keys, Reserved, Arc<Map>),
+}
+
+/// The output of step 3 (`Log::write_copies`).
+struct Written {
+    seg: Segment,
+    /// Its records' hint entries, one per copy, in order.
+    entries: Vec<HintEntry>,
+    /// Per copy: a put written as a tombstone, its record unreadable.
+    lost: Vec<bool>,
+}
+
+/// An output set aside (`Store::reserve_side`): if it is not installed
+/// when this is dropped (a failure, or its segment left the log), the log
+/// is told so (`Store::abandon_side`), and checkpoints begin again.
+struct Aside<'a> {
+    log: &'a Log,
+    r: Reserved,
+}
+
+impl Drop for Aside<'_> {
+    fn drop(&mut self) {
+        let mut st = self.log.state.write();
+        if st.store.side_is(&self.r) {
+            st.store.abandon_side();
+        }
+    }
+}
+
+/// The index's watch (`index::Touched`) while a compaction plans
+/// (`Log::plan_copies`): begun with the rebuild count it plans against,
+/// and ended by `end` or, whichever way the planning stops, when dropped.
+struct Watch<'a> {
+    log: &'a Log,
+    /// The index's rebuilds when the watch began.
+    rebuilds: u64,
+    ended: bool,
+}
+
+impl<'a> Watch<'a> {
+    fn begin(log: &'a Log) -> Watch<'a> {
+        let mut st = log.state.write();
+        st.watch_index();
+        Watch {
+            log,
+            rebuilds: st.rebuilds(),
+            ended: false,
+        }
+    }
+
+    /// The hashes changed since `begin`, under the caller's hold of the
+    /// write lock (`None`: any may have).
+    fn end(&mut self, st: &mut State) -> Option<Touched> {
+        self.ended = true;
+        st.take_index_watch()
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            // A put notes nothing once no watch is open.
+            drop(self.log.state.write().take_index_watch());
+        }
+    }
 }
 
 impl Log {
@@ -161,21 +283,80 @@ impl Log {
         Ok(report)
     }
 
-    /// Moves the live records of sealed segment `id` to the end of the log,
-    /// chunk by chunk, then deletes it. Returns false if it was left alone.
+    /// Moves the live records of sealed segment `id` into a segment of
+    /// their own, written with no lock held (`side`), then deletes it.
+    /// Returns false if it was left alone.
+    ///
+    /// Off the lock, in four steps (the module doc of `side` says why):
+    /// 1. `plan_copies`: what becomes of each record, decided under the
+    ///    read lock a chunk at a time, while the index notes every key
+    ///    whose entry changes meanwhile (`index::Touched`); each live
+    ///    put's bytes checked with no lock held (`copies::check`).
+    /// 2. `settle_copies`, under one hold of the write lock: the decisions
+    ///    a change since may have undone are made again, and the log sets
+    ///    aside an id and one number per record to write
+    ///    (`Store::reserve_side`). From here on, whatever changes a key is
+    ///    numbered above its copy.
+    /// 3. `write_copies`, no lock held: the output's file.
+    /// 4. `install_copies`, under one hold of the write lock: the output
+    ///    joins the log, and each copy whose original is still its key's
+    ///    live record takes its place in the index (the others are dead
+    ///    from the start).
+    ///
+    /// Then, as before, the copies reach the disk and an index checkpoint
+    /// says the segment is all dead before it is deleted
+    /// (`delete_emptied_segment`).
     fn empty_segment(&self, id: u32) -> Result<bool> {
-        let rebuilds = {
-            let st = self.state.read();
-            if !st.store.segments.contains_key(&id) || st.store.active().id == id {
-                return Ok(false);
-            }
-            st.rebuilds()
-        };
+        let rebuilds = self.state.read().rebuilds();
         let Some(entries) = self.sealed_entries(id) else {
             return Ok(false);
         };
         let live = self.live_offsets(id, &entries);
-        self.carry_out_all(id, &entries, &live, rebuilds)
+        self.empty_with(id, &entries, &live, rebuilds)
+    }
+
+    /// `empty_segment` once it has the records of segment `id` (`entries`)
+    /// and the offsets of those that were live (`live`) when the index had
+    /// been rebuilt `rebuilds` times (`live_offsets`).
+    fn empty_with(&self, id: u32, entries: &[HintEntry], live: &[u64], rebuilds: u64) -> Result<bool> {
+        self.empty_in_steps(id, entries, live, rebuilds, &mut |_| {})
+    }
+
+    /// `empty_with`, calling `between` with no lock held after each step
+    /// but the last (tests change the log there, or copy its files as a
+    /// kill would leave them).
+    fn empty_in_steps(
+        &self,
+        id: u32,
+        entries: &[HintEntry],
+        live: &[u64],
+        rebuilds: u64,
+        between: &mut dyn FnMut(Step),
+    ) -> Result<bool> {
+        let mut watch = Watch::begin(self);
+        let Some(plan) = self.plan_copies(id, entries, live, rebuilds) else {
+            return Ok(false);
+        };
+        between(Step::Planned);
+        // Against the index as the watch began: a rebuild since then may
+        // have found again records the plan took for dead.
+        let rebuilds = watch.rebuilds;
+        let (copies, keys, reserved) = match self.settle_copies(id, plan, &mut watch, rebuilds)? {
+            Settled::Leave => return Ok(false),
+            Settled::Nothing => (Vec::new(), Keys::default(), None),
+            Settled::Reserved(copies, keys, r, map) => (copies, keys, Some((r, map))),
+        };
+        between(Step::Settled);
+        if let Some((r, map)) = reserved {
+            let _aside = Aside { log: self, r };
+            let written = self.write_copies(id, &copies, &keys, &map, r)?;
+            between(Step::Written);
+            if !self.install_copies(id, &copies, written, r, rebuilds)? {
+                return Ok(false);
+            }
+            between(Step::Installed);
+        }
+        self.delete_emptied_segment(id)
     }
 
     /// The entries of sealed segment `id` (`Store::entries_of`), with the
@@ -202,21 +383,34 @@ impl Log {
         )
     }
 
-    /// `empty_segment`'s work on the records of segment `id` (`entries`),
-    /// of which those at `live` were live when the index had been rebuilt
-    /// `rebuilds` times (`live_offsets`).
-    fn carry_out_all(&self, id: u32, entries: &[HintEntry], live: &[u64], rebuilds: u64) -> Result<bool> {
+    /// Step 1 of `empty_segment`: the copies to write for the records of
+    /// sealed segment `id` (`entries`, of which those at `live` were live
+    /// when the index had been rebuilt `rebuilds` times), and the changes
+    /// the index takes whether or not they are written. `None`: the
+    /// segment stays (it is gone, a clear record in it still hides older
+    /// segments, or an unreadable record that hides older ones is in it).
+    ///
+    /// A record found dead stays dead (nothing makes a sealed record live
+    /// again but a rebuild of the index, which `settle_copies` checks for);
+    /// one found live may die meanwhile, which the watch tells.
+    fn plan_copies(&self, id: u32, entries: &[HintEntry], live: &[u64], rebuilds: u64) -> Option<Plan> {
+        /// A record's fate, decided under the lock: a put to check with no
+        /// lock held, or a tombstone for a key.
+        enum Decided {
+            Put { e: HintEntry, named: u64 },
+            Tombstone { e: HintEntry, key: Vec<u8>, expired: bool },
+        }
+        let mut plan = Plan::default();
         let mut cursor = 0;
+        let mut source = None;
+        let mut decided = Vec::new();
         for chunk in chunks(entries) {
-            // Not `write_yielding`, as retiring and merging take it: with
-            // 50k keys and no bound (compaction's steady state), letting
-            // the put in between every chunk cut the worst put from 30-40
-            // ms to 10 but doubled p99.9 and cost the mean put 5-10%.
-            let mut st = self.state.write();
-            if !st.store.segments.contains_key(&id) {
-                return Ok(false); // a clear took it meanwhile
-            }
-            let appended = st.store.appended;
+            let st = self.state.read();
+            let seg = st.store.segments.get(&id).filter(|_| st.store.active().id != id)?;
+            // The map of a sealed segment never changes: read with no lock.
+            let (map, hasher, sealer) = source
+                .get_or_insert_with(|| Some((seg.map()?.clone(), st.store.hasher, st.store.sealer.clone())))
+                .clone()?;
             let now = self.config.clock.now_ms();
             let floor = oldest_elsewhere(&st, id);
             // Found dead before the lock was let go: dead now, unless the
@@ -224,35 +418,293 @@ impl Log {
             let trusted = st.rebuilds() == rebuilds && !st.index_suspect();
             for e in chunk {
                 let maybe_live = !trusted || walk_to(live, &mut cursor, e.offset);
-                let fate = fate(&st, id, e, now, floor, maybe_live);
-                if fate == Fate::Stay {
-                    return Ok(false);
-                }
+                let from = Loc::new(id, e.offset);
                 let hides_older = floor < seq_of(&st, id, e);
-                let carried = self
-                    .carry_out(&mut st, id, e, fate, hides_older)
-                    .map_err(|e| self.fail(format!("compact segment {id}"), e))?;
-                if !carried {
-                    // What was carried so far stays carried (copies and
-                    // originals say the same); the background leaves the
-                    // segment alone from now on, `tc_compact` tries again.
-                    self.stuck.lock().insert(id);
-                    return Ok(false);
+                let tombstone = |expired: bool| -> Option<Decided> {
+                    let r = if expired {
+                        st.store.indexed(e.hash, from)
+                    } else {
+                        st.store.record(from)
+                    };
+                    r.ok().map(|r| Decided::Tombstone {
+                        e: *e,
+                        key: r.key.into_owned(),
+                        expired,
+                    })
+                };
+                let d = match fate(&st, id, e, now, floor, maybe_live) {
+                    Fate::Drop => continue,
+                    Fate::Stay => return None,
+                    Fate::Unreadable => {
+                        self.stuck.lock().insert(id);
+                        return None;
+                    }
+                    Fate::Expire { forward: false } => {
+                        plan.fixes.push(Fix::Expired(*e));
+                        continue;
+                    }
+                    Fate::Keep => st
+                        .find_entry(e.hash, |x| x.loc == from)
+                        .map(|x| Decided::Put { e: *e, named: x.seq }),
+                    Fate::Expire { forward: true } => tombstone(true),
+                    Fate::Tombstone => tombstone(false),
+                };
+                match d {
+                    Some(d) => decided.push(d),
+                    None => plan.fixes.push(Fix::Unreadable { e: *e, hides_older }),
                 }
             }
-            // Nothing else appends while the lock is held.
-            self.counters
-                .compacted_bytes
-                .fetch_add(st.store.appended - appended, Ordering::Relaxed);
-            // The copies fill segments like any appends (but retire nothing:
-            // this may be the oldest segment).
-            if st.store.active_len() >= self.config.segment_bytes {
-                st.store
-                    .seal_and_start()
-                    .map_err(|e| self.fail("start a new segment", e))?;
-                self.checkpoint(&mut st);
+            drop(st);
+            // The live puts of this chunk, checked with no lock held.
+            for d in decided.drain(..) {
+                let copy = match d {
+                    Decided::Tombstone { e, key, expired } => Copy::Tombstone {
+                        e,
+                        key: plan.keys.keep(&key),
+                        expired,
+                    },
+                    Decided::Put { e, named } => {
+                        let bytes = map.get(e.offset as usize..).unwrap_or_default();
+                        match copies::check(bytes, Loc::new(id, e.offset), e.hash, named, &hasher, &sealer) {
+                            Some((how, key)) => Copy::Put {
+                                e,
+                                named,
+                                how,
+                                key: plan.keys.keep(&key),
+                            },
+                            None => {
+                                // Unreadable: never copied (`Fate::Unreadable`'s
+                                // rule, found here rather than in the hint).
+                                let hides_older = self.hides_older(id, &e);
+                                plan.fixes.push(Fix::Unreadable { e, hides_older });
+                                continue;
+                            }
+                        }
+                    }
+                };
+                plan.copies.push(copy);
             }
         }
+        Some(plan)
+    }
+
+    /// Whether record `e` of segment `id` may hide older records elsewhere.
+    fn hides_older(&self, id: u32, e: &HintEntry) -> bool {
+        let st = self.state.read();
+        !st.store.segments.contains_key(&id) || oldest_elsewhere(&st, id) < seq_of(&st, id, e)
+    }
+
+    /// Step 2 of `empty_segment`, under one hold of the write lock.
+    fn settle_copies(&self, id: u32, plan: Plan, watch: &mut Watch<'_>, rebuilds: u64) -> Result<Settled> {
+        let Plan {
+            mut copies,
+            keys,
+            fixes,
+        } = plan;
+        let mut st = self.state.write();
+        let touched = watch.end(&mut st);
+        if !st.store.segments.contains_key(&id) || st.rebuilds() != rebuilds || st.index_suspect() {
+            return Ok(Settled::Leave);
+        }
+        let Some(touched) = touched else {
+            return Ok(Settled::Leave); // cleared or rebuilt meanwhile
+        };
+        for fix in fixes {
+            match fix {
+                Fix::Expired(e) => {
+                    st.kill_at(e.hash, Loc::new(id, e.offset));
+                }
+                Fix::Unreadable { e, hides_older } => {
+                    if !self.unreadable(&mut st, e.hash, Loc::new(id, e.offset), hides_older) {
+                        // What was fixed so far stays fixed; the background
+                        // leaves the segment alone from now on, `tc_compact`
+                        // tries again.
+                        self.stuck.lock().insert(id);
+                        return Ok(Settled::Leave);
+                    }
+                }
+            }
+        }
+        // The decisions on keys changed since they were made, made again.
+        let now = self.config.clock.now_ms();
+        let floor = oldest_elsewhere(&st, id);
+        copies.retain(|c| {
+            let e = c.entry();
+            if !touched.contains(e.hash) {
+                return true;
+            }
+            let from = Loc::new(id, e.offset);
+            match c {
+                Copy::Put { named, .. } => st.find_entry(e.hash, |x| x.loc == from && x.seq == *named).is_some(),
+                // Still a tombstone to carry unless a newer live put of
+                // its key came (a tombstone kept for nothing is harmless).
+                Copy::Tombstone { .. } => fate(&st, id, e, now, floor, true) != Fate::Drop,
+            }
+        });
+        if copies.is_empty() {
+            return Ok(Settled::Nothing);
+        }
+        let Some(map) = st.store.segments.get(&id).and_then(|s| s.map().cloned()) else {
+            return Ok(Settled::Leave);
+        };
+        let r = st
+            .store
+            .reserve_side(copies.len() as u64)
+            .map_err(|e| self.fail("start a new segment", e))?;
+        if st.store.is_durable() {
+            // The segment sealed for it was fsynced (as at a roll).
+            self.commit.synced_upto(st.store.appended);
+        }
+        Ok(Settled::Reserved(copies, keys, r, map))
+    }
+
+    /// Step 3 of `empty_segment`, with no lock held: the output file, one
+    /// record per copy, in order, from `map` (the segment's), under its
+    /// temporary name. A put that cannot
+    /// be copied as its bytes (`copies::How`) is encoded anew; one whose
+    /// record cannot be read again (damage since `copies::check`) gets a
+    /// tombstone instead, so that every number set aside is used, and is
+    /// counted when the output is installed (`Written::lost`).
+    fn write_copies(&self, id: u32, copies: &[Copy], keys: &Keys, map: &Map, r: Reserved) -> Result<Written> {
+        let (hasher, sealer, durable, planned) = {
+            let st = self.state.read();
+            (
+                st.store.hasher,
+                st.store.sealer.clone(),
+                st.store.is_durable(),
+                st.store.planned(),
+            )
+        };
+        let failed = |e| self.fail(format!("compact segment {id}"), e);
+        let mut side = Side::create(&self.dir, r, planned, sealer.clone(), hasher).map_err(failed)?;
+        let mut lost = vec![false; copies.len()];
+        for (c, lost) in copies.iter().zip(&mut lost) {
+            let e = c.entry();
+            let from = Loc::new(id, e.offset);
+            let bytes = map.get(e.offset as usize..).unwrap_or_default();
+            let done = match c {
+                Copy::Put { how, named, .. } => {
+                    let carried = match how {
+                        How::Carry {
+                            len,
+                            at,
+                            expires_at,
+                            has_meta,
+                        } => match bytes.get(..*len) {
+                            Some(frame) => side.carry(frame, at.clone(), e.hash, *expires_at, *has_meta),
+                            None => Ok(None),
+                        },
+                        How::Anew => Ok(None),
+                    };
+                    match carried {
+                        Ok(Some(_)) => Ok(()),
+                        Ok(None) => match store::record_in(bytes, from, &sealer) {
+                            Ok(v)
+                                if v.kind == Kind::Put
+                                    && hasher.hash(&v.key) == e.hash
+                                    && index::names(*named, v.seq) =>
+                            {
+                                // A copy keeps the write time and the
+                                // metadata of the put it copies.
+                                side.append(&Draft {
+                                    written_at: v.written_at,
+                                    meta: &v.meta,
+                                    codec: v.codec,
+                                    hash: Some(e.hash),
+                                    ..self.draft(Kind::Put, &v.key, &v.stored, v.expires_at)
+                                })
+                                .map(drop)
+                            }
+                            _ => {
+                                *lost = true;
+                                side.append(&self.draft(Kind::Tombstone, c.key(keys), &[], 0)).map(drop)
+                            }
+                        },
+                        Err(e) => Err(e),
+                    }
+                }
+                Copy::Tombstone { .. } => side.append(&self.draft(Kind::Tombstone, c.key(keys), &[], 0)).map(drop),
+            };
+            if let Err(e) = done {
+                side.abandon();
+                return Err(failed(e));
+            }
+        }
+        let (seg, entries) = side.finish(durable).map_err(failed)?;
+        Ok(Written { seg, entries, lost })
+    }
+
+    /// Step 4 of `empty_segment`: the output joins the log, and each copy
+    /// whose original is still its key's live record (by place and
+    /// number) takes its place in the index, all under one hold of the
+    /// write lock, so that no index checkpoint sees some keys moved and
+    /// not others. False if segment `id` is to stay: it left the log
+    /// meanwhile, or the output was abandoned (`Store::abandon_side`; the
+    /// output is removed either way), or the index was rebuilt since
+    /// `rebuilds` (a record found dead may have been found again).
+    fn install_copies(&self, id: u32, copies: &[Copy], w: Written, r: Reserved, rebuilds: u64) -> Result<bool> {
+        let Written { seg, entries, lost } = w;
+        let mut st = self.state.write();
+        if !st.store.segments.contains_key(&id) {
+            st.store.abandon_side();
+            drop(st);
+            side::remove(&seg);
+            return Ok(false);
+        }
+        let to_id = seg.id;
+        let bytes: u64 = entries.iter().map(|e| u64::from(e.len)).sum();
+        if let Err(refused) = st.store.install_side(seg, entries.clone(), &r) {
+            st.store.abandon_side();
+            drop(st);
+            side::remove(&refused.seg);
+            return match refused.error {
+                None => Ok(false),
+                Some(e) => Err(self.fail(format!("compact segment {id}"), e)),
+            };
+        }
+        for ((c, to), lost) in copies.iter().zip(&entries).zip(lost) {
+            let e = c.entry();
+            let (from, at) = (Loc::new(id, e.offset), Loc::new(to_id, to.offset));
+            match c {
+                Copy::Put { named, .. } if !lost => {
+                    if st.find_entry(e.hash, |x| x.loc == from && x.seq == *named).is_some() {
+                        let entry = index::Entry {
+                            loc: at,
+                            seq: to.seq,
+                            len: to.len,
+                            has_meta: to.has_meta,
+                        };
+                        st.set_live(e.hash, entry, |_, x| x.loc == from);
+                    } else {
+                        st.born_dead(at, u64::from(to.len));
+                    }
+                }
+                Copy::Put { .. } => {
+                    self.unreadable(&mut st, e.hash, from, false);
+                    st.born_dead(at, u64::from(to.len));
+                }
+                Copy::Tombstone { expired, .. } => {
+                    if *expired {
+                        st.kill_at(e.hash, from);
+                    }
+                    st.born_dead(at, u64::from(to.len));
+                }
+            }
+        }
+        self.counters.compacted_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let rebuilt = st.rebuilds() != rebuilds;
+        drop(st);
+        // The rename on disk before the segment it copies can go.
+        if self.state.read().store.is_durable() {
+            fileio::sync_dir(&self.dir).map_err(|e| self.fail(format!("compact segment {id}"), e))?;
+        }
+        Ok(!rebuilt)
+    }
+
+    /// The end of `empty_segment`: segment `id`, whose records are all
+    /// dead or copied, is deleted once the copies are on disk and an index
+    /// checkpoint says it is all dead.
+    fn delete_emptied_segment(&self, id: u32) -> Result<bool> {
         {
             let mut st = self.state.write();
             if !st.store.segments.contains_key(&id) {
@@ -302,6 +754,8 @@ impl Log {
     /// (the backstop's way, `enforce_capacity`), so a checkpoint merged in
     /// chunks may still be under way; `carry_out_all` waits for it.
     fn delete_emptied(&self, st: &mut State, id: u32) -> std::io::Result<()> {
+        // Before the checkpoint, which waits for no compaction's output.
+        st.store.abandon_side();
         self.checkpoint_before_deleting(st)?;
         st.store.delete_segment(id)?;
         st.store.sync_dir()
@@ -1067,7 +1521,7 @@ mod tests {
             st.rebuild_index(log.config.clock.now_ms(), &mut corrupt);
             assert_eq!(corrupt, 0);
         }
-        assert!(log.carry_out_all(id, &entries, &live, rebuilds).unwrap());
+        assert!(log.empty_with(id, &entries, &live, rebuilds).unwrap());
         assert!(!log.state.read().store.segments.contains_key(&id));
         assert_eq!(value_of(&log, b"lost"), Some(b"kept".to_vec()));
         for i in 0..50u32 {
@@ -1707,5 +2161,174 @@ mod tests {
             assert_eq!(value_of(&log, format!("k{i}").as_bytes()), Some(want.into_bytes()));
         }
         log.check_invariants().unwrap();
+    }
+
+    /// Keys written and removed at every step of a compaction that copies
+    /// off the lock (`empty_in_steps`): before the decisions are settled
+    /// (the watch sees them: their copies are not written), after the
+    /// numbers are set aside (copies written, dead from the start, numbered
+    /// below the new records), and while the output waits to be installed.
+    /// Each key reads its last value in the process, after a kill at each
+    /// step (the files copied as they are), after a reopen, and after a
+    /// rebuild of the index from the log, and no open that finds an index
+    /// file rebuilds it.
+    #[test]
+    fn writes_during_a_compaction_off_the_lock_win_over_its_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig::for_tests();
+        let log = Log::open(dir.path(), config.clone(), Arc::new(Counters::default())).unwrap();
+        const N: u32 = 40;
+        let key = |i: u32| format!("k{i}").into_bytes();
+        for i in 0..N {
+            put(&log, &key(i), format!("old{i}").as_bytes());
+        }
+        let id = seal(&log);
+        log.state.write().checkpoint(&log.dir).unwrap();
+        put(&log, b"other", b"o");
+        let (entries, rebuilds) = {
+            let st = log.state.read();
+            (st.store.entries_of(id), st.rebuilds())
+        };
+        let live = log.live_offsets(id, &entries);
+        let mut want: Vec<Option<Vec<u8>>> = (0..N).map(|i| Some(format!("old{i}").into_bytes())).collect();
+        let mut kills = Vec::new();
+        let mut reserved = None;
+        let step_keys = |step: Step| match step {
+            Step::Planned => (0, 1),
+            Step::Settled => (2, 3),
+            Step::Written => (4, 5),
+            Step::Installed => (6, 7),
+        };
+        let emptied = log
+            .empty_in_steps(id, &entries, &live, rebuilds, &mut |step| {
+                let (p, r) = step_keys(step);
+                let v = format!("{step:?}{p}").into_bytes();
+                put(&log, &key(p), &v);
+                want[p as usize] = Some(v);
+                let h = log.hasher().hash(&key(r));
+                log.remove(&key(r), h, 1);
+                want[r as usize] = None;
+                if step == Step::Settled {
+                    let st = log.state.read();
+                    assert!(st.store.side_pending(), "numbers set aside");
+                    reserved = Some(st.store.active().id - 1);
+                }
+                // As a roll would while the output is written: put off
+                // (a meta file listing the segment after the output's id
+                // would make the next open rebuild once the output is in).
+                if matches!(step, Step::Settled | Step::Written) {
+                    log.state.write().checkpoint(&log.dir).unwrap();
+                }
+                // What a kill leaves: the writes flushed (the buffer is
+                // the process's), the output as it is.
+                log.flush().unwrap();
+                let killed = tempfile::tempdir().unwrap();
+                crate::log::copy_as_killed(dir.path(), killed.path());
+                kills.push((step, killed, want.clone()));
+            })
+            .unwrap();
+        assert!(emptied);
+        let out = reserved.expect("copies were written");
+        {
+            let st = log.state.read();
+            assert!(!st.store.segments.contains_key(&id));
+            let seg = &st.store.segments[&out];
+            let before = st.store.segments.range(..out).next_back().map(|(_, s)| s.first_seq);
+            let after = &st.store.segments.range(out + 1..).next().unwrap().1;
+            assert!(before.is_none_or(|f| f < seg.first_seq) && seg.first_seq < after.first_seq);
+        }
+        let check = |log: &Log, want: &[Option<Vec<u8>>], what: &str| {
+            for i in 0..N {
+                assert_eq!(value_of(log, &key(i)), want[i as usize], "{what}: k{i}");
+            }
+            assert_eq!(value_of(log, b"other"), Some(b"o".to_vec()), "{what}");
+            log.check_invariants().unwrap();
+        };
+        check(&log, &want, "in the process");
+        drop(log);
+        for (step, killed, want) in &kills {
+            let counters = Arc::new(Counters::default());
+            let log = Log::open(killed.path(), config.clone(), counters.clone()).unwrap();
+            check(&log, want, &format!("killed after {step:?}"));
+            assert_eq!(
+                counters.l2_index_rebuilds.load(Ordering::Relaxed),
+                0,
+                "{step:?}: trusted"
+            );
+            let names: Vec<String> = std::fs::read_dir(killed.path())
+                .unwrap()
+                .map(|f| f.unwrap().file_name().into_string().unwrap())
+                .collect();
+            assert!(
+                !names.iter().any(|n| n.ends_with(".tcl.tmp")),
+                "{step:?}: an open deletes an output not installed"
+            );
+        }
+        let counters = Arc::new(Counters::default());
+        let log = Log::open(dir.path(), config.clone(), counters.clone()).unwrap();
+        check(&log, &want, "reopened");
+        assert_eq!(counters.l2_index_rebuilds.load(Ordering::Relaxed), 0, "trusted");
+        drop(log);
+        remove_index_files(dir.path());
+        let log = Log::open(dir.path(), config, Arc::new(Counters::default())).unwrap();
+        check(&log, &want, "rebuilt from the log");
+    }
+
+    /// A clear, or the deletion of the segment being emptied (here by a
+    /// clear), while the output is written: the output never joins the log
+    /// and its file is removed; checkpoints, put off meanwhile, go on.
+    #[test]
+    fn an_output_whose_segment_left_the_log_is_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path());
+        for i in 0..20u32 {
+            put(&log, format!("k{i}").as_bytes(), b"v");
+        }
+        let id = seal(&log);
+        let (entries, rebuilds) = {
+            let st = log.state.read();
+            (st.store.entries_of(id), st.rebuilds())
+        };
+        let live = log.live_offsets(id, &entries);
+        let mut out = None;
+        let emptied = log
+            .empty_in_steps(id, &entries, &live, rebuilds, &mut |step| {
+                if step == Step::Settled {
+                    out = Some(log.state.read().store.active().id - 1);
+                }
+                if step == Step::Written {
+                    log.clear();
+                    assert!(!log.state.read().store.side_pending(), "the clear abandoned it");
+                    let killed = tempfile::tempdir().unwrap();
+                    crate::log::copy_as_killed(dir.path(), killed.path());
+                    let counters = Arc::new(Counters::default());
+                    let log = Log::open(killed.path(), LogConfig::for_tests(), counters.clone()).unwrap();
+                    assert_eq!(value_of(&log, b"k0"), None);
+                    assert_eq!(
+                        counters.l2_index_rebuilds.load(Ordering::Relaxed),
+                        0,
+                        "the clear's checkpoint"
+                    );
+                }
+            })
+            .unwrap();
+        assert!(!emptied);
+        let out = out.unwrap();
+        assert!(!log.state.read().store.segments.contains_key(&out));
+        for name in [segment::file_name(out), segment::aside_name(out)] {
+            assert!(!dir.path().join(&name).exists(), "{name}");
+        }
+        for i in 0..20u32 {
+            assert_eq!(value_of(&log, format!("k{i}").as_bytes()), None);
+        }
+        put(&log, b"after", b"a");
+        log.state.write().checkpoint(&log.dir).unwrap();
+        assert!(!log.state.read().checkpoint_put_off(), "checkpoints go on");
+        log.check_invariants().unwrap();
+        drop(log);
+        let counters = Arc::new(Counters::default());
+        let log = Log::open(dir.path(), LogConfig::for_tests(), counters.clone()).unwrap();
+        assert_eq!(value_of(&log, b"after"), Some(b"a".to_vec()));
+        assert_eq!(counters.l2_index_rebuilds.load(Ordering::Relaxed), 0);
     }
 }

@@ -259,6 +259,28 @@ pub struct Index {
     /// that does not match its record: the index must be rebuilt. Shared
     /// with the log, which checks it without taking its lock.
     suspect: Arc<AtomicBool>,
+    /// While a compaction plans its copies without the log's write lock:
+    /// the hashes whose entries changed since (`watch`, `take_watch`).
+    touched: Option<Touched>,
+}
+
+/// The key hashes whose entries an `Index` changed since `Index::watch`.
+///
+/// Why the index keeps it: compaction decides which records to copy while
+/// puts go on (`compact.rs`, "Off the lock"), and must learn of every
+/// decision a change made meanwhile might have undone. Every change of an
+/// entry passes through `Index::insert` or `Index::remove`, which note its
+/// hash here, so no writer of the index can forget to tell; `clear` drops
+/// the set, and a rebuild makes a new index without one, which
+/// `take_watch` reports as "anything may have changed".
+#[derive(Default)]
+pub struct Touched(HashIndexed<()>);
+
+impl Touched {
+    /// Whether hash `h`'s entries changed.
+    pub fn contains(&self, h: u64) -> bool {
+        self.0.contains_key(&h)
+    }
 }
 
 /// The overlay of a checkpoint under way, and the meta file to write once
@@ -413,10 +435,29 @@ impl Index {
         self.base_cleared = self.base.is_some();
         self.len = 0;
         self.tagged = 0;
+        self.touched = None;
     }
 
     pub fn suspect(&self) -> bool {
         self.suspect.load(Ordering::Relaxed)
+    }
+
+    /// Begins noting the hashes whose entries change (`Touched`), ending
+    /// any watch begun before.
+    pub fn watch(&mut self) {
+        self.touched = Some(Touched::default());
+    }
+
+    /// Ends the watch: the hashes changed since `watch`, or `None` if there
+    /// was none (a clear ended it, or this index is not the one watched).
+    pub fn take_watch(&mut self) -> Option<Touched> {
+        self.touched.take()
+    }
+
+    fn touch(&mut self, h: u64) {
+        if let Some(t) = &mut self.touched {
+            t.0.insert(h, ());
+        }
     }
 
     /// An entry was found not to match its record: rebuild before trusting more.
@@ -519,6 +560,7 @@ impl Index {
     /// knows its key's record by location need not read it:
     /// see `witness`).
     pub fn insert(&mut self, h: u64, e: Entry, mut same_key: impl FnMut(&Entry) -> bool) -> Option<Entry> {
+        self.touch(h);
         let (list, _) = self.list_mut(h);
         let old = match list {
             Locs::One(x) if same_key(x) => Some(std::mem::replace(x, e)),
@@ -550,6 +592,7 @@ impl Index {
 
     /// Forgets the key, returning its entry.
     pub fn remove(&mut self, h: u64, mut same_key: impl FnMut(Loc) -> bool) -> Option<Entry> {
+        self.touch(h);
         let (list, made) = self.list_mut(h);
         let mut v = match std::mem::replace(list, Locs::Many(Vec::new())) {
             Locs::One(x) => vec![x],
@@ -1011,6 +1054,33 @@ mod tests {
             len: 10,
             has_meta: k == 3,
         }
+    }
+
+    /// The watch compaction plans under (`Touched`): every insert and
+    /// removal notes its hash, whether or not it changed an entry; nothing
+    /// is noted before `watch` or after `take_watch`; a clear ends it,
+    /// which `take_watch` reports as `None` (anything may have changed).
+    #[test]
+    fn a_watch_notes_every_hash_whose_entries_change() {
+        let mut idx = Index::default();
+        idx.insert(1, at(1), |_| false);
+        assert!(idx.take_watch().is_none(), "no watch begun");
+        idx.watch();
+        idx.insert(2, at(2), |_| false);
+        idx.insert(1, at(101), |e| e.loc == at(1).loc);
+        assert_eq!(idx.remove(3, |_| true), None);
+        let _ = idx.get(4, |_| true);
+        let touched = idx.take_watch().unwrap();
+        for h in [1, 2, 3] {
+            assert!(touched.contains(h), "{h}");
+        }
+        assert!(!touched.contains(4), "a lookup changes nothing");
+        idx.remove(2, |_| true);
+        assert!(idx.take_watch().is_none(), "ended");
+        idx.watch();
+        idx.clear();
+        idx.insert(5, at(5), |_| false);
+        assert!(idx.take_watch().is_none(), "a clear ends it");
     }
 
     /// Keys are modelled as the offsets of their locations: key k lives at

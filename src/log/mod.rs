@@ -1085,6 +1085,9 @@ impl Log {
     }
 
     fn clear_on_disk(&self, st: &mut State) -> io::Result<()> {
+        // It deletes every older segment: a compaction's output set aside
+        // will not be in the log (`Store::abandon_side`).
+        st.store.abandon_side();
         st.store.seal_and_start()?;
         let a = st.store.append(&self.draft(Kind::Clear, &[], &[], 0))?;
         // On disk before anything is deleted (fsynced unless the policy

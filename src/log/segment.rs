@@ -40,6 +40,12 @@ pub fn file_name(id: u32) -> String {
     format!("{id:010}.tcl")
 }
 
+/// The name of segment `id` while compaction writes it
+/// (`Segment::create_aside`); a temporary file, deleted by every open.
+pub fn aside_name(id: u32) -> String {
+    format!("{}.tmp", file_name(id))
+}
+
 /// The id in a segment file name, if the name is one. Ids outside
 /// 1 ..= `MAX_ID` are never written, and would not fit a location.
 pub fn parse_file_name(name: &str) -> Option<u32> {
@@ -116,7 +122,26 @@ impl Segment {
     /// the size the log will seal it at, which its appends reserve disk
     /// blocks towards (`append_parts`); 0 reserves none.
     pub fn create(dir: &Path, id: u32, planned: u64) -> io::Result<Segment> {
-        let path = dir.join(file_name(id));
+        Segment::create_at(dir.join(file_name(id)), id, planned)
+    }
+
+    /// `create`, under a name no open reads (`aside_name`: every open
+    /// deletes it): a compaction's output, put in place by
+    /// `rename_into_place` once it is whole, so that a crash while it is
+    /// written leaves nothing a replay would read.
+    pub fn create_aside(dir: &Path, id: u32, planned: u64) -> io::Result<Segment> {
+        Segment::create_at(dir.join(aside_name(id)), id, planned)
+    }
+
+    /// Gives a segment made by `create_aside` its segment name in `dir`.
+    pub fn rename_into_place(&mut self, dir: &Path) -> io::Result<()> {
+        let to = dir.join(file_name(self.id));
+        fileio::rename(&self.path, &to)?;
+        self.path = to;
+        Ok(())
+    }
+
+    fn create_at(path: PathBuf, id: u32, planned: u64) -> io::Result<Segment> {
         fileio::create(&path)?;
         let file = OpenOptions::new()
             .read(true)

@@ -99,6 +99,18 @@ impl State {
         self.index.suspect()
     }
 
+    /// Begins noting the key hashes whose index entries change
+    /// (`index::Touched`).
+    pub fn watch_index(&mut self) {
+        self.index.watch();
+    }
+
+    /// The key hashes whose entries changed since `watch_index`; `None`
+    /// if any may have (the index was cleared or rebuilt meanwhile).
+    pub fn take_index_watch(&mut self) -> Option<super::index::Touched> {
+        self.index.take_watch()
+    }
+
     /// An entry was found not to match its record.
     pub fn mark_index_suspect(&self) {
         self.index.mark_suspect();
@@ -163,6 +175,11 @@ impl State {
     /// readable last record, no meta file is written (the next open
     /// rebuilds).
     pub fn checkpoint(&mut self, dir: &Path) -> io::Result<()> {
+        if self.store.side_pending() {
+            // See `checkpoint_begin`.
+            self.checkpoint_put_off = true;
+            return Ok(());
+        }
         self.checkpoint_put_off = false;
         self.store.write_buffer()?;
         self.store.sync_active()?;
@@ -196,8 +213,19 @@ impl State {
     /// off is as safe as skipping it (`Log::checkpoint`): the meta file on
     /// disk stays true (`undo`), and an open after a crash replays a longer
     /// tail.
+    ///
+    /// Nor does one begin while a compaction's output is set aside and not
+    /// in the log yet (`Store::reserve_side`): its meta file would list
+    /// the segment after the output's id, with a watermark past the
+    /// output's numbers, and an open after a crash finds the output among
+    /// the segments the index knows without knowing it, and must rebuild
+    /// (`recovery::Replay::trust_index`). Put off, the meta file on disk is
+    /// one from before the output's numbers were set aside, after which
+    /// the output and the segments after it are a tail the open replays
+    /// in order. The output is in the log milliseconds later, and the
+    /// compaction checkpoints then (`compact.rs`).
     pub fn checkpoint_begin(&mut self, dir: &Path, at_once: usize) -> io::Result<()> {
-        if self.index.merging() {
+        if self.index.merging() || self.store.side_pending() {
             self.checkpoint_put_off = true;
             return Ok(());
         }

@@ -41,7 +41,7 @@ use crate::record::{self, Frame, Kind, RecordRef};
 use crate::seal::Sealer;
 use crate::value::{spare, Value};
 
-mod carry;
+pub mod carry;
 pub use carry::Carry;
 #[cfg(test)]
 pub use carry::CARRIED;
@@ -72,6 +72,13 @@ pub struct Store {
     pub active_entries_from: u64,
     /// Where the record numbered `last_seq()` is (for the index file's anchor).
     pub last_loc: Option<Loc>,
+    /// The highest number of a record in the log (`last_seq`): one below
+    /// `next_seq`, unless numbers were set aside for a compaction's output
+    /// that is not in the log yet (`reserve_side`).
+    written_seq: u64,
+    /// What `reserve_side` set aside for a compaction's output that is not
+    /// in the log yet (`install_side`, `abandon_side`).
+    side: Option<Reserved>,
     /// Bytes appended since open: the positions group commit waits for.
     pub appended: u64,
     /// The highest segment id of any segment file in the directory, readable
@@ -139,6 +146,24 @@ fn prefetch_located(b: &[u8], facts: Option<&Verified>, loc: Loc, len: u32) {
     crate::prefetch::bytes(&b[..b.len().min(len as usize)], PREFETCH_LINES);
 }
 
+/// What `Store::reserve_side` set aside for a compaction's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reserved {
+    /// The output segment's id.
+    pub id: u32,
+    /// The number of its first record; the rest follow one by one.
+    pub first_seq: u64,
+    /// How many records it holds.
+    pub count: u64,
+}
+
+/// A compaction's output `Store::install_side` did not put in the log:
+/// abandoned meanwhile (`error` none), or its rename failed.
+pub struct Refused {
+    pub seg: Box<Segment>,
+    pub error: Option<io::Error>,
+}
+
 /// Where `append` put a record.
 #[derive(Debug, Clone, Copy)]
 pub struct Appended {
@@ -183,6 +208,8 @@ impl Store {
             active_entries: Vec::new(),
             active_entries_from: segment::HEADER_LEN,
             last_loc: None,
+            written_seq: 0,
+            side: None,
             appended: 0,
             max_id_seen: 0,
             next_seq: 1,
@@ -204,11 +231,13 @@ impl Store {
     pub fn seen_seq(&mut self, seq: u64) {
         debug_assert!(seq <= MAX_SEQ, "a sequence number above MAX_SEQ reached the store");
         self.next_seq = self.next_seq.max(seq.min(MAX_SEQ) + 1);
+        self.written_seq = self.written_seq.max(seq.min(MAX_SEQ));
     }
 
-    /// The sequence number the last appended (or recovered) record has.
+    /// The highest number of a record in the log: the last appended (or
+    /// recovered, or installed by `install_side`).
     pub fn last_seq(&self) -> u64 {
-        self.next_seq - 1
+        self.written_seq
     }
 
     fn writable(&self) -> io::Result<()> {
@@ -360,12 +389,7 @@ impl Store {
     /// The checked, decoded record at `loc`, in the clear (authenticated
     /// against `loc` in an encrypted directory).
     pub fn record(&self, loc: Loc) -> Result<View<'_>, Bad> {
-        let bytes = self.bytes_at(loc).ok_or(Bad::Missing)?;
-        let raw = match record::check_frame(bytes) {
-            Frame::Valid { len } => record::decode(record::payload(&bytes[..len])).ok_or(Bad::Corrupt)?,
-            _ => return Err(Bad::Corrupt),
-        };
-        view::open(raw, loc, &self.sealer).map_err(|_| Bad::Corrupt)
+        record_in(self.bytes_at(loc).ok_or(Bad::Missing)?, loc, &self.sealer)
     }
 
     /// `record`, for a get: its checksum is verified only if this segment
@@ -549,33 +573,11 @@ impl Store {
     /// the record stays in the log and its number is not used.
     pub fn append(&mut self, draft: &Draft<'_>) -> io::Result<Appended> {
         self.writable()?;
-        let packed = match draft.kind {
-            Kind::Put if draft.codec == 0 => self.sealer.pack(draft.value),
-            _ => None,
-        };
-        let (value, codec) = match &packed {
-            Some((codec, p)) => (&p[..], *codec),
-            None => (draft.value, draft.codec),
-        };
-        let rec = RecordRef {
-            kind: draft.kind,
-            key: draft.key,
-            value,
-            expires_at: draft.expires_at,
-            written_at: draft.written_at,
-            seq: self.next_seq,
-            meta: draft.meta,
-            codec,
-            sealed: &[],
-        };
+        let packed = packed(&self.sealer, draft);
+        let rec = stamped(draft, self.next_seq, &packed);
         let loc = self.next_loc();
         let before = self.buf.len();
-        let mut sealed = Vec::new();
         let len = match &self.sealer.keys {
-            Some(keys) => {
-                record::encode(&mut self.buf, &view::seal(&rec, loc, keys, &mut sealed));
-                self.buf.len() - before
-            }
             // A value that would fill the buffer would be copied into it
             // only to be written out at once: it goes out from where it
             // lies instead, between the buffer (its record's head at the
@@ -592,12 +594,8 @@ impl Store {
                 self.buffer_written();
                 len
             }
-            None => {
-                record::encode(&mut self.buf, &rec);
-                self.buf.len() - before
-            }
+            _ => encode_at(&mut self.buf, &rec, loc, &self.sealer),
         };
-        let len = len as u64;
         if self.buf.len() >= BUFFER_BYTES {
             if let Err(e) = self.write_buffer() {
                 self.buf.truncate(before);
@@ -607,22 +605,8 @@ impl Store {
         if let Some((_, p)) = &packed {
             self.bytes_saved += (draft.value.len() - p.len()) as u64;
         }
-        Ok(self.numbered(HintEntry {
-            hash: match (rec.kind, draft.hash) {
-                (Kind::Clear, _) => 0,
-                (_, Some(h)) => {
-                    debug_assert_eq!(h, self.hasher.hash(rec.key), "a draft's hash is its key's");
-                    h
-                }
-                (_, None) => self.hasher.hash(rec.key),
-            },
-            offset: loc.offset(),
-            len: len as u32,
-            kind: rec.kind,
-            expires_at: rec.expires_at,
-            seq: rec.seq,
-            has_meta: !rec.meta.is_empty(),
-        }))
+        let e = hint_entry(&rec, draft.hash, &self.hasher, loc.offset(), len);
+        Ok(self.numbered(e))
     }
 
     /// What every append does once its record (`e`, numbered
@@ -642,6 +626,7 @@ impl Store {
         self.active_entries.push(e);
         self.appended += len;
         self.next_seq += 1;
+        self.written_seq = seq;
         self.last_loc = Some(loc);
         let seg = self.active_mut();
         seg.first_seq = seg.first_seq.min(seq);
@@ -671,15 +656,22 @@ impl Store {
     /// and starts the next one. The old segment's hint is left due in
     /// `unhinted`, for `Log::write_hints` to write without the lock.
     pub fn seal_and_start(&mut self) -> io::Result<()> {
+        self.seal_and_start_past(0)
+    }
+
+    /// `seal_and_start`, leaving `skip` unused ids between the old segment
+    /// and the new one.
+    fn seal_and_start_past(&mut self, skip: u32) -> io::Result<()> {
         self.writable()?;
         self.write_buffer()?;
         self.active_mut().release_reserved();
         self.sync_active()?;
         let old_id = self.active().id;
-        let id = old_id.max(self.max_id_seen) + 1;
-        if id > Loc::MAX_SEGMENT {
+        let id = u64::from(old_id.max(self.max_id_seen)) + 1 + u64::from(skip);
+        if id > u64::from(Loc::MAX_SEGMENT) {
             return Err(io::Error::other("segment ids exhausted"));
         }
+        let id = id as u32;
         let seg = Segment::create(&self.dir, id, self.planned)?;
         self.complete_active_entries();
         // The next segment's entries grow to about as many.
@@ -690,6 +682,105 @@ impl Store {
         self.segments.insert(id, seg);
         self.active_entries_from = segment::HEADER_LEN;
         self.sync_dir()
+    }
+
+    /// Sets aside room in the log for `count` records that compaction
+    /// writes off the lock (`compact::side`): the active segment is sealed,
+    /// and the next one started two ids on, its records numbered `count`
+    /// past the last; the id and the numbers between are the output's.
+    ///
+    /// Why the log's order holds: every record appended from now on is
+    /// numbered above the output's, and lies in a later segment, so the
+    /// output, once in place (`install_side`), is in the log exactly where
+    /// its numbers say, as if it had been appended now. A record the
+    /// output copies was its key's newest when this was called (the
+    /// caller's check, under the same hold of the lock); whatever changes
+    /// that key later is numbered above the copy, and wins, in memory and
+    /// in every replay.
+    ///
+    /// An output that never lands (a crash, a clear, a failure) leaves its
+    /// numbers unused: a replay then sees numbers skipped at the next
+    /// segment's start, which can only make a gap there hide more
+    /// (`HintEntry::gap_hides`), never less.
+    pub fn reserve_side(&mut self, count: u64) -> io::Result<Reserved> {
+        let first_seq = self.next_seq;
+        if count == 0 || first_seq.saturating_add(count) > MAX_SEQ {
+            return Err(io::Error::other("no numbers to set aside for a compaction"));
+        }
+        if self.side.is_some() {
+            return Err(io::Error::other("a compaction's output is already set aside"));
+        }
+        self.seal_and_start_past(1)?;
+        self.next_seq += count;
+        let r = Reserved {
+            id: self.active().id - 1,
+            first_seq,
+            count,
+        };
+        self.side = Some(r);
+        Ok(r)
+    }
+
+    /// Whether a compaction's output is set aside and not in the log
+    /// (`reserve_side`): while it is, no index checkpoint is written
+    /// (`State::checkpoint`).
+    pub fn side_pending(&self) -> bool {
+        self.side.is_some()
+    }
+
+    /// Whether `r` is the output set aside, and not abandoned since.
+    pub fn side_is(&self, r: &Reserved) -> bool {
+        self.side.as_ref() == Some(r)
+    }
+
+    /// The output set aside, if any, will not be in the log: its numbers
+    /// stay unused, and `install_side` will refuse it. Every deletion of a
+    /// segment does this first (`condemn`; `Log::delete_emptied` and
+    /// `Log::clear_on_disk` before the checkpoint that precedes theirs):
+    /// checkpoints are put off while an output is set aside
+    /// (`State::checkpoint_begin`), and the meta file on disk must never
+    /// list a segment that is gone unless an open can tell why (all dead,
+    /// or retired: docs/FORMAT.md, "When an index is trusted"). An output
+    /// is written in milliseconds; a deletion meanwhile is rare, and costs
+    /// that compaction a retry.
+    pub fn abandon_side(&mut self) {
+        self.side = None;
+    }
+
+    /// Puts compaction's output `seg`, written off the lock with the
+    /// numbers and id `reserve_side` set aside (`compact::side`), into the
+    /// log as a sealed segment, its hint due: renamed to its segment name
+    /// here, under the lock, so that an output abandoned meanwhile
+    /// (`abandon_side`) never has one. Refused (the caller removes the
+    /// file) if `r` was abandoned, or the rename failed.
+    pub fn install_side(&mut self, mut seg: Segment, entries: Vec<HintEntry>, r: &Reserved) -> Result<(), Refused> {
+        if !self.side_is(r) {
+            return Err(Refused {
+                seg: Box::new(seg),
+                error: None,
+            });
+        }
+        if let Err(e) = seg.rename_into_place(&self.dir) {
+            return Err(Refused {
+                seg: Box::new(seg),
+                error: Some(e),
+            });
+        }
+        debug_assert!(seg.id == r.id && seg.id < self.active().id);
+        debug_assert!(entries.len() as u64 == r.count && entries.first().is_some_and(|e| e.seq == r.first_seq));
+        self.side = None;
+        seg.first_seq = r.first_seq;
+        if let Some(last) = entries.last() {
+            // No record of the active segment yet: the output holds the
+            // newest record, which a checkpoint's anchor must name.
+            if last.seq > self.written_seq {
+                self.written_seq = last.seq;
+                self.last_loc = Some(Loc::new(seg.id, last.offset));
+            }
+        }
+        self.unhinted.add(seg.id, entries);
+        self.segments.insert(seg.id, seg);
+        Ok(())
     }
 
     /// Puts a hint written for segment `id` from `entries` (`unhinted`) in
@@ -749,6 +840,7 @@ impl Store {
     /// for).
     pub fn condemn(&mut self, id: u32) -> io::Result<()> {
         self.writable()?;
+        self.abandon_side();
         if id == self.active().id {
             // Every caller picks a sealed segment; one that picked the
             // active one would leave the log without one.
@@ -903,6 +995,81 @@ impl Store {
 /// Without the bound, a record numbered u64::MAX would make the next number
 /// overflow.
 pub const MAX_SEQ: u64 = 1 << 62;
+
+/// The checked, decoded record that `bytes` (a segment's bytes from
+/// `loc` on) begin with, in the clear: `Store::record`, for a reader that
+/// holds a sealed segment's map rather than the store.
+pub fn record_in<'a>(bytes: &'a [u8], loc: Loc, sealer: &Sealer) -> Result<View<'a>, Bad> {
+    let raw = match record::check_frame(bytes) {
+        Frame::Valid { len } => record::decode(record::payload(&bytes[..len])).ok_or(Bad::Corrupt)?,
+        _ => return Err(Bad::Corrupt),
+    };
+    view::open(raw, loc, sealer).map_err(|_| Bad::Corrupt)
+}
+
+/// `draft`'s value packed, if it is a put the directory packs: (codec,
+/// packed bytes).
+pub fn packed(sealer: &Sealer, draft: &Draft<'_>) -> Option<(u64, Vec<u8>)> {
+    match draft.kind {
+        Kind::Put if draft.codec == 0 => sealer.pack(draft.value),
+        _ => None,
+    }
+}
+
+/// The record `draft` becomes, numbered `seq`, its value `packed` if
+/// that is `Some` (`packed`).
+pub fn stamped<'a>(draft: &Draft<'a>, seq: u64, packed: &'a Option<(u64, Vec<u8>)>) -> RecordRef<'a> {
+    let (value, codec) = match packed {
+        Some((codec, p)) => (&p[..], *codec),
+        None => (draft.value, draft.codec),
+    };
+    RecordRef {
+        kind: draft.kind,
+        key: draft.key,
+        value,
+        expires_at: draft.expires_at,
+        written_at: draft.written_at,
+        seq,
+        meta: draft.meta,
+        codec,
+        sealed: &[],
+    }
+}
+
+/// Encodes `rec` whole into `out` as the record at `loc` (sealed to it in
+/// an encrypted directory); returns its length.
+pub fn encode_at(out: &mut Vec<u8>, rec: &RecordRef<'_>, loc: Loc, sealer: &Sealer) -> usize {
+    let before = out.len();
+    match &sealer.keys {
+        Some(keys) => {
+            let mut sealed = Vec::new();
+            record::encode(out, &view::seal(rec, loc, keys, &mut sealed));
+        }
+        None => record::encode(out, rec),
+    }
+    out.len() - before
+}
+
+/// The hint entry of `rec`, `len` bytes at `offset` of its segment; `hash`
+/// its key's hash if the caller has it (else hashed here by `hasher`).
+pub fn hint_entry(rec: &RecordRef<'_>, hash: Option<u64>, hasher: &KeyHasher, offset: u64, len: usize) -> HintEntry {
+    HintEntry {
+        hash: match (rec.kind, hash) {
+            (Kind::Clear, _) => 0,
+            (_, Some(h)) => {
+                debug_assert_eq!(h, hasher.hash(rec.key), "a draft's hash is its key's");
+                h
+            }
+            (_, None) => hasher.hash(rec.key),
+        },
+        offset,
+        len: len as u32,
+        kind: rec.kind,
+        expires_at: rec.expires_at,
+        seq: rec.seq,
+        has_meta: !rec.meta.is_empty(),
+    }
+}
 
 /// Whether a record numbered `seq`, read in log order after the record
 /// numbered `last`, may be applied: numbers grow along the log, and stay

@@ -82,6 +82,21 @@ pub fn check(dir: &Path, segments: &[Scanned<'_>]) -> IndexReport {
         report.untrusted = Some("the slots file is not the one the meta file describes".into());
         return report;
     }
+    // As the open (`recovery::Replay::trust_index`): a segment the meta
+    // file does not list, among those it lists, means a rebuild. (A
+    // compaction's output renamed into place after a checkpoint that
+    // listed the segment after it, and a kill before the checkpoint that
+    // lists the output: `compact.rs`, `install_copies`.)
+    if let Some(last) = meta.segments.last() {
+        let listed = |id: u32| meta.segments.iter().any(|m| m.id == id);
+        if let Some(s) = segments.iter().find(|s| s.id < last.id && !listed(s.id)) {
+            report.untrusted = Some(format!(
+                "segment {} is not in the meta file, which lists segment {} after it",
+                s.id, last.id
+            ));
+            return report;
+        }
+    }
     // A checkpoint cut short: the next open writes back what its journal
     // holds; the table is checked as it will be then (each slot's bytes
     // before its first write since the meta file).

@@ -27,9 +27,10 @@ use std::ops::Range;
 
 use super::{append_to_active, Appended, Store, BUFFER_BYTES};
 use crate::log::hint::HintEntry;
-use crate::log::index::Loc;
+use crate::log::index::{KeyHasher, Loc};
 use crate::options::Compression;
 use crate::record::{self, Frame, Kind, Restamp, FRAME_HEADER};
+use crate::seal::Sealer;
 
 /// What `Store::carry` did with a record.
 #[derive(Debug, Clone, Copy)]
@@ -219,57 +220,87 @@ impl Store {
     fn worth_copying(&self, payload: &[u8]) -> bool {
         let fits = record::seq_field(payload).is_some_and(|at| record::seq_fits(&at, self.next_seq));
         fits && (self.sealer.compression == Compression::TC_COMPRESSION_NONE
-            || record::decode(payload).is_some_and(|r| !self.packs(&r)))
-    }
-
-    /// Whether `append` would pack the value of `rec` (a plain put): stored
-    /// as it is, of a length the directory packs now.
-    fn packs(&self, rec: &record::RecordRef<'_>) -> bool {
-        let sealer = &self.sealer;
-        sealer.compression != Compression::TC_COMPRESSION_NONE
-            && rec.codec == 0
-            && rec.value.len() as u64 >= sealer.min_len
+            || record::decode(payload).is_some_and(|r| !packs(&self.sealer, &r)))
     }
 
     /// What the record `frame` allows, `sound` if its checksum holds over
-    /// its bytes: a carry byte for byte, renumbered `self.next_seq`, only
-    /// if it is sound and a plain put of key hash `h`, named by number
-    /// `seq`, laid out as this version writes it. Nothing decoded is used
-    /// unless it is sound.
+    /// its bytes (`verdict`), renumbered `self.next_seq`.
     fn judge(&self, frame: &[u8], sound: bool, h: u64, seq: u64) -> Judged {
-        if !sound {
-            return Judged::Unreadable;
-        }
-        let payload = record::payload(frame);
-        let Some(rec) = record::decode(payload) else {
-            return Judged::Unreadable;
-        };
-        // A get's checks: a put (a sealed record in a plain directory is
-        // refused by `view::open`), of the key the index has, that the
-        // index entry names by its number.
-        if rec.kind != Kind::Put
-            || !rec.sealed.is_empty()
-            || self.hasher.hash(rec.key) != h
-            || !crate::log::index::names(seq, rec.seq)
-        {
-            return Judged::Unreadable;
-        }
-        // A value stored as it is where the directory packs values of its
-        // length: `append` packs it (as it did before carries were raw).
-        if self.packs(&rec) {
-            return Judged::Anew;
-        }
-        let Some(at) = record::seq_field(payload) else {
-            return Judged::Anew;
-        };
-        let Some(restamp) = record::restamp(frame, at.clone(), self.next_seq) else {
-            return Judged::Anew;
-        };
-        Judged::Carry {
-            at,
-            restamp,
-            expires_at: rec.expires_at,
-            has_meta: !rec.meta.is_empty(),
+        match verdict(frame, sound, h, seq, &self.hasher, &self.sealer) {
+            Verdict::Carry {
+                at,
+                expires_at,
+                has_meta,
+            } => match record::restamp(frame, at.clone(), self.next_seq) {
+                Some(restamp) => Judged::Carry {
+                    at,
+                    restamp,
+                    expires_at,
+                    has_meta,
+                },
+                None => Judged::Anew,
+            },
+            Verdict::Unreadable => Judged::Unreadable,
+            Verdict::Anew => Judged::Anew,
         }
     }
+}
+
+/// What a record to carry allows, whatever number it is to get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A carry byte for byte: its number's head lies at `at` of the
+    /// payload (`record::seq_field`).
+    Carry {
+        at: Range<usize>,
+        expires_at: u64,
+        has_meta: bool,
+    },
+    Unreadable,
+    Anew,
+}
+
+/// What the record `frame` allows, `sound` if its checksum holds over its
+/// bytes: a carry byte for byte only if it is sound and a plain put of key
+/// hash `h` (by `hasher`), named by number `seq`, laid out as this version
+/// writes it, of a value `sealer` would not pack. Nothing decoded is used
+/// unless it is sound. (Whether the new number's head fits the old one's
+/// is the caller's to ask: `record::restamp`.)
+pub fn verdict(frame: &[u8], sound: bool, h: u64, seq: u64, hasher: &KeyHasher, sealer: &Sealer) -> Verdict {
+    if !sound {
+        return Verdict::Unreadable;
+    }
+    let payload = record::payload(frame);
+    let Some(rec) = record::decode(payload) else {
+        return Verdict::Unreadable;
+    };
+    // A get's checks: a put (a sealed record in a plain directory is
+    // refused by `view::open`), of the key the index has, that the
+    // index entry names by its number.
+    if rec.kind != Kind::Put
+        || !rec.sealed.is_empty()
+        || hasher.hash(rec.key) != h
+        || !crate::log::index::names(seq, rec.seq)
+    {
+        return Verdict::Unreadable;
+    }
+    // A value stored as it is where the directory packs values of its
+    // length: `append` packs it (as it did before carries were raw).
+    if packs(sealer, &rec) {
+        return Verdict::Anew;
+    }
+    match record::seq_field(payload) {
+        Some(at) => Verdict::Carry {
+            at,
+            expires_at: rec.expires_at,
+            has_meta: !rec.meta.is_empty(),
+        },
+        None => Verdict::Anew,
+    }
+}
+
+/// Whether `append` would pack the value of `rec` (a plain put): stored
+/// as it is, of a length the directory packs now.
+fn packs(sealer: &Sealer, rec: &record::RecordRef<'_>) -> bool {
+    sealer.compression != Compression::TC_COMPRESSION_NONE && rec.codec == 0 && rec.value.len() as u64 >= sealer.min_len
 }

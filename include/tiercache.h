@@ -586,7 +586,8 @@ enum tc_status tc_stats_get(const struct tc_cache *cache, struct tc_stats *out);
 
 /*
  Compacts L2 now: every sealed segment with dead records has its live
- records appended again and is deleted. Readers are served throughout.
+ records written again (into a segment of their own) and is deleted.
+ Reads and writes go on throughout: the copying holds neither up.
  (L2 also compacts by itself, in the background, segments that are
  mostly dead.) A memory-only cache has nothing to compact.
 

@@ -407,7 +407,8 @@ pub unsafe extern "C" fn tc_stats_get(cache: *const tc_cache, out: *mut tc_stats
 }
 
 /// Compacts L2 now: every sealed segment with dead records has its live
-/// records appended again and is deleted. Readers are served throughout.
+/// records written again (into a segment of their own) and is deleted.
+/// Reads and writes go on throughout: the copying holds neither up.
 /// (L2 also compacts by itself, in the background, segments that are
 /// mostly dead.) A memory-only cache has nothing to compact.
 ///

@@ -100,8 +100,8 @@ enum Fate {
     Unreadable,
 }
 
-/// The steps of `Log::empty_segment`, after which `empty_in_steps` calls
-/// its caller.
+/// The steps of `Log::empty_segment`; `Log::empty_in_steps` hands each to
+/// its `between` once it is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Planned,

@@ -397,8 +397,16 @@ impl Log {
         /// A record's fate, decided under the lock: a put to check with no
         /// lock held, or a tombstone for a key.
         enum Decided {
-            Put { e: HintEntry, named: u64 },
-            Tombstone { e: HintEntry, key: Vec<u8>, expired: bool },
+            Put {
+                e: HintEntry,
+                named: u64,
+                hides_older: bool,
+            },
+            Tombstone {
+                e: HintEntry,
+                key: Vec<u8>,
+                expired: bool,
+            },
         }
         let mut plan = Plan::default();
         let mut cursor = 0;
@@ -443,9 +451,11 @@ impl Log {
                         plan.fixes.push(Fix::Expired(*e));
                         continue;
                     }
-                    Fate::Keep => st
-                        .find_entry(e.hash, |x| x.loc == from)
-                        .map(|x| Decided::Put { e: *e, named: x.seq }),
+                    Fate::Keep => st.find_entry(e.hash, |x| x.loc == from).map(|x| Decided::Put {
+                        e: *e,
+                        named: x.seq,
+                        hides_older,
+                    }),
                     Fate::Expire { forward: true } => tombstone(true),
                     Fate::Tombstone => tombstone(false),
                 };
@@ -463,7 +473,7 @@ impl Log {
                         key: plan.keys.keep(&key),
                         expired,
                     },
-                    Decided::Put { e, named } => {
+                    Decided::Put { e, named, hides_older } => {
                         let bytes = map.get(e.offset as usize..).unwrap_or_default();
                         match copies::check(bytes, Loc::new(id, e.offset), e.hash, named, &hasher, &sealer) {
                             Some((how, key)) => Copy::Put {
@@ -475,7 +485,6 @@ impl Log {
                             None => {
                                 // Unreadable: never copied (`Fate::Unreadable`'s
                                 // rule, found here rather than in the hint).
-                                let hides_older = self.hides_older(id, &e);
                                 plan.fixes.push(Fix::Unreadable { e, hides_older });
                                 continue;
                             }
@@ -486,12 +495,6 @@ impl Log {
             }
         }
         Some(plan)
-    }
-
-    /// Whether record `e` of segment `id` may hide older records elsewhere.
-    fn hides_older(&self, id: u32, e: &HintEntry) -> bool {
-        let st = self.state.read();
-        !st.store.segments.contains_key(&id) || oldest_elsewhere(&st, id) < seq_of(&st, id, e)
     }
 
     /// Step 2 of `empty_segment`, under one hold of the write lock.
@@ -645,16 +648,12 @@ impl Log {
     fn install_copies(&self, id: u32, copies: &[Copy], w: Written, r: Reserved, rebuilds: u64) -> Result<bool> {
         let Written { seg, entries, lost } = w;
         let mut st = self.state.write();
-        if !st.store.segments.contains_key(&id) {
-            st.store.abandon_side();
-            drop(st);
-            side::remove(&seg);
-            return Ok(false);
-        }
         let to_id = seg.id;
         let bytes: u64 = entries.iter().map(|e| u64::from(e.len)).sum();
+        // Refused if segment `id` left the log meanwhile: a segment leaves
+        // only through `Store::condemn`, which abandons the output. (`Aside`
+        // tells the log of an output that failed to join.)
         if let Err(refused) = st.store.install_side(seg, entries.clone(), &r) {
-            st.store.abandon_side();
             drop(st);
             side::remove(&refused.seg);
             return match refused.error {

@@ -98,16 +98,22 @@ const PARKED: u8 = 2;
 /// `WRITING`) or by an upgradable reader (alone): other writers and
 /// upgradable readers stay out, plain readers do not. Set only by a
 /// compare-and-swap from 0, so one thread holds it at a time; cleared,
-/// with the other two bits, only by its holder.
+/// with the other bits, only by its holder.
 const HELD: u8 = 4;
+/// `ReadMostly::state`: the writer (with `WRITING`) is parked, or about to
+/// park, until the readers counted before it leave; a reader that leaves
+/// while it is set wakes it (`Counted::drop`). Set and cleared only by the
+/// writer, which alone waits for readers.
+const DRAINING: u8 = 8;
 
 /// How long `ReadMostly::write_yielding` waits for waiting writers, in
 /// `prim::back_off` steps: 64 spins, 64 yields, then 50 µs sleeps (40 of
 /// them).
 const YIELDING_SPINS: u32 = 168;
 
-/// `ReadMostly::state`: the word, and where readers wait on it (nothing
-/// outside loom: parking_lot_core's table, keyed by the word's address).
+/// `ReadMostly::state`: the word, and where threads wait on it (nothing
+/// outside loom: parking_lot_core's table, keyed by the word's address for
+/// threads that wait on `state`, `prim::Queue`).
 #[derive(Default)]
 #[repr(align(128))]
 struct State(prim::AtomicU8, Lot);
@@ -138,6 +144,20 @@ struct State(prim::AtomicU8, Lot);
 /// the one before wrote. An upgradable read holds `HELD` without
 /// `WRITING`, so readers go on and writers wait.
 ///
+/// How a writer waits for the readers (`wait_for_readers`): awake for a
+/// while (`prim::Wait`), then parked, and the readers wake it as they
+/// leave. A reader's decrement of its count and its load of `state` after
+/// it, and the writer's setting of `DRAINING` and its load of the count
+/// after that, are `SeqCst`: either the writer sees the count at zero and
+/// does not park, or the reader sees `DRAINING` and wakes it
+/// (`unpark_all` takes the parking lot's bucket lock, under which the
+/// writer looks at the count again before it sleeps, so a wake cannot
+/// fall between the look and the sleep). Until 7 December the writer
+/// slept 50 µs at a time instead, and did not wait awake for more than
+/// ~25 µs: a put that waited for compaction's read of a chunk of records
+/// (tens of microseconds) came back ~150 µs later (BENCHMARKS.md,
+/// History, "Session 36").
+///
 /// Like parking_lot's `RwLock` (which this replaced), a writer waiting
 /// keeps new readers out: a thread must not take a read while it holds one.
 pub struct ReadMostly<T> {
@@ -157,20 +177,40 @@ pub struct ReadMostly<T> {
 unsafe impl<T: Send> Send for ReadMostly<T> {}
 unsafe impl<T: Send + Sync> Sync for ReadMostly<T> {}
 
-/// A reader's place in a stripe: its count is taken back when dropped.
-struct Counted<'a>(&'a prim::AtomicUsize);
+/// A reader's place in a stripe: its count is taken back when dropped,
+/// and the writer waiting for it (if any) woken.
+struct Counted<'a> {
+    count: &'a prim::AtomicUsize,
+    state: &'a State,
+}
 
 impl Drop for Counted<'_> {
+    #[inline]
     fn drop(&mut self) {
         // Release: the reads under the guard happen before the write that
-        // acquires this count at zero.
-        self.0.fetch_sub(1, Ordering::Release);
+        // acquires this count at zero. SeqCst, and the load after it: the
+        // reader's half of the handshake with a writer that parks
+        // (`ReadMostly`, "How a writer waits for the readers").
+        self.count.fetch_sub(1, Ordering::SeqCst);
+        prim::seq_cst_store_load();
+        if self.state.0.load(Ordering::SeqCst) & DRAINING != 0 {
+            wake_writer(self.state);
+        }
     }
 }
 
+/// Wakes the writer parked until the readers leave (`DRAINING`).
+#[cold]
+#[inline(never)]
+fn wake_writer(state: &State) {
+    prim::unpark_all(&state.0, &state.1, prim::Queue::Writer);
+}
+
 pub struct ReadGuard<'a, T> {
-    _g: Counted<'a>,
+    // Field order: the value's access ends (under loom, its record of it)
+    // before the count is taken back, which a writer may be waiting for.
     value: prim::Shared<'a, T>,
+    _g: Counted<'a>,
 }
 
 pub struct WriteGuard<'a, T> {
@@ -188,7 +228,7 @@ impl Drop for Held<'_> {
         // Release: what the writer wrote happens before any read that
         // loads this, and before the next writer's compare-and-swap.
         if self.0 .0.swap(0, Ordering::Release) & PARKED != 0 {
-            prim::unpark_all(&self.0 .0, &self.0 .1);
+            prim::unpark_all(&self.0 .0, &self.0 .1, prim::Queue::Holder);
         }
     }
 }
@@ -220,10 +260,16 @@ impl<T> ReadMostly<T> {
         loop {
             c.fetch_add(1, Ordering::SeqCst);
             prim::seq_cst_store_load();
+            let counted = Counted {
+                count: c,
+                state: &self.state,
+            };
             if self.state.0.load(Ordering::SeqCst) & WRITING == 0 {
-                return Counted(c);
+                return counted;
             }
-            c.fetch_sub(1, Ordering::Release);
+            // Taken back as any reader leaves: the writer may already be
+            // parked, waiting for this count.
+            drop(counted);
             self.wait_for_writer();
         }
     }
@@ -240,15 +286,14 @@ impl<T> ReadMostly<T> {
     /// `state` is then (0 or a later holder's bits without `bit`).
     ///
     /// A write mostly takes a few hundred nanoseconds (a put, an L1
-    /// promotion): spin a little for it first, as parking_lot's locks do,
-    /// rather than go to sleep and have the writer wake us (two system
-    /// calls). Parking at once cost a two-thread 90/10 Zipf mix a tenth of
-    /// its throughput (BENCHMARKS.md, "Go `GetParallel`").
+    /// promotion): wait for it awake first (`prim::Wait`), rather than go
+    /// to sleep and have the writer wake us. Parking at once cost a
+    /// two-thread 90/10 Zipf mix a tenth of its throughput (BENCHMARKS.md,
+    /// "Go `GetParallel`").
     fn wait_while(&self, bit: u8, mut s: u8) -> u8 {
         let state = &self.state.0;
-        let mut spins = 0;
-        while s & bit != 0 && spins < prim::SPINS_BEFORE_PARKING {
-            prim::back_off(&mut spins);
+        let mut wait = prim::Wait::new();
+        while s & bit != 0 && wait.awake() {
             s = state.load(Ordering::Relaxed);
         }
         while s & bit != 0 {
@@ -263,7 +308,7 @@ impl<T> ReadMostly<T> {
             // `unpark_all` takes): a holder that cleared `state`, or a
             // next one that set `bit` without `PARKED`, will not wake us,
             // so we look again.
-            prim::park(state, &self.state.1, || {
+            prim::park(state, &self.state.1, prim::Queue::Holder, || {
                 state.load(Ordering::Relaxed) & (bit | PARKED) == bit | PARKED
             });
             s = state.load(Ordering::Relaxed);
@@ -310,15 +355,37 @@ impl<T> ReadMostly<T> {
     }
 
     /// A writer's wait, once `WRITING` is raised, for every reader counted
-    /// before it to leave.
+    /// before it to leave: awake (`prim::Wait`; a hit's read is over in
+    /// well under a microsecond, compaction's reads of a chunk of records
+    /// in tens), then parked until they wake it (`park_for_readers`).
     fn wait_for_readers(&self) {
         prim::seq_cst_store_load();
+        let mut wait = prim::Wait::new();
         for r in &self.readers {
-            let mut spins = 0u32;
             while r.0.load(Ordering::SeqCst) != 0 {
-                prim::back_off(&mut spins);
+                if !wait.awake() {
+                    self.park_for_readers(&r.0);
+                }
             }
         }
+    }
+
+    /// Parks the writer until a reader leaves, unless `count` is zero by
+    /// then (`ReadMostly`, "How a writer waits for the readers").
+    #[cold]
+    #[inline(never)]
+    fn park_for_readers(&self, count: &prim::AtomicUsize) {
+        let state = &self.state.0;
+        // SeqCst, and the load of the count after it: the writer's half of
+        // the handshake.
+        state.fetch_or(DRAINING, Ordering::SeqCst);
+        prim::seq_cst_store_load();
+        prim::park(state, &self.state.1, prim::Queue::Writer, || {
+            count.load(Ordering::SeqCst) != 0
+        });
+        // Readers that leave from now on need not wake anyone; the caller
+        // looks at the count again, and sets it again if it parks again.
+        state.fetch_and(!DRAINING, Ordering::Relaxed);
     }
 
     pub fn read(&self) -> ReadGuard<'_, T> {
@@ -334,8 +401,8 @@ impl<T> ReadMostly<T> {
         let g = self.count_in(stripe);
         // SAFETY: counted in with no writer in (see the Sync impl).
         ReadGuard {
-            _g: g,
             value: unsafe { self.value.shared() },
+            _g: g,
         }
     }
 
@@ -462,19 +529,36 @@ impl<T> std::ops::DerefMut for WriteGuard<'_, T> {
 mod prim {
     pub use std::sync::atomic::{AtomicU8, AtomicUsize};
 
-    /// Where readers wait for a writer: parking_lot_core's global table.
+    /// Where threads wait on a lock's state: parking_lot_core's global
+    /// table.
     #[derive(Default)]
     pub struct Lot;
 
-    /// Parks the calling thread on `word` if `validate`, run under the
-    /// table's lock that `unpark_all` takes too, says so.
+    /// Which threads of a lock wait (each its own key in the table): those
+    /// waiting for the holder to let go, or the writer waiting for readers.
+    #[derive(Clone, Copy)]
+    pub enum Queue {
+        Holder = 0,
+        Writer = 1,
+    }
+
+    /// The table's key for `queue` of the lock whose state is `word`: its
+    /// address, or the next byte's (inside the same `State`, which is 128
+    /// bytes: no other word's address).
+    fn key(word: &AtomicU8, queue: Queue) -> usize {
+        word as *const AtomicU8 as usize + queue as usize
+    }
+
+    /// Parks the calling thread in `queue` of `word`'s lock if `validate`,
+    /// run under the table's lock that `unpark_all` takes too, says so.
     #[inline]
-    pub fn park(word: &AtomicU8, _: &Lot, validate: impl FnOnce() -> bool) {
-        // SAFETY: the key is the lock's state, on which only
-        // `ReadMostly::wait_for_writer` parks; no callback panics or parks.
+    pub fn park(word: &AtomicU8, _: &Lot, queue: Queue, validate: impl FnOnce() -> bool) {
+        // SAFETY: the keys are the lock's own (`key`), on which only
+        // `ReadMostly::wait_while` and `park_for_readers` park; no callback
+        // panics or parks.
         unsafe {
             parking_lot_core::park(
-                word as *const AtomicU8 as usize,
+                key(word, queue),
                 validate,
                 || {},
                 |_, _| {},
@@ -484,25 +568,61 @@ mod prim {
         }
     }
 
-    /// Wakes every thread parked on `word`.
+    /// Wakes every thread parked in `queue` of `word`'s lock.
     #[inline]
-    pub fn unpark_all(word: &AtomicU8, _: &Lot) {
+    pub fn unpark_all(word: &AtomicU8, _: &Lot, queue: Queue) {
         // SAFETY: as in `park`.
         unsafe {
-            parking_lot_core::unpark_all(word as *const AtomicU8 as usize, parking_lot_core::DEFAULT_UNPARK_TOKEN);
+            parking_lot_core::unpark_all(key(word, queue), parking_lot_core::DEFAULT_UNPARK_TOKEN);
         }
     }
 
-    /// How many times a reader that finds a writer in, or a writer that
-    /// finds another, spins before it parks (`ReadMostly::wait_while`):
-    /// under `back_off`'s count for spinning alone.
-    pub const SPINS_BEFORE_PARKING: u32 = 40;
+    /// How long a thread waits for a lock awake before it parks
+    /// (`Wait`). About what a sleep and a wake-up cost, so that waiting
+    /// awake never costs more than twice what parking at once would: on
+    /// the 2-core virtual machines of BENCHMARKS.md a thread that sleeps
+    /// for 1 µs comes back after 69-105 µs (`usleep(1)`), 117-126 µs for a
+    /// 50 µs sleep, a core waking from idle. Compaction holds the log's
+    /// lock for tens of microseconds at a time (a chunk of records read,
+    /// an index merge's chunk written); a put that parked behind each such
+    /// hold lost ~150 µs to it: 135-332 puts of 600k in
+    /// `benchmarks/c/put.c 100 50000 600000` took 0.1-1 ms, 18-64 when
+    /// they waited awake (History, "Session 36").
+    const PATIENCE: std::time::Duration = std::time::Duration::from_micros(100);
 
-    /// One round of a writer's wait for readers to leave (and of a spin
-    /// before parking). Readers mostly hold the lock for a lookup or a
-    /// copy: spin a little, then let them run; a few read for longer (a
-    /// segment's entries for compaction, `live_keys`), so after that the
-    /// writer sleeps rather than burn a core.
+    /// A thread's wait for a lock, before it parks: it spins a little (a
+    /// put holds the log's lock for a few hundred nanoseconds), then lets
+    /// other threads run while it waits, until `PATIENCE` has passed.
+    pub struct Wait {
+        spins: u32,
+        since: Option<std::time::Instant>,
+    }
+
+    impl Wait {
+        pub fn new() -> Wait {
+            Wait { spins: 0, since: None }
+        }
+
+        /// One round of waiting awake; false once the thread should park
+        /// instead.
+        #[inline]
+        pub fn awake(&mut self) -> bool {
+            if self.spins < 64 {
+                self.spins += 1;
+                std::hint::spin_loop();
+                return true;
+            }
+            let since = *self.since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= PATIENCE {
+                return false;
+            }
+            std::thread::yield_now();
+            true
+        }
+    }
+
+    /// One round of `ReadMostly::write_yielding`'s wait for waiting
+    /// writers: spin a little, then let the others run, then sleep.
     #[inline]
     pub fn back_off(spins: &mut u32) {
         *spins = spins.saturating_add(1);
@@ -563,7 +683,15 @@ mod prim {
     #[derive(Default)]
     pub struct Lot(loom::sync::Mutex<u64>, loom::sync::Condvar);
 
-    pub fn park(_: &AtomicU8, lot: &Lot, validate: impl FnOnce() -> bool) {
+    /// Both queues are one here: a thread woken for the other queue looks
+    /// again and parks again, as a spurious wake-up in the real table.
+    #[derive(Clone, Copy)]
+    pub enum Queue {
+        Holder,
+        Writer,
+    }
+
+    pub fn park(_: &AtomicU8, lot: &Lot, _: Queue, validate: impl FnOnce() -> bool) {
         let mut g = lot.0.lock().unwrap();
         if !validate() {
             return;
@@ -574,7 +702,7 @@ mod prim {
         }
     }
 
-    pub fn unpark_all(_: &AtomicU8, lot: &Lot) {
+    pub fn unpark_all(_: &AtomicU8, lot: &Lot, _: Queue) {
         *lot.0.lock().unwrap() += 1;
         lot.1.notify_all();
     }
@@ -586,10 +714,25 @@ mod prim {
         loom::thread::yield_now();
     }
 
-    /// One look before parking, not the library's 40: each is a yield
-    /// loom explores, and one is enough for the schedules where the writer
-    /// leaves during the spin and where it does not.
-    pub const SPINS_BEFORE_PARKING: u32 = 1;
+    /// One look before parking, not the library's `PATIENCE`: each look
+    /// is a yield loom explores, and one is enough for the schedules where
+    /// the holder leaves meanwhile and where it does not.
+    pub struct Wait(bool);
+
+    impl Wait {
+        pub fn new() -> Wait {
+            Wait(false)
+        }
+
+        pub fn awake(&mut self) -> bool {
+            if self.0 {
+                return false;
+            }
+            self.0 = true;
+            loom::thread::yield_now();
+            true
+        }
+    }
 
     /// Between a `SeqCst` store (the reader's increment, the writer's
     /// `WRITING`) and the same thread's `SeqCst` load of the other side's
@@ -937,6 +1080,39 @@ mod loom_tests {
             for r in readers {
                 r.join().unwrap();
             }
+        });
+    }
+
+    /// A writer behind a read (the main thread's, taken before it starts)
+    /// parks after its one look (`prim::Wait`) until the read is dropped;
+    /// a second reader either comes in before the writer (which then waits
+    /// for it too) or finds `WRITING`, takes its count back and parks
+    /// behind the write. Every parked thread must be woken, the writer by
+    /// the reader that leaves last, whichever way it leaves (loom reports
+    /// a deadlock if some schedule leaves one asleep), and no read may see
+    /// half a write.
+    #[test]
+    fn a_writer_behind_readers_is_woken() {
+        model(|| {
+            let l = Arc::new(ReadMostly::new((0u64, 0u64)));
+            let between = Arc::new(AtomicUsize::new(0));
+            let r = l.read_on(0);
+            let writer = {
+                let (l, between) = (l.clone(), between.clone());
+                thread::spawn(move || bump(&mut l.write(), &between))
+            };
+            let reader = {
+                let l = l.clone();
+                thread::spawn(move || {
+                    let r = l.read_on(1);
+                    assert_eq!(r.0, r.1, "a read saw half a write");
+                })
+            };
+            assert_eq!(*r, (0, 0), "a write came in under a read");
+            drop(r);
+            writer.join().unwrap();
+            reader.join().unwrap();
+            assert_eq!(*l.read_on(2), (1, 1));
         });
     }
 

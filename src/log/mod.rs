@@ -78,9 +78,12 @@ pub use witness::Witness;
 
 /// Hashes of a checkpoint merged into the index's table per hold of the
 /// log's lock (`Log::merge_index`): 100-400 ns each (a table of 2M entries
-/// misses the cache on most), so a hold of well under a millisecond; 4096
-/// held it 1.4 ms on average (`benchmarks/c/put.c`, 2M keys).
-const MERGE_CHUNK: usize = 1024;
+/// misses the cache on most); 4096 held it 1.4 ms on average
+/// (`benchmarks/c/put.c`, 2M keys), 1024 60-120 µs with 50k keys. A put
+/// waits for each hold, awake for up to 100 µs (`stripe`), so holds are
+/// kept to tens of microseconds (`compact::DECIDE_CHUNK` says what 256
+/// and 128 there gave).
+const MERGE_CHUNK: usize = 256;
 
 /// A checkpoint of at most one changed key per this many bytes of a
 /// segment is merged at once, under the lock of the put that rolled the

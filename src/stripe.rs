@@ -82,10 +82,19 @@ impl std::fmt::Debug for Counter {
 /// counts itself in one).
 const RW_STRIPES: usize = 4;
 
-/// One stripe's count of readers inside, alone on its lines.
+/// One stripe's count of readers inside, alone on its lines, and where
+/// the writer waiting for them parks (nothing outside loom:
+/// parking_lot_core's table, keyed by the count's address).
 #[derive(Default)]
 #[repr(align(128))]
-struct Readers(prim::AtomicUsize);
+struct Readers(prim::AtomicUsize, Lot);
+
+/// In a stripe's count of readers (`Readers`), beside the number: the
+/// writer is parked, or about to park, until the number is zero, and the
+/// reader whose leaving makes it zero wakes it (`Counted::drop`). Set and
+/// cleared only by the writer (`park_for_readers`), which alone waits for
+/// readers.
+const DRAINING: usize = 1 << (usize::BITS - 1);
 
 /// `ReadMostly::state`: a writer is in or waiting for the readers to leave
 /// (readers stay out). Only ever set with `HELD`.
@@ -98,22 +107,16 @@ const PARKED: u8 = 2;
 /// `WRITING`) or by an upgradable reader (alone): other writers and
 /// upgradable readers stay out, plain readers do not. Set only by a
 /// compare-and-swap from 0, so one thread holds it at a time; cleared,
-/// with the other bits, only by its holder.
+/// with the other two bits, only by its holder.
 const HELD: u8 = 4;
-/// `ReadMostly::state`: the writer (with `WRITING`) is parked, or about to
-/// park, until the readers counted before it leave; a reader that leaves
-/// while it is set wakes it (`Counted::drop`). Set and cleared only by the
-/// writer, which alone waits for readers.
-const DRAINING: u8 = 8;
 
 /// How long `ReadMostly::write_yielding` waits for waiting writers, in
 /// `prim::back_off` steps: 64 spins, 64 yields, then 50 µs sleeps (40 of
 /// them).
 const YIELDING_SPINS: u32 = 168;
 
-/// `ReadMostly::state`: the word, and where threads wait on it (nothing
-/// outside loom: parking_lot_core's table, keyed by the word's address for
-/// threads that wait on `state`, `prim::Queue`).
+/// `ReadMostly::state`: the word, and where readers wait on it (nothing
+/// outside loom: parking_lot_core's table, keyed by the word's address).
 #[derive(Default)]
 #[repr(align(128))]
 struct State(prim::AtomicU8, Lot);
@@ -145,18 +148,21 @@ struct State(prim::AtomicU8, Lot);
 /// `WRITING`, so readers go on and writers wait.
 ///
 /// How a writer waits for the readers (`wait_for_readers`): awake for a
-/// while (`prim::Wait`), then parked, and the readers wake it as they
-/// leave. A reader's decrement of its count and its load of `state` after
-/// it, and the writer's setting of `DRAINING` and its load of the count
-/// after that, are `SeqCst`: either the writer sees the count at zero and
-/// does not park, or the reader sees `DRAINING` and wakes it
+/// while (`prim::Wait`), then parked, and the last reader to leave wakes
+/// it. The writer sets `DRAINING` in a stripe's count before it parks on
+/// it, and a reader takes its count back with the same read-modify-write
+/// as always, which hands it the count before: `DRAINING` and this reader
+/// alone means it was the last, and it wakes the writer. Both are
+/// read-modify-writes of one word, so one comes first: the writer sees
+/// the count at zero and does not park, or the reader sees `DRAINING`
 /// (`unpark_all` takes the parking lot's bucket lock, under which the
 /// writer looks at the count again before it sleeps, so a wake cannot
-/// fall between the look and the sleep). Until 7 December the writer
-/// slept 50 µs at a time instead, and did not wait awake for more than
-/// ~25 µs: a put that waited for compaction's read of a chunk of records
-/// (tens of microseconds) came back ~150 µs later (BENCHMARKS.md,
-/// History, "Session 36").
+/// fall between the look and the sleep). A reader's leaving costs what it
+/// did, a compare more. Until 7 December the writer slept 50 µs at a time
+/// instead, and did not wait awake for more than ~25 µs: a put that
+/// waited for compaction's read of a chunk of records (tens of
+/// microseconds) came back ~150 µs later (BENCHMARKS.md, History,
+/// "Session 36").
 ///
 /// Like parking_lot's `RwLock` (which this replaced), a writer waiting
 /// keeps new readers out: a thread must not take a read while it holds one.
@@ -179,31 +185,41 @@ unsafe impl<T: Send + Sync> Sync for ReadMostly<T> {}
 
 /// A reader's place in a stripe: its count is taken back when dropped,
 /// and the writer waiting for it (if any) woken.
-struct Counted<'a> {
-    count: &'a prim::AtomicUsize,
-    state: &'a State,
-}
+struct Counted<'a>(&'a Readers);
 
 impl Drop for Counted<'_> {
     #[inline]
     fn drop(&mut self) {
         // Release: the reads under the guard happen before the write that
-        // acquires this count at zero. SeqCst, and the load after it: the
-        // reader's half of the handshake with a writer that parks
-        // (`ReadMostly`, "How a writer waits for the readers").
-        self.count.fetch_sub(1, Ordering::SeqCst);
-        prim::seq_cst_store_load();
-        if self.state.0.load(Ordering::SeqCst) & DRAINING != 0 {
-            wake_writer(self.state);
+        // acquires this count at zero.
+        if self.0 .0.fetch_sub(1, Ordering::Release) == DRAINING | 1 {
+            wake_writer(self.0);
         }
     }
 }
 
-/// Wakes the writer parked until the readers leave (`DRAINING`).
+/// Parks the writer until the last reader of `stripe` leaves, unless none
+/// is left by then (`ReadMostly`, "How a writer waits for the readers").
 #[cold]
 #[inline(never)]
-fn wake_writer(state: &State) {
-    prim::unpark_all(&state.0, &state.1, prim::Queue::Writer);
+fn park_for_readers(stripe: &Readers) {
+    let count = &stripe.0;
+    // Acquire, here and in `validate`: a count found at zero is the last
+    // reader's release.
+    if count.fetch_or(DRAINING, Ordering::Acquire) & !DRAINING != 0 {
+        prim::park(count, &stripe.1, || count.load(Ordering::Acquire) & !DRAINING != 0);
+    }
+    // Readers that leave from now on need not wake anyone; the caller
+    // looks at the count again, and sets it again if it parks again.
+    count.fetch_and(!DRAINING, Ordering::Relaxed);
+}
+
+/// Wakes the writer parked until the last reader of `stripe` leaves
+/// (`DRAINING`).
+#[cold]
+#[inline(never)]
+fn wake_writer(stripe: &Readers) {
+    prim::unpark_all(&stripe.0, &stripe.1);
 }
 
 pub struct ReadGuard<'a, T> {
@@ -228,7 +244,7 @@ impl Drop for Held<'_> {
         // Release: what the writer wrote happens before any read that
         // loads this, and before the next writer's compare-and-swap.
         if self.0 .0.swap(0, Ordering::Release) & PARKED != 0 {
-            prim::unpark_all(&self.0 .0, &self.0 .1, prim::Queue::Holder);
+            prim::unpark_all(&self.0 .0, &self.0 .1);
         }
     }
 }
@@ -256,14 +272,11 @@ impl<T> ReadMostly<T> {
     /// Counts the calling thread in stripe `stripe` (its own, `mine()`),
     /// once no writer is in.
     fn count_in(&self, stripe: usize) -> Counted<'_> {
-        let c = &self.readers[stripe % RW_STRIPES].0;
+        let r = &self.readers[stripe % RW_STRIPES];
         loop {
-            c.fetch_add(1, Ordering::SeqCst);
+            r.0.fetch_add(1, Ordering::SeqCst);
             prim::seq_cst_store_load();
-            let counted = Counted {
-                count: c,
-                state: &self.state,
-            };
+            let counted = Counted(r);
             if self.state.0.load(Ordering::SeqCst) & WRITING == 0 {
                 return counted;
             }
@@ -308,7 +321,7 @@ impl<T> ReadMostly<T> {
             // `unpark_all` takes): a holder that cleared `state`, or a
             // next one that set `bit` without `PARKED`, will not wake us,
             // so we look again.
-            prim::park(state, &self.state.1, prim::Queue::Holder, || {
+            prim::park(state, &self.state.1, || {
                 state.load(Ordering::Relaxed) & (bit | PARKED) == bit | PARKED
             });
             s = state.load(Ordering::Relaxed);
@@ -362,30 +375,12 @@ impl<T> ReadMostly<T> {
         prim::seq_cst_store_load();
         let mut wait = prim::Wait::new();
         for r in &self.readers {
-            while r.0.load(Ordering::SeqCst) != 0 {
+            while r.0.load(Ordering::SeqCst) & !DRAINING != 0 {
                 if !wait.awake() {
-                    self.park_for_readers(&r.0);
+                    park_for_readers(r);
                 }
             }
         }
-    }
-
-    /// Parks the writer until a reader leaves, unless `count` is zero by
-    /// then (`ReadMostly`, "How a writer waits for the readers").
-    #[cold]
-    #[inline(never)]
-    fn park_for_readers(&self, count: &prim::AtomicUsize) {
-        let state = &self.state.0;
-        // SeqCst, and the load of the count after it: the writer's half of
-        // the handshake.
-        state.fetch_or(DRAINING, Ordering::SeqCst);
-        prim::seq_cst_store_load();
-        prim::park(state, &self.state.1, prim::Queue::Writer, || {
-            count.load(Ordering::SeqCst) != 0
-        });
-        // Readers that leave from now on need not wake anyone; the caller
-        // looks at the count again, and sets it again if it parks again.
-        state.fetch_and(!DRAINING, Ordering::Relaxed);
     }
 
     pub fn read(&self) -> ReadGuard<'_, T> {
@@ -529,36 +524,21 @@ impl<T> std::ops::DerefMut for WriteGuard<'_, T> {
 mod prim {
     pub use std::sync::atomic::{AtomicU8, AtomicUsize};
 
-    /// Where threads wait on a lock's state: parking_lot_core's global
+    /// Where threads wait on a lock's word: parking_lot_core's global
     /// table.
     #[derive(Default)]
     pub struct Lot;
 
-    /// Which threads of a lock wait (each its own key in the table): those
-    /// waiting for the holder to let go, or the writer waiting for readers.
-    #[derive(Clone, Copy)]
-    pub enum Queue {
-        Holder = 0,
-        Writer = 1,
-    }
-
-    /// The table's key for `queue` of the lock whose state is `word`: its
-    /// address, or the next byte's (inside the same `State`, which is 128
-    /// bytes: no other word's address).
-    fn key(word: &AtomicU8, queue: Queue) -> usize {
-        word as *const AtomicU8 as usize + queue as usize
-    }
-
-    /// Parks the calling thread in `queue` of `word`'s lock if `validate`,
-    /// run under the table's lock that `unpark_all` takes too, says so.
+    /// Parks the calling thread on `word` if `validate`, run under the
+    /// table's lock that `unpark_all` takes too, says so.
     #[inline]
-    pub fn park(word: &AtomicU8, _: &Lot, queue: Queue, validate: impl FnOnce() -> bool) {
-        // SAFETY: the keys are the lock's own (`key`), on which only
-        // `ReadMostly::wait_while` and `park_for_readers` park; no callback
-        // panics or parks.
+    pub fn park<A>(word: &A, _: &Lot, validate: impl FnOnce() -> bool) {
+        // SAFETY: the key is a lock's state word or one of its reader
+        // counts, on which only `ReadMostly::wait_while` and
+        // `park_for_readers` park; no callback panics or parks.
         unsafe {
             parking_lot_core::park(
-                key(word, queue),
+                word as *const A as usize,
                 validate,
                 || {},
                 |_, _| {},
@@ -568,12 +548,12 @@ mod prim {
         }
     }
 
-    /// Wakes every thread parked in `queue` of `word`'s lock.
+    /// Wakes every thread parked on `word`.
     #[inline]
-    pub fn unpark_all(word: &AtomicU8, _: &Lot, queue: Queue) {
+    pub fn unpark_all<A>(word: &A, _: &Lot) {
         // SAFETY: as in `park`.
         unsafe {
-            parking_lot_core::unpark_all(key(word, queue), parking_lot_core::DEFAULT_UNPARK_TOKEN);
+            parking_lot_core::unpark_all(word as *const A as usize, parking_lot_core::DEFAULT_UNPARK_TOKEN);
         }
     }
 
@@ -683,15 +663,7 @@ mod prim {
     #[derive(Default)]
     pub struct Lot(loom::sync::Mutex<u64>, loom::sync::Condvar);
 
-    /// Both queues are one here: a thread woken for the other queue looks
-    /// again and parks again, as a spurious wake-up in the real table.
-    #[derive(Clone, Copy)]
-    pub enum Queue {
-        Holder,
-        Writer,
-    }
-
-    pub fn park(_: &AtomicU8, lot: &Lot, _: Queue, validate: impl FnOnce() -> bool) {
+    pub fn park<A>(_: &A, lot: &Lot, validate: impl FnOnce() -> bool) {
         let mut g = lot.0.lock().unwrap();
         if !validate() {
             return;
@@ -702,7 +674,7 @@ mod prim {
         }
     }
 
-    pub fn unpark_all(_: &AtomicU8, lot: &Lot, _: Queue) {
+    pub fn unpark_all<A>(_: &A, lot: &Lot) {
         *lot.0.lock().unwrap() += 1;
         lot.1.notify_all();
     }
@@ -968,6 +940,12 @@ mod tests {
 /// - a writer that finds `HELD` parking without raising `PARKED` (so the
 ///   holder does not wake it): `two_writers_and_a_parked_reader` and the
 ///   upgrade test fail, loom reporting "deadlock".
+/// - a reader that leaves last not waking the writer parked on its count
+///   (`Counted::drop`), or a reader that finds `WRITING` taking its count
+///   back without that wake (in `count_in`): `a_writer_behind_readers_is_woken`
+///   fails, loom reporting "deadlock";
+/// - the writer parking without setting `DRAINING` first
+///   (`park_for_readers`): the same.
 ///
 /// Loom cannot check that the reader's increment and load and the
 /// writer's store and load are `SeqCst` (`prim::seq_cst_store_load`).

@@ -979,6 +979,23 @@ mod loom_tests {
         w.1 += 1;
     }
 
+    /// A thread that writes the pair once.
+    fn spawn_writer(l: &Arc<ReadMostly<(u64, u64)>>, between: &Arc<AtomicUsize>) -> thread::JoinHandle<()> {
+        let (l, between) = (l.clone(), between.clone());
+        thread::spawn(move || bump(&mut l.write(), &between))
+    }
+
+    /// A thread that reads the pair once (stripe 1), which must be whole
+    /// and written at least `writes` times.
+    fn spawn_reader(l: &Arc<ReadMostly<(u64, u64)>>, writes: u64) -> thread::JoinHandle<()> {
+        let l = l.clone();
+        thread::spawn(move || {
+            let r = l.read_on(1);
+            assert_eq!(r.0, r.1, "a read saw half a write");
+            assert!(r.0 >= writes, "a read came in under a write");
+        })
+    }
+
     /// One writer, two readers on different stripes.
     #[test]
     fn half_a_write_is_never_seen() {
@@ -1075,17 +1092,8 @@ mod loom_tests {
             let l = Arc::new(ReadMostly::new((0u64, 0u64)));
             let between = Arc::new(AtomicUsize::new(0));
             let r = l.read_on(0);
-            let writer = {
-                let (l, between) = (l.clone(), between.clone());
-                thread::spawn(move || bump(&mut l.write(), &between))
-            };
-            let reader = {
-                let l = l.clone();
-                thread::spawn(move || {
-                    let r = l.read_on(1);
-                    assert_eq!(r.0, r.1, "a read saw half a write");
-                })
-            };
+            let writer = spawn_writer(&l, &between);
+            let reader = spawn_reader(&l, 0);
             assert_eq!(*r, (0, 0), "a write came in under a read");
             drop(r);
             writer.join().unwrap();
@@ -1107,18 +1115,8 @@ mod loom_tests {
             let l = Arc::new(ReadMostly::new((0u64, 0u64)));
             let between = Arc::new(AtomicUsize::new(0));
             let mut w = l.write();
-            let writer = {
-                let (l, between) = (l.clone(), between.clone());
-                thread::spawn(move || bump(&mut l.write(), &between))
-            };
-            let reader = {
-                let l = l.clone();
-                thread::spawn(move || {
-                    let r = l.read_on(1);
-                    assert_eq!(r.0, r.1, "a read saw half a write");
-                    assert!(r.0 >= 1, "a read came in under the first write");
-                })
-            };
+            let writer = spawn_writer(&l, &between);
+            let reader = spawn_reader(&l, 1);
             bump(&mut w, &between);
             drop(w);
             writer.join().unwrap();

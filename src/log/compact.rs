@@ -1291,7 +1291,7 @@ mod tests {
             .collect()
     }
 
-    /// A hold of the log's lock moves at most `CHUNK` records (here) and at most
+    /// A retirement's hold of the log's lock moves at most `CHUNK` records and at most
     /// `CHUNK_BYTES` bytes of them (one record, however large, at least),
     /// and every record is in exactly one chunk, in order.
     #[test]

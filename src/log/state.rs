@@ -223,7 +223,10 @@ impl State {
     /// one from before the output's numbers were set aside, after which
     /// the output and the segments after it are a tail the open replays
     /// in order. The output is in the log milliseconds later, and the
-    /// compaction checkpoints then (`compact.rs`).
+    /// compaction checkpoints then (`compact.rs`). Nor while its copies
+    /// are placed in the index a chunk per hold (`Log::install_copies`):
+    /// a checkpoint then would name some keys' originals and others'
+    /// copies.
     pub fn checkpoint_begin(&mut self, dir: &Path, at_once: usize) -> io::Result<()> {
         if self.index.merging() || self.store.side_pending() {
             self.checkpoint_put_off = true;

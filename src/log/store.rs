@@ -76,8 +76,10 @@ pub struct Store {
     /// `next_seq`, unless numbers were set aside for a compaction's output
     /// that is not in the log yet (`reserve_side`).
     written_seq: u64,
-    /// What `reserve_side` set aside for a compaction's output that is not
-    /// in the log yet (`install_side`, `abandon_side`).
+    /// What `reserve_side` set aside for a compaction's output until its
+    /// copies are all in place: not in the log yet (`install_side`), or in
+    /// it with the index not yet pointed at every copy (`side_placed`,
+    /// `Log::install_copies`). Cleared early by `abandon_side`.
     side: Option<Reserved>,
     /// Bytes appended since open: the positions group commit waits for.
     pub appended: u64,
@@ -721,9 +723,9 @@ impl Store {
         Ok(r)
     }
 
-    /// Whether a compaction's output is set aside and not in the log
-    /// (`reserve_side`): while it is, no index checkpoint is written
-    /// (`State::checkpoint`).
+    /// Whether a compaction's output is set aside (`reserve_side`) and its
+    /// copies not all in place (`side_placed`): while it is, no index
+    /// checkpoint is written (`State::checkpoint`).
     pub fn side_pending(&self) -> bool {
         self.side.is_some()
     }
@@ -733,8 +735,10 @@ impl Store {
         self.side.as_ref() == Some(r)
     }
 
-    /// The output set aside, if any, will not be in the log: its numbers
-    /// stay unused, and `install_side` will refuse it. Every deletion of a
+    /// The output set aside, if any, will not be in the log, or, if it
+    /// joined it already, will not have more of its copies placed: its
+    /// numbers stay unused, or the copies not placed stay dead, and
+    /// `install_side` will refuse it. Every deletion of a
     /// segment does this first (`condemn`; `Log::delete_emptied` and
     /// `Log::clear_on_disk` before the checkpoint that precedes theirs):
     /// checkpoints are put off while an output is set aside
@@ -752,7 +756,9 @@ impl Store {
     /// log as a sealed segment, its hint due: renamed to its segment name
     /// here, under the lock, so that an output abandoned meanwhile
     /// (`abandon_side`) never has one. Refused (the caller removes the
-    /// file) if `r` was abandoned, or the rename failed.
+    /// file) if `r` was abandoned, or the rename failed. It stays set
+    /// aside, checkpoints put off, until its copies are placed
+    /// (`side_placed`).
     pub fn install_side(&mut self, mut seg: Segment, entries: Vec<HintEntry>, r: &Reserved) -> Result<(), Refused> {
         if !self.side_is(r) {
             return Err(Refused {
@@ -768,7 +774,6 @@ impl Store {
         }
         debug_assert!(seg.id == r.id && seg.id < self.active().id);
         debug_assert!(entries.len() as u64 == r.count && entries.first().is_some_and(|e| e.seq == r.first_seq));
-        self.side = None;
         seg.first_seq = r.first_seq;
         if let Some(last) = entries.last() {
             // No record of the active segment yet: the output holds the
@@ -781,6 +786,14 @@ impl Store {
         self.unhinted.add(seg.id, entries);
         self.segments.insert(seg.id, seg);
         Ok(())
+    }
+
+    /// The output `r` joined the log and its copies are all in place in
+    /// the index (`Log::install_copies`): checkpoints begin again.
+    pub fn side_placed(&mut self, r: &Reserved) {
+        if self.side_is(r) {
+            self.side = None;
+        }
     }
 
     /// Puts a hint written for segment `id` from `entries` (`unhinted`) in

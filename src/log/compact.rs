@@ -676,13 +676,16 @@ impl Log {
         between: &mut dyn FnMut(Step),
     ) -> Result<bool> {
         let Written { seg, entries, lost } = w;
-        let mut st = self.state.write();
         let to_id = seg.id;
         let bytes: u64 = entries.iter().map(|e| u64::from(e.len)).sum();
+        // Made before the lock is taken: fresh memory, a page fault per 4
+        // KiB (the entries of 20k copies took 0.3 ms to copy under it).
+        let (hint, todo): (_, Vec<_>) = (entries.clone(), copies.iter().zip(&entries).zip(lost).collect());
+        let mut st = self.state.write();
         // Refused if segment `id` left the log meanwhile: a segment leaves
         // only through `Store::condemn`, which abandons the output. (`Aside`
         // tells the log of an output that failed to join.)
-        if let Err(refused) = st.store.install_side(seg, entries.clone(), &r) {
+        if let Err(refused) = st.store.install_side(seg, hint, &r) {
             drop(st);
             side::remove(&refused.seg);
             return match refused.error {
@@ -691,7 +694,6 @@ impl Log {
             };
         }
         self.counters.compacted_bytes.fetch_add(bytes, Ordering::Relaxed);
-        let todo: Vec<_> = copies.iter().zip(&entries).zip(lost).collect();
         for (n, chunk) in todo.chunks(PLACE_CHUNK).enumerate() {
             if n > 0 {
                 drop(st);

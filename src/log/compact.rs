@@ -79,6 +79,10 @@ const CHUNK_BYTES: u64 = 1 << 20;
 /// each, both of which miss the cache. All at once, the 23k copies of a
 /// segment of 100-byte records held every put for 3.4-4.6 ms.
 const PLACE_CHUNK: usize = 256;
+/// How many chunks after the first `install_copies` has placed (tests: a
+/// test that races writes with compactions checks that it raced chunks).
+#[cfg(test)]
+static LATER_CHUNKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// What a compaction did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -698,6 +702,8 @@ impl Log {
             if n > 0 {
                 drop(st);
                 between(Step::Placed);
+                #[cfg(test)]
+                LATER_CHUNKS.fetch_add(1, Ordering::Relaxed);
                 st = self.state.write_yielding();
                 if st.rebuilds() != rebuilds {
                     // The rebuilt index was read from the log, output and all.
@@ -2489,5 +2495,94 @@ mod tests {
         let log = Log::open(dir.path(), LogConfig::for_tests(), counters.clone()).unwrap();
         check(&log);
         assert_eq!(counters.l2_index_rebuilds.load(Ordering::Relaxed), 0, "trusted");
+    }
+
+    /// Puts on one thread while another compacts the newest sealed segment,
+    /// again and again, in segments that hold several chunks of copies
+    /// (`PLACE_CHUNK`): the puts fall between the steps and the chunks
+    /// wherever the scheduler puts them. (No removes: a segment
+    /// holding a tombstone that may hide older records stays, `Fate::Stay`,
+    /// and with a tombstone in every segment few would be compacted; the
+    /// removes between steps and chunks are
+    /// `writes_during_a_compaction_off_the_lock_win_over_its_copies`'.)
+    /// The puts go on until at least ten chunks after a first were placed
+    /// during them (counted across the tests of the process: the others
+    /// place a few). Each key ends with its last value, in the process,
+    /// after a reopen, and after a rebuild of the index from the log, and
+    /// the counts agree. `TIERCACHE_TORTURE=large` puts ten times as much.
+    #[test]
+    fn writes_racing_compactions_of_many_chunks_keep_their_last_word() {
+        let large = std::env::var("TIERCACHE_TORTURE").is_ok_and(|v| v == "large");
+        let (keys, writes): (u32, u32) = if large { (1000, 400_000) } else { (1000, 40_000) };
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = LogConfig::for_tests();
+        // About 2,000 records of ~30 bytes a segment: several chunks each.
+        config.segment_bytes = 64 << 10;
+        let log = Log::open(dir.path(), config.clone(), Arc::new(Counters::default())).unwrap();
+        let key = |i: u32| format!("k{i}").into_bytes();
+        let mut want = vec![None; keys as usize];
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let chunks_before = LATER_CHUNKS.load(Ordering::Relaxed);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // The newest sealed segment, whose records are the most
+                // likely to be live: the oldest are dead by the time a
+                // pass over every segment reaches them.
+                while !done.load(Ordering::Relaxed) {
+                    let newest = {
+                        let st = log.state.read();
+                        let active = st.store.active().id;
+                        st.store.segments.keys().rev().copied().find(|&id| id != active)
+                    };
+                    if let Some(id) = newest {
+                        log.empty_segment(id).unwrap();
+                        log.reap();
+                    }
+                }
+            });
+            // xorshift64*, seeded: the same writes every run.
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+            let mut next = || {
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+            };
+            // The compactor stops however this thread ends (a failed
+            // assertion too: the scope would wait for it forever).
+            struct Done<'a>(&'a std::sync::atomic::AtomicBool);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Relaxed);
+                }
+            }
+            let _done = Done(&done);
+            let chunks = || LATER_CHUNKS.load(Ordering::Relaxed) - chunks_before;
+            let mut n = 0;
+            while n < writes || chunks() < 10 {
+                assert!(n < 10 * writes, "{} chunks placed after a first in {n} puts", chunks());
+                let i = (next() % u64::from(keys)) as u32;
+                let v = format!("{n}").into_bytes();
+                put(&log, &key(i), &v);
+                want[i as usize] = Some(v);
+                n += 1;
+            }
+        });
+        let check = |log: &Log, what: &str| {
+            for i in 0..keys {
+                assert_eq!(value_of(log, &key(i)), want[i as usize], "{what}: k{i}");
+            }
+            log.check_invariants().unwrap();
+        };
+        check(&log, "in the process");
+        // A `Log` dropped is a `Log` killed: what its buffer held is lost.
+        log.flush().unwrap();
+        drop(log);
+        let log = Log::open(dir.path(), config.clone(), Arc::new(Counters::default())).unwrap();
+        check(&log, "reopened");
+        drop(log);
+        remove_index_files(dir.path());
+        let log = Log::open(dir.path(), config, Arc::new(Counters::default())).unwrap();
+        check(&log, "rebuilt from the log");
     }
 }

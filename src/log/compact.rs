@@ -710,8 +710,11 @@ impl Log {
                     return Ok(false);
                 }
                 if !st.store.side_is(&r) {
-                    // Abandoned (a deletion wanted its checkpoint): the rest
-                    // stay where they were, and their copies are dead.
+                    // Abandoned: by a clear, which took the output with
+                    // it (the retirements that would delete a segment
+                    // wait, `Store::side_joined`). Should another deletion
+                    // ever abandon it, the rest stay where they were, and
+                    // their copies are dead.
                     let rest: u64 = entries[n * PLACE_CHUNK..].iter().map(|e| u64::from(e.len)).sum();
                     st.born_dead(Loc::new(to_id, 0), rest);
                     return Ok(false);
@@ -985,10 +988,12 @@ impl Log {
     /// entries read since they were written are re-appended while the
     /// active segment has room; the rest are dropped (`l2_evictions`). The
     /// oldest segment holds the oldest records, so its tombstones hide
-    /// nothing any more and go with it.
+    /// nothing any more and go with it. Nothing while a compaction's copies
+    /// are being placed (`Store::side_joined` says why): that takes
+    /// milliseconds, and the next roll comes back.
     pub(super) fn enforce_capacity(&self, st: &mut State, slack: u64) {
         let max = self.config.max_bytes;
-        if max == 0 {
+        if max == 0 || st.store.side_joined() {
             return;
         }
         while st.store.disk_bytes() > max.saturating_add(slack) && st.store.segments.len() > 1 {
@@ -2427,13 +2432,16 @@ mod tests {
     }
 
     /// An output abandoned between two chunks of its copies placed in the
-    /// index, as a deletion of another segment does first
-    /// (`Store::condemn`, to checkpoint): the copies not placed are dead,
-    /// their originals stay their keys' records and the segment stays; or
-    /// the index rebuilt from the log there: every key's record is its
-    /// copy, and no more are placed. Either way the counts agree,
-    /// checkpoints go on, a later pass empties the segment, and a reopen
-    /// trusts the index.
+    /// index (no deletion does that now but a clear, which takes the output
+    /// with it; the rule is kept for any that would): the copies not placed
+    /// are dead, their originals stay their keys' records and the segment
+    /// stays, and a checkpoint then names originals older than their
+    /// copies, which `verify` reports as stale slots (why a retirement
+    /// waits, `an_output_being_placed_holds_off_the_retirement_backstop`).
+    /// Or the index rebuilt from the log there: every key's record is its
+    /// copy, and no more are placed. Either way the values and the counts
+    /// agree, checkpoints go on, a later pass empties the segment, and a
+    /// reopen trusts the index.
     #[test]
     fn an_output_abandoned_while_its_copies_are_placed_leaves_the_rest_where_they_were() {
         an_output_is_left_while_its_copies_are_placed(
@@ -2488,6 +2496,11 @@ mod tests {
         check(&log);
         log.state.write().checkpoint(&log.dir).unwrap();
         assert!(!log.state.read().checkpoint_put_off(), "checkpoints go on");
+        let stale = (0..N).filter(|&i| original(i)).count();
+        let copy = tempfile::tempdir().unwrap();
+        crate::log::copy_as_killed(dir.path(), copy.path());
+        let report = crate::log::verify::verify(copy.path(), None, |_, _| {}).unwrap().index;
+        assert_eq!(report.bad_slots.len(), stale, "{report:?}");
         assert!(log.empty_segment(id).unwrap(), "a later pass");
         check(&log);
         drop(log);
@@ -2495,6 +2508,53 @@ mod tests {
         let log = Log::open(dir.path(), LogConfig::for_tests(), counters.clone()).unwrap();
         check(&log);
         assert_eq!(counters.l2_index_rebuilds.load(Ordering::Relaxed), 0, "trusted");
+    }
+
+    /// The retirement a roll does when the directory is a whole segment
+    /// over its bound (`enforce_capacity`) waits while a compaction's
+    /// copies are placed: deleting a segment then would abandon the output
+    /// half placed (see the test above). Once the copies are placed it
+    /// retires; every value read meanwhile is its key's.
+    #[test]
+    fn an_output_being_placed_holds_off_the_retirement_backstop() {
+        const N: u32 = 2 * PLACE_CHUNK as u32;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = LogConfig::for_tests();
+        config.max_bytes = 1; // every sealed segment is over the bound
+        let log = Log::open(dir.path(), config, Arc::new(Counters::default())).unwrap();
+        let key = |i: u32| format!("k{i}").into_bytes();
+        for i in 0..N {
+            put(&log, &key(i), format!("v{i}").as_bytes());
+        }
+        let id = seal(&log);
+        let (entries, rebuilds) = {
+            let st = log.state.read();
+            (st.store.entries_of(id), st.rebuilds())
+        };
+        let live = log.live_offsets(id, &entries);
+        let mut placed = 0;
+        let emptied = log
+            .empty_in_steps(id, &entries, &live, rebuilds, &mut |step| {
+                if step == Step::Placed {
+                    placed += 1;
+                    let mut st = log.state.write();
+                    let before = st.store.segments.len();
+                    log.enforce_capacity(&mut st, 0);
+                    assert_eq!(st.store.segments.len(), before, "nothing retired");
+                    assert!(st.store.side_joined());
+                    drop(st);
+                    for i in 0..N {
+                        assert_eq!(value_of(&log, &key(i)), Some(format!("v{i}").into_bytes()), "k{i}");
+                    }
+                }
+            })
+            .unwrap();
+        assert!(emptied && placed == 1, "{placed}");
+        let mut st = log.state.write();
+        log.enforce_capacity(&mut st, 0);
+        assert_eq!(st.store.segments.len(), 1, "all but the active segment retired");
+        drop(st);
+        log.check_invariants().unwrap();
     }
 
     /// Puts on one thread while another compacts the newest sealed segment,

@@ -80,7 +80,7 @@ pub struct Store {
     /// copies are all in place: not in the log yet (`install_side`), or in
     /// it with the index not yet pointed at every copy (`side_placed`,
     /// `Log::install_copies`). Cleared early by `abandon_side`.
-    side: Option<Reserved>,
+    side: Option<Side>,
     /// Bytes appended since open: the positions group commit waits for.
     pub appended: u64,
     /// The highest segment id of any segment file in the directory, readable
@@ -146,6 +146,15 @@ fn prefetch_located(b: &[u8], facts: Option<&Verified>, loc: Loc, len: u32) {
         f.prefetch(loc.offset());
     }
     crate::prefetch::bytes(&b[..b.len().min(len as usize)], PREFETCH_LINES);
+}
+
+/// A compaction's output from `Store::reserve_side` until its copies are
+/// all placed (`Store::side_placed`) or it is abandoned.
+#[derive(Debug, Clone, Copy)]
+struct Side {
+    r: Reserved,
+    /// In the log (`Store::install_side`), its copies being placed.
+    joined: bool,
 }
 
 /// What `Store::reserve_side` set aside for a compaction's output.
@@ -719,7 +728,7 @@ impl Store {
             first_seq,
             count,
         };
-        self.side = Some(r);
+        self.side = Some(Side { r, joined: false });
         Ok(r)
     }
 
@@ -730,9 +739,19 @@ impl Store {
         self.side.is_some()
     }
 
+    /// Whether a compaction's output is in the log with its copies being
+    /// placed in the index (`install_side`, `side_placed`). A deletion
+    /// then would have to abandon it half placed, and its checkpoint would
+    /// name some keys' originals and, for others, their copies, which are
+    /// newer records of the same values: what `verify` reports as stale
+    /// slots. `Log::enforce_capacity` waits for the next roll instead.
+    pub fn side_joined(&self) -> bool {
+        self.side.is_some_and(|s| s.joined)
+    }
+
     /// Whether `r` is the output set aside, and not abandoned since.
     pub fn side_is(&self, r: &Reserved) -> bool {
-        self.side.as_ref() == Some(r)
+        self.side.is_some_and(|s| s.r == *r)
     }
 
     /// The output set aside, if any, will not be in the log, or, if it
@@ -774,6 +793,7 @@ impl Store {
         }
         debug_assert!(seg.id == r.id && seg.id < self.active().id);
         debug_assert!(entries.len() as u64 == r.count && entries.first().is_some_and(|e| e.seq == r.first_seq));
+        self.side = Some(Side { r: *r, joined: true });
         seg.first_seq = r.first_seq;
         if let Some(last) = entries.last() {
             // No record of the active segment yet: the output holds the

@@ -2454,6 +2454,22 @@ mod tests {
         );
     }
 
+    /// Puts keys `k0..kn` (values `v0..vn`) and seals their segment: its
+    /// id, and what `empty_in_steps` takes (its entries, the offsets of
+    /// the live ones, the index's rebuilds).
+    fn sealed_keys(log: &Log, n: u32) -> (u32, Vec<HintEntry>, Vec<u64>, u64) {
+        for i in 0..n {
+            put(log, format!("k{i}").as_bytes(), format!("v{i}").as_bytes());
+        }
+        let id = seal(log);
+        let (entries, rebuilds) = {
+            let st = log.state.read();
+            (st.store.entries_of(id), st.rebuilds())
+        };
+        let live = log.live_offsets(id, &entries);
+        (id, entries, live, rebuilds)
+    }
+
     /// `between` done after the first chunk of copies is placed;
     /// `original(i)`: key `i`'s record is then still in the segment.
     fn an_output_is_left_while_its_copies_are_placed(between: fn(&Log), original: fn(u32) -> bool) {
@@ -2461,15 +2477,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = open(dir.path());
         let key = |i: u32| format!("k{i}").into_bytes();
-        for i in 0..N {
-            put(&log, &key(i), format!("v{i}").as_bytes());
-        }
-        let id = seal(&log);
-        let (entries, rebuilds) = {
-            let st = log.state.read();
-            (st.store.entries_of(id), st.rebuilds())
-        };
-        let live = log.live_offsets(id, &entries);
+        let (id, entries, live, rebuilds) = sealed_keys(&log, N);
         let emptied = log
             .empty_in_steps(id, &entries, &live, rebuilds, &mut |step| {
                 if step == Step::Placed {
@@ -2523,15 +2531,7 @@ mod tests {
         config.max_bytes = 1; // every sealed segment is over the bound
         let log = Log::open(dir.path(), config, Arc::new(Counters::default())).unwrap();
         let key = |i: u32| format!("k{i}").into_bytes();
-        for i in 0..N {
-            put(&log, &key(i), format!("v{i}").as_bytes());
-        }
-        let id = seal(&log);
-        let (entries, rebuilds) = {
-            let st = log.state.read();
-            (st.store.entries_of(id), st.rebuilds())
-        };
-        let live = log.live_offsets(id, &entries);
+        let (id, entries, live, rebuilds) = sealed_keys(&log, N);
         let mut placed = 0;
         let emptied = log
             .empty_in_steps(id, &entries, &live, rebuilds, &mut |step| {

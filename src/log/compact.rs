@@ -698,6 +698,10 @@ impl Log {
             };
         }
         self.counters.compacted_bytes.fetch_add(bytes, Ordering::Relaxed);
+        // A rebuild after this reads the output with the rest of the log;
+        // one before (since `rebuilds`, while the output was written) did
+        // not, and every copy is placed or counted dead as before.
+        let joined = st.rebuilds();
         for (n, chunk) in todo.chunks(PLACE_CHUNK).enumerate() {
             if n > 0 {
                 drop(st);
@@ -705,7 +709,7 @@ impl Log {
                 #[cfg(test)]
                 LATER_CHUNKS.fetch_add(1, Ordering::Relaxed);
                 st = self.state.write_yielding();
-                if st.rebuilds() != rebuilds {
+                if st.rebuilds() != joined {
                     // The rebuilt index was read from the log, output and all.
                     return Ok(false);
                 }
@@ -2380,15 +2384,7 @@ mod tests {
         const N: u32 = PLACE_CHUNK as u32 + 20;
         let dir = tempfile::tempdir().unwrap();
         let log = open(dir.path());
-        for i in 0..N {
-            put(&log, format!("k{i}").as_bytes(), b"v");
-        }
-        let id = seal(&log);
-        let (entries, rebuilds) = {
-            let st = log.state.read();
-            (st.store.entries_of(id), st.rebuilds())
-        };
-        let live = log.live_offsets(id, &entries);
+        let (id, entries, live, rebuilds) = sealed_keys(&log, N);
         let mut out = None;
         let emptied = log
             .empty_in_steps(id, &entries, &live, rebuilds, &mut |step| {
@@ -2439,16 +2435,26 @@ mod tests {
     /// copies, which `verify` reports as stale slots (why a retirement
     /// waits, `an_output_being_placed_holds_off_the_retirement_backstop`).
     /// Or the index rebuilt from the log there: every key's record is its
-    /// copy, and no more are placed. Either way the values and the counts
+    /// copy, and no more are placed; or rebuilt while the output was being
+    /// written, before it joined: every copy is placed. Either way the values and the counts
     /// agree, checkpoints go on, a later pass empties the segment, and a
     /// reopen trusts the index.
     #[test]
     fn an_output_abandoned_while_its_copies_are_placed_leaves_the_rest_where_they_were() {
         an_output_is_left_while_its_copies_are_placed(
+            Step::Placed,
             |log| log.state.write().store.abandon_side(),
             |i| i >= PLACE_CHUNK as u32,
         );
         an_output_is_left_while_its_copies_are_placed(
+            Step::Placed,
+            |log| log.state.write().rebuild_index(Clock::system().now_ms(), &mut 0),
+            |_| false,
+        );
+        // Rebuilt before the output joined: the rebuilt index does not
+        // know it, and every copy is still placed (or counted dead).
+        an_output_is_left_while_its_copies_are_placed(
+            Step::Written,
             |log| log.state.write().rebuild_index(Clock::system().now_ms(), &mut 0),
             |_| false,
         );
@@ -2470,9 +2476,10 @@ mod tests {
         (id, entries, live, rebuilds)
     }
 
-    /// `between` done after the first chunk of copies is placed;
-    /// `original(i)`: key `i`'s record is then still in the segment.
-    fn an_output_is_left_while_its_copies_are_placed(between: fn(&Log), original: fn(u32) -> bool) {
+    /// `between` done after step `at` (at `Step::Placed`, the first chunk
+    /// of copies); `original(i)`: key `i`'s record is then still in the
+    /// segment.
+    fn an_output_is_left_while_its_copies_are_placed(at: Step, between: fn(&Log), original: fn(u32) -> bool) {
         const N: u32 = 2 * PLACE_CHUNK as u32;
         let dir = tempfile::tempdir().unwrap();
         let log = open(dir.path());
@@ -2480,7 +2487,7 @@ mod tests {
         let (id, entries, live, rebuilds) = sealed_keys(&log, N);
         let emptied = log
             .empty_in_steps(id, &entries, &live, rebuilds, &mut |step| {
-                if step == Step::Placed {
+                if step == at {
                     between(&log);
                 }
             })

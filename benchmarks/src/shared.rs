@@ -269,7 +269,7 @@ pub fn compare_gets(id: &str, title: &str, systems: &[(&str, &dyn Kv)], keys: &[
 
 /// Times puts of `v` under `keys` on every system and prints table `id`.
 pub fn compare_puts(id: &str, title: &str, systems: &[(&str, &dyn Kv)], keys: &[Vec<u8>], v: &[u8]) {
-    let med = per_op(systems, keys.len(), |_, s, k| s.put_all(0, &keys[..k], v));
+    let med = crate::per_write(systems, keys.len(), |_, s, k| s.put_all(0, &keys[..k], v));
     table(id, title, "ns/op", &rows(systems, med));
 }
 

@@ -3,8 +3,9 @@
 //!
 //! A segment is appended to with plain positioned writes, never through the
 //! map, so a full disk is an error from `write`, not a SIGBUS. The map may be
-//! longer than the file (the active segment's map grows by doubling rather
-//! than on every write), so only the first `len` bytes are ever read. This
+//! longer than the file (the active segment is mapped at its planned size
+//! when it is created, and the map doubles past that rather than growing on
+//! every write), so only the first `len` bytes are ever read. This
 //! module knows nothing about records beyond the header: the log scans them.
 
 use std::fs::{File, OpenOptions};
@@ -283,7 +284,12 @@ impl Segment {
             self.reserved = Some(start);
             return Err(e);
         }
-        let want = new_len.max(MIN_MAP).next_power_of_two();
+        // The planned size at once: each map replaced is an `mmap` and a
+        // `munmap` (of up to 32 MiB) under the log's lock, and its pages
+        // must be faulted in again through the new map; doubling from
+        // `MIN_MAP` made seven maps of a 64 MiB segment. Past the plan (a
+        // record larger than what is left of it) the map doubles.
+        let want = new_len.max(MIN_MAP).max(planned).next_power_of_two();
         if self.map.as_ref().map_or(0, |m| m.len() as u64) < new_len {
             self.remap(want)?;
         }
@@ -527,6 +533,26 @@ pub(crate) mod tests {
         assert_eq!(s.len(), HEADER_LEN + big.len() as u64);
         let (_, check) = Segment::open(&dir.path().join(file_name(3)), 4, false).unwrap();
         assert_eq!(check, HeaderCheck::Bad);
+    }
+
+    /// An active segment is mapped once, at its planned size, and its map
+    /// is replaced only past the plan. Fails if the map grows from
+    /// `MIN_MAP` again (seven maps of a 64 MiB segment, each an `mmap` and
+    /// a `munmap` under the log's lock).
+    #[test]
+    fn an_active_segment_is_mapped_once_at_its_planned_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let planned = 8 * MIN_MAP;
+        let mut s = Segment::create(dir.path(), 3, planned).unwrap();
+        let first = s.map().unwrap().clone();
+        assert_eq!(first.len() as u64, planned);
+        while s.len() + (64 << 10) <= planned {
+            s.append_parts(&[&[5u8; 64 << 10]], planned).unwrap();
+            assert!(Arc::ptr_eq(&first, s.map().unwrap()), "mapped again at {}", s.len());
+        }
+        s.append_parts(&[&[6u8; 128 << 10]], planned).unwrap();
+        assert_eq!(s.map().unwrap().len() as u64, 2 * planned, "past the plan, it doubles");
+        assert_eq!(s.bytes()[s.len() as usize - 1], 6);
     }
 
     #[test]

@@ -1158,9 +1158,25 @@ impl Log {
                 self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
             }
             drop(st);
-            if durable && installed.is_ok_and(|done| done) && fileio::sync_dir(&self.dir).is_err() {
+            let done = installed.is_ok_and(|done| done);
+            if durable && done && fileio::sync_dir(&self.dir).is_err() {
                 self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
             }
+            if done {
+                self.populate(id, len);
+            }
+        }
+    }
+
+    /// Faults segment `id`'s first `len` bytes into this process's page
+    /// tables (`Map::populate`), with no lock held: on the maintenance
+    /// thread, just after the segment was sealed and its pages written, so
+    /// that the page cache still has them (a populate reads any it lost
+    /// back from the disk) and the puts that read its keys take no fault.
+    fn populate(&self, id: u32, len: u64) {
+        let map = self.state.read().store.segments.get(&id).and_then(|s| s.map().cloned());
+        if let Some(map) = map {
+            map.populate(usize::try_from(len).unwrap_or(usize::MAX));
         }
     }
 

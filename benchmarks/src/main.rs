@@ -155,6 +155,14 @@ fn per_round(
             samples[i].push(t.elapsed().as_nanos() as f64 / counts[i] as f64);
         }
     }
+    if std::env::var_os("TIERCACHE_BENCH_ROUNDS").is_some() {
+        // Every round's figure, not only the median: to tell a table whose
+        // rounds all moved from one with a few outliers.
+        for (((name, _), count), s) in systems.iter().zip(&counts).zip(&samples) {
+            let s: Vec<String> = s.iter().map(|ns| format!("{ns:.0}")).collect();
+            eprintln!("rounds: {name}: {count} ops a round: {} ns/op", s.join(" "));
+        }
+    }
     samples.into_iter().map(median).collect()
 }
 

@@ -3,8 +3,8 @@
  * round, then 7 rounds, each putting the same first K of a random sequence
  * of keys again (as `per_op` does). With OTHER=n, before each round another
  * writer appends n times the round's bytes to a file it never deletes (64
- * KiB writes, as the append floor's buffer), untimed; with SYNC=1 every
- * round starts after a sync(2), untimed. Prints each round's ns per put and
+ * KiB writes, as the append floor's buffer), untimed (with CUT=1 it empties
+ * the file first); with SYNC=1 every round starts after a sync(2), untimed. Prints each round's ns per put and
  * what the kernel holds dirty. Nothing here asserts on time.
  *
  * What it showed (BENCHMARKS.md, "Session 38"): the other writer's dirty
@@ -59,7 +59,8 @@ int main(int argc, char **argv) {
   }
   size_t len = strtoul(argv[1], NULL, 10);
   uint64_t keys = strtoull(argv[2], NULL, 10), count = strtoull(argv[3], NULL, 10);
-  int other = getenv("OTHER") ? atoi(getenv("OTHER")) : 0, settle = getenv("SYNC") != NULL;
+  int other = getenv("OTHER") ? atoi(getenv("OTHER")) : 0, settle = getenv("SYNC") != NULL,
+      cut = getenv("CUT") != NULL;
   char dir[] = "/tmp/tiercache-rounds-XXXXXX";
   if (mkdtemp(dir) == NULL) return 1;
   tc_options *o = tc_options_new();
@@ -89,6 +90,7 @@ int main(int argc, char **argv) {
   printf("probe %.0f ns a put; %llu puts a round\n", per, (unsigned long long)k);
   for (int r = 0; r < 7; r++) {
     uint64_t blocks = k * (len + 40) / (64 << 10) * (uint64_t)other;
+    if (cut && (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)) return 1;
     for (uint64_t b = 0; b < blocks; b++)
       if (write(fd, chunk, 64 << 10) != 64 << 10) return 1;
     if (settle) sync();

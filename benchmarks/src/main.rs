@@ -107,7 +107,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// operations (at most `max`); each system gets a count that takes about
 /// 0.25 s a round, so slow systems do not stretch the run.
 fn per_op(systems: &[(&str, &dyn Kv)], max: usize, op: impl FnMut(usize, &dyn Kv, usize)) -> Vec<f64> {
-    per_round(systems, max, || {}, op)
+    per_round(systems, max, |_| {}, op)
 }
 
 /// `per_op` for writes that do not wait for the disk: every round (and the
@@ -121,16 +121,23 @@ fn per_op(systems: &[(&str, &dyn Kv)], max: usize, op: impl FnMut(usize, &dyn Kv
 /// measured with `benchmarks/c/rounds.c`, tiercache's 16 KiB put rounds went
 /// from 7.5 µs to 12–17 µs once another writer's leftovers passed ~2 GB.
 /// Each system still pays for the writeback its own round brings about.
+/// The store's own `Kv::between_rounds` comes first (the append floor
+/// empties its file there).
 fn per_write(systems: &[(&str, &dyn Kv)], max: usize, op: impl FnMut(usize, &dyn Kv, usize)) -> Vec<f64> {
-    // SAFETY: `sync` takes no arguments and cannot fail.
-    per_round(systems, max, || unsafe { libc::sync() }, op)
+    let settle = |s: &dyn Kv| {
+        s.between_rounds();
+        // SAFETY: `sync` takes no arguments and cannot fail.
+        unsafe { libc::sync() }
+    };
+    per_round(systems, max, settle, op)
 }
 
-/// `per_op`, calling `settle` (untimed) before each timed call of `op`.
+/// `per_op`, calling `settle` with the system (untimed) before each timed
+/// call of `op`.
 fn per_round(
     systems: &[(&str, &dyn Kv)],
     max: usize,
-    settle: impl Fn(),
+    settle: impl Fn(&dyn Kv),
     mut op: impl FnMut(usize, &dyn Kv, usize),
 ) -> Vec<f64> {
     let target = if quick() { 0.03 } else { 0.25 };
@@ -139,7 +146,7 @@ fn per_round(
         .enumerate()
         .map(|(i, (_, s))| {
             let probe = max.min(1000);
-            settle();
+            settle(*s);
             let t = Instant::now();
             op(i, *s, probe);
             let per = t.elapsed().as_secs_f64() / probe as f64;
@@ -149,7 +156,7 @@ fn per_round(
     let mut samples = vec![Vec::new(); systems.len()];
     for _ in 0..rounds() {
         for (i, (_, s)) in systems.iter().enumerate() {
-            settle();
+            settle(*s);
             let t = Instant::now();
             op(i, *s, counts[i]);
             samples[i].push(t.elapsed().as_nanos() as f64 / counts[i] as f64);

@@ -68,6 +68,12 @@ impl Map {
     /// pages); done here, on the maintenance thread, it costs the put
     /// nothing.
     ///
+    /// What it costs beyond the maintenance thread's time: page tables, 8
+    /// bytes per 4 KiB page populated (2 MiB per GiB of segments), as
+    /// reading every page through the map would; the pages themselves stay
+    /// the page cache's, which the kernel reclaims as before (a mapped page
+    /// is unmapped first).
+    ///
     /// A hint: where the kernel cannot (before Linux 5.14, or on another
     /// system) the pages are faulted in as they are read, as before.
     /// `len` must not pass the file's end (a page wholly past it would be

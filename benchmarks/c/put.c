@@ -34,10 +34,7 @@ int main(int argc, char **argv) {
   int wb = argc > 4 && strcmp(argv[4], "wb") == 0;
   char dir[] = "/tmp/tiercache-put-XXXXXX";
   if (mkdtemp(dir) == NULL) return 1;
-  tc_options *o = tc_options_new();
-  ok(tc_options_set_dir(o, dir), "dir");
-  ok(tc_options_set_l1_capacity(o, 0, 64ull << 20), "l1");
-  ok(tc_options_set_sync_policy(o, TC_SYNC_NEVER, 0), "sync");
+  tc_options *o = put_table_options(dir);
   if (wb) ok(tc_options_set_write_policy(o, TC_WRITE_BACK), "wb");
   if (getenv("L2CAP")) ok(tc_options_set_l2_capacity(o, strtoull(getenv("L2CAP"), NULL, 10)), "l2cap");
   tc_cache *c;

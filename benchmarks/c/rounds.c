@@ -63,10 +63,7 @@ int main(int argc, char **argv) {
       cut = getenv("CUT") != NULL;
   char dir[] = "/tmp/tiercache-rounds-XXXXXX";
   if (mkdtemp(dir) == NULL) return 1;
-  tc_options *o = tc_options_new();
-  ok(tc_options_set_dir(o, dir), "dir");
-  ok(tc_options_set_l1_capacity(o, 0, 64ull << 20), "l1");
-  ok(tc_options_set_sync_policy(o, TC_SYNC_NEVER, 0), "sync");
+  tc_options *o = put_table_options(dir);
   tc_cache *c;
   ok(tc_cache_open(o, &c), "open");
   tc_options_free(o);

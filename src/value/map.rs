@@ -72,7 +72,8 @@ impl Map {
     /// bytes per 4 KiB page populated (2 MiB per GiB of segments), as
     /// reading every page through the map would; the pages themselves stay
     /// the page cache's, which the kernel reclaims as before (a mapped page
-    /// is unmapped first).
+    /// is unmapped first). They count in the process's resident set as file
+    /// pages (`RssFile`, not `RssAnon`), as they do once read.
     ///
     /// A hint: where the kernel cannot (before Linux 5.14, or on another
     /// system) the pages are faulted in as they are read, as before.

@@ -48,9 +48,12 @@ pub struct Map {
 ///
 /// Each call holds the process's map lock (`mmap_lock`) for reading while
 /// the kernel fills the page tables, and a thread that maps or unmaps
-/// anything (a put rolling into a new segment, a large allocation) waits
-/// for it: populated at once, a 64 MiB segment kept a 16 KiB put asleep
-/// in `mmap` 925 times a run (`benchmarks/c/put.c 16384 50000 100000`).
+/// anything (a put starting a new segment, a large allocation) waits until
+/// the call returns; 1 MiB (256 pages) a call keeps that wait short. What
+/// such waits can cost: while the active segment was still mapped anew as
+/// it grew (seven times a segment), the put thread of `benchmarks/c/put.c
+/// 16384 50000 100000` slept 925 times a run in `mmap` behind populates of
+/// this size; `Segment::append_parts` now maps it once.
 const POPULATE_STEP: usize = 1 << 20;
 
 impl Map {

@@ -9,8 +9,10 @@
  *
  * What it showed (BENCHMARKS.md, "Session 38"): the other writer's dirty
  * pages, once past ~2 GB, slow tiercache's 16 KiB rounds from ~7.5 to
- * 12-17 µs (background writeback, then the throttling of every writer);
- * with SYNC=1 they stay at ~7.5.
+ * 11-19 µs (background writeback, then the throttling of every writer);
+ * with SYNC=1 they stay at 7-8, but for the last round (12-17 µs) once
+ * the other file has taken memory the host must fault in; with CUT=1 too,
+ * that round is 6.3.
  *
  *   cc -O2 -Wall -Wextra -Werror -Iinclude -Ibenchmarks/c benchmarks/c/rounds.c -Ltarget/release -l:libtiercache.so.0 -o /tmp/rounds
  *   LD_LIBRARY_PATH=target/release /tmp/rounds 16384 50000 50000

@@ -1133,7 +1133,7 @@ impl Log {
             if self.commit.is_degraded() {
                 return; // Written after recovery.
             }
-            let (id, len, entries, durable) = {
+            let (id, len, map, entries, durable) = {
                 let st = self.state.read();
                 let Some((id, entries)) = st.store.unhinted.next() else {
                     return;
@@ -1142,7 +1142,7 @@ impl Log {
                     debug_assert!(false, "a deleted segment's hint is forgotten");
                     return;
                 };
-                (id, seg.len(), entries, st.store.is_durable())
+                (id, seg.len(), seg.map().cloned(), entries, st.store.is_durable())
             };
             let staged = hint::stage(&self.dir, id, len, &entries, durable);
             before_install(id);
@@ -1162,21 +1162,15 @@ impl Log {
             if durable && done && fileio::sync_dir(&self.dir).is_err() {
                 self.counters.io_errors.fetch_add(1, Ordering::Relaxed);
             }
-            if done {
-                self.populate(id, len);
+            // The segment's pages into this process's page tables
+            // (`Map::populate`), with no lock held: just after the segment
+            // was sealed and written, so that the page cache still has them
+            // (a populate reads any it lost back from the disk), and the
+            // puts that read its keys take no fault. Its map is final: a
+            // sealed segment is not mapped again.
+            if let Some(map) = map.filter(|_| done) {
+                map.populate(usize::try_from(len).unwrap_or(usize::MAX));
             }
-        }
-    }
-
-    /// Faults segment `id`'s first `len` bytes into this process's page
-    /// tables (`Map::populate`), with no lock held: on the maintenance
-    /// thread, just after the segment was sealed and its pages written, so
-    /// that the page cache still has them (a populate reads any it lost
-    /// back from the disk) and the puts that read its keys take no fault.
-    fn populate(&self, id: u32, len: u64) {
-        let map = self.state.read().store.segments.get(&id).and_then(|s| s.map().cloned());
-        if let Some(map) = map {
-            map.populate(usize::try_from(len).unwrap_or(usize::MAX));
         }
     }
 

@@ -515,6 +515,23 @@ impl Cache {
         self.get_reading(key, None, None, reader)
     }
 
+    /// The first step of `get_read`, and only if it needs no waiting: an L1
+    /// hit, taken under the shard's shared lock if no write of the shard is
+    /// in or waiting for it. `Some(None)`: `reader` took the value;
+    /// `Some(Some(v))`: the hit's value; `None`: no answer (a bad key, an
+    /// L1 miss, an entry that can no longer be served, or the shard being
+    /// written), and nothing counted, so that the caller's `get_read` of the
+    /// key next counts it once. A hit is counted as `get_read` counts one.
+    pub fn get_at_once(&self, key: &[u8], reader: &mut impl Reader) -> Option<Option<Value>> {
+        check_key(key).ok()?;
+        let h = self.hasher.hash(key);
+        match self.memory.try_glance(h, key, &Now::new(&self.clock), reader)? {
+            Glance::Hit(v) => Some(Some(v)),
+            Glance::Read => Some(None),
+            Glance::Absent(_) | Glance::Exclusive => None,
+        }
+    }
+
     /// `get`, with `loader` asked on a miss instead of the cache's own. The
     /// single flight is the same: a get of the key with either loader that
     /// misses meanwhile waits for this answer.
@@ -2043,6 +2060,39 @@ mod tests {
         let a = c.get_value(b"a").unwrap();
         assert!(!a.is_mapped());
         assert_eq!(&*a, &[3u8; MAP_FROM][..]);
+    }
+
+    /// `get_at_once` answers an L1 hit that needs no waiting, and nothing
+    /// else: not a miss, not a bad key, not an expired entry, not a hit
+    /// whose shard a writer holds; and it counts only what it answers, so
+    /// that the full get the caller makes next counts the rest once.
+    #[test]
+    fn a_get_at_once_answers_only_a_hit_that_needs_no_waiting() {
+        let clock = Clock::manual(1_000);
+        let c = Cache::open(&Options {
+            clock: clock.clone(),
+            ..Options::default()
+        })
+        .unwrap();
+        c.put(b"k", b"v", 0).unwrap();
+        c.put(b"brief", b"b", 10).unwrap();
+        let at_once = |key: &[u8]| c.get_at_once(key, &mut ()).map(|v| v.map(|v| v.to_vec()));
+        assert_eq!(at_once(b"k"), Some(Some(b"v".to_vec())));
+        assert_eq!(at_once(b"brief"), Some(Some(b"b".to_vec())));
+        assert_eq!(at_once(b"absent"), None);
+        assert_eq!(at_once(b""), None);
+        assert_eq!(at_once(&[7u8; MAX_KEY_LEN + 1]), None);
+        clock.advance(10);
+        assert_eq!(at_once(b"brief"), None, "an expired entry is for the full get to drop");
+        {
+            let _writer = c.memory.lock(c.hasher.hash(b"k"));
+            assert_eq!(at_once(b"k"), None, "a hit behind a writer waits for nothing");
+        }
+        assert_eq!(at_once(b"k"), Some(Some(b"v".to_vec())));
+        let s = c.stats();
+        assert_eq!((s.l1_hits, s.l2_hits, s.misses), (3, 0, 0));
+        assert!(matches!(c.get(b"brief"), Err(e) if e.status() == Status::TC_NOT_FOUND));
+        assert_eq!(c.stats().misses, 1);
     }
 
     /// The key `twenty_keys_behind_two_entries` put as its `i`th.

@@ -561,6 +561,22 @@ impl Memory {
     #[inline]
     pub fn glance(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
         let shard = self.shard(h).read_on(reader.stripe());
+        self.look(&shard, h, key, now, reader)
+    }
+
+    /// `glance` if the shard's shared lock can be had without waiting;
+    /// `None` while a write of the shard is in or waiting for the readers
+    /// to leave. For a get made with a lock of the caller's held
+    /// (`ffi::made`), which must not wait for a writer.
+    #[inline]
+    pub fn try_glance(&self, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Option<Glance> {
+        let shard = self.shard(h).try_read_on(reader.stripe())?;
+        Some(self.look(&shard, h, key, now, reader))
+    }
+
+    /// `glance`'s look, in `shard`, held shared.
+    #[inline]
+    fn look(&self, shard: &Shard, h: u64, key: &[u8], now: &Now, reader: &mut impl Reader) -> Glance {
         // Counted as a use even if it can no longer be served, as
         // `Shard::read` does: the exclusive path drops it next anyway.
         let g = match shard.policy.get(h, key) {

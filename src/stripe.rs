@@ -272,19 +272,30 @@ impl<T> ReadMostly<T> {
     /// Counts the calling thread in stripe `stripe` (its own, `mine()`),
     /// once no writer is in.
     fn count_in(&self, stripe: usize) -> Counted<'_> {
-        let r = &self.readers[stripe % RW_STRIPES];
         loop {
-            r.0.fetch_add(1, Ordering::SeqCst);
-            prim::seq_cst_store_load();
-            let counted = Counted(r);
-            if self.state.0.load(Ordering::SeqCst) & WRITING == 0 {
+            if let Some(counted) = self.try_count_in(stripe) {
                 return counted;
             }
-            // Taken back as any reader leaves: the writer may already be
-            // parked, waiting for this count.
-            drop(counted);
             self.wait_for_writer();
         }
+    }
+
+    /// Counts the calling thread in stripe `stripe` if no writer is in or
+    /// waiting for the readers to leave; `None` otherwise, having taken the
+    /// count back.
+    #[inline]
+    fn try_count_in(&self, stripe: usize) -> Option<Counted<'_>> {
+        let r = &self.readers[stripe % RW_STRIPES];
+        r.0.fetch_add(1, Ordering::SeqCst);
+        prim::seq_cst_store_load();
+        let counted = Counted(r);
+        if self.state.0.load(Ordering::SeqCst) & WRITING == 0 {
+            return Some(counted);
+        }
+        // Taken back as any reader leaves: the writer may already be
+        // parked, waiting for this count.
+        drop(counted);
+        None
     }
 
     /// Parks until the writer in now (if any) clears `WRITING`.
@@ -399,6 +410,19 @@ impl<T> ReadMostly<T> {
             value: unsafe { self.value.shared() },
             _g: g,
         }
+    }
+
+    /// `read_on` if it can be had without waiting: `None` while a writer
+    /// is in or waiting for the readers to leave. For a caller holding a
+    /// lock of its own that other threads wait for (`ffi::made`: Python's
+    /// GIL), which must not wait while it holds it.
+    pub fn try_read_on(&self, stripe: usize) -> Option<ReadGuard<'_, T>> {
+        let g = self.try_count_in(stripe)?;
+        // SAFETY: counted in with no writer in (see the Sync impl).
+        Some(ReadGuard {
+            value: unsafe { self.value.shared() },
+            _g: g,
+        })
     }
 
     /// `write` for work done a chunk per hold in a loop (the maintenance
@@ -813,6 +837,26 @@ mod tests {
         assert_eq!(*l.read(), (8000, 8000));
     }
 
+    #[test]
+    fn a_try_read_never_waits_for_a_writer() {
+        let l = ReadMostly::new(0u64);
+        assert_eq!(l.try_read_on(1).map(|r| *r), Some(0));
+        let mut w = l.write();
+        *w = 1;
+        assert!(l.try_read_on(1).is_none(), "a try-read came in under a write");
+        assert!(l.try_read_on(2).is_none(), "a try-read came in under a write");
+        drop(w);
+        let (a, b) = (
+            l.try_read_on(1).expect("no writer"),
+            l.try_read_on(1).expect("readers share"),
+        );
+        assert_eq!((*a, *b), (1, 1));
+        drop((a, b));
+        // The counts the failed tries took back are gone: a write gets in.
+        *l.write() = 2;
+        assert_eq!(*l.read(), 2);
+    }
+
     /// Two writers that hold the lock across a yield, so that readers find
     /// `WRITING` set and park, and the other writer finds `HELD` set and
     /// parks (`wait_while`); and upgradable reads that upgrade. A read must
@@ -946,6 +990,9 @@ mod tests {
 ///   fails, loom reporting "deadlock";
 /// - the writer parking without setting `DRAINING` first
 ///   (`park_for_readers`): the same.
+/// - a try-read that finds `WRITING` taking its count back without the
+///   wake (`try_count_in`): `a_try_read_sees_no_half_write_and_strands_no_writer`
+///   fails, loom reporting "deadlock" with the writer blocked.
 ///
 /// Loom cannot check that the reader's increment and load and the
 /// writer's store and load are `SeqCst` (`prim::seq_cst_store_load`).
@@ -1049,6 +1096,33 @@ mod loom_tests {
             up.join().unwrap();
             reader.join().unwrap();
             assert_eq!(*l.read_on(2), (2, 2));
+        });
+    }
+
+    /// A try-read racing a writer: it either reads a whole pair or gives
+    /// up, and one that gives up while the writer waits for its stripe
+    /// (parked, or about to park) takes its count back with the wake, as a
+    /// reader leaving does (loom reports a deadlock otherwise).
+    #[test]
+    fn a_try_read_sees_no_half_write_and_strands_no_writer() {
+        model(|| {
+            let l = Arc::new(ReadMostly::new((0u64, 0u64)));
+            let between = Arc::new(AtomicUsize::new(0));
+            let tries: Vec<_> = (0..2)
+                .map(|stripe| {
+                    let l = l.clone();
+                    thread::spawn(move || {
+                        if let Some(r) = l.try_read_on(stripe) {
+                            assert_eq!(r.0, r.1, "a try-read saw half a write");
+                        }
+                    })
+                })
+                .collect();
+            bump(&mut l.write(), &between);
+            for t in tries {
+                t.join().unwrap();
+            }
+            assert_eq!(*l.read_on(0), (1, 1));
         });
     }
 

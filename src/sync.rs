@@ -166,6 +166,15 @@ mod imp {
             self.0.read()
         }
 
+        /// `read_on` unless a writer holds the lock.
+        pub fn try_read_on(&self, _stripe: usize) -> Option<RwLockReadGuard<'_, T>> {
+            match self.0 .0.try_read() {
+                Ok(g) => Some(g),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            }
+        }
+
         pub fn write(&self) -> RwLockWriteGuard<'_, T> {
             self.0.write()
         }

@@ -336,6 +336,45 @@ typedef struct tc_get_target {
   size_t buf_cap;
 } tc_get_target;
 
+/*
+ Makes the caller's object for a value: `len` bytes at `data` (`data` is
+ valid for `len` bytes during the call only; NULL never). Python:
+ `PyBytes_FromStringAndSize`.
+ */
+typedef void *(*tc_make_value)(const uint8_t *data, size_t len);
+
+/*
+ Makes the caller's object for a get that found no value (`TC_NOT_FOUND`)
+ or failed (any other status but `TC_OK`; `tc_last_error()` says why).
+ Python: `PyLong_FromLong`.
+ */
+typedef void *(*tc_make_status)(long status);
+
+/*
+ Lets go of the caller's lock before a get that may wait; returns what
+ `tc_reacquire` takes back. Python: `PyEval_SaveThread`.
+ */
+typedef void *(*tc_release)(void);
+
+/*
+ Takes back the lock `tc_release` let go of. Python: `PyEval_RestoreThread`.
+ */
+typedef void (*tc_reacquire)(void *token);
+
+/*
+ What `tc_get_made` needs besides the key: the handle, the two
+ constructors of its answer, and how to let go of the caller's lock and
+ take it back (both NULL if the caller holds none). Built once by the
+ caller, only read by the library.
+ */
+typedef struct tc_made {
+  struct tc_cache *cache;
+  tc_make_value value;
+  tc_make_status status;
+  tc_release release;
+  tc_reacquire reacquire;
+} tc_made;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1006,6 +1045,33 @@ enum tc_status tc_cache_set_loader(struct tc_cache *cache,
                                    tc_loader_fn loader,
                                    void *user_data,
                                    void (*free_user_data)(void *user_data));
+
+/*
+ Gets `key` as `tc_get_into` does (L1, L2 with promotion, the remote
+ tier, the loader; the same consistency), and returns the caller's
+ object for the answer: `made->value(data, len)` for the value,
+ `made->status(s)` for any other answer (`TC_NOT_FOUND`, or an error with
+ `tc_last_error()` set). Exactly one of the two is called, once, after
+ the get, with no library lock held.
+
+ For a caller that holds a lock of its own (Python's GIL, calling
+ through `PyDLL`): an L1 hit that needs no waiting is answered with that
+ lock held; anything else (an L1 miss, a key whose shard is being
+ written, an entry to drop) is got between `made->release()` and
+ `made->reacquire(token)`, so the caller's lock is never held while the
+ library waits for a lock, the disk, a loader or the network. Both NULL:
+ nothing to let go. The constructors are called with the caller's lock
+ held (after `reacquire`).
+
+ Returns NULL, calling nothing, if `made` is NULL or either constructor
+ is NULL.
+
+ # Safety
+ `made` is NULL or valid for reads, its `cache` NULL or a live handle;
+ `key` is NULL or valid for `key_len` bytes; the functions in `made` are
+ safe to call as described above.
+ */
+void *tc_get_made(const struct tc_made *made, const uint8_t *key, size_t key_len);
 
 /*
  Creates options with every default: memory only (no directory), L1 bounded

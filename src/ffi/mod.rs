@@ -15,6 +15,7 @@ pub mod fast;
 mod handle;
 mod handout;
 pub mod loader;
+pub mod made;
 pub mod options;
 pub mod value;
 

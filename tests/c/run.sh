@@ -42,10 +42,11 @@ declare -A SOURCES=(
   [test_entries]="test_entries.c"
   [test_tags]="test_tags.c"
   [test_get_word]="test_get_word.c"
+  [test_get_made]="test_get_made.c"
   [test_json]="test_json.c json.c"
   [vectors]="vectors.c json.c"
 )
-PROGRAMS=(test_api test_json test_tiers test_loader test_locking test_threads test_lifecycle test_entries test_tags test_get_word vectors)
+PROGRAMS=(test_api test_json test_tiers test_loader test_locking test_threads test_lifecycle test_entries test_tags test_get_word test_get_made vectors)
 
 export ASAN_OPTIONS=detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

@@ -36,7 +36,9 @@ with clear(memory_only=True) before each round, so reads come from disk).
 the same way: the timer and a Python call alone, and a ctypes call of a C
 function that does nothing, in the shape of tc_get_into (6 arguments, the
 length read back) and of tc_get_into_word (3 arguments, the length returned;
-what ``get`` calls), the latter also with the 100-byte ``bytes`` a hit makes.
+what ``get`` called until session 39), the latter also with the 100-byte
+``bytes`` a hit makes in Python; and in the shape of tc_get_made (what ``get``
+calls: 3 arguments, the GIL held, the ``bytes`` made in C and returned).
 ``--quick`` is a smoke run for the tests: few keys, one round.  ``--csv FILE``
 also writes the medians as ``operation,tiercache_us,diskcache_us`` (the last
 empty where diskcache has no such operation), for ``tiercache-benchmarks
@@ -134,11 +136,31 @@ def floor_ops(lib_path: Path, value_size: int) -> Dict[str, Callable[[bytes], ob
             return buf[:value_size]
         return None
 
+    class NoopMade(ctypes.Structure):
+        _fields_ = [("value_len", ctypes.c_size_t), ("value", ctypes.c_void_p)]
+
+    class PyObjectFunc(ctypes._CFuncPtr):  # type: ignore[name-defined,misc]
+        # As tiercache._native's: called with the GIL held, a py_object returned.
+        _flags_ = ctypes._FUNCFLAG_CDECL | ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
+        _restype_ = ctypes.py_object
+
+    made_fn = PyObjectFunc(("noop_get_made", lib))
+    made_fn.argtypes = None
+    noop_made = NoopMade(value_size, ctypes.cast(ctypes.pythonapi.PyBytes_FromStringAndSize, ctypes.c_void_p).value)
+    made_ref = ctypes.byref(noop_made)
+
+    def pydll_made(key: bytes) -> object:
+        r = made_fn(made_ref, key, lens[len(key)])
+        if type(r) is bytes:
+            return r
+        return None
+
     return {
         "floor: timer + Python call": nothing,
         "floor: ctypes no-op, 6 args": ctypes_six,
         "floor: ctypes no-op, 3 args": ctypes_word,
         "floor: no-op 3 args + bytes": ctypes_word_bytes,
+        "floor: no-op in get's shape (GIL held, bytes made in C)": pydll_made,
     }
 
 

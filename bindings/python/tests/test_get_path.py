@@ -72,10 +72,13 @@ def test_loader_calling_get_uses_its_own_buffer() -> None:
         assert c["inner"] == b"i" * 100_000
 
 
-def test_concurrent_gets_of_different_sizes() -> None:
+@pytest.mark.parametrize("with_loader", [False, True])
+def test_concurrent_gets_of_different_sizes(with_loader: bool) -> None:
+    """Without a loader a get makes its bytes in the library (tc_get_made) and
+    takes no buffer of the pool; with one, each get takes a pooled buffer."""
     sizes = [1, 1000, 70_000, 1_200_000]
     errors: List[str] = []
-    with tiercache.Cache(l1_max_bytes=64 * 1024 * 1024) as c:
+    with tiercache.Cache(l1_max_bytes=64 * 1024 * 1024, loader=(lambda key: None) if with_loader else None) as c:
         for s in sizes:
             c[f"k{s}"] = bytes([s % 251]) * s
 
@@ -91,10 +94,13 @@ def test_concurrent_gets_of_different_sizes() -> None:
             th.start()
         for th in threads:
             th.join(timeout=120)
-        # Every scratch buffer is back in the pool (at most one per thread that
-        # ran a get at once), none over the size kept.
-        assert 1 <= len(c._pool) <= 6
-        assert all(s[2] <= cache_module._SCRATCH_KEEP for s in c._pool)
+        if with_loader:
+            # Every scratch buffer is back in the pool (at most one per thread
+            # that ran a get at once), none over the size kept.
+            assert 1 <= len(c._pool) <= 6
+            assert all(s[2] <= cache_module._SCRATCH_KEEP for s in c._pool)
+        else:
+            assert len(c._pool) == 0
     assert not errors, errors[:5]
 
 
@@ -129,16 +135,43 @@ def test_value_over_the_pool_buffer_from_loader_is_loaded_once(l1_max_bytes: int
             assert calls == [b"k"]
 
 
-def test_failures_through_the_word_come_back_as_errors(cache: tiercache.Cache) -> None:
-    # get's hit path reads status and length from tc_get_into_word's return
-    # value: each failure must still become its own exception and message.
-    with pytest.raises(tiercache.TooLarge, match="tc_get_into: key: 65537 bytes"):
+def test_failures_of_a_get_without_loader_come_back_as_errors(cache: tiercache.Cache) -> None:
+    # A get without a loader has its answer made by tc_get_made: the bytes of
+    # a value, or the status as an int: each failure must still become its
+    # own exception and message.
+    with pytest.raises(tiercache.TooLarge, match="tc_get_made: key: 65537 bytes"):
         cache.get(b"k" * 65537)
-    with pytest.raises(tiercache.InvalidArgument, match="tc_get_into"):
+    with pytest.raises(tiercache.InvalidArgument, match="tc_get_made"):
         cache[b""]
     with pytest.raises(KeyError):
         cache[b"absent"]
     assert cache.get(b"absent", 7) == 7
+    cache[b"empty"] = b""
+    assert cache[b"empty"] == b"" and cache.get(b"empty", 7) == b""
     cache.close()
     with pytest.raises(tiercache.ClosedError):
         cache.get(b"k")
+    with pytest.raises(tiercache.ClosedError):
+        cache[b"k"]
+
+
+def test_without_cpython_api_gets_take_the_loader_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside CPython (no ctypes.pythonapi, so no tc_made: _native.made_for
+    gives None) every get takes the CDLL path a get with a loader takes: the
+    same answers, through the pooled buffers."""
+    monkeypatch.setattr(cache_module, "made_for", lambda handle: None)
+    with tiercache.Cache() as c:
+        assert not c._fast
+        c[b"k"] = b"v" * 100
+        c[b"big"] = b"b" * 2_000_000
+        assert c.get(b"k") == b"v" * 100 and c[b"big"] == b"b" * 2_000_000
+        assert c.get(b"absent", 7) == 7
+        with pytest.raises(KeyError):
+            c[b"absent"]
+        with pytest.raises(tiercache.TooLarge):
+            c.get(b"k" * 65537)
+        assert len(c._pool) == 1
+        c.set_loader(lambda key: b"loaded")
+        c.set_loader(None)
+        assert not c._fast, "removing the loader does not bring tc_get_made back"
+        assert c.get(b"new") is None

@@ -105,3 +105,39 @@ def test_without_remote_nothing_changes() -> None:
     with tiercache.Cache() as c:
         assert c.counter("remote_state") == 0
         assert c.remote_reason() is None
+
+
+def test_a_get_lets_the_gil_go_while_it_waits_for_the_server(redis_url: str) -> None:
+    """A get without a loader holds the GIL only for a memory hit
+    (tc_get_made): one that asks the remote tier lets it go for the round
+    trip. Here the server pauses every client for 2 s (CLIENT PAUSE), so the
+    get waits that long for its answer; the test's own thread must run
+    meanwhile. Held through the call, the GIL would let it run at most one
+    switch interval (5 ms) after the getter started, a few iterations, not
+    the 50 asked for (1 ms sleeps: ~2000 in 2 s)."""
+    import threading
+
+    host, port = redis_url.rsplit("/", 1)[-1].split(":")
+    with tiercache.Cache(remote=redis_url, remote_namespace="py-gil", remote_timeout_ms=20_000) as c:
+        assert c.get(b"absent") is None  # connected, and the handshake done
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"CLIENT PAUSE 2000 ALL\r\n")
+            assert s.recv(16).startswith(b"+OK")
+        started, done = threading.Event(), threading.Event()
+        got: list = []
+
+        def getter() -> None:
+            started.set()
+            got.append(c.get(b"still-absent", "default"))
+            done.set()
+
+        t = threading.Thread(target=getter)
+        t.start()
+        started.wait()
+        ran = 0
+        while not done.is_set():
+            ran += 1
+            time.sleep(0.001)
+        t.join()
+        assert got == ["default"]
+        assert ran >= 50, f"the test's thread ran {ran} times while the get waited"

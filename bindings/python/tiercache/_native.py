@@ -143,6 +143,20 @@ class TcGetTarget(Structure):
     _fields_ = [("cache", c_void_p), ("buf", c_void_p), ("buf_cap", c_size_t)]
 
 
+class TcMade(Structure):
+    """``tc_made``: the handle and the four CPython functions ``tc_get_made``
+    makes its answer with (see ``made_for``), all addresses, built once per
+    cache (see cache.py)."""
+
+    _fields_ = [
+        ("cache", c_void_p),
+        ("value", c_void_p),
+        ("status", c_void_p),
+        ("release", c_void_p),
+        ("reacquire", c_void_p),
+    ]
+
+
 # C enums are passed and returned as int (the header's enums all fit).
 tc_status = c_int
 
@@ -188,8 +202,10 @@ _SIGNATURES: List[Tuple[str, object, List[object]]] = [
         tc_status,
         [c_void_p, c_char_p, c_size_t, POINTER(c_uint8), c_size_t, POINTER(c_size_t)],
     ),
-    # The length or the status in the return word (see tc_get_into_word_unchecked).
+    # The length or the status in the return word (see include/tiercache.h).
     ("tc_get_into_word", c_int64, [POINTER(TcGetTarget), c_char_p, c_size_t]),
+    # Returns a new reference (the caller's object): see tc_get_made_unchecked.
+    ("tc_get_made", c_void_p, [POINTER(TcMade), c_char_p, c_size_t]),
     # tc_value * is an opaque handle: data and length are read through it.
     ("tc_get_value", tc_status, [c_void_p, c_char_p, c_size_t, POINTER(c_void_p)]),
     ("tc_value_data", c_void_p, [c_void_p]),
@@ -339,18 +355,50 @@ tc_get_into_unchecked.restype = tc_status
 tc_get_into_unchecked.argtypes = None  # type: ignore[assignment]  # ctypes accepts None: no conversion
 
 
-#: ``tc_get_into_word`` for get's hit path, the cheapest call shape ctypes
-#: has for it: three arguments (ctypes and libffi pay for each argument on
-#: every call) and the answer in the return value (no out-parameter to read
-#: back).  No ``argtypes``, for the reason above: the caller passes
-#: ``byref(TcGetTarget)`` built once, the key as ``bytes`` and its length as
-#: a ready ``c_size_t`` argument.  A result >= 0 is the value's length in the
-#: target's buffer; a negative one packs the status (``-r & 255``) and, for
-#: TC_BUFFER_TOO_SMALL, the length needed (``-r >> 8``).  Only ``Cache.get``
-#: and ``Cache.__getitem__`` use it.
-tc_get_into_word_unchecked = lib["tc_get_into_word"]
-tc_get_into_word_unchecked.restype = c_int64
-tc_get_into_word_unchecked.argtypes = None  # type: ignore[assignment]  # ctypes accepts None: no conversion
+class _PyObjectFunc(ctypes._CFuncPtr):  # type: ignore[name-defined,misc]
+    """A function of ``lib`` called as ``ctypes.PyDLL`` calls its functions:
+    with the GIL held (``_FUNCFLAG_PYTHONAPI``; ctypes then also raises the
+    Python exception a NULL result leaves set), returning a new reference to
+    a Python object (``py_object``).  Only for ``tc_get_made``, which lets
+    the GIL go itself before anything that may wait."""
+
+    _flags_ = ctypes._FUNCFLAG_CDECL | ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
+    _restype_ = ctypes.py_object
+
+
+#: ``tc_get_made`` for get's path without a loader, called with the GIL held
+#: and no ``argtypes`` (the caller passes ``byref(TcMade)`` built once, the
+#: key as ``bytes`` and its length as a ready ``c_size_t`` argument).  Its
+#: result is the value as ``bytes``, or the status as an ``int``
+#: (``TC_NOT_FOUND``, or an error with ``tc_last_error()`` set).  An L1 hit
+#: is answered with the GIL held, and only if it takes no waiting; anything
+#: else is got with the GIL let go (``PyEval_SaveThread``) and taken back
+#: (``PyEval_RestoreThread``) before the answer is made, as ``CDLL`` does
+#: around a whole call.  Against ``tc_get_into_word`` through ``CDLL``, a
+#: hit saves ctypes' release and reacquisition of the GIL, the scratch
+#: buffer and the slice that copied the value out of it (BENCHMARKS.md,
+#: History, "Session 39").  Only ``Cache.get`` and ``Cache.__getitem__`` use it.
+tc_get_made_unchecked = _PyObjectFunc(("tc_get_made", lib))
+
+# The CPython functions tc_get_made makes its answer with, as addresses; None
+# where ctypes has no pythonapi (an interpreter other than CPython).
+_PYTHON_API: Optional[Tuple[Optional[int], ...]]
+try:
+    _PYTHON_API = tuple(
+        ctypes.cast(getattr(ctypes.pythonapi, name), c_void_p).value
+        for name in ("PyBytes_FromStringAndSize", "PyLong_FromLong", "PyEval_SaveThread", "PyEval_RestoreThread")
+    )
+except AttributeError:  # pragma: no cover (CPython has them all)
+    _PYTHON_API = None
+
+
+def made_for(handle: Optional[int]) -> Optional[TcMade]:
+    """The ``tc_made`` of a cache handle: values as ``bytes``
+    (``PyBytes_FromStringAndSize``), statuses as ``int`` (``PyLong_FromLong``),
+    the GIL let go with ``PyEval_SaveThread`` and taken back with
+    ``PyEval_RestoreThread``.  None outside CPython: every get then takes the
+    path a get with a loader takes (``Cache._get_loading``)."""
+    return None if _PYTHON_API is None else TcMade(handle, *_PYTHON_API)
 
 
 class _IntResultFunc(ctypes._CFuncPtr):  # type: ignore[name-defined,misc]

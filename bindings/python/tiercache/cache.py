@@ -8,7 +8,7 @@ import os
 import typing
 from collections import deque
 from collections.abc import ItemsView, Iterable, Mapping, ValuesView
-from ctypes import addressof, byref, c_bool, c_size_t, c_uint64, c_void_p, create_string_buffer, string_at
+from ctypes import byref, c_bool, c_size_t, c_uint64, c_void_p, create_string_buffer, string_at
 from io import BytesIO
 from typing import Any, Callable, Deque, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, TypeVar, Union
 
@@ -20,12 +20,13 @@ from ._native import (
     SyncPolicy,
     TcBytes,
     TcEntryInfo,
-    TcGetTarget,
+    TcMade,
     TcStats,
     WritePolicy,
     lib,
+    made_for,
     tc_get_into_unchecked,
-    tc_get_into_word_unchecked,
+    tc_get_made_unchecked,
     tc_put_many_packed,
     tc_put_unchecked,
 )
@@ -57,7 +58,7 @@ _SYNC_POLICIES: Dict[str, SyncPolicy] = {
 
 # Bound once: attribute lookups on the CDLL cost more than the calls' setup.
 _tc_get_into = tc_get_into_unchecked  # no argtypes: see _native; only _get_large calls it
-_tc_get_into_word = tc_get_into_word_unchecked  # no argtypes: see _native; get's hit path
+_tc_get_made = tc_get_made_unchecked  # no argtypes, GIL held: see _native; get's path without a loader
 _tc_put = tc_put_unchecked  # no argtypes: see _native; only put calls it
 _tc_contains = lib.tc_contains
 _tc_get_many_into = lib.tc_get_many_into
@@ -74,12 +75,9 @@ _NO_TAGS: Tuple[()] = ()  # put's default: no tags, the tc_put fast path
 _OK = int(Status.OK)
 _NOT_FOUND = int(Status.NOT_FOUND)
 _BUFFER_TOO_SMALL = int(Status.BUFFER_TOO_SMALL)
-# tc_get_into_word's answer for a miss: -TC_NOT_FOUND.
-_MISS_WORD = -_NOT_FOUND
-
-# get copies values with tc_get_into_word into a scratch buffer, then slices it
-# into a bytes object: one C call and one allocation per hit.  The GIL is released
-# during the call, so a buffer belongs to one call at a time: each cache keeps
+# get_many, and a get with a loader (_get_loading), copy values into a scratch
+# buffer, then slice it into a bytes object.  The GIL is released during the
+# call, so a buffer belongs to one call at a time: each cache keeps
 # a pool of them (Cache._pool, a deque: its pop and append are atomic, and
 # unlike a list's they do not free and reallocate the item array each time
 # the pool goes from one buffer to none and back, which a list does on
@@ -89,32 +87,26 @@ _SCRATCH_START = 64 * 1024
 _SCRATCH_KEEP = 1024 * 1024
 
 #: [buffer, byref(buffer), its capacity, the capacity as a size_t argument,
-#: the value length out-parameter, byref(value length), a tc_get_target of
-#: the cache's handle and this buffer, byref(that target)]: a list, so that a
-#: buffer can grow in place.  The arguments are built once: _tc_get_into and
-#: _tc_get_into_word have no argtypes, and ready CArgObjects (what byref()
-#: and from_param() return) are the cheapest arguments ctypes takes.
+#: the value length out-parameter, byref(value length)]: a list, so that a
+#: buffer can grow in place.  The arguments are built once: _tc_get_into
+#: has no argtypes, and ready CArgObjects (what byref() and from_param()
+#: return) are the cheapest arguments ctypes takes.
 _Scratch = List[Any]
 
-#: Where in a _Scratch get's hit path finds the buffer and byref(target).
-_BUF = 0
-_TARGET_REF = 7
 
-
-def _new_scratch(cap: int, handle: Optional[int]) -> _Scratch:
+def _new_scratch(cap: int) -> _Scratch:
     buf = create_string_buffer(cap)
     value_len = c_size_t(0)
-    target = TcGetTarget(handle, addressof(buf), cap)
-    return [buf, byref(buf), cap, c_size_t.from_param(cap), value_len, byref(value_len), target, byref(target)]
+    return [buf, byref(buf), cap, c_size_t.from_param(cap), value_len, byref(value_len)]
 
 
-def _take_scratch(pool: Deque[_Scratch], handle: Optional[int]) -> _Scratch:
-    """A buffer of the pool, or a new one.  (get and __getitem__ have this
-    inline: a function call is a measurable part of a hit.)"""
+def _take_scratch(pool: Deque[_Scratch]) -> _Scratch:
+    """A buffer of the pool, or a new one.  (_get_loading has this inline: a
+    function call is a measurable part of a get.)"""
     try:
         return pool.pop()  # not "if pool": another thread may empty it in between
     except IndexError:
-        return _new_scratch(_SCRATCH_START, handle)
+        return _new_scratch(_SCRATCH_START)
 
 
 #: Lengths as size_t arguments, ready made for short keys and values.
@@ -309,10 +301,13 @@ class Cache(typing.MutableMapping[Any, bytes]):
         # by then no method is running (each holds a reference to self).
         self._handle: Optional[int] = None
         self._closed = False
-        # Whether get may take the fast path, without the loader bookkeeping:
-        # True while no loader is set (see set_loader).
+        # Whether get may take the fast path (tc_get_made, the GIL held for a
+        # memory hit), without the loader bookkeeping: True while no loader is
+        # set (see set_loader), on CPython (see _native.made_for).
         self._fast = False
-        # Scratch buffers for get (see _Scratch).
+        self._made: Optional[TcMade] = None
+        self._made_ref: Any = None
+        # Scratch buffers for get with a loader, and get_many (see _Scratch).
         self._pool: Deque[_Scratch] = deque()
         # The loaders the library may call, by id (see loaders.py), and the
         # ctypes callbacks it calls them through, kept alive with the cache.
@@ -359,7 +354,10 @@ class Cache(typing.MutableMapping[Any, bytes]):
         self._handle = handle.value
         # The handle as a ready argument for _tc_get_into (which has no argtypes).
         self._handle_arg = c_void_p.from_param(handle.value)
-        self._fast = True
+        # tc_get_made's tc_made for this handle, and byref of it (its argument).
+        self._made = made_for(handle.value)
+        self._made_ref = byref(self._made) if self._made is not None else None
+        self._fast = self._made is not None
         if loader is not None:
             self.set_loader(loader)
 
@@ -457,34 +455,30 @@ class Cache(typing.MutableMapping[Any, bytes]):
 
     # -- the mapping protocol ---------------------------------------------------
 
-    # get and __getitem__ are the hot path, so each is written out in full: a
-    # hit is one C call (tc_get_into into a scratch buffer) and one bytes
-    # object.  With a loader set they hand over to _get_large, and so do values
-    # larger than the buffer.  A miss (TC_NOT_FOUND) never reads
-    # tc_last_error.  After close() the call returns TC_CLOSED: ClosedError.
+    # get and __getitem__ are the hot path, so each is written out in full.
+    # Without a loader, a get is one call of tc_get_made with the GIL held
+    # (see _native.tc_get_made_unchecked), whose result is the value as bytes
+    # or the status as an int: an L1 hit is answered at once, anything else
+    # with the GIL let go inside the call.  With a loader set they hand over
+    # to _get_loading, which keeps the loader bookkeeping around a CDLL call.
+    # A miss (TC_NOT_FOUND) never reads tc_last_error.  After close() the call
+    # answers TC_CLOSED: ClosedError.
 
     def __getitem__(self, key: Value) -> bytes:
         """``cache[key]``: the value, from memory, disk or the loader; KeyError on a miss."""
         k = key if type(key) is bytes else key.encode() if type(key) is str else to_bytes(key)
-        pool = self._pool
-        try:
-            scratch = pool.pop()
-        except IndexError:
-            scratch = _new_scratch(_SCRATCH_START, self._handle)
-        try:
-            if self._fast:
-                n = len(k)
-                r = _tc_get_into_word(scratch[_TARGET_REF], k, _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n))
-                if r >= 0:
-                    return scratch[_BUF][:r]  # type: ignore[no-any-return]
-                value = self._get_failed(k, r, scratch)
-            else:
-                value = self._get_large(k, 0, True, scratch)
-        finally:
-            pool.append(scratch)  # after the value was copied out of it
-        if value is _MISSING:
-            raise NotFound(f"no value for key {key!r}")
-        return value  # type: ignore[no-any-return]
+        if self._fast:
+            n = len(k)
+            r = _tc_get_made(self._made_ref, k, _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n))
+            if type(r) is bytes:
+                return r
+            if r != _NOT_FOUND:
+                raise errors.error_for(r)
+        else:
+            value = self._get_loading(k)
+            if value is not _MISSING:
+                return value  # type: ignore[no-any-return]
+        raise NotFound(f"no value for key {key!r}")
 
     def get(self, key: Value, default: Any = None) -> Any:
         """The value of ``key`` (from memory, disk or the loader), or ``default`` on a miss.
@@ -494,42 +488,34 @@ class Cache(typing.MutableMapping[Any, bytes]):
         """
         if type(key) is not bytes:
             key = key.encode() if type(key) is str else to_bytes(key)
+        if self._fast:
+            n = len(key)
+            r = _tc_get_made(self._made_ref, key, _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n))
+            if type(r) is bytes:
+                return r
+            if r == _NOT_FOUND:
+                return default
+            raise errors.error_for(r)
+        value = self._get_loading(key)
+        return default if value is _MISSING else value
+
+    def _get_loading(self, k: bytes) -> Any:
+        """A get with the loader bookkeeping (see loaders.py), through a
+        scratch buffer of the pool: the value or _MISSING."""
         pool = self._pool
         try:
             scratch = pool.pop()
         except IndexError:
-            scratch = _new_scratch(_SCRATCH_START, self._handle)
+            scratch = _new_scratch(_SCRATCH_START)
         try:
-            if self._fast:
-                n = len(key)
-                r = _tc_get_into_word(scratch[_TARGET_REF], key, _KEY_LEN_ARGS[n] if n < 256 else c_size_t(n))
-                if r >= 0:
-                    return scratch[_BUF][:r]
-                if r == _MISS_WORD:
-                    return default
-                value = self._get_failed(key, r, scratch)
-            else:
-                value = self._get_large(key, 0, True, scratch)
+            return self._get_large(k, 0, scratch)
         finally:
             pool.append(scratch)  # after the value was copied out of it
-        return default if value is _MISSING else value
 
-    def _get_failed(self, k: bytes, word: int, scratch: _Scratch) -> Any:
-        """The rest of a get without loader whose tc_get_into_word answered
-        a negative ``word`` (see include/tiercache.h): _MISSING, the value (the
-        buffer was too small), or the exception.  Called right after that
-        call, so tc_last_error() is still its own."""
-        status = -word & 255
-        if status == _NOT_FOUND:
-            return _MISSING
-        if status == _BUFFER_TOO_SMALL:
-            return self._get_large(k, -word >> 8, False, scratch)
-        raise errors.error_for(status)
-
-    def _get_large(self, k: bytes, needed: int, loading: bool, scratch: _Scratch) -> Any:
-        """A get with the loader bookkeeping (``loading``, see loaders.py) or
-        without, through ``scratch`` grown to at least ``needed`` bytes, and
-        again while the value outgrows it: the value or _MISSING.
+    def _get_large(self, k: bytes, needed: int, scratch: _Scratch) -> Any:
+        """A get with the loader bookkeeping (see loaders.py), through
+        ``scratch`` grown to at least ``needed`` bytes, and again while the
+        value outgrows it: the value or _MISSING.
 
         A value larger than the buffer is still in the cache after
         TC_BUFFER_TOO_SMALL, so asking again finds it (the statistics then
@@ -540,19 +526,14 @@ class Cache(typing.MutableMapping[Any, bytes]):
             use = scratch
             if needed > scratch[2]:
                 if needed > _SCRATCH_KEEP:
-                    return self._get_value(k, loading)
-                scratch[:] = _new_scratch(min(max(needed, 2 * scratch[2]), _SCRATCH_KEEP), self._handle)
-            buf, buf_arg, _, cap_arg, value_len, value_len_ref = use[:6]
-            exc = None
-            call = None
-            if loading:
-                call = loaders.begin_call(self)
-                try:
-                    status = _tc_get_into(self._handle_arg, k, _key_len_arg(len(k)), buf_arg, cap_arg, value_len_ref)
-                finally:
-                    exc = loaders.end_call(call)
-            else:
+                    return self._get_value(k)
+                scratch[:] = _new_scratch(min(max(needed, 2 * scratch[2]), _SCRATCH_KEEP))
+            buf, buf_arg, _, cap_arg, value_len, value_len_ref = use
+            call = loaders.begin_call(self)
+            try:
                 status = _tc_get_into(self._handle_arg, k, _key_len_arg(len(k)), buf_arg, cap_arg, value_len_ref)
+            finally:
+                exc = loaders.end_call(call)
             if status == _OK:
                 return buf[: value_len.value]
             if exc is not None:
@@ -561,26 +542,22 @@ class Cache(typing.MutableMapping[Any, bytes]):
                 return _MISSING
             if status != _BUFFER_TOO_SMALL:
                 raise errors.error_for(status)
-            if call is not None and call.value is not None:
+            if call.value is not None:
                 return call.value
             needed = value_len.value
 
-    def _get_value(self, k: bytes, loading: bool) -> Any:
-        """A get of a value too large for the pooled buffer, through
-        tc_get_value: the bytes object is built once, straight from the
-        library's memory (or the segment's map), instead of zeroing a buffer
-        of the value's size, copying into it and copying again.  The value or
-        _MISSING."""
+    def _get_value(self, k: bytes) -> Any:
+        """A get (with the loader bookkeeping) of a value too large for the
+        pooled buffer, through tc_get_value: the bytes object is built once,
+        straight from the library's memory (or the segment's map), instead of
+        zeroing a buffer of the value's size, copying into it and copying
+        again.  The value or _MISSING."""
         out = c_void_p()
-        exc = None
-        if loading:
-            call = loaders.begin_call(self)
-            try:
-                status = lib.tc_get_value(self._handle, k, len(k), byref(out))
-            finally:
-                exc = loaders.end_call(call)
-        else:
+        call = loaders.begin_call(self)
+        try:
             status = lib.tc_get_value(self._handle, k, len(k), byref(out))
+        finally:
+            exc = loaders.end_call(call)
         if status == _OK:
             try:
                 n = lib.tc_value_len(out)
@@ -886,7 +863,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
         spilled = _batch.words(n)
         statuses = _batch.statuses(n)
         pool = self._pool
-        scratch = _take_scratch(pool, self._handle)
+        scratch = _take_scratch(pool)
         try:
             buf = scratch[0]
             args = (
@@ -915,7 +892,7 @@ class Cache(typing.MutableMapping[Any, bytes]):
             pool.append(scratch)  # after the values were copied out of it
         if spill_bytes and scratch[2] < _SCRATCH_KEEP:
             # Values spilled: the next batch through this buffer gets room.
-            scratch[:] = _new_scratch(min(max(scratch[2] + spill_bytes, 2 * scratch[2]), _SCRATCH_KEEP), self._handle)
+            scratch[:] = _new_scratch(min(max(scratch[2] + spill_bytes, 2 * scratch[2]), _SCRATCH_KEEP))
         if exc is not None:
             raise exc
         if failed is not None:
@@ -1202,10 +1179,10 @@ class Cache(typing.MutableMapping[Any, bytes]):
         try:
             loaders.install(self, self._handle, loader)
         except BaseException:
-            self._fast = not self._has_loader  # as it was: the loader did not change
+            self._fast = not self._has_loader and self._made is not None  # as it was
             raise
         self._has_loader = loader is not None
-        self._fast = loader is None
+        self._fast = loader is None and self._made is not None
 
     # -- lifecycle ----------------------------------------------------------------
 

@@ -115,6 +115,7 @@ var notBound = map[string]string{
 	"tc_status_str": "Status.Name gives the enumerator's name in Go",
 	"tc_get":        "Get uses tc_get_into into Go memory (one cgo call, no C allocation)",
 	"tc_get_many":   "GetMany uses tc_get_many_into into Go memory (no C allocation per value)",
+	"tc_get_made":   "for a runtime holding a lock of its own around C calls (Python's GIL); cgo holds none",
 }
 
 // TestHeaderFunctionsAreBound fails when include/tiercache.h gains a

@@ -1,6 +1,6 @@
 //! What the copying getters (`tc_get`, `tc_get_into`, and through it
-//! `tc_get_into_word`, and the batch `tc_get_many_into`) take of an L1
-//! hit's value under the shard's lock (`memory::Reader`): the bytes of a
+//! `tc_get_into_word`, `tc_get_made`, and the batch `tc_get_many_into`)
+//! take of an L1 hit's value under the shard's lock (`memory::Reader`): the bytes of a
 //! small value, copied at once (for `tc_get`, into the caller's
 //! allocation, made there too), so that the hit clones no `Arc`; and, for
 //! `tc_get_into`, the length of a value too large for the caller's buffer.
@@ -69,6 +69,50 @@ impl Reader for IntoBuf {
         }
         // SAFETY: `buf` is writable for `cap` >= `value.len()` bytes (`new`),
         // and is the caller's, not L1's: the two cannot overlap.
+        unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), self.buf, value.len()) };
+        self.len = value.len();
+        true
+    }
+
+    #[inline]
+    fn stripe(&self) -> usize {
+        self.stripe
+    }
+}
+
+/// `tc_get_made`'s reader: copies a value of up to `UNDER_LOCK` bytes into
+/// the call's buffer on its stack; declines a longer one, which comes as a
+/// `Value`. (Unlike `IntoBuf` it never takes a value without its bytes:
+/// the call has no length to report, it makes the value.)
+pub struct ToStack {
+    buf: *mut u8,
+    len: usize,
+    /// The calling thread's stripe (`Reader::stripe`).
+    stripe: usize,
+}
+
+impl ToStack {
+    /// # Safety
+    /// `buf` is writable for `UNDER_LOCK` bytes for as long as the reader
+    /// is used.
+    pub unsafe fn new(buf: *mut u8, stripe: usize) -> ToStack {
+        ToStack { buf, len: 0, stripe }
+    }
+
+    /// The length of the value read (copied), once one was.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Reader for ToStack {
+    #[inline]
+    fn read(&mut self, value: &[u8]) -> bool {
+        if value.len() > UNDER_LOCK {
+            return false;
+        }
+        // SAFETY: `buf` is writable for `UNDER_LOCK` >= `value.len()`
+        // bytes (`new`), and is the call's own, not L1's.
         unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), self.buf, value.len()) };
         self.len = value.len();
         true

@@ -28,9 +28,9 @@ use std::mem::MaybeUninit;
 
 use super::boundary::{guard, key_bytes};
 use super::cache::{handle, tc_cache};
-use super::copy::UNDER_LOCK;
-use crate::error::Status;
-use crate::memory::Reader;
+use super::copy::{ToStack, UNDER_LOCK};
+use crate::cache::Cache;
+use crate::error::{Result, Status};
 use crate::value::Value;
 
 /// Makes the caller's object for a value: `len` bytes at `data` (`data` is
@@ -139,23 +139,14 @@ enum Got<V> {
 /// # Safety
 /// As `tc_get_made`'s; `buf` is writable for `UNDER_LOCK` bytes.
 unsafe fn at_once(cache: *mut tc_cache, key: *const u8, key_len: usize, buf: *mut u8) -> Option<Got<Value>> {
-    let mut got = None;
-    guard("tc_get_made", || {
-        let c = handle(cache)?;
-        let key = key_bytes(key, key_len)?;
-        let mut into = ToBuf {
-            buf,
-            len: 0,
-            stripe: c.stripe(),
-        };
-        got = match c.get_at_once(key, &mut into) {
-            Some(None) => Some(Got::Copied(into.len)),
-            Some(Some(v)) => Some(Got::Value(v)),
-            None => None,
-        };
-        Ok(())
-    });
-    got
+    reading(cache, key, key_len, buf, |c, key, into| {
+        Ok(c.get_at_once(key, into).map(|got| match got {
+            None => Got::Copied(into.len()),
+            Some(v) => Got::Value(v),
+        }))
+    })
+    .ok()
+    .flatten()
 }
 
 /// The whole get of `tc_get_made`, with a value too long for `buf` boxed
@@ -164,51 +155,35 @@ unsafe fn at_once(cache: *mut tc_cache, key: *const u8, key_len: usize, buf: *mu
 /// # Safety
 /// As `at_once`'s.
 unsafe fn whole(cache: *mut tc_cache, key: *const u8, key_len: usize, buf: *mut u8) -> Got<*mut Value> {
-    let mut got = Got::Status(Status::TC_PANIC);
+    let got = reading(cache, key, key_len, buf, |c, key, into| {
+        Ok(match c.get_read(key, into)? {
+            None => Got::Copied(into.len()),
+            Some(v) => Got::Value(Box::into_raw(Box::new(v))),
+        })
+    });
+    got.unwrap_or_else(Got::Status)
+}
+
+/// `get` of the handle's cache, the key, and a reader into `buf`, inside
+/// the handle's gate and `guard` (a failure's status, with
+/// `tc_last_error()` set).
+///
+/// # Safety
+/// As `at_once`'s.
+unsafe fn reading<R>(
+    cache: *mut tc_cache,
+    key: *const u8,
+    key_len: usize,
+    buf: *mut u8,
+    get: impl FnOnce(&Cache, &[u8], &mut ToStack) -> Result<R>,
+) -> std::result::Result<R, Status> {
+    let mut got = None;
     let status = guard("tc_get_made", || {
         let c = handle(cache)?;
         let key = key_bytes(key, key_len)?;
-        let mut into = ToBuf {
-            buf,
-            len: 0,
-            stripe: c.stripe(),
-        };
-        got = match c.get_read(key, &mut into)? {
-            None => Got::Copied(into.len),
-            Some(v) => Got::Value(Box::into_raw(Box::new(v))),
-        };
+        let mut into = ToStack::new(buf, c.stripe());
+        got = Some(get(&c, key, &mut into)?);
         Ok(())
     });
-    if status != Status::TC_OK {
-        return Got::Status(status);
-    }
-    got
-}
-
-/// `tc_get_made`'s reader: copies a value of up to `UNDER_LOCK` bytes into
-/// the call's buffer under the shard's lock; declines a longer one, which
-/// comes as a `Value` (see `ffi::copy`).
-struct ToBuf {
-    buf: *mut u8,
-    len: usize,
-    stripe: usize,
-}
-
-impl Reader for ToBuf {
-    #[inline]
-    fn read(&mut self, value: &[u8]) -> bool {
-        if value.len() > UNDER_LOCK {
-            return false;
-        }
-        // SAFETY: `buf` is writable for `UNDER_LOCK` bytes (`at_once`,
-        // `whole`), and is the call's own, not L1's.
-        unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), self.buf, value.len()) };
-        self.len = value.len();
-        true
-    }
-
-    #[inline]
-    fn stripe(&self) -> usize {
-        self.stripe
-    }
+    got.ok_or(status)
 }

@@ -9,15 +9,19 @@
  * constructor called once after reacquire; a loader runs while the lock is
  * let go; an empty value is a value of length 0; a failure's status comes
  * with tc_last_error(); NULL made, cache and constructors; no release or
- * reacquire at all (both NULL); a closed handle.
+ * reacquire at all (both NULL); a closed handle; a reacquire that ends the
+ * thread (pthread_exit, as CPython does to a daemon thread at shutdown).
  */
+#define _GNU_SOURCE /* pthread_timedjoin_np */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "testutil.h"
 
-/* What the callbacks saw, on this (the test's only) thread. */
+/* What the callbacks saw (one call at a time; the thread of the last one). */
 static struct {
   int values, statuses, releases, reacquires;
   bool held;         /* the "caller's lock": held between calls */
@@ -179,10 +183,53 @@ static void test_null_arguments_and_a_closed_handle(void) {
   tc_cache_close(c);
 }
 
+/* A reacquire that ends the thread, as CPython's PyEval_RestoreThread does
+   to a daemon thread once the interpreter is shutting down (pthread_exit:
+   a forced unwind through tc_get_made's frame, which must hold nothing to
+   drop by then, and must not abort the process). */
+static void reacquire_and_exit(void *token) {
+  (void)token;
+  pthread_exit((void *)42);
+}
+
+static void *get_then_exit(void *cache) {
+  tc_made m = {cache, make_value, make_status, release, reacquire_and_exit};
+  tc_get_made(&m, (const uint8_t *)"absent", 6);
+  return NULL; /* not reached */
+}
+
+static void *close_cache(void *cache) {
+  tc_cache_close(cache);
+  return NULL;
+}
+
+static void test_a_thread_ended_in_reacquire_ends_cleanly(void) {
+  tc_cache *c = tu_open(NULL, 0, TC_WRITE_THROUGH);
+  CHECK(c != NULL);
+  pthread_t t;
+  void *ret = NULL;
+  CHECK(pthread_create(&t, NULL, get_then_exit, c) == 0);
+  CHECK(pthread_join(t, &ret) == 0);
+  CHECK(ret == (void *)42);
+  /* The handle is still usable: the call left its gate before release. */
+  CHECK_OK(tu_put(c, "k", "v", 0));
+  CHECK(tu_value_is(c, "k", "v"));
+  /* And its close does not wait for a call that never left the gate: a
+     frame that held its place there across reacquire would hang here (the
+     wait is bounded only so that such a failure ends). */
+  pthread_t closer;
+  CHECK(pthread_create(&closer, NULL, close_cache, c) == 0);
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 60;
+  CHECK(pthread_timedjoin_np(closer, NULL, &deadline) == 0);
+}
+
 int main(void) {
   RUN(test_hits_are_made_at_once);
   RUN(test_anything_else_is_got_with_the_lock_let_go);
   RUN(test_null_arguments_and_a_closed_handle);
+  RUN(test_a_thread_ended_in_reacquire_ends_cleanly);
   tu_rmdir_all();
   return tu_summary();
 }

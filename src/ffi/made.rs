@@ -102,7 +102,7 @@ pub unsafe extern "C" fn tc_get_made(made: *const tc_made, key: *const u8, key_l
     match at_once(m.cache, key, key_len, buf) {
         Some(Got::Copied(len)) => return make_value(buf, len),
         Some(Got::Value(v)) => return make_value(v.as_ptr(), v.len()),
-        Some(Got::Status(_)) | None => {}
+        None => {}
     }
     // Anything else, with the caller's lock let go. The answer is plain
     // data (no destructor runs after `reacquire` but the value's, below):
@@ -114,24 +114,22 @@ pub unsafe extern "C" fn tc_get_made(made: *const tc_made, key: *const u8, key_l
         reacquire(token);
     }
     match got {
-        Got::Copied(len) => make_value(buf, len),
-        Got::Value(v) => {
+        Ok(Got::Copied(len)) => make_value(buf, len),
+        Ok(Got::Value(v)) => {
             // SAFETY: `whole` boxed it, and nothing else has it.
             let v = Box::from_raw(v);
             make_value(v.as_ptr(), v.len())
         }
-        Got::Status(s) => make_status(s as c_long),
+        Err(s) => make_status(s as c_long),
     }
 }
 
-/// A get's answer on its way to the constructors.
+/// A get's value on its way to the constructor.
 enum Got<V> {
-    /// The value, in the call's buffer.
+    /// In the call's buffer.
     Copied(usize),
-    /// The value, too long for the buffer.
+    /// Too long for the buffer.
     Value(V),
-    /// No value: `TC_NOT_FOUND` or an error.
-    Status(Status),
 }
 
 /// The L1 hit `tc_get_made` answers at once, or `None`.
@@ -150,18 +148,23 @@ unsafe fn at_once(cache: *mut tc_cache, key: *const u8, key_len: usize, buf: *mu
 }
 
 /// The whole get of `tc_get_made`, with a value too long for `buf` boxed
-/// and let go of (`Box::into_raw`), which the caller takes back.
+/// and let go of (`Box::into_raw`), which the caller takes back; or the
+/// status of no value (`TC_NOT_FOUND`, an error).
 ///
 /// # Safety
 /// As `at_once`'s.
-unsafe fn whole(cache: *mut tc_cache, key: *const u8, key_len: usize, buf: *mut u8) -> Got<*mut Value> {
-    let got = reading(cache, key, key_len, buf, |c, key, into| {
+unsafe fn whole(
+    cache: *mut tc_cache,
+    key: *const u8,
+    key_len: usize,
+    buf: *mut u8,
+) -> std::result::Result<Got<*mut Value>, Status> {
+    reading(cache, key, key_len, buf, |c, key, into| {
         Ok(match c.get_read(key, into)? {
             None => Got::Copied(into.len()),
             Some(v) => Got::Value(Box::into_raw(Box::new(v))),
         })
-    });
-    got.unwrap_or_else(Got::Status)
+    })
 }
 
 /// `get` of the handle's cache, the key, and a reader into `buf`, inside

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import tiercache
+from tiercache import _native
 
 try:
     import diskcache  # type: ignore[import-untyped]
@@ -139,14 +140,11 @@ def floor_ops(lib_path: Path, value_size: int) -> Dict[str, Callable[[bytes], ob
     class NoopMade(ctypes.Structure):
         _fields_ = [("value_len", ctypes.c_size_t), ("value", ctypes.c_void_p)]
 
-    class PyObjectFunc(ctypes._CFuncPtr):  # type: ignore[name-defined,misc]
-        # As tiercache._native's: called with the GIL held, a py_object returned.
-        _flags_ = ctypes._FUNCFLAG_CDECL | ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
-        _restype_ = ctypes.py_object
-
-    made_fn = PyObjectFunc(("noop_get_made", lib))
+    # Called as get calls tc_get_made: the binding's own function class (GIL
+    # held, a py_object returned) and its constructor of bytes.
+    made_fn = _native._PyObjectFunc(("noop_get_made", lib))
     made_fn.argtypes = None
-    noop_made = NoopMade(value_size, ctypes.cast(ctypes.pythonapi.PyBytes_FromStringAndSize, ctypes.c_void_p).value)
+    noop_made = NoopMade(value_size, _native.made_for(None).value)
     made_ref = ctypes.byref(noop_made)
 
     def pydll_made(key: bytes) -> object:

@@ -30,12 +30,14 @@ pub enum Op {
     /// (`reserve`, `release_reserved`): advice, whose failure the caller
     /// ignores.
     Reserve,
+    /// Starting a file's write-back early (`write_back`): advice too.
+    WriteBack,
     /// In a plan: every kind above, counted together.
     Any,
 }
 
 impl Op {
-    pub const ALL: [Op; 8] = [
+    pub const ALL: [Op; 9] = [
         Op::Write,
         Op::Sync,
         Op::SetLen,
@@ -44,6 +46,7 @@ impl Op {
         Op::Create,
         Op::Remove,
         Op::Reserve,
+        Op::WriteBack,
     ];
 }
 
@@ -87,6 +90,18 @@ pub fn heal(dir: &Path) {
     let mut plans = PLANS.lock();
     plans.retain(|a| a.dir != dir);
     ACTIVE.store(!plans.is_empty(), Ordering::Release);
+}
+
+/// How many calls of `op` under `dir` the plans armed there for `op`
+/// counted (test support: a plan whose `nth` is `u64::MAX` only counts).
+#[doc(hidden)]
+pub fn seen(dir: &Path, op: Op) -> u64 {
+    PLANS
+        .lock()
+        .iter()
+        .filter(|a| a.dir == dir && a.plan.op == op)
+        .map(|a| a.seen)
+        .sum()
 }
 
 /// Counts calls of `op` on `path` and says whether this one must fail.
@@ -160,6 +175,23 @@ pub fn write_vectored_at(file: &File, path: &Path, parts: &[&[u8]], offset: u64)
 pub fn sync_data(file: &File, path: &Path) -> io::Result<()> {
     check(path, Op::Sync)?;
     file.sync_data()
+}
+
+/// Starts writing `len` bytes of `file` from `offset` (0: to its end) back to the disk and
+/// returns without waiting for them (`sync_file_range` with
+/// `SYNC_FILE_RANGE_WRITE`): a later fsync of the file then has less to
+/// write. Not an fsync: it makes nothing durable, flushes no disk cache,
+/// and reports no write-back error (the next fsync does).
+pub fn write_back(file: &File, path: &Path, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    check(path, Op::WriteBack)?;
+    let off = |n: u64| libc::off64_t::try_from(n).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG));
+    // SAFETY: sync_file_range on a descriptor open for as long as `file`
+    // is; it touches no memory of this process.
+    if unsafe { libc::sync_file_range(file.as_raw_fd(), off(offset)?, off(len)?, libc::SYNC_FILE_RANGE_WRITE) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 pub fn set_len(file: &File, path: &Path, len: u64) -> io::Result<()> {

@@ -17,6 +17,7 @@
 //! succeeds, tombstones for those keys are appended and the log is healthy
 //! again. Only `flush` and `compact` report the failure to the caller.
 
+mod ahead;
 pub mod appending;
 mod commit;
 mod compact;
@@ -48,7 +49,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -84,6 +85,11 @@ pub use witness::Witness;
 /// kept to tens of microseconds (`compact::DECIDE_CHUNK` says what 256
 /// and 128 there gave).
 const MERGE_CHUNK: usize = 256;
+
+/// How many chunks a checkpoint's merge writes into the index's table
+/// between two starts of the table's write-back (`merge_index`): 16k
+/// hashes, a few megabytes of pages at most.
+const WRITE_BACK_CHUNKS: usize = 64;
 
 /// A checkpoint of at most one changed key per this many bytes of a
 /// segment is merged at once, under the lock of the put that rolled the
@@ -279,8 +285,16 @@ pub struct Log {
     /// How values are packed and records sealed (also `state.store.sealer`).
     sealer: Arc<Sealer>,
     /// Wakes the handle's maintenance thread before its tick (`set_waker`):
-    /// a roll that leaves the directory over its bound has work for it.
+    /// a roll that leaves the directory over its bound has work for it, and
+    /// so has a put past `ahead_due`.
     waker: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// How far the active segment was fsynced ahead of its seal (`ahead`).
+    ahead: ahead::Ahead,
+    /// The count of bytes appended (`Store::appended`) past which the next
+    /// put wakes the maintenance thread to fsync ahead (`after_append`);
+    /// `u64::MAX` under a policy that never fsyncs. Changed under the
+    /// log's write lock only.
+    ahead_due: AtomicU64,
     _lock: DirLock,
 }
 
@@ -320,6 +334,7 @@ impl Log {
         });
         let state = recovery::rebuild(dir, &counters, &config, sealer.clone())?;
         let index_suspect = state.suspect_flag();
+        let config_durable = config.durable() && !config.read_only;
         let log = Log {
             read_marks: marks::ReadMarks::new(config.max_bytes),
             dir: dir.to_path_buf(),
@@ -338,6 +353,12 @@ impl Log {
             growing: Mutex::new(()),
             sealer,
             waker: std::sync::OnceLock::new(),
+            ahead: ahead::Ahead::default(),
+            ahead_due: AtomicU64::new(if config_durable {
+                ahead::SYNC_AHEAD_BYTES
+            } else {
+                u64::MAX
+            }),
             _lock: lock,
         };
         // A handle left the disk failing, with changes it acknowledged only
@@ -729,13 +750,28 @@ impl Log {
                 order.sort();
                 self.state.write_yielding().sort_index_frozen(order);
             }
+            let mut chunks = 0;
             loop {
                 let mut st = self.state.write_yielding();
                 if self.config.read_only || self.commit.is_degraded() {
                     return;
                 }
                 match st.checkpoint_step(&self.dir, MERGE_CHUNK) {
-                    Ok(false) => {}
+                    Ok(false) => {
+                        // The table's pages merged so far, on their way to
+                        // the disk with no lock held: the fsync that ends
+                        // the merge, under the lock, wrote them all
+                        // (25-38 ms at 3M keys, `benchmarks/c/stall.c`).
+                        // Advice, as in `sync_ahead`: that fsync reports
+                        // any error.
+                        chunks += 1;
+                        if chunks % WRITE_BACK_CHUNKS == 0 && st.store.is_durable() {
+                            if let Some((file, path)) = st.index_table_file() {
+                                drop(st);
+                                let _ = fileio::write_back(&file, &path, 0, 0);
+                            }
+                        }
+                    }
                     Ok(true) => {
                         // Emptied with no lock held, and given back before
                         // the next checkpoint begins, which takes it.
@@ -950,6 +986,29 @@ impl Log {
                 }
             }
         }
+    }
+
+    /// Fsyncs the active segment with no lock held if `SYNC_AHEAD_BYTES`
+    /// or more of its file are unsynced since the last time (or since its
+    /// header), so that its seal's fsync, made under the lock, has little
+    /// left to write (`ahead`). For the maintenance thread, which a put
+    /// wakes for it (`after_append`). A failure degrades the log.
+    pub fn sync_ahead(&self) {
+        if !self.config.durable() || self.config.read_only || self.commit.is_degraded() {
+            return;
+        }
+        let (id, from, len, file, path) = {
+            let st = self.state.read();
+            let a = st.store.active();
+            let Some(from) = self.ahead.due(a.id, a.len(), segment::HEADER_LEN) else {
+                return;
+            };
+            (a.id, from, a.len(), a.handle(), a.path.clone())
+        };
+        // Advice: a failure leaves the seal's fsync more to write, and that
+        // fsync reports any write-back error (this call takes none away).
+        let _ = fileio::write_back(&file, &path, from, len - from);
+        self.ahead.synced(id, len);
     }
 
     /// Writes the buffer out and fsyncs the active segment, holding the log's
@@ -1393,6 +1452,11 @@ impl Log {
     // On every put's path: see `ffi::boundary::guard`.
     #[inline]
     fn after_append(&self, st: &mut State) {
+        if st.store.appended >= self.ahead_due.load(Ordering::Relaxed) {
+            self.ahead_due
+                .store(st.store.appended + ahead::SYNC_AHEAD_BYTES, Ordering::Relaxed);
+            self.wake_maintenance();
+        }
         if st.store.active_len() < self.config.segment_bytes || self.commit.is_degraded() {
             return;
         }
@@ -1556,6 +1620,112 @@ mod tests {
                 log.value_now(format!("k{i}").as_bytes()),
                 Some(format!("v{i}").into_bytes())
             );
+        }
+    }
+
+    /// A plan that fails nothing and counts the write-backs under `dir`
+    /// (`fileio::seen`).
+    fn count_write_backs(dir: &Path) {
+        fileio::inject(
+            dir,
+            fileio::Plan {
+                op: fileio::Op::WriteBack,
+                nth: u64::MAX,
+                persistent: false,
+                errno: libc::EIO,
+            },
+        );
+    }
+
+    /// Under a policy that fsyncs, the put that takes the log past
+    /// `SYNC_AHEAD_BYTES` more wakes the maintenance thread, whose
+    /// `sync_ahead` then starts the active segment's write-back, once per
+    /// `SYNC_AHEAD_BYTES` of it; so the seal's fsync, under the lock, is
+    /// left at most about that much to write. Under `TC_SYNC_NEVER` no
+    /// seal fsyncs, and nothing is woken or written back.
+    #[test]
+    fn the_active_segment_is_written_back_ahead_of_its_seal_under_a_policy_that_fsyncs() {
+        for (sync, fsyncs) in [(SyncPolicy::TC_SYNC_ON_FLUSH, true), (SyncPolicy::TC_SYNC_NEVER, false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = LogConfig::for_tests();
+            config.sync = sync;
+            config.segment_bytes = 64 << 20;
+            let log = Log::open(dir.path(), config, Arc::new(Counters::default())).unwrap();
+            let wakes = Arc::new(AtomicU64::new(0));
+            let w = wakes.clone();
+            log.set_waker(Box::new(move || {
+                w.fetch_add(1, Ordering::Relaxed);
+            }));
+            count_write_backs(dir.path());
+            let value = vec![7u8; 64 << 10];
+            let mut i = 0;
+            let mut put_until = |done: &dyn Fn(&store::Store) -> bool| {
+                while !done(&log.state.read().store) {
+                    let key = format!("k{i}");
+                    log.put(key.as_bytes(), log.hasher().hash(key.as_bytes()), &value, 0, 1, None);
+                    i += 1;
+                }
+            };
+            let mark = ahead::SYNC_AHEAD_BYTES;
+            put_until(&|s| s.appended >= mark - (256 << 10));
+            log.sync_ahead();
+            let seen = || fileio::seen(dir.path(), fileio::Op::WriteBack);
+            assert_eq!((wakes.load(Ordering::Relaxed), seen()), (0, 0), "short of the mark");
+            put_until(&|s| s.active().len() >= segment::HEADER_LEN + mark);
+            assert_eq!(
+                wakes.load(Ordering::Relaxed) > 0,
+                fsyncs,
+                "{sync:?}: the put past the mark wakes"
+            );
+            log.sync_ahead();
+            log.sync_ahead();
+            assert_eq!(seen(), u64::from(fsyncs), "{sync:?}: once for the bytes past the mark");
+            put_until(&|s| s.active().len() >= segment::HEADER_LEN + 2 * mark);
+            log.sync_ahead();
+            assert_eq!(seen(), 2 * u64::from(fsyncs), "{sync:?}: and once for the next");
+            fileio::heal(dir.path());
+        }
+    }
+
+    /// Under a policy that fsyncs, a checkpoint's merge starts its table's
+    /// write-back every `WRITE_BACK_CHUNKS` chunks, between its holds of
+    /// the lock, so that the fsync that ends it under the lock has little
+    /// left to write; and the merge ends as before. Under `TC_SYNC_NEVER`
+    /// the table is never fsynced, and nothing is written back.
+    #[test]
+    fn a_long_merge_writes_the_table_back_as_it_goes_under_a_policy_that_fsyncs() {
+        for (sync, fsyncs) in [(SyncPolicy::TC_SYNC_ON_FLUSH, true), (SyncPolicy::TC_SYNC_NEVER, false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = LogConfig::for_tests();
+            config.sync = sync;
+            config.segment_bytes = 4 << 20;
+            let log = Log::open(dir.path(), config, Arc::new(Counters::default())).unwrap();
+            let mut n = 0;
+            loop {
+                assert!(n < 2_000_000, "no long merge under way");
+                put(&log, n % 60_000);
+                n += 1;
+                if log.index_grow_due.load(Ordering::Relaxed) {
+                    log.grow_index();
+                    log.merge_index();
+                }
+                let st = log.state.read();
+                if st.index_merging() && st.index_merge_left() > 2 * WRITE_BACK_CHUNKS * MERGE_CHUNK {
+                    break;
+                }
+            }
+            count_write_backs(dir.path());
+            log.merge_index();
+            assert!(!log.state.read().index_merging(), "{sync:?}: merged");
+            let seen = fileio::seen(dir.path(), fileio::Op::WriteBack);
+            assert_eq!(seen >= 2, fsyncs, "{sync:?}: {seen} write-backs");
+            fileio::heal(dir.path());
+            for i in (0..60_000).step_by(97) {
+                assert_eq!(
+                    log.value_now(format!("k{i}").as_bytes()),
+                    Some(format!("v{i}").into_bytes())
+                );
+            }
         }
     }
 

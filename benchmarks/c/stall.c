@@ -2,8 +2,9 @@
  * on flush, write-through, the default bounds), and how much of the puts'
  * time they take: puts of random new keys, each timed, counting those over
  * 1 ms and 10 ms. Where they wait: a put that fills a segment fsyncs it
- * under the log's lock (src/log/ahead.rs), a checkpoint's merge ends with
- * an fsync of the index's table (Log::merge_index), and the maintenance
+ * under the log's lock (src/log/ahead.rs), a put grows the index's
+ * in-memory overlay, a checkpoint's merge ends with an msync of the
+ * index's table under the lock (`Index::merge_some`), and the maintenance
  * thread's other holds of the lock. Nothing here asserts on time.
  *
  *   cc -O2 -Wall -Wextra -Iinclude -Ibenchmarks/c benchmarks/c/stall.c -Ltarget/release -ltiercache -o /tmp/stall

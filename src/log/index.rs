@@ -834,11 +834,6 @@ impl Index {
 
     /// Merges up to `budget` more hashes of the checkpoint under way into
     /// the table; true once all are (or none is under way).
-    /// The table's file (`Table::file`), if the index has a table.
-    pub fn table_file(&self) -> Option<(Arc<std::fs::File>, PathBuf)> {
-        self.base.as_ref().map(Table::file)
-    }
-
     fn merge_frozen(&mut self, budget: usize) -> io::Result<bool> {
         let Some(f) = &mut self.frozen else {
             return Ok(true);

@@ -30,7 +30,6 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
@@ -171,9 +170,6 @@ enum Map {
 /// An open slots file.
 pub struct Table {
     map: Map,
-    /// The file mapped, kept open for `file` (write-back with no lock held).
-    file: Arc<File>,
-    path: PathBuf,
     capacity: u64,
     pub generation: u64,
     /// How many times a slot was handed out for writing (`slot_mut`, the
@@ -210,8 +206,6 @@ impl Table {
         map[0..32].copy_from_slice(&slots_header(capacity, generation));
         Ok(Table {
             map: Map::Rw(map),
-            file: Arc::new(file),
-            path: path.to_path_buf(),
             capacity,
             generation,
             writes: 0,
@@ -246,8 +240,6 @@ impl Table {
         };
         Ok(Some(Table {
             map,
-            file: Arc::new(file),
-            path: path.to_path_buf(),
             capacity,
             generation,
             writes: 0,
@@ -259,13 +251,6 @@ impl Table {
 
     pub fn capacity(&self) -> u64 {
         self.capacity
-    }
-
-    /// The mapped file and its path: to start its write-back with no lock
-    /// held (`Log::merge_index`), so that the `sync` that ends a checkpoint
-    /// under the lock has little left to write.
-    pub fn file(&self) -> (Arc<File>, PathBuf) {
-        (self.file.clone(), self.path.clone())
     }
 
     fn bytes(&self) -> &[u8] {

@@ -86,11 +86,6 @@ pub use witness::Witness;
 /// and 128 there gave).
 const MERGE_CHUNK: usize = 256;
 
-/// How many chunks a checkpoint's merge writes into the index's table
-/// between two starts of the table's write-back (`merge_index`): 16k
-/// hashes, a few megabytes of pages at most.
-const WRITE_BACK_CHUNKS: usize = 64;
-
 /// A checkpoint of at most one changed key per this many bytes of a
 /// segment is merged at once, under the lock of the put that rolled the
 /// segment: 65536 keys for 64 MiB segments, 6-25 ms at most, against the
@@ -750,28 +745,13 @@ impl Log {
                 order.sort();
                 self.state.write_yielding().sort_index_frozen(order);
             }
-            let mut chunks = 0;
             loop {
                 let mut st = self.state.write_yielding();
                 if self.config.read_only || self.commit.is_degraded() {
                     return;
                 }
                 match st.checkpoint_step(&self.dir, MERGE_CHUNK) {
-                    Ok(false) => {
-                        // The table's pages merged so far, on their way to
-                        // the disk with no lock held: the fsync that ends
-                        // the merge, under the lock, wrote them all
-                        // (25-38 ms at 3M keys, `benchmarks/c/stall.c`).
-                        // Advice, as in `sync_ahead`: that fsync reports
-                        // any error.
-                        chunks += 1;
-                        if chunks % WRITE_BACK_CHUNKS == 0 && st.store.is_durable() {
-                            if let Some((file, path)) = st.index_table_file() {
-                                drop(st);
-                                let _ = fileio::write_back(&file, &path, 0, 0);
-                            }
-                        }
-                    }
+                    Ok(false) => {}
                     Ok(true) => {
                         // Emptied with no lock held, and given back before
                         // the next checkpoint begins, which takes it.
@@ -1684,48 +1664,6 @@ mod tests {
             log.sync_ahead();
             assert_eq!(seen(), 2 * u64::from(fsyncs), "{sync:?}: and once for the next");
             fileio::heal(dir.path());
-        }
-    }
-
-    /// Under a policy that fsyncs, a checkpoint's merge starts its table's
-    /// write-back every `WRITE_BACK_CHUNKS` chunks, between its holds of
-    /// the lock, so that the fsync that ends it under the lock has little
-    /// left to write; and the merge ends as before. Under `TC_SYNC_NEVER`
-    /// the table is never fsynced, and nothing is written back.
-    #[test]
-    fn a_long_merge_writes_the_table_back_as_it_goes_under_a_policy_that_fsyncs() {
-        for (sync, fsyncs) in [(SyncPolicy::TC_SYNC_ON_FLUSH, true), (SyncPolicy::TC_SYNC_NEVER, false)] {
-            let dir = tempfile::tempdir().unwrap();
-            let mut config = LogConfig::for_tests();
-            config.sync = sync;
-            config.segment_bytes = 4 << 20;
-            let log = Log::open(dir.path(), config, Arc::new(Counters::default())).unwrap();
-            let mut n = 0;
-            loop {
-                assert!(n < 2_000_000, "no long merge under way");
-                put(&log, n % 60_000);
-                n += 1;
-                if log.index_grow_due.load(Ordering::Relaxed) {
-                    log.grow_index();
-                    log.merge_index();
-                }
-                let st = log.state.read();
-                if st.index_merging() && st.index_merge_left() > 2 * WRITE_BACK_CHUNKS * MERGE_CHUNK {
-                    break;
-                }
-            }
-            count_write_backs(dir.path());
-            log.merge_index();
-            assert!(!log.state.read().index_merging(), "{sync:?}: merged");
-            let seen = fileio::seen(dir.path(), fileio::Op::WriteBack);
-            assert_eq!(seen >= 2, fsyncs, "{sync:?}: {seen} write-backs");
-            fileio::heal(dir.path());
-            for i in (0..60_000).step_by(97) {
-                assert_eq!(
-                    log.value_now(format!("k{i}").as_bytes()),
-                    Some(format!("v{i}").into_bytes())
-                );
-            }
         }
     }
 

@@ -245,11 +245,6 @@ impl State {
         }
     }
 
-    /// The index table's file (`Index::table_file`).
-    pub fn index_table_file(&self) -> Option<(std::sync::Arc<std::fs::File>, std::path::PathBuf)> {
-        self.index.table_file()
-    }
-
     /// The index table's slots (`Index::capacity`).
     pub fn index_capacity(&self) -> u64 {
         self.index.capacity()

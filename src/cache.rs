@@ -234,9 +234,9 @@ impl Maintenance {
                         }
                     }
                     log.maybe_recover();
-                    // First: the put that woke this thread may be filling
-                    // a segment whose seal would fsync it all (`ahead`).
-                    log.sync_ahead();
+                    // First: the put that woke this thread may be filling a
+                    // segment whose seal would write it all out (`ahead`).
+                    log.write_back_ahead();
                     // A checkpoint under way is merged before the table
                     // grows (a copy of a table being merged into would be
                     // moot), and the one that installing a grown table

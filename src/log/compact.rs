@@ -296,9 +296,9 @@ impl Log {
             // segments' maps and their files until it ends.
             self.write_hints();
             self.reap();
-            // And the active segment fsynced ahead of its seal, which the
-            // puts meanwhile asked this thread for (`ahead`).
-            self.sync_ahead();
+            // And the active segment's write-back started ahead of its
+            // seal, which the puts meanwhile woke this thread for (`ahead`).
+            self.write_back_ahead();
         }
         report.bytes_freed = before.saturating_sub(self.state.read().store.disk_bytes());
         Ok(report)

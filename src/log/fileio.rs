@@ -177,11 +177,12 @@ pub fn sync_data(file: &File, path: &Path) -> io::Result<()> {
     file.sync_data()
 }
 
-/// Starts writing `len` bytes of `file` from `offset` (0: to its end) back to the disk and
-/// returns without waiting for them (`sync_file_range` with
-/// `SYNC_FILE_RANGE_WRITE`): a later fsync of the file then has less to
-/// write. Not an fsync: it makes nothing durable, flushes no disk cache,
-/// and reports no write-back error (the next fsync does).
+/// Starts writing `len` bytes of `file` from `offset` (`len` 0: to its
+/// end) back to the disk, and returns without waiting for them
+/// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`): a later fsync of the
+/// file then has less to write. Not an fsync: it makes nothing durable,
+/// flushes no disk cache, and reports no write-back error (the next fsync
+/// does).
 pub fn write_back(file: &File, path: &Path, offset: u64, len: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     check(path, Op::WriteBack)?;

@@ -283,12 +283,13 @@ pub struct Log {
     /// a roll that leaves the directory over its bound has work for it, and
     /// so has a put past `ahead_due`.
     waker: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
-    /// How far the active segment was fsynced ahead of its seal (`ahead`).
+    /// How far the active segment's write-back was started ahead of its
+    /// seal (`ahead`).
     ahead: ahead::Ahead,
     /// The count of bytes appended (`Store::appended`) past which the next
-    /// put wakes the maintenance thread to fsync ahead (`after_append`);
-    /// `u64::MAX` under a policy that never fsyncs. Changed under the
-    /// log's write lock only.
+    /// put wakes the maintenance thread to start that write-back
+    /// (`after_append`); `u64::MAX` under a policy that never fsyncs.
+    /// Changed under the log's write lock only.
     ahead_due: AtomicU64,
     _lock: DirLock,
 }
@@ -349,11 +350,7 @@ impl Log {
             sealer,
             waker: std::sync::OnceLock::new(),
             ahead: ahead::Ahead::default(),
-            ahead_due: AtomicU64::new(if config_durable {
-                ahead::SYNC_AHEAD_BYTES
-            } else {
-                u64::MAX
-            }),
+            ahead_due: AtomicU64::new(if config_durable { ahead::AHEAD_BYTES } else { u64::MAX }),
             _lock: lock,
         };
         // A handle left the disk failing, with changes it acknowledged only
@@ -968,12 +965,12 @@ impl Log {
         }
     }
 
-    /// Fsyncs the active segment with no lock held if `SYNC_AHEAD_BYTES`
-    /// or more of its file are unsynced since the last time (or since its
-    /// header), so that its seal's fsync, made under the lock, has little
-    /// left to write (`ahead`). For the maintenance thread, which a put
-    /// wakes for it (`after_append`). A failure degrades the log.
-    pub fn sync_ahead(&self) {
+    /// Starts the write-back of the active segment's bytes past the last
+    /// one started (or past its header), with no lock held, if there are
+    /// `AHEAD_BYTES` or more of them: its seal's fsync, made under the lock,
+    /// then has little left to write (`ahead`). For the maintenance thread,
+    /// which a put wakes for it (`after_append`).
+    pub fn write_back_ahead(&self) {
         if !self.config.durable() || self.config.read_only || self.commit.is_degraded() {
             return;
         }
@@ -988,7 +985,7 @@ impl Log {
         // Advice: a failure leaves the seal's fsync more to write, and that
         // fsync reports any write-back error (this call takes none away).
         let _ = fileio::write_back(&file, &path, from, len - from);
-        self.ahead.synced(id, len);
+        self.ahead.covered(id, len);
     }
 
     /// Writes the buffer out and fsyncs the active segment, holding the log's
@@ -1434,7 +1431,7 @@ impl Log {
     fn after_append(&self, st: &mut State) {
         if st.store.appended >= self.ahead_due.load(Ordering::Relaxed) {
             self.ahead_due
-                .store(st.store.appended + ahead::SYNC_AHEAD_BYTES, Ordering::Relaxed);
+                .store(st.store.appended + ahead::AHEAD_BYTES, Ordering::Relaxed);
             self.wake_maintenance();
         }
         if st.store.active_len() < self.config.segment_bytes || self.commit.is_degraded() {
@@ -1618,9 +1615,9 @@ mod tests {
     }
 
     /// Under a policy that fsyncs, the put that takes the log past
-    /// `SYNC_AHEAD_BYTES` more wakes the maintenance thread, whose
-    /// `sync_ahead` then starts the active segment's write-back, once per
-    /// `SYNC_AHEAD_BYTES` of it; so the seal's fsync, under the lock, is
+    /// `AHEAD_BYTES` more wakes the maintenance thread, whose
+    /// `write_back_ahead` then starts the active segment's write-back,
+    /// once per `AHEAD_BYTES` of it; so the seal's fsync, under the lock, is
     /// left at most about that much to write. Under `TC_SYNC_NEVER` no
     /// seal fsyncs, and nothing is woken or written back.
     #[test]
@@ -1646,9 +1643,9 @@ mod tests {
                     i += 1;
                 }
             };
-            let mark = ahead::SYNC_AHEAD_BYTES;
+            let mark = ahead::AHEAD_BYTES;
             put_until(&|s| s.appended >= mark - (256 << 10));
-            log.sync_ahead();
+            log.write_back_ahead();
             let seen = || fileio::seen(dir.path(), fileio::Op::WriteBack);
             assert_eq!((wakes.load(Ordering::Relaxed), seen()), (0, 0), "short of the mark");
             put_until(&|s| s.active().len() >= segment::HEADER_LEN + mark);
@@ -1657,11 +1654,11 @@ mod tests {
                 fsyncs,
                 "{sync:?}: the put past the mark wakes"
             );
-            log.sync_ahead();
-            log.sync_ahead();
+            log.write_back_ahead();
+            log.write_back_ahead();
             assert_eq!(seen(), u64::from(fsyncs), "{sync:?}: once for the bytes past the mark");
             put_until(&|s| s.active().len() >= segment::HEADER_LEN + 2 * mark);
-            log.sync_ahead();
+            log.write_back_ahead();
             assert_eq!(seen(), 2 * u64::from(fsyncs), "{sync:?}: and once for the next");
             fileio::heal(dir.path());
         }

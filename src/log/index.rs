@@ -371,6 +371,8 @@ impl GrowthPlan {
     /// grows the table.
     pub fn create(self) -> io::Result<Growth> {
         let table = Table::create(&self.path, self.capacity, self.generation)?;
+        // Before the copy's holds of the lock write into it (`populate`).
+        table.populate();
         Ok(Growth {
             path: self.path,
             table: Some(table),

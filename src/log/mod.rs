@@ -1510,6 +1510,25 @@ impl Log {
     }
 }
 
+/// Tests only: pages of `bytes` that this process's page tables map now
+/// (bit 63 of their entries in `/proc/self/pagemap`, which a process may
+/// read of itself).
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn mapped_pages(bytes: &[u8]) -> usize {
+    use std::io::{Read, Seek, SeekFrom};
+    const PAGE: usize = 4096;
+    let first = bytes.as_ptr() as usize / PAGE;
+    let last = (bytes.as_ptr() as usize + bytes.len() - 1) / PAGE;
+    let mut f = std::fs::File::open("/proc/self/pagemap").unwrap();
+    f.seek(SeekFrom::Start(first as u64 * 8)).unwrap();
+    let mut entries = vec![0u8; (last - first + 1) * 8];
+    f.read_exact(&mut entries).unwrap();
+    entries
+        .chunks_exact(8)
+        .filter(|e| u64::from_le_bytes((*e).try_into().unwrap()) >> 63 == 1)
+        .count()
+}
+
 /// Tests only: copies every file of `from` into `to` as it is now, which
 /// is what a process killed now leaves (the page cache's bytes: writes
 /// through maps included).

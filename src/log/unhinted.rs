@@ -208,25 +208,6 @@ mod tests {
         assert!(files(dir.path(), ".tmp").is_empty());
     }
 
-    /// Pages of `bytes` that this process's page tables map now (bit 63 of
-    /// their entries in `/proc/self/pagemap`, which a process may read of
-    /// itself).
-    #[cfg(target_os = "linux")]
-    fn mapped_pages(bytes: &[u8]) -> usize {
-        use std::io::{Read, Seek, SeekFrom};
-        const PAGE: usize = 4096;
-        let first = bytes.as_ptr() as usize / PAGE;
-        let last = (bytes.as_ptr() as usize + bytes.len() - 1) / PAGE;
-        let mut f = std::fs::File::open("/proc/self/pagemap").unwrap();
-        f.seek(SeekFrom::Start(first as u64 * 8)).unwrap();
-        let mut entries = vec![0u8; (last - first + 1) * 8];
-        f.read_exact(&mut entries).unwrap();
-        entries
-            .chunks_exact(8)
-            .filter(|e| u64::from_le_bytes((*e).try_into().unwrap()) >> 63 == 1)
-            .count()
-    }
-
     /// What `Map::populate` is for: the pages of a segment the log wrote
     /// with `pwrite` are in no page table until read through the map (a put
     /// over one of its keys reads that key so, and faulted); once the
@@ -265,14 +246,18 @@ mod tests {
         drop(st);
         let pages = len.div_ceil(4096);
         assert!(pages > 100, "{pages}");
-        let before = mapped_pages(&map[..len]);
+        let before = crate::log::mapped_pages(&map[..len]);
         assert!(
             before < pages / 4,
             "written with pwrite, read through the map by nobody: {before} of {pages}"
         );
 
         log.write_hints();
-        assert_eq!(mapped_pages(&map[..len]), pages, "every page of the segment is mapped");
+        assert_eq!(
+            crate::log::mapped_pages(&map[..len]),
+            pages,
+            "every page of the segment is mapped"
+        );
     }
 
     /// The rule of the module doc: the segment goes between the hint's

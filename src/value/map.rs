@@ -54,7 +54,7 @@ pub struct Map {
 /// it grew (seven times a segment), the put thread of `benchmarks/c/put.c
 /// 16384 50000 100000` slept 925 times a run in `mmap` behind populates of
 /// this size; `Segment::append_parts` now maps it once.
-const POPULATE_STEP: usize = 1 << 20;
+pub(crate) const POPULATE_STEP: usize = 1 << 20;
 
 impl Map {
     pub fn new(map: Mmap, life: Arc<Life>) -> Map {

@@ -184,12 +184,33 @@ pub fn sync_data(file: &File, path: &Path) -> io::Result<()> {
 /// flushes no disk cache, and reports no write-back error (the next fsync
 /// does).
 pub fn write_back(file: &File, path: &Path, offset: u64, len: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     check(path, Op::WriteBack)?;
+    sync_file_range(file, offset, len, libc::SYNC_FILE_RANGE_WRITE)
+}
+
+/// Writes `len` bytes of `file` from `offset` back to the disk and waits
+/// for them (`sync_file_range` with `SYNC_FILE_RANGE_WAIT_BEFORE`, `WRITE`
+/// and `WAIT_AFTER`): part of an fsync, done a range at a time, that an
+/// fsync must still finish (it flushes the disk's cache and the file's
+/// metadata). Unlike `write_back` it reports a write-back error, and takes
+/// it away from the fsync that follows: the caller must treat its failure
+/// as that fsync's.
+pub fn write_back_and_wait(file: &File, path: &Path, offset: u64, len: u64) -> io::Result<()> {
+    check(path, Op::Sync)?;
+    sync_file_range(
+        file,
+        offset,
+        len,
+        libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+    )
+}
+
+fn sync_file_range(file: &File, offset: u64, len: u64, flags: libc::c_uint) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
     let off = |n: u64| libc::off64_t::try_from(n).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG));
     // SAFETY: sync_file_range on a descriptor open for as long as `file`
     // is; it touches no memory of this process.
-    if unsafe { libc::sync_file_range(file.as_raw_fd(), off(offset)?, off(len)?, libc::SYNC_FILE_RANGE_WRITE) } != 0 {
+    if unsafe { libc::sync_file_range(file.as_raw_fd(), off(offset)?, off(len)?, flags) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

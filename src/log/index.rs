@@ -302,7 +302,14 @@ struct Frozen {
     serial: u64,
     sorted: bool,
     meta: index_file::Meta,
+    /// Once every hash is merged: how far the table's file has been written
+    /// back (`merge_some`).
+    written_back: u64,
 }
+
+/// Bytes of the table's file a merge writes back per call once every hash
+/// is merged (`Index::merge_some`): a few milliseconds' writing at most.
+const WRITE_BACK_STEP: u64 = 4 << 20;
 
 /// The map of a merged checkpoint's overlay (`Index::take_spent`), to be
 /// emptied with no lock held and given back (`Index::give_spare`).
@@ -710,6 +717,7 @@ impl Index {
             serial: self.freezes,
             sorted: false,
             meta,
+            written_back: 0,
         });
         Ok(())
     }
@@ -748,16 +756,30 @@ impl Index {
     }
 
     /// Merges up to `budget` hashes of the checkpoint under way into the
-    /// table; after the last, syncs the table if `durable` and writes the
-    /// checkpoint's meta file. True once no checkpoint is under way. On an
-    /// error the table is neither state (the index is marked suspect if a
-    /// slot failed its CRC: the caller rebuilds it).
+    /// table; after the last, if `durable`, writes the table's file back a
+    /// `WRITE_BACK_STEP` per call (`Table::write_back_some`), then syncs it
+    /// and writes the checkpoint's meta file. True once no checkpoint is
+    /// under way. On an error the table is neither state (the index is
+    /// marked suspect if a slot failed its CRC: the caller rebuilds it).
+    ///
+    /// Why the steps: the sync, under the log's lock, wrote every page the
+    /// merge had dirtied: 25-38 ms at 3M keys (`benchmarks/c/stall.c`),
+    /// the longest wait a put had. Written back a step per hold, with the
+    /// puts let in between, the sync finds nothing left. Not with no lock
+    /// held: cleaning the pages of this writable map while the put thread,
+    /// which reads the table, runs on another core sent a TLB shootdown
+    /// per page, and cost a third more CPU (BENCHMARKS.md, "Session 40").
+    /// Nothing writes the table meanwhile: a checkpoint is under way
+    /// (`merging`) until the meta file is written.
     pub fn merge_some(&mut self, dir: &Path, durable: bool, budget: usize) -> io::Result<bool> {
         if !self.merge_frozen(budget)? {
             return Ok(false);
         }
         if let (Some(f), Some(t)) = (&mut self.frozen, &self.base) {
             if durable {
+                if !t.write_back_some(&mut f.written_back, WRITE_BACK_STEP)? {
+                    return Ok(false);
+                }
                 t.sync()?;
             }
             (f.meta.generation, f.meta.capacity) = (t.generation, t.capacity());
@@ -818,12 +840,13 @@ impl Index {
     /// Makes `t`, a new table in place of the slots file, the index's
     /// table; it takes over the old table's guard (the meta file is gone:
     /// `invalidate_meta` came before the new file took the name).
-    fn install_table(&mut self, mut t: Table, dir: &Path, durable: bool) {
+    /// Returns the table it replaces.
+    fn install_table(&mut self, mut t: Table, dir: &Path, durable: bool) -> Option<Table> {
         let guard = self.base.as_mut().and_then(Table::take_guard);
         let guard = guard.unwrap_or_else(|| MetaGuard::new(dir, durable, None));
         debug_assert!(!guard.described());
         t.set_guard(guard);
-        self.base = Some(t);
+        self.base.replace(t)
     }
 
     /// Merges what is left of a checkpoint under way into the table,
@@ -963,18 +986,23 @@ impl Index {
     /// describes the old table; the caller checkpoints next), then the new
     /// file is renamed over the old. The overlay and its order stay, and so
     /// does a checkpoint under way: what changed is still to be merged, now
-    /// into the new table, which holds what the old one did. False, and
-    /// nothing done, if `g` is moot.
-    pub fn install_growth(&mut self, dir: &Path, durable: bool, mut g: Growth) -> io::Result<bool> {
+    /// into the new table, which holds what the old one did. Returns the
+    /// old table, for the caller to drop with no lock held: its map is
+    /// unmapped and its file, renamed over, freed then (10-22 ms for the
+    /// tables of 1.5M-3M keys, under the log's lock until session 40).
+    /// `None`, and nothing done, if `g` is moot.
+    pub fn install_growth(&mut self, dir: &Path, durable: bool, mut g: Growth) -> io::Result<Option<Table>> {
         let current = self.table().map(|t| (t.generation, t.writes()));
         if current != Some(g.source) || !g.copied {
-            return Ok(false);
+            return Ok(None);
         }
         self.invalidate_meta(dir, durable)?;
         std::fs::rename(&g.path, index_file::slots_path(dir))?;
         let t = g.table.take().expect("a growth not installed has its table");
-        self.install_table(t, dir, durable);
-        Ok(true)
+        Ok(Some(
+            self.install_table(t, dir, durable)
+                .expect("the table grown is the index's"),
+        ))
     }
 
     /// Writes the index into its slots file in `dir`: the overlay is merged
@@ -992,7 +1020,7 @@ impl Index {
             let t = self.grow(dir, durable)?;
             let tmp = dir.join(format!("{}.tmp", index_file::SLOTS_FILE));
             std::fs::rename(&tmp, index_file::slots_path(dir))?;
-            self.install_table(t, dir, durable);
+            drop(self.install_table(t, dir, durable));
             self.base_cleared = false;
             // Only now: the new table was made from every entry, those of a
             // checkpoint under way too (`entries`); dropped before, the
@@ -1118,6 +1146,45 @@ mod tests {
         assert_eq!(idx.remove(7, |_| true), None);
     }
 
+    /// Under a policy that syncs, a merge whose every hash is in the table
+    /// writes the table's file back a `WRITE_BACK_STEP` per call (one call
+    /// per hold of the log's lock), and only the call of the last step
+    /// syncs and writes the meta file; without syncing it ends at once.
+    #[test]
+    fn a_durable_merge_writes_its_table_back_a_step_a_call_before_its_meta() {
+        for durable in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut idx = Index::default();
+            // A table of 2^19 slots: 16 MiB, four steps.
+            for k in 0..200_000u64 {
+                idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k), |_| false);
+            }
+            idx.persist(dir.path(), durable).unwrap();
+            let len = std::fs::metadata(index_file::slots_path(dir.path())).unwrap().len();
+            let steps = len.div_ceil(WRITE_BACK_STEP);
+            assert!(steps >= 3, "{len} bytes");
+            for k in 0..5000u64 {
+                idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k + 1), |_| true);
+            }
+            let _ = std::fs::remove_file(index_file::meta_path(dir.path()));
+            idx.freeze(dir.path(), durable, index_file::Meta::empty(0, 0)).unwrap();
+            let mut calls = 0;
+            while !idx.merge_some(dir.path(), durable, usize::MAX).unwrap() {
+                calls += 1;
+                assert!(
+                    !index_file::meta_path(dir.path()).exists(),
+                    "no meta file before the last call"
+                );
+            }
+            assert!(
+                index_file::meta_path(dir.path()).exists(),
+                "the meta file at the last call"
+            );
+            // The last step's call goes on to sync and write the meta file.
+            assert_eq!(calls, if durable { steps - 1 } else { 0 }, "durable: {durable}");
+        }
+    }
+
     #[test]
     fn persisted_entries_are_found_in_the_table_and_changes_hide_them() {
         let dir = tempfile::tempdir().unwrap();
@@ -1168,16 +1235,20 @@ mod tests {
     /// copy of a table written since is never installed. A whole
     /// checkpoint that dropped the merge under way before it made the new
     /// table lost its entries, and the table's older ones showed through
-    /// (this test found it).
+    /// (this test found it). Half the seeds sync, so that a merge writes its
+    /// table back in steps before its meta file.
     #[test]
     fn checkpoints_merged_and_tables_grown_in_chunks_match_a_plain_model() {
         use std::collections::HashMap;
         let meta = || index_file::Meta::empty(0, 0);
         let (mut grown, mut moot, mut sorted, mut undone) = (0, 0, 0, 0);
         for seed in 1..=64u64 {
+            // Every other seed syncs, so that a merge's last steps write
+            // its table back before its meta file (`merge_some`).
+            let durable = seed % 2 == 0;
             let dir = tempfile::tempdir().unwrap();
             let mut idx = Index::default();
-            idx.persist(dir.path(), false).unwrap();
+            idx.persist(dir.path(), durable).unwrap();
             let mut model: HashMap<u64, Entry> = HashMap::new();
             let mut at_freeze: Option<HashMap<u64, Entry>> = None;
             // The map as of the meta file on disk, if there is one.
@@ -1219,12 +1290,13 @@ mod tests {
                         assert_eq!(idx.remove(h, |_| true), model.remove(&h), "seed {seed} step {step}");
                     }
                     15 | 16 if idx.can_freeze() => {
-                        idx.freeze(dir.path(), false, meta()).unwrap();
+                        idx.freeze(dir.path(), durable, meta()).unwrap();
                         assert!(idx.merging());
                         at_freeze = Some(model.clone());
                     }
                     17 | 18
-                        if idx.merging() && idx.merge_some(dir.path(), false, 1 + (next() % 60) as usize).unwrap() =>
+                        if idx.merging()
+                            && idx.merge_some(dir.path(), durable, 1 + (next() % 60) as usize).unwrap() =>
                     {
                         assert!(!idx.merging());
                         let want = at_freeze.take().unwrap();
@@ -1235,7 +1307,7 @@ mod tests {
                         committed = Some(want);
                     }
                     19 if next() % 8 == 0 => {
-                        idx.persist(dir.path(), false).unwrap();
+                        idx.persist(dir.path(), durable).unwrap();
                         at_freeze = None;
                         assert!(!idx.merging());
                         assert!(
@@ -1272,11 +1344,11 @@ mod tests {
                         match idx.grow_some(&mut g, 1 + next() % 512).unwrap() {
                             None => {
                                 moot += 1;
-                                assert!(!idx.install_growth(dir.path(), false, g).unwrap());
+                                assert!(idx.install_growth(dir.path(), durable, g).unwrap().is_none());
                             }
                             Some(false) => growth = Some((g, copied)),
                             Some(true) => {
-                                assert!(idx.install_growth(dir.path(), false, g).unwrap());
+                                assert!(idx.install_growth(dir.path(), durable, g).unwrap().is_some());
                                 grown += 1;
                                 assert!(!idx.wants_grow(), "seed {seed} step {step}: grown enough");
                                 assert!(
@@ -1361,7 +1433,7 @@ mod tests {
         assert!(!idx.wants_grow());
         idx.persist(dir.path(), false).unwrap();
         assert_eq!(idx.grow_some(&mut g, u64::MAX).unwrap(), None, "moot");
-        assert!(!idx.install_growth(dir.path(), false, g).unwrap());
+        assert!(idx.install_growth(dir.path(), false, g).unwrap().is_none());
         assert_eq!(idx.get_entry(1, |_| true), None);
         assert!(!dir.path().join(GROWTH_FILE).exists(), "a moot copy's file goes");
     }

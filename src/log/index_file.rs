@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
+use super::fileio;
 use super::index::Loc;
 use super::undo::{MetaGuard, MetaId};
 
@@ -170,6 +171,9 @@ enum Map {
 /// An open slots file.
 pub struct Table {
     map: Map,
+    /// The file mapped, for `write_back_some`.
+    file: File,
+    path: PathBuf,
     capacity: u64,
     pub generation: u64,
     /// How many times a slot was handed out for writing (`slot_mut`, the
@@ -206,6 +210,8 @@ impl Table {
         map[0..32].copy_from_slice(&slots_header(capacity, generation));
         Ok(Table {
             map: Map::Rw(map),
+            file,
+            path: path.to_path_buf(),
             capacity,
             generation,
             writes: 0,
@@ -240,6 +246,8 @@ impl Table {
         };
         Ok(Some(Table {
             map,
+            file,
+            path: path.to_path_buf(),
             capacity,
             generation,
             writes: 0,
@@ -538,6 +546,24 @@ impl Table {
                 at += step;
             }
         }
+    }
+
+    /// Writes the dirty pages among the file's bytes from `*from` back and
+    /// waits for them, at most `step` bytes of the file, and moves `*from`
+    /// past them; true once it has reached the file's end. `sync` then has
+    /// little left to write. An error is the next `sync`'s (see
+    /// `fileio::write_back_and_wait`).
+    pub fn write_back_some(&self, from: &mut u64, step: u64) -> io::Result<bool> {
+        let len = match &self.map {
+            Map::Rw(m) => m.len() as u64,
+            Map::Ro(_) => return Ok(true),
+        };
+        if *from < len {
+            let n = (len - *from).min(step);
+            fileio::write_back_and_wait(&self.file, &self.path, *from, n)?;
+            *from += n;
+        }
+        Ok(*from >= len)
     }
 
     /// Writes the table's dirty pages to the file and waits for them.

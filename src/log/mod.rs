@@ -845,11 +845,13 @@ impl Log {
             return GrowAttempt::NotWanted;
         }
         match st.install_index_growth(&self.dir, g) {
-            Ok(true) => {
+            Ok(Some(old)) => {
                 self.checkpoint(&mut st);
+                drop(st);
+                drop(old);
                 GrowAttempt::Installed
             }
-            Ok(false) => GrowAttempt::Moot,
+            Ok(None) => GrowAttempt::Moot,
             Err(_) => GrowAttempt::Failed,
         }
     }

@@ -164,8 +164,9 @@ impl State {
     }
 
     /// Installs `g` as the index's table if it is still a copy of the
-    /// table (`Index::install_growth`); the caller checkpoints next.
-    pub fn install_index_growth(&mut self, dir: &Path, g: Growth) -> io::Result<bool> {
+    /// table (`Index::install_growth`), returning the old one to drop with
+    /// no lock held; the caller checkpoints next.
+    pub fn install_index_growth(&mut self, dir: &Path, g: Growth) -> io::Result<Option<index_file::Table>> {
         self.index.install_growth(dir, self.store.is_durable(), g)
     }
 

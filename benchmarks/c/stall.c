@@ -1,11 +1,12 @@
 /* stall.c: how long the longest puts take under the default options (sync
  * on flush, write-through, the default bounds), and how much of the puts'
  * time they take: puts of random new keys, each timed, counting those over
- * 1 ms and 10 ms. Where they wait: a put that fills a segment fsyncs it
- * under the log's lock (src/log/ahead.rs), a put grows the index's
- * in-memory overlay, a checkpoint's merge ends with an msync of the
- * index's table under the lock (`Index::merge_some`), and the maintenance
- * thread's other holds of the lock. Nothing here asserts on time.
+ * 1 ms and 10 ms. Where they waited (BENCHMARKS.md, History, "Session
+ * 40"): a put that fills a segment fsyncs it under the log's lock
+ * (src/log/ahead.rs), the copy of a growing index's table holds the lock
+ * for reading (`Table::populate`), a checkpoint's merge ends with an msync
+ * of the table under the lock (`Index::merge_some`), a grown table's
+ * install, and compaction's holds. Nothing here asserts on time.
  *
  *   cc -O2 -Wall -Wextra -Iinclude -Ibenchmarks/c benchmarks/c/stall.c -Ltarget/release -ltiercache -o /tmp/stall
  *   ln -sf libtiercache.so target/release/libtiercache.so.0

@@ -1155,7 +1155,7 @@ mod tests {
         for durable in [true, false] {
             let dir = tempfile::tempdir().unwrap();
             let mut idx = Index::default();
-            // A table of 2^19 slots: 16 MiB, four steps.
+            // A table of 2^19 slots: 16 MiB and its header, five steps.
             for k in 0..200_000u64 {
                 idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k), |_| false);
             }

@@ -775,13 +775,30 @@ impl Index {
         if !self.merge_frozen(budget)? {
             return Ok(false);
         }
-        if let (Some(f), Some(t)) = (&mut self.frozen, &self.base) {
-            if durable {
-                if !t.write_back_some(&mut f.written_back, WRITE_BACK_STEP)? {
-                    return Ok(false);
+        if durable {
+            let synced = match (&mut self.frozen, &self.base) {
+                (Some(f), Some(t)) => t
+                    .write_back_some(&mut f.written_back, WRITE_BACK_STEP)
+                    .and_then(|done| if done { t.sync().map(|()| true) } else { Ok(false) }),
+                _ => Ok(true),
+            };
+            match synced {
+                Ok(true) => {}
+                Ok(false) => return Ok(false),
+                Err(e) => {
+                    // Linux reports a write-back error to one sync of a
+                    // file only: a later sync of this table could succeed
+                    // over pages the disk lost, and the meta file written
+                    // after it would vouch for them. So this checkpoint's
+                    // meta file is never written: the index is suspect,
+                    // rebuilt from the log and written whole into a new
+                    // table (`Log::checkpoint_failed`).
+                    self.mark_suspect();
+                    return Err(e);
                 }
-                t.sync()?;
             }
+        }
+        if let (Some(f), Some(t)) = (&mut self.frozen, &self.base) {
             (f.meta.generation, f.meta.capacity) = (t.generation, t.capacity());
             let meta = f.meta.clone();
             self.commit_meta(dir, durable, &meta)?;
@@ -1182,6 +1199,46 @@ mod tests {
             );
             // The last step's call goes on to sync and write the meta file.
             assert_eq!(calls, if durable { steps - 1 } else { 0 }, "durable: {durable}");
+        }
+    }
+
+    /// A write-back step or the sync of a merge that fails leaves the
+    /// index suspect (its caller rebuilds it into a new table), and no meta
+    /// file: a later sync of the same table could succeed over the pages
+    /// the disk lost. Fails if the merge only returns the error.
+    #[test]
+    fn a_merge_whose_table_sync_fails_leaves_the_index_suspect_and_no_meta_file() {
+        use crate::log::fileio::{self, Op, Plan};
+        for nth in [1, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut idx = Index::default();
+            for k in 0..200_000u64 {
+                idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k), |_| false);
+            }
+            idx.persist(dir.path(), true).unwrap();
+            for k in 0..5000u64 {
+                idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k + 1), |_| true);
+            }
+            let _ = std::fs::remove_file(index_file::meta_path(dir.path()));
+            idx.freeze(dir.path(), true, index_file::Meta::empty(0, 0)).unwrap();
+            let plan = Plan {
+                op: Op::Sync,
+                nth,
+                persistent: false,
+                errno: libc::EIO,
+            };
+            fileio::inject(dir.path(), plan);
+            let failed = loop {
+                match idx.merge_some(dir.path(), true, usize::MAX) {
+                    Ok(false) => {}
+                    Ok(true) => break false,
+                    Err(_) => break true,
+                }
+            };
+            fileio::heal(dir.path());
+            assert!(failed, "step {nth} fails");
+            assert!(idx.suspect(), "step {nth}: the index is to be rebuilt");
+            assert!(!index_file::meta_path(dir.path()).exists(), "step {nth}: no meta file");
         }
     }
 

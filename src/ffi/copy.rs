@@ -82,45 +82,36 @@ impl Reader for IntoBuf {
 
 /// `tc_get_made`'s reader: copies a value of up to `UNDER_LOCK` bytes into
 /// the call's buffer on its stack; declines a longer one, which comes as a
-/// `Value`. (Unlike `IntoBuf` it never takes a value without its bytes:
-/// the call has no length to report, it makes the value.)
-pub struct ToStack {
-    buf: *mut u8,
-    len: usize,
-    /// The calling thread's stripe (`Reader::stripe`).
-    stripe: usize,
-}
+/// `Value`. It is `IntoBuf` with a buffer of `UNDER_LOCK` bytes, but for a
+/// value too long for it: `IntoBuf` takes that one without its bytes (it
+/// reports the length), while the call has no length to report, it makes
+/// the value, so it needs the bytes.
+pub struct ToStack(IntoBuf);
 
 impl ToStack {
     /// # Safety
     /// `buf` is writable for `UNDER_LOCK` bytes for as long as the reader
     /// is used.
     pub unsafe fn new(buf: *mut u8, stripe: usize) -> ToStack {
-        ToStack { buf, len: 0, stripe }
+        // SAFETY: the caller's promise, for `UNDER_LOCK` bytes.
+        ToStack(unsafe { IntoBuf::new(buf, UNDER_LOCK, stripe) })
     }
 
     /// The length of the value read (copied), once one was.
     pub fn len(&self) -> usize {
-        self.len
+        self.0.len
     }
 }
 
 impl Reader for ToStack {
     #[inline]
     fn read(&mut self, value: &[u8]) -> bool {
-        if value.len() > UNDER_LOCK {
-            return false;
-        }
-        // SAFETY: `buf` is writable for `UNDER_LOCK` >= `value.len()`
-        // bytes (`new`), and is the call's own, not L1's.
-        unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), self.buf, value.len()) };
-        self.len = value.len();
-        true
+        value.len() <= UNDER_LOCK && self.0.read(value)
     }
 
     #[inline]
     fn stripe(&self) -> usize {
-        self.stripe
+        self.0.stripe
     }
 }
 

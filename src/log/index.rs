@@ -1372,11 +1372,15 @@ mod tests {
                             "seed {seed} step {step}: the table is not the map"
                         );
                     }
-                    19 if next() % 64 == 0 => {
+                    19 if growth.is_some() && next() % 8 == 0 => {
                         // Many keys go at once: the table need not grow
                         // any more, and a checkpoint writes it in place
                         // (`persist`, `freeze`) while a copy is under way.
-                        let gone: Vec<u64> = model.keys().copied().filter(|_| next() % 3 != 0).collect();
+                        // In key order: the map's own order differs from
+                        // run to run, and the seed must decide the run.
+                        let mut gone: Vec<u64> = model.keys().copied().collect();
+                        gone.sort_unstable();
+                        gone.retain(|_| next() % 3 != 0);
                         for h in gone {
                             assert_eq!(idx.remove(h, |_| true), model.remove(&h), "seed {seed} step {step}");
                         }
@@ -1457,10 +1461,12 @@ mod tests {
             assert!(all == model, "seed {seed}: entries() is not the map");
             assert!(!idx.suspect());
         }
-        // Both ends of a growth are reached (these seeds: 28 and 2; the
-        // copy of a table written in place since it began, which these
-        // seeds reach seldom, has a test of its own below).
-        assert!(grown > 20 && moot > 0, "{grown} tables grown, {moot} copies moot");
+        // Both ends of a growth are reached (these seeds: 51 and 10; the
+        // copy of a table written in place since it began has a test of
+        // its own below). Keys go many at once only while a copy is under
+        // way, where they make it moot: one seed in 64 did, and with the
+        // map's order deciding which keys went, some runs none did.
+        assert!(grown > 20 && moot > 2, "{grown} tables grown, {moot} copies moot");
         assert!(sorted > 20, "{sorted} merges sorted");
         assert!(undone > 100, "{undone} crashes undid a checkpoint under way");
     }

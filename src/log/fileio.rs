@@ -177,6 +177,13 @@ pub fn sync_data(file: &File, path: &Path) -> io::Result<()> {
     file.sync_data()
 }
 
+/// Writes a shared writable map of the file at `path` back and waits for
+/// it (msync): the file's fsync, as far as the map's pages go.
+pub fn sync_map(map: &memmap2::MmapMut, path: &Path) -> io::Result<()> {
+    check(path, Op::Sync)?;
+    map.flush()
+}
+
 /// Starts writing `len` bytes of `file` from `offset` (`len` 0: to its
 /// end) back to the disk, and returns without waiting for them
 /// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`): a later fsync of the

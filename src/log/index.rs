@@ -1061,7 +1061,17 @@ impl Index {
                 return Err(self.bad_slot());
             }
             if durable {
-                t.sync()?;
+                if let Err(e) = t.sync() {
+                    // As in `merge_some`: Linux reports a write-back error
+                    // to one sync of a file, and the retry, merging the same
+                    // overlay, need not store into every page this one did
+                    // (a cluster's shifted slots are already in place), so
+                    // its sync could succeed over pages the disk lost and a
+                    // meta file vouch for them. Rebuilt instead, into a new
+                    // table (`Log::checkpoint_failed`).
+                    self.mark_suspect();
+                    return Err(e);
+                }
             }
         }
         // Emptied, not dropped: it fills again to about this size before
@@ -1240,6 +1250,36 @@ mod tests {
             assert!(idx.suspect(), "step {nth}: the index is to be rebuilt");
             assert!(!index_file::meta_path(dir.path()).exists(), "step {nth}: no meta file");
         }
+    }
+
+    /// The whole checkpoint's way (`persist`, merged in place) likewise: a
+    /// failed sync of the table leaves the index suspect, to be rebuilt
+    /// into a new table, never retried over the same pages.
+    #[test]
+    fn a_checkpoint_in_place_whose_table_sync_fails_leaves_the_index_suspect() {
+        use crate::log::fileio::{self, Op, Plan};
+        let dir = tempfile::tempdir().unwrap();
+        let mut idx = Index::default();
+        for k in 0..20_000u64 {
+            idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k), |_| false);
+        }
+        idx.persist(dir.path(), true).unwrap();
+        for k in 0..500u64 {
+            idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k + 1), |_| true);
+        }
+        let plan = Plan {
+            op: Op::Sync,
+            nth: 1,
+            persistent: false,
+            errno: libc::EIO,
+        };
+        fileio::inject(dir.path(), plan);
+        let failed = idx.persist(dir.path(), true);
+        fileio::heal(dir.path());
+        assert!(failed.is_err(), "the table's sync fails");
+        assert!(idx.suspect(), "the index is to be rebuilt");
+        // What the index answers is still the map's, from memory.
+        assert_eq!(idx.get(0, |_| true), Some(at(1).loc));
     }
 
     #[test]

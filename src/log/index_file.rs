@@ -566,10 +566,13 @@ impl Table {
         Ok(*from >= len)
     }
 
-    /// Writes the table's dirty pages to the file and waits for them.
+    /// Writes the table's dirty pages to the file and waits for them. A
+    /// failure is reported once: a later sync may succeed over pages the
+    /// disk lost, so a caller that wrote the table in place must not vouch
+    /// for it after one (`Index::persist`, `Index::merge_some`).
     pub fn sync(&self) -> io::Result<()> {
         match &self.map {
-            Map::Rw(m) => m.flush(),
+            Map::Rw(m) => fileio::sync_map(m, &self.path),
             Map::Ro(_) => Ok(()),
         }
     }

@@ -89,6 +89,11 @@ impl Commit {
         self.wake.notify_all();
     }
 
+    /// How far the log is known to be durable: every byte before this.
+    pub fn synced(&self) -> u64 {
+        self.synced.lock().upto
+    }
+
     /// Records that everything before `pos` is durable (a flush fsynced it).
     pub fn synced_upto(&self, pos: u64) {
         let mut s = self.synced.lock();

@@ -238,10 +238,13 @@ impl State {
             return self.checkpoint(dir);
         }
         self.store.write_buffer()?;
-        self.store.sync_active()?;
-        // The table's generation and capacity go in at the freeze.
+        // The table's generation and capacity go in at the freeze. The log
+        // is synced by the maintenance thread with no lock held, before
+        // the meta file (`Log::merge_index`).
         match self.meta_now(0, 0) {
-            Some(meta) => self.index.freeze(dir, self.store.is_durable(), meta),
+            Some(meta) => self
+                .index
+                .freeze(dir, self.store.is_durable(), meta, self.store.appended),
             None => self.checkpoint(dir),
         }
     }
@@ -263,8 +266,16 @@ impl State {
 
     /// Merges up to `budget` hashes of a checkpoint under way into the
     /// table (`Index::merge_some`); true once none is under way.
-    pub fn checkpoint_step(&mut self, dir: &Path, budget: usize) -> io::Result<bool> {
-        self.index.merge_some(dir, self.store.is_durable(), budget)
+    /// `log_synced`: how far the log is known to be on disk
+    /// (`Index::merge_some`).
+    pub fn checkpoint_step(&mut self, dir: &Path, budget: usize, log_synced: u64) -> io::Result<bool> {
+        self.index.merge_some(dir, self.store.is_durable(), budget, log_synced)
+    }
+
+    /// How far the log must be on disk before the checkpoint under way
+    /// may end (`Index::merge_awaits`), if that is past `log_synced`.
+    pub fn checkpoint_awaits(&self, log_synced: u64) -> Option<u64> {
+        self.index.merge_awaits(log_synced)
     }
 
     /// The meta file for the log as it is now (the index holding every

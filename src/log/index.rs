@@ -305,9 +305,31 @@ struct Frozen {
     /// How far the log must be on disk before `meta` may be (its
     /// watermark's record and all before it): the log's end at the freeze.
     log_upto: u64,
-    /// Once every hash is merged: how far the table's file has been written
-    /// back (`merge_some`).
+    /// Once every hash is merged: how far the table's file's write-back
+    /// has been started (`merge_some`).
     written_back: u64,
+    /// The step of it last started, for the caller to wait for with no
+    /// lock held (`take_write_back`).
+    write_back: Option<MergeWriteBack>,
+}
+
+/// A step of a durable merge's write-back of its table (`merge_some`),
+/// started under the log's lock, to wait for with none held. A failed
+/// wait marks the index suspect: the error is the table's next sync's,
+/// which will not report it again, so the merge must not go on to its
+/// meta file (`merge_some` fails once the index is suspect).
+pub struct MergeWriteBack {
+    started: index_file::WriteBack,
+    suspect: Arc<AtomicBool>,
+}
+
+impl MergeWriteBack {
+    /// Waits for the step to be on disk.
+    pub fn wait(self) -> io::Result<()> {
+        self.started
+            .wait()
+            .inspect_err(|_| self.suspect.store(true, Ordering::Relaxed))
+    }
 }
 
 /// Bytes of the table's file a merge writes back per call once every hash
@@ -728,6 +750,7 @@ impl Index {
             meta,
             log_upto,
             written_back: 0,
+            write_back: None,
         });
         Ok(())
     }
@@ -766,11 +789,13 @@ impl Index {
     }
 
     /// Merges up to `budget` hashes of the checkpoint under way into the
-    /// table; after the last, if `durable`, writes the table's file back a
-    /// `WRITE_BACK_STEP` per call (`Table::write_back_some`), then syncs it
-    /// and writes the checkpoint's meta file. True once no checkpoint is
-    /// under way. On an error the table is neither state (the index is
-    /// marked suspect if a slot failed its CRC: the caller rebuilds it).
+    /// table; after the last, if `durable`, starts the write-back of the
+    /// table's file a `WRITE_BACK_STEP` per call (`take_write_back` gives
+    /// it to the caller to wait for with no lock held), then syncs it and
+    /// writes the checkpoint's meta file. True once no checkpoint is under
+    /// way. On an error the table is neither state (the index is marked
+    /// suspect if a slot failed its CRC or a write-back: the caller
+    /// rebuilds it).
     ///
     /// `log_synced` is how far the log is known to be on disk. If `durable`
     /// and that is short of the freeze's `log_upto`, the merge stops before
@@ -782,12 +807,14 @@ impl Index {
     /// Why the steps: the sync, under the log's lock, wrote every page the
     /// merge had dirtied: 25-38 ms at 3M keys (`benchmarks/c/stall.c`),
     /// the longest wait a put had. Written back a step per hold, with the
-    /// puts let in between, the sync finds nothing left. Not with no lock
-    /// held: cleaning the pages of this writable map while the put thread,
-    /// which reads the table, runs on another core sent a TLB shootdown
-    /// per page, and cost a third more CPU (BENCHMARKS.md, "Session 40").
-    /// Nothing writes the table meanwhile: a checkpoint is under way
-    /// (`merging`) until the meta file is written.
+    /// puts let in between, the sync finds nothing left. The write-back is
+    /// started under the lock: cleaning the pages of this writable map
+    /// while the put thread, which reads the table, runs on another core
+    /// sent a TLB shootdown per page, and cost a third more CPU
+    /// (BENCHMARKS.md, "Session 40"). Only the wait for the disk goes
+    /// outside it: waited for under the lock, a 4 MiB step took 3-13 ms
+    /// (session 41). Nothing writes the table meanwhile: a checkpoint is
+    /// under way (`merging`) until the meta file is written.
     pub fn merge_some(&mut self, dir: &Path, durable: bool, budget: usize, log_synced: u64) -> io::Result<bool> {
         if !self.merge_frozen(budget)? {
             return Ok(false);
@@ -796,10 +823,20 @@ impl Index {
             return Ok(false);
         }
         if durable {
+            if self.suspect() {
+                // A step's wait failed (`MergeWriteBack::wait`), or a slot
+                // its CRC: this checkpoint's meta file is never written.
+                return Err(io::Error::other("the index's table failed to be written back"));
+            }
+            let suspect = self.suspect.clone();
             let synced = match (&mut self.frozen, &self.base) {
-                (Some(f), Some(t)) => t
-                    .write_back_some(&mut f.written_back, WRITE_BACK_STEP)
-                    .and_then(|done| if done { t.sync().map(|()| true) } else { Ok(false) }),
+                (Some(f), Some(t)) => match t.start_write_back_some(&mut f.written_back, WRITE_BACK_STEP) {
+                    Some(started) => {
+                        f.write_back = Some(MergeWriteBack { started, suspect });
+                        Ok(false)
+                    }
+                    None => t.sync().map(|()| true),
+                },
                 _ => Ok(true),
             };
             match synced {
@@ -825,6 +862,13 @@ impl Index {
         }
         self.drop_frozen();
         Ok(true)
+    }
+
+    /// The step of the table's write-back that the last `merge_some`
+    /// started, to wait for with no lock held (`MergeWriteBack::wait`).
+    /// One not taken is waited for by the merge's last sync.
+    pub fn take_write_back(&mut self) -> Option<MergeWriteBack> {
+        self.frozen.as_mut()?.write_back.take()
     }
 
     /// How far the log must be on disk for the checkpoint under way, every
@@ -1202,11 +1246,13 @@ mod tests {
     }
 
     /// Under a policy that syncs, a merge whose every hash is in the table
-    /// writes the table's file back a `WRITE_BACK_STEP` per call (one call
-    /// per hold of the log's lock), and only the call of the last step
-    /// syncs and writes the meta file; without syncing it ends at once.
+    /// starts the write-back of the table's file a `WRITE_BACK_STEP` per
+    /// call (one call per hold of the log's lock) and hands each step out
+    /// to be waited for, and only the call after the last step syncs and
+    /// writes the meta file; without syncing it ends at once.
     #[test]
     fn a_durable_merge_writes_its_table_back_a_step_a_call_before_its_meta() {
+        use crate::log::fileio;
         for durable in [true, false] {
             let dir = tempfile::tempdir().unwrap();
             let mut idx = Index::default();
@@ -1224,31 +1270,46 @@ mod tests {
             let _ = std::fs::remove_file(index_file::meta_path(dir.path()));
             idx.freeze(dir.path(), durable, index_file::Meta::empty(0, 0), 0)
                 .unwrap();
+            let counted = fileio::Plan {
+                op: fileio::Op::WriteBack,
+                nth: u64::MAX,
+                persistent: false,
+                errno: libc::EIO,
+            };
+            fileio::inject(dir.path(), counted);
             let mut calls = 0;
             while !idx.merge_some(dir.path(), durable, usize::MAX, 0).unwrap() {
                 calls += 1;
+                assert_eq!(
+                    fileio::seen(dir.path(), fileio::Op::WriteBack),
+                    calls,
+                    "one step a call"
+                );
                 assert!(
                     !index_file::meta_path(dir.path()).exists(),
                     "no meta file before the last call"
                 );
+                idx.take_write_back().expect("each call's step").wait().unwrap();
             }
+            fileio::heal(dir.path());
             assert!(
                 index_file::meta_path(dir.path()).exists(),
                 "the meta file at the last call"
             );
-            // The last step's call goes on to sync and write the meta file.
-            assert_eq!(calls, if durable { steps - 1 } else { 0 }, "durable: {durable}");
+            assert_eq!(calls, if durable { steps } else { 0 }, "durable: {durable}");
         }
     }
 
-    /// A write-back step or the sync of a merge that fails leaves the
-    /// index suspect (its caller rebuilds it into a new table), and no meta
-    /// file: a later sync of the same table could succeed over the pages
-    /// the disk lost. Fails if the merge only returns the error.
+    /// A write-back step's wait or the sync of a merge that fails leaves
+    /// the index suspect (its caller rebuilds it into a new table), and no
+    /// meta file: a later sync of the same table could succeed over the
+    /// pages the disk lost. Fails if the merge only returns the error, or
+    /// if it goes on after a failed wait. The table is five steps; the
+    /// sixth sync is the merge's last.
     #[test]
     fn a_merge_whose_table_sync_fails_leaves_the_index_suspect_and_no_meta_file() {
         use crate::log::fileio::{self, Op, Plan};
-        for nth in [1, 3] {
+        for nth in [1, 3, 5, 6] {
             let dir = tempfile::tempdir().unwrap();
             let mut idx = Index::default();
             for k in 0..200_000u64 {
@@ -1269,7 +1330,10 @@ mod tests {
             fileio::inject(dir.path(), plan);
             let failed = loop {
                 match idx.merge_some(dir.path(), true, usize::MAX, 0) {
-                    Ok(false) => {}
+                    Ok(false) => {
+                        let waited = idx.take_write_back().expect("a step").wait();
+                        assert_eq!(waited.is_err(), idx.suspect(), "step {nth}: a failed wait marks it");
+                    }
                     Ok(true) => break false,
                     Err(_) => break true,
                 }

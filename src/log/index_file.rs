@@ -30,6 +30,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
@@ -171,8 +172,9 @@ enum Map {
 /// An open slots file.
 pub struct Table {
     map: Map,
-    /// The file mapped, for `write_back_some`.
-    file: File,
+    /// The file mapped, for `start_write_back_some`, whose caller waits on
+    /// it with no lock held.
+    file: Arc<File>,
     path: PathBuf,
     capacity: u64,
     pub generation: u64,
@@ -210,7 +212,7 @@ impl Table {
         map[0..32].copy_from_slice(&slots_header(capacity, generation));
         Ok(Table {
             map: Map::Rw(map),
-            file,
+            file: Arc::new(file),
             path: path.to_path_buf(),
             capacity,
             generation,
@@ -246,7 +248,7 @@ impl Table {
         };
         Ok(Some(Table {
             map,
-            file,
+            file: Arc::new(file),
             path: path.to_path_buf(),
             capacity,
             generation,
@@ -548,22 +550,31 @@ impl Table {
         }
     }
 
-    /// Writes the dirty pages among the file's bytes from `*from` back and
-    /// waits for them, at most `step` bytes of the file, and moves `*from`
-    /// past them; true once it has reached the file's end. `sync` then has
-    /// little left to write. An error is the next `sync`'s (see
-    /// `fileio::write_back_and_wait`).
-    pub fn write_back_some(&self, from: &mut u64, step: u64) -> io::Result<bool> {
+    /// Starts writing the dirty pages among the file's bytes from `*from`
+    /// back, at most `step` bytes of the file, and moves `*from` past them;
+    /// `None` once it is at the file's end. What it started is for the
+    /// caller to wait for (`WriteBack::wait`), with no lock held: the pages
+    /// are cleaned here, under the caller's lock, where nothing reads the
+    /// table meanwhile (see `Index::merge_some`).
+    pub fn start_write_back_some(&self, from: &mut u64, step: u64) -> Option<WriteBack> {
         let len = match &self.map {
             Map::Rw(m) => m.len() as u64,
-            Map::Ro(_) => return Ok(true),
+            Map::Ro(_) => return None,
         };
-        if *from < len {
-            let n = (len - *from).min(step);
-            fileio::write_back_and_wait(&self.file, &self.path, *from, n)?;
-            *from += n;
+        if *from >= len {
+            return None;
         }
-        Ok(*from >= len)
+        let n = (len - *from).min(step);
+        // Advice: the wait writes whatever this did not start.
+        let _ = fileio::write_back(&self.file, &self.path, *from, n);
+        let started = WriteBack {
+            file: self.file.clone(),
+            path: self.path.clone(),
+            from: *from,
+            len: n,
+        };
+        *from += n;
+        Some(started)
     }
 
     /// Writes the table's dirty pages to the file and waits for them. A
@@ -575,6 +586,23 @@ impl Table {
             Map::Rw(m) => fileio::sync_map(m, &self.path),
             Map::Ro(_) => Ok(()),
         }
+    }
+}
+
+/// A range of a table's file whose write-back was started
+/// (`Table::start_write_back_some`), to wait for with no lock held.
+pub struct WriteBack {
+    file: Arc<File>,
+    path: PathBuf,
+    from: u64,
+    len: u64,
+}
+
+impl WriteBack {
+    /// Writes the range back and waits for it (`fileio::write_back_and_wait`:
+    /// a failure here is the table's next sync's, which will not report it).
+    pub fn wait(self) -> io::Result<()> {
+        fileio::write_back_and_wait(&self.file, &self.path, self.from, self.len)
     }
 }
 

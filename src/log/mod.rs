@@ -758,6 +758,12 @@ impl Log {
                             if self.sync_upto(pos).is_err() {
                                 return;
                             }
+                        } else if let Some(step) = st.take_index_write_back() {
+                            // A step of the table's write-back, waited for
+                            // with no lock held; a failure marks the index
+                            // suspect, and the next step fails.
+                            drop(st);
+                            let _ = step.wait();
                         }
                     }
                     Ok(true) => {

@@ -17,7 +17,7 @@
 use std::io;
 use std::path::Path;
 
-use super::index::{Entry, FrozenOrder, Growth, GrowthPlan, Index, Loc, Spent};
+use super::index::{Entry, FrozenOrder, Growth, GrowthPlan, Index, Loc, MergeWriteBack, Spent};
 use super::index_file::{self, Anchor, SegmentMeta};
 use super::segment;
 use super::store::Store;
@@ -270,6 +270,12 @@ impl State {
     /// (`Index::merge_some`).
     pub fn checkpoint_step(&mut self, dir: &Path, budget: usize, log_synced: u64) -> io::Result<bool> {
         self.index.merge_some(dir, self.store.is_durable(), budget, log_synced)
+    }
+
+    /// The step of the index table's write-back that the last
+    /// `checkpoint_step` started (`Index::take_write_back`).
+    pub fn take_index_write_back(&mut self) -> Option<MergeWriteBack> {
+        self.index.take_write_back()
     }
 
     /// How far the log must be on disk before the checkpoint under way

@@ -12,7 +12,6 @@
 //! the table for lookups). Apart from those three the index does no I/O,
 //! and it has no lock: the log guards it.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -91,7 +90,13 @@ impl Hasher for IdentityHasher {
     }
 }
 
-type HashIndexed<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+/// The overlay's maps. Incrementally resized (`griddle`): when it doubles,
+/// each insert moves a few entries to the larger table. A hashbrown map
+/// moved them all at the insert that crossed the bound, under the log's
+/// lock: 3, 8, 19 and 29 ms at 57k, 115k, 229k and 459k entries, the
+/// longest waits of puts filling a cache under `TC_SYNC_ON_FLUSH` once the
+/// fsyncs were off the lock (`benchmarks/c/stall.c`, session 41).
+type HashIndexed<V> = griddle::HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
 
 /// The 64-bit hash of a key used by the index of a directory without an
 /// encryption key (and by its hint files, so it must never change: xxh3 is
@@ -566,7 +571,7 @@ impl Index {
     /// yet; and whether it was made now. One lookup of the overlay, and no
     /// allocation for a hash with one entry: every put comes through here.
     fn list_mut(&mut self, h: u64) -> (&mut Locs, bool) {
-        use std::collections::hash_map::Entry as Slot;
+        use griddle::hash_map::Entry as Slot;
         let Index {
             base,
             base_cleared,

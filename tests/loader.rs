@@ -198,16 +198,21 @@ fn a_removal_of_many_keys_during_a_load_wins_even_if_nothing_was_cached() {
     }
 }
 
+/// On the test's clock: a slow machine moves nothing.
 #[test]
 fn loaded_ttl_applies() {
-    let c = Cache::open(&Options::new()).unwrap();
+    let clock = tiercache::clock::Clock::manual(1_000);
+    let mut o = Options::new();
+    o.clock = clock.clone();
+    let c = Cache::open(&o).unwrap();
     c.set_loader(Some(Arc::new(|_: &[u8]| Loaded::Value {
         value: b"v".to_vec(),
         ttl_ms: 40,
     })));
     assert_eq!(get(&c, b"k"), Ok(b"v".to_vec()));
+    clock.advance(39);
     assert!(c.contains(b"k").unwrap());
-    thread::sleep(Duration::from_millis(80));
+    clock.advance(1);
     assert!(!c.contains(b"k").unwrap());
 }
 

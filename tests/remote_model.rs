@@ -867,11 +867,15 @@ fn run(seed: u64, steps: u64) -> Result<BTreeMap<&'static str, u64>, String> {
         // Half the slow loads are made deaf: their process hears nothing of
         // the step until the load has returned (else its write's message
         // usually arrives first, and cancels the load).
+        // The coin is drawn whether or not it is used: whether the get
+        // returned early is the machine's timing, and the seed, not the
+        // timing, must decide every later draw.
+        let deaf_coin = rs.chance(1, 2);
         let mut deaf = None;
         if let Some((q, k, _, _, Some(_), None)) = &racing {
             *w.seen.entry("slow load").or_default() += 1;
             let touches_q = matches!(op, Op::Hold(p, _) | Op::Cut(p, _) if p == q);
-            if rs.chance(1, 2) && !w.held[*q] && !touches_q {
+            if deaf_coin && !w.held[*q] && !touches_q {
                 w.procs[*q].proxy.hold_subscriptions();
                 deaf = Some(*q);
             }

@@ -106,18 +106,28 @@ impl Commit {
 
     /// Enters (or stays in) the degraded state and schedules the next probe.
     pub fn degrade(&self) {
+        self.degrade_at(Instant::now());
+    }
+
+    /// `degrade` at the time `now` (tests give theirs).
+    fn degrade_at(&self, now: Instant) {
         let mut r = self.retry.lock();
         if self.degraded.swap(true, Ordering::AcqRel) {
             r.delay = (r.delay * 2).min(MAX_RETRY);
         } else {
             r.delay = FIRST_RETRY;
         }
-        r.next = Instant::now() + r.delay;
+        r.next = now + r.delay;
     }
 
     /// Whether a degraded log should probe its disk now.
     pub fn probe_due(&self) -> bool {
-        self.is_degraded() && Instant::now() >= self.retry.lock().next
+        self.probe_due_at(Instant::now())
+    }
+
+    /// `probe_due` at the time `now`.
+    fn probe_due_at(&self, now: Instant) -> bool {
+        self.is_degraded() && now >= self.retry.lock().next
     }
 
     pub fn recovered(&self) {
@@ -140,18 +150,25 @@ mod tests {
         assert!(matches!(c.wait_turn(21), Turn::Lead));
     }
 
+    /// Times are the test's own: no sleep, nothing a slow machine moves.
     #[test]
     fn degrade_backs_off_and_recovers() {
         let c = Commit::default();
-        assert!(!c.probe_due());
-        c.degrade();
+        let t0 = Instant::now();
+        assert!(!c.probe_due_at(t0));
+        c.degrade_at(t0);
         assert!(c.is_degraded());
-        assert!(!c.probe_due(), "not before the first delay");
-        std::thread::sleep(FIRST_RETRY + Duration::from_millis(10));
-        assert!(c.probe_due());
-        c.degrade();
+        assert!(
+            !c.probe_due_at(t0 + FIRST_RETRY - Duration::from_millis(1)),
+            "not before the first delay"
+        );
+        let t1 = t0 + FIRST_RETRY;
+        assert!(c.probe_due_at(t1));
+        c.degrade_at(t1);
         assert_eq!(c.retry.lock().delay, FIRST_RETRY * 2);
+        assert!(!c.probe_due_at(t1 + FIRST_RETRY), "the delay doubled");
+        assert!(c.probe_due_at(t1 + FIRST_RETRY * 2));
         c.recovered();
-        assert!(!c.is_degraded() && !c.probe_due());
+        assert!(!c.is_degraded() && !c.probe_due_at(t1 + MAX_RETRY));
     }
 }

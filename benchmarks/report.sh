@@ -8,7 +8,8 @@
 # Prints the load average before and after, and first what a dependent
 # load costs on the day's CPU by working-set size (benchmarks/c/latency.c,
 # into OUT/latency.txt: this host's CPU changes between days, and ratios
-# with it); run it on a quiet machine.
+# with it); run it on a quiet machine. The longest puts under the default
+# sync policy go into OUT/stall.txt (benchmarks/c/stall.c).
 #
 #   benchmarks/report.sh [OUT]     (default benchmarks/results/<UTC date>)
 #   TRACES=0 benchmarks/report.sh  (skip the traces: about 20 minutes)
@@ -35,6 +36,23 @@ cargo build --release -p tiercache-benchmarks
 bash bindings/python/venv.sh >/dev/null || echo "report.sh: no Python venv: the Python rows will be skipped" >&2
 bench=target/release/tiercache-benchmarks
 "$bench" all "${quick[@]}" --out "$out" | tee "$out/all.txt"
+# What a default user's puts wait for (benchmarks/c/stall.c: the default
+# sync policy, puts of new keys, each timed, into OUT/stall.txt). No peer:
+# the put rows above run under TC_SYNC_NEVER, and this is the tail of the
+# default, which they do not show.
+if cc -O2 -Wall -Wextra -Iinclude -Ibenchmarks/c benchmarks/c/stall.c -Ltarget/release -ltiercache -o "$out/.stall"; then
+  ln -sf libtiercache.so target/release/libtiercache.so.0
+  if [ "${QUICK:-0}" = 1 ]; then runs=("100 300000" "16384 6000"); else runs=("100 3000000" "16384 60000"); fi
+  {
+    grep -m3 -E '^(model name|cpu family|model)\s' /proc/cpuinfo
+    for r in "${runs[@]}"; do
+      echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+      # shellcheck disable=SC2086
+      LD_LIBRARY_PATH=target/release "$out/.stall" $r
+    done
+  } | tee "$out/stall.txt"
+  rm -f "$out/.stall"
+fi
 # The same library built from a profile (`make pgo`, scripts/pgo.sh): the
 # rows of the paths through the .so again, against it, into OUT/pgo.
 if [ "${PGO:-1}" != 0 ]; then

@@ -2,11 +2,13 @@
  * on flush, write-through, the default bounds), and how much of the puts'
  * time they take: puts of random new keys, each timed, counting those over
  * 1 ms and 10 ms. Where they waited (BENCHMARKS.md, History, "Session
- * 40"): a put that fills a segment fsyncs it under the log's lock
- * (src/log/ahead.rs), the copy of a growing index's table holds the lock
- * for reading (`Table::populate`), a checkpoint's merge ends with an msync
- * of the table under the lock (`Index::merge_some`), a grown table's
- * install, and compaction's holds. Nothing here asserts on time.
+ * 40" and "Session 41"): a put that fills a segment fsyncs it under the
+ * log's lock (src/log/ahead.rs), the copy of a growing index's table holds
+ * the lock for reading (`Table::populate`), a checkpoint's merge ends with
+ * an msync of the table under the lock (`Index::merge_some`), a grown
+ * table's install, the index overlay's doublings (now incremental), an L1
+ * shard's doubling, and compaction's holds. benchmarks/report.sh runs it.
+ * Nothing here asserts on time.
  *
  *   cc -O2 -Wall -Wextra -Iinclude -Ibenchmarks/c benchmarks/c/stall.c -Ltarget/release -ltiercache -o /tmp/stall
  *   ln -sf libtiercache.so target/release/libtiercache.so.0

@@ -120,9 +120,10 @@ impl Commit {
         r.next = now + r.delay;
     }
 
-    /// Whether a degraded log should probe its disk now.
+    /// Whether a degraded log should probe its disk now. Reads the clock
+    /// only when degraded: every put asks.
     pub fn probe_due(&self) -> bool {
-        self.probe_due_at(Instant::now())
+        self.is_degraded() && self.probe_due_at(Instant::now())
     }
 
     /// `probe_due` at the time `now`.

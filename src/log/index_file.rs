@@ -535,18 +535,13 @@ impl Table {
     /// bytes stay zeros. A hint: where the kernel cannot (before Linux
     /// 5.14, or another system), the pages fault in as they are written.
     pub fn populate(&self) {
+        // In steps, as a segment's map is: the threads that map or unmap
+        // meanwhile wait for each call.
         #[cfg(target_os = "linux")]
         if let Map::Rw(m) = &self.map {
-            let mut at = 0;
-            while at < m.len() {
-                // In steps, as a segment's map is (`value::map`): the
-                // threads that map or unmap meanwhile wait for each call.
-                let step = (m.len() - at).min(crate::value::map::POPULATE_STEP);
-                if m.advise_range(memmap2::Advice::PopulateWrite, at, step).is_err() {
-                    return;
-                }
-                at += step;
-            }
+            crate::value::map::in_populate_steps(m.len(), |at, step| {
+                m.advise_range(memmap2::Advice::PopulateWrite, at, step)
+            });
         }
     }
 

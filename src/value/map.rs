@@ -54,7 +54,23 @@ pub struct Map {
 /// it grew (seven times a segment), the put thread of `benchmarks/c/put.c
 /// 16384 50000 100000` slept 925 times a run in `mmap` behind populates of
 /// this size; `Segment::append_parts` now maps it once.
-pub(crate) const POPULATE_STEP: usize = 1 << 20;
+const POPULATE_STEP: usize = 1 << 20;
+
+/// Calls `advise(at, step)` over the first `len` bytes of a map, a
+/// `POPULATE_STEP` at a time, until the first error (advice: the pages not
+/// populated fault in as they are touched). The one loop of every populate
+/// (`Map::populate`, `index_file::Table::populate`).
+#[cfg(target_os = "linux")]
+pub(crate) fn in_populate_steps(len: usize, mut advise: impl FnMut(usize, usize) -> std::io::Result<()>) {
+    let mut at = 0;
+    while at < len {
+        let step = (len - at).min(POPULATE_STEP);
+        if advise(at, step).is_err() {
+            return;
+        }
+        at += step;
+    }
+}
 
 impl Map {
     pub fn new(map: Mmap, life: Arc<Life>) -> Map {
@@ -84,17 +100,9 @@ impl Map {
     /// an error, and stop the populating there).
     pub fn populate(&self, len: usize) {
         #[cfg(target_os = "linux")]
-        {
-            let len = len.min(self.map.len());
-            let mut at = 0;
-            while at < len {
-                let step = (len - at).min(POPULATE_STEP);
-                if self.map.advise_range(memmap2::Advice::PopulateRead, at, step).is_err() {
-                    return;
-                }
-                at += step;
-            }
-        }
+        in_populate_steps(len.min(self.map.len()), |at, step| {
+            self.map.advise_range(memmap2::Advice::PopulateRead, at, step)
+        });
         #[cfg(not(target_os = "linux"))]
         let _ = len;
     }

@@ -1252,6 +1252,22 @@ mod tests {
         assert_eq!(idx.remove(7, |_| true), None);
     }
 
+    /// An index of `keys` spread hashes written into its table in `dir`
+    /// (`persist`), then the first `changed` of them put again (in the
+    /// overlay, for the next checkpoint).
+    fn persisted_then_changed(dir: &Path, durable: bool, keys: u64, changed: u64) -> Index {
+        let h = |k: u64| k.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut idx = Index::default();
+        for k in 0..keys {
+            idx.insert(h(k), at(k), |_| false);
+        }
+        idx.persist(dir, durable).unwrap();
+        for k in 0..changed {
+            idx.insert(h(k), at(k + 1), |_| true);
+        }
+        idx
+    }
+
     /// Under a policy that syncs, a merge whose every hash is in the table
     /// starts the write-back of the table's file a `WRITE_BACK_STEP` per
     /// call (one call per hold of the log's lock) and hands each step out
@@ -1262,18 +1278,11 @@ mod tests {
         use crate::log::fileio;
         for durable in [true, false] {
             let dir = tempfile::tempdir().unwrap();
-            let mut idx = Index::default();
             // A table of 2^19 slots: 16 MiB and its header, five steps.
-            for k in 0..200_000u64 {
-                idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k), |_| false);
-            }
-            idx.persist(dir.path(), durable).unwrap();
+            let mut idx = persisted_then_changed(dir.path(), durable, 200_000, 5000);
             let len = std::fs::metadata(index_file::slots_path(dir.path())).unwrap().len();
             let steps = len.div_ceil(WRITE_BACK_STEP);
             assert!(steps >= 3, "{len} bytes");
-            for k in 0..5000u64 {
-                idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k + 1), |_| true);
-            }
             let _ = std::fs::remove_file(index_file::meta_path(dir.path()));
             idx.freeze(dir.path(), durable, index_file::Meta::empty(0, 0), 0)
                 .unwrap();
@@ -1318,14 +1327,7 @@ mod tests {
         use crate::log::fileio::{self, Op, Plan};
         for nth in [1, 3, 5, 6] {
             let dir = tempfile::tempdir().unwrap();
-            let mut idx = Index::default();
-            for k in 0..200_000u64 {
-                idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k), |_| false);
-            }
-            idx.persist(dir.path(), true).unwrap();
-            for k in 0..5000u64 {
-                idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k + 1), |_| true);
-            }
+            let mut idx = persisted_then_changed(dir.path(), true, 200_000, 5000);
             let _ = std::fs::remove_file(index_file::meta_path(dir.path()));
             idx.freeze(dir.path(), true, index_file::Meta::empty(0, 0), 0).unwrap();
             let plan = Plan {
@@ -1359,14 +1361,7 @@ mod tests {
     fn a_checkpoint_in_place_whose_table_sync_fails_leaves_the_index_suspect() {
         use crate::log::fileio::{self, Op, Plan};
         let dir = tempfile::tempdir().unwrap();
-        let mut idx = Index::default();
-        for k in 0..20_000u64 {
-            idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k), |_| false);
-        }
-        idx.persist(dir.path(), true).unwrap();
-        for k in 0..500u64 {
-            idx.insert(k.wrapping_mul(0x9e37_79b9_7f4a_7c15), at(k + 1), |_| true);
-        }
+        let mut idx = persisted_then_changed(dir.path(), true, 20_000, 500);
         let plan = Plan {
             op: Op::Sync,
             nth: 1,
